@@ -1,0 +1,87 @@
+/* The micro-mining firmware core: a sans-IO state machine (docs/protocol.md §6). C11, no heap; all
+ * state lives in iotw_fw, which the caller allocates (sizeof(iotw_fw) is its static RAM).
+ *
+ *   OFF --iotw_fw_boot--> HELLO_SENT --Challenge--> PROVING --Welcome--> ATTACHED
+ *   not attached: Hello resent every IOTW_FW_HELLO_RETRY_MS (a late Welcome is still accepted).
+ *   ATTACHED: Heartbeat every heartbeat_interval_ms; nothing received for IOTW_FW_LINK_TIMEOUT_MS, or
+ *   Error code 1 from the node -> HELLO_SENT with a fresh Hello (re-attach, stats.reattaches).
+ *   Assignment and WitnessRequest are answered only when ATTACHED (else counted in stats.dropped).
+ *
+ * Log events (port->log): boot, identity_created, identity_loaded, identity_corrupt, boot_count_corrupt,
+ * nvs_error, hello_sent, prove_sent, registered, assignment, result_sent, witness, attestation_sent,
+ * node_error, reattach, dropped, decode_error, encode_error, send_error. The secret key is never logged.
+ *
+ * The caller feeds received bytes (iotw_fw_on_rx) and calls iotw_fw_poll at least every 50 ms; every
+ * output goes through the port (link_send, log). */
+#ifndef IOTW_FIRMWARE_H
+#define IOTW_FIRMWARE_H
+#include <stddef.h>
+#include <stdint.h>
+#include "iotw/firmware_options.h"
+#include "iotw/frame_codec.h"
+#include "iotw/port.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  IOTW_FW_OFF = 0,
+  IOTW_FW_HELLO_SENT = 1,
+  IOTW_FW_PROVING = 2,
+  IOTW_FW_ATTACHED = 3
+} iotw_fw_state;
+
+/** Deliberate misbehaviour for fault injection (Byzantine devices). All zero = honest. */
+typedef struct {
+  uint8_t invert_verdict; /**< witness signs the opposite of what it computed */
+  uint8_t wrong_hash;     /**< miner returns a block hash with its first byte flipped */
+} iotw_fw_faults;
+
+typedef struct {
+  const char *name;       /**< label sent in Hello; truncated to 31 bytes (nanopb max_size includes NUL) */
+  const char *model;      /**< "esp8266", "esp32", ...; truncated to 15 bytes */
+  const char *fw_version; /**< truncated to 15 bytes */
+  uint32_t reset_reason;  /**< chip reset-reason code reported in Hello */
+  iotw_fw_faults faults;
+} iotw_fw_config;
+
+/** Counters since boot (RAM only). frames_rx counts decoded messages; decode_errors bad frames, bad
+ *  CRCs, overflows and undecodable payloads; dropped well-formed messages not valid in the current state. */
+typedef struct {
+  uint32_t frames_rx, frames_tx, decode_errors, assignments, results, witness_requests, attestations,
+      heartbeats, reattaches, dropped;
+} iotw_fw_stats;
+
+typedef struct {
+  iotw_fw_config cfg;
+  const iotw_port *port;
+  iotw_fw_state state;
+  uint8_t pk[32];
+  uint8_t sk[64];
+  uint32_t boot_count;
+  uint64_t boot_ms, last_rx_ms, last_tx_hello_ms, last_heartbeat_ms; /**< port now_ms values */
+  uint32_t heartbeat_interval_ms;
+  uint64_t heartbeat_seq;
+  uint64_t known_height;
+  iotw_frame_decoder decoder;
+  iotw_fw_stats stats;
+} iotw_fw;
+
+/** Boot: load the Ed25519 seed from NVS key "id.seed" (32 bytes) or create one with random_bytes and
+ *  store it; increment NVS "boot.count" (u32 LE); send Hello. Returns 0, or -1 if NVS cannot be written
+ *  (the device then stays OFF and logs "nvs_error"). Strings in cfg must outlive fw. */
+int iotw_fw_boot(iotw_fw *fw, const iotw_fw_config *cfg, const iotw_port *port);
+
+/** Bytes received from the link. Serial: any chunking; frames are reassembled. Datagram: one call per
+ *  datagram. Malformed input is counted in stats.decode_errors and otherwise ignored. */
+void iotw_fw_on_rx(iotw_fw *fw, const uint8_t *data, size_t len);
+
+/** Timers: Hello retry, heartbeat, link timeout. Reads now_ms through the port. */
+void iotw_fw_poll(iotw_fw *fw);
+
+iotw_fw_state iotw_fw_get_state(const iotw_fw *fw);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

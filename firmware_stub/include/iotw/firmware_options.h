@@ -1,0 +1,17 @@
+/* Overridable defaults of the firmware (lwIP opt.h pattern): define any of these before including, or in
+ * an iotw_fw_opts.h found on the include path when IOTW_FW_HAVE_OPTS_H is defined. Units: ms. */
+#ifndef IOTW_FIRMWARE_OPTIONS_H
+#define IOTW_FIRMWARE_OPTIONS_H
+#ifdef IOTW_FW_HAVE_OPTS_H
+#include "iotw_fw_opts.h"
+#endif
+#ifndef IOTW_FW_HELLO_RETRY_MS
+#define IOTW_FW_HELLO_RETRY_MS 1000u /**< resend Hello when not attached after this long */
+#endif
+#ifndef IOTW_FW_HEARTBEAT_MS
+#define IOTW_FW_HEARTBEAT_MS 1000u /**< heartbeat period unless Welcome sets one */
+#endif
+#ifndef IOTW_FW_LINK_TIMEOUT_MS
+#define IOTW_FW_LINK_TIMEOUT_MS 5000u /**< no frame from the trust node this long -> re-attach (Hello) */
+#endif
+#endif

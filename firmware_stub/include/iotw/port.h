@@ -1,0 +1,46 @@
+/* The one port header of the micro-mining firmware (lwIP sys_arch pattern; ARCHITECTURE.md principle 2).
+ * Everything the firmware core needs from a chip comes through this table; the core never touches a clock,
+ * socket, file or random source itself. ports/host implements it with libsodium and POSIX files. C11. */
+#ifndef IOTW_PORT_H
+#define IOTW_PORT_H
+#include <stddef.h>
+#include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** How link_send bytes are carried. */
+typedef enum {
+  IOTW_LINK_SERIAL = 0,  /**< byte stream: the core sends whole COBS frames with delimiter */
+  IOTW_LINK_DATAGRAM = 1 /**< one link_send = one UDP datagram (payload || CRC-32) */
+} iotw_link_kind;
+
+/** Log levels for iotw_port.log. */
+typedef enum { IOTW_LOG_DEBUG = 0, IOTW_LOG_INFO = 1, IOTW_LOG_WARN = 2, IOTW_LOG_ERROR = 3 } iotw_log_level;
+
+typedef struct iotw_port {
+  void *ctx; /**< passed back as the first argument of every call */
+  iotw_link_kind link_kind;
+  /** Transmit len bytes on the link to the trust node. Returns 0, or < 0 if the link refused them. */
+  int (*link_send)(void *ctx, const uint8_t *bytes, size_t len);
+  /** Monotonic milliseconds since an arbitrary origin (virtual in ports/sim). */
+  uint64_t (*now_ms)(void *ctx);
+  /** Fill out with len random bytes (a seeded generator in ports/sim). */
+  void (*random_bytes)(void *ctx, uint8_t *out, size_t len);
+  /** Non-volatile storage. nvs_get: 0 and *out_len on success, -1 if key absent, -2 on error or if the
+   *  value exceeds cap. nvs_set: 0, or < 0 on error. Keys are short ASCII names ("id.seed"). */
+  int (*nvs_get)(void *ctx, const char *key, uint8_t *out, size_t cap, size_t *out_len);
+  int (*nvs_set)(void *ctx, const char *key, const uint8_t *data, size_t len);
+  /** SHA-256 (FIPS 180-4). */
+  void (*sha256)(void *ctx, const uint8_t *in, size_t len, uint8_t out[32]);
+  /** Ed25519 (RFC 8032): derive a key pair from a 32-byte seed; sign a message (64-byte signature). */
+  void (*ed25519_seed_keypair)(void *ctx, const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64]);
+  void (*ed25519_sign)(void *ctx, const uint8_t sk[64], const uint8_t *msg, size_t len, uint8_t sig[64]);
+  /** A log line: event is a short snake_case kind ("registered"), detail free text (may be ""). */
+  void (*log)(void *ctx, iotw_log_level level, const char *event, const char *detail);
+} iotw_port;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,33 @@
+/* Domain-separated messages covered by Ed25519 signatures (pure Ed25519, RFC 8032; docs/protocol.md §5).
+ * Each message = ASCII tag || 0x00 || fixed fields; tags differ per message kind, so a signature for one
+ * kind never verifies as another. These functions only build the bytes; signing and verification are done
+ * by the caller (libsodium crypto_sign_detached / crypto_sign_verify_detached). C11, no heap. */
+#ifndef IOTW_SIGNING_H
+#define IOTW_SIGNING_H
+#include <stddef.h>
+#include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IOTW_TAG_REGISTER "IOTW/1/REGISTER" /* || nonce[32] || pubkey[32]                 -> 80 bytes */
+#define IOTW_TAG_RESULT "IOTW/1/RESULT"     /* || assignment_id u64le || block_hash[32]   -> 54 bytes */
+#define IOTW_TAG_ATTEST "IOTW/1/ATTEST"     /* || round_id u64le || block_hash[32] || verdict u8 -> 55 bytes */
+
+/** Large enough for every signing message. */
+#define IOTW_SIG_MSG_MAX 96u
+
+/** REGISTER: proves possession of pubkey's secret key for the trust node's 32-byte nonce.
+ *  Writes into out (>= IOTW_SIG_MSG_MAX bytes) and returns the length (80). */
+size_t iotw_sigmsg_register(const uint8_t nonce[32], const uint8_t pubkey[32], uint8_t *out);
+
+/** RESULT: a miner's answer to an assignment. Returns the length (54). */
+size_t iotw_sigmsg_result(uint64_t assignment_id, const uint8_t block_hash[32], uint8_t *out);
+
+/** ATTEST: a witness's verdict (1 = valid, 2 = invalid, as iotw.v1.Verdict). Returns the length (55). */
+size_t iotw_sigmsg_attest(uint64_t round_id, const uint8_t block_hash[32], uint8_t verdict, uint8_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

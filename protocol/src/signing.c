@@ -1,0 +1,34 @@
+/* Domain-separated signing messages: docs/protocol.md §5. */
+#include "iotw/signing.h"
+
+#include <string.h>
+
+#include "iotw/block_header.h"
+
+static size_t put_tag(uint8_t *out, const char *tag) {
+  size_t n = strlen(tag) + 1u; /* tag and its terminating 0x00 */
+  memcpy(out, tag, n);
+  return n;
+}
+
+size_t iotw_sigmsg_register(const uint8_t nonce[32], const uint8_t pubkey[32], uint8_t *out) {
+  size_t n = put_tag(out, IOTW_TAG_REGISTER);
+  memcpy(out + n, nonce, 32);
+  memcpy(out + n + 32, pubkey, 32);
+  return n + 64;
+}
+
+size_t iotw_sigmsg_result(uint64_t assignment_id, const uint8_t block_hash[32], uint8_t *out) {
+  size_t n = put_tag(out, IOTW_TAG_RESULT);
+  iotw_put_u64le(out + n, assignment_id);
+  memcpy(out + n + 8, block_hash, 32);
+  return n + 40;
+}
+
+size_t iotw_sigmsg_attest(uint64_t round_id, const uint8_t block_hash[32], uint8_t verdict, uint8_t *out) {
+  size_t n = put_tag(out, IOTW_TAG_ATTEST);
+  iotw_put_u64le(out + n, round_id);
+  memcpy(out + n + 8, block_hash, 32);
+  out[n + 40] = verdict;
+  return n + 41;
+}
