@@ -1,0 +1,73 @@
+// Runs one firmware_stub core on a Boost.Asio loop: the device's UART is a serial link (PTY or tty),
+// its flash is an NVS directory (ports/host), its console goes to the event stream.
+#pragma once
+#include <array>
+#include <boost/asio.hpp>
+#include <optional>
+#include <string>
+
+#include "esp_wifi/esp_chip_profile.hpp"
+#include "event_log.hpp"
+
+extern "C" {
+#include "host_port.h"
+#include "iotw/firmware.h"
+}
+
+namespace iotw::emu {
+
+/// One device of an iotw-emu pool (docs/emulators.md [[device]]).
+struct DeviceSpec {
+  std::string name;                 ///< unique label, sent in Hello
+  std::string model;                ///< "esp8266" | "esp32"
+  std::string link;                 ///< serial path (PTY or tty)
+  std::string nvs_dir;              ///< flash: identity and boot counter survive restarts
+  std::string behaviour = "honest"; ///< "honest" | "invert_verdict" | "wrong_hash"
+  int baud = 115200;
+};
+
+/// The behaviours DeviceSpec::behaviour accepts.
+const std::vector<std::string>& device_behaviours();
+
+class DeviceRuntime {
+ public:
+  /// profile must outlive the runtime. Throws std::invalid_argument on an unknown behaviour.
+  DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const EspChipProfile& profile, EventLog& log);
+  DeviceRuntime(const DeviceRuntime&) = delete;
+  DeviceRuntime& operator=(const DeviceRuntime&) = delete;
+
+  /// Power on: print the boot banner, open the link, boot the firmware, start reading and polling.
+  /// Throws std::runtime_error if the link cannot be opened or NVS cannot be written.
+  void start();
+  /// Power off: stop reading and polling, close the link.
+  void stop();
+
+  iotw_fw_state state() const { return iotw_fw_get_state(&fw_); }
+  const iotw_fw_stats& stats() const { return fw_.stats; }
+  const std::string& name() const { return spec_.name; }
+
+ private:
+  static int on_send(void* user, const uint8_t* bytes, size_t len);
+  static void on_log(void* user, iotw_log_level level, const char* event, const char* detail);
+  void read_some();
+  void arm_poll();
+  void note_state();
+
+  boost::asio::io_context& io_;
+  DeviceSpec spec_;
+  const EspChipProfile& profile_;
+  EventLog& log_;
+  std::string source_;
+  std::optional<boost::asio::posix::stream_descriptor> link_;
+  boost::asio::steady_timer poll_timer_;
+  boost::asio::steady_timer retry_timer_;
+  std::array<uint8_t, 512> rx_{};
+  iotw_host_port_ctx port_ctx_{};
+  iotw_port port_{};
+  iotw_fw_config cfg_{};
+  iotw_fw fw_{};
+  iotw_fw_state reported_state_ = IOTW_FW_OFF;
+  bool running_ = false;
+};
+
+}  // namespace iotw::emu

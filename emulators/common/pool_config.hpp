@@ -1,0 +1,25 @@
+// The iotw-emu pool file (docs/emulators.md), validated.
+#pragma once
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "device_runtime.hpp"
+
+namespace iotw::emu {
+
+struct PoolConfig {
+  std::string events;               ///< event file; empty = stdout
+  std::vector<DeviceSpec> devices;  ///< at least one
+};
+
+/// Thrown by load_pool_config; what() is "FILE:LINE:COL: message" naming the allowed keys or values.
+struct PoolConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Parses and validates a pool file. Relative nvs_dir paths are kept as given (relative to the cwd).
+PoolConfig load_pool_config(const std::filesystem::path& file);
+
+}  // namespace iotw::emu

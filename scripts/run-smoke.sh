@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The main job: set up, build, and run rigs/smoke.toml (8 emulated ESP devices against a real trust node
+# over PTYs). Exit code: 0 the rig passed, 1 its criteria failed, 2 it could not run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/build.sh
+exec build/bin/iotw rig run rigs/smoke.toml "$@"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs everything IOTW Rig needs on Debian 12 (run as root, or with sudo available). Idempotent:
+# apt is only called when a package is missing.
+set -euo pipefail
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config ccache git
+  libboost-dev libboost-filesystem-dev libserialport-dev libmodbus-dev libsodium-dev
+  nanopb libnanopb-dev protobuf-compiler python3-protobuf liblwip-dev libsqlite3-dev sqlite3
+  libcpp-httplib-dev libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
+  libncurses-dev libgtest-dev libgmock-dev libbenchmark-dev
+  python3 python3-nacl socat
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

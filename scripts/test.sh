@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds and runs every test: the normal build with ctest, then the unit tests again under
+# AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+start=$(date +%s)
+bash scripts/build.sh
+ctest --test-dir build --output-on-failure -j 2 --timeout 600
+echo "stage normal: $(( $(date +%s) - start )) s"
+if [ "${IOTW_SKIP_SANITIZERS:-0}" != 1 ]; then
+  start=$(date +%s)
+  BUILD_DIR=build-asan bash scripts/build.sh -DIOTW_SANITIZE=ON
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-asan --output-on-failure -j 2 --timeout 900
+  echo "stage sanitizers: $(( $(date +%s) - start )) s"
+fi
