@@ -1,0 +1,204 @@
+// A DeviceRuntime on a real PTY: the test plays the trust node on the master side and walks the device
+// through registration, an assignment and a witness request, checking every signature with libsodium.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
+#include <sodium.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <thread>
+
+#include "device_runtime.hpp"
+
+extern "C" {
+#include "iotw/block_header.h"
+#include "iotw/message_codec.h"
+#include "iotw/signing.h"
+}
+
+namespace {
+
+class FakeTrustNode {
+ public:
+  explicit FakeTrustNode(int master) : fd_(master) { iotw_frame_decoder_init(&dec_); }
+
+  void send(const iotw_v1_Envelope& env) {
+    uint8_t payload[IOTW_FRAME_MAX_PAYLOAD], wire[IOTW_FRAME_MAX_WIRE];
+    size_t n = iotw_msg_encode(&env, payload, sizeof payload);
+    ASSERT_GT(n, 0u);
+    size_t w = iotw_frame_encode(payload, n, wire, sizeof wire);
+    ASSERT_EQ(::write(fd_, wire, w), static_cast<ssize_t>(w));
+  }
+
+  // Next message of the given kind within timeout_ms (others, e.g. heartbeats, are skipped).
+  bool expect(pb_size_t which, iotw_v1_Envelope& out, int timeout_ms = 3000) {
+    for (int waited = 0; waited < timeout_ms; waited += 10) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 10) <= 0) continue;
+      uint8_t buf[256];
+      ssize_t r = ::read(fd_, buf, sizeof buf);
+      for (ssize_t i = 0; i < r; i++) {
+        const uint8_t* payload;
+        size_t len;
+        if (iotw_frame_decoder_push(&dec_, buf[i], &payload, &len) != IOTW_FRAME_OK) continue;
+        if (iotw_msg_decode(payload, len, &out) == 0 && out.which_body == which) return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  int fd_;
+  iotw_frame_decoder dec_;
+};
+
+class DeviceRuntimeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_GE(sodium_init(), 0);
+    char name[64];
+    ASSERT_EQ(openpty(&master_, &slave_, name, nullptr, nullptr), 0);
+    termios t{};
+    tcgetattr(slave_, &t);
+    cfmakeraw(&t);
+    tcsetattr(slave_, TCSANOW, &t);
+    slave_path_ = name;
+    nvs_ = std::filesystem::temp_directory_path() / ("iotw_emu_nvs_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(nvs_);
+    events_ = nvs_.string() + ".events.jsonl";
+  }
+  void TearDown() override {
+    ::close(master_);
+    ::close(slave_);
+    std::filesystem::remove_all(nvs_);
+    std::filesystem::remove(events_);
+  }
+
+  // Runs a device in a background io_context until stop().
+  struct Running {
+    boost::asio::io_context io;
+    std::unique_ptr<iotw::emu::EventLog> log;
+    std::unique_ptr<iotw::emu::DeviceRuntime> dev;
+    std::thread thread;
+    ~Running() {
+      boost::asio::post(io, [this] { dev->stop(); });
+      thread.join();
+    }
+  };
+  std::unique_ptr<Running> run(const std::string& behaviour) {
+    auto r = std::make_unique<Running>();
+    r->log = std::make_unique<iotw::emu::EventLog>(events_);
+    iotw::emu::DeviceSpec spec{"esp-07", "esp8266", slave_path_, nvs_.string(), behaviour};
+    r->dev = std::make_unique<iotw::emu::DeviceRuntime>(r->io, spec, iotw::emu::esp_chip_profile("esp8266"), *r->log);
+    r->dev->start();
+    r->thread = std::thread([io = &r->io] { io->run(); });
+    return r;
+  }
+
+  // Registers the device; returns its public key.
+  std::array<uint8_t, 32> register_device(FakeTrustNode& node) {
+    iotw_v1_Envelope m;
+    EXPECT_TRUE(node.expect(iotw_v1_Envelope_hello_tag, m));
+    EXPECT_STREQ(m.body.hello.name, "esp-07");
+    EXPECT_STREQ(m.body.hello.model, "esp8266");
+    std::array<uint8_t, 32> pk;
+    memcpy(pk.data(), m.body.hello.pubkey, 32);
+    iotw_v1_Envelope ch = iotw_v1_Envelope_init_zero;
+    ch.which_body = iotw_v1_Envelope_challenge_tag;
+    randombytes_buf(ch.body.challenge.nonce, 32);
+    node.send(ch);
+    EXPECT_TRUE(node.expect(iotw_v1_Envelope_prove_tag, m));
+    uint8_t msg[IOTW_SIG_MSG_MAX];
+    size_t n = iotw_sigmsg_register(ch.body.challenge.nonce, pk.data(), msg);
+    EXPECT_EQ(crypto_sign_verify_detached(m.body.prove.signature, msg, n, pk.data()), 0);
+    iotw_v1_Envelope w = iotw_v1_Envelope_init_zero;
+    w.which_body = iotw_v1_Envelope_welcome_tag;
+    w.body.welcome.heartbeat_interval_ms = 200;
+    node.send(w);
+    return pk;
+  }
+
+  int master_ = -1, slave_ = -1;
+  std::string slave_path_;
+  std::filesystem::path nvs_;
+  std::string events_;
+};
+
+}  // namespace
+
+TEST_F(DeviceRuntimeTest, RegistersMinesAndWitnessesOverAPty) {
+  auto r = run("honest");
+  FakeTrustNode node(master_);
+  auto pk = register_device(node);
+
+  iotw_block_header h{};
+  h.version = 1;
+  h.height = 5;
+  memcpy(h.miner_pubkey, pk.data(), 32);
+  iotw_v1_Envelope a = iotw_v1_Envelope_init_zero;
+  a.which_body = iotw_v1_Envelope_assignment_tag;
+  a.body.assignment.assignment_id = 11;
+  iotw_block_header_pack(&h, a.body.assignment.header);
+  node.send(a);
+  iotw_v1_Envelope m;
+  ASSERT_TRUE(node.expect(iotw_v1_Envelope_result_tag, m));
+  uint8_t hash[32], msg[IOTW_SIG_MSG_MAX];
+  crypto_hash_sha256(hash, a.body.assignment.header, IOTW_BLOCK_HEADER_SIZE);
+  EXPECT_EQ(0, memcmp(m.body.result.block_hash, hash, 32));
+  size_t n = iotw_sigmsg_result(11, hash, msg);
+  EXPECT_EQ(crypto_sign_verify_detached(m.body.result.signature, msg, n, pk.data()), 0);
+
+  iotw_v1_Envelope wr = iotw_v1_Envelope_init_zero;
+  wr.which_body = iotw_v1_Envelope_witness_request_tag;
+  wr.body.witness_request.round_id = 3;
+  memcpy(wr.body.witness_request.header, a.body.assignment.header, IOTW_BLOCK_HEADER_SIZE);
+  memcpy(wr.body.witness_request.block_hash, hash, 32);
+  node.send(wr);
+  ASSERT_TRUE(node.expect(iotw_v1_Envelope_attestation_tag, m));
+  EXPECT_EQ(m.body.attestation.verdict, iotw_v1_Verdict_VERDICT_VALID);
+  n = iotw_sigmsg_attest(3, hash, iotw_v1_Verdict_VERDICT_VALID, msg);
+  EXPECT_EQ(crypto_sign_verify_detached(m.body.attestation.signature, msg, n, pk.data()), 0);
+  EXPECT_TRUE(node.expect(iotw_v1_Envelope_heartbeat_tag, m));
+  EXPECT_EQ(r->dev->state(), IOTW_FW_ATTACHED);
+}
+
+TEST_F(DeviceRuntimeTest, ByzantineWitnessSignsTheInvertedVerdict) {
+  auto r = run("invert_verdict");
+  FakeTrustNode node(master_);
+  auto pk = register_device(node);
+  iotw_v1_Envelope wr = iotw_v1_Envelope_init_zero;
+  wr.which_body = iotw_v1_Envelope_witness_request_tag;
+  wr.body.witness_request.round_id = 4;
+  iotw_block_header h{};
+  h.version = 1;
+  iotw_block_header_pack(&h, wr.body.witness_request.header);
+  crypto_hash_sha256(wr.body.witness_request.block_hash, wr.body.witness_request.header, IOTW_BLOCK_HEADER_SIZE);
+  node.send(wr);
+  iotw_v1_Envelope m;
+  ASSERT_TRUE(node.expect(iotw_v1_Envelope_attestation_tag, m));
+  EXPECT_EQ(m.body.attestation.verdict, iotw_v1_Verdict_VERDICT_INVALID);
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  size_t n = iotw_sigmsg_attest(4, wr.body.witness_request.block_hash, iotw_v1_Verdict_VERDICT_INVALID, msg);
+  EXPECT_EQ(crypto_sign_verify_detached(m.body.attestation.signature, msg, n, pk.data()), 0);
+}
+
+TEST_F(DeviceRuntimeTest, IdentitySurvivesARestartOfTheEmulator) {
+  std::array<uint8_t, 32> first, second;
+  {
+    auto r = run("honest");
+    FakeTrustNode node(master_);
+    iotw_v1_Envelope m;
+    ASSERT_TRUE(node.expect(iotw_v1_Envelope_hello_tag, m));
+    memcpy(first.data(), m.body.hello.pubkey, 32);
+    EXPECT_EQ(m.body.hello.boot_count, 1u);
+  }
+  auto r = run("honest");
+  FakeTrustNode node(master_);
+  iotw_v1_Envelope m;
+  ASSERT_TRUE(node.expect(iotw_v1_Envelope_hello_tag, m));
+  memcpy(second.data(), m.body.hello.pubkey, 32);
+  EXPECT_EQ(first, second);
+  EXPECT_EQ(m.body.hello.boot_count, 2u);
+}
