@@ -1,0 +1,144 @@
+/* ports/host implementation (see host_port.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "host_port.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static int host_send(void *c, const uint8_t *bytes, size_t len) {
+  iotw_host_port_ctx *ctx = c;
+  return ctx->send ? ctx->send(ctx->user, bytes, len) : -1;
+}
+
+static uint64_t host_now_ms(void *c) {
+  (void)c;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void host_random(void *c, uint8_t *out, size_t len) {
+  (void)c;
+  randombytes_buf(out, len);
+}
+
+static int key_ok(const char *key) {
+  if (!key || !*key || *key == '.' || strlen(key) > 64) return 0;
+  for (const char *k = key; *k; k++) {
+    char ch = *k;
+    int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+             ch == '_' || ch == '-';
+    if (!ok) return 0;
+  }
+  return 1;
+}
+
+/* "<nvs_dir>/<prefix><key>" into out. Returns 0, or -1 on a bad key, no directory or truncation. */
+static int key_path(const iotw_host_port_ctx *ctx, const char *prefix, const char *key, char *out, size_t cap) {
+  if (!ctx->nvs_dir[0] || !key_ok(key)) return -1;
+  int n = snprintf(out, cap, "%s/%s%s", ctx->nvs_dir, prefix, key);
+  return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+/* mkdir -p */
+static int make_dirs(const char *dir) {
+  char path[sizeof(((iotw_host_port_ctx *)0)->nvs_dir)];
+  size_t n = strlen(dir);
+  if (n >= sizeof path) return -1;
+  memcpy(path, dir, n + 1);
+  for (size_t i = 1; i <= n; i++) {
+    if (path[i] != '/' && path[i] != '\0') continue;
+    char saved = path[i];
+    path[i] = '\0';
+    if (mkdir(path, 0700) < 0 && errno != EEXIST) return -1;
+    path[i] = saved;
+  }
+  return 0;
+}
+
+static int host_nvs_get(void *c, const char *key, uint8_t *out, size_t cap, size_t *out_len) {
+  char path[512];
+  if (key_path(c, "", key, path, sizeof path) < 0) return -2;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? -1 : -2;
+  struct stat st;
+  int rc = -2;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size <= cap) {
+    size_t got = 0;
+    ssize_t r = 1;
+    while (got < (size_t)st.st_size && (r = read(fd, out + got, (size_t)st.st_size - got)) > 0) got += (size_t)r;
+    if (got == (size_t)st.st_size) {
+      *out_len = got;
+      rc = 0;
+    }
+  }
+  close(fd);
+  return rc;
+}
+
+static int host_nvs_set(void *c, const char *key, const uint8_t *data, size_t len) {
+  iotw_host_port_ctx *ctx = c;
+  char path[512], tmp[512];
+  if (key_path(ctx, "", key, path, sizeof path) < 0 || key_path(ctx, ".tmp.", key, tmp, sizeof tmp) < 0) return -1;
+  if (make_dirs(ctx->nvs_dir) < 0) return -1;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  size_t put = 0;
+  ssize_t w = 1;
+  while (put < len && (w = write(fd, data + put, len - put)) > 0) put += (size_t)w;
+  int ok = put == len && fsync(fd) == 0;
+  ok = close(fd) == 0 && ok;
+  if (!ok || rename(tmp, path) < 0) {
+    unlink(tmp);
+    return -1;
+  }
+  return 0;
+}
+
+static void host_sha256(void *c, const uint8_t *in, size_t len, uint8_t out[32]) {
+  (void)c;
+  crypto_hash_sha256(out, in, len);
+}
+
+static void host_keypair(void *c, const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64]) {
+  (void)c;
+  crypto_sign_seed_keypair(pk, sk, seed);
+}
+
+static void host_sign(void *c, const uint8_t sk[64], const uint8_t *msg, size_t len, uint8_t sig[64]) {
+  (void)c;
+  crypto_sign_detached(sig, NULL, msg, len, sk);
+}
+
+static void host_log(void *c, iotw_log_level level, const char *event, const char *detail) {
+  iotw_host_port_ctx *ctx = c;
+  static const char *const names[] = {"debug", "info", "warn", "error"};
+  if (ctx->log) {
+    ctx->log(ctx->user, level, event, detail);
+  } else {
+    fprintf(stderr, "%s %s %s\n", (unsigned)level < 4u ? names[level] : "?", event, detail);
+  }
+}
+
+int iotw_host_port_init(iotw_port *port, iotw_host_port_ctx *ctx) {
+  memset(port, 0, sizeof *port);
+  if (sodium_init() < 0) return -1;
+  port->ctx = ctx;
+  port->link_kind = ctx->kind;
+  port->link_send = host_send;
+  port->now_ms = host_now_ms;
+  port->random_bytes = host_random;
+  port->nvs_get = host_nvs_get;
+  port->nvs_set = host_nvs_set;
+  port->sha256 = host_sha256;
+  port->ed25519_seed_keypair = host_keypair;
+  port->ed25519_sign = host_sign;
+  port->log = host_log;
+  return 0;
+}

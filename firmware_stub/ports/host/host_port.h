@@ -1,0 +1,33 @@
+/* ports/host: runs the firmware core on Linux. Crypto and randomness from libsodium (SHA-256
+ * crypto_hash_sha256, Ed25519 crypto_sign_seed_keypair / crypto_sign_detached, randombytes_buf), time from
+ * CLOCK_MONOTONIC, NVS as one file per key in a directory. The link and the log are callbacks, so the caller
+ * (the emulator) owns every socket and PTY. C11, no heap. */
+#ifndef IOTW_HOST_PORT_H
+#define IOTW_HOST_PORT_H
+#include <stddef.h>
+#include <stdint.h>
+#include "iotw/port.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+  /** NVS directory (created with parents on the first write). Each key is the file <nvs_dir>/<key>,
+   *  replaced atomically (temp file + fsync + rename). Keys: [A-Za-z0-9._-], not starting with '.'. */
+  char nvs_dir[256];
+  /** Transmit bytes on the link; returns 0, or < 0 if refused. NULL: every send fails with -1. */
+  int (*send)(void *user, const uint8_t *bytes, size_t len);
+  /** Log sink. NULL: lines "level event detail" go to stderr. */
+  void (*log)(void *user, iotw_log_level level, const char *event, const char *detail);
+  void *user; /**< passed to send and log */
+  iotw_link_kind kind;
+} iotw_host_port_ctx;
+
+/** Fill port with the host implementation bound to ctx (which must outlive port). Calls sodium_init();
+ *  returns 0, or -1 if libsodium cannot be initialised (port is then unusable). */
+int iotw_host_port_init(iotw_port *port, iotw_host_port_ctx *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

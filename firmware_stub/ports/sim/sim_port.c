@@ -1,0 +1,95 @@
+/* ports/sim implementation (see sim_port.h). */
+#include "sim_port.h"
+
+#include <sodium.h>
+#include <string.h>
+
+static int sim_send(void *c, const uint8_t *bytes, size_t len) {
+  iotw_sim_port_ctx *ctx = c;
+  return ctx->send ? ctx->send(ctx->user, bytes, len) : -1;
+}
+
+static uint64_t sim_now_ms(void *c) { return ((iotw_sim_port_ctx *)c)->now_ms; }
+
+/* SplitMix64 (Steele, Lea, Flood: "Fast splittable pseudorandom number generators", OOPSLA 2014). */
+static uint64_t splitmix64(uint64_t *s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+static void sim_random(void *c, uint8_t *out, size_t len) {
+  iotw_sim_port_ctx *ctx = c;
+  for (size_t i = 0; i < len; i += 8) {
+    uint64_t r = splitmix64(&ctx->rng);
+    for (size_t j = 0; j < 8 && i + j < len; j++) out[i + j] = (uint8_t)(r >> (8 * j));
+  }
+}
+
+static iotw_sim_nvs_slot *find(iotw_sim_port_ctx *ctx, const char *key) {
+  for (size_t i = 0; i < IOTW_SIM_NVS_SLOTS; i++)
+    if (ctx->nvs[i].key[0] && strcmp(ctx->nvs[i].key, key) == 0) return &ctx->nvs[i];
+  return NULL;
+}
+
+static int sim_nvs_get(void *c, const char *key, uint8_t *out, size_t cap, size_t *out_len) {
+  const iotw_sim_nvs_slot *s = find(c, key);
+  if (!s) return -1;
+  if (s->len > cap) return -2;
+  memcpy(out, s->value, s->len);
+  *out_len = s->len;
+  return 0;
+}
+
+static int sim_nvs_set(void *c, const char *key, const uint8_t *data, size_t len) {
+  iotw_sim_port_ctx *ctx = c;
+  size_t klen = strlen(key);
+  if (!klen || klen >= IOTW_SIM_NVS_KEY_MAX || len > IOTW_SIM_NVS_VALUE_MAX) return -1;
+  iotw_sim_nvs_slot *s = find(ctx, key);
+  for (size_t i = 0; !s && i < IOTW_SIM_NVS_SLOTS; i++)
+    if (!ctx->nvs[i].key[0]) s = &ctx->nvs[i];
+  if (!s) return -1;
+  memcpy(s->key, key, klen + 1);
+  memcpy(s->value, data, len);
+  s->len = len;
+  return 0;
+}
+
+static void sim_sha256(void *c, const uint8_t *in, size_t len, uint8_t out[32]) {
+  (void)c;
+  crypto_hash_sha256(out, in, len);
+}
+
+static void sim_keypair(void *c, const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64]) {
+  (void)c;
+  crypto_sign_seed_keypair(pk, sk, seed);
+}
+
+static void sim_sign(void *c, const uint8_t sk[64], const uint8_t *msg, size_t len, uint8_t sig[64]) {
+  (void)c;
+  crypto_sign_detached(sig, NULL, msg, len, sk);
+}
+
+static void sim_log(void *c, iotw_log_level level, const char *event, const char *detail) {
+  iotw_sim_port_ctx *ctx = c;
+  if (ctx->log) ctx->log(ctx->user, level, event, detail);
+}
+
+int iotw_sim_port_init(iotw_port *port, iotw_sim_port_ctx *ctx, uint64_t seed) {
+  memset(port, 0, sizeof *port);
+  if (sodium_init() < 0) return -1;
+  ctx->rng = seed;
+  port->ctx = ctx;
+  port->link_kind = ctx->kind;
+  port->link_send = sim_send;
+  port->now_ms = sim_now_ms;
+  port->random_bytes = sim_random;
+  port->nvs_get = sim_nvs_get;
+  port->nvs_set = sim_nvs_set;
+  port->sha256 = sim_sha256;
+  port->ed25519_seed_keypair = sim_keypair;
+  port->ed25519_sign = sim_sign;
+  port->log = sim_log;
+  return 0;
+}

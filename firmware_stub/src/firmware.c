@@ -1,0 +1,340 @@
+/* The micro-mining firmware core (docs/protocol.md §6). Sans-IO: every clock read, random byte, NVS access,
+ * hash, signature, transmission and log line goes through fw->port. C11, no heap. */
+#include "iotw/firmware.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "iotw/block_header.h"
+#include "iotw/message_codec.h"
+#include "iotw/signing.h"
+
+#define NVS_KEY_SEED "id.seed"
+#define NVS_KEY_BOOTS "boot.count"
+#define SEED_SIZE 32u
+
+/* Larger of a serial frame and a UDP datagram. */
+#define TX_WIRE_MAX (IOTW_FRAME_MAX_WIRE > IOTW_DATAGRAM_MAX ? IOTW_FRAME_MAX_WIRE : IOTW_DATAGRAM_MAX)
+
+/* Zero secret material so the optimiser cannot drop the stores. */
+static void wipe(void *p, size_t n) {
+  volatile uint8_t *v = (volatile uint8_t *)p;
+  while (n--) *v++ = 0;
+}
+
+static uint64_t now(const iotw_fw *fw) { return fw->port->now_ms(fw->port->ctx); }
+
+/* Milliseconds from since to t; 0 if the clock went backwards. */
+static uint64_t elapsed(uint64_t t, uint64_t since) { return t >= since ? t - since : 0; }
+
+static void log_ev(const iotw_fw *fw, iotw_log_level lvl, const char *event, const char *detail) {
+  if (fw->port->log) fw->port->log(fw->port->ctx, lvl, event, detail ? detail : "");
+}
+
+static void hex(const uint8_t *in, size_t n, char *out) {
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = digits[in[i] >> 4];
+    out[2 * i + 1] = digits[in[i] & 0x0f];
+  }
+  out[2 * n] = '\0';
+}
+
+/* Copy a C string into a nanopb char[cap] field, truncating to cap - 1 characters. */
+static void copy_str(char *dst, size_t cap, const char *src) {
+  size_t n = src ? strlen(src) : 0;
+  if (n > cap - 1) n = cap - 1;
+  if (n) memcpy(dst, src, n);
+  dst[n] = '\0';
+}
+
+static void sign(const iotw_fw *fw, const uint8_t *msg, size_t len, uint8_t sig[64]) {
+  fw->port->ed25519_sign(fw->port->ctx, fw->sk, msg, len, sig);
+}
+
+/* Encode env, frame it for the link and transmit. Returns 0, or -1 (logged) on failure. */
+static int send_env(iotw_fw *fw, const iotw_v1_Envelope *env) {
+  uint8_t payload[IOTW_FRAME_MAX_PAYLOAD];
+  uint8_t wire[TX_WIRE_MAX];
+  size_t plen = iotw_msg_encode(env, payload, sizeof payload);
+  size_t wlen = 0;
+  if (plen) {
+    wlen = fw->port->link_kind == IOTW_LINK_DATAGRAM ? iotw_datagram_encode(payload, plen, wire, sizeof wire)
+                                                     : iotw_frame_encode(payload, plen, wire, sizeof wire);
+  }
+  if (!wlen) {
+    log_ev(fw, IOTW_LOG_ERROR, "encode_error", iotw_msg_name(env->which_body));
+    return -1;
+  }
+  if (fw->port->link_send(fw->port->ctx, wire, wlen) < 0) {
+    log_ev(fw, IOTW_LOG_WARN, "send_error", iotw_msg_name(env->which_body));
+    return -1;
+  }
+  fw->stats.frames_tx++;
+  return 0;
+}
+
+static void send_hello(iotw_fw *fw) {
+  iotw_v1_Envelope env = iotw_v1_Envelope_init_zero;
+  env.which_body = iotw_v1_Envelope_hello_tag;
+  iotw_v1_Hello *h = &env.body.hello;
+  memcpy(h->pubkey, fw->pk, sizeof h->pubkey);
+  copy_str(h->name, sizeof h->name, fw->cfg.name);
+  copy_str(h->model, sizeof h->model, fw->cfg.model);
+  copy_str(h->fw_version, sizeof h->fw_version, fw->cfg.fw_version);
+  h->boot_count = fw->boot_count;
+  h->reset_reason = fw->cfg.reset_reason;
+  fw->state = IOTW_FW_HELLO_SENT;
+  fw->last_tx_hello_ms = now(fw);
+  if (send_env(fw, &env) == 0) log_ev(fw, IOTW_LOG_INFO, "hello_sent", "");
+}
+
+/* Re-attach: back to HELLO_SENT with a fresh Hello. */
+static void reattach(iotw_fw *fw, const char *reason) {
+  fw->stats.reattaches++;
+  log_ev(fw, IOTW_LOG_WARN, "reattach", reason);
+  send_hello(fw);
+}
+
+/* Load the identity seed from NVS, or create and store one. Returns 0, or -1 if it cannot be stored. */
+static int load_identity(iotw_fw *fw) {
+  const iotw_port *p = fw->port;
+  uint8_t seed[SEED_SIZE];
+  size_t len = 0;
+  int rc = p->nvs_get(p->ctx, NVS_KEY_SEED, seed, sizeof seed, &len);
+  int loaded = rc == 0 && len == SEED_SIZE;
+  if (!loaded) {
+    if (rc != -1) log_ev(fw, IOTW_LOG_WARN, "identity_corrupt", "id.seed unreadable or not 32 bytes");
+    p->random_bytes(p->ctx, seed, sizeof seed);
+    if (p->nvs_set(p->ctx, NVS_KEY_SEED, seed, sizeof seed) < 0) {
+      wipe(seed, sizeof seed);
+      log_ev(fw, IOTW_LOG_ERROR, "nvs_error", "cannot store id.seed");
+      return -1;
+    }
+  }
+  p->ed25519_seed_keypair(p->ctx, seed, fw->pk, fw->sk);
+  wipe(seed, sizeof seed);
+  char detail[8 + 2 * IOTW_PUBKEY_SIZE];
+  memcpy(detail, "pubkey=", 7);
+  hex(fw->pk, IOTW_PUBKEY_SIZE, detail + 7);
+  log_ev(fw, IOTW_LOG_INFO, loaded ? "identity_loaded" : "identity_created", detail);
+  return 0;
+}
+
+/* Increment the persisted boot counter. Returns 0, or -1 if it cannot be stored. */
+static int count_boot(iotw_fw *fw) {
+  const iotw_port *p = fw->port;
+  uint8_t buf[4];
+  size_t len = 0;
+  int rc = p->nvs_get(p->ctx, NVS_KEY_BOOTS, buf, sizeof buf, &len);
+  uint32_t prev = 0;
+  if (rc == 0 && len == sizeof buf) {
+    prev = iotw_get_u32le(buf);
+  } else if (rc != -1) {
+    log_ev(fw, IOTW_LOG_WARN, "boot_count_corrupt", "restarting from 0");
+  }
+  fw->boot_count = prev + 1u;
+  iotw_put_u32le(buf, fw->boot_count);
+  if (p->nvs_set(p->ctx, NVS_KEY_BOOTS, buf, sizeof buf) < 0) {
+    log_ev(fw, IOTW_LOG_ERROR, "nvs_error", "cannot store boot.count");
+    return -1;
+  }
+  return 0;
+}
+
+int iotw_fw_boot(iotw_fw *fw, const iotw_fw_config *cfg, const iotw_port *port) {
+  memset(fw, 0, sizeof *fw);
+  fw->cfg = *cfg;
+  fw->port = port;
+  fw->state = IOTW_FW_OFF;
+  iotw_frame_decoder_init(&fw->decoder);
+  if (load_identity(fw) < 0 || count_boot(fw) < 0) {
+    wipe(fw->sk, sizeof fw->sk);
+    return -1;
+  }
+  fw->boot_ms = now(fw);
+  fw->last_rx_ms = fw->boot_ms;
+  fw->heartbeat_interval_ms = IOTW_FW_HEARTBEAT_MS;
+  char detail[48];
+  snprintf(detail, sizeof detail, "boot_count=%lu reset_reason=%lu", (unsigned long)fw->boot_count,
+           (unsigned long)cfg->reset_reason);
+  log_ev(fw, IOTW_LOG_INFO, "boot", detail);
+  send_hello(fw);
+  return 0;
+}
+
+static void on_challenge(iotw_fw *fw, const iotw_v1_Challenge *c) {
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  iotw_v1_Envelope env = iotw_v1_Envelope_init_zero;
+  env.which_body = iotw_v1_Envelope_prove_tag;
+  memcpy(env.body.prove.pubkey, fw->pk, sizeof fw->pk);
+  sign(fw, msg, iotw_sigmsg_register(c->nonce, fw->pk, msg), env.body.prove.signature);
+  if (fw->state != IOTW_FW_ATTACHED) fw->state = IOTW_FW_PROVING; /* a re-challenge keeps us attached */
+  if (send_env(fw, &env) == 0) log_ev(fw, IOTW_LOG_INFO, "prove_sent", "");
+}
+
+static void on_welcome(iotw_fw *fw, const iotw_v1_Welcome *w) {
+  fw->state = IOTW_FW_ATTACHED;
+  fw->known_height = w->height;
+  if (w->heartbeat_interval_ms) fw->heartbeat_interval_ms = w->heartbeat_interval_ms;
+  fw->last_heartbeat_ms = now(fw);
+  char detail[64];
+  snprintf(detail, sizeof detail, "height=%llu heartbeat_ms=%lu", (unsigned long long)w->height,
+           (unsigned long)fw->heartbeat_interval_ms);
+  log_ev(fw, IOTW_LOG_INFO, "registered", detail);
+}
+
+static void on_assignment(iotw_fw *fw, const iotw_v1_Assignment *a) {
+  fw->stats.assignments++;
+  char detail[40];
+  snprintf(detail, sizeof detail, "assignment_id=%llu", (unsigned long long)a->assignment_id);
+  log_ev(fw, IOTW_LOG_INFO, "assignment", detail);
+
+  iotw_v1_Envelope env = iotw_v1_Envelope_init_zero;
+  env.which_body = iotw_v1_Envelope_result_tag;
+  iotw_v1_Result *r = &env.body.result;
+  r->assignment_id = a->assignment_id;
+  fw->port->sha256(fw->port->ctx, a->header, sizeof a->header, r->block_hash);
+  if (fw->cfg.faults.wrong_hash) r->block_hash[0] ^= 0xffu;
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  sign(fw, msg, iotw_sigmsg_result(r->assignment_id, r->block_hash, msg), r->signature);
+  if (send_env(fw, &env) == 0) {
+    fw->stats.results++;
+    log_ev(fw, IOTW_LOG_INFO, "result_sent", detail);
+  }
+}
+
+static void on_witness(iotw_fw *fw, const iotw_v1_WitnessRequest *w) {
+  fw->stats.witness_requests++;
+  uint8_t h[IOTW_HASH_SIZE];
+  iotw_block_header hdr;
+  fw->port->sha256(fw->port->ctx, w->header, sizeof w->header, h);
+  int valid = iotw_block_header_unpack(w->header, &hdr) == 0 && memcmp(h, w->block_hash, sizeof h) == 0;
+  if (fw->cfg.faults.invert_verdict) valid = !valid;
+  iotw_v1_Verdict verdict = valid ? iotw_v1_Verdict_VERDICT_VALID : iotw_v1_Verdict_VERDICT_INVALID;
+
+  char detail[48];
+  snprintf(detail, sizeof detail, "round_id=%llu verdict=%s", (unsigned long long)w->round_id,
+           valid ? "valid" : "invalid");
+  log_ev(fw, IOTW_LOG_INFO, "witness", detail);
+
+  iotw_v1_Envelope env = iotw_v1_Envelope_init_zero;
+  env.which_body = iotw_v1_Envelope_attestation_tag;
+  iotw_v1_Attestation *a = &env.body.attestation;
+  a->round_id = w->round_id;
+  memcpy(a->block_hash, w->block_hash, sizeof a->block_hash);
+  a->verdict = verdict;
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  sign(fw, msg, iotw_sigmsg_attest(a->round_id, a->block_hash, (uint8_t)verdict, msg), a->signature);
+  if (send_env(fw, &env) == 0) {
+    fw->stats.attestations++;
+    log_ev(fw, IOTW_LOG_INFO, "attestation_sent", detail);
+  }
+}
+
+static void on_error(iotw_fw *fw, const iotw_v1_Error *e) {
+  char detail[96];
+  snprintf(detail, sizeof detail, "code=%lu text=%s", (unsigned long)e->code, e->text);
+  log_ev(fw, IOTW_LOG_WARN, "node_error", detail);
+  if (e->code == 1u) reattach(fw, "not_registered");
+}
+
+/* A message that is well-formed but not acceptable in the current state. */
+static void drop(iotw_fw *fw, unsigned which) {
+  fw->stats.dropped++;
+  log_ev(fw, IOTW_LOG_DEBUG, "dropped", iotw_msg_name(which));
+}
+
+static void on_payload(iotw_fw *fw, const uint8_t *payload, size_t len) {
+  iotw_v1_Envelope env;
+  if (iotw_msg_decode(payload, len, &env) < 0) {
+    fw->stats.decode_errors++;
+    log_ev(fw, IOTW_LOG_WARN, "decode_error", "bad_message");
+    return;
+  }
+  fw->stats.frames_rx++;
+  fw->last_rx_ms = now(fw);
+  int attached = fw->state == IOTW_FW_ATTACHED;
+  switch (env.which_body) {
+    case iotw_v1_Envelope_challenge_tag:
+      on_challenge(fw, &env.body.challenge);
+      break;
+    case iotw_v1_Envelope_welcome_tag: /* also after a Hello retry overtook our Prove */
+      on_welcome(fw, &env.body.welcome);
+      break;
+    case iotw_v1_Envelope_assignment_tag:
+      if (attached) on_assignment(fw, &env.body.assignment);
+      else drop(fw, env.which_body);
+      break;
+    case iotw_v1_Envelope_witness_request_tag:
+      if (attached) on_witness(fw, &env.body.witness_request);
+      else drop(fw, env.which_body);
+      break;
+    case iotw_v1_Envelope_heartbeat_ack_tag:
+      fw->known_height = env.body.heartbeat_ack.height;
+      break;
+    case iotw_v1_Envelope_error_tag:
+      on_error(fw, &env.body.error);
+      break;
+    default: /* device -> node messages echoed back at us */
+      drop(fw, env.which_body);
+      break;
+  }
+}
+
+static const char *frame_error_name(iotw_frame_status st) {
+  switch (st) {
+    case IOTW_FRAME_BAD_COBS: return "bad_cobs";
+    case IOTW_FRAME_BAD_CRC: return "bad_crc";
+    case IOTW_FRAME_OVERFLOW: return "overflow";
+    default: return "bad_frame";
+  }
+}
+
+void iotw_fw_on_rx(iotw_fw *fw, const uint8_t *data, size_t len) {
+  if (fw->state == IOTW_FW_OFF) return;
+  if (fw->port->link_kind == IOTW_LINK_DATAGRAM) {
+    long n = iotw_datagram_check(data, len);
+    if (n < 0) {
+      fw->stats.decode_errors++;
+      log_ev(fw, IOTW_LOG_WARN, "decode_error", n == -2 ? "bad_crc" : "bad_length");
+      return;
+    }
+    on_payload(fw, data, (size_t)n);
+    return;
+  }
+  for (size_t i = 0; i < len; i++) {
+    const uint8_t *payload;
+    size_t plen;
+    iotw_frame_status st = iotw_frame_decoder_push(&fw->decoder, data[i], &payload, &plen);
+    if (st == IOTW_FRAME_OK) {
+      on_payload(fw, payload, plen);
+    } else if (st != IOTW_FRAME_NONE && st != IOTW_FRAME_EMPTY) { /* empty frames are legal padding */
+      fw->stats.decode_errors++;
+      log_ev(fw, IOTW_LOG_WARN, "decode_error", frame_error_name(st));
+    }
+  }
+}
+
+void iotw_fw_poll(iotw_fw *fw) {
+  if (fw->state == IOTW_FW_OFF) return;
+  uint64_t t = now(fw);
+  if (fw->state != IOTW_FW_ATTACHED) {
+    if (elapsed(t, fw->last_tx_hello_ms) >= IOTW_FW_HELLO_RETRY_MS) send_hello(fw);
+    return;
+  }
+  if (elapsed(t, fw->last_rx_ms) >= IOTW_FW_LINK_TIMEOUT_MS) {
+    reattach(fw, "link_timeout");
+    return;
+  }
+  if (elapsed(t, fw->last_heartbeat_ms) >= fw->heartbeat_interval_ms) {
+    iotw_v1_Envelope env = iotw_v1_Envelope_init_zero;
+    env.which_body = iotw_v1_Envelope_heartbeat_tag;
+    env.body.heartbeat.seq = ++fw->heartbeat_seq;
+    env.body.heartbeat.uptime_ms = elapsed(t, fw->boot_ms);
+    fw->last_heartbeat_ms = t;
+    if (send_env(fw, &env) == 0) fw->stats.heartbeats++;
+  }
+}
+
+iotw_fw_state iotw_fw_get_state(const iotw_fw *fw) { return fw->state; }

@@ -1,0 +1,649 @@
+// The firmware core (docs/protocol.md §6) driven through a GoogleMock port. Crypto defaults are real
+// libsodium so every signature the core emits is checked with crypto_sign_verify_detached; NVS is an
+// in-memory map shared across reboots; time is a variable the test advances.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sodium.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "iotw/block_header.h"
+#include "iotw/firmware.h"
+#include "iotw/frame_codec.h"
+#include "iotw/message_codec.h"
+#include "iotw/signing.h"
+}
+
+namespace {
+
+using ::testing::_;
+using ::testing::NiceMock;
+using ::testing::Return;
+
+using Bytes = std::vector<uint8_t>;
+
+class MockPort {
+ public:
+  MOCK_METHOD(int, link_send, (const uint8_t *bytes, size_t len));
+  MOCK_METHOD(uint64_t, now_ms, ());
+  MOCK_METHOD(void, random_bytes, (uint8_t * out, size_t len));
+  MOCK_METHOD(int, nvs_get, (const char *key, uint8_t *out, size_t cap, size_t *out_len));
+  MOCK_METHOD(int, nvs_set, (const char *key, const uint8_t *data, size_t len));
+  MOCK_METHOD(void, sha256, (const uint8_t *in, size_t len, uint8_t *out));
+  MOCK_METHOD(void, ed25519_seed_keypair, (const uint8_t *seed, uint8_t *pk, uint8_t *sk));
+  MOCK_METHOD(void, ed25519_sign, (const uint8_t *sk, const uint8_t *msg, size_t len, uint8_t *sig));
+  MOCK_METHOD(void, log, (iotw_log_level level, const char *event, const char *detail));
+
+  /** The C port table whose entries trampoline into this mock. */
+  iotw_port table(iotw_link_kind kind) {
+    iotw_port p{};
+    p.ctx = this;
+    p.link_kind = kind;
+    p.link_send = [](void *c, const uint8_t *b, size_t n) { return self(c)->link_send(b, n); };
+    p.now_ms = [](void *c) { return self(c)->now_ms(); };
+    p.random_bytes = [](void *c, uint8_t *o, size_t n) { self(c)->random_bytes(o, n); };
+    p.nvs_get = [](void *c, const char *k, uint8_t *o, size_t cap, size_t *n) {
+      return self(c)->nvs_get(k, o, cap, n);
+    };
+    p.nvs_set = [](void *c, const char *k, const uint8_t *d, size_t n) { return self(c)->nvs_set(k, d, n); };
+    p.sha256 = [](void *c, const uint8_t *i, size_t n, uint8_t o[32]) { self(c)->sha256(i, n, o); };
+    p.ed25519_seed_keypair = [](void *c, const uint8_t s[32], uint8_t pk[32], uint8_t sk[64]) {
+      self(c)->ed25519_seed_keypair(s, pk, sk);
+    };
+    p.ed25519_sign = [](void *c, const uint8_t sk[64], const uint8_t *m, size_t n, uint8_t sig[64]) {
+      self(c)->ed25519_sign(sk, m, n, sig);
+    };
+    p.log = [](void *c, iotw_log_level l, const char *e, const char *d) { self(c)->log(l, e, d); };
+    return p;
+  }
+
+ private:
+  static MockPort *self(void *c) { return static_cast<MockPort *>(c); }
+};
+
+std::string hex(const uint8_t *p, size_t n) {
+  static const char d[] = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < n; i++) {
+    s += d[p[i] >> 4];
+    s += d[p[i] & 15];
+  }
+  return s;
+}
+
+Bytes header_bytes(uint32_t version, uint64_t height) {
+  iotw_block_header h{};
+  h.version = version;
+  h.height = height;
+  h.timestamp_ms = 1700000000000ull + height;
+  h.tx_count = 3;
+  std::memset(h.prev_hash, 0x11, sizeof h.prev_hash);
+  std::memset(h.tx_root, 0x22, sizeof h.tx_root);
+  Bytes out(IOTW_BLOCK_HEADER_SIZE);
+  iotw_block_header_pack(&h, out.data());
+  return out;
+}
+
+Bytes sha256(const Bytes &b) {
+  Bytes h(32);
+  crypto_hash_sha256(h.data(), b.data(), b.size());
+  return h;
+}
+
+bool verifies(const uint8_t sig[64], const uint8_t *msg, size_t len, const uint8_t pk[32]) {
+  return crypto_sign_verify_detached(sig, msg, len, pk) == 0;
+}
+
+class FirmwareTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_GE(sodium_init(), 0);
+    ON_CALL(mock, link_send(_, _)).WillByDefault([this](const uint8_t *b, size_t n) {
+      sent.emplace_back(b, b + n);
+      return 0;
+    });
+    ON_CALL(mock, now_ms()).WillByDefault([this] { return now; });
+    ON_CALL(mock, random_bytes(_, _)).WillByDefault([](uint8_t *o, size_t n) { randombytes_buf(o, n); });
+    ON_CALL(mock, nvs_get(_, _, _, _)).WillByDefault([this](const char *k, uint8_t *o, size_t cap, size_t *n) {
+      auto it = nvs.find(k);
+      if (it == nvs.end()) return -1;
+      if (it->second.size() > cap) return -2;
+      std::copy(it->second.begin(), it->second.end(), o);
+      *n = it->second.size();
+      return 0;
+    });
+    ON_CALL(mock, nvs_set(_, _, _)).WillByDefault([this](const char *k, const uint8_t *d, size_t n) {
+      nvs[k] = Bytes(d, d + n);
+      return 0;
+    });
+    ON_CALL(mock, sha256(_, _, _)).WillByDefault([](const uint8_t *i, size_t n, uint8_t *o) {
+      crypto_hash_sha256(o, i, n);
+    });
+    ON_CALL(mock, ed25519_seed_keypair(_, _, _)).WillByDefault([](const uint8_t *s, uint8_t *pk, uint8_t *sk) {
+      crypto_sign_seed_keypair(pk, sk, s);
+    });
+    ON_CALL(mock, ed25519_sign(_, _, _, _))
+        .WillByDefault([](const uint8_t *sk, const uint8_t *m, size_t n, uint8_t *sig) {
+          crypto_sign_detached(sig, nullptr, m, n, sk);
+        });
+    ON_CALL(mock, log(_, _, _)).WillByDefault([this](iotw_log_level, const char *e, const char *d) {
+      logs.emplace_back(e, d);
+    });
+  }
+
+  int boot(iotw_link_kind kind = IOTW_LINK_SERIAL) {
+    port = mock.table(kind);
+    return iotw_fw_boot(&fw, &cfg, &port);
+  }
+
+  /** Everything the device transmitted since the last call, decoded (asserts every frame is valid). */
+  std::vector<iotw_v1_Envelope> take_sent() {
+    std::vector<iotw_v1_Envelope> out;
+    for (const Bytes &b : sent) {
+      if (port.link_kind == IOTW_LINK_DATAGRAM) {
+        long n = iotw_datagram_check(b.data(), b.size());
+        EXPECT_GT(n, 0);
+        iotw_v1_Envelope env;
+        EXPECT_EQ(iotw_msg_decode(b.data(), static_cast<size_t>(n), &env), 0);
+        out.push_back(env);
+        continue;
+      }
+      EXPECT_EQ(b.back(), 0u) << "serial frame must end with its delimiter";
+      iotw_frame_decoder dec;
+      iotw_frame_decoder_init(&dec);
+      for (uint8_t byte : b) {
+        const uint8_t *payload;
+        size_t len;
+        iotw_frame_status st = iotw_frame_decoder_push(&dec, byte, &payload, &len);
+        EXPECT_GE(st, IOTW_FRAME_EMPTY);
+        if (st != IOTW_FRAME_OK) continue;
+        iotw_v1_Envelope env;
+        EXPECT_EQ(iotw_msg_decode(payload, len, &env), 0);
+        out.push_back(env);
+      }
+    }
+    sent.clear();
+    return out;
+  }
+
+  /** The single message sent since the last call. */
+  iotw_v1_Envelope take_one(unsigned which) {
+    auto msgs = take_sent();
+    EXPECT_EQ(msgs.size(), 1u);
+    if (msgs.empty()) return iotw_v1_Envelope{};
+    EXPECT_EQ(msgs[0].which_body, which) << iotw_msg_name(msgs[0].which_body);
+    return msgs[0];
+  }
+
+  /** Node -> device bytes for env on the current link kind. */
+  Bytes wire(const iotw_v1_Envelope &env) {
+    uint8_t payload[IOTW_FRAME_MAX_PAYLOAD];
+    size_t n = iotw_msg_encode(&env, payload, sizeof payload);
+    EXPECT_GT(n, 0u);
+    Bytes out(IOTW_FRAME_MAX_WIRE);
+    size_t w = port.link_kind == IOTW_LINK_DATAGRAM ? iotw_datagram_encode(payload, n, out.data(), out.size())
+                                                     : iotw_frame_encode(payload, n, out.data(), out.size());
+    out.resize(w);
+    return out;
+  }
+
+  void deliver(const iotw_v1_Envelope &env) {
+    Bytes b = wire(env);
+    iotw_fw_on_rx(&fw, b.data(), b.size());
+  }
+
+  static iotw_v1_Envelope challenge(uint8_t fill) {
+    iotw_v1_Envelope e = iotw_v1_Envelope_init_zero;
+    e.which_body = iotw_v1_Envelope_challenge_tag;
+    std::memset(e.body.challenge.nonce, fill, 32);
+    return e;
+  }
+  static iotw_v1_Envelope welcome(uint64_t height, uint32_t interval) {
+    iotw_v1_Envelope e = iotw_v1_Envelope_init_zero;
+    e.which_body = iotw_v1_Envelope_welcome_tag;
+    e.body.welcome.height = height;
+    e.body.welcome.heartbeat_interval_ms = interval;
+    return e;
+  }
+  static iotw_v1_Envelope assignment(uint64_t id, const Bytes &header) {
+    iotw_v1_Envelope e = iotw_v1_Envelope_init_zero;
+    e.which_body = iotw_v1_Envelope_assignment_tag;
+    e.body.assignment.assignment_id = id;
+    std::copy(header.begin(), header.end(), e.body.assignment.header);
+    e.body.assignment.deadline_ms = 2000;
+    return e;
+  }
+  static iotw_v1_Envelope witness(uint64_t round, const Bytes &header, const Bytes &hash) {
+    iotw_v1_Envelope e = iotw_v1_Envelope_init_zero;
+    e.which_body = iotw_v1_Envelope_witness_request_tag;
+    e.body.witness_request.round_id = round;
+    std::copy(header.begin(), header.end(), e.body.witness_request.header);
+    std::copy(hash.begin(), hash.end(), e.body.witness_request.block_hash);
+    e.body.witness_request.deadline_ms = 2000;
+    return e;
+  }
+  static iotw_v1_Envelope error(uint32_t code) {
+    iotw_v1_Envelope e = iotw_v1_Envelope_init_zero;
+    e.which_body = iotw_v1_Envelope_error_tag;
+    e.body.error.code = code;
+    std::strcpy(e.body.error.text, "refused");
+    return e;
+  }
+  static iotw_v1_Envelope heartbeat_ack(uint64_t seq, uint64_t height) {
+    iotw_v1_Envelope e = iotw_v1_Envelope_init_zero;
+    e.which_body = iotw_v1_Envelope_heartbeat_ack_tag;
+    e.body.heartbeat_ack.seq = seq;
+    e.body.heartbeat_ack.height = height;
+    return e;
+  }
+
+  /** Boot and run the Hello / Challenge / Prove / Welcome exchange. */
+  void attach(uint32_t heartbeat_ms = 0) {
+    ASSERT_EQ(boot(), 0);
+    take_one(iotw_v1_Envelope_hello_tag);
+    deliver(challenge(0x5a));
+    take_one(iotw_v1_Envelope_prove_tag);
+    deliver(welcome(42, heartbeat_ms));
+    ASSERT_EQ(iotw_fw_get_state(&fw), IOTW_FW_ATTACHED);
+  }
+
+  bool logged(const std::string &event) const {
+    return std::any_of(logs.begin(), logs.end(), [&](const auto &l) { return l.first == event; });
+  }
+
+  NiceMock<MockPort> mock;
+  iotw_port port{};
+  iotw_fw fw{};
+  iotw_fw_config cfg{"esp-03", "esp8266", "1.2.3", 4, {0, 0}};
+  uint64_t now = 10'000;
+  std::map<std::string, Bytes> nvs;
+  std::vector<Bytes> sent;
+  std::vector<std::pair<std::string, std::string>> logs;
+};
+
+TEST_F(FirmwareTest, FirstBootCreatesAndStoresIdentity) {
+  EXPECT_CALL(mock, random_bytes(_, 32)).Times(1);
+  ASSERT_EQ(boot(), 0);
+  ASSERT_EQ(nvs.count("id.seed"), 1u);
+  ASSERT_EQ(nvs["id.seed"].size(), 32u);
+  uint8_t pk[32], sk[64];
+  crypto_sign_seed_keypair(pk, sk, nvs["id.seed"].data());
+  EXPECT_EQ(Bytes(pk, pk + 32), Bytes(fw.pk, fw.pk + 32));
+  EXPECT_EQ(nvs["boot.count"], (Bytes{1, 0, 0, 0}));
+  EXPECT_EQ(fw.boot_count, 1u);
+  EXPECT_TRUE(logged("identity_created"));
+  EXPECT_TRUE(logged("boot"));
+}
+
+TEST_F(FirmwareTest, SecondBootLoadsSameIdentityAndCountsBoots) {
+  ASSERT_EQ(boot(), 0);
+  Bytes first_pk(fw.pk, fw.pk + 32);
+  EXPECT_CALL(mock, random_bytes(_, _)).Times(0);
+  fw = iotw_fw{};
+  ASSERT_EQ(boot(), 0);
+  EXPECT_EQ(Bytes(fw.pk, fw.pk + 32), first_pk);
+  EXPECT_EQ(fw.boot_count, 2u);
+  EXPECT_EQ(nvs["boot.count"], (Bytes{2, 0, 0, 0}));
+  EXPECT_TRUE(logged("identity_loaded"));
+  auto msgs = take_sent();
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(msgs[1].body.hello.boot_count, 2u);
+}
+
+TEST_F(FirmwareTest, HelloSentOnBootCarriesIdentityAndConfig) {
+  ASSERT_EQ(boot(), 0);
+  EXPECT_EQ(iotw_fw_get_state(&fw), IOTW_FW_HELLO_SENT);
+  iotw_v1_Envelope env = take_one(iotw_v1_Envelope_hello_tag);
+  const iotw_v1_Hello &h = env.body.hello;
+  EXPECT_EQ(Bytes(h.pubkey, h.pubkey + 32), Bytes(fw.pk, fw.pk + 32));
+  EXPECT_STREQ(h.name, "esp-03");
+  EXPECT_STREQ(h.model, "esp8266");
+  EXPECT_STREQ(h.fw_version, "1.2.3");
+  EXPECT_EQ(h.boot_count, 1u);
+  EXPECT_EQ(h.reset_reason, 4u);
+  EXPECT_EQ(fw.stats.frames_tx, 1u);
+  EXPECT_TRUE(logged("hello_sent"));
+}
+
+TEST_F(FirmwareTest, OverlongConfigStringsAreTruncated) {
+  cfg.name = "a-very-long-device-label-that-exceeds-31-bytes";
+  cfg.model = "model-name-longer-than-15";
+  ASSERT_EQ(boot(), 0);
+  iotw_v1_Envelope env = take_one(iotw_v1_Envelope_hello_tag);
+  EXPECT_EQ(std::string(env.body.hello.name), std::string(cfg.name).substr(0, 31));
+  EXPECT_EQ(std::string(env.body.hello.model), std::string(cfg.model).substr(0, 15));
+}
+
+TEST_F(FirmwareTest, BootFailsAndStaysOffWhenNvsCannotBeWritten) {
+  EXPECT_CALL(mock, nvs_set(_, _, _)).WillRepeatedly(Return(-1));
+  EXPECT_CALL(mock, link_send(_, _)).Times(0);
+  EXPECT_EQ(boot(), -1);
+  EXPECT_EQ(iotw_fw_get_state(&fw), IOTW_FW_OFF);
+  EXPECT_TRUE(logged("nvs_error"));
+  Bytes ch = wire(challenge(1));
+  iotw_fw_on_rx(&fw, ch.data(), ch.size());
+  now += 60'000;
+  iotw_fw_poll(&fw);
+  EXPECT_EQ(fw.stats.frames_rx, 0u);
+}
+
+TEST_F(FirmwareTest, CorruptSeedIsReplacedByAFreshIdentity) {
+  nvs["id.seed"] = Bytes(5, 0xee);
+  nvs["boot.count"] = Bytes{7, 0, 0, 0};
+  ASSERT_EQ(boot(), 0);
+  EXPECT_TRUE(logged("identity_corrupt"));
+  EXPECT_TRUE(logged("identity_created"));
+  EXPECT_EQ(nvs["id.seed"].size(), 32u);
+  EXPECT_EQ(fw.boot_count, 8u);
+}
+
+TEST_F(FirmwareTest, ChallengeIsAnsweredWithVerifyingProve) {
+  ASSERT_EQ(boot(), 0);
+  take_sent();
+  deliver(challenge(0xa7));
+  EXPECT_EQ(iotw_fw_get_state(&fw), IOTW_FW_PROVING);
+  iotw_v1_Envelope env = take_one(iotw_v1_Envelope_prove_tag);
+  const iotw_v1_Prove &p = env.body.prove;
+  EXPECT_EQ(Bytes(p.pubkey, p.pubkey + 32), Bytes(fw.pk, fw.pk + 32));
+  uint8_t nonce[32], msg[IOTW_SIG_MSG_MAX];
+  std::memset(nonce, 0xa7, 32);
+  size_t n = iotw_sigmsg_register(nonce, p.pubkey, msg);
+  EXPECT_TRUE(verifies(p.signature, msg, n, p.pubkey));
+  nonce[0] ^= 1;  // a signature for one nonce must not pass for another
+  n = iotw_sigmsg_register(nonce, p.pubkey, msg);
+  EXPECT_FALSE(verifies(p.signature, msg, n, p.pubkey));
+}
+
+TEST_F(FirmwareTest, WelcomeAttachesAndHeartbeatsAtTheGivenInterval) {
+  attach(200);
+  EXPECT_EQ(fw.known_height, 42u);
+  EXPECT_TRUE(logged("registered"));
+  now += 199;
+  iotw_fw_poll(&fw);
+  EXPECT_TRUE(take_sent().empty());
+  now += 1;
+  iotw_fw_poll(&fw);
+  iotw_v1_Envelope hb = take_one(iotw_v1_Envelope_heartbeat_tag);
+  EXPECT_EQ(hb.body.heartbeat.seq, 1u);
+  EXPECT_EQ(hb.body.heartbeat.uptime_ms, 200u);
+  iotw_fw_poll(&fw);  // same instant: no duplicate
+  EXPECT_TRUE(take_sent().empty());
+  now += 200;
+  iotw_fw_poll(&fw);
+  EXPECT_EQ(take_one(iotw_v1_Envelope_heartbeat_tag).body.heartbeat.seq, 2u);
+  EXPECT_EQ(fw.stats.heartbeats, 2u);
+  deliver(heartbeat_ack(2, 57));
+  EXPECT_EQ(fw.known_height, 57u);
+  EXPECT_TRUE(take_sent().empty());
+}
+
+TEST_F(FirmwareTest, WelcomeWithoutIntervalUsesTheDefault) {
+  attach(0);
+  now += IOTW_FW_HEARTBEAT_MS - 1;
+  iotw_fw_poll(&fw);
+  EXPECT_TRUE(take_sent().empty());
+  now += 1;
+  iotw_fw_poll(&fw);
+  take_one(iotw_v1_Envelope_heartbeat_tag);
+}
+
+TEST_F(FirmwareTest, AssignmentYieldsResultWithCorrectHashAndSignature) {
+  attach();
+  Bytes header = header_bytes(1, 43);
+  deliver(assignment(77, header));
+  iotw_v1_Envelope env = take_one(iotw_v1_Envelope_result_tag);
+  const iotw_v1_Result &r = env.body.result;
+  EXPECT_EQ(r.assignment_id, 77u);
+  EXPECT_EQ(Bytes(r.block_hash, r.block_hash + 32), sha256(header));
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  size_t n = iotw_sigmsg_result(77, r.block_hash, msg);
+  EXPECT_TRUE(verifies(r.signature, msg, n, fw.pk));
+  EXPECT_EQ(fw.stats.assignments, 1u);
+  EXPECT_EQ(fw.stats.results, 1u);
+  EXPECT_TRUE(logged("assignment"));
+  EXPECT_TRUE(logged("result_sent"));
+}
+
+TEST_F(FirmwareTest, WrongHashFaultSignsAFlippedHash) {
+  cfg.faults.wrong_hash = 1;
+  attach();
+  Bytes header = header_bytes(1, 43);
+  deliver(assignment(78, header));
+  const iotw_v1_Result r = take_one(iotw_v1_Envelope_result_tag).body.result;
+  Bytes expect = sha256(header);
+  expect[0] ^= 0xff;
+  EXPECT_EQ(Bytes(r.block_hash, r.block_hash + 32), expect);
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  EXPECT_TRUE(verifies(r.signature, msg, iotw_sigmsg_result(78, r.block_hash, msg), fw.pk));
+}
+
+class WitnessTest : public FirmwareTest {
+ protected:
+  /** Send a WitnessRequest and return the Attestation after checking its signature and echoed fields. */
+  iotw_v1_Attestation attest(uint64_t round, const Bytes &header, const Bytes &hash) {
+    deliver(witness(round, header, hash));
+    iotw_v1_Attestation a = take_one(iotw_v1_Envelope_attestation_tag).body.attestation;
+    EXPECT_EQ(a.round_id, round);
+    EXPECT_EQ(Bytes(a.block_hash, a.block_hash + 32), hash);
+    uint8_t msg[IOTW_SIG_MSG_MAX];
+    size_t n = iotw_sigmsg_attest(round, hash.data(), static_cast<uint8_t>(a.verdict), msg);
+    EXPECT_TRUE(verifies(a.signature, msg, n, fw.pk));
+    return a;
+  }
+};
+
+TEST_F(WitnessTest, MatchingHashIsValid) {
+  attach();
+  Bytes header = header_bytes(1, 10);
+  EXPECT_EQ(attest(9, header, sha256(header)).verdict, iotw_v1_Verdict_VERDICT_VALID);
+  EXPECT_EQ(fw.stats.witness_requests, 1u);
+  EXPECT_EQ(fw.stats.attestations, 1u);
+  EXPECT_TRUE(logged("attestation_sent"));
+}
+
+TEST_F(WitnessTest, MismatchingHashIsInvalid) {
+  attach();
+  Bytes header = header_bytes(1, 10);
+  Bytes hash = sha256(header);
+  hash[31] ^= 0x01;
+  EXPECT_EQ(attest(10, header, hash).verdict, iotw_v1_Verdict_VERDICT_INVALID);
+}
+
+TEST_F(WitnessTest, WrongHeaderVersionIsInvalidEvenWhenHashMatches) {
+  attach();
+  Bytes header = header_bytes(2, 10);
+  EXPECT_EQ(attest(11, header, sha256(header)).verdict, iotw_v1_Verdict_VERDICT_INVALID);
+}
+
+TEST_F(WitnessTest, InvertVerdictFaultFlipsBothWays) {
+  cfg.faults.invert_verdict = 1;
+  attach();
+  Bytes header = header_bytes(1, 10);
+  Bytes good = sha256(header);
+  Bytes bad = good;
+  bad[0] ^= 0x80;
+  EXPECT_EQ(attest(12, header, good).verdict, iotw_v1_Verdict_VERDICT_INVALID);
+  EXPECT_EQ(attest(13, header, bad).verdict, iotw_v1_Verdict_VERDICT_VALID);
+}
+
+TEST_F(FirmwareTest, JobsBeforeAttachAreDroppedUnanswered) {
+  ASSERT_EQ(boot(), 0);
+  take_sent();
+  Bytes header = header_bytes(1, 1);
+  deliver(assignment(1, header));
+  deliver(witness(1, header, sha256(header)));
+  EXPECT_TRUE(take_sent().empty());
+  EXPECT_EQ(fw.stats.dropped, 2u);
+  EXPECT_EQ(fw.stats.assignments, 0u);
+  EXPECT_EQ(fw.stats.witness_requests, 0u);
+  EXPECT_EQ(fw.stats.frames_rx, 2u);
+}
+
+TEST_F(FirmwareTest, HelloIsRetriedUntilAttached) {
+  ASSERT_EQ(boot(), 0);
+  take_sent();
+  now += IOTW_FW_HELLO_RETRY_MS - 1;
+  iotw_fw_poll(&fw);
+  EXPECT_TRUE(take_sent().empty());
+  now += 1;
+  iotw_fw_poll(&fw);
+  take_one(iotw_v1_Envelope_hello_tag);
+  deliver(challenge(3));
+  take_one(iotw_v1_Envelope_prove_tag);
+  now += IOTW_FW_HELLO_RETRY_MS;  // Welcome lost: PROVING falls back to Hello too
+  iotw_fw_poll(&fw);
+  take_one(iotw_v1_Envelope_hello_tag);
+  EXPECT_EQ(iotw_fw_get_state(&fw), IOTW_FW_HELLO_SENT);
+  deliver(welcome(1, 0));  // the late Welcome still attaches
+  EXPECT_EQ(iotw_fw_get_state(&fw), IOTW_FW_ATTACHED);
+  EXPECT_EQ(fw.stats.reattaches, 0u);
+}
+
+TEST_F(FirmwareTest, ReChallengeWhileAttachedKeepsAttached) {
+  attach();
+  deliver(challenge(9));
+  take_one(iotw_v1_Envelope_prove_tag);
+  EXPECT_EQ(iotw_fw_get_state(&fw), IOTW_FW_ATTACHED);
+}
+
+TEST_F(FirmwareTest, LinkSilenceReattachesWithHello) {
+  attach(1000);
+  // Traffic from the node keeps the link alive.
+  now += IOTW_FW_LINK_TIMEOUT_MS - 1;
+  iotw_fw_poll(&fw);
+  deliver(heartbeat_ack(1, 42));
+  now += IOTW_FW_LINK_TIMEOUT_MS - 1;
+  iotw_fw_poll(&fw);
+  EXPECT_EQ(iotw_fw_get_state(&fw), IOTW_FW_ATTACHED);
+  take_sent();
+  // Then silence: our own heartbeats do not count as hearing the node.
+  now += 1;
+  iotw_fw_poll(&fw);
+  EXPECT_EQ(iotw_fw_get_state(&fw), IOTW_FW_HELLO_SENT);
+  take_one(iotw_v1_Envelope_hello_tag);
+  EXPECT_EQ(fw.stats.reattaches, 1u);
+  EXPECT_TRUE(logged("reattach"));
+}
+
+TEST_F(FirmwareTest, ErrorNotRegisteredTriggersHelloOtherErrorsDoNot) {
+  attach();
+  deliver(error(4));
+  EXPECT_TRUE(take_sent().empty());
+  EXPECT_EQ(iotw_fw_get_state(&fw), IOTW_FW_ATTACHED);
+  EXPECT_TRUE(logged("node_error"));
+  deliver(error(1));
+  take_one(iotw_v1_Envelope_hello_tag);
+  EXPECT_EQ(iotw_fw_get_state(&fw), IOTW_FW_HELLO_SENT);
+  EXPECT_EQ(fw.stats.reattaches, 1u);
+}
+
+TEST_F(FirmwareTest, GarbageAndCorruptFramesAreCountedAndSkipped) {
+  ASSERT_EQ(boot(), 0);
+  take_sent();
+  // A boot banner and line noise, then a delimiter.
+  std::string banner = "\r\nets Jan  8 2013,rst cause:2, boot mode:(3,6)\r\n";
+  Bytes junk(banner.begin(), banner.end());
+  junk.push_back(0);
+  iotw_fw_on_rx(&fw, junk.data(), junk.size());
+  // A valid frame with one flipped byte (bad CRC).
+  Bytes bad = wire(challenge(1));
+  bad[3] ^= 0x40;
+  iotw_fw_on_rx(&fw, bad.data(), bad.size());
+  // A frame whose CRC is fine but whose payload is not an Envelope.
+  const uint8_t not_pb[] = {0xff, 0xff, 0xff};
+  uint8_t frame[32];
+  size_t fn = iotw_frame_encode(not_pb, sizeof not_pb, frame, sizeof frame);
+  iotw_fw_on_rx(&fw, frame, fn);
+  // Overlong run with no delimiter.
+  Bytes flood(IOTW_FRAME_MAX_WIRE * 3, 0x42);
+  flood.push_back(0);
+  iotw_fw_on_rx(&fw, flood.data(), flood.size());
+  // Lone delimiters are legal padding.
+  const uint8_t zeros[] = {0, 0, 0};
+  iotw_fw_on_rx(&fw, zeros, sizeof zeros);
+
+  EXPECT_EQ(fw.stats.decode_errors, 4u);
+  EXPECT_EQ(fw.stats.frames_rx, 0u);
+  EXPECT_TRUE(take_sent().empty());
+  EXPECT_TRUE(logged("decode_error"));
+  // The decoder resynchronised: the next good frame is handled.
+  deliver(challenge(2));
+  take_one(iotw_v1_Envelope_prove_tag);
+}
+
+TEST_F(FirmwareTest, FramesSplitAcrossManyReadsReassemble) {
+  ASSERT_EQ(boot(), 0);
+  take_sent();
+  Bytes stream = wire(challenge(1));
+  Bytes second = wire(challenge(2));
+  stream.insert(stream.begin(), 0);  // optional leading delimiter
+  stream.insert(stream.end(), second.begin(), second.end());
+  for (uint8_t b : stream) iotw_fw_on_rx(&fw, &b, 1);
+  EXPECT_EQ(take_sent().size(), 2u);
+
+  std::mt19937 rng(1234);  // fixed seed: random but reproducible chunking
+  stream.clear();
+  for (uint8_t i = 0; i < 20; i++) {
+    Bytes f = wire(challenge(i));
+    stream.insert(stream.end(), f.begin(), f.end());
+  }
+  for (size_t pos = 0; pos < stream.size();) {
+    size_t n = std::min<size_t>(stream.size() - pos, rng() % 17 + 1);
+    iotw_fw_on_rx(&fw, stream.data() + pos, n);
+    pos += n;
+  }
+  auto msgs = take_sent();
+  ASSERT_EQ(msgs.size(), 20u);
+  for (const auto &m : msgs) EXPECT_EQ(m.which_body, iotw_v1_Envelope_prove_tag);
+  EXPECT_EQ(fw.stats.decode_errors, 0u);
+}
+
+TEST_F(FirmwareTest, DatagramLinkUsesOneDatagramPerMessage) {
+  ASSERT_EQ(boot(IOTW_LINK_DATAGRAM), 0);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_NE(sent[0].back(), 0u) << "datagram: no COBS delimiter expected";
+  take_one(iotw_v1_Envelope_hello_tag);
+  deliver(challenge(4));
+  take_one(iotw_v1_Envelope_prove_tag);
+  Bytes bad = wire(challenge(5));
+  bad.back() ^= 0x01;
+  iotw_fw_on_rx(&fw, bad.data(), bad.size());
+  const uint8_t tiny[] = {1, 2};
+  iotw_fw_on_rx(&fw, tiny, sizeof tiny);
+  EXPECT_EQ(fw.stats.decode_errors, 2u);
+  EXPECT_TRUE(take_sent().empty());
+}
+
+TEST_F(FirmwareTest, SendFailureIsLoggedAndNotCounted) {
+  EXPECT_CALL(mock, link_send(_, _)).WillOnce(Return(-1));
+  ASSERT_EQ(boot(), 0);
+  EXPECT_EQ(fw.stats.frames_tx, 0u);
+  EXPECT_TRUE(logged("send_error"));
+  EXPECT_FALSE(logged("hello_sent"));
+}
+
+TEST_F(FirmwareTest, SecretKeyIsNeverLogged) {
+  cfg.faults.invert_verdict = 1;
+  attach(100);
+  Bytes header = header_bytes(1, 3);
+  deliver(assignment(5, header));
+  deliver(witness(6, header, sha256(header)));
+  deliver(error(1));
+  now += IOTW_FW_LINK_TIMEOUT_MS * 2;
+  iotw_fw_poll(&fw);
+  std::string sk_hex = hex(fw.sk, 64);
+  std::string seed_hex = hex(nvs["id.seed"].data(), 32);
+  ASSERT_GT(logs.size(), 5u);
+  for (const auto &[event, detail] : logs) {
+    EXPECT_EQ(detail.find(seed_hex), std::string::npos) << event;
+    EXPECT_EQ(detail.find(sk_hex.substr(0, 16)), std::string::npos) << event;
+  }
+}
+
+}  // namespace
