@@ -1,0 +1,26 @@
+// Rig file loader: TOML text -> validated RigSpec (docs/rig-format.md documents every key).
+#pragma once
+#include <filesystem>
+#include <stdexcept>
+#include <string_view>
+
+#include "iotw/harness/rig_spec.hpp"
+
+namespace iotw::harness {
+
+/// A rig file that cannot be used. what() is "FILE:LINE:COL: message": a TOML syntax error, an unknown
+/// table or key (the message lists the allowed names), a wrong type, a value out of range (the message
+/// gives the range) or an inconsistent rig (duplicate device prefix, too many witnesses for the devices).
+class RigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Reads and validates a rig file. RigSpec::file is set to `file`; FILE in errors is `file` as given.
+/// Throws RigError (also when the file cannot be read, at line 1).
+RigSpec load_rig(const std::filesystem::path& file);
+
+/// Same as load_rig() for TOML text already in memory; `file` names it in errors and in RigSpec::file.
+RigSpec parse_rig(std::string_view toml_text, const std::filesystem::path& file);
+
+}  // namespace iotw::harness

@@ -1,0 +1,74 @@
+// Scores of one rig run, computed black-box from the merged event stream (docs/events.md) and the
+// exported ledger (docs/protocol.md §8), then judged against the rig's [pass] criteria.
+// docs/rig-format.md defines every score.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "iotw/harness/ledger_verifier.hpp"
+#include "iotw/harness/rig_spec.hpp"
+
+namespace iotw::harness {
+
+struct Scores {
+  std::uint64_t blocks_finalized = 0;   ///< ledger blocks, genesis excluded
+  std::uint64_t rounds = 0;             ///< round_closed events
+  std::uint64_t coherent_rounds = 0;    ///< round_closed events with coherent = true
+  double coherence_rate = 0;            ///< coherent_rounds / rounds; 0 when rounds == 0
+  std::vector<std::string> blacklisted; ///< device names from blacklisted events, first-blacklisted order, unique
+  std::uint64_t byzantine_rounds_detected = 0;  ///< incoherent rounds with at least one byzantine witness
+  bool incoherent_rounds_blacklisted = true;    ///< every witness of every incoherent round was blacklisted
+  std::uint64_t false_blacklist = 0;            ///< blacklisted devices whose behaviour is honest
+  bool byzantine_blacklisted = true;            ///< every byzantine device was blacklisted (true if none)
+  /// Per byzantine device name: first blacklisted time_ms − rig start time_ms; nullopt if never blacklisted.
+  std::map<std::string, std::optional<std::int64_t>> time_to_blacklist_ms;
+  bool ledger_valid = false;            ///< LedgerVerdict::valid
+  double liveness_blocks_per_min = 0;   ///< blocks_finalized / minutes from rig start to the last block_finalized
+  std::uint64_t frame_errors = 0;       ///< frame_error events
+  std::uint64_t malformed_events = 0;   ///< events that are not objects with a string "kind"
+  std::map<std::string, std::uint64_t> event_counts;  ///< per kind
+};
+
+/// Computes the scores. Devices are identified by name (the events' `name`/`witness_name` fields,
+/// matched against RigSpec::instances()); a witness in round_closed also counts as blacklisted when its
+/// pubkey appears as `device` in a blacklisted event. Rig start = the rig_started event's time_ms, else
+/// the first event's. Events with missing fields are skipped for the scores they cannot feed; never throws.
+Scores score_run(const RigSpec& rig, const std::vector<nlohmann::json>& events,
+                 const std::vector<nlohmann::json>& ledger, const LedgerVerdict& verdict);
+
+struct CriterionResult {
+  std::string name;    ///< the [pass] key
+  std::string score;   ///< the score it reads
+  Criterion::Op op = Criterion::Op::AtLeast;
+  double threshold = 0;
+  double measured = 0;  ///< booleans are 1.0 / 0.0; counts (blacklisted) are list sizes
+  bool pass = false;
+};
+
+struct Evaluation {
+  std::vector<CriterionResult> criteria;  ///< in [pass] order
+  bool pass = false;                      ///< every criterion passed
+};
+
+/// The numeric value of a score named in Criterion::score; std::nullopt for an unknown name.
+std::optional<double> score_value(const Scores& s, std::string_view score);
+
+/// Judges every criterion of rig.pass against s.
+Evaluation evaluate(const RigSpec& rig, const Scores& s);
+
+/// ">=", "<=" or "==".
+std::string_view op_symbol(Criterion::Op op);
+
+/// Reads a JSON-lines file (events.jsonl, ledger.jsonl): one value per non-blank line, a line that is not
+/// valid JSON becomes a discarded value (is_discarded()), so the verifier and scorer report it rather than
+/// losing it. Throws std::runtime_error when the file cannot be opened.
+std::vector<nlohmann::json> read_json_lines(const std::filesystem::path& file);
+
+}  // namespace iotw::harness

@@ -1,0 +1,130 @@
+// report.json, junit.xml and the terminal summary of one rig run.
+#include "iotw/harness/report_writer.hpp"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <stdexcept>
+
+namespace iotw::harness {
+namespace {
+
+using json = nlohmann::json;
+
+/// Text safe inside an XML attribute or element; control characters XML 1.0 forbids become '?'.
+std::string xml_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default:
+        out += (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r') ? '?' : c;
+    }
+  }
+  return out;
+}
+
+std::string failure_message(const CriterionResult& c) {
+  return fmt::format("{}: measured {} = {:g}, required {} {:g}", c.name, c.score, c.measured, op_symbol(c.op),
+                     c.threshold);
+}
+
+void write_file(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << text;
+  if (!out.flush()) throw std::runtime_error("cannot write " + p.string());
+}
+
+}  // namespace
+
+json report_json(const RunReport& r) {
+  const Scores& s = r.scores;
+  json devices = json::array();
+  for (const DeviceInstance& d : r.rig.instances())
+    devices.push_back({{"name", d.name}, {"model", d.model}, {"behaviour", d.behaviour}});
+  json criteria = json::array();
+  for (const CriterionResult& c : r.evaluation.criteria)
+    criteria.push_back({{"name", c.name}, {"threshold", c.threshold}, {"measured", c.measured}, {"pass", c.pass}});
+  json ttb = json::object();
+  for (const auto& [name, ms] : s.time_to_blacklist_ms) ttb[name] = ms ? json(*ms) : json(nullptr);
+  return {
+      {"rig", r.rig.name},
+      {"seed", r.seed},
+      {"devices", devices},
+      {"blocks_finalized", s.blocks_finalized},
+      {"rounds", s.rounds},
+      {"coherent_rounds", s.coherent_rounds},
+      {"coherence_rate", s.coherence_rate},
+      {"blacklisted", s.blacklisted},
+      {"ledger_valid", s.ledger_valid},
+      {"pass", r.evaluation.pass},
+      {"criteria", criteria},
+      {"byzantine_rounds_detected", s.byzantine_rounds_detected},
+      {"incoherent_rounds_blacklisted", s.incoherent_rounds_blacklisted},
+      {"false_blacklist", s.false_blacklist},
+      {"byzantine_blacklisted", s.byzantine_blacklisted},
+      {"time_to_blacklist_ms", ttb},
+      {"liveness_blocks_per_min", s.liveness_blocks_per_min},
+      {"frame_errors", s.frame_errors},
+      {"malformed_events", s.malformed_events},
+      {"ledger_errors", r.ledger.errors},
+      {"event_counts", s.event_counts},
+      {"run_dir", r.run_dir.string()},
+  };
+}
+
+std::string junit_xml(const RunReport& r) {
+  const auto& crit = r.evaluation.criteria;
+  std::size_t failures = 0;
+  for (const auto& c : crit) failures += c.pass ? 0 : 1;
+  const std::string name = xml_escape(r.rig.name);
+  std::string x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  x += fmt::format("<testsuites tests=\"{}\" failures=\"{}\">\n", crit.size(), failures);
+  x += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"0\">\n", name,
+                   crit.size(), failures);
+  x += fmt::format("    <properties>\n      <property name=\"seed\" value=\"{}\"/>\n    </properties>\n", r.seed);
+  for (const auto& c : crit) {
+    x += fmt::format("    <testcase name=\"{}\" classname=\"rig.{}\"", xml_escape(c.name), name);
+    if (c.pass) {
+      x += "/>\n";
+    } else {
+      x += fmt::format(">\n      <failure message=\"{}\"/>\n    </testcase>\n", xml_escape(failure_message(c)));
+    }
+  }
+  x += "  </testsuite>\n</testsuites>\n";
+  return x;
+}
+
+void write_reports(const RunReport& r) {
+  write_file(r.run_dir / "report.json", report_json(r).dump(2) + "\n");
+  write_file(r.run_dir / "junit.xml", junit_xml(r));
+}
+
+std::string summary_table(const RunReport& r) {
+  const Scores& s = r.scores;
+  std::string blacklist = s.blacklisted.empty() ? "none" : fmt::format("{}:", s.blacklisted.size());
+  for (const auto& n : s.blacklisted) blacklist += " " + n;
+  std::string ledger =
+      r.ledger.valid ? fmt::format("valid ({} blocks, {} attestations checked)", r.ledger.blocks_checked,
+                                   r.ledger.attestations_checked)
+                     : fmt::format("INVALID ({} errors; first: {})", r.ledger.errors.size(),
+                                   r.ledger.errors.empty() ? "-" : r.ledger.errors.front());
+  std::string t = fmt::format("{:<12}{}\n", "rig", r.rig.name);
+  t += fmt::format("{:<12}{}\n", "seed", r.seed);
+  t += fmt::format("{:<12}{} finalized (target {})\n", "blocks", s.blocks_finalized, r.rig.target_blocks);
+  t += fmt::format("{:<12}{} ({} coherent)\n", "rounds", s.rounds, s.coherent_rounds);
+  t += fmt::format("{:<12}{:.3f}\n", "coherence", s.coherence_rate);
+  t += fmt::format("{:<12}{} (false: {})\n", "blacklist", blacklist, s.false_blacklist);
+  t += fmt::format("{:<12}{}\n", "ledger", ledger);
+  for (const auto& c : r.evaluation.criteria)
+    t += fmt::format("  {:<32}{:>10g} {} {:<10g}{}\n", c.name, c.measured, op_symbol(c.op), c.threshold,
+                     c.pass ? "ok" : "FAIL");
+  t += fmt::format("{:<12}{}\n", "result", r.evaluation.pass ? "PASS" : "FAIL");
+  return t;
+}
+
+}  // namespace iotw::harness

@@ -1,0 +1,299 @@
+// Rig file loader: every key of docs/rig-format.md, checked for name, type and range; errors carry
+// FILE:LINE:COL and the allowed values.
+#include "iotw/harness/rig_loader.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <fstream>
+#include <initializer_list>
+#include <limits>
+#include <map>
+#include <sstream>
+#include <toml++/toml.h>
+
+namespace iotw::harness {
+namespace {
+
+using Names = std::initializer_list<std::string_view>;
+
+struct PassKey {
+  std::string_view key;
+  std::string_view score;
+  Criterion::Op op;
+  enum class Kind { Count, Rate, Number, Bool } kind;
+};
+
+constexpr PassKey kPassKeys[] = {
+    {"blocks_finalized_min", "blocks_finalized", Criterion::Op::AtLeast, PassKey::Kind::Count},
+    {"coherence_rate_min", "coherence_rate", Criterion::Op::AtLeast, PassKey::Kind::Rate},
+    {"coherence_rate_max", "coherence_rate", Criterion::Op::AtMost, PassKey::Kind::Rate},
+    {"ledger_valid", "ledger_valid", Criterion::Op::Equals, PassKey::Kind::Bool},
+    {"false_blacklist_max", "false_blacklist", Criterion::Op::AtMost, PassKey::Kind::Count},
+    {"byzantine_blacklisted", "byzantine_blacklisted", Criterion::Op::Equals, PassKey::Kind::Bool},
+    {"incoherent_rounds_blacklisted", "incoherent_rounds_blacklisted", Criterion::Op::Equals,
+     PassKey::Kind::Bool},
+    {"byzantine_rounds_detected_min", "byzantine_rounds_detected", Criterion::Op::AtLeast,
+     PassKey::Kind::Count},
+    {"blacklisted_max", "blacklisted", Criterion::Op::AtMost, PassKey::Kind::Count},
+    {"liveness_blocks_per_min_min", "liveness_blocks_per_min", Criterion::Op::AtLeast,
+     PassKey::Kind::Number},
+};
+
+std::string join(Names names) {
+  std::string out;
+  for (auto n : names) out += (out.empty() ? "" : ", ") + std::string(n);
+  return out;
+}
+
+std::string_view type_name(const toml::node& v) {
+  switch (v.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    default: return "a date/time";
+  }
+}
+
+/// Validation context: the file name for messages, and typed getters that throw RigError.
+class Reader {
+ public:
+  explicit Reader(std::string file) : file_(std::move(file)) {}
+
+  [[noreturn]] void fail(const toml::source_region& at, const std::string& msg) const {
+    fail_at(at.begin.line, at.begin.column, msg);
+  }
+  [[noreturn]] void fail_at(std::uint32_t line, std::uint32_t col, const std::string& msg) const {
+    throw RigError(fmt::format("{}:{}:{}: {}", file_, std::max<std::uint32_t>(line, 1),
+                               std::max<std::uint32_t>(col, 1), msg));
+  }
+
+  void check_keys(const toml::table& t, std::string_view where, Names allowed) const {
+    for (auto&& [k, v] : t) {
+      (void)v;
+      if (std::find(allowed.begin(), allowed.end(), k.str()) == allowed.end())
+        fail(k.source(), fmt::format("unknown key '{}' in {}; allowed: {}", k.str(), where, join(allowed)));
+    }
+  }
+
+  /// Integer in lo..hi; returns `def` when absent.
+  std::int64_t integer(const toml::table& t, std::string_view where, std::string_view key, std::int64_t lo,
+                       std::int64_t hi, std::int64_t def) const {
+    const toml::node* v = t.get(key);
+    if (!v) return def;
+    if (!v->is_integer())
+      fail(v->source(), fmt::format("'{}' in {} must be an integer in {}..{}, got {}", key, where, lo, hi,
+                                    type_name(*v)));
+    std::int64_t x = v->as_integer()->get();
+    if (x < lo || x > hi)
+      fail(v->source(), fmt::format("'{}' in {} is {}; allowed range {}..{}", key, where, x, lo, hi));
+    return x;
+  }
+
+  /// Integer or float in lo..hi; returns `def` when absent.
+  double number(const toml::table& t, std::string_view where, std::string_view key, double lo, double hi,
+                double def) const {
+    const toml::node* v = t.get(key);
+    if (!v) return def;
+    if (!v->is_number())
+      fail(v->source(), fmt::format("'{}' in {} must be a number in {}..{}, got {}", key, where, lo, hi,
+                                    type_name(*v)));
+    double x = v->is_integer() ? static_cast<double>(v->as_integer()->get()) : v->as_floating_point()->get();
+    if (!(x >= lo && x <= hi))
+      fail(v->source(), fmt::format("'{}' in {} is {}; allowed range {}..{}", key, where, x, lo, hi));
+    return x;
+  }
+
+  bool boolean(const toml::node& v, std::string_view where, std::string_view key) const {
+    if (!v.is_boolean())
+      fail(v.source(), fmt::format("'{}' in {} must be true or false, got {}", key, where, type_name(v)));
+    return v.as_boolean()->get();
+  }
+
+  /// Non-empty string; returns `def` when absent.
+  std::string string(const toml::table& t, std::string_view where, std::string_view key,
+                     const std::string& def) const {
+    const toml::node* v = t.get(key);
+    if (!v) return def;
+    if (!v->is_string())
+      fail(v->source(), fmt::format("'{}' in {} must be a string, got {}", key, where, type_name(*v)));
+    return v->as_string()->get();
+  }
+
+  /// One of `allowed`; returns `def` when absent.
+  std::string choice(const toml::table& t, std::string_view where, std::string_view key, Names allowed,
+                     const std::string& def) const {
+    std::string s = string(t, where, key, def);
+    if (std::find(allowed.begin(), allowed.end(), s) == allowed.end())
+      fail(t.get(key)->source(), fmt::format("unknown {} '{}' in {}; allowed: {}", key, s, where, join(allowed)));
+    return s;
+  }
+
+  const toml::table* table(const toml::table& root, std::string_view name) const {
+    const toml::node* v = root.get(name);
+    if (!v) return nullptr;
+    if (!v->is_table()) fail(v->source(), fmt::format("'{}' must be a table [{}]", name, name));
+    return v->as_table();
+  }
+
+ private:
+  std::string file_;
+};
+
+void read_rig(const Reader& r, const toml::table& root, RigSpec& spec) {
+  const toml::table* t = r.table(root, "rig");
+  if (!t) r.fail_at(1, 1, "missing required table [rig] (with at least: name = \"...\")");
+  const char* where = "[rig]";
+  r.check_keys(*t, where, {"name", "description", "seed", "deadline_s"});
+  spec.name = r.string(*t, where, "name", "");
+  if (spec.name.empty()) r.fail(t->source(), "missing required key 'name' in [rig] (a non-empty string)");
+  spec.description = r.string(*t, where, "description", "");
+  if (t->contains("seed"))
+    spec.seed = static_cast<std::uint64_t>(
+        r.integer(*t, where, "seed", 0, std::numeric_limits<std::int64_t>::max(), 0));
+  spec.deadline_s = r.number(*t, where, "deadline_s", 1, 86400, spec.deadline_s);
+}
+
+void read_trust_node(const Reader& r, const toml::table& root, TrustNodeSpec& n) {
+  const toml::table* t = r.table(root, "trust_node");
+  if (!t) return;
+  const char* w = "[trust_node]";
+  r.check_keys(*t, w,
+               {"witnesses", "block_interval_ms", "max_txs_per_block", "assignment_timeout_ms",
+                "witness_timeout_ms", "device_timeout_ms"});
+  n.witnesses = static_cast<int>(r.integer(*t, w, "witnesses", 1, 64, n.witnesses));
+  n.block_interval_ms = static_cast<int>(r.integer(*t, w, "block_interval_ms", 0, 60000, n.block_interval_ms));
+  n.max_txs_per_block = static_cast<int>(r.integer(*t, w, "max_txs_per_block", 1, 10000, n.max_txs_per_block));
+  n.assignment_timeout_ms =
+      static_cast<int>(r.integer(*t, w, "assignment_timeout_ms", 10, 600000, n.assignment_timeout_ms));
+  n.witness_timeout_ms =
+      static_cast<int>(r.integer(*t, w, "witness_timeout_ms", 10, 600000, n.witness_timeout_ms));
+  n.device_timeout_ms =
+      static_cast<int>(r.integer(*t, w, "device_timeout_ms", 100, 600000, n.device_timeout_ms));
+}
+
+bool valid_prefix(const std::string& p) {
+  return !p.empty() && p.size() <= 24 && std::all_of(p.begin(), p.end(), [](unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
+  const toml::node* v = root.get("devices");
+  if (!v) r.fail_at(1, 1, "missing [[devices]]: a rig needs at least one device group");
+  if (!v->is_array_of_tables() || v->as_array()->empty())
+    r.fail(v->source(), "'devices' must be an array of tables: one [[devices]] per group");
+  std::map<std::string, int> prefix_line;
+  for (const toml::node& el : *v->as_array()) {
+    const toml::table& t = *el.as_table();
+    const char* w = "[[devices]]";
+    r.check_keys(t, w, {"name_prefix", "model", "link", "behaviour", "count"});
+    DeviceGroup g;
+    g.line = static_cast<int>(t.source().begin.line);
+    g.name_prefix = r.string(t, w, "name_prefix", g.name_prefix);
+    if (!valid_prefix(g.name_prefix))
+      r.fail(t.get("name_prefix")->source(),
+             fmt::format("name_prefix '{}' must be 1..24 characters of A-Z a-z 0-9 _ -", g.name_prefix));
+    g.model = r.choice(t, w, "model", {"esp8266", "esp32"}, g.model);
+    g.link = r.choice(t, w, "link", {"pty"}, g.link);
+    g.behaviour = r.choice(t, w, "behaviour", {"honest", "invert_verdict", "wrong_hash"}, g.behaviour);
+    g.count = static_cast<int>(r.integer(t, w, "count", 1, 256, g.count));
+    auto [it, fresh] = prefix_line.emplace(g.name_prefix, g.line);
+    if (!fresh)
+      r.fail(t.source(), fmt::format("name_prefix '{}' is already used by the [[devices]] group at line {}; "
+                                     "device names must be unique across groups",
+                                     g.name_prefix, it->second));
+    spec.devices.push_back(std::move(g));
+  }
+}
+
+void read_traffic_target(const Reader& r, const toml::table& root, RigSpec& spec) {
+  if (const toml::table* t = r.table(root, "traffic")) {
+    r.check_keys(*t, "[traffic]", {"tx_per_s", "payload_bytes"});
+    spec.traffic.tx_per_s = r.number(*t, "[traffic]", "tx_per_s", 0, 10000, spec.traffic.tx_per_s);
+    spec.traffic.payload_bytes =
+        static_cast<int>(r.integer(*t, "[traffic]", "payload_bytes", 1, 4096, spec.traffic.payload_bytes));
+  }
+  if (const toml::table* t = r.table(root, "target")) {
+    r.check_keys(*t, "[target]", {"blocks"});
+    spec.target_blocks = static_cast<int>(r.integer(*t, "[target]", "blocks", 1, 100000, spec.target_blocks));
+  }
+}
+
+void read_pass(const Reader& r, const toml::table& root, RigSpec& spec) {
+  std::vector<std::string_view> names;
+  for (const PassKey& p : kPassKeys) names.push_back(p.key);
+  const std::string allowed = fmt::format("{}", fmt::join(names, ", "));
+  const toml::table* t = r.table(root, "pass");
+  if (!t || t->empty())
+    r.fail_at(t ? t->source().begin.line : 1, 1,
+              "missing [pass]: a rig needs at least one criterion; allowed keys: " + allowed);
+  for (auto&& [k, v] : *t) {
+    auto p = std::find_if(std::begin(kPassKeys), std::end(kPassKeys),
+                          [&](const PassKey& pk) { return pk.key == k.str(); });
+    if (p == std::end(kPassKeys))
+      r.fail(k.source(), fmt::format("unknown key '{}' in [pass]; allowed: {}", k.str(), allowed));
+    Criterion c{std::string(p->key), std::string(p->score), p->op, 0, static_cast<int>(k.source().begin.line)};
+    switch (p->kind) {
+      case PassKey::Kind::Bool: c.threshold = r.boolean(v, "[pass]", p->key) ? 1 : 0; break;
+      case PassKey::Kind::Count:
+        c.threshold = static_cast<double>(r.integer(*t, "[pass]", p->key, 0, 1000000000, 0));
+        break;
+      case PassKey::Kind::Rate: c.threshold = r.number(*t, "[pass]", p->key, 0, 1, 0); break;
+      case PassKey::Kind::Number: c.threshold = r.number(*t, "[pass]", p->key, 0, 1e9, 0); break;
+    }
+    spec.pass.push_back(std::move(c));
+  }
+  std::stable_sort(spec.pass.begin(), spec.pass.end(),
+                   [](const Criterion& a, const Criterion& b) { return a.line < b.line; });
+}
+
+}  // namespace
+
+RigSpec parse_rig(std::string_view toml_text, const std::filesystem::path& file) {
+  const Reader r(file.string());
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, file.string());
+  } catch (const toml::parse_error& e) {
+    r.fail(e.source(), std::string(e.description()));
+  }
+  const Names top_level = {"rig", "trust_node", "devices", "traffic", "target", "pass"};
+  for (auto&& [k, v] : root) {
+    (void)v;
+    if (std::find(top_level.begin(), top_level.end(), k.str()) == top_level.end())
+      r.fail(k.source(), fmt::format("unknown table '{}'; allowed: {}", k.str(), join(top_level)));
+  }
+  RigSpec spec;
+  spec.file = file;
+  read_rig(r, root, spec);
+  read_trust_node(r, root, spec.trust_node);
+  read_devices(r, root, spec);
+  read_traffic_target(r, root, spec);
+  read_pass(r, root, spec);
+
+  const auto devices = spec.instances().size();
+  if (static_cast<std::size_t>(spec.trust_node.witnesses) + 1 >= devices) {
+    const toml::node* w = root.at_path("trust_node.witnesses").node();
+    r.fail_at(w ? w->source().begin.line : spec.devices.front().line, w ? w->source().begin.column : 1,
+              fmt::format("witnesses = {} needs more than {} devices (the miner and a spare for a silent "
+                           "witness are never witnesses); the rig has {}",
+                           spec.trust_node.witnesses, spec.trust_node.witnesses + 1, devices));
+  }
+  return spec;
+}
+
+RigSpec load_rig(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw RigError(fmt::format("{}:1:1: cannot read the rig file", file.string()));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_rig(text.str(), file);
+}
+
+}  // namespace iotw::harness

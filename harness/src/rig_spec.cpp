@@ -1,0 +1,15 @@
+#include "iotw/harness/rig_spec.hpp"
+
+#include <fmt/format.h>
+
+namespace iotw::harness {
+
+std::vector<DeviceInstance> RigSpec::instances() const {
+  std::vector<DeviceInstance> out;
+  for (const DeviceGroup& g : devices)
+    for (int i = 1; i <= g.count; ++i)
+      out.push_back({fmt::format("{}-{:02}", g.name_prefix, i), g.model, g.link, g.behaviour});
+  return out;
+}
+
+}  // namespace iotw::harness

@@ -1,0 +1,164 @@
+// Black-box scoring of a run: events.jsonl + ledger.jsonl -> Scores -> criteria verdicts.
+#include "iotw/harness/scorer.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <stdexcept>
+
+namespace iotw::harness {
+namespace {
+
+using json = nlohmann::json;
+
+/// fields[key] as a string, or "" when absent / not a string.
+std::string field_str(const json& fields, const char* key) {
+  auto it = fields.find(key);
+  return it != fields.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::optional<std::int64_t> time_of(const json& e) {
+  auto it = e.find("time_ms");
+  if (it == e.end() || !it->is_number_integer()) return std::nullopt;
+  return it->get<std::int64_t>();
+}
+
+}  // namespace
+
+Scores score_run(const RigSpec& rig, const std::vector<json>& events, const std::vector<json>& ledger,
+                 const LedgerVerdict& verdict) {
+  Scores s;
+  s.blocks_finalized = ledger.empty() ? 0 : ledger.size() - 1;
+  s.ledger_valid = verdict.valid;
+
+  std::set<std::string> byzantine;
+  for (const DeviceInstance& d : rig.instances())
+    if (d.byzantine()) byzantine.insert(d.name);
+
+  std::optional<std::int64_t> start, first_time, last_block_time;
+  std::map<std::string, std::int64_t> first_blacklisted;  // name -> time_ms
+  std::set<std::string> blacklisted_keys;                  // device pubkeys (hex)
+  std::vector<std::vector<std::pair<std::string, std::string>>> incoherent;  // (name, pubkey) per round
+
+  for (const json& e : events) {
+    auto kind_it = e.is_object() ? e.find("kind") : e.end();
+    if (!e.is_object() || kind_it == e.end() || !kind_it->is_string()) {
+      ++s.malformed_events;
+      continue;
+    }
+    const std::string kind = kind_it->get<std::string>();
+    ++s.event_counts[kind];
+    const auto t = time_of(e);
+    if (!first_time) first_time = t;
+    const json empty = json::object();
+    const auto fit = e.find("fields");
+    const json& f = fit != e.end() && fit->is_object() ? *fit : empty;
+
+    if (kind == "rig_started") {
+      if (!start) start = t;
+    } else if (kind == "round_closed") {
+      ++s.rounds;
+      auto c = f.find("coherent");
+      if (c != f.end() && c->is_boolean() && c->get<bool>()) {
+        ++s.coherent_rounds;
+        continue;
+      }
+      auto& witnesses = incoherent.emplace_back();
+      auto v = f.find("verdicts");
+      if (v == f.end() || !v->is_array()) continue;
+      for (const json& w : *v)
+        if (w.is_object()) witnesses.emplace_back(field_str(w, "name"), field_str(w, "witness"));
+    } else if (kind == "blacklisted") {
+      const std::string name = field_str(f, "name");
+      if (!field_str(f, "device").empty()) blacklisted_keys.insert(field_str(f, "device"));
+      if (!name.empty() && !first_blacklisted.count(name)) {
+        first_blacklisted[name] = t.value_or(0);
+        s.blacklisted.push_back(name);
+      }
+    } else if (kind == "block_finalized") {
+      if (t) last_block_time = t;
+    } else if (kind == "frame_error") {
+      ++s.frame_errors;
+    }
+  }
+  if (!start) start = first_time;
+
+  s.coherence_rate = s.rounds ? static_cast<double>(s.coherent_rounds) / static_cast<double>(s.rounds) : 0.0;
+  for (const auto& witnesses : incoherent) {
+    bool detected = false;
+    for (const auto& [name, key] : witnesses) {
+      detected = detected || byzantine.count(name);
+      if (!first_blacklisted.count(name) && !blacklisted_keys.count(key)) s.incoherent_rounds_blacklisted = false;
+    }
+    if (witnesses.empty()) s.incoherent_rounds_blacklisted = false;  // nothing to show who was blacklisted
+    if (detected) ++s.byzantine_rounds_detected;
+  }
+  for (const std::string& name : s.blacklisted)
+    if (!byzantine.count(name)) ++s.false_blacklist;
+  for (const std::string& name : byzantine) {
+    auto it = first_blacklisted.find(name);
+    if (it == first_blacklisted.end()) {
+      s.byzantine_blacklisted = false;
+      s.time_to_blacklist_ms[name] = std::nullopt;
+    } else {
+      s.time_to_blacklist_ms[name] = it->second - start.value_or(it->second);
+    }
+  }
+  if (start && last_block_time && *last_block_time > *start)
+    s.liveness_blocks_per_min =
+        static_cast<double>(s.blocks_finalized) * 60000.0 / static_cast<double>(*last_block_time - *start);
+  return s;
+}
+
+std::optional<double> score_value(const Scores& s, std::string_view score) {
+  auto flag = [](bool b) { return b ? 1.0 : 0.0; };
+  if (score == "blocks_finalized") return static_cast<double>(s.blocks_finalized);
+  if (score == "coherence_rate") return s.coherence_rate;
+  if (score == "ledger_valid") return flag(s.ledger_valid);
+  if (score == "false_blacklist") return static_cast<double>(s.false_blacklist);
+  if (score == "byzantine_blacklisted") return flag(s.byzantine_blacklisted);
+  if (score == "incoherent_rounds_blacklisted") return flag(s.incoherent_rounds_blacklisted);
+  if (score == "byzantine_rounds_detected") return static_cast<double>(s.byzantine_rounds_detected);
+  if (score == "blacklisted") return static_cast<double>(s.blacklisted.size());
+  if (score == "liveness_blocks_per_min") return s.liveness_blocks_per_min;
+  return std::nullopt;
+}
+
+std::string_view op_symbol(Criterion::Op op) {
+  switch (op) {
+    case Criterion::Op::AtLeast: return ">=";
+    case Criterion::Op::AtMost: return "<=";
+    case Criterion::Op::Equals: return "==";
+  }
+  return "?";
+}
+
+Evaluation evaluate(const RigSpec& rig, const Scores& s) {
+  Evaluation ev;
+  ev.pass = true;
+  for (const Criterion& c : rig.pass) {
+    CriterionResult r{c.name, c.score, c.op, c.threshold, 0, false};
+    if (auto m = score_value(s, c.score)) {
+      r.measured = *m;
+      switch (c.op) {
+        case Criterion::Op::AtLeast: r.pass = *m >= c.threshold; break;
+        case Criterion::Op::AtMost: r.pass = *m <= c.threshold; break;
+        case Criterion::Op::Equals: r.pass = *m == c.threshold; break;
+      }
+    }
+    ev.pass = ev.pass && r.pass;
+    ev.criteria.push_back(std::move(r));
+  }
+  return ev;
+}
+
+std::vector<json> read_json_lines(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) throw std::runtime_error("cannot open " + file.string());
+  std::vector<json> out;
+  for (std::string line; std::getline(in, line);)
+    if (line.find_first_not_of(" \t\r") != std::string::npos) out.push_back(json::parse(line, nullptr, false));
+  return out;
+}
+
+}  // namespace iotw::harness

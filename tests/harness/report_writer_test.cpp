@@ -1,0 +1,184 @@
+#include "iotw/harness/report_writer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "iotw/harness/rig_loader.hpp"
+
+using namespace iotw::harness;
+using json = nlohmann::json;
+
+namespace {
+
+struct Fixture {
+  RigSpec rig = parse_rig(R"([rig]
+name = "r<&\"'>"
+[[devices]]
+name_prefix = "h"
+count = 3
+[[devices]]
+name_prefix = "b"
+model = "esp8266"
+behaviour = "wrong_hash"
+[trust_node]
+witnesses = 2
+[pass]
+blocks_finalized_min = 20
+ledger_valid = true
+blacklisted_max = 0
+)",
+                          "r.toml");
+  Scores scores;
+  LedgerVerdict ledger;
+  Evaluation evaluation;
+
+  Fixture() {
+    scores.blocks_finalized = 20;
+    scores.rounds = 22;
+    scores.coherent_rounds = 21;
+    scores.coherence_rate = 21.0 / 22;
+    scores.blacklisted = {"b-01"};
+    scores.time_to_blacklist_ms["b-01"] = 1234;
+    scores.event_counts["round_closed"] = 22;
+    ledger.errors = {"height 3: 'hash' is not SHA-256(header) <&>"};
+    ledger.blocks_checked = 21;
+    scores.ledger_valid = ledger.valid = false;
+    evaluation = evaluate(rig, scores);  // blocks ok; ledger_valid and blacklisted_max fail
+  }
+  RunReport report() const { return {rig, 42, scores, ledger, evaluation, "/tmp/run-1"}; }
+};
+
+std::size_t count(const std::string& s, const std::string& what) {
+  std::size_t n = 0;
+  for (auto p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
+  return n;
+}
+
+/// Minimal well-formedness check: tags nest and close, attribute values are quoted with no raw '<', and
+/// every '&' starts one of the five predefined entities.
+bool well_formed(const std::string& x) {
+  std::vector<std::string> stack;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (x[i] == '&') {
+      bool ok = false;
+      for (const char* e : {"&amp;", "&lt;", "&gt;", "&quot;", "&apos;"}) ok = ok || x.compare(i, strlen(e), e) == 0;
+      if (!ok) return false;
+    }
+    if (x[i] != '<') continue;
+    std::size_t end = i + 1;
+    bool quoted = false;
+    for (; end < x.size() && (quoted || x[end] != '>'); ++end) {
+      if (x[end] == '"') quoted = !quoted;
+      if (quoted && x[end] == '<') return false;
+    }
+    if (end == x.size()) return false;
+    const std::string tag = x.substr(i + 1, end - i - 1);
+    if (tag[0] == '?') {
+    } else if (tag[0] == '/') {
+      if (stack.empty() || stack.back() != tag.substr(1)) return false;
+      stack.pop_back();
+    } else if (tag.back() != '/') {
+      stack.push_back(tag.substr(0, tag.find(' ')));
+    }
+    i = end;
+  }
+  return stack.empty();
+}
+
+}  // namespace
+
+TEST(ReportWriter, ReportJsonHasTheContractKeys) {
+  Fixture f;
+  const json j = report_json(f.report());
+  std::set<std::string> keys;
+  for (const auto& [k, v] : j.items()) keys.insert(k);
+  EXPECT_EQ(keys, (std::set<std::string>{
+                      "rig", "seed", "devices", "blocks_finalized", "rounds", "coherent_rounds", "coherence_rate",
+                      "blacklisted", "ledger_valid", "pass", "criteria", "byzantine_rounds_detected",
+                      "incoherent_rounds_blacklisted", "false_blacklist", "byzantine_blacklisted",
+                      "time_to_blacklist_ms", "liveness_blocks_per_min", "frame_errors", "malformed_events",
+                      "ledger_errors", "event_counts", "run_dir"}));
+  EXPECT_EQ(j["rig"], "r<&\"'>");
+  EXPECT_EQ(j["seed"], 42u);
+  ASSERT_EQ(j["devices"].size(), 4u);
+  EXPECT_EQ(j["devices"][3], (json{{"name", "b-01"}, {"model", "esp8266"}, {"behaviour", "wrong_hash"}}));
+  EXPECT_EQ(j["blocks_finalized"], 20);
+  EXPECT_EQ(j["blacklisted"], json::array({"b-01"}));
+  EXPECT_EQ(j["ledger_valid"], false);
+  EXPECT_EQ(j["pass"], false);
+  ASSERT_EQ(j["criteria"].size(), 3u);
+  EXPECT_EQ(j["criteria"][0], (json{{"name", "blocks_finalized_min"}, {"threshold", 20.0}, {"measured", 20.0},
+                                    {"pass", true}}));
+  EXPECT_EQ(j["criteria"][1]["pass"], false);
+  EXPECT_EQ(j["time_to_blacklist_ms"]["b-01"], 1234);
+  EXPECT_EQ(j["ledger_errors"].size(), 1u);
+  EXPECT_EQ(j["event_counts"]["round_closed"], 22);
+  EXPECT_EQ(j["run_dir"], "/tmp/run-1");
+}
+
+TEST(ReportWriter, JunitHasOneTestcasePerCriterionAndEscapes) {
+  Fixture f;
+  const std::string x = junit_xml(f.report());
+  EXPECT_TRUE(well_formed(x)) << x;
+  EXPECT_EQ(x.rfind("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", 0), 0u);
+  EXPECT_EQ(count(x, "<testsuite "), 1u);
+  EXPECT_NE(x.find("<testsuite name=\"r&lt;&amp;&quot;&apos;&gt;\" tests=\"3\" failures=\"2\""), std::string::npos)
+      << x;
+  EXPECT_EQ(count(x, "<testcase "), 3u);
+  EXPECT_EQ(count(x, "classname=\"rig.r&lt;&amp;&quot;&apos;&gt;\""), 3u);
+  EXPECT_EQ(count(x, "<failure "), 2u);
+  EXPECT_NE(x.find("<testcase name=\"blocks_finalized_min\" classname=\"rig.r&lt;&amp;&quot;&apos;&gt;\"/>"),
+            std::string::npos);
+  EXPECT_NE(x.find("<failure message=\"ledger_valid: measured ledger_valid = 0, required == 1\"/>"),
+            std::string::npos);
+  EXPECT_NE(x.find("<failure message=\"blacklisted_max: measured blacklisted = 1, required &lt;= 0\"/>"),
+            std::string::npos);
+  EXPECT_NE(x.find("<property name=\"seed\" value=\"42\"/>"), std::string::npos);
+}
+
+TEST(ReportWriter, AllPassingJunitHasNoFailures) {
+  Fixture f;
+  f.scores.ledger_valid = true;
+  f.scores.blacklisted.clear();
+  f.evaluation = evaluate(f.rig, f.scores);
+  ASSERT_TRUE(f.evaluation.pass);
+  const std::string x = junit_xml(f.report());
+  EXPECT_TRUE(well_formed(x));
+  EXPECT_EQ(count(x, "<failure"), 0u);
+  EXPECT_NE(x.find("failures=\"0\""), std::string::npos);
+}
+
+TEST(ReportWriter, WritesBothFiles) {
+  Fixture f;
+  const auto dir = std::filesystem::temp_directory_path() / "iotw_report_writer_test";
+  std::filesystem::create_directories(dir);
+  RunReport r = f.report();
+  r.run_dir = dir;
+  write_reports(r);
+  std::ifstream rj(dir / "report.json"), jx(dir / "junit.xml");
+  std::stringstream xml;
+  xml << jx.rdbuf();
+  const json j = json::parse(rj);
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(j, report_json(r));
+  EXPECT_EQ(xml.str(), junit_xml(r));
+  EXPECT_THROW(write_reports({f.rig, 1, f.scores, f.ledger, f.evaluation, "/nonexistent/dir"}), std::runtime_error);
+}
+
+TEST(ReportWriter, SummaryTable) {
+  Fixture f;
+  const std::string t = summary_table(f.report());
+  EXPECT_NE(t.find("seed        42\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("blocks      20 finalized (target 20)\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("rounds      22 (21 coherent)\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("coherence   0.955\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("blacklist   1: b-01 (false: 0)\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("ledger      INVALID (1 errors; first: height 3:"), std::string::npos) << t;
+  EXPECT_NE(t.find("ledger_valid"), std::string::npos);
+  EXPECT_NE(t.find("FAIL\n"), std::string::npos);
+  EXPECT_EQ(t.substr(t.size() - 17), "result      FAIL\n");
+}

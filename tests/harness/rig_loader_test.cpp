@@ -1,0 +1,209 @@
+#include "iotw/harness/rig_loader.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+using iotw::harness::Criterion;
+using iotw::harness::load_rig;
+using iotw::harness::parse_rig;
+using iotw::harness::RigError;
+
+namespace {
+
+/// The message of the RigError thrown for `text` (named "x.toml"), or "" when none.
+std::string error_of(const std::string& text) {
+  try {
+    parse_rig(text, "x.toml");
+  } catch (const RigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+constexpr const char* kMinimal = R"([rig]
+name = "t"
+[[devices]]
+count = 5
+[pass]
+ledger_valid = true
+)";
+
+}  // namespace
+
+TEST(RigLoader, SmokeRig) {
+  const auto rig = load_rig(IOTW_RIGS_DIR "/smoke.toml");
+  EXPECT_EQ(rig.name, "smoke");
+  EXPECT_EQ(rig.deadline_s, 90);
+  EXPECT_FALSE(rig.seed.has_value());
+  EXPECT_EQ(rig.trust_node.witnesses, 3);
+  EXPECT_EQ(rig.target_blocks, 20);
+  const auto devices = rig.instances();
+  ASSERT_EQ(devices.size(), 8u);
+  EXPECT_EQ(devices.front().name, "esp8266-01");
+  EXPECT_EQ(devices.front().model, "esp8266");
+  EXPECT_EQ(devices.back().name, "esp32-04");
+  EXPECT_EQ(devices.back().model, "esp32");
+  for (const auto& d : devices) {
+    EXPECT_FALSE(d.byzantine()) << d.name;
+    EXPECT_EQ(d.link, "pty");
+  }
+  ASSERT_EQ(rig.pass.size(), 5u);  // file order
+  EXPECT_EQ(rig.pass[0].name, "blocks_finalized_min");
+  EXPECT_EQ(rig.pass[0].score, "blocks_finalized");
+  EXPECT_EQ(rig.pass[0].op, Criterion::Op::AtLeast);
+  EXPECT_EQ(rig.pass[0].threshold, 20);
+  EXPECT_EQ(rig.pass[1].name, "coherence_rate_min");
+  EXPECT_EQ(rig.pass[1].threshold, 1.0);
+  EXPECT_EQ(rig.pass[2].name, "ledger_valid");
+  EXPECT_EQ(rig.pass[2].op, Criterion::Op::Equals);
+  EXPECT_EQ(rig.pass[2].threshold, 1.0);
+  EXPECT_EQ(rig.pass[3].name, "false_blacklist_max");
+  EXPECT_EQ(rig.pass[3].op, Criterion::Op::AtMost);
+  EXPECT_EQ(rig.pass[4].name, "blacklisted_max");
+  EXPECT_EQ(rig.pass[4].threshold, 0);
+}
+
+TEST(RigLoader, ByzantineWitnessRig) {
+  const auto rig = load_rig(IOTW_RIGS_DIR "/byzantine_witness.toml");
+  EXPECT_EQ(rig.name, "byzantine_witness");
+  const auto devices = rig.instances();
+  ASSERT_EQ(devices.size(), 8u);
+  int byzantine = 0;
+  for (const auto& d : devices) byzantine += d.byzantine();
+  EXPECT_EQ(byzantine, 1);
+  EXPECT_EQ(devices.back().name, "byz-01");
+  EXPECT_EQ(devices.back().behaviour, "invert_verdict");
+  std::vector<std::string> names;
+  for (const auto& c : rig.pass) names.push_back(c.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"blocks_finalized_min", "ledger_valid", "byzantine_blacklisted",
+                                             "incoherent_rounds_blacklisted", "byzantine_rounds_detected_min",
+                                             "false_blacklist_max"}));
+  EXPECT_EQ(rig.pass.back().threshold, 2);
+}
+
+TEST(RigLoader, DefaultsAndInstanceNumbering) {
+  const auto rig = parse_rig(R"([rig]
+name = "t"
+seed = 42
+[[devices]]
+name_prefix = "a"
+count = 12
+[[devices]]
+name_prefix = "b"
+behaviour = "wrong_hash"
+[pass]
+ledger_valid = false
+)",
+                             "x.toml");
+  EXPECT_EQ(rig.seed, 42u);
+  EXPECT_EQ(rig.file, "x.toml");
+  EXPECT_EQ(rig.deadline_s, 120);
+  EXPECT_EQ(rig.trust_node.block_interval_ms, 50);
+  EXPECT_EQ(rig.traffic.payload_bytes, 48);
+  ASSERT_EQ(rig.devices.size(), 2u);
+  EXPECT_EQ(rig.devices[1].line, 7);
+  const auto d = rig.instances();
+  ASSERT_EQ(d.size(), 13u);
+  EXPECT_EQ(d[9].name, "a-10");
+  EXPECT_EQ(d[12].name, "b-01");
+  EXPECT_TRUE(d[12].byzantine());
+  EXPECT_EQ(d[12].model, "esp32");
+  EXPECT_EQ(rig.pass[0].threshold, 0);
+}
+
+TEST(RigLoader, MinimalRigIsValid) { EXPECT_EQ(error_of(kMinimal), ""); }
+
+TEST(RigLoader, UnknownKeyNamesLineAndAllowedKeys) {
+  EXPECT_EQ(error_of(std::string(kMinimal) + "[trust_node]\nwitnessez = 3\n"),
+            "x.toml:8:1: unknown key 'witnessez' in [trust_node]; allowed: witnesses, block_interval_ms, "
+            "max_txs_per_block, assignment_timeout_ms, witness_timeout_ms, device_timeout_ms");
+  EXPECT_EQ(error_of(R"([rig]
+name = "t"
+colour = "red"
+)"),
+            "x.toml:3:1: unknown key 'colour' in [rig]; allowed: name, description, seed, deadline_s");
+}
+
+TEST(RigLoader, UnknownModelFromDataFileNamesFileLineAndModels) {
+  const std::string file = IOTW_HARNESS_DATA_DIR "/bad_model.toml";
+  try {
+    load_rig(file);
+    FAIL() << "no error";
+  } catch (const RigError& e) {
+    EXPECT_EQ(std::string(e.what()), file + ":9:9: unknown model 'esp33' in [[devices]]; allowed: esp8266, esp32");
+  }
+}
+
+TEST(RigLoader, UnknownBehaviourAndLink) {
+  EXPECT_EQ(error_of("[rig]\nname = \"t\"\n[[devices]]\nbehaviour = \"liar\"\n"),
+            "x.toml:4:13: unknown behaviour 'liar' in [[devices]]; allowed: honest, invert_verdict, wrong_hash");
+  EXPECT_EQ(error_of("[rig]\nname = \"t\"\n[[devices]]\nlink = \"tap\"\n"), "x.toml:4:8: unknown link 'tap' in [[devices]]; allowed: pty");
+}
+
+TEST(RigLoader, UnknownTopLevelTable) {
+  EXPECT_EQ(error_of(std::string(kMinimal) + "[faults]\nx = 1\n"),
+            "x.toml:7:2: unknown table 'faults'; allowed: rig, trust_node, devices, traffic, target, pass");
+}
+
+TEST(RigLoader, WrongTypeSaysExpectedType) {
+  EXPECT_EQ(error_of("[rig]\nname = \"t\"\n[[devices]]\ncount = \"four\"\n"),
+            "x.toml:4:9: 'count' in [[devices]] must be an integer in 1..256, got a string");
+  EXPECT_EQ(error_of("[rig]\nname = 7\n"), "x.toml:2:8: 'name' in [rig] must be a string, got an integer");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "byzantine_blacklisted = 1\n"),
+            "x.toml:7:25: 'byzantine_blacklisted' in [pass] must be true or false, got an integer");
+  EXPECT_EQ(error_of("devices = 3\n[rig]\nname = \"t\"\n"), "x.toml:1:11: 'devices' must be an array of tables: one [[devices]] per group");
+}
+
+TEST(RigLoader, OutOfRangeGivesRange) {
+  EXPECT_EQ(error_of("[rig]\nname = \"t\"\n[[devices]]\ncount = 300\n"),
+            "x.toml:4:9: 'count' in [[devices]] is 300; allowed range 1..256");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "coherence_rate_min = 1.5\n"),
+            "x.toml:7:22: 'coherence_rate_min' in [pass] is 1.5; allowed range 0..1");
+  EXPECT_EQ(error_of("[rig]\nname = \"t\"\nseed = -1\n"),
+            "x.toml:3:8: 'seed' in [rig] is -1; allowed range 0..9223372036854775807");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "[traffic]\npayload_bytes = 0\n"),
+            "x.toml:8:17: 'payload_bytes' in [traffic] is 0; allowed range 1..4096");
+}
+
+TEST(RigLoader, TomlSyntaxErrorCarriesLine) {
+  const std::string e = error_of("[rig]\nname = \"t\"\ndeadline_s = = 3\n");
+  EXPECT_EQ(e.rfind("x.toml:3:", 0), 0u) << e;
+}
+
+TEST(RigLoader, DuplicatePrefixNamesBothGroups) {
+  EXPECT_EQ(error_of("[rig]\nname = \"t\"\n[[devices]]\ncount = 3\n[[devices]]\ncount = 2\n"),
+            "x.toml:5:1: name_prefix 'esp' is already used by the [[devices]] group at line 3; device names must "
+            "be unique across groups");
+}
+
+TEST(RigLoader, TooManyWitnessesNamesTheWitnessesLine) {
+  EXPECT_EQ(error_of(std::string(kMinimal) + "[trust_node]\nwitnesses = 4\n"),
+            "x.toml:8:13: witnesses = 4 needs more than 5 devices (the miner and a spare for a silent witness are "
+            "never witnesses); the rig has 5");
+  // The default (3) is too many for 3 devices: the error points at the [[devices]] group.
+  EXPECT_EQ(error_of("[rig]\nname = \"t\"\n[[devices]]\ncount = 3\n[pass]\nledger_valid = true\n")
+                .rfind("x.toml:3:1: witnesses = 3 needs more than 4 devices", 0),
+            0u);
+}
+
+TEST(RigLoader, MissingRequiredParts) {
+  EXPECT_EQ(error_of("[[devices]]\n"), "x.toml:1:1: missing required table [rig] (with at least: name = \"...\")");
+  EXPECT_EQ(error_of("[rig]\ndescription = \"d\"\n"),
+            "x.toml:1:1: missing required key 'name' in [rig] (a non-empty string)");
+  EXPECT_EQ(error_of("[rig]\nname = \"t\"\n"), "x.toml:1:1: missing [[devices]]: a rig needs at least one device group");
+  EXPECT_EQ(error_of("[rig]\nname = \"t\"\n[[devices]]\ncount = 4\n").rfind("x.toml:1:1: missing [pass]", 0), 0u);
+}
+
+TEST(RigLoader, UnknownPassKeyListsCriteria) {
+  const std::string e = error_of(std::string(kMinimal) + "coherence = 1\n");
+  EXPECT_EQ(e.rfind("x.toml:7:1: unknown key 'coherence' in [pass]; allowed: blocks_finalized_min, coherence_rate_min",
+                    0),
+            0u)
+      << e;
+  EXPECT_NE(e.find("liveness_blocks_per_min_min"), std::string::npos);
+}
+
+TEST(RigLoader, MissingFileIsRigError) {
+  EXPECT_THROW(load_rig("/nonexistent/rig.toml"), RigError);
+}

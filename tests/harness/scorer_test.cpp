@@ -1,0 +1,189 @@
+#include "iotw/harness/scorer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "iotw/harness/rig_loader.hpp"
+
+using namespace iotw::harness;
+using json = nlohmann::json;
+
+namespace {
+
+/// 4 honest devices h-01..h-04 and one byzantine b-01; criteria exercise every op.
+RigSpec rig() {
+  return parse_rig(R"([rig]
+name = "s"
+[[devices]]
+name_prefix = "h"
+count = 4
+[[devices]]
+name_prefix = "b"
+behaviour = "invert_verdict"
+[pass]
+blocks_finalized_min = 3
+coherence_rate_min = 0.9
+false_blacklist_max = 2
+byzantine_blacklisted = true
+blacklisted_max = 3
+liveness_blocks_per_min_min = 6
+)",
+                   "s.toml");
+}
+
+json ev(std::int64_t t, const std::string& kind, json fields = json::object()) {
+  return {{"time_ms", t}, {"source", "trust-node"}, {"kind", kind}, {"fields", fields}};
+}
+
+json round(int id, bool coherent, std::vector<std::string> names) {
+  json verdicts = json::array();
+  for (const auto& n : names)
+    verdicts.push_back({{"witness", "key-" + n}, {"name", n}, {"verdict", n[0] == 'b' ? "invalid" : "valid"}});
+  return {{"round_id", id}, {"height", 1}, {"block_hash", "00"}, {"coherent", coherent}, {"expected", "valid"},
+          {"verdicts", verdicts}};
+}
+
+json blacklist(const std::string& name) {
+  return {{"device", "key-" + name}, {"name", name}, {"round_id", 2}, {"reason", "incoherent_round"}};
+}
+
+/// rig start at t=1000; round 1 coherent, round 2 incoherent (h-01, h-02, b-01 all blacklisted at 4000),
+/// rounds 3 and 4 coherent; three blocks, the last finalized at 31000; two frame errors; one junk line.
+std::vector<json> events() {
+  return {
+      {{"time_ms", 1000}, {"source", "harness"}, {"kind", "rig_started"}, {"fields", {{"rig", "s"}, {"seed", 1}}}},
+      ev(2000, "round_closed", round(1, true, {"h-01", "h-02", "h-03"})),
+      ev(2500, "block_finalized", {{"height", 1}}),
+      ev(3000, "round_closed", round(2, false, {"h-01", "h-02", "b-01"})),
+      ev(4000, "blacklisted", blacklist("h-01")),
+      ev(4000, "blacklisted", blacklist("b-01")),
+      ev(4001, "blacklisted", blacklist("h-02")),
+      ev(4002, "blacklisted", blacklist("h-02")),  // repeated: counted once
+      ev(5000, "round_closed", round(3, true, {"h-03", "h-04"})),
+      ev(6000, "frame_error", {{"link", "serial:/dev/pts/3"}, {"error", "bad_crc"}}),
+      ev(6001, "frame_error", {{"link", "serial:/dev/pts/3"}, {"error", "decode"}}),
+      "not an event",
+      ev(20000, "round_closed", round(4, true, {"h-03", "h-04"})),
+      ev(31000, "block_finalized", {{"height", 3}}),
+  };
+}
+
+const std::vector<json> kLedger(4, json::object());  // genesis + 3 blocks
+
+LedgerVerdict valid() {
+  LedgerVerdict v;
+  v.valid = true;
+  return v;
+}
+
+}  // namespace
+
+TEST(Scorer, ScoresASyntheticRun) {
+  const Scores s = score_run(rig(), events(), kLedger, valid());
+  EXPECT_EQ(s.blocks_finalized, 3u);
+  EXPECT_EQ(s.rounds, 4u);
+  EXPECT_EQ(s.coherent_rounds, 3u);
+  EXPECT_DOUBLE_EQ(s.coherence_rate, 0.75);
+  EXPECT_EQ(s.blacklisted, (std::vector<std::string>{"h-01", "b-01", "h-02"}));
+  EXPECT_EQ(s.byzantine_rounds_detected, 1u);
+  EXPECT_TRUE(s.incoherent_rounds_blacklisted);
+  EXPECT_EQ(s.false_blacklist, 2u);
+  EXPECT_TRUE(s.byzantine_blacklisted);
+  ASSERT_EQ(s.time_to_blacklist_ms.size(), 1u);
+  EXPECT_EQ(s.time_to_blacklist_ms.at("b-01"), 3000);
+  EXPECT_TRUE(s.ledger_valid);
+  EXPECT_DOUBLE_EQ(s.liveness_blocks_per_min, 6.0);  // 3 blocks in 30 s
+  EXPECT_EQ(s.frame_errors, 2u);
+  EXPECT_EQ(s.malformed_events, 1u);
+  EXPECT_EQ(s.event_counts.at("round_closed"), 4u);
+  EXPECT_EQ(s.event_counts.at("blacklisted"), 4u);
+  EXPECT_EQ(s.event_counts.at("rig_started"), 1u);
+}
+
+TEST(Scorer, IncoherentRoundWithUnblacklistedWitness) {
+  auto e = events();
+  e.push_back(ev(32000, "round_closed", round(5, false, {"h-03", "h-04"})));
+  e.push_back(ev(32001, "blacklisted", blacklist("h-03")));
+  const Scores s = score_run(rig(), e, kLedger, valid());
+  EXPECT_FALSE(s.incoherent_rounds_blacklisted);  // h-04 never blacklisted
+  EXPECT_EQ(s.byzantine_rounds_detected, 1u);     // round 5 had no byzantine witness
+  EXPECT_EQ(s.false_blacklist, 3u);
+}
+
+TEST(Scorer, WitnessBlacklistedByKeyOnlyCounts) {
+  auto e = events();
+  e.push_back(ev(32000, "round_closed", round(5, false, {"h-03"})));
+  e.push_back(ev(32001, "blacklisted", {{"device", "key-h-03"}}));  // no name field
+  EXPECT_TRUE(score_run(rig(), e, kLedger, valid()).incoherent_rounds_blacklisted);
+}
+
+TEST(Scorer, ByzantineNeverBlacklisted) {
+  std::vector<json> e = {ev(1000, "rig_started"), ev(2000, "round_closed", round(1, true, {"h-01"}))};
+  const Scores s = score_run(rig(), e, {json::object()}, LedgerVerdict{});
+  EXPECT_FALSE(s.byzantine_blacklisted);
+  EXPECT_FALSE(s.time_to_blacklist_ms.at("b-01").has_value());
+  EXPECT_EQ(s.blocks_finalized, 0u);
+  EXPECT_EQ(s.liveness_blocks_per_min, 0);  // no block_finalized
+  EXPECT_FALSE(s.ledger_valid);
+}
+
+TEST(Scorer, NoRoundsMeansZeroCoherence) {
+  const Scores s = score_run(rig(), {}, {}, LedgerVerdict{});
+  EXPECT_EQ(s.rounds, 0u);
+  EXPECT_EQ(s.coherence_rate, 0);
+  EXPECT_TRUE(s.incoherent_rounds_blacklisted);
+}
+
+TEST(Scorer, EvaluatesEveryCriterion) {
+  const Scores s = score_run(rig(), events(), kLedger, valid());
+  const Evaluation ev = evaluate(rig(), s);
+  ASSERT_EQ(ev.criteria.size(), 6u);
+  auto at = [&](const std::string& n) {
+    for (const auto& c : ev.criteria)
+      if (c.name == n) return c;
+    ADD_FAILURE() << n;
+    return CriterionResult{};
+  };
+  EXPECT_TRUE(at("blocks_finalized_min").pass);
+  EXPECT_FALSE(at("coherence_rate_min").pass);
+  EXPECT_DOUBLE_EQ(at("coherence_rate_min").measured, 0.75);
+  EXPECT_EQ(at("coherence_rate_min").threshold, 0.9);
+  EXPECT_TRUE(at("false_blacklist_max").pass);  // 2 <= 2
+  EXPECT_EQ(at("byzantine_blacklisted").measured, 1.0);
+  EXPECT_TRUE(at("byzantine_blacklisted").pass);
+  EXPECT_TRUE(at("blacklisted_max").pass);  // 3 <= 3
+  EXPECT_TRUE(at("liveness_blocks_per_min_min").pass);  // 6 >= 6
+  EXPECT_FALSE(ev.pass);
+
+  Scores better = s;
+  better.coherence_rate = 0.95;
+  EXPECT_TRUE(evaluate(rig(), better).pass);
+  better.blacklisted.push_back("h-04");
+  EXPECT_FALSE(evaluate(rig(), better).pass);  // 4 > 3
+}
+
+TEST(Scorer, ScoreValueNamesEveryCriterionScore) {
+  const Scores s;
+  for (const char* n : {"blocks_finalized", "coherence_rate", "ledger_valid", "false_blacklist",
+                        "byzantine_blacklisted", "incoherent_rounds_blacklisted", "byzantine_rounds_detected",
+                        "blacklisted", "liveness_blocks_per_min"})
+    EXPECT_TRUE(score_value(s, n).has_value()) << n;
+  EXPECT_FALSE(score_value(s, "nope").has_value());
+}
+
+TEST(Scorer, ReadJsonLinesKeepsBadLines) {
+  const auto file = std::filesystem::temp_directory_path() / "iotw_scorer_lines.jsonl";
+  {
+    std::ofstream out(file);
+    out << "{\"a\":1}\n\n{broken\n[2]\n";
+  }
+  const auto lines = read_json_lines(file);
+  std::filesystem::remove(file);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0]["a"], 1);
+  EXPECT_TRUE(lines[1].is_discarded());
+  EXPECT_TRUE(lines[2].is_array());
+  EXPECT_THROW(read_json_lines("/nonexistent/x.jsonl"), std::runtime_error);
+}
