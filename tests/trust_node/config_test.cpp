@@ -1,0 +1,100 @@
+// Config validation (docs/trust-node.md): every error names FILE:LINE.
+#include <gtest/gtest.h>
+
+#include "iotw/trust_node/config.hpp"
+
+namespace iotw::tn {
+namespace {
+
+std::string error_of(const std::string &text) {
+  try {
+    parse_config(text, "rig/tn.toml", "/run");
+  } catch (const ConfigError &e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(TrustNodeConfig, DocumentedExampleParses) {
+  const NodeConfig c = parse_config(R"(
+[node]
+db = "ledger.sqlite"
+seed = 42
+events = "trust_node.events.jsonl"
+[http]
+listen = "127.0.0.1:0"
+port_file = "http.port"
+[udp]
+listen = "127.0.0.1:5000"
+port_file = "/abs/udp.port"
+[[serial]]
+path = "/dev/pts/5"
+baud = 115200
+[[serial]]
+path = "/dev/ttyUSB0"
+[consensus]
+witnesses = 5
+block_interval_ms = 10
+max_txs_per_block = 8
+assignment_timeout_ms = 100
+witness_timeout_ms = 200
+device_timeout_ms = 3000
+)",
+                                    "tn.toml", "/run");
+  EXPECT_EQ(c.db, "/run/ledger.sqlite");
+  EXPECT_EQ(c.seed, 42u);
+  EXPECT_EQ(c.events, "/run/trust_node.events.jsonl");
+  ASSERT_TRUE(c.http && c.udp);
+  EXPECT_EQ(c.http->host, "127.0.0.1");
+  EXPECT_EQ(c.http->port, 0);
+  EXPECT_EQ(c.http->port_file, "/run/http.port");
+  EXPECT_EQ(c.udp->port, 5000);
+  EXPECT_EQ(c.udp->port_file, "/abs/udp.port");
+  ASSERT_EQ(c.serial.size(), 2u);
+  EXPECT_EQ(c.serial[1].baud, 115200u);
+  EXPECT_EQ(c.consensus.witnesses, 5u);
+  EXPECT_EQ(c.consensus.block_interval_ms, 10u);
+  EXPECT_EQ(c.consensus.max_txs_per_block, 8u);
+  EXPECT_EQ(c.consensus.assignment_timeout_ms, 100u);
+  EXPECT_EQ(c.consensus.witness_timeout_ms, 200u);
+  EXPECT_EQ(c.consensus.device_timeout_ms, 3000u);
+}
+
+TEST(TrustNodeConfig, UnknownKeyNamesFileLineAndAllowedKeys) {
+  EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[consensus]\nwitnesses = 3\nwitness = 4\n"),
+            "rig/tn.toml:6: unknown key 'witness' in [consensus]; allowed: witnesses, block_interval_ms, "
+            "max_txs_per_block, assignment_timeout_ms, witness_timeout_ms, device_timeout_ms");
+  EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[nodes]\n"),
+            "rig/tn.toml:4: unknown key 'nodes' in the top level; allowed: node, http, udp, serial, consensus");
+  EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[[serial]]\npath = \"/dev/pts/1\"\nspeed = 9600\n"),
+            "rig/tn.toml:6: unknown key 'speed' in [[serial]]; allowed: path, baud");
+}
+
+TEST(TrustNodeConfig, BadValuesNameFileAndLine) {
+  EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[consensus]\nwitnesses = 0\n"),
+            "rig/tn.toml:5: [consensus] witnesses must be an integer in 1..64");
+  EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[consensus]\nblock_interval_ms = \"fast\"\n").substr(0, 14),
+            "rig/tn.toml:5:");
+  EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = -3\n"), "rig/tn.toml:3: [node] seed must be a non-negative integer");
+  EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[http]\nlisten = \"127.0.0.1\"\n"),
+            "rig/tn.toml:5: [http] listen must be \"HOST:PORT\", got \"127.0.0.1\"");
+  EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[udp]\nlisten = \"0.0.0.0:70000\"\n"),
+            "rig/tn.toml:5: [udp] listen port must be 0..65535, got \"70000\"");
+}
+
+TEST(TrustNodeConfig, SeedAndDbAreRequired) {
+  EXPECT_EQ(error_of("[node]\ndb = \"x\"\n"), "rig/tn.toml:1: missing required key 'seed' in [node]");
+  EXPECT_EQ(error_of("\n\n[node]\nseed = 4\n"), "rig/tn.toml:3: missing required key 'db' in [node]");
+  EXPECT_EQ(error_of("[http]\nlisten = \"127.0.0.1:0\"\n").substr(0, 14), "rig/tn.toml:1:");
+}
+
+TEST(TrustNodeConfig, TomlSyntaxErrorNamesLine) {
+  EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\nbroken = = 2\n").substr(0, 14), "rig/tn.toml:4:");
+}
+
+TEST(TrustNodeConfig, MissingFileIsAConfigError) {
+  EXPECT_THROW(load_config("/nonexistent/tn.toml"), ConfigError);
+}
+
+}  // namespace
+}  // namespace iotw::tn

@@ -1,0 +1,404 @@
+// Consensus core (docs/protocol.md §7) driven by scripted devices with real Ed25519 keys.
+#include <set>
+
+#include "sim.hpp"
+
+namespace iotw::tn::test {
+namespace {
+
+/** The independent checks of docs/protocol.md §8 on one block against its predecessor. */
+void expect_verifies(const Block &b, const Block &prev) {
+  EXPECT_EQ(b.hash, sha256(b.header.data(), b.header.size()));
+  iotw_block_header h;
+  ASSERT_EQ(iotw_block_header_unpack(b.header.data(), &h), 0);
+  EXPECT_EQ(h.height, prev.height + 1);
+  EXPECT_EQ(b.height, h.height);
+  EXPECT_EQ(0, std::memcmp(h.prev_hash, prev.hash.data(), 32));
+  EXPECT_EQ(0, std::memcmp(h.miner_pubkey, b.miner.data(), 32));
+  Bytes hashes;
+  for (const Tx &t : b.txs) {
+    EXPECT_EQ(t.hash, sha256(t.payload.data(), t.payload.size()));
+    hashes.insert(hashes.end(), t.hash.begin(), t.hash.end());
+  }
+  EXPECT_EQ(0, std::memcmp(h.tx_root, sha256(hashes.data(), hashes.size()).data(), 32));
+  EXPECT_EQ(h.tx_count, b.txs.size());
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  size_t n = iotw_sigmsg_result(b.assignment_id, b.hash.data(), msg);
+  ASSERT_EQ(b.miner_signature.size(), 64u);
+  EXPECT_EQ(0, crypto_sign_verify_detached(b.miner_signature.data(), msg, n, b.miner.data()));
+  ASSERT_FALSE(b.attestations.empty());
+  std::set<Key> seen;
+  for (const Attestation &a : b.attestations) {
+    EXPECT_EQ(a.round_id, b.round_id);
+    EXPECT_EQ(a.verdict, 1);
+    EXPECT_NE(a.witness, b.miner);
+    EXPECT_TRUE(seen.insert(a.witness).second);
+    n = iotw_sigmsg_attest(a.round_id, b.hash.data(), 1, msg);
+    EXPECT_EQ(0, crypto_sign_verify_detached(a.signature.data(), msg, n, a.witness.data()));
+  }
+}
+
+/** Submit txs one by one until pred() holds (the seeded RNG decides who is picked); bounded. */
+template <class Pred>
+bool submit_until(Rig &rig, Pred pred, int max = 60) {
+  for (int i = 0; i < max && !pred(); ++i) {
+    rig.submit("tx-" + std::to_string(i));
+    rig.advance(rig.cfg.block_interval_ms);
+  }
+  return pred();
+}
+
+bool requested_as_witness(Rig &rig, const SimDevice &d) {
+  for (const Event &e : rig.sink.of("witness_requested"))
+    if (e.fields["witness"] == d.hex()) return true;
+  return false;
+}
+
+TEST(TrustNodeCore, WritesGenesisOnFirstStart) {
+  Rig rig;
+  ASSERT_EQ(rig.mem.chain.size(), 1u);
+  const nlohmann::json g = block_to_json(rig.mem.chain[0]);
+  EXPECT_EQ(g["height"], 0);
+  EXPECT_EQ(g["tx_root"], "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(g["prev_hash"], std::string(64, '0'));
+  EXPECT_EQ(g["miner_signature"], "");
+  EXPECT_EQ(g["header"].get<std::string>().substr(0, 8), "01000000");
+  EXPECT_TRUE(g["attestations"].empty());
+}
+
+TEST(TrustNodeCore, RegistersDeviceWithChallengeResponse) {
+  Rig rig;
+  SimDevice &d = rig.add();
+  EXPECT_TRUE(d.attached);
+  ASSERT_EQ(rig.sink.of("device_registered").size(), 1u);
+  const nlohmann::json f = rig.sink.of("device_registered")[0].fields;
+  EXPECT_EQ(f["device"], d.hex());
+  EXPECT_EQ(f["name"], "dev-1");
+  EXPECT_EQ(f["link"], "test:1");
+  EXPECT_EQ(f["new"], true);
+  EXPECT_EQ(rig.core.attached_count(), 1u);
+  EXPECT_EQ(rig.mem.devs.count(d.pk), 1u);
+  const auto &welcome = d.received.back();
+  ASSERT_EQ(welcome.which_body, iotw_v1_Envelope_welcome_tag);
+  EXPECT_EQ(welcome.body.welcome.heartbeat_interval_ms, rig.cfg.device_timeout_ms / 5);
+}
+
+TEST(TrustNodeCore, RejectsBadProof) {
+  Rig rig;
+  SimDevice &d = rig.add(Behaviour::bad_proof);
+  EXPECT_FALSE(d.attached);
+  EXPECT_EQ(rig.core.attached_count(), 0u);
+  EXPECT_TRUE(rig.sink.of("device_registered").empty());
+  ASSERT_EQ(rig.sink.of("registration_rejected").size(), 1u);
+  EXPECT_EQ(rig.sink.of("registration_rejected")[0].fields["reason"], "bad_signature");
+  ASSERT_EQ(d.received.back().which_body, iotw_v1_Envelope_error_tag);
+  EXPECT_EQ(d.received.back().body.error.code, 2u);
+  EXPECT_EQ(rig.core.counters().registrations_rejected, 1u);
+}
+
+TEST(TrustNodeCore, UnregisteredDeviceIsToldToSendHello) {
+  Rig rig;
+  SimDevice &d = rig.add(Behaviour::bad_proof);
+  iotw_v1_Envelope hb = iotw_v1_Envelope_init_zero;
+  hb.which_body = iotw_v1_Envelope_heartbeat_tag;
+  rig.core.on_message(d.link, hb);
+  rig.pump();
+  ASSERT_EQ(d.received.back().which_body, iotw_v1_Envelope_error_tag);
+  EXPECT_EQ(d.received.back().body.error.code, 1u);
+}
+
+TEST(TrustNodeCore, ReHelloFromKnownKeyReattaches) {
+  Rig rig;
+  SimDevice &d = rig.add();
+  d.boot_count = 2;
+  rig.core.on_message(d.link, d.hello());
+  rig.pump();
+  const auto regs = rig.sink.of("device_registered");
+  ASSERT_EQ(regs.size(), 2u);
+  EXPECT_EQ(regs[1].fields["new"], false);
+  EXPECT_EQ(regs[1].fields["boot_count"], 2);
+  EXPECT_EQ(rig.mem.devs.at(d.pk).boot_count, 2u);
+  EXPECT_EQ(rig.core.attached_count(), 1u);
+}
+
+TEST(TrustNodeCore, HeartbeatsKeepDeviceAttachedSilenceDetaches) {
+  Rig rig;
+  SimDevice &d = rig.add();
+  iotw_v1_Envelope hb = iotw_v1_Envelope_init_zero;
+  hb.which_body = iotw_v1_Envelope_heartbeat_tag;
+  hb.body.heartbeat.seq = 7;
+  for (int i = 0; i < 3; ++i) {
+    rig.advance(rig.cfg.device_timeout_ms - 1);
+    rig.core.on_message(d.link, hb);
+    rig.pump();
+  }
+  ASSERT_EQ(d.received.back().which_body, iotw_v1_Envelope_heartbeat_ack_tag);
+  EXPECT_EQ(d.received.back().body.heartbeat_ack.seq, 7u);
+  EXPECT_EQ(rig.core.attached_count(), 1u);
+  rig.advance(rig.cfg.device_timeout_ms);
+  EXPECT_EQ(rig.core.attached_count(), 0u);
+  ASSERT_EQ(rig.sink.of("device_detached").size(), 1u);
+  EXPECT_EQ(rig.sink.of("device_detached")[0].fields["reason"], "timeout");
+}
+
+TEST(TrustNodeCore, FinalizesBlockWithNValidAttestations) {
+  Rig rig;
+  for (int i = 0; i < 4; ++i) rig.add();
+  ASSERT_EQ(rig.submit("hello ledger").status, SubmitResult::accepted);
+  ASSERT_EQ(rig.mem.chain.size(), 2u);
+  const Block &b = rig.mem.chain[1];
+  EXPECT_EQ(b.attestations.size(), 3u);
+  ASSERT_EQ(b.txs.size(), 1u);
+  EXPECT_EQ(std::string(b.txs[0].payload.begin(), b.txs[0].payload.end()), "hello ledger");
+  expect_verifies(b, rig.mem.chain[0]);
+  EXPECT_EQ(rig.core.height(), 1u);
+  EXPECT_EQ(rig.core.pending_count(), 0u);
+  const auto closed = rig.sink.of("round_closed");
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].fields["coherent"], true);
+  EXPECT_EQ(closed[0].fields["expected"], "valid");
+  EXPECT_EQ(closed[0].fields["block_hash"], to_hex(b.hash));
+  EXPECT_EQ(closed[0].fields["verdicts"].size(), 3u);
+  ASSERT_EQ(rig.sink.of("block_finalized").size(), 1u);
+  EXPECT_EQ(rig.sink.of("block_finalized")[0].fields["tx_count"], 1);
+  EXPECT_EQ(block_to_json(b)["attestations"].size(), 3u);
+}
+
+TEST(TrustNodeCore, DuplicateAndOversizedTransactionsAreRefused) {
+  Rig rig;
+  EXPECT_EQ(rig.submit("a").status, SubmitResult::accepted);
+  EXPECT_EQ(rig.submit("a").status, SubmitResult::duplicate);
+  EXPECT_EQ(rig.submit("").status, SubmitResult::invalid);
+  EXPECT_EQ(rig.submit(std::string(4097, 'x')).status, SubmitResult::invalid);
+  EXPECT_EQ(rig.submit(std::string(4096, 'x')).status, SubmitResult::accepted);
+  EXPECT_EQ(rig.core.pending_count(), 2u);
+}
+
+TEST(TrustNodeCore, BatchesUpToMaxTxsInArrivalOrder) {
+  ConsensusConfig cfg;
+  cfg.max_txs_per_block = 2;
+  Rig rig(cfg);
+  for (int i = 0; i < 5; ++i) rig.submit("t" + std::to_string(i));  // no devices yet: queued
+  for (int i = 0; i < 4; ++i) rig.add();
+  for (int i = 0; i < 3; ++i) rig.advance(cfg.block_interval_ms);
+  ASSERT_EQ(rig.mem.chain.size(), 4u);
+  std::vector<std::string> order;
+  for (size_t h = 1; h < 4; ++h) {
+    expect_verifies(rig.mem.chain[h], rig.mem.chain[h - 1]);
+    for (const Tx &t : rig.mem.chain[h].txs) order.emplace_back(t.payload.begin(), t.payload.end());
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"t0", "t1", "t2", "t3", "t4"}));
+  EXPECT_EQ(rig.mem.chain[1].txs.size(), 2u);
+}
+
+TEST(TrustNodeCore, RespectsBlockInterval) {
+  ConsensusConfig cfg;
+  cfg.block_interval_ms = 1000;
+  Rig rig(cfg);
+  for (int i = 0; i < 4; ++i) rig.add();
+  rig.submit("first");
+  rig.submit("second");
+  EXPECT_EQ(rig.mem.chain.size(), 2u);
+  rig.advance(999);
+  EXPECT_EQ(rig.mem.chain.size(), 2u);
+  rig.advance(1);
+  EXPECT_EQ(rig.mem.chain.size(), 3u);
+}
+
+TEST(TrustNodeCore, MinerIsNeverAWitness) {
+  Rig rig;
+  for (int i = 0; i < 5; ++i) rig.add();
+  std::set<std::string> miners;
+  for (int i = 0; i < 40; ++i) {
+    rig.submit("tx" + std::to_string(i));
+    rig.advance(rig.cfg.block_interval_ms);
+  }
+  ASSERT_EQ(rig.mem.chain.size(), 41u);
+  for (size_t h = 1; h < rig.mem.chain.size(); ++h) {
+    expect_verifies(rig.mem.chain[h], rig.mem.chain[h - 1]);
+    miners.insert(to_hex(rig.mem.chain[h].miner));
+  }
+  EXPECT_EQ(miners.size(), 5u) << "uniform selection reaches every device";
+  // Every witness request names a device other than the miner of the assignment in flight.
+  std::string miner;
+  for (const Event &e : rig.sink.events) {
+    if (e.kind == "assignment_sent") miner = e.fields["miner"];
+    if (e.kind == "witness_requested") {
+      EXPECT_NE(e.fields["witness"], miner);
+    }
+  }
+}
+
+TEST(TrustNodeCore, WrongHashResultIsRejectedAndReassigned) {
+  Rig rig;
+  for (int i = 0; i < 4; ++i) rig.add();
+  SimDevice &bad = rig.add(Behaviour::wrong_hash);
+  ASSERT_TRUE(submit_until(rig, [&] { return !rig.sink.of("result_rejected").empty(); }));
+  const Event rej = rig.sink.of("result_rejected")[0];
+  EXPECT_EQ(rej.fields["miner"], bad.hex());
+  EXPECT_EQ(rej.fields["reason"], "wrong_hash");
+  EXPECT_EQ(rig.core.counters().results_rejected, 1u);
+  const Block &b = rig.mem.chain.back();
+  EXPECT_NE(b.miner, bad.pk);
+  expect_verifies(b, rig.mem.chain[rig.mem.chain.size() - 2]);
+  EXPECT_EQ(rig.core.pending_count(), 0u);
+}
+
+TEST(TrustNodeCore, SilentMinerTimesOutAndIsReplaced) {
+  Rig rig;
+  for (int i = 0; i < 4; ++i) rig.add();
+  rig.submit("x");
+  ASSERT_EQ(rig.mem.chain.size(), 2u);
+  // Next assignment: swallow it (the miner goes silent).
+  rig.submit("y");
+  rig.clock.now += rig.cfg.block_interval_ms;
+  rig.core.tick();
+  ASSERT_EQ(rig.sink.of("assignment_sent").size(), 2u);
+  rig.sink.out.clear();
+  const std::string silent = rig.sink.of("assignment_sent").back().fields["miner"];
+  rig.advance(rig.cfg.assignment_timeout_ms);
+  ASSERT_EQ(rig.sink.of("result_rejected").size(), 1u);
+  EXPECT_EQ(rig.sink.of("result_rejected")[0].fields["reason"], "timeout");
+  EXPECT_EQ(rig.sink.of("result_rejected")[0].fields["miner"], silent);
+  ASSERT_EQ(rig.mem.chain.size(), 3u);
+  EXPECT_NE(to_hex(rig.mem.chain[2].miner), silent);
+}
+
+TEST(TrustNodeCore, IncoherentRoundBlacklistsAllWitnessesThenFreshRoundFinalizes) {
+  Rig rig;
+  for (int i = 0; i < 7; ++i) rig.add();
+  SimDevice &liar = rig.add(Behaviour::invert_verdict);
+  ASSERT_TRUE(submit_until(rig, [&] { return !rig.sink.of("blacklisted").empty(); }));
+  const auto closed = rig.sink.of("round_closed");
+  auto bad_round = std::find_if(closed.begin(), closed.end(), [](const Event &e) { return e.fields["coherent"] == false; });
+  ASSERT_NE(bad_round, closed.end());
+  const uint64_t round = bad_round->fields["round_id"];
+  std::set<std::string> round_witnesses;
+  for (const auto &v : bad_round->fields["verdicts"]) round_witnesses.insert(v["witness"]);
+  EXPECT_TRUE(round_witnesses.count(liar.hex()));
+  std::set<std::string> blacklisted;
+  for (const Event &e : rig.sink.of("blacklisted")) {
+    EXPECT_EQ(e.fields["round_id"], round);
+    EXPECT_EQ(e.fields["reason"], "incoherent_round");
+    blacklisted.insert(e.fields["device"]);
+  }
+  EXPECT_EQ(blacklisted, round_witnesses);
+  ASSERT_EQ(rig.mem.black.size(), 3u);
+  EXPECT_EQ(rig.core.blacklisted_count(), 3u);
+  // The same block was re-witnessed in a new round by devices outside the blacklist, and finalized.
+  const Block &b = rig.mem.chain.back();
+  EXPECT_GT(b.round_id, round);
+  expect_verifies(b, rig.mem.chain[rig.mem.chain.size() - 2]);
+  for (const Attestation &a : b.attestations) EXPECT_FALSE(blacklisted.count(to_hex(a.witness)));
+  // Blacklisted devices are never picked again.
+  for (int i = 0; i < 10; ++i) rig.submit("after" + std::to_string(i)), rig.advance(rig.cfg.block_interval_ms);
+  bool after = false;
+  for (const Event &e : rig.sink.events) {
+    if (e.kind == "blacklisted") after = true;
+    if (after && e.kind == "witness_requested") {
+      EXPECT_FALSE(blacklisted.count(e.fields["witness"]));
+    }
+    if (after && e.kind == "assignment_sent") {
+      EXPECT_FALSE(blacklisted.count(e.fields["miner"]));
+    }
+  }
+}
+
+TEST(TrustNodeCore, SilentWitnessIsReplacedNotBlacklisted) {
+  Rig rig;
+  for (int i = 0; i < 4; ++i) rig.add();
+  SimDevice &mute = rig.add(Behaviour::silent_witness);
+  ASSERT_TRUE(submit_until(rig, [&] { return requested_as_witness(rig, mute); }));
+  const size_t blocks = rig.mem.chain.size();
+  rig.advance(rig.cfg.witness_timeout_ms);
+  ASSERT_EQ(rig.sink.of("witness_replaced").size(), 1u);
+  const nlohmann::json f = rig.sink.of("witness_replaced")[0].fields;
+  EXPECT_EQ(f["witness"], mute.hex());
+  EXPECT_EQ(f["reason"], "silent");
+  EXPECT_NE(f["replacement"], mute.hex());
+  EXPECT_EQ(rig.mem.chain.size(), blocks + 1);
+  EXPECT_TRUE(rig.mem.black.empty());
+  for (const Attestation &a : rig.mem.chain.back().attestations) EXPECT_NE(a.witness, mute.pk);
+}
+
+TEST(TrustNodeCore, ForgedAttestationIsIgnoredAndCounted) {
+  Rig rig;
+  for (int i = 0; i < 4; ++i) rig.add();
+  SimDevice &forger = rig.add(Behaviour::forge_attestation);
+  ASSERT_TRUE(submit_until(rig, [&] { return requested_as_witness(rig, forger); }));
+  ASSERT_EQ(rig.sink.of("attestation_rejected").size(), 1u);
+  EXPECT_EQ(rig.sink.of("attestation_rejected")[0].fields["reason"], "bad_signature");
+  EXPECT_EQ(rig.core.counters().attestations_rejected, 1u);
+  EXPECT_EQ(forger.received.back().which_body, iotw_v1_Envelope_error_tag);
+  EXPECT_TRUE(rig.sink.of("round_closed").size() < rig.sink.of("witness_requested").size() / 3 + 1);
+  rig.advance(rig.cfg.witness_timeout_ms);  // the forger counts as silent: replaced, not blacklisted
+  EXPECT_EQ(rig.sink.of("witness_replaced").size(), 1u);
+  EXPECT_TRUE(rig.mem.black.empty());
+  expect_verifies(rig.mem.chain.back(), rig.mem.chain[rig.mem.chain.size() - 2]);
+}
+
+TEST(TrustNodeCore, AttestationFromNonWitnessIsIgnored) {
+  Rig rig;
+  for (int i = 0; i < 5; ++i) rig.add(Behaviour::silent_witness);  // rounds stay open
+  rig.submit("x");
+  const auto reqs = rig.sink.of("witness_requested");
+  ASSERT_EQ(reqs.size(), 3u);
+  const std::string miner = rig.sink.of("assignment_sent")[0].fields["miner"];
+  std::set<std::string> witnesses;
+  for (const Event &e : reqs) witnesses.insert(e.fields["witness"]);
+  SimDevice *outsider = nullptr;
+  for (auto &[l, d] : rig.devices)
+    if (!witnesses.count(d.hex()) && d.hex() != miner) outsider = &d;
+  ASSERT_NE(outsider, nullptr);
+  const uint64_t round = reqs[0].fields["round_id"];
+  uint8_t h[32];
+  SimDevice *w = rig.by_hex(*witnesses.begin());
+  const auto it = std::find_if(w->received.rbegin(), w->received.rend(),
+                               [](const auto &e) { return e.which_body == iotw_v1_Envelope_witness_request_tag; });
+  std::memcpy(h, it->body.witness_request.block_hash, 32);
+  iotw_v1_Envelope e = iotw_v1_Envelope_init_zero;
+  e.which_body = iotw_v1_Envelope_attestation_tag;
+  e.body.attestation = outsider->attest(round, h, true);
+  rig.core.on_message(outsider->link, e);
+  rig.pump();
+  ASSERT_EQ(rig.sink.of("attestation_rejected").size(), 1u);
+  EXPECT_EQ(rig.sink.of("attestation_rejected")[0].fields["reason"], "not_a_witness");
+  EXPECT_TRUE(rig.sink.of("attestation").empty());
+  EXPECT_EQ(rig.core.counters().attestations_rejected, 1u);
+}
+
+TEST(TrustNodeCore, StallsOnceWhenTooFewDevicesThenRecovers) {
+  Rig rig;
+  rig.add();
+  rig.add();
+  rig.submit("a");
+  rig.submit("b");
+  rig.advance(100);
+  ASSERT_EQ(rig.sink.of("stalled").size(), 1u);
+  EXPECT_EQ(rig.sink.of("stalled")[0].fields["needed"], 4);
+  EXPECT_EQ(rig.sink.of("stalled")[0].fields["eligible"], 2);
+  rig.add();
+  rig.add();
+  ASSERT_EQ(rig.mem.chain.size(), 2u);
+  EXPECT_EQ(rig.mem.chain[1].txs.size(), 2u);
+  EXPECT_EQ(rig.sink.of("stalled").size(), 1u);
+}
+
+TEST(TrustNodeCore, SameSeedSameChoices) {
+  auto run = [](uint64_t seed) {
+    Rig rig({}, nullptr, seed);
+    for (int i = 0; i < 6; ++i) rig.add();
+    for (int i = 0; i < 10; ++i) rig.submit("t" + std::to_string(i)), rig.advance(rig.cfg.block_interval_ms);
+    std::vector<std::string> picks;
+    for (const Event &e : rig.sink.events) {
+      if (e.kind == "assignment_sent") picks.push_back(e.fields["miner_name"]);
+      if (e.kind == "witness_requested") picks.push_back(e.fields["witness_name"]);
+    }
+    return picks;
+  };
+  EXPECT_EQ(run(7), run(7));
+  EXPECT_NE(run(7), run(8));
+}
+
+}  // namespace
+}  // namespace iotw::tn::test

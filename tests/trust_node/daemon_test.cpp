@@ -1,0 +1,257 @@
+// The iotw-trust-node binary end to end: UDP devices register and mine, HTTP submits and reads, SIGTERM exits 0.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <httplib.h>
+
+#include "iotw/frame_codec.h"
+#include "sim.hpp"
+
+extern char **environ;
+
+namespace iotw::tn::test {
+namespace {
+namespace fs = std::filesystem;
+
+struct Node {
+  explicit Node(const std::string &toml) {
+    char tmpl[] = "/tmp/iotw-tn-daemon-XXXXXX";
+    dir = mkdtemp(tmpl);
+    std::ofstream(dir / "tn.toml") << toml;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, (dir / "stderr.txt").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const std::string cfg = (dir / "tn.toml").string();
+    char *argv[] = {const_cast<char *>(IOTW_TRUST_NODE_BIN), const_cast<char *>("--config"),
+                    const_cast<char *>(cfg.c_str()), nullptr};
+    EXPECT_EQ(posix_spawn(&pid, IOTW_TRUST_NODE_BIN, &fa, nullptr, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+  }
+  ~Node() {
+    if (pid > 0) kill(pid, SIGKILL), waitpid(pid, nullptr, 0);
+    fs::remove_all(dir);
+  }
+  /** Waits (bounded) for the daemon to write a port file; 0 if it never appears. */
+  int port(const char *file) {
+    for (int i = 0; i < 500; ++i) {
+      std::ifstream f(dir / file);
+      int p = 0;
+      if (f >> p) return p;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return 0;
+  }
+  int wait_exit() {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    pid = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  std::string read(const char *file) {
+    std::stringstream ss;
+    ss << std::ifstream(dir / file).rdbuf();
+    return ss.str();
+  }
+  fs::path dir;
+  pid_t pid = -1;
+};
+
+/** A SimDevice behind its own UDP socket. */
+struct UdpDevice {
+  UdpDevice(uint32_t i, int port) : dev(i, "udp-" + std::to_string(i), Behaviour::honest) {
+    fd = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a);
+  }
+  ~UdpDevice() { close(fd); }
+  void send(const iotw_v1_Envelope &e) {
+    uint8_t p[512], d[IOTW_DATAGRAM_MAX];
+    const size_t n = iotw_msg_encode(&e, p, sizeof p);
+    ::send(fd, d, iotw_datagram_encode(p, n, d, sizeof d), 0);
+  }
+  void on_readable() {
+    uint8_t d[IOTW_DATAGRAM_MAX + 1];
+    const ssize_t n = recv(fd, d, sizeof d, 0);
+    const long len = n > 0 ? iotw_datagram_check(d, static_cast<size_t>(n)) : -1;
+    iotw_v1_Envelope in;
+    if (len > 0 && iotw_msg_decode(d, static_cast<size_t>(len), &in) == 0)
+      if (auto out = dev.respond(in)) send(*out);
+  }
+  SimDevice dev;
+  int fd;
+};
+
+TEST(TrustNodeDaemon, UdpDevicesMineABlockSubmittedOverHttp) {
+  Node node(R"(
+[node]
+db = "ledger.sqlite"
+seed = 7
+events = "events.jsonl"
+[http]
+listen = "127.0.0.1:0"
+port_file = "http.port"
+[udp]
+listen = "127.0.0.1:0"
+port_file = "udp.port"
+[consensus]
+witnesses = 3
+block_interval_ms = 0
+)");
+  const int http_port = node.port("http.port"), udp_port = node.port("udp.port");
+  ASSERT_GT(http_port, 0);
+  ASSERT_GT(udp_port, 0);
+  std::vector<std::unique_ptr<UdpDevice>> devs;
+  for (uint32_t i = 1; i <= 4; ++i) {
+    devs.push_back(std::make_unique<UdpDevice>(i, udp_port));
+    devs.back()->send(devs.back()->dev.hello());
+  }
+  httplib::Client http("127.0.0.1", http_port);
+  auto posted = http.Post("/v1/transactions", R"({"payload":"meter 42 kWh"})", "application/json");
+  ASSERT_TRUE(posted);
+  EXPECT_EQ(posted->status, 202);
+  EXPECT_EQ(nlohmann::json::parse(posted->body)["status"], "pending");
+  auto dup = http.Post("/v1/transactions", R"({"payload":"meter 42 kWh"})", "application/json");
+  ASSERT_TRUE(dup);
+  EXPECT_EQ(dup->status, 409);
+
+  nlohmann::json health;
+  for (int i = 0; i < 300; ++i) {  // bounded: serve the devices until the block is in
+    std::vector<pollfd> fds;
+    for (auto &d : devs) fds.push_back(pollfd{d->fd, POLLIN, 0});
+    poll(fds.data(), fds.size(), 10);
+    for (size_t k = 0; k < fds.size(); ++k)
+      if (fds[k].revents & POLLIN) devs[k]->on_readable();
+    auto h = http.Get("/v1/health");
+    ASSERT_TRUE(h);
+    health = nlohmann::json::parse(h->body);
+    if (health["height"] == 1) break;
+  }
+  EXPECT_EQ(health["status"], "ok");
+  EXPECT_EQ(health["height"], 1);
+  EXPECT_EQ(health["devices_attached"], 4);
+  EXPECT_EQ(health["pending_txs"], 0);
+  EXPECT_EQ(health["rounds"], 1);
+
+  auto devices = http.Get("/v1/devices");
+  ASSERT_TRUE(devices);
+  const auto list = nlohmann::json::parse(devices->body)["devices"];
+  ASSERT_EQ(list.size(), 4u);
+  EXPECT_EQ(list[0]["attached"], true);
+  EXPECT_EQ(list[0]["link"].get<std::string>().substr(0, 14), "udp:127.0.0.1:");
+
+  auto blocks = http.Get("/v1/blocks?from=1&limit=5");
+  ASSERT_TRUE(blocks);
+  const auto b = nlohmann::json::parse(blocks->body)["blocks"];
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0]["attestations"].size(), 3u);
+  EXPECT_EQ(b[0]["transactions"][0]["payload_hex"], to_hex(Bytes{'m', 'e', 't', 'e', 'r', ' ', '4', '2', ' ', 'k', 'W', 'h'}));
+
+  kill(node.pid, SIGTERM);
+  EXPECT_EQ(node.wait_exit(), 0);
+  const std::string events = node.read("events.jsonl");
+  EXPECT_NE(events.find(R"("kind":"block_finalized")"), std::string::npos);
+  EXPECT_NE(events.find(R"("kind":"node_stopping")"), std::string::npos);
+  std::istringstream lines(events);
+  for (std::string line; std::getline(lines, line);) {
+    const auto e = nlohmann::json::parse(line);
+    EXPECT_EQ(e["source"], "trust-node");
+    EXPECT_TRUE(e["time_ms"].is_number_unsigned());
+    EXPECT_TRUE(e["fields"].is_object());
+  }
+}
+
+/** A SimDevice on the master side of a PTY; the node opens the slave path (COBS + CRC frames). */
+struct PtyDevice {
+  explicit PtyDevice(uint32_t i) : dev(i, "pty-" + std::to_string(i), Behaviour::honest) {
+    int slave = -1;
+    char name[128];
+    EXPECT_EQ(openpty(&fd, &slave, name, nullptr, nullptr), 0);
+    path = name;
+    termios tio{};
+    tcgetattr(slave, &tio);
+    cfmakeraw(&tio);
+    tcsetattr(slave, TCSANOW, &tio);
+    close(slave);  // the node opens it by path
+    iotw_frame_decoder_init(&dec);
+  }
+  ~PtyDevice() { close(fd); }
+  void send(const iotw_v1_Envelope &e) {
+    uint8_t p[512], w[IOTW_FRAME_MAX_WIRE];
+    const size_t n = iotw_msg_encode(&e, p, sizeof p);
+    const uint8_t noise[] = "ets Jan  8 2013,rst cause:2, boot mode:(3,6)\r\n\0";  // banner, then a delimiter
+    EXPECT_GT(::write(fd, noise, sizeof noise), 0);  // the node skips it at the next 0x00
+    const size_t k = iotw_frame_encode(p, n, w, sizeof w);
+    EXPECT_EQ(::write(fd, w, k), static_cast<ssize_t>(k));
+  }
+  void on_readable() {
+    uint8_t buf[256];
+    const ssize_t n = read(fd, buf, sizeof buf);
+    for (ssize_t i = 0; i < n; ++i) {
+      const uint8_t *p;
+      size_t len;
+      iotw_v1_Envelope in;
+      if (iotw_frame_decoder_push(&dec, buf[i], &p, &len) == IOTW_FRAME_OK && iotw_msg_decode(p, len, &in) == 0)
+        if (auto out = dev.respond(in)) send(*out);
+    }
+  }
+  SimDevice dev;
+  int fd = -1;
+  std::string path;
+  iotw_frame_decoder dec;
+};
+
+TEST(TrustNodeDaemon, PtyDevicesRegisterAndMine) {
+  PtyDevice a(1), b(2);
+  Node node("[node]\ndb = \"l.sqlite\"\nseed = 3\nevents = \"events.jsonl\"\n"
+            "[http]\nlisten = \"127.0.0.1:0\"\nport_file = \"http.port\"\n"
+            "[[serial]]\npath = \"" + a.path + "\"\n[[serial]]\npath = \"" + b.path + "\"\nbaud = 921600\n"
+            "[consensus]\nwitnesses = 1\nblock_interval_ms = 0\n");
+  const int http_port = node.port("http.port");
+  ASSERT_GT(http_port, 0);
+  httplib::Client http("127.0.0.1", http_port);
+  ASSERT_TRUE(http.Post("/v1/transactions", R"({"payload":"over serial"})", "application/json"));
+  a.send(a.dev.hello());
+  b.send(b.dev.hello());
+  int height = 0;
+  for (int i = 0; i < 300 && height < 1; ++i) {
+    pollfd fds[] = {{a.fd, POLLIN, 0}, {b.fd, POLLIN, 0}};
+    poll(fds, 2, 10);
+    if (fds[0].revents & POLLIN) a.on_readable();
+    if (fds[1].revents & POLLIN) b.on_readable();
+    auto h = http.Get("/v1/health");
+    ASSERT_TRUE(h);
+    height = nlohmann::json::parse(h->body)["height"];
+  }
+  EXPECT_EQ(height, 1) << node.read("events.jsonl");
+  EXPECT_TRUE(a.dev.attached);
+  EXPECT_TRUE(b.dev.attached);
+  kill(node.pid, SIGTERM);
+  EXPECT_EQ(node.wait_exit(), 0);
+  EXPECT_NE(node.read("events.jsonl").find("\"link\":\"serial:" + a.path + "\""), std::string::npos);
+}
+
+TEST(TrustNodeDaemon, BadConfigExitsTwoNamingFileAndLine) {
+  Node node("[node]\ndb = \"l.sqlite\"\nseed = 1\n[consensus]\nwitnesses = 3\nblock_ms = 5\n");
+  EXPECT_EQ(node.wait_exit(), 2);
+  const std::string err = node.read("stderr.txt");
+  EXPECT_NE(err.find("tn.toml:6: unknown key 'block_ms' in [consensus]; allowed: witnesses"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace iotw::tn::test

@@ -1,0 +1,239 @@
+// Test doubles for the trust-node core: an in-memory Ledger, a manual clock, a seeded random source, a
+// recording sink, and scripted devices that sign with real libsodium keys (docs/protocol.md §5-§6).
+#pragma once
+#include <cstring>
+#include <deque>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <sodium.h>
+
+#include "iotw/block_header.h"
+#include "iotw/message_codec.h"
+#include "iotw/signing.h"
+#include "iotw/trust_node/core.hpp"
+
+namespace iotw::tn::test {
+
+class MemLedger final : public Ledger {
+ public:
+  uint64_t block_count() override { return chain.size(); }
+  std::vector<Block> blocks(uint64_t from, uint64_t limit) override {
+    std::vector<Block> out;
+    for (uint64_t h = from; h < chain.size() && out.size() < limit; ++h) out.push_back(chain[h]);
+    return out;
+  }
+  void append_block(const Block &b) override {
+    for (const Tx &t : b.txs) std::erase_if(pending, [&](const Tx &p) { return p.hash == t.hash; });
+    chain.push_back(b);
+  }
+  bool add_pending_tx(const Tx &tx) override {
+    for (const Tx &p : pending)
+      if (p.hash == tx.hash) return false;
+    for (const Block &b : chain)
+      for (const Tx &t : b.txs)
+        if (t.hash == tx.hash) return false;
+    pending.push_back(tx);
+    return true;
+  }
+  std::vector<Tx> pending_txs() override { return pending; }
+  void upsert_device(const DeviceRecord &d) override {
+    auto [it, fresh] = devs.emplace(d.pubkey, d);
+    if (!fresh) it->second = DeviceRecord{d.pubkey, d.name, d.model, d.boot_count, it->second.first_seen_ms};
+  }
+  std::vector<DeviceRecord> devices() override {
+    std::vector<DeviceRecord> out;
+    for (auto &[k, d] : devs) out.push_back(d);
+    return out;
+  }
+  void add_blacklist(const BlacklistEntry &e) override { black.push_back(e); }
+  std::vector<BlacklistEntry> blacklist() override { return black; }
+  uint64_t max_round_id() override {
+    uint64_t m = 0;
+    for (const Block &b : chain) m = std::max(m, b.round_id);
+    for (const auto &e : black) m = std::max(m, e.round_id);
+    return m;
+  }
+  uint64_t max_assignment_id() override {
+    uint64_t m = 0;
+    for (const Block &b : chain) m = std::max(m, b.assignment_id);
+    return m;
+  }
+
+  std::vector<Block> chain;
+  std::vector<Tx> pending;
+  std::map<Key, DeviceRecord> devs;
+  std::vector<BlacklistEntry> black;
+};
+
+struct ManualClock final : Clock {
+  uint64_t now = 1'700'000'000'000;
+  uint64_t now_ms() override { return now; }
+};
+
+struct SeededRandom final : Random {
+  explicit SeededRandom(uint64_t seed) : gen(seed) {}
+  uint64_t next_u64() override { return gen(); }
+  std::mt19937_64 gen;
+};
+
+struct Event {
+  std::string kind;
+  nlohmann::json fields;
+};
+
+struct RecordingSink final : CoreSink {
+  void send(uint32_t link, const iotw_v1_Envelope &env) override {
+    // Round-trip through the wire codec so the test also proves the messages encode.
+    uint8_t buf[512];
+    const size_t n = iotw_msg_encode(&env, buf, sizeof buf);
+    EXPECT_GT(n, 0u);
+    iotw_v1_Envelope copy;
+    EXPECT_EQ(iotw_msg_decode(buf, n, &copy), 0);
+    out.emplace_back(link, copy);
+  }
+  void event(std::string_view kind, nlohmann::json fields) override {
+    events.push_back(Event{std::string(kind), std::move(fields)});
+  }
+  std::vector<Event> of(const std::string &kind) const {
+    std::vector<Event> r;
+    for (const Event &e : events)
+      if (e.kind == kind) r.push_back(e);
+    return r;
+  }
+  std::deque<std::pair<uint32_t, iotw_v1_Envelope>> out;
+  std::vector<Event> events;
+};
+
+/** How a scripted device misbehaves. */
+enum class Behaviour { honest, bad_proof, wrong_hash, invert_verdict, silent_witness, forge_attestation };
+
+struct SimDevice {
+  SimDevice(uint32_t link_, std::string name_, Behaviour b) : link(link_), name(std::move(name_)), behaviour(b) {
+    uint8_t seed[32] = {};  // deterministic identity per name, so runs with one RNG seed repeat exactly
+    crypto_generichash(seed, sizeof seed, reinterpret_cast<const uint8_t *>(name.data()), name.size(), nullptr, 0);
+    crypto_sign_seed_keypair(pk.data(), sk.data(), seed);
+  }
+  std::string hex() const { return to_hex(pk); }
+
+  iotw_v1_Envelope hello() const {
+    iotw_v1_Envelope e = iotw_v1_Envelope_init_zero;
+    e.which_body = iotw_v1_Envelope_hello_tag;
+    std::memcpy(e.body.hello.pubkey, pk.data(), 32);
+    std::snprintf(e.body.hello.model, sizeof e.body.hello.model, "esp32");
+    std::snprintf(e.body.hello.name, sizeof e.body.hello.name, "%s", name.c_str());
+    e.body.hello.boot_count = boot_count;
+    return e;
+  }
+
+  /** The device's answer to one message from the node (docs/protocol.md §6), if any. */
+  std::optional<iotw_v1_Envelope> respond(const iotw_v1_Envelope &in) {
+    received.push_back(in);
+    iotw_v1_Envelope e = iotw_v1_Envelope_init_zero;
+    uint8_t msg[IOTW_SIG_MSG_MAX];
+    switch (in.which_body) {
+      case iotw_v1_Envelope_challenge_tag: {
+        e.which_body = iotw_v1_Envelope_prove_tag;
+        std::memcpy(e.body.prove.pubkey, pk.data(), 32);
+        const size_t n = iotw_sigmsg_register(in.body.challenge.nonce, pk.data(), msg);
+        if (behaviour == Behaviour::bad_proof) msg[20] ^= 1;
+        crypto_sign_detached(e.body.prove.signature, nullptr, msg, n, sk.data());
+        return e;
+      }
+      case iotw_v1_Envelope_welcome_tag: attached = true; return std::nullopt;
+      case iotw_v1_Envelope_assignment_tag: {
+        e.which_body = iotw_v1_Envelope_result_tag;
+        e.body.result.assignment_id = in.body.assignment.assignment_id;
+        crypto_hash_sha256(e.body.result.block_hash, in.body.assignment.header, 120);
+        if (behaviour == Behaviour::wrong_hash) e.body.result.block_hash[0] ^= 0xff;
+        const size_t n = iotw_sigmsg_result(e.body.result.assignment_id, e.body.result.block_hash, msg);
+        crypto_sign_detached(e.body.result.signature, nullptr, msg, n, sk.data());
+        return e;
+      }
+      case iotw_v1_Envelope_witness_request_tag: {
+        if (behaviour == Behaviour::silent_witness) return std::nullopt;
+        const auto &r = in.body.witness_request;
+        uint8_t h[32];
+        crypto_hash_sha256(h, r.header, 120);
+        bool valid = iotw_get_u32le(r.header) == 1 && std::memcmp(h, r.block_hash, 32) == 0;
+        if (behaviour == Behaviour::invert_verdict) valid = !valid;
+        e.which_body = iotw_v1_Envelope_attestation_tag;
+        e.body.attestation = attest(r.round_id, r.block_hash, valid);
+        if (behaviour == Behaviour::forge_attestation) e.body.attestation.signature[5] ^= 0x40;
+        return e;
+      }
+      default: return std::nullopt;
+    }
+  }
+
+  iotw_v1_Attestation attest(uint64_t round_id, const uint8_t block_hash[32], bool valid) const {
+    iotw_v1_Attestation a = iotw_v1_Attestation_init_zero;
+    a.round_id = round_id;
+    std::memcpy(a.block_hash, block_hash, 32);
+    a.verdict = valid ? iotw_v1_Verdict_VERDICT_VALID : iotw_v1_Verdict_VERDICT_INVALID;
+    uint8_t msg[IOTW_SIG_MSG_MAX];
+    const size_t n = iotw_sigmsg_attest(round_id, block_hash, static_cast<uint8_t>(a.verdict), msg);
+    crypto_sign_detached(a.signature, nullptr, msg, n, sk.data());
+    return a;
+  }
+
+  uint32_t link;
+  std::string name;
+  Behaviour behaviour;
+  uint32_t boot_count = 1;
+  Key pk{};
+  std::array<uint8_t, 64> sk{};
+  bool attached = false;
+  std::vector<iotw_v1_Envelope> received;
+};
+
+/** A core wired to scripted devices; pump() delivers messages both ways until quiet. */
+struct Rig {
+  explicit Rig(ConsensusConfig c = {}, Ledger *store = nullptr, uint64_t seed = 42)
+      : cfg(c), rng(seed), ledger(store ? *store : mem), core(cfg, ledger, clock, rng, sink) {}
+
+  SimDevice &add(Behaviour b = Behaviour::honest) {
+    const uint32_t link = static_cast<uint32_t>(devices.size() + 1);
+    auto &d = devices.emplace(link, SimDevice(link, "dev-" + std::to_string(link), b)).first->second;
+    core.link_opened(link, "test:" + std::to_string(link));
+    core.on_message(link, d.hello());
+    pump();
+    return d;
+  }
+  void pump() {
+    while (!sink.out.empty()) {
+      auto [link, env] = sink.out.front();
+      sink.out.pop_front();
+      if (auto reply = devices.at(link).respond(env)) core.on_message(link, *reply);
+    }
+  }
+  SubmitResult submit(const std::string &text) {
+    auto r = core.submit_tx(Bytes(text.begin(), text.end()));
+    pump();
+    return r;
+  }
+  void advance(uint64_t ms) {
+    clock.now += ms;
+    core.tick();
+    pump();
+  }
+  SimDevice *by_hex(const std::string &hex) {
+    for (auto &[l, d] : devices)
+      if (d.hex() == hex) return &d;
+    return nullptr;
+  }
+
+  ConsensusConfig cfg;
+  MemLedger mem;
+  ManualClock clock;
+  SeededRandom rng;
+  RecordingSink sink;
+  Ledger &ledger;
+  TrustNodeCore core;
+  std::map<uint32_t, SimDevice> devices;
+};
+
+}  // namespace iotw::tn::test

@@ -1,0 +1,170 @@
+// Sans-IO consensus core of the trust node (docs/protocol.md §6-§7, whitepaper "Miner Selection
+// Algorithm" and "Security: Witnessing Protocol"). Inputs: decoded envelopes per link, tick(), submit_tx().
+// Outputs: envelopes per link and events through CoreSink, durable writes through Ledger.
+// Time comes only from Clock, randomness only from Random; single-threaded (the caller serialises calls).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "iotw.pb.h"
+#include "iotw/trust_node/ledger.hpp"
+
+namespace iotw::tn {
+
+/** Milliseconds; the daemon returns Unix epoch ms (block timestamps use it). */
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual uint64_t now_ms() = 0;
+};
+
+/** Source of uniform 64-bit values (the daemon: std::mt19937_64 seeded from the config seed). */
+class Random {
+ public:
+  virtual ~Random() = default;
+  virtual uint64_t next_u64() = 0;
+};
+
+/** Where the core's outputs go. */
+class CoreSink {
+ public:
+  virtual ~CoreSink() = default;
+  /** Send one envelope on a link (the net layer frames it). */
+  virtual void send(uint32_t link, const iotw_v1_Envelope &env) = 0;
+  /** One event (docs/events.md, trust-node kinds). */
+  virtual void event(std::string_view kind, nlohmann::json fields) = 0;
+};
+
+/** [consensus] settings (docs/trust-node.md). Durations in ms. */
+struct ConsensusConfig {
+  uint32_t witnesses = 3;
+  uint64_t block_interval_ms = 50;
+  uint32_t max_txs_per_block = 64;
+  uint64_t assignment_timeout_ms = 1500;
+  uint64_t witness_timeout_ms = 1500;
+  uint64_t device_timeout_ms = 5000;
+  /** Sent in Welcome: device_timeout_ms / 5. */
+  uint32_t heartbeat_interval_ms() const { return static_cast<uint32_t>(device_timeout_ms / 5); }
+};
+
+/** Counters of rejected input (exposed by GET /v1/health). */
+struct CoreCounters {
+  uint64_t rounds = 0;                 ///< witness rounds closed
+  uint64_t attestations_rejected = 0;  ///< bad signature, non-witness, wrong hash/round, duplicate
+  uint64_t results_rejected = 0;       ///< wrong hash, bad signature, timeout
+  uint64_t registrations_rejected = 0; ///< Prove without Challenge, key mismatch, bad signature
+  uint64_t messages_rejected = 0;      ///< unregistered, unexpected, or stale Results (answered with Error)
+};
+
+/** Answer to submit_tx. */
+struct SubmitResult {
+  enum Status { accepted, duplicate, invalid } status;
+  Hash hash{};
+  std::string error;  ///< for invalid
+};
+
+class TrustNodeCore {
+ public:
+  static constexpr size_t max_tx_payload = 4096;
+
+  /** Loads chain tip, pending txs, devices and blacklist from ledger; writes genesis if the ledger is
+   *  empty. Throws LedgerError. The references must outlive the core. */
+  TrustNodeCore(ConsensusConfig cfg, Ledger &ledger, Clock &clock, Random &rng, CoreSink &sink);
+
+  /** A link came up (name as in events: "serial:/dev/pts/3", "udp:127.0.0.1:5000"). */
+  void link_opened(uint32_t link, std::string name);
+  /** A link went away: its attached device is detached (reason "link_closed"). */
+  void link_closed(uint32_t link);
+  /** One decoded envelope received on link. */
+  void on_message(uint32_t link, const iotw_v1_Envelope &env);
+  /** Fire due timers (device, assignment and witness timeouts) and start a block when due. */
+  void tick();
+  /** Store a tx durably (1..max_tx_payload bytes) and queue it for the next block. Throws LedgerError. */
+  SubmitResult submit_tx(const Bytes &payload);
+
+  uint64_t height() const { return tip_.height; }
+  size_t pending_count() const { return pending_.size(); }
+  size_t attached_count() const;
+  size_t blacklisted_count() const { return blacklist_.size(); }
+  const CoreCounters &counters() const { return counters_; }
+  /** GET /v1/devices body entries. */
+  nlohmann::json devices_json() const;
+
+ private:
+  struct Device {
+    DeviceRecord rec;
+    std::optional<uint32_t> link;  ///< set while attached
+    uint64_t last_seen_ms = 0;
+  };
+  struct Session {  ///< per link
+    std::string name;
+    std::optional<Key> attached;
+    std::optional<std::pair<iotw_v1_Hello, Hash>> challenge;  ///< Hello + nonce awaiting Prove
+  };
+  struct Slot {  ///< one witness position of a round
+    Key witness{};
+    uint64_t deadline_ms = 0;
+    std::optional<Attestation> answer;
+  };
+  struct Candidate {  ///< the block in flight
+    uint64_t height = 0;
+    uint64_t timestamp_ms = 0;
+    std::vector<Tx> txs;
+    Header header{};
+    Hash hash{};
+    Key miner{};
+    std::set<Key> failed_miners;
+    uint64_t assignment_id = 0;
+    uint64_t assignment_deadline_ms = 0;
+    bool mined = false;
+    Sig miner_signature{};
+    uint64_t round_id = 0;       ///< 0 until a witness round starts
+    std::vector<Slot> slots;
+    std::set<Key> round_members;  ///< every device asked in this round (replaced ones too)
+  };
+
+  void on_hello(uint32_t link, Session &s, const iotw_v1_Hello &h);
+  void on_prove(uint32_t link, Session &s, const iotw_v1_Prove &p);
+  void on_result(uint32_t link, const Key &from, const iotw_v1_Result &r);
+  void on_attestation(uint32_t link, const Key &from, const iotw_v1_Attestation &a);
+  void send_error(uint32_t link, uint32_t code, const char *text);
+  void detach(Device &d, const char *reason);
+
+  std::vector<Key> eligible(const std::set<Key> &exclude) const;
+  Key pick(const std::vector<Key> &from);
+  void stalled(const char *reason, size_t needed, size_t eligible_now);
+  void maybe_start_block();
+  void assign(Candidate &c);
+  bool start_round(Candidate &c);
+  void request_witness(Candidate &c, Slot &slot);
+  void close_round(Candidate &c);
+  void finalize(Candidate &c);
+  void reject_attestation(uint32_t link, uint64_t round_id, const Key &from, const char *reason);
+  const std::string &name_of(const Key &k) const;
+
+  ConsensusConfig cfg_;
+  Ledger &ledger_;
+  Clock &clock_;
+  Random &rng_;
+  CoreSink &sink_;
+  Block tip_;
+  std::vector<Tx> pending_;  ///< arrival order
+  std::map<Key, Device> devices_;
+  std::set<Key> blacklist_;
+  std::map<uint32_t, Session> sessions_;
+  std::optional<Candidate> cand_;
+  uint64_t next_assignment_id_ = 1;
+  uint64_t next_round_id_ = 1;
+  std::optional<uint64_t> last_block_ms_;  ///< when the last block was finalized
+  bool stalled_ = false;
+  CoreCounters counters_;
+};
+
+}  // namespace iotw::tn

@@ -1,0 +1,62 @@
+#include "iotw/trust_node/ledger.hpp"
+
+#include <sodium.h>
+
+#include "iotw/block_header.h"
+
+namespace iotw::tn {
+
+std::string to_hex(const uint8_t *p, size_t n) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string s(n * 2, '0');
+  for (size_t i = 0; i < n; ++i) {
+    s[2 * i] = digits[p[i] >> 4];
+    s[2 * i + 1] = digits[p[i] & 15];
+  }
+  return s;
+}
+
+Hash sha256(const uint8_t *p, size_t n) {
+  Hash h;
+  crypto_hash_sha256(h.data(), p, n);
+  return h;
+}
+
+Block genesis_block() {
+  iotw_block_header h{};
+  h.version = IOTW_BLOCK_VERSION;
+  const Hash empty = sha256(nullptr, 0);
+  std::copy(empty.begin(), empty.end(), h.tx_root);
+  Block b;
+  iotw_block_header_pack(&h, b.header.data());
+  b.hash = sha256(b.header.data(), b.header.size());
+  return b;
+}
+
+nlohmann::json block_to_json(const Block &b) {
+  iotw_block_header h;
+  iotw_block_header_unpack(b.header.data(), &h);
+  nlohmann::json txs = nlohmann::json::array();
+  for (const Tx &t : b.txs) txs.push_back(nlohmann::json{{"hash", to_hex(t.hash)}, {"payload_hex", to_hex(t.payload)}});
+  nlohmann::json atts = nlohmann::json::array();
+  for (const Attestation &a : b.attestations)
+    atts.push_back(nlohmann::json{{"witness", to_hex(a.witness)},
+                    {"round_id", a.round_id},
+                    {"verdict", a.verdict == 1 ? "valid" : "invalid"},
+                    {"signature", to_hex(a.signature)}});
+  return {{"height", b.height},
+          {"hash", to_hex(b.hash)},
+          {"header", to_hex(b.header)},
+          {"prev_hash", to_hex(h.prev_hash, IOTW_HASH_SIZE)},
+          {"tx_root", to_hex(h.tx_root, IOTW_HASH_SIZE)},
+          {"timestamp_ms", h.timestamp_ms},
+          {"miner", to_hex(b.miner)},
+          {"tx_count", h.tx_count},
+          {"assignment_id", b.assignment_id},
+          {"miner_signature", to_hex(b.miner_signature)},
+          {"round_id", b.round_id},
+          {"transactions", std::move(txs)},
+          {"attestations", std::move(atts)}};
+}
+
+}  // namespace iotw::tn

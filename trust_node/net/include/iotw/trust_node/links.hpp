@@ -1,0 +1,91 @@
+// Transports of the trust node (docs/protocol.md §2): serial links (PTY via termios, real ttys via
+// libserialport) with COBS+CRC framing, and one UDP socket (payload || CRC per datagram, one link per peer).
+// Everything runs on one io_context thread.
+#pragma once
+#include <array>
+#include <utility>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <boost/asio.hpp>
+#include <nlohmann/json.hpp>
+
+#include "iotw/frame_codec.h"
+#include "iotw/trust_node/config.hpp"
+
+struct sp_port;
+
+namespace iotw::tn {
+
+/** Sends one payload (an encoded Envelope) on a link; the link frames it. */
+using PayloadSender = std::function<void(const uint8_t *payload, size_t len)>;
+
+/** What links report to their owner (the daemon). */
+class LinkHost {
+ public:
+  virtual ~LinkHost() = default;
+  virtual uint32_t new_link_id() = 0;
+  /** A link is usable (emits link_opened). */
+  virtual void link_up(uint32_t id, const std::string &name, PayloadSender send) = 0;
+  virtual void link_down(uint32_t id) = 0;
+  /** One checked payload (CRC stripped) received on link id. */
+  virtual void payload(uint32_t id, const uint8_t *p, size_t n) = 0;
+  /** frame_error / link_error events. */
+  virtual void link_event(std::string_view kind, nlohmann::json fields) = 0;
+};
+
+/** One [[serial]] link. Reopens after a read error or EOF (e.g. EIO while the PTY's other side is closed),
+ *  retrying every retry_ms. */
+class SerialLink {
+ public:
+  static constexpr int retry_ms = 200;
+  SerialLink(boost::asio::io_context &io, SerialConfig cfg, LinkHost &host);
+  ~SerialLink();
+  void start();
+  void close();
+
+ private:
+  void open();
+  void reset(const std::string &why);
+  void read();
+  void send(const uint8_t *p, size_t n);
+  void write_next();
+
+  SerialConfig cfg_;
+  std::string name_;
+  LinkHost &host_;
+  uint32_t id_;
+  boost::asio::posix::stream_descriptor sd_;
+  boost::asio::steady_timer retry_;
+  sp_port *port_ = nullptr;  ///< set when opened through libserialport (real tty)
+  bool up_ = false, closed_ = false, reported_ = false, writing_ = false;
+  iotw_frame_decoder dec_{};
+  std::array<uint8_t, 1024> buf_{};
+  std::deque<std::vector<uint8_t>> outq_;
+};
+
+/** The [udp] socket; each remote endpoint becomes its own link "udp:<ip>:<port>". */
+class UdpLink {
+ public:
+  /** Binds (throws boost::system::system_error on failure). */
+  UdpLink(boost::asio::io_context &io, const ListenConfig &cfg, LinkHost &host);
+  uint16_t port() const { return sock_.local_endpoint().port(); }
+  void start() { receive(); }
+  void close();
+
+ private:
+  void receive();
+  void send(const boost::asio::ip::udp::endpoint &to, const uint8_t *p, size_t n);
+
+  LinkHost &host_;
+  boost::asio::ip::udp::socket sock_;
+  boost::asio::ip::udp::endpoint from_;
+  std::array<uint8_t, IOTW_DATAGRAM_MAX + 1> buf_{};
+  std::map<boost::asio::ip::udp::endpoint, uint32_t> peers_;
+};
+
+}  // namespace iotw::tn

@@ -1,0 +1,154 @@
+#include "iotw/trust_node/config.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+namespace iotw::tn {
+namespace {
+
+class Checker {
+ public:
+  explicit Checker(const std::string &source) : source_(source) {}
+
+  [[noreturn]] void fail(const toml::source_region &at, const std::string &msg) const {
+    throw ConfigError(fmt::format("{}:{}: {}", source_, at.begin.line ? at.begin.line : 1, msg));
+  }
+
+  /** Rejects keys outside allowed, naming the section and the allowed keys. */
+  void only(const toml::table &t, const std::string &section, std::initializer_list<std::string_view> allowed) const {
+    for (auto &&[k, v] : t) {
+      if (std::find(allowed.begin(), allowed.end(), k.str()) != allowed.end()) continue;
+      std::string list;
+      for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+      fail(k.source(), fmt::format("unknown key '{}' in {}; allowed: {}", k.str(), section, list));
+    }
+  }
+
+  const toml::table *table(const toml::table &root, std::string_view key) const {
+    const toml::node *n = root.get(key);
+    if (!n) return nullptr;
+    if (!n->is_table()) fail(n->source(), fmt::format("'{}' must be a table [{}]", key, key));
+    return n->as_table();
+  }
+
+  std::optional<std::string> str(const toml::table &t, std::string_view section, std::string_view key) const {
+    const toml::node *n = t.get(key);
+    if (!n) return std::nullopt;
+    if (!n->is_string() || n->as_string()->get().empty())
+      fail(n->source(), fmt::format("[{}] {} must be a non-empty string", section, key));
+    return n->as_string()->get();
+  }
+
+  std::optional<uint64_t> uint(const toml::table &t, std::string_view section, std::string_view key, uint64_t min,
+                               uint64_t max) const {
+    const toml::node *n = t.get(key);
+    if (!n) return std::nullopt;
+    if (!n->is_integer() || n->as_integer()->get() < 0 || static_cast<uint64_t>(n->as_integer()->get()) < min ||
+        static_cast<uint64_t>(n->as_integer()->get()) > max)
+      fail(n->source(), fmt::format("[{}] {} must be an integer in {}..{}", section, key, min, max));
+    return static_cast<uint64_t>(n->as_integer()->get());
+  }
+
+  ListenConfig listen(const toml::table &t, std::string_view section, const std::string &base) const {
+    only(t, fmt::format("[{}]", section), {"listen", "port_file"});
+    ListenConfig l;
+    const auto addr = str(t, section, "listen");
+    if (!addr) fail(t.source(), fmt::format("[{}] needs listen = \"HOST:PORT\"", section));
+    const size_t colon = addr->rfind(':');
+    const toml::node &n = *t.get("listen");
+    if (colon == std::string::npos || colon == 0)
+      fail(n.source(), fmt::format("[{}] listen must be \"HOST:PORT\", got \"{}\"", section, *addr));
+    l.host = addr->substr(0, colon);
+    if (l.host.size() > 2 && l.host.front() == '[' && l.host.back() == ']') l.host = l.host.substr(1, l.host.size() - 2);
+    const std::string port = addr->substr(colon + 1);
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoul(port) > 65535)
+      fail(n.source(), fmt::format("[{}] listen port must be 0..65535, got \"{}\"", section, port));
+    l.port = static_cast<uint16_t>(std::stoul(port));
+    if (auto pf = str(t, section, "port_file")) l.port_file = resolve(*pf, base);
+    return l;
+  }
+
+  static std::string resolve(const std::string &p, const std::string &base) {
+    const std::filesystem::path path(p);
+    return path.is_absolute() || base.empty() ? p : (std::filesystem::path(base) / path).string();
+  }
+
+ private:
+  const std::string &source_;
+};
+
+constexpr uint64_t kMaxMs = 24ull * 3600 * 1000;
+
+}  // namespace
+
+NodeConfig parse_config(std::string_view text, const std::string &source, const std::string &base_dir) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error &e) {
+    throw ConfigError(fmt::format("{}:{}: {}", source, e.source().begin.line, e.description()));
+  }
+  const Checker c(source);
+  c.only(root, "the top level", {"node", "http", "udp", "serial", "consensus"});
+  NodeConfig cfg;
+
+  const toml::table *node = c.table(root, "node");
+  if (!node) c.fail(root.source(), "missing required table [node] (db, seed)");
+  c.only(*node, "[node]", {"db", "seed", "events"});
+  const auto db = c.str(*node, "node", "db");
+  if (!db) c.fail(node->source(), "missing required key 'db' in [node]");
+  cfg.db = Checker::resolve(*db, base_dir);
+  const toml::node *seed = node->get("seed");
+  if (!seed) c.fail(node->source(), "missing required key 'seed' in [node]");
+  if (!seed->is_integer() || seed->as_integer()->get() < 0)
+    c.fail(seed->source(), "[node] seed must be a non-negative integer");
+  cfg.seed = static_cast<uint64_t>(seed->as_integer()->get());
+  if (auto ev = c.str(*node, "node", "events")) cfg.events = Checker::resolve(*ev, base_dir);
+
+  if (const toml::table *t = c.table(root, "http")) cfg.http = c.listen(*t, "http", base_dir);
+  if (const toml::table *t = c.table(root, "udp")) cfg.udp = c.listen(*t, "udp", base_dir);
+
+  if (const toml::node *s = root.get("serial")) {
+    const toml::array *arr = s->as_array();
+    if (!arr || !arr->is_array_of_tables()) c.fail(s->source(), "serial must be an array of tables [[serial]]");
+    for (const toml::node &e : *arr) {
+      const toml::table &t = *e.as_table();
+      c.only(t, "[[serial]]", {"path", "baud"});
+      SerialConfig sc;
+      const auto path = c.str(t, "serial", "path");
+      if (!path) c.fail(t.source(), "[[serial]] needs path");
+      sc.path = *path;
+      if (auto baud = c.uint(t, "serial", "baud", 50, 4'000'000)) sc.baud = static_cast<uint32_t>(*baud);
+      cfg.serial.push_back(sc);
+    }
+  }
+
+  if (const toml::table *t = c.table(root, "consensus")) {
+    c.only(*t, "[consensus]",
+           {"witnesses", "block_interval_ms", "max_txs_per_block", "assignment_timeout_ms", "witness_timeout_ms",
+            "device_timeout_ms"});
+    ConsensusConfig &k = cfg.consensus;
+    if (auto v = c.uint(*t, "consensus", "witnesses", 1, 64)) k.witnesses = static_cast<uint32_t>(*v);
+    if (auto v = c.uint(*t, "consensus", "block_interval_ms", 0, kMaxMs)) k.block_interval_ms = *v;
+    if (auto v = c.uint(*t, "consensus", "max_txs_per_block", 1, 10000)) k.max_txs_per_block = static_cast<uint32_t>(*v);
+    if (auto v = c.uint(*t, "consensus", "assignment_timeout_ms", 1, kMaxMs)) k.assignment_timeout_ms = *v;
+    if (auto v = c.uint(*t, "consensus", "witness_timeout_ms", 1, kMaxMs)) k.witness_timeout_ms = *v;
+    if (auto v = c.uint(*t, "consensus", "device_timeout_ms", 5, kMaxMs)) k.device_timeout_ms = *v;
+  }
+  return cfg;
+}
+
+NodeConfig load_config(const std::string &path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(fmt::format("{}:1: cannot read the config file", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path, std::filesystem::path(path).parent_path().string());
+}
+
+}  // namespace iotw::tn

@@ -1,0 +1,288 @@
+#include "iotw/trust_node/daemon.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <utility>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <random>
+#include <thread>
+
+#include <boost/asio.hpp>
+#include <httplib.h>
+
+#include "iotw/message_codec.h"
+#include "iotw/trust_node/links.hpp"
+#include "iotw/trust_node/sqlite_ledger.hpp"
+
+namespace iotw::tn {
+namespace asio = boost::asio;
+
+namespace {
+
+uint64_t wall_ms() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+struct SystemClock final : Clock {
+  uint64_t now_ms() override { return wall_ms(); }
+};
+
+struct SeededRandom final : Random {
+  explicit SeededRandom(uint64_t seed) : gen(seed) {}
+  uint64_t next_u64() override { return gen(); }
+  std::mt19937_64 gen;
+};
+
+/** Write tmp + rename, so a reader never sees a partial port number. */
+void write_port_file(const std::string &path, uint16_t port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << port << "\n";
+    if (!f) throw std::runtime_error("cannot write " + tmp);
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+std::optional<uint64_t> parse_u64(const std::string &s) {
+  if (s.empty() || s.size() > 19 || s.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  return std::stoull(s);
+}
+
+void reply(httplib::Response &res, int status, const nlohmann::json &body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+class Daemon final : public CoreSink, public LinkHost {
+ public:
+  explicit Daemon(const NodeConfig &cfg)
+      : cfg_(cfg), events_(cfg.events), rng_(cfg.seed), ledger_(cfg.db),
+        core_(cfg.consensus, ledger_, clock_, rng_, *this), tick_(io_), signals_(io_, SIGINT, SIGTERM),
+        work_(asio::make_work_guard(io_)) {}
+
+  int run() {
+    events_.write("node_started", {{"seed", cfg_.seed}, {"height", core_.height()}, {"db", cfg_.db}});
+    for (const SerialConfig &s : cfg_.serial) serial_.push_back(std::make_unique<SerialLink>(io_, s, *this));
+    for (auto &s : serial_) s->start();
+    if (cfg_.udp) {
+      udp_ = std::make_unique<UdpLink>(io_, *cfg_.udp, *this);
+      if (!cfg_.udp->port_file.empty()) write_port_file(cfg_.udp->port_file, udp_->port());
+      events_.write("udp_listening", {{"port", udp_->port()}});
+      udp_->start();
+    }
+    if (cfg_.http) start_http();
+    signals_.async_wait([this](boost::system::error_code ec, int sig) {
+      if (!ec) stop(sig == SIGTERM ? "sigterm" : "sigint");
+    });
+    schedule_tick();
+    try {
+      io_.run();
+    } catch (const std::exception &e) {  // a storage failure: the WAL keeps the db consistent; exit now
+      events_.write("node_stopping", {{"reason", std::string("error: ") + e.what()}});
+      std::fprintf(stderr, "iotw-trust-node: fatal: %s\n", e.what());
+      std::fflush(nullptr);
+      std::_Exit(1);
+    }
+    if (http_thread_.joinable()) http_thread_.join();
+    return 0;
+  }
+
+  // CoreSink
+  void send(uint32_t link, const iotw_v1_Envelope &env) override {
+    auto it = senders_.find(link);
+    if (it == senders_.end()) return;
+    uint8_t buf[IOTW_FRAME_MAX_PAYLOAD];
+    const size_t n = iotw_msg_encode(&env, buf, sizeof buf);
+    if (n > 0) it->second(buf, n);
+  }
+  void event(std::string_view kind, nlohmann::json fields) override { events_.write(kind, fields); }
+
+  // LinkHost
+  uint32_t new_link_id() override { return next_link_++; }
+  void link_up(uint32_t id, const std::string &name, PayloadSender send) override {
+    senders_[id] = std::move(send);
+    names_[id] = name;
+    core_.link_opened(id, name);
+    events_.write("link_opened", {{"link", name}});
+  }
+  void link_down(uint32_t id) override {
+    senders_.erase(id);
+    names_.erase(id);
+    core_.link_closed(id);
+  }
+  void payload(uint32_t id, const uint8_t *p, size_t n) override {
+    iotw_v1_Envelope env;
+    if (iotw_msg_decode(p, n, &env) != 0) {
+      ++frame_errors_;
+      events_.write("frame_error", {{"link", link_name(id)}, {"error", "decode"}});
+      return;
+    }
+    core_.on_message(id, env);
+  }
+  void link_event(std::string_view kind, nlohmann::json fields) override {
+    if (kind == "frame_error") ++frame_errors_;
+    events_.write(kind, fields);
+  }
+
+ private:
+  std::string link_name(uint32_t id) const {
+    auto it = names_.find(id);
+    return it == names_.end() ? "link:" + std::to_string(id) : it->second;
+  }
+
+  void schedule_tick() {
+    tick_.expires_after(std::chrono::milliseconds(tick_ms));
+    tick_.async_wait([this](boost::system::error_code ec) {
+      if (ec || stopping_) return;
+      core_.tick();
+      schedule_tick();
+    });
+  }
+
+  void stop(const char *reason) {
+    if (stopping_) return;
+    stopping_ = true;
+    events_.write("node_stopping", {{"reason", reason}});
+    tick_.cancel();
+    signals_.cancel();
+    for (auto &s : serial_) s->close();
+    if (udp_) udp_->close();
+    if (http_thread_.joinable()) {
+      http_.stop();  // the http thread drops the work guard once its in-flight requests are answered
+    } else {
+      work_.reset();
+    }
+  }
+
+  /** Run f on the io thread and wait for its result (exceptions propagate). */
+  template <class F>
+  auto on_io(F f) -> decltype(f()) {
+    std::packaged_task<decltype(f())()> task(std::move(f));
+    auto result = task.get_future();
+    asio::post(io_, [&task] { task(); });
+    return result.get();
+  }
+
+  void start_http() {
+    http_.Post("/v1/transactions", [this](const httplib::Request &req, httplib::Response &res) {
+      const nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
+      if (body.is_discarded() || !body.is_object() || !body.contains("payload") || !body["payload"].is_string())
+        return reply(res, 400, {{"error", "body must be {\"payload\": \"<UTF-8 text, 1..4096 bytes>\"}"}});
+      const std::string text = body["payload"];
+      const Bytes payload(text.begin(), text.end());
+      const SubmitResult r = on_io([&] { return core_.submit_tx(payload); });
+      switch (r.status) {
+        case SubmitResult::accepted: return reply(res, 202, {{"hash", to_hex(r.hash)}, {"status", "pending"}});
+        case SubmitResult::duplicate: return reply(res, 409, {{"error", r.error}, {"hash", to_hex(r.hash)}});
+        case SubmitResult::invalid: return reply(res, 400, {{"error", r.error}});
+      }
+    });
+    http_.Get("/v1/health", [this](const httplib::Request &, httplib::Response &res) {
+      reply(res, 200, on_io([&] {
+              const CoreCounters &c = core_.counters();
+              return nlohmann::json{{"status", "ok"},
+                                    {"height", core_.height()},
+                                    {"devices_attached", core_.attached_count()},
+                                    {"devices_blacklisted", core_.blacklisted_count()},
+                                    {"pending_txs", core_.pending_count()},
+                                    {"rounds", c.rounds},
+                                    {"attestations_rejected", c.attestations_rejected},
+                                    {"results_rejected", c.results_rejected},
+                                    {"registrations_rejected", c.registrations_rejected},
+                                    {"messages_rejected", c.messages_rejected},
+                                    {"frame_errors", frame_errors_}};
+            }));
+    });
+    http_.Get("/v1/devices", [this](const httplib::Request &, httplib::Response &res) {
+      reply(res, 200, {{"devices", on_io([&] { return core_.devices_json(); })}});
+    });
+    http_.Get("/v1/blocks", [this](const httplib::Request &req, httplib::Response &res) {
+      auto param = [&](const char *k, uint64_t dflt) -> std::optional<uint64_t> {
+        return req.has_param(k) ? parse_u64(req.get_param_value(k)) : std::optional<uint64_t>(dflt);
+      };
+      const auto from = param("from", 0), limit = param("limit", 100);
+      if (!from || !limit) return reply(res, 400, {{"error", "from and limit must be non-negative integers"}});
+      const uint64_t n = std::min<uint64_t>(*limit, 1000);
+      reply(res, 200, on_io([&] {
+              nlohmann::json blocks = nlohmann::json::array();
+              for (const Block &b : ledger_.blocks(*from, n)) blocks.push_back(block_to_json(b));
+              return nlohmann::json{{"blocks", std::move(blocks)}};
+            }));
+    });
+    http_.set_error_handler([](const httplib::Request &, httplib::Response &res) {
+      if (res.body.empty()) reply(res, res.status, {{"error", res.status == 404 ? "not found" : "request failed"}});
+    });
+    const ListenConfig &l = *cfg_.http;
+    const int port = l.port == 0 ? http_.bind_to_any_port(l.host) : (http_.bind_to_port(l.host, l.port) ? l.port : -1);
+    if (port <= 0) throw std::runtime_error("http: cannot bind " + l.host + ":" + std::to_string(l.port));
+    if (!l.port_file.empty()) write_port_file(l.port_file, static_cast<uint16_t>(port));
+    events_.write("http_listening", {{"port", port}});
+    http_thread_ = std::thread([this] {
+      http_.listen_after_bind();
+      asio::post(io_, [this] { work_.reset(); });
+    });
+    // stop() must not race the server's start: wait until it accepts (bounded; bind already succeeded).
+    for (int i = 0; i < 2000 && !http_.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+
+  static constexpr int tick_ms = 5;
+  const NodeConfig &cfg_;
+  EventWriter events_;
+  SystemClock clock_;
+  SeededRandom rng_;
+  SqliteLedger ledger_;
+  asio::io_context io_;
+  TrustNodeCore core_;
+  asio::steady_timer tick_;
+  asio::signal_set signals_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::vector<std::unique_ptr<SerialLink>> serial_;
+  std::unique_ptr<UdpLink> udp_;
+  std::map<uint32_t, PayloadSender> senders_;
+  std::map<uint32_t, std::string> names_;
+  uint32_t next_link_ = 1;
+  uint64_t frame_errors_ = 0;
+  bool stopping_ = false;
+  httplib::Server http_;
+  std::thread http_thread_;
+};
+
+}  // namespace
+
+EventWriter::EventWriter(const std::string &path)
+    : out_(path.empty() ? stdout : std::fopen(path.c_str(), "a")), owned_(!path.empty()) {
+  if (!out_) throw std::runtime_error("cannot open events file " + path + ": " + std::strerror(errno));
+}
+
+EventWriter::~EventWriter() {
+  if (owned_) std::fclose(out_);
+}
+
+void EventWriter::write(std::string_view kind, const nlohmann::json &fields) {
+  const nlohmann::json line{{"time_ms", wall_ms()}, {"source", "trust-node"}, {"kind", kind}, {"fields", fields}};
+  const std::string s = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::fwrite(s.data(), 1, s.size(), out_);
+  std::fflush(out_);
+}
+
+int run_daemon(const NodeConfig &cfg) { return Daemon(cfg).run(); }
+
+void export_ledger(const std::string &db_path, const std::string &out_path) {
+  SqliteLedger ledger(db_path);
+  std::ofstream out(out_path, std::ios::trunc);
+  if (!out) throw std::runtime_error("cannot write " + out_path);
+  for (uint64_t from = 0;; from += 1000) {
+    const std::vector<Block> page = ledger.blocks(from, 1000);
+    for (const Block &b : page) out << block_to_json(b).dump() << "\n";
+    if (page.size() < 1000) break;
+  }
+  if (!out.flush()) throw std::runtime_error("cannot write " + out_path);
+}
+
+}  // namespace iotw::tn

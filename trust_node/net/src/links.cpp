@@ -1,0 +1,224 @@
+#include "iotw/trust_node/links.hpp"
+
+#include <fcntl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+
+#include <libserialport.h>
+
+namespace iotw::tn {
+namespace asio = boost::asio;
+
+namespace {
+
+speed_t termios_speed(uint32_t baud) {
+  switch (baud) {
+    case 9600: return B9600;
+    case 19200: return B19200;
+    case 38400: return B38400;
+    case 57600: return B57600;
+    case 230400: return B230400;
+    case 460800: return B460800;
+    case 921600: return B921600;
+    default: return B115200;  // a PTY ignores the rate; real ttys go through libserialport
+  }
+}
+
+bool is_pty(const std::string &path) {
+  char real[PATH_MAX];
+  return realpath(path.c_str(), real) && std::strncmp(real, "/dev/pts/", 9) == 0;
+}
+
+}  // namespace
+
+SerialLink::SerialLink(asio::io_context &io, SerialConfig cfg, LinkHost &host)
+    : cfg_(std::move(cfg)), name_("serial:" + cfg_.path), host_(host), id_(host.new_link_id()), sd_(io),
+      retry_(io) {
+  iotw_frame_decoder_init(&dec_);
+}
+
+SerialLink::~SerialLink() { close(); }
+
+void SerialLink::start() { open(); }
+
+void SerialLink::open() {
+  if (closed_) return;
+  std::string error;
+  if (is_pty(cfg_.path)) {
+    const int fd = ::open(cfg_.path.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK);
+    termios tio{};
+    if (fd < 0) {
+      error = std::strerror(errno);
+    } else if (tcgetattr(fd, &tio) != 0) {
+      error = std::strerror(errno);
+      ::close(fd);
+    } else {
+      cfmakeraw(&tio);
+      cfsetspeed(&tio, termios_speed(cfg_.baud));
+      tcsetattr(fd, TCSANOW, &tio);
+      sd_.assign(fd);
+    }
+  } else {
+    int fd = -1;
+    if (sp_get_port_by_name(cfg_.path.c_str(), &port_) != SP_OK || sp_open(port_, SP_MODE_READ_WRITE) != SP_OK ||
+        sp_set_baudrate(port_, static_cast<int>(cfg_.baud)) != SP_OK || sp_set_bits(port_, 8) != SP_OK ||
+        sp_set_parity(port_, SP_PARITY_NONE) != SP_OK || sp_set_stopbits(port_, 1) != SP_OK ||
+        sp_set_flowcontrol(port_, SP_FLOWCONTROL_NONE) != SP_OK || sp_get_port_handle(port_, &fd) != SP_OK) {
+      char *msg = sp_last_error_message();
+      error = msg ? msg : "libserialport error";
+      sp_free_error_message(msg);
+      if (port_) sp_close(port_), sp_free_port(port_), port_ = nullptr;
+    } else {
+      sd_.assign(fd);
+      sd_.non_blocking(true);
+    }
+  }
+  if (!error.empty()) {
+    if (!reported_) host_.link_event("link_error", {{"link", name_}, {"error", error}});
+    reported_ = true;
+    retry_.expires_after(std::chrono::milliseconds(retry_ms));
+    retry_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) open();
+    });
+    return;
+  }
+  reported_ = false;
+  up_ = true;
+  iotw_frame_decoder_init(&dec_);
+  host_.link_up(id_, name_, [this](const uint8_t *p, size_t n) { send(p, n); });
+  read();
+}
+
+void SerialLink::reset(const std::string &why) {
+  if (up_) {
+    up_ = false;
+    host_.link_down(id_);
+    host_.link_event("link_error", {{"link", name_}, {"error", why}});
+    reported_ = true;
+  }
+  outq_.clear();
+  boost::system::error_code ignored;
+  if (port_) {
+    sd_.release();
+    sp_close(port_);
+    sp_free_port(port_);
+    port_ = nullptr;
+  } else {
+    sd_.close(ignored);
+  }
+}
+
+void SerialLink::read() {
+  sd_.async_read_some(asio::buffer(buf_), [this](boost::system::error_code ec, size_t n) {
+    if (closed_) return;
+    if (ec) {  // EOF or EIO: the other side went away; reopen shortly
+      reset(ec.message());
+      retry_.expires_after(std::chrono::milliseconds(retry_ms));
+      retry_.async_wait([this](boost::system::error_code e) {
+        if (!e) open();
+      });
+      return;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const uint8_t *p;
+      size_t len;
+      switch (iotw_frame_decoder_push(&dec_, buf_[i], &p, &len)) {
+        case IOTW_FRAME_OK: host_.payload(id_, p, len); break;
+        case IOTW_FRAME_BAD_COBS: host_.link_event("frame_error", {{"link", name_}, {"error", "bad_cobs"}}); break;
+        case IOTW_FRAME_BAD_CRC: host_.link_event("frame_error", {{"link", name_}, {"error", "bad_crc"}}); break;
+        case IOTW_FRAME_OVERFLOW: host_.link_event("frame_error", {{"link", name_}, {"error", "overflow"}}); break;
+        default: break;  // a byte consumed, or an empty frame (extra delimiter)
+      }
+      if (closed_ || !up_) return;
+    }
+    read();
+  });
+}
+
+void SerialLink::send(const uint8_t *p, size_t n) {
+  if (!up_) return;
+  std::vector<uint8_t> wire(IOTW_FRAME_MAX_WIRE);
+  wire.resize(iotw_frame_encode(p, n, wire.data(), wire.size()));
+  if (wire.empty()) return;
+  outq_.push_back(std::move(wire));
+  if (!writing_) write_next();
+}
+
+void SerialLink::write_next() {
+  if (outq_.empty() || !up_) {
+    writing_ = false;
+    return;
+  }
+  writing_ = true;
+  asio::async_write(sd_, asio::buffer(outq_.front()), [this](boost::system::error_code ec, size_t) {
+    writing_ = false;
+    if (closed_ || ec) return;  // a broken link is reset by the pending read
+    outq_.pop_front();
+    write_next();
+  });
+}
+
+void SerialLink::close() {
+  if (closed_) return;
+  closed_ = true;
+  retry_.cancel();
+  boost::system::error_code ignored;
+  sd_.cancel(ignored);
+  const bool was_up = up_;
+  up_ = false;
+  if (port_) {
+    sd_.release();
+    sp_close(port_);
+    sp_free_port(port_);
+    port_ = nullptr;
+  } else {
+    sd_.close(ignored);
+  }
+  if (was_up) host_.link_down(id_);
+}
+
+UdpLink::UdpLink(asio::io_context &io, const ListenConfig &cfg, LinkHost &host)
+    : host_(host),
+      sock_(io, asio::ip::udp::endpoint(
+                    asio::ip::make_address(cfg.host == "localhost" ? std::string("127.0.0.1") : cfg.host), cfg.port)) {}
+
+void UdpLink::receive() {
+  sock_.async_receive_from(asio::buffer(buf_), from_, [this](boost::system::error_code ec, size_t n) {
+    if (ec == asio::error::operation_aborted || !sock_.is_open()) return;
+    if (!ec) {
+      const long len = iotw_datagram_check(buf_.data(), n);
+      const std::string name = "udp:" + from_.address().to_string() + ":" + std::to_string(from_.port());
+      if (len < 0) {
+        host_.link_event("frame_error", {{"link", name}, {"error", n > IOTW_DATAGRAM_MAX ? "overflow" : "bad_crc"}});
+      } else {
+        auto it = peers_.find(from_);
+        if (it == peers_.end()) {
+          it = peers_.emplace(from_, host_.new_link_id()).first;
+          const asio::ip::udp::endpoint to = from_;
+          host_.link_up(it->second, name, [this, to](const uint8_t *p, size_t k) { send(to, p, k); });
+        }
+        host_.payload(it->second, buf_.data(), static_cast<size_t>(len));
+      }
+    }
+    receive();
+  });
+}
+
+void UdpLink::send(const asio::ip::udp::endpoint &to, const uint8_t *p, size_t n) {
+  std::array<uint8_t, IOTW_DATAGRAM_MAX> d;
+  const size_t len = iotw_datagram_encode(p, n, d.data(), d.size());
+  if (len == 0 || !sock_.is_open()) return;
+  boost::system::error_code ignored;
+  sock_.send_to(asio::buffer(d.data(), len), to, 0, ignored);  // datagrams are small: never blocks for long
+}
+
+void UdpLink::close() {
+  boost::system::error_code ignored;
+  sock_.close(ignored);
+}
+
+}  // namespace iotw::tn
