@@ -1,0 +1,45 @@
+// The config files the harness writes into a run folder for its children: trust_node.toml
+// (docs/trust-node.md) and emu.toml (docs/emulators.md). All paths in them are absolute.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <vector>
+
+#include "iotw/harness/rig_spec.hpp"
+#include "link_fabric.hpp"
+
+namespace iotw::harness {
+
+/// A device and the link the fabric made for it.
+struct WiredDevice {
+  DeviceInstance device;
+  LinkInfo link;
+};
+
+/// Fixed file names inside a run folder.
+struct RunLayout {
+  std::filesystem::path dir;  ///< the run folder (absolute)
+  std::filesystem::path trust_node_config() const { return dir / "trust_node.toml"; }
+  std::filesystem::path emu_config() const { return dir / "emu.toml"; }
+  std::filesystem::path ledger_db() const { return dir / "ledger.sqlite"; }
+  std::filesystem::path trust_node_events() const { return dir / "trust_node.events.jsonl"; }
+  std::filesystem::path emu_events() const { return dir / "emu.events.jsonl"; }
+  std::filesystem::path http_port_file() const { return dir / "http.port"; }
+  std::filesystem::path nvs_dir(const std::string& device) const { return dir / "nvs" / device; }
+  std::filesystem::path stdout_log(const std::string& child) const { return dir / (child + ".stdout.log"); }
+  std::filesystem::path stderr_log(const std::string& child) const { return dir / (child + ".stderr.log"); }
+  std::filesystem::path ledger() const { return dir / "ledger.jsonl"; }
+  std::filesystem::path events() const { return dir / "events.jsonl"; }
+};
+
+/// Writes layout.trust_node_config(): [node] db/seed/events, [http] on 127.0.0.1:0 with the port file,
+/// one [[serial]] per device on its node-side PTY (115200 baud), [consensus] from spec.trust_node.
+/// Throws std::runtime_error when the file cannot be written or seed > INT64_MAX (TOML integers are i64).
+void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std::vector<WiredDevice>& devices,
+                             const RunLayout& layout);
+
+/// Writes layout.emu_config(): the events file and one [[device]] per device (name, model, behaviour,
+/// link = device-side PTY, nvs_dir = layout.nvs_dir(name), created here). Throws std::runtime_error on I/O errors.
+void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& layout);
+
+}  // namespace iotw::harness

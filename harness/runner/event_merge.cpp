@@ -1,0 +1,55 @@
+#include "event_merge.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <stdexcept>
+
+namespace iotw::harness {
+namespace {
+
+struct Line {
+  double time_ms;
+  std::string text;
+  nlohmann::json event;
+};
+
+}  // namespace
+
+nlohmann::ordered_json harness_event(const std::string& kind, nlohmann::ordered_json fields) {
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  return {{"time_ms", now.count()}, {"source", "harness"}, {"kind", kind}, {"fields", std::move(fields)}};
+}
+
+MergedEvents merge_events(const std::vector<std::filesystem::path>& files,
+                          const std::vector<nlohmann::ordered_json>& own, const std::filesystem::path& out) {
+  MergedEvents merged;
+  std::vector<Line> lines;
+  for (const auto& file : files) {
+    std::ifstream in(file);
+    for (std::string text; std::getline(in, text);) {
+      if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
+      auto event = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+      if (!event.is_object() || !event.contains("time_ms") || !event["time_ms"].is_number()) {
+        ++merged.skipped;
+        continue;
+      }
+      const double t = event["time_ms"].get<double>();
+      lines.push_back({t, std::move(text), std::move(event)});
+    }
+  }
+  for (const auto& e : own) lines.push_back({e["time_ms"].get<double>(), e.dump(), nlohmann::json::parse(e.dump())});
+  std::stable_sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) { return a.time_ms < b.time_ms; });
+
+  std::ofstream os(out, std::ios::trunc);
+  for (auto& l : lines) {
+    os << l.text << '\n';
+    merged.events.push_back(std::move(l.event));
+  }
+  os.close();
+  if (!os) throw std::runtime_error("cannot write " + out.string());
+  return merged;
+}
+
+}  // namespace iotw::harness

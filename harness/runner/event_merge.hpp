@@ -1,0 +1,28 @@
+// The run's event stream (docs/events.md): the harness's own events and the merge of every process's
+// JSON-lines file into the run folder's events.jsonl, ordered by time_ms.
+#pragma once
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace iotw::harness {
+
+/// A harness event {"time_ms": now (system clock, epoch ms), "source": "harness", "kind", "fields"}.
+nlohmann::ordered_json harness_event(const std::string& kind, nlohmann::ordered_json fields);
+
+struct MergedEvents {
+  std::vector<nlohmann::json> events;  ///< every kept event, sorted by time_ms (stable)
+  std::size_t skipped = 0;             ///< malformed lines dropped: not JSON, not an object, no numeric time_ms
+};
+
+/// Reads each JSON-lines file in `files` (a missing file has no events; blank lines are ignored), appends
+/// `own`, sorts stably by time_ms (ties keep file order, then `own` order) and writes them to `out`, one per
+/// line: a child's line verbatim, an own event as compact JSON. Throws std::runtime_error if `out` cannot
+/// be written.
+MergedEvents merge_events(const std::vector<std::filesystem::path>& files,
+                          const std::vector<nlohmann::ordered_json>& own, const std::filesystem::path& out);
+
+}  // namespace iotw::harness

@@ -1,0 +1,202 @@
+#include "link_fabric.hpp"
+
+#include <fcntl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <optional>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+
+namespace iotw::harness {
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A read error on a master (EIO: no slave open, or a hangup) is retried after this long.
+constexpr auto kRetryAfter = 5ms;
+
+[[noreturn]] void fail(const std::string& what) {
+  throw FabricError(what + ": " + std::strerror(errno));
+}
+
+void make_raw(int fd) {
+  termios tio{};
+  if (tcgetattr(fd, &tio) != 0) fail("tcgetattr");
+  cfmakeraw(&tio);
+  if (tcsetattr(fd, TCSANOW, &tio) != 0) fail("tcsetattr");
+}
+
+// A PTY whose master the relay uses and whose slave the harness keeps open (never read) so the master
+// sees no hangup while the peer process has the slave closed.
+struct Pty {
+  asio::posix::stream_descriptor master;
+  int slave = -1;
+  std::string path;
+
+  explicit Pty(asio::io_context& io) : master(io) {
+    const int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0) fail("posix_openpt");
+    master.assign(m);
+    if (grantpt(m) != 0) fail("grantpt");
+    if (unlockpt(m) != 0) fail("unlockpt");
+    std::array<char, 128> name{};
+    if (ptsname_r(m, name.data(), name.size()) != 0) fail("ptsname_r");
+    path = name.data();
+    slave = ::open(path.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0) fail("open " + path);
+    make_raw(slave);
+    make_raw(m);
+  }
+  ~Pty() {
+    if (slave >= 0) ::close(slave);
+  }
+  Pty(const Pty&) = delete;
+  Pty& operator=(const Pty&) = delete;
+};
+
+struct AtomicCounts {
+  std::atomic<std::uint64_t> bytes{0}, chunks{0}, delivered_bytes{0};
+  DirectionCounts load() const { return {bytes.load(), chunks.load(), delivered_bytes.load()}; }
+};
+
+// One direction of a link: reads `from`, runs the policy, writes the deliveries to `to` in order.
+class Pump {
+ public:
+  Pump(Direction dir, Pty& from, Pty& to, LinkPolicy& policy)
+      : dir_(dir), from_(from.master), to_(to.master), policy_(policy), retry_(from.master.get_executor()) {}
+
+  void start() { read(); }
+  DirectionCounts counts() const { return counts_.load(); }
+
+ private:
+  void read() {
+    from_.async_read_some(asio::buffer(buf_), [this](boost::system::error_code ec, std::size_t n) {
+      if (ec == asio::error::operation_aborted) return;
+      if (ec) {
+        retry_.expires_after(kRetryAfter);
+        retry_.async_wait([this](boost::system::error_code wec) {
+          if (!wec) read();
+        });
+        return;
+      }
+      counts_.bytes += n;
+      ++counts_.chunks;
+      for (Delivery& d : policy_.on_chunk(dir_, std::vector<std::uint8_t>(buf_.begin(), buf_.begin() + n)))
+        deliver(std::move(d));
+      read();
+    });
+  }
+
+  void deliver(Delivery d) {
+    if (d.delay <= 0ms) return enqueue(std::move(d.bytes));
+    auto timer = std::make_shared<asio::steady_timer>(to_.get_executor(), d.delay);
+    timer->async_wait([this, timer, bytes = std::move(d.bytes)](boost::system::error_code ec) mutable {
+      if (!ec) enqueue(std::move(bytes));
+    });
+  }
+
+  void enqueue(std::vector<std::uint8_t> bytes) {
+    if (bytes.empty()) return;
+    queue_.push_back(std::move(bytes));
+    if (queue_.size() == 1) write();
+  }
+
+  void write() {
+    asio::async_write(to_, asio::buffer(queue_.front()), [this](boost::system::error_code ec, std::size_t n) {
+      if (ec == asio::error::operation_aborted) return;
+      if (ec) {  // the receiver's master is briefly unusable: try the same chunk again
+        retry_write_.emplace(to_.get_executor(), kRetryAfter);
+        retry_write_->async_wait([this](boost::system::error_code wec) {
+          if (!wec) write();
+        });
+        return;
+      }
+      counts_.delivered_bytes += n;
+      queue_.pop_front();
+      if (!queue_.empty()) write();
+    });
+  }
+
+  Direction dir_;
+  asio::posix::stream_descriptor& from_;
+  asio::posix::stream_descriptor& to_;
+  LinkPolicy& policy_;
+  asio::steady_timer retry_;
+  std::optional<asio::steady_timer> retry_write_;
+  std::array<std::uint8_t, 4096> buf_{};
+  std::deque<std::vector<std::uint8_t>> queue_;
+  AtomicCounts counts_;
+};
+
+}  // namespace
+
+std::vector<Delivery> PassThrough::on_chunk(Direction, std::vector<std::uint8_t> chunk) {
+  std::vector<Delivery> out;
+  out.push_back({std::move(chunk), 0ms});
+  return out;
+}
+
+class LinkFabric::Link {
+ public:
+  Link(asio::io_context& io, std::string device, std::unique_ptr<LinkPolicy> policy)
+      : policy_(std::move(policy)),
+        node_(io),
+        dev_(io),
+        to_device_(Direction::NodeToDevice, node_, dev_, *policy_),
+        to_node_(Direction::DeviceToNode, dev_, node_, *policy_),
+        info_{std::move(device), node_.path, dev_.path} {}
+
+  void start() {
+    to_device_.start();
+    to_node_.start();
+  }
+  LinkStats stats() const { return {info_, to_device_.counts(), to_node_.counts()}; }
+  const LinkInfo& info() const { return info_; }
+
+ private:
+  std::unique_ptr<LinkPolicy> policy_;
+  Pty node_, dev_;
+  Pump to_device_, to_node_;
+  LinkInfo info_;
+};
+
+LinkFabric::LinkFabric() : work_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
+
+LinkFabric::~LinkFabric() { stop(); }
+
+LinkInfo LinkFabric::add_link(const std::string& device, std::unique_ptr<LinkPolicy> policy) {
+  auto link = std::make_unique<Link>(io_, device, std::move(policy));
+  Link* raw = link.get();
+  {
+    std::lock_guard lock(mutex_);
+    links_.push_back(std::move(link));
+  }
+  asio::post(io_, [raw] { raw->start(); });
+  return raw->info();
+}
+
+std::vector<LinkStats> LinkFabric::stats() const {
+  std::lock_guard lock(mutex_);
+  std::vector<LinkStats> out;
+  for (const auto& l : links_) out.push_back(l->stats());
+  return out;
+}
+
+void LinkFabric::stop() {
+  work_.reset();
+  io_.stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace iotw::harness

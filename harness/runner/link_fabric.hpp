@@ -1,0 +1,99 @@
+// Link fabric: one proxied PTY link per device between the trust node and the emulator pool.
+// Per device the fabric opens two PTYs, A (trust-node side) and B (device side), keeps both masters and one slave
+// fd of each open (so a peer closing/reopening its slave never hangs the master up), and relays bytes
+// master A <-> master B on its own Boost.Asio io_context thread. Every chunk passes a LinkPolicy on the way:
+// PassThrough today; a fault proxy (drop / corrupt / delay) plugs in as another policy or a decorator of one.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+namespace iotw::harness {
+
+/// Which way a chunk travels on a link.
+enum class Direction { NodeToDevice, DeviceToNode };
+
+/// One write the policy asks for: `bytes` reach the other side after `delay` (0 = at once, in order).
+struct Delivery {
+  std::vector<std::uint8_t> bytes;
+  std::chrono::milliseconds delay{0};
+};
+
+/// What a link does with each chunk read from one side before it reaches the other side.
+/// Called on the fabric's io thread only, one chunk at a time, in read order per direction.
+class LinkPolicy {
+ public:
+  virtual ~LinkPolicy() = default;
+  /// Returns the deliveries for `chunk` (empty = dropped). Must not block.
+  virtual std::vector<Delivery> on_chunk(Direction dir, std::vector<std::uint8_t> chunk) = 0;
+};
+
+/// Delivers every chunk unchanged and at once.
+class PassThrough final : public LinkPolicy {
+ public:
+  std::vector<Delivery> on_chunk(Direction, std::vector<std::uint8_t> chunk) override;
+};
+
+/// Traffic of one direction: what was read from the sender (`bytes`, `chunks` = reads) and what was
+/// written to the receiver (`delivered_bytes`; differs from `bytes` only under a fault policy).
+struct DirectionCounts {
+  std::uint64_t bytes = 0;
+  std::uint64_t chunks = 0;
+  std::uint64_t delivered_bytes = 0;
+};
+
+/// A device's link: names and PTY slave paths handed to the two processes.
+struct LinkInfo {
+  std::string device;       ///< device name, e.g. "esp-01"
+  std::string node_side;    ///< slave path of PTY A, e.g. "/dev/pts/5" (the trust node's [[serial]] path)
+  std::string device_side;  ///< slave path of PTY B (the device's link)
+};
+
+struct LinkStats {
+  LinkInfo info;
+  DirectionCounts node_to_device;
+  DirectionCounts device_to_node;
+};
+
+/// Thrown when a PTY cannot be created or configured; what() names the failing call and errno text.
+struct FabricError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class LinkFabric {
+ public:
+  /// Starts the relay thread (idle until links are added).
+  LinkFabric();
+  /// Stops the relay and closes every PTY.
+  ~LinkFabric();
+  LinkFabric(const LinkFabric&) = delete;
+  LinkFabric& operator=(const LinkFabric&) = delete;
+
+  /// Creates the PTY pair for `device` (both raw) and starts relaying through `policy`.
+  /// Throws FabricError when a PTY cannot be created.
+  LinkInfo add_link(const std::string& device, std::unique_ptr<LinkPolicy> policy = std::make_unique<PassThrough>());
+
+  /// Counters of every link, in the order added. Thread-safe.
+  std::vector<LinkStats> stats() const;
+
+  /// Stops relaying (pending writes are dropped) and joins the relay thread; idempotent.
+  void stop();
+
+ private:
+  class Link;
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  mutable std::mutex mutex_;
+  std::vector<std::unique_ptr<Link>> links_;
+  std::thread thread_;
+};
+
+}  // namespace iotw::harness

@@ -1,0 +1,69 @@
+// iotw: the IOTW Rig command line (`iotw rig run FILE.toml`, `iotw rig check FILE.toml`).
+#include <signal.h>
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <iostream>
+#include <limits>
+
+#include <CLI/CLI.hpp>
+
+#include "rig_runner.hpp"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+void on_signal(int) { g_stop = true; }
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // a closed socket is an error code, not a death
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  namespace h = iotw::harness;
+  CLI::App app{"iotw: hardware-in-the-loop rigs for the IOTW micro-mining protocol"};
+  app.require_subcommand(1);
+  CLI::App* rig = app.add_subcommand("rig", "Run or check a rig scenario (rigs/*.toml)");
+  rig->require_subcommand(1);
+
+  h::RunOptions run_opts;
+  std::filesystem::path out_dir;
+  std::uint64_t seed = 0;
+  CLI::App* run = rig->add_subcommand(
+      "run", "Run a rig: trust node + emulated devices over PTY links; writes a run folder with events.jsonl, "
+             "ledger.jsonl, report.json, junit.xml. Exit 0 pass, 1 criteria failed, 2 error, 130 interrupted");
+  run->add_option("FILE", run_opts.rig_file, "Rig file (TOML)")->required();
+  CLI::Option* out_opt =
+      run->add_option("--out", out_dir, "Run folder (created; must be empty). Default runs/<rig>-<time>-<seed>");
+  CLI::Option* seed_opt = run->add_option("--seed", seed, "Seed (overrides the rig's; default random, printed)")
+                              ->check(CLI::Range(std::uint64_t{0},
+                                                 static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())));
+
+  std::filesystem::path check_file;
+  CLI::App* check = rig->add_subcommand("check", "Validate a rig file only: prints \"ok: <name>, N devices\"");
+  check->add_option("FILE", check_file, "Rig file (TOML)")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : h::kExitError;
+  }
+
+  if (check->parsed()) return h::check_rig(check_file, std::cout, std::cerr);
+
+  if (*out_opt) run_opts.out_dir = out_dir;
+  if (*seed_opt) run_opts.seed = seed;
+  run_opts.bin_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path();
+  install_signal_handlers();
+  return h::run_rig(run_opts, g_stop, std::cout, std::cerr);
+}

@@ -1,0 +1,368 @@
+#include "rig_runner.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <deque>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "child_configs.hpp"
+#include "event_merge.hpp"
+#include "iotw/harness/ledger_verifier.hpp"
+#include "iotw/harness/report_writer.hpp"
+#include "iotw/harness/rig_loader.hpp"
+#include "iotw/harness/scorer.hpp"
+#include "link_fabric.hpp"
+#include "process_supervisor.hpp"
+#include "trust_node_client.hpp"
+
+namespace iotw::harness {
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kPortTimeout = 10s;
+constexpr auto kHealthInterval = 200ms;
+constexpr auto kProgressInterval = 3s;
+constexpr auto kStopGrace = 5s;
+constexpr int kSettlePolls = 10;  // after the devices stop: up to 10 health polls for the height to stay put
+constexpr const char* kNode = "trust_node";
+constexpr const char* kEmu = "emu";
+
+/// The last `n` lines of a log file, each indented, for error messages.
+std::string tail(const fs::path& file, std::size_t n = 15) {
+  std::ifstream in(file);
+  std::deque<std::string> lines;
+  for (std::string l; std::getline(in, l);) {
+    lines.push_back(l);
+    if (lines.size() > n) lines.pop_front();
+  }
+  if (lines.empty()) return "    (" + file.string() + " is empty)";
+  std::string out;
+  for (const auto& l : lines) out += "    " + l + "\n";
+  out.pop_back();
+  return out;
+}
+
+std::optional<int> read_port(const fs::path& file) {
+  std::ifstream in(file);
+  std::string text;
+  if (!(in >> text)) return std::nullopt;
+  try {
+    std::size_t used = 0;
+    const int port = std::stoi(text, &used);
+    if (used == text.size() && port > 0 && port < 65536) return port;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
+fs::path default_run_dir(const std::string& rig, std::uint64_t seed) {
+  const std::time_t now = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&now, &local);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &local);
+  return fs::path("runs") / fmt::format("{}-{}-{}", rig, stamp, seed);
+}
+
+fs::path require_binary(const fs::path& bin_dir, const std::string& name) {
+  const fs::path exe = bin_dir / name;
+  if (::access(exe.c_str(), X_OK) != 0)
+    throw std::runtime_error(fmt::format("{} not found next to iotw (looked for {}); build it first", name, exe.string()));
+  return exe;
+}
+
+nlohmann::ordered_json counts_json(const DirectionCounts& c) {
+  return {{"bytes", c.bytes}, {"chunks", c.chunks}, {"delivered_bytes", c.delivered_bytes}};
+}
+
+struct TxCounts {
+  std::uint64_t submitted = 0, accepted = 0, duplicate = 0, rejected = 0, failed = 0;
+  void add(SubmitResult r) {
+    ++submitted;
+    switch (r) {
+      case SubmitResult::Accepted: ++accepted; break;
+      case SubmitResult::Duplicate: ++duplicate; break;
+      case SubmitResult::Rejected: ++rejected; break;
+      case SubmitResult::Failed: ++failed; break;
+    }
+  }
+};
+
+/// One run in progress; owns the fabric and the children.
+class RigRun {
+ public:
+  RigRun(RigSpec spec, std::uint64_t seed, RunLayout layout, fs::path node_exe, fs::path emu_exe,
+         const std::atomic<bool>& stop, std::ostream& out, std::ostream& err)
+      : spec_(std::move(spec)), seed_(seed), layout_(std::move(layout)), node_exe_(std::move(node_exe)),
+        emu_exe_(std::move(emu_exe)), stop_(stop), out_(out), err_(err) {}
+
+  int run() {
+    emit("rig_started", {{"rig", spec_.name}, {"seed", seed_}});
+    std::vector<WiredDevice> devices;
+    try {
+      for (const DeviceInstance& d : spec_.instances()) {
+        devices.push_back({d, fabric_.add_link(d.name)});
+        const LinkInfo& l = devices.back().link;
+        emit("link_created", {{"device", l.device}, {"node_side", l.node_side}, {"device_side", l.device_side}});
+      }
+      write_trust_node_config(spec_, seed_, devices, layout_);
+      write_emu_config(devices, layout_);
+    } catch (const std::exception& e) {  // nothing started yet
+      err_ << "error: " << e.what() << '\n';
+      return kExitError;
+    }
+    std::string reason;
+    try {
+      start_child(kNode, node_exe_, layout_.trust_node_config());
+      start_child(kEmu, emu_exe_, layout_.emu_config());
+      reason = drive();
+    } catch (const std::exception& e) {
+      err_ << "error: " << e.what() << '\n';
+      reason = "error";
+    }
+    return finish(reason);
+  }
+
+ private:
+  void emit(const std::string& kind, nlohmann::ordered_json fields) {
+    events_.push_back(harness_event(kind, std::move(fields)));
+  }
+  void emit_exit(const ProcessExit& e) { emit("process_exited", {{"name", e.name}, {"pid", e.pid}, {"code", e.code}}); }
+
+  void start_child(const std::string& name, const fs::path& exe, const fs::path& config) {
+    const int pid = supervisor_.start(name, exe, {"--config", config.string()}, layout_.stdout_log(name),
+                                      layout_.stderr_log(name));
+    emit("process_started", {{"name", name}, {"pid", pid}, {"code", nullptr}});
+  }
+
+  /// Throws when a child has exited on its own (it must run until we stop it).
+  void check_children() {
+    if (auto e = supervisor_.reap_exited()) {
+      emit_exit(*e);
+      throw std::runtime_error(fmt::format("{} exited early with code {}; last lines of {}:\n{}", e->name, e->code,
+                                           layout_.stderr_log(e->name).string(),
+                                           tail(layout_.stderr_log(e->name))));
+    }
+  }
+
+  /// The trust node's HTTP port, or nullopt when interrupted first. Throws on timeout or a dead child.
+  std::optional<int> wait_for_port() {
+    const auto deadline = Clock::now() + kPortTimeout;
+    for (;;) {
+      if (stop_) return std::nullopt;
+      check_children();
+      if (auto port = read_port(layout_.http_port_file())) return port;
+      if (Clock::now() >= deadline)
+        throw std::runtime_error(fmt::format("the trust node wrote no HTTP port to {} within {} s; last lines of {}:\n{}",
+                                             layout_.http_port_file().string(), kPortTimeout.count(),
+                                             layout_.stderr_log(kNode).string(), tail(layout_.stderr_log(kNode))));
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+
+  /// Submits traffic and watches the height; returns the rig_finished reason.
+  std::string drive() {
+    const auto port = wait_for_port();
+    if (!port) return "interrupted";
+    client_ = std::make_unique<TrustNodeClient>(*port);
+    const auto start = Clock::now();
+    const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(spec_.deadline_s));
+    const auto tx_period = std::chrono::duration<double>(1.0 / std::max(spec_.traffic.tx_per_s, 1e-9));
+    auto next_health = start;
+    auto next_progress = start + kProgressInterval;
+    Health last;
+    for (;;) {
+      if (stop_) return "interrupted";
+      check_children();
+      const auto now = Clock::now();
+      if (now >= deadline) return "deadline";
+      if (now >= next_health) {
+        next_health = now + kHealthInterval;
+        if (auto h = client_->health()) last = *h;
+        if (last.height >= static_cast<std::uint64_t>(spec_.target_blocks)) return "target_reached";
+      }
+      if (now >= next_progress) {
+        next_progress = now + kProgressInterval;
+        progress(now - start, last);
+      }
+      // Transactions due by now, paced at tx_per_s; health polls interleave with a backlog.
+      const double elapsed = std::chrono::duration<double>(now - start).count();
+      const auto due = static_cast<std::uint64_t>(std::floor(elapsed * spec_.traffic.tx_per_s));
+      while (tx_.submitted < due && Clock::now() < next_health)
+        tx_.add(client_->submit(tx_payload(seed_, tx_.submitted, spec_.traffic.payload_bytes)));
+      const auto next_tx = start + std::chrono::duration_cast<Clock::duration>(tx_period * (tx_.submitted + 1));
+      std::this_thread::sleep_until(std::min({next_tx, next_health, deadline}));
+    }
+  }
+
+  void progress(Clock::duration elapsed, const Health& h) {
+    out_ << fmt::format("[{:6.1f}s] height {}/{}  rounds {}  devices {}/{} attached  blacklisted {}  txs {}",
+                        std::chrono::duration<double>(elapsed).count(), h.height, spec_.target_blocks, h.rounds,
+                        h.devices_attached, spec_.instances().size(), h.devices_blacklisted, tx_.accepted)
+         << std::endl;
+    emit("tx_submitted", {{"count", tx_.submitted}, {"accepted", tx_.accepted}});
+  }
+
+  /// The ledger once the devices are stopped and the height no longer moves; nullopt if the node does not answer.
+  std::optional<std::vector<std::string>> export_ledger() {
+    if (!client_) return std::nullopt;
+    auto prev = client_->health();
+    for (int i = 0; prev && i < kSettlePolls; ++i) {
+      std::this_thread::sleep_for(kHealthInterval);
+      const auto h = client_->health();
+      if (!h || h->height == prev->height) break;
+      prev = h;
+    }
+    try {
+      return client_->export_blocks();
+    } catch (const TrustNodeError& e) {
+      err_ << "error: cannot export the ledger: " << e.what() << '\n';
+      return std::nullopt;
+    }
+  }
+
+  int finish(std::string reason) {
+    // Devices first, so no block can finalize between the export and the node's stop.
+    if (auto e = supervisor_.stop(kEmu, kStopGrace)) emit_exit(*e);
+    const auto blocks = export_ledger();
+    if (!blocks && client_ && reason != "interrupted") reason = "error";
+    for (const ProcessExit& e : supervisor_.stop_all(kStopGrace)) emit_exit(e);
+    fabric_.stop();
+    emit("tx_submitted", {{"count", tx_.submitted}, {"accepted", tx_.accepted}});
+    emit("rig_finished", {{"reason", reason}});
+    try {
+      return judge(reason, blocks.value_or(std::vector<std::string>{}));
+    } catch (const std::exception& e) {
+      err_ << "error: " << e.what() << '\n';
+      return kExitError;
+    }
+  }
+
+  int judge(const std::string& reason, const std::vector<std::string>& blocks) {
+    std::vector<nlohmann::json> ledger;
+    {
+      std::ofstream out(layout_.ledger(), std::ios::trunc);
+      for (const auto& b : blocks) {
+        out << b << '\n';
+        ledger.push_back(nlohmann::json::parse(b, nullptr, false));
+      }
+      if (!out.flush()) throw std::runtime_error("cannot write " + layout_.ledger().string());
+    }
+    const MergedEvents merged =
+        merge_events({layout_.trust_node_events(), layout_.emu_events()}, events_, layout_.events());
+    if (merged.skipped > 0)
+      err_ << "warning: skipped " << merged.skipped << " malformed line(s) in the children's event files\n";
+
+    const LedgerVerdict verdict = verify_ledger(ledger);
+    const Scores scores = score_run(spec_, merged.events, ledger, verdict);
+    const Evaluation evaluation = evaluate(spec_, scores);
+    const RunReport report{spec_, seed_, scores, verdict, evaluation, layout_.dir};
+    const bool completed = reason == "target_reached" || reason == "deadline";
+
+    nlohmann::json json = report_json(report);
+    json["pass"] = evaluation.pass && completed;
+    json["reason"] = reason;
+    json["harness"] = harness_json(merged.skipped);
+    write_file(layout_.dir / "report.json", json.dump(2) + "\n");
+    write_file(layout_.dir / "junit.xml", junit_xml(report));
+
+    out_ << summary_table(report);
+    if (!completed) out_ << "run ended early: " << reason << '\n';
+    out_ << "run folder: " << layout_.dir.string() << std::endl;
+    if (reason == "interrupted") return kExitInterrupted;
+    if (!completed) return kExitError;
+    return evaluation.pass ? kExitPass : kExitFail;
+  }
+
+  nlohmann::ordered_json harness_json(std::size_t skipped_lines) const {
+    auto links = nlohmann::ordered_json::array();
+    for (const LinkStats& s : fabric_.stats())
+      links.push_back({{"device", s.info.device},
+                       {"node_side", s.info.node_side},
+                       {"device_side", s.info.device_side},
+                       {"node_to_device", counts_json(s.node_to_device)},
+                       {"device_to_node", counts_json(s.device_to_node)}});
+    return {{"tx", {{"submitted", tx_.submitted}, {"accepted", tx_.accepted}, {"duplicate", tx_.duplicate},
+                    {"rejected", tx_.rejected}, {"failed", tx_.failed}}},
+            {"skipped_event_lines", skipped_lines},
+            {"links", links}};
+  }
+
+  static void write_file(const fs::path& file, const std::string& text) {
+    std::ofstream out(file, std::ios::trunc);
+    out << text;
+    if (!out.flush()) throw std::runtime_error("cannot write " + file.string());
+  }
+
+  RigSpec spec_;
+  std::uint64_t seed_;
+  RunLayout layout_;
+  fs::path node_exe_, emu_exe_;
+  const std::atomic<bool>& stop_;
+  std::ostream& out_;
+  std::ostream& err_;
+  LinkFabric fabric_;
+  ProcessSupervisor supervisor_;  // declared after fabric_: children die before their PTYs close
+  std::unique_ptr<TrustNodeClient> client_;
+  std::vector<nlohmann::ordered_json> events_;
+  TxCounts tx_;
+};
+
+}  // namespace
+
+int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostream& out, std::ostream& err) {
+  RigSpec spec;
+  try {
+    spec = load_rig(options.rig_file);
+  } catch (const RigError& e) {
+    err << e.what() << '\n';
+    return kExitError;
+  }
+  const std::uint64_t seed = options.seed ? *options.seed : spec.seed ? *spec.seed : std::random_device{}();
+  out << "seed: " << seed << std::endl;
+  try {
+    const fs::path node_exe = require_binary(options.bin_dir, "iotw-trust-node");
+    const fs::path emu_exe = require_binary(options.bin_dir, "iotw-emu");
+    RunLayout layout{fs::absolute(options.out_dir.value_or(default_run_dir(spec.name, seed)))};
+    std::error_code ec;
+    fs::create_directories(layout.dir, ec);
+    if (ec) throw std::runtime_error(fmt::format("cannot create run folder {}: {}", layout.dir.string(), ec.message()));
+    if (!fs::is_empty(layout.dir, ec) || ec)
+      throw std::runtime_error(fmt::format("run folder {} is not empty (a previous run?); pick another --out",
+                                           layout.dir.string()));
+    if (::access(layout.dir.c_str(), W_OK) != 0)
+      throw std::runtime_error(fmt::format("run folder {} is not writable", layout.dir.string()));
+    out << fmt::format("rig {}: {} devices, target {} blocks, deadline {} s, run folder {}", spec.name,
+                       spec.instances().size(), spec.target_blocks, spec.deadline_s, layout.dir.string())
+        << std::endl;
+    return RigRun(std::move(spec), seed, std::move(layout), node_exe, emu_exe, stop, out, err).run();
+  } catch (const std::exception& e) {
+    err << "error: " << e.what() << '\n';
+    return kExitError;
+  }
+}
+
+int check_rig(const fs::path& rig_file, std::ostream& out, std::ostream& err) {
+  try {
+    const RigSpec spec = load_rig(rig_file);
+    out << "ok: " << spec.name << ", " << spec.instances().size() << " devices\n";
+    return kExitPass;
+  } catch (const RigError& e) {
+    err << e.what() << '\n';
+    return kExitError;
+  }
+}
+
+}  // namespace iotw::harness

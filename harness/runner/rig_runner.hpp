@@ -1,0 +1,39 @@
+// `iotw rig run` / `iotw rig check`: one rig end to end across real process boundaries.
+// Loads the rig, wires a PTY link per device through the LinkFabric, writes the children's configs, spawns
+// iotw-trust-node and iotw-emu, drives transactions over HTTP until the target height or the deadline,
+// exports the ledger, stops everything, merges the event streams and judges the run (iotw_harness_core).
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <ostream>
+
+namespace iotw::harness {
+
+/// Process exit codes of the `iotw rig` commands.
+enum ExitCode : int {
+  kExitPass = 0,          ///< run finished, every criterion passed (check: rig is valid)
+  kExitFail = 1,          ///< run finished, a criterion failed
+  kExitError = 2,         ///< bad rig, missing binary, no PTYs, unwritable run folder, a child failed, any error
+  kExitInterrupted = 130  ///< SIGINT/SIGTERM: everything stopped, partial report written
+};
+
+struct RunOptions {
+  std::filesystem::path rig_file;
+  std::optional<std::filesystem::path> out_dir;  ///< default runs/<rig>-<YYYYmmdd-HHMMSS>-<seed> under the cwd
+  std::optional<std::uint64_t> seed;             ///< overrides the rig's seed; neither = std::random_device
+  std::filesystem::path bin_dir;                 ///< holds iotw-trust-node and iotw-emu
+};
+
+/// Runs the rig. stdout (`out`) gets "seed: N" as its first line, progress lines, the summary table and
+/// "run folder: <path>"; errors go to `err`. `stop` is polled (every ≤ 200 ms): once true the run stops
+/// its children, writes a partial report with reason "interrupted" and returns kExitInterrupted.
+/// Never throws; children are always stopped (SIGTERM, 5 s, SIGKILL) before it returns.
+int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostream& out, std::ostream& err);
+
+/// Validates a rig file: prints "ok: <name>, N devices" and returns kExitPass, or the RigError text to
+/// `err` and returns kExitError.
+int check_rig(const std::filesystem::path& rig_file, std::ostream& out, std::ostream& err);
+
+}  // namespace iotw::harness

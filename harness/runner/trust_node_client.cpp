@@ -1,0 +1,80 @@
+#include "trust_node_client.hpp"
+
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+namespace iotw::harness {
+namespace {
+
+constexpr int kPageLimit = 1000;
+
+std::uint64_t splitmix64(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+TrustNodeClient::TrustNodeClient(int port) : http_(std::make_unique<httplib::Client>("127.0.0.1", port)) {
+  http_->set_connection_timeout(2, 0);
+  http_->set_read_timeout(5, 0);
+  // A connection per request: on a kept-alive one every answer stalls ~40 ms (the server's Nagle against our
+  // delayed ACK), and an idle kept-alive connection holds up the node's graceful shutdown.
+  http_->set_keep_alive(false);
+}
+
+TrustNodeClient::~TrustNodeClient() = default;
+
+std::optional<Health> TrustNodeClient::health() {
+  const auto res = http_->Get("/v1/health");
+  if (!res || res->status != 200) return std::nullopt;
+  const auto j = nlohmann::json::parse(res->body, nullptr, false);
+  try {
+    return Health{j.at("height").get<std::uint64_t>(), j.at("devices_attached").get<std::uint64_t>(),
+                  j.at("devices_blacklisted").get<std::uint64_t>(), j.at("pending_txs").get<std::uint64_t>(),
+                  j.at("rounds").get<std::uint64_t>()};
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+SubmitResult TrustNodeClient::submit(const std::string& payload) {
+  const auto res = http_->Post("/v1/transactions", nlohmann::json{{"payload", payload}}.dump(), "application/json");
+  if (!res) return SubmitResult::Failed;
+  switch (res->status) {
+    case 202: return SubmitResult::Accepted;
+    case 409: return SubmitResult::Duplicate;
+    case 400: return SubmitResult::Rejected;
+    default: return SubmitResult::Failed;
+  }
+}
+
+std::vector<std::string> TrustNodeClient::export_blocks() {
+  std::vector<std::string> blocks;
+  for (;;) {
+    const std::string path =
+        "/v1/blocks?from=" + std::to_string(blocks.size()) + "&limit=" + std::to_string(kPageLimit);
+    const auto res = http_->Get(path);
+    if (!res) throw TrustNodeError("GET " + path + ": " + httplib::to_string(res.error()));
+    if (res->status != 200) throw TrustNodeError("GET " + path + ": HTTP " + std::to_string(res->status));
+    const auto page = nlohmann::ordered_json::parse(res->body, nullptr, false);
+    if (!page.is_object() || !page.contains("blocks") || !page["blocks"].is_array())
+      throw TrustNodeError("GET " + path + ": answer has no \"blocks\" array");
+    for (const auto& b : page["blocks"]) blocks.push_back(b.dump());
+    if (page["blocks"].size() < static_cast<std::size_t>(kPageLimit)) return blocks;
+  }
+}
+
+std::string tx_payload(std::uint64_t seed, std::uint64_t counter, int bytes) {
+  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  std::uint64_t state = seed ^ splitmix64(counter);
+  std::string out;
+  out.reserve(static_cast<std::size_t>(bytes));
+  while (out.size() < static_cast<std::size_t>(bytes)) out.push_back(kAlphabet[splitmix64(state) % 62]);
+  return out;
+}
+
+}  // namespace iotw::harness

@@ -1,0 +1,56 @@
+// HTTP client of a running trust node (docs/trust-node.md, "HTTP API") and the harness's transaction payloads.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace httplib {
+class Client;
+}
+
+namespace iotw::harness {
+
+/// GET /v1/health.
+struct Health {
+  std::uint64_t height = 0;
+  std::uint64_t devices_attached = 0;
+  std::uint64_t devices_blacklisted = 0;
+  std::uint64_t pending_txs = 0;
+  std::uint64_t rounds = 0;
+};
+
+enum class SubmitResult { Accepted, Duplicate, Rejected, Failed };  ///< 202, 409, 400, anything else/no answer
+
+/// The trust node did not answer, or answered something not in the contract; what() says which request.
+struct TrustNodeError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class TrustNodeClient {
+ public:
+  /// Talks to 127.0.0.1:`port`; connect timeout 2 s, read timeout 5 s.
+  explicit TrustNodeClient(int port);
+  ~TrustNodeClient();
+  TrustNodeClient(const TrustNodeClient&) = delete;
+  TrustNodeClient& operator=(const TrustNodeClient&) = delete;
+
+  /// Current health, or nullopt when the node does not answer 200 with the documented fields.
+  std::optional<Health> health();
+  /// POST /v1/transactions {"payload": payload}.
+  SubmitResult submit(const std::string& payload);
+  /// Every block from height 0 up, paging GET /v1/blocks by 1000, each as the node sent it (compact JSON,
+  /// key order kept). Throws TrustNodeError on a failed request or a malformed answer.
+  std::vector<std::string> export_blocks();
+
+ private:
+  std::unique_ptr<httplib::Client> http_;
+};
+
+/// Transaction payload number `counter` of a run: `bytes` (1..4096) printable ASCII characters drawn from a
+/// SplitMix64 stream keyed by (seed, counter); the same inputs always give the same text.
+std::string tx_payload(std::uint64_t seed, std::uint64_t counter, int bytes);
+
+}  // namespace iotw::harness

@@ -1,0 +1,75 @@
+// The children's config files parse as TOML and carry the rig's values, per docs/trust-node.md and docs/emulators.md.
+#include "child_configs.hpp"
+
+#include <gtest/gtest.h>
+
+#include <toml++/toml.h>
+
+namespace iotw::harness {
+namespace {
+
+class ChildConfigs : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    layout.dir = std::filesystem::temp_directory_path() /
+                 ("iotw-child-configs-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "-" +
+                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(layout.dir);
+    spec.trust_node.witnesses = 4;
+    spec.trust_node.block_interval_ms = 77;
+    devices = {{{"esp-01", "esp32", "pty", "honest"}, {"esp-01", "/dev/pts/10", "/dev/pts/11"}},
+               {{"bad-01", "esp8266", "pty", "invert_verdict"}, {"bad-01", "/dev/pts/12", "/dev/pts/13"}}};
+  }
+  void TearDown() override { std::filesystem::remove_all(layout.dir); }
+
+  RunLayout layout;
+  RigSpec spec;
+  std::vector<WiredDevice> devices;
+};
+
+TEST_F(ChildConfigs, TrustNodeConfigHasEverySection) {
+  write_trust_node_config(spec, 42, devices, layout);
+  const toml::table t = toml::parse_file(layout.trust_node_config().string());
+  EXPECT_EQ(t["node"]["db"].value<std::string>(), layout.ledger_db().string());
+  EXPECT_EQ(t["node"]["seed"].value<std::int64_t>(), 42);
+  EXPECT_EQ(t["node"]["events"].value<std::string>(), layout.trust_node_events().string());
+  EXPECT_EQ(t["http"]["listen"].value<std::string>(), "127.0.0.1:0");
+  EXPECT_EQ(t["http"]["port_file"].value<std::string>(), layout.http_port_file().string());
+  const toml::array* serial = t["serial"].as_array();
+  ASSERT_NE(serial, nullptr);
+  ASSERT_EQ(serial->size(), 2u);
+  EXPECT_EQ((*serial)[0].as_table()->at("path").value<std::string>(), "/dev/pts/10");
+  EXPECT_EQ((*serial)[1].as_table()->at("path").value<std::string>(), "/dev/pts/12");
+  EXPECT_EQ((*serial)[1].as_table()->at("baud").value<std::int64_t>(), 115200);
+  EXPECT_EQ(t["consensus"]["witnesses"].value<std::int64_t>(), 4);
+  EXPECT_EQ(t["consensus"]["block_interval_ms"].value<std::int64_t>(), 77);
+  EXPECT_EQ(t["consensus"]["max_txs_per_block"].value<std::int64_t>(), 64);
+  EXPECT_EQ(t["consensus"]["assignment_timeout_ms"].value<std::int64_t>(), 1500);
+  EXPECT_EQ(t["consensus"]["witness_timeout_ms"].value<std::int64_t>(), 1500);
+  EXPECT_EQ(t["consensus"]["device_timeout_ms"].value<std::int64_t>(), 5000);
+  EXPECT_EQ(t.size(), 4u);  // node, http, serial, consensus: nothing the trust node would reject as unknown
+}
+
+TEST_F(ChildConfigs, SeedBeyondTomlIntegerRangeIsRefused) {
+  EXPECT_THROW(write_trust_node_config(spec, 1ULL << 63, devices, layout), std::runtime_error);
+}
+
+TEST_F(ChildConfigs, EmuConfigListsEveryDeviceOnItsDeviceSideAndCreatesNvs) {
+  write_emu_config(devices, layout);
+  const toml::table t = toml::parse_file(layout.emu_config().string());
+  EXPECT_EQ(t["events"].value<std::string>(), layout.emu_events().string());
+  const toml::array* list = t["device"].as_array();
+  ASSERT_NE(list, nullptr);
+  ASSERT_EQ(list->size(), 2u);
+  const toml::table& bad = *(*list)[1].as_table();
+  EXPECT_EQ(bad["name"].value<std::string>(), "bad-01");
+  EXPECT_EQ(bad["model"].value<std::string>(), "esp8266");
+  EXPECT_EQ(bad["link"].value<std::string>(), "/dev/pts/13");
+  EXPECT_EQ(bad["behaviour"].value<std::string>(), "invert_verdict");
+  EXPECT_EQ(bad["nvs_dir"].value<std::string>(), layout.nvs_dir("bad-01").string());
+  EXPECT_TRUE(std::filesystem::is_directory(layout.nvs_dir("bad-01")));
+  EXPECT_EQ(t.size(), 2u);
+}
+
+}  // namespace
+}  // namespace iotw::harness

@@ -1,0 +1,61 @@
+// Test helper: runs the real `iotw` binary and captures its exit code, stdout and stderr.
+#pragma once
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/process.hpp>
+#include <gtest/gtest.h>
+
+namespace iotw::test {
+
+inline std::string slurp(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+inline std::vector<std::string> lines_of(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::vector<std::string> out;
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty()) out.push_back(l);
+  return out;
+}
+
+/// A fresh, empty scratch folder per test, removed afterwards.
+inline std::filesystem::path scratch_dir() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  auto dir = std::filesystem::temp_directory_path() /
+             ("iotw-it-" + std::string(info->test_suite_name()) + "-" + info->name() + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+struct IotwResult {
+  int code = -1;
+  std::string out, err;
+};
+
+/// Runs `iotw args...` to completion. `while_running`, if given, is called with the child's pid once it started.
+inline IotwResult run_iotw(const std::vector<std::string>& args, const std::filesystem::path& scratch,
+                           const std::function<void(int pid)>& while_running = {}) {
+  namespace bp = boost::process;
+  const auto out = scratch / "iotw.stdout", err = scratch / "iotw.stderr";
+  bp::child c(bp::exe = IOTW_EXE, bp::args = args, bp::std_out > out.string(), bp::std_err > err.string(),
+              bp::std_in.close());
+  if (while_running) while_running(c.id());
+  c.wait();
+  return {c.exit_code(), slurp(out), slurp(err)};
+}
+
+}  // namespace iotw::test

@@ -1,0 +1,124 @@
+// Full rigs through the real binaries: iotw -> iotw-trust-node + iotw-emu over PTY links.
+#include <signal.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "iotw_process.hpp"
+
+namespace iotw::test {
+namespace {
+using json = nlohmann::json;
+
+const std::string kRigs = IOTW_RIGS_DIR;
+
+std::vector<json> events_of(const std::filesystem::path& run) {
+  std::vector<json> out;
+  for (const auto& l : lines_of(run / "events.jsonl")) out.push_back(json::parse(l));
+  return out;
+}
+
+std::vector<json> of_kind(const std::vector<json>& events, const std::string& kind) {
+  std::vector<json> out;
+  for (const auto& e : events)
+    if (e["kind"] == kind) out.push_back(e);
+  return out;
+}
+
+// Every child the harness started is gone (reaped, so not even a zombie).
+void expect_children_gone(const std::vector<json>& events) {
+  const auto started = of_kind(events, "process_started");
+  EXPECT_EQ(started.size(), 2u);
+  EXPECT_EQ(of_kind(events, "process_exited").size(), started.size());
+  for (const auto& e : started) {
+    const int pid = e["fields"]["pid"];
+    EXPECT_NE(::kill(pid, 0), 0) << e["fields"]["name"] << " (pid " << pid << ") outlived iotw";
+  }
+}
+
+void expect_common_run_folder(const std::filesystem::path& run, const json& report, const std::vector<json>& events) {
+  EXPECT_EQ(lines_of(run / "ledger.jsonl").size(), report["blocks_finalized"].get<std::size_t>() + 1);
+  EXPECT_TRUE(std::filesystem::exists(run / "junit.xml"));
+  EXPECT_FALSE(of_kind(events, "round_closed").empty());
+  EXPECT_EQ(of_kind(events, "link_created").size(), report["devices"].size());
+  for (std::size_t i = 1; i < events.size(); ++i)
+    ASSERT_LE(events[i - 1]["time_ms"].get<double>(), events[i]["time_ms"].get<double>()) << "line " << i + 1;
+  const auto finished = of_kind(events, "rig_finished");
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(finished[0]["fields"]["reason"], "target_reached");
+  expect_children_gone(events);
+}
+
+TEST(RigRun, SmokePassesWithEveryRoundCoherent) {
+  const auto dir = scratch_dir();
+  const auto run = dir / "run";
+  const auto r = run_iotw({"rig", "run", kRigs + "/smoke.toml", "--out", run.string(), "--seed", "7"}, dir);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.rfind("seed: 7\n", 0), 0u);
+  EXPECT_NE(r.out.find("run folder: " + run.string()), std::string::npos);
+
+  const json report = json::parse(slurp(run / "report.json"));
+  EXPECT_EQ(report["pass"], true);
+  EXPECT_EQ(report["seed"], 7);
+  EXPECT_GE(report["blocks_finalized"].get<int>(), 20);
+  EXPECT_EQ(report["coherence_rate"].get<double>(), 1.0);
+  EXPECT_TRUE(report["blacklisted"].empty());
+  EXPECT_EQ(report["ledger_valid"], true);
+  EXPECT_EQ(report["reason"], "target_reached");
+  const auto events = events_of(run);
+  expect_common_run_folder(run, report, events);
+  for (const auto& link : report["harness"]["links"]) {
+    EXPECT_GT(link["node_to_device"]["bytes"].get<int>(), 0) << link["device"];
+    EXPECT_GT(link["device_to_node"]["bytes"].get<int>(), 0) << link["device"];
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(RigRun, ByzantineWitnessIsCaughtAndBlacklisted) {
+  const auto dir = scratch_dir();
+  const auto run = dir / "run";
+  const auto r = run_iotw({"rig", "run", kRigs + "/byzantine_witness.toml", "--out", run.string(), "--seed", "7"}, dir);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+
+  const json report = json::parse(slurp(run / "report.json"));
+  EXPECT_EQ(report["pass"], true);
+  EXPECT_EQ(report["ledger_valid"], true);
+  std::vector<std::string> byzantine;
+  for (const auto& d : report["devices"])
+    if (d["behaviour"] != "honest") byzantine.push_back(d["name"]);
+  ASSERT_EQ(byzantine, std::vector<std::string>{"byz-01"});
+  const auto& blacklisted = report["blacklisted"];
+  EXPECT_NE(std::find(blacklisted.begin(), blacklisted.end(), "byz-01"), blacklisted.end()) << blacklisted;
+
+  const auto events = events_of(run);
+  bool incoherent = false;
+  for (const auto& e : of_kind(events, "round_closed")) incoherent |= e["fields"]["coherent"] == false;
+  EXPECT_TRUE(incoherent);
+  expect_common_run_folder(run, report, events);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(RigRun, InterruptStopsEverythingAndWritesAPartialReport) {
+  const auto dir = scratch_dir();
+  const auto run = dir / "run";
+  const auto r = run_iotw({"rig", "run", kRigs + "/smoke.toml", "--out", run.string(), "--seed", "11"}, dir,
+                          [&](int pid) {
+                            // Once the chain grows, Ctrl-C. (Waits for progress, not for a time.)
+                            while (slurp(run / "trust_node.events.jsonl").find("block_finalized") == std::string::npos)
+                              std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                            ::kill(pid, SIGINT);
+                          });
+  EXPECT_EQ(r.code, 130) << r.out << r.err;
+  const json report = json::parse(slurp(run / "report.json"));
+  EXPECT_EQ(report["reason"], "interrupted");
+  EXPECT_EQ(report["pass"], false);
+  const auto events = events_of(run);
+  const auto finished = of_kind(events, "rig_finished");
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(finished[0]["fields"]["reason"], "interrupted");
+  expect_children_gone(events);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace iotw::test
