@@ -170,6 +170,7 @@ class Daemon final : public CoreSink, public LinkHost {
   }
 
   void start_http() {
+    http_.set_tcp_nodelay(true);  // responses go out as two writes; without this each stalls ~40 ms (Nagle)
     http_.Post("/v1/transactions", [this](const httplib::Request &req, httplib::Response &res) {
       const nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
       if (body.is_discarded() || !body.is_object() || !body.contains("payload") || !body["payload"].is_string())
