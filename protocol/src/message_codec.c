@@ -32,6 +32,7 @@ const char *iotw_msg_name(unsigned which_body) {
     case iotw_v1_Envelope_heartbeat_tag: return "heartbeat";
     case iotw_v1_Envelope_heartbeat_ack_tag: return "heartbeat_ack";
     case iotw_v1_Envelope_error_tag: return "error";
+    case iotw_v1_Envelope_usage_report_tag: return "usage_report";
     default: return "unknown";
   }
 }

@@ -32,3 +32,12 @@ size_t iotw_sigmsg_attest(uint64_t round_id, const uint8_t block_hash[32], uint8
   out[n + 40] = verdict;
   return n + 41;
 }
+
+size_t iotw_sigmsg_usage(uint64_t seq, uint64_t energy_mwh, uint32_t on_seconds, uint32_t period_s, uint8_t *out) {
+  size_t n = put_tag(out, IOTW_TAG_USAGE);
+  iotw_put_u64le(out + n, seq);
+  iotw_put_u64le(out + n + 8, energy_mwh);
+  iotw_put_u32le(out + n + 16, on_seconds);
+  iotw_put_u32le(out + n + 20, period_s);
+  return n + 24;
+}

@@ -14,6 +14,8 @@ extern "C" {
 #define IOTW_TAG_RESULT "IOTW/1/RESULT"     /* || assignment_id u64le || block_hash[32]   -> 54 bytes */
 #define IOTW_TAG_ATTEST "IOTW/1/ATTEST"     /* || round_id u64le || block_hash[32] || verdict u8 -> 55 bytes */
 
+#define IOTW_TAG_USAGE "IOTW/1/USAGE" /* || seq u64le || energy_mwh u64le || on_seconds u32le || period_s u32le -> 37 bytes */
+
 /** Large enough for every signing message. */
 #define IOTW_SIG_MSG_MAX 96u
 
@@ -26,6 +28,9 @@ size_t iotw_sigmsg_result(uint64_t assignment_id, const uint8_t block_hash[32], 
 
 /** ATTEST: a witness's verdict (1 = valid, 2 = invalid, as iotw.v1.Verdict). Returns the length (55). */
 size_t iotw_sigmsg_attest(uint64_t round_id, const uint8_t block_hash[32], uint8_t verdict, uint8_t *out);
+
+/** USAGE: a device's signed usage-data report. Returns the length (37). */
+size_t iotw_sigmsg_usage(uint64_t seq, uint64_t energy_mwh, uint32_t on_seconds, uint32_t period_s, uint8_t *out);
 
 #ifdef __cplusplus
 }
