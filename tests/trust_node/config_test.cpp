@@ -63,9 +63,11 @@ device_timeout_ms = 3000
 TEST(TrustNodeConfig, UnknownKeyNamesFileLineAndAllowedKeys) {
   EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[consensus]\nwitnesses = 3\nwitness = 4\n"),
             "rig/tn.toml:6: unknown key 'witness' in [consensus]; allowed: witnesses, block_interval_ms, "
-            "max_txs_per_block, assignment_timeout_ms, witness_timeout_ms, device_timeout_ms");
+            "max_txs_per_block, assignment_timeout_ms, witness_timeout_ms, device_timeout_ms, policy, threshold, "
+            "selection, diversity");
   EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[nodes]\n"),
-            "rig/tn.toml:4: unknown key 'nodes' in the top level; allowed: node, http, udp, serial, consensus");
+            "rig/tn.toml:4: unknown key 'nodes' in the top level; allowed: node, http, udp, serial, consensus, rewards, "
+            "device_tags");
   EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[[serial]]\npath = \"/dev/pts/1\"\nspeed = 9600\n"),
             "rig/tn.toml:6: unknown key 'speed' in [[serial]]; allowed: path, baud");
 }

@@ -1,42 +1,8 @@
 // Consensus core (docs/protocol.md §7) driven by scripted devices with real Ed25519 keys.
-#include <set>
-
 #include "sim.hpp"
 
 namespace iotw::tn::test {
 namespace {
-
-/** The independent checks of docs/protocol.md §8 on one block against its predecessor. */
-void expect_verifies(const Block &b, const Block &prev) {
-  EXPECT_EQ(b.hash, sha256(b.header.data(), b.header.size()));
-  iotw_block_header h;
-  ASSERT_EQ(iotw_block_header_unpack(b.header.data(), &h), 0);
-  EXPECT_EQ(h.height, prev.height + 1);
-  EXPECT_EQ(b.height, h.height);
-  EXPECT_EQ(0, std::memcmp(h.prev_hash, prev.hash.data(), 32));
-  EXPECT_EQ(0, std::memcmp(h.miner_pubkey, b.miner.data(), 32));
-  Bytes hashes;
-  for (const Tx &t : b.txs) {
-    EXPECT_EQ(t.hash, sha256(t.payload.data(), t.payload.size()));
-    hashes.insert(hashes.end(), t.hash.begin(), t.hash.end());
-  }
-  EXPECT_EQ(0, std::memcmp(h.tx_root, sha256(hashes.data(), hashes.size()).data(), 32));
-  EXPECT_EQ(h.tx_count, b.txs.size());
-  uint8_t msg[IOTW_SIG_MSG_MAX];
-  size_t n = iotw_sigmsg_result(b.assignment_id, b.hash.data(), msg);
-  ASSERT_EQ(b.miner_signature.size(), 64u);
-  EXPECT_EQ(0, crypto_sign_verify_detached(b.miner_signature.data(), msg, n, b.miner.data()));
-  ASSERT_FALSE(b.attestations.empty());
-  std::set<Key> seen;
-  for (const Attestation &a : b.attestations) {
-    EXPECT_EQ(a.round_id, b.round_id);
-    EXPECT_EQ(a.verdict, 1);
-    EXPECT_NE(a.witness, b.miner);
-    EXPECT_TRUE(seen.insert(a.witness).second);
-    n = iotw_sigmsg_attest(a.round_id, b.hash.data(), 1, msg);
-    EXPECT_EQ(0, crypto_sign_verify_detached(a.signature.data(), msg, n, a.witness.data()));
-  }
-}
 
 /** Submit txs one by one until pred() holds (the seeded RNG decides who is picked); bounded. */
 template <class Pred>

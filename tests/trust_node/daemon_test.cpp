@@ -18,85 +18,10 @@
 #include <httplib.h>
 
 #include "iotw/frame_codec.h"
-#include "sim.hpp"
-
-extern char **environ;
+#include "node_process.hpp"
 
 namespace iotw::tn::test {
 namespace {
-namespace fs = std::filesystem;
-
-struct Node {
-  explicit Node(const std::string &toml) {
-    char tmpl[] = "/tmp/iotw-tn-daemon-XXXXXX";
-    dir = mkdtemp(tmpl);
-    std::ofstream(dir / "tn.toml") << toml;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, (dir / "stderr.txt").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const std::string cfg = (dir / "tn.toml").string();
-    char *argv[] = {const_cast<char *>(IOTW_TRUST_NODE_BIN), const_cast<char *>("--config"),
-                    const_cast<char *>(cfg.c_str()), nullptr};
-    EXPECT_EQ(posix_spawn(&pid, IOTW_TRUST_NODE_BIN, &fa, nullptr, argv, environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-  }
-  ~Node() {
-    if (pid > 0) kill(pid, SIGKILL), waitpid(pid, nullptr, 0);
-    fs::remove_all(dir);
-  }
-  /** Waits (bounded) for the daemon to write a port file; 0 if it never appears. */
-  int port(const char *file) {
-    for (int i = 0; i < 500; ++i) {
-      std::ifstream f(dir / file);
-      int p = 0;
-      if (f >> p) return p;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return 0;
-  }
-  int wait_exit() {
-    int status = 0;
-    waitpid(pid, &status, 0);
-    pid = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  std::string read(const char *file) {
-    std::stringstream ss;
-    ss << std::ifstream(dir / file).rdbuf();
-    return ss.str();
-  }
-  fs::path dir;
-  pid_t pid = -1;
-};
-
-/** A SimDevice behind its own UDP socket. */
-struct UdpDevice {
-  UdpDevice(uint32_t i, int port) : dev(i, "udp-" + std::to_string(i), Behaviour::honest) {
-    fd = socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a);
-  }
-  ~UdpDevice() { close(fd); }
-  void send(const iotw_v1_Envelope &e) {
-    uint8_t p[512], d[IOTW_DATAGRAM_MAX];
-    const size_t n = iotw_msg_encode(&e, p, sizeof p);
-    ::send(fd, d, iotw_datagram_encode(p, n, d, sizeof d), 0);
-  }
-  void on_readable() {
-    uint8_t d[IOTW_DATAGRAM_MAX + 1];
-    const ssize_t n = recv(fd, d, sizeof d, 0);
-    const long len = n > 0 ? iotw_datagram_check(d, static_cast<size_t>(n)) : -1;
-    iotw_v1_Envelope in;
-    if (len > 0 && iotw_msg_decode(d, static_cast<size_t>(len), &in) == 0)
-      if (auto out = dev.respond(in)) send(*out);
-  }
-  SimDevice dev;
-  int fd;
-};
-
 TEST(TrustNodeDaemon, UdpDevicesMineABlockSubmittedOverHttp) {
   Node node(R"(
 [node]

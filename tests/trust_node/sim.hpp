@@ -5,6 +5,7 @@
 #include <deque>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -26,19 +27,40 @@ class MemLedger final : public Ledger {
     for (uint64_t h = from; h < chain.size() && out.size() < limit; ++h) out.push_back(chain[h]);
     return out;
   }
-  void append_block(const Block &b) override {
+  using Ledger::append_block;
+  void append_block(const Block &b, const BlockEffects &fx) override {
     for (const Tx &t : b.txs) std::erase_if(pending, [&](const Tx &p) { return p.hash == t.hash; });
     chain.push_back(b);
+    for (const Credit &c : fx.credits) bal[c.device] += c.amount;
+    for (const Key &k : fx.good) ++rep[k].good;
   }
-  bool add_pending_tx(const Tx &tx) override {
+  bool known(const Hash &h) const {
     for (const Tx &p : pending)
-      if (p.hash == tx.hash) return false;
+      if (p.hash == h) return true;
     for (const Block &b : chain)
       for (const Tx &t : b.txs)
-        if (t.hash == tx.hash) return false;
+        if (t.hash == h) return true;
+    return false;
+  }
+  std::vector<bool> add_pending_txs(const std::vector<Tx> &txs) override {
+    std::vector<bool> out;
+    for (const Tx &tx : txs) {
+      out.push_back(!known(tx.hash));
+      if (out.back()) pending.push_back(tx);
+    }
+    return out;
+  }
+  bool add_usage_tx(const Tx &tx, const Key &device, uint64_t seq) override {
+    auto it = seqs.find(device);
+    if ((it != seqs.end() && it->second >= seq) || known(tx.hash)) return false;
+    seqs[device] = seq;
     pending.push_back(tx);
     return true;
   }
+  std::map<Key, uint64_t> usage_seqs() override { return seqs; }
+  std::map<Key, uint64_t> balances() override { return bal; }
+  std::map<Key, Reputation> reputations() override { return rep; }
+  void add_bad(const Key &k) override { ++rep[k].bad; }
   std::vector<Tx> pending_txs() override { return pending; }
   void upsert_device(const DeviceRecord &d) override {
     auto [it, fresh] = devs.emplace(d.pubkey, d);
@@ -49,8 +71,14 @@ class MemLedger final : public Ledger {
     for (auto &[k, d] : devs) out.push_back(d);
     return out;
   }
-  void add_blacklist(const BlacklistEntry &e) override { black.push_back(e); }
+  void add_blacklist(const BlacklistEntry &e) override {
+    std::erase_if(black, [&](const BlacklistEntry &b) { return b.pubkey == e.pubkey; });
+    black.push_back(e);
+  }
   std::vector<BlacklistEntry> blacklist() override { return black; }
+  bool lift_blacklist(const Key &k, uint64_t) override {
+    return std::erase_if(black, [&](const BlacklistEntry &b) { return b.pubkey == k; }) > 0;
+  }
   uint64_t max_round_id() override {
     uint64_t m = 0;
     for (const Block &b : chain) m = std::max(m, b.round_id);
@@ -67,6 +95,8 @@ class MemLedger final : public Ledger {
   std::vector<Tx> pending;
   std::map<Key, DeviceRecord> devs;
   std::vector<BlacklistEntry> black;
+  std::map<Key, uint64_t> seqs, bal;
+  std::map<Key, Reputation> rep;
 };
 
 struct ManualClock final : Clock {
@@ -169,6 +199,18 @@ struct SimDevice {
     }
   }
 
+  /** A signed UsageReport (docs/protocol.md §5 USAGE). */
+  iotw_v1_Envelope usage(uint64_t seq, uint64_t energy_mwh, uint32_t on_seconds, uint32_t period_s) const {
+    iotw_v1_Envelope e = iotw_v1_Envelope_init_zero;
+    e.which_body = iotw_v1_Envelope_usage_report_tag;
+    auto &u = e.body.usage_report;
+    u.seq = seq, u.energy_mwh = energy_mwh, u.on_seconds = on_seconds, u.period_s = period_s;
+    uint8_t msg[IOTW_SIG_MSG_MAX];
+    const size_t n = iotw_sigmsg_usage(seq, energy_mwh, on_seconds, period_s, msg);
+    crypto_sign_detached(u.signature, nullptr, msg, n, sk.data());
+    return e;
+  }
+
   iotw_v1_Attestation attest(uint64_t round_id, const uint8_t block_hash[32], bool valid) const {
     iotw_v1_Attestation a = iotw_v1_Attestation_init_zero;
     a.round_id = round_id;
@@ -195,9 +237,10 @@ struct Rig {
   explicit Rig(ConsensusConfig c = {}, Ledger *store = nullptr, uint64_t seed = 42)
       : cfg(c), rng(seed), ledger(store ? *store : mem), core(cfg, ledger, clock, rng, sink) {}
 
-  SimDevice &add(Behaviour b = Behaviour::honest) {
+  SimDevice &add(Behaviour b = Behaviour::honest, std::string name = {}) {
     const uint32_t link = static_cast<uint32_t>(devices.size() + 1);
-    auto &d = devices.emplace(link, SimDevice(link, "dev-" + std::to_string(link), b)).first->second;
+    if (name.empty()) name = "dev-" + std::to_string(link);
+    auto &d = devices.emplace(link, SimDevice(link, name, b)).first->second;
     core.link_opened(link, "test:" + std::to_string(link));
     core.on_message(link, d.hello());
     pump();
@@ -214,6 +257,11 @@ struct Rig {
     auto r = core.submit_tx(Bytes(text.begin(), text.end()));
     pump();
     return r;
+  }
+  /** Deliver env from device d and pump the answers. */
+  void from(SimDevice &d, const iotw_v1_Envelope &env) {
+    core.on_message(d.link, env);
+    pump();
   }
   void advance(uint64_t ms) {
     clock.now += ms;
@@ -235,5 +283,37 @@ struct Rig {
   TrustNodeCore core;
   std::map<uint32_t, SimDevice> devices;
 };
+
+/** The independent checks of docs/protocol.md §8 on one block against its predecessor. */
+inline void expect_verifies(const Block &b, const Block &prev) {
+  EXPECT_EQ(b.hash, sha256(b.header.data(), b.header.size()));
+  iotw_block_header h;
+  ASSERT_EQ(iotw_block_header_unpack(b.header.data(), &h), 0);
+  EXPECT_EQ(h.height, prev.height + 1);
+  EXPECT_EQ(b.height, h.height);
+  EXPECT_EQ(0, std::memcmp(h.prev_hash, prev.hash.data(), 32));
+  EXPECT_EQ(0, std::memcmp(h.miner_pubkey, b.miner.data(), 32));
+  Bytes hashes;
+  for (const Tx &t : b.txs) {
+    EXPECT_EQ(t.hash, sha256(t.payload.data(), t.payload.size()));
+    hashes.insert(hashes.end(), t.hash.begin(), t.hash.end());
+  }
+  EXPECT_EQ(0, std::memcmp(h.tx_root, sha256(hashes.data(), hashes.size()).data(), 32));
+  EXPECT_EQ(h.tx_count, b.txs.size());
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  size_t n = iotw_sigmsg_result(b.assignment_id, b.hash.data(), msg);
+  ASSERT_EQ(b.miner_signature.size(), 64u);
+  EXPECT_EQ(0, crypto_sign_verify_detached(b.miner_signature.data(), msg, n, b.miner.data()));
+  ASSERT_FALSE(b.attestations.empty());
+  std::set<Key> seen;
+  for (const Attestation &a : b.attestations) {
+    EXPECT_EQ(a.round_id, b.round_id);
+    EXPECT_EQ(a.verdict, 1);
+    EXPECT_NE(a.witness, b.miner);
+    EXPECT_TRUE(seen.insert(a.witness).second);
+    n = iotw_sigmsg_attest(a.round_id, b.hash.data(), 1, msg);
+    EXPECT_EQ(0, crypto_sign_verify_detached(a.signature.data(), msg, n, a.witness.data()));
+  }
+}
 
 }  // namespace iotw::tn::test

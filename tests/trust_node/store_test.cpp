@@ -76,7 +76,7 @@ TEST(SqliteLedger, DuplicateTxRefusedEvenAfterInclusion) {
   TempDir dir;
   SqliteLedger store(dir.file("l.sqlite"));
   const Bytes p{'x'};
-  const Tx tx{sha256(p.data(), p.size()), p};
+  const Tx tx{sha256(p.data(), p.size()), p, std::nullopt, std::nullopt};
   EXPECT_TRUE(store.add_pending_tx(tx));
   EXPECT_FALSE(store.add_pending_tx(tx));
   Block b = genesis_block();
@@ -96,7 +96,7 @@ TEST(SqliteLedger, FailedAppendLeavesNothingBehind) {
   store.append_block(genesis_block());
   Block dup = genesis_block();  // same height: the insert fails, the transaction rolls back
   const Bytes p{'y'};
-  dup.txs = {Tx{sha256(p.data(), p.size()), p}};
+  dup.txs = {Tx{sha256(p.data(), p.size()), p, std::nullopt, std::nullopt}};
   EXPECT_THROW(store.append_block(dup), LedgerError);
   EXPECT_EQ(store.block_count(), 1u);
   EXPECT_TRUE(store.pending_txs().empty());

@@ -1,5 +1,7 @@
 #include "iotw/trust_node/core.hpp"
 
+#include <fnmatch.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -7,6 +9,7 @@
 
 #include "iotw/block_header.h"
 #include "iotw/signing.h"
+#include "iotw/trust_node/tx_request.hpp"
 
 namespace iotw::tn {
 namespace {
@@ -32,6 +35,13 @@ iotw_v1_Envelope envelope(pb_size_t which) {
 
 const char *verdict_name(uint8_t v) { return v == iotw_v1_Verdict_VERDICT_VALID ? "valid" : "invalid"; }
 
+void add_credit(std::vector<Credit> &credits, const Key &k, uint64_t amount) {
+  if (amount == 0) return;
+  for (Credit &c : credits)
+    if (c.device == k) return void(c.amount += amount);
+  credits.push_back(Credit{k, amount});
+}
+
 }  // namespace
 
 TrustNodeCore::TrustNodeCore(ConsensusConfig cfg, Ledger &ledger, Clock &clock, Random &rng, CoreSink &sink)
@@ -39,8 +49,15 @@ TrustNodeCore::TrustNodeCore(ConsensusConfig cfg, Ledger &ledger, Clock &clock, 
   if (ledger_.block_count() == 0) ledger_.append_block(genesis_block());
   tip_ = ledger_.blocks(ledger_.block_count() - 1, 1).at(0);
   pending_ = ledger_.pending_txs();
-  for (DeviceRecord &d : ledger_.devices()) devices_[d.pubkey].rec = std::move(d);
-  for (const BlacklistEntry &e : ledger_.blacklist()) blacklist_.insert(e.pubkey);
+  for (DeviceRecord &d : ledger_.devices()) {
+    Device &dev = devices_[d.pubkey];
+    dev.tags = tags_for(d);
+    dev.rec = std::move(d);
+  }
+  for (BlacklistEntry &e : ledger_.blacklist()) blacklist_[e.pubkey] = std::move(e);
+  usage_seq_ = ledger_.usage_seqs();
+  balances_ = ledger_.balances();
+  reputation_ = ledger_.reputations();
   next_round_id_ = ledger_.max_round_id() + 1;
   next_assignment_id_ = ledger_.max_assignment_id() + 1;
 }
@@ -69,8 +86,66 @@ nlohmann::json TrustNodeCore::devices_json() const {
                                  {"link", d.link ? sessions_.at(*d.link).name : ""},
                                  {"attached", d.link.has_value()},
                                  {"blacklisted", blacklist_.count(k) > 0},
-                                 {"boot_count", d.rec.boot_count}});
+                                 {"boot_count", d.rec.boot_count},
+                                 {"tags", {{"manufacturer", d.tags.manufacturer},
+                                           {"model", d.tags.model},
+                                           {"location", d.tags.location}}},
+                                 {"balance", balance(k)},
+                                 {"reputation", {{"good", reputation_.count(k) ? reputation_.at(k).good : 0},
+                                                 {"bad", reputation_.count(k) ? reputation_.at(k).bad : 0}}}});
   return out;
+}
+
+uint64_t TrustNodeCore::balance(const Key &device) const {
+  auto it = balances_.find(device);
+  return it == balances_.end() ? 0 : it->second;
+}
+
+nlohmann::json TrustNodeCore::balances_json() const {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto &[k, v] : balances_) out[to_hex(k)] = v;
+  return out;
+}
+
+nlohmann::json TrustNodeCore::blacklist_json() const {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto &[k, e] : blacklist_) {
+    nlohmann::json evidence = nlohmann::json::parse(e.evidence, nullptr, false);
+    out.push_back(nlohmann::json{{"device", to_hex(k)},
+                                 {"name", devices_.count(k) ? devices_.at(k).rec.name : ""},
+                                 {"round_id", e.round_id},
+                                 {"reason", e.reason},
+                                 {"time_ms", e.time_ms},
+                                 {"evidence", evidence.is_discarded() ? nlohmann::json::array() : evidence}});
+  }
+  return out;
+}
+
+bool TrustNodeCore::lift_blacklist(const Key &device) {
+  if (!blacklist_.count(device) || !ledger_.lift_blacklist(device, clock_.now_ms())) return false;
+  blacklist_.erase(device);
+  sink_.event("blacklist_lifted", {{"device", to_hex(device)}, {"name", devices_.count(device) ? name_of(device) : ""}});
+  maybe_start_block();
+  return true;
+}
+
+uint64_t TrustNodeCore::reputation_weight(const Reputation &r) {
+  // score = (good + 1) / (good + 2 bad + 2), scaled by 2^20 (docs/protocol.md §7); never 0.
+  const unsigned __int128 num = static_cast<unsigned __int128>(r.good + 1) << 20;
+  const unsigned __int128 den = static_cast<unsigned __int128>(r.good) + 2 * static_cast<unsigned __int128>(r.bad) + 2;
+  return std::max<uint64_t>(1, static_cast<uint64_t>(num / den));
+}
+
+DeviceTags TrustNodeCore::tags_for(const DeviceRecord &r) const {
+  for (const DeviceTagRule &rule : cfg_.device_tags)
+    if (fnmatch(rule.pattern.c_str(), r.name.c_str(), 0) == 0)
+      return DeviceTags{rule.manufacturer, rule.model.empty() ? r.model : rule.model, rule.location};
+  return DeviceTags{"", r.model, ""};
+}
+
+void TrustNodeCore::add_bad(const Key &k) {
+  ledger_.add_bad(k);
+  ++reputation_[k].bad;
 }
 
 void TrustNodeCore::send_error(uint32_t link, uint32_t code, const char *text) {
@@ -105,6 +180,7 @@ void TrustNodeCore::on_message(uint32_t link, const iotw_v1_Envelope &env) {
     }
     case iotw_v1_Envelope_result_tag: return on_result(link, d.rec.pubkey, env.body.result);
     case iotw_v1_Envelope_attestation_tag: return on_attestation(link, d.rec.pubkey, env.body.attestation);
+    case iotw_v1_Envelope_usage_report_tag: return on_usage(link, d, env.body.usage_report);
     default: ++counters_.messages_rejected; return send_error(link, 5, "unexpected message");
   }
 }
@@ -150,6 +226,7 @@ void TrustNodeCore::on_prove(uint32_t link, Session &s, const iotw_v1_Prove &p) 
   d.rec.name = cstr(hello.name, sizeof hello.name);
   d.rec.model = cstr(hello.model, sizeof hello.model);
   d.rec.boot_count = hello.boot_count;
+  d.tags = tags_for(d.rec);
   ledger_.upsert_device(d.rec);
   if (s.attached && *s.attached != key) detach(devices_.at(*s.attached), "link_closed");
   if (d.link && *d.link != link) sessions_.at(*d.link).attached.reset();
@@ -184,6 +261,76 @@ std::vector<Key> TrustNodeCore::eligible(const std::set<Key> &exclude) const {
   return out;
 }
 
+Key TrustNodeCore::pick_miner(const std::vector<Key> &from) {
+  if (cfg_.selection == Selection::uniform) return pick(from);
+  std::vector<uint64_t> w;
+  uint64_t total = 0;
+  for (const Key &k : from) {
+    auto it = reputation_.find(k);
+    w.push_back(reputation_weight(it == reputation_.end() ? Reputation{} : it->second));
+    total += w.back();  // <= 64 * 2^20 per device: no overflow for any realistic pool
+  }
+  const uint64_t limit = UINT64_MAX - UINT64_MAX % total;
+  uint64_t r;
+  do r = rng_.next_u64();
+  while (r >= limit);
+  r %= total;
+  for (size_t i = 0; i < from.size(); ++i) {
+    if (r < w[i]) return from[i];
+    r -= w[i];
+  }
+  return from.back();
+}
+
+Key TrustNodeCore::pick_diverse(const std::vector<Key> &pool, const std::vector<Key> &chosen) {
+  if (!cfg_.diversity) return pick(pool);
+  // Score = tags (manufacturer, model, location) whose known value no chosen witness shares; take the best.
+  auto score = [&](const Key &k) {
+    const DeviceTags &t = devices_.at(k).tags;
+    int n = 0;
+    auto fresh = [&](const std::string DeviceTags::*f) {
+      if ((t.*f).empty()) return false;
+      for (const Key &c : chosen)
+        if (devices_.at(c).tags.*f == t.*f) return false;
+      return true;
+    };
+    n += fresh(&DeviceTags::manufacturer);
+    n += fresh(&DeviceTags::model);
+    n += fresh(&DeviceTags::location);
+    return n;
+  };
+  int best = -1;
+  std::vector<Key> top;
+  for (const Key &k : pool) {
+    const int sc = score(k);
+    if (sc > best) best = sc, top.clear();
+    if (sc == best) top.push_back(k);
+  }
+  return pick(top);
+}
+
+std::vector<Key> TrustNodeCore::pick_witnesses(std::vector<Key> pool, size_t n) {
+  std::vector<Key> chosen;
+  while (chosen.size() < n) {
+    const Key k = pick_diverse(pool, chosen);
+    pool.erase(std::find(pool.begin(), pool.end(), k));
+    chosen.push_back(k);
+  }
+  return chosen;
+}
+
+nlohmann::json TrustNodeCore::diversity_json(const std::vector<Key> &witnesses) const {
+  std::set<std::string> m, mo, l;
+  for (const Key &k : witnesses) {
+    const DeviceTags &t = devices_.at(k).tags;
+    m.insert(t.manufacturer), mo.insert(t.model), l.insert(t.location);
+  }
+  const size_t n = witnesses.size();
+  const double score =
+      n < 2 ? 0.0 : static_cast<double>(m.size() + mo.size() + l.size() - 3) / static_cast<double>(3 * (n - 1));
+  return {{"manufacturers", m.size()}, {"models", mo.size()}, {"locations", l.size()}, {"score", score}};
+}
+
 Key TrustNodeCore::pick(const std::vector<Key> &from) {
   const uint64_t n = from.size();
   const uint64_t limit = UINT64_MAX - UINT64_MAX % n;  // reject the biased tail
@@ -199,16 +346,84 @@ void TrustNodeCore::stalled(const char *reason, size_t needed, size_t eligible_n
   sink_.event("stalled", {{"reason", reason}, {"needed", needed}, {"eligible", eligible_now}});
 }
 
-SubmitResult TrustNodeCore::submit_tx(const Bytes &payload) {
-  if (payload.empty() || payload.size() > max_tx_payload)
-    return {SubmitResult::invalid, {}, "payload must be 1..4096 bytes"};
-  Tx tx{sha256(payload.data(), payload.size()), payload};
-  if (!ledger_.add_pending_tx(tx)) return {SubmitResult::duplicate, tx.hash, "duplicate transaction"};
-  sink_.event("tx_accepted", {{"hash", to_hex(tx.hash)}});
-  const Hash h = tx.hash;
+std::vector<SubmitResult> TrustNodeCore::submit_batch(const std::vector<TxRequest> &reqs) {
+  std::vector<SubmitResult> out(reqs.size(), SubmitResult{SubmitResult::invalid, {}, {}});
+  std::vector<Tx> txs;
+  std::vector<size_t> index;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    const TxRequest &r = reqs[i];
+    if (r.payload.empty() || r.payload.size() > max_tx_payload) {
+      out[i].error = "payload must be 1..4096 bytes";
+      continue;
+    }
+    out[i].hash = sha256(r.payload.data(), r.payload.size());
+    if (r.signature) {
+      uint8_t msg[tx_sigmsg_len];
+      tx_sigmsg(out[i].hash, msg);
+      if (!verify(r.signature->signature.data(), msg, sizeof msg, r.signature->pubkey)) {
+        out[i].error = "bad signature (Ed25519 over TX(hash), docs/protocol.md §5)";
+        continue;
+      }
+    }
+    txs.push_back(Tx{out[i].hash, r.payload, r.signature, std::nullopt});
+    index.push_back(i);
+  }
+  const std::vector<bool> stored = txs.empty() ? std::vector<bool>{} : ledger_.add_pending_txs(txs);
+  for (size_t k = 0; k < txs.size(); ++k) {
+    SubmitResult &res = out[index[k]];
+    if (!stored[k]) {
+      res.status = SubmitResult::duplicate;
+      res.error = "duplicate transaction";
+      continue;
+    }
+    res.status = SubmitResult::accepted;
+    sink_.event("tx_accepted", {{"hash", to_hex(txs[k].hash)}});
+    pending_.push_back(std::move(txs[k]));
+  }
+  for (const SubmitResult &r : out) ++(r.status == SubmitResult::accepted ? counters_.txs_accepted : counters_.txs_rejected);
+  maybe_start_block();
+  return out;
+}
+
+void TrustNodeCore::reject_usage(uint32_t link, const Device &d, uint64_t seq, const char *reason, uint32_t code) {
+  ++counters_.usage_rejected;
+  sink_.event("usage_rejected", {{"device", to_hex(d.rec.pubkey)}, {"name", d.rec.name}, {"seq", seq}, {"reason", reason}});
+  send_error(link, code, reason);
+}
+
+void TrustNodeCore::on_usage(uint32_t link, const Device &d, const iotw_v1_UsageReport &u) {
+  const Key &key = d.rec.pubkey;
+  if (blacklist_.count(key)) return reject_usage(link, d, u.seq, "blacklisted", 4);
+  if (u.period_s == 0 || u.on_seconds > u.period_s) return reject_usage(link, d, u.seq, "malformed", 5);
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  const size_t n = iotw_sigmsg_usage(u.seq, u.energy_mwh, u.on_seconds, u.period_s, msg);
+  if (!verify(u.signature, msg, n, key)) return reject_usage(link, d, u.seq, "bad_signature", 2);
+  auto last = usage_seq_.find(key);
+  if (last != usage_seq_.end() && u.seq <= last->second) return reject_usage(link, d, u.seq, "replay", 5);
+  // The usage-data tx (docs/protocol.md §7): canonical JSON (sorted keys), so its hash is reproducible.
+  const std::string text = nlohmann::json{{"type", "usage"},
+                                          {"device", to_hex(key)},
+                                          {"seq", u.seq},
+                                          {"energy_mwh", u.energy_mwh},
+                                          {"on_seconds", u.on_seconds},
+                                          {"period_s", u.period_s},
+                                          {"signature", to_hex(u.signature, 64)}}
+                               .dump();
+  Tx tx{sha256(reinterpret_cast<const uint8_t *>(text.data()), text.size()), Bytes(text.begin(), text.end()),
+        std::nullopt, key};
+  if (!ledger_.add_usage_tx(tx, key, u.seq)) return reject_usage(link, d, u.seq, "replay", 5);
+  usage_seq_[key] = u.seq;
+  ++counters_.usage_accepted;
+  ++counters_.txs_accepted;
+  sink_.event("usage_accepted", {{"device", to_hex(key)},
+                                 {"name", d.rec.name},
+                                 {"seq", u.seq},
+                                 {"energy_mwh", u.energy_mwh},
+                                 {"on_seconds", u.on_seconds},
+                                 {"reward", cfg_.rewards.usage},
+                                 {"hash", to_hex(tx.hash)}});
   pending_.push_back(std::move(tx));
   maybe_start_block();
-  return {SubmitResult::accepted, h, {}};
 }
 
 void TrustNodeCore::tick() {
@@ -224,6 +439,7 @@ void TrustNodeCore::tick() {
         ++counters_.results_rejected;
         sink_.event("result_rejected",
                     {{"assignment_id", c.assignment_id}, {"miner", to_hex(c.miner)}, {"reason", "timeout"}});
+        add_bad(c.miner);
         c.failed_miners.insert(c.miner);
         assign(c);
       }
@@ -241,7 +457,10 @@ void TrustNodeCore::tick() {
           continue;
         }
         const Key old = slot.witness;
-        slot.witness = pick(fresh);
+        std::vector<Key> others;
+        for (const Slot &o : c.slots)
+          if (&o != &slot) others.push_back(o.witness);
+        slot.witness = pick_diverse(fresh, others);
         c.round_members.insert(slot.witness);
         stalled_ = false;
         sink_.event("witness_replaced", {{"round_id", c.round_id},
@@ -262,7 +481,7 @@ void TrustNodeCore::maybe_start_block() {
   const size_t have = eligible({}).size();
   if (have < cfg_.witnesses + 1u) return stalled("not_enough_devices", cfg_.witnesses + 1u, have);
   stalled_ = false;
-  Candidate &c = cand_.emplace();
+  Candidate &c = cand_.emplace(Candidate{});  // (clang: emplace() trips its NSDMI-in-nested-class check)
   c.height = tip_.height + 1;
   c.timestamp_ms = now;
   const size_t n = std::min<size_t>(pending_.size(), cfg_.max_txs_per_block);
@@ -280,7 +499,7 @@ void TrustNodeCore::assign(Candidate &c) {
     c.assignment_id = 0;  // retried on the next tick
     return stalled("not_enough_devices", cfg_.witnesses + 1u, 0);
   }
-  c.miner = pick(pool);
+  c.miner = pick_miner(pool);
   iotw_block_header h{};
   h.version = IOTW_BLOCK_VERSION;
   h.height = c.height;
@@ -325,6 +544,7 @@ void TrustNodeCore::on_result(uint32_t link, const Key &from, const iotw_v1_Resu
     ++counters_.results_rejected;
     sink_.event("result_rejected",
                 {{"assignment_id", c.assignment_id}, {"miner", to_hex(from)}, {"reason", reason}});
+    add_bad(from);
     c.failed_miners.insert(from);
     return assign(c);
   }
@@ -344,9 +564,7 @@ bool TrustNodeCore::start_round(Candidate &c) {
   c.round_id = next_round_id_++;
   c.round_members.clear();
   c.slots.clear();
-  for (uint32_t i = 0; i < cfg_.witnesses; ++i) {
-    const Key k = pick(pool);
-    pool.erase(std::find(pool.begin(), pool.end(), k));
+  for (const Key &k : pick_witnesses(std::move(pool), cfg_.witnesses)) {
     c.slots.push_back(Slot{k, 0, std::nullopt});
     c.round_members.insert(k);
   }
@@ -393,36 +611,63 @@ void TrustNodeCore::on_attestation(uint32_t link, const Key &from, const iotw_v1
                               {"witness", to_hex(from)},
                               {"witness_name", name_of(from)},
                               {"verdict", verdict_name(slot->answer->verdict)}});
-  if (std::all_of(c.slots.begin(), c.slots.end(), [](const Slot &s) { return s.answer.has_value(); }))
-    close_round(c);
+  // strict: wait for all n; threshold: close as soon as t valid are in or t can no longer be reached.
+  size_t valid = 0, invalid = 0;
+  for (const Slot &s : c.slots)
+    if (s.answer) ++(s.answer->verdict == iotw_v1_Verdict_VERDICT_VALID ? valid : invalid);
+  const size_t slots = c.slots.size();
+  const size_t t = cfg_.threshold ? cfg_.threshold : slots;
+  const bool done = cfg_.policy == WitnessPolicy::strict ? valid + invalid == slots : valid >= t || invalid > slots - t;
+  if (done) close_round(c);
+}
+
+void TrustNodeCore::blacklist(const Key &k, uint64_t round_id, const char *reason, const nlohmann::json &evidence) {
+  BlacklistEntry e{k, round_id, reason, clock_.now_ms(), evidence.dump()};
+  ledger_.add_blacklist(e);
+  blacklist_[k] = std::move(e);
+  sink_.event("blacklisted", {{"device", to_hex(k)}, {"name", name_of(k)}, {"round_id", round_id}, {"reason", reason}});
 }
 
 void TrustNodeCore::close_round(Candidate &c) {
   ++counters_.rounds;
   // The node's own check always says valid here: it built the header and accepted the miner's hash.
-  bool coherent = true;
-  nlohmann::json verdicts = nlohmann::json::array();
+  // strict: coherent iff all n verdicts are valid; threshold: iff at least t are (docs/protocol.md §7).
+  size_t valid = 0;
+  nlohmann::json verdicts = nlohmann::json::array(), evidence = nlohmann::json::array();
+  std::vector<Key> witnesses, dissenters;
   for (const Slot &s : c.slots) {
-    coherent = coherent && s.answer->verdict == iotw_v1_Verdict_VERDICT_VALID;
+    witnesses.push_back(s.witness);
+    if (!s.answer) continue;
+    const bool ok = s.answer->verdict == iotw_v1_Verdict_VERDICT_VALID;
+    valid += ok;
+    if (!ok) dissenters.push_back(s.witness);
     verdicts.push_back(
         nlohmann::json{{"witness", to_hex(s.witness)}, {"name", name_of(s.witness)}, {"verdict", verdict_name(s.answer->verdict)}});
+    evidence.push_back(nlohmann::json{{"witness", to_hex(s.witness)},
+                                      {"round_id", s.answer->round_id},
+                                      {"block_hash", to_hex(c.hash)},
+                                      {"verdict", verdict_name(s.answer->verdict)},
+                                      {"signature", to_hex(s.answer->signature)}});
   }
+  const bool strict = cfg_.policy == WitnessPolicy::strict;
+  const size_t t = strict ? c.slots.size() : (cfg_.threshold ? cfg_.threshold : c.slots.size());
+  const bool coherent = valid >= t;
   sink_.event("round_closed", {{"round_id", c.round_id},
                                {"height", c.height},
                                {"block_hash", to_hex(c.hash)},
                                {"coherent", coherent},
                                {"expected", "valid"},
-                               {"verdicts", std::move(verdicts)}});
-  if (coherent) return finalize(c);
-  const uint64_t now = clock_.now_ms();
-  for (const Slot &s : c.slots) {
-    ledger_.add_blacklist({s.witness, c.round_id, "incoherent_round", now});
-    blacklist_.insert(s.witness);
-    sink_.event("blacklisted", {{"device", to_hex(s.witness)},
-                                {"name", name_of(s.witness)},
-                                {"round_id", c.round_id},
-                                {"reason", "incoherent_round"}});
+                               {"verdicts", std::move(verdicts)},
+                               {"policy", strict ? "strict" : "threshold"},
+                               {"threshold", t},
+                               {"diversity", diversity_json(witnesses)}});
+  for (const Key &k : dissenters) add_bad(k);
+  if (strict && !coherent) {  // the whitepaper rule: every witness of an incoherent round is removed
+    for (const Key &k : witnesses) blacklist(k, c.round_id, "incoherent_round", evidence);
+  } else {  // threshold: only witnesses whose signed verdict contradicts the node's own check
+    for (const Key &k : dissenters) blacklist(k, c.round_id, coherent ? "dissent" : "incoherent_round", evidence);
   }
+  if (coherent) return finalize(c);
   c.slots.clear();
   c.round_id = 0;
   start_round(c);  // on failure tick() retries
@@ -438,15 +683,32 @@ void TrustNodeCore::finalize(Candidate &c) {
   b.miner_signature.assign(c.miner_signature.begin(), c.miner_signature.end());
   b.round_id = c.round_id;
   b.txs = std::move(c.txs);
-  for (const Slot &s : c.slots) b.attestations.push_back(*s.answer);
-  ledger_.append_block(b);
+  BlockEffects fx;
+  add_credit(fx.credits, b.miner, cfg_.rewards.miner);
+  fx.good.push_back(b.miner);
+  for (const Slot &s : c.slots)
+    if (s.answer && s.answer->verdict == iotw_v1_Verdict_VERDICT_VALID) {
+      b.attestations.push_back(*s.answer);
+      add_credit(fx.credits, s.witness, cfg_.rewards.witness);
+      fx.good.push_back(s.witness);
+    }
+  for (const Tx &t : b.txs)
+    if (t.usage_device) add_credit(fx.credits, *t.usage_device, cfg_.rewards.usage);
+  ledger_.append_block(b, fx);
+  uint64_t reward_total = 0;
+  for (const Credit &cr : fx.credits) balances_[cr.device] += cr.amount, reward_total += cr.amount;
+  for (const Key &k : fx.good) ++reputation_[k].good;
+  ++counters_.blocks_finalized;
+  counters_.txs_finalized += b.txs.size();
+  counters_.rewards_credited += reward_total;
   pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(b.txs.size()));
   last_block_ms_ = clock_.now_ms();
   sink_.event("block_finalized", {{"height", b.height},
                                   {"hash", to_hex(b.hash)},
                                   {"round_id", b.round_id},
                                   {"miner", to_hex(b.miner)},
-                                  {"tx_count", b.txs.size()}});
+                                  {"tx_count", b.txs.size()},
+                                  {"rewards", reward_total}});
   b.txs.clear();
   b.attestations.clear();
   tip_ = std::move(b);

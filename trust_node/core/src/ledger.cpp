@@ -37,7 +37,14 @@ nlohmann::json block_to_json(const Block &b) {
   iotw_block_header h;
   iotw_block_header_unpack(b.header.data(), &h);
   nlohmann::json txs = nlohmann::json::array();
-  for (const Tx &t : b.txs) txs.push_back(nlohmann::json{{"hash", to_hex(t.hash)}, {"payload_hex", to_hex(t.payload)}});
+  for (const Tx &t : b.txs) {
+    nlohmann::json j{{"hash", to_hex(t.hash)}, {"payload_hex", to_hex(t.payload)}};
+    if (t.signature) {
+      j["signer"] = to_hex(t.signature->pubkey);
+      j["signature"] = to_hex(t.signature->signature);
+    }
+    txs.push_back(std::move(j));
+  }
   nlohmann::json atts = nlohmann::json::array();
   for (const Attestation &a : b.attestations)
     atts.push_back(nlohmann::json{{"witness", to_hex(a.witness)},

@@ -54,7 +54,8 @@ class Checker {
   }
 
   ListenConfig listen(const toml::table &t, std::string_view section, const std::string &base) const {
-    only(t, fmt::format("[{}]", section), {"listen", "port_file"});
+    if (section == "http") only(t, "[http]", {"listen", "port_file", "operator_token"});
+    else only(t, fmt::format("[{}]", section), {"listen", "port_file"});
     ListenConfig l;
     const auto addr = str(t, section, "listen");
     if (!addr) fail(t.source(), fmt::format("[{}] needs listen = \"HOST:PORT\"", section));
@@ -70,6 +71,7 @@ class Checker {
       fail(n.source(), fmt::format("[{}] listen port must be 0..65535, got \"{}\"", section, port));
     l.port = static_cast<uint16_t>(std::stoul(port));
     if (auto pf = str(t, section, "port_file")) l.port_file = resolve(*pf, base);
+    if (auto tok = str(t, section, "operator_token")) l.operator_token = *tok;
     return l;
   }
 
@@ -94,7 +96,7 @@ NodeConfig parse_config(std::string_view text, const std::string &source, const 
     throw ConfigError(fmt::format("{}:{}: {}", source, e.source().begin.line, e.description()));
   }
   const Checker c(source);
-  c.only(root, "the top level", {"node", "http", "udp", "serial", "consensus"});
+  c.only(root, "the top level", {"node", "http", "udp", "serial", "consensus", "rewards", "device_tags"});
   NodeConfig cfg;
 
   const toml::table *node = c.table(root, "node");
@@ -131,7 +133,7 @@ NodeConfig parse_config(std::string_view text, const std::string &source, const 
   if (const toml::table *t = c.table(root, "consensus")) {
     c.only(*t, "[consensus]",
            {"witnesses", "block_interval_ms", "max_txs_per_block", "assignment_timeout_ms", "witness_timeout_ms",
-            "device_timeout_ms"});
+            "device_timeout_ms", "policy", "threshold", "selection", "diversity"});
     ConsensusConfig &k = cfg.consensus;
     if (auto v = c.uint(*t, "consensus", "witnesses", 1, 64)) k.witnesses = static_cast<uint32_t>(*v);
     if (auto v = c.uint(*t, "consensus", "block_interval_ms", 0, kMaxMs)) k.block_interval_ms = *v;
@@ -139,6 +141,51 @@ NodeConfig parse_config(std::string_view text, const std::string &source, const 
     if (auto v = c.uint(*t, "consensus", "assignment_timeout_ms", 1, kMaxMs)) k.assignment_timeout_ms = *v;
     if (auto v = c.uint(*t, "consensus", "witness_timeout_ms", 1, kMaxMs)) k.witness_timeout_ms = *v;
     if (auto v = c.uint(*t, "consensus", "device_timeout_ms", 5, kMaxMs)) k.device_timeout_ms = *v;
+    if (auto v = c.str(*t, "consensus", "policy")) {
+      if (*v != "strict" && *v != "threshold")
+        c.fail(t->get("policy")->source(), "[consensus] policy must be \"strict\" or \"threshold\"");
+      k.policy = *v == "strict" ? WitnessPolicy::strict : WitnessPolicy::threshold;
+    }
+    if (auto v = c.uint(*t, "consensus", "threshold", 1, k.witnesses)) {
+      if (k.policy != WitnessPolicy::threshold)
+        c.fail(t->get("threshold")->source(), "[consensus] threshold needs policy = \"threshold\"");
+      k.threshold = static_cast<uint32_t>(*v);
+    }
+    if (auto v = c.str(*t, "consensus", "selection")) {
+      if (*v != "uniform" && *v != "reputation")
+        c.fail(t->get("selection")->source(), "[consensus] selection must be \"uniform\" or \"reputation\"");
+      k.selection = *v == "uniform" ? Selection::uniform : Selection::reputation;
+    }
+    if (const toml::node *n = t->get("diversity")) {
+      if (!n->is_boolean()) c.fail(n->source(), "[consensus] diversity must be true or false");
+      k.diversity = n->as_boolean()->get();
+    }
+  }
+
+  if (const toml::table *t = c.table(root, "rewards")) {
+    c.only(*t, "[rewards]", {"miner", "witness", "usage"});
+    constexpr uint64_t kMaxReward = 1ull << 40;  // base units; keeps any sum of credits far from overflow
+    RewardsConfig &r = cfg.consensus.rewards;
+    if (auto v = c.uint(*t, "rewards", "miner", 0, kMaxReward)) r.miner = *v;
+    if (auto v = c.uint(*t, "rewards", "witness", 0, kMaxReward)) r.witness = *v;
+    if (auto v = c.uint(*t, "rewards", "usage", 0, kMaxReward)) r.usage = *v;
+  }
+
+  if (const toml::node *s = root.get("device_tags")) {
+    const toml::array *arr = s->as_array();
+    if (!arr || !arr->is_array_of_tables()) c.fail(s->source(), "device_tags must be an array of tables [[device_tags]]");
+    for (const toml::node &e : *arr) {
+      const toml::table &t = *e.as_table();
+      c.only(t, "[[device_tags]]", {"name", "manufacturer", "model", "location"});
+      DeviceTagRule rule;
+      const auto name = c.str(t, "device_tags", "name");
+      if (!name) c.fail(t.source(), "[[device_tags]] needs name = \"<glob>\" (e.g. \"esp-0*\")");
+      rule.pattern = *name;
+      rule.manufacturer = c.str(t, "device_tags", "manufacturer").value_or("");
+      rule.model = c.str(t, "device_tags", "model").value_or("");
+      rule.location = c.str(t, "device_tags", "location").value_or("");
+      cfg.consensus.device_tags.push_back(std::move(rule));
+    }
   }
   return cfg;
 }

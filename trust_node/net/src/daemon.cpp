@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <atomic>
 #include <future>
 #include <random>
 #include <thread>
@@ -15,7 +16,9 @@
 
 #include "iotw/message_codec.h"
 #include "iotw/trust_node/links.hpp"
+#include "iotw/trust_node/metrics.hpp"
 #include "iotw/trust_node/sqlite_ledger.hpp"
+#include "iotw/trust_node/tx_request.hpp"
 
 namespace iotw::tn {
 namespace asio = boost::asio;
@@ -56,7 +59,16 @@ std::optional<uint64_t> parse_u64(const std::string &s) {
 
 void reply(httplib::Response &res, int status, const nlohmann::json &body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+}
+
+nlohmann::json result_json(const SubmitResult &r) {
+  switch (r.status) {
+    case SubmitResult::accepted: return {{"hash", to_hex(r.hash)}, {"status", "pending"}};
+    case SubmitResult::duplicate: return {{"hash", to_hex(r.hash)}, {"status", "duplicate"}, {"error", r.error}};
+    case SubmitResult::invalid: break;
+  }
+  return {{"status", "invalid"}, {"error", r.error}};
 }
 
 class Daemon final : public CoreSink, public LinkHost {
@@ -171,18 +183,56 @@ class Daemon final : public CoreSink, public LinkHost {
 
   void start_http() {
     http_.set_tcp_nodelay(true);  // responses go out as two writes; without this each stalls ~40 ms (Nagle)
+    http_.set_payload_max_length(max_batch_body);
     http_.Post("/v1/transactions", [this](const httplib::Request &req, httplib::Response &res) {
-      const nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
-      if (body.is_discarded() || !body.is_object() || !body.contains("payload") || !body["payload"].is_string())
-        return reply(res, 400, {{"error", "body must be {\"payload\": \"<UTF-8 text, 1..4096 bytes>\"}"}});
-      const std::string text = body["payload"];
-      const Bytes payload(text.begin(), text.end());
-      const SubmitResult r = on_io([&] { return core_.submit_tx(payload); });
+      if (req.body.size() > max_tx_body) return bad_request(res, 413, "body larger than 32768 bytes");
+      auto parsed = parse_tx_request(req.body);
+      if (auto *e = std::get_if<TxParseError>(&parsed))
+        return bad_request(res, 400, "body must be {\"payload\": \"<UTF-8 text, 1..4096 bytes>\"} "
+                                     "(optionally with pubkey, signature): " + e->message);
+      const SubmitResult r = on_io([&] { return core_.submit_batch({std::get<TxRequest>(parsed)}).at(0); });
       switch (r.status) {
         case SubmitResult::accepted: return reply(res, 202, {{"hash", to_hex(r.hash)}, {"status", "pending"}});
         case SubmitResult::duplicate: return reply(res, 409, {{"error", r.error}, {"hash", to_hex(r.hash)}});
         case SubmitResult::invalid: return reply(res, 400, {{"error", r.error}});
       }
+    });
+    http_.Post("/v1/transactions/batch", [this](const httplib::Request &req, httplib::Response &res) {
+      auto parsed = parse_tx_batch(req.body);
+      if (auto *e = std::get_if<TxParseError>(&parsed)) return bad_request(res, 400, e->message);
+      const auto &reqs = std::get<std::vector<TxRequest>>(parsed);
+      const std::vector<SubmitResult> rs = on_io([&] { return core_.submit_batch(reqs); });
+      nlohmann::json results = nlohmann::json::array();
+      size_t accepted = 0;
+      for (const SubmitResult &r : rs) {
+        accepted += r.status == SubmitResult::accepted;
+        results.push_back(result_json(r));
+      }
+      reply(res, 202, {{"accepted", accepted}, {"rejected", rs.size() - accepted}, {"results", std::move(results)}});
+    });
+    http_.Get("/v1/balances", [this](const httplib::Request &, httplib::Response &res) {
+      reply(res, 200, {{"unit", "IOTW base unit"}, {"balances", on_io([&] { return core_.balances_json(); })}});
+    });
+    http_.Get(R"(/v1/balances/([^/]+))", [this](const httplib::Request &req, httplib::Response &res) {
+      const auto key = from_hex<32>(req.matches[1].str());
+      if (!key) return bad_request(res, 400, "device must be a 64-hex-digit public key");
+      reply(res, 200, {{"device", to_hex(*key)}, {"balance", on_io([&] { return core_.balance(*key); })}});
+    });
+    http_.Get("/v1/blacklist", [this](const httplib::Request &, httplib::Response &res) {
+      reply(res, 200, {{"blacklist", on_io([&] { return core_.blacklist_json(); })}});
+    });
+    http_.Post(R"(/v1/blacklist/([^/]+)/lift)", [this](const httplib::Request &req, httplib::Response &res) {
+      const std::string &token = cfg_.http->operator_token;
+      if (!token.empty() && req.get_header_value("Authorization") != "Bearer " + token)
+        return bad_request(res, 401, "operator token required (Authorization: Bearer <[http] operator_token>)");
+      const auto key = from_hex<32>(req.matches[1].str());
+      if (!key) return bad_request(res, 400, "device must be a 64-hex-digit public key");
+      if (!on_io([&] { return core_.lift_blacklist(*key); }))
+        return bad_request(res, 404, "device is not blacklisted");
+      reply(res, 200, {{"device", to_hex(*key)}, {"lifted", true}});
+    });
+    http_.Get("/metrics", [this](const httplib::Request &, httplib::Response &res) {
+      res.set_content(on_io([&] { return metrics_text(); }), "text/plain; version=0.0.4; charset=utf-8");
     });
     http_.Get("/v1/health", [this](const httplib::Request &, httplib::Response &res) {
       reply(res, 200, on_io([&] {
@@ -197,7 +247,10 @@ class Daemon final : public CoreSink, public LinkHost {
                                     {"results_rejected", c.results_rejected},
                                     {"registrations_rejected", c.registrations_rejected},
                                     {"messages_rejected", c.messages_rejected},
-                                    {"frame_errors", frame_errors_}};
+                                    {"frame_errors", frame_errors_},
+                                    {"usage_accepted", c.usage_accepted},
+                                    {"usage_rejected", c.usage_rejected},
+                                    {"http_rejected", http_rejected_.load()}};
             }));
     });
     http_.Get("/v1/devices", [this](const httplib::Request &, httplib::Response &res) {
@@ -216,8 +269,22 @@ class Daemon final : public CoreSink, public LinkHost {
               return nlohmann::json{{"blocks", std::move(blocks)}};
             }));
     });
-    http_.set_error_handler([](const httplib::Request &, httplib::Response &res) {
-      if (res.body.empty()) reply(res, res.status, {{"error", res.status == 404 ? "not found" : "request failed"}});
+    http_.set_error_handler([this](const httplib::Request &, httplib::Response &res) {
+      if (res.body.empty()) {
+        ++http_rejected_;
+        reply(res, res.status, {{"error", res.status == 404 ? "not found" : "request failed"}});
+      }
+    });
+    http_.set_exception_handler([this](const httplib::Request &, httplib::Response &res, std::exception_ptr ep) {
+      std::string what = "internal error";
+      try {
+        std::rethrow_exception(ep);
+      } catch (const std::exception &e) {
+        what = e.what();
+      } catch (...) {
+      }
+      ++http_rejected_;
+      reply(res, 500, {{"error", what}});
     });
     const ListenConfig &l = *cfg_.http;
     const int port = l.port == 0 ? http_.bind_to_any_port(l.host) : (http_.bind_to_port(l.host, l.port) ? l.port : -1);
@@ -230,6 +297,36 @@ class Daemon final : public CoreSink, public LinkHost {
     });
     // stop() must not race the server's start: wait until it accepts (bounded; bind already succeeded).
     for (int i = 0; i < 2000 && !http_.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+
+  void bad_request(httplib::Response &res, int status, const std::string &error) {
+    ++http_rejected_;
+    reply(res, status, {{"error", error}});
+  }
+
+  std::string metrics_text() {
+    const CoreCounters &c = core_.counters();
+    Metrics m;
+    m.gauge("iotw_height", "Height of the chain tip.", core_.height());
+    m.gauge("iotw_devices_attached", "Devices attached now.", core_.attached_count());
+    m.gauge("iotw_devices_blacklisted", "Devices on the blacklist (not lifted).", core_.blacklisted_count());
+    m.gauge("iotw_pending_txs", "Transactions stored but not yet in a block.", core_.pending_count());
+    m.counter("iotw_rounds_total", "Witness rounds closed since start.", c.rounds);
+    m.counter("iotw_blocks_finalized_total", "Blocks finalized since start.", c.blocks_finalized);
+    m.counter("iotw_txs_finalized_total", "Transactions included in finalized blocks since start.", c.txs_finalized);
+    m.counter("iotw_txs_accepted_total", "Transactions stored (HTTP and usage) since start.", c.txs_accepted);
+    m.counter("iotw_txs_rejected_total", "Invalid or duplicate transaction submissions since start.", c.txs_rejected);
+    m.counter("iotw_usage_accepted_total", "Usage reports accepted since start.", c.usage_accepted);
+    m.counter("iotw_usage_rejected_total", "Usage reports refused since start.", c.usage_rejected);
+    m.counter("iotw_rewards_credited_total", "IOTW base units credited since start.", c.rewards_credited);
+    m.counter("iotw_attestations_rejected_total", "Attestations ignored (bad signature, non-witness, ...).",
+              c.attestations_rejected);
+    m.counter("iotw_results_rejected_total", "Results rejected (wrong hash, bad signature, timeout).", c.results_rejected);
+    m.counter("iotw_registrations_rejected_total", "Registrations refused.", c.registrations_rejected);
+    m.counter("iotw_messages_rejected_total", "Device messages answered with Error.", c.messages_rejected);
+    m.counter("iotw_frame_errors_total", "Frames dropped (CRC, COBS, overflow, decode).", frame_errors_);
+    m.counter("iotw_http_rejected_total", "HTTP requests answered with an error status.", http_rejected_.load());
+    return m.text();
   }
 
   static constexpr int tick_ms = 5;
@@ -249,6 +346,7 @@ class Daemon final : public CoreSink, public LinkHost {
   std::map<uint32_t, std::string> names_;
   uint32_t next_link_ = 1;
   uint64_t frame_errors_ = 0;
+  std::atomic<uint64_t> http_rejected_{0};  ///< written on the HTTP threads
   bool stopping_ = false;
   httplib::Server http_;
   std::thread http_thread_;

@@ -1,6 +1,7 @@
 #include "iotw/trust_node/sqlite_ledger.hpp"
 
 #include <cstring>
+#include <type_traits>
 
 #include <sqlite3.h>
 
@@ -49,6 +50,15 @@ class SqliteLedger::Stmt {
     std::memcpy(a.data(), b.data(), N);
     return a;
   }
+  bool null(int c) { return sqlite3_column_type(st_, c) == SQLITE_NULL; }
+  /** A Tx from columns c.. (hash, payload, signer, signature, usage_device). */
+  Tx tx(int c) {
+    Tx t{fixed<32>(c), blob(c + 1), std::nullopt, std::nullopt};
+    if (!null(c + 2)) t.signature = TxSignature{fixed<32>(c + 2), fixed<64>(c + 3)};
+    if (!null(c + 4)) t.usage_device = fixed<32>(c + 4);
+    return t;
+  }
+  Stmt &bind_null(int i) { return check(sqlite3_bind_null(st_, i)); }
   std::string text(int c) {
     const auto *p = reinterpret_cast<const char *>(sqlite3_column_text(st_, c));
     return p ? std::string(p, sqlite3_column_bytes(st_, c)) : std::string();
@@ -97,7 +107,18 @@ SqliteLedger::SqliteLedger(const std::string &path) {
         first_seen_ms INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS blacklist(
         pubkey BLOB PRIMARY KEY, round_id INTEGER NOT NULL, reason TEXT NOT NULL, time_ms INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS usage_seq(pubkey BLOB PRIMARY KEY, seq INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS balances(pubkey BLOB PRIMARY KEY, amount INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS reputation(pubkey BLOB PRIMARY KEY, good INTEGER NOT NULL, bad INTEGER NOT NULL);
     )sql");
+    // Schema 2 (issue 3): signed txs, usage txs, blacklist evidence and lifting. Older files are upgraded.
+    if (!has_column("transactions", "signer"))
+      exec("ALTER TABLE transactions ADD COLUMN signer BLOB; ALTER TABLE transactions ADD COLUMN signature BLOB;"
+           "ALTER TABLE transactions ADD COLUMN usage_device BLOB;");
+    if (!has_column("blacklist", "evidence"))
+      exec("ALTER TABLE blacklist ADD COLUMN evidence TEXT NOT NULL DEFAULT '[]';"
+           "ALTER TABLE blacklist ADD COLUMN lifted_ms INTEGER;");
+    exec("UPDATE meta SET value = '2' WHERE key = 'schema_version'");
   } catch (...) {
     sqlite3_close(db_);
     throw;
@@ -115,6 +136,40 @@ void SqliteLedger::exec(const char *sql) {
   }
 }
 
+bool SqliteLedger::has_column(const char *table, const char *column) {
+  Stmt s(db_, (std::string("SELECT COUNT(*) FROM pragma_table_info('") + table + "') WHERE name = ?").c_str());
+  s.bind(1, std::string(column)).step();
+  return s.i64(0) > 0;
+}
+
+template <class F>
+auto SqliteLedger::transaction(F f) -> decltype(f()) {
+  exec("BEGIN IMMEDIATE");
+  try {
+    if constexpr (std::is_void_v<decltype(f())>) {
+      f();
+      exec("COMMIT");
+    } else {
+      auto r = f();
+      exec("COMMIT");
+      return r;
+    }
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+void SqliteLedger::insert_tx(const Tx &tx) {
+  Stmt s(db_, "INSERT OR IGNORE INTO transactions(hash, payload, signer, signature, usage_device) VALUES(?, ?, ?, ?, ?)");
+  s.bind(1, tx.hash).bind(2, tx.payload.data(), tx.payload.size());
+  if (tx.signature) s.bind(3, tx.signature->pubkey).bind(4, tx.signature->signature);
+  else s.bind_null(3).bind_null(4);
+  if (tx.usage_device) s.bind(5, *tx.usage_device);
+  else s.bind_null(5);
+  s.step();
+}
+
 uint64_t SqliteLedger::block_count() {
   Stmt s(db_, "SELECT COUNT(*) FROM blocks");
   s.step();
@@ -127,7 +182,9 @@ std::vector<Block> SqliteLedger::blocks(uint64_t from, uint64_t limit) {
          "SELECT height, hash, header, miner, assignment_id, miner_signature, round_id FROM blocks "
          "WHERE height >= ? ORDER BY height LIMIT ?");
   s.bind(1, static_cast<int64_t>(from)).bind(2, static_cast<int64_t>(limit));
-  Stmt txs(db_, "SELECT hash, payload FROM transactions WHERE block_height = ? ORDER BY position");
+  Stmt txs(db_,
+           "SELECT hash, payload, signer, signature, usage_device FROM transactions WHERE block_height = ? "
+           "ORDER BY position");
   Stmt atts(db_,
             "SELECT witness, round_id, verdict, signature FROM attestations WHERE block_height = ? ORDER BY position");
   while (s.step()) {
@@ -140,7 +197,7 @@ std::vector<Block> SqliteLedger::blocks(uint64_t from, uint64_t limit) {
     b.miner_signature = s.blob(5);
     b.round_id = static_cast<uint64_t>(s.i64(6));
     txs.reset().bind(1, static_cast<int64_t>(b.height));
-    while (txs.step()) b.txs.push_back(Tx{txs.fixed<32>(0), txs.blob(1)});
+    while (txs.step()) b.txs.push_back(txs.tx(0));
     atts.reset().bind(1, static_cast<int64_t>(b.height));
     while (atts.step())
       b.attestations.push_back(Attestation{atts.fixed<32>(0), static_cast<uint64_t>(atts.i64(1)),
@@ -150,9 +207,8 @@ std::vector<Block> SqliteLedger::blocks(uint64_t from, uint64_t limit) {
   return out;
 }
 
-void SqliteLedger::append_block(const Block &b) {
-  exec("BEGIN IMMEDIATE");
-  try {
+void SqliteLedger::append_block(const Block &b, const BlockEffects &fx) {
+  transaction([&] {
     Stmt(db_,
          "INSERT INTO blocks(height, hash, header, miner, assignment_id, miner_signature, round_id) "
          "VALUES(?, ?, ?, ?, ?, ?, ?)")
@@ -164,22 +220,17 @@ void SqliteLedger::append_block(const Block &b) {
         .bind(6, b.miner_signature.data(), b.miner_signature.size())
         .bind(7, static_cast<int64_t>(b.round_id))
         .step();
+    Stmt place(db_, "UPDATE transactions SET block_height = ?, position = ? WHERE hash = ?");
     for (size_t i = 0; i < b.txs.size(); ++i) {
-      Stmt(db_, "INSERT OR IGNORE INTO transactions(hash, payload) VALUES(?, ?)")
-          .bind(1, b.txs[i].hash)
-          .bind(2, b.txs[i].payload.data(), b.txs[i].payload.size())
-          .step();
-      Stmt(db_, "UPDATE transactions SET block_height = ?, position = ? WHERE hash = ?")
-          .bind(1, static_cast<int64_t>(b.height))
-          .bind(2, static_cast<int64_t>(i))
-          .bind(3, b.txs[i].hash)
-          .step();
+      insert_tx(b.txs[i]);
+      place.reset().bind(1, static_cast<int64_t>(b.height)).bind(2, static_cast<int64_t>(i)).bind(3, b.txs[i].hash).step();
     }
+    Stmt att(db_,
+             "INSERT INTO attestations(block_height, position, witness, round_id, verdict, signature) "
+             "VALUES(?, ?, ?, ?, ?, ?)");
     for (size_t i = 0; i < b.attestations.size(); ++i) {
       const Attestation &a = b.attestations[i];
-      Stmt(db_,
-           "INSERT INTO attestations(block_height, position, witness, round_id, verdict, signature) "
-           "VALUES(?, ?, ?, ?, ?, ?)")
+      att.reset()
           .bind(1, static_cast<int64_t>(b.height))
           .bind(2, static_cast<int64_t>(i))
           .bind(3, a.witness)
@@ -188,23 +239,77 @@ void SqliteLedger::append_block(const Block &b) {
           .bind(6, a.signature)
           .step();
     }
-    exec("COMMIT");
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
+    Stmt credit(db_,
+                "INSERT INTO balances(pubkey, amount) VALUES(?, ?) "
+                "ON CONFLICT(pubkey) DO UPDATE SET amount = amount + excluded.amount");
+    for (const Credit &c : fx.credits) credit.reset().bind(1, c.device).bind(2, static_cast<int64_t>(c.amount)).step();
+    Stmt good(db_,
+              "INSERT INTO reputation(pubkey, good, bad) VALUES(?, 1, 0) "
+              "ON CONFLICT(pubkey) DO UPDATE SET good = good + 1");
+    for (const Key &k : fx.good) good.reset().bind(1, k).step();
+  });
 }
 
-bool SqliteLedger::add_pending_tx(const Tx &tx) {
-  Stmt s(db_, "INSERT OR IGNORE INTO transactions(hash, payload) VALUES(?, ?)");
-  s.bind(1, tx.hash).bind(2, tx.payload.data(), tx.payload.size()).step();
-  return sqlite3_changes(db_) == 1;
+std::vector<bool> SqliteLedger::add_pending_txs(const std::vector<Tx> &txs) {
+  return transaction([&] {
+    std::vector<bool> stored;
+    stored.reserve(txs.size());
+    for (const Tx &tx : txs) {
+      insert_tx(tx);
+      stored.push_back(sqlite3_changes(db_) == 1);
+    }
+    return stored;
+  });
+}
+
+bool SqliteLedger::add_usage_tx(const Tx &tx, const Key &device, uint64_t seq) {
+  return transaction([&] {
+    Stmt last(db_, "SELECT seq FROM usage_seq WHERE pubkey = ?");
+    last.bind(1, device);
+    if (last.step() && static_cast<uint64_t>(last.i64(0)) >= seq) return false;
+    insert_tx(tx);
+    if (sqlite3_changes(db_) != 1) return false;
+    Stmt(db_, "INSERT INTO usage_seq(pubkey, seq) VALUES(?, ?) ON CONFLICT(pubkey) DO UPDATE SET seq = excluded.seq")
+        .bind(1, device)
+        .bind(2, static_cast<int64_t>(seq))
+        .step();
+    return true;
+  });
+}
+
+std::map<Key, uint64_t> SqliteLedger::usage_seqs() {
+  std::map<Key, uint64_t> out;
+  Stmt s(db_, "SELECT pubkey, seq FROM usage_seq");
+  while (s.step()) out[s.fixed<32>(0)] = static_cast<uint64_t>(s.i64(1));
+  return out;
+}
+
+std::map<Key, uint64_t> SqliteLedger::balances() {
+  std::map<Key, uint64_t> out;
+  Stmt s(db_, "SELECT pubkey, amount FROM balances");
+  while (s.step()) out[s.fixed<32>(0)] = static_cast<uint64_t>(s.i64(1));
+  return out;
+}
+
+std::map<Key, Reputation> SqliteLedger::reputations() {
+  std::map<Key, Reputation> out;
+  Stmt s(db_, "SELECT pubkey, good, bad FROM reputation");
+  while (s.step()) out[s.fixed<32>(0)] = Reputation{static_cast<uint64_t>(s.i64(1)), static_cast<uint64_t>(s.i64(2))};
+  return out;
+}
+
+void SqliteLedger::add_bad(const Key &device) {
+  Stmt(db_, "INSERT INTO reputation(pubkey, good, bad) VALUES(?, 0, 1) ON CONFLICT(pubkey) DO UPDATE SET bad = bad + 1")
+      .bind(1, device)
+      .step();
 }
 
 std::vector<Tx> SqliteLedger::pending_txs() {
   std::vector<Tx> out;
-  Stmt s(db_, "SELECT hash, payload FROM transactions WHERE block_height IS NULL ORDER BY seq");
-  while (s.step()) out.push_back(Tx{s.fixed<32>(0), s.blob(1)});
+  Stmt s(db_,
+         "SELECT hash, payload, signer, signature, usage_device FROM transactions WHERE block_height IS NULL "
+         "ORDER BY seq");
+  while (s.step()) out.push_back(s.tx(0));
   return out;
 }
 
@@ -231,21 +336,32 @@ std::vector<DeviceRecord> SqliteLedger::devices() {
 }
 
 void SqliteLedger::add_blacklist(const BlacklistEntry &e) {
-  Stmt(db_, "INSERT OR IGNORE INTO blacklist(pubkey, round_id, reason, time_ms) VALUES(?, ?, ?, ?)")
+  Stmt(db_,
+       "INSERT OR REPLACE INTO blacklist(pubkey, round_id, reason, time_ms, evidence, lifted_ms) "
+       "VALUES(?, ?, ?, ?, ?, NULL)")
       .bind(1, e.pubkey)
       .bind(2, static_cast<int64_t>(e.round_id))
       .bind(3, e.reason)
       .bind(4, static_cast<int64_t>(e.time_ms))
+      .bind(5, e.evidence)
       .step();
 }
 
 std::vector<BlacklistEntry> SqliteLedger::blacklist() {
   std::vector<BlacklistEntry> out;
-  Stmt s(db_, "SELECT pubkey, round_id, reason, time_ms FROM blacklist ORDER BY pubkey");
+  Stmt s(db_, "SELECT pubkey, round_id, reason, time_ms, evidence FROM blacklist WHERE lifted_ms IS NULL ORDER BY pubkey");
   while (s.step())
     out.push_back(BlacklistEntry{s.fixed<32>(0), static_cast<uint64_t>(s.i64(1)), s.text(2),
-                                 static_cast<uint64_t>(s.i64(3))});
+                                 static_cast<uint64_t>(s.i64(3)), s.text(4)});
   return out;
+}
+
+bool SqliteLedger::lift_blacklist(const Key &device, uint64_t time_ms) {
+  Stmt(db_, "UPDATE blacklist SET lifted_ms = ? WHERE pubkey = ? AND lifted_ms IS NULL")
+      .bind(1, static_cast<int64_t>(time_ms))
+      .bind(2, device)
+      .step();
+  return sqlite3_changes(db_) == 1;
 }
 
 uint64_t SqliteLedger::max_round_id() {

@@ -42,6 +42,31 @@ class CoreSink {
   virtual void event(std::string_view kind, nlohmann::json fields) = 0;
 };
 
+/** Witness policy (docs/protocol.md §7): strict = all n witnesses valid (whitepaper default); threshold =
+ *  t valid of n (the whitepaper's named alternative). */
+enum class WitnessPolicy { strict, threshold };
+/** Miner selection: uniform among eligible devices, or weighted by reputation (docs/protocol.md §7). */
+enum class Selection { uniform, reputation };
+
+/** [rewards]: IOTW base units credited per finalized block / accepted usage report. */
+struct RewardsConfig {
+  uint64_t miner = 100;    ///< to the block's miner
+  uint64_t witness = 10;   ///< to each witness whose attestation is in the block
+  uint64_t usage = 5;      ///< to the reporting device, per usage-data tx in the block
+};
+
+/** [[device_tags]] rule: devices whose name matches pattern (fnmatch glob) get these tags; the first
+ *  matching rule wins. An empty model keeps the model from Hello. */
+struct DeviceTagRule {
+  std::string pattern;
+  std::string manufacturer, model, location;
+};
+
+/** A device's diversity tags (docs/trust-node.md "Device tags"); "" = unknown. */
+struct DeviceTags {
+  std::string manufacturer, model, location;
+};
+
 /** [consensus] settings (docs/trust-node.md). Durations in ms. */
 struct ConsensusConfig {
   uint32_t witnesses = 3;
@@ -50,6 +75,12 @@ struct ConsensusConfig {
   uint64_t assignment_timeout_ms = 1500;
   uint64_t witness_timeout_ms = 1500;
   uint64_t device_timeout_ms = 5000;
+  WitnessPolicy policy = WitnessPolicy::strict;
+  uint32_t threshold = 0;  ///< t for WitnessPolicy::threshold, 1..witnesses (0 = witnesses)
+  Selection selection = Selection::uniform;
+  bool diversity = true;   ///< prefer witnesses with tags not yet in the round
+  RewardsConfig rewards;
+  std::vector<DeviceTagRule> device_tags;
   /** Sent in Welcome: device_timeout_ms / 5. */
   uint32_t heartbeat_interval_ms() const { return static_cast<uint32_t>(device_timeout_ms / 5); }
 };
@@ -61,6 +92,20 @@ struct CoreCounters {
   uint64_t results_rejected = 0;       ///< wrong hash, bad signature, timeout
   uint64_t registrations_rejected = 0; ///< Prove without Challenge, key mismatch, bad signature
   uint64_t messages_rejected = 0;      ///< unregistered, unexpected, or stale Results (answered with Error)
+  uint64_t txs_accepted = 0;           ///< stored pending txs (HTTP and usage)
+  uint64_t txs_rejected = 0;           ///< invalid or duplicate submissions
+  uint64_t usage_accepted = 0;
+  uint64_t usage_rejected = 0;
+  uint64_t blocks_finalized = 0;       ///< since start
+  uint64_t txs_finalized = 0;          ///< since start
+  uint64_t rewards_credited = 0;       ///< base units, since start
+};
+
+/** One transaction as submitted over HTTP (docs/trust-node.md): payload and an optional wallet signature
+ *  over TX(SHA-256(payload)) (docs/protocol.md §5). */
+struct TxRequest {
+  Bytes payload;
+  std::optional<TxSignature> signature;
 };
 
 /** Answer to submit_tx. */
@@ -87,7 +132,12 @@ class TrustNodeCore {
   /** Fire due timers (device, assignment and witness timeouts) and start a block when due. */
   void tick();
   /** Store a tx durably (1..max_tx_payload bytes) and queue it for the next block. Throws LedgerError. */
-  SubmitResult submit_tx(const Bytes &payload);
+  SubmitResult submit_tx(const Bytes &payload) { return submit_batch({TxRequest{payload, std::nullopt}}).at(0); }
+  /** Validate (size, signature), then store every valid non-duplicate tx in one durable ledger transaction;
+   *  one result per request, in order. Throws LedgerError (nothing is then acknowledged). */
+  std::vector<SubmitResult> submit_batch(const std::vector<TxRequest> &reqs);
+  /** Operator: lift device's blacklist entry; false if it has none. Throws LedgerError. */
+  bool lift_blacklist(const Key &device);
 
   uint64_t height() const { return tip_.height; }
   size_t pending_count() const { return pending_.size(); }
@@ -96,12 +146,21 @@ class TrustNodeCore {
   const CoreCounters &counters() const { return counters_; }
   /** GET /v1/devices body entries. */
   nlohmann::json devices_json() const;
+  /** GET /v1/balances: {"<device hex>": amount, ...} (base units). */
+  nlohmann::json balances_json() const;
+  uint64_t balance(const Key &device) const;
+  /** GET /v1/blacklist entries: device, name, round_id, reason, time_ms, evidence. */
+  nlohmann::json blacklist_json() const;
+  /** Reputation score in (0, 1] x 2^20 (docs/protocol.md §7). */
+  static uint64_t reputation_weight(const Reputation &r);
+  const std::map<Key, Reputation> &reputations() const { return reputation_; }
 
  private:
   struct Device {
     DeviceRecord rec;
     std::optional<uint32_t> link;  ///< set while attached
     uint64_t last_seen_ms = 0;
+    DeviceTags tags;
   };
   struct Session {  ///< per link
     std::string name;
@@ -134,11 +193,20 @@ class TrustNodeCore {
   void on_prove(uint32_t link, Session &s, const iotw_v1_Prove &p);
   void on_result(uint32_t link, const Key &from, const iotw_v1_Result &r);
   void on_attestation(uint32_t link, const Key &from, const iotw_v1_Attestation &a);
+  void on_usage(uint32_t link, const Device &d, const iotw_v1_UsageReport &u);
+  void reject_usage(uint32_t link, const Device &d, uint64_t seq, const char *reason, uint32_t code);
+  DeviceTags tags_for(const DeviceRecord &r) const;
+  std::vector<Key> pick_witnesses(std::vector<Key> pool, size_t n);
+  Key pick_diverse(const std::vector<Key> &pool, const std::vector<Key> &chosen);
+  nlohmann::json diversity_json(const std::vector<Key> &witnesses) const;
+  void add_bad(const Key &k);
+  void blacklist(const Key &k, uint64_t round_id, const char *reason, const nlohmann::json &evidence);
   void send_error(uint32_t link, uint32_t code, const char *text);
   void detach(Device &d, const char *reason);
 
   std::vector<Key> eligible(const std::set<Key> &exclude) const;
   Key pick(const std::vector<Key> &from);
+  Key pick_miner(const std::vector<Key> &from);
   void stalled(const char *reason, size_t needed, size_t eligible_now);
   void maybe_start_block();
   void assign(Candidate &c);
@@ -157,7 +225,10 @@ class TrustNodeCore {
   Block tip_;
   std::vector<Tx> pending_;  ///< arrival order
   std::map<Key, Device> devices_;
-  std::set<Key> blacklist_;
+  std::map<Key, BlacklistEntry> blacklist_;
+  std::map<Key, uint64_t> usage_seq_;
+  std::map<Key, uint64_t> balances_;
+  std::map<Key, Reputation> reputation_;
   std::map<uint32_t, Session> sessions_;
   std::optional<Candidate> cand_;
   uint64_t next_assignment_id_ = 1;

@@ -3,9 +3,11 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -18,10 +20,18 @@ using Sig = std::array<uint8_t, 64>;     ///< Ed25519 signature
 using Header = std::array<uint8_t, 120>; ///< packed block header (protocol.md §4)
 using Bytes = std::vector<uint8_t>;
 
+/** The submitter's optional Ed25519 signature over TX(hash) (docs/protocol.md §5). */
+struct TxSignature {
+  Key pubkey{};
+  Sig signature{};
+};
+
 /** A transaction: its hash is SHA-256(payload). */
 struct Tx {
   Hash hash{};
   Bytes payload;
+  std::optional<TxSignature> signature;  ///< checked at intake; exported as "signer"/"signature"
+  std::optional<Key> usage_device;       ///< set only on usage-data txs the node built from a UsageReport
 };
 
 /** A witness's signed verdict (verdict 1 = valid, 2 = invalid) over ATTEST(round_id, block hash, verdict). */
@@ -54,12 +64,32 @@ struct DeviceRecord {
   uint64_t first_seen_ms = 0;
 };
 
-/** A blacklisted device: never again chosen as miner or witness. */
+/** A blacklisted device: never again chosen as miner or witness (until an operator lifts it). */
 struct BlacklistEntry {
   Key pubkey{};
   uint64_t round_id = 0;
-  std::string reason;  ///< "incoherent_round"
+  std::string reason;  ///< "incoherent_round", "dissent"
   uint64_t time_ms = 0;
+  /** JSON array text: the round's signed attestations [{witness, round_id, block_hash, verdict, signature}]. */
+  std::string evidence = "[]";
+};
+
+/** A device's record for the reputation formula (docs/protocol.md §7). */
+struct Reputation {
+  uint64_t good = 0;  ///< accepted Results + valid verdicts in finalized blocks
+  uint64_t bad = 0;   ///< rejected/timed-out Results + verdicts contradicting the node's own check
+};
+
+/** An IOTW credit in base units (integer; docs/protocol.md §7 "Rewards"). */
+struct Credit {
+  Key device{};
+  uint64_t amount = 0;
+};
+
+/** What a finalized block changes besides the chain, applied in the same storage transaction. */
+struct BlockEffects {
+  std::vector<Credit> credits;
+  std::vector<Key> good;  ///< one reputation "good" each
 };
 
 /** Thrown by Ledger implementations on a storage failure (message names the operation). */
@@ -75,21 +105,43 @@ class Ledger {
   virtual uint64_t block_count() = 0;
   /** Blocks with height in [from, from + limit), ascending, with txs and attestations. */
   virtual std::vector<Block> blocks(uint64_t from, uint64_t limit) = 0;
-  /** Append one block atomically; its txs leave the pending set (inserted if not already stored). */
-  virtual void append_block(const Block &b) = 0;
-  /** Store a pending tx; returns false (nothing stored) when a tx with that hash already exists. */
-  virtual bool add_pending_tx(const Tx &tx) = 0;
+  /** Append one block and its effects (balances, reputation) atomically; its txs leave the pending set
+   *  (inserted if not already stored). */
+  virtual void append_block(const Block &b, const BlockEffects &fx) = 0;
+  void append_block(const Block &b) { append_block(b, {}); }
+  /** Store pending txs in one durable transaction; element i is false (tx i not stored) when a tx with
+   *  that hash already exists (also earlier in the same batch). */
+  virtual std::vector<bool> add_pending_txs(const std::vector<Tx> &txs) = 0;
+  bool add_pending_tx(const Tx &tx) { return add_pending_txs({tx}).at(0); }
+  /** Store a usage-data tx and raise device's last usage seq to seq, atomically. Returns false (nothing
+   *  stored) when seq <= the stored seq or the tx hash exists. */
+  virtual bool add_usage_tx(const Tx &tx, const Key &device, uint64_t seq) = 0;
+  /** Last accepted UsageReport seq per device. */
+  virtual std::map<Key, uint64_t> usage_seqs() = 0;
+  /** IOTW balances (base units) of every credited device. */
+  virtual std::map<Key, uint64_t> balances() = 0;
+  virtual std::map<Key, Reputation> reputations() = 0;
+  /** Add one "bad" to device's reputation (durable). */
+  virtual void add_bad(const Key &device) = 0;
   /** Pending txs in arrival order. */
   virtual std::vector<Tx> pending_txs() = 0;
   /** Insert or update (name, model, boot_count; first_seen_ms is kept) a device. */
   virtual void upsert_device(const DeviceRecord &d) = 0;
   virtual std::vector<DeviceRecord> devices() = 0;
+  /** Insert or replace the entry of e.pubkey (a re-blacklisted device gets the new round and evidence). */
   virtual void add_blacklist(const BlacklistEntry &e) = 0;
+  /** Active (not lifted) entries. */
   virtual std::vector<BlacklistEntry> blacklist() = 0;
+  /** Mark device's entry lifted at time_ms; false if it has no active entry. */
+  virtual bool lift_blacklist(const Key &device, uint64_t time_ms) = 0;
   /** Largest round_id / assignment_id ever persisted (blocks, blacklist), 0 if none. */
   virtual uint64_t max_round_id() = 0;
   virtual uint64_t max_assignment_id() = 0;
 };
+
+/** Parse exactly 2*N lower/upper-case hex digits; nullopt otherwise. */
+template <size_t N>
+std::optional<std::array<uint8_t, N>> from_hex(std::string_view s);
 
 /** Lower-case hex of n bytes. */
 std::string to_hex(const uint8_t *p, size_t n);
@@ -99,6 +151,19 @@ inline std::string to_hex(const Bytes &b) { return to_hex(b.data(), b.size()); }
 
 /** SHA-256 of n bytes (libsodium). */
 Hash sha256(const uint8_t *p, size_t n);
+
+template <size_t N>
+std::optional<std::array<uint8_t, N>> from_hex(std::string_view s) {
+  if (s.size() != 2 * N) return std::nullopt;
+  std::array<uint8_t, N> out{};
+  for (size_t i = 0; i < 2 * N; ++i) {
+    const char c = s[i];
+    const int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (v < 0) return std::nullopt;
+    out[i / 2] = static_cast<uint8_t>(out[i / 2] << 4 | v);
+  }
+  return out;
+}
 
 /** The genesis block (protocol.md §4). */
 Block genesis_block();

@@ -20,6 +20,7 @@ struct ListenConfig {
   std::string host;       ///< IPv4/IPv6 literal or "localhost"
   uint16_t port = 0;      ///< 0 = any free port
   std::string port_file;  ///< empty = none; the bound port is written here (decimal)
+  std::string operator_token;  ///< [http] only; non-empty = operator endpoints need "Authorization: Bearer <token>"
 };
 
 struct SerialConfig {

@@ -1,0 +1,215 @@
+// Load driver: starts iotw-trust-node (UDP + HTTP on loopback), attaches D honest devices that sign with
+// real Ed25519 keys, submits hash-only transactions through POST /v1/transactions/batch for S seconds, and
+// prints finalized tx/s, blocks/s and p50/p99 block finalization latency (assignment_sent -> block_finalized
+// in the node's events). Example: iotw_load_driver --node build/bin/iotw-trust-node --seconds 10
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <sodium.h>
+
+#include "iotw/frame_codec.h"
+#include "iotw/message_codec.h"
+#include "iotw/signing.h"
+
+extern char **environ;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Device {
+  int fd = -1;
+  uint8_t pk[32], sk[64];
+  void send(const iotw_v1_Envelope &e) {
+    uint8_t p[IOTW_FRAME_MAX_PAYLOAD], d[IOTW_DATAGRAM_MAX];
+    const size_t n = iotw_msg_encode(&e, p, sizeof p);
+    ::send(fd, d, iotw_datagram_encode(p, n, d, sizeof d), 0);
+  }
+  void on_readable() {
+    uint8_t d[IOTW_DATAGRAM_MAX + 1], msg[IOTW_SIG_MSG_MAX];
+    const ssize_t n = recv(fd, d, sizeof d, 0);
+    const long len = n > 0 ? iotw_datagram_check(d, static_cast<size_t>(n)) : -1;
+    iotw_v1_Envelope in, out = iotw_v1_Envelope_init_zero;
+    if (len <= 0 || iotw_msg_decode(d, static_cast<size_t>(len), &in) != 0) return;
+    if (in.which_body == iotw_v1_Envelope_challenge_tag) {
+      out.which_body = iotw_v1_Envelope_prove_tag;
+      std::memcpy(out.body.prove.pubkey, pk, 32);
+      const size_t k = iotw_sigmsg_register(in.body.challenge.nonce, pk, msg);
+      crypto_sign_detached(out.body.prove.signature, nullptr, msg, k, sk);
+    } else if (in.which_body == iotw_v1_Envelope_assignment_tag) {
+      out.which_body = iotw_v1_Envelope_result_tag;
+      out.body.result.assignment_id = in.body.assignment.assignment_id;
+      crypto_hash_sha256(out.body.result.block_hash, in.body.assignment.header, 120);
+      const size_t k = iotw_sigmsg_result(out.body.result.assignment_id, out.body.result.block_hash, msg);
+      crypto_sign_detached(out.body.result.signature, nullptr, msg, k, sk);
+    } else if (in.which_body == iotw_v1_Envelope_witness_request_tag) {
+      const auto &r = in.body.witness_request;
+      uint8_t h[32];
+      crypto_hash_sha256(h, r.header, 120);
+      out.which_body = iotw_v1_Envelope_attestation_tag;
+      auto &a = out.body.attestation;
+      a.round_id = r.round_id;
+      std::memcpy(a.block_hash, r.block_hash, 32);
+      a.verdict = std::memcmp(h, r.block_hash, 32) == 0 ? iotw_v1_Verdict_VERDICT_VALID : iotw_v1_Verdict_VERDICT_INVALID;
+      const size_t k = iotw_sigmsg_attest(a.round_id, a.block_hash, static_cast<uint8_t>(a.verdict), msg);
+      crypto_sign_detached(a.signature, nullptr, msg, k, sk);
+    } else {
+      return;
+    }
+    send(out);
+  }
+};
+
+int read_port(const fs::path &f) {
+  for (int i = 0; i < 1000; ++i) {
+    std::ifstream in(f);
+    int p = 0;
+    if (in >> p) return p;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  throw std::runtime_error("no port file " + f.string());
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"IOTW trust-node load driver (bench/RESULTS.md)"};
+  std::string node_bin;
+  double seconds = 10;
+  size_t batch = 1000, devices = 4, in_flight = 2;
+  uint32_t witnesses = 3, max_txs = 10000;
+  app.add_option("--node", node_bin, "iotw-trust-node binary")->required();
+  app.add_option("--seconds", seconds, "load duration");
+  app.add_option("--batch", batch, "transactions per batch request (<= 10000)");
+  app.add_option("--devices", devices, "attached devices (>= witnesses + 1)");
+  app.add_option("--witnesses", witnesses, "n per witness round");
+  app.add_option("--max-txs-per-block", max_txs, "[consensus] max_txs_per_block");
+  app.add_option("--clients", in_flight, "concurrent HTTP clients");
+  CLI11_PARSE(app, argc, argv);
+  if (sodium_init() < 0) return 1;
+
+  char tmpl[] = "/tmp/iotw-load-XXXXXX";
+  const fs::path dir = mkdtemp(tmpl);
+  std::ofstream(dir / "tn.toml") << "[node]\ndb = \"l.sqlite\"\nseed = 1\nevents = \"events.jsonl\"\n"
+                                 << "[http]\nlisten = \"127.0.0.1:0\"\nport_file = \"http.port\"\n"
+                                 << "[udp]\nlisten = \"127.0.0.1:0\"\nport_file = \"udp.port\"\n"
+                                 << "[consensus]\nwitnesses = " << witnesses << "\nblock_interval_ms = 0\n"
+                                 << "max_txs_per_block = " << max_txs << "\n";
+  pid_t pid;
+  const std::string cfg = (dir / "tn.toml").string();
+  char *args[] = {node_bin.data(), const_cast<char *>("--config"), const_cast<char *>(cfg.c_str()), nullptr};
+  if (posix_spawn(&pid, node_bin.c_str(), nullptr, nullptr, args, environ) != 0) return 1;
+  const int http_port = read_port(dir / "http.port"), udp_port = read_port(dir / "udp.port");
+
+  std::vector<Device> devs(devices);
+  std::vector<pollfd> fds;
+  for (Device &d : devs) {
+    crypto_sign_keypair(d.pk, d.sk);
+    d.fd = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(udp_port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connect(d.fd, reinterpret_cast<sockaddr *>(&a), sizeof a);
+    iotw_v1_Envelope h = iotw_v1_Envelope_init_zero;
+    h.which_body = iotw_v1_Envelope_hello_tag;
+    std::memcpy(h.body.hello.pubkey, d.pk, 32);
+    std::snprintf(h.body.hello.model, sizeof h.body.hello.model, "bench");
+    d.send(h);
+    fds.push_back(pollfd{d.fd, POLLIN, 0});
+  }
+  std::atomic<bool> stop{false};
+  std::thread serve([&] {
+    while (!stop) {
+      poll(fds.data(), fds.size(), 5);
+      for (size_t k = 0; k < fds.size(); ++k)
+        if (fds[k].revents & POLLIN) devs[k].on_readable();
+    }
+  });
+  httplib::Client http("127.0.0.1", http_port);
+  auto health = [&] { return nlohmann::json::parse(http.Get("/v1/health")->body); };
+  while (health()["devices_attached"] != devices) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+
+  std::atomic<uint64_t> submitted{0};
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto end = t0 + std::chrono::duration<double>(seconds);
+  std::vector<std::thread> clients;
+  for (size_t c = 0; c < in_flight; ++c)
+    clients.emplace_back([&, c] {
+      httplib::Client cl("127.0.0.1", http_port);
+      cl.set_read_timeout(60, 0);
+      for (uint64_t n = 0; std::chrono::steady_clock::now() < end; ++n) {
+        std::string body = "{\"transactions\":[";
+        for (size_t i = 0; i < batch; ++i) {
+          uint8_t h[32];
+          const std::string seed = std::to_string(c) + ":" + std::to_string(n) + ":" + std::to_string(i);
+          crypto_hash_sha256(h, reinterpret_cast<const uint8_t *>(seed.data()), seed.size());
+          char hex[65];
+          sodium_bin2hex(hex, sizeof hex, h, 32);
+          body += std::string(i ? "," : "") + "{\"payload\":\"" + hex + "\"}";  // hash-only tx
+        }
+        body += "]}";
+        auto r = cl.Post("/v1/transactions/batch", body, "application/json");
+        if (r && r->status == 202) submitted += nlohmann::json::parse(r->body)["accepted"].get<uint64_t>();
+      }
+    });
+  for (auto &t : clients) t.join();
+  const uint64_t target = submitted;
+  nlohmann::json h = health();
+  while (h["pending_txs"] != 0) {  // drain: everything acknowledged gets finalized
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    h = health();
+  }
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const uint64_t height = h["height"];
+  stop = true;
+  serve.join();
+  kill(pid, SIGTERM);
+  waitpid(pid, nullptr, 0);
+
+  std::map<uint64_t, uint64_t> assigned;  // height -> first assignment time
+  std::vector<uint64_t> lat;
+  std::ifstream ev(dir / "events.jsonl");
+  for (std::string line; std::getline(ev, line);) {
+    if (line.find("\"assignment_sent\"") == std::string::npos && line.find("\"block_finalized\"") == std::string::npos)
+      continue;
+    const auto e = nlohmann::json::parse(line);
+    const uint64_t ht = e["fields"]["height"];
+    if (e["kind"] == "assignment_sent") assigned.emplace(ht, e["time_ms"].get<uint64_t>());
+    else if (assigned.count(ht)) lat.push_back(e["time_ms"].get<uint64_t>() - assigned[ht]);
+  }
+  std::sort(lat.begin(), lat.end());
+  auto pct = [&](double p) { return lat.empty() ? 0 : lat[std::min(lat.size() - 1, static_cast<size_t>(p * lat.size()))]; };
+  std::cout << nlohmann::json{{"devices", devices},
+                              {"witnesses", witnesses},
+                              {"batch", batch},
+                              {"clients", in_flight},
+                              {"seconds", elapsed},
+                              {"txs_finalized", target},
+                              {"tx_per_s", target / elapsed},
+                              {"blocks", height},
+                              {"blocks_per_s", height / elapsed},
+                              {"block_latency_ms_p50", pct(0.50)},
+                              {"block_latency_ms_p99", pct(0.99)}}
+                   .dump(1)
+            << "\n";
+  fs::remove_all(dir);
+  return 0;
+}

@@ -1,0 +1,37 @@
+// HTTP transaction intake (docs/trust-node.md "Transactions"): the JSON schema of POST /v1/transactions and
+// POST /v1/transactions/batch, and the TX signing message (docs/protocol.md §5). Pure functions, no IO.
+#pragma once
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "iotw/trust_node/core.hpp"
+
+namespace iotw::tn {
+
+/** Largest accepted request bodies, bytes: one tx (a 4096-byte payload JSON-escaped) and one batch. */
+inline constexpr size_t max_tx_body = 32 * 1024;
+inline constexpr size_t max_batch_body = 16 * 1024 * 1024;
+/** Most transactions in one batch request. */
+inline constexpr size_t max_batch_txs = 10000;
+
+/** TX signing message: "IOTW/1/TX" 00 || tx_hash[32] (42 bytes) written to out; returns 42. */
+inline constexpr size_t tx_sigmsg_len = 42;
+size_t tx_sigmsg(const Hash &tx_hash, uint8_t out[tx_sigmsg_len]);
+
+/** A parse failure: the message names the offending field (e.g. "transactions[3]: payload must be ..."). */
+struct TxParseError {
+  std::string message;
+};
+
+/** Parse one tx object body: {"payload": "<UTF-8 text>", optionally "pubkey": "<64 hex>" and
+ *  "signature": "<128 hex>" together}; any other key, a non-object, or invalid JSON/UTF-8 is an error.
+ *  Payload size and the signature itself are checked by TrustNodeCore::submit_batch. */
+std::variant<TxRequest, TxParseError> parse_tx_request(std::string_view body);
+
+/** Parse a batch body: {"transactions": [<tx object>, ...]} with 1..max_batch_txs entries. */
+std::variant<std::vector<TxRequest>, TxParseError> parse_tx_batch(std::string_view body);
+
+}  // namespace iotw::tn
