@@ -1,5 +1,10 @@
-// iotw-emu: a pool of emulated ESP8266/ESP32 modules, each running the micro-mining firmware core on its own
-// serial link (docs/emulators.md). Runs until SIGTERM/SIGINT; exit 0 then, 2 on a bad config or link.
+// iotw-emu: emulated IOTW micro-mining devices (docs/emulators.md).
+//   iotw-emu --config pool.toml                      a pool of ESP modules, DPS chips and bulbs
+//   iotw-emu dps [--modbus-tcp A:P] [--modbus-rtu-pty] [--link PATH --nvs-dir DIR]   one DPS chip
+//   iotw-emu bulb [--yeelight A:P] [--discovery A:P] [--link PATH --nvs-dir DIR]     one smart bulb
+// Standalone modes print their endpoints on stdout, one per line (the PTY path first), and write events
+// to stderr unless --events is given. Runs until SIGTERM/SIGINT; exit 0 then, 2 on a bad config, link or
+// endpoint.
 #include <sys/prctl.h>
 
 #include <CLI/CLI.hpp>
@@ -7,35 +12,129 @@
 #include <iostream>
 #include <list>
 
+#include "common/clock.hpp"
 #include "common/device_runtime.hpp"
 #include "common/pool_config.hpp"
+#include "dps_chip/dps_device.hpp"
+#include "smart_bulb/smart_bulb.hpp"
+
+namespace {
+
+using namespace iotw::emu;
+
+/// Runs io until SIGTERM/SIGINT, then calls stop_all.
+void run_until_signal(boost::asio::io_context& io, EventLog& log, const std::function<void()>& stop_all) {
+  boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+  signals.async_wait([&](boost::system::error_code, int sig) {
+    stop_all();
+    log.emit("emu", "pool_stopped", {{"signal", sig}});
+    io.stop();
+  });
+  io.run();
+}
+
+int run_pool(const std::string& config) {
+  auto cfg = load_pool_config(config);
+  EventLog log(cfg.events);
+  boost::asio::io_context io;
+  SteadyClock clock;
+  std::list<DeviceRuntime> esps;
+  std::list<DpsDevice> dpss;
+  std::list<SmartBulb> bulbs;
+  for (const auto& spec : cfg.devices) {
+    if (spec.model == "dps") {
+      dpss.emplace_back(io, spec, log, clock);
+    } else if (spec.model == "bulb") {
+      bulbs.emplace_back(io, spec, log, clock);
+    } else {
+      esps.emplace_back(io, spec, esp_chip_profile(spec.model), log);
+    }
+  }
+  for (auto& d : esps) d.start();
+  for (auto& d : dpss) {
+    const std::string tcp = d.start();
+    if (!tcp.empty()) log.emit("emu:" + d.name(), "modbus_listening", {{"tcp", tcp}});
+  }
+  for (auto& b : bulbs) {
+    auto [control, discovery] = b.start();
+    if (!control.empty()) log.emit("emu:" + b.dps().name(), "yeelight_listening", {{"tcp", control}, {"udp", discovery}});
+  }
+  log.emit("emu", "pool_started", {{"devices", cfg.devices.size()}});
+  run_until_signal(io, log, [&] {
+    for (auto& d : esps) d.stop();
+    for (auto& d : dpss) d.stop();
+    for (auto& b : bulbs) b.stop();
+  });
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive the harness that spawned us
-  CLI::App app{"iotw-emu: a pool of emulated IOTW micro-mining devices"};
+  CLI::App app{"iotw-emu: emulated IOTW micro-mining devices"};
   std::string config;
-  app.add_option("--config", config, "pool file (docs/emulators.md)")->required();
+  app.add_option("--config", config, "pool file (docs/emulators.md)");
+  app.require_subcommand(0, 1);
+
+  DeviceSpec spec;
+  std::string events = "/dev/stderr";
+  bool rtu_pty = false;
+  auto common = [&](CLI::App* sub) {
+    sub->add_option("--name", spec.name, "device name (sent in Hello; default <model>-01)");
+    sub->add_option("--link", spec.link, "serial link of the firmware (PTY/tty); none = no firmware");
+    sub->add_option("--nvs-dir", spec.nvs_dir, "the firmware's flash directory (default nvs/<name>)");
+    sub->add_option("--events", events, "event file (default: stderr)");
+    sub->add_option("--usage-period-ms", spec.usage_period_ms, "UsageReport period, ms")->check(CLI::Range(100, 86'400'000));
+  };
+  CLI::App* dps = app.add_subcommand("dps", "one DPS power chip with its Modbus register map");
+  common(dps);
+  dps->add_option("--modbus-tcp", spec.modbus_tcp, "serve Modbus TCP on A.B.C.D:PORT (0 = any free port)");
+  dps->add_flag("--modbus-rtu-pty", rtu_pty, "serve Modbus RTU (slave 1) on a new PTY; prints its path first");
+  dps->add_option("--load-ohm", spec.load_ohm, "resistive load on the output, ohm")->check(CLI::Range(0.1, 6553.5));
+  CLI::App* bulb = app.add_subcommand("bulb", "one smart bulb speaking the Yeelight LAN protocol");
+  common(bulb);
+  bulb->add_option("--yeelight", spec.yeelight, "Yeelight control on TCP A.B.C.D:PORT (0 = any free port)");
+  bulb->add_option("--discovery", spec.yeelight_discovery, "discovery replies on UDP A.B.C.D:PORT");
   CLI11_PARSE(app, argc, argv);
 
   try {
-    auto cfg = iotw::emu::load_pool_config(config);
-    iotw::emu::EventLog log(cfg.events);
-    boost::asio::io_context io;
-    std::list<iotw::emu::DeviceRuntime> devices;
-    for (const auto& spec : cfg.devices)
-      devices.emplace_back(io, spec, iotw::emu::esp_chip_profile(spec.model), log);
-    for (auto& d : devices) d.start();
-    log.emit("emu", "pool_started", {{"devices", devices.size()}});
-
-    boost::asio::signal_set signals(io, SIGTERM, SIGINT);
-    signals.async_wait([&](boost::system::error_code, int sig) {
-      for (auto& d : devices) d.stop();
-      log.emit("emu", "pool_stopped", {{"signal", sig}});
-      io.stop();
-    });
-    io.run();
-    return 0;
-  } catch (const iotw::emu::PoolConfigError& e) {
+    if (app.got_subcommand(dps) || app.got_subcommand(bulb)) {
+      if (!config.empty()) throw std::invalid_argument("--config and a subcommand exclude each other");
+      spec.model = app.got_subcommand(dps) ? "dps" : "bulb";
+      if (spec.name.empty()) spec.name = spec.model + "-01";
+      if (spec.nvs_dir.empty()) spec.nvs_dir = "nvs/" + spec.name;
+      EventLog log(events);
+      boost::asio::io_context io;
+      SteadyClock clock;
+      std::function<void()> stop;
+      std::optional<DpsDevice> d;
+      std::optional<SmartBulb> b;
+      if (spec.model == "dps") {
+        if (spec.modbus_tcp.empty() && !rtu_pty) throw std::invalid_argument("dps needs --modbus-tcp and/or --modbus-rtu-pty");
+        d.emplace(io, spec, log, clock);
+        const std::string tcp = d->start();
+        if (rtu_pty) std::cout << d->open_rtu_pty() << "\n";
+        if (!tcp.empty()) std::cout << tcp << "\n";
+        stop = [&] { d->stop(); };
+      } else {
+        if (spec.yeelight.empty()) throw std::invalid_argument("bulb needs --yeelight");
+        b.emplace(io, spec, log, clock);
+        auto [control, discovery] = b->start();
+        std::cout << control << "\n";
+        if (!discovery.empty()) std::cout << discovery << "\n";
+        stop = [&] { b->stop(); };
+      }
+      std::cout.flush();
+      run_until_signal(io, log, stop);
+      return 0;
+    }
+    if (config.empty()) {
+      std::cerr << app.help() << "iotw-emu: give --config pool.toml, or a subcommand (dps, bulb)\n";
+      return 2;
+    }
+    return run_pool(config);
+  } catch (const PoolConfigError& e) {
     std::cerr << e.what() << "\n";
     return 2;
   } catch (const std::exception& e) {

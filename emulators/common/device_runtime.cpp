@@ -72,13 +72,37 @@ void DeviceRuntime::start() {
   link_.emplace(io_, open_serial_link(spec_.link, spec_.baud));
   running_ = true;
   if (iotw_fw_boot(&fw_, &cfg_, &port_) != 0) throw std::runtime_error(spec_.name + ": NVS not writable");
+  powered_ = true;
   note_state();
   read_some();
   arm_poll();
 }
 
+void DeviceRuntime::power_off() {
+  powered_ = false;
+  volatile uint8_t* ram = reinterpret_cast<volatile uint8_t*>(&fw_);  // RAM (and the secret key) is gone
+  for (size_t i = 0; i < sizeof fw_; i++) ram[i] = 0;
+  note_state();
+}
+
+void DeviceRuntime::power_on(uint32_t reset_reason) {
+  cfg_.reset_reason = reset_reason;
+  if (iotw_fw_boot(&fw_, &cfg_, &port_) != 0) throw std::runtime_error(spec_.name + ": NVS not writable");
+  powered_ = true;
+  log_.emit(source_, "reset", {{"reset_reason", reset_reason}, {"boot_count", fw_.boot_count}});
+  note_state();
+}
+
+int64_t DeviceRuntime::report_usage(uint64_t energy_mwh, uint32_t on_seconds, uint32_t period_s) {
+  if (!powered_) return 0;
+  const int64_t rc = iotw_fw_report_usage(&fw_, energy_mwh, on_seconds, period_s);
+  note_state();
+  return rc;
+}
+
 void DeviceRuntime::stop() {
   running_ = false;
+  powered_ = false;
   poll_timer_.cancel();
   retry_timer_.cancel();
   if (link_) {
@@ -112,7 +136,7 @@ void DeviceRuntime::read_some() {
       });
       return;
     }
-    iotw_fw_on_rx(&fw_, rx_.data(), n);
+    if (powered_) iotw_fw_on_rx(&fw_, rx_.data(), n);  // an unpowered UART hears nothing
     note_state();
     read_some();
   });
@@ -122,7 +146,7 @@ void DeviceRuntime::arm_poll() {
   poll_timer_.expires_after(kPollPeriod);
   poll_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec || !running_) return;
-    iotw_fw_poll(&fw_);
+    if (powered_) iotw_fw_poll(&fw_);
     note_state();
     arm_poll();
   });

@@ -19,11 +19,23 @@ namespace iotw::emu {
 /// One device of an iotw-emu pool (docs/emulators.md [[device]]).
 struct DeviceSpec {
   std::string name;                 ///< unique label, sent in Hello
-  std::string model;                ///< "esp8266" | "esp32"
+  std::string model;                ///< "esp8266" | "esp32" | "dps" | "bulb"
   std::string link;                 ///< serial path (PTY or tty)
   std::string nvs_dir;              ///< flash: identity and boot counter survive restarts
   std::string behaviour = "honest"; ///< "honest" | "invert_verdict" | "wrong_hash"
   int baud = 115200;
+  // dps / bulb only (docs/emulators.md):
+  int usage_period_ms = 10000;      ///< UsageReport period, ms
+  std::string modbus_tcp;           ///< dps: serve Modbus TCP on "A.B.C.D:PORT" ("" = off)
+  double load_ohm = 10.0;           ///< dps: resistive load on the output, ohm
+  std::string yeelight;             ///< bulb: Yeelight control on "A.B.C.D:PORT" ("" = off)
+  std::string yeelight_discovery;   ///< bulb: discovery replies on UDP "A.B.C.D:PORT" ("" = off)
+  struct PowerStep {
+    uint64_t at_ms;                 ///< after the device started, ms
+    double vin;                     ///< input supply target, V
+    double ramp_v_per_s;            ///< 0 = step
+  };
+  std::vector<PowerStep> power;     ///< scripted supply changes (brownout, loss, restore, slow ramp)
 };
 
 /// The behaviours DeviceSpec::behaviour accepts.
@@ -41,6 +53,21 @@ class DeviceRuntime {
   void start();
   /// Power off: stop reading and polling, close the link.
   void stop();
+
+  /// The supply failed (brownout or power loss): the firmware stops and its RAM is lost (iotw_fw zeroed);
+  /// the link stays open and received bytes are dropped.
+  void power_off();
+  /// The supply is back: the firmware boots again with reset_reason (IOTW_RESET_*); NVS (identity,
+  /// boot.count, usage.seq) survived. Emits "reset" {reset_reason, boot_count}. Throws std::runtime_error
+  /// if NVS is not writable.
+  void power_on(uint32_t reset_reason);
+  bool powered() const { return powered_; }
+  /// iotw_fw_report_usage when powered; 0 when off or not attached (nothing consumed).
+  int64_t report_usage(uint64_t energy_mwh, uint32_t on_seconds, uint32_t period_s);
+
+  const uint8_t* pubkey() const { return fw_.pk; }
+  uint32_t boot_count() const { return fw_.boot_count; }
+  uint32_t reset_reason() const { return powered_ ? fw_.cfg.reset_reason : 0; }
 
   iotw_fw_state state() const { return iotw_fw_get_state(&fw_); }
   const iotw_fw_stats& stats() const { return fw_.stats; }
@@ -68,6 +95,7 @@ class DeviceRuntime {
   iotw_fw fw_{};
   iotw_fw_state reported_state_ = IOTW_FW_OFF;
   bool running_ = false;
+  bool powered_ = false;
 };
 
 }  // namespace iotw::emu

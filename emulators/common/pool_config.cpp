@@ -3,6 +3,7 @@
 #include <set>
 #include <toml++/toml.h>
 
+#include "ipv4_endpoint.hpp"
 #include "esp_wifi/esp_chip_profile.hpp"
 
 namespace iotw::emu {
@@ -47,6 +48,72 @@ void check_one_of(const std::filesystem::path& file, const toml::table& t, const
   fail(file, t.get(key)->source(), "unknown " + std::string(key) + " '" + value + "'; allowed: " + join(allowed));
 }
 
+int64_t get_int(const std::filesystem::path& file, const toml::table& t, const char* key, int64_t lo, int64_t hi,
+                int64_t fallback) {
+  const toml::node* n = t.get(key);
+  if (!n) return fallback;
+  if (!n->is_integer()) fail(file, n->source(), std::string("'") + key + "' must be an integer");
+  const int64_t v = n->as_integer()->get();
+  if (v < lo || v > hi)
+    fail(file, n->source(),
+         std::string("'") + key + "' is " + std::to_string(v) + "; allowed range " + std::to_string(lo) + ".." +
+             std::to_string(hi));
+  return v;
+}
+
+double get_number(const std::filesystem::path& file, const toml::table& t, const char* key, double lo, double hi,
+                  double fallback) {
+  const toml::node* n = t.get(key);
+  if (!n) return fallback;
+  if (!n->is_number()) fail(file, n->source(), std::string("'") + key + "' must be a number");
+  const double v = n->is_integer() ? static_cast<double>(n->as_integer()->get()) : n->as_floating_point()->get();
+  if (!(v >= lo && v <= hi))
+    fail(file, n->source(),
+         std::string("'") + key + "' is " + std::to_string(v) + "; allowed range " + std::to_string(lo) + ".." +
+             std::to_string(hi));
+  return v;
+}
+
+// Keys of the powered models (dps, bulb); each is an error on a model that has no use for it.
+void read_powered_keys(const std::filesystem::path& file, const toml::table& t, DeviceSpec& d) {
+  const bool dps = d.model == "dps", bulb = d.model == "bulb";
+  const std::vector<std::pair<const char*, bool>> owners{
+      {"usage_period_ms", dps || bulb}, {"power", dps || bulb},       {"modbus_tcp", dps},
+      {"load_ohm", dps},                {"yeelight", bulb},            {"yeelight_discovery", bulb}};
+  for (const auto& [key, ok] : owners)
+    if (!ok && t.contains(key))
+      fail(file, t.get(key)->source(), std::string("'") + key + "' does not apply to model '" + d.model + "'");
+  d.usage_period_ms = static_cast<int>(get_int(file, t, "usage_period_ms", 100, 86'400'000, d.usage_period_ms));
+  d.load_ohm = get_number(file, t, "load_ohm", 0.1, 6553.5, d.load_ohm);
+  for (auto [key, dst] : {std::pair{"modbus_tcp", &d.modbus_tcp}, {"yeelight", &d.yeelight},
+                          {"yeelight_discovery", &d.yeelight_discovery}}) {
+    *dst = get_string(file, t, key, false, "");
+    if (!dst->empty()) {
+      try {
+        parse_host_port(*dst);
+      } catch (const std::exception& e) {
+        fail(file, t.get(key)->source(), std::string("'") + key + "': " + e.what());
+      }
+    }
+  }
+  const toml::node* p = t.get("power");
+  if (!p) return;
+  const toml::array* steps = p->as_array();
+  if (!steps) fail(file, p->source(), "'power' must be an array of tables {at_ms, vin, ramp_v_per_s}");
+  uint64_t prev = 0;
+  for (const auto& sn : *steps) {
+    const toml::table* s = sn.as_table();
+    if (!s) fail(file, sn.source(), "'power' entries must be tables {at_ms, vin, ramp_v_per_s}");
+    check_keys(file, *s, {"at_ms", "vin", "ramp_v_per_s"}, "a 'power' step");
+    if (!s->contains("at_ms") || !s->contains("vin")) fail(file, s->source(), "a 'power' step needs at_ms and vin");
+    DeviceSpec::PowerStep step{static_cast<uint64_t>(get_int(file, *s, "at_ms", 0, 86'400'000, 0)),
+                               get_number(file, *s, "vin", 0, 60, 0), get_number(file, *s, "ramp_v_per_s", 0, 1e6, 0)};
+    if (step.at_ms < prev) fail(file, s->source(), "'power' steps must be in at_ms order");
+    prev = step.at_ms;
+    d.power.push_back(step);
+  }
+}
+
 }  // namespace
 
 PoolConfig load_pool_config(const std::filesystem::path& file) {
@@ -67,11 +134,17 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
   for (const auto& node : *devices) {
     const toml::table* t = node.as_table();
     if (!t) fail(file, node.source(), "[[device]] must be a table");
-    check_keys(file, *t, {"name", "model", "link", "nvs_dir", "behaviour", "baud"}, "[[device]]");
+    check_keys(file, *t,
+               {"name", "model", "link", "nvs_dir", "behaviour", "baud", "usage_period_ms", "modbus_tcp", "load_ohm",
+                "yeelight", "yeelight_discovery", "power"},
+               "[[device]]");
     DeviceSpec d;
     d.name = get_string(file, *t, "name", true, "");
     d.model = get_string(file, *t, "model", true, "");
-    check_one_of(file, *t, "model", d.model, esp_models());
+    std::vector<std::string> models = esp_models();
+    models.insert(models.end(), {"dps", "bulb"});
+    check_one_of(file, *t, "model", d.model, models);
+    read_powered_keys(file, *t, d);
     d.link = get_string(file, *t, "link", true, "");
     d.nvs_dir = get_string(file, *t, "nvs_dir", true, "");
     d.behaviour = get_string(file, *t, "behaviour", false, "honest");

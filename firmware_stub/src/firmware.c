@@ -11,6 +11,7 @@
 
 #define NVS_KEY_SEED "id.seed"
 #define NVS_KEY_BOOTS "boot.count"
+#define NVS_KEY_USAGE_SEQ "usage.seq"
 #define SEED_SIZE 32u
 
 /* Larger of a serial frame and a UDP datagram. */
@@ -338,3 +339,39 @@ void iotw_fw_poll(iotw_fw *fw) {
 }
 
 iotw_fw_state iotw_fw_get_state(const iotw_fw *fw) { return fw->state; }
+
+int64_t iotw_fw_report_usage(iotw_fw *fw, uint64_t energy_mwh, uint32_t on_seconds, uint32_t period_s) {
+  if (fw->state != IOTW_FW_ATTACHED) return 0;
+  const iotw_port *p = fw->port;
+  uint8_t buf[8];
+  size_t len = 0;
+  int rc = p->nvs_get(p->ctx, NVS_KEY_USAGE_SEQ, buf, sizeof buf, &len);
+  uint64_t seq = 0;
+  if (rc == 0 && len == sizeof buf) {
+    seq = iotw_get_u64le(buf);
+  } else if (rc != -1) {
+    log_ev(fw, IOTW_LOG_WARN, "usage_seq_corrupt", "restarting from 0");
+  }
+  seq++;
+  iotw_put_u64le(buf, seq);
+  if (p->nvs_set(p->ctx, NVS_KEY_USAGE_SEQ, buf, sizeof buf) < 0) {
+    log_ev(fw, IOTW_LOG_ERROR, "nvs_error", "cannot store usage.seq");
+    return -1;
+  }
+  iotw_v1_Envelope env = iotw_v1_Envelope_init_zero;
+  env.which_body = iotw_v1_Envelope_usage_report_tag;
+  iotw_v1_UsageReport *u = &env.body.usage_report;
+  u->seq = seq;
+  u->energy_mwh = energy_mwh;
+  u->on_seconds = on_seconds;
+  u->period_s = period_s;
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  sign(fw, msg, iotw_sigmsg_usage(seq, energy_mwh, on_seconds, period_s, msg), u->signature);
+  if (send_env(fw, &env) < 0) return -2;
+  fw->stats.usage_reports++;
+  char detail[96];
+  snprintf(detail, sizeof detail, "seq=%llu energy_mwh=%llu on_seconds=%lu period_s=%lu", (unsigned long long)seq,
+           (unsigned long long)energy_mwh, (unsigned long)on_seconds, (unsigned long)period_s);
+  log_ev(fw, IOTW_LOG_INFO, "usage_sent", detail);
+  return (int64_t)seq;
+}

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "device_runtime.hpp"
+#include "fake_trust_node.hpp"
 
 extern "C" {
 #include "iotw/block_header.h"
@@ -19,40 +20,7 @@ extern "C" {
 }
 
 namespace {
-
-class FakeTrustNode {
- public:
-  explicit FakeTrustNode(int master) : fd_(master) { iotw_frame_decoder_init(&dec_); }
-
-  void send(const iotw_v1_Envelope& env) {
-    uint8_t payload[IOTW_FRAME_MAX_PAYLOAD], wire[IOTW_FRAME_MAX_WIRE];
-    size_t n = iotw_msg_encode(&env, payload, sizeof payload);
-    ASSERT_GT(n, 0u);
-    size_t w = iotw_frame_encode(payload, n, wire, sizeof wire);
-    ASSERT_EQ(::write(fd_, wire, w), static_cast<ssize_t>(w));
-  }
-
-  // Next message of the given kind within timeout_ms (others, e.g. heartbeats, are skipped).
-  bool expect(pb_size_t which, iotw_v1_Envelope& out, int timeout_ms = 3000) {
-    for (int waited = 0; waited < timeout_ms; waited += 10) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 10) <= 0) continue;
-      uint8_t buf[256];
-      ssize_t r = ::read(fd_, buf, sizeof buf);
-      for (ssize_t i = 0; i < r; i++) {
-        const uint8_t* payload;
-        size_t len;
-        if (iotw_frame_decoder_push(&dec_, buf[i], &payload, &len) != IOTW_FRAME_OK) continue;
-        if (iotw_msg_decode(payload, len, &out) == 0 && out.which_body == which) return true;
-      }
-    }
-    return false;
-  }
-
- private:
-  int fd_;
-  iotw_frame_decoder dec_;
-};
+using iotw::test::FakeTrustNode;
 
 class DeviceRuntimeTest : public ::testing::Test {
  protected:

@@ -646,4 +646,72 @@ TEST_F(FirmwareTest, SecretKeyIsNeverLogged) {
   }
 }
 
+TEST_F(FirmwareTest, UsageReportIsSignedOverTheUsageDomainWithAPersistedSeq) {
+  attach();
+  EXPECT_EQ(iotw_fw_report_usage(&fw, 1234, 60, 61), 1);
+  auto m = take_one(iotw_v1_Envelope_usage_report_tag);
+  const auto &u = m.body.usage_report;
+  EXPECT_EQ(u.seq, 1u);
+  EXPECT_EQ(u.energy_mwh, 1234u);
+  EXPECT_EQ(u.on_seconds, 60u);
+  EXPECT_EQ(u.period_s, 61u);
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  size_t n = iotw_sigmsg_usage(1, 1234, 60, 61, msg);
+  EXPECT_TRUE(verifies(u.signature, msg, n, fw.pk));
+  EXPECT_EQ(nvs["usage.seq"], (Bytes{1, 0, 0, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(fw.stats.usage_reports, 1u);
+  EXPECT_TRUE(logged("usage_sent"));
+}
+
+TEST_F(FirmwareTest, UsageSeqKeepsIncreasingAcrossABrownoutReset) {
+  attach();
+  EXPECT_EQ(iotw_fw_report_usage(&fw, 1, 1, 1), 1);
+  EXPECT_EQ(iotw_fw_report_usage(&fw, 2, 2, 2), 2);
+  Bytes pk(fw.pk, fw.pk + 32);
+  cfg.reset_reason = IOTW_RESET_BROWNOUT;  // RAM lost, NVS kept
+  fw = iotw_fw{};
+  take_sent();
+  attach();
+  EXPECT_EQ(Bytes(fw.pk, fw.pk + 32), pk);
+  EXPECT_EQ(iotw_fw_report_usage(&fw, 3, 3, 3), 3);
+  EXPECT_EQ(take_one(iotw_v1_Envelope_usage_report_tag).body.usage_report.seq, 3u);
+}
+
+TEST_F(FirmwareTest, BrownoutResetReasonIsReportedInHello) {
+  cfg.reset_reason = IOTW_RESET_BROWNOUT;
+  ASSERT_EQ(boot(), 0);
+  EXPECT_EQ(take_one(iotw_v1_Envelope_hello_tag).body.hello.reset_reason, 9u);
+}
+
+TEST_F(FirmwareTest, UsageIsNotReportedUntilAttachedAndConsumesNoSeq) {
+  ASSERT_EQ(boot(), 0);
+  take_sent();
+  EXPECT_EQ(iotw_fw_report_usage(&fw, 5, 5, 5), 0);
+  EXPECT_TRUE(take_sent().empty());
+  EXPECT_EQ(nvs.count("usage.seq"), 0u);
+}
+
+TEST_F(FirmwareTest, UsageNvsFailureSendsNothing) {
+  attach();
+  EXPECT_CALL(mock, nvs_set(_, _, _)).WillOnce(Return(-1));
+  EXPECT_EQ(iotw_fw_report_usage(&fw, 5, 5, 5), -1);
+  EXPECT_TRUE(take_sent().empty());
+  EXPECT_TRUE(logged("nvs_error"));
+}
+
+TEST_F(FirmwareTest, CorruptUsageSeqRestartsFromZeroAndIsLogged) {
+  attach();
+  nvs["usage.seq"] = Bytes{1, 2, 3};
+  EXPECT_EQ(iotw_fw_report_usage(&fw, 5, 5, 5), 1);
+  EXPECT_TRUE(logged("usage_seq_corrupt"));
+}
+
+TEST_F(FirmwareTest, UsageSendFailureConsumesTheSeq) {
+  attach();
+  EXPECT_CALL(mock, link_send(_, _)).WillOnce(Return(-1)).WillRepeatedly(Return(0));
+  EXPECT_EQ(iotw_fw_report_usage(&fw, 5, 5, 5), -2);
+  EXPECT_EQ(fw.stats.usage_reports, 0u);
+  EXPECT_EQ(iotw_fw_report_usage(&fw, 5, 5, 5), 2);
+}
+
 }  // namespace

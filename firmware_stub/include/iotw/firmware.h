@@ -8,8 +8,9 @@
  *   Assignment and WitnessRequest are answered only when ATTACHED (else counted in stats.dropped).
  *
  * Log events (port->log): boot, identity_created, identity_loaded, identity_corrupt, boot_count_corrupt,
- * nvs_error, hello_sent, prove_sent, registered, assignment, result_sent, witness, attestation_sent,
- * node_error, reattach, dropped, decode_error, encode_error, send_error. The secret key is never logged.
+ * usage_seq_corrupt, nvs_error, hello_sent, prove_sent, registered, assignment, result_sent, witness,
+ * attestation_sent, usage_sent, node_error, reattach, dropped, decode_error, encode_error, send_error.
+ * The secret key is never logged.
  *
  * The caller feeds received bytes (iotw_fw_on_rx) and calls iotw_fw_poll at least every 50 ms; every
  * output goes through the port (link_send, log). */
@@ -23,6 +24,14 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/** Reset-reason codes for iotw_fw_config.reset_reason, numbered as ESP-IDF's esp_reset_reason_t
+ *  (esp_system.h: ESP_RST_POWERON = 1, ESP_RST_BROWNOUT = 9) so a trust node reads one code space.
+ *  POWERON: supply came up from nothing (power-on or power restored after a loss); RAM was lost.
+ *  BROWNOUT: the supply sagged below the brown-out threshold longer than the hold-up time, the
+ *  brown-out detector held the chip in reset, and it rebooted when the supply recovered. NVS survives both. */
+#define IOTW_RESET_POWERON 1u
+#define IOTW_RESET_BROWNOUT 9u
 
 typedef enum {
   IOTW_FW_OFF = 0,
@@ -49,7 +58,7 @@ typedef struct {
  *  CRCs, overflows and undecodable payloads; dropped well-formed messages not valid in the current state. */
 typedef struct {
   uint32_t frames_rx, frames_tx, decode_errors, assignments, results, witness_requests, attestations,
-      heartbeats, reattaches, dropped;
+      heartbeats, reattaches, dropped, usage_reports;
 } iotw_fw_stats;
 
 typedef struct {
@@ -80,6 +89,17 @@ void iotw_fw_on_rx(iotw_fw *fw, const uint8_t *data, size_t len);
 void iotw_fw_poll(iotw_fw *fw);
 
 iotw_fw_state iotw_fw_get_state(const iotw_fw *fw);
+
+/** Usage data (docs/protocol.md message 12): energy_mwh (milliwatt-hours) delivered and on_seconds the
+ *  appliance was on during the last period_s seconds. Only when ATTACHED. Takes the next sequence number
+ *  from NVS "usage.seq" (u64 LE, last seq used; absent = 0) and stores it BEFORE sending, so a reset can
+ *  never reuse a seq the trust node may have seen (a lost report is lost, never replayed). Signs the USAGE
+ *  domain (iotw_sigmsg_usage) and sends UsageReport; stats.usage_reports counts sent reports.
+ *  Returns the seq used (>= 1) when sent; 0 if not attached (nothing consumed: the caller keeps the
+ *  usage and reports it later); -1 if NVS cannot be written (logged nvs_error); -2 if the link refused
+ *  the frame (seq consumed, logged send_error). An unreadable usage.seq is logged usage_seq_corrupt and
+ *  restarts from 0. */
+int64_t iotw_fw_report_usage(iotw_fw *fw, uint64_t energy_mwh, uint32_t on_seconds, uint32_t period_s);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,77 @@
+// One DPS chip as a device: the DpsChip model on a real-time clock, its register map served over Modbus
+// (TCP and/or RTU on a PTY), and, when the spec names a link, the micro-mining firmware (DeviceRuntime)
+// powered from the chip's input rail: a brown-out or power loss stops it, the supply's return reboots it
+// with the matching reset reason (NVS kept). Metered output energy and on-time go to the trust node as
+// UsageReports every spec.usage_period_ms. Events (docs/events.md): "rail", "usage_report", plus the
+// runtime's and the Modbus server's.
+#pragma once
+#include <boost/asio.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "common/clock.hpp"
+#include "common/device_runtime.hpp"
+#include "common/event_log.hpp"
+#include "dps_chip.hpp"
+#include "dps_register_map.hpp"
+#include "modbus_server.hpp"
+
+namespace iotw::emu {
+
+/// The Wi-Fi module a DPS chip / bulb carries (its firmware, boot banner and reset codes): an ESP8266
+/// (model "dps") or an ESP32 (model "bulb") profile with the device's model name.
+const EspChipProfile& powered_device_profile(const std::string& model);
+
+class DpsDevice {
+ public:
+  static constexpr double kNominalInputV = 24.0;  ///< supply at start, V
+
+  /// spec.link empty: no firmware (a bare chip for a Modbus tool). clock and log must outlive the device.
+  DpsDevice(boost::asio::io_context& io, DeviceSpec spec, EventLog& log, const Clock& clock);
+  DpsDevice(const DpsDevice&) = delete;
+  DpsDevice& operator=(const DpsDevice&) = delete;
+
+  /// Power the input (kNominalInputV), start Modbus TCP if spec.modbus_tcp is set, the tick and usage
+  /// timers; the firmware boots on the rail's first boot. Returns the bound Modbus TCP address or "".
+  /// Throws std::runtime_error (link, NVS, listen).
+  std::string start();
+  /// Serve Modbus RTU on a fresh PTY; returns its slave path. Call after start().
+  std::string open_rtu_pty() { return modbus_.open_rtu_pty(1); }
+  void stop();
+
+  DpsChip& chip() { return chip_; }
+  DpsRegisterMap& registers() { return map_; }
+  ModbusServer& modbus() { return modbus_; }
+  DeviceRuntime* firmware() { return runtime_ ? &*runtime_ : nullptr; }
+  const std::string& name() const { return spec_.name; }
+  /// Called after every rail boot (after the firmware rebooted), e.g. the bulb's LED driver restart.
+  void set_on_boot(std::function<void()> f) { on_boot_ = std::move(f); }
+
+  /// Bring the model to now, reboot / stop the firmware on rail transitions, refresh the map's firmware
+  /// status. Called by the tick timer and before every Modbus request.
+  void tick();
+
+ private:
+  void arm_tick();
+  void arm_usage();
+  void report_usage();
+
+  boost::asio::io_context& io_;
+  DeviceSpec spec_;
+  EventLog& log_;
+  const Clock& clock_;
+  std::string source_;
+  DpsChip chip_;
+  DpsRegisterMap map_;
+  ModbusServer modbus_;
+  std::optional<DeviceRuntime> runtime_;
+  boost::asio::steady_timer tick_timer_, usage_timer_;
+  uint64_t started_ms_ = 0;
+  size_t next_power_step_ = 0;
+  bool firmware_started_ = false, running_ = false;
+  std::function<void()> on_boot_;
+  uint64_t reported_mwh_ = 0, reported_on_s_ = 0, last_report_ms_ = 0;
+};
+
+}  // namespace iotw::emu
