@@ -7,8 +7,8 @@ PACKAGES=(
   libboost-dev libboost-filesystem-dev libserialport-dev libmodbus-dev libsodium-dev
   nanopb libnanopb-dev protobuf-compiler python3-protobuf liblwip-dev libsqlite3-dev sqlite3
   libcpp-httplib-dev libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
-  libncurses-dev libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-nacl socat
+  libncurses-dev libgtest-dev libgmock-dev libbenchmark-dev clang prometheus
+  python3 python3-nacl socat tshark mbpoll python3-pymodbus python3-serial python3-serial-asyncio
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -22,5 +22,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# tshark's package asks whether non-root users may capture; answer "no" (the tests only read files).
+echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

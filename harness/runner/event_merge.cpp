@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 
 namespace iotw::harness {
@@ -50,6 +51,26 @@ MergedEvents merge_events(const std::vector<std::filesystem::path>& files,
   os.close();
   if (!os) throw std::runtime_error("cannot write " + out.string());
   return merged;
+}
+
+std::vector<nlohmann::json> JsonlTail::read() {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(file_, std::ios::binary);
+  if (!in) return out;
+  in.seekg(static_cast<std::streamoff>(offset_));
+  std::string chunk((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto last_nl = chunk.rfind('\n');
+  if (last_nl == std::string::npos) return out;
+  offset_ += last_nl + 1;
+  std::size_t pos = 0;
+  while (pos <= last_nl) {
+    const auto nl = chunk.find('\n', pos);
+    const std::string line = chunk.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (line.find_first_not_of(" \t\r") != std::string::npos)
+      out.push_back(nlohmann::json::parse(line, nullptr, false));
+  }
+  return out;
 }
 
 }  // namespace iotw::harness

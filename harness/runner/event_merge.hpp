@@ -2,6 +2,7 @@
 // JSON-lines file into the run folder's events.jsonl, ordered by time_ms.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -24,5 +25,18 @@ struct MergedEvents {
 /// be written.
 MergedEvents merge_events(const std::vector<std::filesystem::path>& files,
                           const std::vector<nlohmann::ordered_json>& own, const std::filesystem::path& out);
+
+/// Follows a JSON-lines file another process appends to: read() returns the complete lines added since the
+/// last call, parsed (a bad line is a discarded value); a partial last line waits for its newline. A missing
+/// file has no lines yet.
+class JsonlTail {
+ public:
+  explicit JsonlTail(std::filesystem::path file) : file_(std::move(file)) {}
+  std::vector<nlohmann::json> read();
+
+ private:
+  std::filesystem::path file_;
+  std::uint64_t offset_ = 0;
+};
 
 }  // namespace iotw::harness

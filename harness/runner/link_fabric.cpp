@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <optional>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -20,8 +21,11 @@
 namespace iotw::harness {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
 
 namespace {
+
+using LinkTap = std::function<void(Direction, const std::vector<std::uint8_t>&)>;
 
 // A read error on a master (EIO: no slave open, or a hangup) is retried after this long.
 constexpr auto kRetryAfter = 5ms;
@@ -73,8 +77,9 @@ struct AtomicCounts {
 // One direction of a link: reads `from`, runs the policy, writes the deliveries to `to` in order.
 class Pump {
  public:
-  Pump(Direction dir, Pty& from, Pty& to, LinkPolicy& policy)
-      : dir_(dir), from_(from.master), to_(to.master), policy_(policy), retry_(from.master.get_executor()) {}
+  Pump(Direction dir, Pty& from, Pty& to, LinkPolicy& policy, LinkTap tap)
+      : dir_(dir), from_(from.master), to_(to.master), policy_(policy), tap_(std::move(tap)),
+        retry_(from.master.get_executor()), hold_(to.master.get_executor()) {}
 
   void start() { read(); }
   DirectionCounts counts() const { return counts_.load(); }
@@ -98,16 +103,30 @@ class Pump {
     });
   }
 
+  // Deliveries keep their order: a delayed chunk holds back every later one (a UART has no reordering).
   void deliver(Delivery d) {
-    if (d.delay <= 0ms) return enqueue(std::move(d.bytes));
-    auto timer = std::make_shared<asio::steady_timer>(to_.get_executor(), d.delay);
-    timer->async_wait([this, timer, bytes = std::move(d.bytes)](boost::system::error_code ec) mutable {
-      if (!ec) enqueue(std::move(bytes));
+    const auto now = Clock::now();
+    if (d.delay <= 0ms && held_.empty()) return enqueue(std::move(d.bytes));
+    const auto due = std::max(now + d.delay, held_.empty() ? now : held_.back().first);
+    held_.emplace_back(due, std::move(d.bytes));
+    if (held_.size() == 1) arm_hold();
+  }
+
+  void arm_hold() {
+    hold_.expires_at(held_.front().first);
+    hold_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      while (!held_.empty() && held_.front().first <= Clock::now()) {
+        enqueue(std::move(held_.front().second));
+        held_.pop_front();
+      }
+      if (!held_.empty()) arm_hold();
     });
   }
 
   void enqueue(std::vector<std::uint8_t> bytes) {
     if (bytes.empty()) return;
+    if (tap_) tap_(dir_, bytes);
     queue_.push_back(std::move(bytes));
     if (queue_.size() == 1) write();
   }
@@ -132,7 +151,10 @@ class Pump {
   asio::posix::stream_descriptor& from_;
   asio::posix::stream_descriptor& to_;
   LinkPolicy& policy_;
+  LinkTap tap_;
   asio::steady_timer retry_;
+  asio::steady_timer hold_;
+  std::deque<std::pair<Clock::time_point, std::vector<std::uint8_t>>> held_;
   std::optional<asio::steady_timer> retry_write_;
   std::array<std::uint8_t, 4096> buf_{};
   std::deque<std::vector<std::uint8_t>> queue_;
@@ -149,13 +171,19 @@ std::vector<Delivery> PassThrough::on_chunk(Direction, std::vector<std::uint8_t>
 
 class LinkFabric::Link {
  public:
-  Link(asio::io_context& io, std::string device, std::unique_ptr<LinkPolicy> policy)
+  Link(asio::io_context& io, std::string device, std::unique_ptr<LinkPolicy> policy, const LinkFabric::Tap& tap,
+       std::size_t index)
       : policy_(std::move(policy)),
         node_(io),
         dev_(io),
-        to_device_(Direction::NodeToDevice, node_, dev_, *policy_),
-        to_node_(Direction::DeviceToNode, dev_, node_, *policy_),
+        to_device_(Direction::NodeToDevice, node_, dev_, *policy_, bind_tap(tap, index)),
+        to_node_(Direction::DeviceToNode, dev_, node_, *policy_, bind_tap(tap, index)),
         info_{std::move(device), node_.path, dev_.path} {}
+
+  static LinkTap bind_tap(const LinkFabric::Tap& tap, std::size_t index) {
+    if (!tap) return {};
+    return [tap, index](Direction dir, const std::vector<std::uint8_t>& bytes) { tap(index, dir, bytes); };
+  }
 
   void start() {
     to_device_.start();
@@ -175,12 +203,17 @@ LinkFabric::LinkFabric() : work_(asio::make_work_guard(io_)), thread_([this] { i
 
 LinkFabric::~LinkFabric() { stop(); }
 
+void LinkFabric::set_tap(Tap tap) {
+  std::lock_guard lock(mutex_);
+  tap_ = std::move(tap);
+}
+
 LinkInfo LinkFabric::add_link(const std::string& device, std::unique_ptr<LinkPolicy> policy) {
-  auto link = std::make_unique<Link>(io_, device, std::move(policy));
-  Link* raw = link.get();
+  Link* raw = nullptr;
   {
     std::lock_guard lock(mutex_);
-    links_.push_back(std::move(link));
+    links_.push_back(std::make_unique<Link>(io_, device, std::move(policy), tap_, links_.size()));
+    raw = links_.back().get();
   }
   asio::post(io_, [raw] { raw->start(); });
   return raw->info();

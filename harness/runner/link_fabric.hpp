@@ -2,10 +2,11 @@
 // Per device the fabric opens two PTYs, A (trust-node side) and B (device side), keeps both masters and one slave
 // fd of each open (so a peer closing/reopening its slave never hangs the master up), and relays bytes
 // master A <-> master B on its own Boost.Asio io_context thread. Every chunk passes a LinkPolicy on the way:
-// PassThrough today; a fault proxy (drop / corrupt / delay) plugs in as another policy or a decorator of one.
+// PassThrough, or the seeded serial fault proxy FaultPolicy (fault_policy.hpp).
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -21,7 +22,8 @@ namespace iotw::harness {
 /// Which way a chunk travels on a link.
 enum class Direction { NodeToDevice, DeviceToNode };
 
-/// One write the policy asks for: `bytes` reach the other side after `delay` (0 = at once, in order).
+/// One write the policy asks for: `bytes` reach the other side after `delay` (0 = at once). Deliveries of
+/// one direction always arrive in the order they were asked for: a delayed one holds back later ones.
 struct Delivery {
   std::vector<std::uint8_t> bytes;
   std::chrono::milliseconds delay{0};
@@ -77,6 +79,11 @@ class LinkFabric {
   LinkFabric(const LinkFabric&) = delete;
   LinkFabric& operator=(const LinkFabric&) = delete;
 
+  /// Sees every delivery as it is queued for writing: link index (add_link order), direction, bytes.
+  /// Called on the relay thread. Links added before set_tap() are not tapped.
+  using Tap = std::function<void(std::size_t, Direction, const std::vector<std::uint8_t>&)>;
+  void set_tap(Tap tap);
+
   /// Creates the PTY pair for `device` (both raw) and starts relaying through `policy`.
   /// Throws FabricError when a PTY cannot be created.
   LinkInfo add_link(const std::string& device, std::unique_ptr<LinkPolicy> policy = std::make_unique<PassThrough>());
@@ -93,6 +100,7 @@ class LinkFabric {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<Link>> links_;
+  Tap tap_;
   std::thread thread_;
 };
 

@@ -1,4 +1,4 @@
-// iotw: the IOTW Rig command line (`iotw rig run FILE.toml`, `iotw rig check FILE.toml`).
+// iotw: the IOTW Rig command line (`iotw rig run FILE.toml`, `iotw rig check FILE.toml`, `iotw vrf prove|verify`).
 #include <signal.h>
 
 #include <atomic>
@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "rig_runner.hpp"
+#include "vrf_command.hpp"
 
 namespace {
 
@@ -53,6 +54,8 @@ int main(int argc, char** argv) {
   CLI::App* check = rig->add_subcommand("check", "Validate a rig file only: prints \"ok: <name>, N devices\"");
   check->add_option("FILE", check_file, "Rig file (TOML)")->required();
 
+  h::VrfCommand vrf(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -60,6 +63,7 @@ int main(int argc, char** argv) {
   }
 
   if (check->parsed()) return h::check_rig(check_file, std::cout, std::cerr);
+  if (vrf.parsed()) return vrf.run(std::cout, std::cerr);
 
   if (*out_opt) run_opts.out_dir = out_dir;
   if (*seed_opt) run_opts.seed = seed;

@@ -61,6 +61,7 @@ std::optional<ProcessExit> ProcessSupervisor::stop(const std::string& name, std:
   std::error_code ec;
   if (it->proc.running(ec)) {
     ::kill(it->proc.id(), SIGTERM);
+    ::kill(it->proc.id(), SIGCONT);  // a SIGSTOPped child must run to handle SIGTERM
     const auto deadline = std::chrono::steady_clock::now() + grace;
     while (it->proc.running(ec) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
     if (it->proc.running(ec)) {
@@ -71,6 +72,23 @@ std::optional<ProcessExit> ProcessSupervisor::stop(const std::string& name, std:
   ProcessExit e = ended(*it);
   children_.erase(it);
   return e;
+}
+
+std::optional<ProcessExit> ProcessSupervisor::kill(const std::string& name) {
+  auto it = std::find_if(children_.begin(), children_.end(), [&](const Child& c) { return c.name == name; });
+  if (it == children_.end()) return std::nullopt;
+  std::error_code ec;
+  ::kill(it->proc.id(), SIGKILL);
+  it->proc.wait(ec);
+  ProcessExit e = ended(*it);
+  children_.erase(it);
+  return e;
+}
+
+bool ProcessSupervisor::signal(const std::string& name, int sig) {
+  auto it = std::find_if(children_.begin(), children_.end(), [&](const Child& c) { return c.name == name; });
+  if (it == children_.end()) return false;
+  return ::kill(it->proc.id(), sig) == 0;
 }
 
 std::vector<ProcessExit> ProcessSupervisor::stop_all(std::chrono::milliseconds grace) {

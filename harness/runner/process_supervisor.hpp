@@ -41,6 +41,12 @@ class ProcessSupervisor {
   /// Returns how it ended, or nullopt if no such child is managed.
   std::optional<ProcessExit> stop(const std::string& name, std::chrono::milliseconds grace);
 
+  /// SIGKILL to child `name`, reaped at once and forgotten. Returns how it ended, or nullopt if not managed.
+  std::optional<ProcessExit> kill(const std::string& name);
+
+  /// Sends `sig` (e.g. SIGSTOP, SIGCONT) to child `name`; false when no such child is managed.
+  bool signal(const std::string& name, int sig);
+
   /// stop() for every managed child, latest started first.
   std::vector<ProcessExit> stop_all(std::chrono::milliseconds grace);
 

@@ -1,5 +1,6 @@
 #include "rig_runner.hpp"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -9,6 +10,8 @@
 #include <fstream>
 #include <memory>
 #include <random>
+#include <set>
+#include <map>
 #include <stdexcept>
 #include <thread>
 
@@ -20,8 +23,12 @@
 #include "iotw/harness/report_writer.hpp"
 #include "iotw/harness/rig_loader.hpp"
 #include "iotw/harness/scorer.hpp"
+#include "fault_policy.hpp"
+#include "iotw/harness/html_report.hpp"
+#include "link_capture.hpp"
 #include "link_fabric.hpp"
 #include "process_supervisor.hpp"
+#include "rig_script.hpp"
 #include "trust_node_client.hpp"
 
 namespace iotw::harness {
@@ -100,8 +107,25 @@ struct TxCounts {
   }
 };
 
+nlohmann::ordered_json fault_counts_json(const FaultCounts& c) {
+  return {{"corrupted_bytes", c.corrupted_bytes}, {"bit_flips", c.bit_flips}, {"dropped_bytes", c.dropped_bytes},
+          {"dropped_frames", c.dropped_frames}, {"garbage_bytes", c.garbage_bytes},
+          {"stalled_bytes", c.stalled_bytes}, {"baud_garbled_bytes", c.baud_garbled_bytes},
+          {"delayed_chunks", c.delayed_chunks}};
+}
+
+std::string to_hex(const std::string& s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
 /// One run in progress; owns the fabric and the children.
-class RigRun {
+class RigRun final : public ScriptHost {
  public:
   RigRun(RigSpec spec, std::uint64_t seed, RunLayout layout, fs::path node_exe, fs::path emu_exe,
          const std::atomic<bool>& stop, std::ostream& out, std::ostream& err)
@@ -112,13 +136,26 @@ class RigRun {
     emit("rig_started", {{"rig", spec_.name}, {"seed", seed_}});
     std::vector<WiredDevice> devices;
     try {
+      std::vector<std::string> names;
+      for (const DeviceInstance& d : spec_.instances()) names.push_back(d.name);
+      capture_ = std::make_unique<LinkCapture>(layout_.dir / "links.pcapng", names);
+      fabric_.set_tap([this](std::size_t link, Direction dir, const std::vector<std::uint8_t>& bytes) {
+        capture_->on_bytes(link, dir, bytes);
+      });
+      std::map<std::string, FaultPolicy*> policies;
+      std::uint64_t link_seed = seed_;
       for (const DeviceInstance& d : spec_.instances()) {
-        devices.push_back({d, fabric_.add_link(d.name)});
+        link_seed = link_seed * 6364136223846793005ULL + 1442695040888963407ULL;  // one stream per link
+        auto policy = std::make_unique<FaultPolicy>(link_seed);
+        policies[d.name] = policy.get();
+        policies_.emplace_back(d.name, policy.get());
+        devices.push_back({d, fabric_.add_link(d.name, std::move(policy))});
         const LinkInfo& l = devices.back().link;
         emit("link_created", {{"device", l.device}, {"node_side", l.node_side}, {"device_side", l.device_side}});
       }
       write_trust_node_config(spec_, seed_, devices, layout_);
       write_emu_config(devices, layout_);
+      script_ = std::make_unique<RigScript>(spec_, std::move(policies), *this);
     } catch (const std::exception& e) {  // nothing started yet
       err_ << "error: " << e.what() << '\n';
       return kExitError;
@@ -136,14 +173,67 @@ class RigRun {
   }
 
  private:
-  void emit(const std::string& kind, nlohmann::ordered_json fields) {
+  void emit(const std::string& kind, nlohmann::ordered_json fields) override {
     events_.push_back(harness_event(kind, std::move(fields)));
+  }
+
+  // ScriptHost
+  std::optional<Health> health() override { return last_health_; }
+  std::optional<std::set<std::string>> attached_devices() override {
+    if (!client_ || script_->trust_node_down()) return std::nullopt;
+    auto names = client_->attached_devices();
+    if (!names) return std::nullopt;
+    return std::set<std::string>(names->begin(), names->end());
+  }
+  std::vector<nlohmann::json> new_events() override {
+    auto out = node_tail_.read();
+    for (auto& e : emu_tail_.read()) out.push_back(std::move(e));
+    return out;
+  }
+  std::optional<double> score_so_far(const std::string& score) override {
+    if (!client_ || script_->trust_node_down()) return std::nullopt;
+    std::vector<nlohmann::json> ledger;
+    try {
+      for (const auto& b : client_->export_blocks()) ledger.push_back(nlohmann::json::parse(b, nullptr, false));
+    } catch (const TrustNodeError&) {
+      return std::nullopt;
+    }
+    const MergedEvents merged = merge_events({layout_.trust_node_events(), layout_.emu_events()}, events_, "/dev/null");
+    const LedgerVerdict verdict = verify_ledger(ledger);
+    return score_value(score_run(spec_, merged.events, ledger, verdict), score);
+  }
+  void kill_trust_node() override {
+    auto e = supervisor_.kill(kNode);
+    if (!e) throw std::runtime_error("the trust node is not running");
+    emit_exit(*e);
+    client_.reset();
+    last_health_.reset();
+  }
+  void restart_trust_node() override {
+    std::filesystem::remove(layout_.http_port_file());
+    start_child(kNode, node_exe_, layout_.trust_node_config(), /*append_logs=*/true);
+    const auto port = wait_for_port();
+    if (!port) throw std::runtime_error("interrupted while restarting the trust node");
+    client_ = std::make_unique<TrustNodeClient>(*port);
+  }
+  void pause_trust_node(bool paused) override {
+    if (!supervisor_.signal(kNode, paused ? SIGSTOP : SIGCONT)) throw std::runtime_error("the trust node is not running");
+    emit(paused ? "process_stopped" : "process_continued", {{"name", kNode}});
+    if (paused) last_health_.reset();
   }
   void emit_exit(const ProcessExit& e) { emit("process_exited", {{"name", e.name}, {"pid", e.pid}, {"code", e.code}}); }
 
-  void start_child(const std::string& name, const fs::path& exe, const fs::path& config) {
-    const int pid = supervisor_.start(name, exe, {"--config", config.string()}, layout_.stdout_log(name),
-                                      layout_.stderr_log(name));
+  void start_child(const std::string& name, const fs::path& exe, const fs::path& config, bool append_logs = false) {
+    const auto log = [&](const fs::path& p) {
+      if (!append_logs) return p;
+      int n = 2;
+      fs::path next;
+      do next = p.parent_path() / fmt::format("{}.{}", p.filename().string(), n++);
+      while (fs::exists(next));
+      return next;
+    };
+    const int pid = supervisor_.start(name, exe, {"--config", config.string()}, log(layout_.stdout_log(name)),
+                                      log(layout_.stderr_log(name)));
     emit("process_started", {{"name", name}, {"pid", pid}, {"code", nullptr}});
   }
 
@@ -178,6 +268,7 @@ class RigRun {
     if (!port) return "interrupted";
     client_ = std::make_unique<TrustNodeClient>(*port);
     const auto start = Clock::now();
+    drive_start_ = start;
     const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(spec_.deadline_s));
     const auto tx_period = std::chrono::duration<double>(1.0 / std::max(spec_.traffic.tx_per_s, 1e-9));
     auto next_health = start;
@@ -188,10 +279,14 @@ class RigRun {
       check_children();
       const auto now = Clock::now();
       if (now >= deadline) return "deadline";
+      const bool down = script_->trust_node_down();
       if (now >= next_health) {
         next_health = now + kHealthInterval;
-        if (auto h = client_->health()) last = *h;
-        if (last.height >= static_cast<std::uint64_t>(spec_.target_blocks)) return "target_reached";
+        last_health_ = down || !client_ ? std::nullopt : client_->health();
+        if (last_health_) last = *last_health_;
+        script_->tick(std::chrono::duration<double>(Clock::now() - start).count());
+        if (last.height >= static_cast<std::uint64_t>(spec_.target_blocks) && script_->done())
+          return "target_reached";
       }
       if (now >= next_progress) {
         next_progress = now + kProgressInterval;
@@ -200,10 +295,14 @@ class RigRun {
       // Transactions due by now, paced at tx_per_s; health polls interleave with a backlog.
       const double elapsed = std::chrono::duration<double>(now - start).count();
       const auto due = static_cast<std::uint64_t>(std::floor(elapsed * spec_.traffic.tx_per_s));
-      while (tx_.submitted < due && Clock::now() < next_health)
-        tx_.add(client_->submit(tx_payload(seed_, tx_.submitted, spec_.traffic.payload_bytes)));
+      while (!down && client_ && tx_.submitted < due && Clock::now() < next_health) {
+        const auto r = client_->submit(tx_payload(seed_, tx_.submitted, spec_.traffic.payload_bytes));
+        if (r == SubmitResult::Accepted) acked_.push_back(tx_.submitted);
+        tx_.add(r);
+      }
       const auto next_tx = start + std::chrono::duration_cast<Clock::duration>(tx_period * (tx_.submitted + 1));
-      std::this_thread::sleep_until(std::min({next_tx, next_health, deadline}));
+      std::this_thread::sleep_until(script_->trust_node_down() ? std::min(next_health, deadline)
+                                                               : std::min({next_tx, next_health, deadline}));
     }
   }
 
@@ -233,13 +332,46 @@ class RigRun {
     }
   }
 
+  /// Every transaction answered 202 must be in the ledger or still known to the node (a resubmission is a 409).
+  void audit_transactions(const std::vector<std::string>& blocks) {
+    std::set<std::string> in_ledger;
+    for (const auto& b : blocks) {
+      const auto j = nlohmann::json::parse(b, nullptr, false);
+      if (!j.is_object() || !j.contains("transactions") || !j["transactions"].is_array()) continue;
+      for (const auto& t : j["transactions"])
+        if (t.is_object() && t.contains("payload_hex") && t["payload_hex"].is_string())
+          in_ledger.insert(t["payload_hex"].get<std::string>());
+    }
+    std::uint64_t found = 0, pending = 0, lost = 0;
+    for (std::uint64_t counter : acked_) {
+      const std::string payload = tx_payload(seed_, counter, spec_.traffic.payload_bytes);
+      if (in_ledger.count(to_hex(payload))) {
+        ++found;
+      } else if (client_->submit(payload) == SubmitResult::Duplicate) {
+        ++pending;
+      } else {
+        ++lost;
+      }
+    }
+    emit("tx_audit", {{"acked", acked_.size()}, {"in_ledger", found}, {"pending", pending}, {"lost", lost}});
+  }
+
   int finish(std::string reason) {
+    if (script_) {
+      if (script_->trust_node_down() || reason == "interrupted" || reason == "error") {
+        script_->finish(0, reason);
+      } else {
+        script_->finish(std::chrono::duration<double>(Clock::now() - drive_start_).count(), reason);
+      }
+    }
     // Devices first, so no block can finalize between the export and the node's stop.
     if (auto e = supervisor_.stop(kEmu, kStopGrace)) emit_exit(*e);
     const auto blocks = export_ledger();
+    if (blocks && client_) audit_transactions(*blocks);
     if (!blocks && client_ && reason != "interrupted") reason = "error";
     for (const ProcessExit& e : supervisor_.stop_all(kStopGrace)) emit_exit(e);
     fabric_.stop();
+    if (capture_ && !capture_->close()) err_ << "warning: cannot write " << (layout_.dir / "links.pcapng").string() << '\n';
     emit("tx_submitted", {{"count", tx_.submitted}, {"accepted", tx_.accepted}});
     emit("rig_finished", {{"reason", reason}});
     try {
@@ -277,6 +409,7 @@ class RigRun {
     json["harness"] = harness_json(merged.skipped);
     write_file(layout_.dir / "report.json", json.dump(2) + "\n");
     write_file(layout_.dir / "junit.xml", junit_xml(report));
+    write_file(layout_.dir / "report.html", report_html(report, merged.events));
 
     out_ << summary_table(report);
     if (!completed) out_ << "run ended early: " << reason << '\n';
@@ -290,6 +423,7 @@ class RigRun {
     auto links = nlohmann::ordered_json::array();
     for (const LinkStats& s : fabric_.stats())
       links.push_back({{"device", s.info.device},
+                       {"faults", fault_counts_json(policy_of(s.info.device)->counts())},
                        {"node_side", s.info.node_side},
                        {"device_side", s.info.device_side},
                        {"node_to_device", counts_json(s.node_to_device)},
@@ -297,6 +431,7 @@ class RigRun {
     return {{"tx", {{"submitted", tx_.submitted}, {"accepted", tx_.accepted}, {"duplicate", tx_.duplicate},
                     {"rejected", tx_.rejected}, {"failed", tx_.failed}}},
             {"skipped_event_lines", skipped_lines},
+            {"captured_frames", capture_ ? capture_->frames() : 0},
             {"links", links}};
   }
 
@@ -313,11 +448,25 @@ class RigRun {
   const std::atomic<bool>& stop_;
   std::ostream& out_;
   std::ostream& err_;
+  std::unique_ptr<LinkCapture> capture_;  // declared before fabric_: the relay thread taps into it
   LinkFabric fabric_;
   ProcessSupervisor supervisor_;  // declared after fabric_: children die before their PTYs close
+  FaultPolicy* policy_of(const std::string& device) const {
+    for (const auto& [name, p] : policies_)
+      if (name == device) return p;
+    throw std::logic_error("no link for " + device);
+  }
+
   std::unique_ptr<TrustNodeClient> client_;
   std::vector<nlohmann::ordered_json> events_;
   TxCounts tx_;
+  std::vector<std::uint64_t> acked_;  // tx counters answered 202
+  std::vector<std::pair<std::string, FaultPolicy*>> policies_;  // owned by the fabric's links
+  std::unique_ptr<RigScript> script_;
+  std::optional<Health> last_health_;
+  Clock::time_point drive_start_ = Clock::now();
+  JsonlTail node_tail_{layout_.trust_node_events()};
+  JsonlTail emu_tail_{layout_.emu_events()};
 };
 
 }  // namespace

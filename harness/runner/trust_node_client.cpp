@@ -52,6 +52,18 @@ SubmitResult TrustNodeClient::submit(const std::string& payload) {
   }
 }
 
+std::optional<std::vector<std::string>> TrustNodeClient::attached_devices() {
+  const auto res = http_->Get("/v1/devices");
+  if (!res || res->status != 200) return std::nullopt;
+  const auto j = nlohmann::json::parse(res->body, nullptr, false);
+  if (!j.is_object() || !j.contains("devices") || !j["devices"].is_array()) return std::nullopt;
+  std::vector<std::string> out;
+  for (const auto& d : j["devices"])
+    if (d.is_object() && d.value("attached", false) && d.contains("name") && d["name"].is_string())
+      out.push_back(d["name"].get<std::string>());
+  return out;
+}
+
 std::vector<std::string> TrustNodeClient::export_blocks() {
   std::vector<std::string> blocks;
   for (;;) {

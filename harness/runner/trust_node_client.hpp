@@ -41,6 +41,9 @@ class TrustNodeClient {
   std::optional<Health> health();
   /// POST /v1/transactions {"payload": payload}.
   SubmitResult submit(const std::string& payload);
+  /// Names of the attached devices (GET /v1/devices, `attached: true`); nullopt when the node does not answer
+  /// 200 with a "devices" array.
+  std::optional<std::vector<std::string>> attached_devices();
   /// Every block from height 0 up, paging GET /v1/blocks by 1000, each as the node sent it (compact JSON,
   /// key order kept). Throws TrustNodeError on a failed request or a malformed answer.
   std::vector<std::string> export_blocks();

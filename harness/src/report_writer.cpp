@@ -51,6 +51,8 @@ json report_json(const RunReport& r) {
     criteria.push_back({{"name", c.name}, {"threshold", c.threshold}, {"measured", c.measured}, {"pass", c.pass}});
   json ttb = json::object();
   for (const auto& [name, ms] : s.time_to_blacklist_ms) ttb[name] = ms ? json(*ms) : json(nullptr);
+  json checks = json::array();
+  for (const auto& c : s.step_checks) checks.push_back({{"name", c.name}, {"pass", c.pass}, {"detail", c.message}});
   return {
       {"rig", r.rig.name},
       {"seed", r.seed},
@@ -74,18 +76,30 @@ json report_json(const RunReport& r) {
       {"ledger_errors", r.ledger.errors},
       {"event_counts", s.event_counts},
       {"run_dir", r.run_dir.string()},
+      {"baseline_blocks_per_min", s.baseline_blocks_per_min},
+      {"faulted_blocks_per_min", s.faulted_blocks_per_min},
+      {"liveness_ratio", s.liveness_ratio},
+      {"false_blacklist_faulted", s.false_blacklist_faulted},
+      {"acked_tx_lost", s.acked_tx_lost},
+      {"collusion_captured_rounds", s.collusion_captured_rounds},
+      {"undetected_collusion_rate", s.undetected_collusion_rate},
+      {"recoveries_failed", s.recoveries_failed},
+      {"step_checks", checks},
   };
 }
 
 std::string junit_xml(const RunReport& r) {
   const auto& crit = r.evaluation.criteria;
+  const auto& checks = r.scores.step_checks;
   std::size_t failures = 0;
   for (const auto& c : crit) failures += c.pass ? 0 : 1;
+  for (const auto& c : checks) failures += c.pass ? 0 : 1;
+  const std::size_t tests = crit.size() + checks.size();
   const std::string name = xml_escape(r.rig.name);
   std::string x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  x += fmt::format("<testsuites tests=\"{}\" failures=\"{}\">\n", crit.size(), failures);
+  x += fmt::format("<testsuites tests=\"{}\" failures=\"{}\">\n", tests, failures);
   x += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"0\">\n", name,
-                   crit.size(), failures);
+                   tests, failures);
   x += fmt::format("    <properties>\n      <property name=\"seed\" value=\"{}\"/>\n    </properties>\n", r.seed);
   for (const auto& c : crit) {
     x += fmt::format("    <testcase name=\"{}\" classname=\"rig.{}\"", xml_escape(c.name), name);
@@ -93,6 +107,14 @@ std::string junit_xml(const RunReport& r) {
       x += "/>\n";
     } else {
       x += fmt::format(">\n      <failure message=\"{}\"/>\n    </testcase>\n", xml_escape(failure_message(c)));
+    }
+  }
+  for (const auto& c : checks) {
+    x += fmt::format("    <testcase name=\"{}\" classname=\"rig.{}.steps\"", xml_escape(c.name), name);
+    if (c.pass) {
+      x += "/>\n";
+    } else {
+      x += fmt::format(">\n      <failure message=\"{}\"/>\n    </testcase>\n", xml_escape(c.name + ": " + c.message));
     }
   }
   x += "  </testsuite>\n</testsuites>\n";
@@ -123,6 +145,8 @@ std::string summary_table(const RunReport& r) {
   for (const auto& c : r.evaluation.criteria)
     t += fmt::format("  {:<32}{:>10g} {} {:<10g}{}\n", c.name, c.measured, op_symbol(c.op), c.threshold,
                      c.pass ? "ok" : "FAIL");
+  for (const auto& c : s.step_checks)
+    t += fmt::format("  {:<56} {}{}\n", c.name, c.pass ? "ok" : "FAIL", c.pass ? "" : ": " + c.message);
   t += fmt::format("{:<12}{}\n", "result", r.evaluation.pass ? "PASS" : "FAIL");
   return t;
 }

@@ -6,6 +6,8 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cmath>
+#include <set>
 #include <cstdint>
 #include <fstream>
 #include <initializer_list>
@@ -40,7 +42,14 @@ constexpr PassKey kPassKeys[] = {
     {"blacklisted_max", "blacklisted", Criterion::Op::AtMost, PassKey::Kind::Count},
     {"liveness_blocks_per_min_min", "liveness_blocks_per_min", Criterion::Op::AtLeast,
      PassKey::Kind::Number},
+    {"liveness_ratio_min", "liveness_ratio", Criterion::Op::AtLeast, PassKey::Kind::Number},
+    {"false_blacklist_faulted_max", "false_blacklist_faulted", Criterion::Op::AtMost, PassKey::Kind::Count},
+    {"acked_tx_lost_max", "acked_tx_lost", Criterion::Op::AtMost, PassKey::Kind::Count},
+    {"recoveries_failed_max", "recoveries_failed", Criterion::Op::AtMost, PassKey::Kind::Count},
+    {"undetected_collusion_rate_max", "undetected_collusion_rate", Criterion::Op::AtMost, PassKey::Kind::Rate},
 };
+
+constexpr std::string_view kBaselineKey = "baseline_blocks_per_min";
 
 std::string join(Names names) {
   std::string out;
@@ -230,14 +239,18 @@ void read_pass(const Reader& r, const toml::table& root, RigSpec& spec) {
   for (const PassKey& p : kPassKeys) names.push_back(p.key);
   const std::string allowed = fmt::format("{}", fmt::join(names, ", "));
   const toml::table* t = r.table(root, "pass");
-  if (!t || t->empty())
+  if (!t || t->empty() || (t->size() == 1 && t->contains(kBaselineKey)))
     r.fail_at(t ? t->source().begin.line : 1, 1,
               "missing [pass]: a rig needs at least one criterion; allowed keys: " + allowed);
   for (auto&& [k, v] : *t) {
+    if (k.str() == kBaselineKey) {
+      spec.baseline_blocks_per_min = r.number(*t, "[pass]", kBaselineKey, 1e-6, 1e9, 0);
+      continue;
+    }
     auto p = std::find_if(std::begin(kPassKeys), std::end(kPassKeys),
                           [&](const PassKey& pk) { return pk.key == k.str(); });
     if (p == std::end(kPassKeys))
-      r.fail(k.source(), fmt::format("unknown key '{}' in [pass]; allowed: {}", k.str(), allowed));
+      r.fail(k.source(), fmt::format("unknown key '{}' in [pass]; allowed: {}, {}", k.str(), allowed, kBaselineKey));
     Criterion c{std::string(p->key), std::string(p->score), p->op, 0, static_cast<int>(k.source().begin.line)};
     switch (p->kind) {
       case PassKey::Kind::Bool: c.threshold = r.boolean(v, "[pass]", p->key) ? 1 : 0; break;
@@ -253,6 +266,167 @@ void read_pass(const Reader& r, const toml::table& root, RigSpec& spec) {
                    [](const Criterion& a, const Criterion& b) { return a.line < b.line; });
 }
 
+const Names kFaults = {"corrupt", "bit_flip", "drop_bytes", "drop_frames", "garbage", "stall",
+                           "baud_mismatch", "delay", "partition", "trust_node_kill", "trust_node_stop"};
+const Names kLiveValues = {"height", "devices_attached", "devices_blacklisted", "pending_txs", "rounds"};
+const Names kStates = {"hello_sent", "proving", "attached"};
+
+/// "name <op> value" with op >=, <=, ==; value a number or true/false.
+Condition parse_condition(const Reader& r, const toml::node& v, std::string_view key, const std::string& where,
+                          const std::vector<std::string>& names) {
+  if (!v.is_string()) r.fail(v.source(), fmt::format("'{}' in {} must be a string like \"height >= 10\"", key, where));
+  Condition c;
+  c.text = v.as_string()->get();
+  std::istringstream in(c.text);
+  std::string op, value, rest;
+  in >> c.name >> op >> value >> rest;
+  const std::string allowed = fmt::format("{}", fmt::join(names, ", "));
+  if (value.empty() || !rest.empty())
+    r.fail(v.source(), fmt::format("'{}' in {} must be \"<name> <op> <value>\" (op >=, <= or ==), got \"{}\"", key,
+                                   where, c.text));
+  if (std::find(names.begin(), names.end(), c.name) == names.end())
+    r.fail(v.source(), fmt::format("unknown {} '{}' in {}; allowed: {}", key == "wait" ? "live value" : "score",
+                                   c.name, where, allowed));
+  if (op == ">=") c.op = Criterion::Op::AtLeast;
+  else if (op == "<=") c.op = Criterion::Op::AtMost;
+  else if (op == "==") c.op = Criterion::Op::Equals;
+  else r.fail(v.source(), fmt::format("unknown operator '{}' in {}; allowed: >=, <=, ==", op, where));
+  if (value == "true" || value == "false") {
+    c.value = value == "true" ? 1 : 0;
+  } else {
+    std::size_t used = 0;
+    try {
+      c.value = std::stod(value, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != value.size() || !std::isfinite(c.value))
+      r.fail(v.source(), fmt::format("'{}' in {}: '{}' is not a number or true/false", key, where, value));
+  }
+  return c;
+}
+
+void read_fault(const Reader& r, const toml::table& t, const std::string& w, const std::set<std::string>& devices,
+                FaultSpec& f) {
+  f.kind = r.choice(t, w, "fault", kFaults, "");
+  if (const toml::node* v = t.get("devices")) {
+    if (!f.link_fault()) r.fail(v->source(), fmt::format("'devices' in {}: fault '{}' acts on the trust node, not on devices", w, f.kind));
+    if (!v->is_array() || v->as_array()->empty())
+      r.fail(v->source(), fmt::format("'devices' in {} must be a non-empty array of device names", w));
+    for (const toml::node& d : *v->as_array()) {
+      if (!d.is_string()) r.fail(d.source(), fmt::format("'devices' in {} must hold strings", w));
+      const std::string name = d.as_string()->get();
+      if (!devices.count(name))
+        r.fail(d.source(), fmt::format("unknown device '{}' in {}; the rig's devices: {}", name, w,
+                                       fmt::join(devices, ", ")));
+      f.devices.push_back(name);
+    }
+  }
+  const bool rated = f.kind == "corrupt" || f.kind == "bit_flip" || f.kind == "drop_bytes" ||
+                     f.kind == "drop_frames" || f.kind == "garbage";
+  auto only_for = [&](std::string_view key, bool ok, std::string_view which) {
+    if (t.contains(key) && !ok)
+      r.fail(t.get(key)->source(), fmt::format("'{}' in {} applies only to {} faults", key, w, which));
+  };
+  only_for("rate", rated, "corrupt, bit_flip, drop_bytes, drop_frames, garbage");
+  only_for("bytes", f.kind == "garbage", "garbage");
+  only_for("per", f.kind == "corrupt", "corrupt");
+  f.per_frame = r.choice(t, w, "per", {"byte", "frame"}, "byte") == "frame";
+  only_for("delay_ms", f.kind == "delay", "delay");
+  only_for("jitter_ms", f.kind == "delay", "delay");
+  if (rated) {
+    if (!t.contains("rate")) r.fail(t.source(), fmt::format("fault '{}' in {} needs 'rate' (0..1)", f.kind, w));
+    f.rate = r.number(t, w, "rate", 0, 1, 0);
+  }
+  f.bytes = static_cast<int>(r.integer(t, w, "bytes", 1, 4096, f.bytes));
+  f.delay_ms = static_cast<int>(r.integer(t, w, "delay_ms", 0, 60000, 0));
+  f.jitter_ms = static_cast<int>(r.integer(t, w, "jitter_ms", 0, 60000, 0));
+  if (t.contains("duration_s")) f.duration_s = r.number(t, w, "duration_s", 0, 86400, 0);
+  if ((f.kind == "partition" || f.kind == "trust_node_stop") && !f.duration_s)
+    r.fail(t.source(), fmt::format("fault '{}' in {} needs 'duration_s' (it must heal)", f.kind, w));
+  f.recover_within_s = r.number(t, w, "recover_within_s", 0.1, 3600, f.recover_within_s);
+  only_for("recover_within_s", f.duration_s || f.kind == "trust_node_kill",
+           "faults that end (with duration_s, or trust_node_kill)");
+}
+
+void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
+  const toml::node* v = root.get("steps");
+  if (!v) return;
+  if (!v->is_array_of_tables()) r.fail(v->source(), "'steps' must be an array of tables: one [[steps]] per step");
+  std::set<std::string> devices;
+  for (const DeviceInstance& d : spec.instances()) devices.insert(d.name);
+  std::vector<std::string> scores;
+  for (std::string_view n : {"blocks_finalized", "rounds", "coherence_rate", "ledger_valid", "false_blacklist",
+                             "false_blacklist_faulted", "byzantine_blacklisted", "incoherent_rounds_blacklisted",
+                             "byzantine_rounds_detected", "blacklisted", "liveness_blocks_per_min",
+                             "liveness_ratio", "frame_errors", "undetected_collusion_rate"})
+    scores.emplace_back(n);
+  const std::vector<std::string> live(kLiveValues.begin(), kLiveValues.end());
+  for (const toml::node& el : *v->as_array()) {
+    const toml::table& t = *el.as_table();
+    Step s;
+    s.index = static_cast<int>(spec.steps.size()) + 1;
+    s.line = static_cast<int>(t.source().begin.line);
+    const std::string w = fmt::format("[[steps]] #{}", s.index);
+    r.check_keys(t, w,
+                 {"name", "at_s", "after_block", "when_device", "reaches", "on_incoherent", "fault", "wait",
+                  "expect", "devices", "rate", "per", "bytes", "delay_ms", "jitter_ms", "duration_s",
+                  "recover_within_s", "deadline_s"});
+    s.label = r.string(t, w, "name", fmt::format("step {}", s.index));
+    int triggers = 0;
+    if (t.contains("at_s")) {
+      ++triggers;
+      s.trigger = Step::Trigger::AtTime;
+      s.at_s = r.number(t, w, "at_s", 0, 86400, 0);
+    }
+    if (t.contains("after_block")) {
+      ++triggers;
+      s.trigger = Step::Trigger::AfterBlock;
+      s.after_block = static_cast<std::uint64_t>(r.integer(t, w, "after_block", 0, 100000, 0));
+    }
+    if (t.contains("when_device") || t.contains("reaches")) {
+      ++triggers;
+      s.trigger = Step::Trigger::DeviceState;
+      if (!t.contains("when_device") || !t.contains("reaches"))
+        r.fail(t.source(), fmt::format("{}: 'when_device' and 'reaches' go together", w));
+      s.device = r.string(t, w, "when_device", "");
+      if (!devices.count(s.device))
+        r.fail(t.get("when_device")->source(), fmt::format("unknown device '{}' in {}; the rig's devices: {}",
+                                                           s.device, w, fmt::join(devices, ", ")));
+      s.state = r.choice(t, w, "reaches", kStates, "");
+    }
+    if (const toml::node* n = t.get("on_incoherent")) {
+      if (!r.boolean(*n, w, "on_incoherent")) r.fail(n->source(), fmt::format("'on_incoherent' in {} can only be true", w));
+      ++triggers;
+      s.trigger = Step::Trigger::Incoherent;
+    }
+    if (triggers > 1)
+      r.fail(t.source(), fmt::format("{} has {} triggers; at most one of at_s, after_block, when_device+reaches, "
+                                     "on_incoherent (none = right after the previous step)", w, triggers));
+    const int actions = t.contains("fault") + t.contains("wait") + t.contains("expect");
+    if (actions != 1)
+      r.fail(t.source(), fmt::format("{} needs exactly one action: fault, wait or expect", w));
+    if (t.contains("fault")) {
+      s.action = Step::Action::Fault;
+      read_fault(r, t, w, devices, s.fault);
+    } else {
+      for (std::string_view k : {"devices", "rate", "per", "bytes", "delay_ms", "jitter_ms", "duration_s", "recover_within_s"})
+        if (t.contains(k)) r.fail(t.get(k)->source(), fmt::format("'{}' in {} applies only to a fault step", k, w));
+      if (t.contains("wait")) {
+        s.action = Step::Action::Wait;
+        s.condition = parse_condition(r, *t.get("wait"), "wait", w, live);
+        s.deadline_s = r.number(t, w, "deadline_s", 0.1, 86400, s.deadline_s);
+      } else {
+        s.action = Step::Action::Expect;
+        s.condition = parse_condition(r, *t.get("expect"), "expect", w, scores);
+      }
+    }
+    if (s.action != Step::Action::Wait && t.contains("deadline_s"))
+      r.fail(t.get("deadline_s")->source(), fmt::format("'deadline_s' in {} applies only to a wait step", w));
+    spec.steps.push_back(std::move(s));
+  }
+}
+
 }  // namespace
 
 RigSpec parse_rig(std::string_view toml_text, const std::filesystem::path& file) {
@@ -263,7 +437,7 @@ RigSpec parse_rig(std::string_view toml_text, const std::filesystem::path& file)
   } catch (const toml::parse_error& e) {
     r.fail(e.source(), std::string(e.description()));
   }
-  const Names top_level = {"rig", "trust_node", "devices", "traffic", "target", "pass"};
+  const Names top_level = {"rig", "trust_node", "devices", "traffic", "target", "pass", "steps"};
   for (auto&& [k, v] : root) {
     (void)v;
     if (std::find(top_level.begin(), top_level.end(), k.str()) == top_level.end())
@@ -276,6 +450,7 @@ RigSpec parse_rig(std::string_view toml_text, const std::filesystem::path& file)
   read_devices(r, root, spec);
   read_traffic_target(r, root, spec);
   read_pass(r, root, spec);
+  read_steps(r, root, spec);
 
   const auto devices = spec.instances().size();
   if (static_cast<std::size_t>(spec.trust_node.witnesses) + 1 >= devices) {

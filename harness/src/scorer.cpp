@@ -35,10 +35,14 @@ Scores score_run(const RigSpec& rig, const std::vector<json>& events, const std:
   for (const DeviceInstance& d : rig.instances())
     if (d.byzantine()) byzantine.insert(d.name);
 
-  std::optional<std::int64_t> start, first_time, last_block_time;
+  std::optional<std::int64_t> start, first_time, last_block_time, first_fault;
+  std::optional<std::int64_t> first_block_time, last_prefix_block;
+  std::uint64_t prefix_blocks = 0;
+  std::set<std::string> faulted;  // devices targeted by a link fault
   std::map<std::string, std::int64_t> first_blacklisted;  // name -> time_ms
   std::set<std::string> blacklisted_keys;                  // device pubkeys (hex)
   std::vector<std::vector<std::pair<std::string, std::string>>> incoherent;  // (name, pubkey) per round
+  std::uint64_t undetected = 0;
 
   for (const json& e : events) {
     auto kind_it = e.is_object() ? e.find("kind") : e.end();
@@ -59,15 +63,21 @@ Scores score_run(const RigSpec& rig, const std::vector<json>& events, const std:
     } else if (kind == "round_closed") {
       ++s.rounds;
       auto c = f.find("coherent");
-      if (c != f.end() && c->is_boolean() && c->get<bool>()) {
+      const bool coherent = c != f.end() && c->is_boolean() && c->get<bool>();
+      std::vector<std::pair<std::string, std::string>> witnesses;
+      auto v = f.find("verdicts");
+      if (v != f.end() && v->is_array())
+        for (const json& w : *v)
+          if (w.is_object()) witnesses.emplace_back(field_str(w, "name"), field_str(w, "witness"));
+      std::size_t byz = 0;
+      for (const auto& w : witnesses) byz += byzantine.count(w.first);
+      if (!witnesses.empty() && byz == witnesses.size()) ++s.collusion_captured_rounds;
+      if (coherent) {
         ++s.coherent_rounds;
+        if (byz > 0) ++undetected;
         continue;
       }
-      auto& witnesses = incoherent.emplace_back();
-      auto v = f.find("verdicts");
-      if (v == f.end() || !v->is_array()) continue;
-      for (const json& w : *v)
-        if (w.is_object()) witnesses.emplace_back(field_str(w, "name"), field_str(w, "witness"));
+      incoherent.push_back(std::move(witnesses));
     } else if (kind == "blacklisted") {
       const std::string name = field_str(f, "name");
       if (!field_str(f, "device").empty()) blacklisted_keys.insert(field_str(f, "device"));
@@ -77,6 +87,27 @@ Scores score_run(const RigSpec& rig, const std::vector<json>& events, const std:
       }
     } else if (kind == "block_finalized") {
       if (t) last_block_time = t;
+      if (t && !first_fault) {
+        if (!first_block_time) first_block_time = t;
+        last_prefix_block = t;
+        ++prefix_blocks;
+      }
+    } else if (kind == "fault_started") {
+      if (!first_fault) first_fault = t;
+      auto d = f.find("devices");
+      if (d != f.end() && d->is_array())
+        for (const json& n : *d)
+          if (n.is_string()) faulted.insert(n.get<std::string>());
+    } else if (kind == "tx_audit") {
+      auto l = f.find("lost");
+      if (l != f.end() && l->is_number_integer() && l->get<std::int64_t>() > 0) s.acked_tx_lost = l->get<std::uint64_t>();
+    } else if (kind == "recovery_checked" || kind == "wait_done" || kind == "expect_checked" ||
+               kind == "step_missed") {
+      auto ok = f.find("pass");
+      Scores::StepCheck c{field_str(f, "check"), ok != f.end() && ok->is_boolean() && ok->get<bool>(),
+                          field_str(f, "detail")};
+      if (kind == "recovery_checked" && !c.pass) ++s.recoveries_failed;
+      s.step_checks.push_back(std::move(c));
     } else if (kind == "frame_error") {
       ++s.frame_errors;
     }
@@ -94,7 +125,11 @@ Scores score_run(const RigSpec& rig, const std::vector<json>& events, const std:
     if (detected) ++s.byzantine_rounds_detected;
   }
   for (const std::string& name : s.blacklisted)
-    if (!byzantine.count(name)) ++s.false_blacklist;
+    if (!byzantine.count(name)) {
+      ++s.false_blacklist;
+      if (faulted.count(name)) ++s.false_blacklist_faulted;
+    }
+  s.undetected_collusion_rate = s.rounds ? static_cast<double>(undetected) / static_cast<double>(s.rounds) : 0.0;
   for (const std::string& name : byzantine) {
     auto it = first_blacklisted.find(name);
     if (it == first_blacklisted.end()) {
@@ -107,6 +142,23 @@ Scores score_run(const RigSpec& rig, const std::vector<json>& events, const std:
   if (start && last_block_time && *last_block_time > *start)
     s.liveness_blocks_per_min =
         static_cast<double>(s.blocks_finalized) * 60000.0 / static_cast<double>(*last_block_time - *start);
+
+  // Liveness against the fault-free baseline.
+  if (rig.baseline_blocks_per_min)
+    s.baseline_blocks_per_min = *rig.baseline_blocks_per_min;
+  else if (prefix_blocks >= 2 && *last_prefix_block > *first_block_time)
+    s.baseline_blocks_per_min = static_cast<double>(prefix_blocks - 1) * 60000.0 /
+                                static_cast<double>(*last_prefix_block - *first_block_time);
+  if (!first_fault) {
+    s.faulted_blocks_per_min = s.liveness_blocks_per_min;
+    s.liveness_ratio = 1;
+  } else {
+    const std::uint64_t after = s.blocks_finalized - std::min(s.blocks_finalized, prefix_blocks);
+    if (last_block_time && *last_block_time > *first_fault)
+      s.faulted_blocks_per_min =
+          static_cast<double>(after) * 60000.0 / static_cast<double>(*last_block_time - *first_fault);
+    s.liveness_ratio = s.baseline_blocks_per_min > 0 ? s.faulted_blocks_per_min / s.baseline_blocks_per_min : 0;
+  }
   return s;
 }
 
@@ -121,6 +173,13 @@ std::optional<double> score_value(const Scores& s, std::string_view score) {
   if (score == "byzantine_rounds_detected") return static_cast<double>(s.byzantine_rounds_detected);
   if (score == "blacklisted") return static_cast<double>(s.blacklisted.size());
   if (score == "liveness_blocks_per_min") return s.liveness_blocks_per_min;
+  if (score == "liveness_ratio") return s.liveness_ratio;
+  if (score == "false_blacklist_faulted") return static_cast<double>(s.false_blacklist_faulted);
+  if (score == "acked_tx_lost") return static_cast<double>(s.acked_tx_lost);
+  if (score == "recoveries_failed") return static_cast<double>(s.recoveries_failed);
+  if (score == "undetected_collusion_rate") return s.undetected_collusion_rate;
+  if (score == "rounds") return static_cast<double>(s.rounds);
+  if (score == "frame_errors") return static_cast<double>(s.frame_errors);
   return std::nullopt;
 }
 
@@ -149,6 +208,7 @@ Evaluation evaluate(const RigSpec& rig, const Scores& s) {
     ev.pass = ev.pass && r.pass;
     ev.criteria.push_back(std::move(r));
   }
+  for (const auto& c : s.step_checks) ev.pass = ev.pass && c.pass;
   return ev;
 }
 

@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "iotw/harness/html_report.hpp"
 #include "iotw/harness/rig_loader.hpp"
 
 using namespace iotw::harness;
@@ -101,7 +102,9 @@ TEST(ReportWriter, ReportJsonHasTheContractKeys) {
                       "blacklisted", "ledger_valid", "pass", "criteria", "byzantine_rounds_detected",
                       "incoherent_rounds_blacklisted", "false_blacklist", "byzantine_blacklisted",
                       "time_to_blacklist_ms", "liveness_blocks_per_min", "frame_errors", "malformed_events",
-                      "ledger_errors", "event_counts", "run_dir"}));
+                      "ledger_errors", "event_counts", "run_dir", "baseline_blocks_per_min", "faulted_blocks_per_min", "liveness_ratio",
+                "false_blacklist_faulted", "acked_tx_lost", "collusion_captured_rounds", "undetected_collusion_rate",
+                "recoveries_failed", "step_checks"}));
   EXPECT_EQ(j["rig"], "r<&\"'>");
   EXPECT_EQ(j["seed"], 42u);
   ASSERT_EQ(j["devices"].size(), 4u);
@@ -181,4 +184,47 @@ TEST(ReportWriter, SummaryTable) {
   EXPECT_NE(t.find("ledger_valid"), std::string::npos);
   EXPECT_NE(t.find("FAIL\n"), std::string::npos);
   EXPECT_EQ(t.substr(t.size() - 17), "result      FAIL\n");
+}
+
+TEST(ReportWriter, StepChecksAreTestcasesToo) {
+  Fixture f;
+  f.scores.step_checks = {{"cut (line 9): partition recovered", false, "esp-01 (not attached)"},
+                          {"later (line 20): expect rounds >= 1", true, "measured rounds = 3"}};
+  f.evaluation = evaluate(f.rig, f.scores);
+  const std::string x = junit_xml(f.report());
+  EXPECT_TRUE(well_formed(x)) << x;
+  EXPECT_NE(x.find("tests=\"5\" failures=\"3\""), std::string::npos) << x;
+  EXPECT_NE(x.find("<testcase name=\"cut (line 9): partition recovered\" classname=\"rig.r&lt;&amp;&quot;&apos;&gt;.steps\">\n"
+                   "      <failure message=\"cut (line 9): partition recovered: esp-01 (not attached)\"/>"),
+            std::string::npos)
+      << x;
+  EXPECT_EQ(report_json(f.report())["step_checks"].size(), 2u);
+}
+
+TEST(ReportWriter, HtmlIsSelfContainedWithTimelineAndScores) {
+  Fixture f;
+  auto ev = [](std::int64_t t, const char* kind, json fields) {
+    return json{{"time_ms", t}, {"source", "x"}, {"kind", kind}, {"fields", std::move(fields)}};
+  };
+  const std::vector<json> events = {
+      ev(1000, "rig_started", json::object()),
+      ev(1500, "round_closed", {{"round_id", 1}, {"coherent", true}}),
+      ev(1600, "block_finalized", {{"height", 1}}),
+      ev(2000, "fault_started", {{"step", "cut"}, {"fault", "partition"}, {"devices", {"h-01"}}}),
+      ev(2500, "round_closed", {{"round_id", 2}, {"coherent", false}}),
+      ev(2600, "blacklisted", {{"name", "b-01<script>"}}),
+      ev(3000, "fault_ended", {{"step", "cut"}}),
+      json("junk"),
+  };
+  const std::string h = report_html(f.report(), events);
+  EXPECT_EQ(h.find("http"), h.find("http://www.w3.org/2000/svg")) << "no link but the SVG namespace";
+  EXPECT_EQ(h.find("<script"), std::string::npos) << "names are escaped";
+  EXPECT_NE(h.find("blacklisted b-01&lt;script&gt;"), std::string::npos);
+  EXPECT_EQ(count(h, "<rect class=\"rounds\""), 2u);
+  EXPECT_EQ(count(h, "<rect class=\"blocks\""), 1u);
+  EXPECT_EQ(count(h, "<rect class=\"fault\""), 1u);
+  EXPECT_EQ(count(h, "<rect class=\"blacklisted\""), 1u);
+  EXPECT_NE(h.find("#e53e3e"), std::string::npos) << "the incoherent round is red";
+  EXPECT_NE(h.find("<td>ledger_valid</td><td>0</td>"), std::string::npos);
+  EXPECT_NE(h.find(">FAIL<"), std::string::npos);
 }

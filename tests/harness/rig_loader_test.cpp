@@ -143,7 +143,7 @@ TEST(RigLoader, UnknownBehaviourAndLink) {
 
 TEST(RigLoader, UnknownTopLevelTable) {
   EXPECT_EQ(error_of(std::string(kMinimal) + "[faults]\nx = 1\n"),
-            "x.toml:7:2: unknown table 'faults'; allowed: rig, trust_node, devices, traffic, target, pass");
+            "x.toml:7:2: unknown table 'faults'; allowed: rig, trust_node, devices, traffic, target, pass, steps");
 }
 
 TEST(RigLoader, WrongTypeSaysExpectedType) {
@@ -206,4 +206,58 @@ TEST(RigLoader, UnknownPassKeyListsCriteria) {
 
 TEST(RigLoader, MissingFileIsRigError) {
   EXPECT_THROW(load_rig("/nonexistent/rig.toml"), RigError);
+}
+
+namespace {
+
+std::string with_steps(const std::string& steps) {
+  return std::string(kMinimal) + steps;
+}
+
+}  // namespace
+
+TEST(RigLoaderSteps, FaultRigsLoadWithTheirSteps) {
+  const auto noise = load_rig(IOTW_RIGS_DIR "/link_noise.toml");
+  ASSERT_EQ(noise.steps.size(), 3u);
+  EXPECT_EQ(noise.steps[0].trigger, iotw::harness::Step::Trigger::AfterBlock);
+  EXPECT_EQ(noise.steps[0].fault.kind, "corrupt");
+  EXPECT_TRUE(noise.steps[0].fault.per_frame);
+  EXPECT_EQ(noise.steps[1].trigger, iotw::harness::Step::Trigger::AfterPrevious);
+  EXPECT_EQ(noise.steps[2].action, iotw::harness::Step::Action::Expect);
+  const auto part = load_rig(IOTW_RIGS_DIR "/partition.toml");
+  EXPECT_EQ(part.steps[0].fault.devices, (std::vector<std::string>{"esp32-01", "esp32-02", "esp32-03"}));
+  EXPECT_EQ(part.steps[2].trigger, iotw::harness::Step::Trigger::DeviceState);
+  EXPECT_EQ(part.steps[2].state, "attached");
+  const auto crash = load_rig(IOTW_RIGS_DIR "/trust_node_crash.toml");
+  EXPECT_EQ(crash.steps[0].fault.kind, "trust_node_kill");
+  EXPECT_EQ(crash.steps[1].condition.name, "height");
+  EXPECT_EQ(crash.steps[1].condition.value, 15);
+}
+
+TEST(RigLoaderSteps, ErrorsNameTheLineAndTheAllowedValues) {
+  EXPECT_EQ(error_of(with_steps("[[steps]]\nat_s = 1\nfault = \"melt\"\n")),
+            "x.toml:9:9: unknown fault 'melt' in [[steps]] #1; allowed: corrupt, bit_flip, drop_bytes, drop_frames, "
+            "garbage, stall, baud_mismatch, delay, partition, trust_node_kill, trust_node_stop");
+  EXPECT_NE(error_of(with_steps("[[steps]]\nfault = \"stall\"\ndevices = [\"esp-09\"]\n"))
+                .find("x.toml:9:12: unknown device 'esp-09' in [[steps]] #1; the rig's devices: esp-01"),
+            std::string::npos);
+  EXPECT_NE(error_of(with_steps("[[steps]]\nfault = \"corrupt\"\n")).find("x.toml:7:1: fault 'corrupt' in [[steps]] #1 needs 'rate'"),
+            std::string::npos);
+  EXPECT_NE(error_of(with_steps("[[steps]]\nat_s = 1\nafter_block = 2\nexpect = \"rounds >= 1\"\n")).find("has 2 triggers"),
+            std::string::npos);
+  EXPECT_NE(error_of(with_steps("[[steps]]\nwait = \"height >= 1\"\nexpect = \"rounds >= 1\"\n"))
+                .find("needs exactly one action: fault, wait or expect"),
+            std::string::npos);
+  EXPECT_NE(error_of(with_steps("[[steps]]\nwait = \"heigth >= 1\"\n")).find("x.toml:8:8: unknown live value 'heigth'"),
+            std::string::npos);
+  EXPECT_NE(error_of(with_steps("[[steps]]\nexpect = \"rounds => 1\"\n")).find("unknown operator '=>'"), std::string::npos);
+  EXPECT_NE(error_of(with_steps("[[steps]]\nfault = \"partition\"\n")).find("needs 'duration_s'"), std::string::npos);
+  EXPECT_NE(error_of(with_steps("[[steps]]\nfault = \"stall\"\ndelay_ms = 3\n")).find("'delay_ms' in [[steps]] #1 applies only to delay faults"),
+            std::string::npos);
+  EXPECT_NE(error_of(with_steps("[[steps]]\nfault = \"trust_node_kill\"\ndevices = [\"esp-01\"]\n"))
+                .find("acts on the trust node, not on devices"),
+            std::string::npos);
+  EXPECT_NE(error_of(with_steps("[[steps]]\nwhen_device = \"esp-01\"\nexpect = \"rounds >= 1\"\n"))
+                .find("'when_device' and 'reaches' go together"),
+            std::string::npos);
 }

@@ -187,3 +187,50 @@ TEST(Scorer, ReadJsonLinesKeepsBadLines) {
   EXPECT_TRUE(lines[2].is_array());
   EXPECT_THROW(read_json_lines("/nonexistent/x.jsonl"), std::runtime_error);
 }
+
+TEST(ScorerFaults, LivenessRatioAgainstTheFaultFreePrefix) {
+  const RigSpec r = rig();
+  // blocks every 1 s before the fault at t=4000, then every 2 s: ratio 0.5.
+  std::vector<json> e = {ev(0, "rig_started")};
+  for (int i = 1; i <= 4; ++i) e.push_back(ev(i * 1000 - 500, "block_finalized"));
+  e.push_back({{"time_ms", 4000}, {"source", "harness"}, {"kind", "fault_started"},
+               {"fields", {{"step", "x"}, {"fault", "corrupt"}, {"devices", {"h-01"}}}}});
+  for (int i = 1; i <= 4; ++i) e.push_back(ev(4000 + i * 2000, "block_finalized"));
+  const Scores s = score_run(r, e, std::vector<json>(9, json::object()), valid());
+  EXPECT_DOUBLE_EQ(s.baseline_blocks_per_min, 60.0);  // 3 intervals of 1 s between the 4 prefix blocks
+  EXPECT_DOUBLE_EQ(s.faulted_blocks_per_min, 30.0);   // 4 blocks in the 8 s after the fault started
+  EXPECT_DOUBLE_EQ(s.liveness_ratio, 0.5);
+  RigSpec given = r;
+  given.baseline_blocks_per_min = 120;
+  EXPECT_DOUBLE_EQ(score_run(given, e, std::vector<json>(9, json::object()), valid()).liveness_ratio, 0.25);
+}
+
+TEST(ScorerFaults, FaultedHonestBlacklistAckedTxLossAndStepChecks) {
+  std::vector<json> e = events();
+  e.push_back({{"time_ms", 39000}, {"source", "harness"}, {"kind", "fault_started"},
+               {"fields", {{"step", "cut"}, {"fault", "partition"}, {"devices", {"h-02", "h-03"}}}}});
+  e.push_back({{"time_ms", 40000}, {"source", "harness"}, {"kind", "tx_audit"},
+               {"fields", {{"acked", 10}, {"in_ledger", 7}, {"pending", 1}, {"lost", 2}}}});
+  e.push_back({{"time_ms", 40001}, {"source", "harness"}, {"kind", "recovery_checked"},
+               {"fields", {{"check", "cut (line 9): partition recovered"}, {"pass", false}, {"detail", "h-02 (not attached)"}}}});
+  const Scores s = score_run(rig(), e, kLedger, valid());
+  EXPECT_EQ(s.false_blacklist, 2u);          // h-01, h-02
+  EXPECT_EQ(s.false_blacklist_faulted, 1u);  // only h-02 was a fault target
+  EXPECT_EQ(s.acked_tx_lost, 2u);
+  EXPECT_EQ(s.recoveries_failed, 1u);
+  ASSERT_EQ(s.step_checks.size(), 1u);
+  EXPECT_EQ(s.step_checks[0].message, "h-02 (not attached)");
+  EXPECT_FALSE(evaluate(rig(), s).pass) << "a failed recovery fails the run";
+}
+
+TEST(ScorerFaults, CollusionCapturedAndUndetectedRounds) {
+  // b-01 alone in an all-byzantine round (captured, incoherent: detected); a coherent round with b-01 in it
+  // counts as an undetected collusion round.
+  const std::vector<json> e = {ev(0, "rig_started"), ev(1, "round_closed", round(1, false, {"b-01"})),
+                               ev(2, "round_closed", round(2, true, {"b-01", "h-01"})),
+                               ev(3, "round_closed", round(3, true, {"h-01", "h-02"})),
+                               ev(4, "round_closed", round(4, true, {"h-03", "h-02"}))};
+  const Scores s = score_run(rig(), e, kLedger, valid());
+  EXPECT_EQ(s.collusion_captured_rounds, 1u);
+  EXPECT_DOUBLE_EQ(s.undetected_collusion_rate, 0.25);
+}

@@ -52,6 +52,47 @@ struct TrafficSpec {
   int payload_bytes = 48;  ///< 1..4096
 };
 
+/// `score <op> value` as written in a step's `wait` or `expect` (e.g. "height >= 10").
+struct Condition {
+  std::string text;   ///< as written
+  std::string name;   ///< a live value (wait) or a score (expect)
+  Criterion::Op op = Criterion::Op::AtLeast;  ///< ">=", "<=" or "=="
+  double value = 0;   ///< true/false are 1/0
+};
+
+/// A fault a step injects (docs/faults.md). Serial faults act on the devices' PTY links through the fault
+/// proxy; partition stalls both directions of the listed devices' links; trust_node_* act on the process.
+struct FaultSpec {
+  std::string kind;                  ///< corrupt | bit_flip | drop_bytes | drop_frames | garbage | stall |
+                                     ///< baud_mismatch | delay | partition | trust_node_kill | trust_node_stop
+  std::vector<std::string> devices;  ///< link faults: the targets (empty = every device)
+  double rate = 0;                   ///< corrupt/bit_flip/drop_bytes (per byte), drop_frames (per frame), garbage (per chunk)
+  int bytes = 8;                     ///< garbage: bytes inserted each time
+  bool per_frame = false;            ///< corrupt: `rate` per frame (one byte of the frame) instead of per byte
+  int delay_ms = 0, jitter_ms = 0;   ///< delay
+  std::optional<double> duration_s;  ///< how long it lasts, s; absent: link faults to the end of the run
+                                     ///< (no recovery check), trust_node_kill restarts at once
+  double recover_within_s = 15;      ///< recovery check deadline after the fault ends, s
+  bool link_fault() const { return kind != "trust_node_kill" && kind != "trust_node_stop"; }
+};
+
+/// One [[steps]] entry: when it starts (its trigger) and what it does (its action).
+struct Step {
+  enum class Trigger { AfterPrevious, AtTime, AfterBlock, DeviceState, Incoherent };
+  enum class Action { Fault, Wait, Expect };
+  int index = 0;     ///< 1-based position in the file
+  int line = 0;      ///< line of the [[steps]] table
+  std::string label; ///< `name`, or "step N"
+  Trigger trigger = Trigger::AfterPrevious;
+  double at_s = 0;              ///< AtTime: seconds after the trust node first answered
+  std::uint64_t after_block = 0;  ///< AfterBlock: once height >= this
+  std::string device, state;    ///< DeviceState: device `device` emitted state `state`
+  Action action = Action::Fault;
+  FaultSpec fault;              ///< Action::Fault
+  Condition condition;          ///< Wait (live value) or Expect (score so far)
+  double deadline_s = 30;       ///< Wait: give up (and fail) after this long, s
+};
+
 struct RigSpec {
   std::filesystem::path file;
   std::string name;
@@ -63,6 +104,8 @@ struct RigSpec {
   TrafficSpec traffic;
   int target_blocks = 20;             ///< [target] blocks: stop once this many blocks are finalized
   std::vector<Criterion> pass;
+  std::optional<double> baseline_blocks_per_min;  ///< [pass] baseline_blocks_per_min: liveness_ratio's denominator
+  std::vector<Step> steps;            ///< [[steps]], in file order
 
   /// Devices in file order, groups expanded: "<prefix>-NN", NN from 01 (at least two digits) per group.
   std::vector<DeviceInstance> instances() const;

@@ -34,6 +34,32 @@ struct Scores {
   std::uint64_t frame_errors = 0;       ///< frame_error events
   std::uint64_t malformed_events = 0;   ///< events that are not objects with a string "kind"
   std::map<std::string, std::uint64_t> event_counts;  ///< per kind
+
+  // Fault-fabric scores (docs/faults.md).
+  /// Blocks/min from the first to the last block_finalized before the first fault_started (needs two
+  /// such blocks), or [pass] baseline_blocks_per_min when the rig gives it; 0 when neither exists.
+  double baseline_blocks_per_min = 0;
+  /// Blocks/min from the first fault_started to the last block_finalized (whole run when no fault).
+  double faulted_blocks_per_min = 0;
+  /// faulted_blocks_per_min / baseline_blocks_per_min; 1 when no fault ran; 0 when there is no baseline.
+  double liveness_ratio = 0;
+  /// Honest devices that were the target of a link fault (fault_started `devices`) and got blacklisted.
+  std::uint64_t false_blacklist_faulted = 0;
+  /// The harness's tx_audit event: transactions answered 202 that are neither in the ledger nor known to
+  /// the node (a resubmission was not a 409). 0 when there is no tx_audit event.
+  std::uint64_t acked_tx_lost = 0;
+  /// Rounds whose witnesses were all byzantine (the group controlled the round: k = n).
+  std::uint64_t collusion_captured_rounds = 0;
+  /// Coherent rounds with a byzantine witness / rounds (a false verdict nobody contradicted); 0 if no rounds.
+  double undetected_collusion_rate = 0;
+  /// Per step check (recovery_checked, wait_done, expect_checked events), in event order.
+  struct StepCheck {
+    std::string name;     ///< e.g. "step 2 (line 31): partition recovered"
+    bool pass = false;
+    std::string message;  ///< why it failed
+  };
+  std::vector<StepCheck> step_checks;
+  std::uint64_t recoveries_failed = 0;  ///< recovery_checked events with recovered = false
 };
 
 /// Computes the scores. Devices are identified by name (the events' `name`/`witness_name` fields,
@@ -60,7 +86,7 @@ struct Evaluation {
 /// The numeric value of a score named in Criterion::score; std::nullopt for an unknown name.
 std::optional<double> score_value(const Scores& s, std::string_view score);
 
-/// Judges every criterion of rig.pass against s.
+/// Judges every criterion of rig.pass against s; `pass` also needs every s.step_checks entry to pass.
 Evaluation evaluate(const RigSpec& rig, const Scores& s);
 
 /// ">=", "<=" or "==".

@@ -1,0 +1,87 @@
+#include "fault_policy.hpp"
+
+namespace iotw::harness {
+
+bool SerialFaults::any() const {
+  return corrupt_rate > 0 || corrupt_frame_rate > 0 || bit_flip_rate > 0 || drop_byte_rate > 0 || drop_frame_rate > 0 || garbage_rate > 0 ||
+         stall || baud_mismatch || delay_ms > 0 || jitter_ms > 0;
+}
+
+void FaultPolicy::set(const SerialFaults& faults) {
+  std::lock_guard lock(mutex_);
+  faults_ = faults;
+}
+
+SerialFaults FaultPolicy::faults() const {
+  std::lock_guard lock(mutex_);
+  return faults_;
+}
+
+FaultCounts FaultPolicy::counts() const {
+  std::lock_guard lock(mutex_);
+  return counts_;
+}
+
+std::uint64_t FaultPolicy::frames_delivered(Direction dir) const { return frames_[static_cast<int>(dir)].load(); }
+
+std::vector<Delivery> FaultPolicy::on_chunk(Direction dir, std::vector<std::uint8_t> chunk) {
+  const int d = static_cast<int>(dir);
+  std::lock_guard lock(mutex_);
+  const SerialFaults& f = faults_;
+  std::vector<Delivery> out;
+  if (!f.any()) {  // pass-through: the common case, no copy
+    for (std::uint8_t b : chunk) frames_[d] += b == 0 ? 1 : 0;
+    frame_start_[d] = chunk.empty() ? frame_start_[d] : chunk.back() == 0;
+    dropping_frame_[d] = false;
+    out.push_back({std::move(chunk), std::chrono::milliseconds(0)});
+    return out;
+  }
+  std::vector<std::uint8_t> bytes;
+  bytes.reserve(chunk.size() + static_cast<std::size_t>(f.garbage_bytes));
+  if (!f.stall && roll(f.garbage_rate)) {
+    for (int i = 0; i < f.garbage_bytes; ++i) bytes.push_back(random_byte());
+    counts_.garbage_bytes += static_cast<std::uint64_t>(f.garbage_bytes);
+  }
+  for (std::uint8_t b : chunk) {
+    if (f.stall) {
+      ++counts_.stalled_bytes;
+      continue;
+    }
+    if (frame_start_[d]) {  // the frame decision is taken on its first byte, so nothing is buffered
+      frame_start_[d] = false;
+      dropping_frame_[d] = roll(f.drop_frame_rate);
+      counts_.dropped_frames += dropping_frame_[d] ? 1 : 0;
+      corrupt_in_[d] = roll(f.corrupt_frame_rate) ? static_cast<int>(rng_() % 16) : -1;
+    }
+    const bool delimiter = b == 0;
+    if (delimiter) frame_start_[d] = true;
+    if (dropping_frame_[d]) {
+      ++counts_.dropped_bytes;
+      continue;
+    }
+    if (roll(f.drop_byte_rate)) {
+      ++counts_.dropped_bytes;
+      continue;
+    }
+    if (f.baud_mismatch) {
+      b = random_byte();
+      ++counts_.baud_garbled_bytes;
+    } else if ((!delimiter && corrupt_in_[d]-- == 0) || roll(f.corrupt_rate)) {
+      b = static_cast<std::uint8_t>(b ^ (1 + (rng_() % 255)));  // never the same byte
+      ++counts_.corrupted_bytes;
+    } else if (roll(f.bit_flip_rate)) {
+      b = static_cast<std::uint8_t>(b ^ (1u << (rng_() % 8)));
+      ++counts_.bit_flips;
+    }
+    bytes.push_back(b);
+  }
+  for (std::uint8_t b : bytes) frames_[d] += b == 0 ? 1 : 0;
+  if (bytes.empty()) return out;
+  std::chrono::milliseconds delay(f.delay_ms);
+  if (f.jitter_ms > 0) delay += std::chrono::milliseconds(rng_() % static_cast<std::uint64_t>(f.jitter_ms + 1));
+  counts_.delayed_chunks += delay.count() > 0 ? 1 : 0;
+  out.push_back({std::move(bytes), delay});
+  return out;
+}
+
+}  // namespace iotw::harness

@@ -1,0 +1,122 @@
+#include "link_capture.hpp"
+
+#include <chrono>
+#include <stdexcept>
+
+namespace iotw::harness {
+namespace {
+
+constexpr std::uint16_t kLinktypeUser0 = 147;
+
+void put16(std::vector<std::uint8_t>& v, std::uint16_t x) {
+  v.push_back(static_cast<std::uint8_t>(x));
+  v.push_back(static_cast<std::uint8_t>(x >> 8));
+}
+void put32(std::vector<std::uint8_t>& v, std::uint32_t x) {
+  put16(v, static_cast<std::uint16_t>(x));
+  put16(v, static_cast<std::uint16_t>(x >> 16));
+}
+void pad4(std::vector<std::uint8_t>& v) {
+  while (v.size() % 4) v.push_back(0);
+}
+void option(std::vector<std::uint8_t>& v, std::uint16_t code, const std::vector<std::uint8_t>& value) {
+  put16(v, code);
+  put16(v, static_cast<std::uint16_t>(value.size()));
+  v.insert(v.end(), value.begin(), value.end());
+  pad4(v);
+}
+
+std::uint64_t now_us() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+}  // namespace
+
+PcapngWriter::PcapngWriter(const std::filesystem::path& file) : out_(file, std::ios::binary | std::ios::trunc) {
+  if (!out_) throw std::runtime_error("cannot create " + file.string());
+  std::vector<std::uint8_t> b;
+  put32(b, 0x1A2B3C4D);  // byte-order magic
+  put16(b, 1);           // major
+  put16(b, 0);           // minor
+  put32(b, 0xFFFFFFFF);  // section length: unknown
+  put32(b, 0xFFFFFFFF);
+  block(0x0A0D0D0A, b);
+}
+
+void PcapngWriter::block(std::uint32_t type, const std::vector<std::uint8_t>& body) {
+  std::vector<std::uint8_t> b;
+  const auto total = static_cast<std::uint32_t>(12 + body.size());
+  put32(b, type);
+  put32(b, total);
+  b.insert(b.end(), body.begin(), body.end());
+  put32(b, total);
+  out_.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+
+std::uint32_t PcapngWriter::add_interface(const std::string& name) {
+  std::vector<std::uint8_t> b;
+  put16(b, kLinktypeUser0);
+  put16(b, 0);      // reserved
+  put32(b, 65535);  // snaplen
+  option(b, 2, std::vector<std::uint8_t>(name.begin(), name.end()));  // if_name
+  option(b, 9, {6});                                                  // if_tsresol: 10^-6 s
+  put32(b, 0);                                                        // opt_endofopt
+  block(0x00000001, b);
+  return interfaces_++;
+}
+
+void PcapngWriter::write_packet(std::uint32_t interface, std::uint64_t unix_us, Direction dir,
+                                const std::vector<std::uint8_t>& data) {
+  std::vector<std::uint8_t> b;
+  put32(b, interface);
+  put32(b, static_cast<std::uint32_t>(unix_us >> 32));
+  put32(b, static_cast<std::uint32_t>(unix_us));
+  put32(b, static_cast<std::uint32_t>(data.size()));
+  put32(b, static_cast<std::uint32_t>(data.size()));
+  b.insert(b.end(), data.begin(), data.end());
+  pad4(b);
+  std::vector<std::uint8_t> flags;
+  put32(flags, dir == Direction::NodeToDevice ? 2u : 1u);  // epb_flags bits 0-1: 1 inbound, 2 outbound
+  option(b, 2, flags);
+  put32(b, 0);
+  block(0x00000006, b);
+}
+
+bool PcapngWriter::flush() { return static_cast<bool>(out_.flush()); }
+
+LinkCapture::LinkCapture(const std::filesystem::path& file, const std::vector<std::string>& link_names)
+    : writer_(file) {
+  for (const auto& n : link_names) writer_.add_interface(n);
+}
+
+void LinkCapture::emit(std::size_t link, Direction dir, std::vector<std::uint8_t>& frame) {
+  frame.insert(frame.begin(), dir == Direction::NodeToDevice ? 0 : 1);
+  writer_.write_packet(static_cast<std::uint32_t>(link), now_us(), dir, frame);
+  ++frames_;
+  frame.clear();
+}
+
+void LinkCapture::on_bytes(std::size_t link, Direction dir, const std::vector<std::uint8_t>& bytes) {
+  std::lock_guard lock(mutex_);
+  auto& cur = partial_[{link, static_cast<int>(dir)}];
+  for (std::uint8_t b : bytes) {
+    cur.push_back(b);
+    if (b == 0) emit(link, dir, cur);
+  }
+}
+
+std::uint64_t LinkCapture::frames() const {
+  std::lock_guard lock(mutex_);
+  return frames_;
+}
+
+bool LinkCapture::close() {
+  std::lock_guard lock(mutex_);
+  for (auto& [key, cur] : partial_)
+    if (!cur.empty()) emit(key.first, static_cast<Direction>(key.second), cur);
+  return writer_.flush();
+}
+
+}  // namespace iotw::harness

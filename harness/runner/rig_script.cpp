@@ -1,0 +1,280 @@
+#include "rig_script.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace iotw::harness {
+
+SerialFaults combine_faults(const std::vector<const FaultSpec*>& active) {
+  SerialFaults s;
+  for (const FaultSpec* f : active) {
+    const std::string& k = f->kind;
+    if (k == "corrupt" && !f->per_frame) s.corrupt_rate = std::max(s.corrupt_rate, f->rate);
+    if (k == "corrupt" && f->per_frame) s.corrupt_frame_rate = std::max(s.corrupt_frame_rate, f->rate);
+    if (k == "bit_flip") s.bit_flip_rate = std::max(s.bit_flip_rate, f->rate);
+    if (k == "drop_bytes") s.drop_byte_rate = std::max(s.drop_byte_rate, f->rate);
+    if (k == "drop_frames") s.drop_frame_rate = std::max(s.drop_frame_rate, f->rate);
+    if (k == "garbage") {
+      s.garbage_rate = std::max(s.garbage_rate, f->rate);
+      s.garbage_bytes = f->bytes;
+    }
+    if (k == "stall" || k == "partition") s.stall = true;
+    if (k == "baud_mismatch") s.baud_mismatch = true;
+    if (k == "delay") {
+      s.delay_ms = std::max(s.delay_ms, f->delay_ms);
+      s.jitter_ms = std::max(s.jitter_ms, f->jitter_ms);
+    }
+  }
+  return s;
+}
+
+RigScript::RigScript(const RigSpec& spec, std::map<std::string, FaultPolicy*> links, ScriptHost& host)
+    : spec_(spec), links_(std::move(links)), host_(host) {
+  for (const Step& s : spec_.steps) runs_.push_back({&s});
+  if (!runs_.empty()) runs_.front().state = State::Armed;
+}
+
+std::string RigScript::check_name(const Step& s, const std::string& what) const {
+  return fmt::format("{} (line {}): {}", s.label, s.line, what);
+}
+
+void RigScript::check(const Step& s, const std::string& kind, const std::string& what, bool pass,
+                      const std::string& detail) {
+  host_.emit(kind, {{"step", s.label}, {"line", s.line}, {"check", check_name(s, what)}, {"pass", pass},
+                    {"detail", detail}});
+}
+
+std::vector<std::string> RigScript::targets(const FaultSpec& f) const {
+  if (!f.devices.empty()) return f.devices;
+  std::vector<std::string> all;
+  for (const auto& [name, policy] : links_) all.push_back(name);
+  return all;
+}
+
+void RigScript::apply_link_faults() {
+  for (const auto& [name, policy] : links_) {
+    std::vector<const FaultSpec*> on;
+    for (const Run* r : active_link_faults_) {
+      const auto t = targets(r->step->fault);
+      if (std::find(t.begin(), t.end(), name) != t.end()) on.push_back(&r->step->fault);
+    }
+    policy->set(combine_faults(on));
+  }
+}
+
+bool RigScript::trigger_fired(Run& r, double now_s) {
+  const Step& s = *r.step;
+  switch (s.trigger) {
+    case Step::Trigger::AfterPrevious: return true;
+    case Step::Trigger::AtTime: return now_s >= s.at_s;
+    case Step::Trigger::AfterBlock: {
+      const auto h = host_.health();
+      return h && h->height >= s.after_block;
+    }
+    case Step::Trigger::DeviceState:
+    case Step::Trigger::Incoherent: return r.triggered;
+  }
+  return false;
+}
+
+void RigScript::start(Run& r, double now_s) {
+  const Step& s = *r.step;
+  r.started_s = now_s;
+  r.state = State::Active;
+  host_.emit("step_started", {{"step", s.label}, {"line", s.line}, {"at_s", now_s}});
+  if (s.action == Step::Action::Expect) {
+    const auto measured = host_.score_so_far(s.condition.name);
+    bool pass = false;
+    if (measured) {
+      switch (s.condition.op) {
+        case Criterion::Op::AtLeast: pass = *measured >= s.condition.value; break;
+        case Criterion::Op::AtMost: pass = *measured <= s.condition.value; break;
+        case Criterion::Op::Equals: pass = *measured == s.condition.value; break;
+      }
+    }
+    check(s, "expect_checked", "expect " + s.condition.text, pass,
+          measured ? fmt::format("measured {} = {:g} at {:.1f} s", s.condition.name, *measured, now_s)
+                   : "the score could not be computed (trust node not answering?)");
+    r.state = State::Done;
+    return;
+  }
+  if (s.action == Step::Action::Wait) return;  // decided in tick()
+  const FaultSpec& f = s.fault;
+  nlohmann::ordered_json devices = nlohmann::ordered_json::array();
+  if (f.link_fault())
+    for (const auto& d : targets(f)) devices.push_back(d);
+  try {
+    if (f.kind == "trust_node_kill") {
+      node_down_ = true;
+      host_.kill_trust_node();
+    } else if (f.kind == "trust_node_stop") {
+      node_down_ = true;
+      host_.pause_trust_node(true);
+    } else {
+      active_link_faults_.push_back(&r);
+      apply_link_faults();
+    }
+  } catch (const std::exception& e) {
+    check(s, "recovery_checked", f.kind + " injected", false, e.what());
+    r.state = State::Done;
+    return;
+  }
+  host_.emit("fault_started", {{"step", s.label}, {"line", s.line}, {"fault", f.kind}, {"devices", devices}});
+}
+
+void RigScript::end_fault(Run& r, double now_s) {
+  const Step& s = *r.step;
+  const FaultSpec& f = s.fault;
+  r.ended_s = now_s;
+  r.state = State::Recovering;
+  try {
+    if (f.kind == "trust_node_kill") {
+      host_.restart_trust_node();
+      node_down_ = false;
+    } else if (f.kind == "trust_node_stop") {
+      host_.pause_trust_node(false);
+      node_down_ = false;
+    } else {
+      std::erase(active_link_faults_, &r);
+      apply_link_faults();
+      for (const auto& d : targets(f))
+        for (int dir = 0; dir < 2; ++dir) r.frames_at_end[dir][d] = links_.at(d)->frames_delivered(static_cast<Direction>(dir));
+    }
+  } catch (const std::exception& e) {
+    node_down_ = false;
+    check(s, "recovery_checked", f.kind + " recovered", false, std::string("could not end the fault: ") + e.what());
+    r.state = State::Done;
+    return;
+  }
+  host_.emit("fault_ended", {{"step", s.label}, {"line", s.line}, {"fault", f.kind}});
+}
+
+// Recovered: link faults - every target link carried a frame each way since the fault ended, and (partition)
+// every target is attached again; trust-node faults - the node answers and every device is attached.
+void RigScript::recovery(Run& r, double now_s, bool final) {
+  const Step& s = *r.step;
+  const FaultSpec& f = s.fault;
+  std::vector<std::string> missing;
+  const bool need_attach = f.kind == "partition" || !f.link_fault();
+  std::optional<std::set<std::string>> attached;
+  if (need_attach) attached = host_.attached_devices();
+  std::vector<std::string> who = f.link_fault() ? targets(f) : targets(FaultSpec{});
+  for (const auto& d : who) {
+    if (f.link_fault()) {
+      for (int dir = 0; dir < 2; ++dir)
+        if (links_.at(d)->frames_delivered(static_cast<Direction>(dir)) <= r.frames_at_end[dir][d]) {
+          missing.push_back(d + (dir == 0 ? " (no frame to the device)" : " (no frame from the device)"));
+          break;
+        }
+    }
+    if (need_attach && (!attached || !attached->count(d))) missing.push_back(d + " (not attached)");
+  }
+  const double after = now_s - r.ended_s;
+  if (missing.empty()) {
+    check(s, "recovery_checked", f.kind + " recovered", true, fmt::format("recovered {:.1f} s after the fault ended", after));
+    r.state = State::Done;
+  } else if (final || after > f.recover_within_s) {
+    check(s, "recovery_checked", f.kind + " recovered", false,
+          fmt::format("not recovered {:.1f} s after the fault ended (deadline {} s): {}", after, f.recover_within_s,
+                      fmt::join(missing, ", ")));
+    r.state = State::Done;
+  }
+}
+
+void RigScript::tick(double now_s) {
+  const auto events = host_.new_events();
+  for (Run& r : runs_) {
+    if (r.state != State::Armed) continue;
+    for (const nlohmann::json& e : events) {
+      if (!e.is_object() || !e.contains("kind") || !e.contains("fields") || !e["fields"].is_object()) continue;
+      const auto& f = e["fields"];
+      if (r.step->trigger == Step::Trigger::DeviceState && e["kind"] == "state" &&
+          e.value("source", "") == "emu:" + r.step->device && f.value("state", "") == r.step->state)
+        r.triggered = true;
+      if (r.step->trigger == Step::Trigger::Incoherent && e["kind"] == "round_closed" && f.contains("coherent") &&
+          f["coherent"] == false)
+        r.triggered = true;
+    }
+  }
+  for (std::size_t i = 0; i < runs_.size(); ++i) {
+    Run& r = runs_[i];
+    const Step& s = *r.step;
+    if (r.state == State::Armed && trigger_fired(r, now_s)) start(r, now_s);
+    if (r.state == State::Active && s.action == Step::Action::Wait) {
+      const auto h = host_.health();
+      std::optional<double> v;
+      if (h) {
+        const std::string& n = s.condition.name;
+        v = static_cast<double>(n == "height" ? h->height : n == "devices_attached" ? h->devices_attached
+                                : n == "devices_blacklisted" ? h->devices_blacklisted
+                                : n == "pending_txs" ? h->pending_txs : h->rounds);
+      }
+      bool met = false;
+      if (v) {
+        switch (s.condition.op) {
+          case Criterion::Op::AtLeast: met = *v >= s.condition.value; break;
+          case Criterion::Op::AtMost: met = *v <= s.condition.value; break;
+          case Criterion::Op::Equals: met = *v == s.condition.value; break;
+        }
+      }
+      if (met || now_s - r.started_s > s.deadline_s) {
+        check(s, "wait_done", "wait " + s.condition.text, met,
+              met ? fmt::format("met after {:.1f} s", now_s - r.started_s)
+                  : fmt::format("not met within {} s (last {} = {})", s.deadline_s, s.condition.name,
+                                v ? fmt::format("{:g}", *v) : "unknown"));
+        r.state = State::Done;
+      }
+    }
+    if (r.state == State::Active && s.action == Step::Action::Fault) {
+      const double dur = s.fault.duration_s.value_or(s.fault.kind == "trust_node_kill" ? 0 : -1);
+      if (dur >= 0 && now_s - r.started_s >= dur) end_fault(r, now_s);
+    }
+    if (r.state == State::Recovering) recovery(r, now_s, false);
+    // Arm the next step once this one has started (a fault) or finished (wait, expect).
+    const bool released = s.action == Step::Action::Fault ? r.state != State::Waiting && r.state != State::Armed
+                                                          : r.state == State::Done;
+    if (released && i + 1 < runs_.size() && runs_[i + 1].state == State::Waiting) runs_[i + 1].state = State::Armed;
+  }
+}
+
+bool RigScript::done() const {
+  return std::all_of(runs_.begin(), runs_.end(), [](const Run& r) {
+    const bool open_ended = r.step->action == Step::Action::Fault && !r.step->fault.duration_s &&
+                            r.step->fault.kind != "trust_node_kill";
+    return r.state == State::Done || (r.state == State::Active && open_ended);
+  });
+}
+
+void RigScript::finish(double now_s, const std::string& reason) {
+  for (Run& r : runs_) {
+    const Step& s = *r.step;
+    switch (r.state) {
+      case State::Waiting:
+      case State::Armed:
+        check(s, "step_missed", "ran", false, "the run ended (" + reason + ") before this step was triggered");
+        break;
+      case State::Active:
+        if (s.action == Step::Action::Wait) {
+          check(s, "wait_done", "wait " + s.condition.text, false, "the run ended (" + reason + ") while waiting");
+        } else if (s.fault.duration_s || s.fault.kind == "trust_node_kill") {
+          end_fault(r, now_s);
+          if (r.state == State::Recovering)
+            check(s, "recovery_checked", s.fault.kind + " recovered", false,
+                  "the run ended (" + reason + ") while the fault was active");
+        } else {
+          std::erase(active_link_faults_, &r);  // open-ended: lasts to the end of the run, no recovery check
+          apply_link_faults();
+          host_.emit("fault_ended", {{"step", s.label}, {"line", s.line}, {"fault", s.fault.kind}});
+        }
+        break;
+      case State::Recovering: recovery(r, now_s, true); break;
+      case State::Done: break;
+    }
+    r.state = State::Done;
+  }
+}
+
+}  // namespace iotw::harness

@@ -1,0 +1,86 @@
+// The rig's [[steps]] (docs/rig-format.md, docs/faults.md), run while the rig runs: arms the steps in file
+// order, fires each on its trigger, applies and ends faults, checks every ended fault's recovery by its
+// deadline, evaluates `wait` and `expect`. Every check becomes an event (recovery_checked, wait_done,
+// expect_checked: fields check, pass, detail) that the scorer turns into a JUnit testcase.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "fault_policy.hpp"
+#include "iotw/harness/rig_spec.hpp"
+#include "trust_node_client.hpp"
+
+namespace iotw::harness {
+
+/// What the script needs from the running rig.
+class ScriptHost {
+ public:
+  virtual ~ScriptHost() = default;
+  /// The last health the runner polled (nullopt while the trust node does not answer).
+  virtual std::optional<Health> health() = 0;
+  /// Names of the devices the trust node reports attached (GET /v1/devices); nullopt when it does not answer.
+  virtual std::optional<std::set<std::string>> attached_devices() = 0;
+  /// Events the children wrote since the last call (trust node and emulator files), in file order.
+  virtual std::vector<nlohmann::json> new_events() = 0;
+  /// A score computed from everything so far (events + the ledger exported now); nullopt if unavailable.
+  virtual std::optional<double> score_so_far(const std::string& score) = 0;
+  virtual void emit(const std::string& kind, nlohmann::ordered_json fields) = 0;
+  /// Trust-node process faults. kill: SIGKILL and reap; restart: start it again on the same config and wait
+  /// for its HTTP port; pause/resume: SIGSTOP/SIGCONT. Throw std::runtime_error when impossible.
+  virtual void kill_trust_node() = 0;
+  virtual void restart_trust_node() = 0;
+  virtual void pause_trust_node(bool paused) = 0;
+};
+
+class RigScript {
+ public:
+  /// `links`: each device's fault proxy (every device of the rig must have one).
+  RigScript(const RigSpec& spec, std::map<std::string, FaultPolicy*> links, ScriptHost& host);
+
+  /// Advances the script; `now_s` = seconds since the trust node first answered. Never throws: a failing
+  /// action becomes a failed check.
+  void tick(double now_s);
+  /// Every step ran and every recovery check is decided.
+  bool done() const;
+  /// The run is ending: active faults are lifted, and steps or checks left undecided fail with `reason`.
+  void finish(double now_s, const std::string& reason);
+  /// True while a trust-node fault holds the process down or stopped (the runner then skips HTTP calls).
+  bool trust_node_down() const { return node_down_; }
+
+ private:
+  enum class State { Waiting, Armed, Active, Recovering, Done };
+  struct Run {
+    const Step* step;
+    State state = State::Waiting;
+    double started_s = 0, ended_s = 0;
+    bool triggered = false;  // an event trigger matched since it was armed
+    std::map<std::string, std::uint64_t> frames_at_end[2];
+  };
+  std::string check_name(const Step& s, const std::string& what) const;
+  void check(const Step& s, const std::string& kind, const std::string& what, bool pass, const std::string& detail);
+  bool trigger_fired(Run& r, double now_s);
+  void start(Run& r, double now_s);
+  void end_fault(Run& r, double now_s);
+  void recovery(Run& r, double now_s, bool final);
+  std::vector<std::string> targets(const FaultSpec& f) const;
+  void apply_link_faults();
+
+  const RigSpec& spec_;
+  std::map<std::string, FaultPolicy*> links_;
+  ScriptHost& host_;
+  std::vector<Run> runs_;
+  std::vector<const Run*> active_link_faults_;
+  bool node_down_ = false;
+};
+
+/// The SerialFaults of one link under the given active fault steps: the highest rate of each kind, stall if
+/// any stall or partition, the largest delay and jitter.
+SerialFaults combine_faults(const std::vector<const FaultSpec*>& active);
+
+}  // namespace iotw::harness

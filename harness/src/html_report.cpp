@@ -1,0 +1,148 @@
+#include "iotw/harness/html_report.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+
+namespace iotw::harness {
+namespace {
+
+using json = nlohmann::json;
+
+std::string esc(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string str(const json& f, const char* key) {
+  auto it = f.find(key);
+  if (it == f.end()) return "";
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
+struct Mark {
+  double t;  // seconds since rig start
+  std::string lane, color, title;
+  double until = -1;  // bars: end time
+};
+
+constexpr int kWidth = 1000, kLeft = 130, kLaneHeight = 26;
+const char* const kLanes[] = {"blocks", "rounds", "faults", "blacklisted", "trust node"};
+
+}  // namespace
+
+std::string report_html(const RunReport& r, const std::vector<json>& events) {
+  std::optional<std::int64_t> t0;
+  std::int64_t t_end = 0;
+  std::vector<Mark> marks;
+  std::map<std::string, std::size_t> open_faults;  // step label -> index in marks
+  for (const json& e : events) {
+    if (!e.is_object() || !e.contains("kind") || !e["kind"].is_string() || !e.contains("time_ms") ||
+        !e["time_ms"].is_number())
+      continue;
+    const auto ms = e["time_ms"].get<std::int64_t>();
+    const std::string kind = e["kind"];
+    if (!t0) t0 = ms;
+    t_end = std::max(t_end, ms);
+    const double t = static_cast<double>(ms - *t0) / 1000.0;
+    const json f = e.contains("fields") && e["fields"].is_object() ? e["fields"] : json::object();
+    if (kind == "block_finalized") {
+      marks.push_back({t, "blocks", "#2b6cb0", "block " + str(f, "height")});
+    } else if (kind == "round_closed") {
+      const bool ok = f.value("coherent", false);
+      marks.push_back({t, "rounds", ok ? "#38a169" : "#e53e3e",
+                       fmt::format("round {} {}", str(f, "round_id"), ok ? "coherent" : "INCOHERENT")});
+    } else if (kind == "fault_started") {
+      open_faults[str(f, "step")] = marks.size();
+      marks.push_back({t, "faults", "#dd6b20", str(f, "step") + ": " + str(f, "fault") + " " + str(f, "devices"), -2});
+    } else if (kind == "fault_ended") {
+      auto it = open_faults.find(str(f, "step"));
+      if (it != open_faults.end()) marks[it->second].until = t;
+    } else if (kind == "blacklisted") {
+      marks.push_back({t, "blacklisted", "#9b2c2c", "blacklisted " + str(f, "name")});
+    } else if ((kind == "process_started" || kind == "process_exited") && str(f, "name") == "trust_node") {
+      marks.push_back({t, "trust node", kind == "process_started" ? "#38a169" : "#1a202c",
+                       kind + " pid " + str(f, "pid")});
+    }
+  }
+  const double span = std::max(1.0, static_cast<double>(t_end - t0.value_or(t_end)) / 1000.0);
+  auto x = [&](double t) { return kLeft + (kWidth - kLeft - 10) * std::clamp(t / span, 0.0, 1.0); };
+  auto lane_y = [&](const std::string& lane) {
+    for (std::size_t i = 0; i < std::size(kLanes); ++i)
+      if (lane == kLanes[i]) return 20 + static_cast<int>(i) * kLaneHeight;
+    return 20;
+  };
+  const int height = 20 + static_cast<int>(std::size(kLanes)) * kLaneHeight + 30;
+  std::string svg = fmt::format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
+                                "font-family=\"sans-serif\" font-size=\"12\">\n", kWidth, height);
+  for (const char* lane : kLanes) {
+    const int y = lane_y(lane);
+    svg += fmt::format("<text x=\"4\" y=\"{}\">{}</text><line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" "
+                       "stroke=\"#e2e8f0\"/>\n", y + 14, lane, kLeft, y + 20, kWidth - 10, y + 20);
+  }
+  for (int i = 0; i <= 10; ++i) {
+    const double t = span * i / 10;
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{:.1f}s</text>\n", x(t), height - 8, t);
+  }
+  for (const Mark& m : marks) {
+    const int y = lane_y(m.lane);
+    if (m.until != -1) {
+      const double end = m.until < 0 ? span : m.until;  // -2: never ended
+      svg += fmt::format("<rect class=\"fault\" x=\"{:.1f}\" y=\"{}\" width=\"{:.1f}\" height=\"16\" fill=\"{}\" "
+                         "fill-opacity=\"0.6\"><title>{}</title></rect>\n",
+                         x(m.t), y + 3, std::max(2.0, x(end) - x(m.t)), m.color, esc(m.title));
+    } else {
+      svg += fmt::format("<rect class=\"{}\" x=\"{:.1f}\" y=\"{}\" width=\"2\" height=\"16\" fill=\"{}\">"
+                         "<title>{} at {:.3f}s</title></rect>\n",
+                         m.lane == "trust node" ? "node" : m.lane, x(m.t), y + 3, m.color, esc(m.title), m.t);
+    }
+  }
+  svg += "</svg>\n";
+
+  const json rep = report_json(r);
+  std::string rows;
+  for (const auto& c : r.evaluation.criteria)
+    rows += fmt::format("<tr class=\"{}\"><td>{}</td><td>{:g}</td><td>{} {:g}</td><td>{}</td></tr>\n",
+                        c.pass ? "ok" : "fail", esc(c.name), c.measured, esc(std::string(op_symbol(c.op))),
+                        c.threshold, c.pass ? "ok" : "FAIL");
+  for (const auto& c : r.scores.step_checks)
+    rows += fmt::format("<tr class=\"{}\"><td>{}</td><td colspan=\"2\">{}</td><td>{}</td></tr>\n",
+                        c.pass ? "ok" : "fail", esc(c.name), esc(c.message), c.pass ? "ok" : "FAIL");
+  std::string scores;
+  for (const char* k : {"blocks_finalized", "rounds", "coherence_rate", "ledger_valid", "blacklisted",
+                        "false_blacklist", "false_blacklist_faulted", "byzantine_rounds_detected",
+                        "time_to_blacklist_ms", "liveness_blocks_per_min", "baseline_blocks_per_min",
+                        "liveness_ratio", "acked_tx_lost", "collusion_captured_rounds", "undetected_collusion_rate",
+                        "frame_errors", "event_counts"})
+    scores += fmt::format("<tr><td>{}</td><td><code>{}</code></td></tr>\n", k, esc(rep[k].dump()));
+  const bool pass = r.evaluation.pass;
+  return fmt::format(R"(<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>IOTW rig {0}</title>
+<style>body{{font-family:sans-serif;margin:1.5em}}table{{border-collapse:collapse}}td,th{{border:1px solid #cbd5e0;
+padding:2px 8px;text-align:left}}tr.fail td{{background:#fed7d7}}tr.ok td:last-child{{color:#276749}}
+.verdict{{font-size:1.4em;font-weight:bold;color:{1}}}</style></head><body>
+<h1>Rig {0}</h1><p>seed {2} &middot; run folder <code>{3}</code></p><p class="verdict">{4}</p>
+<h2>Timeline</h2>
+{5}<h2>Criteria and step checks</h2>
+<table><tr><th>check</th><th>measured</th><th>required</th><th>result</th></tr>
+{6}</table>
+<h2>Scores</h2><table>
+{7}</table>
+</body></html>
+)",
+                     esc(r.rig.name), pass ? "#276749" : "#c53030", r.seed, esc(r.run_dir.string()),
+                     pass ? "PASS" : "FAIL", svg, rows, scores);
+}
+
+}  // namespace iotw::harness

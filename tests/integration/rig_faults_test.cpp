@@ -1,0 +1,161 @@
+// The fault rigs through the real binaries, and links.pcapng read back by the real tshark with
+// tools/wireshark/iotw.lua.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <boost/process.hpp>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <fstream>
+#include <sstream>
+
+#include "iotw_process.hpp"
+
+namespace iotw::test {
+namespace {
+using json = nlohmann::json;
+
+const std::string kRigs = IOTW_RIGS_DIR;
+
+struct RigRunResult {
+  std::filesystem::path dir, run;
+  IotwResult result;
+  json report;
+};
+
+RigRunResult run_rig(const std::string& rig) {
+  RigRunResult r;
+  r.dir = scratch_dir();
+  r.run = r.dir / "run";
+  r.result = run_iotw({"rig", "run", kRigs + "/" + rig, "--out", r.run.string(), "--seed", "11"}, r.dir);
+  if (std::filesystem::exists(r.run / "report.json")) r.report = json::parse(slurp(r.run / "report.json"));
+  return r;
+}
+
+std::map<std::string, bool> step_checks(const json& report) {
+  std::map<std::string, bool> out;
+  for (const auto& c : report["step_checks"]) out[c["name"]] = c["pass"];
+  return out;
+}
+
+/// `tshark -X lua_script:iotw.lua -r FILE -T fields -e ...`, one vector of columns per packet.
+std::vector<std::vector<std::string>> tshark_fields(const std::filesystem::path& pcap, const std::vector<std::string>& fields) {
+  namespace bp = boost::process;
+  std::vector<std::string> args = {"-X", "lua_script:" IOTW_WIRESHARK_LUA, "-r", pcap.string(), "-T", "fields",
+                                   "-E", "separator=|"};
+  for (const auto& f : fields) {
+    args.push_back("-e");
+    args.push_back(f);
+  }
+  bp::ipstream out;
+  bp::child c(bp::exe = IOTW_TSHARK, bp::args = args, bp::std_out > out, bp::std_err > bp::null, bp::std_in.close());
+  std::vector<std::vector<std::string>> rows;
+  for (std::string line; std::getline(out, line);) {
+    std::vector<std::string> cols;
+    std::stringstream ss(line);
+    for (std::string col; std::getline(ss, col, '|');) cols.push_back(col);
+    cols.resize(fields.size());
+    rows.push_back(cols);
+  }
+  c.wait();
+  EXPECT_EQ(c.exit_code(), 0);
+  return rows;
+}
+
+TEST(RigFaults, LinkNoiseKeepsHonestDevicesAndHalfTheBaseline) {
+  const RigRunResult r = run_rig("link_noise.toml");
+  ASSERT_EQ(r.result.code, 0) << r.result.out << r.result.err;
+  EXPECT_EQ(r.report["false_blacklist"], 0);
+  EXPECT_EQ(r.report["ledger_valid"], true);
+  EXPECT_GE(r.report["liveness_ratio"].get<double>(), 0.5);
+  std::uint64_t corrupted = 0, dropped = 0;
+  for (const auto& l : r.report["harness"]["links"]) {
+    corrupted += l["faults"]["corrupted_bytes"].get<std::uint64_t>();
+    dropped += l["faults"]["dropped_frames"].get<std::uint64_t>();
+  }
+  EXPECT_GT(corrupted, 0u) << "the noise really ran";
+  EXPECT_GT(dropped, 0u);
+  // The capture decodes: CRC-valid Hello frames carry the device names, broken frames are flagged.
+  const auto rows = tshark_fields(r.run / "links.pcapng", {"frame.interface_name", "iotw.direction", "iotw.msg",
+                                                           "iotw.name", "iotw.crc_ok", "iotw.round_id", "iotw.verdict",
+                                                           "iotw.error"});
+  ASSERT_EQ(rows.size(), r.report["harness"]["captured_frames"].get<std::size_t>());
+  std::set<std::string> hello_names, messages;
+  std::size_t valid_attestations = 0, broken = 0;
+  for (const auto& row : rows) {
+    broken += row[7].empty() ? 0 : 1;
+    messages.insert(row[2]);
+    if (row[2] == "Hello") {
+      EXPECT_EQ(row[0], row[3]) << "a device's Hello travels on its own link";
+      EXPECT_EQ(row[1], "1");
+      hello_names.insert(row[3]);
+    }
+    if (row[2] == "Attestation" && row[6] == "1" && !row[5].empty()) ++valid_attestations;
+  }
+  EXPECT_EQ(hello_names.size(), 8u);
+  EXPECT_GT(broken, 0u) << "the dissector flags the corrupted frames (bad CRC-32 or COBS)";
+  EXPECT_GE(valid_attestations, 240u) << "3 valid attestations per block at least";
+  for (const char* m : {"Challenge", "Prove", "Welcome", "Assignment", "Result", "WitnessRequest", "Heartbeat"})
+    EXPECT_TRUE(messages.count(m)) << m;
+  std::filesystem::remove_all(r.dir);
+}
+
+TEST(RigFaults, TrustNodeCrashLosesNoAcknowledgedTransaction) {
+  const RigRunResult r = run_rig("trust_node_crash.toml");
+  ASSERT_EQ(r.result.code, 0) << r.result.out << r.result.err;
+  EXPECT_EQ(r.report["acked_tx_lost"], 0);
+  EXPECT_EQ(r.report["ledger_valid"], true);
+  EXPECT_EQ(step_checks(r.report),
+            (std::map<std::string, bool>{{"crash the trust node (line 33): trust_node_kill recovered", true},
+                                         {"chain grows again (line 40): wait height >= 15", true}}));
+  const std::string junit = slurp(r.run / "junit.xml");
+  EXPECT_NE(junit.find("<testcase name=\"crash the trust node (line 33): trust_node_kill recovered\""),
+            std::string::npos);
+  int node_starts = 0;
+  for (const auto& l : lines_of(r.run / "events.jsonl")) {
+    const json e = json::parse(l);
+    if (e["kind"] == "process_started" && e["fields"]["name"] == "trust_node") ++node_starts;
+  }
+  EXPECT_EQ(node_starts, 2);
+  std::filesystem::remove_all(r.dir);
+}
+
+TEST(RigFaults, PartitionedDevicesAreNotBlacklistedAndRejoin) {
+  const RigRunResult r = run_rig("partition.toml");
+  ASSERT_EQ(r.result.code, 0) << r.result.out << r.result.err;
+  EXPECT_EQ(r.report["false_blacklist_faulted"], 0);
+  EXPECT_TRUE(r.report["blacklisted"].empty());
+  const auto checks = step_checks(r.report);
+  EXPECT_TRUE(checks.at("cut esp32-01..03 (line 34): partition recovered"));
+  EXPECT_TRUE(checks.at("the cut devices were detached (line 42): wait devices_attached <= 5"));
+  EXPECT_TRUE(checks.at("esp32-01 re-attaches (line 47): expect false_blacklist == 0"));
+  const std::string html = slurp(r.run / "report.html");
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  EXPECT_NE(html.find("<rect class=\"fault\""), std::string::npos);
+  std::filesystem::remove_all(r.dir);
+}
+
+TEST(RigFaults, AFailedExpectationNamesTheStepAndLineAndFailsTheRun) {
+  const auto dir = scratch_dir();
+  const auto rig = dir / "bad_expect.toml";
+  {
+    std::ofstream out(rig);
+    out << slurp(kRigs + "/smoke.toml")
+        << "\n[[steps]]\nname = \"impossible\"\nafter_block = 3\nexpect = \"blocks_finalized >= 1000\"\n";
+  }
+  const std::string text = slurp(rig);
+  const auto line = std::count(text.begin(), text.end(), '\n') - 3;  // the [[steps]] header
+  const auto r = run_iotw({"rig", "run", rig.string(), "--out", (dir / "run").string(), "--seed", "5"}, dir);
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  const std::string junit = slurp(dir / "run" / "junit.xml");
+  EXPECT_NE(junit.find("<failure message=\"impossible (line " + std::to_string(line) +
+                       "): expect blocks_finalized &gt;= 1000: measured blocks_finalized = "),
+            std::string::npos)
+      << junit;
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace iotw::test

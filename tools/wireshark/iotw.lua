@@ -1,0 +1,173 @@
+-- Wireshark/tshark dissector for IOTW serial links captured by the IOTW Rig harness (links.pcapng).
+-- Capture format (harness/runner/link_capture.hpp): link type LINKTYPE_USER0 (147); each packet is one
+-- direction byte (0 = trust node -> device, 1 = device -> trust node) and one frame as it crossed the link:
+-- COBS(payload || CRC-32(payload) LE) || 0x00 (docs/protocol.md §2). The payload is a protobuf Envelope
+-- (protocol/proto/iotw.proto); this dissector decodes its message type and the scalar fields below.
+-- Use: tshark -X lua_script:tools/wireshark/iotw.lua -r links.pcapng -T fields -e iotw.msg -e iotw.round_id
+local iotw = Proto("iotw", "IOTW serial link frame")
+
+local directions = { [0] = "trust node -> device", [1] = "device -> trust node" }
+local messages = {
+  [1] = "Hello", [2] = "Challenge", [3] = "Prove", [4] = "Welcome", [5] = "Assignment", [6] = "Result",
+  [7] = "WitnessRequest", [8] = "Attestation", [9] = "Heartbeat", [10] = "HeartbeatAck", [11] = "Error",
+  [12] = "UsageReport",
+}
+local verdicts = { [0] = "unspecified", [1] = "valid", [2] = "invalid" }
+
+local f = {
+  direction = ProtoField.uint8("iotw.direction", "Direction", base.DEC, directions),
+  frame_len = ProtoField.uint32("iotw.frame_len", "Frame length (COBS, with delimiter)"),
+  payload_len = ProtoField.uint32("iotw.payload_len", "Payload length"),
+  crc = ProtoField.uint32("iotw.crc", "CRC-32", base.HEX),
+  crc_ok = ProtoField.bool("iotw.crc_ok", "CRC-32 valid"),
+  error = ProtoField.string("iotw.error", "Frame error"),
+  msg = ProtoField.string("iotw.msg", "Message"),
+  msg_tag = ProtoField.uint8("iotw.msg_tag", "Envelope field", base.DEC, messages),
+  assignment_id = ProtoField.uint64("iotw.assignment_id", "Assignment id"),
+  round_id = ProtoField.uint64("iotw.round_id", "Round id"),
+  height = ProtoField.uint64("iotw.height", "Height"),
+  verdict = ProtoField.uint8("iotw.verdict", "Verdict", base.DEC, verdicts),
+  seq = ProtoField.uint64("iotw.seq", "Sequence"),
+  boot_count = ProtoField.uint32("iotw.boot_count", "Boot count"),
+  name = ProtoField.string("iotw.name", "Device name"),
+  model = ProtoField.string("iotw.model", "Model"),
+  code = ProtoField.uint32("iotw.error_code", "Error code"),
+  text = ProtoField.string("iotw.error_text", "Error text"),
+}
+iotw.fields = { f.direction, f.frame_len, f.payload_len, f.crc, f.crc_ok, f.error, f.msg, f.msg_tag,
+  f.assignment_id, f.round_id, f.height, f.verdict, f.seq, f.boot_count, f.name, f.model, f.code, f.text }
+
+local band, bxor, rshift = bit32.band, bit32.bxor, bit32.rshift
+local crc_table = {}
+for i = 0, 255 do
+  local c = i
+  for _ = 1, 8 do
+    if band(c, 1) == 1 then c = bxor(rshift(c, 1), 0xEDB88320) else c = rshift(c, 1) end
+  end
+  crc_table[i] = c
+end
+local function crc32(bytes, n)  -- bytes: 0-based table of numbers, first n used
+  local c = 0xFFFFFFFF
+  for i = 0, n - 1 do c = bxor(crc_table[band(bxor(c, bytes[i]), 0xFF)], rshift(c, 8)) end
+  return bxor(c, 0xFFFFFFFF)
+end
+
+-- COBS decode of tvb[first, last] (no delimiter); returns a 0-based byte table and its length, or nil.
+local function cobs_decode(tvb, first, last)
+  local out, n, i = {}, 0, first
+  while i <= last do
+    local code = tvb(i, 1):uint()
+    if code == 0 then return nil end
+    i = i + 1
+    for _ = 1, code - 1 do
+      if i > last then return nil end
+      out[n] = tvb(i, 1):uint(); n = n + 1; i = i + 1
+    end
+    if code < 0xFF and i <= last then out[n] = 0; n = n + 1 end
+  end
+  return out, n
+end
+
+-- Protobuf: returns value, next offset (varint as a Lua number; exact below 2^53).
+local function varint(bytes, pos, n)
+  local v, mul = 0, 1
+  while pos < n do
+    local b = bytes[pos]; pos = pos + 1
+    v = v + band(b, 0x7F) * mul
+    if b < 0x80 then return v, pos end
+    mul = mul * 128
+  end
+  return nil, pos
+end
+
+-- Decodes fields of one message bytes[pos, stop): {number -> value | {first, len}}.
+local function fields_of(bytes, pos, stop)
+  local out = {}
+  while pos < stop do
+    local key; key, pos = varint(bytes, pos, stop)
+    if not key then return out end
+    local num, wt = math.floor(key / 8), key % 8
+    if wt == 0 then
+      local v; v, pos = varint(bytes, pos, stop); out[num] = v
+    elseif wt == 2 then
+      local len; len, pos = varint(bytes, pos, stop)
+      if not len or pos + len > stop then return out end
+      out[num] = { pos, len }; pos = pos + len
+    elseif wt == 1 then pos = pos + 8
+    elseif wt == 5 then pos = pos + 4
+    else return out end
+  end
+  return out
+end
+
+local function text(bytes, span)
+  local chars = {}
+  for i = span[1], span[1] + span[2] - 1 do chars[#chars + 1] = string.char(bytes[i]) end
+  return table.concat(chars)
+end
+
+function iotw.dissector(tvb, pinfo, tree)
+  if tvb:len() < 2 then return 0 end
+  pinfo.cols.protocol = "IOTW"
+  local t = tree:add(iotw, tvb())
+  local dir = tvb(0, 1):uint()
+  t:add(f.direction, tvb(0, 1))
+  t:add(f.frame_len, tvb(1), tvb:len() - 1)
+  local last = tvb:len() - 1
+  if tvb(last, 1):uint() == 0 then last = last - 1 end  -- the delimiter
+  local bytes, n = cobs_decode(tvb, 1, last)
+  local arrow = dir == 0 and "node->dev" or "dev->node"
+  if not bytes or n < 5 then
+    t:add(f.error, tvb(1), "bad_cobs")
+    pinfo.cols.info = arrow .. " malformed frame (COBS)"
+    return tvb:len()
+  end
+  local plen = n - 4
+  local crc = bytes[plen] + bytes[plen + 1] * 256 + bytes[plen + 2] * 65536 + bytes[plen + 3] * 16777216
+  t:add(f.payload_len, tvb(1), plen)
+  t:add(f.crc, tvb(1), crc)
+  local ok = crc32(bytes, plen) == crc
+  t:add(f.crc_ok, tvb(1), ok)
+  if not ok then
+    t:add(f.error, tvb(1), "bad_crc")
+    pinfo.cols.info = arrow .. " frame with a bad CRC-32"
+    return tvb:len()
+  end
+  local env = fields_of(bytes, 0, plen)
+  for tag, span in pairs(env) do
+    if type(span) == "table" and messages[tag] then
+      t:add(f.msg_tag, tvb(1), tag)
+      t:add(f.msg, tvb(1), messages[tag])
+      local m = fields_of(bytes, span[1], span[1] + span[2])
+      local info = arrow .. " " .. messages[tag]
+      local function num(field, k, label)
+        if type(m[k]) == "number" then
+          t:add(field, tvb(1), field == f.verdict and m[k] or UInt64.new(m[k]))
+          info = info .. " " .. label .. "=" .. string.format("%d", m[k])
+        end
+      end
+      local function str(field, k, label)
+        if type(m[k]) == "table" then
+          local s = text(bytes, m[k]); t:add(field, tvb(1), s); info = info .. " " .. label .. "=" .. s
+        end
+      end
+      if tag == 1 then str(f.model, 2, "model"); str(f.name, 6, "name")
+        if type(m[4]) == "number" then t:add(f.boot_count, tvb(1), m[4]) end
+      elseif tag == 4 then num(f.height, 1, "height")
+      elseif tag == 5 or tag == 6 then num(f.assignment_id, 1, "assignment")
+      elseif tag == 7 then num(f.round_id, 1, "round")
+      elseif tag == 8 then num(f.round_id, 1, "round"); num(f.verdict, 3, "verdict")
+      elseif tag == 9 or tag == 12 then num(f.seq, 1, "seq")
+      elseif tag == 10 then num(f.seq, 1, "seq"); num(f.height, 2, "height")
+      elseif tag == 11 then
+        if type(m[1]) == "number" then t:add(f.code, tvb(1), m[1]) end
+        str(f.text, 2, "text")
+      end
+      pinfo.cols.info = info
+    end
+  end
+  return tvb:len()
+end
+
+local encaps = wtap_encaps or wtap
+DissectorTable.get("wtap_encap"):add(encaps.USER0, iotw)
