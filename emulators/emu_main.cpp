@@ -2,6 +2,8 @@
 //   iotw-emu --config pool.toml                      a pool of ESP modules, DPS chips and bulbs
 //   iotw-emu dps [--modbus-tcp A:P] [--modbus-rtu-pty] [--link PATH --nvs-dir DIR]   one DPS chip
 //   iotw-emu bulb [--yeelight A:P] [--discovery A:P] [--link PATH --nvs-dir DIR]     one smart bulb
+//   iotw-emu esp8266|esp32|rtl8710|rtl8195 --at --pty [--ssid S --password P --baud B --unpaced]
+//                                                    one Wi-Fi module serving its AT command set on a PTY
 // Standalone modes print their endpoints on stdout, one per line (the PTY path first), and write events
 // to stderr unless --events is given. Runs until SIGTERM/SIGINT; exit 0 then, 2 on a bad config, link or
 // endpoint.
@@ -16,6 +18,7 @@
 #include "common/device_runtime.hpp"
 #include "common/pool_config.hpp"
 #include "dps_chip/dps_device.hpp"
+#include "esp_wifi/at_pty_server.hpp"
 #include "smart_bulb/smart_bulb.hpp"
 
 namespace {
@@ -96,9 +99,42 @@ int main(int argc, char** argv) {
   common(bulb);
   bulb->add_option("--yeelight", spec.yeelight, "Yeelight control on TCP A.B.C.D:PORT (0 = any free port)");
   bulb->add_option("--discovery", spec.yeelight_discovery, "discovery replies on UDP A.B.C.D:PORT");
+  // AT-mode modules (docs/emulators.md "AT mode"): one subcommand per model.
+  AtModuleConfig at_cfg;
+  bool at_mode = false, at_pty = false, at_unpaced = false;
+  int at_baud = 0;
+  std::vector<CLI::App*> at_subs;
+  for (const auto& model : at_models()) {
+    CLI::App* sub = app.add_subcommand(model, "one " + model + " Wi-Fi module in AT mode on a PTY");
+    sub->add_flag("--at", at_mode, "AT mode: the module's AT command set on its UART (required)");
+    sub->add_flag("--pty", at_pty, "the UART is a new PTY; its path is printed on the first line (required)");
+    sub->add_option("--ssid", at_cfg.ap.ssid, "SSID of the simulated access point");
+    sub->add_option("--password", at_cfg.ap.password, "its password (empty = open network)");
+    sub->add_option("--channel", at_cfg.ap.channel, "its channel")->check(CLI::Range(1, 14));
+    sub->add_option("--rssi", at_cfg.ap.rssi, "its RSSI, dBm (below -95: out of range)")->check(CLI::Range(-120, 0));
+    sub->add_option("--baud", at_baud, "UART rate the output is paced at (default: the module's, 115200 ESP / 38400 Realtek)")
+        ->check(CLI::Range(300, 4'000'000));
+    sub->add_flag("--unpaced", at_unpaced, "do not pace the UART output");
+    sub->add_option("--events", events, "event file (default: stderr)");
+    at_subs.push_back(sub);
+  }
   CLI11_PARSE(app, argc, argv);
 
   try {
+    for (CLI::App* sub : at_subs) {
+      if (!app.got_subcommand(sub)) continue;
+      if (!config.empty()) throw std::invalid_argument("--config and a subcommand exclude each other");
+      if (!at_mode || !at_pty) throw std::invalid_argument(sub->get_name() + " standalone runs only as --at --pty");
+      at_cfg.model = sub->get_name();
+      EventLog log(events);
+      boost::asio::io_context io;
+      AtPtyServer server(at_cfg, at_baud, !at_unpaced);
+      std::cout << server.start() << std::endl;
+      log.emit("emu:" + at_cfg.model, "at_started",
+               {{"model", at_cfg.model}, {"baud", server.baud()}, {"paced", !at_unpaced}, {"ssid", at_cfg.ap.ssid}});
+      run_until_signal(io, log, [&] { server.stop(); });
+      return 0;
+    }
     if (app.got_subcommand(dps) || app.got_subcommand(bulb)) {
       if (!config.empty()) throw std::invalid_argument("--config and a subcommand exclude each other");
       spec.model = app.got_subcommand(dps) ? "dps" : "bulb";
@@ -130,7 +166,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (config.empty()) {
-      std::cerr << app.help() << "iotw-emu: give --config pool.toml, or a subcommand (dps, bulb)\n";
+      std::cerr << app.help() << "iotw-emu: give --config pool.toml, or a subcommand (dps, bulb, esp8266, esp32, rtl8710, rtl8195)\n";
       return 2;
     }
     return run_pool(config);
