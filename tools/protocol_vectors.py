@@ -47,6 +47,11 @@ tx = b"hello iotw"
 h1 = header(1, 1, sha(genesis), sha(sha(tx)), 1700000000000, pk, 1)
 attest = b"IOTW/1/ATTEST\x00" + struct.pack("<Q", 1) + sha(h1) + b"\x01"
 result = b"IOTW/1/RESULT\x00" + struct.pack("<Q", 1) + sha(h1)
+# VRF round of block 2 (docs/protocol.md §5, §3 messages 13/14): alpha and the VrfRoundSeed envelope
+# Envelope{vrf_round_seed: {height: 2, prev_hash: block1.hash, suite: 3, claim_window_ms: 200}}, field 13.
+vrf_alpha = b"IOTW/1/VRF\x00" + struct.pack("<Q", 2) + sha(h1)
+seed_body = bytes([0x08, 0x02, 0x12, 0x20]) + sha(h1) + bytes([0x18, 0x03, 0x20, 0xC8, 0x01])
+vrf_seed = bytes([0x6A, len(seed_body)]) + seed_body
 vec = {
     "frame.payload": payload, "frame.wire": frame(payload),
     "genesis.header": genesis, "genesis.hash": sha(genesis),
@@ -55,6 +60,7 @@ vec = {
     "block1.header": h1, "block1.hash": sha(h1),
     "result.message": result, "result.signature": key.sign(result).signature,
     "attest.message": attest, "attest.signature": key.sign(attest).signature,
+    "vrf.alpha": vrf_alpha, "vrf_seed.payload": vrf_seed,
 }
 for name, value in vec.items():
     print(f"vector.{name} = {value.hex()}")

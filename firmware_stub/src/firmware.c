@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "iotw/block_header.h"
+#include "iotw/ecvrf.h"
 #include "iotw/message_codec.h"
 #include "iotw/signing.h"
 
@@ -114,6 +115,7 @@ static int load_identity(iotw_fw *fw) {
     }
   }
   p->ed25519_seed_keypair(p->ctx, seed, fw->pk, fw->sk);
+  memcpy(fw->seed, seed, sizeof fw->seed);
   wipe(seed, sizeof seed);
   char detail[8 + 2 * IOTW_PUBKEY_SIZE];
   memcpy(detail, "pubkey=", 7);
@@ -151,6 +153,7 @@ int iotw_fw_boot(iotw_fw *fw, const iotw_fw_config *cfg, const iotw_port *port) 
   iotw_frame_decoder_init(&fw->decoder);
   if (load_identity(fw) < 0 || count_boot(fw) < 0) {
     wipe(fw->sk, sizeof fw->sk);
+    wipe(fw->seed, sizeof fw->seed);
     return -1;
   }
   fw->boot_ms = now(fw);
@@ -212,6 +215,7 @@ static void on_witness(iotw_fw *fw, const iotw_v1_WitnessRequest *w) {
   fw->port->sha256(fw->port->ctx, w->header, sizeof w->header, h);
   int valid = iotw_block_header_unpack(w->header, &hdr) == 0 && memcmp(h, w->block_hash, sizeof h) == 0;
   if (fw->cfg.faults.invert_verdict) valid = !valid;
+  if (fw->cfg.faults.collude) valid = 0; /* every colluder signs the same false verdict */
   iotw_v1_Verdict verdict = valid ? iotw_v1_Verdict_VERDICT_VALID : iotw_v1_Verdict_VERDICT_INVALID;
 
   char detail[48];
@@ -230,6 +234,32 @@ static void on_witness(iotw_fw *fw, const iotw_v1_WitnessRequest *w) {
   if (send_env(fw, &env) == 0) {
     fw->stats.attestations++;
     log_ev(fw, IOTW_LOG_INFO, "attestation_sent", detail);
+  }
+}
+
+/* VRF miner selection (docs/vrf.md): prove over the round's alpha with the identity seed and claim. */
+static void on_vrf_seed(iotw_fw *fw, const iotw_v1_VrfRoundSeed *r) {
+  fw->stats.vrf_seeds++;
+  char detail[48];
+  snprintf(detail, sizeof detail, "height=%llu suite=%lu", (unsigned long long)r->height, (unsigned long)r->suite);
+  if (r->suite != IOTW_ECVRF_TAI && r->suite != IOTW_ECVRF_ELL2) {
+    log_ev(fw, IOTW_LOG_WARN, "vrf_error", detail);
+    return;
+  }
+  uint8_t alpha[IOTW_VRF_ALPHA_SIZE];
+  size_t alen = iotw_vrf_alpha(r->height, r->prev_hash, alpha);
+  iotw_v1_Envelope env = iotw_v1_Envelope_init_zero;
+  env.which_body = iotw_v1_Envelope_vrf_claim_tag;
+  iotw_v1_VrfClaim *c = &env.body.vrf_claim;
+  c->height = r->height;
+  if (iotw_ecvrf_prove((iotw_ecvrf_suite)r->suite, c->pi, fw->seed, alpha, alen) != IOTW_ECVRF_OK) {
+    log_ev(fw, IOTW_LOG_ERROR, "vrf_error", detail);
+    return;
+  }
+  if (fw->cfg.faults.forge_vrf) c->pi[48] ^= 0x01u; /* lowest byte of s: still < q, but c != c' */
+  if (send_env(fw, &env) == 0) {
+    fw->stats.vrf_claims++;
+    log_ev(fw, IOTW_LOG_INFO, "vrf_claim_sent", detail);
   }
 }
 
@@ -269,6 +299,10 @@ static void on_payload(iotw_fw *fw, const uint8_t *payload, size_t len) {
       break;
     case iotw_v1_Envelope_witness_request_tag:
       if (attached) on_witness(fw, &env.body.witness_request);
+      else drop(fw, env.which_body);
+      break;
+    case iotw_v1_Envelope_vrf_round_seed_tag:
+      if (attached) on_vrf_seed(fw, &env.body.vrf_round_seed);
       else drop(fw, env.which_body);
       break;
     case iotw_v1_Envelope_heartbeat_ack_tag:

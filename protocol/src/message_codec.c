@@ -33,6 +33,8 @@ const char *iotw_msg_name(unsigned which_body) {
     case iotw_v1_Envelope_heartbeat_ack_tag: return "heartbeat_ack";
     case iotw_v1_Envelope_error_tag: return "error";
     case iotw_v1_Envelope_usage_report_tag: return "usage_report";
+    case iotw_v1_Envelope_vrf_round_seed_tag: return "vrf_round_seed";
+    case iotw_v1_Envelope_vrf_claim_tag: return "vrf_claim";
     default: return "unknown";
   }
 }

@@ -14,6 +14,7 @@
 
 extern "C" {
 #include "iotw/block_header.h"
+#include "iotw/ecvrf.h"
 #include "iotw/firmware.h"
 #include "iotw/frame_codec.h"
 #include "iotw/message_codec.h"
@@ -228,6 +229,23 @@ class FirmwareTest : public ::testing::Test {
     e.body.witness_request.deadline_ms = 2000;
     return e;
   }
+  static iotw_v1_Envelope vrf_seed(uint64_t height, uint8_t prev_fill, uint32_t suite) {
+    iotw_v1_Envelope e = iotw_v1_Envelope_init_zero;
+    e.which_body = iotw_v1_Envelope_vrf_round_seed_tag;
+    e.body.vrf_round_seed.height = height;
+    std::memset(e.body.vrf_round_seed.prev_hash, prev_fill, 32);
+    e.body.vrf_round_seed.suite = suite;
+    e.body.vrf_round_seed.claim_window_ms = 200;
+    return e;
+  }
+  /** alpha = "IOTW/1/VRF" 00 || height u64le || prev_hash (docs/protocol.md §5), built by hand. */
+  static Bytes vrf_alpha(uint64_t height, uint8_t prev_fill) {
+    const char tag[] = "IOTW/1/VRF";
+    Bytes a(tag, tag + sizeof tag);  // includes the 0x00
+    for (int i = 0; i < 8; i++) a.push_back(static_cast<uint8_t>(height >> (8 * i)));
+    a.insert(a.end(), 32, prev_fill);
+    return a;
+  }
   static iotw_v1_Envelope error(uint32_t code) {
     iotw_v1_Envelope e = iotw_v1_Envelope_init_zero;
     e.which_body = iotw_v1_Envelope_error_tag;
@@ -260,7 +278,7 @@ class FirmwareTest : public ::testing::Test {
   NiceMock<MockPort> mock;
   iotw_port port{};
   iotw_fw fw{};
-  iotw_fw_config cfg{"esp-03", "esp8266", "1.2.3", 4, {0, 0}};
+  iotw_fw_config cfg{"esp-03", "esp8266", "1.2.3", 4, {}};
   uint64_t now = 10'000;
   std::map<std::string, Bytes> nvs;
   std::vector<Bytes> sent;
@@ -712,6 +730,78 @@ TEST_F(FirmwareTest, UsageSendFailureConsumesTheSeq) {
   EXPECT_EQ(iotw_fw_report_usage(&fw, 5, 5, 5), -2);
   EXPECT_EQ(fw.stats.usage_reports, 0u);
   EXPECT_EQ(iotw_fw_report_usage(&fw, 5, 5, 5), 2);
+}
+
+class FirmwareVrfTest : public FirmwareTest, public ::testing::WithParamInterface<iotw_ecvrf_suite> {};
+
+TEST_P(FirmwareVrfTest, RoundSeedIsAnsweredWithAProofUnderTheIdentityKey) {
+  const iotw_ecvrf_suite suite = GetParam();
+  attach();
+  EXPECT_CALL(mock, ed25519_sign(_, _, _, _)).Times(0);  // a claim is not signed: pi is the proof
+  deliver(vrf_seed(7, 0x33, suite));
+  iotw_v1_Envelope env = take_one(iotw_v1_Envelope_vrf_claim_tag);
+  EXPECT_EQ(env.body.vrf_claim.height, 7u);
+  const Bytes alpha = vrf_alpha(7, 0x33);
+  ASSERT_EQ(alpha.size(), 51u);
+  uint8_t beta[64];
+  EXPECT_EQ(iotw_ecvrf_verify(suite, beta, fw.pk, env.body.vrf_claim.pi, alpha.data(), alpha.size()), IOTW_ECVRF_OK);
+  // Deterministic (RFC 9381): the same proof as ECVRF_prove with the NVS seed as sk.
+  uint8_t pi[80];
+  ASSERT_EQ(iotw_ecvrf_prove(suite, pi, nvs["id.seed"].data(), alpha.data(), alpha.size()), IOTW_ECVRF_OK);
+  EXPECT_EQ(Bytes(pi, pi + 80), Bytes(env.body.vrf_claim.pi, env.body.vrf_claim.pi + 80));
+  EXPECT_EQ(fw.stats.vrf_seeds, 1u);
+  EXPECT_EQ(fw.stats.vrf_claims, 1u);
+  EXPECT_TRUE(logged("vrf_claim_sent"));
+  // A proof for another round does not verify for this one.
+  deliver(vrf_seed(8, 0x33, suite));
+  env = take_one(iotw_v1_Envelope_vrf_claim_tag);
+  EXPECT_EQ(iotw_ecvrf_verify(suite, beta, fw.pk, env.body.vrf_claim.pi, alpha.data(), alpha.size()),
+            IOTW_ECVRF_INVALID);
+}
+
+INSTANTIATE_TEST_SUITE_P(Suites, FirmwareVrfTest, ::testing::Values(IOTW_ECVRF_TAI, IOTW_ECVRF_ELL2),
+                         [](const auto &info) { return std::string(info.param == IOTW_ECVRF_TAI ? "tai" : "ell2"); });
+
+TEST_F(FirmwareTest, VrfRoundSeedIsDroppedUntilAttached) {
+  ASSERT_EQ(boot(), 0);
+  take_one(iotw_v1_Envelope_hello_tag);
+  deliver(vrf_seed(1, 0, IOTW_ECVRF_TAI));
+  EXPECT_TRUE(take_sent().empty());
+  EXPECT_EQ(fw.stats.dropped, 1u);
+  EXPECT_EQ(fw.stats.vrf_claims, 0u);
+}
+
+TEST_F(FirmwareTest, VrfRoundSeedWithUnknownSuiteIsLoggedNotAnswered) {
+  attach();
+  deliver(vrf_seed(3, 0x01, 5));
+  EXPECT_TRUE(take_sent().empty());
+  EXPECT_TRUE(logged("vrf_error"));
+  EXPECT_EQ(fw.stats.vrf_seeds, 1u);
+  EXPECT_EQ(fw.stats.vrf_claims, 0u);
+  EXPECT_EQ(iotw_fw_get_state(&fw), IOTW_FW_ATTACHED);
+}
+
+TEST_F(FirmwareTest, ForgeVrfFaultSendsAProofThatDoesNotVerify) {
+  cfg.faults.forge_vrf = 1;
+  attach();
+  deliver(vrf_seed(2, 0x44, IOTW_ECVRF_TAI));
+  iotw_v1_Envelope env = take_one(iotw_v1_Envelope_vrf_claim_tag);
+  const Bytes alpha = vrf_alpha(2, 0x44);
+  EXPECT_EQ(iotw_ecvrf_verify(IOTW_ECVRF_TAI, nullptr, fw.pk, env.body.vrf_claim.pi, alpha.data(), alpha.size()),
+            IOTW_ECVRF_INVALID);
+}
+
+TEST_F(FirmwareTest, VrfClaimOverDatagramLink) {
+  ASSERT_EQ(boot(IOTW_LINK_DATAGRAM), 0);
+  take_one(iotw_v1_Envelope_hello_tag);
+  deliver(challenge(0x11));
+  take_one(iotw_v1_Envelope_prove_tag);
+  deliver(welcome(0, 0));
+  deliver(vrf_seed(1, 0x00, IOTW_ECVRF_TAI));
+  iotw_v1_Envelope env = take_one(iotw_v1_Envelope_vrf_claim_tag);
+  const Bytes alpha = vrf_alpha(1, 0x00);
+  EXPECT_EQ(iotw_ecvrf_verify(IOTW_ECVRF_TAI, nullptr, fw.pk, env.body.vrf_claim.pi, alpha.data(), alpha.size()),
+            IOTW_ECVRF_OK);
 }
 
 }  // namespace

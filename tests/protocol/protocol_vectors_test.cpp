@@ -8,6 +8,7 @@
 #include <regex>
 
 #include "iotw/block_header.h"
+#include "iotw/ecvrf.h"
 #include "iotw/frame_codec.h"
 #include "iotw/message_codec.h"
 #include "iotw/signing.h"
@@ -31,7 +32,7 @@ class ProtocolVectors : public ::testing::Test {
   void SetUp() override {
     ASSERT_GE(sodium_init(), 0);
     v = doc_vectors();
-    ASSERT_EQ(v.size(), 14u) << "docs/protocol.md §9 lost vectors";
+    ASSERT_EQ(v.size(), 18u) << "docs/protocol.md §9 lost vectors";
   }
   std::vector<uint8_t> sha(const std::vector<uint8_t>& in) {
     std::vector<uint8_t> out(32);
@@ -119,4 +120,50 @@ TEST_F(ProtocolVectors, SigningMessagesAndSignaturesUnderTestKey) {
   uint8_t nonce[32] = {7};
   EXPECT_EQ(iotw_sigmsg_register(nonce, pk, msg), 80u);
   EXPECT_EQ(std::string(reinterpret_cast<char*>(msg)), IOTW_TAG_REGISTER);
+}
+
+TEST_F(ProtocolVectors, VrfAlphaRoundSeedAndClaimOfBlock2) {
+  uint8_t alpha[IOTW_VRF_ALPHA_SIZE];
+  ASSERT_EQ(iotw_vrf_alpha(2, v["block1.hash"].data(), alpha), 51u);
+  EXPECT_EQ(to_hex(alpha, 51), to_hex(v["vrf.alpha"]));
+
+  iotw_v1_Envelope env = iotw_v1_Envelope_init_zero;
+  env.which_body = iotw_v1_Envelope_vrf_round_seed_tag;
+  env.body.vrf_round_seed.height = 2;
+  memcpy(env.body.vrf_round_seed.prev_hash, v["block1.hash"].data(), 32);
+  env.body.vrf_round_seed.suite = IOTW_ECVRF_TAI;
+  env.body.vrf_round_seed.claim_window_ms = 200;
+  uint8_t payload[IOTW_FRAME_MAX_PAYLOAD];
+  size_t n = iotw_msg_encode(&env, payload, sizeof payload);
+  EXPECT_EQ(to_hex(payload, n), to_hex(v["vrf_seed.payload"]));
+  iotw_v1_Envelope back;
+  ASSERT_EQ(iotw_msg_decode(payload, n, &back), 0);
+  EXPECT_STREQ(iotw_msg_name(back.which_body), "vrf_round_seed");
+
+  // The test key's claim: pi and beta as `iotw vrf prove --suite tai` prints them (crypto/ passes RFC 9381).
+  uint8_t pi[IOTW_ECVRF_PROOF_BYTES], beta[IOTW_ECVRF_OUTPUT_BYTES];
+  ASSERT_EQ(iotw_ecvrf_prove(IOTW_ECVRF_TAI, pi, v["test_key.seed"].data(), alpha, sizeof alpha), IOTW_ECVRF_OK);
+  EXPECT_EQ(to_hex(pi, sizeof pi), to_hex(v["vrf_claim.pi"]));
+  ASSERT_EQ(iotw_ecvrf_verify(IOTW_ECVRF_TAI, beta, v["test_key.pubkey"].data(), pi, alpha, sizeof alpha), IOTW_ECVRF_OK);
+  EXPECT_EQ(to_hex(beta, sizeof beta), to_hex(v["vrf_claim.beta"]));
+  env = iotw_v1_Envelope_init_zero;
+  env.which_body = iotw_v1_Envelope_vrf_claim_tag;
+  env.body.vrf_claim.height = 2;
+  memcpy(env.body.vrf_claim.pi, pi, sizeof pi);
+  n = iotw_msg_encode(&env, payload, sizeof payload);
+  // field 14 (0x72), length 84; height = field 1; pi = field 2, 80 bytes
+  EXPECT_EQ(to_hex(payload, n), "7254080212" + std::string("50") + to_hex(pi, sizeof pi));
+  ASSERT_EQ(iotw_msg_decode(payload, n, &back), 0);
+  EXPECT_STREQ(iotw_msg_name(back.which_body), "vrf_claim");
+}
+
+// ECVRF and Ed25519 derive their nonce alike (SHA-512(secret prefix || 32 bytes)); the identity key is safe as the
+// VRF key only while no Ed25519 message a device signs is 32 bytes long (docs/vrf.md "Key").
+TEST_F(ProtocolVectors, NoSigningMessageIs32BytesLong) {
+  uint8_t msg[IOTW_SIG_MSG_MAX], h[32] = {1}, nonce[32] = {2};
+  EXPECT_EQ(iotw_sigmsg_register(nonce, h, msg), 80u);
+  EXPECT_EQ(iotw_sigmsg_result(1, h, msg), 54u);
+  EXPECT_EQ(iotw_sigmsg_attest(1, h, 1, msg), 55u);
+  EXPECT_EQ(iotw_sigmsg_usage(1, 2, 3, 4, msg), 37u);
+  EXPECT_EQ(sizeof(IOTW_TAG_VRF) + 8 + 32, IOTW_VRF_ALPHA_SIZE);  // alpha is never signed, only VRF-proved
 }

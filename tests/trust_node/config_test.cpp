@@ -64,7 +64,7 @@ TEST(TrustNodeConfig, UnknownKeyNamesFileLineAndAllowedKeys) {
   EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[consensus]\nwitnesses = 3\nwitness = 4\n"),
             "rig/tn.toml:6: unknown key 'witness' in [consensus]; allowed: witnesses, block_interval_ms, "
             "max_txs_per_block, assignment_timeout_ms, witness_timeout_ms, device_timeout_ms, policy, threshold, "
-            "selection, diversity");
+            "selection, diversity, vrf_suite, claim_window_ms");
   EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[nodes]\n"),
             "rig/tn.toml:4: unknown key 'nodes' in the top level; allowed: node, http, udp, serial, consensus, rewards, "
             "device_tags");
@@ -82,6 +82,26 @@ TEST(TrustNodeConfig, BadValuesNameFileAndLine) {
             "rig/tn.toml:5: [http] listen must be \"HOST:PORT\", got \"127.0.0.1\"");
   EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[udp]\nlisten = \"0.0.0.0:70000\"\n"),
             "rig/tn.toml:5: [udp] listen port must be 0..65535, got \"70000\"");
+}
+
+TEST(TrustNodeConfig, VrfSelectionWithSuiteAndClaimWindow) {
+  const NodeConfig c = parse_config(
+      "[node]\ndb = \"x\"\nseed = 1\n[consensus]\nselection = \"vrf\"\nvrf_suite = \"ell2\"\nclaim_window_ms = 350\n",
+      "tn.toml", "/run");
+  EXPECT_EQ(c.consensus.selection, Selection::vrf);
+  EXPECT_EQ(c.consensus.vrf_suite, VrfSuite::ell2);
+  EXPECT_EQ(c.consensus.claim_window_ms, 350u);
+  const NodeConfig d = parse_config("[node]\ndb = \"x\"\nseed = 1\n[consensus]\nselection = \"vrf\"\n", "tn.toml", "/run");
+  EXPECT_EQ(d.consensus.vrf_suite, VrfSuite::tai);  // defaults
+  EXPECT_EQ(d.consensus.claim_window_ms, 200u);
+  EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[consensus]\nselection = \"vrf\"\nvrf_suite = \"sha\"\n"),
+            "rig/tn.toml:6: [consensus] vrf_suite must be \"tai\" or \"ell2\"");
+  EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[consensus]\nvrf_suite = \"tai\"\n"),
+            "rig/tn.toml:5: [consensus] vrf_suite needs selection = \"vrf\"");
+  EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[consensus]\nselection = \"lottery\"\n"),
+            "rig/tn.toml:5: [consensus] selection must be \"uniform\", \"reputation\" or \"vrf\"");
+  EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[consensus]\nselection = \"vrf\"\nclaim_window_ms = 0\n"),
+            "rig/tn.toml:6: [consensus] claim_window_ms must be an integer in 1..60000");
 }
 
 TEST(TrustNodeConfig, SeedAndDbAreRequired) {

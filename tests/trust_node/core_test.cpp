@@ -287,6 +287,47 @@ TEST(TrustNodeCore, SilentWitnessIsReplacedNotBlacklisted) {
   for (const Attestation &a : rig.mem.chain.back().attestations) EXPECT_NE(a.witness, mute.pk);
 }
 
+TEST(TrustNodeCore, WitnessThatRebootsMidRoundIsAskedAgainOnReattach) {
+  // A brown-out resets a witness after it was asked: its request is lost with its RAM. When it
+  // re-registers the trust node sends the open request again, so the round closes with its verdict.
+  Rig rig;
+  for (int i = 0; i < 4; ++i) rig.add();
+  SimDevice &w = rig.add(Behaviour::silent_witness);
+  ASSERT_TRUE(submit_until(rig, [&] { return requested_as_witness(rig, w); }));
+  const size_t blocks = rig.mem.chain.size();
+  auto asked = [&] {
+    size_t n = 0;
+    for (const Event &e : rig.sink.of("witness_requested")) n += e.fields["witness"] == w.hex();
+    return n;
+  };
+  ASSERT_EQ(asked(), 1u);
+  w.behaviour = Behaviour::honest;  // it comes back healthy
+  w.boot_count += 1;
+  rig.core.on_message(w.link, w.hello());
+  rig.pump();
+  EXPECT_EQ(asked(), 2u);
+  EXPECT_TRUE(rig.sink.of("witness_replaced").empty());
+  ASSERT_EQ(rig.mem.chain.size(), blocks + 1);
+  bool signed_by_w = false;
+  for (const Attestation &a : rig.mem.chain.back().attestations) signed_by_w |= a.witness == w.pk;
+  EXPECT_TRUE(signed_by_w);
+}
+
+TEST(TrustNodeCore, SilentWitnessWithNoReplacementIsAskedAgainNotStuck) {
+  // witnesses = 3 with 4 devices: when a witness is silent there is no fresh device to replace it.
+  Rig rig;
+  for (int i = 0; i < 3; ++i) rig.add();
+  SimDevice &w = rig.add(Behaviour::silent_witness);
+  ASSERT_TRUE(submit_until(rig, [&] { return requested_as_witness(rig, w); }));
+  const size_t blocks = rig.mem.chain.size();
+  rig.advance(rig.cfg.witness_timeout_ms);
+  EXPECT_FALSE(rig.sink.of("stalled").empty());
+  w.behaviour = Behaviour::honest;  // answers the repeated request
+  rig.advance(rig.cfg.witness_timeout_ms);
+  EXPECT_EQ(rig.mem.chain.size(), blocks + 1);
+  EXPECT_TRUE(rig.mem.black.empty());
+}
+
 TEST(TrustNodeCore, ForgedAttestationIsIgnoredAndCounted) {
   Rig rig;
   for (int i = 0; i < 4; ++i) rig.add();

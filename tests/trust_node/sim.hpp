@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "iotw/block_header.h"
+#include "iotw/ecvrf.h"
 #include "iotw/message_codec.h"
 #include "iotw/signing.h"
 #include "iotw/trust_node/core.hpp"
@@ -139,13 +140,25 @@ struct RecordingSink final : CoreSink {
 };
 
 /** How a scripted device misbehaves. */
-enum class Behaviour { honest, bad_proof, wrong_hash, invert_verdict, silent_witness, forge_attestation };
+enum class Behaviour {
+  honest,
+  bad_proof,
+  wrong_hash,
+  invert_verdict,
+  silent_witness,
+  forge_attestation,
+  forge_vrf,      ///< VrfClaim with one bit of s flipped
+  wrong_key_vrf,  ///< VrfClaim proved with another key (vrf_other_seed) than the registered one
+  silent_vrf      ///< never answers VrfRoundSeed (e.g. firmware without VRF)
+};
 
 struct SimDevice {
   SimDevice(uint32_t link_, std::string name_, Behaviour b) : link(link_), name(std::move(name_)), behaviour(b) {
-    uint8_t seed[32] = {};  // deterministic identity per name, so runs with one RNG seed repeat exactly
-    crypto_generichash(seed, sizeof seed, reinterpret_cast<const uint8_t *>(name.data()), name.size(), nullptr, 0);
-    crypto_sign_seed_keypair(pk.data(), sk.data(), seed);
+    // deterministic identity per name, so runs with one RNG seed repeat exactly
+    crypto_generichash(seed.data(), seed.size(), reinterpret_cast<const uint8_t *>(name.data()), name.size(), nullptr, 0);
+    crypto_sign_seed_keypair(pk.data(), sk.data(), seed.data());
+    vrf_other_seed = seed;
+    vrf_other_seed[0] ^= 0x5a;
   }
   std::string hex() const { return to_hex(pk); }
 
@@ -195,8 +208,27 @@ struct SimDevice {
         if (behaviour == Behaviour::forge_attestation) e.body.attestation.signature[5] ^= 0x40;
         return e;
       }
+      case iotw_v1_Envelope_vrf_round_seed_tag: {
+        if (behaviour == Behaviour::silent_vrf) return std::nullopt;
+        const auto &r = in.body.vrf_round_seed;
+        e.which_body = iotw_v1_Envelope_vrf_claim_tag;
+        e.body.vrf_claim = vrf_claim(r.height, r.prev_hash, static_cast<iotw_ecvrf_suite>(r.suite));
+        return e;
+      }
       default: return std::nullopt;
     }
+  }
+
+  /** ECVRF proof over VRF(height, prev_hash) (docs/protocol.md §5), per behaviour. */
+  iotw_v1_VrfClaim vrf_claim(uint64_t height, const uint8_t prev_hash[32], iotw_ecvrf_suite suite) const {
+    iotw_v1_VrfClaim c = iotw_v1_VrfClaim_init_zero;
+    c.height = height;
+    uint8_t alpha[IOTW_VRF_ALPHA_SIZE];
+    const size_t n = iotw_vrf_alpha(height, prev_hash, alpha);
+    const auto &key = behaviour == Behaviour::wrong_key_vrf ? vrf_other_seed : seed;
+    EXPECT_EQ(iotw_ecvrf_prove(suite, c.pi, key.data(), alpha, n), IOTW_ECVRF_OK);
+    if (behaviour == Behaviour::forge_vrf) c.pi[48] ^= 1;
+    return c;
   }
 
   /** A signed UsageReport (docs/protocol.md §5 USAGE). */
@@ -228,6 +260,7 @@ struct SimDevice {
   uint32_t boot_count = 1;
   Key pk{};
   std::array<uint8_t, 64> sk{};
+  std::array<uint8_t, 32> seed{}, vrf_other_seed{};
   bool attached = false;
   std::vector<iotw_v1_Envelope> received;
 };

@@ -5,11 +5,15 @@
  *   not attached: Hello resent every IOTW_FW_HELLO_RETRY_MS (a late Welcome is still accepted).
  *   ATTACHED: Heartbeat every heartbeat_interval_ms; nothing received for IOTW_FW_LINK_TIMEOUT_MS, or
  *   Error code 1 from the node -> HELLO_SENT with a fresh Hello (re-attach, stats.reattaches).
- *   Assignment and WitnessRequest are answered only when ATTACHED (else counted in stats.dropped).
+ *   Assignment, WitnessRequest and VrfRoundSeed are answered only when ATTACHED (else counted in stats.dropped).
+ *   VrfRoundSeed: ECVRF prove (crypto/, RFC 9381) over alpha = VRF(height, prev_hash) with the identity seed as
+ *   sk, answered with VrfClaim (docs/vrf.md "Miner selection"). The caller's stack must allow about 12 KB
+ *   for iotw_fw_on_rx while a seed is handled (libsodium's scalar multiplication; docs/vrf.md).
  *
  * Log events (port->log): boot, identity_created, identity_loaded, identity_corrupt, boot_count_corrupt,
  * usage_seq_corrupt, nvs_error, hello_sent, prove_sent, registered, assignment, result_sent, witness,
- * attestation_sent, usage_sent, node_error, reattach, dropped, decode_error, encode_error, send_error.
+ * attestation_sent, usage_sent, vrf_claim_sent, vrf_error, node_error, reattach, dropped, decode_error,
+ * encode_error, send_error.
  * The secret key is never logged.
  *
  * The caller feeds received bytes (iotw_fw_on_rx) and calls iotw_fw_poll at least every 50 ms; every
@@ -44,6 +48,8 @@ typedef enum {
 typedef struct {
   uint8_t invert_verdict; /**< witness signs the opposite of what it computed */
   uint8_t wrong_hash;     /**< miner returns a block hash with its first byte flipped */
+  uint8_t collude;        /**< witness signs the colluding group's agreed verdict: invalid, whatever it computed */
+  uint8_t forge_vrf;      /**< VrfClaim carries a proof with one byte of s flipped (does not verify) */
 } iotw_fw_faults;
 
 typedef struct {
@@ -58,7 +64,7 @@ typedef struct {
  *  CRCs, overflows and undecodable payloads; dropped well-formed messages not valid in the current state. */
 typedef struct {
   uint32_t frames_rx, frames_tx, decode_errors, assignments, results, witness_requests, attestations,
-      heartbeats, reattaches, dropped, usage_reports;
+      heartbeats, reattaches, dropped, usage_reports, vrf_seeds, vrf_claims;
 } iotw_fw_stats;
 
 typedef struct {
@@ -67,6 +73,7 @@ typedef struct {
   iotw_fw_state state;
   uint8_t pk[32];
   uint8_t sk[64];
+  uint8_t seed[32]; /**< the Ed25519 seed from NVS "id.seed"; also the ECVRF secret key (RFC 9381 sk) */
   uint32_t boot_count;
   uint64_t boot_ms, last_rx_ms, last_tx_hello_ms, last_heartbeat_ms; /**< port now_ms values */
   uint32_t heartbeat_interval_ms;

@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include "iotw/block_header.h"
+#include "iotw/ecvrf.h"
 #include "iotw/signing.h"
 #include "iotw/trust_node/tx_request.hpp"
 
@@ -181,6 +182,7 @@ void TrustNodeCore::on_message(uint32_t link, const iotw_v1_Envelope &env) {
     case iotw_v1_Envelope_result_tag: return on_result(link, d.rec.pubkey, env.body.result);
     case iotw_v1_Envelope_attestation_tag: return on_attestation(link, d.rec.pubkey, env.body.attestation);
     case iotw_v1_Envelope_usage_report_tag: return on_usage(link, d, env.body.usage_report);
+    case iotw_v1_Envelope_vrf_claim_tag: return on_vrf_claim(link, d.rec.pubkey, env.body.vrf_claim);
     default: ++counters_.messages_rejected; return send_error(link, 5, "unexpected message");
   }
 }
@@ -243,6 +245,10 @@ void TrustNodeCore::on_prove(uint32_t link, Session &s, const iotw_v1_Prove &p) 
                                     {"link", s.name},
                                     {"boot_count", d.rec.boot_count},
                                     {"new", is_new}});
+  // A device that re-attaches (reboot, brown-out) lost any witness request it had open: send it again.
+  if (cand_ && cand_->mined)
+    for (Slot &slot : cand_->slots)
+      if (slot.witness == key && !slot.answer) request_witness(*cand_, slot);
   maybe_start_block();
 }
 
@@ -432,7 +438,9 @@ void TrustNodeCore::tick() {
     if (d.link && now - d.last_seen_ms >= cfg_.device_timeout_ms) detach(d, "timeout");
   if (cand_) {
     Candidate &c = *cand_;
-    if (!c.mined) {
+    if (c.vrf_open) {
+      if (now >= c.claim_deadline_ms) close_claims(c);
+    } else if (!c.mined) {
       if (c.assignment_id == 0) {
         assign(c);
       } else if (now >= c.assignment_deadline_ms) {
@@ -451,9 +459,13 @@ void TrustNodeCore::tick() {
         std::set<Key> exclude = c.round_members;
         exclude.insert(c.miner);
         const std::vector<Key> fresh = eligible(exclude);
-        if (fresh.empty()) {  // keep waiting for the silent witness; retry at its next deadline
-          stalled("no_fresh_witness", 1, 0);
-          slot.deadline_ms = now + cfg_.witness_timeout_ms;
+        if (fresh.empty()) {  // no one to replace it with: ask the silent witness again (it may have
+          stalled("no_fresh_witness", 1, 0);  // rebooted and lost the request) and wait another timeout
+          const Device &w = devices_.at(slot.witness);
+          if (w.link && !blacklist_.count(slot.witness))
+            request_witness(c, slot);
+          else
+            slot.deadline_ms = now + cfg_.witness_timeout_ms;
           continue;
         }
         const Key old = slot.witness;
@@ -486,7 +498,96 @@ void TrustNodeCore::maybe_start_block() {
   c.timestamp_ms = now;
   const size_t n = std::min<size_t>(pending_.size(), cfg_.max_txs_per_block);
   c.txs.assign(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+  if (cfg_.selection == Selection::vrf) return open_claims(c);
   assign(c);
+}
+
+void TrustNodeCore::open_claims(Candidate &c) {
+  iotw_vrf_alpha(c.height, tip_.hash.data(), c.alpha.data());
+  c.vrf_open = true;
+  c.claim_deadline_ms = clock_.now_ms() + cfg_.claim_window_ms;
+  iotw_v1_Envelope e = envelope(iotw_v1_Envelope_vrf_round_seed_tag);
+  e.body.vrf_round_seed.height = c.height;
+  std::memcpy(e.body.vrf_round_seed.prev_hash, tip_.hash.data(), IOTW_HASH_SIZE);
+  e.body.vrf_round_seed.suite = static_cast<uint32_t>(cfg_.vrf_suite);
+  e.body.vrf_round_seed.claim_window_ms = static_cast<uint32_t>(std::min<uint64_t>(cfg_.claim_window_ms, UINT32_MAX));
+  for (const Key &k : eligible({})) {
+    c.vrf_asked.insert(k);
+    sink_.send(*devices_.at(k).link, e);
+  }
+  sink_.event("vrf_round_opened", {{"height", c.height},
+                                   {"alpha", to_hex(c.alpha.data(), c.alpha.size())},
+                                   {"suite", cfg_.vrf_suite == VrfSuite::tai ? "tai" : "ell2"},
+                                   {"devices", c.vrf_asked.size()},
+                                   {"claim_window_ms", cfg_.claim_window_ms}});
+}
+
+void TrustNodeCore::reject_vrf_claim(uint32_t link, uint64_t height, const Key &from, const char *reason,
+                                     const char *detail, uint32_t code) {
+  ++counters_.vrf_claims_rejected;
+  if (cand_ && cand_->vrf_open && height == cand_->height) ++cand_->vrf_rejected;
+  nlohmann::json f{{"height", height}, {"device", to_hex(from)}, {"name", name_of(from)}, {"reason", reason}};
+  if (detail) f["detail"] = detail;
+  sink_.event("vrf_claim_rejected", std::move(f));
+  send_error(link, code, reason);
+}
+
+void TrustNodeCore::on_vrf_claim(uint32_t link, const Key &from, const iotw_v1_VrfClaim &m) {
+  if (!cand_ || !cand_->vrf_open || m.height != cand_->height)
+    return reject_vrf_claim(link, m.height, from, "unknown_round", nullptr, 3);
+  Candidate &c = *cand_;
+  if (!c.vrf_asked.count(from)) return reject_vrf_claim(link, m.height, from, "not_eligible", nullptr, 3);
+  if (c.vrf_answered.count(from)) return reject_vrf_claim(link, m.height, from, "duplicate", nullptr, 5);
+  c.vrf_answered.insert(from);
+  VrfClaimRec rec{from, {}, arr<80>(m.pi)};
+  const iotw_ecvrf_status st = iotw_ecvrf_verify(static_cast<iotw_ecvrf_suite>(cfg_.vrf_suite), rec.beta.data(),
+                                                 from.data(), rec.pi.data(), c.alpha.data(), c.alpha.size());
+  if (st != IOTW_ECVRF_OK) {
+    reject_vrf_claim(link, m.height, from, "bad_proof", iotw_ecvrf_status_str(st), 2);
+  } else {
+    ++counters_.vrf_claims_accepted;
+    sink_.event("vrf_claim", {{"height", c.height},
+                              {"device", to_hex(from)},
+                              {"name", name_of(from)},
+                              {"beta", to_hex(rec.beta.data(), rec.beta.size())}});
+    c.vrf_claims.push_back(rec);
+  }
+  if (c.vrf_answered.size() == c.vrf_asked.size()) close_claims(c);  // everyone answered: no need to wait
+}
+
+void TrustNodeCore::close_claims(Candidate &c) {
+  c.vrf_open = false;
+  std::sort(c.vrf_claims.begin(), c.vrf_claims.end(), [](const VrfClaimRec &a, const VrfClaimRec &b) {
+    return a.beta != b.beta ? a.beta < b.beta : a.device < b.device;
+  });
+  assign(c);
+}
+
+Key TrustNodeCore::pick_vrf_miner(Candidate &c, const std::vector<Key> &pool) {
+  const auto in_pool = [&](const Key &k) { return std::find(pool.begin(), pool.end(), k) != pool.end(); };
+  nlohmann::json f{{"height", c.height},
+                   {"selection", "vrf"},
+                   {"claims_valid", c.vrf_claims.size()},
+                   {"claims_rejected", c.vrf_rejected},
+                   {"devices_asked", c.vrf_asked.size()}};
+  Key miner{};
+  auto it = std::find_if(c.vrf_claims.begin(), c.vrf_claims.end(), [&](const VrfClaimRec &r) { return in_pool(r.device); });
+  if (it != c.vrf_claims.end()) {
+    miner = it->device;
+    f["fallback"] = false;
+    f["rank"] = it - c.vrf_claims.begin();  // > 0 when lower-beta claimants failed or left
+    f["beta"] = to_hex(it->beta.data(), it->beta.size());
+    f["pi"] = to_hex(it->pi.data(), it->pi.size());
+    f["alpha"] = to_hex(c.alpha.data(), c.alpha.size());
+  } else {  // no usable claim: uniform seeded pick so the chain keeps going (liveness)
+    ++counters_.vrf_fallbacks;
+    miner = pick(pool);
+    f["fallback"] = true;
+  }
+  f["miner"] = to_hex(miner);
+  f["miner_name"] = name_of(miner);
+  sink_.event("miner_selected", std::move(f));
+  return miner;
 }
 
 void TrustNodeCore::assign(Candidate &c) {
@@ -499,7 +600,7 @@ void TrustNodeCore::assign(Candidate &c) {
     c.assignment_id = 0;  // retried on the next tick
     return stalled("not_enough_devices", cfg_.witnesses + 1u, 0);
   }
-  c.miner = pick_miner(pool);
+  c.miner = cfg_.selection == Selection::vrf ? pick_vrf_miner(c, pool) : pick_miner(pool);
   iotw_block_header h{};
   h.version = IOTW_BLOCK_VERSION;
   h.height = c.height;

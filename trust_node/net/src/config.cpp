@@ -133,7 +133,7 @@ NodeConfig parse_config(std::string_view text, const std::string &source, const 
   if (const toml::table *t = c.table(root, "consensus")) {
     c.only(*t, "[consensus]",
            {"witnesses", "block_interval_ms", "max_txs_per_block", "assignment_timeout_ms", "witness_timeout_ms",
-            "device_timeout_ms", "policy", "threshold", "selection", "diversity"});
+            "device_timeout_ms", "policy", "threshold", "selection", "diversity", "vrf_suite", "claim_window_ms"});
     ConsensusConfig &k = cfg.consensus;
     if (auto v = c.uint(*t, "consensus", "witnesses", 1, 64)) k.witnesses = static_cast<uint32_t>(*v);
     if (auto v = c.uint(*t, "consensus", "block_interval_ms", 0, kMaxMs)) k.block_interval_ms = *v;
@@ -152,9 +152,22 @@ NodeConfig parse_config(std::string_view text, const std::string &source, const 
       k.threshold = static_cast<uint32_t>(*v);
     }
     if (auto v = c.str(*t, "consensus", "selection")) {
-      if (*v != "uniform" && *v != "reputation")
-        c.fail(t->get("selection")->source(), "[consensus] selection must be \"uniform\" or \"reputation\"");
-      k.selection = *v == "uniform" ? Selection::uniform : Selection::reputation;
+      if (*v != "uniform" && *v != "reputation" && *v != "vrf")
+        c.fail(t->get("selection")->source(),
+               "[consensus] selection must be \"uniform\", \"reputation\" or \"vrf\"");
+      k.selection = *v == "uniform" ? Selection::uniform : *v == "reputation" ? Selection::reputation : Selection::vrf;
+    }
+    if (auto v = c.str(*t, "consensus", "vrf_suite")) {
+      if (*v != "tai" && *v != "ell2")
+        c.fail(t->get("vrf_suite")->source(), "[consensus] vrf_suite must be \"tai\" or \"ell2\"");
+      if (k.selection != Selection::vrf)
+        c.fail(t->get("vrf_suite")->source(), "[consensus] vrf_suite needs selection = \"vrf\"");
+      k.vrf_suite = *v == "tai" ? VrfSuite::tai : VrfSuite::ell2;
+    }
+    if (auto v = c.uint(*t, "consensus", "claim_window_ms", 1, 60000)) {
+      if (k.selection != Selection::vrf)
+        c.fail(t->get("claim_window_ms")->source(), "[consensus] claim_window_ms needs selection = \"vrf\"");
+      k.claim_window_ms = *v;
     }
     if (const toml::node *n = t->get("diversity")) {
       if (!n->is_boolean()) c.fail(n->source(), "[consensus] diversity must be true or false");

@@ -250,6 +250,9 @@ class Daemon final : public CoreSink, public LinkHost {
                                     {"frame_errors", frame_errors_},
                                     {"usage_accepted", c.usage_accepted},
                                     {"usage_rejected", c.usage_rejected},
+                                    {"vrf_claims_accepted", c.vrf_claims_accepted},
+                                    {"vrf_claims_rejected", c.vrf_claims_rejected},
+                                    {"vrf_fallbacks", c.vrf_fallbacks},
                                     {"http_rejected", http_rejected_.load()}};
             }));
     });
@@ -324,6 +327,12 @@ class Daemon final : public CoreSink, public LinkHost {
     m.counter("iotw_results_rejected_total", "Results rejected (wrong hash, bad signature, timeout).", c.results_rejected);
     m.counter("iotw_registrations_rejected_total", "Registrations refused.", c.registrations_rejected);
     m.counter("iotw_messages_rejected_total", "Device messages answered with Error.", c.messages_rejected);
+    m.counter("iotw_vrf_claims_accepted_total", "VRF claims whose proof verified (selection = vrf).",
+              c.vrf_claims_accepted);
+    m.counter("iotw_vrf_claims_rejected_total", "VRF claims refused (bad proof, wrong round, not asked, duplicate).",
+              c.vrf_claims_rejected);
+    m.counter("iotw_vrf_fallbacks_total", "Claim windows closed without a valid claim (uniform fallback).",
+              c.vrf_fallbacks);
     m.counter("iotw_frame_errors_total", "Frames dropped (CRC, COBS, overflow, decode).", frame_errors_);
     m.counter("iotw_http_rejected_total", "HTTP requests answered with an error status.", http_rejected_.load());
     return m.text();

@@ -45,8 +45,11 @@ class CoreSink {
 /** Witness policy (docs/protocol.md §7): strict = all n witnesses valid (whitepaper default); threshold =
  *  t valid of n (the whitepaper's named alternative). */
 enum class WitnessPolicy { strict, threshold };
-/** Miner selection: uniform among eligible devices, or weighted by reputation (docs/protocol.md §7). */
-enum class Selection { uniform, reputation };
+/** Miner selection: uniform among eligible devices, weighted by reputation, or by ECVRF claims (lowest beta
+ *  among valid claims in the claim window; docs/protocol.md §7, docs/vrf.md). */
+enum class Selection { uniform, reputation, vrf };
+/** RFC 9381 suite for Selection::vrf; the value is the suite_string sent in VrfRoundSeed. */
+enum class VrfSuite : uint32_t { tai = 3, ell2 = 4 };
 
 /** [rewards]: IOTW base units credited per finalized block / accepted usage report. */
 struct RewardsConfig {
@@ -79,6 +82,8 @@ struct ConsensusConfig {
   uint32_t threshold = 0;  ///< t for WitnessPolicy::threshold, 1..witnesses (0 = witnesses)
   Selection selection = Selection::uniform;
   bool diversity = true;   ///< prefer witnesses with tags not yet in the round
+  VrfSuite vrf_suite = VrfSuite::tai;  ///< Selection::vrf only
+  uint64_t claim_window_ms = 200;      ///< Selection::vrf: how long the node waits for VrfClaims
   RewardsConfig rewards;
   std::vector<DeviceTagRule> device_tags;
   /** Sent in Welcome: device_timeout_ms / 5. */
@@ -99,6 +104,9 @@ struct CoreCounters {
   uint64_t blocks_finalized = 0;       ///< since start
   uint64_t txs_finalized = 0;          ///< since start
   uint64_t rewards_credited = 0;       ///< base units, since start
+  uint64_t vrf_claims_accepted = 0;    ///< VrfClaims whose proof verified in an open claim window
+  uint64_t vrf_claims_rejected = 0;    ///< bad/forged proof, wrong round, not asked, duplicate
+  uint64_t vrf_fallbacks = 0;          ///< claim windows that closed without a valid claim (uniform pick)
 };
 
 /** One transaction as submitted over HTTP (docs/trust-node.md): payload and an optional wallet signature
@@ -172,6 +180,11 @@ class TrustNodeCore {
     uint64_t deadline_ms = 0;
     std::optional<Attestation> answer;
   };
+  struct VrfClaimRec {  ///< a verified claim
+    Key device{};
+    std::array<uint8_t, 64> beta{};
+    std::array<uint8_t, 80> pi{};
+  };
   struct Candidate {  ///< the block in flight
     uint64_t height = 0;
     uint64_t timestamp_ms = 0;
@@ -187,6 +200,13 @@ class TrustNodeCore {
     uint64_t round_id = 0;       ///< 0 until a witness round starts
     std::vector<Slot> slots;
     std::set<Key> round_members;  ///< every device asked in this round (replaced ones too)
+    // Selection::vrf (docs/vrf.md): the claim window runs before the first assignment.
+    bool vrf_open = false;
+    uint64_t claim_deadline_ms = 0;
+    std::array<uint8_t, 51> alpha{};
+    std::set<Key> vrf_asked, vrf_answered;
+    std::vector<VrfClaimRec> vrf_claims;  ///< valid claims; sorted by (beta, device) when the window closes
+    uint64_t vrf_rejected = 0;
   };
 
   void on_hello(uint32_t link, Session &s, const iotw_v1_Hello &h);
@@ -194,6 +214,12 @@ class TrustNodeCore {
   void on_result(uint32_t link, const Key &from, const iotw_v1_Result &r);
   void on_attestation(uint32_t link, const Key &from, const iotw_v1_Attestation &a);
   void on_usage(uint32_t link, const Device &d, const iotw_v1_UsageReport &u);
+  void on_vrf_claim(uint32_t link, const Key &from, const iotw_v1_VrfClaim &m);
+  void reject_vrf_claim(uint32_t link, uint64_t height, const Key &from, const char *reason, const char *detail,
+                        uint32_t code);
+  void open_claims(Candidate &c);
+  void close_claims(Candidate &c);
+  Key pick_vrf_miner(Candidate &c, const std::vector<Key> &pool);
   void reject_usage(uint32_t link, const Device &d, uint64_t seq, const char *reason, uint32_t code);
   DeviceTags tags_for(const DeviceRecord &r) const;
   std::vector<Key> pick_witnesses(std::vector<Key> pool, size_t n);
