@@ -31,7 +31,7 @@ const char* state_name(iotw_fw_state s) {
 }  // namespace
 
 const std::vector<std::string>& device_behaviours() {
-  static const std::vector<std::string> v{"honest", "invert_verdict", "wrong_hash"};
+  static const std::vector<std::string> v{"honest", "invert_verdict", "wrong_hash", "collude"};
   return v;
 }
 
@@ -52,6 +52,8 @@ DeviceRuntime::DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const
     cfg_.faults.invert_verdict = 1;
   } else if (spec_.behaviour == "wrong_hash") {
     cfg_.faults.wrong_hash = 1;
+  } else if (spec_.behaviour == "collude") {
+    cfg_.faults.collude = 1;
   } else if (spec_.behaviour != "honest") {
     throw std::invalid_argument("unknown behaviour '" + spec_.behaviour + "'");
   }

@@ -19,11 +19,11 @@ namespace iotw::emu {
 /// One device of an iotw-emu pool (docs/emulators.md [[device]]).
 struct DeviceSpec {
   std::string name;                 ///< unique label, sent in Hello
-  std::string model;                ///< "esp8266" | "esp32" | "dps" | "bulb"
+  std::string model;                ///< "esp8266" | "esp32" | "dps" | "bulb"; AT mode also "rtl8710" | "rtl8195"
   std::string link;                 ///< serial path (PTY or tty)
   std::string nvs_dir;              ///< flash: identity and boot counter survive restarts
-  std::string behaviour = "honest"; ///< "honest" | "invert_verdict" | "wrong_hash"
-  int baud = 115200;
+  std::string behaviour = "honest"; ///< "honest" | "invert_verdict" | "wrong_hash" | "collude"
+  int baud = 115200;                ///< UART rate; AT mode: the pacing rate (0 = the module's default)
   // dps / bulb only (docs/emulators.md):
   int usage_period_ms = 10000;      ///< UsageReport period, ms
   std::string modbus_tcp;           ///< dps: serve Modbus TCP on "A.B.C.D:PORT" ("" = off)
@@ -36,6 +36,10 @@ struct DeviceSpec {
     double ramp_v_per_s;            ///< 0 = step
   };
   std::vector<PowerStep> power;     ///< scripted supply changes (brownout, loss, restore, slow ramp)
+  // AT mode (docs/emulators.md "AT mode"): an appliance MCU drives the module (model esp8266 | esp32 |
+  // rtl8710 | rtl8195) over its UART; the module's UDP socket reaches the trust node.
+  std::string mode = "soc";         ///< "soc" (firmware on the module, serial link) | "at"
+  std::string trust_node_udp;       ///< at: the trust node's UDP endpoint "127.x.y.z:PORT"
 };
 
 /// The behaviours DeviceSpec::behaviour accepts.

@@ -1,5 +1,12 @@
 #include "child_configs.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <stdexcept>
@@ -18,14 +25,36 @@ void write_toml(const std::filesystem::path& file, const toml::table& table) {
 
 }  // namespace
 
+std::uint16_t free_udp_port() {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!ok) throw std::runtime_error(std::string("cannot bind a UDP socket on 127.0.0.1: ") + std::strerror(err));
+  return ntohs(a.sin_port);
+}
+
+bool has_at_devices(const std::vector<WiredDevice>& devices) {
+  for (const auto& d : devices)
+    if (d.device.link == "at") return true;
+  return false;
+}
+
 void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std::vector<WiredDevice>& devices,
-                             const RunLayout& layout) {
+                             const RunLayout& layout, std::uint16_t udp_port) {
   if (seed > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
     throw std::runtime_error("seed " + std::to_string(seed) + " does not fit a TOML integer (max 2^63-1)");
   toml::array serial;
-  for (const auto& d : devices) serial.push_back(toml::table{{"path", d.link.node_side}, {"baud", 115200}});
+  for (const auto& d : devices)
+    if (d.device.link != "at") serial.push_back(toml::table{{"path", d.link.node_side}, {"baud", 115200}});
   const TrustNodeSpec& c = spec.trust_node;
-  const toml::table config{
+  toml::table config{
       {"node", toml::table{{"db", layout.ledger_db().string()},
                            {"seed", static_cast<std::int64_t>(seed)},
                            {"events", layout.trust_node_events().string()}}},
@@ -36,23 +65,47 @@ void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std:
                                 {"max_txs_per_block", c.max_txs_per_block},
                                 {"assignment_timeout_ms", c.assignment_timeout_ms},
                                 {"witness_timeout_ms", c.witness_timeout_ms},
-                                {"device_timeout_ms", c.device_timeout_ms}}},
+                                {"device_timeout_ms", c.device_timeout_ms},
+                                {"selection", c.selection}}},
   };
+  if (config["serial"].as_array()->empty()) config.erase("serial");  // only AT-mode devices: no serial links
+  if (has_at_devices(devices))  // AT-mode modules send the firmware's datagrams here
+    config.insert("udp", toml::table{{"listen", "127.0.0.1:" + std::to_string(udp_port)},
+                                     {"port_file", layout.udp_port_file().string()}});
+  if (c.selection == "vrf") config["consensus"].as_table()->insert("vrf_suite", c.vrf_suite);
   write_toml(layout.trust_node_config(), config);
 }
 
-void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& layout) {
+void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& layout, std::uint16_t udp_port) {
   toml::array list;
   for (const auto& d : devices) {
     const auto nvs = layout.nvs_dir(d.device.name);
     std::filesystem::create_directories(nvs);
-    list.push_back(toml::table{{"name", d.device.name},
-                               {"model", d.device.model},
-                               {"link", d.link.device_side},
-                               {"nvs_dir", nvs.string()},
-                               {"behaviour", d.device.behaviour}});
+    toml::table entry{{"name", d.device.name},
+                      {"model", d.device.model},
+                      {"nvs_dir", nvs.string()},
+                      {"behaviour", d.device.behaviour}};
+    if (d.device.link == "at") {
+      entry.insert("mode", "at");
+      entry.insert("trust_node_udp", "127.0.0.1:" + std::to_string(udp_port));
+    } else {
+      entry.insert("link", d.link.device_side);
+    }
+    const PoweredSettings& p = d.device.powered;
+    if (p.usage_period_ms) entry.insert("usage_period_ms", *p.usage_period_ms);
+    if (!d.modbus_tcp.empty()) entry.insert("modbus_tcp", d.modbus_tcp);
+    if (p.load_ohm) entry.insert("load_ohm", *p.load_ohm);
+    if (!p.power.empty()) {
+      toml::array steps;
+      for (const PowerStep& s : p.power)
+        steps.push_back(toml::table{{"at_ms", s.at_ms}, {"vin", s.vin}, {"ramp_v_per_s", s.ramp_v_per_s}});
+      entry.insert("power", std::move(steps));
+    }
+    list.push_back(std::move(entry));
   }
-  write_toml(layout.emu_config(), toml::table{{"events", layout.emu_events().string()}, {"device", std::move(list)}});
+  toml::table pool{{"events", layout.emu_events().string()}, {"device", std::move(list)}};
+  if (has_at_devices(devices)) pool.insert("access_point", toml::table{{"ssid", kRigApSsid}, {"password", kRigApPassword}});
+  write_toml(layout.emu_config(), pool);
 }
 
 }  // namespace iotw::harness

@@ -14,6 +14,7 @@ namespace iotw::harness {
 struct WiredDevice {
   DeviceInstance device;
   LinkInfo link;
+  std::string modbus_tcp;  ///< dps: "127.0.0.1:PORT" its Modbus TCP server listens on ("" = none)
 };
 
 /// Fixed file names inside a run folder.
@@ -25,6 +26,7 @@ struct RunLayout {
   std::filesystem::path trust_node_events() const { return dir / "trust_node.events.jsonl"; }
   std::filesystem::path emu_events() const { return dir / "emu.events.jsonl"; }
   std::filesystem::path http_port_file() const { return dir / "http.port"; }
+  std::filesystem::path udp_port_file() const { return dir / "udp.port"; }
   std::filesystem::path nvs_dir(const std::string& device) const { return dir / "nvs" / device; }
   std::filesystem::path stdout_log(const std::string& child) const { return dir / (child + ".stdout.log"); }
   std::filesystem::path stderr_log(const std::string& child) const { return dir / (child + ".stderr.log"); }
@@ -35,11 +37,27 @@ struct RunLayout {
 /// Writes layout.trust_node_config(): [node] db/seed/events, [http] on 127.0.0.1:0 with the port file,
 /// one [[serial]] per device on its node-side PTY (115200 baud), [consensus] from spec.trust_node.
 /// Throws std::runtime_error when the file cannot be written or seed > INT64_MAX (TOML integers are i64).
+/// Devices with link = "at" get no [[serial]]; when there is one, [udp] listens on 127.0.0.1:udp_port (port file
+/// layout.udp_port_file()).
 void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std::vector<WiredDevice>& devices,
-                             const RunLayout& layout);
+                             const RunLayout& layout, std::uint16_t udp_port = 0);
 
 /// Writes layout.emu_config(): the events file and one [[device]] per device (name, model, behaviour,
 /// link = device-side PTY, nvs_dir = layout.nvs_dir(name), created here). Throws std::runtime_error on I/O errors.
-void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& layout);
+/// Devices with link = "at" become mode = "at" entries with trust_node_udp = "127.0.0.1:<udp_port>" (no link), and
+/// the file gets [access_point] (kRigApSsid / kRigApPassword).
+void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& layout, std::uint16_t udp_port = 0);
+
+/// The simulated access point the AT-mode devices of a rig join (docs/rig-format.md, link = "at").
+inline constexpr const char* kRigApSsid = "iotw-rig";
+inline constexpr const char* kRigApPassword = "iotw-rig-pass";
+
+/// A free UDP port on 127.0.0.1 (bound, read, released): the trust node's [udp] port of a rig with AT-mode
+/// devices, fixed for the whole run so a restarted trust node listens where the modules send.
+/// Throws std::runtime_error when no socket can be bound.
+std::uint16_t free_udp_port();
+
+/// True when any device of the list has link = "at".
+bool has_at_devices(const std::vector<WiredDevice>& devices);
 
 }  // namespace iotw::harness

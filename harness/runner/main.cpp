@@ -1,4 +1,4 @@
-// iotw: the IOTW Rig command line (`iotw rig run FILE.toml`, `iotw rig check FILE.toml`, `iotw vrf prove|verify`).
+// iotw: the IOTW Rig command line (`iotw rig run FILE.toml|DIR`, `iotw rig check FILE.toml`, `iotw vrf prove|verify`).
 #include <signal.h>
 
 #include <atomic>
@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "rig_batch.hpp"
 #include "rig_runner.hpp"
 #include "vrf_command.hpp"
 
@@ -43,9 +44,21 @@ int main(int argc, char** argv) {
   CLI::App* run = rig->add_subcommand(
       "run", "Run a rig: trust node + emulated devices over PTY links; writes a run folder with events.jsonl, "
              "ledger.jsonl, report.json, junit.xml. Exit 0 pass, 1 criteria failed, 2 error, 130 interrupted");
-  run->add_option("FILE", run_opts.rig_file, "Rig file (TOML)")->required();
+  run->add_option("FILE", run_opts.rig_file,
+                  "Rig file (TOML), or a folder: every *.toml in it runs as a child `iotw rig run` in its own run "
+                  "subfolder of --out, with a combined junit.xml (exit 0 all pass, 1 any failed, 2 any could not run)")
+      ->required();
+  int jobs = 1;
+  std::string shard_text;
+  CLI::Option* jobs_opt =
+      run->add_option("--jobs,-j", jobs, "Folder: rigs run at once (default 1)")->check(CLI::Range(1, 64));
+  CLI::Option* shard_opt = run->add_option(
+      "--shard", shard_text,
+      "Folder: run share i of n (\"i/n\", 1 <= i <= n): the *.toml files sorted by name, those at 0-based "
+      "position k with k % n == i - 1");
   CLI::Option* out_opt =
-      run->add_option("--out", out_dir, "Run folder (created; must be empty). Default runs/<rig>-<time>-<seed>");
+      run->add_option("--out", out_dir, "Run folder (created; must be empty). Default runs/<rig>-<time>-<seed>; for a folder of rigs the "
+                      "batch folder (run subfolders, logs, junit.xml, batch.json), default runs/batch-<time>");
   CLI::Option* seed_opt = run->add_option("--seed", seed, "Seed (overrides the rig's; default random, printed)")
                               ->check(CLI::Range(std::uint64_t{0},
                                                  static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())));
@@ -68,6 +81,30 @@ int main(int argc, char** argv) {
   if (*out_opt) run_opts.out_dir = out_dir;
   if (*seed_opt) run_opts.seed = seed;
   run_opts.bin_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path();
+  std::error_code ec;
+  if (std::filesystem::is_directory(run_opts.rig_file, ec)) {
+    h::BatchOptions batch;
+    batch.rig_dir = run_opts.rig_file;
+    if (*out_opt) batch.out_dir = out_dir;
+    if (*seed_opt) batch.seed = seed;
+    batch.jobs = jobs;
+    if (*shard_opt) {
+      const auto s = h::parse_shard(shard_text);
+      if (!s) {
+        std::cerr << "error: --shard must be i/n with 1 <= i <= n, got '" << shard_text << "'\n";
+        return h::kExitError;
+      }
+      batch.shard = *s;
+    }
+    batch.iotw_exe = std::filesystem::read_symlink("/proc/self/exe");
+    install_signal_handlers();
+    return h::run_batch(batch, g_stop, std::cout, std::cerr);
+  }
+  if (*jobs_opt || *shard_opt) {
+    std::cerr << "error: --jobs and --shard need a folder of rigs; " << run_opts.rig_file.string()
+              << " is not a folder\n";
+    return h::kExitError;
+  }
   install_signal_handlers();
   return h::run_rig(run_opts, g_stop, std::cout, std::cerr);
 }

@@ -17,7 +17,11 @@
 
 #include <fmt/format.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
 #include "child_configs.hpp"
+#include "dps_supply.hpp"
 #include "event_merge.hpp"
 #include "iotw/harness/ledger_verifier.hpp"
 #include "iotw/harness/report_writer.hpp"
@@ -40,6 +44,7 @@ namespace {
 
 constexpr auto kPortTimeout = 10s;
 constexpr auto kHealthInterval = 200ms;
+constexpr auto kLiftInterval = 20ms;  // Monte Carlo mode: how often the blacklist is lifted
 constexpr auto kProgressInterval = 3s;
 constexpr auto kStopGrace = 5s;
 constexpr int kSettlePolls = 10;  // after the devices stop: up to 10 health polls for the height to stay put
@@ -47,6 +52,19 @@ constexpr const char* kNode = "trust_node";
 constexpr const char* kEmu = "emu";
 
 /// The last `n` lines of a log file, each indented, for error messages.
+bool rig_has_power_faults(const RigSpec& spec) {
+  for (const Step& s : spec.steps)
+    if (s.action == Step::Action::Fault && s.fault.power_fault()) return true;
+  return false;
+}
+
+/// A loopback TCP port free right now (the kernel's pick for port 0); the child binds it moments later.
+int free_tcp_port() {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  return a.local_endpoint().port();
+}
+
 std::string tail(const fs::path& file, std::size_t n = 15) {
   std::ifstream in(file);
   std::deque<std::string> lines;
@@ -137,7 +155,8 @@ class RigRun final : public ScriptHost {
     std::vector<WiredDevice> devices;
     try {
       std::vector<std::string> names;
-      for (const DeviceInstance& d : spec_.instances()) names.push_back(d.name);
+      for (const DeviceInstance& d : spec_.instances())
+        if (d.link != "at") names.push_back(d.name);  // the fabric's links, in its order (AT devices have none)
       capture_ = std::make_unique<LinkCapture>(layout_.dir / "links.pcapng", names);
       fabric_.set_tap([this](std::size_t link, Direction dir, const std::vector<std::uint8_t>& bytes) {
         capture_->on_bytes(link, dir, bytes);
@@ -146,15 +165,25 @@ class RigRun final : public ScriptHost {
       std::uint64_t link_seed = seed_;
       for (const DeviceInstance& d : spec_.instances()) {
         link_seed = link_seed * 6364136223846793005ULL + 1442695040888963407ULL;  // one stream per link
+        if (d.link == "at") {  // AT mode: the module's UDP socket reaches the trust node; no PTY link, no proxy
+          devices.push_back({d, LinkInfo{d.name, "", ""}, {}});
+          emit("link_created", {{"device", d.name}, {"link", "at"}});
+          continue;
+        }
         auto policy = std::make_unique<FaultPolicy>(link_seed);
         policies[d.name] = policy.get();
         policies_.emplace_back(d.name, policy.get());
-        devices.push_back({d, fabric_.add_link(d.name, std::move(policy))});
+        devices.push_back({d, fabric_.add_link(d.name, std::move(policy)), {}});
+        if (d.model == "dps" && rig_has_power_faults(spec_)) {  // the harness reaches its supply over Modbus TCP
+          devices.back().modbus_tcp = fmt::format("127.0.0.1:{}", free_tcp_port());
+          modbus_[d.name] = devices.back().modbus_tcp;
+        }
         const LinkInfo& l = devices.back().link;
         emit("link_created", {{"device", l.device}, {"node_side", l.node_side}, {"device_side", l.device_side}});
       }
-      write_trust_node_config(spec_, seed_, devices, layout_);
-      write_emu_config(devices, layout_);
+      const std::uint16_t udp_port = has_at_devices(devices) ? free_udp_port() : 0;  // fixed for the run
+      write_trust_node_config(spec_, seed_, devices, layout_, udp_port);
+      write_emu_config(devices, layout_, udp_port);
       script_ = std::make_unique<RigScript>(spec_, std::move(policies), *this);
     } catch (const std::exception& e) {  // nothing started yet
       err_ << "error: " << e.what() << '\n';
@@ -221,6 +250,11 @@ class RigRun final : public ScriptHost {
     emit(paused ? "process_stopped" : "process_continued", {{"name", kNode}});
     if (paused) last_health_.reset();
   }
+  void set_supply(const std::string& device, double vin, double ramp_v_per_s) override {
+    auto it = modbus_.find(device);
+    if (it == modbus_.end()) throw std::runtime_error(device + " has no Modbus TCP endpoint (not a dps device)");
+    set_dps_supply(it->second, vin, ramp_v_per_s);
+  }
   void emit_exit(const ProcessExit& e) { emit("process_exited", {{"name", e.name}, {"pid", e.pid}, {"code", e.code}}); }
 
   void start_child(const std::string& name, const fs::path& exe, const fs::path& config, bool append_logs = false) {
@@ -273,6 +307,7 @@ class RigRun final : public ScriptHost {
     const auto tx_period = std::chrono::duration<double>(1.0 / std::max(spec_.traffic.tx_per_s, 1e-9));
     auto next_health = start;
     auto next_progress = start + kProgressInterval;
+    auto next_lift = spec_.monte_carlo ? start : Clock::time_point::max();
     Health last;
     for (;;) {
       if (stop_) return "interrupted";
@@ -288,6 +323,10 @@ class RigRun final : public ScriptHost {
         if (last.height >= static_cast<std::uint64_t>(spec_.target_blocks) && script_->done())
           return "target_reached";
       }
+      if (!down && client_ && now >= next_lift) {  // Monte Carlo mode: the operator lifts every entry
+        next_lift = now + kLiftInterval;
+        client_->lift_blacklist();
+      }
       if (now >= next_progress) {
         next_progress = now + kProgressInterval;
         progress(now - start, last);
@@ -302,7 +341,7 @@ class RigRun final : public ScriptHost {
       }
       const auto next_tx = start + std::chrono::duration_cast<Clock::duration>(tx_period * (tx_.submitted + 1));
       std::this_thread::sleep_until(script_->trust_node_down() ? std::min(next_health, deadline)
-                                                               : std::min({next_tx, next_health, deadline}));
+                                                               : std::min({next_tx, next_health, next_lift, deadline}));
     }
   }
 
@@ -450,6 +489,7 @@ class RigRun final : public ScriptHost {
   std::ostream& err_;
   std::unique_ptr<LinkCapture> capture_;  // declared before fabric_: the relay thread taps into it
   LinkFabric fabric_;
+  std::map<std::string, std::string> modbus_;  // dps device -> its Modbus TCP endpoint (power faults)
   ProcessSupervisor supervisor_;  // declared after fabric_: children die before their PTYs close
   FaultPolicy* policy_of(const std::string& device) const {
     for (const auto& [name, p] : policies_)

@@ -8,6 +8,12 @@
 
 namespace iotw::harness {
 
+namespace {
+/// The supply a power fault restores, V: the DPS chip's nominal input (emulators/dps_chip DpsDevice).
+constexpr double kNominalSupplyV = 24.0;
+}  // namespace
+
+
 SerialFaults combine_faults(const std::vector<const FaultSpec*>& active) {
   SerialFaults s;
   for (const FaultSpec* f : active) {
@@ -104,10 +110,12 @@ void RigScript::start(Run& r, double now_s) {
   if (s.action == Step::Action::Wait) return;  // decided in tick()
   const FaultSpec& f = s.fault;
   nlohmann::ordered_json devices = nlohmann::ordered_json::array();
-  if (f.link_fault())
+  if (f.device_fault())
     for (const auto& d : targets(f)) devices.push_back(d);
   try {
-    if (f.kind == "trust_node_kill") {
+    if (f.power_fault()) {
+      for (const auto& d : targets(f)) host_.set_supply(d, f.vin, 0);
+    } else if (f.kind == "trust_node_kill") {
       node_down_ = true;
       host_.kill_trust_node();
     } else if (f.kind == "trust_node_stop") {
@@ -131,7 +139,12 @@ void RigScript::end_fault(Run& r, double now_s) {
   r.ended_s = now_s;
   r.state = State::Recovering;
   try {
-    if (f.kind == "trust_node_kill") {
+    if (f.power_fault()) {
+      for (const auto& d : targets(f)) {
+        r.registrations_at_end[d] = registrations_[d];
+        host_.set_supply(d, kNominalSupplyV, f.ramp_v_per_s);
+      }
+    } else if (f.kind == "trust_node_kill") {
       host_.restart_trust_node();
       node_down_ = false;
     } else if (f.kind == "trust_node_stop") {
@@ -158,10 +171,10 @@ void RigScript::recovery(Run& r, double now_s, bool final) {
   const Step& s = *r.step;
   const FaultSpec& f = s.fault;
   std::vector<std::string> missing;
-  const bool need_attach = f.kind == "partition" || !f.link_fault();
+  const bool need_attach = f.kind == "partition" || !f.link_fault();  // power faults: re-registered and attached
   std::optional<std::set<std::string>> attached;
   if (need_attach) attached = host_.attached_devices();
-  std::vector<std::string> who = f.link_fault() ? targets(f) : targets(FaultSpec{});
+  std::vector<std::string> who = f.device_fault() ? targets(f) : targets(FaultSpec{});
   for (const auto& d : who) {
     if (f.link_fault()) {
       for (int dir = 0; dir < 2; ++dir)
@@ -170,6 +183,8 @@ void RigScript::recovery(Run& r, double now_s, bool final) {
           break;
         }
     }
+    if (f.power_fault() && registrations_[d] <= r.registrations_at_end[d])
+      missing.push_back(d + " (has not registered again since its supply came back)");
     if (need_attach && (!attached || !attached->count(d))) missing.push_back(d + " (not attached)");
   }
   const double after = now_s - r.ended_s;
@@ -186,6 +201,9 @@ void RigScript::recovery(Run& r, double now_s, bool final) {
 
 void RigScript::tick(double now_s) {
   const auto events = host_.new_events();
+  for (const nlohmann::json& e : events)
+    if (e.is_object() && e.value("kind", "") == "device_registered" && e.contains("fields") && e["fields"].is_object())
+      ++registrations_[e["fields"].value("name", "")];
   for (Run& r : runs_) {
     if (r.state != State::Armed) continue;
     for (const nlohmann::json& e : events) {

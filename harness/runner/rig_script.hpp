@@ -36,6 +36,8 @@ class ScriptHost {
   virtual void kill_trust_node() = 0;
   virtual void restart_trust_node() = 0;
   virtual void pause_trust_node(bool paused) = 0;
+  /// Power faults: sets a dps device's input supply (V, and the ramp back in V/s). Throws std::runtime_error.
+  virtual void set_supply(const std::string& device, double vin, double ramp_v_per_s) = 0;
 };
 
 class RigScript {
@@ -61,6 +63,7 @@ class RigScript {
     double started_s = 0, ended_s = 0;
     bool triggered = false;  // an event trigger matched since it was armed
     std::map<std::string, std::uint64_t> frames_at_end[2];
+    std::map<std::string, int> registrations_at_end;  // power faults: device_registered seen per device
   };
   std::string check_name(const Step& s, const std::string& what) const;
   void check(const Step& s, const std::string& kind, const std::string& what, bool pass, const std::string& detail);
@@ -77,6 +80,7 @@ class RigScript {
   std::vector<Run> runs_;
   std::vector<const Run*> active_link_faults_;
   bool node_down_ = false;
+  std::map<std::string, int> registrations_;  // device name -> device_registered events seen so far
 };
 
 /// The SerialFaults of one link under the given active fault steps: the highest rate of each kind, stall if

@@ -80,6 +80,20 @@ std::vector<std::string> TrustNodeClient::export_blocks() {
   }
 }
 
+std::size_t TrustNodeClient::lift_blacklist() {
+  const auto res = http_->Get("/v1/blacklist");
+  if (!res || res->status != 200) return 0;
+  const auto j = nlohmann::json::parse(res->body, nullptr, false);
+  if (!j.is_object() || !j.contains("blacklist") || !j["blacklist"].is_array()) return 0;
+  std::size_t lifted = 0;
+  for (const auto& e : j["blacklist"]) {
+    if (!e.is_object() || !e.contains("device") || !e["device"].is_string()) continue;
+    const auto r = http_->Post("/v1/blacklist/" + e["device"].get<std::string>() + "/lift", "", "application/json");
+    if (r && r->status == 200) ++lifted;
+  }
+  return lifted;
+}
+
 std::string tx_payload(std::uint64_t seed, std::uint64_t counter, int bytes) {
   static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
   std::uint64_t state = seed ^ splitmix64(counter);

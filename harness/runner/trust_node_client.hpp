@@ -47,6 +47,9 @@ class TrustNodeClient {
   /// Every block from height 0 up, paging GET /v1/blocks by 1000, each as the node sent it (compact JSON,
   /// key order kept). Throws TrustNodeError on a failed request or a malformed answer.
   std::vector<std::string> export_blocks();
+  /// Operator: lifts every entry of GET /v1/blacklist (POST /v1/blacklist/<device>/lift, no token: the
+  /// harness's trust node has none). Returns how many were lifted; 0 when the node does not answer.
+  std::size_t lift_blacklist();
 
  private:
   std::unique_ptr<httplib::Client> http_;

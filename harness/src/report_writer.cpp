@@ -83,8 +83,15 @@ json report_json(const RunReport& r) {
       {"acked_tx_lost", s.acked_tx_lost},
       {"collusion_captured_rounds", s.collusion_captured_rounds},
       {"undetected_collusion_rate", s.undetected_collusion_rate},
+      {"collusion", collusion_json(s.collusion)},
       {"recoveries_failed", s.recoveries_failed},
       {"step_checks", checks},
+      {"usage", json{{"reports_accepted", s.usage.reports_accepted},
+                     {"reports_finalized", s.usage.reports_finalized},
+                     {"energy_mwh_total", s.usage.energy_mwh_total},
+                     {"rewards_total", s.usage.rewards_total},
+                     {"rewarded_devices", s.usage.rewarded_devices()},
+                     {"rewards_by_device", s.usage.rewards_by_device}}},
   };
 }
 
@@ -142,6 +149,8 @@ std::string summary_table(const RunReport& r) {
   t += fmt::format("{:<12}{:.3f}\n", "coherence", s.coherence_rate);
   t += fmt::format("{:<12}{} (false: {})\n", "blacklist", blacklist, s.false_blacklist);
   t += fmt::format("{:<12}{}\n", "ledger", ledger);
+  if (s.collusion.rounds_with_colluder > 0)  // the byzantine group witnessed: its record against the model
+    t += fmt::format("{:<12}{}\n", "collusion", collusion_json(s.collusion)["summary"].get<std::string>());
   for (const auto& c : r.evaluation.criteria)
     t += fmt::format("  {:<32}{:>10g} {} {:<10g}{}\n", c.name, c.measured, op_symbol(c.op), c.threshold,
                      c.pass ? "ok" : "FAIL");

@@ -47,6 +47,8 @@ constexpr PassKey kPassKeys[] = {
     {"acked_tx_lost_max", "acked_tx_lost", Criterion::Op::AtMost, PassKey::Kind::Count},
     {"recoveries_failed_max", "recoveries_failed", Criterion::Op::AtMost, PassKey::Kind::Count},
     {"undetected_collusion_rate_max", "undetected_collusion_rate", Criterion::Op::AtMost, PassKey::Kind::Rate},
+    {"usage_rewarded_devices_min", "usage_rewarded_devices", Criterion::Op::AtLeast, PassKey::Kind::Count},
+    {"usage_reports_finalized_min", "usage_reports_finalized", Criterion::Op::AtLeast, PassKey::Kind::Count},
 };
 
 constexpr std::string_view kBaselineKey = "baseline_blocks_per_min";
@@ -158,7 +160,7 @@ void read_rig(const Reader& r, const toml::table& root, RigSpec& spec) {
   const toml::table* t = r.table(root, "rig");
   if (!t) r.fail_at(1, 1, "missing required table [rig] (with at least: name = \"...\")");
   const char* where = "[rig]";
-  r.check_keys(*t, where, {"name", "description", "seed", "deadline_s"});
+  r.check_keys(*t, where, {"name", "description", "seed", "deadline_s", "monte_carlo"});
   spec.name = r.string(*t, where, "name", "");
   if (spec.name.empty()) r.fail(t->source(), "missing required key 'name' in [rig] (a non-empty string)");
   spec.description = r.string(*t, where, "description", "");
@@ -166,6 +168,7 @@ void read_rig(const Reader& r, const toml::table& root, RigSpec& spec) {
     spec.seed = static_cast<std::uint64_t>(
         r.integer(*t, where, "seed", 0, std::numeric_limits<std::int64_t>::max(), 0));
   spec.deadline_s = r.number(*t, where, "deadline_s", 1, 86400, spec.deadline_s);
+  if (const toml::node* mc = t->get("monte_carlo")) spec.monte_carlo = r.boolean(*mc, where, "monte_carlo");
 }
 
 void read_trust_node(const Reader& r, const toml::table& root, TrustNodeSpec& n) {
@@ -174,7 +177,9 @@ void read_trust_node(const Reader& r, const toml::table& root, TrustNodeSpec& n)
   const char* w = "[trust_node]";
   r.check_keys(*t, w,
                {"witnesses", "block_interval_ms", "max_txs_per_block", "assignment_timeout_ms",
-                "witness_timeout_ms", "device_timeout_ms"});
+                "witness_timeout_ms", "device_timeout_ms", "selection", "vrf_suite"});
+  n.selection = r.choice(*t, w, "selection", {"uniform", "reputation", "vrf"}, n.selection);
+  n.vrf_suite = r.choice(*t, w, "vrf_suite", {"tai", "ell2"}, n.vrf_suite);
   n.witnesses = static_cast<int>(r.integer(*t, w, "witnesses", 1, 64, n.witnesses));
   n.block_interval_ms = static_cast<int>(r.integer(*t, w, "block_interval_ms", 0, 60000, n.block_interval_ms));
   n.max_txs_per_block = static_cast<int>(r.integer(*t, w, "max_txs_per_block", 1, 10000, n.max_txs_per_block));
@@ -192,6 +197,41 @@ bool valid_prefix(const std::string& p) {
   });
 }
 
+/// usage_period_ms, load_ohm and power: only on the models that have a power rail (dps, bulb).
+void read_powered(const Reader& r, const toml::table& t, DeviceGroup& g) {
+  const char* w = "[[devices]]";
+  const bool dps = g.model == "dps", bulb = g.model == "bulb";
+  for (auto [key, applies] : {std::pair{"usage_period_ms", dps || bulb}, {"load_ohm", dps}, {"power", dps || bulb}})
+    if (!applies && t.contains(key))
+      r.fail(t.get(key)->source(), fmt::format("'{}' does not apply to model '{}'; it is for model {}", key, g.model,
+                                               std::string_view(key) == "load_ohm" ? "dps" : "dps or bulb"));
+  PoweredSettings& p = g.powered;
+  if (t.contains("usage_period_ms"))
+    p.usage_period_ms = static_cast<int>(r.integer(t, w, "usage_period_ms", 100, 86'400'000, 0));
+  if (t.contains("load_ohm")) p.load_ohm = r.number(t, w, "load_ohm", 0.1, 6553.5, 0);
+  const toml::node* v = t.get("power");
+  if (!v) return;
+  const toml::array* steps = v->as_array();
+  if (!steps || steps->empty())
+    r.fail(v->source(), "'power' in [[devices]] must be a non-empty array of tables { at_ms, vin, ramp_v_per_s }");
+  int prev = 0;
+  for (const toml::node& sn : *steps) {
+    const toml::table* st = sn.as_table();
+    if (!st) r.fail(sn.source(), "'power' entries must be inline tables { at_ms, vin, ramp_v_per_s }");
+    const char* ws = "a 'power' step";
+    r.check_keys(*st, ws, {"at_ms", "vin", "ramp_v_per_s"});
+    if (!st->contains("at_ms") || !st->contains("vin"))
+      r.fail(st->source(), "a 'power' step needs at_ms and vin (ramp_v_per_s is optional)");
+    PowerStep s;
+    s.at_ms = static_cast<int>(r.integer(*st, ws, "at_ms", 0, 86'400'000, 0));
+    s.vin = r.number(*st, ws, "vin", 0, 60, 0);
+    s.ramp_v_per_s = r.number(*st, ws, "ramp_v_per_s", 0, 1e6, 0);
+    if (s.at_ms < prev) r.fail(st->source(), fmt::format("'power' steps must be in at_ms order ({} < {})", s.at_ms, prev));
+    prev = s.at_ms;
+    p.power.push_back(s);
+  }
+}
+
 void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
   const toml::node* v = root.get("devices");
   if (!v) r.fail_at(1, 1, "missing [[devices]]: a rig needs at least one device group");
@@ -201,16 +241,24 @@ void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
   for (const toml::node& el : *v->as_array()) {
     const toml::table& t = *el.as_table();
     const char* w = "[[devices]]";
-    r.check_keys(t, w, {"name_prefix", "model", "link", "behaviour", "count"});
+    r.check_keys(t, w, {"name_prefix", "model", "link", "behaviour", "count", "usage_period_ms", "load_ohm", "power"});
     DeviceGroup g;
     g.line = static_cast<int>(t.source().begin.line);
     g.name_prefix = r.string(t, w, "name_prefix", g.name_prefix);
     if (!valid_prefix(g.name_prefix))
       r.fail(t.get("name_prefix")->source(),
              fmt::format("name_prefix '{}' must be 1..24 characters of A-Z a-z 0-9 _ -", g.name_prefix));
-    g.model = r.choice(t, w, "model", {"esp8266", "esp32"}, g.model);
-    g.link = r.choice(t, w, "link", {"pty"}, g.link);
-    g.behaviour = r.choice(t, w, "behaviour", {"honest", "invert_verdict", "wrong_hash"}, g.behaviour);
+    g.model = r.choice(t, w, "model", {"esp8266", "esp32", "dps", "bulb", "rtl8710", "rtl8195"}, g.model);
+    read_powered(r, t, g);
+    g.link = r.choice(t, w, "link", {"pty", "at"}, g.link);
+    // link = "at": an appliance MCU drives the model's Wi-Fi module in AT mode; the module reaches the trust
+    // node over UDP on loopback (docs/rig-format.md). Realtek modules exist only in AT mode here.
+    if (g.link == "at" && (g.model == "dps" || g.model == "bulb"))
+      r.fail(t.get("link")->source(), fmt::format("link 'at' in {} needs a Wi-Fi module model (esp8266, esp32, "
+                                                  "rtl8710, rtl8195), not '{}'", w, g.model));
+    if (g.link != "at" && (g.model == "rtl8710" || g.model == "rtl8195"))
+      r.fail(t.get("model")->source(), fmt::format("model '{}' in {} runs only in AT mode: add link = \"at\"", g.model, w));
+    g.behaviour = r.choice(t, w, "behaviour", {"honest", "invert_verdict", "wrong_hash", "collude"}, g.behaviour);
     g.count = static_cast<int>(r.integer(t, w, "count", 1, 256, g.count));
     auto [it, fresh] = prefix_line.emplace(g.name_prefix, g.line);
     if (!fresh)
@@ -267,7 +315,13 @@ void read_pass(const Reader& r, const toml::table& root, RigSpec& spec) {
 }
 
 const Names kFaults = {"corrupt", "bit_flip", "drop_bytes", "drop_frames", "garbage", "stall",
-                           "baud_mismatch", "delay", "partition", "trust_node_kill", "trust_node_stop"};
+                           "baud_mismatch", "delay", "partition", "trust_node_kill", "trust_node_stop",
+                           "brownout", "power_loss"};
+void only_for_kind(const Reader& r, const toml::table& t, const std::string& w, std::string_view key, bool ok,
+                   std::string_view which) {
+  if (t.contains(key) && !ok) r.fail(t.get(key)->source(), fmt::format("'{}' in {} applies only to {} faults", key, w, which));
+}
+
 const Names kLiveValues = {"height", "devices_attached", "devices_blacklisted", "pending_txs", "rounds"};
 const Names kStates = {"hello_sent", "proving", "attached"};
 
@@ -307,10 +361,10 @@ Condition parse_condition(const Reader& r, const toml::node& v, std::string_view
 }
 
 void read_fault(const Reader& r, const toml::table& t, const std::string& w, const std::set<std::string>& devices,
-                FaultSpec& f) {
+                const std::set<std::string>& powered, FaultSpec& f) {
   f.kind = r.choice(t, w, "fault", kFaults, "");
   if (const toml::node* v = t.get("devices")) {
-    if (!f.link_fault()) r.fail(v->source(), fmt::format("'devices' in {}: fault '{}' acts on the trust node, not on devices", w, f.kind));
+    if (!f.device_fault()) r.fail(v->source(), fmt::format("'devices' in {}: fault '{}' acts on the trust node, not on devices", w, f.kind));
     if (!v->is_array() || v->as_array()->empty())
       r.fail(v->source(), fmt::format("'devices' in {} must be a non-empty array of device names", w));
     for (const toml::node& d : *v->as_array()) {
@@ -319,9 +373,20 @@ void read_fault(const Reader& r, const toml::table& t, const std::string& w, con
       if (!devices.count(name))
         r.fail(d.source(), fmt::format("unknown device '{}' in {}; the rig's devices: {}", name, w,
                                        fmt::join(devices, ", ")));
+      if (f.power_fault() && !powered.count(name))
+        r.fail(d.source(), fmt::format("fault '{}' in {} needs a dps device (its supply is set over Modbus); "
+                                       "'{}' is not one; the rig's dps devices: {}",
+                                       f.kind, w, name, fmt::join(powered, ", ")));
       f.devices.push_back(name);
     }
   }
+  if (f.power_fault() && powered.empty())
+    r.fail(t.source(), fmt::format("fault '{}' in {} needs at least one model = \"dps\" device", f.kind, w));
+  if (f.power_fault() && f.devices.empty()) f.devices.assign(powered.begin(), powered.end());
+  only_for_kind(r, t, w, "vin", f.kind == "brownout", "brownout");
+  only_for_kind(r, t, w, "ramp_v_per_s", f.power_fault(), "brownout and power_loss");
+  f.vin = f.kind == "power_loss" ? 0.0 : r.number(t, w, "vin", 0, 60, f.vin);
+  f.ramp_v_per_s = r.number(t, w, "ramp_v_per_s", 0, 1000, 0);
   const bool rated = f.kind == "corrupt" || f.kind == "bit_flip" || f.kind == "drop_bytes" ||
                      f.kind == "drop_frames" || f.kind == "garbage";
   auto only_for = [&](std::string_view key, bool ok, std::string_view which) {
@@ -342,7 +407,7 @@ void read_fault(const Reader& r, const toml::table& t, const std::string& w, con
   f.delay_ms = static_cast<int>(r.integer(t, w, "delay_ms", 0, 60000, 0));
   f.jitter_ms = static_cast<int>(r.integer(t, w, "jitter_ms", 0, 60000, 0));
   if (t.contains("duration_s")) f.duration_s = r.number(t, w, "duration_s", 0, 86400, 0);
-  if ((f.kind == "partition" || f.kind == "trust_node_stop") && !f.duration_s)
+  if ((f.kind == "partition" || f.kind == "trust_node_stop" || f.power_fault()) && !f.duration_s)
     r.fail(t.source(), fmt::format("fault '{}' in {} needs 'duration_s' (it must heal)", f.kind, w));
   f.recover_within_s = r.number(t, w, "recover_within_s", 0.1, 3600, f.recover_within_s);
   only_for("recover_within_s", f.duration_s || f.kind == "trust_node_kill",
@@ -353,13 +418,18 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
   const toml::node* v = root.get("steps");
   if (!v) return;
   if (!v->is_array_of_tables()) r.fail(v->source(), "'steps' must be an array of tables: one [[steps]] per step");
-  std::set<std::string> devices;
-  for (const DeviceInstance& d : spec.instances()) devices.insert(d.name);
+  std::set<std::string> devices, powered, at_linked;
+  for (const DeviceInstance& d : spec.instances()) {
+    devices.insert(d.name);
+    if (d.model == "dps") powered.insert(d.name);
+    if (d.link == "at") at_linked.insert(d.name);
+  }
   std::vector<std::string> scores;
   for (std::string_view n : {"blocks_finalized", "rounds", "coherence_rate", "ledger_valid", "false_blacklist",
                              "false_blacklist_faulted", "byzantine_blacklisted", "incoherent_rounds_blacklisted",
                              "byzantine_rounds_detected", "blacklisted", "liveness_blocks_per_min",
-                             "liveness_ratio", "frame_errors", "undetected_collusion_rate"})
+                             "liveness_ratio", "frame_errors", "undetected_collusion_rate",
+                             "usage_rewarded_devices", "usage_reports_finalized"})
     scores.emplace_back(n);
   const std::vector<std::string> live(kLiveValues.begin(), kLiveValues.end());
   for (const toml::node& el : *v->as_array()) {
@@ -370,7 +440,8 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
     const std::string w = fmt::format("[[steps]] #{}", s.index);
     r.check_keys(t, w,
                  {"name", "at_s", "after_block", "when_device", "reaches", "on_incoherent", "fault", "wait",
-                  "expect", "devices", "rate", "per", "bytes", "delay_ms", "jitter_ms", "duration_s",
+                  "expect", "devices", "rate", "per", "bytes", "delay_ms", "jitter_ms", "duration_s", "vin",
+                  "ramp_v_per_s",
                   "recover_within_s", "deadline_s"});
     s.label = r.string(t, w, "name", fmt::format("step {}", s.index));
     int triggers = 0;
@@ -408,9 +479,19 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
       r.fail(t.source(), fmt::format("{} needs exactly one action: fault, wait or expect", w));
     if (t.contains("fault")) {
       s.action = Step::Action::Fault;
-      read_fault(r, t, w, devices, s.fault);
+      read_fault(r, t, w, devices, powered, s.fault);
+      if (s.fault.link_fault()) {  // the fault proxy sits on PTY links; an AT device's link is UDP
+        for (const std::string& d : s.fault.devices)
+          if (at_linked.count(d))
+            r.fail(t.get("devices")->source(), fmt::format("link fault '{}' in {}: '{}' has link = \"at\" (UDP, no "
+                                                           "PTY link for the fault proxy)", s.fault.kind, w, d));
+        if (s.fault.devices.empty() && at_linked.size() == devices.size())
+          r.fail(t.source(), fmt::format("link fault '{}' in {}: every device has link = \"at\" (UDP, no PTY link "
+                                         "for the fault proxy)", s.fault.kind, w));
+      }
     } else {
-      for (std::string_view k : {"devices", "rate", "per", "bytes", "delay_ms", "jitter_ms", "duration_s", "recover_within_s"})
+      for (std::string_view k : {"devices", "rate", "per", "bytes", "delay_ms", "jitter_ms", "duration_s", "recover_within_s",
+                                 "vin", "ramp_v_per_s"})
         if (t.contains(k)) r.fail(t.get(k)->source(), fmt::format("'{}' in {} applies only to a fault step", k, w));
       if (t.contains("wait")) {
         s.action = Step::Action::Wait;

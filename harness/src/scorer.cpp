@@ -23,6 +23,38 @@ std::optional<std::int64_t> time_of(const json& e) {
   return it->get<std::int64_t>();
 }
 
+/// Usage scores: usage_accepted events joined with the ledger's transaction hashes.
+void score_usage(const std::vector<json>& events, const std::vector<json>& ledger, Scores::Usage& u) {
+  std::set<std::string> finalized;
+  for (const json& b : ledger) {
+    auto txs = b.is_object() ? b.find("transactions") : b.end();
+    if (txs == b.end() || !txs->is_array()) continue;
+    for (const json& tx : *txs)
+      if (tx.is_object() && tx.contains("hash") && tx["hash"].is_string()) finalized.insert(tx["hash"].get<std::string>());
+  }
+  for (const json& e : events) {
+    if (!e.is_object()) continue;
+    auto kind = e.find("kind");
+    if (kind == e.end() || *kind != "usage_accepted") continue;
+    auto fit = e.find("fields");
+    if (fit == e.end() || !fit->is_object()) continue;
+    ++u.reports_accepted;
+    const std::string hash = field_str(*fit, "hash"), name = field_str(*fit, "name");
+    if (hash.empty() || !finalized.count(hash)) continue;
+    ++u.reports_finalized;
+    auto num = [&](const char* k) {
+      auto it = fit->find(k);
+      if (it == fit->end() || !it->is_number_integer()) return std::uint64_t{0};
+      return it->is_number_unsigned() ? it->get<std::uint64_t>()
+                                      : static_cast<std::uint64_t>(std::max<std::int64_t>(0, it->get<std::int64_t>()));
+    };
+    u.energy_mwh_total += num("energy_mwh");
+    const std::uint64_t reward = num("reward");
+    u.rewards_total += reward;
+    if (reward > 0 && !name.empty()) u.rewards_by_device[name] += reward;
+  }
+}
+
 }  // namespace
 
 Scores score_run(const RigSpec& rig, const std::vector<json>& events, const std::vector<json>& ledger,
@@ -42,7 +74,6 @@ Scores score_run(const RigSpec& rig, const std::vector<json>& events, const std:
   std::map<std::string, std::int64_t> first_blacklisted;  // name -> time_ms
   std::set<std::string> blacklisted_keys;                  // device pubkeys (hex)
   std::vector<std::vector<std::pair<std::string, std::string>>> incoherent;  // (name, pubkey) per round
-  std::uint64_t undetected = 0;
 
   for (const json& e : events) {
     auto kind_it = e.is_object() ? e.find("kind") : e.end();
@@ -74,7 +105,6 @@ Scores score_run(const RigSpec& rig, const std::vector<json>& events, const std:
       if (!witnesses.empty() && byz == witnesses.size()) ++s.collusion_captured_rounds;
       if (coherent) {
         ++s.coherent_rounds;
-        if (byz > 0) ++undetected;
         continue;
       }
       incoherent.push_back(std::move(witnesses));
@@ -129,7 +159,8 @@ Scores score_run(const RigSpec& rig, const std::vector<json>& events, const std:
       ++s.false_blacklist;
       if (faulted.count(name)) ++s.false_blacklist_faulted;
     }
-  s.undetected_collusion_rate = s.rounds ? static_cast<double>(undetected) / static_cast<double>(s.rounds) : 0.0;
+  s.collusion = score_collusion(rig, events);
+  s.undetected_collusion_rate = s.collusion.undetected_rate;
   for (const std::string& name : byzantine) {
     auto it = first_blacklisted.find(name);
     if (it == first_blacklisted.end()) {
@@ -159,6 +190,7 @@ Scores score_run(const RigSpec& rig, const std::vector<json>& events, const std:
           static_cast<double>(after) * 60000.0 / static_cast<double>(*last_block_time - *first_fault);
     s.liveness_ratio = s.baseline_blocks_per_min > 0 ? s.faulted_blocks_per_min / s.baseline_blocks_per_min : 0;
   }
+  score_usage(events, ledger, s.usage);
   return s;
 }
 
@@ -180,6 +212,8 @@ std::optional<double> score_value(const Scores& s, std::string_view score) {
   if (score == "undetected_collusion_rate") return s.undetected_collusion_rate;
   if (score == "rounds") return static_cast<double>(s.rounds);
   if (score == "frame_errors") return static_cast<double>(s.frame_errors);
+  if (score == "usage_rewarded_devices") return static_cast<double>(s.usage.rewarded_devices());
+  if (score == "usage_reports_finalized") return static_cast<double>(s.usage.reports_finalized);
   return std::nullopt;
 }
 

@@ -152,6 +152,32 @@ TEST_F(DeviceRuntimeTest, ByzantineWitnessSignsTheInvertedVerdict) {
   EXPECT_EQ(crypto_sign_verify_detached(m.body.attestation.signature, msg, n, pk.data()), 0);
 }
 
+TEST_F(DeviceRuntimeTest, ColluderSignsTheGroupsFalseVerdictWhateverTheBlock) {
+  auto r = run("collude");
+  FakeTrustNode node(master_);
+  auto pk = register_device(node);
+  iotw_block_header h{};
+  h.version = 1;
+  // Round 5: a valid block (an honest witness says valid). Round 6: its hash is wrong (an honest witness
+  // says invalid, an invert_verdict one valid). The colluder signs "invalid" both times.
+  for (uint64_t round : {5u, 6u}) {
+    iotw_v1_Envelope wr = iotw_v1_Envelope_init_zero;
+    wr.which_body = iotw_v1_Envelope_witness_request_tag;
+    wr.body.witness_request.round_id = round;
+    iotw_block_header_pack(&h, wr.body.witness_request.header);
+    crypto_hash_sha256(wr.body.witness_request.block_hash, wr.body.witness_request.header, IOTW_BLOCK_HEADER_SIZE);
+    if (round == 6) wr.body.witness_request.block_hash[0] ^= 0xff;
+    node.send(wr);
+    iotw_v1_Envelope m;
+    ASSERT_TRUE(node.expect(iotw_v1_Envelope_attestation_tag, m));
+    EXPECT_EQ(m.body.attestation.round_id, round);
+    EXPECT_EQ(m.body.attestation.verdict, iotw_v1_Verdict_VERDICT_INVALID) << "round " << round;
+    uint8_t msg[IOTW_SIG_MSG_MAX];
+    size_t n = iotw_sigmsg_attest(round, wr.body.witness_request.block_hash, iotw_v1_Verdict_VERDICT_INVALID, msg);
+    EXPECT_EQ(crypto_sign_verify_detached(m.body.attestation.signature, msg, n, pk.data()), 0);
+  }
+}
+
 TEST_F(DeviceRuntimeTest, IdentitySurvivesARestartOfTheEmulator) {
   std::array<uint8_t, 32> first, second;
   {

@@ -103,8 +103,8 @@ TEST(ReportWriter, ReportJsonHasTheContractKeys) {
                       "incoherent_rounds_blacklisted", "false_blacklist", "byzantine_blacklisted",
                       "time_to_blacklist_ms", "liveness_blocks_per_min", "frame_errors", "malformed_events",
                       "ledger_errors", "event_counts", "run_dir", "baseline_blocks_per_min", "faulted_blocks_per_min", "liveness_ratio",
-                "false_blacklist_faulted", "acked_tx_lost", "collusion_captured_rounds", "undetected_collusion_rate",
-                "recoveries_failed", "step_checks"}));
+                "false_blacklist_faulted", "acked_tx_lost", "collusion_captured_rounds", "undetected_collusion_rate", "collusion",
+                "recoveries_failed", "step_checks", "usage"}));
   EXPECT_EQ(j["rig"], "r<&\"'>");
   EXPECT_EQ(j["seed"], 42u);
   ASSERT_EQ(j["devices"].size(), 4u);

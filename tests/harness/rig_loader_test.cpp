@@ -117,12 +117,12 @@ TEST(RigLoader, MinimalRigIsValid) { EXPECT_EQ(error_of(kMinimal), ""); }
 TEST(RigLoader, UnknownKeyNamesLineAndAllowedKeys) {
   EXPECT_EQ(error_of(std::string(kMinimal) + "[trust_node]\nwitnessez = 3\n"),
             "x.toml:8:1: unknown key 'witnessez' in [trust_node]; allowed: witnesses, block_interval_ms, "
-            "max_txs_per_block, assignment_timeout_ms, witness_timeout_ms, device_timeout_ms");
+            "max_txs_per_block, assignment_timeout_ms, witness_timeout_ms, device_timeout_ms, selection, vrf_suite");
   EXPECT_EQ(error_of(R"([rig]
 name = "t"
 colour = "red"
 )"),
-            "x.toml:3:1: unknown key 'colour' in [rig]; allowed: name, description, seed, deadline_s");
+            "x.toml:3:1: unknown key 'colour' in [rig]; allowed: name, description, seed, deadline_s, monte_carlo");
 }
 
 TEST(RigLoader, UnknownModelFromDataFileNamesFileLineAndModels) {
@@ -131,14 +131,14 @@ TEST(RigLoader, UnknownModelFromDataFileNamesFileLineAndModels) {
     load_rig(file);
     FAIL() << "no error";
   } catch (const RigError& e) {
-    EXPECT_EQ(std::string(e.what()), file + ":9:9: unknown model 'esp33' in [[devices]]; allowed: esp8266, esp32");
+    EXPECT_EQ(std::string(e.what()), file + ":9:9: unknown model 'esp33' in [[devices]]; allowed: esp8266, esp32, dps, bulb, rtl8710, rtl8195");
   }
 }
 
 TEST(RigLoader, UnknownBehaviourAndLink) {
   EXPECT_EQ(error_of("[rig]\nname = \"t\"\n[[devices]]\nbehaviour = \"liar\"\n"),
-            "x.toml:4:13: unknown behaviour 'liar' in [[devices]]; allowed: honest, invert_verdict, wrong_hash");
-  EXPECT_EQ(error_of("[rig]\nname = \"t\"\n[[devices]]\nlink = \"tap\"\n"), "x.toml:4:8: unknown link 'tap' in [[devices]]; allowed: pty");
+            "x.toml:4:13: unknown behaviour 'liar' in [[devices]]; allowed: honest, invert_verdict, wrong_hash, collude");
+  EXPECT_EQ(error_of("[rig]\nname = \"t\"\n[[devices]]\nlink = \"tap\"\n"), "x.toml:4:8: unknown link 'tap' in [[devices]]; allowed: pty, at");
 }
 
 TEST(RigLoader, UnknownTopLevelTable) {
@@ -237,7 +237,7 @@ TEST(RigLoaderSteps, FaultRigsLoadWithTheirSteps) {
 TEST(RigLoaderSteps, ErrorsNameTheLineAndTheAllowedValues) {
   EXPECT_EQ(error_of(with_steps("[[steps]]\nat_s = 1\nfault = \"melt\"\n")),
             "x.toml:9:9: unknown fault 'melt' in [[steps]] #1; allowed: corrupt, bit_flip, drop_bytes, drop_frames, "
-            "garbage, stall, baud_mismatch, delay, partition, trust_node_kill, trust_node_stop");
+            "garbage, stall, baud_mismatch, delay, partition, trust_node_kill, trust_node_stop, brownout, power_loss");
   EXPECT_NE(error_of(with_steps("[[steps]]\nfault = \"stall\"\ndevices = [\"esp-09\"]\n"))
                 .find("x.toml:9:12: unknown device 'esp-09' in [[steps]] #1; the rig's devices: esp-01"),
             std::string::npos);
@@ -260,4 +260,128 @@ TEST(RigLoaderSteps, ErrorsNameTheLineAndTheAllowedValues) {
   EXPECT_NE(error_of(with_steps("[[steps]]\nwhen_device = \"esp-01\"\nexpect = \"rounds >= 1\"\n"))
                 .find("'when_device' and 'reaches' go together"),
             std::string::npos);
+}
+
+TEST(RigLoaderPowered, DpsRigCarriesUsagePeriodLoadAndSupplySchedule) {
+  const auto rig = load_rig(IOTW_RIGS_DIR "/dps_brownout.toml");
+  const auto devices = rig.instances();
+  ASSERT_EQ(devices.size(), 4u);
+  EXPECT_EQ(devices[0].model, "dps");
+  EXPECT_EQ(devices[0].powered.usage_period_ms, 1000);
+  EXPECT_EQ(devices[0].powered.load_ohm, 10.0);
+  EXPECT_TRUE(devices[0].powered.power.empty());
+  ASSERT_EQ(devices[3].powered.power.size(), 2u);
+  EXPECT_EQ(devices[3].powered.power[0].at_ms, 3000);
+  EXPECT_DOUBLE_EQ(devices[3].powered.power[0].vin, 4.0);
+  EXPECT_DOUBLE_EQ(devices[3].powered.power[1].vin, 24.0);
+  ASSERT_EQ(rig.pass.back().score, "usage_rewarded_devices");
+  const auto bulbs = load_rig(IOTW_RIGS_DIR "/smart_bulbs.toml").instances();
+  EXPECT_DOUBLE_EQ(bulbs.back().powered.power[1].ramp_v_per_s, 5.0);
+}
+
+TEST(RigLoaderPowered, PoweredKeysOnTheWrongModelOrOutOfOrderNameTheLine) {
+  const std::string head = "[rig]\nname = \"t\"\n[pass]\nledger_valid = true\n[[devices]]\ncount = 5\n";
+  EXPECT_EQ(error_of(head + "model = \"esp32\"\nload_ohm = 10\n"),
+            "x.toml:8:12: 'load_ohm' does not apply to model 'esp32'; it is for model dps");
+  EXPECT_EQ(error_of(head + "model = \"bulb\"\nload_ohm = 10\n"),
+            "x.toml:8:12: 'load_ohm' does not apply to model 'bulb'; it is for model dps");
+  EXPECT_NE(error_of(head + "model = \"dps\"\npower = [ { at_ms = 50, vin = 4 }, { at_ms = 10, vin = 24 } ]\n")
+                .find("x.toml:8:"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + "model = \"dps\"\npower = [ { at_ms = 50 } ]\n").find("needs at_ms and vin"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + "model = \"dps\"\npower = [ { at_ms = 50, vin = 4, volts = 2 } ]\n").find("unknown key 'volts'"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + "model = \"dps\"\nusage_period_ms = 5\n").find("allowed range 100..86400000"),
+            std::string::npos);
+  EXPECT_EQ(error_of(head + "model = \"dps\"\nusage_period_ms = 500\nload_ohm = 4.7\n"), "");
+}
+
+TEST(RigLoader, MonteCarloAndColludeKeys) {
+  EXPECT_FALSE(parse_rig(kMinimal, "x.toml").monte_carlo);
+  const auto r = parse_rig("[rig]\nname = \"t\"\nmonte_carlo = true\n[[devices]]\ncount = 4\n[[devices]]\n"
+                              "name_prefix = \"c\"\nbehaviour = \"collude\"\n[pass]\nledger_valid = true\n",
+                              "x.toml");
+  EXPECT_TRUE(r.monte_carlo);
+  EXPECT_EQ(r.instances().back().behaviour, "collude");
+  EXPECT_TRUE(r.instances().back().byzantine());
+  EXPECT_EQ(error_of("[rig]\nname = \"t\"\nmonte_carlo = 1\n"),
+            "x.toml:3:15: 'monte_carlo' in [rig] must be true or false, got an integer");
+}
+
+TEST(RigLoaderPowered, PowerFaultStepsNeedDpsDevicesAndADuration) {
+  const auto rig = load_rig(IOTW_RIGS_DIR "/dps_power_faults.toml");
+  ASSERT_EQ(rig.steps.size(), 3u);
+  EXPECT_EQ(rig.steps[0].fault.kind, "brownout");
+  EXPECT_TRUE(rig.steps[0].fault.power_fault());
+  EXPECT_FALSE(rig.steps[0].fault.link_fault());
+  EXPECT_DOUBLE_EQ(rig.steps[0].fault.vin, 4.0);
+  EXPECT_EQ(rig.steps[1].fault.kind, "power_loss");
+  EXPECT_DOUBLE_EQ(rig.steps[1].fault.vin, 0.0);
+  EXPECT_DOUBLE_EQ(rig.steps[1].fault.ramp_v_per_s, 10.0);
+  const std::string head =
+      "[rig]\nname = \"t\"\n[pass]\nledger_valid = true\n[[devices]]\ncount = 4\n[[devices]]\nname_prefix = \"d\"\nmodel = \"dps\"\n";
+  EXPECT_EQ(error_of(head + "[[steps]]\nfault = \"brownout\"\nduration_s = 1\n"), "");
+  EXPECT_NE(error_of(head + "[[steps]]\nfault = \"brownout\"\n").find("needs 'duration_s'"), std::string::npos);
+  EXPECT_NE(error_of(head + "[[steps]]\nfault = \"brownout\"\nduration_s = 1\ndevices = [\"esp-01\"]\n")
+                .find("x.toml:13:12: fault 'brownout' in [[steps]] #1 needs a dps device"),
+            std::string::npos)
+      << error_of(head + "[[steps]]\nfault = \"brownout\"\nduration_s = 1\ndevices = [\"esp-01\"]\n");
+  EXPECT_NE(error_of(head + "[[steps]]\nfault = \"power_loss\"\nduration_s = 1\nvin = 3\n").find("'vin' in [[steps]] #1 applies only to brownout faults"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + "[[steps]]\nfault = \"stall\"\nramp_v_per_s = 3\n").find("applies only to brownout and power_loss faults"),
+            std::string::npos);
+  const std::string no_dps = "[rig]\nname = \"t\"\n[pass]\nledger_valid = true\n[[devices]]\ncount = 5\n";
+  EXPECT_NE(error_of(no_dps + "[[steps]]\nfault = \"brownout\"\nduration_s = 1\n").find("needs at least one model = \"dps\" device"),
+            std::string::npos);
+}
+
+TEST(RigLoaderAt, EspAtRigHasAtLinkedEspAndRealtekModules) {
+  const auto rig = load_rig(IOTW_RIGS_DIR "/esp_at.toml");
+  const auto devices = rig.instances();
+  ASSERT_EQ(devices.size(), 6u);
+  for (const auto& d : devices) EXPECT_EQ(d.link, "at") << d.name;
+  EXPECT_EQ(devices[0].model, "esp8266");
+  EXPECT_EQ(devices[5].model, "rtl8710");
+  EXPECT_EQ(devices[5].name, "rtl8710-at-03");
+}
+
+TEST(RigLoaderAt, AtLinkNeedsAModuleAndRealtekNeedsAtAndLinkFaultsNeedAPty) {
+  const std::string head = "[rig]\nname = \"t\"\n[pass]\nledger_valid = true\n[[devices]]\ncount = 5\n";
+  EXPECT_EQ(error_of(head + "model = \"rtl8195\"\nlink = \"at\"\n"), "");
+  EXPECT_EQ(error_of(head + "model = \"esp32\"\nlink = \"at\"\n"), "");
+  EXPECT_EQ(error_of(head + "model = \"rtl8710\"\n"),
+            "x.toml:7:9: model 'rtl8710' in [[devices]] runs only in AT mode: add link = \"at\"");
+  EXPECT_EQ(error_of(head + "model = \"dps\"\nlink = \"at\"\n"),
+            "x.toml:8:8: link 'at' in [[devices]] needs a Wi-Fi module model (esp8266, esp32, rtl8710, rtl8195), not 'dps'");
+  const std::string mixed = head + "model = \"esp8266\"\nlink = \"at\"\nname_prefix = \"at\"\n"
+                                   "[[devices]]\nname_prefix = \"esp\"\ncount = 2\n";
+  EXPECT_NE(error_of(mixed + "[[steps]]\nfault = \"stall\"\ndevices = [\"at-02\"]\n")
+                .find("x.toml:15:11: link fault 'stall' in [[steps]] #1: 'at-02' has link = \"at\""),
+            std::string::npos)
+      << error_of(mixed + "[[steps]]\nfault = \"stall\"\ndevices = [\"at-02\"]\n");
+  EXPECT_EQ(error_of(mixed + "[[steps]]\nfault = \"stall\"\ndevices = [\"esp-02\"]\n"), "");
+  EXPECT_EQ(error_of(mixed + "[[steps]]\nfault = \"trust_node_kill\"\n"), "");
+  EXPECT_NE(error_of(head + "model = \"esp8266\"\nlink = \"at\"\n[[steps]]\nfault = \"stall\"\n")
+                .find("every device has link = \"at\""),
+            std::string::npos);
+}
+
+TEST(RigLoaderVrf, SelectionAndVrfSuite) {
+  const auto vrf = load_rig(IOTW_RIGS_DIR "/vrf_selection.toml");
+  EXPECT_EQ(vrf.trust_node.selection, "vrf");
+  EXPECT_EQ(vrf.trust_node.vrf_suite, "tai");
+  const auto defaults = parse_rig(kMinimal, "x.toml");
+  EXPECT_EQ(defaults.trust_node.selection, "uniform");
+  EXPECT_EQ(defaults.trust_node.vrf_suite, "tai");
+  const auto ell2 = parse_rig(std::string(kMinimal) + "[trust_node]\nselection = \"vrf\"\nvrf_suite = \"ell2\"\n", "x.toml");
+  EXPECT_EQ(ell2.trust_node.selection, "vrf");
+  EXPECT_EQ(ell2.trust_node.vrf_suite, "ell2");
+  EXPECT_EQ(parse_rig(std::string(kMinimal) + "[trust_node]\nselection = \"reputation\"\n", "x.toml").trust_node.selection,
+            "reputation");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "[trust_node]\nselection = \"random\"\n"),
+            "x.toml:8:13: unknown selection 'random' in [trust_node]; allowed: uniform, reputation, vrf");
+  EXPECT_EQ(error_of(std::string(kMinimal) + "[trust_node]\nselection = \"vrf\"\nvrf_suite = \"sha256\"\n"),
+            "x.toml:9:13: unknown vrf_suite 'sha256' in [trust_node]; allowed: tai, ell2");
+  EXPECT_NE(error_of(std::string(kMinimal) + "[trust_node]\nselection = 3\n").find("x.toml:8:13:"), std::string::npos);
 }

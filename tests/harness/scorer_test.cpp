@@ -224,13 +224,44 @@ TEST(ScorerFaults, FaultedHonestBlacklistAckedTxLossAndStepChecks) {
 }
 
 TEST(ScorerFaults, CollusionCapturedAndUndetectedRounds) {
-  // b-01 alone in an all-byzantine round (captured, incoherent: detected); a coherent round with b-01 in it
-  // counts as an undetected collusion round.
+  // Round 1: b-01 alone, its false verdict "invalid", incoherent: captured and lost (detected).
+  // Round 2: b-01 with an honest witness: not captured (the honest one contradicts it).
+  // Round 5: b-01 alone and the round closed coherent with its false verdict, nobody blacklisted: won.
   const std::vector<json> e = {ev(0, "rig_started"), ev(1, "round_closed", round(1, false, {"b-01"})),
                                ev(2, "round_closed", round(2, true, {"b-01", "h-01"})),
                                ev(3, "round_closed", round(3, true, {"h-01", "h-02"})),
-                               ev(4, "round_closed", round(4, true, {"h-03", "h-02"}))};
+                               ev(4, "round_closed", round(4, true, {"h-03", "h-02"})),
+                               ev(5, "round_closed", round(5, true, {"b-01"}))};
   const Scores s = score_run(rig(), e, kLedger, valid());
-  EXPECT_EQ(s.collusion_captured_rounds, 1u);
-  EXPECT_DOUBLE_EQ(s.undetected_collusion_rate, 0.25);
+  EXPECT_EQ(s.collusion_captured_rounds, 2u);
+  EXPECT_EQ(s.collusion.captured, 2u);
+  EXPECT_EQ(s.collusion.lost, 1u);
+  EXPECT_EQ(s.collusion.won, 1u);
+  EXPECT_DOUBLE_EQ(s.undetected_collusion_rate, 0.2);  // 1 won of 5 rounds
+  EXPECT_EQ(score_value(s, "undetected_collusion_rate"), 0.2);
+  EXPECT_LT(s.collusion.undetected_ci.low, 0.2);
+  EXPECT_GT(s.collusion.undetected_ci.high, 0.2);
+}
+
+TEST(ScorerUsage, OnlyUsageTxsInTheLedgerAreRewarded) {
+  auto usage = [](const std::string& name, const std::string& hash, std::uint64_t mwh) {
+    return ev(10, "usage_accepted", {{"name", name}, {"device", "00"}, {"seq", 1}, {"energy_mwh", mwh},
+                                     {"on_seconds", 1}, {"reward", 5}, {"hash", hash}});
+  };
+  const std::vector<json> events = {usage("h-01", "aa", 7), usage("h-01", "bb", 3), usage("h-02", "cc", 11),
+                                    usage("h-03", "dd", 13),  // never finalized
+                                    ev(11, "usage_accepted", json::object())};  // malformed: counted, not credited
+  const std::vector<json> ledger = {
+      {{"height", 0}, {"transactions", json::array()}},
+      {{"height", 1}, {"transactions", {{{"hash", "aa"}}, {{"hash", "cc"}}}}},
+      {{"height", 2}, {"transactions", {{{"hash", "bb"}}, {{"hash", "ee"}}}}}};
+  const Scores s = score_run(rig(), events, ledger, LedgerVerdict{});
+  EXPECT_EQ(s.usage.reports_accepted, 5u);
+  EXPECT_EQ(s.usage.reports_finalized, 3u);
+  EXPECT_EQ(s.usage.energy_mwh_total, 21u);
+  EXPECT_EQ(s.usage.rewards_total, 15u);
+  EXPECT_EQ(s.usage.rewarded_devices(), 2u);
+  EXPECT_EQ(s.usage.rewards_by_device.at("h-01"), 10u);
+  EXPECT_EQ(score_value(s, "usage_rewarded_devices"), 2.0);
+  EXPECT_EQ(score_value(s, "usage_reports_finalized"), 3.0);
 }

@@ -71,5 +71,32 @@ TEST_F(ChildConfigs, EmuConfigListsEveryDeviceOnItsDeviceSideAndCreatesNvs) {
   EXPECT_EQ(t.size(), 2u);
 }
 
+TEST_F(ChildConfigs, AtDevicesGetTheTrustNodesUdpPortInsteadOfASerialLink) {
+  devices.push_back({{"rtl-01", "rtl8710", "at", "honest"}, {"rtl-01", "", ""}});
+  const std::uint16_t port = free_udp_port();
+  ASSERT_GT(port, 0);
+  write_trust_node_config(spec, 42, devices, layout, port);
+  const toml::table t = toml::parse_file(layout.trust_node_config().string());
+  EXPECT_EQ(t["serial"].as_array()->size(), 2u) << "the PTY devices only";
+  EXPECT_EQ(t["udp"]["listen"].value<std::string>(), "127.0.0.1:" + std::to_string(port));
+  EXPECT_EQ(t["udp"]["port_file"].value<std::string>(), layout.udp_port_file().string());
+
+  write_emu_config(devices, layout, port);
+  const toml::table e = toml::parse_file(layout.emu_config().string());
+  const toml::table& at = *(*e["device"].as_array())[2].as_table();
+  EXPECT_EQ(at["mode"].value<std::string>(), "at");
+  EXPECT_EQ(at["model"].value<std::string>(), "rtl8710");
+  EXPECT_EQ(at["trust_node_udp"].value<std::string>(), "127.0.0.1:" + std::to_string(port));
+  EXPECT_FALSE(at.contains("link"));
+  EXPECT_EQ(e["access_point"]["ssid"].value<std::string>(), kRigApSsid);
+  EXPECT_EQ(e["access_point"]["password"].value<std::string>(), kRigApPassword);
+
+  std::vector<WiredDevice> only_at{devices[2]};
+  write_trust_node_config(spec, 42, only_at, layout, port);
+  const toml::table t2 = toml::parse_file(layout.trust_node_config().string());
+  EXPECT_FALSE(t2.contains("serial")) << "no empty serial array (the trust node wants tables)";
+  EXPECT_TRUE(t2.contains("udp"));
+}
+
 }  // namespace
 }  // namespace iotw::harness

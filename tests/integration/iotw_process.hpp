@@ -51,6 +51,8 @@ inline IotwResult run_iotw(const std::vector<std::string>& args, const std::file
                            const std::function<void(int pid)>& while_running = {}) {
   namespace bp = boost::process;
   const auto out = scratch / "iotw.stdout", err = scratch / "iotw.stderr";
+  std::filesystem::remove(out);  // Boost.Process opens without O_TRUNC: a shorter run would keep old bytes
+  std::filesystem::remove(err);
   bp::child c(bp::exe = IOTW_EXE, bp::args = args, bp::std_out > out.string(), bp::std_err > err.string(),
               bp::std_in.close());
   if (while_running) while_running(c.id());

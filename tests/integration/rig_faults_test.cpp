@@ -157,5 +157,43 @@ TEST(RigFaults, AFailedExpectationNamesTheStepAndLineAndFailsTheRun) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(RigFaults, DissectorNamesVrfRoundSeedsAndClaims) {
+  // rigs/vrf_selection.toml: every round seed and claim in links.pcapng decodes with its fields, and each seed's
+  // prev_hash is the ledger's hash of the block below it.
+  const RigRunResult r = run_rig("vrf_selection.toml");
+  ASSERT_EQ(r.result.code, 0) << r.result.out << r.result.err;
+  std::map<uint64_t, std::string> hash_at;
+  for (const auto& l : lines_of(r.run / "ledger.jsonl")) {
+    const json b = json::parse(l);
+    hash_at[b["height"].get<uint64_t>()] = b["hash"];
+  }
+  const auto rows = tshark_fields(r.run / "links.pcapng", {"iotw.direction", "iotw.msg", "iotw.height", "iotw.prev_hash",
+                                                           "iotw.vrf_suite", "iotw.claim_window_ms", "iotw.vrf_pi"});
+  std::size_t seeds = 0, claims = 0;
+  std::set<uint64_t> seed_heights;
+  for (const auto& row : rows) {
+    if (row[1] == "VrfRoundSeed") {
+      ++seeds;
+      EXPECT_EQ(row[0], "0");
+      const uint64_t h = std::stoull(row[2]);
+      seed_heights.insert(h);
+      if (hash_at.count(h - 1)) {
+        EXPECT_EQ(row[3], hash_at[h - 1]) << "height " << h;
+      }
+      EXPECT_EQ(row[4], "3");
+      EXPECT_EQ(row[5], "200");
+    } else if (row[1] == "VrfClaim") {
+      ++claims;
+      EXPECT_EQ(row[0], "1");
+      EXPECT_EQ(row[6].size(), 160u) << "pi is 80 bytes";
+      EXPECT_TRUE(seed_heights.count(std::stoull(row[2]))) << "a claim answers a seed already on the wire";
+    }
+  }
+  EXPECT_GE(seed_heights.size(), 20u);
+  EXPECT_GE(seeds, seed_heights.size());
+  EXPECT_GE(claims, 20u) << "at least one claim per mined block";
+  std::filesystem::remove_all(r.dir);
+}
+
 }  // namespace
 }  // namespace iotw::test

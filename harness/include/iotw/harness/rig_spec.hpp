@@ -9,13 +9,31 @@
 
 namespace iotw::harness {
 
+/// One step of a powered device's input supply (dps, bulb): from at_ms on, Vin moves to `vin`
+/// (at once, or at ramp_v_per_s V/s when > 0). docs/emulators.md describes the rail model.
+struct PowerStep {
+  int at_ms = 0;             ///< ms after the emulator pool started, 0..86,400,000
+  double vin = 0;            ///< target input voltage, V, 0..60
+  double ramp_v_per_s = 0;   ///< 0 = a step; else the slew rate, V/s
+};
+
+/// Settings only the powered models (dps, bulb) take; absent = the emulator's default.
+struct PoweredSettings {
+  std::optional<int> usage_period_ms;  ///< UsageReport period, ms (100..86,400,000)
+  std::optional<double> load_ohm;      ///< dps only: resistive load on the output, ohm (0.1..6553.5)
+  std::vector<PowerStep> power;        ///< supply schedule, in at_ms order
+};
+
 /// A group of identical devices: [[devices]] in the rig file.
 struct DeviceGroup {
   std::string name_prefix = "esp";  ///< devices are named "<prefix>-01", "<prefix>-02", ...; unique per rig
-  std::string model = "esp32";      ///< "esp8266" | "esp32"
-  std::string link = "pty";         ///< "pty" (a PTY pair per device, through the harness's link proxy)
-  std::string behaviour = "honest"; ///< "honest" | "invert_verdict" | "wrong_hash"
+  std::string model = "esp32";      ///< "esp8266" | "esp32" | "dps" (DPS power chip) | "bulb" (smart bulb) |
+                                    ///< "rtl8710" | "rtl8195" (Realtek Ameba; link = "at" only)
+  std::string link = "pty";         ///< "pty" (a PTY pair per device, through the harness's link proxy) | "at"
+                                    ///< (an appliance MCU drives the module in AT mode; UDP to the trust node)
+  std::string behaviour = "honest"; ///< "honest" | "invert_verdict" | "wrong_hash" | "collude"
   int count = 1;                    ///< 1..256
+  PoweredSettings powered;          ///< dps/bulb only; an error on esp models
   int line = 0;                     ///< line of the [[devices]] table in the rig file
 };
 
@@ -25,6 +43,7 @@ struct DeviceInstance {
   std::string model;
   std::string link;
   std::string behaviour;
+  PoweredSettings powered;
   bool byzantine() const { return behaviour != "honest"; }
 };
 
@@ -45,6 +64,8 @@ struct TrustNodeSpec {
   int assignment_timeout_ms = 1500;
   int witness_timeout_ms = 1500;
   int device_timeout_ms = 5000;
+  std::string selection = "uniform";  ///< miner selection: "uniform" | "reputation" | "vrf" (docs/trust-node.md)
+  std::string vrf_suite = "tai";      ///< "tai" | "ell2"; passed on only with selection = "vrf"
 };
 
 struct TrafficSpec {
@@ -64,7 +85,8 @@ struct Condition {
 /// proxy; partition stalls both directions of the listed devices' links; trust_node_* act on the process.
 struct FaultSpec {
   std::string kind;                  ///< corrupt | bit_flip | drop_bytes | drop_frames | garbage | stall |
-                                     ///< baud_mismatch | delay | partition | trust_node_kill | trust_node_stop
+                                     ///< baud_mismatch | delay | partition | trust_node_kill | trust_node_stop |
+                                     ///< brownout | power_loss (dps devices: their supply, over Modbus TCP)
   std::vector<std::string> devices;  ///< link faults: the targets (empty = every device)
   double rate = 0;                   ///< corrupt/bit_flip/drop_bytes (per byte), drop_frames (per frame), garbage (per chunk)
   int bytes = 8;                     ///< garbage: bytes inserted each time
@@ -73,7 +95,11 @@ struct FaultSpec {
   std::optional<double> duration_s;  ///< how long it lasts, s; absent: link faults to the end of the run
                                      ///< (no recovery check), trust_node_kill restarts at once
   double recover_within_s = 15;      ///< recovery check deadline after the fault ends, s
-  bool link_fault() const { return kind != "trust_node_kill" && kind != "trust_node_stop"; }
+  double vin = 4.0;                  ///< brownout: the supply during the fault, V (power_loss: 0 V)
+  double ramp_v_per_s = 0;           ///< power faults: how the supply comes back (0 = a step), V/s
+  bool power_fault() const { return kind == "brownout" || kind == "power_loss"; }
+  bool link_fault() const { return kind != "trust_node_kill" && kind != "trust_node_stop" && !power_fault(); }
+  bool device_fault() const { return link_fault() || power_fault(); }
 };
 
 /// One [[steps]] entry: when it starts (its trigger) and what it does (its action).
@@ -99,6 +125,9 @@ struct RigSpec {
   std::string description;
   std::optional<std::uint64_t> seed;  ///< --seed overrides; absent = random, printed
   double deadline_s = 120;            ///< wall-clock limit of the run, seconds
+  /// Monte Carlo mode: the harness lifts every blacklist entry as soon as it sees it (operator API), so the
+  /// pool and the colluding fraction p stay near constant over many rounds (docs/rig-format.md).
+  bool monte_carlo = false;
   TrustNodeSpec trust_node;
   std::vector<DeviceGroup> devices;
   TrafficSpec traffic;

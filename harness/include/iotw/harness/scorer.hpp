@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "iotw/harness/collusion_model.hpp"
 #include "iotw/harness/ledger_verifier.hpp"
 #include "iotw/harness/rig_spec.hpp"
 
@@ -50,8 +51,11 @@ struct Scores {
   std::uint64_t acked_tx_lost = 0;
   /// Rounds whose witnesses were all byzantine (the group controlled the round: k = n).
   std::uint64_t collusion_captured_rounds = 0;
-  /// Coherent rounds with a byzantine witness / rounds (a false verdict nobody contradicted); 0 if no rounds.
+  /// Rounds the colluding group won (all witnesses colluders, unanimous false verdict, not detected) /
+  /// rounds; 0 if no rounds. Same as collusion.undetected_rate.
   double undetected_collusion_rate = 0;
+  /// The colluding group's won/lost rounds, the model (hypergeometric / binomial) and Wilson 95 % intervals.
+  CollusionScores collusion;
   /// Per step check (recovery_checked, wait_done, expect_checked events), in event order.
   struct StepCheck {
     std::string name;     ///< e.g. "step 2 (line 31): partition recovered"
@@ -59,6 +63,17 @@ struct Scores {
     std::string message;  ///< why it failed
   };
   std::vector<StepCheck> step_checks;
+
+  /// Usage data (whitepaper "usage-data rewards"; docs/events.md usage_accepted). A report counts as
+  /// rewarded only when its usage-data tx (the event's `hash`) is in a finalized ledger block.
+  struct Usage {
+    std::uint64_t reports_accepted = 0;   ///< usage_accepted events
+    std::uint64_t reports_finalized = 0;  ///< of those, whose tx is in the ledger
+    std::uint64_t energy_mwh_total = 0;   ///< sum of energy_mwh over finalized reports, mWh
+    std::uint64_t rewards_total = 0;      ///< sum of `reward` (base units) over finalized reports
+    std::map<std::string, std::uint64_t> rewards_by_device;  ///< device name -> base units
+    std::uint64_t rewarded_devices() const { return rewards_by_device.size(); }
+  } usage;
   std::uint64_t recoveries_failed = 0;  ///< recovery_checked events with recovered = false
 };
 

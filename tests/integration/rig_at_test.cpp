@@ -1,0 +1,81 @@
+// rigs/esp_at.toml through the real binaries: appliance MCUs running the firmware core over the AT-driver
+// port drive ESP8266 (ESP-AT) and RTL8710 (Realtek AT v2) modules inside iotw-emu; the modules' UDP sockets
+// reach the trust node's [udp] port on 127.0.0.1; the devices finish 20 blocks with a valid ledger.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+
+#include "iotw_process.hpp"
+
+namespace iotw::test {
+namespace {
+using json = nlohmann::json;
+
+TEST(RigAt, AppliancesDrivingEsp8266AndRtl8710ModulesFinishTheirBlocksOverUdp) {
+  const auto dir = scratch_dir();
+  const auto run = dir / "run";
+  const IotwResult result =
+      run_iotw({"rig", "run", std::string(IOTW_RIGS_DIR) + "/esp_at.toml", "--out", run.string(), "--seed", "11"}, dir);
+  ASSERT_EQ(result.code, 0) << result.out << result.err;
+  const json report = json::parse(slurp(run / "report.json"));
+  EXPECT_EQ(report["pass"], true);
+  EXPECT_EQ(report["ledger_valid"], true);
+  EXPECT_GE(report["blocks_finalized"].get<int>(), 20);
+  EXPECT_EQ(report["coherence_rate"].get<double>(), 1.0);
+  EXPECT_TRUE(report["blacklisted"].empty());
+
+  const std::set<std::string> devices{"esp8266-at-01", "esp8266-at-02", "esp8266-at-03",
+                                      "rtl8710-at-01", "rtl8710-at-02", "rtl8710-at-03"};
+  std::map<std::string, std::string> registered_link, registered_model;  // trust node: device_registered
+  std::map<std::string, std::string> at_model;                          // emu: at_started
+  std::set<std::string> link_up, attached, active;                      // emu: at_link link_up, state attached
+  for (const std::string& line : lines_of(run / "events.jsonl")) {
+    const json e = json::parse(line);
+    const json& f = e["fields"];
+    const std::string kind = e["kind"], source = e.value("source", "");
+    const std::string emu_name = source.rfind("emu:", 0) == 0 ? source.substr(4) : "";
+    if (kind == "device_registered") {
+      registered_link[f["name"]] = f["link"];
+      registered_model[f["name"]] = f["model"];
+    } else if (kind == "at_started") {
+      EXPECT_EQ(f["mode"], "at");
+      at_model[emu_name] = f["model"];
+    } else if (kind == "at_link" && f["event"] == "link_up") {
+      link_up.insert(emu_name);
+    } else if (kind == "state" && f["state"] == "attached") {
+      attached.insert(emu_name);
+    } else if (kind == "assignment_sent") {
+      active.insert(f["miner_name"].get<std::string>());
+    } else if (kind == "attestation") {
+      active.insert(f["witness_name"].get<std::string>());
+    }
+  }
+  for (const std::string& d : devices) {
+    const std::string model = d.substr(0, 7);
+    EXPECT_EQ(at_model[d], model) << d << ": runs as an AT-mode appliance in iotw-emu";
+    EXPECT_TRUE(link_up.count(d)) << d << ": the AT driver opened its UDP link through the module";
+    EXPECT_TRUE(attached.count(d)) << d << ": the firmware core attached";
+    ASSERT_TRUE(registered_link.count(d)) << d << " never registered";
+    EXPECT_EQ(registered_link[d].rfind("udp:127.0.0.1:", 0), 0u)
+        << d << " registered over " << registered_link[d] << ", expected the module's UDP socket on loopback";
+    EXPECT_EQ(registered_model[d], model);
+  }
+  bool esp_worked = false, rtl_worked = false;  // both module families carried mining or witnessing traffic
+  for (const std::string& d : active) {
+    esp_worked = esp_worked || d.rfind("esp8266-at-", 0) == 0;
+    rtl_worked = rtl_worked || d.rfind("rtl8710-at-", 0) == 0;
+  }
+  EXPECT_TRUE(esp_worked);
+  EXPECT_TRUE(rtl_worked);
+
+  const std::string node_config = slurp(run / "trust_node.toml");
+  EXPECT_NE(node_config.find("[udp]"), std::string::npos);
+  EXPECT_EQ(node_config.find("[[serial]]"), std::string::npos) << "AT devices have no PTY link";
+}
+
+}  // namespace
+}  // namespace iotw::test
