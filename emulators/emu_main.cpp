@@ -1,5 +1,6 @@
 // iotw-emu: emulated IOTW micro-mining devices (docs/emulators.md).
-//   iotw-emu --config pool.toml                      a pool of ESP modules, DPS chips and bulbs
+//   iotw-emu --config pool.toml                      a pool of ESP modules, DPS chips, bulbs and AT-mode
+//                                                    appliances (MCU + ESP/Realtek module, UDP to the trust node)
 //   iotw-emu dps [--modbus-tcp A:P] [--modbus-rtu-pty] [--link PATH --nvs-dir DIR]   one DPS chip
 //   iotw-emu bulb [--yeelight A:P] [--discovery A:P] [--link PATH --nvs-dir DIR]     one smart bulb
 //   iotw-emu esp8266|esp32|rtl8710|rtl8195 --at --pty [--ssid S --password P --baud B --unpaced]
@@ -18,6 +19,7 @@
 #include "common/device_runtime.hpp"
 #include "common/pool_config.hpp"
 #include "dps_chip/dps_device.hpp"
+#include "esp_wifi/at_appliance.hpp"
 #include "esp_wifi/at_pty_server.hpp"
 #include "smart_bulb/smart_bulb.hpp"
 
@@ -44,8 +46,11 @@ int run_pool(const std::string& config) {
   std::list<DeviceRuntime> esps;
   std::list<DpsDevice> dpss;
   std::list<SmartBulb> bulbs;
+  std::list<AtAppliance> appliances;  // AT mode: appliance MCU + module, UDP to the trust node
   for (const auto& spec : cfg.devices) {
-    if (spec.model == "dps") {
+    if (spec.mode == "at") {
+      appliances.emplace_back(io, spec, cfg.access_point, log);
+    } else if (spec.model == "dps") {
       dpss.emplace_back(io, spec, log, clock);
     } else if (spec.model == "bulb") {
       bulbs.emplace_back(io, spec, log, clock);
@@ -54,6 +59,7 @@ int run_pool(const std::string& config) {
     }
   }
   for (auto& d : esps) d.start();
+  for (auto& a : appliances) a.start();
   for (auto& d : dpss) {
     const std::string tcp = d.start();
     if (!tcp.empty()) log.emit("emu:" + d.name(), "modbus_listening", {{"tcp", tcp}});
@@ -65,6 +71,7 @@ int run_pool(const std::string& config) {
   log.emit("emu", "pool_started", {{"devices", cfg.devices.size()}});
   run_until_signal(io, log, [&] {
     for (auto& d : esps) d.stop();
+    for (auto& a : appliances) a.stop();
     for (auto& d : dpss) d.stop();
     for (auto& b : bulbs) b.stop();
   });

@@ -125,9 +125,23 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
   } catch (const std::exception& e) {
     throw PoolConfigError(file.string() + ": " + e.what());
   }
-  check_keys(file, root, {"events", "device"}, "the pool file");
+  check_keys(file, root, {"events", "access_point", "device"}, "the pool file");
   PoolConfig cfg;
   cfg.events = get_string(file, root, "events", false, "");
+  if (const toml::node* apn = root.get("access_point")) {
+    const toml::table* ap = apn->as_table();
+    if (!ap) fail(file, apn->source(), "[access_point] must be a table");
+    check_keys(file, *ap, {"ssid", "password", "channel", "rssi"}, "[access_point]");
+    cfg.access_point.ssid = get_string(file, *ap, "ssid", false, cfg.access_point.ssid);
+    cfg.access_point.password = get_string(file, *ap, "password", false, cfg.access_point.password);
+    if (cfg.access_point.ssid.empty() || cfg.access_point.ssid.size() > 32)
+      fail(file, ap->source(), "ssid must be 1..32 characters");
+    if (!cfg.access_point.password.empty() &&
+        (cfg.access_point.password.size() < 8 || cfg.access_point.password.size() > 64))
+      fail(file, ap->get("password")->source(), "password must be empty (open) or 8..64 characters (WPA2)");
+    cfg.access_point.channel = static_cast<int>(get_int(file, *ap, "channel", 1, 14, cfg.access_point.channel));
+    cfg.access_point.rssi = static_cast<int>(get_int(file, *ap, "rssi", -120, 0, cfg.access_point.rssi));
+  }
   const toml::array* devices = root["device"].as_array();
   if (!devices || devices->empty()) fail(file, root.source(), "no [[device]] tables");
   std::set<std::string> names;
@@ -135,23 +149,46 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
     const toml::table* t = node.as_table();
     if (!t) fail(file, node.source(), "[[device]] must be a table");
     check_keys(file, *t,
-               {"name", "model", "link", "nvs_dir", "behaviour", "baud", "usage_period_ms", "modbus_tcp", "load_ohm",
-                "yeelight", "yeelight_discovery", "power"},
+               {"name", "model", "mode", "link", "trust_node_udp", "nvs_dir", "behaviour", "baud", "usage_period_ms",
+                "modbus_tcp", "load_ohm", "yeelight", "yeelight_discovery", "power"},
                "[[device]]");
     DeviceSpec d;
     d.name = get_string(file, *t, "name", true, "");
     d.model = get_string(file, *t, "model", true, "");
-    std::vector<std::string> models = esp_models();
-    models.insert(models.end(), {"dps", "bulb"});
-    check_one_of(file, *t, "model", d.model, models);
+    d.mode = get_string(file, *t, "mode", false, "soc");
+    if (t->contains("mode")) check_one_of(file, *t, "mode", d.mode, {"soc", "at"});
+    std::vector<std::string> models = d.mode == "at" ? at_models() : esp_models();
+    if (d.mode != "at") models.insert(models.end(), {"dps", "bulb"});
+    if (d.mode != "at" && (d.model == "rtl8710" || d.model == "rtl8195"))
+      fail(file, t->get("model")->source(), "model '" + d.model + "' runs only in AT mode: add mode = \"at\"");
+    if (t->contains("model")) check_one_of(file, *t, "model", d.model, models);
     read_powered_keys(file, *t, d);
-    d.link = get_string(file, *t, "link", true, "");
+    if (d.mode == "at") {  // the appliance MCU talks to its module in memory; the module's socket goes to UDP
+      if (t->contains("link"))
+        fail(file, t->get("link")->source(), "'link' does not apply to mode 'at' (the module reaches the trust node "
+                                             "over UDP: trust_node_udp)");
+      d.trust_node_udp = get_string(file, *t, "trust_node_udp", true, "");
+      try {
+        std::string ip;
+        const auto [host, port] = parse_host_port(d.trust_node_udp);
+        if (!at_loopback_host(host, &ip) || port == 0) throw std::invalid_argument("must be a loopback IPv4 address and a port 1..65535");
+      } catch (const std::exception& e) {
+        fail(file, t->get("trust_node_udp")->source(), std::string("'trust_node_udp': ") + e.what());
+      }
+      d.baud = 0;  // the module's default unless 'baud' says otherwise
+    } else {
+      if (t->contains("trust_node_udp"))
+        fail(file, t->get("trust_node_udp")->source(), "'trust_node_udp' applies only to mode = \"at\"");
+      d.link = get_string(file, *t, "link", true, "");
+    }
     d.nvs_dir = get_string(file, *t, "nvs_dir", true, "");
     d.behaviour = get_string(file, *t, "behaviour", false, "honest");
     if (t->contains("behaviour")) check_one_of(file, *t, "behaviour", d.behaviour, device_behaviours());
     if (const toml::node* b = t->get("baud")) {
       if (!b->is_integer()) fail(file, b->source(), "'baud' must be an integer");
       d.baud = static_cast<int>(b->as_integer()->get());
+      if (d.mode == "at" && (d.baud < 300 || d.baud > 4'000'000))
+        fail(file, b->source(), "'baud' is " + std::to_string(d.baud) + "; allowed range 300..4000000");
     }
     if (d.name.empty() || d.name.size() > 31) fail(file, t->source(), "name must be 1..31 characters");
     if (!names.insert(d.name).second) fail(file, t->source(), "duplicate device name '" + d.name + "'");

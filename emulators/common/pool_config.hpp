@@ -6,12 +6,14 @@
 #include <vector>
 
 #include "device_runtime.hpp"
+#include "esp_wifi/at_engine.hpp"
 
 namespace iotw::emu {
 
 struct PoolConfig {
   std::string events;               ///< event file; empty = stdout
   std::vector<DeviceSpec> devices;  ///< at least one
+  AccessPoint access_point;         ///< [access_point]: the simulated AP every AT-mode module joins
 };
 
 /// Thrown by load_pool_config; what() is "FILE:LINE:COL: message" naming the allowed keys or values.

@@ -118,3 +118,60 @@ TEST(PoolConfig, PoweredModelKeysAreCheckedWithFileAndLine) {
             std::string::npos);
   EXPECT_NE(error_of("m8", head + "model = \"dps9\"\n").find("allowed: esp8266, esp32, dps, bulb"), std::string::npos);
 }
+
+TEST(PoolConfig, AtModeDevicesTakeTheTrustNodesUdpEndpointAndTheAccessPoint) {
+  auto cfg = iotw::emu::load_pool_config(write_temp("at", R"([access_point]
+ssid = "rig-ap"
+password = "rig-pass-123"
+channel = 11
+[[device]]
+name = "app-01"
+model = "rtl8710"
+mode = "at"
+trust_node_udp = "127.0.0.1:4000"
+nvs_dir = "nvs/app-01"
+[[device]]
+name = "app-02"
+model = "esp8266"
+mode = "at"
+trust_node_udp = "127.0.0.1:4000"
+nvs_dir = "nvs/app-02"
+baud = 921600
+behaviour = "wrong_hash"
+)"));
+  ASSERT_EQ(cfg.devices.size(), 2u);
+  EXPECT_EQ(cfg.access_point.ssid, "rig-ap");
+  EXPECT_EQ(cfg.access_point.password, "rig-pass-123");
+  EXPECT_EQ(cfg.access_point.channel, 11);
+  EXPECT_EQ(cfg.devices[0].mode, "at");
+  EXPECT_EQ(cfg.devices[0].trust_node_udp, "127.0.0.1:4000");
+  EXPECT_EQ(cfg.devices[0].baud, 0) << "the module's default (38400 Realtek)";
+  EXPECT_TRUE(cfg.devices[0].link.empty());
+  EXPECT_EQ(cfg.devices[1].baud, 921600);
+  EXPECT_EQ(cfg.devices[1].behaviour, "wrong_hash");
+}
+
+TEST(PoolConfig, AtModeMistakesNameTheLine) {
+  const std::string head = "[[device]]\nname = \"d\"\nnvs_dir = \"n\"\n";
+  const std::string at = head + "mode = \"at\"\n";
+  EXPECT_NE(error_of("a1", at + "model = \"rtl8710\"\n").find("missing key 'trust_node_udp'"), std::string::npos);
+  EXPECT_NE(error_of("a2", at + "model = \"rtl8710\"\ntrust_node_udp = \"10.0.0.1:5\"\n")
+                .find(":6:18: 'trust_node_udp': must be a loopback IPv4 address"),
+            std::string::npos);
+  EXPECT_NE(error_of("a3", at + "model = \"esp32\"\ntrust_node_udp = \"127.0.0.1:5\"\nlink = \"/dev/pts/1\"\n")
+                .find(":7:8: 'link' does not apply to mode 'at'"),
+            std::string::npos);
+  EXPECT_NE(error_of("a4", at + "model = \"dps\"\ntrust_node_udp = \"127.0.0.1:5\"\n")
+                .find("allowed: esp8266, esp32, rtl8710, rtl8195"),
+            std::string::npos);
+  EXPECT_NE(error_of("a5", head + "model = \"rtl8195\"\nlink = \"/dev/pts/1\"\n").find("runs only in AT mode"),
+            std::string::npos);
+  EXPECT_NE(error_of("a6", head + "mode = \"tap\"\nmodel = \"esp32\"\n").find("allowed: soc, at"), std::string::npos);
+  EXPECT_NE(error_of("a7", head + "model = \"esp32\"\nlink = \"/dev/pts/1\"\ntrust_node_udp = \"127.0.0.1:5\"\n")
+                .find("applies only to mode = \"at\""),
+            std::string::npos);
+  EXPECT_NE(error_of("a8", "[access_point]\nssid = \"x\"\npassword = \"short\"\n" + at +
+                               "model = \"esp32\"\ntrust_node_udp = \"127.0.0.1:5\"\n")
+                .find(":3:12: password must be empty (open) or 8..64 characters"),
+            std::string::npos);
+}

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include "iotw/harness/rig_loader.hpp"
 
 namespace iotw::harness {
@@ -29,6 +31,8 @@ struct FakeHost : ScriptHost {
   void kill_trust_node() override { ++kills; }
   void restart_trust_node() override { ++restarts; }
   void pause_trust_node(bool) override {}
+  std::vector<std::tuple<std::string, double, double>> supplies;  // device, V, V/s
+  void set_supply(const std::string& d, double vin, double ramp) override { supplies.emplace_back(d, vin, ramp); }
   std::vector<nlohmann::ordered_json> checks() const {
     std::vector<nlohmann::ordered_json> out;
     for (const auto& [k, f] : emitted)
@@ -155,6 +159,81 @@ fault = "trust_node_kill"
   ASSERT_EQ(host.checks().size(), 1u);
   EXPECT_EQ(host.checks()[0]["pass"], true);
   EXPECT_TRUE(script.done());
+}
+
+TEST(RigScript, BrownoutSetsTheSupplyAndRecoversOnlyOnceTheDeviceRegistersAgain) {
+  RigSpec spec = parse_rig(R"([rig]
+name = "s"
+[trust_node]
+witnesses = 2
+[[devices]]
+name_prefix = "d"
+count = 3
+[[devices]]
+name_prefix = "p"
+model = "dps"
+[pass]
+ledger_valid = true
+[[steps]]
+name = "sag"
+at_s = 1
+fault = "brownout"
+vin = 3.5
+duration_s = 2
+ramp_v_per_s = 5
+recover_within_s = 4
+)",
+                           "s.toml");
+  FaultPolicy p1{1}, p2{2}, p3{3}, p4{4};
+  FakeHost host;
+  host.attached.insert("p-01");
+  RigScript script{spec, {{"d-01", &p1}, {"d-02", &p2}, {"d-03", &p3}, {"p-01", &p4}}, host};
+  script.tick(1);
+  ASSERT_EQ(host.supplies.size(), 1u) << "default targets: every dps device";
+  EXPECT_EQ(host.supplies[0], std::make_tuple(std::string("p-01"), 3.5, 0.0));
+  EXPECT_FALSE(p4.faults().stall) << "a power fault leaves the serial link alone";
+  script.tick(3.5);  // supply back: 24 V at 5 V/s
+  ASSERT_EQ(host.supplies.size(), 2u);
+  EXPECT_EQ(host.supplies[1], std::make_tuple(std::string("p-01"), 24.0, 5.0));
+  script.tick(4);
+  EXPECT_TRUE(host.checks().empty()) << "still attached in the node's view, but not registered again yet";
+  host.pending.push_back({{"source", "trust-node"}, {"kind", "device_registered"}, {"fields", {{"name", "p-01"}}}});
+  script.tick(4.5);
+  ASSERT_EQ(host.checks().size(), 1u);
+  EXPECT_EQ(host.checks()[0]["check"], "sag (line 13): brownout recovered");
+  EXPECT_EQ(host.checks()[0]["pass"], true);
+}
+
+TEST(RigScript, PowerFaultThatNeverComesBackFailsItsRecovery) {
+  RigSpec spec = parse_rig(R"([rig]
+name = "s"
+[[devices]]
+name_prefix = "d"
+count = 4
+[[devices]]
+name_prefix = "p"
+model = "dps"
+[pass]
+ledger_valid = true
+[[steps]]
+at_s = 0
+fault = "power_loss"
+devices = ["p-01"]
+duration_s = 1
+recover_within_s = 2
+)",
+                           "s.toml");
+  FaultPolicy p1{1}, p2{2}, p3{3}, p4{4}, p5{5};
+  FakeHost host;
+  RigScript script{spec, {{"d-01", &p1}, {"d-02", &p2}, {"d-03", &p3}, {"d-04", &p4}, {"p-01", &p5}}, host};
+  script.tick(0);
+  EXPECT_EQ(host.supplies.at(0), std::make_tuple(std::string("p-01"), 0.0, 0.0));
+  script.tick(1.5);
+  script.tick(4);
+  ASSERT_EQ(host.checks().size(), 1u);
+  EXPECT_EQ(host.checks()[0]["pass"], false);
+  EXPECT_NE(host.checks()[0]["detail"].get<std::string>().find("p-01 (has not registered again since its supply came back)"),
+            std::string::npos);
 }
 
 }  // namespace

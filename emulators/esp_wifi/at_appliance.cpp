@@ -1,0 +1,268 @@
+#include "esp_wifi/at_appliance.hpp"
+
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "common/ipv4_endpoint.hpp"
+
+namespace iotw::emu {
+
+namespace {
+constexpr auto kStep = std::chrono::milliseconds(2);  // UART / engine / driver / firmware step
+
+const char* level_name(iotw_log_level l) {
+  switch (l) {
+    case IOTW_LOG_DEBUG: return "debug";
+    case IOTW_LOG_INFO: return "info";
+    case IOTW_LOG_WARN: return "warn";
+    default: return "error";
+  }
+}
+
+const char* state_name(iotw_fw_state s) {
+  switch (s) {
+    case IOTW_FW_HELLO_SENT: return "hello_sent";
+    case IOTW_FW_PROVING: return "proving";
+    case IOTW_FW_ATTACHED: return "attached";
+    default: return "off";
+  }
+}
+AtModuleConfig module_config(const std::string& model, const AccessPoint& ap) {
+  AtModuleConfig c;
+  c.model = model;
+  c.ap = ap;
+  return c;
+}
+}  // namespace
+
+void UartWire::write(const uint8_t* bytes, size_t n, uint64_t now_ns) {
+  if (line_free_ns_ < now_ns) line_free_ns_ = now_ns;  // the line was idle
+  for (size_t i = 0; i < n; i++) {
+    line_free_ns_ += byte_ns_;
+    q_.emplace_back(bytes[i], line_free_ns_);
+  }
+}
+
+std::string UartWire::take(uint64_t now_ns) {
+  std::string out;
+  while (!q_.empty() && q_.front().second <= now_ns) {
+    out.push_back(static_cast<char>(q_.front().first));
+    q_.pop_front();
+  }
+  return out;
+}
+
+AtAppliance::AtAppliance(boost::asio::io_context& io, DeviceSpec spec, const AccessPoint& ap, EventLog& log)
+    : io_(io),
+      spec_(std::move(spec)),
+      module_cfg_(module_config(spec_.model, ap)),
+      engine_(make_at_engine(module_cfg_)),
+      baud_(spec_.baud > 0 ? spec_.baud : engine_->default_baud()),
+      log_(log),
+      source_("emu:" + spec_.name),
+      to_module_(baud_),
+      to_mcu_(baud_),
+      timer_(io) {
+  const auto [host, port] = parse_host_port(spec_.trust_node_udp);
+  if (!at_loopback_host(host, &host_) || port == 0)
+    throw std::invalid_argument(spec_.name + ": trust_node_udp must be a loopback IPv4 endpoint");
+  udp_port_ = port;
+  cfg_.name = spec_.name.c_str();
+  cfg_.model = spec_.model.c_str();
+  cfg_.fw_version = "iotw-fw-0.1";
+  cfg_.reset_reason = 1;  // power-on
+  if (spec_.behaviour == "invert_verdict") {
+    cfg_.faults.invert_verdict = 1;
+  } else if (spec_.behaviour == "wrong_hash") {
+    cfg_.faults.wrong_hash = 1;
+  } else if (spec_.behaviour == "collude") {
+    cfg_.faults.collude = 1;
+  } else if (spec_.behaviour != "honest") {
+    throw std::invalid_argument("unknown behaviour '" + spec_.behaviour + "'");
+  }
+  if (spec_.nvs_dir.size() >= sizeof port_ctx_.nvs_dir) throw std::invalid_argument("nvs_dir too long");
+  std::strncpy(port_ctx_.nvs_dir, spec_.nvs_dir.c_str(), sizeof port_ctx_.nvs_dir - 1);
+  port_ctx_.send = &AtAppliance::on_send;
+  port_ctx_.log = &AtAppliance::on_log;
+  port_ctx_.user = this;
+  port_ctx_.kind = IOTW_LINK_DATAGRAM;  // one firmware frame per UDP datagram (payload + CRC-32)
+  if (iotw_host_port_init(&port_, &port_ctx_) != 0) throw std::runtime_error("libsodium init failed");
+}
+
+AtAppliance::~AtAppliance() { stop(); }
+
+uint64_t AtAppliance::now_ns() const {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+
+void AtAppliance::start() {
+  const uint64_t now_ms = now_ns() / 1'000'000;
+  iotw_at_link_config lc{};
+  lc.family = spec_.model.rfind("esp", 0) == 0 ? IOTW_AT_ESP : IOTW_AT_REALTEK;
+  lc.ssid = module_cfg_.ap.ssid.c_str();
+  lc.password = module_cfg_.ap.password.c_str();
+  lc.host = host_.c_str();
+  lc.port = udp_port_;
+  lc.local_port = 0;  // the module picks (an ephemeral port on 127.0.0.1)
+  lc.uart_write = &AtAppliance::on_uart_write;
+  lc.on_datagram = &AtAppliance::on_datagram;
+  lc.on_event = &AtAppliance::on_link_event;
+  lc.user = this;
+  iotw_at_link_init(&link_, &lc, now_ms);
+  engine_->power_on(now_ms);
+  log_.emit(source_, "at_started",
+            {{"model", spec_.model}, {"mode", "at"}, {"baud", baud_}, {"ssid", module_cfg_.ap.ssid},
+             {"trust_node_udp", spec_.trust_node_udp}});
+  running_ = true;
+  if (iotw_fw_boot(&fw_, &cfg_, &port_) != 0) throw std::runtime_error(spec_.name + ": NVS not writable");
+  note_state();
+  arm();
+}
+
+void AtAppliance::stop() {
+  running_ = false;
+  timer_.cancel();
+  for (auto& [id, s] : socks_) {
+    boost::system::error_code ec;
+    s->s.close(ec);
+  }
+  socks_.clear();
+}
+
+void AtAppliance::arm() {
+  timer_.expires_after(kStep);
+  timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || !running_) return;
+    step();
+    arm();
+  });
+}
+
+void AtAppliance::step() {
+  uint64_t t = now_ns(), ms = t / 1'000'000;
+  auto drain = [&] {
+    for (auto actions = engine_->take_actions(); !actions.empty(); actions = engine_->take_actions())
+      for (const auto& a : actions) perform(a, ms);
+    const std::string out = engine_->take_output();
+    to_mcu_.write(reinterpret_cast<const uint8_t*>(out.data()), out.size(), t);
+  };
+  engine_->tick(ms);
+  drain();
+  const std::string in = to_mcu_.take(t);  // module -> MCU
+  if (!in.empty()) iotw_at_link_rx(&link_, reinterpret_cast<const uint8_t*>(in.data()), in.size(), ms);
+  iotw_at_link_poll(&link_, ms);
+  iotw_fw_poll(&fw_);
+  const std::string cmd = to_module_.take(t);  // MCU -> module
+  if (!cmd.empty()) {
+    engine_->feed(cmd, ms);
+    drain();
+  }
+  note_state();
+}
+
+void AtAppliance::perform(const AtAction& a, uint64_t now_ms) {
+  namespace ip = boost::asio::ip;
+  switch (a.type) {
+    case AtAction::Type::Open: {
+      if (auto it = socks_.find(a.link); it != socks_.end()) {
+        boost::system::error_code ec;
+        it->second->s.close(ec);
+        socks_.erase(it);
+      }
+      bool ok = !a.tcp;  // the pool's modules carry the firmware's UDP link; TCP links are refused
+      auto sock = std::make_shared<Sock>(io_);
+      boost::system::error_code ec;
+      if (ok) {
+        sock->s.open(ip::udp::v4(), ec);
+        if (!ec) sock->s.bind(ip::udp::endpoint(ip::make_address_v4("127.0.0.1"), a.local_port), ec);
+        if (!ec) sock->remote = ip::udp::endpoint(ip::make_address_v4(a.host), a.port);
+        ok = !ec;
+      }
+      if (ok) {
+        socks_[a.link] = sock;
+        receive(a.link, sock);
+        log_.emit(source_, "at_socket", {{"link", a.link}, {"proto", "udp"},
+                                         {"local", "127.0.0.1:" + std::to_string(sock->s.local_endpoint().port())},
+                                         {"remote", a.host + ":" + std::to_string(a.port)}});
+      }
+      engine_->on_open_result(a.link, ok, now_ms);
+      break;
+    }
+    case AtAction::Type::Send: {
+      bool ok = false;
+      if (auto it = socks_.find(a.link); it != socks_.end()) {
+        Sock& s = *it->second;
+        ip::udp::endpoint to = s.remote;
+        boost::system::error_code ec;
+        if (!a.host.empty()) to = ip::udp::endpoint(ip::make_address_v4(a.host, ec), a.port ? a.port : s.remote.port());
+        else if (a.port) to.port(a.port);
+        if (!ec) ok = s.s.send_to(boost::asio::buffer(a.data), to, 0, ec) == a.data.size() && !ec;
+      }
+      engine_->on_send_result(a.link, ok, now_ms);
+      break;
+    }
+    case AtAction::Type::Close:
+      if (auto it = socks_.find(a.link); it != socks_.end()) {
+        boost::system::error_code ec;
+        it->second->s.close(ec);
+        socks_.erase(it);
+      }
+      break;
+  }
+}
+
+void AtAppliance::receive(int link, const std::shared_ptr<Sock>& sock) {
+  sock->s.async_receive_from(boost::asio::buffer(sock->buf), sock->from,
+                             [this, link, sock](boost::system::error_code ec, size_t n) {
+                               if (ec == boost::asio::error::operation_aborted || !running_) return;
+                               auto it = socks_.find(link);
+                               if (it == socks_.end() || it->second != sock) return;  // closed meanwhile
+                               if (!ec) {
+                                 const uint64_t t = now_ns();
+                                 engine_->on_receive(link, std::string_view(sock->buf.data(), n),
+                                                     sock->from.address().to_string(), sock->from.port(), t / 1'000'000);
+                                 const std::string out = engine_->take_output();
+                                 to_mcu_.write(reinterpret_cast<const uint8_t*>(out.data()), out.size(), t);
+                               }
+                               receive(link, sock);
+                             });
+}
+
+int AtAppliance::on_send(void* user, const uint8_t* bytes, size_t len) {
+  return iotw_at_link_send(&static_cast<AtAppliance*>(user)->link_, bytes, len);
+}
+
+void AtAppliance::on_log(void* user, iotw_log_level level, const char* event, const char* detail) {
+  auto* self = static_cast<AtAppliance*>(user);
+  self->log_.emit(self->source_, "log", {{"level", level_name(level)}, {"event", event}, {"detail", detail}});
+}
+
+int AtAppliance::on_uart_write(void* user, const uint8_t* bytes, size_t len) {
+  auto* self = static_cast<AtAppliance*>(user);
+  self->to_module_.write(bytes, len, self->now_ns());
+  return 0;
+}
+
+void AtAppliance::on_datagram(void* user, const uint8_t* bytes, size_t len) {
+  auto* self = static_cast<AtAppliance*>(user);
+  iotw_fw_on_rx(&self->fw_, bytes, len);  // may queue a reply through on_send (the driver's TX queue)
+}
+
+void AtAppliance::on_link_event(void* user, const char* event) {
+  auto* self = static_cast<AtAppliance*>(user);
+  nlohmann::json fields{{"event", event}, {"model", self->spec_.model}};
+  if (std::strcmp(event, "link_up") == 0) fields["trust_node_udp"] = self->spec_.trust_node_udp;
+  self->log_.emit(self->source_, "at_link", std::move(fields));
+}
+
+void AtAppliance::note_state() {
+  const iotw_fw_state s = iotw_fw_get_state(&fw_);
+  if (s == reported_state_) return;
+  reported_state_ = s;
+  log_.emit(source_, "state", {{"state", state_name(s)}});
+}
+
+}  // namespace iotw::emu

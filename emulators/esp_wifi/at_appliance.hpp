@@ -1,0 +1,105 @@
+// Pool mode of an AT-mode module (docs/emulators.md "AT mode: pool mode"): an appliance MCU runs the
+// firmware core over the AT-driver port (firmware_stub/ports/at, iotw_at_link) and drives an in-process AT
+// engine (ESP-AT or Realtek AT v2) over an in-memory UART pair paced at the module's baud rate; the engine's
+// Open/Send/Close actions become real UDP sockets on 127.0.0.1 to the trust node's [udp] port.
+// Everything runs on the pool's Boost.Asio thread.
+#pragma once
+#include <array>
+#include <boost/asio.hpp>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/device_runtime.hpp"
+#include "common/event_log.hpp"
+#include "esp_wifi/at_engine.hpp"
+
+extern "C" {
+#include "at_link.h"
+#include "host_port.h"
+#include "iotw/firmware.h"
+}
+
+namespace iotw::emu {
+
+/// One direction of a UART line in memory: bytes leave the sender at once and reach the receiver one
+/// byte-time (10 bits, 8N1) apart, in order.
+class UartWire {
+ public:
+  explicit UartWire(int baud) : byte_ns_(10'000'000'000ULL / static_cast<uint64_t>(baud)) {}
+  void write(const uint8_t* bytes, size_t n, uint64_t now_ns);
+  /// Bytes whose stop bit has passed by now_ns.
+  std::string take(uint64_t now_ns);
+  bool empty() const { return q_.empty(); }
+  /// When the next byte arrives (only when !empty()).
+  uint64_t next_ns() const { return q_.front().second; }
+
+ private:
+  uint64_t byte_ns_;
+  uint64_t line_free_ns_ = 0;
+  std::deque<std::pair<uint8_t, uint64_t>> q_;
+};
+
+class AtAppliance {
+ public:
+  /// spec.mode == "at", spec.model one of at_models(), spec.trust_node_udp "127.x.y.z:PORT".
+  /// Throws std::invalid_argument on a bad spec or behaviour.
+  AtAppliance(boost::asio::io_context& io, DeviceSpec spec, const AccessPoint& ap, EventLog& log);
+  ~AtAppliance();
+  AtAppliance(const AtAppliance&) = delete;
+  AtAppliance& operator=(const AtAppliance&) = delete;
+
+  /// Powers the module and the MCU on. Throws std::runtime_error when NVS is not writable.
+  void start();
+  void stop();
+
+  const std::string& name() const { return spec_.name; }
+  iotw_fw_state state() const { return iotw_fw_get_state(&fw_); }
+  bool link_up() const { return iotw_at_link_up(&link_) != 0; }
+  int baud() const { return baud_; }
+
+ private:
+  struct Sock {
+    explicit Sock(boost::asio::io_context& io) : s(io) {}
+    boost::asio::ip::udp::socket s;
+    boost::asio::ip::udp::endpoint remote, from;
+    std::array<char, 2048> buf{};
+  };
+
+  static int on_send(void* user, const uint8_t* bytes, size_t len);
+  static void on_log(void* user, iotw_log_level level, const char* event, const char* detail);
+  static int on_uart_write(void* user, const uint8_t* bytes, size_t len);
+  static void on_datagram(void* user, const uint8_t* bytes, size_t len);
+  static void on_link_event(void* user, const char* event);
+
+  void arm();
+  void step();
+  void perform(const AtAction& a, uint64_t now_ms);
+  void receive(int link, const std::shared_ptr<Sock>& sock);
+  void note_state();
+  uint64_t now_ns() const;
+
+  boost::asio::io_context& io_;
+  DeviceSpec spec_;
+  AtModuleConfig module_cfg_;
+  std::unique_ptr<AtEngine> engine_;
+  int baud_;
+  EventLog& log_;
+  std::string source_;
+  std::string host_;  ///< trust node IPv4 (loopback)
+  uint16_t udp_port_ = 0;
+  UartWire to_module_, to_mcu_;
+  std::map<int, std::shared_ptr<Sock>> socks_;
+  boost::asio::steady_timer timer_;
+  iotw_at_link link_{};
+  iotw_host_port_ctx port_ctx_{};
+  iotw_port port_{};
+  iotw_fw_config cfg_{};
+  iotw_fw fw_{};
+  iotw_fw_state reported_state_ = IOTW_FW_OFF;
+  bool running_ = false;
+};
+
+}  // namespace iotw::emu
