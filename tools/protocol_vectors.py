@@ -52,6 +52,11 @@ result = b"IOTW/1/RESULT\x00" + struct.pack("<Q", 1) + sha(h1)
 vrf_alpha = b"IOTW/1/VRF\x00" + struct.pack("<Q", 2) + sha(h1)
 seed_body = bytes([0x08, 0x02, 0x12, 0x20]) + sha(h1) + bytes([0x18, 0x03, 0x20, 0xC8, 0x01])
 vrf_seed = bytes([0x6A, len(seed_body)]) + seed_body
+# Light verification (§5 CHECKPOINT, §3 messages 15/16): the test key as the trust node's node key signs block 1.
+checkpoint = b"IOTW/1/CHECKPOINT\x00" + struct.pack("<Q", 1) + sha(h1)
+checkpoint_sig = key.sign(checkpoint).signature
+ckpt_body = bytes([0x08, 0x01, 0x12, 0x20]) + sha(h1) + bytes([0x1A, 0x40]) + checkpoint_sig
+checkpoint_env = bytes([0x82, 0x01, len(ckpt_body)]) + ckpt_body  # field 16: tag varint 0x82 0x01
 vec = {
     "frame.payload": payload, "frame.wire": frame(payload),
     "genesis.header": genesis, "genesis.hash": sha(genesis),
@@ -61,6 +66,7 @@ vec = {
     "result.message": result, "result.signature": key.sign(result).signature,
     "attest.message": attest, "attest.signature": key.sign(attest).signature,
     "vrf.alpha": vrf_alpha, "vrf_seed.payload": vrf_seed,
+    "checkpoint.message": checkpoint, "checkpoint.signature": checkpoint_sig, "checkpoint.payload": checkpoint_env,
 }
 for name, value in vec.items():
     print(f"vector.{name} = {value.hex()}")

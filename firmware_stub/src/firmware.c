@@ -13,6 +13,8 @@
 #define NVS_KEY_SEED "id.seed"
 #define NVS_KEY_BOOTS "boot.count"
 #define NVS_KEY_USAGE_SEQ "usage.seq"
+#define NVS_KEY_CHECKPOINT "lv.ckpt" /* height u64 LE || block_hash[32] */
+#define CHECKPOINT_NVS_SIZE 40u
 #define SEED_SIZE 32u
 
 /* Larger of a serial frame and a UDP datagram. */
@@ -145,6 +147,75 @@ static int count_boot(iotw_fw *fw) {
   return 0;
 }
 
+/* Light verification is on when the device was provisioned with the node key and can verify signatures. */
+static int lv_on(const iotw_fw *fw) { return fw->cfg.node_pubkey != NULL && fw->port->ed25519_verify != NULL; }
+
+/* Load the last adopted checkpoint from NVS (absent: none; unreadable: logged, none). */
+static void load_checkpoint(iotw_fw *fw) {
+  const iotw_port *p = fw->port;
+  uint8_t buf[CHECKPOINT_NVS_SIZE];
+  size_t len = 0;
+  int rc = p->nvs_get(p->ctx, NVS_KEY_CHECKPOINT, buf, sizeof buf, &len);
+  if (rc == -1) return;
+  if (rc != 0 || len != sizeof buf) {
+    log_ev(fw, IOTW_LOG_WARN, "checkpoint_corrupt", "lv.ckpt unreadable or not 40 bytes; ignored");
+    return;
+  }
+  fw->ckpt_valid = 1;
+  fw->ckpt_height = iotw_get_u64le(buf);
+  memcpy(fw->ckpt_hash, buf + 8, sizeof fw->ckpt_hash);
+  char detail[32];
+  snprintf(detail, sizeof detail, "height=%llu", (unsigned long long)fw->ckpt_height);
+  log_ev(fw, IOTW_LOG_INFO, "checkpoint_loaded", detail);
+}
+
+/* Behind: ask the trust node for a signed checkpoint of its tip (rate-limited). */
+static void request_checkpoint(iotw_fw *fw, const char *why) {
+  if (!lv_on(fw)) return;
+  uint64_t t = now(fw);
+  if (fw->ckpt_requested && elapsed(t, fw->ckpt_request_ms) < IOTW_FW_CHECKPOINT_RETRY_MS) return;
+  iotw_v1_Envelope env = iotw_v1_Envelope_init_zero;
+  env.which_body = iotw_v1_Envelope_checkpoint_request_tag;
+  env.body.checkpoint_request.have_height = fw->ckpt_valid ? fw->ckpt_height : 0;
+  fw->ckpt_requested = 1;
+  fw->ckpt_request_ms = t;
+  if (send_env(fw, &env) == 0) {
+    fw->stats.checkpoints_requested++;
+    char detail[64];
+    snprintf(detail, sizeof detail, "have_height=%llu reason=%s", (unsigned long long)env.body.checkpoint_request.have_height,
+             why);
+    log_ev(fw, IOTW_LOG_INFO, "checkpoint_requested", detail);
+  }
+}
+
+/* The chain is at `height` (Welcome, HeartbeatAck): request a checkpoint when ours is older. */
+static void chain_height_seen(iotw_fw *fw, uint64_t height) {
+  if (lv_on(fw) && (!fw->ckpt_valid || height > fw->ckpt_height)) request_checkpoint(fw, "chain_advanced");
+}
+
+static void on_checkpoint(iotw_fw *fw, const iotw_v1_Checkpoint *c) {
+  char detail[64];
+  snprintf(detail, sizeof detail, "height=%llu", (unsigned long long)c->height);
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  size_t n = iotw_sigmsg_checkpoint(c->height, c->block_hash, msg);
+  if (fw->port->ed25519_verify(fw->port->ctx, fw->cfg.node_pubkey, msg, n, c->signature) != 0) {
+    fw->stats.checkpoints_rejected++;
+    log_ev(fw, IOTW_LOG_WARN, "checkpoint_rejected", detail);
+    return;
+  }
+  fw->ckpt_valid = 1;
+  fw->ckpt_height = c->height;
+  memcpy(fw->ckpt_hash, c->block_hash, sizeof fw->ckpt_hash);
+  fw->ckpt_requested = 0; /* answered: the next need may ask at once */
+  fw->stats.checkpoints_adopted++;
+  uint8_t buf[CHECKPOINT_NVS_SIZE];
+  iotw_put_u64le(buf, c->height);
+  memcpy(buf + 8, c->block_hash, 32);
+  if (fw->port->nvs_set(fw->port->ctx, NVS_KEY_CHECKPOINT, buf, sizeof buf) < 0)
+    log_ev(fw, IOTW_LOG_ERROR, "nvs_error", "cannot store lv.ckpt (kept in RAM)");
+  log_ev(fw, IOTW_LOG_INFO, "checkpoint_adopted", detail);
+}
+
 int iotw_fw_boot(iotw_fw *fw, const iotw_fw_config *cfg, const iotw_port *port) {
   memset(fw, 0, sizeof *fw);
   fw->cfg = *cfg;
@@ -159,6 +230,7 @@ int iotw_fw_boot(iotw_fw *fw, const iotw_fw_config *cfg, const iotw_port *port) 
   fw->boot_ms = now(fw);
   fw->last_rx_ms = fw->boot_ms;
   fw->heartbeat_interval_ms = IOTW_FW_HEARTBEAT_MS;
+  if (lv_on(fw)) load_checkpoint(fw);
   char detail[48];
   snprintf(detail, sizeof detail, "boot_count=%lu reset_reason=%lu", (unsigned long)fw->boot_count,
            (unsigned long)cfg->reset_reason);
@@ -186,6 +258,7 @@ static void on_welcome(iotw_fw *fw, const iotw_v1_Welcome *w) {
   snprintf(detail, sizeof detail, "height=%llu heartbeat_ms=%lu", (unsigned long long)w->height,
            (unsigned long)fw->heartbeat_interval_ms);
   log_ev(fw, IOTW_LOG_INFO, "registered", detail);
+  chain_height_seen(fw, w->height);
 }
 
 static void on_assignment(iotw_fw *fw, const iotw_v1_Assignment *a) {
@@ -213,14 +286,45 @@ static void on_witness(iotw_fw *fw, const iotw_v1_WitnessRequest *w) {
   uint8_t h[IOTW_HASH_SIZE];
   iotw_block_header hdr;
   fw->port->sha256(fw->port->ctx, w->header, sizeof w->header, h);
-  int valid = iotw_block_header_unpack(w->header, &hdr) == 0 && memcmp(h, w->block_hash, sizeof h) == 0;
+  int parsed = iotw_block_header_unpack(w->header, &hdr) == 0;
+  int valid = parsed && memcmp(h, w->block_hash, sizeof h) == 0;
+  /* Light verification: judge linkage only against the checkpoint directly below the header. */
+  const char *linkage = "off";
+  int behind = 0;
+  if (lv_on(fw) && parsed) {
+    if (fw->ckpt_valid && hdr.height == fw->ckpt_height + 1u) {
+      if (memcmp(hdr.prev_hash, fw->ckpt_hash, sizeof fw->ckpt_hash) == 0) {
+        linkage = "linked";
+      } else {
+        linkage = "does_not_link";
+        valid = 0;
+        fw->stats.witness_unlinked++;
+        char d[128];
+        char prev[17], known[17];
+        hex(hdr.prev_hash, 8, prev);
+        hex(fw->ckpt_hash, 8, known);
+        snprintf(d, sizeof d, "round_id=%llu height=%llu prev_hash=%s.. checkpoint_hash=%s..",
+                 (unsigned long long)w->round_id, (unsigned long long)hdr.height, prev, known);
+        log_ev(fw, IOTW_LOG_WARN, "witness_unlinked", d);
+      }
+    } else if (!fw->ckpt_valid || hdr.height > fw->ckpt_height + 1u) {
+      linkage = "behind"; /* not judged: ask for a checkpoint after answering */
+      behind = 1;
+    } else {
+      linkage = "not_judged"; /* at or below the checkpoint height */
+    }
+  }
   if (fw->cfg.faults.invert_verdict) valid = !valid;
   if (fw->cfg.faults.collude) valid = 0; /* every colluder signs the same false verdict */
   iotw_v1_Verdict verdict = valid ? iotw_v1_Verdict_VERDICT_VALID : iotw_v1_Verdict_VERDICT_INVALID;
 
-  char detail[48];
-  snprintf(detail, sizeof detail, "round_id=%llu verdict=%s", (unsigned long long)w->round_id,
-           valid ? "valid" : "invalid");
+  char detail[80];
+  if (lv_on(fw))
+    snprintf(detail, sizeof detail, "round_id=%llu verdict=%s linkage=%s", (unsigned long long)w->round_id,
+             valid ? "valid" : "invalid", linkage);
+  else
+    snprintf(detail, sizeof detail, "round_id=%llu verdict=%s", (unsigned long long)w->round_id,
+             valid ? "valid" : "invalid");
   log_ev(fw, IOTW_LOG_INFO, "witness", detail);
 
   iotw_v1_Envelope env = iotw_v1_Envelope_init_zero;
@@ -235,6 +339,7 @@ static void on_witness(iotw_fw *fw, const iotw_v1_WitnessRequest *w) {
     fw->stats.attestations++;
     log_ev(fw, IOTW_LOG_INFO, "attestation_sent", detail);
   }
+  if (behind) request_checkpoint(fw, "witness_behind");
 }
 
 /* VRF miner selection (docs/vrf.md): prove over the round's alpha with the identity seed and claim. */
@@ -307,6 +412,11 @@ static void on_payload(iotw_fw *fw, const uint8_t *payload, size_t len) {
       break;
     case iotw_v1_Envelope_heartbeat_ack_tag:
       fw->known_height = env.body.heartbeat_ack.height;
+      if (attached) chain_height_seen(fw, env.body.heartbeat_ack.height);
+      break;
+    case iotw_v1_Envelope_checkpoint_tag: /* signed: accepted in any state once booted, if provisioned */
+      if (lv_on(fw)) on_checkpoint(fw, &env.body.checkpoint);
+      else drop(fw, env.which_body);
       break;
     case iotw_v1_Envelope_error_tag:
       on_error(fw, &env.body.error);

@@ -35,6 +35,8 @@ const char *iotw_msg_name(unsigned which_body) {
     case iotw_v1_Envelope_usage_report_tag: return "usage_report";
     case iotw_v1_Envelope_vrf_round_seed_tag: return "vrf_round_seed";
     case iotw_v1_Envelope_vrf_claim_tag: return "vrf_claim";
+    case iotw_v1_Envelope_checkpoint_request_tag: return "checkpoint_request";
+    case iotw_v1_Envelope_checkpoint_tag: return "checkpoint";
     default: return "unknown";
   }
 }

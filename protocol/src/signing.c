@@ -42,6 +42,13 @@ size_t iotw_sigmsg_usage(uint64_t seq, uint64_t energy_mwh, uint32_t on_seconds,
   return n + 24;
 }
 
+size_t iotw_sigmsg_checkpoint(uint64_t height, const uint8_t block_hash[32], uint8_t *out) {
+  size_t n = put_tag(out, IOTW_TAG_CHECKPOINT);
+  iotw_put_u64le(out + n, height);
+  memcpy(out + n + 8, block_hash, 32);
+  return n + 40;
+}
+
 size_t iotw_vrf_alpha(uint64_t height, const uint8_t prev_hash[32], uint8_t *out) {
   size_t n = put_tag(out, IOTW_TAG_VRF);
   iotw_put_u64le(out + n, height);

@@ -40,6 +40,7 @@ class MockPort {
   MOCK_METHOD(void, ed25519_seed_keypair, (const uint8_t *seed, uint8_t *pk, uint8_t *sk));
   MOCK_METHOD(void, ed25519_sign, (const uint8_t *sk, const uint8_t *msg, size_t len, uint8_t *sig));
   MOCK_METHOD(void, log, (iotw_log_level level, const char *event, const char *detail));
+  MOCK_METHOD(int, ed25519_verify, (const uint8_t *pk, const uint8_t *msg, size_t len, const uint8_t *sig));
 
   /** The C port table whose entries trampoline into this mock. */
   iotw_port table(iotw_link_kind kind) {
@@ -61,6 +62,9 @@ class MockPort {
       self(c)->ed25519_sign(sk, m, n, sig);
     };
     p.log = [](void *c, iotw_log_level l, const char *e, const char *d) { self(c)->log(l, e, d); };
+    p.ed25519_verify = [](void *c, const uint8_t pk[32], const uint8_t *m, size_t n, const uint8_t sig[64]) {
+      return self(c)->ed25519_verify(pk, m, n, sig);
+    };
     return p;
   }
 
@@ -132,6 +136,10 @@ class FirmwareTest : public ::testing::Test {
     ON_CALL(mock, ed25519_sign(_, _, _, _))
         .WillByDefault([](const uint8_t *sk, const uint8_t *m, size_t n, uint8_t *sig) {
           crypto_sign_detached(sig, nullptr, m, n, sk);
+        });
+    ON_CALL(mock, ed25519_verify(_, _, _, _))
+        .WillByDefault([](const uint8_t *pk, const uint8_t *m, size_t n, const uint8_t *sig) {
+          return crypto_sign_verify_detached(sig, m, n, pk);
         });
     ON_CALL(mock, log(_, _, _)).WillByDefault([this](iotw_log_level, const char *e, const char *d) {
       logs.emplace_back(e, d);
@@ -278,7 +286,7 @@ class FirmwareTest : public ::testing::Test {
   NiceMock<MockPort> mock;
   iotw_port port{};
   iotw_fw fw{};
-  iotw_fw_config cfg{"esp-03", "esp8266", "1.2.3", 4, {}};
+  iotw_fw_config cfg{"esp-03", "esp8266", "1.2.3", 4, {}, nullptr};
   uint64_t now = 10'000;
   std::map<std::string, Bytes> nvs;
   std::vector<Bytes> sent;
@@ -802,6 +810,178 @@ TEST_F(FirmwareTest, VrfClaimOverDatagramLink) {
   const Bytes alpha = vrf_alpha(1, 0x00);
   EXPECT_EQ(iotw_ecvrf_verify(IOTW_ECVRF_TAI, nullptr, fw.pk, env.body.vrf_claim.pi, alpha.data(), alpha.size()),
             IOTW_ECVRF_OK);
+}
+
+
+// Light verification (docs/protocol.md §6): the device is provisioned with the trust node's key, keeps the last
+// verified checkpoint, judges linkage only directly above it, and asks for a checkpoint when it is behind.
+class LightVerificationTest : public WitnessTest {
+ protected:
+  void SetUp() override {
+    WitnessTest::SetUp();
+    uint8_t seed[32];
+    std::memset(seed, 0x4e, sizeof seed);
+    crypto_sign_seed_keypair(node_pk, node_sk, seed);
+    cfg.node_pubkey = node_pk;
+  }
+  /** A Checkpoint signed by `sk` over CHECKPOINT(height, hash). */
+  static iotw_v1_Envelope checkpoint(uint64_t height, const Bytes &hash, const uint8_t *sk) {
+    iotw_v1_Envelope e = iotw_v1_Envelope_init_zero;
+    e.which_body = iotw_v1_Envelope_checkpoint_tag;
+    e.body.checkpoint.height = height;
+    std::copy(hash.begin(), hash.end(), e.body.checkpoint.block_hash);
+    uint8_t msg[IOTW_SIG_MSG_MAX];
+    crypto_sign_detached(e.body.checkpoint.signature, nullptr, msg, iotw_sigmsg_checkpoint(height, hash.data(), msg),
+                         sk);
+    return e;
+  }
+  /** Header at height whose prev_hash is prev. */
+  static Bytes linked_header(uint64_t height, const Bytes &prev) {
+    Bytes h = header_bytes(1, height);
+    std::copy(prev.begin(), prev.end(), h.begin() + 12);
+    return h;
+  }
+  /** Attach; Welcome(42) makes a provisioned device without a checkpoint ask for one at once. */
+  void attach_lv() {
+    ASSERT_EQ(boot(), 0);
+    take_one(iotw_v1_Envelope_hello_tag);
+    deliver(challenge(0x5a));
+    take_one(iotw_v1_Envelope_prove_tag);
+    deliver(welcome(42, 0));
+    const auto req = take_one(iotw_v1_Envelope_checkpoint_request_tag);
+    EXPECT_EQ(req.body.checkpoint_request.have_height, 0u);
+  }
+  /** WitnessRequest; returns (attestation, messages sent after it). */
+  std::pair<iotw_v1_Attestation, std::vector<iotw_v1_Envelope>> witness_all(uint64_t round, const Bytes &header) {
+    const Bytes hash = sha256(header);
+    deliver(witness(round, header, hash));
+    auto msgs = take_sent();
+    EXPECT_GE(msgs.size(), 1u);
+    if (msgs.empty()) return {};
+    EXPECT_EQ(msgs[0].which_body, iotw_v1_Envelope_attestation_tag);
+    const iotw_v1_Attestation a = msgs[0].body.attestation;
+    uint8_t msg[IOTW_SIG_MSG_MAX];
+    EXPECT_TRUE(verifies(a.signature, msg, iotw_sigmsg_attest(round, hash.data(), static_cast<uint8_t>(a.verdict), msg),
+                         fw.pk));
+    msgs.erase(msgs.begin());
+    return {a, msgs};
+  }
+  uint8_t node_pk[32], node_sk[64];
+};
+
+TEST_F(LightVerificationTest, AWitnessRequestThatDoesNotLinkIsInvalidAfterACheckpointItLinks) {
+  attach_lv();
+  const Bytes tip = sha256(header_bytes(1, 41));
+  deliver(checkpoint(41, tip, node_sk));
+  EXPECT_TRUE(take_sent().empty());
+  EXPECT_EQ(fw.stats.checkpoints_adopted, 1u);
+  EXPECT_TRUE(logged("checkpoint_adopted"));
+  // Height 42 on top of the checkpoint: linked, valid.
+  auto [good, after_good] = witness_all(1, linked_header(42, tip));
+  EXPECT_EQ(good.verdict, iotw_v1_Verdict_VERDICT_VALID);
+  EXPECT_TRUE(after_good.empty());
+  // Height 42 on another parent: the hash matches the header, but it does not link -> invalid, with the reason.
+  Bytes other = tip;
+  other[0] ^= 0xff;
+  auto [bad, after_bad] = witness_all(2, linked_header(42, other));
+  EXPECT_EQ(bad.verdict, iotw_v1_Verdict_VERDICT_INVALID);
+  EXPECT_TRUE(after_bad.empty());
+  EXPECT_EQ(fw.stats.witness_unlinked, 1u);
+  EXPECT_TRUE(logged("witness_unlinked"));
+  const auto w = std::find_if(logs.rbegin(), logs.rend(), [](const auto &l) { return l.first == "witness"; });
+  ASSERT_NE(w, logs.rend());
+  EXPECT_NE(w->second.find("verdict=invalid linkage=does_not_link"), std::string::npos) << w->second;
+}
+
+TEST_F(LightVerificationTest, WithoutACheckpointItDoesNotJudgeLinkageAndAsksForOne) {
+  attach_lv();
+  now += IOTW_FW_CHECKPOINT_RETRY_MS;
+  // No checkpoint yet: an honest header on any parent is valid (behind devices are never a reason for invalid).
+  Bytes parent(32, 0x77);
+  auto [a, after] = witness_all(1, linked_header(42, parent));
+  EXPECT_EQ(a.verdict, iotw_v1_Verdict_VERDICT_VALID);
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].which_body, iotw_v1_Envelope_checkpoint_request_tag);
+  // Now the device knows 41; it adopts the checkpoint and the next block links.
+  const Bytes tip = sha256(header_bytes(1, 41));
+  deliver(checkpoint(41, tip, node_sk));
+  EXPECT_EQ(witness_all(2, linked_header(42, tip)).first.verdict, iotw_v1_Verdict_VERDICT_VALID);
+  EXPECT_EQ(witness_all(3, linked_header(42, parent)).first.verdict, iotw_v1_Verdict_VERDICT_INVALID);
+}
+
+TEST_F(LightVerificationTest, ADeviceBehindItsCheckpointDoesNotJudgeAndRequestsRateLimited) {
+  attach_lv();
+  const Bytes tip = sha256(header_bytes(1, 30));
+  deliver(checkpoint(30, tip, node_sk));
+  Bytes parent(32, 0x33);  // the device cannot know block 41: no judgement, a checkpoint request instead
+  auto [a1, after1] = witness_all(1, linked_header(42, parent));
+  EXPECT_EQ(a1.verdict, iotw_v1_Verdict_VERDICT_VALID);
+  ASSERT_EQ(after1.size(), 1u);
+  EXPECT_EQ(after1[0].body.checkpoint_request.have_height, 30u);
+  auto [a2, after2] = witness_all(2, linked_header(43, parent));  // within the retry interval: no second request
+  EXPECT_EQ(a2.verdict, iotw_v1_Verdict_VERDICT_VALID);
+  EXPECT_TRUE(after2.empty());
+  // At or below the checkpoint height: not judged either.
+  EXPECT_EQ(witness_all(3, linked_header(30, parent)).first.verdict, iotw_v1_Verdict_VERDICT_VALID);
+  // A HeartbeatAck beyond the checkpoint asks again once the interval passed.
+  now += IOTW_FW_CHECKPOINT_RETRY_MS;
+  deliver(heartbeat_ack(1, 31));
+  EXPECT_EQ(take_one(iotw_v1_Envelope_checkpoint_request_tag).body.checkpoint_request.have_height, 30u);
+  deliver(heartbeat_ack(2, 30));
+  EXPECT_TRUE(take_sent().empty());
+}
+
+TEST_F(LightVerificationTest, AForgedCheckpointIsRejectedAndChangesNothing) {
+  attach_lv();
+  const Bytes tip = sha256(header_bytes(1, 41));
+  deliver(checkpoint(41, tip, node_sk));
+  uint8_t evil_pk[32], evil_sk[64];
+  crypto_sign_keypair(evil_pk, evil_sk);
+  Bytes fork(32, 0x66);
+  deliver(checkpoint(41, fork, evil_sk));  // signed by another key
+  iotw_v1_Envelope tampered = checkpoint(50, fork, node_sk);
+  tampered.body.checkpoint.height = 41;  // the node's signature, over another height
+  deliver(tampered);
+  EXPECT_EQ(fw.stats.checkpoints_rejected, 2u);
+  EXPECT_EQ(fw.stats.checkpoints_adopted, 1u);
+  EXPECT_TRUE(logged("checkpoint_rejected"));
+  EXPECT_EQ(fw.ckpt_height, 41u);
+  EXPECT_EQ(Bytes(fw.ckpt_hash, fw.ckpt_hash + 32), tip);
+  // The fork the forger wanted does not link; the real chain does.
+  EXPECT_EQ(witness_all(1, linked_header(42, fork)).first.verdict, iotw_v1_Verdict_VERDICT_INVALID);
+  EXPECT_EQ(witness_all(2, linked_header(42, tip)).first.verdict, iotw_v1_Verdict_VERDICT_VALID);
+}
+
+TEST_F(LightVerificationTest, TheCheckpointSurvivesARebootInNvs) {
+  attach_lv();
+  const Bytes tip = sha256(header_bytes(1, 41));
+  deliver(checkpoint(41, tip, node_sk));
+  ASSERT_EQ(nvs.count("lv.ckpt"), 1u);
+  EXPECT_EQ(nvs["lv.ckpt"].size(), 40u);
+  logs.clear();
+  ASSERT_EQ(boot(), 0);  // reboot: RAM lost, NVS kept
+  EXPECT_TRUE(logged("checkpoint_loaded"));
+  take_sent();
+  deliver(challenge(0x5a));
+  deliver(welcome(41, 0));  // the chain is not beyond the checkpoint: nothing to ask
+  take_sent();
+  Bytes other(32, 0x01);
+  EXPECT_EQ(witness_all(1, linked_header(42, other)).first.verdict, iotw_v1_Verdict_VERDICT_INVALID);
+  EXPECT_EQ(witness_all(2, linked_header(42, tip)).first.verdict, iotw_v1_Verdict_VERDICT_VALID);
+}
+
+TEST_F(LightVerificationTest, UnprovisionedDeviceDropsCheckpointsAndNeverAsks) {
+  cfg.node_pubkey = nullptr;
+  attach();  // no CheckpointRequest after Welcome (take_one inside checked exactly one message each step)
+  deliver(checkpoint(41, sha256(header_bytes(1, 41)), node_sk));
+  EXPECT_EQ(fw.stats.dropped, 1u);
+  EXPECT_EQ(fw.ckpt_valid, 0u);
+  Bytes other(32, 0x01);
+  EXPECT_EQ(attest(1, linked_header(42, other), sha256(linked_header(42, other))).verdict,
+            iotw_v1_Verdict_VERDICT_VALID);
+  deliver(heartbeat_ack(1, 100));
+  EXPECT_TRUE(take_sent().empty());
+  EXPECT_EQ(fw.stats.checkpoints_requested, 0u);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // libFuzzer target: message dispatch into TrustNodeCore. Four devices are registered with real keys (so
 // the fuzzer reaches the attached-device paths), one block is in flight, then the input is cut into
 // envelopes (1 length byte + 1 link byte + payload) delivered on links 1..5 with ticks in between.
+// An input that starts with "VRF" runs the core with selection = "vrf" (the prefix is skipped): the block in
+// flight then has an open claim window, so VrfClaims (tag 14) reach the claim checks.
 #include <sodium.h>
 
 #include <cstring>
@@ -45,6 +47,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ConsensusConfig cfg;
   cfg.witnesses = 2;
   cfg.block_interval_ms = 0;
+  cfg.node_key_seed = std::array<uint8_t, 32>{9};  // CheckpointRequests (tag 15) get signed Checkpoints
+  if (size >= 3 && std::memcmp(data, "VRF", 3) == 0) {
+    cfg.selection = Selection::vrf;
+    data += 3;
+    size -= 3;
+  }
   TrustNodeCore core(cfg, ledger, clock, rng, sink);
   for (uint32_t link = 1; link <= 4; ++link) {
     uint8_t seed[32] = {static_cast<uint8_t>(link)}, pk[32], sk[64];

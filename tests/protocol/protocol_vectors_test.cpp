@@ -32,7 +32,7 @@ class ProtocolVectors : public ::testing::Test {
   void SetUp() override {
     ASSERT_GE(sodium_init(), 0);
     v = doc_vectors();
-    ASSERT_EQ(v.size(), 18u) << "docs/protocol.md §9 lost vectors";
+    ASSERT_EQ(v.size(), 21u) << "docs/protocol.md §9 lost vectors";
   }
   std::vector<uint8_t> sha(const std::vector<uint8_t>& in) {
     std::vector<uint8_t> out(32);
@@ -157,6 +157,44 @@ TEST_F(ProtocolVectors, VrfAlphaRoundSeedAndClaimOfBlock2) {
   EXPECT_STREQ(iotw_msg_name(back.which_body), "vrf_claim");
 }
 
+TEST_F(ProtocolVectors, CheckpointMessageSignatureAndEnvelope) {
+  uint8_t pk[32], sk[64];
+  crypto_sign_seed_keypair(pk, sk, v["test_key.seed"].data());
+  uint8_t msg[IOTW_SIG_MSG_MAX], sig[64];
+  const size_t n = iotw_sigmsg_checkpoint(1, v["block1.hash"].data(), msg);
+  EXPECT_EQ(n, 58u);
+  EXPECT_EQ(to_hex(msg, n), to_hex(v["checkpoint.message"]));
+  crypto_sign_detached(sig, nullptr, msg, n, sk);
+  EXPECT_EQ(to_hex(sig, 64), to_hex(v["checkpoint.signature"]));
+  // Domain separation: a checkpoint signature is not a RESULT or an ATTEST, and binds the height.
+  uint8_t other[IOTW_SIG_MSG_MAX];
+  size_t m = iotw_sigmsg_result(1, v["block1.hash"].data(), other);
+  EXPECT_NE(crypto_sign_verify_detached(sig, other, m, pk), 0);
+  m = iotw_sigmsg_checkpoint(2, v["block1.hash"].data(), other);
+  EXPECT_NE(crypto_sign_verify_detached(sig, other, m, pk), 0);
+
+  iotw_v1_Envelope env = iotw_v1_Envelope_init_zero;
+  env.which_body = iotw_v1_Envelope_checkpoint_tag;
+  env.body.checkpoint.height = 1;
+  memcpy(env.body.checkpoint.block_hash, v["block1.hash"].data(), 32);
+  memcpy(env.body.checkpoint.signature, sig, 64);
+  uint8_t payload[IOTW_FRAME_MAX_PAYLOAD];
+  const size_t len = iotw_msg_encode(&env, payload, sizeof payload);
+  EXPECT_EQ(to_hex(payload, len), to_hex(v["checkpoint.payload"]));
+  iotw_v1_Envelope back;
+  ASSERT_EQ(iotw_msg_decode(payload, len, &back), 0);
+  EXPECT_STREQ(iotw_msg_name(back.which_body), "checkpoint");
+
+  // CheckpointRequest: field 15 (0x7a); an empty request is the two bytes 7a 00 and still decodes.
+  env = iotw_v1_Envelope_init_zero;
+  env.which_body = iotw_v1_Envelope_checkpoint_request_tag;
+  EXPECT_EQ(to_hex(payload, iotw_msg_encode(&env, payload, sizeof payload)), "7a00");
+  ASSERT_EQ(iotw_msg_decode(payload, 2, &back), 0);
+  EXPECT_STREQ(iotw_msg_name(back.which_body), "checkpoint_request");
+  env.body.checkpoint_request.have_height = 5;
+  EXPECT_EQ(to_hex(payload, iotw_msg_encode(&env, payload, sizeof payload)), "7a020805");
+}
+
 // ECVRF and Ed25519 derive their nonce alike (SHA-512(secret prefix || 32 bytes)); the identity key is safe as the
 // VRF key only while no Ed25519 message a device signs is 32 bytes long (docs/vrf.md "Key").
 TEST_F(ProtocolVectors, NoSigningMessageIs32BytesLong) {
@@ -165,5 +203,6 @@ TEST_F(ProtocolVectors, NoSigningMessageIs32BytesLong) {
   EXPECT_EQ(iotw_sigmsg_result(1, h, msg), 54u);
   EXPECT_EQ(iotw_sigmsg_attest(1, h, 1, msg), 55u);
   EXPECT_EQ(iotw_sigmsg_usage(1, 2, 3, 4, msg), 37u);
+  EXPECT_EQ(iotw_sigmsg_checkpoint(1, h, msg), 58u);  // signed by the node key, not a device key, anyway
   EXPECT_EQ(sizeof(IOTW_TAG_VRF) + 8 + 32, IOTW_VRF_ALPHA_SIZE);  // alpha is never signed, only VRF-proved
 }

@@ -178,5 +178,94 @@ TEST(TrustNodeDaemon, BadConfigExitsTwoNamingFileAndLine) {
   EXPECT_NE(err.find("tn.toml:6: unknown key 'block_ms' in [consensus]; allowed: witnesses"), std::string::npos) << err;
 }
 
+/** `iotw-trust-node --config DIR/tn.toml --print-node-pubkey` stdout (trimmed) and exit code. */
+std::pair<std::string, int> print_node_pubkey(const Node &node) {
+  const std::string cmd = std::string(IOTW_TRUST_NODE_BIN) + " --config " + (node.dir / "tn.toml").string() +
+                          " --print-node-pubkey 2>/dev/null";
+  FILE *p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[256];
+  while (p && fgets(buf, sizeof buf, p)) out += buf;
+  const int status = p ? pclose(p) : -1;
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+}
+
+TEST(TrustNodeDaemon, NodeKeyPersistsAndSignsCheckpointsOverUdp) {
+  const std::string toml = R"(
+[node]
+db = "ledger.sqlite"
+seed = 3
+events = "events.jsonl"
+[http]
+listen = "127.0.0.1:0"
+port_file = "http.port"
+[udp]
+listen = "127.0.0.1:0"
+port_file = "udp.port"
+)";
+  Node node(toml);
+  const int http_port = node.port("http.port"), udp_port = node.port("udp.port");
+  ASSERT_GT(udp_port, 0);
+  // The key file: 32 raw bytes, owner-only, next to the db.
+  const auto key_file = node.dir / "ledger.sqlite.key";
+  ASSERT_TRUE(fs::exists(key_file));
+  EXPECT_EQ(fs::file_size(key_file), 32u);
+  EXPECT_EQ(fs::status(key_file).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  httplib::Client http("127.0.0.1", http_port);
+  auto h = http.Get("/v1/health");
+  ASSERT_TRUE(h);
+  const std::string pub_hex = nlohmann::json::parse(h->body)["node_pubkey"];
+  const auto [printed, rc] = print_node_pubkey(node);
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(printed, pub_hex);
+  const auto pub = from_hex<32>(pub_hex);
+  ASSERT_TRUE(pub);
+
+  // A device registers and asks for a checkpoint: genesis, signed by the node key over CHECKPOINT.
+  std::vector<std::unique_ptr<UdpDevice>> devs;
+  devs.push_back(std::make_unique<UdpDevice>(1, udp_port));
+  devs[0]->send(devs[0]->dev.hello());
+  for (int i = 0; i < 200 && !devs[0]->dev.attached; ++i) serve(devs, 10);
+  ASSERT_TRUE(devs[0]->dev.attached);
+  iotw_v1_Envelope req = iotw_v1_Envelope_init_zero;
+  req.which_body = iotw_v1_Envelope_checkpoint_request_tag;
+  devs[0]->send(req);
+  const iotw_v1_Envelope *got = nullptr;
+  for (int i = 0; i < 200 && !got; ++i) {
+    serve(devs, 10);
+    for (const auto &e : devs[0]->dev.received)
+      if (e.which_body == iotw_v1_Envelope_checkpoint_tag) got = &e;
+  }
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->body.checkpoint.height, 0u);
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  const size_t n = iotw_sigmsg_checkpoint(0, got->body.checkpoint.block_hash, msg);
+  EXPECT_EQ(crypto_sign_verify_detached(got->body.checkpoint.signature, msg, n, pub->data()), 0);
+  EXPECT_NE(node.read("events.jsonl").find("\"node_pubkey\":\"" + pub_hex + "\""), std::string::npos);
+
+  // Restart: the same key.
+  kill(node.pid, SIGTERM);
+  EXPECT_EQ(node.wait_exit(), 0);
+  node.start();
+  const int http2 = node.port("http.port");
+  ASSERT_GT(http2, 0);
+  httplib::Client again("127.0.0.1", http2);
+  auto h2 = again.Get("/v1/health");
+  ASSERT_TRUE(h2);
+  EXPECT_EQ(nlohmann::json::parse(h2->body)["node_pubkey"], pub_hex);
+}
+
+TEST(TrustNodeDaemon, ANodeKeyFileOfTheWrongSizeIsAStartupError) {
+  char tmpl[] = "/tmp/iotw-tn-key-XXXXXX";
+  const fs::path dir = mkdtemp(tmpl);
+  std::ofstream(dir / "bad.key") << "too short";
+  Node node("[node]\ndb = \"l.sqlite\"\nseed = 1\nkey = \"" + (dir / "bad.key").string() + "\"\n");
+  EXPECT_EQ(node.wait_exit(), 1);
+  const std::string err = node.read("stderr.txt");
+  EXPECT_NE(err.find("bad.key must be exactly 32 bytes (an Ed25519 seed), has 9"), std::string::npos) << err;
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace iotw::tn::test

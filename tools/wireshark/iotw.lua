@@ -10,9 +10,11 @@ local directions = { [0] = "trust node -> device", [1] = "device -> trust node" 
 local messages = {
   [1] = "Hello", [2] = "Challenge", [3] = "Prove", [4] = "Welcome", [5] = "Assignment", [6] = "Result",
   [7] = "WitnessRequest", [8] = "Attestation", [9] = "Heartbeat", [10] = "HeartbeatAck", [11] = "Error",
-  [12] = "UsageReport",
+  [12] = "UsageReport", [13] = "VrfRoundSeed", [14] = "VrfClaim",
+  [15] = "CheckpointRequest", [16] = "Checkpoint",
 }
 local verdicts = { [0] = "unspecified", [1] = "valid", [2] = "invalid" }
+local vrf_suites = { [3] = "ECVRF-EDWARDS25519-SHA512-TAI", [4] = "ECVRF-EDWARDS25519-SHA512-ELL2" }
 
 local f = {
   direction = ProtoField.uint8("iotw.direction", "Direction", base.DEC, directions),
@@ -33,9 +35,17 @@ local f = {
   model = ProtoField.string("iotw.model", "Model"),
   code = ProtoField.uint32("iotw.error_code", "Error code"),
   text = ProtoField.string("iotw.error_text", "Error text"),
+  prev_hash = ProtoField.bytes("iotw.prev_hash", "Previous block hash"),
+  vrf_suite = ProtoField.uint32("iotw.vrf_suite", "VRF suite", base.DEC, vrf_suites),
+  claim_window_ms = ProtoField.uint32("iotw.claim_window_ms", "Claim window (ms)"),
+  vrf_pi = ProtoField.bytes("iotw.vrf_pi", "VRF proof pi (Gamma || c || s)"),
+  have_height = ProtoField.uint64("iotw.have_height", "Device checkpoint height"),
+  block_hash = ProtoField.bytes("iotw.block_hash", "Block hash"),
+  signature = ProtoField.bytes("iotw.signature", "Ed25519 signature"),
 }
 iotw.fields = { f.direction, f.frame_len, f.payload_len, f.crc, f.crc_ok, f.error, f.msg, f.msg_tag,
-  f.assignment_id, f.round_id, f.height, f.verdict, f.seq, f.boot_count, f.name, f.model, f.code, f.text }
+  f.assignment_id, f.round_id, f.height, f.verdict, f.seq, f.boot_count, f.name, f.model, f.code, f.text,
+  f.prev_hash, f.vrf_suite, f.claim_window_ms, f.vrf_pi, f.have_height, f.block_hash, f.signature }
 
 local band, bxor, rshift = bit32.band, bit32.bxor, bit32.rshift
 local crc_table = {}
@@ -134,6 +144,15 @@ function iotw.dissector(tvb, pinfo, tree)
     return tvb:len()
   end
   local env = fields_of(bytes, 0, plen)
+  local ptvb
+  local function payload_tvb()  -- the decoded payload as its own data source, for bytes fields
+    if not ptvb then
+      local hex = {}
+      for i = 0, plen - 1 do hex[#hex + 1] = string.format("%02x", bytes[i]) end
+      ptvb = ByteArray.new(table.concat(hex)):tvb("IOTW payload")
+    end
+    return ptvb
+  end
   for tag, span in pairs(env) do
     if type(span) == "table" and messages[tag] then
       t:add(f.msg_tag, tvb(1), tag)
@@ -145,6 +164,14 @@ function iotw.dissector(tvb, pinfo, tree)
           t:add(field, tvb(1), field == f.verdict and m[k] or UInt64.new(m[k]))
           info = info .. " " .. label .. "=" .. string.format("%d", m[k])
         end
+      end
+      local function u32(field, k, label)
+        if type(m[k]) == "number" then
+          t:add(field, tvb(1), m[k]); info = info .. " " .. label .. "=" .. string.format("%d", m[k])
+        end
+      end
+      local function raw(field, k, size)  -- fixed-length bytes field, shown only when it has its size
+        if type(m[k]) == "table" and m[k][2] == size then t:add(field, payload_tvb()(m[k][1], m[k][2])) end
       end
       local function str(field, k, label)
         if type(m[k]) == "table" then
@@ -159,6 +186,11 @@ function iotw.dissector(tvb, pinfo, tree)
       elseif tag == 8 then num(f.round_id, 1, "round"); num(f.verdict, 3, "verdict")
       elseif tag == 9 or tag == 12 then num(f.seq, 1, "seq")
       elseif tag == 10 then num(f.seq, 1, "seq"); num(f.height, 2, "height")
+      elseif tag == 13 then num(f.height, 1, "height"); raw(f.prev_hash, 2, 32); u32(f.vrf_suite, 3, "suite")
+        u32(f.claim_window_ms, 4, "window_ms")
+      elseif tag == 14 then num(f.height, 1, "height"); raw(f.vrf_pi, 2, 80)
+      elseif tag == 15 then num(f.have_height, 1, "have_height")
+      elseif tag == 16 then num(f.height, 1, "height"); raw(f.block_hash, 2, 32); raw(f.signature, 3, 64)
       elseif tag == 11 then
         if type(m[1]) == "number" then t:add(f.code, tvb(1), m[1]) end
         str(f.text, 2, "text")

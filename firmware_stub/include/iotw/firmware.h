@@ -10,10 +10,21 @@
  *   sk, answered with VrfClaim (docs/vrf.md "Miner selection"). The caller's stack must allow about 12 KB
  *   for iotw_fw_on_rx while a seed is handled (libsodium's scalar multiplication; docs/vrf.md).
  *
+ * Light verification (docs/protocol.md §6 "Light verification"), only when cfg.node_pubkey is set and the port
+ * has ed25519_verify: the device keeps the last checkpoint it verified (height, block hash; RAM and NVS
+ * "lv.ckpt" = height u64 LE || hash[32]). A Checkpoint whose signature verifies under node_pubkey over
+ * CHECKPOINT(height, block_hash) is adopted (any height: the latest verified one wins); a forged one is logged
+ * checkpoint_rejected and ignored. A WitnessRequest for height = checkpoint height + 1 whose prev_hash is not
+ * the checkpoint's hash gets verdict invalid (logged witness_unlinked). A device that is behind (no checkpoint,
+ * or a WitnessRequest / Welcome / HeartbeatAck beyond checkpoint + 1 / the checkpoint) does not judge linkage;
+ * it sends a CheckpointRequest (at most one per IOTW_FW_CHECKPOINT_RETRY_MS). Headers the device witnessed
+ * are never adopted: only the trust node's signed checkpoints of finalized blocks move the known header.
+ *
  * Log events (port->log): boot, identity_created, identity_loaded, identity_corrupt, boot_count_corrupt,
  * usage_seq_corrupt, nvs_error, hello_sent, prove_sent, registered, assignment, result_sent, witness,
  * attestation_sent, usage_sent, vrf_claim_sent, vrf_error, node_error, reattach, dropped, decode_error,
- * encode_error, send_error.
+ * encode_error, send_error, checkpoint_loaded, checkpoint_corrupt, checkpoint_requested, checkpoint_adopted,
+ * checkpoint_rejected, witness_unlinked.
  * The secret key is never logged.
  *
  * The caller feeds received bytes (iotw_fw_on_rx) and calls iotw_fw_poll at least every 50 ms; every
@@ -58,6 +69,9 @@ typedef struct {
   const char *fw_version; /**< truncated to 15 bytes */
   uint32_t reset_reason;  /**< chip reset-reason code reported in Hello */
   iotw_fw_faults faults;
+  /** The trust node's Ed25519 node public key (32 bytes, provisioned; must outlive fw), or NULL: light
+   *  verification off (no linkage check, no CheckpointRequest, Checkpoints dropped). */
+  const uint8_t *node_pubkey;
 } iotw_fw_config;
 
 /** Counters since boot (RAM only). frames_rx counts decoded messages; decode_errors bad frames, bad
@@ -65,6 +79,7 @@ typedef struct {
 typedef struct {
   uint32_t frames_rx, frames_tx, decode_errors, assignments, results, witness_requests, attestations,
       heartbeats, reattaches, dropped, usage_reports, vrf_seeds, vrf_claims;
+  uint32_t checkpoints_requested, checkpoints_adopted, checkpoints_rejected, witness_unlinked;
 } iotw_fw_stats;
 
 typedef struct {
@@ -79,6 +94,12 @@ typedef struct {
   uint32_t heartbeat_interval_ms;
   uint64_t heartbeat_seq;
   uint64_t known_height;
+  /* Light verification: the last checkpoint verified under cfg.node_pubkey (also in NVS "lv.ckpt"). */
+  uint8_t ckpt_valid;
+  uint64_t ckpt_height;
+  uint8_t ckpt_hash[32];
+  uint8_t ckpt_requested;      /**< a CheckpointRequest was sent at ckpt_request_ms */
+  uint64_t ckpt_request_ms;
   iotw_frame_decoder decoder;
   iotw_fw_stats stats;
 } iotw_fw;

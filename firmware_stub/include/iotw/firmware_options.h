@@ -14,4 +14,7 @@
 #ifndef IOTW_FW_LINK_TIMEOUT_MS
 #define IOTW_FW_LINK_TIMEOUT_MS 5000u /**< no frame from the trust node this long -> re-attach (Hello) */
 #endif
+#ifndef IOTW_FW_CHECKPOINT_RETRY_MS
+#define IOTW_FW_CHECKPOINT_RETRY_MS 1000u /**< at most one CheckpointRequest this often (light verification) */
+#endif
 #endif

@@ -116,6 +116,11 @@ static void host_sign(void *c, const uint8_t sk[64], const uint8_t *msg, size_t 
   crypto_sign_detached(sig, NULL, msg, len, sk);
 }
 
+static int host_verify(void *c, const uint8_t pk[32], const uint8_t *msg, size_t len, const uint8_t sig[64]) {
+  (void)c;
+  return crypto_sign_verify_detached(sig, msg, len, pk);
+}
+
 static void host_log(void *c, iotw_log_level level, const char *event, const char *detail) {
   iotw_host_port_ctx *ctx = c;
   static const char *const names[] = {"debug", "info", "warn", "error"};
@@ -139,6 +144,7 @@ int iotw_host_port_init(iotw_port *port, iotw_host_port_ctx *ctx) {
   port->sha256 = host_sha256;
   port->ed25519_seed_keypair = host_keypair;
   port->ed25519_sign = host_sign;
+  port->ed25519_verify = host_verify;
   port->log = host_log;
   return 0;
 }

@@ -71,6 +71,11 @@ static void sim_sign(void *c, const uint8_t sk[64], const uint8_t *msg, size_t l
   crypto_sign_detached(sig, NULL, msg, len, sk);
 }
 
+static int sim_verify(void *c, const uint8_t pk[32], const uint8_t *msg, size_t len, const uint8_t sig[64]) {
+  (void)c;
+  return crypto_sign_verify_detached(sig, msg, len, pk);
+}
+
 static void sim_log(void *c, iotw_log_level level, const char *event, const char *detail) {
   iotw_sim_port_ctx *ctx = c;
   if (ctx->log) ctx->log(ctx->user, level, event, detail);
@@ -90,6 +95,7 @@ int iotw_sim_port_init(iotw_port *port, iotw_sim_port_ctx *ctx, uint64_t seed) {
   port->sha256 = sim_sha256;
   port->ed25519_seed_keypair = sim_keypair;
   port->ed25519_sign = sim_sign;
+  port->ed25519_verify = sim_verify;
   port->log = sim_log;
   return 0;
 }

@@ -16,6 +16,9 @@ extern "C" {
 
 #define IOTW_TAG_USAGE "IOTW/1/USAGE" /* || seq u64le || energy_mwh u64le || on_seconds u32le || period_s u32le -> 37 bytes */
 
+/* Signed by the trust node's node key (not a device key): a finalized chain tip for light verification. */
+#define IOTW_TAG_CHECKPOINT "IOTW/1/CHECKPOINT" /* || height u64le || block_hash[32] -> 58 bytes */
+
 /* Not a signing message: the ECVRF input (RFC 9381 alpha) of the round that selects the miner of the block at
  * height on top of prev_hash (docs/protocol.md §5, docs/vrf.md). */
 #define IOTW_TAG_VRF "IOTW/1/VRF" /* || height u64le || prev_hash[32] -> 51 bytes */
@@ -36,6 +39,10 @@ size_t iotw_sigmsg_attest(uint64_t round_id, const uint8_t block_hash[32], uint8
 
 /** USAGE: a device's signed usage-data report. Returns the length (37). */
 size_t iotw_sigmsg_usage(uint64_t seq, uint64_t energy_mwh, uint32_t on_seconds, uint32_t period_s, uint8_t *out);
+
+/** CHECKPOINT: the trust node's signed statement that block_hash is the finalized block at height
+ *  (docs/protocol.md §5, §6 light verification). Returns the length (58). */
+size_t iotw_sigmsg_checkpoint(uint64_t height, const uint8_t block_hash[32], uint8_t *out);
 
 /** VRF alpha for the block at height whose predecessor has block hash prev_hash. Never signed with Ed25519.
  *  Writes into out (>= IOTW_VRF_ALPHA_SIZE bytes) and returns the length (51). */

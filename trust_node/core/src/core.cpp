@@ -61,6 +61,11 @@ TrustNodeCore::TrustNodeCore(ConsensusConfig cfg, Ledger &ledger, Clock &clock, 
   reputation_ = ledger_.reputations();
   next_round_id_ = ledger_.max_round_id() + 1;
   next_assignment_id_ = ledger_.max_assignment_id() + 1;
+  if (cfg_.node_key_seed) {
+    Key pk{};
+    crypto_sign_seed_keypair(pk.data(), node_sk_.data(), cfg_.node_key_seed->data());
+    node_pk_ = pk;
+  }
 }
 
 void TrustNodeCore::link_opened(uint32_t link, std::string name) { sessions_[link] = Session{std::move(name), {}, {}}; }
@@ -183,8 +188,31 @@ void TrustNodeCore::on_message(uint32_t link, const iotw_v1_Envelope &env) {
     case iotw_v1_Envelope_attestation_tag: return on_attestation(link, d.rec.pubkey, env.body.attestation);
     case iotw_v1_Envelope_usage_report_tag: return on_usage(link, d, env.body.usage_report);
     case iotw_v1_Envelope_vrf_claim_tag: return on_vrf_claim(link, d.rec.pubkey, env.body.vrf_claim);
+    case iotw_v1_Envelope_checkpoint_request_tag: return on_checkpoint_request(link, env.body.checkpoint_request);
     default: ++counters_.messages_rejected; return send_error(link, 5, "unexpected message");
   }
+}
+
+// Light verification (docs/protocol.md §6): the finalized tip, signed with the node key over CHECKPOINT. tip_ is
+// always a durably committed block, so a checkpoint never names a block that a crash could take back.
+void TrustNodeCore::on_checkpoint_request(uint32_t link, const iotw_v1_CheckpointRequest &) {
+  if (!node_pk_) {
+    ++counters_.messages_rejected;
+    return send_error(link, 5, "no node key: checkpoints unavailable");
+  }
+  if (!checkpoint_sig_ || checkpoint_sig_->first != tip_.height) {
+    uint8_t msg[IOTW_SIG_MSG_MAX];
+    const size_t n = iotw_sigmsg_checkpoint(tip_.height, tip_.hash.data(), msg);
+    Sig sig{};
+    crypto_sign_detached(sig.data(), nullptr, msg, n, node_sk_.data());
+    checkpoint_sig_.emplace(tip_.height, sig);
+  }
+  iotw_v1_Envelope e = envelope(iotw_v1_Envelope_checkpoint_tag);
+  e.body.checkpoint.height = tip_.height;
+  std::memcpy(e.body.checkpoint.block_hash, tip_.hash.data(), IOTW_HASH_SIZE);
+  std::memcpy(e.body.checkpoint.signature, checkpoint_sig_->second.data(), 64);
+  ++counters_.checkpoints_sent;
+  sink_.send(link, e);
 }
 
 void TrustNodeCore::on_hello(uint32_t link, Session &s, const iotw_v1_Hello &h) {

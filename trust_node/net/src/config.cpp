@@ -101,7 +101,7 @@ NodeConfig parse_config(std::string_view text, const std::string &source, const 
 
   const toml::table *node = c.table(root, "node");
   if (!node) c.fail(root.source(), "missing required table [node] (db, seed)");
-  c.only(*node, "[node]", {"db", "seed", "events"});
+  c.only(*node, "[node]", {"db", "seed", "events", "key"});
   const auto db = c.str(*node, "node", "db");
   if (!db) c.fail(node->source(), "missing required key 'db' in [node]");
   cfg.db = Checker::resolve(*db, base_dir);
@@ -111,6 +111,8 @@ NodeConfig parse_config(std::string_view text, const std::string &source, const 
     c.fail(seed->source(), "[node] seed must be a non-negative integer");
   cfg.seed = static_cast<uint64_t>(seed->as_integer()->get());
   if (auto ev = c.str(*node, "node", "events")) cfg.events = Checker::resolve(*ev, base_dir);
+  if (auto key = c.str(*node, "node", "key")) cfg.key = Checker::resolve(*key, base_dir);
+  else if (cfg.db != ":memory:") cfg.key = cfg.db + ".key";
 
   if (const toml::table *t = c.table(root, "http")) cfg.http = c.listen(*t, "http", base_dir);
   if (const toml::table *t = c.table(root, "udp")) cfg.udp = c.listen(*t, "udp", base_dir);

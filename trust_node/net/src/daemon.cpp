@@ -11,6 +11,10 @@
 #include <random>
 #include <thread>
 
+#include <fcntl.h>
+#include <sodium.h>
+#include <unistd.h>
+
 #include <boost/asio.hpp>
 #include <httplib.h>
 
@@ -52,6 +56,13 @@ void write_port_file(const std::string &path, uint16_t port) {
   std::filesystem::rename(tmp, path);
 }
 
+/** cfg.consensus plus the node key (Checkpoint signer). */
+ConsensusConfig with_node_key(const NodeConfig &cfg) {
+  ConsensusConfig c = cfg.consensus;
+  c.node_key_seed = load_or_create_node_key(cfg.key);
+  return c;
+}
+
 std::optional<uint64_t> parse_u64(const std::string &s) {
   if (s.empty() || s.size() > 19 || s.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
   return std::stoull(s);
@@ -75,11 +86,12 @@ class Daemon final : public CoreSink, public LinkHost {
  public:
   explicit Daemon(const NodeConfig &cfg)
       : cfg_(cfg), events_(cfg.events), rng_(cfg.seed), ledger_(cfg.db),
-        core_(cfg.consensus, ledger_, clock_, rng_, *this), tick_(io_), signals_(io_, SIGINT, SIGTERM),
+        core_(with_node_key(cfg), ledger_, clock_, rng_, *this), tick_(io_), signals_(io_, SIGINT, SIGTERM),
         work_(asio::make_work_guard(io_)) {}
 
   int run() {
-    events_.write("node_started", {{"seed", cfg_.seed}, {"height", core_.height()}, {"db", cfg_.db}});
+    events_.write("node_started", {{"seed", cfg_.seed}, {"height", core_.height()}, {"db", cfg_.db},
+                                   {"node_pubkey", to_hex(*core_.node_pubkey())}});
     for (const SerialConfig &s : cfg_.serial) serial_.push_back(std::make_unique<SerialLink>(io_, s, *this));
     for (auto &s : serial_) s->start();
     if (cfg_.udp) {
@@ -201,7 +213,10 @@ class Daemon final : public CoreSink, public LinkHost {
       auto parsed = parse_tx_batch(req.body);
       if (auto *e = std::get_if<TxParseError>(&parsed)) return bad_request(res, 400, e->message);
       const auto &reqs = std::get<std::vector<TxRequest>>(parsed);
-      const std::vector<SubmitResult> rs = on_io([&] { return core_.submit_batch(reqs); });
+      const std::vector<SubmitResult> rs = on_io([&] {
+        EventWriter::Hold hold(events_);  // one flush for the batch's tx_accepted lines, before the 202
+        return core_.submit_batch(reqs);
+      });
       nlohmann::json results = nlohmann::json::array();
       size_t accepted = 0;
       for (const SubmitResult &r : rs) {
@@ -253,6 +268,8 @@ class Daemon final : public CoreSink, public LinkHost {
                                     {"vrf_claims_accepted", c.vrf_claims_accepted},
                                     {"vrf_claims_rejected", c.vrf_claims_rejected},
                                     {"vrf_fallbacks", c.vrf_fallbacks},
+                                    {"checkpoints_sent", c.checkpoints_sent},
+                                    {"node_pubkey", to_hex(*core_.node_pubkey())},
                                     {"http_rejected", http_rejected_.load()}};
             }));
     });
@@ -333,6 +350,8 @@ class Daemon final : public CoreSink, public LinkHost {
               c.vrf_claims_rejected);
     m.counter("iotw_vrf_fallbacks_total", "Claim windows closed without a valid claim (uniform fallback).",
               c.vrf_fallbacks);
+    m.counter("iotw_checkpoints_sent_total", "Signed checkpoints sent to devices (light verification).",
+              c.checkpoints_sent);
     m.counter("iotw_frame_errors_total", "Frames dropped (CRC, COBS, overflow, decode).", frame_errors_);
     m.counter("iotw_http_rejected_total", "HTTP requests answered with an error status.", http_rejected_.load());
     return m.text();
@@ -373,10 +392,55 @@ EventWriter::~EventWriter() {
 }
 
 void EventWriter::write(std::string_view kind, const nlohmann::json &fields) {
-  const nlohmann::json line{{"time_ms", wall_ms()}, {"source", "trust-node"}, {"kind", kind}, {"fields", fields}};
-  const std::string s = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  // Same bytes as dumping {"time_ms","source","kind","fields"} (nlohmann sorts keys; kind is snake_case,
+  // so it needs no escaping), without building and destroying the wrapper object per line.
+  std::string s = "{\"fields\":";
+  s += fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  s += ",\"kind\":\"";
+  s += kind;
+  s += "\",\"source\":\"trust-node\",\"time_ms\":";
+  s += std::to_string(wall_ms());
+  s += "}\n";
   std::fwrite(s.data(), 1, s.size(), out_);
-  std::fflush(out_);
+  if (held_ == 0) std::fflush(out_);
+}
+
+std::array<uint8_t, 32> load_or_create_node_key(const std::string &path) {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium init failed");
+  std::array<uint8_t, 32> seed{};
+  if (path.empty()) {
+    randombytes_buf(seed.data(), seed.size());
+    return seed;
+  }
+  if (!std::filesystem::exists(path)) {
+    // First start: write a fresh key to a temporary file, fsync it, then link(2) it into place, so the key file
+    // either does not exist or is complete even if the process is killed half-way (SIGKILL durability test).
+    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) throw std::runtime_error("cannot create node key " + tmp + ": " + std::strerror(errno));
+    randombytes_buf(seed.data(), seed.size());
+    const bool ok = ::write(fd, seed.data(), seed.size()) == static_cast<ssize_t>(seed.size()) && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok) {
+      ::unlink(tmp.c_str());
+      throw std::runtime_error("cannot write node key " + tmp);
+    }
+    const int linked = ::link(tmp.c_str(), path.c_str());
+    const int link_errno = errno;
+    ::unlink(tmp.c_str());
+    if (linked == 0) return seed;
+    if (link_errno != EEXIST)
+      throw std::runtime_error("cannot create node key " + path + ": " + std::strerror(link_errno));
+    // another process created it first: use that one
+  }
+  std::ifstream f(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (!f.good() && !f.eof()) throw std::runtime_error("cannot read node key " + path);
+  if (bytes.size() != seed.size())
+    throw std::runtime_error("node key " + path + " must be exactly 32 bytes (an Ed25519 seed), has " +
+                             std::to_string(bytes.size()));
+  std::memcpy(seed.data(), bytes.data(), seed.size());
+  return seed;
 }
 
 int run_daemon(const NodeConfig &cfg) { return Daemon(cfg).run(); }

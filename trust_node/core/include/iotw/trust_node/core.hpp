@@ -4,6 +4,7 @@
 // Time comes only from Clock, randomness only from Random; single-threaded (the caller serialises calls).
 #pragma once
 #include <cstdint>
+#include <array>
 #include <map>
 #include <optional>
 #include <set>
@@ -86,6 +87,9 @@ struct ConsensusConfig {
   uint64_t claim_window_ms = 200;      ///< Selection::vrf: how long the node waits for VrfClaims
   RewardsConfig rewards;
   std::vector<DeviceTagRule> device_tags;
+  /** The trust node's Ed25519 node key seed (from [node] key, docs/trust-node.md "Node key"); signs
+   *  Checkpoints (docs/protocol.md §5 CHECKPOINT). Absent: CheckpointRequests are answered with Error 5. */
+  std::optional<std::array<uint8_t, 32>> node_key_seed;
   /** Sent in Welcome: device_timeout_ms / 5. */
   uint32_t heartbeat_interval_ms() const { return static_cast<uint32_t>(device_timeout_ms / 5); }
 };
@@ -107,6 +111,7 @@ struct CoreCounters {
   uint64_t vrf_claims_accepted = 0;    ///< VrfClaims whose proof verified in an open claim window
   uint64_t vrf_claims_rejected = 0;    ///< bad/forged proof, wrong round, not asked, duplicate
   uint64_t vrf_fallbacks = 0;          ///< claim windows that closed without a valid claim (uniform pick)
+  uint64_t checkpoints_sent = 0;       ///< signed Checkpoints answered to CheckpointRequests
 };
 
 /** One transaction as submitted over HTTP (docs/trust-node.md): payload and an optional wallet signature
@@ -148,6 +153,8 @@ class TrustNodeCore {
   bool lift_blacklist(const Key &device);
 
   uint64_t height() const { return tip_.height; }
+  /** The node key's public half (Checkpoint signer), if a node key is configured. */
+  std::optional<Key> node_pubkey() const { return node_pk_; }
   size_t pending_count() const { return pending_.size(); }
   size_t attached_count() const;
   size_t blacklisted_count() const { return blacklist_.size(); }
@@ -215,6 +222,7 @@ class TrustNodeCore {
   void on_attestation(uint32_t link, const Key &from, const iotw_v1_Attestation &a);
   void on_usage(uint32_t link, const Device &d, const iotw_v1_UsageReport &u);
   void on_vrf_claim(uint32_t link, const Key &from, const iotw_v1_VrfClaim &m);
+  void on_checkpoint_request(uint32_t link, const iotw_v1_CheckpointRequest &m);
   void reject_vrf_claim(uint32_t link, uint64_t height, const Key &from, const char *reason, const char *detail,
                         uint32_t code);
   void open_claims(Candidate &c);
@@ -262,6 +270,9 @@ class TrustNodeCore {
   std::optional<uint64_t> last_block_ms_;  ///< when the last block was finalized
   bool stalled_ = false;
   CoreCounters counters_;
+  std::optional<Key> node_pk_;
+  std::array<uint8_t, 64> node_sk_{};
+  std::optional<std::pair<uint64_t, Sig>> checkpoint_sig_;  ///< signature of the tip's Checkpoint (by height)
 };
 
 }  // namespace iotw::tn

@@ -32,6 +32,7 @@ struct NodeConfig {
   std::string db;
   uint64_t seed = 0;
   std::string events;  ///< empty = stdout
+  std::string key;     ///< node key file (32-byte Ed25519 seed; created 0600 if absent); default "<db>.key"
   std::optional<ListenConfig> http;
   std::optional<ListenConfig> udp;
   std::vector<SerialConfig> serial;

@@ -1,6 +1,8 @@
 // The iotw-trust-node process: one io_context thread owns the core, the store and the links; the HTTP API
 // (docs/trust-node.md) runs on cpp-httplib's threads and hands every request to the io thread.
 #pragma once
+#include <array>
+#include <cstdint>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -10,18 +12,42 @@
 
 namespace iotw::tn {
 
-/** Writes events (docs/events.md) as JSON lines, flushed per line, stamped with the system clock. */
+/** Writes events (docs/events.md) as JSON lines, stamped with the system clock. Each line is flushed as it
+ *  is written, except inside a Hold (one HTTP transaction batch): its lines are flushed together when the
+ *  outermost Hold ends, before the request is answered. */
 class EventWriter {
  public:
   /** path empty = stdout. Throws std::runtime_error when the file cannot be opened. */
   explicit EventWriter(const std::string &path);
   ~EventWriter();
+  EventWriter(const EventWriter &) = delete;
+  EventWriter &operator=(const EventWriter &) = delete;
   void write(std::string_view kind, const nlohmann::json &fields);
+
+  /** Defers flushing while alive (nestable); flushes once on destruction. */
+  class Hold {
+   public:
+    explicit Hold(EventWriter &w) : w_(w) { ++w_.held_; }
+    ~Hold() {
+      if (--w_.held_ == 0) std::fflush(w_.out_);
+    }
+    Hold(const Hold &) = delete;
+    Hold &operator=(const Hold &) = delete;
+
+   private:
+    EventWriter &w_;
+  };
 
  private:
   std::FILE *out_;
   bool owned_;
+  int held_ = 0;
 };
+
+/** The node key (docs/trust-node.md "Node key"): the 32-byte Ed25519 seed in path, created with 32 random bytes
+ *  (mode 0600; temporary file, fsync, link(2): never partial) if the file is absent. Throws std::runtime_error if it cannot be read or created, or is not
+ *  exactly 32 bytes. path empty (db ":memory:" without [node] key) = a fresh key for this process only. */
+std::array<uint8_t, 32> load_or_create_node_key(const std::string &path);
 
 /** Runs until SIGTERM/SIGINT or stop(); returns the exit code (0). Throws LedgerError /
  *  std::runtime_error on a startup failure (cannot open db, events file, bind). */
