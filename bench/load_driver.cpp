@@ -2,6 +2,8 @@
 // real Ed25519 keys, submits hash-only transactions through POST /v1/transactions/batch for S seconds, and
 // prints finalized tx/s, blocks/s and p50/p99 block finalization latency (assignment_sent -> block_finalized
 // in the node's events). Example: iotw_load_driver --node build/bin/iotw-trust-node --seconds 10
+// Devices resend Hello until welcomed (a burst of 1,000 Hellos can overflow the node's UDP receive buffer)
+// and heartbeat at the Welcome's interval, so idle devices of a large pool stay attached.
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -18,6 +20,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -34,9 +37,37 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 struct Device {
   int fd = -1;
   uint8_t pk[32], sk[64];
+  char name[32] = {};
+  bool attached = false;
+  uint32_t heartbeat_ms = 1000;
+  uint64_t hb_seq = 0;
+  Clock::time_point next_send{};  ///< next Hello (not attached) or Heartbeat (attached)
+  void hello() {
+    iotw_v1_Envelope h = iotw_v1_Envelope_init_zero;
+    h.which_body = iotw_v1_Envelope_hello_tag;
+    std::memcpy(h.body.hello.pubkey, pk, 32);
+    std::snprintf(h.body.hello.model, sizeof h.body.hello.model, "bench");
+    std::snprintf(h.body.hello.name, sizeof h.body.hello.name, "%s", name);
+    send(h);
+    next_send = Clock::now() + std::chrono::milliseconds(500);
+  }
+  void heartbeat() {
+    iotw_v1_Envelope h = iotw_v1_Envelope_init_zero;
+    h.which_body = iotw_v1_Envelope_heartbeat_tag;
+    h.body.heartbeat.seq = ++hb_seq;
+    send(h);
+    next_send = Clock::now() + std::chrono::milliseconds(heartbeat_ms);
+  }
+  void due() {
+    if (Clock::now() < next_send) return;
+    if (attached) heartbeat();
+    else hello();
+  }
   void send(const iotw_v1_Envelope &e) {
     uint8_t p[IOTW_FRAME_MAX_PAYLOAD], d[IOTW_DATAGRAM_MAX];
     const size_t n = iotw_msg_encode(&e, p, sizeof p);
@@ -48,6 +79,17 @@ struct Device {
     const long len = n > 0 ? iotw_datagram_check(d, static_cast<size_t>(n)) : -1;
     iotw_v1_Envelope in, out = iotw_v1_Envelope_init_zero;
     if (len <= 0 || iotw_msg_decode(d, static_cast<size_t>(len), &in) != 0) return;
+    if (in.which_body == iotw_v1_Envelope_welcome_tag) {
+      attached = true;
+      if (in.body.welcome.heartbeat_interval_ms > 0) heartbeat_ms = in.body.welcome.heartbeat_interval_ms;
+      next_send = Clock::now() + std::chrono::milliseconds(heartbeat_ms);
+      return;
+    }
+    if (in.which_body == iotw_v1_Envelope_error_tag && in.body.error.code == 1) {  // not registered: again
+      attached = false;
+      next_send = Clock::now();
+      return;
+    }
     if (in.which_body == iotw_v1_Envelope_challenge_tag) {
       out.which_body = iotw_v1_Envelope_prove_tag;
       std::memcpy(out.body.prove.pubkey, pk, 32);
@@ -87,6 +129,14 @@ int read_port(const fs::path &f) {
   throw std::runtime_error("no port file " + f.string());
 }
 
+/** A "VmRSS:"-style line of /proc/PID/status, in KiB (0 if absent). */
+uint64_t proc_status_kib(pid_t pid, const std::string &key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(key + ":", 0) == 0) return std::stoull(line.substr(key.size() + 1));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -102,6 +152,10 @@ int main(int argc, char **argv) {
   app.add_option("--witnesses", witnesses, "n per witness round");
   app.add_option("--max-txs-per-block", max_txs, "[consensus] max_txs_per_block");
   app.add_option("--clients", in_flight, "concurrent HTTP clients");
+  double attach_timeout = 60;
+  bool keep = false;
+  app.add_flag("--keep", keep, "keep the node's folder (config, db, events.jsonl) and print its path");
+  app.add_option("--attach-timeout", attach_timeout, "seconds to wait for every device to attach");
   CLI11_PARSE(app, argc, argv);
   if (sodium_init() < 0) return 1;
 
@@ -120,19 +174,21 @@ int main(int argc, char **argv) {
 
   std::vector<Device> devs(devices);
   std::vector<pollfd> fds;
-  for (Device &d : devs) {
+  for (size_t i = 0; i < devs.size(); ++i) {
+    Device &d = devs[i];
+    std::snprintf(d.name, sizeof d.name, "bench-%04zu", i);
     crypto_sign_keypair(d.pk, d.sk);
     d.fd = socket(AF_INET, SOCK_DGRAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(static_cast<uint16_t>(udp_port));
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connect(d.fd, reinterpret_cast<sockaddr *>(&a), sizeof a);
-    iotw_v1_Envelope h = iotw_v1_Envelope_init_zero;
-    h.which_body = iotw_v1_Envelope_hello_tag;
-    std::memcpy(h.body.hello.pubkey, d.pk, 32);
-    std::snprintf(h.body.hello.model, sizeof h.body.hello.model, "bench");
-    d.send(h);
+    if (connect(d.fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0) {
+      std::perror("load driver: udp connect");
+      return 1;
+    }
+    // First Hellos staggered over ~1 s (every 50th device waits 50 ms more); resent every 500 ms until welcomed.
+    d.next_send = Clock::now() + std::chrono::milliseconds(50 * (i / 50));
     fds.push_back(pollfd{d.fd, POLLIN, 0});
   }
   std::atomic<bool> stop{false};
@@ -141,11 +197,26 @@ int main(int argc, char **argv) {
       poll(fds.data(), fds.size(), 5);
       for (size_t k = 0; k < fds.size(); ++k)
         if (fds[k].revents & POLLIN) devs[k].on_readable();
+      for (Device &d : devs) d.due();
     }
   });
   httplib::Client http("127.0.0.1", http_port);
   auto health = [&] { return nlohmann::json::parse(http.Get("/v1/health")->body); };
-  while (health()["devices_attached"] != devices) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const auto attach_t0 = Clock::now();
+  while (health()["devices_attached"] != devices) {
+    if (Clock::now() - attach_t0 > std::chrono::duration<double>(attach_timeout)) {
+      std::cerr << "load driver: only " << health()["devices_attached"] << " of " << devices
+                << " devices attached after " << attach_timeout << " s\n";
+      stop = true;
+      serve.join();
+      kill(pid, SIGTERM);
+      waitpid(pid, nullptr, 0);
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const double attach_s = std::chrono::duration<double>(Clock::now() - attach_t0).count();
+  const uint64_t rss_idle_kib = proc_status_kib(pid, "VmRSS");
 
   std::atomic<uint64_t> submitted{0};
   const auto t0 = std::chrono::steady_clock::now();
@@ -179,6 +250,8 @@ int main(int argc, char **argv) {
   }
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const uint64_t height = h["height"];
+  const uint64_t attached_end = h["devices_attached"];
+  const uint64_t rss_kib = proc_status_kib(pid, "VmRSS"), hwm_kib = proc_status_kib(pid, "VmHWM");
   stop = true;
   serve.join();
   kill(pid, SIGTERM);
@@ -186,13 +259,19 @@ int main(int argc, char **argv) {
 
   std::map<uint64_t, uint64_t> assigned;  // height -> first assignment time
   std::vector<uint64_t> lat;
+  std::set<std::string> miners, witnesses_seen;
+  uint64_t detached = 0;
   std::ifstream ev(dir / "events.jsonl");
   for (std::string line; std::getline(ev, line);) {
+    if (line.find("\"device_detached\"") != std::string::npos) ++detached;
+    if (line.find("\"witness_requested\"") != std::string::npos)
+      witnesses_seen.insert(nlohmann::json::parse(line)["fields"]["witness"].get<std::string>());
     if (line.find("\"assignment_sent\"") == std::string::npos && line.find("\"block_finalized\"") == std::string::npos)
       continue;
     const auto e = nlohmann::json::parse(line);
     const uint64_t ht = e["fields"]["height"];
-    if (e["kind"] == "assignment_sent") assigned.emplace(ht, e["time_ms"].get<uint64_t>());
+    if (e["kind"] == "assignment_sent") assigned.emplace(ht, e["time_ms"].get<uint64_t>()),
+                                        miners.insert(e["fields"]["miner"].get<std::string>());
     else if (assigned.count(ht)) lat.push_back(e["time_ms"].get<uint64_t>() - assigned[ht]);
   }
   std::sort(lat.begin(), lat.end());
@@ -207,9 +286,18 @@ int main(int argc, char **argv) {
                               {"blocks", height},
                               {"blocks_per_s", height / elapsed},
                               {"block_latency_ms_p50", pct(0.50)},
-                              {"block_latency_ms_p99", pct(0.99)}}
+                              {"block_latency_ms_p99", pct(0.99)},
+                              {"attach_s", attach_s},
+                              {"devices_attached_end", attached_end},
+                              {"device_detached_events", detached},
+                              {"distinct_miners", miners.size()},
+                              {"distinct_witnesses", witnesses_seen.size()},
+                              {"node_rss_kib_attached_idle", rss_idle_kib},
+                              {"node_rss_kib_end", rss_kib},
+                              {"node_rss_kib_peak", hwm_kib}}
                    .dump(1)
             << "\n";
-  fs::remove_all(dir);
+  if (keep) std::cerr << "load driver: node folder kept: " << dir.string() << "\n";
+  else fs::remove_all(dir);
   return 0;
 }

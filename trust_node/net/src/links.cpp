@@ -184,28 +184,43 @@ void SerialLink::close() {
 UdpLink::UdpLink(asio::io_context &io, const ListenConfig &cfg, LinkHost &host)
     : host_(host),
       sock_(io, asio::ip::udp::endpoint(
-                    asio::ip::make_address(cfg.host == "localhost" ? std::string("127.0.0.1") : cfg.host), cfg.port)) {}
+                    asio::ip::make_address(cfg.host == "localhost" ? std::string("127.0.0.1") : cfg.host), cfg.port)) {
+  // Room for a burst of many devices' datagrams (the kernel caps this at net.core.rmem_max).
+  boost::system::error_code ignored;
+  sock_.set_option(asio::socket_base::receive_buffer_size(4 << 20), ignored);
+}
 
 void UdpLink::receive() {
   sock_.async_receive_from(asio::buffer(buf_), from_, [this](boost::system::error_code ec, size_t n) {
     if (ec == asio::error::operation_aborted || !sock_.is_open()) return;
-    if (!ec) {
-      const long len = iotw_datagram_check(buf_.data(), n);
-      const std::string name = "udp:" + from_.address().to_string() + ":" + std::to_string(from_.port());
-      if (len < 0) {
-        host_.link_event("frame_error", {{"link", name}, {"error", n > IOTW_DATAGRAM_MAX ? "overflow" : "bad_crc"}});
-      } else {
-        auto it = peers_.find(from_);
-        if (it == peers_.end()) {
-          it = peers_.emplace(from_, host_.new_link_id()).first;
-          const asio::ip::udp::endpoint to = from_;
-          host_.link_up(it->second, name, [this, to](const uint8_t *p, size_t k) { send(to, p, k); });
-        }
-        host_.payload(it->second, buf_.data(), static_cast<size_t>(len));
-      }
+    if (!ec) handle(n);
+    // Drain what is already queued (FIONREAD > 0: a datagram is waiting, so receive_from cannot block).
+    for (int i = 1; i < max_drain && sock_.is_open(); ++i) {
+      boost::system::error_code e2;
+      if (sock_.available(e2) == 0 || e2) break;
+      const size_t k = sock_.receive_from(asio::buffer(buf_), from_, 0, e2);
+      if (e2) break;
+      handle(k);
     }
-    receive();
+    if (sock_.is_open()) receive();
   });
+}
+
+void UdpLink::handle(size_t n) {
+  const long len = iotw_datagram_check(buf_.data(), n);
+  if (len < 0) {
+    const std::string name = "udp:" + from_.address().to_string() + ":" + std::to_string(from_.port());
+    host_.link_event("frame_error", {{"link", name}, {"error", n > IOTW_DATAGRAM_MAX ? "overflow" : "bad_crc"}});
+    return;
+  }
+  auto it = peers_.find(from_);
+  if (it == peers_.end()) {
+    const std::string name = "udp:" + from_.address().to_string() + ":" + std::to_string(from_.port());
+    it = peers_.emplace(from_, host_.new_link_id()).first;
+    const asio::ip::udp::endpoint to = from_;
+    host_.link_up(it->second, name, [this, to](const uint8_t *p, size_t k) { send(to, p, k); });
+  }
+  host_.payload(it->second, buf_.data(), static_cast<size_t>(len));
 }
 
 void UdpLink::send(const asio::ip::udp::endpoint &to, const uint8_t *p, size_t n) {

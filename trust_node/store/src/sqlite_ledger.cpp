@@ -87,6 +87,9 @@ SqliteLedger::SqliteLedger(const std::string &path) {
   try {
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=FULL");
+    // Throughput (bench/RESULTS.md): a 64 MiB page cache keeps the tx-hash index in memory instead of
+    // re-reading its pages with pread per insert. Durability is unchanged (WAL, synchronous=FULL).
+    exec("PRAGMA cache_size=-65536");
     exec("PRAGMA foreign_keys=ON");
     exec(R"sql(
       CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -125,7 +128,16 @@ SqliteLedger::SqliteLedger(const std::string &path) {
   }
 }
 
-SqliteLedger::~SqliteLedger() { sqlite3_close(db_); }
+SqliteLedger::~SqliteLedger() {
+  stmts_.clear();  // sqlite3_close refuses (SQLITE_BUSY) while statements are unfinalized
+  sqlite3_close(db_);
+}
+
+SqliteLedger::Stmt &SqliteLedger::cached(const char *sql) {
+  auto it = stmts_.find(sql);
+  if (it == stmts_.end()) it = stmts_.emplace(sql, std::make_unique<Stmt>(db_, sql)).first;
+  return it->second->reset();
+}
 
 void SqliteLedger::exec(const char *sql) {
   char *err = nullptr;
@@ -161,7 +173,8 @@ auto SqliteLedger::transaction(F f) -> decltype(f()) {
 }
 
 void SqliteLedger::insert_tx(const Tx &tx) {
-  Stmt s(db_, "INSERT OR IGNORE INTO transactions(hash, payload, signer, signature, usage_device) VALUES(?, ?, ?, ?, ?)");
+  Stmt &s = cached(
+      "INSERT OR IGNORE INTO transactions(hash, payload, signer, signature, usage_device) VALUES(?, ?, ?, ?, ?)");
   s.bind(1, tx.hash).bind(2, tx.payload.data(), tx.payload.size());
   if (tx.signature) s.bind(3, tx.signature->pubkey).bind(4, tx.signature->signature);
   else s.bind_null(3).bind_null(4);
@@ -220,14 +233,19 @@ void SqliteLedger::append_block(const Block &b, const BlockEffects &fx) {
         .bind(6, b.miner_signature.data(), b.miner_signature.size())
         .bind(7, static_cast<int64_t>(b.round_id))
         .step();
-    Stmt place(db_, "UPDATE transactions SET block_height = ?, position = ? WHERE hash = ?");
+    // Place every tx; one not stored yet (not normally: every pending tx was stored at intake) is inserted
+    // first. UPDATE-then-insert costs one hash-index lookup per stored tx instead of two.
+    Stmt &place = cached("UPDATE transactions SET block_height = ?, position = ? WHERE hash = ?");
     for (size_t i = 0; i < b.txs.size(); ++i) {
-      insert_tx(b.txs[i]);
       place.reset().bind(1, static_cast<int64_t>(b.height)).bind(2, static_cast<int64_t>(i)).bind(3, b.txs[i].hash).step();
+      if (sqlite3_changes(db_) == 0) {
+        insert_tx(b.txs[i]);
+        place.reset().bind(1, static_cast<int64_t>(b.height)).bind(2, static_cast<int64_t>(i)).bind(3, b.txs[i].hash).step();
+      }
     }
-    Stmt att(db_,
-             "INSERT INTO attestations(block_height, position, witness, round_id, verdict, signature) "
-             "VALUES(?, ?, ?, ?, ?, ?)");
+    Stmt &att = cached(
+        "INSERT INTO attestations(block_height, position, witness, round_id, verdict, signature) "
+        "VALUES(?, ?, ?, ?, ?, ?)");
     for (size_t i = 0; i < b.attestations.size(); ++i) {
       const Attestation &a = b.attestations[i];
       att.reset()
@@ -239,13 +257,13 @@ void SqliteLedger::append_block(const Block &b, const BlockEffects &fx) {
           .bind(6, a.signature)
           .step();
     }
-    Stmt credit(db_,
-                "INSERT INTO balances(pubkey, amount) VALUES(?, ?) "
-                "ON CONFLICT(pubkey) DO UPDATE SET amount = amount + excluded.amount");
+    Stmt &credit = cached(
+        "INSERT INTO balances(pubkey, amount) VALUES(?, ?) "
+        "ON CONFLICT(pubkey) DO UPDATE SET amount = amount + excluded.amount");
     for (const Credit &c : fx.credits) credit.reset().bind(1, c.device).bind(2, static_cast<int64_t>(c.amount)).step();
-    Stmt good(db_,
-              "INSERT INTO reputation(pubkey, good, bad) VALUES(?, 1, 0) "
-              "ON CONFLICT(pubkey) DO UPDATE SET good = good + 1");
+    Stmt &good = cached(
+        "INSERT INTO reputation(pubkey, good, bad) VALUES(?, 1, 0) "
+        "ON CONFLICT(pubkey) DO UPDATE SET good = good + 1");
     for (const Key &k : fx.good) good.reset().bind(1, k).step();
   });
 }

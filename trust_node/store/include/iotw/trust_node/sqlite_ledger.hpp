@@ -1,6 +1,8 @@
 // SQLite implementation of Ledger (WAL journal, synchronous=FULL: a call returns after the commit is durable).
 #pragma once
+#include <memory>
 #include <string>
+#include <unordered_map>
 
 #include "iotw/trust_node/ledger.hpp"
 
@@ -43,7 +45,11 @@ class SqliteLedger final : public Ledger {
   template <class F>
   auto transaction(F f) -> decltype(f());
   void insert_tx(const Tx &tx);
+  /** The prepared statement for sql (a string literal), compiled once and reused; returned reset and
+   *  unbound. Only for statements that run to completion (writes, single-row reads), so none stays busy. */
+  Stmt &cached(const char *sql);
   sqlite3 *db_ = nullptr;
+  std::unordered_map<const char *, std::unique_ptr<Stmt>> stmts_;  ///< finalized before db_ is closed
 };
 
 }  // namespace iotw::tn
