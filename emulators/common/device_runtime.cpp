@@ -48,6 +48,7 @@ DeviceRuntime::DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const
   cfg_.model = profile_.model.c_str();
   cfg_.fw_version = profile_.fw_version.c_str();
   cfg_.reset_reason = profile_.power_on_reset;
+  if (spec_.node_pubkey) cfg_.node_pubkey = spec_.node_pubkey->data();  // spec_ outlives fw_
   if (spec_.behaviour == "invert_verdict") {
     cfg_.faults.invert_verdict = 1;
   } else if (spec_.behaviour == "wrong_hash") {

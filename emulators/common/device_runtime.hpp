@@ -40,6 +40,9 @@ struct DeviceSpec {
   // rtl8710 | rtl8195) over its UART; the module's UDP socket reaches the trust node.
   std::string mode = "soc";         ///< "soc" (firmware on the module, serial link) | "at"
   std::string trust_node_udp;       ///< at: the trust node's UDP endpoint "127.x.y.z:PORT"
+  /// The trust node's Ed25519 node public key (pool file top-level node_pubkey): the firmware's light
+  /// verification (docs/protocol.md §6) is on when set, off when not.
+  std::optional<std::array<uint8_t, 32>> node_pubkey;
 };
 
 /// The behaviours DeviceSpec::behaviour accepts.

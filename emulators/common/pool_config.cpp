@@ -125,9 +125,24 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
   } catch (const std::exception& e) {
     throw PoolConfigError(file.string() + ": " + e.what());
   }
-  check_keys(file, root, {"events", "access_point", "device"}, "the pool file");
+  check_keys(file, root, {"events", "node_pubkey", "access_point", "device"}, "the pool file");
   PoolConfig cfg;
   cfg.events = get_string(file, root, "events", false, "");
+  if (const toml::node* pk = root.get("node_pubkey")) {
+    const std::string hex = get_string(file, root, "node_pubkey", false, "");
+    std::array<uint8_t, 32> key{};
+    bool ok = hex.size() == 64;
+    for (size_t i = 0; ok && i < 64; ++i) {
+      const char c = hex[i];
+      const int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+      if (v < 0) ok = false;
+      else key[i / 2] = static_cast<uint8_t>(key[i / 2] << 4 | v);
+    }
+    if (!ok)
+      fail(file, pk->source(), "'node_pubkey' must be 64 hex characters (the trust node's Ed25519 public key, "
+                               "iotw-trust-node --print-node-pubkey)");
+    cfg.node_pubkey = key;
+  }
   if (const toml::node* apn = root.get("access_point")) {
     const toml::table* ap = apn->as_table();
     if (!ap) fail(file, apn->source(), "[access_point] must be a table");
@@ -192,6 +207,7 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
     }
     if (d.name.empty() || d.name.size() > 31) fail(file, t->source(), "name must be 1..31 characters");
     if (!names.insert(d.name).second) fail(file, t->source(), "duplicate device name '" + d.name + "'");
+    d.node_pubkey = cfg.node_pubkey;
     cfg.devices.push_back(std::move(d));
   }
   return cfg;

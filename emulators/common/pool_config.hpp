@@ -1,6 +1,8 @@
 // The iotw-emu pool file (docs/emulators.md), validated.
 #pragma once
+#include <array>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -14,6 +16,8 @@ struct PoolConfig {
   std::string events;               ///< event file; empty = stdout
   std::vector<DeviceSpec> devices;  ///< at least one
   AccessPoint access_point;         ///< [access_point]: the simulated AP every AT-mode module joins
+  /// node_pubkey (64 hex, top level): the trust node's public key, copied into every device (light verification)
+  std::optional<std::array<uint8_t, 32>> node_pubkey;
 };
 
 /// Thrown by load_pool_config; what() is "FILE:LINE:COL: message" naming the allowed keys or values.

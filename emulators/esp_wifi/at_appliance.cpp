@@ -73,6 +73,7 @@ AtAppliance::AtAppliance(boost::asio::io_context& io, DeviceSpec spec, const Acc
   cfg_.model = spec_.model.c_str();
   cfg_.fw_version = "iotw-fw-0.1";
   cfg_.reset_reason = 1;  // power-on
+  if (spec_.node_pubkey) cfg_.node_pubkey = spec_.node_pubkey->data();  // spec_ outlives fw_
   if (spec_.behaviour == "invert_verdict") {
     cfg_.faults.invert_verdict = 1;
   } else if (spec_.behaviour == "wrong_hash") {

@@ -1,6 +1,7 @@
 #include "child_configs.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include <sodium.h>
 #include <toml++/toml.h>
 
 namespace iotw::harness {
@@ -24,6 +26,29 @@ void write_toml(const std::filesystem::path& file, const toml::table& table) {
 }
 
 }  // namespace
+
+std::string write_node_key(const RunLayout& layout, std::uint64_t seed) {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium init failed");
+  static constexpr char kDomain[] = "iotw-rig-node-key";
+  unsigned char in[sizeof kDomain - 1 + 8];
+  std::memcpy(in, kDomain, sizeof kDomain - 1);
+  for (int i = 0; i < 8; ++i) in[sizeof kDomain - 1 + i] = static_cast<unsigned char>(seed >> (8 * i));
+  unsigned char key_seed[32], pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+  crypto_generichash(key_seed, sizeof key_seed, in, sizeof in, nullptr, 0);
+  crypto_sign_seed_keypair(pk, sk, key_seed);
+  sodium_memzero(sk, sizeof sk);
+  const std::string file = layout.node_key().string();
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const bool ok = fd >= 0 && ::write(fd, key_seed, sizeof key_seed) == static_cast<ssize_t>(sizeof key_seed);
+  const int err = errno;
+  if (fd >= 0) ::close(fd);
+  sodium_memzero(key_seed, sizeof key_seed);
+  if (!ok) throw std::runtime_error("cannot write " + file + ": " + std::strerror(err));
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char b : pk) hex += {kHex[b >> 4], kHex[b & 15]};
+  return hex;
+}
 
 std::uint16_t free_udp_port() {
   const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -57,7 +82,8 @@ void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std:
   toml::table config{
       {"node", toml::table{{"db", layout.ledger_db().string()},
                            {"seed", static_cast<std::int64_t>(seed)},
-                           {"events", layout.trust_node_events().string()}}},
+                           {"events", layout.trust_node_events().string()},
+                           {"key", layout.node_key().string()}}},
       {"http", toml::table{{"listen", "127.0.0.1:0"}, {"port_file", layout.http_port_file().string()}}},
       {"serial", std::move(serial)},
       {"consensus", toml::table{{"witnesses", c.witnesses},
@@ -76,7 +102,8 @@ void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std:
   write_toml(layout.trust_node_config(), config);
 }
 
-void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& layout, std::uint16_t udp_port) {
+void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& layout, std::uint16_t udp_port,
+                      const std::string& node_pubkey) {
   toml::array list;
   for (const auto& d : devices) {
     const auto nvs = layout.nvs_dir(d.device.name);
@@ -87,7 +114,7 @@ void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& 
                       {"behaviour", d.device.behaviour}};
     if (d.device.link == "at") {
       entry.insert("mode", "at");
-      entry.insert("trust_node_udp", "127.0.0.1:" + std::to_string(udp_port));
+      entry.insert("trust_node_udp", "127.0.0.1:" + std::to_string(d.udp_proxy_port ? d.udp_proxy_port : udp_port));
     } else {
       entry.insert("link", d.link.device_side);
     }
@@ -104,6 +131,7 @@ void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& 
     list.push_back(std::move(entry));
   }
   toml::table pool{{"events", layout.emu_events().string()}, {"device", std::move(list)}};
+  if (!node_pubkey.empty()) pool.insert("node_pubkey", node_pubkey);
   if (has_at_devices(devices)) pool.insert("access_point", toml::table{{"ssid", kRigApSsid}, {"password", kRigApPassword}});
   write_toml(layout.emu_config(), pool);
 }

@@ -15,6 +15,7 @@ struct WiredDevice {
   DeviceInstance device;
   LinkInfo link;
   std::string modbus_tcp;  ///< dps: "127.0.0.1:PORT" its Modbus TCP server listens on ("" = none)
+  std::uint16_t udp_proxy_port = 0;  ///< link = "at": the harness's UDP fault proxy port the module sends to (0 = the node's)
 };
 
 /// Fixed file names inside a run folder.
@@ -23,6 +24,7 @@ struct RunLayout {
   std::filesystem::path trust_node_config() const { return dir / "trust_node.toml"; }
   std::filesystem::path emu_config() const { return dir / "emu.toml"; }
   std::filesystem::path ledger_db() const { return dir / "ledger.sqlite"; }
+  std::filesystem::path node_key() const { return dir / "node.key"; }  ///< the trust node's Ed25519 seed (32 bytes)
   std::filesystem::path trust_node_events() const { return dir / "trust_node.events.jsonl"; }
   std::filesystem::path emu_events() const { return dir / "emu.events.jsonl"; }
   std::filesystem::path http_port_file() const { return dir / "http.port"; }
@@ -34,7 +36,13 @@ struct RunLayout {
   std::filesystem::path events() const { return dir / "events.jsonl"; }
 };
 
-/// Writes layout.trust_node_config(): [node] db/seed/events, [http] on 127.0.0.1:0 with the port file,
+/// Writes layout.node_key(): the trust node's key file (32 raw bytes, mode 0600; docs/trust-node.md "Node key"),
+/// derived from the run seed (BLAKE2b-256 of "iotw-rig-node-key" || seed u64 LE), so a run is reproduced by its seed.
+/// Returns the Ed25519 public key of that seed (crypto_sign_seed_keypair), lowercase hex (64 characters), for the
+/// emulator pool's node_pubkey. Throws std::runtime_error when the file cannot be written.
+std::string write_node_key(const RunLayout& layout, std::uint64_t seed);
+
+/// Writes layout.trust_node_config(): [node] db/seed/events/key (key = layout.node_key()), [http] on 127.0.0.1:0 with the port file,
 /// one [[serial]] per device on its node-side PTY (115200 baud), [consensus] from spec.trust_node.
 /// Throws std::runtime_error when the file cannot be written or seed > INT64_MAX (TOML integers are i64).
 /// Devices with link = "at" get no [[serial]]; when there is one, [udp] listens on 127.0.0.1:udp_port (port file
@@ -45,8 +53,10 @@ void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std:
 /// Writes layout.emu_config(): the events file and one [[device]] per device (name, model, behaviour,
 /// link = device-side PTY, nvs_dir = layout.nvs_dir(name), created here). Throws std::runtime_error on I/O errors.
 /// Devices with link = "at" become mode = "at" entries with trust_node_udp = "127.0.0.1:<udp_port>" (no link), and
-/// the file gets [access_point] (kRigApSsid / kRigApPassword).
-void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& layout, std::uint16_t udp_port = 0);
+/// the file gets [access_point] (kRigApSsid / kRigApPassword). A non-empty node_pubkey (hex, from write_node_key)
+/// becomes the top-level node_pubkey: every device's firmware does light verification against it.
+void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& layout, std::uint16_t udp_port = 0,
+                      const std::string& node_pubkey = "");
 
 /// The simulated access point the AT-mode devices of a rig join (docs/rig-format.md, link = "at").
 inline constexpr const char* kRigApSsid = "iotw-rig";

@@ -34,6 +34,7 @@
 #include "process_supervisor.hpp"
 #include "rig_script.hpp"
 #include "trust_node_client.hpp"
+#include "udp_proxy.hpp"
 
 namespace iotw::harness {
 namespace fs = std::filesystem;
@@ -132,6 +133,15 @@ nlohmann::ordered_json fault_counts_json(const FaultCounts& c) {
           {"delayed_chunks", c.delayed_chunks}};
 }
 
+nlohmann::ordered_json udp_fault_counts_json(const UdpFaultCounts& c) {
+  return {{"lost_datagrams", c.lost}, {"duplicated_datagrams", c.duplicated}, {"reordered_datagrams", c.reordered},
+          {"delayed_datagrams", c.delayed}, {"partitioned_datagrams", c.partitioned}};
+}
+
+nlohmann::ordered_json udp_counts_json(const UdpDirectionCounts& c) {
+  return {{"datagrams", c.datagrams}, {"bytes", c.bytes}, {"delivered_datagrams", c.delivered_datagrams}};
+}
+
 std::string to_hex(const std::string& s) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
@@ -162,12 +172,21 @@ class RigRun final : public ScriptHost {
         capture_->on_bytes(link, dir, bytes);
       });
       std::map<std::string, FaultPolicy*> policies;
+      std::map<std::string, UdpFaultPolicy*> udp_policies;
+      bool any_at = false;
+      for (const DeviceInstance& d : spec_.instances()) any_at = any_at || d.link == "at";
+      const std::uint16_t udp_port = any_at ? free_udp_port() : 0;  // the trust node's, fixed for the run
+      if (any_at) udp_relay_ = std::make_unique<UdpRelay>(udp_port);
       std::uint64_t link_seed = seed_;
       for (const DeviceInstance& d : spec_.instances()) {
         link_seed = link_seed * 6364136223846793005ULL + 1442695040888963407ULL;  // one stream per link
-        if (d.link == "at") {  // AT mode: the module's UDP socket reaches the trust node; no PTY link, no proxy
-          devices.push_back({d, LinkInfo{d.name, "", ""}, {}});
-          emit("link_created", {{"device", d.name}, {"link", "at"}});
+        if (d.link == "at") {  // AT mode: the module's UDP socket reaches the trust node through the UDP fault proxy
+          auto policy = std::make_unique<UdpFaultPolicy>(link_seed);
+          udp_policies[d.name] = policy.get();
+          const std::uint16_t proxy = udp_relay_->add_link(d.name, std::move(policy));
+          devices.push_back({d, LinkInfo{d.name, "", ""}, {}, proxy});
+          emit("link_created", {{"device", d.name}, {"link", "at"}, {"udp_proxy", fmt::format("127.0.0.1:{}", proxy)},
+                                {"trust_node_udp", fmt::format("127.0.0.1:{}", udp_port)}});
           continue;
         }
         auto policy = std::make_unique<FaultPolicy>(link_seed);
@@ -181,10 +200,9 @@ class RigRun final : public ScriptHost {
         const LinkInfo& l = devices.back().link;
         emit("link_created", {{"device", l.device}, {"node_side", l.node_side}, {"device_side", l.device_side}});
       }
-      const std::uint16_t udp_port = has_at_devices(devices) ? free_udp_port() : 0;  // fixed for the run
       write_trust_node_config(spec_, seed_, devices, layout_, udp_port);
-      write_emu_config(devices, layout_, udp_port);
-      script_ = std::make_unique<RigScript>(spec_, std::move(policies), *this);
+      write_emu_config(devices, layout_, udp_port, write_node_key(layout_, seed_));  // devices verify checkpoints
+      script_ = std::make_unique<RigScript>(spec_, std::move(policies), *this, std::move(udp_policies));
     } catch (const std::exception& e) {  // nothing started yet
       err_ << "error: " << e.what() << '\n';
       return kExitError;
@@ -410,6 +428,7 @@ class RigRun final : public ScriptHost {
     if (!blocks && client_ && reason != "interrupted") reason = "error";
     for (const ProcessExit& e : supervisor_.stop_all(kStopGrace)) emit_exit(e);
     fabric_.stop();
+    if (udp_relay_) udp_relay_->stop();
     if (capture_ && !capture_->close()) err_ << "warning: cannot write " << (layout_.dir / "links.pcapng").string() << '\n';
     emit("tx_submitted", {{"count", tx_.submitted}, {"accepted", tx_.accepted}});
     emit("rig_finished", {{"reason", reason}});
@@ -467,6 +486,14 @@ class RigRun final : public ScriptHost {
                        {"device_side", s.info.device_side},
                        {"node_to_device", counts_json(s.node_to_device)},
                        {"device_to_node", counts_json(s.device_to_node)}});
+    if (udp_relay_)
+      for (const UdpLinkStats& s : udp_relay_->stats())
+        links.push_back({{"device", s.device},
+                         {"link", "udp"},
+                         {"faults", udp_fault_counts_json(s.faults)},
+                         {"udp_proxy", fmt::format("127.0.0.1:{}", s.proxy_port)},
+                         {"node_to_device", udp_counts_json(s.node_to_device)},
+                         {"device_to_node", udp_counts_json(s.device_to_node)}});
     return {{"tx", {{"submitted", tx_.submitted}, {"accepted", tx_.accepted}, {"duplicate", tx_.duplicate},
                     {"rejected", tx_.rejected}, {"failed", tx_.failed}}},
             {"skipped_event_lines", skipped_lines},
@@ -489,6 +516,7 @@ class RigRun final : public ScriptHost {
   std::ostream& err_;
   std::unique_ptr<LinkCapture> capture_;  // declared before fabric_: the relay thread taps into it
   LinkFabric fabric_;
+  std::unique_ptr<UdpRelay> udp_relay_;  // AT devices' UDP links (null without AT devices)
   std::map<std::string, std::string> modbus_;  // dps device -> its Modbus TCP endpoint (power faults)
   ProcessSupervisor supervisor_;  // declared after fabric_: children die before their PTYs close
   FaultPolicy* policy_of(const std::string& device) const {

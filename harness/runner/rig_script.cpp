@@ -37,9 +37,30 @@ SerialFaults combine_faults(const std::vector<const FaultSpec*>& active) {
   return s;
 }
 
-RigScript::RigScript(const RigSpec& spec, std::map<std::string, FaultPolicy*> links, ScriptHost& host)
-    : spec_(spec), links_(std::move(links)), host_(host) {
-  for (const Step& s : spec_.steps) runs_.push_back({&s});
+UdpFaults combine_udp_faults(const std::vector<const FaultSpec*>& active) {
+  UdpFaults u;
+  for (const FaultSpec* f : active) {
+    const std::string& k = f->kind;
+    if (k == "udp_loss") u.loss_rate = std::max(u.loss_rate, f->rate);
+    if (k == "udp_duplicate") u.duplicate_rate = std::max(u.duplicate_rate, f->rate);
+    if (k == "udp_reorder") u.reorder_rate = std::max(u.reorder_rate, f->rate);
+    if (k == "stall" || k == "partition") u.partition = true;
+    if (k == "udp_delay") {
+      u.delay_ms = std::max(u.delay_ms, f->delay_ms);
+      u.jitter_ms = std::max(u.jitter_ms, f->jitter_ms);
+    }
+  }
+  return u;
+}
+
+RigScript::RigScript(const RigSpec& spec, std::map<std::string, FaultPolicy*> links, ScriptHost& host,
+                     std::map<std::string, UdpFaultPolicy*> udp_links)
+    : spec_(spec), links_(std::move(links)), udp_links_(std::move(udp_links)), host_(host) {
+  for (const Step& s : spec_.steps) {
+    Run r{};
+    r.step = &s;
+    runs_.push_back(std::move(r));
+  }
   if (!runs_.empty()) runs_.front().state = State::Armed;
 }
 
@@ -53,22 +74,33 @@ void RigScript::check(const Step& s, const std::string& kind, const std::string&
                     {"detail", detail}});
 }
 
+// Default targets: serial faults every PTY link, udp_* faults every UDP link, anything else every device.
 std::vector<std::string> RigScript::targets(const FaultSpec& f) const {
   if (!f.devices.empty()) return f.devices;
   std::vector<std::string> all;
-  for (const auto& [name, policy] : links_) all.push_back(name);
+  if (!f.udp_fault())
+    for (const auto& [name, policy] : links_) all.push_back(name);
+  if (!f.serial_fault())
+    for (const auto& [name, policy] : udp_links_) all.push_back(name);
   return all;
 }
 
+std::uint64_t RigScript::delivered(const std::string& device, Direction dir) const {
+  if (auto it = links_.find(device); it != links_.end()) return it->second->frames_delivered(dir);
+  return udp_links_.at(device)->datagrams_delivered(dir);
+}
+
 void RigScript::apply_link_faults() {
-  for (const auto& [name, policy] : links_) {
+  const auto active_on = [&](const std::string& name) {
     std::vector<const FaultSpec*> on;
     for (const Run* r : active_link_faults_) {
       const auto t = targets(r->step->fault);
       if (std::find(t.begin(), t.end(), name) != t.end()) on.push_back(&r->step->fault);
     }
-    policy->set(combine_faults(on));
-  }
+    return on;
+  };
+  for (const auto& [name, policy] : links_) policy->set(combine_faults(active_on(name)));
+  for (const auto& [name, policy] : udp_links_) policy->set(combine_udp_faults(active_on(name)));
 }
 
 bool RigScript::trigger_fired(Run& r, double now_s) {
@@ -154,7 +186,7 @@ void RigScript::end_fault(Run& r, double now_s) {
       std::erase(active_link_faults_, &r);
       apply_link_faults();
       for (const auto& d : targets(f))
-        for (int dir = 0; dir < 2; ++dir) r.frames_at_end[dir][d] = links_.at(d)->frames_delivered(static_cast<Direction>(dir));
+        for (int dir = 0; dir < 2; ++dir) r.frames_at_end[dir][d] = delivered(d, static_cast<Direction>(dir));
     }
   } catch (const std::exception& e) {
     node_down_ = false;
@@ -165,7 +197,7 @@ void RigScript::end_fault(Run& r, double now_s) {
   host_.emit("fault_ended", {{"step", s.label}, {"line", s.line}, {"fault", f.kind}});
 }
 
-// Recovered: link faults - every target link carried a frame each way since the fault ended, and (partition)
+// Recovered: link faults - every target link carried a frame (UDP: a datagram) each way since the fault ended, and (partition)
 // every target is attached again; trust-node faults - the node answers and every device is attached.
 void RigScript::recovery(Run& r, double now_s, bool final) {
   const Step& s = *r.step;
@@ -178,8 +210,9 @@ void RigScript::recovery(Run& r, double now_s, bool final) {
   for (const auto& d : who) {
     if (f.link_fault()) {
       for (int dir = 0; dir < 2; ++dir)
-        if (links_.at(d)->frames_delivered(static_cast<Direction>(dir)) <= r.frames_at_end[dir][d]) {
-          missing.push_back(d + (dir == 0 ? " (no frame to the device)" : " (no frame from the device)"));
+        if (delivered(d, static_cast<Direction>(dir)) <= r.frames_at_end[dir][d]) {
+          const char* unit = udp_links_.count(d) ? "datagram" : "frame";
+          missing.push_back(fmt::format("{} (no {} {} the device)", d, unit, dir == 0 ? "to" : "from"));
           break;
         }
     }

@@ -15,6 +15,7 @@
 #include "fault_policy.hpp"
 #include "iotw/harness/rig_spec.hpp"
 #include "trust_node_client.hpp"
+#include "udp_proxy.hpp"
 
 namespace iotw::harness {
 
@@ -42,8 +43,10 @@ class ScriptHost {
 
 class RigScript {
  public:
-  /// `links`: each device's fault proxy (every device of the rig must have one).
-  RigScript(const RigSpec& spec, std::map<std::string, FaultPolicy*> links, ScriptHost& host);
+  /// `links`: each PTY device's serial fault proxy; `udp_links`: each AT device's UDP fault proxy (every device
+  /// of the rig must have one or the other).
+  RigScript(const RigSpec& spec, std::map<std::string, FaultPolicy*> links, ScriptHost& host,
+            std::map<std::string, UdpFaultPolicy*> udp_links = {});
 
   /// Advances the script; `now_s` = seconds since the trust node first answered. Never throws: a failing
   /// action becomes a failed check.
@@ -73,9 +76,12 @@ class RigScript {
   void recovery(Run& r, double now_s, bool final);
   std::vector<std::string> targets(const FaultSpec& f) const;
   void apply_link_faults();
+  /// Frames (PTY) or datagrams (UDP) the device's link passed on in `dir` so far.
+  std::uint64_t delivered(const std::string& device, Direction dir) const;
 
   const RigSpec& spec_;
   std::map<std::string, FaultPolicy*> links_;
+  std::map<std::string, UdpFaultPolicy*> udp_links_;
   ScriptHost& host_;
   std::vector<Run> runs_;
   std::vector<const Run*> active_link_faults_;
@@ -86,5 +92,8 @@ class RigScript {
 /// The SerialFaults of one link under the given active fault steps: the highest rate of each kind, stall if
 /// any stall or partition, the largest delay and jitter.
 SerialFaults combine_faults(const std::vector<const FaultSpec*>& active);
+/// The UdpFaults of one UDP link under the given active fault steps: the highest rate of each udp_* kind,
+/// partition if any partition or stall, the largest udp_delay delay and jitter.
+UdpFaults combine_udp_faults(const std::vector<const FaultSpec*>& active);
 
 }  // namespace iotw::harness

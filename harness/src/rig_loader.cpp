@@ -316,7 +316,7 @@ void read_pass(const Reader& r, const toml::table& root, RigSpec& spec) {
 
 const Names kFaults = {"corrupt", "bit_flip", "drop_bytes", "drop_frames", "garbage", "stall",
                            "baud_mismatch", "delay", "partition", "trust_node_kill", "trust_node_stop",
-                           "brownout", "power_loss"};
+                           "brownout", "power_loss", "udp_loss", "udp_duplicate", "udp_reorder", "udp_delay"};
 void only_for_kind(const Reader& r, const toml::table& t, const std::string& w, std::string_view key, bool ok,
                    std::string_view which) {
   if (t.contains(key) && !ok) r.fail(t.get(key)->source(), fmt::format("'{}' in {} applies only to {} faults", key, w, which));
@@ -388,17 +388,18 @@ void read_fault(const Reader& r, const toml::table& t, const std::string& w, con
   f.vin = f.kind == "power_loss" ? 0.0 : r.number(t, w, "vin", 0, 60, f.vin);
   f.ramp_v_per_s = r.number(t, w, "ramp_v_per_s", 0, 1000, 0);
   const bool rated = f.kind == "corrupt" || f.kind == "bit_flip" || f.kind == "drop_bytes" ||
-                     f.kind == "drop_frames" || f.kind == "garbage";
+                     f.kind == "drop_frames" || f.kind == "garbage" || f.kind == "udp_loss" ||
+                     f.kind == "udp_duplicate" || f.kind == "udp_reorder";
   auto only_for = [&](std::string_view key, bool ok, std::string_view which) {
     if (t.contains(key) && !ok)
       r.fail(t.get(key)->source(), fmt::format("'{}' in {} applies only to {} faults", key, w, which));
   };
-  only_for("rate", rated, "corrupt, bit_flip, drop_bytes, drop_frames, garbage");
+  only_for("rate", rated, "corrupt, bit_flip, drop_bytes, drop_frames, garbage, udp_loss, udp_duplicate, udp_reorder");
   only_for("bytes", f.kind == "garbage", "garbage");
   only_for("per", f.kind == "corrupt", "corrupt");
   f.per_frame = r.choice(t, w, "per", {"byte", "frame"}, "byte") == "frame";
-  only_for("delay_ms", f.kind == "delay", "delay");
-  only_for("jitter_ms", f.kind == "delay", "delay");
+  only_for("delay_ms", f.kind == "delay" || f.kind == "udp_delay", "delay and udp_delay");
+  only_for("jitter_ms", f.kind == "delay" || f.kind == "udp_delay", "delay and udp_delay");
   if (rated) {
     if (!t.contains("rate")) r.fail(t.source(), fmt::format("fault '{}' in {} needs 'rate' (0..1)", f.kind, w));
     f.rate = r.number(t, w, "rate", 0, 1, 0);
@@ -480,14 +481,25 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
     if (t.contains("fault")) {
       s.action = Step::Action::Fault;
       read_fault(r, t, w, devices, powered, s.fault);
-      if (s.fault.link_fault()) {  // the fault proxy sits on PTY links; an AT device's link is UDP
+      if (s.fault.serial_fault()) {  // the serial fault proxy sits on PTY links; an AT device's link is UDP
         for (const std::string& d : s.fault.devices)
           if (at_linked.count(d))
-            r.fail(t.get("devices")->source(), fmt::format("link fault '{}' in {}: '{}' has link = \"at\" (UDP, no "
-                                                           "PTY link for the fault proxy)", s.fault.kind, w, d));
+            r.fail(t.get("devices")->source(), fmt::format("serial link fault '{}' in {}: '{}' has link = \"at\" (UDP, "
+                                                           "no PTY link; its faults are udp_loss, udp_duplicate, "
+                                                           "udp_reorder, udp_delay, partition, stall)",
+                                                           s.fault.kind, w, d));
         if (s.fault.devices.empty() && at_linked.size() == devices.size())
-          r.fail(t.source(), fmt::format("link fault '{}' in {}: every device has link = \"at\" (UDP, no PTY link "
-                                         "for the fault proxy)", s.fault.kind, w));
+          r.fail(t.source(), fmt::format("serial link fault '{}' in {}: every device has link = \"at\" (UDP, no PTY "
+                                         "link for the serial fault proxy)", s.fault.kind, w));
+      }
+      if (s.fault.udp_fault()) {  // the UDP fault proxy sits on AT devices' links only
+        for (const std::string& d : s.fault.devices)
+          if (!at_linked.count(d))
+            r.fail(t.get("devices")->source(), fmt::format("UDP link fault '{}' in {}: '{}' has a PTY link (serial; "
+                                                           "UDP faults need link = \"at\")", s.fault.kind, w, d));
+        if (s.fault.devices.empty() && at_linked.empty())
+          r.fail(t.source(), fmt::format("UDP link fault '{}' in {}: the rig has no link = \"at\" device (UDP faults "
+                                         "act on AT devices' UDP links)", s.fault.kind, w));
       }
     } else {
       for (std::string_view k : {"devices", "rate", "per", "bytes", "delay_ms", "jitter_ms", "duration_s", "recover_within_s",

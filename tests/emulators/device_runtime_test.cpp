@@ -58,7 +58,12 @@ class DeviceRuntimeTest : public ::testing::Test {
   std::unique_ptr<Running> run(const std::string& behaviour) {
     auto r = std::make_unique<Running>();
     r->log = std::make_unique<iotw::emu::EventLog>(events_);
-    iotw::emu::DeviceSpec spec{"esp-07", "esp8266", slave_path_, nvs_.string(), behaviour};
+    iotw::emu::DeviceSpec spec;
+    spec.name = "esp-07";
+    spec.model = "esp8266";
+    spec.link = slave_path_;
+    spec.nvs_dir = nvs_.string();
+    spec.behaviour = behaviour;
     r->dev = std::make_unique<iotw::emu::DeviceRuntime>(r->io, spec, iotw::emu::esp_chip_profile("esp8266"), *r->log);
     r->dev->start();
     r->thread = std::thread([io = &r->io] { io->run(); });

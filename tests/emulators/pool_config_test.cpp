@@ -175,3 +175,37 @@ TEST(PoolConfig, AtModeMistakesNameTheLine) {
                 .find(":3:12: password must be empty (open) or 8..64 characters"),
             std::string::npos);
 }
+
+TEST(PoolConfig, NodePubkeyIsCopiedIntoEveryDeviceAndMalformedOnesNameTheLine) {
+  const std::string devs = R"(
+[[device]]
+name = "esp-01"
+model = "esp8266"
+link = "/dev/pts/9"
+nvs_dir = "n1"
+[[device]]
+name = "rtl-01"
+model = "rtl8710"
+mode = "at"
+trust_node_udp = "127.0.0.1:4000"
+nvs_dir = "n2"
+)";
+  const std::string hex = "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff";
+  auto cfg = iotw::emu::load_pool_config(write_temp("pk_ok", "node_pubkey = \"" + hex + "\"\n" + devs));
+  ASSERT_TRUE(cfg.node_pubkey);
+  EXPECT_EQ((*cfg.node_pubkey)[0], 0x00);
+  EXPECT_EQ((*cfg.node_pubkey)[10], 0xaa);
+  EXPECT_EQ((*cfg.node_pubkey)[31], 0xff);
+  ASSERT_EQ(cfg.devices.size(), 2u);
+  for (const auto& d : cfg.devices) EXPECT_EQ(d.node_pubkey, cfg.node_pubkey) << d.name;
+
+  auto none = iotw::emu::load_pool_config(write_temp("pk_none", devs));
+  EXPECT_FALSE(none.node_pubkey);
+  EXPECT_FALSE(none.devices[0].node_pubkey) << "no key: light verification off";
+
+  for (const std::string& bad : std::vector<std::string>{"\"" + hex.substr(2) + "\"", "\"" + hex.substr(1) + "g\"", "\"" + hex + "00\"", "42"}) {
+    const auto e = error_of("pk_bad", "events = \"e\"\nnode_pubkey = " + bad + "\n" + devs);
+    EXPECT_NE(e.find("iotw_pool_pk_bad.toml:2:"), std::string::npos) << bad << ": " << e;
+    EXPECT_NE(e.find("node_pubkey"), std::string::npos) << e;
+  }
+}

@@ -237,7 +237,7 @@ TEST(RigLoaderSteps, FaultRigsLoadWithTheirSteps) {
 TEST(RigLoaderSteps, ErrorsNameTheLineAndTheAllowedValues) {
   EXPECT_EQ(error_of(with_steps("[[steps]]\nat_s = 1\nfault = \"melt\"\n")),
             "x.toml:9:9: unknown fault 'melt' in [[steps]] #1; allowed: corrupt, bit_flip, drop_bytes, drop_frames, "
-            "garbage, stall, baud_mismatch, delay, partition, trust_node_kill, trust_node_stop, brownout, power_loss");
+            "garbage, stall, baud_mismatch, delay, partition, trust_node_kill, trust_node_stop, brownout, power_loss, udp_loss, udp_duplicate, udp_reorder, udp_delay");
   EXPECT_NE(error_of(with_steps("[[steps]]\nfault = \"stall\"\ndevices = [\"esp-09\"]\n"))
                 .find("x.toml:9:12: unknown device 'esp-09' in [[steps]] #1; the rig's devices: esp-01"),
             std::string::npos);
@@ -252,7 +252,7 @@ TEST(RigLoaderSteps, ErrorsNameTheLineAndTheAllowedValues) {
             std::string::npos);
   EXPECT_NE(error_of(with_steps("[[steps]]\nexpect = \"rounds => 1\"\n")).find("unknown operator '=>'"), std::string::npos);
   EXPECT_NE(error_of(with_steps("[[steps]]\nfault = \"partition\"\n")).find("needs 'duration_s'"), std::string::npos);
-  EXPECT_NE(error_of(with_steps("[[steps]]\nfault = \"stall\"\ndelay_ms = 3\n")).find("'delay_ms' in [[steps]] #1 applies only to delay faults"),
+  EXPECT_NE(error_of(with_steps("[[steps]]\nfault = \"stall\"\ndelay_ms = 3\n")).find("'delay_ms' in [[steps]] #1 applies only to delay and udp_delay faults"),
             std::string::npos);
   EXPECT_NE(error_of(with_steps("[[steps]]\nfault = \"trust_node_kill\"\ndevices = [\"esp-01\"]\n"))
                 .find("acts on the trust node, not on devices"),
@@ -356,15 +356,58 @@ TEST(RigLoaderAt, AtLinkNeedsAModuleAndRealtekNeedsAtAndLinkFaultsNeedAPty) {
             "x.toml:8:8: link 'at' in [[devices]] needs a Wi-Fi module model (esp8266, esp32, rtl8710, rtl8195), not 'dps'");
   const std::string mixed = head + "model = \"esp8266\"\nlink = \"at\"\nname_prefix = \"at\"\n"
                                    "[[devices]]\nname_prefix = \"esp\"\ncount = 2\n";
-  EXPECT_NE(error_of(mixed + "[[steps]]\nfault = \"stall\"\ndevices = [\"at-02\"]\n")
-                .find("x.toml:15:11: link fault 'stall' in [[steps]] #1: 'at-02' has link = \"at\""),
+  EXPECT_NE(error_of(mixed + "[[steps]]\nfault = \"corrupt\"\nrate = 0.1\ndevices = [\"at-02\"]\n")
+                .find("x.toml:16:11: serial link fault 'corrupt' in [[steps]] #1: 'at-02' has link = \"at\""),
             std::string::npos)
-      << error_of(mixed + "[[steps]]\nfault = \"stall\"\ndevices = [\"at-02\"]\n");
+      << error_of(mixed + "[[steps]]\nfault = \"corrupt\"\nrate = 0.1\ndevices = [\"at-02\"]\n");
   EXPECT_EQ(error_of(mixed + "[[steps]]\nfault = \"stall\"\ndevices = [\"esp-02\"]\n"), "");
   EXPECT_EQ(error_of(mixed + "[[steps]]\nfault = \"trust_node_kill\"\n"), "");
-  EXPECT_NE(error_of(head + "model = \"esp8266\"\nlink = \"at\"\n[[steps]]\nfault = \"stall\"\n")
+  EXPECT_NE(error_of(head + "model = \"esp8266\"\nlink = \"at\"\n[[steps]]\nfault = \"drop_frames\"\nrate = 0.1\n")
                 .find("every device has link = \"at\""),
             std::string::npos);
+}
+
+TEST(RigLoaderUdp, UdpFaultsNeedAtDevicesPartitionAndStallTakeBoth) {
+  const std::string head = "[rig]\nname = \"t\"\n[pass]\nledger_valid = true\n[[devices]]\ncount = 5\n";
+  const std::string mixed = head + "model = \"esp8266\"\nlink = \"at\"\nname_prefix = \"at\"\n"
+                                   "[[devices]]\nname_prefix = \"esp\"\ncount = 2\n";
+  // lines: 13 [[steps]], 14 fault, 15 rate/devices ...
+  EXPECT_EQ(error_of(mixed + "[[steps]]\nfault = \"udp_loss\"\nrate = 0.1\ndevices = [\"esp-01\"]\n"),
+            "x.toml:16:11: UDP link fault 'udp_loss' in [[steps]] #1: 'esp-01' has a PTY link (serial; UDP faults need "
+            "link = \"at\")");
+  EXPECT_EQ(error_of(mixed + "[[steps]]\nfault = \"udp_loss\"\nrate = 0.1\ndevices = [\"at-01\"]\n"), "");
+  EXPECT_EQ(error_of(mixed + "[[steps]]\nfault = \"udp_duplicate\"\nrate = 0.05\nduration_s = 3\nrecover_within_s = 9\n"), "");
+  EXPECT_EQ(error_of(mixed + "[[steps]]\nfault = \"udp_reorder\"\nrate = 0.05\n"), "");
+  EXPECT_EQ(error_of(mixed + "[[steps]]\nfault = \"udp_delay\"\ndelay_ms = 20\njitter_ms = 10\n"), "");
+  EXPECT_EQ(error_of(mixed + "[[steps]]\nfault = \"partition\"\nduration_s = 2\ndevices = [\"at-01\", \"esp-01\"]\n"), "");
+  EXPECT_EQ(error_of(mixed + "[[steps]]\nfault = \"stall\"\ndevices = [\"at-02\"]\n"), "");
+  EXPECT_NE(error_of(mixed + "[[steps]]\nfault = \"udp_loss\"\n").find("fault 'udp_loss' in [[steps]] #1 needs 'rate' (0..1)"),
+            std::string::npos);
+  EXPECT_NE(error_of(mixed + "[[steps]]\nfault = \"udp_delay\"\nrate = 0.1\n").find("'rate' in [[steps]] #1 applies only to"),
+            std::string::npos);
+  EXPECT_NE(error_of(mixed + "[[steps]]\nfault = \"udp_loss\"\nrate = 0.1\nper = \"frame\"\n").find("'per' in [[steps]] #1 applies only to corrupt"),
+            std::string::npos);
+  EXPECT_NE(error_of(mixed + "[[steps]]\nfault = \"udp_loss\"\nrate = 1.5\n").find("x.toml:15:8"), std::string::npos);
+  // a rig without AT devices has no UDP link
+  EXPECT_EQ(error_of(head + "[[steps]]\nfault = \"udp_reorder\"\nrate = 0.1\n"),
+            "x.toml:7:1: UDP link fault 'udp_reorder' in [[steps]] #1: the rig has no link = \"at\" device (UDP faults act "
+            "on AT devices' UDP links)");
+}
+
+TEST(RigLoaderUdp, UdpFaultsRig) {
+  const auto rig = load_rig(IOTW_RIGS_DIR "/udp_faults.toml");
+  ASSERT_EQ(rig.instances().size(), 6u);
+  for (const auto& d : rig.instances()) EXPECT_EQ(d.link, "at") << d.name;
+  ASSERT_EQ(rig.steps.size(), 4u);
+  EXPECT_EQ(rig.steps[0].fault.kind, "udp_loss");
+  EXPECT_DOUBLE_EQ(rig.steps[0].fault.rate, 0.10);
+  EXPECT_EQ(rig.steps[1].fault.kind, "udp_duplicate");
+  EXPECT_EQ(rig.steps[2].fault.kind, "udp_reorder");
+  EXPECT_EQ(rig.steps[3].fault.kind, "partition");
+  EXPECT_EQ(rig.steps[3].fault.devices, std::vector<std::string>{"esp8266-at-03"});
+  EXPECT_TRUE(rig.steps[0].fault.udp_fault());
+  EXPECT_FALSE(rig.steps[3].fault.udp_fault());
+  EXPECT_FALSE(rig.steps[3].fault.serial_fault());
 }
 
 TEST(RigLoaderVrf, SelectionAndVrfSuite) {

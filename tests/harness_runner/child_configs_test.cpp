@@ -50,6 +50,25 @@ TEST_F(ChildConfigs, TrustNodeConfigHasEverySection) {
   EXPECT_EQ(t.size(), 4u);  // node, http, serial, consensus: nothing the trust node would reject as unknown
 }
 
+TEST_F(ChildConfigs, NodeKeyIsSeededAndItsPublicKeyProvisionsEveryDevice) {
+  const std::string pk = write_node_key(layout, 42);
+  ASSERT_EQ(pk.size(), 64u);
+  EXPECT_EQ(pk.find_first_not_of("0123456789abcdef"), std::string::npos) << pk;
+  EXPECT_EQ(std::filesystem::file_size(layout.node_key()), 32u);
+  EXPECT_EQ(std::filesystem::status(layout.node_key()).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_EQ(write_node_key(layout, 42), pk) << "the run's seed reproduces the key";
+  EXPECT_NE(write_node_key(layout, 43), pk);
+  write_node_key(layout, 42);
+
+  write_trust_node_config(spec, 42, devices, layout);
+  const toml::table t = toml::parse_file(layout.trust_node_config().string());
+  EXPECT_EQ(t["node"]["key"].value<std::string>(), layout.node_key().string());
+  write_emu_config(devices, layout, 0, pk);
+  const toml::table e = toml::parse_file(layout.emu_config().string());
+  EXPECT_EQ(e["node_pubkey"].value<std::string>(), pk);
+}
+
 TEST_F(ChildConfigs, SeedBeyondTomlIntegerRangeIsRefused) {
   EXPECT_THROW(write_trust_node_config(spec, 1ULL << 63, devices, layout), std::runtime_error);
 }
@@ -96,6 +115,19 @@ TEST_F(ChildConfigs, AtDevicesGetTheTrustNodesUdpPortInsteadOfASerialLink) {
   const toml::table t2 = toml::parse_file(layout.trust_node_config().string());
   EXPECT_FALSE(t2.contains("serial")) << "no empty serial array (the trust node wants tables)";
   EXPECT_TRUE(t2.contains("udp"));
+}
+
+TEST_F(ChildConfigs, AtDeviceWithAUdpProxySendsToItsProxyPort) {
+  devices.clear();
+  devices.push_back({{"at-01", "esp8266", "at", "honest"}, {"at-01", "", ""}, "", 40001});
+  devices.push_back({{"at-02", "esp8266", "at", "honest"}, {"at-02", "", ""}});
+  write_emu_config(devices, layout, 40000);
+  const toml::table t = toml::parse_file(layout.emu_config().string());
+  const toml::array* list = t["device"].as_array();
+  ASSERT_NE(list, nullptr);
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*(*list)[0].as_table())["trust_node_udp"].value<std::string>(), "127.0.0.1:40001");
+  EXPECT_EQ((*(*list)[1].as_table())["trust_node_udp"].value<std::string>(), "127.0.0.1:40000") << "no proxy: the node's port";
 }
 
 }  // namespace

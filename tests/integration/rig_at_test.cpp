@@ -10,6 +10,7 @@
 #include <string>
 
 #include "iotw_process.hpp"
+#include "light_verification.hpp"
 
 namespace iotw::test {
 namespace {
@@ -33,8 +34,10 @@ TEST(RigAt, AppliancesDrivingEsp8266AndRtl8710ModulesFinishTheirBlocksOverUdp) {
   std::map<std::string, std::string> registered_link, registered_model;  // trust node: device_registered
   std::map<std::string, std::string> at_model;                          // emu: at_started
   std::set<std::string> link_up, attached, active;                      // emu: at_link link_up, state attached
+  std::vector<json> events;
   for (const std::string& line : lines_of(run / "events.jsonl")) {
-    const json e = json::parse(line);
+    events.push_back(json::parse(line));
+    const json& e = events.back();
     const json& f = e["fields"];
     const std::string kind = e["kind"], source = e.value("source", "");
     const std::string emu_name = source.rfind("emu:", 0) == 0 ? source.substr(4) : "";
@@ -71,6 +74,8 @@ TEST(RigAt, AppliancesDrivingEsp8266AndRtl8710ModulesFinishTheirBlocksOverUdp) {
   }
   EXPECT_TRUE(esp_worked);
   EXPECT_TRUE(rtl_worked);
+  // Light verification over UDP: every appliance adopted a signed checkpoint (docs/protocol.md §6).
+  EXPECT_EQ(expect_light_verification(events, report).adopters, devices);
 
   const std::string node_config = slurp(run / "trust_node.toml");
   EXPECT_NE(node_config.find("[udp]"), std::string::npos);

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "iotw_process.hpp"
+#include "light_verification.hpp"
 
 namespace iotw::test {
 namespace {
@@ -114,11 +115,20 @@ TEST(RigFaults, TrustNodeCrashLosesNoAcknowledgedTransaction) {
   EXPECT_NE(junit.find("<testcase name=\"crash the trust node (line 33): trust_node_kill recovered\""),
             std::string::npos);
   int node_starts = 0;
+  std::vector<json> events;
+  std::set<std::string> node_pubkeys;  // node_started: the restarted node reloads the harness's key file
   for (const auto& l : lines_of(r.run / "events.jsonl")) {
-    const json e = json::parse(l);
+    events.push_back(json::parse(l));
+    const json& e = events.back();
     if (e["kind"] == "process_started" && e["fields"]["name"] == "trust_node") ++node_starts;
+    if (e["kind"] == "node_started") node_pubkeys.insert(e["fields"]["node_pubkey"].get<std::string>());
   }
   EXPECT_EQ(node_starts, 2);
+  ASSERT_EQ(node_pubkeys.size(), 1u);
+  EXPECT_NE(slurp(r.run / "emu.toml").find(*node_pubkeys.begin()), std::string::npos)
+      << "the devices are provisioned with the node's key";
+  // Checkpoints signed before and after the crash verify; the restarted chain still links to them.
+  expect_light_verification(events, r.report);
   std::filesystem::remove_all(r.dir);
 }
 

@@ -82,16 +82,19 @@ struct Condition {
 };
 
 /// A fault a step injects (docs/faults.md). Serial faults act on the devices' PTY links through the fault
-/// proxy; partition stalls both directions of the listed devices' links; trust_node_* act on the process.
+/// proxy, udp_* faults on AT devices' UDP links through the UDP fault proxy; partition and stall cut both
+/// directions of either kind of link; trust_node_* act on the process.
 struct FaultSpec {
   std::string kind;                  ///< corrupt | bit_flip | drop_bytes | drop_frames | garbage | stall |
                                      ///< baud_mismatch | delay | partition | trust_node_kill | trust_node_stop |
-                                     ///< brownout | power_loss (dps devices: their supply, over Modbus TCP)
+                                     ///< brownout | power_loss (dps devices: their supply, over Modbus TCP) |
+                                     ///< udp_loss | udp_duplicate | udp_reorder | udp_delay (AT devices' UDP links)
   std::vector<std::string> devices;  ///< link faults: the targets (empty = every device)
-  double rate = 0;                   ///< corrupt/bit_flip/drop_bytes (per byte), drop_frames (per frame), garbage (per chunk)
+  double rate = 0;                   ///< corrupt/bit_flip/drop_bytes (per byte), drop_frames (per frame), garbage (per chunk),
+                                     ///< udp_loss/udp_duplicate/udp_reorder (per datagram)
   int bytes = 8;                     ///< garbage: bytes inserted each time
   bool per_frame = false;            ///< corrupt: `rate` per frame (one byte of the frame) instead of per byte
-  int delay_ms = 0, jitter_ms = 0;   ///< delay
+  int delay_ms = 0, jitter_ms = 0;   ///< delay, udp_delay
   std::optional<double> duration_s;  ///< how long it lasts, s; absent: link faults to the end of the run
                                      ///< (no recovery check), trust_node_kill restarts at once
   double recover_within_s = 15;      ///< recovery check deadline after the fault ends, s
@@ -100,6 +103,10 @@ struct FaultSpec {
   bool power_fault() const { return kind == "brownout" || kind == "power_loss"; }
   bool link_fault() const { return kind != "trust_node_kill" && kind != "trust_node_stop" && !power_fault(); }
   bool device_fault() const { return link_fault() || power_fault(); }
+  /// A fault of AT devices' UDP links only.
+  bool udp_fault() const { return kind == "udp_loss" || kind == "udp_duplicate" || kind == "udp_reorder" || kind == "udp_delay"; }
+  /// A fault of PTY links only (the serial fault proxy).
+  bool serial_fault() const { return link_fault() && !udp_fault() && kind != "partition" && kind != "stall"; }
 };
 
 /// One [[steps]] entry: when it starts (its trigger) and what it does (its action).
