@@ -71,7 +71,9 @@ TEST(RigRun, VrfSelectionMinesEveryBlockByLowestValidClaim) {
         << "height " << height;
     EXPECT_EQ(std::vector<uint8_t>(beta, beta + 64), unhex(s["beta"]));
     EXPECT_GE(s["claims_valid"].get<int>(), 1);
-    if (s["rank"] == 0) EXPECT_EQ(s["beta"], lowest_beta[height]) << "height " << height;  // rank 0 = lowest beta
+    if (s["rank"] == 0) {  // rank 0 = lowest beta
+      EXPECT_EQ(s["beta"], lowest_beta[height]) << "height " << height;
+    }
   }
   EXPECT_GE(by_claim * 2, ledger.size() - 1);  // in practice every block; at least half even on a loaded host
   std::filesystem::remove_all(dir);
