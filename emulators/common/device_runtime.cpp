@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "serial_link.hpp"
+#include "firmware_host.hpp"
 
 namespace iotw::emu {
 
@@ -11,23 +12,6 @@ namespace {
 constexpr auto kPollPeriod = std::chrono::milliseconds(20);
 constexpr auto kReadRetry = std::chrono::milliseconds(50);
 
-const char* level_name(iotw_log_level l) {
-  switch (l) {
-    case IOTW_LOG_DEBUG: return "debug";
-    case IOTW_LOG_INFO: return "info";
-    case IOTW_LOG_WARN: return "warn";
-    default: return "error";
-  }
-}
-
-const char* state_name(iotw_fw_state s) {
-  switch (s) {
-    case IOTW_FW_HELLO_SENT: return "hello_sent";
-    case IOTW_FW_PROVING: return "proving";
-    case IOTW_FW_ATTACHED: return "attached";
-    default: return "off";
-  }
-}
 }  // namespace
 
 const std::vector<std::string>& device_behaviours() {
@@ -49,17 +33,8 @@ DeviceRuntime::DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const
   cfg_.fw_version = profile_.fw_version.c_str();
   cfg_.reset_reason = profile_.power_on_reset;
   if (spec_.node_pubkey) cfg_.node_pubkey = spec_.node_pubkey->data();  // spec_ outlives fw_
-  if (spec_.behaviour == "invert_verdict") {
-    cfg_.faults.invert_verdict = 1;
-  } else if (spec_.behaviour == "wrong_hash") {
-    cfg_.faults.wrong_hash = 1;
-  } else if (spec_.behaviour == "collude") {
-    cfg_.faults.collude = 1;
-  } else if (spec_.behaviour != "honest") {
-    throw std::invalid_argument("unknown behaviour '" + spec_.behaviour + "'");
-  }
-  if (spec_.nvs_dir.size() >= sizeof port_ctx_.nvs_dir) throw std::invalid_argument("nvs_dir too long");
-  std::strncpy(port_ctx_.nvs_dir, spec_.nvs_dir.c_str(), sizeof port_ctx_.nvs_dir - 1);
+  apply_behaviour(spec_.behaviour, cfg_.faults);
+  set_nvs_dir(spec_.nvs_dir, port_ctx_);
   port_ctx_.send = &DeviceRuntime::on_send;
   port_ctx_.log = &DeviceRuntime::on_log;
   port_ctx_.user = this;

@@ -6,29 +6,13 @@
 #include <vector>
 
 #include "common/ipv4_endpoint.hpp"
+#include "common/firmware_host.hpp"
 
 namespace iotw::emu {
 
 namespace {
 constexpr auto kStep = std::chrono::milliseconds(2);  // UART / engine / driver / firmware step
 
-const char* level_name(iotw_log_level l) {
-  switch (l) {
-    case IOTW_LOG_DEBUG: return "debug";
-    case IOTW_LOG_INFO: return "info";
-    case IOTW_LOG_WARN: return "warn";
-    default: return "error";
-  }
-}
-
-const char* state_name(iotw_fw_state s) {
-  switch (s) {
-    case IOTW_FW_HELLO_SENT: return "hello_sent";
-    case IOTW_FW_PROVING: return "proving";
-    case IOTW_FW_ATTACHED: return "attached";
-    default: return "off";
-  }
-}
 AtModuleConfig module_config(const std::string& model, const AccessPoint& ap) {
   AtModuleConfig c;
   c.model = model;
@@ -74,17 +58,8 @@ AtAppliance::AtAppliance(boost::asio::io_context& io, DeviceSpec spec, const Acc
   cfg_.fw_version = "iotw-fw-0.1";
   cfg_.reset_reason = 1;  // power-on
   if (spec_.node_pubkey) cfg_.node_pubkey = spec_.node_pubkey->data();  // spec_ outlives fw_
-  if (spec_.behaviour == "invert_verdict") {
-    cfg_.faults.invert_verdict = 1;
-  } else if (spec_.behaviour == "wrong_hash") {
-    cfg_.faults.wrong_hash = 1;
-  } else if (spec_.behaviour == "collude") {
-    cfg_.faults.collude = 1;
-  } else if (spec_.behaviour != "honest") {
-    throw std::invalid_argument("unknown behaviour '" + spec_.behaviour + "'");
-  }
-  if (spec_.nvs_dir.size() >= sizeof port_ctx_.nvs_dir) throw std::invalid_argument("nvs_dir too long");
-  std::strncpy(port_ctx_.nvs_dir, spec_.nvs_dir.c_str(), sizeof port_ctx_.nvs_dir - 1);
+  apply_behaviour(spec_.behaviour, cfg_.faults);
+  set_nvs_dir(spec_.nvs_dir, port_ctx_);
   port_ctx_.send = &AtAppliance::on_send;
   port_ctx_.log = &AtAppliance::on_log;
   port_ctx_.user = this;

@@ -24,6 +24,8 @@
 
 extern char** environ;
 
+#include "iotw/harness/xml_escape.hpp"
+
 namespace iotw::harness {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -37,23 +39,6 @@ std::string slurp(const fs::path& file) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-std::string xml_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') out += ' ';
-        else out += c;
-    }
-  }
-  return out;
 }
 
 std::size_t count_of(const std::string& text, std::string_view what) {

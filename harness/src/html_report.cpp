@@ -6,24 +6,13 @@
 #include <map>
 #include <optional>
 
+#include "iotw/harness/xml_escape.hpp"
+
 namespace iotw::harness {
 namespace {
 
 using json = nlohmann::json;
 
-std::string esc(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 std::string str(const json& f, const char* key) {
   auto it = f.find(key);
@@ -101,11 +90,11 @@ std::string report_html(const RunReport& r, const std::vector<json>& events) {
       const double end = m.until < 0 ? span : m.until;  // -2: never ended
       svg += fmt::format("<rect class=\"fault\" x=\"{:.1f}\" y=\"{}\" width=\"{:.1f}\" height=\"16\" fill=\"{}\" "
                          "fill-opacity=\"0.6\"><title>{}</title></rect>\n",
-                         x(m.t), y + 3, std::max(2.0, x(end) - x(m.t)), m.color, esc(m.title));
+                         x(m.t), y + 3, std::max(2.0, x(end) - x(m.t)), m.color, xml_escape(m.title));
     } else {
       svg += fmt::format("<rect class=\"{}\" x=\"{:.1f}\" y=\"{}\" width=\"2\" height=\"16\" fill=\"{}\">"
                          "<title>{} at {:.3f}s</title></rect>\n",
-                         m.lane == "trust node" ? "node" : m.lane, x(m.t), y + 3, m.color, esc(m.title), m.t);
+                         m.lane == "trust node" ? "node" : m.lane, x(m.t), y + 3, m.color, xml_escape(m.title), m.t);
     }
   }
   svg += "</svg>\n";
@@ -114,18 +103,18 @@ std::string report_html(const RunReport& r, const std::vector<json>& events) {
   std::string rows;
   for (const auto& c : r.evaluation.criteria)
     rows += fmt::format("<tr class=\"{}\"><td>{}</td><td>{:g}</td><td>{} {:g}</td><td>{}</td></tr>\n",
-                        c.pass ? "ok" : "fail", esc(c.name), c.measured, esc(std::string(op_symbol(c.op))),
+                        c.pass ? "ok" : "fail", xml_escape(c.name), c.measured, xml_escape(std::string(op_symbol(c.op))),
                         c.threshold, c.pass ? "ok" : "FAIL");
   for (const auto& c : r.scores.step_checks)
     rows += fmt::format("<tr class=\"{}\"><td>{}</td><td colspan=\"2\">{}</td><td>{}</td></tr>\n",
-                        c.pass ? "ok" : "fail", esc(c.name), esc(c.message), c.pass ? "ok" : "FAIL");
+                        c.pass ? "ok" : "fail", xml_escape(c.name), xml_escape(c.message), c.pass ? "ok" : "FAIL");
   std::string scores;
   for (const char* k : {"blocks_finalized", "rounds", "coherence_rate", "ledger_valid", "blacklisted",
                         "false_blacklist", "false_blacklist_faulted", "byzantine_rounds_detected",
                         "time_to_blacklist_ms", "liveness_blocks_per_min", "baseline_blocks_per_min",
                         "liveness_ratio", "acked_tx_lost", "collusion_captured_rounds", "undetected_collusion_rate",
                         "frame_errors", "event_counts"})
-    scores += fmt::format("<tr><td>{}</td><td><code>{}</code></td></tr>\n", k, esc(rep[k].dump()));
+    scores += fmt::format("<tr><td>{}</td><td><code>{}</code></td></tr>\n", k, xml_escape(rep[k].dump()));
   const bool pass = r.evaluation.pass;
   return fmt::format(R"(<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>IOTW rig {0}</title>
@@ -141,7 +130,7 @@ padding:2px 8px;text-align:left}}tr.fail td{{background:#fed7d7}}tr.ok td:last-c
 {7}</table>
 </body></html>
 )",
-                     esc(r.rig.name), pass ? "#276749" : "#c53030", r.seed, esc(r.run_dir.string()),
+                     xml_escape(r.rig.name), pass ? "#276749" : "#c53030", r.seed, xml_escape(r.run_dir.string()),
                      pass ? "PASS" : "FAIL", svg, rows, scores);
 }
 

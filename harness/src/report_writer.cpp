@@ -6,27 +6,12 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "iotw/harness/xml_escape.hpp"
+
 namespace iotw::harness {
 namespace {
 
 using json = nlohmann::json;
-
-/// Text safe inside an XML attribute or element; control characters XML 1.0 forbids become '?'.
-std::string xml_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default:
-        out += (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r') ? '?' : c;
-    }
-  }
-  return out;
-}
 
 std::string failure_message(const CriterionResult& c) {
   return fmt::format("{}: measured {} = {:g}, required {} {:g}", c.name, c.score, c.measured, op_symbol(c.op),

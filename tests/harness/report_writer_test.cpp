@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "iotw/harness/xml_escape.hpp"
+
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -227,4 +229,10 @@ TEST(ReportWriter, HtmlIsSelfContainedWithTimelineAndScores) {
   EXPECT_NE(h.find("#e53e3e"), std::string::npos) << "the incoherent round is red";
   EXPECT_NE(h.find("<td>ledger_valid</td><td>0</td>"), std::string::npos);
   EXPECT_NE(h.find(">FAIL<"), std::string::npos);
+}
+
+TEST(XmlEscape, EntitiesAndForbiddenControlCharacters) {
+  EXPECT_EQ(iotw::harness::xml_escape("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&apos;");
+  EXPECT_EQ(iotw::harness::xml_escape(std::string("x\x01y\tz\n\r\x1f", 8)), "x?y\tz\n\r?");
+  EXPECT_EQ(iotw::harness::xml_escape(""), "");
 }

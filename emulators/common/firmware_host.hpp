@@ -1,0 +1,57 @@
+// What every emulator runtime that hosts the firmware core needs (DeviceRuntime on a serial link,
+// AtAppliance over AT): the event-stream names of the core's log levels and states (docs/events.md, emu
+// kinds `log` and `state`), and the firmware/host-port settings that come from a pool file's device entry.
+#pragma once
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+extern "C" {
+#include "host_port.h"
+#include "iotw/firmware.h"
+}
+
+namespace iotw::emu {
+
+/// "debug" | "info" | "warn" | "error" (anything else).
+inline const char* level_name(iotw_log_level l) {
+  switch (l) {
+    case IOTW_LOG_DEBUG: return "debug";
+    case IOTW_LOG_INFO: return "info";
+    case IOTW_LOG_WARN: return "warn";
+    default: return "error";
+  }
+}
+
+/// "hello_sent" | "proving" | "attached" | "off" (booting or powered down).
+inline const char* state_name(iotw_fw_state s) {
+  switch (s) {
+    case IOTW_FW_HELLO_SENT: return "hello_sent";
+    case IOTW_FW_PROVING: return "proving";
+    case IOTW_FW_ATTACHED: return "attached";
+    default: return "off";
+  }
+}
+
+/// Sets the Byzantine fault flags for a pool `behaviour` ("honest", "invert_verdict", "wrong_hash",
+/// "collude"; docs/faults.md). Throws std::invalid_argument for any other name.
+inline void apply_behaviour(const std::string& behaviour, iotw_fw_faults& faults) {
+  if (behaviour == "invert_verdict") {
+    faults.invert_verdict = 1;
+  } else if (behaviour == "wrong_hash") {
+    faults.wrong_hash = 1;
+  } else if (behaviour == "collude") {
+    faults.collude = 1;
+  } else if (behaviour != "honest") {
+    throw std::invalid_argument("unknown behaviour '" + behaviour + "'");
+  }
+}
+
+/// Copies the NVS directory into the host port's fixed buffer (255 bytes + NUL). Throws
+/// std::invalid_argument when it does not fit.
+inline void set_nvs_dir(const std::string& dir, iotw_host_port_ctx& ctx) {
+  if (dir.size() >= sizeof ctx.nvs_dir) throw std::invalid_argument("nvs_dir too long");
+  std::strncpy(ctx.nvs_dir, dir.c_str(), sizeof ctx.nvs_dir - 1);
+}
+
+}  // namespace iotw::emu
