@@ -5,22 +5,32 @@
 //   iotw-emu bulb [--yeelight A:P] [--discovery A:P] [--link PATH --nvs-dir DIR]     one smart bulb
 //   iotw-emu esp8266|esp32|rtl8710|rtl8195 --at --pty [--ssid S --password P --baud B --unpaced]
 //                                                    one Wi-Fi module serving its AT command set on a PTY
+//   iotw-emu --config pool.toml --device NAME        one TAP module of the pool (SoC mode over TAP, lwIP); the
+//                                                    pool runs one such child per device with a `tap` key
 // Standalone modes print their endpoints on stdout, one per line (the PTY path first), and write events
 // to stderr unless --events is given. Runs until SIGTERM/SIGINT; exit 0 then, 2 on a bad config, link or
 // endpoint.
+#include <pthread.h>
+#include <signal.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
+#include <filesystem>
+#include <functional>
 #include <iostream>
 #include <list>
 
 #include "common/clock.hpp"
 #include "common/device_runtime.hpp"
 #include "common/pool_config.hpp"
+#include "common/pool_control.hpp"
+#include "common/ram_budget.hpp"
 #include "dps_chip/dps_device.hpp"
 #include "esp_wifi/at_appliance.hpp"
 #include "esp_wifi/at_pty_server.hpp"
+#include "esp_wifi/tap_module.hpp"
 #include "smart_bulb/smart_bulb.hpp"
 
 namespace {
@@ -38,17 +48,79 @@ void run_until_signal(boost::asio::io_context& io, EventLog& log, const std::fun
   io.run();
 }
 
+/// This executable, for the TAP module children.
+std::string self_exe() {
+  std::error_code ec;
+  const auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) throw std::runtime_error("cannot read /proc/self/exe: " + ec.message());
+  return p.string();
+}
+
+/// `--config FILE --device NAME`: one TAP module (SoC mode over TAP) in this process until SIGTERM/SIGINT.
+int run_tap_module(const std::string& config, const std::string& name) {
+  auto cfg = load_pool_config(config);
+  const DeviceSpec* spec = nullptr;
+  for (const auto& d : cfg.devices)
+    if (d.name == name) spec = &d;
+  if (!spec) throw std::invalid_argument("no [[device]] named '" + name + "' in " + config);
+  if (spec->tap.empty()) throw std::invalid_argument(name + " is not a TAP module (no 'tap' key): --device runs TAP modules only");
+  if (const RamCheck c = check_ram_budget(spec->name, spec->model, spec->mode, spec->ram_budget_kib); !c.fits) {
+    EventLog(cfg.events).emit("emu:" + name, "ram_refused", {{"chip", c.chip_model}, {"needed_bytes", c.needed},
+                                                              {"available_bytes", c.available}, {"message", c.message}});
+    std::cerr << "iotw-emu: " << c.message << "\n";
+    return 2;
+  }
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // before lwIP's threads start: they inherit the mask
+  EventLog log(cfg.events);
+  TapModule module(*spec, log);
+  module.start();
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  module.stop();
+  log.emit("emu:" + name, "tap_stopped", {{"signal", sig}});
+  return 0;
+}
+
+/// The firmware's static RAM against each SoC device's chip budget (common/ram_budget.hpp), before anything is
+/// served: every device that does not fit gets a `ram_refused` event and a line on stderr; returns false if any.
+bool check_static_ram(const PoolConfig& cfg, EventLog& log) {
+  bool ok = true;
+  for (const auto& d : cfg.devices) {
+    const RamCheck c = check_ram_budget(d.name, d.model, d.mode, d.ram_budget_kib);
+    if (!c.applies) continue;
+    if (c.fits) {
+      log.emit("emu:" + d.name, "ram_check", {{"chip", c.chip_model}, {"needed_bytes", c.needed},
+                                              {"available_bytes", c.available}, {"fits", true}});
+      continue;
+    }
+    ok = false;
+    log.emit("emu:" + d.name, "ram_refused", {{"chip", c.chip_model}, {"needed_bytes", c.needed},
+                                              {"available_bytes", c.available},
+                                              {"ram_budget_kib", d.ram_budget_kib}, {"message", c.message}});
+    std::cerr << "iotw-emu: " << c.message << "\n";
+  }
+  return ok;
+}
+
 int run_pool(const std::string& config) {
   auto cfg = load_pool_config(config);
   EventLog log(cfg.events);
+  if (!check_static_ram(cfg, log)) return 2;  // refused before serving (exit 2: could not run)
   boost::asio::io_context io;
   SteadyClock clock;
   std::list<DeviceRuntime> esps;
   std::list<DpsDevice> dpss;
   std::list<SmartBulb> bulbs;
   std::list<AtAppliance> appliances;  // AT mode: appliance MCU + module, UDP to the trust node
+  std::vector<std::string> tap_devices;  // SoC over TAP: one child process each (lwIP is process-global)
   for (const auto& spec : cfg.devices) {
-    if (spec.mode == "at") {
+    if (!spec.tap.empty()) {
+      tap_devices.push_back(spec.name);
+    } else if (spec.mode == "at") {
       appliances.emplace_back(io, spec, cfg.access_point, log);
     } else if (spec.model == "dps") {
       dpss.emplace_back(io, spec, log, clock);
@@ -68,14 +140,50 @@ int run_pool(const std::string& config) {
     auto [control, discovery] = b.start();
     if (!control.empty()) log.emit("emu:" + b.dps().name(), "yeelight_listening", {{"tcp", control}, {"udp", discovery}});
   }
+  // The control channel (docs/emulators.md "Control channel"): run-time device faults from the harness.
+  PoolControl control(log);
+  for (auto& d : esps) control.add(d);
+  for (auto& d : dpss)
+    if (DeviceRuntime* fw = d.firmware()) control.add(*fw);
+  for (auto& b : bulbs)
+    if (DeviceRuntime* fw = b.dps().firmware()) control.add(*fw);
+  for (auto& a : appliances) control.add(a);
+  std::optional<ControlServer> control_server;
+  if (!cfg.control.empty()) {
+    control_server.emplace(io, cfg.control, control);
+    control_server->start();
+    log.emit("emu", "control_listening", {{"path", cfg.control}});
+  }
+  TapChildren taps;  // `iotw-emu --config FILE --device NAME` per TAP module; one exiting ends the pool (exit 1)
+  taps.start(self_exe(), config, tap_devices);
+  int exit_code = 0;
+  boost::asio::steady_timer tap_watch(io);
+  std::function<void()> watch_taps = [&] {
+    tap_watch.expires_after(std::chrono::milliseconds(200));
+    tap_watch.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      if (auto [name, code] = taps.reap(); !name.empty()) {
+        log.emit("emu:" + name, "tap_module_exited", {{"code", code}});
+        std::cerr << "iotw-emu: the TAP module process of " << name << " exited with code " << code << "\n";
+        exit_code = 1;
+        ::kill(::getpid(), SIGTERM);  // stop the pool like a signal would
+        return;
+      }
+      watch_taps();
+    });
+  };
+  if (!taps.empty()) watch_taps();
   log.emit("emu", "pool_started", {{"devices", cfg.devices.size()}});
   run_until_signal(io, log, [&] {
+    tap_watch.cancel();
+    taps.stop();
+    if (control_server) control_server->stop();
     for (auto& d : esps) d.stop();
     for (auto& a : appliances) a.stop();
     for (auto& d : dpss) d.stop();
     for (auto& b : bulbs) b.stop();
   });
-  return 0;
+  return exit_code;
 }
 
 }  // namespace
@@ -85,6 +193,10 @@ int main(int argc, char** argv) {
   CLI::App app{"iotw-emu: emulated IOTW micro-mining devices"};
   std::string config;
   app.add_option("--config", config, "pool file (docs/emulators.md)");
+  std::string tap_device;
+  app.add_option("--device", tap_device,
+                 "with --config: run only this TAP module of the pool (lwIP on its TAP interface; the pool starts one "
+                 "such process per TAP device)");
   app.require_subcommand(0, 1);
 
   DeviceSpec spec;
@@ -176,6 +288,7 @@ int main(int argc, char** argv) {
       std::cerr << app.help() << "iotw-emu: give --config pool.toml, or a subcommand (dps, bulb, esp8266, esp32, rtl8710, rtl8195)\n";
       return 2;
     }
+    if (!tap_device.empty()) return run_tap_module(config, tap_device);
     return run_pool(config);
   } catch (const PoolConfigError& e) {
     std::cerr << e.what() << "\n";

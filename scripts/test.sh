@@ -11,7 +11,9 @@ ctest --test-dir build --output-on-failure -j 2 --timeout 600
 echo "stage normal: $(( $(date +%s) - start )) s"
 if [ "${IOTW_SKIP_SANITIZERS:-0}" != 1 ]; then
   start=$(date +%s)
-  BUILD_DIR=build-asan bash scripts/build.sh -DIOTW_SANITIZE=ON -DIOTW_BUILD_BENCH=OFF
+  # -O1, as the ASan docs advise: half the compile time of -O2 under instrumentation, still fast enough to run.
+  BUILD_DIR=build-asan bash scripts/build.sh -DIOTW_SANITIZE=ON -DIOTW_BUILD_BENCH=OFF \
+    "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g -DNDEBUG" "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g -DNDEBUG"
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j 2 --timeout 900
   echo "stage sanitizers: $(( $(date +%s) - start )) s"

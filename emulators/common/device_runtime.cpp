@@ -1,5 +1,6 @@
 #include "device_runtime.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -15,42 +16,182 @@ constexpr auto kReadRetry = std::chrono::milliseconds(50);
 }  // namespace
 
 const std::vector<std::string>& device_behaviours() {
-  static const std::vector<std::string> v{"honest", "invert_verdict", "wrong_hash", "collude"};
+  static const std::vector<std::string> v{"honest",     "invert_verdict",     "wrong_hash", "collude",
+                                          "verdict_other_hash", "replay_attestation", "wrong_key",  "collude_all_slots"};
   return v;
 }
 
 DeviceRuntime::DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const EspChipProfile& profile,
-                             EventLog& log)
+                             EventLog& log, const Clock* clock)
     : io_(io),
       spec_(std::move(spec)),
       profile_(profile),
       log_(log),
       source_("emu:" + spec_.name),
+      clock_(clock ? *clock : steady_),
+      wdt_(clock_, profile_.wdt_timeout_ms),
       poll_timer_(io),
-      retry_timer_(io) {
+      retry_timer_(io),
+      release_timer_(io) {
   cfg_.name = spec_.name.c_str();
   cfg_.model = profile_.model.c_str();
   cfg_.fw_version = profile_.fw_version.c_str();
   cfg_.reset_reason = profile_.power_on_reset;
   if (spec_.node_pubkey) cfg_.node_pubkey = spec_.node_pubkey->data();  // spec_ outlives fw_
   apply_behaviour(spec_.behaviour, cfg_.faults);
+  collusion_.join(spec_.behaviour, spec_.name, spec_.collusion_witnesses, spec_.collusion_window_ms, cfg_);
   set_nvs_dir(spec_.nvs_dir, port_ctx_);
   port_ctx_.send = &DeviceRuntime::on_send;
   port_ctx_.log = &DeviceRuntime::on_log;
   port_ctx_.user = this;
   port_ctx_.kind = IOTW_LINK_SERIAL;
   if (iotw_host_port_init(&port_, &port_ctx_) != 0) throw std::runtime_error("libsodium init failed");
+  port_.now_ms = &DeviceRuntime::on_now_ms;  // the firmware reads the device's own clock (clock_skew)
+  // The chip's crypto takes its CPU time (profile cycles / MHz): ports/host computes, the runtime charges.
+  host_sha256_ = port_.sha256;
+  host_keypair_ = port_.ed25519_seed_keypair;
+  host_sign_ = port_.ed25519_sign;
+  host_verify_ = port_.ed25519_verify;
+  port_.sha256 = &DeviceRuntime::on_sha256;
+  port_.ed25519_seed_keypair = &DeviceRuntime::on_ed25519_seed_keypair;
+  port_.ed25519_sign = &DeviceRuntime::on_ed25519_sign;
+  if (host_verify_) port_.ed25519_verify = &DeviceRuntime::on_ed25519_verify;
+}
+
+void DeviceRuntime::on_sha256(void* ctx, const uint8_t* in, size_t len, uint8_t out[32]) {
+  DeviceRuntime& self = self_of(ctx);
+  self.host_sha256_(ctx, in, len, out);
+  self.charge_cpu(self.profile_.sha256_us(len));
+}
+
+void DeviceRuntime::on_ed25519_seed_keypair(void* ctx, const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64]) {
+  DeviceRuntime& self = self_of(ctx);
+  self.host_keypair_(ctx, seed, pk, sk);
+  self.charge_cpu(self.profile_.ed25519_keypair_us());
+}
+
+void DeviceRuntime::on_ed25519_sign(void* ctx, const uint8_t sk[64], const uint8_t* msg, size_t len, uint8_t sig[64]) {
+  DeviceRuntime& self = self_of(ctx);
+  self.host_sign_(ctx, sk, msg, len, sig);
+  self.charge_cpu(self.profile_.ed25519_sign_us());
+}
+
+int DeviceRuntime::on_ed25519_verify(void* ctx, const uint8_t pk[32], const uint8_t* msg, size_t len,
+                                     const uint8_t sig[64]) {
+  DeviceRuntime& self = self_of(ctx);
+  const int rc = self.host_verify_(ctx, pk, msg, len, sig);
+  self.charge_cpu(self.profile_.ed25519_verify_us());
+  return rc;
+}
+
+void DeviceRuntime::charge_cpu(double us) {
+  const uint64_t now = now_us();
+  cpu_free_us_ = std::max(cpu_free_us_, now) + static_cast<uint64_t>(us + 0.5);
+}
+
+void DeviceRuntime::begin_boot() {
+  held_.clear();  // RAM (and the UART driver's queue) is gone
+  cpu_free_us_ = now_us() + static_cast<uint64_t>(profile_.boot_ms) * 1000;
+}
+
+void DeviceRuntime::write_link(const uint8_t* bytes, size_t len) {
+  if (!link_) return;
+  boost::system::error_code ec;
+  boost::asio::write(*link_, boost::asio::buffer(bytes, len), ec);
+}
+
+void DeviceRuntime::release_held() {
+  const uint64_t now = now_us();
+  while (!held_.empty() && held_.front().due_us <= now) {
+    write_link(held_.front().bytes.data(), held_.front().bytes.size());
+    held_.pop_front();
+  }
+  if (held_.empty() || !running_) return;
+  // Between ticks: wake when the next frame is due (device µs read as pool µs; the tick re-checks on the clock).
+  release_timer_.expires_after(std::chrono::microseconds(held_.front().due_us - now));
+  release_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec && running_) release_held();
+  });
+}
+
+uint64_t DeviceRuntime::on_now_ms(void* ctx) {
+  return static_cast<DeviceRuntime*>(static_cast<iotw_host_port_ctx*>(ctx)->user)->clock_.now_ms();
+}
+
+void DeviceRuntime::reset_to(uint32_t reason, const std::vector<std::string>& banner, const char* cause) {
+  hung_ = false;
+  std::string text;
+  for (const auto& line : banner) text += line + "\n";
+  log_.emit(source_, "boot_banner", {{"text", text}, {"model", profile_.model}, {"cause", cause}});
+  volatile uint8_t* ram = reinterpret_cast<volatile uint8_t*>(&fw_);  // RAM (and the secret key) is gone
+  for (size_t i = 0; i < sizeof fw_; i++) ram[i] = 0;
+  cfg_.reset_reason = reason;
+  begin_boot();
+  if (iotw_fw_boot(&fw_, &cfg_, &port_) != 0) throw std::runtime_error(spec_.name + ": NVS not writable");
+  powered_ = true;
+  wdt_.feed();
+  log_.emit(source_, "reset", {{"reset_reason", reason}, {"boot_count", fw_.boot_count}, {"cause", cause}});
+  note_state();
+}
+
+void DeviceRuntime::reboot() {
+  if (!running_ || !powered_) throw std::runtime_error(spec_.name + " is not running (powered off?)");
+  reset_to(profile_.sw_reset, profile_.sw_reset_banner, "software");
+}
+
+void DeviceRuntime::hang() {
+  if (!running_ || !powered_) throw std::runtime_error(spec_.name + " is not running (powered off?)");
+  if (hung_) return;
+  hung_ = true;
+  log_.emit(source_, "hung", {{"watchdog", profile_.wdt_name}, {"watchdog_timeout_ms", profile_.wdt_timeout_ms},
+                              {"starved_ms", wdt_.starved_ms()}});
+}
+
+void DeviceRuntime::skew_clock(int64_t offset_ms, double ppm) {
+  const uint64_t starved = wdt_.starved_ms();
+  clock_.skew(offset_ms, ppm);
+  wdt_.set_starved(starved);  // the step is not time the watchdog counted
+  nlohmann::json j = clock_json();
+  j["offset_ms"] = offset_ms;
+  log_.emit(source_, "clock_skewed", std::move(j));
+}
+
+nlohmann::json DeviceRuntime::clock_json() const {
+  const uint64_t dev = clock_.now_ms();
+  return {{"device_ms", dev}, {"true_ms", clock_.base().now_ms()}, {"drift_ms", clock_.drift_ms()},
+          {"ppm", clock_.ppm()},
+          {"uptime_ms", powered_ && dev >= fw_.boot_ms ? dev - fw_.boot_ms : 0}};
+}
+
+void DeviceRuntime::tick() {
+  if (!running_ || !powered_) return;
+  release_held();
+  if (hung_) {
+    if (wdt_.expired()) {
+      const uint64_t starved = wdt_.starved_ms();
+      log_.emit(source_, "watchdog_reset", {{"watchdog", profile_.wdt_name}, {"starved_ms", starved},
+                                            {"watchdog_timeout_ms", profile_.wdt_timeout_ms}});
+      reset_to(profile_.wdt_reset, profile_.wdt_reset_banner, "watchdog");
+    }
+    return;
+  }
+  iotw_fw_poll(&fw_);
+  wdt_.feed();
+  note_state();
 }
 
 void DeviceRuntime::start() {
   std::string banner;
   for (const auto& line : profile_.boot_banner) banner += line + "\n";
   log_.emit(source_, "boot_banner",
-            {{"text", banner}, {"model", profile_.model}, {"cpu_mhz", profile_.cpu_mhz}, {"link", spec_.link}});
+            {{"text", banner}, {"model", profile_.model}, {"chip", profile_.chip}, {"cpu_mhz", profile_.cpu_mhz},
+             {"boot_ms", profile_.boot_ms}, {"ed25519_sign_us", profile_.ed25519_sign_us()}, {"link", spec_.link}});
   link_.emplace(io_, open_serial_link(spec_.link, spec_.baud));
   running_ = true;
+  begin_boot();
   if (iotw_fw_boot(&fw_, &cfg_, &port_) != 0) throw std::runtime_error(spec_.name + ": NVS not writable");
   powered_ = true;
+  wdt_.feed();
   note_state();
   read_some();
   arm_poll();
@@ -58,6 +199,8 @@ void DeviceRuntime::start() {
 
 void DeviceRuntime::power_off() {
   powered_ = false;
+  hung_ = false;  // a power cycle ends an endless loop
+  held_.clear();  // frames waiting for the CPU die with it
   volatile uint8_t* ram = reinterpret_cast<volatile uint8_t*>(&fw_);  // RAM (and the secret key) is gone
   for (size_t i = 0; i < sizeof fw_; i++) ram[i] = 0;
   note_state();
@@ -65,8 +208,10 @@ void DeviceRuntime::power_off() {
 
 void DeviceRuntime::power_on(uint32_t reset_reason) {
   cfg_.reset_reason = reset_reason;
+  begin_boot();
   if (iotw_fw_boot(&fw_, &cfg_, &port_) != 0) throw std::runtime_error(spec_.name + ": NVS not writable");
   powered_ = true;
+  wdt_.feed();
   log_.emit(source_, "reset", {{"reset_reason", reset_reason}, {"boot_count", fw_.boot_count}});
   note_state();
 }
@@ -83,6 +228,8 @@ void DeviceRuntime::stop() {
   powered_ = false;
   poll_timer_.cancel();
   retry_timer_.cancel();
+  release_timer_.cancel();
+  held_.clear();
   if (link_) {
     boost::system::error_code ec;
     link_->close(ec);
@@ -93,9 +240,16 @@ void DeviceRuntime::stop() {
 int DeviceRuntime::on_send(void* user, const uint8_t* bytes, size_t len) {
   auto* self = static_cast<DeviceRuntime*>(user);
   if (!self->link_) return -1;
-  boost::system::error_code ec;
-  boost::asio::write(*self->link_, boost::asio::buffer(bytes, len), ec);
-  return ec ? -1 : 0;
+  if (self->held_.empty() && self->now_us() >= self->cpu_free_us_) {  // the CPU is idle: out at once
+    boost::system::error_code ec;
+    boost::asio::write(*self->link_, boost::asio::buffer(bytes, len), ec);
+    return ec ? -1 : 0;
+  }
+  // Still booting or still computing (a signature): the frame leaves when the CPU is done, after those before it.
+  const bool was_empty = self->held_.empty();
+  self->held_.push_back({self->cpu_free_us_, std::vector<uint8_t>(bytes, bytes + len)});
+  if (was_empty) self->release_held();
+  return 0;
 }
 
 void DeviceRuntime::on_log(void* user, iotw_log_level level, const char* event, const char* detail) {
@@ -114,7 +268,7 @@ void DeviceRuntime::read_some() {
       });
       return;
     }
-    if (powered_) iotw_fw_on_rx(&fw_, rx_.data(), n);  // an unpowered UART hears nothing
+    if (powered_ && !hung_) iotw_fw_on_rx(&fw_, rx_.data(), n);  // an unpowered (or hung) firmware hears nothing
     note_state();
     read_some();
   });
@@ -124,7 +278,7 @@ void DeviceRuntime::arm_poll() {
   poll_timer_.expires_after(kPollPeriod);
   poll_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec || !running_) return;
-    if (powered_) iotw_fw_poll(&fw_);
+    tick();
     note_state();
     arm_poll();
   });

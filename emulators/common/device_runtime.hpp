@@ -3,11 +3,17 @@
 #pragma once
 #include <array>
 #include <boost/asio.hpp>
+#include <deque>
 #include <optional>
+#include <vector>
 #include <string>
 
+#include "clock.hpp"
+#include "device_clock.hpp"
 #include "esp_wifi/esp_chip_profile.hpp"
+#include "collusion_board.hpp"
 #include "event_log.hpp"
+#include "watchdog.hpp"
 
 extern "C" {
 #include "host_port.h"
@@ -22,7 +28,11 @@ struct DeviceSpec {
   std::string model;                ///< "esp8266" | "esp32" | "dps" | "bulb"; AT mode also "rtl8710" | "rtl8195"
   std::string link;                 ///< serial path (PTY or tty)
   std::string nvs_dir;              ///< flash: identity and boot counter survive restarts
-  std::string behaviour = "honest"; ///< "honest" | "invert_verdict" | "wrong_hash" | "collude"
+  std::string behaviour = "honest"; ///< device_behaviours(): "honest" | "invert_verdict" | "wrong_hash" | "collude" | ...
+  /// behaviour "collude_all_slots" (pool file [collusion]): the trust node's witnesses per round and how long the
+  /// group waits for a round's slots to fill (collusion_board.hpp).
+  uint32_t collusion_witnesses = 0;
+  uint64_t collusion_window_ms = 50;
   int baud = 115200;                ///< UART rate; AT mode: the pacing rate (0 = the module's default)
   // dps / bulb only (docs/emulators.md):
   int usage_period_ms = 10000;      ///< UsageReport period, ms
@@ -39,10 +49,17 @@ struct DeviceSpec {
   // AT mode (docs/emulators.md "AT mode"): an appliance MCU drives the module (model esp8266 | esp32 |
   // rtl8710 | rtl8195) over its UART; the module's UDP socket reaches the trust node.
   std::string mode = "soc";         ///< "soc" (firmware on the module, serial link) | "at"
-  std::string trust_node_udp;       ///< at: the trust node's UDP endpoint "127.x.y.z:PORT"
+  std::string trust_node_udp;       ///< at: the trust node's UDP endpoint "127.x.y.z:PORT"; tap: "A.B.C.D:PORT"
+  // SoC mode over TAP (docs/emulators.md "TAP mode"; esp_wifi/tap_module.hpp): lwIP on a Linux TAP interface.
+  std::string tap;                  ///< the TAP interface name ("" = not a TAP module); then no `link`
+  std::string tap_ip;               ///< tap: the module's IPv4 address and prefix, "A.B.C.D/P"
+  std::string tap_mac;              ///< tap: the module's MAC, "aa:bb:cc:dd:ee:ff"
   /// The trust node's Ed25519 node public key (pool file top-level node_pubkey): the firmware's light
   /// verification (docs/protocol.md §6) is on when set, off when not.
   std::optional<std::array<uint8_t, 32>> node_pubkey;
+  /// What-if knob (pool key ram_budget_kib): the application RAM budget of the chip, KiB, that the firmware's static
+  /// RAM is checked against at start (common/ram_budget.hpp); 0 = the chip profile's app_ram_bytes.
+  uint32_t ram_budget_kib = 0;
 };
 
 /// The behaviours DeviceSpec::behaviour accepts.
@@ -50,8 +67,10 @@ const std::vector<std::string>& device_behaviours();
 
 class DeviceRuntime {
  public:
-  /// profile must outlive the runtime. Throws std::invalid_argument on an unknown behaviour.
-  DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const EspChipProfile& profile, EventLog& log);
+  /// profile must outlive the runtime. Throws std::invalid_argument on an unknown behaviour. clock: the pool's
+  /// time (default: a steady clock); the firmware and the watchdog read the device's own SkewedClock over it.
+  DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const EspChipProfile& profile, EventLog& log,
+                const Clock* clock = nullptr);
   DeviceRuntime(const DeviceRuntime&) = delete;
   DeviceRuntime& operator=(const DeviceRuntime&) = delete;
 
@@ -72,6 +91,24 @@ class DeviceRuntime {
   /// iotw_fw_report_usage when powered; 0 when off or not attached (nothing consumed).
   int64_t report_usage(uint64_t energy_mwh, uint32_t on_seconds, uint32_t period_s);
 
+  // Device faults driven over the pool's control channel (docs/faults.md "Device faults").
+  /// Software reset (esp_restart): prints the chip's software-reset banner, RAM is lost, NVS kept, the firmware
+  /// boots with profile.sw_reset. Emits "reset" {reset_reason, boot_count, cause: "software"}. Throws
+  /// std::runtime_error if NVS is not writable.
+  void reboot();
+  /// The firmware stops being stepped (an endless loop): no poll, received bytes are lost. The watchdog bites
+  /// after profile.wdt_timeout_ms on the device's clock and resets the chip with profile.wdt_reset ("reset"
+  /// {cause: "watchdog"}). Emits "hung" {watchdog, watchdog_timeout_ms}.
+  void hang();
+  bool hung() const { return hung_; }
+  /// The device's clock: see SkewedClock::skew. Emits "clock_skewed" with clock_json().
+  void skew_clock(int64_t offset_ms, double ppm);
+  /// {device_ms, true_ms, drift_ms, ppm, uptime_ms}: uptime_ms is what the next Heartbeat carries.
+  nlohmann::json clock_json() const;
+  /// One step of the chip's housekeeping: the watchdog, then (unless hung) the firmware's timers. The poll timer
+  /// calls it every 20 ms; tests call it directly.
+  void tick();
+
   const uint8_t* pubkey() const { return fw_.pk; }
   uint32_t boot_count() const { return fw_.boot_count; }
   uint32_t reset_reason() const { return powered_ ? fw_.cfg.reset_reason : 0; }
@@ -80,9 +117,36 @@ class DeviceRuntime {
   const iotw_fw_stats& stats() const { return fw_.stats; }
   const std::string& name() const { return spec_.name; }
 
+  // The chip's CPU time (docs/emulators.md "Chip profiles"): after a (re)boot the firmware's output waits for the
+  // profile's boot_ms, and every SHA-256 / Ed25519 operation the firmware asks of its port keeps the CPU busy for the
+  // profile's time (cycles / MHz); a frame sent while the CPU is busy leaves when that work is done, in order. All
+  // of it on the device's clock (SkewedClock): tick() releases what is due, and a timer on the pool's loop does so
+  // between ticks.
+  /// Frames the firmware sent that wait for the CPU (boot or crypto) to finish.
+  size_t frames_held() const { return held_.size(); }
+  /// Device-clock µs at which the CPU's pending work ends (<= now: idle).
+  uint64_t cpu_busy_until_us() const { return cpu_free_us_; }
+
  private:
   static int on_send(void* user, const uint8_t* bytes, size_t len);
   static void on_log(void* user, iotw_log_level level, const char* event, const char* detail);
+  static uint64_t on_now_ms(void* ctx);
+  static void on_sha256(void* ctx, const uint8_t* in, size_t len, uint8_t out[32]);
+  static void on_ed25519_seed_keypair(void* ctx, const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64]);
+  static void on_ed25519_sign(void* ctx, const uint8_t sk[64], const uint8_t* msg, size_t len, uint8_t sig[64]);
+  static int on_ed25519_verify(void* ctx, const uint8_t pk[32], const uint8_t* msg, size_t len, const uint8_t sig[64]);
+  static DeviceRuntime& self_of(void* ctx) {
+    return *static_cast<DeviceRuntime*>(static_cast<iotw_host_port_ctx*>(ctx)->user);
+  }
+  uint64_t now_us() const { return clock_.now_ms() * 1000; }
+  /// The CPU works for us µs more (after whatever it is still busy with).
+  void charge_cpu(double us);
+  /// A (re)boot: RAM lost (held frames too), the CPU busy with the boot for profile.boot_ms.
+  void begin_boot();
+  /// Writes the held frames that are due; arms the release timer for the next one.
+  void release_held();
+  void write_link(const uint8_t* bytes, size_t len);
+  void reset_to(uint32_t reason, const std::vector<std::string>& banner, const char* cause);
   void read_some();
   void arm_poll();
   void note_state();
@@ -92,17 +156,34 @@ class DeviceRuntime {
   const EspChipProfile& profile_;
   EventLog& log_;
   std::string source_;
+  SteadyClock steady_;        ///< the default pool clock
+  SkewedClock clock_;         ///< the device's own clock (firmware now_ms, watchdog)
+  Watchdog wdt_;
   std::optional<boost::asio::posix::stream_descriptor> link_;
   boost::asio::steady_timer poll_timer_;
   boost::asio::steady_timer retry_timer_;
+  boost::asio::steady_timer release_timer_;
+  struct HeldFrame {
+    uint64_t due_us;  ///< device-clock µs
+    std::vector<uint8_t> bytes;
+  };
+  std::deque<HeldFrame> held_;
+  uint64_t cpu_free_us_ = 0;
+  // ports/host's crypto, wrapped to charge the chip's CPU time
+  void (*host_sha256_)(void*, const uint8_t*, size_t, uint8_t*) = nullptr;
+  void (*host_keypair_)(void*, const uint8_t*, uint8_t*, uint8_t*) = nullptr;
+  void (*host_sign_)(void*, const uint8_t*, const uint8_t*, size_t, uint8_t*) = nullptr;
+  int (*host_verify_)(void*, const uint8_t*, const uint8_t*, size_t, const uint8_t*) = nullptr;
   std::array<uint8_t, 512> rx_{};
   iotw_host_port_ctx port_ctx_{};
   iotw_port port_{};
   iotw_fw_config cfg_{};
+  CollusionMember collusion_;  ///< behaviour "collude_all_slots": the group's out-of-band channel
   iotw_fw fw_{};
   iotw_fw_state reported_state_ = IOTW_FW_OFF;
   bool running_ = false;
   bool powered_ = false;
+  bool hung_ = false;
 };
 
 }  // namespace iotw::emu

@@ -5,6 +5,7 @@
 
 #include "ipv4_endpoint.hpp"
 #include "esp_wifi/esp_chip_profile.hpp"
+#include "esp_wifi/tap_module.hpp"
 
 namespace iotw::emu {
 namespace {
@@ -125,9 +126,19 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
   } catch (const std::exception& e) {
     throw PoolConfigError(file.string() + ": " + e.what());
   }
-  check_keys(file, root, {"events", "node_pubkey", "access_point", "device"}, "the pool file");
+  check_keys(file, root, {"events", "node_pubkey", "access_point", "device", "control", "collusion"}, "the pool file");
+  uint32_t collusion_witnesses = 0;  // [collusion]: the colluding group's knowledge (collude_all_slots devices)
+  uint64_t collusion_window_ms = 50;
+  if (const toml::node* c = root.get("collusion")) {
+    const toml::table* ct = c->as_table();
+    if (!ct) fail(file, c->source(), "'collusion' must be a table");
+    check_keys(file, *ct, {"witnesses", "window_ms"}, "[collusion]");
+    collusion_witnesses = static_cast<uint32_t>(get_int(file, *ct, "witnesses", 1, 64, 0));
+    collusion_window_ms = static_cast<uint64_t>(get_int(file, *ct, "window_ms", 1, 60000, 50));
+  }
   PoolConfig cfg;
   cfg.events = get_string(file, root, "events", false, "");
+  cfg.control = get_string(file, root, "control", false, "");
   if (const toml::node* pk = root.get("node_pubkey")) {
     const std::string hex = get_string(file, root, "node_pubkey", false, "");
     std::array<uint8_t, 32> key{};
@@ -165,17 +176,20 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
     if (!t) fail(file, node.source(), "[[device]] must be a table");
     check_keys(file, *t,
                {"name", "model", "mode", "link", "trust_node_udp", "nvs_dir", "behaviour", "baud", "usage_period_ms",
-                "modbus_tcp", "load_ohm", "yeelight", "yeelight_discovery", "power"},
+                "modbus_tcp", "load_ohm", "yeelight", "yeelight_discovery", "power", "tap", "ip", "mac",
+                "ram_budget_kib"},
                "[[device]]");
     DeviceSpec d;
     d.name = get_string(file, *t, "name", true, "");
     d.model = get_string(file, *t, "model", true, "");
     d.mode = get_string(file, *t, "mode", false, "soc");
     if (t->contains("mode")) check_one_of(file, *t, "mode", d.mode, {"soc", "at"});
-    std::vector<std::string> models = d.mode == "at" ? at_models() : esp_models();
-    if (d.mode != "at") models.insert(models.end(), {"dps", "bulb"});
-    if (d.mode != "at" && (d.model == "rtl8710" || d.model == "rtl8195"))
-      fail(file, t->get("model")->source(), "model '" + d.model + "' runs only in AT mode: add mode = \"at\"");
+    const bool tap = t->contains("tap");  // SoC mode over TAP: lwIP on a TAP interface (esp_wifi/tap_module.hpp)
+    if (tap && d.mode == "at") fail(file, t->get("tap")->source(), "'tap' does not apply to mode 'at'");
+    std::vector<std::string> models = d.mode == "at" ? at_models() : tap ? tap_models() : serial_soc_models();
+    if (d.mode != "at" && !tap) models.insert(models.end(), {"dps", "bulb"});
+    if (d.mode != "at" && !tap && (d.model == "rtl8710" || d.model == "rtl8195"))
+      fail(file, t->get("model")->source(), "model '" + d.model + "' runs only in AT mode or over TAP: add mode = \"at\" or tap");
     if (t->contains("model")) check_one_of(file, *t, "model", d.model, models);
     read_powered_keys(file, *t, d);
     if (d.mode == "at") {  // the appliance MCU talks to its module in memory; the module's socket goes to UDP
@@ -191,7 +205,29 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
         fail(file, t->get("trust_node_udp")->source(), std::string("'trust_node_udp': ") + e.what());
       }
       d.baud = 0;  // the module's default unless 'baud' says otherwise
+    } else if (tap) {  // the module's own MAC and address on its TAP interface; real UDP to the trust node
+      if (t->contains("link"))
+        fail(file, t->get("link")->source(), "'link' does not apply to a TAP module (its link is 'tap')");
+      d.tap = get_string(file, *t, "tap", true, "");
+      d.tap_ip = get_string(file, *t, "ip", true, "");
+      d.tap_mac = get_string(file, *t, "mac", true, "");
+      d.trust_node_udp = get_string(file, *t, "trust_node_udp", true, "");
+      if (d.tap.empty() || d.tap.size() > 15) fail(file, t->get("tap")->source(), "'tap' must be 1..15 characters");
+      for (auto [key, check] : std::initializer_list<std::pair<const char*, void (*)(const std::string&)>>{
+               {"ip", [](const std::string& v) { parse_ipv4_cidr(v); }},
+               {"mac", [](const std::string& v) { parse_mac(v); }},
+               {"trust_node_udp", [](const std::string& v) {
+                  if (parse_host_port(v).second == 0) throw std::invalid_argument("port must be 1..65535");
+                }}}) {
+        try {
+          check(get_string(file, *t, key, true, ""));
+        } catch (const std::exception& e) {
+          fail(file, t->get(key)->source(), std::string("'") + key + "': " + e.what());
+        }
+      }
     } else {
+      for (const char* key : {"ip", "mac"})
+        if (t->contains(key)) fail(file, t->get(key)->source(), std::string("'") + key + "' applies only to a TAP module (tap = \"...\")");
       if (t->contains("trust_node_udp"))
         fail(file, t->get("trust_node_udp")->source(), "'trust_node_udp' applies only to mode = \"at\"");
       d.link = get_string(file, *t, "link", true, "");
@@ -205,9 +241,17 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
       if (d.mode == "at" && (d.baud < 300 || d.baud > 4'000'000))
         fail(file, b->source(), "'baud' is " + std::to_string(d.baud) + "; allowed range 300..4000000");
     }
+    if (const toml::node* rb = t->get("ram_budget_kib")) {  // a what-if knob: the chip's application RAM budget
+      if (d.mode == "at")
+        fail(file, rb->source(), "'ram_budget_kib' does not apply to mode 'at' (the firmware runs on the appliance MCU, "
+                                 "not on the module)");
+      d.ram_budget_kib = static_cast<uint32_t>(get_int(file, *t, "ram_budget_kib", 1, 65536, 0));
+    }
     if (d.name.empty() || d.name.size() > 31) fail(file, t->source(), "name must be 1..31 characters");
     if (!names.insert(d.name).second) fail(file, t->source(), "duplicate device name '" + d.name + "'");
     d.node_pubkey = cfg.node_pubkey;
+    d.collusion_witnesses = collusion_witnesses;
+    d.collusion_window_ms = collusion_window_ms;
     cfg.devices.push_back(std::move(d));
   }
   return cfg;

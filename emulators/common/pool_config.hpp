@@ -14,6 +14,7 @@ namespace iotw::emu {
 
 struct PoolConfig {
   std::string events;               ///< event file; empty = stdout
+  std::string control;              ///< control channel: a UNIX-domain socket path ("" = none; pool_control.hpp)
   std::vector<DeviceSpec> devices;  ///< at least one
   AccessPoint access_point;         ///< [access_point]: the simulated AP every AT-mode module joins
   /// node_pubkey (64 hex, top level): the trust node's public key, copied into every device (light verification)

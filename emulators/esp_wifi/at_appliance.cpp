@@ -59,6 +59,7 @@ AtAppliance::AtAppliance(boost::asio::io_context& io, DeviceSpec spec, const Acc
   cfg_.reset_reason = 1;  // power-on
   if (spec_.node_pubkey) cfg_.node_pubkey = spec_.node_pubkey->data();  // spec_ outlives fw_
   apply_behaviour(spec_.behaviour, cfg_.faults);
+  collusion_.join(spec_.behaviour, spec_.name, spec_.collusion_witnesses, spec_.collusion_window_ms, cfg_);
   set_nvs_dir(spec_.nvs_dir, port_ctx_);
   port_ctx_.send = &AtAppliance::on_send;
   port_ctx_.log = &AtAppliance::on_log;
@@ -96,6 +97,13 @@ void AtAppliance::start() {
   if (iotw_fw_boot(&fw_, &cfg_, &port_) != 0) throw std::runtime_error(spec_.name + ": NVS not writable");
   note_state();
   arm();
+}
+
+void AtAppliance::set_access_point(std::optional<int> rssi, std::optional<bool> up) {
+  if (rssi) module_cfg_.ap.rssi = *rssi;
+  if (up) module_cfg_.ap.up = *up;
+  engine_->set_access_point(module_cfg_.ap, now_ns() / 1'000'000);
+  log_.emit(source_, "ap_changed", {{"ssid", module_cfg_.ap.ssid}, {"rssi", module_cfg_.ap.rssi}, {"up", module_cfg_.ap.up}});
 }
 
 void AtAppliance::stop() {

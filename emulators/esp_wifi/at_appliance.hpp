@@ -59,6 +59,12 @@ class AtAppliance {
   iotw_fw_state state() const { return iotw_fw_get_state(&fw_); }
   bool link_up() const { return iotw_at_link_up(&link_) != 0; }
   int baud() const { return baud_; }
+  /// The harness changes this module's view of the access point at run time (ap_rssi / ap_down faults,
+  /// docs/faults.md): the engine reacts as the real module does (ESP-AT: WIFI DISCONNECT, then its own
+  /// reconnect with WIFI CONNECTED / WIFI GOT IP; Realtek: the link drops silently, sends fail, the driver's
+  /// auto-reconnect). Emits "ap_changed" {rssi, up}.
+  void set_access_point(std::optional<int> rssi, std::optional<bool> up);
+  const AccessPoint& access_point() const { return module_cfg_.ap; }
 
  private:
   struct Sock {
@@ -97,6 +103,7 @@ class AtAppliance {
   iotw_host_port_ctx port_ctx_{};
   iotw_port port_{};
   iotw_fw_config cfg_{};
+  CollusionMember collusion_;  ///< behaviour "collude_all_slots": the group's out-of-band channel
   iotw_fw fw_{};
   iotw_fw_state reported_state_ = IOTW_FW_OFF;
   bool running_ = false;

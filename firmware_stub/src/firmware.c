@@ -281,6 +281,74 @@ static void on_assignment(iotw_fw *fw, const iotw_v1_Assignment *a) {
   }
 }
 
+/* Sign ATTEST(round_id, block_hash, verdict) and send the Attestation, applying the signing faults
+ * (verdict_other_hash, wrong_key); remembered for faults.replay_attestation. */
+static void send_attestation(iotw_fw *fw, uint64_t round_id, const uint8_t block_hash[32], int valid,
+                             const char *linkage) {
+  iotw_v1_Verdict verdict = valid ? iotw_v1_Verdict_VERDICT_VALID : iotw_v1_Verdict_VERDICT_INVALID;
+  char detail[80];
+  if (lv_on(fw) && linkage)
+    snprintf(detail, sizeof detail, "round_id=%llu verdict=%s linkage=%s", (unsigned long long)round_id,
+             valid ? "valid" : "invalid", linkage);
+  else
+    snprintf(detail, sizeof detail, "round_id=%llu verdict=%s", (unsigned long long)round_id,
+             valid ? "valid" : "invalid");
+  log_ev(fw, IOTW_LOG_INFO, "witness", detail);
+
+  iotw_v1_Envelope env = iotw_v1_Envelope_init_zero;
+  env.which_body = iotw_v1_Envelope_attestation_tag;
+  iotw_v1_Attestation *a = &env.body.attestation;
+  a->round_id = round_id;
+  memcpy(a->block_hash, block_hash, sizeof a->block_hash);
+  if (fw->cfg.faults.verdict_other_hash) a->block_hash[31] ^= 0xffu; /* a verdict about another block */
+  a->verdict = verdict;
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  size_t mlen = iotw_sigmsg_attest(a->round_id, a->block_hash, (uint8_t)verdict, msg);
+  if (fw->cfg.faults.wrong_key) {
+    /* Another key: seed' = SHA-256("IOTW/wrong_key" 00 || seed); not the registered one. */
+    uint8_t in[15 + SEED_SIZE], seed2[32], pk2[32], sk2[64];
+    memcpy(in, "IOTW/wrong_key", 15);
+    memcpy(in + 15, fw->seed, SEED_SIZE);
+    fw->port->sha256(fw->port->ctx, in, sizeof in, seed2);
+    fw->port->ed25519_seed_keypair(fw->port->ctx, seed2, pk2, sk2);
+    fw->port->ed25519_sign(fw->port->ctx, sk2, msg, mlen, a->signature);
+    wipe(in, sizeof in);
+    wipe(seed2, sizeof seed2);
+    wipe(sk2, sizeof sk2);
+  } else {
+    sign(fw, msg, mlen, a->signature);
+  }
+  if (send_env(fw, &env) == 0) {
+    fw->stats.attestations++;
+    log_ev(fw, IOTW_LOG_INFO, "attestation_sent", detail);
+  }
+  if (fw->cfg.faults.replay_attestation && !fw->replay_valid) {
+    fw->replay_valid = 1;
+    fw->replay_round_id = a->round_id;
+    fw->replay_verdict = (uint8_t)a->verdict;
+    memcpy(fw->replay_block_hash, a->block_hash, sizeof fw->replay_block_hash);
+    memcpy(fw->replay_signature, a->signature, sizeof fw->replay_signature);
+  }
+}
+
+/* faults.collude_all_slots: answer the held request; lie = the group's false verdict (invalid). */
+static void send_held(iotw_fw *fw, int lie) {
+  fw->held_valid = 0;
+  char d[64];
+  snprintf(d, sizeof d, "round_id=%llu decision=%s", (unsigned long long)fw->held_round_id, lie ? "lie" : "honest");
+  log_ev(fw, lie ? IOTW_LOG_WARN : IOTW_LOG_INFO, "collusion_decided", d);
+  if (lie) fw->stats.collusion_lies++;
+  send_attestation(fw, fw->held_round_id, fw->held_block_hash, lie ? 0 : fw->held_verdict_ok, fw->held_linkage);
+  if (fw->held_behind) request_checkpoint(fw, "witness_behind");
+}
+
+/* Ask the group (out of band) whether it holds every slot of the held round. */
+static void poll_collusion(iotw_fw *fw) {
+  if (!fw->held_valid) return;
+  int r = fw->cfg.collusion->decide(fw->cfg.collusion->ctx, fw->held_round_id, now(fw));
+  if (r >= 0) send_held(fw, r > 0);
+}
+
 static void on_witness(iotw_fw *fw, const iotw_v1_WitnessRequest *w) {
   fw->stats.witness_requests++;
   uint8_t h[IOTW_HASH_SIZE];
@@ -316,29 +384,38 @@ static void on_witness(iotw_fw *fw, const iotw_v1_WitnessRequest *w) {
   }
   if (fw->cfg.faults.invert_verdict) valid = !valid;
   if (fw->cfg.faults.collude) valid = 0; /* every colluder signs the same false verdict */
-  iotw_v1_Verdict verdict = valid ? iotw_v1_Verdict_VERDICT_VALID : iotw_v1_Verdict_VERDICT_INVALID;
-
-  char detail[80];
-  if (lv_on(fw))
-    snprintf(detail, sizeof detail, "round_id=%llu verdict=%s linkage=%s", (unsigned long long)w->round_id,
-             valid ? "valid" : "invalid", linkage);
-  else
-    snprintf(detail, sizeof detail, "round_id=%llu verdict=%s", (unsigned long long)w->round_id,
-             valid ? "valid" : "invalid");
-  log_ev(fw, IOTW_LOG_INFO, "witness", detail);
-
-  iotw_v1_Envelope env = iotw_v1_Envelope_init_zero;
-  env.which_body = iotw_v1_Envelope_attestation_tag;
-  iotw_v1_Attestation *a = &env.body.attestation;
-  a->round_id = w->round_id;
-  memcpy(a->block_hash, w->block_hash, sizeof a->block_hash);
-  a->verdict = verdict;
-  uint8_t msg[IOTW_SIG_MSG_MAX];
-  sign(fw, msg, iotw_sigmsg_attest(a->round_id, a->block_hash, (uint8_t)verdict, msg), a->signature);
-  if (send_env(fw, &env) == 0) {
-    fw->stats.attestations++;
-    log_ev(fw, IOTW_LOG_INFO, "attestation_sent", detail);
+  if (fw->cfg.faults.replay_attestation && fw->replay_valid) {
+    /* Replay: the old signed Attestation goes out instead of a fresh one (its round_id is not this round's). */
+    iotw_v1_Envelope env = iotw_v1_Envelope_init_zero;
+    env.which_body = iotw_v1_Envelope_attestation_tag;
+    iotw_v1_Attestation *a = &env.body.attestation;
+    a->round_id = fw->replay_round_id;
+    memcpy(a->block_hash, fw->replay_block_hash, sizeof a->block_hash);
+    a->verdict = (iotw_v1_Verdict)fw->replay_verdict;
+    memcpy(a->signature, fw->replay_signature, sizeof a->signature);
+    char d[80];
+    snprintf(d, sizeof d, "round_id=%llu replayed_round_id=%llu", (unsigned long long)w->round_id,
+             (unsigned long long)fw->replay_round_id);
+    if (send_env(fw, &env) == 0) {
+      fw->stats.attestations++;
+      fw->stats.attestations_replayed++;
+      log_ev(fw, IOTW_LOG_WARN, "attestation_replayed", d);
+    }
+    if (behind) request_checkpoint(fw, "witness_behind");
+    return;
   }
+  if (fw->cfg.faults.collude_all_slots && fw->cfg.collusion && fw->cfg.collusion->decide) {
+    if (fw->held_valid) send_held(fw, 0); /* a newer request: the old one is answered honestly now */
+    fw->held_valid = 1;
+    fw->held_verdict_ok = (uint8_t)valid;
+    fw->held_behind = (uint8_t)behind;
+    fw->held_linkage = linkage;
+    fw->held_round_id = w->round_id;
+    memcpy(fw->held_block_hash, w->block_hash, sizeof fw->held_block_hash);
+    poll_collusion(fw);
+    return;
+  }
+  send_attestation(fw, w->round_id, w->block_hash, valid, linkage);
   if (behind) request_checkpoint(fw, "witness_behind");
 }
 
@@ -468,6 +545,7 @@ void iotw_fw_poll(iotw_fw *fw) {
     if (elapsed(t, fw->last_tx_hello_ms) >= IOTW_FW_HELLO_RETRY_MS) send_hello(fw);
     return;
   }
+  poll_collusion(fw);
   if (elapsed(t, fw->last_rx_ms) >= IOTW_FW_LINK_TIMEOUT_MS) {
     reattach(fw, "link_timeout");
     return;

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -65,6 +66,12 @@ std::uint16_t free_udp_port() {
   return ntohs(a.sin_port);
 }
 
+bool has_tap_devices(const std::vector<WiredDevice>& devices) {
+  for (const auto& d : devices)
+    if (d.device.link == "tap") return true;
+  return false;
+}
+
 bool has_at_devices(const std::vector<WiredDevice>& devices) {
   for (const auto& d : devices)
     if (d.device.link == "at") return true;
@@ -77,7 +84,7 @@ void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std:
     throw std::runtime_error("seed " + std::to_string(seed) + " does not fit a TOML integer (max 2^63-1)");
   toml::array serial;
   for (const auto& d : devices)
-    if (d.device.link != "at") serial.push_back(toml::table{{"path", d.link.node_side}, {"baud", 115200}});
+    if (d.device.link == "pty") serial.push_back(toml::table{{"path", d.link.node_side}, {"baud", 115200}});
   const TrustNodeSpec& c = spec.trust_node;
   toml::table config{
       {"node", toml::table{{"db", layout.ledger_db().string()},
@@ -95,15 +102,17 @@ void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std:
                                 {"selection", c.selection}}},
   };
   if (config["serial"].as_array()->empty()) config.erase("serial");  // only AT-mode devices: no serial links
-  if (has_at_devices(devices))  // AT-mode modules send the firmware's datagrams here
-    config.insert("udp", toml::table{{"listen", "127.0.0.1:" + std::to_string(udp_port)},
+  // AT-mode modules send the firmware's datagrams here (through the UDP fault proxy, on loopback); TAP modules
+  // from the namespace's bridge, so then the node listens on every address of the run's own network namespace.
+  if (has_at_devices(devices) || has_tap_devices(devices))
+    config.insert("udp", toml::table{{"listen", (has_tap_devices(devices) ? "0.0.0.0:" : "127.0.0.1:") + std::to_string(udp_port)},
                                      {"port_file", layout.udp_port_file().string()}});
   if (c.selection == "vrf") config["consensus"].as_table()->insert("vrf_suite", c.vrf_suite);
   write_toml(layout.trust_node_config(), config);
 }
 
 void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& layout, std::uint16_t udp_port,
-                      const std::string& node_pubkey) {
+                      const std::string& node_pubkey, std::uint32_t collusion_witnesses) {
   toml::array list;
   for (const auto& d : devices) {
     const auto nvs = layout.nvs_dir(d.device.name);
@@ -115,9 +124,15 @@ void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& 
     if (d.device.link == "at") {
       entry.insert("mode", "at");
       entry.insert("trust_node_udp", "127.0.0.1:" + std::to_string(d.udp_proxy_port ? d.udp_proxy_port : udp_port));
+    } else if (d.device.link == "tap") {  // SoC mode over TAP: its own lwIP process in iotw-emu
+      entry.insert("tap", d.tap);
+      entry.insert("ip", d.tap_ip);
+      entry.insert("mac", d.tap_mac);
+      entry.insert("trust_node_udp", d.tap_trust_node_udp);
     } else {
       entry.insert("link", d.link.device_side);
     }
+    if (d.device.ram_budget_kib > 0) entry.insert("ram_budget_kib", d.device.ram_budget_kib);
     const PoweredSettings& p = d.device.powered;
     if (p.usage_period_ms) entry.insert("usage_period_ms", *p.usage_period_ms);
     if (!d.modbus_tcp.empty()) entry.insert("modbus_tcp", d.modbus_tcp);
@@ -132,6 +147,11 @@ void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& 
   }
   toml::table pool{{"events", layout.emu_events().string()}, {"device", std::move(list)}};
   if (!node_pubkey.empty()) pool.insert("node_pubkey", node_pubkey);
+  const bool all_slots_group = std::any_of(devices.begin(), devices.end(),
+                                           [](const WiredDevice& d) { return d.device.behaviour == "collude_all_slots"; });
+  if (all_slots_group && collusion_witnesses > 0)  // the group knows n out of band (docs/faults.md)
+    pool.insert("collusion", toml::table{{"witnesses", static_cast<int64_t>(collusion_witnesses)}});
+  pool.insert("control", layout.emu_control().string());  // run-time device faults (reboot, hang, clock_skew, ap)
   if (has_at_devices(devices)) pool.insert("access_point", toml::table{{"ssid", kRigApSsid}, {"password", kRigApPassword}});
   write_toml(layout.emu_config(), pool);
 }

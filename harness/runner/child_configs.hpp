@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <vector>
 
 #include "iotw/harness/rig_spec.hpp"
@@ -16,6 +17,9 @@ struct WiredDevice {
   LinkInfo link;
   std::string modbus_tcp;  ///< dps: "127.0.0.1:PORT" its Modbus TCP server listens on ("" = none)
   std::uint16_t udp_proxy_port = 0;  ///< link = "at": the harness's UDP fault proxy port the module sends to (0 = the node's)
+  // link = "tap" (tap_network.hpp): the module's TAP interface in the run's namespace, its "A.B.C.D/P" and MAC, and
+  // the trust node's [udp] endpoint on the namespace's bridge ("A.B.C.D:PORT") it sends to.
+  std::string tap = {}, tap_ip = {}, tap_mac = {}, tap_trust_node_udp = {};
 };
 
 /// Fixed file names inside a run folder.
@@ -34,6 +38,13 @@ struct RunLayout {
   std::filesystem::path stderr_log(const std::string& child) const { return dir / (child + ".stderr.log"); }
   std::filesystem::path ledger() const { return dir / "ledger.jsonl"; }
   std::filesystem::path events() const { return dir / "events.jsonl"; }
+  /// iotw-emu's control channel (a UNIX-domain socket; docs/emulators.md "Control channel"): `emu.sock` in the
+  /// run folder, or, when that path is too long for a socket address (107 bytes), /tmp/iotw-emu-<hash>.sock.
+  std::filesystem::path emu_control() const {
+    const std::filesystem::path p = dir / "emu.sock";
+    if (p.string().size() < 100) return p;
+    return std::filesystem::path("/tmp") / ("iotw-emu-" + std::to_string(std::hash<std::string>{}(dir.string())) + ".sock");
+  }
 };
 
 /// Writes layout.node_key(): the trust node's key file (32 raw bytes, mode 0600; docs/trust-node.md "Node key"),
@@ -55,8 +66,10 @@ void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std:
 /// Devices with link = "at" become mode = "at" entries with trust_node_udp = "127.0.0.1:<udp_port>" (no link), and
 /// the file gets [access_point] (kRigApSsid / kRigApPassword). A non-empty node_pubkey (hex, from write_node_key)
 /// becomes the top-level node_pubkey: every device's firmware does light verification against it.
+/// When a device has behaviour "collude_all_slots" and collusion_witnesses > 0 (the rig's [trust_node] witnesses),
+/// the file gets [collusion] witnesses = n: what the colluding group knows out of band (docs/faults.md).
 void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& layout, std::uint16_t udp_port = 0,
-                      const std::string& node_pubkey = "");
+                      const std::string& node_pubkey = "", std::uint32_t collusion_witnesses = 0);
 
 /// The simulated access point the AT-mode devices of a rig join (docs/rig-format.md, link = "at").
 inline constexpr const char* kRigApSsid = "iotw-rig";
@@ -66,6 +79,9 @@ inline constexpr const char* kRigApPassword = "iotw-rig-pass";
 /// devices, fixed for the whole run so a restarted trust node listens where the modules send.
 /// Throws std::runtime_error when no socket can be bound.
 std::uint16_t free_udp_port();
+
+/// True when any device of the list has link = "tap".
+bool has_tap_devices(const std::vector<WiredDevice>& devices);
 
 /// True when any device of the list has link = "at".
 bool has_at_devices(const std::vector<WiredDevice>& devices);

@@ -1,12 +1,11 @@
 #include "link_capture.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
 namespace iotw::harness {
 namespace {
-
-constexpr std::uint16_t kLinktypeUser0 = 147;
 
 void put16(std::vector<std::uint8_t>& v, std::uint16_t x) {
   v.push_back(static_cast<std::uint8_t>(x));
@@ -55,9 +54,9 @@ void PcapngWriter::block(std::uint32_t type, const std::vector<std::uint8_t>& bo
   out_.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
 }
 
-std::uint32_t PcapngWriter::add_interface(const std::string& name) {
+std::uint32_t PcapngWriter::add_interface(const std::string& name, std::uint16_t linktype) {
   std::vector<std::uint8_t> b;
-  put16(b, kLinktypeUser0);
+  put16(b, linktype);
   put16(b, 0);      // reserved
   put32(b, 65535);  // snaplen
   option(b, 2, std::vector<std::uint8_t>(name.begin(), name.end()));  // if_name
@@ -105,6 +104,55 @@ void LinkCapture::on_bytes(std::size_t link, Direction dir, const std::vector<st
     cur.push_back(b);
     if (b == 0) emit(link, dir, cur);
   }
+}
+
+std::vector<std::uint8_t> ipv4_udp_packet(std::uint16_t src_port, std::uint16_t dst_port,
+                                          const std::vector<std::uint8_t>& payload, std::uint16_t ip_id) {
+  constexpr std::size_t kMaxPayload = 65535 - 20 - 8;
+  const std::size_t n = std::min(payload.size(), kMaxPayload);
+  const auto total = static_cast<std::uint16_t>(20 + 8 + n);
+  std::vector<std::uint8_t> p;
+  p.reserve(total);
+  auto be16 = [&p](std::uint16_t x) {
+    p.push_back(static_cast<std::uint8_t>(x >> 8));
+    p.push_back(static_cast<std::uint8_t>(x));
+  };
+  p.push_back(0x45);  // version 4, IHL 5
+  p.push_back(0);     // DSCP/ECN
+  be16(total);
+  be16(ip_id);
+  be16(0x4000);  // DF
+  p.push_back(64);  // TTL
+  p.push_back(17);  // UDP
+  be16(0);          // header checksum, below
+  for (int i = 0; i < 2; ++i) {  // 127.0.0.1 -> 127.0.0.1
+    p.push_back(127), p.push_back(0), p.push_back(0), p.push_back(1);
+  }
+  std::uint32_t sum = 0;
+  for (std::size_t i = 0; i < 20; i += 2) sum += static_cast<std::uint32_t>(p[i] << 8 | p[i + 1]);
+  while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
+  const auto csum = static_cast<std::uint16_t>(~sum);
+  p[10] = static_cast<std::uint8_t>(csum >> 8);
+  p[11] = static_cast<std::uint8_t>(csum);
+  be16(src_port);
+  be16(dst_port);
+  be16(static_cast<std::uint16_t>(8 + n));
+  be16(0);  // no UDP checksum
+  p.insert(p.end(), payload.begin(), payload.begin() + static_cast<std::ptrdiff_t>(n));
+  return p;
+}
+
+void LinkCapture::add_udp_link(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  udp_interfaces_.push_back(writer_.add_interface(name, PcapngWriter::kLinktypeIpv4));
+}
+
+void LinkCapture::on_datagram(std::size_t udp_link, Direction dir, std::uint16_t src_port, std::uint16_t dst_port,
+                              const std::vector<std::uint8_t>& datagram) {
+  std::lock_guard lock(mutex_);
+  if (udp_link >= udp_interfaces_.size()) return;
+  writer_.write_packet(udp_interfaces_[udp_link], now_us(), dir, ipv4_udp_packet(src_port, dst_port, datagram, ip_id_++));
+  ++frames_;
 }
 
 std::uint64_t LinkCapture::frames() const {

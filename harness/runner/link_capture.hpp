@@ -3,7 +3,10 @@
 // Link type LINKTYPE_USER0 (147); each packet is 1 direction byte (0 = trust node -> device,
 // 1 = device -> trust node) followed by the frame as it crossed the link: COBS bytes and the 0x00 delimiter
 // (docs/protocol.md §2). The EPB flags carry the direction too (outbound = node -> device).
-// tools/wireshark/iotw.lua dissects it.
+// UDP links (AT devices through the UDP fault proxy) get interfaces of link type LINKTYPE_IPV4 (228): each
+// datagram as it was relayed, inside an IPv4 + UDP header between 127.0.0.1 ports (the real ones), so any
+// tool decodes it as UDP; the payload is `payload || CRC-32 LE` (docs/protocol.md §2, no COBS).
+// tools/wireshark/iotw.lua dissects both (USER0 by link type, UDP heuristically by the CRC-32 trailer).
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -23,8 +26,10 @@ class PcapngWriter {
  public:
   /// Creates/truncates `file` and writes the Section Header Block. Throws std::runtime_error on I/O errors.
   explicit PcapngWriter(const std::filesystem::path& file);
-  /// Adds an Interface Description Block (LINKTYPE_USER0, if_name = `name`); returns its interface id.
-  std::uint32_t add_interface(const std::string& name);
+  static constexpr std::uint16_t kLinktypeUser0 = 147;  ///< serial frames, direction byte first
+  static constexpr std::uint16_t kLinktypeIpv4 = 228;   ///< raw IPv4 packets
+  /// Adds an Interface Description Block (if_name = `name`); returns its interface id.
+  std::uint32_t add_interface(const std::string& name, std::uint16_t linktype = kLinktypeUser0);
   /// Writes an Enhanced Packet Block; `unix_us` = capture time in µs since the Unix epoch.
   void write_packet(std::uint32_t interface, std::uint64_t unix_us, Direction dir,
                     const std::vector<std::uint8_t>& data);
@@ -37,13 +42,26 @@ class PcapngWriter {
   std::uint32_t interfaces_ = 0;
 };
 
-/// A LinkFabric tap that splits each direction's byte stream at 0x00 and writes one packet per frame.
-/// Bytes of an unfinished frame at close() are written as a last packet. Thread-safe.
+/// Builds one IPv4 packet (20-byte header with its checksum, TTL 64, DF) carrying a UDP datagram
+/// (8-byte header, checksum 0 = none, allowed over IPv4 by RFC 768) from 127.0.0.1:src to 127.0.0.1:dst.
+/// Payloads over 65,507 bytes are truncated to that size.
+std::vector<std::uint8_t> ipv4_udp_packet(std::uint16_t src_port, std::uint16_t dst_port,
+                                          const std::vector<std::uint8_t>& payload, std::uint16_t ip_id);
+
+/// A LinkFabric tap that splits each direction's byte stream at 0x00 and writes one packet per frame, and a
+/// UdpRelay tap that writes one IPv4/UDP packet per relayed datagram. Bytes of an unfinished serial frame at
+/// close() are written as a last packet. Thread-safe.
 class LinkCapture {
  public:
+  /// Serial links `link_names` become interfaces 0..n-1 (LinkFabric link order).
   LinkCapture(const std::filesystem::path& file, const std::vector<std::string>& link_names);
   void on_bytes(std::size_t link, Direction dir, const std::vector<std::uint8_t>& bytes);
-  /// Frames written so far.
+  /// Adds an interface for the next UDP link (UdpRelay add_link order: the first call is UDP link 0).
+  void add_udp_link(const std::string& name);
+  /// One relayed datagram of UDP link `udp_link` (ports as UdpRelay::Flow).
+  void on_datagram(std::size_t udp_link, Direction dir, std::uint16_t src_port, std::uint16_t dst_port,
+                   const std::vector<std::uint8_t>& datagram);
+  /// Frames and datagrams written so far.
   std::uint64_t frames() const;
   /// Writes pending partial frames and flushes; returns false when a write failed.
   bool close();
@@ -54,6 +72,8 @@ class LinkCapture {
   PcapngWriter writer_;
   std::map<std::pair<std::size_t, int>, std::vector<std::uint8_t>> partial_;
   std::uint64_t frames_ = 0;
+  std::vector<std::uint32_t> udp_interfaces_;  // UDP link index -> interface id
+  std::uint16_t ip_id_ = 0;
 };
 
 }  // namespace iotw::harness

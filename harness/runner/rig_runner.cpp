@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -22,6 +23,7 @@
 
 #include "child_configs.hpp"
 #include "dps_supply.hpp"
+#include "emu_control.hpp"
 #include "event_merge.hpp"
 #include "iotw/harness/ledger_verifier.hpp"
 #include "iotw/harness/report_writer.hpp"
@@ -32,6 +34,7 @@
 #include "link_capture.hpp"
 #include "link_fabric.hpp"
 #include "process_supervisor.hpp"
+#include "tap_network.hpp"
 #include "rig_script.hpp"
 #include "trust_node_client.hpp"
 #include "udp_proxy.hpp"
@@ -166,7 +169,7 @@ class RigRun final : public ScriptHost {
     try {
       std::vector<std::string> names;
       for (const DeviceInstance& d : spec_.instances())
-        if (d.link != "at") names.push_back(d.name);  // the fabric's links, in its order (AT devices have none)
+        if (d.link == "pty") names.push_back(d.name);  // the fabric's links, in its order (AT/TAP devices have none)
       capture_ = std::make_unique<LinkCapture>(layout_.dir / "links.pcapng", names);
       fabric_.set_tap([this](std::size_t link, Direction dir, const std::vector<std::uint8_t>& bytes) {
         capture_->on_bytes(link, dir, bytes);
@@ -175,14 +178,35 @@ class RigRun final : public ScriptHost {
       std::map<std::string, UdpFaultPolicy*> udp_policies;
       bool any_at = false;
       for (const DeviceInstance& d : spec_.instances()) any_at = any_at || d.link == "at";
-      const std::uint16_t udp_port = any_at ? free_udp_port() : 0;  // the trust node's, fixed for the run
-      if (any_at) udp_relay_ = std::make_unique<UdpRelay>(udp_port);
+      const TapPlan tap_plan = plan_tap_network(spec_, seed_);  // link = "tap": run_rig made the namespace we are in
+      const std::uint16_t udp_port = any_at || !tap_plan.devices.empty() ? free_udp_port() : 0;  // the trust node's, fixed for the run
+      if (any_at) {
+        udp_relay_ = std::make_unique<UdpRelay>(udp_port);
+        udp_relay_->set_tap([this](std::size_t link, Direction dir, const UdpRelay::Flow& flow,
+                                   const std::vector<std::uint8_t>& bytes) {
+          capture_->on_datagram(link, dir, flow.src_port, flow.dst_port, bytes);
+        });
+      }
       std::uint64_t link_seed = seed_;
       for (const DeviceInstance& d : spec_.instances()) {
         link_seed = link_seed * 6364136223846793005ULL + 1442695040888963407ULL;  // one stream per link
+        if (d.link == "tap") {  // SoC mode over TAP: lwIP on its TAP interface, UDP to the node via the bridge
+          const auto t = std::find_if(tap_plan.devices.begin(), tap_plan.devices.end(),
+                                      [&](const TapAddress& a) { return a.device == d.name; });
+          devices.push_back({d, LinkInfo{d.name, "", ""}, {}, 0});
+          WiredDevice& w = devices.back();
+          w.tap = t->ifname;
+          w.tap_ip = fmt::format("{}/{}", t->ip, tap_plan.prefix);
+          w.tap_mac = t->mac;
+          w.tap_trust_node_udp = fmt::format("{}:{}", tap_plan.bridge_ip, udp_port);
+          emit("link_created", {{"device", d.name}, {"link", "tap"}, {"tap", w.tap}, {"ip", w.tap_ip}, {"mac", w.tap_mac},
+                                {"trust_node_udp", w.tap_trust_node_udp}});
+          continue;
+        }
         if (d.link == "at") {  // AT mode: the module's UDP socket reaches the trust node through the UDP fault proxy
           auto policy = std::make_unique<UdpFaultPolicy>(link_seed);
           udp_policies[d.name] = policy.get();
+          capture_->add_udp_link(d.name);  // before add_link: the relay may tap its first datagram at once
           const std::uint16_t proxy = udp_relay_->add_link(d.name, std::move(policy));
           devices.push_back({d, LinkInfo{d.name, "", ""}, {}, proxy});
           emit("link_created", {{"device", d.name}, {"link", "at"}, {"udp_proxy", fmt::format("127.0.0.1:{}", proxy)},
@@ -201,7 +225,8 @@ class RigRun final : public ScriptHost {
         emit("link_created", {{"device", l.device}, {"node_side", l.node_side}, {"device_side", l.device_side}});
       }
       write_trust_node_config(spec_, seed_, devices, layout_, udp_port);
-      write_emu_config(devices, layout_, udp_port, write_node_key(layout_, seed_));  // devices verify checkpoints
+      write_emu_config(devices, layout_, udp_port, write_node_key(layout_, seed_),  // devices verify checkpoints
+                       static_cast<std::uint32_t>(spec_.trust_node.witnesses));
       script_ = std::make_unique<RigScript>(spec_, std::move(policies), *this, std::move(udp_policies));
     } catch (const std::exception& e) {  // nothing started yet
       err_ << "error: " << e.what() << '\n';
@@ -272,6 +297,10 @@ class RigRun final : public ScriptHost {
     auto it = modbus_.find(device);
     if (it == modbus_.end()) throw std::runtime_error(device + " has no Modbus TCP endpoint (not a dps device)");
     set_dps_supply(it->second, vin, ramp_v_per_s);
+  }
+  nlohmann::json emu_command(const nlohmann::json& request) override {
+    if (!emu_control_) emu_control_ = std::make_unique<EmuControlClient>(layout_.emu_control().string());
+    return emu_control_->command(request);
   }
   void emit_exit(const ProcessExit& e) { emit("process_exited", {{"name", e.name}, {"pid", e.pid}, {"code", e.code}}); }
 
@@ -526,6 +555,7 @@ class RigRun final : public ScriptHost {
   }
 
   std::unique_ptr<TrustNodeClient> client_;
+  std::unique_ptr<EmuControlClient> emu_control_;  // device faults (reboot, hang, clock_skew, ap_*), on first use
   std::vector<nlohmann::ordered_json> events_;
   TxCounts tx_;
   std::vector<std::uint64_t> acked_;  // tx counters answered 202
@@ -549,6 +579,15 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
   }
   const std::uint64_t seed = options.seed ? *options.seed : spec.seed ? *spec.seed : std::random_device{}();
   out << "seed: " << seed << std::endl;
+  const TapPlan tap_plan = plan_tap_network(spec, seed);
+  if (!tap_plan.devices.empty())  // refused before anything is created or started
+    if (const auto why = tap_network_unavailable()) {
+      err << fmt::format("error: rig '{}' has {} link = \"tap\" device(s): the harness must create a network namespace "
+                         "with TAP interfaces, which needs CAP_NET_ADMIN and CAP_SYS_ADMIN, but {}. Run it as root "
+                         "(e.g. sudo) or with those capabilities; nothing was started\n",
+                         spec.name, tap_plan.devices.size(), *why);
+      return kExitError;
+    }
   try {
     const fs::path node_exe = require_binary(options.bin_dir, "iotw-trust-node");
     const fs::path emu_exe = require_binary(options.bin_dir, "iotw-emu");
@@ -564,6 +603,14 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
     out << fmt::format("rig {}: {} devices, target {} blocks, deadline {} s, run folder {}", spec.name,
                        spec.instances().size(), spec.target_blocks, spec.deadline_s, layout.dir.string())
         << std::endl;
+    std::unique_ptr<TapNamespace> netns;  // outlives the run: deleted after its children have stopped
+    if (!tap_plan.devices.empty()) {
+      netns = std::make_unique<TapNamespace>(tap_plan, layout.dir / "tap_network.ip");
+      out << fmt::format("network namespace {}: bridge {} {}/{}, {} TAP interface(s) (tap0..tap{})", netns->name(),
+                         tap_plan.bridge, tap_plan.bridge_ip, tap_plan.prefix, tap_plan.devices.size(),
+                         tap_plan.devices.size() - 1)
+          << std::endl;
+    }
     return RigRun(std::move(spec), seed, std::move(layout), node_exe, emu_exe, stop, out, err).run();
   } catch (const std::exception& e) {
     err << "error: " << e.what() << '\n';

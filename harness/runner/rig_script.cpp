@@ -37,10 +37,15 @@ SerialFaults combine_faults(const std::vector<const FaultSpec*>& active) {
   return s;
 }
 
+double rssi_loss_rate(int rssi_dbm) {
+  return std::clamp((-70.0 - rssi_dbm) * 0.025, 0.0, 0.5);
+}
+
 UdpFaults combine_udp_faults(const std::vector<const FaultSpec*>& active) {
   UdpFaults u;
   for (const FaultSpec* f : active) {
     const std::string& k = f->kind;
+    if (k == "ap_rssi") u.loss_rate = std::max(u.loss_rate, rssi_loss_rate(f->rssi));
     if (k == "udp_loss") u.loss_rate = std::max(u.loss_rate, f->rate);
     if (k == "udp_duplicate") u.duplicate_rate = std::max(u.duplicate_rate, f->rate);
     if (k == "udp_reorder") u.reorder_rate = std::max(u.reorder_rate, f->rate);
@@ -103,6 +108,19 @@ void RigScript::apply_link_faults() {
   for (const auto& [name, policy] : udp_links_) policy->set(combine_udp_faults(active_on(name)));
 }
 
+nlohmann::json RigScript::command(const Step& s, nlohmann::json request) {
+  nlohmann::json reply;
+  try {
+    reply = host_.emu_command(request);
+  } catch (const std::exception& e) {
+    host_.emit("emu_command", {{"step", s.label}, {"line", s.line}, {"request", request}, {"reply", nullptr},
+                               {"error", e.what()}});
+    throw;
+  }
+  host_.emit("emu_command", {{"step", s.label}, {"line", s.line}, {"request", request}, {"reply", reply}});
+  return reply;
+}
+
 bool RigScript::trigger_fired(Run& r, double now_s) {
   const Step& s = *r.step;
   switch (s.trigger) {
@@ -153,6 +171,29 @@ void RigScript::start(Run& r, double now_s) {
     } else if (f.kind == "trust_node_stop") {
       node_down_ = true;
       host_.pause_trust_node(true);
+    } else if (f.control_fault()) {  // over the emulator pool's control channel
+      for (const auto& d : targets(f)) {
+        r.registrations_at_end[d] = registrations_[d];  // reboot/hang: the device must register again
+        nlohmann::json req{{"device", d}};
+        if (f.reset_fault()) {
+          req["cmd"] = f.kind;
+        } else if (f.kind == "clock_skew") {
+          req["cmd"] = "clock_skew";
+          req["offset_ms"] = f.offset_ms;
+          req["ppm"] = f.ppm;
+        } else if (f.kind == "ap_rssi") {
+          req["cmd"] = "ap";
+          req["rssi"] = f.rssi;
+        } else {
+          req["cmd"] = "ap";
+          req["up"] = false;
+        }
+        command(s, std::move(req));
+      }
+      if (f.kind == "ap_rssi") {  // a weak signal also loses datagrams (rssi_loss_rate)
+        active_link_faults_.push_back(&r);
+        apply_link_faults();
+      }
     } else {
       active_link_faults_.push_back(&r);
       apply_link_faults();
@@ -182,6 +223,17 @@ void RigScript::end_fault(Run& r, double now_s) {
     } else if (f.kind == "trust_node_stop") {
       host_.pause_trust_node(false);
       node_down_ = false;
+    } else if (f.control_fault()) {
+      if (f.kind == "ap_rssi") {
+        std::erase(active_link_faults_, &r);
+        apply_link_faults();
+      }
+      for (const auto& d : targets(f)) {
+        if (f.kind == "clock_skew") command(s, {{"cmd", "clock_skew"}, {"device", d}, {"offset_ms", 0}, {"ppm", 0}});
+        if (f.kind == "ap_rssi") command(s, {{"cmd", "ap"}, {"device", d}, {"rssi", kNominalRssi}});
+        if (f.kind == "ap_down") command(s, {{"cmd", "ap"}, {"device", d}, {"up", true}});
+        for (int dir = 0; dir < 2; ++dir) r.frames_at_end[dir][d] = delivered(d, static_cast<Direction>(dir));
+      }
     } else {
       std::erase(active_link_faults_, &r);
       apply_link_faults();
@@ -203,12 +255,13 @@ void RigScript::recovery(Run& r, double now_s, bool final) {
   const Step& s = *r.step;
   const FaultSpec& f = s.fault;
   std::vector<std::string> missing;
-  const bool need_attach = f.kind == "partition" || !f.link_fault();  // power faults: re-registered and attached
+  const bool need_attach = f.kind == "partition" || !f.link_fault();  // power, device faults: (re-registered and) attached
+  const bool need_traffic = f.link_fault() || (f.control_fault() && !f.reset_fault());
   std::optional<std::set<std::string>> attached;
   if (need_attach) attached = host_.attached_devices();
   std::vector<std::string> who = f.device_fault() ? targets(f) : targets(FaultSpec{});
   for (const auto& d : who) {
-    if (f.link_fault()) {
+    if (need_traffic) {
       for (int dir = 0; dir < 2; ++dir)
         if (delivered(d, static_cast<Direction>(dir)) <= r.frames_at_end[dir][d]) {
           const char* unit = udp_links_.count(d) ? "datagram" : "frame";
@@ -218,6 +271,9 @@ void RigScript::recovery(Run& r, double now_s, bool final) {
     }
     if (f.power_fault() && registrations_[d] <= r.registrations_at_end[d])
       missing.push_back(d + " (has not registered again since its supply came back)");
+    if (f.reset_fault() && registrations_[d] <= r.registrations_at_end[d])
+      missing.push_back(d + (f.kind == "hang" ? " (has not registered again since it hung: no watchdog reset?)"
+                                              : " (has not registered again since its reboot)"));
     if (need_attach && (!attached || !attached->count(d))) missing.push_back(d + " (not attached)");
   }
   const double after = now_s - r.ended_s;
@@ -280,7 +336,7 @@ void RigScript::tick(double now_s) {
       }
     }
     if (r.state == State::Active && s.action == Step::Action::Fault) {
-      const double dur = s.fault.duration_s.value_or(s.fault.kind == "trust_node_kill" ? 0 : -1);
+      const double dur = s.fault.duration_s.value_or(s.fault.kind == "trust_node_kill" || s.fault.reset_fault() ? 0 : -1);
       if (dur >= 0 && now_s - r.started_s >= dur) end_fault(r, now_s);
     }
     if (r.state == State::Recovering) recovery(r, now_s, false);
@@ -294,7 +350,7 @@ void RigScript::tick(double now_s) {
 bool RigScript::done() const {
   return std::all_of(runs_.begin(), runs_.end(), [](const Run& r) {
     const bool open_ended = r.step->action == Step::Action::Fault && !r.step->fault.duration_s &&
-                            r.step->fault.kind != "trust_node_kill";
+                            r.step->fault.kind != "trust_node_kill" && !r.step->fault.reset_fault();
     return r.state == State::Done || (r.state == State::Active && open_ended);
   });
 }
@@ -310,7 +366,7 @@ void RigScript::finish(double now_s, const std::string& reason) {
       case State::Active:
         if (s.action == Step::Action::Wait) {
           check(s, "wait_done", "wait " + s.condition.text, false, "the run ended (" + reason + ") while waiting");
-        } else if (s.fault.duration_s || s.fault.kind == "trust_node_kill") {
+        } else if (s.fault.duration_s || s.fault.kind == "trust_node_kill" || s.fault.reset_fault()) {
           end_fault(r, now_s);
           if (r.state == State::Recovering)
             check(s, "recovery_checked", s.fault.kind + " recovered", false,

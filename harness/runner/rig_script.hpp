@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,12 @@ class ScriptHost {
   virtual void pause_trust_node(bool paused) = 0;
   /// Power faults: sets a dps device's input supply (V, and the ramp back in V/s). Throws std::runtime_error.
   virtual void set_supply(const std::string& device, double vin, double ramp_v_per_s) = 0;
+  /// Device faults: one command to the emulator pool's control channel (docs/emulators.md "Control channel");
+  /// returns the pool's reply ({"ok": true, ...}). Throws std::runtime_error with the pool's error, or when the
+  /// channel cannot be reached.
+  virtual nlohmann::json emu_command(const nlohmann::json& request) {
+    throw std::runtime_error("no emulator control channel for '" + request.value("cmd", std::string()) + "'");
+  }
 };
 
 class RigScript {
@@ -76,6 +83,8 @@ class RigScript {
   void recovery(Run& r, double now_s, bool final);
   std::vector<std::string> targets(const FaultSpec& f) const;
   void apply_link_faults();
+  /// emu_command + an `emu_command` event {step, line, request, reply}.
+  nlohmann::json command(const Step& s, nlohmann::json request);
   /// Frames (PTY) or datagrams (UDP) the device's link passed on in `dir` so far.
   std::uint64_t delivered(const std::string& device, Direction dir) const;
 
@@ -95,5 +104,11 @@ SerialFaults combine_faults(const std::vector<const FaultSpec*>& active);
 /// The UdpFaults of one UDP link under the given active fault steps: the highest rate of each udp_* kind,
 /// partition if any partition or stall, the largest udp_delay delay and jitter.
 UdpFaults combine_udp_faults(const std::vector<const FaultSpec*>& active);
+/// ap_rssi: the datagram loss (each way) a module's weak signal adds on its UDP link: 0 at -70 dBm and above,
+/// rising linearly by 2.5 % per dB to 50 % at -90 dBm, and 50 % below (at -96 dBm and below the module no longer
+/// finds the AP at all and disconnects; docs/faults.md "Device faults").
+double rssi_loss_rate(int rssi_dbm);
+/// The access point's RSSI when no ap_rssi step is active (emulators/esp_wifi AccessPoint default), dBm.
+inline constexpr int kNominalRssi = -45;
 
 }  // namespace iotw::harness

@@ -108,6 +108,7 @@ class UdpRelay::Link {
       if (ec) throw FabricError(fmt::format("UDP proxy for {}: cannot bind a socket on 127.0.0.1: {}", device_, ec.message()));
     }
     port_ = front_.local_endpoint().port();
+    up_port_ = up_.local_endpoint().port();
   }
 
   void start() {
@@ -173,10 +174,13 @@ class UdpRelay::Link {
 
   void send(Direction dir, const std::vector<std::uint8_t>& bytes) {
     boost::system::error_code ec;  // a node that is down (restarting) or a module not heard yet: the datagram is lost
+    Flow flow;
     if (dir == Direction::DeviceToNode) {
       up_.send_to(asio::buffer(bytes), node_, 0, ec);
+      flow = {up_port_, node_.port()};
     } else if (module_known_) {
       front_.send_to(asio::buffer(bytes), module_, 0, ec);
+      flow = {port_, module_.port()};
     } else {
       return;
     }
@@ -185,7 +189,7 @@ class UdpRelay::Link {
       std::lock_guard lock(mutex_);
       ++counts_[static_cast<int>(dir)].delivered_datagrams;
     }
-    if (tap_) tap_(index_, dir, bytes);
+    if (tap_) tap_(index_, dir, flow, bytes);
   }
 
   asio::io_context& io_;
@@ -196,7 +200,7 @@ class UdpRelay::Link {
   Tap tap_;
   udp::socket front_, up_;
   asio::steady_timer flush_[2];
-  std::uint16_t port_ = 0;
+  std::uint16_t port_ = 0, up_port_ = 0;
   std::array<std::uint8_t, 65536> front_buf_{}, up_buf_{};
   udp::endpoint front_from_, up_from_, module_;
   bool module_known_ = false;

@@ -93,8 +93,13 @@ class UdpRelay {
   UdpRelay(const UdpRelay&) = delete;
   UdpRelay& operator=(const UdpRelay&) = delete;
 
-  /// Sees every datagram as it is sent on: link index (add_link order), direction, bytes. Relay thread.
-  using Tap = std::function<void(std::size_t, Direction, const std::vector<std::uint8_t>&)>;
+  /// The 127.0.0.1 ports a relayed datagram was sent from and to (device -> node: upstream socket -> node's
+  /// [udp] port; node -> device: proxy endpoint -> the module's socket).
+  struct Flow {
+    std::uint16_t src_port = 0, dst_port = 0;
+  };
+  /// Sees every datagram as it is sent on: link index (add_link order), direction, ports, bytes. Relay thread.
+  using Tap = std::function<void(std::size_t, Direction, const Flow&, const std::vector<std::uint8_t>&)>;
   void set_tap(Tap tap);
 
   /// Binds the device's proxy endpoint and its upstream socket (127.0.0.1, kernel-picked ports) and starts

@@ -119,6 +119,17 @@ CollusionScores score_collusion(const RigSpec& rig, const std::vector<json>& eve
       std::size_t k = 0;
       for (const std::string& w : witnesses) k += group.count(w);
       if (k > 0) ++c.rounds_with_colluder;
+      {
+        std::string expected = str_of(f, "expected");
+        if (expected.empty()) expected = "valid";
+        bool lie = false, truth = false;  // a group member lied; an honest witness told the truth
+        for (std::size_t i = 0; i < witnesses.size(); ++i) {
+          if (group.count(witnesses[i])) lie = lie || verdicts[i] != expected;
+          else truth = truth || verdicts[i] == expected;
+        }
+        if (lie) ++c.attacked;
+        if (lie && truth) ++c.caught_by_witness;
+      }
       // The model for this round: the pool the node drew its witnesses from (at its first witness_requested,
       // else now), n = the answered witnesses.
       if (!witnesses.empty()) {
@@ -156,6 +167,10 @@ CollusionScores score_collusion(const RigSpec& rig, const std::vector<json>& eve
   c.captured_rate = c.rounds ? static_cast<double>(c.captured) / rounds : 0.0;
   c.captured_ci = wilson_interval(c.captured, c.rounds);
   c.model_per_round_mean = c.rounds ? c.model_expected_captured / rounds : 0.0;
+  std::uint64_t false_captured = 0;
+  for (const CapturedRound& r : c.captured_rounds) false_captured += r.false_verdict;
+  c.witness_undetected_rate = c.rounds ? static_cast<double>(false_captured) / rounds : 0.0;
+  c.witness_undetected_ci = wilson_interval(false_captured, c.rounds);
   return c;
 }
 
@@ -179,10 +194,12 @@ json collusion_json(const CollusionScores& c) {
   const std::string summary = fmt::format(
       "group of {} in {} devices (p = {:.3f}), n = {}: captured {} of {} rounds, won {}, lost {}; undetected "
       "rate {:.4f} (95% CI {:.4f}..{:.4f}) vs model {:.4f} (hypergeometric; binomial {:.4f}): {}; capture rate "
-      "{:.4f} (95% CI {:.4f}..{:.4f}) vs per-round model {:.4f}",
+      "{:.4f} (95% CI {:.4f}..{:.4f}) vs per-round model {:.4f}; attacked {}, caught by a witness {}, undetected by "
+      "witnesses alone {:.4f} (95% CI {:.4f}..{:.4f})",
       c.group.size(), c.pool, c.p, c.witnesses, c.captured, c.rounds, c.won, c.lost, c.undetected_rate,
       c.undetected_ci.low, c.undetected_ci.high, c.model_hypergeometric, c.model_binomial, verdict, c.captured_rate,
-      c.captured_ci.low, c.captured_ci.high, c.model_per_round_mean);
+      c.captured_ci.low, c.captured_ci.high, c.model_per_round_mean, c.attacked, c.caught_by_witness,
+      c.witness_undetected_rate, c.witness_undetected_ci.low, c.witness_undetected_ci.high);
   return json{
       {"summary", summary},
       {"comparison", verdict},
@@ -213,6 +230,12 @@ json collusion_json(const CollusionScores& c) {
       {"model_in_undetected_ci", inside(c.undetected_ci, c.model_hypergeometric)},
       {"model_per_round_in_captured_ci", inside(c.captured_ci, c.model_per_round_mean)},
       {"model_in_captured_ci", inside(c.captured_ci, c.model_hypergeometric)},
+      {"attacked_rounds", c.attacked},
+      {"caught_by_witness", c.caught_by_witness},
+      {"witness_undetected_rate", c.witness_undetected_rate},
+      {"witness_undetected_ci", interval_json(c.witness_undetected_ci)},
+      {"model_in_witness_undetected_ci", inside(c.witness_undetected_ci, c.model_hypergeometric)},
+      {"model_per_round_in_witness_undetected_ci", inside(c.witness_undetected_ci, c.model_per_round_mean)},
   };
 }
 

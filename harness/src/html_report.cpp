@@ -29,6 +29,101 @@ struct Mark {
 constexpr int kWidth = 1000, kLeft = 130, kLaneHeight = 26;
 const char* const kLanes[] = {"blocks", "rounds", "faults", "blacklisted", "trust node"};
 
+double num(const json& o, const char* key) {
+  auto it = o.find(key);
+  return it != o.end() && it->is_number() ? it->get<double>() : 0.0;
+}
+
+std::string ids(const json& o, const char* key) {
+  auto it = o.find(key);
+  if (it == o.end() || !it->is_array() || it->empty()) return "none";
+  std::string out;
+  std::size_t shown = 0;
+  for (const json& id : *it) {
+    if (shown++ == 60) return out + fmt::format(" &hellip; ({} in all)", it->size());
+    out += (out.empty() ? "" : " ") + id.dump();
+  }
+  return out;
+}
+
+/// The colluding group's figures (report.json `collusion`), when the rig has a colluding group: the measured
+/// rates with their Wilson 95 % intervals against the model, drawn as SVG interval bars, and the rounds won/lost.
+std::string collusion_section(const RigSpec& rig, const json& c) {
+  const bool group = std::any_of(rig.devices.begin(), rig.devices.end(), [](const DeviceGroup& g) {
+    return g.behaviour == "collude" || g.behaviour == "collude_all_slots";
+  });
+  if (!group || !c.is_object()) return "";
+  const json model = c.value("model", json::object());
+  const double m = num(model, "hypergeometric"), binom = num(model, "binomial"), per_round = num(model, "per_round_mean");
+  struct Bar {
+    const char* label;
+    double rate, low, high;
+  };
+  const json u = c.value("undetected_collusion_ci", json::object()), w = c.value("witness_undetected_ci", json::object()),
+             k = c.value("captured_rate_ci", json::object());
+  const Bar bars[] = {
+      {"undetected (node + witnesses)", num(c, "undetected_collusion_rate"), num(u, "low"), num(u, "high")},
+      {"undetected by witnesses alone", num(c, "witness_undetected_rate"), num(w, "low"), num(w, "high")},
+      {"captured (k = n)", num(c, "captured_rate"), num(k, "low"), num(k, "high")},
+  };
+  double top = std::max({m, binom, per_round});
+  for (const Bar& b : bars) top = std::max(top, b.high);
+  top = top > 0 ? top * 1.15 : 1.0;
+  constexpr int left = 230, width = 760, row = 30;
+  auto x = [&](double v) { return left + (width - left - 20) * std::clamp(v / top, 0.0, 1.0); };
+  const int h = 20 + static_cast<int>(std::size(bars)) * row + 30;
+  std::string svg = fmt::format("<svg class=\"collusion\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" "
+                                "height=\"{}\" font-family=\"sans-serif\" font-size=\"12\">\n", width, h);
+  for (int i = 0; i <= 5; ++i) {
+    const double v = top * i / 5;
+    svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"14\" x2=\"{0:.1f}\" y2=\"{1}\" stroke=\"#e2e8f0\"/>"
+                       "<text x=\"{0:.1f}\" y=\"{2}\" text-anchor=\"middle\">{3:.3f}</text>\n", x(v), h - 24, h - 8, v);
+  }
+  for (std::size_t i = 0; i < std::size(bars); ++i) {
+    const Bar& b = bars[i];
+    const int y = 20 + static_cast<int>(i) * row;
+    svg += fmt::format("<text x=\"4\" y=\"{}\">{}</text><rect x=\"{:.1f}\" y=\"{}\" width=\"{:.1f}\" height=\"10\" "
+                       "fill=\"#90cdf4\"><title>95% CI {:.4f}..{:.4f}</title></rect><circle cx=\"{:.1f}\" cy=\"{}\" "
+                       "r=\"4\" fill=\"#2b6cb0\"><title>measured {:.4f}</title></circle>\n",
+                       y + 12, b.label, x(b.low), y + 3, std::max(1.0, x(b.high) - x(b.low)), b.low, b.high, x(b.rate),
+                       y + 8, b.rate);
+  }
+  svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"14\" x2=\"{0:.1f}\" y2=\"{1}\" stroke=\"#e53e3e\" stroke-width=\"2\">"
+                     "<title>model (hypergeometric) {2:.4f}</title></line>\n"
+                     "<line x1=\"{3:.1f}\" y1=\"14\" x2=\"{3:.1f}\" y2=\"{1}\" stroke=\"#dd6b20\" stroke-dasharray=\"4 3\">"
+                     "<title>model per round {4:.4f}</title></line>\n</svg>\n",
+                     x(m), h - 24, m, x(per_round), per_round);
+  auto row_of = [](const char* what, const std::string& value) {
+    return fmt::format("<tr><td>{}</td><td>{}</td></tr>\n", what, value);
+  };
+  auto ci = [](const json& i) { return fmt::format("{:.4f}..{:.4f}", num(i, "low"), num(i, "high")); };
+  std::string t;
+  t += row_of("group", fmt::format("{} of {} devices (p = {:.4f}), n = {} witnesses", c.value("group_size", 0),
+                                   c.value("pool", 0), num(c, "p"), c.value("witnesses", 0)));
+  t += row_of("rounds", fmt::format("{}", c.value("rounds", 0)));
+  t += row_of("rounds with a colluder", fmt::format("{}", c.value("rounds_with_colluder", 0)));
+  t += row_of("captured rounds (k = n)", fmt::format("<span id=\"collusion-captured\">{}</span>", c.value("captured_rounds", 0)));
+  t += row_of("rounds won", fmt::format("<span id=\"collusion-won\">{}</span>: {}", c.value("won", 0), ids(c, "rounds_won")));
+  t += row_of("rounds lost", fmt::format("<span id=\"collusion-lost\">{}</span>: {}", c.value("lost", 0), ids(c, "rounds_lost")));
+  t += row_of("rounds attacked / caught by an honest witness",
+              fmt::format("{} / {}", c.value("attacked_rounds", 0), c.value("caught_by_witness", 0)));
+  t += row_of("undetected-collusion rate (95% CI)",
+              fmt::format("<span id=\"collusion-rate\">{:.4f}</span> ({})", num(c, "undetected_collusion_rate"),
+                          ci(c.value("undetected_collusion_ci", json::object()))));
+  t += row_of("undetected by witnesses alone (95% CI)",
+              fmt::format("<span id=\"collusion-witness-rate\">{:.4f}</span> ({})", num(c, "witness_undetected_rate"),
+                          ci(c.value("witness_undetected_ci", json::object()))));
+  t += row_of("capture rate (95% CI)", fmt::format("{:.4f} ({})", num(c, "captured_rate"),
+                                                   ci(c.value("captured_rate_ci", json::object()))));
+  t += row_of("model: k = n probability", fmt::format("<span id=\"collusion-model\">{:.4f}</span> hypergeometric "
+                                                      "C(m,n)/C(N,n); binomial p^n {:.4f}; per-round mean {:.4f}",
+                                                      m, binom, per_round));
+  t += row_of("comparison", xml_escape(c.value("comparison", std::string())));
+  return "<h2 id=\"collusion\">Collusion</h2>\n<p>" + xml_escape(c.value("summary", std::string())) +
+         "</p>\n<table>\n" + t + "</table>\n<p>Measured rates (dot) with their Wilson 95 % intervals (bar) against "
+         "the model (red: hypergeometric k = n probability; dashed: per-round model).</p>\n" + svg;
+}
+
 }  // namespace
 
 std::string report_html(const RunReport& r, const std::vector<json>& events) {
@@ -128,10 +223,11 @@ padding:2px 8px;text-align:left}}tr.fail td{{background:#fed7d7}}tr.ok td:last-c
 {6}</table>
 <h2>Scores</h2><table>
 {7}</table>
-</body></html>
+{8}</body></html>
 )",
                      xml_escape(r.rig.name), pass ? "#276749" : "#c53030", r.seed, xml_escape(r.run_dir.string()),
-                     pass ? "PASS" : "FAIL", svg, rows, scores);
+                     pass ? "PASS" : "FAIL", svg, rows, scores,
+                     collusion_section(r.rig, rep.value("collusion", json::object())));
 }
 
 }  // namespace iotw::harness

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "iotw/block_header.h"
+#include "iotw/ecvrf.h"
 #include "iotw/signing.h"
 
 namespace iotw::harness {
@@ -117,6 +118,7 @@ class BlockCheck {
   void check_genesis(const json::array_t* txs, const json::array_t* atts);
   void check_miner_signature();
   void check_attestations(const json::array_t& atts);
+  void check_vrf(const json& vrf);
 
   const json& b_;
   std::uint64_t h_;
@@ -156,6 +158,7 @@ std::optional<Bytes> BlockCheck::run(const std::optional<Bytes>& prev_block_hash
     check_miner_signature();
     if (atts) check_attestations(*atts);
   }
+  if (const auto it = b_.find("vrf"); it != b_.end()) check_vrf(*it);
   return hash_;
 }
 
@@ -246,6 +249,27 @@ void BlockCheck::check_attestations(const json::array_t& atts) {
     if (crypto_sign_verify_detached(sig->data(), msg, len, witness->data()) != 0)
       err(fmt::format("attestations[{}]: signature does not verify over ATTEST(round_id, hash, valid)", i));
   }
+}
+
+// A block mined under selection = "vrf" carries the winning claim (docs/protocol.md §8): pi must verify under
+// the miner's key on alpha = VRF(height, prev_hash) (§5, the round seed the node published) and give beta.
+void BlockCheck::check_vrf(const json& vrf) {
+  if (h_ == 0) return err("genesis must have no 'vrf'");
+  if (!vrf.is_object()) return err("'vrf' must be an object {suite, pi, beta}");
+  auto suite = str(vrf, "suite", "vrf.");
+  auto pi = hex(vrf, "pi", IOTW_ECVRF_PROOF_BYTES, "vrf.");
+  auto beta = hex(vrf, "beta", IOTW_ECVRF_OUTPUT_BYTES, "vrf.");
+  if (suite && *suite != "tai" && *suite != "ell2") err(fmt::format("'vrf.suite' is '{}', expected 'tai' or 'ell2'", *suite));
+  if (!suite || (*suite != "tai" && *suite != "ell2") || !pi || !beta || !miner_ || !height_ || !prev_hash_) return;
+  std::uint8_t alpha[IOTW_SIG_MSG_MAX], out[IOTW_ECVRF_OUTPUT_BYTES];
+  const std::size_t alen = iotw_vrf_alpha(*height_, prev_hash_->data(), alpha);
+  const iotw_ecvrf_status st = iotw_ecvrf_verify(*suite == "tai" ? IOTW_ECVRF_TAI : IOTW_ECVRF_ELL2, out,
+                                                 miner_->data(), pi->data(), alpha, alen);
+  if (st != IOTW_ECVRF_OK)
+    err(fmt::format("'vrf.pi' does not verify under 'miner' on alpha = VRF(height, prev_hash): {}",
+                    iotw_ecvrf_status_str(st)));
+  else if (!same(*beta, out, sizeof out))
+    err("'vrf.beta' is not the output of 'vrf.pi'");
 }
 
 }  // namespace

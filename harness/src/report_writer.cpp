@@ -55,6 +55,7 @@ json report_json(const RunReport& r) {
       {"false_blacklist", s.false_blacklist},
       {"byzantine_blacklisted", s.byzantine_blacklisted},
       {"time_to_blacklist_ms", ttb},
+      {"blacklist_reasons", s.blacklist_reason},
       {"liveness_blocks_per_min", s.liveness_blocks_per_min},
       {"frame_errors", s.frame_errors},
       {"malformed_events", s.malformed_events},

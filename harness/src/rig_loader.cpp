@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <set>
 #include <cstdint>
 #include <fstream>
@@ -15,6 +16,7 @@
 #include <map>
 #include <sstream>
 #include <toml++/toml.h>
+#include "common/ram_budget.hpp"  // emulators/: the firmware's static RAM against the chip budget
 
 namespace iotw::harness {
 namespace {
@@ -241,7 +243,8 @@ void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
   for (const toml::node& el : *v->as_array()) {
     const toml::table& t = *el.as_table();
     const char* w = "[[devices]]";
-    r.check_keys(t, w, {"name_prefix", "model", "link", "behaviour", "count", "usage_period_ms", "load_ohm", "power"});
+    r.check_keys(t, w, {"name_prefix", "model", "link", "behaviour", "count", "usage_period_ms", "load_ohm", "power",
+                        "ram_budget_kib"});
     DeviceGroup g;
     g.line = static_cast<int>(t.source().begin.line);
     g.name_prefix = r.string(t, w, "name_prefix", g.name_prefix);
@@ -250,16 +253,32 @@ void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
              fmt::format("name_prefix '{}' must be 1..24 characters of A-Z a-z 0-9 _ -", g.name_prefix));
     g.model = r.choice(t, w, "model", {"esp8266", "esp32", "dps", "bulb", "rtl8710", "rtl8195"}, g.model);
     read_powered(r, t, g);
-    g.link = r.choice(t, w, "link", {"pty", "at"}, g.link);
+    g.link = r.choice(t, w, "link", {"pty", "at", "tap"}, g.link);
     // link = "at": an appliance MCU drives the model's Wi-Fi module in AT mode; the module reaches the trust
     // node over UDP on loopback (docs/rig-format.md). Realtek modules exist only in AT mode here.
-    if (g.link == "at" && (g.model == "dps" || g.model == "bulb"))
-      r.fail(t.get("link")->source(), fmt::format("link 'at' in {} needs a Wi-Fi module model (esp8266, esp32, "
-                                                  "rtl8710, rtl8195), not '{}'", w, g.model));
-    if (g.link != "at" && (g.model == "rtl8710" || g.model == "rtl8195"))
-      r.fail(t.get("model")->source(), fmt::format("model '{}' in {} runs only in AT mode: add link = \"at\"", g.model, w));
-    g.behaviour = r.choice(t, w, "behaviour", {"honest", "invert_verdict", "wrong_hash", "collude"}, g.behaviour);
+    // link = "tap": SoC mode over TAP, the module's own lwIP stack on a TAP interface in the run's namespace.
+    if (g.link != "pty" && (g.model == "dps" || g.model == "bulb"))
+      r.fail(t.get("link")->source(), fmt::format("link '{}' in {} needs a Wi-Fi module model (esp8266, esp32, "
+                                                  "rtl8710, rtl8195), not '{}'", g.link, w, g.model));
+    if (g.link == "pty" && (g.model == "rtl8710" || g.model == "rtl8195"))
+      r.fail(t.get("model")->source(), fmt::format("model '{}' in {} runs only in AT mode or over TAP: add link = \"at\" "
+                                                   "or link = \"tap\"", g.model, w));
+    g.behaviour = r.choice(t, w, "behaviour", {"honest", "invert_verdict", "wrong_hash", "collude", "verdict_other_hash", "replay_attestation", "wrong_key",
+                                        "collude_all_slots"}, g.behaviour);
     g.count = static_cast<int>(r.integer(t, w, "count", 1, 256, g.count));
+    // The firmware's static RAM against the chip's budget (emulators/common/ram_budget.hpp), as iotw-emu checks it
+    // at start: refused here already, so `iotw rig check` says so. ram_budget_kib is a what-if knob.
+    if (const toml::node* rb = t.get("ram_budget_kib")) {
+      if (g.link == "at")
+        r.fail(rb->source(), fmt::format("'ram_budget_kib' in {} does not apply to link 'at' (the firmware runs on the "
+                                         "appliance MCU, not on the module)", w));
+      g.ram_budget_kib = static_cast<int>(r.integer(t, w, "ram_budget_kib", 1, 65536, 0));
+    }
+    if (const auto c = iotw::emu::check_ram_budget(fmt::format("{}-01", g.name_prefix), g.model,
+                                                   g.link == "at" ? "at" : "soc",
+                                                   static_cast<std::uint32_t>(g.ram_budget_kib));
+        !c.fits)
+      r.fail(t.contains("ram_budget_kib") ? t.get("ram_budget_kib")->source() : t.source(), c.message);
     auto [it, fresh] = prefix_line.emplace(g.name_prefix, g.line);
     if (!fresh)
       r.fail(t.source(), fmt::format("name_prefix '{}' is already used by the [[devices]] group at line {}; "
@@ -267,6 +286,42 @@ void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
                                      g.name_prefix, it->second));
     spec.devices.push_back(std::move(g));
   }
+}
+
+/// [tap] subnet: "A.B.C.D/P", host bits zero, P 8..29, room for the bridge and every link = "tap" device.
+void read_tap(const Reader& r, const toml::table& root, RigSpec& spec) {
+  std::size_t taps = 0;
+  for (const DeviceInstance& d : spec.instances()) taps += d.link == "tap";
+  const toml::table* t = r.table(root, "tap");
+  if (t) {
+    spec.tap.line = static_cast<int>(t->source().begin.line);
+    r.check_keys(*t, "[tap]", {"subnet"});
+    if (taps == 0) r.fail(t->source(), "[tap] applies only to a rig with a link = \"tap\" [[devices]] group");
+    spec.tap.subnet = r.string(*t, "[tap]", "subnet", spec.tap.subnet);
+  }
+  if (taps == 0) return;
+  const auto fail = [&](const std::string& msg) {
+    if (t && t->contains("subnet")) r.fail(t->get("subnet")->source(), msg);
+    for (const DeviceGroup& g : spec.devices)
+      if (g.link == "tap") r.fail_at(static_cast<std::uint32_t>(g.line), 1, msg);
+    r.fail_at(1, 1, msg);
+  };
+  const std::string& text = spec.tap.subnet;
+  unsigned a, b, c, d, p;
+  char tail = 0;
+  if (std::sscanf(text.c_str(), "%3u.%3u.%3u.%3u/%2u%c", &a, &b, &c, &d, &p, &tail) != 5 || a > 255 || b > 255 ||
+      c > 255 || d > 255)
+    fail(fmt::format("subnet '{}' in [tap] must be an IPv4 network \"A.B.C.D/P\"", text));
+  if (p < 8 || p > 29) fail(fmt::format("subnet '{}' in [tap]: prefix /{}; allowed 8..29", text, p));
+  const std::uint32_t addr = a << 24 | b << 16 | c << 8 | d, host_mask = (std::uint32_t{1} << (32 - p)) - 1;
+  if (addr & host_mask)
+    fail(fmt::format("subnet '{}' in [tap] has host bits set; the network is {}.{}.{}.{}/{}", text,
+                     (addr & ~host_mask) >> 24, (addr & ~host_mask) >> 16 & 255, (addr & ~host_mask) >> 8 & 255,
+                     addr & ~host_mask & 255, p));
+  const std::uint64_t hosts = host_mask - 1;  // minus network and broadcast
+  if (taps + 1 > hosts)
+    fail(fmt::format("subnet '{}' in [tap] has {} host addresses; the bridge and {} link = \"tap\" devices need {}",
+                     text, hosts, taps, taps + 1));
 }
 
 void read_traffic_target(const Reader& r, const toml::table& root, RigSpec& spec) {
@@ -316,7 +371,8 @@ void read_pass(const Reader& r, const toml::table& root, RigSpec& spec) {
 
 const Names kFaults = {"corrupt", "bit_flip", "drop_bytes", "drop_frames", "garbage", "stall",
                            "baud_mismatch", "delay", "partition", "trust_node_kill", "trust_node_stop",
-                           "brownout", "power_loss", "udp_loss", "udp_duplicate", "udp_reorder", "udp_delay"};
+                           "brownout", "power_loss", "udp_loss", "udp_duplicate", "udp_reorder", "udp_delay",
+                           "reboot", "hang", "clock_skew", "ap_rssi", "ap_down"};
 void only_for_kind(const Reader& r, const toml::table& t, const std::string& w, std::string_view key, bool ok,
                    std::string_view which) {
   if (t.contains(key) && !ok) r.fail(t.get(key)->source(), fmt::format("'{}' in {} applies only to {} faults", key, w, which));
@@ -411,19 +467,37 @@ void read_fault(const Reader& r, const toml::table& t, const std::string& w, con
   if ((f.kind == "partition" || f.kind == "trust_node_stop" || f.power_fault()) && !f.duration_s)
     r.fail(t.source(), fmt::format("fault '{}' in {} needs 'duration_s' (it must heal)", f.kind, w));
   f.recover_within_s = r.number(t, w, "recover_within_s", 0.1, 3600, f.recover_within_s);
-  only_for("recover_within_s", f.duration_s || f.kind == "trust_node_kill",
-           "faults that end (with duration_s, or trust_node_kill)");
+  only_for("recover_within_s", f.duration_s || f.kind == "trust_node_kill" || f.reset_fault(),
+           "faults that end (with duration_s, or trust_node_kill, reboot, hang)");
+  // Device faults over the emulator pool's control channel (docs/faults.md "Device faults").
+  if (f.reset_fault() && t.contains("duration_s"))
+    r.fail(t.get("duration_s")->source(), fmt::format("'duration_s' in {}: fault '{}' has no duration (the device "
+                                                      "resets and must register again within recover_within_s)", w, f.kind));
+  if (f.kind == "ap_down" && !f.duration_s)
+    r.fail(t.source(), fmt::format("fault 'ap_down' in {} needs 'duration_s' (the access point must come back)", w));
+  only_for("offset_ms", f.kind == "clock_skew", "clock_skew");
+  only_for("ppm", f.kind == "clock_skew", "clock_skew");
+  only_for("rssi", f.kind == "ap_rssi", "ap_rssi");
+  f.offset_ms = r.integer(t, w, "offset_ms", -86400000, 86400000, 0);
+  f.ppm = r.number(t, w, "ppm", -999999, 1000000, 0);
+  if (f.kind == "clock_skew" && f.offset_ms == 0 && f.ppm == 0)
+    r.fail(t.source(), fmt::format("fault 'clock_skew' in {} needs a non-zero 'offset_ms' (ms) and/or 'ppm'", w));
+  if (f.kind == "ap_rssi") {
+    if (!t.contains("rssi")) r.fail(t.source(), fmt::format("fault 'ap_rssi' in {} needs 'rssi' (dBm, -120..0)", w));
+    f.rssi = static_cast<int>(r.integer(t, w, "rssi", -120, 0, f.rssi));
+  }
 }
 
 void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
   const toml::node* v = root.get("steps");
   if (!v) return;
   if (!v->is_array_of_tables()) r.fail(v->source(), "'steps' must be an array of tables: one [[steps]] per step");
-  std::set<std::string> devices, powered, at_linked;
+  std::set<std::string> devices, powered, at_linked, tap_linked;
   for (const DeviceInstance& d : spec.instances()) {
     devices.insert(d.name);
     if (d.model == "dps") powered.insert(d.name);
     if (d.link == "at") at_linked.insert(d.name);
+    if (d.link == "tap") tap_linked.insert(d.name);
   }
   std::vector<std::string> scores;
   for (std::string_view n : {"blocks_finalized", "rounds", "coherence_rate", "ledger_valid", "false_blacklist",
@@ -442,7 +516,7 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
     r.check_keys(t, w,
                  {"name", "at_s", "after_block", "when_device", "reaches", "on_incoherent", "fault", "wait",
                   "expect", "devices", "rate", "per", "bytes", "delay_ms", "jitter_ms", "duration_s", "vin",
-                  "ramp_v_per_s",
+                  "ramp_v_per_s", "offset_ms", "ppm", "rssi",
                   "recover_within_s", "deadline_s"});
     s.label = r.string(t, w, "name", fmt::format("step {}", s.index));
     int triggers = 0;
@@ -481,6 +555,13 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
     if (t.contains("fault")) {
       s.action = Step::Action::Fault;
       read_fault(r, t, w, devices, powered, s.fault);
+      // TAP modules' UDP goes straight to the trust node through the namespace's bridge (no fault proxy) and their
+      // lwIP processes have no control channel: no device fault names them (docs/rig-format.md "TAP links").
+      for (const std::string& d : s.fault.devices)
+        if (tap_linked.count(d))
+          r.fail(t.get("devices")->source(), fmt::format("fault '{}' in {}: '{}' has link = \"tap\"; faults on TAP "
+                                                         "modules are not supported (only trust_node_* faults and "
+                                                         "faults on pty/at devices)", s.fault.kind, w, d));
       if (s.fault.serial_fault()) {  // the serial fault proxy sits on PTY links; an AT device's link is UDP
         for (const std::string& d : s.fault.devices)
           if (at_linked.count(d))
@@ -488,9 +569,26 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
                                                            "no PTY link; its faults are udp_loss, udp_duplicate, "
                                                            "udp_reorder, udp_delay, partition, stall)",
                                                            s.fault.kind, w, d));
-        if (s.fault.devices.empty() && at_linked.size() == devices.size())
+        if (s.fault.devices.empty() && at_linked.size() + tap_linked.size() == devices.size())
           r.fail(t.source(), fmt::format("serial link fault '{}' in {}: every device has link = \"at\" (UDP, no PTY "
                                          "link for the serial fault proxy)", s.fault.kind, w));
+      }
+      if (s.fault.control_fault()) {  // reboot/hang/clock_skew: firmware on its own chip; ap_*: AT modules
+        const bool want_at = s.fault.ap_fault();
+        for (const std::string& d : s.fault.devices)
+          if (at_linked.count(d) != want_at)
+            r.fail(t.get("devices")->source(),
+                   want_at ? fmt::format("fault '{}' in {}: '{}' has a PTY link; access-point faults need link = \"at\" "
+                                         "(a module that joins the rig's access point)", s.fault.kind, w, d)
+                           : fmt::format("fault '{}' in {}: '{}' has link = \"at\" (the firmware runs on the appliance "
+                                         "MCU, not on an emulated chip); reboot, hang and clock_skew need a PTY device",
+                                         s.fault.kind, w, d));
+        if (s.fault.devices.empty())
+          for (const std::string& d : devices)
+            if (at_linked.count(d) == want_at && !tap_linked.count(d)) s.fault.devices.push_back(d);  // not TAP modules
+        if (s.fault.devices.empty())
+          r.fail(t.source(), fmt::format("fault '{}' in {}: the rig has no {} device", s.fault.kind, w,
+                                         want_at ? "link = \"at\"" : "PTY-linked"));
       }
       if (s.fault.udp_fault()) {  // the UDP fault proxy sits on AT devices' links only
         for (const std::string& d : s.fault.devices)
@@ -503,7 +601,7 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
       }
     } else {
       for (std::string_view k : {"devices", "rate", "per", "bytes", "delay_ms", "jitter_ms", "duration_s", "recover_within_s",
-                                 "vin", "ramp_v_per_s"})
+                                 "vin", "ramp_v_per_s", "offset_ms", "ppm", "rssi"})
         if (t.contains(k)) r.fail(t.get(k)->source(), fmt::format("'{}' in {} applies only to a fault step", k, w));
       if (t.contains("wait")) {
         s.action = Step::Action::Wait;
@@ -530,7 +628,7 @@ RigSpec parse_rig(std::string_view toml_text, const std::filesystem::path& file)
   } catch (const toml::parse_error& e) {
     r.fail(e.source(), std::string(e.description()));
   }
-  const Names top_level = {"rig", "trust_node", "devices", "traffic", "target", "pass", "steps"};
+  const Names top_level = {"rig", "trust_node", "devices", "traffic", "target", "pass", "steps", "tap"};
   for (auto&& [k, v] : root) {
     (void)v;
     if (std::find(top_level.begin(), top_level.end(), k.str()) == top_level.end())
@@ -544,6 +642,7 @@ RigSpec parse_rig(std::string_view toml_text, const std::filesystem::path& file)
   read_traffic_target(r, root, spec);
   read_pass(r, root, spec);
   read_steps(r, root, spec);
+  read_tap(r, root, spec);
 
   const auto devices = spec.instances().size();
   if (static_cast<std::size_t>(spec.trust_node.witnesses) + 1 >= devices) {

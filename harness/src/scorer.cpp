@@ -74,6 +74,8 @@ Scores score_run(const RigSpec& rig, const std::vector<json>& events, const std:
   std::map<std::string, std::int64_t> first_blacklisted;  // name -> time_ms
   std::set<std::string> blacklisted_keys;                  // device pubkeys (hex)
   std::vector<std::vector<std::pair<std::string, std::string>>> incoherent;  // (name, pubkey) per round
+  std::set<std::uint64_t> byzantine_rounds;  // rounds with a byzantine device detected (incoherent or faulty)
+  std::vector<std::uint64_t> incoherent_ids;  // round_id per entry of incoherent
 
   for (const json& e : events) {
     auto kind_it = e.is_object() ? e.find("kind") : e.end();
@@ -108,8 +110,19 @@ Scores score_run(const RigSpec& rig, const std::vector<json>& events, const std:
         continue;
       }
       incoherent.push_back(std::move(witnesses));
+      auto rid = f.find("round_id");
+      incoherent_ids.push_back(rid != f.end() && rid->is_number_integer() && rid->get<std::int64_t>() > 0
+                                   ? rid->get<std::uint64_t>()
+                                   : 0);
     } else if (kind == "blacklisted") {
       const std::string name = field_str(f, "name");
+      if (!name.empty() && !s.blacklist_reason.count(name)) s.blacklist_reason[name] = field_str(f, "reason");
+      // A faulty witness (wrong-hash, replayed or badly signed attestation; docs/trust-node.md) is blacklisted
+      // in the round it answered wrongly, which need not be incoherent: that round detected a byzantine device.
+      auto rid = f.find("round_id");
+      if (byzantine.count(name) && field_str(f, "reason").rfind("attestation_", 0) == 0 && rid != f.end() &&
+          rid->is_number_integer() && rid->get<std::int64_t>() > 0)
+        byzantine_rounds.insert(rid->get<std::uint64_t>());
       if (!field_str(f, "device").empty()) blacklisted_keys.insert(field_str(f, "device"));
       if (!name.empty() && !first_blacklisted.count(name)) {
         first_blacklisted[name] = t.value_or(0);
@@ -145,15 +158,18 @@ Scores score_run(const RigSpec& rig, const std::vector<json>& events, const std:
   if (!start) start = first_time;
 
   s.coherence_rate = s.rounds ? static_cast<double>(s.coherent_rounds) / static_cast<double>(s.rounds) : 0.0;
-  for (const auto& witnesses : incoherent) {
+  for (std::size_t i = 0; i < incoherent.size(); ++i) {
+    const auto& witnesses = incoherent[i];
     bool detected = false;
     for (const auto& [name, key] : witnesses) {
       detected = detected || byzantine.count(name);
       if (!first_blacklisted.count(name) && !blacklisted_keys.count(key)) s.incoherent_rounds_blacklisted = false;
     }
     if (witnesses.empty()) s.incoherent_rounds_blacklisted = false;  // nothing to show who was blacklisted
-    if (detected) ++s.byzantine_rounds_detected;
+    if (detected && incoherent_ids[i] == 0) ++s.byzantine_rounds_detected;  // no round_id: counted on its own
+    if (detected && incoherent_ids[i] != 0) byzantine_rounds.insert(incoherent_ids[i]);
   }
+  s.byzantine_rounds_detected += byzantine_rounds.size();  // each round once, however it was detected
   for (const std::string& name : s.blacklisted)
     if (!byzantine.count(name)) {
       ++s.false_blacklist;

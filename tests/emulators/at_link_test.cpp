@@ -197,7 +197,7 @@ TEST(AtLink, FirmwareCoreAttachesThroughEachModuleFamily) {
     ASSERT_EQ(iotw_host_port_init(&port, &ctx), 0);
     b.run(4000);
     ASSERT_TRUE(iotw_at_link_up(&b.link)) << model;
-    iotw_fw_config cfg{"appliance-1", model, "0.1.0", 1, {}, nullptr};  // no node key: light verification off
+    iotw_fw_config cfg{"appliance-1", model, "0.1.0", 1, {}, nullptr, nullptr};  // no node key: light verification off
     ASSERT_EQ(iotw_fw_boot(&fw, &cfg, &port), 0);
 
     auto next_from_device = [&](pb_size_t which, iotw_v1_Envelope& env) {

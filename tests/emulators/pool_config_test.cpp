@@ -209,3 +209,33 @@ nvs_dir = "n2"
     EXPECT_NE(e.find("node_pubkey"), std::string::npos) << e;
   }
 }
+
+TEST(PoolConfig, CollusionTableReachesEveryDevice) {
+  auto cfg = iotw::emu::load_pool_config(write_temp("coll", R"([collusion]
+witnesses = 2
+[[device]]
+name = "c-01"
+model = "esp32"
+link = "/dev/pts/9"
+nvs_dir = "nvs/c-01"
+behaviour = "collude_all_slots"
+[[device]]
+name = "w-01"
+model = "esp32"
+link = "/dev/pts/10"
+nvs_dir = "nvs/w-01"
+behaviour = "wrong_key"
+)"));
+  ASSERT_EQ(cfg.devices.size(), 2u);
+  EXPECT_EQ(cfg.devices[0].behaviour, "collude_all_slots");
+  EXPECT_EQ(cfg.devices[0].collusion_witnesses, 2u);
+  EXPECT_EQ(cfg.devices[0].collusion_window_ms, 50u);
+  EXPECT_EQ(cfg.devices[1].behaviour, "wrong_key");
+  const std::string dev = "[[device]]\nname = \"a\"\nmodel = \"esp32\"\nlink = \"/dev/pts/9\"\nnvs_dir = \"n\"\n";
+  EXPECT_NE(error_of("coll2", "[collusion]\nwitnesses = 0\n" + dev).find(":2:13: 'witnesses' is 0; allowed range 1..64"),
+            std::string::npos)
+      << error_of("coll2", "[collusion]\nwitnesses = 0\n" + dev);
+  EXPECT_NE(error_of("coll3", "[collusion]\nn = 2\n" + dev).find("unknown key 'n'"), std::string::npos);
+  for (const char* b : {"verdict_other_hash", "replay_attestation", "wrong_key", "collude_all_slots"})
+    EXPECT_EQ(error_of(std::string("b-") + b, dev + "behaviour = \"" + b + "\"\n"), "") << b;
+}

@@ -286,7 +286,7 @@ class FirmwareTest : public ::testing::Test {
   NiceMock<MockPort> mock;
   iotw_port port{};
   iotw_fw fw{};
-  iotw_fw_config cfg{"esp-03", "esp8266", "1.2.3", 4, {}, nullptr};
+  iotw_fw_config cfg{"esp-03", "esp8266", "1.2.3", 4, {}, nullptr, nullptr};
   uint64_t now = 10'000;
   std::map<std::string, Bytes> nvs;
   std::vector<Bytes> sent;
@@ -496,6 +496,109 @@ TEST_F(WitnessTest, InvertVerdictFaultFlipsBothWays) {
   bad[0] ^= 0x80;
   EXPECT_EQ(attest(12, header, good).verdict, iotw_v1_Verdict_VERDICT_INVALID);
   EXPECT_EQ(attest(13, header, bad).verdict, iotw_v1_Verdict_VERDICT_VALID);
+}
+
+TEST_F(WitnessTest, VerdictOtherHashSignsAValidVerdictOverAnotherHash) {
+  cfg.faults.verdict_other_hash = 1;
+  attach();
+  Bytes header = header_bytes(1, 10);
+  Bytes good = sha256(header);
+  deliver(witness(21, header, good));
+  const iotw_v1_Attestation a = take_one(iotw_v1_Envelope_attestation_tag).body.attestation;
+  EXPECT_EQ(a.round_id, 21u);
+  EXPECT_EQ(a.verdict, iotw_v1_Verdict_VERDICT_VALID);
+  Bytes other = good;
+  other[31] ^= 0xff;
+  EXPECT_EQ(Bytes(a.block_hash, a.block_hash + 32), other);  // not the hash it was asked about
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  EXPECT_TRUE(verifies(a.signature, msg, iotw_sigmsg_attest(21, a.block_hash, 1, msg), fw.pk));  // genuinely signed
+}
+
+TEST_F(WitnessTest, ReplayAttestationSendsTheFirstSignedAttestationAgain) {
+  cfg.faults.replay_attestation = 1;
+  attach();
+  Bytes h1 = header_bytes(1, 10), h2 = header_bytes(1, 11);
+  const iotw_v1_Attestation first = attest(30, h1, sha256(h1));  // the first answer is honest and signed
+  EXPECT_EQ(first.verdict, iotw_v1_Verdict_VERDICT_VALID);
+  for (uint64_t round : {31u, 32u}) {
+    deliver(witness(round, h2, sha256(h2)));
+    const iotw_v1_Attestation a = take_one(iotw_v1_Envelope_attestation_tag).body.attestation;
+    EXPECT_EQ(a.round_id, 30u);  // the old round, not the one asked about
+    EXPECT_EQ(Bytes(a.block_hash, a.block_hash + 32), sha256(h1));
+    EXPECT_EQ(0, std::memcmp(a.signature, first.signature, 64));
+  }
+  EXPECT_EQ(fw.stats.attestations_replayed, 2u);
+  EXPECT_TRUE(logged("attestation_replayed"));
+}
+
+TEST_F(WitnessTest, WrongKeySignsWithAKeyOtherThanTheRegisteredOne) {
+  cfg.faults.wrong_key = 1;
+  attach();
+  Bytes header = header_bytes(1, 10);
+  deliver(witness(40, header, sha256(header)));
+  const iotw_v1_Attestation a = take_one(iotw_v1_Envelope_attestation_tag).body.attestation;
+  EXPECT_EQ(a.round_id, 40u);
+  EXPECT_EQ(a.verdict, iotw_v1_Verdict_VERDICT_VALID);
+  EXPECT_EQ(Bytes(a.block_hash, a.block_hash + 32), sha256(header));
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  const size_t n = iotw_sigmsg_attest(40, a.block_hash, 1, msg);
+  EXPECT_FALSE(verifies(a.signature, msg, n, fw.pk));  // not under the registered key
+  // ... but under the documented other key: SHA-256("IOTW/wrong_key" 00 || seed).
+  uint8_t in[15 + 32], seed2[32], pk2[32], sk2[64];
+  std::memcpy(in, "IOTW/wrong_key", 15);
+  std::memcpy(in + 15, fw.seed, 32);
+  crypto_hash_sha256(seed2, in, sizeof in);
+  crypto_sign_seed_keypair(pk2, sk2, seed2);
+  EXPECT_TRUE(verifies(a.signature, msg, n, pk2));
+  // Registration and Results still use the registered key: only attestations are affected.
+  deliver(assignment(5, header));
+  const iotw_v1_Result r = take_one(iotw_v1_Envelope_result_tag).body.result;
+  EXPECT_TRUE(verifies(r.signature, msg, iotw_sigmsg_result(5, r.block_hash, msg), fw.pk));
+}
+
+struct Board {
+  int answer = -1;
+  std::vector<uint64_t> asked;
+  static int decide(void *c, uint64_t round, uint64_t) {
+    auto *b = static_cast<Board *>(c);
+    b->asked.push_back(round);
+    return b->answer;
+  }
+};
+
+TEST_F(WitnessTest, ColludeAllSlotsHoldsTheAnswerUntilTheGroupDecides) {
+  Board board;
+  iotw_fw_collusion coll{&Board::decide, &board};
+  cfg.faults.collude_all_slots = 1;
+  cfg.collusion = &coll;
+  attach();
+  Bytes header = header_bytes(1, 10);
+  deliver(witness(50, header, sha256(header)));
+  EXPECT_TRUE(take_sent().empty());  // held: the group has not decided
+  now += 10;
+  iotw_fw_poll(&fw);
+  EXPECT_TRUE(take_sent().empty());
+  board.answer = 1;  // every slot is the group's: lie
+  now += 10;
+  iotw_fw_poll(&fw);
+  const iotw_v1_Attestation lie = take_one(iotw_v1_Envelope_attestation_tag).body.attestation;
+  EXPECT_EQ(lie.round_id, 50u);
+  EXPECT_EQ(lie.verdict, iotw_v1_Verdict_VERDICT_INVALID);
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  EXPECT_TRUE(verifies(lie.signature, msg, iotw_sigmsg_attest(50, lie.block_hash, 2, msg), fw.pk));
+  EXPECT_EQ(fw.stats.collusion_lies, 1u);
+  EXPECT_EQ(board.asked, (std::vector<uint64_t>{50, 50, 50}));
+  board.answer = 0;  // an honest witness holds a slot: the group tells the truth
+  EXPECT_EQ(attest(51, header, sha256(header)).verdict, iotw_v1_Verdict_VERDICT_VALID);
+  EXPECT_EQ(fw.stats.collusion_lies, 1u);
+  EXPECT_TRUE(logged("collusion_decided"));
+}
+
+TEST_F(WitnessTest, ColludeAllSlotsWithoutAGroupChannelIsHonest) {
+  cfg.faults.collude_all_slots = 1;
+  attach();
+  Bytes header = header_bytes(1, 10);
+  EXPECT_EQ(attest(52, header, sha256(header)).verdict, iotw_v1_Verdict_VERDICT_VALID);
 }
 
 TEST_F(FirmwareTest, JobsBeforeAttachAreDroppedUnanswered) {

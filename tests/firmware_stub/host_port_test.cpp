@@ -144,7 +144,7 @@ TEST_F(HostPortTest, SendAndLogGoThroughCallbacks) {
 }
 
 TEST_F(HostPortTest, FirmwareKeepsIdentityAcrossRebootsOnDisk) {
-  iotw_fw_config cfg{"host-1", "esp32", "0.1.0", 1, {}, nullptr};
+  iotw_fw_config cfg{"host-1", "esp32", "0.1.0", 1, {}, nullptr, nullptr};
   static iotw_fw fw;  // as on a device: static RAM, not stack
   ASSERT_EQ(iotw_fw_boot(&fw, &cfg, &port), 0);
   Bytes pk(fw.pk, fw.pk + 32);

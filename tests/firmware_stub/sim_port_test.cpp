@@ -18,7 +18,7 @@ struct SimDevice {
   iotw_sim_port_ctx ctx{};
   iotw_port port{};
   iotw_fw fw{};
-  iotw_fw_config cfg{"sim-1", "esp32", "0.1.0", 0, {}, nullptr};
+  iotw_fw_config cfg{"sim-1", "esp32", "0.1.0", 0, {}, nullptr, nullptr};
   std::vector<Bytes> sent;
 
   explicit SimDevice(uint64_t seed) {

@@ -180,6 +180,38 @@ TEST(CollusionScore, WonLostRoundsAndThePerRoundModel) {
   EXPECT_EQ(j["undetected_collusion_ci"]["level"], 0.95);
   EXPECT_EQ(j["captured"].size(), 2u);
   EXPECT_EQ(j["captured"][0]["witnesses"], json::array({"c-01", "c-02"}));
+  // Both attacks were in captured rounds: no honest co-witness could contradict them; what the group would
+  // have won without the node's own check is the false captured rounds, 2 of 5.
+  EXPECT_EQ(c.attacked, 2u);
+  EXPECT_EQ(c.caught_by_witness, 0u);
+  EXPECT_DOUBLE_EQ(c.witness_undetected_rate, 0.4);
+  EXPECT_EQ(j["attacked_rounds"], 2);
+  EXPECT_EQ(j["caught_by_witness"], 0);
+  EXPECT_TRUE(j["model_in_witness_undetected_ci"].get<bool>());
+}
+
+TEST(CollusionScore, AlwaysLyingGroupIsCaughtByHonestWitnessesAllSlotsGroupIsNot) {
+  // "collude" lies in a mixed round too (an honest witness contradicts it); "collude_all_slots" only lies
+  // when it holds every slot, so its attacks are exactly its captured rounds.
+  std::vector<json> e;
+  e.push_back(closed(1, 1, false, {"h-01", "c-01"}));  // c-01 says invalid, h-01 valid: caught by a witness
+  e.push_back(closed(2, 1, false, {"c-02", "c-03"}));  // captured, false: caught only by the node
+  e.push_back(closed(3, 2, true, {"h-01", "h-02"}));
+  const h::CollusionScores c = h::score_collusion(six(), e);
+  EXPECT_EQ(c.attacked, 2u);
+  EXPECT_EQ(c.caught_by_witness, 1u);
+  EXPECT_EQ(c.captured, 1u);
+  EXPECT_DOUBLE_EQ(c.witness_undetected_rate, 1.0 / 3.0);
+  EXPECT_DOUBLE_EQ(c.undetected_rate, 0.0);
+  // An all-slots member in a mixed round answers valid (the truth): not an attack.
+  std::vector<json> e2;
+  e2.push_back(ev(10, "round_closed", {{"round_id", 1}, {"height", 1}, {"coherent", true}, {"expected", "valid"},
+                                       {"verdicts", {{{"witness", "k1"}, {"name", "h-01"}, {"verdict", "valid"}},
+                                                     {{"witness", "k2"}, {"name", "c-01"}, {"verdict", "valid"}}}}}));
+  const h::CollusionScores c2 = h::score_collusion(six(), e2);
+  EXPECT_EQ(c2.rounds_with_colluder, 1u);
+  EXPECT_EQ(c2.attacked, 0u);
+  EXPECT_EQ(c2.caught_by_witness, 0u);
 }
 
 TEST(CollusionScore, HonestRigHasNoGroupAndNoModel) {

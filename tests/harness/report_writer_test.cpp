@@ -9,6 +9,9 @@
 #include <set>
 #include <sstream>
 
+#include <fmt/format.h>
+
+#include "iotw/harness/collusion_model.hpp"
 #include "iotw/harness/html_report.hpp"
 #include "iotw/harness/rig_loader.hpp"
 
@@ -105,7 +108,7 @@ TEST(ReportWriter, ReportJsonHasTheContractKeys) {
                       "incoherent_rounds_blacklisted", "false_blacklist", "byzantine_blacklisted",
                       "time_to_blacklist_ms", "liveness_blocks_per_min", "frame_errors", "malformed_events",
                       "ledger_errors", "event_counts", "run_dir", "baseline_blocks_per_min", "faulted_blocks_per_min", "liveness_ratio",
-                "false_blacklist_faulted", "acked_tx_lost", "collusion_captured_rounds", "undetected_collusion_rate", "collusion",
+                "false_blacklist_faulted", "acked_tx_lost", "collusion_captured_rounds", "undetected_collusion_rate", "collusion", "blacklist_reasons",
                 "recoveries_failed", "step_checks", "usage"}));
   EXPECT_EQ(j["rig"], "r<&\"'>");
   EXPECT_EQ(j["seed"], 42u);
@@ -229,6 +232,68 @@ TEST(ReportWriter, HtmlIsSelfContainedWithTimelineAndScores) {
   EXPECT_NE(h.find("#e53e3e"), std::string::npos) << "the incoherent round is red";
   EXPECT_NE(h.find("<td>ledger_valid</td><td>0</td>"), std::string::npos);
   EXPECT_NE(h.find(">FAIL<"), std::string::npos);
+}
+
+TEST(ReportWriter, HtmlShowsTheCollusionFiguresOfReportJson) {
+  const RigSpec rig = parse_rig(R"([rig]
+name = "coll"
+[trust_node]
+witnesses = 2
+[[devices]]
+name_prefix = "h"
+count = 3
+[[devices]]
+name_prefix = "c"
+behaviour = "collude_all_slots"
+count = 3
+[pass]
+ledger_valid = true
+)",
+                                "c.toml");
+  auto ev = [](std::int64_t t, const char* kind, json fields) {
+    return json{{"time_ms", t}, {"source", "x"}, {"kind", kind}, {"fields", std::move(fields)}};
+  };
+  auto closed = [&](std::uint64_t id, bool coherent, const char* a, const char* b, const char* va, const char* vb) {
+    return ev(static_cast<std::int64_t>(id) * 10, "round_closed",
+              {{"round_id", id}, {"height", id}, {"coherent", coherent}, {"expected", "valid"},
+               {"verdicts", {{{"witness", "k"}, {"name", a}, {"verdict", va}}, {{"witness", "l"}, {"name", b}, {"verdict", vb}}}}});
+  };
+  std::vector<json> events = {ev(0, "rig_started", json::object()),
+                              closed(1, false, "c-01", "c-02", "invalid", "invalid"),
+                              ev(11, "blacklisted", {{"name", "c-01"}, {"round_id", 1}}),
+                              ev(11, "blacklisted", {{"name", "c-02"}, {"round_id", 1}}),
+                              closed(2, true, "h-01", "c-03", "valid", "valid"),
+                              closed(3, true, "h-01", "h-02", "valid", "valid"),
+                              closed(4, true, "c-03", "c-01", "invalid", "invalid")};  // a won round (no node check)
+  Scores scores;
+  scores.collusion = score_collusion(rig, events);
+  scores.rounds = 4;
+  LedgerVerdict ledger;
+  const Evaluation evaluation = evaluate(rig, scores);
+  const RunReport r{rig, 7, scores, ledger, evaluation, "/tmp/run-c"};
+  const json c = report_json(r)["collusion"];
+  const std::string h = report_html(r, events);
+  ASSERT_NE(h.find("<h2 id=\"collusion\">Collusion</h2>"), std::string::npos);
+  EXPECT_EQ(h.find("http"), h.find("http://www.w3.org/2000/svg")) << "self-contained";
+  EXPECT_NE(h.find("<svg class=\"collusion\""), std::string::npos);
+  auto shown = [&](const char* id, const std::string& v) {
+    return h.find(fmt::format("<span id=\"{}\">{}</span>", id, v)) != std::string::npos;
+  };
+  EXPECT_TRUE(shown("collusion-rate", fmt::format("{:.4f}", c["undetected_collusion_rate"].get<double>())));
+  EXPECT_TRUE(shown("collusion-witness-rate", fmt::format("{:.4f}", c["witness_undetected_rate"].get<double>())));
+  EXPECT_TRUE(shown("collusion-model", fmt::format("{:.4f}", c["model"]["hypergeometric"].get<double>())));
+  EXPECT_TRUE(shown("collusion-won", c["won"].dump()));
+  EXPECT_TRUE(shown("collusion-lost", c["lost"].dump()));
+  EXPECT_TRUE(shown("collusion-captured", c["captured_rounds"].dump()));
+  EXPECT_EQ(c["won"], 1);
+  EXPECT_EQ(c["lost"], 1);
+  EXPECT_NE(h.find(fmt::format("({:.4f}..{:.4f})", c["undetected_collusion_ci"]["low"].get<double>(),
+                               c["undetected_collusion_ci"]["high"].get<double>())),
+            std::string::npos);
+  EXPECT_NE(h.find(">1</span>: 4<"), std::string::npos) << "the won round's id";
+  // A rig without a colluding group has no collusion section.
+  Fixture f;
+  EXPECT_EQ(report_html(f.report(), events).find("id=\"collusion\""), std::string::npos);
 }
 
 TEST(XmlEscape, EntitiesAndForbiddenControlCharacters) {

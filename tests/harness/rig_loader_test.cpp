@@ -137,13 +137,14 @@ TEST(RigLoader, UnknownModelFromDataFileNamesFileLineAndModels) {
 
 TEST(RigLoader, UnknownBehaviourAndLink) {
   EXPECT_EQ(error_of("[rig]\nname = \"t\"\n[[devices]]\nbehaviour = \"liar\"\n"),
-            "x.toml:4:13: unknown behaviour 'liar' in [[devices]]; allowed: honest, invert_verdict, wrong_hash, collude");
-  EXPECT_EQ(error_of("[rig]\nname = \"t\"\n[[devices]]\nlink = \"tap\"\n"), "x.toml:4:8: unknown link 'tap' in [[devices]]; allowed: pty, at");
+            "x.toml:4:13: unknown behaviour 'liar' in [[devices]]; allowed: honest, invert_verdict, wrong_hash, collude, verdict_other_hash, "
+            "replay_attestation, wrong_key, collude_all_slots");
+  EXPECT_EQ(error_of("[rig]\nname = \"t\"\n[[devices]]\nlink = \"tun\"\n"), "x.toml:4:8: unknown link 'tun' in [[devices]]; allowed: pty, at, tap");
 }
 
 TEST(RigLoader, UnknownTopLevelTable) {
   EXPECT_EQ(error_of(std::string(kMinimal) + "[faults]\nx = 1\n"),
-            "x.toml:7:2: unknown table 'faults'; allowed: rig, trust_node, devices, traffic, target, pass, steps");
+            "x.toml:7:2: unknown table 'faults'; allowed: rig, trust_node, devices, traffic, target, pass, steps, tap");
 }
 
 TEST(RigLoader, WrongTypeSaysExpectedType) {
@@ -237,7 +238,8 @@ TEST(RigLoaderSteps, FaultRigsLoadWithTheirSteps) {
 TEST(RigLoaderSteps, ErrorsNameTheLineAndTheAllowedValues) {
   EXPECT_EQ(error_of(with_steps("[[steps]]\nat_s = 1\nfault = \"melt\"\n")),
             "x.toml:9:9: unknown fault 'melt' in [[steps]] #1; allowed: corrupt, bit_flip, drop_bytes, drop_frames, "
-            "garbage, stall, baud_mismatch, delay, partition, trust_node_kill, trust_node_stop, brownout, power_loss, udp_loss, udp_duplicate, udp_reorder, udp_delay");
+            "garbage, stall, baud_mismatch, delay, partition, trust_node_kill, trust_node_stop, brownout, power_loss, udp_loss, udp_duplicate, udp_reorder, udp_delay, "
+            "reboot, hang, clock_skew, ap_rssi, ap_down");
   EXPECT_NE(error_of(with_steps("[[steps]]\nfault = \"stall\"\ndevices = [\"esp-09\"]\n"))
                 .find("x.toml:9:12: unknown device 'esp-09' in [[steps]] #1; the rig's devices: esp-01"),
             std::string::npos);
@@ -351,7 +353,7 @@ TEST(RigLoaderAt, AtLinkNeedsAModuleAndRealtekNeedsAtAndLinkFaultsNeedAPty) {
   EXPECT_EQ(error_of(head + "model = \"rtl8195\"\nlink = \"at\"\n"), "");
   EXPECT_EQ(error_of(head + "model = \"esp32\"\nlink = \"at\"\n"), "");
   EXPECT_EQ(error_of(head + "model = \"rtl8710\"\n"),
-            "x.toml:7:9: model 'rtl8710' in [[devices]] runs only in AT mode: add link = \"at\"");
+            "x.toml:7:9: model 'rtl8710' in [[devices]] runs only in AT mode or over TAP: add link = \"at\" or link = \"tap\"");
   EXPECT_EQ(error_of(head + "model = \"dps\"\nlink = \"at\"\n"),
             "x.toml:8:8: link 'at' in [[devices]] needs a Wi-Fi module model (esp8266, esp32, rtl8710, rtl8195), not 'dps'");
   const std::string mixed = head + "model = \"esp8266\"\nlink = \"at\"\nname_prefix = \"at\"\n"

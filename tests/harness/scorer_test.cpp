@@ -265,3 +265,49 @@ TEST(ScorerUsage, OnlyUsageTxsInTheLedgerAreRewarded) {
   EXPECT_EQ(score_value(s, "usage_rewarded_devices"), 2.0);
   EXPECT_EQ(score_value(s, "usage_reports_finalized"), 3.0);
 }
+
+TEST(ScorerFaults, FaultyWitnessBlacklistingsAreDetectedByzantineRounds) {
+  // The new Byzantine witnesses (docs/faults.md): blacklisted as faulty in a round that stays coherent.
+  const RigSpec r = parse_rig(R"([rig]
+name = "m"
+[[devices]]
+name_prefix = "h"
+count = 4
+[[devices]]
+name_prefix = "oh"
+behaviour = "verdict_other_hash"
+[[devices]]
+name_prefix = "rp"
+behaviour = "replay_attestation"
+[[devices]]
+name_prefix = "wk"
+behaviour = "wrong_key"
+[pass]
+byzantine_blacklisted = true
+false_blacklist_max = 0
+)",
+                              "m.toml");
+  auto faulty = [](const std::string& name, int round_id, const char* reason) {
+    return json{{"device", "key-" + name}, {"name", name}, {"round_id", round_id}, {"reason", reason}};
+  };
+  const std::vector<json> e = {
+      {{"time_ms", 1000}, {"source", "harness"}, {"kind", "rig_started"}, {"fields", json::object()}},
+      ev(1500, "blacklisted", faulty("oh-01", 1, "attestation_wrong_hash")),
+      ev(1600, "round_closed", round(1, true, {"h-01", "h-02", "h-03"})),
+      ev(2000, "round_closed", round(2, true, {"rp-01", "h-02", "h-03"})),  // the replayer's first, honest answer
+      ev(3000, "blacklisted", faulty("rp-01", 3, "attestation_replay")),
+      ev(3500, "blacklisted", faulty("wk-01", 3, "attestation_bad_signature")),  // same round: counted once
+      ev(3600, "round_closed", round(3, true, {"h-01", "h-02", "h-04"})),
+      ev(4000, "blacklisted", faulty("h-04", 9, "incoherent_round")),  // an honest device: not a detection
+  };
+  const Scores s = score_run(r, e, kLedger, valid());
+  EXPECT_EQ(s.byzantine_rounds_detected, 2u);
+  EXPECT_TRUE(s.byzantine_blacklisted);
+  EXPECT_EQ(s.false_blacklist, 1u);
+  EXPECT_EQ(s.time_to_blacklist_ms.at("oh-01"), 500);
+  EXPECT_EQ(s.time_to_blacklist_ms.at("rp-01"), 2000);
+  EXPECT_EQ(s.time_to_blacklist_ms.at("wk-01"), 2500);
+  EXPECT_EQ(s.blacklist_reason.at("rp-01"), "attestation_replay");
+  EXPECT_EQ(s.blacklist_reason.at("wk-01"), "attestation_bad_signature");
+  EXPECT_DOUBLE_EQ(s.coherence_rate, 1.0);
+}

@@ -87,7 +87,8 @@ TEST_F(ChildConfigs, EmuConfigListsEveryDeviceOnItsDeviceSideAndCreatesNvs) {
   EXPECT_EQ(bad["behaviour"].value<std::string>(), "invert_verdict");
   EXPECT_EQ(bad["nvs_dir"].value<std::string>(), layout.nvs_dir("bad-01").string());
   EXPECT_TRUE(std::filesystem::is_directory(layout.nvs_dir("bad-01")));
-  EXPECT_EQ(t.size(), 2u);
+  EXPECT_EQ(t["control"].value<std::string>(), layout.emu_control().string());  // the control channel's socket
+  EXPECT_EQ(t.size(), 3u);
 }
 
 TEST_F(ChildConfigs, AtDevicesGetTheTrustNodesUdpPortInsteadOfASerialLink) {
@@ -128,6 +129,21 @@ TEST_F(ChildConfigs, AtDeviceWithAUdpProxySendsToItsProxyPort) {
   ASSERT_EQ(list->size(), 2u);
   EXPECT_EQ((*(*list)[0].as_table())["trust_node_udp"].value<std::string>(), "127.0.0.1:40001");
   EXPECT_EQ((*(*list)[1].as_table())["trust_node_udp"].value<std::string>(), "127.0.0.1:40000") << "no proxy: the node's port";
+}
+
+}  // namespace
+}  // namespace iotw::harness
+
+namespace iotw::harness {
+namespace {
+
+TEST_F(ChildConfigs, AllSlotsColludersLearnTheWitnessCountOutOfBand) {
+  write_emu_config(devices, layout, 0, "", 4);  // no collude_all_slots device: no [collusion]
+  EXPECT_FALSE(toml::parse_file(layout.emu_config().string()).contains("collusion"));
+  devices.push_back({{"coll-01", "esp32", "pty", "collude_all_slots"}, {"coll-01", "/dev/pts/14", "/dev/pts/15"}});
+  write_emu_config(devices, layout, 0, "", 4);
+  const toml::table t = toml::parse_file(layout.emu_config().string());
+  EXPECT_EQ(t["collusion"]["witnesses"].value<int64_t>(), 4);
 }
 
 }  // namespace

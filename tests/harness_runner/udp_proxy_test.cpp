@@ -185,10 +185,12 @@ TEST(UdpRelay, RelaysBothWaysWithOnePeerPerDevice) {
   }
   UdpRelay relay(node.local_endpoint().port());
   std::vector<std::tuple<std::size_t, Direction, Bytes>> tapped;
+  std::vector<UdpRelay::Flow> flows;
   std::mutex tap_mutex;
-  relay.set_tap([&](std::size_t link, Direction dir, const Bytes& b) {
+  relay.set_tap([&](std::size_t link, Direction dir, const UdpRelay::Flow& flow, const Bytes& b) {
     std::lock_guard lock(tap_mutex);
     tapped.emplace_back(link, dir, b);
+    flows.push_back(flow);
   });
   auto pa = std::make_unique<UdpFaultPolicy>(1);
   UdpFaultPolicy* policy_a = pa.get();
@@ -237,7 +239,16 @@ TEST(UdpRelay, RelaysBothWaysWithOnePeerPerDevice) {
   EXPECT_EQ(stats[0].faults.duplicated, 1u);
   EXPECT_EQ(stats[1].device_to_node.delivered_datagrams, 1u);
   std::lock_guard lock(tap_mutex);
-  EXPECT_EQ(tapped.size(), 5u);
+  ASSERT_EQ(tapped.size(), 5u);
+  // The tap names the real ports (links.pcapng writes them into its IPv4/UDP headers).
+  EXPECT_EQ(std::get<1>(tapped[0]), Direction::DeviceToNode);
+  EXPECT_EQ(flows[0].src_port, from_a.port());
+  EXPECT_EQ(flows[0].dst_port, node.local_endpoint().port());
+  for (std::size_t i = 0; i < tapped.size(); ++i)
+    if (std::get<0>(tapped[i]) == 0 && std::get<1>(tapped[i]) == Direction::NodeToDevice) {
+      EXPECT_EQ(flows[i].src_port, port_a);
+      EXPECT_EQ(flows[i].dst_port, module_a.local_endpoint().port());
+    }
 }
 
 // RigScript over UDP links: udp_* faults reach the UDP policies (not the serial ones), partition reaches

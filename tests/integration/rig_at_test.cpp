@@ -1,6 +1,7 @@
 // rigs/esp_at.toml through the real binaries: appliance MCUs running the firmware core over the AT-driver
 // port drive ESP8266 (ESP-AT) and RTL8710 (Realtek AT v2) modules inside iotw-emu; the modules' UDP sockets
-// reach the trust node's [udp] port on 127.0.0.1; the devices finish 20 blocks with a valid ledger.
+// reach the trust node's [udp] port on 127.0.0.1; the devices finish 20 blocks with a valid ledger, and
+// links.pcapng holds every relayed datagram as IPv4/UDP that tshark and tools/wireshark/iotw.lua decode.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -11,6 +12,7 @@
 
 #include "iotw_process.hpp"
 #include "light_verification.hpp"
+#include "tshark_fields.hpp"
 
 namespace iotw::test {
 namespace {
@@ -76,6 +78,43 @@ TEST(RigAt, AppliancesDrivingEsp8266AndRtl8710ModulesFinishTheirBlocksOverUdp) {
   EXPECT_TRUE(rtl_worked);
   // Light verification over UDP: every appliance adopted a signed checkpoint (docs/protocol.md §6).
   EXPECT_EQ(expect_light_verification(events, report).adopters, devices);
+
+  // links.pcapng: one IPv4/UDP packet per relayed datagram on the device's own interface, with the real
+  // loopback ports; the Lua dissector claims each by its CRC-32 trailer and decodes the Envelope.
+  const auto rows = tshark_fields(run / "links.pcapng", {"frame.interface_name", "ip.src", "ip.dst", "udp.srcport",
+                                                         "udp.dstport", "iotw.crc_ok", "iotw.direction", "iotw.msg",
+                                                         "iotw.name"});
+  ASSERT_EQ(rows.size(), report["harness"]["captured_frames"].get<std::size_t>());
+  ASSERT_GT(rows.size(), 0u);
+  std::string node_udp;  // harness: link_created names the trust node's [udp] endpoint and each proxy endpoint
+  std::map<std::string, std::string> proxy_port;
+  for (const json& e : events)
+    if (e["kind"] == "link_created" && e["fields"].contains("trust_node_udp")) {
+      node_udp = e["fields"]["trust_node_udp"].get<std::string>().substr(10);  // after "127.0.0.1:"
+      proxy_port[e["fields"]["device"]] = e["fields"]["udp_proxy"].get<std::string>().substr(10);
+    }
+  ASSERT_FALSE(node_udp.empty()) << "link_created names the trust node's UDP port";
+  std::set<std::string> hello_names, messages;
+  for (const auto& row : rows) {
+    EXPECT_TRUE(devices.count(row[0])) << "interface " << row[0];
+    EXPECT_EQ(row[1], "127.0.0.1");
+    EXPECT_EQ(row[2], "127.0.0.1");
+    EXPECT_EQ(row[5], "1") << "every relayed datagram is a CRC-valid IOTW datagram";
+    messages.insert(row[7]);
+    if (row[6] == "1") {
+      EXPECT_EQ(row[4], node_udp) << row[7] << ": device -> trust node goes to the node's port";
+    } else {
+      EXPECT_EQ(row[6], "0") << row[7];
+      EXPECT_EQ(row[3], proxy_port[row[0]]) << row[7] << ": trust node -> device comes from the device's proxy port";
+    }
+    if (row[7] == "Hello") {
+      EXPECT_EQ(row[0], row[8]) << "a device's Hello travels on its own link";
+      hello_names.insert(row[8]);
+    }
+  }
+  EXPECT_EQ(hello_names, devices);
+  for (const char* m : {"Challenge", "Prove", "Welcome", "Assignment", "Result", "WitnessRequest", "Attestation"})
+    EXPECT_TRUE(messages.count(m)) << m;
 
   const std::string node_config = slurp(run / "trust_node.toml");
   EXPECT_NE(node_config.find("[udp]"), std::string::npos);

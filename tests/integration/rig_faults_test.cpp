@@ -13,6 +13,7 @@
 
 #include "iotw_process.hpp"
 #include "light_verification.hpp"
+#include "tshark_fields.hpp"
 
 namespace iotw::test {
 namespace {
@@ -39,30 +40,6 @@ std::map<std::string, bool> step_checks(const json& report) {
   std::map<std::string, bool> out;
   for (const auto& c : report["step_checks"]) out[c["name"]] = c["pass"];
   return out;
-}
-
-/// `tshark -X lua_script:iotw.lua -r FILE -T fields -e ...`, one vector of columns per packet.
-std::vector<std::vector<std::string>> tshark_fields(const std::filesystem::path& pcap, const std::vector<std::string>& fields) {
-  namespace bp = boost::process;
-  std::vector<std::string> args = {"-X", "lua_script:" IOTW_WIRESHARK_LUA, "-r", pcap.string(), "-T", "fields",
-                                   "-E", "separator=|"};
-  for (const auto& f : fields) {
-    args.push_back("-e");
-    args.push_back(f);
-  }
-  bp::ipstream out;
-  bp::child c(bp::exe = IOTW_TSHARK, bp::args = args, bp::std_out > out, bp::std_err > bp::null, bp::std_in.close());
-  std::vector<std::vector<std::string>> rows;
-  for (std::string line; std::getline(out, line);) {
-    std::vector<std::string> cols;
-    std::stringstream ss(line);
-    for (std::string col; std::getline(ss, col, '|');) cols.push_back(col);
-    cols.resize(fields.size());
-    rows.push_back(cols);
-  }
-  c.wait();
-  EXPECT_EQ(c.exit_code(), 0);
-  return rows;
 }
 
 TEST(RigFaults, LinkNoiseKeepsHonestDevicesAndHalfTheBaseline) {

@@ -56,8 +56,13 @@ TEST(RigRun, VrfSelectionMinesEveryBlockByLowestValidClaim) {
     const json& s = selected[height];
     EXPECT_EQ(s["selection"], "vrf");
     EXPECT_EQ(s["miner"], b["miner"]);
-    if (s["fallback"] == true) continue;  // no claim within the window (only if the host stalled 200 ms)
+    if (s["fallback"] == true) {  // no claim within the window (only if the host stalled 200 ms)
+      EXPECT_FALSE(b.contains("vrf")) << "height " << height;
+      continue;
+    }
     ++by_claim;
+    // The ledger itself carries the winning claim (docs/protocol.md §8), the same as the event.
+    EXPECT_EQ(b["vrf"], json({{"suite", "tai"}, {"pi", s["pi"]}, {"beta", s["beta"]}})) << "height " << height;
     std::vector<uint8_t> alpha{'I', 'O', 'T', 'W', '/', '1', '/', 'V', 'R', 'F', 0};
     for (int k = 0; k < 8; ++k) alpha.push_back(static_cast<uint8_t>(height >> (8 * k)));
     const auto prev = unhex(b["prev_hash"]);

@@ -176,7 +176,7 @@ struct FwDevice {
   iotw_sim_port_ctx ctx{};
   iotw_port port{};
   iotw_fw fw{};
-  iotw_fw_config cfg{"fw-lv", "esp32", "0.1.0", 1, {}, nullptr};
+  iotw_fw_config cfg{"fw-lv", "esp32", "0.1.0", 1, {}, nullptr, nullptr};
   std::vector<std::vector<uint8_t>> sent;
   std::vector<iotw_v1_Envelope> from_fw;
 };

@@ -58,7 +58,12 @@ TEST(TxIntake, BatchAnswersPerItemInOneStore) {
   EXPECT_EQ(rs[3].status, SubmitResult::invalid);
   EXPECT_EQ(rs[4].status, SubmitResult::invalid);
   EXPECT_EQ(rig.core.pending_count(), 2u);
-  EXPECT_EQ(rig.sink.of("tx_accepted").size(), 2u);
+  // One txs_accepted event for the batch: the count and the accepted hashes, in order.
+  const auto ev = rig.sink.of("txs_accepted");
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].fields["count"], 2);
+  EXPECT_EQ(ev[0].fields["hashes"], nlohmann::json::array({to_hex(rs[0].hash), to_hex(rs[1].hash)}));
+  EXPECT_TRUE(rig.sink.of("tx_accepted").empty());
 }
 
 std::string parse_error(std::string_view body, bool batch = false) {

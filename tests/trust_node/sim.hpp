@@ -4,6 +4,7 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -149,7 +150,10 @@ enum class Behaviour {
   forge_attestation,
   forge_vrf,      ///< VrfClaim with one bit of s flipped
   wrong_key_vrf,  ///< VrfClaim proved with another key (vrf_other_seed) than the registered one
-  silent_vrf      ///< never answers VrfRoundSeed (e.g. firmware without VRF)
+  silent_vrf,     ///< never answers VrfRoundSeed (e.g. firmware without VRF)
+  other_hash_attestation,  ///< signs its verdict over another block hash (last byte flipped)
+  replay_attestation,      ///< answers once honestly, then replays that attestation to every request
+  wrong_key_attestation    ///< signs attestations with another key (vrf_other_seed) than the registered one
 };
 
 struct SimDevice {
@@ -204,8 +208,26 @@ struct SimDevice {
         bool valid = iotw_get_u32le(r.header) == 1 && std::memcmp(h, r.block_hash, 32) == 0;
         if (behaviour == Behaviour::invert_verdict) valid = !valid;
         e.which_body = iotw_v1_Envelope_attestation_tag;
+        if (behaviour == Behaviour::replay_attestation && first_attestation) {
+          e.body.attestation = *first_attestation;
+          return e;
+        }
         e.body.attestation = attest(r.round_id, r.block_hash, valid);
         if (behaviour == Behaviour::forge_attestation) e.body.attestation.signature[5] ^= 0x40;
+        if (behaviour == Behaviour::other_hash_attestation) {
+          uint8_t other[32];
+          std::memcpy(other, r.block_hash, 32);
+          other[31] ^= 0xff;
+          e.body.attestation = attest(r.round_id, other, valid);
+        }
+        if (behaviour == Behaviour::wrong_key_attestation) {
+          std::array<uint8_t, 32> opk{};
+          std::array<uint8_t, 64> osk{};
+          crypto_sign_seed_keypair(opk.data(), osk.data(), vrf_other_seed.data());
+          const size_t n = iotw_sigmsg_attest(r.round_id, r.block_hash, static_cast<uint8_t>(e.body.attestation.verdict), msg);
+          crypto_sign_detached(e.body.attestation.signature, nullptr, msg, n, osk.data());
+        }
+        if (!first_attestation) first_attestation = e.body.attestation;
         return e;
       }
       case iotw_v1_Envelope_vrf_round_seed_tag: {
@@ -263,6 +285,7 @@ struct SimDevice {
   std::array<uint8_t, 32> seed{}, vrf_other_seed{};
   bool attached = false;
   std::vector<iotw_v1_Envelope> received;
+  std::optional<iotw_v1_Attestation> first_attestation;  ///< what Behaviour::replay_attestation replays
 };
 
 /** A core wired to scripted devices; pump() delivers messages both ways until quiet. */

@@ -1,4 +1,5 @@
--- Wireshark/tshark dissector for IOTW serial links captured by the IOTW Rig harness (links.pcapng).
+-- Wireshark/tshark dissector for IOTW links captured by the IOTW Rig harness (links.pcapng): serial frames
+-- and, heuristically, UDP datagrams (AT-mode and TAP devices; also live captures of the trust node's port).
 -- Capture format (harness/runner/link_capture.hpp): link type LINKTYPE_USER0 (147); each packet is one
 -- direction byte (0 = trust node -> device, 1 = device -> trust node) and one frame as it crossed the link:
 -- COBS(payload || CRC-32(payload) LE) || 0x00 (docs/protocol.md §2). The payload is a protobuf Envelope
@@ -116,6 +117,73 @@ local function text(bytes, span)
   return table.concat(chars)
 end
 
+-- Messages the trust node sends (the direction of a UDP datagram, which has no direction byte).
+local to_device = { [2] = true, [4] = true, [5] = true, [7] = true, [10] = true, [11] = true, [13] = true,
+  [16] = true }
+
+-- Decodes the Envelope in bytes[0, plen) into tree t; `at` is the range the items point at; arrow nil =
+-- derive it from the message.
+local function dissect_envelope(bytes, plen, pinfo, t, at, arrow)
+  local env = fields_of(bytes, 0, plen)
+  local ptvb
+  local function payload_tvb()  -- the decoded payload as its own data source, for bytes fields
+    if not ptvb then
+      local hex = {}
+      for i = 0, plen - 1 do hex[#hex + 1] = string.format("%02x", bytes[i]) end
+      ptvb = ByteArray.new(table.concat(hex)):tvb("IOTW payload")
+    end
+    return ptvb
+  end
+  for tag, span in pairs(env) do
+    if type(span) == "table" and messages[tag] then
+      t:add(f.msg_tag, at, tag)
+      t:add(f.msg, at, messages[tag])
+      local m = fields_of(bytes, span[1], span[1] + span[2])
+      if not arrow then arrow = to_device[tag] and "node->dev" or "dev->node"
+        t:add(f.direction, at, to_device[tag] and 0 or 1)
+      end
+      local info = arrow .. " " .. messages[tag]
+      local function num(field, k, label)
+        if type(m[k]) == "number" then
+          t:add(field, at, field == f.verdict and m[k] or UInt64.new(m[k]))
+          info = info .. " " .. label .. "=" .. string.format("%d", m[k])
+        end
+      end
+      local function u32(field, k, label)
+        if type(m[k]) == "number" then
+          t:add(field, at, m[k]); info = info .. " " .. label .. "=" .. string.format("%d", m[k])
+        end
+      end
+      local function raw(field, k, size)  -- fixed-length bytes field, shown only when it has its size
+        if type(m[k]) == "table" and m[k][2] == size then t:add(field, payload_tvb()(m[k][1], m[k][2])) end
+      end
+      local function str(field, k, label)
+        if type(m[k]) == "table" then
+          local s = text(bytes, m[k]); t:add(field, at, s); info = info .. " " .. label .. "=" .. s
+        end
+      end
+      if tag == 1 then str(f.model, 2, "model"); str(f.name, 6, "name")
+        if type(m[4]) == "number" then t:add(f.boot_count, at, m[4]) end
+      elseif tag == 4 then num(f.height, 1, "height")
+      elseif tag == 5 or tag == 6 then num(f.assignment_id, 1, "assignment")
+      elseif tag == 7 then num(f.round_id, 1, "round")
+      elseif tag == 8 then num(f.round_id, 1, "round"); num(f.verdict, 3, "verdict")
+      elseif tag == 9 or tag == 12 then num(f.seq, 1, "seq")
+      elseif tag == 10 then num(f.seq, 1, "seq"); num(f.height, 2, "height")
+      elseif tag == 13 then num(f.height, 1, "height"); raw(f.prev_hash, 2, 32); u32(f.vrf_suite, 3, "suite")
+        u32(f.claim_window_ms, 4, "window_ms")
+      elseif tag == 14 then num(f.height, 1, "height"); raw(f.vrf_pi, 2, 80)
+      elseif tag == 15 then num(f.have_height, 1, "have_height")
+      elseif tag == 16 then num(f.height, 1, "height"); raw(f.block_hash, 2, 32); raw(f.signature, 3, 64)
+      elseif tag == 11 then
+        if type(m[1]) == "number" then t:add(f.code, at, m[1]) end
+        str(f.text, 2, "text")
+      end
+      pinfo.cols.info = info
+    end
+  end
+  end
+
 function iotw.dissector(tvb, pinfo, tree)
   if tvb:len() < 2 then return 0 end
   pinfo.cols.protocol = "IOTW"
@@ -143,63 +211,32 @@ function iotw.dissector(tvb, pinfo, tree)
     pinfo.cols.info = arrow .. " frame with a bad CRC-32"
     return tvb:len()
   end
-  local env = fields_of(bytes, 0, plen)
-  local ptvb
-  local function payload_tvb()  -- the decoded payload as its own data source, for bytes fields
-    if not ptvb then
-      local hex = {}
-      for i = 0, plen - 1 do hex[#hex + 1] = string.format("%02x", bytes[i]) end
-      ptvb = ByteArray.new(table.concat(hex)):tvb("IOTW payload")
-    end
-    return ptvb
-  end
-  for tag, span in pairs(env) do
-    if type(span) == "table" and messages[tag] then
-      t:add(f.msg_tag, tvb(1), tag)
-      t:add(f.msg, tvb(1), messages[tag])
-      local m = fields_of(bytes, span[1], span[1] + span[2])
-      local info = arrow .. " " .. messages[tag]
-      local function num(field, k, label)
-        if type(m[k]) == "number" then
-          t:add(field, tvb(1), field == f.verdict and m[k] or UInt64.new(m[k]))
-          info = info .. " " .. label .. "=" .. string.format("%d", m[k])
-        end
-      end
-      local function u32(field, k, label)
-        if type(m[k]) == "number" then
-          t:add(field, tvb(1), m[k]); info = info .. " " .. label .. "=" .. string.format("%d", m[k])
-        end
-      end
-      local function raw(field, k, size)  -- fixed-length bytes field, shown only when it has its size
-        if type(m[k]) == "table" and m[k][2] == size then t:add(field, payload_tvb()(m[k][1], m[k][2])) end
-      end
-      local function str(field, k, label)
-        if type(m[k]) == "table" then
-          local s = text(bytes, m[k]); t:add(field, tvb(1), s); info = info .. " " .. label .. "=" .. s
-        end
-      end
-      if tag == 1 then str(f.model, 2, "model"); str(f.name, 6, "name")
-        if type(m[4]) == "number" then t:add(f.boot_count, tvb(1), m[4]) end
-      elseif tag == 4 then num(f.height, 1, "height")
-      elseif tag == 5 or tag == 6 then num(f.assignment_id, 1, "assignment")
-      elseif tag == 7 then num(f.round_id, 1, "round")
-      elseif tag == 8 then num(f.round_id, 1, "round"); num(f.verdict, 3, "verdict")
-      elseif tag == 9 or tag == 12 then num(f.seq, 1, "seq")
-      elseif tag == 10 then num(f.seq, 1, "seq"); num(f.height, 2, "height")
-      elseif tag == 13 then num(f.height, 1, "height"); raw(f.prev_hash, 2, 32); u32(f.vrf_suite, 3, "suite")
-        u32(f.claim_window_ms, 4, "window_ms")
-      elseif tag == 14 then num(f.height, 1, "height"); raw(f.vrf_pi, 2, 80)
-      elseif tag == 15 then num(f.have_height, 1, "have_height")
-      elseif tag == 16 then num(f.height, 1, "height"); raw(f.block_hash, 2, 32); raw(f.signature, 3, 64)
-      elseif tag == 11 then
-        if type(m[1]) == "number" then t:add(f.code, tvb(1), m[1]) end
-        str(f.text, 2, "text")
-      end
-      pinfo.cols.info = info
-    end
-  end
+  dissect_envelope(bytes, plen, pinfo, t, tvb(1), arrow)
   return tvb:len()
+end
+
+-- UDP links (LINKTYPE_IPV4 interfaces of links.pcapng, or a live capture of the trust node's [udp] port):
+-- one datagram = payload || CRC-32(payload) LE. Claimed only when the CRC-32 matches and the payload
+-- starts with a known Envelope field.
+local function heuristic_udp(tvb, pinfo, tree)
+  local n = tvb:len()
+  if n < 6 then return false end
+  local bytes = {}
+  for i = 0, n - 1 do bytes[i] = tvb(i, 1):uint() end
+  local plen = n - 4
+  local crc = bytes[plen] + bytes[plen + 1] * 256 + bytes[plen + 2] * 65536 + bytes[plen + 3] * 16777216
+  if crc32(bytes, plen) ~= crc then return false end
+  local key = varint(bytes, 0, plen)
+  if not key or key % 8 ~= 2 or not messages[math.floor(key / 8)] then return false end
+  pinfo.cols.protocol = "IOTW"
+  local t = tree:add(iotw, tvb())
+  t:add(f.payload_len, tvb(), plen)
+  t:add(f.crc, tvb(plen, 4), crc)
+  t:add(f.crc_ok, tvb(plen, 4), true)
+  dissect_envelope(bytes, plen, pinfo, t, tvb(), nil)
+  return true
 end
 
 local encaps = wtap_encaps or wtap
 DissectorTable.get("wtap_encap"):add(encaps.USER0, iotw)
+iotw:register_heuristic("udp", heuristic_udp)

@@ -24,7 +24,7 @@
  * usage_seq_corrupt, nvs_error, hello_sent, prove_sent, registered, assignment, result_sent, witness,
  * attestation_sent, usage_sent, vrf_claim_sent, vrf_error, node_error, reattach, dropped, decode_error,
  * encode_error, send_error, checkpoint_loaded, checkpoint_corrupt, checkpoint_requested, checkpoint_adopted,
- * checkpoint_rejected, witness_unlinked.
+ * checkpoint_rejected, witness_unlinked, attestation_replayed, collusion_decided (Byzantine fault flags only).
  * The secret key is never logged.
  *
  * The caller feeds received bytes (iotw_fw_on_rx) and calls iotw_fw_poll at least every 50 ms; every
@@ -61,7 +61,23 @@ typedef struct {
   uint8_t wrong_hash;     /**< miner returns a block hash with its first byte flipped */
   uint8_t collude;        /**< witness signs the colluding group's agreed verdict: invalid, whatever it computed */
   uint8_t forge_vrf;      /**< VrfClaim carries a proof with one byte of s flipped (does not verify) */
+  uint8_t verdict_other_hash; /**< witness signs its verdict over a different block hash (last byte flipped) */
+  uint8_t replay_attestation; /**< witness answers its first request honestly, then replays that signed
+                                   Attestation (old round_id, hash, verdict, signature) to every later request */
+  uint8_t wrong_key;      /**< witness signs its Attestation with another key (an Ed25519 key derived from
+                               SHA-256("IOTW/wrong_key" 00 || seed)), not the one it registered */
+  uint8_t collude_all_slots; /**< colluding-group member that signs the false verdict invalid only when the
+                                  group holds every witness slot of the round (cfg.collusion decides) */
 } iotw_fw_faults;
+
+/** Out-of-band coordination of a colluding group (faults.collude_all_slots; docs/faults.md). The host asks
+ *  the group whether it holds every witness slot of round_id. decide registers the caller as a witness of
+ *  round_id on its first call for it and returns 1 (lie: every slot is the group's), 0 (answer honestly) or
+ *  -1 (not decided yet: the firmware holds the Attestation and asks again from iotw_fw_poll). */
+typedef struct {
+  int (*decide)(void *ctx, uint64_t round_id, uint64_t now_ms);
+  void *ctx;
+} iotw_fw_collusion;
 
 typedef struct {
   const char *name;       /**< label sent in Hello; truncated to 31 bytes (nanopb max_size includes NUL) */
@@ -72,6 +88,9 @@ typedef struct {
   /** The trust node's Ed25519 node public key (32 bytes, provisioned; must outlive fw), or NULL: light
    *  verification off (no linkage check, no CheckpointRequest, Checkpoints dropped). */
   const uint8_t *node_pubkey;
+  /** The colluding group's channel for faults.collude_all_slots (must outlive fw), or NULL: such a device
+   *  then never learns that its group holds every slot and always answers honestly. */
+  const iotw_fw_collusion *collusion;
 } iotw_fw_config;
 
 /** Counters since boot (RAM only). frames_rx counts decoded messages; decode_errors bad frames, bad
@@ -80,6 +99,7 @@ typedef struct {
   uint32_t frames_rx, frames_tx, decode_errors, assignments, results, witness_requests, attestations,
       heartbeats, reattaches, dropped, usage_reports, vrf_seeds, vrf_claims;
   uint32_t checkpoints_requested, checkpoints_adopted, checkpoints_rejected, witness_unlinked;
+  uint32_t attestations_replayed, collusion_lies; /**< Byzantine faults acted on */
 } iotw_fw_stats;
 
 typedef struct {
@@ -100,6 +120,19 @@ typedef struct {
   uint8_t ckpt_hash[32];
   uint8_t ckpt_requested;      /**< a CheckpointRequest was sent at ckpt_request_ms */
   uint64_t ckpt_request_ms;
+  /* faults.replay_attestation: the first Attestation sent (replayed to every later WitnessRequest). */
+  uint8_t replay_valid;
+  uint8_t replay_verdict;
+  uint64_t replay_round_id;
+  uint8_t replay_block_hash[32];
+  uint8_t replay_signature[64];
+  /* faults.collude_all_slots: an Attestation held until cfg.collusion decides. */
+  uint8_t held_valid;
+  uint8_t held_verdict_ok; /**< the verdict computed honestly (1 valid) */
+  uint8_t held_behind;     /**< send a CheckpointRequest after answering */
+  const char *held_linkage; /**< the light-verification outcome for the log line (a static string) */
+  uint64_t held_round_id;
+  uint8_t held_block_hash[32];
   iotw_frame_decoder decoder;
   iotw_fw_stats stats;
 } iotw_fw;

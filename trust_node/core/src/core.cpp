@@ -49,7 +49,7 @@ TrustNodeCore::TrustNodeCore(ConsensusConfig cfg, Ledger &ledger, Clock &clock, 
     : cfg_(cfg), ledger_(ledger), clock_(clock), rng_(rng), sink_(sink) {
   if (ledger_.block_count() == 0) ledger_.append_block(genesis_block());
   tip_ = ledger_.blocks(ledger_.block_count() - 1, 1).at(0);
-  pending_ = ledger_.pending_txs();
+  for (Tx &t : ledger_.pending_txs()) pending_.push_back(std::move(t));
   for (DeviceRecord &d : ledger_.devices()) {
     Device &dev = devices_[d.pubkey];
     dev.tags = tags_for(d);
@@ -390,7 +390,7 @@ std::vector<SubmitResult> TrustNodeCore::submit_batch(const std::vector<TxReques
       out[i].error = "payload must be 1..4096 bytes";
       continue;
     }
-    out[i].hash = sha256(r.payload.data(), r.payload.size());
+    out[i].hash = r.hash ? *r.hash : sha256(r.payload.data(), r.payload.size());
     if (r.signature) {
       uint8_t msg[tx_sigmsg_len];
       tx_sigmsg(out[i].hash, msg);
@@ -403,6 +403,10 @@ std::vector<SubmitResult> TrustNodeCore::submit_batch(const std::vector<TxReques
     index.push_back(i);
   }
   const std::vector<bool> stored = txs.empty() ? std::vector<bool>{} : ledger_.add_pending_txs(txs);
+  // One txs_accepted event per call (docs/events.md): {"count":N,"hashes":["<64 hex>",...]} in acceptance
+  // order, formatted here (same bytes as nlohmann's dump) instead of one JSON line per tx.
+  std::string hashes;
+  size_t accepted = 0;
   for (size_t k = 0; k < txs.size(); ++k) {
     SubmitResult &res = out[index[k]];
     if (!stored[k]) {
@@ -411,9 +415,20 @@ std::vector<SubmitResult> TrustNodeCore::submit_batch(const std::vector<TxReques
       continue;
     }
     res.status = SubmitResult::accepted;
-    sink_.event("tx_accepted", {{"hash", to_hex(txs[k].hash)}});
+    if (accepted++ == 0) hashes.reserve(67 * (txs.size() - k) + 2);
+    hashes += accepted == 1 ? "[\"" : ",\"";
+    const size_t at = hashes.size();
+    hashes.append(64, '0');
+    static constexpr char digits[] = "0123456789abcdef";
+    for (size_t b = 0; b < 32; ++b) {
+      hashes[at + 2 * b] = digits[txs[k].hash[b] >> 4];
+      hashes[at + 2 * b + 1] = digits[txs[k].hash[b] & 15];
+    }
+    hashes += '"';
     pending_.push_back(std::move(txs[k]));
   }
+  if (accepted > 0)
+    sink_.event_serialized("txs_accepted", "{\"count\":" + std::to_string(accepted) + ",\"hashes\":" + hashes + "]}");
   for (const SubmitResult &r : out) ++(r.status == SubmitResult::accepted ? counters_.txs_accepted : counters_.txs_rejected);
   maybe_start_block();
   return out;
@@ -484,34 +499,41 @@ void TrustNodeCore::tick() {
     } else {
       for (Slot &slot : c.slots) {
         if (slot.answer || now < slot.deadline_ms) continue;
-        std::set<Key> exclude = c.round_members;
-        exclude.insert(c.miner);
-        const std::vector<Key> fresh = eligible(exclude);
-        if (fresh.empty()) {  // no one to replace it with: ask the silent witness again (it may have
-          stalled("no_fresh_witness", 1, 0);  // rebooted and lost the request) and wait another timeout
-          const Device &w = devices_.at(slot.witness);
-          if (w.link && !blacklist_.count(slot.witness))
-            request_witness(c, slot);
-          else
-            slot.deadline_ms = now + cfg_.witness_timeout_ms;
-          continue;
-        }
-        const Key old = slot.witness;
-        std::vector<Key> others;
-        for (const Slot &o : c.slots)
-          if (&o != &slot) others.push_back(o.witness);
-        slot.witness = pick_diverse(fresh, others);
-        c.round_members.insert(slot.witness);
-        stalled_ = false;
-        sink_.event("witness_replaced", {{"round_id", c.round_id},
-                                         {"witness", to_hex(old)},
-                                         {"replacement", to_hex(slot.witness)},
-                                         {"reason", "silent"}});
-        request_witness(c, slot);
+        replace_witness(c, slot, "silent");
       }
     }
   }
   maybe_start_block();
+}
+
+// A silent witness (deadline passed) or a faulty one (blacklisted for its attestation) is replaced by a fresh
+// eligible device; with none, a silent witness is asked again and a blacklisted one waits for a fresh device.
+void TrustNodeCore::replace_witness(Candidate &c, Slot &slot, const char *reason) {
+  const uint64_t now = clock_.now_ms();
+  std::set<Key> exclude = c.round_members;
+  exclude.insert(c.miner);
+  const std::vector<Key> fresh = eligible(exclude);
+  if (fresh.empty()) {  // no one to replace it with: ask the silent witness again (it may have
+    stalled("no_fresh_witness", 1, 0);  // rebooted and lost the request) and wait another timeout
+    const Device &w = devices_.at(slot.witness);
+    if (w.link && !blacklist_.count(slot.witness))
+      request_witness(c, slot);
+    else
+      slot.deadline_ms = now + cfg_.witness_timeout_ms;
+    return;
+  }
+  const Key old = slot.witness;
+  std::vector<Key> others;
+  for (const Slot &o : c.slots)
+    if (&o != &slot) others.push_back(o.witness);
+  slot.witness = pick_diverse(fresh, others);
+  c.round_members.insert(slot.witness);
+  stalled_ = false;
+  sink_.event("witness_replaced", {{"round_id", c.round_id},
+                                   {"witness", to_hex(old)},
+                                   {"replacement", to_hex(slot.witness)},
+                                   {"reason", reason}});
+  request_witness(c, slot);
 }
 
 void TrustNodeCore::maybe_start_block() {
@@ -602,6 +624,7 @@ Key TrustNodeCore::pick_vrf_miner(Candidate &c, const std::vector<Key> &pool) {
   auto it = std::find_if(c.vrf_claims.begin(), c.vrf_claims.end(), [&](const VrfClaimRec &r) { return in_pool(r.device); });
   if (it != c.vrf_claims.end()) {
     miner = it->device;
+    c.vrf_win = *it;
     f["fallback"] = false;
     f["rank"] = it - c.vrf_claims.begin();  // > 0 when lower-beta claimants failed or left
     f["beta"] = to_hex(it->beta.data(), it->beta.size());
@@ -609,6 +632,7 @@ Key TrustNodeCore::pick_vrf_miner(Candidate &c, const std::vector<Key> &pool) {
     f["alpha"] = to_hex(c.alpha.data(), c.alpha.size());
   } else {  // no usable claim: uniform seeded pick so the chain keeps going (liveness)
     ++counters_.vrf_fallbacks;
+    c.vrf_win.reset();
     miner = pick(pool);
     f["fallback"] = true;
   }
@@ -721,21 +745,75 @@ void TrustNodeCore::reject_attestation(uint32_t link, uint64_t round_id, const K
   send_error(link, std::strcmp(reason, "bad_signature") == 0 ? 2 : 3, reason);
 }
 
+// A replay: an attestation of an earlier round that verifies under the sender's key and that the node already
+// accepted from it (byte-identical round and signature). A late first answer to an earlier round is not one.
+bool TrustNodeCore::is_replay(const Key &from, const iotw_v1_Attestation &a) const {
+  auto it = recent_attestations_.find(from);
+  if (it == recent_attestations_.end() || !cand_ || a.round_id >= cand_->round_id) return false;
+  const Sig sig = arr<64>(a.signature);
+  if (std::none_of(it->second.begin(), it->second.end(),
+                   [&](const auto &r) { return r.first == a.round_id && r.second == sig; }))
+    return false;
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  const size_t n = iotw_sigmsg_attest(a.round_id, a.block_hash, static_cast<uint8_t>(a.verdict), msg);
+  return verify(a.signature, msg, n, from);
+}
+
+// A witness of the open round answered it with a replayed, wrongly signed or other-hash attestation: the
+// Security Witnessing Protocol's faulty witness. It is blacklisted with the attestation as evidence and its
+// slot goes to a fresh witness (docs/trust-node.md "Faulty witnesses").
+void TrustNodeCore::faulty_attestation(uint32_t link, Candidate &c, Slot &slot, const iotw_v1_Attestation &a,
+                                       const char *reason, bool signature_valid) {
+  ++counters_.attestations_rejected;
+  const std::string_view r = reason;
+  ++(r == "wrong_hash" ? counters_.attestations_wrong_hash
+                       : r == "replay" ? counters_.attestations_replayed : counters_.attestations_bad_signature);
+  const Key from = slot.witness;
+  sink_.event("attestation_rejected", {{"round_id", a.round_id},
+                                       {"witness", to_hex(from)},
+                                       {"witness_name", name_of(from)},
+                                       {"reason", reason},
+                                       {"open_round_id", c.round_id},
+                                       {"faulty", true}});
+  send_error(link, r == "bad_signature" ? 2 : 3, reason);
+  const nlohmann::json evidence = nlohmann::json::array(
+      {nlohmann::json{{"witness", to_hex(from)},
+                      {"round_id", a.round_id},
+                      {"block_hash", to_hex(a.block_hash, IOTW_HASH_SIZE)},
+                      {"verdict", verdict_name(static_cast<uint8_t>(a.verdict))},
+                      {"signature", to_hex(a.signature, 64)},
+                      {"signature_valid", signature_valid},
+                      {"asked_round_id", c.round_id},
+                      {"asked_block_hash", to_hex(c.hash)}}});
+  add_bad(from);
+  blacklist(from, c.round_id, (std::string("attestation_") + reason).c_str(), evidence);
+  replace_witness(c, slot, "faulty");
+}
+
 void TrustNodeCore::on_attestation(uint32_t link, const Key &from, const iotw_v1_Attestation &a) {
+  if (cand_ && !cand_->slots.empty() && a.round_id != cand_->round_id && !blacklist_.count(from)) {
+    auto open = std::find_if(cand_->slots.begin(), cand_->slots.end(),
+                             [&](const Slot &s) { return s.witness == from && !s.answer; });
+    if (open != cand_->slots.end() && is_replay(from, a)) return faulty_attestation(link, *cand_, *open, a, "replay", true);
+  }
   if (!cand_ || cand_->slots.empty() || a.round_id != cand_->round_id)
     return reject_attestation(link, a.round_id, from, "unknown_round");
   Candidate &c = *cand_;
   auto slot = std::find_if(c.slots.begin(), c.slots.end(), [&](const Slot &s) { return s.witness == from; });
   if (slot == c.slots.end()) return reject_attestation(link, a.round_id, from, "not_a_witness");
   if (slot->answer) return reject_attestation(link, a.round_id, from, "duplicate");
+  if (blacklist_.count(from)) return reject_attestation(link, a.round_id, from, "blacklisted");
   if (a.verdict != iotw_v1_Verdict_VERDICT_VALID && a.verdict != iotw_v1_Verdict_VERDICT_INVALID)
     return reject_attestation(link, a.round_id, from, "bad_verdict");
   uint8_t msg[IOTW_SIG_MSG_MAX];
   const size_t n = iotw_sigmsg_attest(a.round_id, a.block_hash, static_cast<uint8_t>(a.verdict), msg);
-  if (!verify(a.signature, msg, n, from)) return reject_attestation(link, a.round_id, from, "bad_signature");
+  if (!verify(a.signature, msg, n, from)) return faulty_attestation(link, c, *slot, a, "bad_signature", false);
   if (std::memcmp(a.block_hash, c.hash.data(), IOTW_HASH_SIZE) != 0)
-    return reject_attestation(link, a.round_id, from, "wrong_hash");
+    return faulty_attestation(link, c, *slot, a, "wrong_hash", true);
   slot->answer = Attestation{from, a.round_id, static_cast<uint8_t>(a.verdict), arr<64>(a.signature)};
+  auto &recent = recent_attestations_[from];
+  if (recent.size() >= 16) recent.erase(recent.begin());
+  recent.emplace_back(a.round_id, slot->answer->signature);
   sink_.event("attestation", {{"round_id", a.round_id},
                               {"witness", to_hex(from)},
                               {"witness_name", name_of(from)},
@@ -812,6 +890,7 @@ void TrustNodeCore::finalize(Candidate &c) {
   b.miner_signature.assign(c.miner_signature.begin(), c.miner_signature.end());
   b.round_id = c.round_id;
   b.txs = std::move(c.txs);
+  if (c.vrf_win) b.vrf = VrfProof{static_cast<uint32_t>(cfg_.vrf_suite), c.vrf_win->pi, c.vrf_win->beta};
   BlockEffects fx;
   add_credit(fx.credits, b.miner, cfg_.rewards.miner);
   fx.good.push_back(b.miner);

@@ -51,19 +51,24 @@ nlohmann::json block_to_json(const Block &b) {
                     {"round_id", a.round_id},
                     {"verdict", a.verdict == 1 ? "valid" : "invalid"},
                     {"signature", to_hex(a.signature)}});
-  return {{"height", b.height},
-          {"hash", to_hex(b.hash)},
-          {"header", to_hex(b.header)},
-          {"prev_hash", to_hex(h.prev_hash, IOTW_HASH_SIZE)},
-          {"tx_root", to_hex(h.tx_root, IOTW_HASH_SIZE)},
-          {"timestamp_ms", h.timestamp_ms},
-          {"miner", to_hex(b.miner)},
-          {"tx_count", h.tx_count},
-          {"assignment_id", b.assignment_id},
-          {"miner_signature", to_hex(b.miner_signature)},
-          {"round_id", b.round_id},
-          {"transactions", std::move(txs)},
-          {"attestations", std::move(atts)}};
+  nlohmann::json out{{"height", b.height},
+                     {"hash", to_hex(b.hash)},
+                     {"header", to_hex(b.header)},
+                     {"prev_hash", to_hex(h.prev_hash, IOTW_HASH_SIZE)},
+                     {"tx_root", to_hex(h.tx_root, IOTW_HASH_SIZE)},
+                     {"timestamp_ms", h.timestamp_ms},
+                     {"miner", to_hex(b.miner)},
+                     {"tx_count", h.tx_count},
+                     {"assignment_id", b.assignment_id},
+                     {"miner_signature", to_hex(b.miner_signature)},
+                     {"round_id", b.round_id},
+                     {"transactions", std::move(txs)},
+                     {"attestations", std::move(atts)}};
+  if (b.vrf)  // only blocks mined by a VRF claim: older and non-VRF ledgers are unchanged
+    out["vrf"] = {{"suite", b.vrf->suite == 4 ? "ell2" : "tai"},
+                  {"pi", to_hex(b.vrf->pi)},
+                  {"beta", to_hex(b.vrf->beta)}};
+  return out;
 }
 
 }  // namespace iotw::tn

@@ -1,6 +1,8 @@
 #include "iotw/trust_node/tx_request.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
 
 namespace iotw::tn {
 namespace {
@@ -28,6 +30,94 @@ std::variant<TxRequest, TxParseError> from_json(const nlohmann::json &j, const s
   return r;
 }
 
+/** Fast path of parse_tx_batch for the plain shape: {"transactions":[{"payload":"..."}, ...]} (JSON whitespace
+ *  allowed between tokens, each object with payload and optionally pubkey + signature, once each), every string
+ *  printable ASCII without escapes. Returns false for anything else, and for every error, so that the full
+ *  nlohmann parse decides (and words) those: what this accepts, the full parser accepts with the same result. */
+class FastBatch {
+ public:
+  explicit FastBatch(std::string_view body) : p_(body.data()), end_(body.data() + body.size()) {}
+
+  bool parse(std::vector<TxRequest> &out) {
+    ws();
+    if (!lit('{') || !(ws(), key("transactions")) || !(ws(), lit(':')) || !(ws(), lit('['))) return false;
+    ws();
+    if (p_ < end_ && *p_ == ']') return false;  // empty: the slow path words the error
+    for (;;) {
+      if (out.size() == max_batch_txs || !(ws(), object(out))) return false;
+      ws();
+      if (lit(',')) continue;
+      if (!lit(']')) return false;
+      break;
+    }
+    ws();
+    if (!lit('}')) return false;
+    ws();
+    return p_ == end_;
+  }
+
+ private:
+  void ws() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+  }
+  bool lit(char c) {
+    if (p_ == end_ || *p_ != c) return false;
+    ++p_;
+    return true;
+  }
+  /** A string of printable ASCII without escapes; its contents (without quotes) in s. */
+  bool str(std::string_view &s) {
+    if (!lit('"')) return false;
+    const char *b = p_;
+    while (p_ < end_ && *p_ != '"') {
+      const unsigned char c = static_cast<unsigned char>(*p_);
+      if (c < 0x20 || c > 0x7e || c == '\\') return false;
+      ++p_;
+    }
+    if (p_ == end_) return false;
+    s = std::string_view(b, static_cast<size_t>(p_ - b));
+    ++p_;
+    return true;
+  }
+  bool key(std::string_view k) {
+    std::string_view s;
+    return str(s) && s == k;
+  }
+  bool object(std::vector<TxRequest> &out) {
+    if (!lit('{')) return false;
+    std::optional<std::string_view> payload, pubkey, signature;
+    for (;;) {
+      std::string_view k, v;
+      ws();
+      if (!str(k) || !(ws(), lit(':')) || !(ws(), str(v))) return false;
+      std::optional<std::string_view> *slot = k == "payload" ? &payload : k == "pubkey" ? &pubkey
+                                             : k == "signature" ? &signature : nullptr;
+      if (!slot || *slot) return false;  // unknown or repeated key
+      *slot = v;
+      ws();
+      if (lit(',')) continue;
+      if (!lit('}')) return false;
+      break;
+    }
+    if (!payload || pubkey.has_value() != signature.has_value()) return false;
+    TxRequest r;
+    if (pubkey) {
+      const auto key = from_hex<32>(*pubkey);
+      const auto sig = from_hex<64>(*signature);
+      if (!key || !sig) return false;
+      r.signature = TxSignature{*key, *sig};
+    }
+    r.payload.assign(payload->begin(), payload->end());
+    out.push_back(std::move(r));
+    return true;
+  }
+  const char *p_, *end_;
+};
+
+void add_hashes(std::vector<TxRequest> &reqs) {
+  for (TxRequest &r : reqs) r.hash = sha256(r.payload.data(), r.payload.size());
+}
+
 }  // namespace
 
 size_t tx_sigmsg(const Hash &tx_hash, uint8_t out[tx_sigmsg_len]) {
@@ -41,11 +131,21 @@ std::variant<TxRequest, TxParseError> parse_tx_request(std::string_view body) {
   if (body.size() > max_tx_body) return TxParseError{"body larger than " + std::to_string(max_tx_body) + " bytes"};
   const nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded()) return TxParseError{"body is not valid JSON (UTF-8)"};
-  return from_json(j, "");
+  auto r = from_json(j, "");
+  if (auto *t = std::get_if<TxRequest>(&r)) t->hash = sha256(t->payload.data(), t->payload.size());
+  return r;
 }
 
 std::variant<std::vector<TxRequest>, TxParseError> parse_tx_batch(std::string_view body) {
   if (body.size() > max_batch_body) return TxParseError{"body larger than " + std::to_string(max_batch_body) + " bytes"};
+  {
+    std::vector<TxRequest> fast;
+    fast.reserve(std::min<size_t>(max_batch_txs, body.size() / 16 + 1));
+    if (FastBatch(body).parse(fast)) {
+      add_hashes(fast);
+      return fast;
+    }
+  }
   const nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded()) return TxParseError{"body is not valid JSON (UTF-8)"};
   if (!j.is_object() || j.size() != 1 || !j.contains("transactions") || !j["transactions"].is_array())
@@ -60,6 +160,7 @@ std::variant<std::vector<TxRequest>, TxParseError> parse_tx_batch(std::string_vi
     if (auto *e = std::get_if<TxParseError>(&r)) return *e;
     out.push_back(std::move(std::get<TxRequest>(r)));
   }
+  add_hashes(out);
   return out;
 }
 

@@ -1,9 +1,13 @@
 #include "iotw/trust_node/sqlite_ledger.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #include <sqlite3.h>
+
+#include "iotw/trust_node/tx_hash_set.hpp"
 
 namespace iotw::tn {
 
@@ -77,7 +81,12 @@ class SqliteLedger::Stmt {
 };
 
 SqliteLedger::SqliteLedger(const std::string &path) {
-  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+  // Throughput: no allocation statistics (a global mutex per malloc) and no per-connection mutex (NOMUTEX):
+  // a SqliteLedger is only ever used by one thread at a time (the daemon's io thread). The first call wins;
+  // later ones return SQLITE_MISUSE once SQLite is initialized, which is harmless.
+  static const int configured = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)configured;
+  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
     const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
@@ -87,9 +96,9 @@ SqliteLedger::SqliteLedger(const std::string &path) {
   try {
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=FULL");
-    // Throughput (bench/RESULTS.md): a 64 MiB page cache keeps the tx-hash index in memory instead of
-    // re-reading its pages with pread per insert. Durability is unchanged (WAL, synchronous=FULL).
-    exec("PRAGMA cache_size=-65536");
+    // 8 MiB page cache: schema 3 has no random-order tx index to keep in memory (txs are appended in seq
+    // order), so the 64 MiB of schema 2 only cost RSS (bench/RESULTS.md). Durability: WAL, synchronous=FULL.
+    exec("PRAGMA cache_size=-8192");
     exec("PRAGMA foreign_keys=ON");
     exec(R"sql(
       CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -98,9 +107,9 @@ SqliteLedger::SqliteLedger(const std::string &path) {
         height INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, header BLOB NOT NULL, miner BLOB NOT NULL,
         assignment_id INTEGER NOT NULL, miner_signature BLOB NOT NULL, round_id INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS transactions(
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, hash BLOB NOT NULL UNIQUE, payload BLOB NOT NULL,
-        block_height INTEGER REFERENCES blocks(height), position INTEGER);
-      CREATE INDEX IF NOT EXISTS transactions_block ON transactions(block_height, position);
+        seq INTEGER PRIMARY KEY, hash BLOB NOT NULL, payload BLOB NOT NULL,
+        block_height INTEGER REFERENCES blocks(height), position INTEGER,
+        signer BLOB, signature BLOB, usage_device BLOB);
       CREATE TABLE IF NOT EXISTS attestations(
         block_height INTEGER NOT NULL REFERENCES blocks(height), position INTEGER NOT NULL,
         witness BLOB NOT NULL, round_id INTEGER NOT NULL, verdict INTEGER NOT NULL, signature BLOB NOT NULL,
@@ -121,7 +130,39 @@ SqliteLedger::SqliteLedger(const std::string &path) {
     if (!has_column("blacklist", "evidence"))
       exec("ALTER TABLE blacklist ADD COLUMN evidence TEXT NOT NULL DEFAULT '[]';"
            "ALTER TABLE blacklist ADD COLUMN lifted_ms INTEGER;");
-    exec("UPDATE meta SET value = '2' WHERE key = 'schema_version'");
+    // Schema 3 (throughput): no UNIQUE hash index and no AUTOINCREMENT (the append-only table never reuses a
+    // seq; duplicates are refused by the in-memory hash set), only placed rows in the block index, and blocks
+    // whose txs are a seq range. A schema 1/2 table is rebuilt once (same rows, same seqs).
+    if (!has_column("blocks", "tx_first"))
+      exec("ALTER TABLE blocks ADD COLUMN tx_first INTEGER; ALTER TABLE blocks ADD COLUMN tx_last INTEGER;");
+    // The winning VRF claim (selection = "vrf"): suite byte || pi[80] || beta[64]; NULL for other blocks.
+    if (!has_column("blocks", "vrf")) exec("ALTER TABLE blocks ADD COLUMN vrf BLOB");
+    bool schema2_table = false;
+    {
+      Stmt old(db_, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'sqlite_autoindex_transactions_1'");
+      old.step();
+      schema2_table = old.i64(0) > 0;
+    }  // finalized before the DROP TABLE below (an active statement would lock the table)
+    if (schema2_table)
+      exec(R"sql(
+        BEGIN IMMEDIATE;
+        DROP INDEX IF EXISTS transactions_block;
+        CREATE TABLE transactions_v3(
+          seq INTEGER PRIMARY KEY, hash BLOB NOT NULL, payload BLOB NOT NULL,
+          block_height INTEGER REFERENCES blocks(height), position INTEGER,
+          signer BLOB, signature BLOB, usage_device BLOB);
+        INSERT INTO transactions_v3(seq, hash, payload, block_height, position, signer, signature, usage_device)
+          SELECT seq, hash, payload, block_height, position, signer, signature, usage_device FROM transactions;
+        DROP TABLE transactions;
+        ALTER TABLE transactions_v3 RENAME TO transactions;
+        COMMIT;
+      )sql");
+    exec("CREATE INDEX IF NOT EXISTS transactions_placed ON transactions(block_height, position) "
+         "WHERE block_height IS NOT NULL");
+    exec("UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+    Stmt front(db_, "SELECT COALESCE(MAX(tx_last), 0) FROM blocks");
+    front.step();
+    frontier_ = front.i64(0);
   } catch (...) {
     sqlite3_close(db_);
     throw;
@@ -172,15 +213,43 @@ auto SqliteLedger::transaction(F f) -> decltype(f()) {
   }
 }
 
-void SqliteLedger::insert_tx(const Tx &tx) {
+int64_t SqliteLedger::insert_tx(const Tx &tx, int64_t height, int64_t position) {
   Stmt &s = cached(
-      "INSERT OR IGNORE INTO transactions(hash, payload, signer, signature, usage_device) VALUES(?, ?, ?, ?, ?)");
+      "INSERT INTO transactions(hash, payload, signer, signature, usage_device, block_height, position) "
+      "VALUES(?, ?, ?, ?, ?, ?, ?)");
   s.bind(1, tx.hash).bind(2, tx.payload.data(), tx.payload.size());
   if (tx.signature) s.bind(3, tx.signature->pubkey).bind(4, tx.signature->signature);
   else s.bind_null(3).bind_null(4);
   if (tx.usage_device) s.bind(5, *tx.usage_device);
   else s.bind_null(5);
+  if (height >= 0) s.bind(6, height).bind(7, position);
+  else s.bind_null(6).bind_null(7);
   s.step();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+void SqliteLedger::load_tx_state() {
+  if (tx_state_loaded_) return;
+  auto known = std::make_unique<TxHashSet>();
+  Stmt all(db_, "SELECT hash FROM transactions");
+  while (all.step()) known->insert(all.fixed<32>(0));
+  Stmt pend(db_, "SELECT seq, hash FROM transactions WHERE block_height IS NULL AND seq > ? ORDER BY seq");
+  pend.bind(1, frontier_);
+  pending_.clear();
+  while (pend.step()) pending_.emplace_back(pend.i64(0), pend.fixed<32>(1));
+  known_ = std::move(known);
+  tx_state_loaded_ = true;
+}
+
+void SqliteLedger::read_txs(Block &b, bool range, int64_t first, int64_t last) {
+  Stmt &s = range ? cached("SELECT hash, payload, signer, signature, usage_device FROM transactions "
+                           "WHERE seq BETWEEN ? AND ? AND block_height IS NULL ORDER BY seq")
+                  : cached("SELECT hash, payload, signer, signature, usage_device FROM transactions "
+                           "WHERE block_height = ? ORDER BY position");
+  if (range) s.bind(1, first).bind(2, last);
+  else s.bind(1, static_cast<int64_t>(b.height));
+  while (s.step()) b.txs.push_back(s.tx(0));
+  s.reset();
 }
 
 uint64_t SqliteLedger::block_count() {
@@ -192,12 +261,10 @@ uint64_t SqliteLedger::block_count() {
 std::vector<Block> SqliteLedger::blocks(uint64_t from, uint64_t limit) {
   std::vector<Block> out;
   Stmt s(db_,
-         "SELECT height, hash, header, miner, assignment_id, miner_signature, round_id FROM blocks "
+         "SELECT height, hash, header, miner, assignment_id, miner_signature, round_id, tx_first, tx_last, vrf "
+         "FROM blocks "
          "WHERE height >= ? ORDER BY height LIMIT ?");
   s.bind(1, static_cast<int64_t>(from)).bind(2, static_cast<int64_t>(limit));
-  Stmt txs(db_,
-           "SELECT hash, payload, signer, signature, usage_device FROM transactions WHERE block_height = ? "
-           "ORDER BY position");
   Stmt atts(db_,
             "SELECT witness, round_id, verdict, signature FROM attestations WHERE block_height = ? ORDER BY position");
   while (s.step()) {
@@ -209,8 +276,16 @@ std::vector<Block> SqliteLedger::blocks(uint64_t from, uint64_t limit) {
     b.assignment_id = static_cast<uint64_t>(s.i64(4));
     b.miner_signature = s.blob(5);
     b.round_id = static_cast<uint64_t>(s.i64(6));
-    txs.reset().bind(1, static_cast<int64_t>(b.height));
-    while (txs.step()) b.txs.push_back(txs.tx(0));
+    read_txs(b, !s.null(7), s.i64(7), s.i64(8));
+    if (!s.null(9)) {
+      const Bytes v = s.blob(9);
+      if (v.size() != 1 + 80 + 64) throw LedgerError("ledger: corrupt row (vrf size " + std::to_string(v.size()) + ")");
+      VrfProof p;
+      p.suite = v[0];
+      std::memcpy(p.pi.data(), v.data() + 1, 80);
+      std::memcpy(p.beta.data(), v.data() + 81, 64);
+      b.vrf = p;
+    }
     atts.reset().bind(1, static_cast<int64_t>(b.height));
     while (atts.step())
       b.attestations.push_back(Attestation{atts.fixed<32>(0), static_cast<uint64_t>(atts.i64(1)),
@@ -221,78 +296,128 @@ std::vector<Block> SqliteLedger::blocks(uint64_t from, uint64_t limit) {
 }
 
 void SqliteLedger::append_block(const Block &b, const BlockEffects &fx) {
+  load_tx_state();
+  const size_t n = b.txs.size();
+  // The core always finalizes its oldest pending txs, in order: then the block records their seq range and
+  // no tx row is touched. Any other block (tests, tools) places its txs row by row.
+  bool range = n > 0 && n <= pending_.size();
+  for (size_t i = 0; range && i < n; ++i) range = b.txs[i].hash == pending_[i].second;
+  std::vector<Hash> inserted;  // placed txs that were not stored before: into known_ after the commit
   transaction([&] {
-    Stmt(db_,
-         "INSERT INTO blocks(height, hash, header, miner, assignment_id, miner_signature, round_id) "
-         "VALUES(?, ?, ?, ?, ?, ?, ?)")
-        .bind(1, static_cast<int64_t>(b.height))
+    Stmt &blk = cached(
+        "INSERT INTO blocks(height, hash, header, miner, assignment_id, miner_signature, round_id, tx_first, tx_last, "
+        "vrf) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    blk.bind(1, static_cast<int64_t>(b.height))
         .bind(2, b.hash)
         .bind(3, b.header)
         .bind(4, b.miner)
         .bind(5, static_cast<int64_t>(b.assignment_id))
         .bind(6, b.miner_signature.data(), b.miner_signature.size())
-        .bind(7, static_cast<int64_t>(b.round_id))
-        .step();
-    // Place every tx; one not stored yet (not normally: every pending tx was stored at intake) is inserted
-    // first. UPDATE-then-insert costs one hash-index lookup per stored tx instead of two.
-    Stmt &place = cached("UPDATE transactions SET block_height = ?, position = ? WHERE hash = ?");
-    for (size_t i = 0; i < b.txs.size(); ++i) {
-      place.reset().bind(1, static_cast<int64_t>(b.height)).bind(2, static_cast<int64_t>(i)).bind(3, b.txs[i].hash).step();
-      if (sqlite3_changes(db_) == 0) {
-        insert_tx(b.txs[i]);
-        place.reset().bind(1, static_cast<int64_t>(b.height)).bind(2, static_cast<int64_t>(i)).bind(3, b.txs[i].hash).step();
+        .bind(7, static_cast<int64_t>(b.round_id));
+    if (range) blk.bind(8, pending_.front().first).bind(9, pending_[n - 1].first);
+    else blk.bind_null(8).bind_null(9);
+    if (b.vrf) {
+      Bytes v{static_cast<uint8_t>(b.vrf->suite)};
+      v.insert(v.end(), b.vrf->pi.begin(), b.vrf->pi.end());
+      v.insert(v.end(), b.vrf->beta.begin(), b.vrf->beta.end());
+      blk.bind(10, v.data(), v.size());
+    } else {
+      blk.bind_null(10);
+    }
+    blk.step();
+    if (range) return place_effects(b, fx);
+    Stmt &by_seq = cached("UPDATE transactions SET block_height = ?, position = ? WHERE seq = ?");
+    Stmt &by_hash = cached("UPDATE transactions SET block_height = ?, position = ? WHERE hash = ?");
+    const int64_t height = static_cast<int64_t>(b.height);
+    for (size_t i = 0; i < n; ++i) {
+      const Hash &h = b.txs[i].hash;
+      const auto p = std::find_if(pending_.begin(), pending_.end(), [&](const auto &e) { return e.second == h; });
+      if (p != pending_.end()) {
+        by_seq.reset().bind(1, height).bind(2, static_cast<int64_t>(i)).bind(3, p->first).step();
+      } else if (known_->contains(h) || std::find(inserted.begin(), inserted.end(), h) != inserted.end()) {
+        by_hash.reset().bind(1, height).bind(2, static_cast<int64_t>(i)).bind(3, h).step();  // re-placed (rare)
+      } else {
+        insert_tx(b.txs[i], height, static_cast<int64_t>(i));
+        inserted.push_back(h);
       }
     }
-    Stmt &att = cached(
-        "INSERT INTO attestations(block_height, position, witness, round_id, verdict, signature) "
-        "VALUES(?, ?, ?, ?, ?, ?)");
-    for (size_t i = 0; i < b.attestations.size(); ++i) {
-      const Attestation &a = b.attestations[i];
-      att.reset()
-          .bind(1, static_cast<int64_t>(b.height))
-          .bind(2, static_cast<int64_t>(i))
-          .bind(3, a.witness)
-          .bind(4, static_cast<int64_t>(a.round_id))
-          .bind(5, a.verdict)
-          .bind(6, a.signature)
-          .step();
-    }
-    Stmt &credit = cached(
-        "INSERT INTO balances(pubkey, amount) VALUES(?, ?) "
-        "ON CONFLICT(pubkey) DO UPDATE SET amount = amount + excluded.amount");
-    for (const Credit &c : fx.credits) credit.reset().bind(1, c.device).bind(2, static_cast<int64_t>(c.amount)).step();
-    Stmt &good = cached(
-        "INSERT INTO reputation(pubkey, good, bad) VALUES(?, 1, 0) "
-        "ON CONFLICT(pubkey) DO UPDATE SET good = good + 1");
-    for (const Key &k : fx.good) good.reset().bind(1, k).step();
+    place_effects(b, fx);
   });
+  if (range) {
+    frontier_ = pending_[n - 1].first;
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+    return;
+  }
+  for (const Tx &t : b.txs)
+    std::erase_if(pending_, [&](const auto &e) { return e.second == t.hash; });
+  for (const Hash &h : inserted) known_->insert(h);
+}
+
+void SqliteLedger::place_effects(const Block &b, const BlockEffects &fx) {
+  Stmt &att = cached(
+      "INSERT INTO attestations(block_height, position, witness, round_id, verdict, signature) "
+      "VALUES(?, ?, ?, ?, ?, ?)");
+  for (size_t i = 0; i < b.attestations.size(); ++i) {
+    const Attestation &a = b.attestations[i];
+    att.reset()
+        .bind(1, static_cast<int64_t>(b.height))
+        .bind(2, static_cast<int64_t>(i))
+        .bind(3, a.witness)
+        .bind(4, static_cast<int64_t>(a.round_id))
+        .bind(5, a.verdict)
+        .bind(6, a.signature)
+        .step();
+  }
+  Stmt &credit = cached(
+      "INSERT INTO balances(pubkey, amount) VALUES(?, ?) "
+      "ON CONFLICT(pubkey) DO UPDATE SET amount = amount + excluded.amount");
+  for (const Credit &c : fx.credits) credit.reset().bind(1, c.device).bind(2, static_cast<int64_t>(c.amount)).step();
+  Stmt &good = cached(
+      "INSERT INTO reputation(pubkey, good, bad) VALUES(?, 1, 0) "
+      "ON CONFLICT(pubkey) DO UPDATE SET good = good + 1");
+  for (const Key &k : fx.good) good.reset().bind(1, k).step();
 }
 
 std::vector<bool> SqliteLedger::add_pending_txs(const std::vector<Tx> &txs) {
-  return transaction([&] {
-    std::vector<bool> stored;
-    stored.reserve(txs.size());
-    for (const Tx &tx : txs) {
-      insert_tx(tx);
-      stored.push_back(sqlite3_changes(db_) == 1);
-    }
-    return stored;
-  });
+  load_tx_state();
+  std::vector<bool> stored(txs.size(), false);
+  std::vector<std::pair<int64_t, Hash>> added;  // (seq, hash): into the pending queue after the commit
+  added.reserve(txs.size());
+  try {
+    transaction([&] {
+      for (size_t i = 0; i < txs.size(); ++i) {
+        if (!known_->insert(txs[i].hash)) continue;  // duplicate (stored before, or earlier in this batch)
+        added.emplace_back(0, txs[i].hash);  // before the insert: a failed insert is undone below
+        added.back().first = insert_tx(txs[i]);
+        stored[i] = true;
+      }
+    });
+  } catch (...) {
+    for (const auto &a : added) known_->erase(a.second);  // nothing was stored
+    throw;
+  }
+  pending_.insert(pending_.end(), added.begin(), added.end());
+  return stored;
 }
 
 bool SqliteLedger::add_usage_tx(const Tx &tx, const Key &device, uint64_t seq) {
-  return transaction([&] {
+  load_tx_state();
+  if (known_->contains(tx.hash)) return false;
+  const int64_t row = transaction([&]() -> int64_t {
     Stmt last(db_, "SELECT seq FROM usage_seq WHERE pubkey = ?");
     last.bind(1, device);
-    if (last.step() && static_cast<uint64_t>(last.i64(0)) >= seq) return false;
-    insert_tx(tx);
-    if (sqlite3_changes(db_) != 1) return false;
+    if (last.step() && static_cast<uint64_t>(last.i64(0)) >= seq) return 0;
+    const int64_t r = insert_tx(tx);
     Stmt(db_, "INSERT INTO usage_seq(pubkey, seq) VALUES(?, ?) ON CONFLICT(pubkey) DO UPDATE SET seq = excluded.seq")
         .bind(1, device)
         .bind(2, static_cast<int64_t>(seq))
         .step();
-    return true;
+    return r;
   });
+  if (row == 0) return false;
+  known_->insert(tx.hash);
+  pending_.emplace_back(row, tx.hash);
+  return true;
 }
 
 std::map<Key, uint64_t> SqliteLedger::usage_seqs() {
@@ -323,10 +448,12 @@ void SqliteLedger::add_bad(const Key &device) {
 }
 
 std::vector<Tx> SqliteLedger::pending_txs() {
+  load_tx_state();  // the core asks at start: build the duplicate set then, not on the first HTTP request
   std::vector<Tx> out;
   Stmt s(db_,
          "SELECT hash, payload, signer, signature, usage_device FROM transactions WHERE block_height IS NULL "
-         "ORDER BY seq");
+         "AND seq > ? ORDER BY seq");
+  s.bind(1, frontier_);
   while (s.step()) out.push_back(s.tx(0));
   return out;
 }

@@ -68,6 +68,15 @@ struct CollusionScores {
   /// miner): sum = expected captured rounds.
   double model_expected_captured = 0;
   double model_per_round_mean = 0;  ///< model_expected_captured / rounds
+  /// Rounds in which a group member signed a false verdict (differs from `expected`), and those of them in which
+  /// an honest co-witness answered truthfully (caught by a witness, not only by the node's own check).
+  /// behaviour "collude" lies in every round it is in; "collude_all_slots" only in captured ones (caught 0).
+  std::uint64_t attacked = 0;
+  std::uint64_t caught_by_witness = 0;
+  /// Captured rounds with a false verdict / rounds: what the group would win if the node relied on its
+  /// witnesses alone (the whitepaper's model quantity, k = n), with its Wilson 95 % interval.
+  double witness_undetected_rate = 0;
+  Interval witness_undetected_ci;
 };
 
 /// Walks the events (docs/events.md: device_registered, device_detached, assignment_sent, witness_requested,

@@ -30,11 +30,17 @@ struct DeviceGroup {
   std::string model = "esp32";      ///< "esp8266" | "esp32" | "dps" (DPS power chip) | "bulb" (smart bulb) |
                                     ///< "rtl8710" | "rtl8195" (Realtek Ameba; link = "at" only)
   std::string link = "pty";         ///< "pty" (a PTY pair per device, through the harness's link proxy) | "at"
-                                    ///< (an appliance MCU drives the module in AT mode; UDP to the trust node)
-  std::string behaviour = "honest"; ///< "honest" | "invert_verdict" | "wrong_hash" | "collude"
+                                    ///< (an appliance MCU drives the module in AT mode; UDP to the trust node) |
+                                    ///< "tap" (SoC mode over TAP: lwIP on a TAP interface in the run's network
+                                    ///< namespace; esp8266, esp32, rtl8710, rtl8195)
+  std::string behaviour = "honest"; ///< "honest" | "invert_verdict" | "wrong_hash" | "collude" | "verdict_other_hash"
+                                    ///< | "replay_attestation" | "wrong_key" | "collude_all_slots" (docs/faults.md)
   int count = 1;                    ///< 1..256
   PoweredSettings powered;          ///< dps/bulb only; an error on esp models
   int line = 0;                     ///< line of the [[devices]] table in the rig file
+  /// What-if knob: the chip's application RAM budget, KiB (1..65536), that the firmware's static RAM is checked
+  /// against (docs/emulators.md "Chip profiles"); 0 = the chip profile's. Not with link = "at".
+  int ram_budget_kib = 0;
 };
 
 /// One expanded device.
@@ -44,6 +50,7 @@ struct DeviceInstance {
   std::string link;
   std::string behaviour;
   PoweredSettings powered;
+  int ram_budget_kib = 0;  ///< DeviceGroup::ram_budget_kib
   bool byzantine() const { return behaviour != "honest"; }
 };
 
@@ -88,7 +95,8 @@ struct FaultSpec {
   std::string kind;                  ///< corrupt | bit_flip | drop_bytes | drop_frames | garbage | stall |
                                      ///< baud_mismatch | delay | partition | trust_node_kill | trust_node_stop |
                                      ///< brownout | power_loss (dps devices: their supply, over Modbus TCP) |
-                                     ///< udp_loss | udp_duplicate | udp_reorder | udp_delay (AT devices' UDP links)
+                                     ///< udp_loss | udp_duplicate | udp_reorder | udp_delay (AT devices' UDP links) |
+                                     ///< reboot | hang | clock_skew | ap_rssi | ap_down (control channel)
   std::vector<std::string> devices;  ///< link faults: the targets (empty = every device)
   double rate = 0;                   ///< corrupt/bit_flip/drop_bytes (per byte), drop_frames (per frame), garbage (per chunk),
                                      ///< udp_loss/udp_duplicate/udp_reorder (per datagram)
@@ -100,9 +108,24 @@ struct FaultSpec {
   double recover_within_s = 15;      ///< recovery check deadline after the fault ends, s
   double vin = 4.0;                  ///< brownout: the supply during the fault, V (power_loss: 0 V)
   double ramp_v_per_s = 0;           ///< power faults: how the supply comes back (0 = a step), V/s
+  // Faults the harness drives through the emulator pool's control channel (docs/faults.md "Device faults"):
+  // reboot | hang | clock_skew (devices that run the firmware on their own chip), ap_rssi | ap_down (AT devices).
+  std::int64_t offset_ms = 0;        ///< clock_skew: the step the device's clock makes at the start, ms
+  double ppm = 0;                    ///< clock_skew: the device's clock runs at (1 + ppm/1e6) x true rate
+  int rssi = -45;                    ///< ap_rssi: the access point's RSSI the modules see, dBm
   bool power_fault() const { return kind == "brownout" || kind == "power_loss"; }
-  bool link_fault() const { return kind != "trust_node_kill" && kind != "trust_node_stop" && !power_fault(); }
-  bool device_fault() const { return link_fault() || power_fault(); }
+  /// A fault sent to iotw-emu over its control channel.
+  bool control_fault() const {
+    return kind == "reboot" || kind == "hang" || kind == "clock_skew" || kind == "ap_rssi" || kind == "ap_down";
+  }
+  /// ap_rssi, ap_down: AT devices only.
+  bool ap_fault() const { return kind == "ap_rssi" || kind == "ap_down"; }
+  /// reboot, hang: one event, no duration; the device recovers by itself (registers again).
+  bool reset_fault() const { return kind == "reboot" || kind == "hang"; }
+  bool link_fault() const {
+    return kind != "trust_node_kill" && kind != "trust_node_stop" && !power_fault() && !control_fault();
+  }
+  bool device_fault() const { return link_fault() || power_fault() || control_fault(); }
   /// A fault of AT devices' UDP links only.
   bool udp_fault() const { return kind == "udp_loss" || kind == "udp_duplicate" || kind == "udp_reorder" || kind == "udp_delay"; }
   /// A fault of PTY links only (the serial fault proxy).
@@ -126,6 +149,13 @@ struct Step {
   double deadline_s = 30;       ///< Wait: give up (and fail) after this long, s
 };
 
+/// [tap]: the network of the rig's link = "tap" devices (docs/rig-format.md "TAP links").
+struct TapNetSpec {
+  std::string subnet = "10.77.0.0/24";  ///< "A.B.C.D/P", host bits zero, P 8..29: the bridge is the first host
+                                        ///< address, the TAP devices take the next ones in file order
+  int line = 0;                         ///< line of the [tap] table (0 = absent: defaults)
+};
+
 struct RigSpec {
   std::filesystem::path file;
   std::string name;
@@ -142,6 +172,7 @@ struct RigSpec {
   std::vector<Criterion> pass;
   std::optional<double> baseline_blocks_per_min;  ///< [pass] baseline_blocks_per_min: liveness_ratio's denominator
   std::vector<Step> steps;            ///< [[steps]], in file order
+  TapNetSpec tap;                     ///< [tap] (used only when a group has link = "tap")
 
   /// Devices in file order, groups expanded: "<prefix>-NN", NN from 01 (at least two digits) per group.
   std::vector<DeviceInstance> instances() const;

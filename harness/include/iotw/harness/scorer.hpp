@@ -24,7 +24,10 @@ struct Scores {
   std::uint64_t coherent_rounds = 0;    ///< round_closed events with coherent = true
   double coherence_rate = 0;            ///< coherent_rounds / rounds; 0 when rounds == 0
   std::vector<std::string> blacklisted; ///< device names from blacklisted events, first-blacklisted order, unique
-  std::uint64_t byzantine_rounds_detected = 0;  ///< incoherent rounds with at least one byzantine witness
+  /// incoherent rounds with at least one byzantine witness, plus rounds in which a byzantine device was
+  /// blacklisted as a faulty witness (reason "attestation_*": wrong hash, replay, bad signature)
+  std::uint64_t byzantine_rounds_detected = 0;
+  std::map<std::string, std::string> blacklist_reason;  ///< name -> reason of its first blacklisted event
   bool incoherent_rounds_blacklisted = true;    ///< every witness of every incoherent round was blacklisted
   std::uint64_t false_blacklist = 0;            ///< blacklisted devices whose behaviour is honest
   bool byzantine_blacklisted = true;            ///< every byzantine device was blacklisted (true if none)

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <array>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -41,6 +42,11 @@ class CoreSink {
   virtual void send(uint32_t link, const iotw_v1_Envelope &env) = 0;
   /** One event (docs/events.md, trust-node kinds). */
   virtual void event(std::string_view kind, nlohmann::json fields) = 0;
+  /** The same, with fields already serialized as a JSON object (hot paths: txs_accepted carries every hash of
+   *  a batch). A sink that writes text can override this to skip the parse. */
+  virtual void event_serialized(std::string_view kind, const std::string &fields_json) {
+    event(kind, nlohmann::json::parse(fields_json));
+  }
 };
 
 /** Witness policy (docs/protocol.md §7): strict = all n witnesses valid (whitepaper default); threshold =
@@ -112,6 +118,11 @@ struct CoreCounters {
   uint64_t vrf_claims_rejected = 0;    ///< bad/forged proof, wrong round, not asked, duplicate
   uint64_t vrf_fallbacks = 0;          ///< claim windows that closed without a valid claim (uniform pick)
   uint64_t checkpoints_sent = 0;       ///< signed Checkpoints answered to CheckpointRequests
+  /** Faulty witnesses (docs/trust-node.md "Faulty witnesses"): attestations from a witness of the open round,
+   *  in place of its answer, that blacklisted it. Also counted in attestations_rejected. */
+  uint64_t attestations_wrong_hash = 0;      ///< signed, this round, over another block hash
+  uint64_t attestations_replayed = 0;        ///< an attestation of an earlier round the node already had
+  uint64_t attestations_bad_signature = 0;   ///< does not verify under the witness's registered key
 };
 
 /** One transaction as submitted over HTTP (docs/trust-node.md): payload and an optional wallet signature
@@ -119,6 +130,9 @@ struct CoreCounters {
 struct TxRequest {
   Bytes payload;
   std::optional<TxSignature> signature;
+  /** SHA-256(payload) when the caller already computed it (the HTTP parser does, on its own thread, so the
+   *  core's single thread does not); must be that digest. Absent: submit_batch computes it. */
+  std::optional<Hash> hash{};
 };
 
 /** Answer to submit_tx. */
@@ -213,6 +227,7 @@ class TrustNodeCore {
     std::array<uint8_t, 51> alpha{};
     std::set<Key> vrf_asked, vrf_answered;
     std::vector<VrfClaimRec> vrf_claims;  ///< valid claims; sorted by (beta, device) when the window closes
+    std::optional<VrfClaimRec> vrf_win;   ///< the claim the current miner was picked by (into the block)
     uint64_t vrf_rejected = 0;
   };
 
@@ -249,6 +264,10 @@ class TrustNodeCore {
   void close_round(Candidate &c);
   void finalize(Candidate &c);
   void reject_attestation(uint32_t link, uint64_t round_id, const Key &from, const char *reason);
+  void faulty_attestation(uint32_t link, Candidate &c, Slot &slot, const iotw_v1_Attestation &a, const char *reason,
+                          bool signature_valid);
+  bool is_replay(const Key &from, const iotw_v1_Attestation &a) const;
+  void replace_witness(Candidate &c, Slot &slot, const char *reason);
   const std::string &name_of(const Key &k) const;
 
   ConsensusConfig cfg_;
@@ -257,7 +276,7 @@ class TrustNodeCore {
   Random &rng_;
   CoreSink &sink_;
   Block tip_;
-  std::vector<Tx> pending_;  ///< arrival order
+  std::deque<Tx> pending_;  ///< arrival order (a block takes the front)
   std::map<Key, Device> devices_;
   std::map<Key, BlacklistEntry> blacklist_;
   std::map<Key, uint64_t> usage_seq_;
@@ -273,6 +292,9 @@ class TrustNodeCore {
   std::optional<Key> node_pk_;
   std::array<uint8_t, 64> node_sk_{};
   std::optional<std::pair<uint64_t, Sig>> checkpoint_sig_;  ///< signature of the tip's Checkpoint (by height)
+  /** Per witness, the (round_id, signature) of its last accepted attestations (at most 16; RAM only), to
+   *  recognise a replayed one. */
+  std::map<Key, std::vector<std::pair<uint64_t, Sig>>> recent_attestations_;
 };
 
 }  // namespace iotw::tn

@@ -42,6 +42,15 @@ struct Attestation {
   Sig signature{};
 };
 
+/** The winning VRF claim of a block mined under selection = "vrf" (docs/protocol.md §8): the proof pi of the
+ *  miner's key over alpha = VRF(height, prev_hash) (§5) and its output beta, so the ledger alone re-checks
+ *  the selection. */
+struct VrfProof {
+  uint32_t suite = 0;              ///< RFC 9381 suite_string: 3 = TAI, 4 = ELL2
+  std::array<uint8_t, 80> pi{};
+  std::array<uint8_t, 64> beta{};
+};
+
 /** A finalized block. Genesis: assignment_id 0, round_id 0, empty miner_signature, no txs/attestations. */
 struct Block {
   uint64_t height = 0;
@@ -53,6 +62,7 @@ struct Block {
   uint64_t round_id = 0;
   std::vector<Tx> txs;
   std::vector<Attestation> attestations;
+  std::optional<VrfProof> vrf;  ///< selection = "vrf" and the miner won by its claim (not a fallback pick)
 };
 
 /** Persisted device identity (the registry survives restarts; attachment does not). */

@@ -31,7 +31,10 @@ struct TxParseError {
  *  Payload size and the signature itself are checked by TrustNodeCore::submit_batch. */
 std::variant<TxRequest, TxParseError> parse_tx_request(std::string_view body);
 
-/** Parse a batch body: {"transactions": [<tx object>, ...]} with 1..max_batch_txs entries. */
+/** Parse a batch body: {"transactions": [<tx object>, ...]} with 1..max_batch_txs entries. Both parsers fill
+ *  TxRequest::hash (SHA-256 of the payload), so the hashing happens on the caller's (HTTP) thread. The plain
+ *  shape (printable ASCII strings, no escapes) takes a hand-written fast path; anything else, and every error,
+ *  goes through the full JSON parser, so the accepted language and the error messages are the same. */
 std::variant<std::vector<TxRequest>, TxParseError> parse_tx_batch(std::string_view body);
 
 }  // namespace iotw::tn

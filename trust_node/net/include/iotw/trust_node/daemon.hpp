@@ -23,6 +23,8 @@ class EventWriter {
   EventWriter(const EventWriter &) = delete;
   EventWriter &operator=(const EventWriter &) = delete;
   void write(std::string_view kind, const nlohmann::json &fields);
+  /** The same with fields already serialized as one JSON object (no newline). */
+  void write_serialized(std::string_view kind, std::string_view fields_json);
 
   /** Defers flushing while alive (nestable); flushes once on destruction. */
   class Hold {

@@ -1,10 +1,18 @@
 // SQLite implementation of Ledger (WAL journal, synchronous=FULL: a call returns after the commit is durable).
+// Not thread-safe: one thread at a time uses an instance (the connection is opened NOMUTEX).
+// Throughput layout (schema 3, bench/RESULTS.md): transactions are appended in arrival order (rowid seq, no
+// index on the hash), duplicates are refused by an in-memory set of every stored tx hash (rebuilt from the
+// table on first use), and a block whose txs are the oldest pending ones records them as the seq range
+// [tx_first, tx_last] instead of updating every tx row. Other blocks place their txs row by row
+// (block_height, position), as schema 2 did for every block.
 #pragma once
+#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
 
 #include "iotw/trust_node/ledger.hpp"
+#include "iotw/trust_node/tx_hash_set.hpp"
 
 struct sqlite3;
 
@@ -40,16 +48,27 @@ class SqliteLedger final : public Ledger {
  private:
   class Stmt;
   void exec(const char *sql);
+  /** Loads the tx-hash set and the pending queue on first use (not needed by readers such as --export-ledger). */
+  void load_tx_state();
+  /** Rows of a block stored as a seq range (tx_first NOT NULL) or placed row by row. */
+  void read_txs(Block &b, bool range, int64_t first, int64_t last);
+  /** The attestations, credits and reputation of b (inside append_block's transaction). */
+  void place_effects(const Block &b, const BlockEffects &fx);
   bool has_column(const char *table, const char *column);
   /** Runs f inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK and rethrow on failure). */
   template <class F>
   auto transaction(F f) -> decltype(f());
-  void insert_tx(const Tx &tx);
+  /** INSERTs tx (block_height/position NULL unless placed >= 0) and returns its seq. No duplicate check. */
+  int64_t insert_tx(const Tx &tx, int64_t height = -1, int64_t position = -1);
   /** The prepared statement for sql (a string literal), compiled once and reused; returned reset and
    *  unbound. Only for statements that run to completion (writes, single-row reads), so none stays busy. */
   Stmt &cached(const char *sql);
   sqlite3 *db_ = nullptr;
   std::unordered_map<const char *, std::unique_ptr<Stmt>> stmts_;  ///< finalized before db_ is closed
+  bool tx_state_loaded_ = false;
+  std::unique_ptr<TxHashSet> known_;  ///< every stored tx hash (pending and in blocks)
+  std::deque<std::pair<int64_t, Hash>> pending_;  ///< (seq, hash) of pending txs, arrival (= seq) order
+  int64_t frontier_ = 0;  ///< highest tx_last of any range block: rows at or below it are not pending
 };
 
 }  // namespace iotw::tn

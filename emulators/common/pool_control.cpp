@@ -1,0 +1,233 @@
+#include "pool_control.hpp"
+
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <cmath>
+#include <algorithm>
+#include <cstdio>
+#include <stdexcept>
+
+#include "device_runtime.hpp"
+#include "esp_wifi/at_appliance.hpp"
+
+namespace iotw::emu {
+
+namespace {
+constexpr int64_t kMaxOffsetMs = 86'400'000;
+constexpr double kMinPpm = -999'999, kMaxPpm = 1'000'000;
+
+/// A thrown BadRequest becomes {"ok": false, "error": what()}.
+struct BadRequest : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+int64_t int_param(const nlohmann::json& req, const char* key, int64_t lo, int64_t hi, int64_t dflt) {
+  if (!req.contains(key)) return dflt;
+  const auto& v = req[key];
+  if (!v.is_number_integer())
+    throw BadRequest(std::string("'") + key + "' must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi));
+  const int64_t x = v.get<int64_t>();
+  if (x < lo || x > hi)
+    throw BadRequest(std::string("'") + key + "' is " + std::to_string(x) + "; allowed range " + std::to_string(lo) +
+                     ".." + std::to_string(hi));
+  return x;
+}
+
+double number_param(const nlohmann::json& req, const char* key, double lo, double hi, double dflt) {
+  if (!req.contains(key)) return dflt;
+  const auto& v = req[key];
+  if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < lo || v.get<double>() > hi) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "'%s' must be a number in %g..%g", key, lo, hi);
+    throw BadRequest(buf);
+  }
+  return v.get<double>();
+}
+}  // namespace
+
+const std::vector<std::string>& PoolControl::commands() {
+  static const std::vector<std::string> v{"ping", "reboot", "hang", "clock_skew", "clock", "ap"};
+  return v;
+}
+
+void PoolControl::add(DeviceRuntime& d) { chips_[d.name()] = &d; }
+void PoolControl::add(AtAppliance& a) { appliances_[a.name()] = &a; }
+
+std::string PoolControl::device_names() const {
+  std::string out;
+  for (const auto& [n, d] : chips_) out += (out.empty() ? "" : ", ") + n;
+  for (const auto& [n, a] : appliances_) out += (out.empty() ? "" : ", ") + n;
+  return out.empty() ? "(none)" : out;
+}
+
+nlohmann::json PoolControl::fail(const nlohmann::json& req, const std::string& cmd, const std::string& error) {
+  nlohmann::json fields{{"cmd", cmd}, {"error", error}};
+  if (req.is_object() && req.contains("device") && req["device"].is_string()) fields["device"] = req["device"];
+  log_.emit("emu", "control_error", fields);
+  nlohmann::json reply{{"ok", false}, {"error", error}};
+  if (req.is_object() && req.contains("id")) reply["id"] = req["id"];
+  return reply;
+}
+
+nlohmann::json PoolControl::reject(const std::string& error) { return fail(nlohmann::json::object(), "", error); }
+
+nlohmann::json PoolControl::handle(const std::string& line) {
+  const nlohmann::json req = nlohmann::json::parse(line, nullptr, false);
+  if (req.is_discarded() || !req.is_object())
+    return fail(nlohmann::json::object(), "", "not a JSON object: one {\"cmd\": ...} per line");
+  if (!req.contains("cmd") || !req["cmd"].is_string()) return fail(req, "", "missing string 'cmd'");
+  const std::string cmd = req["cmd"].get<std::string>();
+  try {
+    nlohmann::json reply{{"ok", true}};
+    if (req.contains("id")) reply["id"] = req["id"];
+    if (cmd == "ping") {
+      nlohmann::json names = nlohmann::json::array();
+      for (const auto& [n, d] : chips_) names.push_back(n);
+      for (const auto& [n, a] : appliances_) names.push_back(n);
+      reply["devices"] = std::move(names);
+      return reply;
+    }
+    std::string known;
+    for (const auto& c : commands()) known += (known.empty() ? "" : ", ") + c;
+    if (std::find(commands().begin(), commands().end(), cmd) == commands().end())
+      throw BadRequest("unknown command '" + cmd + "'; allowed: " + known);
+    if (!req.contains("device") || !req["device"].is_string()) throw BadRequest("'" + cmd + "' needs a string 'device'");
+    const std::string name = req["device"].get<std::string>();
+    reply["device"] = name;
+    DeviceRuntime* chip = chips_.count(name) ? chips_[name] : nullptr;
+    AtAppliance* app = appliances_.count(name) ? appliances_[name] : nullptr;
+    if (!chip && !app) throw BadRequest("unknown device '" + name + "'; the pool's devices: " + device_names());
+    nlohmann::json fields{{"cmd", cmd}, {"device", name}};
+    if (cmd == "ap") {
+      if (!app) throw BadRequest("'ap' needs an AT-mode device (link = \"at\"); '" + name + "' runs the firmware on its own chip");
+      std::optional<int> rssi;
+      std::optional<bool> up;
+      if (req.contains("rssi")) rssi = static_cast<int>(int_param(req, "rssi", -120, 0, 0));
+      if (req.contains("up")) {
+        if (!req["up"].is_boolean()) throw BadRequest("'up' must be true or false");
+        up = req["up"].get<bool>();
+      }
+      if (!rssi && !up) throw BadRequest("'ap' needs 'rssi' (dBm, -120..0) and/or 'up' (true/false)");
+      app->set_access_point(rssi, up);
+      reply["rssi"] = app->access_point().rssi;
+      reply["up"] = app->access_point().up;
+    } else {
+      if (!chip)
+        throw BadRequest("'" + cmd + "' needs a device that runs the firmware on its own chip; '" + name +
+                         "' is an AT-mode appliance (link = \"at\")");
+      if (cmd == "reboot") {
+        try {
+          chip->reboot();
+        } catch (const std::runtime_error& e) {
+          throw BadRequest(e.what());
+        }
+        reply["reset_reason"] = chip->reset_reason();
+        reply["boot_count"] = chip->boot_count();
+      } else if (cmd == "hang") {
+        try {
+          chip->hang();
+        } catch (const std::runtime_error& e) {
+          throw BadRequest(e.what());
+        }
+      } else if (cmd == "clock_skew") {
+        const int64_t offset = int_param(req, "offset_ms", -kMaxOffsetMs, kMaxOffsetMs, 0);
+        const double ppm = number_param(req, "ppm", kMinPpm, kMaxPpm, 0);
+        chip->skew_clock(offset, ppm);
+        fields["offset_ms"] = offset;
+        fields["ppm"] = ppm;
+      }
+      reply["clock"] = chip->clock_json();
+    }
+    log_.emit("emu", "control_command", std::move(fields));
+    return reply;
+  } catch (const BadRequest& e) {
+    return fail(req, cmd, e.what());
+  } catch (const std::exception& e) {
+    return fail(req, cmd, std::string("failed: ") + e.what());
+  }
+}
+
+struct ControlServer::Conn {
+  explicit Conn(boost::asio::io_context& io) : sock(io), buf(kMaxLine + 1) {}
+  boost::asio::local::stream_protocol::socket sock;
+  boost::asio::streambuf buf;
+};
+
+ControlServer::ControlServer(boost::asio::io_context& io, std::string path, PoolControl& control)
+    : io_(io), path_(std::move(path)), control_(control), acceptor_(io) {}
+
+ControlServer::~ControlServer() { stop(); }
+
+void ControlServer::start() {
+  if (path_.size() >= sizeof(sockaddr_un{}.sun_path))
+    throw std::runtime_error("control socket path too long (" + std::to_string(path_.size()) + " bytes, at most " +
+                             std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) + "): " + path_);
+  ::unlink(path_.c_str());
+  boost::system::error_code ec;
+  const boost::asio::local::stream_protocol::endpoint ep(path_);
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) ::chmod(path_.c_str(), 0600);
+  if (!ec) acceptor_.listen(boost::asio::socket_base::max_listen_connections, ec);
+  if (ec) throw std::runtime_error("control socket " + path_ + ": " + ec.message());
+  running_ = true;
+  accept();
+}
+
+void ControlServer::stop() {
+  if (!running_) return;
+  running_ = false;
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+  for (auto& w : conns_)
+    if (auto c = w.lock()) c->sock.close(ec);
+  conns_.clear();
+  ::unlink(path_.c_str());
+}
+
+void ControlServer::accept() {
+  auto c = std::make_shared<Conn>(io_);
+  acceptor_.async_accept(c->sock, [this, c](boost::system::error_code ec) {
+    if (!running_ || ec == boost::asio::error::operation_aborted) return;
+    if (!ec) {
+      std::erase_if(conns_, [](const std::weak_ptr<Conn>& w) { return w.expired(); });
+      conns_.push_back(c);
+      read(c);
+    }
+    accept();
+  });
+}
+
+void ControlServer::read(const std::shared_ptr<Conn>& c) {
+  boost::asio::async_read_until(c->sock, c->buf, '\n', [this, c](boost::system::error_code ec, std::size_t n) {
+    if (!running_) return;
+    std::string reply;
+    bool close = false;
+    if (ec == boost::asio::error::not_found) {  // no newline within kMaxLine bytes
+      reply = control_.reject("line longer than " + std::to_string(kMaxLine) + " bytes; the connection is closed").dump();
+      close = true;
+    } else if (ec) {
+      return;  // the peer closed
+    } else {
+      std::string line(boost::asio::buffers_begin(c->buf.data()), boost::asio::buffers_begin(c->buf.data()) + n);
+      c->buf.consume(n);
+      while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+      if (line.find_first_not_of(" \t") == std::string::npos) {
+        read(c);  // blank line: nothing to answer
+        return;
+      }
+      reply = control_.handle(line).dump();
+    }
+    reply += '\n';
+    boost::system::error_code wec;
+    boost::asio::write(c->sock, boost::asio::buffer(reply), wec);  // small replies on a local socket
+    if (close || wec) {
+      c->sock.close(wec);
+      return;
+    }
+    read(c);
+  });
+}
+
+}  // namespace iotw::emu

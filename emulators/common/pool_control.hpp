@@ -1,0 +1,75 @@
+// The control channel of an iotw-emu pool (docs/emulators.md "Control channel"): the harness (or a firmware
+// engineer with socat) connects to a UNIX-domain stream socket and sends one JSON object per line; the pool
+// answers each with one JSON object per line, in order. Commands act on one device of the pool at run time:
+// reboot, hang, clock_skew, clock, ap (docs/faults.md "Device faults"). A malformed line, an unknown command or
+// device, or a command the device cannot take gets {"ok": false, "error": "..."} and a `control_error` event;
+// never a crash. Everything runs on the pool's Boost.Asio thread, so handlers touch devices directly.
+#pragma once
+#include <boost/asio.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "event_log.hpp"
+
+namespace iotw::emu {
+
+class DeviceRuntime;
+class AtAppliance;
+
+/// The command set over the pool's devices (sans socket: tests call handle() directly).
+class PoolControl {
+ public:
+  explicit PoolControl(EventLog& log) : log_(log) {}
+  /// Devices that run the firmware on their own chip (esp8266, esp32, dps, bulb): reboot, hang, clock_skew, clock.
+  void add(DeviceRuntime& d);
+  /// AT-mode appliances: ap (and clock for the record: not supported, answered with an error).
+  void add(AtAppliance& a);
+
+  /// One request line -> one reply object (never throws). Replies echo the request's "id" when it has one.
+  nlohmann::json handle(const std::string& line);
+  /// A request that could not be read (e.g. too long): the error reply and its control_error event.
+  nlohmann::json reject(const std::string& error);
+  /// The commands handle() knows, for error messages and docs.
+  static const std::vector<std::string>& commands();
+
+ private:
+  nlohmann::json fail(const nlohmann::json& req, const std::string& cmd, const std::string& error);
+  std::string device_names() const;
+
+  EventLog& log_;
+  std::map<std::string, DeviceRuntime*> chips_;
+  std::map<std::string, AtAppliance*> appliances_;
+};
+
+/// Serves a PoolControl on a UNIX-domain stream socket at `path` (an existing socket file there is replaced).
+class ControlServer {
+ public:
+  ControlServer(boost::asio::io_context& io, std::string path, PoolControl& control);
+  ~ControlServer();
+  ControlServer(const ControlServer&) = delete;
+  ControlServer& operator=(const ControlServer&) = delete;
+  /// Binds and listens (mode 0600). Throws std::runtime_error when the path is too long or cannot be bound.
+  void start();
+  /// Closes the listener and every connection, removes the socket file.
+  void stop();
+  /// Longest line accepted; a longer one is answered with an error and the connection is closed.
+  static constexpr std::size_t kMaxLine = 65536;
+
+ private:
+  struct Conn;
+  void accept();
+  void read(const std::shared_ptr<Conn>& c);
+
+  boost::asio::io_context& io_;
+  std::string path_;
+  PoolControl& control_;
+  boost::asio::local::stream_protocol::acceptor acceptor_;
+  std::vector<std::weak_ptr<Conn>> conns_;
+  bool running_ = false;
+};
+
+}  // namespace iotw::emu

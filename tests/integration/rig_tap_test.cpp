@@ -1,0 +1,97 @@
+// rigs/esp_tap.toml through the real binaries (issue 4, TAP mode): the harness creates a network namespace of its
+// own with a bridge and one TAP interface per module, runs the trust node and iotw-emu in it (one lwIP process per
+// ESP32 / RTL8710 module in SoC mode), and deletes it afterwards. The modules register from their own IPv4
+// addresses with the vendors' MACs, finish 20 blocks with a valid ledger, and nothing of the namespace remains.
+// Needs CAP_NET_ADMIN and CAP_SYS_ADMIN (CI runs as root); without them the run exits 2 and the test fails.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <regex>
+#include <set>
+#include <string>
+
+#include "iotw_process.hpp"
+#include "light_verification.hpp"
+
+namespace iotw::test {
+namespace {
+using json = nlohmann::json;
+
+TEST(RigTap, Esp32AndRtl8710ModulesOverTapFinishTheirBlocksInTheirOwnNamespace) {
+  const auto dir = scratch_dir();
+  const auto run = dir / "run";
+  const IotwResult result =
+      run_iotw({"rig", "run", std::string(IOTW_RIGS_DIR) + "/esp_tap.toml", "--out", run.string(), "--seed", "21"}, dir);
+  ASSERT_EQ(result.code, 0) << result.out << result.err;
+  const json report = json::parse(slurp(run / "report.json"));
+  EXPECT_EQ(report["pass"], true);
+  EXPECT_EQ(report["ledger_valid"], true);
+  EXPECT_GE(report["blocks_finalized"].get<int>(), 20);
+  EXPECT_EQ(report["coherence_rate"].get<double>(), 1.0);
+  EXPECT_TRUE(report["blacklisted"].empty());
+
+  // The namespace the harness made (printed on stdout) is gone.
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(result.out, m, std::regex("network namespace (iotw-[0-9]+-[0-9]+): bridge iotwbr0 "
+                                                          "10\\.77\\.0\\.1/24, 6 TAP interface")))
+      << result.out;
+  EXPECT_FALSE(std::filesystem::exists("/run/netns/" + m[1].str())) << m[1] << " was not deleted";
+  EXPECT_TRUE(std::filesystem::exists(run / "tap_network.ip"));
+
+  const std::vector<std::string> devices{"esp32-tap-01", "esp32-tap-02", "esp32-tap-03",
+                                         "rtl8710-tap-01", "rtl8710-tap-02", "rtl8710-tap-03"};
+  std::map<std::string, json> tap_started, link_created;
+  std::map<std::string, std::string> registered_link;
+  std::set<std::string> attached, active, stopped;
+  std::vector<json> events;
+  for (const std::string& line : lines_of(run / "events.jsonl")) {
+    events.push_back(json::parse(line));
+    const json& e = events.back();
+    const json& f = e["fields"];
+    const std::string kind = e["kind"], source = e.value("source", "");
+    const std::string emu_name = source.rfind("emu:", 0) == 0 ? source.substr(4) : "";
+    if (kind == "tap_started") tap_started[emu_name] = f;
+    else if (kind == "tap_stopped") stopped.insert(emu_name);
+    else if (kind == "link_created" && f.value("link", "") == "tap") link_created[f["device"]] = f;
+    else if (kind == "device_registered") registered_link[f["name"]] = f["link"];
+    else if (kind == "state" && f["state"] == "attached") attached.insert(emu_name);
+    else if (kind == "assignment_sent") active.insert(f["miner_name"].get<std::string>());
+    else if (kind == "attestation") active.insert(f["witness_name"].get<std::string>());
+  }
+  for (std::size_t k = 0; k < devices.size(); ++k) {
+    const std::string& d = devices[k];
+    const std::string ip = "10.77.0." + std::to_string(2 + k);
+    ASSERT_TRUE(tap_started.count(d)) << d << ": no tap_started";
+    const json& t = tap_started[d];
+    EXPECT_EQ(t["tap"], "tap" + std::to_string(k));
+    EXPECT_EQ(t["ip"], ip + "/24");
+    EXPECT_EQ(t["mode"], "soc");
+    EXPECT_EQ(t["stack"], "lwip 2.1.3");
+    const std::string oui = k < 3 ? "24:0a:c4:" : "00:e0:4c:";  // Espressif / Realtek
+    EXPECT_EQ(t["mac"].get<std::string>().rfind(oui, 0), 0u) << d << " " << t["mac"];
+    EXPECT_EQ(t["model"], k < 3 ? "esp32" : "rtl8710");
+    EXPECT_EQ(link_created[d]["mac"], t["mac"]);
+    EXPECT_EQ(t["trust_node_udp"], link_created[d]["trust_node_udp"]);
+    EXPECT_EQ(t["trust_node_udp"].get<std::string>().rfind("10.77.0.1:", 0), 0u);
+    EXPECT_EQ(registered_link[d], "udp:" + ip + ":" + std::to_string(t["local_port"].get<int>()))
+        << d << ": the trust node sees the module's own address and lwIP port";
+    EXPECT_TRUE(attached.count(d)) << d;
+    EXPECT_TRUE(stopped.count(d)) << d << ": its lwIP process stopped on SIGTERM";
+  }
+  bool esp = false, rtl = false;
+  for (const std::string& d : active) {
+    esp = esp || d.rfind("esp32-tap-", 0) == 0;
+    rtl = rtl || d.rfind("rtl8710-tap-", 0) == 0;
+  }
+  EXPECT_TRUE(esp);
+  EXPECT_TRUE(rtl);
+  EXPECT_EQ(expect_light_verification(events, report).adopters, std::set<std::string>(devices.begin(), devices.end()));
+
+  const std::string node_config = slurp(run / "trust_node.toml");
+  EXPECT_NE(node_config.find("listen = '0.0.0.0:"), std::string::npos) << node_config;
+  EXPECT_EQ(node_config.find("[[serial]]"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace iotw::test

@@ -1,0 +1,41 @@
+// Reads a capture back with the real tshark and the project's Lua dissector (tools/wireshark/iotw.lua).
+// Needs IOTW_TSHARK (tshark's path) and IOTW_WIRESHARK_LUA defined by the test target.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <boost/process.hpp>
+
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace iotw::test {
+
+/// `tshark -X lua_script:iotw.lua -r FILE -T fields -e ...`: one vector of columns per packet (each resized to
+/// fields.size(); a field absent from a packet is ""). A tshark exit code other than 0 fails the test.
+inline std::vector<std::vector<std::string>> tshark_fields(const std::filesystem::path& pcap,
+                                                           const std::vector<std::string>& fields) {
+  namespace bp = boost::process;
+  std::vector<std::string> args = {"-X", "lua_script:" IOTW_WIRESHARK_LUA, "-r", pcap.string(), "-T", "fields",
+                                   "-E", "separator=|"};
+  for (const auto& f : fields) {
+    args.push_back("-e");
+    args.push_back(f);
+  }
+  bp::ipstream out;
+  bp::child c(bp::exe = IOTW_TSHARK, bp::args = args, bp::std_out > out, bp::std_err > bp::null, bp::std_in.close());
+  std::vector<std::vector<std::string>> rows;
+  for (std::string line; std::getline(out, line);) {
+    std::vector<std::string> cols;
+    std::stringstream ss(line);
+    for (std::string col; std::getline(ss, col, '|');) cols.push_back(col);
+    cols.resize(fields.size());
+    rows.push_back(cols);
+  }
+  c.wait();
+  EXPECT_EQ(c.exit_code(), 0);
+  return rows;
+}
+
+}  // namespace iotw::test
