@@ -106,8 +106,8 @@ void LinkCapture::on_bytes(std::size_t link, Direction dir, const std::vector<st
   }
 }
 
-std::vector<std::uint8_t> ipv4_udp_packet(std::uint16_t src_port, std::uint16_t dst_port,
-                                          const std::vector<std::uint8_t>& payload, std::uint16_t ip_id) {
+std::vector<std::uint8_t> ipv4_udp_packet(const UdpFlow& flow, const std::vector<std::uint8_t>& payload,
+                                          std::uint16_t ip_id) {
   constexpr std::size_t kMaxPayload = 65535 - 20 - 8;
   const std::size_t n = std::min(payload.size(), kMaxPayload);
   const auto total = static_cast<std::uint16_t>(20 + 8 + n);
@@ -125,17 +125,16 @@ std::vector<std::uint8_t> ipv4_udp_packet(std::uint16_t src_port, std::uint16_t 
   p.push_back(64);  // TTL
   p.push_back(17);  // UDP
   be16(0);          // header checksum, below
-  for (int i = 0; i < 2; ++i) {  // 127.0.0.1 -> 127.0.0.1
-    p.push_back(127), p.push_back(0), p.push_back(0), p.push_back(1);
-  }
+  p.insert(p.end(), flow.src_ip.begin(), flow.src_ip.end());
+  p.insert(p.end(), flow.dst_ip.begin(), flow.dst_ip.end());
   std::uint32_t sum = 0;
   for (std::size_t i = 0; i < 20; i += 2) sum += static_cast<std::uint32_t>(p[i] << 8 | p[i + 1]);
   while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
   const auto csum = static_cast<std::uint16_t>(~sum);
   p[10] = static_cast<std::uint8_t>(csum >> 8);
   p[11] = static_cast<std::uint8_t>(csum);
-  be16(src_port);
-  be16(dst_port);
+  be16(flow.src_port);
+  be16(flow.dst_port);
   be16(static_cast<std::uint16_t>(8 + n));
   be16(0);  // no UDP checksum
   p.insert(p.end(), payload.begin(), payload.begin() + static_cast<std::ptrdiff_t>(n));
@@ -147,11 +146,11 @@ void LinkCapture::add_udp_link(const std::string& name) {
   udp_interfaces_.push_back(writer_.add_interface(name, PcapngWriter::kLinktypeIpv4));
 }
 
-void LinkCapture::on_datagram(std::size_t udp_link, Direction dir, std::uint16_t src_port, std::uint16_t dst_port,
+void LinkCapture::on_datagram(std::size_t udp_link, Direction dir, const UdpFlow& flow,
                               const std::vector<std::uint8_t>& datagram) {
   std::lock_guard lock(mutex_);
   if (udp_link >= udp_interfaces_.size()) return;
-  writer_.write_packet(udp_interfaces_[udp_link], now_us(), dir, ipv4_udp_packet(src_port, dst_port, datagram, ip_id_++));
+  writer_.write_packet(udp_interfaces_[udp_link], now_us(), dir, ipv4_udp_packet(flow, datagram, ip_id_++));
   ++frames_;
 }
 

@@ -43,10 +43,10 @@ class PcapngWriter {
 };
 
 /// Builds one IPv4 packet (20-byte header with its checksum, TTL 64, DF) carrying a UDP datagram
-/// (8-byte header, checksum 0 = none, allowed over IPv4 by RFC 768) from 127.0.0.1:src to 127.0.0.1:dst.
+/// (8-byte header, checksum 0 = none, allowed over IPv4 by RFC 768) between the flow's addresses and ports.
 /// Payloads over 65,507 bytes are truncated to that size.
-std::vector<std::uint8_t> ipv4_udp_packet(std::uint16_t src_port, std::uint16_t dst_port,
-                                          const std::vector<std::uint8_t>& payload, std::uint16_t ip_id);
+std::vector<std::uint8_t> ipv4_udp_packet(const UdpFlow& flow, const std::vector<std::uint8_t>& payload,
+                                          std::uint16_t ip_id);
 
 /// A LinkFabric tap that splits each direction's byte stream at 0x00 and writes one packet per frame, and a
 /// UdpRelay tap that writes one IPv4/UDP packet per relayed datagram. Bytes of an unfinished serial frame at
@@ -58,9 +58,8 @@ class LinkCapture {
   void on_bytes(std::size_t link, Direction dir, const std::vector<std::uint8_t>& bytes);
   /// Adds an interface for the next UDP link (UdpRelay add_link order: the first call is UDP link 0).
   void add_udp_link(const std::string& name);
-  /// One relayed datagram of UDP link `udp_link` (ports as UdpRelay::Flow).
-  void on_datagram(std::size_t udp_link, Direction dir, std::uint16_t src_port, std::uint16_t dst_port,
-                   const std::vector<std::uint8_t>& datagram);
+  /// One relayed datagram of UDP link `udp_link`, sent along `flow`; an unknown `udp_link` is ignored.
+  void on_datagram(std::size_t udp_link, Direction dir, const UdpFlow& flow, const std::vector<std::uint8_t>& datagram);
   /// Frames and datagrams written so far.
   std::uint64_t frames() const;
   /// Writes pending partial frames and flushes; returns false when a write failed.

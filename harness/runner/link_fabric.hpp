@@ -4,6 +4,7 @@
 // master A <-> master B on its own Boost.Asio io_context thread. Every chunk passes a LinkPolicy on the way:
 // PassThrough, or the seeded serial fault proxy FaultPolicy (fault_policy.hpp).
 #pragma once
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -21,6 +22,12 @@ namespace iotw::harness {
 
 /// Which way a chunk travels on a link.
 enum class Direction { NodeToDevice, DeviceToNode };
+
+/// The IPv4 addresses and ports one relayed UDP datagram was sent from and to (UdpRelay, links.pcapng).
+struct UdpFlow {
+  std::array<std::uint8_t, 4> src_ip{127, 0, 0, 1}, dst_ip{127, 0, 0, 1};
+  std::uint16_t src_port = 0, dst_port = 0;
+};
 
 /// One write the policy asks for: `bytes` reach the other side after `delay` (0 = at once). Deliveries of
 /// one direction always arrive in the order they were asked for: a delayed one holds back later ones.

@@ -180,27 +180,32 @@ class RigRun final : public ScriptHost {
       for (const DeviceInstance& d : spec_.instances()) any_at = any_at || d.link == "at";
       const TapPlan tap_plan = plan_tap_network(spec_, seed_);  // link = "tap": run_rig made the namespace we are in
       const std::uint16_t udp_port = any_at || !tap_plan.devices.empty() ? free_udp_port() : 0;  // the trust node's, fixed for the run
-      if (any_at) {
+      if (any_at || !tap_plan.devices.empty()) {
         udp_relay_ = std::make_unique<UdpRelay>(udp_port);
         udp_relay_->set_tap([this](std::size_t link, Direction dir, const UdpRelay::Flow& flow,
                                    const std::vector<std::uint8_t>& bytes) {
-          capture_->on_datagram(link, dir, flow.src_port, flow.dst_port, bytes);
+          capture_->on_datagram(link, dir, flow, bytes);
         });
       }
       std::uint64_t link_seed = seed_;
       for (const DeviceInstance& d : spec_.instances()) {
         link_seed = link_seed * 6364136223846793005ULL + 1442695040888963407ULL;  // one stream per link
-        if (d.link == "tap") {  // SoC mode over TAP: lwIP on its TAP interface, UDP to the node via the bridge
+        if (d.link == "tap") {  // SoC mode over TAP: lwIP on its TAP interface, UDP to the fault proxy on the bridge
           const auto t = std::find_if(tap_plan.devices.begin(), tap_plan.devices.end(),
                                       [&](const TapAddress& a) { return a.device == d.name; });
+          auto policy = std::make_unique<UdpFaultPolicy>(link_seed);
+          udp_policies[d.name] = policy.get();
+          capture_->add_udp_link(d.name);
+          const std::uint16_t proxy = udp_relay_->add_link(d.name, std::move(policy), tap_plan.bridge_ip);
           devices.push_back({d, LinkInfo{d.name, "", ""}, {}, 0});
           WiredDevice& w = devices.back();
           w.tap = t->ifname;
           w.tap_ip = fmt::format("{}/{}", t->ip, tap_plan.prefix);
           w.tap_mac = t->mac;
-          w.tap_trust_node_udp = fmt::format("{}:{}", tap_plan.bridge_ip, udp_port);
+          w.tap_trust_node_udp = fmt::format("{}:{}", tap_plan.bridge_ip, proxy);
           emit("link_created", {{"device", d.name}, {"link", "tap"}, {"tap", w.tap}, {"ip", w.tap_ip}, {"mac", w.tap_mac},
-                                {"trust_node_udp", w.tap_trust_node_udp}});
+                                {"udp_proxy", w.tap_trust_node_udp},
+                                {"trust_node_udp", fmt::format("127.0.0.1:{}", udp_port)}});
           continue;
         }
         if (d.link == "at") {  // AT mode: the module's UDP socket reaches the trust node through the UDP fault proxy
@@ -520,7 +525,7 @@ class RigRun final : public ScriptHost {
         links.push_back({{"device", s.device},
                          {"link", "udp"},
                          {"faults", udp_fault_counts_json(s.faults)},
-                         {"udp_proxy", fmt::format("127.0.0.1:{}", s.proxy_port)},
+                         {"udp_proxy", fmt::format("{}:{}", s.proxy_ip, s.proxy_port)},
                          {"node_to_device", udp_counts_json(s.node_to_device)},
                          {"device_to_node", udp_counts_json(s.device_to_node)}});
     return {{"tx", {{"submitted", tx_.submitted}, {"accepted", tx_.accepted}, {"duplicate", tx_.duplicate},

@@ -97,16 +97,21 @@ std::vector<Delivery> UdpFaultPolicy::on_datagram(Direction dir, std::vector<std
 class UdpRelay::Link {
  public:
   Link(asio::io_context& io, std::size_t index, std::string device, std::unique_ptr<UdpFaultPolicy> policy,
-       udp::endpoint node, Tap tap)
+       udp::endpoint node, Tap tap, const std::string& bind_ip)
       : io_(io), index_(index), device_(std::move(device)), policy_(std::move(policy)), node_(node),
         tap_(std::move(tap)), front_(io), up_(io), flush_{asio::steady_timer(io), asio::steady_timer(io)} {
-    const udp::endpoint any(asio::ip::make_address("127.0.0.1"), 0);
     boost::system::error_code ec;
+    const auto front_ip = asio::ip::make_address_v4(bind_ip, ec);
+    if (ec) throw FabricError(fmt::format("UDP proxy for {}: '{}' is not an IPv4 address", device_, bind_ip));
     for (udp::socket* s : {&front_, &up_}) {
+      const udp::endpoint at(s == &front_ ? front_ip : asio::ip::make_address_v4("127.0.0.1"), 0);
       s->open(udp::v4(), ec);
-      if (!ec) s->bind(any, ec);
-      if (ec) throw FabricError(fmt::format("UDP proxy for {}: cannot bind a socket on 127.0.0.1: {}", device_, ec.message()));
+      if (!ec) s->bind(at, ec);
+      if (ec)
+        throw FabricError(fmt::format("UDP proxy for {}: cannot bind a socket on {}: {}", device_,
+                                      at.address().to_string(), ec.message()));
     }
+    front_ip_ = front_ip.to_bytes();
     port_ = front_.local_endpoint().port();
     up_port_ = up_.local_endpoint().port();
   }
@@ -118,7 +123,7 @@ class UdpRelay::Link {
 
   UdpLinkStats stats() const {
     std::lock_guard lock(mutex_);
-    return {device_, port_, counts_[0], counts_[1], policy_->counts()};
+    return {device_, port_, front_.local_endpoint().address().to_string(), counts_[0], counts_[1], policy_->counts()};
   }
   std::uint16_t port() const { return port_; }
   UdpFaultPolicy* policy() { return policy_.get(); }
@@ -175,12 +180,14 @@ class UdpRelay::Link {
   void send(Direction dir, const std::vector<std::uint8_t>& bytes) {
     boost::system::error_code ec;  // a node that is down (restarting) or a module not heard yet: the datagram is lost
     Flow flow;
+    std::array<std::uint8_t, 4> module_ip{127, 0, 0, 1};  // the flow is the device's leg of the proxy
+    if (module_known_ && module_.address().is_v4()) module_ip = module_.address().to_v4().to_bytes();
     if (dir == Direction::DeviceToNode) {
       up_.send_to(asio::buffer(bytes), node_, 0, ec);
-      flow = {up_port_, node_.port()};
+      flow = {module_ip, front_ip_, module_.port(), port_};
     } else if (module_known_) {
       front_.send_to(asio::buffer(bytes), module_, 0, ec);
-      flow = {port_, module_.port()};
+      flow = {front_ip_, module_ip, port_, module_.port()};
     } else {
       return;
     }
@@ -201,6 +208,7 @@ class UdpRelay::Link {
   udp::socket front_, up_;
   asio::steady_timer flush_[2];
   std::uint16_t port_ = 0, up_port_ = 0;
+  std::array<std::uint8_t, 4> front_ip_{127, 0, 0, 1};
   std::array<std::uint8_t, 65536> front_buf_{}, up_buf_{};
   udp::endpoint front_from_, up_from_, module_;
   bool module_known_ = false;
@@ -222,10 +230,11 @@ void UdpRelay::set_tap(Tap tap) {
   tap_ = std::move(tap);
 }
 
-std::uint16_t UdpRelay::add_link(const std::string& device, std::unique_ptr<UdpFaultPolicy> policy) {
+std::uint16_t UdpRelay::add_link(const std::string& device, std::unique_ptr<UdpFaultPolicy> policy,
+                                 const std::string& bind_ip) {
   std::lock_guard lock(mutex_);
   const udp::endpoint node(asio::ip::make_address("127.0.0.1"), node_port_);
-  auto link = std::make_shared<Link>(io_, links_.size(), device, std::move(policy), node, tap_);
+  auto link = std::make_shared<Link>(io_, links_.size(), device, std::move(policy), node, tap_, bind_ip);
   links_.push_back(link);
   asio::post(io_, [link] { link->start(); });
   return link->port();

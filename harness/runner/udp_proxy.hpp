@@ -79,7 +79,8 @@ struct UdpDirectionCounts {
 
 struct UdpLinkStats {
   std::string device;
-  std::uint16_t proxy_port = 0;  ///< the module sends here (127.0.0.1)
+  std::uint16_t proxy_port = 0;  ///< the module sends here, on proxy_ip
+  std::string proxy_ip = "127.0.0.1";  ///< 127.0.0.1 (AT modules) or the TAP bridge's address
   UdpDirectionCounts node_to_device, device_to_node;
   UdpFaultCounts faults;
 };
@@ -93,19 +94,19 @@ class UdpRelay {
   UdpRelay(const UdpRelay&) = delete;
   UdpRelay& operator=(const UdpRelay&) = delete;
 
-  /// The 127.0.0.1 ports a relayed datagram was sent from and to (device -> node: upstream socket -> node's
-  /// [udp] port; node -> device: proxy endpoint -> the module's socket).
-  struct Flow {
-    std::uint16_t src_port = 0, dst_port = 0;
-  };
-  /// Sees every datagram as it is sent on: link index (add_link order), direction, ports, bytes. Relay thread.
+  /// The device's leg of the proxy, where the faults are seen: device -> node = the module's socket -> its proxy
+  /// endpoint; node -> device = the proxy endpoint -> the module's socket.
+  using Flow = UdpFlow;
+  /// Sees every datagram as it is sent on: link index (add_link order), direction, flow, bytes. Relay thread.
   using Tap = std::function<void(std::size_t, Direction, const Flow&, const std::vector<std::uint8_t>&)>;
   void set_tap(Tap tap);
 
-  /// Binds the device's proxy endpoint and its upstream socket (127.0.0.1, kernel-picked ports) and starts
-  /// relaying through `policy` (owned by the relay; the pointer stays valid until the relay is destroyed).
+  /// Binds the device's proxy endpoint on `bind_ip` (an IPv4 address: 127.0.0.1 for AT modules, the TAP bridge's
+  /// address for TAP modules) and its upstream socket on 127.0.0.1, kernel-picked ports, and starts relaying
+  /// through `policy` (owned by the relay; the pointer stays valid until the relay is destroyed).
   /// Returns the proxy port. Throws FabricError when a socket cannot be bound.
-  std::uint16_t add_link(const std::string& device, std::unique_ptr<UdpFaultPolicy> policy);
+  std::uint16_t add_link(const std::string& device, std::unique_ptr<UdpFaultPolicy> policy,
+                         const std::string& bind_ip = "127.0.0.1");
 
   std::vector<UdpLinkStats> stats() const;
   /// Stops relaying (pending deliveries are dropped) and joins the thread; idempotent.

@@ -555,13 +555,14 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
     if (t.contains("fault")) {
       s.action = Step::Action::Fault;
       read_fault(r, t, w, devices, powered, s.fault);
-      // TAP modules' UDP goes straight to the trust node through the namespace's bridge (no fault proxy) and their
-      // lwIP processes have no control channel: no device fault names them (docs/rig-format.md "TAP links").
+      // TAP modules' UDP crosses the harness's UDP fault proxy on the bridge (UDP link faults, partition and stall
+      // apply), but their lwIP processes have no control channel and no power supply (docs/rig-format.md "TAP links").
+      const bool udp_link_fault = s.fault.udp_fault() || s.fault.kind == "partition" || s.fault.kind == "stall";
       for (const std::string& d : s.fault.devices)
-        if (tap_linked.count(d))
-          r.fail(t.get("devices")->source(), fmt::format("fault '{}' in {}: '{}' has link = \"tap\"; faults on TAP "
-                                                         "modules are not supported (only trust_node_* faults and "
-                                                         "faults on pty/at devices)", s.fault.kind, w, d));
+        if (tap_linked.count(d) && !udp_link_fault)
+          r.fail(t.get("devices")->source(), fmt::format("fault '{}' in {}: '{}' has link = \"tap\"; a TAP module "
+                                                         "takes only UDP link faults (udp_loss, udp_duplicate, "
+                                                         "udp_reorder, udp_delay, partition, stall)", s.fault.kind, w, d));
       if (s.fault.serial_fault()) {  // the serial fault proxy sits on PTY links; an AT device's link is UDP
         for (const std::string& d : s.fault.devices)
           if (at_linked.count(d))
@@ -590,14 +591,14 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
           r.fail(t.source(), fmt::format("fault '{}' in {}: the rig has no {} device", s.fault.kind, w,
                                          want_at ? "link = \"at\"" : "PTY-linked"));
       }
-      if (s.fault.udp_fault()) {  // the UDP fault proxy sits on AT devices' links only
+      if (s.fault.udp_fault()) {  // the UDP fault proxy sits on AT and TAP devices' links
         for (const std::string& d : s.fault.devices)
-          if (!at_linked.count(d))
+          if (!at_linked.count(d) && !tap_linked.count(d))
             r.fail(t.get("devices")->source(), fmt::format("UDP link fault '{}' in {}: '{}' has a PTY link (serial; "
-                                                           "UDP faults need link = \"at\")", s.fault.kind, w, d));
-        if (s.fault.devices.empty() && at_linked.empty())
-          r.fail(t.source(), fmt::format("UDP link fault '{}' in {}: the rig has no link = \"at\" device (UDP faults "
-                                         "act on AT devices' UDP links)", s.fault.kind, w));
+                                                           "UDP faults need link = \"at\" or \"tap\")", s.fault.kind, w, d));
+        if (s.fault.devices.empty() && at_linked.empty() && tap_linked.empty())
+          r.fail(t.source(), fmt::format("UDP link fault '{}' in {}: the rig has no link = \"at\" or \"tap\" device "
+                                         "(UDP faults act on UDP links)", s.fault.kind, w));
       }
     } else {
       for (std::string_view k : {"devices", "rate", "per", "bytes", "delay_ms", "jitter_ms", "duration_s", "recover_within_s",

@@ -61,8 +61,14 @@ TEST(RigLoaderTap, Errors) {
             "x.toml:12:1: unknown key 'mtu' in [tap]; allowed: subnet");
   EXPECT_EQ(error_of("[rig]\nname = \"t\"\n[[devices]]\ncount = 5\n[pass]\nledger_valid = true\n[tap]\nsubnet = \"10.1.0.0/24\"\n"),
             "x.toml:7:1: [tap] applies only to a rig with a link = \"tap\" [[devices]] group");
-  // A device fault cannot name a TAP module (no fault proxy on its UDP, no control channel to its process).
-  EXPECT_EQ(error_of(tap_rig("esp32", 5, "[[steps]]\nfault = \"partition\"\ndevices = [\"m-01\"]\nduration_s = 1\n")),
-            "x.toml:12:11: fault 'partition' in [[steps]] #1: 'm-01' has link = \"tap\"; faults on TAP modules are not "
-            "supported (only trust_node_* faults and faults on pty/at devices)");
+  // A TAP module's UDP crosses the fault proxy: UDP link faults, partition and stall name it; no other device
+  // fault does (no control channel to its lwIP process, no serial link, no supply).
+  EXPECT_EQ(error_of(tap_rig("esp32", 5, "[[steps]]\nfault = \"partition\"\ndevices = [\"m-01\"]\nduration_s = 1\n")), "");
+  EXPECT_EQ(error_of(tap_rig("esp32", 5, "[[steps]]\nfault = \"udp_loss\"\nrate = 0.2\nduration_s = 1\n")), "");
+  EXPECT_EQ(error_of(tap_rig("esp32", 5, "[[steps]]\nfault = \"reboot\"\ndevices = [\"m-01\"]\n")),
+            "x.toml:12:11: fault 'reboot' in [[steps]] #1: 'm-01' has link = \"tap\"; a TAP module takes only UDP link "
+            "faults (udp_loss, udp_duplicate, udp_reorder, udp_delay, partition, stall)");
+  EXPECT_EQ(error_of(tap_rig("esp32", 5, "[[steps]]\nfault = \"corrupt\"\nrate = 0.01\ndevices = [\"m-01\"]\n")),
+            "x.toml:13:11: fault 'corrupt' in [[steps]] #1: 'm-01' has link = \"tap\"; a TAP module takes only UDP link "
+            "faults (udp_loss, udp_duplicate, udp_reorder, udp_delay, partition, stall)");
 }

@@ -376,7 +376,7 @@ TEST(RigLoaderUdp, UdpFaultsNeedAtDevicesPartitionAndStallTakeBoth) {
   // lines: 13 [[steps]], 14 fault, 15 rate/devices ...
   EXPECT_EQ(error_of(mixed + "[[steps]]\nfault = \"udp_loss\"\nrate = 0.1\ndevices = [\"esp-01\"]\n"),
             "x.toml:16:11: UDP link fault 'udp_loss' in [[steps]] #1: 'esp-01' has a PTY link (serial; UDP faults need "
-            "link = \"at\")");
+            "link = \"at\" or \"tap\")");
   EXPECT_EQ(error_of(mixed + "[[steps]]\nfault = \"udp_loss\"\nrate = 0.1\ndevices = [\"at-01\"]\n"), "");
   EXPECT_EQ(error_of(mixed + "[[steps]]\nfault = \"udp_duplicate\"\nrate = 0.05\nduration_s = 3\nrecover_within_s = 9\n"), "");
   EXPECT_EQ(error_of(mixed + "[[steps]]\nfault = \"udp_reorder\"\nrate = 0.05\n"), "");
@@ -392,8 +392,8 @@ TEST(RigLoaderUdp, UdpFaultsNeedAtDevicesPartitionAndStallTakeBoth) {
   EXPECT_NE(error_of(mixed + "[[steps]]\nfault = \"udp_loss\"\nrate = 1.5\n").find("x.toml:15:8"), std::string::npos);
   // a rig without AT devices has no UDP link
   EXPECT_EQ(error_of(head + "[[steps]]\nfault = \"udp_reorder\"\nrate = 0.1\n"),
-            "x.toml:7:1: UDP link fault 'udp_reorder' in [[steps]] #1: the rig has no link = \"at\" device (UDP faults act "
-            "on AT devices' UDP links)");
+            "x.toml:7:1: UDP link fault 'udp_reorder' in [[steps]] #1: the rig has no link = \"at\" or \"tap\" device "
+            "(UDP faults act on UDP links)");
 }
 
 TEST(RigLoaderUdp, UdpFaultsRig) {

@@ -21,7 +21,11 @@ std::uint16_t be16(const Bytes& b, std::size_t at) { return static_cast<std::uin
 
 TEST(Ipv4UdpPacket, HeaderChecksumLengthsAndPortsAreValid) {
   const Bytes payload{0x0a, 0x02, 0x08, 0x01, 1, 2, 3, 4};
-  const Bytes p = ipv4_udp_packet(40001, 5683, payload, 7);
+  UdpFlow flow;
+  flow.src_ip = {10, 77, 0, 1};
+  flow.src_port = 40001;
+  flow.dst_port = 5683;
+  const Bytes p = ipv4_udp_packet(flow, payload, 7);
   ASSERT_EQ(p.size(), 20u + 8u + payload.size());
   EXPECT_EQ(p[0], 0x45);
   EXPECT_EQ(be16(p, 2), p.size());
@@ -31,7 +35,7 @@ TEST(Ipv4UdpPacket, HeaderChecksumLengthsAndPortsAreValid) {
   for (std::size_t i = 0; i < 20; i += 2) sum += be16(p, i);
   while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
   EXPECT_EQ(sum, 0xFFFFu);
-  EXPECT_EQ(Bytes(p.begin() + 12, p.begin() + 20), (Bytes{127, 0, 0, 1, 127, 0, 0, 1}));
+  EXPECT_EQ(Bytes(p.begin() + 12, p.begin() + 20), (Bytes{10, 77, 0, 1, 127, 0, 0, 1}));
   EXPECT_EQ(be16(p, 20), 40001);
   EXPECT_EQ(be16(p, 22), 5683);
   EXPECT_EQ(be16(p, 24), 8 + payload.size());
@@ -44,8 +48,8 @@ TEST(LinkCapture, SerialAndUdpLinksGetTheirOwnLinkTypes) {
     LinkCapture cap(file, {"pty-01"});
     cap.add_udp_link("at-01");
     cap.on_bytes(0, Direction::DeviceToNode, {0x03, 0x11, 0x22, 0x00, 0x02});  // one frame + a partial one
-    cap.on_datagram(0, Direction::NodeToDevice, 5683, 40001, {0xAA, 0xBB});
-    cap.on_datagram(3, Direction::NodeToDevice, 1, 2, {0xCC});  // no such UDP link: ignored
+    cap.on_datagram(0, Direction::NodeToDevice, UdpFlow{.src_port = 5683, .dst_port = 40001}, {0xAA, 0xBB});
+    cap.on_datagram(3, Direction::NodeToDevice, UdpFlow{.src_port = 1, .dst_port = 2}, {0xCC});  // no such link
     ASSERT_TRUE(cap.close());
     EXPECT_EQ(cap.frames(), 3u);
   }
@@ -68,7 +72,7 @@ TEST(LinkCapture, SerialAndUdpLinksGetTheirOwnLinkTypes) {
   ASSERT_EQ(packets.size(), 3u);
   EXPECT_EQ(packets[0], (std::pair<std::uint32_t, Bytes>{0, {1, 0x03, 0x11, 0x22, 0x00}})) << "direction byte first";
   EXPECT_EQ(packets[1].first, 1u);
-  EXPECT_EQ(packets[1].second, ipv4_udp_packet(5683, 40001, {0xAA, 0xBB}, 0));
+  EXPECT_EQ(packets[1].second, ipv4_udp_packet(UdpFlow{.src_port = 5683, .dst_port = 40001}, {0xAA, 0xBB}, 0));
   EXPECT_EQ(packets[2], (std::pair<std::uint32_t, Bytes>{0, {1, 0x02}})) << "the partial frame at close()";
 }
 

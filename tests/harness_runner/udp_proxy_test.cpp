@@ -242,8 +242,8 @@ TEST(UdpRelay, RelaysBothWaysWithOnePeerPerDevice) {
   ASSERT_EQ(tapped.size(), 5u);
   // The tap names the real ports (links.pcapng writes them into its IPv4/UDP headers).
   EXPECT_EQ(std::get<1>(tapped[0]), Direction::DeviceToNode);
-  EXPECT_EQ(flows[0].src_port, from_a.port());
-  EXPECT_EQ(flows[0].dst_port, node.local_endpoint().port());
+  EXPECT_EQ(flows[0].src_port, module_a.local_endpoint().port()) << "the device's leg of the proxy";
+  EXPECT_EQ(flows[0].dst_port, port_a);
   for (std::size_t i = 0; i < tapped.size(); ++i)
     if (std::get<0>(tapped[i]) == 0 && std::get<1>(tapped[i]) == Direction::NodeToDevice) {
       EXPECT_EQ(flows[i].src_port, port_a);

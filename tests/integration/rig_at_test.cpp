@@ -79,8 +79,8 @@ TEST(RigAt, AppliancesDrivingEsp8266AndRtl8710ModulesFinishTheirBlocksOverUdp) {
   // Light verification over UDP: every appliance adopted a signed checkpoint (docs/protocol.md §6).
   EXPECT_EQ(expect_light_verification(events, report).adopters, devices);
 
-  // links.pcapng: one IPv4/UDP packet per relayed datagram on the device's own interface, with the real
-  // loopback ports; the Lua dissector claims each by its CRC-32 trailer and decodes the Envelope.
+  // links.pcapng: one IPv4/UDP packet per relayed datagram on the device's own interface, as on the device's
+  // leg of the proxy (module <-> its proxy endpoint); the Lua dissector claims each by its CRC-32 trailer.
   const auto rows = tshark_fields(run / "links.pcapng", {"frame.interface_name", "ip.src", "ip.dst", "udp.srcport",
                                                          "udp.dstport", "iotw.crc_ok", "iotw.direction", "iotw.msg",
                                                          "iotw.name"});
@@ -102,7 +102,7 @@ TEST(RigAt, AppliancesDrivingEsp8266AndRtl8710ModulesFinishTheirBlocksOverUdp) {
     EXPECT_EQ(row[5], "1") << "every relayed datagram is a CRC-valid IOTW datagram";
     messages.insert(row[7]);
     if (row[6] == "1") {
-      EXPECT_EQ(row[4], node_udp) << row[7] << ": device -> trust node goes to the node's port";
+      EXPECT_EQ(row[4], proxy_port[row[0]]) << row[7] << ": device -> trust node goes to the device's proxy port";
     } else {
       EXPECT_EQ(row[6], "0") << row[7];
       EXPECT_EQ(row[3], proxy_port[row[0]]) << row[7] << ": trust node -> device comes from the device's proxy port";

@@ -1,7 +1,8 @@
 // rigs/esp_tap.toml through the real binaries (issue 4, TAP mode): the harness creates a network namespace of its
 // own with a bridge and one TAP interface per module, runs the trust node and iotw-emu in it (one lwIP process per
-// ESP32 / RTL8710 module in SoC mode), and deletes it afterwards. The modules register from their own IPv4
-// addresses with the vendors' MACs, finish 20 blocks with a valid ledger, and nothing of the namespace remains.
+// ESP32 / RTL8710 module in SoC mode), and deletes it afterwards. The modules, with the vendors' MACs, send from
+// their own IPv4 addresses to their UDP fault proxy endpoints on the bridge (a udp_loss step hits one), finish
+// their blocks with a valid ledger, appear in links.pcapng, and nothing of the namespace remains.
 // Needs CAP_NET_ADMIN and CAP_SYS_ADMIN (CI runs as root); without them the run exits 2 and the test fails.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -13,6 +14,7 @@
 
 #include "iotw_process.hpp"
 #include "light_verification.hpp"
+#include "tshark_fields.hpp"
 
 namespace iotw::test {
 namespace {
@@ -59,6 +61,7 @@ TEST(RigTap, Esp32AndRtl8710ModulesOverTapFinishTheirBlocksInTheirOwnNamespace) 
     else if (kind == "assignment_sent") active.insert(f["miner_name"].get<std::string>());
     else if (kind == "attestation") active.insert(f["witness_name"].get<std::string>());
   }
+  std::map<std::string, std::string> proxy_port, module_ip, module_port;
   for (std::size_t k = 0; k < devices.size(); ++k) {
     const std::string& d = devices[k];
     const std::string ip = "10.77.0." + std::to_string(2 + k);
@@ -72,10 +75,13 @@ TEST(RigTap, Esp32AndRtl8710ModulesOverTapFinishTheirBlocksInTheirOwnNamespace) 
     EXPECT_EQ(t["mac"].get<std::string>().rfind(oui, 0), 0u) << d << " " << t["mac"];
     EXPECT_EQ(t["model"], k < 3 ? "esp32" : "rtl8710");
     EXPECT_EQ(link_created[d]["mac"], t["mac"]);
-    EXPECT_EQ(t["trust_node_udp"], link_created[d]["trust_node_udp"]);
-    EXPECT_EQ(t["trust_node_udp"].get<std::string>().rfind("10.77.0.1:", 0), 0u);
-    EXPECT_EQ(registered_link[d], "udp:" + ip + ":" + std::to_string(t["local_port"].get<int>()))
-        << d << ": the trust node sees the module's own address and lwIP port";
+    EXPECT_EQ(t["trust_node_udp"], link_created[d]["udp_proxy"]) << d << ": the module sends to its fault proxy";
+    EXPECT_EQ(t["trust_node_udp"].get<std::string>().rfind("10.77.0.1:", 0), 0u) << "on the bridge";
+    EXPECT_EQ(registered_link[d].rfind("udp:127.0.0.1:", 0), 0u)
+        << d << ": the trust node sees the proxy's upstream socket for the device, " << registered_link[d];
+    proxy_port[d] = t["trust_node_udp"].get<std::string>().substr(10);
+    module_ip[d] = ip;
+    module_port[d] = std::to_string(t["local_port"].get<int>());
     EXPECT_TRUE(attached.count(d)) << d;
     EXPECT_TRUE(stopped.count(d)) << d << ": its lwIP process stopped on SIGTERM";
   }
@@ -87,6 +93,30 @@ TEST(RigTap, Esp32AndRtl8710ModulesOverTapFinishTheirBlocksInTheirOwnNamespace) 
   EXPECT_TRUE(esp);
   EXPECT_TRUE(rtl);
   EXPECT_EQ(expect_light_verification(events, report).adopters, std::set<std::string>(devices.begin(), devices.end()));
+
+  // The UDP fault step on esp32-tap-01 dropped datagrams and the link recovered.
+  EXPECT_EQ(report["step_checks"].size(), 1u);
+  for (const json& c : report["step_checks"]) EXPECT_EQ(c["pass"], true) << c.dump();
+  std::uint64_t lost = 0;
+  for (const json& l : report["harness"]["links"])
+    if (l["device"] == "esp32-tap-01") lost = l["faults"]["lost_datagrams"].get<std::uint64_t>();
+  EXPECT_GT(lost, 0u);
+  // links.pcapng: each module's datagrams on its own interface, from its own IPv4 address and lwIP port to its
+  // proxy endpoint on the bridge, decoded by the Lua dissector.
+  const auto rows = tshark_fields(run / "links.pcapng", {"frame.interface_name", "ip.src", "ip.dst", "udp.srcport",
+                                                         "udp.dstport", "iotw.direction", "iotw.msg", "iotw.name"});
+  ASSERT_EQ(rows.size(), report["harness"]["captured_frames"].get<std::size_t>());
+  std::set<std::string> hello_names;
+  for (const auto& row : rows) {
+    ASSERT_TRUE(module_ip.count(row[0])) << "interface " << row[0];
+    const bool up = row[5] == "1";
+    EXPECT_EQ(up ? row[1] : row[2], module_ip[row[0]]) << row[6];
+    EXPECT_EQ(up ? row[2] : row[1], "10.77.0.1") << row[6];
+    EXPECT_EQ(up ? row[3] : row[4], module_port[row[0]]) << row[6];
+    EXPECT_EQ(up ? row[4] : row[3], proxy_port[row[0]]) << row[6];
+    if (row[6] == "Hello") hello_names.insert(row[7]);
+  }
+  EXPECT_EQ(hello_names, std::set<std::string>(devices.begin(), devices.end()));
 
   const std::string node_config = slurp(run / "trust_node.toml");
   EXPECT_NE(node_config.find("listen = '0.0.0.0:"), std::string::npos) << node_config;
