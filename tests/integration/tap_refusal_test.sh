@@ -9,6 +9,12 @@ RIG=$2
 WORK=$(mktemp -d /tmp/iotw-tap-refusal.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 chmod 777 "$WORK"
+# The unprivileged user may not reach the build or source tree (a fresh clone under a 0700 mktemp dir): it runs
+# copies of the binary and the rig from the work folder.
+cp "$IOTW" "$WORK/iotw" && chmod 755 "$WORK/iotw"
+cp "$RIG" "$WORK/esp_tap.toml" && chmod 644 "$WORK/esp_tap.toml"
+IOTW="$WORK/iotw"
+RIG="$WORK/esp_tap.toml"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 drop=()
 if [ "$(id -u)" -eq 0 ]; then
