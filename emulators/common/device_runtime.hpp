@@ -50,6 +50,7 @@ struct DeviceSpec {
   // rtl8710 | rtl8195) over its UART; the module's UDP socket reaches the trust node.
   std::string mode = "soc";         ///< "soc" (firmware on the module, serial link) | "at"
   std::string trust_node_udp;       ///< at: the trust node's UDP endpoint "127.x.y.z:PORT"; tap: "A.B.C.D:PORT"
+  std::string trust_node_tcp;       ///< at, instead of trust_node_udp: the trust node's [tcp] endpoint "127.x.y.z:PORT"
   // SoC mode over TAP (docs/emulators.md "TAP mode"; esp_wifi/tap_module.hpp): lwIP on a Linux TAP interface.
   std::string tap;                  ///< the TAP interface name ("" = not a TAP module); then no `link`
   std::string tap_ip;               ///< tap: the module's IPv4 address and prefix, "A.B.C.D/P"

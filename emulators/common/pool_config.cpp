@@ -175,7 +175,7 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
     const toml::table* t = node.as_table();
     if (!t) fail(file, node.source(), "[[device]] must be a table");
     check_keys(file, *t,
-               {"name", "model", "mode", "link", "trust_node_udp", "nvs_dir", "behaviour", "baud", "usage_period_ms",
+               {"name", "model", "mode", "link", "trust_node_udp", "trust_node_tcp", "nvs_dir", "behaviour", "baud", "usage_period_ms",
                 "modbus_tcp", "load_ohm", "yeelight", "yeelight_discovery", "power", "tap", "ip", "mac",
                 "ram_budget_kib"},
                "[[device]]");
@@ -192,22 +192,29 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
       fail(file, t->get("model")->source(), "model '" + d.model + "' runs only in AT mode or over TAP: add mode = \"at\" or tap");
     if (t->contains("model")) check_one_of(file, *t, "model", d.model, models);
     read_powered_keys(file, *t, d);
-    if (d.mode == "at") {  // the appliance MCU talks to its module in memory; the module's socket goes to UDP
+    if (d.mode == "at") {  // the appliance MCU talks to its module in memory; the module's socket: UDP or TCP
       if (t->contains("link"))
         fail(file, t->get("link")->source(), "'link' does not apply to mode 'at' (the module reaches the trust node "
-                                             "over UDP: trust_node_udp)");
-      d.trust_node_udp = get_string(file, *t, "trust_node_udp", true, "");
+                                             "over UDP or TCP: trust_node_udp / trust_node_tcp)");
+      // exactly one of trust_node_udp (UDP link) and trust_node_tcp (TCP link, serial framing)
+      const bool tcp = t->contains("trust_node_tcp");
+      if (tcp && t->contains("trust_node_udp"))
+        fail(file, t->get("trust_node_tcp")->source(), "'trust_node_tcp' and 'trust_node_udp' exclude each other (one link per device)");
+      const char* key = tcp ? "trust_node_tcp" : "trust_node_udp";
+      (tcp ? d.trust_node_tcp : d.trust_node_udp) = get_string(file, *t, key, true, "");
       try {
         std::string ip;
-        const auto [host, port] = parse_host_port(d.trust_node_udp);
+        const auto [host, port] = parse_host_port(tcp ? d.trust_node_tcp : d.trust_node_udp);
         if (!at_loopback_host(host, &ip) || port == 0) throw std::invalid_argument("must be a loopback IPv4 address and a port 1..65535");
       } catch (const std::exception& e) {
-        fail(file, t->get("trust_node_udp")->source(), std::string("'trust_node_udp': ") + e.what());
+        fail(file, t->get(key)->source(), std::string("'") + key + "': " + e.what());
       }
       d.baud = 0;  // the module's default unless 'baud' says otherwise
     } else if (tap) {  // the module's own MAC and address on its TAP interface; real UDP to the trust node
       if (t->contains("link"))
         fail(file, t->get("link")->source(), "'link' does not apply to a TAP module (its link is 'tap')");
+      if (t->contains("trust_node_tcp"))
+        fail(file, t->get("trust_node_tcp")->source(), "'trust_node_tcp' applies only to mode = \"at\" (TAP modules use UDP)");
       d.tap = get_string(file, *t, "tap", true, "");
       d.tap_ip = get_string(file, *t, "ip", true, "");
       d.tap_mac = get_string(file, *t, "mac", true, "");
@@ -228,8 +235,8 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
     } else {
       for (const char* key : {"ip", "mac"})
         if (t->contains(key)) fail(file, t->get(key)->source(), std::string("'") + key + "' applies only to a TAP module (tap = \"...\")");
-      if (t->contains("trust_node_udp"))
-        fail(file, t->get("trust_node_udp")->source(), "'trust_node_udp' applies only to mode = \"at\"");
+      for (const char* key : {"trust_node_udp", "trust_node_tcp"})
+        if (t->contains(key)) fail(file, t->get(key)->source(), std::string("'") + key + "' applies only to mode = \"at\"");
       d.link = get_string(file, *t, "link", true, "");
     }
     d.nvs_dir = get_string(file, *t, "nvs_dir", true, "");

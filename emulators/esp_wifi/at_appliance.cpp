@@ -49,9 +49,10 @@ AtAppliance::AtAppliance(boost::asio::io_context& io, DeviceSpec spec, const Acc
       to_module_(baud_),
       to_mcu_(baud_),
       timer_(io) {
-  const auto [host, port] = parse_host_port(spec_.trust_node_udp);
+  const auto [host, port] = parse_host_port(tcp() ? spec_.trust_node_tcp : spec_.trust_node_udp);
   if (!at_loopback_host(host, &host_) || port == 0)
-    throw std::invalid_argument(spec_.name + ": trust_node_udp must be a loopback IPv4 endpoint");
+    throw std::invalid_argument(spec_.name + (tcp() ? ": trust_node_tcp" : ": trust_node_udp") +
+                                " must be a loopback IPv4 endpoint");
   udp_port_ = port;
   cfg_.name = spec_.name.c_str();
   cfg_.model = spec_.model.c_str();
@@ -64,7 +65,8 @@ AtAppliance::AtAppliance(boost::asio::io_context& io, DeviceSpec spec, const Acc
   port_ctx_.send = &AtAppliance::on_send;
   port_ctx_.log = &AtAppliance::on_log;
   port_ctx_.user = this;
-  port_ctx_.kind = IOTW_LINK_DATAGRAM;  // one firmware frame per UDP datagram (payload + CRC-32)
+  // UDP: one firmware frame per datagram (payload + CRC-32); TCP: a byte stream framed as a serial link
+  port_ctx_.kind = tcp() ? IOTW_LINK_SERIAL : IOTW_LINK_DATAGRAM;
   if (iotw_host_port_init(&port_, &port_ctx_) != 0) throw std::runtime_error("libsodium init failed");
 }
 
@@ -84,6 +86,7 @@ void AtAppliance::start() {
   lc.host = host_.c_str();
   lc.port = udp_port_;
   lc.local_port = 0;  // the module picks (an ephemeral port on 127.0.0.1)
+  lc.tcp = tcp() ? 1 : 0;
   lc.uart_write = &AtAppliance::on_uart_write;
   lc.on_datagram = &AtAppliance::on_datagram;
   lc.on_event = &AtAppliance::on_link_event;
@@ -92,7 +95,8 @@ void AtAppliance::start() {
   engine_->power_on(now_ms);
   log_.emit(source_, "at_started",
             {{"model", spec_.model}, {"mode", "at"}, {"baud", baud_}, {"ssid", module_cfg_.ap.ssid},
-             {"trust_node_udp", spec_.trust_node_udp}});
+             {tcp() ? "trust_node_tcp" : "trust_node_udp", tcp() ? spec_.trust_node_tcp : spec_.trust_node_udp},
+             {"transport", tcp() ? "tcp" : "udp"}});
   running_ = true;
   if (iotw_fw_boot(&fw_, &cfg_, &port_) != 0) throw std::runtime_error(spec_.name + ": NVS not writable");
   note_state();
@@ -112,6 +116,7 @@ void AtAppliance::stop() {
   for (auto& [id, s] : socks_) {
     boost::system::error_code ec;
     s->s.close(ec);
+    s->t.close(ec);
   }
   socks_.clear();
 }
@@ -151,33 +156,46 @@ void AtAppliance::perform(const AtAction& a, uint64_t now_ms) {
   namespace ip = boost::asio::ip;
   switch (a.type) {
     case AtAction::Type::Open: {
-      if (auto it = socks_.find(a.link); it != socks_.end()) {
-        boost::system::error_code ec;
-        it->second->s.close(ec);
-        socks_.erase(it);
-      }
-      bool ok = !a.tcp;  // the pool's modules carry the firmware's UDP link; TCP links are refused
+      close_sock(a.link);
+      // The module carries the firmware's link: UDP, or TCP for a trust_node_tcp device; the other is refused.
+      bool ok = a.tcp == tcp();
       auto sock = std::make_shared<Sock>(io_);
+      sock->tcp = a.tcp;
       boost::system::error_code ec;
-      if (ok) {
+      if (ok && a.tcp) {
+        ip::address_v4 addr = ip::make_address_v4(a.host, ec);
+        if (!ec) sock->t.connect(ip::tcp::endpoint(addr, a.port), ec);  // loopback: immediate (or refused)
+        if (!ec) sock->t.set_option(ip::tcp::no_delay(true), ec);
+        ok = !ec;
+        if (ok) {
+          socks_[a.link] = sock;
+          receive_tcp(a.link, sock);
+          log_.emit(source_, "at_socket", {{"link", a.link}, {"proto", "tcp"},
+                                           {"local", "127.0.0.1:" + std::to_string(sock->t.local_endpoint().port())},
+                                           {"remote", a.host + ":" + std::to_string(a.port)}});
+        }
+      } else if (ok) {
         sock->s.open(ip::udp::v4(), ec);
         if (!ec) sock->s.bind(ip::udp::endpoint(ip::make_address_v4("127.0.0.1"), a.local_port), ec);
         if (!ec) sock->remote = ip::udp::endpoint(ip::make_address_v4(a.host), a.port);
         ok = !ec;
-      }
-      if (ok) {
-        socks_[a.link] = sock;
-        receive(a.link, sock);
-        log_.emit(source_, "at_socket", {{"link", a.link}, {"proto", "udp"},
-                                         {"local", "127.0.0.1:" + std::to_string(sock->s.local_endpoint().port())},
-                                         {"remote", a.host + ":" + std::to_string(a.port)}});
+        if (ok) {
+          socks_[a.link] = sock;
+          receive(a.link, sock);
+          log_.emit(source_, "at_socket", {{"link", a.link}, {"proto", "udp"},
+                                           {"local", "127.0.0.1:" + std::to_string(sock->s.local_endpoint().port())},
+                                           {"remote", a.host + ":" + std::to_string(a.port)}});
+        }
       }
       engine_->on_open_result(a.link, ok, now_ms);
       break;
     }
     case AtAction::Type::Send: {
       bool ok = false;
-      if (auto it = socks_.find(a.link); it != socks_.end()) {
+      if (auto it = socks_.find(a.link); it != socks_.end() && it->second->tcp) {
+        boost::system::error_code ec;
+        ok = boost::asio::write(it->second->t, boost::asio::buffer(a.data), ec) == a.data.size() && !ec;
+      } else if (it != socks_.end()) {
         Sock& s = *it->second;
         ip::udp::endpoint to = s.remote;
         boost::system::error_code ec;
@@ -189,13 +207,39 @@ void AtAppliance::perform(const AtAction& a, uint64_t now_ms) {
       break;
     }
     case AtAction::Type::Close:
-      if (auto it = socks_.find(a.link); it != socks_.end()) {
-        boost::system::error_code ec;
-        it->second->s.close(ec);
-        socks_.erase(it);
-      }
+      close_sock(a.link);
       break;
   }
+}
+
+void AtAppliance::close_sock(int link) {
+  if (auto it = socks_.find(link); it != socks_.end()) {
+    boost::system::error_code ec;
+    it->second->s.close(ec);
+    it->second->t.close(ec);
+    socks_.erase(it);
+  }
+}
+
+void AtAppliance::receive_tcp(int link, const std::shared_ptr<Sock>& sock) {
+  // At most 1024 bytes per read: each becomes one +IPD / [ATPR] chunk that fits the driver's buffer.
+  sock->t.async_read_some(boost::asio::buffer(sock->buf.data(), 1024),
+                          [this, link, sock](boost::system::error_code ec, size_t n) {
+                            if (ec == boost::asio::error::operation_aborted || !running_) return;
+                            auto it = socks_.find(link);
+                            if (it == socks_.end() || it->second != sock) return;  // closed meanwhile
+                            const uint64_t t = now_ns();
+                            if (ec) {  // the trust node closed the connection (or it broke)
+                              log_.emit(source_, "at_socket_closed", {{"link", link}, {"proto", "tcp"}, {"reason", ec == boost::asio::error::eof ? "eof" : ec.message()}});
+                              close_sock(link);
+                              engine_->on_remote_closed(link, t / 1'000'000);
+                            } else {
+                              engine_->on_receive(link, std::string_view(sock->buf.data(), n), host_, udp_port_, t / 1'000'000);
+                            }
+                            const std::string out = engine_->take_output();
+                            to_mcu_.write(reinterpret_cast<const uint8_t*>(out.data()), out.size(), t);
+                            if (!ec) receive_tcp(link, sock);
+                          });
 }
 
 void AtAppliance::receive(int link, const std::shared_ptr<Sock>& sock) {
@@ -238,7 +282,10 @@ void AtAppliance::on_datagram(void* user, const uint8_t* bytes, size_t len) {
 void AtAppliance::on_link_event(void* user, const char* event) {
   auto* self = static_cast<AtAppliance*>(user);
   nlohmann::json fields{{"event", event}, {"model", self->spec_.model}};
-  if (std::strcmp(event, "link_up") == 0) fields["trust_node_udp"] = self->spec_.trust_node_udp;
+  if (std::strcmp(event, "link_up") == 0) {
+    if (self->tcp()) fields["trust_node_tcp"] = self->spec_.trust_node_tcp;
+    else fields["trust_node_udp"] = self->spec_.trust_node_udp;
+  }
   self->log_.emit(self->source_, "at_link", std::move(fields));
 }
 

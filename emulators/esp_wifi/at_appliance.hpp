@@ -1,7 +1,8 @@
 // Pool mode of an AT-mode module (docs/emulators.md "AT mode: pool mode"): an appliance MCU runs the
 // firmware core over the AT-driver port (firmware_stub/ports/at, iotw_at_link) and drives an in-process AT
 // engine (ESP-AT or Realtek AT v2) over an in-memory UART pair paced at the module's baud rate; the engine's
-// Open/Send/Close actions become real UDP sockets on 127.0.0.1 to the trust node's [udp] port.
+// Open/Send/Close actions become real UDP sockets on 127.0.0.1 to the trust node's [udp] port, or, with
+// spec.trust_node_tcp, TCP connections to its [tcp] port (the firmware then frames as on a serial link).
 // Everything runs on the pool's Boost.Asio thread.
 #pragma once
 #include <array>
@@ -44,7 +45,8 @@ class UartWire {
 
 class AtAppliance {
  public:
-  /// spec.mode == "at", spec.model one of at_models(), spec.trust_node_udp "127.x.y.z:PORT".
+  /// spec.mode == "at", spec.model one of at_models(), spec.trust_node_udp "127.x.y.z:PORT" (UDP link) or
+  /// spec.trust_node_tcp "127.x.y.z:PORT" (TCP link: AT+CIPSTART="TCP" / ATPC=0, serial framing).
   /// Throws std::invalid_argument on a bad spec or behaviour.
   AtAppliance(boost::asio::io_context& io, DeviceSpec spec, const AccessPoint& ap, EventLog& log);
   ~AtAppliance();
@@ -58,6 +60,9 @@ class AtAppliance {
   const std::string& name() const { return spec_.name; }
   iotw_fw_state state() const { return iotw_fw_get_state(&fw_); }
   bool link_up() const { return iotw_at_link_up(&link_) != 0; }
+  bool tcp() const { return !spec_.trust_node_tcp.empty(); }
+  /// The driver's counters (sent, received, reconnects, ...).
+  const iotw_at_link& at_link() const { return link_; }
   int baud() const { return baud_; }
   /// The harness changes this module's view of the access point at run time (ap_rssi / ap_down faults,
   /// docs/faults.md): the engine reacts as the real module does (ESP-AT: WIFI DISCONNECT, then its own
@@ -68,8 +73,10 @@ class AtAppliance {
 
  private:
   struct Sock {
-    explicit Sock(boost::asio::io_context& io) : s(io) {}
-    boost::asio::ip::udp::socket s;
+    explicit Sock(boost::asio::io_context& io) : s(io), t(io) {}
+    bool tcp = false;
+    boost::asio::ip::udp::socket s;  ///< !tcp
+    boost::asio::ip::tcp::socket t;  ///< tcp: connected to the trust node's [tcp] port
     boost::asio::ip::udp::endpoint remote, from;
     std::array<char, 2048> buf{};
   };
@@ -84,6 +91,8 @@ class AtAppliance {
   void step();
   void perform(const AtAction& a, uint64_t now_ms);
   void receive(int link, const std::shared_ptr<Sock>& sock);
+  void receive_tcp(int link, const std::shared_ptr<Sock>& sock);
+  void close_sock(int link);
   void note_state();
   uint64_t now_ns() const;
 
@@ -95,7 +104,7 @@ class AtAppliance {
   EventLog& log_;
   std::string source_;
   std::string host_;  ///< trust node IPv4 (loopback)
-  uint16_t udp_port_ = 0;
+  uint16_t udp_port_ = 0;  ///< the trust node's UDP port, or its TCP port when tcp()
   UartWire to_module_, to_mcu_;
   std::map<int, std::shared_ptr<Sock>> socks_;
   boost::asio::steady_timer timer_;

@@ -79,7 +79,7 @@ bool has_at_devices(const std::vector<WiredDevice>& devices) {
 }
 
 void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std::vector<WiredDevice>& devices,
-                             const RunLayout& layout, std::uint16_t udp_port) {
+                             const RunLayout& layout, std::uint16_t udp_port, std::uint16_t tcp_port) {
   if (seed > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
     throw std::runtime_error("seed " + std::to_string(seed) + " does not fit a TOML integer (max 2^63-1)");
   toml::array serial;
@@ -107,12 +107,19 @@ void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std:
   if (has_at_devices(devices) || has_tap_devices(devices))
     config.insert("udp", toml::table{{"listen", (has_tap_devices(devices) ? "0.0.0.0:" : "127.0.0.1:") + std::to_string(udp_port)},
                                      {"port_file", layout.udp_port_file().string()}});
+  // AT modules with at_transport = "tcp" connect straight to [tcp] on loopback (serial framing, no fault proxy).
+  const bool any_tcp = std::any_of(devices.begin(), devices.end(), [](const WiredDevice& d) {
+    return d.device.link == "at" && d.device.at_transport == "tcp";
+  });
+  if (any_tcp)
+    config.insert("tcp", toml::table{{"listen", "127.0.0.1:" + std::to_string(tcp_port)},
+                                     {"port_file", layout.tcp_port_file().string()}});
   if (c.selection == "vrf") config["consensus"].as_table()->insert("vrf_suite", c.vrf_suite);
   write_toml(layout.trust_node_config(), config);
 }
 
 void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& layout, std::uint16_t udp_port,
-                      const std::string& node_pubkey, std::uint32_t collusion_witnesses) {
+                      const std::string& node_pubkey, std::uint32_t collusion_witnesses, std::uint16_t tcp_port) {
   toml::array list;
   for (const auto& d : devices) {
     const auto nvs = layout.nvs_dir(d.device.name);
@@ -121,7 +128,10 @@ void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& 
                       {"model", d.device.model},
                       {"nvs_dir", nvs.string()},
                       {"behaviour", d.device.behaviour}};
-    if (d.device.link == "at") {
+    if (d.device.link == "at" && d.device.at_transport == "tcp") {
+      entry.insert("mode", "at");
+      entry.insert("trust_node_tcp", "127.0.0.1:" + std::to_string(tcp_port));
+    } else if (d.device.link == "at") {
       entry.insert("mode", "at");
       entry.insert("trust_node_udp", "127.0.0.1:" + std::to_string(d.udp_proxy_port ? d.udp_proxy_port : udp_port));
     } else if (d.device.link == "tap") {  // SoC mode over TAP: its own lwIP process in iotw-emu

@@ -33,6 +33,7 @@ struct RunLayout {
   std::filesystem::path emu_events() const { return dir / "emu.events.jsonl"; }
   std::filesystem::path http_port_file() const { return dir / "http.port"; }
   std::filesystem::path udp_port_file() const { return dir / "udp.port"; }
+  std::filesystem::path tcp_port_file() const { return dir / "tcp.port"; }
   std::filesystem::path nvs_dir(const std::string& device) const { return dir / "nvs" / device; }
   std::filesystem::path stdout_log(const std::string& child) const { return dir / (child + ".stdout.log"); }
   std::filesystem::path stderr_log(const std::string& child) const { return dir / (child + ".stderr.log"); }
@@ -57,9 +58,10 @@ std::string write_node_key(const RunLayout& layout, std::uint64_t seed);
 /// one [[serial]] per device on its node-side PTY (115200 baud), [consensus] from spec.trust_node.
 /// Throws std::runtime_error when the file cannot be written or seed > INT64_MAX (TOML integers are i64).
 /// Devices with link = "at" get no [[serial]]; when there is one, [udp] listens on 127.0.0.1:udp_port (port file
-/// layout.udp_port_file()).
+/// layout.udp_port_file()). When a device has at_transport = "tcp", [tcp] listens on 127.0.0.1:tcp_port (port file
+/// layout.tcp_port_file()).
 void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std::vector<WiredDevice>& devices,
-                             const RunLayout& layout, std::uint16_t udp_port = 0);
+                             const RunLayout& layout, std::uint16_t udp_port = 0, std::uint16_t tcp_port = 0);
 
 /// Writes layout.emu_config(): the events file and one [[device]] per device (name, model, behaviour,
 /// link = device-side PTY, nvs_dir = layout.nvs_dir(name), created here). Throws std::runtime_error on I/O errors.
@@ -68,8 +70,10 @@ void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std:
 /// becomes the top-level node_pubkey: every device's firmware does light verification against it.
 /// When a device has behaviour "collude_all_slots" and collusion_witnesses > 0 (the rig's [trust_node] witnesses),
 /// the file gets [collusion] witnesses = n: what the colluding group knows out of band (docs/faults.md).
+/// AT devices with at_transport = "tcp" get trust_node_tcp = "127.0.0.1:<tcp_port>" (the node's [tcp], no proxy).
 void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& layout, std::uint16_t udp_port = 0,
-                      const std::string& node_pubkey = "", std::uint32_t collusion_witnesses = 0);
+                      const std::string& node_pubkey = "", std::uint32_t collusion_witnesses = 0,
+                      std::uint16_t tcp_port = 0);
 
 /// The simulated access point the AT-mode devices of a rig join (docs/rig-format.md, link = "at").
 inline constexpr const char* kRigApSsid = "iotw-rig";

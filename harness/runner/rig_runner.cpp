@@ -180,6 +180,9 @@ class RigRun final : public ScriptHost {
       for (const DeviceInstance& d : spec_.instances()) any_at = any_at || d.link == "at";
       const TapPlan tap_plan = plan_tap_network(spec_, seed_);  // link = "tap": run_rig made the namespace we are in
       const std::uint16_t udp_port = any_at || !tap_plan.devices.empty() ? free_udp_port() : 0;  // the trust node's, fixed for the run
+      bool any_tcp = false;  // at_transport = "tcp": straight to the node's [tcp] port, fixed for the run
+      for (const DeviceInstance& d : spec_.instances()) any_tcp = any_tcp || (d.link == "at" && d.at_transport == "tcp");
+      const std::uint16_t tcp_port = any_tcp ? static_cast<std::uint16_t>(free_tcp_port()) : 0;
       if (any_at || !tap_plan.devices.empty()) {
         udp_relay_ = std::make_unique<UdpRelay>(udp_port);
         udp_relay_->set_tap([this](std::size_t link, Direction dir, const UdpRelay::Flow& flow,
@@ -208,6 +211,12 @@ class RigRun final : public ScriptHost {
                                 {"trust_node_udp", fmt::format("127.0.0.1:{}", udp_port)}});
           continue;
         }
+        if (d.link == "at" && d.at_transport == "tcp") {  // AT mode over TCP: no fault proxy, no capture
+          devices.push_back({d, LinkInfo{d.name, "", ""}, {}, 0});
+          emit("link_created", {{"device", d.name}, {"link", "at"}, {"at_transport", "tcp"},
+                                {"trust_node_tcp", fmt::format("127.0.0.1:{}", tcp_port)}});
+          continue;
+        }
         if (d.link == "at") {  // AT mode: the module's UDP socket reaches the trust node through the UDP fault proxy
           auto policy = std::make_unique<UdpFaultPolicy>(link_seed);
           udp_policies[d.name] = policy.get();
@@ -229,9 +238,9 @@ class RigRun final : public ScriptHost {
         const LinkInfo& l = devices.back().link;
         emit("link_created", {{"device", l.device}, {"node_side", l.node_side}, {"device_side", l.device_side}});
       }
-      write_trust_node_config(spec_, seed_, devices, layout_, udp_port);
+      write_trust_node_config(spec_, seed_, devices, layout_, udp_port, tcp_port);
       write_emu_config(devices, layout_, udp_port, write_node_key(layout_, seed_),  // devices verify checkpoints
-                       static_cast<std::uint32_t>(spec_.trust_node.witnesses));
+                       static_cast<std::uint32_t>(spec_.trust_node.witnesses), tcp_port);
       script_ = std::make_unique<RigScript>(spec_, std::move(policies), *this, std::move(udp_policies));
     } catch (const std::exception& e) {  // nothing started yet
       err_ << "error: " << e.what() << '\n';

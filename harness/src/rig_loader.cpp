@@ -244,7 +244,7 @@ void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
     const toml::table& t = *el.as_table();
     const char* w = "[[devices]]";
     r.check_keys(t, w, {"name_prefix", "model", "link", "behaviour", "count", "usage_period_ms", "load_ohm", "power",
-                        "ram_budget_kib"});
+                        "ram_budget_kib", "at_transport"});
     DeviceGroup g;
     g.line = static_cast<int>(t.source().begin.line);
     g.name_prefix = r.string(t, w, "name_prefix", g.name_prefix);
@@ -263,6 +263,12 @@ void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
     if (g.link == "pty" && (g.model == "rtl8710" || g.model == "rtl8195"))
       r.fail(t.get("model")->source(), fmt::format("model '{}' in {} runs only in AT mode or over TAP: add link = \"at\" "
                                                    "or link = \"tap\"", g.model, w));
+    if (const toml::node* at = t.get("at_transport")) {  // the AT module's link: UDP (default) or TCP
+      if (g.link != "at")
+        r.fail(at->source(), fmt::format("'at_transport' in {} applies only to link = \"at\" (this group's link is "
+                                         "'{}')", w, g.link));
+      g.at_transport = r.choice(t, w, "at_transport", {"udp", "tcp"}, g.at_transport);
+    }
     g.behaviour = r.choice(t, w, "behaviour", {"honest", "invert_verdict", "wrong_hash", "collude", "verdict_other_hash", "replay_attestation", "wrong_key",
                                         "collude_all_slots"}, g.behaviour);
     g.count = static_cast<int>(r.integer(t, w, "count", 1, 256, g.count));
@@ -492,12 +498,13 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
   const toml::node* v = root.get("steps");
   if (!v) return;
   if (!v->is_array_of_tables()) r.fail(v->source(), "'steps' must be an array of tables: one [[steps]] per step");
-  std::set<std::string> devices, powered, at_linked, tap_linked;
+  std::set<std::string> devices, powered, at_linked, tap_linked, tcp_linked;
   for (const DeviceInstance& d : spec.instances()) {
     devices.insert(d.name);
     if (d.model == "dps") powered.insert(d.name);
     if (d.link == "at") at_linked.insert(d.name);
     if (d.link == "tap") tap_linked.insert(d.name);
+    if (d.link == "at" && d.at_transport == "tcp") tcp_linked.insert(d.name);
   }
   std::vector<std::string> scores;
   for (std::string_view n : {"blocks_finalized", "rounds", "coherence_rate", "ledger_valid", "false_blacklist",
@@ -558,6 +565,13 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
       // TAP modules' UDP crosses the harness's UDP fault proxy on the bridge (UDP link faults, partition and stall
       // apply), but their lwIP processes have no control channel and no power supply (docs/rig-format.md "TAP links").
       const bool udp_link_fault = s.fault.udp_fault() || s.fault.kind == "partition" || s.fault.kind == "stall";
+      // at_transport = "tcp": the module connects straight to the node's [tcp] port; no fault proxy on that link.
+      for (const std::string& d : s.fault.devices)
+        if (tcp_linked.count(d) && (udp_link_fault || s.fault.serial_fault() || s.fault.ap_fault()))
+          r.fail(t.get("devices")->source(), fmt::format("fault '{}' in {}: '{}' has at_transport = \"tcp\" (a TCP "
+                                                         "link straight to the trust node, not through the fault "
+                                                         "proxy); link and access-point faults need at_transport = "
+                                                         "\"udp\"", s.fault.kind, w, d));
       for (const std::string& d : s.fault.devices)
         if (tap_linked.count(d) && !udp_link_fault)
           r.fail(t.get("devices")->source(), fmt::format("fault '{}' in {}: '{}' has link = \"tap\"; a TAP module "
@@ -586,7 +600,8 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
                                          s.fault.kind, w, d));
         if (s.fault.devices.empty())
           for (const std::string& d : devices)
-            if (at_linked.count(d) == want_at && !tap_linked.count(d)) s.fault.devices.push_back(d);  // not TAP modules
+            if (at_linked.count(d) == want_at && !tap_linked.count(d) && !tcp_linked.count(d))
+              s.fault.devices.push_back(d);  // not TAP modules, not TCP-linked AT modules
         if (s.fault.devices.empty())
           r.fail(t.source(), fmt::format("fault '{}' in {}: the rig has no {} device", s.fault.kind, w,
                                          want_at ? "link = \"at\"" : "PTY-linked"));
@@ -596,7 +611,7 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
           if (!at_linked.count(d) && !tap_linked.count(d))
             r.fail(t.get("devices")->source(), fmt::format("UDP link fault '{}' in {}: '{}' has a PTY link (serial; "
                                                            "UDP faults need link = \"at\" or \"tap\")", s.fault.kind, w, d));
-        if (s.fault.devices.empty() && at_linked.empty() && tap_linked.empty())
+        if (s.fault.devices.empty() && at_linked.size() == tcp_linked.size() && tap_linked.empty())  // TCP: no proxy
           r.fail(t.source(), fmt::format("UDP link fault '{}' in {}: the rig has no link = \"at\" or \"tap\" device "
                                          "(UDP faults act on UDP links)", s.fault.kind, w));
       }

@@ -8,7 +8,8 @@ std::vector<DeviceInstance> RigSpec::instances() const {
   std::vector<DeviceInstance> out;
   for (const DeviceGroup& g : devices)
     for (int i = 1; i <= g.count; ++i)
-      out.push_back({fmt::format("{}-{:02}", g.name_prefix, i), g.model, g.link, g.behaviour, g.powered, g.ram_budget_kib});
+      out.push_back({fmt::format("{}-{:02}", g.name_prefix, i), g.model, g.link, g.behaviour, g.powered, g.ram_budget_kib,
+                     g.at_transport});
   return out;
 }
 

@@ -239,3 +239,21 @@ behaviour = "wrong_key"
   for (const char* b : {"verdict_other_hash", "replay_attestation", "wrong_key", "collude_all_slots"})
     EXPECT_EQ(error_of(std::string("b-") + b, dev + "behaviour = \"" + b + "\"\n"), "") << b;
 }
+
+TEST(PoolConfig, AtModeTakesTrustNodeTcpInsteadOfUdp) {
+  const std::string head = "[[device]]\nname = \"d\"\nnvs_dir = \"n\"\n";
+  const std::string at = head + "mode = \"at\"\n";
+  const auto cfg = iotw::emu::load_pool_config(write_temp("t0", at + "model = \"rtl8710\"\ntrust_node_tcp = \"127.0.0.1:4001\"\n"));
+  ASSERT_EQ(cfg.devices.size(), 1u);
+  EXPECT_EQ(cfg.devices[0].trust_node_tcp, "127.0.0.1:4001");
+  EXPECT_EQ(cfg.devices[0].trust_node_udp, "");
+  EXPECT_NE(error_of("t1", at + "model = \"esp32\"\ntrust_node_tcp = \"10.0.0.1:5\"\n")
+                .find(":6:18: 'trust_node_tcp': must be a loopback IPv4 address"),
+            std::string::npos);
+  EXPECT_NE(error_of("t2", at + "model = \"esp32\"\ntrust_node_udp = \"127.0.0.1:5\"\ntrust_node_tcp = \"127.0.0.1:6\"\n")
+                .find(":7:18: 'trust_node_tcp' and 'trust_node_udp' exclude each other"),
+            std::string::npos);
+  EXPECT_NE(error_of("t3", head + "model = \"esp32\"\nlink = \"/dev/pts/1\"\ntrust_node_tcp = \"127.0.0.1:5\"\n")
+                .find(":6:18: 'trust_node_tcp' applies only to mode = \"at\""),
+            std::string::npos);
+}

@@ -430,3 +430,31 @@ TEST(RigLoaderVrf, SelectionAndVrfSuite) {
             "x.toml:9:13: unknown vrf_suite 'sha256' in [trust_node]; allowed: tai, ell2");
   EXPECT_NE(error_of(std::string(kMinimal) + "[trust_node]\nselection = 3\n").find("x.toml:8:13:"), std::string::npos);
 }
+
+TEST(RigLoaderAtTcp, AtTransportOnlyOnAtLinksAndTcpDevicesTakeNoLinkFaults) {
+  const std::string head = "[rig]\nname = \"t\"\n[pass]\nledger_valid = true\n[[devices]]\ncount = 5\n";
+  // lines: 7 model, 8 link, 9 at_transport / name_prefix ...
+  EXPECT_EQ(error_of(head + "model = \"rtl8710\"\nlink = \"at\"\nat_transport = \"tcp\"\n"), "");
+  EXPECT_EQ(error_of(head + "model = \"esp8266\"\nlink = \"at\"\nat_transport = \"udp\"\n"), "");
+  EXPECT_EQ(error_of(head + "model = \"esp32\"\nat_transport = \"tcp\"\n"),
+            "x.toml:8:16: 'at_transport' in [[devices]] applies only to link = \"at\" (this group's link is 'pty')");
+  EXPECT_NE(error_of(head + "model = \"esp32\"\nlink = \"at\"\nat_transport = \"quic\"\n").find("x.toml:9:"),
+            std::string::npos);
+  const std::string rig = head + "model = \"esp8266\"\nlink = \"at\"\nat_transport = \"tcp\"\nname_prefix = \"tcp\"\n"
+                                 "[[devices]]\nmodel = \"esp8266\"\nlink = \"at\"\nname_prefix = \"udp\"\n";
+  // lines: 15 [[steps]], 16 fault, 17.. keys
+  for (const char* fault : {"fault = \"udp_loss\"\nrate = 0.1\n", "fault = \"partition\"\nduration_s = 2\n",
+                            "fault = \"stall\"\n", "fault = \"ap_down\"\nduration_s = 2\n", "fault = \"corrupt\"\nrate = 0.1\n"}) {
+    const std::string e = error_of(rig + "[[steps]]\n" + fault + "devices = [\"tcp-01\"]\n");
+    EXPECT_NE(e.find("has at_transport = \"tcp\""), std::string::npos) << fault << ": " << e;
+    EXPECT_EQ(e.rfind("x.toml:", 0), 0u) << e;
+  }
+  EXPECT_EQ(error_of(rig + "[[steps]]\nfault = \"udp_loss\"\nrate = 0.1\ndevices = [\"udp-01\"]\n"), "");
+  EXPECT_EQ(error_of(rig + "[[steps]]\nfault = \"udp_loss\"\nrate = 0.1\n"), "");  // the UDP devices only
+  EXPECT_NE(error_of(head + "model = \"esp8266\"\nlink = \"at\"\nat_transport = \"tcp\"\n[[steps]]\nfault = \"udp_loss\"\nrate = 0.1\n")
+                .find("UDP link fault 'udp_loss'"),
+            std::string::npos);
+  const auto spec = iotw::harness::parse_rig(rig, "x.toml");
+  EXPECT_EQ(spec.instances()[0].at_transport, "tcp");
+  EXPECT_EQ(spec.instances()[5].at_transport, "udp");  // tcp-01..05, then udp-01
+}

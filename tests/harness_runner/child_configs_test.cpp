@@ -118,6 +118,26 @@ TEST_F(ChildConfigs, AtDevicesGetTheTrustNodesUdpPortInsteadOfASerialLink) {
   EXPECT_TRUE(t2.contains("udp"));
 }
 
+TEST_F(ChildConfigs, TcpAtDevicesGetTheTrustNodesTcpPort) {
+  DeviceInstance tcp{"tcp-01", "esp8266", "at", "honest"};
+  tcp.at_transport = "tcp";
+  devices.push_back({tcp, {"tcp-01", "", ""}});
+  write_trust_node_config(spec, 42, devices, layout, 40000, 40100);
+  const toml::table t = toml::parse_file(layout.trust_node_config().string());
+  EXPECT_EQ(t["tcp"]["listen"].value<std::string>(), "127.0.0.1:40100");
+  EXPECT_EQ(t["tcp"]["port_file"].value<std::string>(), layout.tcp_port_file().string());
+  write_emu_config(devices, layout, 40000, "", 0, 40100);
+  const toml::table e = toml::parse_file(layout.emu_config().string());
+  const toml::table& at = *(*e["device"].as_array())[2].as_table();
+  EXPECT_EQ(at["mode"].value<std::string>(), "at");
+  EXPECT_EQ(at["trust_node_tcp"].value<std::string>(), "127.0.0.1:40100");
+  EXPECT_FALSE(at.contains("trust_node_udp"));
+
+  devices.pop_back();  // no TCP device: no [tcp]
+  write_trust_node_config(spec, 42, devices, layout, 40000, 40100);
+  EXPECT_FALSE(toml::parse_file(layout.trust_node_config().string()).contains("tcp"));
+}
+
 TEST_F(ChildConfigs, AtDeviceWithAUdpProxySendsToItsProxyPort) {
   devices.clear();
   devices.push_back({{"at-01", "esp8266", "at", "honest"}, {"at-01", "", ""}, "", 40001});

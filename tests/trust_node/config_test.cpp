@@ -66,10 +66,22 @@ TEST(TrustNodeConfig, UnknownKeyNamesFileLineAndAllowedKeys) {
             "max_txs_per_block, assignment_timeout_ms, witness_timeout_ms, device_timeout_ms, policy, threshold, "
             "selection, diversity, vrf_suite, claim_window_ms");
   EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[nodes]\n"),
-            "rig/tn.toml:4: unknown key 'nodes' in the top level; allowed: node, http, udp, serial, consensus, rewards, "
+            "rig/tn.toml:4: unknown key 'nodes' in the top level; allowed: node, http, udp, tcp, serial, consensus, rewards, "
             "device_tags");
   EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[[serial]]\npath = \"/dev/pts/1\"\nspeed = 9600\n"),
             "rig/tn.toml:6: unknown key 'speed' in [[serial]]; allowed: path, baud");
+}
+
+TEST(TrustNodeConfig, TcpListenerLikeUdp) {
+  const NodeConfig c =
+      parse_config("[node]\ndb = \"x\"\nseed = 1\n[tcp]\nlisten = \"127.0.0.1:0\"\nport_file = \"tcp.port\"\n", "tn.toml", "/run");
+  ASSERT_TRUE(c.tcp);
+  EXPECT_EQ(c.tcp->host, "127.0.0.1");
+  EXPECT_EQ(c.tcp->port, 0);
+  EXPECT_EQ(c.tcp->port_file, "/run/tcp.port");
+  EXPECT_FALSE(c.udp);
+  EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[tcp]\nlisten = \"127.0.0.1:0\"\nbacklog = 5\n"),
+            "rig/tn.toml:6: unknown key 'backlog' in [tcp]; allowed: listen, port_file");
 }
 
 TEST(TrustNodeConfig, BadValuesNameFileAndLine) {

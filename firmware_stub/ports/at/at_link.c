@@ -47,7 +47,8 @@ int iotw_at_link_up(const iotw_at_link *l) {
 
 int iotw_at_link_send(void *link, const uint8_t *bytes, size_t len) {
   iotw_at_link *l = (iotw_at_link *)link;
-  if (!iotw_at_link_up(l) || len == 0 || len > IOTW_AT_MAX_DATAGRAM || l->tx_count == IOTW_AT_TX_QUEUE) return -1;
+  const size_t max = l->cfg.tcp ? IOTW_AT_MAX_SEND : IOTW_AT_MAX_DATAGRAM;
+  if (!iotw_at_link_up(l) || len == 0 || len > max || l->tx_count == IOTW_AT_TX_QUEUE) return -1;
   unsigned slot = (l->tx_head + l->tx_count) % IOTW_AT_TX_QUEUE;
   memcpy(l->tx[slot], bytes, len);
   l->tx_len[slot] = len;
@@ -56,6 +57,7 @@ int iotw_at_link_send(void *link, const uint8_t *bytes, size_t len) {
 }
 
 static size_t extract_data(iotw_at_link *l);
+static void consume(iotw_at_link *l, size_t upto);
 
 /* Writes the current step's command. */
 static void issue(iotw_at_link *l) {
@@ -75,7 +77,11 @@ static void issue(iotw_at_link *l) {
       break;
     case IOTW_AT_AUTORECV: snprintf(cmd, sizeof cmd, "ATPK=1\r"); break;
     case IOTW_AT_OPEN:
-      if (esp && l->cfg.local_port)
+      if (l->cfg.tcp && esp)
+        snprintf(cmd, sizeof cmd, "AT+CIPSTART=\"TCP\",\"%s\",%u\r\n", l->cfg.host, l->cfg.port);
+      else if (l->cfg.tcp)
+        snprintf(cmd, sizeof cmd, "ATPC=0,%s,%u\r", l->cfg.host, l->cfg.port);
+      else if (esp && l->cfg.local_port)
         snprintf(cmd, sizeof cmd, "AT+CIPSTART=\"UDP\",\"%s\",%u,%u,0\r\n", l->cfg.host, l->cfg.port, l->cfg.local_port);
       else if (esp)
         snprintf(cmd, sizeof cmd, "AT+CIPSTART=\"UDP\",\"%s\",%u\r\n", l->cfg.host, l->cfg.port);
@@ -96,8 +102,13 @@ static void issue(iotw_at_link *l) {
     default: break;
   }
   {
-    size_t n = extract_data(l); /* a new command: stale answers to earlier ones no longer count */
-    if (n == l->rx_len) l->rx_len = 0;
+    /* a new command: stale answers to earlier ones no longer count; an unfinished last line (the start of an
+     * unsolicited "CLOSED\r\n" still crossing the UART) is kept */
+    size_t n = extract_data(l), keep = n;
+    if (n == l->rx_len) {
+      while (keep > 0 && l->rx[keep - 1] != '\n') keep--;
+      consume(l, keep);
+    }
   }
   if (cmd[0]) write_str(l, cmd);
   l->issued = 1;
@@ -211,10 +222,23 @@ static void process(iotw_at_link *l) {
   size_t n = extract_data(l);
   /* link loss reports (ESP): the station left the AP, or the link closed */
   if (esp && iotw_at_link_up(l) && (find(l, n, "WIFI DISCONNECT\r\n") >= 0 || find(l, n, "CLOSED\r\n") >= 0)) {
+    /* a TCP connection the peer closed while the station stays joined: reconnect without rejoining */
+    const int rejoin = !l->cfg.tcp || find(l, n, "WIFI DISCONNECT\r\n") >= 0;
     l->rx_len = 0;
     l->tx_count = 0;
     event(l, "link_lost");
-    wait_then(l, IOTW_AT_JOIN, RETRY_MS);
+    if (!rejoin) l->reconnects++;
+    wait_then(l, rejoin ? IOTW_AT_JOIN : IOTW_AT_OPEN, RETRY_MS);
+    return;
+  }
+  /* Realtek: the TCP peer closed (auto-receive reports it): open a new connection */
+  if (!esp && l->cfg.tcp && l->step != IOTW_AT_OPEN && l->step != IOTW_AT_WAIT && find(l, n, "[ATPR] ERROR:7") >= 0) {
+    l->rx_len = 0;
+    l->tx_count = 0;
+    l->con_id = -1;
+    l->reconnects++;
+    event(l, "link_lost");
+    wait_then(l, IOTW_AT_OPEN, RETRY_MS);
     return;
   }
   if (esp && l->issued && l->step != IOTW_AT_WAIT && l->step != IOTW_AT_READY && find(l, n, "busy p...\r\n") >= 0) {

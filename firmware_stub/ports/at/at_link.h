@@ -4,7 +4,11 @@
  * link to the trust node, sends each firmware datagram (AT+CIPSEND / ATPT) and hands every received one
  * (+IPD / [ATPR] OK) back. Sans-IO: bytes from the UART and the time come in, bytes for the UART go out
  * through a callback. Plug iotw_at_link_send into the host port's send (kind IOTW_LINK_DATAGRAM) and
- * on_datagram into iotw_fw_on_rx. C11, no heap. */
+ * on_datagram into iotw_fw_on_rx. With cfg.tcp the link is a TCP connection instead (AT+CIPSTART="TCP" /
+ * ATPC=0) carrying a byte stream: the core then uses kind IOTW_LINK_SERIAL (whole COBS frames with their
+ * 0x00 delimiter, docs/protocol.md §2), on_datagram gets stream chunks (frames may be split or merged across
+ * +IPD / [ATPR] chunks; the core's frame decoder reassembles them), and a closed connection (ESP `CLOSED`,
+ * Realtek `[ATPR] ERROR:7`) is reopened. C11, no heap. */
 #ifndef IOTW_AT_LINK_H
 #define IOTW_AT_LINK_H
 #include <stddef.h>
@@ -16,6 +20,7 @@ extern "C" {
 typedef enum { IOTW_AT_ESP = 0, IOTW_AT_REALTEK = 1 } iotw_at_family;
 
 #define IOTW_AT_MAX_DATAGRAM 516u /* IOTW_DATAGRAM_MAX: payload 512 + CRC-32 */
+#define IOTW_AT_MAX_SEND 528u     /* one link_send: a datagram, or (tcp) a COBS frame with delimiters (<= 525) */
 #define IOTW_AT_TX_QUEUE 4u
 #define IOTW_AT_RX_BUF 1400u
 
@@ -23,10 +28,11 @@ typedef struct {
   iotw_at_family family;
   const char *ssid, *password; /**< the access point (strings must outlive the link) */
   const char *host;            /**< trust node IPv4 address */
-  uint16_t port, local_port;   /**< trust node UDP port; local UDP port (0 = the module picks) */
+  uint16_t port, local_port;   /**< trust node UDP (or TCP) port; local UDP port (0 = the module picks; unused with tcp) */
+  int tcp;                     /**< 0: UDP link, one datagram per send; 1: TCP link, a byte stream (serial framing) */
   /** Bytes for the module's UART. Returns 0, < 0 on error. */
   int (*uart_write)(void *user, const uint8_t *bytes, size_t len);
-  /** One datagram received from the trust node. */
+  /** One datagram received from the trust node (tcp: the next chunk of the byte stream). */
   void (*on_datagram)(void *user, const uint8_t *bytes, size_t len);
   /** Progress: "module_ready", "joined", "join_failed", "link_up", "link_lost", "send_failed". May be NULL. */
   void (*on_event)(void *user, const char *event);
@@ -47,10 +53,10 @@ typedef struct {
   int con_id;   /**< Realtek con_id of the UDP link */
   uint8_t rx[IOTW_AT_RX_BUF];
   size_t rx_len;
-  uint8_t tx[IOTW_AT_TX_QUEUE][IOTW_AT_MAX_DATAGRAM];
+  uint8_t tx[IOTW_AT_TX_QUEUE][IOTW_AT_MAX_SEND];
   size_t tx_len[IOTW_AT_TX_QUEUE];
   unsigned tx_head, tx_count;
-  uint32_t sent, received, send_failures, join_failures;
+  uint32_t sent, received, send_failures, join_failures, reconnects;
 } iotw_at_link;
 
 void iotw_at_link_init(iotw_at_link *l, const iotw_at_link_config *cfg, uint64_t now_ms);
@@ -58,10 +64,10 @@ void iotw_at_link_init(iotw_at_link *l, const iotw_at_link_config *cfg, uint64_t
 void iotw_at_link_rx(iotw_at_link *l, const uint8_t *bytes, size_t len, uint64_t now_ms);
 /** Timers: issues the next command, retries, timeouts. Call often (every few ms to 100 ms). */
 void iotw_at_link_poll(iotw_at_link *l, uint64_t now_ms);
-/** Queues one datagram (iotw_port.link_send shape). 0, or -1 if the link is down, the queue full or the
- *  datagram too big. */
+/** Queues one datagram, or with tcp one frame's bytes (iotw_port.link_send shape). 0, or -1 if the link is
+ *  down, the queue full or the bytes more than IOTW_AT_MAX_DATAGRAM (tcp: IOTW_AT_MAX_SEND). */
 int iotw_at_link_send(void *link, const uint8_t *bytes, size_t len);
-/** 1 when the UDP link to the trust node is up. */
+/** 1 when the UDP (or TCP) link to the trust node is up. */
 int iotw_at_link_up(const iotw_at_link *l);
 
 #ifdef __cplusplus

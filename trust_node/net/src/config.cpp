@@ -96,7 +96,7 @@ NodeConfig parse_config(std::string_view text, const std::string &source, const 
     throw ConfigError(fmt::format("{}:{}: {}", source, e.source().begin.line, e.description()));
   }
   const Checker c(source);
-  c.only(root, "the top level", {"node", "http", "udp", "serial", "consensus", "rewards", "device_tags"});
+  c.only(root, "the top level", {"node", "http", "udp", "tcp", "serial", "consensus", "rewards", "device_tags"});
   NodeConfig cfg;
 
   const toml::table *node = c.table(root, "node");
@@ -116,6 +116,7 @@ NodeConfig parse_config(std::string_view text, const std::string &source, const 
 
   if (const toml::table *t = c.table(root, "http")) cfg.http = c.listen(*t, "http", base_dir);
   if (const toml::table *t = c.table(root, "udp")) cfg.udp = c.listen(*t, "udp", base_dir);
+  if (const toml::table *t = c.table(root, "tcp")) cfg.tcp = c.listen(*t, "tcp", base_dir);
 
   if (const toml::node *s = root.get("serial")) {
     const toml::array *arr = s->as_array();

@@ -126,6 +126,12 @@ class Daemon final : public CoreSink, public LinkHost {
       events_.write("udp_listening", {{"port", udp_->port()}});
       udp_->start();
     }
+    if (cfg_.tcp) {  // idle connections (no byte for 2 device timeouts: half-open peers) are closed
+      tcp_ = std::make_unique<TcpListener>(io_, *cfg_.tcp, *this, 2 * cfg_.consensus.device_timeout_ms);
+      if (!cfg_.tcp->port_file.empty()) write_port_file(cfg_.tcp->port_file, tcp_->port());
+      events_.write("tcp_listening", {{"port", tcp_->port()}});
+      tcp_->start();
+    }
     if (cfg_.http) start_http();
     signals_.async_wait([this](boost::system::error_code ec, int sig) {
       if (!ec) stop(sig == SIGTERM ? "sigterm" : "sigint");
@@ -206,6 +212,7 @@ class Daemon final : public CoreSink, public LinkHost {
     signals_.cancel();
     for (auto &s : serial_) s->close();
     if (udp_) udp_->close();
+    if (tcp_) tcp_->close();
     if (http_thread_.joinable()) {
       http_.stop();  // the http thread drops the work guard once its in-flight requests are answered
     } else {
@@ -456,6 +463,7 @@ class Daemon final : public CoreSink, public LinkHost {
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::vector<std::unique_ptr<SerialLink>> serial_;
   std::unique_ptr<UdpLink> udp_;
+  std::unique_ptr<TcpListener> tcp_;
   std::map<uint32_t, PayloadSender> senders_;
   std::map<uint32_t, std::string> names_;
   uint32_t next_link_ = 1;

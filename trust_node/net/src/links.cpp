@@ -236,4 +236,160 @@ void UdpLink::close() {
   sock_.close(ignored);
 }
 
+struct TcpListener::Conn {
+  explicit Conn(asio::io_context &io) : sock(io), idle(io) {}
+  asio::ip::tcp::socket sock;
+  asio::steady_timer idle;
+  uint32_t id = 0;
+  std::string name;
+  bool up = false, writing = false, got_bytes = false;
+  iotw_frame_decoder dec{};
+  std::array<uint8_t, 2048> buf{};
+  std::deque<std::vector<uint8_t>> outq;
+};
+
+TcpListener::TcpListener(asio::io_context &io, const ListenConfig &cfg, LinkHost &host, uint64_t idle_ms)
+    : io_(io), host_(host), idle_ms_(idle_ms ? idle_ms : 1), acceptor_(io), retry_(io) {
+  const asio::ip::tcp::endpoint ep(
+      asio::ip::make_address(cfg.host == "localhost" ? std::string("127.0.0.1") : cfg.host), cfg.port);
+  acceptor_.open(ep.protocol());
+  acceptor_.set_option(asio::socket_base::reuse_address(true));
+  acceptor_.bind(ep);
+  acceptor_.listen();
+}
+
+TcpListener::~TcpListener() { close(); }
+
+void TcpListener::accept() {
+  auto c = std::make_shared<Conn>(io_);
+  acceptor_.async_accept(c->sock, [this, c](boost::system::error_code ec) {
+    if (closed_ || ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
+      boost::system::error_code e2;
+      const auto peer = c->sock.remote_endpoint(e2);
+      c->name = e2 ? std::string("tcp:?") : "tcp:" + peer.address().to_string() + ":" + std::to_string(peer.port());
+      if (e2) {  // reset before we saw it
+        c->sock.close(e2);
+      } else if (conns_.size() >= max_connections) {
+        ++rejected_;
+        c->sock.close(e2);
+        host_.link_event("link_rejected", {{"link", c->name}, {"reason", "too_many_connections"}, {"rejected", rejected_}});
+      } else {
+        c->sock.set_option(asio::ip::tcp::no_delay(true), e2);
+        c->sock.set_option(asio::socket_base::keep_alive(true), e2);
+        c->id = host_.new_link_id();
+        c->up = true;
+        iotw_frame_decoder_init(&c->dec);
+        conns_[c->id] = c;
+        std::weak_ptr<Conn> w = c;
+        host_.link_up(c->id, c->name, [this, w](const uint8_t *p, size_t n) {
+          if (auto s = w.lock()) send(s, p, n);
+        });
+        arm_idle(c);
+        read(c);
+      }
+    } else {  // an accept error (EMFILE, ...) does not stop the listener; retry without spinning
+      retry_.expires_after(std::chrono::milliseconds(100));
+      retry_.async_wait([this](boost::system::error_code e) {
+        if (!e && !closed_) accept();
+      });
+      return;
+    }
+    accept();
+  });
+}
+
+void TcpListener::arm_idle(const std::shared_ptr<Conn> &c) {
+  c->got_bytes = false;
+  c->idle.expires_after(std::chrono::milliseconds(idle_ms_));
+  std::weak_ptr<Conn> w = c;
+  c->idle.async_wait([this, w](boost::system::error_code ec) {
+    auto s = w.lock();
+    if (ec || !s || !s->up) return;
+    if (s->got_bytes) {
+      arm_idle(s);
+    } else {
+      drop(s, "idle");
+    }
+  });
+}
+
+void TcpListener::read(const std::shared_ptr<Conn> &c) {
+  c->sock.async_read_some(asio::buffer(c->buf), [this, c](boost::system::error_code ec, size_t n) {
+    if (!c->up) return;
+    if (ec) {
+      drop(c, ec == asio::error::eof ? "eof" : ec.message());
+      return;
+    }
+    c->got_bytes = true;
+    for (size_t i = 0; i < n; ++i) {
+      const uint8_t *p;
+      size_t len;
+      switch (iotw_frame_decoder_push(&c->dec, c->buf[i], &p, &len)) {
+        case IOTW_FRAME_OK: host_.payload(c->id, p, len); break;
+        case IOTW_FRAME_BAD_COBS: host_.link_event("frame_error", {{"link", c->name}, {"error", "bad_cobs"}}); break;
+        case IOTW_FRAME_BAD_CRC: host_.link_event("frame_error", {{"link", c->name}, {"error", "bad_crc"}}); break;
+        case IOTW_FRAME_OVERFLOW: host_.link_event("frame_error", {{"link", c->name}, {"error", "overflow"}}); break;
+        default: break;
+      }
+      if (!c->up) return;
+    }
+    read(c);
+  });
+}
+
+void TcpListener::send(const std::shared_ptr<Conn> &c, const uint8_t *p, size_t n) {
+  if (!c->up) return;
+  if (c->outq.size() >= max_queued) {  // dropped from the io loop: we may be inside the link's sender here
+    asio::post(io_, [this, c] { drop(c, "slow_reader"); });
+    return;
+  }
+  std::vector<uint8_t> wire(IOTW_FRAME_MAX_WIRE);
+  wire.resize(iotw_frame_encode(p, n, wire.data(), wire.size()));
+  if (wire.empty()) return;
+  c->outq.push_back(std::move(wire));
+  if (!c->writing) write_next(c);
+}
+
+void TcpListener::write_next(const std::shared_ptr<Conn> &c) {
+  if (c->outq.empty() || !c->up) {
+    c->writing = false;
+    return;
+  }
+  c->writing = true;
+  asio::async_write(c->sock, asio::buffer(c->outq.front()), [this, c](boost::system::error_code ec, size_t) {
+    c->writing = false;
+    if (!c->up) return;
+    if (ec) {
+      drop(c, ec.message());
+      return;
+    }
+    c->outq.pop_front();
+    write_next(c);
+  });
+}
+
+void TcpListener::drop(const std::shared_ptr<Conn> &c, const std::string &reason) {
+  if (!c->up) return;
+  c->up = false;
+  c->outq.clear();
+  boost::system::error_code ignored;
+  c->idle.cancel();
+  c->sock.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  c->sock.close(ignored);
+  conns_.erase(c->id);
+  host_.link_down(c->id);
+  host_.link_event("link_closed", {{"link", c->name}, {"reason", reason}});
+}
+
+void TcpListener::close() {
+  if (closed_) return;
+  closed_ = true;
+  retry_.cancel();
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  auto conns = conns_;
+  for (auto &[id, c] : conns) drop(c, "node_stopping");
+}
+
 }  // namespace iotw::tn

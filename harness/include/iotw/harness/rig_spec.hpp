@@ -41,6 +41,9 @@ struct DeviceGroup {
   /// What-if knob: the chip's application RAM budget, KiB (1..65536), that the firmware's static RAM is checked
   /// against (docs/emulators.md "Chip profiles"); 0 = the chip profile's. Not with link = "at".
   int ram_budget_kib = 0;
+  /// link = "at" only: the module's link to the trust node, "udp" (through the UDP fault proxy) or "tcp" (a TCP
+  /// connection straight to the node's [tcp] port, serial framing; no link faults).
+  std::string at_transport = "udp";
 };
 
 /// One expanded device.
@@ -51,6 +54,7 @@ struct DeviceInstance {
   std::string behaviour;
   PoweredSettings powered;
   int ram_budget_kib = 0;  ///< DeviceGroup::ram_budget_kib
+  std::string at_transport = "udp";  ///< DeviceGroup::at_transport ("udp" | "tcp"; link = "at" only)
   bool byzantine() const { return behaviour != "honest"; }
 };
 

@@ -35,6 +35,7 @@ struct NodeConfig {
   std::string key;     ///< node key file (32-byte Ed25519 seed; created 0600 if absent); default "<db>.key"
   std::optional<ListenConfig> http;
   std::optional<ListenConfig> udp;
+  std::optional<ListenConfig> tcp;  ///< [tcp]: stream links, one per connection, serial framing
   std::vector<SerialConfig> serial;
   ConsensusConfig consensus;
 };

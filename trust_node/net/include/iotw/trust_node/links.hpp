@@ -1,6 +1,6 @@
 // Transports of the trust node (docs/protocol.md §2): serial links (PTY via termios, real ttys via
-// libserialport) with COBS+CRC framing, and one UDP socket (payload || CRC per datagram, one link per peer).
-// Everything runs on one io_context thread.
+// libserialport) with COBS+CRC framing, one UDP socket (payload || CRC per datagram, one link per peer) and
+// one TCP listener (each connection a link framed like a serial link). Everything runs on one io_context thread.
 #pragma once
 #include <array>
 #include <utility>
@@ -8,6 +8,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -92,6 +93,46 @@ class UdpLink {
   boost::asio::ip::udp::endpoint from_;
   std::array<uint8_t, IOTW_DATAGRAM_MAX + 1> buf_{};
   std::map<boost::asio::ip::udp::endpoint, uint32_t> peers_;
+};
+
+/** The [tcp] listener (docs/trust-node.md): every accepted connection is one link "tcp:<ip>:<port>" framed
+ *  exactly like a serial link (COBS(payload || CRC-32 LE) || 0x00, the same decoder and frame_error events).
+ *  A connection that ends (EOF, reset, error) is the link going away: link_down, then a "link_closed" event
+ *  {link, reason}. Hostile peers are bounded: at most max_connections links at once (more are accepted and
+ *  closed at once: "link_rejected" {link, reason "too_many_connections", rejected: total so far}); a
+ *  connection with no byte received for idle_ms is closed (reason "idle": half-open peers); a peer that
+ *  leaves more than max_queued frames unread is closed (reason "slow_reader"). */
+class TcpListener {
+ public:
+  static constexpr size_t max_connections = 256;
+  static constexpr size_t max_queued = 256;
+  /** Binds and listens (throws boost::system::system_error on failure). idle_ms >= 1. */
+  TcpListener(boost::asio::io_context &io, const ListenConfig &cfg, LinkHost &host, uint64_t idle_ms);
+  ~TcpListener();
+  uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  void start() { accept(); }
+  /** Stops accepting and closes every connection (each gets link_down). */
+  void close();
+  size_t connections() const { return conns_.size(); }
+  uint64_t rejected() const { return rejected_; }
+
+ private:
+  struct Conn;
+  void accept();
+  void read(const std::shared_ptr<Conn> &c);
+  void arm_idle(const std::shared_ptr<Conn> &c);
+  void send(const std::shared_ptr<Conn> &c, const uint8_t *p, size_t n);
+  void write_next(const std::shared_ptr<Conn> &c);
+  void drop(const std::shared_ptr<Conn> &c, const std::string &reason);
+
+  boost::asio::io_context &io_;
+  LinkHost &host_;
+  uint64_t idle_ms_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer retry_;  ///< after an accept error (EMFILE, ...): accept again 100 ms later
+  std::map<uint32_t, std::shared_ptr<Conn>> conns_;
+  uint64_t rejected_ = 0;
+  bool closed_ = false;
 };
 
 }  // namespace iotw::tn
