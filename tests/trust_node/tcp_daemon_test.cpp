@@ -112,7 +112,8 @@ block_interval_ms = 0
 
   auto devices = http.Get("/v1/devices");
   ASSERT_TRUE(devices);
-  for (const auto &d : nlohmann::json::parse(devices->body)["devices"])
+  const nlohmann::json listed = nlohmann::json::parse(devices->body);  // named: a range-for over a temporary's
+  for (const auto &d : listed["devices"])                              // member would dangle
     EXPECT_EQ(d["link"].get<std::string>().rfind("tcp:127.0.0.1:", 0), 0u) << d.dump();
 
   devs.pop_back();  // a device's connection closes: it is detached at once (link gone), not after a timeout
