@@ -60,9 +60,11 @@ inline LightVerification expect_light_verification(const std::vector<nlohmann::j
   EXPECT_EQ(lv.rejected, 0u);
   EXPECT_EQ(lv.unlinked, 0u);
   for (const auto& d : honest) EXPECT_TRUE(lv.adopters.count(d)) << d << " never adopted a checkpoint";
-  if (!honest_blacklist_allowed)
-    for (const auto& b : report["blacklisted"])
+  if (!honest_blacklist_allowed) {
+    for (const auto& b : report["blacklisted"]) {
       EXPECT_FALSE(honest.count(b.get<std::string>())) << "honest device " << b << " was blacklisted";
+    }
+  }
   EXPECT_EQ(report["ledger_valid"], true);
   return lv;
 }

@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 
+#include "clean_rig_run.hpp"
 #include "iotw_process.hpp"
 #include "light_verification.hpp"
 #include "tshark_fields.hpp"
@@ -19,17 +20,10 @@ namespace {
 using json = nlohmann::json;
 
 TEST(RigAt, AppliancesDrivingEsp8266AndRtl8710ModulesFinishTheirBlocksOverUdp) {
-  const auto dir = scratch_dir();
-  const auto run = dir / "run";
-  const IotwResult result =
-      run_iotw({"rig", "run", std::string(IOTW_RIGS_DIR) + "/esp_at.toml", "--out", run.string(), "--seed", "11"}, dir);
-  ASSERT_EQ(result.code, 0) << result.out << result.err;
-  const json report = json::parse(slurp(run / "report.json"));
-  EXPECT_EQ(report["pass"], true);
-  EXPECT_EQ(report["ledger_valid"], true);
-  EXPECT_GE(report["blocks_finalized"].get<int>(), 20);
-  EXPECT_EQ(report["coherence_rate"].get<double>(), 1.0);
-  EXPECT_TRUE(report["blacklisted"].empty());
+  const CleanRigRun r = run_clean_rig("esp_at.toml", "11", 20);
+  ASSERT_EQ(r.result.code, 0) << r.result.out << r.result.err;
+  const auto& run = r.run;
+  const json& report = r.report;
 
   const std::set<std::string> devices{"esp8266-at-01", "esp8266-at-02", "esp8266-at-03",
                                       "rtl8710-at-01", "rtl8710-at-02", "rtl8710-at-03"};
