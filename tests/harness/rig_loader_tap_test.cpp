@@ -29,7 +29,7 @@ std::string tap_rig(const std::string& model = "esp32", int count = 5, const std
 }  // namespace
 
 TEST(RigLoaderTap, EspTapRig) {
-  const auto rig = load_rig(IOTW_RIGS_DIR "/esp_tap.toml");
+  const auto rig = load_rig(std::string(IOTW_RIGS_DIR) + "/esp_tap.toml");
   EXPECT_EQ(rig.name, "esp_tap");
   EXPECT_EQ(rig.tap.subnet, "10.77.0.0/24");
   EXPECT_GT(rig.tap.line, 0);

@@ -32,7 +32,7 @@ ledger_valid = true
 }  // namespace
 
 TEST(RigLoader, SmokeRig) {
-  const auto rig = load_rig(IOTW_RIGS_DIR "/smoke.toml");
+  const auto rig = load_rig(std::string(IOTW_RIGS_DIR) + "/smoke.toml");
   EXPECT_EQ(rig.name, "smoke");
   EXPECT_EQ(rig.deadline_s, 90);
   EXPECT_FALSE(rig.seed.has_value());
@@ -65,7 +65,7 @@ TEST(RigLoader, SmokeRig) {
 }
 
 TEST(RigLoader, ByzantineWitnessRig) {
-  const auto rig = load_rig(IOTW_RIGS_DIR "/byzantine_witness.toml");
+  const auto rig = load_rig(std::string(IOTW_RIGS_DIR) + "/byzantine_witness.toml");
   EXPECT_EQ(rig.name, "byzantine_witness");
   const auto devices = rig.instances();
   ASSERT_EQ(devices.size(), 8u);
@@ -126,7 +126,7 @@ colour = "red"
 }
 
 TEST(RigLoader, UnknownModelFromDataFileNamesFileLineAndModels) {
-  const std::string file = IOTW_HARNESS_DATA_DIR "/bad_model.toml";
+  const std::string file = std::string(IOTW_HARNESS_DATA_DIR) + "/bad_model.toml";
   try {
     load_rig(file);
     FAIL() << "no error";
@@ -218,18 +218,18 @@ std::string with_steps(const std::string& steps) {
 }  // namespace
 
 TEST(RigLoaderSteps, FaultRigsLoadWithTheirSteps) {
-  const auto noise = load_rig(IOTW_RIGS_DIR "/link_noise.toml");
+  const auto noise = load_rig(std::string(IOTW_RIGS_DIR) + "/link_noise.toml");
   ASSERT_EQ(noise.steps.size(), 3u);
   EXPECT_EQ(noise.steps[0].trigger, iotw::harness::Step::Trigger::AfterBlock);
   EXPECT_EQ(noise.steps[0].fault.kind, "corrupt");
   EXPECT_TRUE(noise.steps[0].fault.per_frame);
   EXPECT_EQ(noise.steps[1].trigger, iotw::harness::Step::Trigger::AfterPrevious);
   EXPECT_EQ(noise.steps[2].action, iotw::harness::Step::Action::Expect);
-  const auto part = load_rig(IOTW_RIGS_DIR "/partition.toml");
+  const auto part = load_rig(std::string(IOTW_RIGS_DIR) + "/partition.toml");
   EXPECT_EQ(part.steps[0].fault.devices, (std::vector<std::string>{"esp32-01", "esp32-02", "esp32-03"}));
   EXPECT_EQ(part.steps[2].trigger, iotw::harness::Step::Trigger::DeviceState);
   EXPECT_EQ(part.steps[2].state, "attached");
-  const auto crash = load_rig(IOTW_RIGS_DIR "/trust_node_crash.toml");
+  const auto crash = load_rig(std::string(IOTW_RIGS_DIR) + "/trust_node_crash.toml");
   EXPECT_EQ(crash.steps[0].fault.kind, "trust_node_kill");
   EXPECT_EQ(crash.steps[1].condition.name, "height");
   EXPECT_EQ(crash.steps[1].condition.value, 15);
@@ -265,7 +265,7 @@ TEST(RigLoaderSteps, ErrorsNameTheLineAndTheAllowedValues) {
 }
 
 TEST(RigLoaderPowered, DpsRigCarriesUsagePeriodLoadAndSupplySchedule) {
-  const auto rig = load_rig(IOTW_RIGS_DIR "/dps_brownout.toml");
+  const auto rig = load_rig(std::string(IOTW_RIGS_DIR) + "/dps_brownout.toml");
   const auto devices = rig.instances();
   ASSERT_EQ(devices.size(), 4u);
   EXPECT_EQ(devices[0].model, "dps");
@@ -277,7 +277,7 @@ TEST(RigLoaderPowered, DpsRigCarriesUsagePeriodLoadAndSupplySchedule) {
   EXPECT_DOUBLE_EQ(devices[3].powered.power[0].vin, 4.0);
   EXPECT_DOUBLE_EQ(devices[3].powered.power[1].vin, 24.0);
   ASSERT_EQ(rig.pass.back().score, "usage_rewarded_devices");
-  const auto bulbs = load_rig(IOTW_RIGS_DIR "/smart_bulbs.toml").instances();
+  const auto bulbs = load_rig(std::string(IOTW_RIGS_DIR) + "/smart_bulbs.toml").instances();
   EXPECT_DOUBLE_EQ(bulbs.back().powered.power[1].ramp_v_per_s, 5.0);
 }
 
@@ -312,7 +312,7 @@ TEST(RigLoader, MonteCarloAndColludeKeys) {
 }
 
 TEST(RigLoaderPowered, PowerFaultStepsNeedDpsDevicesAndADuration) {
-  const auto rig = load_rig(IOTW_RIGS_DIR "/dps_power_faults.toml");
+  const auto rig = load_rig(std::string(IOTW_RIGS_DIR) + "/dps_power_faults.toml");
   ASSERT_EQ(rig.steps.size(), 3u);
   EXPECT_EQ(rig.steps[0].fault.kind, "brownout");
   EXPECT_TRUE(rig.steps[0].fault.power_fault());
@@ -339,7 +339,7 @@ TEST(RigLoaderPowered, PowerFaultStepsNeedDpsDevicesAndADuration) {
 }
 
 TEST(RigLoaderAt, EspAtRigHasAtLinkedEspAndRealtekModules) {
-  const auto rig = load_rig(IOTW_RIGS_DIR "/esp_at.toml");
+  const auto rig = load_rig(std::string(IOTW_RIGS_DIR) + "/esp_at.toml");
   const auto devices = rig.instances();
   ASSERT_EQ(devices.size(), 6u);
   for (const auto& d : devices) EXPECT_EQ(d.link, "at") << d.name;
@@ -397,7 +397,7 @@ TEST(RigLoaderUdp, UdpFaultsNeedAtDevicesPartitionAndStallTakeBoth) {
 }
 
 TEST(RigLoaderUdp, UdpFaultsRig) {
-  const auto rig = load_rig(IOTW_RIGS_DIR "/udp_faults.toml");
+  const auto rig = load_rig(std::string(IOTW_RIGS_DIR) + "/udp_faults.toml");
   ASSERT_EQ(rig.instances().size(), 6u);
   for (const auto& d : rig.instances()) EXPECT_EQ(d.link, "at") << d.name;
   ASSERT_EQ(rig.steps.size(), 4u);
@@ -413,7 +413,7 @@ TEST(RigLoaderUdp, UdpFaultsRig) {
 }
 
 TEST(RigLoaderVrf, SelectionAndVrfSuite) {
-  const auto vrf = load_rig(IOTW_RIGS_DIR "/vrf_selection.toml");
+  const auto vrf = load_rig(std::string(IOTW_RIGS_DIR) + "/vrf_selection.toml");
   EXPECT_EQ(vrf.trust_node.selection, "vrf");
   EXPECT_EQ(vrf.trust_node.vrf_suite, "tai");
   const auto defaults = parse_rig(kMinimal, "x.toml");

@@ -1,6 +1,6 @@
 // Test helper: runs one rig of rigs/ through the real `iotw` binary into a scratch folder and checks the
 // verdict every fault-free end-to-end rig must reach (pass, ledger valid, at least `min_blocks` blocks, every
-// round coherent, nobody blacklisted). Needs IOTW_EXE and IOTW_RIGS_DIR defined by the test target.
+// round coherent, nobody blacklisted). Uses IOTW_EXE and IOTW_RIGS_DIR from tests/test_paths.hpp.
 #pragma once
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>

@@ -1,5 +1,5 @@
 // Reads a capture back with the real tshark and the project's Lua dissector (tools/wireshark/iotw.lua).
-// Needs IOTW_TSHARK (tshark's path) and IOTW_WIRESHARK_LUA defined by the test target.
+// Uses IOTW_TSHARK (tshark's path) and IOTW_WIRESHARK_LUA from tests/test_paths.hpp.
 #pragma once
 #include <gtest/gtest.h>
 
@@ -17,7 +17,7 @@ namespace iotw::test {
 inline std::vector<std::vector<std::string>> tshark_fields(const std::filesystem::path& pcap,
                                                            const std::vector<std::string>& fields) {
   namespace bp = boost::process;
-  std::vector<std::string> args = {"-X", "lua_script:" IOTW_WIRESHARK_LUA, "-r", pcap.string(), "-T", "fields",
+  std::vector<std::string> args = {"-X", std::string("lua_script:") + IOTW_WIRESHARK_LUA, "-r", pcap.string(), "-T", "fields",
                                    "-E", "separator=|"};
   for (const auto& f : fields) {
     args.push_back("-e");

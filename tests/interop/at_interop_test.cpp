@@ -62,7 +62,7 @@ struct Run {
 
 Run session(const std::string& model, const std::string& pty, const fs::path& dir) {
   const auto out = dir / "session.out";
-  bp::child c("/usr/bin/python3", bp::args = {IOTW_INTEROP_DIR "/at_session.py", model, pty, "iotw-interop", "s3cret-pass"},
+  bp::child c("/usr/bin/python3", bp::args = {std::string(IOTW_INTEROP_DIR) + "/at_session.py", model, pty, "iotw-interop", "s3cret-pass"},
               (bp::std_out & bp::std_err) > out.string(), bp::std_in.close());
   c.wait();
   return {c.exit_code(), slurp(out)};

@@ -147,14 +147,14 @@ TEST_F(DpsInterop, MbpollWritesAndGetsTheThreeExceptions) {
 TEST_F(DpsInterop, PymodbusOverTcp) {
   Emu emu({"dps", "--modbus-tcp", "127.0.0.1:0"}, 1, dir);
   ASSERT_EQ(emu.lines.size(), 1u);
-  auto r = run_tool("/usr/bin/python3", {IOTW_INTEROP_DIR "/dps_pymodbus_client.py", "tcp", emu.lines[0]}, dir);
+  auto r = run_tool("/usr/bin/python3", {std::string(IOTW_INTEROP_DIR) + "/dps_pymodbus_client.py", "tcp", emu.lines[0]}, dir);
   EXPECT_EQ(r.code, 0) << r.out << r.err;
 }
 
 TEST_F(DpsInterop, PymodbusOverRtuPty) {
   Emu emu({"dps", "--modbus-rtu-pty"}, 1, dir);
   ASSERT_EQ(emu.lines.size(), 1u);
-  auto r = run_tool("/usr/bin/python3", {IOTW_INTEROP_DIR "/dps_pymodbus_client.py", "rtu", emu.lines[0]}, dir);
+  auto r = run_tool("/usr/bin/python3", {std::string(IOTW_INTEROP_DIR) + "/dps_pymodbus_client.py", "rtu", emu.lines[0]}, dir);
   EXPECT_EQ(r.code, 0) << r.out << r.err;
 }
 
@@ -194,7 +194,7 @@ TEST_F(DpsInterop, BrownoutOverModbusRebootsTheFirmwareWhichReattachesWithTheSam
     Emu emu({"dps", "--modbus-tcp", "127.0.0.1:0", "--link", name, "--nvs-dir", (dir / "nvs").string()}, 1, dir);
     ASSERT_EQ(emu.lines.size(), 1u);
     auto r = run_tool("/usr/bin/python3",
-                      {IOTW_INTEROP_DIR "/dps_pymodbus_client.py", "tcp", emu.lines[0], "--brownout"}, dir);
+                      {std::string(IOTW_INTEROP_DIR) + "/dps_pymodbus_client.py", "tcp", emu.lines[0], "--brownout"}, dir);
     EXPECT_EQ(r.code, 0) << r.out << r.err;
   }
   done = true;
@@ -218,7 +218,7 @@ TEST(BulbInterop, YeelightClientDiscoversSetsAndReadsBack) {
   {
     Emu emu({"bulb", "--yeelight", "127.0.0.1:0", "--discovery", "127.0.0.1:0"}, 2, dir);
     ASSERT_EQ(emu.lines.size(), 2u);
-    auto r = run_tool("/usr/bin/python3", {IOTW_INTEROP_DIR "/yeelight_client.py", emu.lines[1]}, dir);
+    auto r = run_tool("/usr/bin/python3", {std::string(IOTW_INTEROP_DIR) + "/yeelight_client.py", emu.lines[1]}, dir);
     EXPECT_EQ(r.code, 0) << r.out << r.err;
     auto e = slurp(dir / "emu.events");
     EXPECT_NE(e.find("\"bulb_state\""), std::string::npos);
