@@ -8,53 +8,21 @@
 #include <tuple>
 
 #include "iotw/harness/rig_loader.hpp"
-#include "mocks/harness/mock_script_host.hpp"
+#include "scripted_host.hpp"
 
 namespace iotw::harness {
 namespace {
 
 using json = nlohmann::json;
 
-using ::testing::_;
-using ::testing::AnyNumber;
+using test::Check;
+using test::CheckPassing;
+using test::CheckSaying;
 using ::testing::InSequence;
-using ::testing::Not;
 
-MATCHER(IsCheck, "a check event (fields check, pass, detail)") { return arg.contains("check"); }
-MATCHER_P2(Check, name, pass, "the check named, with this verdict") {
-  return arg.contains("check") && arg["check"] == name && arg["pass"] == pass;
-}
-MATCHER_P(CheckPassing, pass, "a check with this verdict") { return arg.contains("check") && arg["pass"] == pass; }
-MATCHER_P2(CheckSaying, pass, text, "a check with this verdict whose detail contains the text") {
-  return arg.contains("check") && arg["pass"] == pass && arg.contains("detail") &&
-         arg["detail"].template get<std::string>().find(text) != std::string::npos;
-}
-
-/// The rig as the script sees it: queries answer from the fields below; the faults it applies and the check
-/// events it emits are expectations (GoogleMock, tests/mocks/harness/mock_script_host.hpp).
-struct Host : ::testing::NiceMock<mocks::MockScriptHost> {
-  std::optional<Health> h = Health{};
-  std::set<std::string> attached{"d-01", "d-02", "d-03", "d-04"};
-  std::vector<json> pending;
-  std::map<std::string, double> scores;
-  Host() {
-    ON_CALL(*this, health()).WillByDefault([this] { return h; });
-    ON_CALL(*this, attached_devices()).WillByDefault([this] { return std::optional(attached); });
-    ON_CALL(*this, new_events()).WillByDefault([this] { return std::exchange(pending, {}); });
-    ON_CALL(*this, score_so_far(_)).WillByDefault([this](const std::string& s) {
-      auto it = scores.find(s);
-      return it == scores.end() ? std::nullopt : std::optional<double>(it->second);
-    });
-    expect_checks({});
-  }
-  /// Verifies the expectations so far, then: from here on the script emits exactly these check events, in
-  /// this order (any other event is free). Expectations on faults set before this call are verified by it.
-  void expect_checks(const std::vector<::testing::Matcher<nlohmann::ordered_json>>& checks) {
-    ::testing::Mock::VerifyAndClearExpectations(this);
-    EXPECT_CALL(*this, emit(_, Not(IsCheck()))).Times(AnyNumber());
-    InSequence order;
-    for (const auto& m : checks) EXPECT_CALL(*this, emit(_, m));
-  }
+/// The fake rig's devices d-01..d-04 are attached (scripted_host.hpp).
+struct Host : test::ScriptedHost {
+  Host() : ScriptedHost({"d-01", "d-02", "d-03", "d-04"}) {}
 };
 
 const char* kRig = R"([rig]
