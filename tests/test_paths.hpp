@@ -16,6 +16,8 @@ extern const char *const interop_dir;       // <source>/tests/interop
 extern const char *const verify_ledger_py;  // <source>/tools/verify_ledger.py
 extern const char *const wireshark_lua;     // <source>/tools/wireshark/iotw.lua
 extern const char *const tshark;            // tshark found at configure time
+extern const char *const proto_dir;         // <source>/protocol/proto (iotw.proto)
+extern const char *const nanopb_proto_dir;  // folder of nanopb.proto, imported by iotw.proto
 }  // namespace iotw::test_paths
 
 #define IOTW_EXE ::iotw::test_paths::iotw_exe
@@ -29,3 +31,5 @@ extern const char *const tshark;            // tshark found at configure time
 #define IOTW_VERIFY_LEDGER_PY ::iotw::test_paths::verify_ledger_py
 #define IOTW_WIRESHARK_LUA ::iotw::test_paths::wireshark_lua
 #define IOTW_TSHARK ::iotw::test_paths::tshark
+#define IOTW_PROTO_DIR ::iotw::test_paths::proto_dir
+#define IOTW_NANOPB_PROTO_DIR ::iotw::test_paths::nanopb_proto_dir

@@ -1,6 +1,7 @@
 // The AT command interpreters (emulators/esp_wifi/esp_at_engine, realtek_at_engine) replaying the
 // transcripts of ../shared/reference/esp_at.md and realtek_at.md byte for byte, with a scripted network
 // and a manual clock; and the UART pacer on a manual clock.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -9,6 +10,7 @@
 #include "esp_wifi/esp_chip_profile.hpp"
 #include "esp_wifi/realtek_at_engine.hpp"
 #include "esp_wifi/uart_pacer.hpp"
+#include "mocks/emulators/mock_pacing_clock.hpp"
 
 using namespace iotw::emu;
 
@@ -423,8 +425,26 @@ TEST(UartPacer, SpacesBytesOneByteTimeApart) {
   EXPECT_EQ(n, 2);
 }
 
+TEST(UartPacer, SleepsUntilEachBytesSlotBeforeHandingItOver) {
+  ::testing::StrictMock<mocks::MockPacingClock> clock;
+  ::testing::MockFunction<bool(std::string_view)> sink;
+  UartPacer pacer(clock, 115200, true);
+  const uint64_t t0 = 7'000'000, byte = pacer.byte_ns();  // 86'805 ns at 115200 bit/s
+  {
+    ::testing::InSequence order;  // the clock is read once; each byte waits for its slot, then goes out
+    EXPECT_CALL(clock, now_ns()).WillOnce(::testing::Return(t0));
+    EXPECT_CALL(clock, sleep_until_ns(t0));
+    EXPECT_CALL(sink, Call(std::string_view("a"))).WillOnce(::testing::Return(true));
+    EXPECT_CALL(clock, sleep_until_ns(t0 + byte));
+    EXPECT_CALL(sink, Call(std::string_view("b"))).WillOnce(::testing::Return(true));
+    EXPECT_CALL(clock, sleep_until_ns(t0 + 2 * byte));
+    EXPECT_CALL(sink, Call(std::string_view("c"))).WillOnce(::testing::Return(false));  // gives up: no "d"
+  }
+  pacer.write("abcd", sink.AsStdFunction());
+}
+
 TEST(UartPacer, UnpacedWritesAllAtOnce) {
-  ManualPacingClock clock;
+  ::testing::StrictMock<mocks::MockPacingClock> clock;  // any read or sleep fails the test
   UartPacer pacer(clock, 115200, false);
   int calls = 0;
   pacer.write("hello", [&](std::string_view b) {
@@ -433,5 +453,4 @@ TEST(UartPacer, UnpacedWritesAllAtOnce) {
     return true;
   });
   EXPECT_EQ(calls, 1);
-  EXPECT_EQ(clock.now_ns(), 0u);
 }

@@ -1,6 +1,7 @@
 // Device faults as rig steps (docs/faults.md "Device faults"): the loader's rules for reboot, hang,
 // clock_skew, ap_rssi and ap_down, and RigScript sending them over the emulator control channel (a fake host
 // records the commands), applying the weak-signal loss to the UDP link and checking recovery by deadline.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <sys/socket.h>
@@ -15,6 +16,7 @@
 #include "emu_control.hpp"
 #include "iotw/harness/rig_loader.hpp"
 #include "rig_script.hpp"
+#include "scripted_host.hpp"
 
 namespace iotw::harness {
 namespace {
@@ -90,32 +92,19 @@ TEST(DeviceFaultSteps, RssiLossModel) {
   EXPECT_DOUBLE_EQ(rssi_loss_rate(-110), 0.5);
 }
 
-struct ControlHost : ScriptHost {
-  std::optional<Health> h = Health{};
-  std::set<std::string> attached{"e-01", "e-02", "e-03", "a-01", "a-02"};
-  std::vector<json> pending, commands;
-  std::vector<std::pair<std::string, nlohmann::ordered_json>> emitted;
-  bool refuse = false;
-  std::optional<Health> health() override { return h; }
-  std::optional<std::set<std::string>> attached_devices() override { return attached; }
-  std::vector<json> new_events() override { return std::exchange(pending, {}); }
-  std::optional<double> score_so_far(const std::string&) override { return std::nullopt; }
-  void emit(const std::string& kind, nlohmann::ordered_json f) override { emitted.emplace_back(kind, std::move(f)); }
-  void kill_trust_node() override {}
-  void restart_trust_node() override {}
-  void pause_trust_node(bool) override {}
-  void set_supply(const std::string&, double, double) override {}
-  json emu_command(const json& request) override {
-    if (refuse) throw std::runtime_error("hang e-01: unknown device 'e-01'");
-    commands.push_back(request);
-    return {{"ok", true}};
-  }
-  std::vector<nlohmann::ordered_json> checks() const {
-    std::vector<nlohmann::ordered_json> out;
-    for (const auto& [k, f] : emitted)
-      if (f.contains("check")) out.push_back(f);
-    return out;
-  }
+using test::Check;
+using test::CheckSaying;
+using ::testing::_;
+using ::testing::Return;
+
+const json kOk = {{"ok", true}};
+MATCHER_P2(Command, cmd, device, "a control-channel command for the device") {
+  return arg.value("cmd", "") == std::string(cmd) && arg.value("device", "") == std::string(device);
+}
+
+/// The rig: e-01..e-03 (serial) and a-01, a-02 (AT over UDP) attached (scripted_host.hpp).
+struct ControlHost : test::ScriptedHost {
+  ControlHost() : ScriptedHost({"e-01", "e-02", "e-03", "a-01", "a-02"}) {}
 };
 
 struct Links {
@@ -132,22 +121,18 @@ TEST(DeviceFaultSteps, HangRecoversOnlyOnceTheDeviceRegistersAgainWithinTheDeadl
   Links l;
   ControlHost host;
   RigScript script(spec, l.serial(), host, l.udp());
+  EXPECT_CALL(host, emu_command(json{{"cmd", "hang"}, {"device", "e-01"}})).WillOnce(Return(kOk));
   script.tick(0);
-  ASSERT_EQ(host.commands.size(), 1u);
-  EXPECT_EQ(host.commands[0], (json{{"cmd", "hang"}, {"device", "e-01"}}));
+  host.expect_checks({});
+  EXPECT_CALL(host, emu_command(Command("reboot", "e-02"))).WillOnce(Return(kOk));  // the reboot step starts at 1 s
   script.tick(1);
-  EXPECT_EQ(host.commands.size(), 2u);  // the reboot step started at 1 s
-  script.tick(5);  // e-01's watchdog has not bitten yet; e-02 missed its 2 s deadline
-  ASSERT_EQ(host.checks().size(), 1u);
+  // e-01's watchdog has not bitten yet; e-02 missed its 2 s deadline
+  host.expect_checks({::testing::AllOf(Check("wedge2 (line 18): reboot recovered", false),
+                                       CheckSaying(false, "e-02 (has not registered again since its reboot)"))});
+  script.tick(5);
+  host.expect_checks({Check("wedge (line 13): hang recovered", true)});
   host.pending.push_back({{"source", "trust-node"}, {"kind", "device_registered"}, {"fields", {{"name", "e-01"}}}});
   script.tick(5.5);
-  ASSERT_EQ(host.checks().size(), 2u);
-  EXPECT_EQ(host.checks()[0]["check"], "wedge2 (line 18): reboot recovered");
-  EXPECT_EQ(host.checks()[0]["pass"], false);
-  EXPECT_NE(host.checks()[0]["detail"].get<std::string>().find("e-02 (has not registered again since its reboot)"),
-            std::string::npos);
-  EXPECT_EQ(host.checks()[1]["check"], "wedge (line 13): hang recovered");
-  EXPECT_EQ(host.checks()[1]["pass"], true);
   EXPECT_TRUE(script.done());
 }
 
@@ -160,36 +145,39 @@ TEST(DeviceFaultSteps, ClockSkewAndWeakSignalAreUndoneAtTheEndAndNeedTrafficAgai
   Links l;
   ControlHost host;
   RigScript script(spec, l.serial(), host, l.udp());
+  {
+    ::testing::InSequence in_step_order;
+    EXPECT_CALL(host, emu_command(json{{"cmd", "clock_skew"}, {"device", "e-03"}, {"offset_ms", 2000}, {"ppm", 100.0}}))
+        .WillOnce(Return(kOk));
+    EXPECT_CALL(host, emu_command(json{{"cmd", "ap"}, {"device", "a-01"}, {"rssi", -80}})).WillOnce(Return(kOk));
+  }
   script.tick(0);
-  ASSERT_EQ(host.commands.size(), 2u);
-  EXPECT_EQ(host.commands[0], (json{{"cmd", "clock_skew"}, {"device", "e-03"}, {"offset_ms", 2000}, {"ppm", 100.0}}));
-  EXPECT_EQ(host.commands[1], (json{{"cmd", "ap"}, {"device", "a-01"}, {"rssi", -80}}));
   EXPECT_DOUBLE_EQ(l.u1.faults().loss_rate, 0.25);  // the weak signal's loss on a-01's UDP link
   EXPECT_DOUBLE_EQ(l.u2.faults().loss_rate, 0.0);
+  host.expect_checks({});
+  {
+    ::testing::InSequence in_step_order;  // both undone when their duration ends
+    EXPECT_CALL(host, emu_command(json{{"cmd", "clock_skew"}, {"device", "e-03"}, {"offset_ms", 0}, {"ppm", 0}}))
+        .WillOnce(Return(kOk));
+    EXPECT_CALL(host, emu_command(json{{"cmd", "ap"}, {"device", "a-01"}, {"rssi", kNominalRssi}})).WillOnce(Return(kOk));
+  }
   script.tick(2.5);
-  ASSERT_EQ(host.commands.size(), 4u);
-  EXPECT_EQ(host.commands[2], (json{{"cmd", "clock_skew"}, {"device", "e-03"}, {"offset_ms", 0}, {"ppm", 0}}));
-  EXPECT_EQ(host.commands[3], (json{{"cmd", "ap"}, {"device", "a-01"}, {"rssi", kNominalRssi}}));
   EXPECT_DOUBLE_EQ(l.u1.faults().loss_rate, 0.0);
-  script.finish(3, "deadline");  // nothing flowed on the links since: both recoveries fail, naming what is missing
-  const auto checks = host.checks();
-  ASSERT_EQ(checks.size(), 2u);
-  EXPECT_EQ(checks[0]["pass"], false);
-  EXPECT_NE(checks[0]["detail"].get<std::string>().find("e-03 (no frame to the device)"), std::string::npos);
-  EXPECT_NE(checks[1]["detail"].get<std::string>().find("a-01 (no datagram to the device)"), std::string::npos);
+  // Nothing flowed on the links since: both recoveries fail, naming what is missing.
+  host.expect_checks({CheckSaying(false, "e-03 (no frame to the device)"), CheckSaying(false, "a-01 (no datagram to the device)")});
+  script.finish(3, "deadline");
 }
 
 TEST(DeviceFaultSteps, AControlChannelErrorFailsTheStepInsteadOfThrowing) {
   const RigSpec spec = parse_rig(kHead + "[[steps]]\nname = \"wedge\"\nfault = \"hang\"\ndevices = [\"e-01\"]\n", "x.toml");
   Links l;
   ControlHost host;
-  host.refuse = true;
   RigScript script(spec, l.serial(), host, l.udp());
+  host.expect_checks({::testing::AllOf(Check("wedge (line 13): hang injected", false),
+                                       CheckSaying(false, "hang e-01: unknown device 'e-01'"))});
+  EXPECT_CALL(host, emu_command(Command("hang", "e-01")))
+      .WillOnce(::testing::Throw(std::runtime_error("hang e-01: unknown device 'e-01'")));
   script.tick(0);
-  ASSERT_EQ(host.checks().size(), 1u);
-  EXPECT_EQ(host.checks()[0]["check"], "wedge (line 13): hang injected");
-  EXPECT_EQ(host.checks()[0]["pass"], false);
-  EXPECT_EQ(host.checks()[0]["detail"], "hang e-01: unknown device 'e-01'");
   EXPECT_TRUE(script.done());
 }
 

@@ -5,10 +5,15 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
+
+#include "mocks/harness/mock_link_policy.hpp"
 
 namespace iotw::harness {
 namespace {
@@ -163,6 +168,37 @@ TEST(LinkFabric, PolicyDecidesWhatIsDelivered) {
   const LinkStats s = fabric.stats().at(0);
   EXPECT_EQ(s.node_to_device.delivered_bytes, 3u);
   EXPECT_EQ(s.device_to_node.delivered_bytes, 0u);
+}
+
+TEST(LinkFabric, EachReadGoesThroughThePolicyWithItsDirection) {
+  // One byte per write, each written once the previous one was read, so each read is one chunk; a strict mock
+  // fails on any other call.
+  auto owned = std::make_unique<::testing::StrictMock<mocks::MockLinkPolicy>>();
+  auto& policy = *owned;
+  std::atomic<bool> dropped{false};
+  {
+    ::testing::InSequence reads;
+    EXPECT_CALL(policy, on_chunk(Direction::NodeToDevice, Bytes{'a'}))
+        .WillOnce(::testing::Return(std::vector<Delivery>{{Bytes{'q', 'r'}, {}}}));
+    EXPECT_CALL(policy, on_chunk(Direction::DeviceToNode, Bytes{'z'})).WillOnce([&](Direction, Bytes) {
+      dropped = true;
+      return std::vector<Delivery>{};
+    });
+    EXPECT_CALL(policy, on_chunk(Direction::DeviceToNode, Bytes{'y'}))
+        .WillOnce(::testing::Return(std::vector<Delivery>{{Bytes{'Y'}, {}}}));
+  }
+  LinkFabric fabric;
+  const LinkInfo link = fabric.add_link("esp-01", std::move(owned));
+  Peer node(link.node_side), device(link.device_side);
+  node.write_all({'a'});
+  EXPECT_EQ(device.read_n(2), (Bytes{'q', 'r'})) << "what the policy returned, not what was read";
+  device.write_all({'z'});  // dropped by the policy
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);  // hang guard only
+  while (!dropped && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_TRUE(dropped) << "the fabric never read the device's byte";
+  device.write_all({'y'});
+  EXPECT_EQ(node.read_n(1), (Bytes{'Y'})) << "only the second device byte reaches the node";
+  fabric.stop();
 }
 
 TEST(LinkFabric, StopIsIdempotentAndLinksStayListed) {

@@ -1,44 +1,28 @@
-// RigScript against a fake rig: steps fire in order on their triggers, faults reach the link policies,
+// RigScript against a mocked rig (ScriptHost): steps fire in order on their triggers, faults reach the link policies,
 // recoveries, waits and expectations become pass/fail check events naming the step and its line.
 #include "rig_script.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <tuple>
 
 #include "iotw/harness/rig_loader.hpp"
+#include "scripted_host.hpp"
 
 namespace iotw::harness {
 namespace {
 
 using json = nlohmann::json;
 
-struct FakeHost : ScriptHost {
-  std::optional<Health> h = Health{};
-  std::set<std::string> attached{"d-01", "d-02", "d-03", "d-04"};
-  std::vector<json> pending;
-  std::map<std::string, double> scores;
-  std::vector<std::pair<std::string, nlohmann::ordered_json>> emitted;
-  int kills = 0, restarts = 0;
-  std::optional<Health> health() override { return h; }
-  std::optional<std::set<std::string>> attached_devices() override { return attached; }
-  std::vector<json> new_events() override { return std::exchange(pending, {}); }
-  std::optional<double> score_so_far(const std::string& s) override {
-    auto it = scores.find(s);
-    return it == scores.end() ? std::nullopt : std::optional<double>(it->second);
-  }
-  void emit(const std::string& kind, nlohmann::ordered_json f) override { emitted.emplace_back(kind, std::move(f)); }
-  void kill_trust_node() override { ++kills; }
-  void restart_trust_node() override { ++restarts; }
-  void pause_trust_node(bool) override {}
-  std::vector<std::tuple<std::string, double, double>> supplies;  // device, V, V/s
-  void set_supply(const std::string& d, double vin, double ramp) override { supplies.emplace_back(d, vin, ramp); }
-  std::vector<nlohmann::ordered_json> checks() const {
-    std::vector<nlohmann::ordered_json> out;
-    for (const auto& [k, f] : emitted)
-      if (f.contains("check")) out.push_back(f);
-    return out;
-  }
+using test::Check;
+using test::CheckPassing;
+using test::CheckSaying;
+using ::testing::InSequence;
+
+/// The fake rig's devices d-01..d-04 are attached (scripted_host.hpp).
+struct Host : test::ScriptedHost {
+  Host() : ScriptedHost({"d-01", "d-02", "d-03", "d-04"}) {}
 };
 
 const char* kRig = R"([rig]
@@ -71,7 +55,7 @@ deadline_s = 4
 struct Fixture {
   RigSpec spec = parse_rig(kRig, "s.toml");
   FaultPolicy p1{1}, p2{2}, p3{3}, p4{4};
-  FakeHost host;
+  Host host;
   RigScript script{spec, {{"d-01", &p1}, {"d-02", &p2}, {"d-03", &p3}, {"d-04", &p4}}, host};
 };
 
@@ -81,31 +65,25 @@ TEST(RigScript, PartitionThenExpectThenEventTriggeredWait) {
   EXPECT_FALSE(f.p1.faults().stall) << "after_block 3 not reached";
   f.host.h->height = 3;
   f.host.scores["false_blacklist"] = 0;
-  f.script.tick(1);
+  f.host.expect_checks({Check("check (line 17): expect false_blacklist == 0", true)});
+  f.script.tick(1);  // the expect step runs right after the fault started
   EXPECT_TRUE(f.p1.faults().stall);
   EXPECT_FALSE(f.p2.faults().stall) << "only the listed device is cut";
-  ASSERT_EQ(f.host.checks().size(), 1u) << "the expect step ran right after the fault started";
-  EXPECT_EQ(f.host.checks()[0]["check"], "check (line 17): expect false_blacklist == 0");
-  EXPECT_EQ(f.host.checks()[0]["pass"], true);
 
+  f.host.expect_checks({});
   f.script.tick(3.5);  // fault over: healed, recovery pending until d-01 carries frames both ways
   EXPECT_FALSE(f.p1.faults().stall);
-  EXPECT_EQ(f.host.checks().size(), 1u);
   std::vector<std::uint8_t> frame{1, 2, 0};
   f.p1.on_chunk(Direction::NodeToDevice, frame);
   f.p1.on_chunk(Direction::DeviceToNode, frame);
+  f.host.expect_checks({Check("cut (line 10): partition recovered", true)});
   f.script.tick(4);
-  ASSERT_EQ(f.host.checks().size(), 2u);
-  EXPECT_EQ(f.host.checks()[1]["check"], "cut (line 10): partition recovered");
-  EXPECT_EQ(f.host.checks()[1]["pass"], true);
 
+  f.host.expect_checks({CheckSaying(false, "last height = 3")});
   EXPECT_FALSE(f.script.done());
   f.host.pending.push_back({{"source", "emu:d-02"}, {"kind", "state"}, {"fields", {{"state", "attached"}}}});
   f.script.tick(5);
   f.script.tick(10);  // waiting for height >= 10 with a 4 s deadline
-  ASSERT_EQ(f.host.checks().size(), 3u);
-  EXPECT_EQ(f.host.checks()[2]["pass"], false);
-  EXPECT_NE(f.host.checks()[2]["detail"].get<std::string>().find("last height = 3"), std::string::npos);
   EXPECT_TRUE(f.script.done());
 }
 
@@ -113,19 +91,13 @@ TEST(RigScript, UnrecoveredFaultAndUntriggeredStepsFailAtTheEnd) {
   Fixture f;
   f.host.h->height = 5;
   f.host.attached.erase("d-01");
+  f.host.expect_checks({CheckPassing(false) /* the expect's score was unavailable */,
+                        CheckSaying(false, "d-01 (no frame to the device), d-01 (not attached)")});
   f.script.tick(0);
   f.script.tick(2.5);  // healed, but d-01 never re-attaches nor carries a frame
   f.script.tick(8);    // past recover_within_s = 5
-  auto checks = f.host.checks();
-  ASSERT_GE(checks.size(), 2u);
-  EXPECT_EQ(checks[1]["pass"], false);
-  EXPECT_NE(checks[1]["detail"].get<std::string>().find("d-01 (no frame to the device), d-01 (not attached)"),
-            std::string::npos);
-  EXPECT_EQ(checks[0]["pass"], false) << "the expect's score was unavailable";
+  f.host.expect_checks({Check("later (line 20): ran", false)});
   f.script.finish(9, "deadline");
-  checks = f.host.checks();
-  EXPECT_EQ(checks.back()["check"], "later (line 20): ran");
-  EXPECT_EQ(checks.back()["pass"], false);
 }
 
 TEST(RigScript, TrustNodeKillRestartsAndWaitsForEveryDevice) {
@@ -144,20 +116,22 @@ fault = "trust_node_kill"
 )",
                            "k.toml");
   FaultPolicy p1{1}, p2{2}, p3{3}, p4{4};
-  FakeHost host;
+  Host host;
   RigScript script{spec, {{"d-01", &p1}, {"d-02", &p2}, {"d-03", &p3}, {"d-04", &p4}}, host};
+  EXPECT_CALL(host, kill_trust_node()).Times(0);
   script.tick(0.5);
-  EXPECT_EQ(host.kills, 0);
   host.attached = {"d-01"};
-  script.tick(1);  // kill, and duration 0: restarted in the same tick
-  EXPECT_EQ(host.kills, 1);
-  EXPECT_EQ(host.restarts, 1);
+  host.expect_checks({});  // 3 devices not attached yet, deadline not reached
+  {
+    InSequence kill_then_restart;  // duration 0: restarted in the same tick
+    EXPECT_CALL(host, kill_trust_node());
+    EXPECT_CALL(host, restart_trust_node());
+  }
+  script.tick(1);
   EXPECT_FALSE(script.trust_node_down());
-  EXPECT_TRUE(host.checks().empty()) << "3 devices not attached yet, deadline not reached";
   host.attached = {"d-01", "d-02", "d-03", "d-04"};
+  host.expect_checks({CheckPassing(true)});
   script.tick(2);
-  ASSERT_EQ(host.checks().size(), 1u);
-  EXPECT_EQ(host.checks()[0]["pass"], true);
   EXPECT_TRUE(script.done());
 }
 
@@ -185,23 +159,20 @@ recover_within_s = 4
 )",
                            "s.toml");
   FaultPolicy p1{1}, p2{2}, p3{3}, p4{4};
-  FakeHost host;
+  Host host;
   host.attached.insert("p-01");
   RigScript script{spec, {{"d-01", &p1}, {"d-02", &p2}, {"d-03", &p3}, {"p-01", &p4}}, host};
+  EXPECT_CALL(host, set_supply("p-01", 3.5, 0.0));  // default targets: every dps device, and only those
   script.tick(1);
-  ASSERT_EQ(host.supplies.size(), 1u) << "default targets: every dps device";
-  EXPECT_EQ(host.supplies[0], std::make_tuple(std::string("p-01"), 3.5, 0.0));
   EXPECT_FALSE(p4.faults().stall) << "a power fault leaves the serial link alone";
-  script.tick(3.5);  // supply back: 24 V at 5 V/s
-  ASSERT_EQ(host.supplies.size(), 2u);
-  EXPECT_EQ(host.supplies[1], std::make_tuple(std::string("p-01"), 24.0, 5.0));
-  script.tick(4);
-  EXPECT_TRUE(host.checks().empty()) << "still attached in the node's view, but not registered again yet";
+  host.expect_checks({});
+  EXPECT_CALL(host, set_supply("p-01", 24.0, 5.0));  // supply back: 24 V at 5 V/s
+  script.tick(3.5);
+  host.expect_checks({});
+  script.tick(4);  // still attached in the node's view, but not registered again yet: no check
+  host.expect_checks({Check("sag (line 13): brownout recovered", true)});
   host.pending.push_back({{"source", "trust-node"}, {"kind", "device_registered"}, {"fields", {{"name", "p-01"}}}});
   script.tick(4.5);
-  ASSERT_EQ(host.checks().size(), 1u);
-  EXPECT_EQ(host.checks()[0]["check"], "sag (line 13): brownout recovered");
-  EXPECT_EQ(host.checks()[0]["pass"], true);
 }
 
 TEST(RigScript, PowerFaultThatNeverComesBackFailsItsRecovery) {
@@ -224,16 +195,13 @@ recover_within_s = 2
 )",
                            "s.toml");
   FaultPolicy p1{1}, p2{2}, p3{3}, p4{4}, p5{5};
-  FakeHost host;
+  Host host;
   RigScript script{spec, {{"d-01", &p1}, {"d-02", &p2}, {"d-03", &p3}, {"d-04", &p4}, {"p-01", &p5}}, host};
+  EXPECT_CALL(host, set_supply("p-01", 0.0, 0.0));
   script.tick(0);
-  EXPECT_EQ(host.supplies.at(0), std::make_tuple(std::string("p-01"), 0.0, 0.0));
+  host.expect_checks({CheckSaying(false, "p-01 (has not registered again since its supply came back)")});
   script.tick(1.5);
   script.tick(4);
-  ASSERT_EQ(host.checks().size(), 1u);
-  EXPECT_EQ(host.checks()[0]["pass"], false);
-  EXPECT_NE(host.checks()[0]["detail"].get<std::string>().find("p-01 (has not registered again since its supply came back)"),
-            std::string::npos);
 }
 
 }  // namespace

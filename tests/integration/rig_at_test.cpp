@@ -1,7 +1,8 @@
 // rigs/esp_at.toml through the real binaries: appliance MCUs running the firmware core over the AT-driver
 // port drive ESP8266 (ESP-AT) and RTL8710 (Realtek AT v2) modules inside iotw-emu; the modules' UDP sockets
 // reach the trust node's [udp] port on 127.0.0.1; the devices finish 20 blocks with a valid ledger, and
-// links.pcapng holds every relayed datagram as IPv4/UDP that tshark and tools/wireshark/iotw.lua decode.
+// links.pcapng holds every relayed datagram as IPv4/UDP that tshark and tools/wireshark/iotw.lua (framing)
+// and Wireshark's protobuf dissector (the Envelope, from protocol/proto/iotw.proto) decode.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -76,8 +77,8 @@ TEST(RigAt, AppliancesDrivingEsp8266AndRtl8710ModulesFinishTheirBlocksOverUdp) {
   // links.pcapng: one IPv4/UDP packet per relayed datagram on the device's own interface, as on the device's
   // leg of the proxy (module <-> its proxy endpoint); the Lua dissector claims each by its CRC-32 trailer.
   const auto rows = tshark_fields(run / "links.pcapng", {"frame.interface_name", "ip.src", "ip.dst", "udp.srcport",
-                                                         "udp.dstport", "iotw.crc_ok", "iotw.direction", "iotw.msg",
-                                                         "iotw.name"});
+                                                         "udp.dstport", "iotw.crc_ok", "iotw.direction",
+                                                         "protobuf.message.name", "pbf.iotw.v1.Hello.name"});
   ASSERT_EQ(rows.size(), report["harness"]["captured_frames"].get<std::size_t>());
   ASSERT_GT(rows.size(), 0u);
   std::string node_udp;  // harness: link_created names the trust node's [udp] endpoint and each proxy endpoint
@@ -89,7 +90,8 @@ TEST(RigAt, AppliancesDrivingEsp8266AndRtl8710ModulesFinishTheirBlocksOverUdp) {
     }
   ASSERT_FALSE(node_udp.empty()) << "link_created names the trust node's UDP port";
   std::set<std::string> hello_names, messages;
-  for (const auto& row : rows) {
+  for (auto row : rows) {
+    row[7] = envelope_member(row[7]);
     EXPECT_TRUE(devices.count(row[0])) << "interface " << row[0];
     EXPECT_EQ(row[1], "127.0.0.1");
     EXPECT_EQ(row[2], "127.0.0.1");

@@ -56,21 +56,29 @@ TEST(RigFaults, LinkNoiseKeepsHonestDevicesAndHalfTheBaseline) {
   EXPECT_GT(corrupted, 0u) << "the noise really ran";
   EXPECT_GT(dropped, 0u);
   // The capture decodes: CRC-valid Hello frames carry the device names, broken frames are flagged.
-  const auto rows = tshark_fields(r.run / "links.pcapng", {"frame.interface_name", "iotw.direction", "iotw.msg",
-                                                           "iotw.name", "iotw.crc_ok", "iotw.round_id", "iotw.verdict",
-                                                           "iotw.error"});
+  // The Envelope's fields come from Wireshark's protobuf dissector on iotw.proto; framing fields from iotw.lua.
+  const auto rows = tshark_fields(r.run / "links.pcapng",
+                                  {"frame.interface_name", "iotw.direction", "protobuf.message.name",
+                                   "pbf.iotw.v1.Hello.name", "iotw.crc_ok", "pbf.iotw.v1.Attestation.round_id",
+                                   "pbf.iotw.v1.Attestation.verdict", "iotw.error", "_ws.col.Source",
+                                   "_ws.col.Destination"});
   ASSERT_EQ(rows.size(), r.report["harness"]["captured_frames"].get<std::size_t>());
   std::set<std::string> hello_names, messages;
   std::size_t valid_attestations = 0, broken = 0;
   for (const auto& row : rows) {
     broken += row[7].empty() ? 0 : 1;
-    messages.insert(row[2]);
-    if (row[2] == "Hello") {
+    const std::string msg = envelope_member(row[2]);
+    EXPECT_EQ(msg.empty(), !row[7].empty()) << "a frame decodes unless the dissector flags it: " << row[2];
+    messages.insert(msg);
+    // Serial links have no addresses: the columns name the device (the interface) and the trust node.
+    EXPECT_EQ(row[8], row[1] == "1" ? row[0] : "trust-node");
+    EXPECT_EQ(row[9], row[1] == "1" ? "trust-node" : row[0]);
+    if (msg == "Hello") {
       EXPECT_EQ(row[0], row[3]) << "a device's Hello travels on its own link";
       EXPECT_EQ(row[1], "1");
       hello_names.insert(row[3]);
     }
-    if (row[2] == "Attestation" && row[6] == "1" && !row[5].empty()) ++valid_attestations;
+    if (msg == "Attestation" && row[6] == "1" && !row[5].empty()) ++valid_attestations;
   }
   EXPECT_EQ(hello_names.size(), 8u);
   EXPECT_GT(broken, 0u) << "the dissector flags the corrupted frames (bad CRC-32 or COBS)";
@@ -154,11 +162,16 @@ TEST(RigFaults, DissectorNamesVrfRoundSeedsAndClaims) {
     const json b = json::parse(l);
     hash_at[b["height"].get<uint64_t>()] = b["hash"];
   }
-  const auto rows = tshark_fields(r.run / "links.pcapng", {"iotw.direction", "iotw.msg", "iotw.height", "iotw.prev_hash",
-                                                           "iotw.vrf_suite", "iotw.claim_window_ms", "iotw.vrf_pi"});
+  const auto rows = tshark_fields(r.run / "links.pcapng",
+                                  {"iotw.direction", "protobuf.message.name", "pbf.iotw.v1.VrfRoundSeed.height",
+                                   "pbf.iotw.v1.VrfRoundSeed.prev_hash", "pbf.iotw.v1.VrfRoundSeed.suite",
+                                   "pbf.iotw.v1.VrfRoundSeed.claim_window_ms", "pbf.iotw.v1.VrfClaim.pi",
+                                   "pbf.iotw.v1.VrfClaim.height"});
   std::size_t seeds = 0, claims = 0;
   std::set<uint64_t> seed_heights;
-  for (const auto& row : rows) {
+  for (auto row : rows) {
+    row[1] = envelope_member(row[1]);
+    if (row[1] == "VrfClaim") row[2] = row[7];  // the height column of either message
     if (row[1] == "VrfRoundSeed") {
       ++seeds;
       EXPECT_EQ(row[0], "0");

@@ -99,17 +99,19 @@ TEST(RigTap, Esp32AndRtl8710ModulesOverTapFinishTheirBlocksInTheirOwnNamespace) 
   // links.pcapng: each module's datagrams on its own interface, from its own IPv4 address and lwIP port to its
   // proxy endpoint on the bridge, decoded by the Lua dissector.
   const auto rows = tshark_fields(run / "links.pcapng", {"frame.interface_name", "ip.src", "ip.dst", "udp.srcport",
-                                                         "udp.dstport", "iotw.direction", "iotw.msg", "iotw.name"});
+                                                         "udp.dstport", "iotw.direction", "protobuf.message.name",
+                                                         "pbf.iotw.v1.Hello.name"});
   ASSERT_EQ(rows.size(), report["harness"]["captured_frames"].get<std::size_t>());
   std::set<std::string> hello_names;
   for (const auto& row : rows) {
     ASSERT_TRUE(module_ip.count(row[0])) << "interface " << row[0];
     const bool up = row[5] == "1";
+    EXPECT_TRUE(up || row[5] == "0") << "direction from the capture's packet flags: " << row[5];
     EXPECT_EQ(up ? row[1] : row[2], module_ip[row[0]]) << row[6];
     EXPECT_EQ(up ? row[2] : row[1], "10.77.0.1") << row[6];
     EXPECT_EQ(up ? row[3] : row[4], module_port[row[0]]) << row[6];
     EXPECT_EQ(up ? row[4] : row[3], proxy_port[row[0]]) << row[6];
-    if (row[6] == "Hello") hello_names.insert(row[7]);
+    if (envelope_member(row[6]) == "Hello") hello_names.insert(row[7]);
   }
   EXPECT_EQ(hello_names, std::set<std::string>(devices.begin(), devices.end()));
 

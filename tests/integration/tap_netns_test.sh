@@ -6,10 +6,13 @@
 #     ways, decoded by tools/wireshark/iotw.lua (Hello with the device's name and model from the module's IP/MAC
 #     to the node's [udp] port, Challenge/Welcome back).
 # Needs CAP_NET_ADMIN and CAP_SYS_ADMIN (CI runs as root): without them `ip netns add` fails and so does the test.
-# Usage: tap_netns_test.sh BIN_DIR LUA_DISSECTOR
+# Usage: tap_netns_test.sh BIN_DIR LUA_DISSECTOR PROTO_DIR NANOPB_PROTO_DIR (the folders of iotw.proto and of
+# nanopb.proto, which it imports: Wireshark's protobuf dissector decodes the Envelope, docs/faults.md)
 set -euo pipefail
 BIN=$1
 LUA=$2
+PROTO_DIR=$3
+NANOPB_PROTO_DIR=$4
 NS="iotw-test-$$-0"
 WORK=$(mktemp -d /tmp/iotw-tap-test.XXXXXX)
 PIDS=()
@@ -125,8 +128,12 @@ count() { tshark -r "$WORK/tap0.pcapng" -Y "$1" 2>/dev/null | wc -l; }
 [ "$(count "icmp.type == 0 && ip.src == 10.91.0.2 && eth.src == $ESP_MAC")" -ge 5 ] || fail "fewer than 5 echo replies on tap0"
 [ "$(count "ip.src == 10.91.0.3 && ip.dst == 10.91.0.1")" -eq 0 ] || fail "tap0 carried the other module's traffic (each module has its own TAP)"
 
-fields=$(tshark -X "lua_script:$LUA" -r "$WORK/tap0.pcapng" -Y iotw -T fields -E separator='|' \
-  -e eth.src -e ip.src -e ip.dst -e udp.srcport -e udp.dstport -e iotw.crc_ok -e iotw.msg -e iotw.name -e iotw.model)
+fields=$(tshark -X "lua_script:$LUA" -o "uat:protobuf_search_paths:\"$PROTO_DIR\",\"TRUE\"" \
+  -o "uat:protobuf_search_paths:\"$NANOPB_PROTO_DIR\",\"FALSE\"" -o protobuf.preload_protos:TRUE -o protobuf.pbf_as_hf:TRUE \
+  -r "$WORK/tap0.pcapng" -Y iotw -T fields -E separator='|' -e eth.src -e ip.src -e ip.dst -e udp.srcport \
+  -e udp.dstport -e iotw.crc_ok -e protobuf.message.name -e pbf.iotw.v1.Hello.name -e pbf.iotw.v1.Hello.model \
+  2>"$WORK/tshark-fields.err" | sed 's/|iotw\.v1\.Envelope,iotw\.v1\./|/')
+! grep -q Protobuf "$WORK/tshark-fields.err" || fail "the protobuf dissector did not load iotw.proto: $(cat "$WORK/tshark-fields.err")"
 echo "$fields" | head -8
 hello=$(echo "$fields" | grep '|Hello|' | head -1)
 [ -n "$hello" ] || fail "no IOTW Hello decoded on tap0"

@@ -47,24 +47,7 @@ TEST(TxIntake, TxSigningMessageIsTagZeroHash) {
   EXPECT_EQ(0, std::memcmp(msg + 10, h.data(), 32));
 }
 
-TEST(TxIntake, BatchAnswersPerItemInOneStore) {
-  Rig rig;
-  Bytes big(TrustNodeCore::max_tx_payload + 1, 'x');
-  const auto rs = rig.core.submit_batch({{Bytes{'a'}, {}}, {Bytes{'b'}, {}}, {Bytes{'a'}, {}}, {big, {}}, {Bytes{}, {}}});
-  ASSERT_EQ(rs.size(), 5u);
-  EXPECT_EQ(rs[0].status, SubmitResult::accepted);
-  EXPECT_EQ(rs[1].status, SubmitResult::accepted);
-  EXPECT_EQ(rs[2].status, SubmitResult::duplicate);  // duplicate of an earlier entry of the same batch
-  EXPECT_EQ(rs[3].status, SubmitResult::invalid);
-  EXPECT_EQ(rs[4].status, SubmitResult::invalid);
-  EXPECT_EQ(rig.core.pending_count(), 2u);
-  // One txs_accepted event for the batch: the count and the accepted hashes, in order.
-  const auto ev = rig.sink.of("txs_accepted");
-  ASSERT_EQ(ev.size(), 1u);
-  EXPECT_EQ(ev[0].fields["count"], 2);
-  EXPECT_EQ(ev[0].fields["hashes"], nlohmann::json::array({to_hex(rs[0].hash), to_hex(rs[1].hash)}));
-  EXPECT_TRUE(rig.sink.of("tx_accepted").empty());
-}
+// A batch stored in one ledger transaction: core_mock_test.cpp (CoreWithMocks) checks the ledger call.
 
 std::string parse_error(std::string_view body, bool batch = false) {
   if (batch) {

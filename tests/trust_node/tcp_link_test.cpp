@@ -1,5 +1,6 @@
 // The trust node's [tcp] links (trust_node/net links.hpp TcpListener): serial framing over a TCP stream,
 // one link per connection, hostile input bounded.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <boost/asio.hpp>
@@ -8,6 +9,7 @@
 
 #include "iotw/frame_codec.h"
 #include "iotw/trust_node/links.hpp"
+#include "mocks/trust_node/mock_link_host.hpp"
 
 namespace {
 namespace asio = boost::asio;
@@ -15,28 +17,39 @@ using iotw::tn::LinkHost;
 using iotw::tn::PayloadSender;
 using iotw::tn::TcpListener;
 
-struct FakeHost : LinkHost {
+using ::testing::_;
+using ::testing::AtLeast;
+using ::testing::InSequence;
+
+/// The daemon's side (tests/mocks/trust_node/mock_link_host.hpp). By default it hands out ids 1, 2, ... and
+/// keeps the open links, their senders and the events, which the tests wait for; what they check are the
+/// calls (EXPECT_CALL).
+struct Host : ::testing::NiceMock<iotw::tn::mocks::MockLinkHost> {
   uint32_t next = 1;
   std::map<uint32_t, std::string> up;
   std::map<uint32_t, PayloadSender> senders;
-  std::vector<uint32_t> downs;
-  std::vector<std::pair<uint32_t, std::string>> payloads;
+  size_t downs = 0, payloads = 0;
   std::vector<std::pair<std::string, nlohmann::json>> events;
-  uint32_t new_link_id() override { return next++; }
-  void link_up(uint32_t id, const std::string& name, PayloadSender send) override {
-    up[id] = name;
-    senders[id] = std::move(send);
-  }
-  void link_down(uint32_t id) override {
-    up.erase(id);
-    senders.erase(id);
-    downs.push_back(id);
-  }
-  void payload(uint32_t id, const uint8_t* p, size_t n) override {
-    payloads.emplace_back(id, std::string(reinterpret_cast<const char*>(p), n));
-  }
-  void link_event(std::string_view kind, nlohmann::json fields) override {
-    events.emplace_back(std::string(kind), std::move(fields));
+  Host() {
+    ON_CALL(*this, new_link_id()).WillByDefault([this] { return next++; });
+    ON_CALL(*this, link_up).WillByDefault([this](uint32_t id, const std::string& name, PayloadSender send) {
+      up[id] = name;
+      senders[id] = std::move(send);
+    });
+    ON_CALL(*this, link_down).WillByDefault([this](uint32_t id) {
+      up.erase(id);
+      senders.erase(id);
+      ++downs;
+    });
+    ON_CALL(*this, payload).WillByDefault([this](uint32_t, const uint8_t*, size_t) { ++payloads; });
+    ON_CALL(*this, link_event).WillByDefault([this](std::string_view kind, nlohmann::json fields) {
+      events.emplace_back(std::string(kind), std::move(fields));
+    });
+    // Links and events may come and go unless a test expects otherwise; payloads and link_down calls a test
+    // does not expect fail it once it expects any.
+    EXPECT_CALL(*this, new_link_id()).Times(::testing::AnyNumber());
+    EXPECT_CALL(*this, link_up(_, _, _)).Times(::testing::AnyNumber());
+    EXPECT_CALL(*this, link_event(_, _)).Times(::testing::AnyNumber());
   }
   size_t count(const std::string& kind) const {
     size_t k = 0;
@@ -44,6 +57,15 @@ struct FakeHost : LinkHost {
     return k;
   }
 };
+
+/// payload(id, p, n): the n bytes at p are `text` (use as .With(Args<1, 2>(BytesAre("..."))).
+MATCHER_P(BytesAre, text, "payload bytes equal to \"" + std::string(text) + "\"") {
+  return std::string(reinterpret_cast<const char*>(std::get<0>(arg)), std::get<1>(arg)) == text;
+}
+auto payload_is(const char* text) { return ::testing::Args<1, 2>(BytesAre(text)); }
+MATCHER_P(HasReason, reason, "an event whose reason is the given one") {
+  return arg.contains("reason") && arg["reason"] == reason;
+}
 
 std::string frame(const std::string& payload) {
   std::vector<uint8_t> w(IOTW_FRAME_MAX_WIRE);
@@ -54,7 +76,7 @@ std::string frame(const std::string& payload) {
 class TcpLinkTest : public ::testing::Test {
  protected:
   asio::io_context io;
-  FakeHost host;
+  Host host;
   std::unique_ptr<TcpListener> tcp;
 
   void SetUp() override {
@@ -63,6 +85,8 @@ class TcpLinkTest : public ::testing::Test {
     tcp = std::make_unique<TcpListener>(io, cfg, host, 60'000);
     tcp->start();
   }
+  // The test's expectations cover its body; closing the listener afterwards (links going down) is not checked.
+  void TearDown() override { ::testing::Mock::VerifyAndClearExpectations(&host); }
   // Runs the io_context until pred holds (bounded; not a timing assertion).
   template <class P>
   bool run_until(P pred) {
@@ -78,31 +102,37 @@ class TcpLinkTest : public ::testing::Test {
 };
 
 TEST_F(TcpLinkTest, ConnectionIsALinkNamedByPeer) {
+  std::string name;
+  EXPECT_CALL(host, new_link_id());
+  EXPECT_CALL(host, link_up(1, _, _)).WillOnce([&](uint32_t, const std::string& n, PayloadSender) { name = n; });
   auto s = connect();
-  ASSERT_TRUE(run_until([&] { return host.up.size() == 1; }));
-  const std::string name = host.up.begin()->second;
+  ASSERT_TRUE(run_until([&] { return !name.empty(); }));
   EXPECT_EQ(name, "tcp:127.0.0.1:" + std::to_string(s.local_endpoint().port()));
 }
 
 TEST_F(TcpLinkTest, FrameSplitAcrossReads) {
   auto s = connect();
   ASSERT_TRUE(run_until([&] { return host.up.size() == 1; }));
+  const uint32_t id = host.up.begin()->first;
+  EXPECT_CALL(host, payload(id, _, _)).With(payload_is("hello, split frame"));  // once, whole
   const std::string w = frame("hello, split frame");
   for (char ch : w) {  // one byte per write: the node sees many partial reads
     write(s, std::string(1, ch));
     io.poll();
   }
-  ASSERT_TRUE(run_until([&] { return host.payloads.size() == 1; }));
-  EXPECT_EQ(host.payloads[0].second, "hello, split frame");
+  ASSERT_TRUE(run_until([&] { return host.payloads == 1; }));
 }
 
 TEST_F(TcpLinkTest, TwoFramesInOneRead) {
   auto s = connect();
   ASSERT_TRUE(run_until([&] { return host.up.size() == 1; }));
+  {
+    InSequence in_order;
+    EXPECT_CALL(host, payload(_, _, _)).With(payload_is("one"));
+    EXPECT_CALL(host, payload(_, _, _)).With(payload_is("two"));
+  }
   write(s, frame("one") + frame("two"));
-  ASSERT_TRUE(run_until([&] { return host.payloads.size() == 2; }));
-  EXPECT_EQ(host.payloads[0].second, "one");
-  EXPECT_EQ(host.payloads[1].second, "two");
+  ASSERT_TRUE(run_until([&] { return host.payloads == 2; }));
 }
 
 TEST_F(TcpLinkTest, GarbageThenValidFrame) {
@@ -112,11 +142,11 @@ TEST_F(TcpLinkTest, GarbageThenValidFrame) {
   garbage.push_back('\0');
   garbage += std::string(2000, '\x55');  // oversized: more than a frame's wire length before a delimiter
   garbage.push_back('\0');
+  EXPECT_CALL(host, payload(_, _, _)).With(payload_is("valid"));  // only the valid frame
+  EXPECT_CALL(host, link_event(std::string_view("frame_error"), _)).Times(AtLeast(2));
+  EXPECT_CALL(host, link_down(_)).Times(0);  // garbage does not end the link
   write(s, garbage + frame("valid"));
-  ASSERT_TRUE(run_until([&] { return host.payloads.size() == 1; }));
-  EXPECT_EQ(host.payloads[0].second, "valid");
-  EXPECT_GE(host.count("frame_error"), 2u);
-  EXPECT_EQ(host.up.size(), 1u);  // garbage does not end the link
+  ASSERT_TRUE(run_until([&] { return host.payloads == 1; }));
 }
 
 TEST_F(TcpLinkTest, NodeToDeviceIsSerialFramed) {
@@ -141,11 +171,10 @@ TEST_F(TcpLinkTest, CloseIsLinkGone) {
   auto s = connect();
   ASSERT_TRUE(run_until([&] { return host.up.size() == 1; }));
   const uint32_t id = host.up.begin()->first;
+  EXPECT_CALL(host, link_down(id));
+  EXPECT_CALL(host, link_event(std::string_view("link_closed"), _));
   s.close();
-  ASSERT_TRUE(run_until([&] { return host.downs.size() == 1; }));
-  EXPECT_EQ(host.downs[0], id);
-  EXPECT_TRUE(host.up.empty());
-  ASSERT_EQ(host.count("link_closed"), 1u);
+  ASSERT_TRUE(run_until([&] { return host.downs == 1; }));
   EXPECT_EQ(tcp->connections(), 0u);
 }
 
@@ -156,8 +185,8 @@ TEST_F(TcpLinkTest, HalfOpenPeerIsClosedWhenIdle) {
   short_idle.start();
   asio::ip::tcp::socket s(io);
   s.connect({asio::ip::make_address("127.0.0.1"), short_idle.port()});
+  EXPECT_CALL(host, link_event(std::string_view("link_closed"), HasReason("idle")));
   ASSERT_TRUE(run_until([&] { return host.count("link_closed") == 1; }));  // never sends a byte
-  EXPECT_EQ(host.events.back().second["reason"], "idle");
   EXPECT_EQ(short_idle.connections(), 0u);
 }
 
@@ -169,16 +198,16 @@ TEST_F(TcpLinkTest, ConnectionsAreCapped) {
   EXPECT_EQ(host.count("link_rejected"), 3u);
   socks.clear();  // all go away: every link is gone
   ASSERT_TRUE(run_until([&] { return tcp->connections() == 0; }));
-  EXPECT_EQ(host.downs.size(), TcpListener::max_connections);
+  EXPECT_EQ(host.downs, TcpListener::max_connections);
 }
 
 TEST_F(TcpLinkTest, CloseDropsEveryLink) {
   auto a = connect();
   auto b = connect();
   ASSERT_TRUE(run_until([&] { return host.up.size() == 2; }));
+  EXPECT_CALL(host, link_down(_)).Times(2);
   tcp->close();
   EXPECT_TRUE(host.up.empty());
-  EXPECT_EQ(host.downs.size(), 2u);
 }
 
 }  // namespace
@@ -188,6 +217,7 @@ TEST_F(TcpLinkTest, PeerThatNeverReadsIsDropped) {
   auto s = connect();
   ASSERT_TRUE(run_until([&] { return host.up.size() == 1; }));
   auto send = host.senders.begin()->second;
+  EXPECT_CALL(host, link_event(std::string_view("link_closed"), HasReason("slow_reader")));
   const std::string p(400, 'n');
   // The node keeps writing; the peer never reads: once the kernel buffers are full, frames queue up to the cap.
   for (int i = 0; i < 20000 && host.count("link_closed") == 0; ++i) {
@@ -195,7 +225,6 @@ TEST_F(TcpLinkTest, PeerThatNeverReadsIsDropped) {
     io.poll();
   }
   ASSERT_TRUE(run_until([&] { return host.count("link_closed") == 1; }));
-  EXPECT_EQ(host.events.back().second["reason"], "slow_reader");
   EXPECT_EQ(tcp->connections(), 0u);
 }
 }  // namespace
