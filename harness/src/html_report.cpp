@@ -185,10 +185,15 @@ std::string report_html(const RunReport& r, const std::vector<json>& events) {
     svg += fmt::format("<text x=\"4\" y=\"{}\">{}</text><line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" "
                        "stroke=\"#e2e8f0\"/>\n", y + 14, lane, kLeft, y + 20, kWidth - 10, y + 20);
   }
-  for (int i = 0; i <= 10; ++i) {
-    const double t = span * i / 10;
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"{}\">{:.1f}s</text>\n", x(t), height - 8,
-                       i == 10 ? "end" : "middle", t);  // the last label ends at the axis' end, inside the drawing
+  // Axis ticks at a round step (1, 2 or 5 times a power of ten seconds), 4 to 10 of them.
+  const double raw = span / 10, decade = std::pow(10.0, std::floor(std::log10(raw)));
+  const double step = decade * (raw <= decade ? 1 : raw <= 2 * decade ? 2 : raw <= 5 * decade ? 5 : 10);
+  const int tick_decimals = step >= 1 ? 0 : static_cast<int>(std::ceil(-std::log10(step) - 1e-9));
+  for (int i = 0; i * step <= span + 1e-9; ++i) {
+    const double t = i * step;
+    const bool last = (i + 1) * step > span + 1e-9 && x(t) > kWidth - 40;  // keep the last label inside the drawing
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"{}\">{:.{}f}s</text>\n", x(t), height - 8,
+                       last ? "end" : "middle", t, tick_decimals);
   }
   for (const Mark& m : marks) {
     const int y = lane_y(m.lane);
@@ -206,15 +211,24 @@ std::string report_html(const RunReport& r, const std::vector<json>& events) {
   svg += "</svg>\n";
 
   const Scores& sc = r.scores;
+  const bool completed = r.outcome.end == RunEnd::Completed;
+  // A run that did not complete shows what it measured so far, but judges nothing (as junit.xml).
+  auto verdict_of = [&](bool pass) -> std::pair<const char*, const char*> {
+    if (!completed) return {"nj", "not judged"};
+    return pass ? std::pair{"ok", "ok"} : std::pair{"fail", "FAIL"};
+  };
   std::string rows;
-  for (const auto& c : r.evaluation.criteria)
-    rows += fmt::format("<tr class=\"{}\"><td>{}</td><td class=\"num\">{}</td><td>{} {}</td><td>{}</td></tr>\n",
-                        c.pass ? "ok" : "fail", xml_escape(c.name), xml_escape(shown_measured(c)),
-                        xml_escape(std::string(op_symbol(c.op))), xml_escape(shown_threshold(c)),
-                        c.pass ? "ok" : "FAIL");
-  for (const auto& c : sc.step_checks)
-    rows += fmt::format("<tr class=\"{}\"><td>{}</td><td colspan=\"2\">{}</td><td>{}</td></tr>\n",
-                        c.pass ? "ok" : "fail", xml_escape(c.name), xml_escape(c.message), c.pass ? "ok" : "FAIL");
+  for (const auto& c : r.evaluation.criteria) {
+    const auto [cls, text] = verdict_of(c.pass);
+    rows += fmt::format("<tr class=\"{}\"><td>{}</td><td class=\"num\">{}</td><td>{} {}</td><td>{}</td></tr>\n", cls,
+                        xml_escape(c.name), xml_escape(shown_measured(c)), xml_escape(std::string(op_symbol(c.op))),
+                        xml_escape(shown_threshold(c)), text);
+  }
+  for (const auto& c : sc.step_checks) {
+    const auto [cls, text] = verdict_of(c.pass);
+    rows += fmt::format("<tr class=\"{}\"><td>{}</td><td colspan=\"2\">{}</td><td>{}</td></tr>\n", cls,
+                        xml_escape(c.name), xml_escape(c.message), text);
+  }
 
   // Scores, each rounded to what it means: counts whole, rates to 3 significant digits, times to 0.1 s.
   auto num = [](double v) { return format_value(Criterion::Kind::Number, v); };
@@ -276,8 +290,10 @@ std::string report_html(const RunReport& r, const std::vector<json>& events) {
   fact("host", xml_escape(ctx.hostname));
   fact("iotw version", xml_escape(ctx.tool_version));
   fact("seed", std::to_string(r.seed));
-  fact("ended", xml_escape(r.outcome.reason) +
-                    (r.outcome.message.empty() ? "" : ": " + xml_escape(r.outcome.message)));
+  const RunOutcome& o = r.outcome;
+  fact("ended", xml_escape(o.message.empty()                  ? o.reason
+                           : o.message.rfind(o.reason, 0) == 0 ? o.message
+                                                               : o.reason + ": " + o.message));
   fact("reproduce", "<code>" + xml_escape(ctx.command) + "</code>");
   fact("run folder", "<code>" + xml_escape(r.run_dir.string()) + "</code>");
   std::string files;
@@ -286,7 +302,6 @@ std::string report_html(const RunReport& r, const std::vector<json>& events) {
                          xml_escape(name), xml_escape(label));
   if (!files.empty()) fact("files", files);
 
-  const bool completed = r.outcome.end == RunEnd::Completed;
   const bool pass = completed && r.evaluation.pass;
   const std::string verdict = !completed ? "NOT JUDGED: " + r.outcome.reason : pass ? "PASS" : "FAIL";
   return fmt::format(R"(<!DOCTYPE html>
@@ -296,7 +311,7 @@ std::string report_html(const RunReport& r, const std::vector<json>& events) {
 body{{font-family:sans-serif;margin:1.5em auto;max-width:1040px;padding:0 1em;line-height:1.35}}
 table{{border-collapse:collapse;max-width:100%}}td,th{{border:1px solid #cbd5e0;padding:2px 8px;text-align:left;
 vertical-align:top;overflow-wrap:break-word}}th{{background:#edf2f7}}td.num{{text-align:right}}
-tr.fail td{{background:#fed7d7}}tr.ok td:last-child{{color:#276749}}
+tr.fail td{{background:#fed7d7}}tr.ok td:last-child{{color:#276749}}tr.nj td:last-child{{color:#718096}}
 table.facts,table.scores{{width:100%}}table.facts th,table.scores th{{width:11em;font-weight:normal}}
 code{{overflow-wrap:anywhere;white-space:pre-wrap}}
 svg{{width:100%;height:auto;max-width:1000px;display:block}}svg.collusion{{max-width:760px}}

@@ -307,10 +307,12 @@ std::string summary_table(const RunReport& r) {
   t += fmt::format("{:<12}{}\n", "ledger", ledger);
   if (s.collusion.rounds_with_colluder > 0)  // the byzantine group witnessed: its record against the model
     t += fmt::format("{:<12}{}\n", "collusion", collusion_json(s.collusion)["summary"].get<std::string>());
+  const bool judged = r.outcome.end == RunEnd::Completed;  // an unfinished run shows what it measured, unjudged
   for (const auto& c : r.evaluation.criteria)
-    t += fmt::format("  {:<32}{:<56} {}\n", c.name, criterion_text(c), c.pass ? "ok" : "FAIL");
+    t += fmt::format("  {:<32}{:<56} {}\n", c.name, criterion_text(c), !judged ? "not judged" : c.pass ? "ok" : "FAIL");
   for (const auto& c : s.step_checks)
-    t += fmt::format("  {:<56} {}{}\n", c.name, c.pass ? "ok" : "FAIL", c.pass ? "" : ": " + c.message);
+    t += fmt::format("  {:<56} {}{}\n", c.name, !judged ? "not judged" : c.pass ? "ok" : "FAIL",
+                     c.pass ? "" : ": " + c.message);
   const std::string result = r.outcome.end != RunEnd::Completed ? "NOT JUDGED (" + r.outcome.reason + ")"
                              : r.evaluation.pass                  ? "PASS"
                                                                   : "FAIL";

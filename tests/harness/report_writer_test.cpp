@@ -270,6 +270,12 @@ TEST(ReportWriter, JunitOfARunThatDidNotCompleteHasAnErrorOrSkippedRunAndUnjudge
       EXPECT_NE(out.find(c.end == RunEnd::Skipped ? "skipped: why" : "could not start: why"), std::string::npos) << out;
     } else {
       EXPECT_NE(out.find("result      NOT JUDGED (" + std::string(c.reason) + ")"), std::string::npos) << out;
+      EXPECT_EQ(out.find("FAIL"), std::string::npos) << out;
+      const auto line = out.find("  ledger_valid ");
+      ASSERT_NE(line, std::string::npos) << out;
+      const std::string row = out.substr(line, out.find('\n', line) - line);
+      EXPECT_NE(row.find("measured ledger_valid = false, required == true "), std::string::npos) << row;
+      EXPECT_EQ(row.substr(row.size() - 11), " not judged") << row;
     }
     EXPECT_EQ(report_json(r)["pass"], false);
     EXPECT_EQ(report_json(r)["reason"], c.reason);
@@ -446,8 +452,30 @@ TEST(ReportWriter, HtmlHeaderSaysWhatWhenWhereAndHowToRepeatAndLinksTheFiles) {
   r.outcome = {RunEnd::Interrupted, "interrupted", "interrupted (SIGINT or SIGTERM) after 3.0 s"};
   const std::string i = report_html(r, {});
   EXPECT_NE(i.find("<p class=\"verdict\">NOT JUDGED: interrupted</p>"), std::string::npos) << i;
-  EXPECT_TRUE(i.find("<tr><th>ended</th><td>interrupted: interrupted (SIGINT or SIGTERM) after 3.0 s</td></tr>") !=
-              std::string::npos) << i;
+  EXPECT_TRUE(i.find("<tr><th>ended</th><td>interrupted (SIGINT or SIGTERM) after 3.0 s</td></tr>") != std::string::npos)
+      << i;
+  EXPECT_NE(i.find("<tr class=\"nj\"><td>ledger_valid</td><td class=\"num\">false</td><td>== true</td><td>not judged</td>"),
+            std::string::npos) << i;
+  EXPECT_EQ(i.find(">FAIL<"), std::string::npos) << "nothing is judged";
+  r.outcome = {RunEnd::Error, "error", "iotw-emu exited early with code 1"};
+  EXPECT_NE(report_html(r, {}).find("<tr><th>ended</th><td>error: iotw-emu exited early with code 1</td></tr>"),
+            std::string::npos);
+}
+
+TEST(ReportWriter, HtmlTimelineTicksAreRoundSecondsInsideTheDrawing) {
+  Fixture f;
+  auto ev = [](std::int64_t t, const char* kind) {
+    return json{{"time_ms", t}, {"source", "x"}, {"kind", kind}, {"fields", json::object()}};
+  };
+  // 2.6 s: ticks every 0.5 s (not every 0.26 s shown as 0.3, 0.5, 0.8 ...).
+  std::string h = report_html(f.report(), {ev(1000, "rig_started"), ev(3600, "block_finalized")});
+  for (const char* t : {">0.0s<", ">0.5s<", ">1.0s<", ">2.5s<"}) EXPECT_NE(h.find(t), std::string::npos) << t;
+  EXPECT_EQ(h.find(">0.3s<"), std::string::npos);
+  EXPECT_EQ(h.find(">3.0s<"), std::string::npos) << "no tick past the end";
+  // 41 s: every 5 s, whole seconds.
+  h = report_html(f.report(), {ev(0, "rig_started"), ev(41000, "block_finalized")});
+  for (const char* t : {">0s<", ">5s<", ">40s<"}) EXPECT_NE(h.find(t), std::string::npos) << t;
+  EXPECT_EQ(h.find(">41s<"), std::string::npos);
 }
 
 TEST(ReportWriter, HtmlShowsTheCollusionFiguresOfReportJson) {
