@@ -63,6 +63,10 @@ int main(int argc, char** argv) {
                               ->check(CLI::Range(std::uint64_t{0},
                                                  static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())));
 
+  run->add_flag("--require-all", run_opts.require_all,
+                "A rig needing a capability this host lacks (TAP needs root) is an error, exit 3, instead of a "
+                "skip (exit 0, junit <skipped>)");
+
   std::filesystem::path check_file;
   CLI::App* check = rig->add_subcommand("check", "Validate a rig file only: prints \"ok: <name>, N devices\"");
   check->add_option("FILE", check_file, "Rig file (TOML)")->required();
@@ -88,6 +92,7 @@ int main(int argc, char** argv) {
     if (*out_opt) batch.out_dir = out_dir;
     if (*seed_opt) batch.seed = seed;
     batch.jobs = jobs;
+    batch.require_all = run_opts.require_all;
     if (*shard_opt) {
       const auto s = h::parse_shard(shard_text);
       if (!s) {

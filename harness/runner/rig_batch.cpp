@@ -21,9 +21,11 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <pugixml.hpp>
 
 extern char** environ;
 
+#include "iotw/harness/report_writer.hpp"
 #include "iotw/harness/xml_escape.hpp"
 
 namespace iotw::harness {
@@ -33,36 +35,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr int kExitInterrupted = 130;
-
-std::string slurp(const fs::path& file) {
-  std::ifstream in(file);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::size_t count_of(const std::string& text, std::string_view what) {
-  std::size_t n = 0;
-  for (auto p = text.find(what); p != std::string::npos; p = text.find(what, p + what.size())) ++n;
-  return n;
-}
-
-/// The <testsuite> elements of a junit.xml written by write_reports(): what lies inside <testsuites>.
-std::optional<std::string> suites_of(const fs::path& junit) {
-  std::error_code ec;
-  if (!fs::is_regular_file(junit, ec)) return std::nullopt;
-  const std::string x = slurp(junit);
-  const auto open = x.find("<testsuites");
-  const auto close = x.rfind("</testsuites>");
-  if (open == std::string::npos || close == std::string::npos) return std::nullopt;
-  const auto body = x.find('>', open);
-  if (body == std::string::npos || body > close) return std::nullopt;
-  std::string inner = x.substr(body + 1, close - body - 1);
-  if (inner.find("<testsuite") == std::string::npos) return std::nullopt;
-  while (!inner.empty() && (inner.front() == '\n' || inner.front() == '\r')) inner.erase(inner.begin());
-  while (!inner.empty() && (inner.back() == ' ' || inner.back() == '\n')) inner.pop_back();
-  return inner;
-}
 
 /// The last `n` lines of a file, joined with '\n'.
 std::string tail(const fs::path& file, std::size_t n) {
@@ -77,8 +49,18 @@ std::string tail(const fs::path& file, std::size_t n) {
   return out;
 }
 
-const char* result_of(int code) {
-  return code == 0 ? "pass" : code == 1 ? "fail" : code == kExitInterrupted ? "interrupted" : "error";
+const char* result_of(const RigOutcome& r) {
+  if (r.exit_code == 0) return r.skipped ? "skipped" : "pass";
+  return r.exit_code == 1 ? "fail" : r.exit_code == kExitInterrupted ? "interrupted" : "error";
+}
+
+/// Whether a run folder's junit.xml says the rig was skipped (its testcase "run" holds a <skipped>).
+bool skipped_run(const fs::path& junit) {
+  pugi::xml_document doc;
+  if (!doc.load_file(junit.c_str())) return false;
+  for (pugi::xml_node suite : doc.child("testsuites").children("testsuite"))
+    if (suite.find_child_by_attribute("testcase", "name", "run").child("skipped")) return true;
+  return false;
 }
 
 std::string utc_stamp() {
@@ -94,6 +76,7 @@ std::string utc_stamp() {
 pid_t spawn_rig(const BatchOptions& o, const RigOutcome& r) {
   std::vector<std::string> args = {o.iotw_exe.string(), "rig", "run", r.rig_file.string(), "--out", r.run_dir.string()};
   if (o.seed) args.insert(args.end(), {"--seed", std::to_string(*o.seed)});
+  if (o.require_all) args.push_back("--require-all");
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -151,39 +134,86 @@ std::vector<fs::path> select_rigs(const fs::path& dir, const Shard& shard) {
   return out;
 }
 
-std::string combined_junit(const std::vector<RigOutcome>& outcomes) {
-  std::string body;
-  std::size_t tests = 0, failures = 0, errors = 0;
+std::string combined_junit(const std::vector<RigOutcome>& outcomes, const BatchContext& context) {
+  pugi::xml_document doc;
+  pugi::xml_node decl = doc.append_child(pugi::node_declaration);
+  decl.append_attribute("version") = "1.0";
+  decl.append_attribute("encoding") = "UTF-8";
+  pugi::xml_node root = doc.append_child("testsuites");
+  root.append_attribute("name") = "iotw rig run (folder)";
+  const std::string started = utc_timestamp(context.started);
+  const std::string host = xml_text(context.hostname.empty() ? "localhost" : context.hostname);
+  unsigned long long tests = 0, failures = 0, errors = 0, skipped = 0;
+  auto count = [](pugi::xml_node suite, const char* attr) { return suite.attribute(attr).as_ullong(); };
   for (const RigOutcome& r : outcomes) {
-    if (auto suites = suites_of(r.run_dir / "junit.xml")) {
-      tests += count_of(*suites, "<testcase ");
-      failures += count_of(*suites, "<failure");
-      errors += count_of(*suites, "<error");
-      body += *suites + "\n";
-      continue;
+    pugi::xml_document rig;
+    const fs::path junit = r.run_dir / "junit.xml";
+    std::error_code ec;
+    const pugi::xml_parse_result parsed =
+        fs::is_regular_file(junit, ec) ? rig.load_file(junit.c_str()) : pugi::xml_parse_result{};
+    bool copied = false;
+    if (parsed) {
+      for (pugi::xml_node suite : rig.child("testsuites").children("testsuite")) {
+        pugi::xml_node mine = root.append_copy(suite);
+        tests += count(mine, "tests");
+        failures += count(mine, "failures");
+        errors += count(mine, "errors");
+        skipped += count(mine, "skipped");
+        copied = true;
+      }
     }
+    if (copied) continue;
+    // No junit.xml (the child could not load its rig, or died), or one that is not JUnit XML: an <error>.
+    const std::string why = !fs::exists(junit, ec) ? "no junit.xml"
+                            : parsed            ? "junit.xml holds no <testsuite>"
+                                                : fmt::format("junit.xml is not XML ({})", parsed.description());
+    const std::string message =
+        fmt::format("{}: could not run (exit {}; {})", r.rig_file.filename().string(), r.exit_code, why);
+    pugi::xml_node suite = root.append_child("testsuite");
+    suite.append_attribute("name") = xml_text(r.stem).c_str();
+    suite.append_attribute("tests") = 1;
+    suite.append_attribute("failures") = 0;
+    suite.append_attribute("errors") = 1;
+    suite.append_attribute("skipped") = 0;
+    suite.append_attribute("time") = fmt::format("{:.3f}", r.seconds).c_str();
+    suite.append_attribute("timestamp") = utc_timestamp(r.started).c_str();
+    suite.append_attribute("hostname") = host.c_str();
+    pugi::xml_node tc = suite.append_child("testcase");
+    tc.append_attribute("name") = "run";
+    tc.append_attribute("classname") = ("rig." + xml_text(r.stem)).c_str();
+    tc.append_attribute("time") = fmt::format("{:.3f}", r.seconds).c_str();
+    tc.append_attribute("timestamp") = utc_timestamp(r.started).c_str();
+    tc.append_attribute("hostname") = host.c_str();
+    pugi::xml_node error = tc.append_child("error");
+    error.append_attribute("message") = xml_text(message).c_str();
+    error.append_attribute("type") = "could_not_run";
+    error.text() = xml_text(tail(r.log, 20)).c_str();
     ++tests;
     ++errors;
-    const std::string msg = fmt::format("{}: could not run (exit {})", r.rig_file.filename().string(), r.exit_code);
-    body += fmt::format(
-        "  <testsuite name=\"{0}\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\">\n"
-        "    <testcase name=\"run\" classname=\"rig.{0}\">\n"
-        "      <error message=\"{1}\">{2}</error>\n"
-        "    </testcase>\n"
-        "  </testsuite>\n",
-        xml_escape(r.stem), xml_escape(msg), xml_escape(tail(r.log, 20)));
   }
-  return fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites tests=\"{}\" failures=\"{}\" errors=\"{}\">\n{}</testsuites>\n",
-                     tests, failures, errors, body);
+  // The totals go first, after the name, as the single-rig junit.xml has them.
+  pugi::xml_attribute after = root.attribute("name");
+  for (const auto& [name, value] : {std::pair<const char*, unsigned long long>{"tests", tests},
+                                    {"failures", failures}, {"errors", errors}, {"skipped", skipped}}) {
+    after = root.insert_attribute_after(name, after);
+    after.set_value(value);
+  }
+  after = root.insert_attribute_after("time", after);
+  after.set_value(fmt::format("{:.3f}", std::max(0.0, context.duration_s)).c_str());
+  root.insert_attribute_after("timestamp", after).set_value(started.c_str());
+  std::ostringstream out;
+  doc.save(out, "  ", pugi::format_default, pugi::encoding_utf8);
+  return out.str();
 }
 
 int batch_exit_code(const std::vector<RigOutcome>& outcomes) {
-  bool failed = false;
+  bool bad_rig = false, failed = false;
   for (const RigOutcome& r : outcomes) {
-    if (r.exit_code != 0 && r.exit_code != 1) return 2;
+    if (r.exit_code != 0 && r.exit_code != 1 && r.exit_code != 2) return 3;  // could not run
+    bad_rig = bad_rig || r.exit_code == 2;
     failed = failed || r.exit_code == 1;
   }
-  return failed ? 1 : 0;
+  return bad_rig ? 2 : failed ? 1 : 0;
 }
 
 int run_batch(const BatchOptions& o, const std::atomic<bool>& stop, std::ostream& out, std::ostream& err) {
@@ -231,15 +261,20 @@ int run_batch(const BatchOptions& o, const std::atomic<bool>& stop, std::ostream
     r.log = out_dir / (r.stem + ".log");
     outcomes.push_back(std::move(r));
   }
+  BatchContext context;
+  context.started = std::chrono::system_clock::now();
+  context.hostname = this_host_name();
+  const auto batch_start = Clock::now();
   std::map<pid_t, std::pair<std::size_t, Clock::time_point>> running;
   std::size_t next = 0;
   bool interrupted = false;
   while (next < outcomes.size() || !running.empty()) {
     while (!interrupted && !stop && next < outcomes.size() && running.size() < static_cast<std::size_t>(o.jobs)) {
       RigOutcome& r = outcomes[next];
+      r.started = std::chrono::system_clock::now();
       const pid_t pid = spawn_rig(o, r);
       if (pid < 0) {
-        r.exit_code = 2;
+        r.exit_code = 3;
         std::ofstream(r.log) << "cannot start " << o.iotw_exe.string() << ": " << std::strerror(errno) << '\n';
         out << fmt::format("  {:<24} error (cannot start)\n", r.stem) << std::flush;
       } else {
@@ -267,8 +302,9 @@ int run_batch(const BatchOptions& o, const std::atomic<bool>& stop, std::ostream
     RigOutcome& r = outcomes[it->second.first];
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     r.seconds = std::chrono::duration<double>(Clock::now() - it->second.second).count();
+    r.skipped = r.exit_code == 0 && skipped_run(r.run_dir / "junit.xml");
     running.erase(it);
-    out << fmt::format("  {:<24} {} (exit {}, {:.1f} s) -> {}\n", r.stem, result_of(r.exit_code), r.exit_code,
+    out << fmt::format("  {:<24} {} (exit {}, {:.1f} s) -> {}\n", r.stem, result_of(r), r.exit_code,
                        r.seconds, r.run_dir.string())
         << std::flush;
   }
@@ -284,10 +320,11 @@ int run_batch(const BatchOptions& o, const std::atomic<bool>& stop, std::ostream
                        {"run_dir", r.run_dir.string()},
                        {"log", r.log.string()},
                        {"exit_code", r.exit_code},
-                       {"result", result_of(r.exit_code)},
+                       {"result", result_of(r)},
                        {"seconds", r.seconds}});
   const int code = interrupted ? kExitInterrupted : batch_exit_code(done);
-  std::ofstream(out_dir / "junit.xml") << combined_junit(done);
+  context.duration_s = std::chrono::duration<double>(Clock::now() - batch_start).count();
+  std::ofstream(out_dir / "junit.xml") << combined_junit(done, context);
   std::ofstream(out_dir / "batch.json") << nlohmann::json{{"rig_dir", o.rig_dir.string()},
                                                           {"shard", {{"index", o.shard.index}, {"count", o.shard.count}}},
                                                           {"jobs", o.jobs},
@@ -296,10 +333,10 @@ int run_batch(const BatchOptions& o, const std::atomic<bool>& stop, std::ostream
                                                           {"exit_code", code}}
                                                     .dump(2)
                                            << '\n';
-  std::size_t pass = 0, fail = 0, error = 0;
-  for (const RigOutcome& r : done) (r.exit_code == 0 ? pass : r.exit_code == 1 ? fail : error)++;
-  out << fmt::format("batch: {} rigs, {} passed, {} failed, {} could not run{}; junit: {}\n", done.size(), pass, fail,
-                     error, interrupted ? " (interrupted)" : "", (out_dir / "junit.xml").string());
+  std::size_t pass = 0, skipped = 0, fail = 0, error = 0;
+  for (const RigOutcome& r : done) (r.exit_code == 0 ? (r.skipped ? skipped : pass) : r.exit_code == 1 ? fail : error)++;
+  out << fmt::format("batch: {} rigs, {} passed, {} skipped, {} failed, {} could not run{}; junit: {}\n", done.size(),
+                     pass, skipped, fail, error, interrupted ? " (interrupted)" : "", (out_dir / "junit.xml").string());
   return code;
 }
 

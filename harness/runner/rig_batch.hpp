@@ -2,6 +2,7 @@
 // own run subfolder, N at a time, with one combined junit.xml (docs/rig-format.md, "Running a folder").
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -33,6 +34,7 @@ struct BatchOptions {
   Shard shard;
   std::optional<std::uint64_t> seed;    ///< passed to every rig (--seed)
   std::filesystem::path iotw_exe;       ///< the `iotw` binary the children run
+  bool require_all = false;             ///< passed to every rig (--require-all): a missing capability is exit 3
 };
 
 /// One rig's result in the batch.
@@ -43,15 +45,27 @@ struct RigOutcome {
   std::filesystem::path log;       ///< out_dir / (stem + ".log"): the child's stdout and stderr
   int exit_code = -1;              ///< the child's exit code; 128 + signal when killed
   double seconds = 0;
+  std::chrono::system_clock::time_point started{};  ///< when the child was started
+  bool skipped = false;  ///< exit 0 and its junit.xml's testcase "run" is <skipped> (a capability was missing)
 };
 
-/// The combined JUnit XML: one <testsuites> holding every rig's <testsuite> (copied from its run folder's
-/// junit.xml, in selection order); a rig without a junit.xml (it could not run) becomes a suite with one
-/// <testcase name="run"> carrying an <error> with its exit code and the last lines of its log.
-std::string combined_junit(const std::vector<RigOutcome>& outcomes);
+/// The batch as a whole, for the combined junit.xml's root.
+struct BatchContext {
+  std::chrono::system_clock::time_point started{};  ///< when the batch began
+  double duration_s = 0;                             ///< seconds until the last child ended
+  std::string hostname;
+};
 
-/// Batch exit code: 2 when any rig could not run (its exit code is neither 0 nor 1), else 1 when any rig
-/// failed (exit 1), else 0 (also for an empty list: a shard may get no rig).
+/// The combined JUnit XML, merged with pugixml: one <testsuites> (tests, failures, errors, skipped summed
+/// over the suites; the batch's time and timestamp) holding every rig's <testsuite> element copied whole from
+/// its run folder's junit.xml, in selection order. A rig whose junit.xml is missing, is not XML or has no
+/// <testsuite> (it could not load its rig file, or died) becomes a suite with one <testcase name="run">
+/// carrying an <error type="could_not_run"> with its exit code, why, and the last 20 lines of its log.
+std::string combined_junit(const std::vector<RigOutcome>& outcomes, const BatchContext& context);
+
+/// Batch exit code, the worst rig's: 3 when any rig could not run (exit neither 0, 1 nor 2: 3, 130, killed,
+/// or it could not be started), else 2 when any rig file was bad (exit 2), else 1 when any rig failed (exit 1),
+/// else 0 (also for an empty list: a shard may get no rig).
 int batch_exit_code(const std::vector<RigOutcome>& outcomes);
 
 /// Runs the selected rigs, `jobs` at a time, as children `iotw rig run FILE --out OUT/<stem> [--seed S]`;

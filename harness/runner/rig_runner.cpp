@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -14,6 +15,7 @@
 #include <set>
 #include <map>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include <fmt/format.h>
@@ -31,6 +33,7 @@
 #include "iotw/harness/scorer.hpp"
 #include "fault_policy.hpp"
 #include "iotw/harness/html_report.hpp"
+#include "iotw/harness/version.hpp"
 #include "link_capture.hpp"
 #include "link_fabric.hpp"
 #include "process_supervisor.hpp"
@@ -155,13 +158,37 @@ std::string to_hex(const std::string& s) {
   return out;
 }
 
+/// `arg` as one word for a POSIX shell: unchanged when it holds only safe characters, else single-quoted.
+std::string shell_word(const std::string& arg) {
+  const bool safe = !arg.empty() && std::all_of(arg.begin(), arg.end(), [](unsigned char c) {
+    return std::isalnum(c) || std::string_view("_-./+=:,@%").find(static_cast<char>(c)) != std::string_view::npos;
+  });
+  if (safe) return arg;
+  std::string out = "'";
+  for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+/// Writes a junit.xml (only) for a run that never started; a failure to write it goes to `err`.
+void write_unstarted_junit(const RigSpec& spec, std::uint64_t seed, const fs::path& dir, RunContext ctx,
+                           RunOutcome outcome, std::ostream& err) {
+  const Scores scores;
+  const LedgerVerdict ledger;
+  const Evaluation evaluation = evaluate(spec, scores);
+  ctx.duration_s = std::chrono::duration<double>(std::chrono::system_clock::now() - ctx.started).count();
+  const RunReport report{spec, seed, scores, ledger, evaluation, dir, std::move(ctx), std::move(outcome)};
+  std::ofstream out(dir / "junit.xml", std::ios::trunc);
+  out << junit_xml(report);
+  if (!out.flush()) err << "error: cannot write " << (dir / "junit.xml").string() << '\n';
+}
+
 /// One run in progress; owns the fabric and the children.
 class RigRun final : public ScriptHost {
  public:
-  RigRun(RigSpec spec, std::uint64_t seed, RunLayout layout, fs::path node_exe, fs::path emu_exe,
+  RigRun(RigSpec spec, std::uint64_t seed, RunLayout layout, fs::path node_exe, fs::path emu_exe, RunContext context,
          const std::atomic<bool>& stop, std::ostream& out, std::ostream& err)
       : spec_(std::move(spec)), seed_(seed), layout_(std::move(layout)), node_exe_(std::move(node_exe)),
-        emu_exe_(std::move(emu_exe)), stop_(stop), out_(out), err_(err) {}
+        emu_exe_(std::move(emu_exe)), context_(std::move(context)), stop_(stop), out_(out), err_(err) {}
 
   int run() {
     emit("rig_started", {{"rig", spec_.name}, {"seed", seed_}});
@@ -244,6 +271,7 @@ class RigRun final : public ScriptHost {
       script_ = std::make_unique<RigScript>(spec_, std::move(policies), *this, std::move(udp_policies));
     } catch (const std::exception& e) {  // nothing started yet
       err_ << "error: " << e.what() << '\n';
+      write_unstarted_junit(spec_, seed_, layout_.dir, context_, {RunEnd::NotStarted, "not_started", e.what()}, err_);
       return kExitError;
     }
     std::string reason;
@@ -253,6 +281,7 @@ class RigRun final : public ScriptHost {
       reason = drive();
     } catch (const std::exception& e) {
       err_ << "error: " << e.what() << '\n';
+      error_ = e.what();
       reason = "error";
     }
     return finish(reason);
@@ -468,7 +497,10 @@ class RigRun final : public ScriptHost {
     if (auto e = supervisor_.stop(kEmu, kStopGrace)) emit_exit(*e);
     const auto blocks = export_ledger();
     if (blocks && client_) audit_transactions(*blocks);
-    if (!blocks && client_ && reason != "interrupted") reason = "error";
+    if (!blocks && client_ && reason != "interrupted") {
+      reason = "error";
+      if (error_.empty()) error_ = "the trust node did not answer the ledger export";
+    }
     for (const ProcessExit& e : supervisor_.stop_all(kStopGrace)) emit_exit(e);
     fabric_.stop();
     if (udp_relay_) udp_relay_->stop();
@@ -501,15 +533,24 @@ class RigRun final : public ScriptHost {
     const LedgerVerdict verdict = verify_ledger(ledger);
     const Scores scores = score_run(spec_, merged.events, ledger, verdict);
     const Evaluation evaluation = evaluate(spec_, scores);
-    const RunReport report{spec_, seed_, scores, verdict, evaluation, layout_.dir};
     const bool completed = reason == "target_reached" || reason == "deadline";
+    RunOutcome outcome{RunEnd::Completed, reason, ""};
+    context_.duration_s = std::chrono::duration<double>(std::chrono::system_clock::now() - context_.started).count();
+    if (reason == "interrupted") {
+      outcome.end = RunEnd::Interrupted;
+      outcome.message = fmt::format("interrupted (SIGINT or SIGTERM) after {:.1f} s; the criteria were not judged",
+                                    context_.duration_s);
+    } else if (!completed) {
+      outcome.end = RunEnd::Error;
+      outcome.message = error_.empty() ? "the run broke off" : error_;
+    }
+    RunReport report{spec_, seed_, scores, verdict, evaluation, layout_.dir, context_, outcome};
 
     nlohmann::json json = report_json(report);
-    json["pass"] = evaluation.pass && completed;
-    json["reason"] = reason;
     json["harness"] = harness_json(merged.skipped);
     write_file(layout_.dir / "report.json", json.dump(2) + "\n");
     write_file(layout_.dir / "junit.xml", junit_xml(report));
+    report.context.files = run_files();
     write_file(layout_.dir / "report.html", report_html(report, merged.events));
 
     out_ << summary_table(report);
@@ -544,6 +585,27 @@ class RigRun final : public ScriptHost {
             {"links", links}};
   }
 
+  /// The run folder's files report.html links to, those that exist, as (label, file name).
+  std::vector<std::pair<std::string, std::string>> run_files() const {
+    std::vector<std::pair<std::string, std::string>> files;
+    auto add = [&](const std::string& label, const fs::path& file) {
+      std::error_code ec;
+      if (fs::is_regular_file(file, ec)) files.emplace_back(label, file.filename().string());
+    };
+    add("ledger.jsonl", layout_.ledger());
+    add("events.jsonl", layout_.events());
+    add("links.pcapng", layout_.dir / "links.pcapng");
+    add("report.json", layout_.dir / "report.json");
+    add("junit.xml", layout_.dir / "junit.xml");
+    for (const char* child : {kNode, kEmu}) {
+      add(fmt::format("{} stdout", child), layout_.stdout_log(child));
+      add(fmt::format("{} stderr", child), layout_.stderr_log(child));
+    }
+    add("trust_node.toml", layout_.trust_node_config());
+    add("emu.toml", layout_.emu_config());
+    return files;
+  }
+
   static void write_file(const fs::path& file, const std::string& text) {
     std::ofstream out(file, std::ios::trunc);
     out << text;
@@ -554,6 +616,8 @@ class RigRun final : public ScriptHost {
   std::uint64_t seed_;
   RunLayout layout_;
   fs::path node_exe_, emu_exe_;
+  RunContext context_;
+  std::string error_;  // what broke a started run (reason "error")
   const std::atomic<bool>& stop_;
   std::ostream& out_;
   std::ostream& err_;
@@ -584,6 +648,8 @@ class RigRun final : public ScriptHost {
 }  // namespace
 
 int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostream& out, std::ostream& err) {
+  RunContext context;
+  context.started = std::chrono::system_clock::now();
   RigSpec spec;
   try {
     spec = load_rig(options.rig_file);
@@ -593,19 +659,12 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
   }
   const std::uint64_t seed = options.seed ? *options.seed : spec.seed ? *spec.seed : std::random_device{}();
   out << "seed: " << seed << std::endl;
-  const TapPlan tap_plan = plan_tap_network(spec, seed);
-  if (!tap_plan.devices.empty())  // refused before anything is created or started
-    if (const auto why = tap_network_unavailable()) {
-      err << fmt::format("error: rig '{}' has {} link = \"tap\" device(s): the harness must create a network namespace "
-                         "with TAP interfaces, which needs CAP_NET_ADMIN and CAP_SYS_ADMIN, but {}. Run it as root "
-                         "(e.g. sudo) or with those capabilities; nothing was started\n",
-                         spec.name, tap_plan.devices.size(), *why);
-      return kExitError;
-    }
-  try {
-    const fs::path node_exe = require_binary(options.bin_dir, "iotw-trust-node");
-    const fs::path emu_exe = require_binary(options.bin_dir, "iotw-emu");
-    RunLayout layout{fs::absolute(options.out_dir.value_or(default_run_dir(spec.name, seed)))};
+  context.hostname = this_host_name();
+  context.tool_version = tool_version();
+  context.command = fmt::format("iotw rig run {} --seed {}", shell_word(options.rig_file.string()), seed);
+
+  RunLayout layout{fs::absolute(options.out_dir.value_or(default_run_dir(spec.name, seed)))};
+  try {  // the run folder first: from here on, whatever happens, it gets a junit.xml
     std::error_code ec;
     fs::create_directories(layout.dir, ec);
     if (ec) throw std::runtime_error(fmt::format("cannot create run folder {}: {}", layout.dir.string(), ec.message()));
@@ -614,10 +673,46 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
                                            layout.dir.string()));
     if (::access(layout.dir.c_str(), W_OK) != 0)
       throw std::runtime_error(fmt::format("run folder {} is not writable", layout.dir.string()));
-    out << fmt::format("rig {}: {} devices, target {} blocks, deadline {} s, run folder {}", spec.name,
-                       spec.instances().size(), spec.target_blocks, spec.deadline_s, layout.dir.string())
-        << std::endl;
-    std::unique_ptr<TapNamespace> netns;  // outlives the run: deleted after its children have stopped
+  } catch (const std::exception& e) {
+    err << "error: " << e.what() << '\n';
+    return kExitError;
+  }
+  // A run that never starts: its junit.xml says why (an <error>, or a <skipped>), and the run folder is named.
+  auto not_started = [&](RunEnd end, const std::string& message, int code) {
+    write_unstarted_junit(spec, seed, layout.dir, context,
+                          {end, end == RunEnd::Skipped ? "skipped" : "not_started", message}, err);
+    out << "run folder: " << layout.dir.string() << std::endl;
+    return code;
+  };
+
+  const TapPlan tap_plan = plan_tap_network(spec, seed);
+  if (!tap_plan.devices.empty())  // refused before anything is created or started
+    if (const auto why = tap_network_unavailable()) {
+      const std::string message = fmt::format(
+          "rig '{}' has {} link = \"tap\" device(s): the harness must create a network namespace with TAP "
+          "interfaces, which needs CAP_NET_ADMIN and CAP_SYS_ADMIN, but {}. Run it as root (e.g. sudo) or with "
+          "those capabilities; nothing was started",
+          spec.name, tap_plan.devices.size(), *why);
+      if (options.require_all) {
+        err << "error: " << message << " (--require-all)\n";
+        return not_started(RunEnd::NotStarted, message + " (--require-all)", kExitCouldNotRun);
+      }
+      err << "skipped: " << message << " (--require-all makes this an error)\n";
+      return not_started(RunEnd::Skipped, message, kExitPass);
+    }
+  fs::path node_exe, emu_exe;
+  try {
+    node_exe = require_binary(options.bin_dir, "iotw-trust-node");
+    emu_exe = require_binary(options.bin_dir, "iotw-emu");
+  } catch (const std::exception& e) {
+    err << "error: " << e.what() << '\n';
+    return not_started(RunEnd::NotStarted, e.what(), kExitError);
+  }
+  out << fmt::format("rig {}: {} devices, target {} blocks, deadline {} s, run folder {}", spec.name,
+                     spec.instances().size(), spec.target_blocks, spec.deadline_s, layout.dir.string())
+      << std::endl;
+  std::unique_ptr<TapNamespace> netns;  // outlives the run: deleted after its children have stopped
+  try {
     if (!tap_plan.devices.empty()) {
       netns = std::make_unique<TapNamespace>(tap_plan, layout.dir / "tap_network.ip");
       out << fmt::format("network namespace {}: bridge {} {}/{}, {} TAP interface(s) (tap0..tap{})", netns->name(),
@@ -625,7 +720,12 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
                          tap_plan.devices.size() - 1)
           << std::endl;
     }
-    return RigRun(std::move(spec), seed, std::move(layout), node_exe, emu_exe, stop, out, err).run();
+  } catch (const std::exception& e) {
+    err << "error: " << e.what() << '\n';
+    return not_started(RunEnd::NotStarted, e.what(), kExitError);
+  }
+  try {
+    return RigRun(std::move(spec), seed, std::move(layout), node_exe, emu_exe, std::move(context), stop, out, err).run();
   } catch (const std::exception& e) {
     err << "error: " << e.what() << '\n';
     return kExitError;

@@ -16,6 +16,7 @@ enum ExitCode : int {
   kExitPass = 0,          ///< run finished, every criterion passed (check: rig is valid)
   kExitFail = 1,          ///< run finished, a criterion failed
   kExitError = 2,         ///< bad rig, missing binary, no PTYs, unwritable run folder, a child failed, any error
+  kExitCouldNotRun = 3,   ///< --require-all: the rig needs a capability this host lacks (TAP without CAP_NET_ADMIN)
   kExitInterrupted = 130  ///< SIGINT/SIGTERM: everything stopped, partial report written
 };
 
@@ -24,11 +25,18 @@ struct RunOptions {
   std::optional<std::filesystem::path> out_dir;  ///< default runs/<rig>-<YYYYmmdd-HHMMSS>-<seed> under the cwd
   std::optional<std::uint64_t> seed;             ///< overrides the rig's seed; neither = std::random_device
   std::filesystem::path bin_dir;                 ///< holds iotw-trust-node and iotw-emu
+  /// A rig needing a capability this host lacks (TAP without CAP_NET_ADMIN) is an error (kExitCouldNotRun,
+  /// junit <error>) instead of a skip (kExitPass, junit <skipped>).
+  bool require_all = false;
 };
 
 /// Runs the rig. stdout (`out`) gets "seed: N" as its first line, progress lines, the summary table and
 /// "run folder: <path>"; errors go to `err`. `stop` is polled (every ≤ 200 ms): once true the run stops
 /// its children, writes a partial report with reason "interrupted" and returns kExitInterrupted.
+/// Once the rig file is valid and the run folder is made, the folder always gets a junit.xml: a run that
+/// cannot start (missing binary, no PTYs, no network namespace) has an <error> testcase "run" with the reason,
+/// a TAP rig without CAP_NET_ADMIN a <skipped> one (kExitPass) unless require_all (then an <error>,
+/// kExitCouldNotRun); a run that started also gets report.json and report.html.
 /// Never throws; children are always stopped (SIGTERM, 5 s, SIGKILL) before it returns.
 int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostream& out, std::ostream& err);
 

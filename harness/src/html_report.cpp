@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <optional>
 
@@ -72,8 +73,9 @@ std::string collusion_section(const RigSpec& rig, const json& c) {
   constexpr int left = 230, width = 760, row = 30;
   auto x = [&](double v) { return left + (width - left - 20) * std::clamp(v / top, 0.0, 1.0); };
   const int h = 20 + static_cast<int>(std::size(bars)) * row + 30;
-  std::string svg = fmt::format("<svg class=\"collusion\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" "
-                                "height=\"{}\" font-family=\"sans-serif\" font-size=\"12\">\n", width, h);
+  std::string svg = fmt::format("<svg class=\"collusion\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" "
+                                "height=\"{1}\" viewBox=\"0 0 {0} {1}\" font-family=\"sans-serif\" font-size=\"12\">\n",
+                                width, h);
   for (int i = 0; i <= 5; ++i) {
     const double v = top * i / 5;
     svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"14\" x2=\"{0:.1f}\" y2=\"{1}\" stroke=\"#e2e8f0\"/>"
@@ -124,6 +126,14 @@ std::string collusion_section(const RigSpec& rig, const json& c) {
          "the model (red: hypergeometric k = n probability; dashed: per-round model).</p>\n" + svg;
 }
 
+/// "42.3 s" under a minute, "3 min 12 s" from one minute on.
+std::string duration_text(double s) {
+  if (s < 60) return fmt::format("{:.1f} s", s);
+  const auto total = static_cast<long long>(std::llround(s));
+  if (total < 3600) return fmt::format("{} min {} s", total / 60, total % 60);
+  return fmt::format("{} h {} min", total / 3600, (total % 3600) / 60);
+}
+
 }  // namespace
 
 std::string report_html(const RunReport& r, const std::vector<json>& events) {
@@ -168,16 +178,22 @@ std::string report_html(const RunReport& r, const std::vector<json>& events) {
     return 20;
   };
   const int height = 20 + static_cast<int>(std::size(kLanes)) * kLaneHeight + 30;
-  std::string svg = fmt::format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
-                                "font-family=\"sans-serif\" font-size=\"12\">\n", kWidth, height);
+  std::string svg = fmt::format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" "
+                                "viewBox=\"0 0 {0} {1}\" font-family=\"sans-serif\" font-size=\"12\">\n", kWidth, height);
   for (const char* lane : kLanes) {
     const int y = lane_y(lane);
     svg += fmt::format("<text x=\"4\" y=\"{}\">{}</text><line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" "
                        "stroke=\"#e2e8f0\"/>\n", y + 14, lane, kLeft, y + 20, kWidth - 10, y + 20);
   }
-  for (int i = 0; i <= 10; ++i) {
-    const double t = span * i / 10;
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{:.1f}s</text>\n", x(t), height - 8, t);
+  // Axis ticks at a round step (1, 2 or 5 times a power of ten seconds), 4 to 10 of them.
+  const double raw = span / 10, decade = std::pow(10.0, std::floor(std::log10(raw)));
+  const double step = decade * (raw <= decade ? 1 : raw <= 2 * decade ? 2 : raw <= 5 * decade ? 5 : 10);
+  const int tick_decimals = step >= 1 ? 0 : static_cast<int>(std::ceil(-std::log10(step) - 1e-9));
+  for (int i = 0; i * step <= span + 1e-9; ++i) {
+    const double t = i * step;
+    const bool last = (i + 1) * step > span + 1e-9 && x(t) > kWidth - 40;  // keep the last label inside the drawing
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"{}\">{:.{}f}s</text>\n", x(t), height - 8,
+                       last ? "end" : "middle", t, tick_decimals);
   }
   for (const Mark& m : marks) {
     const int y = lane_y(m.lane);
@@ -194,40 +210,138 @@ std::string report_html(const RunReport& r, const std::vector<json>& events) {
   }
   svg += "</svg>\n";
 
-  const json rep = report_json(r);
+  const Scores& sc = r.scores;
+  const bool completed = r.outcome.end == RunEnd::Completed;
+  // A run that did not complete shows what it measured so far, but judges nothing (as junit.xml).
+  auto verdict_of = [&](bool pass) -> std::pair<const char*, const char*> {
+    if (!completed) return {"nj", "not judged"};
+    return pass ? std::pair{"ok", "ok"} : std::pair{"fail", "FAIL"};
+  };
   std::string rows;
-  for (const auto& c : r.evaluation.criteria)
-    rows += fmt::format("<tr class=\"{}\"><td>{}</td><td>{:g}</td><td>{} {:g}</td><td>{}</td></tr>\n",
-                        c.pass ? "ok" : "fail", xml_escape(c.name), c.measured, xml_escape(std::string(op_symbol(c.op))),
-                        c.threshold, c.pass ? "ok" : "FAIL");
-  for (const auto& c : r.scores.step_checks)
-    rows += fmt::format("<tr class=\"{}\"><td>{}</td><td colspan=\"2\">{}</td><td>{}</td></tr>\n",
-                        c.pass ? "ok" : "fail", xml_escape(c.name), xml_escape(c.message), c.pass ? "ok" : "FAIL");
+  for (const auto& c : r.evaluation.criteria) {
+    const auto [cls, text] = verdict_of(c.pass);
+    rows += fmt::format("<tr class=\"{}\"><td>{}</td><td class=\"num\">{}</td><td>{} {}</td><td>{}</td></tr>\n", cls,
+                        xml_escape(c.name), xml_escape(shown_measured(c)), xml_escape(std::string(op_symbol(c.op))),
+                        xml_escape(shown_threshold(c)), text);
+  }
+  for (const auto& c : sc.step_checks) {
+    const auto [cls, text] = verdict_of(c.pass);
+    rows += fmt::format("<tr class=\"{}\"><td>{}</td><td colspan=\"2\">{}</td><td>{}</td></tr>\n", cls,
+                        xml_escape(c.name), xml_escape(c.message), text);
+  }
+
+  // Scores, each rounded to what it means: counts whole, rates to 3 significant digits, times to 0.1 s.
+  auto num = [](double v) { return format_value(Criterion::Kind::Number, v); };
   std::string scores;
-  for (const char* k : {"blocks_finalized", "rounds", "coherence_rate", "ledger_valid", "blacklisted",
-                        "false_blacklist", "false_blacklist_faulted", "byzantine_rounds_detected",
-                        "time_to_blacklist_ms", "liveness_blocks_per_min", "baseline_blocks_per_min",
-                        "liveness_ratio", "acked_tx_lost", "collusion_captured_rounds", "undetected_collusion_rate",
-                        "frame_errors", "event_counts"})
-    scores += fmt::format("<tr><td>{}</td><td><code>{}</code></td></tr>\n", k, xml_escape(rep[k].dump()));
-  const bool pass = r.evaluation.pass;
+  auto score = [&](const char* what, const std::string& html) {
+    scores += fmt::format("<tr><th>{}</th><td>{}</td></tr>\n", what, html);
+  };
+  score("blocks finalized", fmt::format("{} (target {})", sc.blocks_finalized, r.rig.target_blocks));
+  score("witness rounds", fmt::format("{}, {} coherent (coherence rate {})", sc.rounds, sc.coherent_rounds,
+                                      format_value(Criterion::Kind::Rate, sc.coherence_rate)));
+  score("ledger", r.ledger.valid ? fmt::format("valid ({} blocks, {} attestations checked)", r.ledger.blocks_checked,
+                                               r.ledger.attestations_checked)
+                                 : fmt::format("INVALID: {} error(s); first: {}", r.ledger.errors.size(),
+                                               xml_escape(r.ledger.errors.empty() ? "-" : r.ledger.errors.front())));
+  std::string blacklisted;
+  for (const auto& name : sc.blacklisted) {
+    std::string detail;
+    if (auto why = sc.blacklist_reason.find(name); why != sc.blacklist_reason.end()) detail = why->second;
+    if (auto t = sc.time_to_blacklist_ms.find(name); t != sc.time_to_blacklist_ms.end() && t->second)
+      detail += fmt::format("{}after {:.1f} s", detail.empty() ? "" : ", ", static_cast<double>(*t->second) / 1000);
+    blacklisted += fmt::format("{}{}{}", blacklisted.empty() ? "" : "; ", xml_escape(name),
+                               detail.empty() ? "" : " (" + xml_escape(detail) + ")");
+  }
+  score("blacklisted", blacklisted.empty() ? "none" : fmt::format("{}: {}", sc.blacklisted.size(), blacklisted));
+  score("honest devices blacklisted", fmt::format("{} ({} of them targets of a link fault)", sc.false_blacklist,
+                                                  sc.false_blacklist_faulted));
+  score("byzantine rounds detected", fmt::format("{}", sc.byzantine_rounds_detected));
+  const bool faults = std::any_of(r.rig.steps.begin(), r.rig.steps.end(),
+                                  [](const Step& st) { return st.action == Step::Action::Fault; });
+  score("liveness", fmt::format("{} blocks/min", num(sc.liveness_blocks_per_min)) +
+                        (faults ? fmt::format("; before the first fault {}, from it on {} (ratio {})",
+                                              num(sc.baseline_blocks_per_min), num(sc.faulted_blocks_per_min),
+                                              num(sc.liveness_ratio))
+                                : ""));
+  score("acknowledged transactions lost", fmt::format("{}", sc.acked_tx_lost));
+  if (!r.rig.steps.empty()) score("recoveries failed", fmt::format("{}", sc.recoveries_failed));
+  if (sc.collusion.rounds_with_colluder > 0)
+    score("collusion", fmt::format("{} captured round(s), undetected-collusion rate {}", sc.collusion_captured_rounds,
+                                   format_value(Criterion::Kind::Rate, sc.undetected_collusion_rate)));
+  if (sc.usage.reports_accepted > 0)
+    score("usage data", fmt::format("{} report(s) accepted, {} finalized, {} mWh, {} IOTW base units to {} device(s)",
+                                    sc.usage.reports_accepted, sc.usage.reports_finalized, sc.usage.energy_mwh_total,
+                                    sc.usage.rewards_total, sc.usage.rewarded_devices()));
+  score("frame errors / malformed events", fmt::format("{} / {}", sc.frame_errors, sc.malformed_events));
+  std::string counts;
+  for (const auto& [kind, n] : sc.event_counts)
+    counts += fmt::format("{}<span class=\"count\">{}&nbsp;{}</span>", counts.empty() ? "" : "&nbsp;&middot; ",
+                          xml_escape(kind), n);
+  score("events", counts.empty() ? "none" : counts);
+
+  const RunContext& ctx = r.context;
+  std::string facts;
+  auto fact = [&](const char* what, const std::string& html) {
+    facts += fmt::format("<tr><th>{}</th><td>{}</td></tr>\n", what, html);
+  };
+  if (!r.rig.description.empty()) fact("description", xml_escape(r.rig.description));
+  fact("date", xml_escape(utc_timestamp(ctx.started).replace(10, 1, " ")) + " UTC");
+  fact("duration", duration_text(ctx.duration_s));
+  fact("host", xml_escape(ctx.hostname));
+  fact("iotw version", xml_escape(ctx.tool_version));
+  fact("seed", std::to_string(r.seed));
+  const RunOutcome& o = r.outcome;
+  fact("ended", xml_escape(o.message.empty()                  ? o.reason
+                           : o.message.rfind(o.reason, 0) == 0 ? o.message
+                                                               : o.reason + ": " + o.message));
+  fact("reproduce", "<code>" + xml_escape(ctx.command) + "</code>");
+  fact("run folder", "<code>" + xml_escape(r.run_dir.string()) + "</code>");
+  std::string files;
+  for (const auto& [label, name] : ctx.files)
+    files += fmt::format("{}<a class=\"count\" href=\"{}\">{}</a>", files.empty() ? "" : "&nbsp;&middot; ",
+                         xml_escape(name), xml_escape(label));
+  if (!files.empty()) fact("files", files);
+
+  const bool pass = completed && r.evaluation.pass;
+  const std::string verdict = !completed ? "NOT JUDGED: " + r.outcome.reason : pass ? "PASS" : "FAIL";
   return fmt::format(R"(<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>IOTW rig {0}</title>
-<style>body{{font-family:sans-serif;margin:1.5em}}table{{border-collapse:collapse}}td,th{{border:1px solid #cbd5e0;
-padding:2px 8px;text-align:left}}tr.fail td{{background:#fed7d7}}tr.ok td:last-child{{color:#276749}}
-.verdict{{font-size:1.4em;font-weight:bold;color:{1}}}</style></head><body>
-<h1>Rig {0}</h1><p>seed {2} &middot; run folder <code>{3}</code></p><p class="verdict">{4}</p>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>IOTW rig {0}: {1}</title>
+<style>
+body{{font-family:sans-serif;margin:1.5em auto;max-width:1040px;padding:0 1em;line-height:1.35}}
+table{{border-collapse:collapse;max-width:100%}}td,th{{border:1px solid #cbd5e0;padding:2px 8px;text-align:left;
+vertical-align:top;overflow-wrap:break-word}}th{{background:#edf2f7}}td.num{{text-align:right}}
+tr.fail td{{background:#fed7d7}}tr.ok td:last-child{{color:#276749}}tr.nj td:last-child{{color:#718096}}
+table.facts,table.scores{{width:100%}}table.facts th,table.scores th{{width:11em;font-weight:normal}}
+code{{overflow-wrap:anywhere;white-space:pre-wrap}}
+svg{{width:100%;height:auto;max-width:1000px;display:block}}svg.collusion{{max-width:760px}}
+.verdict{{font-size:1.4em;font-weight:bold;color:{2}}}.count{{white-space:nowrap}}
+ul.legend{{list-style:none;padding:0;margin:.3em 0 1em;display:flex;flex-wrap:wrap;gap:.4em 1.4em;font-size:.9em}}
+ul.legend span{{display:inline-block;width:.9em;height:.9em;margin-right:.35em;vertical-align:-.1em}}
+</style></head><body>
+<h1>Rig {0}</h1>
+<p class="verdict">{1}</p>
+<table class="facts">
+{3}</table>
 <h2>Timeline</h2>
-{5}<h2>Criteria and step checks</h2>
+{4}<ul class="legend">
+<li><span style="background:#2b6cb0"></span>block finalized</li>
+<li><span style="background:#38a169"></span>witness round coherent</li>
+<li><span style="background:#e53e3e"></span>witness round incoherent</li>
+<li><span style="background:#dd6b20;opacity:.6"></span>fault (start to end)</li>
+<li><span style="background:#9b2c2c"></span>device blacklisted</li>
+<li><span style="background:#38a169"></span>/ <span style="background:#1a202c"></span>trust node started / exited</li>
+</ul>
+<p>Seconds from the rig's start; hover a mark for its details.</p>
+<h2>Criteria and step checks</h2>
 <table><tr><th>check</th><th>measured</th><th>required</th><th>result</th></tr>
+{5}</table>
+<h2>Scores</h2><table class="scores">
 {6}</table>
-<h2>Scores</h2><table>
-{7}</table>
-{8}</body></html>
+{7}</body></html>
 )",
-                     xml_escape(r.rig.name), pass ? "#276749" : "#c53030", r.seed, xml_escape(r.run_dir.string()),
-                     pass ? "PASS" : "FAIL", svg, rows, scores,
-                     collusion_section(r.rig, rep.value("collusion", json::object())));
+                     xml_escape(r.rig.name), xml_escape(verdict), pass ? "#276749" : "#c53030", facts, svg, rows,
+                     scores, collusion_section(r.rig, report_json(r).value("collusion", json::object())));
 }
 
 }  // namespace iotw::harness

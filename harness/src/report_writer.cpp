@@ -2,8 +2,13 @@
 #include "iotw/harness/report_writer.hpp"
 
 #include <fmt/format.h>
+#include <pugixml.hpp>
+#include <unistd.h>
 
+#include <cmath>
+#include <ctime>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 #include "iotw/harness/xml_escape.hpp"
@@ -13,18 +18,88 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string failure_message(const CriterionResult& c) {
-  return fmt::format("{}: measured {} = {:g}, required {} {:g}", c.name, c.score, c.measured, op_symbol(c.op),
-                     c.threshold);
-}
-
 void write_file(const std::filesystem::path& p, const std::string& text) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
   out << text;
   if (!out.flush()) throw std::runtime_error("cannot write " + p.string());
 }
 
+/// JUnit's time: seconds with millisecond resolution, never negative.
+std::string seconds(double s) { return fmt::format("{:.3f}", std::max(0.0, s)); }
+
+std::string to_string(const pugi::xml_document& doc) {
+  std::ostringstream out;
+  doc.save(out, "  ", pugi::format_default, pugi::encoding_utf8);
+  return out.str();
+}
+
+/// `v` with `digits` significant digits, never in exponent form.
+std::string significant(double v, int digits) {
+  if (v == 0 || !std::isfinite(v)) return fmt::format("{}", v);
+  const int magnitude = static_cast<int>(std::floor(std::log10(std::fabs(v))));
+  const int decimals = std::max(0, digits - 1 - magnitude);
+  std::string out = fmt::format("{:.{}f}", v, decimals);
+  if (out.find('.') != std::string::npos) {  // 0.950 -> 0.95, 2.0 -> 2
+    while (out.back() == '0') out.pop_back();
+    if (out.back() == '.') out.pop_back();
+  }
+  return out;
+}
+
+bool holds(Criterion::Op op, double measured, double threshold) {
+  switch (op) {
+    case Criterion::Op::AtLeast: return measured >= threshold;
+    case Criterion::Op::AtMost: return measured <= threshold;
+    case Criterion::Op::Equals: return measured == threshold;
+  }
+  return false;
+}
+
 }  // namespace
+
+std::string this_host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "localhost";
+  return name;
+}
+
+std::string utc_timestamp(std::chrono::system_clock::time_point t) {
+  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return buf;
+}
+
+std::string format_value(Criterion::Kind kind, double v) {
+  switch (kind) {
+    case Criterion::Kind::Bool: return v != 0 ? "true" : "false";
+    case Criterion::Kind::Count: return fmt::format("{:.0f}", v);
+    case Criterion::Kind::Rate:
+    case Criterion::Kind::Number: return std::fabs(v) >= 1000 ? fmt::format("{:.0f}", v) : significant(v, 3);
+  }
+  return fmt::format("{}", v);
+}
+
+std::string shown_measured(const CriterionResult& c) {
+  std::string measured = format_value(c.kind, c.measured);
+  if (c.kind == Criterion::Kind::Rate || c.kind == Criterion::Kind::Number) {
+    // 0.9996 against "== 1" must not read "1 == 1": more digits until the shown numbers agree with the verdict.
+    for (int digits = 4; digits <= 17 && holds(c.op, std::stod(measured), c.threshold) != c.pass; ++digits)
+      measured = significant(c.measured, digits);
+  }
+  return measured;
+}
+
+std::string shown_threshold(const CriterionResult& c) {
+  return c.kind == Criterion::Kind::Bool ? format_value(c.kind, c.threshold) : fmt::format("{}", c.threshold);
+}
+
+std::string criterion_text(const CriterionResult& c) {
+  return fmt::format("measured {} = {}, required {} {}", c.score, shown_measured(c), op_symbol(c.op),
+                     shown_threshold(c));
+}
 
 json report_json(const RunReport& r) {
   const Scores& s = r.scores;
@@ -48,7 +123,13 @@ json report_json(const RunReport& r) {
       {"coherence_rate", s.coherence_rate},
       {"blacklisted", s.blacklisted},
       {"ledger_valid", s.ledger_valid},
-      {"pass", r.evaluation.pass},
+      {"pass", r.evaluation.pass && r.outcome.end == RunEnd::Completed},
+      {"reason", r.outcome.reason},
+      {"started", utc_timestamp(r.context.started) + "Z"},
+      {"duration_s", std::round(r.context.duration_s * 1000) / 1000},
+      {"hostname", r.context.hostname},
+      {"iotw_version", r.context.tool_version},
+      {"command", r.context.command},
       {"criteria", criteria},
       {"byzantine_rounds_detected", s.byzantine_rounds_detected},
       {"incoherent_rounds_blacklisted", s.incoherent_rounds_blacklisted},
@@ -82,36 +163,125 @@ json report_json(const RunReport& r) {
 }
 
 std::string junit_xml(const RunReport& r) {
-  const auto& crit = r.evaluation.criteria;
-  const auto& checks = r.scores.step_checks;
-  std::size_t failures = 0;
-  for (const auto& c : crit) failures += c.pass ? 0 : 1;
-  for (const auto& c : checks) failures += c.pass ? 0 : 1;
-  const std::size_t tests = crit.size() + checks.size();
-  const std::string name = xml_escape(r.rig.name);
-  std::string x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  x += fmt::format("<testsuites tests=\"{}\" failures=\"{}\">\n", tests, failures);
-  x += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"0\">\n", name,
-                   tests, failures);
-  x += fmt::format("    <properties>\n      <property name=\"seed\" value=\"{}\"/>\n    </properties>\n", r.seed);
-  for (const auto& c : crit) {
-    x += fmt::format("    <testcase name=\"{}\" classname=\"rig.{}\"", xml_escape(c.name), name);
-    if (c.pass) {
-      x += "/>\n";
-    } else {
-      x += fmt::format(">\n      <failure message=\"{}\"/>\n    </testcase>\n", xml_escape(failure_message(c)));
+  const RunContext& ctx = r.context;
+  const RunEnd end = r.outcome.end;
+  const bool completed = end == RunEnd::Completed;
+  const bool ran = end == RunEnd::Completed || end == RunEnd::Interrupted || end == RunEnd::Error;
+  const std::string suite_name = xml_text(r.rig.name);
+  const std::string classname = "rig." + suite_name;
+  const std::string started = utc_timestamp(ctx.started);
+  const std::string ended =
+      utc_timestamp(ctx.started + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                      std::chrono::duration<double>(ctx.duration_s)));
+  const std::string host = ctx.hostname.empty() ? "localhost" : xml_text(ctx.hostname);
+  std::size_t tests = 0, failures = 0, errors = 0, skipped = 0;
+
+  pugi::xml_document doc;
+  pugi::xml_node decl = doc.append_child(pugi::node_declaration);
+  decl.append_attribute("version") = "1.0";
+  decl.append_attribute("encoding") = "UTF-8";
+  pugi::xml_node root = doc.append_child("testsuites");
+  root.append_attribute("name") = "iotw rig run";
+  pugi::xml_node suite = root.append_child("testsuite");
+  suite.append_attribute("name") = suite_name.c_str();
+  pugi::xml_node props = suite.append_child("properties");
+  auto property = [&](const char* name, const std::string& value) {
+    pugi::xml_node p = props.append_child("property");
+    p.append_attribute("name") = name;
+    p.append_attribute("value") = xml_text(value).c_str();
+  };
+  property("seed", std::to_string(r.seed));
+  property("command", ctx.command);
+  property("iotw_version", ctx.tool_version);
+  property("reason", r.outcome.reason);
+  if (!r.rig.description.empty()) property("description", r.rig.description);
+
+  // A testcase with the attributes every one carries; `at` is when its verdict was reached.
+  auto testcase = [&](const std::string& name, const std::string& cls, double time_s, const std::string& at) {
+    ++tests;
+    pugi::xml_node tc = suite.append_child("testcase");
+    tc.append_attribute("name") = xml_text(name).c_str();
+    tc.append_attribute("classname") = cls.c_str();
+    tc.append_attribute("time") = seconds(time_s).c_str();
+    tc.append_attribute("timestamp") = at.c_str();
+    tc.append_attribute("hostname") = host.c_str();
+    return tc;
+  };
+  auto verdict = [](pugi::xml_node tc, const char* kind, const std::string& message, const std::string& type = "",
+                    const std::string& text = "") {
+    pugi::xml_node v = tc.append_child(kind);
+    v.append_attribute("message") = xml_text(message).c_str();
+    if (!type.empty()) v.append_attribute("type") = type.c_str();
+    if (!text.empty()) v.text() = xml_text(text).c_str();
+  };
+  auto system_out = [](pugi::xml_node n, const std::string& text) {
+    n.append_child("system-out").text() = xml_text(text).c_str();
+  };
+
+  pugi::xml_node run = testcase("run", classname, ctx.duration_s, started);
+  switch (end) {
+    case RunEnd::Completed:
+      system_out(run, fmt::format("run completed ({}) in {:.1f} s", r.outcome.reason, ctx.duration_s));
+      break;
+    case RunEnd::Skipped:
+      ++skipped;
+      verdict(run, "skipped", r.outcome.message);
+      break;
+    case RunEnd::Interrupted:
+    case RunEnd::Error:
+    case RunEnd::NotStarted:
+      ++errors;
+      verdict(run, "error", r.outcome.message, r.outcome.reason);
+      break;
+  }
+  const std::string not_judged = fmt::format("not judged: the run did not complete ({})", r.outcome.reason);
+  for (const CriterionResult& c : r.evaluation.criteria) {
+    pugi::xml_node tc = testcase(c.name, classname, 0, ended);
+    if (!completed) {
+      ++skipped;
+      verdict(tc, "skipped", not_judged);
+      continue;
+    }
+    if (!c.pass) {
+      ++failures;
+      verdict(tc, "failure", c.name + ": " + criterion_text(c));
+    }
+    system_out(tc, criterion_text(c));
+  }
+  for (const auto& c : r.scores.step_checks) {
+    pugi::xml_node tc = testcase(c.name, classname + ".steps", 0, ended);
+    if (!completed) {
+      ++skipped;
+      verdict(tc, "skipped", not_judged);
+    } else if (!c.pass) {
+      ++failures;
+      verdict(tc, "failure", c.name + ": " + c.message);
     }
   }
-  for (const auto& c : checks) {
-    x += fmt::format("    <testcase name=\"{}\" classname=\"rig.{}.steps\"", xml_escape(c.name), name);
-    if (c.pass) {
-      x += "/>\n";
-    } else {
-      x += fmt::format(">\n      <failure message=\"{}\"/>\n    </testcase>\n", xml_escape(c.name + ": " + c.message));
-    }
+  if (ran) {
+    system_out(suite, summary_table(r));
+  } else {
+    system_out(suite, fmt::format("rig {} (seed {}) {}: {}\n", r.rig.name, r.seed,
+                                  end == RunEnd::Skipped ? "skipped" : "could not start", r.outcome.message));
   }
-  x += "  </testsuite>\n</testsuites>\n";
-  return x;
+  for (pugi::xml_node n : {root, suite}) {
+    // pugixml appends attributes; the counts go after the name, in the order CI readers expect.
+    pugi::xml_attribute after = n.attribute("name");
+    after = n.insert_attribute_after("tests", after);
+    after.set_value(tests);
+    after = n.insert_attribute_after("failures", after);
+    after.set_value(failures);
+    after = n.insert_attribute_after("errors", after);
+    after.set_value(errors);
+    after = n.insert_attribute_after("skipped", after);
+    after.set_value(skipped);
+    after = n.insert_attribute_after("time", after);
+    after.set_value(seconds(ctx.duration_s).c_str());
+    after = n.insert_attribute_after("timestamp", after);
+    after.set_value(started.c_str());
+  }
+  suite.insert_attribute_after("hostname", suite.attribute("timestamp")).set_value(host.c_str());
+  return to_string(doc);
 }
 
 void write_reports(const RunReport& r) {
@@ -137,12 +307,16 @@ std::string summary_table(const RunReport& r) {
   t += fmt::format("{:<12}{}\n", "ledger", ledger);
   if (s.collusion.rounds_with_colluder > 0)  // the byzantine group witnessed: its record against the model
     t += fmt::format("{:<12}{}\n", "collusion", collusion_json(s.collusion)["summary"].get<std::string>());
+  const bool judged = r.outcome.end == RunEnd::Completed;  // an unfinished run shows what it measured, unjudged
   for (const auto& c : r.evaluation.criteria)
-    t += fmt::format("  {:<32}{:>10g} {} {:<10g}{}\n", c.name, c.measured, op_symbol(c.op), c.threshold,
-                     c.pass ? "ok" : "FAIL");
+    t += fmt::format("  {:<32}{:<56} {}\n", c.name, criterion_text(c), !judged ? "not judged" : c.pass ? "ok" : "FAIL");
   for (const auto& c : s.step_checks)
-    t += fmt::format("  {:<56} {}{}\n", c.name, c.pass ? "ok" : "FAIL", c.pass ? "" : ": " + c.message);
-  t += fmt::format("{:<12}{}\n", "result", r.evaluation.pass ? "PASS" : "FAIL");
+    t += fmt::format("  {:<56} {}{}\n", c.name, !judged ? "not judged" : c.pass ? "ok" : "FAIL",
+                     c.pass ? "" : ": " + c.message);
+  const std::string result = r.outcome.end != RunEnd::Completed ? "NOT JUDGED (" + r.outcome.reason + ")"
+                             : r.evaluation.pass                  ? "PASS"
+                                                                  : "FAIL";
+  t += fmt::format("{:<12}{}\n", "result", result);
   return t;
 }
 

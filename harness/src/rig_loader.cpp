@@ -27,30 +27,30 @@ struct PassKey {
   std::string_view key;
   std::string_view score;
   Criterion::Op op;
-  enum class Kind { Count, Rate, Number, Bool } kind;
+  Criterion::Kind kind;
 };
 
 constexpr PassKey kPassKeys[] = {
-    {"blocks_finalized_min", "blocks_finalized", Criterion::Op::AtLeast, PassKey::Kind::Count},
-    {"coherence_rate_min", "coherence_rate", Criterion::Op::AtLeast, PassKey::Kind::Rate},
-    {"coherence_rate_max", "coherence_rate", Criterion::Op::AtMost, PassKey::Kind::Rate},
-    {"ledger_valid", "ledger_valid", Criterion::Op::Equals, PassKey::Kind::Bool},
-    {"false_blacklist_max", "false_blacklist", Criterion::Op::AtMost, PassKey::Kind::Count},
-    {"byzantine_blacklisted", "byzantine_blacklisted", Criterion::Op::Equals, PassKey::Kind::Bool},
+    {"blocks_finalized_min", "blocks_finalized", Criterion::Op::AtLeast, Criterion::Kind::Count},
+    {"coherence_rate_min", "coherence_rate", Criterion::Op::AtLeast, Criterion::Kind::Rate},
+    {"coherence_rate_max", "coherence_rate", Criterion::Op::AtMost, Criterion::Kind::Rate},
+    {"ledger_valid", "ledger_valid", Criterion::Op::Equals, Criterion::Kind::Bool},
+    {"false_blacklist_max", "false_blacklist", Criterion::Op::AtMost, Criterion::Kind::Count},
+    {"byzantine_blacklisted", "byzantine_blacklisted", Criterion::Op::Equals, Criterion::Kind::Bool},
     {"incoherent_rounds_blacklisted", "incoherent_rounds_blacklisted", Criterion::Op::Equals,
-     PassKey::Kind::Bool},
+     Criterion::Kind::Bool},
     {"byzantine_rounds_detected_min", "byzantine_rounds_detected", Criterion::Op::AtLeast,
-     PassKey::Kind::Count},
-    {"blacklisted_max", "blacklisted", Criterion::Op::AtMost, PassKey::Kind::Count},
+     Criterion::Kind::Count},
+    {"blacklisted_max", "blacklisted", Criterion::Op::AtMost, Criterion::Kind::Count},
     {"liveness_blocks_per_min_min", "liveness_blocks_per_min", Criterion::Op::AtLeast,
-     PassKey::Kind::Number},
-    {"liveness_ratio_min", "liveness_ratio", Criterion::Op::AtLeast, PassKey::Kind::Number},
-    {"false_blacklist_faulted_max", "false_blacklist_faulted", Criterion::Op::AtMost, PassKey::Kind::Count},
-    {"acked_tx_lost_max", "acked_tx_lost", Criterion::Op::AtMost, PassKey::Kind::Count},
-    {"recoveries_failed_max", "recoveries_failed", Criterion::Op::AtMost, PassKey::Kind::Count},
-    {"undetected_collusion_rate_max", "undetected_collusion_rate", Criterion::Op::AtMost, PassKey::Kind::Rate},
-    {"usage_rewarded_devices_min", "usage_rewarded_devices", Criterion::Op::AtLeast, PassKey::Kind::Count},
-    {"usage_reports_finalized_min", "usage_reports_finalized", Criterion::Op::AtLeast, PassKey::Kind::Count},
+     Criterion::Kind::Number},
+    {"liveness_ratio_min", "liveness_ratio", Criterion::Op::AtLeast, Criterion::Kind::Number},
+    {"false_blacklist_faulted_max", "false_blacklist_faulted", Criterion::Op::AtMost, Criterion::Kind::Count},
+    {"acked_tx_lost_max", "acked_tx_lost", Criterion::Op::AtMost, Criterion::Kind::Count},
+    {"recoveries_failed_max", "recoveries_failed", Criterion::Op::AtMost, Criterion::Kind::Count},
+    {"undetected_collusion_rate_max", "undetected_collusion_rate", Criterion::Op::AtMost, Criterion::Kind::Rate},
+    {"usage_rewarded_devices_min", "usage_rewarded_devices", Criterion::Op::AtLeast, Criterion::Kind::Count},
+    {"usage_reports_finalized_min", "usage_reports_finalized", Criterion::Op::AtLeast, Criterion::Kind::Count},
 };
 
 constexpr std::string_view kBaselineKey = "baseline_blocks_per_min";
@@ -360,14 +360,14 @@ void read_pass(const Reader& r, const toml::table& root, RigSpec& spec) {
                           [&](const PassKey& pk) { return pk.key == k.str(); });
     if (p == std::end(kPassKeys))
       r.fail(k.source(), fmt::format("unknown key '{}' in [pass]; allowed: {}, {}", k.str(), allowed, kBaselineKey));
-    Criterion c{std::string(p->key), std::string(p->score), p->op, 0, static_cast<int>(k.source().begin.line)};
+    Criterion c{std::string(p->key), std::string(p->score), p->op, 0, static_cast<int>(k.source().begin.line), p->kind};
     switch (p->kind) {
-      case PassKey::Kind::Bool: c.threshold = r.boolean(v, "[pass]", p->key) ? 1 : 0; break;
-      case PassKey::Kind::Count:
+      case Criterion::Kind::Bool: c.threshold = r.boolean(v, "[pass]", p->key) ? 1 : 0; break;
+      case Criterion::Kind::Count:
         c.threshold = static_cast<double>(r.integer(*t, "[pass]", p->key, 0, 1000000000, 0));
         break;
-      case PassKey::Kind::Rate: c.threshold = r.number(*t, "[pass]", p->key, 0, 1, 0); break;
-      case PassKey::Kind::Number: c.threshold = r.number(*t, "[pass]", p->key, 0, 1e9, 0); break;
+      case Criterion::Kind::Rate: c.threshold = r.number(*t, "[pass]", p->key, 0, 1, 0); break;
+      case Criterion::Kind::Number: c.threshold = r.number(*t, "[pass]", p->key, 0, 1e9, 0); break;
     }
     spec.pass.push_back(std::move(c));
   }

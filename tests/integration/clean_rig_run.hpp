@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "iotw_process.hpp"
 
@@ -18,14 +19,17 @@ struct CleanRigRun {
   nlohmann::json report;      ///< report.json; null when the run wrote none
 };
 
-/// `iotw rig run rigs/<rig_file> --seed <seed>`; the clean-pass expectations are EXPECTs (a failed one fails
-/// the test); the caller ASSERTs `result.code == 0` before reading `report`.
-inline CleanRigRun run_clean_rig(const std::string& rig_file, const std::string& seed, int min_blocks) {
+/// `iotw rig run rigs/<rig_file> --seed <seed> [extra...]`; the clean-pass expectations are EXPECTs (a failed
+/// one fails the test); the caller ASSERTs `result.code == 0` before reading `report`.
+inline CleanRigRun run_clean_rig(const std::string& rig_file, const std::string& seed, int min_blocks,
+                                 const std::vector<std::string>& extra = {}) {
   const auto dir = scratch_dir();
   CleanRigRun r;
   r.run = dir / "run";
-  r.result = run_iotw({"rig", "run", std::string(IOTW_RIGS_DIR) + "/" + rig_file, "--out", r.run.string(), "--seed", seed},
-                      dir);
+  std::vector<std::string> args = {"rig", "run", std::string(IOTW_RIGS_DIR) + "/" + rig_file, "--out", r.run.string(),
+                                   "--seed", seed};
+  args.insert(args.end(), extra.begin(), extra.end());
+  r.result = run_iotw(args, dir);
   if (r.result.code != 0 || !std::filesystem::exists(r.run / "report.json")) return r;
   r.report = nlohmann::json::parse(slurp(r.run / "report.json"));
   EXPECT_EQ(r.report["pass"], true);

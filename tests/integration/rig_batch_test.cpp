@@ -2,10 +2,12 @@
 // child processes of the real `iotw`, each in its own run subfolder, with a combined junit.xml.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <pugixml.hpp>
 
 #include <signal.h>
 
 #include <chrono>
+#include <initializer_list>
 #include <fstream>
 #include <regex>
 #include <thread>
@@ -64,7 +66,19 @@ TEST(RigBatch, TwoRigsInParallelEachInItsRunFolderWithOneJunit) {
     EXPECT_TRUE(fs::exists(out / (std::string(rig) + ".log")));
   }
   const std::string junit = slurp(out / "junit.xml");
-  EXPECT_NE(junit.find(R"(<testsuites tests="10" failures="0" errors="0">)"), std::string::npos) << junit;
+  pugi::xml_document doc;
+  ASSERT_TRUE(doc.load_string(junit.c_str())) << junit;
+  const pugi::xml_node root = doc.child("testsuites");
+  EXPECT_EQ(root.attribute("tests").as_int(), 12) << junit;  // per rig: the run and 5 criteria
+  EXPECT_EQ(root.attribute("failures").as_int(), 0);
+  EXPECT_EQ(root.attribute("errors").as_int(), 0);
+  EXPECT_EQ(root.attribute("skipped").as_int(), 0);
+  EXPECT_GT(root.attribute("time").as_double(), 0.0);
+  EXPECT_EQ(std::string(root.attribute("timestamp").value()).size(), 19u);
+  for (pugi::xml_node suite : root.children("testsuite")) {  // copied whole from the rig's own junit.xml
+    EXPECT_STRNE(suite.attribute("hostname").value(), "");
+    EXPECT_NE(std::string(suite.child_value("system-out")).find("result      PASS"), std::string::npos);
+  }
   EXPECT_NE(junit.find(R"(<testsuite name="smoke_a")"), std::string::npos) << junit;
   EXPECT_NE(junit.find(R"(<testsuite name="smoke_b")"), std::string::npos) << junit;
   EXPECT_LT(junit.find(R"(name="smoke_a")"), junit.find(R"(name="smoke_b")"));  // selection order
@@ -91,7 +105,8 @@ TEST(RigBatch, ShardsSplitTheSortedFolderAndExitCodesSayTheWorst) {
   const std::string j1 = slurp(dir / "s1" / "junit.xml");
   EXPECT_NE(j1.find(R"(<testsuite name="a_pass")"), std::string::npos) << j1;
   EXPECT_NE(j1.find(R"(<testsuite name="c_bad" tests="1" failures="0" errors="1")"), std::string::npos) << j1;
-  EXPECT_NE(j1.find("c_bad.toml: could not run (exit 2)"), std::string::npos) << j1;
+  EXPECT_NE(j1.find("c_bad.toml: could not run (exit 2; no junit.xml)"), std::string::npos) << j1;
+  EXPECT_NE(j1.find(R"(type="could_not_run")"), std::string::npos) << j1;
   EXPECT_NE(j1.find("unknown model"), std::string::npos) << "the child's error is in the testcase: " << j1;
   EXPECT_EQ(j1.find("b_fail"), std::string::npos) << j1;
   EXPECT_TRUE(fs::exists(dir / "s1" / "a_pass" / "report.json"));
@@ -108,7 +123,10 @@ TEST(RigBatch, ShardsSplitTheSortedFolderAndExitCodesSayTheWorst) {
   write(rigs / "c_bad.toml", small_smoke("c_ok"));
   const IotwResult none = run_iotw({"rig", "run", "--shard", "4/4", rigs.string(), "--out", (dir / "s4").string()}, dir);
   EXPECT_EQ(none.code, 0) << none.out << none.err;
-  EXPECT_NE(slurp(dir / "s4" / "junit.xml").find(R"(<testsuites tests="0" failures="0" errors="0">)"), std::string::npos);
+  pugi::xml_document empty;
+  ASSERT_TRUE(empty.load_file((dir / "s4" / "junit.xml").c_str()));
+  EXPECT_EQ(empty.child("testsuites").attribute("tests").as_int(), 0);
+  EXPECT_FALSE(empty.child("testsuites").child("testsuite"));
   fs::remove_all(dir);
 }
 
@@ -151,6 +169,80 @@ TEST(RigBatch, InterruptStopsTheRunningRigAndSkipsTheRest) {
   EXPECT_FALSE(fs::exists(out / "b_next"));
   EXPECT_TRUE(fs::exists(out / "junit.xml"));
   fs::remove_all(dir);
+}
+
+TEST(RigBatchMerge, ParsesEachRigsJunitAndSumsItsSuitesNotItsText) {
+  using iotw::harness::RigOutcome;
+  const fs::path dir = scratch_dir();
+  for (const char* rig : {"a", "b", "c"}) fs::create_directories(dir / rig);
+  // a: two testcases, one failed; its summary text mentions testcases and failures (escaped), which a count
+  // of substrings would take for more.
+  write(dir / "a" / "junit.xml", R"(<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="iotw rig run" tests="2" failures="1" errors="0" skipped="0" time="1.500" timestamp="2026-01-02T03:04:05">
+  <testsuite name="a" tests="2" failures="1" errors="0" skipped="1" time="1.500" timestamp="2026-01-02T03:04:05" hostname="h">
+    <testcase name="run" classname="rig.a" time="1.500"/>
+    <testcase name="x" classname="rig.a" time="0.000"><failure message="x: &lt;failure&gt;"/></testcase>
+    <system-out>&lt;testcase name="y"&gt;&lt;failure/&gt;&lt;error/&gt; &lt;testsuite </system-out>
+  </testsuite>
+</testsuites>
+)");
+  write(dir / "b" / "junit.xml", "<testsuites><testsuite name=\"b\"");  // cut off: not XML
+  const auto outcome = [&](const char* stem, int code) {
+    RigOutcome r;
+    r.stem = stem;
+    r.rig_file = dir / (std::string(stem) + ".toml");
+    r.run_dir = dir / stem;
+    r.log = dir / (std::string(stem) + ".log");
+    r.exit_code = code;
+    r.seconds = 2.25;
+    write(r.log, std::string("last words of ") + stem + " \x01<&>\n");
+    return r;
+  };
+  iotw::harness::BatchContext context;
+  context.started = std::chrono::system_clock::time_point(std::chrono::seconds(1780000000));
+  context.duration_s = 7.5;
+  context.hostname = "batch-host";
+  const std::string x = iotw::harness::combined_junit({outcome("a", 1), outcome("b", 3), outcome("c", 2)}, context);
+  pugi::xml_document doc;
+  ASSERT_TRUE(doc.load_string(x.c_str())) << x;
+  const pugi::xml_node root = doc.child("testsuites");
+  EXPECT_EQ(root.attribute("tests").as_int(), 4) << x;  // 2 + 1 + 1
+  EXPECT_EQ(root.attribute("failures").as_int(), 1) << x;
+  EXPECT_EQ(root.attribute("errors").as_int(), 2) << x;
+  EXPECT_EQ(root.attribute("skipped").as_int(), 1) << x;
+  EXPECT_STREQ(root.attribute("time").value(), "7.500");
+  EXPECT_STREQ(root.attribute("timestamp").value(), "2026-05-28T20:26:40");
+  std::vector<std::string> suites;
+  for (pugi::xml_node s : root.children("testsuite")) suites.push_back(s.attribute("name").value());
+  EXPECT_EQ(suites, (std::vector<std::string>{"a", "b", "c"}));
+  const pugi::xml_node a = root.find_child_by_attribute("testsuite", "name", "a");
+  EXPECT_STREQ(a.child_value("system-out"), "<testcase name=\"y\"><failure/><error/> <testsuite ") << "copied whole";
+  EXPECT_STREQ(a.attribute("hostname").value(), "h");
+  const pugi::xml_node b = root.find_child_by_attribute("testsuite", "name", "b").child("testcase").child("error");
+  EXPECT_EQ(std::string(b.attribute("message").value()).rfind("b.toml: could not run (exit 3; junit.xml is not XML (", 0), 0u)
+      << b.attribute("message").value();
+  EXPECT_STREQ(b.child_value(), "last words of b ?<&>");
+  const pugi::xml_node c = root.find_child_by_attribute("testsuite", "name", "c");
+  EXPECT_STREQ(c.attribute("hostname").value(), "batch-host");
+  EXPECT_STREQ(c.attribute("time").value(), "2.250");
+  EXPECT_STREQ(c.child("testcase").child("error").attribute("message").value(), "c.toml: could not run (exit 2; no junit.xml)");
+  fs::remove_all(dir);
+}
+
+TEST(RigBatchMerge, ExitCodeIsTheWorstRigs) {
+  using iotw::harness::batch_exit_code;
+  auto with = [](std::initializer_list<int> codes) {
+    std::vector<iotw::harness::RigOutcome> out;
+    for (int c : codes) out.emplace_back().exit_code = c;
+    return batch_exit_code(out);
+  };
+  EXPECT_EQ(with({}), 0);
+  EXPECT_EQ(with({0, 0}), 0);
+  EXPECT_EQ(with({0, 1}), 1);
+  EXPECT_EQ(with({1, 2, 0}), 2);
+  EXPECT_EQ(with({2, 3, 1}), 3);
+  EXPECT_EQ(with({0, 130}), 3);
+  EXPECT_EQ(with({0, 128 + 9}), 3);
 }
 
 TEST(RigBatchSelection, ParseShardAndStableSelection) {

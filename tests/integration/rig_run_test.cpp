@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <pugixml.hpp>
 
 #include "iotw_process.hpp"
 #include "light_verification.hpp"
@@ -25,6 +26,17 @@ std::vector<json> of_kind(const std::vector<json>& events, const std::string& ki
     if (e["kind"] == kind) out.push_back(e);
   return out;
 }
+
+/// run/junit.xml parsed; the test fails when it is missing or not XML.
+struct RunJunit {
+  pugi::xml_document doc;
+  explicit RunJunit(const std::filesystem::path& file) {
+    const auto parsed = doc.load_file(file.c_str());
+    EXPECT_TRUE(parsed) << file << ": " << parsed.description();
+  }
+  pugi::xml_node suite() const { return doc.child("testsuites").child("testsuite"); }
+  pugi::xml_node testcase(const char* name) const { return suite().find_child_by_attribute("testcase", "name", name); }
+};
 
 // Every child the harness started is gone (reaped, so not even a zombie).
 void expect_children_gone(const std::vector<json>& events) {
@@ -72,6 +84,31 @@ TEST(RigRun, SmokePassesWithEveryRoundCoherent) {
   const std::string pool = slurp(run / "emu.toml");
   EXPECT_NE(pool.find("node_pubkey = '"), std::string::npos) << pool;
   EXPECT_EQ(std::filesystem::file_size(run / "node.key"), 32u);
+  // junit.xml: the run testcase and one per criterion, each passing one with its measured value, the suite
+  // with time, timestamp and hostname and the summary as its system-out.
+  const RunJunit junit(run / "junit.xml");
+  EXPECT_STREQ(junit.suite().attribute("name").value(), "smoke");
+  EXPECT_EQ(junit.suite().attribute("tests").as_int(), 6);
+  EXPECT_EQ(junit.suite().attribute("failures").as_int(), 0);
+  EXPECT_EQ(junit.suite().attribute("errors").as_int(), 0);
+  EXPECT_GT(junit.suite().attribute("time").as_double(), 0.0);
+  EXPECT_EQ(std::string(junit.suite().attribute("timestamp").value()).size(), 19u);
+  EXPECT_STRNE(junit.suite().attribute("hostname").value(), "");
+  EXPECT_FALSE(junit.testcase("run").child("error"));
+  EXPECT_EQ(junit.testcase("run").attribute("time").as_double(), junit.suite().attribute("time").as_double());
+  EXPECT_EQ(std::string(junit.testcase("blocks_finalized_min").child_value("system-out")),
+            "measured blocks_finalized = " + report["blocks_finalized"].dump() + ", required >= 20");
+  EXPECT_STREQ(junit.testcase("coherence_rate_min").child_value("system-out"), "measured coherence_rate = 1, required >= 1");
+  EXPECT_NE(std::string(junit.suite().child_value("system-out")).find("result      PASS"), std::string::npos);
+  // report.html: the command that repeats the run, and links to the files beside it.
+  const std::string html = slurp(run / "report.html");
+  EXPECT_NE(html.find("<code>iotw rig run " + kRigs + "/smoke.toml --seed 7</code>"), std::string::npos);
+  for (const char* f : {"ledger.jsonl", "links.pcapng", "events.jsonl", "trust_node.stderr.log", "emu.stderr.log"}) {
+    EXPECT_NE(html.find(std::string("href=\"") + f + "\">"), std::string::npos) << f;
+    EXPECT_TRUE(std::filesystem::exists(run / f)) << f;
+  }
+  EXPECT_EQ(report["command"], "iotw rig run " + kRigs + "/smoke.toml --seed 7");
+  EXPECT_EQ(report["reason"], "target_reached");
   const LightVerification lv = expect_light_verification(events, report);
   EXPECT_EQ(lv.adopters.size(), report["devices"].size());
   for (const auto& link : report["harness"]["links"]) {
@@ -127,6 +164,17 @@ TEST(RigRun, InterruptStopsEverythingAndWritesAPartialReport) {
   ASSERT_EQ(finished.size(), 1u);
   EXPECT_EQ(finished[0]["fields"]["reason"], "interrupted");
   expect_children_gone(events);
+  // junit.xml: the run testcase is an <error> saying it was interrupted; the criteria were not judged.
+  const RunJunit junit(run / "junit.xml");
+  const pugi::xml_node error = junit.testcase("run").child("error");
+  ASSERT_TRUE(error);
+  EXPECT_STREQ(error.attribute("type").value(), "interrupted");
+  EXPECT_EQ(std::string(error.attribute("message").value()).rfind("interrupted (SIGINT or SIGTERM) after ", 0), 0u);
+  EXPECT_EQ(junit.suite().attribute("errors").as_int(), 1);
+  EXPECT_EQ(junit.suite().attribute("failures").as_int(), 0);
+  EXPECT_EQ(junit.suite().attribute("skipped").as_int(), 5);
+  EXPECT_TRUE(junit.testcase("ledger_valid").child("skipped"));
+  EXPECT_NE(slurp(run / "report.html").find("NOT JUDGED: interrupted"), std::string::npos);
   std::filesystem::remove_all(dir);
 }
 

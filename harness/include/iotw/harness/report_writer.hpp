@@ -1,9 +1,13 @@
-// Run reports: report.json (machine-readable, every score), junit.xml (one testcase per [pass]
-// criterion, for CI) and a terminal summary. Keys are documented in docs/rig-format.md ("Reports").
+// Run reports: report.json (machine-readable, every score), junit.xml (for CI: one testcase for the run
+// itself and one per [pass] criterion and step check) and a terminal summary. Keys are documented in
+// docs/rig-format.md ("Reports").
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -13,7 +17,35 @@
 
 namespace iotw::harness {
 
-/// Everything a report shows; the referenced objects must outlive the call.
+/// Where, when and how a run happened: junit.xml's time/timestamp/hostname and report.html's header.
+struct RunContext {
+  std::chrono::system_clock::time_point started{};  ///< when the run began (before the run folder was made)
+  double duration_s = 0;                             ///< wall-clock seconds from `started` to the reports
+  std::string hostname;                              ///< this machine's name ("localhost" when unknown)
+  std::string tool_version;                          ///< iotw's version (tool_version())
+  std::string command;  ///< a shell command that repeats the run with its seed, e.g. "iotw rig run rigs/smoke.toml --seed 7"
+  /// The run folder's files a reader may want, as (label, file name relative to the run folder), e.g.
+  /// ("ledger", "ledger.jsonl"); report.html links them. Only files that exist belong here.
+  std::vector<std::pair<std::string, std::string>> files;
+};
+
+/// How a run ended. Anything but Completed leaves the criteria unjudged.
+enum class RunEnd {
+  Completed,    ///< target reached or deadline: the criteria were judged
+  Interrupted,  ///< SIGINT/SIGTERM stopped it early
+  Error,        ///< it started, then broke off (a child died, the ledger could not be exported)
+  NotStarted,   ///< it could not start (missing binary, no PTYs, a capability missing under --require-all)
+  Skipped,      ///< it needs a capability this host lacks (TAP without CAP_NET_ADMIN); not an error
+};
+
+struct RunOutcome {
+  RunEnd end = RunEnd::Completed;
+  std::string reason;   ///< report.json "reason": target_reached, deadline, interrupted, error, not_started, skipped
+  std::string message;  ///< why it did not complete, for people (empty when Completed)
+};
+
+/// Everything a report shows; the referenced objects must outlive the call. For a run that never started
+/// (NotStarted, Skipped) the scores, ledger verdict and evaluation are empty ones.
 struct RunReport {
   const RigSpec& rig;
   std::uint64_t seed;  ///< the seed actually used (printed, replayable)
@@ -21,7 +53,24 @@ struct RunReport {
   const LedgerVerdict& ledger;
   const Evaluation& evaluation;
   std::filesystem::path run_dir;
+  RunContext context = {};
+  RunOutcome outcome = {};
 };
+
+/// A score's value as reports show it, rounded to what it means: Count a whole number, Bool "true" or
+/// "false", Rate and Number three significant digits without an exponent (whole numbers from 1000 up).
+std::string format_value(Criterion::Kind kind, double value);
+
+/// A criterion's measured value as reports show it: format_value(), with as many more significant digits
+/// as it takes for the shown number to compare with the threshold the way the criterion was judged
+/// (0.9996 against == 1 never reads "1").
+std::string shown_measured(const CriterionResult& c);
+
+/// A criterion's threshold as written in the rig ("20", "0.95", "true").
+std::string shown_threshold(const CriterionResult& c);
+
+/// "measured <score> = <shown_measured>, required <op> <shown_threshold>".
+std::string criterion_text(const CriterionResult& c);
 
 /// report.json content. Top-level keys: rig, seed, devices [{name, model, behaviour}], blocks_finalized,
 /// rounds, coherent_rounds, coherence_rate, blacklisted [names], ledger_valid, pass,
@@ -30,16 +79,30 @@ struct RunReport {
 /// frame_errors, malformed_events, ledger_errors [strings], event_counts {kind: n}, run_dir.
 nlohmann::json report_json(const RunReport& r);
 
-/// JUnit XML: <testsuites> holding one <testsuite name="<rig name>">, one <testcase name="<criterion>"
-/// classname="rig.<rig name>"> per criterion, a <failure message="..."> child when it failed; the seed is
-/// a <property>. All attribute text is XML-escaped.
+/// JUnit XML (written with pugixml; the shape of tests/data/junit.xsd): <testsuites> (tests, failures,
+/// errors, skipped, time, timestamp) holding one <testsuite name="<rig name>"> (the same counts, time =
+/// duration in seconds, timestamp = start in UTC "YYYY-MM-DDTHH:MM:SS", hostname; properties seed, command,
+/// iotw_version, reason; <system-out> = the run summary). Its testcases, classname "rig.<rig name>", each
+/// with time, timestamp and hostname:
+///  - "run": the run itself, time = the duration; an <error> when Interrupted, Error or NotStarted, a
+///    <skipped> when Skipped, with the outcome's message;
+///  - one per criterion: <system-out> "measured ... required ..." (criterion_text()), plus a <failure> with
+///    "<criterion>: <that text>" when it failed; a <skipped> ("not judged") when the run did not complete;
+///  - one per step check (classname "rig.<rig name>.steps"), a <failure> when it failed.
+/// Text is passed through xml_text() so the file is always well-formed XML 1.0.
 std::string junit_xml(const RunReport& r);
 
 /// Writes run_dir/report.json and run_dir/junit.xml. Throws std::runtime_error when a file cannot be written.
 void write_reports(const RunReport& r);
 
 /// Human summary for the terminal: rig and seed, blocks, rounds and coherence, blacklist, ledger verdict,
-/// one line per criterion, and the result (PASS / FAIL). Lines end with '\n'.
+/// one line per criterion (values as criterion_text()), and the result (PASS / FAIL). Lines end with '\n'.
 std::string summary_table(const RunReport& r);
+
+/// This machine's name (gethostname), "localhost" when it has none.
+std::string this_host_name();
+
+/// "YYYY-MM-DDTHH:MM:SS" in UTC (JUnit's timestamp form).
+std::string utc_timestamp(std::chrono::system_clock::time_point t);
 
 }  // namespace iotw::harness

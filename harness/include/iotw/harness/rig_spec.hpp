@@ -61,11 +61,19 @@ struct DeviceInstance {
 /// A pass criterion from [pass]: measured score <op> threshold.
 struct Criterion {
   enum class Op { AtLeast, AtMost, Equals };
+  /// What the score's numbers are: how the threshold is typed in the rig file and how reports show it.
+  enum class Kind {
+    Count,   ///< a whole number (blocks, devices, rounds)
+    Rate,    ///< a fraction in 0..1
+    Number,  ///< any non-negative number (blocks per minute, a ratio)
+    Bool,    ///< true / false, held as 1.0 / 0.0
+  };
   std::string name;   ///< the [pass] key, e.g. "coherence_rate_min"
   std::string score;  ///< the score it reads, e.g. "coherence_rate" (docs/rig-format.md lists them)
   Op op = Op::AtLeast;
   double threshold = 0;  ///< booleans are 1.0 / 0.0
   int line = 0;
+  Kind kind = Kind::Number;
 };
 
 struct TrustNodeSpec {

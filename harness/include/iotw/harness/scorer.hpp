@@ -94,6 +94,7 @@ struct CriterionResult {
   double threshold = 0;
   double measured = 0;  ///< booleans are 1.0 / 0.0; counts (blacklisted) are list sizes
   bool pass = false;
+  Criterion::Kind kind = Criterion::Kind::Number;  ///< how measured and threshold are shown
 };
 
 struct Evaluation {
