@@ -24,6 +24,7 @@
 
 extern char** environ;
 
+#include "iotw/exit_code.hpp"
 #include "iotw/harness/xml_escape.hpp"
 
 namespace iotw::harness {
@@ -31,8 +32,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-constexpr int kExitInterrupted = 130;
 
 std::string slurp(const fs::path& file) {
   std::ifstream in(file);
@@ -78,7 +77,13 @@ std::string tail(const fs::path& file, std::size_t n) {
 }
 
 const char* result_of(int code) {
-  return code == 0 ? "pass" : code == 1 ? "fail" : code == kExitInterrupted ? "interrupted" : "error";
+  switch (code) {
+    case kExitPass: return "pass";
+    case kExitFail: return "fail";
+    case kExitUsage: return "usage_error";
+    case kExitInterrupted: return "interrupted";
+    default: return "could_not_run";  // 3, a signal, a crash
+  }
 }
 
 std::string utc_stamp() {
@@ -94,6 +99,7 @@ std::string utc_stamp() {
 pid_t spawn_rig(const BatchOptions& o, const RigOutcome& r) {
   std::vector<std::string> args = {o.iotw_exe.string(), "rig", "run", r.rig_file.string(), "--out", r.run_dir.string()};
   if (o.seed) args.insert(args.end(), {"--seed", std::to_string(*o.seed)});
+  args.insert(args.end(), {"--log-level", o.log_level});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -178,45 +184,46 @@ std::string combined_junit(const std::vector<RigOutcome>& outcomes) {
 }
 
 int batch_exit_code(const std::vector<RigOutcome>& outcomes) {
-  bool failed = false;
+  bool usage = false, could_not_run = false, failed = false;
   for (const RigOutcome& r : outcomes) {
-    if (r.exit_code != 0 && r.exit_code != 1) return 2;
-    failed = failed || r.exit_code == 1;
+    usage = usage || r.exit_code == kExitUsage;
+    could_not_run = could_not_run || (r.exit_code != kExitPass && r.exit_code != kExitFail && r.exit_code != kExitUsage);
+    failed = failed || r.exit_code == kExitFail;
   }
-  return failed ? 1 : 0;
+  return usage ? kExitUsage : could_not_run ? kExitCouldNotRun : failed ? kExitFail : kExitPass;
 }
 
 int run_batch(const BatchOptions& o, const std::atomic<bool>& stop, std::ostream& out, std::ostream& err) {
   std::error_code ec;
   if (!fs::is_directory(o.rig_dir, ec)) {
     err << "error: " << o.rig_dir.string() << " is not a folder\n";
-    return 2;
+    return kExitUsage;
   }
   if (o.jobs < 1 || o.jobs > 64) {
     err << "error: --jobs must be in 1..64, got " << o.jobs << '\n';
-    return 2;
+    return kExitUsage;
   }
   std::vector<fs::path> all, mine;
   try {
     all = select_rigs(o.rig_dir, Shard{1, 1});
     mine = select_rigs(o.rig_dir, o.shard);
-  } catch (const std::exception& e) {
+  } catch (const std::exception& e) {  // the folder cannot be read
     err << "error: " << e.what() << '\n';
-    return 2;
+    return kExitCouldNotRun;
   }
   if (all.empty()) {
     err << "error: no *.toml rig in " << o.rig_dir.string() << '\n';
-    return 2;
+    return kExitUsage;
   }
   const fs::path out_dir = o.out_dir.empty() ? fs::path("runs") / ("batch-" + utc_stamp()) : o.out_dir;
   if (fs::exists(out_dir, ec) && !fs::is_empty(out_dir, ec)) {
     err << "error: out folder " << out_dir.string() << " is not empty\n";
-    return 2;
+    return kExitUsage;
   }
   fs::create_directories(out_dir, ec);
   if (ec) {
     err << "error: cannot create " << out_dir.string() << ": " << ec.message() << '\n';
-    return 2;
+    return kExitCouldNotRun;
   }
   out << fmt::format("batch: {} of {} rigs in {} (shard {}/{}), {} at a time, out {}\n", mine.size(), all.size(),
                      o.rig_dir.string(), o.shard.index, o.shard.count, o.jobs, out_dir.string())
@@ -239,7 +246,7 @@ int run_batch(const BatchOptions& o, const std::atomic<bool>& stop, std::ostream
       RigOutcome& r = outcomes[next];
       const pid_t pid = spawn_rig(o, r);
       if (pid < 0) {
-        r.exit_code = 2;
+        r.exit_code = kExitCouldNotRun;
         std::ofstream(r.log) << "cannot start " << o.iotw_exe.string() << ": " << std::strerror(errno) << '\n';
         out << fmt::format("  {:<24} error (cannot start)\n", r.stem) << std::flush;
       } else {
@@ -296,10 +303,11 @@ int run_batch(const BatchOptions& o, const std::atomic<bool>& stop, std::ostream
                                                           {"exit_code", code}}
                                                     .dump(2)
                                            << '\n';
-  std::size_t pass = 0, fail = 0, error = 0;
-  for (const RigOutcome& r : done) (r.exit_code == 0 ? pass : r.exit_code == 1 ? fail : error)++;
-  out << fmt::format("batch: {} rigs, {} passed, {} failed, {} could not run{}; junit: {}\n", done.size(), pass, fail,
-                     error, interrupted ? " (interrupted)" : "", (out_dir / "junit.xml").string());
+  std::size_t pass = 0, fail = 0, usage = 0, error = 0;
+  for (const RigOutcome& r : done)
+    (r.exit_code == kExitPass ? pass : r.exit_code == kExitFail ? fail : r.exit_code == kExitUsage ? usage : error)++;
+  out << fmt::format("batch: {} rigs, {} passed, {} failed, {} invalid, {} could not run{}; junit: {}\n", done.size(),
+                     pass, fail, usage, error, interrupted ? " (interrupted)" : "", (out_dir / "junit.xml").string());
   return code;
 }
 

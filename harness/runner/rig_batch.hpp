@@ -33,6 +33,7 @@ struct BatchOptions {
   Shard shard;
   std::optional<std::uint64_t> seed;    ///< passed to every rig (--seed)
   std::filesystem::path iotw_exe;       ///< the `iotw` binary the children run
+  std::string log_level = "info";       ///< passed to every child (--log-level)
 };
 
 /// One rig's result in the batch.
@@ -50,13 +51,15 @@ struct RigOutcome {
 /// <testcase name="run"> carrying an <error> with its exit code and the last lines of its log.
 std::string combined_junit(const std::vector<RigOutcome>& outcomes);
 
-/// Batch exit code: 2 when any rig could not run (its exit code is neither 0 nor 1), else 1 when any rig
-/// failed (exit 1), else 0 (also for an empty list: a shard may get no rig).
+/// Batch exit code (docs/cli.md): kExitUsage (2) when any rig file is invalid (exit 2), else kExitCouldNotRun (3)
+/// when any rig could not run (any other code but 0 and 1: 3, 130, killed), else kExitFail (1) when any rig
+/// failed a criterion, else kExitPass (0; also for an empty list: a shard may get no rig).
 int batch_exit_code(const std::vector<RigOutcome>& outcomes);
 
 /// Runs the selected rigs, `jobs` at a time, as children `iotw rig run FILE --out OUT/<stem> [--seed S]`;
-/// writes OUT/junit.xml and OUT/batch.json. Returns batch_exit_code(); 2 when the folder has no rig or the
-/// out folder cannot be made; 130 when `stop` was set (children get SIGTERM and are waited for).
+/// writes OUT/junit.xml and OUT/batch.json. Returns batch_exit_code(); 2 when the folder is not a folder, has no
+/// rig, or the out folder is not empty; 3 when the folder cannot be read or the out folder cannot be made; 130
+/// when `stop` was set (children get SIGTERM and are waited for).
 int run_batch(const BatchOptions& options, const std::atomic<bool>& stop, std::ostream& out, std::ostream& err);
 
 }  // namespace iotw::harness

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -29,6 +30,7 @@
 #include "iotw/harness/report_writer.hpp"
 #include "iotw/harness/rig_loader.hpp"
 #include "iotw/harness/scorer.hpp"
+#include "iotw/harness/summary_table.hpp"
 #include "fault_policy.hpp"
 #include "iotw/harness/html_report.hpp"
 #include "link_capture.hpp"
@@ -54,6 +56,11 @@ constexpr auto kStopGrace = 5s;
 constexpr int kSettlePolls = 10;  // after the devices stop: up to 10 health polls for the height to stay put
 constexpr const char* kNode = "trust_node";
 constexpr const char* kEmu = "emu";
+
+/// A problem with what the user asked for (exit kExitUsage); any other exception is kExitCouldNotRun.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 /// The last `n` lines of a log file, each indented, for error messages.
 bool rig_has_power_faults(const RigSpec& spec) {
@@ -159,9 +166,9 @@ std::string to_hex(const std::string& s) {
 class RigRun final : public ScriptHost {
  public:
   RigRun(RigSpec spec, std::uint64_t seed, RunLayout layout, fs::path node_exe, fs::path emu_exe,
-         const std::atomic<bool>& stop, std::ostream& out, std::ostream& err)
+         std::string log_level, const std::atomic<bool>& stop, std::ostream& out, std::ostream& err)
       : spec_(std::move(spec)), seed_(seed), layout_(std::move(layout)), node_exe_(std::move(node_exe)),
-        emu_exe_(std::move(emu_exe)), stop_(stop), out_(out), err_(err) {}
+        emu_exe_(std::move(emu_exe)), log_level_(std::move(log_level)), stop_(stop), out_(out), err_(err) {}
 
   int run() {
     emit("rig_started", {{"rig", spec_.name}, {"seed", seed_}});
@@ -242,9 +249,9 @@ class RigRun final : public ScriptHost {
       write_emu_config(devices, layout_, udp_port, write_node_key(layout_, seed_),  // devices verify checkpoints
                        static_cast<std::uint32_t>(spec_.trust_node.witnesses), tcp_port);
       script_ = std::make_unique<RigScript>(spec_, std::move(policies), *this, std::move(udp_policies));
-    } catch (const std::exception& e) {  // nothing started yet
+    } catch (const std::exception& e) {  // nothing started yet: links, configs, capture file
       err_ << "error: " << e.what() << '\n';
-      return kExitError;
+      return kExitCouldNotRun;
     }
     std::string reason;
     try {
@@ -260,6 +267,7 @@ class RigRun final : public ScriptHost {
 
  private:
   void emit(const std::string& kind, nlohmann::ordered_json fields) override {
+    spdlog::debug("{} {}", kind, fields.dump());
     events_.push_back(harness_event(kind, std::move(fields)));
   }
 
@@ -327,8 +335,8 @@ class RigRun final : public ScriptHost {
       while (fs::exists(next));
       return next;
     };
-    const int pid = supervisor_.start(name, exe, {"--config", config.string()}, log(layout_.stdout_log(name)),
-                                      log(layout_.stderr_log(name)));
+    const int pid = supervisor_.start(name, exe, {"--config", config.string(), "--log-level", log_level_},
+                                      log(layout_.stdout_log(name)), log(layout_.stderr_log(name)));
     emit("process_started", {{"name", name}, {"pid", pid}, {"code", nullptr}});
   }
 
@@ -472,14 +480,14 @@ class RigRun final : public ScriptHost {
     for (const ProcessExit& e : supervisor_.stop_all(kStopGrace)) emit_exit(e);
     fabric_.stop();
     if (udp_relay_) udp_relay_->stop();
-    if (capture_ && !capture_->close()) err_ << "warning: cannot write " << (layout_.dir / "links.pcapng").string() << '\n';
+    if (capture_ && !capture_->close()) spdlog::warn("cannot write {}", (layout_.dir / "links.pcapng").string());
     emit("tx_submitted", {{"count", tx_.submitted}, {"accepted", tx_.accepted}});
     emit("rig_finished", {{"reason", reason}});
     try {
       return judge(reason, blocks.value_or(std::vector<std::string>{}));
     } catch (const std::exception& e) {
       err_ << "error: " << e.what() << '\n';
-      return kExitError;
+      return kExitCouldNotRun;
     }
   }
 
@@ -496,7 +504,7 @@ class RigRun final : public ScriptHost {
     const MergedEvents merged =
         merge_events({layout_.trust_node_events(), layout_.emu_events()}, events_, layout_.events());
     if (merged.skipped > 0)
-      err_ << "warning: skipped " << merged.skipped << " malformed line(s) in the children's event files\n";
+      spdlog::warn("skipped {} malformed line(s) in the children's event files", merged.skipped);
 
     const LedgerVerdict verdict = verify_ledger(ledger);
     const Scores scores = score_run(spec_, merged.events, ledger, verdict);
@@ -512,11 +520,10 @@ class RigRun final : public ScriptHost {
     write_file(layout_.dir / "junit.xml", junit_xml(report));
     write_file(layout_.dir / "report.html", report_html(report, merged.events));
 
-    out_ << summary_table(report);
-    if (!completed) out_ << "run ended early: " << reason << '\n';
+    out_ << summary_table(report, reason);
     out_ << "run folder: " << layout_.dir.string() << std::endl;
     if (reason == "interrupted") return kExitInterrupted;
-    if (!completed) return kExitError;
+    if (!completed) return kExitCouldNotRun;
     return evaluation.pass ? kExitPass : kExitFail;
   }
 
@@ -554,6 +561,7 @@ class RigRun final : public ScriptHost {
   std::uint64_t seed_;
   RunLayout layout_;
   fs::path node_exe_, emu_exe_;
+  std::string log_level_;  // passed on to the children
   const std::atomic<bool>& stop_;
   std::ostream& out_;
   std::ostream& err_;
@@ -589,7 +597,7 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
     spec = load_rig(options.rig_file);
   } catch (const RigError& e) {
     err << e.what() << '\n';
-    return kExitError;
+    return kExitUsage;
   }
   const std::uint64_t seed = options.seed ? *options.seed : spec.seed ? *spec.seed : std::random_device{}();
   out << "seed: " << seed << std::endl;
@@ -600,17 +608,18 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
                          "with TAP interfaces, which needs CAP_NET_ADMIN and CAP_SYS_ADMIN, but {}. Run it as root "
                          "(e.g. sudo) or with those capabilities; nothing was started\n",
                          spec.name, tap_plan.devices.size(), *why);
-      return kExitError;
+      return kExitCouldNotRun;
     }
   try {
     const fs::path node_exe = require_binary(options.bin_dir, "iotw-trust-node");
     const fs::path emu_exe = require_binary(options.bin_dir, "iotw-emu");
     RunLayout layout{fs::absolute(options.out_dir.value_or(default_run_dir(spec.name, seed)))};
+    spdlog::debug("iotw-trust-node: {}, iotw-emu: {}", node_exe.string(), emu_exe.string());
     std::error_code ec;
     fs::create_directories(layout.dir, ec);
     if (ec) throw std::runtime_error(fmt::format("cannot create run folder {}: {}", layout.dir.string(), ec.message()));
     if (!fs::is_empty(layout.dir, ec) || ec)
-      throw std::runtime_error(fmt::format("run folder {} is not empty (a previous run?); pick another --out",
+      throw UsageError(fmt::format("run folder {} is not empty (a previous run?); pick another --out",
                                            layout.dir.string()));
     if (::access(layout.dir.c_str(), W_OK) != 0)
       throw std::runtime_error(fmt::format("run folder {} is not writable", layout.dir.string()));
@@ -625,10 +634,13 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
                          tap_plan.devices.size() - 1)
           << std::endl;
     }
-    return RigRun(std::move(spec), seed, std::move(layout), node_exe, emu_exe, stop, out, err).run();
+    return RigRun(std::move(spec), seed, std::move(layout), node_exe, emu_exe, options.log_level, stop, out, err).run();
+  } catch (const UsageError& e) {
+    err << "error: " << e.what() << '\n';
+    return kExitUsage;
   } catch (const std::exception& e) {
     err << "error: " << e.what() << '\n';
-    return kExitError;
+    return kExitCouldNotRun;
   }
 }
 
@@ -639,7 +651,7 @@ int check_rig(const fs::path& rig_file, std::ostream& out, std::ostream& err) {
     return kExitPass;
   } catch (const RigError& e) {
     err << e.what() << '\n';
-    return kExitError;
+    return kExitUsage;
   }
 }
 

@@ -8,32 +8,31 @@
 #include <filesystem>
 #include <optional>
 #include <ostream>
+#include <string>
+
+#include "iotw/exit_code.hpp"
 
 namespace iotw::harness {
-
-/// Process exit codes of the `iotw rig` commands.
-enum ExitCode : int {
-  kExitPass = 0,          ///< run finished, every criterion passed (check: rig is valid)
-  kExitFail = 1,          ///< run finished, a criterion failed
-  kExitError = 2,         ///< bad rig, missing binary, no PTYs, unwritable run folder, a child failed, any error
-  kExitInterrupted = 130  ///< SIGINT/SIGTERM: everything stopped, partial report written
-};
 
 struct RunOptions {
   std::filesystem::path rig_file;
   std::optional<std::filesystem::path> out_dir;  ///< default runs/<rig>-<YYYYmmdd-HHMMSS>-<seed> under the cwd
   std::optional<std::uint64_t> seed;             ///< overrides the rig's seed; neither = std::random_device
   std::filesystem::path bin_dir;                 ///< holds iotw-trust-node and iotw-emu
+  std::string log_level = "info";                ///< --log-level of the children (iotw/cli/command_line.hpp)
 };
 
 /// Runs the rig. stdout (`out`) gets "seed: N" as its first line, progress lines, the summary table and
-/// "run folder: <path>"; errors go to `err`. `stop` is polled (every ≤ 200 ms): once true the run stops
-/// its children, writes a partial report with reason "interrupted" and returns kExitInterrupted.
+/// "run folder: <path>"; errors go to `err`, logs to spdlog. `stop` is polled (every ≤ 200 ms): once true the
+/// run stops its children, writes a partial report with reason "interrupted" and returns kExitInterrupted.
+/// Returns kExitPass / kExitFail for a finished run; kExitUsage for a bad rig file or a non-empty run folder
+/// (nothing started); kExitCouldNotRun for a missing binary or capability, a run folder that cannot be made, a
+/// link or child that would not start or died, a trust node that did not answer (docs/cli.md).
 /// Never throws; children are always stopped (SIGTERM, 5 s, SIGKILL) before it returns.
 int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostream& out, std::ostream& err);
 
 /// Validates a rig file: prints "ok: <name>, N devices" and returns kExitPass, or the RigError text to
-/// `err` and returns kExitError.
+/// `err` and returns kExitUsage.
 int check_rig(const std::filesystem::path& rig_file, std::ostream& out, std::ostream& err);
 
 }  // namespace iotw::harness

@@ -1,4 +1,4 @@
-// report.json, junit.xml and the terminal summary of one rig run.
+// report.json and junit.xml of one rig run.
 #include "iotw/harness/report_writer.hpp"
 
 #include <fmt/format.h>
@@ -117,33 +117,6 @@ std::string junit_xml(const RunReport& r) {
 void write_reports(const RunReport& r) {
   write_file(r.run_dir / "report.json", report_json(r).dump(2) + "\n");
   write_file(r.run_dir / "junit.xml", junit_xml(r));
-}
-
-std::string summary_table(const RunReport& r) {
-  const Scores& s = r.scores;
-  std::string blacklist = s.blacklisted.empty() ? "none" : fmt::format("{}:", s.blacklisted.size());
-  for (const auto& n : s.blacklisted) blacklist += " " + n;
-  std::string ledger =
-      r.ledger.valid ? fmt::format("valid ({} blocks, {} attestations checked)", r.ledger.blocks_checked,
-                                   r.ledger.attestations_checked)
-                     : fmt::format("INVALID ({} errors; first: {})", r.ledger.errors.size(),
-                                   r.ledger.errors.empty() ? "-" : r.ledger.errors.front());
-  std::string t = fmt::format("{:<12}{}\n", "rig", r.rig.name);
-  t += fmt::format("{:<12}{}\n", "seed", r.seed);
-  t += fmt::format("{:<12}{} finalized (target {})\n", "blocks", s.blocks_finalized, r.rig.target_blocks);
-  t += fmt::format("{:<12}{} ({} coherent)\n", "rounds", s.rounds, s.coherent_rounds);
-  t += fmt::format("{:<12}{:.3f}\n", "coherence", s.coherence_rate);
-  t += fmt::format("{:<12}{} (false: {})\n", "blacklist", blacklist, s.false_blacklist);
-  t += fmt::format("{:<12}{}\n", "ledger", ledger);
-  if (s.collusion.rounds_with_colluder > 0)  // the byzantine group witnessed: its record against the model
-    t += fmt::format("{:<12}{}\n", "collusion", collusion_json(s.collusion)["summary"].get<std::string>());
-  for (const auto& c : r.evaluation.criteria)
-    t += fmt::format("  {:<32}{:>10g} {} {:<10g}{}\n", c.name, c.measured, op_symbol(c.op), c.threshold,
-                     c.pass ? "ok" : "FAIL");
-  for (const auto& c : s.step_checks)
-    t += fmt::format("  {:<56} {}{}\n", c.name, c.pass ? "ok" : "FAIL", c.pass ? "" : ": " + c.message);
-  t += fmt::format("{:<12}{}\n", "result", r.evaluation.pass ? "PASS" : "FAIL");
-  return t;
 }
 
 }  // namespace iotw::harness

@@ -246,7 +246,7 @@ Evaluation evaluate(const RigSpec& rig, const Scores& s) {
   Evaluation ev;
   ev.pass = true;
   for (const Criterion& c : rig.pass) {
-    CriterionResult r{c.name, c.score, c.op, c.threshold, 0, false};
+    CriterionResult r{c.name, c.score, c.op, c.threshold, 0, false, c.boolean};
     if (auto m = score_value(s, c.score)) {
       r.measured = *m;
       switch (c.op) {

@@ -177,20 +177,6 @@ TEST(ReportWriter, WritesBothFiles) {
   EXPECT_THROW(write_reports({f.rig, 1, f.scores, f.ledger, f.evaluation, "/nonexistent/dir"}), std::runtime_error);
 }
 
-TEST(ReportWriter, SummaryTable) {
-  Fixture f;
-  const std::string t = summary_table(f.report());
-  EXPECT_NE(t.find("seed        42\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("blocks      20 finalized (target 20)\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("rounds      22 (21 coherent)\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("coherence   0.955\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("blacklist   1: b-01 (false: 0)\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("ledger      INVALID (1 errors; first: height 3:"), std::string::npos) << t;
-  EXPECT_NE(t.find("ledger_valid"), std::string::npos);
-  EXPECT_NE(t.find("FAIL\n"), std::string::npos);
-  EXPECT_EQ(t.substr(t.size() - 17), "result      FAIL\n");
-}
-
 TEST(ReportWriter, StepChecksAreTestcasesToo) {
   Fixture f;
   f.scores.step_checks = {{"cut (line 9): partition recovered", false, "esp-01 (not attached)"},

@@ -3,7 +3,7 @@
 // ESP32 / RTL8710 module in SoC mode), and deletes it afterwards. The modules, with the vendors' MACs, send from
 // their own IPv4 addresses to their UDP fault proxy endpoints on the bridge (a udp_loss step hits one), finish
 // their blocks with a valid ledger, appear in links.pcapng, and nothing of the namespace remains.
-// Needs CAP_NET_ADMIN and CAP_SYS_ADMIN (CI runs as root); without them the run exits 2 and the test fails.
+// Needs CAP_NET_ADMIN and CAP_SYS_ADMIN (CI runs as root); without them the run exits 3 (could not run) and the test fails.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 

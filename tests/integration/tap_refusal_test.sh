@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A TAP rig without CAP_NET_ADMIN (issue 4): `iotw rig run rigs/esp_tap.toml` as an unprivileged user is refused
-# with a clear message and exit code 2 before anything is created or started (no run folder, no namespace, no
+# with a clear message and exit code 3 (could not run: a missing capability, docs/cli.md) before anything is created or started (no run folder, no namespace, no
 # child). As root the test drops to nobody with no capabilities (setpriv); as a non-root user it runs directly.
 # Usage: tap_refusal_test.sh IOTW_EXE RIG_FILE
 set -euo pipefail
@@ -26,7 +26,7 @@ set +e
 code=$?
 set -e
 cat "$WORK/out" "$WORK/err"
-[ "$code" -eq 2 ] || fail "exit code $code, expected 2"
+[ "$code" -eq 3 ] || fail "exit code $code, expected 3"
 grep -q "has 6 link = \"tap\" device(s)" "$WORK/err" || fail "the message does not name the TAP devices"
 grep -q "needs CAP_NET_ADMIN and CAP_SYS_ADMIN" "$WORK/err" || fail "the message does not name the capabilities"
 grep -q "lacks CAP_NET_ADMIN" "$WORK/err" || fail "the message does not say what is missing"
@@ -36,4 +36,4 @@ grep -q "^seed: " "$WORK/out" || fail "the seed line is missing"
 ! grep -q "network namespace" "$WORK/out" || fail "a namespace was announced"
 after=$(ip netns list 2>/dev/null | grep -c '^iotw-' || true)
 [ "$after" -le "$before" ] || fail "a network namespace was created"
-echo "PASS: refused with exit 2"
+echo "PASS: refused with exit 3"

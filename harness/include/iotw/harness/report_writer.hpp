@@ -1,5 +1,5 @@
-// Run reports: report.json (machine-readable, every score), junit.xml (one testcase per [pass]
-// criterion, for CI) and a terminal summary. Keys are documented in docs/rig-format.md ("Reports").
+// Run reports: report.json (machine-readable, every score) and junit.xml (one testcase per [pass]
+// criterion, for CI); the terminal summary is summary_table.hpp. Keys are documented in docs/rig-format.md ("Reports").
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -37,9 +37,5 @@ std::string junit_xml(const RunReport& r);
 
 /// Writes run_dir/report.json and run_dir/junit.xml. Throws std::runtime_error when a file cannot be written.
 void write_reports(const RunReport& r);
-
-/// Human summary for the terminal: rig and seed, blocks, rounds and coherence, blacklist, ledger verdict,
-/// one line per criterion, and the result (PASS / FAIL). Lines end with '\n'.
-std::string summary_table(const RunReport& r);
 
 }  // namespace iotw::harness

@@ -66,6 +66,7 @@ struct Criterion {
   Op op = Op::AtLeast;
   double threshold = 0;  ///< booleans are 1.0 / 0.0
   int line = 0;
+  bool boolean = false;  ///< the score is true/false (ledger_valid, byzantine_blacklisted, ...)
 };
 
 struct TrustNodeSpec {

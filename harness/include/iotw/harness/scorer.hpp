@@ -94,6 +94,7 @@ struct CriterionResult {
   double threshold = 0;
   double measured = 0;  ///< booleans are 1.0 / 0.0; counts (blacklisted) are list sizes
   bool pass = false;
+  bool boolean = false;  ///< Criterion::boolean: threshold and measured are true/false
 };
 
 struct Evaluation {
