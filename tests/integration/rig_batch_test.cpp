@@ -153,6 +153,25 @@ TEST(RigBatch, InterruptStopsTheRunningRigAndSkipsTheRest) {
   fs::remove_all(dir);
 }
 
+TEST(RigBatchSelection, ExitCodeIsUsageThenCouldNotRunThenFailed) {
+  using iotw::harness::batch_exit_code;
+  auto of = [](std::vector<int> codes) {
+    std::vector<iotw::harness::RigOutcome> out;
+    for (int c : codes) {
+      out.emplace_back();
+      out.back().exit_code = c;
+    }
+    return batch_exit_code(out);
+  };
+  EXPECT_EQ(of({}), 0);
+  EXPECT_EQ(of({0, 0}), 0);
+  EXPECT_EQ(of({0, 1}), 1);
+  EXPECT_EQ(of({1, 3, 0}), 3) << "a rig that could not run: CI may retry";
+  EXPECT_EQ(of({1, 130}), 3) << "a child interrupted on its own";
+  EXPECT_EQ(of({1, 137}), 3) << "a child killed (SIGKILL)";
+  EXPECT_EQ(of({3, 2, 1}), 2) << "an invalid rig file: a retry cannot help";
+}
+
 TEST(RigBatchSelection, ParseShardAndStableSelection) {
   using iotw::harness::parse_shard;
   ASSERT_TRUE(parse_shard("1/1"));
