@@ -10,7 +10,8 @@
 
 namespace iotw::cli {
 
-/// The project version (CMake's project VERSION, e.g. "0.1.0").
+/// The project version (CMake's project VERSION, e.g. "0.1.0"). version() and git_revision() are defined in the
+/// generated version.cpp, which only executables linking the CMake target iotw_version get.
 std::string_view version();
 
 /// The git revision the binary was built from (`git describe --always --dirty`, e.g. "5701406" or
