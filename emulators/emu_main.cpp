@@ -7,21 +7,26 @@
 //                                                    one Wi-Fi module serving its AT command set on a PTY
 //   iotw-emu --config pool.toml --device NAME        one TAP module of the pool (SoC mode over TAP, lwIP); the
 //                                                    pool runs one such child per device with a `tap` key
+//   iotw-emu --version | --log-level trace|debug|info|warn|error|off
 // Standalone modes print their endpoints on stdout, one per line (the PTY path first), and write events
-// to stderr unless --events is given. Runs until SIGTERM/SIGINT; exit 0 then, 2 on a bad config, link or
-// endpoint.
+// to stderr unless --events is given. Runs until SIGTERM/SIGINT; exit codes (docs/cli.md): 0 then, 2 on a bad
+// command line or config, 3 when it could not run (a port in use, no PTY, a link that will not open, a TAP
+// module process that exited). Human-readable logs go to stderr through spdlog.
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
 #include <csignal>
 #include <filesystem>
 #include <functional>
 #include <iostream>
 #include <list>
 
+#include "iotw/cli/command_line.hpp"
+#include "iotw/exit_code.hpp"
 #include "common/clock.hpp"
 #include "common/device_runtime.hpp"
 #include "common/pool_config.hpp"
@@ -67,8 +72,8 @@ int run_tap_module(const std::string& config, const std::string& name) {
   if (const RamCheck c = check_ram_budget(spec->name, spec->model, spec->mode, spec->ram_budget_kib); !c.fits) {
     EventLog(cfg.events).emit("emu:" + name, "ram_refused", {{"chip", c.chip_model}, {"needed_bytes", c.needed},
                                                               {"available_bytes", c.available}, {"message", c.message}});
-    std::cerr << "iotw-emu: " << c.message << "\n";
-    return 2;
+    spdlog::error("{}", c.message);
+    return iotw::kExitUsage;
   }
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -78,6 +83,7 @@ int run_tap_module(const std::string& config, const std::string& name) {
   EventLog log(cfg.events);
   TapModule module(*spec, log);
   module.start();
+  spdlog::info("TAP module {} on {} ({})", name, spec->tap, spec->tap_ip);
   int sig = 0;
   sigwait(&stop_signals, &sig);
   module.stop();
@@ -101,7 +107,7 @@ bool check_static_ram(const PoolConfig& cfg, EventLog& log) {
     log.emit("emu:" + d.name, "ram_refused", {{"chip", c.chip_model}, {"needed_bytes", c.needed},
                                               {"available_bytes", c.available},
                                               {"ram_budget_kib", d.ram_budget_kib}, {"message", c.message}});
-    std::cerr << "iotw-emu: " << c.message << "\n";
+    spdlog::error("{}", c.message);
   }
   return ok;
 }
@@ -109,7 +115,7 @@ bool check_static_ram(const PoolConfig& cfg, EventLog& log) {
 int run_pool(const std::string& config) {
   auto cfg = load_pool_config(config);
   EventLog log(cfg.events);
-  if (!check_static_ram(cfg, log)) return 2;  // refused before serving (exit 2: could not run)
+  if (!check_static_ram(cfg, log)) return iotw::kExitUsage;  // refused before serving: the config asks too much
   boost::asio::io_context io;
   SteadyClock clock;
   std::list<DeviceRuntime> esps;
@@ -154,7 +160,7 @@ int run_pool(const std::string& config) {
     control_server->start();
     log.emit("emu", "control_listening", {{"path", cfg.control}});
   }
-  TapChildren taps;  // `iotw-emu --config FILE --device NAME` per TAP module; one exiting ends the pool (exit 1)
+  TapChildren taps;  // `iotw-emu --config FILE --device NAME` per TAP module; one exiting ends the pool (exit 3)
   taps.start(self_exe(), config, tap_devices);
   int exit_code = 0;
   boost::asio::steady_timer tap_watch(io);
@@ -164,8 +170,8 @@ int run_pool(const std::string& config) {
       if (ec) return;
       if (auto [name, code] = taps.reap(); !name.empty()) {
         log.emit("emu:" + name, "tap_module_exited", {{"code", code}});
-        std::cerr << "iotw-emu: the TAP module process of " << name << " exited with code " << code << "\n";
-        exit_code = 1;
+        spdlog::error("the TAP module process of {} exited with code {}; stopping the pool", name, code);
+        exit_code = iotw::kExitCouldNotRun;
         ::kill(::getpid(), SIGTERM);  // stop the pool like a signal would
         return;
       }
@@ -174,6 +180,9 @@ int run_pool(const std::string& config) {
   };
   if (!taps.empty()) watch_taps();
   log.emit("emu", "pool_started", {{"devices", cfg.devices.size()}});
+  spdlog::info("pool started: {} devices ({} firmware, {} AT appliances, {} DPS chips, {} bulbs, {} TAP modules){}",
+               cfg.devices.size(), esps.size(), appliances.size(), dpss.size(), bulbs.size(), tap_devices.size(),
+               cfg.control.empty() ? "" : ", control channel " + cfg.control);
   run_until_signal(io, log, [&] {
     tap_watch.cancel();
     taps.stop();
@@ -191,6 +200,7 @@ int run_pool(const std::string& config) {
 int main(int argc, char** argv) {
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive the harness that spawned us
   CLI::App app{"iotw-emu: emulated IOTW micro-mining devices"};
+  iotw::cli::CommonOptions cli(app, "iotw-emu");
   std::string config;
   app.add_option("--config", config, "pool file (docs/emulators.md)");
   std::string tap_device;
@@ -237,7 +247,7 @@ int main(int argc, char** argv) {
     sub->add_option("--events", events, "event file (default: stderr)");
     at_subs.push_back(sub);
   }
-  CLI11_PARSE(app, argc, argv);
+  if (const auto code = cli.parse(argc, argv)) return *code;
 
   try {
     for (CLI::App* sub : at_subs) {
@@ -285,16 +295,20 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (config.empty()) {
-      std::cerr << app.help() << "iotw-emu: give --config pool.toml, or a subcommand (dps, bulb, esp8266, esp32, rtl8710, rtl8195)\n";
-      return 2;
+      std::cerr << "iotw-emu: error: give --config pool.toml, or a subcommand (dps, bulb, esp8266, esp32, rtl8710, "
+                   "rtl8195)\nRun 'iotw-emu --help' for usage.\n";
+      return iotw::kExitUsage;
     }
     if (!tap_device.empty()) return run_tap_module(config, tap_device);
     return run_pool(config);
-  } catch (const PoolConfigError& e) {
-    std::cerr << e.what() << "\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "iotw-emu: " << e.what() << "\n";
-    return 2;
+  } catch (const PoolConfigError& e) {  // the pool file: FILE:LINE: message
+    spdlog::error("{}", e.what());
+    return iotw::kExitUsage;
+  } catch (const std::invalid_argument& e) {  // options that do not go together
+    spdlog::error("{}", e.what());
+    return iotw::kExitUsage;
+  } catch (const std::exception& e) {  // a PTY, port, link, TAP interface or child that would not come up
+    spdlog::error("could not run: {}", e.what());
+    return iotw::kExitCouldNotRun;
   }
 }

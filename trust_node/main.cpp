@@ -1,20 +1,23 @@
-// iotw-trust-node --config FILE.toml [--export-ledger OUT.jsonl | --print-node-pubkey]   (docs/trust-node.md)
-// Exit codes: 0 after SIGTERM/SIGINT (graceful), 1 on a runtime failure, 2 on a bad command line or config.
+// iotw-trust-node --config FILE.toml [--export-ledger OUT.jsonl | --print-node-pubkey] [--log-level L] [--version]
+// (docs/trust-node.md). Exit codes (docs/cli.md): 0 after SIGTERM/SIGINT (graceful), 2 on a bad command line or
+// config, 3 when it could not run (a port in use, an unreadable db, key or events file, a storage failure).
 #include <sys/prctl.h>
 
 #include <csignal>
-#include <iostream>
+#include <cstdio>
 
 #include <CLI/CLI.hpp>
 #include <sodium.h>
+#include <spdlog/spdlog.h>
 
-#include <cstdio>
-
+#include "iotw/cli/command_line.hpp"
+#include "iotw/exit_code.hpp"
 #include "iotw/trust_node/daemon.hpp"
 
 int main(int argc, char **argv) {
   prctl(PR_SET_PDEATHSIG, SIGTERM);  // die with the harness that spawned us
   CLI::App app{"IOTW trust node: ledger, Proof-of-Assignment miner selection, witness rounds"};
+  iotw::cli::CommonOptions common(app, "iotw-trust-node");
   std::string config_path, export_path;
   bool print_pubkey = false;
   app.add_option("--config", config_path, "TOML config (docs/trust-node.md)")->required();
@@ -23,17 +26,13 @@ int main(int argc, char **argv) {
   app.add_flag("--print-node-pubkey", print_pubkey,
                "print the node key's Ed25519 public key (hex; devices are provisioned with it) and exit; creates the "
                "key file if absent");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError &e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
+  if (const auto code = common.parse(argc, argv)) return *code;
   iotw::tn::NodeConfig cfg;
   try {
     cfg = iotw::tn::load_config(config_path);
   } catch (const iotw::tn::ConfigError &e) {
-    std::cerr << e.what() << "\n";
-    return 2;
+    spdlog::error("{}", e.what());
+    return iotw::kExitUsage;
   }
   try {
     if (print_pubkey) {
@@ -42,15 +41,15 @@ int main(int argc, char **argv) {
       crypto_sign_seed_keypair(pk, sk, seed.data());
       for (unsigned char b : pk) std::printf("%02x", b);
       std::printf("\n");
-      return 0;
+      return iotw::kExitPass;
     }
     if (!export_path.empty()) {
       iotw::tn::export_ledger(cfg.db, export_path);
-      return 0;
+      return iotw::kExitPass;
     }
     return iotw::tn::run_daemon(cfg);
   } catch (const std::exception &e) {
-    std::cerr << "iotw-trust-node: " << e.what() << "\n";
-    return 1;
+    spdlog::critical("could not run: {}", e.what());
+    return iotw::kExitCouldNotRun;
   }
 }

@@ -3,6 +3,7 @@
 #include <set>
 #include <toml++/toml.h>
 
+#include "iotw/cli/read_file.hpp"
 #include "ipv4_endpoint.hpp"
 #include "esp_wifi/esp_chip_profile.hpp"
 #include "esp_wifi/tap_module.hpp"
@@ -118,13 +119,17 @@ void read_powered_keys(const std::filesystem::path& file, const toml::table& t, 
 }  // namespace
 
 PoolConfig load_pool_config(const std::filesystem::path& file) {
+  std::string text;
+  try {
+    text = cli::read_file(file);
+  } catch (const std::system_error& e) {
+    throw PoolConfigError(file.string() + ": cannot read the pool file: " + e.code().message());
+  }
   toml::table root;
   try {
-    root = toml::parse_file(file.string());
+    root = toml::parse(text, file.string());
   } catch (const toml::parse_error& e) {
     fail(file, e.source(), std::string(e.description()));
-  } catch (const std::exception& e) {
-    throw PoolConfigError(file.string() + ": " + e.what());
   }
   check_keys(file, root, {"events", "node_pubkey", "access_point", "device", "control", "collusion"}, "the pool file");
   uint32_t collusion_witnesses = 0;  // [collusion]: the colluding group's knowledge (collude_all_slots devices)

@@ -1,4 +1,5 @@
-// iotw: the IOTW Rig command line (`iotw rig run FILE.toml|DIR`, `iotw rig check FILE.toml`, `iotw vrf prove|verify`).
+// iotw: the IOTW Rig command line (`iotw rig run FILE.toml|DIR`, `iotw rig check FILE.toml`, `iotw vrf prove|verify`,
+// `iotw --version`, `--log-level`). Exit codes: docs/cli.md.
 #include <signal.h>
 
 #include <atomic>
@@ -9,6 +10,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "iotw/cli/command_line.hpp"
+#include "iotw/exit_code.hpp"
 #include "rig_batch.hpp"
 #include "rig_runner.hpp"
 #include "vrf_command.hpp"
@@ -33,7 +36,9 @@ void install_signal_handlers() {
 
 int main(int argc, char** argv) {
   namespace h = iotw::harness;
-  CLI::App app{"iotw: hardware-in-the-loop rigs for the IOTW micro-mining protocol"};
+  CLI::App app{"iotw: hardware-in-the-loop rigs for the IOTW micro-mining protocol. Exit codes: 0 passed, "
+               "1 criteria failed, 2 usage or configuration error, 3 could not run, 130 interrupted (docs/cli.md)"};
+  iotw::cli::CommonOptions common(app, "iotw");
   app.require_subcommand(1);
   CLI::App* rig = app.add_subcommand("rig", "Run or check a rig scenario (rigs/*.toml)");
   rig->require_subcommand(1);
@@ -42,11 +47,18 @@ int main(int argc, char** argv) {
   std::filesystem::path out_dir;
   std::uint64_t seed = 0;
   CLI::App* run = rig->add_subcommand(
-      "run", "Run a rig: trust node + emulated devices over PTY links; writes a run folder with events.jsonl, "
-             "ledger.jsonl, report.json, junit.xml. Exit 0 pass, 1 criteria failed, 2 error, 130 interrupted");
+      "run",
+      "Run a rig: starts iotw-trust-node and iotw-emu, links every device the rig's way (PTY pairs through the "
+      "serial fault proxy, UDP through the UDP fault proxy for AT modules, TCP, TAP interfaces in the run's own "
+      "network namespace), submits transactions, runs the rig's steps until the target height or the deadline, "
+      "then judges the run. Writes a run folder: events.jsonl, ledger.jsonl, report.json, junit.xml, report.html, "
+      "links.pcapng (every frame and datagram), the children's configs and logs. Prints the seed, progress and a "
+      "summary; --log-level (anywhere on the line) sets the log on stderr of iotw and its children. Exit 0 passed, "
+      "1 criteria failed, 2 bad rig or arguments, 3 could not run, 130 interrupted (docs/cli.md)");
   run->add_option("FILE", run_opts.rig_file,
                   "Rig file (TOML), or a folder: every *.toml in it runs as a child `iotw rig run` in its own run "
-                  "subfolder of --out, with a combined junit.xml (exit 0 all pass, 1 any failed, 2 any could not run)")
+                  "subfolder of --out, with a combined junit.xml and batch.json (exit 2 any rig file invalid, else 3 "
+                  "any could not run, else 1 any failed, else 0)")
       ->required();
   int jobs = 1;
   std::string shard_text;
@@ -57,7 +69,7 @@ int main(int argc, char** argv) {
       "Folder: run share i of n (\"i/n\", 1 <= i <= n): the *.toml files sorted by name, those at 0-based "
       "position k with k % n == i - 1");
   CLI::Option* out_opt =
-      run->add_option("--out", out_dir, "Run folder (created; must be empty). Default runs/<rig>-<time>-<seed>; for a folder of rigs the "
+      run->add_option("--out,-o", out_dir, "Run folder (created; must be empty). Default runs/<rig>-<time>-<seed>; for a folder of rigs the "
                       "batch folder (run subfolders, logs, junit.xml, batch.json), default runs/batch-<time>");
   CLI::Option* seed_opt = run->add_option("--seed", seed, "Seed (overrides the rig's; default random, printed)")
                               ->check(CLI::Range(std::uint64_t{0},
@@ -73,17 +85,15 @@ int main(int argc, char** argv) {
 
   h::VrfCommand vrf(app);
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : h::kExitError;
-  }
+  if (const auto code = common.parse(argc, argv)) return *code;
 
   if (check->parsed()) return h::check_rig(check_file, std::cout, std::cerr);
   if (vrf.parsed()) return vrf.run(std::cout, std::cerr);
 
   if (*out_opt) run_opts.out_dir = out_dir;
   if (*seed_opt) run_opts.seed = seed;
+  run_opts.log_level = common.log_level();
+  run_opts.tool_version = std::string(iotw::cli::version()) + " (git " + std::string(iotw::cli::git_revision()) + ")";
   run_opts.bin_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path();
   std::error_code ec;
   if (std::filesystem::is_directory(run_opts.rig_file, ec)) {
@@ -93,11 +103,12 @@ int main(int argc, char** argv) {
     if (*seed_opt) batch.seed = seed;
     batch.jobs = jobs;
     batch.require_all = run_opts.require_all;
+    batch.log_level = common.log_level();
     if (*shard_opt) {
       const auto s = h::parse_shard(shard_text);
       if (!s) {
         std::cerr << "error: --shard must be i/n with 1 <= i <= n, got '" << shard_text << "'\n";
-        return h::kExitError;
+        return iotw::kExitUsage;
       }
       batch.shard = *s;
     }
@@ -108,7 +119,7 @@ int main(int argc, char** argv) {
   if (*jobs_opt || *shard_opt) {
     std::cerr << "error: --jobs and --shard need a folder of rigs; " << run_opts.rig_file.string()
               << " is not a folder\n";
-    return h::kExitError;
+    return iotw::kExitUsage;
   }
   install_signal_handlers();
   return h::run_rig(run_opts, g_stop, std::cout, std::cerr);

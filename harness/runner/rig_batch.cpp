@@ -25,6 +25,7 @@
 
 extern char** environ;
 
+#include "iotw/exit_code.hpp"
 #include "iotw/harness/report_writer.hpp"
 #include "iotw/harness/xml_escape.hpp"
 
@@ -34,7 +35,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr int kExitInterrupted = 130;
 
 /// The last `n` lines of a file, joined with '\n'.
 std::string tail(const fs::path& file, std::size_t n) {
@@ -50,8 +50,13 @@ std::string tail(const fs::path& file, std::size_t n) {
 }
 
 const char* result_of(const RigOutcome& r) {
-  if (r.exit_code == 0) return r.skipped ? "skipped" : "pass";
-  return r.exit_code == 1 ? "fail" : r.exit_code == kExitInterrupted ? "interrupted" : "error";
+  switch (r.exit_code) {
+    case kExitPass: return r.skipped ? "skipped" : "pass";
+    case kExitFail: return "fail";
+    case kExitUsage: return "usage_error";
+    case kExitInterrupted: return "interrupted";
+    default: return "could_not_run";  // 3, a signal, a crash
+  }
 }
 
 /// Whether a run folder's junit.xml says the rig was skipped (its testcase "run" holds a <skipped>).
@@ -77,6 +82,7 @@ pid_t spawn_rig(const BatchOptions& o, const RigOutcome& r) {
   std::vector<std::string> args = {o.iotw_exe.string(), "rig", "run", r.rig_file.string(), "--out", r.run_dir.string()};
   if (o.seed) args.insert(args.end(), {"--seed", std::to_string(*o.seed)});
   if (o.require_all) args.push_back("--require-all");
+  args.insert(args.end(), {"--log-level", o.log_level});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -207,46 +213,46 @@ std::string combined_junit(const std::vector<RigOutcome>& outcomes, const BatchC
 }
 
 int batch_exit_code(const std::vector<RigOutcome>& outcomes) {
-  bool bad_rig = false, failed = false;
+  bool usage = false, could_not_run = false, failed = false;
   for (const RigOutcome& r : outcomes) {
-    if (r.exit_code != 0 && r.exit_code != 1 && r.exit_code != 2) return 3;  // could not run
-    bad_rig = bad_rig || r.exit_code == 2;
-    failed = failed || r.exit_code == 1;
+    usage = usage || r.exit_code == kExitUsage;
+    could_not_run = could_not_run || (r.exit_code != kExitPass && r.exit_code != kExitFail && r.exit_code != kExitUsage);
+    failed = failed || r.exit_code == kExitFail;
   }
-  return bad_rig ? 2 : failed ? 1 : 0;
+  return usage ? kExitUsage : could_not_run ? kExitCouldNotRun : failed ? kExitFail : kExitPass;
 }
 
 int run_batch(const BatchOptions& o, const std::atomic<bool>& stop, std::ostream& out, std::ostream& err) {
   std::error_code ec;
   if (!fs::is_directory(o.rig_dir, ec)) {
     err << "error: " << o.rig_dir.string() << " is not a folder\n";
-    return 2;
+    return kExitUsage;
   }
   if (o.jobs < 1 || o.jobs > 64) {
     err << "error: --jobs must be in 1..64, got " << o.jobs << '\n';
-    return 2;
+    return kExitUsage;
   }
   std::vector<fs::path> all, mine;
   try {
     all = select_rigs(o.rig_dir, Shard{1, 1});
     mine = select_rigs(o.rig_dir, o.shard);
-  } catch (const std::exception& e) {
+  } catch (const std::exception& e) {  // the folder cannot be read
     err << "error: " << e.what() << '\n';
-    return 2;
+    return kExitCouldNotRun;
   }
   if (all.empty()) {
     err << "error: no *.toml rig in " << o.rig_dir.string() << '\n';
-    return 2;
+    return kExitUsage;
   }
   const fs::path out_dir = o.out_dir.empty() ? fs::path("runs") / ("batch-" + utc_stamp()) : o.out_dir;
   if (fs::exists(out_dir, ec) && !fs::is_empty(out_dir, ec)) {
     err << "error: out folder " << out_dir.string() << " is not empty\n";
-    return 2;
+    return kExitUsage;
   }
   fs::create_directories(out_dir, ec);
   if (ec) {
     err << "error: cannot create " << out_dir.string() << ": " << ec.message() << '\n';
-    return 2;
+    return kExitCouldNotRun;
   }
   out << fmt::format("batch: {} of {} rigs in {} (shard {}/{}), {} at a time, out {}\n", mine.size(), all.size(),
                      o.rig_dir.string(), o.shard.index, o.shard.count, o.jobs, out_dir.string())
@@ -274,7 +280,7 @@ int run_batch(const BatchOptions& o, const std::atomic<bool>& stop, std::ostream
       r.started = std::chrono::system_clock::now();
       const pid_t pid = spawn_rig(o, r);
       if (pid < 0) {
-        r.exit_code = 3;
+        r.exit_code = kExitCouldNotRun;
         std::ofstream(r.log) << "cannot start " << o.iotw_exe.string() << ": " << std::strerror(errno) << '\n';
         out << fmt::format("  {:<24} error (cannot start)\n", r.stem) << std::flush;
       } else {
@@ -333,10 +339,15 @@ int run_batch(const BatchOptions& o, const std::atomic<bool>& stop, std::ostream
                                                           {"exit_code", code}}
                                                     .dump(2)
                                            << '\n';
-  std::size_t pass = 0, skipped = 0, fail = 0, error = 0;
-  for (const RigOutcome& r : done) (r.exit_code == 0 ? (r.skipped ? skipped : pass) : r.exit_code == 1 ? fail : error)++;
-  out << fmt::format("batch: {} rigs, {} passed, {} skipped, {} failed, {} could not run{}; junit: {}\n", done.size(),
-                     pass, skipped, fail, error, interrupted ? " (interrupted)" : "", (out_dir / "junit.xml").string());
+  std::size_t pass = 0, skipped = 0, fail = 0, usage = 0, error = 0;
+  for (const RigOutcome& r : done)
+    (r.exit_code == kExitPass   ? (r.skipped ? skipped : pass)
+     : r.exit_code == kExitFail  ? fail
+     : r.exit_code == kExitUsage ? usage
+                                 : error)++;
+  out << fmt::format("batch: {} rigs, {} passed, {} skipped, {} failed, {} invalid, {} could not run{}; junit: {}\n",
+                     done.size(), pass, skipped, fail, usage, error, interrupted ? " (interrupted)" : "",
+                     (out_dir / "junit.xml").string());
   return code;
 }
 

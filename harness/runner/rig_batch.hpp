@@ -35,6 +35,7 @@ struct BatchOptions {
   std::optional<std::uint64_t> seed;    ///< passed to every rig (--seed)
   std::filesystem::path iotw_exe;       ///< the `iotw` binary the children run
   bool require_all = false;             ///< passed to every rig (--require-all): a missing capability is exit 3
+  std::string log_level = "info";       ///< passed to every child (--log-level)
 };
 
 /// One rig's result in the batch.
@@ -63,14 +64,15 @@ struct BatchContext {
 /// carrying an <error type="could_not_run"> with its exit code, why, and the last 20 lines of its log.
 std::string combined_junit(const std::vector<RigOutcome>& outcomes, const BatchContext& context);
 
-/// Batch exit code, the worst rig's: 3 when any rig could not run (exit neither 0, 1 nor 2: 3, 130, killed,
-/// or it could not be started), else 2 when any rig file was bad (exit 2), else 1 when any rig failed (exit 1),
-/// else 0 (also for an empty list: a shard may get no rig).
+/// Batch exit code (docs/cli.md): kExitUsage (2) when any rig file is invalid (exit 2), else kExitCouldNotRun (3)
+/// when any rig could not run (any other code but 0 and 1: 3, 130, killed), else kExitFail (1) when any rig
+/// failed a criterion, else kExitPass (0; also for an empty list: a shard may get no rig).
 int batch_exit_code(const std::vector<RigOutcome>& outcomes);
 
 /// Runs the selected rigs, `jobs` at a time, as children `iotw rig run FILE --out OUT/<stem> [--seed S]`;
-/// writes OUT/junit.xml and OUT/batch.json. Returns batch_exit_code(); 2 when the folder has no rig or the
-/// out folder cannot be made; 130 when `stop` was set (children get SIGTERM and are waited for).
+/// writes OUT/junit.xml and OUT/batch.json. Returns batch_exit_code(); 2 when the folder is not a folder, has no
+/// rig, or the out folder is not empty; 3 when the folder cannot be read or the out folder cannot be made; 130
+/// when `stop` was set (children get SIGTERM and are waited for).
 int run_batch(const BatchOptions& options, const std::atomic<bool>& stop, std::ostream& out, std::ostream& err);
 
 }  // namespace iotw::harness

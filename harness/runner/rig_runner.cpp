@@ -19,6 +19,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -31,9 +32,9 @@
 #include "iotw/harness/report_writer.hpp"
 #include "iotw/harness/rig_loader.hpp"
 #include "iotw/harness/scorer.hpp"
+#include "iotw/harness/summary_table.hpp"
 #include "fault_policy.hpp"
 #include "iotw/harness/html_report.hpp"
-#include "iotw/harness/version.hpp"
 #include "link_capture.hpp"
 #include "link_fabric.hpp"
 #include "process_supervisor.hpp"
@@ -57,6 +58,11 @@ constexpr auto kStopGrace = 5s;
 constexpr int kSettlePolls = 10;  // after the devices stop: up to 10 health polls for the height to stay put
 constexpr const char* kNode = "trust_node";
 constexpr const char* kEmu = "emu";
+
+/// A problem with what the user asked for (exit kExitUsage); any other exception is kExitCouldNotRun.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 /// The last `n` lines of a log file, each indented, for error messages.
 bool rig_has_power_faults(const RigSpec& spec) {
@@ -186,9 +192,10 @@ void write_unstarted_junit(const RigSpec& spec, std::uint64_t seed, const fs::pa
 class RigRun final : public ScriptHost {
  public:
   RigRun(RigSpec spec, std::uint64_t seed, RunLayout layout, fs::path node_exe, fs::path emu_exe, RunContext context,
-         const std::atomic<bool>& stop, std::ostream& out, std::ostream& err)
+         std::string log_level, const std::atomic<bool>& stop, std::ostream& out, std::ostream& err)
       : spec_(std::move(spec)), seed_(seed), layout_(std::move(layout)), node_exe_(std::move(node_exe)),
-        emu_exe_(std::move(emu_exe)), context_(std::move(context)), stop_(stop), out_(out), err_(err) {}
+        emu_exe_(std::move(emu_exe)), context_(std::move(context)), log_level_(std::move(log_level)), stop_(stop),
+        out_(out), err_(err) {}
 
   int run() {
     emit("rig_started", {{"rig", spec_.name}, {"seed", seed_}});
@@ -269,10 +276,10 @@ class RigRun final : public ScriptHost {
       write_emu_config(devices, layout_, udp_port, write_node_key(layout_, seed_),  // devices verify checkpoints
                        static_cast<std::uint32_t>(spec_.trust_node.witnesses), tcp_port);
       script_ = std::make_unique<RigScript>(spec_, std::move(policies), *this, std::move(udp_policies));
-    } catch (const std::exception& e) {  // nothing started yet
+    } catch (const std::exception& e) {  // nothing started yet: links, configs, capture file
       err_ << "error: " << e.what() << '\n';
       write_unstarted_junit(spec_, seed_, layout_.dir, context_, {RunEnd::NotStarted, "not_started", e.what()}, err_);
-      return kExitError;
+      return kExitCouldNotRun;
     }
     std::string reason;
     try {
@@ -289,6 +296,7 @@ class RigRun final : public ScriptHost {
 
  private:
   void emit(const std::string& kind, nlohmann::ordered_json fields) override {
+    spdlog::debug("{} {}", kind, fields.dump());
     events_.push_back(harness_event(kind, std::move(fields)));
   }
 
@@ -356,8 +364,8 @@ class RigRun final : public ScriptHost {
       while (fs::exists(next));
       return next;
     };
-    const int pid = supervisor_.start(name, exe, {"--config", config.string()}, log(layout_.stdout_log(name)),
-                                      log(layout_.stderr_log(name)));
+    const int pid = supervisor_.start(name, exe, {"--config", config.string(), "--log-level", log_level_},
+                                      log(layout_.stdout_log(name)), log(layout_.stderr_log(name)));
     emit("process_started", {{"name", name}, {"pid", pid}, {"code", nullptr}});
   }
 
@@ -504,14 +512,14 @@ class RigRun final : public ScriptHost {
     for (const ProcessExit& e : supervisor_.stop_all(kStopGrace)) emit_exit(e);
     fabric_.stop();
     if (udp_relay_) udp_relay_->stop();
-    if (capture_ && !capture_->close()) err_ << "warning: cannot write " << (layout_.dir / "links.pcapng").string() << '\n';
+    if (capture_ && !capture_->close()) spdlog::warn("cannot write {}", (layout_.dir / "links.pcapng").string());
     emit("tx_submitted", {{"count", tx_.submitted}, {"accepted", tx_.accepted}});
     emit("rig_finished", {{"reason", reason}});
     try {
       return judge(reason, blocks.value_or(std::vector<std::string>{}));
     } catch (const std::exception& e) {
       err_ << "error: " << e.what() << '\n';
-      return kExitError;
+      return kExitCouldNotRun;
     }
   }
 
@@ -528,7 +536,7 @@ class RigRun final : public ScriptHost {
     const MergedEvents merged =
         merge_events({layout_.trust_node_events(), layout_.emu_events()}, events_, layout_.events());
     if (merged.skipped > 0)
-      err_ << "warning: skipped " << merged.skipped << " malformed line(s) in the children's event files\n";
+      spdlog::warn("skipped {} malformed line(s) in the children's event files", merged.skipped);
 
     const LedgerVerdict verdict = verify_ledger(ledger);
     const Scores scores = score_run(spec_, merged.events, ledger, verdict);
@@ -553,11 +561,10 @@ class RigRun final : public ScriptHost {
     report.context.files = run_files();
     write_file(layout_.dir / "report.html", report_html(report, merged.events));
 
-    out_ << summary_table(report);
-    if (!completed) out_ << "run ended early: " << reason << '\n';
+    out_ << summary_table(report, reason);
     out_ << "run folder: " << layout_.dir.string() << std::endl;
     if (reason == "interrupted") return kExitInterrupted;
-    if (!completed) return kExitError;
+    if (!completed) return kExitCouldNotRun;
     return evaluation.pass ? kExitPass : kExitFail;
   }
 
@@ -617,7 +624,8 @@ class RigRun final : public ScriptHost {
   RunLayout layout_;
   fs::path node_exe_, emu_exe_;
   RunContext context_;
-  std::string error_;  // what broke a started run (reason "error")
+  std::string error_;      // what broke a started run (reason "error")
+  std::string log_level_;  // passed on to the children
   const std::atomic<bool>& stop_;
   std::ostream& out_;
   std::ostream& err_;
@@ -655,12 +663,12 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
     spec = load_rig(options.rig_file);
   } catch (const RigError& e) {
     err << e.what() << '\n';
-    return kExitError;
+    return kExitUsage;
   }
   const std::uint64_t seed = options.seed ? *options.seed : spec.seed ? *spec.seed : std::random_device{}();
   out << "seed: " << seed << std::endl;
   context.hostname = this_host_name();
-  context.tool_version = tool_version();
+  context.tool_version = options.tool_version;
   context.command = fmt::format("iotw rig run {} --seed {}", shell_word(options.rig_file.string()), seed);
 
   RunLayout layout{fs::absolute(options.out_dir.value_or(default_run_dir(spec.name, seed)))};
@@ -669,13 +677,16 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
     fs::create_directories(layout.dir, ec);
     if (ec) throw std::runtime_error(fmt::format("cannot create run folder {}: {}", layout.dir.string(), ec.message()));
     if (!fs::is_empty(layout.dir, ec) || ec)
-      throw std::runtime_error(fmt::format("run folder {} is not empty (a previous run?); pick another --out",
+      throw UsageError(fmt::format("run folder {} is not empty (a previous run?); pick another --out",
                                            layout.dir.string()));
     if (::access(layout.dir.c_str(), W_OK) != 0)
       throw std::runtime_error(fmt::format("run folder {} is not writable", layout.dir.string()));
+  } catch (const UsageError& e) {
+    err << "error: " << e.what() << '\n';
+    return kExitUsage;
   } catch (const std::exception& e) {
     err << "error: " << e.what() << '\n';
-    return kExitError;
+    return kExitCouldNotRun;
   }
   // A run that never starts: its junit.xml says why (an <error>, or a <skipped>), and the run folder is named.
   auto not_started = [&](RunEnd end, const std::string& message, int code) {
@@ -706,7 +717,7 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
     emu_exe = require_binary(options.bin_dir, "iotw-emu");
   } catch (const std::exception& e) {
     err << "error: " << e.what() << '\n';
-    return not_started(RunEnd::NotStarted, e.what(), kExitError);
+    return not_started(RunEnd::NotStarted, e.what(), kExitCouldNotRun);
   }
   out << fmt::format("rig {}: {} devices, target {} blocks, deadline {} s, run folder {}", spec.name,
                      spec.instances().size(), spec.target_blocks, spec.deadline_s, layout.dir.string())
@@ -722,13 +733,18 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
     }
   } catch (const std::exception& e) {
     err << "error: " << e.what() << '\n';
-    return not_started(RunEnd::NotStarted, e.what(), kExitError);
+    return not_started(RunEnd::NotStarted, e.what(), kExitCouldNotRun);
   }
   try {
-    return RigRun(std::move(spec), seed, std::move(layout), node_exe, emu_exe, std::move(context), stop, out, err).run();
+    return RigRun(std::move(spec), seed, std::move(layout), node_exe, emu_exe, std::move(context), options.log_level,
+                  stop, out, err)
+        .run();
+  } catch (const UsageError& e) {
+    err << "error: " << e.what() << '\n';
+    return kExitUsage;
   } catch (const std::exception& e) {
     err << "error: " << e.what() << '\n';
-    return kExitError;
+    return kExitCouldNotRun;
   }
 }
 
@@ -739,7 +755,7 @@ int check_rig(const fs::path& rig_file, std::ostream& out, std::ostream& err) {
     return kExitPass;
   } catch (const RigError& e) {
     err << e.what() << '\n';
-    return kExitError;
+    return kExitUsage;
   }
 }
 

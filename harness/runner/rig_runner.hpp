@@ -8,17 +8,11 @@
 #include <filesystem>
 #include <optional>
 #include <ostream>
+#include <string>
+
+#include "iotw/exit_code.hpp"
 
 namespace iotw::harness {
-
-/// Process exit codes of the `iotw rig` commands.
-enum ExitCode : int {
-  kExitPass = 0,          ///< run finished, every criterion passed (check: rig is valid)
-  kExitFail = 1,          ///< run finished, a criterion failed
-  kExitError = 2,         ///< bad rig, missing binary, no PTYs, unwritable run folder, a child failed, any error
-  kExitCouldNotRun = 3,   ///< --require-all: the rig needs a capability this host lacks (TAP without CAP_NET_ADMIN)
-  kExitInterrupted = 130  ///< SIGINT/SIGTERM: everything stopped, partial report written
-};
 
 struct RunOptions {
   std::filesystem::path rig_file;
@@ -28,11 +22,16 @@ struct RunOptions {
   /// A rig needing a capability this host lacks (TAP without CAP_NET_ADMIN) is an error (kExitCouldNotRun,
   /// junit <error>) instead of a skip (kExitPass, junit <skipped>).
   bool require_all = false;
+  std::string log_level = "info";  ///< --log-level of the children (iotw/cli/command_line.hpp)
+  std::string tool_version;        ///< shown in the reports: "0.1.0 (git 5701406)" (iotw::cli::version_line)
 };
 
 /// Runs the rig. stdout (`out`) gets "seed: N" as its first line, progress lines, the summary table and
-/// "run folder: <path>"; errors go to `err`. `stop` is polled (every ≤ 200 ms): once true the run stops
-/// its children, writes a partial report with reason "interrupted" and returns kExitInterrupted.
+/// "run folder: <path>"; errors go to `err`, logs to spdlog. `stop` is polled (every ≤ 200 ms): once true the
+/// run stops its children, writes a partial report with reason "interrupted" and returns kExitInterrupted.
+/// Returns kExitPass / kExitFail for a finished run; kExitUsage for a bad rig file or a non-empty run folder
+/// (nothing started); kExitCouldNotRun for a missing binary or capability, a run folder that cannot be made, a
+/// link or child that would not start or died, a trust node that did not answer (docs/cli.md).
 /// Once the rig file is valid and the run folder is made, the folder always gets a junit.xml: a run that
 /// cannot start (missing binary, no PTYs, no network namespace) has an <error> testcase "run" with the reason,
 /// a TAP rig without CAP_NET_ADMIN a <skipped> one (kExitPass) unless require_all (then an <error>,
@@ -41,7 +40,7 @@ struct RunOptions {
 int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostream& out, std::ostream& err);
 
 /// Validates a rig file: prints "ok: <name>, N devices" and returns kExitPass, or the RigError text to
-/// `err` and returns kExitError.
+/// `err` and returns kExitUsage.
 int check_rig(const std::filesystem::path& rig_file, std::ostream& out, std::ostream& err);
 
 }  // namespace iotw::harness

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "iotw/ecvrf.h"
+#include "iotw/exit_code.hpp"
 
 namespace iotw::harness {
 namespace {
@@ -82,15 +83,15 @@ bool VrfCommand::parsed() const { return vrf_->parsed(); }
 int VrfCommand::run(std::ostream& out, std::ostream& err) const {
   if (sodium_init() < 0) {
     err << "error: libsodium failed to initialise\n";
-    return 2;
+    return kExitCouldNotRun;
   }
   const auto suite = suite_ == "tai" ? IOTW_ECVRF_TAI : IOTW_ECVRF_ELL2;
   const auto alpha = from_hex("--alpha", alpha_, 0, err);
-  if (!alpha) return 2;
+  if (!alpha) return kExitUsage;
   std::array<std::uint8_t, IOTW_ECVRF_OUTPUT_BYTES> beta{};
   if (prove_->parsed()) {
     auto sk = from_hex("--sk", sk_, IOTW_ECVRF_SK_BYTES, err);
-    if (!sk) return 2;
+    if (!sk) return kExitUsage;
     std::array<std::uint8_t, IOTW_ECVRF_PK_BYTES> pk{};
     std::array<std::uint8_t, IOTW_ECVRF_PROOF_BYTES> pi{};
     iotw_ecvrf_public_key(pk.data(), sk->data());
@@ -98,24 +99,24 @@ int VrfCommand::run(std::ostream& out, std::ostream& err) const {
     sodium_memzero(sk->data(), sk->size());
     if (st != IOTW_ECVRF_OK) {  // only NO_POINT (~2^-256) remains possible here
       err << "error: prove failed: " << iotw_ecvrf_status_str(st) << "\n";
-      return 2;
+      return kExitCouldNotRun;
     }
     iotw_ecvrf_proof_to_hash(suite, beta.data(), pi.data());
     out << "pk: " << to_hex(pk.data(), pk.size()) << "\npi: " << to_hex(pi.data(), pi.size())
         << "\nbeta: " << to_hex(beta.data(), beta.size()) << "\n";
-    return 0;
+    return kExitPass;
   }
   const auto pk = from_hex("--pk", pk_, IOTW_ECVRF_PK_BYTES, err);
-  if (!pk) return 2;
+  if (!pk) return kExitUsage;
   const auto pi = from_hex("--pi", pi_, IOTW_ECVRF_PROOF_BYTES, err);
-  if (!pi) return 2;
+  if (!pi) return kExitUsage;
   const auto st = iotw_ecvrf_verify(suite, beta.data(), pk->data(), pi->data(), alpha->data(), alpha->size());
   if (st != IOTW_ECVRF_OK) {
     out << "rejected: " << iotw_ecvrf_status_str(st) << "\n";
-    return 1;
+    return kExitFail;
   }
   out << "beta: " << to_hex(beta.data(), beta.size()) << "\n";
-  return 0;
+  return kExitPass;
 }
 
 }  // namespace iotw::harness

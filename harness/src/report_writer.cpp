@@ -1,4 +1,4 @@
-// report.json, junit.xml and the terminal summary of one rig run.
+// report.json and junit.xml of one rig run.
 #include "iotw/harness/report_writer.hpp"
 
 #include <fmt/format.h>
@@ -11,6 +11,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "iotw/harness/summary_table.hpp"
 #include "iotw/harness/xml_escape.hpp"
 
 namespace iotw::harness {
@@ -259,7 +260,7 @@ std::string junit_xml(const RunReport& r) {
     }
   }
   if (ran) {
-    system_out(suite, summary_table(r));
+    system_out(suite, summary_table(r, r.outcome.reason));
   } else {
     system_out(suite, fmt::format("rig {} (seed {}) {}: {}\n", r.rig.name, r.seed,
                                   end == RunEnd::Skipped ? "skipped" : "could not start", r.outcome.message));
@@ -287,37 +288,6 @@ std::string junit_xml(const RunReport& r) {
 void write_reports(const RunReport& r) {
   write_file(r.run_dir / "report.json", report_json(r).dump(2) + "\n");
   write_file(r.run_dir / "junit.xml", junit_xml(r));
-}
-
-std::string summary_table(const RunReport& r) {
-  const Scores& s = r.scores;
-  std::string blacklist = s.blacklisted.empty() ? "none" : fmt::format("{}:", s.blacklisted.size());
-  for (const auto& n : s.blacklisted) blacklist += " " + n;
-  std::string ledger =
-      r.ledger.valid ? fmt::format("valid ({} blocks, {} attestations checked)", r.ledger.blocks_checked,
-                                   r.ledger.attestations_checked)
-                     : fmt::format("INVALID ({} errors; first: {})", r.ledger.errors.size(),
-                                   r.ledger.errors.empty() ? "-" : r.ledger.errors.front());
-  std::string t = fmt::format("{:<12}{}\n", "rig", r.rig.name);
-  t += fmt::format("{:<12}{}\n", "seed", r.seed);
-  t += fmt::format("{:<12}{} finalized (target {})\n", "blocks", s.blocks_finalized, r.rig.target_blocks);
-  t += fmt::format("{:<12}{} ({} coherent)\n", "rounds", s.rounds, s.coherent_rounds);
-  t += fmt::format("{:<12}{:.3f}\n", "coherence", s.coherence_rate);
-  t += fmt::format("{:<12}{} (false: {})\n", "blacklist", blacklist, s.false_blacklist);
-  t += fmt::format("{:<12}{}\n", "ledger", ledger);
-  if (s.collusion.rounds_with_colluder > 0)  // the byzantine group witnessed: its record against the model
-    t += fmt::format("{:<12}{}\n", "collusion", collusion_json(s.collusion)["summary"].get<std::string>());
-  const bool judged = r.outcome.end == RunEnd::Completed;  // an unfinished run shows what it measured, unjudged
-  for (const auto& c : r.evaluation.criteria)
-    t += fmt::format("  {:<32}{:<56} {}\n", c.name, criterion_text(c), !judged ? "not judged" : c.pass ? "ok" : "FAIL");
-  for (const auto& c : s.step_checks)
-    t += fmt::format("  {:<56} {}{}\n", c.name, !judged ? "not judged" : c.pass ? "ok" : "FAIL",
-                     c.pass ? "" : ": " + c.message);
-  const std::string result = r.outcome.end != RunEnd::Completed ? "NOT JUDGED (" + r.outcome.reason + ")"
-                             : r.evaluation.pass                  ? "PASS"
-                                                                  : "FAIL";
-  t += fmt::format("{:<12}{}\n", "result", result);
-  return t;
 }
 
 }  // namespace iotw::harness

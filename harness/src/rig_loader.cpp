@@ -16,6 +16,7 @@
 #include <map>
 #include <sstream>
 #include <toml++/toml.h>
+#include "iotw/cli/read_file.hpp"
 #include "common/ram_budget.hpp"  // emulators/: the firmware's static RAM against the chip budget
 
 namespace iotw::harness {
@@ -672,11 +673,13 @@ RigSpec parse_rig(std::string_view toml_text, const std::filesystem::path& file)
 }
 
 RigSpec load_rig(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw RigError(fmt::format("{}:1:1: cannot read the rig file", file.string()));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_rig(text.str(), file);
+  std::string text;
+  try {
+    text = cli::read_file(file);
+  } catch (const std::system_error& e) {
+    throw RigError(fmt::format("{}: cannot read the rig file: {}", file.string(), e.code().message()));
+  }
+  return parse_rig(text, file);
 }
 
 }  // namespace iotw::harness

@@ -1,5 +1,8 @@
-// `iotw` command-line behaviour that needs no trust node: help, rig check, rig errors, missing pieces.
+// `iotw` command-line behaviour that needs no trust node: help, rig check, rig errors, missing pieces, and the
+// exit codes of docs/cli.md.
 #include <gtest/gtest.h>
+
+#include <regex>
 
 #include "iotw_process.hpp"
 
@@ -57,11 +60,86 @@ TEST(IotwCli, UnknownKeyFailsCheckAndRunWithFileAndLine) {
   std::filesystem::remove_all(dir);
 }
 
-TEST(IotwCli, MissingRigFileIsAnError) {
+TEST(IotwCli, MissingRigFileIsAnErrorWithTheOsReason) {
   const auto dir = scratch_dir();
-  const auto r = run_iotw({"rig", "check", (dir / "nope.toml").string()}, dir);
+  const auto missing = (dir / "nope.toml").string();
+  const auto r = run_iotw({"rig", "check", missing}, dir);
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.err.find("nope.toml"), std::string::npos);
+  EXPECT_EQ(r.err, missing + ": cannot read the rig file: No such file or directory\n");  // no made-up line:column
+  const auto run = run_iotw({"rig", "run", missing, "--out", (dir / "run").string()}, dir);
+  EXPECT_EQ(run.code, 2);
+  EXPECT_EQ(run.err, missing + ": cannot read the rig file: No such file or directory\n");
+  std::filesystem::create_directories(dir / "folder.toml");
+  const auto folder = run_iotw({"rig", "check", (dir / "folder.toml").string()}, dir);
+  EXPECT_EQ(folder.code, 2);
+  EXPECT_EQ(folder.err, (dir / "folder.toml").string() + ": cannot read the rig file: Is a directory\n");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(IotwCli, VersionPrintsTheVersionAndTheGitRevision) {
+  const auto dir = scratch_dir();
+  const auto r = run_iotw({"--version"}, dir);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(std::regex_match(r.out, std::regex(R"(iotw [0-9]+\.[0-9]+\.[0-9]+ \(git [0-9A-Za-z.+_-]+\)\n)"))) << r.out;
+  EXPECT_EQ(r.err, "");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(IotwCli, UnknownSubcommandIsNamed) {
+  const auto dir = scratch_dir();
+  const auto r = run_iotw({"rig", "rnu"}, dir);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("iotw: error: unknown subcommand 'rnu' of 'iotw rig'; expected one of: run, check"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.out, "");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(IotwCli, UnknownOptionIsNamedNotTheFileBesideIt) {
+  const auto dir = scratch_dir();
+  const std::string smoke = kRigs + "/smoke.toml";
+  for (const auto& args : {std::vector<std::string>{"rig", "run", "--output", "x", smoke},
+                           std::vector<std::string>{"rig", "run", smoke, "--output", "x"}}) {
+    const auto r = run_iotw(args, dir);
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("iotw: error: unknown option '--output' for 'iotw rig run'"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("smoke.toml"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "") << "nothing ran";
+  }
+  const auto level = run_iotw({"--log-level", "loud", "rig", "check", smoke}, dir);
+  EXPECT_EQ(level.code, 2);
+  EXPECT_NE(level.err.find("--log-level"), std::string::npos) << level.err;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(IotwCli, ShortOIsOut) {
+  const auto dir = scratch_dir();
+  std::ofstream(dir / "leftover") << "x";
+  const auto r = run_iotw({"rig", "run", kRigs + "/smoke.toml", "-o", dir.string(), "--seed", "7"}, dir);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("error: run folder " + dir.string() + " is not empty"), std::string::npos) << r.err;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(IotwCli, RunHelpDescribesWhatARunWrites) {
+  const auto dir = scratch_dir();
+  const auto r = run_iotw({"rig", "run", "--help"}, dir);
+  EXPECT_EQ(r.code, 0);
+  for (const char* what : {"report.html", "links.pcapng", "junit.xml", "report.json", "events.jsonl", "TAP", "UDP",
+                           "TCP", "PTY", "-o,--out", "--log-level"})
+    EXPECT_NE(r.out.find(what), std::string::npos) << what << " in:\n" << r.out;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(IotwCli, MissingChildBinaryCouldNotRun) {
+  const auto dir = scratch_dir();
+  std::filesystem::copy_file(IOTW_EXE, dir / "iotw");  // alone: no iotw-trust-node or iotw-emu beside it
+  const auto r = run_program((dir / "iotw").string(),
+                             {"rig", "run", kRigs + "/smoke.toml", "--out", (dir / "run").string(), "--seed", "3"}, dir);
+  EXPECT_EQ(r.code, 3) << r.out << r.err;
+  EXPECT_NE(r.err.find("iotw-trust-node not found next to iotw"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "run"));
   std::filesystem::remove_all(dir);
 }
 

@@ -1,4 +1,4 @@
-// Test helper: runs the real `iotw` binary and captures its exit code, stdout and stderr.
+// Test helper: runs the real `iotw` binary (or another of ours) and captures its exit code, stdout and stderr.
 #pragma once
 #include <signal.h>
 
@@ -46,18 +46,26 @@ struct IotwResult {
   std::string out, err;
 };
 
-/// Runs `iotw args...` to completion. `while_running`, if given, is called with the child's pid once it started.
-inline IotwResult run_iotw(const std::vector<std::string>& args, const std::filesystem::path& scratch,
-                           const std::function<void(int pid)>& while_running = {}) {
+/// Runs `exe args...` to completion; its stdout and stderr are captured in files in `scratch`.
+/// `while_running`, if given, is called with the child's pid once it started.
+inline IotwResult run_program(const std::string& exe, const std::vector<std::string>& args,
+                              const std::filesystem::path& scratch,
+                              const std::function<void(int pid)>& while_running = {}) {
   namespace bp = boost::process;
   const auto out = scratch / "iotw.stdout", err = scratch / "iotw.stderr";
   std::filesystem::remove(out);  // Boost.Process opens without O_TRUNC: a shorter run would keep old bytes
   std::filesystem::remove(err);
-  bp::child c(bp::exe = IOTW_EXE, bp::args = args, bp::std_out > out.string(), bp::std_err > err.string(),
+  bp::child c(bp::exe = exe, bp::args = args, bp::std_out > out.string(), bp::std_err > err.string(),
               bp::std_in.close());
   if (while_running) while_running(c.id());
   c.wait();
   return {c.exit_code(), slurp(out), slurp(err)};
+}
+
+/// Runs `iotw args...` to completion (run_program).
+inline IotwResult run_iotw(const std::vector<std::string>& args, const std::filesystem::path& scratch,
+                           const std::function<void(int pid)>& while_running = {}) {
+  return run_program(IOTW_EXE, args, scratch, while_running);
 }
 
 }  // namespace iotw::test

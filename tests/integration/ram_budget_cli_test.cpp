@@ -46,7 +46,7 @@ TEST(RamBudgetCli, IotwEmuRefusesADeviceWhoseFirmwareDoesNotFitBeforeServing) {
                                    << "nvs_dir = \"" << (dir / "nvs2").string() << "\"\n";
   const Result r = run(std::string(IOTW_EMU_EXE) + " --config " + (dir / "pool.toml").string());
   EXPECT_EQ(r.code, 2) << r.out;
-  EXPECT_NE(r.out.find("iotw-emu: rtl-01: the firmware needs "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[iotw-emu] [error] rtl-01: the firmware needs "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("bytes of static RAM but the RTL8195AM (rtl8195) leaves 4096 bytes to the application "
                        "(ram_budget_kib = 4); refused"),
             std::string::npos)

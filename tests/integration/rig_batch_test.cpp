@@ -229,20 +229,23 @@ TEST(RigBatchMerge, ParsesEachRigsJunitAndSumsItsSuitesNotItsText) {
   fs::remove_all(dir);
 }
 
-TEST(RigBatchMerge, ExitCodeIsTheWorstRigs) {
+TEST(RigBatchSelection, ExitCodeIsUsageThenCouldNotRunThenFailed) {
   using iotw::harness::batch_exit_code;
-  auto with = [](std::initializer_list<int> codes) {
+  auto of = [](std::vector<int> codes) {
     std::vector<iotw::harness::RigOutcome> out;
-    for (int c : codes) out.emplace_back().exit_code = c;
+    for (int c : codes) {
+      out.emplace_back();
+      out.back().exit_code = c;
+    }
     return batch_exit_code(out);
   };
-  EXPECT_EQ(with({}), 0);
-  EXPECT_EQ(with({0, 0}), 0);
-  EXPECT_EQ(with({0, 1}), 1);
-  EXPECT_EQ(with({1, 2, 0}), 2);
-  EXPECT_EQ(with({2, 3, 1}), 3);
-  EXPECT_EQ(with({0, 130}), 3);
-  EXPECT_EQ(with({0, 128 + 9}), 3);
+  EXPECT_EQ(of({}), 0);
+  EXPECT_EQ(of({0, 0}), 0);
+  EXPECT_EQ(of({0, 1}), 1);
+  EXPECT_EQ(of({1, 3, 0}), 3) << "a rig that could not run: CI may retry";
+  EXPECT_EQ(of({1, 130}), 3) << "a child interrupted on its own";
+  EXPECT_EQ(of({1, 137}), 3) << "a child killed (SIGKILL)";
+  EXPECT_EQ(of({3, 2, 1}), 2) << "an invalid rig file: a retry cannot help";
 }
 
 TEST(RigBatchSelection, ParseShardAndStableSelection) {

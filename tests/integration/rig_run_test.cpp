@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <pugixml.hpp>
 
+#include <regex>
+
 #include "iotw_process.hpp"
 #include "light_verification.hpp"
 
@@ -69,6 +71,9 @@ TEST(RigRun, SmokePassesWithEveryRoundCoherent) {
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_EQ(r.out.rfind("seed: 7\n", 0), 0u);
   EXPECT_NE(r.out.find("run folder: " + run.string()), std::string::npos);
+  // The summary: why the run stopped, true/false scores as words.
+  EXPECT_NE(r.out.find("\nstopped     target reached (20 blocks)\n"), std::string::npos) << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(\n  ledger_valid +true == true +ok\n)"))) << r.out;
 
   const json report = json::parse(slurp(run / "report.json"));
   EXPECT_EQ(report["pass"], true);
@@ -156,6 +161,7 @@ TEST(RigRun, InterruptStopsEverythingAndWritesAPartialReport) {
                             ::kill(pid, SIGINT);
                           });
   EXPECT_EQ(r.code, 130) << r.out << r.err;
+  EXPECT_NE(r.out.find("\nstopped     interrupted (SIGINT/SIGTERM); partial report\n"), std::string::npos) << r.out;
   const json report = json::parse(slurp(run / "report.json"));
   EXPECT_EQ(report["reason"], "interrupted");
   EXPECT_EQ(report["pass"], false);

@@ -2,7 +2,7 @@
 # A TAP rig without CAP_NET_ADMIN (issues 4 and 11): `iotw rig run rigs/esp_tap.toml` as an unprivileged user is
 # skipped with a clear message and exit code 0, before anything is created or started (no namespace, no child):
 # the run folder holds only a junit.xml whose testcase "run" is <skipped> with that message. With --require-all
-# the same run is an error: exit 3, the testcase an <error>. As root the test drops to nobody with no
+# the same run is an error: exit 3 (could not run, docs/cli.md), the testcase an <error>. As root the test drops to nobody with no
 # capabilities (setpriv); as a non-root user it runs directly.
 # Usage: tap_refusal_test.sh IOTW_EXE RIG_FILE
 set -euo pipefail

@@ -261,7 +261,7 @@ TEST(TrustNodeDaemon, ANodeKeyFileOfTheWrongSizeIsAStartupError) {
   const fs::path dir = mkdtemp(tmpl);
   std::ofstream(dir / "bad.key") << "too short";
   Node node("[node]\ndb = \"l.sqlite\"\nseed = 1\nkey = \"" + (dir / "bad.key").string() + "\"\n");
-  EXPECT_EQ(node.wait_exit(), 1);
+  EXPECT_EQ(node.wait_exit(), 3);  // could not run (docs/cli.md)
   const std::string err = node.read("stderr.txt");
   EXPECT_NE(err.find("bad.key must be exactly 32 bytes (an Ed25519 seed), has 9"), std::string::npos) << err;
   fs::remove_all(dir);

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "iotw/cli/read_file.hpp"
+
 namespace iotw::tn {
 namespace {
 
@@ -207,11 +209,13 @@ NodeConfig parse_config(std::string_view text, const std::string &source, const 
 }
 
 NodeConfig load_config(const std::string &path) {
-  std::ifstream in(path);
-  if (!in) throw ConfigError(fmt::format("{}:1: cannot read the config file", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_config(ss.str(), path, std::filesystem::path(path).parent_path().string());
+  std::string text;
+  try {
+    text = cli::read_file(path);
+  } catch (const std::system_error &e) {
+    throw ConfigError(fmt::format("{}: cannot read the config file: {}", path, e.code().message()));
+  }
+  return parse_config(text, path, std::filesystem::path(path).parent_path().string());
 }
 
 }  // namespace iotw::tn

@@ -18,7 +18,9 @@
 
 #include <boost/asio.hpp>
 #include <httplib.h>
+#include <spdlog/spdlog.h>
 
+#include "iotw/exit_code.hpp"
 #include "iotw/message_codec.h"
 #include "iotw/trust_node/links.hpp"
 #include "iotw/trust_node/metrics.hpp"
@@ -118,18 +120,24 @@ class Daemon final : public CoreSink, public LinkHost {
   int run() {
     events_.write("node_started", {{"seed", cfg_.seed}, {"height", core_.height()}, {"db", cfg_.db},
                                    {"node_pubkey", to_hex(*core_.node_pubkey())}});
-    for (const SerialConfig &s : cfg_.serial) serial_.push_back(std::make_unique<SerialLink>(io_, s, *this));
+    spdlog::info("started: db {}, height {}, seed {}, events {}", cfg_.db, core_.height(), cfg_.seed, cfg_.events);
+    for (const SerialConfig &s : cfg_.serial) {
+      spdlog::debug("serial link {} at {} baud", s.path, s.baud);
+      serial_.push_back(std::make_unique<SerialLink>(io_, s, *this));
+    }
     for (auto &s : serial_) s->start();
     if (cfg_.udp) {
       udp_ = std::make_unique<UdpLink>(io_, *cfg_.udp, *this);
       if (!cfg_.udp->port_file.empty()) write_port_file(cfg_.udp->port_file, udp_->port());
       events_.write("udp_listening", {{"port", udp_->port()}});
+      spdlog::info("listening: UDP port {}", udp_->port());
       udp_->start();
     }
     if (cfg_.tcp) {  // idle connections (no byte for 2 device timeouts: half-open peers) are closed
       tcp_ = std::make_unique<TcpListener>(io_, *cfg_.tcp, *this, 2 * cfg_.consensus.device_timeout_ms);
       if (!cfg_.tcp->port_file.empty()) write_port_file(cfg_.tcp->port_file, tcp_->port());
       events_.write("tcp_listening", {{"port", tcp_->port()}});
+      spdlog::info("listening: TCP port {}", tcp_->port());
       tcp_->start();
     }
     if (cfg_.http) start_http();
@@ -141,9 +149,9 @@ class Daemon final : public CoreSink, public LinkHost {
       io_.run();
     } catch (const std::exception &e) {  // a storage failure: the WAL keeps the db consistent; exit now
       events_.write("node_stopping", {{"reason", std::string("error: ") + e.what()}});
-      std::fprintf(stderr, "iotw-trust-node: fatal: %s\n", e.what());
+      spdlog::critical("fatal: {}", e.what());
       std::fflush(nullptr);
-      std::_Exit(1);
+      std::_Exit(kExitCouldNotRun);
     }
     if (http_thread_.joinable()) http_thread_.join();
     return 0;
@@ -208,6 +216,7 @@ class Daemon final : public CoreSink, public LinkHost {
     if (stopping_) return;
     stopping_ = true;
     events_.write("node_stopping", {{"reason", reason}});
+    spdlog::info("stopping: {}", reason);
     tick_.cancel();
     signals_.cancel();
     for (auto &s : serial_) s->close();
@@ -393,10 +402,14 @@ class Daemon final : public CoreSink, public LinkHost {
       reply(res, 500, {{"error", what}});
     });
     const ListenConfig &l = *cfg_.http;
+    errno = 0;
     const int port = l.port == 0 ? http_.bind_to_any_port(l.host) : (http_.bind_to_port(l.host, l.port) ? l.port : -1);
-    if (port <= 0) throw std::runtime_error("http: cannot bind " + l.host + ":" + std::to_string(l.port));
+    if (port <= 0)
+      throw std::runtime_error("http: cannot bind " + l.host + ":" + std::to_string(l.port) +
+                               (errno ? std::string(": ") + std::strerror(errno) : std::string()));
     if (!l.port_file.empty()) write_port_file(l.port_file, static_cast<uint16_t>(port));
     events_.write("http_listening", {{"port", port}});
+    spdlog::info("listening: HTTP {}:{}", l.host, port);
     http_thread_ = std::thread([this] {
       http_.listen_after_bind();
       asio::post(io_, [this] { work_.reset(); });

@@ -1,6 +1,6 @@
-// Run reports: report.json (machine-readable, every score), junit.xml (for CI: one testcase for the run
-// itself and one per [pass] criterion and step check) and a terminal summary. Keys are documented in
-// docs/rig-format.md ("Reports").
+// Run reports: report.json (machine-readable, every score) and junit.xml (for CI: one testcase for the run
+// itself and one per [pass] criterion and step check); the terminal summary is summary_table.hpp. Keys are
+// documented in docs/rig-format.md ("Reports").
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -94,10 +94,6 @@ std::string junit_xml(const RunReport& r);
 
 /// Writes run_dir/report.json and run_dir/junit.xml. Throws std::runtime_error when a file cannot be written.
 void write_reports(const RunReport& r);
-
-/// Human summary for the terminal: rig and seed, blocks, rounds and coherence, blacklist, ledger verdict,
-/// one line per criterion (values as criterion_text()), and the result (PASS / FAIL). Lines end with '\n'.
-std::string summary_table(const RunReport& r);
 
 /// This machine's name (gethostname), "localhost" when it has none.
 std::string this_host_name();

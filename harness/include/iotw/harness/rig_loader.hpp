@@ -17,7 +17,8 @@ class RigError : public std::runtime_error {
 };
 
 /// Reads and validates a rig file. RigSpec::file is set to `file`; FILE in errors is `file` as given.
-/// Throws RigError (also when the file cannot be read, at line 1).
+/// Throws RigError: "FILE:LINE:COLUMN: message" for what is wrong inside the file, "FILE: cannot read the rig
+/// file: <OS reason>" when it cannot be read (missing, no permission, a folder).
 RigSpec load_rig(const std::filesystem::path& file);
 
 /// Same as load_rig() for TOML text already in memory; `file` names it in errors and in RigSpec::file.

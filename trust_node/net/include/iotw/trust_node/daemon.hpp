@@ -52,7 +52,8 @@ class EventWriter {
 std::array<uint8_t, 32> load_or_create_node_key(const std::string &path);
 
 /** Runs until SIGTERM/SIGINT or stop(); returns the exit code (0). Throws LedgerError /
- *  std::runtime_error on a startup failure (cannot open db, events file, bind). */
+ *  std::runtime_error on a startup failure (cannot open db, events file, bind). A storage failure while
+ *  running ends the process at once with kExitCouldNotRun (3, iotw/exit_code.hpp). */
 int run_daemon(const NodeConfig &cfg);
 
 /** Writes the ledger at db_path as ledger.jsonl (docs/protocol.md §8) to out_path. Throws LedgerError /
