@@ -3,7 +3,7 @@
 #pragma once
 #include <gtest/gtest.h>
 
-#include <boost/process.hpp>
+#include "iotw/support/process.hpp"
 
 #include <filesystem>
 #include <sstream>
@@ -16,16 +16,16 @@ namespace iotw::test {
 /// fields.size(); a field absent from a packet is ""). A tshark exit code other than 0 fails the test.
 inline std::vector<std::vector<std::string>> tshark_fields(const std::filesystem::path& pcap,
                                                            const std::vector<std::string>& fields) {
-  namespace bp = boost::process;
   std::vector<std::string> args = {"-X", std::string("lua_script:") + IOTW_WIRESHARK_LUA, "-r", pcap.string(), "-T", "fields",
                                    "-E", "separator=|"};
   for (const auto& f : fields) {
     args.push_back("-e");
     args.push_back(f);
   }
-  bp::ipstream out;
-  bp::child c(bp::exe = IOTW_TSHARK, bp::args = args, bp::std_out > out, bp::std_err > bp::null, bp::std_in.close());
+  const CapturedRun r = run_captured(IOTW_TSHARK, args, Stderr::discard);
+  EXPECT_EQ(r.code, 0);
   std::vector<std::vector<std::string>> rows;
+  std::stringstream out(r.output);
   for (std::string line; std::getline(out, line);) {
     std::vector<std::string> cols;
     std::stringstream ss(line);
@@ -33,8 +33,6 @@ inline std::vector<std::vector<std::string>> tshark_fields(const std::filesystem
     cols.resize(fields.size());
     rows.push_back(cols);
   }
-  c.wait();
-  EXPECT_EQ(c.exit_code(), 0);
   return rows;
 }
 

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "iotw/support/process.hpp"
+
 namespace bp = boost::process;
 namespace fs = std::filesystem;
 
@@ -62,10 +64,10 @@ struct Run {
 
 Run session(const std::string& model, const std::string& pty, const fs::path& dir) {
   const auto out = dir / "session.out";
-  bp::child c("/usr/bin/python3", bp::args = {std::string(IOTW_INTEROP_DIR) + "/at_session.py", model, pty, "iotw-interop", "s3cret-pass"},
-              (bp::std_out & bp::std_err) > out.string(), bp::std_in.close());
-  c.wait();
-  return {c.exit_code(), slurp(out)};
+  const int code = iotw::run_to_end(
+      "/usr/bin/python3", {std::string(IOTW_INTEROP_DIR) + "/at_session.py", model, pty, "iotw-interop", "s3cret-pass"},
+      {.stdout_file = out, .stderr_file = out});
+  return {code, slurp(out)};
 }
 
 }  // namespace
@@ -96,10 +98,7 @@ TEST(AtInterop, Rtl8710OverSocat) {
 
 TEST(AtInterop, StandaloneNeedsAtAndPty) {
   fs::path dir = scratch();
-  bp::child c(IOTW_EMU_EXE, bp::args = {"esp32"}, bp::std_out > bp::null, bp::std_err > (dir / "err").string(),
-              bp::std_in.close());
-  c.wait();
-  EXPECT_EQ(c.exit_code(), 2);
+  EXPECT_EQ(iotw::run_to_end(IOTW_EMU_EXE, {"esp32"}, {.stdout_file = "/dev/null", .stderr_file = dir / "err"}), 2);
   EXPECT_NE(slurp(dir / "err").find("--at --pty"), std::string::npos);
   fs::remove_all(dir);
 }

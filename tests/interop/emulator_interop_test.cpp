@@ -21,6 +21,7 @@
 extern "C" {
 #include "iotw/signing.h"
 }
+#include "iotw/support/process.hpp"
 
 namespace bp = boost::process;
 namespace fs = std::filesystem;
@@ -50,10 +51,8 @@ struct ToolResult {
 /// Runs a third-party tool to completion (each is bounded by its own timeouts).
 ToolResult run_tool(const std::string& exe, const std::vector<std::string>& args, const fs::path& dir) {
   const auto out = dir / "tool.out", err = dir / "tool.err";
-  bp::child c(bp::search_path(exe), bp::args = args, bp::std_out > out.string(), bp::std_err > err.string(),
-              bp::std_in.close());
-  c.wait();
-  return {c.exit_code(), slurp(out), slurp(err)};
+  const int code = iotw::run_to_end(exe, args, {.stdout_file = out, .stderr_file = err});
+  return {code, slurp(out), slurp(err)};
 }
 
 /// iotw-emu in a standalone mode; endpoint lines read from its stdout; SIGTERM on destruction.
