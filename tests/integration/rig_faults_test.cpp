@@ -3,8 +3,6 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <boost/process.hpp>
-
 #include <algorithm>
 #include <map>
 #include <set>
