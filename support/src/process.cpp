@@ -54,7 +54,9 @@ class Streams {
 
 /// Runs in the child between fork and exec (async-signal-safe calls only).
 auto child_setup(const SpawnOptions& o) {
-  return bp::extend::on_exec_setup = [group = o.own_process_group, death = o.parent_death_signal](auto&) {
+  return bp::extend::on_exec_setup = [group = o.own_process_group, death = o.parent_death_signal,
+                                      dir = o.working_dir.string()](auto&) {
+    if (!dir.empty() && ::chdir(dir.c_str()) != 0) ::_exit(127);  // checked in the parent; gone since
     if (death != 0) ::prctl(PR_SET_PDEATHSIG, death);
     if (group) ::setpgid(0, 0);
     ::signal(SIGPIPE, SIG_DFL);  // an ignored signal would survive exec
@@ -72,6 +74,9 @@ std::string resolve(const fs::path& exe) {
 }
 
 bp::child spawn(const fs::path& exe, const std::vector<std::string>& args, const SpawnOptions& o) {
+  std::error_code dir_ec;
+  if (!o.working_dir.empty() && !fs::is_directory(o.working_dir, dir_ec))
+    throw std::runtime_error("cannot start " + exe.string() + ": " + o.working_dir.string() + " is not a folder");
   Streams s(o, exe);
   std::error_code ec;
   bp::child c(bp::exe = resolve(exe), bp::args = args, bp::std_in < s.in, bp::std_out > s.out,

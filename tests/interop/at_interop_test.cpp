@@ -4,16 +4,15 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <boost/process.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "emu_child.hpp"
 #include "iotw/support/process.hpp"
 
-namespace bp = boost::process;
 namespace fs = std::filesystem;
 
 namespace {
@@ -34,27 +33,11 @@ fs::path scratch() {
 }
 
 /// iotw-emu MODEL --at --pty ...; the PTY path is its first stdout line; SIGTERM on destruction.
-class AtModule {
- public:
+struct AtModule : iotw::test::EmuChild {
   AtModule(const std::vector<std::string>& args, const fs::path& dir)
-      : child_(IOTW_EMU_EXE, bp::args = args, bp::std_out > out_, bp::std_err > (dir / "emu.events").string(),
-               bp::std_in.close(), bp::start_dir = dir.string()) {
-    std::getline(out_, pty);
-  }
-  ~AtModule() {
-    ::kill(child_.id(), SIGTERM);
-    child_.wait();
-  }
-  int exit_code() {
-    ::kill(child_.id(), SIGTERM);
-    child_.wait();
-    return child_.exit_code();
-  }
+      : EmuChild(args, 1, dir), pty(lines.empty() ? "" : lines[0]) {}
+  int exit_code() { return stop(); }
   std::string pty;
-
- private:
-  bp::ipstream out_;
-  bp::child child_;
 };
 
 struct Run {

@@ -159,6 +159,12 @@ TEST_F(Supervisor, RunToEndReturnsTheExitCodeAndReadsStdinFromAFile) {
   EXPECT_EQ(run_to_end("/bin/sh", {"-c", "read x || exit 4"}, {.stdout_file = dir / "n.out"}), 4);  // /dev/null
 }
 
+TEST_F(Supervisor, RunsInTheGivenWorkingDirectory) {
+  EXPECT_EQ(run_to_end("/bin/sh", {"-c", "pwd -P"}, {.stdout_file = dir / "pwd.out", .working_dir = dir}), 0);
+  EXPECT_EQ(slurp("pwd.out"), std::filesystem::canonical(dir).string() + "\n");
+  EXPECT_THROW(sup.start("lost", "/bin/true", {}, {.working_dir = dir / "no-such-dir"}), std::runtime_error);
+}
+
 TEST(RunCaptured, MergesOrDiscardsStderr) {
   const auto merged = run_captured("/bin/sh", {"-c", "echo out; echo err >&2; exit 5"}, Stderr::merge);
   EXPECT_EQ(merged.code, 5);

@@ -26,6 +26,7 @@ struct SpawnOptions {
   std::filesystem::path stdout_file{};  ///< created or truncated (mode 0666 & ~umask); empty = the parent's stdout
   std::filesystem::path stderr_file{};  ///< likewise; the same path as stdout_file = both into one file (one open
                                       ///< file description, as `>file 2>&1`); empty = the parent's stderr
+  std::filesystem::path working_dir{};  ///< the child's current directory; empty = the parent's
   bool own_process_group = true;      ///< setpgid(0, 0): a terminal's Ctrl-C reaches only the parent, which then
                                       ///< stops its children in order; false = stay in the parent's group
   int parent_death_signal = SIGKILL;  ///< PR_SET_PDEATHSIG: sent to the child when the thread that started it
