@@ -5,7 +5,6 @@
 //
 //   link_proxy_bench [--messages 20000] [--size 64]
 #include <CLI/CLI.hpp>
-#include <boost/process.hpp>
 #include <fcntl.h>
 #include <termios.h>
 #include <unistd.h>
@@ -22,8 +21,8 @@
 
 #include "fault_policy.hpp"
 #include "link_fabric.hpp"
+#include "iotw/support/process.hpp"
 
-namespace bp = boost::process;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -108,12 +107,13 @@ int main(int argc, char** argv) {
     const auto dir = std::filesystem::temp_directory_path() / ("iotw-bench-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     const auto a = (dir / "a").string(), b = (dir / "b").string();
-    bp::child sc(socat, "pty,raw,echo=0,link=" + a, "pty,raw,echo=0,link=" + b, bp::std_out > bp::null,
-                 bp::std_err > bp::null);
+    iotw::ProcessSupervisor children;
+    children.start("socat", socat, {"pty,raw,echo=0,link=" + a, "pty,raw,echo=0,link=" + b},
+                   {.stdout_file = "/dev/null", .stderr_file = "/dev/null"});
     for (int i = 0; i < 200 && !(std::filesystem::exists(a) && std::filesystem::exists(b)); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     const Result s = drive(a, b, n, size);
-    sc.terminate();
+    children.stop("socat", std::chrono::seconds(5));
     std::filesystem::remove_all(dir);
     std::printf("| bridge | messages | msgs/s | RTT p50 µs | RTT p99 µs |\n|---|---|---|---|---|\n");
     std::printf("| iotw fault proxy (FaultPolicy, no fault) | %d | %.0f | %.0f | %.0f |\n", n, proxy.msgs_per_s,

@@ -7,9 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,8 +32,8 @@
 #include "iotw/frame_codec.h"
 #include "iotw/message_codec.h"
 #include "iotw/signing.h"
-
-extern char **environ;
+#include "iotw/support/hex.hpp"
+#include "iotw/support/process.hpp"
 namespace fs = std::filesystem;
 
 namespace {
@@ -143,11 +141,12 @@ uint64_t mix64(uint64_t z) {
  *  (the first 16 digits are mix64(id), a bijection). Cheaper than hashing, so the driver, which shares the
  *  node's 2 cores, spends less of them (bench/RESULTS.md). */
 void append_payload(std::string &out, uint64_t id) {
-  static constexpr char digits[] = "0123456789abcdef";
+  uint8_t digest[32];
   for (uint64_t w = 0; w < 4; ++w) {
     const uint64_t v = w == 0 ? mix64(id) : mix64(id * 4 + w + 0x9e3779b97f4a7c15ull);
-    for (int k = 60; k >= 0; k -= 4) out += digits[(v >> k) & 15];
+    for (int k = 0; k < 8; ++k) digest[8 * w + k] = static_cast<uint8_t>(v >> (56 - 8 * k));  // big-endian
   }
+  iotw::append_hex(out, digest);
 }
 
 /** "accepted" of a batch answer, read without parsing its per-tx results (the node writes it first). */
@@ -209,10 +208,16 @@ int main(int argc, char **argv) {
                                  << "[udp]\nlisten = \"127.0.0.1:0\"\nport_file = \"udp.port\"\n"
                                  << "[consensus]\nwitnesses = " << witnesses << "\nblock_interval_ms = 0\n"
                                  << "max_txs_per_block = " << max_txs << "\n";
-  pid_t pid;
-  const std::string cfg = (dir / "tn.toml").string();
-  char *args[] = {node_bin.data(), const_cast<char *>("--config"), const_cast<char *>(cfg.c_str()), nullptr};
-  if (posix_spawn(&pid, node_bin.c_str(), nullptr, nullptr, args, environ) != 0) return 1;
+  // The node shares the driver's stdout, stderr and process group; stopped with SIGTERM (30 s grace, then SIGKILL).
+  iotw::ProcessSupervisor children;
+  int pid = 0;
+  try {
+    pid = children.start("trust-node", node_bin, {"--config", (dir / "tn.toml").string()},
+                         {.own_process_group = false, .parent_death_signal = SIGTERM});
+  } catch (const std::exception &e) {
+    std::cerr << "load driver: " << e.what() << "\n";
+    return 1;
+  }
   const int http_port = read_port(dir / "http.port"), udp_port = read_port(dir / "udp.port");
 
   std::vector<Device> devs(devices);
@@ -252,8 +257,7 @@ int main(int argc, char **argv) {
                 << " devices attached after " << attach_timeout << " s\n";
       stop = true;
       serve.join();
-      kill(pid, SIGTERM);
-      waitpid(pid, nullptr, 0);
+      children.stop_all(std::chrono::seconds(30));
       return 1;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -308,8 +312,7 @@ int main(int argc, char **argv) {
   const double driver_cpu = tv(ru1.ru_utime) + tv(ru1.ru_stime) - tv(ru0.ru_utime) - tv(ru0.ru_stime);
   stop = true;
   serve.join();
-  kill(pid, SIGTERM);
-  waitpid(pid, nullptr, 0);
+  children.stop_all(std::chrono::seconds(30));
 
   std::map<uint64_t, uint64_t> assigned;  // height -> first assignment time
   std::vector<uint64_t> lat;

@@ -5,7 +5,6 @@
 //   modbus_tcp_bench --emu build/bin/iotw-emu [--requests 20000] [--count 10] [--server-script PATH]
 #include <CLI/CLI.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/process.hpp>
 #include <fmt/format.h>
 #include <modbus.h>
 
@@ -17,7 +16,8 @@
 #include <thread>
 #include <vector>
 
-namespace bp = boost::process;
+#include "iotw/support/process.hpp"
+
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -86,19 +86,21 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     const int emu_port = free_port();
-    bp::child dps(emu, "dps", "--modbus-tcp", fmt::format("127.0.0.1:{}", emu_port), "--events", "/dev/null",
-                  bp::std_out > bp::null, bp::std_err > bp::null);
+    const iotw::SpawnOptions quiet{.stdout_file = "/dev/null", .stderr_file = "/dev/null"};
+    iotw::ProcessSupervisor children;
+    children.start("dps", emu, {"dps", "--modbus-tcp", fmt::format("127.0.0.1:{}", emu_port), "--events", "/dev/null"},
+                   quiet);
     std::vector<uint16_t> block;
     const Result e = drive(emu_port, requests, count, &block);
-    dps.terminate();
+    children.stop("dps", std::chrono::seconds(5));
 
     const int py_port = free_port();
     std::vector<std::string> args = {script, std::to_string(py_port)};
     for (uint16_t v : block) args.push_back(std::to_string(v));
-    bp::child py(python, bp::args = args, bp::std_out > bp::null, bp::std_err > bp::null);
+    children.start("pymodbus", python, args, quiet);
     std::vector<uint16_t> py_block;
     const Result p = drive(py_port, requests, count, &py_block);
-    py.terminate();
+    children.stop("pymodbus", std::chrono::seconds(5));
     if (py_block != block) std::fprintf(stderr, "warning: the two servers served different register values\n");
 
     std::printf("| server | requests | req/s | p50 µs | p99 µs | errors |\n|---|---|---|---|---|---|\n");

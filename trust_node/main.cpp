@@ -39,8 +39,7 @@ int main(int argc, char **argv) {
       const auto seed = iotw::tn::load_or_create_node_key(cfg.key);
       unsigned char pk[32], sk[64];
       crypto_sign_seed_keypair(pk, sk, seed.data());
-      for (unsigned char b : pk) std::printf("%02x", b);
-      std::printf("\n");
+      std::printf("%s\n", iotw::to_hex(pk, sizeof pk).c_str());
       return iotw::kExitPass;
     }
     if (!export_path.empty()) {

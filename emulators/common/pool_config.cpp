@@ -5,6 +5,7 @@
 
 #include "iotw/cli/read_file.hpp"
 #include "ipv4_endpoint.hpp"
+#include "iotw/support/hex.hpp"
 #include "esp_wifi/esp_chip_profile.hpp"
 #include "esp_wifi/tap_module.hpp"
 
@@ -145,19 +146,11 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
   cfg.events = get_string(file, root, "events", false, "");
   cfg.control = get_string(file, root, "control", false, "");
   if (const toml::node* pk = root.get("node_pubkey")) {
-    const std::string hex = get_string(file, root, "node_pubkey", false, "");
-    std::array<uint8_t, 32> key{};
-    bool ok = hex.size() == 64;
-    for (size_t i = 0; ok && i < 64; ++i) {
-      const char c = hex[i];
-      const int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-      if (v < 0) ok = false;
-      else key[i / 2] = static_cast<uint8_t>(key[i / 2] << 4 | v);
-    }
-    if (!ok)
+    const auto key = from_hex<32>(get_string(file, root, "node_pubkey", false, ""), HexCase::any);
+    if (!key)
       fail(file, pk->source(), "'node_pubkey' must be 64 hex characters (the trust node's Ed25519 public key, "
                                "iotw-trust-node --print-node-pubkey)");
-    cfg.node_pubkey = key;
+    cfg.node_pubkey = *key;
   }
   if (const toml::node* apn = root.get("access_point")) {
     const toml::table* ap = apn->as_table();

@@ -4,8 +4,6 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -35,8 +33,6 @@ extern "C" {
 #include "lwip/udp.h"
 #include "netif/tapif.h"
 }
-
-extern char** environ;
 
 namespace iotw::emu {
 
@@ -288,51 +284,22 @@ void TapModule::stop() {
 
 void TapChildren::start(const std::string& exe, const std::string& config, const std::vector<std::string>& devices) {
   for (const auto& name : devices) {
-    std::vector<std::string> args{exe, "--config", config, "--device", name};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = 0;
-    const int rc = ::posix_spawn(&pid, exe.c_str(), nullptr, nullptr, argv.data(), environ);
-    if (rc != 0) {
+    try {
+      // The pool's stdout and stderr, the pool's process group; SIGTERM when the pool dies (as its main sets).
+      children_.start(name, exe, {"--config", config, "--device", name},
+                      {.own_process_group = false, .parent_death_signal = SIGTERM});
+    } catch (const std::exception& e) {
       stop();
-      throw std::runtime_error("cannot start the TAP module process for " + name + ": " + std::strerror(rc));
+      throw std::runtime_error("cannot start the TAP module process for " + name + ": " + e.what());
     }
-    children_.emplace_back(name, pid);
   }
 }
 
 std::pair<std::string, int> TapChildren::reap() {
-  for (auto it = children_.begin(); it != children_.end(); ++it) {
-    int status = 0;
-    if (::waitpid(it->second, &status, WNOHANG) != it->second) continue;
-    std::pair<std::string, int> out{it->first, WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status)};
-    children_.erase(it);
-    return out;
-  }
+  if (auto e = children_.reap_exited()) return {e->name, e->code};
   return {};
 }
 
-void TapChildren::stop(int grace_ms) {
-  for (const auto& [name, pid] : children_) ::kill(pid, SIGTERM);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
-  while (!children_.empty()) {
-    for (auto it = children_.begin(); it != children_.end();) {
-      int status = 0;
-      if (::waitpid(it->second, &status, WNOHANG) == it->second) it = children_.erase(it);
-      else ++it;
-    }
-    if (children_.empty()) break;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      for (const auto& [name, pid] : children_) {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
-      }
-      children_.clear();
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-}
+void TapChildren::stop(int grace_ms) { children_.stop_all(std::chrono::milliseconds(grace_ms)); }
 
 }  // namespace iotw::emu

@@ -8,8 +8,6 @@
 // in a process of its own: `iotw-emu --config POOL --device NAME`. A pool (`iotw-emu --config POOL`) starts one
 // such child per TAP device (TapChildren) and stops them with itself.
 #pragma once
-#include <sys/types.h>
-
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -18,6 +16,7 @@
 
 #include "common/device_runtime.hpp"
 #include "common/event_log.hpp"
+#include "iotw/support/process.hpp"
 
 namespace iotw::emu {
 
@@ -65,11 +64,13 @@ class TapModule {
   std::unique_ptr<Stack> stack_;
 };
 
-/// The pool side: one child process `exe --config config --device NAME` per TAP device, sharing the pool's
-/// stdout/stderr. Children get SIGTERM when the pool exits (PR_SET_PDEATHSIG in iotw-emu's main).
+/// The pool side: one child process `exe --config config --device NAME` per TAP device (iotw/support/process.hpp),
+/// sharing the pool's stdout, stderr and process group. Children get SIGTERM when the pool exits
+/// (PR_SET_PDEATHSIG, also set by iotw-emu's main).
 class TapChildren {
  public:
-  /// `exe`: iotw-emu itself (/proc/self/exe). Throws std::runtime_error when a child cannot be spawned.
+  /// `exe`: iotw-emu itself (/proc/self/exe). Throws std::runtime_error when a child cannot be spawned (the ones
+  /// already started are stopped first).
   void start(const std::string& exe, const std::string& config, const std::vector<std::string>& devices);
   /// The first child that exited since the last call: {device, exit code (128 + signal when killed)}; empty name
   /// when none did.
@@ -79,7 +80,7 @@ class TapChildren {
   bool empty() const { return children_.empty(); }
 
  private:
-  std::vector<std::pair<std::string, pid_t>> children_;
+  ProcessSupervisor children_;
 };
 
 }  // namespace iotw::emu

@@ -16,6 +16,8 @@
 #include <sodium.h>
 #include <toml++/toml.h>
 
+#include "iotw/support/hex.hpp"
+
 namespace iotw::harness {
 namespace {
 
@@ -45,10 +47,7 @@ std::string write_node_key(const RunLayout& layout, std::uint64_t seed) {
   if (fd >= 0) ::close(fd);
   sodium_memzero(key_seed, sizeof key_seed);
   if (!ok) throw std::runtime_error("cannot write " + file + ": " + std::strerror(err));
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned char b : pk) hex += {kHex[b >> 4], kHex[b & 15]};
-  return hex;
+  return to_hex(pk, sizeof pk);
 }
 
 std::uint16_t free_udp_port() {

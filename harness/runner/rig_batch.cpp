@@ -1,33 +1,25 @@
 // A folder of rigs run by child `iotw rig run` processes, N at a time; stable sharding; combined JUnit.
 #include "rig_batch.hpp"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <cstring>
 #include <ctime>
 #include <deque>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <pugixml.hpp>
 
-extern char** environ;
-
 #include "iotw/exit_code.hpp"
 #include "iotw/harness/report_writer.hpp"
 #include "iotw/harness/xml_escape.hpp"
+#include "iotw/support/process.hpp"
 
 namespace iotw::harness {
 namespace fs = std::filesystem;
@@ -77,35 +69,19 @@ std::string utc_stamp() {
   return buf;
 }
 
-/// Starts `iotw rig run FILE --out RUN [--seed S]` with stdout and stderr to the log; returns the pid or -1.
-pid_t spawn_rig(const BatchOptions& o, const RigOutcome& r) {
-  std::vector<std::string> args = {o.iotw_exe.string(), "rig", "run", r.rig_file.string(), "--out", r.run_dir.string()};
+/// How long interrupted children get to finish their own clean-up (stop their daemons, write reports) after
+/// SIGTERM before SIGKILL.
+constexpr auto kInterruptGrace = std::chrono::seconds(60);
+
+/// Starts `iotw rig run FILE --out RUN [--seed S]` as child r.stem, stdout and stderr into the log, in the batch's
+/// own process group (a terminal's Ctrl-C reaches every rig). Throws std::runtime_error when it cannot start.
+int spawn_rig(ProcessSupervisor& children, const BatchOptions& o, const RigOutcome& r) {
+  std::vector<std::string> args = {"rig", "run", r.rig_file.string(), "--out", r.run_dir.string()};
   if (o.seed) args.insert(args.end(), {"--seed", std::to_string(*o.seed)});
   if (o.require_all) args.push_back("--require-all");
   args.insert(args.end(), {"--log-level", o.log_level});
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, r.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-  // The child gets default signal handling (our SIGPIPE ignore and handlers must not leak into it).
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t def;
-  sigemptyset(&def);
-  sigaddset(&def, SIGPIPE);
-  sigaddset(&def, SIGINT);
-  sigaddset(&def, SIGTERM);
-  posix_spawnattr_setsigdefault(&attr, &def);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, o.iotw_exe.c_str(), &fa, &attr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  return rc == 0 ? pid : -1;
+  return children.start(r.stem, o.iotw_exe, args,
+                        {.stdout_file = r.log, .stderr_file = r.log, .own_process_group = false, .parent_death_signal = 0});
 }
 
 }  // namespace
@@ -271,48 +247,47 @@ int run_batch(const BatchOptions& o, const std::atomic<bool>& stop, std::ostream
   context.started = std::chrono::system_clock::now();
   context.hostname = this_host_name();
   const auto batch_start = Clock::now();
-  std::map<pid_t, std::pair<std::size_t, Clock::time_point>> running;
+  ProcessSupervisor children;
+  std::map<std::string, std::pair<std::size_t, Clock::time_point>> running;  // by stem: outcome index, start
   std::size_t next = 0;
   bool interrupted = false;
-  while (next < outcomes.size() || !running.empty()) {
-    while (!interrupted && !stop && next < outcomes.size() && running.size() < static_cast<std::size_t>(o.jobs)) {
-      RigOutcome& r = outcomes[next];
-      r.started = std::chrono::system_clock::now();
-      const pid_t pid = spawn_rig(o, r);
-      if (pid < 0) {
-        r.exit_code = kExitCouldNotRun;
-        std::ofstream(r.log) << "cannot start " << o.iotw_exe.string() << ": " << std::strerror(errno) << '\n';
-        out << fmt::format("  {:<24} error (cannot start)\n", r.stem) << std::flush;
-      } else {
-        running[pid] = {next, Clock::now()};
-        out << fmt::format("  {:<24} started (pid {})\n", r.stem, pid) << std::flush;
-      }
-      ++next;
-    }
-    if (stop && !interrupted) {
-      interrupted = true;
-      for (const auto& [pid, info] : running) ::kill(pid, SIGTERM);
-    }
-    if (running.empty()) {
-      if (interrupted || stop) break;
-      continue;
-    }
-    int status = 0;
-    const pid_t pid = ::waitpid(-1, &status, 0);
-    if (pid < 0) {
-      if (errno == EINTR) continue;  // a signal: the loop looks at `stop`
-      break;                         // ECHILD: nothing left (should not happen)
-    }
-    auto it = running.find(pid);
-    if (it == running.end()) continue;
+  const auto finished = [&](const ProcessExit& e) {
+    auto it = running.find(e.name);
+    if (it == running.end()) return;
     RigOutcome& r = outcomes[it->second.first];
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    r.exit_code = e.code;
     r.seconds = std::chrono::duration<double>(Clock::now() - it->second.second).count();
     r.skipped = r.exit_code == 0 && skipped_run(r.run_dir / "junit.xml");
     running.erase(it);
     out << fmt::format("  {:<24} {} (exit {}, {:.1f} s) -> {}\n", r.stem, result_of(r), r.exit_code,
                        r.seconds, r.run_dir.string())
         << std::flush;
+  };
+  while (next < outcomes.size() || !running.empty()) {
+    while (!interrupted && !stop && next < outcomes.size() && running.size() < static_cast<std::size_t>(o.jobs)) {
+      RigOutcome& r = outcomes[next];
+      r.started = std::chrono::system_clock::now();
+      try {
+        const int pid = spawn_rig(children, o, r);
+        running[r.stem] = {next, Clock::now()};
+        out << fmt::format("  {:<24} started (pid {})\n", r.stem, pid) << std::flush;
+      } catch (const std::exception& e) {
+        r.exit_code = kExitCouldNotRun;
+        std::ofstream(r.log) << e.what() << '\n';
+        out << fmt::format("  {:<24} error (cannot start)\n", r.stem) << std::flush;
+      }
+      ++next;
+    }
+    if (stop && !interrupted) {
+      interrupted = true;
+      for (const ProcessExit& e : children.stop_all(kInterruptGrace)) finished(e);
+    }
+    if (running.empty()) {
+      if (interrupted || stop) break;
+      continue;
+    }
+    if (auto e = children.reap_exited()) finished(*e);
+    else std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 
   // Rigs never started (interrupted) are left out of the reports.

@@ -72,7 +72,7 @@ int batch_exit_code(const std::vector<RigOutcome>& outcomes);
 /// Runs the selected rigs, `jobs` at a time, as children `iotw rig run FILE --out OUT/<stem> [--seed S]`;
 /// writes OUT/junit.xml and OUT/batch.json. Returns batch_exit_code(); 2 when the folder is not a folder, has no
 /// rig, or the out folder is not empty; 3 when the folder cannot be read or the out folder cannot be made; 130
-/// when `stop` was set (children get SIGTERM and are waited for).
+/// when `stop` was set (children get SIGTERM, up to 60 s to finish, then SIGKILL).
 int run_batch(const BatchOptions& options, const std::atomic<bool>& stop, std::ostream& out, std::ostream& err);
 
 }  // namespace iotw::harness

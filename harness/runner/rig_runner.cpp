@@ -35,9 +35,10 @@
 #include "iotw/harness/summary_table.hpp"
 #include "fault_policy.hpp"
 #include "iotw/harness/html_report.hpp"
+#include "iotw/support/hex.hpp"
+#include "iotw/support/process.hpp"
 #include "link_capture.hpp"
 #include "link_fabric.hpp"
-#include "process_supervisor.hpp"
 #include "tap_network.hpp"
 #include "rig_script.hpp"
 #include "trust_node_client.hpp"
@@ -152,16 +153,6 @@ nlohmann::ordered_json udp_fault_counts_json(const UdpFaultCounts& c) {
 
 nlohmann::ordered_json udp_counts_json(const UdpDirectionCounts& c) {
   return {{"datagrams", c.datagrams}, {"bytes", c.bytes}, {"delivered_datagrams", c.delivered_datagrams}};
-}
-
-std::string to_hex(const std::string& s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
 }
 
 /// `arg` as one word for a POSIX shell: unchanged when it holds only safe characters, else single-quoted.
@@ -365,7 +356,7 @@ class RigRun final : public ScriptHost {
       return next;
     };
     const int pid = supervisor_.start(name, exe, {"--config", config.string(), "--log-level", log_level_},
-                                      log(layout_.stdout_log(name)), log(layout_.stderr_log(name)));
+                                      {.stdout_file = log(layout_.stdout_log(name)), .stderr_file = log(layout_.stderr_log(name))});
     emit("process_started", {{"name", name}, {"pid", pid}, {"code", nullptr}});
   }
 
@@ -482,7 +473,7 @@ class RigRun final : public ScriptHost {
     std::uint64_t found = 0, pending = 0, lost = 0;
     for (std::uint64_t counter : acked_) {
       const std::string payload = tx_payload(seed_, counter, spec_.traffic.payload_bytes);
-      if (in_ledger.count(to_hex(payload))) {
+      if (in_ledger.count(to_hex(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()))) {
         ++found;
       } else if (client_->submit(payload) == SubmitResult::Duplicate) {
         ++pending;

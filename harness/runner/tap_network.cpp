@@ -3,10 +3,8 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <sched.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -17,7 +15,7 @@
 
 #include <fmt/format.h>
 
-extern char** environ;
+#include "iotw/support/process.hpp"
 
 namespace iotw::harness {
 namespace {
@@ -35,35 +33,14 @@ std::uint64_t splitmix64(std::uint64_t x) {
 std::pair<int, std::string> run_ip(const std::vector<std::string>& args) {
   const std::string exe = ip_tool();
   if (exe.empty()) return {127, "the ip tool (iproute2) is not installed"};
-  int out[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) return {127, std::string("pipe: ") + std::strerror(errno)};
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 2);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  std::vector<std::string> all{exe};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(out[1]);
-  std::string text;
-  if (rc == 0) {
-    char buf[512];
-    for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR);)
-      if (n > 0) text.append(buf, static_cast<std::size_t>(n));
+  CapturedRun r;
+  try {
+    r = run_captured(exe, args, Stderr::merge);
+  } catch (const std::exception& e) {
+    return {127, e.what()};
   }
-  ::close(out[0]);
-  if (rc != 0) return {127, fmt::format("cannot run {}: {}", exe, std::strerror(rc))};
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), text};
+  while (!r.output.empty() && (r.output.back() == '\n' || r.output.back() == ' ')) r.output.pop_back();
+  return {r.code, r.output};
 }
 
 std::atomic<int> g_namespaces{0};

@@ -9,49 +9,29 @@
 
 #include "iotw/ecvrf.h"
 #include "iotw/exit_code.hpp"
+#include "iotw/support/hex.hpp"
 
 namespace iotw::harness {
 namespace {
 
 using Bytes = std::vector<std::uint8_t>;
 
-std::string to_hex(const std::uint8_t* p, std::size_t n) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string s;
-  s.reserve(2 * n);
-  for (std::size_t i = 0; i < n; i++) {
-    s += kDigits[p[i] >> 4];
-    s += kDigits[p[i] & 15];
-  }
-  return s;
-}
-
-int nibble(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/// Strict hex (no prefix, no separators); want_len 0 = any length. Writes "error: ..." to err on failure.
-std::optional<Bytes> from_hex(const std::string& name, const std::string& hex, std::size_t want_len,
-                              std::ostream& err) {
-  if (hex.size() % 2 != 0) {
-    err << "error: " << name << ": odd number of hex digits (" << hex.size() << ")\n";
+/// Strict hex (no prefix, no separators; either case); want_len 0 = any length. Writes "error: ..." to err on
+/// failure.
+std::optional<Bytes> parse_hex(const std::string& name, const std::string& hex, std::size_t want_len,
+                               std::ostream& err) {
+  auto out = from_hex(hex, HexCase::any);
+  if (!out) {
+    if (hex.size() % 2 != 0)
+      err << "error: " << name << ": odd number of hex digits (" << hex.size() << ")\n";
+    else
+      err << "error: " << name << ": not a hex digit at position " << hex.find_first_not_of("0123456789abcdefABCDEF")
+          << "\n";
     return std::nullopt;
   }
-  Bytes out(hex.size() / 2);
-  for (std::size_t i = 0; i < out.size(); i++) {
-    const int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) {
-      err << "error: " << name << ": not a hex digit at position " << (hi < 0 ? 2 * i : 2 * i + 1) << "\n";
-      return std::nullopt;
-    }
-    out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
-  }
-  if (want_len != 0 && out.size() != want_len) {
+  if (want_len != 0 && out->size() != want_len) {
     err << "error: " << name << ": expected " << want_len << " bytes (" << 2 * want_len << " hex digits), got "
-        << out.size() << "\n";
+        << out->size() << "\n";
     return std::nullopt;
   }
   return out;
@@ -86,11 +66,11 @@ int VrfCommand::run(std::ostream& out, std::ostream& err) const {
     return kExitCouldNotRun;
   }
   const auto suite = suite_ == "tai" ? IOTW_ECVRF_TAI : IOTW_ECVRF_ELL2;
-  const auto alpha = from_hex("--alpha", alpha_, 0, err);
+  const auto alpha = parse_hex("--alpha", alpha_, 0, err);
   if (!alpha) return kExitUsage;
   std::array<std::uint8_t, IOTW_ECVRF_OUTPUT_BYTES> beta{};
   if (prove_->parsed()) {
-    auto sk = from_hex("--sk", sk_, IOTW_ECVRF_SK_BYTES, err);
+    auto sk = parse_hex("--sk", sk_, IOTW_ECVRF_SK_BYTES, err);
     if (!sk) return kExitUsage;
     std::array<std::uint8_t, IOTW_ECVRF_PK_BYTES> pk{};
     std::array<std::uint8_t, IOTW_ECVRF_PROOF_BYTES> pi{};
@@ -106,9 +86,9 @@ int VrfCommand::run(std::ostream& out, std::ostream& err) const {
         << "\nbeta: " << to_hex(beta.data(), beta.size()) << "\n";
     return kExitPass;
   }
-  const auto pk = from_hex("--pk", pk_, IOTW_ECVRF_PK_BYTES, err);
+  const auto pk = parse_hex("--pk", pk_, IOTW_ECVRF_PK_BYTES, err);
   if (!pk) return kExitUsage;
-  const auto pi = from_hex("--pi", pi_, IOTW_ECVRF_PROOF_BYTES, err);
+  const auto pi = parse_hex("--pi", pi_, IOTW_ECVRF_PROOF_BYTES, err);
   if (!pi) return kExitUsage;
   const auto st = iotw_ecvrf_verify(suite, beta.data(), pk->data(), pi->data(), alpha->data(), alpha->size());
   if (st != IOTW_ECVRF_OK) {

@@ -13,6 +13,7 @@
 #include "iotw/block_header.h"
 #include "iotw/ecvrf.h"
 #include "iotw/signing.h"
+#include "iotw/support/hex.hpp"
 
 namespace iotw::harness {
 namespace {
@@ -26,23 +27,6 @@ Bytes sha256(const std::uint8_t* data, std::size_t len) {
   return out;
 }
 Bytes sha256(const Bytes& b) { return sha256(b.data(), b.size()); }
-
-int nibble(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
-std::optional<Bytes> from_hex(std::string_view s) {
-  if (s.size() % 2) return std::nullopt;
-  Bytes out(s.size() / 2);
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    int hi = nibble(s[2 * i]), lo = nibble(s[2 * i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
-  }
-  return out;
-}
 
 bool same(const Bytes& a, const std::uint8_t* b, std::size_t n) {
   return a.size() == n && std::equal(a.begin(), a.end(), b);
@@ -95,7 +79,7 @@ class BlockCheck {
   std::optional<Bytes> hex(const json& o, std::string_view key, std::size_t len, std::string_view label = "") {
     auto s = str(o, key, label);
     if (!s) return std::nullopt;
-    auto bytes = from_hex(*s);
+    auto bytes = from_hex(*s, HexCase::lower);
     if (!bytes) {
       err(fmt::format("'{}{}' is not lower-case hex", label, key));
       return std::nullopt;

@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "iotw/ecvrf.h"
+#include "test_hex.hpp"
 
 namespace {
 
@@ -24,16 +25,6 @@ using Pi = std::array<std::uint8_t, IOTW_ECVRF_PROOF_BYTES>;
 using Beta = std::array<std::uint8_t, IOTW_ECVRF_OUTPUT_BYTES>;
 using Point = std::array<std::uint8_t, 32>;
 
-Bytes unhex(const std::string& h) {
-  if (h.empty()) return {};
-  Bytes out(h.size() / 2);
-  size_t len = 0;
-  EXPECT_EQ(h.size() % 2, 0u) << h;
-  EXPECT_EQ(sodium_hex2bin(out.data(), out.size(), h.c_str(), h.size(), nullptr, &len, nullptr), 0) << h;
-  out.resize(len);
-  return out;
-}
-
 template <size_t N>
 std::array<std::uint8_t, N> unhex_n(const std::string& h) {
   const Bytes b = unhex(h);
@@ -41,14 +32,6 @@ std::array<std::uint8_t, N> unhex_n(const std::string& h) {
   EXPECT_EQ(b.size(), N) << h;
   std::copy_n(b.begin(), std::min(N, b.size()), out.begin());
   return out;
-}
-
-template <typename C>
-std::string hex(const C& b) {
-  std::string s(b.size() * 2 + 1, '\0');
-  sodium_bin2hex(s.data(), s.size(), b.data(), b.size());
-  s.pop_back();
-  return s;
 }
 
 /// One example of a "name = value" vector file: `example = NAME ...` starts it; fields keep their first token
@@ -110,17 +93,17 @@ TEST_F(Ecvrf, EveryRfc9381VectorProvesVerifiesAndHashes) {
     const Bytes alpha = unhex(e.f.at("alpha"));
     Point pk{};
     ASSERT_EQ(iotw_ecvrf_public_key(pk.data(), sk.data()), IOTW_ECVRF_OK);
-    EXPECT_EQ(hex(pk), e.f.at("PK"));
+    EXPECT_EQ(to_hex(pk), e.f.at("PK"));
 
     Pi pi{};
     ASSERT_EQ(iotw_ecvrf_prove(suite, pi.data(), sk.data(), alpha.data(), alpha.size()), IOTW_ECVRF_OK);
-    EXPECT_EQ(hex(pi), e.f.at("pi"));
+    EXPECT_EQ(to_hex(pi), e.f.at("pi"));
 
     Beta beta{};
     const auto want_pi = unhex_n<80>(e.f.at("pi"));
     ASSERT_EQ(iotw_ecvrf_verify(suite, beta.data(), pk.data(), want_pi.data(), alpha.data(), alpha.size()),
               IOTW_ECVRF_OK);
-    EXPECT_EQ(hex(beta), e.f.at("beta"));
+    EXPECT_EQ(to_hex(beta), e.f.at("beta"));
     Beta beta2{};
     ASSERT_EQ(iotw_ecvrf_proof_to_hash(suite, beta2.data(), want_pi.data()), IOTW_ECVRF_OK);
     EXPECT_EQ(beta2, beta);
@@ -133,7 +116,7 @@ TEST_F(Ecvrf, EveryRfc9381VectorProvesVerifiesAndHashes) {
       ASSERT_EQ(iotw_h2c_edwards25519_nu(h.data(), msg.data(), msg.size(),
                                           reinterpret_cast<const std::uint8_t*>(dst.data()), dst.size()),
                 IOTW_ECVRF_OK);
-      EXPECT_EQ(hex(h), e.f.at("H"));
+      EXPECT_EQ(to_hex(h), e.f.at("H"));
     }
   }
   EXPECT_GE(tai, 1);
@@ -152,14 +135,14 @@ TEST_F(Ecvrf, Draft03ProofsAreNotRfc9381Proofs) {
     const Bytes alpha = unhex(e.f.at("alpha"));
     Point pk{};
     iotw_ecvrf_public_key(pk.data(), sk.data());
-    EXPECT_EQ(hex(pk), e.f.at("PK"));
+    EXPECT_EQ(to_hex(pk), e.f.at("PK"));
     const auto pi = unhex_n<80>(e.f.at("pi"));
     for (auto suite : {IOTW_ECVRF_TAI, IOTW_ECVRF_ELL2})
       EXPECT_EQ(iotw_ecvrf_verify(suite, nullptr, pk.data(), pi.data(), alpha.data(), alpha.size()),
                 IOTW_ECVRF_INVALID);
     Pi ours{};
     iotw_ecvrf_prove(IOTW_ECVRF_ELL2, ours.data(), sk.data(), alpha.data(), alpha.size());
-    EXPECT_NE(hex(ours), e.f.at("pi"));
+    EXPECT_NE(to_hex(ours), e.f.at("pi"));
   }
   EXPECT_EQ(n, 3);
 }
@@ -181,7 +164,7 @@ TEST_F(Ecvrf, Rfc9380EncodeToCurveVectors) {
     auto want = unhex_n<32>(e.f.at("P.y"));
     std::reverse(want.begin(), want.end());
     want[31] |= static_cast<std::uint8_t>((unhex_n<32>(e.f.at("P.x"))[31] & 1) << 7);
-    EXPECT_EQ(hex(p), hex(want));
+    EXPECT_EQ(to_hex(p), to_hex(want));
   }
 }
 

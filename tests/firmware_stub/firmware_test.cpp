@@ -21,6 +21,8 @@ extern "C" {
 #include "iotw/signing.h"
 }
 
+#include "test_hex.hpp"
+
 namespace {
 
 using ::testing::_;
@@ -71,16 +73,6 @@ class MockPort {
  private:
   static MockPort *self(void *c) { return static_cast<MockPort *>(c); }
 };
-
-std::string hex(const uint8_t *p, size_t n) {
-  static const char d[] = "0123456789abcdef";
-  std::string s;
-  for (size_t i = 0; i < n; i++) {
-    s += d[p[i] >> 4];
-    s += d[p[i] & 15];
-  }
-  return s;
-}
 
 Bytes header_bytes(uint32_t version, uint64_t height) {
   iotw_block_header h{};
@@ -766,8 +758,8 @@ TEST_F(FirmwareTest, SecretKeyIsNeverLogged) {
   deliver(error(1));
   now += IOTW_FW_LINK_TIMEOUT_MS * 2;
   iotw_fw_poll(&fw);
-  std::string sk_hex = hex(fw.sk, 64);
-  std::string seed_hex = hex(nvs["id.seed"].data(), 32);
+  std::string sk_hex = to_hex(fw.sk, 64);
+  std::string seed_hex = to_hex(nvs["id.seed"].data(), 32);
   ASSERT_GT(logs.size(), 5u);
   for (const auto &[event, detail] : logs) {
     EXPECT_EQ(detail.find(seed_hex), std::string::npos) << event;

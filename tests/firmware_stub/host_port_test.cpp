@@ -16,16 +16,12 @@ extern "C" {
 #include "iotw/message_codec.h"
 }
 
+#include "test_hex.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
 using Bytes = std::vector<uint8_t>;
-
-Bytes unhex(const std::string &h) {
-  Bytes out;
-  for (size_t i = 0; i + 1 < h.size(); i += 2) out.push_back(static_cast<uint8_t>(std::stoul(h.substr(i, 2), nullptr, 16)));
-  return out;
-}
 
 class HostPortTest : public ::testing::Test {
  protected:

@@ -10,26 +10,13 @@
 
 #include "iotw/block_header.h"
 #include "iotw/signing.h"
+#include "test_hex.hpp"
 
 using iotw::harness::LedgerVerdict;
 using iotw::harness::verify_ledger;
 using json = nlohmann::json;
 
 namespace {
-
-std::string hex(const std::uint8_t* p, std::size_t n) {
-  static const char* d = "0123456789abcdef";
-  std::string s;
-  for (std::size_t i = 0; i < n; ++i) {
-    s += d[p[i] >> 4];
-    s += d[p[i] & 15];
-  }
-  return s;
-}
-template <std::size_t N>
-std::string hex(const std::array<std::uint8_t, N>& a) {
-  return hex(a.data(), N);
-}
 
 using Hash = std::array<std::uint8_t, 32>;
 
@@ -83,9 +70,9 @@ class LedgerVerifier : public ::testing::Test {
     const Hash empty = sha256("", 0);
     std::copy(empty.begin(), empty.end(), header.begin() + 44);
     const Hash zero{};
-    return {{"height", 0},        {"hash", hex(sha256(header.data(), 120))}, {"header", hex(header)},
-            {"prev_hash", hex(zero)}, {"tx_root", hex(empty)},           {"timestamp_ms", 0},
-            {"miner", hex(zero)}, {"tx_count", 0},                     {"assignment_id", 0},
+    return {{"height", 0},        {"hash", to_hex(sha256(header.data(), 120))}, {"header", to_hex(header)},
+            {"prev_hash", to_hex(zero)}, {"tx_root", to_hex(empty)},           {"timestamp_ms", 0},
+            {"miner", to_hex(zero)}, {"tx_count", 0},                     {"assignment_id", 0},
             {"miner_signature", ""}, {"round_id", 0},                  {"transactions", json::array()},
             {"attestations", json::array()}};
   }
@@ -103,7 +90,7 @@ class LedgerVerifier : public ::testing::Test {
     for (const auto& payload : p.payloads) {
       const Hash th = sha256(payload.data(), payload.size());
       hashes.insert(hashes.end(), th.begin(), th.end());
-      txs.push_back({{"hash", hex(th)}, {"payload_hex", hex(reinterpret_cast<const std::uint8_t*>(payload.data()),
+      txs.push_back({{"hash", to_hex(th)}, {"payload_hex", to_hex(reinterpret_cast<const std::uint8_t*>(payload.data()),
                                                              payload.size())}});
     }
     iotw_block_header h{};
@@ -129,15 +116,15 @@ class LedgerVerifier : public ::testing::Test {
       std::array<std::uint8_t, 64> asig;
       len = iotw_sigmsg_attest(p.round_id, bh.data(), p.verdict, msg);
       crypto_sign_detached(asig.data(), nullptr, msg, len, keys_[w].sk.data());
-      atts.push_back({{"witness", hex(keys_[w].pk)},
+      atts.push_back({{"witness", to_hex(keys_[w].pk)},
                       {"round_id", p.round_id},
                       {"verdict", p.verdict == 1 ? "valid" : "invalid"},
-                      {"signature", hex(asig)}});
+                      {"signature", to_hex(asig)}});
     }
-    return {{"height", p.height},       {"hash", hex(bh)},         {"header", hex(header)},
-            {"prev_hash", hex(p.prev)}, {"tx_root", hex(root)},    {"timestamp_ms", p.timestamp_ms},
-            {"miner", hex(miner.pk)},   {"tx_count", p.payloads.size()}, {"assignment_id", p.assignment_id},
-            {"miner_signature", hex(sig)}, {"round_id", p.round_id}, {"transactions", txs},
+    return {{"height", p.height},       {"hash", to_hex(bh)},         {"header", to_hex(header)},
+            {"prev_hash", to_hex(p.prev)}, {"tx_root", to_hex(root)},    {"timestamp_ms", p.timestamp_ms},
+            {"miner", to_hex(miner.pk)},   {"tx_count", p.payloads.size()}, {"assignment_id", p.assignment_id},
+            {"miner_signature", to_hex(sig)}, {"round_id", p.round_id}, {"transactions", txs},
             {"attestations", atts}};
   }
 
@@ -335,7 +322,7 @@ TEST_F(LedgerVerifier, GenesisMustBeExact) {
   g["prev_hash"] = header.substr(2 * 12, 64);
   std::array<std::uint8_t, 120> bytes;
   for (std::size_t i = 0; i < 120; ++i) bytes[i] = static_cast<std::uint8_t>(std::stoi(header.substr(2 * i, 2), nullptr, 16));
-  g["hash"] = hex(sha256(bytes.data(), 120));
+  g["hash"] = to_hex(sha256(bytes.data(), 120));
   const LedgerVerdict v = verify_ledger({g});
   ASSERT_EQ(v.errors.size(), 1u);
   EXPECT_EQ(v.errors[0],

@@ -1,4 +1,5 @@
 #include "iotw/harness/report_writer.hpp"
+#include "iotw/harness/summary_table.hpp"
 
 #include <gtest/gtest.h>
 

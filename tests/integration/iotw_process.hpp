@@ -11,8 +11,9 @@
 #include <thread>
 #include <vector>
 
-#include <boost/process.hpp>
 #include <gtest/gtest.h>
+
+#include "iotw/support/process.hpp"
 
 namespace iotw::test {
 
@@ -46,20 +47,17 @@ struct IotwResult {
   std::string out, err;
 };
 
-/// Runs `exe args...` to completion; its stdout and stderr are captured in files in `scratch`.
-/// `while_running`, if given, is called with the child's pid once it started.
+/// Runs `exe args...` to completion (in the test's process group); its stdout and stderr are captured in files
+/// in `scratch`. `while_running`, if given, is called with the child's pid once it started.
 inline IotwResult run_program(const std::string& exe, const std::vector<std::string>& args,
                               const std::filesystem::path& scratch,
                               const std::function<void(int pid)>& while_running = {}) {
-  namespace bp = boost::process;
   const auto out = scratch / "iotw.stdout", err = scratch / "iotw.stderr";
-  std::filesystem::remove(out);  // Boost.Process opens without O_TRUNC: a shorter run would keep old bytes
-  std::filesystem::remove(err);
-  bp::child c(bp::exe = exe, bp::args = args, bp::std_out > out.string(), bp::std_err > err.string(),
-              bp::std_in.close());
-  if (while_running) while_running(c.id());
-  c.wait();
-  return {c.exit_code(), slurp(out), slurp(err)};
+  ProcessSupervisor child;
+  const int pid = child.start("child", exe, args, {.stdout_file = out, .stderr_file = err, .own_process_group = false});
+  if (while_running) while_running(pid);
+  const auto e = child.wait("child");
+  return {e->code, slurp(out), slurp(err)};
 }
 
 /// Runs `iotw args...` to completion (run_program).

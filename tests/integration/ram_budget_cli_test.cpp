@@ -2,30 +2,20 @@
 // profiles"): iotw-emu refuses a device that does not fit before serving anything (exit 2, a message naming the
 // device, the chip and the bytes, a ram_refused event), and `iotw rig check` refuses the rig at its line.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
+
+#include "iotw/support/process.hpp"
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out;  ///< stdout + stderr
-};
-
-Result run(const std::string& cmd) {
-  Result r;
-  FILE* f = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!f) return r;
-  std::array<char, 4096> buf{};
-  for (size_t n; (n = std::fread(buf.data(), 1, buf.size(), f)) > 0;) r.out.append(buf.data(), n);
-  const int st = ::pclose(f);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
+/// `exe args...` to its end: exit code and stdout + stderr.
+iotw::CapturedRun run(const std::string& exe, const std::vector<std::string>& args) {
+  return iotw::run_captured(exe, args, iotw::Stderr::merge);
 }
 
 std::filesystem::path temp_dir(const std::string& name) {
@@ -44,13 +34,13 @@ TEST(RamBudgetCli, IotwEmuRefusesADeviceWhoseFirmwareDoesNotFitBeforeServing) {
                                    << "ip = \"10.9.0.2/24\"\nmac = \"02:00:00:00:00:01\"\n"
                                    << "trust_node_udp = \"10.9.0.1:4000\"\nram_budget_kib = 4\n"
                                    << "nvs_dir = \"" << (dir / "nvs2").string() << "\"\n";
-  const Result r = run(std::string(IOTW_EMU_EXE) + " --config " + (dir / "pool.toml").string());
-  EXPECT_EQ(r.code, 2) << r.out;
-  EXPECT_NE(r.out.find("[iotw-emu] [error] rtl-01: the firmware needs "), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("bytes of static RAM but the RTL8195AM (rtl8195) leaves 4096 bytes to the application "
+  const auto r = run(IOTW_EMU_EXE, {"--config", (dir / "pool.toml").string()});
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("[iotw-emu] [error] rtl-01: the firmware needs "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("bytes of static RAM but the RTL8195AM (rtl8195) leaves 4096 bytes to the application "
                        "(ram_budget_kib = 4); refused"),
             std::string::npos)
-      << r.out;
+      << r.output;
   std::ifstream in(dir / "events.jsonl");
   std::stringstream ev;
   ev << in.rdbuf();
@@ -66,23 +56,23 @@ TEST(RamBudgetCli, RigCheckRefusesAGroupThatDoesNotFitAtItsLine) {
   const std::string rig = "[rig]\nname = \"ram\"\n\n[[devices]]\nname_prefix = \"esp\"\nmodel = \"esp8266\"\n"
                           "count = 5\nram_budget_kib = 8\n\n[target]\nblocks = 1\n\n[pass]\nblocks_finalized_min = 1\n";
   std::ofstream(dir / "small.toml") << rig;
-  Result r = run(std::string(IOTW_EXE) + " rig check " + (dir / "small.toml").string());
-  EXPECT_EQ(r.code, 2) << r.out;
-  EXPECT_NE(r.out.find("small.toml:8:18: esp-01: the firmware needs "), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("but the ESP8266EX (esp8266) leaves 8192 bytes"), std::string::npos) << r.out;
+  auto r = run(IOTW_EXE, {"rig", "check", (dir / "small.toml").string()});
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("small.toml:8:18: esp-01: the firmware needs "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("but the ESP8266EX (esp8266) leaves 8192 bytes"), std::string::npos) << r.output;
 
   std::string fits = rig;
   fits.replace(fits.find("ram_budget_kib = 8"), 18, "ram_budget_kib = 64");
   std::ofstream(dir / "fits.toml") << fits;
-  r = run(std::string(IOTW_EXE) + " rig check " + (dir / "fits.toml").string());
-  EXPECT_EQ(r.code, 0) << r.out;
+  r = run(IOTW_EXE, {"rig", "check", (dir / "fits.toml").string()});
+  EXPECT_EQ(r.code, 0) << r.output;
 
   std::string at = rig;
   at.replace(at.find("count = 5"), 9, "count = 5\nlink = \"at\"");
   std::ofstream(dir / "at.toml") << at;
-  r = run(std::string(IOTW_EXE) + " rig check " + (dir / "at.toml").string());
-  EXPECT_EQ(r.code, 2) << r.out;
-  EXPECT_NE(r.out.find("'ram_budget_kib' in [[devices]] does not apply to link 'at'"), std::string::npos) << r.out;
+  r = run(IOTW_EXE, {"rig", "check", (dir / "at.toml").string()});
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("'ram_budget_kib' in [[devices]] does not apply to link 'at'"), std::string::npos) << r.output;
   std::filesystem::remove_all(dir);
 }
 

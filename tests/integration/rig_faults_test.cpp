@@ -4,8 +4,6 @@
 #include <nlohmann/json.hpp>
 #include <pugixml.hpp>
 
-#include <boost/process.hpp>
-
 #include <algorithm>
 #include <map>
 #include <set>

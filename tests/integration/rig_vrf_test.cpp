@@ -8,16 +8,11 @@
 
 #include "iotw/ecvrf.h"
 #include "iotw_process.hpp"
+#include "test_hex.hpp"
 
 namespace iotw::test {
 namespace {
 using json = nlohmann::json;
-
-std::vector<uint8_t> unhex(const std::string& h) {
-  std::vector<uint8_t> out;
-  for (std::size_t i = 0; i + 1 < h.size(); i += 2) out.push_back(static_cast<uint8_t>(std::stoul(h.substr(i, 2), nullptr, 16)));
-  return out;
-}
 
 TEST(RigRun, VrfSelectionMinesEveryBlockByLowestValidClaim) {
   const auto dir = scratch_dir();

@@ -5,7 +5,7 @@
 #pragma once
 #include <gtest/gtest.h>
 
-#include <boost/process.hpp>
+#include "iotw/support/process.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -21,7 +21,6 @@ namespace iotw::test {
 /// other than 0, or a protobuf error on its stderr (the schema did not load), fails the test.
 inline std::vector<std::vector<std::string>> tshark_fields(const std::filesystem::path& pcap,
                                                            const std::vector<std::string>& fields) {
-  namespace bp = boost::process;
   std::vector<std::string> args = {"-X", std::string("lua_script:") + IOTW_WIRESHARK_LUA,
                                    "-o", std::string("uat:protobuf_search_paths:\"") + IOTW_PROTO_DIR + "\",\"TRUE\"",
                                    "-o", std::string("uat:protobuf_search_paths:\"") + IOTW_NANOPB_PROTO_DIR + "\",\"FALSE\"",
@@ -31,11 +30,10 @@ inline std::vector<std::vector<std::string>> tshark_fields(const std::filesystem
     args.push_back("-e");
     args.push_back(f);
   }
-  bp::ipstream out;
   const std::filesystem::path err_file = pcap.string() + ".tshark.stderr";
-  bp::child c(bp::exe = IOTW_TSHARK, bp::args = args, bp::std_out > out, bp::std_err > err_file.string(),
-              bp::std_in.close());
+  const CapturedRun r = run_captured(IOTW_TSHARK, args, err_file);
   std::vector<std::vector<std::string>> rows;
+  std::stringstream out(r.output);
   for (std::string line; std::getline(out, line);) {
     std::vector<std::string> cols;
     std::stringstream ss(line);
@@ -43,11 +41,10 @@ inline std::vector<std::vector<std::string>> tshark_fields(const std::filesystem
     cols.resize(fields.size());
     rows.push_back(cols);
   }
-  c.wait();
   std::ifstream err_in(err_file);
   const std::string err((std::istreambuf_iterator<char>(err_in)), std::istreambuf_iterator<char>());
   std::filesystem::remove(err_file);
-  EXPECT_EQ(c.exit_code(), 0) << err;
+  EXPECT_EQ(r.code, 0) << err;
   EXPECT_EQ(err.find("Protobuf"), std::string::npos) << err;
   return rows;
 }

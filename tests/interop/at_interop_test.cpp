@@ -4,14 +4,15 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <boost/process.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
-namespace bp = boost::process;
+#include "emu_child.hpp"
+#include "iotw/support/process.hpp"
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -32,27 +33,11 @@ fs::path scratch() {
 }
 
 /// iotw-emu MODEL --at --pty ...; the PTY path is its first stdout line; SIGTERM on destruction.
-class AtModule {
- public:
+struct AtModule : iotw::test::EmuChild {
   AtModule(const std::vector<std::string>& args, const fs::path& dir)
-      : child_(IOTW_EMU_EXE, bp::args = args, bp::std_out > out_, bp::std_err > (dir / "emu.events").string(),
-               bp::std_in.close(), bp::start_dir = dir.string()) {
-    std::getline(out_, pty);
-  }
-  ~AtModule() {
-    ::kill(child_.id(), SIGTERM);
-    child_.wait();
-  }
-  int exit_code() {
-    ::kill(child_.id(), SIGTERM);
-    child_.wait();
-    return child_.exit_code();
-  }
+      : EmuChild(args, 1, dir), pty(lines.empty() ? "" : lines[0]) {}
+  int exit_code() { return stop(); }
   std::string pty;
-
- private:
-  bp::ipstream out_;
-  bp::child child_;
 };
 
 struct Run {
@@ -62,10 +47,10 @@ struct Run {
 
 Run session(const std::string& model, const std::string& pty, const fs::path& dir) {
   const auto out = dir / "session.out";
-  bp::child c("/usr/bin/python3", bp::args = {std::string(IOTW_INTEROP_DIR) + "/at_session.py", model, pty, "iotw-interop", "s3cret-pass"},
-              (bp::std_out & bp::std_err) > out.string(), bp::std_in.close());
-  c.wait();
-  return {c.exit_code(), slurp(out)};
+  const int code = iotw::run_to_end(
+      "/usr/bin/python3", {std::string(IOTW_INTEROP_DIR) + "/at_session.py", model, pty, "iotw-interop", "s3cret-pass"},
+      {.stdout_file = out, .stderr_file = out});
+  return {code, slurp(out)};
 }
 
 }  // namespace
@@ -96,10 +81,7 @@ TEST(AtInterop, Rtl8710OverSocat) {
 
 TEST(AtInterop, StandaloneNeedsAtAndPty) {
   fs::path dir = scratch();
-  bp::child c(IOTW_EMU_EXE, bp::args = {"esp32"}, bp::std_out > bp::null, bp::std_err > (dir / "err").string(),
-              bp::std_in.close());
-  c.wait();
-  EXPECT_EQ(c.exit_code(), 2);
+  EXPECT_EQ(iotw::run_to_end(IOTW_EMU_EXE, {"esp32"}, {.stdout_file = "/dev/null", .stderr_file = dir / "err"}), 2);
   EXPECT_NE(slurp(dir / "err").find("--at --pty"), std::string::npos);
   fs::remove_all(dir);
 }

@@ -8,7 +8,6 @@
 #include <sodium.h>
 #include <termios.h>
 
-#include <boost/process.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -21,8 +20,9 @@
 extern "C" {
 #include "iotw/signing.h"
 }
+#include "emu_child.hpp"
+#include "iotw/support/process.hpp"
 
-namespace bp = boost::process;
 namespace fs = std::filesystem;
 
 namespace {
@@ -50,34 +50,12 @@ struct ToolResult {
 /// Runs a third-party tool to completion (each is bounded by its own timeouts).
 ToolResult run_tool(const std::string& exe, const std::vector<std::string>& args, const fs::path& dir) {
   const auto out = dir / "tool.out", err = dir / "tool.err";
-  bp::child c(bp::search_path(exe), bp::args = args, bp::std_out > out.string(), bp::std_err > err.string(),
-              bp::std_in.close());
-  c.wait();
-  return {c.exit_code(), slurp(out), slurp(err)};
+  const int code = iotw::run_to_end(exe, args, {.stdout_file = out, .stderr_file = err});
+  return {code, slurp(out), slurp(err)};
 }
 
 /// iotw-emu in a standalone mode; endpoint lines read from its stdout; SIGTERM on destruction.
-class Emu {
- public:
-  Emu(const std::vector<std::string>& args, int endpoint_lines, const fs::path& dir)
-      : child_(IOTW_EMU_EXE, bp::args = args, bp::std_out > out_, bp::std_err > (dir / "emu.events").string(),
-               bp::std_in.close(), bp::start_dir = dir.string()) {
-    for (int i = 0; i < endpoint_lines; i++) {
-      std::string l;
-      if (!std::getline(out_, l)) break;
-      lines.push_back(l);
-    }
-  }
-  ~Emu() {
-    ::kill(child_.id(), SIGTERM);
-    child_.wait();
-  }
-  std::vector<std::string> lines;
-
- private:
-  bp::ipstream out_;
-  bp::child child_;
-};
+using Emu = iotw::test::EmuChild;
 
 std::string port_of(const std::string& host_port) { return host_port.substr(host_port.rfind(':') + 1); }
 

@@ -22,7 +22,7 @@ std::map<std::string, std::vector<uint8_t>> doc_vectors() {
   std::regex re("^vector\\.([a-z0-9_.]+) = ([0-9a-f]+)$");
   for (std::string line; std::getline(f, line);) {
     std::smatch m;
-    if (std::regex_match(line, m, re)) v[m[1]] = from_hex(m[2]);
+    if (std::regex_match(line, m, re)) v[m[1]] = unhex(m[2]);
   }
   return v;
 }

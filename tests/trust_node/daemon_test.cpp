@@ -4,7 +4,6 @@
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -87,8 +86,7 @@ block_interval_ms = 0
   EXPECT_EQ(b[0]["attestations"].size(), 3u);
   EXPECT_EQ(b[0]["transactions"][0]["payload_hex"], to_hex(Bytes{'m', 'e', 't', 'e', 'r', ' ', '4', '2', ' ', 'k', 'W', 'h'}));
 
-  kill(node.pid, SIGTERM);
-  EXPECT_EQ(node.wait_exit(), 0);
+  EXPECT_EQ(node.stop(), 0);
   const std::string events = node.read("events.jsonl");
   EXPECT_NE(events.find(R"("kind":"block_finalized")"), std::string::npos);
   EXPECT_NE(events.find(R"("kind":"node_stopping")"), std::string::npos);
@@ -166,8 +164,7 @@ TEST(TrustNodeDaemon, PtyDevicesRegisterAndMine) {
   EXPECT_EQ(height, 1) << node.read("events.jsonl");
   EXPECT_TRUE(a.dev.attached);
   EXPECT_TRUE(b.dev.attached);
-  kill(node.pid, SIGTERM);
-  EXPECT_EQ(node.wait_exit(), 0);
+  EXPECT_EQ(node.stop(), 0);
   EXPECT_NE(node.read("events.jsonl").find("\"link\":\"serial:" + a.path + "\""), std::string::npos);
 }
 
@@ -180,15 +177,10 @@ TEST(TrustNodeDaemon, BadConfigExitsTwoNamingFileAndLine) {
 
 /** `iotw-trust-node --config DIR/tn.toml --print-node-pubkey` stdout (trimmed) and exit code. */
 std::pair<std::string, int> print_node_pubkey(const Node &node) {
-  const std::string cmd = std::string(IOTW_TRUST_NODE_BIN) + " --config " + (node.dir / "tn.toml").string() +
-                          " --print-node-pubkey 2>/dev/null";
-  FILE *p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[256];
-  while (p && fgets(buf, sizeof buf, p)) out += buf;
-  const int status = p ? pclose(p) : -1;
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+  auto r = run_captured(IOTW_TRUST_NODE_BIN, {"--config", (node.dir / "tn.toml").string(), "--print-node-pubkey"},
+                        Stderr::discard);
+  while (!r.output.empty() && (r.output.back() == '\n' || r.output.back() == '\r')) r.output.pop_back();
+  return {r.output, r.code};
 }
 
 TEST(TrustNodeDaemon, NodeKeyPersistsAndSignsCheckpointsOverUdp) {
@@ -245,8 +237,7 @@ port_file = "udp.port"
   EXPECT_NE(node.read("events.jsonl").find("\"node_pubkey\":\"" + pub_hex + "\""), std::string::npos);
 
   // Restart: the same key.
-  kill(node.pid, SIGTERM);
-  EXPECT_EQ(node.wait_exit(), 0);
+  EXPECT_EQ(node.stop(), 0);
   node.start();
   const int http2 = node.port("http.port");
   ASSERT_GT(http2, 0);

@@ -221,8 +221,9 @@ TEST(TrustNodeHttp, MetricsPassPromtoolCheck) {
   EXPECT_NE(m->body.find("\niotw_blocks_finalized_total 1\n"), std::string::npos);
   const fs::path file = r.node.dir / "metrics.txt";
   std::ofstream(file) << m->body;
-  const std::string cmd = "promtool check metrics < " + file.string() + " > " + (r.node.dir / "promtool.txt").string() + " 2>&1";
-  EXPECT_EQ(std::system(cmd.c_str()), 0) << r.node.read("promtool.txt");
+  const fs::path out = r.node.dir / "promtool.txt";
+  EXPECT_EQ(run_to_end("promtool", {"check", "metrics"}, {.stdin_file = file, .stdout_file = out, .stderr_file = out}), 0)
+      << r.node.read("promtool.txt");
 }
 
 }  // namespace

@@ -1,13 +1,9 @@
 // A real iotw-trust-node process in a temp directory, and a SimDevice behind its own UDP socket
 // (shared by the daemon, HTTP API and durability tests).
 #pragma once
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -17,13 +13,13 @@
 #include <thread>
 
 #include "iotw/frame_codec.h"
+#include "iotw/support/process.hpp"
 #include "sim.hpp"
-
-extern char **environ;
 
 namespace iotw::tn::test {
 namespace fs = std::filesystem;
 
+/** An iotw-trust-node child (iotw/support/process.hpp), stderr into DIR/stderr.txt, stdout the test's. */
 struct Node {
   explicit Node(const std::string &toml) {
     char tmpl[] = "/tmp/iotw-tn-daemon-XXXXXX";
@@ -35,17 +31,15 @@ struct Node {
   void start() {
     fs::remove(dir / "http.port");
     fs::remove(dir / "udp.port");
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, (dir / "stderr.txt").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const std::string cfg = (dir / "tn.toml").string();
-    char *argv[] = {const_cast<char *>(IOTW_TRUST_NODE_BIN), const_cast<char *>("--config"),
-                    const_cast<char *>(cfg.c_str()), nullptr};
-    EXPECT_EQ(posix_spawn(&pid, IOTW_TRUST_NODE_BIN, &fa, nullptr, argv, environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
+    try {
+      pid = children.start(kName, IOTW_TRUST_NODE_BIN, {"--config", (dir / "tn.toml").string()},
+                           {.stderr_file = dir / "stderr.txt"});
+    } catch (const std::exception &e) {
+      ADD_FAILURE() << e.what();
+    }
   }
   ~Node() {
-    if (pid > 0) kill(pid, SIGKILL), waitpid(pid, nullptr, 0);
+    children.kill(kName);
     fs::remove_all(dir);
   }
   /** Waits (bounded) for the daemon to write a port file; 0 if it never appears. */
@@ -60,23 +54,30 @@ struct Node {
   }
   /** SIGKILL (no chance to clean up) and reap. */
   void kill9() {
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
+    children.kill(kName);
     pid = -1;
   }
-  int wait_exit() {
-    int status = 0;
-    waitpid(pid, &status, 0);
+  /** SIGTERM, up to 30 s to shut down cleanly, then SIGKILL; its exit code (128 + signal when killed). */
+  int stop() {
+    const auto e = children.stop(kName, std::chrono::seconds(30));
     pid = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return e ? e->code : -1;
+  }
+  /** Waits for the daemon to exit on its own; its exit code (128 + signal when killed). */
+  int wait_exit() {
+    const auto e = children.wait(kName);
+    pid = -1;
+    return e ? e->code : -1;
   }
   std::string read(const char *file) {
     std::stringstream ss;
     ss << std::ifstream(dir / file).rdbuf();
     return ss.str();
   }
+  static constexpr const char *kName = "iotw-trust-node";
   fs::path dir;
-  pid_t pid = -1;
+  ProcessSupervisor children;
+  int pid = -1;
 };
 
 /** A SimDevice behind its own UDP socket. */

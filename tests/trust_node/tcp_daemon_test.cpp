@@ -126,8 +126,7 @@ block_interval_ms = 0
   }
   EXPECT_EQ(health["devices_attached"], 3);
   for (int fd : hostile) close(fd);
-  kill(node.pid, SIGTERM);
-  EXPECT_EQ(node.wait_exit(), 0);
+  EXPECT_EQ(node.stop(), 0);
   const std::string events = node.read("events.jsonl");
   EXPECT_NE(events.find("\"tcp_listening\""), std::string::npos);
   EXPECT_NE(events.find("\"link_closed\""), std::string::npos);

@@ -1,13 +1,13 @@
 // The winning VRF claim is part of the ledger (docs/protocol.md §8 "vrf"): blocks mined under selection = "vrf"
 // carry {suite, pi, beta}; the store keeps it; the harness's independent ledger verifier re-checks pi under the
 // miner's key on alpha = VRF(height, prev_hash) and rejects a tampered proof; non-VRF ledgers are unchanged.
-#include <sys/wait.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
 #include "iotw/harness/ledger_verifier.hpp"
+#include "iotw/support/process.hpp"
 #include "iotw/trust_node/sqlite_ledger.hpp"
 #include "sim.hpp"
 
@@ -85,13 +85,12 @@ int python_verify(const std::vector<nlohmann::json> &lines, std::string &err) {
     std::ofstream out(dir + "/ledger.jsonl");
     for (const auto &l : lines) out << l.dump() << "\n";
   }
-  const std::string cmd = std::string("/usr/bin/python3 ") + IOTW_VERIFY_LEDGER_PY + " " + dir + "/ledger.jsonl >" + dir +
-                          "/out.txt 2>" + dir + "/err.txt";
-  const int rc = std::system(cmd.c_str());
+  const int rc = run_to_end("/usr/bin/python3", {IOTW_VERIFY_LEDGER_PY, dir + "/ledger.jsonl"},
+                            {.stdout_file = dir + "/out.txt", .stderr_file = dir + "/err.txt"});
   std::ifstream e(dir + "/err.txt");
   err.assign(std::istreambuf_iterator<char>(e), std::istreambuf_iterator<char>());
   std::filesystem::remove_all(dir);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  return rc;
 }
 
 TEST(VrfLedger, IndependentPythonVerifierChecksTheTaiProof) {

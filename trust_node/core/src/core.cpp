@@ -417,13 +417,7 @@ std::vector<SubmitResult> TrustNodeCore::submit_batch(const std::vector<TxReques
     res.status = SubmitResult::accepted;
     if (accepted++ == 0) hashes.reserve(67 * (txs.size() - k) + 2);
     hashes += accepted == 1 ? "[\"" : ",\"";
-    const size_t at = hashes.size();
-    hashes.append(64, '0');
-    static constexpr char digits[] = "0123456789abcdef";
-    for (size_t b = 0; b < 32; ++b) {
-      hashes[at + 2 * b] = digits[txs[k].hash[b] >> 4];
-      hashes[at + 2 * b + 1] = digits[txs[k].hash[b] & 15];
-    }
+    append_hex(hashes, txs[k].hash);
     hashes += '"';
     pending_.push_back(std::move(txs[k]));
   }

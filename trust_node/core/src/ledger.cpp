@@ -6,16 +6,6 @@
 
 namespace iotw::tn {
 
-std::string to_hex(const uint8_t *p, size_t n) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string s(n * 2, '0');
-  for (size_t i = 0; i < n; ++i) {
-    s[2 * i] = digits[p[i] >> 4];
-    s[2 * i + 1] = digits[p[i] & 15];
-  }
-  return s;
-}
-
 Hash sha256(const uint8_t *p, size_t n) {
   Hash h;
   crypto_hash_sha256(h.data(), p, n);

@@ -86,10 +86,9 @@ std::string batch_reply(const std::vector<SubmitResult> &rs) {
   out.reserve(64 + rs.size() * 96);
   out += "{\"accepted\":" + std::to_string(accepted) + ",\"rejected\":" + std::to_string(rs.size() - accepted) +
          ",\"results\":[";
-  static constexpr char digits[] = "0123456789abcdef";
   auto hash = [&](const Hash &h) {
     out += "\"hash\":\"";
-    for (uint8_t b : h) out += digits[b >> 4], out += digits[b & 15];
+    append_hex(out, h);
     out += "\",";
   };
   auto error = [&](const std::string &e) {

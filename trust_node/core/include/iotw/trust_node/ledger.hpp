@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "iotw/support/hex.hpp"
+
 namespace iotw::tn {
 
 using Key = std::array<uint8_t, 32>;     ///< Ed25519 public key
@@ -149,31 +151,11 @@ class Ledger {
   virtual uint64_t max_assignment_id() = 0;
 };
 
-/** Parse exactly 2*N lower/upper-case hex digits; nullopt otherwise. */
-template <size_t N>
-std::optional<std::array<uint8_t, N>> from_hex(std::string_view s);
-
-/** Lower-case hex of n bytes. */
-std::string to_hex(const uint8_t *p, size_t n);
-template <size_t N>
-std::string to_hex(const std::array<uint8_t, N> &a) { return to_hex(a.data(), N); }
-inline std::string to_hex(const Bytes &b) { return to_hex(b.data(), b.size()); }
+// Hex: iotw::to_hex / iotw::from_hex (iotw/support/hex.hpp). Keys and signatures in HTTP paths and bodies
+// are accepted in either case (from_hex's default); everything the node writes is lower-case.
 
 /** SHA-256 of n bytes (libsodium). */
 Hash sha256(const uint8_t *p, size_t n);
-
-template <size_t N>
-std::optional<std::array<uint8_t, N>> from_hex(std::string_view s) {
-  if (s.size() != 2 * N) return std::nullopt;
-  std::array<uint8_t, N> out{};
-  for (size_t i = 0; i < 2 * N; ++i) {
-    const char c = s[i];
-    const int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-    if (v < 0) return std::nullopt;
-    out[i / 2] = static_cast<uint8_t>(out[i / 2] << 4 | v);
-  }
-  return out;
-}
 
 /** The genesis block (protocol.md §4). */
 Block genesis_block();
