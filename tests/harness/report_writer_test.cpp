@@ -275,7 +275,7 @@ TEST(ReportWriter, JunitOfARunThatDidNotCompleteHasAnErrorOrSkippedRunAndUnjudge
       const auto line = out.find("  ledger_valid ");
       ASSERT_NE(line, std::string::npos) << out;
       const std::string row = out.substr(line, out.find('\n', line) - line);
-      EXPECT_NE(row.find("measured ledger_valid = false, required == true "), std::string::npos) << row;
+      EXPECT_NE(row.find(" false == true "), std::string::npos) << row;
       EXPECT_EQ(row.substr(row.size() - 11), " not judged") << row;
     }
     EXPECT_EQ(report_json(r)["pass"], false);

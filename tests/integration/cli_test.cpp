@@ -139,7 +139,11 @@ TEST(IotwCli, MissingChildBinaryCouldNotRun) {
                              {"rig", "run", kRigs + "/smoke.toml", "--out", (dir / "run").string(), "--seed", "3"}, dir);
   EXPECT_EQ(r.code, 3) << r.out << r.err;
   EXPECT_NE(r.err.find("iotw-trust-node not found next to iotw"), std::string::npos) << r.err;
-  EXPECT_FALSE(std::filesystem::exists(dir / "run"));
+  // Nothing started, but the run folder holds a junit.xml whose testcase "run" is an <error> saying why.
+  EXPECT_EQ(lines_of(dir / "run" / "junit.xml").empty(), false);
+  EXPECT_NE(slurp(dir / "run" / "junit.xml").find("<error message=\"iotw-trust-node not found next to iotw"),
+            std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(dir / "run" / "events.jsonl"));
   std::filesystem::remove_all(dir);
 }
 

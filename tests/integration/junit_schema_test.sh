@@ -51,7 +51,7 @@ has "$WORK/pass/junit.xml" '<testsuite name="small_smoke" tests="6" failures="0"
 has "$WORK/pass/junit.xml" 'measured blocks_finalized = '
 
 # 2. A rig that cannot start: iotw-trust-node is not beside iotw. The run folder still gets a junit.xml.
-run nostart 2 "$WORK/lonely/iotw" rig run "$WORK/rigs/small_smoke.toml" --seed 5 --out "$WORK/nostart"
+run nostart 3 "$WORK/lonely/iotw" rig run "$WORK/rigs/small_smoke.toml" --seed 5 --out "$WORK/nostart"
 valid "$WORK/nostart/junit.xml"
 has "$WORK/nostart/junit.xml" '<error message="iotw-trust-node not found next to iotw'
 has "$WORK/nostart/junit.xml" 'type="not_started"'
