@@ -1,5 +1,6 @@
 #include "iotw/harness/report_writer.hpp"
 #include "iotw/harness/summary_table.hpp"
+#include "iotw/support/process.hpp"
 
 #include <gtest/gtest.h>
 
@@ -88,14 +89,12 @@ std::string schema_errors(const std::string& xml) {
   const auto dir = std::filesystem::temp_directory_path() / ("iotw_junit_xsd_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "junit.xml") << xml;
-  const std::string cmd = fmt::format("xmllint --noout --schema '{}/junit.xsd' '{}' > '{}' 2>&1", IOTW_TEST_DATA_DIR,
-                                      (dir / "junit.xml").string(), (dir / "xmllint.out").string());
-  const int rc = std::system(cmd.c_str());
-  std::ifstream in(dir / "xmllint.out");
-  std::stringstream out;
-  out << in.rdbuf();
+  const iotw::CapturedRun r =
+      iotw::run_captured("xmllint", {"--noout", "--schema", std::string(IOTW_TEST_DATA_DIR) + "/junit.xsd",
+                                     (dir / "junit.xml").string()},
+                         iotw::Stderr::merge);
   std::filesystem::remove_all(dir);
-  return rc == 0 ? "" : "xmllint exit " + std::to_string(rc) + ": " + out.str();
+  return r.code == 0 ? "" : "xmllint exit " + std::to_string(r.code) + ": " + r.output;
 }
 
 std::size_t count(const std::string& s, const std::string& what) {
