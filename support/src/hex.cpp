@@ -5,6 +5,7 @@
 namespace iotw {
 
 void append_hex(std::string& out, std::span<const std::uint8_t> bytes) {
+  if (bytes.empty()) return;  // libsodium declares its pointers non-null; an empty span may carry nullptr
   const std::size_t at = out.size();
   out.resize(at + 2 * bytes.size() + 1);  // sodium_bin2hex writes a terminating NUL
   sodium_bin2hex(out.data() + at, 2 * bytes.size() + 1, bytes.data(), bytes.size());
@@ -21,6 +22,7 @@ std::string to_hex(const std::uint8_t* p, std::size_t n) { return to_hex(std::sp
 
 std::optional<std::vector<std::uint8_t>> from_hex(std::string_view hex, HexCase letters) {
   if (hex.size() % 2 != 0) return std::nullopt;
+  if (hex.empty()) return std::vector<std::uint8_t>{};  // sodium_hex2bin's buffers are declared non-null
   if (letters == HexCase::lower && hex.find_first_of("ABCDEF") != std::string_view::npos) return std::nullopt;
   std::vector<std::uint8_t> out(hex.size() / 2);
   std::size_t len = 0;
