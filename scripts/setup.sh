@@ -7,7 +7,7 @@ PACKAGES=(
   libboost-dev libboost-filesystem-dev libserialport-dev libmodbus-dev libsodium-dev
   nanopb libnanopb-dev protobuf-compiler python3-protobuf liblwip-dev libsqlite3-dev
   libcpp-httplib-dev libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
-  libncurses-dev libgtest-dev libgmock-dev libbenchmark-dev clang prometheus
+  libgtest-dev libgmock-dev libbenchmark-dev clang prometheus
   python3 python3-nacl socat tshark mbpoll python3-pymodbus python3-serial python3-serial-asyncio
   iproute2 iputils-ping libpugixml-dev libxml2-utils
 )
