@@ -118,11 +118,7 @@ std::vector<fs::path> select_rigs(const fs::path& dir, const Shard& shard) {
 
 std::string combined_junit(const std::vector<RigOutcome>& outcomes, const BatchContext& context) {
   pugi::xml_document doc;
-  pugi::xml_node decl = doc.append_child(pugi::node_declaration);
-  decl.append_attribute("version") = "1.0";
-  decl.append_attribute("encoding") = "UTF-8";
-  pugi::xml_node root = doc.append_child("testsuites");
-  root.append_attribute("name") = "iotw rig run (folder)";
+  pugi::xml_node root = junit_root(doc, "iotw rig run (folder)");
   const std::string started = utc_timestamp(context.started);
   const std::string host = xml_text(context.hostname.empty() ? "localhost" : context.hostname);
   unsigned long long tests = 0, failures = 0, errors = 0, skipped = 0;

@@ -644,7 +644,15 @@ class RigRun final : public ScriptHost {
   JsonlTail emu_tail_{layout_.emu_events()};
 };
 
+/// Prints "error: <what>" and returns the exit code for an error that stopped `iotw rig run` before or outside
+/// a judged run: kExitUsage for a UsageError (the input is at fault), else kExitCouldNotRun (docs/cli.md).
+int error_exit(const std::exception& e, std::ostream& err) {
+  err << "error: " << e.what() << '\n';
+  return dynamic_cast<const UsageError*>(&e) ? kExitUsage : kExitCouldNotRun;
+}
+
 }  // namespace
+
 
 int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostream& out, std::ostream& err) {
   RunContext context;
@@ -672,12 +680,8 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
                                            layout.dir.string()));
     if (::access(layout.dir.c_str(), W_OK) != 0)
       throw std::runtime_error(fmt::format("run folder {} is not writable", layout.dir.string()));
-  } catch (const UsageError& e) {
-    err << "error: " << e.what() << '\n';
-    return kExitUsage;
   } catch (const std::exception& e) {
-    err << "error: " << e.what() << '\n';
-    return kExitCouldNotRun;
+    return error_exit(e, err);
   }
   // A run that never starts: its junit.xml says why (an <error>, or a <skipped>), and the run folder is named.
   auto not_started = [&](RunEnd end, const std::string& message, int code) {
@@ -730,12 +734,8 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
     return RigRun(std::move(spec), seed, std::move(layout), node_exe, emu_exe, std::move(context), options.log_level,
                   stop, out, err)
         .run();
-  } catch (const UsageError& e) {
-    err << "error: " << e.what() << '\n';
-    return kExitUsage;
   } catch (const std::exception& e) {
-    err << "error: " << e.what() << '\n';
-    return kExitCouldNotRun;
+    return error_exit(e, err);
   }
 }
 

@@ -64,6 +64,15 @@ std::string this_host_name() {
   return name;
 }
 
+pugi::xml_node junit_root(pugi::xml_document& doc, const char* name) {
+  pugi::xml_node decl = doc.append_child(pugi::node_declaration);
+  decl.append_attribute("version") = "1.0";
+  decl.append_attribute("encoding") = "UTF-8";
+  pugi::xml_node root = doc.append_child("testsuites");
+  root.append_attribute("name") = name;
+  return root;
+}
+
 std::string utc_timestamp(std::chrono::system_clock::time_point t) {
   const std::time_t secs = std::chrono::system_clock::to_time_t(t);
   std::tm tm{};
@@ -178,11 +187,7 @@ std::string junit_xml(const RunReport& r) {
   std::size_t tests = 0, failures = 0, errors = 0, skipped = 0;
 
   pugi::xml_document doc;
-  pugi::xml_node decl = doc.append_child(pugi::node_declaration);
-  decl.append_attribute("version") = "1.0";
-  decl.append_attribute("encoding") = "UTF-8";
-  pugi::xml_node root = doc.append_child("testsuites");
-  root.append_attribute("name") = "iotw rig run";
+  pugi::xml_node root = junit_root(doc, "iotw rig run");
   pugi::xml_node suite = root.append_child("testsuite");
   suite.append_attribute("name") = suite_name.c_str();
   pugi::xml_node props = suite.append_child("properties");

@@ -189,6 +189,21 @@ int run_to_end(const fs::path& exe, const std::vector<std::string>& args, const 
   return code_of(c.native_exit_code());
 }
 
+namespace {
+
+/// What run_captured returns once `c` was started with its stdout on `out`: throws when it did not start.
+CapturedRun collect(bp::child& c, bp::ipstream& out, const std::error_code& start_error, const fs::path& exe) {
+  if (start_error || !c.valid()) throw std::runtime_error("cannot start " + exe.string() + ": " + start_error.message());
+  CapturedRun r;
+  r.output.assign(std::istreambuf_iterator<char>(out), std::istreambuf_iterator<char>());
+  std::error_code ec;
+  c.wait(ec);
+  r.code = code_of(c.native_exit_code());
+  return r;
+}
+
+}  // namespace
+
 CapturedRun run_captured(const fs::path& exe, const std::vector<std::string>& args, Stderr err) {
   bp::ipstream out;
   std::error_code ec;
@@ -200,12 +215,7 @@ CapturedRun run_captured(const fs::path& exe, const std::vector<std::string>& ar
   else
     c = bp::child(bp::exe = resolve(exe), bp::args = args, bp::std_in < bp::null, bp::std_out > out,
                   bp::std_err > bp::null, child_setup(o), ec);
-  if (ec || !c.valid()) throw std::runtime_error("cannot start " + exe.string() + ": " + ec.message());
-  CapturedRun r;
-  r.output.assign(std::istreambuf_iterator<char>(out), std::istreambuf_iterator<char>());
-  c.wait(ec);
-  r.code = code_of(c.native_exit_code());
-  return r;
+  return collect(c, out, ec, exe);
 }
 
 CapturedRun run_captured(const fs::path& exe, const std::vector<std::string>& args, const fs::path& stderr_file) {
@@ -214,12 +224,7 @@ CapturedRun run_captured(const fs::path& exe, const std::vector<std::string>& ar
   const SpawnOptions o;
   bp::child c(bp::exe = resolve(exe), bp::args = args, bp::std_in < bp::null, bp::std_out > out,
               bp::std_err > stderr_file.string(), child_setup(o), ec);
-  if (ec || !c.valid()) throw std::runtime_error("cannot start " + exe.string() + ": " + ec.message());
-  CapturedRun r;
-  r.output.assign(std::istreambuf_iterator<char>(out), std::istreambuf_iterator<char>());
-  c.wait(ec);
-  r.code = code_of(c.native_exit_code());
-  return r;
+  return collect(c, out, ec, exe);
 }
 
 }  // namespace iotw

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <pugixml.hpp>
 
 #include "iotw/harness/ledger_verifier.hpp"
 #include "iotw/harness/rig_spec.hpp"
@@ -100,5 +101,9 @@ std::string this_host_name();
 
 /// "YYYY-MM-DDTHH:MM:SS" in UTC (JUnit's timestamp form).
 std::string utc_timestamp(std::chrono::system_clock::time_point t);
+
+/// Starts a JUnit document in `doc` (empty): the XML declaration (version 1.0, UTF-8) and the root
+/// <testsuites name="`name`">, which it returns. Used by junit_xml() and the batch runner's merge.
+pugi::xml_node junit_root(pugi::xml_document& doc, const char* name);
 
 }  // namespace iotw::harness
