@@ -79,10 +79,15 @@ void RigScript::check(const Step& s, const std::string& kind, const std::string&
                     {"detail", detail}});
 }
 
-// Default targets: serial faults every PTY link, udp_* faults every UDP link, anything else every device.
+// Default targets: serial faults every PTY link, udp_* faults every UDP link, partition and stall every proxied
+// link, anything else every device of the rig (a TCP AT link has no fault proxy but is still a device).
 std::vector<std::string> RigScript::targets(const FaultSpec& f) const {
   if (!f.devices.empty()) return f.devices;
   std::vector<std::string> all;
+  if (!f.link_fault()) {
+    for (const DeviceInstance& d : spec_.instances()) all.push_back(d.name);
+    return all;
+  }
   if (!f.udp_fault())
     for (const auto& [name, policy] : links_) all.push_back(name);
   if (!f.serial_fault())
@@ -90,9 +95,10 @@ std::vector<std::string> RigScript::targets(const FaultSpec& f) const {
   return all;
 }
 
-std::uint64_t RigScript::delivered(const std::string& device, Direction dir) const {
+std::optional<std::uint64_t> RigScript::delivered(const std::string& device, Direction dir) const {
   if (auto it = links_.find(device); it != links_.end()) return it->second->frames_delivered(dir);
-  return udp_links_.at(device)->datagrams_delivered(dir);
+  if (auto it = udp_links_.find(device); it != udp_links_.end()) return it->second->datagrams_delivered(dir);
+  return std::nullopt;
 }
 
 void RigScript::apply_link_faults() {
@@ -232,13 +238,13 @@ void RigScript::end_fault(Run& r, double now_s) {
         if (f.kind == "clock_skew") command(s, {{"cmd", "clock_skew"}, {"device", d}, {"offset_ms", 0}, {"ppm", 0}});
         if (f.kind == "ap_rssi") command(s, {{"cmd", "ap"}, {"device", d}, {"rssi", kNominalRssi}});
         if (f.kind == "ap_down") command(s, {{"cmd", "ap"}, {"device", d}, {"up", true}});
-        for (int dir = 0; dir < 2; ++dir) r.frames_at_end[dir][d] = delivered(d, static_cast<Direction>(dir));
+        for (int dir = 0; dir < 2; ++dir) r.frames_at_end[dir][d] = delivered(d, static_cast<Direction>(dir)).value_or(0);
       }
     } else {
       std::erase(active_link_faults_, &r);
       apply_link_faults();
       for (const auto& d : targets(f))
-        for (int dir = 0; dir < 2; ++dir) r.frames_at_end[dir][d] = delivered(d, static_cast<Direction>(dir));
+        for (int dir = 0; dir < 2; ++dir) r.frames_at_end[dir][d] = delivered(d, static_cast<Direction>(dir)).value_or(0);
     }
   } catch (const std::exception& e) {
     node_down_ = false;
@@ -259,11 +265,14 @@ void RigScript::recovery(Run& r, double now_s, bool final) {
   const bool need_traffic = f.link_fault() || (f.control_fault() && !f.reset_fault());
   std::optional<std::set<std::string>> attached;
   if (need_attach) attached = host_.attached_devices();
-  std::vector<std::string> who = f.device_fault() ? targets(f) : targets(FaultSpec{});
+  const std::vector<std::string> who = targets(f);  // trust-node faults: every device
   for (const auto& d : who) {
-    if (need_traffic) {
+    // A device without a fault proxy (a TCP AT link, which takes no link faults) has no frame counts: only
+    // trust-node, power and control faults reach it, and those require it attached again (below).
+    const bool proxied = links_.count(d) || udp_links_.count(d);
+    if (need_traffic && proxied) {
       for (int dir = 0; dir < 2; ++dir)
-        if (delivered(d, static_cast<Direction>(dir)) <= r.frames_at_end[dir][d]) {
+        if (*delivered(d, static_cast<Direction>(dir)) <= r.frames_at_end[dir][d]) {
           const char* unit = udp_links_.count(d) ? "datagram" : "frame";
           missing.push_back(fmt::format("{} (no {} {} the device)", d, unit, dir == 0 ? "to" : "from"));
           break;

@@ -50,8 +50,8 @@ class ScriptHost {
 
 class RigScript {
  public:
-  /// `links`: each PTY device's serial fault proxy; `udp_links`: each AT device's UDP fault proxy (every device
-  /// of the rig must have one or the other).
+  /// `links`: each PTY device's serial fault proxy; `udp_links`: each UDP AT or TAP device's UDP fault proxy. A
+  /// device with neither (an AT module on a TCP link) takes no link faults; its recovery is judged by attachment.
   RigScript(const RigSpec& spec, std::map<std::string, FaultPolicy*> links, ScriptHost& host,
             std::map<std::string, UdpFaultPolicy*> udp_links = {});
 
@@ -86,7 +86,8 @@ class RigScript {
   /// emu_command + an `emu_command` event {step, line, request, reply}.
   nlohmann::json command(const Step& s, nlohmann::json request);
   /// Frames (PTY) or datagrams (UDP) the device's link passed on in `dir` so far.
-  std::uint64_t delivered(const std::string& device, Direction dir) const;
+  /// Frames (PTY) or datagrams (UDP) the device's fault proxy delivered in `dir`; nullopt without a proxy.
+  std::optional<std::uint64_t> delivered(const std::string& device, Direction dir) const;
 
   const RigSpec& spec_;
   std::map<std::string, FaultPolicy*> links_;

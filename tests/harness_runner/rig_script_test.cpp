@@ -135,6 +135,44 @@ fault = "trust_node_kill"
   EXPECT_TRUE(script.done());
 }
 
+// A module on a TCP AT link has no fault proxy (no FaultPolicy here): a trust-node fault must still wait until it
+// is attached again, and name it while it is not (a recovery over the proxied devices alone passed vacuously).
+TEST(RigScript, TrustNodeKillAlsoWaitsForDevicesWithoutAFaultProxy) {
+  RigSpec spec = parse_rig(R"([rig]
+name = "s"
+[trust_node]
+witnesses = 1
+[[devices]]
+name_prefix = "d"
+count = 2
+[[devices]]
+name_prefix = "t"
+model = "esp8266"
+link = "at"
+at_transport = "tcp"
+[pass]
+ledger_valid = true
+[[steps]]
+at_s = 1
+fault = "trust_node_kill"
+recover_within_s = 3
+)",
+                           "t.toml");
+  FaultPolicy p1{1}, p2{2};
+  Host host;
+  RigScript script{spec, {{"d-01", &p1}, {"d-02", &p2}}, host};
+  EXPECT_CALL(host, kill_trust_node());
+  EXPECT_CALL(host, restart_trust_node());
+  host.attached = {"d-01", "d-02"};
+  script.tick(1);
+  host.expect_checks({});
+  script.tick(2);
+  EXPECT_FALSE(script.done()) << "t-01 has not attached to the restarted node";
+  host.expect_checks({CheckSaying(false, "t-01 (not attached)")});
+  script.tick(4.5);
+  EXPECT_TRUE(script.done());
+}
+
 TEST(RigScript, BrownoutSetsTheSupplyAndRecoversOnlyOnceTheDeviceRegistersAgain) {
   RigSpec spec = parse_rig(R"([rig]
 name = "s"
