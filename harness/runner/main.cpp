@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "iotw/cli/command_line.hpp"
+#include "iotw/console/console_command.hpp"
 #include "iotw/exit_code.hpp"
 #include "rig_batch.hpp"
 #include "rig_runner.hpp"
@@ -83,12 +84,18 @@ int main(int argc, char** argv) {
   CLI::App* check = rig->add_subcommand("check", "Validate a rig file only: prints \"ok: <name>, N devices\"");
   check->add_option("FILE", check_file, "Rig file (TOML)")->required();
 
+  run->add_flag("--hold", run_opts.hold,
+                "After the target (or deadline), keep the rig running (trust node, devices, traffic) until a stop "
+                "request on harness.sock, SIGINT or SIGTERM; then judge it (docs/console.md)");
+
   h::VrfCommand vrf(app);
+  iotw::console::ConsoleCommand console(app);
 
   if (const auto code = common.parse(argc, argv)) return *code;
 
   if (check->parsed()) return h::check_rig(check_file, std::cout, std::cerr);
   if (vrf.parsed()) return vrf.run(std::cout, std::cerr);
+  if (console.parsed()) return console.run(std::filesystem::read_symlink("/proc/self/exe"), std::cout, std::cerr);
 
   if (*out_opt) run_opts.out_dir = out_dir;
   if (*seed_opt) run_opts.seed = seed;

@@ -24,6 +24,9 @@ struct RunOptions {
   bool require_all = false;
   std::string log_level = "info";  ///< --log-level of the children (iotw/cli/command_line.hpp)
   std::string tool_version;        ///< shown in the reports: "0.1.0 (git 5701406)" (iotw::cli::version_line)
+  /// --hold: after the target (or deadline) keep everything running until a `stop` request on harness.sock,
+  /// SIGINT or SIGTERM (docs/console.md).
+  bool hold = false;
 };
 
 /// Runs the rig. stdout (`out`) gets "seed: N" as its first line, progress lines, the summary table and
