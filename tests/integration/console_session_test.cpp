@@ -1,0 +1,136 @@
+// A held run driven over harness.sock by an independent client (tests/interop/harness_client.py, python3), as a
+// console would (docs/console.md): `iotw rig run --hold rigs/smoke.toml`, wait for "holding", reboot esp32-02
+// with an inline step, see the reboot in the live events, write the session as a rig, stop; then the written
+// rig passes `iotw rig check` and `iotw rig run` repeats the reboot without anyone at the socket.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "iotw/support/process.hpp"
+#include "iotw_process.hpp"
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+namespace {
+
+constexpr int kMaxPolls = 600;  // a broken run ends the test instead of hanging it (its own deadline is 90 s)
+
+/// Sends `requests` on one connection with the python client; returns the replies (empty when it failed).
+std::vector<Json> ask(const fs::path& socket, const std::vector<Json>& requests) {
+  std::vector<std::string> args = {std::string(IOTW_INTEROP_DIR) + "/harness_client.py", socket.string()};
+  for (const Json& r : requests) args.push_back(r.dump());
+  const auto run = iotw::run_captured("/usr/bin/python3", args, iotw::Stderr::discard);
+  std::vector<Json> replies;
+  if (run.code != 0) return replies;
+  std::size_t pos = 0;
+  for (std::size_t nl; (nl = run.output.find('\n', pos)) != std::string::npos; pos = nl + 1)
+    replies.push_back(Json::parse(run.output.substr(pos, nl - pos)));
+  return replies;
+}
+
+Json ask1(const fs::path& socket, const Json& request) {
+  const auto r = ask(socket, {request});
+  return r.empty() ? Json() : r.front();
+}
+
+bool is_reboot_of(const Json& e, const std::string& device) {
+  return e.value("kind", "") == "control_command" && e.value("source", "").rfind("emu", 0) == 0 &&
+         e["fields"].value("cmd", "") == "reboot" && e["fields"].value("device", "") == device;
+}
+
+}  // namespace
+
+TEST(ConsoleSession, HeldRunTakesARebootOverHarnessSockAndItsWrittenRigRepeatsIt) {
+  const fs::path dir = iotw::test::scratch_dir(), run = dir / "run", sock = run / "harness.sock";
+  iotw::ProcessSupervisor child;
+  child.start("iotw", IOTW_EXE,
+              {"rig", "run", "--hold", std::string(IOTW_RIGS_DIR) + "/smoke.toml", "--out", run.string(), "--seed", "7"},
+              {.stdout_file = dir / "held.stdout", .stderr_file = dir / "held.stderr", .own_process_group = false});
+
+  // Held: the target is reached and the run goes on.
+  std::string state;
+  for (int i = 0; i < kMaxPolls && state != "holding"; ++i) {
+    ASSERT_FALSE(child.reap_exited()) << iotw::test::slurp(dir / "held.stderr");
+    const Json status = ask1(sock, {{"cmd", "status"}});  // null until the socket is served
+    state = status.is_object() ? status.value("state", "") : "";
+    if (state != "holding") std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_EQ(state, "holding");
+  EXPECT_TRUE(fs::is_symlink(dir / "latest"));
+  EXPECT_EQ(fs::read_symlink(dir / "latest"), "run");
+  const Json hello = ask1(sock, {{"cmd", "hello"}});
+  EXPECT_EQ(hello["rig"], "smoke");
+  EXPECT_EQ(hello["hold"], true);
+  EXPECT_EQ(hello["devices"][5]["name"], "esp32-02");
+
+  // The console's `r` on the second esp32.
+  const Json step = ask1(sock, {{"cmd", "step"}, {"step", "fault reboot device=esp32-02"}, {"key", "r"},
+                                {"device", "esp32-02"}, {"id", 1}});
+  ASSERT_EQ(step["ok"], true) << step.dump();
+  EXPECT_EQ(step["action"], 1);
+  EXPECT_EQ(step["id"], 1);
+  EXPECT_NE(step["toml"].get<std::string>().find("fault = 'reboot'"), std::string::npos) << step.dump();
+  const Json refused = ask1(sock, {{"cmd", "step"}, {"step", "fault reboot device=esp32-09"}});
+  EXPECT_EQ(refused["ok"], false);
+
+  // The live events: the console_action, then the emulator's reboot of esp32-02.
+  bool action_seen = false, reboot_seen = false;
+  std::uint64_t cursor = 0;
+  for (int i = 0; i < kMaxPolls && !reboot_seen; ++i) {
+    const Json page = ask1(sock, {{"cmd", "events"}, {"since", cursor}});
+    ASSERT_EQ(page["ok"], true);
+    for (const Json& e : page["events"]) {
+      if (e.value("kind", "") == "console_action" && e["fields"]["action"] == 1) action_seen = true;
+      if (is_reboot_of(e, "esp32-02")) reboot_seen = action_seen;
+    }
+    cursor = page["next"];
+    if (!reboot_seen) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(action_seen);
+  ASSERT_TRUE(reboot_seen);
+
+  const Json written = ask1(sock, {{"cmd", "write_rig"}});
+  ASSERT_EQ(written["ok"], true) << written.dump();
+  const fs::path session = written["path"].get<std::string>();
+  EXPECT_EQ(session, run / "session-1.toml");
+  EXPECT_EQ(ask1(sock, {{"cmd", "stop"}})["ok"], true);
+  const auto exit = child.wait("iotw");
+  ASSERT_TRUE(exit);
+  EXPECT_EQ(exit->code, 0) << iotw::test::slurp(dir / "held.stderr");
+  EXPECT_FALSE(fs::exists(sock));
+
+  const Json report = Json::parse(iotw::test::slurp(run / "report.json"));
+  EXPECT_EQ(report["reason"], "stopped");
+  EXPECT_EQ(report["pass"], true);
+  ASSERT_EQ(report["console_actions"].size(), 1u);
+  EXPECT_EQ(report["console_actions"][0]["step"], "fault reboot device=esp32-02");
+  EXPECT_EQ(report["console_actions"][0]["key"], "r");
+  EXPECT_EQ(report["console_actions"][0]["device"], "esp32-02");
+  EXPECT_NE(iotw::test::slurp(run / "report.html").find("Console actions"), std::string::npos);
+
+  // The session as a rig: valid, and a run of it reboots esp32-02 by itself.
+  const auto check = iotw::test::run_iotw({"rig", "check", session.string()}, dir);
+  EXPECT_EQ(check.code, 0) << check.err;
+  EXPECT_EQ(check.out, "ok: smoke, 8 devices\n");
+  const fs::path replay = dir / "replay";
+  const auto again = iotw::test::run_iotw({"rig", "run", session.string(), "--out", replay.string(), "--seed", "7"}, dir);
+  EXPECT_EQ(again.code, 0) << again.out << again.err;
+  bool fault_started = false, rebooted = false;
+  for (const std::string& line : iotw::test::lines_of(replay / "events.jsonl")) {
+    const Json e = Json::parse(line);
+    if (e.value("kind", "") == "fault_started" && e["fields"]["fault"] == "reboot" &&
+        e["fields"]["devices"] == Json::array({"esp32-02"}))
+      fault_started = true;
+    rebooted = rebooted || is_reboot_of(e, "esp32-02");
+  }
+  EXPECT_TRUE(fault_started);
+  EXPECT_TRUE(rebooted);
+  EXPECT_EQ(fs::read_symlink(dir / "latest"), "replay");
+  fs::remove_all(dir);
+}
