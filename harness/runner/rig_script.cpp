@@ -176,6 +176,7 @@ void RigScript::start(Run& r, double now_s) {
     try {
       r.reply = command(s, {{"cmd", "uart"}, {"device", s.uart_device}, {"data", data}});
     } catch (const std::exception& e) {
+      r.reply = {{"ok", false}, {"error", e.what()}};
       check(s, "step_failed", "uart " + s.uart_device + " answered", false, e.what());
     }
     return;

@@ -71,7 +71,8 @@ class RigScript {
 
   /// Appends a step while the rig runs (an inline step, docs/console.md) and starts it at once, whatever the
   /// rig's own steps are doing; returns its id for end(). `reply`, if given, gets a uart step's reply from
-  /// the pool ({"ok": true, "output": ...}); null for other steps or when it failed (a failed check then).
+  /// the pool ({"ok": true, "output": ...}), or {"ok": false, "error": why} when the pool refused or could not
+  /// be reached (a failed check "step_failed" then); null for other steps.
   std::size_t add(Step step, double now_s, nlohmann::json* reply = nullptr);
   /// Ends an added, still active open-ended fault (one without duration_s) now; its recovery is then checked
   /// as for any fault that ends. Throws std::invalid_argument when `id` is not one.
