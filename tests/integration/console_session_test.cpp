@@ -79,21 +79,27 @@ TEST(ConsoleSession, HeldRunTakesARebootOverHarnessSockAndItsWrittenRigRepeatsIt
   const Json refused = ask1(sock, {{"cmd", "step"}, {"step", "fault reboot device=esp32-09"}});
   EXPECT_EQ(refused["ok"], false);
 
-  // The live events: the console_action, then the emulator's reboot of esp32-02.
+  // The live events: the console_action, the emulator's reboot of esp32-02, then its recovery (registered again;
+  // a run stopped before that would fail the step's recovery check).
   bool action_seen = false, reboot_seen = false;
+  Json recovery;
   std::uint64_t cursor = 0;
-  for (int i = 0; i < kMaxPolls && !reboot_seen; ++i) {
+  for (int i = 0; i < kMaxPolls && recovery.is_null(); ++i) {
     const Json page = ask1(sock, {{"cmd", "events"}, {"since", cursor}});
     ASSERT_EQ(page["ok"], true);
     for (const Json& e : page["events"]) {
       if (e.value("kind", "") == "console_action" && e["fields"]["action"] == 1) action_seen = true;
       if (is_reboot_of(e, "esp32-02")) reboot_seen = action_seen;
+      if (e.value("kind", "") == "recovery_checked") recovery = e["fields"];
     }
     cursor = page["next"];
-    if (!reboot_seen) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (recovery.is_null()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_TRUE(action_seen);
-  ASSERT_TRUE(reboot_seen);
+  EXPECT_TRUE(reboot_seen);
+  ASSERT_FALSE(recovery.is_null());
+  EXPECT_EQ(recovery["check"], "console action 1: reboot recovered");
+  EXPECT_EQ(recovery["pass"], true) << recovery.dump();
 
   const Json written = ask1(sock, {{"cmd", "write_rig"}});
   ASSERT_EQ(written["ok"], true) << written.dump();
@@ -107,7 +113,7 @@ TEST(ConsoleSession, HeldRunTakesARebootOverHarnessSockAndItsWrittenRigRepeatsIt
 
   const Json report = Json::parse(iotw::test::slurp(run / "report.json"));
   EXPECT_EQ(report["reason"], "stopped");
-  EXPECT_EQ(report["pass"], true);
+  EXPECT_EQ(report["pass"], true) << report["criteria"].dump() << report["step_checks"].dump();
   ASSERT_EQ(report["console_actions"].size(), 1u);
   EXPECT_EQ(report["console_actions"][0]["step"], "fault reboot device=esp32-02");
   EXPECT_EQ(report["console_actions"][0]["key"], "r");
