@@ -532,6 +532,7 @@ class RigRun final : public ScriptHost {
 
   void publish_status(const std::string& state) {
     if (!control_) return;
+    state_ = state;
     const auto now = Clock::now();
     tx_samples_.emplace_back(now, tx_.accepted);
     while (tx_samples_.size() > 2 && now - tx_samples_[1].first >= kTxRateWindow) tx_samples_.pop_front();
@@ -560,6 +561,7 @@ class RigRun final : public ScriptHost {
       } catch (const std::exception& e) {  // RigError (an inline step refused), a bad parameter
         reply = {{"ok", false}, {"error", e.what()}};
       }
+      publish_status(state_);  // a status asked after this reply sees what the request changed
       p->reply(std::move(reply));
     }
   }
@@ -922,6 +924,7 @@ class RigRun final : public ScriptHost {
   std::uint64_t tx_base_ = 0;                  // transactions submitted before tx_clock_
   std::deque<std::pair<Clock::time_point, std::uint64_t>> tx_samples_;  // (when, accepted) for tx_per_s
   nlohmann::json verdict_;       // status verdict once judged: {pass, failed}
+  std::string state_ = "starting";  // status state last published
 };
 
 /// `latest` next to the run folder (in its parent) -> the run folder, replaced atomically (a link under a

@@ -1,6 +1,7 @@
 // A held run driven over harness.sock by an independent client (tests/interop/harness_client.py, python3), as a
 // console would (docs/console.md): `iotw rig run --hold rigs/smoke.toml`, wait for "holding", reboot esp32-02
-// with an inline step, see the reboot in the live events, write the session as a rig, stop; then the written
+// with an inline step, see the reboot in the live events, pause and resume the traffic, partition esp32-03 until
+// an `end`, write the session as a rig, stop; then the written
 // rig passes `iotw rig check` and `iotw rig run` repeats the reboot without anyone at the socket.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -42,6 +43,19 @@ Json ask1(const fs::path& socket, const Json& request) {
 bool is_reboot_of(const Json& e, const std::string& device) {
   return e.value("kind", "") == "control_command" && e.value("source", "").rfind("emu", 0) == 0 &&
          e["fields"].value("cmd", "") == "reboot" && e["fields"].value("device", "") == device;
+}
+
+/// Reads events from `cursor` on until a recovery_checked event for `check`; returns its fields (null if none came).
+Json wait_for_recovery(const fs::path& socket, std::uint64_t& cursor, const std::string& check) {
+  for (int i = 0; i < kMaxPolls; ++i) {
+    const Json page = ask1(socket, {{"cmd", "events"}, {"since", cursor}});
+    if (!page.is_object() || page["ok"] != true) return Json();
+    cursor = page["next"];
+    for (const Json& e : page["events"])
+      if (e.value("kind", "") == "recovery_checked" && e["fields"].value("check", "") == check) return e["fields"];
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return Json();
 }
 
 }  // namespace
@@ -101,6 +115,25 @@ TEST(ConsoleSession, HeldRunTakesARebootOverHarnessSockAndItsWrittenRigRepeatsIt
   EXPECT_EQ(recovery["check"], "console action 1: reboot recovered");
   EXPECT_EQ(recovery["pass"], true) << recovery.dump();
 
+  // `p` twice, then `x` twice: a partition open until it is ended, and healed before the run stops.
+  const auto traffic = ask(sock, {{{"cmd", "traffic"}, {"paused", true}, {"key", "p"}}, {{"cmd", "status"}},
+                                  {{"cmd", "traffic"}, {"paused", false}, {"key", "p"}}, {{"cmd", "status"}}});
+  ASSERT_EQ(traffic.size(), 4u);
+  EXPECT_EQ(traffic[0]["action"], 2);
+  EXPECT_EQ(traffic[1]["traffic_paused"], true);
+  EXPECT_EQ(traffic[2]["action"], 3);
+  EXPECT_EQ(traffic[3]["traffic_paused"], false);
+  const Json cut = ask1(sock, {{"cmd", "step"}, {"step", "fault partition device=esp32-03"}, {"key", "x"},
+                               {"device", "esp32-03"}});
+  ASSERT_EQ(cut["action"], 4) << cut.dump();
+  EXPECT_EQ(ask1(sock, {{"cmd", "end"}, {"action", 1}})["ok"], false) << "a reboot is not open-ended";
+  const Json end = ask1(sock, {{"cmd", "end"}, {"action", 4}, {"key", "x"}, {"device", "esp32-03"}});
+  ASSERT_EQ(end["ok"], true) << end.dump();
+  EXPECT_EQ(end["action"], 5);
+  const Json healed = wait_for_recovery(sock, cursor, "console action 4: partition recovered");
+  ASSERT_FALSE(healed.is_null());
+  EXPECT_EQ(healed["pass"], true) << healed.dump();
+
   const Json written = ask1(sock, {{"cmd", "write_rig"}});
   ASSERT_EQ(written["ok"], true) << written.dump();
   const fs::path session = written["path"].get<std::string>();
@@ -114,29 +147,40 @@ TEST(ConsoleSession, HeldRunTakesARebootOverHarnessSockAndItsWrittenRigRepeatsIt
   const Json report = Json::parse(iotw::test::slurp(run / "report.json"));
   EXPECT_EQ(report["reason"], "stopped");
   EXPECT_EQ(report["pass"], true) << report["criteria"].dump() << report["step_checks"].dump();
-  ASSERT_EQ(report["console_actions"].size(), 1u);
+  ASSERT_EQ(report["console_actions"].size(), 5u);
+  EXPECT_EQ(report["console_actions"][1]["step"], "traffic pause");
+  EXPECT_EQ(report["console_actions"][4]["ends"], 4);
   EXPECT_EQ(report["console_actions"][0]["step"], "fault reboot device=esp32-02");
   EXPECT_EQ(report["console_actions"][0]["key"], "r");
   EXPECT_EQ(report["console_actions"][0]["device"], "esp32-02");
   EXPECT_NE(iotw::test::slurp(run / "report.html").find("Console actions"), std::string::npos);
 
-  // The session as a rig: valid, and a run of it reboots esp32-02 by itself.
+  // The session as a rig: the partition lasted from its step to its end; valid; a run of it repeats the actions.
+  const std::string text = iotw::test::slurp(session);
+  const auto partition = text.find("# console action 4: key 'x' on esp32-03: fault partition device=esp32-03\n");
+  ASSERT_NE(partition, std::string::npos) << text;
+  EXPECT_NE(text.find("duration_s = ", partition), std::string::npos) << text;
+  EXPECT_EQ(text.find("console action 5"), std::string::npos) << "an end has no table of its own";
   const auto check = iotw::test::run_iotw({"rig", "check", session.string()}, dir);
   EXPECT_EQ(check.code, 0) << check.err;
   EXPECT_EQ(check.out, "ok: smoke, 8 devices\n");
   const fs::path replay = dir / "replay";
   const auto again = iotw::test::run_iotw({"rig", "run", session.string(), "--out", replay.string(), "--seed", "7"}, dir);
   EXPECT_EQ(again.code, 0) << again.out << again.err;
-  bool fault_started = false, rebooted = false;
+  bool fault_started = false, rebooted = false, partitioned = false, paused = false;
   for (const std::string& line : iotw::test::lines_of(replay / "events.jsonl")) {
     const Json e = Json::parse(line);
     if (e.value("kind", "") == "fault_started" && e["fields"]["fault"] == "reboot" &&
         e["fields"]["devices"] == Json::array({"esp32-02"}))
       fault_started = true;
     rebooted = rebooted || is_reboot_of(e, "esp32-02");
+    if (e.value("kind", "") == "fault_ended" && e["fields"]["fault"] == "partition") partitioned = true;
+    if (e.value("kind", "") == "traffic_changed" && e["fields"]["paused"] == true) paused = true;
   }
   EXPECT_TRUE(fault_started);
   EXPECT_TRUE(rebooted);
+  EXPECT_TRUE(partitioned);
+  EXPECT_TRUE(paused);
   EXPECT_EQ(fs::read_symlink(dir / "latest"), "replay");
   fs::remove_all(dir);
 }
