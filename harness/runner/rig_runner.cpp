@@ -70,12 +70,6 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// The last `n` lines of a log file, each indented, for error messages.
-bool rig_has_power_faults(const RigSpec& spec) {
-  for (const Step& s : spec.steps)
-    if (s.action == Step::Action::Fault && s.fault.power_fault()) return true;
-  return false;
-}
 
 /// A loopback TCP port free right now (the kernel's pick for port 0); the child binds it moments later.
 int free_tcp_port() {
@@ -84,6 +78,7 @@ int free_tcp_port() {
   return a.local_endpoint().port();
 }
 
+/// The last `n` lines of a log file, each indented, for error messages.
 std::string tail(const fs::path& file, std::size_t n = 15) {
   std::ifstream in(file);
   std::deque<std::string> lines;
@@ -262,7 +257,9 @@ class RigRun final : public ScriptHost {
         policies[d.name] = policy.get();
         policies_.emplace_back(d.name, policy.get());
         devices.push_back({d, fabric_.add_link(d.name, std::move(policy)), {}});
-        if (d.model == "dps" && rig_has_power_faults(spec_)) {  // the harness reaches its supply over Modbus TCP
+        // The harness reaches a dps device's supply over Modbus TCP: power-fault steps of the rig, or sent inline on
+        // harness.sock (docs/console.md), so every dps device gets an endpoint.
+        if (d.model == "dps") {
           devices.back().modbus_tcp = fmt::format("127.0.0.1:{}", free_tcp_port());
           modbus_[d.name] = devices.back().modbus_tcp;
         }

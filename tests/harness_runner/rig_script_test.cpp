@@ -302,5 +302,33 @@ link = "at"
   EXPECT_EQ(reply["error"], "uart m-01: unknown command 'uart'");
 }
 
+TEST(RigScriptAdded, AnOpenEndedBrownoutStillActiveAtTheEndIsHealedWithoutACheck) {
+  const std::string rig = R"([rig]
+name = "s"
+[trust_node]
+witnesses = 2
+[[devices]]
+name_prefix = "d"
+count = 3
+[[devices]]
+name_prefix = "p"
+model = "dps"
+[pass]
+ledger_valid = true
+)";
+  RigSpec spec = parse_rig(rig, "s.toml");
+  FaultPolicy p1{1}, p2{2}, p3{3}, p4{4};
+  Host host;
+  RigScript script{spec, {{"d-01", &p1}, {"d-02", &p2}, {"d-03", &p3}, {"p-01", &p4}}, host};
+  EXPECT_CALL(host, set_supply("p-01", 3.5, 0.0));
+  const std::size_t id = script.add(parse_inline_step("fault brownout device=p-01 vin=3.5", rig, "s.toml").step, 1);
+  script.tick(50);
+  EXPECT_TRUE(script.open_ended_active(id)) << "no duration: it lasts";
+  EXPECT_TRUE(script.done()) << "an open-ended fault does not hold the run";
+  host.expect_checks({});  // the run is stopped while it is active: supply back, no recovery check
+  EXPECT_CALL(host, set_supply("p-01", 24.0, 0.0));
+  script.finish(60, "stopped");
+}
+
 }  // namespace
 }  // namespace iotw::harness
