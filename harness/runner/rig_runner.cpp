@@ -585,7 +585,7 @@ class RigRun final : public ScriptHost {
     a.number = static_cast<int>(actions_.size()) + 1;
     a.at_s = std::round(now_s() * 1000) / 1000;
     a.key = req.value("key", std::string());
-    if (cmd == "step") a.device = req.value("device", std::string());
+    a.device = req.value("device", std::string());
     nlohmann::ordered_json fields{{"action", a.number}, {"request", req}};
     if (!a.key.empty()) fields["key"] = a.key;
     if (!a.device.empty()) fields["device"] = a.device;
