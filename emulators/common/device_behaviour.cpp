@@ -53,7 +53,7 @@ const std::vector<DeviceBehaviour>& device_behaviour_table() {
        [](F& f) { f.fw.usage_seq_reset = 1; }},
       {"foreign_assignment", L::firmware, "answers an Assignment whose header names another miner",
        [](F& f) { f.fw.foreign_assignment = 1; }},
-      {"cached_nonce", L::firmware, "signs the first Challenge nonce it saw since boot for every Challenge",
+      {"cached_nonce", L::firmware, "signs its session's first Challenge nonce for every later Challenge",
        [](F& f) { f.fw.cached_nonce = 1; }},
       {"modbus_off_by_one", L::modbus, "serves its Modbus map shifted by one: register N reads what N+1 holds",
        [](F& f) { f.modbus_off_by_one = true; }},

@@ -92,6 +92,7 @@ static void send_hello(iotw_fw *fw) {
     h->reset_reason = IOTW_RESET_POWERON; /* a reset-reason switch that knows only brown-out */
   fw->state = IOTW_FW_HELLO_SENT;
   fw->last_tx_hello_ms = now(fw);
+  fw->nonce_cached = 0; /* faults.cached_nonce: a new session caches the next nonce */
   if (send_env(fw, &env) == 0) log_ev(fw, IOTW_LOG_INFO, "hello_sent", "");
 }
 
@@ -248,7 +249,7 @@ static void on_challenge(iotw_fw *fw, const iotw_v1_Challenge *c) {
   env.which_body = iotw_v1_Envelope_prove_tag;
   memcpy(env.body.prove.pubkey, fw->pk, sizeof fw->pk);
   const uint8_t *nonce = c->nonce;
-  if (fw->cfg.faults.cached_nonce) { /* the first nonce since boot, signed for every Challenge */
+  if (fw->cfg.faults.cached_nonce) { /* the session's first nonce, signed for every later Challenge */
     if (!fw->nonce_cached) {
       memcpy(fw->cached_nonce, c->nonce, sizeof fw->cached_nonce);
       fw->nonce_cached = 1;

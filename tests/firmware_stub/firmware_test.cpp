@@ -1301,6 +1301,13 @@ TEST_F(FirmwareTest, CachedNonceSignsTheFirstNonceForASecondChallenge) {
   std::memset(second, 0x6b, sizeof second);
   EXPECT_FALSE(verifies(p.signature, msg, iotw_sigmsg_register(second, fw.pk, msg), fw.pk));
   EXPECT_TRUE(verifies(p.signature, msg, iotw_sigmsg_register(first, fw.pk, msg), fw.pk));
+  deliver(error(1));  // a new session (Hello) registers again with the node's fresh nonce
+  take_one(iotw_v1_Envelope_hello_tag);
+  deliver(challenge(0x7c));
+  const iotw_v1_Prove p2 = take_one(iotw_v1_Envelope_prove_tag).body.prove;
+  uint8_t third[32];
+  std::memset(third, 0x7c, sizeof third);
+  EXPECT_TRUE(verifies(p2.signature, msg, iotw_sigmsg_register(third, fw.pk, msg), fw.pk));
 }
 
 TEST_F(FirmwareTest, TheReferenceSignsEachChallengesOwnNonce) {

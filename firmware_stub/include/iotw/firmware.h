@@ -89,8 +89,9 @@ typedef struct {
   uint8_t accept_forged_checkpoint; /**< adopts Checkpoints without verifying the node's signature */
   uint8_t usage_seq_reset;  /**< usage seq kept in RAM only: restarts at 1 after every reset */
   uint8_t foreign_assignment; /**< no miner check: answers Assignments whose header names another miner */
-  uint8_t cached_nonce;     /**< signs REGISTER over the first Challenge nonce it saw since boot, for every
-                                 later Challenge too */
+  uint8_t cached_nonce;     /**< signs REGISTER over the first Challenge nonce since its last Hello for every
+                                 later Challenge too (a Prove cached per session): re-Challenges while attached
+                                 get a Prove that does not verify over their nonce */
 } iotw_fw_faults;
 
 /** Out-of-band coordination of a colluding group (faults.collude_all_slots; docs/faults.md). The host asks
@@ -167,7 +168,7 @@ typedef struct {
   uint64_t slow_assignment_id;
   uint8_t slow_block_hash[32];
   uint8_t slow_signature[64];
-  /* faults.cached_nonce: the first Challenge nonce since boot. */
+  /* faults.cached_nonce: the first Challenge nonce since the last Hello. */
   uint8_t nonce_cached;
   uint8_t cached_nonce[32];
   uint64_t usage_seq_ram;    /**< faults.usage_seq_reset: the RAM-only usage seq */
