@@ -1,23 +1,166 @@
 #include "iotw/console/console_command.hpp"
 
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "iotw/console/control_client.hpp"
+#include "iotw/console/controller.hpp"
+#include "iotw/console/screen.hpp"
 #include "iotw/exit_code.hpp"
+#include "iotw/support/process.hpp"
 
 namespace iotw::console {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::string no_live_run(const fs::path& dir) {
+  return fmt::format("no live run in {} (no harness.sock answering)", dir.string());
+}
+
+fs::path default_out_dir(const fs::path& rig_file) {
+  const std::time_t now = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&now, &local);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &local);
+  return fs::path("runs") / fmt::format("{}-{}-console", rig_file.stem().string(), stamp);
+}
+
+// The last lines of a log file, for an error message.
+std::string tail_of(const fs::path& file, std::size_t lines) {
+  std::ifstream in(file);
+  std::vector<std::string> all;
+  for (std::string l; std::getline(in, l);) all.push_back(l);
+  std::string out;
+  for (std::size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i) out += "  " + all[i] + '\n';
+  return out;
+}
+
+// The screen over a live run's socket; what the user chose at the end.
+ScreenEnd attach_screen(const fs::path& dir, ControlClient& client) {
+  Controller controller([&client](const json& req) { return client.request(req); });
+  return run_screen(controller, dir.string());
+}
+
+}  // namespace
 
 ConsoleCommand::ConsoleCommand(CLI::App& app) {
   console_ = app.add_subcommand("console", "Live view of a rig: start one, attach to a held run, or replay a finished run (docs/console.md)");
   console_->add_option("RIG", rig_file_, "Rig file (TOML) to start with --hold and attach to");
   console_->add_option("--attach", attach_dir_, "Attach to the live run in this run folder");
   console_->add_option("--replay", replay_dir_, "Replay the finished run in this run folder");
-  out_opt_ = console_->add_option("--out,-o", out_dir_, "Run folder for a rig the console starts");
+  out_opt_ = console_->add_option("--out,-o", out_dir_, "Run folder for a rig the console starts (default runs/<rig>-<time>-console)");
   seed_opt_ = console_->add_option("--seed", seed_, "Seed for a rig the console starts");
 }
 
 bool ConsoleCommand::parsed() const { return console_->parsed(); }
 
-int ConsoleCommand::run(const std::filesystem::path&, std::ostream&, std::ostream& err) const {
-  err << "error: iotw console is not built yet\n";
-  return kExitCouldNotRun;
+int ConsoleCommand::run(const fs::path& iotw_exe, std::ostream& out, std::ostream& err) const {
+  const int modes = !rig_file_.empty() + !attach_dir_.empty() + !replay_dir_.empty();
+  if (modes != 1) {
+    err << "error: iotw console takes one of RIG.toml, --attach RUN_DIR, --replay RUN_DIR\n";
+    return kExitUsage;
+  }
+  try {
+    if (!replay_dir_.empty()) {
+      std::ifstream in(replay_dir_ / "events.jsonl");
+      if (!in) {
+        err << "error: no events.jsonl in " << replay_dir_.string() << '\n';
+        return kExitUsage;
+      }
+      std::vector<json> events;
+      for (std::string line; std::getline(in, line);) {
+        auto e = json::parse(line, nullptr, false);
+        if (!e.is_discarded() && e.is_object()) events.push_back(std::move(e));
+      }
+      std::ifstream report_in(replay_dir_ / "report.json");
+      json report = report_in ? json::parse(report_in, nullptr, false) : json();
+      if (report.is_discarded()) report = json();
+      Controller controller(std::move(events), std::move(report));
+      run_screen(controller, replay_dir_.string());
+      return kExitPass;
+    }
+
+    if (!attach_dir_.empty()) {
+      std::unique_ptr<ControlClient> client;
+      try {
+        client = std::make_unique<ControlClient>(attach_dir_ / "harness.sock");
+      } catch (const std::exception&) {
+        err << "error: " << no_live_run(attach_dir_) << '\n';
+        return kExitUsage;
+      }
+      const ScreenEnd end = attach_screen(attach_dir_, *client);
+      if (end != ScreenEnd::stopped)
+        out << "detached; the run keeps going: iotw console --attach " << attach_dir_.string() << '\n';
+      else
+        out << "stop sent; the run is judged in " << attach_dir_.string() << '\n';
+      return kExitPass;
+    }
+
+    // Start the rig held, as a child that outlives a detach: its own process group (the terminal's Ctrl-C is
+    // the console's), no parent-death signal. `iotw rig run` wants an empty run folder, so its output goes to
+    // <DIR>.console.log first and is moved into the folder (DIR/console.log) once the run serves harness.sock.
+    const fs::path dir = fs::absolute(*out_opt_ ? out_dir_ : default_out_dir(rig_file_));
+    fs::create_directories(dir.parent_path());
+    const fs::path early_log = dir.string() + ".console.log";
+    std::vector<std::string> args{"rig", "run", "--hold", rig_file_.string(), "--out", dir.string()};
+    if (*seed_opt_) args.insert(args.end(), {"--seed", std::to_string(seed_)});
+    SpawnOptions spawn;
+    spawn.stdout_file = early_log;
+    spawn.stderr_file = early_log;
+    spawn.own_process_group = true;
+    spawn.parent_death_signal = 0;
+    auto rig = std::make_unique<ProcessSupervisor>();
+    rig->start("rig", iotw_exe, args, spawn);
+    out << "starting " << rig_file_.string() << " held; run folder " << dir.string() << std::endl;
+
+    std::unique_ptr<ControlClient> client;
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!client) {
+      if (const auto exited = rig->reap_exited()) {
+        err << "error: the rig ended before it served harness.sock (exit " << exited->code << "); "
+            << early_log.string() << ":\n" << tail_of(early_log, 15);
+        return exited->code == kExitUsage ? kExitUsage : kExitCouldNotRun;
+      }
+      if (std::chrono::steady_clock::now() > give_up) {
+        err << "error: " << no_live_run(dir) << " 60 s after starting it; it keeps running, see " << early_log.string() << '\n';
+        (void)rig.release();  // leave it running for --attach (its destructor would stop it)
+        return kExitCouldNotRun;
+      }
+      try {
+        client = std::make_unique<ControlClient>(dir / "harness.sock");
+      } catch (const std::exception&) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+    std::error_code ec;
+    fs::rename(early_log, dir / "console.log", ec);
+    const ScreenEnd end = attach_screen(dir, *client);
+    client.reset();
+    if (end != ScreenEnd::stopped) {
+      // The supervisor would stop its child when destroyed: let it go instead, the run stays held.
+      (void)rig.release();  // deliberately leaked with its child
+      out << "detached; the run keeps going: iotw console --attach " << dir.string() << " (stop it there with q s)\n";
+      return kExitPass;
+    }
+    out << "stopping the rig; judging the run..." << std::endl;
+    const auto exit = rig->wait("rig");
+    out << "run folder: " << dir.string() << " (iotw rig run exited " << (exit ? exit->code : -1) << ")\n";
+    return kExitPass;
+  } catch (const std::exception& e) {
+    err << "error: " << e.what() << '\n';
+    return kExitCouldNotRun;
+  }
 }
 
 }  // namespace iotw::console
