@@ -98,13 +98,10 @@ bool Controller::tick(std::int64_t now_ms) {
   }
   // replay
   now_ms_ = model_.last_event_ms();
-  if (!playing_ || position_ >= events_.size()) {
+  if (!playing_ || position_ >= events_.size()) return false;
+  if (play_wall_ms_ == 0) {  // (re)start the replay clock at the replayed time
     play_wall_ms_ = now_ms;
-    return false;
-  }
-  if (play_wall_ms_ == 0 || play_event_ms_ == 0) {
-    play_wall_ms_ = now_ms;
-    play_event_ms_ = events_[position_].value("time_ms", std::int64_t{0});
+    play_event_ms_ = position_ > 0 ? model_.last_event_ms() : events_[position_].value("time_ms", std::int64_t{0});
   }
   const auto due = play_event_ms_ + static_cast<std::int64_t>(static_cast<double>(now_ms - play_wall_ms_) * speed_);
   std::size_t n = 0;

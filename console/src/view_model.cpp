@@ -254,6 +254,7 @@ void ViewModel::apply_event(const json& e) {
     } else if (kind == "at_started") {
       if (d.model.empty()) d.model = str(f, "model");
       if (d.link.empty()) d.link = "at";
+      if (f.contains("rssi") && f["rssi"].is_number()) d.rssi = static_cast<int>(num(f, "rssi"));
     } else if (kind == "tap_started") {
       if (d.link.empty()) d.link = "tap";
     }
