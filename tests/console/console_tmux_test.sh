@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# End-to-end tests of `iotw console` in a real terminal: tmux (its own server socket per test), send-keys,
+# capture-pane. Usage: console_tmux_test.sh CASE IOTW_EXE RIGS_DIR WORK_DIR
+#   replay_seek   replay a finished smoke run and seek to height 10
+#   terminal      `stty -a` in the pane is the same before the console and after q, SIGTERM, SIGSEGV and SIGKILL,
+#                 and the shell still echoes what is typed after the SIGKILL
+#   live_reset    start the console on rigs/smoke.toml, select the second device, press r: its reset count
+#                 rises and events.jsonl has the reboot; w writes the session; `iotw rig run` on the written rig
+#                 repeats the reboot; q s stops the held run
+#   attach_none   --attach on a folder with no live run: the message, exit 2
+# Waits poll the pane with a generous upper bound (a slow machine is not a failure); nothing is timed.
+set -euo pipefail
+CASE=$1 IOTW=$2 RIGS=$3 WORK=$4
+SMOKE_RUN=$(dirname "$WORK")/smoke_run  # made by the console_smoke_run fixture
+T="tmux -L iotw-console-$CASE-$$"
+mkdir -p "$WORK"
+cleanup() { $T kill-server 2>/dev/null || true; }
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*"; echo "--- pane:"; $T capture-pane -p -t c 2>/dev/null || true; exit 1; }
+start_pane() {  # a 120x40 pane running a plain bash
+  $T -f /dev/null new-session -d -s c -x 120 -y 40 "env -i PATH=$PATH TERM=xterm-256color HOME=$WORK bash --norc --noprofile"
+  $T set-option -t c remain-on-exit on >/dev/null
+  wait_for 'bash|\$ $|# $' 20
+}
+pane() { $T capture-pane -p -t c; }
+wait_for() {  # PATTERN [SECONDS]: until the pane matches (extended regex)
+  local pattern=$1 limit=${2:-30} i=0
+  while ! pane | grep -Eq -- "$pattern"; do
+    i=$((i + 1))
+    [ $i -gt $((limit * 10)) ] && fail "no '$pattern' on the screen after ${limit}s"
+    sleep 0.1
+  done
+}
+wait_file() {  # FILE PATTERN [SECONDS]: until FILE exists and matches
+  local file=$1 pattern=$2 limit=${3:-30} i=0
+  while ! grep -Eq -- "$pattern" "$file" 2>/dev/null; do
+    i=$((i + 1))
+    [ $i -gt $((limit * 10)) ] && fail "no '$pattern' in $file after ${limit}s"
+    sleep 0.1
+  done
+}
+keys() { $T send-keys -t c "$@"; }
+run_line() { keys -l "$1"; keys Enter; }
+
+case "$CASE" in
+replay_seek)
+  [ -s "$SMOKE_RUN/events.jsonl" ] || fail "no finished smoke run in $SMOKE_RUN"
+  start_pane
+  run_line "$IOTW console --replay $SMOKE_RUN; echo console-exit=\$?"
+  wait_for 'DEVICE +MODEL'
+  wait_for 'esp32-04'
+  keys g; keys -l 10; keys Enter
+  wait_for 'at height 10 \(event [0-9]+ of [0-9]+\)'
+  pane | grep -Eq 'height 10/' || fail "status line does not show height 10"
+  pane | grep -Eq '^ .*ledger' || fail "no ledger pane"
+  pane | grep -Eq ' +10 [0-9a-f]{8} [a-z0-9-]+ ok' || fail "the ledger tail does not start at block 10"
+  pane | grep -Eq 'paused' || fail "seeking should pause the replay"
+  keys Z
+  wait_for "unknown key 'Z'"
+  keys j; keys Enter  # focus the second device's log
+  wait_for ' log esp8266-02'
+  keys q
+  wait_for 'console-exit=0'
+  ;;
+
+terminal)
+  [ -s "$SMOKE_RUN/events.jsonl" ] || fail "no finished smoke run in $SMOKE_RUN"
+  start_pane
+  run_line "stty -a > $WORK/stty.before; echo saved"
+  wait_for '^saved'
+  for how in q TERM SEGV KILL; do
+    keys C-l
+    run_line "sh -c 'echo \$\$ > $WORK/console.pid; exec $IOTW console --replay $SMOKE_RUN'; echo exited-$how"
+    wait_for 'DEVICE +MODEL'
+    if [ "$how" = q ]; then keys q; else kill -s "$how" "$(cat "$WORK/console.pid")"; fi
+    wait_for "^exited-$how$"
+    [ "$($T display-message -p -t c '#{alternate_on} #{cursor_flag}')" = "0 1" ] ||
+      fail "after $how the pane is still on the alternate screen or the cursor is hidden"
+    run_line "stty -a > $WORK/stty.after-$how; echo checked-$how"
+    wait_for "^checked-$how"
+    diff "$WORK/stty.before" "$WORK/stty.after-$how" || fail "stty -a differs after $how"
+  done
+  run_line "echo typed-after-the-kill"
+  wait_for '^typed-after-the-kill$'
+  ;;
+
+live_reset)
+  RUN=$WORK/live_run
+  rm -rf "$RUN" "$RUN.console.log" "$WORK/replayed_run"
+  start_pane
+  run_line "$IOTW console $RIGS/smoke.toml --seed 5 --out $RUN; echo console-exit=\$?"
+  wait_for 'esp32-04' 60
+  wait_for 'height [1-9][0-9]*/20' 60
+  keys j
+  wait_for '^esp8266-02 .*idle|mining|witnessing' 30
+  keys r
+  wait_for 'action 1: fault reboot device=esp8266-02'
+  wait_for '^esp8266-02 +esp8266 +pty +[a-z]+ +1 ' 30
+  wait_file "$RUN/events.jsonl" '"kind":"console_action".*esp8266-02|esp8266-02.*"kind":"console_action"' 30
+  keys w
+  wait_for 'session written: .*session-1\.toml'
+  session=$(pane | grep -Eo 'session written: [^ ]+' | head -1 | sed 's/session written: //')
+  [ -s "$session" ] || fail "no session rig at $session"
+  grep -q 'esp8266-02' "$session" || fail "the session rig does not name esp8266-02"
+  keys q
+  wait_for 'quit: s stops the rig'
+  keys s
+  wait_for 'console-exit=0' 90
+  grep -q '"kind":"reset"' <(grep '"source":"emu:esp8266-02"' "$RUN/events.jsonl") || fail "no reset of esp8266-02 in events.jsonl"
+  "$IOTW" rig check "$session" || fail "iotw rig check refuses the session rig"
+  "$IOTW" rig run "$session" --seed 5 --out "$WORK/replayed_run" > "$WORK/replayed_run.log" 2>&1 || fail "the session rig failed: $(tail -5 "$WORK/replayed_run.log")"
+  grep '"source":"emu:esp8266-02"' "$WORK/replayed_run/events.jsonl" | grep -q '"kind":"reset"' || fail "the written rig did not reboot esp8266-02"
+  ;;
+
+attach_none)
+  mkdir -p "$WORK/no_run"
+  set +e
+  msg=$("$IOTW" console --attach "$WORK/no_run" 2>&1)
+  code=$?
+  set -e
+  [ $code -eq 2 ] || fail "exit $code, expected 2"
+  [ "$msg" = "error: no live run in $WORK/no_run (no harness.sock answering)" ] || fail "message: $msg"
+  ;;
+
+*) echo "unknown case $CASE"; exit 2 ;;
+esac
+echo "PASS: $CASE"
