@@ -7,6 +7,8 @@
 #   live_reset    start the console on rigs/smoke.toml, select the second device, press r: its reset count
 #                 rises and events.jsonl has the reboot; w writes the session; `iotw rig run` on the written rig
 #                 repeats the reboot; q s stops the held run
+#   attach_fake   --attach to tests/console/fake_harness.py: the table fills from `events`, j r sends the reboot
+#                 step for the second device, `:` shows a refused step's error in place, q d detaches (exit 0)
 #   attach_none   --attach on a folder with no live run: the message, exit 2
 # Waits poll the pane with a generous upper bound (a slow machine is not a failure); nothing is timed.
 set -euo pipefail
@@ -111,6 +113,33 @@ live_reset)
   "$IOTW" rig check "$session" || fail "iotw rig check refuses the session rig"
   "$IOTW" rig run "$session" --seed 5 --out "$WORK/replayed_run" > "$WORK/replayed_run.log" 2>&1 || fail "the session rig failed: $(tail -5 "$WORK/replayed_run.log")"
   grep '"source":"emu:esp8266-02"' "$WORK/replayed_run/events.jsonl" | grep -q '"kind":"reset"' || fail "the written rig did not reboot esp8266-02"
+  ;;
+
+attach_fake)
+  FAKE=$WORK/fake_run
+  rm -rf "$FAKE"
+  python3 "$(dirname "$0")/fake_harness.py" "$FAKE" &
+  fake_pid=$!
+  trap 'kill $fake_pid 2>/dev/null || true; cleanup' EXIT
+  for _ in $(seq 100); do [ -S "$FAKE/harness.sock" ] && break; sleep 0.1; done
+  start_pane
+  run_line "$IOTW console --attach $FAKE; echo console-exit=\$?"
+  wait_for '^esp32-02 +esp32 +pty +idle'
+  wait_for 'height [1-9][0-9]*/1000'
+  keys j; keys r
+  wait_for 'action 1: fault reboot device=esp32-02'
+  grep -q '{"cmd": "step", "device": "esp32-02", "key": "r", "step": "fault reboot device=esp32-02"}' "$FAKE/requests.jsonl" ||
+    fail "no reboot step for esp32-02 in the requests: $(grep step "$FAKE/requests.jsonl")"
+  wait_for 'active +fault reboot device=esp32-02 +\(key r'
+  keys :; keys -l 'fault serial_corupt device=esp32-01 rate=0.01 for=5s'; keys Enter
+  wait_for "^:fault serial_corupt device=esp32-01 rate=0.01 for=5s +error: fault 'serial_corupt' is not a fault kind"
+  keys Escape
+  keys q
+  wait_for 'quit: s stops the rig, d detaches'
+  keys d
+  wait_for '^console-exit=0'
+  pane | grep -q "detached; the run keeps going: iotw console --attach $FAKE" || fail "no detach message"
+  ! grep -q '"cmd": "stop"' "$FAKE/requests.jsonl" || fail "detaching sent a stop"
   ;;
 
 attach_none)
