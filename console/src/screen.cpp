@@ -186,14 +186,14 @@ void draw(const Controller& c, const Painter& p, const std::string& source) {
   const DeviceRow* sel = c.selected_device();
   if (body_h >= 2) {
     const LogView& v = c.log_view();
-    const auto lines = visible_log(sel ? m.log(sel->name) : std::deque<LogLine>{}, v);
+    const int rows = body_h - 1;
+    const auto lines = visible_log_tail(sel ? m.log(sel->name) : std::deque<LogLine>{}, v, c.log_scroll(),
+                                        static_cast<std::size_t>(std::max(rows, 0)));
     std::string head = fmt::format(" log {}  [{}+] {}{}", sel ? sel->name : "-", level_name(v.min_level), v.timestamps ? "[ts] " : "",
                                    v.search.empty() ? "" : "[/" + v.search + "] ");
     if (c.log_scroll() > 0) head += fmt::format("-{} ", c.log_scroll());
     p.text(body_top, 0, log_w, fixed(head, static_cast<std::size_t>(log_w)), A_REVERSE);
-    const int rows = body_h - 1;
-    const std::size_t end = lines.size() - std::min(lines.size(), c.log_scroll());
-    const std::size_t begin = end > static_cast<std::size_t>(rows) ? end - static_cast<std::size_t>(rows) : 0;
+    const std::size_t begin = 0, end = lines.size();
     for (std::size_t i = begin; i < end; ++i) {
       const bool hit = !v.search.empty() && lines[i].find(v.search) != std::string::npos;
       const bool err = lines[i].find(" E ") != std::string::npos || lines[i].rfind("E ", 0) == 0;

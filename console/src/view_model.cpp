@@ -430,11 +430,9 @@ std::string ViewModel::age_text(const DeviceRow& row, std::int64_t now_ms) {
   return fmt::format("{}h", s / 3600);
 }
 
-std::vector<std::string> visible_log(const std::deque<LogLine>& log, const LogView& view) {
-  std::vector<std::string> out;
-  out.reserve(log.size());
-  for (const auto& line : log) {
-    if (parse_level(line.level) < view.min_level) continue;
+namespace {
+
+std::string format_line(const LogLine& line, const LogView& view) {
     std::string prefix;
     if (view.timestamps) {
       if (line.time_ms > 0) {
@@ -448,8 +446,31 @@ std::vector<std::string> visible_log(const std::deque<LogLine>& log, const LogVi
     }
     const LogLevel level = parse_level(line.level);
     const char* tag = level == LogLevel::error ? "E " : level == LogLevel::warn ? "W " : level == LogLevel::debug ? "D " : "";
-    out.push_back(prefix + tag + line.text);
+    return prefix + tag + line.text;
+}
+
+}  // namespace
+
+std::vector<std::string> visible_log(const std::deque<LogLine>& log, const LogView& view) {
+  std::vector<std::string> out;
+  out.reserve(log.size());
+  for (const auto& line : log)
+    if (parse_level(line.level) >= view.min_level) out.push_back(format_line(line, view));
+  return out;
+}
+
+std::vector<std::string> visible_log_tail(const std::deque<LogLine>& log, const LogView& view, std::size_t scroll,
+                                          std::size_t count) {
+  std::vector<std::string> out;
+  for (auto it = log.rbegin(); it != log.rend() && out.size() < count; ++it) {
+    if (parse_level(it->level) < view.min_level) continue;
+    if (scroll > 0) {
+      --scroll;
+      continue;
+    }
+    out.push_back(format_line(*it, view));
   }
+  std::reverse(out.begin(), out.end());
   return out;
 }
 

@@ -196,6 +196,13 @@ TEST(ViewModel, LogKeepsTenThousandLinesFiltersByLevelAndSearchesBackwards) {
   const auto all = visible_log(log, v);
   EXPECT_EQ(all.back().substr(0, 13), "00:00:11.004 ");  // UTC time of day of time_ms 11004
   EXPECT_EQ(find_backwards(all, "line 9999", all.size() - 1), 9994u);
+  // The pane's tail: the same lines as the whole view, only those formatted.
+  EXPECT_EQ(visible_log_tail(log, v, 0, 3), (std::vector<std::string>(all.end() - 3, all.end())));
+  EXPECT_EQ(visible_log_tail(log, v, 10, 2), (std::vector<std::string>(all.end() - 12, all.end() - 10)));
+  v.min_level = LogLevel::warn;
+  const auto warn_ts = visible_log(log, v);
+  EXPECT_EQ(visible_log_tail(log, v, 1, 2), (std::vector<std::string>(warn_ts.end() - 3, warn_ts.end() - 1)));
+  EXPECT_EQ(visible_log_tail(log, v, 99, 5), (std::vector<std::string>{warn_ts.front()}));
   EXPECT_EQ(find_backwards(all, "no such text", all.size() - 1), std::nullopt);
 }
 

@@ -159,6 +159,11 @@ struct LogView {
 
 /// The lines of `log` passing `view.min_level`, formatted ("HH:MM:SS.mmm " prefix when timestamps are on, UTC).
 std::vector<std::string> visible_log(const std::deque<LogLine>& log, const LogView& view);
+/// The `count` lines the log pane shows when scrolled back `scroll` lines from the newest: the same lines as
+/// visible_log's [size - scroll - count, size - scroll), oldest first, formatting only those (a redraw's cost does
+/// not grow with the scrollback).
+std::vector<std::string> visible_log_tail(const std::deque<LogLine>& log, const LogView& view, std::size_t scroll,
+                                          std::size_t count);
 /// Index (into `lines`) of the last line at or before `from` containing `needle` (case-sensitive), searching
 /// backwards and wrapping; nullopt when no line does.
 std::optional<std::size_t> find_backwards(const std::vector<std::string>& lines, const std::string& needle,
