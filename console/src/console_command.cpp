@@ -46,10 +46,31 @@ std::string tail_of(const fs::path& file, std::size_t lines) {
   return out;
 }
 
-// The screen over a live run's socket; what the user chose at the end.
-ScreenEnd attach_screen(const fs::path& dir, ControlClient& client) {
+// The screen over a live run's socket; what the user chose at the end, and whether the run had ended by then.
+struct AttachEnd {
+  ScreenEnd screen;
+  bool run_ended;
+  std::string verdict;  // "PASS", "FAIL ...", or empty
+};
+
+AttachEnd attach_screen(const fs::path& dir, ControlClient& client) {
   Controller controller([&client](const json& req) { return client.request(req); });
-  return run_screen(controller, dir.string());
+  const ScreenEnd end = run_screen(controller, dir.string());
+  std::string verdict;
+  if (const auto& pass = controller.model().status().verdict_pass) {
+    verdict = *pass ? "PASS" : "FAIL";
+    for (const auto& f : controller.model().status().failed_criteria) verdict += ' ' + f;
+  }
+  return {end, controller.run_ended(), verdict};
+}
+
+void say_how_it_ended(const AttachEnd& end, const fs::path& dir, std::ostream& out) {
+  if (end.run_ended)
+    out << "the run has ended" << (end.verdict.empty() ? "" : ": " + end.verdict) << "; run folder " << dir.string() << '\n';
+  else if (end.screen == ScreenEnd::stopped)
+    out << "stop sent; the run is judged in " << dir.string() << '\n';
+  else
+    out << "detached; the run keeps going: iotw console --attach " << dir.string() << " (q s there stops it)\n";
 }
 
 }  // namespace
@@ -99,11 +120,7 @@ int ConsoleCommand::run(const fs::path& iotw_exe, std::ostream& out, std::ostrea
         err << "error: " << no_live_run(attach_dir_) << '\n';
         return kExitUsage;
       }
-      const ScreenEnd end = attach_screen(attach_dir_, *client);
-      if (end != ScreenEnd::stopped)
-        out << "detached; the run keeps going: iotw console --attach " << attach_dir_.string() << '\n';
-      else
-        out << "stop sent; the run is judged in " << attach_dir_.string() << '\n';
+      say_how_it_ended(attach_screen(attach_dir_, *client), attach_dir_, out);
       return kExitPass;
     }
 
@@ -145,17 +162,18 @@ int ConsoleCommand::run(const fs::path& iotw_exe, std::ostream& out, std::ostrea
     }
     std::error_code ec;
     fs::rename(early_log, dir / "console.log", ec);
-    const ScreenEnd end = attach_screen(dir, *client);
+    const AttachEnd end = attach_screen(dir, *client);
     client.reset();
-    if (end != ScreenEnd::stopped) {
+    if (end.screen != ScreenEnd::stopped && !end.run_ended) {
       // The supervisor would stop its child when destroyed: let it go instead, the run stays held.
       (void)rig.release();  // deliberately leaked with its child
-      out << "detached; the run keeps going: iotw console --attach " << dir.string() << " (stop it there with q s)\n";
+      say_how_it_ended(end, dir, out);
       return kExitPass;
     }
-    out << "stopping the rig; judging the run..." << std::endl;
+    if (!end.run_ended) out << "stopping the rig; judging the run..." << std::endl;
     const auto exit = rig->wait("rig");
-    out << "run folder: " << dir.string() << " (iotw rig run exited " << (exit ? exit->code : -1) << ")\n";
+    say_how_it_ended(end, dir, out);
+    out << "iotw rig run exited " << (exit ? exit->code : -1) << "; its output: " << (dir / "console.log").string() << '\n';
     return kExitPass;
   } catch (const std::exception& e) {
     err << "error: " << e.what() << '\n';

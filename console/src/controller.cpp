@@ -24,8 +24,7 @@ KeyStep step_for_key(char key, const DeviceRow& d) {
     case 'o':
       if (!d.powered) return {{}, fmt::format("o: {} is not DPS-powered", n)};
       return {"fault power_loss device=" + n + " for=3s", {}};
-    case 'c':
-      if (d.link == "at/tcp") return {{}, fmt::format("c: {} talks TCP; there is no corrupt fault for a TCP link", n)};
+    case 'c':  // (an AT module over TCP has no link fault: the harness's validator answers why)
       return {udp ? "fault udp_loss device=" + n + " rate=0.3 for=10s" : "fault corrupt device=" + n + " rate=0.02 for=10s", {}};
     case 's': return {"fault stall device=" + n + " for=10s", {}};
     case 'x': return {"fault partition device=" + n, {}};
@@ -271,7 +270,7 @@ Controller::Exit Controller::key(int k) {
       return Exit::none;
     }
     case 'q':
-      if (!live) return Exit::detach;
+      if (!live || connection_lost_) return Exit::detach;
       quitting_ = true;
       message_ = "quit: s stops the rig, d detaches and leaves it running, any other key cancels";
       return Exit::none;

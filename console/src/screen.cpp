@@ -54,6 +54,8 @@ class TerminalWatchdog {
     if (pid == 0) {
       signal(SIGINT, SIG_IGN);  // the terminal's Ctrl-C is the console's to handle
       signal(SIGTERM, SIG_IGN);
+      signal(SIGTTOU, SIG_IGN);  // the shell may have the terminal back already: restore it anyway
+      signal(SIGHUP, SIG_IGN);
       for (int fd = 3; fd < 1024; ++fd)
         if (fd != fds[0]) close(fd);
       char byte = 0;
@@ -122,7 +124,7 @@ void draw_help(const Painter& p, bool live) {
       "Up/Down j/k  select a device          Enter  focus its log (Esc back)",
       "PgUp/PgDn Home/End  scroll the log    /  search it, n  next older match",
       "t  timestamps on/off                  l  log level filter (debug..error)",
-      "live:  r reboot   h hang (watchdog)   b brown-out   o power off/on (DPS)",
+      "live:  r reboot   h hang (watchdog)   b brownout    o power off/on (DPS)",
       "       c corrupt the link 10 s        s stall it 10 s",
       "       x partition until x again      u type into its UART (AT modules)",
       "       :  any inline rig step         p  pause/resume traffic",
@@ -156,15 +158,16 @@ void draw(const Controller& c, const Painter& p, const std::string& source) {
   const bool any_vin = std::any_of(ds.begin(), ds.end(), [](const DeviceRow& d) { return d.powered; });
   auto row_text = [&](const std::string& name, const std::string& model, const std::string& link, const std::string& state,
                       const std::string& resets, const std::string& reason, const std::string& rssi, const std::string& vin,
-                      const std::string& rep, const std::string& mined, const std::string& wit, const std::string& age) {
+                      const std::string& rep, const std::string& mined, const std::string& wit, const std::string& ferr,
+                      const std::string& age) {
     std::string s = fixed(name, 13) + ' ' + fixed(model, 7) + ' ' + fixed(link, 6) + ' ' + fixed(state, 11) + ' ' +
-                    fixed(resets, 3) + ' ' + fixed(reason, 9) + ' ';
+                    fixed(resets, 3) + ' ' + fixed(reason, 8) + ' ';
     if (any_rssi) s += fixed(rssi, 4) + ' ';
     if (any_vin) s += fixed(vin, 5) + ' ';
-    return s + fixed(rep, 4) + ' ' + fixed(mined, 5) + ' ' + fixed(wit, 4) + ' ' + age;
+    return s + fixed(rep, 4) + ' ' + fixed(mined, 4) + ' ' + fixed(wit, 4) + ' ' + fixed(ferr, 4) + ' ' + age;
   };
   const int table_rows = std::max(3, std::min(static_cast<int>(ds.size()), (LINES - 6) / 3));
-  p.text(1, 0, COLS, row_text("DEVICE", "MODEL", "LINK", "STATE", "RST", "LAST RST", "RSSI", "VIN", "REP", "MINED", "WIT", "AGE"), A_BOLD | A_UNDERLINE);
+  p.text(1, 0, COLS, row_text("DEVICE", "MODEL", "LINK", "STATE", "RST", "LAST RST", "RSSI", "VIN", "REP", "BLK", "WIT", "FERR", "AGE"), A_BOLD | A_UNDERLINE);
   const int first = std::clamp(static_cast<int>(c.selected()) - table_rows + 1, 0, std::max(0, static_cast<int>(ds.size()) - table_rows));
   for (int i = 0; i < table_rows && first + i < static_cast<int>(ds.size()); ++i) {
     const DeviceRow& d = ds[static_cast<std::size_t>(first + i)];
@@ -173,7 +176,7 @@ void draw(const Controller& c, const Painter& p, const std::string& source) {
         row_text(d.name, d.model, d.link, d.state, std::to_string(d.resets), d.last_reset.empty() ? "-" : d.last_reset,
                  d.rssi ? std::to_string(*d.rssi) : "-", d.vin ? fmt::format("{:.2f}", *d.vin) : "-",
                  rep ? fmt::format("{}%", *rep) : "-", std::to_string(d.blocks_mined), std::to_string(d.rounds_witnessed),
-                 ViewModel::age_text(d, now));
+                 std::to_string(d.frame_errors), ViewModel::age_text(d, now));
     const bool sel = static_cast<std::size_t>(first + i) == c.selected();
     p.text(2 + i, 0, COLS, fixed(line, static_cast<std::size_t>(std::max(COLS, 0))), sel ? A_REVERSE : A_NORMAL);
     p.text(2 + i, 14 + 7 + 1 + 6 + 1, 11, d.state, p.state_attr(d.state) | (sel ? A_REVERSE : A_NORMAL));

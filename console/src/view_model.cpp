@@ -38,7 +38,7 @@ std::string reset_reason_text(std::int64_t code) {
     case 3: return "software";
     case 6: return "task-wdt";
     case 7: return "soft-wdt";
-    case 9: return "brown-out";
+    case 9: return "brownout";
     default: return fmt::format("reason {}", code);
   }
 }
@@ -344,7 +344,10 @@ void ViewModel::apply_event(const json& e) {
       if (!status_.seed && f.contains("seed") && f["seed"].is_number()) status_.seed = f["seed"].get<std::uint64_t>();
     } else if (kind == "frame_error") {
       const auto it = link_device_.find(str(f, "link"));
-      if (it != link_device_.end()) ++device_named(it->second).frame_errors;
+      if (it != link_device_.end()) {
+        ++device_named(it->second).frame_errors;
+        log_line(it->second, t, "warn", "frame error on its link: " + str(f, "error"));
+      }
     } else if (kind == "txs_accepted") {
       tx_window_.emplace_back(t, num(f, "count"));
       while (!tx_window_.empty() && tx_window_.front().first < t - 5000) tx_window_.pop_front();

@@ -19,7 +19,13 @@ mkdir -p "$WORK"
 cleanup() { $T kill-server 2>/dev/null || true; }
 trap cleanup EXIT
 
-fail() { echo "FAIL: $*"; echo "--- pane:"; $T capture-pane -p -t c 2>/dev/null || true; exit 1; }
+fail() {
+  echo "FAIL: $*"
+  echo "--- pane:"; $T capture-pane -p -t c 2>/dev/null || true
+  local tty; tty=$($T display-message -p -t c '#{pane_tty}' 2>/dev/null) &&
+    { echo "--- processes on $tty:"; ps -t "$tty" -o pid,ppid,pgid,stat,wchan:24,cmd || true; }
+  exit 1
+}
 start_pane() {  # a 120x40 pane running a plain bash
   $T -f /dev/null new-session -d -s c -x 120 -y 40 "env -i PATH=$PATH TERM=xterm-256color HOME=$WORK bash --norc --noprofile"
   $T set-option -t c remain-on-exit on >/dev/null

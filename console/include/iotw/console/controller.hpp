@@ -70,6 +70,8 @@ class Controller {
   /// The open prompt ("" = none), e.g. ":" or "uart esp8266-01> ", and what has been typed.
   const std::string& prompt() const { return prompt_; }
   const std::string& input() const { return input_; }
+  /// Live: the run has ended and its harness.sock is gone (its verdict came from report.json).
+  bool run_ended() const { return connection_lost_; }
   /// The message line: the last request's outcome, an error in place, a key that does nothing.
   const std::string& message() const { return message_; }
   /// The time the screen shows, ms: the last poll's wall clock (live) or the replayed event's time (replay).
