@@ -20,13 +20,23 @@ namespace iotw::console {
 namespace {
 
 std::atomic<int> g_signal{0};
+std::atomic<int> g_watchdog_pipe{-1};  // write end of the terminal watchdog's pipe
 static_assert(std::atomic<int>::is_always_lock_free);
 
 void on_stop_signal(int sig) { g_signal = sig; }
 
+// Tells the terminal watchdog that the terminal is given back already (async-signal-safe).
+void tell_watchdog_clean() {
+  const int fd = g_watchdog_pipe.exchange(-1);
+  if (fd < 0) return;
+  const char clean = 'k';
+  [[maybe_unused]] ssize_t w = write(fd, &clean, 1);
+}
+
 // A crash: give the terminal back, then die of the same signal (SA_RESETHAND restored the default).
 void on_crash(int sig) {
   endwin();
+  tell_watchdog_clean();  // it must not restore the terminal again later, under the shell's feet
   raise(sig);
 }
 
@@ -61,7 +71,7 @@ class TerminalWatchdog {
       char byte = 0;
       const ssize_t n = read(fds[0], &byte, 1);
       if (n != 1) {
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+        tcsetattr(STDIN_FILENO, TCSANOW, &saved);  // not TCSAFLUSH: what is typed meanwhile is the shell's
         static const char kRestore[] = "\033[0m\033[?1049l\033[?25h\r\n";  // attributes off, main screen, cursor on
         [[maybe_unused]] ssize_t w = write(STDOUT_FILENO, kRestore, sizeof kRestore - 1);
       }
@@ -70,12 +80,12 @@ class TerminalWatchdog {
     close(fds[0]);
     fcntl(fds[1], F_SETFD, FD_CLOEXEC);  // children the console starts later must not hold it open
     pipe_ = fds[1];
+    g_watchdog_pipe = fds[1];
     pid_ = pid;
   }
   ~TerminalWatchdog() {
     if (pipe_ < 0) return;
-    const char clean = 'k';
-    [[maybe_unused]] ssize_t w = write(pipe_, &clean, 1);
+    tell_watchdog_clean();
     close(pipe_);
     waitpid(pid_, nullptr, 0);
   }
@@ -239,9 +249,9 @@ void draw(const Controller& c, const Painter& p, const std::string& source) {
     p.text(LINES - 2, 0, COLS, c.prompt() + c.input() + (c.message().empty() ? "" : "   " + c.message()), A_BOLD);
   else
     p.text(LINES - 2, 0, COLS, c.message());
-  std::string status = fmt::format(" seed {} | height {}/{} | {:.1f} tx/s | {:.0f} s | {}",
+  std::string status = fmt::format(" seed {} | height {}{} | {:.1f} tx/s | {:.0f} s | {}",
                                    st.seed ? std::to_string(*st.seed) : "?", st.height,
-                                   st.target ? std::to_string(*st.target) : "?", st.tx_per_s, st.elapsed_s,
+                                   st.target ? "/" + std::to_string(*st.target) : "", st.tx_per_s, st.elapsed_s,
                                    st.state.empty() ? (live ? "?" : "replay") : st.state);
   if (st.traffic_paused) status += " | traffic paused";
   status += fmt::format(" | checks {} ok {} failed", st.checks_passed, st.checks_failed);

@@ -60,7 +60,7 @@ replay_seek)
   wait_for 'esp32-04'
   keys g; keys -l 10; keys Enter
   wait_for 'at height 10 \(event [0-9]+ of [0-9]+\)'
-  pane | grep -Eq 'height 10/' || fail "status line does not show height 10"
+  pane | grep -Eq 'height 10 ' || fail "status line does not show height 10"
   pane | grep -Eq '^ .*ledger' || fail "no ledger pane"
   pane | grep -Eq ' +10 [0-9a-f]{8} [a-z0-9-]+ ok' || fail "the ledger tail does not start at block 10"
   pane | grep -Eq 'paused' || fail "seeking should pause the replay"
@@ -81,8 +81,16 @@ terminal)
     keys C-l
     run_line "sh -c 'echo \$\$ > $WORK/console.pid; exec $IOTW console --replay $SMOKE_RUN'; echo exited-$how"
     wait_for 'DEVICE +MODEL'
-    if [ "$how" = q ]; then keys q; else kill -s "$how" "$(cat "$WORK/console.pid")"; fi
-    wait_for "^exited-$how$"
+    pid=$(cat "$WORK/console.pid")
+    if [ "$how" = q ]; then keys q; else kill -s "$how" "$pid"; fi
+    if [ "$how" = KILL ]; then
+      # The shell and the console's terminal watchdog wake together: the shell's "Killed" line may land on the
+      # alternate screen just before the watchdog leaves it, so wait for the process, not for that line.
+      for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      for _ in $(seq 300); do [ "$($T display-message -p -t c '#{alternate_on}')" = 0 ] && break; sleep 0.1; done
+    else
+      wait_for "^exited-$how$"
+    fi
     [ "$($T display-message -p -t c '#{alternate_on} #{cursor_flag}')" = "0 1" ] ||
       fail "after $how the pane is still on the alternate screen or the cursor is hidden"
     run_line "stty -a > $WORK/stty.after-$how; echo checked-$how"
