@@ -137,12 +137,12 @@ void ViewModel::add_console_line(const std::string& device, const std::string& t
   log_line(device, 0, "info", text);
 }
 
-ScheduleRow& ViewModel::schedule_step(int step, const std::string& label) {
+ScheduleRow& ViewModel::schedule_row(const std::string& key, const std::string& label) {
   for (auto& row : schedule_)
-    if (row.step == step && step != 0) return row;
+    if (row.key == key) return row;
   ScheduleRow row;
-  row.step = step;
-  row.label = label.empty() ? fmt::format("step {}", step) : label;
+  row.key = key;
+  row.label = label.empty() ? key : label;
   row.duration_s = duration_in(row.label);
   schedule_.push_back(std::move(row));
   return schedule_.back();
@@ -163,9 +163,8 @@ void ViewModel::apply_hello(const json& hello) {
     }
   if (hello.contains("steps") && hello["steps"].is_array())
     for (const auto& s : hello["steps"]) {
-      std::string label = str(s, "label");
-      if (label.empty()) label = fmt::format("line {}", str(s, "line"));
-      schedule_step(static_cast<int>(num(s, "index")), label);
+      const std::string key = str(s, "label");
+      schedule_row(key, num(s, "line") > 0 ? fmt::format("{} (line {})", key, num(s, "line")) : key);
     }
 }
 
@@ -374,38 +373,38 @@ void ViewModel::apply_event(const json& e) {
         d.link = str(f, "link");
       }
     } else if (kind == "console_action") {
-      ScheduleRow row;
+      if (f.contains("ends")) return;  // `end` of an open-ended fault: its fault_ended and check follow
+      const std::string step = str(f, "step");
+      // The harness labels an action's step "console action N" unless the inline step names itself.
+      std::string key = fmt::format("console action {}", num(f, "action"));
+      const auto named = step.find(" name=");
+      if (named != std::string::npos) {
+        std::string name = step.substr(named + 6);
+        name = name.substr(0, name.find(' '));
+        if (name.size() >= 2 && name.front() == '"') name = name.substr(1, name.size() - 2);
+        key = name;
+      }
+      ScheduleRow& row = schedule_row(key, step);
       row.action = static_cast<int>(num(f, "action"));
-      row.label = str(f, "step");
-      row.duration_s = duration_in(row.label);
-      row.state = "active";
-      row.started_ms = t;
       row.detail = str(f, "key").empty() ? "" : "key " + str(f, "key");
-      schedule_.push_back(std::move(row));
     } else if (kind == "step_started" || kind == "fault_started" || kind == "fault_ended" ||
                kind == "recovery_checked" || kind == "wait_done" || kind == "expect_checked" || kind == "step_missed") {
-      const int step = static_cast<int>(num(f, "step"));
-      ScheduleRow* row = nullptr;
-      // A console action's step is known by its text until the harness numbers it.
-      for (auto& r : schedule_)
-        if (r.step == step && step != 0) row = &r;
-      if (!row && e.contains("fields") && f.contains("action"))
-        for (auto& r : schedule_)
-          if (r.action == num(f, "action")) { row = &r; r.step = step; }
-      if (!row) row = &schedule_step(step, str(f, "label"));
+      ScheduleRow& row = schedule_row(str(f, "step"), {});
       if (kind == "step_started") {
-        if (row->state == "pending") row->state = "active";
-        if (row->started_ms == 0) row->started_ms = t;
+        // Traffic and uart actions are done once started; faults, waits and expects report their own end.
+        const bool instant = row.label.rfind("traffic", 0) == 0 || row.label.rfind("uart", 0) == 0;
+        if (row.state == "pending") row.state = instant ? "done" : "active";
+        if (row.started_ms == 0) row.started_ms = t;
       } else if (kind == "fault_started") {
-        row->state = "active";
-        row->started_ms = t;
+        row.state = "active";
+        row.started_ms = t;
       } else if (kind == "fault_ended") {
-        row->state = "recovering";
+        row.state = "recovering";
       } else {
-        row->state = kind == "step_missed" ? "missed" : "done";
-        row->pass = f.value("pass", false);
-        row->detail = str(f, "detail");
-        (*row->pass ? status_.checks_passed : status_.checks_failed)++;
+        row.state = kind == "step_missed" ? "missed" : "done";
+        row.pass = f.value("pass", false);
+        row.detail = str(f, "detail");
+        (*row.pass ? status_.checks_passed : status_.checks_failed)++;
       }
     } else if (kind == "rig_finished") {
       status_.finished = true;

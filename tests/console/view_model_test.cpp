@@ -33,8 +33,8 @@ json hello() {
                             json{{"name", "esp32-02"}, {"model", "esp32"}, {"link", "pty"}, {"powered", false}},
                             json{{"name", "esp8266-at-01"}, {"model", "esp8266"}, {"link", "at"}, {"at_transport", "udp"}, {"powered", false}},
                             json{{"name", "dps-01"}, {"model", "esp32"}, {"link", "pty"}, {"powered", true}}})},
-              {"steps", json::array({json{{"index", 1}, {"label", "fault reboot device=esp32-01"}, {"line", 30}},
-                                     json{{"index", 2}, {"label", "fault stall device=esp32-02 for=4s"}, {"line", 34}}})}};
+              {"steps", json::array({json{{"index", 1}, {"label", "step 1"}, {"line", 30}},
+                                     json{{"index", 2}, {"label", "stall for=4s"}, {"line", 34}}})}};
 }
 
 // Registers esp32-01 (key a), esp32-02 (b), esp8266-at-01 (c).
@@ -57,7 +57,7 @@ TEST(ViewModel, HelloGivesTheTableInRigOrderAndTheStatus) {
   EXPECT_EQ(m.status().target, 20);
   ASSERT_EQ(m.schedule().size(), 2u);
   EXPECT_EQ(m.schedule()[0].state, "pending");
-  EXPECT_EQ(m.schedule()[1].duration_s, 4.0);
+  EXPECT_EQ(m.schedule()[1].duration_s, 4.0);  // from the label (a step named "stall for=4s")
 }
 
 TEST(ViewModel, StateFollowsTheDeviceThroughRegistrationMiningAndWitnessing) {
@@ -133,26 +133,42 @@ TEST(ViewModel, ResetsSupplyRssiAndFrameErrorsReachTheirRows) {
 TEST(ViewModel, FaultScheduleGoesPendingActiveRecoveringDoneWithCountdownAndResult) {
   ViewModel m;
   m.apply_hello(hello());
-  m.apply_event(ev(5000, "harness", "step_started", {{"step", 2}, {"line", 34}, {"at_s", 1.0}}));
-  m.apply_event(ev(5000, "harness", "fault_started", {{"step", 2}, {"line", 34}, {"fault", "stall"}}));
+  m.apply_event(ev(5000, "harness", "step_started", {{"step", "stall for=4s"}, {"line", 34}, {"at_s", 1.0}}));
+  m.apply_event(ev(5000, "harness", "fault_started", {{"step", "stall for=4s"}, {"line", 34}, {"fault", "stall"}}));
   const ScheduleRow& row = m.schedule()[1];
   EXPECT_EQ(row.state, "active");
   EXPECT_EQ(ViewModel::countdown(row, 6000), 3.0);
-  m.apply_event(ev(9000, "harness", "fault_ended", {{"step", 2}, {"line", 34}, {"fault", "stall"}}));
+  m.apply_event(ev(9000, "harness", "fault_ended", {{"step", "stall for=4s"}, {"line", 34}, {"fault", "stall"}}));
   EXPECT_EQ(m.schedule()[1].state, "recovering");
   EXPECT_EQ(ViewModel::countdown(m.schedule()[1], 9500), std::nullopt);
-  m.apply_event(ev(9400, "harness", "recovery_checked", {{"step", 2}, {"line", 34}, {"check", "link"}, {"pass", false}, {"detail", "no frame"}}));
+  m.apply_event(ev(9400, "harness", "recovery_checked", {{"step", "stall for=4s"}, {"line", 34}, {"check", "link"}, {"pass", false}, {"detail", "no frame"}}));
   EXPECT_EQ(m.schedule()[1].state, "done");
   EXPECT_EQ(m.schedule()[1].pass, false);
   EXPECT_EQ(m.schedule()[1].detail, "no frame");
   EXPECT_EQ(m.status().checks_failed, 1);
   EXPECT_EQ(m.schedule()[0].state, "pending");
-  // A console action joins the schedule with its key.
+  EXPECT_EQ(m.schedule()[0].label, "step 1 (line 30)");
+  // A console action joins the schedule with its key; its step events name it "console action N".
   m.apply_event(ev(9500, "harness", "console_action",
-                   {{"action", 1}, {"key", "r"}, {"device", "esp32-01"}, {"step", "fault reboot device=esp32-01"}, {"at_s", 4.5}}));
+                   {{"action", 1}, {"key", "s"}, {"device", "esp32-01"}, {"step", "fault stall device=esp32-01 for=10s"}, {"at_s", 4.5}}));
   ASSERT_EQ(m.schedule().size(), 3u);
-  EXPECT_EQ(m.schedule()[2].label, "fault reboot device=esp32-01");
-  EXPECT_EQ(m.schedule()[2].detail, "key r");
+  EXPECT_EQ(m.schedule()[2].label, "fault stall device=esp32-01 for=10s");
+  EXPECT_EQ(m.schedule()[2].detail, "key s");
+  EXPECT_EQ(m.schedule()[2].state, "pending");
+  m.apply_event(ev(9501, "harness", "step_started", {{"step", "console action 1"}, {"line", 0}, {"at_s", 4.5}}));
+  m.apply_event(ev(9502, "harness", "fault_started", {{"step", "console action 1"}, {"line", 0}, {"fault", "stall"}}));
+  ASSERT_EQ(m.schedule().size(), 3u);
+  EXPECT_EQ(m.schedule()[2].state, "active");
+  EXPECT_EQ(ViewModel::countdown(m.schedule()[2], 12502), 7.0);
+  // A named inline step keeps its name as its label; a traffic action is done once started; an `end` adds no row.
+  m.apply_event(ev(9600, "harness", "console_action", {{"action", 2}, {"step", "fault partition device=esp32-02 name=cut"}}));
+  m.apply_event(ev(9601, "harness", "step_started", {{"step", "cut"}, {"line", 0}, {"at_s", 4.6}}));
+  m.apply_event(ev(9700, "harness", "console_action", {{"action", 3}, {"step", "traffic pause"}, {"key", "p"}}));
+  m.apply_event(ev(9701, "harness", "step_started", {{"step", "console action 3"}, {"line", 0}, {"at_s", 4.7}}));
+  m.apply_event(ev(9800, "harness", "console_action", {{"action", 4}, {"ends", 2}}));
+  ASSERT_EQ(m.schedule().size(), 5u);
+  EXPECT_EQ(m.schedule()[3].state, "active");
+  EXPECT_EQ(m.schedule()[4].state, "done");
 }
 
 TEST(ViewModel, StatusFromEventsUntilTheHarnessAnswersAndTheVerdictAtTheEnd) {

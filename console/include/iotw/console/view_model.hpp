@@ -61,9 +61,10 @@ struct LedgerRow {
 
 /// One entry of the fault schedule: a rig step or a console action.
 struct ScheduleRow {
-  int step = 0;                        ///< the step's index (rig steps) ; 0 for a console action not yet started
+  std::string key;                     ///< the step's label, as the step events name it ("step 2", its `name`,
+                                       ///< "console action 3")
   int action = 0;                      ///< console action number (0 for rig steps)
-  std::string label;                   ///< the step as text
+  std::string label;                   ///< what the pane shows: the inline step, or the label and its rig file line
   std::string state = "pending";       ///< pending, active, recovering, done, missed
   std::optional<double> duration_s;    ///< a fault's for= / duration_s, for the countdown
   std::int64_t started_ms = 0;         ///< time_ms of fault_started/step_started (0 = not started)
@@ -129,7 +130,7 @@ class ViewModel {
   DeviceRow* device_by_key(const std::string& pubkey);
   void touch(const std::string& name, std::int64_t t);
   void log_line(const std::string& name, std::int64_t t, std::string level, std::string text);
-  ScheduleRow& schedule_step(int step, const std::string& label);
+  ScheduleRow& schedule_row(const std::string& key, const std::string& label);
 
   std::vector<DeviceRow> devices_;
   std::map<std::string, std::size_t> by_name_;
