@@ -36,6 +36,7 @@ def cpu_seconds(pid):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--iotw", required=True)
+    ap.add_argument("--rig-iotw", help="the iotw that runs the held rig (default: --iotw)")
     ap.add_argument("--devices", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--presses", type=int, default=20)
@@ -80,7 +81,8 @@ blocks = 5
 blocks_finalized_min = 5
 """)
     rig_log = open(os.path.join(a.work, "rig.log"), "w")
-    rig_proc = subprocess.Popen([iotw, "rig", "run", "--hold", rig, "--out", run_dir, "--seed", "3"],
+    rig_iotw = os.path.abspath(a.rig_iotw or a.iotw)
+    rig_proc = subprocess.Popen([rig_iotw, "rig", "run", "--hold", rig, "--out", run_dir, "--seed", "3"],
                                 stdout=rig_log, stderr=subprocess.STDOUT)
     sock_path = os.path.join(run_dir, "harness.sock")
     tmux = ["tmux", "-L", "iotw-console-bench-%d" % os.getpid()]

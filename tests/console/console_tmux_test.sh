@@ -7,6 +7,9 @@
 #   live_reset    start the console on rigs/smoke.toml, select the second device, press r: its reset count
 #                 rises and events.jsonl has the reboot; w writes the session; `iotw rig run` on the written rig
 #                 repeats the reboot; q s stops the held run
+#                 and c corrupts the third device's link: its frame errors (FERR) rise
+#   live_dps      rigs/dps_brownout.toml: b browns dps-01 out; the rail/supply event and 3.50 V in its row
+#   live_uart     rigs/esp_at.toml: u AT+GMR on esp8266-at-01; the module's version lines in its log
 #   attach_fake   --attach to tests/console/fake_harness.py: the table fills from `events`, j r sends the reboot
 #                 step for the second device, `:` shows a refused step's error in place, q d detaches (exit 0)
 #   attach_none   --attach on a folder with no live run: the message, exit 2
@@ -114,6 +117,9 @@ live_reset)
   wait_for 'action 1: fault reboot device=esp8266-02'
   wait_for '^esp8266-02 +esp8266 +pty +[a-z]+ +1 ' 30
   wait_file "$RUN/events.jsonl" '"kind":"console_action".*esp8266-02|esp8266-02.*"kind":"console_action"' 30
+  keys j; keys c  # the third device: 2 % of its bytes corrupted for 10 s; the trust node sees bad frames
+  wait_for 'action 2: fault corrupt device=esp8266-03 rate=0.02 for=10s'
+  wait_for '^esp8266-03 .* [1-9][0-9]* +[0-9]+s *$' 30
   keys w
   wait_for 'session written: .*session-1\.toml'
   session=$(pane | grep -Eo 'session written: [^ ]+' | head -1 | sed 's/session written: //')
@@ -127,6 +133,36 @@ live_reset)
   "$IOTW" rig check "$session" || fail "iotw rig check refuses the session rig"
   "$IOTW" rig run "$session" --seed 5 --out "$WORK/replayed_run" > "$WORK/replayed_run.log" 2>&1 || fail "the session rig failed: $(tail -5 "$WORK/replayed_run.log")"
   grep '"source":"emu:esp8266-02"' "$WORK/replayed_run/events.jsonl" | grep -q '"kind":"reset"' || fail "the written rig did not reboot esp8266-02"
+  ;;
+
+live_dps)
+  RUN=$WORK/live_run
+  rm -rf "$RUN" "$RUN.console.log"
+  start_pane
+  run_line "$IOTW console $RIGS/dps_brownout.toml --seed 5 --out $RUN; echo console-exit=\$?"
+  wait_for '^dps-01 ' 60
+  wait_for '^dps-01 +dps +pty +(idle|mining|witnessing) ' 60
+  keys b
+  wait_for 'action 1: fault brownout device=dps-01 vin=3.5 for=2s'
+  wait_file "$RUN/events.jsonl" '"source":"emu:dps-01".*"kind":"(rail|supply)".*3\.5|"kind":"(rail|supply)".*"source":"emu:dps-01"' 30
+  wait_for '^dps-01 .* 3\.50 ' 30
+  keys q; keys s
+  wait_for '^console-exit=0' 90
+  ;;
+
+live_uart)
+  RUN=$WORK/live_run
+  rm -rf "$RUN" "$RUN.console.log"
+  start_pane
+  run_line "$IOTW console $RIGS/esp_at.toml --seed 5 --out $RUN; echo console-exit=\$?"
+  wait_for '^esp8266-at-01 +esp8266 +at/udp +(idle|mining|witnessing) ' 60
+  keys u
+  wait_for 'uart esp8266-at-01> '
+  keys -l 'AT+GMR'; keys Enter
+  wait_for 'uart esp8266-at-01: [1-9][0-9]* line\(s\) of answer'
+  wait_for 'uart< AT version:'
+  keys q; keys s
+  wait_for '^console-exit=0' 90
   ;;
 
 attach_fake)
