@@ -5,6 +5,9 @@
 //   iotw-emu bulb [--yeelight A:P] [--discovery A:P] [--link PATH --nvs-dir DIR]     one smart bulb
 //   iotw-emu esp8266|esp32|rtl8710|rtl8195 --at --pty [--ssid S --password P --baud B --unpaced]
 //                                                    one Wi-Fi module serving its AT command set on a PTY
+//   iotw-emu esp8266|esp32|rtl8710|rtl8195 --pty [--name N --nvs-dir D --mutant M --node-pubkey HEX]
+//                                                    one SoC-mode module: the micro-mining firmware on the chip,
+//                                                    its UART on a new PTY (a reference DUT to certify)
 //   iotw-emu --config pool.toml --device NAME        one TAP module of the pool (SoC mode over TAP, lwIP); the
 //                                                    pool runs one such child per device with a `tap` key
 //   iotw-emu --version | --log-level trace|debug|info|warn|error|off
@@ -12,6 +15,7 @@
 // to stderr unless --events is given. Runs until SIGTERM/SIGINT; exit codes (docs/cli.md): 0 then, 2 on a bad
 // command line or config, 3 when it could not run (a port in use, no PTY, a link that will not open, a TAP
 // module process that exited). Human-readable logs go to stderr through spdlog.
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -32,6 +36,8 @@
 #include "common/pool_config.hpp"
 #include "common/pool_control.hpp"
 #include "common/ram_budget.hpp"
+#include "common/serial_link.hpp"
+#include "iotw/support/hex.hpp"
 #include "dps_chip/dps_device.hpp"
 #include "esp_wifi/at_appliance.hpp"
 #include "esp_wifi/at_pty_server.hpp"
@@ -110,6 +116,37 @@ bool check_static_ram(const PoolConfig& cfg, EventLog& log) {
     spdlog::error("{}", c.message);
   }
   return ok;
+}
+
+/// `MODEL --pty` without --at: one SoC-mode device (the firmware on the chip) whose UART is a new PTY; prints the
+/// PTY's path on the first line of stdout and runs until SIGTERM/SIGINT.
+int run_soc_pty(const std::string& model, DeviceSpec spec, const std::string& node_pubkey, const std::string& events) {
+  spec.model = model;
+  spec.mode = "soc";
+  if (spec.name.empty()) spec.name = model + "-01";
+  if (spec.nvs_dir.empty()) spec.nvs_dir = "nvs/" + spec.name;
+  if (!node_pubkey.empty()) {
+    const auto pk = iotw::from_hex<32>(node_pubkey, iotw::HexCase::any);
+    if (!pk) throw std::invalid_argument("--node-pubkey must be 64 hex digits, got '" + node_pubkey + "'");
+    spec.node_pubkey = *pk;
+  }
+  const PtyPair pty = open_pty_pair(spec.baud);
+  spec.link = pty.path;
+  spec.link_fd = pty.master;
+  ::fcntl(pty.master, F_SETFL, ::fcntl(pty.master, F_GETFL) | O_NONBLOCK);
+  EventLog log(events);
+  if (const RamCheck c = check_ram_budget(spec.name, spec.model, spec.mode, spec.ram_budget_kib); c.applies && !c.fits) {
+    spdlog::error("{}", c.message);
+    return iotw::kExitUsage;
+  }
+  boost::asio::io_context io;
+  DeviceRuntime device(io, spec, esp_chip_profile(model), log);
+  std::cout << pty.path << std::endl;
+  device.start();
+  run_until_signal(io, log, [&] { device.stop(); });
+  ::close(pty.master);
+  ::close(pty.slave);
+  return 0;
 }
 
 int run_pool(const std::string& config) {
@@ -232,6 +269,7 @@ int main(int argc, char** argv) {
   AtModuleConfig at_cfg;
   bool at_mode = false, at_pty = false, at_unpaced = false;
   int at_baud = 0;
+  std::string soc_node_pubkey;
   std::vector<CLI::App*> at_subs;
   for (const auto& model : at_models()) {
     CLI::App* sub = app.add_subcommand(model, "one " + model + " Wi-Fi module in AT mode on a PTY");
@@ -245,6 +283,15 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(300, 4'000'000));
     sub->add_flag("--unpaced", at_unpaced, "do not pace the UART output");
     sub->add_option("--events", events, "event file (default: stderr)");
+    // SoC mode (no --at): the firmware runs on the chip and speaks the framed protocol on the PTY.
+    sub->add_option("--name", spec.name, "SoC mode: device name (sent in Hello; default <model>-01)");
+    sub->add_option("--nvs-dir", spec.nvs_dir, "SoC mode: the firmware's flash directory (default nvs/<name>)");
+    sub->add_option("--mutant", spec.behaviour,
+                    "SoC mode: run the firmware with this named defect (a device behaviour of docs/faults.md, e.g. "
+                    "wrong_hash, invert_verdict, replay_attestation); default honest")
+        ->check(CLI::IsMember(device_behaviours()));
+    sub->add_option("--node-pubkey", soc_node_pubkey,
+                    "SoC mode: the trust node's public key (64 hex digits): turns on light verification of checkpoints");
     at_subs.push_back(sub);
   }
   if (const auto code = cli.parse(argc, argv)) return *code;
@@ -253,7 +300,10 @@ int main(int argc, char** argv) {
     for (CLI::App* sub : at_subs) {
       if (!app.got_subcommand(sub)) continue;
       if (!config.empty()) throw std::invalid_argument("--config and a subcommand exclude each other");
-      if (!at_mode || !at_pty) throw std::invalid_argument(sub->get_name() + " standalone runs only as --at --pty");
+      if (!at_pty) throw std::invalid_argument(sub->get_name() + " standalone needs --pty (with --at: its AT command set; without: SoC mode)");
+      if (!at_mode) return run_soc_pty(sub->get_name(), spec, soc_node_pubkey, events);
+      if (spec.behaviour != "honest" || !spec.name.empty())
+        throw std::invalid_argument("--name and --mutant are SoC-mode options; an --at module runs no firmware");
       at_cfg.model = sub->get_name();
       EventLog log(events);
       boost::asio::io_context io;

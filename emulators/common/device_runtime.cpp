@@ -1,4 +1,6 @@
 #include "device_runtime.hpp"
+#include <cerrno>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -186,7 +188,13 @@ void DeviceRuntime::start() {
   log_.emit(source_, "boot_banner",
             {{"text", banner}, {"model", profile_.model}, {"chip", profile_.chip}, {"cpu_mhz", profile_.cpu_mhz},
              {"boot_ms", profile_.boot_ms}, {"ed25519_sign_us", profile_.ed25519_sign_us()}, {"link", spec_.link}});
-  link_.emplace(io_, open_serial_link(spec_.link, spec_.baud));
+  if (spec_.link_fd >= 0) {
+    const int fd = ::dup(spec_.link_fd);
+    if (fd < 0) throw std::runtime_error(spec_.name + ": cannot use its UART: " + std::strerror(errno));
+    link_.emplace(io_, fd);
+  } else {
+    link_.emplace(io_, open_serial_link(spec_.link, spec_.baud));
+  }
   running_ = true;
   begin_boot();
   if (iotw_fw_boot(&fw_, &cfg_, &port_) != 0) throw std::runtime_error(spec_.name + ": NVS not writable");

@@ -27,6 +27,9 @@ struct DeviceSpec {
   std::string name;                 ///< unique label, sent in Hello
   std::string model;                ///< "esp8266" | "esp32" | "dps" | "bulb"; AT mode also "rtl8710" | "rtl8195"
   std::string link;                 ///< serial path (PTY or tty)
+  /// Instead of `link`: an open, non-blocking serial fd the runtime uses (a dup of it) as its UART, e.g. the master
+  /// side of a PTY whose slave path a certifier opens (standalone `iotw-emu MODEL --pty`); -1 = open `link`.
+  int link_fd = -1;
   std::string nvs_dir;              ///< flash: identity and boot counter survive restarts
   std::string behaviour = "honest"; ///< device_behaviours(): "honest" | "invert_verdict" | "wrong_hash" | "collude" | ...
   /// behaviour "collude_all_slots" (pool file [collusion]): the trust node's witnesses per round and how long the

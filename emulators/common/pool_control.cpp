@@ -47,7 +47,7 @@ double number_param(const nlohmann::json& req, const char* key, double lo, doubl
 }  // namespace
 
 const std::vector<std::string>& PoolControl::commands() {
-  static const std::vector<std::string> v{"ping", "reboot", "hang", "clock_skew", "clock", "ap"};
+  static const std::vector<std::string> v{"ping", "reboot", "hang", "clock_skew", "clock", "ap", "uart"};
   return v;
 }
 
@@ -72,7 +72,14 @@ nlohmann::json PoolControl::fail(const nlohmann::json& req, const std::string& c
 
 nlohmann::json PoolControl::reject(const std::string& error) { return fail(nlohmann::json::object(), "", error); }
 
-nlohmann::json PoolControl::handle(const std::string& line) {
+nlohmann::json PoolControl::handle(const std::string& line) { return handle_now(line, nullptr); }
+
+void PoolControl::handle(const std::string& line, std::function<void(nlohmann::json)> done) {
+  nlohmann::json reply = handle_now(line, &done);
+  if (!reply.is_null()) done(std::move(reply));  // null: `done` moved into a device's callback, which answers
+}
+
+nlohmann::json PoolControl::handle_now(const std::string& line, std::function<void(nlohmann::json)>* later) {
   const nlohmann::json req = nlohmann::json::parse(line, nullptr, false);
   if (req.is_discarded() || !req.is_object())
     return fail(nlohmann::json::object(), "", "not a JSON object: one {\"cmd\": ...} per line");
@@ -112,6 +119,26 @@ nlohmann::json PoolControl::handle(const std::string& line) {
       app->set_access_point(rssi, up);
       reply["rssi"] = app->access_point().rssi;
       reply["up"] = app->access_point().up;
+    } else if (cmd == "uart") {
+      if (!app) throw BadRequest("'uart' needs an AT-mode device (link = \"at\"); '" + name + "' runs the firmware on its own chip");
+      if (!req.contains("data") || !req["data"].is_string() || req["data"].get<std::string>().empty())
+        throw BadRequest("'uart' needs a non-empty string 'data' (the bytes to type, e.g. \"AT+GMR\\r\\n\")");
+      const std::string data = req["data"].get<std::string>();
+      if (data.size() > 256) throw BadRequest("'data' is " + std::to_string(data.size()) + " bytes; at most 256");
+      fields["data"] = data;
+      log_.emit("emu", "control_command", std::move(fields));
+      // Answered once the module has answered: the reply waits on the pool's thread.
+      if (!later) throw BadRequest("'uart' answers once the module has: send it on the control socket");
+      app->type_uart(data, [this, req, reply, answer = std::move(*later), cmd](const AtAppliance::Typed& t) mutable {
+        if (!t.error.empty()) {
+          answer(fail(req, cmd, t.error));
+          return;
+        }
+        reply["output"] = t.output;
+        reply["complete"] = t.complete;
+        answer(std::move(reply));
+      });
+      return nullptr;
     } else {
       if (!chip)
         throw BadRequest("'" + cmd + "' needs a device that runs the firmware on its own chip; '" + name +
@@ -217,17 +244,24 @@ void ControlServer::read(const std::shared_ptr<Conn>& c) {
         read(c);  // blank line: nothing to answer
         return;
       }
-      reply = control_.handle(line).dump();
-    }
-    reply += '\n';
-    boost::system::error_code wec;
-    boost::asio::write(c->sock, boost::asio::buffer(reply), wec);  // small replies on a local socket
-    if (close || wec) {
-      c->sock.close(wec);
+      control_.handle(line, [this, c](nlohmann::json r) { answer(c, r.dump(), false); });
       return;
     }
-    read(c);
+    answer(c, std::move(reply), close);
   });
+}
+
+// One reply line, then the next request (requests on a connection are answered in order).
+void ControlServer::answer(const std::shared_ptr<Conn>& c, std::string reply, bool close) {
+  if (!running_ || !c->sock.is_open()) return;
+  reply += '\n';
+  boost::system::error_code wec;
+  boost::asio::write(c->sock, boost::asio::buffer(reply), wec);  // small replies on a local socket
+  if (close || wec) {
+    c->sock.close(wec);
+    return;
+  }
+  read(c);
 }
 
 }  // namespace iotw::emu

@@ -1,7 +1,8 @@
 // The control channel of an iotw-emu pool (docs/emulators.md "Control channel"): the harness (or a firmware
 // engineer with socat) connects to a UNIX-domain stream socket and sends one JSON object per line; the pool
 // answers each with one JSON object per line, in order. Commands act on one device of the pool at run time:
-// reboot, hang, clock_skew, clock, ap (docs/faults.md "Device faults"). A malformed line, an unknown command or
+// reboot, hang, clock_skew, clock, ap (docs/faults.md "Device faults"), and uart (type a line into an AT-mode
+// module's UART and get its answer: the console's `u` key, docs/console.md). A malformed line, an unknown command or
 // device, or a command the device cannot take gets {"ok": false, "error": "..."} and a `control_error` event;
 // never a crash. Everything runs on the pool's Boost.Asio thread, so handlers touch devices directly.
 #pragma once
@@ -29,7 +30,11 @@ class PoolControl {
   /// AT-mode appliances: ap (and clock for the record: not supported, answered with an error).
   void add(AtAppliance& a);
 
-  /// One request line -> one reply object (never throws). Replies echo the request's "id" when it has one.
+  /// One request line -> one reply object, passed to `reply` exactly once: at once, or later on the pool's
+  /// thread for a command that waits on a device (`uart`). Never throws. Replies echo the request's "id".
+  void handle(const std::string& line, std::function<void(nlohmann::json)> reply);
+  /// The same for commands that answer at once (every command but `uart`, which is answered with an error
+  /// here): the reply object.
   nlohmann::json handle(const std::string& line);
   /// A request that could not be read (e.g. too long): the error reply and its control_error event.
   nlohmann::json reject(const std::string& error);
@@ -37,6 +42,8 @@ class PoolControl {
   static const std::vector<std::string>& commands();
 
  private:
+  /// The reply, or null when `later` was taken by a device that answers later (`uart`; `later` null: refused).
+  nlohmann::json handle_now(const std::string& line, std::function<void(nlohmann::json)>* later);
   nlohmann::json fail(const nlohmann::json& req, const std::string& cmd, const std::string& error);
   std::string device_names() const;
 
@@ -63,6 +70,7 @@ class ControlServer {
   struct Conn;
   void accept();
   void read(const std::shared_ptr<Conn>& c);
+  void answer(const std::shared_ptr<Conn>& c, std::string reply, bool close);
 
   boost::asio::io_context& io_;
   std::string path_;

@@ -1,6 +1,7 @@
 #include "serial_link.hpp"
 
 #include <fcntl.h>
+#include <pty.h>
 #include <libserialport.h>
 #include <termios.h>
 #include <unistd.h>
@@ -49,6 +50,14 @@ int open_pty(const std::string& path, int baud) {
   return fd;
 }
 
+speed_t speed_or_zero(int baud) {
+  try {
+    return baud > 0 ? to_speed(baud) : B0;
+  } catch (const std::runtime_error&) {
+    return B0;
+  }
+}
+
 int open_uart(const std::string& path, int baud) {
   sp_port* port = nullptr;
   auto fail = [&](const std::string& what) {
@@ -73,6 +82,25 @@ int open_uart(const std::string& path, int baud) {
 
 int open_serial_link(const std::string& path, int baud) {
   return is_pty(path) ? open_pty(path, baud) : open_uart(path, baud);
+}
+
+PtyPair open_pty_pair(int baud) {
+  PtyPair p;
+  char name[128];
+  if (::openpty(&p.master, &p.slave, name, nullptr, nullptr) != 0)
+    throw std::runtime_error(std::string("cannot create a PTY: ") + std::strerror(errno));
+  termios t{};
+  ::tcgetattr(p.slave, &t);
+  ::cfmakeraw(&t);  // no echo or line editing before a peer configures the port
+  if (const speed_t s = speed_or_zero(baud); s != B0) {
+    ::cfsetispeed(&t, s);
+    ::cfsetospeed(&t, s);
+  }
+  ::tcsetattr(p.slave, TCSANOW, &t);
+  ::fcntl(p.master, F_SETFD, FD_CLOEXEC);
+  ::fcntl(p.slave, F_SETFD, FD_CLOEXEC);
+  p.path = name;
+  return p;
 }
 
 }  // namespace iotw::emu

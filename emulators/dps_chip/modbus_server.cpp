@@ -1,5 +1,7 @@
 #include "modbus_server.hpp"
 
+#include "common/serial_link.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -89,20 +91,11 @@ void ModbusServer::wait_client(int fd) {
 }
 
 std::string ModbusServer::open_rtu_pty(int slave_id) {
-  int master = -1, slave = -1;
-  char name[64];
-  if (::openpty(&master, &slave, name, nullptr, nullptr) != 0)
-    throw std::runtime_error(std::string("openpty: ") + std::strerror(errno));
-  termios t{};
-  ::tcgetattr(slave, &t);
-  ::cfmakeraw(&t);  // no echo or line editing before a client configures the port
-  ::cfsetispeed(&t, B9600);
-  ::cfsetospeed(&t, B9600);
-  ::tcsetattr(slave, TCSANOW, &t);
-  ::fcntl(master, F_SETFD, FD_CLOEXEC);
-  ::fcntl(slave, F_SETFD, FD_CLOEXEC);
-  rtu_slave_fd_ = slave;  // held open so the master never sees EIO between clients
-  rtu_ = modbus_new_rtu(name, 9600, 'N', 8, 1);
+  const PtyPair pty = open_pty_pair(9600);
+  const int master = pty.master;
+  rtu_slave_fd_ = pty.slave;  // held open so the master never sees EIO between clients
+  const std::string name = pty.path;
+  rtu_ = modbus_new_rtu(name.c_str(), 9600, 'N', 8, 1);
   if (!rtu_) throw std::runtime_error("modbus_new_rtu: " + std::string(modbus_strerror(errno)));
   modbus_set_slave(rtu_, slave_id);
   modbus_set_socket(rtu_, master);  // served on the master side; clients open the slave path

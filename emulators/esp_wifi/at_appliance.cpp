@@ -112,6 +112,7 @@ void AtAppliance::set_access_point(std::optional<int> rssi, std::optional<bool> 
 
 void AtAppliance::stop() {
   running_ = false;
+  while (!typed_.empty()) finish_typed(Typed{{}, false, spec_.name + " stopped"});
   timer_.cancel();
   for (auto& [id, s] : socks_) {
     boost::system::error_code ec;
@@ -136,6 +137,7 @@ void AtAppliance::step() {
     for (auto actions = engine_->take_actions(); !actions.empty(); actions = engine_->take_actions())
       for (const auto& a : actions) perform(a, ms);
     const std::string out = engine_->take_output();
+    if (!typed_.empty() && typed_.front().sent) typed_.front().output += out;  // a typed line's answer
     to_mcu_.write(reinterpret_cast<const uint8_t*>(out.data()), out.size(), t);
   };
   engine_->tick(ms);
@@ -150,6 +152,70 @@ void AtAppliance::step() {
     drain();
   }
   note_state();
+  pump_typed(ms);
+}
+
+namespace {
+/// A final result line of ESP-AT or Realtek AT v2 in a typed line's answer.
+bool has_final_result(const std::string& out) {
+  for (const char* end : {"\r\nOK\r\n", "\r\nERROR\r\n", "\r\nFAIL\r\n", "SEND OK\r\n", "SEND FAIL\r\n", "] OK", "] ERROR",
+                          "\r\nERROR:"})
+    if (out.find(end) != std::string::npos) return true;
+  return out.rfind("OK\r\n", 0) == 0 || out.rfind("ERROR\r\n", 0) == 0;
+}
+}  // namespace
+
+void AtAppliance::type_uart(std::string text, std::function<void(const Typed&)> done) {
+  if (!running_) {
+    done(Typed{{}, false, spec_.name + " is not running"});
+    return;
+  }
+  if (typed_.size() >= kTypedQueue) {
+    done(Typed{{}, false, "too many typed lines waiting for " + spec_.name + " (at most " + std::to_string(kTypedQueue) + ")"});
+    return;
+  }
+  typed_.push_back(TypedLine{std::move(text), std::move(done), now_ns() / 1'000'000});
+}
+
+void AtAppliance::finish_typed(Typed result) {
+  TypedLine line = std::move(typed_.front());
+  typed_.pop_front();
+  nlohmann::json fields{{"data", line.text}};
+  if (result.error.empty()) {
+    fields["output"] = result.output;
+    fields["complete"] = result.complete;
+  } else {
+    fields["error"] = result.error;
+  }
+  log_.emit(source_, "uart_typed", std::move(fields));
+  line.done(result);
+}
+
+void AtAppliance::pump_typed(uint64_t now_ms) {
+  while (!typed_.empty()) {
+    TypedLine& line = typed_.front();
+    if (line.sent) {
+      if (has_final_result(line.output)) {
+        finish_typed(Typed{line.output, true, {}});
+        continue;
+      }
+      if (now_ms - line.sent_ms >= kTypeAnswerMs) finish_typed(Typed{line.output, false, {}});
+      return;
+    }
+    // The MCU's side of the line is idle: nothing in flight and its driver between commands (or waiting).
+    const bool idle = to_module_.empty() && (link_.step == IOTW_AT_READY || link_.step == IOTW_AT_WAIT) && link_.tx_count == 0;
+    if (idle) {
+      line.sent = true;
+      line.sent_ms = now_ms;
+      to_module_.write(reinterpret_cast<const uint8_t*>(line.text.data()), line.text.size(), now_ns());
+      return;
+    }
+    if (now_ms - line.queued_ms >= kTypeWaitMs) {
+      finish_typed(Typed{{}, false, "the appliance's AT driver kept the UART busy for " + std::to_string(kTypeWaitMs) + " ms"});
+      continue;
+    }
+    return;
+  }
 }
 
 void AtAppliance::perform(const AtAction& a, uint64_t now_ms) {

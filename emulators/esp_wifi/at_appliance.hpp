@@ -9,6 +9,7 @@
 #include <boost/asio.hpp>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -71,6 +72,26 @@ class AtAppliance {
   void set_access_point(std::optional<int> rssi, std::optional<bool> up);
   const AccessPoint& access_point() const { return module_cfg_.ap; }
 
+  /// What a typed line got back from the module: `output` is every byte the module printed from the moment the
+  /// line went out until its final result line (ESP-AT `OK`, `ERROR`, `FAIL`, `SEND OK`/`SEND FAIL`; Realtek
+  /// `[CMD] OK`, `[CMD] ERROR:n`, `ERROR:...`) or the 1 s answer window; `complete` = a final result line came.
+  /// `error` is set instead when the line could not be typed: the appliance's driver kept the UART busy for
+  /// kTypeWaitMs, or the appliance is stopped.
+  struct Typed {
+    std::string output;
+    bool complete = false;
+    std::string error;
+  };
+  static constexpr uint64_t kTypeWaitMs = 2000;   ///< longest wait for the MCU's side of the UART to be idle
+  static constexpr uint64_t kTypeAnswerMs = 1000; ///< answer window after the line went out
+  /// Types `text` into the module's UART as a person on a serial terminal sharing the MCU's TX line would (the
+  /// harness's `uart` step, the console's `u` key; docs/emulators.md "Control channel"): queued until the MCU's
+  /// side is idle (no byte in flight, the AT driver between commands), then sent at the UART's baud rate.
+  /// The module's answer also reaches the MCU (one shared line). `done` runs on the pool's thread once the answer
+  /// is complete, the window has passed or the line could not be typed. Emits "uart_typed" {data, output,
+  /// complete} or {data, error}.
+  void type_uart(std::string text, std::function<void(const Typed&)> done);
+
  private:
   struct Sock {
     explicit Sock(boost::asio::io_context& io) : s(io), t(io) {}
@@ -95,6 +116,8 @@ class AtAppliance {
   void close_sock(int link);
   void note_state();
   uint64_t now_ns() const;
+  void pump_typed(uint64_t now_ms);
+  void finish_typed(Typed result);
 
   boost::asio::io_context& io_;
   DeviceSpec spec_;
@@ -116,6 +139,15 @@ class AtAppliance {
   iotw_fw fw_{};
   iotw_fw_state reported_state_ = IOTW_FW_OFF;
   bool running_ = false;
+  struct TypedLine {
+    std::string text;
+    std::function<void(const Typed&)> done;
+    uint64_t queued_ms = 0, sent_ms = 0;
+    bool sent = false;
+    std::string output;
+  };
+  std::deque<TypedLine> typed_;  ///< at most kTypedQueue; the front is typed (sent) or waiting for the line
+  static constexpr size_t kTypedQueue = 16;
 };
 
 }  // namespace iotw::emu

@@ -1,5 +1,7 @@
 #include "esp_wifi/at_pty_server.hpp"
 
+#include "common/serial_link.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -19,20 +21,6 @@
 namespace iotw::emu {
 
 namespace {
-
-speed_t speed_of(int baud) {
-  switch (baud) {
-    case 9600: return B9600;
-    case 19200: return B19200;
-    case 38400: return B38400;
-    case 57600: return B57600;
-    case 115200: return B115200;
-    case 230400: return B230400;
-    case 460800: return B460800;
-    case 921600: return B921600;
-    default: return B0;  // other rates (e.g. 74880) are paced but not shown in termios
-  }
-}
 
 sockaddr_in addr_of(const std::string& ip, uint16_t port) {
   sockaddr_in a{};
@@ -64,20 +52,11 @@ uint64_t AtPtyServer::now_ms() const {
 }
 
 std::string AtPtyServer::start() {
-  char name[128];
-  if (::openpty(&master_, &slave_, name, nullptr, nullptr) != 0)
-    throw std::runtime_error(std::string("cannot create a PTY: ") + std::strerror(errno));
-  termios t{};
-  ::tcgetattr(slave_, &t);
-  ::cfmakeraw(&t);
-  if (speed_t s = speed_of(baud_); s != B0) {
-    ::cfsetispeed(&t, s);
-    ::cfsetospeed(&t, s);
-  }
-  ::tcsetattr(slave_, TCSANOW, &t);
+  const PtyPair pty = open_pty_pair(baud_);
+  master_ = pty.master;
+  slave_ = pty.slave;
+  const std::string name = pty.path;
   ::fcntl(master_, F_SETFL, ::fcntl(master_, F_GETFL) | O_NONBLOCK);
-  ::fcntl(master_, F_SETFD, FD_CLOEXEC);
-  ::fcntl(slave_, F_SETFD, FD_CLOEXEC);
   if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) throw std::runtime_error("pipe2 failed");
   engine_->power_on(now_ms());
   thread_ = std::thread([this] { loop(); });

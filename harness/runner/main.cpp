@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "iotw/certify/certify_command.hpp"
 #include "iotw/cli/command_line.hpp"
 #include "iotw/console/console_command.hpp"
 #include "iotw/exit_code.hpp"
@@ -90,11 +91,13 @@ int main(int argc, char** argv) {
 
   h::VrfCommand vrf(app);
   iotw::console::ConsoleCommand console(app);
+  iotw::certify::CertifyCommand certify(app);
 
   if (const auto code = common.parse(argc, argv)) return *code;
 
   if (check->parsed()) return h::check_rig(check_file, std::cout, std::cerr);
   if (vrf.parsed()) return vrf.run(std::cout, std::cerr);
+  if (certify.parsed()) return certify.run(std::cout, std::cerr);
   if (console.parsed()) return console.run(std::filesystem::read_symlink("/proc/self/exe"), std::cout, std::cerr);
 
   if (*out_opt) run_opts.out_dir = out_dir;

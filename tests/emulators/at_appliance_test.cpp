@@ -8,7 +8,9 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 
+#include "common/pool_control.hpp"
 #include "esp_wifi/at_appliance.hpp"
 
 extern "C" {
@@ -85,6 +87,31 @@ TEST(AtAppliance, FirmwareAttachesThroughEachModuleFamilyOverARealUdpSocket) {
     to_device(w);
     for (int i = 0; i < 3000 && app.state() != IOTW_FW_ATTACHED; i++) io.run_for(std::chrono::milliseconds(5));
     EXPECT_EQ(app.state(), IOTW_FW_ATTACHED) << model;
+
+    // A person types into the module's UART through the control channel (the console's `u`): the module's
+    // answer comes back, and the appliance keeps its link.
+    PoolControl control(log);
+    control.add(app);
+    const bool esp = std::string(model) == "esp8266";
+    std::optional<nlohmann::json> reply;
+    control.handle(nlohmann::json{{"cmd", "uart"}, {"device", spec.name}, {"data", esp ? "AT+GMR\r\n" : "ATSV\r\n"}}.dump(),
+                   [&](nlohmann::json r) { reply = std::move(r); });
+    for (int i = 0; i < 3000 && !reply; i++) io.run_for(std::chrono::milliseconds(5));
+    ASSERT_TRUE(reply) << model << ": no answer to the typed line";
+    EXPECT_EQ((*reply)["ok"], true) << reply->dump();
+    EXPECT_EQ((*reply)["complete"], true) << reply->dump();
+    const std::string out = reply->value("output", "");
+    if (esp) {
+      EXPECT_NE(out.find("AT version:"), std::string::npos) << out;
+      EXPECT_NE(out.find("\r\nOK\r\n"), std::string::npos) << out;
+    } else {
+      EXPECT_NE(out.find("[ATSV] OK:v2.2.1"), std::string::npos) << out;
+    }
+    EXPECT_TRUE(app.link_up()) << model << ": the driver kept its link";
+    const auto sync = control.handle(nlohmann::json{{"cmd", "uart"}, {"device", spec.name}, {"data", "AT\r\n"}}.dump());
+    EXPECT_EQ(sync["ok"], false) << "the synchronous path cannot wait for the module";
+    const auto empty = control.handle(nlohmann::json{{"cmd", "uart"}, {"device", spec.name}, {"data", ""}}.dump());
+    EXPECT_EQ(empty["ok"], false);
     app.stop();
     std::filesystem::remove_all(dir);
   }

@@ -1,6 +1,8 @@
 // Envelope codec: every message kind round-trips, garbage is refused without crashing.
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include <cstring>
 #include <random>
 
@@ -65,4 +67,24 @@ TEST(MessageCodec, RandomGarbageNeverCrashes) {
     }
   }
   EXPECT_LT(accepted, 20000);
+}
+
+// docs/protocol.md §3 "Encoding rules": a fixed-length bytes field is sent at its full length or omitted (all
+// zero); any other length makes the whole message undecodable; a string longer than its limit likewise.
+TEST(MessageCodec, FixedLengthFieldsAreFullLengthOrOmitted) {
+  // Envelope{challenge{nonce: 31 bytes}}: field 2 (0x12), length 33; inner field 1 (0x0a), length 31.
+  std::vector<uint8_t> short_nonce = {0x12, 33, 0x0a, 31};
+  short_nonce.resize(short_nonce.size() + 31, 0xab);
+  iotw_v1_Envelope env{};
+  EXPECT_NE(iotw_msg_decode(short_nonce.data(), short_nonce.size(), &env), 0) << "a 31-byte nonce is refused";
+  const std::vector<uint8_t> omitted = {0x12, 0x00};  // Envelope{challenge{}}: the nonce omitted
+  ASSERT_EQ(iotw_msg_decode(omitted.data(), omitted.size(), &env), 0);
+  EXPECT_EQ(env.which_body, iotw_v1_Envelope_challenge_tag);
+  for (uint8_t b : env.body.challenge.nonce) EXPECT_EQ(b, 0) << "an omitted fixed-length field reads as all zero";
+  std::vector<uint8_t> long_name = {0x0a, 34, 0x32, 32};  // Envelope{hello{name: 32 bytes}}: limit 31
+  long_name.resize(long_name.size() + 32, 'n');
+  EXPECT_NE(iotw_msg_decode(long_name.data(), long_name.size(), &env), 0) << "a 32-byte name is refused";
+  long_name = {0x0a, 33, 0x32, 31};
+  long_name.resize(long_name.size() + 31, 'n');
+  EXPECT_EQ(iotw_msg_decode(long_name.data(), long_name.size(), &env), 0) << "31 bytes is the limit";
 }

@@ -1,0 +1,81 @@
+#include "iotw/certify/certify_command.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "iotw/certify/manifest.hpp"
+#include "iotw/certify/serial_ports.hpp"
+#include "iotw/exit_code.hpp"
+#include "iotw/support/hex.hpp"
+
+namespace iotw::certify {
+
+CertifyCommand::CertifyCommand(CLI::App& app) {
+  ports_ = app.add_subcommand("ports", "List the host's serial ports (libserialport): path, transport, USB VID:PID, "
+                                       "serial number, manufacturer, description. PTYs are not listed");
+  ports_->add_flag("--json", json_, "A JSON array instead of the table");
+  certify_ = app.add_subcommand("certify", "Certification of a device under test (docs/certification.md)");
+  certify_->require_subcommand(1);
+  keygen_ = certify_->add_subcommand("keygen", "Make a certifier key (Ed25519) that signs certification reports");
+  keygen_->add_option("--out,-o", key_out_, "Key file to create (mode 0600; never overwritten; default certifier.key)");
+  verify_ = certify_->add_subcommand(
+      "verify", "Check a certification report folder offline: the signature on manifest.json and every file's "
+                "SHA-256. Exit 0 valid, 1 invalid (names the first file that does not match), 2 unreadable");
+  verify_->add_option("DIR", verify_dir_, "The report folder")->required();
+  verify_->add_option("--certifier", expected_key_,
+                      "The certifier's public key (64 hex digits) the report must be signed by; without it any key is "
+                      "accepted and printed");
+}
+
+bool CertifyCommand::parsed() const { return ports_->parsed() || certify_->parsed(); }
+
+int CertifyCommand::run(std::ostream& out, std::ostream& err) const {
+  if (ports_->parsed()) {
+    try {
+      const auto ports = list_serial_ports();
+      if (json_) {
+        nlohmann::json a = nlohmann::json::array();
+        for (const auto& p : ports) a.push_back(p.to_json());
+        out << a.dump(2) << '\n';
+      } else {
+        out << ports_table(ports);
+      }
+      return kExitPass;
+    } catch (const std::exception& e) {
+      err << "error: " << e.what() << '\n';
+      return kExitCouldNotRun;
+    }
+  }
+  if (keygen_->parsed()) {
+    if (std::filesystem::exists(std::filesystem::symlink_status(key_out_))) {
+      err << "error: " << key_out_.string() << " exists; a key file is never overwritten (give another --out)\n";
+      return kExitUsage;
+    }
+    try {
+      const auto pk = generate_certifier_key(key_out_);
+      out << "key file: " << key_out_.string() << "\npublic key: " << to_hex(pk) << '\n';
+      return kExitPass;
+    } catch (const std::exception& e) {
+      err << "error: " << e.what() << '\n';
+      return kExitCouldNotRun;
+    }
+  }
+  std::string expected;
+  if (!expected_key_.empty()) {
+    const auto k = from_hex<32>(expected_key_, HexCase::any);
+    if (!k) {
+      err << "error: --certifier must be 64 hex digits (an Ed25519 public key), got '" << expected_key_ << "'\n";
+      return kExitUsage;
+    }
+    expected = to_hex(*k);
+  }
+  const ManifestCheck c = verify_manifest(verify_dir_, expected);
+  switch (c.status) {
+    case ManifestCheck::Status::Valid: out << "valid: " << c.detail << '\n'; return kExitPass;
+    case ManifestCheck::Status::Invalid: out << "invalid: " << c.detail << '\n'; return kExitFail;
+    case ManifestCheck::Status::Unreadable: break;
+  }
+  out << "unreadable: " << c.detail << '\n';
+  return kExitUsage;
+}
+
+}  // namespace iotw::certify
