@@ -22,8 +22,13 @@ struct ControlClient::Impl {
 };
 
 ControlClient::ControlClient(const std::filesystem::path& path) : impl_(std::make_unique<Impl>()) {
+  // A socket address holds 107 bytes of path: a longer path to harness.sock is followed to its link's target
+  // (the harness then binds /tmp/iotw-harness-<hash>.sock, docs/console.md).
+  std::filesystem::path target = path;
+  std::error_code link_ec;
+  if (path.string().size() > 107 && std::filesystem::is_symlink(path, link_ec)) target = std::filesystem::read_symlink(path, link_ec);
   boost::system::error_code ec;
-  impl_->socket.connect(asio::local::stream_protocol::endpoint(path.string()), ec);
+  impl_->socket.connect(asio::local::stream_protocol::endpoint(target.string()), ec);
   if (ec) throw std::runtime_error(path.string() + ": " + ec.message());
 }
 

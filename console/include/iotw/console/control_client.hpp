@@ -10,7 +10,8 @@ namespace iotw::console {
 
 class ControlClient {
  public:
-  /// Connects to the UNIX-domain socket at `path` (a symbolic link to it works). Throws std::runtime_error
+  /// Connects to the UNIX-domain socket at `path` (a symbolic link to it works; a path too long for a socket
+  /// address is followed to the link's target). Throws std::runtime_error
   /// (with the OS's reason) when nothing answers there.
   explicit ControlClient(const std::filesystem::path& path);
   ~ControlClient();
