@@ -66,6 +66,11 @@ def answer(req):
         events.append({"time_ms": int(time.time() * 1000), "source": "harness", "kind": "console_action",
                        "fields": {"action": len(actions), "request": req, "key": req.get("key"),
                                   "device": req.get("device"), "step": step, "at_s": 1.0}})
+        label = "console action %d" % len(actions)  # as the harness labels an unnamed action's step events
+        events.append({"time_ms": int(time.time() * 1000), "source": "harness", "kind": "step_started",
+                       "fields": {"step": label, "line": 0, "at_s": 1.0}})
+        events.append({"time_ms": int(time.time() * 1000), "source": "harness", "kind": "fault_started",
+                       "fields": {"step": label, "line": 0, "fault": kind, "devices": [req.get("device")]}})
         return {"ok": True, "action": len(actions), "toml": "[[steps]]"}
     if cmd in ("end", "traffic"):
         return {"ok": True}
