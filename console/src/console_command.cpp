@@ -9,11 +9,13 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "iotw/console/control_client.hpp"
 #include "iotw/console/controller.hpp"
 #include "iotw/console/screen.hpp"
 #include "iotw/exit_code.hpp"
+#include "iotw/harness/rig_loader.hpp"
 #include "iotw/support/process.hpp"
 
 namespace iotw::console {
@@ -53,8 +55,31 @@ struct AttachEnd {
   std::string verdict;  // "PASS", "FAIL ...", or empty
 };
 
+// The rig's steps as the schedule shows them: what each does and how long a fault lasts (for its countdown).
+// The rig file is read with the harness's own loader; a file that no longer loads leaves the labels as they are.
+void describe_steps(Controller& controller) {
+  if (controller.rig_file().empty()) return;
+  try {
+    const harness::RigSpec spec = harness::load_rig(controller.rig_file());
+    for (const harness::Step& st : spec.steps) {
+      std::string text = fmt::format("{} (line {}): ", st.label, st.line);
+      std::optional<double> duration;
+      if (st.action == harness::Step::Action::Fault) {
+        text += "fault " + st.fault.kind;
+        if (!st.fault.devices.empty()) text += fmt::format(" {}", fmt::join(st.fault.devices, ","));
+        duration = st.fault.duration_s;
+      } else {
+        text += st.action == harness::Step::Action::Wait ? "wait" : "expect";
+      }
+      controller.describe_step(st.label, text, duration);
+    }
+  } catch (const std::exception&) {
+  }
+}
+
 AttachEnd attach_screen(const fs::path& dir, ControlClient& client) {
   Controller controller([&client](const json& req) { return client.request(req); });
+  describe_steps(controller);
   const ScreenEnd end = run_screen(controller, dir.string());
   std::string verdict;
   if (const auto& pass = controller.model().status().verdict_pass) {

@@ -39,6 +39,7 @@ Controller::Controller(Requester send) : mode_(Mode::live), send_(std::move(send
   message_ = fmt::format("attached to {} ({}); ? for help", hello.value("rig", std::string{}),
                          hello.value("run_dir", std::string{}));
   run_dir_ = hello.value("run_dir", std::string{});
+  rig_file_ = hello.value("rig_file", std::string{});
 }
 
 Controller::Controller(std::vector<json> events, json report)

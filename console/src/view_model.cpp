@@ -148,6 +148,12 @@ ScheduleRow& ViewModel::schedule_row(const std::string& key, const std::string& 
   return schedule_.back();
 }
 
+void ViewModel::describe_step(const std::string& key, const std::string& text, std::optional<double> duration_s) {
+  ScheduleRow& row = schedule_row(key, {});
+  row.label = text;
+  if (duration_s) row.duration_s = duration_s;
+}
+
 void ViewModel::apply_hello(const json& hello) {
   status_.rig = str(hello, "rig");
   if (hello.contains("seed") && hello["seed"].is_number()) status_.seed = hello["seed"].get<std::uint64_t>();

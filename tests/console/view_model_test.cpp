@@ -148,6 +148,11 @@ TEST(ViewModel, FaultScheduleGoesPendingActiveRecoveringDoneWithCountdownAndResu
   EXPECT_EQ(m.status().checks_failed, 1);
   EXPECT_EQ(m.schedule()[0].state, "pending");
   EXPECT_EQ(m.schedule()[0].label, "step 1 (line 30)");
+  // What the rig file says of a step (read with the rig loader) replaces its label and gives its countdown.
+  m.describe_step("step 1", "step 1 (line 30): fault partition esp32-01", 6.0);
+  EXPECT_EQ(m.schedule()[0].label, "step 1 (line 30): fault partition esp32-01");
+  m.apply_event(ev(10000, "harness", "fault_started", {{"step", "step 1"}, {"line", 30}, {"fault", "partition"}}));
+  EXPECT_EQ(ViewModel::countdown(m.schedule()[0], 11500), 4.5);
   // A console action joins the schedule with its key; its step events name it "console action N".
   m.apply_event(ev(9500, "harness", "console_action",
                    {{"action", 1}, {"key", "s"}, {"device", "esp32-01"}, {"step", "fault stall device=esp32-01 for=10s"}, {"at_s", 4.5}}));

@@ -51,6 +51,12 @@ class Controller {
   Controller(std::vector<nlohmann::json> events, nlohmann::json report);
 
   Mode mode() const { return mode_; }
+  /// Live: the rig file the run was started from (hello's `rig_file`).
+  const std::string& rig_file() const { return rig_file_; }
+  /// See ViewModel::describe_step.
+  void describe_step(const std::string& key, const std::string& text, std::optional<double> duration_s) {
+    model_.describe_step(key, text, duration_s);
+  }
   const ViewModel& model() const { return model_; }
 
   /// Advances the source: live, polls `events` and `status` (at most every `poll_ms`); replay, applies the
@@ -101,7 +107,7 @@ class Controller {
   ViewModel model_;
   std::int64_t cursor_ = 0, last_poll_ms_ = 0, now_ms_ = 0;
   bool finished_ = false, connection_lost_ = false;
-  std::string run_dir_;
+  std::string run_dir_, rig_file_;
   std::size_t selected_ = 0, log_scroll_ = 0;
   bool log_focused_ = false, help_ = false, quitting_ = false;
   LogView log_view_;

@@ -103,6 +103,8 @@ class ViewModel {
   /// A finished run's report.json: its verdict (`pass`, the failed `criteria`) and, before any hello, the rig
   /// name, seed and devices (replay has no hello).
   void apply_report(const nlohmann::json& report);
+  /// What the rig file says of step `key` (its label): the schedule shows `text` and counts down `duration_s`.
+  void describe_step(const std::string& key, const std::string& text, std::optional<double> duration_s);
   /// A line the console adds to a device's log (uart answers): level info, time 0.
   void add_console_line(const std::string& device, const std::string& text);
 
