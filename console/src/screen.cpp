@@ -300,6 +300,7 @@ ScreenEnd run_screen(Controller& c, const std::string& source) {
   sigemptyset(&stop.sa_mask);
   sigaction(SIGINT, &stop, nullptr);
   sigaction(SIGTERM, &stop, nullptr);
+  sigaction(SIGHUP, &stop, nullptr);  // the terminal went away: end as with SIGTERM (the run keeps going)
   struct sigaction crash {};
   crash.sa_handler = on_crash;
   crash.sa_flags = SA_RESETHAND;
@@ -355,6 +356,7 @@ ScreenEnd run_screen(Controller& c, const std::string& source) {
   dfl.sa_handler = SIG_DFL;
   sigaction(SIGINT, &dfl, nullptr);
   sigaction(SIGTERM, &dfl, nullptr);
+  sigaction(SIGHUP, &dfl, nullptr);
   return end;
 }
 
