@@ -79,10 +79,23 @@ replay_seek)
   pane | grep -Eq '^ .*ledger' || fail "no ledger pane"
   pane | grep -Eq ' +10 [0-9a-f]{8} [a-z0-9-]+ ok' || fail "the ledger tail does not start at block 10"
   pane | grep -Eq 'paused' || fail "seeking should pause the replay"
+  # Colours: the title bar is blue; the same screen under NO_COLOR has no colour at all (only bold/reverse).
+  $T capture-pane -p -e -t c | grep -Eq $'\e\\[[0-9;]*3[0-7]m' || fail "no colour without NO_COLOR"
+  # Resized to 80x24 (SIGWINCH / KEY_RESIZE): the header, the table and the status line are redrawn to fit.
+  $T resize-window -t c -x 80 -y 24
+  for _ in $(seq 100); do [ "$(pane | wc -l)" -le 24 ] && pane | sed -n 24p | grep -q 'height 10 ' && break; sleep 0.1; done
+  [ "$(pane | sed -n 2p | cut -c1-20)" = "DEVICE        MODEL " ] || fail "no table header on row 2 at 80x24"
+  pane | sed -n 24p | grep -q '^ seed 1 | height 10 ' || fail "no status line on row 24 at 80x24"
   keys Z
   wait_for "unknown key 'Z'"
   keys j; keys Enter  # focus the second device's log
   wait_for ' log esp8266-02'
+  keys q
+  wait_for 'console-exit=0'
+  keys C-l
+  run_line "NO_COLOR=1 $IOTW console --replay $SMOKE_RUN; echo console-exit=\$?"
+  wait_for 'DEVICE +MODEL'
+  ! $T capture-pane -p -e -t c | grep -Eq $'\e\\[[0-9;]*3[0-7]m' || fail "colour under NO_COLOR"
   keys q
   wait_for 'console-exit=0'
   ;;
