@@ -14,7 +14,7 @@
 #                 step for the second device, `:` shows a refused step's error in place, q d detaches (exit 0)
 #   attach_none   --attach on a folder with no live run: the message, exit 2
 # Waits poll the pane with a generous upper bound (a slow machine is not a failure); nothing is timed.
-set -euo pipefail
+set -euo pipefail  # (pipelines end in a grep that reads all its input: no SIGPIPE under pipefail)
 CASE=$1 IOTW=$2 RIGS=$3 WORK=$4
 SMOKE_RUN=$(dirname "$WORK")/smoke_run  # made by the console_smoke_run fixture
 T="tmux -L iotw-console-$CASE-$$"
@@ -155,11 +155,11 @@ live_reset)
   keys s
   wait_for 'console-exit=0' 90
   # events.jsonl is merged when the run ends
-  grep '"kind":"console_action"' "$RUN/events.jsonl" | grep -q '"device":"esp8266-02"' || fail "no console_action for esp8266-02 in events.jsonl"
+  grep '"kind":"console_action"' "$RUN/events.jsonl" | grep '"device":"esp8266-02"' >/dev/null || fail "no console_action for esp8266-02 in events.jsonl"
   grep -q '"kind":"reset"' <(grep '"source":"emu:esp8266-02"' "$RUN/events.jsonl") || fail "no reset of esp8266-02 in events.jsonl"
   "$IOTW" rig check "$session" || fail "iotw rig check refuses the session rig"
   "$IOTW" rig run "$session" --seed 5 --out "$WORK/replayed_run" > "$WORK/replayed_run.log" 2>&1 || fail "the session rig failed: $(tail -5 "$WORK/replayed_run.log")"
-  grep '"source":"emu:esp8266-02"' "$WORK/replayed_run/events.jsonl" | grep -q '"kind":"reset"' || fail "the written rig did not reboot esp8266-02"
+  grep '"source":"emu:esp8266-02"' "$WORK/replayed_run/events.jsonl" | grep '"kind":"reset"' >/dev/null || fail "the written rig did not reboot esp8266-02"
   ;;
 
 live_dps)
@@ -175,7 +175,7 @@ live_dps)
   wait_for '^dps-01 .* 3\.50 ' 30
   keys q; keys s
   wait_for '^console-exit=0' 90
-  grep '"source":"emu:dps-01"' "$RUN/events.jsonl" | grep -Eq '"kind":"(rail|supply)"' || fail "no rail/supply event of dps-01"
+  grep '"source":"emu:dps-01"' "$RUN/events.jsonl" | grep -E '"kind":"(rail|supply)"' >/dev/null || fail "no rail/supply event of dps-01"
   ;;
 
 live_uart)
