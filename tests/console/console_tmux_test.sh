@@ -12,6 +12,8 @@
 #   live_uart     rigs/esp_at.toml: u AT+GMR on esp8266-at-01; the module's version lines in its log
 #   attach_fake   --attach to tests/console/fake_harness.py: the table fills from `events`, j r sends the reboot
 #                 step for the second device, `:` shows a refused step's error in place, q d detaches (exit 0)
+#   attach_ends   --attach to a run that is not held: it ends under the console, which shows the verdict (from
+#                 report.json once harness.sock is gone) and stays open until q
 #   attach_none   --attach on a folder with no live run: the message, exit 2
 # Waits poll the pane with a generous upper bound (a slow machine is not a failure); nothing is timed.
 set -euo pipefail  # (pipelines end in a grep that reads all its input: no SIGPIPE under pipefail)
@@ -192,6 +194,23 @@ live_uart)
   wait_for 'uart< AT version:'
   keys q; keys s
   wait_for '^console-exit=0' 90
+  ;;
+
+attach_ends)
+  RUN=$WORK/run
+  rm -rf "$RUN" "$RUN.log"
+  "$IOTW" rig run "$RIGS/smoke.toml" --seed 3 --out "$RUN" > "$RUN.log" 2>&1 &  # not held: it ends by itself
+  for _ in $(seq 300); do [ -S "$RUN/harness.sock" ] && break; sleep 0.1; done
+  start_pane
+  run_line "$IOTW console --attach $RUN; echo console-exit=\$?"
+  wait_for 'the run has ended \(harness.sock is gone\); q quits' 90
+  wait_for '\| finished .*\| PASS'
+  sleep 1
+  pane | grep -Eq 'DEVICE +MODEL' || fail "the screen did not stay open"
+  keys q
+  wait_for '^console-exit=0'
+  pane | grep -q "the run has ended: PASS; run folder $RUN" || fail "no verdict after the screen"
+  wait
   ;;
 
 attach_fake)
