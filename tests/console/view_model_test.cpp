@@ -367,6 +367,46 @@ TEST(Controller, TrafficWriteRigQuitAndUnknownKeys) {
   EXPECT_EQ(run.requests.back(), (json{{"cmd", "stop"}}));
 }
 
+TEST(Controller, LogKeysSearchScrollTimestampsAndLevel) {
+  std::vector<json> events;
+  for (int i = 0; i < 50; ++i)
+    events.push_back(ev(1000 + i, "emu:esp32-01", "log", {{"level", i % 10 == 0 ? "warn" : "info"}, {"event", "n" + std::to_string(i)}}));
+  Controller c(events, json());
+  EXPECT_TRUE(c.seek_height(1) == false);  // no blocks: the whole run is applied
+  ASSERT_EQ(c.model().log("esp32-01").size(), 50u);
+  c.key('/');
+  for (char ch : std::string("n12")) c.key(ch);
+  c.key(kKeyEnter);
+  EXPECT_EQ(c.log_view().search, "n12");
+  EXPECT_EQ(c.log_scroll(), 37u);  // line 13 of 50: 37 lines back from the newest
+  EXPECT_EQ(c.message(), "/n12: line 13 of 50 (n: next older)");
+  c.key('/');
+  for (char ch : std::string("n1")) c.key(ch);
+  c.key(kKeyEnter);
+  EXPECT_EQ(c.log_scroll(), 30u);  // n19, the newest match
+  c.key('n');
+  EXPECT_EQ(c.log_scroll(), 31u);  // n18
+  c.key(kKeyEnd);
+  EXPECT_EQ(c.log_scroll(), 0u);
+  c.key(kKeyPageUp);
+  EXPECT_EQ(c.log_scroll(), 10u);
+  c.key(kKeyHome);
+  EXPECT_EQ(c.log_scroll(), 49u);
+  c.key('t');
+  EXPECT_FALSE(c.log_view().timestamps);
+  c.key('l');
+  c.key('l');
+  EXPECT_EQ(c.log_view().min_level, LogLevel::warn);
+  EXPECT_EQ(c.message(), "log level: warn and above");
+  EXPECT_EQ(c.log_scroll(), 0u);
+  c.key(kKeyEnter);
+  EXPECT_TRUE(c.log_focused());
+  c.key(kKeyEscape);
+  EXPECT_FALSE(c.log_focused());
+  c.key('?');
+  EXPECT_TRUE(c.help_shown());
+}
+
 std::vector<json> replay_events() {
   std::vector<json> e;
   e.push_back(ev(1000, "harness", "rig_started", {{"rig", "r"}, {"seed", 1}}));
