@@ -1,6 +1,9 @@
 #include "iotw/console/console_command.hpp"
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include <chrono>
 #include <ctime>
@@ -98,6 +101,13 @@ void say_how_it_ended(const AttachEnd& end, const fs::path& dir, std::ostream& o
     out << "detached; the run keeps going: iotw console --attach " << dir.string() << " (q s there stops it)\n";
 }
 
+// The screen needs a terminal on stdin and stdout; say so before anything starts.
+bool have_terminal(std::ostream& err) {
+  if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) return true;
+  err << "error: iotw console needs a terminal (stdin and stdout); `iotw rig run --hold` runs a rig without one\n";
+  return false;
+}
+
 }  // namespace
 
 ConsoleCommand::ConsoleCommand(CLI::App& app) {
@@ -132,6 +142,7 @@ int ConsoleCommand::run(const fs::path& iotw_exe, std::ostream& out, std::ostrea
       std::ifstream report_in(replay_dir_ / "report.json");
       json report = report_in ? json::parse(report_in, nullptr, false) : json();
       if (report.is_discarded()) report = json();
+      if (!have_terminal(err)) return kExitUsage;
       Controller controller(std::move(events), std::move(report));
       run_screen(controller, replay_dir_.string());
       return kExitPass;
@@ -145,6 +156,7 @@ int ConsoleCommand::run(const fs::path& iotw_exe, std::ostream& out, std::ostrea
         err << "error: " << no_live_run(attach_dir_) << '\n';
         return kExitUsage;
       }
+      if (!have_terminal(err)) return kExitUsage;
       say_how_it_ended(attach_screen(attach_dir_, *client), attach_dir_, out);
       return kExitPass;
     }
@@ -152,6 +164,7 @@ int ConsoleCommand::run(const fs::path& iotw_exe, std::ostream& out, std::ostrea
     // Start the rig held, as a child that outlives a detach: its own process group (the terminal's Ctrl-C is
     // the console's), no parent-death signal. `iotw rig run` wants an empty run folder, so its output goes to
     // <DIR>.console.log first and is moved into the folder (DIR/console.log) once the run serves harness.sock.
+    if (!have_terminal(err)) return kExitUsage;
     const fs::path dir = fs::absolute(*out_opt_ ? out_dir_ : default_out_dir(rig_file_));
     fs::create_directories(dir.parent_path());
     const fs::path early_log = dir.string() + ".console.log";
@@ -167,8 +180,20 @@ int ConsoleCommand::run(const fs::path& iotw_exe, std::ostream& out, std::ostrea
     out << "starting " << rig_file_.string() << " held; run folder " << dir.string() << std::endl;
 
     std::unique_ptr<ControlClient> client;
+    // Ctrl-C or SIGTERM before the screen is up is not a detach: the rig nobody has seen yet is stopped.
+    static std::atomic<int> interrupted{0};
+    struct sigaction on_stop {};
+    on_stop.sa_handler = [](int sig) { interrupted = sig; };
+    sigemptyset(&on_stop.sa_mask);
+    sigaction(SIGINT, &on_stop, nullptr);
+    sigaction(SIGTERM, &on_stop, nullptr);
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (!client) {
+      if (interrupted) {
+        err << "interrupted before the rig was up; stopping it\n";
+        rig->stop("rig", std::chrono::seconds(10));
+        return kExitInterrupted;
+      }
       if (const auto exited = rig->reap_exited()) {
         err << "error: the rig ended before it served harness.sock (exit " << exited->code << "); "
             << early_log.string() << ":\n" << tail_of(early_log, 15);
