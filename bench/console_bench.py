@@ -161,7 +161,13 @@ blocks_finalized_min = 5
                      latencies[-1]))
         request(sf, {"cmd": "stop"})
     finally:
+        sock = subprocess.run(tmux + ["display-message", "-p", "#{socket_path}"], capture_output=True, text=True).stdout.strip()
         subprocess.call(tmux + ["kill-server"], stderr=subprocess.DEVNULL)
+        if sock:
+            try:
+                os.unlink(sock)  # tmux leaves its socket file behind
+            except OSError:
+                pass
         try:
             rig_proc.wait(timeout=120)
         except subprocess.TimeoutExpired:

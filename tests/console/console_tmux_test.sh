@@ -33,7 +33,12 @@ s.recv(4096)
 PY
   for _ in $(seq 300); do [ -e "$HELD_RUN/harness.sock" ] || break; sleep 0.1; done
 }
-cleanup() { stop_held_run; $T kill-server 2>/dev/null || true; }
+cleanup() {
+  stop_held_run
+  local sock; sock=$($T display-message -p '#{socket_path}' 2>/dev/null) || sock=""
+  $T kill-server 2>/dev/null || true
+  [ -z "$sock" ] || rm -f "$sock"  # tmux leaves its socket file behind
+}
 trap cleanup EXIT
 
 fail() {
