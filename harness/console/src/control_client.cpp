@@ -10,6 +10,7 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/asio/read_until.hpp>
 
 namespace iotw::console {
 
@@ -21,7 +22,8 @@ struct ControlClient::Impl {
   asio::streambuf in;
 };
 
-ControlClient::ControlClient(const std::filesystem::path& path) : impl_(std::make_unique<Impl>()) {
+ControlClient::ControlClient(const std::filesystem::path& path, std::chrono::milliseconds reply_timeout)
+    : impl_(std::make_unique<Impl>()), reply_timeout_(reply_timeout) {
   // A socket address holds 107 bytes of path: a longer path to harness.sock is followed to its link's target
   // (the harness then binds /tmp/iotw-harness-<hash>.sock, docs/console.md).
   std::filesystem::path target = path;
@@ -35,12 +37,30 @@ ControlClient::ControlClient(const std::filesystem::path& path) : impl_(std::mak
 ControlClient::~ControlClient() = default;
 
 nlohmann::json ControlClient::request(const nlohmann::json& req) {
-  boost::system::error_code ec;
+  // Bounded: a harness that stops answering (stopped with SIGSTOP, wedged) must not freeze the screen.
+  asio::io_context& io = impl_->io;
+  io.restart();
   const std::string line = req.dump() + '\n';
-  asio::write(impl_->socket, asio::buffer(line), ec);
-  if (ec) throw std::runtime_error("harness.sock: " + ec.message());
-  asio::read_until(impl_->socket, impl_->in, '\n', ec);
-  if (ec) throw std::runtime_error("harness.sock: " + ec.message());
+  boost::system::error_code wec, rec;
+  bool wrote = false, read = false;
+  asio::async_write(impl_->socket, asio::buffer(line), [&](boost::system::error_code ec, std::size_t) {
+    wec = ec;
+    wrote = true;
+  });
+  asio::async_read_until(impl_->socket, impl_->in, '\n', [&](boost::system::error_code ec, std::size_t) {
+    rec = ec;
+    read = true;
+  });
+  io.run_for(reply_timeout_);
+  if (!wrote || !read) {
+    boost::system::error_code ignored;
+    impl_->socket.close(ignored);  // a late reply must not be taken for the next request's
+    io.run();                      // the cancelled handlers finish
+    throw std::runtime_error("harness.sock: no reply within " + std::to_string(reply_timeout_.count()) +
+                             " ms (the harness is not answering)");
+  }
+  if (wec) throw std::runtime_error("harness.sock: " + wec.message());
+  if (rec) throw std::runtime_error("harness.sock: " + rec.message());
   std::istream stream(&impl_->in);
   std::string reply;
   std::getline(stream, reply);

@@ -1,6 +1,7 @@
 // A client of a run's control socket (harness.sock, docs/console.md "The control socket"): one JSON request
 // line out, one JSON reply line back, on one connection (Boost.Asio, blocking).
 #pragma once
+#include <chrono>
 #include <filesystem>
 #include <memory>
 
@@ -10,21 +11,24 @@ namespace iotw::console {
 
 class ControlClient {
  public:
+  static constexpr std::chrono::milliseconds kDefaultReplyTimeout{10'000};
   /// Connects to the UNIX-domain socket at `path` (a symbolic link to it works; a path too long for a socket
   /// address is followed to the link's target). Throws std::runtime_error
   /// (with the OS's reason) when nothing answers there.
-  explicit ControlClient(const std::filesystem::path& path);
+  explicit ControlClient(const std::filesystem::path& path, std::chrono::milliseconds reply_timeout = kDefaultReplyTimeout);
   ~ControlClient();
   ControlClient(const ControlClient&) = delete;
   ControlClient& operator=(const ControlClient&) = delete;
 
-  /// Sends `req` and returns the reply object. Throws std::runtime_error when the connection fails or the reply
-  /// is not JSON (the run ended and closed the socket).
+  /// Sends `req` and returns the reply object. Throws std::runtime_error when the connection fails, the reply is
+  /// not JSON (the run ended and closed the socket), or no reply came within the reply timeout (default kDefaultReplyTimeout) (the harness is not
+  /// answering; the connection is then closed). A `uart` request can take about 3 s (docs/emulators.md).
   nlohmann::json request(const nlohmann::json& req);
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  std::chrono::milliseconds reply_timeout_;
 };
 
 }  // namespace iotw::console
