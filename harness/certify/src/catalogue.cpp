@@ -224,6 +224,10 @@ Outcome cert006(RunContext& c) {  // two frames in one write
 Outcome cert010(RunContext& c) {
   const auto& h = c.engine.hello();
   if (!h) return fail(no_response(c.answer) + ": no Hello");
+  iotw_v1_Envelope shown{};
+  shown.which_body = iotw_v1_Envelope_hello_tag;
+  shown.body.hello = *h;
+  c.engine.note("judged: the DUT's latest Hello: " + describe(shown));
   json m = {{"pubkey", to_hex(h->pubkey, 32)}, {"model", h->model}, {"name", h->name},
             {"boot_count", h->boot_count}, {"reset_reason", h->reset_reason}, {"fw_version", h->fw_version}};
   if (crypto_core_ed25519_is_valid_point(h->pubkey) != 1)
@@ -241,6 +245,7 @@ Outcome cert011(RunContext& c) {
   const SeenFrame* p = e.wait_for(e.after_node_challenge(), is(iotw_v1_Envelope_prove_tag), c.answer);
   if (!p) return fail(no_response(c.answer) + ": no Prove to the node's Challenge");
   const Key nonce = *e.node_nonce();
+  e.note("judged: the node's Challenge nonce=" + to_hex(nonce) + " and the DUT's answer: " + describe(p->env));
   json m = {{"nonce", to_hex(nonce)}, {"prove_pubkey", to_hex(p->env.body.prove.pubkey, 32)}};
   if (std::memcmp(p->env.body.prove.pubkey, c.dut_pubkey.data(), 32) != 0)
     return fail("the Prove's pubkey is not the Hello's", m);

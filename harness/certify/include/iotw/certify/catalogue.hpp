@@ -38,7 +38,7 @@ struct RunContext {
   std::uint32_t deadline_ms = 1000;                          ///< deadline_ms of injected Assignments / requests
   std::uint64_t next_id = 1'000'000'000;                     ///< injected assignment ids and round ids (ascending)
   std::uint64_t next_height = 1'000'000;                     ///< heights of injected headers, seeds and checkpoints
-  std::optional<std::string> not_provisioned;                ///< why, once a probe found the DUT unprovisioned
+  std::optional<std::string> not_provisioned{};              ///< why, once a probe found the DUT unprovisioned
 };
 
 /// One catalogue entry.
