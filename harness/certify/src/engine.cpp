@@ -6,8 +6,10 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <sodium.h>
 
 #include "iotw/message_codec.h"
+#include "iotw/signing.h"
 #include "iotw/support/hex.hpp"
 #include "iotw/support/process.hpp"
 
@@ -94,12 +96,23 @@ void Engine::note(const std::string& text) { log_line("#", text); }
 
 bool Engine::withhold(const iotw_v1_Envelope& env) {
   switch (env.which_body) {
-    case iotw_v1_Envelope_prove_tag:
-      if (pending_proves_ > 0) {
-        --pending_proves_;
-        return true;
-      }
-      break;
+    case iotw_v1_Envelope_prove_tag: {
+      if (pending_nonces_.empty()) break;
+      const auto& p = env.body.prove;
+      auto over = [&p](const std::uint8_t* nonce) {
+        std::uint8_t m[IOTW_SIG_MSG_MAX];
+        const std::size_t n = iotw_sigmsg_register(nonce, p.pubkey, m);
+        return crypto_sign_verify_detached(p.signature, m, n, p.pubkey) == 0;
+      };
+      for (auto it = pending_nonces_.begin(); it != pending_nonces_.end(); ++it)
+        if (over(it->data())) {
+          pending_nonces_.erase(it);
+          return true;
+        }
+      if (node_nonce_ && over(node_nonce_->data())) break;  // the node's own registration
+      pending_nonces_.pop_front();
+      return true;
+    }
     case iotw_v1_Envelope_result_tag:
       if (assignment_ids_.count(env.body.result.assignment_id)) return true;
       break;
@@ -235,7 +248,12 @@ bool Engine::wait_attached(std::chrono::milliseconds timeout) {
 
 void Engine::inject(const iotw_v1_Envelope& env) {
   switch (env.which_body) {
-    case iotw_v1_Envelope_challenge_tag: ++pending_proves_; break;
+    case iotw_v1_Envelope_challenge_tag: {
+      std::array<std::uint8_t, 32> n;
+      std::memcpy(n.data(), env.body.challenge.nonce, 32);
+      pending_nonces_.push_back(n);
+      break;
+    }
     case iotw_v1_Envelope_assignment_tag: assignment_ids_.insert(env.body.assignment.assignment_id); break;
     case iotw_v1_Envelope_witness_request_tag: round_ids_.insert(env.body.witness_request.round_id); break;
     case iotw_v1_Envelope_vrf_round_seed_tag: vrf_heights_.insert(env.body.vrf_round_seed.height); break;
@@ -268,7 +286,7 @@ void Engine::inject_bytewise(const Bytes& bytes, std::chrono::milliseconds gap) 
 }
 
 void Engine::forget_withheld() {
-  pending_proves_ = 0;
+  pending_nonces_.clear();
   withhold_all_ = false;
   block_checkpoints_ = false;
   // Request ids stay withheld: a late answer to an injected request must not reach the node either.

@@ -72,14 +72,17 @@ class Engine {
   /// Relays until the DUT is attached (true) or `timeout` passes (false).
   bool wait_attached(std::chrono::milliseconds timeout);
 
-  /// Sends env to the DUT. Its answer is withheld from the node: the Prove after an injected Challenge, the
+  /// Sends env to the DUT. Its answer is withheld from the node: the Prove to an injected Challenge (one that
+  /// verifies over its nonce; a Prove that verifies over neither an injected nor the node's nonce is counted as
+  /// the answer to the oldest injected Challenge still open), the
   /// Result for an injected Assignment's id, the Attestation for an injected WitnessRequest's round_id, the
   /// VrfClaim for an injected VrfRoundSeed's height.
   void inject(const iotw_v1_Envelope& env);
   /// Sends bytes as they are to the DUT.
   void inject_raw(const Bytes& bytes);
-  /// The next Prove is withheld from the node (raw bytes that carry a Challenge, e.g. one with a bad CRC).
-  void withhold_next_prove() { ++pending_proves_; }
+  /// The DUT's Prove to `nonce` is withheld from the node (raw bytes that carry a Challenge, e.g. one with a bad
+  /// CRC). inject() does this itself for an injected Challenge.
+  void withhold_prove_for(const std::array<std::uint8_t, 32>& nonce) { pending_nonces_.push_back(nonce); }
   /// Sends bytes one per write, `gap` apart; node frames for the DUT wait until the last byte is out.
   void inject_bytewise(const Bytes& bytes, std::chrono::milliseconds gap);
   /// While on, the node's Checkpoints to the DUT are dropped (light-verification tests inject their own).
@@ -118,7 +121,7 @@ class Engine {
   std::optional<std::array<std::uint8_t, 32>> node_nonce_;
   std::size_t after_node_challenge_ = 0;
   double last_dut_frame_s_ = -1;
-  std::size_t pending_proves_ = 0;
+  std::deque<std::array<std::uint8_t, 32>> pending_nonces_;
   std::set<std::uint64_t> assignment_ids_, round_ids_, vrf_heights_;
   bool block_checkpoints_ = false, withhold_all_ = false, holding_ = false;
   std::deque<Bytes> held_for_dut_;
