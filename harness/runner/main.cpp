@@ -107,6 +107,10 @@ int main(int argc, char** argv) {
   run_opts.bin_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path();
   std::error_code ec;
   if (std::filesystem::is_directory(run_opts.rig_file, ec)) {
+    if (run_opts.hold) {
+      std::cerr << "error: --hold needs one rig file; " << run_opts.rig_file.string() << " is a folder\n";
+      return iotw::kExitUsage;
+    }
     h::BatchOptions batch;
     batch.rig_dir = run_opts.rig_file;
     if (*out_opt) batch.out_dir = out_dir;

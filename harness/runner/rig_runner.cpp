@@ -28,6 +28,9 @@
 #include "dps_supply.hpp"
 #include "emu_control.hpp"
 #include "event_merge.hpp"
+#include "harness_control.hpp"
+#include "iotw/cli/read_file.hpp"
+#include "iotw/harness/inline_step.hpp"
 #include "iotw/harness/ledger_verifier.hpp"
 #include "iotw/harness/report_writer.hpp"
 #include "iotw/harness/rig_loader.hpp"
@@ -56,6 +59,8 @@ constexpr auto kHealthInterval = 200ms;
 constexpr auto kLiftInterval = 20ms;  // Monte Carlo mode: how often the blacklist is lifted
 constexpr auto kProgressInterval = 3s;
 constexpr auto kStopGrace = 5s;
+constexpr auto kRequestInterval = 20ms;  // the drive loop takes harness.sock requests at least this often
+constexpr auto kTxRateWindow = 5s;       // status tx_per_s: over the last 5 s
 constexpr int kSettlePolls = 10;  // after the devices stop: up to 10 health polls for the height to stay put
 constexpr const char* kNode = "trust_node";
 constexpr const char* kEmu = "emu";
@@ -65,12 +70,6 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// The last `n` lines of a log file, each indented, for error messages.
-bool rig_has_power_faults(const RigSpec& spec) {
-  for (const Step& s : spec.steps)
-    if (s.action == Step::Action::Fault && s.fault.power_fault()) return true;
-  return false;
-}
 
 /// A loopback TCP port free right now (the kernel's pick for port 0); the child binds it moments later.
 int free_tcp_port() {
@@ -79,6 +78,7 @@ int free_tcp_port() {
   return a.local_endpoint().port();
 }
 
+/// The last `n` lines of a log file, each indented, for error messages.
 std::string tail(const fs::path& file, std::size_t n = 15) {
   std::ifstream in(file);
   std::deque<std::string> lines;
@@ -182,11 +182,12 @@ void write_unstarted_junit(const RigSpec& spec, std::uint64_t seed, const fs::pa
 /// One run in progress; owns the fabric and the children.
 class RigRun final : public ScriptHost {
  public:
-  RigRun(RigSpec spec, std::uint64_t seed, RunLayout layout, fs::path node_exe, fs::path emu_exe, RunContext context,
-         std::string log_level, const std::atomic<bool>& stop, std::ostream& out, std::ostream& err)
-      : spec_(std::move(spec)), seed_(seed), layout_(std::move(layout)), node_exe_(std::move(node_exe)),
-        emu_exe_(std::move(emu_exe)), context_(std::move(context)), log_level_(std::move(log_level)), stop_(stop),
-        out_(out), err_(err) {}
+  RigRun(RigSpec spec, std::string rig_text, std::uint64_t seed, RunLayout layout, fs::path node_exe, fs::path emu_exe,
+         RunContext context, std::string log_level, bool hold, const std::atomic<bool>& stop, std::ostream& out,
+         std::ostream& err)
+      : spec_(std::move(spec)), rig_text_(std::move(rig_text)), seed_(seed), layout_(std::move(layout)),
+        node_exe_(std::move(node_exe)), emu_exe_(std::move(emu_exe)), context_(std::move(context)),
+        log_level_(std::move(log_level)), hold_(hold), stop_(stop), out_(out), err_(err) {}
 
   int run() {
     emit("rig_started", {{"rig", spec_.name}, {"seed", seed_}});
@@ -256,7 +257,9 @@ class RigRun final : public ScriptHost {
         policies[d.name] = policy.get();
         policies_.emplace_back(d.name, policy.get());
         devices.push_back({d, fabric_.add_link(d.name, std::move(policy)), {}});
-        if (d.model == "dps" && rig_has_power_faults(spec_)) {  // the harness reaches its supply over Modbus TCP
+        // The harness reaches a dps device's supply over Modbus TCP: power-fault steps of the rig, or sent inline on
+        // harness.sock (docs/console.md), so every dps device gets an endpoint.
+        if (d.model == "dps") {
           devices.back().modbus_tcp = fmt::format("127.0.0.1:{}", free_tcp_port());
           modbus_[d.name] = devices.back().modbus_tcp;
         }
@@ -267,6 +270,9 @@ class RigRun final : public ScriptHost {
       write_emu_config(devices, layout_, udp_port, write_node_key(layout_, seed_),  // devices verify checkpoints
                        static_cast<std::uint32_t>(spec_.trust_node.witnesses), tcp_port);
       script_ = std::make_unique<RigScript>(spec_, std::move(policies), *this, std::move(udp_policies));
+      control_ = std::make_unique<HarnessControl>(layout_.dir, live_, hello_json());
+      control_->start();
+      publish_status("starting");
     } catch (const std::exception& e) {  // nothing started yet: links, configs, capture file
       err_ << "error: " << e.what() << '\n';
       write_unstarted_junit(spec_, seed_, layout_.dir, context_, {RunEnd::NotStarted, "not_started", e.what()}, err_);
@@ -282,13 +288,30 @@ class RigRun final : public ScriptHost {
       error_ = e.what();
       reason = "error";
     }
-    return finish(reason);
+    const int code = finish(reason);
+    publish_status("finished");
+    live_.finish();
+    if (control_) {
+      std::this_thread::sleep_for(200ms);  // a polling client may still read the verdict before the socket goes
+      control_->stop();
+    }
+    return code;
   }
 
  private:
   void emit(const std::string& kind, nlohmann::ordered_json fields) override {
     spdlog::debug("{} {}", kind, fields.dump());
     events_.push_back(harness_event(kind, std::move(fields)));
+    live_.append(events_.back().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  }
+
+  /// The children's new events: into the live list (harness.sock `events`) and held for the script.
+  void pump_events() {
+    for (JsonlTail* tail : {&node_tail_, &emu_tail_})
+      for (auto& e : tail->read()) {
+        if (!e.is_discarded()) live_.append(e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        for_script_.push_back(std::move(e));
+      }
   }
 
   // ScriptHost
@@ -300,9 +323,17 @@ class RigRun final : public ScriptHost {
     return std::set<std::string>(names->begin(), names->end());
   }
   std::vector<nlohmann::json> new_events() override {
-    auto out = node_tail_.read();
-    for (auto& e : emu_tail_.read()) out.push_back(std::move(e));
-    return out;
+    pump_events();
+    return std::exchange(for_script_, {});
+  }
+  void pause_traffic(bool paused) override {
+    if (paused == traffic_paused_) return;
+    traffic_paused_ = paused;
+    if (!paused) {  // pace from now on, no burst for the paused time
+      tx_clock_ = Clock::now();
+      tx_base_ = tx_.submitted;
+    }
+    emit("traffic_changed", {{"paused", paused}});
   }
   std::optional<double> score_so_far(const std::string& score) override {
     if (!client_ || script_->trust_node_down()) return std::nullopt;
@@ -394,44 +425,266 @@ class RigRun final : public ScriptHost {
     drive_start_ = start;
     const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(spec_.deadline_s));
     const auto tx_period = std::chrono::duration<double>(1.0 / std::max(spec_.traffic.tx_per_s, 1e-9));
+    tx_clock_ = start;
+    tx_base_ = 0;
     auto next_health = start;
     auto next_progress = start + kProgressInterval;
     auto next_lift = spec_.monte_carlo ? start : Clock::time_point::max();
-    Health last;
+    publish_status("running");
+    // --hold: the target (or deadline) only moves the run to "holding"; a stop request or a signal ends it.
+    const auto hold_at = [&](const char* why) {
+      holding_ = true;
+      out_ << fmt::format("{}: holding (the rig keeps running until a stop request on {}, SIGINT or SIGTERM)", why,
+                          (layout_.dir / "harness.sock").string())
+           << std::endl;
+      publish_status("holding");
+    };
     for (;;) {
-      if (stop_) return "interrupted";
+      if (stop_) return holding_ ? "stopped" : "interrupted";
+      if (stop_requested_) return "stopped";
       check_children();
       const auto now = Clock::now();
-      if (now >= deadline) return "deadline";
+      if (!holding_ && now >= deadline) {
+        if (!hold_) return "deadline";
+        hold_at("deadline");
+      }
       const bool down = script_->trust_node_down();
       if (now >= next_health) {
         next_health = now + kHealthInterval;
         last_health_ = down || !client_ ? std::nullopt : client_->health();
-        if (last_health_) last = *last_health_;
+        if (last_health_) last_ = *last_health_;
         script_->tick(std::chrono::duration<double>(Clock::now() - start).count());
-        if (last.height >= static_cast<std::uint64_t>(spec_.target_blocks) && script_->done())
-          return "target_reached";
+        if (!holding_ && last_.height >= static_cast<std::uint64_t>(spec_.target_blocks) && script_->done()) {
+          if (!hold_) return "target_reached";
+          hold_at("target reached");
+        }
+        publish_status(holding_ ? "holding" : "running");
       }
+      pump_events();
+      serve_requests();
       if (!down && client_ && now >= next_lift) {  // Monte Carlo mode: the operator lifts every entry
         next_lift = now + kLiftInterval;
         client_->lift_blacklist();
       }
       if (now >= next_progress) {
         next_progress = now + kProgressInterval;
-        progress(now - start, last);
+        progress(now - start, last_);
       }
-      // Transactions due by now, paced at tx_per_s; health polls interleave with a backlog.
-      const double elapsed = std::chrono::duration<double>(now - start).count();
-      const auto due = static_cast<std::uint64_t>(std::floor(elapsed * spec_.traffic.tx_per_s));
-      while (!down && client_ && tx_.submitted < due && Clock::now() < next_health) {
+      // Transactions due by now, paced at tx_per_s since the traffic last (re)started; health polls interleave
+      // with a backlog.
+      const double elapsed = std::chrono::duration<double>(now - tx_clock_).count();
+      const auto due = tx_base_ + static_cast<std::uint64_t>(std::floor(elapsed * spec_.traffic.tx_per_s));
+      while (!down && client_ && !traffic_paused_ && tx_.submitted < due && Clock::now() < next_health) {
         const auto r = client_->submit(tx_payload(seed_, tx_.submitted, spec_.traffic.payload_bytes));
         if (r == SubmitResult::Accepted) acked_.push_back(tx_.submitted);
         tx_.add(r);
       }
-      const auto next_tx = start + std::chrono::duration_cast<Clock::duration>(tx_period * (tx_.submitted + 1));
-      std::this_thread::sleep_until(script_->trust_node_down() ? std::min(next_health, deadline)
-                                                               : std::min({next_tx, next_health, next_lift, deadline}));
+      auto wake = std::min(next_health, Clock::now() + kRequestInterval);
+      if (!holding_) wake = std::min(wake, deadline);
+      if (!script_->trust_node_down()) {
+        wake = std::min(wake, next_lift);
+        if (!traffic_paused_)
+          wake = std::min(wake, tx_clock_ + std::chrono::duration_cast<Clock::duration>(
+                                                tx_period * static_cast<double>(tx_.submitted - tx_base_ + 1)));
+      }
+      std::this_thread::sleep_until(wake);
     }
+  }
+
+  // ---- harness.sock (docs/console.md) ----
+
+  /// One console action: an accepted request that changed the run.
+  struct ConsoleAction {
+    int number = 0;
+    double at_s = 0;              // seconds since the trust node first answered
+    std::string key, device;      // the request's, when given
+    std::string step;             // the inline step ("" for `end`)
+    std::string toml;             // its [[steps]] table without at_s ("" for `end`)
+    std::optional<std::size_t> script_id;  // RigScript::add()'s id
+    std::optional<double> ended_at_s;      // an open-ended fault ended by `end`
+  };
+
+  double now_s() const { return std::chrono::duration<double>(Clock::now() - drive_start_).count(); }
+
+  nlohmann::json hello_json() const {
+    auto devices = nlohmann::json::array();
+    for (const DeviceInstance& d : spec_.instances()) {
+      nlohmann::json j{{"name", d.name}, {"model", d.model}, {"link", d.link}};
+      if (d.link == "at") j["at_transport"] = d.at_transport;
+      j["powered"] = d.model == "dps" || d.model == "bulb";
+      devices.push_back(std::move(j));
+    }
+    auto steps = nlohmann::json::array();
+    for (const Step& st : spec_.steps) steps.push_back({{"index", st.index}, {"label", st.label}, {"line", st.line}});
+    return {{"rig", spec_.name},
+            {"rig_file", fs::absolute(spec_.file).string()},
+            {"run_dir", layout_.dir.string()},
+            {"seed", seed_},
+            {"target_blocks", spec_.target_blocks},
+            {"deadline_s", spec_.deadline_s},
+            {"hold", hold_},
+            {"devices", devices},
+            {"steps", steps}};
+  }
+
+  void publish_status(const std::string& state) {
+    if (!control_) return;
+    state_ = state;
+    const auto now = Clock::now();
+    tx_samples_.emplace_back(now, tx_.accepted);
+    while (tx_samples_.size() > 2 && now - tx_samples_[1].first >= kTxRateWindow) tx_samples_.pop_front();
+    const double span = std::chrono::duration<double>(now - tx_samples_.front().first).count();
+    const double rate = span > 0 ? static_cast<double>(tx_.accepted - tx_samples_.front().second) / span : 0.0;
+    const bool started = state != "starting";
+    control_->set_status({{"state", state},
+                          {"elapsed_s", started ? std::round(now_s() * 1000) / 1000 : 0.0},
+                          {"height", last_.height},
+                          {"target_blocks", spec_.target_blocks},
+                          {"rounds", last_.rounds},
+                          {"devices_attached", last_.devices_attached},
+                          {"devices_blacklisted", last_.devices_blacklisted},
+                          {"tx_accepted", tx_.accepted},
+                          {"tx_per_s", std::round(rate * 10) / 10},
+                          {"traffic_paused", traffic_paused_},
+                          {"verdict", verdict_}});
+  }
+
+  /// Answers every queued request that changes the run.
+  void serve_requests() {
+    while (auto p = control_->take()) {
+      nlohmann::json reply;
+      try {
+        reply = handle_request(p->request);
+      } catch (const std::exception& e) {  // RigError (an inline step refused), a bad parameter
+        reply = {{"ok", false}, {"error", e.what()}};
+      }
+      publish_status(state_);  // a status asked after this reply sees what the request changed
+      p->reply(std::move(reply));
+    }
+  }
+
+  nlohmann::json handle_request(const nlohmann::json& req) {
+    const std::string cmd = req["cmd"];
+    if (cmd == "stop") {
+      stop_requested_ = true;
+      return {{"ok", true}};
+    }
+    if (cmd == "write_rig") return {{"ok", true}, {"path", write_session(req.value("path", std::string()))}};
+    if (req.contains("device") && !known_device(req["device"]))
+      throw std::runtime_error(fmt::format("unknown device '{}'; the rig's devices: {}",
+                                           req["device"].get<std::string>(), device_list()));
+    std::string step_text;
+    if (cmd == "step") {
+      step_text = req["step"];
+    } else if (cmd == "traffic") {
+      step_text = req["paused"].get<bool>() ? "traffic pause" : "traffic resume";
+    } else if (cmd == "uart") {
+      step_text = fmt::format("uart device={} data={}", quoted(req["device"]), quoted(req["data"]));
+    }
+    ConsoleAction a;
+    a.number = static_cast<int>(actions_.size()) + 1;
+    a.at_s = std::round(now_s() * 1000) / 1000;
+    a.key = req.value("key", std::string());
+    a.device = req.value("device", std::string());
+    nlohmann::ordered_json fields{{"action", a.number}, {"request", req}};
+    if (!a.key.empty()) fields["key"] = a.key;
+    if (!a.device.empty()) fields["device"] = a.device;
+    if (cmd == "end") {
+      const auto n = req["action"].get<std::int64_t>();
+      if (n < 1 || n > static_cast<std::int64_t>(actions_.size()) || !actions_[n - 1].script_id ||
+          !script_->open_ended_active(*actions_[n - 1].script_id))
+        throw std::runtime_error(fmt::format("action {} is not an active open-ended fault (a fault step without "
+                                             "for=); nothing to end", n));
+      fields["ends"] = n;
+      fields["at_s"] = a.at_s;
+      emit("console_action", std::move(fields));
+      script_->end(*actions_[n - 1].script_id, a.at_s);
+      actions_[n - 1].ended_at_s = a.at_s;
+      actions_.push_back(std::move(a));
+      return {{"ok", true}, {"action", actions_.back().number}};
+    }
+    InlineStep inline_step = parse_inline_step(step_text, rig_text_, spec_.file);
+    a.step = inline_step.text;
+    a.toml = inline_step.toml;
+    Step step = std::move(inline_step.step);
+    if (!inline_step.named) step.label = fmt::format("console action {}", a.number);
+    step.index = 0;
+    step.line = 0;
+    fields["step"] = a.step;
+    fields["at_s"] = a.at_s;
+    emit("console_action", std::move(fields));
+    nlohmann::json uart_reply;
+    a.script_id = script_->add(std::move(step), a.at_s, &uart_reply);
+    actions_.push_back(std::move(a));
+    const ConsoleAction& done = actions_.back();
+    nlohmann::json reply{{"ok", true}, {"action", done.number}, {"toml", session_table(done, false)}};
+    if (cmd == "uart") {
+      if (!uart_reply.is_object() || uart_reply.value("ok", false) != true)
+        return {{"ok", false},
+                {"action", done.number},
+                {"error", uart_reply.is_object() ? uart_reply.value("error", std::string("no answer"))
+                                                 : std::string("no answer")}};
+      reply["output"] = uart_reply.value("output", std::string());
+    }
+    return reply;
+  }
+
+  static std::string quoted(const nlohmann::json& text) {
+    std::string out = "\"";
+    for (char c : text.get<std::string>()) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    return out + "\"";
+  }
+  bool known_device(const nlohmann::json& name) const {
+    for (const DeviceInstance& d : spec_.instances())
+      if (d.name == name.get<std::string>()) return true;
+    return false;
+  }
+  std::string device_list() const {
+    std::string out;
+    for (const DeviceInstance& d : spec_.instances()) out += (out.empty() ? "" : ", ") + d.name;
+    return out;
+  }
+
+  /// An action's [[steps]] table in the written rig: a comment naming it and its key, at_s, the step's keys, and
+  /// duration_s for an open-ended fault that was ended (or, `writing`, is still active: its time so far).
+  std::string session_table(const ConsoleAction& a, bool writing) const {
+    std::string comment = fmt::format("# console action {}", a.number);
+    if (!a.key.empty()) comment += fmt::format(": key '{}'", a.key);
+    if (!a.device.empty()) comment += fmt::format(" on {}", a.device);
+    comment += ": " + a.step;
+    std::string body = a.toml.substr(a.toml.find('\n') + 1);  // the keys after "[[steps]]"
+    std::optional<double> lasted;
+    if (a.ended_at_s) lasted = *a.ended_at_s - a.at_s;
+    if (!lasted && writing && a.script_id && script_->open_ended_active(*a.script_id)) {
+      lasted = std::round(now_s() * 1000) / 1000 - a.at_s;
+      comment += " (still active when written)";
+    }
+    if (lasted) body += fmt::format("duration_s = {:.3f}\n", std::max(0.0, *lasted));
+    for (char& c : comment)
+      if (c == '\n' || c == '\r') c = ' ';
+    return comment + fmt::format("\n[[steps]]\nat_s = {:.3f}\n", a.at_s) + body;
+  }
+
+  /// write_rig: the rig file's text and one [[steps]] table per console action (but `end`s), checked by the rig
+  /// loader, written to `path` (default session-<n>.toml in the run folder); returns the absolute path.
+  std::string write_session(std::string path) {
+    if (path.empty())
+      for (int n = 1; path.empty(); ++n)
+        if (!fs::exists(layout_.dir / fmt::format("session-{}.toml", n)))
+          path = (layout_.dir / fmt::format("session-{}.toml", n)).string();
+    std::string text = rig_text_;
+    if (!text.empty() && text.back() != '\n') text += '\n';
+    text += fmt::format("\n# ---- session recorded in {} ({} console action(s)); written by write_rig on harness.sock "
+                        "(docs/console.md) ----\n",
+                        layout_.dir.string(), actions_.size());
+    for (const ConsoleAction& a : actions_)
+      if (!a.toml.empty()) text += "\n" + session_table(a, true);
+    parse_rig(text, path);  // throws RigError: the session must load as a rig
+    write_file(path, text);
+    return fs::absolute(path).string();
   }
 
   void progress(Clock::duration elapsed, const Health& h) {
@@ -485,6 +738,10 @@ class RigRun final : public ScriptHost {
   }
 
   int finish(std::string reason) {
+    if (control_) {
+      control_->refuse_changes("the run is finishing (" + reason + ")");
+      publish_status("finishing");
+    }
     if (script_) {
       if (script_->trust_node_down() || reason == "interrupted" || reason == "error") {
         script_->finish(0, reason);
@@ -504,6 +761,7 @@ class RigRun final : public ScriptHost {
     fabric_.stop();
     if (udp_relay_) udp_relay_->stop();
     if (capture_ && !capture_->close()) spdlog::warn("cannot write {}", (layout_.dir / "links.pcapng").string());
+    pump_events();  // the children's last events, for harness.sock `events`
     emit("tx_submitted", {{"count", tx_.submitted}, {"accepted", tx_.accepted}});
     emit("rig_finished", {{"reason", reason}});
     try {
@@ -532,7 +790,7 @@ class RigRun final : public ScriptHost {
     const LedgerVerdict verdict = verify_ledger(ledger);
     const Scores scores = score_run(spec_, merged.events, ledger, verdict);
     const Evaluation evaluation = evaluate(spec_, scores);
-    const bool completed = reason == "target_reached" || reason == "deadline";
+    const bool completed = reason == "target_reached" || reason == "deadline" || reason == "stopped";
     RunOutcome outcome{RunEnd::Completed, reason, ""};
     context_.duration_s = std::chrono::duration<double>(std::chrono::system_clock::now() - context_.started).count();
     if (reason == "interrupted") {
@@ -544,6 +802,12 @@ class RigRun final : public ScriptHost {
       outcome.message = error_.empty() ? "the run broke off" : error_;
     }
     RunReport report{spec_, seed_, scores, verdict, evaluation, layout_.dir, context_, outcome};
+    if (completed) {
+      auto failed = nlohmann::json::array();
+      for (const CriterionResult& c : evaluation.criteria)
+        if (!c.pass) failed.push_back(c.name);
+      verdict_ = {{"pass", evaluation.pass}, {"failed", failed}};
+    }
 
     nlohmann::json json = report_json(report);
     json["harness"] = harness_json(merged.skipped);
@@ -579,6 +843,7 @@ class RigRun final : public ScriptHost {
     return {{"tx", {{"submitted", tx_.submitted}, {"accepted", tx_.accepted}, {"duplicate", tx_.duplicate},
                     {"rejected", tx_.rejected}, {"failed", tx_.failed}}},
             {"skipped_event_lines", skipped_lines},
+            {"control_errors", control_ ? control_->errors() : 0},
             {"captured_frames", capture_ ? capture_->frames() : 0},
             {"links", links}};
   }
@@ -611,12 +876,14 @@ class RigRun final : public ScriptHost {
   }
 
   RigSpec spec_;
+  std::string rig_text_;  // the rig file's text (write_rig, inline steps)
   std::uint64_t seed_;
   RunLayout layout_;
   fs::path node_exe_, emu_exe_;
   RunContext context_;
   std::string error_;      // what broke a started run (reason "error")
   std::string log_level_;  // passed on to the children
+  bool hold_;              // --hold
   const std::atomic<bool>& stop_;
   std::ostream& out_;
   std::ostream& err_;
@@ -642,7 +909,36 @@ class RigRun final : public ScriptHost {
   Clock::time_point drive_start_ = Clock::now();
   JsonlTail node_tail_{layout_.trust_node_events()};
   JsonlTail emu_tail_{layout_.emu_events()};
+  std::vector<nlohmann::json> for_script_;  // children's events read but not yet handed to the script
+  EventLog live_;                           // every event, for harness.sock `events`
+  std::unique_ptr<HarnessControl> control_;  // harness.sock; declared after live_, which it reads
+  std::vector<ConsoleAction> actions_;
+  Health last_;                  // the last health that answered
+  bool holding_ = false;         // --hold: target or deadline reached, held
+  bool stop_requested_ = false;  // a `stop` request
+  bool traffic_paused_ = false;
+  Clock::time_point tx_clock_ = Clock::now();  // the traffic's pacing restarts here (drive start, a resume)
+  std::uint64_t tx_base_ = 0;                  // transactions submitted before tx_clock_
+  std::deque<std::pair<Clock::time_point, std::uint64_t>> tx_samples_;  // (when, accepted) for tx_per_s
+  nlohmann::json verdict_;       // status verdict once judged: {pass, failed}
+  std::string state_ = "starting";  // status state last published
 };
+
+/// `latest` next to the run folder (in its parent) -> the run folder, replaced atomically (a link under a
+/// temporary name, renamed over the old one). A failure is a warning only.
+void point_latest_at(fs::path run_dir) {
+  if (!run_dir.has_filename()) run_dir = run_dir.parent_path();  // "--out dir/"
+  const fs::path parent = run_dir.parent_path();
+  const fs::path tmp = parent / fmt::format(".latest.{}", ::getpid());
+  std::error_code ec;
+  fs::remove(tmp, ec);
+  fs::create_symlink(run_dir.filename(), tmp, ec);
+  if (!ec) fs::rename(tmp, parent / "latest", ec);
+  if (ec) {
+    spdlog::warn("cannot point {} at the run folder: {}", (parent / "latest").string(), ec.message());
+    fs::remove(tmp, ec);
+  }
+}
 
 /// Prints "error: <what>" and returns the exit code for an error that stopped `iotw rig run` before or outside
 /// a judged run: kExitUsage for a UsageError (the input is at fault), else kExitCouldNotRun (docs/cli.md).
@@ -683,6 +979,7 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
   } catch (const std::exception& e) {
     return error_exit(e, err);
   }
+  point_latest_at(layout.dir);
   // A run that never starts: its junit.xml says why (an <error>, or a <skipped>), and the run folder is named.
   auto not_started = [&](RunEnd end, const std::string& message, int code) {
     write_unstarted_junit(spec, seed, layout.dir, context,
@@ -731,8 +1028,9 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
     return not_started(RunEnd::NotStarted, e.what(), kExitCouldNotRun);
   }
   try {
-    return RigRun(std::move(spec), seed, std::move(layout), node_exe, emu_exe, std::move(context), options.log_level,
-                  stop, out, err)
+    std::string rig_text = cli::read_file(options.rig_file);
+    return RigRun(std::move(spec), std::move(rig_text), seed, std::move(layout), node_exe, emu_exe, std::move(context),
+                  options.log_level, options.hold, stop, out, err)
         .run();
   } catch (const std::exception& e) {
     return error_exit(e, err);

@@ -70,6 +70,7 @@ RigScript::RigScript(const RigSpec& spec, std::map<std::string, FaultPolicy*> li
 }
 
 std::string RigScript::check_name(const Step& s, const std::string& what) const {
+  if (s.line == 0) return fmt::format("{}: {}", s.label, what);  // an inline step (RigScript::add)
   return fmt::format("{} (line {}): {}", s.label, s.line, what);
 }
 
@@ -164,6 +165,22 @@ void RigScript::start(Run& r, double now_s) {
     return;
   }
   if (s.action == Step::Action::Wait) return;  // decided in tick()
+  if (s.action == Step::Action::Traffic) {
+    host_.pause_traffic(s.traffic_paused);
+    r.state = State::Done;
+    return;
+  }
+  if (s.action == Step::Action::Uart) {
+    r.state = State::Done;
+    const std::string data = s.uart_data.ends_with('\n') ? s.uart_data : s.uart_data + "\r\n";
+    try {
+      r.reply = command(s, {{"cmd", "uart"}, {"device", s.uart_device}, {"data", data}});
+    } catch (const std::exception& e) {
+      r.reply = {{"ok", false}, {"error", e.what()}};
+      check(s, "step_failed", "uart " + s.uart_device + " answered", false, e.what());
+    }
+    return;
+  }
   const FaultSpec& f = s.fault;
   nlohmann::ordered_json devices = nlohmann::ordered_json::array();
   if (f.device_fault())
@@ -356,12 +373,36 @@ void RigScript::tick(double now_s) {
   }
 }
 
+bool RigScript::open_ended(const Run& r) {
+  return r.step->action == Step::Action::Fault && !r.step->fault.duration_s &&
+         r.step->fault.kind != "trust_node_kill" && !r.step->fault.reset_fault();
+}
+
 bool RigScript::done() const {
   return std::all_of(runs_.begin(), runs_.end(), [](const Run& r) {
-    const bool open_ended = r.step->action == Step::Action::Fault && !r.step->fault.duration_s &&
-                            r.step->fault.kind != "trust_node_kill" && !r.step->fault.reset_fault();
-    return r.state == State::Done || (r.state == State::Active && open_ended);
+    return r.state == State::Done || (r.state == State::Active && open_ended(r));
   });
+}
+
+std::size_t RigScript::add(Step step, double now_s, nlohmann::json* reply) {
+  added_.push_back(std::move(step));
+  Run r{};
+  r.step = &added_.back();
+  r.state = State::Armed;
+  runs_.push_back(std::move(r));
+  const std::size_t id = runs_.size() - 1;
+  start(runs_[id], now_s);
+  if (reply) *reply = runs_[id].reply;
+  return id;
+}
+
+bool RigScript::open_ended_active(std::size_t id) const {
+  return id >= spec_.steps.size() && id < runs_.size() && runs_[id].state == State::Active && open_ended(runs_[id]);
+}
+
+void RigScript::end(std::size_t id, double now_s) {
+  if (!open_ended_active(id)) throw std::invalid_argument("not an active open-ended fault");
+  end_fault(runs_[id], now_s);
 }
 
 void RigScript::finish(double now_s, const std::string& reason) {
@@ -380,10 +421,12 @@ void RigScript::finish(double now_s, const std::string& reason) {
           if (r.state == State::Recovering)
             check(s, "recovery_checked", s.fault.kind + " recovered", false,
                   "the run ended (" + reason + ") while the fault was active");
-        } else {
+        } else if (s.fault.link_fault()) {
           std::erase(active_link_faults_, &r);  // open-ended: lasts to the end of the run, no recovery check
           apply_link_faults();
           host_.emit("fault_ended", {{"step", s.label}, {"line", s.line}, {"fault", s.fault.kind}});
+        } else {
+          end_fault(r, now_s);  // an open-ended inline fault that must heal: healed now, no recovery check
         }
         break;
       case State::Recovering: recovery(r, now_s, true); break;

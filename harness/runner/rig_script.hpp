@@ -3,7 +3,9 @@
 // deadline, evaluates `wait` and `expect`. Every check becomes an event (recovery_checked, wait_done,
 // expect_checked: fields check, pass, detail) that the scorer turns into a JUnit testcase.
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -46,6 +48,8 @@ class ScriptHost {
   virtual nlohmann::json emu_command(const nlohmann::json& request) {
     throw std::runtime_error("no emulator control channel for '" + request.value("cmd", std::string()) + "'");
   }
+  /// `traffic` steps: the harness stops (true) or resumes (false) submitting transactions.
+  virtual void pause_traffic(bool paused) = 0;
 };
 
 class RigScript {
@@ -65,6 +69,17 @@ class RigScript {
   /// True while a trust-node fault holds the process down or stopped (the runner then skips HTTP calls).
   bool trust_node_down() const { return node_down_; }
 
+  /// Appends a step while the rig runs (an inline step, docs/console.md) and starts it at once, whatever the
+  /// rig's own steps are doing; returns its id for end(). `reply`, if given, gets a uart step's reply from
+  /// the pool ({"ok": true, "output": ...}), or {"ok": false, "error": why} when the pool refused or could not
+  /// be reached (a failed check "step_failed" then); null for other steps.
+  std::size_t add(Step step, double now_s, nlohmann::json* reply = nullptr);
+  /// Ends an added, still active open-ended fault (one without duration_s) now; its recovery is then checked
+  /// as for any fault that ends. Throws std::invalid_argument when `id` is not one.
+  void end(std::size_t id, double now_s);
+  /// An added step that is an active fault without duration_s (end() would end it).
+  bool open_ended_active(std::size_t id) const;
+
  private:
   enum class State { Waiting, Armed, Active, Recovering, Done };
   struct Run {
@@ -74,6 +89,7 @@ class RigScript {
     bool triggered = false;  // an event trigger matched since it was armed
     std::map<std::string, std::uint64_t> frames_at_end[2];
     std::map<std::string, int> registrations_at_end;  // power faults: device_registered seen per device
+    nlohmann::json reply;  // uart: the pool's reply
   };
   std::string check_name(const Step& s, const std::string& what) const;
   void check(const Step& s, const std::string& kind, const std::string& what, bool pass, const std::string& detail);
@@ -83,6 +99,8 @@ class RigScript {
   void recovery(Run& r, double now_s, bool final);
   std::vector<std::string> targets(const FaultSpec& f) const;
   void apply_link_faults();
+  /// An active fault without duration_s that does not end by itself (not trust_node_kill, reboot, hang).
+  static bool open_ended(const Run& r);
   /// emu_command + an `emu_command` event {step, line, request, reply}.
   nlohmann::json command(const Step& s, nlohmann::json request);
   /// Frames (PTY) or datagrams (UDP) the device's link passed on in `dir` so far.
@@ -93,7 +111,8 @@ class RigScript {
   std::map<std::string, FaultPolicy*> links_;
   std::map<std::string, UdpFaultPolicy*> udp_links_;
   ScriptHost& host_;
-  std::vector<Run> runs_;
+  std::deque<Run> runs_;  // a deque: active_link_faults_ points into it while add() appends
+  std::deque<Step> added_;  // steps appended by add(), referenced by their Run
   std::vector<const Run*> active_link_faults_;
   bool node_down_ = false;
   std::map<std::string, int> registrations_;  // device name -> device_registered events seen so far

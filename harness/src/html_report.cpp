@@ -279,6 +279,21 @@ std::string report_html(const RunReport& r, const std::vector<json>& events) {
                           xml_escape(kind), n);
   score("events", counts.empty() ? "none" : counts);
 
+  // Console actions (docs/console.md): what a person (or a script) did on harness.sock during the run.
+  std::string actions;
+  for (const json& a : sc.console_actions) {
+    if (!a.is_object()) continue;
+    const std::string what = a.contains("ends") ? "end action " + str(a, "ends") : str(a, "step");
+    const double at = a.contains("at_s") && a["at_s"].is_number() ? a["at_s"].get<double>() : 0.0;
+    actions += fmt::format("<tr><td class=\"num\">{}</td><td class=\"num\">{:.1f}</td><td>{}</td><td>{}</td>"
+                           "<td><code>{}</code></td></tr>\n",
+                           xml_escape(str(a, "action")), at, xml_escape(a.value("key", std::string())),
+                           xml_escape(a.value("device", std::string())), xml_escape(what));
+  }
+  if (!actions.empty())
+    actions = "<h2 id=\"console-actions\">Console actions</h2>\n<table><tr><th>action</th><th>at (s)</th><th>key</th>"
+              "<th>device</th><th>step</th></tr>\n" + actions + "</table>\n";
+
   const RunContext& ctx = r.context;
   std::string facts;
   auto fact = [&](const char* what, const std::string& html) {
@@ -336,12 +351,12 @@ ul.legend span{{display:inline-block;width:.9em;height:.9em;margin-right:.35em;v
 <h2>Criteria and step checks</h2>
 <table><tr><th>check</th><th>measured</th><th>required</th><th>result</th></tr>
 {5}</table>
-<h2>Scores</h2><table class="scores">
+{8}<h2>Scores</h2><table class="scores">
 {6}</table>
 {7}</body></html>
 )",
                      xml_escape(r.rig.name), xml_escape(verdict), pass ? "#276749" : "#c53030", facts, svg, rows,
-                     scores, collusion_section(r.rig, report_json(r).value("collusion", json::object())));
+                     scores, collusion_section(r.rig, report_json(r).value("collusion", json::object())), actions);
 }
 
 }  // namespace iotw::harness

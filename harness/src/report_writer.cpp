@@ -163,6 +163,7 @@ json report_json(const RunReport& r) {
       {"collusion", collusion_json(s.collusion)},
       {"recoveries_failed", s.recoveries_failed},
       {"step_checks", checks},
+      {"console_actions", s.console_actions},
       {"usage", json{{"reports_accepted", s.usage.reports_accepted},
                      {"reports_finalized", s.usage.reports_finalized},
                      {"energy_mwh_total", s.usage.energy_mwh_total},

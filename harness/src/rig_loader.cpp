@@ -77,7 +77,10 @@ std::string_view type_name(const toml::node& v) {
 /// Validation context: the file name for messages, and typed getters that throw RigError.
 class Reader {
  public:
-  explicit Reader(std::string file) : file_(std::move(file)) {}
+  Reader(std::string file, bool open_ended_faults) : file_(std::move(file)), open_ended_faults_(open_ended_faults) {}
+
+  /// A fault that must heal may lack duration_s (parse_rig's open_ended_faults).
+  bool open_ended_faults() const { return open_ended_faults_; }
 
   [[noreturn]] void fail(const toml::source_region& at, const std::string& msg) const {
     fail_at(at.begin.line, at.begin.column, msg);
@@ -157,6 +160,7 @@ class Reader {
 
  private:
   std::string file_;
+  bool open_ended_faults_ = false;
 };
 
 void read_rig(const Reader& r, const toml::table& root, RigSpec& spec) {
@@ -471,7 +475,8 @@ void read_fault(const Reader& r, const toml::table& t, const std::string& w, con
   f.delay_ms = static_cast<int>(r.integer(t, w, "delay_ms", 0, 60000, 0));
   f.jitter_ms = static_cast<int>(r.integer(t, w, "jitter_ms", 0, 60000, 0));
   if (t.contains("duration_s")) f.duration_s = r.number(t, w, "duration_s", 0, 86400, 0);
-  if ((f.kind == "partition" || f.kind == "trust_node_stop" || f.power_fault()) && !f.duration_s)
+  if ((f.kind == "partition" || f.kind == "trust_node_stop" || f.power_fault()) && !f.duration_s &&
+      !r.open_ended_faults())
     r.fail(t.source(), fmt::format("fault '{}' in {} needs 'duration_s' (it must heal)", f.kind, w));
   f.recover_within_s = r.number(t, w, "recover_within_s", 0.1, 3600, f.recover_within_s);
   only_for("recover_within_s", f.duration_s || f.kind == "trust_node_kill" || f.reset_fault(),
@@ -480,7 +485,7 @@ void read_fault(const Reader& r, const toml::table& t, const std::string& w, con
   if (f.reset_fault() && t.contains("duration_s"))
     r.fail(t.get("duration_s")->source(), fmt::format("'duration_s' in {}: fault '{}' has no duration (the device "
                                                       "resets and must register again within recover_within_s)", w, f.kind));
-  if (f.kind == "ap_down" && !f.duration_s)
+  if (f.kind == "ap_down" && !f.duration_s && !r.open_ended_faults())
     r.fail(t.source(), fmt::format("fault 'ap_down' in {} needs 'duration_s' (the access point must come back)", w));
   only_for("offset_ms", f.kind == "clock_skew", "clock_skew");
   only_for("ppm", f.kind == "clock_skew", "clock_skew");
@@ -525,7 +530,7 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
                  {"name", "at_s", "after_block", "when_device", "reaches", "on_incoherent", "fault", "wait",
                   "expect", "devices", "rate", "per", "bytes", "delay_ms", "jitter_ms", "duration_s", "vin",
                   "ramp_v_per_s", "offset_ms", "ppm", "rssi",
-                  "recover_within_s", "deadline_s"});
+                  "recover_within_s", "deadline_s", "traffic", "uart", "device"});
     s.label = r.string(t, w, "name", fmt::format("step {}", s.index));
     int triggers = 0;
     if (t.contains("at_s")) {
@@ -557,9 +562,13 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
     if (triggers > 1)
       r.fail(t.source(), fmt::format("{} has {} triggers; at most one of at_s, after_block, when_device+reaches, "
                                      "on_incoherent (none = right after the previous step)", w, triggers));
-    const int actions = t.contains("fault") + t.contains("wait") + t.contains("expect");
+    const int actions = t.contains("fault") + t.contains("wait") + t.contains("expect") + t.contains("traffic") +
+                        t.contains("uart");
     if (actions != 1)
-      r.fail(t.source(), fmt::format("{} needs exactly one action: fault, wait or expect", w));
+      r.fail(t.source(), fmt::format("{} needs exactly one action: fault, wait, expect, traffic or uart", w));
+    if (t.contains("device") && !t.contains("uart"))
+      r.fail(t.get("device")->source(), fmt::format("'device' in {} applies only to a uart step (faults take "
+                                                    "'devices', a list)", w));
     if (t.contains("fault")) {
       s.action = Step::Action::Fault;
       read_fault(r, t, w, devices, powered, s.fault);
@@ -620,7 +629,24 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
       for (std::string_view k : {"devices", "rate", "per", "bytes", "delay_ms", "jitter_ms", "duration_s", "recover_within_s",
                                  "vin", "ramp_v_per_s", "offset_ms", "ppm", "rssi"})
         if (t.contains(k)) r.fail(t.get(k)->source(), fmt::format("'{}' in {} applies only to a fault step", k, w));
-      if (t.contains("wait")) {
+      if (t.contains("traffic")) {
+        s.action = Step::Action::Traffic;
+        s.traffic_paused = r.choice(t, w, "traffic", {"pause", "resume"}, "") == "pause";
+      } else if (t.contains("uart")) {
+        s.action = Step::Action::Uart;
+        s.uart_data = r.string(t, w, "uart", "");
+        if (s.uart_data.empty()) r.fail(t.get("uart")->source(), fmt::format("'uart' in {} must not be empty", w));
+        if (!t.contains("device"))
+          r.fail(t.source(), fmt::format("uart step {} needs 'device' (a link = \"at\" device)", w));
+        s.uart_device = r.string(t, w, "device", "");
+        if (!devices.count(s.uart_device))
+          r.fail(t.get("device")->source(), fmt::format("unknown device '{}' in {}; the rig's devices: {}",
+                                                        s.uart_device, w, fmt::join(devices, ", ")));
+        if (!at_linked.count(s.uart_device))
+          r.fail(t.get("device")->source(), fmt::format("uart step {}: '{}' is not an AT-mode module (link = \"at\"); "
+                                                        "the rig's AT-mode devices: {}", w, s.uart_device,
+                                                        at_linked.empty() ? std::string("none") : fmt::format("{}", fmt::join(at_linked, ", "))));
+      } else if (t.contains("wait")) {
         s.action = Step::Action::Wait;
         s.condition = parse_condition(r, *t.get("wait"), "wait", w, live);
         s.deadline_s = r.number(t, w, "deadline_s", 0.1, 86400, s.deadline_s);
@@ -637,8 +663,8 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
 
 }  // namespace
 
-RigSpec parse_rig(std::string_view toml_text, const std::filesystem::path& file) {
-  const Reader r(file.string());
+RigSpec parse_rig(std::string_view toml_text, const std::filesystem::path& file, bool open_ended_faults) {
+  const Reader r(file.string(), open_ended_faults);
   toml::table root;
   try {
     root = toml::parse(toml_text, file.string());

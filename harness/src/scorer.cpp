@@ -145,12 +145,14 @@ Scores score_run(const RigSpec& rig, const std::vector<json>& events, const std:
       auto l = f.find("lost");
       if (l != f.end() && l->is_number_integer() && l->get<std::int64_t>() > 0) s.acked_tx_lost = l->get<std::uint64_t>();
     } else if (kind == "recovery_checked" || kind == "wait_done" || kind == "expect_checked" ||
-               kind == "step_missed") {
+               kind == "step_missed" || kind == "step_failed") {
       auto ok = f.find("pass");
       Scores::StepCheck c{field_str(f, "check"), ok != f.end() && ok->is_boolean() && ok->get<bool>(),
                           field_str(f, "detail")};
       if (kind == "recovery_checked" && !c.pass) ++s.recoveries_failed;
       s.step_checks.push_back(std::move(c));
+    } else if (kind == "console_action") {
+      s.console_actions.push_back(f);
     } else if (kind == "frame_error") {
       ++s.frame_errors;
     }

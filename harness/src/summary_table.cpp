@@ -43,6 +43,7 @@ std::string stop_text(const RunReport& r, std::string_view reason) {
   if (reason == "deadline") return fmt::format("deadline ({:g} s)", r.rig.deadline_s);
   if (reason == "interrupted") return "interrupted (SIGINT/SIGTERM); partial report";
   if (reason == "error") return "error (see the messages above); partial report";
+  if (reason == "stopped") return "stop request (harness.sock), or SIGINT/SIGTERM while held";
   return std::string(reason);
 }
 

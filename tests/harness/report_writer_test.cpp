@@ -149,7 +149,7 @@ TEST(ReportWriter, ReportJsonHasTheContractKeys) {
                       "ledger_errors", "event_counts", "run_dir", "baseline_blocks_per_min", "faulted_blocks_per_min", "liveness_ratio",
                 "false_blacklist_faulted", "acked_tx_lost", "collusion_captured_rounds", "undetected_collusion_rate", "collusion", "blacklist_reasons",
                 "recoveries_failed", "step_checks", "usage", "reason", "started", "duration_s", "hostname",
-                "iotw_version", "command"}));
+                "iotw_version", "command", "console_actions"}));
   EXPECT_EQ(j["rig"], "r<&\"'>");
   EXPECT_EQ(j["seed"], 42u);
   ASSERT_EQ(j["devices"].size(), 4u);
@@ -524,6 +524,37 @@ ledger_valid = true
   // A rig without a colluding group has no collusion section.
   Fixture f;
   EXPECT_EQ(report_html(f.report(), events).find("id=\"collusion\""), std::string::npos);
+}
+
+// Console actions (docs/console.md): console_action events -> Scores -> report.json and a report.html table.
+TEST(ReportWriter, ConsoleActionsFromTheEventsInReportJsonAndHtml) {
+  Fixture f;
+  auto action = [](std::int64_t t, json fields) {
+    return json{{"time_ms", t}, {"source", "harness"}, {"kind", "console_action"}, {"fields", std::move(fields)}};
+  };
+  const std::vector<json> events = {
+      action(1000, {{"action", 1}, {"request", {{"cmd", "step"}, {"step", "fault reboot device=esp32-02"}}},
+                    {"key", "r"}, {"device", "esp32-02"}, {"step", "fault reboot device=esp32-02"}, {"at_s", 2.5}}),
+      action(2000, {{"action", 2}, {"request", {{"cmd", "step"}, {"step", "fault partition device=e<1>"}}},
+                    {"step", "fault partition device=e<1>"}, {"at_s", 3.25}}),
+      action(3000, {{"action", 3}, {"request", {{"cmd", "end"}, {"action", 2}}}, {"ends", 2}, {"at_s", 9.0}})};
+  f.scores = iotw::harness::score_run(f.rig, events, {}, f.ledger);
+  ASSERT_EQ(f.scores.console_actions.size(), 3u);
+  const json j = report_json(f.report());
+  ASSERT_EQ(j["console_actions"].size(), 3u);
+  EXPECT_EQ(j["console_actions"][0]["key"], "r");
+  EXPECT_EQ(j["console_actions"][0]["step"], "fault reboot device=esp32-02");
+  EXPECT_EQ(j["console_actions"][2]["ends"], 2);
+  const std::string h = report_html(f.report(), events);
+  EXPECT_NE(h.find("<h2 id=\"console-actions\">Console actions</h2>"), std::string::npos);
+  EXPECT_NE(h.find("<tr><td class=\"num\">1</td><td class=\"num\">2.5</td><td>r</td><td>esp32-02</td>"
+                   "<td><code>fault reboot device=esp32-02</code></td></tr>"),
+            std::string::npos);
+  EXPECT_NE(h.find("<code>fault partition device=e&lt;1&gt;</code>"), std::string::npos);
+  EXPECT_NE(h.find("<code>end action 2</code>"), std::string::npos);
+  // No actions: no table.
+  f.scores = iotw::harness::score_run(f.rig, {}, {}, f.ledger);
+  EXPECT_EQ(report_html(f.report(), {}).find("Console actions"), std::string::npos);
 }
 
 TEST(XmlEscape, EntitiesAndForbiddenControlCharacters) {

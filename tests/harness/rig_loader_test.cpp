@@ -253,7 +253,7 @@ TEST(RigLoaderSteps, ErrorsNameTheLineAndTheAllowedValues) {
   EXPECT_NE(error_of(with_steps("[[steps]]\nat_s = 1\nafter_block = 2\nexpect = \"rounds >= 1\"\n")).find("has 2 triggers"),
             std::string::npos);
   EXPECT_NE(error_of(with_steps("[[steps]]\nwait = \"height >= 1\"\nexpect = \"rounds >= 1\"\n"))
-                .find("needs exactly one action: fault, wait or expect"),
+                .find("needs exactly one action: fault, wait, expect, traffic or uart"),
             std::string::npos);
   EXPECT_NE(error_of(with_steps("[[steps]]\nwait = \"heigth >= 1\"\n")).find("x.toml:8:8: unknown live value 'heigth'"),
             std::string::npos);

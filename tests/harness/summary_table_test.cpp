@@ -87,6 +87,9 @@ TEST(SummaryTable, BooleanScoresPrintAsTrueFalse) {
 TEST(SummaryTable, SaysWhyTheRunStopped) {
   Fixture f;
   EXPECT_NE(summary_table(f.report(), "deadline").find("\nstopped     deadline (90 s)\n"), std::string::npos);
+  EXPECT_NE(summary_table(f.report(), "stopped")
+                .find("\nstopped     stop request (harness.sock), or SIGINT/SIGTERM while held\n"),
+            std::string::npos);
   EXPECT_NE(summary_table(f.report(), "interrupted").find("\nstopped     interrupted (SIGINT/SIGTERM); partial report\n"),
             std::string::npos);
   EXPECT_NE(summary_table(f.report(), "error").find("\nstopped     error (see the messages above); partial report\n"),

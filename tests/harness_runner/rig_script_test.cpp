@@ -7,6 +7,7 @@
 
 #include <tuple>
 
+#include "iotw/harness/inline_step.hpp"
 #include "iotw/harness/rig_loader.hpp"
 #include "scripted_host.hpp"
 
@@ -240,6 +241,93 @@ recover_within_s = 2
   host.expect_checks({CheckSaying(false, "p-01 (has not registered again since its supply came back)")});
   script.tick(1.5);
   script.tick(4);
+}
+
+// Inline steps (docs/console.md): RigScript::add() starts a step at once, whatever the rig's own steps are doing;
+// an open-ended fault lasts until end(), then its recovery is checked like any fault that ends.
+TEST(RigScriptAdded, StartsAtOnceAndAnOpenEndedPartitionEndsOnRequest) {
+  Fixture f;
+  f.script.tick(0);  // the rig's first step waits for block 3
+  const InlineStep cut = parse_inline_step("fault partition device=d-02", kRig, "s.toml");
+  Step step = cut.step;
+  step.label = "console action 1";
+  step.line = 0;
+  const std::size_t id = f.script.add(step, 0.5);
+  EXPECT_TRUE(f.p2.faults().stall) << "started at once";
+  EXPECT_FALSE(f.p1.faults().stall) << "the rig's own step has not fired";
+  EXPECT_TRUE(f.script.open_ended_active(id));
+  f.script.tick(100);  // open-ended: lasts until end()
+  EXPECT_TRUE(f.p2.faults().stall);
+  EXPECT_THROW(f.script.end(0, 100), std::invalid_argument) << "a rig step is not ended from outside";
+
+  f.script.end(id, 101);
+  EXPECT_FALSE(f.p2.faults().stall);
+  EXPECT_FALSE(f.script.open_ended_active(id));
+  EXPECT_THROW(f.script.end(id, 102), std::invalid_argument) << "ended already";
+  std::vector<std::uint8_t> frame{1, 2, 0};
+  f.p2.on_chunk(Direction::NodeToDevice, frame);
+  f.p2.on_chunk(Direction::DeviceToNode, frame);
+  f.host.expect_checks({Check("console action 1: partition recovered", true)});  // no line for an inline step
+  f.script.tick(102);
+}
+
+TEST(RigScriptAdded, TrafficAndUartSteps) {
+  Fixture f;
+  using ::testing::_;
+  EXPECT_CALL(f.host, pause_traffic(true));
+  f.script.add(parse_inline_step("traffic pause", kRig, "s.toml").step, 1);
+  ::testing::Mock::VerifyAndClearExpectations(&f.host);
+  EXPECT_CALL(f.host, pause_traffic(false));
+  f.script.add(parse_inline_step("traffic resume", kRig, "s.toml").step, 2);
+  ::testing::Mock::VerifyAndClearExpectations(&f.host);
+
+  // A uart step types into the module through the pool's `uart` command; "\r\n" is appended unless given.
+  const std::string at_rig = std::string(kRig) + R"(
+[[devices]]
+name_prefix = "m"
+model = "esp8266"
+link = "at"
+)";
+  f.host.expect_checks({});
+  EXPECT_CALL(f.host, emu_command(json{{"cmd", "uart"}, {"device", "m-01"}, {"data", "AT+GMR\r\n"}}))
+      .WillOnce(::testing::Return(json{{"ok", true}, {"output", "AT version:2.2.0\r\nOK\r\n"}}));
+  json reply;
+  f.script.add(parse_inline_step("uart device=m-01 data=AT+GMR", at_rig, "s.toml").step, 3, &reply);
+  EXPECT_EQ(reply["output"], "AT version:2.2.0\r\nOK\r\n");
+  // A pool that refuses: a failed check, and the reply says why.
+  f.host.expect_checks({CheckSaying(false, "unknown command 'uart'")});
+  EXPECT_CALL(f.host, emu_command(_)).WillOnce(::testing::Throw(std::runtime_error("uart m-01: unknown command 'uart'")));
+  f.script.add(parse_inline_step("uart device=m-01 data=\"AT\n\"", at_rig, "s.toml").step, 4, &reply);
+  EXPECT_EQ(reply["ok"], false);
+  EXPECT_EQ(reply["error"], "uart m-01: unknown command 'uart'");
+}
+
+TEST(RigScriptAdded, AnOpenEndedBrownoutStillActiveAtTheEndIsHealedWithoutACheck) {
+  const std::string rig = R"([rig]
+name = "s"
+[trust_node]
+witnesses = 2
+[[devices]]
+name_prefix = "d"
+count = 3
+[[devices]]
+name_prefix = "p"
+model = "dps"
+[pass]
+ledger_valid = true
+)";
+  RigSpec spec = parse_rig(rig, "s.toml");
+  FaultPolicy p1{1}, p2{2}, p3{3}, p4{4};
+  Host host;
+  RigScript script{spec, {{"d-01", &p1}, {"d-02", &p2}, {"d-03", &p3}, {"p-01", &p4}}, host};
+  EXPECT_CALL(host, set_supply("p-01", 3.5, 0.0));
+  const std::size_t id = script.add(parse_inline_step("fault brownout device=p-01 vin=3.5", rig, "s.toml").step, 1);
+  script.tick(50);
+  EXPECT_TRUE(script.open_ended_active(id)) << "no duration: it lasts";
+  EXPECT_TRUE(script.done()) << "an open-ended fault does not hold the run";
+  host.expect_checks({});  // the run is stopped while it is active: supply back, no recovery check
+  EXPECT_CALL(host, set_supply("p-01", 24.0, 0.0));
+  script.finish(60, "stopped");
 }
 
 }  // namespace

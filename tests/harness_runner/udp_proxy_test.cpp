@@ -265,6 +265,7 @@ TEST(RigScriptUdp, UdpFaultsReachUdpLinksAndRecoverOnDatagrams) {
     void restart_trust_node() override {}
     void pause_trust_node(bool) override {}
     void set_supply(const std::string&, double, double) override {}
+    void pause_traffic(bool) override {}
   } host;
   const RigSpec spec = parse_rig(R"([rig]
 name = "u"

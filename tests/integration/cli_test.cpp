@@ -30,6 +30,14 @@ TEST(IotwCli, NoCommandIsAUsageError) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(IotwCli, HoldNeedsOneRigFileNotAFolder) {
+  const auto dir = scratch_dir();
+  const auto r = run_iotw({"rig", "run", "--hold", kRigs}, dir);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "error: --hold needs one rig file; " + kRigs + " is a folder\n");
+  std::filesystem::remove_all(dir);
+}
+
 TEST(IotwCli, CheckAcceptsTheShippedRigs) {
   const auto dir = scratch_dir();
   const auto smoke = run_iotw({"rig", "check", kRigs + "/smoke.toml"}, dir);

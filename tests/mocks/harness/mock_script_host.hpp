@@ -26,6 +26,7 @@ class MockScriptHost : public ScriptHost {
   MOCK_METHOD(void, pause_trust_node, (bool paused), (override));
   MOCK_METHOD(void, set_supply, (const std::string &device, double vin, double ramp_v_per_s), (override));
   MOCK_METHOD(nlohmann::json, emu_command, (const nlohmann::json &request), (override));
+  MOCK_METHOD(void, pause_traffic, (bool paused), (override));
 };
 
 }  // namespace iotw::harness::mocks

@@ -77,7 +77,8 @@ std::string criterion_text(const CriterionResult& c);
 /// rounds, coherent_rounds, coherence_rate, blacklisted [names], ledger_valid, pass,
 /// criteria [{name, threshold, measured, pass}], byzantine_rounds_detected, incoherent_rounds_blacklisted,
 /// false_blacklist, byzantine_blacklisted, time_to_blacklist_ms {name: ms|null}, liveness_blocks_per_min,
-/// frame_errors, malformed_events, ledger_errors [strings], event_counts {kind: n}, run_dir.
+/// frame_errors, malformed_events, ledger_errors [strings], event_counts {kind: n}, run_dir,
+/// console_actions [the console_action events' fields] (docs/rig-format.md "Reports" lists every key).
 nlohmann::json report_json(const RunReport& r);
 
 /// JUnit XML (written with pugixml; the shape of tests/data/junit.xsd): <testsuites> (tests, failures,

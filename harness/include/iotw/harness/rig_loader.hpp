@@ -22,6 +22,9 @@ class RigError : public std::runtime_error {
 RigSpec load_rig(const std::filesystem::path& file);
 
 /// Same as load_rig() for TOML text already in memory; `file` names it in errors and in RigSpec::file.
-RigSpec parse_rig(std::string_view toml_text, const std::filesystem::path& file);
+/// `open_ended_faults`: a fault that must heal (partition, trust_node_stop, brownout, power_loss, ap_down) may
+/// lack duration_s; it then lasts until it is ended from outside (an inline step's `end` request,
+/// docs/console.md). Rig files are always loaded without it.
+RigSpec parse_rig(std::string_view toml_text, const std::filesystem::path& file, bool open_ended_faults = false);
 
 }  // namespace iotw::harness

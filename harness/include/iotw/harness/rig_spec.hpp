@@ -147,7 +147,13 @@ struct FaultSpec {
 /// One [[steps]] entry: when it starts (its trigger) and what it does (its action).
 struct Step {
   enum class Trigger { AfterPrevious, AtTime, AfterBlock, DeviceState, Incoherent };
-  enum class Action { Fault, Wait, Expect };
+  enum class Action {
+    Fault,    ///< `fault`: inject a fault (FaultSpec)
+    Wait,     ///< `wait`: until a live value meets `condition`
+    Expect,   ///< `expect`: check a score so far
+    Traffic,  ///< `traffic = "pause" | "resume"`: the harness stops or resumes submitting transactions
+    Uart,     ///< `uart = "..."` with `device`: text typed into an AT-mode module's UART (docs/console.md)
+  };
   int index = 0;     ///< 1-based position in the file
   int line = 0;      ///< line of the [[steps]] table
   std::string label; ///< `name`, or "step N"
@@ -159,6 +165,9 @@ struct Step {
   FaultSpec fault;              ///< Action::Fault
   Condition condition;          ///< Wait (live value) or Expect (score so far)
   double deadline_s = 30;       ///< Wait: give up (and fail) after this long, s
+  bool traffic_paused = false;  ///< Traffic: true for "pause", false for "resume"
+  std::string uart_device;      ///< Uart: the link = "at" device whose UART is typed into (`device`)
+  std::string uart_data;        ///< Uart: the text (`uart`); "\r\n" is appended unless it ends in "\n"
 };
 
 /// [tap]: the network of the rig's link = "tap" devices (docs/rig-format.md "TAP links").

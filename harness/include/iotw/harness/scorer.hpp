@@ -78,6 +78,9 @@ struct Scores {
     std::uint64_t rewarded_devices() const { return rewards_by_device.size(); }
   } usage;
   std::uint64_t recoveries_failed = 0;  ///< recovery_checked events with recovered = false
+  /// The console_action events' fields (docs/console.md "Events and the written rig"), in event order:
+  /// action, request, key and device when given, step (or ends, for an `end`), at_s.
+  std::vector<nlohmann::json> console_actions;
 };
 
 /// Computes the scores. Devices are identified by name (the events' `name`/`witness_name` fields,
