@@ -172,13 +172,16 @@ Outcome cert001(RunContext& c) {  // bad CRC
   Bytes raw = payload;
   const std::uint32_t crc = iotw_crc32(payload.data(), payload.size()) ^ 0x00000100u;  // one bit off
   for (int i = 0; i < 4; ++i) raw.push_back(static_cast<std::uint8_t>(crc >> (8 * i)));
-  Bytes wire(IOTW_COBS_MAX_ENCODED(raw.size()) + 1);
-  wire.resize(iotw_cobs_encode(raw.data(), raw.size(), wire.data(), wire.size()));
-  wire.push_back(0);
-  return bad_bytes_then_challenge(c, wire, nonce);
+  return bad_bytes_then_challenge(c, c.engine.dut_link().wire(raw), nonce);
+}
+
+/// "" on a link with the serial framing; else why a serial-framing test does not apply.
+std::string serial_framing_only(const RunContext& c) {
+  return c.engine.dut_link().stream() ? "" : "serial framing only: a UDP DUT gets one frame per datagram (docs/protocol.md §2)";
 }
 
 Outcome cert002(RunContext& c) {  // oversize
+  if (auto why = serial_framing_only(c); !why.empty()) return not_run(why);
   Bytes bad(600);
   for (auto& b : bad) b = static_cast<std::uint8_t>(1 + c.rng() % 255);
   bad.push_back(0);
@@ -186,6 +189,7 @@ Outcome cert002(RunContext& c) {  // oversize
 }
 
 Outcome cert003(RunContext& c) {  // broken COBS: the first code byte points past the end of the frame
+  if (auto why = serial_framing_only(c); !why.empty()) return not_run(why);
   const Key nonce = random32(c);
   Bytes wire = serial_frame(encode(challenge(nonce)));
   wire[0] = 0xFF;
@@ -195,11 +199,12 @@ Outcome cert003(RunContext& c) {  // broken COBS: the first code byte points pas
 Outcome cert004(RunContext& c) {  // garbage between frames
   Bytes bad(256);
   for (auto& b : bad) b = static_cast<std::uint8_t>(1 + c.rng() % 255);
-  bad.push_back(0);
+  if (c.engine.dut_link().stream()) bad.push_back(0);  // on UDP: one datagram of garbage
   return bad_bytes_then_challenge(c, bad, std::nullopt);
 }
 
 Outcome cert005(RunContext& c) {  // one byte per write
+  if (auto why = serial_framing_only(c); !why.empty()) return not_run(why);
   Engine& e = c.engine;
   const std::size_t m = e.mark();
   e.inject_bytewise(challenge_wire(c), 20ms);
@@ -209,6 +214,7 @@ Outcome cert005(RunContext& c) {  // one byte per write
 }
 
 Outcome cert006(RunContext& c) {  // two frames in one write
+  if (auto why = serial_framing_only(c); !why.empty()) return not_run(why);
   Engine& e = c.engine;
   const std::size_t m = e.mark();
   Bytes both = challenge_wire(c);
@@ -696,10 +702,14 @@ Outcome cert070(RunContext& c) {
     Bytes wire;
     if (c.rng() % 4 == 0) {  // raw: no framing at all
       wire = p;
-      std::replace(wire.begin(), wire.end(), std::uint8_t{0}, std::uint8_t{0x55});
-      wire.push_back(0);
-    } else {
-      wire = serial_frame(p);
+      if (e.dut_link().stream()) {
+        std::replace(wire.begin(), wire.end(), std::uint8_t{0}, std::uint8_t{0x55});
+        wire.push_back(0);
+      }
+    } else {  // framed, with the CRC of the mutated payload
+      const std::uint32_t crc = iotw_crc32(p.data(), p.size());
+      for (int i = 0; i < 4; ++i) p.push_back(static_cast<std::uint8_t>(crc >> (8 * i)));
+      wire = e.dut_link().wire(p);
     }
     e.inject_raw(wire);
     ++sent;

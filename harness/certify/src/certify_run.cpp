@@ -223,10 +223,6 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
     err << "error: " << e.what() << '\n';
     return kExitUsage;
   }
-  if (spec.kind != DutSpec::Kind::Serial) {
-    err << "error: --dut " << spec.canonical() << ": UDP and TCP DUTs are not built yet; serial ports and PTYs are\n";
-    return kExitUsage;
-  }
   if (sodium_init() < 0) {
     err << "error: libsodium init failed\n";
     return kExitCouldNotRun;
@@ -284,9 +280,18 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
   crypto_sign_seed_keypair(node_pk, node_sk, node_seed.data());
   sodium_memzero(node_sk, sizeof node_sk);
 
+  const bool serial = spec.kind == DutSpec::Kind::Serial, udp = spec.kind == DutSpec::Kind::Udp;
   SerialDut dut;
+  std::string dut_endpoint;
   try {
-    dut = open_serial_dut(spec);
+    if (serial) {
+      dut = open_serial_dut(spec);
+    } else {
+      NetDut net = open_net_dut(spec);
+      dut.link = std::move(net.link);
+      dut.port = std::move(net.port);
+      dut_endpoint = net.endpoint;
+    }
   } catch (const DutOpenError& e) {
     err << "error: " << e.what() << '\n';
     return e.exit_code;
@@ -300,20 +305,23 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
   const fs::path abs = fs::absolute(dir);
   std::unique_ptr<NodePty> pty;
   try {
-    pty = open_node_pty();
+    if (serial) pty = open_node_pty();
   } catch (const std::exception& e) {
     err << "error: " << e.what() << '\n';
     return kExitCouldNotRun;
   }
+  const fs::path port_file = abs / "node" / (udp ? "udp.port" : "tcp.port");
   // The reference trust node: heartbeats every 500 ms (device_timeout_ms / 5), one witness per round.
   toml::table node_cfg{
       {"node", toml::table{{"db", (abs / "node" / "ledger.sqlite").string()},
                            {"seed", static_cast<std::int64_t>(seed & 0x7fffffffffffffffULL)},
                            {"events", (abs / "node" / "events.jsonl").string()},
                            {"key", fs::absolute(key_file).string()}}},
-      {"serial", toml::array{toml::table{{"path", pty->slave_path}, {"baud", 115200}}}},
       {"consensus", toml::table{{"witnesses", 1}, {"device_timeout_ms", 2500}}},
   };
+  // The DUT's link reaches the node the way the DUT's kind does: a PTY as [[serial]], or [udp] / [tcp] on loopback.
+  if (serial) node_cfg.insert("serial", toml::array{toml::table{{"path", pty->slave_path}, {"baud", 115200}}});
+  else node_cfg.insert(udp ? "udp" : "tcp", toml::table{{"listen", "127.0.0.1:0"}, {"port_file", port_file.string()}});
   {
     std::ostringstream s;
     s << "# The reference trust node of this certification run (iotw certify).\n" << node_cfg << '\n';
@@ -328,17 +336,36 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
     return kExitCouldNotRun;
   }
 
+  std::unique_ptr<FrameLink> node_net;
+  if (!serial) {  // the node's port, once it is listening
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    std::string text;
+    while (text.empty() && std::chrono::steady_clock::now() < deadline && !children.empty()) {
+      std::ifstream in(port_file);
+      std::getline(in, text);
+      if (text.empty()) std::this_thread::sleep_for(20ms);
+    }
+    try {
+      node_net = connect_node(udp, static_cast<std::uint16_t>(std::stoi(text)));
+    } catch (const std::exception& e) {
+      err << "error: the trust node's " << (udp ? "UDP" : "TCP") << " port is not there (" << e.what() << "; see "
+          << (dir / "node" / "trust_node.log").string() << ")\n";
+      return kExitCouldNotRun;
+    }
+  }
   out << "run folder: " << dir.string() << '\n'
       << "dut: " << spec.canonical() << '\n'
       << "seed: " << seed << '\n'
       << "trust node public key: " << to_hex(node_pk, 32)
-      << (o.node_key.empty() ? " (fresh for this run: light-verification tests need --node-key)" : "") << '\n'
-      << std::flush;
+      << (o.node_key.empty() ? " (fresh for this run: light-verification tests need --node-key)" : "") << '\n';
+  if (!serial) out << "dut must send to: " << dut_endpoint << '\n';
+  out << std::flush;
 
-  Engine engine(std::move(dut.link), *pty->master, o.reset_cmd, dut.esp_reset);
+  Engine engine(std::move(dut.link), serial ? *pty->master : *node_net, o.reset_cmd, dut.esp_reset);
   std::ofstream setup_log(dir / "logs" / "setup.log");
   engine.set_log(&setup_log);
-  engine.note("certifier started; trust node on " + pty->slave_path + "; waiting for the DUT to register");
+  engine.note("certifier started; trust node on " + (serial ? pty->slave_path : std::string(udp ? "its [udp] port" : "its [tcp] port")) +
+              "; waiting for the DUT to register");
   bool attached = false;
   std::string dead_reason;
   try {

@@ -136,7 +136,7 @@ bool Engine::withhold(const iotw_v1_Envelope& env) {
 
 void Engine::from_dut(const Received& r) {
   if (r.payload.empty()) {
-    log_line("dut->node", "dropped: " + r.dropped);
+    log_line("dut->node", r.dropped);
     return;
   }
   SeenFrame f;
@@ -164,7 +164,7 @@ void Engine::from_dut(const Received& r) {
 
 void Engine::from_node(const Received& r) {
   if (r.payload.empty()) {
-    log_line("node->dut", "dropped: " + r.dropped);
+    log_line("node->dut", r.dropped);
     return;
   }
   iotw_v1_Envelope env{};

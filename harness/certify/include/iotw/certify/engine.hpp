@@ -80,6 +80,8 @@ class Engine {
   void inject(const iotw_v1_Envelope& env);
   /// Sends bytes as they are to the DUT.
   void inject_raw(const Bytes& bytes);
+  /// The DUT's link (its framing: FrameLink::wire, FrameLink::stream).
+  const FrameLink& dut_link() const { return *dut_; }
   /// The DUT's Prove to `nonce` is withheld from the node (raw bytes that carry a Challenge, e.g. one with a bad
   /// CRC). inject() does this itself for an injected Challenge.
   void withhold_prove_for(const std::array<std::uint8_t, 32>& nonce) { pending_nonces_.push_back(nonce); }

@@ -20,7 +20,8 @@ using Bytes = std::vector<std::uint8_t>;
 /// What arrived on a link: a frame's payload (CRC checked and stripped), or bytes that were not a frame.
 struct Received {
   Bytes payload;       ///< non-empty: a good frame
-  std::string dropped;  ///< empty for a good frame; else why bytes were dropped ("bad CRC", "bad COBS", ...)
+  std::string dropped;  ///< empty for a good frame; else what happened instead ("dropped: bad CRC ...",
+                        ///< "connected from 127.0.0.1:40312", "connection closed")
 };
 
 /// A frame link on a file descriptor the caller polls.
@@ -33,8 +34,13 @@ class FrameLink {
   virtual std::vector<Received> receive() = 0;
   /// Sends one frame (payload 1..512 bytes), whole, in one write.
   virtual void send(const Bytes& payload) = 0;
-  /// Sends bytes as they are (a stream link: raw bytes on the wire, no framing added).
+  /// Sends bytes as they are (a stream link: raw bytes on the wire; a datagram link: one datagram).
   virtual void send_raw(const Bytes& bytes) = 0;
+  /// The wire form of `payload_and_crc` (an Envelope and its 4 CRC bytes, right or wrong): COBS and a delimiter on
+  /// a stream link, the bytes themselves on a datagram link.
+  virtual Bytes wire(const Bytes& payload_and_crc) const = 0;
+  /// True for a byte stream with the serial framing (serial port, PTY, TCP); false for UDP datagrams.
+  virtual bool stream() const = 0;
 };
 
 /// A byte-stream link (serial port, PTY master or slave) with the serial framing of docs/protocol.md §2. Owns fd.
@@ -49,6 +55,8 @@ class StreamLink : public FrameLink {
   std::vector<Received> receive() override;
   void send(const Bytes& payload) override;
   void send_raw(const Bytes& bytes) override;
+  Bytes wire(const Bytes& payload_and_crc) const override;
+  bool stream() const override { return true; }
 
  private:
   int fd_;
@@ -56,6 +64,64 @@ class StreamLink : public FrameLink {
   struct Decoder;
   std::unique_ptr<Decoder> decoder_;
 };
+
+/// A UDP link: one datagram = payload || CRC-32 LE (docs/protocol.md §2). Owns fd (a bound UDP socket). Only
+/// datagrams from `peer` count; others are reported as dropped. A peer with port 0 is fixed by the first datagram
+/// from its address.
+class DatagramLink : public FrameLink {
+ public:
+  DatagramLink(int fd, std::uint32_t peer_ip_host_order, std::uint16_t peer_port);
+  ~DatagramLink() override;
+  DatagramLink(const DatagramLink&) = delete;
+  DatagramLink& operator=(const DatagramLink&) = delete;
+  int fd() const override { return fd_; }
+  std::vector<Received> receive() override;
+  void send(const Bytes& payload) override;
+  void send_raw(const Bytes& bytes) override;
+  Bytes wire(const Bytes& payload_and_crc) const override { return payload_and_crc; }
+  bool stream() const override { return false; }
+
+ private:
+  int fd_;
+  std::uint32_t peer_ip_;
+  std::uint16_t peer_port_;
+};
+
+/// A TCP DUT: the certifier listens and takes one connection at a time from `host` (others are refused and
+/// reported); the framing is the serial one. The connection closing is reported, not an error: the next
+/// connection (a DUT that reset) takes its place.
+class TcpServerLink : public FrameLink {
+ public:
+  TcpServerLink(int listen_fd, std::uint32_t host_ip_host_order);
+  ~TcpServerLink() override;
+  TcpServerLink(const TcpServerLink&) = delete;
+  TcpServerLink& operator=(const TcpServerLink&) = delete;
+  int fd() const override { return conn_ ? conn_->fd() : listen_fd_; }
+  std::vector<Received> receive() override;
+  void send(const Bytes& payload) override;
+  void send_raw(const Bytes& bytes) override;
+  Bytes wire(const Bytes& payload_and_crc) const override;
+  bool stream() const override { return true; }
+
+ private:
+  int listen_fd_;
+  std::uint32_t host_;
+  std::unique_ptr<StreamLink> conn_;
+};
+
+/// What a UDP or TCP DUT is told and the link to it.
+struct NetDut {
+  std::unique_ptr<FrameLink> link;
+  std::string endpoint;  ///< "ADDR:PORT": where the DUT must send (printed as `dut must send to: ...`)
+  nlohmann::json port;   ///< {"spec", "kind": "udp"|"tcp", "host", "port", "certifier_endpoint"}
+};
+
+/// udp: a socket on an ephemeral port of the local address that routes to spec.host (127.0.0.1 for a loopback
+/// host); tcp: a listening socket on spec.port of that address. Throws DutOpenError (3: cannot bind).
+NetDut open_net_dut(const DutSpec& spec);
+
+/// The certifier's side of the node's [udp] or [tcp] port on 127.0.0.1. Throws std::runtime_error.
+std::unique_ptr<FrameLink> connect_node(bool udp, std::uint16_t port);
 
 /// The serial frame of payload (COBS(payload || CRC-32 LE) || 0x00). Throws std::invalid_argument for an empty
 /// payload or one over 512 bytes.
