@@ -3,7 +3,7 @@
 //                                                    appliances (MCU + ESP/Realtek module, UDP to the trust node)
 //   iotw-emu dps [--modbus-tcp A:P] [--modbus-rtu-pty] [--link PATH --nvs-dir DIR]   one DPS chip
 //   iotw-emu bulb [--yeelight A:P] [--discovery A:P] [--link PATH --nvs-dir DIR]     one smart bulb
-//   iotw-emu esp8266|esp32|rtl8710|rtl8195 --at --pty [--ssid S --password P --baud B --unpaced]
+//   iotw-emu esp8266|esp32|rtl8710|rtl8195 --at --pty [--ssid S --password P --baud B --unpaced --mutant M]
 //                                                    one Wi-Fi module serving its AT command set on a PTY
 //   iotw-emu esp8266|esp32|rtl8710|rtl8195 --pty [--name N --nvs-dir D --mutant M --node-pubkey HEX]
 //                                                    one SoC-mode module: the micro-mining firmware on the chip,
@@ -32,6 +32,7 @@
 #include "iotw/cli/command_line.hpp"
 #include "iotw/exit_code.hpp"
 #include "common/clock.hpp"
+#include "common/device_behaviour.hpp"
 #include "common/device_runtime.hpp"
 #include "common/pool_config.hpp"
 #include "common/pool_control.hpp"
@@ -116,6 +117,33 @@ bool check_static_ram(const PoolConfig& cfg, EventLog& log) {
     spdlog::error("{}", c.message);
   }
   return ok;
+}
+
+/// Names of the behaviours of one layer, for error messages.
+std::string behaviour_names(BehaviourLayer layer) {
+  std::string out;
+  for (const auto& b : device_behaviour_table())
+    if (b.layer == layer) out += (out.empty() ? "" : ", ") + std::string(b.name);
+  return out;
+}
+
+/// --mutant NAME on a standalone device: throws std::invalid_argument naming what the mutant needs when it is a
+/// defect of another layer than this device has (a firmware mutant on an --at module, an AT one in SoC mode, ...).
+void check_mutant(const std::string& name, const std::string& model, const std::string& mode, bool has_firmware) {
+  const DeviceBehaviour& b = device_behaviour(name);
+  const std::string m = "--mutant " + name;
+  if (mode == "at" && b.layer != BehaviourLayer::none && b.layer != BehaviourLayer::at_module)
+    throw std::invalid_argument(m + " is a firmware defect: run it in SoC mode (without --at); an --at module runs "
+                                "no firmware, its mutants are: " + behaviour_names(BehaviourLayer::at_module));
+  if (mode != "at" && b.layer == BehaviourLayer::at_module)
+    throw std::invalid_argument(m + " is a defect of the AT command set: add --at (SoC mode speaks the framed "
+                                "protocol, not AT)");
+  if (b.layer == BehaviourLayer::modbus && model != "dps")
+    throw std::invalid_argument(m + " is a defect of the DPS chip's Modbus map: run it as `iotw-emu dps --mutant " +
+                                name + "`");
+  if ((b.layer == BehaviourLayer::firmware || b.layer == BehaviourLayer::host) && !has_firmware)
+    throw std::invalid_argument(m + " is a firmware defect: give --link (and --nvs-dir) so the " + model +
+                                " runs the firmware");
 }
 
 /// `MODEL --pty` without --at: one SoC-mode device (the firmware on the chip) whose UART is a new PTY; prints the
@@ -255,6 +283,10 @@ int main(int argc, char** argv) {
     sub->add_option("--nvs-dir", spec.nvs_dir, "the firmware's flash directory (default nvs/<name>)");
     sub->add_option("--events", events, "event file (default: stderr)");
     sub->add_option("--usage-period-ms", spec.usage_period_ms, "UsageReport period, ms")->check(CLI::Range(100, 86'400'000));
+    sub->add_option("--mutant", spec.behaviour,
+                    "run with this named defect (docs/certification.md \"Mutants\"): a firmware one needs --link; "
+                    "dps also modbus_off_by_one")
+        ->check(CLI::IsMember(device_behaviours()));
   };
   CLI::App* dps = app.add_subcommand("dps", "one DPS power chip with its Modbus register map");
   common(dps);
@@ -287,8 +319,8 @@ int main(int argc, char** argv) {
     sub->add_option("--name", spec.name, "SoC mode: device name (sent in Hello; default <model>-01)");
     sub->add_option("--nvs-dir", spec.nvs_dir, "SoC mode: the firmware's flash directory (default nvs/<name>)");
     sub->add_option("--mutant", spec.behaviour,
-                    "SoC mode: run the firmware with this named defect (a device behaviour of docs/faults.md, e.g. "
-                    "wrong_hash, invert_verdict, replay_attestation); default honest")
+                    "run with this named defect (docs/certification.md \"Mutants\"): SoC mode a firmware one (e.g. "
+                    "wrong_hash, no_nvs), --at an AT-module one (at_wrong_terminator); default honest")
         ->check(CLI::IsMember(device_behaviours()));
     sub->add_option("--node-pubkey", soc_node_pubkey,
                     "SoC mode: the trust node's public key (64 hex digits): turns on light verification of checkpoints");
@@ -301,10 +333,11 @@ int main(int argc, char** argv) {
       if (!app.got_subcommand(sub)) continue;
       if (!config.empty()) throw std::invalid_argument("--config and a subcommand exclude each other");
       if (!at_pty) throw std::invalid_argument(sub->get_name() + " standalone needs --pty (with --at: its AT command set; without: SoC mode)");
+      check_mutant(spec.behaviour, sub->get_name(), at_mode ? "at" : "soc", true);
       if (!at_mode) return run_soc_pty(sub->get_name(), spec, soc_node_pubkey, events);
-      if (spec.behaviour != "honest" || !spec.name.empty())
-        throw std::invalid_argument("--name and --mutant are SoC-mode options; an --at module runs no firmware");
+      if (!spec.name.empty()) throw std::invalid_argument("--name is a SoC-mode option; an --at module runs no firmware");
       at_cfg.model = sub->get_name();
+      at_cfg.wrong_terminator = behaviour_flags(spec.behaviour).at_wrong_terminator;
       EventLog log(events);
       boost::asio::io_context io;
       AtPtyServer server(at_cfg, at_baud, !at_unpaced);
@@ -317,6 +350,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand(dps) || app.got_subcommand(bulb)) {
       if (!config.empty()) throw std::invalid_argument("--config and a subcommand exclude each other");
       spec.model = app.got_subcommand(dps) ? "dps" : "bulb";
+      check_mutant(spec.behaviour, spec.model, "soc", !spec.link.empty());
       if (spec.name.empty()) spec.name = spec.model + "-01";
       if (spec.nvs_dir.empty()) spec.nvs_dir = "nvs/" + spec.name;
       EventLog log(events);

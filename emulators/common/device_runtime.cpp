@@ -17,12 +17,6 @@ constexpr auto kReadRetry = std::chrono::milliseconds(50);
 
 }  // namespace
 
-const std::vector<std::string>& device_behaviours() {
-  static const std::vector<std::string> v{"honest",     "invert_verdict",     "wrong_hash", "collude",
-                                          "verdict_other_hash", "replay_attestation", "wrong_key",  "collude_all_slots"};
-  return v;
-}
-
 DeviceRuntime::DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const EspChipProfile& profile,
                              EventLog& log, const Clock* clock)
     : io_(io),
@@ -40,9 +34,11 @@ DeviceRuntime::DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const
   cfg_.fw_version = profile_.fw_version.c_str();
   cfg_.reset_reason = profile_.power_on_reset;
   if (spec_.node_pubkey) cfg_.node_pubkey = spec_.node_pubkey->data();  // spec_ outlives fw_
-  apply_behaviour(spec_.behaviour, cfg_.faults);
+  const BehaviourFlags flags = behaviour_flags(spec_.behaviour);
+  cfg_.faults = flags.fw;
   collusion_.join(spec_.behaviour, spec_.name, spec_.collusion_witnesses, spec_.collusion_window_ms, cfg_);
   set_nvs_dir(spec_.nvs_dir, port_ctx_);
+  port_ctx_.nvs_ram_only = flags.no_nvs ? 1 : 0;  // behaviour no_nvs: the host port's NVS, dropped in begin_boot()
   port_ctx_.send = &DeviceRuntime::on_send;
   port_ctx_.log = &DeviceRuntime::on_log;
   port_ctx_.user = this;
@@ -93,6 +89,7 @@ void DeviceRuntime::charge_cpu(double us) {
 
 void DeviceRuntime::begin_boot() {
   held_.clear();  // RAM (and the UART driver's queue) is gone
+  iotw_host_port_nvs_ram_clear(&port_ctx_);  // behaviour no_nvs: what the firmware "stored" was only in RAM
   cpu_free_us_ = now_us() + static_cast<uint64_t>(profile_.boot_ms) * 1000;
 }
 
@@ -276,7 +273,11 @@ void DeviceRuntime::read_some() {
       });
       return;
     }
-    if (powered_ && !hung_) iotw_fw_on_rx(&fw_, rx_.data(), n);  // an unpowered (or hung) firmware hears nothing
+    if (powered_ && !hung_) {  // an unpowered (or hung) firmware hears nothing
+      iotw_fw_on_rx(&fw_, rx_.data(), n);
+      // The firmware panicked (behaviour reset_on_garbage): its panic handler restarts the chip, a software reset.
+      if (state() == IOTW_FW_OFF) reset_to(profile_.sw_reset, profile_.sw_reset_banner, "panic");
+    }
     note_state();
     read_some();
   });

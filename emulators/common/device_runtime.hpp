@@ -12,6 +12,7 @@
 #include "device_clock.hpp"
 #include "esp_wifi/esp_chip_profile.hpp"
 #include "collusion_board.hpp"
+#include "device_behaviour.hpp"
 #include "event_log.hpp"
 #include "watchdog.hpp"
 
@@ -31,7 +32,7 @@ struct DeviceSpec {
   /// side of a PTY whose slave path a certifier opens (standalone `iotw-emu MODEL --pty`); -1 = open `link`.
   int link_fd = -1;
   std::string nvs_dir;              ///< flash: identity and boot counter survive restarts
-  std::string behaviour = "honest"; ///< device_behaviours(): "honest" | "invert_verdict" | "wrong_hash" | "collude" | ...
+  std::string behaviour = "honest"; ///< device_behaviours() (device_behaviour.hpp): "honest", a Byzantine device or a mutant
   /// behaviour "collude_all_slots" (pool file [collusion]): the trust node's witnesses per round and how long the
   /// group waits for a round's slots to fill (collusion_board.hpp).
   uint32_t collusion_witnesses = 0;
@@ -66,12 +67,10 @@ struct DeviceSpec {
   uint32_t ram_budget_kib = 0;
 };
 
-/// The behaviours DeviceSpec::behaviour accepts.
-const std::vector<std::string>& device_behaviours();
-
 class DeviceRuntime {
  public:
-  /// profile must outlive the runtime. Throws std::invalid_argument on an unknown behaviour. clock: the pool's
+  /// profile must outlive the runtime. Throws std::invalid_argument on an unknown behaviour. A firmware that panics
+  /// (behaviour reset_on_garbage) is reset like reboot() (cause "panic"). clock: the pool's
   /// time (default: a steady clock); the firmware and the watchdog read the device's own SkewedClock over it.
   DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const EspChipProfile& profile, EventLog& log,
                 const Clock* clock = nullptr);

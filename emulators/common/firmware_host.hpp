@@ -33,28 +33,6 @@ inline const char* state_name(iotw_fw_state s) {
   }
 }
 
-/// Sets the Byzantine fault flags for a pool `behaviour` ("honest", "invert_verdict", "wrong_hash",
-/// "collude", "verdict_other_hash", "replay_attestation", "wrong_key", "collude_all_slots"; docs/faults.md). Throws std::invalid_argument for any other name.
-inline void apply_behaviour(const std::string& behaviour, iotw_fw_faults& faults) {
-  if (behaviour == "invert_verdict") {
-    faults.invert_verdict = 1;
-  } else if (behaviour == "wrong_hash") {
-    faults.wrong_hash = 1;
-  } else if (behaviour == "collude") {
-    faults.collude = 1;
-  } else if (behaviour == "verdict_other_hash") {
-    faults.verdict_other_hash = 1;
-  } else if (behaviour == "replay_attestation") {
-    faults.replay_attestation = 1;
-  } else if (behaviour == "wrong_key") {
-    faults.wrong_key = 1;
-  } else if (behaviour == "collude_all_slots") {  // the group channel: CollusionMember (collusion_board.hpp)
-    faults.collude_all_slots = 1;
-  } else if (behaviour != "honest") {
-    throw std::invalid_argument("unknown behaviour '" + behaviour + "'");
-  }
-}
-
 /// Copies the NVS directory into the host port's fixed buffer (255 bytes + NUL). Throws
 /// std::invalid_argument when it does not fit.
 inline void set_nvs_dir(const std::string& dir, iotw_host_port_ctx& ctx) {

@@ -4,6 +4,7 @@
 #include <toml++/toml.h>
 
 #include "iotw/cli/read_file.hpp"
+#include "device_behaviour.hpp"
 #include "ipv4_endpoint.hpp"
 #include "iotw/support/hex.hpp"
 #include "esp_wifi/esp_chip_profile.hpp"
@@ -239,7 +240,13 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
     }
     d.nvs_dir = get_string(file, *t, "nvs_dir", true, "");
     d.behaviour = get_string(file, *t, "behaviour", false, "honest");
-    if (t->contains("behaviour")) check_one_of(file, *t, "behaviour", d.behaviour, device_behaviours());
+    if (t->contains("behaviour")) {
+      check_one_of(file, *t, "behaviour", d.behaviour, device_behaviours());
+      const bool firmware = d.mode == "at" || !d.tap.empty() || !d.link.empty();
+      if (const std::string why = behaviour_mismatch(d.behaviour, d.model, d.tap.empty() ? d.mode : "tap", firmware);
+          !why.empty())
+        fail(file, t->get("behaviour")->source(), why);
+    }
     if (const toml::node* b = t->get("baud")) {
       if (!b->is_integer()) fail(file, b->source(), "'baud' must be an integer");
       d.baud = static_cast<int>(b->as_integer()->get());

@@ -1,5 +1,7 @@
 #include "dps_device.hpp"
 
+#include "common/device_behaviour.hpp"
+
 #include <algorithm>
 #include <cmath>
 
@@ -46,6 +48,7 @@ DpsDevice::DpsDevice(boost::asio::io_context& io, DeviceSpec spec, EventLog& log
   chip_.set_current(2.0);
   chip_.set_load_ohm(spec_.load_ohm);
   chip_.set_power_on_output(true);  // S-INI = 1: an appliance's supply comes up on
+  map_.set_off_by_one(behaviour_flags(spec_.behaviour).modbus_off_by_one);  // the chip's own defect (Modbus layer)
   if (!spec_.link.empty()) runtime_.emplace(io, spec_, powered_device_profile(spec_.model), log);
 }
 

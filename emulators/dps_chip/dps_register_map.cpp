@@ -62,7 +62,7 @@ ModbusException DpsRegisterMap::check_write(uint16_t addr, const uint16_t* value
   return ModbusException::kNone;
 }
 
-uint16_t DpsRegisterMap::holding(uint16_t a) const {
+uint16_t DpsRegisterMap::holding_at(uint16_t a) const {
   const DpsReading& r = chip_.reading();
   switch (a) {
     case 0x00: case 0x50: return scaled(chip_.vset(), 100);
@@ -91,7 +91,7 @@ uint16_t DpsRegisterMap::holding(uint16_t a) const {
   }
 }
 
-uint16_t DpsRegisterMap::input(uint16_t a) const {
+uint16_t DpsRegisterMap::input_at(uint16_t a) const {
   const DpsReading& r = chip_.reading();
   const auto energy = static_cast<uint32_t>(chip_.energy_mwh());
   const auto on_s = static_cast<uint32_t>(chip_.on_ms() / 1000);

@@ -36,17 +36,25 @@ class DpsRegisterMap {
   /// FC 06 / 16: kIllegalAddress if any address is undefined or read-only; kIllegalValue if a value is
   /// out of its range (docs/dps-register-map.md). All-or-nothing: nothing is written on an exception.
   ModbusException check_write(uint16_t addr, const uint16_t* values, uint16_t count) const;
-  /// Register value now (the chip is advanced by the caller). Undefined addresses read 0.
-  uint16_t holding(uint16_t addr) const;
-  uint16_t input(uint16_t addr) const;
+  /// Register value now (the chip is advanced by the caller). Undefined addresses read 0. With
+  /// set_off_by_one(true) address a reads what a + 1 holds.
+  uint16_t holding(uint16_t addr) const { return holding_at(static_cast<uint16_t>(addr + shift_)); }
+  uint16_t input(uint16_t addr) const { return input_at(static_cast<uint16_t>(addr + shift_)); }
   /// Apply one checked write to the chip.
   void write(uint16_t addr, uint16_t value);
   /// Copy the whole map into libmodbus-style tables of kHoldingCount / kInputCount registers.
   void fill(uint16_t* holding_regs, uint16_t* input_regs) const;
 
   void set_firmware_status(const FirmwareStatus& s) { fw_ = s; }
+  /// The mutant modbus_off_by_one (device_behaviour.hpp): every read (FC 03 / 04) is served from the next
+  /// address, as firmware that indexes its register table from 1 does; the address checks and writes are not
+  /// shifted, so no request that was legal gets an exception.
+  void set_off_by_one(bool on) { shift_ = on ? 1 : 0; }
 
  private:
+  uint16_t holding_at(uint16_t addr) const;
+  uint16_t input_at(uint16_t addr) const;
+  uint16_t shift_ = 0;
   DpsChip& chip_;
   FirmwareStatus fw_;
   uint16_t lock_ = 0, backlight_ = 4, preset_ = 0, ramp_ = 0;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/ipv4_endpoint.hpp"
+#include "common/device_behaviour.hpp"
 #include "common/firmware_host.hpp"
 
 namespace iotw::emu {
@@ -13,10 +14,11 @@ namespace iotw::emu {
 namespace {
 constexpr auto kStep = std::chrono::milliseconds(2);  // UART / engine / driver / firmware step
 
-AtModuleConfig module_config(const std::string& model, const AccessPoint& ap) {
+AtModuleConfig module_config(const std::string& model, const AccessPoint& ap, const std::string& behaviour) {
   AtModuleConfig c;
   c.model = model;
   c.ap = ap;
+  c.wrong_terminator = behaviour_flags(behaviour).at_wrong_terminator;  // the module's own defect (AT layer)
   return c;
 }
 }  // namespace
@@ -41,7 +43,7 @@ std::string UartWire::take(uint64_t now_ns) {
 AtAppliance::AtAppliance(boost::asio::io_context& io, DeviceSpec spec, const AccessPoint& ap, EventLog& log)
     : io_(io),
       spec_(std::move(spec)),
-      module_cfg_(module_config(spec_.model, ap)),
+      module_cfg_(module_config(spec_.model, ap, spec_.behaviour)),
       engine_(make_at_engine(module_cfg_)),
       baud_(spec_.baud > 0 ? spec_.baud : engine_->default_baud()),
       log_(log),
@@ -59,7 +61,7 @@ AtAppliance::AtAppliance(boost::asio::io_context& io, DeviceSpec spec, const Acc
   cfg_.fw_version = "iotw-fw-0.1";
   cfg_.reset_reason = 1;  // power-on
   if (spec_.node_pubkey) cfg_.node_pubkey = spec_.node_pubkey->data();  // spec_ outlives fw_
-  apply_behaviour(spec_.behaviour, cfg_.faults);
+  cfg_.faults = behaviour_flags(spec_.behaviour).fw;  // the appliance firmware's defects (firmware layer)
   collusion_.join(spec_.behaviour, spec_.name, spec_.collusion_witnesses, spec_.collusion_window_ms, cfg_);
   set_nvs_dir(spec_.nvs_dir, port_ctx_);
   port_ctx_.send = &AtAppliance::on_send;

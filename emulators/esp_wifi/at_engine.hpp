@@ -44,6 +44,9 @@ struct AtModuleConfig {
   uint64_t join_ms = 1000;      ///< association + DHCP time of a successful join (also a failed one)
   uint64_t connect_delay_ms = 1000;  ///< Realtek ATPC: the client task's vTaskDelay(1000) before connect
   std::string mac;              ///< station MAC, lower-case hex with colons (default per family)
+  /// The mutant at_wrong_terminator (device_behaviour.hpp): every "\r\n" the module prints becomes "\n";
+  /// received payload bytes (+IPD, [ATPR] data) pass untouched.
+  bool wrong_terminator = false;
 };
 
 class AtEngine {
@@ -68,13 +71,37 @@ class AtEngine {
   virtual int default_baud() const = 0;
 
   /// Bytes for the host since the last call.
-  std::string take_output() { return std::exchange(out_, {}); }
+  std::string take_output() {
+    cook();
+    cooked_ = 0;
+    return std::exchange(out_, {});
+  }
   /// Actions since the last call, in order.
   std::vector<AtAction> take_actions() { return std::exchange(actions_, {}); }
 
  protected:
+  /// Appends bytes received from the network (payload, not text the module composes).
+  void append_payload(std::string_view data) {
+    cook();
+    out_.append(data);
+    cooked_ = out_.size();
+  }
   std::string out_;
   std::vector<AtAction> actions_;
+
+ private:
+  friend std::unique_ptr<AtEngine> make_at_engine(const AtModuleConfig& config);
+  /// config.wrong_terminator: "\r\n" -> "\n" in out_ from cooked_ on.
+  void cook() {
+    if (!lf_only_) return;
+    std::string tail = out_.substr(cooked_);
+    for (size_t p; (p = tail.find("\r\n")) != std::string::npos;) tail.erase(p, 1);
+    out_.resize(cooked_);
+    out_ += tail;
+    cooked_ = out_.size();
+  }
+  bool lf_only_ = false;
+  size_t cooked_ = 0;  ///< out_[0, cooked_) is final (already cooked, or payload)
 };
 
 /// The AT models: esp8266, esp32 (ESP-AT), rtl8710, rtl8195 (Realtek AT v2).

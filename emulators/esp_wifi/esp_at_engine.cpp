@@ -49,8 +49,13 @@ const std::vector<std::string>& at_models() {
 }
 
 std::unique_ptr<AtEngine> make_at_engine(const AtModuleConfig& config) {
-  if (config.model == "esp8266" || config.model == "esp32") return std::make_unique<EspAtEngine>(config);
-  if (config.model == "rtl8710" || config.model == "rtl8195") return std::make_unique<RealtekAtEngine>(config);
+  std::unique_ptr<AtEngine> e;
+  if (config.model == "esp8266" || config.model == "esp32") e = std::make_unique<EspAtEngine>(config);
+  if (config.model == "rtl8710" || config.model == "rtl8195") e = std::make_unique<RealtekAtEngine>(config);
+  if (e) {
+    e->lf_only_ = config.wrong_terminator;
+    return e;
+  }
   throw std::invalid_argument("unknown AT module model '" + config.model + "' (esp8266, esp32, rtl8710, rtl8195)");
 }
 
@@ -151,7 +156,7 @@ void EspAtEngine::byte_in(char c, uint64_t now) {
     case State::Idle:
       break;
   }
-  if (echo_) out_ += c;
+  if (echo_) append_payload(std::string_view(&c, 1));  // the host's own bytes, echoed verbatim
   if (c == '\n') {
     std::string l = std::exchange(line_, {});
     bool over = std::exchange(overlong_, false);
@@ -488,7 +493,7 @@ void EspAtEngine::on_receive(int link, std::string_view data, const std::string&
   out_ += std::to_string(data.size());
   if (dinfo_) out_ += ",\"" + ip + "\"," + std::to_string(port);
   out_ += ":";
-  out_.append(data);
+  append_payload(data);
 }
 
 void EspAtEngine::on_remote_closed(int link, uint64_t) {

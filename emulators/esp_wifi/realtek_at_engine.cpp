@@ -488,7 +488,7 @@ void RealtekAtEngine::on_receive(int link, std::string_view data, const std::str
     for (size_t off = 0; off < data.size(); off += kMtu) {
       std::string_view part = data.substr(off, kMtu);
       out_ += "\r\n[ATPR] OK," + std::to_string(part.size()) + "," + std::to_string(link) + ":";
-      out_.append(part);
+      append_payload(part);
       out_ += kPrompt;
       if (!n.tcp) break;
     }

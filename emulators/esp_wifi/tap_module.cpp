@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "common/device_behaviour.hpp"
 #include "common/firmware_host.hpp"
 #include "common/ipv4_endpoint.hpp"
 #include "esp_wifi/esp_chip_profile.hpp"
@@ -173,7 +174,7 @@ TapModule::TapModule(DeviceSpec spec, EventLog& log) : spec_(std::move(spec)), l
         s.cfg.reset_reason = prof.power_on_reset;
       }
     if (spec_.node_pubkey) s.cfg.node_pubkey = spec_.node_pubkey->data();  // spec_ outlives the core
-    apply_behaviour(spec_.behaviour, s.cfg.faults);
+    s.cfg.faults = behaviour_flags(spec_.behaviour).fw;
     set_nvs_dir(spec_.nvs_dir, s.port_ctx);
     s.port_ctx.send = &Stack::on_send;
     s.port_ctx.log = &Stack::on_log;

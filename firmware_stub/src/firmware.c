@@ -88,8 +88,11 @@ static void send_hello(iotw_fw *fw) {
   copy_str(h->fw_version, sizeof h->fw_version, fw->cfg.fw_version);
   h->boot_count = fw->boot_count;
   h->reset_reason = fw->cfg.reset_reason;
+  if (fw->cfg.faults.wrong_reset_reason && h->reset_reason != IOTW_RESET_BROWNOUT)
+    h->reset_reason = IOTW_RESET_POWERON; /* a reset-reason switch that knows only brown-out */
   fw->state = IOTW_FW_HELLO_SENT;
   fw->last_tx_hello_ms = now(fw);
+  fw->nonce_cached = 0; /* faults.cached_nonce: a new session caches the next nonce */
   if (send_env(fw, &env) == 0) log_ev(fw, IOTW_LOG_INFO, "hello_sent", "");
 }
 
@@ -198,7 +201,8 @@ static void on_checkpoint(iotw_fw *fw, const iotw_v1_Checkpoint *c) {
   snprintf(detail, sizeof detail, "height=%llu", (unsigned long long)c->height);
   uint8_t msg[IOTW_SIG_MSG_MAX];
   size_t n = iotw_sigmsg_checkpoint(c->height, c->block_hash, msg);
-  if (fw->port->ed25519_verify(fw->port->ctx, fw->cfg.node_pubkey, msg, n, c->signature) != 0) {
+  if (!fw->cfg.faults.accept_forged_checkpoint &&
+      fw->port->ed25519_verify(fw->port->ctx, fw->cfg.node_pubkey, msg, n, c->signature) != 0) {
     fw->stats.checkpoints_rejected++;
     log_ev(fw, IOTW_LOG_WARN, "checkpoint_rejected", detail);
     return;
@@ -244,7 +248,15 @@ static void on_challenge(iotw_fw *fw, const iotw_v1_Challenge *c) {
   iotw_v1_Envelope env = iotw_v1_Envelope_init_zero;
   env.which_body = iotw_v1_Envelope_prove_tag;
   memcpy(env.body.prove.pubkey, fw->pk, sizeof fw->pk);
-  sign(fw, msg, iotw_sigmsg_register(c->nonce, fw->pk, msg), env.body.prove.signature);
+  const uint8_t *nonce = c->nonce;
+  if (fw->cfg.faults.cached_nonce) { /* the session's first nonce, signed for every later Challenge */
+    if (!fw->nonce_cached) {
+      memcpy(fw->cached_nonce, c->nonce, sizeof fw->cached_nonce);
+      fw->nonce_cached = 1;
+    }
+    nonce = fw->cached_nonce;
+  }
+  sign(fw, msg, iotw_sigmsg_register(nonce, fw->pk, msg), env.body.prove.signature);
   if (fw->state != IOTW_FW_ATTACHED) fw->state = IOTW_FW_PROVING; /* a re-challenge keeps us attached */
   if (send_env(fw, &env) == 0) log_ev(fw, IOTW_LOG_INFO, "prove_sent", "");
 }
@@ -261,24 +273,64 @@ static void on_welcome(iotw_fw *fw, const iotw_v1_Welcome *w) {
   chain_height_seen(fw, w->height);
 }
 
-static void on_assignment(iotw_fw *fw, const iotw_v1_Assignment *a) {
-  fw->stats.assignments++;
-  char detail[40];
-  snprintf(detail, sizeof detail, "assignment_id=%llu", (unsigned long long)a->assignment_id);
-  log_ev(fw, IOTW_LOG_INFO, "assignment", detail);
-
+/* Send a Result (now, or late: faults.slow_miner). */
+static void send_result(iotw_fw *fw, uint64_t assignment_id, const uint8_t block_hash[32], const uint8_t sig[64]) {
   iotw_v1_Envelope env = iotw_v1_Envelope_init_zero;
   env.which_body = iotw_v1_Envelope_result_tag;
   iotw_v1_Result *r = &env.body.result;
-  r->assignment_id = a->assignment_id;
-  fw->port->sha256(fw->port->ctx, a->header, sizeof a->header, r->block_hash);
-  if (fw->cfg.faults.wrong_hash) r->block_hash[0] ^= 0xffu;
-  uint8_t msg[IOTW_SIG_MSG_MAX];
-  sign(fw, msg, iotw_sigmsg_result(r->assignment_id, r->block_hash, msg), r->signature);
+  r->assignment_id = assignment_id;
+  memcpy(r->block_hash, block_hash, sizeof r->block_hash);
+  memcpy(r->signature, sig, sizeof r->signature);
+  char detail[40];
+  snprintf(detail, sizeof detail, "assignment_id=%llu", (unsigned long long)assignment_id);
   if (send_env(fw, &env) == 0) {
     fw->stats.results++;
     log_ev(fw, IOTW_LOG_INFO, "result_sent", detail);
   }
+}
+
+/* faults.slow_miner: the held Result leaves once it is due. */
+static void poll_slow_result(iotw_fw *fw, int force) {
+  if (!fw->slow_valid || (!force && now(fw) < fw->slow_due_ms)) return;
+  fw->slow_valid = 0;
+  send_result(fw, fw->slow_assignment_id, fw->slow_block_hash, fw->slow_signature);
+}
+
+static void on_assignment(iotw_fw *fw, const iotw_v1_Assignment *a) {
+  fw->stats.assignments++;
+  char detail[40];
+  snprintf(detail, sizeof detail, "assignment_id=%llu", (unsigned long long)a->assignment_id);
+  /* Only the miner the header names mines it (§6 step 4); the version does not matter for this check. */
+  iotw_block_header hdr;
+  (void)iotw_block_header_unpack(a->header, &hdr);
+  if (memcmp(hdr.miner_pubkey, fw->pk, sizeof fw->pk) != 0 && !fw->cfg.faults.foreign_assignment) {
+    fw->stats.assignments_foreign++;
+    char d[96], miner[17];
+    hex(hdr.miner_pubkey, 8, miner);
+    snprintf(d, sizeof d, "assignment_id=%llu miner=%s..", (unsigned long long)a->assignment_id, miner);
+    log_ev(fw, IOTW_LOG_WARN, "assignment_foreign", d);
+    return;
+  }
+  log_ev(fw, IOTW_LOG_INFO, "assignment", detail);
+
+  uint8_t block_hash[32], sig[64];
+  fw->port->sha256(fw->port->ctx, a->header, sizeof a->header, block_hash);
+  if (fw->cfg.faults.wrong_hash) block_hash[0] ^= 0xffu;
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  size_t mlen = fw->cfg.faults.wrong_domain
+                    ? iotw_sigmsg_attest(a->assignment_id, block_hash, (uint8_t)iotw_v1_Verdict_VERDICT_VALID, msg)
+                    : iotw_sigmsg_result(a->assignment_id, block_hash, msg);
+  sign(fw, msg, mlen, sig);
+  if (fw->cfg.faults.slow_miner) {
+    poll_slow_result(fw, 1); /* an older held Result goes out first */
+    fw->slow_valid = 1;
+    fw->slow_due_ms = now(fw) + a->deadline_ms + IOTW_FW_SLOW_MINER_LATE_MS;
+    fw->slow_assignment_id = a->assignment_id;
+    memcpy(fw->slow_block_hash, block_hash, sizeof fw->slow_block_hash);
+    memcpy(fw->slow_signature, sig, sizeof fw->slow_signature);
+    return;
+  }
+  send_result(fw, a->assignment_id, block_hash, sig);
 }
 
 /* Sign ATTEST(round_id, block_hash, verdict) and send the Attestation, applying the signing faults
@@ -351,6 +403,17 @@ static void poll_collusion(iotw_fw *fw) {
 
 static void on_witness(iotw_fw *fw, const iotw_v1_WitnessRequest *w) {
   fw->stats.witness_requests++;
+  /* Replay protection (§6 step 5): only a round_id above every one answered since boot is answered. */
+  if (fw->witness_answered && w->round_id <= fw->witness_round_max && !fw->cfg.faults.stale_witness) {
+    fw->stats.witness_stale++;
+    char d[80];
+    snprintf(d, sizeof d, "round_id=%llu highest_answered=%llu", (unsigned long long)w->round_id,
+             (unsigned long long)fw->witness_round_max);
+    log_ev(fw, IOTW_LOG_WARN, "witness_stale", d);
+    return;
+  }
+  if (!fw->witness_answered || w->round_id > fw->witness_round_max) fw->witness_round_max = w->round_id;
+  fw->witness_answered = 1;
   uint8_t h[IOTW_HASH_SIZE];
   iotw_block_header hdr;
   fw->port->sha256(fw->port->ctx, w->header, sizeof w->header, h);
@@ -513,27 +576,52 @@ static const char *frame_error_name(iotw_frame_status st) {
   }
 }
 
+/* faults.reset_on_garbage: a rejected run of wire_len bytes; a long one crashes the firmware (the hex dump of its
+ * log line overruns a fixed buffer). Returns 1 when the firmware panicked (state OFF: the host resets the chip). */
+static int garbage_panics(iotw_fw *fw, size_t wire_len) {
+  if (!fw->cfg.faults.reset_on_garbage || wire_len < IOTW_FW_GARBAGE_PANIC_BYTES) return 0;
+  char d[48];
+  snprintf(d, sizeof d, "rejected_bytes=%lu", (unsigned long)wire_len);
+  log_ev(fw, IOTW_LOG_ERROR, "panic", d);
+  fw->state = IOTW_FW_OFF;
+  return 1;
+}
+
 void iotw_fw_on_rx(iotw_fw *fw, const uint8_t *data, size_t len) {
   if (fw->state == IOTW_FW_OFF) return;
   if (fw->port->link_kind == IOTW_LINK_DATAGRAM) {
     long n = iotw_datagram_check(data, len);
+    if (n == -2 && fw->cfg.faults.ignore_crc) n = (long)len - 4; /* the CRC is never compared */
     if (n < 0) {
       fw->stats.decode_errors++;
       log_ev(fw, IOTW_LOG_WARN, "decode_error", n == -2 ? "bad_crc" : "bad_length");
+      if (n == -2) (void)garbage_panics(fw, len);
       return;
     }
     on_payload(fw, data, (size_t)n);
     return;
   }
-  for (size_t i = 0; i < len; i++) {
+  for (size_t i = 0; i < len && fw->state != IOTW_FW_OFF; i++) {
     const uint8_t *payload;
     size_t plen;
+    const size_t run = fw->rx_run; /* wire bytes of the frame this delimiter ends */
+    fw->rx_run = data[i] ? fw->rx_run + 1u : 0u;
     iotw_frame_status st = iotw_frame_decoder_push(&fw->decoder, data[i], &payload, &plen);
+    if (st == IOTW_FRAME_BAD_CRC && fw->cfg.faults.ignore_crc && run <= sizeof fw->decoder.wire) {
+      /* The CRC is never compared: COBS-decode again (the wire bytes are still in the decoder) and use the
+       * payload in front of the 4 CRC bytes. */
+      long dec = iotw_cobs_decode(fw->decoder.wire, run, fw->decoder.payload, sizeof fw->decoder.payload);
+      if (dec > 4) {
+        on_payload(fw, fw->decoder.payload, (size_t)dec - 4u);
+        continue;
+      }
+    }
     if (st == IOTW_FRAME_OK) {
       on_payload(fw, payload, plen);
     } else if (st != IOTW_FRAME_NONE && st != IOTW_FRAME_EMPTY) { /* empty frames are legal padding */
       fw->stats.decode_errors++;
       log_ev(fw, IOTW_LOG_WARN, "decode_error", frame_error_name(st));
+      if (st != IOTW_FRAME_OVERFLOW && garbage_panics(fw, run)) return;
     }
   }
 }
@@ -546,11 +634,16 @@ void iotw_fw_poll(iotw_fw *fw) {
     return;
   }
   poll_collusion(fw);
+  poll_slow_result(fw, 0);
   if (elapsed(t, fw->last_rx_ms) >= IOTW_FW_LINK_TIMEOUT_MS) {
     reattach(fw, "link_timeout");
     return;
   }
   if (elapsed(t, fw->last_heartbeat_ms) >= fw->heartbeat_interval_ms) {
+    if (fw->cfg.faults.drop_heartbeats && (fw->heartbeat_ticks++ & 1u)) { /* every other one never leaves */
+      fw->last_heartbeat_ms = t;
+      return;
+    }
     iotw_v1_Envelope env = iotw_v1_Envelope_init_zero;
     env.which_body = iotw_v1_Envelope_heartbeat_tag;
     env.body.heartbeat.seq = ++fw->heartbeat_seq;
@@ -565,20 +658,24 @@ iotw_fw_state iotw_fw_get_state(const iotw_fw *fw) { return fw->state; }
 int64_t iotw_fw_report_usage(iotw_fw *fw, uint64_t energy_mwh, uint32_t on_seconds, uint32_t period_s) {
   if (fw->state != IOTW_FW_ATTACHED) return 0;
   const iotw_port *p = fw->port;
-  uint8_t buf[8];
-  size_t len = 0;
-  int rc = p->nvs_get(p->ctx, NVS_KEY_USAGE_SEQ, buf, sizeof buf, &len);
   uint64_t seq = 0;
-  if (rc == 0 && len == sizeof buf) {
-    seq = iotw_get_u64le(buf);
-  } else if (rc != -1) {
-    log_ev(fw, IOTW_LOG_WARN, "usage_seq_corrupt", "restarting from 0");
-  }
-  seq++;
-  iotw_put_u64le(buf, seq);
-  if (p->nvs_set(p->ctx, NVS_KEY_USAGE_SEQ, buf, sizeof buf) < 0) {
-    log_ev(fw, IOTW_LOG_ERROR, "nvs_error", "cannot store usage.seq");
-    return -1;
+  if (fw->cfg.faults.usage_seq_reset) { /* the counter never reaches NVS: 1 again after every reset */
+    seq = ++fw->usage_seq_ram;
+  } else {
+    uint8_t buf[8];
+    size_t len = 0;
+    int rc = p->nvs_get(p->ctx, NVS_KEY_USAGE_SEQ, buf, sizeof buf, &len);
+    if (rc == 0 && len == sizeof buf) {
+      seq = iotw_get_u64le(buf);
+    } else if (rc != -1) {
+      log_ev(fw, IOTW_LOG_WARN, "usage_seq_corrupt", "restarting from 0");
+    }
+    seq++;
+    iotw_put_u64le(buf, seq);
+    if (p->nvs_set(p->ctx, NVS_KEY_USAGE_SEQ, buf, sizeof buf) < 0) {
+      log_ev(fw, IOTW_LOG_ERROR, "nvs_error", "cannot store usage.seq");
+      return -1;
+    }
   }
   iotw_v1_Envelope env = iotw_v1_Envelope_init_zero;
   env.which_body = iotw_v1_Envelope_usage_report_tag;

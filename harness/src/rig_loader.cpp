@@ -17,6 +17,7 @@
 #include <sstream>
 #include <toml++/toml.h>
 #include "iotw/cli/read_file.hpp"
+#include "common/device_behaviour.hpp"  // emulators/: the device behaviours a rig may name
 #include "common/ram_budget.hpp"  // emulators/: the firmware's static RAM against the chip budget
 
 namespace iotw::harness {
@@ -274,8 +275,10 @@ void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
                                          "'{}')", w, g.link));
       g.at_transport = r.choice(t, w, "at_transport", {"udp", "tcp"}, g.at_transport);
     }
-    g.behaviour = r.choice(t, w, "behaviour", {"honest", "invert_verdict", "wrong_hash", "collude", "verdict_other_hash", "replay_attestation", "wrong_key",
-                                        "collude_all_slots"}, g.behaviour);
+    g.behaviour = r.string(t, w, "behaviour", g.behaviour);  // the emulator's registry (device_behaviour.hpp)
+    if (const auto& all = iotw::emu::device_behaviours(); std::find(all.begin(), all.end(), g.behaviour) == all.end())
+      r.fail(t.get("behaviour")->source(), fmt::format("unknown behaviour '{}' in {}; allowed: {}", g.behaviour, w,
+                                                       fmt::join(all, ", ")));
     g.count = static_cast<int>(r.integer(t, w, "count", 1, 256, g.count));
     // The firmware's static RAM against the chip's budget (emulators/common/ram_budget.hpp), as iotw-emu checks it
     // at start: refused here already, so `iotw rig check` says so. ram_budget_kib is a what-if knob.

@@ -201,3 +201,54 @@ TEST_F(DeviceRuntimeTest, IdentitySurvivesARestartOfTheEmulator) {
   EXPECT_EQ(first, second);
   EXPECT_EQ(m.body.hello.boot_count, 2u);
 }
+
+// The mutant no_nvs (host layer: ports/host keeps NVS in RAM, the runtime drops it at every boot): a new key and
+// boot_count 1 after a software reset, and nothing ever written to the NVS directory.
+TEST_F(DeviceRuntimeTest, NoNvsMutantHasANewKeyAfterAReboot) {
+  auto r = run("no_nvs");
+  FakeTrustNode node(master_);
+  iotw_v1_Envelope m;
+  ASSERT_TRUE(node.expect(iotw_v1_Envelope_hello_tag, m));
+  std::array<uint8_t, 32> first, second;
+  memcpy(first.data(), m.body.hello.pubkey, 32);
+  boost::asio::post(r->io, [&] { r->dev->reboot(); });
+  ASSERT_TRUE(node.expect(iotw_v1_Envelope_hello_tag, m));
+  while (m.body.hello.reset_reason != 3u) ASSERT_TRUE(node.expect(iotw_v1_Envelope_hello_tag, m));  // Hello retries
+  memcpy(second.data(), m.body.hello.pubkey, 32);
+  EXPECT_NE(first, second);
+  EXPECT_EQ(m.body.hello.boot_count, 1u);
+  EXPECT_FALSE(std::filesystem::exists(nvs_));
+}
+
+// The mutant reset_on_garbage: the firmware core panics on a long rejected byte run and the runtime resets the
+// chip (a software reset, cause "panic"); the identity is kept (NVS).
+TEST_F(DeviceRuntimeTest, ResetOnGarbageMutantResetsTheChipOnLineNoise) {
+  auto r = run("reset_on_garbage");
+  FakeTrustNode node(master_);
+  const auto pk = register_device(node);
+  std::vector<uint8_t> noise(300);
+  for (size_t i = 0; i < noise.size(); i++) noise[i] = static_cast<uint8_t>(1 + (i * 37) % 255);
+  noise.push_back(0);
+  ASSERT_EQ(::write(master_, noise.data(), noise.size()), static_cast<ssize_t>(noise.size()));
+  iotw_v1_Envelope m;
+  ASSERT_TRUE(node.expect(iotw_v1_Envelope_hello_tag, m));
+  EXPECT_EQ(m.body.hello.boot_count, 2u);
+  EXPECT_EQ(m.body.hello.reset_reason, 3u);  // ESP_RST_SW: the panic handler restarts the chip
+  EXPECT_EQ(0, memcmp(m.body.hello.pubkey, pk.data(), 32));
+}
+
+// The reference ignores the same noise and stays attached.
+TEST_F(DeviceRuntimeTest, HonestDeviceIgnoresLineNoise) {
+  auto r = run("honest");
+  FakeTrustNode node(master_);
+  register_device(node);
+  std::vector<uint8_t> noise(300);
+  for (size_t i = 0; i < noise.size(); i++) noise[i] = static_cast<uint8_t>(1 + (i * 37) % 255);
+  noise.push_back(0);
+  ASSERT_EQ(::write(master_, noise.data(), noise.size()), static_cast<ssize_t>(noise.size()));
+  iotw_v1_Envelope m;
+  ASSERT_TRUE(node.expect(iotw_v1_Envelope_heartbeat_tag, m));
+  ASSERT_TRUE(node.expect(iotw_v1_Envelope_heartbeat_tag, m));  // still heartbeating after the noise
+  EXPECT_EQ(r->dev->state(), IOTW_FW_ATTACHED);
+  EXPECT_EQ(r->dev->boot_count(), 1u);
+}

@@ -57,6 +57,10 @@ TEST(PoolConfig, ErrorsNameFileLineAndAllowedValues) {
 
   e = error_of("behaviour", dev + "model = \"esp32\"\nbehaviour = \"evil\"\n");
   EXPECT_NE(e.find("allowed: honest, invert_verdict, wrong_hash"), std::string::npos) << e;
+  // A mutant of a layer the device does not have (device_behaviour.hpp) names its line and why.
+  e = error_of("layer", dev + "model = \"esp32\"\nbehaviour = \"modbus_off_by_one\"\n");
+  EXPECT_NE(e.find(":6:"), std::string::npos) << e;
+  EXPECT_NE(e.find("Modbus map; model 'esp32' has none"), std::string::npos) << e;
 
   e = error_of("dup", dev + "model = \"esp32\"\n" + dev + "model = \"esp32\"\n");
   EXPECT_NE(e.find("duplicate device name 'a'"), std::string::npos) << e;

@@ -74,8 +74,10 @@ class MockPort {
   static MockPort *self(void *c) { return static_cast<MockPort *>(c); }
 };
 
-Bytes header_bytes(uint32_t version, uint64_t height) {
+/** A header; miner (32 bytes) names the assigned miner (NULL: all zero, as genesis). */
+Bytes header_bytes(uint32_t version, uint64_t height, const uint8_t *miner = nullptr) {
   iotw_block_header h{};
+  if (miner) std::memcpy(h.miner_pubkey, miner, sizeof h.miner_pubkey);
   h.version = version;
   h.height = height;
   h.timestamp_ms = 1700000000000ull + height;
@@ -413,7 +415,7 @@ TEST_F(FirmwareTest, WelcomeWithoutIntervalUsesTheDefault) {
 
 TEST_F(FirmwareTest, AssignmentYieldsResultWithCorrectHashAndSignature) {
   attach();
-  Bytes header = header_bytes(1, 43);
+  Bytes header = header_bytes(1, 43, fw.pk);  // names this device as the miner
   deliver(assignment(77, header));
   iotw_v1_Envelope env = take_one(iotw_v1_Envelope_result_tag);
   const iotw_v1_Result &r = env.body.result;
@@ -431,7 +433,7 @@ TEST_F(FirmwareTest, AssignmentYieldsResultWithCorrectHashAndSignature) {
 TEST_F(FirmwareTest, WrongHashFaultSignsAFlippedHash) {
   cfg.faults.wrong_hash = 1;
   attach();
-  Bytes header = header_bytes(1, 43);
+  Bytes header = header_bytes(1, 43, fw.pk);
   deliver(assignment(78, header));
   const iotw_v1_Result r = take_one(iotw_v1_Envelope_result_tag).body.result;
   Bytes expect = sha256(header);
@@ -543,6 +545,7 @@ TEST_F(WitnessTest, WrongKeySignsWithAKeyOtherThanTheRegisteredOne) {
   crypto_sign_seed_keypair(pk2, sk2, seed2);
   EXPECT_TRUE(verifies(a.signature, msg, n, pk2));
   // Registration and Results still use the registered key: only attestations are affected.
+  header = header_bytes(1, 10, fw.pk);
   deliver(assignment(5, header));
   const iotw_v1_Result r = take_one(iotw_v1_Envelope_result_tag).body.result;
   EXPECT_TRUE(verifies(r.signature, msg, iotw_sigmsg_result(5, r.block_hash, msg), fw.pk));
@@ -752,7 +755,7 @@ TEST_F(FirmwareTest, SendFailureIsLoggedAndNotCounted) {
 TEST_F(FirmwareTest, SecretKeyIsNeverLogged) {
   cfg.faults.invert_verdict = 1;
   attach(100);
-  Bytes header = header_bytes(1, 3);
+  Bytes header = header_bytes(1, 3, fw.pk);
   deliver(assignment(5, header));
   deliver(witness(6, header, sha256(header)));
   deliver(error(1));
@@ -1077,6 +1080,255 @@ TEST_F(LightVerificationTest, UnprovisionedDeviceDropsCheckpointsAndNeverAsks) {
   deliver(heartbeat_ack(1, 100));
   EXPECT_TRUE(take_sent().empty());
   EXPECT_EQ(fw.stats.checkpoints_requested, 0u);
+}
+
+// --- Reference rules of docs/protocol.md §6 steps 4 and 5 (certification CERT-022, CERT-034, CERT-035) ---
+
+TEST_F(FirmwareTest, AnAssignmentNamingAnotherMinerGetsNoResult) {
+  attach();
+  uint8_t other[32];
+  std::memset(other, 0x77, sizeof other);
+  deliver(assignment(90, header_bytes(1, 43, other)));
+  EXPECT_TRUE(take_sent().empty());
+  EXPECT_EQ(fw.stats.assignments_foreign, 1u);
+  EXPECT_EQ(fw.stats.results, 0u);
+  EXPECT_TRUE(logged("assignment_foreign"));
+  deliver(assignment(91, header_bytes(1, 43, fw.pk)));  // its own job is still mined
+  EXPECT_EQ(take_one(iotw_v1_Envelope_result_tag).body.result.assignment_id, 91u);
+}
+
+TEST_F(WitnessTest, AReplayedRequestIsAnsweredOnce) {
+  attach();
+  const Bytes header = header_bytes(1, 10);
+  attest(5, header, sha256(header));
+  deliver(witness(5, header, sha256(header)));
+  EXPECT_TRUE(take_sent().empty());
+  EXPECT_EQ(fw.stats.witness_stale, 1u);
+  EXPECT_EQ(fw.stats.attestations, 1u);
+  EXPECT_TRUE(logged("witness_stale"));
+}
+
+TEST_F(WitnessTest, AStaleRequestIsNotAnsweredAndAHigherRoundIs) {
+  attach();
+  const Bytes header = header_bytes(1, 10);
+  attest(7, header, sha256(header));
+  deliver(witness(6, header, sha256(header)));  // below the highest answered
+  EXPECT_TRUE(take_sent().empty());
+  EXPECT_EQ(fw.stats.witness_stale, 1u);
+  EXPECT_EQ(attest(8, header, sha256(header)).verdict, iotw_v1_Verdict_VERDICT_VALID);
+  EXPECT_EQ(fw.stats.attestations, 2u);
+}
+
+TEST_F(WitnessTest, AnsweredRoundsAreForgottenAtAReboot) {
+  attach();
+  const Bytes header = header_bytes(1, 10);
+  attest(7, header, sha256(header));
+  fw = iotw_fw{};  // RAM lost: the node may ask again for a round it has no answer to
+  take_sent();
+  attach();
+  EXPECT_EQ(attest(7, header, sha256(header)).verdict, iotw_v1_Verdict_VERDICT_VALID);
+}
+
+// --- Certification mutants (docs/certification.md "Mutants"): each flag shows its bug ---
+
+TEST_F(FirmwareTest, WrongDomainSignsTheResultUnderAttestNotResult) {
+  cfg.faults.wrong_domain = 1;
+  attach();
+  deliver(assignment(77, header_bytes(1, 43, fw.pk)));
+  const iotw_v1_Result r = take_one(iotw_v1_Envelope_result_tag).body.result;
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  EXPECT_FALSE(verifies(r.signature, msg, iotw_sigmsg_result(77, r.block_hash, msg), fw.pk));
+  EXPECT_TRUE(verifies(r.signature, msg, iotw_sigmsg_attest(77, r.block_hash, 1, msg), fw.pk));
+}
+
+/** A Challenge frame with a flipped CRC byte (the last byte before the delimiter). */
+Bytes bad_crc_challenge(const Bytes &good) {
+  Bytes bad = good;
+  bad[bad.size() - 2] ^= 0x01;
+  return bad;
+}
+
+TEST_F(FirmwareTest, ABadCrcChallengeIsIgnoredByTheReference) {
+  attach();
+  Bytes bad = bad_crc_challenge(wire(challenge(0x31)));
+  iotw_fw_on_rx(&fw, bad.data(), bad.size());
+  EXPECT_TRUE(take_sent().empty());
+  EXPECT_EQ(fw.stats.decode_errors, 1u);
+}
+
+TEST_F(FirmwareTest, IgnoreCrcAnswersABadCrcChallenge) {
+  cfg.faults.ignore_crc = 1;
+  attach();
+  Bytes bad = bad_crc_challenge(wire(challenge(0x31)));
+  iotw_fw_on_rx(&fw, bad.data(), bad.size());
+  const iotw_v1_Prove p = take_one(iotw_v1_Envelope_prove_tag).body.prove;
+  uint8_t nonce[32], msg[IOTW_SIG_MSG_MAX];
+  std::memset(nonce, 0x31, sizeof nonce);
+  EXPECT_TRUE(verifies(p.signature, msg, iotw_sigmsg_register(nonce, fw.pk, msg), fw.pk));
+}
+
+TEST_F(FirmwareTest, IgnoreCrcAcceptsABadCrcDatagram) {
+  cfg.faults.ignore_crc = 1;
+  ASSERT_EQ(boot(IOTW_LINK_DATAGRAM), 0);
+  take_sent();
+  Bytes bad = wire(challenge(0x32));
+  bad.back() ^= 0x01;
+  iotw_fw_on_rx(&fw, bad.data(), bad.size());
+  take_one(iotw_v1_Envelope_prove_tag);
+}
+
+TEST_F(WitnessTest, StaleWitnessAnswersReplayedAndStaleRequests) {
+  cfg.faults.stale_witness = 1;
+  attach();
+  const Bytes header = header_bytes(1, 10);
+  attest(7, header, sha256(header));
+  attest(7, header, sha256(header));
+  attest(6, header, sha256(header));
+  EXPECT_EQ(fw.stats.witness_stale, 0u);
+  EXPECT_EQ(fw.stats.attestations, 3u);
+}
+
+TEST_F(FirmwareTest, SlowMinerSendsTheResultOnlyAfterTheDeadline) {
+  cfg.faults.slow_miner = 1;
+  attach();
+  const uint64_t t0 = now;
+  deliver(assignment(77, header_bytes(1, 43, fw.pk)));  // deadline_ms 2000
+  EXPECT_TRUE(take_sent().empty());
+  now = t0 + 2000;  // the deadline: still nothing
+  deliver(heartbeat_ack(1, 42));  // keeps the link alive
+  iotw_fw_poll(&fw);
+  for (const auto &m : take_sent()) EXPECT_NE(m.which_body, iotw_v1_Envelope_result_tag);
+  now = t0 + 2000 + IOTW_FW_SLOW_MINER_LATE_MS;
+  iotw_fw_poll(&fw);
+  std::vector<iotw_v1_Envelope> msgs = take_sent();
+  auto r = std::find_if(msgs.begin(), msgs.end(),
+                        [](const iotw_v1_Envelope &m) { return m.which_body == iotw_v1_Envelope_result_tag; });
+  ASSERT_NE(r, msgs.end());
+  EXPECT_EQ(r->body.result.assignment_id, 77u);
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  EXPECT_TRUE(verifies(r->body.result.signature, msg, iotw_sigmsg_result(77, r->body.result.block_hash, msg), fw.pk));
+}
+
+/** n seeded random non-zero bytes, then a delimiter: line noise, not a frame. */
+Bytes garbage(size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  Bytes b(n);
+  for (auto &x : b) x = static_cast<uint8_t>(1 + rng() % 255);
+  b.push_back(0);
+  return b;
+}
+
+TEST_F(FirmwareTest, TheReferenceSurvivesALongGarbageRun) {
+  attach();
+  Bytes g = garbage(IOTW_FW_GARBAGE_PANIC_BYTES, 4);
+  iotw_fw_on_rx(&fw, g.data(), g.size());
+  EXPECT_EQ(iotw_fw_get_state(&fw), IOTW_FW_ATTACHED);
+  deliver(challenge(0x33));
+  take_one(iotw_v1_Envelope_prove_tag);
+}
+
+TEST_F(FirmwareTest, ResetOnGarbagePanicsOnALongRejectedRunOnly) {
+  cfg.faults.reset_on_garbage = 1;
+  attach();
+  Bytes bad = bad_crc_challenge(wire(challenge(0x31)));  // short bad frames: no panic
+  iotw_fw_on_rx(&fw, bad.data(), bad.size());
+  Bytes flood(IOTW_FRAME_MAX_WIRE + 100, 0x42);  // an overflow is dropped by the decoder: no panic
+  flood.push_back(0);
+  iotw_fw_on_rx(&fw, flood.data(), flood.size());
+  EXPECT_EQ(iotw_fw_get_state(&fw), IOTW_FW_ATTACHED);
+  Bytes g = garbage(IOTW_FW_GARBAGE_PANIC_BYTES, 4);
+  Bytes after = wire(challenge(0x33));
+  g.insert(g.end(), after.begin(), after.end());
+  iotw_fw_on_rx(&fw, g.data(), g.size());
+  EXPECT_EQ(iotw_fw_get_state(&fw), IOTW_FW_OFF);  // the host resets the chip from here
+  EXPECT_TRUE(logged("panic"));
+  EXPECT_TRUE(take_sent().empty());  // a crashed firmware answers nothing, not even the Challenge behind it
+}
+
+TEST_F(FirmwareTest, DropHeartbeatsSendsEveryOtherHeartbeat) {
+  cfg.faults.drop_heartbeats = 1;
+  attach(100);
+  size_t heartbeats = 0;
+  for (int i = 0; i < 4; i++) {
+    now += 100;
+    iotw_fw_poll(&fw);
+    for (const auto &m : take_sent()) heartbeats += m.which_body == iotw_v1_Envelope_heartbeat_tag;
+  }
+  EXPECT_EQ(heartbeats, 2u);
+  EXPECT_EQ(fw.stats.heartbeats, 2u);
+}
+
+TEST_F(FirmwareTest, WrongResetReasonReportsPowerOnAfterASoftwareReset) {
+  cfg.faults.wrong_reset_reason = 1;
+  cfg.reset_reason = 3;  // ESP_RST_SW
+  ASSERT_EQ(boot(), 0);
+  EXPECT_EQ(take_one(iotw_v1_Envelope_hello_tag).body.hello.reset_reason, IOTW_RESET_POWERON);
+  cfg.reset_reason = IOTW_RESET_BROWNOUT;  // the one code it does tell apart
+  fw = iotw_fw{};
+  ASSERT_EQ(boot(), 0);
+  EXPECT_EQ(take_one(iotw_v1_Envelope_hello_tag).body.hello.reset_reason, IOTW_RESET_BROWNOUT);
+}
+
+TEST_F(FirmwareTest, UsageSeqResetRestartsAtOneAfterAReset) {
+  cfg.faults.usage_seq_reset = 1;
+  attach();
+  EXPECT_EQ(iotw_fw_report_usage(&fw, 1, 1, 1), 1);
+  EXPECT_EQ(iotw_fw_report_usage(&fw, 2, 2, 2), 2);
+  fw = iotw_fw{};
+  take_sent();
+  attach();
+  EXPECT_EQ(iotw_fw_report_usage(&fw, 3, 3, 3), 1);  // the reference says 3 (UsageSeqKeepsIncreasing...)
+  EXPECT_EQ(take_one(iotw_v1_Envelope_usage_report_tag).body.usage_report.seq, 1u);
+}
+
+TEST_F(FirmwareTest, ForeignAssignmentMinesAnotherMinersJob) {
+  cfg.faults.foreign_assignment = 1;
+  attach();
+  uint8_t other[32];
+  std::memset(other, 0x77, sizeof other);
+  deliver(assignment(90, header_bytes(1, 43, other)));
+  EXPECT_EQ(take_one(iotw_v1_Envelope_result_tag).body.result.assignment_id, 90u);
+  EXPECT_EQ(fw.stats.assignments_foreign, 0u);
+}
+
+TEST_F(FirmwareTest, CachedNonceSignsTheFirstNonceForASecondChallenge) {
+  cfg.faults.cached_nonce = 1;
+  attach();  // Challenge 0x5a
+  deliver(challenge(0x6b));
+  const iotw_v1_Prove p = take_one(iotw_v1_Envelope_prove_tag).body.prove;
+  uint8_t first[32], second[32], msg[IOTW_SIG_MSG_MAX];
+  std::memset(first, 0x5a, sizeof first);
+  std::memset(second, 0x6b, sizeof second);
+  EXPECT_FALSE(verifies(p.signature, msg, iotw_sigmsg_register(second, fw.pk, msg), fw.pk));
+  EXPECT_TRUE(verifies(p.signature, msg, iotw_sigmsg_register(first, fw.pk, msg), fw.pk));
+  deliver(error(1));  // a new session (Hello) registers again with the node's fresh nonce
+  take_one(iotw_v1_Envelope_hello_tag);
+  deliver(challenge(0x7c));
+  const iotw_v1_Prove p2 = take_one(iotw_v1_Envelope_prove_tag).body.prove;
+  uint8_t third[32];
+  std::memset(third, 0x7c, sizeof third);
+  EXPECT_TRUE(verifies(p2.signature, msg, iotw_sigmsg_register(third, fw.pk, msg), fw.pk));
+}
+
+TEST_F(FirmwareTest, TheReferenceSignsEachChallengesOwnNonce) {
+  attach();
+  deliver(challenge(0x6b));
+  const iotw_v1_Prove p = take_one(iotw_v1_Envelope_prove_tag).body.prove;
+  uint8_t second[32], msg[IOTW_SIG_MSG_MAX];
+  std::memset(second, 0x6b, sizeof second);
+  EXPECT_TRUE(verifies(p.signature, msg, iotw_sigmsg_register(second, fw.pk, msg), fw.pk));
+}
+
+TEST_F(LightVerificationTest, AcceptForgedCheckpointAdoptsAForgeryAndVouchesForItsFork) {
+  cfg.faults.accept_forged_checkpoint = 1;
+  attach_lv();
+  uint8_t evil_pk[32], evil_sk[64];
+  crypto_sign_keypair(evil_pk, evil_sk);
+  Bytes fork(32, 0x66);
+  deliver(checkpoint(41, fork, evil_sk));
+  EXPECT_EQ(fw.stats.checkpoints_adopted, 1u);
+  EXPECT_EQ(fw.stats.checkpoints_rejected, 0u);
+  EXPECT_EQ(witness_all(1, linked_header(42, fork)).first.verdict, iotw_v1_Verdict_VERDICT_VALID);
 }
 
 }  // namespace

@@ -97,6 +97,25 @@ TEST_F(HostPortTest, NvsRejectsOversizedValuesAndBadKeys) {
   EXPECT_FALSE(fs::exists(root / "nested" / "escape"));
 }
 
+// The no_nvs mutant's NVS: values read back until the host clears RAM at a reboot; the directory is never touched.
+TEST_F(HostPortTest, RamOnlyNvsForgetsEverythingAtAClearAndNeverWritesTheDirectory) {
+  ctx.nvs_ram_only = 1;
+  const Bytes seed(32, 0x5a), ckpt(40, 1);
+  ASSERT_EQ(port.nvs_set(port.ctx, "id.seed", seed.data(), seed.size()), 0);
+  ASSERT_EQ(port.nvs_set(port.ctx, "lv.ckpt", ckpt.data(), ckpt.size()), 0);
+  Bytes out;
+  ASSERT_EQ(get("id.seed", out), 0);
+  EXPECT_EQ(out, seed);
+  EXPECT_EQ(get("id.seed", out, 31), -2);
+  const Bytes too_big(65, 0);
+  EXPECT_LT(port.nvs_set(port.ctx, "big", too_big.data(), too_big.size()), 0);
+  EXPECT_LT(port.nvs_set(port.ctx, "../escape", seed.data(), seed.size()), 0);
+  iotw_host_port_nvs_ram_clear(&ctx);  // the reboot
+  EXPECT_EQ(get("id.seed", out), -1);
+  EXPECT_EQ(get("lv.ckpt", out), -1);
+  EXPECT_FALSE(fs::exists(dir));
+}
+
 TEST_F(HostPortTest, NvsWithoutDirectoryFails) {
   ctx.nvs_dir[0] = '\0';
   const uint8_t v = 1;

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "common/device_behaviour.hpp"
+
 using iotw::harness::Criterion;
 using iotw::harness::load_rig;
 using iotw::harness::parse_rig;
@@ -136,9 +138,15 @@ TEST(RigLoader, UnknownModelFromDataFileNamesFileLineAndModels) {
 }
 
 TEST(RigLoader, UnknownBehaviourAndLink) {
+  // The allowed behaviours are the emulator's registry (emulators/common/device_behaviour.hpp), every one of them.
+  std::string allowed;
+  for (const auto& b : iotw::emu::device_behaviours()) allowed += (allowed.empty() ? "" : ", ") + b;
+  EXPECT_NE(allowed.find("cached_nonce"), std::string::npos);
   EXPECT_EQ(error_of("[rig]\nname = \"t\"\n[[devices]]\nbehaviour = \"liar\"\n"),
-            "x.toml:4:13: unknown behaviour 'liar' in [[devices]]; allowed: honest, invert_verdict, wrong_hash, collude, verdict_other_hash, "
-            "replay_attestation, wrong_key, collude_all_slots");
+            "x.toml:4:13: unknown behaviour 'liar' in [[devices]]; allowed: " + allowed);
+  const auto rig = parse_rig("[rig]\nname = \"t\"\n[[devices]]\nbehaviour = \"stale_witness\"\ncount = 6\n[pass]\nledger_valid = true\n",
+                             "x.toml");
+  EXPECT_EQ(rig.devices.at(0).behaviour, "stale_witness");
   EXPECT_EQ(error_of("[rig]\nname = \"t\"\n[[devices]]\nlink = \"tun\"\n"), "x.toml:4:8: unknown link 'tun' in [[devices]]; allowed: pty, at, tap");
 }
 

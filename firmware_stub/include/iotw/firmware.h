@@ -5,7 +5,12 @@
  *   not attached: Hello resent every IOTW_FW_HELLO_RETRY_MS (a late Welcome is still accepted).
  *   ATTACHED: Heartbeat every heartbeat_interval_ms; nothing received for IOTW_FW_LINK_TIMEOUT_MS, or
  *   Error code 1 from the node -> HELLO_SENT with a fresh Hello (re-attach, stats.reattaches).
+ *   any state --panic (faults.reset_on_garbage only)--> OFF: the firmware stops; the host resets the chip.
  *   Assignment, WitnessRequest and VrfRoundSeed are answered only when ATTACHED (else counted in stats.dropped).
+ *   An Assignment whose header's miner_pubkey is not this device's key gets no Result (logged
+ *   assignment_foreign, stats.assignments_foreign). A WitnessRequest whose round_id is not above the highest
+ *   round_id answered since boot (RAM only: a reboot forgets it) gets no Attestation: replayed or stale
+ *   (logged witness_stale, stats.witness_stale). docs/protocol.md §6 steps 4 and 5.
  *   VrfRoundSeed: ECVRF prove (crypto/, RFC 9381) over alpha = VRF(height, prev_hash) with the identity seed as
  *   sk, answered with VrfClaim (docs/vrf.md "Miner selection"). The caller's stack must allow about 12 KB
  *   for iotw_fw_on_rx while a seed is handled (libsodium's scalar multiplication; docs/vrf.md).
@@ -24,7 +29,8 @@
  * usage_seq_corrupt, nvs_error, hello_sent, prove_sent, registered, assignment, result_sent, witness,
  * attestation_sent, usage_sent, vrf_claim_sent, vrf_error, node_error, reattach, dropped, decode_error,
  * encode_error, send_error, checkpoint_loaded, checkpoint_corrupt, checkpoint_requested, checkpoint_adopted,
- * checkpoint_rejected, witness_unlinked, attestation_replayed, collusion_decided (Byzantine fault flags only).
+ * checkpoint_rejected, witness_unlinked, assignment_foreign, witness_stale, attestation_replayed,
+ * collusion_decided (Byzantine fault flags only), panic (faults.reset_on_garbage only).
  * The secret key is never logged.
  *
  * The caller feeds received bytes (iotw_fw_on_rx) and calls iotw_fw_poll at least every 50 ms; every
@@ -68,6 +74,24 @@ typedef struct {
                                SHA-256("IOTW/wrong_key" 00 || seed)), not the one it registered */
   uint8_t collude_all_slots; /**< colluding-group member that signs the false verdict invalid only when the
                                   group holds every witness slot of the round (cfg.collusion decides) */
+  /* Certification mutants (docs/certification.md "Mutants"): plausible firmware bugs. */
+  uint8_t wrong_domain;     /**< Result signed with the ATTEST message (round_id = assignment_id, verdict valid)
+                                 instead of RESULT: a copy-paste of the witness path */
+  uint8_t ignore_crc;       /**< frames (and datagrams) whose CRC-32 does not match are decoded anyway */
+  uint8_t stale_witness;    /**< no replay check: answers replayed and stale WitnessRequests */
+  uint8_t slow_miner;       /**< holds each Result until IOTW_FW_SLOW_MINER_LATE_MS after the Assignment's
+                                 deadline_ms (port time; sent from iotw_fw_poll) */
+  uint8_t reset_on_garbage; /**< a rejected frame (bad COBS or CRC) of >= IOTW_FW_GARBAGE_PANIC_BYTES wire bytes
+                                 overruns the hex dump buffer of its log line: the firmware panics (state OFF,
+                                 log "panic"); the host then resets the chip */
+  uint8_t drop_heartbeats;  /**< skips every other heartbeat (the timer fires, nothing is sent) */
+  uint8_t wrong_reset_reason; /**< Hello reports IOTW_RESET_POWERON for every reset but a brown-out */
+  uint8_t accept_forged_checkpoint; /**< adopts Checkpoints without verifying the node's signature */
+  uint8_t usage_seq_reset;  /**< usage seq kept in RAM only: restarts at 1 after every reset */
+  uint8_t foreign_assignment; /**< no miner check: answers Assignments whose header names another miner */
+  uint8_t cached_nonce;     /**< signs REGISTER over the first Challenge nonce since its last Hello for every
+                                 later Challenge too (a Prove cached per session): re-Challenges while attached
+                                 get a Prove that does not verify over their nonce */
 } iotw_fw_faults;
 
 /** Out-of-band coordination of a colluding group (faults.collude_all_slots; docs/faults.md). The host asks
@@ -100,6 +124,8 @@ typedef struct {
       heartbeats, reattaches, dropped, usage_reports, vrf_seeds, vrf_claims;
   uint32_t checkpoints_requested, checkpoints_adopted, checkpoints_rejected, witness_unlinked;
   uint32_t attestations_replayed, collusion_lies; /**< Byzantine faults acted on */
+  uint32_t assignments_foreign; /**< Assignments whose header's miner is not this device: no Result */
+  uint32_t witness_stale;       /**< WitnessRequests with round_id <= the highest answered: no Attestation */
 } iotw_fw_stats;
 
 typedef struct {
@@ -133,6 +159,21 @@ typedef struct {
   const char *held_linkage; /**< the light-verification outcome for the log line (a static string) */
   uint64_t held_round_id;
   uint8_t held_block_hash[32];
+  /* Witness replay protection: the highest round_id answered since boot (RAM only). */
+  uint8_t witness_answered;
+  uint64_t witness_round_max;
+  /* faults.slow_miner: a Result held until slow_due_ms. */
+  uint8_t slow_valid;
+  uint64_t slow_due_ms;
+  uint64_t slow_assignment_id;
+  uint8_t slow_block_hash[32];
+  uint8_t slow_signature[64];
+  /* faults.cached_nonce: the first Challenge nonce since the last Hello. */
+  uint8_t nonce_cached;
+  uint8_t cached_nonce[32];
+  uint64_t usage_seq_ram;    /**< faults.usage_seq_reset: the RAM-only usage seq */
+  uint32_t heartbeat_ticks;  /**< faults.drop_heartbeats: heartbeat timer firings since attach */
+  size_t rx_run;             /**< serial: wire bytes received since the last 0x00 */
   iotw_frame_decoder decoder;
   iotw_fw_stats stats;
 } iotw_fw;

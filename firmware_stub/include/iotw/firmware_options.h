@@ -17,4 +17,10 @@
 #ifndef IOTW_FW_CHECKPOINT_RETRY_MS
 #define IOTW_FW_CHECKPOINT_RETRY_MS 1000u /**< at most one CheckpointRequest this often (light verification) */
 #endif
+#ifndef IOTW_FW_SLOW_MINER_LATE_MS
+#define IOTW_FW_SLOW_MINER_LATE_MS 1000u /**< faults.slow_miner: a Result leaves this long after deadline_ms */
+#endif
+#ifndef IOTW_FW_GARBAGE_PANIC_BYTES
+#define IOTW_FW_GARBAGE_PANIC_BYTES 256u /**< faults.reset_on_garbage: a rejected run this long panics (bytes) */
+#endif
 #endif

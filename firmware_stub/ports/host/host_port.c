@@ -62,7 +62,39 @@ static int make_dirs(const char *dir) {
   return 0;
 }
 
+/* nvs_ram_only: the index of the slot holding key, or -1. */
+static int ram_slot(iotw_host_port_ctx *ctx, const char *key) {
+  for (int i = 0; i < (int)(sizeof ctx->nvs_ram / sizeof ctx->nvs_ram[0]); i++)
+    if (ctx->nvs_ram[i].key[0] && strcmp(ctx->nvs_ram[i].key, key) == 0) return i;
+  return -1;
+}
+
+static int ram_get(iotw_host_port_ctx *ctx, const char *key, uint8_t *out, size_t cap, size_t *out_len) {
+  int i = ram_slot(ctx, key);
+  if (i < 0) return -1;
+  if (ctx->nvs_ram[i].len > cap) return -2;
+  memcpy(out, ctx->nvs_ram[i].value, ctx->nvs_ram[i].len);
+  *out_len = ctx->nvs_ram[i].len;
+  return 0;
+}
+
+static int ram_set(iotw_host_port_ctx *ctx, const char *key, const uint8_t *data, size_t len) {
+  if (!key_ok(key) || strlen(key) >= sizeof ctx->nvs_ram[0].key || len > sizeof ctx->nvs_ram[0].value) return -1;
+  int i = ram_slot(ctx, key);
+  for (int j = 0; i < 0 && j < (int)(sizeof ctx->nvs_ram / sizeof ctx->nvs_ram[0]); j++)
+    if (!ctx->nvs_ram[j].key[0]) i = j;
+  if (i < 0) return -1;
+  memcpy(ctx->nvs_ram[i].key, key, strlen(key) + 1);
+  memcpy(ctx->nvs_ram[i].value, data, len);
+  ctx->nvs_ram[i].len = len;
+  return 0;
+}
+
+void iotw_host_port_nvs_ram_clear(iotw_host_port_ctx *ctx) { memset(ctx->nvs_ram, 0, sizeof ctx->nvs_ram); }
+
 static int host_nvs_get(void *c, const char *key, uint8_t *out, size_t cap, size_t *out_len) {
+  iotw_host_port_ctx *ctx = c;
+  if (ctx->nvs_ram_only) return ram_get(ctx, key, out, cap, out_len);
   char path[512];
   if (key_path(c, "", key, path, sizeof path) < 0) return -2;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -84,6 +116,7 @@ static int host_nvs_get(void *c, const char *key, uint8_t *out, size_t cap, size
 
 static int host_nvs_set(void *c, const char *key, const uint8_t *data, size_t len) {
   iotw_host_port_ctx *ctx = c;
+  if (ctx->nvs_ram_only) return ram_set(ctx, key, data, len);
   char path[512], tmp[512];
   if (key_path(ctx, "", key, path, sizeof path) < 0 || key_path(ctx, ".tmp.", key, tmp, sizeof tmp) < 0) return -1;
   if (make_dirs(ctx->nvs_dir) < 0) return -1;

@@ -21,11 +21,23 @@ typedef struct {
   void (*log)(void *user, iotw_log_level level, const char *event, const char *detail);
   void *user; /**< passed to send and log */
   iotw_link_kind kind;
+  /** Non-zero: NVS lives in nvs_ram only and nvs_dir is never touched (the no_nvs mutant: a device whose flash
+   *  writes never land). Values read back until iotw_host_port_nvs_ram_clear, which the host calls at every
+   *  (re)boot. nvs_set fails (-1) for a key longer than 23 bytes, a value over 64 bytes or a ninth key. */
+  int nvs_ram_only;
+  struct {
+    char key[24];
+    uint8_t value[64];
+    size_t len;
+  } nvs_ram[8]; /**< nvs_ram_only: the keys set since the last clear (key[0] == 0: free) */
 } iotw_host_port_ctx;
 
 /** Fill port with the host implementation bound to ctx (which must outlive port). Calls sodium_init();
  *  returns 0, or -1 if libsodium cannot be initialised (port is then unusable). */
 int iotw_host_port_init(iotw_port *port, iotw_host_port_ctx *ctx);
+
+/** Forget every value in ctx->nvs_ram (RAM is lost at a reboot). No effect on nvs_dir. */
+void iotw_host_port_nvs_ram_clear(iotw_host_port_ctx *ctx);
 
 #ifdef __cplusplus
 }
