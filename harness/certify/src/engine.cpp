@@ -109,7 +109,7 @@ bool Engine::withhold(const iotw_v1_Envelope& env) {
           pending_nonces_.erase(it);
           return true;
         }
-      if (node_nonce_ && over(node_nonce_->data())) break;  // the node's own registration
+      if (node_challenge_open_ && over(node_nonce_->data())) break;  // the node's own registration
       pending_nonces_.pop_front();
       return true;
     }
@@ -157,6 +157,7 @@ void Engine::from_dut(const Received& r) {
     attached_ = false;
   }
   f.withheld = withhold(f.env);
+  if (f.env.which_body == iotw_v1_Envelope_prove_tag && !f.withheld) node_challenge_open_ = false;
   log_line(f.withheld ? "dut->(withheld)" : "dut->node", describe(f.env));
   seen_.push_back(f);
   if (!f.withheld) node_.send(r.payload);
@@ -183,6 +184,7 @@ void Engine::from_node(const Received& r) {
       node_nonce_.emplace();
       std::memcpy(node_nonce_->data(), env.body.challenge.nonce, 32);
       after_node_challenge_ = seen_.size();
+      node_challenge_open_ = true;
     }
     log_line(holding_ ? "node->dut(held)" : "node->dut", describe(env));
   }

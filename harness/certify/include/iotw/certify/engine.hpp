@@ -73,8 +73,8 @@ class Engine {
   bool wait_attached(std::chrono::milliseconds timeout);
 
   /// Sends env to the DUT. Its answer is withheld from the node: the Prove to an injected Challenge (one that
-  /// verifies over its nonce; a Prove that verifies over neither an injected nor the node's nonce is counted as
-  /// the answer to the oldest injected Challenge still open), the
+  /// verifies over its nonce; while injected Challenges are open, any other Prove is counted as the answer to the
+  /// oldest of them, unless it answers the node's own unanswered Challenge), the
   /// Result for an injected Assignment's id, the Attestation for an injected WitnessRequest's round_id, the
   /// VrfClaim for an injected VrfRoundSeed's height.
   void inject(const iotw_v1_Envelope& env);
@@ -122,6 +122,7 @@ class Engine {
   std::uint32_t heartbeat_interval_ms_ = 1000;
   std::optional<std::array<std::uint8_t, 32>> node_nonce_;
   std::size_t after_node_challenge_ = 0;
+  bool node_challenge_open_ = false;  ///< the node's Challenge has not been answered yet
   double last_dut_frame_s_ = -1;
   std::deque<std::array<std::uint8_t, 32>> pending_nonces_;
   std::set<std::uint64_t> assignment_ids_, round_ids_, vrf_heights_;
