@@ -2,7 +2,7 @@
 //   serial:PATH[,baud=N][,parity=none|even|odd][,flow=none|rtscts|xonxoff][,reset=none|esp]
 //   udp:HOST:PORT      a device that reaches the trust node over UDP from HOST:PORT (PORT 0: any port of HOST,
 //                      fixed by its first datagram)
-//   tcp:HOST:PORT      a device on HOST that connects to the certifier's TCP port PORT
+//   tcp:HOST:PORT      a device on HOST that connects to the certifier's TCP port PORT (0: a free port, printed)
 #pragma once
 #include <cstdint>
 #include <string>
@@ -22,7 +22,7 @@ struct DutSpec {
   Reset reset = Reset::None;
   std::string host;           ///< Udp/Tcp: an IPv4 address (dotted quad)
   std::uint16_t port = 0;     ///< Udp: the DUT's source port, 0..65535 (0 = any); Tcp: the port the certifier
-                              ///< listens on for the DUT, 1..65535
+                              ///< listens on for the DUT, 0..65535 (0 = a free one)
 
   /// True for a PTY slave (/dev/pts/N): opened with termios, since libserialport looks ports up in sysfs.
   bool is_pty() const;
