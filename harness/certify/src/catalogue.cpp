@@ -1,8 +1,12 @@
 #include "iotw/certify/catalogue.hpp"
 
+#include <poll.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <regex>
 #include <set>
 
 #include <fmt/format.h>
@@ -738,6 +742,83 @@ Outcome cert070(RunContext& c) {
   return pass(meas);
 }
 
+// --- AT conformance (../shared/reference/esp_at.md) --------------------------------------------------------------
+
+/// Sends `cmd` on the DUT's UART and reads until the answer ends with a final result line (`\r\nOK\r\n` or
+/// `\r\nERROR\r\n`) or `quiet` passes without a byte; the exchange goes to the test's log.
+std::string at_exchange(RunContext& c, const std::string& cmd, std::chrono::milliseconds quiet = 1000ms) {
+  const int fd = c.engine.dut_link().fd();
+  std::uint8_t junk[256];
+  while (::read(fd, junk, sizeof junk) > 0) {
+  }
+  c.engine.inject_raw(Bytes(cmd.begin(), cmd.end()));
+  std::string got;
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(quiet.count())) <= 0) break;
+    const ssize_t n = ::read(fd, junk, sizeof junk);
+    if (n <= 0) break;
+    got.append(reinterpret_cast<const char*>(junk), static_cast<std::size_t>(n));
+    auto ends = [&got](std::string_view t) { return got.size() >= t.size() && got.compare(got.size() - t.size(), t.size(), t) == 0; };
+    if (ends("\r\nOK\r\n") || ends("\r\nERROR\r\n")) break;
+  }
+  c.engine.note(fmt::format("AT {:?} -> {:?}", cmd, got));
+  return got;
+}
+
+/// Lets a module that is still booting finish: reads (and logs) until `\r\nready\r\n` or 1 s without a byte,
+/// at most 5 s.
+void at_settle(RunContext& c) {
+  const int fd = c.engine.dut_link().fd();
+  std::string boot;
+  std::uint8_t buf[256];
+  for (const double t0 = c.engine.now_s(); c.engine.now_s() - t0 < 5;) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 1000) <= 0) break;
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    boot.append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(n));
+    if (boot.find("\r\nready\r\n") != std::string::npos) break;
+  }
+  if (!boot.empty()) c.engine.note(fmt::format("before the first command (boot output): {:?}", boot));
+}
+
+Outcome cert090(RunContext& c) {
+  json m = json::object();
+  at_settle(c);
+  struct Step {
+    std::string cmd;
+    std::vector<std::string> allowed;  // exact answers (empty: the AT+GMR format below)
+  };
+  const std::vector<Step> steps = {
+      {"ATE0\r\n", {"ATE0\r\n\r\nOK\r\n", "\r\nOK\r\n"}},  // echo is on after boot, or was switched off
+      {"AT\r\n", {"\r\nOK\r\n"}},
+      {"AT+GMR\r\n", {}},
+      {"AT+IOTWNOSUCH\r\n", {"\r\nERROR\r\n"}},
+      {"ATE1\r\n", {"\r\nOK\r\n"}},
+      {"AT\r\n", {"AT\r\n\r\nOK\r\n"}},  // echo on: the command line verbatim, then the answer
+      {"ATE0\r\n", {"ATE0\r\n\r\nOK\r\n"}},
+  };
+  static const std::regex gmr("AT version:[^\r\n]+\r\nSDK version:[^\r\n]+\r\ncompile time[^\r\n]*\r\n"
+                              "(Bin version:[^\r\n]+\r\n)?\r\nOK\r\n");
+  bool any = false;
+  for (const Step& s : steps) {
+    const std::string got = at_exchange(c, s.cmd);
+    any |= !got.empty();
+    m[s.cmd.substr(0, s.cmd.size() - 2)] = got;
+    const bool ok = s.allowed.empty() ? std::regex_match(got, gmr)
+                                      : std::find(s.allowed.begin(), s.allowed.end(), got) != s.allowed.end();
+    if (!any) return fail(no_response(1000ms) + ": no answer to " + s.cmd.substr(0, s.cmd.size() - 2), m);
+    if (!ok)
+      return fail(fmt::format("{} answered {:?}; esp_at.md: {}", s.cmd.substr(0, s.cmd.size() - 2), got,
+                              s.allowed.empty() ? std::string("AT version:..\\r\\nSDK version:..\\r\\ncompile time..\\r\\n"
+                                                              "[Bin version:..\\r\\n]\\r\\nOK\\r\\n")
+                                                : fmt::format("{:?}", s.allowed.front())),
+                  m);
+  }
+  return pass(m);
+}
+
 const std::vector<std::string> kFirmware = {"soc", "dps", "bulb"};
 
 }  // namespace
@@ -819,6 +900,10 @@ const std::vector<CertTest>& catalogue() {
       {"CERT-070", "bounded fuzz", kFirmware,
        "--fuzz-s of seeded mutated frames: no reset, no silence over heartbeat_interval_ms + 1 s, a Challenge answered after",
        cert070},
+      {"CERT-090", "AT basics", {"at-esp"},
+       "ATE0, AT, AT+GMR, an unknown command, ATE1 and AT with echo: the answers of esp_at.md byte for byte "
+       "(\\r\\nOK\\r\\n, \\r\\nERROR\\r\\n, the AT+GMR lines, the command line echoed verbatim)",
+       cert090},
   };
   return tests;
 }

@@ -74,6 +74,17 @@ std::array<std::uint8_t, 32> node_key(const fs::path& file) {
   return seed;
 }
 
+/// The node side of a run without a node (AT profiles): nothing to poll (poll skips a negative fd), nothing sent.
+class NullLink : public FrameLink {
+ public:
+  int fd() const override { return -1; }
+  std::vector<Received> receive() override { return {}; }
+  void send(const Bytes&) override {}
+  void send_raw(const Bytes&) override {}
+  Bytes wire(const Bytes& b) const override { return b; }
+  bool stream() const override { return true; }
+};
+
 struct TestRecord {
   const CertTest* test;
   Outcome outcome;
@@ -195,11 +206,14 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
     err << "error: --profile: unknown profile '" << o.profile << "'; allowed: soc, at-esp, at-realtek, dps, bulb\n";
     return kExitUsage;
   }
-  if (o.profile != "soc") {
+  if (o.profile != "soc" && o.profile != "at-esp") {
     err << "error: --profile " << o.profile
-        << ": not built yet; only the soc profile runs today (docs/certification.md \"The test catalogue\")\n";
+        << ": not built yet; the soc and at-esp profiles run today (docs/certification.md \"The test catalogue\")\n";
     return kExitUsage;
   }
+  // soc: the firmware on the wire, judged with the reference trust node; at-esp: the module's AT command set on
+  // its UART alone (no node).
+  const bool needs_node = o.profile == "soc";
   std::vector<const CertTest*> tests = tests_of(o.profile);
   if (!o.only.empty()) {
     std::set<std::string> want(o.only.begin(), o.only.end());
@@ -221,6 +235,10 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
     spec = parse_dut_spec(o.dut);
   } catch (const std::exception& e) {
     err << "error: " << e.what() << '\n';
+    return kExitUsage;
+  }
+  if (!needs_node && spec.kind != DutSpec::Kind::Serial) {
+    err << "error: --profile " << o.profile << " talks AT on the module's UART: --dut must be serial:PATH\n";
     return kExitUsage;
   }
   if (sodium_init() < 0) {
@@ -305,12 +323,16 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
   const fs::path abs = fs::absolute(dir);
   std::unique_ptr<NodePty> pty;
   try {
-    if (serial) pty = open_node_pty();
+    if (serial && needs_node) pty = open_node_pty();
   } catch (const std::exception& e) {
     err << "error: " << e.what() << '\n';
     return kExitCouldNotRun;
   }
   const fs::path port_file = abs / "node" / (udp ? "udp.port" : "tcp.port");
+  ProcessSupervisor children;
+  std::unique_ptr<FrameLink> node_net;
+  NullLink no_node;
+  if (needs_node) {
   // The reference trust node: heartbeats every 500 ms (device_timeout_ms / 5), one witness per round.
   toml::table node_cfg{
       {"node", toml::table{{"db", (abs / "node" / "ledger.sqlite").string()},
@@ -327,7 +349,6 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
     s << "# The reference trust node of this certification run (iotw certify).\n" << node_cfg << '\n';
     write_file(dir / "trust_node.toml", s.str());
   }
-  ProcessSupervisor children;
   try {
     children.start("trust_node", node_exe, {"--config", (abs / "trust_node.toml").string()},
                    {.stdout_file = abs / "node" / "trust_node.log", .stderr_file = abs / "node" / "trust_node.log"});
@@ -336,7 +357,6 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
     return kExitCouldNotRun;
   }
 
-  std::unique_ptr<FrameLink> node_net;
   if (!serial) {  // the node's port, once it is listening
     const auto deadline = std::chrono::steady_clock::now() + 10s;
     std::string text;
@@ -353,23 +373,24 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
       return kExitCouldNotRun;
     }
   }
-  out << "run folder: " << dir.string() << '\n'
-      << "dut: " << spec.canonical() << '\n'
-      << "seed: " << seed << '\n'
-      << "trust node public key: " << to_hex(node_pk, 32)
-      << (o.node_key.empty() ? " (fresh for this run: light-verification tests need --node-key)" : "") << '\n';
+  }  // needs_node
+  out << "run folder: " << dir.string() << '\n' << "dut: " << spec.canonical() << '\n' << "seed: " << seed << '\n';
+  if (needs_node)
+    out << "trust node public key: " << to_hex(node_pk, 32)
+        << (o.node_key.empty() ? " (fresh for this run: light-verification tests need --node-key)" : "") << '\n';
   if (!serial) out << "dut must send to: " << dut_endpoint << '\n';
   out << std::flush;
 
-  Engine engine(std::move(dut.link), serial ? *pty->master : *node_net, o.reset_cmd, dut.esp_reset);
+  FrameLink& node_link = !needs_node ? static_cast<FrameLink&>(no_node) : serial ? *pty->master : *node_net;
+  Engine engine(std::move(dut.link), node_link, o.reset_cmd, dut.esp_reset);
   std::ofstream setup_log(dir / "logs" / "setup.log");
   engine.set_log(&setup_log);
-  engine.note("certifier started; trust node on " + (serial ? pty->slave_path : std::string(udp ? "its [udp] port" : "its [tcp] port")) +
+  engine.note("certifier started; trust node on " + (!needs_node ? std::string("(none: AT profile)") : serial ? pty->slave_path : std::string(udp ? "its [udp] port" : "its [tcp] port")) +
               "; waiting for the DUT to register");
-  bool attached = false;
+  bool attached = !needs_node;  // an AT module registers with nobody
   std::string dead_reason;
   try {
-    attached = engine.wait_attached(kAttach);
+    if (needs_node) attached = engine.wait_attached(kAttach);
   } catch (const std::exception& e) {
     dead_reason = e.what();
   }
@@ -393,7 +414,7 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
     dut_json["boot_count"] = h.boot_count;
     dut_json["reset_reason"] = h.reset_reason;
   }
-  if (attached) out << "dut registered: " << dut_json.value("model", "") << " " << dut_json.value("name", "") << " "
+  if (attached && needs_node) out << "dut registered: " << dut_json.value("model", "") << " " << dut_json.value("name", "") << " "
                     << dut_json.value("public_key", "") << '\n';
   else out << "dut: " << dead_reason << '\n';
 
@@ -409,7 +430,7 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
       outcome = {Verdict::Fail, dead_reason, {}};
     } else {
       try {
-        if (!engine.attached() && !engine.wait_attached(kAttach)) {
+        if (needs_node && !engine.attached() && !engine.wait_attached(kAttach)) {
           const bool silent = engine.now_s() - engine.last_dut_frame_s() >= static_cast<double>(kAttach.count());
           outcome = {Verdict::Fail,
                      silent ? no_response(kAttach)
@@ -417,8 +438,10 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
                      {}};
           if (silent) dead_reason = outcome.reason;  // the rest fail at once: the run ends
         } else {
-          std::memcpy(ctx.dut_pubkey.data(), engine.hello()->pubkey, 32);
-          ctx.boot_count = engine.hello()->boot_count;
+          if (engine.hello()) {
+            std::memcpy(ctx.dut_pubkey.data(), engine.hello()->pubkey, 32);
+            ctx.boot_count = engine.hello()->boot_count;
+          }
           outcome = t->run(ctx);
         }
       } catch (const std::exception& e) {
