@@ -9,7 +9,7 @@ PACKAGES=(
   libcpp-httplib-dev libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang prometheus
   python3 python3-nacl socat tshark mbpoll python3-pymodbus python3-serial python3-serial-asyncio
-  iproute2 iputils-ping libpugixml-dev libxml2-utils
+  iproute2 iputils-ping libpugixml-dev libxml2-utils libncurses-dev tmux
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

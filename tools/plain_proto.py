@@ -1,11 +1,11 @@
 #!/usr/bin/python3
-"""Writes protocol/proto/plain/iotw.proto: protocol/proto/iotw.proto without the nanopb import and options.
+"""Writes protocol/proto-plain/iotw.proto: protocol/proto/iotw.proto without the nanopb import and options.
 
 iotw.proto carries nanopb's field options (max_size, fixed_length) for the firmware's no-heap encoder; protoc
 needs nanopb.proto to read it. The plain copy is the same schema (same package, messages, field numbers and
 types, so the same wire bytes) with each option turned into a comment that states the size rule
 (docs/protocol.md section 3), so that any protobuf toolchain generates code from it alone:
-    protoc -I protocol/proto/plain --python_out=OUT iotw.proto
+    protoc -I protocol/proto-plain --python_out=OUT iotw.proto
 Run: /usr/bin/python3 tools/plain_proto.py [--check]   (--check: exit 1 if the committed copy is stale)
 """
 import pathlib
@@ -14,7 +14,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SRC = ROOT / "protocol" / "proto" / "iotw.proto"
-OUT = ROOT / "protocol" / "proto" / "plain" / "iotw.proto"
+OUT = ROOT / "protocol" / "proto-plain" / "iotw.proto"  # not under protocol/proto: Wireshark loads every .proto there
 
 FIELD = re.compile(r"^(?P<indent>\s*)(?P<type>\w+) (?P<name>\w+) = (?P<num>\d+) \[(?P<opts>[^\]]*)\];(?P<rest>.*)$")
 

@@ -374,6 +374,12 @@ static void send_attestation(iotw_fw *fw, uint64_t round_id, const uint8_t block
     fw->stats.attestations++;
     log_ev(fw, IOTW_LOG_INFO, "attestation_sent", detail);
   }
+  fw->last_att_valid = 1;
+  fw->last_att_round_id = a->round_id;
+  memcpy(fw->last_att_block_hash, a->block_hash, sizeof fw->last_att_block_hash);
+  fw->last_att_verdict = (uint8_t)a->verdict;
+  memcpy(fw->last_att_signature, a->signature, sizeof fw->last_att_signature);
+  memcpy(fw->last_att_request_hash, block_hash, sizeof fw->last_att_request_hash);
   if (fw->cfg.faults.replay_attestation && !fw->replay_valid) {
     fw->replay_valid = 1;
     fw->replay_round_id = a->round_id;
@@ -405,6 +411,25 @@ static void on_witness(iotw_fw *fw, const iotw_v1_WitnessRequest *w) {
   fw->stats.witness_requests++;
   /* Replay protection (§6 step 5): only a round_id above every one answered since boot is answered. */
   if (fw->witness_answered && w->round_id <= fw->witness_round_max && !fw->cfg.faults.stale_witness) {
+    if (fw->last_att_valid && w->round_id == fw->last_att_round_id &&
+        memcmp(w->block_hash, fw->last_att_request_hash, sizeof fw->last_att_request_hash) == 0) {
+      /* The same request again: our Attestation was lost on the way and the node asks once more (it has no
+       * other witness to ask). The same signed bytes go out; nothing new is signed. */
+      iotw_v1_Envelope env = iotw_v1_Envelope_init_zero;
+      env.which_body = iotw_v1_Envelope_attestation_tag;
+      iotw_v1_Attestation *a = &env.body.attestation;
+      a->round_id = fw->last_att_round_id;
+      memcpy(a->block_hash, fw->last_att_block_hash, sizeof a->block_hash);
+      a->verdict = (iotw_v1_Verdict)fw->last_att_verdict;
+      memcpy(a->signature, fw->last_att_signature, sizeof a->signature);
+      char d[48];
+      snprintf(d, sizeof d, "round_id=%llu", (unsigned long long)w->round_id);
+      if (send_env(fw, &env) == 0) {
+        fw->stats.attestations_resent++;
+        log_ev(fw, IOTW_LOG_INFO, "attestation_resent", d);
+      }
+      return;
+    }
     fw->stats.witness_stale++;
     char d[80];
     snprintf(d, sizeof d, "round_id=%llu highest_answered=%llu", (unsigned long long)w->round_id,

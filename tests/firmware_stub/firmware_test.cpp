@@ -1097,14 +1097,26 @@ TEST_F(FirmwareTest, AnAssignmentNamingAnotherMinerGetsNoResult) {
   EXPECT_EQ(take_one(iotw_v1_Envelope_result_tag).body.result.assignment_id, 91u);
 }
 
-TEST_F(WitnessTest, AReplayedRequestIsAnsweredOnce) {
+// The same request again (its Attestation was lost; the node had no other witness to ask): the same signed
+// Attestation goes out again, byte for byte, and nothing new is signed. The same round with another block is a
+// replay and gets nothing.
+TEST_F(WitnessTest, TheSameRequestAgainGetsTheSameAttestationAndAnAlteredOneNothing) {
   attach();
   const Bytes header = header_bytes(1, 10);
-  attest(5, header, sha256(header));
+  const iotw_v1_Attestation first = attest(5, header, sha256(header));
   deliver(witness(5, header, sha256(header)));
+  const iotw_v1_Attestation again = take_one(iotw_v1_Envelope_attestation_tag).body.attestation;
+  EXPECT_EQ(again.round_id, first.round_id);
+  EXPECT_EQ(again.verdict, first.verdict);
+  EXPECT_EQ(0, std::memcmp(again.block_hash, first.block_hash, sizeof first.block_hash));
+  EXPECT_EQ(0, std::memcmp(again.signature, first.signature, sizeof first.signature)) << "no new signature";
+  EXPECT_EQ(fw.stats.attestations_resent, 1u);
+  EXPECT_EQ(fw.stats.attestations, 1u);
+  EXPECT_TRUE(logged("attestation_resent"));
+  Bytes other = header_bytes(1, 11);
+  deliver(witness(5, other, sha256(other)));  // round 5 again, another block: a replay
   EXPECT_TRUE(take_sent().empty());
   EXPECT_EQ(fw.stats.witness_stale, 1u);
-  EXPECT_EQ(fw.stats.attestations, 1u);
   EXPECT_TRUE(logged("witness_stale"));
 }
 

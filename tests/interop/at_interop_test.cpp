@@ -82,6 +82,7 @@ TEST(AtInterop, Rtl8710OverSocat) {
 TEST(AtInterop, StandaloneNeedsAtAndPty) {
   fs::path dir = scratch();
   EXPECT_EQ(iotw::run_to_end(IOTW_EMU_EXE, {"esp32"}, {.stdout_file = "/dev/null", .stderr_file = dir / "err"}), 2);
-  EXPECT_NE(slurp(dir / "err").find("--at --pty"), std::string::npos);
+  EXPECT_NE(slurp(dir / "err").find("needs --pty (with --at: its AT command set; without: SoC mode)"), std::string::npos)
+      << slurp(dir / "err");
   fs::remove_all(dir);
 }

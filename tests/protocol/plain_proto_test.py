@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""protocol/proto/plain/iotw.proto is current (tools/plain_proto.py --check), compiles with protoc alone (no
+"""protocol/proto-plain/iotw.proto is current (tools/plain_proto.py --check), compiles with protoc alone (no
 nanopb.proto), and code generated from it encodes docs/protocol.md section 9's Envelope vectors byte for byte
 and decodes them back: a partner's toolchain speaks the same wire format as the firmware's nanopb encoder.
 Usage: plain_proto_test.py ROOT"""
@@ -12,7 +12,7 @@ import tempfile
 
 root = pathlib.Path(sys.argv[1])
 subprocess.run(["/usr/bin/python3", str(root / "tools" / "plain_proto.py"), "--check"], check=True)
-plain = root / "protocol" / "proto" / "plain"
+plain = root / "protocol" / "proto-plain"
 text = (plain / "iotw.proto").read_text()
 assert 'import "nanopb.proto"' not in text and "(nanopb)" not in text, "the plain schema must not need nanopb.proto"
 vectors = dict(re.findall(r"^vector\.([\w.]+) = ([0-9a-f]+)$", (root / "docs" / "protocol.md").read_text(), re.M))

@@ -227,6 +227,8 @@ TEST(Checkpoint, FirmwareAdoptsTheNodesCheckpointRejectsAForgedOneAndJudgesLinka
   EXPECT_EQ(arr<32>(dev.fw.ckpt_hash), rig.mem.chain.back().hash);
 
   // A header for height 7 that does not link to block 6 -> invalid; the honest next header -> valid.
+  // Each request its own round: a device answers a round once (docs/protocol.md §6 step 5).
+  std::uint64_t round_id = 999;
   auto witness_verdict = [&](const Hash &prev) {
     Header h{};
     iotw_block_header hdr{};
@@ -236,7 +238,7 @@ TEST(Checkpoint, FirmwareAdoptsTheNodesCheckpointRejectsAForgedOneAndJudgesLinka
     iotw_block_header_pack(&hdr, h.data());
     iotw_v1_Envelope w = iotw_v1_Envelope_init_zero;
     w.which_body = iotw_v1_Envelope_witness_request_tag;
-    w.body.witness_request.round_id = 999;
+    w.body.witness_request.round_id = round_id++;
     std::memcpy(w.body.witness_request.header, h.data(), 120);
     crypto_hash_sha256(w.body.witness_request.block_hash, h.data(), 120);
     dev.sent.clear();

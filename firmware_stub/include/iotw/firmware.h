@@ -9,8 +9,10 @@
  *   Assignment, WitnessRequest and VrfRoundSeed are answered only when ATTACHED (else counted in stats.dropped).
  *   An Assignment whose header's miner_pubkey is not this device's key gets no Result (logged
  *   assignment_foreign, stats.assignments_foreign). A WitnessRequest whose round_id is not above the highest
- *   round_id answered since boot (RAM only: a reboot forgets it) gets no Attestation: replayed or stale
- *   (logged witness_stale, stats.witness_stale). docs/protocol.md §6 steps 4 and 5.
+ *   round_id answered since boot (RAM only: a reboot forgets it) gets no new Attestation: the same request as the
+ *   last one answered (round_id and block_hash) gets that signed Attestation again, byte for byte (the node asks
+ *   again when the answer was lost; logged attestation_resent, stats.attestations_resent); any other is replayed
+ *   or stale and gets nothing (logged witness_stale, stats.witness_stale). docs/protocol.md §6 steps 4 and 5.
  *   VrfRoundSeed: ECVRF prove (crypto/, RFC 9381) over alpha = VRF(height, prev_hash) with the identity seed as
  *   sk, answered with VrfClaim (docs/vrf.md "Miner selection"). The caller's stack must allow about 12 KB
  *   for iotw_fw_on_rx while a seed is handled (libsodium's scalar multiplication; docs/vrf.md).
@@ -126,6 +128,7 @@ typedef struct {
   uint32_t attestations_replayed, collusion_lies; /**< Byzantine faults acted on */
   uint32_t assignments_foreign; /**< Assignments whose header's miner is not this device: no Result */
   uint32_t witness_stale;       /**< WitnessRequests with round_id <= the highest answered: no Attestation */
+  uint32_t attestations_resent; /**< the last answered request asked again: its Attestation re-sent unchanged */
 } iotw_fw_stats;
 
 typedef struct {
@@ -162,6 +165,14 @@ typedef struct {
   /* Witness replay protection: the highest round_id answered since boot (RAM only). */
   uint8_t witness_answered;
   uint64_t witness_round_max;
+  /* The last Attestation sent and the request's block_hash it answered: re-sent unchanged when the same request
+   * comes again (its answer was lost). */
+  uint8_t last_att_valid;
+  uint8_t last_att_request_hash[32];
+  uint64_t last_att_round_id;
+  uint8_t last_att_block_hash[32];
+  uint8_t last_att_verdict;
+  uint8_t last_att_signature[64];
   /* faults.slow_miner: a Result held until slow_due_ms. */
   uint8_t slow_valid;
   uint64_t slow_due_ms;

@@ -1,0 +1,125 @@
+// The console's behaviour without a terminal (docs/console.md "Keys"): keys in, control-socket requests and
+// screen state out. Live mode polls the run (`events`, `status`) through the same request function the keys
+// use; replay mode plays a finished run's events into the view model. The ncurses layer (screen.hpp) only
+// draws a Controller and feeds it keys.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "iotw/console/view_model.hpp"
+
+namespace iotw::console {
+
+/// Keys that are not printable characters (the ncurses layer maps its KEY_* codes onto these).
+enum Key : int {
+  kKeyUp = 0x1001,
+  kKeyDown,
+  kKeyPageUp,
+  kKeyPageDown,
+  kKeyHome,
+  kKeyEnd,
+  kKeyEnter,
+  kKeyEscape,
+  kKeyBackspace,
+};
+
+/// The inline step a device key sends (r h b o c s x), or why the key does not apply to `device`.
+struct KeyStep {
+  std::string step;   ///< e.g. "fault reboot device=esp32-02"; empty when `error` is set
+  std::string error;  ///< e.g. "b: esp32-01 is not DPS-powered"
+};
+KeyStep step_for_key(char key, const DeviceRow& device);
+
+/// Sends one request to harness.sock and returns its reply; throws std::runtime_error when the socket fails.
+using Requester = std::function<nlohmann::json(const nlohmann::json&)>;
+
+class Controller {
+ public:
+  enum class Mode { live, replay };
+  /// What the console should do after a key.
+  enum class Exit { none, detach, stopped };
+
+  /// Live: `send` reaches the run's harness.sock (hello is asked at once).
+  explicit Controller(Requester send);
+  /// Replay: the run's events (events.jsonl, in order) and its report.json (null when missing).
+  Controller(std::vector<nlohmann::json> events, nlohmann::json report);
+
+  Mode mode() const { return mode_; }
+  /// Live: the rig file the run was started from (hello's `rig_file`).
+  const std::string& rig_file() const { return rig_file_; }
+  /// See ViewModel::describe_step.
+  void describe_step(const std::string& key, const std::string& text, std::optional<double> duration_s) {
+    model_.describe_step(key, text, duration_s);
+  }
+  const ViewModel& model() const { return model_; }
+
+  /// Advances the source: live, polls `events` and `status` (at most every `poll_ms`); replay, applies the
+  /// events due at `now_ms` when playing. Returns true when the screen changed.
+  bool tick(std::int64_t now_ms);
+  /// One key press. Returns what the console should do next.
+  Exit key(int key);
+
+  // --- screen state (read by the ncurses layer and the tests) ---
+  std::size_t selected() const { return selected_; }
+  const DeviceRow* selected_device() const;
+  bool log_focused() const { return log_focused_; }
+  bool help_shown() const { return help_; }
+  const LogView& log_view() const { return log_view_; }
+  /// Lines scrolled back from the newest (0 = follow the tail).
+  std::size_t log_scroll() const { return log_scroll_; }
+  /// The open prompt ("" = none), e.g. ":" or "uart esp8266-01> ", and what has been typed.
+  const std::string& prompt() const { return prompt_; }
+  const std::string& input() const { return input_; }
+  /// Live: the run has ended and its harness.sock is gone (its verdict came from report.json).
+  bool run_ended() const { return connection_lost_; }
+  /// The message line: the last request's outcome, an error in place, a key that does nothing.
+  const std::string& message() const { return message_; }
+  /// The time the screen shows, ms: the last poll's wall clock (live) or the replayed event's time (replay).
+  std::int64_t now_ms() const { return now_ms_; }
+
+  // --- replay ---
+  bool playing() const { return playing_; }
+  double speed() const { return speed_; }
+  std::size_t position() const { return position_; }
+  std::size_t event_count() const { return events_.size(); }
+  /// Rebuilds the model from the start up to the first block_finalized at `height` or above (all events when
+  /// none). Returns false when the run never reached it.
+  bool seek_height(std::int64_t height);
+
+  static constexpr std::int64_t poll_ms = 200;
+
+ private:
+  void send_step(const std::string& step, char key, const std::string& device);
+  std::optional<nlohmann::json> request(const nlohmann::json& req);
+  void submit_prompt();
+  void step_replay(std::size_t n);
+  void finish_replay_if_done();
+  Exit quit_answer(int key);
+
+  Mode mode_;
+  Requester send_;
+  ViewModel model_;
+  std::int64_t cursor_ = 0, last_poll_ms_ = 0, now_ms_ = 0;
+  bool finished_ = false, connection_lost_ = false;
+  std::string run_dir_, rig_file_;
+  std::size_t selected_ = 0, log_scroll_ = 0;
+  bool log_focused_ = false, help_ = false, quitting_ = false;
+  LogView log_view_;
+  std::string prompt_, input_, message_, prompt_kind_;
+  std::map<std::string, int> partitions_;  // device -> open partition action
+  // replay
+  std::vector<nlohmann::json> events_;
+  nlohmann::json report_;
+  std::size_t position_ = 0;
+  bool playing_ = false;
+  double speed_ = 1.0;
+  std::int64_t play_wall_ms_ = 0, play_event_ms_ = 0;
+};
+
+}  // namespace iotw::console
