@@ -14,7 +14,22 @@ CertifyCommand::CertifyCommand(CLI::App& app) {
                                        "serial number, manufacturer, description. PTYs are not listed");
   ports_->add_flag("--json", json_, "A JSON array instead of the table");
   certify_ = app.add_subcommand("certify", "Certification of a device under test (docs/certification.md)");
-  certify_->require_subcommand(1);
+  certify_->require_subcommand(0, 1);
+  certify_->add_option("--dut", run_.dut,
+                       "The device under test: serial:PATH[,baud=N,parity=none|even|odd,flow=none|rtscts|xonxoff,"
+                       "reset=none|esp] (a real port or a PTY /dev/pts/N)");
+  certify_->add_option("--profile", run_.profile, "soc (default), at-esp, at-realtek, dps, bulb");
+  certify_->add_option("--out", run_.out, "Run folder (default runs/certify-PROFILE-STAMP-SEED; must be empty)");
+  certify_->add_option("--key", run_.key, "Certifier key file (iotw certify keygen): signs the report; without it "
+                                           "the report is not signed");
+  certify_->add_option("--only", run_.only, "Run only these CERT ids (comma-separated or repeated)")->delimiter(',');
+  certify_->add_flag("--list", list_, "Print the profile's tests and exit");
+  certify_->add_option("--reset-cmd", run_.reset_cmd, "Command (/bin/sh -c) that resets the DUT");
+  seed_opt_ = certify_->add_option("--seed", seed_, "Seed of nonces, headers and the fuzz (default: random, printed)");
+  certify_->add_option("--fuzz-s", run_.fuzz_s, "Length of CERT-070's fuzz in seconds (default 20)");
+  certify_->add_option("--node-key", run_.node_key,
+                       "The trust node's key file (32 raw bytes; created if absent). A DUT provisioned with its public "
+                       "key (printed at the start) gets the light-verification tests; default: a fresh key per run");
   keygen_ = certify_->add_subcommand("keygen", "Make a certifier key (Ed25519) that signs certification reports");
   keygen_->add_option("--out,-o", key_out_, "Key file to create (mode 0600; never overwritten; default certifier.key)");
   verify_ = certify_->add_subcommand(
@@ -58,6 +73,21 @@ int CertifyCommand::run(std::ostream& out, std::ostream& err) const {
       err << "error: " << e.what() << '\n';
       return kExitCouldNotRun;
     }
+  }
+  if (!verify_->parsed()) {
+    if (list_) return list_tests(run_.profile, out, err);
+    if (run_.dut.empty()) {
+      err << "error: certify needs --dut SPEC (or --list, or a subcommand: keygen, verify); see --help\n";
+      return kExitUsage;
+    }
+    CertifyOptions o = run_;
+    if (*seed_opt_) o.seed = seed_;
+    o.command_line = "iotw certify --dut " + o.dut + " --profile " + o.profile;
+    for (const CLI::Option* opt : certify_->get_options())
+      if (opt->count() > 0 && opt->get_name() != "--dut" && opt->get_name() != "--profile" && opt->get_name() != "--help")
+        for (const std::string& v : opt->results()) o.command_line += " " + opt->get_name() + " " + v;
+    o.bin_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path();
+    return run_certification(o, out, err);
   }
   std::string expected;
   if (!expected_key_.empty()) {

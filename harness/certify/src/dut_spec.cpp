@@ -90,7 +90,9 @@ DutSpec parse_dut_spec(const std::string& spec) {
     in_addr a{};
     if (::inet_pton(AF_INET, d.host.c_str(), &a) != 1) bad("HOST must be an IPv4 address (dotted quad), got '" + d.host + "'");
     long long p = 0;
-    if (!to_int(rest.substr(c + 1), 1, 65535, p)) bad("PORT must be 1..65535, got '" + rest.substr(c + 1) + "'");
+    // udp:HOST:0 = any source port of HOST (its first datagram fixes it); tcp:HOST:0 = the certifier listens on a
+    // free port (printed)
+    if (!to_int(rest.substr(c + 1), 0, 65535, p)) bad("PORT must be 0..65535, got '" + rest.substr(c + 1) + "'");
     d.port = static_cast<std::uint16_t>(p);
     return d;
   }

@@ -1,7 +1,8 @@
 // The device under test as `iotw certify --dut SPEC` names it (docs/certification.md "The DUT"):
 //   serial:PATH[,baud=N][,parity=none|even|odd][,flow=none|rtscts|xonxoff][,reset=none|esp]
-//   udp:HOST:PORT      a device that reaches the trust node over UDP from HOST:PORT
-//   tcp:HOST:PORT      a device that connects to the trust node's TCP port from HOST
+//   udp:HOST:PORT      a device that reaches the trust node over UDP from HOST:PORT (PORT 0: any port of HOST,
+//                      fixed by its first datagram)
+//   tcp:HOST:PORT      a device on HOST that connects to the certifier's TCP port PORT (0: a free port, printed)
 #pragma once
 #include <cstdint>
 #include <string>
@@ -20,7 +21,8 @@ struct DutSpec {
   Flow flow = Flow::None;
   Reset reset = Reset::None;
   std::string host;           ///< Udp/Tcp: an IPv4 address (dotted quad)
-  std::uint16_t port = 0;     ///< Udp/Tcp: 1..65535
+  std::uint16_t port = 0;     ///< Udp: the DUT's source port, 0..65535 (0 = any); Tcp: the port the certifier
+                              ///< listens on for the DUT, 0..65535 (0 = a free one)
 
   /// True for a PTY slave (/dev/pts/N): opened with termios, since libserialport looks ports up in sysfs.
   bool is_pty() const;

@@ -1,0 +1,940 @@
+#include "iotw/certify/catalogue.hpp"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <regex>
+#include <set>
+
+#include <fmt/format.h>
+#include <sodium.h>
+
+#include "iotw/block_header.h"
+#include "iotw/cobs.h"
+#include "iotw/crc32.h"
+#include "iotw/ecvrf.h"
+#include "iotw/signing.h"
+#include "iotw/support/hex.hpp"
+
+namespace iotw::certify {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+using Key = std::array<std::uint8_t, 32>;
+using Header = std::array<std::uint8_t, IOTW_BLOCK_HEADER_SIZE>;
+
+Outcome pass(json measured = json::object()) { return {Verdict::Pass, "", std::move(measured)}; }
+Outcome fail(std::string reason, json measured = json::object()) {
+  return {Verdict::Fail, std::move(reason), std::move(measured)};
+}
+Outcome not_run(std::string reason) { return {Verdict::NotRun, std::move(reason), json::object()}; }
+
+Key random32(RunContext& c) {
+  Key k;
+  for (auto& b : k) b = static_cast<std::uint8_t>(c.rng());
+  return k;
+}
+
+Key sha256(const std::uint8_t* p, std::size_t n) {
+  Key h;
+  crypto_hash_sha256(h.data(), p, n);
+  return h;
+}
+
+bool verify(const std::uint8_t sig[64], const std::uint8_t* msg, std::size_t n, const Key& pk) {
+  return crypto_sign_verify_detached(sig, msg, n, pk.data()) == 0;
+}
+
+bool register_ok(const iotw_v1_Prove& p, const Key& nonce, const Key& pk) {
+  std::uint8_t m[IOTW_SIG_MSG_MAX];
+  const std::size_t n = iotw_sigmsg_register(nonce.data(), pk.data(), m);
+  return verify(p.signature, m, n, pk);
+}
+bool result_ok(const iotw_v1_Result& r, const Key& pk) {
+  std::uint8_t m[IOTW_SIG_MSG_MAX];
+  return verify(r.signature, m, iotw_sigmsg_result(r.assignment_id, r.block_hash, m), pk);
+}
+bool attest_ok(const iotw_v1_Attestation& a, const Key& pk) {
+  std::uint8_t m[IOTW_SIG_MSG_MAX];
+  return verify(a.signature, m,
+                iotw_sigmsg_attest(a.round_id, a.block_hash, static_cast<std::uint8_t>(a.verdict), m), pk);
+}
+
+iotw_v1_Envelope challenge(const Key& nonce) {
+  iotw_v1_Envelope e{};
+  e.which_body = iotw_v1_Envelope_challenge_tag;
+  std::memcpy(e.body.challenge.nonce, nonce.data(), 32);
+  return e;
+}
+
+Header make_header(RunContext& c, std::uint64_t height, const Key& prev, const Key& miner, std::uint32_t version = 1) {
+  iotw_block_header h{};
+  h.version = 1;
+  h.height = height;
+  std::memcpy(h.prev_hash, prev.data(), 32);
+  const Key empty = sha256(nullptr, 0);
+  std::memcpy(h.tx_root, empty.data(), 32);
+  h.timestamp_ms = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  std::memcpy(h.miner_pubkey, miner.data(), 32);
+  Header out;
+  iotw_block_header_pack(&h, out.data());
+  if (version != 1) iotw_put_u32le(out.data(), version);
+  (void)c;
+  return out;
+}
+
+iotw_v1_Envelope assignment(std::uint64_t id, const Header& h, std::uint32_t deadline_ms) {
+  iotw_v1_Envelope e{};
+  e.which_body = iotw_v1_Envelope_assignment_tag;
+  e.body.assignment.assignment_id = id;
+  std::memcpy(e.body.assignment.header, h.data(), h.size());
+  e.body.assignment.deadline_ms = deadline_ms;
+  return e;
+}
+
+iotw_v1_Envelope witness_request(std::uint64_t round, const Header& h, const Key& hash, std::uint32_t deadline_ms) {
+  iotw_v1_Envelope e{};
+  e.which_body = iotw_v1_Envelope_witness_request_tag;
+  e.body.witness_request.round_id = round;
+  std::memcpy(e.body.witness_request.header, h.data(), h.size());
+  std::memcpy(e.body.witness_request.block_hash, hash.data(), 32);
+  e.body.witness_request.deadline_ms = deadline_ms;
+  return e;
+}
+
+Engine::Pred is(unsigned tag) {
+  return [tag](const iotw_v1_Envelope& e) { return e.which_body == tag; };
+}
+Engine::Pred result_for(std::uint64_t id) {
+  return [id](const iotw_v1_Envelope& e) {
+    return e.which_body == iotw_v1_Envelope_result_tag && e.body.result.assignment_id == id;
+  };
+}
+Engine::Pred attestation_for(std::uint64_t round) {
+  return [round](const iotw_v1_Envelope& e) {
+    return e.which_body == iotw_v1_Envelope_attestation_tag && e.body.attestation.round_id == round;
+  };
+}
+
+std::string secs(std::chrono::milliseconds d) { return fmt::format("{:g}", static_cast<double>(d.count()) / 1000.0); }
+
+/// Frames of `tag` from index `from` on.
+std::vector<const SeenFrame*> all_of(const Engine& e, std::size_t from, unsigned tag) {
+  std::vector<const SeenFrame*> out;
+  for (std::size_t i = from; i < e.seen_count(); ++i)
+    if (e.seen(i).env.which_body == tag) out.push_back(&e.seen(i));
+  return out;
+}
+
+/// "" when the DUT did not reset since `from` (no Hello with a boot_count above the one before the test).
+std::string reset_since(const RunContext& c, std::size_t from) {
+  for (const SeenFrame* f : all_of(c.engine, from, iotw_v1_Envelope_hello_tag))
+    if (f->env.body.hello.boot_count > c.boot_count)
+      return fmt::format("the DUT reset: a Hello with boot_count {} (was {}) at +{:.3f} s", f->env.body.hello.boot_count,
+                         c.boot_count, f->t_s);
+  return "";
+}
+
+// --- framing (§2) ----------------------------------------------------------------------------------------------
+
+/// Sends `bad` (which must be ignored), then a good Challenge: exactly one Prove (the good Challenge's) and no reset.
+/// `bad_nonce`: `bad` carries a Challenge with this nonce, whose answer (if any) is withheld from the node.
+Outcome bad_bytes_then_challenge(RunContext& c, const Bytes& bad, const std::optional<Key>& bad_nonce) {
+  Engine& e = c.engine;
+  const std::size_t m = e.mark();
+  if (bad_nonce) e.withhold_prove_for(*bad_nonce);
+  e.inject_raw(bad);
+  e.pump_for(100ms);
+  e.inject(challenge(random32(c)));
+  if (!e.wait_for(m, is(iotw_v1_Envelope_prove_tag), c.answer))
+    return fail(no_response(c.answer) + ": no Prove to the good Challenge after the bad bytes");
+  e.pump_for(300ms);  // a Prove to the bad bytes or a reboot would show by now
+  std::vector<const SeenFrame*> proves;  // answers to our Challenges (not a re-registration with the node)
+  for (const SeenFrame* f : all_of(e, m, iotw_v1_Envelope_prove_tag))
+    if (f->withheld) proves.push_back(f);
+  json measured = {{"proves", proves.size()}};
+  if (auto r = reset_since(c, m); !r.empty()) return fail(r, measured);
+  if (proves.size() != 1)
+    return fail(fmt::format("{} Proves: the DUT answered the frame it must drop as well as the good one", proves.size()),
+                measured);
+  return pass(measured);
+}
+
+/// A Challenge's serial frame; its Prove will be withheld from the node.
+Bytes challenge_wire(RunContext& c) {
+  const Key nonce = random32(c);
+  c.engine.withhold_prove_for(nonce);
+  return serial_frame(encode(challenge(nonce)));
+}
+
+Outcome cert001(RunContext& c) {  // bad CRC
+  const Key nonce = random32(c);
+  const Bytes payload = encode(challenge(nonce));
+  Bytes raw = payload;
+  const std::uint32_t crc = iotw_crc32(payload.data(), payload.size()) ^ 0x00000100u;  // one bit off
+  for (int i = 0; i < 4; ++i) raw.push_back(static_cast<std::uint8_t>(crc >> (8 * i)));
+  return bad_bytes_then_challenge(c, c.engine.dut_link().wire(raw), nonce);
+}
+
+/// "" on a link with the serial framing; else why a serial-framing test does not apply.
+std::string serial_framing_only(const RunContext& c) {
+  return c.engine.dut_link().stream() ? "" : "serial framing only: a UDP DUT gets one frame per datagram (docs/protocol.md §2)";
+}
+
+Outcome cert002(RunContext& c) {  // oversize
+  if (auto why = serial_framing_only(c); !why.empty()) return not_run(why);
+  Bytes bad(600);
+  for (auto& b : bad) b = static_cast<std::uint8_t>(1 + c.rng() % 255);
+  bad.push_back(0);
+  return bad_bytes_then_challenge(c, bad, std::nullopt);
+}
+
+Outcome cert003(RunContext& c) {  // broken COBS: the first code byte points past the end of the frame
+  if (auto why = serial_framing_only(c); !why.empty()) return not_run(why);
+  const Key nonce = random32(c);
+  Bytes wire = serial_frame(encode(challenge(nonce)));
+  wire[0] = 0xFF;
+  return bad_bytes_then_challenge(c, wire, nonce);
+}
+
+Outcome cert004(RunContext& c) {  // garbage between frames
+  Bytes bad(256);
+  for (auto& b : bad) b = static_cast<std::uint8_t>(1 + c.rng() % 255);
+  if (c.engine.dut_link().stream()) bad.push_back(0);  // on UDP: one datagram of garbage
+  return bad_bytes_then_challenge(c, bad, std::nullopt);
+}
+
+Outcome cert005(RunContext& c) {  // one byte per write
+  if (auto why = serial_framing_only(c); !why.empty()) return not_run(why);
+  Engine& e = c.engine;
+  const std::size_t m = e.mark();
+  e.inject_bytewise(challenge_wire(c), 20ms);
+  if (!e.wait_for(m, is(iotw_v1_Envelope_prove_tag), c.answer))
+    return fail(no_response(c.answer) + ": no Prove to a Challenge written one byte at a time");
+  return pass();
+}
+
+Outcome cert006(RunContext& c) {  // two frames in one write
+  if (auto why = serial_framing_only(c); !why.empty()) return not_run(why);
+  Engine& e = c.engine;
+  const std::size_t m = e.mark();
+  Bytes both = challenge_wire(c);
+  const Bytes second = challenge_wire(c);
+  both.insert(both.end(), second.begin(), second.end());
+  e.inject_raw(both);
+  const SeenFrame* first = e.wait_for(m, is(iotw_v1_Envelope_prove_tag), c.answer);
+  if (!first) return fail(no_response(c.answer) + ": no Prove to two Challenges sent in one write");
+  const std::size_t next = first->index + 1;
+  if (!e.wait_for(next, is(iotw_v1_Envelope_prove_tag), c.answer))
+    return fail("one Prove only: the second of two frames in one write was lost", {{"proves", 1}});
+  return pass({{"proves", 2}});
+}
+
+// --- registration (§6.1, §6.2) -------------------------------------------------------------------------------
+
+Outcome cert010(RunContext& c) {
+  const auto& h = c.engine.hello();
+  if (!h) return fail(no_response(c.answer) + ": no Hello");
+  iotw_v1_Envelope shown{};
+  shown.which_body = iotw_v1_Envelope_hello_tag;
+  shown.body.hello = *h;
+  c.engine.note("judged: the DUT's latest Hello: " + describe(shown));
+  json m = {{"pubkey", to_hex(h->pubkey, 32)}, {"model", h->model}, {"name", h->name},
+            {"boot_count", h->boot_count}, {"reset_reason", h->reset_reason}, {"fw_version", h->fw_version}};
+  if (crypto_core_ed25519_is_valid_point(h->pubkey) != 1)
+    return fail("the Hello's pubkey is not a valid Ed25519 point (canonical, on the curve, not of small order)", m);
+  const std::size_t model = std::strlen(h->model), name = std::strlen(h->name);
+  if (model < 1 || model > 15) return fail(fmt::format("model is {} bytes; 1..15 allowed", model), m);
+  if (name > 31) return fail(fmt::format("name is {} bytes; at most 31", name), m);
+  if (h->boot_count < 1) return fail("boot_count is 0; the first boot counts 1", m);
+  return pass(m);
+}
+
+Outcome cert011(RunContext& c) {
+  Engine& e = c.engine;
+  if (!e.node_nonce()) return fail("the trust node sent the DUT no Challenge (the DUT never sent a Hello it answered)");
+  const SeenFrame* p = nullptr;  // the first Prove relayed to the node after its Challenge (not one to ours)
+  for (std::size_t from = e.after_node_challenge(); !p;) {
+    p = e.wait_for(from, is(iotw_v1_Envelope_prove_tag), c.answer);
+    if (!p) return fail(no_response(c.answer) + ": no Prove to the node's Challenge");
+    if (p->withheld) from = p->index + 1, p = nullptr;
+  }
+  const Key nonce = *e.node_nonce();
+  e.note("judged: the node's Challenge nonce=" + to_hex(nonce) + " and the DUT's answer: " + describe(p->env));
+  json m = {{"nonce", to_hex(nonce)}, {"prove_pubkey", to_hex(p->env.body.prove.pubkey, 32)}};
+  if (std::memcmp(p->env.body.prove.pubkey, c.dut_pubkey.data(), 32) != 0)
+    return fail("the Prove's pubkey is not the Hello's", m);
+  if (!register_ok(p->env.body.prove, nonce, c.dut_pubkey))
+    return fail("the Prove's signature does not verify over REGISTER(nonce, pubkey) under the Hello's pubkey", m);
+  return pass(m);
+}
+
+Outcome cert012(RunContext& c) {
+  Engine& e = c.engine;
+  json m = json::array();
+  for (int i = 0; i < 2; ++i) {
+    const Key nonce = random32(c);
+    const std::size_t at = e.mark();
+    e.inject(challenge(nonce));
+    const SeenFrame* p = e.wait_for(at, is(iotw_v1_Envelope_prove_tag), c.answer);
+    if (!p) return fail(no_response(c.answer) + fmt::format(": no Prove to Challenge {}", i + 1));
+    const bool ok = register_ok(p->env.body.prove, nonce, c.dut_pubkey);
+    m.push_back({{"nonce", to_hex(nonce)}, {"verifies", ok}});
+    if (!ok)
+      return fail(fmt::format("the Prove to Challenge {} does not verify over REGISTER of its own nonce", i + 1),
+                  {{"proves", m}});
+  }
+  return pass({{"proves", m}});
+}
+
+Outcome cert013(RunContext& c) {
+  Engine& e = c.engine;
+  if (!e.can_reset()) return not_run("no way to reset the DUT: give --reset-cmd (or reset=esp on a real port)");
+  const Key before = c.dut_pubkey;
+  const std::uint32_t boots = c.boot_count;
+  if (auto err = e.reset(); !err.empty()) return fail(err);
+  // The DUT was attached before the reset, so it had no Hello in flight: the next Hello is the new boot's.
+  const std::size_t m = e.mark();
+  constexpr auto kBoot = 15s;
+  const SeenFrame* h = e.wait_for(m, is(iotw_v1_Envelope_hello_tag), kBoot);
+  if (!h) return fail(no_response(kBoot) + ": no Hello after the reset");
+  const auto& hello = h->env.body.hello;
+  json meas = {{"pubkey_before", to_hex(before)}, {"pubkey_after", to_hex(hello.pubkey, 32)},
+               {"boot_count_before", boots}, {"boot_count_after", hello.boot_count}, {"reset_reason", hello.reset_reason}};
+  e.wait_attached(10s);
+  if (std::memcmp(hello.pubkey, before.data(), 32) != 0) return fail("a different pubkey after the reset", meas);
+  if (hello.boot_count != boots + 1)
+    return fail(fmt::format("boot_count {} after {}: a reset adds one", hello.boot_count, boots), meas);
+  if (hello.reset_reason != 2 && hello.reset_reason != 3)
+    return fail(fmt::format("reset_reason {}: a reset is 3 (software) or 2 (external pin), ESP-IDF numbering",
+                            hello.reset_reason), meas);
+  return pass(meas);
+}
+
+Outcome cert015(RunContext& c) {
+  Engine& e = c.engine;
+  const std::size_t m = e.mark();
+  iotw_v1_Envelope err{};
+  err.which_body = iotw_v1_Envelope_error_tag;
+  err.body.error.code = 1;
+  std::strcpy(err.body.error.text, "not registered");
+  const double t0 = e.now_s();
+  e.inject(err);
+  const SeenFrame* h = e.wait_for(m, is(iotw_v1_Envelope_hello_tag), 1s);
+  if (!h) return fail(no_response(1s) + ": no Hello after Error 1");
+  const double after_ms = 1000.0 * (h->t_s - t0);
+  e.wait_attached(10s);
+  return pass({{"hello_after_ms", std::round(after_ms)}});
+}
+
+// --- mining (§6.4) ---------------------------------------------------------------------------------------------
+
+/// One injected Assignment for the DUT: its Result (nullptr when none came within deadline + 1 s) and the latency.
+struct Mined {
+  const SeenFrame* result = nullptr;
+  double latency_ms = 0;
+  Key hash{};
+  std::uint64_t id = 0;
+};
+
+Mined mine_one(RunContext& c, const Key& miner, std::chrono::milliseconds extra = 1000ms) {
+  Engine& e = c.engine;
+  Mined out;
+  out.id = c.next_id++;
+  const Header h = make_header(c, c.next_height++, random32(c), miner);
+  out.hash = sha256(h.data(), h.size());
+  const std::size_t m = e.mark();
+  const double t0 = e.now_s();
+  e.inject(assignment(out.id, h, c.deadline_ms));
+  out.result = e.wait_for(m, result_for(out.id), std::chrono::milliseconds(c.deadline_ms) + extra);
+  if (out.result) out.latency_ms = 1000.0 * (out.result->t_s - t0);
+  return out;
+}
+
+Outcome cert020(RunContext& c) {
+  json results = json::array();
+  for (int i = 0; i < 10; ++i) {
+    const Mined r = mine_one(c, c.dut_pubkey);
+    if (!r.result)
+      return fail(no_response(std::chrono::milliseconds(c.deadline_ms) + 1s) +
+                      fmt::format(": no Result for assignment {} ({} of 10)", r.id, i + 1),
+                  {{"results", results}});
+    const auto& res = r.result->env.body.result;
+    const bool hash_ok = std::memcmp(res.block_hash, r.hash.data(), 32) == 0;
+    const bool sig_ok = result_ok(res, c.dut_pubkey);
+    results.push_back({{"assignment_id", r.id}, {"latency_ms", std::round(r.latency_ms * 10) / 10},
+                       {"hash_ok", hash_ok}, {"signature_ok", sig_ok}});
+    if (!hash_ok) return fail(fmt::format("assignment {}: block_hash is not SHA-256(header)", r.id), {{"results", results}});
+    if (!sig_ok)
+      return fail(fmt::format("assignment {}: the signature does not verify over RESULT under the DUT's key", r.id),
+                  {{"results", results}});
+    if (r.latency_ms > c.deadline_ms)
+      return fail(fmt::format("assignment {}: the Result came {:.1f} ms after the Assignment, deadline_ms is {}", r.id,
+                              r.latency_ms, c.deadline_ms),
+                  {{"results", results}});
+  }
+  return pass({{"results", results}});
+}
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  const std::size_t i = static_cast<std::size_t>(std::ceil(p * static_cast<double>(v.size()))) - 1;
+  return v[std::min(i, v.size() - 1)];
+}
+
+Outcome cert021(RunContext& c) {
+  std::vector<double> lat;
+  for (int i = 0; i < 10; ++i) {
+    const Mined r = mine_one(c, c.dut_pubkey);
+    if (!r.result)
+      return fail(no_response(std::chrono::milliseconds(c.deadline_ms) + 1s) +
+                  fmt::format(": no Result for assignment {}", r.id));
+    lat.push_back(r.latency_ms);
+  }
+  const double p50 = percentile(lat, 0.50), p99 = percentile(lat, 0.99);
+  json m = {{"samples", lat.size()}, {"p50_ms", std::round(p50 * 10) / 10}, {"p99_ms", std::round(p99 * 10) / 10},
+            {"deadline_ms", c.deadline_ms}};
+  if (p99 >= c.deadline_ms) return fail(fmt::format("p99 {:.1f} ms is not under deadline_ms {}", p99, c.deadline_ms), m);
+  return pass(m);
+}
+
+Outcome cert022(RunContext& c) {
+  const Key other = random32(c);
+  Engine& e = c.engine;
+  const std::uint64_t id = c.next_id++;
+  const Header h = make_header(c, c.next_height++, random32(c), other);
+  const std::size_t m = e.mark();
+  const double t0 = e.now_s();
+  e.inject(assignment(id, h, c.deadline_ms));
+  if (const SeenFrame* r = e.wait_for(m, result_for(id), std::chrono::milliseconds(c.deadline_ms)))
+    return fail(fmt::format("a Result for an Assignment whose header names another miner ({})", to_hex(other)),
+                {{"result_after_ms", std::round(1000 * (r->t_s - t0))}});
+  return pass();
+}
+
+// --- witnessing (§6.5) -----------------------------------------------------------------------------------------
+
+struct Witnessed {
+  const SeenFrame* att = nullptr;
+  std::uint64_t round = 0;
+};
+
+Witnessed witness(RunContext& c, std::uint64_t round, const Header& h, const Key& claimed) {
+  Engine& e = c.engine;
+  const std::size_t m = e.mark();
+  e.inject(witness_request(round, h, claimed, c.deadline_ms));
+  return {e.wait_for(m, attestation_for(round), c.answer), round};
+}
+
+/// A request for `h` claiming `claimed`: an Attestation with `want`, round and hash echoed, signed over ATTEST.
+Outcome judge(RunContext& c, const Header& h, const Key& claimed, iotw_v1_Verdict want) {
+  const Witnessed w = witness(c, c.next_id++, h, claimed);
+  if (!w.att) return fail(no_response(c.answer) + fmt::format(": no Attestation for round {}", w.round));
+  const auto& a = w.att->env.body.attestation;
+  json m = {{"round_id", a.round_id}, {"verdict", static_cast<int>(a.verdict)}, {"expected_verdict", static_cast<int>(want)}};
+  if (std::memcmp(a.block_hash, claimed.data(), 32) != 0) return fail("block_hash is not the request's", m);
+  if (a.verdict != want)
+    return fail(fmt::format("verdict {} ({}), expected {}", static_cast<int>(a.verdict),
+                            a.verdict == iotw_v1_Verdict_VERDICT_VALID ? "valid" : "invalid", static_cast<int>(want)),
+                m);
+  if (!attest_ok(a, c.dut_pubkey)) return fail("the signature does not verify over ATTEST under the DUT's key", m);
+  return pass(m);
+}
+
+Outcome cert030(RunContext& c) {
+  const Header h = make_header(c, c.next_height++, random32(c), random32(c));
+  return judge(c, h, sha256(h.data(), h.size()), iotw_v1_Verdict_VERDICT_VALID);
+}
+
+Outcome cert031(RunContext& c) {
+  const Header h = make_header(c, c.next_height++, random32(c), random32(c));
+  Key wrong = sha256(h.data(), h.size());
+  wrong[c.rng() % 32] ^= 0x01;
+  return judge(c, h, wrong, iotw_v1_Verdict_VERDICT_INVALID);
+}
+
+Outcome cert033(RunContext& c) {
+  const Header h = make_header(c, c.next_height++, random32(c), random32(c), 2);
+  return judge(c, h, sha256(h.data(), h.size()), iotw_v1_Verdict_VERDICT_INVALID);
+}
+
+Outcome cert034(RunContext& c) {
+  Engine& e = c.engine;
+  const Header h = make_header(c, c.next_height++, random32(c), random32(c));
+  const Key hash = sha256(h.data(), h.size());
+  const std::uint64_t round = c.next_id++;
+  const std::size_t m = e.mark();
+  const Witnessed first = witness(c, round, h, hash);
+  if (!first.att) return fail(no_response(c.answer) + ": no Attestation to the first request");
+  const iotw_v1_Attestation a1 = first.att->env.body.attestation;
+  // The same request again (a retransmission: at most the same signed bytes again), then the same round with
+  // other contents (a replay: nothing).
+  e.inject(witness_request(round, h, hash, c.deadline_ms));
+  e.pump_for(std::chrono::milliseconds(c.deadline_ms) / 2);
+  const Header other = make_header(c, c.next_height++, random32(c), random32(c));
+  e.inject(witness_request(round, other, sha256(other.data(), other.size()), c.deadline_ms));
+  e.pump_for(std::chrono::milliseconds(c.deadline_ms));
+  std::size_t count = 0, resent = 0;
+  for (const SeenFrame* f : all_of(e, m, iotw_v1_Envelope_attestation_tag)) {
+    const auto& a = f->env.body.attestation;
+    if (a.round_id != round) continue;
+    ++count;
+    if (&f->env.body.attestation == &first.att->env.body.attestation) continue;
+    const bool same = a.round_id == a1.round_id && a.verdict == a1.verdict &&
+                      std::memcmp(a.block_hash, a1.block_hash, 32) == 0 && std::memcmp(a.signature, a1.signature, 64) == 0;
+    if (!same)
+      return fail("a second, different Attestation for a round already answered (a new signature for a replayed "
+                  "request)",
+                  {{"attestations", count}});
+    ++resent;
+  }
+  json meas = {{"attestations", count}, {"identical_resends", resent}};
+  if (resent > 1) return fail("the answered request's Attestation was re-sent to the replay with other contents", meas);
+  return pass(meas);
+}
+
+Outcome cert035(RunContext& c) {
+  Engine& e = c.engine;
+  c.next_id += 2;
+  const std::uint64_t high = c.next_id - 1, low = c.next_id - 2;
+  const Header h1 = make_header(c, c.next_height++, random32(c), random32(c));
+  if (!witness(c, high, h1, sha256(h1.data(), h1.size())).att)
+    return fail(no_response(c.answer) + fmt::format(": no Attestation for round {}", high));
+  const Header h2 = make_header(c, c.next_height++, random32(c), random32(c));
+  const std::size_t m = e.mark();
+  e.inject(witness_request(low, h2, sha256(h2.data(), h2.size()), c.deadline_ms));
+  if (e.wait_for(m, attestation_for(low), std::chrono::milliseconds(c.deadline_ms)))
+    return fail(fmt::format("an Attestation for round {} after round {} was answered", low, high));
+  return pass();
+}
+
+Outcome cert036(RunContext& c) {
+  const Mined r = mine_one(c, c.dut_pubkey, 3s);  // late is CERT-020's rule, not this one's
+  if (!r.result) return fail(no_response(std::chrono::milliseconds(c.deadline_ms) + 3s) + ": no Result");
+  const Header h = make_header(c, c.next_height++, random32(c), random32(c));
+  const Witnessed w = witness(c, c.next_id++, h, sha256(h.data(), h.size()));
+  if (!w.att) return fail(no_response(c.answer) + ": no Attestation");
+  const auto& res = r.result->env.body.result;
+  const auto& att = w.att->env.body.attestation;
+  std::uint8_t m[IOTW_SIG_MSG_MAX];
+  // The Result's signature under the other domains over the same fields, and the Attestation's likewise.
+  const bool res_own = result_ok(res, c.dut_pubkey);
+  bool res_other = false, att_other = false;
+  for (std::uint8_t v : {1, 2})
+    res_other |= verify(res.signature, m, iotw_sigmsg_attest(res.assignment_id, res.block_hash, v, m), c.dut_pubkey);
+  res_other |= verify(res.signature, m, iotw_sigmsg_checkpoint(res.assignment_id, res.block_hash, m), c.dut_pubkey);
+  const bool att_own = attest_ok(att, c.dut_pubkey);
+  att_other |= verify(att.signature, m, iotw_sigmsg_result(att.round_id, att.block_hash, m), c.dut_pubkey);
+  att_other |= verify(att.signature, m, iotw_sigmsg_checkpoint(att.round_id, att.block_hash, m), c.dut_pubkey);
+  json meas = {{"result_under_RESULT", res_own}, {"result_under_another_domain", res_other},
+               {"attestation_under_ATTEST", att_own}, {"attestation_under_another_domain", att_other}};
+  if (!res_own || res_other) return fail("the Result is not signed under the RESULT domain alone", meas);
+  if (!att_own || att_other) return fail("the Attestation is not signed under the ATTEST domain alone", meas);
+  return pass(meas);
+}
+
+// --- VRF claims (§5, docs/vrf.md) -------------------------------------------------------------------------------
+
+Outcome vrf_claim(RunContext& c, iotw_ecvrf_suite suite) {
+  Engine& e = c.engine;
+  iotw_v1_Envelope s{};
+  s.which_body = iotw_v1_Envelope_vrf_round_seed_tag;
+  const std::uint64_t height = c.next_height++;
+  const Key prev = random32(c);
+  s.body.vrf_round_seed.height = height;
+  std::memcpy(s.body.vrf_round_seed.prev_hash, prev.data(), 32);
+  s.body.vrf_round_seed.suite = static_cast<std::uint32_t>(suite);
+  s.body.vrf_round_seed.claim_window_ms = 2000;
+  const std::size_t m = e.mark();
+  e.inject(s);
+  const SeenFrame* f = e.wait_for(m, [height](const iotw_v1_Envelope& env) {
+    return env.which_body == iotw_v1_Envelope_vrf_claim_tag && env.body.vrf_claim.height == height;
+  }, c.answer);
+  if (!f) return fail(no_response(c.answer) + fmt::format(": no VrfClaim for height {}", height));
+  std::uint8_t alpha[IOTW_VRF_ALPHA_SIZE];
+  const std::size_t n = iotw_vrf_alpha(height, prev.data(), alpha);
+  const iotw_ecvrf_status st = iotw_ecvrf_verify(suite, nullptr, c.dut_pubkey.data(), f->env.body.vrf_claim.pi, alpha, n);
+  json meas = {{"height", height}, {"suite", static_cast<int>(suite)}, {"status", iotw_ecvrf_status_str(st)}};
+  if (st != IOTW_ECVRF_OK) return fail(std::string("the proof does not verify: ") + iotw_ecvrf_status_str(st), meas);
+  return pass(meas);
+}
+
+Outcome cert040(RunContext& c) { return vrf_claim(c, IOTW_ECVRF_TAI); }
+Outcome cert041(RunContext& c) { return vrf_claim(c, IOTW_ECVRF_ELL2); }
+
+// --- light verification (§6) -----------------------------------------------------------------------------------
+
+/// "" when the DUT is provisioned with the node key: it sent a CheckpointRequest (asked here, if it has not yet,
+/// with a witness request above any checkpoint it can have).
+std::string provisioned(RunContext& c) {
+  Engine& e = c.engine;
+  if (!c.node_seed) return "the certifier has no node key";
+  if (!all_of(e, 0, iotw_v1_Envelope_checkpoint_request_tag).empty()) return "";
+  if (c.not_provisioned) return *c.not_provisioned;  // asked once already
+  const std::size_t m = e.mark();
+  const Header h = make_header(c, c.next_height += 1000, random32(c), random32(c));
+  witness(c, c.next_id++, h, sha256(h.data(), h.size()));
+  if (e.wait_for(m, is(iotw_v1_Envelope_checkpoint_request_tag), 1500ms)) return "";
+  return *(c.not_provisioned = "the DUT is not provisioned with the trust node's key: it sent no CheckpointRequest (docs/protocol.md §6); "
+         "provision it with the public key of --node-key");
+}
+
+iotw_v1_Envelope checkpoint(const RunContext& c, std::uint64_t height, const Key& hash, bool forge) {
+  iotw_v1_Envelope e{};
+  e.which_body = iotw_v1_Envelope_checkpoint_tag;
+  e.body.checkpoint.height = height;
+  std::memcpy(e.body.checkpoint.block_hash, hash.data(), 32);
+  std::uint8_t pk[32], sk[64], m[IOTW_SIG_MSG_MAX];
+  crypto_sign_seed_keypair(pk, sk, c.node_seed->data());
+  const std::size_t n = iotw_sigmsg_checkpoint(height, hash.data(), m);
+  crypto_sign_detached(e.body.checkpoint.signature, nullptr, m, n, sk);
+  sodium_memzero(sk, sizeof sk);
+  if (forge) e.body.checkpoint.signature[5] ^= 0x40;
+  return e;
+}
+
+/// Adopt-then-ask: a node-signed checkpoint at a fresh height H with hash X, then a request at H + 1 whose
+/// prev_hash is `prev(X)`; returns the Attestation's verdict (0 = no answer).
+int linked_verdict(RunContext& c, const std::function<Key(const Key&)>& prev_of, bool forged_after, json& meas) {
+  Engine& e = c.engine;
+  const std::uint64_t height = (c.next_height += 1000);
+  const Key x = random32(c);
+  e.inject(checkpoint(c, height, x, false));
+  e.pump_for(100ms);
+  Key parent = x;
+  if (forged_after) {
+    parent = random32(c);
+    e.inject(checkpoint(c, height, parent, true));
+    e.pump_for(100ms);
+  }
+  const Header h = make_header(c, height + 1, prev_of(parent), random32(c));
+  c.next_height = height + 2;  // later headers never land right above this checkpoint by accident
+  const Witnessed w = witness(c, c.next_id++, h, sha256(h.data(), h.size()));
+  meas["checkpoint_height"] = height;
+  if (!w.att) return 0;
+  meas["verdict"] = static_cast<int>(w.att->env.body.attestation.verdict);
+  return static_cast<int>(w.att->env.body.attestation.verdict);
+}
+
+Outcome cert032(RunContext& c) {
+  if (auto why = provisioned(c); !why.empty()) return not_run(why);
+  c.engine.block_node_checkpoints(true);
+  json m;
+  const int v = linked_verdict(c, [&](const Key&) { return random32(c); }, false, m);
+  if (v == 0) return fail(no_response(c.answer) + ": no Attestation", m);
+  if (v != iotw_v1_Verdict_VERDICT_INVALID)
+    return fail("VALID for a header whose prev_hash is not the checkpoint's block hash", m);
+  return pass(m);
+}
+
+Outcome cert050(RunContext& c) {
+  if (auto why = provisioned(c); !why.empty()) return not_run(why);
+  c.engine.block_node_checkpoints(true);
+  json linked, unlinked;
+  const int v = linked_verdict(c, [](const Key& x) { return x; }, false, linked);
+  if (v == 0) return fail(no_response(c.answer) + ": no Attestation", linked);
+  if (v != iotw_v1_Verdict_VERDICT_VALID) return fail("INVALID for a header linked to a node-signed checkpoint", linked);
+  // Judged, not merely unjudged: the same kind of header with another parent must now be INVALID.
+  const int u = linked_verdict(c, [&](const Key&) { return random32(c); }, false, unlinked);
+  json m = {{"linked", linked}, {"unlinked", unlinked}};
+  if (u != iotw_v1_Verdict_VERDICT_INVALID)
+    return fail("the checkpoint was not adopted: a header that does not link to it was not judged INVALID", m);
+  return pass(m);
+}
+
+Outcome cert051(RunContext& c) {
+  if (auto why = provisioned(c); !why.empty()) return not_run(why);
+  c.engine.block_node_checkpoints(true);
+  json m;
+  const int v = linked_verdict(c, [](const Key& forged) { return forged; }, true, m);
+  if (v == 0) return fail(no_response(c.answer) + ": no Attestation", m);
+  if (v == iotw_v1_Verdict_VERDICT_VALID)
+    return fail("VALID for a header linked to a checkpoint with a bad signature: the forged checkpoint was adopted", m);
+  return pass(m);
+}
+
+// --- heartbeats (§6.3) -----------------------------------------------------------------------------------------
+
+Outcome cert060(RunContext& c) {
+  Engine& e = c.engine;
+  const double interval = e.heartbeat_interval_ms() / 1000.0, slack = 1.2 * interval;
+  const std::size_t m = e.mark();
+  const double t0 = e.now_s();
+  e.pump_for(std::chrono::milliseconds(static_cast<long>(3 * slack * 1000)));
+  const double t1 = e.now_s();
+  const auto hb = all_of(e, m, iotw_v1_Envelope_heartbeat_tag);
+  json meas = {{"heartbeat_interval_ms", e.heartbeat_interval_ms()}, {"heartbeats", hb.size()}};
+  if (hb.empty()) return fail(no_response(std::chrono::milliseconds(static_cast<long>((t1 - t0) * 1000))) + ": no Heartbeat", meas);
+  double gap = hb.front()->t_s - t0;
+  for (std::size_t i = 1; i < hb.size(); ++i) {
+    gap = std::max(gap, hb[i]->t_s - hb[i - 1]->t_s);
+    const auto &a = hb[i - 1]->env.body.heartbeat, &b = hb[i]->env.body.heartbeat;
+    if (b.seq <= a.seq) return fail(fmt::format("seq {} after {}: not strictly increasing", b.seq, a.seq), meas);
+    if (b.uptime_ms < a.uptime_ms) return fail(fmt::format("uptime_ms {} after {}: decreasing", b.uptime_ms, a.uptime_ms), meas);
+  }
+  gap = std::max(gap, t1 - hb.back()->t_s);
+  meas["longest_gap_ms"] = std::round(gap * 1000);
+  if (gap > slack)
+    return fail(fmt::format("{:.0f} ms without a Heartbeat; the interval is {} ms (+20 %)", gap * 1000,
+                            e.heartbeat_interval_ms()), meas);
+  return pass(meas);
+}
+
+// --- robustness (§2, §6) ----------------------------------------------------------------------------------------
+
+Outcome cert070(RunContext& c) {
+  Engine& e = c.engine;
+  std::vector<Bytes> corpus;
+  {
+    const Header h = make_header(c, c.next_height++, random32(c), c.dut_pubkey);
+    const Key hash = sha256(h.data(), h.size());
+    corpus.push_back(encode(challenge(random32(c))));
+    corpus.push_back(encode(assignment(c.next_id++, h, c.deadline_ms)));
+    corpus.push_back(encode(witness_request(c.next_id++, h, hash, c.deadline_ms)));
+    iotw_v1_Envelope ack{};
+    ack.which_body = iotw_v1_Envelope_heartbeat_ack_tag;
+    ack.body.heartbeat_ack.seq = 7;
+    ack.body.heartbeat_ack.height = 3;
+    corpus.push_back(encode(ack));
+    iotw_v1_Envelope seed{};
+    seed.which_body = iotw_v1_Envelope_vrf_round_seed_tag;
+    seed.body.vrf_round_seed.height = c.next_height++;
+    seed.body.vrf_round_seed.suite = 3;
+    seed.body.vrf_round_seed.claim_window_ms = 200;
+    corpus.push_back(encode(seed));
+  }
+  e.withhold_answers(true);
+  const std::size_t m = e.mark();
+  const double t0 = e.now_s();
+  std::size_t sent = 0;
+  while (e.now_s() - t0 < c.fuzz_s) {
+    Bytes p = corpus[c.rng() % corpus.size()];
+    switch (c.rng() % 4) {
+      case 0:  // flip bits
+        for (int k = 0, n = 1 + static_cast<int>(c.rng() % 4); k < n; ++k) p[c.rng() % p.size()] ^= 1u << (c.rng() % 8);
+        break;
+      case 1: p.resize(1 + c.rng() % p.size()); break;  // truncate
+      case 2:                                            // append
+        for (int k = 0, n = 1 + static_cast<int>(c.rng() % 16); k < n; ++k) p.push_back(static_cast<std::uint8_t>(c.rng()));
+        break;
+      default: p[c.rng() % p.size()] = static_cast<std::uint8_t>(c.rng()); break;  // overwrite a byte
+    }
+    if (p.size() > 512) p.resize(512);
+    Bytes wire;
+    if (c.rng() % 4 == 0) {  // raw: no framing at all
+      wire = p;
+      if (e.dut_link().stream()) {
+        std::replace(wire.begin(), wire.end(), std::uint8_t{0}, std::uint8_t{0x55});
+        wire.push_back(0);
+      }
+    } else {  // framed, with the CRC of the mutated payload
+      const std::uint32_t crc = iotw_crc32(p.data(), p.size());
+      for (int i = 0; i < 4; ++i) p.push_back(static_cast<std::uint8_t>(crc >> (8 * i)));
+      wire = e.dut_link().wire(p);
+    }
+    e.inject_raw(wire);
+    ++sent;
+    e.pump_for(20ms);
+  }
+  e.withhold_answers(false);
+  // Longest silence of the DUT during the fuzz.
+  double last = t0, gap = 0;
+  for (std::size_t i = m; i < e.seen_count(); ++i) {
+    gap = std::max(gap, e.seen(i).t_s - last);
+    last = e.seen(i).t_s;
+  }
+  gap = std::max(gap, e.now_s() - last);
+  const double allowed = e.heartbeat_interval_ms() / 1000.0 + 1.0;
+  json meas = {{"frames_sent", sent}, {"seconds", c.fuzz_s}, {"longest_silence_ms", std::round(gap * 1000)}};
+  if (auto r = reset_since(c, m); !r.empty()) return fail(r, meas);
+  if (gap > allowed)
+    return fail(fmt::format("{:.0f} ms of silence; at most heartbeat_interval_ms + 1 s = {:.0f} ms", gap * 1000,
+                            allowed * 1000), meas);
+  e.wait_attached(10s);
+  const std::size_t at = e.mark();
+  e.inject(challenge(random32(c)));
+  if (!e.wait_for(at, is(iotw_v1_Envelope_prove_tag), c.answer))
+    return fail(no_response(c.answer) + ": no Prove to a Challenge after the fuzz", meas);
+  return pass(meas);
+}
+
+// --- AT conformance (../shared/reference/esp_at.md) --------------------------------------------------------------
+
+/// Sends `cmd` on the DUT's UART and reads until the answer ends with a final result line (`\r\nOK\r\n` or
+/// `\r\nERROR\r\n`) or `quiet` passes without a byte; the exchange goes to the test's log.
+std::string at_exchange(RunContext& c, const std::string& cmd, std::chrono::milliseconds quiet = 1000ms) {
+  const int fd = c.engine.dut_link().fd();
+  std::uint8_t junk[256];
+  while (::read(fd, junk, sizeof junk) > 0) {
+  }
+  c.engine.inject_raw(Bytes(cmd.begin(), cmd.end()));
+  std::string got;
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(quiet.count())) <= 0) break;
+    const ssize_t n = ::read(fd, junk, sizeof junk);
+    if (n <= 0) break;
+    got.append(reinterpret_cast<const char*>(junk), static_cast<std::size_t>(n));
+    auto ends = [&got](std::string_view t) { return got.size() >= t.size() && got.compare(got.size() - t.size(), t.size(), t) == 0; };
+    if (ends("\r\nOK\r\n") || ends("\r\nERROR\r\n")) break;
+  }
+  c.engine.note(fmt::format("AT {:?} -> {:?}", cmd, got));
+  return got;
+}
+
+/// Lets a module that is still booting finish: reads (and logs) until `\r\nready\r\n` or 1 s without a byte,
+/// at most 5 s.
+void at_settle(RunContext& c) {
+  const int fd = c.engine.dut_link().fd();
+  std::string boot;
+  std::uint8_t buf[256];
+  for (const double t0 = c.engine.now_s(); c.engine.now_s() - t0 < 5;) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 1000) <= 0) break;
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    boot.append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(n));
+    if (boot.find("\r\nready\r\n") != std::string::npos) break;
+  }
+  if (!boot.empty()) c.engine.note(fmt::format("before the first command (boot output): {:?}", boot));
+}
+
+Outcome cert090(RunContext& c) {
+  json m = json::object();
+  at_settle(c);
+  struct Step {
+    std::string cmd;
+    std::vector<std::string> allowed;  // exact answers (empty: the AT+GMR format below)
+  };
+  const std::vector<Step> steps = {
+      {"ATE0\r\n", {"ATE0\r\n\r\nOK\r\n", "\r\nOK\r\n"}},  // echo is on after boot, or was switched off
+      {"AT\r\n", {"\r\nOK\r\n"}},
+      {"AT+GMR\r\n", {}},
+      {"AT+IOTWNOSUCH\r\n", {"\r\nERROR\r\n"}},
+      {"ATE1\r\n", {"\r\nOK\r\n"}},
+      {"AT\r\n", {"AT\r\n\r\nOK\r\n"}},  // echo on: the command line verbatim, then the answer
+      {"ATE0\r\n", {"ATE0\r\n\r\nOK\r\n"}},
+  };
+  static const std::regex gmr("AT version:[^\r\n]+\r\nSDK version:[^\r\n]+\r\ncompile time[^\r\n]*\r\n"
+                              "(Bin version:[^\r\n]+\r\n)?\r\nOK\r\n");
+  bool any = false;
+  for (const Step& s : steps) {
+    const std::string got = at_exchange(c, s.cmd);
+    any |= !got.empty();
+    m[s.cmd.substr(0, s.cmd.size() - 2)] = got;
+    const bool ok = s.allowed.empty() ? std::regex_match(got, gmr)
+                                      : std::find(s.allowed.begin(), s.allowed.end(), got) != s.allowed.end();
+    if (!any) return fail(no_response(1000ms) + ": no answer to " + s.cmd.substr(0, s.cmd.size() - 2), m);
+    if (!ok)
+      return fail(fmt::format("{} answered {:?}; esp_at.md: {}", s.cmd.substr(0, s.cmd.size() - 2), got,
+                              s.allowed.empty() ? std::string("AT version:..\\r\\nSDK version:..\\r\\ncompile time..\\r\\n"
+                                                              "[Bin version:..\\r\\n]\\r\\nOK\\r\\n")
+                                                : fmt::format("{:?}", s.allowed.front())),
+                  m);
+  }
+  return pass(m);
+}
+
+const std::vector<std::string> kFirmware = {"soc", "dps", "bulb"};
+
+}  // namespace
+
+const char* verdict_name(Verdict v) {
+  switch (v) {
+    case Verdict::Pass: return "pass";
+    case Verdict::Fail: return "fail";
+    case Verdict::NotRun: return "not_run";
+  }
+  return "?";
+}
+
+std::string no_response(std::chrono::milliseconds waited) {
+  return "no response from the DUT within " + secs(waited) + " s";
+}
+
+const std::vector<std::string>& profiles() {
+  static const std::vector<std::string> p = {"soc", "at-esp", "at-realtek", "dps", "bulb"};
+  return p;
+}
+
+const std::vector<CertTest>& catalogue() {
+  static const std::vector<CertTest> tests = {
+      {"CERT-001", "bad CRC ignored", kFirmware,
+       "a Challenge with a wrong CRC is not answered, the next good Challenge is; no reset", cert001},
+      {"CERT-002", "oversize frame ignored", kFirmware,
+       "600 bytes without a delimiter are dropped, the next Challenge is answered; no reset", cert002},
+      {"CERT-003", "broken COBS ignored", kFirmware,
+       "a frame whose COBS code points past its end is not answered, the next Challenge is; no reset", cert003},
+      {"CERT-004", "garbage between frames", kFirmware,
+       "256 random bytes and a delimiter are dropped, the next Challenge is answered; no reset", cert004},
+      {"CERT-005", "a frame split across writes", kFirmware,
+       "a Challenge written one byte per write, 20 ms apart, is answered with a Prove", cert005},
+      {"CERT-006", "two frames in one write", kFirmware, "two Challenges in one write get two Proves", cert006},
+      {"CERT-010", "Hello well-formed", kFirmware,
+       "pubkey a valid Ed25519 point, model 1..15 bytes, name at most 31, boot_count at least 1", cert010},
+      {"CERT-011", "key possession", kFirmware,
+       "the Prove to the node's Challenge verifies over REGISTER(nonce, pubkey) under the Hello's pubkey", cert011},
+      {"CERT-012", "a fresh signature per nonce", kFirmware,
+       "two Challenges with different nonces: each Prove verifies over its own nonce", cert012},
+      {"CERT-013", "identity kept across a reset", kFirmware,
+       "after a reset: the same pubkey, boot_count + 1, reset_reason 3 (software) or 2 (external)", cert013},
+      {"CERT-015", "Error 1 means Hello", kFirmware, "Error{code 1} is answered with a Hello within 1 s", cert015},
+      {"CERT-020", "correct block hash, signed", kFirmware,
+       "10 Assignments: each Result's block_hash = SHA-256(header), its signature verifies over RESULT, within deadline_ms",
+       cert020},
+      {"CERT-021", "mining latency", kFirmware,
+       "10 Assignments: every one answered; p50 and p99 of Assignment to Result reported; p99 < deadline_ms", cert021},
+      {"CERT-022", "no answer to another miner's job", kFirmware,
+       "an Assignment whose header names another miner gets no Result within deadline_ms", cert022},
+      {"CERT-030", "valid header -> VALID", kFirmware,
+       "Attestation VALID, round_id and block_hash echoed, signature over ATTEST verifies", cert030},
+      {"CERT-031", "wrong hash -> INVALID", kFirmware,
+       "block_hash != SHA-256(header): Attestation INVALID, echoed and signed", cert031},
+      {"CERT-032", "wrong previous hash -> INVALID", kFirmware,
+       "after a node-signed Checkpoint at H, a header at H + 1 with another prev_hash: Attestation INVALID (provisioned DUTs)",
+       cert032},
+      {"CERT-033", "bad header version -> INVALID", kFirmware,
+       "a header with version 2 and its true hash: Attestation INVALID, signed", cert033},
+      {"CERT-034", "no answer to a replayed request", kFirmware,
+       "the same WitnessRequest again gets nothing or the same Attestation byte for byte; the same round with other "
+       "contents gets nothing", cert034},
+      {"CERT-035", "no answer to a stale request", kFirmware,
+       "a WitnessRequest with a round_id below one already answered: no Attestation within deadline_ms", cert035},
+      {"CERT-036", "signatures under the right domain", kFirmware,
+       "a Result verifies under RESULT and under no other domain; an Attestation under ATTEST and no other", cert036},
+      {"CERT-040", "VRF claim, TAI", kFirmware,
+       "VrfRoundSeed suite 3: a VrfClaim whose pi verifies (RFC 9381 TAI) for alpha = VRF(height, prev_hash)", cert040},
+      {"CERT-041", "VRF claim, ELL2", kFirmware, "as CERT-040 with suite 4 (ELL2)", cert041},
+      {"CERT-050", "checkpoint adopted", kFirmware,
+       "after a node-signed Checkpoint at H: a linked header at H + 1 VALID, an unlinked one INVALID (provisioned DUTs)",
+       cert050},
+      {"CERT-051", "forged checkpoint refused", kFirmware,
+       "a Checkpoint with a bad signature naming a fork, then a request linked to the fork: an Attestation, never VALID (provisioned DUTs)",
+       cert051},
+      {"CERT-060", "heartbeats", kFirmware,
+       "3 heartbeat intervals: a Heartbeat in every interval (+20 %), seq strictly increasing, uptime_ms non-decreasing",
+       cert060},
+      {"CERT-070", "bounded fuzz", kFirmware,
+       "--fuzz-s of seeded mutated frames: no reset, no silence over heartbeat_interval_ms + 1 s, a Challenge answered after",
+       cert070},
+      {"CERT-090", "AT basics", {"at-esp"},
+       "ATE0, AT, AT+GMR, an unknown command, ATE1 and AT with echo: the answers of esp_at.md byte for byte "
+       "(\\r\\nOK\\r\\n, \\r\\nERROR\\r\\n, the AT+GMR lines, the command line echoed verbatim)",
+       cert090},
+  };
+  return tests;
+}
+
+std::vector<const CertTest*> tests_of(const std::string& profile) {
+  std::vector<const CertTest*> out;
+  for (const CertTest& t : catalogue())
+    if (std::find(t.profiles.begin(), t.profiles.end(), profile) != t.profiles.end()) out.push_back(&t);
+  return out;
+}
+
+}  // namespace iotw::certify

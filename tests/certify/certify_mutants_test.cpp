@@ -1,0 +1,81 @@
+// The suite can fail: every mutant of docs/certification.md "Mutants" whose tests are in the soc profile fails
+// exactly the CERT ids the table names and passes every other soc test (one full `iotw certify` run per mutant,
+// each its own ctest test, so `ctest -j` runs the matrix in parallel). Rows marked *(planned)* name tests of
+// profiles that are not built and are not run here.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "iotw/certify/catalogue.hpp"
+#include "iotw_process.hpp"
+#include "reference_dut.hpp"
+
+namespace iotw::test {
+namespace {
+
+struct Mutant {
+  std::string name;
+  std::set<std::string> fails;
+};
+
+void PrintTo(const Mutant& m, std::ostream* os) { *os << m.name; }
+
+/// The table's rows, read from the doc (the contract) at test discovery.
+std::vector<Mutant> mutants_from_doc() {
+  std::vector<Mutant> out;
+  const std::string doc = slurp(std::filesystem::path(IOTW_DOCS_DIR) / "certification.md");
+  const auto at = doc.find("## Mutants");
+  if (at == std::string::npos) return out;
+  std::istringstream lines(doc.substr(at));
+  const std::regex row(R"(^\| `([a-z_]+)` \| [^|]+ \| ([^|]+) \|\s*$)"), id(R"(CERT-[0-9]{3})");
+  for (std::string l; std::getline(lines, l);) {
+    std::smatch m;
+    if (!std::regex_match(l, m, row) || m[2].str().find("(planned") != std::string::npos) continue;
+    Mutant mu{m[1], {}};
+    const std::string ids = m[2];
+    for (auto it = std::sregex_iterator(ids.begin(), ids.end(), id); it != std::sregex_iterator(); ++it)
+      mu.fails.insert(it->str());
+    out.push_back(mu);
+  }
+  return out;
+}
+
+class CertifyMutant : public ::testing::TestWithParam<Mutant> {};
+
+TEST(CertifyMutants, TheDocTableCoversTheSocMutantsAndNamesOnlySocTests) {
+  const auto mutants = mutants_from_doc();
+  EXPECT_GE(mutants.size(), 15u);
+  std::set<std::string> soc;
+  for (const auto* t : iotw::certify::tests_of("soc")) soc.insert(t->id);
+  for (const Mutant& m : mutants) {
+    EXPECT_FALSE(m.fails.empty()) << m.name;
+    for (const std::string& id : m.fails) EXPECT_TRUE(soc.count(id)) << m.name << ": " << id << " is not a soc test";
+  }
+}
+
+TEST_P(CertifyMutant, FailsExactlyItsTests) {
+  const Mutant& mutant = GetParam();
+  const auto dir = scratch_dir();
+  ReferenceDut dut(dir, mutant.name);
+  const auto run = dir / "run";
+  const IotwResult r = run_iotw({"certify", "--dut", "serial:" + dut.port, "--out", run.string(), "--node-key",
+                                 dut.node_key.string(), "--reset-cmd", dut.reset_cmd, "--seed", "5", "--fuzz-s", "1"},
+                                dir);
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  const auto report = nlohmann::json::parse(slurp(run / "report.json"));
+  std::set<std::string> failed;
+  for (const auto& t : report["tests"]) {
+    EXPECT_NE(t["verdict"], "not_run") << t.dump();
+    if (t["verdict"] == "fail") failed.insert(t["id"].get<std::string>());
+  }
+  EXPECT_EQ(failed, mutant.fails) << r.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Doc, CertifyMutant, ::testing::ValuesIn(mutants_from_doc()),
+                         [](const ::testing::TestParamInfo<Mutant>& i) { return i.param.name; });
+
+}  // namespace
+}  // namespace iotw::test

@@ -1,0 +1,70 @@
+// The reference DUT of the certification tests: one SoC-mode esp32 (honest, or with a --mutant defect) in an
+// iotw-emu pool with a control socket, so the certifier can reset it (`--reset-cmd`: a `reboot` request through
+// socat, docs/emulators.md "Control channel"), and provisioned with a node key the test passes to `iotw certify
+// --node-key`. The device's UART is one end of a socat PTY pair; the certifier opens the other end.
+#pragma once
+#include <sodium.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "iotw/support/hex.hpp"
+#include "iotw/support/process.hpp"
+
+namespace iotw::test {
+
+class ReferenceDut {
+ public:
+  /// Starts socat and the pool in `dir`; `behaviour` is a mutant name or "honest".
+  ReferenceDut(const std::filesystem::path& dir, const std::string& behaviour) : dir_(dir) {
+    if (sodium_init() < 0) throw std::runtime_error("libsodium");
+    std::array<std::uint8_t, 32> seed{}, pk{};
+    std::array<std::uint8_t, 64> sk{};
+    randombytes_buf(seed.data(), seed.size());
+    crypto_sign_seed_keypair(pk.data(), sk.data(), seed.data());
+    node_key = dir / "node.key";
+    std::ofstream(node_key, std::ios::binary).write(reinterpret_cast<const char*>(seed.data()), 32);
+    children_.start("socat", "socat",
+                    {"pty,raw,echo=0,link=" + (dir / "dut-side").string(),
+                     "pty,raw,echo=0,link=" + (dir / "certifier-side").string()},
+                    {.stdout_file = dir / "socat.log", .stderr_file = dir / "socat.log"});
+    wait_for_file(dir / "dut-side");
+    wait_for_file(dir / "certifier-side");
+    port = std::filesystem::read_symlink(dir / "certifier-side").string();
+    const auto sock = dir / "emu.sock";
+    std::ofstream(dir / "pool.toml") << "events = \"" << (dir / "emu.events").string() << "\"\n"
+                                     << "control = \"" << sock.string() << "\"\n"
+                                     << "node_pubkey = \"" << to_hex(pk) << "\"\n"
+                                     << "[[device]]\nname = \"dut-01\"\nmodel = \"esp32\"\n"
+                                     << "link = \"" << std::filesystem::read_symlink(dir / "dut-side").string() << "\"\n"
+                                     << "nvs_dir = \"" << (dir / "nvs").string() << "\"\n"
+                                     << "behaviour = \"" << behaviour << "\"\n";
+    children_.start("iotw-emu", IOTW_EMU_EXE, {"--config", (dir / "pool.toml").string()},
+                    {.stdout_file = dir / "emu.log", .stderr_file = dir / "emu.log"});
+    wait_for_file(sock);
+    reset_cmd = "echo '{\"cmd\":\"reboot\",\"device\":\"dut-01\"}' | socat - UNIX-CONNECT:" + sock.string();
+  }
+  ~ReferenceDut() { children_.stop_all(std::chrono::seconds(5)); }
+
+  std::string port;                  ///< the PTY the certifier opens (/dev/pts/N)
+  std::string reset_cmd;             ///< for --reset-cmd
+  std::filesystem::path node_key;    ///< for --node-key (the device is provisioned with its public key)
+
+ private:
+  void wait_for_file(const std::filesystem::path& p) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);  // hang guard only
+    while (!std::filesystem::exists(p)) {
+      if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error(p.string() + " never appeared");
+      if (auto e = children_.reap_exited()) throw std::runtime_error(e->name + " exited early, code " + std::to_string(e->code));
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  std::filesystem::path dir_;
+  ProcessSupervisor children_;
+};
+
+}  // namespace iotw::test
