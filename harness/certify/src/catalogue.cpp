@@ -765,9 +765,15 @@ Outcome cert070(RunContext& c) {
 
 // --- AT conformance (../shared/reference/esp_at.md) --------------------------------------------------------------
 
-/// Sends `cmd` on the DUT's UART and reads until the answer ends with a final result line (`\r\nOK\r\n` or
-/// `\r\nERROR\r\n`) or `quiet` passes without a byte; the exchange goes to the test's log.
-std::string at_exchange(RunContext& c, const std::string& cmd, std::chrono::milliseconds quiet = 1000ms) {
+/// How an answer ends: ESP-AT's final result lines; Realtek AT v2's prompt (STR_END_OF_ATCMD_RET "\r\n\n# ", matched
+/// from its last "\n# " so that a module with a wrong terminator still ends its answer and is judged on the bytes).
+const std::vector<std::string_view> kEspAtEnds = {"\r\nOK\r\n", "\r\nERROR\r\n"};
+const std::vector<std::string_view> kRealtekAtEnds = {"\n# "};
+
+/// Sends `cmd` on the DUT's UART and reads until the answer ends with one of `ends` or `quiet` passes without a
+/// byte; the exchange goes to the test's log.
+std::string at_exchange(RunContext& c, const std::string& cmd, const std::vector<std::string_view>& ends = kEspAtEnds,
+                        std::chrono::milliseconds quiet = 1000ms) {
   const int fd = c.engine.dut_link().fd();
   std::uint8_t junk[256];
   while (::read(fd, junk, sizeof junk) > 0) {
@@ -780,16 +786,16 @@ std::string at_exchange(RunContext& c, const std::string& cmd, std::chrono::mill
     const ssize_t n = ::read(fd, junk, sizeof junk);
     if (n <= 0) break;
     got.append(reinterpret_cast<const char*>(junk), static_cast<std::size_t>(n));
-    auto ends = [&got](std::string_view t) { return got.size() >= t.size() && got.compare(got.size() - t.size(), t.size(), t) == 0; };
-    if (ends("\r\nOK\r\n") || ends("\r\nERROR\r\n")) break;
+    auto ends_with = [&got](std::string_view t) { return got.size() >= t.size() && got.compare(got.size() - t.size(), t.size(), t) == 0; };
+    if (std::any_of(ends.begin(), ends.end(), ends_with)) break;
   }
   c.engine.note(fmt::format("AT {:?} -> {:?}", cmd, got));
   return got;
 }
 
-/// Lets a module that is still booting finish: reads (and logs) until `\r\nready\r\n` or 1 s without a byte,
-/// at most 5 s.
-void at_settle(RunContext& c) {
+/// Lets a module that is still booting finish: reads (and logs) until `ready` (ESP-AT's `\r\nready\r\n`, the prompt
+/// after Realtek's `AT COMMAND READY` banner) or 1 s without a byte, at most 5 s.
+void at_settle(RunContext& c, std::string_view ready = "\r\nready\r\n") {
   const int fd = c.engine.dut_link().fd();
   std::string boot;
   std::uint8_t buf[256];
@@ -799,45 +805,75 @@ void at_settle(RunContext& c) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n <= 0) break;
     boot.append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(n));
-    if (boot.find("\r\nready\r\n") != std::string::npos) break;
+    if (boot.find(ready) != std::string::npos) break;
   }
   if (!boot.empty()) c.engine.note(fmt::format("before the first command (boot output): {:?}", boot));
 }
 
-Outcome cert090(RunContext& c) {
+/// One command and the answers the reference allows, byte for byte (a regex where `pattern` is set).
+struct AtStep {
+  std::string cmd;                    ///< without its line end
+  std::vector<std::string> allowed;   ///< exact answers
+  std::optional<std::regex> pattern;  ///< or: the answer's format
+  std::string shown;                  ///< the format as a reason shows it (pattern steps)
+};
+
+/// Runs `steps` in order; the first answer that is not allowed fails the test, naming the command, the bytes and
+/// what the reference says.
+Outcome at_steps(RunContext& c, const std::vector<AtStep>& steps, const std::string& line_end,
+                 const std::vector<std::string_view>& ends, const char* reference) {
   json m = json::object();
-  at_settle(c);
-  struct Step {
-    std::string cmd;
-    std::vector<std::string> allowed;  // exact answers (empty: the AT+GMR format below)
-  };
-  const std::vector<Step> steps = {
-      {"ATE0\r\n", {"ATE0\r\n\r\nOK\r\n", "\r\nOK\r\n"}},  // echo is on after boot, or was switched off
-      {"AT\r\n", {"\r\nOK\r\n"}},
-      {"AT+GMR\r\n", {}},
-      {"AT+IOTWNOSUCH\r\n", {"\r\nERROR\r\n"}},
-      {"ATE1\r\n", {"\r\nOK\r\n"}},
-      {"AT\r\n", {"AT\r\n\r\nOK\r\n"}},  // echo on: the command line verbatim, then the answer
-      {"ATE0\r\n", {"ATE0\r\n\r\nOK\r\n"}},
-  };
-  static const std::regex gmr("AT version:[^\r\n]+\r\nSDK version:[^\r\n]+\r\ncompile time[^\r\n]*\r\n"
-                              "(Bin version:[^\r\n]+\r\n)?\r\nOK\r\n");
   bool any = false;
-  for (const Step& s : steps) {
-    const std::string got = at_exchange(c, s.cmd);
+  for (const AtStep& s : steps) {
+    const std::string got = at_exchange(c, s.cmd + line_end, ends);
     any |= !got.empty();
-    m[s.cmd.substr(0, s.cmd.size() - 2)] = got;
-    const bool ok = s.allowed.empty() ? std::regex_match(got, gmr)
-                                      : std::find(s.allowed.begin(), s.allowed.end(), got) != s.allowed.end();
-    if (!any) return fail(no_response(1000ms) + ": no answer to " + s.cmd.substr(0, s.cmd.size() - 2), m);
+    m[s.cmd] = got;
+    if (!any) return fail(no_response(1000ms) + ": no answer to " + s.cmd, m);
+    const bool ok = s.pattern ? std::regex_match(got, *s.pattern)
+                              : std::find(s.allowed.begin(), s.allowed.end(), got) != s.allowed.end();
     if (!ok)
-      return fail(fmt::format("{} answered {:?}; esp_at.md: {}", s.cmd.substr(0, s.cmd.size() - 2), got,
-                              s.allowed.empty() ? std::string("AT version:..\\r\\nSDK version:..\\r\\ncompile time..\\r\\n"
-                                                              "[Bin version:..\\r\\n]\\r\\nOK\\r\\n")
-                                                : fmt::format("{:?}", s.allowed.front())),
+      return fail(fmt::format("{} answered {:?}; {}: {}", s.cmd, got, reference,
+                              s.pattern ? s.shown : fmt::format("{:?}", s.allowed.front())),
                   m);
   }
   return pass(m);
+}
+
+Outcome cert090(RunContext& c) {
+  at_settle(c);
+  const std::vector<AtStep> steps = {
+      {"ATE0", {"ATE0\r\n\r\nOK\r\n", "\r\nOK\r\n"}, {}, {}},  // echo is on after boot, or was switched off
+      {"AT", {"\r\nOK\r\n"}, {}, {}},
+      {"AT+GMR", {}, std::regex("AT version:[^\r\n]+\r\nSDK version:[^\r\n]+\r\ncompile time[^\r\n]*\r\n"
+                                "(Bin version:[^\r\n]+\r\n)?\r\nOK\r\n"),
+       "AT version:..\\r\\nSDK version:..\\r\\ncompile time..\\r\\n[Bin version:..\\r\\n]\\r\\nOK\\r\\n"},
+      {"AT+IOTWNOSUCH", {"\r\nERROR\r\n"}, {}, {}},
+      {"ATE1", {"\r\nOK\r\n"}, {}, {}},
+      {"AT", {"AT\r\n\r\nOK\r\n"}, {}, {}},  // echo on: the command line verbatim, then the answer
+      {"ATE0", {"ATE0\r\n\r\nOK\r\n"}, {}, {}},
+  };
+  return at_steps(c, steps, "\r\n", kEspAtEnds, "esp_at.md");
+}
+
+// --- Realtek AT v2 conformance (../shared/reference/realtek_at.md) --------------------------------------------------
+
+Outcome cert095(RunContext& c) {
+  at_settle(c, "\n# ");  // the banner "\r\nAT COMMAND READY" and its prompt
+  // Every answer line starts with "\r\n" and carries no line end of its own; the prompt "\r\n\n# " closes it. Echo
+  // is on after boot: each typed byte comes back, the CR that ends the line does not.
+  const std::string P = "\r\n\n# ";
+  const std::vector<AtStep> steps = {
+      {"ATSE=0", {"ATSE=0\r\n[ATSE] OK" + P, "\r\n[ATSE] OK" + P}, {}, {}},
+      {"AT", {"\r\n[AT] OK" + P}, {}, {}},
+      {"ATSV", {}, std::regex("\r\n\\[ATSV\\] OK:[^,\r\n]+,[^(\r\n]+\\([^)\r\n]+\\)\r\n\n# "),
+       "\"\\r\\n[ATSV] OK:<at-version>,<sdk-version>(<compile_time>)\\r\\n\\n# \""},
+      {"ATZZ", {"\r\nunknown command 'ATZZ'" + P}, {}, {}},
+      {"ATSE=2", {"\r\n[ATSE] ERROR:3" + P}, {}, {}},
+      {"ATSE=1", {"\r\n[ATSE] OK" + P}, {}, {}},
+      {"AT", {"AT\r\n[AT] OK" + P}, {}, {}},
+      {"ATSE=0", {"ATSE=0\r\n[ATSE] OK" + P}, {}, {}},
+  };
+  return at_steps(c, steps, "\r\n", kRealtekAtEnds, "realtek_at.md");
 }
 
 const std::vector<std::string> kFirmware = {"soc", "dps", "bulb"};
@@ -926,6 +962,11 @@ const std::vector<CertTest>& catalogue() {
        "ATE0, AT, AT+GMR, an unknown command, ATE1 and AT with echo: the answers of esp_at.md byte for byte "
        "(\\r\\nOK\\r\\n, \\r\\nERROR\\r\\n, the AT+GMR lines, the command line echoed verbatim)",
        cert090},
+      {"CERT-095", "Realtek AT basics", {"at-realtek"},
+       "ATSE=0, AT, ATSV, an unknown command, ATSE=2, ATSE=1 and AT with echo, ATSE=0: the answers of realtek_at.md "
+       "byte for byte (\\r\\n[CMD] OK, [ATSE] ERROR:3, unknown command '...', each closed by the prompt \\r\\n\\n# , "
+       "the command line echoed)",
+       cert095},
   };
   return tests;
 }
