@@ -1,8 +1,12 @@
 // `iotw certify --profile at-esp` / `at-realtek`: the reference AT modules (`iotw-emu esp8266 --at --pty`, `iotw-emu
 // rtl8710 --at --pty`) pass CERT-090 / CERT-095, the answers of ../shared/reference/esp_at.md and realtek_at.md byte
-// for byte; the at_wrong_terminator mutant (every "\r\n" it prints becomes "\n") fails them. No trust node takes part.
+// for byte, and the esp module CERT-091 (join the emulated access point, UDP to a loopback peer of the certifier and
+// back); the at_wrong_terminator mutant (every "\r\n" it prints becomes "\n") fails them. No trust node takes part.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#include <map>
+#include <set>
 
 #include "emu_child.hpp"
 #include "iotw_process.hpp"
@@ -10,51 +14,78 @@
 namespace iotw::test {
 namespace {
 
-/// One `iotw certify` run of `profile` against the emulated `model` with `mutant`; returns the report's one test,
-/// which must be `id`.
-nlohmann::json certify_at(const std::string& model, const std::string& profile, const std::string& id,
-                          const std::string& mutant, int expected_exit) {
+/// One `iotw certify` run of `profile` against the emulated `model` with `mutant` (joining the emulator's default
+/// access point where a test joins one); returns the report's tests by id, which must be `ids`.
+std::map<std::string, nlohmann::json> certify_at(const std::string& model, const std::string& profile,
+                                                 const std::set<std::string>& ids, const std::string& mutant,
+                                                 int expected_exit) {
   const auto dir = scratch_dir() / (model + "-" + mutant);
   std::filesystem::create_directories(dir);
-  EmuChild emu({model, "--at", "--pty", "--mutant", mutant}, 1, dir);
+  EmuChild emu({model, "--at", "--pty", "--mutant", mutant, "--ssid", "cert-lab", "--password", "cert-lab-pass"}, 1,
+               dir);
   EXPECT_EQ(emu.lines.size(), 1u);
   if (emu.lines.empty()) return {};
-  const IotwResult r = run_iotw({"certify", "--dut", "serial:" + emu.lines[0], "--profile", profile, "--out",
-                                 (dir / "run").string()},
+  const IotwResult r = run_iotw({"certify", "--dut", "serial:" + emu.lines[0], "--profile", profile, "--ssid",
+                                 "cert-lab", "--password", "cert-lab-pass", "--out", (dir / "run").string()},
                                 dir);
   EXPECT_EQ(r.code, expected_exit) << r.out << r.err;
   const auto report = nlohmann::json::parse(slurp(dir / "run" / "report.json"));
-  EXPECT_EQ(report["tests"].size(), 1u);
-  EXPECT_EQ(report["tests"][0]["id"], id);
+  std::map<std::string, nlohmann::json> tests;
+  std::set<std::string> got;
+  for (const auto& t : report["tests"]) {
+    tests[t["id"].get<std::string>()] = t;
+    got.insert(t["id"].get<std::string>());
+  }
+  EXPECT_EQ(got, ids);
   EXPECT_FALSE(std::filesystem::exists(dir / "run" / "trust_node.toml")) << "no node in an AT profile";
-  return report["tests"][0];
+  return tests;
 }
 
-nlohmann::json certify_at(const std::string& mutant, int expected_exit) {
-  return certify_at("esp8266", "at-esp", "CERT-090", mutant, expected_exit);
+TEST(CertifyAt, TheReferenceEspAtModulePassesCert090And091) {
+  auto t = certify_at("esp8266", "at-esp", {"CERT-090", "CERT-091"}, "honest", 0);
+  EXPECT_EQ(t["CERT-090"]["verdict"], "pass") << t["CERT-090"].dump();
+  EXPECT_EQ(t["CERT-090"]["measured"]["AT"], "AT\r\n\r\nOK\r\n") << "the last AT runs with echo on";
+  EXPECT_EQ(t["CERT-091"]["verdict"], "pass") << t["CERT-091"].dump();
+  EXPECT_EQ(t["CERT-091"]["measured"]["AT+CWJAP=\"cert-lab\",\"cert-lab-pass\""],
+            "WIFI CONNECTED\r\nWIFI GOT IP\r\n\r\nOK\r\n");
+  const std::string dgram = t["CERT-091"]["measured"]["datagram"];
+  EXPECT_EQ(dgram.rfind("iotw-cert-091 ", 0), 0u) << "the peer got the data the module was given";
+  const std::string ipd = t["CERT-091"]["measured"]["+IPD"];
+  EXPECT_EQ(ipd.rfind("\r\n+IPD,27:iotw-reply ", 0), 0u) << ipd;
 }
 
-TEST(CertifyAt, TheReferenceEspAtModulePassesCert090) {
-  const auto t = certify_at("honest", 0);
-  EXPECT_EQ(t["verdict"], "pass") << t.dump();
-  EXPECT_EQ(t["measured"]["AT"], "AT\r\n\r\nOK\r\n") << "the last AT runs with echo on";
+TEST(CertifyAt, AModuleEndingResultLinesWithLfAloneFailsCert090And091) {
+  auto t = certify_at("esp8266", "at-esp", {"CERT-090", "CERT-091"}, "at_wrong_terminator", 1);
+  for (const char* id : {"CERT-090", "CERT-091"}) {
+    EXPECT_EQ(t[id]["verdict"], "fail") << t[id].dump();
+    EXPECT_NE(t[id]["reason"].get<std::string>().find("\\nOK\\n\""), std::string::npos) << t[id].dump();
+  }
 }
 
-TEST(CertifyAt, AModuleEndingResultLinesWithLfAloneFailsCert090) {
-  const auto t = certify_at("at_wrong_terminator", 1);
-  EXPECT_EQ(t["verdict"], "fail") << t.dump();
-  EXPECT_NE(t["reason"].get<std::string>().find("\\nOK\\n"), std::string::npos) << t.dump();
+TEST(CertifyAt, TheJoinTestIsNotRunWithoutAnAccessPoint) {
+  const auto dir = scratch_dir() / "no-ssid";
+  std::filesystem::create_directories(dir);
+  EmuChild emu({"esp8266", "--at", "--pty"}, 1, dir);
+  ASSERT_EQ(emu.lines.size(), 1u);
+  const IotwResult r = run_iotw({"certify", "--dut", "serial:" + emu.lines[0], "--profile", "at-esp", "--only",
+                                 "CERT-091", "--out", (dir / "run").string()},
+                                dir);
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("certification incomplete"), std::string::npos) << r.out;
+  const auto report = nlohmann::json::parse(slurp(dir / "run" / "report.json"));
+  EXPECT_EQ(report["tests"][0]["verdict"], "not_run") << report.dump();
+  EXPECT_FALSE(report["complete"].get<bool>());
 }
 
 TEST(CertifyAt, TheReferenceRealtekModulePassesCert095) {
-  const auto t = certify_at("rtl8710", "at-realtek", "CERT-095", "honest", 0);
+  auto t = certify_at("rtl8710", "at-realtek", {"CERT-095"}, "honest", 0)["CERT-095"];
   EXPECT_EQ(t["verdict"], "pass") << t.dump();
   EXPECT_EQ(t["measured"]["AT"], "AT\r\n[AT] OK\r\n\n# ") << "the last AT runs with echo on";
   EXPECT_EQ(t["measured"]["ATZZ"], "\r\nunknown command 'ATZZ'\r\n\n# ");
 }
 
 TEST(CertifyAt, ARealtekModuleEndingLinesWithLfAloneFailsCert095) {
-  const auto t = certify_at("rtl8710", "at-realtek", "CERT-095", "at_wrong_terminator", 1);
+  auto t = certify_at("rtl8710", "at-realtek", {"CERT-095"}, "at_wrong_terminator", 1)["CERT-095"];
   EXPECT_EQ(t["verdict"], "fail") << t.dump();
   EXPECT_EQ(t["measured"]["ATSE=0"], "ATSE=0\n[ATSE] OK\n\n# ") << t.dump();
   EXPECT_EQ(t["reason"].get<std::string>().rfind("ATSE=0 answered ", 0), 0u) << t.dump();

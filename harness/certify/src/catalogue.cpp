@@ -1,6 +1,9 @@
 #include "iotw/certify/catalogue.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -770,25 +773,32 @@ Outcome cert070(RunContext& c) {
 const std::vector<std::string_view> kEspAtEnds = {"\r\nOK\r\n", "\r\nERROR\r\n"};
 const std::vector<std::string_view> kRealtekAtEnds = {"\n# "};
 
-/// Sends `cmd` on the DUT's UART and reads until the answer ends with one of `ends` or `quiet` passes without a
-/// byte; the exchange goes to the test's log.
-std::string at_exchange(RunContext& c, const std::string& cmd, const std::vector<std::string_view>& ends = kEspAtEnds,
-                        std::chrono::milliseconds quiet = 1000ms) {
+/// Reads the DUT's UART until the bytes end with one of `ends` or `quiet` passes without a byte.
+std::string at_read(RunContext& c, const std::vector<std::string_view>& ends, std::chrono::milliseconds quiet) {
   const int fd = c.engine.dut_link().fd();
-  std::uint8_t junk[256];
-  while (::read(fd, junk, sizeof junk) > 0) {
-  }
-  c.engine.inject_raw(Bytes(cmd.begin(), cmd.end()));
+  std::uint8_t buf[256];
   std::string got;
   for (;;) {
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(quiet.count())) <= 0) break;
-    const ssize_t n = ::read(fd, junk, sizeof junk);
+    const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n <= 0) break;
-    got.append(reinterpret_cast<const char*>(junk), static_cast<std::size_t>(n));
+    got.append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(n));
     auto ends_with = [&got](std::string_view t) { return got.size() >= t.size() && got.compare(got.size() - t.size(), t.size(), t) == 0; };
     if (std::any_of(ends.begin(), ends.end(), ends_with)) break;
   }
+  return got;
+}
+
+/// Drops what the DUT sent unasked, sends `cmd` on its UART and reads the answer (at_read); the exchange goes to
+/// the test's log.
+std::string at_exchange(RunContext& c, const std::string& cmd, const std::vector<std::string_view>& ends = kEspAtEnds,
+                        std::chrono::milliseconds quiet = 1000ms) {
+  std::uint8_t junk[256];
+  while (::read(c.engine.dut_link().fd(), junk, sizeof junk) > 0) {
+  }
+  c.engine.inject_raw(Bytes(cmd.begin(), cmd.end()));
+  const std::string got = at_read(c, ends, quiet);
   c.engine.note(fmt::format("AT {:?} -> {:?}", cmd, got));
   return got;
 }
@@ -816,6 +826,9 @@ struct AtStep {
   std::vector<std::string> allowed;   ///< exact answers
   std::optional<std::regex> pattern;  ///< or: the answer's format
   std::string shown;                  ///< the format as a reason shows it (pattern steps)
+  std::vector<std::string_view> ends{};          ///< how its answer ends (empty: the profile's)
+  std::chrono::milliseconds quiet{1000};         ///< the longest silence it may keep before or within its answer
+  bool raw = false;                              ///< data, sent without the line end
 };
 
 /// Runs `steps` in order; the first answer that is not allowed fails the test, naming the command, the bytes and
@@ -825,7 +838,7 @@ Outcome at_steps(RunContext& c, const std::vector<AtStep>& steps, const std::str
   json m = json::object();
   bool any = false;
   for (const AtStep& s : steps) {
-    const std::string got = at_exchange(c, s.cmd + line_end, ends);
+    const std::string got = at_exchange(c, s.raw ? s.cmd : s.cmd + line_end, s.ends.empty() ? ends : s.ends, s.quiet);
     any |= !got.empty();
     m[s.cmd] = got;
     if (!any) return fail(no_response(1000ms) + ": no answer to " + s.cmd, m);
@@ -853,6 +866,79 @@ Outcome cert090(RunContext& c) {
       {"ATE0", {"ATE0\r\n\r\nOK\r\n"}, {}, {}},
   };
   return at_steps(c, steps, "\r\n", kEspAtEnds, "esp_at.md");
+}
+
+/// A UDP socket on 127.0.0.1 (a free port) that the module under test talks to; closed with the object.
+class LoopbackUdp {
+ public:
+  LoopbackUdp() : fd_(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      throw std::runtime_error(std::string("loopback UDP socket: ") + std::strerror(errno));
+    port = ntohs(a.sin_port);
+  }
+  ~LoopbackUdp() { ::close(fd_); }
+  LoopbackUdp(const LoopbackUdp&) = delete;
+  LoopbackUdp& operator=(const LoopbackUdp&) = delete;
+  /// The next datagram within `wait` (nullopt: none) and its sender, kept for reply().
+  std::optional<std::string> receive(std::chrono::milliseconds wait) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return std::nullopt;
+    char buf[2048];
+    socklen_t len = sizeof from_;
+    const ssize_t n = ::recvfrom(fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from_), &len);
+    if (n < 0) return std::nullopt;
+    return std::string(buf, static_cast<std::size_t>(n));
+  }
+  /// Sends `data` to the sender of the last datagram received.
+  void reply(const std::string& data) {
+    ::sendto(fd_, data.data(), data.size(), 0, reinterpret_cast<const sockaddr*>(&from_), sizeof from_);
+  }
+  std::uint16_t port = 0;
+
+ private:
+  int fd_;
+  sockaddr_in from_{};
+};
+
+Outcome cert091(RunContext& c) {
+  if (c.wifi_ssid.empty()) return not_run("no access point to join: give --ssid (and --password)");
+  at_settle(c);
+  LoopbackUdp peer;
+  const std::string payload = fmt::format("iotw-cert-091 {:016x}", c.rng());
+  const std::string back = fmt::format("iotw-reply {:016x}", c.rng());
+  const std::string cwjap = fmt::format("AT+CWJAP=\"{}\",\"{}\"", c.wifi_ssid, c.wifi_password);
+  const std::string cipstart = fmt::format("AT+CIPSTART=\"UDP\",\"127.0.0.1\",{}", peer.port);
+  const std::string cipsend = fmt::format("AT+CIPSEND={}", payload.size());
+  const std::vector<AtStep> steps = {
+      {"ATE0", {"ATE0\r\n\r\nOK\r\n", "\r\nOK\r\n"}, {}, {}},
+      {"AT+CWMODE=1", {"\r\nOK\r\n"}, {}, {}},
+      // esp-at's default join timeout is 15 s; the module says nothing until it has joined or failed
+      {cwjap, {"WIFI CONNECTED\r\nWIFI GOT IP\r\n\r\nOK\r\n"}, {}, {}, {}, 15000ms},
+      {cipstart, {"CONNECT\r\n\r\nOK\r\n"}, {}, {}, {}, 5000ms},
+      {cipsend, {"\r\nOK\r\n\r\n>", "\r\nOK\r\n>"}, {}, {}, {">"}},
+      {payload, {fmt::format("\r\nRecv {} bytes\r\n\r\nSEND OK\r\n", payload.size())}, {}, {},
+       {"SEND OK\r\n", "SEND FAIL\r\n"}, 2000ms, true},
+  };
+  Outcome o = at_steps(c, steps, "\r\n", kEspAtEnds, "esp_at.md");
+  if (o.verdict != Verdict::Pass) return o;
+  const auto got = peer.receive(2000ms);
+  o.measured["datagram"] = got ? *got : nullptr;
+  if (got != payload)
+    return fail(got ? fmt::format("the peer received {:?}, not the {} bytes sent", *got, payload.size())
+                    : no_response(2000ms) + ": no datagram at the loopback peer after SEND OK",
+                o.measured);
+  peer.reply(back);
+  const std::string ipd = at_read(c, {":" + back}, 2000ms);  // payload bytes, no line end after them
+  c.engine.note(fmt::format("AT (datagram {:?} to the module) -> {:?}", back, ipd));
+  o.measured["+IPD"] = ipd;
+  const std::string want = fmt::format("\r\n+IPD,{}:{}", back.size(), back);
+  if (ipd != want) return fail(fmt::format("a datagram to the module gave {:?}; esp_at.md: {:?}", ipd, want), o.measured);
+  return o;
 }
 
 // --- Realtek AT v2 conformance (../shared/reference/realtek_at.md) --------------------------------------------------
@@ -962,6 +1048,11 @@ const std::vector<CertTest>& catalogue() {
        "ATE0, AT, AT+GMR, an unknown command, ATE1 and AT with echo: the answers of esp_at.md byte for byte "
        "(\\r\\nOK\\r\\n, \\r\\nERROR\\r\\n, the AT+GMR lines, the command line echoed verbatim)",
        cert090},
+      {"CERT-091", "AT join and UDP", {"at-esp"},
+       "ATE0, AT+CWMODE=1, AT+CWJAP (--ssid/--password), AT+CIPSTART=\"UDP\" to a loopback peer, AT+CIPSEND and the "
+       "data, a datagram back: the answers of esp_at.md byte for byte (WIFI CONNECTED / WIFI GOT IP, CONNECT, >, "
+       "Recv N bytes / SEND OK, +IPD,N:data), the peer gets the data",
+       cert091},
       {"CERT-095", "Realtek AT basics", {"at-realtek"},
        "ATSE=0, AT, ATSV, an unknown command, ATSE=2, ATSE=1 and AT with echo, ATSE=0: the answers of realtek_at.md "
        "byte for byte (\\r\\n[CMD] OK, [ATSE] ERROR:3, unknown command '...', each closed by the prompt \\r\\n\\n# , "

@@ -419,7 +419,8 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
                     << dut_json.value("public_key", "") << '\n';
   else out << "dut: " << dead_reason << '\n';
 
-  RunContext ctx{.engine = engine, .rng = std::mt19937_64(seed), .node_seed = node_seed, .fuzz_s = o.fuzz_s};
+  RunContext ctx{.engine = engine, .rng = std::mt19937_64(seed), .node_seed = node_seed, .fuzz_s = o.fuzz_s,
+                 .wifi_ssid = o.wifi_ssid, .wifi_password = o.wifi_password};
   std::vector<TestRecord> records;
   for (const CertTest* t : tests) {
     std::ofstream log(dir / "logs" / (t->id + ".log"));

@@ -39,6 +39,8 @@ struct RunContext {
   std::uint64_t next_id = 1'000'000'000;                     ///< injected assignment ids and round ids (ascending)
   std::uint64_t next_height = 1'000'000;                     ///< heights of injected headers, seeds and checkpoints
   std::optional<std::string> not_provisioned{};              ///< why, once a probe found the DUT unprovisioned
+  std::string wifi_ssid{};                                   ///< --ssid: the AP an AT module joins (empty: none)
+  std::string wifi_password{};                               ///< --password (empty: an open network)
 };
 
 /// One catalogue entry.
