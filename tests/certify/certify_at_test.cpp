@@ -77,18 +77,25 @@ TEST(CertifyAt, TheJoinTestIsNotRunWithoutAnAccessPoint) {
   EXPECT_FALSE(report["complete"].get<bool>());
 }
 
-TEST(CertifyAt, TheReferenceRealtekModulePassesCert095) {
-  auto t = certify_at("rtl8710", "at-realtek", {"CERT-095"}, "honest", 0)["CERT-095"];
+TEST(CertifyAt, TheReferenceRealtekModulePassesCert095And096) {
+  auto all = certify_at("rtl8710", "at-realtek", {"CERT-095", "CERT-096"}, "honest", 0);
+  const auto& t = all["CERT-095"];
   EXPECT_EQ(t["verdict"], "pass") << t.dump();
   EXPECT_EQ(t["measured"]["AT"], "AT\r\n[AT] OK\r\n\n# ") << "the last AT runs with echo on";
   EXPECT_EQ(t["measured"]["ATZZ"], "\r\nunknown command 'ATZZ'\r\n\n# ");
+  const auto& j = all["CERT-096"];
+  EXPECT_EQ(j["verdict"], "pass") << j.dump();
+  EXPECT_EQ(j["measured"]["datagram"].get<std::string>().rfind("iotw-cert-096 ", 0), 0u) << j.dump();
+  EXPECT_EQ(j["measured"]["[ATPR]"].get<std::string>().rfind("\r\n[ATPR] OK,27,1:iotw-reply ", 0), 0u) << j.dump();
 }
 
-TEST(CertifyAt, ARealtekModuleEndingLinesWithLfAloneFailsCert095) {
-  auto t = certify_at("rtl8710", "at-realtek", {"CERT-095"}, "at_wrong_terminator", 1)["CERT-095"];
+TEST(CertifyAt, ARealtekModuleEndingLinesWithLfAloneFailsCert095And096) {
+  auto all = certify_at("rtl8710", "at-realtek", {"CERT-095", "CERT-096"}, "at_wrong_terminator", 1);
+  const auto& t = all["CERT-095"];
   EXPECT_EQ(t["verdict"], "fail") << t.dump();
   EXPECT_EQ(t["measured"]["ATSE=0"], "ATSE=0\n[ATSE] OK\n\n# ") << t.dump();
   EXPECT_EQ(t["reason"].get<std::string>().rfind("ATSE=0 answered ", 0), 0u) << t.dump();
+  EXPECT_EQ(all["CERT-096"]["verdict"], "fail") << all["CERT-096"].dump();
 }
 
 }  // namespace

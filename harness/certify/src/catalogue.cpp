@@ -962,6 +962,48 @@ Outcome cert095(RunContext& c) {
   return at_steps(c, steps, "\r\n", kRealtekAtEnds, "realtek_at.md");
 }
 
+Outcome cert096(RunContext& c) {
+  if (c.wifi_ssid.empty()) return not_run("no access point to join: give --ssid (and --password)");
+  at_settle(c, "\n# ");
+  LoopbackUdp peer;
+  const std::string payload = fmt::format("iotw-cert-096 {:016x}", c.rng());
+  const std::string back = fmt::format("iotw-reply {:016x}", c.rng());
+  const std::string P = "\r\n\n# ";
+  // ATPC prints the prompt at once and "[ATPC] OK / con_id=x" when the client task has its socket (AN0075: x in
+  // 1..9; a module that has no other connection takes 1).
+  static const std::vector<std::string> con_ids = [] {
+    std::vector<std::string> v;
+    for (int i = 1; i <= 9; i++) v.push_back(fmt::format("[ATPC] con_id={}\r\n\n# ", i));
+    return v;
+  }();
+  const std::vector<std::string_view> con_id_ends(con_ids.begin(), con_ids.end());
+  const std::vector<AtStep> steps = {
+      {"ATSE=0", {"ATSE=0\r\n[ATSE] OK" + P, "\r\n[ATSE] OK" + P}, {}, {}},
+      {"ATPW=1", {"\r\n[ATPW] OK" + P}, {}, {}},
+      {fmt::format("ATPN={},{}", c.wifi_ssid, c.wifi_password), {"\r\n[ATPN] OK" + P}, {}, {}, {}, 15000ms},
+      {"ATPK=1", {"\r\n[ATPK] OK" + P}, {}, {}},
+      {fmt::format("ATPC=1,127.0.0.1,{}", peer.port), {}, std::regex("\r\n\n# \r\n\\[ATPC\\] OK\r\n\\[ATPC\\] con_id=1\r\n\n# "),
+       "\"\\r\\n\\n# \\r\\n[ATPC] OK\\r\\n[ATPC] con_id=1\\r\\n\\n# \"", con_id_ends, 5000ms},
+      {fmt::format("ATPT={},1:{}", payload.size(), payload), {"\r\n[ATPT] OK,1" + P}, {}, {}, {}, 2000ms,
+       true},  // a data command: exactly N bytes after ':', no line end
+  };
+  Outcome o = at_steps(c, steps, "\r\n", kRealtekAtEnds, "realtek_at.md");
+  if (o.verdict != Verdict::Pass) return o;
+  const auto got = peer.receive(2000ms);
+  o.measured["datagram"] = got ? *got : nullptr;
+  if (got != payload)
+    return fail(got ? fmt::format("the peer received {:?}, not the {} bytes sent", *got, payload.size())
+                    : no_response(2000ms) + ": no datagram at the loopback peer after [ATPT] OK",
+                o.measured);
+  peer.reply(back);
+  const std::string rx = at_read(c, kRealtekAtEnds, 2000ms);  // auto-receive (ATPK=1)
+  c.engine.note(fmt::format("AT (datagram {:?} to the module) -> {:?}", back, rx));
+  o.measured["[ATPR]"] = rx;
+  const std::string want = fmt::format("\r\n[ATPR] OK,{},1:{}{}", back.size(), back, P);
+  if (rx != want) return fail(fmt::format("a datagram to the module gave {:?}; realtek_at.md: {:?}", rx, want), o.measured);
+  return o;
+}
+
 const std::vector<std::string> kFirmware = {"soc", "dps", "bulb"};
 
 }  // namespace
@@ -1058,6 +1100,11 @@ const std::vector<CertTest>& catalogue() {
        "byte for byte (\\r\\n[CMD] OK, [ATSE] ERROR:3, unknown command '...', each closed by the prompt \\r\\n\\n# , "
        "the command line echoed)",
        cert095},
+      {"CERT-096", "Realtek join and UDP", {"at-realtek"},
+       "ATSE=0, ATPW=1, ATPN (--ssid/--password), ATPK=1, ATPC=1 (UDP) to a loopback peer, ATPT with the data, a "
+       "datagram back: the answers of realtek_at.md byte for byte ([ATPN] OK, the prompt then [ATPC] OK / con_id=1, "
+       "[ATPT] OK,1, [ATPR] OK,N,1:data), the peer gets the data",
+       cert096},
   };
   return tests;
 }
