@@ -31,8 +31,8 @@ CertifyCommand::CertifyCommand(CLI::App& app) {
                        "The trust node's key file (32 raw bytes; created if absent). A DUT provisioned with its public "
                        "key (printed at the start) gets the light-verification tests; default: a fresh key per run");
   certify_->add_option("--ssid", run_.wifi_ssid,
-                       "AT profiles: the access point the module joins in the join-and-UDP test (CERT-091); without "
-                       "it that test is not run");
+                       "AT profiles: the access point the module joins in the join-and-UDP tests (CERT-091, CERT-096); "
+                       "without it those tests are not run");
   certify_->add_option("--password", run_.wifi_password, "AT profiles: its password (default: an open network)");
   keygen_ = certify_->add_subcommand("keygen", "Make a certifier key (Ed25519) that signs certification reports");
   keygen_->add_option("--out,-o", key_out_, "Key file to create (mode 0600; never overwritten; default certifier.key)");
