@@ -99,7 +99,7 @@ struct ConsensusConfig {
   /** Heartbeats a device may miss in a row before it is detached: device_timeout_ms = this x the interval. */
   static constexpr uint64_t heartbeats_per_timeout = 5;
   /** Sent in Welcome: device_timeout_ms / 5 (docs/protocol.md §6 "Liveness"). */
-  uint32_t heartbeat_interval_ms() const { return static_cast<uint32_t>(device_timeout_ms / 5); }
+  uint32_t heartbeat_interval_ms() const { return static_cast<uint32_t>(device_timeout_ms / heartbeats_per_timeout); }
 };
 
 /** Counters of rejected input (exposed by GET /v1/health). */
