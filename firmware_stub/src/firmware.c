@@ -660,7 +660,7 @@ void iotw_fw_poll(iotw_fw *fw) {
   }
   poll_collusion(fw);
   poll_slow_result(fw, 0);
-  if (elapsed(t, fw->last_rx_ms) >= IOTW_FW_LINK_TIMEOUT_MS) {
+  if (elapsed(t, fw->last_rx_ms) >= (uint64_t)IOTW_FW_LINK_TIMEOUT_BEATS * fw->heartbeat_interval_ms) {
     reattach(fw, "link_timeout");
     return;
   }

@@ -196,7 +196,7 @@ void read_trust_node(const Reader& r, const toml::table& root, TrustNodeSpec& n)
   n.witness_timeout_ms =
       static_cast<int>(r.integer(*t, w, "witness_timeout_ms", 10, 600000, n.witness_timeout_ms));
   n.device_timeout_ms =
-      static_cast<int>(r.integer(*t, w, "device_timeout_ms", 100, 600000, n.device_timeout_ms));
+      static_cast<int>(r.integer(*t, w, "device_timeout_ms", 500, 600000, n.device_timeout_ms));
 }
 
 bool valid_prefix(const std::string& p) {

@@ -95,7 +95,7 @@ TEST(AtApplianceTcp, FirmwareAttachesOverARealTcpConnectionAndReconnects) {
     EXPECT_EQ(crypto_sign_verify_detached(prove.body.prove.signature, msg, mlen, hello.body.hello.pubkey), 0) << model;
     iotw_v1_Envelope w = iotw_v1_Envelope_init_zero;
     w.which_body = iotw_v1_Envelope_welcome_tag;
-    w.body.welcome.heartbeat_interval_ms = 300;
+    w.body.welcome.heartbeat_interval_ms = 1000;  // silent node: the firmware re-attaches after 6 intervals (6 s)
     boost::asio::write(*conn, boost::asio::buffer(frame_of(w)));
     for (int i = 0; i < 3000 && app.state() != IOTW_FW_ATTACHED; i++) io.run_for(std::chrono::milliseconds(5));
     EXPECT_EQ(app.state(), IOTW_FW_ATTACHED) << model;

@@ -637,12 +637,14 @@ TEST_F(FirmwareTest, ReChallengeWhileAttachedKeepsAttached) {
 }
 
 TEST_F(FirmwareTest, LinkSilenceReattachesWithHello) {
-  attach(1000);
+  attach(1000);  // silence limit: IOTW_FW_LINK_TIMEOUT_BEATS (6) intervals = 6000 ms, above the node's 5
+  const uint64_t limit = IOTW_FW_LINK_TIMEOUT_BEATS * 1000u;
+  ASSERT_EQ(limit, 6000u);
   // Traffic from the node keeps the link alive.
-  now += IOTW_FW_LINK_TIMEOUT_MS - 1;
+  now += limit - 1;
   iotw_fw_poll(&fw);
   deliver(heartbeat_ack(1, 42));
-  now += IOTW_FW_LINK_TIMEOUT_MS - 1;
+  now += limit - 1;
   iotw_fw_poll(&fw);
   EXPECT_EQ(iotw_fw_get_state(&fw), IOTW_FW_ATTACHED);
   take_sent();
@@ -759,7 +761,7 @@ TEST_F(FirmwareTest, SecretKeyIsNeverLogged) {
   deliver(assignment(5, header));
   deliver(witness(6, header, sha256(header)));
   deliver(error(1));
-  now += IOTW_FW_LINK_TIMEOUT_MS * 2;
+  now += 10000;  // past the silence limit (6 x 100 ms)
   iotw_fw_poll(&fw);
   std::string sk_hex = to_hex(fw.sk, 64);
   std::string seed_hex = to_hex(nvs["id.seed"].data(), 32);

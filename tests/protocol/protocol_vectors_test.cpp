@@ -32,7 +32,7 @@ class ProtocolVectors : public ::testing::Test {
   void SetUp() override {
     ASSERT_GE(sodium_init(), 0);
     v = doc_vectors();
-    ASSERT_EQ(v.size(), 21u) << "docs/protocol.md §9 lost vectors";
+    ASSERT_EQ(v.size(), 23u) << "docs/protocol.md §9 lost vectors";
   }
   std::vector<uint8_t> sha(const std::vector<uint8_t>& in) {
     std::vector<uint8_t> out(32);
@@ -146,6 +146,13 @@ TEST_F(ProtocolVectors, VrfAlphaRoundSeedAndClaimOfBlock2) {
   EXPECT_EQ(to_hex(pi, sizeof pi), to_hex(v["vrf_claim.pi"]));
   ASSERT_EQ(iotw_ecvrf_verify(IOTW_ECVRF_TAI, beta, v["test_key.pubkey"].data(), pi, alpha, sizeof alpha), IOTW_ECVRF_OK);
   EXPECT_EQ(to_hex(beta, sizeof beta), to_hex(v["vrf_claim.beta"]));
+  // Suite 4 (ELL2): from our implementation (crypto/ passes the RFC 9381 ELL2 vectors); deterministic.
+  uint8_t pi4[IOTW_ECVRF_PROOF_BYTES], beta4[IOTW_ECVRF_OUTPUT_BYTES];
+  ASSERT_EQ(iotw_ecvrf_prove(IOTW_ECVRF_ELL2, pi4, v["test_key.seed"].data(), alpha, sizeof alpha), IOTW_ECVRF_OK);
+  EXPECT_EQ(to_hex(pi4, sizeof pi4), to_hex(v["vrf_claim_ell2.pi"]));
+  ASSERT_EQ(iotw_ecvrf_verify(IOTW_ECVRF_ELL2, beta4, v["test_key.pubkey"].data(), pi4, alpha, sizeof alpha),
+            IOTW_ECVRF_OK);
+  EXPECT_EQ(to_hex(beta4, sizeof beta4), to_hex(v["vrf_claim_ell2.beta"]));
   env = iotw_v1_Envelope_init_zero;
   env.which_body = iotw_v1_Envelope_vrf_claim_tag;
   env.body.vrf_claim.height = 2;

@@ -96,6 +96,16 @@ TEST(TrustNodeConfig, BadValuesNameFileAndLine) {
             "rig/tn.toml:5: [udp] listen port must be 0..65535, got \"70000\"");
 }
 
+// device_timeout_ms is 5 heartbeat intervals (Welcome announces device_timeout_ms / 5, docs/protocol.md §6
+// "Liveness"): below 500 ms the interval would be under 100 ms, and the key is named.
+TEST(TrustNodeConfig, DeviceTimeoutTooShortForTheHeartbeatIntervalIsAnError) {
+  const std::string base = "[node]\ndb = \"x\"\nseed = 1\n[consensus]\ndevice_timeout_ms = ";
+  EXPECT_EQ(error_of(base + "499\n").substr(0, 63), "rig/tn.toml:5: [consensus] device_timeout_ms must be an integer");
+  EXPECT_NE(error_of(base + "5\n").find("500.."), std::string::npos);
+  EXPECT_EQ(error_of(base + "500\n"), "no error");
+  EXPECT_EQ(parse_config(base + "500\n", "rig/tn.toml", "/run").consensus.heartbeat_interval_ms(), 100u);
+}
+
 TEST(TrustNodeConfig, VrfSelectionWithSuiteAndClaimWindow) {
   const NodeConfig c = parse_config(
       "[node]\ndb = \"x\"\nseed = 1\n[consensus]\nselection = \"vrf\"\nvrf_suite = \"ell2\"\nclaim_window_ms = 350\n",

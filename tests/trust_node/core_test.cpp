@@ -44,7 +44,8 @@ TEST(TrustNodeCore, RegistersDeviceWithChallengeResponse) {
   EXPECT_EQ(f["new"], true);
   EXPECT_EQ(rig.core.attached_count(), 1u);
   EXPECT_EQ(rig.mem.devs.count(d.pk), 1u);
-  const auto &welcome = d.received.back();
+  ASSERT_GE(d.received.size(), 2u);  // ... Welcome, then the HeartbeatAck of the device's first Heartbeat
+  const auto &welcome = d.received[d.received.size() - 2];
   ASSERT_EQ(welcome.which_body, iotw_v1_Envelope_welcome_tag);
   EXPECT_EQ(welcome.body.welcome.heartbeat_interval_ms, rig.cfg.device_timeout_ms / 5);
 }
@@ -105,6 +106,69 @@ TEST(TrustNodeCore, HeartbeatsKeepDeviceAttachedSilenceDetaches) {
   EXPECT_EQ(rig.core.attached_count(), 0u);
   ASSERT_EQ(rig.sink.of("device_detached").size(), 1u);
   EXPECT_EQ(rig.sink.of("device_detached")[0].fields["reason"], "timeout");
+}
+
+bool attached(Rig &rig, const SimDevice &d) {
+  for (const auto &j : rig.core.devices_json())
+    if (j["device"] == d.hex()) return j["attached"].get<bool>();
+  return false;
+}
+
+// §6 "Liveness": Welcome announces device_timeout_ms / 5; a device that heartbeats at that interval (or skips
+// every other one) is never detached, however long it runs; a silent one is detached after device_timeout_ms.
+TEST(TrustNodeCore, HeartbeatAtTheWelcomeIntervalNeverTimesOutSilenceDetachesAfterDeviceTimeout) {
+  Rig rig;
+  SimDevice &steady = rig.add(Behaviour::honest, "steady");
+  SimDevice &skipper = rig.add(Behaviour::honest, "skipper");
+  SimDevice &silent = rig.add(Behaviour::honest, "silent");
+  const uint64_t interval = rig.cfg.heartbeat_interval_ms();
+  ASSERT_EQ(interval * 5, rig.cfg.device_timeout_ms);
+  uint64_t silent_for = 0;
+  for (int beat = 1; beat <= 100; ++beat) {
+    rig.advance(interval);
+    silent_for += interval;
+    rig.from(steady, steady.heartbeat());
+    if (beat % 2 == 0) rig.from(skipper, skipper.heartbeat());
+    EXPECT_EQ(attached(rig, silent), silent_for < rig.cfg.device_timeout_ms) << "after " << silent_for << " ms";
+  }
+  EXPECT_TRUE(attached(rig, steady));
+  EXPECT_TRUE(attached(rig, skipper));
+  ASSERT_EQ(rig.sink.of("device_detached").size(), 1u);  // no flapping: one detach, the silent device's
+  EXPECT_EQ(rig.sink.of("device_detached")[0].fields["name"], "silent");
+  EXPECT_EQ(rig.sink.of("device_registered").size(), 3u);
+}
+
+// §6 step 6: a lost Welcome (UDP) leaves the device unregistered in its own eyes; the node gives it no work until
+// its first Heartbeat shows it was welcomed. Its Hello retry gets a fresh Challenge and a new Welcome.
+TEST(TrustNodeCore, DeviceGetsNoWorkUntilItsFirstHeartbeatAfterWelcome) {
+  ConsensusConfig cfg;
+  cfg.witnesses = 1;
+  Rig rig(cfg);
+  SimDevice &a = rig.add(Behaviour::honest, "welcomed");
+  const uint32_t link = 2;
+  auto &lost = rig.devices.emplace(link, SimDevice(link, "welcome-lost", Behaviour::honest)).first->second;
+  lost.lose_next_welcome = true;
+  rig.core.link_opened(link, "test:2");
+  rig.from(lost, lost.hello());
+  ASSERT_EQ(rig.sink.of("device_registered").size(), 2u);  // the node sent its Welcome ...
+  ASSERT_FALSE(lost.attached);                              // ... which never arrived
+  auto work_for = [&](const SimDevice &d) {
+    return std::count_if(d.received.begin(), d.received.end(), [](const iotw_v1_Envelope &e) {
+      return e.which_body == iotw_v1_Envelope_assignment_tag || e.which_body == iotw_v1_Envelope_witness_request_tag;
+    });
+  };
+  rig.submit("tx-1");
+  for (int i = 0; i < 20; ++i) rig.advance(rig.cfg.block_interval_ms);
+  EXPECT_EQ(work_for(lost), 0);
+  EXPECT_EQ(work_for(a), 0);  // one welcomed device is not enough for a miner and a witness
+  EXPECT_TRUE(rig.mem.chain.size() == 1u);
+  ASSERT_FALSE(rig.sink.of("stalled").empty());
+  // The device's Hello retry (firmware: every IOTW_FW_HELLO_RETRY_MS): Challenge, Prove, Welcome, Heartbeat.
+  rig.from(lost, lost.hello());
+  ASSERT_TRUE(lost.attached);
+  for (int i = 0; i < 20 && rig.mem.chain.size() == 1u; ++i) rig.advance(rig.cfg.block_interval_ms);
+  EXPECT_EQ(rig.mem.chain.size(), 2u);
+  EXPECT_GT(work_for(lost) + work_for(a), 0);
 }
 
 TEST(TrustNodeCore, FinalizesBlockWithNValidAttestations) {

@@ -190,7 +190,13 @@ struct SimDevice {
         crypto_sign_detached(e.body.prove.signature, nullptr, msg, n, sk.data());
         return e;
       }
-      case iotw_v1_Envelope_welcome_tag: attached = true; return std::nullopt;
+      case iotw_v1_Envelope_welcome_tag:  // §6 step 3: attached; the first Heartbeat right away
+        if (lose_next_welcome) {  // lost on the way (UDP): the device still thinks it is not registered
+          lose_next_welcome = false;
+          return std::nullopt;
+        }
+        attached = true;
+        return heartbeat();
       case iotw_v1_Envelope_assignment_tag: {
         e.which_body = iotw_v1_Envelope_result_tag;
         e.body.result.assignment_id = in.body.assignment.assignment_id;
@@ -241,6 +247,14 @@ struct SimDevice {
     }
   }
 
+  /** The next Heartbeat (seq from 1, docs/protocol.md §6). */
+  iotw_v1_Envelope heartbeat() {
+    iotw_v1_Envelope e = iotw_v1_Envelope_init_zero;
+    e.which_body = iotw_v1_Envelope_heartbeat_tag;
+    e.body.heartbeat.seq = ++heartbeat_seq;
+    return e;
+  }
+
   /** ECVRF proof over VRF(height, prev_hash) (docs/protocol.md §5), per behaviour. */
   iotw_v1_VrfClaim vrf_claim(uint64_t height, const uint8_t prev_hash[32], iotw_ecvrf_suite suite) const {
     iotw_v1_VrfClaim c = iotw_v1_VrfClaim_init_zero;
@@ -284,6 +298,8 @@ struct SimDevice {
   std::array<uint8_t, 64> sk{};
   std::array<uint8_t, 32> seed{}, vrf_other_seed{};
   bool attached = false;
+  bool lose_next_welcome = false;  ///< the next Welcome never arrives (a lost UDP datagram)
+  uint32_t heartbeat_seq = 0;
   std::vector<iotw_v1_Envelope> received;
   std::optional<iotw_v1_Attestation> first_attestation;  ///< what Behaviour::replay_attestation replays
 };

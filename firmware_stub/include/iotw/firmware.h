@@ -3,7 +3,7 @@
  *
  *   OFF --iotw_fw_boot--> HELLO_SENT --Challenge--> PROVING --Welcome--> ATTACHED
  *   not attached: Hello resent every IOTW_FW_HELLO_RETRY_MS (a late Welcome is still accepted).
- *   ATTACHED: Heartbeat every heartbeat_interval_ms; nothing received for IOTW_FW_LINK_TIMEOUT_MS, or
+ *   ATTACHED: Heartbeat every heartbeat_interval_ms; nothing received for IOTW_FW_LINK_TIMEOUT_BEATS x heartbeat_interval_ms, or
  *   Error code 1 from the node -> HELLO_SENT with a fresh Hello (re-attach, stats.reattaches).
  *   any state --panic (faults.reset_on_garbage only)--> OFF: the firmware stops; the host resets the chip.
  *   Assignment, WitnessRequest and VrfRoundSeed are answered only when ATTACHED (else counted in stats.dropped).

@@ -11,8 +11,11 @@
 #ifndef IOTW_FW_HEARTBEAT_MS
 #define IOTW_FW_HEARTBEAT_MS 1000u /**< heartbeat period unless Welcome sets one */
 #endif
-#ifndef IOTW_FW_LINK_TIMEOUT_MS
-#define IOTW_FW_LINK_TIMEOUT_MS 5000u /**< no frame from the trust node this long -> re-attach (Hello) */
+#ifndef IOTW_FW_LINK_TIMEOUT_BEATS
+/** no frame from the trust node for this many heartbeat intervals -> re-attach (Hello). Above the node's 5
+ *  (device_timeout_ms = 5 intervals), so the node always gives up on a silent device first (docs/protocol.md §6
+ *  "Liveness"). A count, not ms. */
+#define IOTW_FW_LINK_TIMEOUT_BEATS 6u
 #endif
 #ifndef IOTW_FW_CHECKPOINT_RETRY_MS
 #define IOTW_FW_CHECKPOINT_RETRY_MS 1000u /**< at most one CheckpointRequest this often (light verification) */

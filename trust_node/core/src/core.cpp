@@ -182,7 +182,9 @@ void TrustNodeCore::on_message(uint32_t link, const iotw_v1_Envelope &env) {
       iotw_v1_Envelope e = envelope(iotw_v1_Envelope_heartbeat_ack_tag);
       e.body.heartbeat_ack.seq = env.body.heartbeat.seq;
       e.body.heartbeat_ack.height = tip_.height;
-      return sink_.send(link, e);
+      sink_.send(link, e);
+      if (!d.confirmed) confirm(d);
+      return;
     }
     case iotw_v1_Envelope_result_tag: return on_result(link, d.rec.pubkey, env.body.result);
     case iotw_v1_Envelope_attestation_tag: return on_attestation(link, d.rec.pubkey, env.body.attestation);
@@ -261,6 +263,7 @@ void TrustNodeCore::on_prove(uint32_t link, Session &s, const iotw_v1_Prove &p) 
   if (s.attached && *s.attached != key) detach(devices_.at(*s.attached), "link_closed");
   if (d.link && *d.link != link) sessions_.at(*d.link).attached.reset();
   d.link = link;
+  d.confirmed = false;  // work waits for the device's first Heartbeat after this Welcome (§6 step 6)
   d.last_seen_ms = now;
   s.attached = key;
   iotw_v1_Envelope e = envelope(iotw_v1_Envelope_welcome_tag);
@@ -273,10 +276,14 @@ void TrustNodeCore::on_prove(uint32_t link, Session &s, const iotw_v1_Prove &p) 
                                     {"link", s.name},
                                     {"boot_count", d.rec.boot_count},
                                     {"new", is_new}});
+}
+
+void TrustNodeCore::confirm(Device &d) {
+  d.confirmed = true;
   // A device that re-attaches (reboot, brown-out) lost any witness request it had open: send it again.
   if (cand_ && cand_->mined)
     for (Slot &slot : cand_->slots)
-      if (slot.witness == key && !slot.answer) request_witness(*cand_, slot);
+      if (slot.witness == d.rec.pubkey && !slot.answer) request_witness(*cand_, slot);
   maybe_start_block();
 }
 
@@ -291,7 +298,7 @@ void TrustNodeCore::detach(Device &d, const char *reason) {
 std::vector<Key> TrustNodeCore::eligible(const std::set<Key> &exclude) const {
   std::vector<Key> out;
   for (const auto &[k, d] : devices_)
-    if (d.link && !blacklist_.count(k) && !exclude.count(k)) out.push_back(k);
+    if (d.link && d.confirmed && !blacklist_.count(k) && !exclude.count(k)) out.push_back(k);
   return out;
 }
 
@@ -510,7 +517,7 @@ void TrustNodeCore::replace_witness(Candidate &c, Slot &slot, const char *reason
   if (fresh.empty()) {  // no one to replace it with: ask the silent witness again (it may have
     stalled("no_fresh_witness", 1, 0);  // rebooted and lost the request) and wait another timeout
     const Device &w = devices_.at(slot.witness);
-    if (w.link && !blacklist_.count(slot.witness))
+    if (w.link && w.confirmed && !blacklist_.count(slot.witness))
       request_witness(c, slot);
     else
       slot.deadline_ms = now + cfg_.witness_timeout_ms;

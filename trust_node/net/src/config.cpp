@@ -145,7 +145,9 @@ NodeConfig parse_config(std::string_view text, const std::string &source, const 
     if (auto v = c.uint(*t, "consensus", "max_txs_per_block", 1, 10000)) k.max_txs_per_block = static_cast<uint32_t>(*v);
     if (auto v = c.uint(*t, "consensus", "assignment_timeout_ms", 1, kMaxMs)) k.assignment_timeout_ms = *v;
     if (auto v = c.uint(*t, "consensus", "witness_timeout_ms", 1, kMaxMs)) k.witness_timeout_ms = *v;
-    if (auto v = c.uint(*t, "consensus", "device_timeout_ms", 5, kMaxMs)) k.device_timeout_ms = *v;
+    // device_timeout_ms = 5 heartbeat intervals (the interval goes out in Welcome): at least 500 ms, so the
+    // interval is at least 100 ms (docs/protocol.md §6 "Liveness").
+    if (auto v = c.uint(*t, "consensus", "device_timeout_ms", 500, kMaxMs)) k.device_timeout_ms = *v;
     if (auto v = c.str(*t, "consensus", "policy")) {
       if (*v != "strict" && *v != "threshold")
         c.fail(t->get("policy")->source(), "[consensus] policy must be \"strict\" or \"threshold\"");

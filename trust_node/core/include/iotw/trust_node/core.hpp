@@ -96,8 +96,10 @@ struct ConsensusConfig {
   /** The trust node's Ed25519 node key seed (from [node] key, docs/trust-node.md "Node key"); signs
    *  Checkpoints (docs/protocol.md §5 CHECKPOINT). Absent: CheckpointRequests are answered with Error 5. */
   std::optional<std::array<uint8_t, 32>> node_key_seed;
-  /** Sent in Welcome: device_timeout_ms / 5. */
-  uint32_t heartbeat_interval_ms() const { return static_cast<uint32_t>(device_timeout_ms / 5); }
+  /** Heartbeats a device may miss in a row before it is detached: device_timeout_ms = this x the interval. */
+  static constexpr uint64_t heartbeats_per_timeout = 5;
+  /** Sent in Welcome: device_timeout_ms / 5 (docs/protocol.md §6 "Liveness"). */
+  uint32_t heartbeat_interval_ms() const { return static_cast<uint32_t>(device_timeout_ms / heartbeats_per_timeout); }
 };
 
 /** Counters of rejected input (exposed by GET /v1/health). */
@@ -188,6 +190,10 @@ class TrustNodeCore {
   struct Device {
     DeviceRecord rec;
     std::optional<uint32_t> link;  ///< set while attached
+    /** A Heartbeat arrived on link after the Welcome: the device knows it is registered. Only confirmed devices
+     *  are given work (docs/protocol.md §6 step 6), so a lost Welcome never leaves work with a device that
+     *  thinks it is detached. */
+    bool confirmed = false;
     uint64_t last_seen_ms = 0;
     DeviceTags tags;
   };
@@ -252,6 +258,7 @@ class TrustNodeCore {
   void blacklist(const Key &k, uint64_t round_id, const char *reason, const nlohmann::json &evidence);
   void send_error(uint32_t link, uint32_t code, const char *text);
   void detach(Device &d, const char *reason);
+  void confirm(Device &d);  ///< first Heartbeat after Welcome: the device may be given work
 
   std::vector<Key> eligible(const std::set<Key> &exclude) const;
   Key pick(const std::vector<Key> &from);
