@@ -333,6 +333,27 @@ static void on_assignment(iotw_fw *fw, const iotw_v1_Assignment *a) {
   send_result(fw, a->assignment_id, block_hash, sig);
 }
 
+/* Keeps a sent Attestation's fields, to send the same bytes again. */
+static void keep_attestation(iotw_fw_kept_attestation *k, const iotw_v1_Attestation *a) {
+  k->valid = 1;
+  k->verdict = (uint8_t)a->verdict;
+  k->round_id = a->round_id;
+  memcpy(k->block_hash, a->block_hash, sizeof k->block_hash);
+  memcpy(k->signature, a->signature, sizeof k->signature);
+}
+
+/* Sends a kept Attestation unchanged (nothing is signed). Returns send_env's result. */
+static int send_kept_attestation(iotw_fw *fw, const iotw_fw_kept_attestation *k) {
+  iotw_v1_Envelope env = iotw_v1_Envelope_init_zero;
+  env.which_body = iotw_v1_Envelope_attestation_tag;
+  iotw_v1_Attestation *a = &env.body.attestation;
+  a->round_id = k->round_id;
+  memcpy(a->block_hash, k->block_hash, sizeof a->block_hash);
+  a->verdict = (iotw_v1_Verdict)k->verdict;
+  memcpy(a->signature, k->signature, sizeof a->signature);
+  return send_env(fw, &env);
+}
+
 /* Sign ATTEST(round_id, block_hash, verdict) and send the Attestation, applying the signing faults
  * (verdict_other_hash, wrong_key); remembered for faults.replay_attestation. */
 static void send_attestation(iotw_fw *fw, uint64_t round_id, const uint8_t block_hash[32], int valid,
@@ -374,19 +395,9 @@ static void send_attestation(iotw_fw *fw, uint64_t round_id, const uint8_t block
     fw->stats.attestations++;
     log_ev(fw, IOTW_LOG_INFO, "attestation_sent", detail);
   }
-  fw->last_att_valid = 1;
-  fw->last_att_round_id = a->round_id;
-  memcpy(fw->last_att_block_hash, a->block_hash, sizeof fw->last_att_block_hash);
-  fw->last_att_verdict = (uint8_t)a->verdict;
-  memcpy(fw->last_att_signature, a->signature, sizeof fw->last_att_signature);
+  keep_attestation(&fw->last_att, a);
   memcpy(fw->last_att_request_hash, block_hash, sizeof fw->last_att_request_hash);
-  if (fw->cfg.faults.replay_attestation && !fw->replay_valid) {
-    fw->replay_valid = 1;
-    fw->replay_round_id = a->round_id;
-    fw->replay_verdict = (uint8_t)a->verdict;
-    memcpy(fw->replay_block_hash, a->block_hash, sizeof fw->replay_block_hash);
-    memcpy(fw->replay_signature, a->signature, sizeof fw->replay_signature);
-  }
+  if (fw->cfg.faults.replay_attestation && !fw->replay.valid) keep_attestation(&fw->replay, a);
 }
 
 /* faults.collude_all_slots: answer the held request; lie = the group's false verdict (invalid). */
@@ -411,20 +422,13 @@ static void on_witness(iotw_fw *fw, const iotw_v1_WitnessRequest *w) {
   fw->stats.witness_requests++;
   /* Replay protection (§6 step 5): only a round_id above every one answered since boot is answered. */
   if (fw->witness_answered && w->round_id <= fw->witness_round_max && !fw->cfg.faults.stale_witness) {
-    if (fw->last_att_valid && w->round_id == fw->last_att_round_id &&
+    if (fw->last_att.valid && w->round_id == fw->last_att.round_id &&
         memcmp(w->block_hash, fw->last_att_request_hash, sizeof fw->last_att_request_hash) == 0) {
       /* The same request again: our Attestation was lost on the way and the node asks once more (it has no
        * other witness to ask). The same signed bytes go out; nothing new is signed. */
-      iotw_v1_Envelope env = iotw_v1_Envelope_init_zero;
-      env.which_body = iotw_v1_Envelope_attestation_tag;
-      iotw_v1_Attestation *a = &env.body.attestation;
-      a->round_id = fw->last_att_round_id;
-      memcpy(a->block_hash, fw->last_att_block_hash, sizeof a->block_hash);
-      a->verdict = (iotw_v1_Verdict)fw->last_att_verdict;
-      memcpy(a->signature, fw->last_att_signature, sizeof a->signature);
       char d[48];
       snprintf(d, sizeof d, "round_id=%llu", (unsigned long long)w->round_id);
-      if (send_env(fw, &env) == 0) {
+      if (send_kept_attestation(fw, &fw->last_att) == 0) {
         fw->stats.attestations_resent++;
         log_ev(fw, IOTW_LOG_INFO, "attestation_resent", d);
       }
@@ -472,19 +476,12 @@ static void on_witness(iotw_fw *fw, const iotw_v1_WitnessRequest *w) {
   }
   if (fw->cfg.faults.invert_verdict) valid = !valid;
   if (fw->cfg.faults.collude) valid = 0; /* every colluder signs the same false verdict */
-  if (fw->cfg.faults.replay_attestation && fw->replay_valid) {
+  if (fw->cfg.faults.replay_attestation && fw->replay.valid) {
     /* Replay: the old signed Attestation goes out instead of a fresh one (its round_id is not this round's). */
-    iotw_v1_Envelope env = iotw_v1_Envelope_init_zero;
-    env.which_body = iotw_v1_Envelope_attestation_tag;
-    iotw_v1_Attestation *a = &env.body.attestation;
-    a->round_id = fw->replay_round_id;
-    memcpy(a->block_hash, fw->replay_block_hash, sizeof a->block_hash);
-    a->verdict = (iotw_v1_Verdict)fw->replay_verdict;
-    memcpy(a->signature, fw->replay_signature, sizeof a->signature);
     char d[80];
     snprintf(d, sizeof d, "round_id=%llu replayed_round_id=%llu", (unsigned long long)w->round_id,
-             (unsigned long long)fw->replay_round_id);
-    if (send_env(fw, &env) == 0) {
+             (unsigned long long)fw->replay.round_id);
+    if (send_kept_attestation(fw, &fw->replay) == 0) {
       fw->stats.attestations++;
       fw->stats.attestations_replayed++;
       log_ev(fw, IOTW_LOG_WARN, "attestation_replayed", d);

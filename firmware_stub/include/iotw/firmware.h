@@ -119,6 +119,16 @@ typedef struct {
   const iotw_fw_collusion *collusion;
 } iotw_fw_config;
 
+/** A signed Attestation as it went out, kept to send the same bytes again: the last one (a retransmission,
+ *  docs/protocol.md §6 step 5) and, for faults.replay_attestation, the first one. 110 bytes of fields. */
+typedef struct {
+  uint8_t valid;
+  uint8_t verdict;     /**< iotw_v1_Verdict */
+  uint64_t round_id;
+  uint8_t block_hash[32];
+  uint8_t signature[64];
+} iotw_fw_kept_attestation;
+
 /** Counters since boot (RAM only). frames_rx counts decoded messages; decode_errors bad frames, bad
  *  CRCs, overflows and undecodable payloads; dropped well-formed messages not valid in the current state. */
 typedef struct {
@@ -150,11 +160,7 @@ typedef struct {
   uint8_t ckpt_requested;      /**< a CheckpointRequest was sent at ckpt_request_ms */
   uint64_t ckpt_request_ms;
   /* faults.replay_attestation: the first Attestation sent (replayed to every later WitnessRequest). */
-  uint8_t replay_valid;
-  uint8_t replay_verdict;
-  uint64_t replay_round_id;
-  uint8_t replay_block_hash[32];
-  uint8_t replay_signature[64];
+  iotw_fw_kept_attestation replay;
   /* faults.collude_all_slots: an Attestation held until cfg.collusion decides. */
   uint8_t held_valid;
   uint8_t held_verdict_ok; /**< the verdict computed honestly (1 valid) */
@@ -167,12 +173,8 @@ typedef struct {
   uint64_t witness_round_max;
   /* The last Attestation sent and the request's block_hash it answered: re-sent unchanged when the same request
    * comes again (its answer was lost). */
-  uint8_t last_att_valid;
+  iotw_fw_kept_attestation last_att;
   uint8_t last_att_request_hash[32];
-  uint64_t last_att_round_id;
-  uint8_t last_att_block_hash[32];
-  uint8_t last_att_verdict;
-  uint8_t last_att_signature[64];
   /* faults.slow_miner: a Result held until slow_due_ms. */
   uint8_t slow_valid;
   uint64_t slow_due_ms;
