@@ -1,8 +1,10 @@
 // iotw-emu: emulated IOTW micro-mining devices (docs/emulators.md).
 //   iotw-emu --config pool.toml                      a pool of ESP modules, DPS chips, bulbs and AT-mode
 //                                                    appliances (MCU + ESP/Realtek module, UDP to the trust node)
-//   iotw-emu dps [--modbus-tcp A:P] [--modbus-rtu-pty] [--link PATH --nvs-dir DIR]   one DPS chip
-//   iotw-emu bulb [--yeelight A:P] [--discovery A:P] [--link PATH --nvs-dir DIR]     one smart bulb
+//   iotw-emu dps [--modbus-tcp A:P] [--modbus-rtu-pty] [--link PATH | --pty] [--nvs-dir DIR]   one DPS chip
+//   iotw-emu bulb [--yeelight A:P] [--discovery A:P] [--modbus-tcp A:P] [--link PATH | --pty] [--nvs-dir DIR]
+//                                                    one smart bulb; --pty: the firmware's UART on a new PTY
+//                                                    (a reference DUT for the dps / bulb certification profiles)
 //   iotw-emu esp8266|esp32|rtl8710|rtl8195 --at --pty [--ssid S --password P --baud B --unpaced --mutant M]
 //                                                    one Wi-Fi module serving its AT command set on a PTY
 //   iotw-emu esp8266|esp32|rtl8710|rtl8195 --pty [--name N --nvs-dir D --mutant M --node-pubkey HEX]
@@ -210,6 +212,7 @@ int run_pool(const std::string& config) {
   for (auto& b : bulbs) {
     auto [control, discovery] = b.start();
     if (!control.empty()) log.emit("emu:" + b.dps().name(), "yeelight_listening", {{"tcp", control}, {"udp", discovery}});
+    if (!b.modbus_endpoint().empty()) log.emit("emu:" + b.dps().name(), "modbus_listening", {{"tcp", b.modbus_endpoint()}});
   }
   // The control channel (docs/emulators.md "Control channel"): run-time device faults from the harness.
   PoolControl control(log);
@@ -276,10 +279,13 @@ int main(int argc, char** argv) {
 
   DeviceSpec spec;
   std::string events = "/dev/stderr";
-  bool rtu_pty = false;
+  bool rtu_pty = false, fw_pty = false;
   auto common = [&](CLI::App* sub) {
     sub->add_option("--name", spec.name, "device name (sent in Hello; default <model>-01)");
-    sub->add_option("--link", spec.link, "serial link of the firmware (PTY/tty); none = no firmware");
+    auto* link = sub->add_option("--link", spec.link, "serial link of the firmware (PTY/tty); none = no firmware");
+    sub->add_flag("--pty", fw_pty,
+                  "the firmware's UART on a new PTY (its path printed on the first line): a reference DUT to certify")
+        ->excludes(link);
     sub->add_option("--nvs-dir", spec.nvs_dir, "the firmware's flash directory (default nvs/<name>)");
     sub->add_option("--events", events, "event file (default: stderr)");
     sub->add_option("--usage-period-ms", spec.usage_period_ms, "UsageReport period, ms")->check(CLI::Range(100, 86'400'000));
@@ -295,6 +301,9 @@ int main(int argc, char** argv) {
   dps->add_option("--load-ohm", spec.load_ohm, "resistive load on the output, ohm")->check(CLI::Range(0.1, 6553.5));
   CLI::App* bulb = app.add_subcommand("bulb", "one smart bulb speaking the Yeelight LAN protocol");
   common(bulb);
+  bulb->add_option("--modbus-tcp", spec.modbus_tcp,
+                   "serve the bulb's DPS chip (docs/dps-register-map.md, e.g. its VIN register: power faults) on Modbus "
+                   "TCP A.B.C.D:PORT (0 = any free port)");
   bulb->add_option("--yeelight", spec.yeelight, "Yeelight control on TCP A.B.C.D:PORT (0 = any free port)");
   bulb->add_option("--discovery", spec.yeelight_discovery, "discovery replies on UDP A.B.C.D:PORT");
   // AT-mode modules (docs/emulators.md "AT mode"): one subcommand per model.
@@ -350,9 +359,17 @@ int main(int argc, char** argv) {
     if (app.got_subcommand(dps) || app.got_subcommand(bulb)) {
       if (!config.empty()) throw std::invalid_argument("--config and a subcommand exclude each other");
       spec.model = app.got_subcommand(dps) ? "dps" : "bulb";
-      check_mutant(spec.behaviour, spec.model, "soc", !spec.link.empty());
+      check_mutant(spec.behaviour, spec.model, "soc", !spec.link.empty() || fw_pty);
       if (spec.name.empty()) spec.name = spec.model + "-01";
       if (spec.nvs_dir.empty()) spec.nvs_dir = "nvs/" + spec.name;
+      std::optional<PtyPair> pty;  // --pty: the firmware's UART, printed first
+      if (fw_pty) {
+        pty = open_pty_pair(spec.baud);
+        spec.link = pty->path;
+        spec.link_fd = pty->master;
+        ::fcntl(pty->master, F_SETFL, ::fcntl(pty->master, F_GETFL) | O_NONBLOCK);
+        std::cout << pty->path << "\n";
+      }
       EventLog log(events);
       boost::asio::io_context io;
       SteadyClock clock;
@@ -372,10 +389,15 @@ int main(int argc, char** argv) {
         auto [control, discovery] = b->start();
         std::cout << control << "\n";
         if (!discovery.empty()) std::cout << discovery << "\n";
+        if (!b->modbus_endpoint().empty()) std::cout << b->modbus_endpoint() << "\n";
         stop = [&] { b->stop(); };
       }
       std::cout.flush();
       run_until_signal(io, log, stop);
+      if (pty) {
+        ::close(pty->master);
+        ::close(pty->slave);
+      }
       return 0;
     }
     if (config.empty()) {

@@ -82,7 +82,7 @@ double get_number(const std::filesystem::path& file, const toml::table& t, const
 void read_powered_keys(const std::filesystem::path& file, const toml::table& t, DeviceSpec& d) {
   const bool dps = d.model == "dps", bulb = d.model == "bulb";
   const std::vector<std::pair<const char*, bool>> owners{
-      {"usage_period_ms", dps || bulb}, {"power", dps || bulb},       {"modbus_tcp", dps},
+      {"usage_period_ms", dps || bulb}, {"power", dps || bulb},       {"modbus_tcp", dps || bulb},
       {"load_ohm", dps},                {"yeelight", bulb},            {"yeelight_discovery", bulb}};
   for (const auto& [key, ok] : owners)
     if (!ok && t.contains(key))

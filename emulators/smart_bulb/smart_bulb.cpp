@@ -25,7 +25,7 @@ void SmartBulb::apply_load() {
 }
 
 std::pair<std::string, std::string> SmartBulb::start() {
-  dps_.start();
+  modbus_ = dps_.start();
   std::pair<std::string, std::string> out;
   if (!spec_.yeelight.empty()) out.first = server_.listen(spec_.yeelight);
   if (!spec_.yeelight_discovery.empty()) out.second = server_.serve_discovery(spec_.yeelight_discovery);

@@ -17,10 +17,12 @@ class SmartBulb {
   static constexpr double kLedBusV = 12.0;  ///< DPS output voltage feeding the LED driver, V
 
   SmartBulb(boost::asio::io_context& io, DeviceSpec spec, EventLog& log, const Clock& clock);
-  /// Starts the DPS device and, if spec.yeelight / spec.yeelight_discovery are set, the LAN servers.
+  /// Starts the DPS device (and its Modbus TCP if spec.modbus_tcp is set) and, if spec.yeelight / spec.yeelight_discovery are set, the LAN servers.
   /// Returns {control endpoint, discovery endpoint} ("" when off). Throws std::runtime_error.
   std::pair<std::string, std::string> start();
   void stop();
+  /// The bound Modbus TCP endpoint of the bulb's DPS chip (spec.modbus_tcp), "" when not served. After start().
+  const std::string& modbus_endpoint() const { return modbus_; }
 
   YeelightBulb& bulb() { return bulb_; }
   DpsDevice& dps() { return dps_; }
@@ -32,6 +34,7 @@ class SmartBulb {
   DpsDevice dps_;
   YeelightBulb bulb_;
   YeelightServer server_;
+  std::string modbus_;
 };
 
 }  // namespace iotw::emu

@@ -1,8 +1,8 @@
 // The suite can fail: every mutant of docs/certification.md "Mutants" whose tests are in the soc profile fails
 // exactly the CERT ids the table names and passes every other soc test (one full `iotw certify` run per mutant,
-// each its own ctest test, so `ctest -j` runs the matrix in parallel). Rows marked *(planned)* name tests of
-// profiles that are not built and are not run here; the AT mutant's row (AT tests alone) runs in
-// certify_at_test.cpp.
+// each its own ctest test, so `ctest -j` runs the matrix in parallel); a mutant whose ids are dps tests (not all
+// soc tests: usage_seq_reset, modbus_off_by_one) likewise in a full dps run against the reference DPS chip. Rows
+// marked *(planned)* are not run here; the AT mutant's row (AT tests alone) runs in certify_at_test.cpp.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -65,16 +65,31 @@ std::vector<Mutant> soc_mutants() {
   return out;
 }
 
+/// The rows whose ids are all dps tests but not all soc tests: they run in a dps certification.
+std::vector<Mutant> dps_mutants() {
+  const auto soc = ids_of({"soc"}), dps = ids_of({"dps"});
+  std::vector<Mutant> out;
+  for (const Mutant& m : mutants_from_doc())
+    if (std::all_of(m.fails.begin(), m.fails.end(), [&](const std::string& id) { return dps.count(id) > 0; }) &&
+        !std::all_of(m.fails.begin(), m.fails.end(), [&](const std::string& id) { return soc.count(id) > 0; }))
+      out.push_back(m);
+  return out;
+}
+
 TEST(CertifyMutants, TheDocTableCoversTheSocMutantsAndNamesOnlyBuiltTestsOfOneKind) {
   const auto mutants = mutants_from_doc();
   EXPECT_GE(soc_mutants().size(), 15u);
-  const auto soc = ids_of({"soc"}), at = ids_of({"at-esp", "at-realtek"});
+  std::set<std::string> dps_rows;
+  for (const Mutant& m : dps_mutants()) dps_rows.insert(m.name);
+  EXPECT_EQ(dps_rows, (std::set<std::string>{"modbus_off_by_one", "usage_seq_reset"}));
+  const auto soc = ids_of({"soc"}), dps = ids_of({"dps"}), at = ids_of({"at-esp", "at-realtek"});
   for (const Mutant& m : mutants) {
     EXPECT_FALSE(m.fails.empty()) << m.name;
     const auto in = [&](const std::set<std::string>& kind) {
       return std::all_of(m.fails.begin(), m.fails.end(), [&](const std::string& id) { return kind.count(id) > 0; });
     };
-    EXPECT_TRUE(in(soc) || in(at)) << m.name << ": names tests that are not all soc tests or all AT tests";
+    EXPECT_TRUE(in(soc) || in(dps) || in(at))
+        << m.name << ": names tests that are not all soc tests, all dps tests or all AT tests";
   }
   const auto wt = std::find_if(mutants.begin(), mutants.end(), [](const Mutant& m) { return m.name == "at_wrong_terminator"; });
   ASSERT_NE(wt, mutants.end()) << "the AT mutant's row is built";
@@ -100,6 +115,31 @@ TEST_P(CertifyMutant, FailsExactlyItsTests) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Doc, CertifyMutant, ::testing::ValuesIn(soc_mutants()),
+                         [](const ::testing::TestParamInfo<Mutant>& i) { return i.param.name; });
+
+class CertifyDpsMutant : public ::testing::TestWithParam<Mutant> {};
+
+TEST_P(CertifyDpsMutant, FailsExactlyItsTests) {
+  const Mutant& mutant = GetParam();
+  const auto dir = scratch_dir();
+  ReferenceDut dut(dir, mutant.name, "dps");
+  const auto run = dir / "run";
+  const IotwResult r = run_iotw({"certify", "--dut", "serial:" + dut.port, "--profile", "dps", "--out", run.string(),
+                                 "--node-key", dut.node_key.string(), "--reset-cmd", dut.reset_cmd, "--power-cmd",
+                                 dut.power_cmd, "--modbus", dut.modbus, "--usage-period-s", "1", "--seed", "5",
+                                 "--fuzz-s", "1"},
+                                dir);
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  const auto report = nlohmann::json::parse(slurp(run / "report.json"));
+  std::set<std::string> failed;
+  for (const auto& t : report["tests"]) {
+    EXPECT_NE(t["verdict"], "not_run") << t.dump();
+    if (t["verdict"] == "fail") failed.insert(t["id"].get<std::string>());
+  }
+  EXPECT_EQ(failed, mutant.fails) << r.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Doc, CertifyDpsMutant, ::testing::ValuesIn(dps_mutants()),
                          [](const ::testing::TestParamInfo<Mutant>& i) { return i.param.name; });
 
 }  // namespace

@@ -64,5 +64,48 @@ TEST(DutSpec, MistakesNameTheirPart) {
   EXPECT_THAT(error_of("tcp:127.0.0.1:70000"), HasSubstr("got '70000'"));
 }
 
+template <class F>
+std::string error_in(F parse) {
+  try {
+    parse();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+
+TEST(ModbusTarget, TcpAndRtuFormsParseAndMistakesNameTheOption) {
+  const ModbusTarget t = parse_modbus_target("tcp:127.0.0.1:1502");
+  EXPECT_EQ(t.kind, ModbusTarget::Kind::Tcp);
+  EXPECT_EQ(t.host, "127.0.0.1");
+  EXPECT_EQ(t.port, 1502);
+  EXPECT_EQ(t.slave, 1);
+  const ModbusTarget r = parse_modbus_target("rtu:/dev/ttyUSB1,baud=19200,parity=even,slave=7");
+  EXPECT_EQ(r.kind, ModbusTarget::Kind::Rtu);
+  EXPECT_EQ(r.path, "/dev/ttyUSB1");
+  EXPECT_EQ(r.baud, 19200);
+  EXPECT_EQ(r.parity, 'E');
+  EXPECT_EQ(r.slave, 7);
+  EXPECT_EQ(r.canonical(), "rtu:/dev/ttyUSB1,baud=19200,parity=even,slave=7");
+  EXPECT_EQ(parse_modbus_target("rtu:/dev/pts/3").baud, 9600) << "the DPS default";
+  EXPECT_THAT(error_in([] { parse_modbus_target("udp:1.2.3.4:5"); }), HasSubstr("--modbus: 'udp:1.2.3.4:5' is not"));
+  EXPECT_THAT(error_in([] { parse_modbus_target("tcp:127.0.0.1:0"); }), HasSubstr("--modbus: PORT must be 1..65535"));
+  EXPECT_THAT(error_in([] { parse_modbus_target("tcp:127.0.0.1:502,baud=9600"); }),
+              HasSubstr("unknown option 'baud'; allowed: slave"));
+  EXPECT_THAT(error_in([] { parse_modbus_target("rtu:/dev/ttyUSB1,slave=300"); }), HasSubstr("slave must be 1..247"));
+}
+
+TEST(LanTarget, ControlPortAndOptionalDiscovery) {
+  const LanTarget t = parse_lan_target("127.0.0.1:55443");
+  EXPECT_EQ(t.port, 55443);
+  EXPECT_EQ(t.discovery_host, "239.255.255.250") << "the Yeelight SSDP group by default";
+  EXPECT_EQ(t.discovery_port, 1982);
+  const LanTarget d = parse_lan_target("127.0.0.1:4000,discovery=127.0.0.1:4001");
+  EXPECT_EQ(d.discovery_host, "127.0.0.1");
+  EXPECT_EQ(d.discovery_port, 4001);
+  EXPECT_THAT(error_in([] { parse_lan_target("bulb.local:55443"); }), HasSubstr("--lan: HOST must be an IPv4 address"));
+  EXPECT_THAT(error_in([] { parse_lan_target("127.0.0.1:1,mcast=1"); }), HasSubstr("--lan: unknown option 'mcast=1'"));
+}
+
 }  // namespace
 }  // namespace iotw::certify

@@ -103,8 +103,8 @@ yeelight = "127.0.0.1:55443"
 
 TEST(PoolConfig, PoweredModelKeysAreCheckedWithFileAndLine) {
   const std::string head = "[[device]]\nname = \"d\"\nlink = \"/dev/pts/1\"\nnvs_dir = \"n\"\n";
-  EXPECT_NE(error_of("m1", head + "model = \"bulb\"\nmodbus_tcp = \"127.0.0.1:1\"\n")
-                .find(":6:14: 'modbus_tcp' does not apply to model 'bulb'"),
+  EXPECT_NE(error_of("m1", head + "model = \"bulb\"\nload_ohm = 5.0\n")
+                .find(":6:12: 'load_ohm' does not apply to model 'bulb'"),
             std::string::npos);
   EXPECT_NE(error_of("m2", head + "model = \"esp32\"\npower = []\n").find(":6:9: 'power' does not apply"),
             std::string::npos);

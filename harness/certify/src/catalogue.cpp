@@ -8,11 +8,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cctype>
+#include <cstdio>
 #include <cstring>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <sstream>
 #include <regex>
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <modbus.h>
 #include <sodium.h>
 
 #include "iotw/block_header.h"
@@ -766,6 +774,405 @@ Outcome cert070(RunContext& c) {
   return pass(meas);
 }
 
+// --- power (§6.1, docs/emulators.md): power loss and brown-out through --power-cmd ---------------------------------
+
+/// `--power-cmd CMD ACTION` (off or brownout), 500 ms, then `CMD on`: a Hello within 15 s with the same pubkey,
+/// boot_count + 1 and reset_reason `want`, and attached again.
+Outcome power_event(RunContext& c, const std::string& action, std::uint32_t want, const char* want_text) {
+  Engine& e = c.engine;
+  if (!e.can_power())
+    return not_run("no way to switch the DUT's supply: give --power-cmd (docs/certification.md \"The certification run\")");
+  const Key before = c.dut_pubkey;
+  const std::uint32_t boots = c.boot_count;
+  const std::size_t m = e.mark();
+  if (auto err = e.power(action); !err.empty()) return fail(err);
+  e.pump_for(500ms);
+  if (auto err = e.power("on"); !err.empty()) return fail(err);
+  constexpr auto kBoot = 15s;
+  const SeenFrame* h = e.wait_for(m, is(iotw_v1_Envelope_hello_tag), kBoot);
+  if (!h) return fail(no_response(kBoot) + ": no Hello after the supply came back");
+  const auto& hello = h->env.body.hello;
+  json meas = {{"pubkey_before", to_hex(before)}, {"pubkey_after", to_hex(hello.pubkey, 32)},
+               {"boot_count_before", boots}, {"boot_count_after", hello.boot_count}, {"reset_reason", hello.reset_reason}};
+  const bool attached = e.wait_attached(10s);
+  meas["attached_again"] = attached;
+  if (std::memcmp(hello.pubkey, before.data(), 32) != 0) return fail("a different pubkey after the supply came back", meas);
+  if (hello.boot_count != boots + 1)
+    return fail(fmt::format("boot_count {} after {}: a boot adds one", hello.boot_count, boots), meas);
+  if (hello.reset_reason != want)
+    return fail(fmt::format("reset_reason {}: expected {} ({}, ESP-IDF numbering)", hello.reset_reason, want, want_text),
+                meas);
+  if (!attached) return fail("the DUT did not register with the trust node again within 10 s", meas);
+  return pass(meas);
+}
+
+Outcome cert014(RunContext& c) { return power_event(c, "off", 1, "power-on"); }
+Outcome cert080(RunContext& c) { return power_event(c, "brownout", 9, "brown-out"); }
+
+// --- usage reports (§3 UsageReport, §5 USAGE) ----------------------------------------------------------------------
+
+bool usage_ok(const iotw_v1_UsageReport& u, const Key& pk) {
+  std::uint8_t m[IOTW_SIG_MSG_MAX];
+  return verify(u.signature, m, iotw_sigmsg_usage(u.seq, u.energy_mwh, u.on_seconds, u.period_s, m), pk);
+}
+
+json usage_json(const iotw_v1_UsageReport& u, bool sig_ok) {
+  return {{"seq", u.seq}, {"energy_mwh", u.energy_mwh}, {"on_seconds", u.on_seconds}, {"period_s", u.period_s},
+          {"signature_ok", sig_ok}};
+}
+
+/// The bound for the next UsageReport: the DUT's period (--usage-period-s) + 2 s.
+std::chrono::milliseconds usage_bound(const RunContext& c) { return c.usage_period + 2000ms; }
+
+Outcome cert061(RunContext& c) {
+  Engine& e = c.engine;
+  json reports = json::array();
+  std::size_t from = e.mark();
+  std::uint64_t last_seq = 0;
+  for (int i = 0; i < 3; ++i) {
+    const SeenFrame* f = e.wait_for(from, is(iotw_v1_Envelope_usage_report_tag), usage_bound(c));
+    if (!f)
+      return fail(no_response(usage_bound(c)) +
+                      fmt::format(": no UsageReport ({} of 3; the period is --usage-period-s {:g})", i + 1,
+                                  static_cast<double>(c.usage_period.count()) / 1000),
+                  {{"reports", reports}});
+    from = f->index + 1;
+    const auto& u = f->env.body.usage_report;
+    const bool sig = usage_ok(u, c.dut_pubkey);
+    reports.push_back(usage_json(u, sig));
+    if (!sig)
+      return fail(fmt::format("UsageReport seq {}: the signature does not verify over USAGE under the DUT's key", u.seq),
+                  {{"reports", reports}});
+    if (u.period_s == 0) return fail(fmt::format("UsageReport seq {}: period_s is 0", u.seq), {{"reports", reports}});
+    if (u.on_seconds > u.period_s)
+      return fail(fmt::format("UsageReport seq {}: on_seconds {} exceeds period_s {}", u.seq, u.on_seconds, u.period_s),
+                  {{"reports", reports}});
+    if (i > 0 && u.seq <= last_seq)
+      return fail(fmt::format("seq {} after {}: not strictly increasing", u.seq, last_seq), {{"reports", reports}});
+    last_seq = u.seq;
+  }
+  return pass({{"reports", reports}});
+}
+
+Outcome cert062(RunContext& c) {
+  Engine& e = c.engine;
+  if (!e.can_reset()) return not_run("no way to reset the DUT: give --reset-cmd (or reset=esp on a real port)");
+  const SeenFrame* a = e.wait_for(e.mark(), is(iotw_v1_Envelope_usage_report_tag), usage_bound(c));
+  if (!a) return fail(no_response(usage_bound(c)) + ": no UsageReport before the reset");
+  const auto before = a->env.body.usage_report;
+  json meas = {{"before", usage_json(before, usage_ok(before, c.dut_pubkey))}};
+  if (auto err = e.reset(); !err.empty()) return fail(err, meas);
+  const std::size_t m = e.mark();
+  constexpr auto kBoot = 15s;
+  const SeenFrame* h = e.wait_for(m, is(iotw_v1_Envelope_hello_tag), kBoot);
+  if (!h) return fail(no_response(kBoot) + ": no Hello after the reset", meas);
+  const auto bound = usage_bound(c) + 10s;  // registering again, then a period
+  const SeenFrame* b = e.wait_for(h->index + 1, is(iotw_v1_Envelope_usage_report_tag), bound);
+  if (!b) return fail(no_response(bound) + ": no UsageReport after the reset", meas);
+  const auto after = b->env.body.usage_report;
+  const bool sig = usage_ok(after, c.dut_pubkey);
+  meas["after"] = usage_json(after, sig);
+  e.wait_attached(10s);
+  if (after.seq <= before.seq)
+    return fail(fmt::format("seq {} after the reset, {} before: the usage seq must survive a reset (NVS)", after.seq,
+                            before.seq),
+                meas);
+  if (!sig) return fail("the UsageReport after the reset does not verify over USAGE under the DUT's key", meas);
+  return pass(meas);
+}
+
+// --- Modbus register map (docs/dps-register-map.md) through libmodbus ----------------------------------------------
+
+struct ModbusDeleter {
+  void operator()(modbus_t* m) const {
+    modbus_close(m);
+    modbus_free(m);
+  }
+};
+using ModbusPtr = std::unique_ptr<modbus_t, ModbusDeleter>;
+
+/// A connected libmodbus client for --modbus (1 s response timeout); nullptr and `why` on failure.
+ModbusPtr modbus_open(const ModbusTarget& t, std::string& why) {
+  modbus_t* raw = t.kind == ModbusTarget::Kind::Tcp ? modbus_new_tcp(t.host.c_str(), t.port)
+                                                    : modbus_new_rtu(t.path.c_str(), t.baud, t.parity, 8, 1);
+  if (!raw) {
+    why = std::string("libmodbus: ") + modbus_strerror(errno);
+    return nullptr;
+  }
+  ModbusPtr m(raw);
+  modbus_set_slave(raw, t.slave);
+  modbus_set_response_timeout(raw, 1, 0);
+  if (modbus_connect(raw) != 0) {
+    why = "cannot connect to the DUT's Modbus side " + t.canonical() + ": " + modbus_strerror(errno);
+    return nullptr;
+  }
+  return m;
+}
+
+std::string modbus_error() { return modbus_strerror(errno); }
+
+constexpr const char* kNoModbus = "no Modbus side given: --modbus tcp:HOST:PORT or rtu:PATH (docs/certification.md)";
+
+Outcome cert081(RunContext& c) {
+  if (!c.modbus) return not_run(kNoModbus);
+  std::string why;
+  ModbusPtr mb = modbus_open(*c.modbus, why);
+  if (!mb) return fail(why);
+  modbus_t* m = mb.get();
+  std::uint16_t r[13]{}, g[8]{};
+  if (modbus_read_registers(m, 0x0000, 13, r) != 13) return fail("FC 03 at 0x0000, 13 registers: " + modbus_error());
+  c.engine.note(fmt::format("modbus FC 03 0x0000..0x000C -> {}", fmt::join(std::begin(r), std::end(r), " ")));
+  if (modbus_read_registers(m, 0x0050, 8, g) != 8) return fail("FC 03 at 0x0050, 8 registers: " + modbus_error());
+  c.engine.note(fmt::format("modbus FC 03 0x0050..0x0057 -> {}", fmt::join(std::begin(g), std::end(g), " ")));
+  json meas = {{"u_set", r[0]},   {"i_set", r[1]},  {"uout", r[2]},  {"iout", r[3]},   {"power", r[4]},
+               {"uin", r[5]},     {"lock", r[6]},   {"protect", r[7]}, {"cv_cc", r[8]}, {"onoff", r[9]},
+               {"b_led", r[10]},  {"model", r[11]}, {"version", r[12]}, {"s_ovp", g[2]}, {"s_ocp", g[3]},
+               {"s_opp", g[4]},   {"m_pre", g[6]},  {"s_ini", g[7]}};
+  static const std::set<std::uint16_t> kModels = {3005, 3012, 5005, 5015, 5020, 8005, 5205};
+  if (!kModels.count(r[11]))
+    return fail(fmt::format("MODEL (0x000B) reads {}; a DPS model number (3005, 3012, 5005, 5015, 5020, 8005, 5205)",
+                            r[11]), meas);
+  if (r[12] < 1) return fail("VERSION (0x000C) reads 0", meas);
+  struct Range { const char* name; std::uint16_t v, hi; };
+  const Range ranges[] = {{"U-SET (0x0000)", r[0], 5000}, {"I-SET (0x0001)", r[1], 5000}, {"LOCK (0x0006)", r[6], 1},
+                          {"PROTECT (0x0007)", r[7], 3}, {"CV/CC (0x0008)", r[8], 1}, {"ONOFF (0x0009)", r[9], 1},
+                          {"B_LED (0x000A)", r[10], 5}, {"S-OVP (0x0052)", g[2], 6200}, {"S-OCP (0x0053)", g[3], 5200},
+                          {"S-OPP (0x0054)", g[4], 2600}, {"M-PRE (0x0056)", g[6], 9}, {"S-INI (0x0057)", g[7], 1}};
+  for (const Range& x : ranges)
+    if (x.v > x.hi) return fail(fmt::format("{} reads {}; its range is 0..{}", x.name, x.v, x.hi), meas);
+  if (r[5] == 0) return fail("UIN (0x0005) reads 0 V on a powered chip", meas);
+  if (g[0] != r[0] || g[1] != r[1] || g[5] != r[10])
+    return fail(fmt::format("the M0 group does not alias the set-points: 0x0050/51/55 read {} {} {}, 0x0000/01/0A {} {} {}",
+                            g[0], g[1], g[5], r[0], r[1], r[10]), meas);
+  // Set-points: FC 06 one register, FC 16 two, each read back (also through its M0 alias); then the old values.
+  const std::uint16_t v1 = r[0] == 500 ? 510 : 500;
+  std::uint16_t back[2]{};
+  if (modbus_write_register(m, 0x0000, v1) != 1) return fail("FC 06 U-SET (0x0000) = " + std::to_string(v1) + ": " + modbus_error(), meas);
+  if (modbus_read_registers(m, 0x0000, 1, back) != 1 || back[0] != v1)
+    return fail(fmt::format("FC 06 wrote U-SET = {}, FC 03 reads back {}", v1, back[0]), meas);
+  if (modbus_read_registers(m, 0x0050, 1, back) != 1 || back[0] != v1)
+    return fail(fmt::format("FC 06 wrote U-SET = {}, its M0 alias 0x0050 reads {}", v1, back[0]), meas);
+  const std::uint16_t both[2] = {static_cast<std::uint16_t>(v1 == 500 ? 600 : 700), static_cast<std::uint16_t>(r[1] == 1000 ? 1100 : 1000)};
+  if (modbus_write_registers(m, 0x0000, 2, both) != 2)
+    return fail(fmt::format("FC 16 U-SET, I-SET = {}, {}: {}", both[0], both[1], modbus_error()), meas);
+  if (modbus_read_registers(m, 0x0000, 2, back) != 2 || back[0] != both[0] || back[1] != both[1])
+    return fail(fmt::format("FC 16 wrote U-SET, I-SET = {}, {}; FC 03 reads back {}, {}", both[0], both[1], back[0], back[1]),
+                meas);
+  c.engine.note(fmt::format("modbus FC 06 and FC 16 set-points read back; restoring U-SET, I-SET = {}, {}", r[0], r[1]));
+  if (modbus_write_registers(m, 0x0000, 2, r) != 2) return fail("FC 16 restoring the set-points: " + modbus_error(), meas);
+  return pass(meas);
+}
+
+/// The exception a request drew (libmodbus reports exception n as errno MODBUS_ENOBASE + n), or why there was none.
+std::string exception_of(int rc, int want, int& code) {
+  code = 0;
+  if (rc != -1) return "the request succeeded";
+  if (errno > MODBUS_ENOBASE && errno <= MODBUS_ENOBASE + MODBUS_EXCEPTION_NOT_DEFINED) {
+    code = errno - MODBUS_ENOBASE;
+    return code == want ? "" : fmt::format("exception {} ({})", code, modbus_strerror(errno));
+  }
+  return std::string("no exception: ") + modbus_strerror(errno);
+}
+
+Outcome cert082(RunContext& c) {
+  if (!c.modbus) return not_run(kNoModbus);
+  std::string why;
+  ModbusPtr mb = modbus_open(*c.modbus, why);
+  if (!mb) return fail(why);
+  modbus_t* m = mb.get();
+  json meas = json::object();
+  std::uint8_t bits[8]{};
+  std::uint16_t reg[1]{}, u_set[1]{};
+  if (modbus_read_registers(m, 0x0000, 1, u_set) != 1) return fail("FC 03 U-SET (0x0000): " + modbus_error());
+  struct Case { const char* what; int want; std::function<int()> send; };
+  const std::vector<Case> cases = {
+      {"FC 01 (read coils): a function the map does not have", MODBUS_EXCEPTION_ILLEGAL_FUNCTION,
+       [&] { return modbus_read_bits(m, 0, 1, bits); }},
+      {"FC 03 at 0x0023 (EXTRACT_M, not in the map)", MODBUS_EXCEPTION_ILLEGAL_DATA_ADDRESS,
+       [&] { return modbus_read_registers(m, 0x0023, 1, reg); }},
+      {"FC 06 U-SET (0x0000) = 5001 (range 0..5000)", MODBUS_EXCEPTION_ILLEGAL_DATA_VALUE,
+       [&] { return modbus_write_register(m, 0x0000, 5001); }},
+  };
+  for (const Case& k : cases) {
+    int code = 0;
+    const std::string got = exception_of(k.send(), k.want, code);
+    c.engine.note(fmt::format("modbus {} -> {}", k.what, code ? fmt::format("exception {}", code) : got));
+    meas[k.what] = code;
+    if (!got.empty()) return fail(fmt::format("{}: {}; expected exception {}", k.what, got, k.want), meas);
+  }
+  if (modbus_read_registers(m, 0x0000, 1, reg) != 1 || reg[0] != u_set[0])
+    return fail(fmt::format("U-SET reads {} after the refused write; it was {}", reg[0], u_set[0]), meas);
+  return pass(meas);
+}
+
+// --- Yeelight LAN control (../shared/reference/bulb_lan.md) ----------------------------------------------------------
+
+/// A socket with a bounded read; closed on destruction.
+struct Socket {
+  explicit Socket(int type) : fd(::socket(AF_INET, type | SOCK_CLOEXEC, 0)) {}
+  ~Socket() {
+    if (fd >= 0) ::close(fd);
+  }
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+  bool readable(std::chrono::milliseconds wait) const {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, static_cast<int>(wait.count())) > 0;
+  }
+  int fd;
+};
+
+sockaddr_in ipv4(const std::string& host, std::uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  ::inet_pton(AF_INET, host.c_str(), &a.sin_addr);
+  return a;
+}
+
+/// One Yeelight control connection: JSON commands out, the RESULT with the same id back (NOTIFICATIONs skipped).
+class YeelightClient {
+ public:
+  YeelightClient(RunContext& c, const LanTarget& t) : c_(c), s_(SOCK_STREAM) {
+    const sockaddr_in a = ipv4(t.host, t.port);
+    if (s_.fd < 0 || ::connect(s_.fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0)
+      error_ = fmt::format("cannot connect to the DUT's Yeelight control port {}:{}: {}", t.host, t.port, std::strerror(errno));
+  }
+  const std::string& error() const { return error_; }
+  /// The reply to {"id", "method", "params"}; nullopt (and error()) when none came within 2 s or it is not JSON.
+  std::optional<json> call(const std::string& method, const json& params) {
+    const int id = ++id_;
+    const std::string line = json{{"id", id}, {"method", method}, {"params", params}}.dump() + "\r\n";
+    c_.engine.note("yeelight -> " + line.substr(0, line.size() - 2));
+    if (::send(s_.fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
+      error_ = std::string("send: ") + std::strerror(errno);
+      return std::nullopt;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 2s;
+    for (;;) {
+      for (auto eol = buf_.find("\r\n"); eol != std::string::npos; eol = buf_.find("\r\n")) {
+        const std::string got = buf_.substr(0, eol);
+        buf_.erase(0, eol + 2);
+        c_.engine.note("yeelight <- " + got);
+        const json j = json::parse(got, nullptr, false);
+        if (j.is_discarded() || !j.is_object()) {
+          error_ = fmt::format("{}: the reply {:?} is not a JSON object", method, got);
+          return std::nullopt;
+        }
+        if (j.contains("id") && j["id"] == id) return j;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      char tmp[1024];
+      const ssize_t n = left.count() > 0 && s_.readable(left) ? ::recv(s_.fd, tmp, sizeof tmp, 0) : -1;
+      if (n <= 0) {
+        error_ = no_response(2s) + fmt::format(": no RESULT with id {} to {}", id, method);
+        return std::nullopt;
+      }
+      buf_.append(tmp, static_cast<std::size_t>(n));
+    }
+  }
+
+ private:
+  RunContext& c_;
+  Socket s_;
+  std::string buf_, error_;
+  int id_ = 0;
+};
+
+/// "" when the search response has the spec's start line and headers, with Location naming the control port.
+std::string judge_search_response(const std::string& r, const LanTarget& t, json& meas) {
+  if (r.rfind("HTTP/1.1 200 OK\r\n", 0) != 0) return "the start line is not \"HTTP/1.1 200 OK\"";
+  std::map<std::string, std::string> h;
+  std::istringstream in(r);
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string k = line.substr(0, colon), v = line.substr(colon + 1);
+    std::transform(k.begin(), k.end(), k.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    v.erase(0, v.find_first_not_of(' '));
+    h[k] = v;
+  }
+  for (const char* k : {"location", "id", "model", "power", "bright", "support"})
+    if (!h.count(k)) return fmt::format("the search response has no {} header", k);
+  meas["discovery"] = {{"location", h["location"]}, {"id", h["id"]}, {"model", h["model"]}, {"power", h["power"]},
+                       {"bright", h["bright"]}};
+  const std::string want = fmt::format("yeelight://{}:{}", t.host, t.port);
+  if (h["location"] != want) return fmt::format("Location is {:?}, the control port is {:?}", h["location"], want);
+  if (h["power"] != "on" && h["power"] != "off") return "power is neither on nor off";
+  std::istringstream sup(h["support"]);
+  std::set<std::string> methods{std::istream_iterator<std::string>(sup), std::istream_iterator<std::string>()};
+  for (const char* mth : {"get_prop", "set_power", "set_bright"})
+    if (!methods.count(mth)) return fmt::format("support does not list {}", mth);
+  return "";
+}
+
+Outcome cert085(RunContext& c) {
+  if (!c.lan) return not_run("no LAN side given: --lan HOST:PORT[,discovery=HOST:PORT] (docs/certification.md)");
+  const LanTarget& t = *c.lan;
+  json meas = json::object();
+  {  // discovery: an M-SEARCH, the search response unicast back
+    Socket u(SOCK_DGRAM);
+    const std::string search =
+        "M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1982\r\nMAN: \"ssdp:discover\"\r\nST: wifi_bulb\r\n\r\n";
+    const sockaddr_in to = ipv4(t.discovery_host, t.discovery_port);
+    c.engine.note(fmt::format("yeelight M-SEARCH to {}:{}", t.discovery_host, t.discovery_port));
+    if (::sendto(u.fd, search.data(), search.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to) < 0)
+      return fail(std::string("M-SEARCH: ") + std::strerror(errno));
+    if (!u.readable(2000ms)) return fail(no_response(2000ms) + ": no search response to the M-SEARCH");
+    char buf[2048];
+    const ssize_t n = ::recv(u.fd, buf, sizeof buf, 0);
+    const std::string r(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    c.engine.note(fmt::format("yeelight search response {:?}", r));
+    if (auto why = judge_search_response(r, t, meas); !why.empty()) return fail(why, meas);
+  }
+  YeelightClient y(c, t);
+  if (!y.error().empty()) return fail(y.error(), meas);
+  const auto ok = [&](const std::optional<json>& r) { return r && r->contains("result") && (*r)["result"] == json::array({"ok"}); };
+  const auto get = [&](const json& props) -> std::optional<json> {
+    auto r = y.call("get_prop", props);
+    if (!r || !r->contains("result") || !(*r)["result"].is_array() || (*r)["result"].size() != props.size()) return std::nullopt;
+    for (const auto& v : (*r)["result"])
+      if (!v.is_string()) return std::nullopt;
+    return (*r)["result"];
+  };
+  const auto first = get(json::array({"power", "not_exist", "bright"}));
+  if (!first)
+    return fail(y.error().empty() ? "get_prop power, not_exist, bright: not a result of 3 strings" : y.error(), meas);
+  meas["get_prop"] = *first;
+  if ((*first)[1] != "") return fail("get_prop of an unknown property must give \"\" (bulb_lan.md)", meas);
+  const std::string power0 = (*first)[0].get<std::string>(), bright0 = (*first)[2].get<std::string>();
+  if (power0 != "on" && power0 != "off") return fail("power is neither on nor off", meas);
+  int bright = 0;
+  if (std::sscanf(bright0.c_str(), "%d", &bright) != 1 || bright < 1 || bright > 100)
+    return fail(fmt::format("bright is {:?}; bulb_lan.md: 1 ~ 100", bright0), meas);
+  if (!ok(y.call("set_power", json::array({"on", "smooth", 500}))))
+    return fail(y.error().empty() ? "set_power on: the result is not [\"ok\"]" : y.error(), meas);
+  if (!ok(y.call("set_bright", json::array({37, "smooth", 500}))))
+    return fail(y.error().empty() ? "set_bright 37: the result is not [\"ok\"]" : y.error(), meas);
+  const auto now = get(json::array({"power", "bright"}));
+  if (!now || *now != json::array({"on", "37"}))
+    return fail(fmt::format("after set_power on and set_bright 37, get_prop power, bright gives {}",
+                            now ? now->dump() : y.error()), meas);
+  if (!ok(y.call("set_power", json::array({"off", "sudden", 30}))))
+    return fail(y.error().empty() ? "set_power off: the result is not [\"ok\"]" : y.error(), meas);
+  const auto off = get(json::array({"power"}));
+  if (!off || *off != json::array({"off"}))
+    return fail(fmt::format("after set_power off, get_prop power gives {}", off ? off->dump() : y.error()), meas);
+  const auto bad = y.call("iotw_no_such_method", json::array());
+  if (!bad || !bad->contains("error") || !(*bad)["error"].is_object() || (*bad)["error"].value("code", 0) != -1)
+    return fail(fmt::format("an unsupported method gives {}; bulb_lan.md: an error object with code -1",
+                            bad ? bad->dump() : y.error()), meas);
+  meas["unsupported"] = (*bad)["error"];
+  // Leave the bulb as it was found.
+  y.call("set_power", json::array({"on", "sudden", 30}));
+  y.call("set_bright", json::array({bright, "sudden", 30}));
+  if (power0 == "off") y.call("set_power", json::array({"off", "sudden", 30}));
+  return pass(meas);
+}
+
 // --- AT conformance (../shared/reference/esp_at.md) --------------------------------------------------------------
 
 /// How an answer ends: ESP-AT's final result lines; Realtek AT v2's prompt (STR_END_OF_ATCMD_RET "\r\n\n# ", matched
@@ -1005,6 +1412,7 @@ Outcome cert096(RunContext& c) {
 }
 
 const std::vector<std::string> kFirmware = {"soc", "dps", "bulb"};
+const std::vector<std::string> kPowered = {"dps", "bulb"};  // devices with a supply rail and usage metering
 
 }  // namespace
 
@@ -1047,6 +1455,9 @@ const std::vector<CertTest>& catalogue() {
        "two Challenges with different nonces: each Prove verifies over its own nonce", cert012},
       {"CERT-013", "identity kept across a reset", kFirmware,
        "after a reset: the same pubkey, boot_count + 1, reset_reason 3 (software) or 2 (external)", cert013},
+      {"CERT-014", "identity kept across power loss", kPowered,
+       "--power-cmd off, then on: a Hello within 15 s with the same pubkey, boot_count + 1, reset_reason 1 (power-on), "
+       "attached again", cert014},
       {"CERT-015", "Error 1 means Hello", kFirmware, "Error{code 1} is answered with a Hello within 1 s", cert015},
       {"CERT-020", "correct block hash, signed", kFirmware,
        "10 Assignments: each Result's block_hash = SHA-256(header), its signature verifies over RESULT, within deadline_ms",
@@ -1083,9 +1494,26 @@ const std::vector<CertTest>& catalogue() {
       {"CERT-060", "heartbeats", kFirmware,
        "3 heartbeat intervals: a Heartbeat in every interval (+20 %), seq strictly increasing, uptime_ms non-decreasing",
        cert060},
+      {"CERT-061", "usage report well-formed and signed", kPowered,
+       "3 UsageReports (each within the period + 2 s): signature over USAGE verifies, period_s > 0, on_seconds <= "
+       "period_s, seq strictly increasing", cert061},
+      {"CERT-062", "usage seq monotonic across a reset", kPowered,
+       "a UsageReport, a reset, a UsageReport: seq strictly greater after the reset, signed", cert062},
       {"CERT-070", "bounded fuzz", kFirmware,
        "--fuzz-s of seeded mutated frames: no reset, no silence over heartbeat_interval_ms + 1 s, a Challenge answered after",
        cert070},
+      {"CERT-080", "brown-out recovery", {"dps"},
+       "--power-cmd brownout, then on: a Hello within 15 s with the same pubkey, boot_count + 1, reset_reason 9 "
+       "(brown-out), attached again", cert080},
+      {"CERT-081", "Modbus register map", {"dps"},
+       "FC 03 of 0x0000-0x000C and 0x0050-0x0057: a DPS MODEL, VERSION >= 1, every value in its range, UIN > 0, the "
+       "M0 group aliasing the set-points; FC 06 and FC 16 set-points read back (docs/dps-register-map.md)", cert081},
+      {"CERT-082", "Modbus exceptions", {"dps"},
+       "FC 01: exception 1; FC 03 at 0x0023: exception 2; FC 06 U-SET = 5001: exception 3, U-SET unchanged", cert082},
+      {"CERT-085", "Yeelight control", {"bulb"},
+       "an M-SEARCH gets the search response (HTTP/1.1 200 OK, Location naming the control port); get_prop (\"\" for "
+       "an unknown property), set_power, set_bright give [\"ok\"] and take effect; an unsupported method gives "
+       "error code -1 (bulb_lan.md)", cert085},
       {"CERT-090", "AT basics", {"at-esp"},
        "ATE0, AT, AT+GMR, an unknown command, ATE1 and AT with echo: the answers of esp_at.md byte for byte "
        "(\\r\\nOK\\r\\n, \\r\\nERROR\\r\\n, the AT+GMR lines, the command line echoed verbatim)",

@@ -25,6 +25,18 @@ CertifyCommand::CertifyCommand(CLI::App& app) {
   certify_->add_option("--only", run_.only, "Run only these CERT ids (comma-separated or repeated)")->delimiter(',');
   certify_->add_flag("--list", list_, "Print the profile's tests and exit");
   certify_->add_option("--reset-cmd", run_.reset_cmd, "Command (/bin/sh -c) that resets the DUT");
+  certify_->add_option("--power-cmd", run_.power_cmd,
+                       "dps, bulb: command (/bin/sh -c) that switches the DUT's supply, run as 'CMD off', 'CMD on', "
+                       "'CMD brownout' (CERT-014, CERT-080); without it those tests are not run");
+  certify_->add_option("--modbus", run_.modbus,
+                       "dps: the DUT's Modbus side, tcp:HOST:PORT[,slave=N] or rtu:PATH[,baud=N,parity=none|even|odd,"
+                       "slave=N] (CERT-081, CERT-082); without it those tests are not run");
+  certify_->add_option("--lan", run_.lan,
+                       "bulb: the DUT's Yeelight control port HOST:PORT[,discovery=HOST:PORT] (CERT-085; default "
+                       "discovery: the SSDP group 239.255.255.250:1982); without it CERT-085 is not run");
+  certify_->add_option("--usage-period-s", run_.usage_period_s,
+                       "dps, bulb: the DUT's UsageReport period in seconds (default 60): each report is awaited for "
+                       "the period + 2 s");
   seed_opt_ = certify_->add_option("--seed", seed_, "Seed of nonces, headers and the fuzz (default: random, printed)");
   certify_->add_option("--fuzz-s", run_.fuzz_s, "Length of CERT-070's fuzz in seconds (default 20)");
   certify_->add_option("--node-key", run_.node_key,

@@ -206,15 +206,9 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
     err << "error: --profile: unknown profile '" << o.profile << "'; allowed: soc, at-esp, at-realtek, dps, bulb\n";
     return kExitUsage;
   }
-  if (o.profile != "soc" && o.profile != "at-esp" && o.profile != "at-realtek") {
-    err << "error: --profile " << o.profile
-        << ": not built yet; the soc, at-esp and at-realtek profiles run today (docs/certification.md \"The test "
-           "catalogue\")\n";
-    return kExitUsage;
-  }
-  // soc: the firmware on the wire, judged with the reference trust node; at-esp, at-realtek: the module's AT
-  // command set on its UART alone (no node).
-  const bool needs_node = o.profile == "soc";
+  // soc, dps, bulb: the firmware on the wire, judged with the reference trust node (dps and bulb add their Modbus,
+  // LAN, power and usage tests); at-esp, at-realtek: the module's AT command set on its UART alone (no node).
+  const bool needs_node = o.profile == "soc" || o.profile == "dps" || o.profile == "bulb";
   std::vector<const CertTest*> tests = tests_of(o.profile);
   if (!o.only.empty()) {
     std::set<std::string> want(o.only.begin(), o.only.end());
@@ -231,9 +225,17 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
     err << "error: --fuzz-s must be above 0\n";
     return kExitUsage;
   }
+  if (!(o.usage_period_s > 0)) {
+    err << "error: --usage-period-s must be above 0\n";
+    return kExitUsage;
+  }
   DutSpec spec;
+  std::optional<ModbusTarget> modbus;
+  std::optional<LanTarget> lan;
   try {
     spec = parse_dut_spec(o.dut);
+    if (!o.modbus.empty()) modbus = parse_modbus_target(o.modbus);
+    if (!o.lan.empty()) lan = parse_lan_target(o.lan);
   } catch (const std::exception& e) {
     err << "error: " << e.what() << '\n';
     return kExitUsage;
@@ -384,6 +386,7 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
 
   FrameLink& node_link = !needs_node ? static_cast<FrameLink&>(no_node) : serial ? *pty->master : *node_net;
   Engine engine(std::move(dut.link), node_link, o.reset_cmd, dut.esp_reset);
+  engine.set_power_cmd(o.power_cmd);
   std::ofstream setup_log(dir / "logs" / "setup.log");
   engine.set_log(&setup_log);
   engine.note("certifier started; trust node on " + (!needs_node ? std::string("(none: AT profile)") : serial ? pty->slave_path : std::string(udp ? "its [udp] port" : "its [tcp] port")) +
@@ -420,7 +423,8 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
   else out << "dut: " << dead_reason << '\n';
 
   RunContext ctx{.engine = engine, .rng = std::mt19937_64(seed), .node_seed = node_seed, .fuzz_s = o.fuzz_s,
-                 .wifi_ssid = o.wifi_ssid, .wifi_password = o.wifi_password};
+                 .wifi_ssid = o.wifi_ssid, .wifi_password = o.wifi_password, .modbus = modbus, .lan = lan,
+                 .usage_period = std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(o.usage_period_s * 1000)))};
   std::vector<TestRecord> records;
   for (const CertTest* t : tests) {
     std::ofstream log(dir / "logs" / (t->id + ".log"));
@@ -473,6 +477,10 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
                  {"seed", seed},
                  {"fuzz_s", o.fuzz_s},
                  {"reset_cmd", o.reset_cmd},
+                 {"power_cmd", o.power_cmd},
+                 {"modbus", modbus ? json(modbus->canonical()) : json(nullptr)},
+                 {"lan", lan ? json(lan->canonical()) : json(nullptr)},
+                 {"usage_period_s", o.usage_period_s},
                  {"only", o.only},
                  {"node_key_given", !o.node_key.empty()},
                  {"node_pubkey", to_hex(node_pk, 32)},

@@ -310,4 +310,14 @@ std::string Engine::reset() {
   return "no way to reset the DUT (give --reset-cmd, or reset=esp on a real port)";
 }
 
+std::string Engine::power(const std::string& action) {
+  if (power_cmd_.empty()) return "no power command (give --power-cmd)";
+  const std::string cmd = power_cmd_ + " " + action;
+  note("power: /bin/sh -c " + cmd);
+  const CapturedRun r = run_captured("/bin/sh", {"-c", cmd}, Stderr::merge);
+  if (!r.output.empty()) note("power command output: " + r.output);
+  if (r.code != 0) return fmt::format("the power command '{}' exited {}: {}", cmd, r.code, r.output);
+  return "";
+}
+
 }  // namespace iotw::certify

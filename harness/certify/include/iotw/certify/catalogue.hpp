@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "iotw/certify/dut_spec.hpp"
 #include "iotw/certify/engine.hpp"
 
 namespace iotw::certify {
@@ -41,6 +42,9 @@ struct RunContext {
   std::optional<std::string> not_provisioned{};              ///< why, once a probe found the DUT unprovisioned
   std::string wifi_ssid{};                                   ///< --ssid: the AP an AT module joins (empty: none)
   std::string wifi_password{};                               ///< --password (empty: an open network)
+  std::optional<ModbusTarget> modbus{};                      ///< --modbus: the DUT's Modbus side (dps); none: not_run
+  std::optional<LanTarget> lan{};                            ///< --lan: the DUT's Yeelight LAN side (bulb); none: not_run
+  std::chrono::milliseconds usage_period{60000};             ///< --usage-period-s: the DUT's UsageReport period
 };
 
 /// One catalogue entry.

@@ -19,6 +19,10 @@ struct CertifyOptions {
   std::filesystem::path key;                         ///< certifier key; empty = the report is not signed
   std::vector<std::string> only;                     ///< CERT ids to run; empty = every test of the profile
   std::string reset_cmd;                             ///< run through /bin/sh -c to reset the DUT
+  std::string power_cmd;                             ///< `CMD off|on|brownout` through /bin/sh -c (dps, bulb)
+  std::string modbus;                                ///< --modbus (parse_modbus_target); empty: CERT-081/082 not_run
+  std::string lan;                                   ///< --lan (parse_lan_target); empty: CERT-085 not_run
+  double usage_period_s = 60;                        ///< the DUT's UsageReport period, seconds (> 0)
   std::optional<std::uint64_t> seed;                 ///< nonces, headers, fuzz; default: random, printed
   double fuzz_s = 20;                                ///< CERT-070's length in seconds (> 0)
   std::filesystem::path node_key;                    ///< the trust node's key file (32 raw bytes; created if absent)

@@ -99,6 +99,12 @@ class Engine {
   bool can_reset() const { return !reset_cmd_.empty() || static_cast<bool>(esp_reset_); }
   /// Resets the DUT; "" when done, else why not (the command's exit code and output).
   std::string reset();
+  /// The DUT's power command (`--power-cmd`): power(action) runs `CMD ACTION` through /bin/sh -c, ACTION one of
+  /// "off" (cut the supply), "on" (restore it), "brownout" (hold it below the brown-out threshold, above zero).
+  void set_power_cmd(std::string cmd) { power_cmd_ = std::move(cmd); }
+  bool can_power() const { return !power_cmd_.empty(); }
+  /// "" when the command exited 0, else why not (its exit code and output).
+  std::string power(const std::string& action);
 
   /// Throws std::runtime_error when a link failed (the DUT's port went away, the node's PTY broke).
   void pump_once(std::chrono::milliseconds max_wait);
@@ -111,7 +117,7 @@ class Engine {
 
   std::unique_ptr<FrameLink> dut_;
   FrameLink& node_;
-  std::string reset_cmd_;
+  std::string reset_cmd_, power_cmd_;
   std::function<void()> esp_reset_;
   std::ostream* log_ = nullptr;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();

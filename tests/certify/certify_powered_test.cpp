@@ -1,0 +1,120 @@
+// `iotw certify --profile dps|bulb` through the real binaries: the reference DPS chip and bulb (firmware on a PTY,
+// their Modbus map, Yeelight LAN side and supply on loopback) pass every test of their profile, every one of them
+// run; without --modbus, --lan and --power-cmd the tests that need them are not_run with the reason and the
+// report is incomplete; `iotw-emu dps --pty` is a DUT the certifier can open.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "iotw/certify/catalogue.hpp"
+#include "iotw/support/process.hpp"
+#include "iotw_process.hpp"
+#include "reference_dut.hpp"
+
+namespace iotw::test {
+namespace {
+
+using json = nlohmann::json;
+
+/// Runs the whole profile against the reference device of that model; every test must run and pass.
+void expect_profile_passes(const std::string& profile) {
+  const auto dir = scratch_dir();
+  ReferenceDut dut(dir, "honest", profile);
+  const auto run = dir / "run";
+  std::vector<std::string> args = {"certify", "--dut", "serial:" + dut.port, "--profile", profile, "--out", run.string(),
+                                   "--node-key", dut.node_key.string(), "--reset-cmd", dut.reset_cmd, "--power-cmd",
+                                   dut.power_cmd, "--modbus", dut.modbus, "--usage-period-s", "1", "--seed", "7",
+                                   "--fuzz-s", "1"};
+  if (profile == "bulb") args.insert(args.end(), {"--lan", dut.lan});
+  const IotwResult r = run_iotw(args, dir);
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  const json report = json::parse(slurp(run / "report.json"));
+  std::set<std::string> ran;
+  for (const auto& t : report["tests"]) {
+    EXPECT_EQ(t["verdict"], "pass") << t.dump();
+    ran.insert(t["id"].get<std::string>());
+  }
+  const auto tests = iotw::certify::tests_of(profile);
+  EXPECT_EQ(ran.size(), tests.size());
+  for (const auto* t : tests) EXPECT_TRUE(ran.count(t->id)) << t->id << " did not run";
+  EXPECT_EQ(report["complete"], true);
+  EXPECT_EQ(report["dut"]["model"], profile);
+  const json config = json::parse(slurp(run / "config.json"));
+  EXPECT_EQ(config["modbus"], dut.modbus);
+  EXPECT_EQ(config["power_cmd"], dut.power_cmd);
+}
+
+TEST(CertifyPowered, TheReferenceDpsPassesEveryDpsTest) { expect_profile_passes("dps"); }
+
+TEST(CertifyPowered, TheReferenceBulbPassesEveryBulbTest) {
+  expect_profile_passes("bulb");
+  const auto bulb = iotw::certify::tests_of("bulb");
+  EXPECT_TRUE(std::any_of(bulb.begin(), bulb.end(), [](const auto* t) { return t->id == "CERT-085"; }));
+}
+
+/// `iotw-emu dps --pty ...`: the lines it prints (the PTY first), once it has printed `lines` of them.
+std::vector<std::string> start_standalone(ProcessSupervisor& children, const std::filesystem::path& dir,
+                                          const std::vector<std::string>& args, std::size_t lines) {
+  children.start("iotw-emu", IOTW_EMU_EXE, args, {.stdout_file = dir / "emu.out", .stderr_file = dir / "emu.err"});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);  // hang guard only
+  for (;;) {
+    std::ifstream in(dir / "emu.out");
+    std::vector<std::string> got;
+    for (std::string l; std::getline(in, l);) got.push_back(l);
+    if (got.size() >= lines) return got;
+    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("iotw-emu printed " + slurp(dir / "emu.out"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+TEST(CertifyPowered, TheStandaloneDpsIsADutAndTestsWithoutTheirSideAreNotRunWithTheReason) {
+  const auto dir = scratch_dir();
+  ProcessSupervisor children;
+  const auto out = start_standalone(children, dir,
+                                    {"dps", "--pty", "--modbus-tcp", "127.0.0.1:0", "--usage-period-ms", "1000",
+                                     "--nvs-dir", (dir / "nvs").string(), "--events", (dir / "emu.events").string()},
+                                    2);
+  ASSERT_EQ(out[0].rfind("/dev/pts/", 0), 0u) << out[0];
+  // No --modbus, --power-cmd, --reset-cmd: those tests cannot run, the others pass.
+  const IotwResult r = run_iotw({"certify", "--dut", "serial:" + out[0], "--profile", "dps", "--out",
+                                 (dir / "run1").string(), "--usage-period-s", "1", "--only",
+                                 "CERT-010,CERT-014,CERT-061,CERT-062,CERT-080,CERT-081,CERT-082"},
+                                dir);
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("certification incomplete: 5 test(s) could not run"), std::string::npos) << r.out;
+  const json report = json::parse(slurp(dir / "run1" / "report.json"));
+  EXPECT_EQ(report["complete"], false);
+  std::map<std::string, json> by_id;
+  for (const auto& t : report["tests"]) by_id[t["id"].get<std::string>()] = t;
+  EXPECT_EQ(by_id["CERT-010"]["verdict"], "pass");
+  EXPECT_EQ(by_id["CERT-061"]["verdict"], "pass") << by_id["CERT-061"].dump();
+  for (const char* id : {"CERT-014", "CERT-080"}) {
+    EXPECT_EQ(by_id[id]["verdict"], "not_run") << id;
+    EXPECT_NE(by_id[id]["reason"].get<std::string>().find("--power-cmd"), std::string::npos) << by_id[id].dump();
+  }
+  EXPECT_NE(by_id["CERT-062"]["reason"].get<std::string>().find("--reset-cmd"), std::string::npos);
+  for (const char* id : {"CERT-081", "CERT-082"}) {
+    EXPECT_EQ(by_id[id]["verdict"], "not_run") << id;
+    EXPECT_NE(by_id[id]["reason"].get<std::string>().find("--modbus"), std::string::npos) << by_id[id].dump();
+  }
+  // With its Modbus side: the map and the exceptions pass.
+  const IotwResult m = run_iotw({"certify", "--dut", "serial:" + out[0], "--profile", "dps", "--out",
+                                 (dir / "run2").string(), "--modbus", "tcp:" + out[1], "--only", "CERT-081,CERT-082"},
+                                dir);
+  EXPECT_EQ(m.code, 0) << m.out << m.err;
+  // A bad --modbus is a usage error naming the option.
+  const IotwResult bad = run_iotw({"certify", "--dut", "serial:" + out[0], "--profile", "dps", "--out",
+                                   (dir / "run3").string(), "--modbus", "udp:1.2.3.4:5"},
+                                  dir);
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("--modbus"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace iotw::test
