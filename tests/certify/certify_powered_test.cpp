@@ -77,9 +77,10 @@ TEST(CertifyPowered, TheStandaloneDpsIsADutAndTestsWithoutTheirSideAreNotRunWith
   const auto dir = scratch_dir();
   ProcessSupervisor children;
   const auto out = start_standalone(children, dir,
-                                    {"dps", "--pty", "--modbus-tcp", "127.0.0.1:0", "--usage-period-ms", "1000",
-                                     "--nvs-dir", (dir / "nvs").string(), "--events", (dir / "emu.events").string()},
-                                    2);
+                                    {"dps", "--pty", "--modbus-rtu-pty", "--modbus-tcp", "127.0.0.1:0",
+                                     "--usage-period-ms", "1000", "--nvs-dir", (dir / "nvs").string(), "--events",
+                                     (dir / "emu.events").string()},
+                                    3);  // the firmware's PTY, the Modbus RTU PTY, the Modbus TCP endpoint
   ASSERT_EQ(out[0].rfind("/dev/pts/", 0), 0u) << out[0];
   // No --modbus, --power-cmd, --reset-cmd: those tests cannot run, the others pass.
   const IotwResult r = run_iotw({"certify", "--dut", "serial:" + out[0], "--profile", "dps", "--out",
@@ -103,11 +104,16 @@ TEST(CertifyPowered, TheStandaloneDpsIsADutAndTestsWithoutTheirSideAreNotRunWith
     EXPECT_EQ(by_id[id]["verdict"], "not_run") << id;
     EXPECT_NE(by_id[id]["reason"].get<std::string>().find("--modbus"), std::string::npos) << by_id[id].dump();
   }
-  // With its Modbus side: the map and the exceptions pass.
+  // With its Modbus side, over TCP and over RTU: the map and the exceptions pass.
   const IotwResult m = run_iotw({"certify", "--dut", "serial:" + out[0], "--profile", "dps", "--out",
-                                 (dir / "run2").string(), "--modbus", "tcp:" + out[1], "--only", "CERT-081,CERT-082"},
+                                 (dir / "run2").string(), "--modbus", "tcp:" + out[2], "--only", "CERT-081,CERT-082"},
                                 dir);
   EXPECT_EQ(m.code, 0) << m.out << m.err;
+  const IotwResult rtu = run_iotw({"certify", "--dut", "serial:" + out[0], "--profile", "dps", "--out",
+                                   (dir / "run4").string(), "--modbus", "rtu:" + out[1], "--only", "CERT-081,CERT-082"},
+                                  dir);
+  EXPECT_EQ(rtu.code, 0) << rtu.out << rtu.err;
+  EXPECT_NE(slurp(dir / "run4" / "logs" / "CERT-082.log").find("exception 2"), std::string::npos);
   // A bad --modbus is a usage error naming the option.
   const IotwResult bad = run_iotw({"certify", "--dut", "serial:" + out[0], "--profile", "dps", "--out",
                                    (dir / "run3").string(), "--modbus", "udp:1.2.3.4:5"},
