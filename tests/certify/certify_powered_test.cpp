@@ -120,6 +120,12 @@ TEST(CertifyPowered, TheStandaloneDpsIsADutAndTestsWithoutTheirSideAreNotRunWith
                                   dir);
   EXPECT_EQ(bad.code, 2);
   EXPECT_NE(bad.err.find("--modbus"), std::string::npos) << bad.err;
+  // A device side the profile has no test for is a mistake, not silently ignored.
+  const IotwResult lan = run_iotw({"certify", "--dut", "serial:" + out[0], "--profile", "dps", "--out",
+                                   (dir / "run5").string(), "--lan", "127.0.0.1:55443"},
+                                  dir);
+  EXPECT_EQ(lan.code, 2);
+  EXPECT_NE(lan.err.find("--lan applies to the bulb profile, not to dps"), std::string::npos) << lan.err;
 }
 
 }  // namespace

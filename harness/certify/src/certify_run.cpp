@@ -12,6 +12,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <pugixml.hpp>
 #include <sodium.h>
@@ -225,6 +226,19 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
     err << "error: --fuzz-s must be above 0\n";
     return kExitUsage;
   }
+  // The device sides of the dps / bulb profiles: given to a profile that has no test for them, a mistake.
+  struct Side {
+    bool given;
+    const char* option;
+    std::vector<std::string> profiles;
+  };
+  for (const Side& side : {Side{!o.modbus.empty(), "--modbus", {"dps"}}, Side{!o.lan.empty(), "--lan", {"bulb"}},
+                           Side{!o.power_cmd.empty(), "--power-cmd", {"dps", "bulb"}}})
+    if (side.given && std::find(side.profiles.begin(), side.profiles.end(), o.profile) == side.profiles.end()) {
+      err << "error: " << side.option << " applies to the " << fmt::format("{}", fmt::join(side.profiles, " and "))
+          << " profile" << (side.profiles.size() > 1 ? "s" : "") << ", not to " << o.profile << '\n';
+      return kExitUsage;
+    }
   if (!(o.usage_period_s > 0)) {
     err << "error: --usage-period-s must be above 0\n";
     return kExitUsage;
