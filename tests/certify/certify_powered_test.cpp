@@ -10,10 +10,9 @@
 #include <map>
 #include <fstream>
 #include <set>
-#include <thread>
 
 #include "iotw/certify/catalogue.hpp"
-#include "iotw/support/process.hpp"
+#include "emu_child.hpp"
 #include "iotw_process.hpp"
 #include "reference_dut.hpp"
 
@@ -58,30 +57,15 @@ TEST(CertifyPowered, TheReferenceBulbPassesEveryBulbTest) {
   EXPECT_TRUE(std::any_of(bulb.begin(), bulb.end(), [](const auto* t) { return t->id == "CERT-085"; }));
 }
 
-/// `iotw-emu dps --pty ...`: the lines it prints (the PTY first), once it has printed `lines` of them.
-std::vector<std::string> start_standalone(ProcessSupervisor& children, const std::filesystem::path& dir,
-                                          const std::vector<std::string>& args, std::size_t lines) {
-  children.start("iotw-emu", IOTW_EMU_EXE, args, {.stdout_file = dir / "emu.out", .stderr_file = dir / "emu.err"});
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);  // hang guard only
-  for (;;) {
-    std::ifstream in(dir / "emu.out");
-    std::vector<std::string> got;
-    for (std::string l; std::getline(in, l);) got.push_back(l);
-    if (got.size() >= lines) return got;
-    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("iotw-emu printed " + slurp(dir / "emu.out"));
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-}
-
 TEST(CertifyPowered, TheStandaloneDpsIsADutAndTestsWithoutTheirSideAreNotRunWithTheReason) {
   const auto dir = scratch_dir();
-  ProcessSupervisor children;
-  const auto out = start_standalone(children, dir,
-                                    {"dps", "--pty", "--modbus-rtu-pty", "--modbus-tcp", "127.0.0.1:0",
-                                     "--usage-period-ms", "1000", "--nvs-dir", (dir / "nvs").string(), "--events",
-                                     (dir / "emu.events").string()},
-                                    3);  // the firmware's PTY, the Modbus RTU PTY, the Modbus TCP endpoint
+  EmuChild emu({"dps", "--pty", "--modbus-rtu-pty", "--modbus-tcp", "127.0.0.1:0", "--usage-period-ms", "1000",
+                "--nvs-dir", (dir / "nvs").string()},
+               3, dir);  // the firmware's PTY, the Modbus RTU PTY, the Modbus TCP endpoint
+  const auto& out = emu.lines;
+  ASSERT_EQ(out.size(), 3u);
   ASSERT_EQ(out[0].rfind("/dev/pts/", 0), 0u) << out[0];
+  ASSERT_EQ(out[1].rfind("/dev/pts/", 0), 0u) << out[1];
   // No --modbus, --power-cmd, --reset-cmd: those tests cannot run, the others pass.
   const IotwResult r = run_iotw({"certify", "--dut", "serial:" + out[0], "--profile", "dps", "--out",
                                  (dir / "run1").string(), "--usage-period-s", "1", "--only",
