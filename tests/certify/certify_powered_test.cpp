@@ -112,5 +112,21 @@ TEST(CertifyPowered, TheStandaloneDpsIsADutAndTestsWithoutTheirSideAreNotRunWith
   EXPECT_NE(lan.err.find("--lan applies to the bulb profile, not to dps"), std::string::npos) << lan.err;
 }
 
+TEST(CertifyPowered, TheStandaloneBulbPrintsItsPtyThenItsEndpointsAndPassesYeelightControl) {
+  const auto dir = scratch_dir();
+  EmuChild emu({"bulb", "--pty", "--yeelight", "127.0.0.1:0", "--discovery", "127.0.0.1:0", "--modbus-tcp",
+                "127.0.0.1:0", "--nvs-dir", (dir / "nvs").string()},
+               4, dir);  // the firmware's PTY, Yeelight control (TCP), discovery (UDP), its chip's Modbus TCP
+  ASSERT_EQ(emu.lines.size(), 4u);
+  EXPECT_EQ(emu.lines[0].rfind("/dev/pts/", 0), 0u) << emu.lines[0];
+  for (std::size_t i = 1; i < 4; ++i) EXPECT_EQ(emu.lines[i].rfind("127.0.0.1:", 0), 0u) << emu.lines[i];
+  const IotwResult r = run_iotw({"certify", "--dut", "serial:" + emu.lines[0], "--profile", "bulb", "--out",
+                                 (dir / "run").string(), "--lan", emu.lines[1] + ",discovery=" + emu.lines[2],
+                                 "--only", "CERT-010,CERT-085"},
+                                dir);
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(slurp(dir / "run" / "logs" / "CERT-085.log").find("yeelight <- "), std::string::npos);
+}
+
 }  // namespace
 }  // namespace iotw::test
