@@ -59,6 +59,7 @@ class StreamServer {
     }
     void close() {
       if (!open_) return;
+      const auto keep = this->shared_from_this();  // forget() drops the server's reference
       open_ = false;
       boost::system::error_code ec;
       sock_.close(ec);
