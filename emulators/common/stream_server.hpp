@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <boost/asio.hpp>
 #include <chrono>
+#include <cstdint>
 #include <cstddef>
 #include <functional>
 #include <list>
@@ -92,7 +93,9 @@ class StreamServer {
         }
         self->last_active_ = std::chrono::steady_clock::now();
         self->in_.append(self->chunk_.data(), n);
+        const std::size_t before = self->in_.size();
         if (!self->held_) self->server_.on_data_(*self);
+        if (self->in_.size() < before) self->partial_ = false;  // a message completed: the next one gets its own clock
         self->after_data();
         self->read();
       });
@@ -106,7 +109,8 @@ class StreamServer {
       }
       arm_deadline();
     }
-    // A partial message starts the clock; a consumed one stops it.
+    // A partial message starts the clock; a consumed one stops it. Each clock has its own generation, so a wait
+    // that already expired for an earlier message never closes the connection.
     void arm_deadline() {
       if (in_.empty() || held_) {
         if (partial_) deadline_.cancel();
@@ -115,9 +119,10 @@ class StreamServer {
       }
       if (partial_) return;
       partial_ = true;
+      const uint64_t generation = ++deadline_generation_;
       deadline_.expires_after(server_.limits_.partial_timeout);
-      deadline_.async_wait([self = this->shared_from_this()](boost::system::error_code ec) {
-        if (ec || !self->partial_ || !self->open_) return;
+      deadline_.async_wait([self = this->shared_from_this(), generation](boost::system::error_code ec) {
+        if (ec || !self->partial_ || !self->open_ || generation != self->deadline_generation_) return;
         self->server_.timeouts_++;
         self->close();
       });
@@ -153,6 +158,7 @@ class StreamServer {
     std::array<char, 4096> chunk_{};
     std::string in_, out_;
     std::size_t written_ = 0;
+    uint64_t deadline_generation_ = 0;
     bool open_ = true, closing_ = false, writing_ = false, partial_ = false, held_ = false;
     std::chrono::steady_clock::time_point last_active_ = std::chrono::steady_clock::now();
   };

@@ -142,6 +142,27 @@ TEST_F(ModbusHostile, PartialFramesWaitOnTheirOwnConnectionWhileOthersAreServed)
   ::close(fast);
 }
 
+// The partial-frame deadline is per message: a client whose stream always ends mid-frame, but completes every frame,
+// is served for longer than the deadline (kTcpLimits.partial_timeout, 10 s).
+TEST_F(ModbusHostile, AClientThatKeepsCompletingFramesIsNotCutByThePartialDeadline) {
+  const int fd = connect_tcp(endpoint_);
+  ASSERT_GE(fd, 0);
+  const auto step = std::chrono::milliseconds(500);
+  const int rounds = static_cast<int>(ModbusServer::kTcpLimits.partial_timeout / step) + 4;
+  ASSERT_TRUE(send_all(fd, mbap(0, read_holding(0, 2)).substr(0, 5)));  // from here on, always mid-frame
+  for (int i = 0; i < rounds; i++) {
+    const std::string frame = mbap(static_cast<uint16_t>(i), read_holding(0, 2));
+    const std::string next = mbap(static_cast<uint16_t>(i + 1), read_holding(0, 2));
+    ASSERT_TRUE(send_all(fd, frame.substr(5) + next.substr(0, 5))) << "round " << i;
+    const auto r = recv_reply(fd);
+    ASSERT_TRUE(r) << "closed in round " << i;
+    EXPECT_EQ(r->tid, i);
+    std::this_thread::sleep_for(step);
+  }
+  EXPECT_EQ(thread_->run([this] { return server_->transport()->timeouts(); }), 0u);
+  ::close(fd);
+}
+
 // Finding: the MBAP protocol id and length were not checked.
 TEST_F(ModbusHostile, AFrameWithAProtocolIdOtherThanZeroIsDiscardedWithoutAReply) {
   const int fd = connect_tcp(endpoint_);
