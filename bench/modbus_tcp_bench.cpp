@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
     if (py_block != block) std::fprintf(stderr, "warning: the two servers served different register values\n");
 
     std::printf("| server | requests | req/s | p50 µs | p99 µs | errors |\n|---|---|---|---|---|---|\n");
-    std::printf("| iotw-emu dps (libmodbus) | %d | %.0f | %.0f | %.0f | %d |\n", requests, e.req_per_s, e.p50_us,
+    std::printf("| iotw-emu dps | %d | %.0f | %.0f | %.0f | %d |\n", requests, e.req_per_s, e.p50_us,
                 e.p99_us, e.errors);
     std::printf("| pymodbus %s StartTcpServer | %d | %.0f | %.0f | %.0f | %d |\n", "3.0", requests, p.req_per_s,
                 p.p50_us, p.p99_us, p.errors);

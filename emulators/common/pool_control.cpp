@@ -175,14 +175,8 @@ nlohmann::json PoolControl::handle_now(const std::string& line, std::function<vo
   }
 }
 
-struct ControlServer::Conn {
-  explicit Conn(boost::asio::io_context& io) : sock(io), buf(kMaxLine + 1) {}
-  boost::asio::local::stream_protocol::socket sock;
-  boost::asio::streambuf buf;
-};
-
 ControlServer::ControlServer(boost::asio::io_context& io, std::string path, PoolControl& control)
-    : io_(io), path_(std::move(path)), control_(control), acceptor_(io) {}
+    : path_(std::move(path)), control_(control), server_(io, kLimits, [this](Server::Connection& c) { on_data(c); }) {}
 
 ControlServer::~ControlServer() { stop(); }
 
@@ -191,77 +185,51 @@ void ControlServer::start() {
     throw std::runtime_error("control socket path too long (" + std::to_string(path_.size()) + " bytes, at most " +
                              std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) + "): " + path_);
   ::unlink(path_.c_str());
-  boost::system::error_code ec;
-  const boost::asio::local::stream_protocol::endpoint ep(path_);
-  acceptor_.open(ep.protocol(), ec);
-  if (!ec) acceptor_.bind(ep, ec);
-  if (!ec) ::chmod(path_.c_str(), 0600);
-  if (!ec) acceptor_.listen(boost::asio::socket_base::max_listen_connections, ec);
-  if (ec) throw std::runtime_error("control socket " + path_ + ": " + ec.message());
+  try {
+    server_.listen(boost::asio::local::stream_protocol::endpoint(path_), false);
+  } catch (const boost::system::system_error& e) {
+    throw std::runtime_error("control socket " + path_ + ": " + e.code().message());
+  }
+  ::chmod(path_.c_str(), 0600);
   running_ = true;
-  accept();
 }
 
 void ControlServer::stop() {
   if (!running_) return;
   running_ = false;
-  boost::system::error_code ec;
-  acceptor_.close(ec);
-  for (auto& w : conns_)
-    if (auto c = w.lock()) c->sock.close(ec);
-  conns_.clear();
+  server_.stop();
   ::unlink(path_.c_str());
 }
 
-void ControlServer::accept() {
-  auto c = std::make_shared<Conn>(io_);
-  acceptor_.async_accept(c->sock, [this, c](boost::system::error_code ec) {
-    if (!running_ || ec == boost::asio::error::operation_aborted) return;
-    if (!ec) {
-      std::erase_if(conns_, [](const std::weak_ptr<Conn>& w) { return w.expired(); });
-      conns_.push_back(c);
-      read(c);
-    }
-    accept();
-  });
-}
-
-void ControlServer::read(const std::shared_ptr<Conn>& c) {
-  boost::asio::async_read_until(c->sock, c->buf, '\n', [this, c](boost::system::error_code ec, std::size_t n) {
-    if (!running_) return;
-    std::string reply;
-    bool close = false;
-    if (ec == boost::asio::error::not_found) {  // no newline within kMaxLine bytes
-      reply = control_.reject("line longer than " + std::to_string(kMaxLine) + " bytes; the connection is closed").dump();
-      close = true;
-    } else if (ec) {
-      return;  // the peer closed
-    } else {
-      std::string line(boost::asio::buffers_begin(c->buf.data()), boost::asio::buffers_begin(c->buf.data()) + n);
-      c->buf.consume(n);
-      while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-      if (line.find_first_not_of(" \t") == std::string::npos) {
-        read(c);  // blank line: nothing to answer
-        return;
-      }
-      control_.handle(line, [this, c](nlohmann::json r) { answer(c, r.dump(), false); });
+// Complete lines are answered in order; a `uart` line holds the connection until its module has answered.
+void ControlServer::on_data(Server::Connection& c) {
+  std::string& in = c.input();
+  while (running_ && c.is_open()) {
+    const std::size_t eol = in.find('\n');
+    if (eol == std::string::npos ? in.size() > kMaxLine : eol > kMaxLine) {
+      c.send(control_.reject("line longer than " + std::to_string(kMaxLine) + " bytes; the connection is closed").dump() +
+             "\n");
+      c.close_after_send();
       return;
     }
-    answer(c, std::move(reply), close);
-  });
-}
-
-// One reply line, then the next request (requests on a connection are answered in order).
-void ControlServer::answer(const std::shared_ptr<Conn>& c, std::string reply, bool close) {
-  if (!running_ || !c->sock.is_open()) return;
-  reply += '\n';
-  boost::system::error_code wec;
-  boost::asio::write(c->sock, boost::asio::buffer(reply), wec);  // small replies on a local socket
-  if (close || wec) {
-    c->sock.close(wec);
-    return;
+    if (eol == std::string::npos) return;
+    std::string line = in.substr(0, eol);
+    in.erase(0, eol + 1);
+    while (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;  // blank line: nothing to answer
+    auto in_handle = std::make_shared<bool>(true), answered = std::make_shared<bool>(false);
+    control_.handle(line, [this, in_handle, answered, conn = c.shared_from_this()](nlohmann::json r) {
+      *answered = true;
+      if (!running_ || !conn->is_open()) return;
+      conn->send(r.dump() + "\n");
+      if (!*in_handle) conn->release();  // answered later: the lines that arrived meanwhile
+    });
+    *in_handle = false;
+    if (!*answered) {
+      c.hold();
+      return;
+    }
   }
-  read(c);
 }
 
 }  // namespace iotw::emu

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "event_log.hpp"
+#include "stream_server.hpp"
 
 namespace iotw::emu {
 
@@ -52,9 +53,18 @@ class PoolControl {
   std::map<std::string, AtAppliance*> appliances_;
 };
 
-/// Serves a PoolControl on a UNIX-domain stream socket at `path` (an existing socket file there is replaced).
+/// Serves a PoolControl on a UNIX-domain stream socket at `path` (an existing socket file there is replaced), on
+/// a StreamServer: every connection has its own buffers and output cap (docs/emulators.md "Server limits"), so a
+/// client that never reads its replies is closed once kLimits.max_output bytes wait for it, and holds no other.
+/// Requests on one connection are answered in order (a `uart` reply that waits on its module holds the later
+/// ones of that connection only).
 class ControlServer {
  public:
+  /// Longest line accepted; a longer one is answered with an error and the connection is closed.
+  static constexpr std::size_t kMaxLine = 65536;
+  /// No partial-line deadline (a person may type into socat); kMaxLine + 1 bytes buffered at most.
+  static constexpr StreamLimits kLimits{64, kMaxLine, 1 << 20, std::chrono::hours(24 * 365)};
+
   ControlServer(boost::asio::io_context& io, std::string path, PoolControl& control);
   ~ControlServer();
   ControlServer(const ControlServer&) = delete;
@@ -63,20 +73,14 @@ class ControlServer {
   void start();
   /// Closes the listener and every connection, removes the socket file.
   void stop();
-  /// Longest line accepted; a longer one is answered with an error and the connection is closed.
-  static constexpr std::size_t kMaxLine = 65536;
 
  private:
-  struct Conn;
-  void accept();
-  void read(const std::shared_ptr<Conn>& c);
-  void answer(const std::shared_ptr<Conn>& c, std::string reply, bool close);
+  using Server = StreamServer<boost::asio::local::stream_protocol>;
+  void on_data(Server::Connection& c);
 
-  boost::asio::io_context& io_;
   std::string path_;
   PoolControl& control_;
-  boost::asio::local::stream_protocol::acceptor acceptor_;
-  std::vector<std::weak_ptr<Conn>> conns_;
+  Server server_;
   bool running_ = false;
 };
 

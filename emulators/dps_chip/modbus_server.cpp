@@ -2,48 +2,42 @@
 
 #include "common/serial_link.hpp"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <pty.h>
-#include <sys/socket.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <stdexcept>
+#include <vector>
 
 #include "common/ipv4_endpoint.hpp"
 
 namespace iotw::emu {
 
-ModbusServer::ModbusServer(boost::asio::io_context& io, DpsRegisterMap& map, EventLog& log, std::string source,
-                           std::function<void()> advance)
-    : io_(io),
-      map_(map),
-      log_(log),
-      source_(std::move(source)),
-      advance_(std::move(advance)),
-      mapping_(modbus_mapping_new_start_address(0, 0, 0, 0, 0, DpsRegisterMap::kHoldingCount, 0,
-                                                DpsRegisterMap::kInputCount)) {
-  if (!mapping_) throw std::runtime_error("modbus_mapping_new_start_address failed");
-}
+namespace asio = boost::asio;
+using asio::ip::tcp;
 
-ModbusServer::~ModbusServer() {
-  stop();
-  modbus_mapping_free(mapping_);
+namespace {
+constexpr std::size_t kMbapHeader = 7;      // transaction id, protocol id, length, unit id
+constexpr uint16_t kMaxMbapLength = 254;    // unit id + a PDU of at most 253 bytes
+uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+void put16(std::string& s, uint16_t v) {
+  s.push_back(static_cast<char>(v >> 8));
+  s.push_back(static_cast<char>(v & 0xFF));
 }
+}  // namespace
+
+ModbusServer::ModbusServer(asio::io_context& io, DpsRegisterMap& map, EventLog& log, std::string source,
+                           std::function<void()> advance)
+    : io_(io), map_(map), log_(log), source_(std::move(source)), advance_(std::move(advance)) {}
+
+ModbusServer::~ModbusServer() { stop(); }
 
 void ModbusServer::stop() {
-  clients_.clear();
-  listener_.reset();
+  if (tcp_) tcp_->stop();
   rtu_master_.reset();
-  for (modbus_t** ctx : {&tcp_, &rtu_}) {
-    if (!*ctx) continue;
-    modbus_set_socket(*ctx, -1);  // the descriptors above owned and closed the fds
-    modbus_free(*ctx);
-    *ctx = nullptr;
+  if (rtu_) {
+    modbus_set_socket(rtu_, -1);  // the descriptor above owned and closed the fd
+    modbus_free(rtu_);
+    rtu_ = nullptr;
   }
   if (rtu_slave_fd_ >= 0) ::close(rtu_slave_fd_);
   rtu_slave_fd_ = -1;
@@ -51,43 +45,109 @@ void ModbusServer::stop() {
 
 std::string ModbusServer::listen_tcp(const std::string& host_port) {
   auto [host, port] = parse_host_port(host_port);
-  tcp_ = modbus_new_tcp(host.c_str(), port);
-  if (!tcp_) throw std::runtime_error("modbus_new_tcp: " + std::string(modbus_strerror(errno)));
-  const int s = modbus_tcp_listen(tcp_, 8);
-  if (s < 0) throw std::runtime_error("cannot listen on " + host_port + ": " + modbus_strerror(errno));
-  ::fcntl(s, F_SETFD, FD_CLOEXEC);
-  sockaddr_in bound{};
-  socklen_t len = sizeof bound;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&bound), &len);
-  listener_ = std::make_unique<Desc>(io_, s);
-  accept_next();
-  return host + ":" + std::to_string(ntohs(bound.sin_port));
+  tcp_ = std::make_unique<StreamServer<tcp>>(io_, kTcpLimits,
+                                             [this](StreamServer<tcp>::Connection& c) { on_tcp_data(c); });
+  try {
+    const auto ep = tcp_->listen(tcp::endpoint(asio::ip::make_address(host), port));
+    return host + ":" + std::to_string(ep.port());
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot listen on " + host_port + ": " + e.what());
+  }
 }
 
-void ModbusServer::accept_next() {
-  listener_->async_wait(Desc::wait_read, [this](boost::system::error_code ec) {
-    if (ec || !listener_) return;
-    int s = listener_->native_handle();
-    const int fd = modbus_tcp_accept(tcp_, &s);
-    if (fd >= 0) {
-      ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-      clients_[fd] = std::make_unique<Desc>(io_, fd);
-      wait_client(fd);
-    }
-    accept_next();
-  });
-}
-
-void ModbusServer::wait_client(int fd) {
-  clients_.at(fd)->async_wait(Desc::wait_read, [this, fd](boost::system::error_code ec) {
-    if (ec || !clients_.count(fd)) return;
-    modbus_set_socket(tcp_, fd);
-    if (!serve_one(tcp_, "tcp")) {
-      clients_.erase(fd);  // closes fd
+// Every complete MBAP frame at the front of the input is answered, in order; a partial one waits.
+void ModbusServer::on_tcp_data(StreamServer<tcp>::Connection& c) {
+  std::string& in = c.input();
+  while (in.size() >= kMbapHeader - 1) {
+    const auto* p = reinterpret_cast<const uint8_t*>(in.data());
+    const uint16_t tid = be16(p), pid = be16(p + 2), len = be16(p + 4);
+    if (len < 2 || len > kMaxMbapLength) {  // the stream cannot be re-framed: close it
+      bad_frames_++;
+      log_.emit(source_, "modbus_bad_frame", {{"transport", "tcp"}, {"reason", "length"}, {"length", len}});
+      c.close();
       return;
     }
-    wait_client(fd);
-  });
+    const std::size_t frame = 6 + std::size_t{len};
+    if (in.size() < frame) return;
+    if (pid != 0) {  // not Modbus: discarded without a reply (Implementation Guide 4.4.1.1)
+      bad_frames_++;
+      log_.emit(source_, "modbus_bad_frame", {{"transport", "tcp"}, {"reason", "protocol_id"}, {"protocol_id", pid}});
+    } else {
+      const uint8_t unit = p[6];
+      const std::string pdu = answer(p + kMbapHeader, frame - kMbapHeader, "tcp");
+      std::string reply;
+      put16(reply, tid);
+      put16(reply, 0);
+      put16(reply, static_cast<uint16_t>(pdu.size() + 1));
+      reply.push_back(static_cast<char>(unit));
+      reply += pdu;
+      c.send(reply);
+      if (!c.is_open()) return;
+    }
+    in.erase(0, frame);
+  }
+}
+
+std::string ModbusServer::answer(const uint8_t* pdu, std::size_t n, const char* transport) {
+  requests_++;
+  advance_();
+  const uint8_t fc = pdu[0];
+  const auto u16 = [&](std::size_t off) { return be16(pdu + off); };
+  const uint16_t addr = n >= 3 ? u16(1) : 0;
+  std::vector<uint16_t> values;
+  ModbusException ex = ModbusException::kNone;
+  switch (fc) {
+    case MODBUS_FC_READ_HOLDING_REGISTERS:
+    case MODBUS_FC_READ_INPUT_REGISTERS:
+      ex = n != 5 ? ModbusException::kIllegalValue : map_.check_read(fc, addr, u16(3));
+      break;
+    case MODBUS_FC_WRITE_SINGLE_REGISTER:
+      if (n != 5) {
+        ex = ModbusException::kIllegalValue;
+        break;
+      }
+      values.push_back(u16(3));
+      ex = map_.check_write(addr, values.data(), 1);
+      break;
+    case MODBUS_FC_WRITE_MULTIPLE_REGISTERS: {
+      const uint16_t count = n >= 6 ? u16(3) : 0;
+      if (count == 0 || count > 123 || pdu[5] != 2 * count || n != 6 + 2 * std::size_t{count}) {
+        ex = ModbusException::kIllegalValue;
+        break;
+      }
+      for (uint16_t i = 0; i < count; i++) values.push_back(u16(6 + 2 * i));
+      ex = map_.check_write(addr, values.data(), count);
+      break;
+    }
+    default:  // every other code, and 0x80..0xFF (reserved for exception replies): illegal function
+      ex = ModbusException::kIllegalFunction;
+  }
+  std::string out;
+  if (ex != ModbusException::kNone) {
+    exceptions_++;
+    log_.emit(source_, "modbus_exception",
+              {{"transport", transport}, {"function", fc}, {"address", addr}, {"code", static_cast<int>(ex)}});
+    out.push_back(static_cast<char>(fc | 0x80));
+    out.push_back(static_cast<char>(ex));
+    return out;
+  }
+  out.push_back(static_cast<char>(fc));
+  if (fc == MODBUS_FC_READ_HOLDING_REGISTERS || fc == MODBUS_FC_READ_INPUT_REGISTERS) {
+    const uint16_t count = u16(3);
+    out.push_back(static_cast<char>(2 * count));
+    for (uint16_t i = 0; i < count; i++) {
+      const auto a = static_cast<uint16_t>(addr + i);
+      put16(out, fc == MODBUS_FC_READ_HOLDING_REGISTERS ? map_.holding(a) : map_.input(a));
+    }
+    return out;
+  }
+  put16(out, addr);
+  put16(out, fc == MODBUS_FC_WRITE_SINGLE_REGISTER ? values[0] : static_cast<uint16_t>(values.size()));
+  for (std::size_t i = 0; i < values.size(); i++) {
+    map_.write(static_cast<uint16_t>(addr + i), values[i]);
+    log_.emit(source_, "modbus_write", {{"transport", transport}, {"address", addr + i}, {"value", values[i]}});
+  }
+  return out;
 }
 
 std::string ModbusServer::open_rtu_pty(int slave_id) {
@@ -104,63 +164,24 @@ std::string ModbusServer::open_rtu_pty(int slave_id) {
   return name;
 }
 
+// libmodbus frames the RTU request (slave id, CRC); the reply is the shared PDU, framed back by libmodbus.
 void ModbusServer::wait_rtu() {
   rtu_master_->async_wait(Desc::wait_read, [this](boost::system::error_code ec) {
     if (ec || !rtu_master_) return;
-    if (!serve_one(rtu_, "rtu")) modbus_flush(rtu_);  // bad CRC, timeout mid-frame: resynchronise
+    uint8_t req[MODBUS_MAX_ADU_LENGTH];
+    const int rc = modbus_receive(rtu_, req);
+    if (rc < 0) {
+      modbus_flush(rtu_);  // bad CRC, timeout mid-frame: resynchronise
+    } else if (rc >= 4) {  // slave id + function + CRC at least; 0 = addressed to another slave
+      const std::string pdu = answer(req + 1, static_cast<std::size_t>(rc) - 3, "rtu");
+      if (req[0] != 0) {  // no reply to a broadcast
+        std::string raw(1, static_cast<char>(req[0]));
+        raw += pdu;
+        modbus_send_raw_request(rtu_, reinterpret_cast<const uint8_t*>(raw.data()), static_cast<int>(raw.size()));
+      }
+    }
     wait_rtu();
   });
-}
-
-bool ModbusServer::serve_one(modbus_t* ctx, const char* transport) {
-  uint8_t req[MODBUS_MAX_ADU_LENGTH];
-  const int rc = modbus_receive(ctx, req);
-  if (rc < 0) return false;
-  if (rc == 0) return true;  // addressed to another slave id
-  requests_++;
-  advance_();
-  const int h = modbus_get_header_length(ctx);
-  const uint8_t fc = req[h];
-  const auto u16 = [&](int off) { return static_cast<uint16_t>(req[h + off] << 8 | req[h + off + 1]); };
-  const uint16_t addr = rc >= h + 3 ? u16(1) : 0;
-  std::vector<uint16_t> values;
-  ModbusException ex;
-  switch (fc) {
-    case MODBUS_FC_READ_HOLDING_REGISTERS:
-    case MODBUS_FC_READ_INPUT_REGISTERS:
-      ex = map_.check_read(fc, addr, u16(3));
-      break;
-    case MODBUS_FC_WRITE_SINGLE_REGISTER:
-      values.push_back(u16(3));
-      ex = map_.check_write(addr, values.data(), 1);
-      break;
-    case MODBUS_FC_WRITE_MULTIPLE_REGISTERS: {
-      const uint16_t n = u16(3);
-      if (n == 0 || n > 123 || req[h + 5] != 2 * n || rc < h + 6 + 2 * n) {
-        ex = ModbusException::kIllegalValue;
-        break;
-      }
-      for (uint16_t i = 0; i < n; i++) values.push_back(u16(6 + 2 * i));
-      ex = map_.check_write(addr, values.data(), n);
-      break;
-    }
-    default:
-      ex = ModbusException::kIllegalFunction;
-  }
-  if (ex != ModbusException::kNone) {
-    exceptions_++;
-    log_.emit(source_, "modbus_exception",
-              {{"transport", transport}, {"function", fc}, {"address", addr}, {"code", static_cast<int>(ex)}});
-    modbus_reply_exception(ctx, req, static_cast<unsigned>(ex));
-    return true;
-  }
-  map_.fill(mapping_->tab_registers, mapping_->tab_input_registers);
-  modbus_reply(ctx, req, rc, mapping_);
-  for (size_t i = 0; i < values.size(); i++) {
-    map_.write(static_cast<uint16_t>(addr + i), values[i]);
-    log_.emit(source_, "modbus_write", {{"transport", transport}, {"address", addr + i}, {"value", values[i]}});
-  }
-  return true;
 }
 
 }  // namespace iotw::emu

@@ -8,23 +8,16 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 using asio::ip::udp;
 
-struct YeelightServer::Client {
-  explicit Client(tcp::socket s) : sock(std::move(s)) {}
-  tcp::socket sock;
-  asio::streambuf buf{1024};
-};
-
 YeelightServer::YeelightServer(asio::io_context& io, YeelightBulb& bulb, EventLog& log, std::string source,
                                std::function<void()> on_change)
     : io_(io), bulb_(bulb), log_(log), source_(std::move(source)), on_change_(std::move(on_change)) {}
 
 std::string YeelightServer::listen(const std::string& host_port) {
   auto [host, port] = parse_host_port(host_port);
-  acceptor_ = std::make_unique<tcp::acceptor>(io_, tcp::endpoint(asio::ip::make_address(host), port));
-  const auto ep = acceptor_->local_endpoint();
+  tcp_ = std::make_unique<StreamServer<tcp>>(io_, kLimits, [this](StreamServer<tcp>::Connection& c) { on_data(c); });
+  const auto ep = tcp_->listen(tcp::endpoint(asio::ip::make_address(host), port));
   const std::string bound = host + ":" + std::to_string(ep.port());
   location_ = "yeelight://" + bound;
-  accept_next();
   return bound;
 }
 
@@ -37,54 +30,28 @@ std::string YeelightServer::serve_discovery(const std::string& host_port) {
 
 void YeelightServer::stop() {
   boost::system::error_code ec;
-  if (acceptor_) acceptor_->close(ec);
+  if (tcp_) tcp_->stop();
   if (udp_) udp_->close(ec);
-  for (auto& c : clients_) c->sock.close(ec);
-  clients_.clear();
 }
 
-void YeelightServer::accept_next() {
-  acceptor_->async_accept([this](boost::system::error_code ec, tcp::socket s) {
-    if (ec) return;  // closed
-    if (clients_.size() >= kMaxClients) {
-      log_.emit(source_, "yeelight_rejected", {{"reason", "too many connections"}});
-      s.close(ec);
-    } else {
-      auto c = std::make_shared<Client>(std::move(s));
-      clients_.push_back(c);
-      read_next(c);
-    }
-    accept_next();
-  });
-}
-
-void YeelightServer::read_next(const std::shared_ptr<Client>& c) {
-  asio::async_read_until(c->sock, c->buf, "\r\n", [this, c](boost::system::error_code ec, size_t n) {
-    if (ec) {  // closed by the peer, or a line longer than the buffer
-      boost::system::error_code ignore;
-      c->sock.close(ignore);
-      clients_.remove(c);
-      return;
-    }
-    std::string line(asio::buffers_begin(c->buf.data()), asio::buffers_begin(c->buf.data()) + n - 2);
-    c->buf.consume(n);
+// Every complete line is answered in order; a state change is notified to every client.
+void YeelightServer::on_data(StreamServer<tcp>::Connection& c) {
+  std::string& in = c.input();
+  for (std::size_t eol; c.is_open() && (eol = in.find("\r\n")) != std::string::npos;) {
+    const std::string line = in.substr(0, eol);
+    in.erase(0, eol + 2);
     const auto reply = bulb_.handle(line);
-    boost::system::error_code wec;
-    asio::write(c->sock, asio::buffer(reply.line), wec);
+    c.send(reply.line);
     if (!reply.notification.empty()) {
       log_.emit(source_, "bulb_state", nlohmann::json::parse(reply.notification)["params"]);
       on_change_();
       broadcast(reply.notification);
     }
-    read_next(c);
-  });
+  }
 }
 
 void YeelightServer::broadcast(const std::string& line) {
-  for (auto& c : clients_) {
-    boost::system::error_code ec;
-    asio::write(c->sock, asio::buffer(line), ec);
-  }
+  tcp_->for_each([&](StreamServer<tcp>::Connection& c) { c.send(line); });
 }
 
 void YeelightServer::receive_search() {

@@ -1,16 +1,19 @@
-// The bulb's LAN side on Boost.Asio: Yeelight control over TCP (JSON lines, "\r\n"; at most 4 clients
-// at once as the spec says, a 5th is closed at once; lines over 1024 bytes close the connection) and
-// discovery replies over UDP. SSDP multicast (239.255.255.250:1982) is not loopback-safe, so discovery
+// The bulb's LAN side on Boost.Asio: Yeelight control over TCP (JSON lines, "\r\n") on a StreamServer, so
+// every client has its own buffers, deadline and output cap (docs/emulators.md "Server limits"): at most
+// kLimits.max_connections at once, a new one closing the connection idle the longest (the spec's real bulb
+// takes 4 and refuses the rest, which lets 4 idle clients lock everyone out); a line over 1024 bytes, a line
+// left unfinished for 10 s, or more than 64 KiB of replies and notifications queued to a client that does
+// not read close that connection only. Discovery replies go over UDP. SSDP multicast (239.255.255.250:1982) is not loopback-safe, so discovery
 // is served unicast on a configurable UDP endpoint: a client sends the M-SEARCH there and gets the
 // search response back, as the spec's unicast reply.
 #pragma once
 #include <boost/asio.hpp>
 #include <functional>
-#include <list>
 #include <memory>
 #include <string>
 
 #include "common/event_log.hpp"
+#include "common/stream_server.hpp"
 #include "yeelight_bulb.hpp"
 
 namespace iotw::emu {
@@ -26,12 +29,12 @@ class YeelightServer {
   std::string serve_discovery(const std::string& host_port);
   void stop();
 
-  static constexpr size_t kMaxClients = 4;
+  static constexpr StreamLimits kLimits{16, 1024, 65536, std::chrono::milliseconds(10000)};
+  /// The TCP transport (connection counts and limit counters); null before listen().
+  const StreamServer<boost::asio::ip::tcp>* transport() const { return tcp_.get(); }
 
  private:
-  struct Client;
-  void accept_next();
-  void read_next(const std::shared_ptr<Client>& c);
+  void on_data(StreamServer<boost::asio::ip::tcp>::Connection& c);
   void receive_search();
   void broadcast(const std::string& line);
 
@@ -40,9 +43,8 @@ class YeelightServer {
   EventLog& log_;
   std::string source_, location_;
   std::function<void()> on_change_;
-  std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
+  std::unique_ptr<StreamServer<boost::asio::ip::tcp>> tcp_;
   std::unique_ptr<boost::asio::ip::udp::socket> udp_;
-  std::list<std::shared_ptr<Client>> clients_;
   std::array<char, 1500> dgram_{};
   boost::asio::ip::udp::endpoint peer_;
 };

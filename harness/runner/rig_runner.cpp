@@ -34,6 +34,7 @@
 #include "iotw/harness/ledger_verifier.hpp"
 #include "iotw/harness/report_writer.hpp"
 #include "iotw/harness/rig_loader.hpp"
+#include "iotw/harness/rig_resources.hpp"
 #include "iotw/harness/scorer.hpp"
 #include "iotw/harness/summary_table.hpp"
 #include "fault_policy.hpp"
@@ -256,7 +257,12 @@ class RigRun final : public ScriptHost {
         auto policy = std::make_unique<FaultPolicy>(link_seed);
         policies[d.name] = policy.get();
         policies_.emplace_back(d.name, policy.get());
-        devices.push_back({d, fabric_.add_link(d.name, std::move(policy)), {}});
+        try {
+          devices.push_back({d, fabric_.add_link(d.name, std::move(policy)), {}});
+        } catch (const std::exception& e) {  // e.g. the host's PTYs ran out since `rig check`
+          throw std::runtime_error(fmt::format("cannot create the PTY link of device {} ({} PTY links made so far): {}",
+                                               d.name, policies_.size() - 1, e.what()));
+        }
         // The harness reaches a dps device's supply over Modbus TCP: power-fault steps of the rig, or sent inline on
         // harness.sock (docs/console.md), so every dps device gets an endpoint.
         if (d.model == "dps") {
@@ -956,6 +962,7 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
   RigSpec spec;
   try {
     spec = load_rig(options.rig_file);
+    check_rig_resources(spec, host_resources());  // before the run folder: a rig that cannot fit leaves none
   } catch (const RigError& e) {
     err << e.what() << '\n';
     return kExitUsage;
@@ -1040,6 +1047,7 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
 int check_rig(const fs::path& rig_file, std::ostream& out, std::ostream& err) {
   try {
     const RigSpec spec = load_rig(rig_file);
+    check_rig_resources(spec, host_resources());
     out << "ok: " << spec.name << ", " << spec.instances().size() << " devices\n";
     return kExitPass;
   } catch (const RigError& e) {
