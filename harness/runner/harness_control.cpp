@@ -53,8 +53,10 @@ std::uint64_t integer(const Json& req, const char* key, std::int64_t lo, std::in
 
 void EventLog::append(std::string event_json) {
   std::lock_guard lock(mutex_);
+  bytes_ += event_json.size();
   events_.push_back(std::move(event_json));
-  if (events_.size() > capacity_) {
+  while (events_.size() > 1 && (events_.size() > capacity_ || bytes_ > max_bytes_)) {
+    bytes_ -= events_.front().size();
     events_.pop_front();
     ++first_;
   }

@@ -30,8 +30,11 @@ namespace iotw::harness {
 /// are kept; a cursor older than the oldest kept gets the oldest kept and a `dropped` count. Thread-safe.
 class EventLog {
  public:
-  static constexpr std::size_t kDefaultCapacity = 200'000;
-  explicit EventLog(std::size_t capacity = kDefaultCapacity) : capacity_(capacity) {}
+  static constexpr std::size_t kDefaultCapacity = 200'000;             ///< events kept at most
+  static constexpr std::size_t kDefaultMaxBytes = 16 * 1024 * 1024;    ///< bytes of their JSON text kept at most
+  /// Keeps the newest events within both bounds (a long run's memory stays flat once they are reached).
+  explicit EventLog(std::size_t capacity = kDefaultCapacity, std::size_t max_bytes = kDefaultMaxBytes)
+      : capacity_(capacity), max_bytes_(max_bytes) {}
 
   /// Appends one event (compact JSON text of an object).
   void append(std::string event_json);
@@ -50,6 +53,8 @@ class EventLog {
  private:
   mutable std::mutex mutex_;
   std::size_t capacity_;
+  std::size_t max_bytes_;
+  std::size_t bytes_ = 0;  // sum of events_[i].size()
   std::deque<std::string> events_;
   std::uint64_t first_ = 0;  // cursor of events_.front()
   bool finished_ = false;

@@ -162,6 +162,22 @@ TEST(HarnessControl, EventLogKeepsTheNewestAndCountsWhatACursorMissed) {
   EXPECT_EQ(none.next, 5u);
 }
 
+TEST(HarnessControl, EventLogAlsoBoundsTheBytesItKeeps) {
+  const std::string one = event(0);
+  EventLog log(1000, one.size() * 4);  // room for four events of this size
+  for (int i = 0; i < 10; ++i) log.append(event(i));
+  const EventLog::Slice s = log.read(0, 1000);
+  ASSERT_EQ(s.events.size(), 4u);
+  EXPECT_EQ(s.dropped, 6u);
+  EXPECT_EQ(Json::parse(s.events[0])["fields"]["i"], 6);
+  EventLog tiny(1000, 1);  // an event larger than the bound is still kept, alone
+  tiny.append(event(1));
+  tiny.append(event(2));
+  const EventLog::Slice t = tiny.read(0, 10);
+  ASSERT_EQ(t.events.size(), 1u);
+  EXPECT_EQ(Json::parse(t.events[0])["fields"]["i"], 2);
+}
+
 TEST(HarnessControl, BadRequestsAreAnsweredAndCountedAndKeepTheConnection) {
   const auto dir = temp_dir("errors");
   EventLog log;
