@@ -63,6 +63,12 @@ for name, (code, out) in (("iotw", cpp_verify(OLD)), ("python", py_cli(OLD))):
     check(code == 1 and out.startswith("unbound: "), f"{name} on the old-format ledger: {code} {out}")
 code, out = cpp_verify(os.path.join(WORK, "missing.jsonl"))
 check(code == 2 and out.startswith("unreadable: "), f"iotw on a missing file: {code} {out}")
+code, out = py_cli(os.path.join(WORK, "missing.jsonl"))
+check(code == 2 and out.startswith("unreadable: "), f"verify_ledger.py on a missing file: {code} {out}")
+code, _ = cpp_verify(ledger, "--node-key", "zz")
+check(code == 2, f"iotw with a bad --node-key: exit {code}")
+code, _ = cpp_verify(ledger, "--node-key", pub_hex, "--node-key-file", node_key)
+check(code == 2, f"iotw with both --node-key and --node-key-file: exit {code}")
 
 # The corpus.
 corpus = os.path.join(WORK, "corpus")
