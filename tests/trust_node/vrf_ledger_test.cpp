@@ -108,7 +108,8 @@ TEST(VrfLedger, WinningClaimIsInTheBlockAndReverifiesFromTheLedgerAlone) {
   }
 }
 
-/** Exit code of tools/verify_ledger.py (independent: PyNaCl + its own ECVRF-TAI) on these lines; its stderr in err. */
+/** Exit code of tools/verify_ledger.py (independent: PyNaCl + its own ECVRF TAI and ELL2) on these lines; its stderr
+ *  in err. */
 int python_verify(const std::vector<nlohmann::json> &lines, std::string &err) {
   char tmpl[] = "/tmp/iotw-vrf-ledger-py-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
@@ -124,25 +125,32 @@ int python_verify(const std::vector<nlohmann::json> &lines, std::string &err) {
   return rc;
 }
 
-TEST(VrfLedger, IndependentPythonVerifierChecksTheTaiProof) {
-  ConsensusConfig cfg;
-  cfg.selection = Selection::vrf;
-  Rig rig(keyed(cfg));
-  mine(rig, 3);
-  ASSERT_EQ(rig.mem.chain.size(), 4u);
-  const auto lines = exported(rig);
-  std::string err;
-  EXPECT_EQ(python_verify(lines, err), 0) << err;
-  auto tampered = lines;
-  std::string pi = tampered[2]["vrf"]["pi"];
-  pi[100] = pi[100] == '0' ? '1' : '0';
-  tampered[2]["vrf"]["pi"] = pi;
-  EXPECT_EQ(python_verify(tampered, err), 1);
-  EXPECT_NE(err.find("height 2: rule 12: 'vrf.pi' does not verify"), std::string::npos) << err;
-  tampered = lines;
-  tampered[3]["vrf"]["beta"] = lines[1]["vrf"]["beta"];
-  EXPECT_EQ(python_verify(tampered, err), 1);
-  EXPECT_NE(err.find("height 3: rule 12: 'vrf.beta' is not the output of 'vrf.pi'"), std::string::npos) << err;
+TEST(VrfLedger, IndependentPythonVerifierChecksBothSuites) {
+  for (const VrfSuite suite : {VrfSuite::tai, VrfSuite::ell2}) {
+    ConsensusConfig cfg;
+    cfg.selection = Selection::vrf;
+    cfg.vrf_suite = suite;
+    Rig rig(keyed(cfg));
+    mine(rig, 3);
+    ASSERT_EQ(rig.mem.chain.size(), 4u);
+    const auto lines = exported(rig);
+    std::string err;
+    EXPECT_EQ(python_verify(lines, err), 0) << err;
+    auto tampered = lines;
+    std::string pi = tampered[2]["vrf"]["pi"];
+    pi[100] = pi[100] == '0' ? '1' : '0';
+    tampered[2]["vrf"]["pi"] = pi;
+    EXPECT_EQ(python_verify(tampered, err), 1);
+    EXPECT_NE(err.find("height 2: rule 12: 'vrf.pi' does not verify"), std::string::npos) << err;
+    tampered = lines;
+    tampered[3]["vrf"]["beta"] = lines[1]["vrf"]["beta"];
+    EXPECT_EQ(python_verify(tampered, err), 1);
+    EXPECT_NE(err.find("height 3: rule 12: 'vrf.beta' is not the output of 'vrf.pi'"), std::string::npos) << err;
+    tampered = lines;  // the suite relabelled: no proof verifies under the other suite
+    tampered[1]["vrf"]["suite"] = suite == VrfSuite::tai ? "ell2" : "tai";
+    EXPECT_EQ(python_verify(tampered, err), 1);
+    EXPECT_NE(err.find("height 1: rule 12: 'vrf.pi' does not verify"), std::string::npos) << err;
+  }
 }
 
 TEST(VrfLedger, UniformLedgersHaveNoVrfAndStayValid) {
