@@ -1,9 +1,11 @@
 // Signature verifications/s: raw libsodium crypto_sign_verify_detached versus the same check done inside
 // TrustNodeCore (a UsageReport from an attached device through on_message: dispatch, USAGE message build,
-// verify, reject + event). The ratio core/raw is what the trust node keeps of the raw crypto speed.
+// verify, reject + event). The ratio core/raw is what the trust node keeps of the raw crypto speed. Also the
+// cost of signing one block's finalization record.
 #include <benchmark/benchmark.h>
 #include <sodium.h>
 
+#include <array>
 #include <cstring>
 #include <random>
 
@@ -69,5 +71,21 @@ void BM_CoreUsageVerify(benchmark::State &st) {
   st.SetItemsProcessed(st.iterations());
 }
 BENCHMARK(BM_CoreUsageVerify);
+
+// The node's per-block finalization record (docs/protocol.md §8 rule 14): hash 3 attestations and 8 VRF claims,
+// build FINALIZE, one Ed25519 signature. Paid once per block, never per transaction.
+void BM_SignFinalization(benchmark::State &st) {
+  uint8_t pk[32];
+  std::array<uint8_t, 64> sk{};
+  crypto_sign_keypair(pk, sk.data());
+  Block b;
+  b.height = 7;
+  b.attestations.resize(3);
+  b.vrf_round = VrfRound{3, 0, std::vector<VrfClaim>(8)};
+  const Finalization f{1, 3, 3, 3, {}};
+  for (auto _ : st) benchmark::DoNotOptimize(sign_finalization(b, f, sk));
+  st.SetItemsProcessed(st.iterations());
+}
+BENCHMARK(BM_SignFinalization);
 
 }  // namespace

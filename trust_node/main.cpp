@@ -43,7 +43,7 @@ int main(int argc, char **argv) {
       return iotw::kExitPass;
     }
     if (!export_path.empty()) {
-      iotw::tn::export_ledger(cfg.db, export_path);
+      iotw::tn::export_ledger(cfg.db, export_path, iotw::tn::load_or_create_node_key(cfg.key));
       return iotw::kExitPass;
     }
     return iotw::tn::run_daemon(cfg);

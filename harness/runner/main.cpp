@@ -1,4 +1,4 @@
-// iotw: the IOTW Rig command line (`iotw rig run FILE.toml|DIR`, `iotw rig check FILE.toml`, `iotw vrf prove|verify`,
+// iotw: the IOTW Rig command line (`iotw rig run FILE.toml|DIR`, `iotw rig check FILE.toml`, `iotw vrf prove|verify`, `iotw ledger verify`,
 // `iotw --version`, `--log-level`). Exit codes: docs/cli.md.
 #include <signal.h>
 
@@ -16,6 +16,7 @@
 #include "iotw/exit_code.hpp"
 #include "rig_batch.hpp"
 #include "rig_runner.hpp"
+#include "ledger_command.hpp"
 #include "vrf_command.hpp"
 
 namespace {
@@ -90,6 +91,7 @@ int main(int argc, char** argv) {
                 "request on harness.sock, SIGINT or SIGTERM; then judge it (docs/console.md)");
 
   h::VrfCommand vrf(app);
+  h::LedgerCommand ledger(app);
   iotw::console::ConsoleCommand console(app);
   iotw::certify::CertifyCommand certify(app);
 
@@ -97,6 +99,7 @@ int main(int argc, char** argv) {
 
   if (check->parsed()) return h::check_rig(check_file, std::cout, std::cerr);
   if (vrf.parsed()) return vrf.run(std::cout, std::cerr);
+  if (ledger.parsed()) return ledger.run(std::cout, std::cerr);
   if (certify.parsed()) return certify.run(std::cout, std::cerr);
   if (console.parsed()) return console.run(std::filesystem::read_symlink("/proc/self/exe"), std::cout, std::cerr);
 

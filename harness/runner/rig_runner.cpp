@@ -273,7 +273,8 @@ class RigRun final : public ScriptHost {
         emit("link_created", {{"device", l.device}, {"node_side", l.node_side}, {"device_side", l.device_side}});
       }
       write_trust_node_config(spec_, seed_, devices, layout_, udp_port, tcp_port);
-      write_emu_config(devices, layout_, udp_port, write_node_key(layout_, seed_),  // devices verify checkpoints
+      node_pubkey_ = write_node_key(layout_, seed_);
+      write_emu_config(devices, layout_, udp_port, node_pubkey_,  // devices verify checkpoints
                        static_cast<std::uint32_t>(spec_.trust_node.witnesses), tcp_port);
       script_ = std::make_unique<RigScript>(spec_, std::move(policies), *this, std::move(udp_policies));
       control_ = std::make_unique<HarnessControl>(layout_.dir, live_, hello_json());
@@ -344,14 +345,16 @@ class RigRun final : public ScriptHost {
   std::optional<double> score_so_far(const std::string& score) override {
     if (!client_ || script_->trust_node_down()) return std::nullopt;
     std::vector<nlohmann::json> ledger;
+    std::vector<std::string> lines;
     try {
-      for (const auto& b : client_->export_blocks()) ledger.push_back(nlohmann::json::parse(b, nullptr, false));
+      lines = client_->export_blocks();
     } catch (const TrustNodeError&) {
       return std::nullopt;
     }
+    for (const auto& b : lines) ledger.push_back(nlohmann::json::parse(b, nullptr, false));
     const MergedEvents merged = merge_events({layout_.trust_node_events(), layout_.emu_events()}, events_, "/dev/null");
-    const LedgerVerdict verdict = verify_ledger(ledger);
-    return score_value(score_run(spec_, merged.events, ledger, verdict), score);
+    const LedgerVerdict verdict = verify_ledger_text(lines, ledger_verify_options());
+    return score_value(score_run(spec_, merged.events, ledger_blocks(ledger), verdict), score);
   }
   void kill_trust_node() override {
     auto e = supervisor_.kill(kNode);
@@ -701,6 +704,13 @@ class RigRun final : public ScriptHost {
     emit("tx_submitted", {{"count", tx_.submitted}, {"accepted", tx_.accepted}});
   }
 
+  /// The ledger is checked under the node key this run wrote (pinned), so a re-signed ledger is refused.
+  LedgerVerifyOptions ledger_verify_options() const {
+    LedgerVerifyOptions o;
+    if (!node_pubkey_.empty()) o.node_key = from_hex<32>(node_pubkey_, HexCase::lower);
+    return o;
+  }
+
   /// The ledger once the devices are stopped and the height no longer moves; nullopt if the node does not answer.
   std::optional<std::vector<std::string>> export_ledger() {
     if (!client_) return std::nullopt;
@@ -793,8 +803,8 @@ class RigRun final : public ScriptHost {
     if (merged.skipped > 0)
       spdlog::warn("skipped {} malformed line(s) in the children's event files", merged.skipped);
 
-    const LedgerVerdict verdict = verify_ledger(ledger);
-    const Scores scores = score_run(spec_, merged.events, ledger, verdict);
+    const LedgerVerdict verdict = verify_ledger_text(blocks, ledger_verify_options());
+    const Scores scores = score_run(spec_, merged.events, ledger_blocks(ledger), verdict);
     const Evaluation evaluation = evaluate(spec_, scores);
     const bool completed = reason == "target_reached" || reason == "deadline" || reason == "stopped";
     RunOutcome outcome{RunEnd::Completed, reason, ""};
@@ -885,6 +895,7 @@ class RigRun final : public ScriptHost {
   std::string rig_text_;  // the rig file's text (write_rig, inline steps)
   std::uint64_t seed_;
   RunLayout layout_;
+  std::string node_pubkey_;  ///< hex of the trust node's key written for this run (empty before the start)
   fs::path node_exe_, emu_exe_;
   RunContext context_;
   std::string error_;      // what broke a started run (reason "error")

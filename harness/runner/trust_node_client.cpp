@@ -65,7 +65,26 @@ std::optional<std::vector<std::string>> TrustNodeClient::attached_devices() {
 }
 
 std::vector<std::string> TrustNodeClient::export_blocks() {
+  // The tip first: blocks finalized after it are left out, so the export ends exactly at the signed tip.
+  std::optional<nlohmann::ordered_json> tip;
+  {
+    const auto res = http_->Get("/v1/tip");
+    if (!res) throw TrustNodeError("GET /v1/tip: " + httplib::to_string(res.error()));
+    if (res->status == 200) {
+      tip = nlohmann::ordered_json::parse(res->body, nullptr, false);
+      if (!tip->is_object() || !tip->contains("tip") || !(*tip)["tip"].is_object() ||
+          !(*tip)["tip"].contains("height") || !(*tip)["tip"]["height"].is_number_unsigned())
+        throw TrustNodeError("GET /v1/tip: answer has no \"tip\" with a height");
+    } else if (res->status != 404) {
+      throw TrustNodeError("GET /v1/tip: HTTP " + std::to_string(res->status));
+    }
+  }
+  const std::uint64_t end = tip ? (*tip)["tip"]["height"].get<std::uint64_t>() + 1 : UINT64_MAX;
   std::vector<std::string> blocks;
+  const auto finish = [&] {
+    if (tip) blocks.push_back(tip->dump());
+    return blocks;
+  };
   for (;;) {
     const std::string path =
         "/v1/blocks?from=" + std::to_string(blocks.size()) + "&limit=" + std::to_string(kPageLimit);
@@ -75,8 +94,11 @@ std::vector<std::string> TrustNodeClient::export_blocks() {
     const auto page = nlohmann::ordered_json::parse(res->body, nullptr, false);
     if (!page.is_object() || !page.contains("blocks") || !page["blocks"].is_array())
       throw TrustNodeError("GET " + path + ": answer has no \"blocks\" array");
-    for (const auto& b : page["blocks"]) blocks.push_back(b.dump());
-    if (page["blocks"].size() < static_cast<std::size_t>(kPageLimit)) return blocks;
+    for (const auto& b : page["blocks"]) {
+      if (blocks.size() == end) return finish();
+      blocks.push_back(b.dump());
+    }
+    if (page["blocks"].size() < static_cast<std::size_t>(kPageLimit) || blocks.size() == end) return finish();
   }
 }
 

@@ -44,8 +44,10 @@ class TrustNodeClient {
   /// Names of the attached devices (GET /v1/devices, `attached: true`); nullopt when the node does not answer
   /// 200 with a "devices" array.
   std::optional<std::vector<std::string>> attached_devices();
-  /// Every block from height 0 up, paging GET /v1/blocks by 1000, each as the node sent it (compact JSON,
-  /// key order kept). Throws TrustNodeError on a failed request or a malformed answer.
+  /// The ledger.jsonl lines (docs/protocol.md §8): GET /v1/tip first, then every block from height 0 up to the
+  /// tip's height, paging GET /v1/blocks by 1000, each as the node sent it (compact JSON, key order kept), and
+  /// the tip line {"tip": ...} last. A node that answers /v1/tip with 404 (no node key) gives every block and
+  /// no tip line. Throws TrustNodeError on a failed request or a malformed answer.
   std::vector<std::string> export_blocks();
   /// Operator: lifts every entry of GET /v1/blacklist (POST /v1/blacklist/<device>/lift, no token: the
   /// harness's trust node has none). Returns how many were lifted; 0 when the node does not answer.

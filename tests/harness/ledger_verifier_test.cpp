@@ -9,11 +9,16 @@
 #include <vector>
 
 #include "iotw/block_header.h"
+#include "iotw/ledger_signing.h"
 #include "iotw/signing.h"
+#include "iotw/support/hex.hpp"
 #include "test_hex.hpp"
 
+using iotw::harness::LedgerStatus;
 using iotw::harness::LedgerVerdict;
+using iotw::harness::parse_json_strict;
 using iotw::harness::verify_ledger;
+using iotw::harness::verify_ledger_text;
 using json = nlohmann::json;
 
 namespace {
@@ -58,6 +63,7 @@ class LedgerVerifier : public ::testing::Test {
       p.witnesses = {static_cast<int>((h + 1) % 5), static_cast<int>((h + 2) % 5), static_cast<int>((h + 3) % 5)};
       p.assignment_id = 10 + h;
       p.round_id = 20 + h;
+      p.payloads = {"tx-a-" + std::to_string(h), "tx-b-" + std::to_string(h)};  // one tx, one block (rule 7)
       if (h == 3) p.payloads.clear();  // an empty block: tx_root = SHA-256("")
       chain_.push_back(block(p));
     }
@@ -157,22 +163,147 @@ class LedgerVerifier : public ::testing::Test {
     j = s;
   }
 
+  /// Signs b's finalization record (strict, n = t = its attestation count, uniform selection) with node_.
+  void sign_finalization(json& b) const {
+    if (!b.contains("finalization"))
+      b["finalization"] = {{"policy", "strict"}, {"n", b["attestations"].size()}, {"t", b["attestations"].size()},
+                           {"selection", "uniform"}};
+    const json& f = b["finalization"];
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    for (const json& a : b["attestations"]) {
+      std::uint8_t e[IOTW_FINALIZE_ATT_ENTRY_SIZE];
+      iotw_finalize_att_entry(bytes32(a["witness"]).data(), a["round_id"], a["verdict"] == "valid" ? 1 : 2,
+                              bytes64(a["signature"]).data(), e);
+      crypto_hash_sha256_update(&st, e, sizeof e);
+    }
+    std::uint8_t atts[32], sel[32] = {0}, msg[IOTW_FINALIZE_SIZE];
+    crypto_hash_sha256_final(&st, atts);
+    iotw_sigmsg_finalize(b["height"], bytes32(b["hash"]).data(), f["policy"] == "strict" ? 1 : 2, f["n"], f["t"],
+                         IOTW_SELECTION_UNIFORM, atts, sel, msg);
+    std::array<std::uint8_t, 64> sig;
+    crypto_sign_detached(sig.data(), nullptr, msg, sizeof msg, node_.sk.data());
+    b["finalization"]["signature"] = to_hex(sig);
+  }
+  /// {"tip": ...} for `last`, signed by node_.
+  json tip_line(const json& last) const {
+    std::uint8_t msg[IOTW_SIG_MSG_MAX];
+    std::array<std::uint8_t, 64> sig, ck;
+    const std::uint64_t time = last["timestamp_ms"].get<std::uint64_t>() + 5;
+    iotw_sigmsg_tip(last["height"], bytes32(last["hash"]).data(), time, msg);
+    crypto_sign_detached(sig.data(), nullptr, msg, IOTW_TIP_SIZE, node_.sk.data());
+    const std::size_t n = iotw_sigmsg_checkpoint(last["height"], bytes32(last["hash"]).data(), msg);
+    crypto_sign_detached(ck.data(), nullptr, msg, n, node_.sk.data());
+    return {{"tip",
+             {{"height", last["height"]}, {"hash", last["hash"]}, {"time_ms", time}, {"node_key", to_hex(node_.pk)},
+              {"signature", to_hex(sig)}, {"checkpoint_signature", to_hex(ck)}}}};
+  }
+  /// chain_ with a finalization record on every block above genesis and the signed tip.
+  std::vector<json> bound() const {
+    std::vector<json> out = chain_;
+    for (std::size_t i = 1; i < out.size(); ++i) sign_finalization(out[i]);
+    out.push_back(tip_line(out.back()));
+    return out;
+  }
+  static std::array<std::uint8_t, 32> bytes32(const json& j) { return *iotw::from_hex<32>(j.get<std::string>()); }
+  static std::array<std::uint8_t, 64> bytes64(const json& j) { return *iotw::from_hex<64>(j.get<std::string>()); }
+
   std::array<Key, 5> keys_;
+  Key node_ = [] {
+    Key k;
+    crypto_sign_keypair(k.pk.data(), k.sk.data());
+    return k;
+  }();
   std::vector<json> chain_;
 };
 
 }  // namespace
 
-TEST_F(LedgerVerifier, ValidChainVerifies) {
+TEST_F(LedgerVerifier, CorrectChainWithoutNodeSignaturesIsUnbound) {
   const LedgerVerdict v = verify_ledger(chain_);
-  EXPECT_TRUE(v.valid);
+  EXPECT_FALSE(v.valid);
+  EXPECT_EQ(v.status, LedgerStatus::unbound);
+  EXPECT_EQ(v.unbound_reason, "heights 1..3 carry no finalization record and no signed tip ends the ledger");
   EXPECT_TRUE(v.errors.empty()) << v.errors.front();
   EXPECT_EQ(v.blocks_checked, 4u);
   EXPECT_EQ(v.attestations_checked, 9u);
 }
 
-TEST_F(LedgerVerifier, GenesisAloneIsValid) {
-  EXPECT_TRUE(verify_ledger({chain_[0]}).valid);
+TEST_F(LedgerVerifier, GenesisAloneIsUnboundWithoutTipAndValidWithIt) {
+  EXPECT_EQ(verify_ledger({chain_[0]}).status, LedgerStatus::unbound);
+  EXPECT_EQ(verify_ledger({chain_[0], tip_line(chain_[0])}).status, LedgerStatus::valid);
+}
+
+TEST_F(LedgerVerifier, BoundChainIsValidAndPinsTheNodeKey) {
+  auto lines = bound();
+  LedgerVerdict v = verify_ledger(lines);
+  EXPECT_TRUE(v.valid) << (v.errors.empty() ? "" : v.errors.front());
+  EXPECT_FALSE(v.node_key_pinned);
+  EXPECT_EQ(v.node_key, to_hex(node_.pk));
+  v = verify_ledger(lines, {node_.pk});
+  EXPECT_TRUE(v.valid);
+  EXPECT_TRUE(v.node_key_pinned);
+  // Another key re-signed everything: consistent, but not the pinned node.
+  EXPECT_EQ(verify_ledger(lines, {keys_[0].pk}).first->rule, 14);
+}
+
+TEST_F(LedgerVerifier, RemovedAttestationOfABoundBlockBreaksRule11) {
+  auto lines = bound();
+  lines[2]["attestations"].erase(1);
+  sign_finalization(lines[2]);  // even re-signed by the node: strict n = 3 needs 3
+  const LedgerVerdict v = verify_ledger(lines, {node_.pk});
+  ASSERT_TRUE(v.first);
+  EXPECT_EQ(v.first->rule, 11);
+  EXPECT_EQ(v.first->height, 2u);
+  lines = bound();
+  lines[2]["attestations"].erase(1);  // not re-signed: the record's attestation hash no longer matches
+  EXPECT_EQ(verify_ledger(lines, {node_.pk}).first->rule, 11);
+  lines = bound();
+  lines[2]["finalization"]["policy"] = "threshold";
+  lines[2]["finalization"]["t"] = 2;  // policy changed without the node's signature
+  EXPECT_EQ(verify_ledger(lines, {node_.pk}).first->rule, 14);
+}
+
+TEST_F(LedgerVerifier, DroppedLastBlockOrTipIsRule15) {
+  auto lines = bound();
+  lines.erase(lines.end() - 2);  // the last block
+  LedgerVerdict v = verify_ledger(lines, {node_.pk});
+  EXPECT_EQ(v.first->rule, 15);
+  EXPECT_EQ(v.first->height, 2u);
+  lines = bound();
+  lines.pop_back();  // the tip itself
+  v = verify_ledger(lines, {node_.pk});
+  EXPECT_EQ(v.first->rule, 15);
+}
+
+TEST_F(LedgerVerifier, DuplicateKeysAndUpperCaseHexAreRule1) {
+  auto lines = bound();
+  std::vector<std::string> text;
+  for (const auto& l : lines) text.push_back(l.dump());
+  EXPECT_TRUE(verify_ledger_text(text, {node_.pk}).valid);
+  text[2].insert(1, R"("round_id":0,)");  // a second round_id key in block 2
+  LedgerVerdict v = verify_ledger_text(text, {node_.pk});
+  EXPECT_EQ(v.first->rule, 1);
+  EXPECT_EQ(v.first->height, 2u);
+  EXPECT_FALSE(parse_json_strict(R"({"a":{"b":1,"b":2}})").has_value());
+  EXPECT_TRUE(parse_json_strict(R"({"a":{"b":1},"b":2})").has_value());  // the same key in two objects is fine
+  std::string upper = lines[1]["hash"];
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  lines[1]["hash"] = upper;
+  v = verify_ledger(lines, {node_.pk});
+  EXPECT_EQ(v.first->rule, 1);
+  EXPECT_EQ(v.first->height, 1u);
+}
+
+TEST_F(LedgerVerifier, SameTransactionInTwoBlocksIsRule7) {
+  BlockPlan p = plan2();
+  p.payloads = {"tx-a-1"};  // already in block 1
+  chain_[2] = block(p);
+  chain_.resize(3);
+  const LedgerVerdict v = verify_ledger(chain_);
+  ASSERT_TRUE(v.first);
+  EXPECT_EQ(v.first->rule, 7);
+  EXPECT_EQ(v.first->height, 2u);
 }
 
 TEST_F(LedgerVerifier, EmptyLedgerIsInvalid) {
@@ -248,6 +379,7 @@ TEST_F(LedgerVerifier, WitnessIsTheMiner) {
     q.prev = hash_of(chain_[2]);
     q.miner = 3;
     q.witnesses = {4, 0};
+    q.payloads = {"tx-c"};  // not block 2's
     return q;
   }());
   const LedgerVerdict v = verify_ledger(chain_);

@@ -37,6 +37,10 @@ class StubNode : public ::testing::Test {
         body += (h > from ? "," : "") + std::string(R"({"height":)") + std::to_string(h) + R"(,"hash":"ab","tx_count":0})";
       res.set_content(body + "]}", "application/json");
     });
+    server.Get("/v1/tip", [this](const httplib::Request&, httplib::Response& res) {
+      if (tip_height < 0) return void(res.status = 404);  // a node without a node key
+      res.set_content(R"({"tip":{"height":)" + std::to_string(tip_height) + R"(,"hash":"ab"}})", "application/json");
+    });
     port = server.bind_to_any_port("127.0.0.1");
     thread = std::thread([this] { server.listen_after_bind(); });
     while (!server.is_running()) std::this_thread::yield();
@@ -48,6 +52,7 @@ class StubNode : public ::testing::Test {
   httplib::Server server;
   std::set<std::string> seen;
   int chain_length = 2345;
+  int tip_height = -1;  ///< GET /v1/tip answers 404 while negative
   int port = 0;
   std::thread thread;
 };
@@ -75,6 +80,15 @@ TEST_F(StubNode, ExportPagesThroughTheWholeChainKeepingKeyOrder) {
   ASSERT_EQ(blocks.size(), 2345u);
   EXPECT_EQ(blocks.front(), R"({"height":0,"hash":"ab","tx_count":0})");
   EXPECT_EQ(blocks.back(), R"({"height":2344,"hash":"ab","tx_count":0})");
+}
+
+TEST_F(StubNode, ExportEndsAtTheSignedTipFetchedFirst) {
+  tip_height = 1500;  // blocks above it (finalized after the tip was signed) are left out
+  TrustNodeClient client(port);
+  const auto lines = client.export_blocks();
+  ASSERT_EQ(lines.size(), 1502u);
+  EXPECT_EQ(lines[1500], R"({"height":1500,"hash":"ab","tx_count":0})");
+  EXPECT_EQ(lines.back(), R"({"tip":{"height":1500,"hash":"ab"}})");
 }
 
 TEST_F(StubNode, ExportOfAnExactPageMultipleEnds) {

@@ -164,6 +164,7 @@ TEST(RigFaults, DissectorNamesVrfRoundSeedsAndClaims) {
   std::map<uint64_t, std::string> hash_at;
   for (const auto& l : lines_of(r.run / "ledger.jsonl")) {
     const json b = json::parse(l);
+    if (b.contains("tip")) continue;  // the signed tip ends the export
     hash_at[b["height"].get<uint64_t>()] = b["hash"];
   }
   const auto rows = tshark_fields(r.run / "links.pcapng",

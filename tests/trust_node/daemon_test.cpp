@@ -17,6 +17,7 @@
 #include <httplib.h>
 
 #include "iotw/frame_codec.h"
+#include "iotw/harness/ledger_verifier.hpp"
 #include "node_process.hpp"
 
 namespace iotw::tn::test {
@@ -85,6 +86,21 @@ block_interval_ms = 0
   ASSERT_EQ(b.size(), 1u);
   EXPECT_EQ(b[0]["attestations"].size(), 3u);
   EXPECT_EQ(b[0]["transactions"][0]["payload_hex"], to_hex(Bytes{'m', 'e', 't', 'e', 'r', ' ', '4', '2', ' ', 'k', 'W', 'h'}));
+  // The block is bound by the node key and the signed tip ends an export (docs/protocol.md §8): the whole
+  // export verifies, pinned to the key /v1/health names.
+  EXPECT_EQ(b[0]["finalization"]["policy"], "strict");
+  EXPECT_EQ(b[0]["finalization"]["n"], 3);
+  auto tip = http.Get("/v1/tip");
+  ASSERT_TRUE(tip);
+  ASSERT_EQ(tip->status, 200);
+  const auto t = nlohmann::json::parse(tip->body);
+  EXPECT_EQ(t["tip"]["height"], 1);
+  EXPECT_EQ(t["tip"]["hash"], b[0]["hash"]);
+  EXPECT_EQ(t["tip"]["node_key"], health["node_pubkey"]);
+  std::vector<nlohmann::json> exported = nlohmann::json::parse(http.Get("/v1/blocks")->body)["blocks"];
+  exported.push_back(t);
+  const auto verdict = harness::verify_ledger(exported, {from_hex<32>(health["node_pubkey"].get<std::string>())});
+  EXPECT_TRUE(verdict.valid) << (verdict.errors.empty() ? "" : verdict.errors.front());
 
   EXPECT_EQ(node.stop(), 0);
   const std::string events = node.read("events.jsonl");

@@ -245,6 +245,7 @@ TEST(SqliteLedger, SchemaTwoFileIsUpgradedInPlace) {
   EXPECT_EQ(payloads(store.blocks(1, 1).at(0).txs), Names({"in block 1, pos 0", "in block 1, pos 1"}));
   EXPECT_EQ(payloads(store.blocks(2, 1).at(0).txs), Names({"old pending", "new pending"}));
   EXPECT_TRUE(store.pending_txs().empty());
+  EXPECT_FALSE(store.blocks(1, 1).at(0).finalization.has_value());  // written before schema 4: exported unbound
   sqlite3 *h = nullptr;
   ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
   sqlite3_stmt *st = nullptr;
@@ -255,7 +256,7 @@ TEST(SqliteLedger, SchemaTwoFileIsUpgradedInPlace) {
                                -1, &st, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  EXPECT_EQ(std::string(reinterpret_cast<const char *>(sqlite3_column_text(st, 0))), "3");
+  EXPECT_EQ(std::string(reinterpret_cast<const char *>(sqlite3_column_text(st, 0))), "4");  // schema 4 columns added
   EXPECT_EQ(sqlite3_column_int64(st, 1), 0);  // the UNIQUE hash index is gone
   EXPECT_EQ(sqlite3_column_int64(st, 2), 4);  // seqs kept; the new tx appended after them
   sqlite3_finalize(st);

@@ -9,6 +9,7 @@
 
 #include "iotw/block_header.h"
 #include "iotw/ecvrf.h"
+#include "iotw/ledger_signing.h"
 #include "iotw/signing.h"
 #include "iotw/trust_node/tx_request.hpp"
 
@@ -903,6 +904,7 @@ void TrustNodeCore::finalize(Candidate &c) {
     }
   for (const Tx &t : b.txs)
     if (t.usage_device) add_credit(fx.credits, *t.usage_device, cfg_.rewards.usage);
+  bind_finalization(c, b);
   ledger_.append_block(b, fx);
   uint64_t reward_total = 0;
   for (const Credit &cr : fx.credits) balances_[cr.device] += cr.amount, reward_total += cr.amount;
@@ -923,6 +925,36 @@ void TrustNodeCore::finalize(Candidate &c) {
   tip_ = std::move(b);
   cand_.reset();
   maybe_start_block();
+}
+
+// Ledger binding (docs/protocol.md §8 rules 12-15): every claim of a VRF round and the node-signed finalization
+// record of each block; the signed tip of an export. Without a node key blocks stay unbound.
+void TrustNodeCore::bind_finalization(const Candidate &c, Block &b) const {
+  if (cfg_.selection == Selection::vrf) {
+    VrfRound r;
+    r.suite = static_cast<uint32_t>(cfg_.vrf_suite);
+    for (const VrfClaimRec &rec : c.vrf_claims) r.claims.push_back(VrfClaim{rec.device, rec.pi, rec.beta});
+    r.rank = static_cast<uint32_t>(r.claims.size());  // fallback pick: no claim chose the miner
+    if (c.vrf_win)
+      for (size_t i = 0; i < r.claims.size(); ++i)
+        if (r.claims[i].device == c.vrf_win->device) r.rank = static_cast<uint32_t>(i);
+    b.vrf_round = std::move(r);
+  }
+  if (!node_pk_) return;
+  const bool strict = cfg_.policy == WitnessPolicy::strict;
+  Finalization f;
+  f.policy = strict ? IOTW_POLICY_STRICT : IOTW_POLICY_THRESHOLD;
+  f.n = static_cast<uint32_t>(c.slots.size());
+  f.t = strict ? f.n : (cfg_.threshold ? cfg_.threshold : f.n);
+  f.selection = cfg_.selection == Selection::vrf          ? IOTW_SELECTION_VRF
+                : cfg_.selection == Selection::reputation ? IOTW_SELECTION_REPUTATION
+                                                          : IOTW_SELECTION_UNIFORM;
+  b.finalization = sign_finalization(b, f, node_sk_);
+}
+
+std::optional<SignedTip> TrustNodeCore::signed_tip() const {
+  if (!node_pk_) return std::nullopt;
+  return sign_tip(tip_, clock_.now_ms(), *node_pk_, node_sk_);
 }
 
 }  // namespace iotw::tn

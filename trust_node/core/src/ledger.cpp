@@ -3,6 +3,8 @@
 #include <sodium.h>
 
 #include "iotw/block_header.h"
+#include "iotw/ledger_signing.h"
+#include "iotw/signing.h"
 
 namespace iotw::tn {
 
@@ -54,11 +56,85 @@ nlohmann::json block_to_json(const Block &b) {
                      {"round_id", b.round_id},
                      {"transactions", std::move(txs)},
                      {"attestations", std::move(atts)}};
-  if (b.vrf)  // only blocks mined by a VRF claim: older and non-VRF ledgers are unchanged
-    out["vrf"] = {{"suite", b.vrf->suite == 4 ? "ell2" : "tai"},
-                  {"pi", to_hex(b.vrf->pi)},
-                  {"beta", to_hex(b.vrf->beta)}};
+  const auto suite_name = [](uint32_t suite) { return suite == 4 ? "ell2" : "tai"; };
+  if (b.vrf)  // the winning claim (blocks mined by a VRF claim)
+    out["vrf"] = {{"suite", suite_name(b.vrf->suite)}, {"pi", to_hex(b.vrf->pi)}, {"beta", to_hex(b.vrf->beta)}};
+  if (b.vrf_round) {  // every claim of the round, so the lowest-beta rule re-checks from the ledger
+    nlohmann::json claims = nlohmann::json::array();
+    for (const VrfClaim &c : b.vrf_round->claims)
+      claims.push_back({{"device", to_hex(c.device)}, {"pi", to_hex(c.pi)}, {"beta", to_hex(c.beta)}});
+    nlohmann::json &v = out["vrf"];
+    v["suite"] = suite_name(b.vrf_round->suite);
+    v["rank"] = b.vrf_round->rank;
+    v["claims"] = std::move(claims);
+  }
+  if (b.finalization) {
+    const Finalization &f = *b.finalization;
+    out["finalization"] = {
+        {"policy", f.policy == IOTW_POLICY_THRESHOLD ? "threshold" : "strict"},
+        {"n", f.n},
+        {"t", f.t},
+        {"selection", f.selection == IOTW_SELECTION_VRF          ? "vrf"
+                      : f.selection == IOTW_SELECTION_REPUTATION ? "reputation"
+                                                                 : "uniform"},
+        {"signature", to_hex(f.signature)}};
+  }
   return out;
+}
+
+std::array<uint8_t, 130> finalize_message(const Block &b, const Finalization &f) {
+  crypto_hash_sha256_state st;
+  crypto_hash_sha256_init(&st);
+  for (const Attestation &a : b.attestations) {
+    uint8_t e[IOTW_FINALIZE_ATT_ENTRY_SIZE];
+    iotw_finalize_att_entry(a.witness.data(), a.round_id, a.verdict, a.signature.data(), e);
+    crypto_hash_sha256_update(&st, e, sizeof e);
+  }
+  Hash atts{}, selection{};
+  crypto_hash_sha256_final(&st, atts.data());
+  if (f.selection == IOTW_SELECTION_VRF && b.vrf_round) {
+    const VrfRound &r = *b.vrf_round;
+    uint8_t head[IOTW_FINALIZE_VRF_HEAD_SIZE];
+    iotw_finalize_vrf_head(static_cast<uint8_t>(r.suite), r.rank, static_cast<uint32_t>(r.claims.size()), head);
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, head, sizeof head);
+    for (const VrfClaim &c : r.claims) {
+      crypto_hash_sha256_update(&st, c.device.data(), c.device.size());
+      crypto_hash_sha256_update(&st, c.pi.data(), c.pi.size());
+    }
+    crypto_hash_sha256_final(&st, selection.data());
+  }
+  std::array<uint8_t, 130> msg{};
+  iotw_sigmsg_finalize(b.height, b.hash.data(), f.policy, f.n, f.t, f.selection, atts.data(), selection.data(),
+                       msg.data());
+  return msg;
+}
+
+Finalization sign_finalization(const Block &b, Finalization f, const std::array<uint8_t, 64> &node_sk) {
+  const auto msg = finalize_message(b, f);
+  crypto_sign_detached(f.signature.data(), nullptr, msg.data(), msg.size(), node_sk.data());
+  return f;
+}
+
+SignedTip sign_tip(const Block &tip, uint64_t time_ms, const Key &node_pk, const std::array<uint8_t, 64> &node_sk) {
+  SignedTip t{tip.height, tip.hash, time_ms, node_pk, {}, {}};
+  uint8_t msg[IOTW_TIP_SIZE];
+  iotw_sigmsg_tip(t.height, t.hash.data(), t.time_ms, msg);
+  crypto_sign_detached(t.signature.data(), nullptr, msg, sizeof msg, node_sk.data());
+  uint8_t ck[IOTW_SIG_MSG_MAX];
+  const size_t n = iotw_sigmsg_checkpoint(t.height, t.hash.data(), ck);
+  crypto_sign_detached(t.checkpoint_signature.data(), nullptr, ck, n, node_sk.data());
+  return t;
+}
+
+nlohmann::json tip_to_json(const SignedTip &t) {
+  return {{"tip",
+           {{"height", t.height},
+            {"hash", to_hex(t.hash)},
+            {"time_ms", t.time_ms},
+            {"node_key", to_hex(t.node_key)},
+            {"signature", to_hex(t.signature)},
+            {"checkpoint_signature", to_hex(t.checkpoint_signature)}}}};
 }
 
 }  // namespace iotw::tn

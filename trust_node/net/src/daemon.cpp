@@ -370,6 +370,12 @@ class Daemon final : public CoreSink, public LinkHost {
     http_.Get("/v1/devices", [this](const httplib::Request &, httplib::Response &res) {
       reply(res, 200, {{"devices", on_io([&] { return core_.devices_json(); })}});
     });
+    // The signed tip (docs/protocol.md §8): an exporter fetches it first, then the blocks up to its height.
+    http_.Get("/v1/tip", [this](const httplib::Request &, httplib::Response &res) {
+      const auto tip = on_io([&] { return core_.signed_tip(); });
+      if (!tip) return reply(res, 404, {{"error", "no node key: the tip cannot be signed"}});
+      reply(res, 200, tip_to_json(*tip));
+    });
     http_.Get("/v1/blocks", [this](const httplib::Request &req, httplib::Response &res) {
       auto param = [&](const char *k, uint64_t dflt) -> std::optional<uint64_t> {
         return req.has_param(k) ? parse_u64(req.get_param_value(k)) : std::optional<uint64_t>(dflt);
@@ -560,14 +566,26 @@ std::array<uint8_t, 32> load_or_create_node_key(const std::string &path) {
 
 int run_daemon(const NodeConfig &cfg) { return Daemon(cfg).run(); }
 
-void export_ledger(const std::string &db_path, const std::string &out_path) {
+void export_ledger(const std::string &db_path, const std::string &out_path,
+                   const std::optional<std::array<uint8_t, 32>> &node_key_seed) {
   SqliteLedger ledger(db_path);
   std::ofstream out(out_path, std::ios::trunc);
   if (!out) throw std::runtime_error("cannot write " + out_path);
+  std::optional<Block> last;
   for (uint64_t from = 0;; from += 1000) {
-    const std::vector<Block> page = ledger.blocks(from, 1000);
+    std::vector<Block> page = ledger.blocks(from, 1000);
     for (const Block &b : page) out << block_to_json(b).dump() << "\n";
+    if (!page.empty()) last = std::move(page.back());
     if (page.size() < 1000) break;
+  }
+  if (last && node_key_seed) {  // the signed tip ends the export (docs/protocol.md §8 rule 15)
+    Key pk{};
+    std::array<uint8_t, 64> sk{};
+    crypto_sign_seed_keypair(pk.data(), sk.data(), node_key_seed->data());
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    out << tip_to_json(sign_tip(*last, static_cast<uint64_t>(now.count()), pk, sk)).dump() << "\n";
+    sodium_memzero(sk.data(), sk.size());
   }
   if (!out.flush()) throw std::runtime_error("cannot write " + out_path);
 }

@@ -80,6 +80,65 @@ class SqliteLedger::Stmt {
   sqlite3_stmt *st_ = nullptr;
 };
 
+namespace {
+
+void put_u32(Bytes &out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+uint32_t get_u32(const uint8_t *p) {
+  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
+}
+
+// blocks.finalization: policy u8 || n u32le || t u32le || selection u8 || signature[64] (74 bytes).
+Bytes encode_finalization(const Finalization &f) {
+  Bytes out{f.policy};
+  put_u32(out, f.n);
+  put_u32(out, f.t);
+  out.push_back(f.selection);
+  out.insert(out.end(), f.signature.begin(), f.signature.end());
+  return out;
+}
+Finalization decode_finalization(const Bytes &v) {
+  if (v.size() != 74) throw LedgerError("ledger: corrupt row (finalization size " + std::to_string(v.size()) + ")");
+  Finalization f;
+  f.policy = v[0];
+  f.n = get_u32(v.data() + 1);
+  f.t = get_u32(v.data() + 5);
+  f.selection = v[9];
+  std::memcpy(f.signature.data(), v.data() + 10, 64);
+  return f;
+}
+
+// blocks.vrf_round: suite u8 || rank u32le || claims as device[32] || pi[80] || beta[64] each.
+constexpr size_t kClaimBytes = 32 + 80 + 64;
+Bytes encode_vrf_round(const VrfRound &r) {
+  Bytes out{static_cast<uint8_t>(r.suite)};
+  put_u32(out, r.rank);
+  for (const VrfClaim &c : r.claims) {
+    out.insert(out.end(), c.device.begin(), c.device.end());
+    out.insert(out.end(), c.pi.begin(), c.pi.end());
+    out.insert(out.end(), c.beta.begin(), c.beta.end());
+  }
+  return out;
+}
+VrfRound decode_vrf_round(const Bytes &v) {
+  if (v.size() < 5 || (v.size() - 5) % kClaimBytes != 0)
+    throw LedgerError("ledger: corrupt row (vrf_round size " + std::to_string(v.size()) + ")");
+  VrfRound r;
+  r.suite = v[0];
+  r.rank = get_u32(v.data() + 1);
+  for (size_t off = 5; off < v.size(); off += kClaimBytes) {
+    VrfClaim c;
+    std::memcpy(c.device.data(), v.data() + off, 32);
+    std::memcpy(c.pi.data(), v.data() + off + 32, 80);
+    std::memcpy(c.beta.data(), v.data() + off + 112, 64);
+    r.claims.push_back(c);
+  }
+  return r;
+}
+
+}  // namespace
+
 SqliteLedger::SqliteLedger(const std::string &path) {
   // Throughput: no allocation statistics (a global mutex per malloc) and no per-connection mutex (NOMUTEX):
   // a SqliteLedger is only ever used by one thread at a time (the daemon's io thread). The first call wins;
@@ -137,6 +196,10 @@ SqliteLedger::SqliteLedger(const std::string &path) {
       exec("ALTER TABLE blocks ADD COLUMN tx_first INTEGER; ALTER TABLE blocks ADD COLUMN tx_last INTEGER;");
     // The winning VRF claim (selection = "vrf"): suite byte || pi[80] || beta[64]; NULL for other blocks.
     if (!has_column("blocks", "vrf")) exec("ALTER TABLE blocks ADD COLUMN vrf BLOB");
+    // Schema 4 (ledger binding, docs/protocol.md §8): the node-signed finalization record and every VRF claim of
+    // the round. Added as NULL columns: blocks written before keep none and export as unbound.
+    if (!has_column("blocks", "finalization"))
+      exec("ALTER TABLE blocks ADD COLUMN finalization BLOB; ALTER TABLE blocks ADD COLUMN vrf_round BLOB;");
     bool schema2_table = false;
     {
       Stmt old(db_, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'sqlite_autoindex_transactions_1'");
@@ -159,7 +222,7 @@ SqliteLedger::SqliteLedger(const std::string &path) {
       )sql");
     exec("CREATE INDEX IF NOT EXISTS transactions_placed ON transactions(block_height, position) "
          "WHERE block_height IS NOT NULL");
-    exec("UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+    exec("UPDATE meta SET value = '4' WHERE key = 'schema_version'");
     Stmt front(db_, "SELECT COALESCE(MAX(tx_last), 0) FROM blocks");
     front.step();
     frontier_ = front.i64(0);
@@ -261,7 +324,8 @@ uint64_t SqliteLedger::block_count() {
 std::vector<Block> SqliteLedger::blocks(uint64_t from, uint64_t limit) {
   std::vector<Block> out;
   Stmt s(db_,
-         "SELECT height, hash, header, miner, assignment_id, miner_signature, round_id, tx_first, tx_last, vrf "
+         "SELECT height, hash, header, miner, assignment_id, miner_signature, round_id, tx_first, tx_last, vrf, "
+         "finalization, vrf_round "
          "FROM blocks "
          "WHERE height >= ? ORDER BY height LIMIT ?");
   s.bind(1, static_cast<int64_t>(from)).bind(2, static_cast<int64_t>(limit));
@@ -286,6 +350,8 @@ std::vector<Block> SqliteLedger::blocks(uint64_t from, uint64_t limit) {
       std::memcpy(p.beta.data(), v.data() + 81, 64);
       b.vrf = p;
     }
+    if (!s.null(10)) b.finalization = decode_finalization(s.blob(10));
+    if (!s.null(11)) b.vrf_round = decode_vrf_round(s.blob(11));
     atts.reset().bind(1, static_cast<int64_t>(b.height));
     while (atts.step())
       b.attestations.push_back(Attestation{atts.fixed<32>(0), static_cast<uint64_t>(atts.i64(1)),
@@ -306,7 +372,7 @@ void SqliteLedger::append_block(const Block &b, const BlockEffects &fx) {
   transaction([&] {
     Stmt &blk = cached(
         "INSERT INTO blocks(height, hash, header, miner, assignment_id, miner_signature, round_id, tx_first, tx_last, "
-        "vrf) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        "vrf, finalization, vrf_round) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     blk.bind(1, static_cast<int64_t>(b.height))
         .bind(2, b.hash)
         .bind(3, b.header)
@@ -323,6 +389,18 @@ void SqliteLedger::append_block(const Block &b, const BlockEffects &fx) {
       blk.bind(10, v.data(), v.size());
     } else {
       blk.bind_null(10);
+    }
+    if (b.finalization) {
+      const Bytes f = encode_finalization(*b.finalization);
+      blk.bind(11, f.data(), f.size());
+    } else {
+      blk.bind_null(11);
+    }
+    if (b.vrf_round) {
+      const Bytes r = encode_vrf_round(*b.vrf_round);
+      blk.bind(12, r.data(), r.size());
+    } else {
+      blk.bind_null(12);
     }
     blk.step();
     if (range) return place_effects(b, fx);

@@ -169,6 +169,9 @@ class TrustNodeCore {
   bool lift_blacklist(const Key &device);
 
   uint64_t height() const { return tip_.height; }
+  /** The finalized tip signed with the node key at the clock's now (docs/protocol.md §8 "tip"); nullopt
+   *  without a node key. */
+  std::optional<SignedTip> signed_tip() const;
   /** The node key's public half (Checkpoint signer), if a node key is configured. */
   std::optional<Key> node_pubkey() const { return node_pk_; }
   size_t pending_count() const { return pending_.size(); }
@@ -270,6 +273,8 @@ class TrustNodeCore {
   void request_witness(Candidate &c, Slot &slot);
   void close_round(Candidate &c);
   void finalize(Candidate &c);
+  /** Adds the round's VRF claims and the node-signed finalization record to b (docs/protocol.md §8). */
+  void bind_finalization(const Candidate &c, Block &b) const;
   void reject_attestation(uint32_t link, uint64_t round_id, const Key &from, const char *reason);
   void faulty_attestation(uint32_t link, Candidate &c, Slot &slot, const iotw_v1_Attestation &a, const char *reason,
                           bool signature_valid);

@@ -53,6 +53,33 @@ struct VrfProof {
   std::array<uint8_t, 64> beta{};
 };
 
+/** One verified VRF claim of a selection round (docs/protocol.md §8 `vrf.claims`). */
+struct VrfClaim {
+  Key device{};
+  std::array<uint8_t, 80> pi{};
+  std::array<uint8_t, 64> beta{};  ///< ECVRF_proof_to_hash(pi), computed by the node
+};
+
+/** Every valid claim of the round that chose the block's miner under selection = "vrf" (docs/protocol.md §8,
+ *  docs/vrf.md "Selection the ledger proves"): claims sorted by (beta, device); the miner is claims[rank];
+ *  rank == claims.size() means no claimant was usable and the miner was a uniform fallback pick. */
+struct VrfRound {
+  uint32_t suite = 0;  ///< RFC 9381 suite_string: 3 = TAI, 4 = ELL2
+  uint32_t rank = 0;
+  std::vector<VrfClaim> claims;
+};
+
+/** The trust node's signed finalization record of a block (docs/protocol.md §8 rule 14): signature by the
+ *  node key over FINALIZE(height, hash, policy, n, t, selection, attestations_hash, selection_hash)
+ *  (iotw/ledger_signing.h). Absent on blocks written by a node without a node key or before this format. */
+struct Finalization {
+  uint8_t policy = 0;     ///< IOTW_POLICY_STRICT (t = n) or IOTW_POLICY_THRESHOLD
+  uint32_t n = 0;         ///< witnesses asked per round
+  uint32_t t = 0;         ///< valid attestations needed (strict: n)
+  uint8_t selection = 0;  ///< IOTW_SELECTION_UNIFORM, _REPUTATION or _VRF
+  Sig signature{};
+};
+
 /** A finalized block. Genesis: assignment_id 0, round_id 0, empty miner_signature, no txs/attestations. */
 struct Block {
   uint64_t height = 0;
@@ -65,6 +92,19 @@ struct Block {
   std::vector<Tx> txs;
   std::vector<Attestation> attestations;
   std::optional<VrfProof> vrf;  ///< selection = "vrf" and the miner won by its claim (not a fallback pick)
+  std::optional<VrfRound> vrf_round;         ///< selection = "vrf": every claim of the round (this format on)
+  std::optional<Finalization> finalization;  ///< node-signed record (absent: unbound, see docs/protocol.md §8)
+};
+
+/** The node's signed end of an export (docs/protocol.md §8 "tip"): the last finalized block at time_ms,
+ *  signed over TIP(height, hash, time_ms) and, for light clients, CHECKPOINT(height, hash). */
+struct SignedTip {
+  uint64_t height = 0;
+  Hash hash{};
+  uint64_t time_ms = 0;
+  Key node_key{};
+  Sig signature{};             ///< over TIP
+  Sig checkpoint_signature{};  ///< over CHECKPOINT (the message devices verify, §6)
 };
 
 /** Persisted device identity (the registry survives restarts; attachment does not). */
@@ -162,5 +202,18 @@ Block genesis_block();
 
 /** One ledger.jsonl line object for b (protocol.md §8). */
 nlohmann::json block_to_json(const Block &b);
+
+/** The FINALIZE message (130 bytes, iotw/ledger_signing.h) for b and its finalization record's policy, n, t and
+ *  selection: hashes b's attestations in order and, under VRF selection, b.vrf_round. */
+std::array<uint8_t, 130> finalize_message(const Block &b, const Finalization &f);
+
+/** Signs b's finalization record with the node's Ed25519 secret key (64 bytes, libsodium layout). */
+Finalization sign_finalization(const Block &b, Finalization f, const std::array<uint8_t, 64> &node_sk);
+
+/** The signed tip for the last finalized block `tip` at time_ms, with the node's key pair. */
+SignedTip sign_tip(const Block &tip, uint64_t time_ms, const Key &node_pk, const std::array<uint8_t, 64> &node_sk);
+
+/** The last ledger.jsonl line: {"tip":{height, hash, time_ms, node_key, signature, checkpoint_signature}}. */
+nlohmann::json tip_to_json(const SignedTip &t);
 
 }  // namespace iotw::tn

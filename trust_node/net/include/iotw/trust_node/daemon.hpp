@@ -2,6 +2,7 @@
 // (docs/trust-node.md) runs on cpp-httplib's threads and hands every request to the io thread.
 #pragma once
 #include <array>
+#include <optional>
 #include <cstdint>
 #include <cstdio>
 #include <map>
@@ -56,8 +57,10 @@ std::array<uint8_t, 32> load_or_create_node_key(const std::string &path);
  *  running ends the process at once with kExitCouldNotRun (3, iotw/exit_code.hpp). */
 int run_daemon(const NodeConfig &cfg);
 
-/** Writes the ledger at db_path as ledger.jsonl (docs/protocol.md §8) to out_path. Throws LedgerError /
+/** Writes the ledger at db_path as ledger.jsonl (docs/protocol.md §8) to out_path, ended by the tip signed with
+ *  the node key when node_key_seed is given (the seed of --config's key file). Throws LedgerError /
  *  std::runtime_error. */
-void export_ledger(const std::string &db_path, const std::string &out_path);
+void export_ledger(const std::string &db_path, const std::string &out_path,
+                   const std::optional<std::array<uint8_t, 32>> &node_key_seed = std::nullopt);
 
 }  // namespace iotw::tn
