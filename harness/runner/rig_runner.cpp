@@ -313,7 +313,9 @@ class RigRun final : public ScriptHost {
     std::string reason;
     try {
       start_child(kNode, node_exe_, layout_.trust_node_config());
-      start_child(kEmu, emu_exe_, layout_.emu_config());
+      const auto all = spec_.instances();  // a rig of external devices only has no emulator pool to start
+      if (std::any_of(all.begin(), all.end(), [](const DeviceInstance& d) { return !d.is_external(); }))
+        start_child(kEmu, emu_exe_, layout_.emu_config());
       reason = drive();
     } catch (const std::exception& e) {
       err_ << "error: " << e.what() << '\n';

@@ -203,6 +203,34 @@ nvs_dir = "nvs/ext-tcp"
   }
 }
 
+TEST(RigExternal, ARigOfExternalDevicesOnlyRunsWithoutAnEmulatorPool) {
+  const fs::path dir = scratch_dir(), run = dir / "run";
+  std::string rig = "[rig]\nname = \"only-external\"\n[trust_node]\nwitnesses = 2\n";
+  std::vector<std::unique_ptr<EmuChild>> boards;
+  for (int i = 1; i <= 4; ++i) {
+    const std::string name = "board-" + std::to_string(i);
+    fs::create_directories(dir / name);
+    boards.push_back(std::make_unique<EmuChild>(
+        std::vector<std::string>{"esp32", "--pty", "--name", name, "--nvs-dir", (dir / name / "nvs").string()}, 1,
+        dir / name));
+    ASSERT_EQ(boards.back()->lines.size(), 1u) << name;
+    rig += "[[devices]]\nname = \"" + name + "\"\nexternal = \"serial:" + boards.back()->lines[0] + "\"\n";
+  }
+  write_file(dir / "only.toml", rig + "[target]\nblocks = 10\n[pass]\nledger_valid = true\nblocks_finalized_min = 10\n");
+  const IotwResult r = run_iotw({"rig", "run", (dir / "only.toml").string(), "--out", run.string(), "--seed", "3"}, dir);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_EQ(json::parse(slurp(run / "report.json"))["pass"], true);
+  std::set<std::string> started, worked;
+  for (const std::string& line : lines_of(run / "events.jsonl")) {
+    const json e = json::parse(line);
+    if (e["kind"] == "process_started") started.insert(e["fields"]["name"].get<std::string>());
+    if (e["kind"] == "assignment_sent") worked.insert(e["fields"]["miner_name"].get<std::string>());
+    if (e["kind"] == "attestation") worked.insert(e["fields"]["witness_name"].get<std::string>());
+  }
+  EXPECT_EQ(started, (std::set<std::string>{"trust_node"})) << "no emulator pool for a rig without emulated devices";
+  EXPECT_EQ(worked.size(), 4u) << "every board mined or witnessed";
+}
+
 TEST(RigExternal, ADeviceThatNeverAttachesEndsTheRunNamingItsAddress) {
   const fs::path dir = scratch_dir(), run = dir / "run";
   write_file(dir / "ghost.toml", R"([rig]
