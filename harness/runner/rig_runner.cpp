@@ -275,7 +275,7 @@ class RigRun final : public ScriptHost {
         policies[d.name] = policy.get();
         policies_.emplace_back(d.name, policy.get());
         if (d.is_external()) {  // serial or tcp: the serial fault proxy between the node's PTY and the device's end
-          const LinkInfo l = d.serial_linked() && d.external->port.kind == DeviceSpec::Kind::Tcp
+          const LinkInfo l = d.external->port.kind == DeviceSpec::Kind::Tcp
                                  ? fabric_.add_tcp_link(d.name, d.external->port.host, d.external->port.port,
                                                         std::move(policy))
                                  : fabric_.add_external_link(d.name, open_external_port(*d.external, d.name),
@@ -451,9 +451,14 @@ class RigRun final : public ScriptHost {
                                            : "must connect over TCP to " + e.address)
            << std::endl;
     }
-    std::ofstream f(layout_.dir / "external.json", std::ios::trunc);
-    f << nlohmann::ordered_json{{"devices", list}}.dump(2) << '\n';
-    if (!f.flush()) throw std::runtime_error("cannot write " + (layout_.dir / "external.json").string());
+    // Written beside and renamed into place, so a script that sees the file reads it whole.
+    const fs::path tmp = layout_.dir / "external.json.tmp", file = layout_.dir / "external.json";
+    {
+      std::ofstream f(tmp, std::ios::trunc);
+      f << nlohmann::ordered_json{{"devices", list}}.dump(2) << '\n';
+      if (!f.flush()) throw std::runtime_error("cannot write " + tmp.string());
+    }
+    fs::rename(tmp, file);
   }
 
   /// Throws when an external device has not attached within its attach_timeout_s of the trust node first answering.

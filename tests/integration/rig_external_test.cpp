@@ -95,9 +95,9 @@ recover_within_s = 30
   const IotwResult r = run_iotw({"rig", "run", (dir / "external.toml").string(), "--out", run.string(), "--seed", "5"},
                                 dir, [&](int) {
                                   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+                                  // renamed into place whole: once it exists it can be read
                                   while (!fs::exists(run / "external.json") && std::chrono::steady_clock::now() < give_up)
                                     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-                                  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // written whole by now
                                   external = json::parse(slurp(run / "external.json"), nullptr, false);
                                   std::map<std::string, std::string> at;
                                   if (external.is_object())
