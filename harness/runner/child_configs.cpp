@@ -83,7 +83,7 @@ void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std:
     throw std::runtime_error("seed " + std::to_string(seed) + " does not fit a TOML integer (max 2^63-1)");
   toml::array serial;
   for (const auto& d : devices)
-    if (d.device.link == "pty") serial.push_back(toml::table{{"path", d.link.node_side}, {"baud", 115200}});
+    if (d.device.serial_linked()) serial.push_back(toml::table{{"path", d.link.node_side}, {"baud", 115200}});
   const TrustNodeSpec& c = spec.trust_node;
   toml::table config{
       {"node", toml::table{{"db", layout.ledger_db().string()},
@@ -103,7 +103,10 @@ void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std:
   if (config["serial"].as_array()->empty()) config.erase("serial");  // only AT-mode devices: no serial links
   // AT-mode modules send the firmware's datagrams here (through the UDP fault proxy, on loopback); TAP modules
   // from the namespace's bridge, so then the node listens on every address of the run's own network namespace.
-  if (has_at_devices(devices) || has_tap_devices(devices))
+  const bool external_udp = std::any_of(devices.begin(), devices.end(), [](const WiredDevice& d) {
+    return d.device.is_external() && !d.device.serial_linked();
+  });
+  if (has_at_devices(devices) || has_tap_devices(devices) || external_udp)
     config.insert("udp", toml::table{{"listen", (has_tap_devices(devices) ? "0.0.0.0:" : "127.0.0.1:") + std::to_string(udp_port)},
                                      {"port_file", layout.udp_port_file().string()}});
   // AT modules with at_transport = "tcp" connect straight to [tcp] on loopback (serial framing, no fault proxy).
@@ -121,6 +124,7 @@ void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& 
                       const std::string& node_pubkey, std::uint32_t collusion_witnesses, std::uint16_t tcp_port) {
   toml::array list;
   for (const auto& d : devices) {
+    if (d.device.is_external()) continue;  // relayed by the harness, not run by the pool
     const auto nvs = layout.nvs_dir(d.device.name);
     std::filesystem::create_directories(nvs);
     toml::table entry{{"name", d.device.name},

@@ -55,7 +55,8 @@ struct RunLayout {
 std::string write_node_key(const RunLayout& layout, std::uint64_t seed);
 
 /// Writes layout.trust_node_config(): [node] db/seed/events/key (key = layout.node_key()), [http] on 127.0.0.1:0 with the port file,
-/// one [[serial]] per device on its node-side PTY (115200 baud), [consensus] from spec.trust_node.
+/// one [[serial]] per serial-linked device (PTY devices, external serial and tcp devices) on its node-side PTY
+/// (115200 baud), [consensus] from spec.trust_node. An external = "udp" device needs [udp] like an AT device.
 /// Throws std::runtime_error when the file cannot be written or seed > INT64_MAX (TOML integers are i64).
 /// Devices with link = "at" get no [[serial]]; when there is one, [udp] listens on 127.0.0.1:udp_port (port file
 /// layout.udp_port_file()). When a device has at_transport = "tcp", [tcp] listens on 127.0.0.1:tcp_port (port file
@@ -63,7 +64,8 @@ std::string write_node_key(const RunLayout& layout, std::uint64_t seed);
 void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std::vector<WiredDevice>& devices,
                              const RunLayout& layout, std::uint16_t udp_port = 0, std::uint16_t tcp_port = 0);
 
-/// Writes layout.emu_config(): the events file and one [[device]] per device (name, model, behaviour,
+/// Writes layout.emu_config(): the events file and one [[device]] per emulated device (external ones are left out)
+/// (name, model, behaviour,
 /// link = device-side PTY, nvs_dir = layout.nvs_dir(name), created here). Throws std::runtime_error on I/O errors.
 /// Devices with link = "at" become mode = "at" entries with trust_node_udp = "127.0.0.1:<udp_port>" (no link), and
 /// the file gets [access_point] (kRigApSsid / kRigApPassword). A non-empty node_pubkey (hex, from write_node_key)

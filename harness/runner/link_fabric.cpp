@@ -13,6 +13,9 @@
 #include <functional>
 #include <optional>
 
+#include <fmt/format.h>
+
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -77,17 +80,27 @@ struct AtomicCounts {
 // One direction of a link: reads `from`, runs the policy, writes the deliveries to `to` in order.
 class Pump {
  public:
-  Pump(Direction dir, Pty& from, Pty& to, LinkPolicy& policy, LinkTap tap)
-      : dir_(dir), from_(from.master), to_(to.master), policy_(policy), tap_(std::move(tap)),
-        retry_(from.master.get_executor()), hold_(to.master.get_executor()) {}
+  /// `idle_on_eof`: the sender is a connection (TCP) whose end is final: stop reading until restart().
+  Pump(Direction dir, asio::posix::stream_descriptor& from, asio::posix::stream_descriptor& to, LinkPolicy& policy,
+       LinkTap tap, bool idle_on_eof = false)
+      : dir_(dir), from_(from), to_(to), policy_(policy), tap_(std::move(tap)), idle_on_eof_(idle_on_eof),
+        retry_(from.get_executor()), hold_(to.get_executor()) {}
 
   void start() { read(); }
+  /// The receiver's descriptor was replaced (a new TCP connection): what was queued for the old one is dropped.
+  void drop_queued() {
+    queue_.clear();
+    held_.clear();
+    hold_.cancel();
+    if (retry_write_) retry_write_->cancel();
+  }
   DirectionCounts counts() const { return counts_.load(); }
 
  private:
   void read() {
     from_.async_read_some(asio::buffer(buf_), [this](boost::system::error_code ec, std::size_t n) {
       if (ec == asio::error::operation_aborted) return;
+      if (ec && idle_on_eof_) return;  // the connection ended: the next one restarts reading
       if (ec) {
         retry_.expires_after(kRetryAfter);
         retry_.async_wait([this](boost::system::error_code wec) {
@@ -132,6 +145,7 @@ class Pump {
   }
 
   void write() {
+    if (queue_.empty()) return;  // dropped while a retry was pending
     asio::async_write(to_, asio::buffer(queue_.front()), [this](boost::system::error_code ec, std::size_t n) {
       if (ec == asio::error::operation_aborted) return;
       if (ec) {  // the receiver's master is briefly unusable: try the same chunk again
@@ -152,6 +166,7 @@ class Pump {
   asio::posix::stream_descriptor& to_;
   LinkPolicy& policy_;
   LinkTap tap_;
+  bool idle_on_eof_ = false;
   asio::steady_timer retry_;
   asio::steady_timer hold_;
   std::deque<std::pair<Clock::time_point, std::vector<std::uint8_t>>> held_;
@@ -169,16 +184,45 @@ std::vector<Delivery> PassThrough::on_chunk(Direction, std::vector<std::uint8_t>
   return out;
 }
 
+// A link: the trust node's PTY (node_) and the device's end, one of: the other PTY of a pair (an emulated device),
+// a descriptor the harness opened (an external device's serial port or PTY), or the current connection of a TCP
+// listener (an external tcp device; a new connection replaces the old one).
 class LinkFabric::Link {
  public:
+  /// An emulated device: a second PTY.
   Link(asio::io_context& io, std::string device, std::unique_ptr<LinkPolicy> policy, const LinkFabric::Tap& tap,
        std::size_t index)
-      : policy_(std::move(policy)),
-        node_(io),
-        dev_(io),
-        to_device_(Direction::NodeToDevice, node_, dev_, *policy_, bind_tap(tap, index)),
-        to_node_(Direction::DeviceToNode, dev_, node_, *policy_, bind_tap(tap, index)),
-        info_{std::move(device), node_.path, dev_.path} {}
+      : policy_(std::move(policy)), node_(io), dev_pty_(std::make_unique<Pty>(io)), dev_(std::move(dev_pty_->master)),
+        to_device_(Direction::NodeToDevice, node_.master, dev_, *policy_, bind_tap(tap, index)),
+        to_node_(Direction::DeviceToNode, dev_, node_.master, *policy_, bind_tap(tap, index)),
+        info_{std::move(device), node_.path, dev_pty_->path} {}
+
+  /// An external device on `fd` (owned from now on), described as `where`.
+  Link(asio::io_context& io, std::string device, int fd, std::string where, std::unique_ptr<LinkPolicy> policy,
+       const LinkFabric::Tap& tap, std::size_t index)
+      : policy_(std::move(policy)), node_(io), dev_(io, fd),
+        to_device_(Direction::NodeToDevice, node_.master, dev_, *policy_, bind_tap(tap, index)),
+        to_node_(Direction::DeviceToNode, dev_, node_.master, *policy_, bind_tap(tap, index)),
+        info_{std::move(device), node_.path, std::move(where)} {}
+
+  /// An external device that connects to `listen` (TCP): no device end until the first connection.
+  Link(asio::io_context& io, std::string device, const asio::ip::tcp::endpoint& listen,
+       std::unique_ptr<LinkPolicy> policy, const LinkFabric::Tap& tap, std::size_t index)
+      : policy_(std::move(policy)), node_(io), dev_(io), acceptor_(std::in_place, io),
+        to_device_(Direction::NodeToDevice, node_.master, dev_, *policy_, bind_tap(tap, index)),
+        to_node_(Direction::DeviceToNode, dev_, node_.master, *policy_, bind_tap(tap, index), /*idle_on_eof=*/true),
+        info_{std::move(device), node_.path, ""} {
+    boost::system::error_code ec;
+    acceptor_->open(listen.protocol(), ec);
+    if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_->bind(listen, ec);
+    if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+      throw FabricError(fmt::format("TCP listener for {} on {}:{}: {}", info_.device, listen.address().to_string(),
+                                    listen.port(), ec.message()));
+    const auto at = acceptor_->local_endpoint();
+    info_.device_side = fmt::format("tcp:{}:{}", at.address().to_string(), at.port());
+  }
 
   static LinkTap bind_tap(const LinkFabric::Tap& tap, std::size_t index) {
     if (!tap) return {};
@@ -187,14 +231,33 @@ class LinkFabric::Link {
 
   void start() {
     to_device_.start();
+    if (acceptor_) return accept();
     to_node_.start();
   }
   LinkStats stats() const { return {info_, to_device_.counts(), to_node_.counts()}; }
   const LinkInfo& info() const { return info_; }
 
  private:
+  void accept() {
+    acceptor_->async_accept([this](boost::system::error_code ec, asio::ip::tcp::socket sock) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) {
+        sock.set_option(asio::ip::tcp::no_delay(true), ec);
+        boost::system::error_code ignored;
+        if (dev_.is_open()) dev_.close(ignored);  // the device reconnected (it reset): the old connection ends
+        to_device_.drop_queued();
+        dev_.assign(sock.release(ignored));
+        to_node_.start();
+      }
+      accept();
+    });
+  }
+
   std::unique_ptr<LinkPolicy> policy_;
-  Pty node_, dev_;
+  Pty node_;
+  std::unique_ptr<Pty> dev_pty_;  // an emulated device's PTY (its master moved into dev_)
+  asio::posix::stream_descriptor dev_;
+  std::optional<asio::ip::tcp::acceptor> acceptor_;
   Pump to_device_, to_node_;
   LinkInfo info_;
 };
@@ -213,6 +276,34 @@ LinkInfo LinkFabric::add_link(const std::string& device, std::unique_ptr<LinkPol
   {
     std::lock_guard lock(mutex_);
     links_.push_back(std::make_unique<Link>(io_, device, std::move(policy), tap_, links_.size()));
+    raw = links_.back().get();
+  }
+  asio::post(io_, [raw] { raw->start(); });
+  return raw->info();
+}
+
+LinkInfo LinkFabric::add_external_link(const std::string& device, int fd, const std::string& where,
+                                       std::unique_ptr<LinkPolicy> policy) {
+  Link* raw = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    links_.push_back(std::make_unique<Link>(io_, device, fd, where, std::move(policy), tap_, links_.size()));
+    raw = links_.back().get();
+  }
+  asio::post(io_, [raw] { raw->start(); });
+  return raw->info();
+}
+
+LinkInfo LinkFabric::add_tcp_link(const std::string& device, const std::string& ip, std::uint16_t port,
+                                  std::unique_ptr<LinkPolicy> policy) {
+  boost::system::error_code ec;
+  const auto addr = asio::ip::make_address_v4(ip, ec);
+  if (ec) throw FabricError(fmt::format("TCP listener for {}: '{}' is not an IPv4 address", device, ip));
+  Link* raw = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    links_.push_back(std::make_unique<Link>(io_, device, asio::ip::tcp::endpoint(addr, port), std::move(policy), tap_,
+                                            links_.size()));
     raw = links_.back().get();
   }
   asio::post(io_, [raw] { raw->start(); });

@@ -1,4 +1,5 @@
-// Link fabric: one proxied PTY link per device between the trust node and the emulator pool.
+// Link fabric: one proxied serial link per device between the trust node and the emulator pool (or an external
+// device's serial port or TCP connection: add_external_link, add_tcp_link).
 // Per device the fabric opens two PTYs, A (trust-node side) and B (device side), keeps both masters and one slave
 // fd of each open (so a peer closing/reopening its slave never hangs the master up), and relays bytes
 // master A <-> master B on its own Boost.Asio io_context thread. Every chunk passes a LinkPolicy on the way:
@@ -63,7 +64,8 @@ struct DirectionCounts {
 struct LinkInfo {
   std::string device;       ///< device name, e.g. "esp-01"
   std::string node_side;    ///< slave path of PTY A, e.g. "/dev/pts/5" (the trust node's [[serial]] path)
-  std::string device_side;  ///< slave path of PTY B (the device's link)
+  std::string device_side;  ///< slave path of PTY B (the device's link); an external device: its port's path, or
+                            ///< "tcp:IP:PORT" where the harness listens for it
 };
 
 struct LinkStats {
@@ -94,6 +96,19 @@ class LinkFabric {
   /// Creates the PTY pair for `device` (both raw) and starts relaying through `policy`.
   /// Throws FabricError when a PTY cannot be created.
   LinkInfo add_link(const std::string& device, std::unique_ptr<LinkPolicy> policy = std::make_unique<PassThrough>());
+
+  /// An external device's link (docs/rig-format.md "External devices"): a PTY for the trust node, relayed through
+  /// `policy` to `fd`, the device's serial port or PTY as the caller opened it (non-blocking; the fabric owns fd
+  /// from now on and closes it). LinkInfo::device_side = `where` (e.g. the port's path).
+  LinkInfo add_external_link(const std::string& device, int fd, const std::string& where,
+                             std::unique_ptr<LinkPolicy> policy);
+
+  /// An external device that connects over TCP (serial framing, docs/protocol.md §2): a PTY for the trust node,
+  /// relayed through `policy` to the current connection accepted on `ip`:`port` (port 0 = a free one). Bytes for the
+  /// device while none is connected are dropped; a new connection replaces the previous one (a device that reset).
+  /// LinkInfo::device_side = "tcp:IP:PORT" (the bound port). Throws FabricError when it cannot listen there.
+  LinkInfo add_tcp_link(const std::string& device, const std::string& ip, std::uint16_t port,
+                        std::unique_ptr<LinkPolicy> policy);
 
   /// Counters of every link, in the order added. Thread-safe.
   std::vector<LinkStats> stats() const;

@@ -1,12 +1,15 @@
 #include "rig_runner.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <ctime>
 #include <deque>
 #include <fstream>
@@ -47,6 +50,7 @@
 #include "rig_script.hpp"
 #include "trust_node_client.hpp"
 #include "udp_proxy.hpp"
+#include "iotw/certify/frame_link.hpp"  // open_serial_dut: an external device's serial port, opened as certify does
 
 namespace iotw::harness {
 namespace fs = std::filesystem;
@@ -196,7 +200,7 @@ class RigRun final : public ScriptHost {
     try {
       std::vector<std::string> names;
       for (const DeviceInstance& d : spec_.instances())
-        if (d.link == "pty") names.push_back(d.name);  // the fabric's links, in its order (AT/TAP devices have none)
+        if (d.serial_linked()) names.push_back(d.name);  // the fabric's links, in its order (AT/TAP devices have none)
       capture_ = std::make_unique<LinkCapture>(layout_.dir / "links.pcapng", names);
       fabric_.set_tap([this](std::size_t link, Direction dir, const std::vector<std::uint8_t>& bytes) {
         capture_->on_bytes(link, dir, bytes);
@@ -204,7 +208,8 @@ class RigRun final : public ScriptHost {
       std::map<std::string, FaultPolicy*> policies;
       std::map<std::string, UdpFaultPolicy*> udp_policies;
       bool any_at = false;
-      for (const DeviceInstance& d : spec_.instances()) any_at = any_at || d.link == "at";
+      for (const DeviceInstance& d : spec_.instances())  // UDP links: AT devices, external = "udp"
+        any_at = any_at || d.link == "at" || (d.is_external() && !d.serial_linked());
       const TapPlan tap_plan = plan_tap_network(spec_, seed_);  // link = "tap": run_rig made the namespace we are in
       const std::uint16_t udp_port = any_at || !tap_plan.devices.empty() ? free_udp_port() : 0;  // the trust node's, fixed for the run
       bool any_tcp = false;  // at_transport = "tcp": straight to the node's [tcp] port, fixed for the run
@@ -254,9 +259,35 @@ class RigRun final : public ScriptHost {
                                 {"trust_node_udp", fmt::format("127.0.0.1:{}", udp_port)}});
           continue;
         }
+        if (d.is_external() && !d.serial_linked()) {  // external = "udp": its own endpoint of the UDP fault proxy
+          auto policy = std::make_unique<UdpFaultPolicy>(link_seed);
+          udp_policies[d.name] = policy.get();
+          capture_->add_udp_link(d.name);  // before add_link: the relay may tap its first datagram at once
+          const DeviceSpec& at = d.external->port;
+          const std::uint16_t proxy = udp_relay_->add_link(d.name, std::move(policy), at.host, at.port);
+          const std::string listen = fmt::format("{}:{}", at.host, proxy);
+          devices.push_back({d, LinkInfo{d.name, "", "udp:" + listen}, {}, proxy});
+          external_.push_back({d.name, *d.external, listen});
+          emit("link_created", {{"device", d.name}, {"link", "external"}, {"external", d.external->text},
+                                {"udp_proxy", listen}, {"trust_node_udp", fmt::format("127.0.0.1:{}", udp_port)}});
+          continue;
+        }
         auto policy = std::make_unique<FaultPolicy>(link_seed);
         policies[d.name] = policy.get();
         policies_.emplace_back(d.name, policy.get());
+        if (d.is_external()) {  // serial or tcp: the serial fault proxy between the node's PTY and the device's end
+          const LinkInfo l = d.external->port.kind == DeviceSpec::Kind::Tcp
+                                 ? fabric_.add_tcp_link(d.name, d.external->port.host, d.external->port.port,
+                                                        std::move(policy))
+                                 : fabric_.add_external_link(d.name, open_external_port(*d.external, d.name),
+                                                             d.external->port.path, std::move(policy));
+          devices.push_back({d, l, {}});
+          const std::string where = d.external->port.kind == DeviceSpec::Kind::Tcp ? l.device_side.substr(4) : l.device_side;
+          external_.push_back({d.name, *d.external, where});
+          emit("link_created", {{"device", d.name}, {"link", "external"}, {"external", d.external->text},
+                                {"node_side", l.node_side}, {"device_side", l.device_side}});
+          continue;
+        }
         try {
           devices.push_back({d, fabric_.add_link(d.name, std::move(policy)), {}});
         } catch (const std::exception& e) {  // e.g. the host's PTYs ran out since `rig check`
@@ -272,6 +303,7 @@ class RigRun final : public ScriptHost {
         const LinkInfo& l = devices.back().link;
         emit("link_created", {{"device", l.device}, {"node_side", l.node_side}, {"device_side", l.device_side}});
       }
+      write_external_json();
       write_trust_node_config(spec_, seed_, devices, layout_, udp_port, tcp_port);
       node_pubkey_ = write_node_key(layout_, seed_);
       write_emu_config(devices, layout_, udp_port, node_pubkey_,  // devices verify checkpoints
@@ -288,7 +320,9 @@ class RigRun final : public ScriptHost {
     std::string reason;
     try {
       start_child(kNode, node_exe_, layout_.trust_node_config());
-      start_child(kEmu, emu_exe_, layout_.emu_config());
+      const auto all = spec_.instances();  // a rig of external devices only has no emulator pool to start
+      if (std::any_of(all.begin(), all.end(), [](const DeviceInstance& d) { return !d.is_external(); }))
+        start_child(kEmu, emu_exe_, layout_.emu_config());
       reason = drive();
     } catch (const std::exception& e) {
       err_ << "error: " << e.what() << '\n';
@@ -384,6 +418,81 @@ class RigRun final : public ScriptHost {
     if (!emu_control_) emu_control_ = std::make_unique<EmuControlClient>(layout_.emu_control().string());
     return emu_control_->command(request);
   }
+  // ---- external devices (docs/rig-format.md "External devices") ----
+
+  /// An external device and where it must be: its port's path (serial) or the address it sends to / connects to.
+  struct External {
+    std::string name;
+    ExternalDevice spec;
+    std::string address;
+    bool attached = false;
+  };
+
+  /// Opens an external serial device's port as `iotw certify` does (PTY: termios; real port: libserialport, flock'd;
+  /// reset=esp: one esptool-style reset right after opening). Returns a non-blocking descriptor the fabric owns.
+  int open_external_port(const ExternalDevice& ext, const std::string& name) {
+    try {
+      certify::SerialDut port = certify::open_serial_dut(ext.port);
+      const int fd = ::fcntl(port.link->fd(), F_DUPFD_CLOEXEC, 0);
+      if (fd < 0) throw std::runtime_error(std::string("dup: ") + std::strerror(errno));
+      if (port.esp_reset) port.esp_reset();
+      external_ports_.push_back(std::move(port));  // keeps libserialport's handle (and the flock) until the run ends
+      return fd;
+    } catch (const std::exception& e) {
+      std::string why = e.what();
+      if (why.rfind("--dut: ", 0) == 0) why = why.substr(7);
+      throw std::runtime_error(fmt::format("external device '{}' ({}): {}", name, ext.text, why));
+    }
+  }
+
+  /// external.json in the run folder and one line per device on stdout: where each external device must be.
+  void write_external_json() {
+    if (external_.empty()) return;
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (const External& e : external_) {
+      const std::string kind = e.spec.kind_name();
+      list.push_back({{"name", e.name}, {"external", e.spec.text}, {"kind", kind},
+                      {kind == "serial" ? "path" : "address", e.address},
+                      {"attach_timeout_s", e.spec.attach_timeout_s}});
+      out_ << fmt::format("external device {}: {}", e.name,
+                          kind == "serial" ? "relayed on " + e.address
+                          : kind == "udp"  ? "must send UDP to " + e.address
+                                           : "must connect over TCP to " + e.address)
+           << std::endl;
+    }
+    // Written beside and renamed into place, so a script that sees the file reads it whole.
+    const fs::path tmp = layout_.dir / "external.json.tmp", file = layout_.dir / "external.json";
+    {
+      std::ofstream f(tmp, std::ios::trunc);
+      f << nlohmann::ordered_json{{"devices", list}}.dump(2) << '\n';
+      if (!f.flush()) throw std::runtime_error("cannot write " + tmp.string());
+    }
+    fs::rename(tmp, file);
+  }
+
+  /// Throws when an external device has not attached within its attach_timeout_s of the trust node first answering.
+  void check_external_attached(double elapsed_s) {
+    bool pending = false;
+    for (const External& e : external_) pending = pending || !e.attached;
+    if (!pending || !client_ || script_->trust_node_down()) return;
+    const auto names = client_->attached_devices();
+    for (External& e : external_) {
+      if (e.attached) continue;
+      if (names && std::find(names->begin(), names->end(), e.name) != names->end()) {
+        e.attached = true;
+        emit("external_attached", {{"device", e.name}, {"after_s", std::round(elapsed_s * 1000) / 1000}});
+        continue;
+      }
+      if (elapsed_s < e.spec.attach_timeout_s) continue;
+      const std::string kind = e.spec.kind_name();
+      throw std::runtime_error(fmt::format(
+          "external device '{}' ({}) did not attach within {} s (attach_timeout_s); it was expected {} {} and to "
+          "announce the name '{}' in its Hello", e.name, e.spec.text, e.spec.attach_timeout_s,
+          kind == "serial" ? "on the serial port" : kind == "udp" ? "to send UDP to" : "to connect over TCP to",
+          e.address, e.name));
+    }
+  }
+
   void emit_exit(const ProcessExit& e) { emit("process_exited", {{"name", e.name}, {"pid", e.pid}, {"code", e.code}}); }
 
   void start_child(const std::string& name, const fs::path& exe, const fs::path& config, bool append_logs = false) {
@@ -462,6 +571,7 @@ class RigRun final : public ScriptHost {
         next_health = now + kHealthInterval;
         last_health_ = down || !client_ ? std::nullopt : client_->health();
         if (last_health_) last_ = *last_health_;
+        check_external_attached(std::chrono::duration<double>(Clock::now() - start).count());
         script_->tick(std::chrono::duration<double>(Clock::now() - start).count());
         if (!holding_ && last_.height >= static_cast<std::uint64_t>(spec_.target_blocks) && script_->done()) {
           if (!hold_) return "target_reached";
@@ -520,6 +630,10 @@ class RigRun final : public ScriptHost {
     for (const DeviceInstance& d : spec_.instances()) {
       nlohmann::json j{{"name", d.name}, {"model", d.model}, {"link", d.link}};
       if (d.link == "at") j["at_transport"] = d.at_transport;
+      if (d.external) {
+        j["external"] = d.external->text;
+        j["external_kind"] = d.external->kind_name();
+      }
       j["powered"] = d.model == "dps" || d.model == "bulb";
       devices.push_back(std::move(j));
     }
@@ -856,6 +970,9 @@ class RigRun final : public ScriptHost {
                          {"udp_proxy", fmt::format("{}:{}", s.proxy_ip, s.proxy_port)},
                          {"node_to_device", udp_counts_json(s.node_to_device)},
                          {"device_to_node", udp_counts_json(s.device_to_node)}});
+    for (auto& l : links)  // an external device's link says so (docs/rig-format.md "External devices")
+      for (const External& e : external_)
+        if (l["device"] == e.name) l["external"] = e.spec.text;
     return {{"tx", {{"submitted", tx_.submitted}, {"accepted", tx_.accepted}, {"duplicate", tx_.duplicate},
                     {"rejected", tx_.rejected}, {"failed", tx_.failed}}},
             {"skipped_event_lines", skipped_lines},
@@ -907,6 +1024,8 @@ class RigRun final : public ScriptHost {
   std::unique_ptr<LinkCapture> capture_;  // declared before fabric_: the relay thread taps into it
   LinkFabric fabric_;
   std::unique_ptr<UdpRelay> udp_relay_;  // AT devices' UDP links (null without AT devices)
+  std::vector<External> external_;       // external devices, in rig order
+  std::vector<certify::SerialDut> external_ports_;  // external serial ports as opened (the fabric holds a dup)
   std::map<std::string, std::string> modbus_;  // dps device -> its Modbus TCP endpoint (power faults)
   ProcessSupervisor supervisor_;  // declared after fabric_: children die before their PTYs close
   FaultPolicy* policy_of(const std::string& device) const {

@@ -97,19 +97,20 @@ std::vector<Delivery> UdpFaultPolicy::on_datagram(Direction dir, std::vector<std
 class UdpRelay::Link {
  public:
   Link(asio::io_context& io, std::size_t index, std::string device, std::unique_ptr<UdpFaultPolicy> policy,
-       udp::endpoint node, Tap tap, const std::string& bind_ip)
+       udp::endpoint node, Tap tap, const std::string& bind_ip, std::uint16_t bind_port)
       : io_(io), index_(index), device_(std::move(device)), policy_(std::move(policy)), node_(node),
         tap_(std::move(tap)), front_(io), up_(io), flush_{asio::steady_timer(io), asio::steady_timer(io)} {
     boost::system::error_code ec;
     const auto front_ip = asio::ip::make_address_v4(bind_ip, ec);
     if (ec) throw FabricError(fmt::format("UDP proxy for {}: '{}' is not an IPv4 address", device_, bind_ip));
     for (udp::socket* s : {&front_, &up_}) {
-      const udp::endpoint at(s == &front_ ? front_ip : asio::ip::make_address_v4("127.0.0.1"), 0);
+      const udp::endpoint at(s == &front_ ? front_ip : asio::ip::make_address_v4("127.0.0.1"),
+                             s == &front_ ? bind_port : 0);
       s->open(udp::v4(), ec);
       if (!ec) s->bind(at, ec);
       if (ec)
-        throw FabricError(fmt::format("UDP proxy for {}: cannot bind a socket on {}: {}", device_,
-                                      at.address().to_string(), ec.message()));
+        throw FabricError(fmt::format("UDP proxy for {}: cannot bind a socket on {}:{}: {}", device_,
+                                      at.address().to_string(), at.port(), ec.message()));
     }
     front_ip_ = front_ip.to_bytes();
     port_ = front_.local_endpoint().port();
@@ -231,10 +232,10 @@ void UdpRelay::set_tap(Tap tap) {
 }
 
 std::uint16_t UdpRelay::add_link(const std::string& device, std::unique_ptr<UdpFaultPolicy> policy,
-                                 const std::string& bind_ip) {
+                                 const std::string& bind_ip, std::uint16_t bind_port) {
   std::lock_guard lock(mutex_);
   const udp::endpoint node(asio::ip::make_address("127.0.0.1"), node_port_);
-  auto link = std::make_shared<Link>(io_, links_.size(), device, std::move(policy), node, tap_, bind_ip);
+  auto link = std::make_shared<Link>(io_, links_.size(), device, std::move(policy), node, tap_, bind_ip, bind_port);
   links_.push_back(link);
   asio::post(io_, [link] { link->start(); });
   return link->port();

@@ -101,12 +101,13 @@ class UdpRelay {
   using Tap = std::function<void(std::size_t, Direction, const Flow&, const std::vector<std::uint8_t>&)>;
   void set_tap(Tap tap);
 
-  /// Binds the device's proxy endpoint on `bind_ip` (an IPv4 address: 127.0.0.1 for AT modules, the TAP bridge's
-  /// address for TAP modules) and its upstream socket on 127.0.0.1, kernel-picked ports, and starts relaying
-  /// through `policy` (owned by the relay; the pointer stays valid until the relay is destroyed).
-  /// Returns the proxy port. Throws FabricError when a socket cannot be bound.
+  /// Binds the device's proxy endpoint on `bind_ip`:`bind_port` (an IPv4 address: 127.0.0.1 for AT modules, the
+  /// TAP bridge's address for TAP modules, an external device's `listen` address; port 0 = kernel-picked) and its
+  /// upstream socket on 127.0.0.1 (a kernel-picked port), and starts relaying through `policy` (owned by the relay;
+  /// the pointer stays valid until the relay is destroyed). Answers go back to the address the device last sent
+  /// from. Returns the proxy port. Throws FabricError when a socket cannot be bound (the message names the address).
   std::uint16_t add_link(const std::string& device, std::unique_ptr<UdpFaultPolicy> policy,
-                         const std::string& bind_ip = "127.0.0.1");
+                         const std::string& bind_ip = "127.0.0.1", std::uint16_t bind_port = 0);
 
   std::vector<UdpLinkStats> stats() const;
   /// Stops relaying (pending deliveries are dropped) and joins the thread; idempotent.

@@ -114,8 +114,10 @@ std::string criterion_text(const CriterionResult& c) {
 json report_json(const RunReport& r) {
   const Scores& s = r.scores;
   json devices = json::array();
-  for (const DeviceInstance& d : r.rig.instances())
+  for (const DeviceInstance& d : r.rig.instances()) {
     devices.push_back({{"name", d.name}, {"model", d.model}, {"behaviour", d.behaviour}});
+    if (d.external) devices.back()["external"] = d.external->text;  // relayed, not emulated
+  }
   json criteria = json::array();
   for (const CriterionResult& c : r.evaluation.criteria)
     criteria.push_back({{"name", c.name}, {"threshold", c.threshold}, {"measured", c.measured}, {"pass", c.pass}});

@@ -240,6 +240,57 @@ void read_powered(const Reader& r, const toml::table& t, DeviceGroup& g) {
   }
 }
 
+/// An external device's group (docs/rig-format.md "External devices"): `external`, `name`, `model` (a label),
+/// `behaviour` (what the scores assume), `listen` (udp, tcp), `attach_timeout_s`; no emulator keys.
+void read_external(const Reader& r, const toml::table& t, DeviceGroup& g) {
+  const char* w = "[[devices]]";
+  for (std::string_view k : {"name_prefix", "count", "link", "at_transport", "usage_period_ms", "load_ohm", "power",
+                             "ram_budget_kib"})
+    if (const toml::node* n = t.get(k))
+      r.fail(n->source(), fmt::format("'{}' in {} does not apply to an external device (the harness does not run it; "
+                                      "an external group is one device named by 'name')", k, w));
+  ExternalDevice ext;
+  ext.text = r.string(t, w, "external", "");
+  const toml::node* at = t.get("external");
+  if (ext.text == "udp" || ext.text == "tcp") {
+    ext.port.kind = ext.text == "udp" ? DeviceSpec::Kind::Udp : DeviceSpec::Kind::Tcp;
+    const std::string listen = r.string(t, w, "listen", "127.0.0.1:0");
+    try {
+      parse_host_port(listen, ext.port);
+    } catch (const std::invalid_argument& e) {
+      r.fail(t.get("listen")->source(), fmt::format("'listen' in {}: {}", w, e.what()));
+    }
+  } else if (ext.text.rfind("serial:", 0) == 0) {
+    if (const toml::node* n = t.get("listen"))
+      r.fail(n->source(), fmt::format("'listen' in {} applies only to external = \"udp\" or \"tcp\" (a serial device "
+                                      "is on its port)", w));
+    try {
+      ext.port = parse_device_spec(ext.text);
+    } catch (const std::invalid_argument& e) {
+      r.fail(at->source(), fmt::format("'external' in {}: {}", w, e.what()));
+    }
+  } else {
+    r.fail(at->source(), fmt::format("'external' in {} is '{}'; allowed: \"serial:PATH[,baud=N][,parity=..][,flow=..]"
+                                     "[,reset=..]\", \"udp\", \"tcp\"", w, ext.text));
+  }
+  ext.attach_timeout_s = r.number(t, w, "attach_timeout_s", 1, 86400, ext.attach_timeout_s);
+  if (!t.contains("name"))
+    r.fail(t.source(), fmt::format("an external device in {} needs 'name': the name it announces in its Hello", w));
+  g.name_prefix = r.string(t, w, "name", "");
+  const std::string& n = g.name_prefix;  // Hello's name holds 32 bytes at most
+  if (n.size() > 32 || !valid_prefix(n.substr(0, 24)) || (n.size() > 24 && !valid_prefix(n.substr(24))))
+    r.fail(t.get("name")->source(),
+           fmt::format("name '{}' must be 1..32 characters of A-Z a-z 0-9 _ -", g.name_prefix));
+  g.model = r.choice(t, w, "model", {"external", "esp8266", "esp32", "dps", "bulb", "rtl8710", "rtl8195"}, "external");
+  g.behaviour = r.string(t, w, "behaviour", g.behaviour);  // what the scores assume; the harness cannot set it
+  if (const auto& all = iotw::emu::device_behaviours(); std::find(all.begin(), all.end(), g.behaviour) == all.end())
+    r.fail(t.get("behaviour")->source(), fmt::format("unknown behaviour '{}' in {}; allowed: {}", g.behaviour, w,
+                                                     fmt::join(all, ", ")));
+  g.link = "external";
+  g.count = 1;
+  g.external = std::move(ext);
+}
+
 void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
   const toml::node* v = root.get("devices");
   if (!v) r.fail_at(1, 1, "missing [[devices]]: a rig needs at least one device group");
@@ -250,9 +301,25 @@ void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
     const toml::table& t = *el.as_table();
     const char* w = "[[devices]]";
     r.check_keys(t, w, {"name_prefix", "model", "link", "behaviour", "count", "usage_period_ms", "load_ohm", "power",
-                        "ram_budget_kib", "at_transport"});
+                        "ram_budget_kib", "at_transport", "external", "name", "listen", "attach_timeout_s"});
     DeviceGroup g;
     g.line = static_cast<int>(t.source().begin.line);
+    if (t.contains("external")) {
+      read_external(r, t, g);
+    } else {
+      for (std::string_view k : {"name", "listen", "attach_timeout_s"})
+        if (const toml::node* n = t.get(k))
+          r.fail(n->source(), fmt::format("'{}' in {} applies only to an external device (external = \"serial:PATH\", "
+                                          "\"udp\" or \"tcp\")", k, w));
+    }
+    if (g.external) {
+      auto [it, fresh] = prefix_line.emplace(g.name_prefix, g.line);
+      if (!fresh)
+        r.fail(t.get("name")->source(), fmt::format("name '{}' is already used by the [[devices]] group at line {}; "
+                                                    "device names must be unique across groups", g.name_prefix, it->second));
+      spec.devices.push_back(std::move(g));
+      continue;
+    }
     g.name_prefix = r.string(t, w, "name_prefix", g.name_prefix);
     if (!valid_prefix(g.name_prefix))
       r.fail(t.get("name_prefix")->source(),
@@ -300,6 +367,17 @@ void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
                                      g.name_prefix, it->second));
     spec.devices.push_back(std::move(g));
   }
+  // An external device's name must not be one an emulated group expands to (e.g. name = "esp-01").
+  std::map<std::string, int> name_line;
+  for (const DeviceGroup& g : spec.devices)
+    for (int i = 1; i <= g.count; ++i) {
+      const std::string n = g.external ? g.name_prefix : fmt::format("{}-{:02}", g.name_prefix, i);
+      auto [it, fresh] = name_line.emplace(n, g.line);
+      if (!fresh)
+        r.fail_at(static_cast<std::uint32_t>(g.external ? g.line : it->second), 1,
+                  fmt::format("device name '{}' is used by the [[devices]] groups at lines {} and {}; device names "
+                              "must be unique", n, std::min(g.line, it->second), std::max(g.line, it->second)));
+    }
 }
 
 /// [tap] subnet: "A.B.C.D/P", host bits zero, P 8..29, room for the bridge and every link = "tap" device.
@@ -507,10 +585,12 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
   const toml::node* v = root.get("steps");
   if (!v) return;
   if (!v->is_array_of_tables()) r.fail(v->source(), "'steps' must be an array of tables: one [[steps]] per step");
-  std::set<std::string> devices, powered, at_linked, tap_linked, tcp_linked;
+  std::set<std::string> devices, powered, at_linked, tap_linked, tcp_linked, external, external_udp;
   for (const DeviceInstance& d : spec.instances()) {
     devices.insert(d.name);
-    if (d.model == "dps") powered.insert(d.name);
+    if (d.is_external()) external.insert(d.name);
+    if (d.is_external() && !d.serial_linked()) external_udp.insert(d.name);
+    if (d.model == "dps" && !d.is_external()) powered.insert(d.name);
     if (d.link == "at") at_linked.insert(d.name);
     if (d.link == "tap") tap_linked.insert(d.name);
     if (d.link == "at" && d.at_transport == "tcp") tcp_linked.insert(d.name);
@@ -555,6 +635,10 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
       if (!devices.count(s.device))
         r.fail(t.get("when_device")->source(), fmt::format("unknown device '{}' in {}; the rig's devices: {}",
                                                            s.device, w, fmt::join(devices, ", ")));
+      if (external.count(s.device))
+        r.fail(t.get("when_device")->source(), fmt::format("'when_device' in {}: '{}' is an external device; its states "
+                                                           "are events of the emulator pool, which does not run it",
+                                                           w, s.device));
       s.state = r.choice(t, w, "reaches", kStates, "");
     }
     if (const toml::node* n = t.get("on_incoherent")) {
@@ -574,6 +658,17 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
                                                     "'devices', a list)", w));
     if (t.contains("fault")) {
       s.action = Step::Action::Fault;
+      // An external device is only relayed: link faults act on its link; nothing else reaches it.
+      if (const toml::node* dn = t.get("devices"); dn && dn->is_array())
+        for (const toml::node& e : *dn->as_array())
+          if (e.is_string() && external.count(e.as_string()->get()) && t.get("fault") && t.get("fault")->is_string()) {
+            FaultSpec probe;
+            probe.kind = t.get("fault")->as_string()->get();
+            if (!probe.link_fault())
+              r.fail(e.source(), fmt::format("fault '{}' in {}: '{}' is an external device (the harness relays its link "
+                                             "but does not run it: no control channel, no supply, no process); only "
+                                             "link faults apply to it", probe.kind, w, e.as_string()->get()));
+          }
       read_fault(r, t, w, devices, powered, s.fault);
       // TAP modules' UDP crosses the harness's UDP fault proxy on the bridge (UDP link faults, partition and stall
       // apply), but their lwIP processes have no control channel and no power supply (docs/rig-format.md "TAP links").
@@ -592,12 +687,13 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
                                                          "udp_reorder, udp_delay, partition, stall)", s.fault.kind, w, d));
       if (s.fault.serial_fault()) {  // the serial fault proxy sits on PTY links; an AT device's link is UDP
         for (const std::string& d : s.fault.devices)
-          if (at_linked.count(d))
-            r.fail(t.get("devices")->source(), fmt::format("serial link fault '{}' in {}: '{}' has link = \"at\" (UDP, "
-                                                           "no PTY link; its faults are udp_loss, udp_duplicate, "
+          if (at_linked.count(d) || external_udp.count(d))
+            r.fail(t.get("devices")->source(), fmt::format("serial link fault '{}' in {}: '{}' has {} (UDP, "
+                                                           "no serial link; its faults are udp_loss, udp_duplicate, "
                                                            "udp_reorder, udp_delay, partition, stall)",
-                                                           s.fault.kind, w, d));
-        if (s.fault.devices.empty() && at_linked.size() + tap_linked.size() == devices.size())
+                                                           s.fault.kind, w, d, external_udp.count(d) ?
+                                                           "external = \"udp\"" : "link = \"at\""));
+        if (s.fault.devices.empty() && at_linked.size() + tap_linked.size() + external_udp.size() == devices.size())
           r.fail(t.source(), fmt::format("serial link fault '{}' in {}: every device has link = \"at\" (UDP, no PTY "
                                          "link for the serial fault proxy)", s.fault.kind, w));
       }
@@ -613,7 +709,7 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
                                          s.fault.kind, w, d));
         if (s.fault.devices.empty())
           for (const std::string& d : devices)
-            if (at_linked.count(d) == want_at && !tap_linked.count(d) && !tcp_linked.count(d))
+            if (at_linked.count(d) == want_at && !tap_linked.count(d) && !tcp_linked.count(d) && !external.count(d))
               s.fault.devices.push_back(d);  // not TAP modules, not TCP-linked AT modules
         if (s.fault.devices.empty())
           r.fail(t.source(), fmt::format("fault '{}' in {}: the rig has no {} device", s.fault.kind, w,
@@ -621,10 +717,15 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
       }
       if (s.fault.udp_fault()) {  // the UDP fault proxy sits on AT and TAP devices' links
         for (const std::string& d : s.fault.devices)
-          if (!at_linked.count(d) && !tap_linked.count(d))
-            r.fail(t.get("devices")->source(), fmt::format("UDP link fault '{}' in {}: '{}' has a PTY link (serial; "
-                                                           "UDP faults need link = \"at\" or \"tap\")", s.fault.kind, w, d));
-        if (s.fault.devices.empty() && at_linked.size() == tcp_linked.size() && tap_linked.empty())  // TCP: no proxy
+          if (!at_linked.count(d) && !tap_linked.count(d) && !external_udp.count(d))
+            r.fail(t.get("devices")->source(),
+                   external.count(d) ? fmt::format("UDP link fault '{}' in {}: '{}' has a serial link (an external serial "
+                                                   "or tcp device; UDP faults need link = \"at\", \"tap\" or external "
+                                                   "= \"udp\")", s.fault.kind, w, d)
+                                     : fmt::format("UDP link fault '{}' in {}: '{}' has a PTY link (serial; UDP faults "
+                                                   "need link = \"at\" or \"tap\")", s.fault.kind, w, d));
+        if (s.fault.devices.empty() && at_linked.size() == tcp_linked.size() && tap_linked.empty() &&
+            external_udp.empty())  // TCP: no proxy
           r.fail(t.source(), fmt::format("UDP link fault '{}' in {}: the rig has no link = \"at\" or \"tap\" device "
                                          "(UDP faults act on UDP links)", s.fault.kind, w));
       }

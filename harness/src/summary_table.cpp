@@ -70,6 +70,10 @@ std::string summary_table(const RunReport& r, std::string_view stop_reason, std:
   t += row("coherence", fmt::format("{:.3f}", s.coherence_rate));
   t += row("blacklist", blacklist);
   t += row("ledger", ledger);
+  std::string external;  // devices the harness relayed but did not run (docs/rig-format.md "External devices")
+  for (const DeviceInstance& d : r.rig.instances())
+    if (d.external) external += fmt::format("{}{} ({})", external.empty() ? "" : ", ", d.name, d.external->text);
+  if (!external.empty()) t += row("external", external);
   if (s.collusion.rounds_with_colluder > 0)  // the byzantine group witnessed: its record against the model
     t += row("collusion", collusion_json(s.collusion)["summary"].get<std::string>());
   const bool judged = r.outcome.end == RunEnd::Completed;  // an unfinished run shows what it measured, unjudged

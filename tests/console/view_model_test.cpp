@@ -60,6 +60,21 @@ TEST(ViewModel, HelloGivesTheTableInRigOrderAndTheStatus) {
   EXPECT_EQ(m.schedule()[1].duration_s, 4.0);  // from the label (a step named "stall for=4s")
 }
 
+TEST(ViewModel, ExternalDevicesShowTheirLinkKindAndTheCorruptKeyPicksTheirFault) {
+  json h = hello();
+  h["devices"].push_back(json{{"name", "partner"}, {"model", "external"}, {"link", "external"},
+                              {"external", "serial:/dev/ttyUSB0"}, {"external_kind", "serial"}, {"powered", false}});
+  h["devices"].push_back(json{{"name", "indep"}, {"model", "external"}, {"link", "external"}, {"external", "udp"},
+                              {"external_kind", "udp"}, {"powered", false}});
+  ViewModel m;
+  m.apply_hello(h);
+  ASSERT_EQ(m.devices().size(), 6u);
+  EXPECT_EQ(m.device("partner")->link, "ext/serial");
+  EXPECT_EQ(m.device("indep")->link, "ext/udp");
+  EXPECT_EQ(step_for_key('c', *m.device("partner")).step, "fault corrupt device=partner rate=0.02 for=10s");
+  EXPECT_EQ(step_for_key('c', *m.device("indep")).step, "fault udp_loss device=indep rate=0.3 for=10s");
+}
+
 TEST(ViewModel, StateFollowsTheDeviceThroughRegistrationMiningAndWitnessing) {
   ViewModel m;
   m.apply_hello(hello());

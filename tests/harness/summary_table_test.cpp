@@ -84,6 +84,26 @@ TEST(SummaryTable, BooleanScoresPrintAsTrueFalse) {
   EXPECT_NE(t.find("  blacklisted_max                          1 <= 0         FAIL\n"), std::string::npos) << t;
 }
 
+TEST(SummaryTable, ListsExternalDevicesOnlyWhenTheRigHasThem) {
+  Fixture f;
+  EXPECT_EQ(summary_table(f.report(), "target_reached").find("external"), std::string::npos);
+  f.rig = parse_rig(R"([rig]
+name = "r"
+[[devices]]
+count = 4
+[[devices]]
+name = "partner"
+external = "serial:/dev/ttyUSB0,baud=9600"
+[[devices]]
+name = "indep"
+external = "udp"
+[pass]
+ledger_valid = true
+)", "r.toml");
+  const std::string t = summary_table(f.report(), "target_reached");
+  EXPECT_NE(t.find("\nexternal    partner (serial:/dev/ttyUSB0,baud=9600), indep (udp)\n"), std::string::npos) << t;
+}
+
 TEST(SummaryTable, SaysWhyTheRunStopped) {
   Fixture f;
   EXPECT_NE(summary_table(f.report(), "deadline").find("\nstopped     deadline (90 s)\n"), std::string::npos);

@@ -1,8 +1,12 @@
 // LinkFabric over real PTYs: what one side's slave writes arrives unchanged at the other side's slave.
 #include "link_fabric.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <gmock/gmock.h>
@@ -207,6 +211,102 @@ TEST(LinkFabric, StopIsIdempotentAndLinksStayListed) {
   fabric.stop();
   fabric.stop();
   EXPECT_EQ(fabric.stats().size(), 1u);
+}
+
+// ---- external devices (docs/rig-format.md "External devices") ----
+
+// A TCP client of the fabric's listener, on a descriptor Peer-like helpers can use.
+int connect_to(const std::string& device_side) {  // "tcp:127.0.0.1:PORT"
+  const auto colon = device_side.rfind(':');
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(std::stoi(device_side.substr(colon + 1))));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << device_side;
+  return fd;
+}
+
+Bytes read_fd(int fd, std::size_t n) {  // until n bytes, EOF, or 10 s of silence (a hang guard)
+  Bytes out;
+  std::uint8_t buf[4096];
+  while (out.size() < n) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 10000) <= 0) break;
+    const ssize_t got = ::read(fd, buf, std::min(sizeof buf, n - out.size()));
+    if (got <= 0) break;
+    out.insert(out.end(), buf, buf + got);
+  }
+  return out;
+}
+
+void write_fd(int fd, const Bytes& b) { ASSERT_EQ(::write(fd, b.data(), b.size()), static_cast<ssize_t>(b.size())); }
+
+TEST(LinkFabricExternal, RelaysTheDeviceDescriptorItWasGivenToTheNodesPty) {
+  // The device holds a PTY master (as `iotw-emu --pty` does); the harness opened its slave and hands it over.
+  const int device = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(device, 0);
+  ASSERT_EQ(::grantpt(device), 0);
+  ASSERT_EQ(::unlockpt(device), 0);
+  const std::string path = ::ptsname(device);
+  const int slave = ::open(path.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(slave, 0);
+  termios tio{};
+  ASSERT_EQ(::tcgetattr(slave, &tio), 0);
+  ::cfmakeraw(&tio);
+  ASSERT_EQ(::tcsetattr(slave, TCSANOW, &tio), 0);
+  LinkFabric fabric;
+  const LinkInfo link = fabric.add_external_link("partner", slave, path, std::make_unique<PassThrough>());
+  EXPECT_EQ(link.device_side, path);
+  EXPECT_EQ(link.node_side.rfind("/dev/pts/", 0), 0u);
+  Peer node(link.node_side);
+  const Bytes up = pattern(600, 4), down = pattern(900, 7);
+  write_fd(device, up);
+  EXPECT_EQ(node.read_n(up.size()), up);
+  node.write_all(down);
+  EXPECT_EQ(read_fd(device, down.size()), down);
+  wait_delivered(fabric, down.size(), up.size());
+  EXPECT_EQ(fabric.stats().at(0).device_to_node.bytes, up.size());
+  fabric.stop();
+  ::close(device);
+}
+
+TEST(LinkFabricExternal, TcpLinkRelaysTheCurrentConnectionAndANewOneReplacesIt) {
+  LinkFabric fabric;
+  const LinkInfo link = fabric.add_tcp_link("indep", "127.0.0.1", 0, std::make_unique<PassThrough>());
+  ASSERT_EQ(link.device_side.rfind("tcp:127.0.0.1:", 0), 0u) << link.device_side;
+  EXPECT_NE(link.device_side, "tcp:127.0.0.1:0") << "the bound port";
+  Peer node(link.node_side);
+
+  const int first = connect_to(link.device_side);
+  write_fd(first, {'a', 0x00, 'b'});
+  EXPECT_EQ(node.read_n(3), (Bytes{'a', 0x00, 'b'}));
+  node.write_all({'c'});
+  EXPECT_EQ(read_fd(first, 1), (Bytes{'c'}));
+
+  // The device reset and connected again: its bytes reach the node (so it was accepted), the node's answer goes to
+  // it, and the old connection is closed by the harness.
+  const int second = connect_to(link.device_side);
+  write_fd(second, {'d'});
+  EXPECT_EQ(node.read_n(1), (Bytes{'d'}));
+  node.write_all({'e'});
+  EXPECT_EQ(read_fd(second, 1), (Bytes{'e'}));
+  EXPECT_EQ(read_fd(first, 1), Bytes{}) << "the replaced connection ends (EOF)";
+  fabric.stop();
+  ::close(first);
+  ::close(second);
+}
+
+TEST(LinkFabricExternal, TcpLinkOnAnAddressInUseThrowsNamingIt) {
+  LinkFabric fabric;
+  const LinkInfo held = fabric.add_tcp_link("one", "127.0.0.1", 0, std::make_unique<PassThrough>());
+  const std::string port = held.device_side.substr(held.device_side.rfind(':') + 1);
+  try {
+    fabric.add_tcp_link("two", "127.0.0.1", static_cast<std::uint16_t>(std::stoi(port)), std::make_unique<PassThrough>());
+    ADD_FAILURE() << "a second listener on the same port was accepted";
+  } catch (const FabricError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("TCP listener for two on 127.0.0.1:" + port + ": "));
+  }
 }
 
 }  // namespace

@@ -3,13 +3,12 @@
 #include <arpa/inet.h>
 
 #include <charconv>
+#include <cstdint>
 #include <stdexcept>
 #include <vector>
 
 namespace iotw::certify {
 namespace {
-
-[[noreturn]] void bad(const std::string& what) { throw std::invalid_argument("--dut: " + what); }
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
@@ -105,74 +104,12 @@ LanTarget parse_lan_target(const std::string& spec) {
   return t;
 }
 
-bool DutSpec::is_pty() const { return kind == Kind::Serial && path.rfind("/dev/pts/", 0) == 0; }
-
-std::string DutSpec::canonical() const {
-  switch (kind) {
-    case Kind::Udp: return "udp:" + host + ":" + std::to_string(port);
-    case Kind::Tcp: return "tcp:" + host + ":" + std::to_string(port);
-    case Kind::Serial: break;
-  }
-  const char* par = parity == Parity::None ? "none" : parity == Parity::Even ? "even" : "odd";
-  const char* fl = flow == Flow::None ? "none" : flow == Flow::RtsCts ? "rtscts" : "xonxoff";
-  return "serial:" + path + ",baud=" + std::to_string(baud) + ",parity=" + par + ",flow=" + fl +
-         ",reset=" + (reset == Reset::Esp ? "esp" : "none");
-}
-
 DutSpec parse_dut_spec(const std::string& spec) {
-  DutSpec d;
-  const auto colon = spec.find(':');
-  if (colon == std::string::npos) bad("'" + spec + "' is not serial:PATH, udp:HOST:PORT or tcp:HOST:PORT");
-  const std::string scheme = spec.substr(0, colon), rest = spec.substr(colon + 1);
-  if (scheme == "serial") {
-    const auto parts = split(rest, ',');
-    d.path = parts[0];
-    if (d.path.empty() || d.path.front() != '/') bad("'serial:' needs an absolute device path, e.g. serial:/dev/ttyUSB0");
-    for (std::size_t i = 1; i < parts.size(); ++i) {
-      const auto eq = parts[i].find('=');
-      if (eq == std::string::npos) bad("serial option '" + parts[i] + "' is not KEY=VALUE");
-      const std::string k = parts[i].substr(0, eq), v = parts[i].substr(eq + 1);
-      if (k == "baud") {
-        long long b = 0;
-        if (!to_int(v, 300, 4'000'000, b)) bad("baud must be a whole number in 300..4000000, got '" + v + "'");
-        d.baud = static_cast<int>(b);
-      } else if (k == "parity") {
-        if (v == "none") d.parity = DutSpec::Parity::None;
-        else if (v == "even") d.parity = DutSpec::Parity::Even;
-        else if (v == "odd") d.parity = DutSpec::Parity::Odd;
-        else bad("parity must be none, even or odd, got '" + v + "'");
-      } else if (k == "flow") {
-        if (v == "none") d.flow = DutSpec::Flow::None;
-        else if (v == "rtscts") d.flow = DutSpec::Flow::RtsCts;
-        else if (v == "xonxoff") d.flow = DutSpec::Flow::XonXoff;
-        else bad("flow must be none, rtscts or xonxoff, got '" + v + "'");
-      } else if (k == "reset") {
-        if (v == "none") d.reset = DutSpec::Reset::None;
-        else if (v == "esp") d.reset = DutSpec::Reset::Esp;
-        else bad("reset must be none or esp, got '" + v + "'");
-      } else {
-        bad("unknown serial option '" + k + "'; allowed: baud, parity, flow, reset");
-      }
-    }
-    if (d.is_pty() && (d.reset == DutSpec::Reset::Esp || d.flow == DutSpec::Flow::RtsCts))
-      bad("a PTY (" + d.path + ") has no DTR/RTS lines: reset=esp and flow=rtscts need a real serial port");
-    return d;
+  try {
+    return iotw::harness::parse_device_spec(spec);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("--dut: ") + e.what());
   }
-  if (scheme == "udp" || scheme == "tcp") {
-    d.kind = scheme == "udp" ? DutSpec::Kind::Udp : DutSpec::Kind::Tcp;
-    const auto c = rest.rfind(':');
-    if (c == std::string::npos || c == 0) bad("'" + scheme + ":' needs HOST:PORT, got '" + spec + "'");
-    d.host = rest.substr(0, c);
-    in_addr a{};
-    if (::inet_pton(AF_INET, d.host.c_str(), &a) != 1) bad("HOST must be an IPv4 address (dotted quad), got '" + d.host + "'");
-    long long p = 0;
-    // udp:HOST:0 = any source port of HOST (its first datagram fixes it); tcp:HOST:0 = the certifier listens on a
-    // free port (printed)
-    if (!to_int(rest.substr(c + 1), 0, 65535, p)) bad("PORT must be 0..65535, got '" + rest.substr(c + 1) + "'");
-    d.port = static_cast<std::uint16_t>(p);
-    return d;
-  }
-  bad("unknown DUT kind '" + scheme + "'; allowed: serial, udp, tcp");
 }
 
 }  // namespace iotw::certify

@@ -14,7 +14,7 @@ using nlohmann::json;
 
 KeyStep step_for_key(char key, const DeviceRow& d) {
   const std::string& n = d.name;
-  const bool udp = d.link.rfind("at", 0) == 0 || d.link == "tap";
+  const bool udp = d.link.rfind("at", 0) == 0 || d.link == "tap" || d.link == "ext/udp";
   switch (key) {
     case 'r': return {"fault reboot device=" + n, {}};
     case 'h': return {"fault hang device=" + n, {}};

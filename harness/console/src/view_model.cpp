@@ -165,6 +165,7 @@ void ViewModel::apply_hello(const json& hello) {
       row.model = str(d, "model");
       row.link = str(d, "link");
       if (row.link == "at" && !str(d, "at_transport").empty()) row.link = "at/" + str(d, "at_transport");
+      if (row.link == "external") row.link = "ext/" + str(d, "external_kind");  // relayed, not emulated
       row.powered = d.value("powered", false);
     }
   if (hello.contains("steps") && hello["steps"].is_array())

@@ -7,7 +7,24 @@
 #include <string>
 #include <vector>
 
+#include "iotw/harness/device_spec.hpp"
+
 namespace iotw::harness {
+
+/// A device the harness does not emulate (`[[devices]] external = ...`, docs/rig-format.md "External devices"):
+/// the harness opens its port (serial) or listens for it (udp, tcp) and relays it to the trust node through the
+/// same link fault proxies and capture as an emulated device's link.
+struct ExternalDevice {
+  /// Serial: path and line options (the DUT spec's serial form). Udp/Tcp: host and port the harness listens on
+  /// (`listen`, default 127.0.0.1:0; port 0 = a free port picked at run time).
+  DeviceSpec port;
+  std::string text;             ///< `external` as written: "serial:PATH[,options]", "udp" or "tcp"
+  double attach_timeout_s = 30; ///< how long after the trust node first answered the device may take to attach, s
+  /// "serial:<path>", "udp" or "tcp": the link column of device tables and the events' `external`.
+  std::string kind_name() const {
+    return port.kind == DeviceSpec::Kind::Serial ? "serial" : port.kind == DeviceSpec::Kind::Udp ? "udp" : "tcp";
+  }
+};
 
 /// One step of a powered device's input supply (dps, bulb): from at_ms on, Vin moves to `vin`
 /// (at once, or at ramp_v_per_s V/s when > 0). docs/emulators.md describes the rail model.
@@ -30,6 +47,7 @@ struct DeviceGroup {
   std::string model = "esp32";      ///< "esp8266" | "esp32" | "dps" (DPS power chip) | "bulb" (smart bulb) |
                                     ///< "rtl8710" | "rtl8195" (Realtek Ameba; link = "at" only)
   std::string link = "pty";         ///< "pty" (a PTY pair per device, through the harness's link proxy) | "at"
+                                    ///< | "external" (set by `external`: a device the harness does not run)
                                     ///< (an appliance MCU drives the module in AT mode; UDP to the trust node) |
                                     ///< "tap" (SoC mode over TAP: lwIP on a TAP interface in the run's network
                                     ///< namespace; esp8266, esp32, rtl8710, rtl8195)
@@ -44,6 +62,8 @@ struct DeviceGroup {
   /// link = "at" only: the module's link to the trust node, "udp" (through the UDP fault proxy) or "tcp" (a TCP
   /// connection straight to the node's [tcp] port, serial framing; no link faults).
   std::string at_transport = "udp";
+  /// An external device (count 1, named `name` exactly; link = "external"); absent for emulated groups.
+  std::optional<ExternalDevice> external;
 };
 
 /// One expanded device.
@@ -55,6 +75,13 @@ struct DeviceInstance {
   PoweredSettings powered;
   int ram_budget_kib = 0;  ///< DeviceGroup::ram_budget_kib
   std::string at_transport = "udp";  ///< DeviceGroup::at_transport ("udp" | "tcp"; link = "at" only)
+  std::optional<ExternalDevice> external;  ///< DeviceGroup::external (link = "external")
+  /// True for a device the harness relays but does not run (link = "external").
+  bool is_external() const { return external.has_value(); }
+  /// A link through the serial fault proxy: an emulated PTY device, an external serial or TCP device.
+  bool serial_linked() const {
+    return link == "pty" || (external && external->port.kind != DeviceSpec::Kind::Udp);
+  }
   bool byzantine() const { return behaviour != "honest"; }
 };
 
