@@ -22,6 +22,8 @@ std::string error_body(std::string_view what) {
 /** Unread input drained after an error answer (so the peer reads the answer rather than a reset): bounded. */
 constexpr size_t kDrainBytes = 1 << 20;
 constexpr auto kDrainTime = std::chrono::seconds(2);
+/** Read buffer capacity of a connection while it receives a body larger than 4 KiB. */
+constexpr size_t kBodyReadBytes = 64 * 1024;
 
 }  // namespace
 
@@ -65,6 +67,10 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     if (parser_->content_length() && *parser_->content_length() > limit)
       return fail(413, "body larger than " + std::to_string(limit) + " bytes");
     parser_->body_limit(limit);  // no body octet parsed yet: also bounds a chunked body
+    // Beast reads at most the buffer's free capacity (at least 512 bytes): room for large reads while a body
+    // comes, so a 100 KB batch is a few reads, not two hundred. Bounded by kBodyReadBytes per connection.
+    if (buf_.capacity() < kBodyReadBytes && (parser_->chunked() || parser_->content_length().value_or(0) > 4096))
+      buf_.reserve(kBodyReadBytes);
     if (beast::iequals(req[http::field::expect], "100-continue") && !parser_->is_done()) {
       static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
       stream_.expires_after(std::chrono::milliseconds(server_.limits_.body_timeout_ms));
