@@ -153,8 +153,9 @@ Scores score_run(const RigSpec& rig, const std::vector<json>& events, const std:
       s.step_checks.push_back(std::move(c));
     } else if (kind == "console_action") {
       s.console_actions.push_back(f);
-    } else if (kind == "frame_error") {
-      ++s.frame_errors;
+    } else if (kind == "frame_error") {  // an aggregated line stands for "count" errors (docs/events.md)
+      const auto n = f.find("count");
+      s.frame_errors += n != f.end() && n->is_number_integer() && n->get<std::int64_t>() > 0 ? n->get<std::uint64_t>() : 1;
     }
   }
   if (!start) start = first_time;

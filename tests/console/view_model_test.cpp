@@ -134,13 +134,14 @@ TEST(ViewModel, ResetsSupplyRssiAndFrameErrorsReachTheirRows) {
   m.apply_event(ev(40, "emu:dps-01", "rail", {{"event", "brownout"}, {"vin", 3.5}}));
   m.apply_event(ev(50, "emu:esp8266-at-01", "ap_changed", {{"ssid", "lab"}, {"rssi", -71}, {"up", true}}));
   m.apply_event(ev(60, "trust-node", "frame_error", {{"link", "serial:/dev/pts/4"}, {"error", "bad_crc"}}));
+  m.apply_event(ev(61, "trust-node", "frame_error", {{"link", "serial:/dev/pts/4"}, {"error", "bad_crc"}, {"count", 4}}));
   EXPECT_EQ(m.device("esp32-01")->resets, 2);
   EXPECT_EQ(m.device("esp32-01")->last_reset, "watchdog");
   EXPECT_EQ(m.device("esp32-01")->state, "booting");
   EXPECT_EQ(m.device("dps-01")->vin, 3.5);
   EXPECT_EQ(m.device("dps-01")->state, "off");
   EXPECT_EQ(m.device("esp8266-at-01")->rssi, -71);
-  EXPECT_EQ(m.device("esp32-02")->frame_errors, 1);
+  EXPECT_EQ(m.device("esp32-02")->frame_errors, 5) << "an aggregated line counts its count";
   EXPECT_EQ(ViewModel::age_text(*m.device("esp32-01"), 12030), "12s");
   EXPECT_EQ(ViewModel::age_text(*m.device("esp32-02"), 12030), "-");
 }

@@ -64,6 +64,7 @@ std::vector<json> events() {
       ev(5000, "round_closed", round(3, true, {"h-03", "h-04"})),
       ev(6000, "frame_error", {{"link", "serial:/dev/pts/3"}, {"error", "bad_crc"}}),
       ev(6001, "frame_error", {{"link", "serial:/dev/pts/3"}, {"error", "decode"}}),
+      ev(6900, "frame_error", {{"link", "serial:/dev/pts/3"}, {"error", "decode"}, {"count", 5}}),  // aggregated
       "not an event",
       ev(20000, "round_closed", round(4, true, {"h-03", "h-04"})),
       ev(31000, "block_finalized", {{"height", 3}}),
@@ -95,7 +96,7 @@ TEST(Scorer, ScoresASyntheticRun) {
   EXPECT_EQ(s.time_to_blacklist_ms.at("b-01"), 3000);
   EXPECT_TRUE(s.ledger_valid);
   EXPECT_DOUBLE_EQ(s.liveness_blocks_per_min, 6.0);  // 3 blocks in 30 s
-  EXPECT_EQ(s.frame_errors, 2u);
+  EXPECT_EQ(s.frame_errors, 7u) << "an aggregated line counts its count (docs/events.md)";
   EXPECT_EQ(s.malformed_events, 1u);
   EXPECT_EQ(s.event_counts.at("round_closed"), 4u);
   EXPECT_EQ(s.event_counts.at("blacklisted"), 4u);

@@ -1,6 +1,7 @@
 // Config validation (docs/trust-node.md): every error names FILE:LINE.
 #include <gtest/gtest.h>
 
+#include "iotw/trust_node/admission.hpp"
 #include "iotw/trust_node/config.hpp"
 
 namespace iotw::tn {
@@ -67,7 +68,7 @@ TEST(TrustNodeConfig, UnknownKeyNamesFileLineAndAllowedKeys) {
             "selection, diversity, vrf_suite, claim_window_ms");
   EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[nodes]\n"),
             "rig/tn.toml:4: unknown key 'nodes' in the top level; allowed: node, http, udp, tcp, serial, consensus, rewards, "
-            "device_tags");
+            "device_tags, registration");
   EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[[serial]]\npath = \"/dev/pts/1\"\nspeed = 9600\n"),
             "rig/tn.toml:6: unknown key 'speed' in [[serial]]; allowed: path, baud");
 }
@@ -82,6 +83,47 @@ TEST(TrustNodeConfig, TcpListenerLikeUdp) {
   EXPECT_FALSE(c.udp);
   EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[tcp]\nlisten = \"127.0.0.1:0\"\nbacklog = 5\n"),
             "rig/tn.toml:6: unknown key 'backlog' in [tcp]; allowed: listen, port_file");
+}
+
+TEST(TrustNodeConfig, HostileInputLimitsHaveDefaultsAndRanges) {
+  const NodeConfig d = parse_config("[node]\ndb = \"x\"\nseed = 1\n", "tn.toml", "");
+  EXPECT_EQ(d.http_limits.max_connections, 256u);
+  EXPECT_EQ(d.http_limits.header_timeout_ms, 10'000u);
+  EXPECT_EQ(d.http_limits.body_timeout_ms, 60'000u);
+  EXPECT_EQ(d.http_limits.max_header_bytes, 8192u);
+  EXPECT_EQ(d.http_limits.max_body_bytes, 16u << 20);
+  EXPECT_EQ(d.http_limits.max_json_depth, 16u);
+  EXPECT_EQ(d.udp_limits.max_peers, 4096u);
+  EXPECT_EQ(d.udp_limits.peer_idle_ms, 0u);  // = 2 x device_timeout_ms
+  EXPECT_EQ(d.admission.max_devices, 100'000u);
+  EXPECT_EQ(d.admission.max_in_progress, 1024u);
+  EXPECT_EQ(d.admission.per_source_per_s, 5u);
+  EXPECT_EQ(d.admission.per_source_burst, 20u);
+  const NodeConfig c = parse_config(
+      "[node]\ndb = \"x\"\nseed = 1\n[http]\nlisten = \"127.0.0.1:0\"\nmax_connections = 8\nheader_timeout_ms = 300\n"
+      "body_timeout_ms = 400\nmax_header_bytes = 2048\nmax_body_bytes = 65536\nmax_json_depth = 5\n"
+      "[udp]\nlisten = \"127.0.0.1:0\"\nmax_peers = 10\npeer_idle_ms = 700\n"
+      "[registration]\nmax_devices = 3\nmax_in_progress = 2\nper_source_per_s = 1\nper_source_burst = 1\n",
+      "tn.toml", "");
+  EXPECT_EQ(c.http_limits.max_connections, 8u);
+  EXPECT_EQ(c.http_limits.header_timeout_ms, 300u);
+  EXPECT_EQ(c.http_limits.body_timeout_ms, 400u);
+  EXPECT_EQ(c.http_limits.max_header_bytes, 2048u);
+  EXPECT_EQ(c.http_limits.max_body_bytes, 65536u);
+  EXPECT_EQ(c.http_limits.max_json_depth, 5u);
+  EXPECT_EQ(c.udp_limits.max_peers, 10u);
+  EXPECT_EQ(c.udp_limits.peer_idle_ms, 700u);
+  EXPECT_EQ(c.admission.max_devices, 3u);
+  EXPECT_EQ(c.admission.max_in_progress, 2u);
+  EXPECT_EQ(c.admission.per_source_per_s, 1u);
+  EXPECT_EQ(c.admission.per_source_burst, 1u);
+  EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[http]\nlisten = \"127.0.0.1:0\"\nmax_json_depth = 2\n"),
+            "rig/tn.toml:6: [http] max_json_depth must be an integer in 3..1000");
+  EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[http]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 99999999\n"),
+            "rig/tn.toml:6: [http] max_body_bytes must be an integer in 1024..16777216");
+  EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[registration]\nrate = 1\n"),
+            "rig/tn.toml:5: unknown key 'rate' in [registration]; allowed: max_devices, max_in_progress, "
+            "per_source_per_s, per_source_burst");
 }
 
 TEST(TrustNodeConfig, BadValuesNameFileAndLine) {
@@ -138,6 +180,25 @@ TEST(TrustNodeConfig, TomlSyntaxErrorNamesLine) {
 
 TEST(TrustNodeConfig, MissingFileIsAConfigError) {
   EXPECT_THROW(load_config("/nonexistent/tn.toml"), ConfigError);
+}
+
+TEST(RegistrationAdmission, RateCapsAndKnownKeys) {
+  using V = RegistrationAdmission::Verdict;
+  RegistrationAdmission a(AdmissionConfig{.max_devices = 10, .max_in_progress = 3, .per_source_per_s = 2,
+                                          .per_source_burst = 2});
+  EXPECT_EQ(a.check("udp:a", false, 0, 0, 1000), V::admit);
+  EXPECT_EQ(a.check("udp:a", false, 0, 0, 1000), V::admit);
+  EXPECT_EQ(a.check("udp:a", false, 0, 0, 1000), V::source_rate) << "burst of 2 used up";
+  EXPECT_EQ(a.check("udp:b", false, 0, 0, 1000), V::admit) << "another source has its own bucket";
+  EXPECT_EQ(a.check("udp:a", false, 0, 0, 1499), V::source_rate);
+  EXPECT_EQ(a.check("udp:a", false, 0, 0, 1500), V::admit) << "2 per second: one token after 500 ms";
+  EXPECT_EQ(a.check("udp:c", false, 0, 3, 1500), V::in_progress_cap);
+  EXPECT_EQ(a.check("udp:d", false, 8, 2, 1500), V::device_cap) << "registered + open registrations reach 10";
+  EXPECT_EQ(a.check("udp:e", true, 10, 0, 1500), V::admit) << "a known key re-attaches past the device cap";
+  EXPECT_EQ(a.sources(), 5u);
+  a.forget("udp:a");
+  EXPECT_EQ(a.sources(), 4u);
+  EXPECT_EQ(a.check("udp:a", false, 0, 0, 1500), V::admit) << "a new link starts with a full bucket";
 }
 
 }  // namespace

@@ -79,6 +79,23 @@ TEST(TxIntake, SchemaViolationsAreNamed) {
   EXPECT_EQ(parse_error(R"({"txs":[]})", true), "body must be {\"transactions\": [...]}");
 }
 
+TEST(TxIntake, NestingAndRepeatedKeysAreRefusedBeforeADocumentIsBuilt) {
+  EXPECT_EQ(check_json_shape(R"({"a":[{"b":1}],"c":{"d":[]}})", 3), std::nullopt);
+  EXPECT_EQ(check_json_shape(R"({"a":[{"b":[]}]})", 3), "JSON nested deeper than 3 levels");
+  EXPECT_EQ(check_json_shape(std::string(1 << 20, '['), 16), "JSON nested deeper than 16 levels");
+  EXPECT_EQ(check_json_shape(R"({"a":1,"a":2})", 16), "duplicate key 'a'");
+  EXPECT_EQ(check_json_shape(R"({"a":{"k":1},"b":{"k":1}})", 16), std::nullopt) << "keys are per object";
+  EXPECT_EQ(check_json_shape(R"({"a":1,"a":2})", 16), "duplicate key 'a'") << "compared after unescaping";
+  EXPECT_EQ(check_json_shape("[1,", 16), "body is not valid JSON (UTF-8)");
+  EXPECT_EQ(parse_error(R"({"payload":"x","payload":"y"})"), "duplicate key 'payload'");
+  EXPECT_EQ(parse_error(R"({"transactions":[{"payload":"a","payload":"b"}]})", true), "duplicate key 'payload'");
+  EXPECT_EQ(parse_error("{\"transactions\":" + std::string(100000, '[') + std::string(100000, ']') + "}", true),
+            "JSON nested deeper than 16 levels");
+  EXPECT_EQ(std::get<TxParseError>(parse_tx_batch(R"({"transactions":[{"payload":"a"}]})", 2)).message,
+            "JSON nested deeper than 2 levels")
+      << "the slow path's depth limit; the fast path (depth 3) is only taken when max_depth allows it";
+}
+
 TEST(UsageReport, AcceptedOnceRecordedAsTxAndRewardedWithTheBlock) {
   ConsensusConfig cfg;
   cfg.witnesses = 2;

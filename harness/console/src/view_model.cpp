@@ -351,7 +351,8 @@ void ViewModel::apply_event(const json& e) {
     } else if (kind == "frame_error") {
       const auto it = link_device_.find(str(f, "link"));
       if (it != link_device_.end()) {
-        ++device_named(it->second).frame_errors;
+        const auto n = f.find("count");  // an aggregated line stands for "count" errors (docs/events.md)
+        device_named(it->second).frame_errors += n != f.end() && n->is_number_integer() && n->get<std::int64_t>() > 0 ? n->get<std::int64_t>() : 1;
         log_line(it->second, t, "warn", "frame error on its link: " + str(f, "error"));
       }
     } else if (kind == "txs_accepted") {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
+#include <unordered_set>
 
 namespace iotw::tn {
 namespace {
@@ -114,6 +115,54 @@ class FastBatch {
   const char *p_, *end_;
 };
 
+/** SAX consumer of check_json_shape: tracks the open containers and, per open object, the keys seen. */
+class ShapeCheck final : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  explicit ShapeCheck(size_t max_depth) : max_depth_(max_depth) {}
+  std::optional<std::string> error;
+
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t &) override { return true; }
+  bool string(string_t &) override { return true; }
+  bool binary(binary_t &) override { return true; }
+  bool start_object(std::size_t) override { return open(true); }
+  bool key(string_t &k) override {
+    if (!keys_.back().insert(k).second) return fail("duplicate key '" + k + "'");
+    return true;
+  }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override { return open(false); }
+  bool end_array() override { return close(); }
+  bool parse_error(std::size_t, const std::string &, const nlohmann::detail::exception &) override {
+    return fail("body is not valid JSON (UTF-8)");
+  }
+
+ private:
+  bool open(bool object) {
+    if (depth_ == max_depth_) return fail("JSON nested deeper than " + std::to_string(max_depth_) + " levels");
+    ++depth_;
+    if (object) keys_.emplace_back();
+    objects_.push_back(object);
+    return true;
+  }
+  bool close() {
+    --depth_;
+    if (objects_.back()) keys_.pop_back();
+    objects_.pop_back();
+    return true;
+  }
+  bool fail(std::string m) {
+    if (!error) error = std::move(m);
+    return false;
+  }
+  size_t max_depth_, depth_ = 0;
+  std::vector<bool> objects_;                       ///< per open container: is it an object
+  std::vector<std::unordered_set<std::string>> keys_;  ///< per open object: its keys so far
+};
+
 void add_hashes(std::vector<TxRequest> &reqs) {
   for (TxRequest &r : reqs) r.hash = sha256(r.payload.data(), r.payload.size());
 }
@@ -127,8 +176,15 @@ size_t tx_sigmsg(const Hash &tx_hash, uint8_t out[tx_sigmsg_len]) {
   return sizeof tag + tx_hash.size();
 }
 
-std::variant<TxRequest, TxParseError> parse_tx_request(std::string_view body) {
+std::optional<std::string> check_json_shape(std::string_view body, size_t max_depth) {
+  ShapeCheck check(max_depth);
+  if (nlohmann::json::sax_parse(body, &check)) return std::nullopt;
+  return check.error ? check.error : std::optional<std::string>("body is not valid JSON (UTF-8)");
+}
+
+std::variant<TxRequest, TxParseError> parse_tx_request(std::string_view body, size_t max_depth) {
   if (body.size() > max_tx_body) return TxParseError{"body larger than " + std::to_string(max_tx_body) + " bytes"};
+  if (auto e = check_json_shape(body, max_depth)) return TxParseError{*e};
   const nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded()) return TxParseError{"body is not valid JSON (UTF-8)"};
   auto r = from_json(j, "");
@@ -136,16 +192,17 @@ std::variant<TxRequest, TxParseError> parse_tx_request(std::string_view body) {
   return r;
 }
 
-std::variant<std::vector<TxRequest>, TxParseError> parse_tx_batch(std::string_view body) {
+std::variant<std::vector<TxRequest>, TxParseError> parse_tx_batch(std::string_view body, size_t max_depth) {
   if (body.size() > max_batch_body) return TxParseError{"body larger than " + std::to_string(max_batch_body) + " bytes"};
   {
     std::vector<TxRequest> fast;
     fast.reserve(std::min<size_t>(max_batch_txs, body.size() / 16 + 1));
-    if (FastBatch(body).parse(fast)) {
+    if (max_depth >= 3 && FastBatch(body).parse(fast)) {  // its shape nests 3 deep
       add_hashes(fast);
       return fast;
     }
   }
+  if (auto e = check_json_shape(body, max_depth)) return TxParseError{*e};
   const nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded()) return TxParseError{"body is not valid JSON (UTF-8)"};
   if (!j.is_object() || j.size() != 1 || !j.contains("transactions") || !j["transactions"].is_array())

@@ -8,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include "iotw/cli/read_file.hpp"
+#include "iotw/trust_node/tx_request.hpp"
 
 namespace iotw::tn {
 namespace {
@@ -56,7 +57,11 @@ class Checker {
   }
 
   ListenConfig listen(const toml::table &t, std::string_view section, const std::string &base) const {
-    if (section == "http") only(t, "[http]", {"listen", "port_file", "operator_token"});
+    if (section == "http")
+      only(t, "[http]", {"listen", "port_file", "operator_token", "max_connections", "header_timeout_ms",
+                         "body_timeout_ms", "max_header_bytes", "max_body_bytes", "max_json_depth"});
+    else if (section == "udp")
+      only(t, "[udp]", {"listen", "port_file", "max_peers", "peer_idle_ms"});
     else only(t, fmt::format("[{}]", section), {"listen", "port_file"});
     ListenConfig l;
     const auto addr = str(t, section, "listen");
@@ -98,7 +103,8 @@ NodeConfig parse_config(std::string_view text, const std::string &source, const 
     throw ConfigError(fmt::format("{}:{}: {}", source, e.source().begin.line, e.description()));
   }
   const Checker c(source);
-  c.only(root, "the top level", {"node", "http", "udp", "tcp", "serial", "consensus", "rewards", "device_tags"});
+  c.only(root, "the top level",
+         {"node", "http", "udp", "tcp", "serial", "consensus", "rewards", "device_tags", "registration"});
   NodeConfig cfg;
 
   const toml::table *node = c.table(root, "node");
@@ -116,8 +122,21 @@ NodeConfig parse_config(std::string_view text, const std::string &source, const 
   if (auto key = c.str(*node, "node", "key")) cfg.key = Checker::resolve(*key, base_dir);
   else if (cfg.db != ":memory:") cfg.key = cfg.db + ".key";
 
-  if (const toml::table *t = c.table(root, "http")) cfg.http = c.listen(*t, "http", base_dir);
-  if (const toml::table *t = c.table(root, "udp")) cfg.udp = c.listen(*t, "udp", base_dir);
+  if (const toml::table *t = c.table(root, "http")) {
+    cfg.http = c.listen(*t, "http", base_dir);
+    HttpLimits &h = cfg.http_limits;
+    if (auto v = c.uint(*t, "http", "max_connections", 1, 65536)) h.max_connections = *v;
+    if (auto v = c.uint(*t, "http", "header_timeout_ms", 1, kMaxMs)) h.header_timeout_ms = *v;
+    if (auto v = c.uint(*t, "http", "body_timeout_ms", 1, kMaxMs)) h.body_timeout_ms = *v;
+    if (auto v = c.uint(*t, "http", "max_header_bytes", 1024, 1 << 20)) h.max_header_bytes = *v;
+    if (auto v = c.uint(*t, "http", "max_body_bytes", 1024, max_batch_body)) h.max_body_bytes = *v;
+    if (auto v = c.uint(*t, "http", "max_json_depth", 3, 1000)) h.max_json_depth = *v;
+  }
+  if (const toml::table *t = c.table(root, "udp")) {
+    cfg.udp = c.listen(*t, "udp", base_dir);
+    if (auto v = c.uint(*t, "udp", "max_peers", 1, 1'000'000)) cfg.udp_limits.max_peers = *v;
+    if (auto v = c.uint(*t, "udp", "peer_idle_ms", 1, kMaxMs)) cfg.udp_limits.peer_idle_ms = *v;
+  }
   if (const toml::table *t = c.table(root, "tcp")) cfg.tcp = c.listen(*t, "tcp", base_dir);
 
   if (const toml::node *s = root.get("serial")) {
@@ -189,6 +208,15 @@ NodeConfig parse_config(std::string_view text, const std::string &source, const 
     if (auto v = c.uint(*t, "rewards", "miner", 0, kMaxReward)) r.miner = *v;
     if (auto v = c.uint(*t, "rewards", "witness", 0, kMaxReward)) r.witness = *v;
     if (auto v = c.uint(*t, "rewards", "usage", 0, kMaxReward)) r.usage = *v;
+  }
+
+  if (const toml::table *t = c.table(root, "registration")) {
+    c.only(*t, "[registration]", {"max_devices", "max_in_progress", "per_source_per_s", "per_source_burst"});
+    AdmissionConfig &a = cfg.admission;
+    if (auto v = c.uint(*t, "registration", "max_devices", 1, 100'000'000)) a.max_devices = *v;
+    if (auto v = c.uint(*t, "registration", "max_in_progress", 1, 1'000'000)) a.max_in_progress = *v;
+    if (auto v = c.uint(*t, "registration", "per_source_per_s", 1, 1'000'000)) a.per_source_per_s = static_cast<uint32_t>(*v);
+    if (auto v = c.uint(*t, "registration", "per_source_burst", 1, 1'000'000)) a.per_source_burst = static_cast<uint32_t>(*v);
   }
 
   if (const toml::node *s = root.get("device_tags")) {

@@ -17,11 +17,13 @@
 #include <unistd.h>
 
 #include <boost/asio.hpp>
-#include <httplib.h>
+#include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
 #include "iotw/exit_code.hpp"
 #include "iotw/message_codec.h"
+#include "iotw/trust_node/admission.hpp"
+#include "iotw/trust_node/http_server.hpp"
 #include "iotw/trust_node/links.hpp"
 #include "iotw/trust_node/metrics.hpp"
 #include "iotw/trust_node/sqlite_ledger.hpp"
@@ -71,11 +73,6 @@ std::optional<uint64_t> parse_u64(const std::string &s) {
   return std::stoull(s);
 }
 
-void reply(httplib::Response &res, int status, const nlohmann::json &body) {
-  res.status = status;
-  res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
-}
-
 /** The 202 body of POST /v1/transactions/batch, written directly (the same bytes as nlohmann's dump of
  *  {"accepted","rejected","results":[{"hash","status":"pending"}, {"error","hash","status":"duplicate"},
  *  {"error","status":"invalid"}]}): at 10,000 results per batch the DOM build and dump were a visible cost. */
@@ -109,12 +106,95 @@ std::string batch_reply(const std::vector<SubmitResult> &rs) {
   return out;
 }
 
+/** Flood-prone events (docs/events.md "Aggregated events"): per (kind, link, error or reason), the first event of a one-second
+ *  window is written at once; the further ones are counted and written as one line of the same kind, with the
+ *  last one's fields plus "count" (how many it stands for), when the window closes. At most max_windows windows
+ *  are open; events of further links go to one window per kind and cause whose line has link "*". */
+class FloodEvents {
+ public:
+  static constexpr size_t max_windows = 1024;
+  static constexpr uint64_t window_ms = 1000;
+  static bool is_flood_kind(std::string_view kind) {
+    return kind == "frame_error" || kind == "registration_rejected" || kind == "registration_refused" ||
+           kind == "udp_peer_refused" || kind == "link_rejected";
+  }
+  explicit FloodEvents(EventWriter &w) : w_(w) {}
+
+  void add(std::string_view kind, nlohmann::json fields, uint64_t now_ms) {
+    auto str = [&](const char *k) {
+      const auto it = fields.find(k);
+      return it != fields.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    // The window's key: kind, link and the error or reason (each distinct cause shows up at once).
+    const std::string cause = str("error") + str("reason");
+    std::string key = std::string(kind) + '\n' + str("link") + '\n' + cause;
+    auto it = open_.find(key);
+    if (it == open_.end() && open_.size() >= max_windows) {
+      fields["link"] = "*";
+      key = std::string(kind) + "\n*\n" + cause;
+      it = open_.try_emplace(key, Window{std::string(kind), now_ms, 0, {}}).first;
+    }
+    if (it == open_.end()) {
+      open_.emplace(std::move(key), Window{std::string(kind), now_ms, 0, {}});
+      w_.write(kind, fields);
+      return;
+    }
+    ++it->second.suppressed;
+    it->second.last = std::move(fields);
+  }
+
+  /** Closes the windows older than window_ms (all of them with all = true), writing their count lines. */
+  void flush(uint64_t now_ms, bool all) {
+    for (auto it = open_.begin(); it != open_.end();) {
+      if (!all && now_ms - it->second.start_ms < window_ms) {
+        ++it;
+        continue;
+      }
+      if (it->second.suppressed) {
+        nlohmann::json f = std::move(it->second.last);
+        f["count"] = it->second.suppressed;
+        w_.write(it->second.kind, f);
+      }
+      it = open_.erase(it);
+    }
+  }
+
+ private:
+  struct Window {
+    std::string kind;
+    uint64_t start_ms;
+    uint64_t suppressed;
+    nlohmann::json last;
+  };
+  EventWriter &w_;
+  std::map<std::string, Window> open_;  ///< by kind, link and cause
+};
+
+std::string dump(const nlohmann::json &j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+
+/** The query parameters of a request-target (after '?'): name -> value, not percent-decoded (every parameter
+ *  the API reads is a decimal number). nullopt if a name repeats. */
+std::optional<std::map<std::string_view, std::string_view>> query_params(std::string_view query) {
+  std::map<std::string_view, std::string_view> out;
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (part.empty()) continue;
+    const size_t eq = part.find('=');
+    const std::string_view k = part.substr(0, eq), v = eq == std::string_view::npos ? "" : part.substr(eq + 1);
+    if (!out.emplace(k, v).second) return std::nullopt;
+  }
+  return out;
+}
+
 class Daemon final : public CoreSink, public LinkHost {
  public:
   explicit Daemon(const NodeConfig &cfg)
-      : cfg_(cfg), events_(cfg.events), rng_(cfg.seed), ledger_(cfg.db),
-        core_(with_node_key(cfg), ledger_, clock_, rng_, *this), tick_(io_), signals_(io_, SIGINT, SIGTERM),
-        work_(asio::make_work_guard(io_)) {}
+      : cfg_(cfg), events_(cfg.events), flood_(events_), rng_(cfg.seed), ledger_(cfg.db),
+        core_(with_node_key(cfg), ledger_, clock_, rng_, *this), tick_(io_), flood_timer_(io_),
+        signals_(io_, SIGINT, SIGTERM), work_(asio::make_work_guard(io_)), admission_(cfg.admission),
+        pool_(std::max(2u, std::thread::hardware_concurrency())) {}
 
   int run() {
     events_.write("node_started", {{"seed", cfg_.seed}, {"height", core_.height()}, {"db", cfg_.db},
@@ -126,7 +206,9 @@ class Daemon final : public CoreSink, public LinkHost {
     }
     for (auto &s : serial_) s->start();
     if (cfg_.udp) {
-      udp_ = std::make_unique<UdpLink>(io_, *cfg_.udp, *this);
+      UdpLimits limits = cfg_.udp_limits;
+      if (limits.peer_idle_ms == 0) limits.peer_idle_ms = 2 * cfg_.consensus.device_timeout_ms;
+      udp_ = std::make_unique<UdpLink>(io_, *cfg_.udp, limits, *this);
       if (!cfg_.udp->port_file.empty()) write_port_file(cfg_.udp->port_file, udp_->port());
       events_.write("udp_listening", {{"port", udp_->port()}});
       spdlog::info("listening: UDP port {}", udp_->port());
@@ -144,6 +226,7 @@ class Daemon final : public CoreSink, public LinkHost {
       if (!ec) stop(sig == SIGTERM ? "sigterm" : "sigint");
     });
     schedule_tick();
+    schedule_flood_flush();
     try {
       io_.run();
     } catch (const std::exception &e) {  // a storage failure: the WAL keeps the db consistent; exit now
@@ -152,7 +235,8 @@ class Daemon final : public CoreSink, public LinkHost {
       std::fflush(nullptr);
       std::_Exit(kExitCouldNotRun);
     }
-    if (http_thread_.joinable()) http_thread_.join();
+    pool_.join();
+    flood_.flush(wall_ms(), true);
     return 0;
   }
 
@@ -164,7 +248,7 @@ class Daemon final : public CoreSink, public LinkHost {
     const size_t n = iotw_msg_encode(&env, buf, sizeof buf);
     if (n > 0) it->second(buf, n);
   }
-  void event(std::string_view kind, nlohmann::json fields) override { events_.write(kind, fields); }
+  void event(std::string_view kind, nlohmann::json fields) override { write_event(kind, std::move(fields)); }
   void event_serialized(std::string_view kind, const std::string &fields_json) override {
     events_.write_serialized(kind, fields_json);
   }
@@ -178,6 +262,8 @@ class Daemon final : public CoreSink, public LinkHost {
     events_.write("link_opened", {{"link", name}});
   }
   void link_down(uint32_t id) override {
+    auto it = names_.find(id);
+    if (it != names_.end()) admission_.forget(it->second);
     senders_.erase(id);
     names_.erase(id);
     core_.link_closed(id);
@@ -186,20 +272,46 @@ class Daemon final : public CoreSink, public LinkHost {
     iotw_v1_Envelope env;
     if (iotw_msg_decode(p, n, &env) != 0) {
       ++frame_errors_;
-      events_.write("frame_error", {{"link", link_name(id)}, {"error", "decode"}});
+      write_event("frame_error", {{"link", link_name(id)}, {"error", "decode"}});
       return;
     }
+    if (env.which_body == iotw_v1_Envelope_hello_tag && !admit_hello(id, env.body.hello)) return;
     core_.on_message(id, env);
   }
   void link_event(std::string_view kind, nlohmann::json fields) override {
     if (kind == "frame_error") ++frame_errors_;
-    events_.write(kind, fields);
+    write_event(kind, std::move(fields));
   }
 
  private:
   std::string link_name(uint32_t id) const {
     auto it = names_.find(id);
     return it == names_.end() ? "link:" + std::to_string(id) : it->second;
+  }
+
+  void write_event(std::string_view kind, nlohmann::json fields) {
+    if (FloodEvents::is_flood_kind(kind)) return flood_.add(kind, std::move(fields), wall_ms());
+    events_.write(kind, fields);
+  }
+
+  /** Registration admission ([registration], docs/trust-node.md): a refused Hello is dropped unanswered. */
+  bool admit_hello(uint32_t id, const iotw_v1_Hello &h) {
+    Key key{};
+    std::memcpy(key.data(), h.pubkey, key.size());
+    const std::string name = link_name(id);
+    const auto v = admission_.check(name, core_.knows_device(key), core_.device_count(),
+                                    core_.registrations_in_progress(), steady_ms());
+    if (v == RegistrationAdmission::Verdict::admit) return true;
+    ++registrations_refused_;
+    write_event("registration_refused",
+                {{"link", name}, {"device", to_hex(key)}, {"reason", RegistrationAdmission::reason(v)}});
+    return false;
+  }
+
+  static uint64_t steady_ms() {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
   }
 
   void schedule_tick() {
@@ -211,230 +323,265 @@ class Daemon final : public CoreSink, public LinkHost {
     });
   }
 
+  void schedule_flood_flush() {
+    flood_timer_.expires_after(std::chrono::milliseconds(250));
+    flood_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec || stopping_) return;
+      flood_.flush(wall_ms(), false);
+      schedule_flood_flush();
+    });
+  }
+
   void stop(const char *reason) {
     if (stopping_) return;
     stopping_ = true;
+    flood_.flush(wall_ms(), true);
     events_.write("node_stopping", {{"reason", reason}});
     spdlog::info("stopping: {}", reason);
     tick_.cancel();
+    flood_timer_.cancel();
     signals_.cancel();
     for (auto &s : serial_) s->close();
     if (udp_) udp_->close();
     if (tcp_) tcp_->close();
-    if (http_thread_.joinable()) {
-      http_.stop();  // the http thread drops the work guard once its in-flight requests are answered
-    } else {
-      work_.reset();
-    }
+    if (http_) http_->stop();  // requests in progress are still answered: their work keeps io_.run() going
+    work_.reset();
   }
 
-  /** Run f on the io thread and wait for its result (exceptions propagate). */
-  template <class F>
-  auto on_io(F f) -> decltype(f()) {
-    std::packaged_task<decltype(f())()> task(std::move(f));
-    auto result = task.get_future();
-    asio::post(io_, [&task] { task(); });
-    return result.get();
-  }
-
-  /** Group commit: HTTP threads queue their parsed transactions here; one io-thread task takes everything
-   *  queued and stores it with one submit_batch (one SQLite transaction, one fsync), then answers each
-   *  request with its share of the results. Requests that arrive while a commit runs form the next group. */
+  /** Group commit: worker threads parse and hash transactions and post them to the io thread, which queues
+   *  them here; one io task takes everything queued and stores it with one submit_batch (one SQLite
+   *  transaction, one fsync), then answers each request with its share of the results. Requests that arrive
+   *  while a commit runs form the next group. */
   struct Intake {
     std::vector<TxRequest> reqs;
-    std::promise<std::vector<SubmitResult>> done;
+    bool batch;
+    HttpServer::Respond respond;
   };
 
-  std::vector<SubmitResult> submit(std::vector<TxRequest> reqs) {
-    Intake in{std::move(reqs), {}};
-    auto result = in.done.get_future();
-    {
-      std::lock_guard lock(intake_mu_);
-      intake_.push_back(&in);
-      if (!intake_posted_) {
-        intake_posted_ = true;
-        asio::post(io_, [this] { commit_intake(); });
-      }
+  void queue_intake(Intake in) {
+    intake_.push_back(std::move(in));
+    if (!intake_posted_) {
+      intake_posted_ = true;
+      asio::post(io_, [this] { commit_intake(); });
     }
-    return result.get();
   }
 
   void commit_intake() {
-    std::vector<Intake *> group;
-    {
-      std::lock_guard lock(intake_mu_);
-      group.swap(intake_);
-      intake_posted_ = false;
-    }
+    std::vector<Intake> group;
+    group.swap(intake_);
+    intake_posted_ = false;
     std::vector<TxRequest> all;
     if (group.size() == 1) {
-      all = std::move(group[0]->reqs);
+      all = std::move(group[0].reqs);
     } else {
       size_t n = 0;
-      for (const Intake *in : group) n += in->reqs.size();
+      for (const Intake &in : group) n += in.reqs.size();
       all.reserve(n);
-      for (Intake *in : group) std::move(in->reqs.begin(), in->reqs.end(), std::back_inserter(all));
+      for (Intake &in : group) std::move(in.reqs.begin(), in.reqs.end(), std::back_inserter(all));
     }
     std::vector<SubmitResult> rs;
     try {
       EventWriter::Hold hold(events_);  // the group's events are flushed once, before any request is answered
       rs = core_.submit_batch(all);
-    } catch (...) {
-      for (Intake *in : group) in->done.set_exception(std::current_exception());
+    } catch (const std::exception &e) {  // nothing of the group was stored: every request learns it
+      for (Intake &in : group) {
+        ++http_rejected_;
+        in.respond(500, dump({{"error", e.what()}}), "application/json");
+      }
       return;
     }
     size_t at = 0;
-    for (Intake *in : group) {
-      const size_t n = group.size() == 1 ? rs.size() : in->reqs.size();
-      std::vector<SubmitResult> mine(std::make_move_iterator(rs.begin() + static_cast<std::ptrdiff_t>(at)),
-                                     std::make_move_iterator(rs.begin() + static_cast<std::ptrdiff_t>(at + n)));
+    for (Intake &in : group) {
+      const size_t n = group.size() == 1 ? rs.size() : in.reqs.size();
+      const auto first = rs.begin() + static_cast<std::ptrdiff_t>(at);
       at += n;
-      in->done.set_value(std::move(mine));
+      if (in.batch) {
+        in.respond(202,
+                   batch_reply(std::vector<SubmitResult>(std::make_move_iterator(first),
+                                                         std::make_move_iterator(first + static_cast<std::ptrdiff_t>(n)))),
+                   "application/json");
+        continue;
+      }
+      const SubmitResult &r = *first;
+      switch (r.status) {
+        case SubmitResult::accepted:
+          in.respond(202, dump({{"hash", to_hex(r.hash)}, {"status", "pending"}}), "application/json");
+          break;
+        case SubmitResult::duplicate:
+          in.respond(409, dump({{"error", r.error}, {"hash", to_hex(r.hash)}}), "application/json");
+          break;
+        case SubmitResult::invalid:
+          ++http_rejected_;
+          in.respond(400, dump({{"error", r.error}}), "application/json");
+          break;
+      }
     }
   }
 
-  void start_http() {
-    http_.set_tcp_nodelay(true);  // responses go out as two writes; without this each stalls ~40 ms (Nagle)
-    http_.set_payload_max_length(max_batch_body);
-    http_.Post("/v1/transactions", [this](const httplib::Request &req, httplib::Response &res) {
-      if (req.body.size() > max_tx_body) return bad_request(res, 413, "body larger than 32768 bytes");
-      auto parsed = parse_tx_request(req.body);
-      if (auto *e = std::get_if<TxParseError>(&parsed))
-        return bad_request(res, 400, "body must be {\"payload\": \"<UTF-8 text, 1..4096 bytes>\"} "
-                                     "(optionally with pubkey, signature): " + e->message);
-      const SubmitResult r = submit({std::move(std::get<TxRequest>(parsed))}).at(0);
-      switch (r.status) {
-        case SubmitResult::accepted: return reply(res, 202, {{"hash", to_hex(r.hash)}, {"status", "pending"}});
-        case SubmitResult::duplicate: return reply(res, 409, {{"error", r.error}, {"hash", to_hex(r.hash)}});
-        case SubmitResult::invalid: return reply(res, 400, {{"error", r.error}});
+  /** POST /v1/transactions and /v1/transactions/batch: parsed and hashed on a worker thread; the io thread
+   *  stores (group commit) and answers. The work guard keeps io_.run() alive until the request is answered. */
+  void post_transactions(std::string body, HttpServer::Respond respond, bool batch) {
+    asio::post(pool_, [this, body = std::move(body), respond = std::move(respond), batch,
+                       guard = asio::make_work_guard(io_)]() mutable {
+      const size_t depth = cfg_.http_limits.max_json_depth;
+      std::vector<TxRequest> reqs;
+      if (batch) {
+        auto parsed = parse_tx_batch(body, depth);
+        if (auto *e = std::get_if<TxParseError>(&parsed)) return refuse(respond, 400, e->message);
+        reqs = std::move(std::get<std::vector<TxRequest>>(parsed));
+      } else {
+        auto parsed = parse_tx_request(body, depth);
+        if (auto *e = std::get_if<TxParseError>(&parsed))
+          return refuse(respond, 400, "body must be {\"payload\": \"<UTF-8 text, 1..4096 bytes>\"} "
+                                      "(optionally with pubkey, signature): " + e->message);
+        reqs.push_back(std::move(std::get<TxRequest>(parsed)));
       }
+      asio::post(io_, [this, reqs = std::move(reqs), respond = std::move(respond), batch]() mutable {
+        queue_intake(Intake{std::move(reqs), batch, std::move(respond)});
+      });
     });
-    http_.Post("/v1/transactions/batch", [this](const httplib::Request &req, httplib::Response &res) {
-      auto parsed = parse_tx_batch(req.body);
-      if (auto *e = std::get_if<TxParseError>(&parsed)) return bad_request(res, 400, e->message);
-      const std::vector<SubmitResult> rs = submit(std::move(std::get<std::vector<TxRequest>>(parsed)));
-      res.status = 202;
-      res.set_content(batch_reply(rs), "application/json");
-    });
-    http_.Get("/v1/balances", [this](const httplib::Request &, httplib::Response &res) {
-      reply(res, 200, {{"unit", "IOTW base unit"}, {"balances", on_io([&] { return core_.balances_json(); })}});
-    });
-    http_.Get(R"(/v1/balances/([^/]+))", [this](const httplib::Request &req, httplib::Response &res) {
-      const auto key = from_hex<32>(req.matches[1].str());
-      if (!key) return bad_request(res, 400, "device must be a 64-hex-digit public key");
-      reply(res, 200, {{"device", to_hex(*key)}, {"balance", on_io([&] { return core_.balance(*key); })}});
-    });
-    http_.Get("/v1/blacklist", [this](const httplib::Request &, httplib::Response &res) {
-      reply(res, 200, {{"blacklist", on_io([&] { return core_.blacklist_json(); })}});
-    });
-    http_.Post(R"(/v1/blacklist/([^/]+)/lift)", [this](const httplib::Request &req, httplib::Response &res) {
-      const std::string &token = cfg_.http->operator_token;
-      if (!token.empty() && req.get_header_value("Authorization") != "Bearer " + token)
-        return bad_request(res, 401, "operator token required (Authorization: Bearer <[http] operator_token>)");
-      const auto key = from_hex<32>(req.matches[1].str());
-      if (!key) return bad_request(res, 400, "device must be a 64-hex-digit public key");
-      if (!on_io([&] { return core_.lift_blacklist(*key); }))
-        return bad_request(res, 404, "device is not blacklisted");
-      reply(res, 200, {{"device", to_hex(*key)}, {"lifted", true}});
-    });
-    http_.Get("/metrics", [this](const httplib::Request &, httplib::Response &res) {
-      res.set_content(on_io([&] { return metrics_text(); }), "text/plain; version=0.0.4; charset=utf-8");
-    });
-    http_.Get("/v1/health", [this](const httplib::Request &, httplib::Response &res) {
-      reply(res, 200, on_io([&] {
-              const CoreCounters &c = core_.counters();
-              return nlohmann::json{{"status", "ok"},
-                                    {"height", core_.height()},
-                                    {"devices_attached", core_.attached_count()},
-                                    {"devices_blacklisted", core_.blacklisted_count()},
-                                    {"pending_txs", core_.pending_count()},
-                                    {"rounds", c.rounds},
-                                    {"attestations_rejected", c.attestations_rejected},
-                                    {"attestations_wrong_hash", c.attestations_wrong_hash},
-                                    {"attestations_replayed", c.attestations_replayed},
-                                    {"attestations_bad_signature", c.attestations_bad_signature},
-                                    {"results_rejected", c.results_rejected},
-                                    {"registrations_rejected", c.registrations_rejected},
-                                    {"messages_rejected", c.messages_rejected},
-                                    {"frame_errors", frame_errors_},
-                                    {"usage_accepted", c.usage_accepted},
-                                    {"usage_rejected", c.usage_rejected},
-                                    {"vrf_claims_accepted", c.vrf_claims_accepted},
-                                    {"vrf_claims_rejected", c.vrf_claims_rejected},
-                                    {"vrf_fallbacks", c.vrf_fallbacks},
-                                    {"checkpoints_sent", c.checkpoints_sent},
-                                    {"node_pubkey", to_hex(*core_.node_pubkey())},
-                                    {"http_rejected", http_rejected_.load()}};
-            }));
-    });
-    http_.Get("/v1/devices", [this](const httplib::Request &, httplib::Response &res) {
-      reply(res, 200, {{"devices", on_io([&] { return core_.devices_json(); })}});
-    });
-    // The signed tip (docs/protocol.md §8): an exporter fetches it first, then the blocks up to its height.
-    http_.Get("/v1/tip", [this](const httplib::Request &, httplib::Response &res) {
-      const auto tip = on_io([&] { return core_.signed_tip(); });
-      if (!tip) return reply(res, 404, {{"error", "no node key: the tip cannot be signed"}});
-      reply(res, 200, tip_to_json(*tip));
-    });
-    http_.Get("/v1/blocks", [this](const httplib::Request &req, httplib::Response &res) {
-      auto param = [&](const char *k, uint64_t dflt) -> std::optional<uint64_t> {
-        return req.has_param(k) ? parse_u64(req.get_param_value(k)) : std::optional<uint64_t>(dflt);
-      };
-      const auto from = param("from", 0), limit = param("limit", 100);
-      if (!from || !limit) return reply(res, 400, {{"error", "from and limit must be non-negative integers"}});
-      const uint64_t n = std::min<uint64_t>(*limit, 1000);
-      reply(res, 200, on_io([&] {
-              nlohmann::json blocks = nlohmann::json::array();
-              for (const Block &b : ledger_.blocks(*from, n)) blocks.push_back(block_to_json(b));
-              return nlohmann::json{{"blocks", std::move(blocks)}};
-            }));
-    });
-    http_.set_error_handler([this](const httplib::Request &, httplib::Response &res) {
-      if (res.body.empty()) {
-        ++http_rejected_;
-        reply(res, res.status, {{"error", res.status == 404 ? "not found" : "request failed"}});
-      }
-    });
-    http_.set_exception_handler([this](const httplib::Request &, httplib::Response &res, std::exception_ptr ep) {
-      std::string what = "internal error";
-      try {
-        std::rethrow_exception(ep);
-      } catch (const std::exception &e) {
-        what = e.what();
-      } catch (...) {
-      }
-      ++http_rejected_;
-      reply(res, 500, {{"error", what}});
-    });
-    const ListenConfig &l = *cfg_.http;
-    errno = 0;
-    const int port = l.port == 0 ? http_.bind_to_any_port(l.host) : (http_.bind_to_port(l.host, l.port) ? l.port : -1);
-    if (port <= 0)
-      throw std::runtime_error("http: cannot bind " + l.host + ":" + std::to_string(l.port) +
-                               (errno ? std::string(": ") + std::strerror(errno) : std::string()));
-    if (!l.port_file.empty()) write_port_file(l.port_file, static_cast<uint16_t>(port));
-    events_.write("http_listening", {{"port", port}});
-    spdlog::info("listening: HTTP {}:{}", l.host, port);
-    http_thread_ = std::thread([this] {
-      http_.listen_after_bind();
-      asio::post(io_, [this] { work_.reset(); });
-    });
-    // stop() must not race the server's start: wait until it accepts (bounded; bind already succeeded).
-    for (int i = 0; i < 2000 && !http_.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 
-  void bad_request(httplib::Response &res, int status, const std::string &error) {
+  /** An error answer of the API (any thread). */
+  void refuse(const HttpServer::Respond &respond, unsigned status, const std::string &error) {
     ++http_rejected_;
-    reply(res, status, {{"error", error}});
+    respond(status, dump({{"error", error}}), "application/json");
   }
+
+  void start_http() {
+    http_ = std::make_unique<HttpServer>(
+        io_, *cfg_.http, cfg_.http_limits,
+        [this](HttpServer::Request &&req, HttpServer::Respond respond) {
+          try {
+            route(std::move(req), respond);
+          } catch (const std::exception &e) {
+            refuse(respond, 500, e.what());
+          }
+        },
+        [this](std::string_view target) {
+          return target.substr(0, target.find('?')) == "/v1/transactions" ? max_tx_body
+                                                                           : cfg_.http_limits.max_body_bytes;
+        });
+    const ListenConfig &l = *cfg_.http;
+    if (!l.port_file.empty()) write_port_file(l.port_file, http_->port());
+    events_.write("http_listening", {{"port", http_->port()}});
+    spdlog::info("listening: HTTP {}:{}", l.host, http_->port());
+    http_->start();
+  }
+
+  /** The API (docs/trust-node.md "HTTP API"); runs on the io thread. */
+  void route(HttpServer::Request &&req, const HttpServer::Respond &respond) {
+    namespace http = boost::beast::http;
+    const std::string_view target = req.target();
+    const size_t q = target.find('?');
+    const std::string_view path = target.substr(0, q);
+    const std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+    const http::verb m = req.method();
+    auto json = [&](const nlohmann::json &body) { respond(200, dump(body), "application/json"); };
+    auto segment = [&](std::string_view prefix, std::string_view suffix) -> std::optional<std::string_view> {
+      if (path.size() <= prefix.size() + suffix.size() || path.substr(0, prefix.size()) != prefix ||
+          path.substr(path.size() - suffix.size()) != suffix)
+        return std::nullopt;
+      const std::string_view mid = path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
+      if (mid.find('/') != std::string_view::npos) return std::nullopt;
+      return mid;
+    };
+
+    if (m == http::verb::post && path == "/v1/transactions")
+      return post_transactions(std::move(req.body()), respond, false);
+    if (m == http::verb::post && path == "/v1/transactions/batch")
+      return post_transactions(std::move(req.body()), respond, true);
+    if (m == http::verb::get && path == "/v1/balances")
+      return json({{"unit", "IOTW base unit"}, {"balances", core_.balances_json()}});
+    if (m == http::verb::get && path == "/v1/blacklist") return json({{"blacklist", core_.blacklist_json()}});
+    if (m == http::verb::get && path == "/v1/devices") return json({{"devices", core_.devices_json()}});
+    if (m == http::verb::get && path == "/v1/health") return json(health_json());
+    if (m == http::verb::get && path == "/metrics")
+      return respond(200, metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
+    if (m == http::verb::get && path == "/v1/blocks") return blocks(query, respond);
+    if (m == http::verb::get && path == "/v1/tip") {  // the signed tip (docs/protocol.md §8): fetch it first
+      const auto tip = core_.signed_tip();
+      if (!tip) return refuse(respond, 404, "no node key: the tip cannot be signed");
+      return json(tip_to_json(*tip));
+    }
+    if (const auto dev = segment("/v1/balances/", ""); m == http::verb::get && dev) {
+      const auto key = from_hex<32>(std::string(*dev));
+      if (!key) return refuse(respond, 400, "device must be a 64-hex-digit public key");
+      return json({{"device", to_hex(*key)}, {"balance", core_.balance(*key)}});
+    }
+    if (const auto dev = segment("/v1/blacklist/", "/lift"); m == http::verb::post && dev) {
+      const std::string &token = cfg_.http->operator_token;
+      if (!token.empty() && req[http::field::authorization] != "Bearer " + token)
+        return refuse(respond, 401, "operator token required (Authorization: Bearer <[http] operator_token>)");
+      const auto key = from_hex<32>(std::string(*dev));
+      if (!key) return refuse(respond, 400, "device must be a 64-hex-digit public key");
+      if (!core_.lift_blacklist(*key)) return refuse(respond, 404, "device is not blacklisted");
+      return json({{"device", to_hex(*key)}, {"lifted", true}});
+    }
+    refuse(respond, 404, "not found");
+  }
+
+  /** GET /v1/blocks?from=H&limit=L: both in 0..2^63-1 (the ledger's heights are SQLite integers). */
+  void blocks(std::string_view query, const HttpServer::Respond &respond) {
+    const auto params = query_params(query);
+    auto param = [&](std::string_view k, uint64_t dflt) -> std::optional<uint64_t> {
+      const auto it = params->find(k);
+      if (it == params->end()) return dflt;
+      const auto v = parse_u64(std::string(it->second));
+      if (!v || *v > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
+      return v;
+    };
+    if (!params) return refuse(respond, 400, "from and limit may be given once each");
+    const auto from = param("from", 0), limit = param("limit", 100);
+    if (!from || !limit) return refuse(respond, 400, "from and limit must be integers in 0..9223372036854775807");
+    const uint64_t n = std::min<uint64_t>(*limit, 1000);
+    nlohmann::json out = nlohmann::json::array();
+    for (const Block &b : ledger_.blocks(*from, n)) out.push_back(block_to_json(b));
+    respond(200, dump({{"blocks", std::move(out)}}), "application/json");
+  }
+
+  nlohmann::json health_json() const {
+    const CoreCounters &c = core_.counters();
+    return nlohmann::json{{"status", "ok"},
+                          {"height", core_.height()},
+                          {"devices_attached", core_.attached_count()},
+                          {"devices_blacklisted", core_.blacklisted_count()},
+                          {"pending_txs", core_.pending_count()},
+                          {"rounds", c.rounds},
+                          {"attestations_rejected", c.attestations_rejected},
+                          {"attestations_wrong_hash", c.attestations_wrong_hash},
+                          {"attestations_replayed", c.attestations_replayed},
+                          {"attestations_bad_signature", c.attestations_bad_signature},
+                          {"results_rejected", c.results_rejected},
+                          {"registrations_rejected", c.registrations_rejected},
+                          {"registrations_refused", registrations_refused_},
+                          {"messages_rejected", c.messages_rejected},
+                          {"frame_errors", frame_errors_},
+                          {"usage_accepted", c.usage_accepted},
+                          {"usage_rejected", c.usage_rejected},
+                          {"vrf_claims_accepted", c.vrf_claims_accepted},
+                          {"vrf_claims_rejected", c.vrf_claims_rejected},
+                          {"vrf_fallbacks", c.vrf_fallbacks},
+                          {"checkpoints_sent", c.checkpoints_sent},
+                          {"node_pubkey", to_hex(*core_.node_pubkey())},
+                          {"http_rejected", http_rejected_total()}};
+  }
+
+  uint64_t http_rejected_total() const { return http_rejected_.load() + (http_ ? http_->stats().rejected : 0); }
 
   std::string metrics_text() {
     const CoreCounters &c = core_.counters();
     Metrics m;
     m.gauge("iotw_height", "Height of the chain tip.", core_.height());
     m.gauge("iotw_devices_attached", "Devices attached now.", core_.attached_count());
+    m.gauge("iotw_devices_registered", "Devices in the registry.", core_.device_count());
     m.gauge("iotw_devices_blacklisted", "Devices on the blacklist (not lifted).", core_.blacklisted_count());
     m.gauge("iotw_pending_txs", "Transactions stored but not yet in a block.", core_.pending_count());
+    m.gauge("iotw_registrations_in_progress", "Registrations open (Challenge sent, no Prove yet).",
+            core_.registrations_in_progress());
+    m.gauge("iotw_udp_peers", "UDP source addresses in the peer table now.", udp_ ? udp_->peers() : 0);
+    const HttpServer::Stats hs = http_ ? http_->stats() : HttpServer::Stats{};
+    m.gauge("iotw_http_connections", "HTTP connections open now.", hs.connections);
     m.counter("iotw_rounds_total", "Witness rounds closed since start.", c.rounds);
     m.counter("iotw_blocks_finalized_total", "Blocks finalized since start.", c.blocks_finalized);
     m.counter("iotw_txs_finalized_total", "Transactions included in finalized blocks since start.", c.txs_finalized);
@@ -454,6 +601,9 @@ class Daemon final : public CoreSink, public LinkHost {
               c.attestations_bad_signature);
     m.counter("iotw_results_rejected_total", "Results rejected (wrong hash, bad signature, timeout).", c.results_rejected);
     m.counter("iotw_registrations_rejected_total", "Registrations refused.", c.registrations_rejected);
+    m.counter("iotw_registrations_refused_total",
+              "Hellos dropped by registration admission (device cap, registrations in progress, source rate).",
+              registrations_refused_);
     m.counter("iotw_messages_rejected_total", "Device messages answered with Error.", c.messages_rejected);
     m.counter("iotw_vrf_claims_accepted_total", "VRF claims whose proof verified (selection = vrf).",
               c.vrf_claims_accepted);
@@ -464,35 +614,46 @@ class Daemon final : public CoreSink, public LinkHost {
     m.counter("iotw_checkpoints_sent_total", "Signed checkpoints sent to devices (light verification).",
               c.checkpoints_sent);
     m.counter("iotw_frame_errors_total", "Frames dropped (CRC, COBS, overflow, decode).", frame_errors_);
-    m.counter("iotw_http_rejected_total", "HTTP requests answered with an error status.", http_rejected_.load());
+    m.counter("iotw_udp_peers_pruned_total", "UDP peers removed after peer_idle_ms without a datagram.",
+              udp_ ? udp_->pruned() : 0);
+    m.counter("iotw_udp_peers_refused_total", "Datagrams from new UDP sources dropped: peer table full.",
+              udp_ ? udp_->refused() : 0);
+    m.counter("iotw_http_rejected_total", "HTTP requests answered with an error status.", http_rejected_total());
+    m.counter("iotw_http_connections_refused_total", "HTTP connections over max_connections (answered 503).",
+              hs.refused);
+    m.counter("iotw_http_timeouts_total", "HTTP connections closed by a header, body or write deadline.",
+              hs.timeouts);
     return m.text();
   }
 
   static constexpr int tick_ms = 5;
   const NodeConfig &cfg_;
   EventWriter events_;
+  FloodEvents flood_;
   SystemClock clock_;
   SeededRandom rng_;
   SqliteLedger ledger_;
   asio::io_context io_;
   TrustNodeCore core_;
   asio::steady_timer tick_;
+  asio::steady_timer flood_timer_;
   asio::signal_set signals_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
+  RegistrationAdmission admission_;
   std::vector<std::unique_ptr<SerialLink>> serial_;
   std::unique_ptr<UdpLink> udp_;
   std::unique_ptr<TcpListener> tcp_;
+  std::unique_ptr<HttpServer> http_;
   std::map<uint32_t, PayloadSender> senders_;
   std::map<uint32_t, std::string> names_;
   uint32_t next_link_ = 1;
   uint64_t frame_errors_ = 0;
-  std::atomic<uint64_t> http_rejected_{0};  ///< written on the HTTP threads
-  std::mutex intake_mu_;
-  std::vector<Intake *> intake_;  ///< guarded by intake_mu_
-  bool intake_posted_ = false;    ///< a commit_intake task is queued (guarded by intake_mu_)
+  uint64_t registrations_refused_ = 0;
+  std::atomic<uint64_t> http_rejected_{0};  ///< also written on worker threads
+  std::vector<Intake> intake_;  ///< io thread only
+  bool intake_posted_ = false;  ///< a commit_intake task is queued
   bool stopping_ = false;
-  httplib::Server http_;
-  std::thread http_thread_;
+  asio::thread_pool pool_;  ///< parses and hashes transaction bodies (joined before io_ goes away)
 };
 
 }  // namespace

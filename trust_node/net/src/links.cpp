@@ -181,13 +181,44 @@ void SerialLink::close() {
   if (was_up) host_.link_down(id_);
 }
 
-UdpLink::UdpLink(asio::io_context &io, const ListenConfig &cfg, LinkHost &host)
+UdpLink::UdpLink(asio::io_context &io, const ListenConfig &cfg, const UdpLimits &limits, LinkHost &host)
     : host_(host),
       sock_(io, asio::ip::udp::endpoint(
-                    asio::ip::make_address(cfg.host == "localhost" ? std::string("127.0.0.1") : cfg.host), cfg.port)) {
+                    asio::ip::make_address(cfg.host == "localhost" ? std::string("127.0.0.1") : cfg.host), cfg.port)),
+      limits_(limits), sweep_(io) {
+  if (limits_.peer_idle_ms == 0) limits_.peer_idle_ms = 1;
   // Room for a burst of many devices' datagrams (the kernel caps this at net.core.rmem_max).
   boost::system::error_code ignored;
   sock_.set_option(asio::socket_base::receive_buffer_size(4 << 20), ignored);
+}
+
+void UdpLink::start() {
+  schedule_sweep();
+  receive();
+}
+
+void UdpLink::schedule_sweep() {
+  sweep_.expires_after(std::chrono::milliseconds(std::max<uint64_t>(limits_.peer_idle_ms / 4, 1)));
+  sweep_.async_wait([this](boost::system::error_code ec) {
+    if (ec || !sock_.is_open()) return;
+    sweep();
+    schedule_sweep();
+  });
+}
+
+void UdpLink::sweep() {
+  const auto cutoff = std::chrono::steady_clock::now() - std::chrono::milliseconds(limits_.peer_idle_ms);
+  std::vector<uint32_t> gone;
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    if (it->second.last < cutoff) {
+      gone.push_back(it->second.id);
+      it = peers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  pruned_ += gone.size();
+  for (uint32_t id : gone) host_.link_down(id);
 }
 
 void UdpLink::receive() {
@@ -213,14 +244,22 @@ void UdpLink::handle(size_t n) {
     host_.link_event("frame_error", {{"link", name}, {"error", n > IOTW_DATAGRAM_MAX ? "overflow" : "bad_crc"}});
     return;
   }
+  const auto now = std::chrono::steady_clock::now();
   auto it = peers_.find(from_);
   if (it == peers_.end()) {
     const std::string name = "udp:" + from_.address().to_string() + ":" + std::to_string(from_.port());
-    it = peers_.emplace(from_, host_.new_link_id()).first;
+    if (peers_.size() >= limits_.max_peers) sweep();
+    if (peers_.size() >= limits_.max_peers) {
+      ++refused_;
+      host_.link_event("udp_peer_refused", {{"link", name}, {"reason", "peer_table_full"}});
+      return;
+    }
+    it = peers_.emplace(from_, Peer{host_.new_link_id(), now}).first;
     const asio::ip::udp::endpoint to = from_;
-    host_.link_up(it->second, name, [this, to](const uint8_t *p, size_t k) { send(to, p, k); });
+    host_.link_up(it->second.id, name, [this, to](const uint8_t *p, size_t k) { send(to, p, k); });
   }
-  host_.payload(it->second, buf_.data(), static_cast<size_t>(len));
+  it->second.last = now;
+  host_.payload(it->second.id, buf_.data(), static_cast<size_t>(len));
 }
 
 void UdpLink::send(const asio::ip::udp::endpoint &to, const uint8_t *p, size_t n) {
@@ -233,6 +272,7 @@ void UdpLink::send(const asio::ip::udp::endpoint &to, const uint8_t *p, size_t n
 
 void UdpLink::close() {
   boost::system::error_code ignored;
+  sweep_.cancel();
   sock_.close(ignored);
 }
 

@@ -3,6 +3,7 @@
 // Outputs: envelopes per link and events through CoreSink, durable writes through Ledger.
 // Time comes only from Clock, randomness only from Random; single-threaded (the caller serialises calls).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <array>
 #include <deque>
@@ -177,6 +178,14 @@ class TrustNodeCore {
   size_t pending_count() const { return pending_.size(); }
   size_t attached_count() const;
   size_t blacklisted_count() const { return blacklist_.size(); }
+  /** Registration admission (net/admission.hpp): keys in the registry, whether key is one of them, and the
+   *  registrations open now (a Challenge sent on a link, no Prove yet; O(links)). */
+  size_t device_count() const { return devices_.size(); }
+  bool knows_device(const Key &key) const { return devices_.count(key) > 0; }
+  size_t registrations_in_progress() const {
+    return static_cast<size_t>(std::count_if(sessions_.begin(), sessions_.end(),
+                                             [](const auto &kv) { return kv.second.challenge.has_value(); }));
+  }
   const CoreCounters &counters() const { return counters_; }
   /** GET /v1/devices body entries. */
   nlohmann::json devices_json() const;

@@ -23,6 +23,38 @@ struct ListenConfig {
   std::string operator_token;  ///< [http] only; non-empty = operator endpoints need "Authorization: Bearer <token>"
 };
 
+/** [http] limits (docs/trust-node.md "HTTP limits"). A connection over max_connections is answered 503 and
+ *  closed; a request whose header is not complete header_timeout_ms after the server starts reading it (also
+ *  the keep-alive idle time between requests) or whose body is not complete body_timeout_ms after its header
+ *  (also the time to write an answer) is dropped without an answer. */
+struct HttpLimits {
+  size_t max_connections = 256;
+  uint64_t header_timeout_ms = 10'000;
+  uint64_t body_timeout_ms = 60'000;
+  size_t max_header_bytes = 8 * 1024;          ///< request line + header fields; more: 431
+  size_t max_body_bytes = 16 * 1024 * 1024;    ///< any body, also chunked; more: 413 (POST /v1/transactions: 32 KiB)
+  size_t max_json_depth = 16;                  ///< nesting of arrays/objects in a JSON body; deeper: 400
+};
+
+/** [udp] peer table bounds: a source address is a peer (a link) until it has sent nothing for peer_idle_ms
+ *  (0 = 2 x [consensus] device_timeout_ms); at most max_peers at once (datagrams from further new sources
+ *  are dropped and counted while the table is full of non-idle peers). */
+struct UdpLimits {
+  size_t max_peers = 4096;
+  uint64_t peer_idle_ms = 0;
+};
+
+/** [registration] admission (docs/trust-node.md "Registration admission"): a Hello is refused (dropped, counted,
+ *  aggregated event) when it names a key the node does not know while max_devices are registered, when
+ *  max_in_progress registrations (Hello answered, no Prove yet) are open, or when its source (link address
+ *  without the port) exceeds per_source_per_s Hellos per second (token bucket of per_source_burst). */
+struct AdmissionConfig {
+  size_t max_devices = 100'000;
+  size_t max_in_progress = 1024;
+  uint32_t per_source_per_s = 5;
+  uint32_t per_source_burst = 20;
+};
+
 struct SerialConfig {
   std::string path;
   uint32_t baud = 115200;
@@ -34,6 +66,9 @@ struct NodeConfig {
   std::string events;  ///< empty = stdout
   std::string key;     ///< node key file (32-byte Ed25519 seed; created 0600 if absent); default "<db>.key"
   std::optional<ListenConfig> http;
+  HttpLimits http_limits;
+  UdpLimits udp_limits;
+  AdmissionConfig admission;
   std::optional<ListenConfig> udp;
   std::optional<ListenConfig> tcp;  ///< [tcp]: stream links, one per connection, serial framing
   std::vector<SerialConfig> serial;

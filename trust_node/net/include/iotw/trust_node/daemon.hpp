@@ -1,5 +1,6 @@
-// The iotw-trust-node process: one io_context thread owns the core, the store and the links; the HTTP API
-// (docs/trust-node.md) runs on cpp-httplib's threads and hands every request to the io thread.
+// The iotw-trust-node process: one io_context thread owns the core, the store, the links and the HTTP front
+// (http_server.hpp, Boost.Beast); transaction bodies are parsed and hashed on a small worker pool
+// (docs/trust-node.md "Group commit").
 #pragma once
 #include <array>
 #include <optional>

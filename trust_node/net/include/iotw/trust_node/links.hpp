@@ -3,6 +3,7 @@
 // one TCP listener (each connection a link framed like a serial link). Everything runs on one io_context thread.
 #pragma once
 #include <array>
+#include <chrono>
 #include <utility>
 #include <cstdint>
 #include <deque>
@@ -69,16 +70,29 @@ class SerialLink {
   std::deque<std::vector<uint8_t>> outq_;
 };
 
-/** The [udp] socket; each remote endpoint becomes its own link "udp:<ip>:<port>". */
+/** The [udp] socket; each remote endpoint that sends a CRC-valid datagram becomes its own link
+ *  "udp:<ip>:<port>" (a peer). The peer table is bounded (UdpLimits): a peer that has sent nothing for
+ *  idle_ms is pruned (link_down; counted, no event), swept every idle_ms / 4 and whenever the table is full;
+ *  while max_peers non-idle peers exist, datagrams from a new source are dropped and counted (a
+ *  "udp_peer_refused" {link, reason "peer_table_full"} link event per datagram: the owner aggregates it). */
 class UdpLink {
  public:
-  /** Binds (throws boost::system::system_error on failure). */
-  UdpLink(boost::asio::io_context &io, const ListenConfig &cfg, LinkHost &host);
+  /** Binds (throws boost::system::system_error on failure). limits.peer_idle_ms must be >= 1. */
+  UdpLink(boost::asio::io_context &io, const ListenConfig &cfg, const UdpLimits &limits, LinkHost &host);
   uint16_t port() const { return sock_.local_endpoint().port(); }
-  void start() { receive(); }
+  void start();
   void close();
+  size_t peers() const { return peers_.size(); }
+  uint64_t pruned() const { return pruned_; }    ///< idle peers removed since start
+  uint64_t refused() const { return refused_; }  ///< datagrams from new sources dropped: table full
 
  private:
+  struct Peer {
+    uint32_t id;
+    std::chrono::steady_clock::time_point last;
+  };
+  void sweep();
+  void schedule_sweep();
   void receive();
   /** Handles the datagram of n bytes in buf_ from from_. */
   void handle(size_t n);
@@ -92,7 +106,10 @@ class UdpLink {
   boost::asio::ip::udp::socket sock_;
   boost::asio::ip::udp::endpoint from_;
   std::array<uint8_t, IOTW_DATAGRAM_MAX + 1> buf_{};
-  std::map<boost::asio::ip::udp::endpoint, uint32_t> peers_;
+  UdpLimits limits_;
+  boost::asio::steady_timer sweep_;
+  std::map<boost::asio::ip::udp::endpoint, Peer> peers_;
+  uint64_t pruned_ = 0, refused_ = 0;
 };
 
 /** The [tcp] listener (docs/trust-node.md): every accepted connection is one link "tcp:<ip>:<port>" framed
