@@ -133,6 +133,14 @@ TEST_F(ProtocolVectors, VrfAlphaRoundSeedAndClaimOfBlock2) {
   memcpy(env.body.vrf_round_seed.prev_hash, v["block1.hash"].data(), 32);
   env.body.vrf_round_seed.suite = IOTW_ECVRF_TAI;
   env.body.vrf_round_seed.claim_window_ms = 200;
+  // node_signature over SEED, the test key standing in for the node key (docs/protocol.md §5, §9).
+  uint8_t smsg[IOTW_SIG_MSG_MAX], spk[32], ssk[64];
+  const size_t sn = iotw_sigmsg_seed(2, v["block1.hash"].data(), IOTW_ECVRF_TAI, 200, smsg);
+  EXPECT_EQ(sn, 60u);
+  EXPECT_EQ(to_hex(smsg, sn), to_hex(v["vrf_seed.message"]));
+  crypto_sign_seed_keypair(spk, ssk, v["test_key.seed"].data());
+  crypto_sign_detached(env.body.vrf_round_seed.node_signature, nullptr, smsg, sn, ssk);
+  EXPECT_EQ(to_hex(env.body.vrf_round_seed.node_signature, 64), to_hex(v["vrf_seed.signature"]));
   uint8_t payload[IOTW_FRAME_MAX_PAYLOAD];
   size_t n = iotw_msg_encode(&env, payload, sizeof payload);
   EXPECT_EQ(to_hex(payload, n), to_hex(v["vrf_seed.payload"]));
