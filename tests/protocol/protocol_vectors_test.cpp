@@ -32,7 +32,7 @@ class ProtocolVectors : public ::testing::Test {
   void SetUp() override {
     ASSERT_GE(sodium_init(), 0);
     v = doc_vectors();
-    ASSERT_EQ(v.size(), 23u) << "docs/protocol.md §9 lost vectors";
+    ASSERT_EQ(v.size(), 25u) << "docs/protocol.md §9 lost vectors";
   }
   std::vector<uint8_t> sha(const std::vector<uint8_t>& in) {
     std::vector<uint8_t> out(32);
@@ -219,5 +219,12 @@ TEST_F(ProtocolVectors, NoSigningMessageIs32BytesLong) {
   EXPECT_EQ(iotw_sigmsg_attest(1, h, 1, msg), 55u);
   EXPECT_EQ(iotw_sigmsg_usage(1, 2, 3, 4, msg), 37u);
   EXPECT_EQ(iotw_sigmsg_checkpoint(1, h, msg), 58u);  // signed by the node key, not a device key, anyway
+  // Node requests (node key, never a device key), each with its own tag: a signature never verifies as another kind.
+  EXPECT_EQ(iotw_sigmsg_assign(1, h, 2, msg), 58u);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(msg)), IOTW_TAG_ASSIGN);
+  EXPECT_EQ(iotw_sigmsg_witness(1, h, nonce, 2, msg), 91u);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(msg)), IOTW_TAG_WITNESS);
+  EXPECT_EQ(iotw_sigmsg_seed(1, h, 3, 200, msg), 60u);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(msg)), IOTW_TAG_SEED);
   EXPECT_EQ(sizeof(IOTW_TAG_VRF) + 8 + 32, IOTW_VRF_ALPHA_SIZE);  // alpha is never signed, only VRF-proved
 }
