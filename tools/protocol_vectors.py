@@ -48,9 +48,14 @@ h1 = header(1, 1, sha(genesis), sha(sha(tx)), 1700000000000, pk, 1)
 attest = b"IOTW/1/ATTEST\x00" + struct.pack("<Q", 1) + sha(h1) + b"\x01"
 result = b"IOTW/1/RESULT\x00" + struct.pack("<Q", 1) + sha(h1)
 # VRF round of block 2 (docs/protocol.md §5, §3 messages 13/14): alpha and the VrfRoundSeed envelope
-# Envelope{vrf_round_seed: {height: 2, prev_hash: block1.hash, suite: 3, claim_window_ms: 200}}, field 13.
+# Envelope{vrf_round_seed: {height: 2, prev_hash: block1.hash, suite: 3, claim_window_ms: 200, node_signature}},
+# field 13.
 vrf_alpha = b"IOTW/1/VRF\x00" + struct.pack("<Q", 2) + sha(h1)
-seed_body = bytes([0x08, 0x02, 0x12, 0x20]) + sha(h1) + bytes([0x18, 0x03, 0x20, 0xC8, 0x01])
+# The seed carries node_signature (field 5) over SEED, the test key standing in for the trust node's node key.
+seed_msg = b"IOTW/1/SEED\x00" + struct.pack("<Q", 2) + sha(h1) + struct.pack("<II", 3, 200)
+seed_sig = key.sign(seed_msg).signature
+seed_body = (bytes([0x08, 0x02, 0x12, 0x20]) + sha(h1) + bytes([0x18, 0x03, 0x20, 0xC8, 0x01, 0x2A, 0x40])
+             + seed_sig)
 vrf_seed = bytes([0x6A, len(seed_body)]) + seed_body
 # Light verification (§5 CHECKPOINT, §3 messages 15/16): the test key as the trust node's node key signs block 1.
 checkpoint = b"IOTW/1/CHECKPOINT\x00" + struct.pack("<Q", 1) + sha(h1)
@@ -65,7 +70,8 @@ vec = {
     "block1.header": h1, "block1.hash": sha(h1),
     "result.message": result, "result.signature": key.sign(result).signature,
     "attest.message": attest, "attest.signature": key.sign(attest).signature,
-    "vrf.alpha": vrf_alpha, "vrf_seed.payload": vrf_seed,
+    "vrf.alpha": vrf_alpha, "vrf_seed.message": seed_msg, "vrf_seed.signature": seed_sig,
+    "vrf_seed.payload": vrf_seed,
     "checkpoint.message": checkpoint, "checkpoint.signature": checkpoint_sig, "checkpoint.payload": checkpoint_env,
 }
 for name, value in vec.items():

@@ -28,6 +28,8 @@ const std::vector<DeviceBehaviour>& device_behaviour_table() {
        [](F& f) { f.fw.collude_all_slots = 1; }},
       {"forge_vrf", L::firmware, "VrfClaim proof with one byte of s flipped: does not verify",
        [](F& f) { f.fw.forge_vrf = 1; }},
+      {"inflate_usage", L::firmware, "reports twice the energy its meter measured in every UsageReport",
+       [](F& f) { f.fw.inflate_usage = 1; }},
       // Certification mutants (docs/certification.md "Mutants"): plausible firmware bugs.
       {"wrong_domain", L::firmware, "signs Results with the ATTEST message instead of RESULT",
        [](F& f) { f.fw.wrong_domain = 1; }},
@@ -55,6 +57,8 @@ const std::vector<DeviceBehaviour>& device_behaviour_table() {
        [](F& f) { f.fw.foreign_assignment = 1; }},
       {"cached_nonce", L::firmware, "signs its session's first Challenge nonce for every later Challenge",
        [](F& f) { f.fw.cached_nonce = 1; }},
+      {"accept_unsigned_request", L::firmware, "acts on node requests without checking the node's signature",
+       [](F& f) { f.fw.accept_unsigned_request = 1; }},
       {"modbus_off_by_one", L::modbus, "serves its Modbus map shifted by one: register N reads what N+1 holds",
        [](F& f) { f.modbus_off_by_one = true; }},
       {"at_wrong_terminator", L::at_module, "ends its AT lines with \"\\n\" instead of \"\\r\\n\"",

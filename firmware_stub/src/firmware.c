@@ -296,8 +296,28 @@ static void poll_slow_result(iotw_fw *fw, int force) {
   send_result(fw, fw->slow_assignment_id, fw->slow_block_hash, fw->slow_signature);
 }
 
+/* A node request (Assignment, WitnessRequest, VrfRoundSeed) is acted on only when node_signature verifies under the
+ * provisioned node key over msg (docs/protocol.md §6 "Node requests"); a device without the node key cannot check
+ * and acts on every request. Returns 1 to act on it; 0: logged request_unauthenticated, counted, not answered. */
+static int node_signed(iotw_fw *fw, const char *what, uint64_t id, const uint8_t *msg, size_t len,
+                       const uint8_t sig[64]) {
+  if (!lv_on(fw) || fw->cfg.faults.accept_unsigned_request) return 1;
+  if (fw->port->ed25519_verify(fw->port->ctx, fw->cfg.node_pubkey, msg, len, sig) == 0) return 1;
+  fw->stats.requests_unauthenticated++;
+  char d[64];
+  snprintf(d, sizeof d, "%s id=%llu", what, (unsigned long long)id);
+  log_ev(fw, IOTW_LOG_WARN, "request_unauthenticated", d);
+  return 0;
+}
+
 static void on_assignment(iotw_fw *fw, const iotw_v1_Assignment *a) {
   fw->stats.assignments++;
+  {
+    uint8_t hh[32], msg[IOTW_SIG_MSG_MAX];
+    fw->port->sha256(fw->port->ctx, a->header, sizeof a->header, hh);
+    size_t n = iotw_sigmsg_assign(a->assignment_id, hh, a->deadline_ms, msg);
+    if (!node_signed(fw, "assignment", a->assignment_id, msg, n, a->node_signature)) return;
+  }
   char detail[40];
   snprintf(detail, sizeof detail, "assignment_id=%llu", (unsigned long long)a->assignment_id);
   /* Only the miner the header names mines it (§6 step 4); the version does not matter for this check. */
@@ -420,6 +440,13 @@ static void poll_collusion(iotw_fw *fw) {
 
 static void on_witness(iotw_fw *fw, const iotw_v1_WitnessRequest *w) {
   fw->stats.witness_requests++;
+  uint8_t h[IOTW_HASH_SIZE];
+  fw->port->sha256(fw->port->ctx, w->header, sizeof w->header, h);
+  {
+    uint8_t msg[IOTW_SIG_MSG_MAX];
+    size_t n = iotw_sigmsg_witness(w->round_id, h, w->block_hash, w->deadline_ms, msg);
+    if (!node_signed(fw, "witness_request", w->round_id, msg, n, w->node_signature)) return;
+  }
   /* Replay protection (§6 step 5): only a round_id above every one answered since boot is answered. */
   if (fw->witness_answered && w->round_id <= fw->witness_round_max && !fw->cfg.faults.stale_witness) {
     if (fw->last_att.valid && w->round_id == fw->last_att.round_id &&
@@ -443,9 +470,7 @@ static void on_witness(iotw_fw *fw, const iotw_v1_WitnessRequest *w) {
   }
   if (!fw->witness_answered || w->round_id > fw->witness_round_max) fw->witness_round_max = w->round_id;
   fw->witness_answered = 1;
-  uint8_t h[IOTW_HASH_SIZE];
   iotw_block_header hdr;
-  fw->port->sha256(fw->port->ctx, w->header, sizeof w->header, h);
   int parsed = iotw_block_header_unpack(w->header, &hdr) == 0;
   int valid = parsed && memcmp(h, w->block_hash, sizeof h) == 0;
   /* Light verification: judge linkage only against the checkpoint directly below the header. */
@@ -507,6 +532,11 @@ static void on_witness(iotw_fw *fw, const iotw_v1_WitnessRequest *w) {
 /* VRF miner selection (docs/vrf.md): prove over the round's alpha with the identity seed and claim. */
 static void on_vrf_seed(iotw_fw *fw, const iotw_v1_VrfRoundSeed *r) {
   fw->stats.vrf_seeds++;
+  {
+    uint8_t msg[IOTW_SIG_MSG_MAX];
+    size_t n = iotw_sigmsg_seed(r->height, r->prev_hash, r->suite, r->claim_window_ms, msg);
+    if (!node_signed(fw, "vrf_round_seed", r->height, msg, n, r->node_signature)) return;
+  }
   char detail[48];
   snprintf(detail, sizeof detail, "height=%llu suite=%lu", (unsigned long long)r->height, (unsigned long)r->suite);
   if (r->suite != IOTW_ECVRF_TAI && r->suite != IOTW_ECVRF_ELL2) {
@@ -703,6 +733,7 @@ int64_t iotw_fw_report_usage(iotw_fw *fw, uint64_t energy_mwh, uint32_t on_secon
   env.which_body = iotw_v1_Envelope_usage_report_tag;
   iotw_v1_UsageReport *u = &env.body.usage_report;
   u->seq = seq;
+  if (fw->cfg.faults.inflate_usage) energy_mwh *= 2u; /* more than the meter measured: rewards never earned */
   u->energy_mwh = energy_mwh;
   u->on_seconds = on_seconds;
   u->period_s = period_s;

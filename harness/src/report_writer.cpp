@@ -171,7 +171,11 @@ json report_json(const RunReport& r) {
                      {"energy_mwh_total", s.usage.energy_mwh_total},
                      {"rewards_total", s.usage.rewards_total},
                      {"rewarded_devices", s.usage.rewarded_devices()},
-                     {"rewards_by_device", s.usage.rewards_by_device}}},
+                     {"rewards_by_device", s.usage.rewards_by_device},
+                     {"energy_mwh_measured", s.usage.energy_mwh_measured},
+                     {"energy_mwh_unmeasured", s.usage.energy_mwh_unmeasured},
+                     {"rewards_unearned", s.usage.rewards_unearned},
+                     {"unearned_by_device", s.usage.unearned_by_device}}},
   };
 }
 

@@ -53,6 +53,7 @@ constexpr PassKey kPassKeys[] = {
     {"undetected_collusion_rate_max", "undetected_collusion_rate", Criterion::Op::AtMost, Criterion::Kind::Rate},
     {"usage_rewarded_devices_min", "usage_rewarded_devices", Criterion::Op::AtLeast, Criterion::Kind::Count},
     {"usage_reports_finalized_min", "usage_reports_finalized", Criterion::Op::AtLeast, Criterion::Kind::Count},
+    {"usage_rewards_unearned_max", "usage_rewards_unearned", Criterion::Op::AtMost, Criterion::Kind::Count},
 };
 
 constexpr std::string_view kBaselineKey = "baseline_blocks_per_min";
@@ -600,7 +601,7 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
                              "false_blacklist_faulted", "byzantine_blacklisted", "incoherent_rounds_blacklisted",
                              "byzantine_rounds_detected", "blacklisted", "liveness_blocks_per_min",
                              "liveness_ratio", "frame_errors", "undetected_collusion_rate",
-                             "usage_rewarded_devices", "usage_reports_finalized"})
+                             "usage_rewarded_devices", "usage_reports_finalized", "usage_rewards_unearned"})
     scores.emplace_back(n);
   const std::vector<std::string> live(kLiveValues.begin(), kLiveValues.end());
   for (const toml::node& el : *v->as_array()) {

@@ -32,6 +32,23 @@ void score_usage(const std::vector<json>& events, const std::vector<json>& ledge
     for (const json& tx : *txs)
       if (tx.is_object() && tx.contains("hash") && tx["hash"].is_string()) finalized.insert(tx["hash"].get<std::string>());
   }
+  auto num_of = [](const json& f, const char* k) {
+    auto it = f.find(k);
+    if (it == f.end() || !it->is_number_integer()) return std::uint64_t{0};
+    return it->is_number_unsigned() ? it->get<std::uint64_t>()
+                                    : static_cast<std::uint64_t>(std::max<std::int64_t>(0, it->get<std::int64_t>()));
+  };
+  // The meter's truth: the emulator's usage_report events, by (device name, seq).
+  std::map<std::pair<std::string, std::uint64_t>, std::uint64_t> measured;
+  for (const json& e : events) {
+    if (!e.is_object()) continue;
+    auto kind = e.find("kind");
+    if (kind == e.end() || *kind != "usage_report") continue;
+    const std::string source = field_str(e, "source");
+    auto fit = e.find("fields");
+    if (source.rfind("emu:", 0) != 0 || fit == e.end() || !fit->is_object()) continue;
+    measured[{source.substr(4), num_of(*fit, "seq")}] = num_of(*fit, "energy_mwh");
+  }
   for (const json& e : events) {
     if (!e.is_object()) continue;
     auto kind = e.find("kind");
@@ -52,6 +69,16 @@ void score_usage(const std::vector<json>& events, const std::vector<json>& ledge
     const std::uint64_t reward = num("reward");
     u.rewards_total += reward;
     if (reward > 0 && !name.empty()) u.rewards_by_device[name] += reward;
+    auto truth = measured.find({name, num("seq")});
+    if (name.empty() || truth == measured.end()) continue;
+    const std::uint64_t reported = num("energy_mwh"), meter = truth->second;
+    u.energy_mwh_measured += meter;
+    if (reported <= meter) continue;
+    u.energy_mwh_unmeasured += reported - meter;
+    const std::uint64_t unearned =
+        static_cast<std::uint64_t>(static_cast<unsigned __int128>(reward) * (reported - meter) / reported);
+    u.rewards_unearned += unearned;
+    if (unearned > 0) u.unearned_by_device[name] += unearned;
   }
 }
 
@@ -233,6 +260,7 @@ std::optional<double> score_value(const Scores& s, std::string_view score) {
   if (score == "frame_errors") return static_cast<double>(s.frame_errors);
   if (score == "usage_rewarded_devices") return static_cast<double>(s.usage.rewarded_devices());
   if (score == "usage_reports_finalized") return static_cast<double>(s.usage.reports_finalized);
+  if (score == "usage_rewards_unearned") return static_cast<double>(s.usage.rewards_unearned);
   return std::nullopt;
 }
 

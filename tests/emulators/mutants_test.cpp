@@ -29,7 +29,8 @@ TEST(DeviceBehaviours, EveryMutantOfTheCertificationTableExists) {
        {"wrong_hash", "wrong_domain", "ignore_crc", "no_nvs", "replay_attestation", "stale_witness", "slow_miner",
         "invert_verdict", "reset_on_garbage", "drop_heartbeats", "wrong_reset_reason", "forge_vrf",
         "accept_forged_checkpoint", "usage_seq_reset", "foreign_assignment", "cached_nonce", "modbus_off_by_one",
-        "at_wrong_terminator", "collude", "verdict_other_hash", "wrong_key", "collude_all_slots"})
+        "at_wrong_terminator", "collude", "verdict_other_hash", "wrong_key", "collude_all_slots",
+        "accept_unsigned_request", "inflate_usage"})
     EXPECT_NO_THROW(device_behaviour(name)) << name;
   EXPECT_EQ(device_behaviours().front(), "honest");
   EXPECT_THROW(device_behaviour("evil"), std::invalid_argument);

@@ -214,32 +214,47 @@ class FirmwareTest : public ::testing::Test {
     e.body.welcome.heartbeat_interval_ms = interval;
     return e;
   }
-  static iotw_v1_Envelope assignment(uint64_t id, const Bytes &header) {
+  /** The node requests below are signed over ASSIGN / WITNESS / SEED with node_signer when it is set (a
+   *  provisioned device checks them, docs/protocol.md §6 "Node requests"); unsigned otherwise. */
+  iotw_v1_Envelope assignment(uint64_t id, const Bytes &header) const {
     iotw_v1_Envelope e = iotw_v1_Envelope_init_zero;
     e.which_body = iotw_v1_Envelope_assignment_tag;
     e.body.assignment.assignment_id = id;
     std::copy(header.begin(), header.end(), e.body.assignment.header);
     e.body.assignment.deadline_ms = 2000;
+    uint8_t msg[IOTW_SIG_MSG_MAX];
+    if (node_signer)
+      crypto_sign_detached(e.body.assignment.node_signature, nullptr, msg,
+                           iotw_sigmsg_assign(id, sha256(header).data(), 2000, msg), node_signer);
     return e;
   }
-  static iotw_v1_Envelope witness(uint64_t round, const Bytes &header, const Bytes &hash) {
+  iotw_v1_Envelope witness(uint64_t round, const Bytes &header, const Bytes &hash) const {
     iotw_v1_Envelope e = iotw_v1_Envelope_init_zero;
     e.which_body = iotw_v1_Envelope_witness_request_tag;
     e.body.witness_request.round_id = round;
     std::copy(header.begin(), header.end(), e.body.witness_request.header);
     std::copy(hash.begin(), hash.end(), e.body.witness_request.block_hash);
     e.body.witness_request.deadline_ms = 2000;
+    uint8_t msg[IOTW_SIG_MSG_MAX];
+    if (node_signer)
+      crypto_sign_detached(e.body.witness_request.node_signature, nullptr, msg,
+                           iotw_sigmsg_witness(round, sha256(header).data(), hash.data(), 2000, msg), node_signer);
     return e;
   }
-  static iotw_v1_Envelope vrf_seed(uint64_t height, uint8_t prev_fill, uint32_t suite) {
+  iotw_v1_Envelope vrf_seed(uint64_t height, uint8_t prev_fill, uint32_t suite) const {
     iotw_v1_Envelope e = iotw_v1_Envelope_init_zero;
     e.which_body = iotw_v1_Envelope_vrf_round_seed_tag;
     e.body.vrf_round_seed.height = height;
     std::memset(e.body.vrf_round_seed.prev_hash, prev_fill, 32);
     e.body.vrf_round_seed.suite = suite;
     e.body.vrf_round_seed.claim_window_ms = 200;
+    uint8_t msg[IOTW_SIG_MSG_MAX];
+    if (node_signer)
+      crypto_sign_detached(e.body.vrf_round_seed.node_signature, nullptr, msg,
+                           iotw_sigmsg_seed(height, e.body.vrf_round_seed.prev_hash, suite, 200, msg), node_signer);
     return e;
   }
+  const uint8_t *node_signer = nullptr;  ///< the trust node's secret key signing requests (nullptr: unsigned)
   /** alpha = "IOTW/1/VRF" 00 || height u64le || prev_hash (docs/protocol.md §5), built by hand. */
   static Bytes vrf_alpha(uint64_t height, uint8_t prev_fill) {
     const char tag[] = "IOTW/1/VRF";
@@ -923,6 +938,7 @@ class LightVerificationTest : public WitnessTest {
     std::memset(seed, 0x4e, sizeof seed);
     crypto_sign_seed_keypair(node_pk, node_sk, seed);
     cfg.node_pubkey = node_pk;
+    node_signer = node_sk;
   }
   /** A Checkpoint signed by `sk` over CHECKPOINT(height, hash). */
   static iotw_v1_Envelope checkpoint(uint64_t height, const Bytes &hash, const uint8_t *sk) {
@@ -1082,6 +1098,72 @@ TEST_F(LightVerificationTest, UnprovisionedDeviceDropsCheckpointsAndNeverAsks) {
   deliver(heartbeat_ack(1, 100));
   EXPECT_TRUE(take_sent().empty());
   EXPECT_EQ(fw.stats.checkpoints_requested, 0u);
+}
+
+// --- Node requests (docs/protocol.md §6 "Node requests", certification CERT-037) ---
+
+TEST_F(LightVerificationTest, UnsignedOrForgedWitnessRequestsAreNotAnswered) {
+  attach_lv();
+  const Bytes header = header_bytes(1, 43);
+  const Bytes hash = sha256(header);
+  node_signer = nullptr;  // a forger on the link: no node key
+  deliver(witness(7, header, hash));
+  EXPECT_TRUE(take_sent().empty());
+  uint8_t other_pk[32], other_sk[64], seed[32];
+  std::memset(seed, 0x13, sizeof seed);
+  crypto_sign_seed_keypair(other_pk, other_sk, seed);
+  node_signer = other_sk;  // signed, but not by the provisioned node key
+  deliver(witness(8, header, hash));
+  EXPECT_TRUE(take_sent().empty());
+  node_signer = node_sk;  // the real node's request with one byte of its header changed on the way
+  iotw_v1_Envelope tampered = witness(9, header, hash);
+  tampered.body.witness_request.header[100] ^= 0x01;
+  deliver(tampered);
+  EXPECT_TRUE(take_sent().empty());
+  EXPECT_EQ(fw.stats.attestations, 0u);
+  EXPECT_EQ(fw.stats.requests_unauthenticated, 3u);
+  EXPECT_TRUE(logged("request_unauthenticated"));
+  // The forgeries consumed no round: the real request for round 7 is answered, signed.
+  auto [a, after] = witness_all(7, header);
+  EXPECT_EQ(a.round_id, 7u);
+  EXPECT_EQ(a.verdict, iotw_v1_Verdict_VERDICT_VALID);
+}
+
+TEST_F(LightVerificationTest, ForgedAssignmentsAndSeedsAreNotAnswered) {
+  attach_lv();
+  const Bytes mine = header_bytes(1, 43, fw.pk);
+  iotw_v1_Envelope job = assignment(5, mine);
+  job.body.assignment.deadline_ms = 60000;  // changed on the way: the signature covers deadline_ms
+  deliver(job);
+  iotw_v1_Envelope seed = vrf_seed(9, 0x22, IOTW_ECVRF_TAI);
+  seed.body.vrf_round_seed.prev_hash[0] ^= 0x01;
+  deliver(seed);
+  EXPECT_TRUE(take_sent().empty());
+  EXPECT_EQ(fw.stats.requests_unauthenticated, 2u);
+  deliver(assignment(5, mine));
+  EXPECT_EQ(take_one(iotw_v1_Envelope_result_tag).body.result.assignment_id, 5u);
+  deliver(vrf_seed(9, 0x22, IOTW_ECVRF_TAI));
+  EXPECT_EQ(take_one(iotw_v1_Envelope_vrf_claim_tag).body.vrf_claim.height, 9u);
+}
+
+TEST_F(LightVerificationTest, AcceptUnsignedRequestMutantAnswersAForgery) {
+  cfg.faults.accept_unsigned_request = 1;
+  attach_lv();
+  node_signer = nullptr;
+  const Bytes header = header_bytes(1, 43);
+  deliver(witness(7, header, sha256(header)));
+  EXPECT_EQ(take_one(iotw_v1_Envelope_attestation_tag).body.attestation.round_id, 7u);
+  EXPECT_EQ(fw.stats.requests_unauthenticated, 0u);
+}
+
+TEST_F(FirmwareTest, InflateUsageReportsTwiceTheMeasuredEnergy) {
+  cfg.faults.inflate_usage = 1;
+  attach();
+  ASSERT_EQ(iotw_fw_report_usage(&fw, 1234, 10, 60), 1);
+  const auto u = take_one(iotw_v1_Envelope_usage_report_tag).body.usage_report;
+  EXPECT_EQ(u.energy_mwh, 2468u);
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  EXPECT_TRUE(verifies(u.signature, msg, iotw_sigmsg_usage(1, 2468, 10, 60, msg), fw.pk));  // signed as sent
 }
 
 // --- Reference rules of docs/protocol.md §6 steps 4 and 5 (certification CERT-022, CERT-034, CERT-035) ---

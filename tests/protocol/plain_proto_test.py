@@ -25,7 +25,8 @@ with tempfile.TemporaryDirectory() as out:
     assert hb.SerializeToString().hex() == vectors["frame.payload"], hb.SerializeToString().hex()
 
     block1 = bytes.fromhex(vectors["block1.hash"])
-    seed = pb.Envelope(vrf_round_seed=pb.VrfRoundSeed(height=2, prev_hash=block1, suite=3, claim_window_ms=200))
+    seed = pb.Envelope(vrf_round_seed=pb.VrfRoundSeed(height=2, prev_hash=block1, suite=3, claim_window_ms=200,
+                                                      node_signature=bytes.fromhex(vectors["vrf_seed.signature"])))
     assert seed.SerializeToString().hex() == vectors["vrf_seed.payload"], seed.SerializeToString().hex()
 
     ck = pb.Envelope(checkpoint=pb.Checkpoint(height=1, block_hash=block1,

@@ -32,7 +32,7 @@ class ProtocolVectors : public ::testing::Test {
   void SetUp() override {
     ASSERT_GE(sodium_init(), 0);
     v = doc_vectors();
-    ASSERT_EQ(v.size(), 23u) << "docs/protocol.md §9 lost vectors";
+    ASSERT_EQ(v.size(), 25u) << "docs/protocol.md §9 lost vectors";
   }
   std::vector<uint8_t> sha(const std::vector<uint8_t>& in) {
     std::vector<uint8_t> out(32);
@@ -133,6 +133,14 @@ TEST_F(ProtocolVectors, VrfAlphaRoundSeedAndClaimOfBlock2) {
   memcpy(env.body.vrf_round_seed.prev_hash, v["block1.hash"].data(), 32);
   env.body.vrf_round_seed.suite = IOTW_ECVRF_TAI;
   env.body.vrf_round_seed.claim_window_ms = 200;
+  // node_signature over SEED, the test key standing in for the node key (docs/protocol.md §5, §9).
+  uint8_t smsg[IOTW_SIG_MSG_MAX], spk[32], ssk[64];
+  const size_t sn = iotw_sigmsg_seed(2, v["block1.hash"].data(), IOTW_ECVRF_TAI, 200, smsg);
+  EXPECT_EQ(sn, 60u);
+  EXPECT_EQ(to_hex(smsg, sn), to_hex(v["vrf_seed.message"]));
+  crypto_sign_seed_keypair(spk, ssk, v["test_key.seed"].data());
+  crypto_sign_detached(env.body.vrf_round_seed.node_signature, nullptr, smsg, sn, ssk);
+  EXPECT_EQ(to_hex(env.body.vrf_round_seed.node_signature, 64), to_hex(v["vrf_seed.signature"]));
   uint8_t payload[IOTW_FRAME_MAX_PAYLOAD];
   size_t n = iotw_msg_encode(&env, payload, sizeof payload);
   EXPECT_EQ(to_hex(payload, n), to_hex(v["vrf_seed.payload"]));
@@ -211,5 +219,12 @@ TEST_F(ProtocolVectors, NoSigningMessageIs32BytesLong) {
   EXPECT_EQ(iotw_sigmsg_attest(1, h, 1, msg), 55u);
   EXPECT_EQ(iotw_sigmsg_usage(1, 2, 3, 4, msg), 37u);
   EXPECT_EQ(iotw_sigmsg_checkpoint(1, h, msg), 58u);  // signed by the node key, not a device key, anyway
+  // Node requests (node key, never a device key), each with its own tag: a signature never verifies as another kind.
+  EXPECT_EQ(iotw_sigmsg_assign(1, h, 2, msg), 58u);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(msg)), IOTW_TAG_ASSIGN);
+  EXPECT_EQ(iotw_sigmsg_witness(1, h, nonce, 2, msg), 91u);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(msg)), IOTW_TAG_WITNESS);
+  EXPECT_EQ(iotw_sigmsg_seed(1, h, 3, 200, msg), 60u);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(msg)), IOTW_TAG_SEED);
   EXPECT_EQ(sizeof(IOTW_TAG_VRF) + 8 + 32, IOTW_VRF_ALPHA_SIZE);  // alpha is never signed, only VRF-proved
 }

@@ -241,6 +241,13 @@ TEST(Checkpoint, FirmwareAdoptsTheNodesCheckpointRejectsAForgedOneAndJudgesLinka
     w.body.witness_request.round_id = round_id++;
     std::memcpy(w.body.witness_request.header, h.data(), 120);
     crypto_hash_sha256(w.body.witness_request.block_hash, h.data(), 120);
+    // Signed with the node key, as the node sends it: the provisioned device answers nothing else (§6 step 10).
+    uint8_t npk[32], nsk[64], m[IOTW_SIG_MSG_MAX];
+    crypto_sign_seed_keypair(npk, nsk, kNodeSeed.data());
+    crypto_sign_detached(w.body.witness_request.node_signature, nullptr, m,
+                         iotw_sigmsg_witness(w.body.witness_request.round_id, w.body.witness_request.block_hash,
+                                             w.body.witness_request.block_hash, 0, m),
+                         nsk);
     dev.sent.clear();
     dev.to_fw(w);
     for (const auto &f : dev.sent)

@@ -13,6 +13,10 @@
  *   last one answered (round_id and block_hash) gets that signed Attestation again, byte for byte (the node asks
  *   again when the answer was lost; logged attestation_resent, stats.attestations_resent); any other is replayed
  *   or stale and gets nothing (logged witness_stale, stats.witness_stale). docs/protocol.md §6 steps 4 and 5.
+ *   Node requests (docs/protocol.md §6 "Node requests"): with cfg.node_pubkey set and the port's ed25519_verify,
+ *   an Assignment, WitnessRequest or VrfRoundSeed is acted on only if its node_signature verifies under the node
+ *   key over ASSIGN / WITNESS / SEED; any other is logged request_unauthenticated, counted
+ *   (stats.requests_unauthenticated) and not answered. Without the node key every request is acted on.
  *   VrfRoundSeed: ECVRF prove (crypto/, RFC 9381) over alpha = VRF(height, prev_hash) with the identity seed as
  *   sk, answered with VrfClaim (docs/vrf.md "Miner selection"). The caller's stack must allow about 12 KB
  *   for iotw_fw_on_rx while a seed is handled (libsodium's scalar multiplication; docs/vrf.md).
@@ -31,7 +35,7 @@
  * usage_seq_corrupt, nvs_error, hello_sent, prove_sent, registered, assignment, result_sent, witness,
  * attestation_sent, usage_sent, vrf_claim_sent, vrf_error, node_error, reattach, dropped, decode_error,
  * encode_error, send_error, checkpoint_loaded, checkpoint_corrupt, checkpoint_requested, checkpoint_adopted,
- * checkpoint_rejected, witness_unlinked, assignment_foreign, witness_stale, attestation_replayed,
+ * checkpoint_rejected, witness_unlinked, request_unauthenticated, assignment_foreign, witness_stale, attestation_replayed,
  * collusion_decided (Byzantine fault flags only), panic (faults.reset_on_garbage only).
  * The secret key is never logged.
  *
@@ -70,6 +74,7 @@ typedef struct {
   uint8_t collude;        /**< witness signs the colluding group's agreed verdict: invalid, whatever it computed */
   uint8_t forge_vrf;      /**< VrfClaim carries a proof with one byte of s flipped (does not verify) */
   uint8_t verdict_other_hash; /**< witness signs its verdict over a different block hash (last byte flipped) */
+  uint8_t inflate_usage;  /**< UsageReports carry twice the energy_mwh the caller measured (usage farming) */
   uint8_t replay_attestation; /**< witness answers its first request honestly, then replays that signed
                                    Attestation (old round_id, hash, verdict, signature) to every later request */
   uint8_t wrong_key;      /**< witness signs its Attestation with another key (an Ed25519 key derived from
@@ -94,6 +99,8 @@ typedef struct {
   uint8_t cached_nonce;     /**< signs REGISTER over the first Challenge nonce since its last Hello for every
                                  later Challenge too (a Prove cached per session): re-Challenges while attached
                                  get a Prove that does not verify over their nonce */
+  uint8_t accept_unsigned_request; /**< acts on Assignments, WitnessRequests and VrfRoundSeeds without checking the
+                                        node's signature, although provisioned with the node key */
 } iotw_fw_faults;
 
 /** Out-of-band coordination of a colluding group (faults.collude_all_slots; docs/faults.md). The host asks
@@ -139,6 +146,7 @@ typedef struct {
   uint32_t assignments_foreign; /**< Assignments whose header's miner is not this device: no Result */
   uint32_t witness_stale;       /**< WitnessRequests with round_id <= the highest answered: no Attestation */
   uint32_t attestations_resent; /**< the last answered request asked again: its Attestation re-sent unchanged */
+  uint32_t requests_unauthenticated; /**< node requests whose node_signature did not verify: not answered */
 } iotw_fw_stats;
 
 typedef struct {

@@ -99,23 +99,54 @@ Header make_header(RunContext& c, std::uint64_t height, const Key& prev, const K
   return out;
 }
 
-iotw_v1_Envelope assignment(std::uint64_t id, const Header& h, std::uint32_t deadline_ms) {
+/// Signs msg with the certifier's node key into sig (docs/protocol.md §5 node requests); zero without a node key.
+void node_sign(const RunContext& c, const std::uint8_t* msg, std::size_t n, std::uint8_t sig[64]) {
+  if (!c.node_seed) return;
+  std::uint8_t pk[32], sk[64];
+  crypto_sign_seed_keypair(pk, sk, c.node_seed->data());
+  crypto_sign_detached(sig, nullptr, msg, n, sk);
+  sodium_memzero(sk, sizeof sk);
+}
+
+/// An Assignment as the trust node sends it: signed over ASSIGN with the node key.
+iotw_v1_Envelope assignment(const RunContext& c, std::uint64_t id, const Header& h, std::uint32_t deadline_ms) {
   iotw_v1_Envelope e{};
   e.which_body = iotw_v1_Envelope_assignment_tag;
   e.body.assignment.assignment_id = id;
   std::memcpy(e.body.assignment.header, h.data(), h.size());
   e.body.assignment.deadline_ms = deadline_ms;
+  std::uint8_t m[IOTW_SIG_MSG_MAX];
+  node_sign(c, m, iotw_sigmsg_assign(id, sha256(h.data(), h.size()).data(), deadline_ms, m), e.body.assignment.node_signature);
   return e;
 }
 
-iotw_v1_Envelope witness_request(std::uint64_t round, const Header& h, const Key& hash, std::uint32_t deadline_ms) {
+/// A WitnessRequest as the trust node sends it: signed over WITNESS with the node key.
+iotw_v1_Envelope witness_request(const RunContext& c, std::uint64_t round, const Header& h, const Key& hash,
+                                 std::uint32_t deadline_ms) {
   iotw_v1_Envelope e{};
   e.which_body = iotw_v1_Envelope_witness_request_tag;
   e.body.witness_request.round_id = round;
   std::memcpy(e.body.witness_request.header, h.data(), h.size());
   std::memcpy(e.body.witness_request.block_hash, hash.data(), 32);
   e.body.witness_request.deadline_ms = deadline_ms;
+  std::uint8_t m[IOTW_SIG_MSG_MAX];
+  node_sign(c, m, iotw_sigmsg_witness(round, sha256(h.data(), h.size()).data(), hash.data(), deadline_ms, m),
+            e.body.witness_request.node_signature);
   return e;
+}
+
+/// A VrfRoundSeed as the trust node sends it: signed over SEED with the node key.
+iotw_v1_Envelope vrf_seed(const RunContext& c, std::uint64_t height, const Key& prev, std::uint32_t suite,
+                          std::uint32_t window_ms) {
+  iotw_v1_Envelope s{};
+  s.which_body = iotw_v1_Envelope_vrf_round_seed_tag;
+  s.body.vrf_round_seed.height = height;
+  std::memcpy(s.body.vrf_round_seed.prev_hash, prev.data(), 32);
+  s.body.vrf_round_seed.suite = suite;
+  s.body.vrf_round_seed.claim_window_ms = window_ms;
+  std::uint8_t m[IOTW_SIG_MSG_MAX];
+  node_sign(c, m, iotw_sigmsg_seed(height, prev.data(), suite, window_ms, m), s.body.vrf_round_seed.node_signature);
+  return s;
 }
 
 Engine::Pred is(unsigned tag) {
@@ -361,7 +392,7 @@ Mined mine_one(RunContext& c, const Key& miner, std::chrono::milliseconds extra 
   out.hash = sha256(h.data(), h.size());
   const std::size_t m = e.mark();
   const double t0 = e.now_s();
-  e.inject(assignment(out.id, h, c.deadline_ms));
+  e.inject(assignment(c, out.id, h, c.deadline_ms));
   out.result = e.wait_for(m, result_for(out.id), std::chrono::milliseconds(c.deadline_ms) + extra);
   if (out.result) out.latency_ms = 1000.0 * (out.result->t_s - t0);
   return out;
@@ -421,7 +452,7 @@ Outcome cert022(RunContext& c) {
   const Header h = make_header(c, c.next_height++, random32(c), other);
   const std::size_t m = e.mark();
   const double t0 = e.now_s();
-  e.inject(assignment(id, h, c.deadline_ms));
+  e.inject(assignment(c, id, h, c.deadline_ms));
   if (const SeenFrame* r = e.wait_for(m, result_for(id), std::chrono::milliseconds(c.deadline_ms)))
     return fail(fmt::format("a Result for an Assignment whose header names another miner ({})", to_hex(other)),
                 {{"result_after_ms", std::round(1000 * (r->t_s - t0))}});
@@ -438,7 +469,7 @@ struct Witnessed {
 Witnessed witness(RunContext& c, std::uint64_t round, const Header& h, const Key& claimed) {
   Engine& e = c.engine;
   const std::size_t m = e.mark();
-  e.inject(witness_request(round, h, claimed, c.deadline_ms));
+  e.inject(witness_request(c, round, h, claimed, c.deadline_ms));
   return {e.wait_for(m, attestation_for(round), c.answer), round};
 }
 
@@ -485,10 +516,10 @@ Outcome cert034(RunContext& c) {
   const iotw_v1_Attestation a1 = first.att->env.body.attestation;
   // The same request again (a retransmission: at most the same signed bytes again), then the same round with
   // other contents (a replay: nothing).
-  e.inject(witness_request(round, h, hash, c.deadline_ms));
+  e.inject(witness_request(c, round, h, hash, c.deadline_ms));
   e.pump_for(std::chrono::milliseconds(c.deadline_ms) / 2);
   const Header other = make_header(c, c.next_height++, random32(c), random32(c));
-  e.inject(witness_request(round, other, sha256(other.data(), other.size()), c.deadline_ms));
+  e.inject(witness_request(c, round, other, sha256(other.data(), other.size()), c.deadline_ms));
   e.pump_for(std::chrono::milliseconds(c.deadline_ms));
   std::size_t count = 0, resent = 0;
   for (const SeenFrame* f : all_of(e, m, iotw_v1_Envelope_attestation_tag)) {
@@ -518,7 +549,7 @@ Outcome cert035(RunContext& c) {
     return fail(no_response(c.answer) + fmt::format(": no Attestation for round {}", high));
   const Header h2 = make_header(c, c.next_height++, random32(c), random32(c));
   const std::size_t m = e.mark();
-  e.inject(witness_request(low, h2, sha256(h2.data(), h2.size()), c.deadline_ms));
+  e.inject(witness_request(c, low, h2, sha256(h2.data(), h2.size()), c.deadline_ms));
   if (e.wait_for(m, attestation_for(low), std::chrono::milliseconds(c.deadline_ms)))
     return fail(fmt::format("an Attestation for round {} after round {} was answered", low, high));
   return pass();
@@ -553,14 +584,9 @@ Outcome cert036(RunContext& c) {
 
 Outcome vrf_claim(RunContext& c, iotw_ecvrf_suite suite) {
   Engine& e = c.engine;
-  iotw_v1_Envelope s{};
-  s.which_body = iotw_v1_Envelope_vrf_round_seed_tag;
   const std::uint64_t height = c.next_height++;
   const Key prev = random32(c);
-  s.body.vrf_round_seed.height = height;
-  std::memcpy(s.body.vrf_round_seed.prev_hash, prev.data(), 32);
-  s.body.vrf_round_seed.suite = static_cast<std::uint32_t>(suite);
-  s.body.vrf_round_seed.claim_window_ms = 2000;
+  const iotw_v1_Envelope s = vrf_seed(c, height, prev, static_cast<std::uint32_t>(suite), 2000);
   const std::size_t m = e.mark();
   e.inject(s);
   const SeenFrame* f = e.wait_for(m, [height](const iotw_v1_Envelope& env) {
@@ -669,6 +695,38 @@ Outcome cert051(RunContext& c) {
   return pass(m);
 }
 
+/// Node requests (§6 "Node requests"): a DUT provisioned with the node key answers no WitnessRequest or Assignment
+/// whose node_signature is missing or forged, and still answers the same request properly signed.
+Outcome cert037(RunContext& c) {
+  if (auto why = provisioned(c); !why.empty()) return not_run(why);
+  Engine& e = c.engine;
+  const Header h = make_header(c, c.next_height++, random32(c), random32(c));
+  const Key hash = sha256(h.data(), h.size());
+  const Header mine = make_header(c, c.next_height++, random32(c), c.dut_pubkey);
+  const std::uint64_t r_unsigned = c.next_id++, r_forged = c.next_id++, a_forged = c.next_id++;
+  iotw_v1_Envelope unsigned_req = witness_request(c, r_unsigned, h, hash, c.deadline_ms);
+  std::memset(unsigned_req.body.witness_request.node_signature, 0, 64);
+  iotw_v1_Envelope forged_req = witness_request(c, r_forged, h, hash, c.deadline_ms);
+  forged_req.body.witness_request.node_signature[5] ^= 0x40;
+  iotw_v1_Envelope forged_job = assignment(c, a_forged, mine, c.deadline_ms);
+  forged_job.body.assignment.node_signature[7] ^= 0x01;
+  const std::size_t m = e.mark();
+  e.inject(unsigned_req);
+  e.inject(forged_req);
+  e.inject(forged_job);
+  e.pump_for(std::chrono::milliseconds(c.deadline_ms));
+  json meas = {{"unsigned_round_id", r_unsigned}, {"forged_round_id", r_forged}, {"forged_assignment_id", a_forged}};
+  if (e.wait_for(m, attestation_for(r_unsigned), std::chrono::milliseconds(0)))
+    return fail("an Attestation for a WitnessRequest without the node's signature", meas);
+  if (e.wait_for(m, attestation_for(r_forged), std::chrono::milliseconds(0)))
+    return fail("an Attestation for a WitnessRequest whose node signature does not verify", meas);
+  if (e.wait_for(m, result_for(a_forged), std::chrono::milliseconds(0)))
+    return fail("a Result for an Assignment whose node signature does not verify", meas);
+  // Not merely deaf: the same kind of request, signed, is answered.
+  if (!witness(c, c.next_id++, h, hash).att) return fail(no_response(c.answer) + ": no Attestation to a signed request", meas);
+  return pass(meas);
+}
+
 // --- heartbeats (§6.3) -----------------------------------------------------------------------------------------
 
 Outcome cert060(RunContext& c) {
@@ -705,19 +763,14 @@ Outcome cert070(RunContext& c) {
     const Header h = make_header(c, c.next_height++, random32(c), c.dut_pubkey);
     const Key hash = sha256(h.data(), h.size());
     corpus.push_back(encode(challenge(random32(c))));
-    corpus.push_back(encode(assignment(c.next_id++, h, c.deadline_ms)));
-    corpus.push_back(encode(witness_request(c.next_id++, h, hash, c.deadline_ms)));
+    corpus.push_back(encode(assignment(c, c.next_id++, h, c.deadline_ms)));
+    corpus.push_back(encode(witness_request(c, c.next_id++, h, hash, c.deadline_ms)));
     iotw_v1_Envelope ack{};
     ack.which_body = iotw_v1_Envelope_heartbeat_ack_tag;
     ack.body.heartbeat_ack.seq = 7;
     ack.body.heartbeat_ack.height = 3;
     corpus.push_back(encode(ack));
-    iotw_v1_Envelope seed{};
-    seed.which_body = iotw_v1_Envelope_vrf_round_seed_tag;
-    seed.body.vrf_round_seed.height = c.next_height++;
-    seed.body.vrf_round_seed.suite = 3;
-    seed.body.vrf_round_seed.claim_window_ms = 200;
-    corpus.push_back(encode(seed));
+    corpus.push_back(encode(vrf_seed(c, c.next_height++, Key{}, 3, 200)));
   }
   e.withhold_answers(true);
   const std::size_t m = e.mark();
@@ -1483,6 +1536,10 @@ const std::vector<CertTest>& catalogue() {
        "a WitnessRequest with a round_id below one already answered: no Attestation within deadline_ms", cert035},
       {"CERT-036", "signatures under the right domain", kFirmware,
        "a Result verifies under RESULT and under no other domain; an Attestation under ATTEST and no other", cert036},
+      {"CERT-037", "no answer to an unsigned or forged request", kFirmware,
+       "a WitnessRequest without or with a forged node signature, and an Assignment with a forged one, get no answer; "
+       "the request signed gets its Attestation",
+       cert037},
       {"CERT-040", "VRF claim, TAI", kFirmware,
        "VrfRoundSeed suite 3: a VrfClaim whose pi verifies (RFC 9381 TAI) for alpha = VRF(height, prev_hash)", cert040},
       {"CERT-041", "VRF claim, ELL2", kFirmware, "as CERT-040 with suite 4 (ELL2)", cert041},

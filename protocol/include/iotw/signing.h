@@ -19,6 +19,12 @@ extern "C" {
 /* Signed by the trust node's node key (not a device key): a finalized chain tip for light verification. */
 #define IOTW_TAG_CHECKPOINT "IOTW/1/CHECKPOINT" /* || height u64le || block_hash[32] -> 58 bytes */
 
+/* Signed by the trust node's node key: what the node asks a device (docs/protocol.md §5 "Node requests"), so a
+ * device provisioned with the node key answers only the real node. header_hash = SHA-256(header[120]). */
+#define IOTW_TAG_ASSIGN "IOTW/1/ASSIGN"   /* || assignment_id u64le || header_hash[32] || deadline_ms u32le -> 58 bytes */
+#define IOTW_TAG_WITNESS "IOTW/1/WITNESS" /* || round_id u64le || header_hash[32] || block_hash[32] || deadline_ms u32le -> 91 bytes */
+#define IOTW_TAG_SEED "IOTW/1/SEED"       /* || height u64le || prev_hash[32] || suite u32le || claim_window_ms u32le -> 60 bytes */
+
 /* Not a signing message: the ECVRF input (RFC 9381 alpha) of the round that selects the miner of the block at
  * height on top of prev_hash (docs/protocol.md §5, docs/vrf.md). */
 #define IOTW_TAG_VRF "IOTW/1/VRF" /* || height u64le || prev_hash[32] -> 51 bytes */
@@ -43,6 +49,19 @@ size_t iotw_sigmsg_usage(uint64_t seq, uint64_t energy_mwh, uint32_t on_seconds,
 /** CHECKPOINT: the trust node's signed statement that block_hash is the finalized block at height
  *  (docs/protocol.md §5, §6 light verification). Returns the length (58). */
 size_t iotw_sigmsg_checkpoint(uint64_t height, const uint8_t block_hash[32], uint8_t *out);
+
+/** ASSIGN: the trust node's signature over an Assignment (node key). header_hash = SHA-256(the 120-byte header).
+ *  Returns the length (58). */
+size_t iotw_sigmsg_assign(uint64_t assignment_id, const uint8_t header_hash[32], uint32_t deadline_ms, uint8_t *out);
+
+/** WITNESS: the trust node's signature over a WitnessRequest (node key); block_hash is the request's (the miner's)
+ *  block hash, header_hash = SHA-256(header). Returns the length (91). */
+size_t iotw_sigmsg_witness(uint64_t round_id, const uint8_t header_hash[32], const uint8_t block_hash[32],
+                           uint32_t deadline_ms, uint8_t *out);
+
+/** SEED: the trust node's signature over a VrfRoundSeed (node key). Returns the length (60). */
+size_t iotw_sigmsg_seed(uint64_t height, const uint8_t prev_hash[32], uint32_t suite, uint32_t claim_window_ms,
+                        uint8_t *out);
 
 /** VRF alpha for the block at height whose predecessor has block hash prev_hash. Never signed with Ed25519.
  *  Writes into out (>= IOTW_VRF_ALPHA_SIZE bytes) and returns the length (51). */

@@ -218,6 +218,12 @@ void TrustNodeCore::on_checkpoint_request(uint32_t link, const iotw_v1_Checkpoin
   sink_.send(link, e);
 }
 
+Sig TrustNodeCore::sign_node(const uint8_t *msg, size_t len) const {
+  Sig sig{};
+  crypto_sign_detached(sig.data(), nullptr, msg, len, node_sk_.data());
+  return sig;
+}
+
 void TrustNodeCore::on_hello(uint32_t link, Session &s, const iotw_v1_Hello &h) {
   Hash nonce;
   for (size_t i = 0; i < nonce.size(); i += 8) {
@@ -252,6 +258,7 @@ void TrustNodeCore::on_prove(uint32_t link, Session &s, const iotw_v1_Prove &p) 
   }
   const iotw_v1_Hello hello = s.challenge->first;
   s.challenge.reset();
+  if (refuse_identity(link, s, key, hello)) return;
   const uint64_t now = clock_.now_ms();
   const bool is_new = devices_.count(key) == 0;
   Device &d = devices_[key];
@@ -279,6 +286,55 @@ void TrustNodeCore::on_prove(uint32_t link, Session &s, const iotw_v1_Prove &p) 
                                     {"new", is_new}});
 }
 
+// Identity integrity (docs/trust-node.md "Identity integrity"), checked once the key is proved: a key attached on
+// another link is a clone unless the device rebooted (a higher boot_count: the old link is released); a name held
+// by another attached key is refused; a boot_count below the last one is flagged. True: refused (answered).
+bool TrustNodeCore::refuse_identity(uint32_t link, Session &s, const Key &key, const iotw_v1_Hello &hello) {
+  const std::string name = cstr(hello.name, sizeof hello.name);
+  auto refuse = [&](const char *reason, nlohmann::json extra) {
+    ++counters_.registrations_rejected;
+    nlohmann::json f{{"link", s.name}, {"device", to_hex(key)}, {"reason", reason}, {"name", name}};
+    f.update(extra);
+    sink_.event("registration_rejected", std::move(f));
+    send_error(link, 5, reason);
+    return true;
+  };
+  auto it = devices_.find(key);
+  if (it != devices_.end()) {
+    Device &d = it->second;
+    if (d.link && *d.link != link && sessions_.count(*d.link)) {
+      if (hello.boot_count > d.rec.boot_count) {  // rebooted and came back on a new link (a new UDP port)
+        detach(d, "rebooted_elsewhere");
+      } else {
+        ++counters_.identity_conflicts;
+        sink_.event("identity_conflict", {{"device", to_hex(key)},
+                                          {"name", d.rec.name},
+                                          {"link", sessions_.at(*d.link).name},
+                                          {"boot_count", d.rec.boot_count},
+                                          {"other_link", s.name},
+                                          {"other_name", name},
+                                          {"other_boot_count", hello.boot_count}});
+        return refuse("identity_conflict", {{"attached_link", sessions_.at(*d.link).name}});
+      }
+    }
+    if (hello.boot_count < d.rec.boot_count) {
+      ++counters_.boot_count_regressions;
+      sink_.event("boot_count_regressed", {{"device", to_hex(key)},
+                                           {"name", d.rec.name},
+                                           {"link", s.name},
+                                           {"previous", d.rec.boot_count},
+                                           {"boot_count", hello.boot_count}});
+    }
+  }
+  if (!name.empty())
+    for (const auto &[k, other] : devices_)
+      if (k != key && other.link && *other.link != link && other.rec.name == name) {
+        ++counters_.duplicate_names;
+        return refuse("duplicate_name", {{"holder", to_hex(k)}, {"holder_link", sessions_.at(*other.link).name}});
+      }
+  return false;
+}
+
 void TrustNodeCore::confirm(Device &d) {
   d.confirmed = true;
   // A device that re-attaches (reboot, brown-out) lost any witness request it had open: send it again.
@@ -304,7 +360,10 @@ std::vector<Key> TrustNodeCore::eligible(const std::set<Key> &exclude) const {
 }
 
 Key TrustNodeCore::pick_miner(const std::vector<Key> &from) {
-  if (cfg_.selection == Selection::uniform) return pick(from);
+  return cfg_.selection == Selection::uniform ? pick(from) : pick_weighted(from);
+}
+
+Key TrustNodeCore::pick_weighted(const std::vector<Key> &from) {
   std::vector<uint64_t> w;
   uint64_t total = 0;
   for (const Key &k : from) {
@@ -325,7 +384,7 @@ Key TrustNodeCore::pick_miner(const std::vector<Key> &from) {
 }
 
 Key TrustNodeCore::pick_diverse(const std::vector<Key> &pool, const std::vector<Key> &chosen) {
-  if (!cfg_.diversity) return pick(pool);
+  if (!cfg_.diversity) return cfg_.selection == Selection::reputation ? pick_weighted(pool) : pick(pool);
   // Score = tags (manufacturer, model, location) whose known value no chosen witness shares; take the best.
   auto score = [&](const Key &k) {
     const DeviceTags &t = devices_.at(k).tags;
@@ -348,7 +407,8 @@ Key TrustNodeCore::pick_diverse(const std::vector<Key> &pool, const std::vector<
     if (sc > best) best = sc, top.clear();
     if (sc == best) top.push_back(k);
   }
-  return pick(top);
+  // selection = "reputation": witnesses too are drawn by reputation weight, so a silent witness loses work.
+  return cfg_.selection == Selection::reputation ? pick_weighted(top) : pick(top);
 }
 
 std::vector<Key> TrustNodeCore::pick_witnesses(std::vector<Key> pool, size_t n) {
@@ -479,6 +539,7 @@ void TrustNodeCore::on_usage(uint32_t link, const Device &d, const iotw_v1_Usage
 
 void TrustNodeCore::tick() {
   const uint64_t now = clock_.now_ms();
+  flush_dropped(false);
   for (auto &[k, d] : devices_)
     if (d.link && now - d.last_seen_ms >= cfg_.device_timeout_ms) detach(d, "timeout");
   if (cand_) {
@@ -512,6 +573,10 @@ void TrustNodeCore::tick() {
 // eligible device; with none, a silent witness is asked again and a blacklisted one waits for a fresh device.
 void TrustNodeCore::replace_witness(Candidate &c, Slot &slot, const char *reason) {
   const uint64_t now = clock_.now_ms();
+  if (std::string_view(reason) == "silent") {  // silence is no evidence (never a blacklist) but costs reputation
+    ++counters_.witnesses_silent;
+    add_bad(slot.witness);
+  }
   std::set<Key> exclude = c.round_members;
   exclude.insert(c.miner);
   const std::vector<Key> fresh = eligible(exclude);
@@ -563,6 +628,13 @@ void TrustNodeCore::open_claims(Candidate &c) {
   std::memcpy(e.body.vrf_round_seed.prev_hash, tip_.hash.data(), IOTW_HASH_SIZE);
   e.body.vrf_round_seed.suite = static_cast<uint32_t>(cfg_.vrf_suite);
   e.body.vrf_round_seed.claim_window_ms = static_cast<uint32_t>(std::min<uint64_t>(cfg_.claim_window_ms, UINT32_MAX));
+  if (node_pk_) {  // devices claim only for the real node's seed (docs/protocol.md §5 SEED)
+    uint8_t msg[IOTW_SIG_MSG_MAX];
+    const size_t n = iotw_sigmsg_seed(c.height, tip_.hash.data(), e.body.vrf_round_seed.suite,
+                                      e.body.vrf_round_seed.claim_window_ms, msg);
+    const Sig sig = sign_node(msg, n);
+    std::memcpy(e.body.vrf_round_seed.node_signature, sig.data(), sig.size());
+  }
   for (const Key &k : eligible({})) {
     c.vrf_asked.insert(k);
     sink_.send(*devices_.at(k).link, e);
@@ -590,13 +662,16 @@ void TrustNodeCore::on_vrf_claim(uint32_t link, const Key &from, const iotw_v1_V
   Candidate &c = *cand_;
   if (!c.vrf_asked.count(from)) return reject_vrf_claim(link, m.height, from, "not_eligible", nullptr, 3);
   if (c.vrf_answered.count(from)) return reject_vrf_claim(link, m.height, from, "duplicate", nullptr, 5);
-  c.vrf_answered.insert(from);
   VrfClaimRec rec{from, {}, arr<80>(m.pi)};
   const iotw_ecvrf_status st = iotw_ecvrf_verify(static_cast<iotw_ecvrf_suite>(cfg_.vrf_suite), rec.beta.data(),
                                                  from.data(), rec.pi.data(), c.alpha.data(), c.alpha.size());
   if (st != IOTW_ECVRF_OK) {
+    // Not marked answered: a forged claim on the device's link must not take its place in the round (only a
+    // proof that verifies under its key counts as its answer).
+    c.vrf_bad.insert(from);
     reject_vrf_claim(link, m.height, from, "bad_proof", iotw_ecvrf_status_str(st), 2);
   } else {
+    c.vrf_answered.insert(from);
     ++counters_.vrf_claims_accepted;
     sink_.event("vrf_claim", {{"height", c.height},
                               {"device", to_hex(from)},
@@ -604,7 +679,10 @@ void TrustNodeCore::on_vrf_claim(uint32_t link, const Key &from, const iotw_v1_V
                               {"beta", to_hex(rec.beta.data(), rec.beta.size())}});
     c.vrf_claims.push_back(rec);
   }
-  if (c.vrf_answered.size() == c.vrf_asked.size()) close_claims(c);  // everyone answered: no need to wait
+  // Everyone answered (a verified claim, or only bad proofs so far): no need to wait.
+  const bool all = std::all_of(c.vrf_asked.begin(), c.vrf_asked.end(),
+                               [&](const Key &k) { return c.vrf_answered.count(k) || c.vrf_bad.count(k); });
+  if (all) close_claims(c);
 }
 
 void TrustNodeCore::close_claims(Candidate &c) {
@@ -674,6 +752,12 @@ void TrustNodeCore::assign(Candidate &c) {
   e.body.assignment.assignment_id = c.assignment_id;
   std::memcpy(e.body.assignment.header, c.header.data(), c.header.size());
   e.body.assignment.deadline_ms = static_cast<uint32_t>(cfg_.assignment_timeout_ms);
+  if (node_pk_) {  // the miner answers only the real node (docs/protocol.md §5 ASSIGN)
+    uint8_t msg[IOTW_SIG_MSG_MAX];
+    const size_t n = iotw_sigmsg_assign(c.assignment_id, c.hash.data(), e.body.assignment.deadline_ms, msg);
+    const Sig sig = sign_node(msg, n);
+    std::memcpy(e.body.assignment.node_signature, sig.data(), sig.size());
+  }
   sink_.send(*devices_.at(c.miner).link, e);
   sink_.event("assignment_sent", {{"assignment_id", c.assignment_id},
                                   {"height", c.height},
@@ -734,6 +818,12 @@ void TrustNodeCore::request_witness(Candidate &c, Slot &slot) {
   std::memcpy(e.body.witness_request.header, c.header.data(), c.header.size());
   std::memcpy(e.body.witness_request.block_hash, c.hash.data(), c.hash.size());
   e.body.witness_request.deadline_ms = static_cast<uint32_t>(cfg_.witness_timeout_ms);
+  if (node_pk_) {  // the witness answers only the real node (docs/protocol.md §5 WITNESS)
+    uint8_t msg[IOTW_SIG_MSG_MAX];
+    const size_t n = iotw_sigmsg_witness(c.round_id, c.hash.data(), c.hash.data(), e.body.witness_request.deadline_ms, msg);
+    const Sig sig = sign_node(msg, n);
+    std::memcpy(e.body.witness_request.node_signature, sig.data(), sig.size());
+  }
   sink_.send(*devices_.at(slot.witness).link, e);
   sink_.event("witness_requested", {{"round_id", c.round_id},
                                     {"height", c.height},
@@ -747,29 +837,104 @@ void TrustNodeCore::reject_attestation(uint32_t link, uint64_t round_id, const K
   send_error(link, std::strcmp(reason, "bad_signature") == 0 ? 2 : 3, reason);
 }
 
-// A replay: an attestation of an earlier round that verifies under the sender's key and that the node already
-// accepted from it (byte-identical round and signature). A late first answer to an earlier round is not one.
-bool TrustNodeCore::is_replay(const Key &from, const iotw_v1_Attestation &a) const {
+const TrustNodeCore::SignedVerdict *TrustNodeCore::recorded(const Key &from, uint64_t round_id) const {
   auto it = recent_attestations_.find(from);
-  if (it == recent_attestations_.end() || !cand_ || a.round_id >= cand_->round_id) return false;
-  const Sig sig = arr<64>(a.signature);
-  if (std::none_of(it->second.begin(), it->second.end(),
-                   [&](const auto &r) { return r.first == a.round_id && r.second == sig; }))
-    return false;
-  uint8_t msg[IOTW_SIG_MSG_MAX];
-  const size_t n = iotw_sigmsg_attest(a.round_id, a.block_hash, static_cast<uint8_t>(a.verdict), msg);
-  return verify(a.signature, msg, n, from);
+  if (it == recent_attestations_.end()) return nullptr;
+  for (const SignedVerdict &v : it->second)
+    if (v.round_id == round_id) return &v;
+  return nullptr;
 }
 
-// A witness of the open round answered it with a replayed, wrongly signed or other-hash attestation: the
-// Security Witnessing Protocol's faulty witness. It is blacklisted with the attestation as evidence and its
-// slot goes to a fresh witness (docs/trust-node.md "Faulty witnesses").
-void TrustNodeCore::faulty_attestation(uint32_t link, Candidate &c, Slot &slot, const iotw_v1_Attestation &a,
-                                       const char *reason, bool signature_valid) {
+void TrustNodeCore::remember(const Key &from, const SignedVerdict &v) {
+  auto &recent = recent_attestations_[from];
+  if (recent.size() >= 16) recent.erase(recent.begin());
+  recent.push_back(v);
+}
+
+// An attestation that proves nothing about the device whose link it came from (a signature that does not verify
+// under its key: anyone can put such a frame or datagram on its link; a replay of one it already sent: anyone
+// who saw it can send it again). Counted, aggregated into one attestations_dropped event, never answered (a
+// spoofer would only turn the answer against the honest device) and never held against the device.
+void TrustNodeCore::drop_attestation(const Key &from, const char *reason) {
   ++counters_.attestations_rejected;
   const std::string_view r = reason;
-  ++(r == "wrong_hash" ? counters_.attestations_wrong_hash
-                       : r == "replay" ? counters_.attestations_replayed : counters_.attestations_bad_signature);
+  ++(r == "replay" ? counters_.attestations_replayed : counters_.attestations_bad_signature);
+  ++dropped_[{from, std::string(reason)}];
+}
+
+// One attestations_dropped event for the drops since the last one (at most one a second, and at each round's
+// close), so a flood of spoofed datagrams costs one line per second.
+void TrustNodeCore::flush_dropped(bool force) {
+  const uint64_t now = clock_.now_ms();
+  if (dropped_.empty() || (!force && now < dropped_flushed_ms_ + 1000)) return;
+  dropped_flushed_ms_ = now;
+  nlohmann::json list = nlohmann::json::array();
+  uint64_t total = 0;
+  for (const auto &[key, n] : dropped_) {
+    list.push_back(nlohmann::json{{"device", to_hex(key.first)},
+                                  {"name", devices_.count(key.first) ? name_of(key.first) : ""},
+                                  {"reason", key.second},
+                                  {"count", n}});
+    total += n;
+  }
+  dropped_.clear();
+  sink_.event("attestations_dropped", {{"count", total}, {"by_device", std::move(list)}});
+}
+
+// The node's own signed WitnessRequest of the open round (what the witness was asked), for blacklist evidence.
+nlohmann::json TrustNodeCore::request_evidence(const Candidate &c) const {
+  nlohmann::json r{{"round_id", c.round_id},
+                   {"header", to_hex(c.header.data(), c.header.size())},
+                   {"block_hash", to_hex(c.hash)},
+                   {"deadline_ms", static_cast<uint32_t>(cfg_.witness_timeout_ms)}};
+  if (node_pk_) {
+    uint8_t msg[IOTW_SIG_MSG_MAX];
+    const size_t n = iotw_sigmsg_witness(c.round_id, c.hash.data(), c.hash.data(),
+                                         static_cast<uint32_t>(cfg_.witness_timeout_ms), msg);
+    r["node_signature"] = to_hex(sign_node(msg, n));
+  }
+  return r;
+}
+
+// Two different verdicts (other block hash or other verdict) that both verify under the device's key for one
+// round: only the device can have signed both (CometBFT's duplicate-vote evidence). Blacklisted with both.
+void TrustNodeCore::equivocation(const Key &from, const SignedVerdict &first, const iotw_v1_Attestation &second) {
+  ++counters_.attestations_rejected;
+  ++counters_.attestations_equivocation;
+  auto entry = [&](uint64_t round, const uint8_t *hash, uint8_t verdict, const uint8_t *sig) {
+    return nlohmann::json{{"witness", to_hex(from)},
+                          {"round_id", round},
+                          {"block_hash", to_hex(hash, IOTW_HASH_SIZE)},
+                          {"verdict", verdict_name(verdict)},
+                          {"signature", to_hex(sig, 64)},
+                          {"signature_valid", true}};
+  };
+  const nlohmann::json evidence = nlohmann::json::array(
+      {entry(first.round_id, first.block_hash.data(), first.verdict, first.signature.data()),
+       entry(second.round_id, second.block_hash, static_cast<uint8_t>(second.verdict), second.signature)});
+  sink_.event("attestation_rejected", {{"round_id", second.round_id},
+                                       {"witness", to_hex(from)},
+                                       {"witness_name", name_of(from)},
+                                       {"reason", "equivocation"},
+                                       {"faulty", true}});
+  add_bad(from);
+  if (!blacklist_.count(from)) blacklist(from, second.round_id, "attestation_equivocation", evidence);
+  if (cand_ && cand_->mined)  // none of its answers in the open round counts any more: its slot goes to another
+    for (Slot &slot : cand_->slots)
+      if (slot.witness == from) {
+        slot.answer.reset();
+        replace_witness(*cand_, slot, "faulty");
+      }
+}
+
+// A witness of the open round signed, for this round, a verdict over another block hash than the one the node
+// asked (and signed): attributable, since a device that checks the node's signature answers only what the node
+// asked. Blacklisted with its attestation and the node's signed request as evidence; the slot goes to a fresh
+// witness (docs/trust-node.md "Faulty witnesses").
+void TrustNodeCore::faulty_attestation(uint32_t link, Candidate &c, Slot &slot, const iotw_v1_Attestation &a,
+                                       const char *reason) {
+  ++counters_.attestations_rejected;
+  ++counters_.attestations_wrong_hash;
   const Key from = slot.witness;
   sink_.event("attestation_rejected", {{"round_id", a.round_id},
                                        {"witness", to_hex(from)},
@@ -777,26 +942,34 @@ void TrustNodeCore::faulty_attestation(uint32_t link, Candidate &c, Slot &slot, 
                                        {"reason", reason},
                                        {"open_round_id", c.round_id},
                                        {"faulty", true}});
-  send_error(link, r == "bad_signature" ? 2 : 3, reason);
+  send_error(link, 3, reason);
   const nlohmann::json evidence = nlohmann::json::array(
       {nlohmann::json{{"witness", to_hex(from)},
                       {"round_id", a.round_id},
                       {"block_hash", to_hex(a.block_hash, IOTW_HASH_SIZE)},
                       {"verdict", verdict_name(static_cast<uint8_t>(a.verdict))},
                       {"signature", to_hex(a.signature, 64)},
-                      {"signature_valid", signature_valid},
+                      {"signature_valid", true},
                       {"asked_round_id", c.round_id},
-                      {"asked_block_hash", to_hex(c.hash)}}});
+                      {"asked_block_hash", to_hex(c.hash)},
+                      {"request", request_evidence(c)}}});
   add_bad(from);
   blacklist(from, c.round_id, (std::string("attestation_") + reason).c_str(), evidence);
   replace_witness(c, slot, "faulty");
 }
 
 void TrustNodeCore::on_attestation(uint32_t link, const Key &from, const iotw_v1_Attestation &a) {
-  if (cand_ && !cand_->slots.empty() && a.round_id != cand_->round_id && !blacklist_.count(from)) {
-    auto open = std::find_if(cand_->slots.begin(), cand_->slots.end(),
-                             [&](const Slot &s) { return s.witness == from && !s.answer; });
-    if (open != cand_->slots.end() && is_replay(from, a)) return faulty_attestation(link, *cand_, *open, a, "replay", true);
+  // Nothing that fails its signature is evidence of anything: count it and drop it, unanswered.
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  const size_t n = iotw_sigmsg_attest(a.round_id, a.block_hash, static_cast<uint8_t>(a.verdict), msg);
+  if (!verify(a.signature, msg, n, from)) return drop_attestation(from, "bad_signature");
+  if (a.verdict != iotw_v1_Verdict_VERDICT_VALID && a.verdict != iotw_v1_Verdict_VERDICT_INVALID)
+    return reject_attestation(link, a.round_id, from, "bad_verdict");
+  const SignedVerdict got{a.round_id, arr<32>(a.block_hash), static_cast<uint8_t>(a.verdict), arr<64>(a.signature)};
+  if (const SignedVerdict *seen = recorded(from, a.round_id)) {
+    if (seen->block_hash != got.block_hash || seen->verdict != got.verdict) return equivocation(from, *seen, a);
+    const bool open_round = cand_ && !cand_->slots.empty() && a.round_id == cand_->round_id;
+    if (!open_round) return drop_attestation(from, "replay");  // an earlier round's, already accepted
   }
   if (!cand_ || cand_->slots.empty() || a.round_id != cand_->round_id)
     return reject_attestation(link, a.round_id, from, "unknown_round");
@@ -805,17 +978,10 @@ void TrustNodeCore::on_attestation(uint32_t link, const Key &from, const iotw_v1
   if (slot == c.slots.end()) return reject_attestation(link, a.round_id, from, "not_a_witness");
   if (slot->answer) return reject_attestation(link, a.round_id, from, "duplicate");
   if (blacklist_.count(from)) return reject_attestation(link, a.round_id, from, "blacklisted");
-  if (a.verdict != iotw_v1_Verdict_VERDICT_VALID && a.verdict != iotw_v1_Verdict_VERDICT_INVALID)
-    return reject_attestation(link, a.round_id, from, "bad_verdict");
-  uint8_t msg[IOTW_SIG_MSG_MAX];
-  const size_t n = iotw_sigmsg_attest(a.round_id, a.block_hash, static_cast<uint8_t>(a.verdict), msg);
-  if (!verify(a.signature, msg, n, from)) return faulty_attestation(link, c, *slot, a, "bad_signature", false);
+  remember(from, got);  // signed by the device for this round: a different second one is equivocation
   if (std::memcmp(a.block_hash, c.hash.data(), IOTW_HASH_SIZE) != 0)
-    return faulty_attestation(link, c, *slot, a, "wrong_hash", true);
-  slot->answer = Attestation{from, a.round_id, static_cast<uint8_t>(a.verdict), arr<64>(a.signature)};
-  auto &recent = recent_attestations_[from];
-  if (recent.size() >= 16) recent.erase(recent.begin());
-  recent.emplace_back(a.round_id, slot->answer->signature);
+    return faulty_attestation(link, c, *slot, a, "wrong_hash");
+  slot->answer = Attestation{from, a.round_id, got.verdict, got.signature};
   sink_.event("attestation", {{"round_id", a.round_id},
                               {"witness", to_hex(from)},
                               {"witness_name", name_of(from)},
@@ -839,6 +1005,7 @@ void TrustNodeCore::blacklist(const Key &k, uint64_t round_id, const char *reaso
 
 void TrustNodeCore::close_round(Candidate &c) {
   ++counters_.rounds;
+  flush_dropped(true);
   // The node's own check always says valid here: it built the header and accepted the miner's hash.
   // strict: coherent iff all n verdicts are valid; threshold: iff at least t are (docs/protocol.md §7).
   size_t valid = 0;

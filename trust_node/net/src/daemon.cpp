@@ -594,11 +594,21 @@ class Daemon final : public CoreSink, public LinkHost {
               c.attestations_rejected);
     m.counter("iotw_attestations_wrong_hash_total",
               "Faulty witnesses blacklisted: attestation signed over another block hash.", c.attestations_wrong_hash);
+    m.counter("iotw_attestations_equivocation_total",
+              "Faulty witnesses blacklisted: two different attestations signed for one round.",
+              c.attestations_equivocation);
     m.counter("iotw_attestations_replayed_total",
-              "Faulty witnesses blacklisted: an earlier round's attestation replayed.", c.attestations_replayed);
+              "Attestations dropped (no blame): an earlier round's attestation replayed.", c.attestations_replayed);
     m.counter("iotw_attestations_bad_signature_total",
-              "Faulty witnesses blacklisted: attestation not signed with the registered key.",
+              "Attestations dropped (no blame): not verifying under the registered key (forged or spoofed).",
               c.attestations_bad_signature);
+    m.counter("iotw_identity_conflicts_total", "Registrations refused: key attached on another link (clone).",
+              c.identity_conflicts);
+    m.counter("iotw_duplicate_names_total", "Registrations refused: name held by another attached key.",
+              c.duplicate_names);
+    m.counter("iotw_boot_count_regressions_total", "Registrations whose boot_count was below the last one (flagged).",
+              c.boot_count_regressions);
+    m.counter("iotw_witnesses_silent_total", "Witness deadlines missed (each costs reputation).", c.witnesses_silent);
     m.counter("iotw_results_rejected_total", "Results rejected (wrong hash, bad signature, timeout).", c.results_rejected);
     m.counter("iotw_registrations_rejected_total", "Registrations refused.", c.registrations_rejected);
     m.counter("iotw_registrations_refused_total",

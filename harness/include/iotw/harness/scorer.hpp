@@ -76,6 +76,14 @@ struct Scores {
     std::uint64_t rewards_total = 0;      ///< sum of `reward` (base units) over finalized reports
     std::map<std::string, std::uint64_t> rewards_by_device;  ///< device name -> base units
     std::uint64_t rewarded_devices() const { return rewards_by_device.size(); }
+    /// Usage data that lies (docs/trust-node.md "Usage data"): each finalized report joined by (device name, seq)
+    /// with the emulator's own `usage_report` event (source "emu:NAME"), whose energy_mwh is what the DPS model's
+    /// meter measured. Energy reported above it was never measured; the rewards paid for it are the report's
+    /// reward x unmeasured / reported (floor). Reports with no meter event (real devices) are not judged.
+    std::uint64_t energy_mwh_measured = 0;    ///< meter truth of the judged finalized reports, mWh
+    std::uint64_t energy_mwh_unmeasured = 0;  ///< reported above the meter over those reports, mWh
+    std::uint64_t rewards_unearned = 0;       ///< base units paid for energy never measured
+    std::map<std::string, std::uint64_t> unearned_by_device;  ///< device name -> base units (only devices > 0)
   } usage;
   std::uint64_t recoveries_failed = 0;  ///< recovery_checked events with recovered = false
   /// The console_action events' fields (docs/console.md "Events and the written rig"), in event order:

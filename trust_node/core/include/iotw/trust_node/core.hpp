@@ -121,11 +121,18 @@ struct CoreCounters {
   uint64_t vrf_claims_rejected = 0;    ///< bad/forged proof, wrong round, not asked, duplicate
   uint64_t vrf_fallbacks = 0;          ///< claim windows that closed without a valid claim (uniform pick)
   uint64_t checkpoints_sent = 0;       ///< signed Checkpoints answered to CheckpointRequests
-  /** Faulty witnesses (docs/trust-node.md "Faulty witnesses"): attestations from a witness of the open round,
-   *  in place of its answer, that blacklisted it. Also counted in attestations_rejected. */
-  uint64_t attestations_wrong_hash = 0;      ///< signed, this round, over another block hash
-  uint64_t attestations_replayed = 0;        ///< an attestation of an earlier round the node already had
-  uint64_t attestations_bad_signature = 0;   ///< does not verify under the witness's registered key
+  /** Attestations dropped without blame (docs/trust-node.md "Threat model"): they prove nothing about the device
+   *  whose link they came from. Also counted in attestations_rejected. */
+  uint64_t attestations_replayed = 0;        ///< an earlier round's attestation the node already had (a replay)
+  uint64_t attestations_bad_signature = 0;   ///< does not verify under the registered key (forged or spoofed)
+  /** Attributable faults (blacklisted with the signed attestations as evidence). */
+  uint64_t attestations_wrong_hash = 0;      ///< signed, this round, over another block hash than the node asked
+  uint64_t attestations_equivocation = 0;    ///< a second, different attestation signed for one round
+  /** Identity integrity (docs/trust-node.md "Identity integrity"). */
+  uint64_t identity_conflicts = 0;      ///< a key proved on a second link while attached on another (refused)
+  uint64_t duplicate_names = 0;         ///< a name already held by another attached key (refused)
+  uint64_t boot_count_regressions = 0;  ///< a known key registered with a lower boot_count than before (flagged)
+  uint64_t witnesses_silent = 0;        ///< witness deadlines missed (each costs the witness one bad point)
 };
 
 /** One transaction as submitted over HTTP (docs/trust-node.md): payload and an optional wallet signature
@@ -219,6 +226,13 @@ class TrustNodeCore {
     uint64_t deadline_ms = 0;
     std::optional<Attestation> answer;
   };
+  /** A verdict a device signed (verified), kept to recognise a replay or an equivocation. */
+  struct SignedVerdict {
+    uint64_t round_id = 0;
+    Hash block_hash{};
+    uint8_t verdict = 0;
+    Sig signature{};
+  };
   struct VrfClaimRec {  ///< a verified claim
     Key device{};
     std::array<uint8_t, 64> beta{};
@@ -243,7 +257,9 @@ class TrustNodeCore {
     bool vrf_open = false;
     uint64_t claim_deadline_ms = 0;
     std::array<uint8_t, 51> alpha{};
-    std::set<Key> vrf_asked, vrf_answered;
+    std::set<Key> vrf_asked;
+    std::set<Key> vrf_answered;  ///< sent a claim whose proof verified (a later one is a duplicate)
+    std::set<Key> vrf_bad;       ///< sent only proofs that did not verify (not an answer: may still claim)
     std::vector<VrfClaimRec> vrf_claims;  ///< valid claims; sorted by (beta, device) when the window closes
     std::optional<VrfClaimRec> vrf_win;   ///< the claim the current miner was picked by (into the block)
     uint64_t vrf_rejected = 0;
@@ -275,6 +291,7 @@ class TrustNodeCore {
   std::vector<Key> eligible(const std::set<Key> &exclude) const;
   Key pick(const std::vector<Key> &from);
   Key pick_miner(const std::vector<Key> &from);
+  Key pick_weighted(const std::vector<Key> &from);  ///< proportional to reputation_weight
   void stalled(const char *reason, size_t needed, size_t eligible_now);
   void maybe_start_block();
   void assign(Candidate &c);
@@ -285,9 +302,15 @@ class TrustNodeCore {
   /** Adds the round's VRF claims and the node-signed finalization record to b (docs/protocol.md §8). */
   void bind_finalization(const Candidate &c, Block &b) const;
   void reject_attestation(uint32_t link, uint64_t round_id, const Key &from, const char *reason);
-  void faulty_attestation(uint32_t link, Candidate &c, Slot &slot, const iotw_v1_Attestation &a, const char *reason,
-                          bool signature_valid);
-  bool is_replay(const Key &from, const iotw_v1_Attestation &a) const;
+  void faulty_attestation(uint32_t link, Candidate &c, Slot &slot, const iotw_v1_Attestation &a, const char *reason);
+  void drop_attestation(const Key &from, const char *reason);
+  void flush_dropped(bool force);
+  const SignedVerdict *recorded(const Key &from, uint64_t round_id) const;
+  void equivocation(const Key &from, const SignedVerdict &first, const iotw_v1_Attestation &second);
+  void remember(const Key &from, const SignedVerdict &v);
+  nlohmann::json request_evidence(const Candidate &c) const;
+  Sig sign_node(const uint8_t *msg, size_t len) const;
+  bool refuse_identity(uint32_t link, Session &s, const Key &key, const iotw_v1_Hello &hello);
   void replace_witness(Candidate &c, Slot &slot, const char *reason);
   const std::string &name_of(const Key &k) const;
 
@@ -313,9 +336,11 @@ class TrustNodeCore {
   std::optional<Key> node_pk_;
   std::array<uint8_t, 64> node_sk_{};
   std::optional<std::pair<uint64_t, Sig>> checkpoint_sig_;  ///< signature of the tip's Checkpoint (by height)
-  /** Per witness, the (round_id, signature) of its last accepted attestations (at most 16; RAM only), to
-   *  recognise a replayed one. */
-  std::map<Key, std::vector<std::pair<uint64_t, Sig>>> recent_attestations_;
+  /** Per witness, its last accepted attestations (at most 16; RAM only). */
+  std::map<Key, std::vector<SignedVerdict>> recent_attestations_;
+  /** Blameless drops since the last attestations_dropped event: (device, reason) -> count. */
+  std::map<std::pair<Key, std::string>, uint64_t> dropped_;
+  uint64_t dropped_flushed_ms_ = 0;
 };
 
 }  // namespace iotw::tn
