@@ -465,15 +465,19 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
   if (fleet && dead_reason.empty()) {
     const auto deadline = std::chrono::steady_clock::now() + 10s;
     std::string text;
-    while (text.empty() && std::chrono::steady_clock::now() < deadline) {
-      std::ifstream in(http_port_file);
-      std::getline(in, text);
-      if (text.empty()) engine.pump_for(20ms);
+    try {
+      while (text.empty() && std::chrono::steady_clock::now() < deadline) {
+        std::ifstream in(http_port_file);
+        std::getline(in, text);
+        if (text.empty()) engine.pump_for(20ms);
+      }
+      engine.note("starting the reference devices (fleet/)");
+      fleet_error = text.empty() ? "the trust node's HTTP port is not there (node/trust_node.log)"
+                                 : fleet->start(emu_exe, abs / "fleet", to_hex(node_pk, 32), std::stoi(text), seed);
+      if (!fleet_error.empty()) engine.note(fleet_error);
+    } catch (const std::exception& e) {
+      dead_reason = std::string("the run broke off: ") + e.what();
     }
-    engine.note("starting the reference devices (fleet/)");
-    fleet_error = text.empty() ? "the trust node's HTTP port is not there (node/trust_node.log)"
-                               : fleet->start(emu_exe, abs / "fleet", to_hex(node_pk, 32), std::stoi(text), seed);
-    if (!fleet_error.empty()) engine.note(fleet_error);
   }
 
   RunContext ctx{.engine = engine, .rng = std::mt19937_64(seed), .node_seed = node_seed, .fuzz_s = o.fuzz_s,
@@ -483,6 +487,14 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
   std::vector<TestRecord> records;
   for (const CertTest* t : tests) {
     if (fleet && t->fleet_order == 0 && fleet->running()) {  // the last fleet test is done
+      // Let the node finish the block of a transaction still pending (up to 3 s), so that no real Assignment or
+      // WitnessRequest reaches the DUT once the reference devices are gone; then stop them.
+      try {
+        const auto until = std::chrono::steady_clock::now() + 3s;
+        while (fleet->pending_txs().value_or(0) > 0 && std::chrono::steady_clock::now() < until) engine.pump_for(100ms);
+      } catch (const std::exception& e) {
+        dead_reason = std::string("the run broke off: ") + e.what();
+      }
       engine.note("stopping the reference devices");
       fleet->stop();
     }

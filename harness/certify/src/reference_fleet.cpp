@@ -97,6 +97,12 @@ bool ReferenceFleet::running() {
 
 harness::TrustNodeClient& ReferenceFleet::node() { return *node_; }
 
+std::optional<std::uint64_t> ReferenceFleet::pending_txs() {
+  if (!node_) return std::nullopt;
+  const auto h = node_->health();
+  return h ? std::optional<std::uint64_t>(h->pending_txs) : std::nullopt;
+}
+
 std::string ReferenceFleet::next_payload() {
   return "iotw-certify-reference-tx-" + harness::tx_payload(seed_, tx_counter_++, 32);
 }

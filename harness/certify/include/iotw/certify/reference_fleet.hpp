@@ -58,6 +58,8 @@ class ReferenceFleet {
   harness::TrustNodeClient& node();
   /// GET `path` on the node's HTTP API: the JSON object of a 200 answer, else nullopt.
   std::optional<nlohmann::json> get(const std::string& path);
+  /// The node's pending transactions (GET /v1/health), nullopt when it does not answer.
+  std::optional<std::uint64_t> pending_txs();
   /// Transaction payload number n of this fleet (printable ASCII, seeded): what tests submit to make blocks.
   std::string next_payload();
 
