@@ -97,17 +97,17 @@ TEST(CertifyRun, ReferenceDevicesOnlyWhenATestNeedsThem) {
   std::filesystem::create_directories(fresh_dir);
   ReferenceDut fresh(fresh_dir, "honest");
   const auto run = dir / "fleet";
-  const IotwResult r = run_iotw({"certify", "--dut", "serial:" + fresh.port, "--only", "CERT-030,CERT-037,CERT-023",
+  const IotwResult r = run_iotw({"certify", "--dut", "serial:" + fresh.port, "--only", "CERT-030,CERT-038,CERT-023",
                                  "--out", run.string(), "--seed", "4"},
                                 dir);
   EXPECT_EQ(r.code, 0) << r.out << r.err;
-  EXPECT_LT(r.out.find("CERT-037  pass"), r.out.find("CERT-030  pass")) << r.out;
+  EXPECT_LT(r.out.find("CERT-038  pass"), r.out.find("CERT-030  pass")) << r.out;
   EXPECT_NE(slurp(run / "trust_node.toml").find("witnesses = 3"), std::string::npos);
   EXPECT_TRUE(std::filesystem::exists(run / "fleet" / "emu.toml"));
   const json report = read_json(run / "report.json");
   ASSERT_EQ(report["tests"].size(), 3u);
   EXPECT_EQ(report["tests"][0]["id"], "CERT-023");
-  EXPECT_EQ(report["tests"][2]["id"], "CERT-037");
+  EXPECT_EQ(report["tests"][2]["id"], "CERT-038");
   for (const auto& t : report["tests"]) EXPECT_EQ(t["verdict"], "pass") << t.dump();
   // The block CERT-023 found: mined by the DUT, attested by the three reference devices, in the node's own ledger.
   const json& found = report["tests"][0]["measured"];
@@ -130,7 +130,7 @@ TEST(CertifyRun, ReferenceDevicesOnlyWhenATestNeedsThem) {
     EXPECT_EQ(b["attestations"].size(), 3u);
   }
   EXPECT_TRUE(seen) << "block " << found["height"] << " is not in the exported ledger";
-  // CERT-037's blocks carry the DUT's valid attestation.
+  // CERT-038's blocks carry the DUT's valid attestation.
   EXPECT_GE(report["tests"][2]["measured"]["blocks_with_dut_attestation"].size(), 3u);
 }
 

@@ -254,7 +254,7 @@ Outcome cert023(RunContext& c) {
   return pass(found);
 }
 
-// CERT-037: blocks the reference devices mine carry the DUT's VALID attestation; the DUT is never blacklisted.
+// CERT-038: blocks the reference devices mine carry the DUT's VALID attestation; the DUT is never blacklisted.
 Outcome cert037(RunContext& c) {
   constexpr std::size_t kWant = 3;
   std::string why;
@@ -322,7 +322,7 @@ std::vector<CertTest> with_fleet_tests(std::vector<CertTest> tests) {
        "with 3 reference devices on the trust node (3 witnesses, strict): within 15 s a block mined by the DUT's key "
        "is finalized in the node's ledger with the 3 reference devices' valid attestations, and the ledger verifies",
        cert023, 2},
-      {"CERT-037", "attestations count in real rounds", profiles,
+      {"CERT-038", "attestations count in real rounds", profiles,
        "with 3 reference devices on the trust node: within 15 s 3 blocks mined by reference devices are finalized "
        "with the DUT's valid attestation, every Attestation the DUT sent is VALID and signed, the DUT is never "
        "blacklisted, and the ledger verifies",

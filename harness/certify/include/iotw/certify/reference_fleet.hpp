@@ -73,7 +73,7 @@ class ReferenceFleet {
   std::string error_;
 };
 
-/// `tests` plus the tests that need the fleet (CERT-023, CERT-037, each with a fleet_order), sorted by id:
+/// `tests` plus the tests that need the fleet (CERT-023, CERT-038, each with a fleet_order), sorted by id:
 /// catalogue() is built with it. They read RunContext::fleet (the run starts the pool before them and stops it
 /// after the last one).
 std::vector<CertTest> with_fleet_tests(std::vector<CertTest> tests);
