@@ -11,6 +11,7 @@
 
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include "iotw/certify/catalogue.hpp"
 #include "iotw/certify/manifest.hpp"
@@ -76,6 +77,61 @@ TEST(CertifyRun, TheReferenceDevicePassesEverySocTestAndItsSignedReportVerifies)
   expect_junit_valid(run / "junit.xml", dir);
   const IotwResult v = run_iotw({"certify", "verify", run.string(), "--certifier", to_hex(pk)}, dir);
   EXPECT_EQ(v.code, 0) << v.out << v.err;
+}
+
+TEST(CertifyRun, ReferenceDevicesOnlyWhenATestNeedsThem) {
+  const auto dir = scratch_dir();
+  ReferenceDut dut(dir, "honest");
+  // Without a fleet test: no reference devices, one witness per round, no HTTP API.
+  const auto plain = dir / "plain";
+  const IotwResult p = run_iotw({"certify", "--dut", "serial:" + dut.port, "--only", "CERT-030", "--out", plain.string(),
+                                 "--seed", "4"},
+                                dir);
+  EXPECT_EQ(p.code, 0) << p.out << p.err;
+  EXPECT_FALSE(std::filesystem::exists(plain / "fleet"));
+  EXPECT_EQ(slurp(plain / "trust_node.toml").find("[http]"), std::string::npos);
+  EXPECT_NE(slurp(plain / "trust_node.toml").find("witnesses = 1"), std::string::npos);
+  // With them (a fleet test listed after another: the fleet tests still run first, the report is in id order), on
+  // a freshly booted DUT: the first one answered round 10^9, so until it reboots it refuses the node's rounds.
+  const auto fresh_dir = dir / "fresh";
+  std::filesystem::create_directories(fresh_dir);
+  ReferenceDut fresh(fresh_dir, "honest");
+  const auto run = dir / "fleet";
+  const IotwResult r = run_iotw({"certify", "--dut", "serial:" + fresh.port, "--only", "CERT-030,CERT-038,CERT-023",
+                                 "--out", run.string(), "--seed", "4"},
+                                dir);
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_LT(r.out.find("CERT-038  pass"), r.out.find("CERT-030  pass")) << r.out;
+  EXPECT_NE(slurp(run / "trust_node.toml").find("witnesses = 3"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::exists(run / "fleet" / "emu.toml"));
+  const json report = read_json(run / "report.json");
+  ASSERT_EQ(report["tests"].size(), 3u);
+  EXPECT_EQ(report["tests"][0]["id"], "CERT-023");
+  EXPECT_EQ(report["tests"][2]["id"], "CERT-038");
+  for (const auto& t : report["tests"]) EXPECT_EQ(t["verdict"], "pass") << t.dump();
+  // The block CERT-023 found: mined by the DUT, attested by the three reference devices, in the node's own ledger.
+  const json& found = report["tests"][0]["measured"];
+  EXPECT_EQ(found["witnesses"].get<std::set<std::string>>(), (std::set<std::string>{"ref-01", "ref-02", "ref-03"}))
+      << found.dump();
+  const IotwResult exported = run_program(iotw::test_paths::trust_node_exe,
+                                          {"--config", (run / "trust_node.toml").string(), "--export-ledger",
+                                           (dir / "ledger.jsonl").string()},
+                                          dir);
+  ASSERT_EQ(exported.code, 0) << exported.err;
+  std::istringstream lines(slurp(dir / "ledger.jsonl"));
+  std::string line;
+  bool seen = false;
+  while (std::getline(lines, line)) {
+    const json b = json::parse(line);
+    if (b["height"] != found["height"]) continue;
+    seen = true;
+    EXPECT_EQ(b["miner"], report["dut"]["public_key"]);
+    EXPECT_EQ(b["hash"], found["hash"]);
+    EXPECT_EQ(b["attestations"].size(), 3u);
+  }
+  EXPECT_TRUE(seen) << "block " << found["height"] << " is not in the exported ledger";
+  // CERT-038's blocks carry the DUT's valid attestation.
+  EXPECT_GE(report["tests"][2]["measured"]["blocks_with_dut_attestation"].size(), 3u);
 }
 
 TEST(CertifyRun, ASilentDutFailsEveryTestWithNoResponseAndTheRunEnds) {

@@ -1,4 +1,5 @@
 #include "iotw/certify/catalogue.hpp"
+#include "iotw/certify/reference_fleet.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -1489,7 +1490,7 @@ const std::vector<std::string>& profiles() {
 }
 
 const std::vector<CertTest>& catalogue() {
-  static const std::vector<CertTest> tests = {
+  static const std::vector<CertTest> tests = with_fleet_tests({
       {"CERT-001", "bad CRC ignored", kFirmware,
        "a Challenge with a wrong CRC is not answered, the next good Challenge is; no reset", cert001},
       {"CERT-002", "oversize frame ignored", kFirmware,
@@ -1591,7 +1592,7 @@ const std::vector<CertTest>& catalogue() {
        "datagram back: the answers of realtek_at.md byte for byte ([ATPN] OK, the prompt then [ATPC] OK / con_id=1, "
        "[ATPT] OK,1, [ATPR] OK,N,1:data), the peer gets the data",
        cert096},
-  };
+  });
   return tests;
 }
 

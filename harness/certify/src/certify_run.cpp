@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -23,6 +25,7 @@
 #include "iotw/certify/engine.hpp"
 #include "iotw/certify/frame_link.hpp"
 #include "iotw/certify/manifest.hpp"
+#include "iotw/certify/reference_fleet.hpp"
 #include "iotw/cli/command_line.hpp"
 #include "iotw/exit_code.hpp"
 #include "iotw/harness/xml_escape.hpp"
@@ -222,6 +225,14 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
     }
     tests = chosen;
   }
+  // Tests that need the reference devices run first, before any injected round id reaches the DUT (a witness
+  // answers only round ids above every one it answered, so after the injected ids it would refuse the node's).
+  std::stable_sort(tests.begin(), tests.end(), [](const CertTest* a, const CertTest* b) {
+    const auto key = [](const CertTest* t) { return t->fleet_order > 0 ? t->fleet_order : INT_MAX; };
+    return key(a) < key(b);
+  });
+  const bool fleet_needed =
+      needs_node && std::any_of(tests.begin(), tests.end(), [](const CertTest* t) { return t->fleet_order > 0; });
   if (!(o.fuzz_s > 0)) {
     err << "error: --fuzz-s must be above 0\n";
     return kExitUsage;
@@ -280,9 +291,13 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
     err << "error: --out " << dir.string() << " exists and is not empty\n";
     return kExitUsage;
   }
-  const fs::path node_exe = o.bin_dir / "iotw-trust-node";
+  const fs::path node_exe = o.bin_dir / "iotw-trust-node", emu_exe = o.bin_dir / "iotw-emu";
   if (::access(node_exe.c_str(), X_OK) != 0) {
     err << "error: iotw-trust-node not found next to iotw (looked for " << node_exe.string() << ")\n";
+    return kExitCouldNotRun;
+  }
+  if (fleet_needed && ::access(emu_exe.c_str(), X_OK) != 0) {
+    err << "error: iotw-emu (the reference devices) not found next to iotw (looked for " << emu_exe.string() << ")\n";
     return kExitCouldNotRun;
   }
 
@@ -339,28 +354,37 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
   }
   const fs::path abs = fs::absolute(dir);
   std::unique_ptr<NodePty> pty;
+  std::unique_ptr<ReferenceFleet> fleet;  // its PTY links now (the node's config names them); its pool later
   try {
     if (serial && needs_node) pty = open_node_pty();
+    if (fleet_needed) fleet = std::make_unique<ReferenceFleet>();
   } catch (const std::exception& e) {
     err << "error: " << e.what() << '\n';
     return kExitCouldNotRun;
   }
-  const fs::path port_file = abs / "node" / (udp ? "udp.port" : "tcp.port");
+  const fs::path port_file = abs / "node" / (udp ? "udp.port" : "tcp.port"), http_port_file = abs / "node" / "http.port";
   ProcessSupervisor children;
   std::unique_ptr<FrameLink> node_net;
   NullLink no_node;
   if (needs_node) {
-  // The reference trust node: heartbeats every 500 ms (device_timeout_ms / 5), one witness per round.
+  // The reference trust node: heartbeats every 500 ms (device_timeout_ms / 5), one witness per round; with the
+  // reference devices (a fleet test selected) 3 witnesses per round, strict, and its HTTP API for the ledger.
   toml::table node_cfg{
       {"node", toml::table{{"db", (abs / "node" / "ledger.sqlite").string()},
                            {"seed", static_cast<std::int64_t>(seed & 0x7fffffffffffffffULL)},
                            {"events", (abs / "node" / "events.jsonl").string()},
                            {"key", fs::absolute(key_file).string()}}},
-      {"consensus", toml::table{{"witnesses", 1}, {"device_timeout_ms", 2500}}},
+      {"consensus", toml::table{{"witnesses", fleet ? ReferenceFleet::kDevices : 1}, {"device_timeout_ms", 2500}}},
   };
-  // The DUT's link reaches the node the way the DUT's kind does: a PTY as [[serial]], or [udp] / [tcp] on loopback.
-  if (serial) node_cfg.insert("serial", toml::array{toml::table{{"path", pty->slave_path}, {"baud", 115200}}});
+  if (fleet) node_cfg.insert("http", toml::table{{"listen", "127.0.0.1:0"}, {"port_file", http_port_file.string()}});
+  // The DUT's link reaches the node the way the DUT's kind does: a PTY as [[serial]], or [udp] / [tcp] on loopback;
+  // each reference device's link is one more [[serial]].
+  toml::array serial_links;
+  if (serial) serial_links.push_back(toml::table{{"path", pty->slave_path}, {"baud", 115200}});
   else node_cfg.insert(udp ? "udp" : "tcp", toml::table{{"listen", "127.0.0.1:0"}, {"port_file", port_file.string()}});
+  if (fleet)
+    for (const std::string& path : fleet->node_paths()) serial_links.push_back(toml::table{{"path", path}, {"baud", 115200}});
+  if (!serial_links.empty()) node_cfg.insert("serial", std::move(serial_links));
   {
     std::ostringstream s;
     s << "# The reference trust node of this certification run (iotw certify).\n" << node_cfg << '\n';
@@ -436,11 +460,44 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
                     << dut_json.value("public_key", "") << '\n';
   else out << "dut: " << dead_reason << '\n';
 
+  // The reference devices, once the DUT is registered: their pool runs only while the fleet tests run.
+  std::string fleet_error;
+  if (fleet && dead_reason.empty()) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    std::string text;
+    try {
+      while (text.empty() && std::chrono::steady_clock::now() < deadline) {
+        std::ifstream in(http_port_file);
+        std::getline(in, text);
+        if (text.empty()) engine.pump_for(20ms);
+      }
+      engine.note("starting the reference devices (fleet/)");
+      fleet_error = text.empty() ? "the trust node's HTTP port is not there (node/trust_node.log)"
+                                 : fleet->start(emu_exe, abs / "fleet", to_hex(node_pk, 32), std::stoi(text), seed);
+      if (!fleet_error.empty()) engine.note(fleet_error);
+    } catch (const std::exception& e) {
+      dead_reason = std::string("the run broke off: ") + e.what();
+    }
+  }
+
   RunContext ctx{.engine = engine, .rng = std::mt19937_64(seed), .node_seed = node_seed, .fuzz_s = o.fuzz_s,
                  .wifi_ssid = o.wifi_ssid, .wifi_password = o.wifi_password, .modbus = modbus, .lan = lan,
                  .usage_period = std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(o.usage_period_s * 1000)))};
+  ctx.fleet = fleet.get();
   std::vector<TestRecord> records;
   for (const CertTest* t : tests) {
+    if (fleet && t->fleet_order == 0 && fleet->running()) {  // the last fleet test is done
+      // Let the node finish the block of a transaction still pending (up to 3 s), so that no real Assignment or
+      // WitnessRequest reaches the DUT once the reference devices are gone; then stop them.
+      try {
+        const auto until = std::chrono::steady_clock::now() + 3s;
+        while (fleet->pending_txs().value_or(0) > 0 && std::chrono::steady_clock::now() < until) engine.pump_for(100ms);
+      } catch (const std::exception& e) {
+        dead_reason = std::string("the run broke off: ") + e.what();
+      }
+      engine.note("stopping the reference devices");
+      fleet->stop();
+    }
     std::ofstream log(dir / "logs" / (t->id + ".log"));
     log << "# " << t->id << " " << t->title << "\n# rule: " << t->rule << '\n';
     engine.set_log(&log);
@@ -480,7 +537,11 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
   }
   engine.set_log(nullptr);
   setup_log.close();
+  if (fleet) fleet->stop();
   children.stop_all(2s);
+  // Fleet tests ran first; the report lists every test in id order.
+  std::stable_sort(records.begin(), records.end(),
+                   [](const TestRecord& a, const TestRecord& b) { return a.test->id < b.test->id; });
 
   std::size_t n_pass = 0, n_fail = 0, n_not_run = 0;
   for (const auto& r : records)

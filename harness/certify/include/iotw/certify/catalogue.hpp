@@ -28,6 +28,8 @@ struct Outcome {
 };
 
 /// What the tests of one run share.
+class ReferenceFleet;
+
 struct RunContext {
   Engine& engine;
   std::mt19937_64 rng;                                       ///< seeded from --seed: nonces, headers, fuzz
@@ -45,6 +47,7 @@ struct RunContext {
   std::optional<ModbusTarget> modbus{};                      ///< --modbus: the DUT's Modbus side (dps); none: not_run
   std::optional<LanTarget> lan{};                            ///< --lan: the DUT's Yeelight LAN side (bulb); none: not_run
   std::chrono::milliseconds usage_period{60000};             ///< --usage-period-s: the DUT's UsageReport period
+  ReferenceFleet* fleet = nullptr;                           ///< the reference devices (tests with a fleet_order)
 };
 
 /// One catalogue entry.
@@ -54,6 +57,10 @@ struct CertTest {
   std::vector<std::string> profiles;  ///< e.g. {"soc", "dps", "bulb"}
   std::string rule;                   ///< the pass rule, as docs/certification.md states it
   std::function<Outcome(RunContext&)> run;
+  /// 0: the test needs no reference devices. Above 0: it needs the reference fleet (reference_fleet.hpp); such
+  /// tests run first, before any injected round id reaches the DUT (a witness answers only round ids above every
+  /// one it answered), in ascending fleet_order.
+  int fleet_order = 0;
 };
 
 /// Every built test, in id order.
