@@ -85,7 +85,7 @@ TEST(CertifyRun, ReferenceDevicesOnlyWhenATestNeedsThem) {
   // Without a fleet test: no reference devices, one witness per round, no HTTP API.
   const auto plain = dir / "plain";
   const IotwResult p = run_iotw({"certify", "--dut", "serial:" + dut.port, "--only", "CERT-030", "--out", plain.string(),
-                                 "--seed", "4"},
+                                 "--seed", "4", "--node-key", dut.node_key.string()},
                                 dir);
   EXPECT_EQ(p.code, 0) << p.out << p.err;
   EXPECT_FALSE(std::filesystem::exists(plain / "fleet"));
@@ -98,7 +98,7 @@ TEST(CertifyRun, ReferenceDevicesOnlyWhenATestNeedsThem) {
   ReferenceDut fresh(fresh_dir, "honest");
   const auto run = dir / "fleet";
   const IotwResult r = run_iotw({"certify", "--dut", "serial:" + fresh.port, "--only", "CERT-030,CERT-038,CERT-023",
-                                 "--out", run.string(), "--seed", "4"},
+                                 "--out", run.string(), "--seed", "4", "--node-key", fresh.node_key.string()},
                                 dir);
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_LT(r.out.find("CERT-038  pass"), r.out.find("CERT-030  pass")) << r.out;

@@ -196,12 +196,17 @@ HttpServer::HttpServer(asio::io_context &io, const ListenConfig &listen, const H
                        BodyLimit body_limit)
     : io_(io), limits_(limits), handler_(std::move(handler)), body_limit_(std::move(body_limit)), acceptor_(io),
       retry_(io) {
-  const asio::ip::tcp::endpoint ep(
-      asio::ip::make_address(listen.host == "localhost" ? std::string("127.0.0.1") : listen.host), listen.port);
-  acceptor_.open(ep.protocol());
-  acceptor_.set_option(asio::socket_base::reuse_address(true));
-  acceptor_.bind(ep);
-  acceptor_.listen(asio::socket_base::max_listen_connections);
+  try {
+    const asio::ip::tcp::endpoint ep(
+        asio::ip::make_address(listen.host == "localhost" ? std::string("127.0.0.1") : listen.host), listen.port);
+    acceptor_.open(ep.protocol());
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
+    acceptor_.bind(ep);
+    acceptor_.listen(asio::socket_base::max_listen_connections);
+  } catch (const boost::system::system_error &e) {  // docs/cli.md: exit 3 with the address and the OS's reason
+    throw std::runtime_error("http: cannot bind " + listen.host + ":" + std::to_string(listen.port) + ": " +
+                             e.code().message());
+  }
   port_ = acceptor_.local_endpoint().port();
 }
 
