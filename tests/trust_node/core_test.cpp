@@ -354,6 +354,26 @@ TEST(TrustNodeCore, SilentWitnessIsReplacedNotBlacklisted) {
   EXPECT_EQ(rig.core.counters().witnesses_silent, 1u);
 }
 
+TEST(TrustNodeCore, ASilentWitnessRestsLongerAfterEachSilenceSoBlocksKeepComing) {
+  // Under uniform selection too, silence costs selection: after its k-th missed deadline in a row a witness is
+  // not drawn for min(2^k, 64) rounds while enough others are eligible, so one mute device cannot hold round
+  // after round for witness_timeout_ms (docs/trust-node.md "Faulty witnesses").
+  Rig rig;
+  for (int i = 0; i < 5; ++i) rig.add();
+  SimDevice &mute = rig.add(Behaviour::silent_witness);
+  const size_t start = rig.mem.chain.size();
+  ASSERT_TRUE(submit_until(rig, [&] { return rig.mem.chain.size() >= start + 40; }, 400));
+  std::vector<uint64_t> silenced;  // the rounds in which the mute device missed its deadline
+  for (const Event &e : rig.sink.of("witness_replaced"))
+    if (e.fields["witness"] == mute.hex()) silenced.push_back(e.fields["round_id"].get<uint64_t>());
+  ASSERT_GE(silenced.size(), 1u);
+  for (size_t k = 1; k < silenced.size(); ++k)  // the k-th silence in a row rests it 2^k rounds
+    EXPECT_GE(silenced[k], silenced[k - 1] + (uint64_t{1} << std::min<size_t>(k, 6))) << "silence " << k + 1;
+  EXPECT_LE(silenced.size(), 6u);  // 40 blocks: rests of 2 + 4 + 8 + 16 + 32 rounds leave room for at most 6
+  EXPECT_TRUE(rig.mem.black.empty());
+  EXPECT_EQ(rig.core.reputations().at(mute.pk).bad, silenced.size());
+}
+
 TEST(TrustNodeCore, WitnessThatRebootsMidRoundIsAskedAgainOnReattach) {
   // A brown-out resets a witness after it was asked: its request is lost with its RAM. When it
   // re-registers the trust node sends the open request again, so the round closes with its verdict.

@@ -359,6 +359,13 @@ std::vector<Key> TrustNodeCore::eligible(const std::set<Key> &exclude) const {
   return out;
 }
 
+std::vector<Key> TrustNodeCore::rested(std::vector<Key> pool, size_t need) const {
+  std::vector<Key> awake;
+  for (const Key &k : pool)
+    if (devices_.at(k).rest_until_round <= next_round_id_) awake.push_back(k);
+  return awake.size() >= need ? awake : pool;
+}
+
 Key TrustNodeCore::pick_miner(const std::vector<Key> &from) {
   return cfg_.selection == Selection::uniform ? pick(from) : pick_weighted(from);
 }
@@ -576,10 +583,13 @@ void TrustNodeCore::replace_witness(Candidate &c, Slot &slot, const char *reason
   if (std::string_view(reason) == "silent") {  // silence is no evidence (never a blacklist) but costs reputation
     ++counters_.witnesses_silent;
     add_bad(slot.witness);
+    Device &d = devices_.at(slot.witness);  // and selection: it rests from witnessing for a while
+    d.silent_streak = std::min<uint32_t>(d.silent_streak + 1, 6);
+    d.rest_until_round = next_round_id_ + (uint64_t{1} << d.silent_streak);
   }
   std::set<Key> exclude = c.round_members;
   exclude.insert(c.miner);
-  const std::vector<Key> fresh = eligible(exclude);
+  const std::vector<Key> fresh = rested(eligible(exclude), 1);
   if (fresh.empty()) {  // no one to replace it with: ask the silent witness again (it may have
     stalled("no_fresh_witness", 1, 0);  // rebooted and lost the request) and wait another timeout
     const Device &w = devices_.at(slot.witness);
@@ -803,7 +813,7 @@ bool TrustNodeCore::start_round(Candidate &c) {
   c.round_id = next_round_id_++;
   c.round_members.clear();
   c.slots.clear();
-  for (const Key &k : pick_witnesses(std::move(pool), cfg_.witnesses)) {
+  for (const Key &k : pick_witnesses(rested(std::move(pool), cfg_.witnesses), cfg_.witnesses)) {
     c.slots.push_back(Slot{k, 0, std::nullopt});
     c.round_members.insert(k);
   }
@@ -982,6 +992,7 @@ void TrustNodeCore::on_attestation(uint32_t link, const Key &from, const iotw_v1
   if (std::memcmp(a.block_hash, c.hash.data(), IOTW_HASH_SIZE) != 0)
     return faulty_attestation(link, c, *slot, a, "wrong_hash");
   slot->answer = Attestation{from, a.round_id, got.verdict, got.signature};
+  devices_.at(from).silent_streak = 0;
   sink_.event("attestation", {{"round_id", a.round_id},
                               {"witness", to_hex(from)},
                               {"witness_name", name_of(from)},

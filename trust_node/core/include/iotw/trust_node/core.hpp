@@ -215,6 +215,11 @@ class TrustNodeCore {
     bool confirmed = false;
     uint64_t last_seen_ms = 0;
     DeviceTags tags;
+    /** Witness deadlines missed in a row (reset by its next accepted attestation), and the first round id at
+     *  which it is drawn as a witness again: after the k-th silence in a row it rests min(2^k, 64) rounds
+     *  (docs/trust-node.md "Faulty witnesses"). A rested device is still drawn when too few others are eligible. */
+    uint32_t silent_streak = 0;
+    uint64_t rest_until_round = 0;
   };
   struct Session {  ///< per link
     std::string name;
@@ -290,6 +295,8 @@ class TrustNodeCore {
 
   std::vector<Key> eligible(const std::set<Key> &exclude) const;
   Key pick(const std::vector<Key> &from);
+  /** `pool` without the devices resting after silence, unless that leaves fewer than `need`: then `pool`. */
+  std::vector<Key> rested(std::vector<Key> pool, size_t need) const;
   Key pick_miner(const std::vector<Key> &from);
   Key pick_weighted(const std::vector<Key> &from);  ///< proportional to reputation_weight
   void stalled(const char *reason, size_t needed, size_t eligible_now);
