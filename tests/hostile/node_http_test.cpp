@@ -87,9 +87,9 @@ TEST(HostileHttp, OversizeChunkedBodyIs413) {
 TEST(HostileHttp, CompressedBodyIsRefusedNotInflated) {
   Front f;
   // gzip of {"payload":"zip"} is irrelevant: the node must not inflate anything. Any bytes with the header.
-  const std::string gz("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xab\x56\x2a\x48\xac\xcc\xc9\x4f\x4c\x51\xb2\x52"
-                       "\xaa\xca\x2c\x50\xaa\x05\x00\x4a\x8e\x7b\x2d\x11\x00\x00\x00",
-                       39);
+  static const char kGz[] = "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xab\x56\x2a\x48\xac\xcc\xc9\x4f\x4c\x51\xb2\x52"
+                            "\xaa\xca\x2c\x50\xaa\x05\x00\x4a\x8e\x7b\x2d\x11\x00\x00\x00";
+  const std::string gz(kGz, sizeof kGz - 1);  // every byte of the literal, its NULs included
   for (const char *path : {"/v1/transactions", "/v1/transactions/batch"}) {
     const auto r = http_exchange(f.port, http_post(path, gz, "Content-Encoding: gzip\r\n"));
     ASSERT_EQ(r.size(), 1u) << path;
