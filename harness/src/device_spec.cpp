@@ -11,7 +11,9 @@ namespace {
 
 [[noreturn]] void bad(const std::string& what) { throw std::invalid_argument(what); }
 
-std::vector<std::string> split(const std::string& s, char sep) {
+}  // namespace
+
+std::vector<std::string> split_spec(const std::string& s, char sep) {
   std::vector<std::string> out;
   std::size_t start = 0;
   for (;;) {
@@ -22,12 +24,10 @@ std::vector<std::string> split(const std::string& s, char sep) {
   }
 }
 
-bool to_int(const std::string& s, long long lo, long long hi, long long& v) {
+bool spec_int(const std::string& s, long long lo, long long hi, long long& v) {
   const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   return ec == std::errc() && p == s.data() + s.size() && v >= lo && v <= hi;
 }
-
-}  // namespace
 
 bool DeviceSpec::is_pty() const { return kind == Kind::Serial && path.rfind("/dev/pts/", 0) == 0; }
 
@@ -50,7 +50,7 @@ void parse_host_port(const std::string& text, DeviceSpec& d) {
   in_addr a{};
   if (::inet_pton(AF_INET, d.host.c_str(), &a) != 1) bad("HOST must be an IPv4 address (dotted quad), got '" + d.host + "'");
   long long p = 0;
-  if (!to_int(text.substr(c + 1), 0, 65535, p)) bad("PORT must be 0..65535, got '" + text.substr(c + 1) + "'");
+  if (!spec_int(text.substr(c + 1), 0, 65535, p)) bad("PORT must be 0..65535, got '" + text.substr(c + 1) + "'");
   d.port = static_cast<std::uint16_t>(p);
 }
 
@@ -60,7 +60,7 @@ DeviceSpec parse_device_spec(const std::string& spec) {
   if (colon == std::string::npos) bad("'" + spec + "' is not serial:PATH, udp:HOST:PORT or tcp:HOST:PORT");
   const std::string scheme = spec.substr(0, colon), rest = spec.substr(colon + 1);
   if (scheme == "serial") {
-    const auto parts = split(rest, ',');
+    const auto parts = split_spec(rest, ',');
     d.path = parts[0];
     if (d.path.empty() || d.path.front() != '/') bad("'serial:' needs an absolute device path, e.g. serial:/dev/ttyUSB0");
     for (std::size_t i = 1; i < parts.size(); ++i) {
@@ -69,7 +69,7 @@ DeviceSpec parse_device_spec(const std::string& spec) {
       const std::string k = parts[i].substr(0, eq), v = parts[i].substr(eq + 1);
       if (k == "baud") {
         long long b = 0;
-        if (!to_int(v, 300, 4'000'000, b)) bad("baud must be a whole number in 300..4000000, got '" + v + "'");
+        if (!spec_int(v, 300, 4'000'000, b)) bad("baud must be a whole number in 300..4000000, got '" + v + "'");
         d.baud = static_cast<int>(b);
       } else if (k == "parity") {
         if (v == "none") d.parity = DeviceSpec::Parity::None;

@@ -10,21 +10,8 @@
 namespace iotw::certify {
 namespace {
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (;;) {
-    const auto at = s.find(sep, start);
-    out.push_back(s.substr(start, at == std::string::npos ? std::string::npos : at - start));
-    if (at == std::string::npos) return out;
-    start = at + 1;
-  }
-}
-
-bool to_int(const std::string& s, long long lo, long long hi, long long& v) {
-  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  return ec == std::errc() && p == s.data() + s.size() && v >= lo && v <= hi;
-}
+using iotw::harness::spec_int;
+using iotw::harness::split_spec;
 
 /// "HOST:PORT" (IPv4, port 1..65535) into host and port; throws std::invalid_argument prefixed with `option`.
 void host_port(const std::string& option, const std::string& text, std::string& host, std::uint16_t& port) {
@@ -35,7 +22,7 @@ void host_port(const std::string& option, const std::string& text, std::string& 
   if (::inet_pton(AF_INET, host.c_str(), &a) != 1)
     throw std::invalid_argument(option + ": HOST must be an IPv4 address (dotted quad), got '" + host + "'");
   long long p = 0;
-  if (!to_int(text.substr(c + 1), 1, 65535, p))
+  if (!spec_int(text.substr(c + 1), 1, 65535, p))
     throw std::invalid_argument(option + ": PORT must be 1..65535, got '" + text.substr(c + 1) + "'");
   port = static_cast<std::uint16_t>(p);
 }
@@ -55,7 +42,7 @@ ModbusTarget parse_modbus_target(const std::string& spec) {
   const std::string scheme = colon == std::string::npos ? spec : spec.substr(0, colon);
   if (colon == std::string::npos || (scheme != "tcp" && scheme != "rtu"))
     throw std::invalid_argument(opt + ": '" + spec + "' is not tcp:HOST:PORT or rtu:PATH[,baud=N,parity=..,slave=N]");
-  const auto parts = split(spec.substr(colon + 1), ',');
+  const auto parts = split_spec(spec.substr(colon + 1), ',');
   t.kind = scheme == "tcp" ? ModbusTarget::Kind::Tcp : ModbusTarget::Kind::Rtu;
   if (t.kind == ModbusTarget::Kind::Tcp) {
     host_port(opt, parts[0], t.host, t.port);
@@ -68,10 +55,10 @@ ModbusTarget parse_modbus_target(const std::string& spec) {
     const std::string k = parts[i].substr(0, eq), v = eq == std::string::npos ? "" : parts[i].substr(eq + 1);
     long long n = 0;
     if (k == "slave") {
-      if (!to_int(v, 1, 247, n)) throw std::invalid_argument(opt + ": slave must be 1..247, got '" + v + "'");
+      if (!spec_int(v, 1, 247, n)) throw std::invalid_argument(opt + ": slave must be 1..247, got '" + v + "'");
       t.slave = static_cast<int>(n);
     } else if (k == "baud" && t.kind == ModbusTarget::Kind::Rtu) {
-      if (!to_int(v, 300, 4'000'000, n)) throw std::invalid_argument(opt + ": baud must be 300..4000000, got '" + v + "'");
+      if (!spec_int(v, 300, 4'000'000, n)) throw std::invalid_argument(opt + ": baud must be 300..4000000, got '" + v + "'");
       t.baud = static_cast<int>(n);
     } else if (k == "parity" && t.kind == ModbusTarget::Kind::Rtu) {
       if (v == "none") t.parity = 'N';
@@ -93,7 +80,7 @@ std::string LanTarget::canonical() const {
 LanTarget parse_lan_target(const std::string& spec) {
   const std::string opt = "--lan";
   LanTarget t;
-  const auto parts = split(spec, ',');
+  const auto parts = split_spec(spec, ',');
   host_port(opt, parts[0], t.host, t.port);
   for (std::size_t i = 1; i < parts.size(); ++i) {
     const auto eq = parts[i].find('=');

@@ -8,6 +8,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace iotw::harness {
 
@@ -41,5 +42,10 @@ DeviceSpec parse_device_spec(const std::string& spec);
 /// std::invalid_argument as parse_device_spec ("needs HOST:PORT, got '...'", "HOST must be an IPv4 address ...",
 /// "PORT must be 0..65535 ...").
 void parse_host_port(const std::string& text, DeviceSpec& spec);
+
+/// The spec grammar's pieces, shared with the other "KIND:VALUE,key=value" options (certify's --modbus, --lan):
+/// `s` cut at every `sep` (an empty piece stays); and a whole decimal integer in [lo, hi] into v (false otherwise).
+std::vector<std::string> split_spec(const std::string& s, char sep);
+bool spec_int(const std::string& s, long long lo, long long hi, long long& v);
 
 }  // namespace iotw::harness
