@@ -3,17 +3,25 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/, -DIOTW_TEST_SCOPE=unit: every room's unit tests,
 # the fuzz corpora and one short rig of the real daemons); then each libFuzzer target for a bounded time
 # (scripts/fuzz.sh; FUZZ_SECONDS per target, default 45). IOTW_SKIP_SANITIZERS=1 / IOTW_SKIP_FUZZ=1 skip a
-# stage. Each stage prints its wall time; the last line sums them.
+# stage. Each stage prints its wall time; the last line sums them (a failing stage ends the run there, its time
+# and exit code printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 total_start=$(date +%s)
 timings=()
-stage() {  # stage NAME COMMAND...: runs COMMAND, prints and records its wall time
-  local name=$1 start=$(date +%s)
+summary() { echo "== stage times: ${timings[*]}; total $(( $(date +%s) - total_start )) s"; }
+stage() {  # stage NAME COMMAND...: runs COMMAND, prints and records its wall time (also when it fails)
+  local name=$1 start=$(date +%s) code=0
   shift
   echo "== stage $name"
-  "$@"
+  "$@" || code=$?
   local took=$(( $(date +%s) - start ))
+  if [ "$code" -ne 0 ]; then
+    timings+=("$name ${took}s (FAILED, exit $code)")
+    echo "== stage $name: ${took} s, FAILED (exit $code)"
+    summary
+    exit "$code"
+  fi
   timings+=("$name ${took}s")
   echo "== stage $name: ${took} s"
 }
@@ -40,4 +48,4 @@ if [ "${IOTW_SKIP_SANITIZERS:-0}" != 1 ]; then
   stage asan-tests asan_tests
 fi
 [ "${IOTW_SKIP_FUZZ:-0}" = 1 ] || stage fuzz fuzz
-echo "== stage times: ${timings[*]}; total $(( $(date +%s) - total_start )) s"
+summary

@@ -2,15 +2,16 @@
 // exhausted the host's PTYs in `rig run`. It must be refused at load time, at the [[devices]] line where it
 // stops fitting, with the numbers.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
+#include <unistd.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "iotw/harness/rig_loader.hpp"
 #include "iotw/harness/rig_resources.hpp"
+#include "iotw/support/process.hpp"
 
 namespace {
 using namespace iotw::harness;
@@ -88,24 +89,18 @@ TEST(RigResources, RigCheckAndRigRunRefuseItOnThisHost) {
   std::filesystem::create_directories(dir);
   const auto rig = dir / "huge.toml";
   std::ofstream(rig) << huge_rig(lines);
-  const auto run = [](const std::string& cmd, std::string& out) {
-    FILE* p = ::popen(cmd.c_str(), "r");
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-    const int st = ::pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  const auto run = [](const std::vector<std::string>& args, std::string& out) {
+    const iotw::CapturedRun r = iotw::run_captured(iotw::test_paths::iotw_exe, args, iotw::Stderr::merge);
+    out = r.output;
+    return r.code;
   };
   std::string out;
-  EXPECT_EQ(run(std::string(iotw::test_paths::iotw_exe) + " rig check " + rig.string() + " 2>&1", out), 2) << out;
+  EXPECT_EQ(run({"rig", "check", rig.string()}, out), 2) << out;
   EXPECT_NE(out.find(rig.string() + ":"), std::string::npos) << out;
   EXPECT_NE(out.find("; refused"), std::string::npos) << out;
   std::string run_out;
   const auto run_dir = dir / "run";
-  EXPECT_EQ(run(std::string(iotw::test_paths::iotw_exe) + " rig run " + rig.string() + " --seed 1 --out " +
-                    run_dir.string() + " 2>&1",
-                run_out),
-            2)
-      << run_out;
+  EXPECT_EQ(run({"rig", "run", rig.string(), "--seed", "1", "--out", run_dir.string()}, run_out), 2) << run_out;
   EXPECT_NE(run_out.find("; refused"), std::string::npos) << run_out;
   EXPECT_FALSE(std::filesystem::exists(run_dir)) << "a refused rig left a run folder";
   std::filesystem::remove_all(dir);
