@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 
+#include "iotw/harness/summary_table.hpp"
 #include "iotw/harness/xml_escape.hpp"
 
 namespace iotw::harness {
@@ -306,7 +307,7 @@ std::string report_html(const RunReport& r, const std::vector<json>& events) {
   fact("iotw version", xml_escape(ctx.tool_version));
   fact("seed", std::to_string(r.seed));
   const RunOutcome& o = r.outcome;
-  fact("ended", xml_escape(o.message.empty()                  ? o.reason
+  fact("ended", xml_escape(o.message.empty()                  ? stop_reason_text(r, o.reason)
                            : o.message.rfind(o.reason, 0) == 0 ? o.message
                                                                : o.reason + ": " + o.message));
   fact("reproduce", "<code>" + xml_escape(ctx.command) + "</code>");

@@ -38,7 +38,9 @@ std::string wrap(std::string first, std::string_view text, std::size_t indent, s
   return out + '\n';
 }
 
-std::string stop_text(const RunReport& r, std::string_view reason) {
+}  // namespace
+
+std::string stop_reason_text(const RunReport& r, std::string_view reason) {
   if (reason == "target_reached") return fmt::format("target reached ({} blocks)", r.rig.target_blocks);
   if (reason == "deadline") return fmt::format("deadline ({:g} s)", r.rig.deadline_s);
   if (reason == "interrupted") return "interrupted (SIGINT/SIGTERM); partial report";
@@ -46,8 +48,6 @@ std::string stop_text(const RunReport& r, std::string_view reason) {
   if (reason == "stopped") return "stop request (harness.sock), or SIGINT/SIGTERM while held";
   return std::string(reason);
 }
-
-}  // namespace
 
 std::string summary_table(const RunReport& r, std::string_view stop_reason, std::size_t width) {
   const Scores& s = r.scores;
@@ -64,7 +64,7 @@ std::string summary_table(const RunReport& r, std::string_view stop_reason, std:
                                    r.ledger.errors.empty() ? "-" : r.ledger.errors.front());
   std::string t = row("rig", r.rig.name);
   t += row("seed", std::to_string(r.seed));
-  t += row("stopped", stop_text(r, stop_reason));
+  t += row("stopped", stop_reason_text(r, stop_reason));
   t += row("blocks", fmt::format("{} finalized (target {})", s.blocks_finalized, r.rig.target_blocks));
   t += row("rounds", fmt::format("{} ({} coherent)", s.rounds, s.coherent_rounds));
   t += row("coherence", fmt::format("{:.3f}", s.coherence_rate));

@@ -416,6 +416,7 @@ TEST(ReportWriter, HtmlHeaderSaysWhatWhenWhereAndHowToRepeatAndLinksTheFiles) {
   EXPECT_TRUE(row("host", "rig-host")) << h;
   EXPECT_TRUE(row("iotw version", "9.8.7")) << h;
   EXPECT_TRUE(row("seed", "42")) << h;
+  EXPECT_TRUE(row("ended", fmt::format("target reached ({} blocks)", f.rig.target_blocks))) << h;
   EXPECT_TRUE(row("reproduce", "<code>iotw rig run rigs/r.toml --seed 42</code>")) << h;
   EXPECT_TRUE(row("files", "<a class=\"count\" href=\"ledger.jsonl\">ledger.jsonl</a>&nbsp;&middot; <a class=\"count\" "
                            "href=\"links.pcapng\">links.pcapng</a>&nbsp;&middot; <a class=\"count\" "

@@ -16,4 +16,9 @@ namespace iotw::harness {
 /// single word longer than that is not split). Every line ends with '\n'.
 std::string summary_table(const RunReport& r, std::string_view stop_reason, std::size_t width = 100);
 
+/// Why a run stopped, in words, as the summary table's "stopped" row and report.html's "ended" row say it:
+/// "target_reached" -> "target reached (20 blocks)", "deadline" -> "deadline (90 s)", "stopped" (a held run's stop
+/// request), "interrupted", "error"; any other reason is returned as it is.
+std::string stop_reason_text(const RunReport& r, std::string_view reason);
+
 }  // namespace iotw::harness
