@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -76,10 +77,12 @@ Result drive(int port, int requests, int count, std::vector<uint16_t>* first = n
 
 int main(int argc, char** argv) {
   CLI::App app{"Modbus TCP: DPS emulator vs pymodbus server, same libmodbus client"};
-  std::string emu, script = IOTW_BENCH_DIR "/pymodbus_server.py", python = "/usr/bin/python3";
+  // bench/CMakeLists.txt copies the script beside this executable.
+  std::string emu, script = (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "pymodbus_server.py").string(),
+                   python = "/usr/bin/python3";
   int requests = 20000, count = 10;
   app.add_option("--emu", emu, "path of iotw-emu")->required();
-  app.add_option("--server-script", script, "pymodbus server script");
+  app.add_option("--server-script", script, "pymodbus server script (default: the copy beside this executable)");
   app.add_option("--python", python, "python with pymodbus (Debian's python3-pymodbus)");
   app.add_option("--requests", requests, "FC03 requests per server")->check(CLI::Range(100, 10'000'000));
   app.add_option("--count", count, "registers per request")->check(CLI::Range(1, 10));
