@@ -2,6 +2,10 @@
 # Installs everything IOTW Rig needs on Debian 12 (run as root, or with sudo available). Idempotent:
 # apt is only called when a package is missing.
 set -euo pipefail
+# Every package is used by the build or a test: python3-serial and python3-serial-asyncio are imported by
+# pymodbus's serial client (Debian only recommends them; tests/interop/dps_pymodbus_client.py rtu), prometheus
+# gives promtool (tests/trust_node/http_api_test.cpp), iputils-ping and iproute2 the TAP tests, libxml2-utils
+# xmllint (the junit.xml schema test), clang the fuzz targets.
 PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache git
   libboost-dev libboost-filesystem-dev libserialport-dev libmodbus-dev libsodium-dev
