@@ -1416,6 +1416,10 @@ Outcome cert091(RunContext& c) {
   o.measured["+IPD"] = ipd;
   const std::string want = fmt::format("\r\n+IPD,{}:{}", back.size(), back);
   if (ipd != want) return fail(fmt::format("a datagram to the module gave {:?}; esp_at.md: {:?}", ipd, want), o.measured);
+  // The connection ends (esp_at.md AT+CIPCLOSE, one connection: "CLOSED", a blank line, "OK").
+  const Outcome closed = at_steps(c, {{"AT+CIPCLOSE", {"CLOSED\r\n\r\nOK\r\n"}, {}, {}}}, "\r\n", kEspAtEnds, "esp_at.md");
+  o.measured["AT+CIPCLOSE"] = closed.measured.value("AT+CIPCLOSE", "");
+  if (closed.verdict != Verdict::Pass) return fail(closed.reason, o.measured);
   return o;
 }
 
@@ -1596,7 +1600,7 @@ const std::vector<CertTest>& catalogue() {
       {"CERT-091", "AT join and UDP", {"at-esp"},
        "ATE0, AT+CWMODE=1, AT+CWJAP (--ssid/--password), AT+CIPSTART=\"UDP\" to a loopback peer, AT+CIPSEND and the "
        "data, a datagram back: the answers of esp_at.md byte for byte (WIFI CONNECTED / WIFI GOT IP, CONNECT, >, "
-       "Recv N bytes / SEND OK, +IPD,N:data), the peer gets the data",
+       "Recv N bytes / SEND OK, +IPD,N:data), the peer gets the data; AT+CIPCLOSE: CLOSED, OK",
        cert091},
       {"CERT-095", "Realtek AT basics", {"at-realtek"},
        "ATSE=0, AT, ATSV, an unknown command, ATSE=2, ATSE=1 and AT with echo, ATSE=0: the answers of realtek_at.md "
