@@ -313,8 +313,9 @@ int main(int argc, char** argv) {
   std::string soc_node_pubkey;
   std::vector<CLI::App*> at_subs;
   for (const auto& model : at_models()) {
-    CLI::App* sub = app.add_subcommand(model, "one " + model + " Wi-Fi module in AT mode on a PTY");
-    sub->add_flag("--at", at_mode, "AT mode: the module's AT command set on its UART (required)");
+    CLI::App* sub = app.add_subcommand(model, "one " + model + " Wi-Fi module on a PTY: the firmware on the chip (SoC "
+                                              "mode, a reference device under test) or, with --at, its AT command set");
+    sub->add_flag("--at", at_mode, "AT mode: the module's AT command set on its UART (without it: SoC mode)");
     sub->add_flag("--pty", at_pty, "the UART is a new PTY; its path is printed on the first line (required)");
     sub->add_option("--ssid", at_cfg.ap.ssid, "SSID of the simulated access point");
     sub->add_option("--password", at_cfg.ap.password, "its password (empty = open network)");

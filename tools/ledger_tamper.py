@@ -333,7 +333,7 @@ def tampers(lines, keys):
         return ls
 
     # --- rule 12: VRF proofs and suite ---
-    @add("vrf_suite_tai_to_ell2", 12, M)
+    @add("vrf_suite_swapped", 12, M)
     def _(ls):
         ls[M]["vrf"]["suite"] = "ell2" if ls[M]["vrf"]["suite"] == "tai" else "tai"
         sign_finalization(ls[M], keys)

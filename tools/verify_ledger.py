@@ -14,11 +14,13 @@ It checks every numbered rule of docs/protocol.md §8 and prints one verdict lin
 Every problem found is also listed on stderr as "height H: rule R: what".
 
 Usage: tools/verify_ledger.py LEDGER.jsonl [--node-key HEX | --node-key-file FILE]
-       tools/verify_ledger.py --self-test ECVRF_VECTORS H2C_VECTORS   (RFC 9381 / RFC 9380 vectors, exit 0 if all pass)
+       tools/verify_ledger.py --self-test [ECVRF_VECTORS H2C_VECTORS]   (RFC 9381 / RFC 9380 vectors, exit 0 if all
+           pass; without the two files: tests/data/ecvrf_vectors.txt and h2c_edwards25519_nu_vectors.txt of the checkout)
 """
 import functools
 import hashlib
 import json
+import os
 import struct
 import sys
 
@@ -615,10 +617,10 @@ def verify(data, node_key=None):
     lines = parse_lines(data)
     led = Ledger(lines, node_key)
     status = led.run()
-    for i, line in enumerate(lines):
-        if line is None:
-            led.err(i, R_JSON, "not valid JSON, or an object repeats a key")
-            status = "invalid"
+    bad = [(i, R_JSON, "not valid JSON, or an object repeats a key") for i, line in enumerate(lines) if line is None]
+    if bad:  # ahead of the block check's "not a JSON object" for the same line, so the first rule broken says why
+        led.issues[:0] = bad
+        status = "invalid"
     return status, led.issues, led
 
 
@@ -696,6 +698,9 @@ def self_test(ecvrf_path, h2c_path):
 
 
 def main(argv):
+    if argv == ["--self-test"]:  # in a checkout: the vector files of tests/data
+        data = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tests", "data")
+        argv = argv + [os.path.join(data, "ecvrf_vectors.txt"), os.path.join(data, "h2c_edwards25519_nu_vectors.txt")]
     if len(argv) == 3 and argv[0] == "--self-test":
         return self_test(argv[1], argv[2])
     if len(argv) not in (1, 3) or argv[0].startswith("--"):

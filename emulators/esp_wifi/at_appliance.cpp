@@ -345,6 +345,18 @@ int AtAppliance::on_uart_write(void* user, const uint8_t* bytes, size_t len) {
 void AtAppliance::on_datagram(void* user, const uint8_t* bytes, size_t len) {
   auto* self = static_cast<AtAppliance*>(user);
   iotw_fw_on_rx(&self->fw_, bytes, len);  // may queue a reply through on_send (the driver's TX queue)
+  if (iotw_fw_get_state(&self->fw_) == IOTW_FW_OFF) self->restart_after_panic();
+}
+
+void AtAppliance::restart_after_panic() {
+  std::memset(static_cast<void*>(&fw_), 0, sizeof fw_);  // RAM (and the secret key) is gone
+  cfg_.reset_reason = 3;                                   // ESP_RST_SW, as the SoC runtime's panic reset
+  if (iotw_fw_boot(&fw_, &cfg_, &port_) != 0) {
+    log_.emit(source_, "error", {{"what", "NVS not writable: the firmware stays off after its panic"}});
+    return;
+  }
+  log_.emit(source_, "reset", {{"reset_reason", cfg_.reset_reason}, {"boot_count", fw_.boot_count}, {"cause", "panic"}});
+  note_state();
 }
 
 void AtAppliance::on_link_event(void* user, const char* event) {

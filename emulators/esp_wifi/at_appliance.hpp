@@ -115,6 +115,9 @@ class AtAppliance {
   void receive_tcp(int link, const std::shared_ptr<Sock>& sock);
   void close_sock(int link);
   void note_state();
+  /// The firmware panicked (behaviour reset_on_garbage): the MCU's panic handler restarts it, a software reset
+  /// (RAM lost, NVS kept); the module and its socket stay up.
+  void restart_after_panic();
   uint64_t now_ns() const;
   void pump_typed(uint64_t now_ms);
   void finish_typed(Typed result);

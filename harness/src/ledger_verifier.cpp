@@ -609,10 +609,11 @@ LedgerVerdict verify_ledger_text(const std::vector<std::string>& text, const Led
     lines.push_back(j ? std::move(*j) : json());  // null: "not a JSON object" (rule 1) at its height
   }
   LedgerVerdict v = verify_ledger(lines, opt);
-  for (std::size_t i : bad) {
-    const std::string what = fmt::format("height {}: not valid JSON, or an object repeats a key", i);
-    v.errors.push_back(what);
-    v.issues.push_back({i, kJson, what});
+  // Ahead of the block check's "not a JSON object" for the same line, so the first rule broken says why.
+  for (auto i = bad.rbegin(); i != bad.rend(); ++i) {
+    const std::string what = fmt::format("height {}: not valid JSON, or an object repeats a key", *i);
+    v.errors.insert(v.errors.begin(), what);
+    v.issues.insert(v.issues.begin(), {*i, kJson, what});
   }
   if (!bad.empty()) {
     v.first = *std::min_element(v.issues.begin(), v.issues.end(), [](const LedgerIssue& a, const LedgerIssue& b) {

@@ -72,6 +72,14 @@ TEST(CertifyRun, TheReferenceDevicePassesEverySocTestAndItsSignedReportVerifies)
                         "manifest.sig", "logs/CERT-001.log"})
     EXPECT_TRUE(std::filesystem::exists(run / f)) << f;
   EXPECT_EQ(read_json(run / "config.json")["seed"], 11);
+  // CERT-021 reports its latency next to the esp32 profile's own compute time (SHA-256 of the header + a signature).
+  for (const auto& t : report["tests"])
+    if (t["id"] == "CERT-021") {
+      const json& chip = t["measured"]["chip_profile"];
+      EXPECT_EQ(chip["model"], "esp32") << t.dump();
+      EXPECT_GT(chip["compute_ms"].get<double>(), 0.0) << t.dump();
+      EXPECT_LT(chip["compute_ms"].get<double>(), t["measured"]["p50_ms"].get<double>()) << t.dump();
+    }
   // The per-test log holds that test's frames, decoded.
   EXPECT_NE(slurp(run / "logs" / "CERT-011.log").find("prove pubkey="), std::string::npos);
   expect_junit_valid(run / "junit.xml", dir);

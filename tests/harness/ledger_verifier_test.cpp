@@ -285,6 +285,7 @@ TEST_F(LedgerVerifier, DuplicateKeysAndUpperCaseHexAreRule1) {
   LedgerVerdict v = verify_ledger_text(text, {node_.pk});
   EXPECT_EQ(v.first->rule, 1);
   EXPECT_EQ(v.first->height, 2u);
+  EXPECT_EQ(v.first->what, "height 2: not valid JSON, or an object repeats a key");  // why, not "not a JSON object"
   EXPECT_FALSE(parse_json_strict(R"({"a":{"b":1,"b":2}})").has_value());
   EXPECT_TRUE(parse_json_strict(R"({"a":{"b":1},"b":2})").has_value());  // the same key in two objects is fine
   std::string upper = lines[1]["hash"];

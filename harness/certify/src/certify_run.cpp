@@ -458,7 +458,7 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
   }
   if (attached && needs_node) out << "dut registered: " << dut_json.value("model", "") << " " << dut_json.value("name", "") << " "
                     << dut_json.value("public_key", "") << '\n';
-  else out << "dut: " << dead_reason << '\n';
+  else if (!dead_reason.empty()) out << "dut: " << dead_reason << '\n';  // an AT profile has no registration
 
   // The reference devices, once the DUT is registered: their pool runs only while the fleet tests run.
   std::string fleet_error;
