@@ -5,9 +5,10 @@
 #   terminal      `stty -a` in the pane is the same before the console and after q, SIGTERM, SIGSEGV and SIGKILL,
 #                 and the shell still echoes what is typed after the SIGKILL
 #   live_reset    start the console on rigs/smoke.toml, select the second device, press r: its reset count
-#                 rises and events.jsonl has the reboot; w writes the session; `iotw rig run` on the written rig
-#                 repeats the reboot; q s stops the held run
-#                 and c corrupts the third device's link: its frame errors (FERR) rise
+#                 rises and events.jsonl has the reboot; c corrupts the third device's link: its frame errors
+#                 (FERR) rise; p pauses and resumes the traffic; w writes the session; q s stops the held run;
+#                 report.json and report.html list the four console actions with their keys; `iotw rig run` on
+#                 the written rig repeats the reboot, the corruption and the pause
 #   live_dps      rigs/dps_brownout.toml: b browns dps-01 out; the rail/supply event and 3.50 V in its row
 #   live_uart     rigs/esp_at.toml: u AT+GMR on esp8266-at-01; the module's version lines in its log
 #   attach_fake   --attach to tests/console/fake_harness.py: the table fills from `events`, j r sends the reboot
@@ -145,13 +146,18 @@ live_reset)
   wait_for 'esp32-04' 60
   wait_for 'height [1-9][0-9]*/20' 60
   keys j
-  wait_for '^esp8266-02 .*idle|mining|witnessing' 30
+  wait_for '^esp8266-02 .*(idle|mining|witnessing)' 30
   keys r
   wait_for 'action 1: fault reboot device=esp8266-02'
   wait_for '^esp8266-02 +esp8266 +pty +[a-z]+ +1 ' 30
   keys j; keys c  # the third device: 2 % of its bytes corrupted for 10 s; the trust node sees bad frames
   wait_for 'action 2: fault corrupt device=esp8266-03 rate=0.02 for=10s'
   wait_for '^esp8266-03 .* [1-9][0-9]* +[0-9]+s *$' 30
+  keys p  # pause and resume the traffic: actions 3 and 4, recorded with their key
+  wait_for '^traffic paused'
+  wait_for '\| traffic paused \|'
+  keys p
+  wait_for '^traffic resumed'
   keys w
   wait_for 'session written: .*session-1\.toml'
   session=$(pane | grep -Eo 'session written: [^ ]+' | head -1 | sed 's/session written: //')
@@ -164,9 +170,25 @@ live_reset)
   # events.jsonl is merged when the run ends
   grep '"kind":"console_action"' "$RUN/events.jsonl" | grep '"device":"esp8266-02"' >/dev/null || fail "no console_action for esp8266-02 in events.jsonl"
   grep -q '"kind":"reset"' <(grep '"source":"emu:esp8266-02"' "$RUN/events.jsonl") || fail "no reset of esp8266-02 in events.jsonl"
+  # Every key that changed the run is a console_action with its key (and device), listed in report.json and .html.
+  python3 - "$RUN/report.json" <<'PY' || fail "report.json console_actions: see above"
+import json, sys
+acts = json.load(open(sys.argv[1]))["console_actions"]
+got = [(a.get("key"), a.get("device"), a.get("step")) for a in acts]
+want = [("r", "esp8266-02", "fault reboot device=esp8266-02"),
+        ("c", "esp8266-03", "fault corrupt device=esp8266-03 rate=0.02 for=10s"),
+        ("p", None, "traffic pause"), ("p", None, "traffic resume")]
+if got != want:
+    sys.exit("console_actions %s, expected %s" % (got, want))
+PY
+  grep -q '<h2 id="console-actions">Console actions</h2>' "$RUN/report.html" || fail "no Console actions table in report.html"
+  grep -q 'fault corrupt device=esp8266-03 rate=0.02 for=10s' "$RUN/report.html" || fail "report.html does not list the c action"
   "$IOTW" rig check "$session" || fail "iotw rig check refuses the session rig"
   "$IOTW" rig run "$session" --seed 5 --out "$WORK/replayed_run" > "$WORK/replayed_run.log" 2>&1 || fail "the session rig failed: $(tail -5 "$WORK/replayed_run.log")"
   grep '"source":"emu:esp8266-02"' "$WORK/replayed_run/events.jsonl" | grep '"kind":"reset"' >/dev/null || fail "the written rig did not reboot esp8266-02"
+  grep '"kind":"fault_started"' "$WORK/replayed_run/events.jsonl" | grep '"fault":"corrupt"' | grep -q '"esp8266-03"' ||
+    fail "the written rig did not corrupt esp8266-03's link"
+  grep '"kind":"traffic_changed"' "$WORK/replayed_run/events.jsonl" | grep -q '"paused":true' || fail "the written rig did not pause the traffic"
   ;;
 
 live_dps)

@@ -321,7 +321,8 @@ TEST(Controller, PartitionIsEndedByTheSecondX) {
   c.key('x');
   EXPECT_EQ(run.requests.back()["step"], "fault partition device=esp32-01");
   c.key('x');
-  EXPECT_EQ(run.requests.back(), (json{{"cmd", "end"}, {"action", 1}}));
+  // The end is a console action too: recorded with its key and device (report.json console_actions).
+  EXPECT_EQ(run.requests.back(), (json{{"cmd", "end"}, {"action", 1}, {"key", "x"}, {"device", "esp32-01"}}));
   c.key('x');
   EXPECT_EQ(run.requests.back()["cmd"], "step");
 }
@@ -332,7 +333,8 @@ TEST(Controller, CommandLineKeepsARefusedStepOpenWithTheError) {
   c.key(':');
   for (char ch : std::string("fault serial_corupt device=esp32-01 rate=0.01 for=5s")) c.key(ch);
   c.key(kKeyEnter);
-  EXPECT_EQ(run.requests.back()["step"], "fault serial_corupt device=esp32-01 rate=0.01 for=5s");
+  EXPECT_EQ(run.requests.back(), (json{{"cmd", "step"}, {"step", "fault serial_corupt device=esp32-01 rate=0.01 for=5s"}, {"key", ":"}}))
+      << "an inline step names its own devices: the selected row is not sent";
   EXPECT_EQ(c.prompt(), ":");
   EXPECT_EQ(c.input(), "fault serial_corupt device=esp32-01 rate=0.01 for=5s");
   EXPECT_EQ(c.message(), "error: fault 'serial_corupt' is not a fault kind; allowed: corrupt, ...");
@@ -351,7 +353,7 @@ TEST(Controller, UartAnswerLandsInTheDevicesLog) {
   c.key('u');
   for (char ch : std::string("AT+GMR")) c.key(ch);
   c.key(kKeyEnter);
-  EXPECT_EQ(run.requests.back(), (json{{"cmd", "uart"}, {"device", "esp8266-at-01"}, {"data", "AT+GMR"}}));
+  EXPECT_EQ(run.requests.back(), (json{{"cmd", "uart"}, {"device", "esp8266-at-01"}, {"data", "AT+GMR"}, {"key", "u"}}));
   const auto& log = c.model().log("esp8266-at-01");
   ASSERT_EQ(log.size(), 4u);
   EXPECT_EQ(log[0].text, "uart> AT+GMR");
@@ -363,9 +365,9 @@ TEST(Controller, TrafficWriteRigQuitAndUnknownKeys) {
   FakeRun run;
   Controller c([&](const json& r) { return run.reply_for(r); });
   c.key('p');
-  EXPECT_EQ(run.requests.back(), (json{{"cmd", "traffic"}, {"paused", true}}));
+  EXPECT_EQ(run.requests.back(), (json{{"cmd", "traffic"}, {"paused", true}, {"key", "p"}}));
   c.key('p');
-  EXPECT_EQ(run.requests.back(), (json{{"cmd", "traffic"}, {"paused", false}}));
+  EXPECT_EQ(run.requests.back(), (json{{"cmd", "traffic"}, {"paused", false}, {"key", "p"}}));
   c.key('w');
   EXPECT_EQ(run.requests.back(), (json{{"cmd", "write_rig"}}));
   EXPECT_EQ(c.message(), "session written: /run/session-1.toml");

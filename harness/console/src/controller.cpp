@@ -186,9 +186,8 @@ void Controller::submit_prompt() {
       message_ = "g: '" + text + "' is not a height";
     }
   } else if (kind == ":") {
-    json req{{"cmd", "step"}, {"step", text}, {"key", ":"}};
-    if (const DeviceRow* d = selected_device()) req["device"] = d->name;
-    if (auto reply = request(req)) {
+    // No `device`: an inline step names its own devices, whichever row is selected.
+    if (auto reply = request(json{{"cmd", "step"}, {"step", text}, {"key", ":"}})) {
       message_ = fmt::format("action {}: {}", reply->value("action", 0), text);
       close();
     }  // else: the prompt stays open with the text, the error beside it
@@ -197,7 +196,7 @@ void Controller::submit_prompt() {
     close();
     if (!d) return;
     const std::string name = d->name;
-    if (auto reply = request(json{{"cmd", "uart"}, {"device", name}, {"data", text}})) {
+    if (auto reply = request(json{{"cmd", "uart"}, {"device", name}, {"data", text}, {"key", "u"}})) {
       model_.add_console_line(name, "uart> " + text);
       const std::string out = reply->value("output", std::string{});
       std::size_t count = 0, start = 0;
@@ -298,7 +297,7 @@ Controller::Exit Controller::key(int k) {
         if (k == 'x') {
           const auto open = partitions_.find(d->name);
           if (open != partitions_.end()) {
-            if (request(json{{"cmd", "end"}, {"action", open->second}}))
+            if (request(json{{"cmd", "end"}, {"action", open->second}, {"key", "x"}, {"device", d->name}}))
               message_ = fmt::format("action {} ended: {} healed", open->second, d->name);
             partitions_.erase(open);
             return Exit::none;
@@ -316,7 +315,7 @@ Controller::Exit Controller::key(int k) {
       case ':': prompt_ = ":"; prompt_kind_ = ":"; return Exit::none;
       case 'p': {
         const bool pause = !model_.status().traffic_paused;
-        if (request(json{{"cmd", "traffic"}, {"paused", pause}})) {
+        if (request(json{{"cmd", "traffic"}, {"paused", pause}, {"key", "p"}})) {
           model_.apply_status(json{{"state", model_.status().state}, {"traffic_paused", pause}});
           message_ = pause ? "traffic paused" : "traffic resumed";
         }
