@@ -9,6 +9,9 @@
 #                 (FERR) rise; p pauses and resumes the traffic; w writes the session; q s stops the held run;
 #                 report.json and report.html list the four console actions with their keys; `iotw rig run` on
 #                 the written rig repeats the reboot, the corruption and the pause
+#   live_past_deadline  a copy of rigs/smoke.toml with deadline_s = 10, held past its deadline: r on the second
+#                 device after 12 s, w; the written rig's deadline is raised, and `iotw rig run` on it reboots that
+#                 device and passes (with the rig's 10 s it would end before the step)
 #   live_dps      rigs/dps_brownout.toml: b browns dps-01 out; the rail/supply event and 3.50 V in its row
 #   live_uart     rigs/esp_at.toml: u AT+GMR on esp8266-at-01; the module's version lines in its log
 #   attach_fake   --attach to tests/console/fake_harness.py: the table fills from `events`, j r sends the reboot
@@ -189,6 +192,29 @@ PY
   grep '"kind":"fault_started"' "$WORK/replayed_run/events.jsonl" | grep '"fault":"corrupt"' | grep -q '"esp8266-03"' ||
     fail "the written rig did not corrupt esp8266-03's link"
   grep '"kind":"traffic_changed"' "$WORK/replayed_run/events.jsonl" | grep -q '"paused":true' || fail "the written rig did not pause the traffic"
+  ;;
+
+live_past_deadline)
+  RUN=$WORK/live_run
+  rm -rf "$RUN" "$RUN.console.log" "$WORK/replayed_run"
+  HELD_RUN=$RUN
+  sed 's/^deadline_s = 90 .*/deadline_s = 10/' "$RIGS/smoke.toml" > "$WORK/short.toml"
+  grep -q '^deadline_s = 10$' "$WORK/short.toml" || fail "rigs/smoke.toml has no 'deadline_s = 90' line to shorten"
+  start_pane
+  run_line "$IOTW console $WORK/short.toml --seed 5 --out $RUN; echo console-exit=\$?"
+  wait_for '\| holding \|' 60
+  wait_for '\| (1[2-9]|[2-9][0-9]|[0-9]{3,}) s \|' 60  # past the rig's own deadline
+  keys j; keys r
+  wait_for 'action 1: fault reboot device=esp8266-02'
+  keys w
+  wait_for 'session written: .*session-1\.toml'
+  keys q; keys s
+  wait_for '^console-exit=0' 90
+  session=$RUN/session-1.toml
+  grep -Eq '^deadline_s = [0-9]+  # raised by write_rig from 10: ' "$session" || fail "the deadline was not raised: $(grep deadline_s "$session")"
+  "$IOTW" rig check "$session" || fail "iotw rig check refuses the session rig"
+  "$IOTW" rig run "$session" --seed 5 --out "$WORK/replayed_run" > "$WORK/replayed_run.log" 2>&1 || fail "the session rig failed: $(tail -8 "$WORK/replayed_run.log")"
+  grep '"source":"emu:esp8266-02"' "$WORK/replayed_run/events.jsonl" | grep -q '"kind":"reset"' || fail "the written rig did not reboot esp8266-02"
   ;;
 
 live_dps)
