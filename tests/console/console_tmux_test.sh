@@ -13,7 +13,8 @@
 #                 device after 12 s, w; the written rig's deadline is raised, and `iotw rig run` on it reboots that
 #                 device and passes (with the rig's 10 s it would end before the step)
 #   live_dps      rigs/dps_brownout.toml: b browns dps-01 out; the rail/supply event and 3.50 V in its row
-#   live_uart     rigs/esp_at.toml: u AT+GMR on esp8266-at-01; the module's version lines in its log
+#   live_uart     rigs/esp_at.toml: esp8266-at-01's RSSI (-45 dBm); u AT+GMR on it; the module's version lines in
+#                 its log
 #   attach_fake   --attach to tests/console/fake_harness.py: the table fills from `events`, j r sends the reboot
 #                 step for the second device, `:` shows a refused step's error in place, q d detaches (exit 0)
 #   attach_ends   --attach to a run that is not held: it ends under the console, which shows the verdict (from
@@ -240,6 +241,8 @@ live_uart)
   start_pane
   run_line "$IOTW console $RIGS/esp_at.toml --seed 5 --out $RUN; echo console-exit=\$?"
   wait_for '^esp8266-at-01 +esp8266 +at/udp +(idle|mining|witnessing) ' 60
+  # RSSI (the column after RST and LAST RST): the rig's access point as the module sees it, from at_started
+  wait_for '^esp8266-at-01 +esp8266 +at/udp +[a-z]+ +0 +- +-45 ' 30
   keys u
   wait_for 'uart esp8266-at-01>'
   keys -l 'AT+GMR'; keys Enter
