@@ -196,7 +196,7 @@ class RigRun final : public ScriptHost {
         log_level_(std::move(log_level)), hold_(hold), stop_(stop), out_(out), err_(err) {}
 
   int run() {
-    emit("rig_started", {{"rig", spec_.name}, {"seed", seed_}});
+    emit("rig_started", {{"rig", spec_.name}, {"seed", seed_}, {"target_blocks", spec_.target_blocks}});
     std::vector<WiredDevice> devices;
     try {
       std::vector<std::string> names;

@@ -67,6 +67,14 @@ wait_for() {  # PATTERN [SECONDS]: until the pane matches (extended regex)
     sleep 0.1
   done
 }
+wait_gone() {  # PATTERN [SECONDS]: until the pane no longer matches
+  local pattern=$1 limit=${2:-30} i=0
+  while pane | grep -Eq -- "$pattern"; do
+    i=$((i + 1))
+    [ $i -gt $((limit * 10)) ] && fail "'$pattern' still on the screen after ${limit}s"
+    sleep 0.1
+  done
+}
 wait_file() {  # FILE PATTERN [SECONDS]: until FILE exists and matches
   local file=$1 pattern=$2 limit=${3:-30} i=0
   while ! grep -Eq -- "$pattern" "$file" 2>/dev/null; do
@@ -87,7 +95,7 @@ replay_seek)
   wait_for 'esp32-04'
   keys g; keys -l 10; keys Enter
   wait_for 'at height 10 \(event [0-9]+ of [0-9]+\)'
-  pane | grep -Eq 'height 10 ' || fail "status line does not show height 10"
+  pane | grep -Eq 'height 10/20 ' || fail "status line does not show height 10 of the target 20"
   pane | grep -Eq '^ .*ledger' || fail "no ledger pane"
   pane | grep -Eq ' +10 [0-9a-f]{8} [a-z0-9-]+ ok' || fail "the ledger tail does not start at block 10"
   pane | grep -Eq 'paused' || fail "seeking should pause the replay"
@@ -95,11 +103,18 @@ replay_seek)
   $T capture-pane -p -e -t c | grep -Eq $'\e\\[[0-9;]*3[0-7]m' || fail "no colour without NO_COLOR"
   # Resized to 80x24 (SIGWINCH / KEY_RESIZE): the header, the table and the status line are redrawn to fit.
   $T resize-window -t c -x 80 -y 24
-  for _ in $(seq 100); do [ "$(pane | wc -l)" -le 24 ] && pane | sed -n 24p | grep -q 'height 10 ' && break; sleep 0.1; done
+  for _ in $(seq 100); do [ "$(pane | wc -l)" -le 24 ] && pane | sed -n 24p | grep -q 'height 10/' && break; sleep 0.1; done
   [ "$(pane | sed -n 2p | cut -c1-20)" = "DEVICE        MODEL " ] || fail "no table header on row 2 at 80x24"
-  pane | sed -n 24p | grep -q '^ seed 1 | height 10 ' || fail "no status line on row 24 at 80x24"
+  pane | sed -n 24p | grep -q '^ seed 1 | height 10/20 ' || fail "no status line on row 24 at 80x24"
   keys Z
   wait_for "unknown key 'Z'"
+  keys F5
+  wait_for 'unknown key KEY_F\(5\)'
+  keys '?'  # the help overlay fits 80 columns: its last key of the replay line is whole
+  wait_for 'Keys \(replay\)$'
+  wait_for 'g seek to height  q quit'
+  keys '?'
+  wait_gone 'Keys \(replay\)$'
   keys j; keys Enter  # focus the second device's log
   wait_for ' log esp8266-02'
   keys q
@@ -280,6 +295,11 @@ attach_fake)
   run_line "$IOTW console --attach $FAKE; echo console-exit=\$?"
   wait_for '^esp32-02 +esp32 +pty +idle'
   wait_for 'height [1-9][0-9]*/1000'
+  keys '?'
+  wait_for 'Keys \(live\)$'
+  wait_for 'w  write the session as a rig  q  quit: s stop the rig, d detach'
+  keys '?'
+  wait_gone 'Keys \(live\)$'
   keys j; keys r
   wait_for 'action 1: fault reboot device=esp32-02'
   grep -q '{"cmd": "step", "device": "esp32-02", "key": "r", "step": "fault reboot device=esp32-02"}' "$FAKE/requests.jsonl" ||

@@ -374,6 +374,8 @@ TEST(Controller, TrafficWriteRigQuitAndUnknownKeys) {
   const std::size_t sent = run.requests.size();
   EXPECT_EQ(c.key('Z'), Controller::Exit::none);
   EXPECT_EQ(c.message(), "unknown key 'Z' (? for help)");
+  EXPECT_EQ(c.key(0x109, "KEY_F(1)"), Controller::Exit::none);  // not printable: named as the terminal names it
+  EXPECT_EQ(c.message(), "unknown key KEY_F(1) (? for help)");
   EXPECT_EQ(run.requests.size(), sent);
   EXPECT_EQ(c.key('q'), Controller::Exit::none);  // asks s/d
   EXPECT_EQ(c.key('z'), Controller::Exit::none);  // anything else cancels
@@ -427,7 +429,7 @@ TEST(Controller, LogKeysSearchScrollTimestampsAndLevel) {
 
 std::vector<json> replay_events() {
   std::vector<json> e;
-  e.push_back(ev(1000, "harness", "rig_started", {{"rig", "r"}, {"seed", 1}}));
+  e.push_back(ev(1000, "harness", "rig_started", {{"rig", "r"}, {"seed", 1}, {"target_blocks", 5}}));
   e.push_back(ev(1000, "trust-node", "device_registered", {{"device", kKeyA}, {"name", "esp32-01"}}));
   for (int h = 1; h <= 5; ++h)
     e.push_back(ev(1000 + 1000 * h, "trust-node", "block_finalized", {{"height", h}, {"hash", "ff"}, {"round_id", h}, {"miner", kKeyA}}));
@@ -441,6 +443,7 @@ TEST(Controller, ReplayPlaysAtItsSpeedStepsAndSeeks) {
   EXPECT_EQ(c.position(), 2u);
   c.tick(51000);  // one second later at 1x: block 1
   EXPECT_EQ(c.model().status().height, 1);
+  EXPECT_EQ(c.model().status().target, 5);  // from rig_started: a replay has no hello
   c.key('+');  // 2x
   c.tick(52000);
   c.tick(53000);  // 1 s at 2x: two more blocks

@@ -225,7 +225,7 @@ Controller::Exit Controller::quit_answer(int key) {
   return Exit::none;
 }
 
-Controller::Exit Controller::key(int k) {
+Controller::Exit Controller::key(int k, const std::string& name) {
   if (!prompt_.empty()) {  // a prompt takes every key
     if (k == kKeyEscape) { prompt_.clear(); input_.clear(); prompt_kind_.clear(); message_.clear(); }
     else if (k == kKeyEnter) submit_prompt();
@@ -328,7 +328,7 @@ Controller::Exit Controller::key(int k) {
     }
   }
   if (k >= 0x20 && k < 0x7f) message_ = fmt::format("unknown key '{}' (? for help)", static_cast<char>(k));
-  else message_ = fmt::format("unknown key {} (? for help)", k);
+  else message_ = fmt::format("unknown key {} (? for help)", name.empty() ? std::to_string(k) : name);
   return Exit::none;
 }
 

@@ -139,7 +139,7 @@ void draw_help(const Painter& p, bool live) {
       "       x partition until x again      u type into its UART (AT modules)",
       "       :  any inline rig step         p  pause/resume traffic",
       "       w  write the session as a rig  q  quit: s stop the rig, d detach",
-      "replay: space play/pause  . one event  +/- speed  g seek to a height  q quit",
+      "replay: space play/pause  . one event  +/- speed  g seek to height  q quit",
       "? closes this help",
   };
   const int w = std::min(COLS - 2, 76), h = static_cast<int>(std::size(kLines)) + 2;
@@ -347,7 +347,8 @@ ScreenEnd run_screen(Controller& c, const std::string& source) {
     if (ch == ERR) continue;
     dirty = true;
     if (ch == KEY_RESIZE) continue;  // ncurses has resized stdscr; the next draw fits the new size
-    const Controller::Exit ex = c.key(map_key(ch));
+    const char* name = keyname(ch);
+    const Controller::Exit ex = c.key(map_key(ch), name ? name : "");
     if (ex == Controller::Exit::detach) { end = ScreenEnd::detach; break; }
     if (ex == Controller::Exit::stopped) { end = ScreenEnd::stopped; break; }
   }

@@ -372,6 +372,8 @@ void ViewModel::apply_event(const json& e) {
     if (kind == "rig_started") {
       if (status_.rig.empty()) status_.rig = str(f, "rig");
       if (!status_.seed && f.contains("seed") && f["seed"].is_number()) status_.seed = f["seed"].get<std::uint64_t>();
+      if (!status_.target && f.contains("target_blocks") && f["target_blocks"].is_number())
+        status_.target = f["target_blocks"].get<std::int64_t>();  // a replay has no hello
     } else if (kind == "link_created") {
       DeviceRow& d = device_named(str(f, "device"));
       if (f.contains("node_side")) {

@@ -62,8 +62,9 @@ class Controller {
   /// Advances the source: live, polls `events` and `status` (at most every `poll_ms`); replay, applies the
   /// events due at `now_ms` when playing. Returns true when the screen changed.
   bool tick(std::int64_t now_ms);
-  /// One key press. Returns what the console should do next.
-  Exit key(int key);
+  /// One key press; `name` names a key that is not a printable character in the message of a key that does
+  /// nothing (the ncurses layer passes keyname(), e.g. "KEY_F(5)"). Returns what the console should do next.
+  Exit key(int key, const std::string& name = {});
 
   // --- screen state (read by the ncurses layer and the tests) ---
   std::size_t selected() const { return selected_; }
