@@ -12,7 +12,8 @@
 #   live_past_deadline  a copy of rigs/smoke.toml with deadline_s = 10, held past its deadline: r on the second
 #                 device after 12 s, w; the written rig's deadline is raised, and `iotw rig run` on it reboots that
 #                 device and passes (with the rig's 10 s it would end before the step)
-#   live_dps      rigs/dps_brownout.toml: b browns dps-01 out; the rail/supply event and 3.50 V in its row
+#   live_dps      rigs/dps_brownout.toml: b browns dps-01 out; the rail/supply event and 3.50 V in its row; o cuts
+#                 its power: off at 0.00 V, then its recovery passes
 #   live_uart     rigs/esp_at.toml: esp8266-at-01's RSSI (-45 dBm); u AT+GMR on it; the module's version lines in
 #                 its log
 #   attach_fake   --attach to tests/console/fake_harness.py: the table fills from `events`, j r sends the reboot
@@ -244,6 +245,11 @@ live_dps)
   keys b
   wait_for 'action 1: fault brownout device=dps-01 vin=3.5 for=2s'
   wait_for '^dps-01 .* 3\.50 ' 30
+  wait_for 'done +pass fault brownout device=dps-01' 60
+  keys o  # power cut for 3 s: off at 0 V (whatever the trust node still asks of it), then back on
+  wait_for 'action 2: fault power_loss device=dps-01 for=3s'
+  wait_for '^dps-01 +dps +pty +off +[0-9]+ +[a-z-]+ +0\.00 ' 30
+  wait_for 'done +pass fault power_loss device=dps-01' 60
   keys q; keys s
   wait_for '^console-exit=0' 90
   grep '"source":"emu:dps-01"' "$RUN/events.jsonl" | grep -E '"kind":"(rail|supply)"' >/dev/null || fail "no rail/supply event of dps-01"

@@ -91,6 +91,10 @@ TEST(ViewModel, StateFollowsTheDeviceThroughRegistrationMiningAndWitnessing) {
   EXPECT_EQ(m.device("esp32-02")->rounds_witnessed, 1);
   m.apply_event(ev(1103, "emu:esp32-01", "state", {{"state", "off"}}));
   EXPECT_EQ(m.device("esp32-01")->state, "off");
+  // The trust node has not noticed yet and still picks it: it stays off until it boots again.
+  m.apply_event(ev(1103, "trust-node", "witness_requested", {{"round_id", 2}, {"height", 2}, {"witness", kKeyA}, {"witness_name", "esp32-01"}}));
+  m.apply_event(ev(1103, "trust-node", "assignment_sent", {{"assignment_id", 2}, {"height", 2}, {"miner", kKeyA}, {"miner_name", "esp32-01"}}));
+  EXPECT_EQ(m.device("esp32-01")->state, "off");
   m.apply_event(ev(1104, "trust-node", "blacklisted", {{"device", kKeyB}, {"name", "esp32-02"}, {"round_id", 1}, {"reason", "incoherent_round"}}));
   EXPECT_EQ(m.device("esp32-02")->state, "blacklisted");
   ASSERT_FALSE(m.log("esp32-02").empty());

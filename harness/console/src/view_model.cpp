@@ -285,7 +285,7 @@ void ViewModel::apply_event(const json& e) {
     } else if (kind == "assignment_sent") {
       const std::string name = str(f, "miner_name");
       DeviceRow& d = device_named(name);
-      if (d.state != "blacklisted") d.state = "mining";
+      if (d.state != "blacklisted" && d.state != "off") d.state = "mining";  // (the node may pick a device that lost power)
       touch(name, t);
     } else if (kind == "result_accepted" || kind == "result_rejected") {
       if (DeviceRow* d = device_by_key(str(f, "miner"))) {
@@ -295,7 +295,7 @@ void ViewModel::apply_event(const json& e) {
     } else if (kind == "witness_requested") {
       const std::string name = str(f, "witness_name");
       DeviceRow& d = device_named(name);
-      if (d.state != "blacklisted") d.state = "witnessing";
+      if (d.state != "blacklisted" && d.state != "off") d.state = "witnessing";
       touch(name, t);
     } else if (kind == "attestation") {
       const std::string name = str(f, "witness_name");
