@@ -2,7 +2,7 @@
 # End-to-end tests of `iotw console` in a real terminal: tmux (its own server socket per test), send-keys,
 # capture-pane. Usage: console_tmux_test.sh CASE IOTW_EXE RIGS_DIR WORK_DIR
 #   replay_seek   replay a finished smoke run and seek to height 10
-#   terminal      `stty -a` in the pane is the same before the console and after q, SIGTERM, SIGSEGV and SIGKILL,
+#   terminal      `stty -a` in the pane is the same before the console and after q, SIGINT, SIGTERM, SIGSEGV and SIGKILL,
 #                 and the shell still echoes what is typed after the SIGKILL
 #   live_reset    start the console on rigs/smoke.toml, select the second device, press r: its reset count
 #                 rises and events.jsonl has the reboot; c corrupts the third device's link: its frame errors
@@ -18,6 +18,9 @@
 #                 its log
 #   attach_fake   --attach to tests/console/fake_harness.py: the table fills from `events`, j r sends the reboot
 #                 step for the second device, `:` shows a refused step's error in place, q d detaches (exit 0)
+#   attach_two    `iotw rig run --hold` (no screen) and two consoles attached to it at once (two tmux windows): r
+#                 in the first reboots esp8266-02 and the second sees its reset count rise; the second detaches
+#                 (q d) and the run goes on; q s in the first stops it
 #   attach_ends   --attach to a run that is not held: it ends under the console, which shows the verdict (from
 #                 report.json once harness.sock is gone) and stays open until q
 #   attach_none   --attach on a folder with no live run: the message, exit 2
@@ -133,7 +136,7 @@ terminal)
   start_pane
   run_line "stty -a > $WORK/stty.before; echo saved"
   wait_for '^saved'
-  for how in q TERM SEGV KILL; do
+  for how in q INT TERM SEGV KILL; do
     keys C-l
     run_line "sh -c 'echo \$\$ > $WORK/console.pid; exec $IOTW console --replay $SMOKE_RUN'; echo exited-$how"
     wait_for 'DEVICE +MODEL'
@@ -271,6 +274,39 @@ live_uart)
   wait_for 'uart< AT version:'
   keys q; keys s
   wait_for '^console-exit=0' 90
+  ;;
+
+attach_two)
+  RUN=$WORK/run
+  rm -rf "$RUN" "$RUN.log"
+  HELD_RUN=$RUN
+  "$IOTW" rig run --hold "$RIGS/smoke.toml" --seed 6 --out "$RUN" > "$RUN.log" 2>&1 &
+  for _ in $(seq 300); do [ -S "$RUN/harness.sock" ] && break; sleep 0.1; done
+  start_pane
+  $T new-window -d -t c: -n second "env -i PATH=$PATH TERM=xterm-256color HOME=$WORK bash --norc --noprofile"
+  second() { $T capture-pane -p -t c:second; }
+  $T send-keys -t c:second -l "$IOTW console --attach $RUN; echo second-exit=\$?"; $T send-keys -t c:second Enter
+  run_line "$IOTW console --attach $RUN; echo console-exit=\$?"
+  wait_for '\| holding \|' 60
+  for _ in $(seq 300); do second | grep -q '| holding |' && break; sleep 0.1; done
+  second | grep -q '| holding |' || fail "the second console does not show the held run"
+  keys j; keys r
+  wait_for 'action 1: fault reboot device=esp8266-02'
+  wait_for '^esp8266-02 +esp8266 +pty +[a-z]+ +1 ' 30
+  for _ in $(seq 300); do second | grep -Eq '^esp8266-02 +esp8266 +pty +[a-z]+ +1 ' && break; sleep 0.1; done
+  second | grep -Eq '^esp8266-02 +esp8266 +pty +[a-z]+ +1 ' || fail "the second console does not see the reboot: $(second)"
+  second | grep -Eq 'active|done' || fail "the second console's fault pane does not list action 1"
+  $T send-keys -t c:second q; $T send-keys -t c:second d
+  for _ in $(seq 100); do second | grep -q '^second-exit=0' && break; sleep 0.1; done
+  second | grep -q '^second-exit=0' || fail "the second console did not detach: $(second)"
+  echo '{"cmd": "status"}' | python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.stdin.buffer.read())
+print(s.recv(65536).decode())' "$RUN/harness.sock" | grep -q '"state":"holding"' || fail "the run did not keep going after the second console detached"
+  keys q; keys s
+  wait_for '^console-exit=0' 90
+  wait
+  grep -q '"pass": true' "$RUN/report.json" || grep -q '"pass":true' "$RUN/report.json" || fail "the stopped run did not pass"
   ;;
 
 attach_ends)

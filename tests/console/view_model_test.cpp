@@ -302,6 +302,11 @@ TEST(Controller, DeviceKeysSendTheDocumentedStepsForTheSelectedDevice) {
   EXPECT_EQ(step["key"], "r");
   EXPECT_EQ(step["device"], "esp32-02");
   EXPECT_EQ(c.message(), "action 1: fault reboot device=esp32-02");
+  c.key('h');
+  EXPECT_EQ(run.requests.back()["step"], "fault hang device=esp32-02");
+  EXPECT_EQ(run.requests.back()["key"], "h");
+  c.key('s');
+  EXPECT_EQ(run.requests.back()["step"], "fault stall device=esp32-02 for=10s");
   c.key('c');
   EXPECT_EQ(run.requests.back()["step"], "fault corrupt device=esp32-02 rate=0.02 for=10s");
   c.key('j');  // the AT module: its link is UDP
