@@ -477,5 +477,23 @@ TEST(Controller, ReplayPlaysAtItsSpeedStepsAndSeeks) {
   EXPECT_EQ(c.key('q'), Controller::Exit::detach);
 }
 
+TEST(RedrawPacer, AtMostTenRedrawsASecondAndNoneWithoutAChange) {
+  RedrawPacer p;
+  EXPECT_TRUE(p.due(1000));   // the first screen
+  EXPECT_FALSE(p.due(1500));  // nothing changed
+  p.changed();
+  EXPECT_TRUE(p.due(1500));
+  p.changed();
+  EXPECT_FALSE(p.due(1550));  // 50 ms after the last: it waits...
+  EXPECT_TRUE(p.due(1600));   // ...and is drawn once 100 ms have passed
+  // A change every millisecond for a second: ten redraws.
+  int draws = 0;
+  for (std::int64_t t = 2000; t < 3000; ++t) {
+    p.changed();
+    draws += p.due(t);
+  }
+  EXPECT_EQ(draws, 10);
+}
+
 }  // namespace
 }  // namespace iotw::console

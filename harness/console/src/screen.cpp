@@ -328,24 +328,21 @@ ScreenEnd run_screen(Controller& c, const std::string& source) {
   Painter painter(color);
 
   ScreenEnd end = ScreenEnd::detach;
-  bool dirty = true;
-  std::int64_t last_draw = 0;
+  RedrawPacer pacer;
   for (;;) {
     if (g_signal) {
       end = ScreenEnd::signal;
       break;
     }
     const std::int64_t now = wall_ms();
-    if (c.tick(now)) dirty = true;
-    if (dirty && now - last_draw >= 100) {  // at most 10 redraws a second
+    if (c.tick(now)) pacer.changed();
+    if (pacer.due(now)) {  // at most 10 redraws a second
       draw(c, painter, source);
       refresh();
-      last_draw = now;
-      dirty = false;
     }
     const int ch = getch();
     if (ch == ERR) continue;
-    dirty = true;
+    pacer.changed();
     if (ch == KEY_RESIZE) continue;  // ncurses has resized stdscr; the next draw fits the new size
     const char* name = keyname(ch);
     const Controller::Exit ex = c.key(map_key(ch), name ? name : "");

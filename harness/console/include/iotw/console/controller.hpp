@@ -36,6 +36,28 @@ struct KeyStep {
 };
 KeyStep step_for_key(char key, const DeviceRow& device);
 
+/// Paces the screen's redraws (docs/console.md "The screen"): at most one per kMinIntervalMs (10 a second), and
+/// none while nothing changed. Times are the caller's clock, ms.
+class RedrawPacer {
+ public:
+  static constexpr std::int64_t kMinIntervalMs = 100;
+  /// Something on the screen changed (a poll brought events, a key, a resize).
+  void changed() { dirty_ = true; }
+  /// True when a redraw is due at `now_ms`: something changed and the last redraw is kMinIntervalMs old (or there
+  /// was none); the redraw is then counted as done. A change not due yet stays pending for a later call.
+  bool due(std::int64_t now_ms) {
+    if (!dirty_ || (drawn_ && now_ms - last_ms_ < kMinIntervalMs)) return false;
+    dirty_ = false;
+    drawn_ = true;
+    last_ms_ = now_ms;
+    return true;
+  }
+
+ private:
+  bool dirty_ = true, drawn_ = false;
+  std::int64_t last_ms_ = 0;
+};
+
 /// Sends one request to harness.sock and returns its reply; throws std::runtime_error when the socket fails.
 using Requester = std::function<nlohmann::json(const nlohmann::json&)>;
 
