@@ -195,7 +195,9 @@ void draw(const Controller& c, const Painter& p, const std::string& source) {
   // Body: the log on the left (all of it when focused), ledger tail and fault schedule on the right.
   const int body_top = 2 + table_rows, body_bottom = LINES - 3;  // inclusive
   const int body_h = body_bottom - body_top + 1;
-  const int log_w = c.log_focused() ? COLS : COLS * 3 / 5;
+  // The log gets 3/5 of a narrow screen; from 100 columns 9/20, so that at 120 a ledger row (miner and three
+  // witnesses with their verdicts, up to 63 columns) fits beside it. Enter gives the log the whole width.
+  const int log_w = c.log_focused() ? COLS : COLS >= 100 ? COLS * 9 / 20 : COLS * 3 / 5;
   const DeviceRow* sel = c.selected_device();
   if (body_h >= 2) {
     const LogView& v = c.log_view();
