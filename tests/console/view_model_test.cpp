@@ -250,12 +250,18 @@ TEST(ViewModel, LogKeepsTenThousandLinesFiltersByLevelAndSearchesBackwards) {
 // A stand-in for harness.sock: records requests, answers from a script.
 struct FakeRun {
   std::vector<json> requests;
+  std::vector<json> later;  // events the next poll after the first brings (what other consoles did meanwhile)
   json reply_for(const json& req) {
     requests.push_back(req);
     const std::string cmd = req.value("cmd", "");
     if (cmd == "hello") return hello();
     if (cmd == "events") {
-      if (req.value("since", 0) > 0) return json{{"ok", true}, {"events", json::array()}, {"next", 3}, {"finished", false}};
+      if (req.value("since", 0) > 0) {
+        json events = json::array();
+        for (auto& e : later) events.push_back(std::move(e));
+        later.clear();
+        return json{{"ok", true}, {"events", events}, {"next", 3}, {"finished", false}};
+      }
       return json{{"ok", true},
                   {"events", json::array({ev(1000, "trust-node", "device_registered", {{"device", kKeyA}, {"name", "esp32-01"}}),
                                           ev(1001, "trust-node", "device_registered", {{"device", kKeyB}, {"name", "esp32-02"}}),
@@ -332,6 +338,29 @@ TEST(Controller, PartitionIsEndedByTheSecondX) {
   c.key('x');
   // The end is a console action too: recorded with its key and device (report.json console_actions).
   EXPECT_EQ(run.requests.back(), (json{{"cmd", "end"}, {"action", 1}, {"key", "x"}, {"device", "esp32-01"}}));
+  c.key('x');
+  EXPECT_EQ(run.requests.back()["cmd"], "step");
+}
+
+TEST(Controller, XHealsAPartitionAnotherConsoleStarted) {
+  FakeRun run;
+  Controller c([&](const json& r) { return run.reply_for(r); });
+  c.tick(10000);
+  run.later = {ev(2000, "harness", "console_action",
+                  {{"action", 7}, {"key", "x"}, {"device", "esp32-01"}, {"step", "fault partition device=esp32-01"}}),
+               ev(2001, "harness", "console_action",
+                  {{"action", 8}, {"key", "x"}, {"device", "esp32-02"}, {"step", "fault partition device=esp32-02"}}),
+               ev(2002, "harness", "console_action", {{"action", 9}, {"ends", 8}})};
+  c.tick(10000 + Controller::poll_ms);
+  c.key('x');  // esp32-01: the other console's action 7 is open
+  EXPECT_EQ(run.requests.back(), (json{{"cmd", "end"}, {"action", 7}, {"key", "x"}, {"device", "esp32-01"}}));
+  c.key('j');
+  c.key('x');  // esp32-02: its partition was ended already: a new one
+  EXPECT_EQ(run.requests.back()["cmd"], "step");
+  EXPECT_EQ(run.requests.back()["step"], "fault partition device=esp32-02");
+  // That one (action 1 of this fake) ends by itself as far as this console knows: x starts another.
+  run.later = {ev(3000, "harness", "fault_ended", {{"step", "console action 1"}, {"fault", "partition"}})};
+  c.tick(10000 + 2 * Controller::poll_ms);
   c.key('x');
   EXPECT_EQ(run.requests.back()["cmd"], "step");
 }

@@ -79,7 +79,10 @@ bool Controller::tick(std::int64_t now_ms) {
       for (;;) {  // drain what is there (max 10,000 per request)
         const json reply = send_(json{{"cmd", "events"}, {"since", cursor_}, {"max", 10000}});
         if (!reply.value("ok", false)) break;
-        for (const auto& e : reply["events"]) model_.apply_event(e);
+        for (const auto& e : reply["events"]) {
+          model_.apply_event(e);
+          track_partition(e);
+        }
         cursor_ = reply.value("next", cursor_);
         finished_ = reply.value("finished", false);
         if (reply["events"].size() < 10000) break;
@@ -109,6 +112,31 @@ bool Controller::tick(std::int64_t now_ms) {
   if (n == 0) return false;
   step_replay(n);
   return true;
+}
+
+// Open partitions, whichever console (or script) started them, so that `x` on the device heals it: a
+// console_action `fault partition device=D` without for= opens one; its `end` (a console_action with `ends`) or
+// its fault_ended closes it.
+void Controller::track_partition(const json& e) {
+  if (!e.is_object() || !e.contains("fields") || !e["fields"].is_object()) return;
+  const json& f = e["fields"];
+  const std::string kind = e.value("kind", std::string{});
+  auto close = [&](std::int64_t action) {
+    for (auto it = partitions_.begin(); it != partitions_.end();)
+      it = it->second == action ? partitions_.erase(it) : std::next(it);
+  };
+  if (kind == "console_action") {
+    if (f.contains("ends") && f["ends"].is_number_integer()) return close(f["ends"].get<std::int64_t>());
+    const std::string step = f.value("step", std::string{});
+    static const std::string kPartition = "fault partition device=";
+    if (step.rfind(kPartition, 0) != 0 || step.find(" for=") != std::string::npos) return;
+    const std::string device = step.substr(kPartition.size(), step.find(' ', kPartition.size()) - kPartition.size());
+    if (device.find(',') == std::string::npos) partitions_[device] = f.value("action", 0);
+  } else if (kind == "fault_ended" && f.value("fault", std::string{}) == "partition") {
+    const std::string label = f.value("step", std::string{});
+    static const std::string kAction = "console action ";
+    if (label.rfind(kAction, 0) == 0) close(std::atoll(label.c_str() + kAction.size()));
+  }
 }
 
 void Controller::step_replay(std::size_t n) {

@@ -119,6 +119,7 @@ class Controller {
 
  private:
   void send_step(const std::string& step, char key, const std::string& device);
+  void track_partition(const nlohmann::json& event);
   std::optional<nlohmann::json> request(const nlohmann::json& req);
   void submit_prompt();
   void step_replay(std::size_t n);
@@ -135,7 +136,7 @@ class Controller {
   bool log_focused_ = false, help_ = false, quitting_ = false;
   LogView log_view_;
   std::string prompt_, input_, message_, prompt_kind_;
-  std::map<std::string, int> partitions_;  // device -> open partition action
+  std::map<std::string, int> partitions_;  // device -> open partition action (any console's, from the events)
   // replay
   std::vector<nlohmann::json> events_;
   nlohmann::json report_;
