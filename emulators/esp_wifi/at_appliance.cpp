@@ -97,6 +97,7 @@ void AtAppliance::start() {
   engine_->power_on(now_ms);
   log_.emit(source_, "at_started",
             {{"model", spec_.model}, {"mode", "at"}, {"baud", baud_}, {"ssid", module_cfg_.ap.ssid},
+             {"rssi", module_cfg_.ap.rssi},  // docs/events.md: the AP as the module sees it at start
              {tcp() ? "trust_node_tcp" : "trust_node_udp", tcp() ? spec_.trust_node_tcp : spec_.trust_node_udp},
              {"transport", tcp() ? "tcp" : "udp"}});
   running_ = true;

@@ -66,6 +66,7 @@ constexpr auto kProgressInterval = 3s;
 constexpr auto kStopGrace = 5s;
 constexpr auto kRequestInterval = 20ms;  // the drive loop takes harness.sock requests at least this often
 constexpr auto kTxRateWindow = 5s;       // status tx_per_s: over the last 5 s
+constexpr double kSessionSlack_s = 30;  // write_rig: the deadline a session needs, past its last action's check
 constexpr int kSettlePolls = 10;  // after the devices stop: up to 10 health polls for the height to stay put
 constexpr const char* kNode = "trust_node";
 constexpr const char* kEmu = "emu";
@@ -195,7 +196,7 @@ class RigRun final : public ScriptHost {
         log_level_(std::move(log_level)), hold_(hold), stop_(stop), out_(out), err_(err) {}
 
   int run() {
-    emit("rig_started", {{"rig", spec_.name}, {"seed", seed_}});
+    emit("rig_started", {{"rig", spec_.name}, {"seed", seed_}, {"target_blocks", spec_.target_blocks}});
     std::vector<WiredDevice> devices;
     try {
       std::vector<std::string> names;
@@ -621,6 +622,8 @@ class RigRun final : public ScriptHost {
     std::string toml;             // its [[steps]] table without at_s ("" for `end`)
     std::optional<std::size_t> script_id;  // RigScript::add()'s id
     std::optional<double> ended_at_s;      // an open-ended fault ended by `end`
+    std::optional<double> duration_s;      // a fault's duration_s (for=)
+    double check_s = 0;                    // how long its check may take after that: recover_within_s, a wait's deadline
   };
 
   double now_s() const { return std::chrono::duration<double>(Clock::now() - drive_start_).count(); }
@@ -730,6 +733,12 @@ class RigRun final : public ScriptHost {
     a.step = inline_step.text;
     a.toml = inline_step.toml;
     Step step = std::move(inline_step.step);
+    if (step.action == Step::Action::Fault) {
+      a.duration_s = step.fault.duration_s;
+      a.check_s = step.fault.recover_within_s;
+    } else if (step.action == Step::Action::Wait) {
+      a.check_s = step.deadline_s;
+    }
     if (!inline_step.named) step.label = fmt::format("console action {}", a.number);
     step.index = 0;
     step.line = 0;
@@ -798,7 +807,17 @@ class RigRun final : public ScriptHost {
       for (int n = 1; path.empty(); ++n)
         if (!fs::exists(layout_.dir / fmt::format("session-{}.toml", n)))
           path = (layout_.dir / fmt::format("session-{}.toml", n)).string();
-    std::string text = rig_text_;
+    // The replayed run must last until the last action's check is done: the rig's deadline_s is raised when the
+    // session outlasted it (plus kSessionSlack for a slower start of the replay).
+    double needed = 0;
+    for (const ConsoleAction& a : actions_) {
+      if (a.toml.empty()) continue;
+      double lasted = a.duration_s.value_or(0);
+      if (a.ended_at_s) lasted = *a.ended_at_s - a.at_s;
+      else if (a.script_id && script_->open_ended_active(*a.script_id)) lasted = now_s() - a.at_s;
+      needed = std::max(needed, a.at_s + lasted + a.check_s + kSessionSlack_s);
+    }
+    std::string text = raise_deadline(rig_text_, needed);
     if (!text.empty() && text.back() != '\n') text += '\n';
     text += fmt::format("\n# ---- session recorded in {} ({} console action(s)); written by write_rig on harness.sock "
                         "(docs/console.md) ----\n",

@@ -224,4 +224,42 @@ InlineStep parse_inline_step(std::string_view text, std::string_view rig_text, c
   return out;
 }
 
+std::string raise_deadline(std::string_view rig_text, double needed_s) {
+  toml::table root;
+  try {
+    root = toml::parse(rig_text);
+  } catch (const toml::parse_error& e) {
+    fail(std::string(e.description()));
+  }
+  const toml::table* rig = root["rig"].as_table();
+  const toml::node* current = rig ? rig->get("deadline_s") : nullptr;
+  const double deadline = current ? current->value<double>().value_or(120.0) : 120.0;  // the loader's default
+  if (!rig || needed_s <= deadline) return std::string(rig_text);
+  const double raised = std::ceil(needed_s);
+
+  std::vector<std::string> lines;
+  std::istringstream in{std::string(rig_text)};
+  for (std::string l; std::getline(in, l);) lines.push_back(std::move(l));
+  auto starts_with = [&](std::size_t line, std::string_view prefix) {  // 1-based line, leading blanks skipped
+    if (line == 0 || line > lines.size()) return false;
+    const std::string& l = lines[line - 1];
+    const auto first = l.find_first_not_of(" \t");
+    return first != std::string::npos && std::string_view(l).substr(first).rfind(prefix, 0) == 0;
+  };
+  const std::string comment = fmt::format("  # raised by write_rig from {}: the session's last action ends at {:.1f} s",
+                                          current ? fmt::format("{}", deadline) : "the default 120", needed_s);
+  if (current) {
+    const std::size_t at = current->source().begin.line;
+    if (!starts_with(at, "deadline_s")) return std::string(rig_text);
+    lines[at - 1] = fmt::format("deadline_s = {}{}", raised, comment);
+  } else {
+    const std::size_t at = rig->source().begin.line;
+    if (!starts_with(at, "[rig]")) return std::string(rig_text);
+    lines.insert(lines.begin() + static_cast<std::ptrdiff_t>(at), fmt::format("deadline_s = {}{}", raised, comment));
+  }
+  std::string out;
+  for (const auto& l : lines) out += l + '\n';
+  return out;
+}
+
 }  // namespace iotw::harness

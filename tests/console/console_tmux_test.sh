@@ -2,16 +2,25 @@
 # End-to-end tests of `iotw console` in a real terminal: tmux (its own server socket per test), send-keys,
 # capture-pane. Usage: console_tmux_test.sh CASE IOTW_EXE RIGS_DIR WORK_DIR
 #   replay_seek   replay a finished smoke run and seek to height 10
-#   terminal      `stty -a` in the pane is the same before the console and after q, SIGTERM, SIGSEGV and SIGKILL,
+#   terminal      `stty -a` in the pane is the same before the console and after q, SIGINT, SIGTERM, SIGSEGV and SIGKILL,
 #                 and the shell still echoes what is typed after the SIGKILL
 #   live_reset    start the console on rigs/smoke.toml, select the second device, press r: its reset count
-#                 rises and events.jsonl has the reboot; w writes the session; `iotw rig run` on the written rig
-#                 repeats the reboot; q s stops the held run
-#                 and c corrupts the third device's link: its frame errors (FERR) rise
-#   live_dps      rigs/dps_brownout.toml: b browns dps-01 out; the rail/supply event and 3.50 V in its row
-#   live_uart     rigs/esp_at.toml: u AT+GMR on esp8266-at-01; the module's version lines in its log
+#                 rises and events.jsonl has the reboot; c corrupts the third device's link: its frame errors
+#                 (FERR) rise; p pauses and resumes the traffic; w writes the session; q s stops the held run;
+#                 report.json and report.html list the four console actions with their keys; `iotw rig run` on
+#                 the written rig repeats the reboot, the corruption and the pause
+#   live_past_deadline  a copy of rigs/smoke.toml with deadline_s = 10, held past its deadline: r on the second
+#                 device after 12 s, w; the written rig's deadline is raised, and `iotw rig run` on it reboots that
+#                 device and passes (with the rig's 10 s it would end before the step)
+#   live_dps      rigs/dps_brownout.toml: b browns dps-01 out; the rail/supply event and 3.50 V in its row; o cuts
+#                 its power: off at 0.00 V, then its recovery passes
+#   live_uart     rigs/esp_at.toml: esp8266-at-01's RSSI (-45 dBm); u AT+GMR on it; the module's version lines in
+#                 its log
 #   attach_fake   --attach to tests/console/fake_harness.py: the table fills from `events`, j r sends the reboot
 #                 step for the second device, `:` shows a refused step's error in place, q d detaches (exit 0)
+#   attach_two    `iotw rig run --hold` (no screen) and two consoles attached to it at once (two tmux windows): r
+#                 in the first reboots esp8266-02 and the second sees its reset count rise; the second detaches
+#                 (q d) and the run goes on; q s in the first stops it
 #   attach_ends   --attach to a run that is not held: it ends under the console, which shows the verdict (from
 #                 report.json once harness.sock is gone) and stays open until q
 #   attach_none   --attach on a folder with no live run: the message, exit 2
@@ -62,6 +71,14 @@ wait_for() {  # PATTERN [SECONDS]: until the pane matches (extended regex)
     sleep 0.1
   done
 }
+wait_gone() {  # PATTERN [SECONDS]: until the pane no longer matches
+  local pattern=$1 limit=${2:-30} i=0
+  while pane | grep -Eq -- "$pattern"; do
+    i=$((i + 1))
+    [ $i -gt $((limit * 10)) ] && fail "'$pattern' still on the screen after ${limit}s"
+    sleep 0.1
+  done
+}
 wait_file() {  # FILE PATTERN [SECONDS]: until FILE exists and matches
   local file=$1 pattern=$2 limit=${3:-30} i=0
   while ! grep -Eq -- "$pattern" "$file" 2>/dev/null; do
@@ -82,7 +99,7 @@ replay_seek)
   wait_for 'esp32-04'
   keys g; keys -l 10; keys Enter
   wait_for 'at height 10 \(event [0-9]+ of [0-9]+\)'
-  pane | grep -Eq 'height 10 ' || fail "status line does not show height 10"
+  pane | grep -Eq 'height 10/20 ' || fail "status line does not show height 10 of the target 20"
   pane | grep -Eq '^ .*ledger' || fail "no ledger pane"
   pane | grep -Eq ' +10 [0-9a-f]{8} [a-z0-9-]+ ok' || fail "the ledger tail does not start at block 10"
   pane | grep -Eq 'paused' || fail "seeking should pause the replay"
@@ -90,11 +107,18 @@ replay_seek)
   $T capture-pane -p -e -t c | grep -Eq $'\e\\[[0-9;]*3[0-7]m' || fail "no colour without NO_COLOR"
   # Resized to 80x24 (SIGWINCH / KEY_RESIZE): the header, the table and the status line are redrawn to fit.
   $T resize-window -t c -x 80 -y 24
-  for _ in $(seq 100); do [ "$(pane | wc -l)" -le 24 ] && pane | sed -n 24p | grep -q 'height 10 ' && break; sleep 0.1; done
+  for _ in $(seq 100); do [ "$(pane | wc -l)" -le 24 ] && pane | sed -n 24p | grep -q 'height 10/' && break; sleep 0.1; done
   [ "$(pane | sed -n 2p | cut -c1-20)" = "DEVICE        MODEL " ] || fail "no table header on row 2 at 80x24"
-  pane | sed -n 24p | grep -q '^ seed 1 | height 10 ' || fail "no status line on row 24 at 80x24"
+  pane | sed -n 24p | grep -q '^ seed 1 | height 10/20 ' || fail "no status line on row 24 at 80x24"
   keys Z
   wait_for "unknown key 'Z'"
+  keys F5
+  wait_for 'unknown key KEY_F\(5\)'
+  keys '?'  # the help overlay fits 80 columns: its last key of the replay line is whole
+  wait_for 'Keys \(replay\)$'
+  wait_for 'g seek to height  q quit'
+  keys '?'
+  wait_gone 'Keys \(replay\)$'
   keys j; keys Enter  # focus the second device's log
   wait_for ' log esp8266-02'
   keys q
@@ -112,7 +136,7 @@ terminal)
   start_pane
   run_line "stty -a > $WORK/stty.before; echo saved"
   wait_for '^saved'
-  for how in q TERM SEGV KILL; do
+  for how in q INT TERM SEGV KILL; do
     keys C-l
     run_line "sh -c 'echo \$\$ > $WORK/console.pid; exec $IOTW console --replay $SMOKE_RUN'; echo exited-$how"
     wait_for 'DEVICE +MODEL'
@@ -145,13 +169,18 @@ live_reset)
   wait_for 'esp32-04' 60
   wait_for 'height [1-9][0-9]*/20' 60
   keys j
-  wait_for '^esp8266-02 .*idle|mining|witnessing' 30
+  wait_for '^esp8266-02 .*(idle|mining|witnessing)' 30
   keys r
   wait_for 'action 1: fault reboot device=esp8266-02'
   wait_for '^esp8266-02 +esp8266 +pty +[a-z]+ +1 ' 30
   keys j; keys c  # the third device: 2 % of its bytes corrupted for 10 s; the trust node sees bad frames
   wait_for 'action 2: fault corrupt device=esp8266-03 rate=0.02 for=10s'
   wait_for '^esp8266-03 .* [1-9][0-9]* +[0-9]+s *$' 30
+  keys p  # pause and resume the traffic: actions 3 and 4, recorded with their key
+  wait_for '^traffic paused'
+  wait_for '\| traffic paused \|'
+  keys p
+  wait_for '^traffic resumed'
   keys w
   wait_for 'session written: .*session-1\.toml'
   session=$(pane | grep -Eo 'session written: [^ ]+' | head -1 | sed 's/session written: //')
@@ -164,9 +193,48 @@ live_reset)
   # events.jsonl is merged when the run ends
   grep '"kind":"console_action"' "$RUN/events.jsonl" | grep '"device":"esp8266-02"' >/dev/null || fail "no console_action for esp8266-02 in events.jsonl"
   grep -q '"kind":"reset"' <(grep '"source":"emu:esp8266-02"' "$RUN/events.jsonl") || fail "no reset of esp8266-02 in events.jsonl"
+  # Every key that changed the run is a console_action with its key (and device), listed in report.json and .html.
+  python3 - "$RUN/report.json" <<'PY' || fail "report.json console_actions: see above"
+import json, sys
+acts = json.load(open(sys.argv[1]))["console_actions"]
+got = [(a.get("key"), a.get("device"), a.get("step")) for a in acts]
+want = [("r", "esp8266-02", "fault reboot device=esp8266-02"),
+        ("c", "esp8266-03", "fault corrupt device=esp8266-03 rate=0.02 for=10s"),
+        ("p", None, "traffic pause"), ("p", None, "traffic resume")]
+if got != want:
+    sys.exit("console_actions %s, expected %s" % (got, want))
+PY
+  grep -q '<h2 id="console-actions">Console actions</h2>' "$RUN/report.html" || fail "no Console actions table in report.html"
+  grep -q 'fault corrupt device=esp8266-03 rate=0.02 for=10s' "$RUN/report.html" || fail "report.html does not list the c action"
   "$IOTW" rig check "$session" || fail "iotw rig check refuses the session rig"
   "$IOTW" rig run "$session" --seed 5 --out "$WORK/replayed_run" > "$WORK/replayed_run.log" 2>&1 || fail "the session rig failed: $(tail -5 "$WORK/replayed_run.log")"
   grep '"source":"emu:esp8266-02"' "$WORK/replayed_run/events.jsonl" | grep '"kind":"reset"' >/dev/null || fail "the written rig did not reboot esp8266-02"
+  grep '"kind":"fault_started"' "$WORK/replayed_run/events.jsonl" | grep '"fault":"corrupt"' | grep -q '"esp8266-03"' ||
+    fail "the written rig did not corrupt esp8266-03's link"
+  grep '"kind":"traffic_changed"' "$WORK/replayed_run/events.jsonl" | grep -q '"paused":true' || fail "the written rig did not pause the traffic"
+  ;;
+
+live_past_deadline)
+  RUN=$WORK/live_run
+  rm -rf "$RUN" "$RUN.console.log" "$WORK/replayed_run"
+  HELD_RUN=$RUN
+  sed 's/^deadline_s = 90 .*/deadline_s = 10/' "$RIGS/smoke.toml" > "$WORK/short.toml"
+  grep -q '^deadline_s = 10$' "$WORK/short.toml" || fail "rigs/smoke.toml has no 'deadline_s = 90' line to shorten"
+  start_pane
+  run_line "$IOTW console $WORK/short.toml --seed 5 --out $RUN; echo console-exit=\$?"
+  wait_for '\| holding \|' 60
+  wait_for '\| (1[2-9]|[2-9][0-9]|[0-9]{3,}) s \|' 60  # past the rig's own deadline
+  keys j; keys r
+  wait_for 'action 1: fault reboot device=esp8266-02'
+  keys w
+  wait_for 'session written: .*session-1\.toml'
+  keys q; keys s
+  wait_for '^console-exit=0' 90
+  session=$RUN/session-1.toml
+  grep -Eq '^deadline_s = [0-9]+  # raised by write_rig from 10: ' "$session" || fail "the deadline was not raised: $(grep deadline_s "$session")"
+  "$IOTW" rig check "$session" || fail "iotw rig check refuses the session rig"
+  "$IOTW" rig run "$session" --seed 5 --out "$WORK/replayed_run" > "$WORK/replayed_run.log" 2>&1 || fail "the session rig failed: $(tail -8 "$WORK/replayed_run.log")"
+  grep '"source":"emu:esp8266-02"' "$WORK/replayed_run/events.jsonl" | grep -q '"kind":"reset"' || fail "the written rig did not reboot esp8266-02"
   ;;
 
 live_dps)
@@ -180,6 +248,11 @@ live_dps)
   keys b
   wait_for 'action 1: fault brownout device=dps-01 vin=3.5 for=2s'
   wait_for '^dps-01 .* 3\.50 ' 30
+  wait_for 'done +pass fault brownout device=dps-01' 60
+  keys o  # power cut for 3 s: off at 0 V (whatever the trust node still asks of it), then back on
+  wait_for 'action 2: fault power_loss device=dps-01 for=3s'
+  wait_for '^dps-01 +dps +pty +off +[0-9]+ +[a-z-]+ +0\.00 ' 30
+  wait_for 'done +pass fault power_loss device=dps-01' 60
   keys q; keys s
   wait_for '^console-exit=0' 90
   grep '"source":"emu:dps-01"' "$RUN/events.jsonl" | grep -E '"kind":"(rail|supply)"' >/dev/null || fail "no rail/supply event of dps-01"
@@ -192,6 +265,8 @@ live_uart)
   start_pane
   run_line "$IOTW console $RIGS/esp_at.toml --seed 5 --out $RUN; echo console-exit=\$?"
   wait_for '^esp8266-at-01 +esp8266 +at/udp +(idle|mining|witnessing) ' 60
+  # RSSI (the column after RST and LAST RST): the rig's access point as the module sees it, from at_started
+  wait_for '^esp8266-at-01 +esp8266 +at/udp +[a-z]+ +0 +- +-45 ' 30
   keys u
   wait_for 'uart esp8266-at-01>'
   keys -l 'AT+GMR'; keys Enter
@@ -199,6 +274,39 @@ live_uart)
   wait_for 'uart< AT version:'
   keys q; keys s
   wait_for '^console-exit=0' 90
+  ;;
+
+attach_two)
+  RUN=$WORK/run
+  rm -rf "$RUN" "$RUN.log"
+  HELD_RUN=$RUN
+  "$IOTW" rig run --hold "$RIGS/smoke.toml" --seed 6 --out "$RUN" > "$RUN.log" 2>&1 &
+  for _ in $(seq 300); do [ -S "$RUN/harness.sock" ] && break; sleep 0.1; done
+  start_pane
+  $T new-window -d -t c: -n second "env -i PATH=$PATH TERM=xterm-256color HOME=$WORK bash --norc --noprofile"
+  second() { $T capture-pane -p -t c:second; }
+  $T send-keys -t c:second -l "$IOTW console --attach $RUN; echo second-exit=\$?"; $T send-keys -t c:second Enter
+  run_line "$IOTW console --attach $RUN; echo console-exit=\$?"
+  wait_for '\| holding \|' 60
+  for _ in $(seq 300); do second | grep -q '| holding |' && break; sleep 0.1; done
+  second | grep -q '| holding |' || fail "the second console does not show the held run"
+  keys j; keys r
+  wait_for 'action 1: fault reboot device=esp8266-02'
+  wait_for '^esp8266-02 +esp8266 +pty +[a-z]+ +1 ' 30
+  for _ in $(seq 300); do second | grep -Eq '^esp8266-02 +esp8266 +pty +[a-z]+ +1 ' && break; sleep 0.1; done
+  second | grep -Eq '^esp8266-02 +esp8266 +pty +[a-z]+ +1 ' || fail "the second console does not see the reboot: $(second)"
+  second | grep -Eq 'active|done' || fail "the second console's fault pane does not list action 1"
+  $T send-keys -t c:second q; $T send-keys -t c:second d
+  for _ in $(seq 100); do second | grep -q '^second-exit=0' && break; sleep 0.1; done
+  second | grep -q '^second-exit=0' || fail "the second console did not detach: $(second)"
+  echo '{"cmd": "status"}' | python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.stdin.buffer.read())
+print(s.recv(65536).decode())' "$RUN/harness.sock" | grep -q '"state":"holding"' || fail "the run did not keep going after the second console detached"
+  keys q; keys s
+  wait_for '^console-exit=0' 90
+  wait
+  grep -q '"pass": true' "$RUN/report.json" || grep -q '"pass":true' "$RUN/report.json" || fail "the stopped run did not pass"
   ;;
 
 attach_ends)
@@ -229,6 +337,11 @@ attach_fake)
   run_line "$IOTW console --attach $FAKE; echo console-exit=\$?"
   wait_for '^esp32-02 +esp32 +pty +idle'
   wait_for 'height [1-9][0-9]*/1000'
+  keys '?'
+  wait_for 'Keys \(live\)$'
+  wait_for 'w  write the session as a rig  q  quit: s stop the rig, d detach'
+  keys '?'
+  wait_gone 'Keys \(live\)$'
   keys j; keys r
   wait_for 'action 1: fault reboot device=esp32-02'
   grep -q '{"cmd": "step", "device": "esp32-02", "key": "r", "step": "fault reboot device=esp32-02"}' "$FAKE/requests.jsonl" ||

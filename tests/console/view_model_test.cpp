@@ -91,6 +91,10 @@ TEST(ViewModel, StateFollowsTheDeviceThroughRegistrationMiningAndWitnessing) {
   EXPECT_EQ(m.device("esp32-02")->rounds_witnessed, 1);
   m.apply_event(ev(1103, "emu:esp32-01", "state", {{"state", "off"}}));
   EXPECT_EQ(m.device("esp32-01")->state, "off");
+  // The trust node has not noticed yet and still picks it: it stays off until it boots again.
+  m.apply_event(ev(1103, "trust-node", "witness_requested", {{"round_id", 2}, {"height", 2}, {"witness", kKeyA}, {"witness_name", "esp32-01"}}));
+  m.apply_event(ev(1103, "trust-node", "assignment_sent", {{"assignment_id", 2}, {"height", 2}, {"miner", kKeyA}, {"miner_name", "esp32-01"}}));
+  EXPECT_EQ(m.device("esp32-01")->state, "off");
   m.apply_event(ev(1104, "trust-node", "blacklisted", {{"device", kKeyB}, {"name", "esp32-02"}, {"round_id", 1}, {"reason", "incoherent_round"}}));
   EXPECT_EQ(m.device("esp32-02")->state, "blacklisted");
   ASSERT_FALSE(m.log("esp32-02").empty());
@@ -246,12 +250,18 @@ TEST(ViewModel, LogKeepsTenThousandLinesFiltersByLevelAndSearchesBackwards) {
 // A stand-in for harness.sock: records requests, answers from a script.
 struct FakeRun {
   std::vector<json> requests;
+  std::vector<json> later;  // events the next poll after the first brings (what other consoles did meanwhile)
   json reply_for(const json& req) {
     requests.push_back(req);
     const std::string cmd = req.value("cmd", "");
     if (cmd == "hello") return hello();
     if (cmd == "events") {
-      if (req.value("since", 0) > 0) return json{{"ok", true}, {"events", json::array()}, {"next", 3}, {"finished", false}};
+      if (req.value("since", 0) > 0) {
+        json events = json::array();
+        for (auto& e : later) events.push_back(std::move(e));
+        later.clear();
+        return json{{"ok", true}, {"events", events}, {"next", 3}, {"finished", false}};
+      }
       return json{{"ok", true},
                   {"events", json::array({ev(1000, "trust-node", "device_registered", {{"device", kKeyA}, {"name", "esp32-01"}}),
                                           ev(1001, "trust-node", "device_registered", {{"device", kKeyB}, {"name", "esp32-02"}}),
@@ -298,6 +308,11 @@ TEST(Controller, DeviceKeysSendTheDocumentedStepsForTheSelectedDevice) {
   EXPECT_EQ(step["key"], "r");
   EXPECT_EQ(step["device"], "esp32-02");
   EXPECT_EQ(c.message(), "action 1: fault reboot device=esp32-02");
+  c.key('h');
+  EXPECT_EQ(run.requests.back()["step"], "fault hang device=esp32-02");
+  EXPECT_EQ(run.requests.back()["key"], "h");
+  c.key('s');
+  EXPECT_EQ(run.requests.back()["step"], "fault stall device=esp32-02 for=10s");
   c.key('c');
   EXPECT_EQ(run.requests.back()["step"], "fault corrupt device=esp32-02 rate=0.02 for=10s");
   c.key('j');  // the AT module: its link is UDP
@@ -321,7 +336,31 @@ TEST(Controller, PartitionIsEndedByTheSecondX) {
   c.key('x');
   EXPECT_EQ(run.requests.back()["step"], "fault partition device=esp32-01");
   c.key('x');
-  EXPECT_EQ(run.requests.back(), (json{{"cmd", "end"}, {"action", 1}}));
+  // The end is a console action too: recorded with its key and device (report.json console_actions).
+  EXPECT_EQ(run.requests.back(), (json{{"cmd", "end"}, {"action", 1}, {"key", "x"}, {"device", "esp32-01"}}));
+  c.key('x');
+  EXPECT_EQ(run.requests.back()["cmd"], "step");
+}
+
+TEST(Controller, XHealsAPartitionAnotherConsoleStarted) {
+  FakeRun run;
+  Controller c([&](const json& r) { return run.reply_for(r); });
+  c.tick(10000);
+  run.later = {ev(2000, "harness", "console_action",
+                  {{"action", 7}, {"key", "x"}, {"device", "esp32-01"}, {"step", "fault partition device=esp32-01"}}),
+               ev(2001, "harness", "console_action",
+                  {{"action", 8}, {"key", "x"}, {"device", "esp32-02"}, {"step", "fault partition device=esp32-02"}}),
+               ev(2002, "harness", "console_action", {{"action", 9}, {"ends", 8}})};
+  c.tick(10000 + Controller::poll_ms);
+  c.key('x');  // esp32-01: the other console's action 7 is open
+  EXPECT_EQ(run.requests.back(), (json{{"cmd", "end"}, {"action", 7}, {"key", "x"}, {"device", "esp32-01"}}));
+  c.key('j');
+  c.key('x');  // esp32-02: its partition was ended already: a new one
+  EXPECT_EQ(run.requests.back()["cmd"], "step");
+  EXPECT_EQ(run.requests.back()["step"], "fault partition device=esp32-02");
+  // That one (action 1 of this fake) ends by itself as far as this console knows: x starts another.
+  run.later = {ev(3000, "harness", "fault_ended", {{"step", "console action 1"}, {"fault", "partition"}})};
+  c.tick(10000 + 2 * Controller::poll_ms);
   c.key('x');
   EXPECT_EQ(run.requests.back()["cmd"], "step");
 }
@@ -332,7 +371,8 @@ TEST(Controller, CommandLineKeepsARefusedStepOpenWithTheError) {
   c.key(':');
   for (char ch : std::string("fault serial_corupt device=esp32-01 rate=0.01 for=5s")) c.key(ch);
   c.key(kKeyEnter);
-  EXPECT_EQ(run.requests.back()["step"], "fault serial_corupt device=esp32-01 rate=0.01 for=5s");
+  EXPECT_EQ(run.requests.back(), (json{{"cmd", "step"}, {"step", "fault serial_corupt device=esp32-01 rate=0.01 for=5s"}, {"key", ":"}}))
+      << "an inline step names its own devices: the selected row is not sent";
   EXPECT_EQ(c.prompt(), ":");
   EXPECT_EQ(c.input(), "fault serial_corupt device=esp32-01 rate=0.01 for=5s");
   EXPECT_EQ(c.message(), "error: fault 'serial_corupt' is not a fault kind; allowed: corrupt, ...");
@@ -351,7 +391,7 @@ TEST(Controller, UartAnswerLandsInTheDevicesLog) {
   c.key('u');
   for (char ch : std::string("AT+GMR")) c.key(ch);
   c.key(kKeyEnter);
-  EXPECT_EQ(run.requests.back(), (json{{"cmd", "uart"}, {"device", "esp8266-at-01"}, {"data", "AT+GMR"}}));
+  EXPECT_EQ(run.requests.back(), (json{{"cmd", "uart"}, {"device", "esp8266-at-01"}, {"data", "AT+GMR"}, {"key", "u"}}));
   const auto& log = c.model().log("esp8266-at-01");
   ASSERT_EQ(log.size(), 4u);
   EXPECT_EQ(log[0].text, "uart> AT+GMR");
@@ -363,15 +403,17 @@ TEST(Controller, TrafficWriteRigQuitAndUnknownKeys) {
   FakeRun run;
   Controller c([&](const json& r) { return run.reply_for(r); });
   c.key('p');
-  EXPECT_EQ(run.requests.back(), (json{{"cmd", "traffic"}, {"paused", true}}));
+  EXPECT_EQ(run.requests.back(), (json{{"cmd", "traffic"}, {"paused", true}, {"key", "p"}}));
   c.key('p');
-  EXPECT_EQ(run.requests.back(), (json{{"cmd", "traffic"}, {"paused", false}}));
+  EXPECT_EQ(run.requests.back(), (json{{"cmd", "traffic"}, {"paused", false}, {"key", "p"}}));
   c.key('w');
   EXPECT_EQ(run.requests.back(), (json{{"cmd", "write_rig"}}));
   EXPECT_EQ(c.message(), "session written: /run/session-1.toml");
   const std::size_t sent = run.requests.size();
   EXPECT_EQ(c.key('Z'), Controller::Exit::none);
   EXPECT_EQ(c.message(), "unknown key 'Z' (? for help)");
+  EXPECT_EQ(c.key(0x109, "KEY_F(1)"), Controller::Exit::none);  // not printable: named as the terminal names it
+  EXPECT_EQ(c.message(), "unknown key KEY_F(1) (? for help)");
   EXPECT_EQ(run.requests.size(), sent);
   EXPECT_EQ(c.key('q'), Controller::Exit::none);  // asks s/d
   EXPECT_EQ(c.key('z'), Controller::Exit::none);  // anything else cancels
@@ -425,7 +467,7 @@ TEST(Controller, LogKeysSearchScrollTimestampsAndLevel) {
 
 std::vector<json> replay_events() {
   std::vector<json> e;
-  e.push_back(ev(1000, "harness", "rig_started", {{"rig", "r"}, {"seed", 1}}));
+  e.push_back(ev(1000, "harness", "rig_started", {{"rig", "r"}, {"seed", 1}, {"target_blocks", 5}}));
   e.push_back(ev(1000, "trust-node", "device_registered", {{"device", kKeyA}, {"name", "esp32-01"}}));
   for (int h = 1; h <= 5; ++h)
     e.push_back(ev(1000 + 1000 * h, "trust-node", "block_finalized", {{"height", h}, {"hash", "ff"}, {"round_id", h}, {"miner", kKeyA}}));
@@ -439,6 +481,7 @@ TEST(Controller, ReplayPlaysAtItsSpeedStepsAndSeeks) {
   EXPECT_EQ(c.position(), 2u);
   c.tick(51000);  // one second later at 1x: block 1
   EXPECT_EQ(c.model().status().height, 1);
+  EXPECT_EQ(c.model().status().target, 5);  // from rig_started: a replay has no hello
   c.key('+');  // 2x
   c.tick(52000);
   c.tick(53000);  // 1 s at 2x: two more blocks
@@ -461,6 +504,24 @@ TEST(Controller, ReplayPlaysAtItsSpeedStepsAndSeeks) {
   c.key('r');
   EXPECT_EQ(c.message(), "r: a replay is read-only (keys that poke a run work live only)");
   EXPECT_EQ(c.key('q'), Controller::Exit::detach);
+}
+
+TEST(RedrawPacer, AtMostTenRedrawsASecondAndNoneWithoutAChange) {
+  RedrawPacer p;
+  EXPECT_TRUE(p.due(1000));   // the first screen
+  EXPECT_FALSE(p.due(1500));  // nothing changed
+  p.changed();
+  EXPECT_TRUE(p.due(1500));
+  p.changed();
+  EXPECT_FALSE(p.due(1550));  // 50 ms after the last: it waits...
+  EXPECT_TRUE(p.due(1600));   // ...and is drawn once 100 ms have passed
+  // A change every millisecond for a second: ten redraws.
+  int draws = 0;
+  for (std::int64_t t = 2000; t < 3000; ++t) {
+    p.changed();
+    draws += p.due(t);
+  }
+  EXPECT_EQ(draws, 10);
 }
 
 }  // namespace

@@ -199,3 +199,32 @@ device = "esp8266-01"
   // Rig files stay strict: a partition must heal.
   EXPECT_EQ(error("fault = \"partition\"\n"), "t.toml:24:1: fault 'partition' in [[steps]] #2 needs 'duration_s' (it must heal)");
 }
+
+// write_rig's deadline (docs/console.md "Events and the written rig"): a session that outlasted the rig's
+// deadline_s gets a longer one, the rest of the file untouched.
+TEST(RaiseDeadline, ReplacesTheDeadlineLineWhenTheSessionNeedsMore) {
+  const std::string rig = "# top\n[rig]\nname = \"t\"\ndeadline_s = 90   # wall clock\n[pass]\nledger_valid = true\n";
+  EXPECT_EQ(iotw::harness::raise_deadline(rig, 90), rig);
+  EXPECT_EQ(iotw::harness::raise_deadline(rig, 12.5), rig);
+  EXPECT_EQ(iotw::harness::raise_deadline(rig, 140.2),
+            "# top\n[rig]\nname = \"t\"\n"
+            "deadline_s = 141  # raised by write_rig from 90: the session's last action ends at 140.2 s\n"
+            "[pass]\nledger_valid = true\n");
+}
+
+TEST(RaiseDeadline, AddsOneUnderTheRigHeaderWhenTheFileHasNone) {
+  const std::string rig = "[rig]\nname = \"t\"\n[pass]\nledger_valid = true\n";
+  EXPECT_EQ(iotw::harness::raise_deadline(rig, 100), rig);  // the default, 120 s, is enough
+  const std::string raised = iotw::harness::raise_deadline(rig, 300);
+  EXPECT_EQ(raised,
+            "[rig]\ndeadline_s = 300  # raised by write_rig from the default 120: the session's last action ends at "
+            "300.0 s\nname = \"t\"\n[pass]\nledger_valid = true\n");
+  EXPECT_EQ(parse_rig(kRig, "t.toml").deadline_s, 120);
+  EXPECT_EQ(parse_rig(iotw::harness::raise_deadline(kRig, 300), "t.toml").deadline_s, 300);
+}
+
+TEST(RaiseDeadline, LeavesAnInlineRigTableAsItIs) {
+  const std::string rig = "rig = { name = \"t\", deadline_s = 60 }\n";
+  EXPECT_EQ(iotw::harness::raise_deadline(rig, 300), rig);
+  EXPECT_THROW(iotw::harness::raise_deadline("[rig\n", 300), RigError);
+}

@@ -79,7 +79,10 @@ bool Controller::tick(std::int64_t now_ms) {
       for (;;) {  // drain what is there (max 10,000 per request)
         const json reply = send_(json{{"cmd", "events"}, {"since", cursor_}, {"max", 10000}});
         if (!reply.value("ok", false)) break;
-        for (const auto& e : reply["events"]) model_.apply_event(e);
+        for (const auto& e : reply["events"]) {
+          model_.apply_event(e);
+          track_partition(e);
+        }
         cursor_ = reply.value("next", cursor_);
         finished_ = reply.value("finished", false);
         if (reply["events"].size() < 10000) break;
@@ -109,6 +112,31 @@ bool Controller::tick(std::int64_t now_ms) {
   if (n == 0) return false;
   step_replay(n);
   return true;
+}
+
+// Open partitions, whichever console (or script) started them, so that `x` on the device heals it: a
+// console_action `fault partition device=D` without for= opens one; its `end` (a console_action with `ends`) or
+// its fault_ended closes it.
+void Controller::track_partition(const json& e) {
+  if (!e.is_object() || !e.contains("fields") || !e["fields"].is_object()) return;
+  const json& f = e["fields"];
+  const std::string kind = e.value("kind", std::string{});
+  auto close = [&](std::int64_t action) {
+    for (auto it = partitions_.begin(); it != partitions_.end();)
+      it = it->second == action ? partitions_.erase(it) : std::next(it);
+  };
+  if (kind == "console_action") {
+    if (f.contains("ends") && f["ends"].is_number_integer()) return close(f["ends"].get<std::int64_t>());
+    const std::string step = f.value("step", std::string{});
+    static const std::string kPartition = "fault partition device=";
+    if (step.rfind(kPartition, 0) != 0 || step.find(" for=") != std::string::npos) return;
+    const std::string device = step.substr(kPartition.size(), step.find(' ', kPartition.size()) - kPartition.size());
+    if (device.find(',') == std::string::npos) partitions_[device] = f.value("action", 0);
+  } else if (kind == "fault_ended" && f.value("fault", std::string{}) == "partition") {
+    const std::string label = f.value("step", std::string{});
+    static const std::string kAction = "console action ";
+    if (label.rfind(kAction, 0) == 0) close(std::atoll(label.c_str() + kAction.size()));
+  }
 }
 
 void Controller::step_replay(std::size_t n) {
@@ -186,9 +214,8 @@ void Controller::submit_prompt() {
       message_ = "g: '" + text + "' is not a height";
     }
   } else if (kind == ":") {
-    json req{{"cmd", "step"}, {"step", text}, {"key", ":"}};
-    if (const DeviceRow* d = selected_device()) req["device"] = d->name;
-    if (auto reply = request(req)) {
+    // No `device`: an inline step names its own devices, whichever row is selected.
+    if (auto reply = request(json{{"cmd", "step"}, {"step", text}, {"key", ":"}})) {
       message_ = fmt::format("action {}: {}", reply->value("action", 0), text);
       close();
     }  // else: the prompt stays open with the text, the error beside it
@@ -197,7 +224,7 @@ void Controller::submit_prompt() {
     close();
     if (!d) return;
     const std::string name = d->name;
-    if (auto reply = request(json{{"cmd", "uart"}, {"device", name}, {"data", text}})) {
+    if (auto reply = request(json{{"cmd", "uart"}, {"device", name}, {"data", text}, {"key", "u"}})) {
       model_.add_console_line(name, "uart> " + text);
       const std::string out = reply->value("output", std::string{});
       std::size_t count = 0, start = 0;
@@ -226,7 +253,7 @@ Controller::Exit Controller::quit_answer(int key) {
   return Exit::none;
 }
 
-Controller::Exit Controller::key(int k) {
+Controller::Exit Controller::key(int k, const std::string& name) {
   if (!prompt_.empty()) {  // a prompt takes every key
     if (k == kKeyEscape) { prompt_.clear(); input_.clear(); prompt_kind_.clear(); message_.clear(); }
     else if (k == kKeyEnter) submit_prompt();
@@ -298,7 +325,7 @@ Controller::Exit Controller::key(int k) {
         if (k == 'x') {
           const auto open = partitions_.find(d->name);
           if (open != partitions_.end()) {
-            if (request(json{{"cmd", "end"}, {"action", open->second}}))
+            if (request(json{{"cmd", "end"}, {"action", open->second}, {"key", "x"}, {"device", d->name}}))
               message_ = fmt::format("action {} ended: {} healed", open->second, d->name);
             partitions_.erase(open);
             return Exit::none;
@@ -316,7 +343,7 @@ Controller::Exit Controller::key(int k) {
       case ':': prompt_ = ":"; prompt_kind_ = ":"; return Exit::none;
       case 'p': {
         const bool pause = !model_.status().traffic_paused;
-        if (request(json{{"cmd", "traffic"}, {"paused", pause}})) {
+        if (request(json{{"cmd", "traffic"}, {"paused", pause}, {"key", "p"}})) {
           model_.apply_status(json{{"state", model_.status().state}, {"traffic_paused", pause}});
           message_ = pause ? "traffic paused" : "traffic resumed";
         }
@@ -329,7 +356,7 @@ Controller::Exit Controller::key(int k) {
     }
   }
   if (k >= 0x20 && k < 0x7f) message_ = fmt::format("unknown key '{}' (? for help)", static_cast<char>(k));
-  else message_ = fmt::format("unknown key {} (? for help)", k);
+  else message_ = fmt::format("unknown key {} (? for help)", name.empty() ? std::to_string(k) : name);
   return Exit::none;
 }
 

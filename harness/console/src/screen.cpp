@@ -139,7 +139,7 @@ void draw_help(const Painter& p, bool live) {
       "       x partition until x again      u type into its UART (AT modules)",
       "       :  any inline rig step         p  pause/resume traffic",
       "       w  write the session as a rig  q  quit: s stop the rig, d detach",
-      "replay: space play/pause  . one event  +/- speed  g seek to a height  q quit",
+      "replay: space play/pause  . one event  +/- speed  g seek to height  q quit",
       "? closes this help",
   };
   const int w = std::min(COLS - 2, 76), h = static_cast<int>(std::size(kLines)) + 2;
@@ -195,7 +195,9 @@ void draw(const Controller& c, const Painter& p, const std::string& source) {
   // Body: the log on the left (all of it when focused), ledger tail and fault schedule on the right.
   const int body_top = 2 + table_rows, body_bottom = LINES - 3;  // inclusive
   const int body_h = body_bottom - body_top + 1;
-  const int log_w = c.log_focused() ? COLS : COLS * 3 / 5;
+  // The log gets 3/5 of a narrow screen; from 100 columns 9/20, so that at 120 a ledger row (miner and three
+  // witnesses with their verdicts, up to 63 columns) fits beside it. Enter gives the log the whole width.
+  const int log_w = c.log_focused() ? COLS : COLS >= 100 ? COLS * 9 / 20 : COLS * 3 / 5;
   const DeviceRow* sel = c.selected_device();
   if (body_h >= 2) {
     const LogView& v = c.log_view();
@@ -328,26 +330,24 @@ ScreenEnd run_screen(Controller& c, const std::string& source) {
   Painter painter(color);
 
   ScreenEnd end = ScreenEnd::detach;
-  bool dirty = true;
-  std::int64_t last_draw = 0;
+  RedrawPacer pacer;
   for (;;) {
     if (g_signal) {
       end = ScreenEnd::signal;
       break;
     }
     const std::int64_t now = wall_ms();
-    if (c.tick(now)) dirty = true;
-    if (dirty && now - last_draw >= 100) {  // at most 10 redraws a second
+    if (c.tick(now)) pacer.changed();
+    if (pacer.due(now)) {  // at most 10 redraws a second
       draw(c, painter, source);
       refresh();
-      last_draw = now;
-      dirty = false;
     }
     const int ch = getch();
     if (ch == ERR) continue;
-    dirty = true;
+    pacer.changed();
     if (ch == KEY_RESIZE) continue;  // ncurses has resized stdscr; the next draw fits the new size
-    const Controller::Exit ex = c.key(map_key(ch));
+    const char* name = keyname(ch);
+    const Controller::Exit ex = c.key(map_key(ch), name ? name : "");
     if (ex == Controller::Exit::detach) { end = ScreenEnd::detach; break; }
     if (ex == Controller::Exit::stopped) { end = ScreenEnd::stopped; break; }
   }

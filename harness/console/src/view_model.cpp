@@ -285,7 +285,7 @@ void ViewModel::apply_event(const json& e) {
     } else if (kind == "assignment_sent") {
       const std::string name = str(f, "miner_name");
       DeviceRow& d = device_named(name);
-      if (d.state != "blacklisted") d.state = "mining";
+      if (d.state != "blacklisted" && d.state != "off") d.state = "mining";  // (the node may pick a device that lost power)
       touch(name, t);
     } else if (kind == "result_accepted" || kind == "result_rejected") {
       if (DeviceRow* d = device_by_key(str(f, "miner"))) {
@@ -295,7 +295,7 @@ void ViewModel::apply_event(const json& e) {
     } else if (kind == "witness_requested") {
       const std::string name = str(f, "witness_name");
       DeviceRow& d = device_named(name);
-      if (d.state != "blacklisted") d.state = "witnessing";
+      if (d.state != "blacklisted" && d.state != "off") d.state = "witnessing";
       touch(name, t);
     } else if (kind == "attestation") {
       const std::string name = str(f, "witness_name");
@@ -372,6 +372,8 @@ void ViewModel::apply_event(const json& e) {
     if (kind == "rig_started") {
       if (status_.rig.empty()) status_.rig = str(f, "rig");
       if (!status_.seed && f.contains("seed") && f["seed"].is_number()) status_.seed = f["seed"].get<std::uint64_t>();
+      if (!status_.target && f.contains("target_blocks") && f["target_blocks"].is_number())
+        status_.target = f["target_blocks"].get<std::int64_t>();  // a replay has no hello
     } else if (kind == "link_created") {
       DeviceRow& d = device_named(str(f, "device"));
       if (f.contains("node_side")) {

@@ -32,4 +32,12 @@ struct InlineStep {
 /// about the line's own syntax ("unknown verb 'x'; allowed: fault, wait, expect, traffic, uart").
 InlineStep parse_inline_step(std::string_view text, std::string_view rig_text, const std::filesystem::path& rig_file);
 
+/// A written session's rig text (docs/console.md "Events and the written rig"): `rig_text` unchanged when its
+/// [rig] `deadline_s` (default 120) is at least `needed_s` seconds, else with `deadline_s` set to `needed_s`
+/// rounded up to a whole second: the `deadline_s = ...` line is replaced (a comment says by what), or, when the
+/// file has none, one is added under the `[rig]` header. A file whose [rig] is not a table with its header
+/// and keys on lines of their own (e.g. an inline table) is returned unchanged. Throws RigError when `rig_text`
+/// is not TOML.
+std::string raise_deadline(std::string_view rig_text, double needed_s);
+
 }  // namespace iotw::harness

@@ -36,6 +36,28 @@ struct KeyStep {
 };
 KeyStep step_for_key(char key, const DeviceRow& device);
 
+/// Paces the screen's redraws (docs/console.md "The screen"): at most one per kMinIntervalMs (10 a second), and
+/// none while nothing changed. Times are the caller's clock, ms.
+class RedrawPacer {
+ public:
+  static constexpr std::int64_t kMinIntervalMs = 100;
+  /// Something on the screen changed (a poll brought events, a key, a resize).
+  void changed() { dirty_ = true; }
+  /// True when a redraw is due at `now_ms`: something changed and the last redraw is kMinIntervalMs old (or there
+  /// was none); the redraw is then counted as done. A change not due yet stays pending for a later call.
+  bool due(std::int64_t now_ms) {
+    if (!dirty_ || (drawn_ && now_ms - last_ms_ < kMinIntervalMs)) return false;
+    dirty_ = false;
+    drawn_ = true;
+    last_ms_ = now_ms;
+    return true;
+  }
+
+ private:
+  bool dirty_ = true, drawn_ = false;
+  std::int64_t last_ms_ = 0;
+};
+
 /// Sends one request to harness.sock and returns its reply; throws std::runtime_error when the socket fails.
 using Requester = std::function<nlohmann::json(const nlohmann::json&)>;
 
@@ -62,8 +84,9 @@ class Controller {
   /// Advances the source: live, polls `events` and `status` (at most every `poll_ms`); replay, applies the
   /// events due at `now_ms` when playing. Returns true when the screen changed.
   bool tick(std::int64_t now_ms);
-  /// One key press. Returns what the console should do next.
-  Exit key(int key);
+  /// One key press; `name` names a key that is not a printable character in the message of a key that does
+  /// nothing (the ncurses layer passes keyname(), e.g. "KEY_F(5)"). Returns what the console should do next.
+  Exit key(int key, const std::string& name = {});
 
   // --- screen state (read by the ncurses layer and the tests) ---
   std::size_t selected() const { return selected_; }
@@ -96,6 +119,7 @@ class Controller {
 
  private:
   void send_step(const std::string& step, char key, const std::string& device);
+  void track_partition(const nlohmann::json& event);
   std::optional<nlohmann::json> request(const nlohmann::json& req);
   void submit_prompt();
   void step_replay(std::size_t n);
@@ -112,7 +136,7 @@ class Controller {
   bool log_focused_ = false, help_ = false, quitting_ = false;
   LogView log_view_;
   std::string prompt_, input_, message_, prompt_kind_;
-  std::map<std::string, int> partitions_;  // device -> open partition action
+  std::map<std::string, int> partitions_;  // device -> open partition action (any console's, from the events)
   // replay
   std::vector<nlohmann::json> events_;
   nlohmann::json report_;
