@@ -1,4 +1,5 @@
 // SqliteLedger: durable chain, pending txs, device registry and blacklist across a reopen.
+#include <cstring>
 #include <filesystem>
 
 #include "iotw/trust_node/sqlite_ledger.hpp"
@@ -110,6 +111,30 @@ TEST(SqliteLedger, UnopenablePathThrowsNamingIt) {
   } catch (const LedgerError &e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent-dir/x/ledger.sqlite"), std::string::npos);
   }
+}
+
+TEST(SqliteLedger, PageCacheStaysWithinItsBoundAsTheFileGrows) {
+  // The page cache fills as the ledger file grows, then stays at its bound (docs/trust-node.md "Memory"):
+  // write four times the bound, one commit per batch, and watch the cache after every commit.
+  TempDir dir;
+  SqliteLedger store(dir.file("ledger.sqlite"));
+  const size_t bound = static_cast<size_t>(SqliteLedger::page_cache_kib) * 1024;
+  size_t written = 0, peak = 0;
+  for (uint32_t n = 0; written < 4 * bound;) {
+    std::vector<Tx> batch;
+    for (int i = 0; i < 64; ++i, ++n) {
+      Tx t;
+      t.payload = Bytes(4000, static_cast<uint8_t>(n));
+      std::memcpy(t.payload.data(), &n, sizeof n);
+      t.hash = sha256(t.payload.data(), t.payload.size());
+      written += t.payload.size();
+      batch.push_back(std::move(t));
+    }
+    store.add_pending_txs(batch);
+    peak = std::max(peak, store.page_cache_bytes());
+  }
+  EXPECT_LE(peak, bound + bound / 16) << "page cache " << peak << " bytes for a bound of " << bound;
+  EXPECT_GE(peak, bound / 2) << "the file outgrew the cache, so the cache was full at some point";
 }
 
 }  // namespace

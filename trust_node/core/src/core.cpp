@@ -78,6 +78,16 @@ void TrustNodeCore::link_closed(uint32_t link) {
   sessions_.erase(it);
 }
 
+TrustNodeCore::StateSizes TrustNodeCore::state_sizes() const {
+  StateSizes s;
+  s.sessions = sessions_.size();
+  s.devices = devices_.size();
+  for (const auto &[key, recent] : recent_attestations_) s.recent_attestations += recent.size();
+  s.dropped = dropped_.size();
+  s.per_key = std::max({usage_seq_.size(), balances_.size(), reputation_.size(), blacklist_.size()});
+  return s;
+}
+
 size_t TrustNodeCore::attached_count() const {
   return std::count_if(devices_.begin(), devices_.end(), [](const auto &kv) { return kv.second.link.has_value(); });
 }
@@ -857,7 +867,7 @@ const TrustNodeCore::SignedVerdict *TrustNodeCore::recorded(const Key &from, uin
 
 void TrustNodeCore::remember(const Key &from, const SignedVerdict &v) {
   auto &recent = recent_attestations_[from];
-  if (recent.size() >= 16) recent.erase(recent.begin());
+  if (recent.size() >= recent_per_witness) recent.erase(recent.begin());
   recent.push_back(v);
 }
 

@@ -108,15 +108,18 @@ std::string batch_reply(const std::vector<SubmitResult> &rs) {
 
 /** Flood-prone events (docs/events.md "Aggregated events"): per (kind, link, error or reason), the first event of a one-second
  *  window is written at once; the further ones are counted and written as one line of the same kind, with the
- *  last one's fields plus "count" (how many it stands for), when the window closes. At most max_windows windows
- *  are open; events of further links go to one window per kind and cause whose line has link "*". */
+ *  last one's fields plus "count" (how many it stands for), when the window closes. At most per_kind_windows
+ *  links of one kind have a window open at once (a small allowance: a handful of links per second are named);
+ *  events of further links go to one window per kind and cause whose line has link "*". So a flood from many
+ *  sources (new UDP source addresses, TCP connections, bad frames) writes about 2 x (per_kind_windows + causes)
+ *  lines per kind and second, whatever its rate. */
 class FloodEvents {
  public:
-  static constexpr size_t max_windows = 1024;
+  static constexpr size_t per_kind_windows = 16;
   static constexpr uint64_t window_ms = 1000;
   static bool is_flood_kind(std::string_view kind) {
     return kind == "frame_error" || kind == "registration_rejected" || kind == "registration_refused" ||
-           kind == "udp_peer_refused" || kind == "link_rejected";
+           kind == "udp_peer_refused" || kind == "link_rejected" || kind == "link_opened" || kind == "link_closed";
   }
   explicit FloodEvents(EventWriter &w) : w_(w) {}
 
@@ -129,13 +132,14 @@ class FloodEvents {
     const std::string cause = str("error") + str("reason");
     std::string key = std::string(kind) + '\n' + str("link") + '\n' + cause;
     auto it = open_.find(key);
-    if (it == open_.end() && open_.size() >= max_windows) {
+    if (it == open_.end() && named_windows(kind) >= per_kind_windows) {
       fields["link"] = "*";
       key = std::string(kind) + "\n*\n" + cause;
-      it = open_.try_emplace(key, Window{std::string(kind), now_ms, 0, {}}).first;
+      it = open_.try_emplace(key, Window{std::string(kind), now_ms, 0, {}, false}).first;
     }
     if (it == open_.end()) {
-      open_.emplace(std::move(key), Window{std::string(kind), now_ms, 0, {}});
+      open_.emplace(std::move(key), Window{std::string(kind), now_ms, 0, {}, true});
+      ++named_[std::string(kind)];
       w_.write(kind, fields);
       return;
     }
@@ -155,6 +159,7 @@ class FloodEvents {
         f["count"] = it->second.suppressed;
         w_.write(it->second.kind, f);
       }
+      if (it->second.named && --named_[it->second.kind] == 0) named_.erase(it->second.kind);
       it = open_.erase(it);
     }
   }
@@ -165,9 +170,15 @@ class FloodEvents {
     uint64_t start_ms;
     uint64_t suppressed;
     nlohmann::json last;
+    bool named;  ///< a link's own window (not the "*" one)
   };
+  size_t named_windows(std::string_view kind) const {
+    const auto it = named_.find(kind);
+    return it == named_.end() ? 0 : it->second;
+  }
   EventWriter &w_;
   std::map<std::string, Window> open_;  ///< by kind, link and cause
+  std::map<std::string, size_t, std::less<>> named_;  ///< kind -> its open windows of a named link
 };
 
 std::string dump(const nlohmann::json &j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
@@ -259,7 +270,7 @@ class Daemon final : public CoreSink, public LinkHost {
     senders_[id] = std::move(send);
     names_[id] = name;
     core_.link_opened(id, name);
-    events_.write("link_opened", {{"link", name}});
+    write_event("link_opened", {{"link", name}});
   }
   void link_down(uint32_t id) override {
     auto it = names_.find(id);

@@ -194,6 +194,20 @@ class TrustNodeCore {
                                              [](const auto &kv) { return kv.second.challenge.has_value(); }));
   }
   const CoreCounters &counters() const { return counters_; }
+  /** Signed verdicts kept per witness to recognise replays and equivocations (the newest ones). */
+  static constexpr size_t recent_per_witness = 16;
+  /** Entry counts of the core's in-memory tables (docs/trust-node.md "Memory"). Each is bounded by the links
+   *  open, the devices registered ([registration] max_devices) or a fixed number per device, never by the
+   *  rounds, blocks or time the node has run; the per-block state (the candidate) is replaced every block. */
+  struct StateSizes {
+    size_t sessions = 0;             ///< one per open link
+    size_t devices = 0;              ///< the registry (loaded from the ledger, grows only by registration)
+    size_t recent_attestations = 0;  ///< signed verdicts kept, at most recent_per_witness per device
+    size_t dropped = 0;              ///< (device, reason) pairs awaiting the next attestations_dropped event
+    size_t per_key = 0;              ///< the largest of the per-device maps (usage seqs, balances, reputations,
+                                     ///< blacklist): one entry per key
+  };
+  StateSizes state_sizes() const;
   /** GET /v1/devices body entries. */
   nlohmann::json devices_json() const;
   /** GET /v1/balances: {"<device hex>": amount, ...} (base units). */
@@ -343,7 +357,7 @@ class TrustNodeCore {
   std::optional<Key> node_pk_;
   std::array<uint8_t, 64> node_sk_{};
   std::optional<std::pair<uint64_t, Sig>> checkpoint_sig_;  ///< signature of the tip's Checkpoint (by height)
-  /** Per witness, its last accepted attestations (at most 16; RAM only). */
+  /** Per witness, its last accepted attestations (at most recent_per_witness; RAM only). */
   std::map<Key, std::vector<SignedVerdict>> recent_attestations_;
   /** Blameless drops since the last attestations_dropped event: (device, reason) -> count. */
   std::map<std::pair<Key, std::string>, uint64_t> dropped_;

@@ -45,6 +45,13 @@ class SqliteLedger final : public Ledger {
   uint64_t max_round_id() override;
   uint64_t max_assignment_id() override;
 
+  /** The bound of SQLite's page cache, KiB (PRAGMA cache_size = -page_cache_kib; page headers included).
+   *  The cache fills as the ledger file grows and then stays at this size (docs/trust-node.md "Memory"). */
+  static constexpr int page_cache_kib = 2048;
+  /** Heap bytes the connection's page cache holds now (SQLITE_DBSTATUS_CACHE_USED): at most about
+   *  page_cache_kib KiB. */
+  size_t page_cache_bytes() const;
+
  private:
   class Stmt;
   void exec(const char *sql);
