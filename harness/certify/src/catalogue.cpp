@@ -1484,6 +1484,7 @@ Outcome cert092(RunContext& c) {
        {}, {}, {}, 1000ms, false, "AT+CIPSTART again"},
       // "can only be changed after all connections are disconnected"
       {"AT+CIPMUX=0", {"\r\nERROR\r\n"}, {}, {}},
+      {"AT+CIPDINFO=1", {"\r\nOK\r\n"}, {}, {}},  // +IPD carries the sender's address and port
       {fmt::format("AT+CIPSEND=4,{}", payload.size()), {"\r\nOK\r\n\r\n>", "\r\nOK\r\n>"}, {}, {}, {">"}},
       {payload, {fmt::format("\r\nRecv {} bytes\r\n\r\nSEND OK\r\n", payload.size())}, {}, {},
        {"SEND OK\r\n", "SEND FAIL\r\n"}, 2000ms, true},
@@ -1500,7 +1501,7 @@ Outcome cert092(RunContext& c) {
   const std::string ipd = at_read(c, {":" + back}, 2000ms);
   c.engine.note(fmt::format("AT (datagram {:?} to the module) -> {:?}", back, ipd));
   o.measured["+IPD"] = ipd;
-  const std::string want = fmt::format("\r\n+IPD,4,{}:{}", back.size(), back);
+  const std::string want = fmt::format("\r\n+IPD,4,{},\"127.0.0.1\",{}:{}", back.size(), peer.port, back);
   if (ipd != want) return fail(fmt::format("a datagram to link 4 gave {:?}; esp_at.md: {:?}", ipd, want), o.measured);
   // A TCP link whose peer hangs up: the unsolicited "<link ID>,CLOSED" (esp_at.md AT+CIPCLOSE, remote close).
   Socket listener(SOCK_STREAM);
@@ -1510,6 +1511,7 @@ Outcome cert092(RunContext& c) {
       ::listen(listener.fd, 1) != 0 || ::getsockname(listener.fd, reinterpret_cast<sockaddr*>(&la), &la_len) != 0)
     throw std::runtime_error(std::string("loopback TCP listener: ") + std::strerror(errno));
   const std::vector<AtStep> mid = {
+      {"AT+CIPDINFO=0", {"\r\nOK\r\n"}, {}, {}},
       {"AT+CIPCLOSE=4", {"4,CLOSED\r\n\r\nOK\r\n"}, {}, {}},
       {fmt::format("AT+CIPSTART=0,\"TCP\",\"127.0.0.1\",{}", ntohs(la.sin_port)), {"0,CONNECT\r\n\r\nOK\r\n"}, {}, {}, {},
        5000ms, false, "AT+CIPSTART=0 (TCP)"},
@@ -1793,7 +1795,7 @@ const std::vector<CertTest>& catalogue() {
       {"CERT-092", "AT station queries, multiple links, busy, disconnect", {"at-esp"},
        "AT+CWQAP, AT+CIPMUX?, AT+CWJAP with an AT typed while it runs (busy p...), AT+CWJAP?, AT+CIFSR, AT+CIPSTA?, "
        "AT+CIPMUX=1, AT+CIPSTART=4 (UDP, loopback peer) twice (ALREADY CONNECTED), AT+CIPMUX=0 refused, AT+CIPSEND=4 "
-       "and a datagram back (+IPD,4,N:data), AT+CIPCLOSE=4, AT+CIPSTART=0 (TCP) and the peer's close (0,CLOSED), "
+       "with AT+CIPDINFO=1 and a datagram back (+IPD,4,N,\"ip\",port:data), AT+CIPCLOSE=4, AT+CIPSTART=0 (TCP) and the peer's close (0,CLOSED), "
        "AT+CIPMUX=0, AT+CWQAP (OK and WIFI DISCONNECT): the answers "
        "of esp_at.md byte for byte",
        cert092},
