@@ -1,7 +1,9 @@
 // `iotw certify --profile at-esp` / `at-realtek`: the reference AT modules (`iotw-emu esp8266 --at --pty`, `iotw-emu
-// rtl8710 --at --pty`) pass CERT-090 / CERT-095, the answers of ../shared/reference/esp_at.md and realtek_at.md byte
-// for byte, and the esp module CERT-091 (join the emulated access point, UDP to a loopback peer of the certifier and
-// back); the at_wrong_terminator mutant (every "\r\n" it prints becomes "\n") fails them. No trust node takes part.
+// rtl8710 --at --pty`) pass CERT-090 / CERT-095 (basics, errors, reset), CERT-091 / CERT-096 (join the emulated access
+// point, UDP to a loopback peer of the certifier and back) and CERT-092 / CERT-097 (station queries, multiple links,
+// busy, disconnect; Realtek connection management and errors): the answers of ../shared/reference/esp_at.md and
+// realtek_at.md byte for byte. The at_wrong_terminator mutant (every "\r\n" it prints becomes "\n") fails them all.
+// No trust node takes part.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -41,10 +43,24 @@ std::map<std::string, nlohmann::json> certify_at(const std::string& model, const
   return tests;
 }
 
-TEST(CertifyAt, TheReferenceEspAtModulePassesCert090And091) {
-  auto t = certify_at("esp8266", "at-esp", {"CERT-090", "CERT-091"}, "honest", 0);
+TEST(CertifyAt, TheReferenceEspAtModulePassesCert090To092) {
+  auto t = certify_at("esp8266", "at-esp", {"CERT-090", "CERT-091", "CERT-092"}, "honest", 0);
   EXPECT_EQ(t["CERT-090"]["verdict"], "pass") << t["CERT-090"].dump();
   EXPECT_EQ(t["CERT-090"]["measured"]["AT"], "AT\r\n\r\nOK\r\n") << "the last AT runs with echo on";
+  EXPECT_EQ(t["CERT-090"]["measured"]["AT+FAKE"], "ERR CODE:0x01090000\r\n\r\nERROR\r\n");
+  const std::string rst = t["CERT-090"]["measured"]["AT+RST"];
+  EXPECT_NE(rst.find("rst cause:2"), std::string::npos) << "a software reset: " << rst;
+  EXPECT_EQ(rst.substr(rst.size() - 9), "\r\nready\r\n") << rst;
+  const auto& m = t["CERT-092"]["measured"];
+  EXPECT_EQ(t["CERT-092"]["verdict"], "pass") << t["CERT-092"].dump();
+  EXPECT_EQ(m["AT+CWJAP=\"cert-lab\",\"cert-lab-pass\"\r\nAT\r\n"],
+            "\r\nbusy p...\r\nWIFI CONNECTED\r\nWIFI GOT IP\r\n\r\nOK\r\n");
+  EXPECT_EQ(m["AT+CIFSR"], "+CIFSR:STAIP,\"192.168.1.100\"\r\n+CIFSR:STAMAC,\"5c:cf:7f:12:34:56\"\r\n\r\nOK\r\n");
+  EXPECT_EQ(m["AT+CIPSTART again"], "ALREADY CONNECTED\r\r\nERROR\r\n") << "the ESP8266 v2.2 literal ends in a CR";
+  EXPECT_EQ(m["+IPD"].get<std::string>().rfind("\r\n+IPD,4,27,\"127.0.0.1\",", 0), 0u) << m.dump();
+  EXPECT_EQ(m["AT+CIPCLOSE=4"], "4,CLOSED\r\n\r\nOK\r\n");
+  EXPECT_EQ(m["remote close"], "0,CLOSED\r\n") << "the TCP peer's close is reported unasked";
+  EXPECT_EQ(m["AT+CWQAP (joined)"], "\r\nOK\r\nWIFI DISCONNECT\r\n");
   EXPECT_EQ(t["CERT-091"]["verdict"], "pass") << t["CERT-091"].dump();
   EXPECT_EQ(t["CERT-091"]["measured"]["AT+CWJAP=\"cert-lab\",\"cert-lab-pass\""],
             "WIFI CONNECTED\r\nWIFI GOT IP\r\n\r\nOK\r\n");
@@ -54,9 +70,9 @@ TEST(CertifyAt, TheReferenceEspAtModulePassesCert090And091) {
   EXPECT_EQ(ipd.rfind("\r\n+IPD,27:iotw-reply ", 0), 0u) << ipd;
 }
 
-TEST(CertifyAt, AModuleEndingResultLinesWithLfAloneFailsCert090And091) {
-  auto t = certify_at("esp8266", "at-esp", {"CERT-090", "CERT-091"}, "at_wrong_terminator", 1);
-  for (const char* id : {"CERT-090", "CERT-091"}) {
+TEST(CertifyAt, AModuleEndingResultLinesWithLfAloneFailsCert090To092) {
+  auto t = certify_at("esp8266", "at-esp", {"CERT-090", "CERT-091", "CERT-092"}, "at_wrong_terminator", 1);
+  for (const char* id : {"CERT-090", "CERT-091", "CERT-092"}) {
     EXPECT_EQ(t[id]["verdict"], "fail") << t[id].dump();
     EXPECT_NE(t[id]["reason"].get<std::string>().find("\\nOK\\n\""), std::string::npos) << t[id].dump();
   }
@@ -77,25 +93,35 @@ TEST(CertifyAt, TheJoinTestIsNotRunWithoutAnAccessPoint) {
   EXPECT_FALSE(report["complete"].get<bool>());
 }
 
-TEST(CertifyAt, TheReferenceRealtekModulePassesCert095And096) {
-  auto all = certify_at("rtl8710", "at-realtek", {"CERT-095", "CERT-096"}, "honest", 0);
+TEST(CertifyAt, TheReferenceRealtekModulePassesCert095To097) {
+  auto all = certify_at("rtl8710", "at-realtek", {"CERT-095", "CERT-096", "CERT-097"}, "honest", 0);
   const auto& t = all["CERT-095"];
   EXPECT_EQ(t["verdict"], "pass") << t.dump();
   EXPECT_EQ(t["measured"]["AT"], "AT\r\n[AT] OK\r\n\n# ") << "the last AT runs with echo on";
   EXPECT_EQ(t["measured"]["ATZZ"], "\r\nunknown command 'ATZZ'\r\n\n# ");
+  EXPECT_EQ(t["measured"]["x"], "\r\nERROR:command should start with 'A'\r\n\n# ");
+  EXPECT_EQ(t["measured"]["ATSR"], "\r\n[ATSR] OK\r\nAT COMMAND READY\r\n\n# ");
+  EXPECT_EQ(t["measured"]["AT (after ATSR)"], "AT\r\n[AT] OK\r\n\n# ") << "echo is on again after the reboot";
+  const auto& q = all["CERT-097"];
+  EXPECT_EQ(q["verdict"], "pass") << q.dump();
+  EXPECT_EQ(q["measured"]["ATW?"],
+            "\r\nSTA,cert-lab,6,AES,cert-lab-pass,00:e0:4c:87:10:01,192.168.1.80,192.168.1.1\r\n[ATW?] OK\r\n\n# ");
+  EXPECT_EQ(q["measured"]["ATPD=1 (closed)"], "\r\n[ATPD] ERROR:3\r\n\n# ");
+  EXPECT_EQ(q["measured"]["ATPT=4,1:abcd"], "\r\n[ATPT] ERROR:3,1\r\n\n# ");
   const auto& j = all["CERT-096"];
   EXPECT_EQ(j["verdict"], "pass") << j.dump();
   EXPECT_EQ(j["measured"]["datagram"].get<std::string>().rfind("iotw-cert-096 ", 0), 0u) << j.dump();
   EXPECT_EQ(j["measured"]["[ATPR]"].get<std::string>().rfind("\r\n[ATPR] OK,27,1:iotw-reply ", 0), 0u) << j.dump();
 }
 
-TEST(CertifyAt, ARealtekModuleEndingLinesWithLfAloneFailsCert095And096) {
-  auto all = certify_at("rtl8710", "at-realtek", {"CERT-095", "CERT-096"}, "at_wrong_terminator", 1);
+TEST(CertifyAt, ARealtekModuleEndingLinesWithLfAloneFailsCert095To097) {
+  auto all = certify_at("rtl8710", "at-realtek", {"CERT-095", "CERT-096", "CERT-097"}, "at_wrong_terminator", 1);
   const auto& t = all["CERT-095"];
   EXPECT_EQ(t["verdict"], "fail") << t.dump();
   EXPECT_EQ(t["measured"]["ATSE=0"], "ATSE=0\n[ATSE] OK\n\n# ") << t.dump();
   EXPECT_EQ(t["reason"].get<std::string>().rfind("ATSE=0 answered ", 0), 0u) << t.dump();
   EXPECT_EQ(all["CERT-096"]["verdict"], "fail") << all["CERT-096"].dump();
+  EXPECT_EQ(all["CERT-097"]["verdict"], "fail") << all["CERT-097"].dump();
 }
 
 }  // namespace

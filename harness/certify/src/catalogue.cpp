@@ -1311,6 +1311,7 @@ struct AtStep {
   std::vector<std::string_view> ends{};          ///< how its answer ends (empty: the profile's)
   std::chrono::milliseconds quiet{1000};         ///< the longest silence it may keep before or within its answer
   bool raw = false;                              ///< data, sent without the line end
+  std::string label{};                           ///< its key in the measured values (empty: cmd)
 };
 
 /// Runs `steps` in order; the first answer that is not allowed fails the test, naming the command, the bytes and
@@ -1322,7 +1323,7 @@ Outcome at_steps(RunContext& c, const std::vector<AtStep>& steps, const std::str
   for (const AtStep& s : steps) {
     const std::string got = at_exchange(c, s.raw ? s.cmd : s.cmd + line_end, s.ends.empty() ? ends : s.ends, s.quiet);
     any |= !got.empty();
-    m[s.cmd] = got;
+    m[s.label.empty() ? s.cmd : s.label] = got;
     if (!any) return fail(no_response(1000ms) + ": no answer to " + s.cmd, m);
     const bool ok = s.pattern ? std::regex_match(got, *s.pattern)
                               : std::find(s.allowed.begin(), s.allowed.end(), got) != s.allowed.end();
@@ -1343,8 +1344,20 @@ Outcome cert090(RunContext& c) {
                                 "(Bin version:[^\r\n]+\r\n)?\r\nOK\r\n"),
        "AT version:..\\r\\nSDK version:..\\r\\ncompile time..\\r\\n[Bin version:..\\r\\n]\\r\\nOK\\r\\n"},
       {"AT+IOTWNOSUCH", {"\r\nERROR\r\n"}, {}, {}},
+      // AT+SYSLOG=1: an error is preceded by its 32-bit code (esp_at.md "ERROR / error codes", the AT+FAKE example)
+      {"AT+SYSLOG=1", {"\r\nOK\r\n"}, {}, {}},
+      {"AT+FAKE", {"ERR CODE:0x01090000\r\n\r\nERROR\r\n"}, {}, {}},
+      {"AT+SYSLOG=0", {"\r\nOK\r\n"}, {}, {}},
+      {"AT+CWMODE?", {}, std::regex("\\+CWMODE:[0-3]\r\n\r\nOK\r\n"), "\"+CWMODE:<mode 0..3>\\r\\n\\r\\nOK\\r\\n\""},
+      {"AT+CIPMUX?", {}, std::regex("\\+CIPMUX:[01]\r\n\r\nOK\r\n"), "\"+CIPMUX:<0|1>\\r\\n\\r\\nOK\\r\\n\""},
       {"ATE1", {"\r\nOK\r\n"}, {}, {}},
       {"AT", {"AT\r\n\r\nOK\r\n"}, {}, {}},  // echo on: the command line verbatim, then the answer
+      {"ATE0", {"ATE0\r\n\r\nOK\r\n"}, {}, {}},
+      // AT+RST: OK, the module restarts (its ROM / bootloader log on the same UART), then "\r\nready\r\n" ([INIT]);
+      // mbed's driver allows 10 s. After the restart echo is on again (ATE is not kept).
+      {"AT+RST", {}, std::regex("\r\nOK\r\n[\\s\\S]*\r\nready\r\n"),
+       "\"\\r\\nOK\\r\\n\", the boot output, then \"\\r\\nready\\r\\n\"", {"\r\nready\r\n"}, 10000ms},
+      {"AT", {"AT\r\n\r\nOK\r\n"}, {}, {}},
       {"ATE0", {"ATE0\r\n\r\nOK\r\n"}, {}, {}},
   };
   return at_steps(c, steps, "\r\n", kEspAtEnds, "esp_at.md");
@@ -1423,6 +1436,109 @@ Outcome cert091(RunContext& c) {
   return o;
 }
 
+/// `s` as a regular expression matching itself (ECMAScript).
+std::string regex_quote(const std::string& s) {
+  static const std::string special = "\\^$.|?*+()[]{}";
+  std::string out;
+  for (char ch : s) {
+    if (special.find(ch) != std::string::npos) out += '\\';
+    out += ch;
+  }
+  return out;
+}
+
+Outcome cert092(RunContext& c) {
+  if (c.wifi_ssid.empty()) return not_run("no access point to join: give --ssid (and --password)");
+  at_settle(c);
+  LoopbackUdp peer;
+  const std::string payload = fmt::format("iotw-cert-092 {:016x}", c.rng());
+  const std::string back = fmt::format("iotw-reply {:016x}", c.rng());
+  const std::string cwjap = fmt::format("AT+CWJAP=\"{}\",\"{}\"", c.wifi_ssid, c.wifi_password);
+  const std::string cipstart = fmt::format("AT+CIPSTART=4,\"UDP\",\"127.0.0.1\",{}", peer.port);
+  const std::string ip = "\"\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\"", mac = "\"[0-9a-f]{2}(:[0-9a-f]{2}){5}\"";
+  const std::vector<std::string_view> quit_ends = {"\r\nOK\r\nWIFI DISCONNECT\r\n", "DISCONNECT\r\n\r\nOK\r\n"};
+  const std::vector<AtStep> steps = {
+      {"ATE0", {"ATE0\r\n\r\nOK\r\n", "\r\nOK\r\n"}, {}, {}},
+      {"AT+CWMODE=1", {"\r\nOK\r\n"}, {}, {}},
+      // a station left joined by an earlier test leaves now (its WIFI DISCONNECT read here, not judged); one that is
+      // not joined answers OK alone, and the answer ends after 1 s of silence
+      {"AT+CWQAP", {"\r\nOK\r\n", "\r\nOK\r\nWIFI DISCONNECT\r\n", "WIFI DISCONNECT\r\n\r\nOK\r\n"}, {}, {}, quit_ends},
+      {"AT+CIPMUX?", {"+CIPMUX:0\r\n\r\nOK\r\n"}, {}, {}},
+      // "busy p...": the AT typed while the join runs is refused at once; the join then ends as usual
+      {cwjap + "\r\nAT\r\n", {"\r\nbusy p...\r\nWIFI CONNECTED\r\nWIFI GOT IP\r\n\r\nOK\r\n"}, {}, {}, {}, 15000ms, true},
+      {"AT+CWJAP?", {},
+       std::regex("\\+CWJAP:\"" + regex_quote(c.wifi_ssid) +
+                  "\",\"[0-9a-f]{2}(:[0-9a-f]{2}){5}\",\\d+,-?\\d+(,-?\\d+){5}\r\n\r\nOK\r\n"),
+       "\"+CWJAP:\\\"SSID\\\",\\\"bssid\\\",channel,rssi,pci_en,reconn_interval,listen_interval,scan_mode,pmf\\r\\n\\r\\nOK\\r\\n\""},
+      {"AT+CIFSR", {}, std::regex("\\+CIFSR:STAIP," + ip + "\r\n\\+CIFSR:STAMAC," + mac + "\r\n\r\nOK\r\n"),
+       "\"+CIFSR:STAIP,\\\"a.b.c.d\\\"\\r\\n+CIFSR:STAMAC,\\\"xx:xx:xx:xx:xx:xx\\\"\\r\\n\\r\\nOK\\r\\n\" (station mode)"},
+      {"AT+CIPSTA?", {},
+       std::regex("\\+CIPSTA:ip:" + ip + "\r\n\\+CIPSTA:gateway:" + ip + "\r\n\\+CIPSTA:netmask:" + ip +
+                  "\r\n(\\+CIPSTA:ip6(ll|gl):\"[^\"\r\n]*\"\r\n)*\r\nOK\r\n"),
+       "\"+CIPSTA:ip:\\\"..\\\"\\r\\n+CIPSTA:gateway:\\\"..\\\"\\r\\n+CIPSTA:netmask:\\\"..\\\"\\r\\n[ip6ll/ip6gl lines]\\r\\nOK\\r\\n\""},
+      {"AT+CIPMUX=1", {"\r\nOK\r\n"}, {}, {}},
+      {"AT+CIPMUX?", {"+CIPMUX:1\r\n\r\nOK\r\n"}, {}, {}, {}, 1000ms, false, "AT+CIPMUX? (multiple)"},
+      {cipstart, {"4,CONNECT\r\n\r\nOK\r\n"}, {}, {}, {}, 5000ms},
+      // the same link again: the firmware literal "ALREADY CONNECTED" (ESP8266 v2.2 adds a CR), then ERROR
+      {cipstart, {"ALREADY CONNECTED\r\n\r\nERROR\r\n", "ALREADY CONNECTED\r\r\nERROR\r\n", "ALREADY CONNECTED\r\nERROR\r\n"},
+       {}, {}, {}, 1000ms, false, "AT+CIPSTART again"},
+      // "can only be changed after all connections are disconnected"
+      {"AT+CIPMUX=0", {"\r\nERROR\r\n"}, {}, {}},
+      {"AT+CIPDINFO=1", {"\r\nOK\r\n"}, {}, {}},  // +IPD carries the sender's address and port
+      {fmt::format("AT+CIPSEND=4,{}", payload.size()), {"\r\nOK\r\n\r\n>", "\r\nOK\r\n>"}, {}, {}, {">"}},
+      {payload, {fmt::format("\r\nRecv {} bytes\r\n\r\nSEND OK\r\n", payload.size())}, {}, {},
+       {"SEND OK\r\n", "SEND FAIL\r\n"}, 2000ms, true},
+  };
+  Outcome o = at_steps(c, steps, "\r\n", kEspAtEnds, "esp_at.md");
+  if (o.verdict != Verdict::Pass) return o;
+  const auto got = peer.receive(2000ms);
+  o.measured["datagram"] = got ? *got : nullptr;
+  if (got != payload)
+    return fail(got ? fmt::format("the peer received {:?}, not the {} bytes sent", *got, payload.size())
+                    : no_response(2000ms) + ": no datagram at the loopback peer after SEND OK",
+                o.measured);
+  peer.reply(back);
+  const std::string ipd = at_read(c, {":" + back}, 2000ms);
+  c.engine.note(fmt::format("AT (datagram {:?} to the module) -> {:?}", back, ipd));
+  o.measured["+IPD"] = ipd;
+  const std::string want = fmt::format("\r\n+IPD,4,{},\"127.0.0.1\",{}:{}", back.size(), peer.port, back);
+  if (ipd != want) return fail(fmt::format("a datagram to link 4 gave {:?}; esp_at.md: {:?}", ipd, want), o.measured);
+  // A TCP link whose peer hangs up: the unsolicited "<link ID>,CLOSED" (esp_at.md AT+CIPCLOSE, remote close).
+  Socket listener(SOCK_STREAM);
+  sockaddr_in la = ipv4("127.0.0.1", 0);
+  socklen_t la_len = sizeof la;
+  if (listener.fd < 0 || ::bind(listener.fd, reinterpret_cast<sockaddr*>(&la), sizeof la) != 0 ||
+      ::listen(listener.fd, 1) != 0 || ::getsockname(listener.fd, reinterpret_cast<sockaddr*>(&la), &la_len) != 0)
+    throw std::runtime_error(std::string("loopback TCP listener: ") + std::strerror(errno));
+  const std::vector<AtStep> mid = {
+      {"AT+CIPDINFO=0", {"\r\nOK\r\n"}, {}, {}},
+      {"AT+CIPCLOSE=4", {"4,CLOSED\r\n\r\nOK\r\n"}, {}, {}},
+      {fmt::format("AT+CIPSTART=0,\"TCP\",\"127.0.0.1\",{}", ntohs(la.sin_port)), {"0,CONNECT\r\n\r\nOK\r\n"}, {}, {}, {},
+       5000ms, false, "AT+CIPSTART=0 (TCP)"},
+  };
+  const Outcome opened = at_steps(c, mid, "\r\n", kEspAtEnds, "esp_at.md");
+  for (const auto& [k, v] : opened.measured.items()) o.measured[k] = v;
+  if (opened.verdict != Verdict::Pass) return fail(opened.reason, o.measured);
+  if (!listener.readable(2000ms))
+    return fail(no_response(2000ms) + ": the loopback TCP peer got no connection after 0,CONNECT", o.measured);
+  ::close(::accept(listener.fd, nullptr, nullptr));
+  const std::string closed = at_read(c, {"CLOSED\r\n"}, 2000ms);
+  c.engine.note(fmt::format("AT (the TCP peer closes link 0) -> {:?}", closed));
+  o.measured["remote close"] = closed;
+  if (closed != "0,CLOSED\r\n")
+    return fail(fmt::format("the TCP peer's close gave {:?}; esp_at.md: \"0,CLOSED\\r\\n\"", closed), o.measured);
+  const std::vector<AtStep> tail = {
+      {"AT+CIPMUX=0", {"\r\nOK\r\n"}, {}, {}, {}, 1000ms, false, "AT+CIPMUX=0 (no link)"},
+      // leaving the AP: OK and the unsolicited WIFI DISCONNECT (either order)
+      {"AT+CWQAP", {"\r\nOK\r\nWIFI DISCONNECT\r\n", "WIFI DISCONNECT\r\n\r\nOK\r\n"}, {}, {}, quit_ends, 2000ms, false,
+       "AT+CWQAP (joined)"},
+  };
+  const Outcome t = at_steps(c, tail, "\r\n", kEspAtEnds, "esp_at.md");
+  for (const auto& [k, v] : t.measured.items()) o.measured[k] = v;
+  if (t.verdict != Verdict::Pass) return fail(t.reason, o.measured);
+  return o;
+}
+
 // --- Realtek AT v2 conformance (../shared/reference/realtek_at.md) --------------------------------------------------
 
 Outcome cert095(RunContext& c) {
@@ -1439,6 +1555,16 @@ Outcome cert095(RunContext& c) {
       {"ATSE=2", {"\r\n[ATSE] ERROR:3" + P}, {}, {}},
       {"ATSE=1", {"\r\n[ATSE] OK" + P}, {}, {}},
       {"AT", {"AT\r\n[AT] OK" + P}, {}, {}},
+      // echo on: a line that does not start with 'A' is refused at its first byte
+      {"x", {"\r\nERROR:command should start with 'A'" + P}, {}, {}, {}, 1000ms, true},
+      {"ATSE=0", {"ATSE=0\r\n[ATSE] OK" + P}, {}, {}},
+      {"ATPW=4", {"\r\n[ATPW] ERROR:2" + P}, {}, {}},  // mode 1..3
+      {"ATPW", {"\r\n[ATPW] ERROR:1" + P}, {}, {}},    // no parameter
+      // ATSR: "[ATSR] OK", the reboot, then the banner "\r\nAT COMMAND READY" and its prompt; echo is on again
+      {"ATSR", {}, std::regex("\r\n\\[ATSR\\] OK[\\s\\S]*\r\nAT COMMAND READY\r\n\n# "),
+       "\"\\r\\n[ATSR] OK\", the reboot, then \"\\r\\nAT COMMAND READY\\r\\n\\n# \"", {"AT COMMAND READY\r\n\n# "},
+       10000ms},
+      {"AT", {"AT\r\n[AT] OK" + P}, {}, {}, {}, 1000ms, false, "AT (after ATSR)"},
       {"ATSE=0", {"ATSE=0\r\n[ATSE] OK" + P}, {}, {}},
   };
   return at_steps(c, steps, "\r\n", kRealtekAtEnds, "realtek_at.md");
@@ -1483,6 +1609,69 @@ Outcome cert096(RunContext& c) {
   o.measured["[ATPR]"] = rx;
   const std::string want = fmt::format("\r\n[ATPR] OK,{},1:{}{}", back.size(), back, P);
   if (rx != want) return fail(fmt::format("a datagram to the module gave {:?}; realtek_at.md: {:?}", rx, want), o.measured);
+  return o;
+}
+
+Outcome cert097(RunContext& c) {
+  if (c.wifi_ssid.empty()) return not_run("no access point to join: give --ssid (and --password)");
+  at_settle(c, "\n# ");
+  LoopbackUdp peer;
+  const std::string P = "\r\n\n# ";  // no character of it is special in a pattern
+  const std::vector<std::string_view> con_id_1 = {"[ATPC] con_id=1\r\n\n# "};
+  const std::vector<AtStep> steps = {
+      {"ATSE=0", {"ATSE=0\r\n[ATSE] OK" + P, "\r\n[ATSE] OK" + P}, {}, {}},
+      {"ATPD=0", {"\r\n[ATPD] OK" + P}, {}, {}},  // 0 closes every connection an earlier test left
+      {"ATPK=0", {"\r\n[ATPK] OK" + P}, {}, {}},
+      {"ATPW=1", {"\r\n[ATPW] OK" + P}, {}, {}},
+      // WPA/WPA2 passwords are 8..64 characters (WEP 5 or 13): a 3-character one is a parameter error
+      {fmt::format("ATPN={},abc", c.wifi_ssid), {"\r\n[ATPN] ERROR:2" + P}, {}, {}, {}, 15000ms, false, "ATPN (short password)"},
+      {fmt::format("ATPN={},{}", c.wifi_ssid, c.wifi_password), {"\r\n[ATPN] OK" + P}, {}, {}, {}, 15000ms},
+      {"ATW?", {},
+       std::regex("\r\nSTA," + regex_quote(c.wifi_ssid) + ",\\d+,[A-Z0-9_]+,(\\d,)?" + regex_quote(c.wifi_password) +
+                  ",[0-9a-f]{2}(:[0-9a-f]{2}){5},\\d+\\.\\d+\\.\\d+\\.\\d+,\\d+\\.\\d+\\.\\d+\\.\\d+\r\n\\[ATW\\?\\] OK" + P),
+       "\"\\r\\nSTA,<SSID>,<chl>,<sec>[,<key_id>],<pwd>,<mac>,<ip>,<gw>\\r\\n[ATW?] OK\\r\\n\\n# \""},
+      {"ATWS", {},
+       std::regex("(\r\nAP : \\d+,[^\r\n]*)*\r\nAP : \\d+," + regex_quote(c.wifi_ssid) +
+                  ",\\d+,[A-Z0-9_]+,-\\d+,[0-9a-f]{2}(:[0-9a-f]{2}){5}(\r\nAP : \\d+,[^\r\n]*)*\r\n\\[ATWS\\] OK" + P),
+       "\"\\r\\nAP : <num>,<ssid>,<chl>,<sec>,<rssi>,<bssid>\" per AP (the lab's among them), then \"\\r\\n[ATWS] OK\\r\\n\\n# \"",
+       {}, 5000ms},
+      {fmt::format("ATPC=1,127.0.0.1,{}", peer.port), {"\r\n\n# \r\n[ATPC] OK\r\n[ATPC] con_id=1" + P}, {}, {}, con_id_1,
+       5000ms},
+      {"ATPI", {},
+       std::regex(fmt::format("\r\ncon_id:1,client,udp,address:127\\.0\\.0\\.1,port:{},socket:\\d+\r\n\\[ATPI\\] OK", peer.port) + P),
+       fmt::format("\"\\r\\ncon_id:1,client,udp,address:127.0.0.1,port:{},socket:<n>\\r\\n[ATPI] OK\\r\\n\\n# \"", peer.port)},
+      {"ATPT=5,1:hello", {"\r\n[ATPT] OK,1" + P}, {}, {}, {}, 2000ms, true},
+  };
+  Outcome o = at_steps(c, steps, "\r\n", kRealtekAtEnds, "realtek_at.md");
+  if (o.verdict != Verdict::Pass) return o;
+  const auto got = peer.receive(2000ms);
+  o.measured["datagram"] = got ? *got : nullptr;
+  if (got != "hello")
+    return fail(got ? fmt::format("the peer received {:?}, not the 5 bytes sent", *got)
+                    : no_response(2000ms) + ": no datagram at the loopback peer after [ATPT] OK",
+                o.measured);
+  // ATPR (auto-receive off) reads what is queued; before the datagram has arrived it reads 0 bytes, so it is asked
+  // again for at most 2 s. The AN0075 example: "[ATPR] OK,8,2:12345678".
+  peer.reply("12345678");
+  const std::string empty = "\r\n[ATPR] OK,0,1:" + P, want = "\r\n[ATPR] OK,8,1:12345678" + P;
+  std::string rx;
+  for (const double t0 = c.engine.now_s();;) {
+    rx = at_exchange(c, "ATPR=1,1500\r\n", kRealtekAtEnds);
+    if (rx != empty || c.engine.now_s() - t0 > 2) break;
+    ::poll(nullptr, 0, 50);
+  }
+  o.measured["ATPR=1,1500"] = rx;
+  if (rx != want) return fail(fmt::format("ATPR=1,1500 answered {:?}; realtek_at.md: {:?}", rx, want), o.measured);
+  const std::vector<AtStep> tail = {
+      {"ATPD=1", {"\r\n[ATPD] OK" + P}, {}, {}},
+      {"ATPD=1", {"\r\n[ATPD] ERROR:3" + P}, {}, {}, {}, 1000ms, false, "ATPD=1 (closed)"},  // no such con_id
+      // ATPT to a closed con_id: error 3; the firmware adds ",<con_id>" (AN0075 shows the number alone)
+      {"ATPT=4,1:abcd", {"\r\n[ATPT] ERROR:3,1" + P, "\r\n[ATPT] ERROR:3" + P}, {}, {}, {}, 1000ms, true},
+      {"ATWD", {"\r\n[ATWD] OK" + P}, {}, {}, {}, 5000ms},
+  };
+  const Outcome t = at_steps(c, tail, "\r\n", kRealtekAtEnds, "realtek_at.md");
+  for (const auto& [k, v] : t.measured.items()) o.measured[k] = v;
+  if (t.verdict != Verdict::Pass) return fail(t.reason, o.measured);
   return o;
 }
 
@@ -1594,7 +1783,8 @@ const std::vector<CertTest>& catalogue() {
        "an unknown property), set_power, set_bright give [\"ok\"] and take effect; an unsupported method gives "
        "error code -1 (bulb_lan.md)", cert085},
       {"CERT-090", "AT basics", {"at-esp"},
-       "ATE0, AT, AT+GMR, an unknown command, ATE1 and AT with echo: the answers of esp_at.md byte for byte "
+       "ATE0, AT, AT+GMR, an unknown command, AT+SYSLOG=1 and AT+FAKE (ERR CODE:0x01090000), AT+CWMODE?, AT+CIPMUX?, "
+       "ATE1 and AT with echo, AT+RST (OK, boot output, ready; echo on again): the answers of esp_at.md byte for byte "
        "(\\r\\nOK\\r\\n, \\r\\nERROR\\r\\n, the AT+GMR lines, the command line echoed verbatim)",
        cert090},
       {"CERT-091", "AT join and UDP", {"at-esp"},
@@ -1602,8 +1792,16 @@ const std::vector<CertTest>& catalogue() {
        "data, a datagram back: the answers of esp_at.md byte for byte (WIFI CONNECTED / WIFI GOT IP, CONNECT, >, "
        "Recv N bytes / SEND OK, +IPD,N:data), the peer gets the data; AT+CIPCLOSE: CLOSED, OK",
        cert091},
+      {"CERT-092", "AT station queries, multiple links, busy, disconnect", {"at-esp"},
+       "AT+CWQAP, AT+CIPMUX?, AT+CWJAP with an AT typed while it runs (busy p...), AT+CWJAP?, AT+CIFSR, AT+CIPSTA?, "
+       "AT+CIPMUX=1, AT+CIPSTART=4 (UDP, loopback peer) twice (ALREADY CONNECTED), AT+CIPMUX=0 refused, AT+CIPSEND=4 "
+       "with AT+CIPDINFO=1 and a datagram back (+IPD,4,N,\"ip\",port:data), AT+CIPCLOSE=4, AT+CIPSTART=0 (TCP) and the peer's close (0,CLOSED), "
+       "AT+CIPMUX=0, AT+CWQAP (OK and WIFI DISCONNECT): the answers "
+       "of esp_at.md byte for byte",
+       cert092},
       {"CERT-095", "Realtek AT basics", {"at-realtek"},
-       "ATSE=0, AT, ATSV, an unknown command, ATSE=2, ATSE=1 and AT with echo, ATSE=0: the answers of realtek_at.md "
+       "ATSE=0, AT, ATSV, an unknown command, ATSE=2, ATSE=1 and AT with echo, a line not starting with 'A', ATSE=0, "
+       "ATPW=4 and ATPW (errors 2, 1), ATSR (reboot, banner, echo on again): the answers of realtek_at.md "
        "byte for byte (\\r\\n[CMD] OK, [ATSE] ERROR:3, unknown command '...', each closed by the prompt \\r\\n\\n# , "
        "the command line echoed)",
        cert095},
@@ -1612,6 +1810,12 @@ const std::vector<CertTest>& catalogue() {
        "datagram back: the answers of realtek_at.md byte for byte ([ATPN] OK, the prompt then [ATPC] OK / con_id=1, "
        "[ATPT] OK,1, [ATPR] OK,N,1:data), the peer gets the data",
        cert096},
+      {"CERT-097", "Realtek station queries, connections, errors", {"at-realtek"},
+       "ATPD=0, ATPK=0, ATPW=1, ATPN with a 3-character password (ERROR:2) and then the right one, ATW?, ATWS, ATPC=1 "
+       "(UDP, loopback peer), ATPI, ATPT and a datagram back read with ATPR, ATPD=1 twice (ERROR:3), ATPT to the closed "
+       "con_id (ERROR:3), ATWD: the answers of "
+       "realtek_at.md byte for byte",
+       cert097},
   });
   return tests;
 }

@@ -43,7 +43,7 @@ CertifyCommand::CertifyCommand(CLI::App& app) {
                        "The trust node's key file (32 raw bytes; created if absent). A DUT provisioned with its public "
                        "key (printed at the start) gets the light-verification tests; default: a fresh key per run");
   certify_->add_option("--ssid", run_.wifi_ssid,
-                       "AT profiles: the access point the module joins in the join-and-UDP tests (CERT-091, CERT-096); "
+                       "AT profiles: the access point the module joins (CERT-091, 092, 096, 097); "
                        "without it those tests are not run");
   certify_->add_option("--password", run_.wifi_password, "AT profiles: its password (default: an open network)");
   keygen_ = certify_->add_subcommand("keygen", "Make a certifier key (Ed25519) that signs certification reports");

@@ -26,7 +26,7 @@ struct CertifyOptions {
   std::optional<std::uint64_t> seed;                 ///< nonces, headers, fuzz; default: random, printed
   double fuzz_s = 20;                                ///< CERT-070's length in seconds (> 0)
   std::filesystem::path node_key;                    ///< the trust node's key file (32 raw bytes; created if absent)
-  std::string wifi_ssid;                             ///< the access point an AT module joins (CERT-091); empty: not_run
+  std::string wifi_ssid;                             ///< the access point an AT module joins (CERT-091, 092, 096, 097); empty: not_run
   std::string wifi_password;                         ///< its password (empty: an open network)
   std::filesystem::path bin_dir;                     ///< holds iotw-trust-node
   std::string command_line;                          ///< for config.json
