@@ -218,9 +218,9 @@ int run_pool(const std::string& config) {
   PoolControl control(log);
   for (auto& d : esps) control.add(d);
   for (auto& d : dpss)
-    if (DeviceRuntime* fw = d.firmware()) control.add(*fw);
+    if (DeviceRuntime* fw = d.firmware()) control.add(*fw, /*supply_rail=*/true);
   for (auto& b : bulbs)
-    if (DeviceRuntime* fw = b.dps().firmware()) control.add(*fw);
+    if (DeviceRuntime* fw = b.dps().firmware()) control.add(*fw, /*supply_rail=*/true);
   for (auto& a : appliances) control.add(a);
   std::optional<ControlServer> control_server;
   if (!cfg.control.empty()) {

@@ -47,11 +47,14 @@ double number_param(const nlohmann::json& req, const char* key, double lo, doubl
 }  // namespace
 
 const std::vector<std::string>& PoolControl::commands() {
-  static const std::vector<std::string> v{"ping", "reboot", "hang", "clock_skew", "clock", "ap", "uart"};
+  static const std::vector<std::string> v{"ping", "reboot", "hang", "clock_skew", "clock", "power", "ap", "uart"};
   return v;
 }
 
-void PoolControl::add(DeviceRuntime& d) { chips_[d.name()] = &d; }
+void PoolControl::add(DeviceRuntime& d, bool supply_rail) {
+  chips_[d.name()] = &d;
+  if (supply_rail) on_rail_.insert(d.name());
+}
 void PoolControl::add(AtAppliance& a) { appliances_[a.name()] = &a; }
 
 std::string PoolControl::device_names() const {
@@ -157,6 +160,41 @@ nlohmann::json PoolControl::handle_now(const std::string& line, std::function<vo
         } catch (const std::runtime_error& e) {
           throw BadRequest(e.what());
         }
+      } else if (cmd == "power") {
+        // A bench supply switched by hand, with the rail's semantics (power_rail.hpp): off = 0 V, brownout = held
+        // below the brown-out threshold (the brown-out latch set), on = back (reset reason 9 after a brown-out, 1
+        // after a loss). The chip goes through the same power_off / power_on as a dps rail's transitions.
+        if (on_rail_.count(name))
+          throw BadRequest("'power' switches a bench supply; '" + name +
+                           "' is powered through its chip's rail: write its VIN register (docs/faults.md brownout, power_loss)");
+        const std::string state = req.contains("state") && req["state"].is_string() ? req["state"].get<std::string>() : "";
+        if (state != "off" && state != "brownout" && state != "on")
+          throw BadRequest("'power' needs 'state': \"off\", \"brownout\" or \"on\"");
+        fields["state"] = state;
+        if (state == "on") {
+          if (!chip->powered()) {
+            const auto it = cut_reason_.find(name);
+            const uint32_t why = it == cut_reason_.end() ? IOTW_RESET_POWERON : it->second;
+            cut_reason_.erase(name);
+            try {
+              chip->power_on(why);
+            } catch (const std::runtime_error& e) {
+              throw BadRequest(e.what());
+            }
+          }
+          reply["reset_reason"] = chip->reset_reason();
+          reply["boot_count"] = chip->boot_count();
+        } else {
+          // A brown-out of a chip already off keeps it off (below the threshold it never ran): its return is a
+          // power-on. A loss always clears the brown-out latch.
+          if (chip->powered()) {
+            chip->power_off();
+            cut_reason_[name] = state == "brownout" ? IOTW_RESET_BROWNOUT : IOTW_RESET_POWERON;
+          } else if (state == "off") {
+            cut_reason_[name] = IOTW_RESET_POWERON;
+          }
+        }
+        reply["powered"] = chip->powered();
       } else if (cmd == "clock_skew") {
         const int64_t offset = int_param(req, "offset_ms", -kMaxOffsetMs, kMaxOffsetMs, 0);
         const double ppm = number_param(req, "ppm", kMinPpm, kMaxPpm, 0);

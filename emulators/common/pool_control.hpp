@@ -1,7 +1,7 @@
 // The control channel of an iotw-emu pool (docs/emulators.md "Control channel"): the harness (or a firmware
 // engineer with socat) connects to a UNIX-domain stream socket and sends one JSON object per line; the pool
 // answers each with one JSON object per line, in order. Commands act on one device of the pool at run time:
-// reboot, hang, clock_skew, clock, ap (docs/faults.md "Device faults"), and uart (type a line into an AT-mode
+// reboot, hang, clock_skew, clock, power (a bench supply: off, brownout, on), ap (docs/faults.md "Device faults"), and uart (type a line into an AT-mode
 // module's UART and get its answer: the console's `u` key, docs/console.md). A malformed line, an unknown command or
 // device, or a command the device cannot take gets {"ok": false, "error": "..."} and a `control_error` event;
 // never a crash. Everything runs on the pool's Boost.Asio thread, so handlers touch devices directly.
@@ -9,6 +9,7 @@
 #include <boost/asio.hpp>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -26,8 +27,10 @@ class AtAppliance;
 class PoolControl {
  public:
   explicit PoolControl(EventLog& log) : log_(log) {}
-  /// Devices that run the firmware on their own chip (esp8266, esp32, dps, bulb): reboot, hang, clock_skew, clock.
-  void add(DeviceRuntime& d);
+  /// Devices that run the firmware on their own chip (esp8266, esp32, dps, bulb): reboot, hang, clock_skew, clock;
+  /// and `power` unless `supply_rail` (a dps or bulb, whose supply is its chip's rail, driven through its VIN
+  /// register: docs/faults.md `brownout` / `power_loss`).
+  void add(DeviceRuntime& d, bool supply_rail = false);
   /// AT-mode appliances: ap (and clock for the record: not supported, answered with an error).
   void add(AtAppliance& a);
 
@@ -50,6 +53,8 @@ class PoolControl {
 
   EventLog& log_;
   std::map<std::string, DeviceRuntime*> chips_;
+  std::set<std::string> on_rail_;                  ///< chips whose supply is a PowerRail (no `power` command)
+  std::map<std::string, uint32_t> cut_reason_;     ///< unpowered chips: the reset reason their supply's return gives
   std::map<std::string, AtAppliance*> appliances_;
 };
 

@@ -104,7 +104,8 @@ TEST_P(CertifyMutant, FailsExactlyItsTests) {
   ReferenceDut dut(dir, mutant.name);
   const auto run = dir / "run";
   const IotwResult r = run_iotw({"certify", "--dut", "serial:" + dut.port, "--out", run.string(), "--node-key",
-                                 dut.node_key.string(), "--reset-cmd", dut.reset_cmd, "--seed", "5", "--fuzz-s", "1"},
+                                 dut.node_key.string(), "--reset-cmd", dut.reset_cmd, "--power-cmd", dut.power_cmd,
+                                 "--seed", "5", "--fuzz-s", "1"},
                                 dir);
   EXPECT_EQ(r.code, 1) << r.out << r.err;
   const auto report = nlohmann::json::parse(slurp(run / "report.json"));
@@ -145,11 +146,13 @@ INSTANTIATE_TEST_SUITE_P(Doc, CertifyDpsMutant, ::testing::ValuesIn(dps_mutants(
                          [](const ::testing::TestParamInfo<Mutant>& i) { return i.param.name; });
 
 /// The soc tests that do not run on a UDP link to an AT-mode appliance (tests/certify/certify_net_test.cpp): the
-/// serial-framing ones (one frame per datagram) and the reset (the appliance has no control-channel reset).
-const std::set<std::string> kNotOnUdp{"CERT-002", "CERT-003", "CERT-005", "CERT-006", "CERT-013"};
+/// serial-framing ones (one frame per datagram), the reset and the supply (the appliance has no control-channel
+/// reset and no --power-cmd).
+const std::set<std::string> kNotOnUdp{"CERT-002", "CERT-003", "CERT-005", "CERT-006", "CERT-013", "CERT-014", "CERT-080"};
 
 /// The soc rows again, for a UDP DUT: each fails its ids that run on UDP. A row whose ids all need what UDP lacks
-/// (no_nvs, wrong_reset_reason: CERT-013's reset) is caught only on a serial link and is not in this matrix.
+/// (no_nvs, wrong_reset_reason: CERT-013's reset, CERT-014/080's supply) is caught only on a serial link and is not
+/// in this matrix.
 std::vector<Mutant> udp_mutants() {
   std::vector<Mutant> out;
   for (Mutant m : soc_mutants()) {

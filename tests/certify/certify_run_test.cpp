@@ -53,7 +53,7 @@ TEST(CertifyRun, TheReferenceDevicePassesEverySocTestAndItsSignedReportVerifies)
   const auto run = dir / "run";
   const IotwResult r = run_iotw({"certify", "--dut", "serial:" + dut.port, "--profile", "soc", "--out", run.string(),
                                  "--key", key.string(), "--node-key", dut.node_key.string(), "--reset-cmd",
-                                 dut.reset_cmd, "--seed", "11", "--fuzz-s", "2"},
+                                 dut.reset_cmd, "--power-cmd", dut.power_cmd, "--seed", "11", "--fuzz-s", "2"},
                                 dir);
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   const json report = read_json(run / "report.json");
@@ -72,6 +72,13 @@ TEST(CertifyRun, TheReferenceDevicePassesEverySocTestAndItsSignedReportVerifies)
                         "manifest.sig", "logs/CERT-001.log"})
     EXPECT_TRUE(std::filesystem::exists(run / f)) << f;
   EXPECT_EQ(read_json(run / "config.json")["seed"], 11);
+  // The bench supply (the pool's power request): the identity survives a power loss and a brown-out, and the
+  // Hello after each names it (ESP-IDF 1 power-on, 9 brown-out).
+  for (const auto& t : report["tests"]) {
+    if (t["id"] != "CERT-014" && t["id"] != "CERT-080") continue;
+    EXPECT_EQ(t["measured"]["reset_reason"], t["id"] == "CERT-014" ? 1 : 9) << t.dump();
+    EXPECT_EQ(t["measured"]["pubkey_after"], t["measured"]["pubkey_before"]) << t.dump();
+  }
   // CERT-021 reports its latency next to the esp32 profile's own compute time (SHA-256 of the header + a signature).
   for (const auto& t : report["tests"])
     if (t["id"] == "CERT-021") {
@@ -140,6 +147,34 @@ TEST(CertifyRun, ReferenceDevicesOnlyWhenATestNeedsThem) {
   EXPECT_TRUE(seen) << "block " << found["height"] << " is not in the exported ledger";
   // CERT-038's blocks carry the DUT's valid attestation.
   EXPECT_GE(report["tests"][2]["measured"]["blocks_with_dut_attestation"].size(), 3u);
+}
+
+TEST(CertifyRun, NoPowerCmdLeavesTheSupplyTestsNotRun) {
+  const auto dir = scratch_dir();
+  ReferenceDut dut(dir, "honest");
+  const auto run = dir / "run";
+  const IotwResult r = run_iotw({"certify", "--dut", "serial:" + dut.port, "--only", "CERT-013,CERT-014,CERT-080",
+                                 "--out", run.string(), "--seed", "6", "--node-key", dut.node_key.string(),
+                                 "--reset-cmd", dut.reset_cmd},
+                                dir);
+  EXPECT_EQ(r.code, 0) << r.out << r.err;  // nothing failed; two tests could not run
+  EXPECT_NE(r.out.find("certification incomplete: 2 test(s) could not run"), std::string::npos) << r.out;
+  const json report = read_json(run / "report.json");
+  EXPECT_EQ(report["complete"], false);
+  ASSERT_EQ(report["tests"].size(), 3u);
+  EXPECT_EQ(report["tests"][0]["verdict"], "pass") << report["tests"][0].dump();  // CERT-013: the reset
+  for (int i : {1, 2}) {
+    EXPECT_EQ(report["tests"][i]["verdict"], "not_run") << report["tests"][i].dump();
+    EXPECT_EQ(report["tests"][i]["reason"].get<std::string>().rfind("no way to cut the DUT's power: give --power-cmd", 0),
+              0u) << report["tests"][i].dump();
+  }
+  // An AT profile has no supply test: --power-cmd there is a usage error.
+  const IotwResult at = run_iotw({"certify", "--dut", "serial:" + dut.port, "--profile", "at-esp", "--out",
+                                  (dir / "at").string(), "--power-cmd", dut.power_cmd},
+                                 dir);
+  EXPECT_EQ(at.code, 2);
+  EXPECT_NE(at.err.find("--power-cmd applies to the soc, dps and bulb profiles, not to at-esp"), std::string::npos)
+      << at.err;
 }
 
 TEST(CertifyRun, ASilentDutFailsEveryTestWithNoResponseAndTheRunEnds) {

@@ -4,7 +4,8 @@
 // `iotw certify --node-key`. The device's UART is one end of a socat PTY pair; the certifier opens the other end.
 // A dps or bulb also reports usage every second and serves its chip's Modbus map on loopback TCP (`--modbus`; its
 // VIN register is the supply: `--power-cmd` is a script that writes it with mbpoll), a bulb its Yeelight control
-// and discovery on loopback (`--lan`).
+// and discovery on loopback (`--lan`). An esp32's `--power-cmd` sends the pool's `power` control request (its bench
+// supply off, brownout, on) through socat.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <sodium.h>
@@ -64,8 +65,14 @@ class ReferenceDut {
                                       << "case \"$1\" in off) v=0;; on) v=2400;; brownout) v=400;; *) exit 2;; esac\n"
                                       << "exec mbpoll -m tcp -p " << tcp.substr(tcp.rfind(':') + 1)
                                       << " -0 -1 -r 256 127.0.0.1 \"$v\" >/dev/null\n";
-      power_cmd = "sh " + (dir / "power.sh").string();
+    } else {
+      // An esp32 on a bench supply: the pool's `power` control request switches it (docs/emulators.md).
+      std::ofstream(dir / "power.sh") << "#!/bin/sh\n# The bench supply of the emulated esp32: the pool's power request.\n"
+                                      << "case \"$1\" in off|on|brownout) ;; *) exit 2;; esac\n"
+                                      << "echo \"{\\\"cmd\\\":\\\"power\\\",\\\"device\\\":\\\"dut-01\\\",\\\"state\\\":\\\"$1\\\"}\" | "
+                                      << "socat - UNIX-CONNECT:" << sock.string() << " | grep -q '\"ok\":true'\n";
     }
+    power_cmd = "sh " + (dir / "power.sh").string();
     if (model == "bulb")
       lan = event_field("yeelight_listening", "tcp") + ",discovery=" + event_field("yeelight_listening", "udp");
     reset_cmd = "echo '{\"cmd\":\"reboot\",\"device\":\"dut-01\"}' | socat - UNIX-CONNECT:" + sock.string();
@@ -76,7 +83,7 @@ class ReferenceDut {
   std::string reset_cmd;             ///< for --reset-cmd
   std::filesystem::path node_key;    ///< for --node-key (the device is provisioned with its public key)
   std::string modbus;                ///< dps, bulb: for --modbus (tcp:127.0.0.1:PORT)
-  std::string power_cmd;             ///< dps, bulb: for --power-cmd
+  std::string power_cmd;             ///< for --power-cmd (esp32: the pool's power request; dps, bulb: VIN)
   std::string lan;                   ///< bulb: for --lan (127.0.0.1:PORT,discovery=127.0.0.1:PORT)
 
  private:

@@ -207,6 +207,47 @@ TEST_F(DeviceFaultsTest, ControlAnswersBadCommandsWithAnErrorAndAnEventNeverACra
   EXPECT_EQ(events("control_command").size(), 3u);
 }
 
+TEST_F(DeviceFaultsTest, ControlPowerSwitchesAnEspSupplyKeepingNvsWithTheRightResetReasons) {
+  DeviceRuntime& d = device("esp32", "esp32-01");
+  PoolControl control(*log_);
+  control.add(d);
+  const std::vector<uint8_t> pk(d.pubkey(), d.pubkey() + 32);
+  const uint32_t boots = d.boot_count();
+  auto reply = control.handle(R"({"cmd": "power", "device": "esp32-01", "state": "off"})");
+  ASSERT_EQ(reply["ok"], true) << reply.dump();
+  EXPECT_EQ(reply["powered"], false);
+  EXPECT_FALSE(d.powered());
+  reply = control.handle(R"({"cmd": "power", "device": "esp32-01", "state": "on"})");
+  ASSERT_EQ(reply["ok"], true) << reply.dump();
+  EXPECT_EQ(reply["reset_reason"], 1);  // ESP_RST_POWERON
+  EXPECT_EQ(reply["boot_count"], boots + 1);
+  EXPECT_EQ(std::vector<uint8_t>(d.pubkey(), d.pubkey() + 32), pk);  // NVS survived
+  reply = control.handle(R"({"cmd": "power", "device": "esp32-01", "state": "brownout"})");
+  EXPECT_EQ(reply["powered"], false);
+  EXPECT_EQ(control.handle(R"({"cmd": "reboot", "device": "esp32-01"})")["ok"], false);  // nothing runs
+  reply = control.handle(R"({"cmd": "power", "device": "esp32-01", "state": "on"})");
+  EXPECT_EQ(reply["reset_reason"], 9);  // ESP_RST_BROWNOUT
+  EXPECT_EQ(reply["boot_count"], boots + 2);
+  EXPECT_EQ(std::vector<uint8_t>(d.pubkey(), d.pubkey() + 32), pk);
+  // A brown-out, then a loss: the latch is gone, the return is a power-on; "on" while on changes nothing.
+  control.handle(R"({"cmd": "power", "device": "esp32-01", "state": "brownout"})");
+  control.handle(R"({"cmd": "power", "device": "esp32-01", "state": "off"})");
+  EXPECT_EQ(control.handle(R"({"cmd": "power", "device": "esp32-01", "state": "on"})")["reset_reason"], 1);
+  reply = control.handle(R"({"cmd": "power", "device": "esp32-01", "state": "on"})");
+  EXPECT_EQ(reply["boot_count"], boots + 3);
+  EXPECT_EQ(events("reset").size(), 3u);
+  reply = control.handle(R"({"cmd": "power", "device": "esp32-01", "state": "low"})");
+  EXPECT_EQ(reply["ok"], false);
+  EXPECT_NE(reply["error"].get<std::string>().find("'state'"), std::string::npos);
+  // A chip behind a supply rail (dps, bulb) is powered through its VIN register, not switched here.
+  PoolControl railed(*log_);
+  railed.add(d, /*supply_rail=*/true);
+  reply = railed.handle(R"({"cmd": "power", "device": "esp32-01", "state": "off"})");
+  EXPECT_EQ(reply["ok"], false);
+  EXPECT_NE(reply["error"].get<std::string>().find("VIN register"), std::string::npos);
+  EXPECT_TRUE(d.powered());
+}
+
 TEST_F(DeviceFaultsTest, ControlServerSpeaksLineDelimitedJsonOnAUnixSocket) {
   DeviceRuntime& d = device("esp32", "esp32-01");
   PoolControl control(*log_);

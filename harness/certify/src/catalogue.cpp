@@ -851,7 +851,7 @@ Outcome cert070(RunContext& c) {
 Outcome power_event(RunContext& c, const std::string& action, std::uint32_t want, const char* want_text) {
   Engine& e = c.engine;
   if (!e.can_power())
-    return not_run("no way to switch the DUT's supply: give --power-cmd (docs/certification.md \"The certification run\")");
+    return not_run("no way to cut the DUT's power: give --power-cmd (docs/certification.md \"The certification run\")");
   const Key before = c.dut_pubkey;
   const std::uint32_t boots = c.boot_count;
   const std::size_t m = e.mark();
@@ -1719,7 +1719,7 @@ const std::vector<CertTest>& catalogue() {
        "two Challenges with different nonces: each Prove verifies over its own nonce", cert012},
       {"CERT-013", "identity kept across a reset", kFirmware,
        "after a reset: the same pubkey, boot_count + 1, reset_reason 3 (software) or 2 (external)", cert013},
-      {"CERT-014", "identity kept across power loss", kPowered,
+      {"CERT-014", "identity kept across power loss", kFirmware,
        "--power-cmd off, then on: a Hello within 15 s with the same pubkey, boot_count + 1, reset_reason 1 (power-on), "
        "attached again", cert014},
       {"CERT-015", "Error 1 means Hello", kFirmware, "Error{code 1} is answered with a Hello within 1 s", cert015},
@@ -1770,7 +1770,7 @@ const std::vector<CertTest>& catalogue() {
       {"CERT-070", "bounded fuzz", kFirmware,
        "--fuzz-s of seeded mutated frames: no reset, no silence over heartbeat_interval_ms + 1 s, a Challenge answered after",
        cert070},
-      {"CERT-080", "brown-out recovery", {"dps"},
+      {"CERT-080", "brown-out recovery", {"soc", "dps"},
        "--power-cmd brownout, then on: a Hello within 15 s with the same pubkey, boot_count + 1, reset_reason 9 "
        "(brown-out), attached again", cert080},
       {"CERT-081", "Modbus register map", {"dps"},

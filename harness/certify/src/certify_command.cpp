@@ -26,8 +26,8 @@ CertifyCommand::CertifyCommand(CLI::App& app) {
   certify_->add_flag("--list", list_, "Print the profile's tests and exit");
   certify_->add_option("--reset-cmd", run_.reset_cmd, "Command (/bin/sh -c) that resets the DUT");
   certify_->add_option("--power-cmd", run_.power_cmd,
-                       "dps, bulb: command (/bin/sh -c) that switches the DUT's supply, run as 'CMD off', 'CMD on', "
-                       "'CMD brownout' (CERT-014, CERT-080); without it those tests are not run");
+                       "soc, dps, bulb: command (/bin/sh -c) that switches the DUT's supply, run as 'CMD off', 'CMD on', "
+                       "'CMD brownout' (CERT-014; CERT-080 on soc and dps); without it those tests are not run");
   certify_->add_option("--modbus", run_.modbus,
                        "dps: the DUT's Modbus side, tcp:HOST:PORT[,slave=N] or rtu:PATH[,baud=N,parity=none|even|odd,"
                        "slave=N] (CERT-081, CERT-082); without it those tests are not run");

@@ -237,17 +237,22 @@ int run_certification(const CertifyOptions& o, std::ostream& out, std::ostream& 
     err << "error: --fuzz-s must be above 0\n";
     return kExitUsage;
   }
-  // The device sides of the dps / bulb profiles: given to a profile that has no test for them, a mistake.
+  // The device sides of the firmware profiles (the supply: soc, dps, bulb; Modbus: dps; LAN: bulb): given to a
+  // profile that has no test for them, a mistake.
   struct Side {
     bool given;
     const char* option;
     std::vector<std::string> profiles;
   };
   for (const Side& side : {Side{!o.modbus.empty(), "--modbus", {"dps"}}, Side{!o.lan.empty(), "--lan", {"bulb"}},
-                           Side{!o.power_cmd.empty(), "--power-cmd", {"dps", "bulb"}}})
+                           Side{!o.power_cmd.empty(), "--power-cmd", {"soc", "dps", "bulb"}}})
     if (side.given && std::find(side.profiles.begin(), side.profiles.end(), o.profile) == side.profiles.end()) {
-      err << "error: " << side.option << " applies to the " << fmt::format("{}", fmt::join(side.profiles, " and "))
-          << " profile" << (side.profiles.size() > 1 ? "s" : "") << ", not to " << o.profile << '\n';
+      const std::size_t n = side.profiles.size();
+      std::string names = side.profiles.back();  // "dps", "dps and bulb", "soc, dps and bulb"
+      if (n > 1)
+        names = fmt::format("{} and {}", fmt::join(side.profiles.begin(), side.profiles.end() - 1, ", "), names);
+      err << "error: " << side.option << " applies to the " << names << " profile" << (n > 1 ? "s" : "")
+          << ", not to " << o.profile << '\n';
       return kExitUsage;
     }
   if (!(o.usage_period_s > 0)) {

@@ -19,7 +19,7 @@ struct CertifyOptions {
   std::filesystem::path key;                         ///< certifier key; empty = the report is not signed
   std::vector<std::string> only;                     ///< CERT ids to run; empty = every test of the profile
   std::string reset_cmd;                             ///< run through /bin/sh -c to reset the DUT
-  std::string power_cmd;                             ///< `CMD off|on|brownout` through /bin/sh -c (dps, bulb)
+  std::string power_cmd;                             ///< `CMD off|on|brownout` through /bin/sh -c (soc, dps, bulb)
   std::string modbus;                                ///< --modbus (parse_modbus_target); empty: CERT-081/082 not_run
   std::string lan;                                   ///< --lan (parse_lan_target); empty: CERT-085 not_run
   double usage_period_s = 60;                        ///< the DUT's UsageReport period, seconds (> 0)
