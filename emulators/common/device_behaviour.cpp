@@ -59,6 +59,8 @@ const std::vector<DeviceBehaviour>& device_behaviour_table() {
        [](F& f) { f.fw.cached_nonce = 1; }},
       {"accept_unsigned_request", L::firmware, "acts on node requests without checking the node's signature",
        [](F& f) { f.fw.accept_unsigned_request = 1; }},
+      {"skip_miner_signature_check", L::firmware, "witness never checks the miner's signature: VALID for a bad one",
+       [](F& f) { f.fw.skip_miner_signature_check = 1; }},
       {"modbus_off_by_one", L::modbus, "serves its Modbus map shifted by one: register N reads what N+1 holds",
        [](F& f) { f.modbus_off_by_one = true; }},
       {"at_wrong_terminator", L::at_module, "ends its AT lines with \"\\n\" instead of \"\\r\\n\"",

@@ -444,7 +444,8 @@ static void on_witness(iotw_fw *fw, const iotw_v1_WitnessRequest *w) {
   fw->port->sha256(fw->port->ctx, w->header, sizeof w->header, h);
   {
     uint8_t msg[IOTW_SIG_MSG_MAX];
-    size_t n = iotw_sigmsg_witness(w->round_id, h, w->block_hash, w->deadline_ms, msg);
+    size_t n = iotw_sigmsg_witness(w->round_id, h, w->block_hash, w->deadline_ms, w->assignment_id,
+                                   w->miner_signature, msg);
     if (!node_signed(fw, "witness_request", w->round_id, msg, n, w->node_signature)) return;
   }
   /* Replay protection (§6 step 5): only a round_id above every one answered since boot is answered. */
@@ -473,6 +474,22 @@ static void on_witness(iotw_fw *fw, const iotw_v1_WitnessRequest *w) {
   iotw_block_header hdr;
   int parsed = iotw_block_header_unpack(w->header, &hdr) == 0;
   int valid = parsed && memcmp(h, w->block_hash, sizeof h) == 0;
+  /* The miner's signature (§6 step 5): RESULT(assignment_id, block_hash) under the header's miner_pubkey. */
+  if (valid && !fw->cfg.faults.skip_miner_signature_check) {
+    uint8_t msg[IOTW_SIG_MSG_MAX];
+    size_t n = iotw_sigmsg_result(w->assignment_id, w->block_hash, msg);
+    /* A port that cannot verify cannot vouch for the miner: invalid. */
+    if (!fw->port->ed25519_verify ||
+        fw->port->ed25519_verify(fw->port->ctx, hdr.miner_pubkey, msg, n, w->miner_signature) != 0) {
+      valid = 0;
+      fw->stats.witness_bad_miner_signature++;
+      char d[96], miner[17];
+      hex(hdr.miner_pubkey, 8, miner);
+      snprintf(d, sizeof d, "round_id=%llu assignment_id=%llu miner=%s..", (unsigned long long)w->round_id,
+               (unsigned long long)w->assignment_id, miner);
+      log_ev(fw, IOTW_LOG_WARN, "witness_bad_miner_signature", d);
+    }
+  }
   /* Light verification: judge linkage only against the checkpoint directly below the header. */
   const char *linkage = "off";
   int behind = 0;

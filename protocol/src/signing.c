@@ -58,13 +58,16 @@ size_t iotw_sigmsg_assign(uint64_t assignment_id, const uint8_t header_hash[32],
 }
 
 size_t iotw_sigmsg_witness(uint64_t round_id, const uint8_t header_hash[32], const uint8_t block_hash[32],
-                           uint32_t deadline_ms, uint8_t *out) {
+                           uint32_t deadline_ms, uint64_t assignment_id, const uint8_t miner_signature[64],
+                           uint8_t *out) {
   size_t n = put_tag(out, IOTW_TAG_WITNESS);
   iotw_put_u64le(out + n, round_id);
   memcpy(out + n + 8, header_hash, 32);
   memcpy(out + n + 40, block_hash, 32);
   iotw_put_u32le(out + n + 72, deadline_ms);
-  return n + 76;
+  iotw_put_u64le(out + n + 76, assignment_id);
+  memcpy(out + n + 84, miner_signature, 64);
+  return n + 148;
 }
 
 size_t iotw_sigmsg_seed(uint64_t height, const uint8_t prev_hash[32], uint32_t suite, uint32_t claim_window_ms,

@@ -128,6 +128,8 @@ TEST_F(DeviceRuntimeTest, RegistersMinesAndWitnessesOverAPty) {
   wr.body.witness_request.round_id = 3;
   memcpy(wr.body.witness_request.header, a.body.assignment.header, IOTW_BLOCK_HEADER_SIZE);
   memcpy(wr.body.witness_request.block_hash, hash, 32);
+  wr.body.witness_request.assignment_id = 11;  // its own Result: the miner's signature verifies
+  memcpy(wr.body.witness_request.miner_signature, m.body.result.signature, 64);
   node.send(wr);
   ASSERT_TRUE(node.expect(iotw_v1_Envelope_attestation_tag, m));
   EXPECT_EQ(m.body.attestation.verdict, iotw_v1_Verdict_VERDICT_VALID);
@@ -146,13 +148,18 @@ TEST_F(DeviceRuntimeTest, ByzantineWitnessSignsTheInvertedVerdict) {
   wr.body.witness_request.round_id = 4;
   iotw_block_header h{};
   h.version = 1;
+  uint8_t mpk[32], msk[64], msg[IOTW_SIG_MSG_MAX];  // a valid block: another miner's, signed by it
+  crypto_sign_keypair(mpk, msk);
+  memcpy(h.miner_pubkey, mpk, 32);
   iotw_block_header_pack(&h, wr.body.witness_request.header);
   crypto_hash_sha256(wr.body.witness_request.block_hash, wr.body.witness_request.header, IOTW_BLOCK_HEADER_SIZE);
+  wr.body.witness_request.assignment_id = 9;
+  crypto_sign_detached(wr.body.witness_request.miner_signature, nullptr, msg,
+                       iotw_sigmsg_result(9, wr.body.witness_request.block_hash, msg), msk);
   node.send(wr);
   iotw_v1_Envelope m;
   ASSERT_TRUE(node.expect(iotw_v1_Envelope_attestation_tag, m));
   EXPECT_EQ(m.body.attestation.verdict, iotw_v1_Verdict_VERDICT_INVALID);
-  uint8_t msg[IOTW_SIG_MSG_MAX];
   size_t n = iotw_sigmsg_attest(4, wr.body.witness_request.block_hash, iotw_v1_Verdict_VERDICT_INVALID, msg);
   EXPECT_EQ(crypto_sign_verify_detached(m.body.attestation.signature, msg, n, pk.data()), 0);
 }
@@ -163,6 +170,9 @@ TEST_F(DeviceRuntimeTest, ColluderSignsTheGroupsFalseVerdictWhateverTheBlock) {
   auto pk = register_device(node);
   iotw_block_header h{};
   h.version = 1;
+  uint8_t mpk[32], msk[64];  // the miner, whose Result signature rides in each request
+  crypto_sign_keypair(mpk, msk);
+  memcpy(h.miner_pubkey, mpk, 32);
   // Round 5: a valid block (an honest witness says valid). Round 6: its hash is wrong (an honest witness
   // says invalid, an invert_verdict one valid). The colluder signs "invalid" both times.
   for (uint64_t round : {5u, 6u}) {
@@ -172,6 +182,10 @@ TEST_F(DeviceRuntimeTest, ColluderSignsTheGroupsFalseVerdictWhateverTheBlock) {
     iotw_block_header_pack(&h, wr.body.witness_request.header);
     crypto_hash_sha256(wr.body.witness_request.block_hash, wr.body.witness_request.header, IOTW_BLOCK_HEADER_SIZE);
     if (round == 6) wr.body.witness_request.block_hash[0] ^= 0xff;
+    wr.body.witness_request.assignment_id = round;
+    uint8_t rm[IOTW_SIG_MSG_MAX];
+    crypto_sign_detached(wr.body.witness_request.miner_signature, nullptr, rm,
+                         iotw_sigmsg_result(round, wr.body.witness_request.block_hash, rm), msk);
     node.send(wr);
     iotw_v1_Envelope m;
     ASSERT_TRUE(node.expect(iotw_v1_Envelope_attestation_tag, m));

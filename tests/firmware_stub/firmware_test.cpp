@@ -74,10 +74,25 @@ class MockPort {
   static MockPort *self(void *c) { return static_cast<MockPort *>(c); }
 };
 
-/** A header; miner (32 bytes) names the assigned miner (NULL: all zero, as genesis). */
+/** The miner the test headers name unless told otherwise (a fixed key): WitnessRequests carry its Result signature. */
+struct TestMiner {
+  uint8_t pk[32], sk[64];
+};
+const TestMiner &test_miner() {
+  static const TestMiner m = [] {
+    TestMiner t;
+    uint8_t seed[32];
+    std::memset(seed, 0x4d, sizeof seed);
+    crypto_sign_seed_keypair(t.pk, t.sk, seed);
+    return t;
+  }();
+  return m;
+}
+
+/** A header; miner (32 bytes) names the assigned miner (NULL: test_miner()). */
 Bytes header_bytes(uint32_t version, uint64_t height, const uint8_t *miner = nullptr) {
   iotw_block_header h{};
-  if (miner) std::memcpy(h.miner_pubkey, miner, sizeof h.miner_pubkey);
+  std::memcpy(h.miner_pubkey, miner ? miner : test_miner().pk, sizeof h.miner_pubkey);
   h.version = version;
   h.height = height;
   h.timestamp_ms = 1700000000000ull + height;
@@ -228,17 +243,27 @@ class FirmwareTest : public ::testing::Test {
                            iotw_sigmsg_assign(id, sha256(header).data(), 2000, msg), node_signer);
     return e;
   }
-  iotw_v1_Envelope witness(uint64_t round, const Bytes &header, const Bytes &hash) const {
+  /** Carries test_miner()'s Result signature over RESULT(assignment_id = round + 100, hash), one bit of it flipped
+   *  (before the node signs) when bad_miner_signature. */
+  iotw_v1_Envelope witness(uint64_t round, const Bytes &header, const Bytes &hash,
+                           bool bad_miner_signature = false) const {
     iotw_v1_Envelope e = iotw_v1_Envelope_init_zero;
     e.which_body = iotw_v1_Envelope_witness_request_tag;
-    e.body.witness_request.round_id = round;
-    std::copy(header.begin(), header.end(), e.body.witness_request.header);
-    std::copy(hash.begin(), hash.end(), e.body.witness_request.block_hash);
-    e.body.witness_request.deadline_ms = 2000;
+    auto &w = e.body.witness_request;
+    w.round_id = round;
+    std::copy(header.begin(), header.end(), w.header);
+    std::copy(hash.begin(), hash.end(), w.block_hash);
+    w.deadline_ms = 2000;
+    w.assignment_id = round + 100;
     uint8_t msg[IOTW_SIG_MSG_MAX];
+    crypto_sign_detached(w.miner_signature, nullptr, msg, iotw_sigmsg_result(w.assignment_id, hash.data(), msg),
+                         test_miner().sk);
+    if (bad_miner_signature) w.miner_signature[17] ^= 0x08;
     if (node_signer)
-      crypto_sign_detached(e.body.witness_request.node_signature, nullptr, msg,
-                           iotw_sigmsg_witness(round, sha256(header).data(), hash.data(), 2000, msg), node_signer);
+      crypto_sign_detached(w.node_signature, nullptr, msg,
+                           iotw_sigmsg_witness(round, sha256(header).data(), hash.data(), 2000, w.assignment_id,
+                                               w.miner_signature, msg),
+                           node_signer);
     return e;
   }
   iotw_v1_Envelope vrf_seed(uint64_t height, uint8_t prev_fill, uint32_t suite) const {
@@ -461,8 +486,8 @@ TEST_F(FirmwareTest, WrongHashFaultSignsAFlippedHash) {
 class WitnessTest : public FirmwareTest {
  protected:
   /** Send a WitnessRequest and return the Attestation after checking its signature and echoed fields. */
-  iotw_v1_Attestation attest(uint64_t round, const Bytes &header, const Bytes &hash) {
-    deliver(witness(round, header, hash));
+  iotw_v1_Attestation attest(uint64_t round, const Bytes &header, const Bytes &hash, bool bad_miner_signature = false) {
+    deliver(witness(round, header, hash, bad_miner_signature));
     iotw_v1_Attestation a = take_one(iotw_v1_Envelope_attestation_tag).body.attestation;
     EXPECT_EQ(a.round_id, round);
     EXPECT_EQ(Bytes(a.block_hash, a.block_hash + 32), hash);
@@ -488,6 +513,29 @@ TEST_F(WitnessTest, MismatchingHashIsInvalid) {
   Bytes hash = sha256(header);
   hash[31] ^= 0x01;
   EXPECT_EQ(attest(10, header, hash).verdict, iotw_v1_Verdict_VERDICT_INVALID);
+}
+
+// §6 step 5: the miner's signature over RESULT(assignment_id, block_hash) under the header's miner_pubkey.
+TEST_F(WitnessTest, BadMinerSignatureIsInvalidEvenWhenHashMatches) {
+  attach();
+  Bytes header = header_bytes(1, 10);
+  EXPECT_EQ(attest(12, header, sha256(header), true).verdict, iotw_v1_Verdict_VERDICT_INVALID);
+  EXPECT_EQ(fw.stats.witness_bad_miner_signature, 1u);
+  EXPECT_TRUE(logged("witness_bad_miner_signature"));
+  // A signature by another key than the header's miner is just as bad.
+  Bytes other = header_bytes(1, 11, fw.pk);
+  EXPECT_EQ(attest(13, other, sha256(other)).verdict, iotw_v1_Verdict_VERDICT_INVALID);
+  EXPECT_EQ(fw.stats.witness_bad_miner_signature, 2u);
+  // The good signature: valid.
+  EXPECT_EQ(attest(14, header, sha256(header)).verdict, iotw_v1_Verdict_VERDICT_VALID);
+}
+
+TEST_F(WitnessTest, SkipMinerSignatureCheckMutantSaysValidForABadOne) {
+  cfg.faults.skip_miner_signature_check = 1;
+  attach();
+  Bytes header = header_bytes(1, 10);
+  EXPECT_EQ(attest(12, header, sha256(header), true).verdict, iotw_v1_Verdict_VERDICT_VALID);
+  EXPECT_EQ(fw.stats.witness_bad_miner_signature, 0u);
 }
 
 TEST_F(WitnessTest, WrongHeaderVersionIsInvalidEvenWhenHashMatches) {
@@ -1120,8 +1168,17 @@ TEST_F(LightVerificationTest, UnsignedOrForgedWitnessRequestsAreNotAnswered) {
   tampered.body.witness_request.header[100] ^= 0x01;
   deliver(tampered);
   EXPECT_TRUE(take_sent().empty());
+  // ... or with the miner's signature swapped on the way (WITNESS binds assignment_id and miner_signature).
+  iotw_v1_Envelope swapped = witness(10, header, hash);
+  swapped.body.witness_request.miner_signature[3] ^= 0x01;
+  deliver(swapped);
+  EXPECT_TRUE(take_sent().empty());
+  iotw_v1_Envelope renumbered = witness(11, header, hash);
+  renumbered.body.witness_request.assignment_id += 1;
+  deliver(renumbered);
+  EXPECT_TRUE(take_sent().empty());
   EXPECT_EQ(fw.stats.attestations, 0u);
-  EXPECT_EQ(fw.stats.requests_unauthenticated, 3u);
+  EXPECT_EQ(fw.stats.requests_unauthenticated, 5u);
   EXPECT_TRUE(logged("request_unauthenticated"));
   // The forgeries consumed no round: the real request for round 7 is answered, signed.
   auto [a, after] = witness_all(7, header);

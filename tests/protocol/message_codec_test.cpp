@@ -17,6 +17,8 @@ TEST(MessageCodec, WitnessRequestRoundTripsWithFixedFields) {
   for (int i = 0; i < 120; i++) w.header[i] = static_cast<uint8_t>(i);
   for (int i = 0; i < 32; i++) w.block_hash[i] = static_cast<uint8_t>(0xA0 + i);
   w.deadline_ms = 1500;
+  w.assignment_id = 0x1122334455667788ull;
+  for (int i = 0; i < 64; i++) w.miner_signature[i] = static_cast<uint8_t>(0x40 + i);
   uint8_t buf[IOTW_FRAME_MAX_PAYLOAD];
   size_t n = iotw_msg_encode(&env, buf, sizeof buf);
   ASSERT_GT(n, 0u);
@@ -27,6 +29,8 @@ TEST(MessageCodec, WitnessRequestRoundTripsWithFixedFields) {
   EXPECT_EQ(0, memcmp(back.body.witness_request.header, w.header, 120));
   EXPECT_EQ(0, memcmp(back.body.witness_request.block_hash, w.block_hash, 32));
   EXPECT_EQ(back.body.witness_request.deadline_ms, 1500u);
+  EXPECT_EQ(back.body.witness_request.assignment_id, w.assignment_id);
+  EXPECT_EQ(0, memcmp(back.body.witness_request.miner_signature, w.miner_signature, 64));
   EXPECT_STREQ(iotw_msg_name(back.which_body), "witness_request");
 }
 

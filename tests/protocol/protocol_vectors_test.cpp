@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <vector>
 
 #include "iotw/block_header.h"
 #include "iotw/ecvrf.h"
@@ -222,9 +223,29 @@ TEST_F(ProtocolVectors, NoSigningMessageIs32BytesLong) {
   // Node requests (node key, never a device key), each with its own tag: a signature never verifies as another kind.
   EXPECT_EQ(iotw_sigmsg_assign(1, h, 2, msg), 58u);
   EXPECT_EQ(std::string(reinterpret_cast<char*>(msg)), IOTW_TAG_ASSIGN);
-  EXPECT_EQ(iotw_sigmsg_witness(1, h, nonce, 2, msg), 91u);
+  uint8_t miner_sig[64] = {3};
+  EXPECT_EQ(iotw_sigmsg_witness(1, h, nonce, 2, 5, miner_sig, msg), 163u);
   EXPECT_EQ(std::string(reinterpret_cast<char*>(msg)), IOTW_TAG_WITNESS);
   EXPECT_EQ(iotw_sigmsg_seed(1, h, 3, 200, msg), 60u);
   EXPECT_EQ(std::string(reinterpret_cast<char*>(msg)), IOTW_TAG_SEED);
   EXPECT_EQ(sizeof(IOTW_TAG_VRF) + 8 + 32, IOTW_VRF_ALPHA_SIZE);  // alpha is never signed, only VRF-proved
+}
+
+// WITNESS as docs/protocol.md §5 lays it out, built by hand: tag 00 || round_id u64le || header_hash[32] ||
+// block_hash[32] || deadline_ms u32le || assignment_id u64le || miner_signature[64].
+TEST_F(ProtocolVectors, WitnessMessageBindsTheMinersResult) {
+  uint8_t hh[32], bh[32], ms[64];
+  for (int i = 0; i < 32; i++) hh[i] = static_cast<uint8_t>(i), bh[i] = static_cast<uint8_t>(0x80 + i);
+  for (int i = 0; i < 64; i++) ms[i] = static_cast<uint8_t>(0xc0 ^ i);
+  std::vector<uint8_t> want(IOTW_TAG_WITNESS, IOTW_TAG_WITNESS + sizeof IOTW_TAG_WITNESS);  // with its 00
+  for (uint8_t b : {0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01}) want.push_back(b);
+  want.insert(want.end(), hh, hh + 32);
+  want.insert(want.end(), bh, bh + 32);
+  for (uint8_t b : {0xdc, 0x05, 0x00, 0x00}) want.push_back(b);  // 1500
+  for (uint8_t b : {0x2a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}) want.push_back(b);  // 42
+  want.insert(want.end(), ms, ms + 64);
+  uint8_t msg[IOTW_SIG_MSG_MAX];
+  const size_t n = iotw_sigmsg_witness(0x0102030405060708ull, hh, bh, 1500, 42, ms, msg);
+  ASSERT_EQ(n, want.size());
+  EXPECT_EQ(std::vector<uint8_t>(msg, msg + n), want);
 }

@@ -235,18 +235,24 @@ TEST(Checkpoint, FirmwareAdoptsTheNodesCheckpointRejectsAForgedOneAndJudgesLinka
     hdr.version = 1;
     hdr.height = 7;
     std::memcpy(hdr.prev_hash, prev.data(), 32);
+    uint8_t mpk[32], msk[64], m[IOTW_SIG_MSG_MAX];  // the miner: its Result signature rides in the request
+    crypto_sign_keypair(mpk, msk);
+    std::memcpy(hdr.miner_pubkey, mpk, 32);
     iotw_block_header_pack(&hdr, h.data());
     iotw_v1_Envelope w = iotw_v1_Envelope_init_zero;
     w.which_body = iotw_v1_Envelope_witness_request_tag;
-    w.body.witness_request.round_id = round_id++;
-    std::memcpy(w.body.witness_request.header, h.data(), 120);
-    crypto_hash_sha256(w.body.witness_request.block_hash, h.data(), 120);
+    auto &r = w.body.witness_request;
+    r.round_id = round_id++;
+    r.assignment_id = r.round_id;
+    std::memcpy(r.header, h.data(), 120);
+    crypto_hash_sha256(r.block_hash, h.data(), 120);
+    crypto_sign_detached(r.miner_signature, nullptr, m, iotw_sigmsg_result(r.assignment_id, r.block_hash, m), msk);
     // Signed with the node key, as the node sends it: the provisioned device answers nothing else (§6 step 10).
-    uint8_t npk[32], nsk[64], m[IOTW_SIG_MSG_MAX];
+    uint8_t npk[32], nsk[64];
     crypto_sign_seed_keypair(npk, nsk, kNodeSeed.data());
-    crypto_sign_detached(w.body.witness_request.node_signature, nullptr, m,
-                         iotw_sigmsg_witness(w.body.witness_request.round_id, w.body.witness_request.block_hash,
-                                             w.body.witness_request.block_hash, 0, m),
+    crypto_sign_detached(r.node_signature, nullptr, m,
+                         iotw_sigmsg_witness(r.round_id, r.block_hash, r.block_hash, 0, r.assignment_id,
+                                             r.miner_signature, m),
                          nsk);
     dev.sent.clear();
     dev.to_fw(w);

@@ -194,6 +194,32 @@ TEST(TrustNodeCore, FinalizesBlockWithNValidAttestations) {
   EXPECT_EQ(block_to_json(b)["attestations"].size(), 3u);
 }
 
+// Each WitnessRequest carries the miner's Result (assignment_id, signature over RESULT), so a witness can check the
+// miner's signature under the header's miner_pubkey (docs/protocol.md §6 step 5).
+TEST(TrustNodeCore, WitnessRequestsCarryTheMinersSignedResult) {
+  Rig rig;
+  for (int i = 0; i < 4; ++i) rig.add();
+  ASSERT_EQ(rig.submit("carried").status, SubmitResult::accepted);
+  SimDevice *miner = rig.by_hex(rig.sink.of("assignment_sent")[0].fields["miner"]);
+  ASSERT_NE(miner, nullptr);
+  const auto job = std::find_if(miner->received.begin(), miner->received.end(),
+                                [](const auto &e) { return e.which_body == iotw_v1_Envelope_assignment_tag; });
+  ASSERT_NE(job, miner->received.end());
+  size_t checked = 0;
+  for (auto &[l, d] : rig.devices)
+    for (const iotw_v1_Envelope &e : d.received) {
+      if (e.which_body != iotw_v1_Envelope_witness_request_tag) continue;
+      const auto &r = e.body.witness_request;
+      EXPECT_EQ(r.assignment_id, job->body.assignment.assignment_id);
+      uint8_t msg[IOTW_SIG_MSG_MAX];
+      const size_t n = iotw_sigmsg_result(r.assignment_id, r.block_hash, msg);
+      EXPECT_EQ(crypto_sign_verify_detached(r.miner_signature, msg, n, miner->pk.data()), 0);
+      EXPECT_EQ(0, std::memcmp(r.header + 84, miner->pk.data(), 32));
+      ++checked;
+    }
+  EXPECT_EQ(checked, 3u);
+}
+
 TEST(TrustNodeCore, DuplicateAndOversizedTransactionsAreRefused) {
   Rig rig;
   EXPECT_EQ(rig.submit("a").status, SubmitResult::accepted);

@@ -72,11 +72,17 @@ void expect_faulty(Behaviour b, const char *reason, uint64_t CoreCounters::*coun
   EXPECT_EQ(crypto_sign_verify_detached(sig.data(), msg, n, bad.pk.data()), 0);
   const nlohmann::json req = ev["request"];
   const auto header = bytes(req["header"]), asked = bytes(req["block_hash"]), nsig = bytes(req["node_signature"]);
+  const auto miner_sig = bytes(req["miner_signature"]);
   ASSERT_EQ(header.size(), 120u);
+  ASSERT_EQ(miner_sig.size(), 64u);
   EXPECT_NE(asked, hash);
   n = iotw_sigmsg_witness(req["round_id"].get<uint64_t>(), sha256(header.data(), header.size()).data(), asked.data(),
-                          req["deadline_ms"].get<uint32_t>(), msg);
+                          req["deadline_ms"].get<uint32_t>(), req["assignment_id"].get<uint64_t>(), miner_sig.data(),
+                          msg);
   EXPECT_EQ(crypto_sign_verify_detached(nsig.data(), msg, n, rig.core.node_pubkey()->data()), 0);
+  // The request carried the miner's own Result signature: RESULT(assignment_id, block_hash) under miner_pubkey.
+  n = iotw_sigmsg_result(req["assignment_id"].get<uint64_t>(), asked.data(), msg);
+  EXPECT_EQ(crypto_sign_verify_detached(miner_sig.data(), msg, n, header.data() + 84), 0);
   // The slot went to a fresh witness at once; no honest device was blacklisted; the chain goes on.
   bool replaced = false;
   for (const Event &e : rig.sink.of("witness_replaced"))

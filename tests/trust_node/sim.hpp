@@ -212,6 +212,10 @@ struct SimDevice {
         uint8_t h[32];
         crypto_hash_sha256(h, r.header, 120);
         bool valid = iotw_get_u32le(r.header) == 1 && std::memcmp(h, r.block_hash, 32) == 0;
+        {  // the miner's signature over RESULT under the header's miner_pubkey (offset 84), §6 step 5
+          const size_t n = iotw_sigmsg_result(r.assignment_id, r.block_hash, msg);
+          valid = valid && crypto_sign_verify_detached(r.miner_signature, msg, n, r.header + 84) == 0;
+        }
         if (behaviour == Behaviour::invert_verdict) valid = !valid;
         e.which_body = iotw_v1_Envelope_attestation_tag;
         if (behaviour == Behaviour::replay_attestation && first_attestation) {

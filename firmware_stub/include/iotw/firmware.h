@@ -12,7 +12,9 @@
  *   round_id answered since boot (RAM only: a reboot forgets it) gets no new Attestation: the same request as the
  *   last one answered (round_id and block_hash) gets that signed Attestation again, byte for byte (the node asks
  *   again when the answer was lost; logged attestation_resent, stats.attestations_resent); any other is replayed
- *   or stale and gets nothing (logged witness_stale, stats.witness_stale). docs/protocol.md §6 steps 4 and 5.
+ *   or stale and gets nothing (logged witness_stale, stats.witness_stale). A WitnessRequest whose miner_signature
+ *   does not verify over RESULT(assignment_id, block_hash) under the header's miner_pubkey gets verdict invalid
+ *   (logged witness_bad_miner_signature, stats.witness_bad_miner_signature). docs/protocol.md §6 steps 4 and 5.
  *   Node requests (docs/protocol.md §6 "Node requests"): with cfg.node_pubkey set and the port's ed25519_verify,
  *   an Assignment, WitnessRequest or VrfRoundSeed is acted on only if its node_signature verifies under the node
  *   key over ASSIGN / WITNESS / SEED; any other is logged request_unauthenticated, counted
@@ -35,7 +37,7 @@
  * usage_seq_corrupt, nvs_error, hello_sent, prove_sent, registered, assignment, result_sent, witness,
  * attestation_sent, usage_sent, vrf_claim_sent, vrf_error, node_error, reattach, dropped, decode_error,
  * encode_error, send_error, checkpoint_loaded, checkpoint_corrupt, checkpoint_requested, checkpoint_adopted,
- * checkpoint_rejected, witness_unlinked, request_unauthenticated, assignment_foreign, witness_stale, attestation_replayed,
+ * checkpoint_rejected, witness_unlinked, witness_bad_miner_signature, request_unauthenticated, assignment_foreign, witness_stale, attestation_replayed,
  * collusion_decided (Byzantine fault flags only), panic (faults.reset_on_garbage only).
  * The secret key is never logged.
  *
@@ -101,6 +103,8 @@ typedef struct {
                                  get a Prove that does not verify over their nonce */
   uint8_t accept_unsigned_request; /**< acts on Assignments, WitnessRequests and VrfRoundSeeds without checking the
                                         node's signature, although provisioned with the node key */
+  uint8_t skip_miner_signature_check; /**< witness never verifies the request's miner_signature: a header whose
+                                           hash matches is VALID even when the miner's signature is bad */
 } iotw_fw_faults;
 
 /** Out-of-band coordination of a colluding group (faults.collude_all_slots; docs/faults.md). The host asks
@@ -147,6 +151,7 @@ typedef struct {
   uint32_t witness_stale;       /**< WitnessRequests with round_id <= the highest answered: no Attestation */
   uint32_t attestations_resent; /**< the last answered request asked again: its Attestation re-sent unchanged */
   uint32_t requests_unauthenticated; /**< node requests whose node_signature did not verify: not answered */
+  uint32_t witness_bad_miner_signature; /**< WitnessRequests whose miner_signature did not verify: INVALID */
 } iotw_fw_stats;
 
 typedef struct {

@@ -39,7 +39,8 @@ typedef struct iotw_port {
   /** A log line: event is a short snake_case kind ("registered"), detail free text (may be ""). */
   void (*log)(void *ctx, iotw_log_level level, const char *event, const char *detail);
   /** Ed25519 verification (RFC 8032): 0 if sig is pk's signature over msg, else non-zero. Optional (NULL =
-   *  the device cannot verify trust-node checkpoints, so light verification stays off; docs/protocol.md §6). */
+   *  the device cannot verify trust-node checkpoints, so light verification stays off; docs/protocol.md §6; nor a
+   *  WitnessRequest's miner_signature, so it attests every request invalid). */
   int (*ed25519_verify)(void *ctx, const uint8_t pk[32], const uint8_t *msg, size_t len, const uint8_t sig[64]);
 } iotw_port;
 

@@ -122,18 +122,44 @@ iotw_v1_Envelope assignment(const RunContext& c, std::uint64_t id, const Header&
   return e;
 }
 
-/// A WitnessRequest as the trust node sends it: signed over WITNESS with the node key.
+/// The miner the headers of injected WitnessRequests name: a key of the certifier's own (a fixed seed; it signs
+/// nothing but those requests' RESULT messages), so each request carries a miner signature that verifies.
+struct CertMiner {
+  Key pk;
+  std::array<std::uint8_t, 64> sk;
+};
+const CertMiner& cert_miner() {
+  static const CertMiner m = [] {
+    CertMiner k;
+    const char label[] = "IOTW certifier miner";
+    const Key seed = sha256(reinterpret_cast<const std::uint8_t*>(label), sizeof label - 1);
+    crypto_sign_seed_keypair(k.pk.data(), k.sk.data(), seed.data());
+    return k;
+  }();
+  return m;
+}
+
+/// A WitnessRequest as the trust node sends it: the miner's Result (assignment_id = round, cert_miner()'s signature
+/// over RESULT(round, hash); one bit of it flipped when bad_miner_signature), all signed over WITNESS with the node
+/// key.
 iotw_v1_Envelope witness_request(const RunContext& c, std::uint64_t round, const Header& h, const Key& hash,
-                                 std::uint32_t deadline_ms) {
+                                 std::uint32_t deadline_ms, bool bad_miner_signature = false) {
   iotw_v1_Envelope e{};
   e.which_body = iotw_v1_Envelope_witness_request_tag;
-  e.body.witness_request.round_id = round;
-  std::memcpy(e.body.witness_request.header, h.data(), h.size());
-  std::memcpy(e.body.witness_request.block_hash, hash.data(), 32);
-  e.body.witness_request.deadline_ms = deadline_ms;
+  auto& w = e.body.witness_request;
+  w.round_id = round;
+  std::memcpy(w.header, h.data(), h.size());
+  std::memcpy(w.block_hash, hash.data(), 32);
+  w.deadline_ms = deadline_ms;
+  w.assignment_id = round;
   std::uint8_t m[IOTW_SIG_MSG_MAX];
-  node_sign(c, m, iotw_sigmsg_witness(round, sha256(h.data(), h.size()).data(), hash.data(), deadline_ms, m),
-            e.body.witness_request.node_signature);
+  crypto_sign_detached(w.miner_signature, nullptr, m, iotw_sigmsg_result(round, hash.data(), m),
+                       cert_miner().sk.data());
+  if (bad_miner_signature) w.miner_signature[7] ^= 0x20;
+  node_sign(c, m,
+            iotw_sigmsg_witness(round, sha256(h.data(), h.size()).data(), hash.data(), deadline_ms, w.assignment_id,
+                                w.miner_signature, m),
+            w.node_signature);
   return e;
 }
 
@@ -483,16 +509,18 @@ struct Witnessed {
   std::uint64_t round = 0;
 };
 
-Witnessed witness(RunContext& c, std::uint64_t round, const Header& h, const Key& claimed) {
+Witnessed witness(RunContext& c, std::uint64_t round, const Header& h, const Key& claimed,
+                  bool bad_miner_signature = false) {
   Engine& e = c.engine;
   const std::size_t m = e.mark();
-  e.inject(witness_request(c, round, h, claimed, c.deadline_ms));
+  e.inject(witness_request(c, round, h, claimed, c.deadline_ms, bad_miner_signature));
   return {e.wait_for(m, attestation_for(round), c.answer), round};
 }
 
 /// A request for `h` claiming `claimed`: an Attestation with `want`, round and hash echoed, signed over ATTEST.
-Outcome judge(RunContext& c, const Header& h, const Key& claimed, iotw_v1_Verdict want) {
-  const Witnessed w = witness(c, c.next_id++, h, claimed);
+Outcome judge(RunContext& c, const Header& h, const Key& claimed, iotw_v1_Verdict want,
+              bool bad_miner_signature = false) {
+  const Witnessed w = witness(c, c.next_id++, h, claimed, bad_miner_signature);
   if (!w.att) return fail(no_response(c.answer) + fmt::format(": no Attestation for round {}", w.round));
   const auto& a = w.att->env.body.attestation;
   json m = {{"round_id", a.round_id}, {"verdict", static_cast<int>(a.verdict)}, {"expected_verdict", static_cast<int>(want)}};
@@ -506,25 +534,32 @@ Outcome judge(RunContext& c, const Header& h, const Key& claimed, iotw_v1_Verdic
 }
 
 Outcome cert030(RunContext& c) {
-  const Header h = make_header(c, c.next_height++, random32(c), random32(c));
+  const Header h = make_header(c, c.next_height++, random32(c), cert_miner().pk);
   return judge(c, h, sha256(h.data(), h.size()), iotw_v1_Verdict_VERDICT_VALID);
 }
 
 Outcome cert031(RunContext& c) {
-  const Header h = make_header(c, c.next_height++, random32(c), random32(c));
+  const Header h = make_header(c, c.next_height++, random32(c), cert_miner().pk);
   Key wrong = sha256(h.data(), h.size());
   wrong[c.rng() % 32] ^= 0x01;
   return judge(c, h, wrong, iotw_v1_Verdict_VERDICT_INVALID);
 }
 
 Outcome cert033(RunContext& c) {
-  const Header h = make_header(c, c.next_height++, random32(c), random32(c), 2);
+  const Header h = make_header(c, c.next_height++, random32(c), cert_miner().pk, 2);
   return judge(c, h, sha256(h.data(), h.size()), iotw_v1_Verdict_VERDICT_INVALID);
+}
+
+// A node-signed request whose header and hash are right but whose miner_signature does not verify over RESULT under
+// the header's miner_pubkey.
+Outcome cert039(RunContext& c) {
+  const Header h = make_header(c, c.next_height++, random32(c), cert_miner().pk);
+  return judge(c, h, sha256(h.data(), h.size()), iotw_v1_Verdict_VERDICT_INVALID, true);
 }
 
 Outcome cert034(RunContext& c) {
   Engine& e = c.engine;
-  const Header h = make_header(c, c.next_height++, random32(c), random32(c));
+  const Header h = make_header(c, c.next_height++, random32(c), cert_miner().pk);
   const Key hash = sha256(h.data(), h.size());
   const std::uint64_t round = c.next_id++;
   const std::size_t m = e.mark();
@@ -535,7 +570,7 @@ Outcome cert034(RunContext& c) {
   // other contents (a replay: nothing).
   e.inject(witness_request(c, round, h, hash, c.deadline_ms));
   e.pump_for(std::chrono::milliseconds(c.deadline_ms) / 2);
-  const Header other = make_header(c, c.next_height++, random32(c), random32(c));
+  const Header other = make_header(c, c.next_height++, random32(c), cert_miner().pk);
   e.inject(witness_request(c, round, other, sha256(other.data(), other.size()), c.deadline_ms));
   e.pump_for(std::chrono::milliseconds(c.deadline_ms));
   std::size_t count = 0, resent = 0;
@@ -561,10 +596,10 @@ Outcome cert035(RunContext& c) {
   Engine& e = c.engine;
   c.next_id += 2;
   const std::uint64_t high = c.next_id - 1, low = c.next_id - 2;
-  const Header h1 = make_header(c, c.next_height++, random32(c), random32(c));
+  const Header h1 = make_header(c, c.next_height++, random32(c), cert_miner().pk);
   if (!witness(c, high, h1, sha256(h1.data(), h1.size())).att)
     return fail(no_response(c.answer) + fmt::format(": no Attestation for round {}", high));
-  const Header h2 = make_header(c, c.next_height++, random32(c), random32(c));
+  const Header h2 = make_header(c, c.next_height++, random32(c), cert_miner().pk);
   const std::size_t m = e.mark();
   e.inject(witness_request(c, low, h2, sha256(h2.data(), h2.size()), c.deadline_ms));
   if (e.wait_for(m, attestation_for(low), std::chrono::milliseconds(c.deadline_ms)))
@@ -575,7 +610,7 @@ Outcome cert035(RunContext& c) {
 Outcome cert036(RunContext& c) {
   const Mined r = mine_one(c, c.dut_pubkey, 3s);  // late is CERT-020's rule, not this one's
   if (!r.result) return fail(no_response(std::chrono::milliseconds(c.deadline_ms) + 3s) + ": no Result");
-  const Header h = make_header(c, c.next_height++, random32(c), random32(c));
+  const Header h = make_header(c, c.next_height++, random32(c), cert_miner().pk);
   const Witnessed w = witness(c, c.next_id++, h, sha256(h.data(), h.size()));
   if (!w.att) return fail(no_response(c.answer) + ": no Attestation");
   const auto& res = r.result->env.body.result;
@@ -631,7 +666,7 @@ std::string provisioned(RunContext& c) {
   if (!all_of(e, 0, iotw_v1_Envelope_checkpoint_request_tag).empty()) return "";
   if (c.not_provisioned) return *c.not_provisioned;  // asked once already
   const std::size_t m = e.mark();
-  const Header h = make_header(c, c.next_height += 1000, random32(c), random32(c));
+  const Header h = make_header(c, c.next_height += 1000, random32(c), cert_miner().pk);
   witness(c, c.next_id++, h, sha256(h.data(), h.size()));
   if (e.wait_for(m, is(iotw_v1_Envelope_checkpoint_request_tag), 1500ms)) return "";
   return *(c.not_provisioned = "the DUT is not provisioned with the trust node's key: it sent no CheckpointRequest (docs/protocol.md §6); "
@@ -666,7 +701,7 @@ int linked_verdict(RunContext& c, const std::function<Key(const Key&)>& prev_of,
     e.inject(checkpoint(c, height, parent, true));
     e.pump_for(100ms);
   }
-  const Header h = make_header(c, height + 1, prev_of(parent), random32(c));
+  const Header h = make_header(c, height + 1, prev_of(parent), cert_miner().pk);
   c.next_height = height + 2;  // later headers never land right above this checkpoint by accident
   const Witnessed w = witness(c, c.next_id++, h, sha256(h.data(), h.size()));
   meas["checkpoint_height"] = height;
@@ -717,7 +752,7 @@ Outcome cert051(RunContext& c) {
 Outcome cert037(RunContext& c) {
   if (auto why = provisioned(c); !why.empty()) return not_run(why);
   Engine& e = c.engine;
-  const Header h = make_header(c, c.next_height++, random32(c), random32(c));
+  const Header h = make_header(c, c.next_height++, random32(c), cert_miner().pk);
   const Key hash = sha256(h.data(), h.size());
   const Header mine = make_header(c, c.next_height++, random32(c), c.dut_pubkey);
   const std::uint64_t r_unsigned = c.next_id++, r_forged = c.next_id++, a_forged = c.next_id++;
@@ -1750,6 +1785,10 @@ const std::vector<CertTest>& catalogue() {
        "a WitnessRequest without or with a forged node signature, and an Assignment with a forged one, get no answer; "
        "the request signed gets its Attestation",
        cert037},
+      {"CERT-039", "bad miner signature -> INVALID", kFirmware,
+       "a node-signed WitnessRequest with a correct header and hash whose miner_signature does not verify over RESULT "
+       "under the header's miner_pubkey: Attestation INVALID, echoed and signed",
+       cert039},
       {"CERT-040", "VRF claim, TAI", kFirmware,
        "VrfRoundSeed suite 3: a VrfClaim whose pi verifies (RFC 9381 TAI) for alpha = VRF(height, prev_hash)", cert040},
       {"CERT-041", "VRF claim, ELL2", kFirmware, "as CERT-040 with suite 4 (ELL2)", cert041},

@@ -43,8 +43,10 @@ std::string describe(const iotw_v1_Envelope& e) {
       return fmt::format("result assignment_id={} block_hash={} signature={}", b.result.assignment_id,
                          hx(b.result.block_hash), hx(b.result.signature));
     case iotw_v1_Envelope_witness_request_tag:
-      return fmt::format("witness_request round_id={} block_hash={} deadline_ms={} header={}",
+      return fmt::format("witness_request round_id={} block_hash={} deadline_ms={} assignment_id={} miner_signature={} "
+                         "header={}",
                          b.witness_request.round_id, hx(b.witness_request.block_hash), b.witness_request.deadline_ms,
+                         b.witness_request.assignment_id, hx(b.witness_request.miner_signature),
                          hx(b.witness_request.header));
     case iotw_v1_Envelope_attestation_tag:
       return fmt::format("attestation round_id={} block_hash={} verdict={} signature={}", b.attestation.round_id,

@@ -22,7 +22,9 @@ extern "C" {
 /* Signed by the trust node's node key: what the node asks a device (docs/protocol.md §5 "Node requests"), so a
  * device provisioned with the node key answers only the real node. header_hash = SHA-256(header[120]). */
 #define IOTW_TAG_ASSIGN "IOTW/1/ASSIGN"   /* || assignment_id u64le || header_hash[32] || deadline_ms u32le -> 58 bytes */
-#define IOTW_TAG_WITNESS "IOTW/1/WITNESS" /* || round_id u64le || header_hash[32] || block_hash[32] || deadline_ms u32le -> 91 bytes */
+/* WITNESS: || round_id u64le || header_hash[32] || block_hash[32] || deadline_ms u32le || assignment_id u64le
+ *          || miner_signature[64] -> 163 bytes */
+#define IOTW_TAG_WITNESS "IOTW/1/WITNESS"
 #define IOTW_TAG_SEED "IOTW/1/SEED"       /* || height u64le || prev_hash[32] || suite u32le || claim_window_ms u32le -> 60 bytes */
 
 /* Not a signing message: the ECVRF input (RFC 9381 alpha) of the round that selects the miner of the block at
@@ -31,7 +33,7 @@ extern "C" {
 #define IOTW_VRF_ALPHA_SIZE 51u
 
 /** Large enough for every signing message. */
-#define IOTW_SIG_MSG_MAX 96u
+#define IOTW_SIG_MSG_MAX 168u
 
 /** REGISTER: proves possession of pubkey's secret key for the trust node's 32-byte nonce.
  *  Writes into out (>= IOTW_SIG_MSG_MAX bytes) and returns the length (80). */
@@ -55,9 +57,11 @@ size_t iotw_sigmsg_checkpoint(uint64_t height, const uint8_t block_hash[32], uin
 size_t iotw_sigmsg_assign(uint64_t assignment_id, const uint8_t header_hash[32], uint32_t deadline_ms, uint8_t *out);
 
 /** WITNESS: the trust node's signature over a WitnessRequest (node key); block_hash is the request's (the miner's)
- *  block hash, header_hash = SHA-256(header). Returns the length (91). */
+ *  block hash, header_hash = SHA-256(header); assignment_id and miner_signature are the miner's Result fields the
+ *  request carries (so neither can be swapped without breaking the node signature). Returns the length (163). */
 size_t iotw_sigmsg_witness(uint64_t round_id, const uint8_t header_hash[32], const uint8_t block_hash[32],
-                           uint32_t deadline_ms, uint8_t *out);
+                           uint32_t deadline_ms, uint64_t assignment_id, const uint8_t miner_signature[64],
+                           uint8_t *out);
 
 /** SEED: the trust node's signature over a VrfRoundSeed (node key). Returns the length (60). */
 size_t iotw_sigmsg_seed(uint64_t height, const uint8_t prev_hash[32], uint32_t suite, uint32_t claim_window_ms,

@@ -838,9 +838,13 @@ void TrustNodeCore::request_witness(Candidate &c, Slot &slot) {
   std::memcpy(e.body.witness_request.header, c.header.data(), c.header.size());
   std::memcpy(e.body.witness_request.block_hash, c.hash.data(), c.hash.size());
   e.body.witness_request.deadline_ms = static_cast<uint32_t>(cfg_.witness_timeout_ms);
+  // The miner's Result (assignment_id, signature over RESULT): the witness checks the miner's signature too.
+  e.body.witness_request.assignment_id = c.assignment_id;
+  std::memcpy(e.body.witness_request.miner_signature, c.miner_signature.data(), c.miner_signature.size());
   if (node_pk_) {  // the witness answers only the real node (docs/protocol.md §5 WITNESS)
     uint8_t msg[IOTW_SIG_MSG_MAX];
-    const size_t n = iotw_sigmsg_witness(c.round_id, c.hash.data(), c.hash.data(), e.body.witness_request.deadline_ms, msg);
+    const size_t n = iotw_sigmsg_witness(c.round_id, c.hash.data(), c.hash.data(), e.body.witness_request.deadline_ms,
+                                         c.assignment_id, c.miner_signature.data(), msg);
     const Sig sig = sign_node(msg, n);
     std::memcpy(e.body.witness_request.node_signature, sig.data(), sig.size());
   }
@@ -906,11 +910,14 @@ nlohmann::json TrustNodeCore::request_evidence(const Candidate &c) const {
   nlohmann::json r{{"round_id", c.round_id},
                    {"header", to_hex(c.header.data(), c.header.size())},
                    {"block_hash", to_hex(c.hash)},
-                   {"deadline_ms", static_cast<uint32_t>(cfg_.witness_timeout_ms)}};
+                   {"deadline_ms", static_cast<uint32_t>(cfg_.witness_timeout_ms)},
+                   {"assignment_id", c.assignment_id},
+                   {"miner_signature", to_hex(c.miner_signature)}};
   if (node_pk_) {
     uint8_t msg[IOTW_SIG_MSG_MAX];
     const size_t n = iotw_sigmsg_witness(c.round_id, c.hash.data(), c.hash.data(),
-                                         static_cast<uint32_t>(cfg_.witness_timeout_ms), msg);
+                                         static_cast<uint32_t>(cfg_.witness_timeout_ms), c.assignment_id,
+                                         c.miner_signature.data(), msg);
     r["node_signature"] = to_hex(sign_node(msg, n));
   }
   return r;
