@@ -45,6 +45,8 @@
 #include "esp_wifi/at_appliance.hpp"
 #include "esp_wifi/at_pty_server.hpp"
 #include "esp_wifi/tap_module.hpp"
+#include "qemu/qemu_device.hpp"
+#include "qemu/qemu_model.hpp"
 #include "smart_bulb/smart_bulb.hpp"
 
 namespace {
@@ -105,6 +107,7 @@ int run_tap_module(const std::string& config, const std::string& name) {
 bool check_static_ram(const PoolConfig& cfg, EventLog& log) {
   bool ok = true;
   for (const auto& d : cfg.devices) {
+    if (is_qemu_model(d.model)) continue;  // the image's RAM: measured by the cross build, not a host figure
     const RamCheck c = check_ram_budget(d.name, d.model, d.mode, d.ram_budget_kib);
     if (!c.applies) continue;
     if (c.fits) {
@@ -190,8 +193,11 @@ int run_pool(const std::string& config) {
   std::list<SmartBulb> bulbs;
   std::list<AtAppliance> appliances;  // AT mode: appliance MCU + module, UDP to the trust node
   std::vector<std::string> tap_devices;  // SoC over TAP: one child process each (lwIP is process-global)
+  std::list<QemuDevice> qemus;           // the firmware image in qemu-system-arm, one child process each
   for (const auto& spec : cfg.devices) {
-    if (!spec.tap.empty()) {
+    if (is_qemu_model(spec.model)) {
+      qemus.emplace_back(io, spec, log);
+    } else if (!spec.tap.empty()) {
       tap_devices.push_back(spec.name);
     } else if (spec.mode == "at") {
       appliances.emplace_back(io, spec, cfg.access_point, log);
@@ -204,6 +210,7 @@ int run_pool(const std::string& config) {
     }
   }
   for (auto& d : esps) d.start();
+  for (auto& q : qemus) q.start();
   for (auto& a : appliances) a.start();
   for (auto& d : dpss) {
     const std::string tcp = d.start();
@@ -222,6 +229,7 @@ int run_pool(const std::string& config) {
   for (auto& b : bulbs)
     if (DeviceRuntime* fw = b.dps().firmware()) control.add(*fw, /*supply_rail=*/true);
   for (auto& a : appliances) control.add(a);
+  for (auto& q : qemus) control.add(q);
   std::optional<ControlServer> control_server;
   if (!cfg.control.empty()) {
     control_server.emplace(io, cfg.control, control);
@@ -248,14 +256,16 @@ int run_pool(const std::string& config) {
   };
   if (!taps.empty()) watch_taps();
   log.emit("emu", "pool_started", {{"devices", cfg.devices.size()}});
-  spdlog::info("pool started: {} devices ({} firmware, {} AT appliances, {} DPS chips, {} bulbs, {} TAP modules){}",
+  spdlog::info("pool started: {} devices ({} firmware, {} AT appliances, {} DPS chips, {} bulbs, {} TAP modules, {} QEMU){}",
                cfg.devices.size(), esps.size(), appliances.size(), dpss.size(), bulbs.size(), tap_devices.size(),
+               qemus.size(),
                cfg.control.empty() ? "" : ", control channel " + cfg.control);
   run_until_signal(io, log, [&] {
     tap_watch.cancel();
     taps.stop();
     if (control_server) control_server->stop();
     for (auto& d : esps) d.stop();
+    for (auto& q : qemus) q.stop();
     for (auto& a : appliances) a.stop();
     for (auto& d : dpss) d.stop();
     for (auto& b : bulbs) b.stop();

@@ -5,7 +5,7 @@ set -euo pipefail
 # Every package is used by the build or a test: python3-serial and python3-serial-asyncio are imported by
 # pymodbus's serial client (Debian only recommends them; tests/interop/dps_pymodbus_client.py rtu), prometheus
 # gives promtool (tests/trust_node/http_api_test.cpp), iputils-ping and iproute2 the TAP tests, libxml2-utils
-# xmllint (the junit.xml schema test), clang the fuzz targets.
+# xmllint (the junit.xml schema test), clang the fuzz targets, qemu-system-arm the qemu-cortex-m3 devices.
 PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache git
   libboost-dev libboost-filesystem-dev libserialport-dev libmodbus-dev libsodium-dev
@@ -14,6 +14,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev clang prometheus
   python3 python3-nacl socat tshark mbpoll python3-pymodbus python3-serial python3-serial-asyncio
   iproute2 iputils-ping libpugixml-dev libxml2-utils libncurses-dev tmux
+  qemu-system-arm
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

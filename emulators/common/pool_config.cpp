@@ -9,6 +9,7 @@
 #include "iotw/support/hex.hpp"
 #include "esp_wifi/esp_chip_profile.hpp"
 #include "esp_wifi/tap_module.hpp"
+#include "qemu/qemu_model.hpp"
 
 namespace iotw::emu {
 namespace {
@@ -176,7 +177,7 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
     check_keys(file, *t,
                {"name", "model", "mode", "link", "trust_node_udp", "trust_node_tcp", "nvs_dir", "behaviour", "baud", "usage_period_ms",
                 "modbus_tcp", "load_ohm", "yeelight", "yeelight_discovery", "power", "tap", "ip", "mac",
-                "ram_budget_kib"},
+                "ram_budget_kib", "image", "seed"},
                "[[device]]");
     DeviceSpec d;
     d.name = get_string(file, *t, "name", true, "");
@@ -186,7 +187,10 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
     const bool tap = t->contains("tap");  // SoC mode over TAP: lwIP on a TAP interface (esp_wifi/tap_module.hpp)
     if (tap && d.mode == "at") fail(file, t->get("tap")->source(), "'tap' does not apply to mode 'at'");
     std::vector<std::string> models = d.mode == "at" ? at_models() : tap ? tap_models() : serial_soc_models();
-    if (d.mode != "at" && !tap) models.insert(models.end(), {"dps", "bulb"});
+    if (d.mode != "at" && !tap) models.insert(models.end(), {"dps", "bulb", kQemuCortexM3Model});
+    if (d.model == kQemuCortexM3Model && (d.mode == "at" || tap))
+      fail(file, t->get(d.mode == "at" ? "mode" : "tap")->source(),
+           "model '" + d.model + "' runs only on a serial link (its UART0 on 'link'), not in mode 'at' or over TAP");
     if (d.mode != "at" && !tap && (d.model == "rtl8710" || d.model == "rtl8195"))
       fail(file, t->get("model")->source(), "model '" + d.model + "' runs only in AT mode or over TAP: add mode = \"at\" or tap");
     if (t->contains("model")) check_one_of(file, *t, "model", d.model, models);
@@ -252,6 +256,24 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
       d.baud = static_cast<int>(b->as_integer()->get());
       if (d.mode == "at" && (d.baud < 300 || d.baud > 4'000'000))
         fail(file, b->source(), "'baud' is " + std::to_string(d.baud) + "; allowed range 300..4000000");
+    }
+    if (is_qemu_model(d.model)) {  // the image QEMU runs and the seed its identity comes from
+      for (const char* key : {"ram_budget_kib", "baud"})
+        if (const toml::node* n = t->get(key))
+          fail(file, n->source(), std::string("'") + key + "' does not apply to model '" + d.model +
+                                      "' (the image's RAM is its own, measured by the cross build; QEMU's UART has no "
+                                      "line rate)");
+      if (d.behaviour != "honest")
+        fail(file, t->get("behaviour")->source(), "model '" + d.model + "' runs the firmware image as built: behaviour "
+                                                  "must be \"honest\"");
+      d.image = get_string(file, *t, "image", true, "");
+      d.seed = get_string(file, *t, "seed", true, "");
+      if (!from_hex<32>(d.seed, HexCase::any))
+        fail(file, t->get("seed")->source(), "'seed' must be 64 hex characters (the firmware's DRBG seed)");
+    } else {
+      for (const char* key : {"image", "seed"})
+        if (const toml::node* n = t->get(key))
+          fail(file, n->source(), std::string("'") + key + "' applies only to model '" + kQemuCortexM3Model + "'");
     }
     if (const toml::node* rb = t->get("ram_budget_kib")) {  // a what-if knob: the chip's application RAM budget
       if (d.mode == "at")

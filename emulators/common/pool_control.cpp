@@ -10,6 +10,8 @@
 
 #include "device_runtime.hpp"
 #include "esp_wifi/at_appliance.hpp"
+#include "qemu/qemu_device.hpp"
+#include "qemu/qemu_model.hpp"
 
 namespace iotw::emu {
 
@@ -56,11 +58,13 @@ void PoolControl::add(DeviceRuntime& d, bool supply_rail) {
   if (supply_rail) on_rail_.insert(d.name());
 }
 void PoolControl::add(AtAppliance& a) { appliances_[a.name()] = &a; }
+void PoolControl::add(QemuDevice& q) { qemus_[q.name()] = &q; }
 
 std::string PoolControl::device_names() const {
   std::string out;
   for (const auto& [n, d] : chips_) out += (out.empty() ? "" : ", ") + n;
   for (const auto& [n, a] : appliances_) out += (out.empty() ? "" : ", ") + n;
+  for (const auto& [n, q] : qemus_) out += (out.empty() ? "" : ", ") + n;
   return out.empty() ? "(none)" : out;
 }
 
@@ -95,6 +99,7 @@ nlohmann::json PoolControl::handle_now(const std::string& line, std::function<vo
       nlohmann::json names = nlohmann::json::array();
       for (const auto& [n, d] : chips_) names.push_back(n);
       for (const auto& [n, a] : appliances_) names.push_back(n);
+      for (const auto& [n, q] : qemus_) names.push_back(n);
       reply["devices"] = std::move(names);
       return reply;
     }
@@ -107,8 +112,13 @@ nlohmann::json PoolControl::handle_now(const std::string& line, std::function<vo
     reply["device"] = name;
     DeviceRuntime* chip = chips_.count(name) ? chips_[name] : nullptr;
     AtAppliance* app = appliances_.count(name) ? appliances_[name] : nullptr;
-    if (!chip && !app) throw BadRequest("unknown device '" + name + "'; the pool's devices: " + device_names());
     nlohmann::json fields{{"cmd", cmd}, {"device", name}};
+    if (const auto q = qemus_.find(name); q != qemus_.end()) {
+      handle_qemu(*q->second, cmd, req, reply, fields);
+      log_.emit("emu", "control_command", std::move(fields));
+      return reply;
+    }
+    if (!chip && !app) throw BadRequest("unknown device '" + name + "'; the pool's devices: " + device_names());
     if (cmd == "ap") {
       if (!app) throw BadRequest("'ap' needs an AT-mode device (link = \"at\"); '" + name + "' runs the firmware on its own chip");
       std::optional<int> rssi;
@@ -211,6 +221,54 @@ nlohmann::json PoolControl::handle_now(const std::string& line, std::function<vo
   } catch (const std::exception& e) {
     return fail(req, cmd, std::string("failed: ") + e.what());
   }
+}
+
+// A QEMU device takes the faults its machine can show: a reset (QMP system_reset with the software reset reason) and
+// its supply (QEMU killed and started again; identity in the flash files survives both).
+void PoolControl::handle_qemu(QemuDevice& q, const std::string& cmd, const nlohmann::json& req, nlohmann::json& reply,
+                              nlohmann::json& fields) {
+  const std::string& name = q.name();
+  try {
+    if (cmd == "reboot") {
+      q.reboot();
+      reply["reset_reason"] = kQemuSoftwareReset;
+      reply["boot_count"] = q.boot_count();
+      return;
+    }
+    if (cmd == "power") {
+      const std::string state = req.contains("state") && req["state"].is_string() ? req["state"].get<std::string>() : "";
+      if (state != "off" && state != "brownout" && state != "on")
+        throw BadRequest("'power' needs 'state': \"off\", \"brownout\" or \"on\"");
+      fields["state"] = state;
+      if (state == "on") {
+        if (!q.powered()) {
+          const auto it = cut_reason_.find(name);
+          const uint32_t why = it == cut_reason_.end() ? IOTW_RESET_POWERON : it->second;
+          cut_reason_.erase(name);
+          q.power_on(why);
+          reply["reset_reason"] = why;
+        }
+      } else {
+        if (q.powered()) {
+          q.power_off();
+          cut_reason_[name] = state == "brownout" ? IOTW_RESET_BROWNOUT : IOTW_RESET_POWERON;
+        } else if (state == "off") {
+          cut_reason_[name] = IOTW_RESET_POWERON;
+        }
+      }
+      reply["powered"] = q.powered();
+      return;
+    }
+  } catch (const BadRequest&) {
+    throw;
+  } catch (const std::runtime_error& e) {
+    throw BadRequest(e.what());
+  }
+  if (cmd == "ap" || cmd == "uart")
+    throw BadRequest("'" + cmd + "' needs an AT-mode device (link = \"at\"); '" + name + "' is a " +
+                     kQemuCortexM3Model + " running the firmware on its own chip");
+  throw BadRequest("'" + cmd + "' is not supported by " + kQemuCortexM3Model + " (device '" + name +
+                   "'); it takes: reboot, power");
 }
 
 ControlServer::ControlServer(boost::asio::io_context& io, std::string path, PoolControl& control)

@@ -22,6 +22,7 @@ namespace iotw::emu {
 
 class DeviceRuntime;
 class AtAppliance;
+class QemuDevice;
 
 /// The command set over the pool's devices (sans socket: tests call handle() directly).
 class PoolControl {
@@ -33,6 +34,9 @@ class PoolControl {
   void add(DeviceRuntime& d, bool supply_rail = false);
   /// AT-mode appliances: ap (and clock for the record: not supported, answered with an error).
   void add(AtAppliance& a);
+  /// qemu-cortex-m3 devices (qemu/qemu_device.hpp): reboot (a QMP system_reset) and power (QEMU killed / started
+  /// again); every other device command is answered "'CMD' is not supported by qemu-cortex-m3 ...".
+  void add(QemuDevice& q);
 
   /// One request line -> one reply object, passed to `reply` exactly once: at once, or later on the pool's
   /// thread for a command that waits on a device (`uart`). Never throws. Replies echo the request's "id".
@@ -56,6 +60,10 @@ class PoolControl {
   std::set<std::string> on_rail_;                  ///< chips whose supply is a PowerRail (no `power` command)
   std::map<std::string, uint32_t> cut_reason_;     ///< unpowered chips: the reset reason their supply's return gives
   std::map<std::string, AtAppliance*> appliances_;
+  std::map<std::string, QemuDevice*> qemus_;
+  /// One command on a QEMU device: fills `reply` and `fields`; throws (answered as an error) what it cannot do.
+  void handle_qemu(QemuDevice& q, const std::string& cmd, const nlohmann::json& req, nlohmann::json& reply,
+                   nlohmann::json& fields);
 };
 
 /// Serves a PoolControl on a UNIX-domain stream socket at `path` (an existing socket file there is replaced), on
