@@ -30,6 +30,17 @@ void write_toml(const std::filesystem::path& file, const toml::table& table) {
 
 }  // namespace
 
+std::string device_seed_hex(std::uint64_t seed, const std::string& device) {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium init failed");
+  static constexpr char kDomain[] = "iotw-rig-device-seed";
+  std::string in(kDomain, sizeof kDomain - 1);
+  for (int i = 0; i < 8; ++i) in.push_back(static_cast<char>(seed >> (8 * i)));
+  in += device;
+  unsigned char out[32];
+  crypto_generichash(out, sizeof out, reinterpret_cast<const unsigned char*>(in.data()), in.size(), nullptr, 0);
+  return to_hex(out, sizeof out);
+}
+
 std::string write_node_key(const RunLayout& layout, std::uint64_t seed) {
   if (sodium_init() < 0) throw std::runtime_error("libsodium init failed");
   static constexpr char kDomain[] = "iotw-rig-node-key";
@@ -144,6 +155,10 @@ void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& 
       entry.insert("trust_node_udp", d.tap_trust_node_udp);
     } else {
       entry.insert("link", d.link.device_side);
+    }
+    if (!d.qemu_image.empty()) {  // qemu-cortex-m3: the image QEMU runs and the firmware's DRBG seed
+      entry.insert("image", d.qemu_image);
+      entry.insert("seed", d.qemu_seed);
     }
     if (d.device.ram_budget_kib > 0) entry.insert("ram_budget_kib", d.device.ram_budget_kib);
     const PoweredSettings& p = d.device.powered;

@@ -20,6 +20,8 @@ struct WiredDevice {
   // link = "tap" (tap_network.hpp): the module's TAP interface in the run's namespace, its "A.B.C.D/P" and MAC, and
   // the trust node's [udp] endpoint on the namespace's bridge ("A.B.C.D:PORT") it sends to.
   std::string tap = {}, tap_ip = {}, tap_mac = {}, tap_trust_node_udp = {};
+  /// model qemu-cortex-m3: the firmware image QEMU runs (absolute) and the firmware's DRBG seed (device_seed_hex).
+  std::string qemu_image = {}, qemu_seed = {};
 };
 
 /// Fixed file names inside a run folder.
@@ -54,6 +56,11 @@ struct RunLayout {
 /// emulator pool's node_pubkey. Throws std::runtime_error when the file cannot be written.
 std::string write_node_key(const RunLayout& layout, std::uint64_t seed);
 
+/// The DRBG seed of a device that draws its identity from one (model qemu-cortex-m3): BLAKE2b-256 of
+/// "iotw-rig-device-seed" || seed u64 LE || the device's name, lowercase hex (64 characters); the same rig seed gives
+/// every device the same identity again (like write_node_key for the trust node).
+std::string device_seed_hex(std::uint64_t seed, const std::string& device);
+
 /// Writes layout.trust_node_config(): [node] db/seed/events/key (key = layout.node_key()), [http] on 127.0.0.1:0 with the port file,
 /// one [[serial]] per serial-linked device (PTY devices, external serial and tcp devices) on its node-side PTY
 /// (115200 baud), [consensus] from spec.trust_node. An external = "udp" device needs [udp] like an AT device.
@@ -72,6 +79,7 @@ void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std:
 /// becomes the top-level node_pubkey: every device's firmware does light verification against it.
 /// When a device has behaviour "collude_all_slots" and collusion_witnesses > 0 (the rig's [trust_node] witnesses),
 /// the file gets [collusion] witnesses = n: what the colluding group knows out of band (docs/faults.md).
+/// qemu-cortex-m3 devices also get image = WiredDevice::qemu_image and seed = WiredDevice::qemu_seed.
 /// AT devices with at_transport = "tcp" get trust_node_tcp = "127.0.0.1:<tcp_port>" (the node's [tcp], no proxy).
 void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& layout, std::uint16_t udp_port = 0,
                       const std::string& node_pubkey = "", std::uint32_t collusion_witnesses = 0,

@@ -79,8 +79,8 @@ int main(int argc, char** argv) {
                                                  static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())));
 
   run->add_flag("--require-all", run_opts.require_all,
-                "A rig needing a capability this host lacks (TAP needs root) is an error, exit 3, instead of a "
-                "skip (exit 0, junit <skipped>)");
+                "A rig needing a capability this host lacks (TAP needs root, qemu-cortex-m3 devices need "
+                "qemu-system-arm and the built image) is an error, exit 3, instead of a skip (exit 0, junit <skipped>)");
 
   std::filesystem::path check_file;
   CLI::App* check = rig->add_subcommand("check", "Validate a rig file only: prints \"ok: <name>, N devices\"");
@@ -97,7 +97,8 @@ int main(int argc, char** argv) {
 
   if (const auto code = common.parse(argc, argv)) return *code;
 
-  if (check->parsed()) return h::check_rig(check_file, std::cout, std::cerr);
+  if (check->parsed())
+    return h::check_rig(check_file, std::cout, std::cerr, std::filesystem::read_symlink("/proc/self/exe").parent_path());
   if (vrf.parsed()) return vrf.run(std::cout, std::cerr);
   if (ledger.parsed()) return ledger.run(std::cout, std::cerr);
   if (certify.parsed()) return certify.run(std::cout, std::cerr);

@@ -50,6 +50,7 @@
 #include "rig_script.hpp"
 #include "trust_node_client.hpp"
 #include "udp_proxy.hpp"
+#include "qemu/qemu_model.hpp"  // emulators/: qemu-cortex-m3 (qemu-system-arm, the image)
 #include "iotw/certify/frame_link.hpp"  // open_serial_dut: an external device's serial port, opened as certify does
 
 namespace iotw::harness {
@@ -119,6 +120,18 @@ fs::path default_run_dir(const std::string& rig, std::uint64_t seed) {
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &local);
   return fs::path("runs") / fmt::format("{}-{}-{}", rig, stamp, seed);
+}
+
+/// Empty when the rig has no qemu-cortex-m3 device, or qemu-system-arm is in PATH and the image is built next to the
+/// binaries in bin_dir; else "rig 'NAME' has N qemu-cortex-m3 device(s): <what is missing and how to get it>".
+std::string qemu_unavailable_for(const RigSpec& spec, const fs::path& bin_dir) {
+  std::size_t n = 0;
+  for (const DeviceInstance& d : spec.instances()) n += iotw::emu::is_qemu_model(d.model);
+  if (n == 0) return {};
+  const std::string why = iotw::emu::qemu_unavailable(iotw::emu::qemu_image_next_to(bin_dir));
+  if (why.empty()) return {};
+  return fmt::format("rig '{}' has {} {} device(s), but {}; nothing was started", spec.name, n,
+                     iotw::emu::kQemuCortexM3Model, why);
 }
 
 fs::path require_binary(const fs::path& bin_dir, const std::string& name) {
@@ -300,6 +313,10 @@ class RigRun final : public ScriptHost {
         if (d.model == "dps") {
           devices.back().modbus_tcp = fmt::format("127.0.0.1:{}", free_tcp_port());
           modbus_[d.name] = devices.back().modbus_tcp;
+        }
+        if (iotw::emu::is_qemu_model(d.model)) {  // the image next to iotw-emu's build tree; the seed from the rig's
+          devices.back().qemu_image = iotw::emu::qemu_image_next_to(emu_exe_.parent_path()).string();
+          devices.back().qemu_seed = device_seed_hex(seed_, d.name);
         }
         const LinkInfo& l = devices.back().link;
         emit("link_created", {{"device", l.device}, {"node_side", l.node_side}, {"device_side", l.device_side}});
@@ -1159,6 +1176,14 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
       err << "skipped: " << message << " (--require-all makes this an error)\n";
       return not_started(RunEnd::Skipped, message, kExitPass);
     }
+  if (const std::string why = qemu_unavailable_for(spec, options.bin_dir); !why.empty()) {  // likewise: QEMU, image
+    if (options.require_all) {
+      err << "error: " << why << " (--require-all)\n";
+      return not_started(RunEnd::NotStarted, why + " (--require-all)", kExitCouldNotRun);
+    }
+    err << "skipped: " << why << " (--require-all makes this an error)\n";
+    return not_started(RunEnd::Skipped, why, kExitPass);
+  }
   fs::path node_exe, emu_exe;
   try {
     node_exe = require_binary(options.bin_dir, "iotw-trust-node");
@@ -1193,10 +1218,14 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
   }
 }
 
-int check_rig(const fs::path& rig_file, std::ostream& out, std::ostream& err) {
+int check_rig(const fs::path& rig_file, std::ostream& out, std::ostream& err, const fs::path& bin_dir) {
   try {
     const RigSpec spec = load_rig(rig_file);
     check_rig_resources(spec, host_resources());
+    if (const std::string why = qemu_unavailable_for(spec, bin_dir); !why.empty()) {
+      err << "error: " << why << '\n';
+      return kExitCouldNotRun;
+    }
     out << "ok: " << spec.name << ", " << spec.instances().size() << " devices\n";
     return kExitPass;
   } catch (const RigError& e) {

@@ -37,13 +37,16 @@ struct RunOptions {
 /// link or child that would not start or died, a trust node that did not answer (docs/cli.md).
 /// Once the rig file is valid and the run folder is made, the folder always gets a junit.xml: a run that
 /// cannot start (missing binary, no PTYs, no network namespace) has an <error> testcase "run" with the reason,
-/// a TAP rig without CAP_NET_ADMIN a <skipped> one (kExitPass) unless require_all (then an <error>,
-/// kExitCouldNotRun); a run that started also gets report.json and report.html.
+/// a TAP rig without CAP_NET_ADMIN, or a rig with qemu-cortex-m3 devices without qemu-system-arm or the image, a
+/// <skipped> one (kExitPass) unless require_all (then an <error>, kExitCouldNotRun); a run that started also gets report.json and report.html.
 /// Never throws; children are always stopped (SIGTERM, 5 s, SIGKILL) before it returns.
 int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostream& out, std::ostream& err);
 
 /// Validates a rig file: prints "ok: <name>, N devices" and returns kExitPass, or the RigError text to
-/// `err` and returns kExitUsage.
-int check_rig(const std::filesystem::path& rig_file, std::ostream& out, std::ostream& err);
+/// `err` and returns kExitUsage. A rig with qemu-cortex-m3 devices also needs qemu-system-arm in PATH and the image
+/// built next to bin_dir (<bin_dir>/../cross/cortex-m3/iotw_fw_lm3s6965.elf); else "error: <what is missing: the
+/// Debian package, or the image and the command that builds it>" and kExitCouldNotRun.
+int check_rig(const std::filesystem::path& rig_file, std::ostream& out, std::ostream& err,
+              const std::filesystem::path& bin_dir);
 
 }  // namespace iotw::harness

@@ -19,6 +19,7 @@
 #include "iotw/cli/read_file.hpp"
 #include "common/device_behaviour.hpp"  // emulators/: the device behaviours a rig may name
 #include "common/ram_budget.hpp"  // emulators/: the firmware's static RAM against the chip budget
+#include "qemu/qemu_model.hpp"  // emulators/: the qemu-cortex-m3 model
 
 namespace iotw::harness {
 namespace {
@@ -325,9 +326,23 @@ void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
     if (!valid_prefix(g.name_prefix))
       r.fail(t.get("name_prefix")->source(),
              fmt::format("name_prefix '{}' must be 1..24 characters of A-Z a-z 0-9 _ -", g.name_prefix));
-    g.model = r.choice(t, w, "model", {"esp8266", "esp32", "dps", "bulb", "rtl8710", "rtl8195"}, g.model);
+    g.model = r.choice(t, w, "model", {"esp8266", "esp32", "dps", "bulb", "rtl8710", "rtl8195",
+                                       iotw::emu::kQemuCortexM3Model}, g.model);
     read_powered(r, t, g);
     g.link = r.choice(t, w, "link", {"pty", "at", "tap"}, g.link);
+    // qemu-cortex-m3: the firmware's Cortex-M3 image in qemu-system-arm, its UART0 on a PTY link (docs/emulators.md
+    // "QEMU Cortex-M devices"); the image runs as built (honest), its RAM is the cross build's measured figure.
+    if (iotw::emu::is_qemu_model(g.model)) {
+      if (g.link != "pty")
+        r.fail(t.get("link")->source(), fmt::format("link '{}' in {}: model '{}' runs on a PTY link only (its UART0)",
+                                                    g.link, w, g.model));
+      if (const toml::node* n = t.get("behaviour"); n && !(n->is_string() && n->as_string()->get() == "honest"))
+        r.fail(n->source(), fmt::format("'behaviour' in {}: model '{}' runs the firmware image as built; only "
+                                        "\"honest\"", w, g.model));
+      if (const toml::node* n = t.get("ram_budget_kib"))
+        r.fail(n->source(), fmt::format("'ram_budget_kib' in {} does not apply to model '{}' (the image's static RAM "
+                                        "is measured by the cross build: scripts/cross-build.sh)", w, g.model));
+    }
     // link = "at": an appliance MCU drives the model's Wi-Fi module in AT mode; the module reaches the trust
     // node over UDP on loopback (docs/rig-format.md). Realtek modules exist only in AT mode here.
     // link = "tap": SoC mode over TAP, the module's own lwIP stack on a TAP interface in the run's namespace.
@@ -356,9 +371,11 @@ void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
                                          "appliance MCU, not on the module)", w));
       g.ram_budget_kib = static_cast<int>(r.integer(t, w, "ram_budget_kib", 1, 65536, 0));
     }
-    if (const auto c = iotw::emu::check_ram_budget(fmt::format("{}-01", g.name_prefix), g.model,
-                                                   g.link == "at" ? "at" : "soc",
-                                                   static_cast<std::uint32_t>(g.ram_budget_kib));
+    if (const auto c = iotw::emu::is_qemu_model(g.model)
+                           ? iotw::emu::RamCheck{}
+                           : iotw::emu::check_ram_budget(fmt::format("{}-01", g.name_prefix), g.model,
+                                                         g.link == "at" ? "at" : "soc",
+                                                         static_cast<std::uint32_t>(g.ram_budget_kib));
         !c.fits)
       r.fail(t.contains("ram_budget_kib") ? t.get("ram_budget_kib")->source() : t.source(), c.message);
     auto [it, fresh] = prefix_line.emplace(g.name_prefix, g.line);
@@ -586,7 +603,7 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
   const toml::node* v = root.get("steps");
   if (!v) return;
   if (!v->is_array_of_tables()) r.fail(v->source(), "'steps' must be an array of tables: one [[steps]] per step");
-  std::set<std::string> devices, powered, at_linked, tap_linked, tcp_linked, external, external_udp;
+  std::set<std::string> devices, powered, at_linked, tap_linked, tcp_linked, external, external_udp, qemu;
   for (const DeviceInstance& d : spec.instances()) {
     devices.insert(d.name);
     if (d.is_external()) external.insert(d.name);
@@ -595,6 +612,7 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
     if (d.link == "at") at_linked.insert(d.name);
     if (d.link == "tap") tap_linked.insert(d.name);
     if (d.link == "at" && d.at_transport == "tcp") tcp_linked.insert(d.name);
+    if (iotw::emu::is_qemu_model(d.model)) qemu.insert(d.name);
   }
   std::vector<std::string> scores;
   for (std::string_view n : {"blocks_finalized", "rounds", "coherence_rate", "ledger_valid", "false_blacklist",
@@ -640,6 +658,10 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
         r.fail(t.get("when_device")->source(), fmt::format("'when_device' in {}: '{}' is an external device; its states "
                                                            "are events of the emulator pool, which does not run it",
                                                            w, s.device));
+      if (qemu.count(s.device))
+        r.fail(t.get("when_device")->source(), fmt::format("'when_device' in {}: '{}' is a {} device; its firmware's "
+                                                           "states are not reported by the pool (its log lines are)",
+                                                           w, s.device, iotw::emu::kQemuCortexM3Model));
       s.state = r.choice(t, w, "reaches", kStates, "");
     }
     if (const toml::node* n = t.get("on_incoherent")) {
@@ -708,9 +730,18 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
                            : fmt::format("fault '{}' in {}: '{}' has link = \"at\" (the firmware runs on the appliance "
                                          "MCU, not on an emulated chip); reboot, hang and clock_skew need a PTY device",
                                          s.fault.kind, w, d));
+        // A QEMU machine is reset over QMP; it has no watchdog to bite a hung firmware and no clock of its own to skew.
+        const bool qemu_takes = s.fault.kind == "reboot";
+        for (const std::string& d : s.fault.devices)
+          if (qemu.count(d) && !qemu_takes)
+            r.fail(t.get("devices")->source(),
+                   fmt::format("fault '{}' in {}: '{}' is a {} device; it takes reboot and every serial link fault, "
+                               "'{}' is not supported by {}", s.fault.kind, w, d, iotw::emu::kQemuCortexM3Model,
+                               s.fault.kind, iotw::emu::kQemuCortexM3Model));
         if (s.fault.devices.empty())
           for (const std::string& d : devices)
-            if (at_linked.count(d) == want_at && !tap_linked.count(d) && !tcp_linked.count(d) && !external.count(d))
+            if (at_linked.count(d) == want_at && !tap_linked.count(d) && !tcp_linked.count(d) && !external.count(d) &&
+                (qemu_takes || !qemu.count(d)))
               s.fault.devices.push_back(d);  // not TAP modules, not TCP-linked AT modules
         if (s.fault.devices.empty())
           r.fail(t.source(), fmt::format("fault '{}' in {}: the rig has no {} device", s.fault.kind, w,
