@@ -239,10 +239,10 @@ void QemuDevice::on_log_line(const std::string& line) {
     return;
   }
   log_.emit(source_, "log", {{"level", level}, {"event", event}, {"detail", detail}});
-  if (event != "boot") return;
-  uint32_t reason = IOTW_RESET_POWERON;
-  if (const auto at = detail.find("reset_reason="); at != std::string::npos)
-    reason = static_cast<uint32_t>(std::strtoul(detail.c_str() + at + 13, nullptr, 10));
+  // The board's first line after a reset is exactly `boot reset_reason=N`; the core's own `boot boot_count=...` line
+  // that follows is an ordinary log line.
+  if (event != "boot" || detail.rfind("reset_reason=", 0) != 0) return;
+  const uint32_t reason = static_cast<uint32_t>(std::strtoul(detail.c_str() + 13, nullptr, 10));
   ++boot_count_;
   last_reset_reason_ = reason;
   const std::string cause = pending_cause_.empty() && boot_count_ > 1 ? "firmware" : pending_cause_;

@@ -54,7 +54,7 @@ class QemuDevice {
   bool powered() const { return running_; }
 
   const std::string& name() const { return spec_.name; }
-  /// Boots the firmware reported on its log UART since start() (each `boot` line).
+  /// Boots the image reported on its log UART since the pool started it (each `boot reset_reason=N` line).
   uint32_t boot_count() const { return boot_count_; }
   /// The reset reason of the firmware's last boot line (0 before the first).
   uint32_t reset_reason() const { return last_reset_reason_; }

@@ -32,7 +32,9 @@ TEST(RigQemu, CortexM3ImagesMineAndWitnessAndKeepTheirIdentityThroughAReboot) {
     const std::string src = e.value("source", "");
     if (e["kind"] == "device_registered") registered[f["name"].get<std::string>()].push_back(f);
     if (e["kind"] == "reset" && src.rfind("emu:", 0) == 0) resets[src.substr(4)].push_back(f);
-    if (e["kind"] == "log" && f["event"] == "boot" && src.rfind("emu:", 0) == 0) ++boots[src.substr(4)];
+    if (e["kind"] == "log" && f["event"] == "boot" && f["detail"].get<std::string>().rfind("reset_reason=", 0) == 0 &&
+        src.rfind("emu:", 0) == 0)
+      ++boots[src.substr(4)];  // the board's line after each reset (the core's `boot boot_count=...` follows it)
     if (e["kind"] == "recovery_checked" && f["pass"] == true) recovered.insert(f["step"].get<std::string>());
   }
   std::map<std::string, std::string> key_of;  // name -> its Ed25519 public key (hex)
