@@ -157,6 +157,27 @@ TEST_F(ChildConfigs, AtDeviceWithAUdpProxySendsToItsProxyPort) {
 namespace iotw::harness {
 namespace {
 
+TEST_F(ChildConfigs, QemuDevicesGetTheirImageAndASeedFromTheRigSeedAndTheirName) {
+  const std::string a = device_seed_hex(42, "qemu-m3-01");
+  EXPECT_EQ(a.size(), 64u);
+  EXPECT_EQ(a, device_seed_hex(42, "qemu-m3-01"));  // reproducible from the rig seed
+  EXPECT_NE(a, device_seed_hex(43, "qemu-m3-01"));
+  EXPECT_NE(a, device_seed_hex(42, "qemu-m3-02"));
+  devices.push_back({{"qemu-m3-01", "qemu-cortex-m3", "pty", "honest"}, {"qemu-m3-01", "/dev/pts/14", "/dev/pts/15"}});
+  devices.back().qemu_image = "/b/cross/cortex-m3/iotw_fw_lm3s6965.elf";
+  devices.back().qemu_seed = a;
+  write_emu_config(devices, layout);
+  const toml::table t = toml::parse_file(layout.emu_config().string());
+  const toml::array& list = *t["device"].as_array();
+  ASSERT_EQ(list.size(), 3u);
+  const toml::table& q = *list[2].as_table();
+  EXPECT_EQ(q["model"].value<std::string>(), "qemu-cortex-m3");
+  EXPECT_EQ(q["link"].value<std::string>(), "/dev/pts/15");
+  EXPECT_EQ(q["image"].value<std::string>(), "/b/cross/cortex-m3/iotw_fw_lm3s6965.elf");
+  EXPECT_EQ(q["seed"].value<std::string>(), a);
+  EXPECT_FALSE(list[0].as_table()->contains("seed"));  // only the QEMU device
+}
+
 TEST_F(ChildConfigs, AllSlotsColludersLearnTheWitnessCountOutOfBand) {
   write_emu_config(devices, layout, 0, "", 4);  // no collude_all_slots device: no [collusion]
   EXPECT_FALSE(toml::parse_file(layout.emu_config().string()).contains("collusion"));
