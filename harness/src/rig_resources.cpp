@@ -8,6 +8,7 @@
 #include <string>
 
 #include "iotw/harness/rig_loader.hpp"
+#include "qemu/qemu_model.hpp"  // emulators/: qemu-cortex-m3 devices have a QEMU process each
 
 namespace iotw::harness {
 
@@ -56,10 +57,14 @@ void check_rig_resources(const RigSpec& spec, const HostResources& host) {
       fds += N::kFdsPerUdpLink * g.count;
     }
     kib += N::kKibPerDevice * static_cast<std::uint64_t>(g.count);
+    if (iotw::emu::is_qemu_model(g.model)) {
+      ptys += N::kPtysPerQemu * g.count;
+      kib += N::kKibPerQemu * static_cast<std::uint64_t>(g.count);
+    }
     const auto where = fmt::format("{}:{}:1: the rig's devices up to this [[devices]] group ({} devices)",
                                    spec.file.string(), g.line, devices);
     if (ptys > host.free_ptys)
-      throw RigError(fmt::format("{} need {} PTYs ({} per link = \"pty\" device) but the host has {} free "
+      throw RigError(fmt::format("{} need {} PTYs ({} per link = \"pty\" device, one more per qemu-cortex-m3) but the host has {} free "
                                  "(/proc/sys/kernel/pty/max minus /proc/sys/kernel/pty/nr); refused",
                                  where, ptys, N::kPtysPerPtyLink, host.free_ptys));
     if (fds > host.fd_limit)
@@ -67,9 +72,10 @@ void check_rig_resources(const RigSpec& spec, const HostResources& host) {
                                  "other device) but RLIMIT_NOFILE is {} (raise it with `ulimit -n`); refused",
                                  where, fds, N::kFdsBase, N::kFdsPerPtyLink, N::kFdsPerUdpLink, host.fd_limit));
     if (kib > host.mem_available_kib)
-      throw RigError(fmt::format("{} need about {} MiB of memory ({} MiB + {} KiB per device) but the host has {} MiB "
+      throw RigError(fmt::format("{} need about {} MiB of memory ({} MiB + {} KiB per device, {} MiB per qemu-cortex-m3) but the host has {} MiB "
                                  "available (MemAvailable); refused",
-                                 where, kib / 1024, N::kKibBase / 1024, N::kKibPerDevice, host.mem_available_kib / 1024));
+                                 where, kib / 1024, N::kKibBase / 1024, N::kKibPerDevice, N::kKibPerQemu / 1024,
+                                 host.mem_available_kib / 1024));
   }
 }
 

@@ -106,4 +106,23 @@ TEST(RigResources, RigCheckAndRigRunRefuseItOnThisHost) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(RigResources, QemuDevicesCountTheirLogPtyAndTheirQemuProcess) {
+  const RigSpec spec = parse_rig("[rig]\nname = \"q\"\n[[devices]]\nmodel = \"qemu-cortex-m3\"\ncount = 10\n"
+                                 "[pass]\nledger_valid = true\n",
+                                 "q.toml");
+  try {  // 3 PTYs each: the fabric's two and the pool's log UART
+    check_rig_resources(spec, HostResources{29, 1'000'000, std::uint64_t{1} << 40});
+    FAIL() << "10 QEMU devices accepted with 29 free PTYs";
+  } catch (const RigError& e) {
+    EXPECT_NE(std::string(e.what()).find("need 30 PTYs"), std::string::npos) << e.what();
+  }
+  try {  // 256 MiB + 10 x (256 KiB + 48 MiB) = 738.5 MiB
+    check_rig_resources(spec, HostResources{1000, 1'000'000, 700 * 1024});
+    FAIL() << "10 QEMU devices accepted with 700 MiB";
+  } catch (const RigError& e) {
+    EXPECT_NE(std::string(e.what()).find("about 738 MiB"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(check_rig_resources(spec, HostResources{30, 1'000'000, 740 * 1024}));
+}
+
 }  // namespace

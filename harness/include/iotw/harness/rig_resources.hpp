@@ -26,6 +26,9 @@ struct DeviceNeeds {
   static constexpr std::int64_t kFdsBase = 256;         ///< logs, sockets, the capture and the children's pipes
   static constexpr std::uint64_t kKibPerDevice = 256;   ///< emulator (~18 KiB measured) + harness link + node, KiB
   static constexpr std::uint64_t kKibBase = 262144;     ///< the three processes without devices, KiB
+  // A qemu-cortex-m3 device also has its QEMU process (docs/emulators.md "QEMU Cortex-M devices"):
+  static constexpr std::int64_t kPtysPerQemu = 1;       ///< the pool's PTY for the image's log UART
+  static constexpr std::uint64_t kKibPerQemu = 49152;   ///< qemu-system-arm lm3s6965evb: ~36 MiB RSS measured, KiB
 };
 
 /// Throws RigError "FILE:LINE:1: ..." at the first [[devices]] group (in file order) where the running total of
