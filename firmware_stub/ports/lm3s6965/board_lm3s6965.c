@@ -1,21 +1,10 @@
-/* The firmware on a TI Stellaris LM3S6965 (Cortex-M3, 256 KiB flash, 64 KiB SRAM), as QEMU's lm3s6965evb machine
- * emulates it: the micro-mining core (firmware.h) on the MCU port (ports/mcu) with this board's registers
- * (LM3S6965 datasheet: UART §13 (an ARM PL011), System Control §6 (RCC), Cortex-M3 SysTick). docs/firmware.md
- * "The Cortex-M3 image in QEMU" is the contract with the emulator that runs it:
- *   UART0 = the link to the trust node (COBS + CRC-32 frames), UART1 = one log line per port log call;
- *   arguments from QEMU's -append through semihosting (picolibc's crt0-semihost gives them to main):
- *   name=NAME seed=HEX64 [node_pubkey=HEX64] [model=STR] [fw_version=STR];
- *   NVS = semihosting files "nvs.<key>" in QEMU's working folder (they survive a system_reset and a restart);
- *   the file "reset_reason" there, when present at boot, holds the reset reason for Hello and is then removed. */
+/* The TI Stellaris LM3S6965 board (board_lm3s6965.h). */
+#include "board_lm3s6965.h"
+
 #include <fcntl.h>
 #include <semihost.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
-
-#include "iotw/firmware.h"
-#include "mcu_port.h"
 
 #define REG(addr) (*(volatile uint32_t *)(addr))
 /* PL011 UARTs (datasheet §13.5). */
@@ -44,18 +33,32 @@
 #define SYST_CVR 0xE000E018u
 #define SYST_CSR_ENABLE_TICKINT_CORECLK 0x7u
 
-/* PLL 200 MHz / (SYSDIV 3 + 1) = 50 MHz core clock (QEMU's stellaris model derives it the same way). */
-#define CORE_HZ 50000000u
 #define BAUD 115200u
 
 static volatile uint32_t tick_lo, tick_hi;
+
+#define SCB_ICSR 0xE000ED04u
+#define SCB_ICSR_PENDSTSET (1u << 26)
+
+uint64_t lm3s6965_core_ticks(void) {
+  __asm__ volatile("cpsid i" ::: "memory");
+  uint64_t ms = (uint64_t)tick_hi << 32 | tick_lo;
+  uint32_t v = REG(SYST_CVR);
+  if (REG(SCB_ICSR) & SCB_ICSR_PENDSTSET) { /* wrapped since the last interrupt: that ms is not counted yet */
+    v = REG(SYST_CVR);
+    ms++;
+  }
+  __asm__ volatile("cpsie i" ::: "memory");
+  const uint32_t per_ms = LM3S6965_CORE_HZ / 1000u;
+  return ms * per_ms + (per_ms - 1u - v);
+}
 
 /* picolibc's vector table calls this weak-named handler. */
 void arm_systick_isr(void) {
   if (++tick_lo == 0) tick_hi++;
 }
 
-static uint64_t board_millis(void) {
+uint64_t lm3s6965_millis(void) {
   uint32_t hi, lo;
   do {
     hi = tick_hi;
@@ -67,8 +70,8 @@ static uint64_t board_millis(void) {
 static void uart_init(uint32_t base) {
   /* 50 MHz / (16 * 115200) = 27.126: IBRD 27, FBRD round(0.126 * 64) = 8. */
   REG(base + UART_CTL) = 0;
-  REG(base + UART_IBRD) = CORE_HZ / (16u * BAUD);
-  REG(base + UART_FBRD) = ((CORE_HZ % (16u * BAUD)) * 64u + 8u * BAUD) / (16u * BAUD);
+  REG(base + UART_IBRD) = LM3S6965_CORE_HZ / (16u * BAUD);
+  REG(base + UART_FBRD) = ((LM3S6965_CORE_HZ % (16u * BAUD)) * 64u + 8u * BAUD) / (16u * BAUD);
   REG(base + UART_LCRH) = UART_LCRH_WLEN8_FEN;
   REG(base + UART_CTL) = UART_CTL_EN_TX_RX;
 }
@@ -90,7 +93,7 @@ static int board_link_write(const uint8_t *bytes, size_t len) {
   return 0;
 }
 
-static void board_log_write(const char *line) {
+void lm3s6965_log(const char *line) {
   for (; *line; line++) uart_put(UART1, (uint8_t)*line);
 }
 
@@ -131,72 +134,21 @@ static void board_idle(void) { __asm__ volatile("wfi"); }
 static const iotw_mcu_board board = {
     .link_read = board_link_read,
     .link_write = board_link_write,
-    .log_write = board_log_write,
-    .millis = board_millis,
+    .log_write = lm3s6965_log,
+    .millis = lm3s6965_millis,
     .nvs_get = board_nvs_get,
     .nvs_set = board_nvs_set,
     .idle = board_idle,
 };
 
-static uint32_t take_reset_reason(void) {
-  char buf[12] = {0};
-  int fd = open("reset_reason", O_RDONLY);
-  if (fd < 0) return IOTW_RESET_POWERON;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  unlink("reset_reason");
-  unsigned long v = n > 0 ? strtoul(buf, NULL, 10) : 0;
-  return v > 0 && v < 256 ? (uint32_t)v : IOTW_RESET_POWERON;
-}
-
-static iotw_fw fw;
-static iotw_mcu_port_ctx port_ctx;
-static iotw_port port;
-
-static void fatal(const char *why) {
-  char line[96];
-  snprintf(line, sizeof line, "error panic %s\n", why);
-  board_log_write(line);
-  exit(1);
-}
-
-int main(int argc, char **argv) {
+const iotw_mcu_board *lm3s6965_board_init(void) {
   REG(SYSCTL_RCC) = (REG(SYSCTL_RCC) & ~(0xFu << RCC_SYSDIV_SHIFT | RCC_PWRDN | RCC_BYPASS)) |
                     3u << RCC_SYSDIV_SHIFT | RCC_USESYSDIV;
   REG(SYSCTL_RCGC1) |= 0x3u; /* clocks of UART0 and UART1 */
   uart_init(UART0);
   uart_init(UART1);
-  REG(SYST_RVR) = CORE_HZ / 1000u - 1u;
+  REG(SYST_RVR) = LM3S6965_CORE_HZ / 1000u - 1u;
   REG(SYST_CVR) = 0;
   REG(SYST_CSR) = SYST_CSR_ENABLE_TICKINT_CORECLK;
-
-  static uint8_t seed[32], node_pk[32];
-  iotw_fw_config cfg = {.name = NULL, .model = "qemu-cortex-m3", .fw_version = "0.1.0-m3"};
-  int have_seed = 0;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (i == 1 && !strchr(a, '=')) continue; /* QEMU's semihosting command line starts with the -kernel path */
-    if (strncmp(a, "name=", 5) == 0) cfg.name = a + 5;
-    else if (strncmp(a, "seed=", 5) == 0) have_seed = iotw_mcu_hex32(a + 5, seed) == 0;
-    else if (strncmp(a, "node_pubkey=", 12) == 0) {
-      if (iotw_mcu_hex32(a + 12, node_pk) != 0) fatal("node_pubkey= needs 64 hex digits");
-      cfg.node_pubkey = node_pk;
-    } else if (strncmp(a, "model=", 6) == 0) cfg.model = a + 6;
-    else if (strncmp(a, "fw_version=", 11) == 0) cfg.fw_version = a + 11;
-    else {
-      char why[64];
-      snprintf(why, sizeof why, "unknown argument %.40s", a);
-      fatal(why);
-    }
-  }
-  if (!cfg.name || !cfg.name[0]) fatal("name= is required");
-  if (!have_seed) fatal("seed= needs 64 hex digits");
-  cfg.reset_reason = take_reset_reason();
-  char line[64];
-  snprintf(line, sizeof line, "info boot reset_reason=%lu\n", (unsigned long)cfg.reset_reason);
-  board_log_write(line);
-  if (iotw_mcu_port_init(&port, &port_ctx, &board, seed) != 0) fatal("nvs not writable");
-  iotw_mcu_run(&fw, &cfg, &port);
-  fatal("boot failed: nvs not writable");
-  return 1;
+  return &board;
 }
