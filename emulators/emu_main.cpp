@@ -1,6 +1,7 @@
 // iotw-emu: emulated IOTW micro-mining devices (docs/emulators.md).
-//   iotw-emu --config pool.toml                      a pool of ESP modules, DPS chips, bulbs and AT-mode
+//   iotw-emu --config pool.toml                      a pool of ESP modules, DPS chips, bulbs, AT-mode
 //                                                    appliances (MCU + ESP/Realtek module, UDP to the trust node)
+//                                                    and qemu-cortex-m3 devices (a qemu-system-arm child each)
 //   iotw-emu dps [--modbus-tcp A:P] [--modbus-rtu-pty] [--link PATH | --pty] [--nvs-dir DIR]   one DPS chip
 //   iotw-emu bulb [--yeelight A:P] [--discovery A:P] [--modbus-tcp A:P] [--link PATH | --pty] [--nvs-dir DIR]
 //                                                    one smart bulb; --pty: the firmware's UART on a new PTY
@@ -16,7 +17,7 @@
 // Standalone modes print their endpoints on stdout, one per line (the PTY path first), and write events
 // to stderr unless --events is given. Runs until SIGTERM/SIGINT; exit codes (docs/cli.md): 0 then, 2 on a bad
 // command line or config, 3 when it could not run (a port in use, no PTY, a link that will not open, a TAP
-// module process that exited). Human-readable logs go to stderr through spdlog.
+// module process that exited, qemu-system-arm or a qemu-cortex-m3 device's image missing). Human-readable logs go to stderr through spdlog.
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>

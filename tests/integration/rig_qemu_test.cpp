@@ -1,6 +1,7 @@
 // rigs/qemu_cortex_m.toml through the real binaries: two qemu-cortex-m3 devices (the firmware's Cortex-M3 image in
 // qemu-system-arm) among emulated ESP devices register with the trust node, mine blocks and witness rounds; one of
-// them is reset over QMP halfway and registers again under the same identity. Built only when the main build makes the
+// them is reset over QMP halfway and registers again under the same identity, the other's link is delayed by the
+// serial fault proxy. Built only when the main build makes the
 // image (tests/integration/CMakeLists.txt); needs qemu-system-arm (scripts/setup.sh).
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -55,6 +56,12 @@ TEST(RigQemu, CortexM3ImagesMineAndWitnessAndKeepTheirIdentityThroughAReboot) {
   ASSERT_GE(registered["qemu-m3-01"].size(), 2u);
   for (const json& reg : registered["qemu-m3-01"]) EXPECT_EQ(reg["device"], key_of["qemu-m3-01"]);
   EXPECT_EQ(registered["qemu-m3-01"].back()["new"], false);  // known to the node: the same device came back
+
+  // The serial fault proxy sits on a QEMU device's link like on any PTY link: the delay step delayed its chunks.
+  bool delayed = false;
+  for (const json& l : r.report["harness"]["links"])
+    if (l["device"] == "qemu-m3-02") delayed = l["faults"]["delayed_chunks"].get<int>() > 0;
+  EXPECT_TRUE(delayed) << r.report["harness"]["links"].dump();
 
   // Mining and witnessing, from the exported ledger: blocks mined by the QEMU devices, attestations they signed.
   std::map<std::string, int> mined, witnessed;  // pubkey -> count
