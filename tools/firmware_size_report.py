@@ -34,14 +34,15 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
-# Target -> binutils prefix, the chip profiles it stands for, and the exception frame an interrupt pushes.
+# Target -> binutils prefix, the chip profiles it stands for, the exception frame an interrupt pushes, and the data
+# RAM's address window (ARMv7-M: the SRAM region; ESP8266: dram0, 80 KiB below 0x40000000; its IRAM holds code).
 TARGETS = {
     "cortex-m3": {"prefix": "arm-none-eabi", "chips": ["rtl8195"], "isr_frame": 32,
-                  "note": "ARMv7-M basic exception frame: 8 words"},
+                  "ram": (0x20000000, 0x40000000), "note": "ARMv7-M basic exception frame: 8 words"},
     "cortex-m4": {"prefix": "arm-none-eabi", "chips": ["rtl8710"], "isr_frame": 104,
-                  "note": "ARMv7-M extended frame with the FPU context: 26 words"},
+                  "ram": (0x20000000, 0x40000000), "note": "ARMv7-M extended frame with the FPU context: 26 words"},
     "lx106": {"prefix": "xtensa-lx106-elf", "chips": ["esp8266", "esp32"], "isr_frame": 0,
-              "note": "interrupt vectors belong to the SDK, outside this image"},
+              "ram": (0x3FFE8000, 0x40000000), "note": "interrupt vectors belong to the SDK, outside this image"},
 }
 # Debian has no Xtensa LX6 toolchain: the esp32 row is checked with the lx106 (ESP8266) figures as its proxy.
 PROXY_NOTE = {"esp32": "lx106 figures as the proxy (Debian has no Xtensa LX6 toolchain)"}
@@ -161,11 +162,30 @@ def parse_su(text: str) -> dict:
     return out
 
 
-def load_graph(folder: str) -> Graph:
-    """Every *.ci under folder, cross-checked against the *.su next to it."""
+def linked_objects(map_text: str) -> set:
+    """The input objects a GNU ld map names (paths, and archive members by name): what the image is made of."""
+    return set(re.findall(r"[^\s()]+\.(?:o|obj)\b", map_text))
+
+
+def _linked(base: str, folder: str, linked: set | None) -> bool:
+    """Whether the object of a .ci/.su file (its path without the extension) is one the image links: the map
+    names a direct object by its path (relative to the build folder, or absolute), an archive member by its name."""
+    if linked is None:
+        return True
+    for n in (base + ".o", base + ".obj"):
+        if os.path.relpath(n, folder) in linked or os.path.abspath(n) in linked or os.path.basename(n) in linked:
+            return True
+    return False
+
+
+def load_graph(folder: str, linked: set | None = None) -> Graph:
+    """Every *.ci under folder whose object the image links (linked: linked_objects of its map; None = all),
+    cross-checked against the *.su next to it."""
     g = Graph()
-    cis = sorted(glob.glob(os.path.join(folder, "**", "*.ci"), recursive=True))
-    sus = sorted(glob.glob(os.path.join(folder, "**", "*.su"), recursive=True))
+    cis = sorted(p for p in glob.glob(os.path.join(folder, "**", "*.ci"), recursive=True)
+                 if _linked(p[:-3], folder, linked))
+    sus = sorted(p for p in glob.glob(os.path.join(folder, "**", "*.su"), recursive=True)
+                 if _linked(p[:-3], folder, linked))
     if not cis:
         raise ReportError(f"{folder}: no *.ci call graphs (compile with -fcallgraph-info=su)")
     su_all = {}
@@ -242,34 +262,42 @@ class Sections:
 _SECTION = re.compile(r"^\s*\[\s*\d+\]\s+(\S+)\s+(\S+)\s+([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)\s+\S+\s+([A-Za-z]*)")
 
 
-def parse_sections(readelf_s: str) -> Sections:
-    """Classifies readelf -SW's allocated sections: PROGBITS go to flash (a writable one, .data, also to RAM: its
-    load image is in flash and it is copied at start); NOBITS writable ones (.bss) to RAM."""
+def parse_sections(readelf_s: str, ram: tuple) -> Sections:
+    """Classifies readelf -SW's allocated sections. flash: every one with contents (PROGBITS: code, constants,
+    vectors, and .data's load image). static RAM: the bytes the sections inside the target's data-RAM window
+    [ram[0], ram[1]) occupy, counted once where sections overlap (picolibc's .tbss and the .tbss_space that holds
+    it); data = the ones with contents, bss = the rest. Not the flags: the ARM vectors (.init) are writable at
+    address 0, in flash; the ESP8266 keeps its .rodata in data RAM."""
     s = Sections()
+    spans = []
     for line in readelf_s.splitlines():
         m = _SECTION.match(line)
         if not m:
             continue
-        name, typ, size, flags = m.group(1), m.group(2), int(m.group(4), 16), m.group(5)
+        name, typ, addr, size, flags = m.group(1), m.group(2), int(m.group(3), 16), int(m.group(4), 16), m.group(5)
         if "A" not in flags or size == 0:
             continue
         if name in RESERVED_SECTIONS:
             s.reserved[name] = size
             s.rows.append((name, size, "reserved"))
             continue
-        if typ == "NOBITS":
-            if "W" in flags:
-                s.static_ram += size
-                s.bss += size
-                s.rows.append((name, size, "ram"))
+        in_ram = ram[0] <= addr < ram[1]
+        if typ != "NOBITS":
+            s.flash += size
+        if in_ram:
+            spans.append((addr, addr + size, typ != "NOBITS"))
+        s.rows.append((name, size, ("flash+ram" if typ != "NOBITS" else "ram") if in_ram else "flash"))
+    # the union of the RAM spans; a byte with contents in any section is data
+    end = None
+    for lo, hi, contents in sorted(spans):
+        lo = max(lo, end) if end is not None else lo
+        if hi <= lo:
             continue
-        s.flash += size
-        if "W" in flags:
-            s.static_ram += size
-            s.data += size
-            s.rows.append((name, size, "flash+ram"))
-        else:
-            s.rows.append((name, size, "flash"))
+        s.static_ram += hi - lo
+        if contents:
+            s.data += hi - lo
+        end = hi
+    s.bss = s.static_ram - s.data
     return s
 
 
@@ -630,9 +658,16 @@ def measure(target: str, folder: str, elf: str, bounds: dict, compiler: str | No
     prefix = TARGETS[target]["prefix"]
     compiler = compiler or cmake_compiler(folder)
     readelf, objdump = (find_tool(prefix, t, compiler) for t in ("readelf", "objdump"))
-    secs = parse_sections(run([readelf, "-SW", elf]))
+    secs = parse_sections(run([readelf, "-SW", elf]), TARGETS[target]["ram"])
     elf_funcs = parse_symbols(run([readelf, "-sW", elf]))
-    g = load_graph(folder)
+    # the objects the image links, from its link map (-Map): a folder may hold more than one image's objects
+    linked = None
+    for m in (os.path.splitext(elf)[0] + ".map", elf + ".map"):
+        if os.path.exists(m):
+            with open(m, encoding="utf-8", errors="replace") as f:
+                linked = linked_objects(f.read())
+            break
+    g = load_graph(folder, linked)
     taken = set()
     for o in g.objects:
         taken |= address_taken(run([readelf, "-rW", o]))

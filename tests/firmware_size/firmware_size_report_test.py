@@ -142,6 +142,25 @@ class CallGraph(unittest.TestCase):
         self.assertEqual(r.worst, 108 + (40 + 32) + (16 + 32) + (300 + 32))
         self.assertEqual([n for n, _ in r.path], ["Reset_Handler", "main"])
 
+    def test_only_objects_the_image_links_count(self):
+        d = tempfile.mkdtemp(prefix="fsr_test_")
+        try:
+            for name, frame in (("img", 64), ("bench", 9000)):  # two images' objects in one build folder
+                sub = os.path.join(d, "CMakeFiles", name + ".dir")
+                os.makedirs(sub)
+                with open(os.path.join(sub, "main.c.ci"), "w") as f:
+                    f.write(ci_text(f"{name}/main.c", {"main": (frame, "static")}, []))
+                with open(os.path.join(sub, "main.c.su"), "w") as f:
+                    f.write(su_text(f"{name}/main.c", {"main": (frame, "static")}))
+                open(os.path.join(sub, "main.c.obj"), "w").close()
+            linked = fsr.linked_objects("LOAD CMakeFiles/img.dir/main.c.obj\n .text  0x0  0x10 libx.a(member.c.obj)\n")
+            self.assertEqual(linked, {"CMakeFiles/img.dir/main.c.obj", "member.c.obj"})
+            g = fsr.load_graph(d, linked)
+            self.assertEqual(fsr.worst_case_stack(g).worst, 64)
+            self.assertEqual(g.objects, [os.path.join(d, "CMakeFiles", "img.dir", "main.c.obj")])
+        finally:
+            shutil.rmtree(d)
+
     def test_su_is_the_frame_authority_and_must_cover_the_graph(self):
         d = tempfile.mkdtemp(prefix="fsr_test_")
         try:
@@ -161,25 +180,37 @@ class CallGraph(unittest.TestCase):
 
 
 class Binutils(unittest.TestCase):
-    def test_sections_flash_is_loaded_content_ram_is_data_and_bss(self):
+    def test_sections_flash_is_loaded_content_ram_is_what_lies_in_data_ram(self):
+        # picolibc on a Cortex-M: writable vectors in flash (.init at 0), the TLS .tbss inside .tbss_space
         readelf = textwrap.dedent("""\
           [Nr] Name              Type            Addr     Off    Size   ES Flg Lk Inf Al
           [ 0]                   NULL            00000000 000000 000000 00      0   0  0
-          [ 1] .init             PROGBITS        00000000 001000 000090 00  AX  0   0  4
-          [ 2] .text             PROGBITS        00000090 001090 018000 00  AX  0   0  8
-          [ 3] .data             PROGBITS        20000000 020000 000050 00  WA  0   0  8
-          [ 4] .tbss             NOBITS          20000050 020050 000004 00 WAT  0   0  4
-          [ 5] .bss              NOBITS          20000058 020058 001270 00  WA  0   0  8
-          [ 6] .stack            NOBITS          20001300 020058 000800 00  WA  0   0  1
-          [ 7] .debug_info       PROGBITS        00000000 020058 009000 00      0   0  1
-          [ 8] .ARM.attributes   ARM_ATTRIBUTES  00000000 029058 00002e 00      0   0  1
+          [ 1] .init             PROGBITS        00000000 001000 000040 00  WA  0   0 128
+          [ 2] .text             PROGBITS        00000040 001040 01a630 00  AX  0   0 16
+          [ 3] .data             PROGBITS        20000000 01c000 000010 00  WA  0   0  4
+          [ 4] .tbss             NOBITS          20000010 01c010 000084 00 WAT  0   0  4
+          [ 5] .tbss_space       NOBITS          20000010 01c010 000084 00  WA  0   0  1
+          [ 6] .bss              NOBITS          20000098 01c010 001168 00  WA  0   0  8
+          [ 7] .stack            NOBITS          20001200 01c010 000800 00  WA  0   0  1
+          [ 8] .comment          PROGBITS        00000000 01c010 000026 01  MS  0   0  1
+          [ 9] .debug_info       PROGBITS        00000000 020058 009000 00      0   0  1
         """)
-        s = fsr.parse_sections(readelf)
-        self.assertEqual(s.flash, 0x90 + 0x18000 + 0x50)
-        self.assertEqual(s.data, 0x50)
-        self.assertEqual(s.bss, 4 + 0x1270)
-        self.assertEqual(s.static_ram, 0x50 + 4 + 0x1270)
+        s = fsr.parse_sections(readelf, fsr.TARGETS["cortex-m3"]["ram"])
+        self.assertEqual(s.flash, 0x40 + 0x1a630 + 0x10)
+        self.assertEqual(s.data, 0x10)
+        self.assertEqual(s.bss, 0x84 + 0x1168)
+        self.assertEqual(s.static_ram, 0x10 + 0x84 + 0x1168)
         self.assertEqual(s.reserved, {".stack": 0x800})
+        # the ESP8266: code in the flash window, .rodata inside .data in dram0 (read-only data costs RAM there)
+        readelf = textwrap.dedent("""\
+          [ 1] .text             PROGBITS        40210000 001000 020c2c 00  AX  0   0  4
+          [ 2] .data             PROGBITS        3ffe8000 022000 002060 00  WA  0   0 16
+          [ 3] .rodata           PROGBITS        3ffea060 024060 000100 00   A  0   0  4
+          [ 4] .bss              NOBITS          3ffea160 024160 001d50 00  WA  0   0  8
+        """)
+        s = fsr.parse_sections(readelf, fsr.TARGETS["lx106"]["ram"])
+        self.assertEqual(s.flash, 0x20c2c + 0x2060 + 0x100)
+        self.assertEqual((s.data, s.bss), (0x2060 + 0x100, 0x1d50))
 
     def test_address_taken_arm_relocations(self):
         readelf_r = textwrap.dedent("""\
@@ -356,7 +387,12 @@ class WithGcc(unittest.TestCase):
                   "-fstack-usage", "-fcallgraph-info=su", "--specs=picolibc.specs"]
             subprocess.run(cc + ["-c", src, "-o", obj], check=True)
             elf = os.path.join(d, "t.elf")
-            subprocess.run(cc + ["-Wl,--gc-sections", obj, "-o", elf, "-lsemihost"], check=True)
+            subprocess.run(cc + ["-Wl,--gc-sections", "-Wl,-Map=" + os.path.join(d, "t.map"), obj, "-o", elf,
+                                 "-lsemihost"], check=True)
+            # another image's object in the same folder (its own main) is not part of this image
+            with open(os.path.join(d, "other.c"), "w") as f:
+                f.write("int main(void) { volatile char huge[9000]; huge[0] = 1; return huge[0]; }\n")
+            subprocess.run(cc + ["-c", os.path.join(d, "other.c"), "-o", os.path.join(d, "other.o")], check=True)
             r = fsr.measure("cortex-m3", d, elf, {"indirect_nesting": 1})
             self.assertEqual(r["recursion"], [])
             self.assertGreaterEqual(r["static_ram_bytes"], 3000 + 4)
@@ -368,6 +404,7 @@ class WithGcc(unittest.TestCase):
             self.assertTrue(any(n.startswith("use") for n in names), names)  # use, or a clone use.constprop.0
             self.assertGreaterEqual(r["indirect_call_bytes"], 700)
             self.assertGreaterEqual(r["stack_bytes"], 900)
+            self.assertLess(r["stack_bytes"], 9000)  # other.o's main is not in the image's map
             self.assertGreater(r["flash_bytes"], 0)
             self.assertIn("strlen", r["library_functions"])  # picolibc's, measured from its disassembly
         finally:
