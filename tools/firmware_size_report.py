@@ -596,10 +596,10 @@ def worst_case_stack(g: Graph, isr_frame: int = 0, elf_funcs: set | None = None,
             memo[cid] = (c["frame"] + best[0], best[1])
         return memo
 
-    cost = 0
+    cost, inner_cost, inner_memo = 0, 0, longest(0)
     for _ in range(res.indirect_nesting):
-        memo = longest(cost)
-        cost = max((memo[comp_of[t]][0] for t in targets), default=0)
+        inner_cost, inner_memo = cost, longest(cost)  # level k: its targets' own indirect calls cost level k-1
+        cost = max((inner_memo[comp_of[t]][0] for t in targets), default=0)
     res.indirect_cost = cost
     memo = longest(cost)
 
@@ -608,17 +608,18 @@ def worst_case_stack(g: Graph, isr_frame: int = 0, elf_funcs: set | None = None,
         called |= {s for s in out if s != INDIRECT and comp_of[s] != comp_of[t]}
     roots = sorted(t for t in funcs if t not in called and not comps[comp_of[t]]["cyclic"])
 
-    def label(cid):
+    def label(cid, indirect_cost=None):
         if cid == "indirect":
-            return ("(indirect call)", cost)
+            return ("(indirect call)", cost if indirect_cost is None else indirect_cost)
         c = comps[cid]
         if c["cyclic"]:
             return (f"[cycle x{c['depth']}: {' '.join(funcs[t].symbol for t in c['members'])}]", c["frame"])
         return (funcs[c["members"][0]].symbol, c["frame"])
 
-    if targets:
-        deepest = max(targets, key=lambda t: (memo[comp_of[t]][0], t))
-        res.indirect_path = [label(comp_of[deepest])] + [label(c) for c in memo[comp_of[deepest]][1]]
+    if targets:  # the path that sets the indirect cost, its own indirect calls at the level below
+        deepest = max(targets, key=lambda t: (inner_memo[comp_of[t]][0], t))
+        res.indirect_path = [label(comp_of[deepest])] + [label(c, inner_cost)
+                                                         for c in inner_memo[comp_of[deepest]][1]]
     thread_best, fault_worst = (-1, None), 0
     for r in roots:
         d = memo[comp_of[r]][0]

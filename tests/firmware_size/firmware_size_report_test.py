@@ -93,7 +93,13 @@ class CallGraph(unittest.TestCase):
         g = graph_of([("a.c", {"main": (10, "static"), "cb_outer": (100, "static"), "cb_inner": (1000, "static")},
                        [("main", fsr.INDIRECT), ("cb_outer", fsr.INDIRECT)])], taken={"cb_outer", "cb_inner"})
         self.assertEqual(fsr.worst_case_stack(g, bounds={"indirect_nesting": 1}).indirect_cost, 1000)
-        self.assertEqual(fsr.worst_case_stack(g, bounds={"indirect_nesting": 2}).indirect_cost, 1100)
+        two = fsr.worst_case_stack(g, bounds={"indirect_nesting": 2})
+        self.assertEqual(two.indirect_cost, 1100)
+        self.assertEqual(two.indirect_path, [("cb_outer", 100), ("(indirect call)", 1000)])
+        self.assertEqual(two.roots["main"], 10 + 1100)
+        # nobody calls cb_outer directly, so it is a root too (an SDK may call a callback it was given), and as a
+        # root its own indirect calls cost the full level
+        self.assertEqual(two.roots["cb_outer"], 100 + 1100)
 
     def test_recursion_is_reported_and_fails_unless_bounded(self):
         units = [("a.c", {"main": (8, "static"), "enc": (40, "static"), "sub": (24, "static"), "leaf": (4, "static")},
