@@ -4,10 +4,12 @@
 For each cross target folder (build/cross/<target>/, target = cortex-m3 | cortex-m4 | lx106) and its ELF image:
 
   flash      = every allocated section with contents (text, rodata, the load image of .data, vectors, ...)
-  static RAM = every allocated, writable section (data + bss), less the linker script's reserved .stack / .heap
-  stack      = the worst-case stack along the call graph: GCC's -fcallgraph-info=su graphs (*.ci, VCG) with the
-               frame sizes of -fstack-usage (*.su), summed along the deepest path from every root (a function
-               nobody calls: main / Reset_Handler / the port's interrupt entry points)
+  static RAM = the bytes of the sections in the target's data RAM (data + bss), less the linker script's
+               reserved .stack / .heap
+  stack      = the worst-case stack along the call graph: GCC's -fcallgraph-info=su graphs (*.ci, VCG) of the
+               objects the link map names, with the frame sizes of -fstack-usage (*.su), summed along the deepest
+               path from every root (a function nobody calls: _start / main / the interrupt entry points), plus
+               every interrupt entry's own
 
 and the budgets of the chip profiles (emulators/esp_wifi/esp_chip_profile.cpp: app_ram_bytes, app_flash_bytes):
 RAM needed = static RAM + stack. Exit 1 when a budget is exceeded or the stack cannot be bounded (recursion, a
@@ -17,8 +19,9 @@ target's binutils (<prefix>-readelf -S/-s/-r, <prefix>-objdump -d).
 Indirect calls (the core calls its port through iotw_port's function pointers; nanopb its stream callbacks) are
 invisible to GCC's graph. They are resolved conservatively: an indirect call costs the deepest stack of any
 function whose address is taken anywhere in the image's objects (a relocation that is not a call, e.g. a port
-table initialiser or a callback argument). Functions linked from precompiled libraries (picolibc, libgcc: no .su)
-are measured from their disassembly: the prologue's pushes and stack-pointer subtractions, and their direct calls.
+table initialiser or a callback argument), nested as deep as tools/firmware_stack_bounds.json declares. Call cycles
+fail unless that file bounds their depth (nanopb's submessage recursion). Functions linked from precompiled
+libraries (picolibc, libgcc: no .su) are measured from their disassembly: stack-pointer adjustments and calls.
 """
 from __future__ import annotations
 
