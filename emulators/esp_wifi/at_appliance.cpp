@@ -177,7 +177,11 @@ void AtAppliance::type_uart(std::string text, std::function<void(const Typed&)> 
     done(Typed{{}, false, "too many typed lines waiting for " + spec_.name + " (at most " + std::to_string(kTypedQueue) + ")"});
     return;
   }
-  typed_.push_back(TypedLine{std::move(text), std::move(done), now_ns() / 1'000'000});
+  TypedLine line;
+  line.text = std::move(text);
+  line.done = std::move(done);
+  line.queued_ms = now_ns() / 1'000'000;
+  typed_.push_back(std::move(line));
 }
 
 void AtAppliance::finish_typed(Typed result) {

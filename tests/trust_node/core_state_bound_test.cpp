@@ -22,7 +22,8 @@ TEST(TrustNodeCoreMemory, StateDoesNotGrowWithRoundsBlocksOrLinkChurn) {
     rig.advance(rig.cfg.block_interval_ms);
     if (i % 7 == 0) {
       // Link churn: a stranger's link opens, sends a Hello (a registration in progress), and goes away.
-      SimDevice s(++stranger, "stranger-" + std::to_string(stranger), Behaviour::honest);
+      const uint32_t id = ++stranger;
+      SimDevice s(id, "stranger-" + std::to_string(id), Behaviour::honest);
       rig.core.link_opened(s.link, "udp:127.0.0.1:" + std::to_string(s.link));
       rig.core.on_message(s.link, s.hello());
       std::erase_if(rig.sink.out, [&](const auto &o) { return o.first == s.link; });  // its Challenge

@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "host_port.h"
 
+#include "sodium_crypto.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -134,25 +136,9 @@ static int host_nvs_set(void *c, const char *key, const uint8_t *data, size_t le
   return 0;
 }
 
-static void host_sha256(void *c, const uint8_t *in, size_t len, uint8_t out[32]) {
-  (void)c;
-  crypto_hash_sha256(out, in, len);
-}
 
-static void host_keypair(void *c, const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64]) {
-  (void)c;
-  crypto_sign_seed_keypair(pk, sk, seed);
-}
 
-static void host_sign(void *c, const uint8_t sk[64], const uint8_t *msg, size_t len, uint8_t sig[64]) {
-  (void)c;
-  crypto_sign_detached(sig, NULL, msg, len, sk);
-}
 
-static int host_verify(void *c, const uint8_t pk[32], const uint8_t *msg, size_t len, const uint8_t sig[64]) {
-  (void)c;
-  return crypto_sign_verify_detached(sig, msg, len, pk);
-}
 
 static void host_log(void *c, iotw_log_level level, const char *event, const char *detail) {
   iotw_host_port_ctx *ctx = c;
@@ -174,10 +160,7 @@ int iotw_host_port_init(iotw_port *port, iotw_host_port_ctx *ctx) {
   port->random_bytes = host_random;
   port->nvs_get = host_nvs_get;
   port->nvs_set = host_nvs_set;
-  port->sha256 = host_sha256;
-  port->ed25519_seed_keypair = host_keypair;
-  port->ed25519_sign = host_sign;
-  port->ed25519_verify = host_verify;
   port->log = host_log;
+  iotw_port_use_sodium_crypto(port);
   return 0;
 }

@@ -1,8 +1,9 @@
 /* The microcontroller port (mcu_port.h). */
 #include "mcu_port.h"
 
+#include "sodium_crypto.h"
+
 #include <sodium/crypto_hash_sha256.h>
-#include <sodium/crypto_sign_ed25519.h>
 #include <sodium/utils.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,25 +40,9 @@ static int port_nvs_set(void *ctx, const char *key, const uint8_t *data, size_t 
   return ctx_of(ctx)->board->nvs_set(key, data, len);
 }
 
-static void port_sha256(void *ctx, const uint8_t *in, size_t len, uint8_t out[32]) {
-  (void)ctx;
-  crypto_hash_sha256(out, in, len);
-}
 
-static void port_seed_keypair(void *ctx, const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64]) {
-  (void)ctx;
-  crypto_sign_ed25519_seed_keypair(pk, sk, seed);
-}
 
-static void port_sign(void *ctx, const uint8_t sk[64], const uint8_t *msg, size_t len, uint8_t sig[64]) {
-  (void)ctx;
-  crypto_sign_ed25519_detached(sig, NULL, msg, len, sk);
-}
 
-static int port_verify(void *ctx, const uint8_t pk[32], const uint8_t *msg, size_t len, const uint8_t sig[64]) {
-  (void)ctx;
-  return crypto_sign_ed25519_verify_detached(sig, msg, len, pk) == 0 ? 0 : 1;
-}
 
 static void port_log(void *ctx, iotw_log_level level, const char *event, const char *detail) {
   static const char *const names[] = {"debug", "info", "warn", "error"};
@@ -88,11 +73,8 @@ int iotw_mcu_port_init(iotw_port *port, iotw_mcu_port_ctx *ctx, const iotw_mcu_b
   port->random_bytes = port_random_bytes;
   port->nvs_get = port_nvs_get;
   port->nvs_set = port_nvs_set;
-  port->sha256 = port_sha256;
-  port->ed25519_seed_keypair = port_seed_keypair;
-  port->ed25519_sign = port_sign;
   port->log = port_log;
-  port->ed25519_verify = port_verify;
+  iotw_port_use_sodium_crypto(port);
   return 0;
 }
 

@@ -1,6 +1,8 @@
 /* ports/sim implementation (see sim_port.h). */
 #include "sim_port.h"
 
+#include "sodium_crypto.h"
+
 #include <sodium.h>
 #include <string.h>
 
@@ -56,25 +58,9 @@ static int sim_nvs_set(void *c, const char *key, const uint8_t *data, size_t len
   return 0;
 }
 
-static void sim_sha256(void *c, const uint8_t *in, size_t len, uint8_t out[32]) {
-  (void)c;
-  crypto_hash_sha256(out, in, len);
-}
 
-static void sim_keypair(void *c, const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64]) {
-  (void)c;
-  crypto_sign_seed_keypair(pk, sk, seed);
-}
 
-static void sim_sign(void *c, const uint8_t sk[64], const uint8_t *msg, size_t len, uint8_t sig[64]) {
-  (void)c;
-  crypto_sign_detached(sig, NULL, msg, len, sk);
-}
 
-static int sim_verify(void *c, const uint8_t pk[32], const uint8_t *msg, size_t len, const uint8_t sig[64]) {
-  (void)c;
-  return crypto_sign_verify_detached(sig, msg, len, pk);
-}
 
 static void sim_log(void *c, iotw_log_level level, const char *event, const char *detail) {
   iotw_sim_port_ctx *ctx = c;
@@ -92,10 +78,7 @@ int iotw_sim_port_init(iotw_port *port, iotw_sim_port_ctx *ctx, uint64_t seed) {
   port->random_bytes = sim_random;
   port->nvs_get = sim_nvs_get;
   port->nvs_set = sim_nvs_set;
-  port->sha256 = sim_sha256;
-  port->ed25519_seed_keypair = sim_keypair;
-  port->ed25519_sign = sim_sign;
-  port->ed25519_verify = sim_verify;
   port->log = sim_log;
+  iotw_port_use_sodium_crypto(port);
   return 0;
 }

@@ -1426,6 +1426,17 @@ class LoopbackUdp {
   }
   std::uint16_t port = 0;
 
+  /// The module was told to send `sent` here: records what arrived within 2 s as o.measured["datagram"] and returns
+  /// a failed Outcome (naming `after`, the module's send confirmation) unless it was exactly `sent`.
+  std::optional<Outcome> expect(Outcome& o, const std::string& sent, const std::string& after) {
+    const auto got = receive(std::chrono::milliseconds(2000));
+    o.measured["datagram"] = got ? *got : nullptr;
+    if (got == sent) return std::nullopt;
+    return fail(got ? fmt::format("the peer received {:?}, not the {} bytes sent", *got, sent.size())
+                    : no_response(std::chrono::milliseconds(2000)) + ": no datagram at the loopback peer after " + after,
+                o.measured);
+  }
+
  private:
   Socket s_{SOCK_DGRAM};
   sockaddr_in from_{};
@@ -1452,12 +1463,7 @@ Outcome cert091(RunContext& c) {
   };
   Outcome o = at_steps(c, steps, "\r\n", kEspAtEnds, "esp_at.md");
   if (o.verdict != Verdict::Pass) return o;
-  const auto got = peer.receive(2000ms);
-  o.measured["datagram"] = got ? *got : nullptr;
-  if (got != payload)
-    return fail(got ? fmt::format("the peer received {:?}, not the {} bytes sent", *got, payload.size())
-                    : no_response(2000ms) + ": no datagram at the loopback peer after SEND OK",
-                o.measured);
+  if (auto failed = peer.expect(o, payload, "SEND OK")) return *failed;
   peer.reply(back);
   const std::string ipd = at_read(c, {":" + back}, 2000ms);  // payload bytes, no line end after them
   c.engine.note(fmt::format("AT (datagram {:?} to the module) -> {:?}", back, ipd));
@@ -1526,12 +1532,7 @@ Outcome cert092(RunContext& c) {
   };
   Outcome o = at_steps(c, steps, "\r\n", kEspAtEnds, "esp_at.md");
   if (o.verdict != Verdict::Pass) return o;
-  const auto got = peer.receive(2000ms);
-  o.measured["datagram"] = got ? *got : nullptr;
-  if (got != payload)
-    return fail(got ? fmt::format("the peer received {:?}, not the {} bytes sent", *got, payload.size())
-                    : no_response(2000ms) + ": no datagram at the loopback peer after SEND OK",
-                o.measured);
+  if (auto failed = peer.expect(o, payload, "SEND OK")) return *failed;
   peer.reply(back);
   const std::string ipd = at_read(c, {":" + back}, 2000ms);
   c.engine.note(fmt::format("AT (datagram {:?} to the module) -> {:?}", back, ipd));
@@ -1632,12 +1633,7 @@ Outcome cert096(RunContext& c) {
   };
   Outcome o = at_steps(c, steps, "\r\n", kRealtekAtEnds, "realtek_at.md");
   if (o.verdict != Verdict::Pass) return o;
-  const auto got = peer.receive(2000ms);
-  o.measured["datagram"] = got ? *got : nullptr;
-  if (got != payload)
-    return fail(got ? fmt::format("the peer received {:?}, not the {} bytes sent", *got, payload.size())
-                    : no_response(2000ms) + ": no datagram at the loopback peer after [ATPT] OK",
-                o.measured);
+  if (auto failed = peer.expect(o, payload, "[ATPT] OK")) return *failed;
   peer.reply(back);
   const std::string rx = at_read(c, kRealtekAtEnds, 2000ms);  // auto-receive (ATPK=1)
   c.engine.note(fmt::format("AT (datagram {:?} to the module) -> {:?}", back, rx));
@@ -1679,12 +1675,7 @@ Outcome cert097(RunContext& c) {
   };
   Outcome o = at_steps(c, steps, "\r\n", kRealtekAtEnds, "realtek_at.md");
   if (o.verdict != Verdict::Pass) return o;
-  const auto got = peer.receive(2000ms);
-  o.measured["datagram"] = got ? *got : nullptr;
-  if (got != "hello")
-    return fail(got ? fmt::format("the peer received {:?}, not the 5 bytes sent", *got)
-                    : no_response(2000ms) + ": no datagram at the loopback peer after [ATPT] OK",
-                o.measured);
+  if (auto failed = peer.expect(o, "hello", "[ATPT] OK")) return *failed;
   // ATPR (auto-receive off) reads what is queued; before the datagram has arrived it reads 0 bytes, so it is asked
   // again for at most 2 s. The AN0075 example: "[ATPR] OK,8,2:12345678".
   peer.reply("12345678");
