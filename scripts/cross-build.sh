@@ -5,7 +5,7 @@
 # is missing is skipped with a line naming its Debian packages (exit 0 when nothing else failed).
 #   scripts/cross-build.sh                      every target
 #   scripts/cross-build.sh cortex-m3 lx106      some targets
-#   scripts/cross-build.sh --json               the report as JSON
+#   scripts/cross-build.sh --json               the report as JSON (the only thing on stdout; the build on stderr)
 #   scripts/cross-build.sh --write-footprint    also rewrite emulators/common/firmware_footprint.hpp (commit it)
 # BUILD_DIR (default build) is the main build folder; the targets go to $BUILD_DIR/cross/<target>/. When the main
 # build has the cross build in it (its target IOTW_CROSS_BUILD_TARGET, default iotw_cross), that target builds them;
@@ -60,14 +60,15 @@ fi
 
 jobs=${JOBS:-2}
 if [ -f "$BUILD_DIR/build.ninja" ] && ninja -C "$BUILD_DIR" -t targets all 2>/dev/null | grep -q "^$CROSS_TARGET:"; then
-  echo "cross-build: cmake --build $BUILD_DIR --target $CROSS_TARGET"
-  cmake --build "$BUILD_DIR" --target "$CROSS_TARGET" -j "$jobs"
+  echo "cross-build: cmake --build $BUILD_DIR --target $CROSS_TARGET" >&2
+  cmake --build "$BUILD_DIR" --target "$CROSS_TARGET" -j "$jobs" >&2
 else
   for t in "${ready[@]}"; do
-    echo "cross-build: $t -> $BUILD_DIR/cross/$t"
-    cmake -S firmware_stub/cross -B "$BUILD_DIR/cross/$t" -G Ninja \
-          -DCMAKE_TOOLCHAIN_FILE="$PWD/firmware_stub/cross/toolchains/$t.cmake" -DIOTW_CROSS_TARGET="$t" >/dev/null
-    cmake --build "$BUILD_DIR/cross/$t" -j "$jobs"
+    echo "cross-build: $t -> $BUILD_DIR/cross/$t" >&2
+    cmake -S firmware_stub/cross -B "$BUILD_DIR/cross/$t" -G Ninja -DCMAKE_BUILD_TYPE=MinSizeRel \
+          -DCMAKE_TOOLCHAIN_FILE="$PWD/firmware_stub/cross/toolchains/$t.cmake" -DIOTW_CROSS_TARGET="$t" \
+          -DIOTW_SRC_CACHE="$SRC_CACHE" >/dev/null
+    cmake --build "$BUILD_DIR/cross/$t" -j "$jobs" >&2
   done
 fi
 
