@@ -422,6 +422,8 @@ def library_funcs(objdump_d: str, names: set, word_at) -> dict:
             consts[reg] = int(val)
         elif op in ("bl", "blx", "call0", "call4", "call8", "call12") and target:
             cur.callees.add(target.group(1))
+        elif op == "bx" and re.fullmatch(r"r\d+", args.strip()):
+            cur.callees.add(INDIRECT)  # a tail call through a register (bx lr is a return)
         elif op in ("blx", "callx0", "callx4", "callx8", "callx12") and not target:
             reg = args.split(",")[0].strip()
             sym = lits.get(reg)

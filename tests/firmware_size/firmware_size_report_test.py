@@ -284,8 +284,17 @@ class Binutils(unittest.TestCase):
 
         00003000 <memset>:
             3000:	sub	sp, r2
+
+        00004000 <tail_through_pointer>:
+            4000:	bx	r3
+
+        00004010 <returns>:
+            4010:	bx	lr
         """)
-        funcs = fsr.library_funcs(dis, {"snprintf", "vfprintf", "memset"}, lambda a: None)
+        funcs = fsr.library_funcs(dis, {"snprintf", "vfprintf", "memset", "tail_through_pointer", "returns"},
+                                  lambda a: None)
+        self.assertEqual(funcs["tail_through_pointer"].callees, {fsr.INDIRECT})
+        self.assertEqual(funcs["returns"].callees, set())
         self.assertEqual(funcs["snprintf"].frame, 8 + 20 + 24)
         self.assertEqual(funcs["snprintf"].callees, {"vfprintf"})
         self.assertEqual(funcs["vfprintf"].frame, 9 * 4 + 2 * 8 + 1024)
