@@ -388,10 +388,12 @@ class WithGcc(unittest.TestCase):
                     typedef struct { int (*op)(const char *, int); } port_t;
                     static char big_bss[3000];
                     int counter = 7;
-                    static int deep_op(const char *s, int n) { volatile char buf[700]; buf[0] = s[0]; return buf[0] + n; }
+                    static int deep_op(const char *s, int n) {
+                      volatile char buf[700]; buf[0] = s[0]; return buf[0] + n; }
                     static int shallow_op(const char *s, int n) { return s[0] - n; }
-                    __attribute__((noinline)) static int use(const port_t *p, int n) { volatile char frame[200]; frame[0] = (char)n;
-                                                             return p->op((const char *)frame, n); }
+                    __attribute__((noinline)) static int use(const port_t *p, int n) {
+                      volatile char frame[200]; frame[0] = (char)n;
+                      return p->op((const char *)frame, n); }
                     port_t ports[2] = {{deep_op}, {shallow_op}};  /* a port table: calls through it are indirect */
                     volatile int which;
                     int main(void) { big_bss[counter] = 1;
