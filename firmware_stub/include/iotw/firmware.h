@@ -20,8 +20,10 @@
  *   key over ASSIGN / WITNESS / SEED; any other is logged request_unauthenticated, counted
  *   (stats.requests_unauthenticated) and not answered. Without the node key every request is acted on.
  *   VrfRoundSeed: ECVRF prove (crypto/, RFC 9381) over alpha = VRF(height, prev_hash) with the identity seed as
- *   sk, answered with VrfClaim (docs/vrf.md "Miner selection"). The caller's stack must allow about 12 KB
- *   for iotw_fw_on_rx while a seed is handled (libsodium's scalar multiplication; docs/vrf.md).
+ *   sk, answered with VrfClaim (docs/vrf.md "Miner selection"). The caller's stack must allow about 11 KB
+ *   on x86-64 for iotw_fw_on_rx while a seed is handled (libsodium's scalar multiplication; docs/vrf.md); the
+ *   cross builds' worst case is 9.0 KB on the ESP8266 and 13.0 KB on the Cortex-M3 with its fault handlers
+ *   (tools/firmware_size_report.py, docs/firmware.md "Size report and budgets").
  *
  * Light verification (docs/protocol.md §6 "Light verification"), only when cfg.node_pubkey is set and the port
  * has ed25519_verify: the device keeps the last checkpoint it verified (height, block hash; RAM and NVS
