@@ -1,10 +1,20 @@
-// Modbus TCP requests/s and latency: the DPS emulator (`iotw-emu dps --modbus-tcp`) against pymodbus's own
-// Modbus TCP server (bench/pymodbus_server.py) serving the same register block, both driven in one run by
-// the same libmodbus client. Results: bench/RESULTS.md. Never a test; nothing here asserts a time.
+// Modbus TCP requests/s, latency and server CPU per request: the DPS emulator (`iotw-emu dps --modbus-tcp`)
+// against pymodbus's own Modbus TCP server (bench/pymodbus_server.py) serving the same register block, both
+// driven by the same libmodbus client in one run. Results: bench/RESULTS.md. Never a test; nothing here asserts
+// a time.
 //
-//   modbus_tcp_bench --emu build/bin/iotw-emu [--requests 20000] [--count 10] [--server-script PATH]
+//   modbus_tcp_bench --emu build/bin/iotw-emu [--requests 20000] [--rounds 3] [--clients 1] [--count 10]
+//                    [--emu-before PATH] [--floor] [--server-script PATH] [--python PATH]
+//
+// Both servers run for the whole bench; the rounds alternate which one is driven first (emulator first in odd
+// rounds), so a change of the host's load during the run falls on both. Per round and server: requests/s over
+// the timed requests (after 200 warm-up requests per client), median and p99 round trip, and the server
+// process's CPU time (all its threads, /proc/PID/task/*/schedstat) per request. The last line, "result ...",
+// gives the medians over the rounds as key=value pairs (bench/run.sh reads it).
 #include <CLI/CLI.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <fmt/format.h>
 #include <modbus.h>
 
@@ -12,6 +22,13 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <atomic>
+#include <array>
+#include <unistd.h>
+#include <latch>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -43,34 +60,139 @@ modbus_t* connect(int port) {
   throw std::runtime_error(fmt::format("no Modbus TCP server on 127.0.0.1:{}", port));
 }
 
+/// CPU time of process pid, all threads, in seconds (the scheduler's nanosecond count; 0 if unreadable).
+double cpu_seconds(int pid) {
+  double ns = 0;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
+    std::ifstream f(task.path() / "schedstat");
+    double on_cpu = 0;
+    if (f >> on_cpu) ns += on_cpu;
+  }
+  return ns / 1e9;
+}
+
+struct Server {
+  const char* name;
+  int port = 0;
+  std::function<double()> cpu;  ///< the server's CPU seconds so far
+};
+
+/// The least any server can do on this host: a thread of this process that answers every 12-byte FC03 request
+/// with the same reply over blocking read/write, nothing else. Its round trip is the kernel's (loopback TCP and
+/// two wakeups); a real server's is this plus its own work.
+class ZeroWorkServer {
+ public:
+  explicit ZeroWorkServer(const std::vector<uint16_t>& block)
+      : acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+    reply_ = {0, 0, 0, 0, 0, static_cast<uint8_t>(3 + 2 * block.size()), 1, 3, static_cast<uint8_t>(2 * block.size())};
+    for (uint16_t v : block) {
+      reply_.push_back(static_cast<uint8_t>(v >> 8));
+      reply_.push_back(static_cast<uint8_t>(v & 0xFF));
+    }
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ZeroWorkServer() {
+    stop_ = true;
+    boost::system::error_code ec;
+    boost::asio::ip::tcp::socket poke(io_);
+    poke.connect(acceptor_.local_endpoint(), ec);  // wakes a pending accept
+    thread_.join();
+  }
+  int port() const { return acceptor_.local_endpoint().port(); }
+  double cpu_seconds() const {
+    const int tid = tid_.load();
+    if (!tid) return 0;
+    std::ifstream f(fmt::format("/proc/self/task/{}/schedstat", tid));
+    double ns = 0;
+    f >> ns;
+    return ns / 1e9;
+  }
+
+ private:
+  void serve() {
+    tid_ = static_cast<int>(::gettid());
+    while (!stop_) {
+      boost::system::error_code ec;
+      boost::asio::ip::tcp::socket s(io_);
+      acceptor_.accept(s, ec);
+      if (ec || stop_) continue;
+      s.set_option(boost::asio::ip::tcp::no_delay(true), ec);
+      std::array<uint8_t, 12> req{};
+      while (boost::asio::read(s, boost::asio::buffer(req), ec) == req.size() && !ec) {
+        reply_[0] = req[0];  // transaction id
+        reply_[1] = req[1];
+        boost::asio::write(s, boost::asio::buffer(reply_), ec);
+        if (ec) break;
+      }
+    }
+  }
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::vector<uint8_t> reply_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> tid_{0};
+  std::thread thread_;
+};
+
 struct Result {
-  double req_per_s = 0, p50_us = 0, p99_us = 0;
+  double req_per_s = 0, p50_us = 0, p99_us = 0, cpu_us_per_req = 0;
   int errors = 0;
 };
 
-/// `requests` FC03 reads of `count` registers from address 0, one at a time (a poller's pattern).
-Result drive(int port, int requests, int count, std::vector<uint16_t>* first = nullptr) {
-  modbus_t* ctx = connect(port);
-  std::vector<uint16_t> regs(count);
-  std::vector<double> lat;
-  lat.reserve(requests);
-  Result r;
-  for (int i = 0; i < 200; ++i) modbus_read_registers(ctx, 0, count, regs.data());  // warm-up
-  if (first) *first = regs;
-  const auto t0 = Clock::now();
-  for (int i = 0; i < requests; ++i) {
-    const auto a = Clock::now();
-    if (modbus_read_registers(ctx, 0, count, regs.data()) != count) ++r.errors;
-    lat.push_back(std::chrono::duration<double, std::micro>(Clock::now() - a).count());
+/// `requests` FC03 reads of `count` registers from address 0 in all, split over `clients` connections, each
+/// one request at a time (a poller's pattern). `first` gets the registers of the first warm-up read.
+Result drive(const Server& s, int requests, int count, int clients, std::vector<uint16_t>* first = nullptr) {
+  std::vector<modbus_t*> ctxs;
+  for (int c = 0; c < clients; ++c) ctxs.push_back(connect(s.port));
+  std::vector<std::vector<double>> lat(clients);
+  std::vector<int> errors(clients, 0);
+  std::latch ready(clients + 1), go(1);
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      std::vector<uint16_t> regs(count);
+      for (int i = 0; i < 200; ++i) modbus_read_registers(ctxs[c], 0, count, regs.data());  // warm-up
+      if (c == 0 && first) *first = regs;
+      const int n = requests / clients + (c < requests % clients ? 1 : 0);
+      lat[c].reserve(n);
+      ready.count_down();
+      go.wait();
+      for (int i = 0; i < n; ++i) {
+        const auto a = Clock::now();
+        if (modbus_read_registers(ctxs[c], 0, count, regs.data()) != count) ++errors[c];
+        lat[c].push_back(std::chrono::duration<double, std::micro>(Clock::now() - a).count());
+      }
+    });
   }
+  ready.arrive_and_wait();
+  const double cpu0 = s.cpu();
+  const auto t0 = Clock::now();
+  go.count_down();
+  for (auto& t : threads) t.join();
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  modbus_close(ctx);
-  modbus_free(ctx);
-  std::sort(lat.begin(), lat.end());
+  const double cpu = s.cpu() - cpu0;
+  for (modbus_t* ctx : ctxs) {
+    modbus_close(ctx);
+    modbus_free(ctx);
+  }
+  std::vector<double> all;
+  Result r;
+  for (int c = 0; c < clients; ++c) {
+    all.insert(all.end(), lat[c].begin(), lat[c].end());
+    r.errors += errors[c];
+  }
+  std::sort(all.begin(), all.end());
   r.req_per_s = requests / secs;
-  r.p50_us = lat[lat.size() / 2];
-  r.p99_us = lat[lat.size() * 99 / 100];
+  r.p50_us = all[all.size() / 2];
+  r.p99_us = all[all.size() * 99 / 100];
+  r.cpu_us_per_req = cpu * 1e6 / requests;
   return r;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
 }  // namespace
@@ -78,42 +200,106 @@ Result drive(int port, int requests, int count, std::vector<uint16_t>* first = n
 int main(int argc, char** argv) {
   CLI::App app{"Modbus TCP: DPS emulator vs pymodbus server, same libmodbus client"};
   // bench/CMakeLists.txt copies the script beside this executable.
-  std::string emu, script = (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "pymodbus_server.py").string(),
-                   python = "/usr/bin/python3";
-  int requests = 20000, count = 10;
+  std::string emu, emu_before,
+      script = (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "pymodbus_server.py").string(),
+      python = "/usr/bin/python3";
+  int requests = 20000, count = 10, rounds = 3, clients = 1;
+  bool floor = false;
   app.add_option("--emu", emu, "path of iotw-emu")->required();
+  app.add_flag("--floor", floor, "also drive a zero-work server (a canned reply per request): this host's ceiling");
+  app.add_option("--emu-before", emu_before, "a second iotw-emu (e.g. an older build) driven in the same rounds");
   app.add_option("--server-script", script, "pymodbus server script (default: the copy beside this executable)");
   app.add_option("--python", python, "python with pymodbus (Debian's python3-pymodbus)");
-  app.add_option("--requests", requests, "FC03 requests per server")->check(CLI::Range(100, 10'000'000));
+  app.add_option("--requests", requests, "timed FC03 requests per server and round")->check(CLI::Range(100, 10'000'000));
+  app.add_option("--rounds", rounds, "rounds, each starting with the next server in turn")->check(CLI::Range(1, 100));
+  app.add_option("--clients", clients, "connections, each one request at a time, in parallel")
+      ->check(CLI::Range(1, 64));
   app.add_option("--count", count, "registers per request")->check(CLI::Range(1, 10));
   CLI11_PARSE(app, argc, argv);
   try {
-    const int emu_port = free_port();
     const iotw::SpawnOptions quiet{.stdout_file = "/dev/null", .stderr_file = "/dev/null"};
     iotw::ProcessSupervisor children;
-    children.start("dps", emu, {"dps", "--modbus-tcp", fmt::format("127.0.0.1:{}", emu_port), "--events", "/dev/null"},
-                   quiet);
-    std::vector<uint16_t> block;
-    const Result e = drive(emu_port, requests, count, &block);
-    children.stop("dps", std::chrono::seconds(5));
-
-    const int py_port = free_port();
-    std::vector<std::string> args = {script, std::to_string(py_port)};
+    std::vector<Server> servers;
+    const auto start_emu = [&](const char* name, const std::string& exe) {
+      Server s{name, free_port(), {}};
+      const int pid = children.start(
+          name, exe, {"dps", "--modbus-tcp", fmt::format("127.0.0.1:{}", s.port), "--events", "/dev/null"}, quiet);
+      s.cpu = [pid] { return cpu_seconds(pid); };
+      servers.push_back(s);
+    };
+    start_emu("iotw-emu dps", emu);
+    if (!emu_before.empty()) start_emu("iotw-emu dps (before)", emu_before);
+    std::vector<uint16_t> block(count);
+    {  // the emulator's registers, served by pymodbus too
+      modbus_t* ctx = connect(servers[0].port);
+      const int got = modbus_read_registers(ctx, 0, count, block.data());
+      modbus_close(ctx);
+      modbus_free(ctx);
+      if (got != count) throw std::runtime_error("the emulator did not answer the first FC03 read");
+    }
+    Server py{"pymodbus 3.0 StartTcpServer", free_port(), {}};
+    std::vector<std::string> args = {script, std::to_string(py.port)};
     for (uint16_t v : block) args.push_back(std::to_string(v));
-    children.start("pymodbus", python, args, quiet);
-    std::vector<uint16_t> py_block;
-    const Result p = drive(py_port, requests, count, &py_block);
-    children.stop("pymodbus", std::chrono::seconds(5));
-    if (py_block != block) std::fprintf(stderr, "warning: the two servers served different register values\n");
+    const int py_pid = children.start(py.name, python, args, quiet);
+    py.cpu = [py_pid] { return cpu_seconds(py_pid); };
+    servers.push_back(py);
+    std::optional<ZeroWorkServer> zero;
+    if (floor) {
+      zero.emplace(block);
+      servers.insert(servers.end() - 1, Server{"zero-work server (bench thread)", zero->port(),
+                                               [&zero] { return zero->cpu_seconds(); }});
+    }
 
-    std::printf("| server | requests | req/s | p50 µs | p99 µs | errors |\n|---|---|---|---|---|---|\n");
-    std::printf("| iotw-emu dps | %d | %.0f | %.0f | %.0f | %d |\n", requests, e.req_per_s, e.p50_us,
-                e.p99_us, e.errors);
-    std::printf("| pymodbus %s StartTcpServer | %d | %.0f | %.0f | %.0f | %d |\n", "3.0", requests, p.req_per_s,
-                p.p50_us, p.p99_us, p.errors);
-    std::printf("\nratio req/s emulator / pymodbus: %.1f; median latency pymodbus / emulator: %.1f\n",
-                e.req_per_s / p.req_per_s, p.p50_us / e.p50_us);
-    return e.errors || p.errors ? 1 : 0;
+    std::printf("| round | server | clients | requests | req/s | p50 µs | p99 µs | server CPU µs/req | errors |\n"
+                "|---|---|---|---|---|---|---|---|---|\n");
+    std::vector<std::vector<Result>> results(servers.size());
+    int errors = 0;
+    for (int round = 1; round <= rounds; ++round) {
+      for (std::size_t k = 0; k < servers.size(); ++k) {  // round r starts with server r-1 (mod n)
+        const std::size_t i = (k + round - 1) % servers.size();
+        std::vector<uint16_t> seen;
+        const Result r = drive(servers[i], requests, count, clients, &seen);
+        if (seen != block) std::fprintf(stderr, "warning: %s served other register values\n", servers[i].name);
+        std::printf("| %d | %s | %d | %d | %.0f | %.0f | %.0f | %.1f | %d |\n", round, servers[i].name, clients,
+                    requests, r.req_per_s, r.p50_us, r.p99_us, r.cpu_us_per_req, r.errors);
+        std::fflush(stdout);
+        errors += r.errors;
+        results[i].push_back(r);
+      }
+    }
+    children.stop_all(std::chrono::seconds(5));
+
+    const auto med = [](const std::vector<Result>& v, double Result::*f) {
+      std::vector<double> x;
+      for (const auto& r : v) x.push_back(r.*f);
+      return median(x);
+    };
+    const auto& er = results.front();
+    const auto& pr = results.back();
+    const double e_rps = med(er, &Result::req_per_s), p_rps = med(pr, &Result::req_per_s);
+    const double e_p50 = med(er, &Result::p50_us), p_p50 = med(pr, &Result::p50_us);
+    const double e_cpu = med(er, &Result::cpu_us_per_req), p_cpu = med(pr, &Result::cpu_us_per_req);
+    std::printf("\nmedians of %d round(s), against pymodbus:\n", rounds);
+    for (std::size_t i = 0; i + 1 < servers.size(); ++i) {
+      const auto& r = results[i];
+      std::printf("  %s: req/s %.2fx (%.0f vs %.0f); median round trip %.2fx shorter (%.0f vs %.0f µs); server CPU "
+                  "per request %.2fx less (%.1f vs %.1f µs)\n",
+                  servers[i].name, med(r, &Result::req_per_s) / p_rps, med(r, &Result::req_per_s), p_rps,
+                  p_p50 / med(r, &Result::p50_us), med(r, &Result::p50_us), p_p50, p_cpu / med(r, &Result::cpu_us_per_req),
+                  med(r, &Result::cpu_us_per_req), p_cpu);
+    }
+    if (floor) {
+      const auto& z = results[servers.size() - 2];
+      std::printf("  the most any server reaches here (zero-work server / pymodbus): req/s %.2fx, median round trip "
+                  "%.2fx shorter\n",
+                  med(z, &Result::req_per_s) / p_rps, p_p50 / med(z, &Result::p50_us));
+    }
+    std::printf("result clients=%d requests=%d rounds=%d emu_req_per_s=%.0f py_req_per_s=%.0f req_per_s_ratio=%.3f "
+                "emu_p50_us=%.1f py_p50_us=%.1f p50_ratio=%.3f emu_cpu_us_per_req=%.2f py_cpu_us_per_req=%.2f "
+                "cpu_ratio=%.3f errors=%d\n",
+                clients, requests, rounds, e_rps, p_rps, e_rps / p_rps, e_p50, p_p50, p_p50 / e_p50, e_cpu, p_cpu,
+                p_cpu / e_cpu, errors);
+    return errors ? 1 : 0;
   } catch (const std::exception& ex) {
     std::fprintf(stderr, "modbus_tcp_bench: %s\n", ex.what());
     return 2;
