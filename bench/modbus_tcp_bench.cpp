@@ -10,11 +10,10 @@
 // rounds), so a change of the host's load during the run falls on both. Per round and server: requests/s over
 // the timed requests (after 200 warm-up requests per client), median and p99 round trip, and the server
 // process's CPU time (all its threads, /proc/PID/task/*/schedstat) per request. The last line, "result ...",
-// gives the medians over the rounds as key=value pairs (bench/run.sh reads it).
+// gives the medians over the rounds as key=value pairs (bench/run.sh reads it; floor_req_per_s is 0 without
+// --floor).
 #include <CLI/CLI.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/write.hpp>
 #include <fmt/format.h>
 #include <modbus.h>
 
@@ -25,8 +24,15 @@
 #include <fstream>
 #include <functional>
 #include <optional>
-#include <atomic>
 #include <array>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <latch>
 #include <stdexcept>
@@ -78,61 +84,67 @@ struct Server {
   std::function<double()> cpu;  ///< the server's CPU seconds so far
 };
 
-/// The least any server can do on this host: a thread of this process that answers every 12-byte FC03 request
-/// with the same reply over blocking read/write, nothing else. Its round trip is the kernel's (loopback TCP and
-/// two wakeups); a real server's is this plus its own work.
+/// The least any server can do on this host: a child process (forked from this one) that answers every 12-byte
+/// FC03 request with the same reply over blocking read(2)/write(2), nothing else. Its round trip is the kernel's
+/// (loopback TCP, two wakeups, two address-space switches, as for any server process); a real server's is this plus
+/// its own work. Stopped with SIGKILL by the destructor.
 class ZeroWorkServer {
  public:
-  explicit ZeroWorkServer(const std::vector<uint16_t>& block)
-      : acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
-    reply_ = {0, 0, 0, 0, 0, static_cast<uint8_t>(3 + 2 * block.size()), 1, 3, static_cast<uint8_t>(2 * block.size())};
+  explicit ZeroWorkServer(const std::vector<uint16_t>& block) {
+    std::vector<uint8_t> reply = {0, 0, 0, 0, 0, static_cast<uint8_t>(3 + 2 * block.size()), 1, 3,
+                                  static_cast<uint8_t>(2 * block.size())};
     for (uint16_t v : block) {
-      reply_.push_back(static_cast<uint8_t>(v >> 8));
-      reply_.push_back(static_cast<uint8_t>(v & 0xFF));
+      reply.push_back(static_cast<uint8_t>(v >> 8));
+      reply.push_back(static_cast<uint8_t>(v & 0xFF));
     }
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~ZeroWorkServer() {
-    stop_ = true;
-    boost::system::error_code ec;
-    boost::asio::ip::tcp::socket poke(io_);
-    poke.connect(acceptor_.local_endpoint(), ec);  // wakes a pending accept
-    thread_.join();
-  }
-  int port() const { return acceptor_.local_endpoint().port(); }
-  double cpu_seconds() const {
-    const int tid = tid_.load();
-    if (!tid) return 0;
-    std::ifstream f(fmt::format("/proc/self/task/{}/schedstat", tid));
-    double ns = 0;
-    f >> ns;
-    return ns / 1e9;
-  }
-
- private:
-  void serve() {
-    tid_ = static_cast<int>(::gettid());
-    while (!stop_) {
-      boost::system::error_code ec;
-      boost::asio::ip::tcp::socket s(io_);
-      acceptor_.accept(s, ec);
-      if (ec || stop_) continue;
-      s.set_option(boost::asio::ip::tcp::no_delay(true), ec);
-      std::array<uint8_t, 12> req{};
-      while (boost::asio::read(s, boost::asio::buffer(req), ec) == req.size() && !ec) {
-        reply_[0] = req[0];  // transaction id
-        reply_[1] = req[1];
-        boost::asio::write(s, boost::asio::buffer(reply_), ec);
-        if (ec) break;
+    const int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (lfd < 0 || ::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(lfd, 8) != 0 ||
+        ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      throw std::runtime_error("zero-work server: cannot listen on 127.0.0.1");
+    port_ = ntohs(a.sin_port);
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("zero-work server: fork failed");
+    if (pid_ == 0) {  // the child: only async-signal-safe calls from here on
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      for (;;) {
+        const int fd = ::accept(lfd, nullptr, nullptr);
+        if (fd < 0) continue;
+        const int one = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        uint8_t req[12];
+        for (;;) {
+          std::size_t got = 0;
+          while (got < sizeof req) {
+            const ssize_t r = ::read(fd, req + got, sizeof req - got);
+            if (r <= 0) break;
+            got += static_cast<std::size_t>(r);
+          }
+          if (got < sizeof req) break;
+          reply[0] = req[0];  // transaction id
+          reply[1] = req[1];
+          if (::write(fd, reply.data(), reply.size()) != static_cast<ssize_t>(reply.size())) break;
+        }
+        ::close(fd);
       }
     }
+    ::close(lfd);
   }
-  boost::asio::io_context io_;
-  boost::asio::ip::tcp::acceptor acceptor_;
-  std::vector<uint8_t> reply_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> tid_{0};
-  std::thread thread_;
+  ~ZeroWorkServer() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  ZeroWorkServer(const ZeroWorkServer&) = delete;
+  ZeroWorkServer& operator=(const ZeroWorkServer&) = delete;
+  int port() const { return port_; }
+  int pid() const { return pid_; }
+
+ private:
+  int port_ = 0;
+  pid_t pid_ = -1;
 };
 
 struct Result {
@@ -246,8 +258,8 @@ int main(int argc, char** argv) {
     std::optional<ZeroWorkServer> zero;
     if (floor) {
       zero.emplace(block);
-      servers.insert(servers.end() - 1, Server{"zero-work server (bench thread)", zero->port(),
-                                               [&zero] { return zero->cpu_seconds(); }});
+      servers.insert(servers.end() - 1, Server{"zero-work server (a process: read, canned reply)", zero->port(),
+                                               [pid = zero->pid()] { return cpu_seconds(pid); }});
     }
 
     std::printf("| round | server | clients | requests | req/s | p50 µs | p99 µs | server CPU µs/req | errors |\n"
@@ -296,9 +308,9 @@ int main(int argc, char** argv) {
     }
     std::printf("result clients=%d requests=%d rounds=%d emu_req_per_s=%.0f py_req_per_s=%.0f req_per_s_ratio=%.3f "
                 "emu_p50_us=%.1f py_p50_us=%.1f p50_ratio=%.3f emu_cpu_us_per_req=%.2f py_cpu_us_per_req=%.2f "
-                "cpu_ratio=%.3f errors=%d\n",
+                "cpu_ratio=%.3f floor_req_per_s=%.0f errors=%d\n",
                 clients, requests, rounds, e_rps, p_rps, e_rps / p_rps, e_p50, p_p50, p_p50 / e_p50, e_cpu, p_cpu,
-                p_cpu / e_cpu, errors);
+                p_cpu / e_cpu, floor ? med(results[servers.size() - 2], &Result::req_per_s) : 0.0, errors);
     return errors ? 1 : 0;
   } catch (const std::exception& ex) {
     std::fprintf(stderr, "modbus_tcp_bench: %s\n", ex.what());
