@@ -148,7 +148,8 @@ class ZeroWorkServer {
 };
 
 struct Result {
-  double req_per_s = 0, p50_us = 0, p99_us = 0, cpu_us_per_req = 0;
+  double req_per_s = 0, p50_us = 0, p99_us = 0, p999_us = 0, cpu_us_per_req = 0;
+  double slow_share = 0;  ///< share of the timed wall time spent in round trips over 10 x the median
   int errors = 0;
 };
 
@@ -198,6 +199,11 @@ Result drive(const Server& s, int requests, int count, int clients, std::vector<
   r.req_per_s = requests / secs;
   r.p50_us = all[all.size() / 2];
   r.p99_us = all[all.size() * 99 / 100];
+  r.p999_us = all[all.size() * 999 / 1000];
+  double slow = 0;
+  for (double x : all)
+    if (x > 10 * r.p50_us) slow += x;
+  r.slow_share = slow / 1e6 / secs;
   r.cpu_us_per_req = cpu * 1e6 / requests;
   return r;
 }
@@ -262,8 +268,8 @@ int main(int argc, char** argv) {
                                                [pid = zero->pid()] { return cpu_seconds(pid); }});
     }
 
-    std::printf("| round | server | clients | requests | req/s | p50 µs | p99 µs | server CPU µs/req | errors |\n"
-                "|---|---|---|---|---|---|---|---|---|\n");
+    std::printf("| round | server | clients | requests | req/s | p50 µs | p99 µs | p99.9 µs | time in round trips > 10x "
+                "p50 | server CPU µs/req | errors |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
     std::vector<std::vector<Result>> results(servers.size());
     int errors = 0;
     for (int round = 1; round <= rounds; ++round) {
@@ -272,8 +278,9 @@ int main(int argc, char** argv) {
         std::vector<uint16_t> seen;
         const Result r = drive(servers[i], requests, count, clients, &seen);
         if (seen != block) std::fprintf(stderr, "warning: %s served other register values\n", servers[i].name);
-        std::printf("| %d | %s | %d | %d | %.0f | %.0f | %.0f | %.1f | %d |\n", round, servers[i].name, clients,
-                    requests, r.req_per_s, r.p50_us, r.p99_us, r.cpu_us_per_req, r.errors);
+        std::printf("| %d | %s | %d | %d | %.0f | %.0f | %.0f | %.0f | %.0f%% | %.1f | %d |\n", round, servers[i].name,
+                    clients, requests, r.req_per_s, r.p50_us, r.p99_us, r.p999_us, 100 * r.slow_share, r.cpu_us_per_req,
+                    r.errors);
         std::fflush(stdout);
         errors += r.errors;
         results[i].push_back(r);

@@ -8,7 +8,8 @@
 #
 # NAME: tps, sig, modbus, proxy, smoke, firmware, devices (the rows without a benchmark yet).
 # --quick  shorter runs (one round each; for trying the script, not for the record)
-# --json   also write the rows, the machine load before and after, the commit and the date to FILE
+# --json   also write the rows, the machine load before and after, the commit, the date and every benchmark's
+#          own output (raw_output: NAME.RUN -> text) to FILE
 # --build  build folder whose bin/ holds the benchmarks (default build; binaries from the normal build)
 # Exit 0, whatever the verdicts; 1 when a benchmark could not run or failed (each one named on stderr), 2 for
 # bad arguments.
@@ -23,7 +24,7 @@ while [ $# -gt 0 ]; do
     --only) shift; ONLY+=("${1:?--only needs a NAME}") ;;
     --json) shift; JSON="${1:?--json needs a FILE}" ;;
     --build) shift; BUILD="${1:?--build needs a DIR}" ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1' (--help)" >&2; exit 2 ;;
   esac
   shift
@@ -43,7 +44,7 @@ FAILED=()
 if [ $QUICK = 1 ]; then
   TPS_RUNS=1 TPS_SECONDS=3 SIG_MIN_TIME=0.2 SIG_REPS=1 MB_REQUESTS=5000 MB_ROUNDS=1 PROXY_RUNS=1 PROXY_MSGS=5000 SMOKE_RUNS=1
 else
-  TPS_RUNS=3 TPS_SECONDS=10 SIG_MIN_TIME=1 SIG_REPS=3 MB_REQUESTS=20000 MB_ROUNDS=3 PROXY_RUNS=3 PROXY_MSGS=20000 SMOKE_RUNS=3
+  TPS_RUNS=3 TPS_SECONDS=10 SIG_MIN_TIME=1 SIG_REPS=3 MB_REQUESTS=10000 MB_ROUNDS=5 PROXY_RUNS=3 PROXY_MSGS=20000 SMOKE_RUNS=3
 fi
 
 # need BINARY TARGET: the benchmark's binary must exist; else it is named with the target that builds it.
@@ -268,8 +269,10 @@ if json_file:
     except OSError:
         commit = ""
     with open(json_file, "w") as f:
+        raw = {os.path.basename(p)[:-4]: open(p).read() for p in sorted(glob.glob(f"{out}/*.out"))}
         json.dump(dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), commit=commit,
-                       quick=quick == "1", load_before=load_before, load_after=load_after, rows=rows), f, indent=1)
+                       quick=quick == "1", load_before=load_before, load_after=load_after, rows=rows, raw_output=raw),
+                  f, indent=1)
 PY
 PY_RC=$?
 
