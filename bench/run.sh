@@ -14,9 +14,9 @@
 # Exit 0, whatever the verdicts; 1 when a benchmark could not run or failed (each one named on stderr), 2 for
 # bad arguments.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
-QUICK=0 JSON="" BUILD=build ONLY=()
+QUICK=0 JSON="" BUILD="$ROOT/build" ONLY=()
 ALL=(tps sig modbus proxy smoke firmware devices)
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -33,6 +33,10 @@ for n in "${ONLY[@]}"; do
   [[ " ${ALL[*]} " == *" $n "* ]] || { echo "bench/run.sh: unknown benchmark '$n' (one of: ${ALL[*]})" >&2; exit 2; }
 done
 [ ${#ONLY[@]} -eq 0 ] && ONLY=("${ALL[@]}")
+# FILE and DIR are taken from the caller's folder; everything runs from the checkout's root.
+[ -n "$JSON" ] && JSON=$(realpath -m -- "$JSON")
+BUILD=$(realpath -m -- "$BUILD")
+cd "$ROOT" || exit 2
 wanted() { [[ " ${ONLY[*]} " == *" $1 "* ]]; }
 
 BIN="$BUILD/bin"
@@ -70,7 +74,7 @@ run() {
 fail() { FAILED+=("$1"); echo "fail" >"$OUT/$1.failed"; }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-echo "bench/run.sh: $(date -u '+%F %T') UTC, load average before: $LOAD_BEFORE (2 vCPUs shared)" >&2
+echo "bench/run.sh: $(date -u '+%F %T') UTC, load average before: $LOAD_BEFORE ($(nproc) CPUs)" >&2
 
 if wanted tps; then
   if need iotw_load_driver iotw_load_driver && need iotw-trust-node iotw-trust-node; then
@@ -134,10 +138,10 @@ fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "bench/run.sh: load average after: $LOAD_AFTER" >&2
 
-python3 - "$OUT" "$JSON" "$LOAD_BEFORE" "$LOAD_AFTER" "$QUICK" "${ONLY[*]}" <<'PY'
+python3 - "$OUT" "$JSON" "$LOAD_BEFORE" "$LOAD_AFTER" "$QUICK" "${ONLY[*]}" "$(nproc)" <<'PY'
 import glob, json, os, re, statistics, subprocess, sys, datetime
 
-out, json_file, load_before, load_after, quick, only = sys.argv[1:7]
+out, json_file, load_before, load_after, quick, only, cpus = sys.argv[1:8]
 only = only.split()
 rows = []
 
@@ -277,7 +281,7 @@ print("| " + " | ".join(heads) + " |")
 print("|" + "---|" * len(heads))
 for r in rows:
     print("| " + " | ".join(str(r[k]) for k in keys) + " |")
-print(f"\nload average before {load_before}, after {load_after} (2 vCPUs shared); "
+print(f"\nload average before {load_before}, after {load_after} ({cpus} CPUs); "
       f"{'--quick' if quick == '1' else 'full'} run")
 if json_file:
     try:
@@ -287,7 +291,8 @@ if json_file:
     with open(json_file, "w") as f:
         raw = {os.path.basename(p)[:-4]: open(p).read() for p in sorted(glob.glob(f"{out}/*.out"))}
         json.dump(dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), commit=commit,
-                       quick=quick == "1", load_before=load_before, load_after=load_after, rows=rows, raw_output=raw),
+                       quick=quick == "1", cpus=int(cpus), load_before=load_before, load_after=load_after,
+                       rows=rows, raw_output=raw),
                   f, indent=1)
 if unreadable:
     print("bench/run.sh: output not understood: " + " ".join(unreadable), file=sys.stderr)
