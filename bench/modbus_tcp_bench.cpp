@@ -6,25 +6,28 @@
 //   modbus_tcp_bench --emu build/bin/iotw-emu [--requests 20000] [--rounds 3] [--clients 1] [--count 10]
 //                    [--emu-before PATH] [--floor] [--server-script PATH] [--python PATH]
 //
-// Both servers run for the whole bench; the rounds alternate which one is driven first (emulator first in odd
-// rounds), so a change of the host's load during the run falls on both. Per round and server: requests/s over
-// the timed requests (after 200 warm-up requests per client), median and p99 round trip, and the server
-// process's CPU time (all its threads, /proc/PID/task/*/schedstat) per request. The last line, "result ...",
-// gives the medians over the rounds as key=value pairs (bench/run.sh reads it; floor_req_per_s is 0 without
-// --floor).
+// Every server runs for the whole bench and the rounds rotate the order in which they are driven (round r starts
+// with the r-th), so a change of the host's load during the run falls on all of them. Per round and server:
+// requests/s over the timed requests (after 200 warm-up requests per client), the median, p99 and p99.9 round
+// trip, the share of wall time spent in round trips over 10x the median (preemptions by other load), and the
+// server process's CPU time per request (all its threads, /proc/PID/task/*/schedstat: waiting does not count).
+// --emu-before adds a second emulator binary (e.g. an older build); --floor adds a zero-work server, a forked
+// process that answers with a canned reply: the most any server can reach on this host. The last line,
+// "result ...", gives the medians over the rounds as key=value pairs (bench/run.sh reads it; floor_req_per_s is 0
+// without --floor).
 #include <CLI/CLI.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <fmt/format.h>
 #include <modbus.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <optional>
-#include <array>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
