@@ -27,7 +27,12 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <latch>
 #include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -37,11 +42,6 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <latch>
-#include <stdexcept>
-#include <string>
-#include <thread>
-#include <vector>
 
 #include "iotw/support/process.hpp"
 
