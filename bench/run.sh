@@ -231,11 +231,11 @@ def bench_proxy():
             p = re.search(r"\| iotw fault proxy[^|]*\| \d+ \| (\d+) \| (\d+) \|", t)
             s = re.search(r"\| socat[^|]*\| \d+ \| (\d+) \| (\d+) \|", t)
             runs.append((float(p.group(2)), float(s.group(2))))
-        ratio = med(a / b for a, b in runs)
         each = " / ".join(f"{a / b:.2f}" for a, b in runs)
-        row(f"serial fault proxy median round trip, 64-byte frames over PTY pairs (ratio: median of {len(runs)} "
-            f"runs: {each})", n(med(a for a, _ in runs)) + " µs", f"socat {n(med(b for _, b in runs))} µs",
-            f"{ratio:.2f}", "≤ 1.2×", "PASS" if ratio <= 1.2 else "SHORT", "proxy")
+        a, b = sorted(runs, key=lambda r: r[0] / r[1])[(len(runs) - 1) // 2]  # the run with the median ratio
+        row(f"serial fault proxy median round trip, 64-byte frames over PTY pairs (the run with the median ratio of "
+            f"{len(runs)}: {each})", n(a) + " µs", f"socat {n(b)} µs", f"{a / b:.2f}", "≤ 1.2×",
+            "PASS" if a / b <= 1.2 else "SHORT", "proxy")
 
 def bench_smoke():
     o = outputs("smoke")
