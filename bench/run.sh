@@ -109,12 +109,13 @@ fi
 
 # timed_rig FOLDER RIG: `iotw rig run`, then its wall time as a user sees it (start of the children to the judged
 # run) on a last line "wall_s S"; the rig's exit code.
+# shellcheck disable=SC2317  # called through run "$@"
 timed_rig() {
   local t0=$EPOCHREALTIME rc
   "$BIN/iotw" rig run "$2" --out "$1"
   rc=$?
   awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "wall_s %.2f\n", b - a }'
-  return $rc
+  return "$rc"
 }
 
 if wanted smoke; then
