@@ -1,0 +1,309 @@
+#!/usr/bin/env bash
+# The benchmark gate (bench/RESULTS.md "Benchmark gate"): runs every benchmark that has a goal, in one run, and
+# prints one table: metric, value, the peer or limit it is compared with in the same run, the ratio, the goal,
+# and PASS or SHORT (info rows have no goal; "not measured" rows say why). Not a test: timings on a shared host
+# are noisy, so nothing here fails on a SHORT.
+#
+#   bench/run.sh [--quick] [--only NAME]... [--json FILE] [--build DIR]
+#
+# NAME: tps, sig, modbus, proxy, smoke, firmware, devices (the rows without a benchmark yet).
+# --quick  shorter runs (one round each; for trying the script, not for the record)
+# --json   also write the rows, the machine load before and after, the commit, the date and every benchmark's
+#          own output (raw_output: NAME.RUN -> text) to FILE
+# --build  build folder whose bin/ holds the benchmarks (default build; binaries from the normal build)
+# Exit 0, whatever the verdicts; 1 when a benchmark could not run or failed (each one named on stderr), 2 for
+# bad arguments.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+QUICK=0 JSON="" BUILD="$ROOT/build" ONLY=()
+ALL=(tps sig modbus proxy smoke firmware devices)
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --only) shift; ONLY+=("${1:?--only needs a NAME}") ;;
+    --json) shift; JSON="${1:?--json needs a FILE}" ;;
+    --build) shift; BUILD="${1:?--build needs a DIR}" ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench/run.sh: unknown argument '$1' (--help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+for n in "${ONLY[@]}"; do
+  [[ " ${ALL[*]} " == *" $n "* ]] || { echo "bench/run.sh: unknown benchmark '$n' (one of: ${ALL[*]})" >&2; exit 2; }
+done
+[ ${#ONLY[@]} -eq 0 ] && ONLY=("${ALL[@]}")
+# FILE and DIR are taken from the caller's folder; everything runs from the checkout's root.
+[ -n "$JSON" ] && JSON=$(realpath -m -- "$JSON")
+BUILD=$(realpath -m -- "$BUILD")
+cd "$ROOT" || exit 2
+wanted() { [[ " ${ONLY[*]} " == *" $1 "* ]]; }
+
+BIN="$BUILD/bin"
+OUT=$(mktemp -d /tmp/iotw-bench-gate.XXXXXX)
+trap 'rm -rf "$OUT"' EXIT
+FAILED=()
+
+# Rounds and sizes: the full run repeats the noisy benchmarks and reports medians.
+if [ $QUICK = 1 ]; then
+  TPS_RUNS=1 TPS_SECONDS=3 SIG_MIN_TIME=0.2 SIG_REPS=1 MB_REQUESTS=5000 MB_ROUNDS=1 PROXY_RUNS=1 PROXY_MSGS=5000 SMOKE_RUNS=1
+else
+  TPS_RUNS=3 TPS_SECONDS=10 SIG_MIN_TIME=1 SIG_REPS=3 MB_REQUESTS=10000 MB_ROUNDS=5 PROXY_RUNS=5 PROXY_MSGS=10000 SMOKE_RUNS=3
+fi
+
+# need BINARY TARGET: the benchmark's binary must exist; else it is named with the target that builds it.
+need() {
+  if [ ! -x "$BIN/$1" ]; then
+    echo "bench/run.sh: $BIN/$1 is missing; build it: cmake --build $BUILD --target $2" >&2
+    return 1
+  fi
+}
+# run NAME I CMD...: one run of a benchmark, its output in $OUT/NAME.I.out; a failure is recorded and named.
+run() {
+  local name=$1 i=$2
+  shift 2
+  echo "  $name (run $i): $*" >&2
+  "$@" >"$OUT/$name.$i.out" 2>"$OUT/$name.$i.err"
+  local rc=$?
+  if [ $rc -ne 0 ]; then
+    echo "bench/run.sh: $name failed (exit $rc): $*" >&2
+    tail -5 "$OUT/$name.$i.err" >&2
+    return 1
+  fi
+}
+fail() { FAILED+=("$1"); echo "fail" >"$OUT/$1.failed"; }
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "bench/run.sh: $(date -u '+%F %T') UTC, load average before: $LOAD_BEFORE ($(nproc) CPUs)" >&2
+
+if wanted tps; then
+  if need iotw_load_driver iotw_load_driver && need iotw-trust-node iotw-trust-node; then
+    for i in $(seq 1 $TPS_RUNS); do
+      run tps "$i" "$BIN/iotw_load_driver" --node "$BIN/iotw-trust-node" --seconds "$TPS_SECONDS" --witnesses 3 \
+        || { fail tps; break; }
+    done
+  else fail tps; fi
+fi
+
+if wanted sig; then
+  if need iotw_sig_bench iotw_sig_bench; then
+    run sig 1 "$BIN/iotw_sig_bench" --benchmark_filter='BM_RawVerify|BM_CoreUsageVerify' \
+      --benchmark_min_time="$SIG_MIN_TIME" --benchmark_repetitions="$SIG_REPS" --benchmark_format=json || fail sig
+  else fail sig; fi
+fi
+
+if wanted modbus; then
+  if need iotw_modbus_bench iotw_modbus_bench && need iotw-emu iotw-emu; then
+    run modbus 1 "$BIN/iotw_modbus_bench" --emu "$BIN/iotw-emu" --requests "$MB_REQUESTS" --rounds "$MB_ROUNDS" \
+      --floor || fail modbus
+  else fail modbus; fi
+fi
+
+if wanted proxy; then
+  if need iotw_link_proxy_bench iotw_link_proxy_bench; then
+    for i in $(seq 1 $PROXY_RUNS); do
+      run proxy "$i" "$BIN/iotw_link_proxy_bench" --messages "$PROXY_MSGS" || { fail proxy; break; }
+    done
+  else fail proxy; fi
+fi
+
+# timed_rig FOLDER RIG: `iotw rig run`, then its wall time as a user sees it (start of the children to the judged
+# run) on a last line "wall_s S"; the rig's exit code.
+# shellcheck disable=SC2317  # called through run "$@"
+timed_rig() {
+  local t0=$EPOCHREALTIME rc
+  "$BIN/iotw" rig run "$2" --out "$1"
+  rc=$?
+  awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "wall_s %.2f\n", b - a }'
+  return "$rc"
+}
+
+if wanted smoke; then
+  if need iotw iotw && need iotw-emu iotw-emu && need iotw-trust-node iotw-trust-node; then
+    for i in $(seq 1 $SMOKE_RUNS); do
+      run smoke "$i" timed_rig "$OUT/smoke-run-$i" rigs/smoke.toml || { fail smoke; break; }
+    done
+  else fail smoke; fi
+fi
+
+if wanted firmware; then
+  if [ -f "$BUILD/cross/cortex-m3/iotw_fw_icount_lm3s6965.elf" ]; then
+    run firmware 1 python3 bench/firmware_icount.py --build "$BUILD" --json || fail firmware
+  else
+    echo "bench/run.sh: $BUILD/cross/cortex-m3/iotw_fw_icount_lm3s6965.elf is missing; build it:" \
+      "cmake --build $BUILD --target iotw_cross" >&2
+    fail firmware
+  fi
+fi
+
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "bench/run.sh: load average after: $LOAD_AFTER" >&2
+
+python3 - "$OUT" "$JSON" "$LOAD_BEFORE" "$LOAD_AFTER" "$QUICK" "${ONLY[*]}" "$(nproc)" <<'PY'
+import glob, json, os, re, statistics, subprocess, sys, datetime
+
+out, json_file, load_before, load_after, quick, only, cpus = sys.argv[1:8]
+only = only.split()
+rows = []
+
+
+def row(metric, value, peer, ratio, goal, verdict, bench):
+    rows.append(dict(bench=bench, metric=metric, value=value, peer=peer, ratio=ratio, goal=goal, verdict=verdict))
+
+
+def outputs(name):
+    if os.path.exists(f"{out}/{name}.failed"):
+        return None
+    return [open(p).read() for p in sorted(glob.glob(f"{out}/{name}.*.out"))]
+
+
+def failed(name, metric):
+    row(metric, "—", "—", "—", "—", "NOT RUN (failed: see stderr)", name)
+
+
+def n(x, d=0):
+    return f"{x:,.{d}f}"
+
+
+med = statistics.median
+
+def bench_tps():
+    o = outputs("tps")
+    if o is None:
+        failed("tps", "transactions/s finalized")
+    else:
+        runs = [json.loads(t) for t in o]
+        tps = med(r["tx_per_s"] for r in runs)
+        each = " / ".join(n(r["tx_per_s"]) for r in runs)
+        row(f"transactions/s finalized (hash-only, n = 3, {runs[0]['devices']} devices, batch {runs[0]['batch']}, "
+            f"{runs[0]['clients']} clients; median of {len(runs)}: {each})", n(tps), "goal 1,000,000 tx/s",
+            f"{tps / 1e6:.2f}", "≥ 1,000,000", "PASS" if tps >= 1e6 else "SHORT", "tps")
+        row("node CPU per finalized transaction", n(med(r["node_cpu_us_per_tx"] for r in runs), 1) + " µs", "—", "—",
+            "— (info)", "info", "tps")
+        row("devices detached during the runs", str(sum(r["device_detached_events"] for r in runs)), "—", "—",
+            "— (info)", "info", "tps")
+
+def bench_sig():
+    o = outputs("sig")
+    if o is None:
+        failed("sig", "signature verification inside the node")
+    else:
+        bms = json.loads(o[0])["benchmarks"]
+
+        def rate(name):  # verifications/s per repetition (CPU time), median over repetitions
+            v = [b["items_per_second"] for b in bms
+                 if b.get("run_name", b["name"]) == name and b.get("run_type", "iteration") == "iteration"]
+            return med(v)
+        raw, core = rate("BM_RawVerify"), rate("BM_CoreUsageVerify")
+        row("signature verification inside the node (USAGE through TrustNodeCore, verifications/s)", n(core),
+            f"raw libsodium {n(raw)}/s", f"{core / raw:.2f}", "≥ 0.80", "PASS" if core / raw >= 0.8 else "SHORT", "sig")
+
+def bench_modbus():
+    o = outputs("modbus")
+    if o is None:
+        failed("modbus", "Modbus TCP requests/s")
+    else:
+        kv = dict(x.split("=") for x in o[0].strip().splitlines()[-1].split()[1:])
+        f = {k: float(v) for k, v in kv.items()}
+        rounds = int(f["rounds"])
+        row(f"Modbus TCP requests/s, DPS emulator, one poller (FC03 × 10 registers, median of {rounds} interleaved "
+            f"rounds)", n(f["emu_req_per_s"]), f"pymodbus server {n(f['py_req_per_s'])}/s",
+            f"{f['req_per_s_ratio']:.2f}", "≥ 3×", "PASS" if f["req_per_s_ratio"] >= 3 else "SHORT", "modbus")
+        row("Modbus TCP: the most any server reaches here (zero-work server, same poller, same rounds)",
+            n(f["floor_req_per_s"]), f"pymodbus server {n(f['py_req_per_s'])}/s",
+            f"{f['floor_req_per_s'] / f['py_req_per_s']:.2f}", "— (info: the ceiling of the ratio above)", "info",
+            "modbus")
+        row("Modbus TCP: DPS emulator requests/s as a share of that ceiling", n(f["emu_req_per_s"]),
+            f"zero-work server {n(f['floor_req_per_s'])}/s", f"{f['emu_req_per_s'] / f['floor_req_per_s']:.2f}",
+            "— (info)", "info", "modbus")
+        row("Modbus TCP: server CPU per request (emulator; ratio = pymodbus / emulator)",
+            n(f["emu_cpu_us_per_req"], 1) + " µs", f"pymodbus {n(f['py_cpu_us_per_req'], 1)} µs",
+            f"{f['cpu_ratio']:.2f}", "— (info)", "info", "modbus")
+        row("Modbus TCP: median round trip (ratio = pymodbus / emulator)", n(f["emu_p50_us"]) + " µs",
+            f"pymodbus {n(f['py_p50_us'])} µs", f"{f['p50_ratio']:.2f}", "— (info)", "info", "modbus")
+
+def bench_proxy():
+    o = outputs("proxy")
+    if o is None:
+        failed("proxy", "serial proxy median round trip")
+    else:
+        runs = []
+        for t in o:
+            p = re.search(r"\| iotw fault proxy[^|]*\| \d+ \| (\d+) \| (\d+) \|", t)
+            s = re.search(r"\| socat[^|]*\| \d+ \| (\d+) \| (\d+) \|", t)
+            runs.append((float(p.group(2)), float(s.group(2))))
+        each = " / ".join(f"{a / b:.2f}" for a, b in runs)
+        a, b = sorted(runs, key=lambda r: r[0] / r[1])[(len(runs) - 1) // 2]  # the run with the median ratio
+        row(f"serial fault proxy median round trip, 64-byte frames over PTY pairs (the run with the median ratio of "
+            f"{len(runs)}: {each})", n(a) + " µs", f"socat {n(b)} µs", f"{a / b:.2f}", "≤ 1.2×",
+            "PASS" if a / b <= 1.2 else "SHORT", "proxy")
+
+def bench_smoke():
+    o = outputs("smoke")
+    if o is None:
+        failed("smoke", "smoke rig wall time")
+    else:
+        walls = [float(re.search(r"^wall_s ([\d.]+)", t, re.M).group(1)) for t in o]
+        w = med(walls)
+        row(f"smoke rig wall time (`iotw rig run rigs/smoke.toml`: 8 PTY devices, 20 blocks; median of {len(walls)}: "
+            + " / ".join(f"{x:.1f}" for x in walls) + ")", f"{w:.1f} s", "limit 10 s", f"{w / 10:.2f}", "< 10 s",
+            "PASS" if w < 10 else "SHORT", "smoke")
+
+def bench_firmware():
+    o = outputs("firmware")
+    if o is None:
+        failed("firmware", "firmware instructions per operation")
+    else:
+        for op, v in json.loads(o[0]).items():
+            if not op.startswith("calibration"):
+                row(f"firmware instructions per operation, Cortex-M3 under QEMU -icount: {op}", n(v["instructions"]),
+                    "—", "—", "— (info)", "info", "firmware")
+
+def bench_devices():
+    why = "not measured: no benchmark for it yet (issue 17, \"A hundred thousand devices on one trust node\")"
+    row("devices in real time on one trust node (UDP, each its own key, ≥ 60 s, none detached)", "—", "—", "—",
+        "≥ 100,000", why, "devices")
+    row("memory per emulated device in a real-time pool at 10,000 devices, beyond the process baseline", "—", "—",
+        "—", "≤ 8 KiB", why, "devices")
+
+unreadable = []
+for name in ["tps", "sig", "modbus", "proxy", "smoke", "firmware", "devices"]:
+    if name in only:
+        try:
+            globals()["bench_" + name]()
+        except Exception as e:  # a benchmark's output changed shape: its row says so, the others still print
+            unreadable.append(name)
+            row(f"{name}: output not understood ({type(e).__name__}: {e})", "—", "—", "—", "—",
+                "NOT RUN (output not understood)", name)
+
+heads = ["metric", "value", "peer or limit (same run)", "ratio", "goal", "verdict"]
+keys = ["metric", "value", "peer", "ratio", "goal", "verdict"]
+print("| " + " | ".join(heads) + " |")
+print("|" + "---|" * len(heads))
+for r in rows:
+    print("| " + " | ".join(str(r[k]) for k in keys) + " |")
+print(f"\nload average before {load_before}, after {load_after} ({cpus} CPUs); "
+      f"{'--quick' if quick == '1' else 'full'} run")
+if json_file:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit = ""
+    with open(json_file, "w") as f:
+        raw = {os.path.basename(p)[:-4]: open(p).read() for p in sorted(glob.glob(f"{out}/*.out"))}
+        json.dump(dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), commit=commit,
+                       quick=quick == "1", cpus=int(cpus), load_before=load_before, load_after=load_after,
+                       rows=rows, raw_output=raw),
+                  f, indent=1)
+if unreadable:
+    print("bench/run.sh: output not understood: " + " ".join(unreadable), file=sys.stderr)
+    sys.exit(3)
+PY
+PY_RC=$?
+
+if [ ${#FAILED[@]} -gt 0 ] || [ $PY_RC -ne 0 ]; then
+  [ $PY_RC -ne 0 ] && [ $PY_RC -ne 3 ] && echo "bench/run.sh: the table could not be made (exit $PY_RC)" >&2
+  [ ${#FAILED[@]} -gt 0 ] && echo "bench/run.sh: could not run: ${FAILED[*]}" >&2
+  exit 1
+fi
+exit 0
