@@ -158,6 +158,17 @@ TEST(FaultRegistry, RigFormatStepActionNamesEveryFault) {
   FAIL() << "docs/rig-format.md has no `fault` action row";
 }
 
+// The nemesis soak (tools/gen_soak_rig.py keeps its own list of kinds, in Python) injects every registered fault:
+// a fault added to the registry but not to the generator fails here.
+TEST(FaultRegistry, SoakRigInjectsEveryFault) {
+  const RigSpec soak = load_rig(std::string(IOTW_RIGS_DIR) + "/soak.toml");
+  std::set<std::string> injected, registered;
+  for (const Step& s : soak.steps)
+    if (s.action == Step::Action::Fault) injected.insert(s.fault.kind);
+  for (const FaultDef& d : fault_registry()) registered.insert(std::string(d.name));
+  EXPECT_EQ(injected, registered) << "regenerate rigs/soak.toml with tools/gen_soak_rig.py after adding the kind there";
+}
+
 TEST(ScoreRegistry, EntriesAreConsistent) {
   std::set<std::string> names;
   for (const ScoreDef& d : score_registry()) {
