@@ -86,7 +86,7 @@ TEST(FaultRegistry, EntriesAreConsistent) {
     for (auto p : d.params) EXPECT_TRUE(params.count(std::string(p))) << p;
     for (auto p : d.required) EXPECT_TRUE(d.takes(p)) << p;
     EXPECT_EQ(d.mechanism == FaultMechanism::LinkProxy, d.targets == FaultTargets::Links);
-    if (d.mechanism == FaultMechanism::LinkProxy) EXPECT_NE(d.links, 0u) << "a link fault shapes no link";
+    if (d.mechanism == FaultMechanism::LinkProxy) { EXPECT_NE(d.links, 0u) << "a link fault shapes no link"; }
     EXPECT_EQ(d.mechanism == FaultMechanism::ControlChannel, d.start_command != nullptr);
     EXPECT_EQ(d.mechanism == FaultMechanism::ControlChannel, d.end_command != nullptr);
     EXPECT_EQ(d.duration == FaultDuration::Required, !d.heal_reason.empty());
@@ -137,7 +137,7 @@ TEST(FaultRegistry, DocsFaultTablesListExactlyTheRegistry) {
       const auto words = ticked_words(cell);
       for (auto p : d.params) EXPECT_TRUE(words.count(std::string(p))) << "its parameter '" << p << "' is not documented";
       for (const auto& w : words)
-        if (params.count(w)) EXPECT_TRUE(d.takes(w)) << "documented parameter '" << w << "' it does not take";
+        if (params.count(w)) { EXPECT_TRUE(d.takes(w)) << "documented parameter '" << w << "' it does not take"; }
       EXPECT_EQ(cell.find("`duration_s` (required)") != std::string::npos, d.duration == FaultDuration::Required)
           << cell;
     }
@@ -174,8 +174,8 @@ TEST(ScoreRegistry, EntriesAreConsistent) {
   for (const ScoreDef& d : score_registry()) {
     EXPECT_TRUE(names.insert(std::string(d.name)).second) << d.name;
     EXPECT_EQ(find_score(d.name), &d);
-    if (d.equals_key) EXPECT_EQ(d.kind, Criterion::Kind::Bool) << d.name;
-    if (d.kind == Criterion::Kind::Bool) EXPECT_FALSE(d.min_key || d.max_key) << d.name;
+    if (d.equals_key) { EXPECT_EQ(d.kind, Criterion::Kind::Bool) << d.name; }
+    if (d.kind == Criterion::Kind::Bool) { EXPECT_FALSE(d.min_key || d.max_key) << d.name; }
   }
   std::set<std::string> keys;
   for (const PassKeyDef& k : pass_keys()) {
