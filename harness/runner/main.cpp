@@ -14,6 +14,9 @@
 #include "iotw/cli/command_line.hpp"
 #include "iotw/console/console_command.hpp"
 #include "iotw/exit_code.hpp"
+#include "iotw/harness/fault_registry.hpp"
+#include "iotw/harness/score_registry.hpp"
+#include "iotw/harness/scorer.hpp"
 #include "rig_batch.hpp"
 #include "rig_runner.hpp"
 #include "ledger_command.hpp"
@@ -25,6 +28,21 @@ std::atomic<bool> g_stop{false};
 static_assert(std::atomic<bool>::is_always_lock_free);
 
 void on_signal(int) { g_stop = true; }
+
+/// `iotw rig run --help`'s footer: the faults and [pass] keys, from their registries.
+std::string faults_and_criteria() {
+  std::string out = "Faults ([[steps]] fault = ..., docs/faults.md):\n";
+  for (const iotw::harness::FaultDef& d : iotw::harness::fault_registry()) {
+    std::string params;
+    for (auto p : d.params) params += (params.empty() ? " (" : ", ") + std::string(p);
+    out += "  " + std::string(d.name) + (params.empty() ? "" : params + ")") + ": " + std::string(d.summary) + "\n";
+  }
+  out += "[pass] keys (docs/rig-format.md):";
+  for (const iotw::harness::PassKeyDef& k : iotw::harness::pass_keys())
+    out += "\n  " + k.key + ": " + std::string(k.score->name) + " " +
+           std::string(iotw::harness::op_symbol(k.op)) + " value (" + std::string(k.score->label) + ")";
+  return out;
+}
 
 void install_signal_handlers() {
   struct sigaction sa {};
@@ -65,6 +83,7 @@ int main(int argc, char** argv) {
       ->required();
   int jobs = 1;
   std::string shard_text;
+  run->footer(faults_and_criteria());
   CLI::Option* jobs_opt =
       run->add_option("--jobs,-j", jobs, "Folder: rigs run at once (default 1)")->check(CLI::Range(1, 64));
   CLI::Option* shard_opt = run->add_option(

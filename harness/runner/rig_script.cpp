@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "iotw/harness/score_registry.hpp"
+
 namespace iotw::harness {
 
 namespace {
@@ -14,45 +16,50 @@ constexpr double kNominalSupplyV = 24.0;
 }  // namespace
 
 
+// What each active link fault adds to a link's policy, by the fault's registry entry.
 SerialFaults combine_faults(const std::vector<const FaultSpec*>& active) {
   SerialFaults s;
   for (const FaultSpec* f : active) {
-    const std::string& k = f->kind;
-    if (k == "corrupt" && !f->per_frame) s.corrupt_rate = std::max(s.corrupt_rate, f->rate);
-    if (k == "corrupt" && f->per_frame) s.corrupt_frame_rate = std::max(s.corrupt_frame_rate, f->rate);
-    if (k == "bit_flip") s.bit_flip_rate = std::max(s.bit_flip_rate, f->rate);
-    if (k == "drop_bytes") s.drop_byte_rate = std::max(s.drop_byte_rate, f->rate);
-    if (k == "drop_frames") s.drop_frame_rate = std::max(s.drop_frame_rate, f->rate);
-    if (k == "garbage") {
-      s.garbage_rate = std::max(s.garbage_rate, f->rate);
-      s.garbage_bytes = f->bytes;
-    }
-    if (k == "stall" || k == "partition") s.stall = true;
-    if (k == "baud_mismatch") s.baud_mismatch = true;
-    if (k == "delay") {
-      s.delay_ms = std::max(s.delay_ms, f->delay_ms);
-      s.jitter_ms = std::max(s.jitter_ms, f->jitter_ms);
+    switch (f->def().id) {
+      case FaultKind::Corrupt:
+        (f->per_frame ? s.corrupt_frame_rate : s.corrupt_rate) =
+            std::max(f->per_frame ? s.corrupt_frame_rate : s.corrupt_rate, f->rate);
+        break;
+      case FaultKind::BitFlip: s.bit_flip_rate = std::max(s.bit_flip_rate, f->rate); break;
+      case FaultKind::DropBytes: s.drop_byte_rate = std::max(s.drop_byte_rate, f->rate); break;
+      case FaultKind::DropFrames: s.drop_frame_rate = std::max(s.drop_frame_rate, f->rate); break;
+      case FaultKind::Garbage:
+        s.garbage_rate = std::max(s.garbage_rate, f->rate);
+        s.garbage_bytes = f->bytes;
+        break;
+      case FaultKind::Stall:
+      case FaultKind::Partition: s.stall = true; break;
+      case FaultKind::BaudMismatch: s.baud_mismatch = true; break;
+      case FaultKind::Delay:
+        s.delay_ms = std::max(s.delay_ms, f->delay_ms);
+        s.jitter_ms = std::max(s.jitter_ms, f->jitter_ms);
+        break;
+      default: break;  // not a serial link fault
     }
   }
   return s;
 }
 
-double rssi_loss_rate(int rssi_dbm) {
-  return std::clamp((-70.0 - rssi_dbm) * 0.025, 0.0, 0.5);
-}
-
 UdpFaults combine_udp_faults(const std::vector<const FaultSpec*>& active) {
   UdpFaults u;
   for (const FaultSpec* f : active) {
-    const std::string& k = f->kind;
-    if (k == "ap_rssi") u.loss_rate = std::max(u.loss_rate, rssi_loss_rate(f->rssi));
-    if (k == "udp_loss") u.loss_rate = std::max(u.loss_rate, f->rate);
-    if (k == "udp_duplicate") u.duplicate_rate = std::max(u.duplicate_rate, f->rate);
-    if (k == "udp_reorder") u.reorder_rate = std::max(u.reorder_rate, f->rate);
-    if (k == "stall" || k == "partition") u.partition = true;
-    if (k == "udp_delay") {
-      u.delay_ms = std::max(u.delay_ms, f->delay_ms);
-      u.jitter_ms = std::max(u.jitter_ms, f->jitter_ms);
+    switch (f->def().id) {
+      case FaultKind::ApRssi: u.loss_rate = std::max(u.loss_rate, rssi_loss_rate(f->rssi)); break;
+      case FaultKind::UdpLoss: u.loss_rate = std::max(u.loss_rate, f->rate); break;
+      case FaultKind::UdpDuplicate: u.duplicate_rate = std::max(u.duplicate_rate, f->rate); break;
+      case FaultKind::UdpReorder: u.reorder_rate = std::max(u.reorder_rate, f->rate); break;
+      case FaultKind::Stall:
+      case FaultKind::Partition: u.partition = true; break;
+      case FaultKind::UdpDelay:
+        u.delay_ms = std::max(u.delay_ms, f->delay_ms);
+        u.jitter_ms = std::max(u.jitter_ms, f->jitter_ms);
+        break;
+      default: break;  // not a UDP link fault
     }
   }
   return u;
@@ -89,9 +96,9 @@ std::vector<std::string> RigScript::targets(const FaultSpec& f) const {
     for (const DeviceInstance& d : spec_.instances()) all.push_back(d.name);
     return all;
   }
-  if (!f.udp_fault())
+  if (f.def().links & kSerialLinks)
     for (const auto& [name, policy] : links_) all.push_back(name);
-  if (!f.serial_fault())
+  if (f.def().links & kUdpLinks)
     for (const auto& [name, policy] : udp_links_) all.push_back(name);
   return all;
 }
@@ -150,14 +157,7 @@ void RigScript::start(Run& r, double now_s) {
   host_.emit("step_started", {{"step", s.label}, {"line", s.line}, {"at_s", now_s}});
   if (s.action == Step::Action::Expect) {
     const auto measured = host_.score_so_far(s.condition.name);
-    bool pass = false;
-    if (measured) {
-      switch (s.condition.op) {
-        case Criterion::Op::AtLeast: pass = *measured >= s.condition.value; break;
-        case Criterion::Op::AtMost: pass = *measured <= s.condition.value; break;
-        case Criterion::Op::Equals: pass = *measured == s.condition.value; break;
-      }
-    }
+    const bool pass = measured && holds(s.condition.op, *measured, s.condition.value);
     check(s, "expect_checked", "expect " + s.condition.text, pass,
           measured ? fmt::format("measured {} = {:g} at {:.1f} s", s.condition.name, *measured, now_s)
                    : "the score could not be computed (trust node not answering?)");
@@ -185,39 +185,29 @@ void RigScript::start(Run& r, double now_s) {
   nlohmann::ordered_json devices = nlohmann::ordered_json::array();
   if (f.device_fault())
     for (const auto& d : targets(f)) devices.push_back(d);
+  const FaultDef& def = f.def();
   try {
-    if (f.power_fault()) {
-      for (const auto& d : targets(f)) host_.set_supply(d, f.vin, 0);
-    } else if (f.kind == "trust_node_kill") {
-      node_down_ = true;
-      host_.kill_trust_node();
-    } else if (f.kind == "trust_node_stop") {
-      node_down_ = true;
-      host_.pause_trust_node(true);
-    } else if (f.control_fault()) {  // over the emulator pool's control channel
-      for (const auto& d : targets(f)) {
-        r.registrations_at_end[d] = registrations_[d];  // reboot/hang: the device must register again
-        nlohmann::json req{{"device", d}};
-        if (f.reset_fault()) {
-          req["cmd"] = f.kind;
-        } else if (f.kind == "clock_skew") {
-          req["cmd"] = "clock_skew";
-          req["offset_ms"] = f.offset_ms;
-          req["ppm"] = f.ppm;
-        } else if (f.kind == "ap_rssi") {
-          req["cmd"] = "ap";
-          req["rssi"] = f.rssi;
-        } else {
-          req["cmd"] = "ap";
-          req["up"] = false;
+    switch (def.mechanism) {
+      case FaultMechanism::Supply:
+        for (const auto& d : targets(f)) host_.set_supply(d, f.vin, 0);
+        break;
+      case FaultMechanism::NodeKill:
+        node_down_ = true;
+        host_.kill_trust_node();
+        break;
+      case FaultMechanism::NodeStop:
+        node_down_ = true;
+        host_.pause_trust_node(true);
+        break;
+      case FaultMechanism::ControlChannel:  // over the emulator pool's control channel
+        for (const auto& d : targets(f)) {
+          r.registrations_at_end[d] = registrations_[d];  // reboot/hang: the device must register again
+          command(s, def.start_command(f, d));
         }
-        command(s, std::move(req));
-      }
-      if (f.kind == "ap_rssi") {  // a weak signal also loses datagrams (rssi_loss_rate)
-        active_link_faults_.push_back(&r);
-        apply_link_faults();
-      }
-    } else {
+        break;
+      case FaultMechanism::LinkProxy: break;
+    }
+    if (def.links) {  // link faults, and ap_rssi's datagram loss (rssi_loss_rate)
       active_link_faults_.push_back(&r);
       apply_link_faults();
     }
@@ -234,34 +224,35 @@ void RigScript::end_fault(Run& r, double now_s) {
   const FaultSpec& f = s.fault;
   r.ended_s = now_s;
   r.state = State::Recovering;
+  const FaultDef& def = f.def();
   try {
-    if (f.power_fault()) {
-      for (const auto& d : targets(f)) {
-        r.registrations_at_end[d] = registrations_[d];
-        host_.set_supply(d, kNominalSupplyV, f.ramp_v_per_s);
-      }
-    } else if (f.kind == "trust_node_kill") {
-      host_.restart_trust_node();
-      node_down_ = false;
-    } else if (f.kind == "trust_node_stop") {
-      host_.pause_trust_node(false);
-      node_down_ = false;
-    } else if (f.control_fault()) {
-      if (f.kind == "ap_rssi") {
-        std::erase(active_link_faults_, &r);
-        apply_link_faults();
-      }
-      for (const auto& d : targets(f)) {
-        if (f.kind == "clock_skew") command(s, {{"cmd", "clock_skew"}, {"device", d}, {"offset_ms", 0}, {"ppm", 0}});
-        if (f.kind == "ap_rssi") command(s, {{"cmd", "ap"}, {"device", d}, {"rssi", kNominalRssi}});
-        if (f.kind == "ap_down") command(s, {{"cmd", "ap"}, {"device", d}, {"up", true}});
-        for (int dir = 0; dir < 2; ++dir) r.frames_at_end[dir][d] = delivered(d, static_cast<Direction>(dir)).value_or(0);
-      }
-    } else {
+    if (def.links) {
       std::erase(active_link_faults_, &r);
       apply_link_faults();
-      for (const auto& d : targets(f))
-        for (int dir = 0; dir < 2; ++dir) r.frames_at_end[dir][d] = delivered(d, static_cast<Direction>(dir)).value_or(0);
+    }
+    switch (def.mechanism) {
+      case FaultMechanism::Supply:
+        for (const auto& d : targets(f)) {
+          r.registrations_at_end[d] = registrations_[d];
+          host_.set_supply(d, kNominalSupplyV, f.ramp_v_per_s);
+        }
+        break;
+      case FaultMechanism::NodeKill:
+        host_.restart_trust_node();
+        node_down_ = false;
+        break;
+      case FaultMechanism::NodeStop:
+        host_.pause_trust_node(false);
+        node_down_ = false;
+        break;
+      case FaultMechanism::ControlChannel:
+      case FaultMechanism::LinkProxy:
+        for (const auto& d : targets(f)) {
+          if (def.end_command)
+            if (nlohmann::json req = def.end_command(d); !req.is_null()) command(s, std::move(req));
+          for (int dir = 0; dir < 2; ++dir) r.frames_at_end[dir][d] = delivered(d, static_cast<Direction>(dir)).value_or(0);
+        }
+        break;
     }
   } catch (const std::exception& e) {
     node_down_ = false;
@@ -278,8 +269,8 @@ void RigScript::recovery(Run& r, double now_s, bool final) {
   const Step& s = *r.step;
   const FaultSpec& f = s.fault;
   std::vector<std::string> missing;
-  const bool need_attach = f.kind == "partition" || !f.link_fault();  // power, device faults: (re-registered and) attached
-  const bool need_traffic = f.link_fault() || (f.control_fault() && !f.reset_fault());
+  const RecoveryCheck& check_of = f.def().recovery;
+  const bool need_attach = check_of.attached, need_traffic = check_of.traffic;
   std::optional<std::set<std::string>> attached;
   if (need_attach) attached = host_.attached_devices();
   const std::vector<std::string> who = targets(f);  // trust-node faults: every device
@@ -295,11 +286,8 @@ void RigScript::recovery(Run& r, double now_s, bool final) {
           break;
         }
     }
-    if (f.power_fault() && registrations_[d] <= r.registrations_at_end[d])
-      missing.push_back(d + " (has not registered again since its supply came back)");
-    if (f.reset_fault() && registrations_[d] <= r.registrations_at_end[d])
-      missing.push_back(d + (f.kind == "hang" ? " (has not registered again since it hung: no watchdog reset?)"
-                                              : " (has not registered again since its reboot)"));
+    if (!check_of.not_registered.empty() && registrations_[d] <= r.registrations_at_end[d])
+      missing.push_back(d + " " + std::string(check_of.not_registered));
     if (need_attach && (!attached || !attached->count(d))) missing.push_back(d + " (not attached)");
   }
   const double after = now_s - r.ended_s;
@@ -345,14 +333,7 @@ void RigScript::tick(double now_s) {
                                 : n == "devices_blacklisted" ? h->devices_blacklisted
                                 : n == "pending_txs" ? h->pending_txs : h->rounds);
       }
-      bool met = false;
-      if (v) {
-        switch (s.condition.op) {
-          case Criterion::Op::AtLeast: met = *v >= s.condition.value; break;
-          case Criterion::Op::AtMost: met = *v <= s.condition.value; break;
-          case Criterion::Op::Equals: met = *v == s.condition.value; break;
-        }
-      }
+      const bool met = v && holds(s.condition.op, *v, s.condition.value);
       if (met || now_s - r.started_s > s.deadline_s) {
         check(s, "wait_done", "wait " + s.condition.text, met,
               met ? fmt::format("met after {:.1f} s", now_s - r.started_s)
@@ -362,7 +343,7 @@ void RigScript::tick(double now_s) {
       }
     }
     if (r.state == State::Active && s.action == Step::Action::Fault) {
-      const double dur = s.fault.duration_s.value_or(s.fault.kind == "trust_node_kill" || s.fault.reset_fault() ? 0 : -1);
+      const double dur = s.fault.duration_s.value_or(s.fault.def().ends_by_itself() ? 0 : -1);
       if (dur >= 0 && now_s - r.started_s >= dur) end_fault(r, now_s);
     }
     if (r.state == State::Recovering) recovery(r, now_s, false);
@@ -374,8 +355,7 @@ void RigScript::tick(double now_s) {
 }
 
 bool RigScript::open_ended(const Run& r) {
-  return r.step->action == Step::Action::Fault && !r.step->fault.duration_s &&
-         r.step->fault.kind != "trust_node_kill" && !r.step->fault.reset_fault();
+  return r.step->action == Step::Action::Fault && !r.step->fault.duration_s && !r.step->fault.def().ends_by_itself();
 }
 
 bool RigScript::done() const {
@@ -416,7 +396,7 @@ void RigScript::finish(double now_s, const std::string& reason) {
       case State::Active:
         if (s.action == Step::Action::Wait) {
           check(s, "wait_done", "wait " + s.condition.text, false, "the run ended (" + reason + ") while waiting");
-        } else if (s.fault.duration_s || s.fault.kind == "trust_node_kill" || s.fault.reset_fault()) {
+        } else if (s.fault.duration_s || s.fault.def().ends_by_itself()) {
           end_fault(r, now_s);
           if (r.state == State::Recovering)
             check(s, "recovery_checked", s.fault.kind + " recovered", false,

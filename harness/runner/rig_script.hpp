@@ -99,7 +99,7 @@ class RigScript {
   void recovery(Run& r, double now_s, bool final);
   std::vector<std::string> targets(const FaultSpec& f) const;
   void apply_link_faults();
-  /// An active fault without duration_s that does not end by itself (not trust_node_kill, reboot, hang).
+  /// An active fault without duration_s that does not end by itself (FaultDef::ends_by_itself).
   static bool open_ended(const Run& r);
   /// emu_command + an `emu_command` event {step, line, request, reply}.
   nlohmann::json command(const Step& s, nlohmann::json request);
@@ -124,11 +124,6 @@ SerialFaults combine_faults(const std::vector<const FaultSpec*>& active);
 /// The UdpFaults of one UDP link under the given active fault steps: the highest rate of each udp_* kind,
 /// partition if any partition or stall, the largest udp_delay delay and jitter.
 UdpFaults combine_udp_faults(const std::vector<const FaultSpec*>& active);
-/// ap_rssi: the datagram loss (each way) a module's weak signal adds on its UDP link: 0 at -70 dBm and above,
-/// rising linearly by 2.5 % per dB to 50 % at -90 dBm, and 50 % below (at -96 dBm and below the module no longer
-/// finds the AP at all and disconnects; docs/faults.md "Device faults").
-double rssi_loss_rate(int rssi_dbm);
-/// The access point's RSSI when no ap_rssi step is active (emulators/esp_wifi AccessPoint default), dBm.
-inline constexpr int kNominalRssi = -45;
+// rssi_loss_rate and kNominalRssi: iotw/harness/fault_registry.hpp.
 
 }  // namespace iotw::harness

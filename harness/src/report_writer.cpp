@@ -1,5 +1,6 @@
 // report.json and junit.xml of one rig run.
 #include "iotw/harness/report_writer.hpp"
+#include "iotw/harness/score_registry.hpp"
 
 #include <fmt/format.h>
 #include <pugixml.hpp>
@@ -45,15 +46,6 @@ std::string significant(double v, int digits) {
     if (out.back() == '.') out.pop_back();
   }
   return out;
-}
-
-bool holds(Criterion::Op op, double measured, double threshold) {
-  switch (op) {
-    case Criterion::Op::AtLeast: return measured >= threshold;
-    case Criterion::Op::AtMost: return measured <= threshold;
-    case Criterion::Op::Equals: return measured == threshold;
-  }
-  return false;
 }
 
 }  // namespace

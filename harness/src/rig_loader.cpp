@@ -17,6 +17,8 @@
 #include <sstream>
 #include <toml++/toml.h>
 #include "iotw/cli/read_file.hpp"
+#include "iotw/harness/fault_registry.hpp"
+#include "iotw/harness/score_registry.hpp"
 #include "common/device_behaviour.hpp"  // emulators/: the device behaviours a rig may name
 #include "common/ram_budget.hpp"  // emulators/: the firmware's static RAM against the chip budget
 #include "qemu/qemu_model.hpp"  // emulators/: the qemu-cortex-m3 model
@@ -26,40 +28,10 @@ namespace {
 
 using Names = std::initializer_list<std::string_view>;
 
-struct PassKey {
-  std::string_view key;
-  std::string_view score;
-  Criterion::Op op;
-  Criterion::Kind kind;
-};
-
-constexpr PassKey kPassKeys[] = {
-    {"blocks_finalized_min", "blocks_finalized", Criterion::Op::AtLeast, Criterion::Kind::Count},
-    {"coherence_rate_min", "coherence_rate", Criterion::Op::AtLeast, Criterion::Kind::Rate},
-    {"coherence_rate_max", "coherence_rate", Criterion::Op::AtMost, Criterion::Kind::Rate},
-    {"ledger_valid", "ledger_valid", Criterion::Op::Equals, Criterion::Kind::Bool},
-    {"false_blacklist_max", "false_blacklist", Criterion::Op::AtMost, Criterion::Kind::Count},
-    {"byzantine_blacklisted", "byzantine_blacklisted", Criterion::Op::Equals, Criterion::Kind::Bool},
-    {"incoherent_rounds_blacklisted", "incoherent_rounds_blacklisted", Criterion::Op::Equals,
-     Criterion::Kind::Bool},
-    {"byzantine_rounds_detected_min", "byzantine_rounds_detected", Criterion::Op::AtLeast,
-     Criterion::Kind::Count},
-    {"blacklisted_max", "blacklisted", Criterion::Op::AtMost, Criterion::Kind::Count},
-    {"liveness_blocks_per_min_min", "liveness_blocks_per_min", Criterion::Op::AtLeast,
-     Criterion::Kind::Number},
-    {"liveness_ratio_min", "liveness_ratio", Criterion::Op::AtLeast, Criterion::Kind::Number},
-    {"false_blacklist_faulted_max", "false_blacklist_faulted", Criterion::Op::AtMost, Criterion::Kind::Count},
-    {"acked_tx_lost_max", "acked_tx_lost", Criterion::Op::AtMost, Criterion::Kind::Count},
-    {"recoveries_failed_max", "recoveries_failed", Criterion::Op::AtMost, Criterion::Kind::Count},
-    {"undetected_collusion_rate_max", "undetected_collusion_rate", Criterion::Op::AtMost, Criterion::Kind::Rate},
-    {"usage_rewarded_devices_min", "usage_rewarded_devices", Criterion::Op::AtLeast, Criterion::Kind::Count},
-    {"usage_reports_finalized_min", "usage_reports_finalized", Criterion::Op::AtLeast, Criterion::Kind::Count},
-    {"usage_rewards_unearned_max", "usage_rewards_unearned", Criterion::Op::AtMost, Criterion::Kind::Count},
-};
-
 constexpr std::string_view kBaselineKey = "baseline_blocks_per_min";
 
-std::string join(Names names) {
+template <class Range>
+std::string join(const Range& names) {
   std::string out;
   for (auto n : names) out += (out.empty() ? "" : ", ") + std::string(n);
   return out;
@@ -93,7 +65,7 @@ class Reader {
                                std::max<std::uint32_t>(col, 1), msg));
   }
 
-  void check_keys(const toml::table& t, std::string_view where, Names allowed) const {
+  void check_keys(const toml::table& t, std::string_view where, const std::vector<std::string_view>& allowed) const {
     for (auto&& [k, v] : t) {
       (void)v;
       if (std::find(allowed.begin(), allowed.end(), k.str()) == allowed.end())
@@ -146,8 +118,8 @@ class Reader {
   }
 
   /// One of `allowed`; returns `def` when absent.
-  std::string choice(const toml::table& t, std::string_view where, std::string_view key, Names allowed,
-                     const std::string& def) const {
+  std::string choice(const toml::table& t, std::string_view where, std::string_view key,
+                     const std::vector<std::string_view>& allowed, const std::string& def) const {
     std::string s = string(t, where, key, def);
     if (std::find(allowed.begin(), allowed.end(), s) == allowed.end())
       fail(t.get(key)->source(), fmt::format("unknown {} '{}' in {}; allowed: {}", key, s, where, join(allowed)));
@@ -449,7 +421,7 @@ void read_traffic_target(const Reader& r, const toml::table& root, RigSpec& spec
 
 void read_pass(const Reader& r, const toml::table& root, RigSpec& spec) {
   std::vector<std::string_view> names;
-  for (const PassKey& p : kPassKeys) names.push_back(p.key);
+  for (const PassKeyDef& p : pass_keys()) names.push_back(p.key);
   const std::string allowed = fmt::format("{}", fmt::join(names, ", "));
   const toml::table* t = r.table(root, "pass");
   if (!t || t->empty() || (t->size() == 1 && t->contains(kBaselineKey)))
@@ -460,12 +432,12 @@ void read_pass(const Reader& r, const toml::table& root, RigSpec& spec) {
       spec.baseline_blocks_per_min = r.number(*t, "[pass]", kBaselineKey, 1e-6, 1e9, 0);
       continue;
     }
-    auto p = std::find_if(std::begin(kPassKeys), std::end(kPassKeys),
-                          [&](const PassKey& pk) { return pk.key == k.str(); });
-    if (p == std::end(kPassKeys))
+    const PassKeyDef* p = find_pass_key(k.str());
+    if (!p)
       r.fail(k.source(), fmt::format("unknown key '{}' in [pass]; allowed: {}, {}", k.str(), allowed, kBaselineKey));
-    Criterion c{std::string(p->key), std::string(p->score), p->op, 0, static_cast<int>(k.source().begin.line), p->kind};
-    switch (p->kind) {
+    const Criterion::Kind kind = p->score->kind;
+    Criterion c{p->key, std::string(p->score->name), p->op, 0, static_cast<int>(k.source().begin.line), kind};
+    switch (kind) {
       case Criterion::Kind::Bool: c.threshold = r.boolean(v, "[pass]", p->key) ? 1 : 0; break;
       case Criterion::Kind::Count:
         c.threshold = static_cast<double>(r.integer(*t, "[pass]", p->key, 0, 1000000000, 0));
@@ -477,15 +449,6 @@ void read_pass(const Reader& r, const toml::table& root, RigSpec& spec) {
   }
   std::stable_sort(spec.pass.begin(), spec.pass.end(),
                    [](const Criterion& a, const Criterion& b) { return a.line < b.line; });
-}
-
-const Names kFaults = {"corrupt", "bit_flip", "drop_bytes", "drop_frames", "garbage", "stall",
-                           "baud_mismatch", "delay", "partition", "trust_node_kill", "trust_node_stop",
-                           "brownout", "power_loss", "udp_loss", "udp_duplicate", "udp_reorder", "udp_delay",
-                           "reboot", "hang", "clock_skew", "ap_rssi", "ap_down"};
-void only_for_kind(const Reader& r, const toml::table& t, const std::string& w, std::string_view key, bool ok,
-                   std::string_view which) {
-  if (t.contains(key) && !ok) r.fail(t.get(key)->source(), fmt::format("'{}' in {} applies only to {} faults", key, w, which));
 }
 
 const Names kLiveValues = {"height", "devices_attached", "devices_blacklisted", "pending_txs", "rounds"};
@@ -528,9 +491,13 @@ Condition parse_condition(const Reader& r, const toml::node& v, std::string_view
 
 void read_fault(const Reader& r, const toml::table& t, const std::string& w, const std::set<std::string>& devices,
                 const std::set<std::string>& powered, FaultSpec& f) {
-  f.kind = r.choice(t, w, "fault", kFaults, "");
+  std::vector<std::string_view> kinds;
+  for (const FaultDef& d : fault_registry()) kinds.push_back(d.name);
+  f.kind = r.choice(t, w, "fault", kinds, "");
+  const FaultDef& def = fault_def(f.kind);
   if (const toml::node* v = t.get("devices")) {
-    if (!f.device_fault()) r.fail(v->source(), fmt::format("'devices' in {}: fault '{}' acts on the trust node, not on devices", w, f.kind));
+    if (def.targets == FaultTargets::TrustNode)
+      r.fail(v->source(), fmt::format("'devices' in {}: fault '{}' acts on the trust node, not on devices", w, f.kind));
     if (!v->is_array() || v->as_array()->empty())
       r.fail(v->source(), fmt::format("'devices' in {} must be a non-empty array of device names", w));
     for (const toml::node& d : *v->as_array()) {
@@ -539,64 +506,60 @@ void read_fault(const Reader& r, const toml::table& t, const std::string& w, con
       if (!devices.count(name))
         r.fail(d.source(), fmt::format("unknown device '{}' in {}; the rig's devices: {}", name, w,
                                        fmt::join(devices, ", ")));
-      if (f.power_fault() && !powered.count(name))
+      if (def.targets == FaultTargets::DpsDevices && !powered.count(name))
         r.fail(d.source(), fmt::format("fault '{}' in {} needs a dps device (its supply is set over Modbus); "
                                        "'{}' is not one; the rig's dps devices: {}",
                                        f.kind, w, name, fmt::join(powered, ", ")));
       f.devices.push_back(name);
     }
   }
-  if (f.power_fault() && powered.empty())
+  if (def.targets == FaultTargets::DpsDevices && powered.empty())
     r.fail(t.source(), fmt::format("fault '{}' in {} needs at least one model = \"dps\" device", f.kind, w));
-  if (f.power_fault() && f.devices.empty()) f.devices.assign(powered.begin(), powered.end());
-  only_for_kind(r, t, w, "vin", f.kind == "brownout", "brownout");
-  only_for_kind(r, t, w, "ramp_v_per_s", f.power_fault(), "brownout and power_loss");
-  f.vin = f.kind == "power_loss" ? 0.0 : r.number(t, w, "vin", 0, 60, f.vin);
-  f.ramp_v_per_s = r.number(t, w, "ramp_v_per_s", 0, 1000, 0);
-  const bool rated = f.kind == "corrupt" || f.kind == "bit_flip" || f.kind == "drop_bytes" ||
-                     f.kind == "drop_frames" || f.kind == "garbage" || f.kind == "udp_loss" ||
-                     f.kind == "udp_duplicate" || f.kind == "udp_reorder";
-  auto only_for = [&](std::string_view key, bool ok, std::string_view which) {
-    if (t.contains(key) && !ok)
-      r.fail(t.get(key)->source(), fmt::format("'{}' in {} applies only to {} faults", key, w, which));
+  if (def.targets == FaultTargets::DpsDevices && f.devices.empty()) f.devices.assign(powered.begin(), powered.end());
+  // Parameters from the registry: the ones this fault does not take, the ones it needs, then their values.
+  for (const FaultParam& p : fault_params())
+    if (t.contains(p.key) && !def.takes(p.key))
+      r.fail(t.get(p.key)->source(),
+             fmt::format("'{}' in {} applies only to {} faults", p.key, w, faults_taking(p.key)));
+  for (const FaultParam& p : fault_params())
+    if (def.needs(p.key) && !t.contains(p.key))
+      r.fail(t.source(), fmt::format("fault '{}' in {} needs '{}' ({})", f.kind, w, p.key, p.needs_hint));
+  auto value = [&](std::string_view key, double def_value) {
+    const FaultParam& p = *std::find_if(fault_params().begin(), fault_params().end(),
+                                        [&](const FaultParam& q) { return q.key == key; });
+    if (p.type == FaultParam::Type::Integer)
+      return static_cast<double>(r.integer(t, w, key, static_cast<std::int64_t>(p.lo), static_cast<std::int64_t>(p.hi),
+                                           static_cast<std::int64_t>(def_value)));
+    return r.number(t, w, key, p.lo, p.hi, def_value);
   };
-  only_for("rate", rated, "corrupt, bit_flip, drop_bytes, drop_frames, garbage, udp_loss, udp_duplicate, udp_reorder");
-  only_for("bytes", f.kind == "garbage", "garbage");
-  only_for("per", f.kind == "corrupt", "corrupt");
+  f.rate = value("rate", 0);
   f.per_frame = r.choice(t, w, "per", {"byte", "frame"}, "byte") == "frame";
-  only_for("delay_ms", f.kind == "delay" || f.kind == "udp_delay", "delay and udp_delay");
-  only_for("jitter_ms", f.kind == "delay" || f.kind == "udp_delay", "delay and udp_delay");
-  if (rated) {
-    if (!t.contains("rate")) r.fail(t.source(), fmt::format("fault '{}' in {} needs 'rate' (0..1)", f.kind, w));
-    f.rate = r.number(t, w, "rate", 0, 1, 0);
-  }
-  f.bytes = static_cast<int>(r.integer(t, w, "bytes", 1, 4096, f.bytes));
-  f.delay_ms = static_cast<int>(r.integer(t, w, "delay_ms", 0, 60000, 0));
-  f.jitter_ms = static_cast<int>(r.integer(t, w, "jitter_ms", 0, 60000, 0));
+  f.bytes = static_cast<int>(value("bytes", f.bytes));
+  f.delay_ms = static_cast<int>(value("delay_ms", 0));
+  f.jitter_ms = static_cast<int>(value("jitter_ms", 0));
+  // A supply fault without its own `vin` (power_loss) takes the supply to 0 V.
+  f.vin = def.mechanism == FaultMechanism::Supply && !def.takes("vin") ? 0.0 : value("vin", f.vin);
+  f.ramp_v_per_s = value("ramp_v_per_s", 0);
+  f.offset_ms = static_cast<std::int64_t>(value("offset_ms", 0));
+  f.ppm = value("ppm", 0);
+  f.rssi = static_cast<int>(value("rssi", f.rssi));
+  if (const toml::node* d = t.get("duration_s"); d && def.duration == FaultDuration::Forbidden)
+    r.fail(d->source(), fmt::format("'duration_s' in {}: fault '{}' has no duration (the device resets and must "
+                                    "register again within recover_within_s)", w, f.kind));
   if (t.contains("duration_s")) f.duration_s = r.number(t, w, "duration_s", 0, 86400, 0);
-  if ((f.kind == "partition" || f.kind == "trust_node_stop" || f.power_fault()) && !f.duration_s &&
-      !r.open_ended_faults())
-    r.fail(t.source(), fmt::format("fault '{}' in {} needs 'duration_s' (it must heal)", f.kind, w));
+  if (def.duration == FaultDuration::Required && !f.duration_s && !r.open_ended_faults())
+    r.fail(t.source(), fmt::format("fault '{}' in {} needs 'duration_s' ({})", f.kind, w, def.heal_reason));
   f.recover_within_s = r.number(t, w, "recover_within_s", 0.1, 3600, f.recover_within_s);
-  only_for("recover_within_s", f.duration_s || f.kind == "trust_node_kill" || f.reset_fault(),
-           "faults that end (with duration_s, or trust_node_kill, reboot, hang)");
-  // Device faults over the emulator pool's control channel (docs/faults.md "Device faults").
-  if (f.reset_fault() && t.contains("duration_s"))
-    r.fail(t.get("duration_s")->source(), fmt::format("'duration_s' in {}: fault '{}' has no duration (the device "
-                                                      "resets and must register again within recover_within_s)", w, f.kind));
-  if (f.kind == "ap_down" && !f.duration_s && !r.open_ended_faults())
-    r.fail(t.source(), fmt::format("fault 'ap_down' in {} needs 'duration_s' (the access point must come back)", w));
-  only_for("offset_ms", f.kind == "clock_skew", "clock_skew");
-  only_for("ppm", f.kind == "clock_skew", "clock_skew");
-  only_for("rssi", f.kind == "ap_rssi", "ap_rssi");
-  f.offset_ms = r.integer(t, w, "offset_ms", -86400000, 86400000, 0);
-  f.ppm = r.number(t, w, "ppm", -999999, 1000000, 0);
-  if (f.kind == "clock_skew" && f.offset_ms == 0 && f.ppm == 0)
-    r.fail(t.source(), fmt::format("fault 'clock_skew' in {} needs a non-zero 'offset_ms' (ms) and/or 'ppm'", w));
-  if (f.kind == "ap_rssi") {
-    if (!t.contains("rssi")) r.fail(t.source(), fmt::format("fault 'ap_rssi' in {} needs 'rssi' (dBm, -120..0)", w));
-    f.rssi = static_cast<int>(r.integer(t, w, "rssi", -120, 0, f.rssi));
+  if (t.contains("recover_within_s") && !f.duration_s && !def.ends_by_itself()) {
+    std::vector<std::string_view> ending;
+    for (const FaultDef& d : fault_registry())
+      if (d.ends_by_itself()) ending.push_back(d.name);
+    r.fail(t.get("recover_within_s")->source(),
+           fmt::format("'recover_within_s' in {} applies only to faults that end (with duration_s, or {}) faults", w,
+                       fmt::join(ending, ", ")));
   }
+  if (def.satisfied && !def.satisfied(f))
+    r.fail(t.source(), fmt::format("fault '{}' in {} needs {}", f.kind, w, def.satisfied_text));
 }
 
 void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
@@ -615,24 +578,23 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
     if (iotw::emu::is_qemu_model(d.model)) qemu.insert(d.name);
   }
   std::vector<std::string> scores;
-  for (std::string_view n : {"blocks_finalized", "rounds", "coherence_rate", "ledger_valid", "false_blacklist",
-                             "false_blacklist_faulted", "byzantine_blacklisted", "incoherent_rounds_blacklisted",
-                             "byzantine_rounds_detected", "blacklisted", "liveness_blocks_per_min",
-                             "liveness_ratio", "frame_errors", "undetected_collusion_rate",
-                             "usage_rewarded_devices", "usage_reports_finalized", "usage_rewards_unearned"})
-    scores.emplace_back(n);
+  for (const ScoreDef& d : score_registry()) scores.emplace_back(d.name);
   const std::vector<std::string> live(kLiveValues.begin(), kLiveValues.end());
+  // A fault's keys: devices, its parameters (the fault registry's), duration_s, recover_within_s.
+  std::vector<std::string_view> fault_keys{"devices"};
+  for (const FaultParam& p : fault_params()) fault_keys.push_back(p.key);
+  fault_keys.insert(fault_keys.end(), {"duration_s", "recover_within_s"});
+  std::vector<std::string_view> step_keys{"name", "at_s", "after_block", "when_device", "reaches", "on_incoherent",
+                                          "fault", "wait", "expect"};
+  step_keys.insert(step_keys.end(), fault_keys.begin(), fault_keys.end());
+  step_keys.insert(step_keys.end(), {"deadline_s", "traffic", "uart", "device"});
   for (const toml::node& el : *v->as_array()) {
     const toml::table& t = *el.as_table();
     Step s;
     s.index = static_cast<int>(spec.steps.size()) + 1;
     s.line = static_cast<int>(t.source().begin.line);
     const std::string w = fmt::format("[[steps]] #{}", s.index);
-    r.check_keys(t, w,
-                 {"name", "at_s", "after_block", "when_device", "reaches", "on_incoherent", "fault", "wait",
-                  "expect", "devices", "rate", "per", "bytes", "delay_ms", "jitter_ms", "duration_s", "vin",
-                  "ramp_v_per_s", "offset_ms", "ppm", "rssi",
-                  "recover_within_s", "deadline_s", "traffic", "uart", "device"});
+    r.check_keys(t, w, step_keys);
     s.label = r.string(t, w, "name", fmt::format("step {}", s.index));
     int triggers = 0;
     if (t.contains("at_s")) {
@@ -685,17 +647,16 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
       if (const toml::node* dn = t.get("devices"); dn && dn->is_array())
         for (const toml::node& e : *dn->as_array())
           if (e.is_string() && external.count(e.as_string()->get()) && t.get("fault") && t.get("fault")->is_string()) {
-            FaultSpec probe;
-            probe.kind = t.get("fault")->as_string()->get();
-            if (!probe.link_fault())
+            const FaultDef* probe = find_fault(t.get("fault")->as_string()->get());  // unknown: read_fault says so
+            if (probe && probe->mechanism != FaultMechanism::LinkProxy)
               r.fail(e.source(), fmt::format("fault '{}' in {}: '{}' is an external device (the harness relays its link "
                                              "but does not run it: no control channel, no supply, no process); only "
-                                             "link faults apply to it", probe.kind, w, e.as_string()->get()));
+                                             "link faults apply to it", probe->name, w, e.as_string()->get()));
           }
       read_fault(r, t, w, devices, powered, s.fault);
       // TAP modules' UDP crosses the harness's UDP fault proxy on the bridge (UDP link faults, partition and stall
       // apply), but their lwIP processes have no control channel and no power supply (docs/rig-format.md "TAP links").
-      const bool udp_link_fault = s.fault.udp_fault() || s.fault.kind == "partition" || s.fault.kind == "stall";
+      const bool udp_link_fault = s.fault.link_fault() && (s.fault.def().links & kUdpLinks);
       // at_transport = "tcp": the module connects straight to the node's [tcp] port; no fault proxy on that link.
       for (const std::string& d : s.fault.devices)
         if (tcp_linked.count(d) && (udp_link_fault || s.fault.serial_fault() || s.fault.ap_fault()))
@@ -731,7 +692,7 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
                                          "MCU, not on an emulated chip); reboot, hang and clock_skew need a PTY device",
                                          s.fault.kind, w, d));
         // A QEMU machine is reset over QMP; it has no watchdog to bite a hung firmware and no clock of its own to skew.
-        const bool qemu_takes = s.fault.kind == "reboot";
+        const bool qemu_takes = s.fault.def().on_qemu;
         for (const std::string& d : s.fault.devices)
           if (qemu.count(d) && !qemu_takes)
             r.fail(t.get("devices")->source(),
@@ -762,8 +723,7 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
                                          "(UDP faults act on UDP links)", s.fault.kind, w));
       }
     } else {
-      for (std::string_view k : {"devices", "rate", "per", "bytes", "delay_ms", "jitter_ms", "duration_s", "recover_within_s",
-                                 "vin", "ramp_v_per_s", "offset_ms", "ppm", "rssi"})
+      for (std::string_view k : fault_keys)
         if (t.contains(k)) r.fail(t.get(k)->source(), fmt::format("'{}' in {} applies only to a fault step", k, w));
       if (t.contains("traffic")) {
         s.action = Step::Action::Traffic;

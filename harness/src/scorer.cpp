@@ -1,6 +1,8 @@
 // Black-box scoring of a run: events.jsonl + ledger.jsonl -> Scores -> criteria verdicts.
 #include "iotw/harness/scorer.hpp"
 
+#include "iotw/harness/score_registry.hpp"
+
 #include <algorithm>
 #include <fstream>
 #include <set>
@@ -241,26 +243,7 @@ Scores score_run(const RigSpec& rig, const std::vector<json>& events, const std:
 }
 
 std::optional<double> score_value(const Scores& s, std::string_view score) {
-  auto flag = [](bool b) { return b ? 1.0 : 0.0; };
-  if (score == "blocks_finalized") return static_cast<double>(s.blocks_finalized);
-  if (score == "coherence_rate") return s.coherence_rate;
-  if (score == "ledger_valid") return flag(s.ledger_valid);
-  if (score == "false_blacklist") return static_cast<double>(s.false_blacklist);
-  if (score == "byzantine_blacklisted") return flag(s.byzantine_blacklisted);
-  if (score == "incoherent_rounds_blacklisted") return flag(s.incoherent_rounds_blacklisted);
-  if (score == "byzantine_rounds_detected") return static_cast<double>(s.byzantine_rounds_detected);
-  if (score == "blacklisted") return static_cast<double>(s.blacklisted.size());
-  if (score == "liveness_blocks_per_min") return s.liveness_blocks_per_min;
-  if (score == "liveness_ratio") return s.liveness_ratio;
-  if (score == "false_blacklist_faulted") return static_cast<double>(s.false_blacklist_faulted);
-  if (score == "acked_tx_lost") return static_cast<double>(s.acked_tx_lost);
-  if (score == "recoveries_failed") return static_cast<double>(s.recoveries_failed);
-  if (score == "undetected_collusion_rate") return s.undetected_collusion_rate;
-  if (score == "rounds") return static_cast<double>(s.rounds);
-  if (score == "frame_errors") return static_cast<double>(s.frame_errors);
-  if (score == "usage_rewarded_devices") return static_cast<double>(s.usage.rewarded_devices());
-  if (score == "usage_reports_finalized") return static_cast<double>(s.usage.reports_finalized);
-  if (score == "usage_rewards_unearned") return static_cast<double>(s.usage.rewards_unearned);
+  if (const ScoreDef* d = find_score(score)) return d->value(s);
   return std::nullopt;
 }
 
@@ -280,11 +263,7 @@ Evaluation evaluate(const RigSpec& rig, const Scores& s) {
     CriterionResult r{c.name, c.score, c.op, c.threshold, 0, false, c.kind};
     if (auto m = score_value(s, c.score)) {
       r.measured = *m;
-      switch (c.op) {
-        case Criterion::Op::AtLeast: r.pass = *m >= c.threshold; break;
-        case Criterion::Op::AtMost: r.pass = *m <= c.threshold; break;
-        case Criterion::Op::Equals: r.pass = *m == c.threshold; break;
-      }
+      r.pass = holds(c.op, *m, c.threshold);
     }
     ev.pass = ev.pass && r.pass;
     ev.criteria.push_back(std::move(r));

@@ -4,6 +4,8 @@
 
 #include <regex>
 
+#include "iotw/harness/fault_registry.hpp"
+#include "iotw/harness/score_registry.hpp"
 #include "iotw_process.hpp"
 
 namespace iotw::test {
@@ -137,6 +139,12 @@ TEST(IotwCli, RunHelpDescribesWhatARunWrites) {
   for (const char* what : {"report.html", "links.pcapng", "junit.xml", "report.json", "events.jsonl", "TAP", "UDP",
                            "TCP", "PTY", "-o,--out", "--log-level"})
     EXPECT_NE(r.out.find(what), std::string::npos) << what << " in:\n" << r.out;
+  // Every fault and every [pass] key, listed from their registries.
+  for (const iotw::harness::FaultDef& d : iotw::harness::fault_registry())
+    EXPECT_NE(r.out.find("\n  " + std::string(d.name)), std::string::npos) << d.name << " in:\n" << r.out;
+  for (const iotw::harness::PassKeyDef& k : iotw::harness::pass_keys())
+    EXPECT_NE(r.out.find("\n  " + k.key + ": "), std::string::npos) << k.key << " in:\n" << r.out;
+  EXPECT_NE(r.out.find("\n  clock_skew (offset_ms, ppm): "), std::string::npos) << r.out;
   std::filesystem::remove_all(dir);
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "iotw/harness/device_spec.hpp"
+#include "iotw/harness/fault_registry.hpp"
 
 namespace iotw::harness {
 
@@ -131,11 +132,7 @@ struct Condition {
 /// proxy, udp_* faults on AT devices' UDP links through the UDP fault proxy; partition and stall cut both
 /// directions of either kind of link; trust_node_* act on the process.
 struct FaultSpec {
-  std::string kind;                  ///< corrupt | bit_flip | drop_bytes | drop_frames | garbage | stall |
-                                     ///< baud_mismatch | delay | partition | trust_node_kill | trust_node_stop |
-                                     ///< brownout | power_loss (dps devices: their supply, over Modbus TCP) |
-                                     ///< udp_loss | udp_duplicate | udp_reorder | udp_delay (AT devices' UDP links) |
-                                     ///< reboot | hang | clock_skew | ap_rssi | ap_down (control channel)
+  std::string kind;                  ///< a FaultDef::name of fault_registry() (the rig file's `fault`)
   std::vector<std::string> devices;  ///< link faults: the targets (empty = every device)
   double rate = 0;                   ///< corrupt/bit_flip/drop_bytes (per byte), drop_frames (per frame), garbage (per chunk),
                                      ///< udp_loss/udp_duplicate/udp_reorder (per datagram)
@@ -152,23 +149,24 @@ struct FaultSpec {
   std::int64_t offset_ms = 0;        ///< clock_skew: the step the device's clock makes at the start, ms
   double ppm = 0;                    ///< clock_skew: the device's clock runs at (1 + ppm/1e6) x true rate
   int rssi = -45;                    ///< ap_rssi: the access point's RSSI the modules see, dBm
-  bool power_fault() const { return kind == "brownout" || kind == "power_loss"; }
+  /// The fault's registry entry (fault_registry.hpp); throws std::invalid_argument for an unknown kind.
+  const FaultDef& def() const { return fault_def(kind); }
+  bool power_fault() const { return def().mechanism == FaultMechanism::Supply; }
   /// A fault sent to iotw-emu over its control channel.
-  bool control_fault() const {
-    return kind == "reboot" || kind == "hang" || kind == "clock_skew" || kind == "ap_rssi" || kind == "ap_down";
-  }
+  bool control_fault() const { return def().mechanism == FaultMechanism::ControlChannel; }
   /// ap_rssi, ap_down: AT devices only.
-  bool ap_fault() const { return kind == "ap_rssi" || kind == "ap_down"; }
+  bool ap_fault() const { return def().targets == FaultTargets::AtModules; }
   /// reboot, hang: one event, no duration; the device recovers by itself (registers again).
-  bool reset_fault() const { return kind == "reboot" || kind == "hang"; }
-  bool link_fault() const {
-    return kind != "trust_node_kill" && kind != "trust_node_stop" && !power_fault() && !control_fault();
-  }
-  bool device_fault() const { return link_fault() || power_fault() || control_fault(); }
-  /// A fault of AT devices' UDP links only.
-  bool udp_fault() const { return kind == "udp_loss" || kind == "udp_duplicate" || kind == "udp_reorder" || kind == "udp_delay"; }
-  /// A fault of PTY links only (the serial fault proxy).
-  bool serial_fault() const { return link_fault() && !udp_fault() && kind != "partition" && kind != "stall"; }
+  bool reset_fault() const { return def().duration == FaultDuration::Forbidden; }
+  /// A fault of the link fault proxies (serial and/or UDP).
+  bool link_fault() const { return def().mechanism == FaultMechanism::LinkProxy; }
+  bool device_fault() const { return def().targets != FaultTargets::TrustNode; }
+  /// A fault of UDP links only.
+  bool udp_fault() const { return link_fault() && def().links == kUdpLinks; }
+  /// A fault of serial links only (the serial fault proxy).
+  bool serial_fault() const { return link_fault() && def().links == kSerialLinks; }
+  /// A link fault of both kinds of link (partition, stall).
+  bool any_link_fault() const { return link_fault() && def().links == (kSerialLinks | kUdpLinks); }
 };
 
 /// One [[steps]] entry: when it starts (its trigger) and what it does (its action).
