@@ -38,6 +38,7 @@ DeviceRuntime::DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const
   cfg_.faults = flags.fw;
   collusion_.join(spec_.behaviour, spec_.name, spec_.collusion_witnesses, spec_.collusion_window_ms, cfg_);
   set_nvs_dir(spec_.nvs_dir, port_ctx_);
+  set_port_seed(spec_.seed, port_ctx_);  // the identity follows from the device's seed
   port_ctx_.nvs_ram_only = flags.no_nvs ? 1 : 0;  // behaviour no_nvs: the host port's NVS, dropped in begin_boot()
   port_ctx_.send = &DeviceRuntime::on_send;
   port_ctx_.log = &DeviceRuntime::on_log;

@@ -65,9 +65,12 @@ struct DeviceSpec {
   /// What-if knob (pool key ram_budget_kib): the application RAM budget of the chip, KiB, that the firmware's static
   /// RAM is checked against at start (common/ram_budget.hpp); 0 = the chip profile's app_ram_bytes.
   uint32_t ram_budget_kib = 0;
-  // model qemu-cortex-m3 (qemu/qemu_device.hpp): the firmware image QEMU runs and its DRBG seed.
+  // model qemu-cortex-m3 (qemu/qemu_device.hpp): the firmware image QEMU runs.
   std::string image;                ///< the ELF image (build/cross/cortex-m3/iotw_fw_lm3s6965.elf)
-  std::string seed;                 ///< 64 lowercase hex characters: the seed the firmware draws its identity from
+  /// Every model: 64 hex characters, the device's seed (docs/architecture.md "Determinism"): its firmware's random
+  /// bytes, hence the identity a blank NVS gets at first boot, come from the ports' hash DRBG of it (TAP modules: lwIP's
+  /// rand() too). "" = the OS's randomness (not allowed for qemu-cortex-m3, whose image has no other source).
+  std::string seed;
 };
 
 class DeviceRuntime {

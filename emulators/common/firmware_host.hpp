@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "iotw/support/hex.hpp"
+
 extern "C" {
 #include "host_port.h"
 #include "iotw/firmware.h"
@@ -38,6 +40,18 @@ inline const char* state_name(iotw_fw_state s) {
 inline void set_nvs_dir(const std::string& dir, iotw_host_port_ctx& ctx) {
   if (dir.size() >= sizeof ctx.nvs_dir) throw std::invalid_argument("nvs_dir too long");
   std::strncpy(ctx.nvs_dir, dir.c_str(), sizeof ctx.nvs_dir - 1);
+}
+
+/// The device's seed (DeviceSpec::seed, 64 hex characters) into the host port: its random bytes then come from the
+/// ports' hash DRBG of that seed. "" leaves the port on the OS's randomness. Throws std::invalid_argument on other
+/// text.
+inline void set_port_seed(const std::string& seed_hex, iotw_host_port_ctx& ctx) {
+  ctx.seeded = 0;
+  if (seed_hex.empty()) return;
+  const auto seed = from_hex<32>(seed_hex, HexCase::any);
+  if (!seed) throw std::invalid_argument("seed must be 64 hex characters");
+  std::memcpy(ctx.seed, seed->data(), seed->size());
+  ctx.seeded = 1;
 }
 
 }  // namespace iotw::emu

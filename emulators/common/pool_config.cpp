@@ -267,14 +267,12 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
         fail(file, t->get("behaviour")->source(), "model '" + d.model + "' runs the firmware image as built: behaviour "
                                                   "must be \"honest\"");
       d.image = get_string(file, *t, "image", true, "");
-      d.seed = get_string(file, *t, "seed", true, "");
-      if (!from_hex<32>(d.seed, HexCase::any))
-        fail(file, t->get("seed")->source(), "'seed' must be 64 hex characters (the firmware's DRBG seed)");
-    } else {
-      for (const char* key : {"image", "seed"})
-        if (const toml::node* n = t->get(key))
-          fail(file, n->source(), std::string("'") + key + "' applies only to model '" + kQemuCortexM3Model + "'");
+    } else if (const toml::node* n = t->get("image")) {
+      fail(file, n->source(), std::string("'image' applies only to model '") + kQemuCortexM3Model + "'");
     }
+    d.seed = get_string(file, *t, "seed", is_qemu_model(d.model), "");  // the device's seed ("" = OS randomness)
+    if (t->contains("seed") && !from_hex<32>(d.seed, HexCase::any))
+      fail(file, t->get("seed")->source(), "'seed' must be 64 hex characters (the device's seed)");
     if (const toml::node* rb = t->get("ram_budget_kib")) {  // a what-if knob: the chip's application RAM budget
       if (d.mode == "at")
         fail(file, rb->source(), "'ram_budget_kib' does not apply to mode 'at' (the firmware runs on the appliance MCU, "

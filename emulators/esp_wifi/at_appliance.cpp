@@ -64,6 +64,7 @@ AtAppliance::AtAppliance(boost::asio::io_context& io, DeviceSpec spec, const Acc
   cfg_.faults = behaviour_flags(spec_.behaviour).fw;  // the appliance firmware's defects (firmware layer)
   collusion_.join(spec_.behaviour, spec_.name, spec_.collusion_witnesses, spec_.collusion_window_ms, cfg_);
   set_nvs_dir(spec_.nvs_dir, port_ctx_);
+  set_port_seed(spec_.seed, port_ctx_);  // the identity follows from the device's seed
   port_ctx_.send = &AtAppliance::on_send;
   port_ctx_.log = &AtAppliance::on_log;
   port_ctx_.user = this;

@@ -11,14 +11,17 @@
 #include <cstdio>
 #include <cstring>
 #include <future>
-#include <random>
 #include <stdexcept>
 #include <thread>
+
+#include <sodium.h>
 
 #include "common/device_behaviour.hpp"
 #include "common/firmware_host.hpp"
 #include "common/ipv4_endpoint.hpp"
 #include "esp_wifi/esp_chip_profile.hpp"
+#include "iotw/support/hex.hpp"
+#include "iotw/support/seeded_random.hpp"
 
 // lwIP 2.1.3 as Debian builds it (/usr/include/lwip/lwipopts.h: NO_SYS 0, LWIP_TCPIP_CORE_LOCKING 1, pthread
 // sys_arch of contrib/ports/unix, tapif reading PRECONFIGURED_TAPIF). lwipopts.h (sys_lock_tcpip_core) and
@@ -176,6 +179,7 @@ TapModule::TapModule(DeviceSpec spec, EventLog& log) : spec_(std::move(spec)), l
     if (spec_.node_pubkey) s.cfg.node_pubkey = spec_.node_pubkey->data();  // spec_ outlives the core
     s.cfg.faults = behaviour_flags(spec_.behaviour).fw;
     set_nvs_dir(spec_.nvs_dir, s.port_ctx);
+    set_port_seed(spec_.seed, s.port_ctx);  // the identity follows from the device's seed
     s.port_ctx.send = &Stack::on_send;
     s.port_ctx.log = &Stack::on_log;
     s.port_ctx.user = &s;
@@ -212,9 +216,11 @@ void TapModule::start() {
   // (and then runs no ifconfig), exits the process with perror() when it cannot, and starts tapif_thread,
   // which feeds every frame to netif->input = tcpip_input.
   ::setenv("PRECONFIGURED_TAPIF", spec_.tap.c_str(), 1);
-  // LWIP_RANDOMIZE_INITIAL_LOCAL_PORTS draws the first ephemeral port from LWIP_RAND() = rand() in udp_init():
-  // seed it, or every module process would pick the same port (a chip seeds it from its hardware RNG).
-  ::srand(std::random_device{}());
+  // LWIP_RANDOMIZE_INITIAL_LOCAL_PORTS draws the first ephemeral port from LWIP_RAND() = rand() in udp_init() (Debian's
+  // prebuilt liblwip: the macro cannot be pointed elsewhere): seed rand() from the device's own stream (its "lwip"
+  // sub-seed, support/seeded_random.hpp), or from the OS when the device has no seed, so modules differ.
+  ::srand(spec_.seed.empty() ? randombytes_random()
+                             : static_cast<unsigned>(SeededStream(sub_seed(*from_hex<32>(spec_.seed), "lwip"))()));
   std::call_once(g_tcpip_once, start_tcpip_thread);
 
   ip4_addr_t addr, mask, gw;

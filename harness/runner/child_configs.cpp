@@ -17,6 +17,7 @@
 #include <toml++/toml.h>
 
 #include "iotw/support/hex.hpp"
+#include "iotw/support/seeded_random.hpp"
 
 namespace iotw::harness {
 namespace {
@@ -31,32 +32,21 @@ void write_toml(const std::filesystem::path& file, const toml::table& table) {
 }  // namespace
 
 std::string device_seed_hex(std::uint64_t seed, const std::string& device) {
-  if (sodium_init() < 0) throw std::runtime_error("libsodium init failed");
-  static constexpr char kDomain[] = "iotw-rig-device-seed";
-  std::string in(kDomain, sizeof kDomain - 1);
-  for (int i = 0; i < 8; ++i) in.push_back(static_cast<char>(seed >> (8 * i)));
-  in += device;
-  unsigned char out[32];
-  crypto_generichash(out, sizeof out, reinterpret_cast<const unsigned char*>(in.data()), in.size(), nullptr, 0);
-  return to_hex(out, sizeof out);
+  return to_hex(component_seed(seed, device));
 }
 
 std::string write_node_key(const RunLayout& layout, std::uint64_t seed) {
-  if (sodium_init() < 0) throw std::runtime_error("libsodium init failed");
-  static constexpr char kDomain[] = "iotw-rig-node-key";
-  unsigned char in[sizeof kDomain - 1 + 8];
-  std::memcpy(in, kDomain, sizeof kDomain - 1);
-  for (int i = 0; i < 8; ++i) in[sizeof kDomain - 1 + i] = static_cast<unsigned char>(seed >> (8 * i));
-  unsigned char key_seed[32], pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
-  crypto_generichash(key_seed, sizeof key_seed, in, sizeof in, nullptr, 0);
-  crypto_sign_seed_keypair(pk, sk, key_seed);
+  // the component "trust_node:key" (a ':' no device name has, so no device shares it)
+  Seed key_seed = component_seed(seed, "trust_node:key");
+  unsigned char pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+  crypto_sign_seed_keypair(pk, sk, key_seed.data());
   sodium_memzero(sk, sizeof sk);
   const std::string file = layout.node_key().string();
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  const bool ok = fd >= 0 && ::write(fd, key_seed, sizeof key_seed) == static_cast<ssize_t>(sizeof key_seed);
+  const bool ok = fd >= 0 && ::write(fd, key_seed.data(), key_seed.size()) == static_cast<ssize_t>(key_seed.size());
   const int err = errno;
   if (fd >= 0) ::close(fd);
-  sodium_memzero(key_seed, sizeof key_seed);
+  sodium_memzero(key_seed.data(), key_seed.size());
   if (!ok) throw std::runtime_error("cannot write " + file + ": " + std::strerror(err));
   return to_hex(pk, sizeof pk);
 }
@@ -156,10 +146,8 @@ void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& 
     } else {
       entry.insert("link", d.link.device_side);
     }
-    if (!d.qemu_image.empty()) {  // qemu-cortex-m3: the image QEMU runs and the firmware's DRBG seed
-      entry.insert("image", d.qemu_image);
-      entry.insert("seed", d.qemu_seed);
-    }
+    if (!d.qemu_image.empty()) entry.insert("image", d.qemu_image);  // qemu-cortex-m3: the image QEMU runs
+    if (!d.seed.empty()) entry.insert("seed", d.seed);  // the device's identity follows from it (docs/rig-format.md)
     if (d.device.ram_budget_kib > 0) entry.insert("ram_budget_kib", d.device.ram_budget_kib);
     const PoweredSettings& p = d.device.powered;
     if (p.usage_period_ms) entry.insert("usage_period_ms", *p.usage_period_ms);

@@ -20,8 +20,11 @@ struct WiredDevice {
   // link = "tap" (tap_network.hpp): the module's TAP interface in the run's namespace, its "A.B.C.D/P" and MAC, and
   // the trust node's [udp] endpoint on the namespace's bridge ("A.B.C.D:PORT") it sends to.
   std::string tap = {}, tap_ip = {}, tap_mac = {}, tap_trust_node_udp = {};
-  /// model qemu-cortex-m3: the firmware image QEMU runs (absolute) and the firmware's DRBG seed (device_seed_hex).
-  std::string qemu_image = {}, qemu_seed = {};
+  /// model qemu-cortex-m3: the firmware image QEMU runs (absolute).
+  std::string qemu_image = {};
+  /// The device's seed, 64 lowercase hex (device_seed_hex), or "" when the rig gives it the OS's randomness
+  /// (seed = "os"). emu.toml's `seed`; external devices ignore it.
+  std::string seed = {};
 };
 
 /// Fixed file names inside a run folder.
@@ -51,14 +54,13 @@ struct RunLayout {
 };
 
 /// Writes layout.node_key(): the trust node's key file (32 raw bytes, mode 0600; docs/trust-node.md "Node key"),
-/// derived from the run seed (BLAKE2b-256 of "iotw-rig-node-key" || seed u64 LE), so a run is reproduced by its seed.
+/// the component seed of "trust_node:key" (support/seeded_random.hpp component_seed), so a run is reproduced by its seed.
 /// Returns the Ed25519 public key of that seed (crypto_sign_seed_keypair), lowercase hex (64 characters), for the
 /// emulator pool's node_pubkey. Throws std::runtime_error when the file cannot be written.
 std::string write_node_key(const RunLayout& layout, std::uint64_t seed);
 
-/// The DRBG seed of a device that draws its identity from one (model qemu-cortex-m3): BLAKE2b-256 of
-/// "iotw-rig-device-seed" || seed u64 LE || the device's name, lowercase hex (64 characters); the same rig seed gives
-/// every device the same identity again (like write_node_key for the trust node).
+/// The seed of the rig's device `device`: support/seeded_random.hpp component_seed(seed, device) in lowercase hex (64
+/// characters). The same rig seed gives the same devices; another device in the rig changes nothing here.
 std::string device_seed_hex(std::uint64_t seed, const std::string& device);
 
 /// Writes layout.trust_node_config(): [node] db/seed/events/key (key = layout.node_key()), [http] on 127.0.0.1:0 with the port file,
@@ -79,7 +81,7 @@ void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std:
 /// becomes the top-level node_pubkey: every device's firmware does light verification against it.
 /// When a device has behaviour "collude_all_slots" and collusion_witnesses > 0 (the rig's [trust_node] witnesses),
 /// the file gets [collusion] witnesses = n: what the colluding group knows out of band (docs/faults.md).
-/// qemu-cortex-m3 devices also get image = WiredDevice::qemu_image and seed = WiredDevice::qemu_seed.
+/// qemu-cortex-m3 devices also get image = WiredDevice::qemu_image; every device with a WiredDevice::seed gets seed.
 /// AT devices with at_transport = "tcp" get trust_node_tcp = "127.0.0.1:<tcp_port>" (the node's [tcp], no proxy).
 void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& layout, std::uint16_t udp_port = 0,
                       const std::string& node_pubkey = "", std::uint32_t collusion_witnesses = 0,

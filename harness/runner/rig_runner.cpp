@@ -44,6 +44,7 @@
 #include "iotw/harness/html_report.hpp"
 #include "iotw/support/hex.hpp"
 #include "iotw/support/process.hpp"
+#include "iotw/support/seeded_random.hpp"
 #include "link_capture.hpp"
 #include "link_fabric.hpp"
 #include "tap_network.hpp"
@@ -236,9 +237,9 @@ class RigRun final : public ScriptHost {
           capture_->on_datagram(link, dir, flow, bytes);
         });
       }
-      std::uint64_t link_seed = seed_;
       for (const DeviceInstance& d : spec_.instances()) {
-        link_seed = link_seed * 6364136223846793005ULL + 1442695040888963407ULL;  // one stream per link
+        // one fault-proxy stream per link, from the rig seed and the device's name (another device shifts nothing)
+        const std::uint64_t link_seed = SeededStream(component_seed(seed_, "link:" + d.name))();
         if (d.link == "tap") {  // SoC mode over TAP: lwIP on its TAP interface, UDP to the fault proxy on the bridge
           const auto t = std::find_if(tap_plan.devices.begin(), tap_plan.devices.end(),
                                       [&](const TapAddress& a) { return a.device == d.name; });
@@ -314,13 +315,13 @@ class RigRun final : public ScriptHost {
           devices.back().modbus_tcp = fmt::format("127.0.0.1:{}", free_tcp_port());
           modbus_[d.name] = devices.back().modbus_tcp;
         }
-        if (iotw::emu::is_qemu_model(d.model)) {  // the image next to iotw-emu's build tree; the seed from the rig's
+        if (iotw::emu::is_qemu_model(d.model))  // the image next to iotw-emu's build tree
           devices.back().qemu_image = iotw::emu::qemu_image_next_to(emu_exe_.parent_path()).string();
-          devices.back().qemu_seed = device_seed_hex(seed_, d.name);
-        }
         const LinkInfo& l = devices.back().link;
         emit("link_created", {{"device", l.device}, {"node_side", l.node_side}, {"device_side", l.device_side}});
       }
+      for (WiredDevice& w : devices)  // each device's seed from the rig seed and its name (docs/rig-format.md "Seed")
+        if (!w.device.seed_from_os) w.seed = device_seed_hex(seed_, w.device.name);
       write_external_json();
       write_trust_node_config(spec_, seed_, devices, layout_, udp_port, tcp_port);
       node_pubkey_ = write_node_key(layout_, seed_);

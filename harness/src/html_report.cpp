@@ -306,6 +306,9 @@ std::string report_html(const RunReport& r, const std::vector<json>& events) {
   fact("host", xml_escape(ctx.hostname));
   fact("iotw version", xml_escape(ctx.tool_version));
   fact("seed", std::to_string(r.seed));
+  std::string unseeded;
+  for (const std::string& what : not_seeded(r.rig)) unseeded += (unseeded.empty() ? "" : "<br>") + xml_escape(what);
+  fact("not under the seed", unseeded);
   const RunOutcome& o = r.outcome;
   fact("ended", xml_escape(o.message.empty()                  ? stop_reason_text(r, o.reason)
                            : o.message.rfind(o.reason, 0) == 0 ? o.message

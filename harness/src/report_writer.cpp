@@ -3,6 +3,7 @@
 #include "iotw/harness/score_registry.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <pugixml.hpp>
 #include <unistd.h>
 
@@ -103,6 +104,23 @@ std::string criterion_text(const CriterionResult& c) {
                      shown_threshold(c));
 }
 
+std::vector<std::string> not_seeded(const RigSpec& rig) {
+  std::vector<std::string> out{
+      "OS scheduling and wall-clock timing: when each process runs, when timers fire and frames arrive, so which "
+      "device is assigned, mines or witnesses which block can differ between runs of the same seed",
+      "the host's names: PTY numbers, loopback port numbers, the run folder"};
+  std::vector<std::string> os_seeded, external;
+  for (const DeviceInstance& d : rig.instances()) {
+    if (d.external) external.push_back(d.name);
+    else if (d.seed_from_os) os_seeded.push_back(d.name);
+  }
+  if (!os_seeded.empty())
+    out.push_back(fmt::format("identities from the OS (seed = \"os\"): {}", fmt::join(os_seeded, ", ")));
+  if (!external.empty())
+    out.push_back(fmt::format("external devices (their own keys and randomness): {}", fmt::join(external, ", ")));
+  return out;
+}
+
 json report_json(const RunReport& r) {
   const Scores& s = r.scores;
   json devices = json::array();
@@ -120,6 +138,7 @@ json report_json(const RunReport& r) {
   return {
       {"rig", r.rig.name},
       {"seed", r.seed},
+      {"not_seeded", not_seeded(r.rig)},
       {"devices", devices},
       {"blocks_finalized", s.blocks_finalized},
       {"rounds", s.rounds},

@@ -219,7 +219,7 @@ void read_powered(const Reader& r, const toml::table& t, DeviceGroup& g) {
 void read_external(const Reader& r, const toml::table& t, DeviceGroup& g) {
   const char* w = "[[devices]]";
   for (std::string_view k : {"name_prefix", "count", "link", "at_transport", "usage_period_ms", "load_ohm", "power",
-                             "ram_budget_kib"})
+                             "ram_budget_kib", "seed"})
     if (const toml::node* n = t.get(k))
       r.fail(n->source(), fmt::format("'{}' in {} does not apply to an external device (the harness does not run it; "
                                       "an external group is one device named by 'name')", k, w));
@@ -275,7 +275,7 @@ void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
     const toml::table& t = *el.as_table();
     const char* w = "[[devices]]";
     r.check_keys(t, w, {"name_prefix", "model", "link", "behaviour", "count", "usage_period_ms", "load_ohm", "power",
-                        "ram_budget_kib", "at_transport", "external", "name", "listen", "attach_timeout_s"});
+                        "ram_budget_kib", "at_transport", "external", "name", "listen", "attach_timeout_s", "seed"});
     DeviceGroup g;
     g.line = static_cast<int>(t.source().begin.line);
     if (t.contains("external")) {
@@ -330,6 +330,11 @@ void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
                                          "'{}')", w, g.link));
       g.at_transport = r.choice(t, w, "at_transport", {"udp", "tcp"}, g.at_transport);
     }
+    // The devices' randomness: "rig" (default), their seed derived from the rig seed and the name; or the OS's.
+    g.seed_from_os = r.choice(t, w, "seed", {"rig", "os"}, "rig") == "os";
+    if (g.seed_from_os && iotw::emu::is_qemu_model(g.model))
+      r.fail(t.get("seed")->source(), fmt::format("seed \"os\" in {}: model '{}' has no randomness but its seed (the "
+                                                 "image's DRBG); only \"rig\"", w, g.model));
     g.behaviour = r.string(t, w, "behaviour", g.behaviour);  // the emulator's registry (device_behaviour.hpp)
     if (const auto& all = iotw::emu::device_behaviours(); std::find(all.begin(), all.end(), g.behaviour) == all.end())
       r.fail(t.get("behaviour")->source(), fmt::format("unknown behaviour '{}' in {}; allowed: {}", g.behaviour, w,

@@ -55,7 +55,7 @@ class DeviceRuntimeTest : public ::testing::Test {
       thread.join();
     }
   };
-  std::unique_ptr<Running> run(const std::string& behaviour) {
+  std::unique_ptr<Running> run(const std::string& behaviour, const std::string& seed = "") {
     auto r = std::make_unique<Running>();
     r->log = std::make_unique<iotw::emu::EventLog>(events_);
     iotw::emu::DeviceSpec spec;
@@ -64,6 +64,7 @@ class DeviceRuntimeTest : public ::testing::Test {
     spec.link = slave_path_;
     spec.nvs_dir = nvs_.string();
     spec.behaviour = behaviour;
+    spec.seed = seed;
     r->dev = std::make_unique<iotw::emu::DeviceRuntime>(r->io, spec, iotw::emu::esp_chip_profile("esp8266"), *r->log);
     r->dev->start();
     r->thread = std::thread([io = &r->io] { io->run(); });
@@ -214,6 +215,27 @@ TEST_F(DeviceRuntimeTest, IdentitySurvivesARestartOfTheEmulator) {
   memcpy(second.data(), m.body.hello.pubkey, 32);
   EXPECT_EQ(first, second);
   EXPECT_EQ(m.body.hello.boot_count, 2u);
+}
+
+// A seeded device (emu.toml seed, derived by the harness from the rig seed and the name): on a blank flash its key is
+// the Ed25519 key of the first 32 bytes of its seed's hash DRBG (SHA-256(seed || boot 0 || block 0)), every time.
+TEST_F(DeviceRuntimeTest, SeededDeviceOnABlankFlashHasTheKeyItsSeedGives) {
+  const std::string seed_hex = "aff5cb3a8f9abea0ed005d8c043b4cb395e5ef8f92be600c3daa5896fa87e93f";
+  uint8_t in[44] = {}, id_seed[32], pk[32], sk[64];
+  for (int i = 0; i < 32; i++) in[i] = static_cast<uint8_t>(std::stoi(seed_hex.substr(2 * i, 2), nullptr, 16));
+  crypto_hash_sha256(id_seed, in, sizeof in);
+  crypto_sign_seed_keypair(pk, sk, id_seed);
+  const std::array<uint8_t, 32> expected = [&] { std::array<uint8_t, 32> a; memcpy(a.data(), pk, 32); return a; }();
+  for (int round = 0; round < 2; ++round) {
+    std::filesystem::remove_all(nvs_);  // a blank flash each time
+    auto r = run("honest", seed_hex);
+    FakeTrustNode node(master_);
+    iotw_v1_Envelope m;
+    ASSERT_TRUE(node.expect(iotw_v1_Envelope_hello_tag, m));
+    std::array<uint8_t, 32> got;
+    memcpy(got.data(), m.body.hello.pubkey, 32);
+    EXPECT_EQ(got, expected) << "round " << round;
+  }
 }
 
 // The mutant no_nvs (host layer: ports/host keeps NVS in RAM, the runtime drops it at every boot): a new key and

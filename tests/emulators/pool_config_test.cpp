@@ -261,3 +261,13 @@ TEST(PoolConfig, AtModeTakesTrustNodeTcpInsteadOfUdp) {
                 .find(":6:18: 'trust_node_tcp' applies only to mode = \"at\""),
             std::string::npos);
 }
+
+TEST(PoolConfig, AnyModelTakesAnOptionalSeedOf64HexCharacters) {
+  const std::string dev = "[[device]]\nname = \"esp-01\"\nmodel = \"esp32\"\nlink = \"/dev/pts/9\"\nnvs_dir = \"n\"\n";
+  const std::string seed(64, 'a');
+  auto cfg = iotw::emu::load_pool_config(write_temp("seeded", dev + "seed = \"" + seed + "\"\n"));
+  EXPECT_EQ(cfg.devices[0].seed, seed);
+  cfg = iotw::emu::load_pool_config(write_temp("unseeded", dev));
+  EXPECT_EQ(cfg.devices[0].seed, "") << "no seed: the OS's randomness";
+  EXPECT_NE(error_of("badseed", dev + "seed = \"abc\"\n").find("'seed' must be 64 hex characters"), std::string::npos);
+}

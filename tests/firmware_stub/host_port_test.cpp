@@ -183,4 +183,50 @@ TEST_F(HostPortTest, FirmwareKeepsIdentityAcrossRebootsOnDisk) {
   EXPECT_EQ(Bytes(env.body.hello.pubkey, env.body.hello.pubkey + 32), pk);
 }
 
+TEST_F(HostPortTest, SeededPortDrawsTheHashDrbgOfItsSeedWithBootZero) {
+  uint8_t seed[32];
+  for (int i = 0; i < 32; i++) seed[i] = static_cast<uint8_t>(0xa0 + i);
+  ctx.seeded = 1;
+  std::memcpy(ctx.seed, seed, 32);
+  ASSERT_EQ(iotw_host_port_init(&port, &ctx), 0);
+  Bytes got(40);
+  port.random_bytes(port.ctx, got.data(), got.size());
+  auto block = [&](uint64_t i) {  // SHA-256(seed || boot 0 (u32 LE) || i (u64 LE)), as sodium_crypto.h states it
+    Bytes in(seed, seed + 32);
+    for (int k = 0; k < 4; k++) in.push_back(0);
+    for (int k = 0; k < 8; k++) in.push_back(static_cast<uint8_t>(i >> (8 * k)));
+    Bytes out(32);
+    crypto_hash_sha256(out.data(), in.data(), in.size());
+    return out;
+  };
+  EXPECT_EQ(Bytes(got.begin(), got.begin() + 32), block(0));
+  const Bytes b1 = block(1);
+  EXPECT_EQ(Bytes(got.begin() + 32, got.end()), Bytes(b1.begin(), b1.begin() + 8));
+}
+
+TEST_F(HostPortTest, SeededIdentityFollowsTheSeedOnABlankFlash) {
+  // Two blank flashes and the same seed: the same device key; another seed: another key; no seed: the OS's.
+  auto first_boot_pk = [&](const uint8_t *seed) {
+    fs::remove_all(dir);
+    ctx = iotw_host_port_ctx{};
+    init();
+    if (seed) {
+      ctx.seeded = 1;
+      std::memcpy(ctx.seed, seed, 32);
+      EXPECT_EQ(iotw_host_port_init(&port, &ctx), 0);
+    }
+    iotw_fw_config cfg{"host-1", "esp32", "0.1.0", 1, {}, nullptr, nullptr};
+    static iotw_fw fw;
+    EXPECT_EQ(iotw_fw_boot(&fw, &cfg, &port), 0);
+    return Bytes(fw.pk, fw.pk + 32);
+  };
+  uint8_t a[32], b[32];
+  std::memset(a, 1, sizeof a);
+  std::memset(b, 2, sizeof b);
+  const Bytes pk_a = first_boot_pk(a);
+  EXPECT_EQ(first_boot_pk(a), pk_a);
+  EXPECT_NE(first_boot_pk(b), pk_a);
+  EXPECT_NE(first_boot_pk(nullptr), first_boot_pk(nullptr)) << "unseeded: OS randomness";
+}
+
 }  // namespace

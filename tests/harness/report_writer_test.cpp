@@ -149,7 +149,7 @@ TEST(ReportWriter, ReportJsonHasTheContractKeys) {
                       "ledger_errors", "event_counts", "run_dir", "baseline_blocks_per_min", "faulted_blocks_per_min", "liveness_ratio",
                 "false_blacklist_faulted", "acked_tx_lost", "collusion_captured_rounds", "undetected_collusion_rate", "collusion", "blacklist_reasons",
                 "recoveries_failed", "step_checks", "usage", "reason", "started", "duration_s", "hostname",
-                "iotw_version", "command", "console_actions"}));
+                "iotw_version", "command", "console_actions", "not_seeded"}));
   EXPECT_EQ(j["rig"], "r<&\"'>");
   EXPECT_EQ(j["seed"], 42u);
   ASSERT_EQ(j["devices"].size(), 4u);
@@ -562,4 +562,27 @@ TEST(XmlEscape, EntitiesAndForbiddenControlCharacters) {
   EXPECT_EQ(iotw::harness::xml_escape("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&apos;");
   EXPECT_EQ(iotw::harness::xml_escape(std::string("x\x01y\tz\n\r\x1f", 8)), "x?y\tz\n\r?");
   EXPECT_EQ(iotw::harness::xml_escape(""), "");
+}
+
+TEST(ReportWriter, NotSeededNamesTimingAndTheDevicesOutsideTheSeed) {
+  const RigSpec rig = parse_rig(R"([rig]
+name = "mixed"
+[[devices]]
+name_prefix = "h"
+count = 4
+[[devices]]
+name_prefix = "osr"
+seed = "os"
+[pass]
+ledger_valid = true
+)",
+                                "m.toml");
+  const std::vector<std::string> n = not_seeded(rig);
+  ASSERT_EQ(n.size(), 3u);
+  EXPECT_NE(n[0].find("OS scheduling and wall-clock timing"), std::string::npos);
+  EXPECT_NE(n[1].find("PTY numbers"), std::string::npos);
+  EXPECT_EQ(n[2], "identities from the OS (seed = \"os\"): osr-01");
+  Fixture f;  // every device on the rig's seed: only the two host-side items
+  EXPECT_EQ(report_json(f.report())["not_seeded"].size(), 2u);
+  EXPECT_NE(report_html(f.report(), {}).find("not under the seed"), std::string::npos);
 }

@@ -471,3 +471,27 @@ TEST(RigLoaderAtTcp, AtTransportOnlyOnAtLinksAndTcpDevicesTakeNoLinkFaults) {
   EXPECT_EQ(spec.instances()[0].at_transport, "tcp");
   EXPECT_EQ(spec.instances()[5].at_transport, "udp");  // tcp-01..05, then udp-01
 }
+
+TEST(RigLoader, DevicesTakeTheirSeedFromTheRigUnlessSeedIsOs) {
+  const auto rig = parse_rig(R"([rig]
+name = "s"
+[[devices]]
+name_prefix = "a"
+count = 4
+[[devices]]
+name_prefix = "b"
+seed = "os"
+[pass]
+ledger_valid = true
+)", "x.toml");
+  const auto d = rig.instances();
+  ASSERT_EQ(d.size(), 5u);
+  EXPECT_FALSE(d[0].seed_from_os);  // default "rig"
+  EXPECT_TRUE(d[4].seed_from_os);
+  EXPECT_EQ(error_of("[rig]\nname = \"s\"\n[[devices]]\ncount = 5\nseed = \"random\"\n[pass]\nledger_valid = true\n"),
+            "x.toml:5:8: unknown seed 'random' in [[devices]]; allowed: rig, os");
+  EXPECT_NE(error_of("[rig]\nname = \"s\"\n[[devices]]\ncount = 5\nmodel = \"qemu-cortex-m3\"\nseed = \"os\"\n[pass]\n"
+                     "ledger_valid = true\n")
+                .find("model 'qemu-cortex-m3' has no randomness but its seed"),
+            std::string::npos);
+}

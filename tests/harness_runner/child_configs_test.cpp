@@ -157,15 +157,16 @@ TEST_F(ChildConfigs, AtDeviceWithAUdpProxySendsToItsProxyPort) {
 namespace iotw::harness {
 namespace {
 
-TEST_F(ChildConfigs, QemuDevicesGetTheirImageAndASeedFromTheRigSeedAndTheirName) {
+TEST_F(ChildConfigs, DevicesGetTheirSeedFromTheRigSeedAndTheirNameAndTheQemuDeviceItsImage) {
   const std::string a = device_seed_hex(42, "qemu-m3-01");
-  EXPECT_EQ(a.size(), 64u);
-  EXPECT_EQ(a, device_seed_hex(42, "qemu-m3-01"));  // reproducible from the rig seed
+  // the one derivation (support/seeded_random.hpp component_seed), value fixed by tests/support/seeded_random_test.cpp
+  EXPECT_EQ(a, "36fb76c69f3da5348b9365715023acce9e1c760cc05eb39dfb4c6bcf66325cb6");
   EXPECT_NE(a, device_seed_hex(43, "qemu-m3-01"));
   EXPECT_NE(a, device_seed_hex(42, "qemu-m3-02"));
+  devices[0].seed = device_seed_hex(42, "esp-01");  // bad-01 (devices[1]) stands for a seed = "os" device: no seed
   devices.push_back({{"qemu-m3-01", "qemu-cortex-m3", "pty", "honest"}, {"qemu-m3-01", "/dev/pts/14", "/dev/pts/15"}});
   devices.back().qemu_image = "/b/cross/cortex-m3/iotw_fw_lm3s6965.elf";
-  devices.back().qemu_seed = a;
+  devices.back().seed = a;
   write_emu_config(devices, layout);
   const toml::table t = toml::parse_file(layout.emu_config().string());
   const toml::array& list = *t["device"].as_array();
@@ -175,7 +176,9 @@ TEST_F(ChildConfigs, QemuDevicesGetTheirImageAndASeedFromTheRigSeedAndTheirName)
   EXPECT_EQ(q["link"].value<std::string>(), "/dev/pts/15");
   EXPECT_EQ(q["image"].value<std::string>(), "/b/cross/cortex-m3/iotw_fw_lm3s6965.elf");
   EXPECT_EQ(q["seed"].value<std::string>(), a);
-  EXPECT_FALSE(list[0].as_table()->contains("seed"));  // only the QEMU device
+  EXPECT_EQ((*list[0].as_table())["seed"].value<std::string>(), device_seed_hex(42, "esp-01"));
+  EXPECT_FALSE(list[1].as_table()->contains("seed")) << "seed = \"os\": the OS's randomness, no seed key";
+  EXPECT_FALSE(list[0].as_table()->contains("image"));
 }
 
 TEST_F(ChildConfigs, AllSlotsColludersLearnTheWitnessCountOutOfBand) {

@@ -26,8 +26,11 @@ static uint64_t host_now_ms(void *c) {
 }
 
 static void host_random(void *c, uint8_t *out, size_t len) {
-  (void)c;
-  randombytes_buf(out, len);
+  iotw_host_port_ctx *ctx = c;
+  if (ctx->seeded)
+    iotw_hash_drbg_fill(&ctx->drbg, out, len);
+  else
+    randombytes_buf(out, len);
 }
 
 static int key_ok(const char *key) {
@@ -153,6 +156,7 @@ static void host_log(void *c, iotw_log_level level, const char *event, const cha
 int iotw_host_port_init(iotw_port *port, iotw_host_port_ctx *ctx) {
   memset(port, 0, sizeof *port);
   if (sodium_init() < 0) return -1;
+  if (ctx->seeded) iotw_hash_drbg_init(&ctx->drbg, ctx->seed, 0);
   port->ctx = ctx;
   port->link_kind = ctx->kind;
   port->link_send = host_send;

@@ -1,12 +1,14 @@
-/* ports/host: runs the firmware core on Linux. Crypto and randomness from libsodium (SHA-256
- * crypto_hash_sha256, Ed25519 crypto_sign_seed_keypair / crypto_sign_detached, randombytes_buf), time from
- * CLOCK_MONOTONIC, NVS as one file per key in a directory. The link and the log are callbacks, so the caller
- * (the emulator) owns every socket and PTY. C11, no heap. */
+/* ports/host: runs the firmware core on Linux. Crypto from libsodium (SHA-256 crypto_hash_sha256, Ed25519
+ * crypto_sign_seed_keypair / crypto_sign_detached); randomness from the ports' seeded hash DRBG when ctx carries
+ * a seed (a rig's devices: the seed derives from the rig seed and the device name), else from the OS
+ * (randombytes_buf); time from CLOCK_MONOTONIC, NVS as one file per key in a directory. The link and the log are
+ * callbacks, so the caller (the emulator) owns every socket and PTY. C11, no heap. */
 #ifndef IOTW_HOST_PORT_H
 #define IOTW_HOST_PORT_H
 #include <stddef.h>
 #include <stdint.h>
 #include "iotw/port.h"
+#include "sodium_crypto.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -30,6 +32,12 @@ typedef struct {
     uint8_t value[64];
     size_t len;
   } nvs_ram[8]; /**< nvs_ram_only: the keys set since the last clear (key[0] == 0: free) */
+  /** Non-zero: random_bytes draws from drbg, started by iotw_host_port_init from seed with boot 0 (one stream per
+   *  process: a reboot inside the process continues it), so the identity a blank NVS gets at first boot follows
+   *  from seed. Zero: random_bytes is the OS's (randombytes_buf). */
+  int seeded;
+  uint8_t seed[32]; /**< seeded: the device's 32-byte seed (docs/architecture.md "Determinism") */
+  iotw_hash_drbg drbg; /**< seeded: the stream's state (set by iotw_host_port_init) */
 } iotw_host_port_ctx;
 
 /** Fill port with the host implementation bound to ctx (which must outlive port). Calls sodium_init();

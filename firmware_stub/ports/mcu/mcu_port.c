@@ -16,21 +16,7 @@ static int port_link_send(void *ctx, const uint8_t *bytes, size_t len) {
 
 static uint64_t port_now_ms(void *ctx) { return ctx_of(ctx)->board->millis(); }
 
-static void port_random_bytes(void *ctx, uint8_t *out, size_t len) {
-  iotw_mcu_port_ctx *c = ctx_of(ctx);
-  while (len > 0) {
-    uint8_t in[32 + 4 + 8], block[32];
-    memcpy(in, c->seed, 32);
-    for (int i = 0; i < 4; i++) in[32 + i] = (uint8_t)(c->boot_count >> (8 * i));
-    for (int i = 0; i < 8; i++) in[36 + i] = (uint8_t)(c->counter >> (8 * i));
-    crypto_hash_sha256(block, in, sizeof in);
-    c->counter++;
-    size_t n = len < sizeof block ? len : sizeof block;
-    memcpy(out, block, n);
-    out += n;
-    len -= n;
-  }
-}
+static void port_random_bytes(void *ctx, uint8_t *out, size_t len) { iotw_hash_drbg_fill(&ctx_of(ctx)->drbg, out, len); }
 
 static int port_nvs_get(void *ctx, const char *key, uint8_t *out, size_t cap, size_t *out_len) {
   return ctx_of(ctx)->board->nvs_get(key, out, cap, out_len);
@@ -57,14 +43,15 @@ static void port_log(void *ctx, iotw_log_level level, const char *event, const c
 int iotw_mcu_port_init(iotw_port *port, iotw_mcu_port_ctx *ctx, const iotw_mcu_board *board, const uint8_t seed[32]) {
   memset(ctx, 0, sizeof *ctx);
   ctx->board = board;
-  memcpy(ctx->seed, seed, 32);
   uint8_t b[4];
   size_t n = 0;
+  uint32_t boots = 0;
   if (board->nvs_get("drbg.boots", b, sizeof b, &n) == 0 && n == 4)
-    ctx->boot_count = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-  ctx->boot_count++;
-  for (int i = 0; i < 4; i++) b[i] = (uint8_t)(ctx->boot_count >> (8 * i));
+    boots = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+  boots++;
+  for (int i = 0; i < 4; i++) b[i] = (uint8_t)(boots >> (8 * i));
   if (board->nvs_set("drbg.boots", b, sizeof b) != 0) return -1;
+  iotw_hash_drbg_init(&ctx->drbg, seed, boots);
   memset(port, 0, sizeof *port);
   port->ctx = ctx;
   port->link_kind = IOTW_LINK_SERIAL;

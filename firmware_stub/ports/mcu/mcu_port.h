@@ -2,9 +2,10 @@
  * registers a board differs in) plus libsodium compiled for the target (docs/firmware.md "Cross builds").
  * One board file per chip: ports/lm3s6965 (Cortex-M3, runs in QEMU), ports/esp8266 (Xtensa LX106). C11, no heap.
  *
- * Randomness: a hash DRBG, block i = SHA-256(seed || boot_count (u32 LE) || i (u64 LE)), seed = 32 bytes the
- * board gets from outside (QEMU: the seed= argument the harness derives from the rig seed; a real chip: its
- * hardware RNG), boot_count = NVS "drbg.boots", incremented at every init so no stream repeats after a reset. */
+ * Randomness: the ports' hash DRBG (sodium_crypto.h iotw_hash_drbg), block i = SHA-256(seed || boot (u32 LE) ||
+ * i (u64 LE)), seed = 32 bytes the board gets from outside (QEMU: the seed= argument the harness derives from the
+ * rig seed; a real chip: its hardware RNG), boot = NVS "drbg.boots", incremented at every init so no stream
+ * repeats after a reset. */
 #ifndef IOTW_MCU_PORT_H
 #define IOTW_MCU_PORT_H
 #include <stddef.h>
@@ -12,6 +13,7 @@
 
 #include "iotw/firmware.h"
 #include "iotw/port.h"
+#include "sodium_crypto.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -36,9 +38,7 @@ typedef struct {
 
 typedef struct {
   const iotw_mcu_board *board;
-  uint8_t seed[32];
-  uint32_t boot_count;
-  uint64_t counter;   /**< DRBG blocks drawn since init */
+  iotw_hash_drbg drbg; /**< seed, boot = drbg.boots, blocks drawn since init */
 } iotw_mcu_port_ctx;
 
 /** Fill port (serial link kind) for board. seed: 32 bytes (see above). Reads and bumps NVS "drbg.boots".

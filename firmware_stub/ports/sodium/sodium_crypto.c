@@ -4,6 +4,7 @@
 #include <sodium/crypto_hash_sha256.h>
 #include <sodium/crypto_sign_ed25519.h>
 #include <stddef.h>
+#include <string.h>
 
 static void sodium_sha256(void *ctx, const uint8_t *in, size_t len, uint8_t out[32]) {
   (void)ctx;
@@ -30,4 +31,25 @@ void iotw_port_use_sodium_crypto(iotw_port *port) {
   port->ed25519_seed_keypair = sodium_seed_keypair;
   port->ed25519_sign = sodium_sign;
   port->ed25519_verify = sodium_verify;
+}
+
+void iotw_hash_drbg_init(iotw_hash_drbg *drbg, const uint8_t seed[32], uint32_t boot) {
+  memcpy(drbg->seed, seed, 32);
+  drbg->boot = boot;
+  drbg->counter = 0;
+}
+
+void iotw_hash_drbg_fill(iotw_hash_drbg *drbg, uint8_t *out, size_t len) {
+  while (len > 0) {
+    uint8_t in[32 + 4 + 8], block[32];
+    memcpy(in, drbg->seed, 32);
+    for (int i = 0; i < 4; i++) in[32 + i] = (uint8_t)(drbg->boot >> (8 * i));
+    for (int i = 0; i < 8; i++) in[36 + i] = (uint8_t)(drbg->counter >> (8 * i));
+    crypto_hash_sha256(block, in, sizeof in);
+    drbg->counter++;
+    size_t n = len < sizeof block ? len : sizeof block;
+    memcpy(out, block, n);
+    out += n;
+    len -= n;
+  }
 }

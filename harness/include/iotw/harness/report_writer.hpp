@@ -78,8 +78,14 @@ std::string criterion_text(const CriterionResult& c);
 /// criteria [{name, threshold, measured, pass}], byzantine_rounds_detected, incoherent_rounds_blacklisted,
 /// false_blacklist, byzantine_blacklisted, time_to_blacklist_ms {name: ms|null}, liveness_blocks_per_min,
 /// frame_errors, malformed_events, ledger_errors [strings], event_counts {kind: n}, run_dir,
-/// console_actions [the console_action events' fields] (docs/rig-format.md "Reports" lists every key).
+/// console_actions [the console_action events' fields], not_seeded [strings: not_seeded()] (docs/rig-format.md
+/// "Reports" lists every key).
 nlohmann::json report_json(const RunReport& r);
+
+/// The inputs of a run of `rig` that its seed does not control (docs/rig-format.md "Seed"), one sentence each: always
+/// the OS's scheduling and wall-clock timing, and the host's PTY, port and folder names; then the devices with
+/// seed = "os" and the external devices, by name. report.json "not_seeded" and report.html show them.
+std::vector<std::string> not_seeded(const RigSpec& rig);
 
 /// JUnit XML (written with pugixml; the shape of tests/data/junit.xsd): <testsuites> (tests, failures,
 /// errors, skipped, time, timestamp) holding one <testsuite name="<rig name>"> (the same counts, time =

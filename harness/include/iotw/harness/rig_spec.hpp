@@ -65,6 +65,9 @@ struct DeviceGroup {
   std::string at_transport = "udp";
   /// An external device (count 1, named `name` exactly; link = "external"); absent for emulated groups.
   std::optional<ExternalDevice> external;
+  /// `seed = "os"`: the group's devices draw their randomness (identity) from the OS instead of their seed derived
+  /// from the rig seed and the device name (docs/rig-format.md "Seed"); not for qemu-cortex-m3 or external devices.
+  bool seed_from_os = false;
 };
 
 /// One expanded device.
@@ -77,6 +80,7 @@ struct DeviceInstance {
   int ram_budget_kib = 0;  ///< DeviceGroup::ram_budget_kib
   std::string at_transport = "udp";  ///< DeviceGroup::at_transport ("udp" | "tcp"; link = "at" only)
   std::optional<ExternalDevice> external;  ///< DeviceGroup::external (link = "external")
+  bool seed_from_os = false;  ///< DeviceGroup::seed_from_os
   /// True for a device the harness relays but does not run (link = "external").
   bool is_external() const { return external.has_value(); }
   /// A link through the serial fault proxy: an emulated PTY device, an external serial or TCP device.
