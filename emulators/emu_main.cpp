@@ -30,7 +30,7 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
-#include <list>
+#include <map>
 
 #include "iotw/cli/command_line.hpp"
 #include "iotw/exit_code.hpp"
@@ -41,13 +41,12 @@
 #include "common/pool_control.hpp"
 #include "common/ram_budget.hpp"
 #include "common/serial_link.hpp"
+#include "device_factory.hpp"
 #include "iotw/support/hex.hpp"
 #include "dps_chip/dps_device.hpp"
-#include "esp_wifi/at_appliance.hpp"
 #include "esp_wifi/at_pty_server.hpp"
+#include "esp_wifi/soc_module.hpp"
 #include "esp_wifi/tap_module.hpp"
-#include "qemu/qemu_device.hpp"
-#include "qemu/qemu_model.hpp"
 #include "smart_bulb/smart_bulb.hpp"
 
 namespace {
@@ -80,7 +79,8 @@ int run_tap_module(const std::string& config, const std::string& name) {
   for (const auto& d : cfg.devices)
     if (d.name == name) spec = &d;
   if (!spec) throw std::invalid_argument("no [[device]] named '" + name + "' in " + config);
-  if (spec->tap.empty()) throw std::invalid_argument(name + " is not a TAP module (no 'tap' key): --device runs TAP modules only");
+  if (device_kind(*spec) != DeviceKind::tap_module)
+    throw std::invalid_argument(name + " is not a TAP module (no 'tap' key): --device runs TAP modules only");
   if (const RamCheck c = check_ram_budget(spec->name, spec->model, spec->mode, spec->ram_budget_kib); !c.fits) {
     EventLog(cfg.events).emit("emu:" + name, "ram_refused", {{"chip", c.chip_model}, {"needed_bytes", c.needed},
                                                               {"available_bytes", c.available}, {"message", c.message}});
@@ -108,7 +108,7 @@ int run_tap_module(const std::string& config, const std::string& name) {
 bool check_static_ram(const PoolConfig& cfg, EventLog& log) {
   bool ok = true;
   for (const auto& d : cfg.devices) {
-    if (is_qemu_model(d.model)) continue;  // the image's RAM: measured by the cross build, not a host figure
+    if (device_kind(d) == DeviceKind::qemu) continue;  // the image's RAM: measured by the cross build, not a host figure
     const RamCheck c = check_ram_budget(d.name, d.model, d.mode, d.ram_budget_kib);
     if (!c.applies) continue;
     if (c.fits) {
@@ -174,7 +174,7 @@ int run_soc_pty(const std::string& model, DeviceSpec spec, const std::string& no
     return iotw::kExitUsage;
   }
   boost::asio::io_context io;
-  DeviceRuntime device(io, spec, esp_chip_profile(model), log);
+  SocModule device(io, spec, log);
   std::cout << pty.path << std::endl;
   device.start();
   run_until_signal(io, log, [&] { device.stop(); });
@@ -189,87 +189,62 @@ int run_pool(const std::string& config) {
   if (!check_static_ram(cfg, log)) return iotw::kExitUsage;  // refused before serving: the config asks too much
   boost::asio::io_context io;
   SteadyClock clock;
-  std::list<DeviceRuntime> esps;
-  std::list<DpsDevice> dpss;
-  std::list<SmartBulb> bulbs;
-  std::list<AtAppliance> appliances;  // AT mode: appliance MCU + module, UDP to the trust node
-  std::vector<std::string> tap_devices;  // SoC over TAP: one child process each (lwIP is process-global)
-  std::list<QemuDevice> qemus;           // the firmware image in qemu-system-arm, one child process each
-  for (const auto& spec : cfg.devices) {
-    if (is_qemu_model(spec.model)) {
-      qemus.emplace_back(io, spec, log);
-    } else if (!spec.tap.empty()) {
-      tap_devices.push_back(spec.name);
-    } else if (spec.mode == "at") {
-      appliances.emplace_back(io, spec, cfg.access_point, log);
-    } else if (spec.model == "dps") {
-      dpss.emplace_back(io, spec, log, clock);
-    } else if (spec.model == "bulb") {
-      bulbs.emplace_back(io, spec, log, clock);
-    } else {
-      esps.emplace_back(io, spec, esp_chip_profile(spec.model), log);
+  // One list of devices (common/device.hpp), built by the one factory (device_factory.hpp). A TAP module is a child
+  // process of its own (lwIP is process-global); a qemu-cortex-m3 device a qemu-system-arm child.
+  const std::vector<std::unique_ptr<Device>> devices =
+      make_devices(cfg, PoolContext{io, log, clock, cfg.access_point, self_exe(), config});
+  std::vector<Device*> started;
+  auto stop_started = [&] {
+    for (auto it = started.rbegin(); it != started.rend(); ++it) (*it)->stop();
+  };
+  try {
+    for (const auto& d : devices) {
+      started.push_back(d.get());
+      d->start();
     }
-  }
-  for (auto& d : esps) d.start();
-  for (auto& q : qemus) q.start();
-  for (auto& a : appliances) a.start();
-  for (auto& d : dpss) {
-    const std::string tcp = d.start();
-    if (!tcp.empty()) log.emit("emu:" + d.name(), "modbus_listening", {{"tcp", tcp}});
-  }
-  for (auto& b : bulbs) {
-    auto [control, discovery] = b.start();
-    if (!control.empty()) log.emit("emu:" + b.dps().name(), "yeelight_listening", {{"tcp", control}, {"udp", discovery}});
-    if (!b.modbus_endpoint().empty()) log.emit("emu:" + b.dps().name(), "modbus_listening", {{"tcp", b.modbus_endpoint()}});
+  } catch (...) {
+    stop_started();  // the children already spawned do not outlive the refusal
+    throw;
   }
   // The control channel (docs/emulators.md "Control channel"): run-time device faults from the harness.
   PoolControl control(log);
-  for (auto& d : esps) control.add(d);
-  for (auto& d : dpss)
-    if (DeviceRuntime* fw = d.firmware()) control.add(*fw, /*supply_rail=*/true);
-  for (auto& b : bulbs)
-    if (DeviceRuntime* fw = b.dps().firmware()) control.add(*fw, /*supply_rail=*/true);
-  for (auto& a : appliances) control.add(a);
-  for (auto& q : qemus) control.add(q);
+  for (const auto& d : devices) control.add(*d);
   std::optional<ControlServer> control_server;
   if (!cfg.control.empty()) {
     control_server.emplace(io, cfg.control, control);
     control_server->start();
     log.emit("emu", "control_listening", {{"path", cfg.control}});
   }
-  TapChildren taps;  // `iotw-emu --config FILE --device NAME` per TAP module; one exiting ends the pool (exit 3)
-  taps.start(self_exe(), config, tap_devices);
   int exit_code = 0;
-  boost::asio::steady_timer tap_watch(io);
-  std::function<void()> watch_taps = [&] {
-    tap_watch.expires_after(std::chrono::milliseconds(200));
-    tap_watch.async_wait([&](boost::system::error_code ec) {
+  // A device whose process ended by itself (a TAP module's child) ends the pool (exit 3).
+  boost::asio::steady_timer exit_watch(io);
+  std::function<void()> watch_exits = [&] {
+    exit_watch.expires_after(std::chrono::milliseconds(200));
+    exit_watch.async_wait([&](boost::system::error_code ec) {
       if (ec) return;
-      if (auto [name, code] = taps.reap(); !name.empty()) {
-        log.emit("emu:" + name, "tap_module_exited", {{"code", code}});
-        spdlog::error("the TAP module process of {} exited with code {}; stopping the pool", name, code);
-        exit_code = iotw::kExitCouldNotRun;
-        ::kill(::getpid(), SIGTERM);  // stop the pool like a signal would
-        return;
-      }
-      watch_taps();
+      for (const auto& d : devices)
+        if (const std::optional<int> code = d->exited()) {
+          log.emit("emu:" + d->name(), "tap_module_exited", {{"code", *code}});
+          spdlog::error("the process of device {} (a TAP module) exited with code {}; stopping the pool", d->name(), *code);
+          exit_code = iotw::kExitCouldNotRun;
+          ::kill(::getpid(), SIGTERM);  // stop the pool like a signal would
+          return;
+        }
+      watch_exits();
     });
   };
-  if (!taps.empty()) watch_taps();
+  watch_exits();
   log.emit("emu", "pool_started", {{"devices", cfg.devices.size()}});
-  spdlog::info("pool started: {} devices ({} firmware, {} AT appliances, {} DPS chips, {} bulbs, {} TAP modules, {} QEMU){}",
-               cfg.devices.size(), esps.size(), appliances.size(), dpss.size(), bulbs.size(), tap_devices.size(),
-               qemus.size(),
+  std::map<std::string, int> per_kind;
+  for (const auto& d : devices) per_kind[kind_name(d->kind())]++;
+  std::string summary;
+  for (const auto& [kind, n] : per_kind) summary += (summary.empty() ? "" : ", ") + std::to_string(n) + " " + kind;
+  spdlog::info("pool started: {} devices ({}){}", cfg.devices.size(), summary,
                cfg.control.empty() ? "" : ", control channel " + cfg.control);
   run_until_signal(io, log, [&] {
-    tap_watch.cancel();
-    taps.stop();
+    exit_watch.cancel();
     if (control_server) control_server->stop();
-    for (auto& d : esps) d.stop();
-    for (auto& q : qemus) q.stop();
-    for (auto& a : appliances) a.stop();
-    for (auto& d : dpss) d.stop();
-    for (auto& b : bulbs) b.stop();
+    stop_started();
   });
   return exit_code;
 }
@@ -388,19 +363,19 @@ int main(int argc, char** argv) {
       std::function<void()> stop;
       std::optional<DpsDevice> d;
       std::optional<SmartBulb> b;
-      if (spec.model == "dps") {
+      if (app.got_subcommand(dps)) {
         if (spec.modbus_tcp.empty() && !rtu_pty) throw std::invalid_argument("dps needs --modbus-tcp and/or --modbus-rtu-pty");
         d.emplace(io, spec, log, clock);
-        const std::string tcp = d->start();
+        d->start();
         if (rtu_pty) std::cout << d->open_rtu_pty() << "\n";
-        if (!tcp.empty()) std::cout << tcp << "\n";
+        if (!d->modbus_endpoint().empty()) std::cout << d->modbus_endpoint() << "\n";
         stop = [&] { d->stop(); };
       } else {
         if (spec.yeelight.empty()) throw std::invalid_argument("bulb needs --yeelight");
         b.emplace(io, spec, log, clock);
-        auto [control, discovery] = b->start();
-        std::cout << control << "\n";
-        if (!discovery.empty()) std::cout << discovery << "\n";
+        b->start();
+        std::cout << b->yeelight_endpoint() << "\n";
+        if (!b->discovery_endpoint().empty()) std::cout << b->discovery_endpoint() << "\n";
         if (!b->modbus_endpoint().empty()) std::cout << b->modbus_endpoint() << "\n";
         stop = [&] { b->stop(); };
       }

@@ -17,7 +17,7 @@ constexpr auto kReadRetry = std::chrono::milliseconds(50);
 
 }  // namespace
 
-DeviceRuntime::DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const EspChipProfile& profile,
+DeviceRuntime::DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const ChipProfile& profile,
                              EventLog& log, const Clock* clock)
     : io_(io),
       spec_(std::move(spec)),

@@ -10,7 +10,7 @@
 
 #include "clock.hpp"
 #include "device_clock.hpp"
-#include "esp_wifi/esp_chip_profile.hpp"
+#include "common/chip_profile.hpp"
 #include "collusion_board.hpp"
 #include "device_behaviour.hpp"
 #include "event_log.hpp"
@@ -78,7 +78,7 @@ class DeviceRuntime {
   /// profile must outlive the runtime. Throws std::invalid_argument on an unknown behaviour. A firmware that panics
   /// (behaviour reset_on_garbage) is reset like reboot() (cause "panic"). clock: the pool's
   /// time (default: a steady clock); the firmware and the watchdog read the device's own SkewedClock over it.
-  DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const EspChipProfile& profile, EventLog& log,
+  DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const ChipProfile& profile, EventLog& log,
                 const Clock* clock = nullptr);
   DeviceRuntime(const DeviceRuntime&) = delete;
   DeviceRuntime& operator=(const DeviceRuntime&) = delete;
@@ -162,7 +162,7 @@ class DeviceRuntime {
 
   boost::asio::io_context& io_;
   DeviceSpec spec_;
-  const EspChipProfile& profile_;
+  const ChipProfile& profile_;
   EventLog& log_;
   std::string source_;
   SteadyClock steady_;        ///< the default pool clock

@@ -7,7 +7,7 @@
 #include "device_behaviour.hpp"
 #include "ipv4_endpoint.hpp"
 #include "iotw/support/hex.hpp"
-#include "esp_wifi/esp_chip_profile.hpp"
+#include "common/chip_profile.hpp"
 #include "esp_wifi/tap_module.hpp"
 #include "qemu/qemu_model.hpp"
 

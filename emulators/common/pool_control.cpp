@@ -8,10 +8,6 @@
 #include <cstdio>
 #include <stdexcept>
 
-#include "device_runtime.hpp"
-#include "esp_wifi/at_appliance.hpp"
-#include "qemu/qemu_device.hpp"
-#include "qemu/qemu_model.hpp"
 
 namespace iotw::emu {
 
@@ -49,22 +45,15 @@ double number_param(const nlohmann::json& req, const char* key, double lo, doubl
 }  // namespace
 
 const std::vector<std::string>& PoolControl::commands() {
-  static const std::vector<std::string> v{"ping", "reboot", "hang", "clock_skew", "clock", "power", "ap", "uart"};
+  static const std::vector<std::string> v{"ping", "reboot", "hang", "clock_skew", "clock", "power", "ap", "uart", "status"};
   return v;
 }
 
-void PoolControl::add(DeviceRuntime& d, bool supply_rail) {
-  chips_[d.name()] = &d;
-  if (supply_rail) on_rail_.insert(d.name());
-}
-void PoolControl::add(AtAppliance& a) { appliances_[a.name()] = &a; }
-void PoolControl::add(QemuDevice& q) { qemus_[q.name()] = &q; }
+void PoolControl::add(Device& d) { devices_[d.name()] = &d; }
 
 std::string PoolControl::device_names() const {
   std::string out;
-  for (const auto& [n, d] : chips_) out += (out.empty() ? "" : ", ") + n;
-  for (const auto& [n, a] : appliances_) out += (out.empty() ? "" : ", ") + n;
-  for (const auto& [n, q] : qemus_) out += (out.empty() ? "" : ", ") + n;
+  for (const auto& [n, d] : devices_) out += (out.empty() ? "" : ", ") + n;
   return out.empty() ? "(none)" : out;
 }
 
@@ -97,9 +86,7 @@ nlohmann::json PoolControl::handle_now(const std::string& line, std::function<vo
     if (req.contains("id")) reply["id"] = req["id"];
     if (cmd == "ping") {
       nlohmann::json names = nlohmann::json::array();
-      for (const auto& [n, d] : chips_) names.push_back(n);
-      for (const auto& [n, a] : appliances_) names.push_back(n);
-      for (const auto& [n, q] : qemus_) names.push_back(n);
+      for (const auto& [n, d] : devices_) names.push_back(n);
       reply["devices"] = std::move(names);
       return reply;
     }
@@ -110,17 +97,17 @@ nlohmann::json PoolControl::handle_now(const std::string& line, std::function<vo
     if (!req.contains("device") || !req["device"].is_string()) throw BadRequest("'" + cmd + "' needs a string 'device'");
     const std::string name = req["device"].get<std::string>();
     reply["device"] = name;
-    DeviceRuntime* chip = chips_.count(name) ? chips_[name] : nullptr;
-    AtAppliance* app = appliances_.count(name) ? appliances_[name] : nullptr;
+    const auto found = devices_.find(name);
+    if (found == devices_.end()) throw BadRequest("unknown device '" + name + "'; the pool's devices: " + device_names());
+    Device& dev = *found->second;
     nlohmann::json fields{{"cmd", cmd}, {"device", name}};
-    if (const auto q = qemus_.find(name); q != qemus_.end()) {
-      handle_qemu(*q->second, cmd, req, reply, fields);
-      log_.emit("emu", "control_command", std::move(fields));
-      return reply;
+    if (cmd == "status") {
+      reply["status"] = dev.status();
+      return reply;  // a question, not a command: no control_command event
     }
-    if (!chip && !app) throw BadRequest("unknown device '" + name + "'; the pool's devices: " + device_names());
+    if (!dev.takes(cmd)) dev.refuse(cmd);
+    nlohmann::json out;
     if (cmd == "ap") {
-      if (!app) throw BadRequest("'ap' needs an AT-mode device (link = \"at\"); '" + name + "' runs the firmware on its own chip");
       std::optional<int> rssi;
       std::optional<bool> up;
       if (req.contains("rssi")) rssi = static_cast<int>(int_param(req, "rssi", -120, 0, 0));
@@ -129,11 +116,8 @@ nlohmann::json PoolControl::handle_now(const std::string& line, std::function<vo
         up = req["up"].get<bool>();
       }
       if (!rssi && !up) throw BadRequest("'ap' needs 'rssi' (dBm, -120..0) and/or 'up' (true/false)");
-      app->set_access_point(rssi, up);
-      reply["rssi"] = app->access_point().rssi;
-      reply["up"] = app->access_point().up;
+      out = dev.ap(rssi, up);
     } else if (cmd == "uart") {
-      if (!app) throw BadRequest("'uart' needs an AT-mode device (link = \"at\"); '" + name + "' runs the firmware on its own chip");
       if (!req.contains("data") || !req["data"].is_string() || req["data"].get<std::string>().empty())
         throw BadRequest("'uart' needs a non-empty string 'data' (the bytes to type, e.g. \"AT+GMR\\r\\n\")");
       const std::string data = req["data"].get<std::string>();
@@ -142,7 +126,7 @@ nlohmann::json PoolControl::handle_now(const std::string& line, std::function<vo
       log_.emit("emu", "control_command", std::move(fields));
       // Answered once the module has answered: the reply waits on the pool's thread.
       if (!later) throw BadRequest("'uart' answers once the module has: send it on the control socket");
-      app->type_uart(data, [this, req, reply, answer = std::move(*later), cmd](const AtAppliance::Typed& t) mutable {
+      dev.type_uart(data, [this, req, reply, answer = std::move(*later), cmd](const UartTyped& t) mutable {
         if (!t.error.empty()) {
           answer(fail(req, cmd, t.error));
           return;
@@ -152,123 +136,34 @@ nlohmann::json PoolControl::handle_now(const std::string& line, std::function<vo
         answer(std::move(reply));
       });
       return nullptr;
-    } else {
-      if (!chip)
-        throw BadRequest("'" + cmd + "' needs a device that runs the firmware on its own chip; '" + name +
-                         "' is an AT-mode appliance (link = \"at\")");
-      if (cmd == "reboot") {
-        try {
-          chip->reboot();
-        } catch (const std::runtime_error& e) {
-          throw BadRequest(e.what());
-        }
-        reply["reset_reason"] = chip->reset_reason();
-        reply["boot_count"] = chip->boot_count();
-      } else if (cmd == "hang") {
-        try {
-          chip->hang();
-        } catch (const std::runtime_error& e) {
-          throw BadRequest(e.what());
-        }
-      } else if (cmd == "power") {
-        // A bench supply switched by hand, with the rail's semantics (power_rail.hpp): off = 0 V, brownout = held
-        // below the brown-out threshold (the brown-out latch set), on = back (reset reason 9 after a brown-out, 1
-        // after a loss). The chip goes through the same power_off / power_on as a dps rail's transitions.
-        if (on_rail_.count(name))
-          throw BadRequest("'power' switches a bench supply; '" + name +
-                           "' is powered through its chip's rail: write its VIN register (docs/faults.md brownout, power_loss)");
-        const std::string state = req.contains("state") && req["state"].is_string() ? req["state"].get<std::string>() : "";
-        if (state != "off" && state != "brownout" && state != "on")
-          throw BadRequest("'power' needs 'state': \"off\", \"brownout\" or \"on\"");
-        fields["state"] = state;
-        if (state == "on") {
-          if (!chip->powered()) {
-            const auto it = cut_reason_.find(name);
-            const uint32_t why = it == cut_reason_.end() ? IOTW_RESET_POWERON : it->second;
-            cut_reason_.erase(name);
-            try {
-              chip->power_on(why);
-            } catch (const std::runtime_error& e) {
-              throw BadRequest(e.what());
-            }
-          }
-          reply["reset_reason"] = chip->reset_reason();
-          reply["boot_count"] = chip->boot_count();
-        } else {
-          // A brown-out of a chip already off keeps it off (below the threshold it never ran): its return is a
-          // power-on. A loss always clears the brown-out latch.
-          if (chip->powered()) {
-            chip->power_off();
-            cut_reason_[name] = state == "brownout" ? IOTW_RESET_BROWNOUT : IOTW_RESET_POWERON;
-          } else if (state == "off") {
-            cut_reason_[name] = IOTW_RESET_POWERON;
-          }
-        }
-        reply["powered"] = chip->powered();
-      } else if (cmd == "clock_skew") {
-        const int64_t offset = int_param(req, "offset_ms", -kMaxOffsetMs, kMaxOffsetMs, 0);
-        const double ppm = number_param(req, "ppm", kMinPpm, kMaxPpm, 0);
-        chip->skew_clock(offset, ppm);
-        fields["offset_ms"] = offset;
-        fields["ppm"] = ppm;
-      }
-      reply["clock"] = chip->clock_json();
+    } else if (cmd == "reboot") {
+      out = dev.reboot();
+    } else if (cmd == "hang") {
+      out = dev.hang();
+    } else if (cmd == "power") {
+      // A bench supply switched by hand (BenchSupply, device.hpp): off, brownout, on.
+      const std::string state = req.contains("state") && req["state"].is_string() ? req["state"].get<std::string>() : "";
+      const std::optional<Supply> supply = parse_supply(state);
+      if (!supply) throw BadRequest("'power' needs 'state': \"off\", \"brownout\" or \"on\"");
+      fields["state"] = state;
+      out = dev.power(*supply);
+    } else if (cmd == "clock_skew") {
+      const int64_t offset = int_param(req, "offset_ms", -kMaxOffsetMs, kMaxOffsetMs, 0);
+      const double ppm = number_param(req, "ppm", kMinPpm, kMaxPpm, 0);
+      fields["offset_ms"] = offset;
+      fields["ppm"] = ppm;
+      out = dev.clock_skew(offset, ppm);
+    } else {  // clock
+      out = dev.clock();
     }
+    for (auto& [k, v] : out.items()) reply[k] = std::move(v);
     log_.emit("emu", "control_command", std::move(fields));
     return reply;
-  } catch (const BadRequest& e) {
+  } catch (const std::runtime_error& e) {  // BadRequest, ControlError, a device that cannot do it now
     return fail(req, cmd, e.what());
   } catch (const std::exception& e) {
     return fail(req, cmd, std::string("failed: ") + e.what());
   }
-}
-
-// A QEMU device takes the faults its machine can show: a reset (QMP system_reset with the software reset reason) and
-// its supply (QEMU killed and started again; identity in the flash files survives both).
-void PoolControl::handle_qemu(QemuDevice& q, const std::string& cmd, const nlohmann::json& req, nlohmann::json& reply,
-                              nlohmann::json& fields) {
-  const std::string& name = q.name();
-  try {
-    if (cmd == "reboot") {
-      q.reboot();
-      reply["reset_reason"] = kQemuSoftwareReset;
-      reply["boot_count"] = q.boot_count();
-      return;
-    }
-    if (cmd == "power") {
-      const std::string state = req.contains("state") && req["state"].is_string() ? req["state"].get<std::string>() : "";
-      if (state != "off" && state != "brownout" && state != "on")
-        throw BadRequest("'power' needs 'state': \"off\", \"brownout\" or \"on\"");
-      fields["state"] = state;
-      if (state == "on") {
-        if (!q.powered()) {
-          const auto it = cut_reason_.find(name);
-          const uint32_t why = it == cut_reason_.end() ? IOTW_RESET_POWERON : it->second;
-          cut_reason_.erase(name);
-          q.power_on(why);
-          reply["reset_reason"] = why;
-        }
-      } else {
-        if (q.powered()) {
-          q.power_off();
-          cut_reason_[name] = state == "brownout" ? IOTW_RESET_BROWNOUT : IOTW_RESET_POWERON;
-        } else if (state == "off") {
-          cut_reason_[name] = IOTW_RESET_POWERON;
-        }
-      }
-      reply["powered"] = q.powered();
-      return;
-    }
-  } catch (const BadRequest&) {
-    throw;
-  } catch (const std::runtime_error& e) {
-    throw BadRequest(e.what());
-  }
-  if (cmd == "ap" || cmd == "uart")
-    throw BadRequest("'" + cmd + "' needs an AT-mode device (link = \"at\"); '" + name + "' is a " +
-                     kQemuCortexM3Model + " running the firmware on its own chip");
-  throw BadRequest("'" + cmd + "' is not supported by " + kQemuCortexM3Model + " (device '" + name +
-                   "'); it takes: reboot, power");
 }
 
 ControlServer::ControlServer(boost::asio::io_context& io, std::string path, PoolControl& control)

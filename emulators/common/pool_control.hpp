@@ -1,42 +1,35 @@
 // The control channel of an iotw-emu pool (docs/emulators.md "Control channel"): the harness (or a firmware
 // engineer with socat) connects to a UNIX-domain stream socket and sends one JSON object per line; the pool
 // answers each with one JSON object per line, in order. Commands act on one device of the pool at run time:
-// reboot, hang, clock_skew, clock, power (a bench supply: off, brownout, on), ap (docs/faults.md "Device faults"), and uart (type a line into an AT-mode
-// module's UART and get its answer: the console's `u` key, docs/console.md). A malformed line, an unknown command or
-// device, or a command the device cannot take gets {"ok": false, "error": "..."} and a `control_error` event;
-// never a crash. Everything runs on the pool's Boost.Asio thread, so handlers touch devices directly.
+// reboot, hang, clock_skew, clock, power (a bench supply: off, brownout, on), ap (docs/faults.md "Device faults"),
+// uart (type a line into an AT-mode module's UART and get its answer: the console's `u` key, docs/console.md) and
+// status (Device::status()). Devices are reached through the Device interface (device.hpp) only: the channel parses
+// and checks a request's parameters, the device carries it out or refuses it ("'CMD' is not supported by MODEL ...").
+// A malformed line, an unknown command or device, or a command the device cannot take gets {"ok": false,
+// "error": "..."} and a `control_error` event; never a crash. Everything runs on the pool's Boost.Asio thread, so
+// handlers touch devices directly.
 #pragma once
 #include <boost/asio.hpp>
 #include <functional>
 #include <map>
-#include <set>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "device.hpp"
 #include "event_log.hpp"
 #include "stream_server.hpp"
 
 namespace iotw::emu {
 
-class DeviceRuntime;
-class AtAppliance;
-class QemuDevice;
-
 /// The command set over the pool's devices (sans socket: tests call handle() directly).
 class PoolControl {
  public:
   explicit PoolControl(EventLog& log) : log_(log) {}
-  /// Devices that run the firmware on their own chip (esp8266, esp32, dps, bulb): reboot, hang, clock_skew, clock;
-  /// and `power` unless `supply_rail` (a dps or bulb, whose supply is its chip's rail, driven through its VIN
-  /// register: docs/faults.md `brownout` / `power_loss`).
-  void add(DeviceRuntime& d, bool supply_rail = false);
-  /// AT-mode appliances: ap (and clock for the record: not supported, answered with an error).
-  void add(AtAppliance& a);
-  /// qemu-cortex-m3 devices (qemu/qemu_device.hpp): reboot (a QMP system_reset) and power (QEMU killed / started
-  /// again); every other device command is answered "'CMD' is not supported by qemu-cortex-m3 ...".
-  void add(QemuDevice& q);
+  /// A device of the pool, by its name() (unique; a second one of that name replaces the first). It must outlive
+  /// the PoolControl. What it takes is its control_commands().
+  void add(Device& d);
 
   /// One request line -> one reply object, passed to `reply` exactly once: at once, or later on the pool's
   /// thread for a command that waits on a device (`uart`). Never throws. Replies echo the request's "id".
@@ -56,14 +49,7 @@ class PoolControl {
   std::string device_names() const;
 
   EventLog& log_;
-  std::map<std::string, DeviceRuntime*> chips_;
-  std::set<std::string> on_rail_;                  ///< chips whose supply is a PowerRail (no `power` command)
-  std::map<std::string, uint32_t> cut_reason_;     ///< unpowered chips: the reset reason their supply's return gives
-  std::map<std::string, AtAppliance*> appliances_;
-  std::map<std::string, QemuDevice*> qemus_;
-  /// One command on a QEMU device: fills `reply` and `fields`; throws (answered as an error) what it cannot do.
-  void handle_qemu(QemuDevice& q, const std::string& cmd, const nlohmann::json& req, nlohmann::json& reply,
-                   nlohmann::json& fields);
+  std::map<std::string, Device*> devices_;  ///< by name
 };
 
 /// Serves a PoolControl on a UNIX-domain stream socket at `path` (an existing socket file there is replaced), on

@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "esp_wifi/esp_chip_profile.hpp"
+#include "common/chip_profile.hpp"
 #include "firmware_footprint.hpp"
 
 namespace iotw::emu {
@@ -21,7 +21,7 @@ RamCheck check_ram_budget(const std::string& device, const std::string& model, c
                           uint32_t ram_budget_kib) {
   RamCheck c;
   c.chip_model = model == "dps" ? "esp8266" : model == "bulb" ? "esp32" : model;
-  const EspChipProfile& p = esp_chip_profile(c.chip_model);  // throws for an unknown model
+  const ChipProfile& p = chip_profile(c.chip_model);  // throws for an unknown model
   if (mode == "at") return c;                                 // the firmware is on the appliance MCU
   c.applies = true;
   c.needed = firmware_ram(c.chip_model).total();

@@ -2,7 +2,7 @@
 // iotw-emu starts a device whose firmware runs on the emulated chip (SoC mode: a serial link or TAP; dps = ESP8266,
 // bulb = ESP32), the RAM the firmware allocates statically plus its worst-case stack, both measured on the cross
 // build (common/firmware_footprint.hpp), must fit the data RAM the chip's SDK leaves to the application
-// (EspChipProfile::app_ram_bytes), else the device is refused before anything is served. AT mode is not checked:
+// (ChipProfile::app_ram_bytes), else the device is refused before anything is served. AT mode is not checked:
 // there the firmware runs on the appliance's own MCU, and the module's RAM belongs to the AT firmware.
 // Header-only on the chip side: no Boost, so the harness (`iotw rig check`) links it too.
 #pragma once

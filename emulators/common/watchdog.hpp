@@ -1,6 +1,6 @@
 // A chip's watchdog timer: the firmware feeds it every time it runs (each poll of the core); when nobody has
 // fed it for timeout_ms of the chip's own clock, it bites and the runtime resets the chip with the
-// watchdog's reset reason (EspChipProfile::wdt_*, docs/faults.md "Device faults"). Sans-IO: it reads time only
+// watchdog's reset reason (ChipProfile::wdt_*, docs/faults.md "Device faults"). Sans-IO: it reads time only
 // from the Clock it is given, so tests drive it with ManualClock.
 #pragma once
 #include <cstdint>

@@ -1,5 +1,6 @@
 #include "dps_device.hpp"
 
+#include "common/chip_control.hpp"
 #include "common/device_behaviour.hpp"
 
 #include <algorithm>
@@ -10,8 +11,8 @@ namespace iotw::emu {
 namespace {
 constexpr auto kTick = std::chrono::milliseconds(20);
 
-EspChipProfile with_model(const EspChipProfile& base, const std::string& model) {
-  EspChipProfile p = base;
+ChipProfile with_model(const ChipProfile& base, const std::string& model) {
+  ChipProfile p = base;
   p.model = model;
   return p;
 }
@@ -25,9 +26,9 @@ const char* rail_event_name(RailEvent::Kind k) {
 }
 }  // namespace
 
-const EspChipProfile& powered_device_profile(const std::string& model) {
-  static const EspChipProfile dps = with_model(esp_chip_profile("esp8266"), "dps");
-  static const EspChipProfile bulb = with_model(esp_chip_profile("esp32"), "bulb");
+const ChipProfile& powered_device_profile(const std::string& model) {
+  static const ChipProfile dps = with_model(chip_profile("esp8266"), "dps");
+  static const ChipProfile bulb = with_model(chip_profile("esp32"), "bulb");
   if (model == "dps") return dps;
   if (model == "bulb") return bulb;
   throw std::invalid_argument("unknown model '" + model + "'");
@@ -52,16 +53,17 @@ DpsDevice::DpsDevice(boost::asio::io_context& io, DeviceSpec spec, EventLog& log
   if (!spec_.link.empty()) runtime_.emplace(io, spec_, powered_device_profile(spec_.model), log);
 }
 
-std::string DpsDevice::start() {
+void DpsDevice::start() {
   running_ = true;
   started_ms_ = last_report_ms_ = clock_.now_ms();
-  std::string bound;
-  if (!spec_.modbus_tcp.empty()) bound = modbus_.listen_tcp(spec_.modbus_tcp);
+  if (!spec_.modbus_tcp.empty()) {
+    modbus_tcp_ = modbus_.listen_tcp(spec_.modbus_tcp);
+    log_.emit(source_, "modbus_listening", {{"tcp", modbus_tcp_}});
+  }
   chip_.set_input(kNominalInputV);
   tick();
   arm_tick();
   if (runtime_) arm_usage();
-  return bound;
 }
 
 void DpsDevice::stop() {
@@ -70,6 +72,46 @@ void DpsDevice::stop() {
   usage_timer_.cancel();
   modbus_.stop();
   if (runtime_) runtime_->stop();
+}
+
+std::vector<std::string> DpsDevice::control_commands() const {
+  if (!runtime_) return {};
+  return {"reboot", "hang", "clock_skew", "clock"};
+}
+
+nlohmann::json DpsDevice::status() const {
+  nlohmann::json s = Device::status();
+  s["modbus_tcp"] = modbus_tcp_;
+  s["vin"] = chip_.rail().input_v();
+  s["output"] = chip_.output();
+  if (runtime_)
+    s["firmware"] = {{"powered", runtime_->powered()}, {"boot_count", runtime_->boot_count()},
+                     {"reset_reason", runtime_->reset_reason()}};
+  return s;
+}
+
+std::string DpsDevice::refusal_hint(const std::string& cmd) const {
+  if (cmd == "power")
+    return "its supply is its chip's rail: write its VIN register (docs/faults.md brownout, power_loss)";
+  if (!runtime_) return "it runs no firmware (no 'link')";
+  return Device::refusal_hint(cmd);
+}
+
+nlohmann::json DpsDevice::reboot() {
+  if (!runtime_) refuse("reboot");
+  return chip_reboot(*runtime_);
+}
+nlohmann::json DpsDevice::hang() {
+  if (!runtime_) refuse("hang");
+  return chip_hang(*runtime_);
+}
+nlohmann::json DpsDevice::clock_skew(int64_t offset_ms, double ppm) {
+  if (!runtime_) refuse("clock_skew");
+  return chip_clock_skew(*runtime_, offset_ms, ppm);
+}
+nlohmann::json DpsDevice::clock() {
+  if (!runtime_) refuse("clock");
+  return chip_clock(*runtime_);
 }
 
 void DpsDevice::tick() {

@@ -2,8 +2,9 @@
 // (TCP and/or RTU on a PTY), and, when the spec names a link, the micro-mining firmware (DeviceRuntime)
 // powered from the chip's input rail: a brown-out or power loss stops it, the supply's return reboots it
 // with the matching reset reason (NVS kept). Metered output energy and on-time go to the trust node as
-// UsageReports every spec.usage_period_ms. Events (docs/events.md): "rail", "usage_report", plus the
-// runtime's and the Modbus server's.
+// UsageReports every spec.usage_period_ms. Events (docs/events.md): "rail", "usage_report", "modbus_listening", plus
+// the runtime's and the Modbus server's. As a Device it takes the firmware's chip faults (reboot, hang, clock_skew,
+// clock) when it runs the firmware; its supply is the chip's rail (the VIN register), not a bench supply.
 #pragma once
 #include <boost/asio.hpp>
 #include <functional>
@@ -11,6 +12,7 @@
 #include <optional>
 
 #include "common/clock.hpp"
+#include "common/device.hpp"
 #include "common/device_runtime.hpp"
 #include "common/event_log.hpp"
 #include "dps_chip.hpp"
@@ -21,9 +23,9 @@ namespace iotw::emu {
 
 /// The Wi-Fi module a DPS chip / bulb carries (its firmware, boot banner and reset codes): an ESP8266
 /// (model "dps") or an ESP32 (model "bulb") profile with the device's model name.
-const EspChipProfile& powered_device_profile(const std::string& model);
+const ChipProfile& powered_device_profile(const std::string& model);
 
-class DpsDevice {
+class DpsDevice : public Device {
  public:
   static constexpr double kNominalInputV = 24.0;  ///< supply at start, V
 
@@ -32,25 +34,42 @@ class DpsDevice {
   DpsDevice(const DpsDevice&) = delete;
   DpsDevice& operator=(const DpsDevice&) = delete;
 
-  /// Power the input (kNominalInputV), start Modbus TCP if spec.modbus_tcp is set, the tick and usage
-  /// timers; the firmware boots on the rail's first boot. Returns the bound Modbus TCP address or "".
+  /// Power the input (kNominalInputV), start Modbus TCP if spec.modbus_tcp is set (a `modbus_listening` {tcp}
+  /// event; modbus_endpoint()), the tick and usage timers; the firmware boots on the rail's first boot.
   /// Throws std::runtime_error (link, NVS, listen).
-  std::string start();
+  void start() override;
+  /// The bound Modbus TCP address ("127.0.0.1:PORT"), "" when not served. After start().
+  const std::string& modbus_endpoint() const { return modbus_tcp_; }
   /// Serve Modbus RTU on a fresh PTY; returns its slave path. Call after start().
   std::string open_rtu_pty() { return modbus_.open_rtu_pty(1); }
-  void stop();
+  void stop() override;
+
+  const std::string& model() const override { return spec_.model; }
+  DeviceKind kind() const override { return DeviceKind::dps; }
+  /// reboot, hang, clock_skew, clock when it runs the firmware (a link); none for a bare chip.
+  std::vector<std::string> control_commands() const override;
+  /// Device::status() plus modbus_tcp, vin, output, firmware (powered, boot_count, reset_reason) when it has one.
+  nlohmann::json status() const override;
+  nlohmann::json reboot() override;
+  nlohmann::json hang() override;
+  nlohmann::json clock_skew(int64_t offset_ms, double ppm) override;
+  nlohmann::json clock() override;
 
   DpsChip& chip() { return chip_; }
   DpsRegisterMap& registers() { return map_; }
   ModbusServer& modbus() { return modbus_; }
   DeviceRuntime* firmware() { return runtime_ ? &*runtime_ : nullptr; }
-  const std::string& name() const { return spec_.name; }
+  const std::string& name() const override { return spec_.name; }
   /// Called after every rail boot (after the firmware rebooted), e.g. the bulb's LED driver restart.
   void set_on_boot(std::function<void()> f) { on_boot_ = std::move(f); }
 
   /// Bring the model to now, reboot / stop the firmware on rail transitions, refresh the map's firmware
   /// status. Called by the tick timer and before every Modbus request.
   void tick();
+
+ protected:
+  /// `power`: the supply is the chip's rail, driven through its VIN register; a bare chip runs no firmware.
+  std::string refusal_hint(const std::string& cmd) const override;
 
  private:
   void arm_tick();
@@ -62,6 +81,7 @@ class DpsDevice {
   EventLog& log_;
   const Clock& clock_;
   std::string source_;
+  std::string modbus_tcp_;
   DpsChip chip_;
   DpsRegisterMap map_;
   ModbusServer modbus_;

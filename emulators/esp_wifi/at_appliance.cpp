@@ -107,6 +107,25 @@ void AtAppliance::start() {
   arm();
 }
 
+nlohmann::json AtAppliance::status() const {
+  nlohmann::json s = Device::status();
+  s["state"] = state_name(state());
+  s["link"] = tcp() ? "tcp" : "udp";
+  s["link_up"] = link_up();
+  s["rssi"] = module_cfg_.ap.rssi;
+  s["ap_up"] = module_cfg_.ap.up;
+  return s;
+}
+
+nlohmann::json AtAppliance::ap(std::optional<int> rssi, std::optional<bool> up) {
+  set_access_point(rssi, up);
+  return {{"rssi", module_cfg_.ap.rssi}, {"up", module_cfg_.ap.up}};
+}
+
+std::string AtAppliance::refusal_hint(const std::string&) const {
+  return "an AT-mode appliance's firmware runs on the appliance MCU, not on an emulated chip";
+}
+
 void AtAppliance::set_access_point(std::optional<int> rssi, std::optional<bool> up) {
   if (rssi) module_cfg_.ap.rssi = *rssi;
   if (up) module_cfg_.ap.up = *up;

@@ -3,7 +3,7 @@
 // engine (ESP-AT or Realtek AT v2) over an in-memory UART pair paced at the module's baud rate; the engine's
 // Open/Send/Close actions become real UDP sockets on 127.0.0.1 to the trust node's [udp] port, or, with
 // spec.trust_node_tcp, TCP connections to its [tcp] port (the firmware then frames as on a serial link).
-// Everything runs on the pool's Boost.Asio thread.
+// Everything runs on the pool's Boost.Asio thread. As a Device it takes the control channel's `ap` and `uart`.
 #pragma once
 #include <array>
 #include <boost/asio.hpp>
@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "common/device.hpp"
 #include "common/device_runtime.hpp"
 #include "common/event_log.hpp"
 #include "esp_wifi/at_engine.hpp"
@@ -44,7 +45,7 @@ class UartWire {
   std::deque<std::pair<uint8_t, uint64_t>> q_;
 };
 
-class AtAppliance {
+class AtAppliance : public Device {
  public:
   /// spec.mode == "at", spec.model one of at_models(), spec.trust_node_udp "127.x.y.z:PORT" (UDP link) or
   /// spec.trust_node_tcp "127.x.y.z:PORT" (TCP link: AT+CIPSTART="TCP" / ATPC=0, serial framing).
@@ -55,10 +56,17 @@ class AtAppliance {
   AtAppliance& operator=(const AtAppliance&) = delete;
 
   /// Powers the module and the MCU on. Throws std::runtime_error when NVS is not writable.
-  void start();
-  void stop();
+  void start() override;
+  void stop() override;
 
-  const std::string& name() const { return spec_.name; }
+  const std::string& name() const override { return spec_.name; }
+  const std::string& model() const override { return spec_.model; }
+  DeviceKind kind() const override { return DeviceKind::at_appliance; }
+  std::vector<std::string> control_commands() const override { return {"ap", "uart"}; }
+  /// Device::status() plus state (the firmware's), link_up, link ("udp" | "tcp"), rssi, ap_up.
+  nlohmann::json status() const override;
+  /// set_access_point(); {rssi, up}.
+  nlohmann::json ap(std::optional<int> rssi, std::optional<bool> up) override;
   iotw_fw_state state() const { return iotw_fw_get_state(&fw_); }
   bool link_up() const { return iotw_at_link_up(&link_) != 0; }
   bool tcp() const { return !spec_.trust_node_tcp.empty(); }
@@ -77,11 +85,7 @@ class AtAppliance {
   /// `[CMD] OK`, `[CMD] ERROR:n`, `ERROR:...`) or the 1 s answer window; `complete` = a final result line came.
   /// `error` is set instead when the line could not be typed: the appliance's driver kept the UART busy for
   /// kTypeWaitMs, or the appliance is stopped.
-  struct Typed {
-    std::string output;
-    bool complete = false;
-    std::string error;
-  };
+  using Typed = UartTyped;
   static constexpr uint64_t kTypeWaitMs = 2000;   ///< longest wait for the MCU's side of the UART to be idle
   static constexpr uint64_t kTypeAnswerMs = 1000; ///< answer window after the line went out
   /// Types `text` into the module's UART as a person on a serial terminal sharing the MCU's TX line would (the
@@ -90,7 +94,11 @@ class AtAppliance {
   /// The module's answer also reaches the MCU (one shared line). `done` runs on the pool's thread once the answer
   /// is complete, the window has passed or the line could not be typed. Emits "uart_typed" {data, output,
   /// complete} or {data, error}.
-  void type_uart(std::string text, std::function<void(const Typed&)> done);
+  void type_uart(std::string text, std::function<void(const Typed&)> done) override;
+
+ protected:
+  /// reboot, hang, clock_skew, clock, power: the firmware runs on the appliance MCU, not on an emulated chip.
+  std::string refusal_hint(const std::string& cmd) const override;
 
  private:
   struct Sock {

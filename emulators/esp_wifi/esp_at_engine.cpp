@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <stdexcept>
 
-#include "esp_wifi/esp_chip_profile.hpp"
+#include "common/chip_profile.hpp"
 #include "esp_wifi/realtek_at_engine.hpp"
 
 namespace iotw::emu {
@@ -104,9 +104,9 @@ void EspAtEngine::tick(uint64_t now_ms) {
 }
 
 void EspAtEngine::emit_banner(bool power_on) {
-  // The chip's ROM boot log (esp_chip_profile.cpp), then esp-at's s_ready_str "\r\nready\r\n" [INIT].
+  // The chip's ROM boot log (chip_profile.cpp), then esp-at's s_ready_str "\r\nready\r\n" [INIT].
   // AT+RST is a software reset: ESP8266 "rst cause:2" ([FORUM] log), ESP32 "rst:0xc (SW_CPU_RESET)".
-  for (std::string l : esp_chip_profile(cfg_.model).boot_banner) {
+  for (std::string l : chip_profile(cfg_.model).boot_banner) {
     if (!power_on) {
       if (auto p = l.find("rst cause:1"); p != std::string::npos) l.replace(p, 11, "rst cause:2");
       if (auto p = l.find("rst:0x1 (POWERON_RESET)"); p != std::string::npos) l.replace(p, 23, "rst:0xc (SW_CPU_RESET)");

@@ -19,7 +19,7 @@
 #include "common/device_behaviour.hpp"
 #include "common/firmware_host.hpp"
 #include "common/ipv4_endpoint.hpp"
-#include "esp_wifi/esp_chip_profile.hpp"
+#include "common/chip_profile.hpp"
 #include "iotw/support/hex.hpp"
 #include "iotw/support/seeded_random.hpp"
 
@@ -170,9 +170,9 @@ TapModule::TapModule(DeviceSpec spec, EventLog& log) : spec_(std::move(spec)), l
     s.cfg.model = s.model.c_str();
     s.cfg.fw_version = "iotw-fw-0.1";
     s.cfg.reset_reason = 1;  // power-on (ESP rst cause 1 / POWERON_RESET; Ameba: cold boot)
-    for (const auto& m : esp_models())
+    for (const auto& m : chip_models())
       if (m == spec_.model) {
-        const EspChipProfile& prof = esp_chip_profile(spec_.model);
+        const ChipProfile& prof = chip_profile(spec_.model);
         s.cfg.fw_version = prof.fw_version.c_str();  // static profile table: outlives the module
         s.cfg.reset_reason = prof.power_on_reset;
       }
@@ -249,10 +249,10 @@ void TapModule::start() {
   const uint16_t local_port = s.pcb->local_port;
   UNLOCK_TCPIP_CORE();
 
-  for (const auto& m : esp_models())
+  for (const auto& m : chip_models())
     if (m == spec_.model) {
       std::string banner;
-      for (const auto& line : esp_chip_profile(m).boot_banner) banner += line + "\n";
+      for (const auto& line : chip_profile(m).boot_banner) banner += line + "\n";
       log_.emit(s.source, "boot_banner", {{"text", banner}, {"model", m}, {"link", "tap:" + spec_.tap}});
     }
   log_.emit(s.source, "tap_started",
@@ -288,25 +288,5 @@ void TapModule::stop() {
   }
   UNLOCK_TCPIP_CORE();
 }
-
-void TapChildren::start(const std::string& exe, const std::string& config, const std::vector<std::string>& devices) {
-  for (const auto& name : devices) {
-    try {
-      // The pool's stdout and stderr, the pool's process group; SIGTERM when the pool dies (as its main sets).
-      children_.start(name, exe, {"--config", config, "--device", name},
-                      {.own_process_group = false, .parent_death_signal = SIGTERM});
-    } catch (const std::exception& e) {
-      stop();
-      throw std::runtime_error("cannot start the TAP module process for " + name + ": " + e.what());
-    }
-  }
-}
-
-std::pair<std::string, int> TapChildren::reap() {
-  if (auto e = children_.reap_exited()) return {e->name, e->code};
-  return {};
-}
-
-void TapChildren::stop(int grace_ms) { children_.stop_all(std::chrono::milliseconds(grace_ms)); }
 
 }  // namespace iotw::emu

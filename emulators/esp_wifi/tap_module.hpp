@@ -6,7 +6,7 @@
 //
 // lwIP keeps process-global state (one tcpip_thread, one netif list, one set of timers), so each TAP module runs
 // in a process of its own: `iotw-emu --config POOL --device NAME`. A pool (`iotw-emu --config POOL`) starts one
-// such child per TAP device (TapChildren) and stops them with itself.
+// such child per TAP device (TapModuleProcess, tap_process.hpp) and stops them with itself.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -16,7 +16,6 @@
 
 #include "common/device_runtime.hpp"
 #include "common/event_log.hpp"
-#include "iotw/support/process.hpp"
 
 namespace iotw::emu {
 
@@ -62,25 +61,6 @@ class TapModule {
   DeviceSpec spec_;
   EventLog& log_;
   std::unique_ptr<Stack> stack_;
-};
-
-/// The pool side: one child process `exe --config config --device NAME` per TAP device (iotw/support/process.hpp),
-/// sharing the pool's stdout, stderr and process group. Children get SIGTERM when the pool exits
-/// (PR_SET_PDEATHSIG, also set by iotw-emu's main).
-class TapChildren {
- public:
-  /// `exe`: iotw-emu itself (/proc/self/exe). Throws std::runtime_error when a child cannot be spawned (the ones
-  /// already started are stopped first).
-  void start(const std::string& exe, const std::string& config, const std::vector<std::string>& devices);
-  /// The first child that exited since the last call: {device, exit code (128 + signal when killed)}; empty name
-  /// when none did.
-  std::pair<std::string, int> reap();
-  /// SIGTERM to every child, up to grace_ms for them to exit, then SIGKILL; all reaped.
-  void stop(int grace_ms = 3000);
-  bool empty() const { return children_.empty(); }
-
- private:
-  ProcessSupervisor children_;
 };
 
 }  // namespace iotw::emu

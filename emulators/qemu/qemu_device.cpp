@@ -179,7 +179,26 @@ void QemuDevice::stop() {
   fs::remove(qmp_path_, fec);
 }
 
-void QemuDevice::reboot() {
+nlohmann::json QemuDevice::status() const {
+  nlohmann::json s = Device::status();
+  s["powered"] = running_;
+  s["boot_count"] = boot_count_;
+  s["reset_reason"] = last_reset_reason_;
+  return s;
+}
+
+nlohmann::json QemuDevice::power(Supply state) {
+  std::optional<uint32_t> switched_on;
+  supply_.apply(state, powered(), [&] { power_off(); }, [&](uint32_t why) {
+    power_on(why);
+    switched_on = why;
+  });
+  nlohmann::json out{{"powered", powered()}};
+  if (switched_on) out["reset_reason"] = *switched_on;
+  return out;
+}
+
+nlohmann::json QemuDevice::reboot() {
   if (!running_) throw std::runtime_error(spec_.name + " is powered off: nothing to reboot (power it on first)");
   write_reset_reason(kQemuSoftwareReset);
   try {
@@ -189,6 +208,7 @@ void QemuDevice::reboot() {
     throw;
   }
   pending_cause_ = "software";
+  return {{"reset_reason", kQemuSoftwareReset}, {"boot_count", boot_count_}};
 }
 
 void QemuDevice::power_off() {

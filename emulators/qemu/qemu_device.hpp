@@ -4,7 +4,7 @@
 // the fabric relays it and every serial fault applies); UART1 carries the firmware's log lines, which become events
 // of the pool's event stream; semihosting gives the firmware its flash (files nvs.<key> in the device's folder) and
 // its reset reason (the file `reset_reason` there); a QMP socket in the device's folder resets the machine.
-// Everything runs on the pool's Boost.Asio thread.
+// Everything runs on the pool's Boost.Asio thread. As a Device it takes the control channel's `reboot` and `power`.
 #pragma once
 #include <boost/asio.hpp>
 #include <array>
@@ -16,13 +16,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/device.hpp"
 #include "common/device_runtime.hpp"
 #include "common/event_log.hpp"
 #include "iotw/support/process.hpp"
 
 namespace iotw::emu {
 
-class QemuDevice {
+class QemuDevice : public Device {
  public:
   /// spec: model qemu-cortex-m3, `link` the serial path of UART0 (a PTY slave or a tty), `nvs_dir` the device's
   /// folder (QEMU's cwd: flash, reset_reason, QMP socket, qemu.stderr.log), `image` the ELF to run, `seed` its DRBG
@@ -37,15 +38,21 @@ class QemuDevice {
   /// Power on: starts QEMU (reset reason 1, power-on: a stale `reset_reason` file is removed) and watches it. Emits
   /// "qemu_started" {pid, image, seed, machine, qmp}. Throws std::runtime_error when QEMU or the image is missing or
   /// QEMU cannot be started.
-  void start();
+  void start() override;
   /// Pool shutdown: QEMU terminated (SIGTERM, up to 2 s, then SIGKILL), the log UART closed. Idempotent.
-  void stop();
+  void stop() override;
 
   /// Software reset (docs/faults.md `reboot`): writes 3 (IOTW_RESET_SW) to the device folder's `reset_reason` and sends
   /// QMP `system_reset`; RAM is lost, flash (identity) kept. The reset is reported when the firmware boots again
-  /// ("reset" {reset_reason, boot_count, cause: "software"}). Throws std::runtime_error when the machine is off or QMP
-  /// does not answer (2 s).
-  void reboot();
+  /// ("reset" {reset_reason, boot_count, cause: "software"}). Returns {reset_reason: 3, boot_count: boots so far}.
+  /// Throws std::runtime_error when the machine is off or QMP does not answer (2 s).
+  nlohmann::json reboot() override;
+  /// The bench supply (BenchSupply): off / brownout = power_off(), on = power_on() with the reset reason the cut
+  /// gives. {powered}, plus {reset_reason} when it was switched on.
+  nlohmann::json power(Supply state) override;
+  std::vector<std::string> control_commands() const override { return {"reboot", "power"}; }
+  /// Device::status() plus powered, boot_count, reset_reason.
+  nlohmann::json status() const override;
   /// The supply fails: QEMU is killed (RAM lost; flash files kept). Emits "power_off". Nothing when already off.
   void power_off();
   /// The supply is back: QEMU starts again and the firmware boots with `reset_reason` (IOTW_RESET_*; 1 = power-on,
@@ -53,7 +60,9 @@ class QemuDevice {
   void power_on(uint32_t reset_reason);
   bool powered() const { return running_; }
 
-  const std::string& name() const { return spec_.name; }
+  const std::string& name() const override { return spec_.name; }
+  const std::string& model() const override { return spec_.model; }
+  DeviceKind kind() const override { return DeviceKind::qemu; }
   /// Boots the image reported on its log UART since the pool started it (each `boot reset_reason=N` line).
   uint32_t boot_count() const { return boot_count_; }
   /// The reset reason of the firmware's last boot line (0 before the first).
@@ -92,6 +101,7 @@ class QemuDevice {
   boost::asio::steady_timer watch_timer_;
   bool running_ = false;
   bool stopped_ = false;
+  BenchSupply supply_;
   uint32_t boot_count_ = 0;
   uint32_t last_reset_reason_ = 0;
   std::string pending_cause_;  ///< "software" | "power" until the firmware's next boot line; "" = its first boot

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "esp_wifi/at_engine.hpp"
-#include "esp_wifi/esp_chip_profile.hpp"
+#include "common/chip_profile.hpp"
 #include "esp_wifi/realtek_at_engine.hpp"
 #include "esp_wifi/uart_pacer.hpp"
 #include "mocks/emulators/mock_pacing_clock.hpp"
@@ -59,7 +59,7 @@ TEST(EspAt, PowerOnPrintsTheRomLogThenReady) {
   e->feed("AT\r\n", c.boot_ms - 1);  // not listening while booting
   e->tick(c.boot_ms);
   std::string rom;
-  for (const auto& l : esp_chip_profile("esp32").boot_banner) rom += l + "\r\n";
+  for (const auto& l : chip_profile("esp32").boot_banner) rom += l + "\r\n";
   EXPECT_EQ(e->take_output(), rom + "\r\nready\r\n");  // s_ready_str [INIT]
   EXPECT_EQ(e->default_baud(), 115200);
 }

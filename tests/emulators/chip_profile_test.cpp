@@ -15,7 +15,7 @@
 
 #include "clock.hpp"
 #include "device_runtime.hpp"
-#include "esp_wifi/esp_chip_profile.hpp"
+#include "common/chip_profile.hpp"
 #include "fake_trust_node.hpp"
 #include "pool_config.hpp"
 #include "firmware_footprint.hpp"
@@ -25,9 +25,9 @@ namespace {
 using namespace iotw::emu;
 
 TEST(ChipProfile, AllFourChipsHaveProfilesAndEspModelsListsThem) {
-  EXPECT_EQ(esp_models(), (std::vector<std::string>{"esp8266", "esp32", "rtl8710", "rtl8195"}));
+  EXPECT_EQ(chip_models(), (std::vector<std::string>{"esp8266", "esp32", "rtl8710", "rtl8195"}));
   EXPECT_EQ(serial_soc_models(), (std::vector<std::string>{"esp8266", "esp32"}));
-  EXPECT_THROW(esp_chip_profile("esp33"), std::invalid_argument);
+  EXPECT_THROW(chip_profile("esp33"), std::invalid_argument);
   struct Want {
     const char* model;
     const char* chip;
@@ -38,7 +38,7 @@ TEST(ChipProfile, AllFourChipsHaveProfilesAndEspModelsListsThem) {
                         Want{"esp32", "ESP32-D0WD", 240, 520, 122880, 4u << 20, 300, 5000, 6},
                         Want{"rtl8710", "RTL8710BN", 125, 256, 98304, 1u << 20, 200, 5000, 7},
                         Want{"rtl8195", "RTL8195AM", 166, 512, 196608, 2u << 20, 400, 5000, 7}}) {
-    const EspChipProfile& p = esp_chip_profile(w.model);
+    const ChipProfile& p = chip_profile(w.model);
     SCOPED_TRACE(w.model);
     EXPECT_EQ(p.model, w.model);
     EXPECT_EQ(p.chip, w.chip);
@@ -57,8 +57,8 @@ TEST(ChipProfile, AllFourChipsHaveProfilesAndEspModelsListsThem) {
     EXPECT_FALSE(p.sw_reset_banner.empty());
     EXPECT_FALSE(p.wdt_reset_banner.empty());
   }
-  EXPECT_EQ(esp_chip_profile("rtl8195").boot_banner[1], "ROM Version: 0.3");
-  EXPECT_EQ(esp_chip_profile("rtl8710").boot_banner[0], "<RTL8195A>");  // the AmebaZ ROM's own name for itself
+  EXPECT_EQ(chip_profile("rtl8195").boot_banner[1], "ROM Version: 0.3");
+  EXPECT_EQ(chip_profile("rtl8710").boot_banner[0], "<RTL8195A>");  // the AmebaZ ROM's own name for itself
 }
 
 TEST(ChipProfile, CryptoTimesAreCyclesOverTheClock) {
@@ -69,7 +69,7 @@ TEST(ChipProfile, CryptoTimesAreCyclesOverTheClock) {
   };
   for (const Want& w : {Want{"esp8266", 3'589'850 * 2.0}, Want{"esp32", 907'240 * 2.0 * 1.5},
                         Want{"rtl8710", 907'240 * 2.0}, Want{"rtl8195", 907'240 * 2.0 * 1.5}}) {
-    const EspChipProfile& p = esp_chip_profile(w.model);
+    const ChipProfile& p = chip_profile(w.model);
     SCOPED_TRACE(w.model);
     EXPECT_NEAR(p.ed25519_sign_cycles, w.x25519_c * 0.37, 2);
     EXPECT_NEAR(p.ed25519_verify_cycles, w.x25519_c * 1.29, 2);
@@ -84,17 +84,17 @@ TEST(ChipProfile, CryptoTimesAreCyclesOverTheClock) {
     EXPECT_DOUBLE_EQ(p.sha256_us(120), 3.0 * p.sha256_block_cycles / p.cpu_mhz);  // a block header: 120 bytes
   }
   // The figures in docs/emulators.md's table (µs, rounded).
-  EXPECT_NEAR(esp_chip_profile("esp8266").ed25519_sign_us(), 33206, 1);
-  EXPECT_NEAR(esp_chip_profile("esp8266").ed25519_verify_us(), 115773, 1);
-  EXPECT_NEAR(esp_chip_profile("esp32").ed25519_sign_us(), 4196, 1);
-  EXPECT_NEAR(esp_chip_profile("esp32").ed25519_verify_us(), 14629, 1);
-  EXPECT_NEAR(esp_chip_profile("rtl8710").ed25519_sign_us(), 5371, 1);
-  EXPECT_NEAR(esp_chip_profile("rtl8710").ed25519_verify_us(), 18725, 1);
-  EXPECT_NEAR(esp_chip_profile("rtl8195").ed25519_sign_us(), 6066, 1);
-  EXPECT_NEAR(esp_chip_profile("rtl8195").ed25519_verify_us(), 21151, 1);
-  EXPECT_TRUE(esp_chip_profile("esp32").sha256_hardware);
-  EXPECT_NEAR(esp_chip_profile("esp32").sha256_us(64), 2 * 400 / 240.0, 1e-9);
-  EXPECT_NEAR(esp_chip_profile("esp8266").sha256_us(64), 2 * 4000 / 80.0, 1e-9);
+  EXPECT_NEAR(chip_profile("esp8266").ed25519_sign_us(), 33206, 1);
+  EXPECT_NEAR(chip_profile("esp8266").ed25519_verify_us(), 115773, 1);
+  EXPECT_NEAR(chip_profile("esp32").ed25519_sign_us(), 4196, 1);
+  EXPECT_NEAR(chip_profile("esp32").ed25519_verify_us(), 14629, 1);
+  EXPECT_NEAR(chip_profile("rtl8710").ed25519_sign_us(), 5371, 1);
+  EXPECT_NEAR(chip_profile("rtl8710").ed25519_verify_us(), 18725, 1);
+  EXPECT_NEAR(chip_profile("rtl8195").ed25519_sign_us(), 6066, 1);
+  EXPECT_NEAR(chip_profile("rtl8195").ed25519_verify_us(), 21151, 1);
+  EXPECT_TRUE(chip_profile("esp32").sha256_hardware);
+  EXPECT_NEAR(chip_profile("esp32").sha256_us(64), 2 * 400 / 240.0, 1e-9);
+  EXPECT_NEAR(chip_profile("esp8266").sha256_us(64), 2 * 4000 / 80.0, 1e-9);
 }
 
 TEST(RamBudget, FirmwareRamIsTheMeasuredFootprintOfTheChipsCrossTarget) {
@@ -102,7 +102,7 @@ TEST(RamBudget, FirmwareRamIsTheMeasuredFootprintOfTheChipsCrossTarget) {
   // by tools/firmware_size_report.py); the esp32 uses the lx106 build as its proxy.
   const std::map<std::string, std::string> target_of = {
       {"esp8266", "lx106"}, {"esp32", "lx106"}, {"rtl8710", "cortex-m4"}, {"rtl8195", "cortex-m3"}};
-  for (const auto& m : esp_models()) {
+  for (const auto& m : chip_models()) {
     const FirmwareRam r = firmware_ram(m);
     EXPECT_EQ(r.target, target_of.at(m)) << m;
     const FirmwareFootprint* row = nullptr;
@@ -119,9 +119,9 @@ TEST(RamBudget, FirmwareRamIsTheMeasuredFootprintOfTheChipsCrossTarget) {
     const RamCheck c = check_ram_budget("d", m, "soc", 0);
     EXPECT_TRUE(c.applies) << m;
     EXPECT_TRUE(c.fits) << m << ": " << c.message;
-    EXPECT_EQ(c.available, esp_chip_profile(m).app_ram_bytes);
+    EXPECT_EQ(c.available, chip_profile(m).app_ram_bytes);
     EXPECT_EQ(c.needed, r.total()) << m;
-    EXPECT_LE(row->flash_bytes, esp_chip_profile(m).app_flash_bytes) << m;
+    EXPECT_LE(row->flash_bytes, chip_profile(m).app_flash_bytes) << m;
   }
   EXPECT_EQ(check_ram_budget("d", "dps", "soc", 0).chip_model, "esp8266");
   EXPECT_EQ(check_ram_budget("d", "dps", "soc", 0).needed, firmware_ram("esp8266").total());
@@ -202,7 +202,7 @@ class ChipTimingTest : public ::testing::Test {
     spec.model = model;
     spec.link = slave_path_;
     spec.nvs_dir = (dir_ / "nvs").string();
-    dev_ = std::make_unique<DeviceRuntime>(io_, spec, esp_chip_profile(model), *log_, &clock_);
+    dev_ = std::make_unique<DeviceRuntime>(io_, spec, chip_profile(model), *log_, &clock_);
     dev_->start();
     return *dev_;
   }
@@ -226,7 +226,7 @@ class ChipTimingTest : public ::testing::Test {
 TEST_F(ChipTimingTest, TheFirstHelloWaitsForTheBootTimeAndTheKeyDerivation) {
   for (const char* model : {"esp32", "rtl8195"}) {
     SCOPED_TRACE(model);
-    const EspChipProfile& p = esp_chip_profile(model);
+    const ChipProfile& p = chip_profile(model);
     const uint64_t start_us = clock_.now_ms() * 1000;
     DeviceRuntime& d = device(model);
     EXPECT_EQ(d.state(), IOTW_FW_HELLO_SENT);
@@ -260,7 +260,7 @@ TEST_F(ChipTimingTest, TheFirstHelloWaitsForTheBootTimeAndTheKeyDerivation) {
 }
 
 TEST_F(ChipTimingTest, ASignedProveLeavesAfterTheChipsSigningTime) {
-  const EspChipProfile& p = esp_chip_profile("esp8266");
+  const ChipProfile& p = chip_profile("esp8266");
   DeviceRuntime& d = device("esp8266");
   clock_.advance(p.boot_ms + 100);
   d.tick();

@@ -19,6 +19,8 @@
 #include "clock.hpp"
 #include "device_clock.hpp"
 #include "device_runtime.hpp"
+#include "dps_chip/dps_device.hpp"
+#include "esp_wifi/soc_module.hpp"
 #include "pool_control.hpp"
 #include "watchdog.hpp"
 
@@ -84,17 +86,19 @@ class DeviceFaultsTest : public ::testing::Test {
     ::close(slave_);
     std::filesystem::remove_all(dir_);
   }
-  /// A started device on the PTY; the io_context never runs, so only the test's tick() calls step it.
-  DeviceRuntime& device(const std::string& model, const std::string& name) {
+  /// A started SoC module on the PTY; the io_context never runs, so only the test's tick() calls step it.
+  SocModule& module(const std::string& model, const std::string& name) {
     DeviceSpec spec;
     spec.name = name;
     spec.model = model;
     spec.link = slave_path_;
     spec.nvs_dir = (dir_ / ("nvs-" + name)).string();
-    devs_.push_back(std::make_unique<DeviceRuntime>(io_, spec, esp_chip_profile(model), *log_, &clock_));
+    devs_.push_back(std::make_unique<SocModule>(io_, spec, *log_, &clock_));
     devs_.back()->start();
     return *devs_.back();
   }
+  /// Its chip's runtime.
+  DeviceRuntime& device(const std::string& model, const std::string& name) { return module(model, name).runtime(); }
   std::vector<json> events(const std::string& kind) {
     std::vector<json> out;
     std::ifstream in(dir_ / "events.jsonl");
@@ -111,7 +115,7 @@ class DeviceFaultsTest : public ::testing::Test {
   std::string slave_path_;
   std::filesystem::path dir_;
   std::unique_ptr<EventLog> log_;
-  std::vector<std::unique_ptr<DeviceRuntime>> devs_;
+  std::vector<std::unique_ptr<SocModule>> devs_;
 };
 
 TEST_F(DeviceFaultsTest, Esp32TaskWatchdogResetsAHungFirmwareAfterFiveSecondsOfItsClock) {
@@ -163,7 +167,7 @@ TEST_F(DeviceFaultsTest, RebootKeepsTheIdentityAndReportsASoftwareReset) {
 }
 
 TEST_F(DeviceFaultsTest, ControlAnswersBadCommandsWithAnErrorAndAnEventNeverACrash) {
-  DeviceRuntime& d = device("esp32", "esp32-01");
+  SocModule& d = module("esp32", "esp32-01");
   PoolControl control(*log_);
   control.add(d);
   auto reply = control.handle(R"({"cmd": "ping", "id": 7})");
@@ -190,6 +194,8 @@ TEST_F(DeviceFaultsTest, ControlAnswersBadCommandsWithAnErrorAndAnEventNeverACra
   EXPECT_EQ(reply["ok"], false);
   reply = control.handle(R"({"cmd": "ap", "device": "esp32-01", "rssi": -80})");
   EXPECT_EQ(reply["ok"], false);  // an access-point command for a device without a module in AT mode
+  EXPECT_EQ(reply["error"], "'ap' is not supported by esp32 (device 'esp32-01'); it takes: reboot, hang, clock_skew, "
+                            "clock, power; 'ap' needs an AT-mode device (mode = \"at\")");
   EXPECT_EQ(events("control_error").size(), 10u);
   EXPECT_EQ(events("control_error").back()["fields"]["device"], "esp32-01");
   EXPECT_TRUE(events("control_command").empty());
@@ -208,9 +214,10 @@ TEST_F(DeviceFaultsTest, ControlAnswersBadCommandsWithAnErrorAndAnEventNeverACra
 }
 
 TEST_F(DeviceFaultsTest, ControlPowerSwitchesAnEspSupplyKeepingNvsWithTheRightResetReasons) {
-  DeviceRuntime& d = device("esp32", "esp32-01");
+  SocModule& m = module("esp32", "esp32-01");
+  DeviceRuntime& d = m.runtime();
   PoolControl control(*log_);
-  control.add(d);
+  control.add(m);
   const std::vector<uint8_t> pk(d.pubkey(), d.pubkey() + 32);
   const uint32_t boots = d.boot_count();
   auto reply = control.handle(R"({"cmd": "power", "device": "esp32-01", "state": "off"})");
@@ -240,16 +247,24 @@ TEST_F(DeviceFaultsTest, ControlPowerSwitchesAnEspSupplyKeepingNvsWithTheRightRe
   EXPECT_EQ(reply["ok"], false);
   EXPECT_NE(reply["error"].get<std::string>().find("'state'"), std::string::npos);
   // A chip behind a supply rail (dps, bulb) is powered through its VIN register, not switched here.
+  DeviceSpec spec;
+  spec.name = "dps-01";
+  spec.model = "dps";
+  spec.link = slave_path_;
+  spec.nvs_dir = (dir_ / "nvs-dps-01").string();
+  DpsDevice dps(io_, spec, *log_, clock_);
   PoolControl railed(*log_);
-  railed.add(d, /*supply_rail=*/true);
-  reply = railed.handle(R"({"cmd": "power", "device": "esp32-01", "state": "off"})");
+  railed.add(dps);
+  reply = railed.handle(R"({"cmd": "power", "device": "dps-01", "state": "off"})");
   EXPECT_EQ(reply["ok"], false);
-  EXPECT_NE(reply["error"].get<std::string>().find("VIN register"), std::string::npos);
+  EXPECT_EQ(reply["error"], "'power' is not supported by dps (device 'dps-01'); it takes: reboot, hang, clock_skew, "
+                            "clock; its supply is its chip's rail: write its VIN register (docs/faults.md brownout, "
+                            "power_loss)");
   EXPECT_TRUE(d.powered());
 }
 
 TEST_F(DeviceFaultsTest, ControlServerSpeaksLineDelimitedJsonOnAUnixSocket) {
-  DeviceRuntime& d = device("esp32", "esp32-01");
+  SocModule& d = module("esp32", "esp32-01");
   PoolControl control(*log_);
   control.add(d);
   boost::asio::io_context io;

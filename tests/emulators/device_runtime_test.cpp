@@ -65,7 +65,7 @@ class DeviceRuntimeTest : public ::testing::Test {
     spec.nvs_dir = nvs_.string();
     spec.behaviour = behaviour;
     spec.seed = seed;
-    r->dev = std::make_unique<iotw::emu::DeviceRuntime>(r->io, spec, iotw::emu::esp_chip_profile("esp8266"), *r->log);
+    r->dev = std::make_unique<iotw::emu::DeviceRuntime>(r->io, spec, iotw::emu::chip_profile("esp8266"), *r->log);
     r->dev->start();
     r->thread = std::thread([io = &r->io] { io->run(); });
     return r;

@@ -103,8 +103,10 @@ class RtuHostile : public ::testing::Test {
     b.name = "dps-02";
     dps_a_.emplace(io_, a, *log_, clock_);
     dps_b_.emplace(io_, b, *log_, clock_);
-    tcp_a_ = dps_a_->start();
-    tcp_b_ = dps_b_->start();
+    dps_a_->start();
+    dps_b_->start();
+    tcp_a_ = dps_a_->modbus_endpoint();
+    tcp_b_ = dps_b_->modbus_endpoint();
     pty_ = dps_a_->open_rtu_pty();
     control_.emplace(*log_);
     control_server_.emplace(io_, sock_path_.string(), *control_);

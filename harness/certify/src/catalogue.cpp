@@ -24,7 +24,7 @@
 #include <modbus.h>
 #include <sodium.h>
 
-#include "esp_wifi/esp_chip_profile.hpp"  // emulators/: the chip profiles CERT-021 reports against
+#include "common/chip_profile.hpp"  // emulators/: the chip profiles CERT-021 reports against
 #include "iotw/block_header.h"
 #include "iotw/cobs.h"
 #include "iotw/crc32.h"
@@ -458,13 +458,13 @@ double percentile(std::vector<double> v, double p) {
 }
 
 /// The mining latency the reference chip model of the DUT's Hello model implies (emulators/esp_wifi
-/// esp_chip_profile.cpp): SHA-256 of the 120-byte header plus one Ed25519 signature, in CPU time at the chip's
+/// chip_profile.cpp): SHA-256 of the 120-byte header plus one Ed25519 signature, in CPU time at the chip's
 /// clock; the rest of a Result's latency is the link and the firmware's loop. Null for a model with no profile
 /// (a partner's own chip, a dps or bulb).
 json chip_profile_cost(const RunContext& c) {
   if (!c.engine.hello()) return nullptr;
   try {
-    const emu::EspChipProfile& p = emu::esp_chip_profile(c.engine.hello()->model);
+    const emu::ChipProfile& p = emu::chip_profile(c.engine.hello()->model);
     const double compute_ms = (p.sha256_us(IOTW_BLOCK_HEADER_SIZE) + p.ed25519_sign_us()) / 1000;
     return {{"model", p.model}, {"chip", p.chip}, {"cpu_mhz", p.cpu_mhz}, {"compute_ms", std::round(compute_ms * 100) / 100}};
   } catch (const std::invalid_argument&) {

@@ -1,6 +1,7 @@
 // Chip profiles of the Wi-Fi modules the micro-mining firmware was ported to (whitepaper 000: "installed our beta
 // software into Espressif wireless LAN chipsets"; issue 4: Espressif ESP8266 / ESP32 and Realtek Ameba RTL8710 /
-// RTL8195). The type keeps its historical name EspChipProfile (other emulators include it); it now covers all four.
+// RTL8195). It lives in common/ (no Boost, no esp_wifi/ dependency): the device runtime, the DPS / bulb devices,
+// the AT engines, the RAM check and the harness's certifier all read it.
 // Every figure says its unit and its source; "estimate" marks a figure with no public source and says how it was
 // derived (docs/emulators.md "Chip profiles" has the table).
 #pragma once
@@ -11,7 +12,7 @@
 
 namespace iotw::emu {
 
-struct EspChipProfile {
+struct ChipProfile {
   std::string model;          ///< "esp8266" | "esp32" | "rtl8710" | "rtl8195"
   std::string chip;           ///< the part modelled: "ESP8266EX", "ESP32-D0WD", "RTL8710BN", "RTL8195AM"
   std::string cpu_core;       ///< "Tensilica L106", "Xtensa LX6", "ARM Cortex-M4F", "ARM Cortex-M3"
@@ -59,10 +60,10 @@ struct EspChipProfile {
 
 /// Returns the profile for "esp8266", "esp32", "rtl8710" or "rtl8195". Throws std::invalid_argument for any other
 /// model.
-const EspChipProfile& esp_chip_profile(const std::string& model);
+const ChipProfile& chip_profile(const std::string& model);
 
-/// The models esp_chip_profile() accepts (all four), for error messages.
-const std::vector<std::string>& esp_models();
+/// The models chip_profile() accepts (all four), for error messages.
+const std::vector<std::string>& chip_models();
 
 /// The chips whose firmware may run on a serial link in pool mode (esp8266, esp32): the Realtek modules run the
 /// firmware only over TAP (SoC) or drive it in AT mode.

@@ -1,4 +1,4 @@
-#include "esp_chip_profile.hpp"
+#include "chip_profile.hpp"
 
 #include <stdexcept>
 
@@ -45,7 +45,7 @@ const std::vector<std::string> kRtl8195Rom = {
     "Flash Image2:Addr 0xb000, Len 64124, Load to SRAM 0x10006000", "Image3 length: 0x2b298, Image3 Addr: 0x30000000",
     "Img2 Sign: RTKWin, InfaStart @ 0x10006049", "===== Enter Image 2 ===="};
 
-const std::vector<EspChipProfile> kProfiles = {
+const std::vector<ChipProfile> kProfiles = {
     {
         .model = "esp8266",
         .chip = "ESP8266EX",
@@ -171,18 +171,18 @@ const std::vector<EspChipProfile> kProfiles = {
 };
 }  // namespace
 
-double EspChipProfile::sha256_us(size_t bytes) const {
+double ChipProfile::sha256_us(size_t bytes) const {
   const size_t blocks = (bytes + 9 + 63) / 64;  // message + 0x80 + 64-bit length, rounded up to whole blocks
   return static_cast<double>(blocks) * sha256_block_cycles / cpu_mhz;
 }
 
-const EspChipProfile& esp_chip_profile(const std::string& model) {
+const ChipProfile& chip_profile(const std::string& model) {
   for (const auto& p : kProfiles)
     if (p.model == model) return p;
   throw std::invalid_argument("unknown model '" + model + "'");
 }
 
-const std::vector<std::string>& esp_models() {
+const std::vector<std::string>& chip_models() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> v;
     for (const auto& p : kProfiles) v.push_back(p.model);
