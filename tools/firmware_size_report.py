@@ -11,7 +11,7 @@ For each cross target folder (build/cross/<target>/, target = cortex-m3 | cortex
                path from every root (a function nobody calls: _start / main / the interrupt entry points), plus
                every interrupt entry's own
 
-and the budgets of the chip profiles (emulators/esp_wifi/esp_chip_profile.cpp: app_ram_bytes, app_flash_bytes):
+and the budgets of the chip profiles (emulators/common/chip_profile.cpp: app_ram_bytes, app_flash_bytes):
 RAM needed = static RAM + stack. Exit 1 when a budget is exceeded or the stack cannot be bounded (recursion, a
 dynamic frame), 2 on a usage error or a missing tool. Python 3 standard library only; the figures come from the
 target's binutils (<prefix>-readelf -S/-s/-r, <prefix>-objdump -d).
@@ -91,7 +91,7 @@ def _eval_int(expr: str) -> int:
 
 
 def load_budgets(profile_cpp: str) -> dict:
-    """{model: {"chip", "app_ram_bytes", "app_flash_bytes"}} from esp_chip_profile.cpp's designated initialisers."""
+    """{model: {"chip", "app_ram_bytes", "app_flash_bytes"}} from chip_profile.cpp's designated initialisers."""
     with open(profile_cpp, encoding="utf-8") as f:
         src = f.read()
     out = {}
@@ -844,7 +844,7 @@ def main(argv=None) -> int:
     ap.add_argument("--target", action="append", choices=list(TARGETS),
                     help="a target (repeatable; default: every target folder that exists)")
     ap.add_argument("--elf", help="the image (only with one --target; default the contract's name)")
-    ap.add_argument("--profiles", default=os.path.join(ROOT_DIR, "emulators", "esp_wifi", "esp_chip_profile.cpp"))
+    ap.add_argument("--profiles", default=os.path.join(ROOT_DIR, "emulators", "common", "chip_profile.cpp"))
     ap.add_argument("--bounds", default=os.path.join(ROOT_DIR, "tools", "firmware_stack_bounds.json"),
                     help="declared recursion depths and indirect-call nesting (tools/firmware_stack_bounds.json)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")

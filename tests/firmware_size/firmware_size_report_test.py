@@ -325,7 +325,7 @@ class Binutils(unittest.TestCase):
 
 class BudgetsAndFootprint(unittest.TestCase):
     def test_budgets_are_the_chip_profiles(self):
-        b = fsr.load_budgets(os.path.join(ROOT, "emulators", "esp_wifi", "esp_chip_profile.cpp"))
+        b = fsr.load_budgets(os.path.join(ROOT, "emulators", "common", "chip_profile.cpp"))
         # docs/emulators.md "Chip profiles": app_ram_bytes and the application flash region
         self.assertEqual({m: (v["app_ram_bytes"], v["app_flash_bytes"]) for m, v in b.items()},
                          {"esp8266": (51200, 983040), "esp32": (122880, 1048576), "rtl8710": (98304, 479232),
