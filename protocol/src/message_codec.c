@@ -40,3 +40,5 @@ const char *iotw_msg_name(unsigned which_body) {
     default: return "unknown";
   }
 }
+
+uint32_t iotw_msg_attestation_verdict(const iotw_v1_Attestation *a) { return (uint32_t)a->verdict; }

@@ -29,6 +29,7 @@
 #include "iotw/cobs.h"
 #include "iotw/crc32.h"
 #include "iotw/ecvrf.h"
+#include "iotw/message_codec.h"
 #include "iotw/signing.h"
 #include "iotw/support/hex.hpp"
 
@@ -706,8 +707,10 @@ int linked_verdict(RunContext& c, const std::function<Key(const Key&)>& prev_of,
   const Witnessed w = witness(c, c.next_id++, h, sha256(h.data(), h.size()));
   meas["checkpoint_height"] = height;
   if (!w.att) return 0;
-  meas["verdict"] = static_cast<int>(w.att->env.body.attestation.verdict);
-  return static_cast<int>(w.att->env.body.attestation.verdict);
+  const uint32_t raw = iotw_msg_attestation_verdict(&w.att->env.body.attestation);  // the DUT's, any value
+  const int verdict = raw > 0xFFu ? 0x100 : static_cast<int>(raw);
+  meas["verdict"] = verdict;
+  return verdict;
 }
 
 Outcome cert032(RunContext& c) {

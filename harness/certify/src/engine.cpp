@@ -50,7 +50,7 @@ std::string describe(const iotw_v1_Envelope& e) {
                          hx(b.witness_request.header));
     case iotw_v1_Envelope_attestation_tag:
       return fmt::format("attestation round_id={} block_hash={} verdict={} signature={}", b.attestation.round_id,
-                         hx(b.attestation.block_hash), static_cast<int>(b.attestation.verdict),
+                         hx(b.attestation.block_hash), static_cast<long long>(iotw_msg_attestation_verdict(&b.attestation)),
                          hx(b.attestation.signature));
     case iotw_v1_Envelope_heartbeat_tag:
       return fmt::format("heartbeat seq={} uptime_ms={}", b.heartbeat.seq, b.heartbeat.uptime_ms);

@@ -16,6 +16,11 @@ size_t iotw_msg_encode(const iotw_v1_Envelope *env, uint8_t *out, size_t cap);
  *  (env->which_body == 0). Never reads past len. */
 int iotw_msg_decode(const uint8_t *in, size_t len, iotw_v1_Envelope *env);
 
+/** An Attestation's verdict as the wire carried it: nanopb stores any decoded varint in the enum field, so it may
+ *  be outside iotw_v1_Verdict (0..2). C++ code reads it through this C function, never as the enum type (loading an
+ *  out-of-range enum value is undefined behaviour in C++; in C the field is an int). */
+uint32_t iotw_msg_attestation_verdict(const iotw_v1_Attestation *a);
+
 /** Name of an Envelope body tag ("hello", "attestation", ...), "unknown" otherwise. */
 const char *iotw_msg_name(unsigned which_body);
 

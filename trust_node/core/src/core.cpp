@@ -10,6 +10,7 @@
 #include "iotw/block_header.h"
 #include "iotw/ecvrf.h"
 #include "iotw/ledger_signing.h"
+#include "iotw/message_codec.h"
 #include "iotw/signing.h"
 #include "iotw/trust_node/tx_request.hpp"
 
@@ -923,6 +924,10 @@ nlohmann::json TrustNodeCore::request_evidence(const Candidate &c) const {
   return r;
 }
 
+// The verdict of an Attestation as the wire carried it (iotw_msg_attestation_verdict: never read as the enum type,
+// which is undefined behaviour for a hostile device's 9; UBSan found it through the fuzz target tn_dispatch).
+static uint32_t wire_verdict(const iotw_v1_Attestation &a) { return iotw_msg_attestation_verdict(&a); }
+
 // Two different verdicts (other block hash or other verdict) that both verify under the device's key for one
 // round: only the device can have signed both (CometBFT's duplicate-vote evidence). Blacklisted with both.
 void TrustNodeCore::equivocation(const Key &from, const SignedVerdict &first, const iotw_v1_Attestation &second) {
@@ -938,7 +943,7 @@ void TrustNodeCore::equivocation(const Key &from, const SignedVerdict &first, co
   };
   const nlohmann::json evidence = nlohmann::json::array(
       {entry(first.round_id, first.block_hash.data(), first.verdict, first.signature.data()),
-       entry(second.round_id, second.block_hash, static_cast<uint8_t>(second.verdict), second.signature)});
+       entry(second.round_id, second.block_hash, static_cast<uint8_t>(wire_verdict(second)), second.signature)});
   sink_.event("attestation_rejected", {{"round_id", second.round_id},
                                        {"witness", to_hex(from)},
                                        {"witness_name", name_of(from)},
@@ -974,7 +979,7 @@ void TrustNodeCore::faulty_attestation(uint32_t link, Candidate &c, Slot &slot, 
       {nlohmann::json{{"witness", to_hex(from)},
                       {"round_id", a.round_id},
                       {"block_hash", to_hex(a.block_hash, IOTW_HASH_SIZE)},
-                      {"verdict", verdict_name(static_cast<uint8_t>(a.verdict))},
+                      {"verdict", verdict_name(static_cast<uint8_t>(wire_verdict(a)))},
                       {"signature", to_hex(a.signature, 64)},
                       {"signature_valid", true},
                       {"asked_round_id", c.round_id},
@@ -987,12 +992,16 @@ void TrustNodeCore::faulty_attestation(uint32_t link, Candidate &c, Slot &slot, 
 
 void TrustNodeCore::on_attestation(uint32_t link, const Key &from, const iotw_v1_Attestation &a) {
   // Nothing that fails its signature is evidence of anything: count it and drop it, unanswered.
+  // The signature covers the verdict as one byte (docs/protocol.md §4 ATTEST): a wider value cannot be what the
+  // device signed, so it is dropped like a bad signature, never taken as evidence.
+  const uint32_t verdict = wire_verdict(a);
+  if (verdict > 0xFFu) return drop_attestation(from, "bad_signature");
   uint8_t msg[IOTW_SIG_MSG_MAX];
-  const size_t n = iotw_sigmsg_attest(a.round_id, a.block_hash, static_cast<uint8_t>(a.verdict), msg);
+  const size_t n = iotw_sigmsg_attest(a.round_id, a.block_hash, static_cast<uint8_t>(verdict), msg);
   if (!verify(a.signature, msg, n, from)) return drop_attestation(from, "bad_signature");
-  if (a.verdict != iotw_v1_Verdict_VERDICT_VALID && a.verdict != iotw_v1_Verdict_VERDICT_INVALID)
+  if (verdict != iotw_v1_Verdict_VERDICT_VALID && verdict != iotw_v1_Verdict_VERDICT_INVALID)
     return reject_attestation(link, a.round_id, from, "bad_verdict");
-  const SignedVerdict got{a.round_id, arr<32>(a.block_hash), static_cast<uint8_t>(a.verdict), arr<64>(a.signature)};
+  const SignedVerdict got{a.round_id, arr<32>(a.block_hash), static_cast<uint8_t>(verdict), arr<64>(a.signature)};
   if (const SignedVerdict *seen = recorded(from, a.round_id)) {
     if (seen->block_hash != got.block_hash || seen->verdict != got.verdict) return equivocation(from, *seen, a);
     const bool open_round = cand_ && !cand_->slots.empty() && a.round_id == cand_->round_id;
