@@ -6,20 +6,12 @@
 #include <string>
 
 #include "iotw/harness/rig_loader.hpp"
+#include "rig_error_of.hpp"
 
 namespace iotw::harness {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::string error_of(const std::string& text) {
-  try {
-    parse_rig(text, "x.toml");
-  } catch (const RigError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // Lines 1..5: [rig] and 4 emulated devices; the external table starts at line 7, its keys at line 8; after them a
 // blank line, [pass] and its key, then the steps.

@@ -5,19 +5,11 @@
 #include <string>
 
 #include "iotw/harness/rig_loader.hpp"
+#include "rig_error_of.hpp"
 
 namespace {
 using iotw::harness::parse_rig;
 using iotw::harness::RigError;
-
-std::string error_of(const std::string& text) {
-  try {
-    parse_rig(text, "x.toml");
-  } catch (const RigError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 const std::string kRig = R"([rig]
 name = "q"

@@ -4,21 +4,13 @@
 #include <string>
 
 #include "iotw/harness/rig_loader.hpp"
+#include "rig_error_of.hpp"
 
 using iotw::harness::load_rig;
 using iotw::harness::parse_rig;
 using iotw::harness::RigError;
 
 namespace {
-
-std::string error_of(const std::string& text) {
-  try {
-    parse_rig(text, "x.toml");
-  } catch (const RigError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 /// A rig of `count` TAP devices of `model`, with `extra` appended (TOML).
 std::string tap_rig(const std::string& model = "esp32", int count = 5, const std::string& extra = "") {

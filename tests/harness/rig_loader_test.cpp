@@ -1,4 +1,5 @@
 #include "iotw/harness/rig_loader.hpp"
+#include "rig_error_of.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,16 +13,6 @@ using iotw::harness::parse_rig;
 using iotw::harness::RigError;
 
 namespace {
-
-/// The message of the RigError thrown for `text` (named "x.toml"), or "" when none.
-std::string error_of(const std::string& text) {
-  try {
-    parse_rig(text, "x.toml");
-  } catch (const RigError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 constexpr const char* kMinimal = R"([rig]
 name = "t"

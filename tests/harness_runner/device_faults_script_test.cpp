@@ -15,6 +15,7 @@
 
 #include "emu_control.hpp"
 #include "iotw/harness/rig_loader.hpp"
+#include "rig_error_of.hpp"
 #include "rig_script.hpp"
 #include "scripted_host.hpp"
 
@@ -22,15 +23,6 @@ namespace iotw::harness {
 namespace {
 
 using json = nlohmann::json;
-
-std::string error_of(const std::string& text) {
-  try {
-    parse_rig(text, "x.toml");
-  } catch (const RigError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 const std::string kHead = R"([rig]
 name = "t"
