@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <iterator>
 #include <stdexcept>
+#include <thread>
 
 #include <httplib.h>
 #include <sodium.h>
@@ -100,6 +101,7 @@ json compare_json(const EtcdCompare &c) {
 }
 
 constexpr int kUnavailable = 14;  // gRPC status code: the member cannot serve now (no leader, timed out)
+constexpr auto kAgain = std::chrono::milliseconds(50);  // pause before asking members that were unavailable again
 constexpr int64_t kPage = 500;    // keys per range page (a page of blocks stays a few MiB)
 
 }  // namespace
@@ -130,29 +132,36 @@ EtcdClient::~EtcdClient() = default;
 
 json EtcdClient::call(const std::string &path, const json &body) {
   const std::string text = body.dump();
-  std::string errors;
-  for (size_t n = 0; n < conns_.size(); ++n) {
-    const size_t i = (current_ + n) % conns_.size();
-    const auto res = conns_[i]->http.Post(path, text, "application/json");
-    if (!res) {
-      errors += "; " + endpoints_[i] + ": " + httplib::to_string(res.error());
-      continue;
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  for (;;) {
+    std::string errors;
+    bool only_unavailable = true;  // every member answered, but none could serve (e.g. electing a leader)
+    for (size_t n = 0; n < conns_.size(); ++n) {
+      const size_t i = (current_ + n) % conns_.size();
+      const auto res = conns_[i]->http.Post(path, text, "application/json");
+      if (!res) {
+        errors += "; " + endpoints_[i] + ": " + httplib::to_string(res.error());
+        only_unavailable = false;
+        continue;
+      }
+      json answer = json::parse(res->body, nullptr, false);
+      if (res->status == 200 && answer.is_object()) {
+        current_ = i;
+        return answer;
+      }
+      const std::string msg = answer.is_object() ? answer.value("error", res->body) : res->body;
+      const int code = answer.is_object() ? answer.value("code", 0) : 0;
+      if (res->status >= 500 || code == kUnavailable) {  // this member cannot serve now: ask the next one
+        errors += "; " + endpoints_[i] + ": HTTP " + std::to_string(res->status) + " " + msg;
+        continue;
+      }
+      throw EtcdError("etcd: POST " + path + " at " + endpoints_[i] + ": HTTP " + std::to_string(res->status) +
+                      " " + msg);
     }
-    json answer = json::parse(res->body, nullptr, false);
-    if (res->status == 200 && answer.is_object()) {
-      current_ = i;
-      return answer;
-    }
-    const std::string msg = answer.is_object() ? answer.value("error", res->body) : res->body;
-    const int code = answer.is_object() ? answer.value("code", 0) : 0;
-    if (res->status >= 500 || code == kUnavailable) {  // this member cannot serve now: ask the next one
-      errors += "; " + endpoints_[i] + ": HTTP " + std::to_string(res->status) + " " + msg;
-      continue;
-    }
-    throw EtcdError("etcd: POST " + path + " at " + endpoints_[i] + ": HTTP " + std::to_string(res->status) + " " +
-                    msg);
+    if (!only_unavailable || std::chrono::steady_clock::now() + kAgain > deadline)
+      throw EtcdError("etcd: POST " + path + ": no endpoint answered (" + errors.substr(2) + ")");
+    std::this_thread::sleep_for(kAgain);
   }
-  throw EtcdError("etcd: POST " + path + ": no endpoint answered (" + errors.substr(2) + ")");
 }
 
 std::optional<EtcdKeyValue> EtcdClient::get(std::string_view key) {

@@ -86,8 +86,10 @@ struct EtcdRange {
 class EtcdClient {
  public:
   /** endpoints: "host:port" of the cluster's client URLs (plain HTTP), tried in order; the one that answered
-   *  last is tried first. timeout: per endpoint attempt (connect, send and receive each). Throws
-   *  std::invalid_argument when endpoints is empty or one has no ":port". */
+   *  last is tried first. A request moves to the next endpoint on a connection error, a timeout, HTTP 5xx or
+   *  gRPC "unavailable"; when every member answered "unavailable" (a leader election) it asks them all again
+   *  every 50 ms until `timeout` has passed. timeout: also the bound of each endpoint attempt (connect, send,
+   *  receive). Throws std::invalid_argument when endpoints is empty or one has no ":port". */
   explicit EtcdClient(std::vector<std::string> endpoints,
                       std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
   ~EtcdClient();
