@@ -60,12 +60,11 @@ struct EtcdBackend : LedgerBackend {
   std::vector<std::unique_ptr<EtcdClient>> clients;  // the tests' ledgers end before the backend
 };
 
-INSTANTIATE_TEST_SUITE_P(Etcd1, LedgerContract,
-                         ::testing::Values([] { return std::unique_ptr<LedgerBackend>(new EtcdBackend(1)); }),
-                         contract_name);
-INSTANTIATE_TEST_SUITE_P(Etcd3, LedgerContract,
-                         ::testing::Values([] { return std::unique_ptr<LedgerBackend>(new EtcdBackend(3)); }),
-                         contract_name);
+INSTANTIATE_TEST_SUITE_P(
+    Etcd, LedgerContract,
+    ::testing::Values(LedgerStore{"OneMember", [] { return std::unique_ptr<LedgerBackend>(new EtcdBackend(1)); }},
+                      LedgerStore{"ThreeMembers", [] { return std::unique_ptr<LedgerBackend>(new EtcdBackend(3)); }}),
+    contract_name);
 
 const std::string kPrefix = "/iotw/ledger/";
 const std::string kLeaderKey = "/iotw/leader";

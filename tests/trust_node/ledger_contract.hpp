@@ -3,6 +3,7 @@
 // Ledger instances on one storage: a reopen of the SQLite file, another view (another node) of the etcd prefix.
 #pragma once
 #include <functional>
+#include <ostream>
 #include <memory>
 #include <string>
 
@@ -17,8 +18,12 @@ struct LedgerBackend {
   virtual std::unique_ptr<Ledger> open() = 0;
 };
 
-/** Makes a fresh, empty storage for one test. */
-using LedgerBackendFactory = std::function<std::unique_ptr<LedgerBackend>()>;
+/** A store under test: its name and how to make a fresh, empty storage for one test. */
+struct LedgerStore {
+  std::string name;  ///< letters and digits only (it ends the test names)
+  std::function<std::unique_ptr<LedgerBackend>()> make;
+  friend std::ostream &operator<<(std::ostream &os, const LedgerStore &s) { return os << s.name; }
+};
 
 inline bool same_block(const Block &a, const Block &b) { return block_to_json(a) == block_to_json(b); }
 
@@ -54,11 +59,11 @@ inline Key key_of(uint8_t n) {
 }
 
 /** The test-name suffix of an instantiation (its prefix names the store). */
-inline std::string contract_name(const ::testing::TestParamInfo<LedgerBackendFactory> &) { return "store"; }
+inline std::string contract_name(const ::testing::TestParamInfo<LedgerStore> &info) { return info.param.name; }
 
-class LedgerContract : public ::testing::TestWithParam<LedgerBackendFactory> {
+class LedgerContract : public ::testing::TestWithParam<LedgerStore> {
  protected:
-  void SetUp() override { backend = GetParam()(); }
+  void SetUp() override { backend = GetParam().make(); }
   std::unique_ptr<LedgerBackend> backend;
 };
 

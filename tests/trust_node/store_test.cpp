@@ -26,9 +26,10 @@ struct SqliteBackend : LedgerBackend {
   TempDir dir;
 };
 
-INSTANTIATE_TEST_SUITE_P(Sqlite, LedgerContract,
-                         ::testing::Values([] { return std::unique_ptr<LedgerBackend>(new SqliteBackend); }),
-                         contract_name);
+INSTANTIATE_TEST_SUITE_P(
+    Sqlite, LedgerContract,
+    ::testing::Values(LedgerStore{"File", [] { return std::unique_ptr<LedgerBackend>(new SqliteBackend); }}),
+    contract_name);
 
 TEST(LedgerJson, BlockFromJsonInvertsBlockToJson) {
   Block b = child_block(genesis_block(), {text_tx("plain"), text_tx("signed"), text_tx("usage")}, 17, 23);

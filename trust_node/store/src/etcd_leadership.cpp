@@ -13,7 +13,10 @@ EtcdLeadership::EtcdLeadership(EtcdClient &etcd, std::string key, std::string no
 const EtcdLeadership::State &EtcdLeadership::step(uint64_t now_ms) {
   State next = state_;
   if (next.lease != 0 && etcd_.lease_keepalive(next.lease) == 0) next.lease = 0;  // expired: our key went with it
-  if (next.lease == 0) next.lease = etcd_.lease_grant(ttl_s_);
+  if (next.lease == 0) {
+    next.lease = etcd_.lease_grant(ttl_s_);
+    state_.lease = next.lease;  // kept (and revoked by resign()) even if the rest of this step fails
+  }
   // Take the key if nobody holds it; read it either way.
   const EtcdTxnResult r = etcd_.txn({EtcdCompare::created_at(key_, 0)},
                                     {EtcdOp::put(key_, node_id_, next.lease), EtcdOp::range(key_)},
