@@ -1691,4 +1691,20 @@ TEST_F(MeshTest, WithoutSelectNodeSeveralNodesMeanOne) {
   EXPECT_EQ(fw.stats.failovers, 0u);
 }
 
+// Over a datagram link (UDP: one address per trust node) the same rule holds; the Error 6 of the vector in
+// docs/protocol.md §3 ("5a 02 08 06") is what moves the device.
+TEST_F(MeshTest, DatagramLinkFailsOverOnTheDocumentedErrorBytes) {
+  node_count = 2;
+  ASSERT_EQ(boot(IOTW_LINK_DATAGRAM), 0);
+  take_one(iotw_v1_Envelope_hello_tag);
+  const uint8_t payload[] = {0x5a, 0x02, 0x08, 0x06};
+  uint8_t dgram[16];
+  const size_t n = iotw_datagram_encode(payload, sizeof payload, dgram, sizeof dgram);
+  ASSERT_GT(n, 0u);
+  iotw_fw_on_rx(&fw, dgram, n);
+  take_one(iotw_v1_Envelope_hello_tag);
+  EXPECT_EQ(selected.back(), (std::pair<unsigned, std::string>{1, "not_assigning"}));
+  EXPECT_EQ(fw.stats.failovers, 1u);
+}
+
 }  // namespace
