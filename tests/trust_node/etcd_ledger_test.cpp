@@ -160,6 +160,22 @@ TEST(EtcdLedger, AFencedAppendFailsOnceAnotherNodeLeads) {
   EXPECT_TRUE(b.pending_txs().empty());
 }
 
+TEST(EtcdLedger, RoundIdReservationsAreSharedAndFenced) {
+  Cluster c(1);
+  EtcdClient ca(c.endpoints()), cb(c.endpoints());
+  EtcdLeadership la(ca, kLeaderKey, "node-a", 2), lb(cb, kLeaderKey, "node-b", 2);
+  EtcdLedger a(ca, kPrefix), b(cb, kPrefix);
+  ASSERT_TRUE(la.step(1).leader);
+  ASSERT_FALSE(lb.step(1).leader);
+  a.set_fence(la.fence());
+  b.set_fence(lb.fence());
+  EXPECT_EQ(b.reserved_round_ids(), 0u);
+  a.reserve_round_ids(1025);
+  EXPECT_EQ(b.reserved_round_ids(), 1025u);  // what the next leader starts above
+  EXPECT_THROW(b.reserve_round_ids(5000), LedgerConflict);  // only the leader records
+  EXPECT_EQ(a.reserved_round_ids(), 1025u);
+}
+
 TEST(EtcdLedger, NewPendingTxsReportsWhatOtherNodesStored) {
   Cluster c(1);
   EtcdClient ca(c.endpoints()), cb(c.endpoints());

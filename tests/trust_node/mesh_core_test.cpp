@@ -79,5 +79,27 @@ TEST(MeshCore, TakenOverTxAlreadyQueuedIsNotMinedTwice) {
   EXPECT_TRUE(store.pending.empty());
 }
 
+TEST(MeshCore, ANodeTakingOverNeverReusesARoundIdItsPredecessorMayHaveUsed) {
+  // Witnesses answer only a round id above every one they answered: the round the dead leader had in flight was
+  // never finalized, so the new leader must start above every id the old one reserved, not at max_round_id + 1.
+  MemLedger store;
+  {
+    Rig old_leader({}, &store);
+    for (int i = 0; i < 4; ++i) old_leader.add();
+    old_leader.submit("first");
+    for (int i = 0; i < 100 && old_leader.core.height() < 1; ++i) old_leader.advance(10);
+    ASSERT_EQ(old_leader.core.height(), 1u);
+    EXPECT_EQ(store.chain.at(1).round_id, 1u);
+    EXPECT_EQ(store.round_reserve, 1u + 1024u);  // recorded before round 1 was used
+  }
+  Rig new_leader({}, &store);
+  for (int i = 0; i < 4; ++i) new_leader.add();
+  new_leader.submit("second");
+  for (int i = 0; i < 100 && new_leader.core.height() < 2; ++i) new_leader.advance(10);
+  ASSERT_EQ(new_leader.core.height(), 2u);
+  EXPECT_EQ(store.chain.at(2).round_id, 1025u);
+  EXPECT_EQ(store.round_reserve, 1025u + 1024u);
+}
+
 }  // namespace
 }  // namespace iotw::tn::test

@@ -67,6 +67,8 @@ class MemLedger final : public Ledger {
   std::vector<Tx> pending_txs() override { return pending; }
   /** Txs "another trust node" stored: the test puts them here (and in pending) itself. */
   std::vector<Tx> new_pending_txs() override { return std::exchange(foreign, {}); }
+  uint64_t reserved_round_ids() override { return round_reserve; }
+  void reserve_round_ids(uint64_t limit) override { round_reserve = limit; }
   void upsert_device(const DeviceRecord &d) override {
     auto [it, fresh] = devs.emplace(d.pubkey, d);
     if (!fresh) it->second = DeviceRecord{d.pubkey, d.name, d.model, d.boot_count, it->second.first_seen_ms};
@@ -99,6 +101,7 @@ class MemLedger final : public Ledger {
   std::vector<Block> chain;
   std::vector<Tx> pending;
   std::vector<Tx> foreign;  ///< returned (once) by new_pending_txs
+  uint64_t round_reserve = 0;
   std::map<Key, DeviceRecord> devs;
   std::vector<BlacklistEntry> black;
   std::map<Key, uint64_t> seqs, bal;

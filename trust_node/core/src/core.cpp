@@ -61,7 +61,8 @@ TrustNodeCore::TrustNodeCore(ConsensusConfig cfg, Ledger &ledger, Clock &clock, 
   usage_seq_ = ledger_.usage_seqs();
   balances_ = ledger_.balances();
   reputation_ = ledger_.reputations();
-  next_round_id_ = ledger_.max_round_id() + 1;
+  next_round_id_ = std::max(ledger_.max_round_id() + 1, ledger_.reserved_round_ids());
+  round_ids_reserved_ = next_round_id_;
   next_assignment_id_ = ledger_.max_assignment_id() + 1;
   if (cfg_.node_key_seed) {
     Key pk{};
@@ -853,6 +854,10 @@ bool TrustNodeCore::start_round(Candidate &c) {
     return false;
   }
   stalled_ = false;
+  if (next_round_id_ >= round_ids_reserved_) {  // the mesh's stores record how far round ids went (Ledger)
+    round_ids_reserved_ = next_round_id_ + round_id_reserve_step;
+    ledger_.reserve_round_ids(round_ids_reserved_);
+  }
   c.round_id = next_round_id_++;
   c.round_members.clear();
   c.slots.clear();

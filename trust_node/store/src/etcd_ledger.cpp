@@ -473,6 +473,22 @@ uint64_t EtcdLedger::max_round_id() {
   return m;
 }
 
+uint64_t EtcdLedger::reserved_round_ids() {
+  const auto kv = etcd_.get(key("round_reserve"));
+  if (!kv) return 0;
+  try {
+    return std::stoull(kv->value);
+  } catch (const std::exception &) {
+    throw LedgerError("etcd ledger: " + key("round_reserve") + " is not a number: " + kv->value);
+  }
+}
+
+void EtcdLedger::reserve_round_ids(uint64_t limit) {
+  if (!etcd_.txn(fence_, {EtcdOp::put(key("round_reserve"), std::to_string(limit))}).succeeded)
+    throw LedgerConflict("etcd ledger: reserving round ids below " + std::to_string(limit) +
+                         ": not the leader (the fence's compares failed)");
+}
+
 uint64_t EtcdLedger::max_assignment_id() {
   const auto tip = Tip::of(etcd_.get(key("tip")));
   return tip ? tip->max_assignment_id : 0;

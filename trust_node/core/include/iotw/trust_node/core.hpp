@@ -364,6 +364,8 @@ class TrustNodeCore {
   std::optional<uint64_t> last_block_ms_;  ///< when the last block was finalized
   bool stalled_ = false;
   bool assigning_ = true;
+  uint64_t round_ids_reserved_ = 0;  ///< round ids below it are recorded as possibly used (Ledger::reserve_round_ids)
+  static constexpr uint64_t round_id_reserve_step = 1024;  ///< one store write per this many rounds
   uint64_t next_absorb_ms_ = 0;  ///< next Ledger::new_pending_txs poll (at most one per block interval, >= 20 ms)
   CoreCounters counters_;
   std::optional<Key> node_pk_;

@@ -200,6 +200,15 @@ class Ledger {
   /** Largest round_id / assignment_id ever persisted (blocks, blacklist), 0 if none. */
   virtual uint64_t max_round_id() = 0;
   virtual uint64_t max_assignment_id() = 0;
+  /** Witness round ids must grow across every trust node that ever assigned on this ledger, also over rounds whose
+   *  block was never finalized: a device answers only a round id above every one it answered (docs/protocol.md §6
+   *  step 5), so a node taking over must not reuse the round its predecessor had in flight. reserved_round_ids():
+   *  every round id below it may have been used (0 = none recorded). reserve_round_ids(limit): durably raise that
+   *  bound to limit before using ids below it (the etcd store: under the fence, throwing LedgerConflict when this
+   *  node no longer leads). Defaults: nothing recorded (a store with one writer, whose blocks and blacklist bound
+   *  what it used). */
+  virtual uint64_t reserved_round_ids() { return 0; }
+  virtual void reserve_round_ids(uint64_t limit) { (void)limit; }
 };
 
 // Hex: iotw::to_hex / iotw::from_hex (iotw/support/hex.hpp). Keys and signatures in HTTP paths and bodies

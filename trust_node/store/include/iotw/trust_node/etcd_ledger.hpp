@@ -16,6 +16,7 @@
 //   P rep/<device key>          {"good", "bad"}
 //   P device/<device key>       {"name", "model", "boot_count", "first_seen_ms"}
 //   P blacklist/<device key>    {"round_id", "reason", "time_ms", "evidence", "lifted_ms"?}
+//   P round_reserve             round ids below it may have been used (decimal; raised in steps by the leader)
 #pragma once
 #include <memory>
 #include <string>
@@ -64,6 +65,10 @@ class EtcdLedger final : public Ledger {
   bool lift_blacklist(const Key &device, uint64_t time_ms) override;
   uint64_t max_round_id() override;
   uint64_t max_assignment_id() override;
+  /** P round_reserve (decimal): round ids below it may have been used by some node. */
+  uint64_t reserved_round_ids() override;
+  /** One fenced txn putting P round_reserve = limit (only ever raised). Throws LedgerConflict "not the leader". */
+  void reserve_round_ids(uint64_t limit) override;
 
  private:
   struct Tip;
