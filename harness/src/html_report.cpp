@@ -265,6 +265,10 @@ std::string report_html(const RunReport& r, const std::vector<json>& events) {
                                               num(sc.liveness_ratio))
                                 : ""));
   score("acknowledged transactions lost", fmt::format("{}", sc.acked_tx_lost));
+  if (!sc.failovers_ms.empty())
+    score("failover", std::isfinite(sc.failover_ms)
+                          ? fmt::format("{} ms at most from a trust-node kill to the next block", num(sc.failover_ms))
+                          : std::string("no block finalized after a trust-node kill"));
   if (!r.rig.steps.empty()) score("recoveries failed", fmt::format("{}", sc.recoveries_failed));
   if (sc.collusion.rounds_with_colluder > 0)
     score("collusion", fmt::format("{} captured round(s), undetected-collusion rate {}", sc.collusion_captured_rounds,
