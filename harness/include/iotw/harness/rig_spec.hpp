@@ -252,6 +252,9 @@ struct RigSpec {
 
   /// How many trust nodes the rig runs: [mesh] trust_nodes, else 1.
   int trust_nodes() const { return mesh ? mesh->trust_nodes : 1; }
+  /// Trust node `i`'s name: its process name and, in a [mesh] rig, its node_id: "tn-<i>"; without [mesh]
+  /// "trust_node" (the one node).
+  std::string trust_node_name(int i) const { return mesh ? "tn-" + std::to_string(i) : "trust_node"; }
 
   /// Devices in file order, groups expanded: "<prefix>-NN", NN from 01 (at least two digits) per group.
   std::vector<DeviceInstance> instances() const;
