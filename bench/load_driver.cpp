@@ -32,6 +32,7 @@
 #include "iotw/frame_codec.h"
 #include "iotw/message_codec.h"
 #include "iotw/signing.h"
+#include "iotw/support/etcd_cluster.hpp"
 #include "iotw/support/hex.hpp"
 #include "iotw/support/process.hpp"
 namespace fs = std::filesystem;
@@ -196,6 +197,11 @@ int main(int argc, char **argv) {
   app.add_option("--clients", in_flight, "concurrent HTTP clients");
   double attach_timeout = 60;
   bool keep = false;
+  int etcd_members = 0;
+  app.add_option("--etcd-members", etcd_members,
+                 "0 = the SQLite store (default); N = the etcd store on a local cluster of N real etcd members, "
+                 "the node as a one-node mesh (docs/trust-node.md \"Mesh\")")
+      ->check(CLI::Range(0, 7));
   app.add_flag("--keep", keep, "keep the node's folder (config, db, events.jsonl) and print its path");
   app.add_option("--attach-timeout", attach_timeout, "seconds to wait for every device to attach");
   CLI11_PARSE(app, argc, argv);
@@ -203,7 +209,21 @@ int main(int argc, char **argv) {
 
   char tmpl[] = "/tmp/iotw-load-XXXXXX";
   const fs::path dir = mkdtemp(tmpl);
-  std::ofstream(dir / "tn.toml") << "[node]\ndb = \"l.sqlite\"\nseed = 1\nevents = \"events.jsonl\"\n"
+  std::unique_ptr<iotw::support::EtcdCluster> etcd;
+  std::string store = "[node]\ndb = \"l.sqlite\"\n";
+  if (etcd_members > 0) {
+    try {
+      etcd = std::make_unique<iotw::support::EtcdCluster>(dir / "etcd",
+                                                           iotw::support::EtcdClusterOptions{.members = etcd_members});
+    } catch (const std::exception &e) {
+      std::cerr << "load driver: " << e.what() << "\n";
+      return 1;
+    }
+    std::string eps;
+    for (const std::string &e : etcd->client_endpoints()) eps += (eps.empty() ? "\"" : ", \"") + e + "\"";
+    store = "[store]\nkind = \"etcd\"\nendpoints = [" + eps + "]\n[mesh]\nnode_id = \"tn-0\"\n[node]\nkey = \"node.key\"\n";
+  }
+  std::ofstream(dir / "tn.toml") << store << "seed = 1\nevents = \"events.jsonl\"\n"
                                  << "[http]\nlisten = \"127.0.0.1:0\"\nport_file = \"http.port\"\n"
                                  << "[udp]\nlisten = \"127.0.0.1:0\"\nport_file = \"udp.port\"\n"
                                  << "[consensus]\nwitnesses = " << witnesses << "\nblock_interval_ms = 0\n"
@@ -333,7 +353,8 @@ int main(int argc, char **argv) {
   }
   std::sort(lat.begin(), lat.end());
   auto pct = [&](double p) { return lat.empty() ? 0 : lat[std::min(lat.size() - 1, static_cast<size_t>(p * lat.size()))]; };
-  std::cout << nlohmann::json{{"devices", devices},
+  std::cout << nlohmann::json{{"store", etcd_members ? "etcd x" + std::to_string(etcd_members) : "sqlite"},
+                              {"devices", devices},
                               {"witnesses", witnesses},
                               {"batch", batch},
                               {"clients", in_flight},

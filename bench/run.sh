@@ -6,7 +6,8 @@
 #
 #   bench/run.sh [--quick] [--only NAME]... [--json FILE] [--build DIR]
 #
-# NAME: tps, sig, modbus, proxy, smoke, firmware, devices (the rows without a benchmark yet).
+# NAME: tps, sig, modbus, proxy, smoke, firmware, mesh (the etcd store against SQLite, and a mesh failover),
+#       devices (the rows without a benchmark yet).
 # --quick  shorter runs (one round each; for trying the script, not for the record)
 # --json   also write the rows, the machine load before and after, the commit, the date and every benchmark's
 #          own output (raw_output: NAME.RUN -> text) to FILE
@@ -17,7 +18,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 QUICK=0 JSON="" BUILD="$ROOT/build" ONLY=()
-ALL=(tps sig modbus proxy smoke firmware devices)
+ALL=(tps sig modbus proxy smoke firmware mesh devices)
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -136,6 +137,23 @@ if wanted firmware; then
   fi
 fi
 
+# The trust-node mesh (docs/trust-node.md "Mesh"): the same load driver on the SQLite store and on the etcd store of a
+# 3-member cluster, alternating, same settings; then the mesh failover rig, whose report gives the time from the
+# assigning node's death to the next finalized block.
+if wanted mesh; then
+  if need iotw_load_driver iotw_load_driver && need iotw-trust-node iotw-trust-node && need iotw iotw; then
+    for i in $(seq 1 $TPS_RUNS); do
+      for store in 0 3; do
+        run "mesh-store$store" "$i" "$BIN/iotw_load_driver" --node "$BIN/iotw-trust-node" --seconds "$TPS_SECONDS" \
+          --witnesses 3 --batch 500 --max-txs-per-block 2000 --etcd-members "$store" || { fail mesh; break 2; }
+      done
+    done
+    if run mesh-failover 1 timed_rig "$OUT/mesh-run" rigs/mesh_failover.toml; then
+      cp "$OUT/mesh-run/report.json" "$OUT/mesh-failover.report.json"
+    else fail mesh-failover; fi
+  else fail mesh; fi
+fi
+
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "bench/run.sh: load average after: $LOAD_AFTER" >&2
 
@@ -249,6 +267,29 @@ def bench_smoke():
             + " / ".join(f"{x:.1f}" for x in walls) + ")", f"{w:.1f} s", "limit 10 s", f"{w / 10:.2f}", "< 10 s",
             "PASS" if w < 10 else "SHORT", "smoke")
 
+def bench_mesh():
+    if os.path.exists(f"{out}/mesh.failed"):
+        return failed("mesh", "etcd store transactions/s")
+    sq = [json.loads(t) for t in outputs("mesh-store0")]
+    et = [json.loads(t) for t in outputs("mesh-store3")]
+    a, b = med(r["tx_per_s"] for r in et), med(r["tx_per_s"] for r in sq)
+    row(f"transactions/s finalized on the etcd store, 3 members (n = 3, {et[0]['devices']} devices, batch "
+        f"{et[0]['batch']}; median of {len(et)}: " + " / ".join(n(r["tx_per_s"]) for r in et) + ")", n(a),
+        f"SQLite store {n(b)} (same driver, alternating runs)", f"{a / b:.2f}", "— (info)", "info", "mesh")
+    la, lb = med(r["block_latency_ms_p50"] for r in et), med(r["block_latency_ms_p50"] for r in sq)
+    row("block latency p50 (assignment sent to block finalized) on the etcd store, 3 members", f"{la:.0f} ms",
+        f"SQLite store {lb:.0f} ms", f"{la / max(lb, 1):.2f}", "— (info)", "info", "mesh")
+    row("node CPU per finalized transaction on the etcd store", n(med(r["node_cpu_us_per_tx"] for r in et), 1) + " µs",
+        f"SQLite store {n(med(r['node_cpu_us_per_tx'] for r in sq), 1)} µs", "—", "— (info)", "info", "mesh")
+    rep = f"{out}/mesh-failover.report.json"
+    if not os.path.exists(rep):
+        failed("mesh", "mesh failover time (rigs/mesh_failover.toml)")
+    else:
+        s = json.load(open(rep)).get("scores", {})
+        row("mesh failover: assigning trust node killed to the next finalized block (rigs/mesh_failover.toml, 3 nodes, "
+            "3 etcd members, lease 2 s)", f"{s.get('failover_ms', float('nan')):.0f} ms", "lease TTL 2,000 ms", "—",
+            "— (info)", "info", "mesh")
+
 def bench_firmware():
     o = outputs("firmware")
     if o is None:
@@ -267,7 +308,7 @@ def bench_devices():
         "—", "≤ 8 KiB", why, "devices")
 
 unreadable = []
-for name in ["tps", "sig", "modbus", "proxy", "smoke", "firmware", "devices"]:
+for name in ["tps", "sig", "modbus", "proxy", "smoke", "firmware", "mesh", "devices"]:
     if name in only:
         try:
             globals()["bench_" + name]()

@@ -43,6 +43,11 @@ int main(int argc, char **argv) {
       return iotw::kExitPass;
     }
     if (!export_path.empty()) {
+      if (cfg.store.kind != iotw::tn::StoreConfig::Kind::sqlite) {
+        spdlog::error("--export-ledger reads a SQLite ledger; this config's ledger is in etcd: export it with GET "
+                      "/v1/tip and GET /v1/blocks from any node of the mesh (docs/trust-node.md \"Mesh\")");
+        return iotw::kExitUsage;
+      }
       iotw::tn::export_ledger(cfg.db, export_path, iotw::tn::load_or_create_node_key(cfg.key));
       return iotw::kExitPass;
     }

@@ -27,7 +27,6 @@ DeviceRuntime::DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const
       clock_(clock ? *clock : steady_),
       wdt_(clock_, profile_.wdt_timeout_ms),
       poll_timer_(io),
-      retry_timer_(io),
       release_timer_(io) {
   cfg_.name = spec_.name.c_str();
   cfg_.model = profile_.model.c_str();
@@ -44,6 +43,11 @@ DeviceRuntime::DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const
   port_ctx_.log = &DeviceRuntime::on_log;
   port_ctx_.user = this;
   port_ctx_.kind = IOTW_LINK_SERIAL;
+  if (spec_.links.size() > 1) {  // a trust-node mesh: the firmware picks the link (docs/protocol.md §6)
+    if (spec_.links.size() > 255) throw std::invalid_argument(spec_.name + ": at most 255 links");
+    port_ctx_.node_count = static_cast<uint8_t>(spec_.links.size());
+    port_ctx_.select_node = &DeviceRuntime::on_select_node;
+  }
   if (iotw_host_port_init(&port_, &port_ctx_) != 0) throw std::runtime_error("libsodium init failed");
   port_.now_ms = &DeviceRuntime::on_now_ms;  // the firmware reads the device's own clock (clock_skew)
   // The chip's crypto takes its CPU time (profile cycles / MHz): ports/host computes, the runtime charges.
@@ -94,16 +98,16 @@ void DeviceRuntime::begin_boot() {
   cpu_free_us_ = now_us() + static_cast<uint64_t>(profile_.boot_ms) * 1000;
 }
 
-void DeviceRuntime::write_link(const uint8_t* bytes, size_t len) {
-  if (!link_) return;
+void DeviceRuntime::write_link(size_t node, const uint8_t* bytes, size_t len) {
+  if (node >= links_.size()) return;
   boost::system::error_code ec;
-  boost::asio::write(*link_, boost::asio::buffer(bytes, len), ec);
+  boost::asio::write(links_[node]->sd, boost::asio::buffer(bytes, len), ec);
 }
 
 void DeviceRuntime::release_held() {
   const uint64_t now = now_us();
   while (!held_.empty() && held_.front().due_us <= now) {
-    write_link(held_.front().bytes.data(), held_.front().bytes.size());
+    write_link(held_.front().node, held_.front().bytes.data(), held_.front().bytes.size());
     held_.pop_front();
   }
   if (held_.empty() || !running_) return;
@@ -183,15 +187,19 @@ void DeviceRuntime::tick() {
 void DeviceRuntime::start() {
   std::string banner;
   for (const auto& line : profile_.boot_banner) banner += line + "\n";
-  log_.emit(source_, "boot_banner",
-            {{"text", banner}, {"model", profile_.model}, {"chip", profile_.chip}, {"cpu_mhz", profile_.cpu_mhz},
-             {"boot_ms", profile_.boot_ms}, {"ed25519_sign_us", profile_.ed25519_sign_us()}, {"link", spec_.link}});
+  nlohmann::json fields{{"text", banner}, {"model", profile_.model}, {"chip", profile_.chip}, {"cpu_mhz", profile_.cpu_mhz},
+                        {"boot_ms", profile_.boot_ms}, {"ed25519_sign_us", profile_.ed25519_sign_us()}, {"link", spec_.link}};
+  if (spec_.links.size() > 1) fields["links"] = spec_.links;
+  log_.emit(source_, "boot_banner", std::move(fields));
+  links_.clear();
+  node_ = 0;
   if (spec_.link_fd >= 0) {
     const int fd = ::dup(spec_.link_fd);
     if (fd < 0) throw std::runtime_error(spec_.name + ": cannot use its UART: " + std::strerror(errno));
-    link_.emplace(io_, fd);
+    links_.push_back(std::make_unique<Link>(io_, fd, spec_.link));
   } else {
-    link_.emplace(io_, open_serial_link(spec_.link, spec_.baud));
+    for (const std::string& path : spec_.links.empty() ? std::vector<std::string>{spec_.link} : spec_.links)
+      links_.push_back(std::make_unique<Link>(io_, open_serial_link(path, spec_.baud), path));
   }
   running_ = true;
   begin_boot();
@@ -199,7 +207,7 @@ void DeviceRuntime::start() {
   powered_ = true;
   wdt_.feed();
   note_state();
-  read_some();
+  for (size_t i = 0; i < links_.size(); i++) read_some(i);
   arm_poll();
 }
 
@@ -233,27 +241,27 @@ void DeviceRuntime::stop() {
   running_ = false;
   powered_ = false;
   poll_timer_.cancel();
-  retry_timer_.cancel();
   release_timer_.cancel();
   held_.clear();
-  if (link_) {
+  for (auto& l : links_) {
     boost::system::error_code ec;
-    link_->close(ec);
-    link_.reset();
+    l->retry.cancel();
+    l->sd.close(ec);
   }
+  links_.clear();
 }
 
 int DeviceRuntime::on_send(void* user, const uint8_t* bytes, size_t len) {
   auto* self = static_cast<DeviceRuntime*>(user);
-  if (!self->link_) return -1;
+  if (self->node_ >= self->links_.size()) return -1;
   if (self->held_.empty() && self->now_us() >= self->cpu_free_us_) {  // the CPU is idle: out at once
     boost::system::error_code ec;
-    boost::asio::write(*self->link_, boost::asio::buffer(bytes, len), ec);
+    boost::asio::write(self->links_[self->node_]->sd, boost::asio::buffer(bytes, len), ec);
     return ec ? -1 : 0;
   }
   // Still booting or still computing (a signature): the frame leaves when the CPU is done, after those before it.
   const bool was_empty = self->held_.empty();
-  self->held_.push_back({self->cpu_free_us_, std::vector<uint8_t>(bytes, bytes + len)});
+  self->held_.push_back({self->cpu_free_us_, self->node_, std::vector<uint8_t>(bytes, bytes + len)});
   if (was_empty) self->release_held();
   return 0;
 }
@@ -263,24 +271,34 @@ void DeviceRuntime::on_log(void* user, iotw_log_level level, const char* event, 
   self->log_.emit(self->source_, "log", {{"level", level_name(level)}, {"event", event}, {"detail", detail}});
 }
 
-void DeviceRuntime::read_some() {
-  if (!running_) return;
-  link_->async_read_some(boost::asio::buffer(rx_), [this](boost::system::error_code ec, size_t n) {
+void DeviceRuntime::on_select_node(void* user, uint8_t index, const char* reason) {
+  auto* self = static_cast<DeviceRuntime*>(user);
+  if (index >= self->links_.size()) return;
+  self->node_ = index;
+  self->log_.emit(self->source_, "node_selected",
+                  {{"index", index}, {"link", self->links_[index]->path}, {"reason", reason}});
+}
+
+void DeviceRuntime::read_some(size_t i) {
+  if (!running_ || i >= links_.size()) return;
+  Link& l = *links_[i];
+  l.sd.async_read_some(boost::asio::buffer(l.rx), [this, i, &l](boost::system::error_code ec, size_t n) {
     if (!running_) return;
     if (ec) {  // EIO while the other end of the PTY is closed: wait and read again
-      retry_timer_.expires_after(kReadRetry);
-      retry_timer_.async_wait([this](boost::system::error_code e) {
-        if (!e) read_some();
+      l.retry.expires_after(kReadRetry);
+      l.retry.async_wait([this, i](boost::system::error_code e) {
+        if (!e) read_some(i);
       });
       return;
     }
-    if (powered_ && !hung_) {  // an unpowered (or hung) firmware hears nothing
-      iotw_fw_on_rx(&fw_, rx_.data(), n);
+    // An unpowered (or hung) firmware hears nothing; nor does it hear a trust node it is not talking to.
+    if (powered_ && !hung_ && i == node_) {
+      iotw_fw_on_rx(&fw_, l.rx.data(), n);
       // The firmware panicked (behaviour reset_on_garbage): its panic handler restarts the chip, a software reset.
       if (state() == IOTW_FW_OFF) reset_to(profile_.sw_reset, profile_.sw_reset_banner, "panic");
     }
     note_state();
-    read_some();
+    read_some(i);
   });
 }
 

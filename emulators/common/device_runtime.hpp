@@ -4,6 +4,7 @@
 #include <array>
 #include <boost/asio.hpp>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <vector>
 #include <string>
@@ -27,7 +28,11 @@ namespace iotw::emu {
 struct DeviceSpec {
   std::string name;                 ///< unique label, sent in Hello
   std::string model;                ///< "esp8266" | "esp32" | "dps" | "bulb"; AT mode also "rtl8710" | "rtl8195"
-  std::string link;                 ///< serial path (PTY or tty)
+  std::string link;                 ///< serial path (PTY or tty); with `links`, links.front()
+  /// Several trust nodes (pool key `links`, docs/protocol.md §6 "Several trust nodes (mesh failover)"): one serial
+  /// path per trust node, in failover order; empty = the one `link`. The firmware writes to and hears one of them
+  /// at a time (event `node_selected`); bytes from the others are read and dropped.
+  std::vector<std::string> links;
   /// Instead of `link`: an open, non-blocking serial fd the runtime uses (a dup of it) as its UART, e.g. the master
   /// side of a PTY whose slave path a certifier opens (standalone `iotw-emu MODEL --pty`); -1 = open `link`.
   int link_fd = -1;
@@ -123,6 +128,8 @@ class DeviceRuntime {
   uint32_t reset_reason() const { return powered_ ? fw_.cfg.reset_reason : 0; }
 
   iotw_fw_state state() const { return iotw_fw_get_state(&fw_); }
+  /// The trust node the firmware talks to: an index into spec.links (0 with one link).
+  size_t node_index() const { return node_; }
   const iotw_fw_stats& stats() const { return fw_.stats; }
   const std::string& name() const { return spec_.name; }
 
@@ -139,6 +146,7 @@ class DeviceRuntime {
  private:
   static int on_send(void* user, const uint8_t* bytes, size_t len);
   static void on_log(void* user, iotw_log_level level, const char* event, const char* detail);
+  static void on_select_node(void* user, uint8_t index, const char* reason);
   static uint64_t on_now_ms(void* ctx);
   static void on_sha256(void* ctx, const uint8_t* in, size_t len, uint8_t out[32]);
   static void on_ed25519_seed_keypair(void* ctx, const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64]);
@@ -154,9 +162,11 @@ class DeviceRuntime {
   void begin_boot();
   /// Writes the held frames that are due; arms the release timer for the next one.
   void release_held();
-  void write_link(const uint8_t* bytes, size_t len);
+  /// Writes to the link of trust node `node` (a frame goes to the node it was sent to, also when it left late).
+  void write_link(size_t node, const uint8_t* bytes, size_t len);
   void reset_to(uint32_t reason, const std::vector<std::string>& banner, const char* cause);
-  void read_some();
+  /// Reads link i (0 .. links_.size() - 1); only the selected node's bytes reach the firmware.
+  void read_some(size_t i);
   void arm_poll();
   void note_state();
 
@@ -168,12 +178,21 @@ class DeviceRuntime {
   SteadyClock steady_;        ///< the default pool clock
   SkewedClock clock_;         ///< the device's own clock (firmware now_ms, watchdog)
   Watchdog wdt_;
-  std::optional<boost::asio::posix::stream_descriptor> link_;
+  /// The device's UART to one trust node.
+  struct Link {
+    Link(boost::asio::io_context& io, int fd, std::string path) : sd(io, fd), retry(io), path(std::move(path)) {}
+    boost::asio::posix::stream_descriptor sd;
+    boost::asio::steady_timer retry;  ///< read again after an error (EIO while the PTY's other end is closed)
+    std::array<uint8_t, 512> rx{};
+    std::string path;
+  };
+  std::vector<std::unique_ptr<Link>> links_;  ///< one per trust node (spec links), or the one `link`
+  size_t node_ = 0;                           ///< the selected trust node (index into links_)
   boost::asio::steady_timer poll_timer_;
-  boost::asio::steady_timer retry_timer_;
   boost::asio::steady_timer release_timer_;
   struct HeldFrame {
     uint64_t due_us;  ///< device-clock µs
+    size_t node;      ///< the trust node it was sent to
     std::vector<uint8_t> bytes;
   };
   std::deque<HeldFrame> held_;
@@ -183,7 +202,6 @@ class DeviceRuntime {
   void (*host_keypair_)(void*, const uint8_t*, uint8_t*, uint8_t*) = nullptr;
   void (*host_sign_)(void*, const uint8_t*, const uint8_t*, size_t, uint8_t*) = nullptr;
   int (*host_verify_)(void*, const uint8_t*, const uint8_t*, size_t, const uint8_t*) = nullptr;
-  std::array<uint8_t, 512> rx_{};
   iotw_host_port_ctx port_ctx_{};
   iotw_port port_{};
   iotw_fw_config cfg_{};

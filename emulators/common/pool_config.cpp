@@ -119,6 +119,35 @@ void read_powered_keys(const std::filesystem::path& file, const toml::table& t, 
   }
 }
 
+// `link` (one trust node) or `links` (one serial path per trust node, in failover order; docs/protocol.md §6 "Several
+// trust nodes (mesh failover)"): exactly one of the two.
+void read_links(const std::filesystem::path& file, const toml::table& t, DeviceSpec& d) {
+  const toml::node* many = t.get("links");
+  if (!many) {
+    d.link = get_string(file, t, "link", false, "");
+    if (!t.contains("link"))
+      fail(file, t.source(), "missing key 'link' (the device's serial link) or 'links' (one per trust node)");
+    return;
+  }
+  if (const toml::node* one = t.get("link"))
+    fail(file, one->source(), "'link' and 'links' exclude each other: 'links' lists every trust node's serial link, "
+                              "the first is the one 'link' would name");
+  if (is_qemu_model(d.model))
+    fail(file, many->source(), "'links' does not apply to model '" + d.model + "' (its image has one UART to one trust node)");
+  const toml::array* arr = many->as_array();
+  if (!arr || arr->empty() || arr->size() > 255)
+    fail(file, many->source(), "'links' must be an array of 1..255 serial paths (one per trust node, in failover order)");
+  std::set<std::string> seen;
+  for (const toml::node& n : *arr) {
+    if (!n.is_string() || n.as_string()->get().empty())
+      fail(file, n.source(), "'links' entries must be non-empty strings (serial paths)");
+    const std::string path = n.as_string()->get();
+    if (!seen.insert(path).second) fail(file, n.source(), "'links' names '" + path + "' twice");
+    d.links.push_back(path);
+  }
+  d.link = d.links.front();
+}
+
 }  // namespace
 
 PoolConfig load_pool_config(const std::filesystem::path& file) {
@@ -175,7 +204,7 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
     const toml::table* t = node.as_table();
     if (!t) fail(file, node.source(), "[[device]] must be a table");
     check_keys(file, *t,
-               {"name", "model", "mode", "link", "trust_node_udp", "trust_node_tcp", "nvs_dir", "behaviour", "baud", "usage_period_ms",
+               {"name", "model", "mode", "link", "links", "trust_node_udp", "trust_node_tcp", "nvs_dir", "behaviour", "baud", "usage_period_ms",
                 "modbus_tcp", "load_ohm", "yeelight", "yeelight_discovery", "power", "tap", "ip", "mac",
                 "ram_budget_kib", "image", "seed"},
                "[[device]]");
@@ -196,9 +225,10 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
     if (t->contains("model")) check_one_of(file, *t, "model", d.model, models);
     read_powered_keys(file, *t, d);
     if (d.mode == "at") {  // the appliance MCU talks to its module in memory; the module's socket: UDP or TCP
-      if (t->contains("link"))
-        fail(file, t->get("link")->source(), "'link' does not apply to mode 'at' (the module reaches the trust node "
-                                             "over UDP or TCP: trust_node_udp / trust_node_tcp)");
+      for (const char* key : {"link", "links"})
+        if (t->contains(key))
+          fail(file, t->get(key)->source(), std::string("'") + key + "' does not apply to mode 'at' (the module reaches "
+                                            "one trust node over UDP or TCP: trust_node_udp / trust_node_tcp)");
       // exactly one of trust_node_udp (UDP link) and trust_node_tcp (TCP link, serial framing)
       const bool tcp = t->contains("trust_node_tcp");
       if (tcp && t->contains("trust_node_udp"))
@@ -214,8 +244,9 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
       }
       d.baud = 0;  // the module's default unless 'baud' says otherwise
     } else if (tap) {  // the module's own MAC and address on its TAP interface; real UDP to the trust node
-      if (t->contains("link"))
-        fail(file, t->get("link")->source(), "'link' does not apply to a TAP module (its link is 'tap')");
+      for (const char* key : {"link", "links"})
+        if (t->contains(key))
+          fail(file, t->get(key)->source(), std::string("'") + key + "' does not apply to a TAP module (its link is 'tap')");
       if (t->contains("trust_node_tcp"))
         fail(file, t->get("trust_node_tcp")->source(), "'trust_node_tcp' applies only to mode = \"at\" (TAP modules use UDP)");
       d.tap = get_string(file, *t, "tap", true, "");
@@ -240,7 +271,7 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
         if (t->contains(key)) fail(file, t->get(key)->source(), std::string("'") + key + "' applies only to a TAP module (tap = \"...\")");
       for (const char* key : {"trust_node_udp", "trust_node_tcp"})
         if (t->contains(key)) fail(file, t->get(key)->source(), std::string("'") + key + "' applies only to mode = \"at\"");
-      d.link = get_string(file, *t, "link", true, "");
+      read_links(file, *t, d);
     }
     d.nvs_dir = get_string(file, *t, "nvs_dir", true, "");
     d.behaviour = get_string(file, *t, "behaviour", false, "honest");

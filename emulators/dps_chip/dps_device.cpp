@@ -86,7 +86,7 @@ nlohmann::json DpsDevice::status() const {
   s["output"] = chip_.output();
   if (runtime_)
     s["firmware"] = {{"powered", runtime_->powered()}, {"boot_count", runtime_->boot_count()},
-                     {"reset_reason", runtime_->reset_reason()}};
+                     {"reset_reason", runtime_->reset_reason()}, {"node_index", runtime_->node_index()}};
   return s;
 }
 

@@ -48,7 +48,8 @@ class DpsDevice : public Device {
   DeviceKind kind() const override { return DeviceKind::dps; }
   /// reboot, hang, clock_skew, clock when it runs the firmware (a link); none for a bare chip.
   std::vector<std::string> control_commands() const override;
-  /// Device::status() plus modbus_tcp, vin, output, firmware (powered, boot_count, reset_reason) when it has one.
+  /// Device::status() plus modbus_tcp, vin, output, firmware (powered, boot_count, reset_reason, node_index)
+  /// when it has one.
   nlohmann::json status() const override;
   nlohmann::json reboot() override;
   nlohmann::json hang() override;

@@ -16,6 +16,7 @@ nlohmann::json SocModule::status() const {
   s["boot_count"] = runtime_.boot_count();
   s["reset_reason"] = runtime_.reset_reason();
   s["hung"] = runtime_.hung();
+  s["node_index"] = runtime_.node_index();  // the trust node it talks to (docs/emulators.md `links`)
   return s;
 }
 

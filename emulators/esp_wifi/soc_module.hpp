@@ -24,7 +24,7 @@ class SocModule : public Device {
   void start() override { runtime_.start(); }
   void stop() override { runtime_.stop(); }
   std::vector<std::string> control_commands() const override;
-  /// Device::status() plus powered, boot_count, reset_reason, hung.
+  /// Device::status() plus powered, boot_count, reset_reason, hung, node_index (the trust node of spec.links).
   nlohmann::json status() const override;
 
   nlohmann::json reboot() override;

@@ -93,7 +93,36 @@ static void send_hello(iotw_fw *fw) {
   fw->state = IOTW_FW_HELLO_SENT;
   fw->last_tx_hello_ms = now(fw);
   fw->nonce_cached = 0; /* faults.cached_nonce: a new session caches the next nonce */
+  if (fw->hellos_unanswered < 255u) fw->hellos_unanswered++;
   if (send_env(fw, &env) == 0) log_ev(fw, IOTW_LOG_INFO, "hello_sent", "");
+}
+
+/* The port knows several trust nodes (a mesh; docs/protocol.md §6 "Several trust nodes"). */
+static int multi_node(const iotw_fw *fw) { return fw->port->node_count > 1u && fw->port->select_node != NULL; }
+
+/* Move to the next trust node and send Hello there. What was in flight (a held Attestation or Result) belongs to
+ * the old node's round and is dropped: a request of one node is never answered on another. Once every node was
+ * tried without a Welcome, the Hello waits for the retry period (no Hello storm while no node assigns). */
+static void failover(iotw_fw *fw, const char *reason) {
+  const unsigned from = fw->node_index;
+  fw->node_index = (uint8_t)((from + 1u) % fw->port->node_count);
+  fw->stats.failovers++;
+  char d[48];
+  snprintf(d, sizeof d, "from=%u to=%u reason=%s", from, (unsigned)fw->node_index, reason);
+  log_ev(fw, IOTW_LOG_WARN, "failover", d);
+  fw->port->select_node(fw->port->ctx, fw->node_index, reason);
+  fw->held_valid = 0;
+  fw->slow_valid = 0;
+  iotw_frame_decoder_init(&fw->decoder); /* a partial frame of the old node's */
+  fw->rx_run = 0;
+  fw->hellos_unanswered = 0;
+  const uint64_t t = now(fw);
+  fw->last_rx_ms = t;
+  const int paced = fw->failovers_unwelcomed + 1u >= fw->port->node_count &&
+                    elapsed(t, fw->last_tx_hello_ms) < IOTW_FW_HELLO_RETRY_MS;
+  if (fw->failovers_unwelcomed < 255u) fw->failovers_unwelcomed++;
+  fw->state = IOTW_FW_HELLO_SENT;
+  if (!paced) send_hello(fw); /* else iotw_fw_poll sends it when the retry period is up */
 }
 
 /* Re-attach: back to HELLO_SENT with a fresh Hello. */
@@ -235,6 +264,7 @@ int iotw_fw_boot(iotw_fw *fw, const iotw_fw_config *cfg, const iotw_port *port) 
   fw->last_rx_ms = fw->boot_ms;
   fw->heartbeat_interval_ms = IOTW_FW_HEARTBEAT_MS;
   if (lv_on(fw)) load_checkpoint(fw);
+  if (multi_node(fw)) fw->port->select_node(fw->port->ctx, 0, "boot"); /* every boot starts at the first node */
   char detail[48];
   snprintf(detail, sizeof detail, "boot_count=%lu reset_reason=%lu", (unsigned long)fw->boot_count,
            (unsigned long)cfg->reset_reason);
@@ -263,6 +293,7 @@ static void on_challenge(iotw_fw *fw, const iotw_v1_Challenge *c) {
 
 static void on_welcome(iotw_fw *fw, const iotw_v1_Welcome *w) {
   fw->state = IOTW_FW_ATTACHED;
+  fw->failovers_unwelcomed = 0;
   fw->known_height = w->height;
   if (w->heartbeat_interval_ms) fw->heartbeat_interval_ms = w->heartbeat_interval_ms;
   fw->last_heartbeat_ms = now(fw);
@@ -581,7 +612,14 @@ static void on_error(iotw_fw *fw, const iotw_v1_Error *e) {
   char detail[96];
   snprintf(detail, sizeof detail, "code=%lu text=%s", (unsigned long)e->code, e->text);
   log_ev(fw, IOTW_LOG_WARN, "node_error", detail);
-  if (e->code == 1u) reattach(fw, "not_registered");
+  if (e->code == 1u) {
+    reattach(fw, "not_registered");
+  } else if (e->code == 6u) { /* this node of a mesh does not assign jobs now */
+    if (multi_node(fw))
+      failover(fw, "not_assigning");
+    else if (fw->state == IOTW_FW_ATTACHED)
+      reattach(fw, "not_assigning"); /* one node: Hello again, retried until it assigns */
+  }
 }
 
 /* A message that is well-formed but not acceptable in the current state. */
@@ -599,6 +637,7 @@ static void on_payload(iotw_fw *fw, const uint8_t *payload, size_t len) {
   }
   fw->stats.frames_rx++;
   fw->last_rx_ms = now(fw);
+  fw->hellos_unanswered = 0;
   int attached = fw->state == IOTW_FW_ATTACHED;
   switch (env.which_body) {
     case iotw_v1_Envelope_challenge_tag:
@@ -670,7 +709,8 @@ void iotw_fw_on_rx(iotw_fw *fw, const uint8_t *data, size_t len) {
     on_payload(fw, data, (size_t)n);
     return;
   }
-  for (size_t i = 0; i < len && fw->state != IOTW_FW_OFF; i++) {
+  const uint8_t node = fw->node_index; /* a failover drops the rest: those bytes came from the old node */
+  for (size_t i = 0; i < len && fw->state != IOTW_FW_OFF && fw->node_index == node; i++) {
     const uint8_t *payload;
     size_t plen;
     const size_t run = fw->rx_run; /* wire bytes of the frame this delimiter ends */
@@ -699,13 +739,20 @@ void iotw_fw_poll(iotw_fw *fw) {
   if (fw->state == IOTW_FW_OFF) return;
   uint64_t t = now(fw);
   if (fw->state != IOTW_FW_ATTACHED) {
-    if (elapsed(t, fw->last_tx_hello_ms) >= IOTW_FW_HELLO_RETRY_MS) send_hello(fw);
+    if (elapsed(t, fw->last_tx_hello_ms) < IOTW_FW_HELLO_RETRY_MS) return;
+    if (multi_node(fw) && fw->hellos_unanswered >= IOTW_FW_FAILOVER_HELLOS)
+      failover(fw, "no_answer");
+    else
+      send_hello(fw);
     return;
   }
   poll_collusion(fw);
   poll_slow_result(fw, 0);
   if (elapsed(t, fw->last_rx_ms) >= (uint64_t)IOTW_FW_LINK_TIMEOUT_BEATS * fw->heartbeat_interval_ms) {
-    reattach(fw, "link_timeout");
+    if (multi_node(fw))
+      failover(fw, "link_timeout"); /* several nodes: the next one, not the silent one again */
+    else
+      reattach(fw, "link_timeout");
     return;
   }
   if (elapsed(t, fw->last_heartbeat_ms) >= fw->heartbeat_interval_ms) {

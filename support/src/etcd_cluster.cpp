@@ -83,12 +83,16 @@ EtcdCluster::EtcdCluster(fs::path dir, EtcdClusterOptions opt) : dir_(std::move(
     }
     wait_healthy(all);
   } catch (...) {
-    sup_.stop_all(2s);
+    for (int i = size() - 1; i >= 0; --i) sup_.stop(members_[i].name, 2s);
     throw;
   }
 }
 
-EtcdCluster::~EtcdCluster() { sup_.stop_all(5s); }
+EtcdCluster::~EtcdCluster() {
+  // One member at a time, last first: SIGTERM to all at once leaves each waiting for peers that are shutting
+  // down too (the leader tries to hand its role over) until the grace ends.
+  for (int i = size() - 1; i >= 0; --i) sup_.stop(members_[i].name, 5s);
+}
 
 void EtcdCluster::start_member(int i, bool existing) {
   Member& m = members_.at(i);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #include "device_runtime.hpp"
@@ -55,13 +56,15 @@ class DeviceRuntimeTest : public ::testing::Test {
       thread.join();
     }
   };
-  std::unique_ptr<Running> run(const std::string& behaviour, const std::string& seed = "") {
+  std::unique_ptr<Running> run(const std::string& behaviour, const std::string& seed = "",
+                               const std::vector<std::string>& links = {}) {
     auto r = std::make_unique<Running>();
     r->log = std::make_unique<iotw::emu::EventLog>(events_);
     iotw::emu::DeviceSpec spec;
     spec.name = "esp-07";
     spec.model = "esp8266";
-    spec.link = slave_path_;
+    spec.link = links.empty() ? slave_path_ : links.front();
+    spec.links = links;
     spec.nvs_dir = nvs_.string();
     spec.behaviour = behaviour;
     spec.seed = seed;
@@ -287,4 +290,60 @@ TEST_F(DeviceRuntimeTest, HonestDeviceIgnoresLineNoise) {
   ASSERT_TRUE(node.expect(iotw_v1_Envelope_heartbeat_tag, m));  // still heartbeating after the noise
   EXPECT_EQ(r->dev->state(), IOTW_FW_ATTACHED);
   EXPECT_EQ(r->dev->boot_count(), 1u);
+}
+
+// A device that knows two trust nodes (pool key `links`): the first answers its Hello with Error 6 (not assigning,
+// docs/protocol.md §6 "Several trust nodes (mesh failover)"); the device registers on the second and works there.
+TEST_F(DeviceRuntimeTest, WithTwoLinksItRegistersOnTheSecondWhenTheFirstIsNotAssigning) {
+  int master2 = -1, slave2 = -1;
+  char name2[64];
+  ASSERT_EQ(openpty(&master2, &slave2, name2, nullptr, nullptr), 0);
+  termios t{};
+  tcgetattr(slave2, &t);
+  cfmakeraw(&t);
+  tcsetattr(slave2, TCSANOW, &t);
+  const std::string second_path = name2;
+  {
+    auto r = run("honest", "", {slave_path_, second_path});
+    FakeTrustNode first(master_), second(master2);
+    iotw_v1_Envelope m;
+    ASSERT_TRUE(first.expect(iotw_v1_Envelope_hello_tag, m));
+    iotw_v1_Envelope err = iotw_v1_Envelope_init_zero;
+    err.which_body = iotw_v1_Envelope_error_tag;
+    err.body.error.code = 6;
+    std::strcpy(err.body.error.text, "not_assigning");
+    first.send(err);
+    const auto pk = register_device(second);  // Hello, Challenge, Prove, Welcome on the second link
+    ASSERT_TRUE(second.expect(iotw_v1_Envelope_heartbeat_tag, m));  // attached there
+    // It works on the second node: an Assignment gets its Result there.
+    iotw_block_header h{};
+    h.version = 1;
+    h.height = 7;
+    memcpy(h.miner_pubkey, pk.data(), 32);
+    iotw_v1_Envelope a = iotw_v1_Envelope_init_zero;
+    a.which_body = iotw_v1_Envelope_assignment_tag;
+    a.body.assignment.assignment_id = 21;
+    iotw_block_header_pack(&h, a.body.assignment.header);
+    second.send(a);
+    ASSERT_TRUE(second.expect(iotw_v1_Envelope_result_tag, m));
+    EXPECT_EQ(m.body.result.assignment_id, 21u);
+    EXPECT_FALSE(first.expect(iotw_v1_Envelope_heartbeat_tag, m, 300)) << "nothing goes to the first node any more";
+    EXPECT_EQ(r->dev->node_index(), 1u);
+    EXPECT_EQ(r->dev->stats().failovers, 1u);
+    EXPECT_EQ(r->dev->boot_count(), 1u);  // a failover is not a reset
+  }
+  ::close(master2);
+  ::close(slave2);
+  std::vector<nlohmann::json> selected;
+  std::ifstream in(events_);
+  for (std::string line; std::getline(in, line);) {
+    const auto e = nlohmann::json::parse(line, nullptr, false);
+    if (e.is_object() && e.value("kind", "") == "node_selected") selected.push_back(e["fields"]);
+  }
+  ASSERT_EQ(selected.size(), 2u);
+  EXPECT_EQ(selected[0]["index"], 0);
+  EXPECT_EQ(selected[0]["reason"], "boot");
+  EXPECT_EQ(selected[1]["index"], 1);
+  EXPECT_EQ(selected[1]["link"], second_path);
+  EXPECT_EQ(selected[1]["reason"], "not_assigning");
 }

@@ -271,3 +271,60 @@ TEST(PoolConfig, AnyModelTakesAnOptionalSeedOf64HexCharacters) {
   EXPECT_EQ(cfg.devices[0].seed, "") << "no seed: the OS's randomness";
   EXPECT_NE(error_of("badseed", dev + "seed = \"abc\"\n").find("'seed' must be 64 hex characters"), std::string::npos);
 }
+
+TEST(PoolConfig, LinksListsOneSerialLinkPerTrustNodeInFailoverOrder) {
+  auto cfg = iotw::emu::load_pool_config(write_temp("links", R"([[device]]
+name = "esp-01"
+model = "esp8266"
+links = ["/dev/pts/9", "/dev/pts/10", "/dev/pts/11"]
+nvs_dir = "n1"
+[[device]]
+name = "dps-01"
+model = "dps"
+links = ["/dev/pts/12", "/dev/pts/13"]
+nvs_dir = "n2"
+[[device]]
+name = "esp-02"
+model = "esp32"
+link = "/dev/pts/14"
+nvs_dir = "n3"
+)"));
+  ASSERT_EQ(cfg.devices.size(), 3u);
+  EXPECT_EQ(cfg.devices[0].links, (std::vector<std::string>{"/dev/pts/9", "/dev/pts/10", "/dev/pts/11"}));
+  EXPECT_EQ(cfg.devices[0].link, "/dev/pts/9");  // the first trust node's
+  EXPECT_EQ(cfg.devices[1].links.size(), 2u);
+  EXPECT_TRUE(cfg.devices[2].links.empty());  // one trust node
+  EXPECT_EQ(cfg.devices[2].link, "/dev/pts/14");
+}
+
+TEST(PoolConfig, LinkAndLinksMistakesNameTheLine) {
+  const std::string dev = "[[device]]\nname = \"a\"\nmodel = \"esp32\"\nnvs_dir = \"n\"\n";
+  auto e = error_of("both", dev + "link = \"/dev/pts/1\"\nlinks = [\"/dev/pts/1\", \"/dev/pts/2\"]\n");
+  EXPECT_NE(e.find("iotw_pool_both.toml:5:"), std::string::npos) << e;
+  EXPECT_NE(e.find("'link' and 'links' exclude each other"), std::string::npos) << e;
+
+  e = error_of("neither", dev);
+  EXPECT_NE(e.find("iotw_pool_neither.toml:1:"), std::string::npos) << e;
+  EXPECT_NE(e.find("missing key 'link'"), std::string::npos) << e;
+
+  e = error_of("empty_links", dev + "links = []\n");
+  EXPECT_NE(e.find(":5:"), std::string::npos) << e;
+  EXPECT_NE(e.find("array of 1..255 serial paths"), std::string::npos) << e;
+
+  e = error_of("not_string", dev + "links = [\n  \"/dev/pts/1\",\n  7,\n]\n");
+  EXPECT_NE(e.find(":7:"), std::string::npos) << e;
+  EXPECT_NE(e.find("non-empty strings"), std::string::npos) << e;
+
+  e = error_of("twice", dev + "links = [\"/dev/pts/1\", \"/dev/pts/1\"]\n");
+  EXPECT_NE(e.find("names '/dev/pts/1' twice"), std::string::npos) << e;
+
+  e = error_of("at_links", "[[device]]\nname = \"a\"\nmodel = \"esp32\"\nnvs_dir = \"n\"\nmode = \"at\"\n"
+                           "trust_node_udp = \"127.0.0.1:5000\"\nlinks = [\"/dev/pts/1\"]\n");
+  EXPECT_NE(e.find(":7:"), std::string::npos) << e;
+  EXPECT_NE(e.find("'links' does not apply to mode 'at'"), std::string::npos) << e;
+
+  e = error_of("qemu_links", "[[device]]\nname = \"q\"\nmodel = \"qemu-cortex-m3\"\nnvs_dir = \"n\"\nimage = \"x.elf\"\n"
+                             "seed = \"" + std::string(64, 'a') + "\"\nlinks = [\"/dev/pts/1\", \"/dev/pts/2\"]\n");
+  EXPECT_NE(e.find(":7:"), std::string::npos) << e;
+  EXPECT_NE(e.find("'links' does not apply to model 'qemu-cortex-m3'"), std::string::npos) << e;
+}

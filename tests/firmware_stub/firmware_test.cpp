@@ -43,6 +43,7 @@ class MockPort {
   MOCK_METHOD(void, ed25519_sign, (const uint8_t *sk, const uint8_t *msg, size_t len, uint8_t *sig));
   MOCK_METHOD(void, log, (iotw_log_level level, const char *event, const char *detail));
   MOCK_METHOD(int, ed25519_verify, (const uint8_t *pk, const uint8_t *msg, size_t len, const uint8_t *sig));
+  MOCK_METHOD(void, select_node, (uint8_t index, const char *reason));
 
   /** The C port table whose entries trampoline into this mock. */
   iotw_port table(iotw_link_kind kind) {
@@ -67,6 +68,7 @@ class MockPort {
     p.ed25519_verify = [](void *c, const uint8_t pk[32], const uint8_t *m, size_t n, const uint8_t sig[64]) {
       return self(c)->ed25519_verify(pk, m, n, sig);
     };
+    p.select_node = [](void *c, uint8_t i, const char *r) { self(c)->select_node(i, r); };  // used when node_count > 1
     return p;
   }
 
@@ -157,6 +159,7 @@ class FirmwareTest : public ::testing::Test {
 
   int boot(iotw_link_kind kind = IOTW_LINK_SERIAL) {
     port = mock.table(kind);
+    port.node_count = node_count;
     return iotw_fw_boot(&fw, &cfg, &port);
   }
 
@@ -318,6 +321,7 @@ class FirmwareTest : public ::testing::Test {
   }
 
   NiceMock<MockPort> mock;
+  uint8_t node_count = 0;  ///< port.node_count at boot (0 = one trust node)
   iotw_port port{};
   iotw_fw fw{};
   iotw_fw_config cfg{"esp-03", "esp8266", "1.2.3", 4, {}, nullptr, nullptr};
@@ -1485,6 +1489,222 @@ TEST_F(LightVerificationTest, AcceptForgedCheckpointAdoptsAForgeryAndVouchesForI
   EXPECT_EQ(fw.stats.checkpoints_adopted, 1u);
   EXPECT_EQ(fw.stats.checkpoints_rejected, 0u);
   EXPECT_EQ(witness_all(1, linked_header(42, fork)).first.verdict, iotw_v1_Verdict_VERDICT_VALID);
+}
+
+// Several trust nodes (docs/protocol.md §6 "Several trust nodes (mesh failover)"): Error 6, silence and unanswered
+// Hellos move the device to the next node of its list.
+class MeshTest : public FirmwareTest {
+ protected:
+  void SetUp() override {
+    FirmwareTest::SetUp();
+    node_count = 3;
+    ON_CALL(mock, select_node(_, _)).WillByDefault([this](uint8_t i, const char *r) {
+      selected.emplace_back(i, r);
+    });
+  }
+  /** The detail of the last log line of kind event ("" if none). */
+  std::string last_detail(const std::string &event) const {
+    for (auto it = logs.rbegin(); it != logs.rend(); ++it)
+      if (it->first == event) return it->second;
+    return "";
+  }
+  /** Challenge / Prove / Welcome on the current node (after its Hello was taken). */
+  void register_here() {
+    deliver(challenge(0x33));
+    take_one(iotw_v1_Envelope_prove_tag);
+    deliver(welcome(42, 1000));
+    ASSERT_EQ(iotw_fw_get_state(&fw), IOTW_FW_ATTACHED);
+  }
+  std::vector<std::pair<unsigned, std::string>> selected;  ///< select_node calls: index, reason
+};
+
+TEST_F(MeshTest, BootSelectsTheFirstNode) {
+  ASSERT_EQ(boot(), 0);
+  ASSERT_EQ(selected.size(), 1u);
+  EXPECT_EQ(selected[0], (std::pair<unsigned, std::string>{0, "boot"}));
+  take_one(iotw_v1_Envelope_hello_tag);
+}
+
+TEST_F(MeshTest, ErrorNotAssigningMovesToTheNextNodeWithAHello) {
+  ASSERT_EQ(boot(), 0);
+  take_one(iotw_v1_Envelope_hello_tag);
+  deliver(error(6));  // the answer to our Hello: this node does not assign jobs now
+  ASSERT_EQ(selected.size(), 2u);
+  EXPECT_EQ(selected[1], (std::pair<unsigned, std::string>{1, "not_assigning"}));
+  EXPECT_EQ(fw.node_index, 1u);
+  EXPECT_EQ(iotw_fw_get_state(&fw), IOTW_FW_HELLO_SENT);
+  iotw_v1_Envelope h = take_one(iotw_v1_Envelope_hello_tag);  // at once, on the new node
+  EXPECT_EQ(h.body.hello.boot_count, 1u);                     // a failover is not a boot
+  EXPECT_EQ(nvs["boot.count"], (Bytes{1, 0, 0, 0}));
+  EXPECT_EQ(fw.stats.failovers, 1u);
+  EXPECT_EQ(fw.stats.reattaches, 0u);
+  EXPECT_EQ(last_detail("failover"), "from=0 to=1 reason=not_assigning");
+  register_here();
+  // Attached on node 1, which then loses the leadership: its next answer is Error 6.
+  deliver(error(6));
+  EXPECT_EQ(iotw_fw_get_state(&fw), IOTW_FW_HELLO_SENT);
+  take_one(iotw_v1_Envelope_hello_tag);
+  EXPECT_EQ(selected.back(), (std::pair<unsigned, std::string>{2, "not_assigning"}));
+  EXPECT_EQ(last_detail("failover"), "from=1 to=2 reason=not_assigning");
+  // Jobs are answered only once attached on the new node.
+  Bytes header = header_bytes(1, 43, fw.pk);
+  deliver(assignment(5, header));
+  EXPECT_TRUE(take_sent().empty());
+  EXPECT_EQ(fw.stats.failovers, 2u);
+}
+
+TEST_F(MeshTest, TheListWrapsAndAFullCircleWithoutWelcomePacesTheHello) {
+  node_count = 2;
+  ASSERT_EQ(boot(), 0);
+  take_one(iotw_v1_Envelope_hello_tag);
+  deliver(error(6));
+  take_one(iotw_v1_Envelope_hello_tag);  // node 1 at once
+  deliver(error(6));                     // node 1 does not assign either: back to node 0 ...
+  EXPECT_EQ(selected.back(), (std::pair<unsigned, std::string>{0, "not_assigning"}));
+  EXPECT_TRUE(take_sent().empty());      // ... but every node was tried: no Hello storm
+  EXPECT_EQ(iotw_fw_get_state(&fw), IOTW_FW_HELLO_SENT);
+  now += IOTW_FW_HELLO_RETRY_MS - 1;
+  iotw_fw_poll(&fw);
+  EXPECT_TRUE(take_sent().empty());
+  now += 1;
+  iotw_fw_poll(&fw);
+  take_one(iotw_v1_Envelope_hello_tag);  // the retry period after the last Hello
+  EXPECT_EQ(fw.node_index, 0u);
+  register_here();                       // a Welcome ends the circle: the next failover is immediate again
+  deliver(error(6));
+  take_one(iotw_v1_Envelope_hello_tag);
+  EXPECT_EQ(fw.node_index, 1u);
+}
+
+TEST_F(MeshTest, SilenceWhileAttachedMovesToTheNextNodeNotTheSameOne) {
+  ASSERT_EQ(boot(), 0);
+  take_one(iotw_v1_Envelope_hello_tag);
+  register_here();
+  take_sent();
+  now += IOTW_FW_LINK_TIMEOUT_BEATS * 1000u - 1;
+  iotw_fw_poll(&fw);
+  EXPECT_EQ(iotw_fw_get_state(&fw), IOTW_FW_ATTACHED);
+  take_sent();
+  now += 1;
+  iotw_fw_poll(&fw);
+  EXPECT_EQ(iotw_fw_get_state(&fw), IOTW_FW_HELLO_SENT);
+  take_one(iotw_v1_Envelope_hello_tag);
+  EXPECT_EQ(selected.back(), (std::pair<unsigned, std::string>{1, "link_timeout"}));
+  EXPECT_EQ(fw.stats.failovers, 1u);
+  EXPECT_EQ(fw.stats.reattaches, 0u);
+  EXPECT_EQ(fw.boot_count, 1u);
+}
+
+TEST_F(MeshTest, UnansweredHellosMoveToTheNextNode) {
+  ASSERT_EQ(boot(), 0);  // node 0 is dead: Hello 1 at boot
+  take_one(iotw_v1_Envelope_hello_tag);
+  for (unsigned i = 1; i < IOTW_FW_FAILOVER_HELLOS; i++) {  // Hellos 2 .. N, one per retry period, same node
+    now += IOTW_FW_HELLO_RETRY_MS;
+    iotw_fw_poll(&fw);
+    take_one(iotw_v1_Envelope_hello_tag);
+    EXPECT_EQ(fw.node_index, 0u);
+  }
+  now += IOTW_FW_HELLO_RETRY_MS;  // N Hellos unanswered: the next node, with a Hello
+  iotw_fw_poll(&fw);
+  take_one(iotw_v1_Envelope_hello_tag);
+  EXPECT_EQ(selected.back(), (std::pair<unsigned, std::string>{1, "no_answer"}));
+  EXPECT_EQ(fw.stats.failovers, 1u);
+  // Node 1 answers a Hello (a Challenge; the Prove is lost): the count of unanswered Hellos starts again.
+  now += IOTW_FW_HELLO_RETRY_MS;
+  iotw_fw_poll(&fw);
+  take_one(iotw_v1_Envelope_hello_tag);
+  deliver(challenge(1));
+  take_one(iotw_v1_Envelope_prove_tag);
+  for (unsigned i = 0; i < IOTW_FW_FAILOVER_HELLOS; i++) {
+    now += IOTW_FW_HELLO_RETRY_MS;
+    iotw_fw_poll(&fw);
+    take_one(iotw_v1_Envelope_hello_tag);
+    EXPECT_EQ(fw.node_index, 1u);
+  }
+  now += IOTW_FW_HELLO_RETRY_MS;
+  iotw_fw_poll(&fw);
+  take_one(iotw_v1_Envelope_hello_tag);
+  EXPECT_EQ(selected.back(), (std::pair<unsigned, std::string>{2, "no_answer"}));
+  EXPECT_EQ(fw.stats.failovers, 2u);
+}
+
+TEST_F(MeshTest, WorkInFlightAtTheSwitchIsNeverAnsweredOnTheNewNode) {
+  cfg.faults.slow_miner = 1;  // holds its Result until after the deadline: in flight at the switch
+  ASSERT_EQ(boot(), 0);
+  take_one(iotw_v1_Envelope_hello_tag);
+  register_here();
+  deliver(assignment(77, header_bytes(1, 43, fw.pk)));
+  EXPECT_TRUE(take_sent().empty());
+  deliver(error(6));
+  take_one(iotw_v1_Envelope_hello_tag);
+  register_here();
+  now += 2000 + IOTW_FW_SLOW_MINER_LATE_MS;
+  deliver(heartbeat_ack(1, 42));
+  iotw_fw_poll(&fw);
+  for (const auto &m : take_sent()) EXPECT_NE(m.which_body, iotw_v1_Envelope_result_tag);
+  EXPECT_EQ(fw.stats.results, 0u);
+}
+
+TEST_F(MeshTest, BytesAfterTheErrorInTheSameReadBelongToTheOldNode) {
+  ASSERT_EQ(boot(), 0);
+  take_sent();
+  Bytes b = wire(error(6));
+  Bytes ch = wire(challenge(7));
+  b.insert(b.end(), ch.begin(), ch.end());
+  iotw_fw_on_rx(&fw, b.data(), b.size());
+  take_one(iotw_v1_Envelope_hello_tag);  // the Hello to node 1, no Prove for node 0's Challenge
+  EXPECT_EQ(iotw_fw_get_state(&fw), IOTW_FW_HELLO_SENT);
+}
+
+TEST_F(MeshTest, OneNodeNeverSelectsAndRetriesTheSameNode) {
+  node_count = 1;
+  EXPECT_CALL(mock, select_node(_, _)).Times(0);
+  ASSERT_EQ(boot(), 0);
+  take_one(iotw_v1_Envelope_hello_tag);
+  deliver(error(6));  // not attached: logged only, the Hello retry goes on
+  EXPECT_TRUE(take_sent().empty());
+  for (unsigned i = 0; i < IOTW_FW_FAILOVER_HELLOS + 2; i++) {
+    now += IOTW_FW_HELLO_RETRY_MS;
+    iotw_fw_poll(&fw);
+    take_one(iotw_v1_Envelope_hello_tag);
+  }
+  register_here();
+  deliver(error(6));  // attached: Hello again to the same node
+  take_one(iotw_v1_Envelope_hello_tag);
+  EXPECT_EQ(fw.stats.reattaches, 1u);
+  EXPECT_EQ(fw.stats.failovers, 0u);
+  register_here();
+  now += IOTW_FW_LINK_TIMEOUT_BEATS * 1000u;
+  iotw_fw_poll(&fw);
+  take_one(iotw_v1_Envelope_hello_tag);
+  EXPECT_EQ(fw.stats.reattaches, 2u);
+  EXPECT_EQ(fw.stats.failovers, 0u);
+  EXPECT_FALSE(logged("failover"));
+}
+
+TEST_F(MeshTest, WithoutSelectNodeSeveralNodesMeanOne) {
+  ASSERT_EQ(boot(), 0);
+  port.select_node = nullptr;  // a port that cannot switch
+  take_one(iotw_v1_Envelope_hello_tag);
+  deliver(error(6));
+  EXPECT_TRUE(take_sent().empty());
+  EXPECT_EQ(fw.stats.failovers, 0u);
+}
+
+// Over a datagram link (UDP: one address per trust node) the same rule holds; the Error 6 of the vector in
+// docs/protocol.md §3 ("5a 02 08 06") is what moves the device.
+TEST_F(MeshTest, DatagramLinkFailsOverOnTheDocumentedErrorBytes) {
+  node_count = 2;
+  ASSERT_EQ(boot(IOTW_LINK_DATAGRAM), 0);
+  take_one(iotw_v1_Envelope_hello_tag);
+  const uint8_t payload[] = {0x5a, 0x02, 0x08, 0x06};
+  uint8_t dgram[16];
+  const size_t n = iotw_datagram_encode(payload, sizeof payload, dgram, sizeof dgram);
+  ASSERT_GT(n, 0u);
+  iotw_fw_on_rx(&fw, dgram, n);
+  take_one(iotw_v1_Envelope_hello_tag);
+  EXPECT_EQ(selected.back(), (std::pair<unsigned, std::string>{1, "not_assigning"}));
+  EXPECT_EQ(fw.stats.failovers, 1u);
 }
 
 }  // namespace

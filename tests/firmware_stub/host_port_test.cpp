@@ -229,4 +229,72 @@ TEST_F(HostPortTest, SeededIdentityFollowsTheSeedOnABlankFlash) {
   EXPECT_NE(first_boot_pk(nullptr), first_boot_pk(nullptr)) << "unseeded: OS randomness";
 }
 
+/** The host port of a device that knows two trust nodes: one link each, select_node picks the one send writes to. */
+struct TwoLinks {
+  std::vector<Bytes> link[2];
+  unsigned current = 9;  ///< none chosen yet
+  std::vector<std::string> reasons;
+};
+
+/** The messages in one link's frames. */
+std::vector<iotw_v1_Envelope> decode_frames(const std::vector<Bytes> &frames) {
+  std::vector<iotw_v1_Envelope> out;
+  for (const Bytes &f : frames) {
+    iotw_frame_decoder dec;
+    iotw_frame_decoder_init(&dec);
+    for (uint8_t b : f) {
+      const uint8_t *payload;
+      size_t len;
+      if (iotw_frame_decoder_push(&dec, b, &payload, &len) != IOTW_FRAME_OK) continue;
+      iotw_v1_Envelope env;
+      if (iotw_msg_decode(payload, len, &env) == 0) out.push_back(env);
+    }
+  }
+  return out;
+}
+
+TEST_F(HostPortTest, SeveralTrustNodesSwitchTheLinkSendWritesTo) {
+  TwoLinks links;
+  ctx.user = &links;
+  ctx.send = [](void *u, const uint8_t *b, size_t n) {
+    auto *l = static_cast<TwoLinks *>(u);
+    if (l->current > 1) return -1;
+    l->link[l->current].emplace_back(b, b + n);
+    return 0;
+  };
+  ctx.select_node = [](void *u, uint8_t i, const char *reason) {
+    auto *l = static_cast<TwoLinks *>(u);
+    l->current = i;
+    l->reasons.emplace_back(reason);
+  };
+  ctx.node_count = 2;
+  ASSERT_EQ(iotw_host_port_init(&port, &ctx), 0);
+  EXPECT_EQ(port.node_count, 2u);
+  iotw_fw_config cfg{"host-1", "esp32", "0.1.0", 1, {}, nullptr, nullptr};
+  static iotw_fw fw;
+  ASSERT_EQ(iotw_fw_boot(&fw, &cfg, &port), 0);
+  ASSERT_EQ(decode_frames(links.link[0]).size(), 1u);  // Hello to the first node
+  EXPECT_TRUE(links.link[1].empty());
+  iotw_v1_Envelope err = iotw_v1_Envelope_init_zero;  // that node does not assign jobs
+  err.which_body = iotw_v1_Envelope_error_tag;
+  err.body.error.code = 6;
+  uint8_t payload[IOTW_FRAME_MAX_PAYLOAD], wire[IOTW_FRAME_MAX_WIRE];
+  const size_t n = iotw_msg_encode(&err, payload, sizeof payload);
+  const size_t w = iotw_frame_encode(payload, n, wire, sizeof wire);
+  iotw_fw_on_rx(&fw, wire, w);
+  const auto on_second = decode_frames(links.link[1]);
+  ASSERT_EQ(on_second.size(), 1u);
+  EXPECT_EQ(on_second[0].which_body, iotw_v1_Envelope_hello_tag);
+  EXPECT_EQ(links.reasons, (std::vector<std::string>{"boot", "not_assigning"}));
+  EXPECT_EQ(links.link[0].size(), 1u);
+}
+
+TEST_F(HostPortTest, OneTrustNodeLeavesThePortWithoutANodeList) {
+  ctx.select_node = [](void *, uint8_t, const char *) {};
+  ctx.node_count = 1;
+  ASSERT_EQ(iotw_host_port_init(&port, &ctx), 0);
+  EXPECT_EQ(port.node_count, 0u);
+  EXPECT_EQ(port.select_node, nullptr);
+}
+
 }  // namespace

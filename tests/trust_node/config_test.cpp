@@ -68,7 +68,7 @@ TEST(TrustNodeConfig, UnknownKeyNamesFileLineAndAllowedKeys) {
             "selection, diversity, vrf_suite, claim_window_ms");
   EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[nodes]\n"),
             "rig/tn.toml:4: unknown key 'nodes' in the top level; allowed: node, http, udp, tcp, serial, consensus, rewards, "
-            "device_tags, registration");
+            "device_tags, registration, store, mesh");
   EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[[serial]]\npath = \"/dev/pts/1\"\nspeed = 9600\n"),
             "rig/tn.toml:6: unknown key 'speed' in [[serial]]; allowed: path, baud");
 }
@@ -166,6 +166,58 @@ TEST(TrustNodeConfig, VrfSelectionWithSuiteAndClaimWindow) {
             "rig/tn.toml:5: [consensus] selection must be \"uniform\", \"reputation\" or \"vrf\"");
   EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[consensus]\nselection = \"vrf\"\nclaim_window_ms = 0\n"),
             "rig/tn.toml:6: [consensus] claim_window_ms must be an integer in 1..60000");
+}
+
+TEST(TrustNodeConfig, EtcdStoreAndMesh) {
+  const NodeConfig c = parse_config(R"(
+[node]
+seed = 1
+key = "node.key"
+[store]
+kind = "etcd"
+endpoints = ["127.0.0.1:2379", "[::1]:2380"]
+prefix = "/iotw/rig/"
+timeout_ms = 500
+[mesh]
+node_id = "tn-1"
+lease_ttl_s = 3
+)", "tn.toml", "/run");
+  EXPECT_EQ(c.store.kind, StoreConfig::Kind::etcd);
+  EXPECT_EQ(c.store.endpoints, (std::vector<std::string>{"127.0.0.1:2379", "[::1]:2380"}));
+  EXPECT_EQ(c.store.prefix, "/iotw/rig/");
+  EXPECT_EQ(c.store.timeout_ms, 500u);
+  ASSERT_TRUE(c.mesh);
+  EXPECT_EQ(c.mesh->node_id, "tn-1");
+  EXPECT_EQ(c.mesh->lease_ttl_s, 3u);
+  EXPECT_EQ(c.key, "/run/node.key");
+  EXPECT_TRUE(c.db.empty());
+  // Without [store] a node is a SQLite node alone, as before.
+  EXPECT_EQ(parse_config("[node]\ndb = \"l.sqlite\"\nseed = 1\n", "tn.toml", "/run").store.kind,
+            StoreConfig::Kind::sqlite);
+}
+
+TEST(TrustNodeConfig, StoreAndMeshErrorsNameFileAndLine) {
+  const std::string etcd = "[node]\nseed = 1\nkey = \"k\"\n[store]\nkind = \"etcd\"\n";
+  EXPECT_EQ(error_of("[node]\ndb = \"l\"\nseed = 1\n[store]\nkind = \"redis\"\n"),
+            "rig/tn.toml:5: [store] kind must be \"sqlite\" or \"etcd\"");
+  EXPECT_EQ(error_of(etcd), "rig/tn.toml:4: [store] kind = \"etcd\" needs endpoints = [\"HOST:PORT\", ...]");
+  EXPECT_EQ(error_of(etcd + "endpoints = [\"localhost\"]\n"),
+            "rig/tn.toml:6: [store] endpoints: each must be \"HOST:PORT\", got \"localhost\"");
+  EXPECT_EQ(error_of(etcd + "endpoints = []\n"), "rig/tn.toml:6: [store] endpoints must be an array of 1..16 \"HOST:PORT\" strings");
+  EXPECT_EQ(error_of("[node]\ndb = \"l\"\nseed = 1\n[store]\nendpoints = [\"a:1\"]\n"),
+            "rig/tn.toml:5: [store] endpoints applies only to kind = \"etcd\"");
+  EXPECT_EQ(error_of("[node]\ndb = \"l\"\nseed = 1\n[mesh]\nnode_id = \"tn-0\"\n"),
+            "rig/tn.toml:4: [mesh] needs the shared ledger: [store] kind = \"etcd\"");
+  const std::string ok = etcd + "endpoints = [\"127.0.0.1:2379\"]\n";
+  EXPECT_EQ(error_of(ok + "[mesh]\nnode_id = \"tn 0\"\n"),
+            "rig/tn.toml:8: [mesh] node_id must be 1..32 characters of A-Z a-z 0-9 _ . -");
+  EXPECT_EQ(error_of(ok + "[mesh]\nlease_ttl_s = 2\n"), "rig/tn.toml:7: [mesh] needs node_id");
+  EXPECT_EQ(error_of(ok + "[mesh]\nnode_id = \"a\"\nlease_ttl_s = 0\n"),
+            "rig/tn.toml:9: [mesh] lease_ttl_s must be an integer in 1..60");
+  EXPECT_EQ(error_of("[node]\nseed = 1\n[store]\nkind = \"etcd\"\nendpoints = [\"a:1\"]\n"),
+            "rig/tn.toml:1: [node] needs key (the node key file) with [store] kind = \"etcd\"");
+  EXPECT_EQ(error_of("[node]\ndb = \"l\"\nseed = 1\nkey = \"k\"\n[store]\nkind = \"etcd\"\nendpoints = [\"a:1\"]\n"),
+            "rig/tn.toml:2: [node] db is the SQLite file: not with [store] kind = \"etcd\"");
 }
 
 TEST(TrustNodeConfig, SeedAndDbAreRequired) {

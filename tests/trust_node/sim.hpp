@@ -2,6 +2,7 @@
 // recording sink, and scripted devices that sign with real libsodium keys (docs/protocol.md §5-§6).
 #pragma once
 #include <cstring>
+#include <utility>
 #include <deque>
 #include <map>
 #include <optional>
@@ -64,6 +65,8 @@ class MemLedger final : public Ledger {
   std::map<Key, Reputation> reputations() override { return rep; }
   void add_bad(const Key &k) override { ++rep[k].bad; }
   std::vector<Tx> pending_txs() override { return pending; }
+  /** Txs "another trust node" stored: the test puts them here (and in pending) itself. */
+  std::vector<Tx> new_pending_txs() override { return std::exchange(foreign, {}); }
   void upsert_device(const DeviceRecord &d) override {
     auto [it, fresh] = devs.emplace(d.pubkey, d);
     if (!fresh) it->second = DeviceRecord{d.pubkey, d.name, d.model, d.boot_count, it->second.first_seen_ms};
@@ -95,6 +98,7 @@ class MemLedger final : public Ledger {
 
   std::vector<Block> chain;
   std::vector<Tx> pending;
+  std::vector<Tx> foreign;  ///< returned (once) by new_pending_txs
   std::map<Key, DeviceRecord> devs;
   std::vector<BlacklistEntry> black;
   std::map<Key, uint64_t> seqs, bal;

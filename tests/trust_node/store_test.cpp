@@ -1,9 +1,11 @@
-// SqliteLedger: durable chain, pending txs, device registry and blacklist across a reopen.
+// SqliteLedger: the Ledger contract (ledger_contract.hpp: durable chain, pending txs, effects, device registry and
+// blacklist across a reopen), its own limits, and block_from_json.
 #include <cstring>
 #include <filesystem>
 
+#include "iotw/ledger_signing.h"
 #include "iotw/trust_node/sqlite_ledger.hpp"
-#include "sim.hpp"
+#include "ledger_contract.hpp"
 
 namespace iotw::tn::test {
 namespace {
@@ -18,90 +20,68 @@ struct TempDir {
   std::string path;
 };
 
-bool same(const Block &a, const Block &b) {
-  return block_to_json(a) == block_to_json(b);
-}
-
-TEST(SqliteLedger, ChainPendingDevicesAndBlacklistSurviveReopen) {
+/** A SQLite file in a temporary folder; open() opens (or reopens) it. */
+struct SqliteBackend : LedgerBackend {
+  std::unique_ptr<Ledger> open() override { return std::make_unique<SqliteLedger>(dir.file("ledger.sqlite")); }
   TempDir dir;
-  const std::string db = dir.file("ledger.sqlite");
-  std::vector<Block> chain;
-  std::vector<DeviceRecord> devices;
-  std::vector<BlacklistEntry> black;
-  std::string liar_hex;
-  {
-    SqliteLedger store(db);
-    Rig rig({}, &store);
-    for (int i = 0; i < 7; ++i) rig.add();
-    liar_hex = rig.add(Behaviour::invert_verdict).hex();
-    for (int i = 0; i < 30 && rig.core.blacklisted_count() == 0; ++i)
-      rig.submit("tx" + std::to_string(i)), rig.advance(rig.cfg.block_interval_ms);
-    ASSERT_EQ(rig.core.blacklisted_count(), 3u);
-    for (auto &[l, d] : rig.devices) rig.core.link_closed(l);  // no device left: the next tx stays pending
-    ASSERT_EQ(rig.submit("pending one").status, SubmitResult::accepted);
-    ASSERT_EQ(rig.core.pending_count(), 1u);
-    chain = store.blocks(0, 1000);
-    devices = store.devices();
-    black = store.blacklist();
-  }
-  SqliteLedger store(db);
-  ASSERT_GE(chain.size(), 2u);
-  const auto again = store.blocks(0, 1000);
-  ASSERT_EQ(again.size(), chain.size());
-  for (size_t i = 0; i < chain.size(); ++i) EXPECT_TRUE(same(again[i], chain[i])) << "height " << i;
-  EXPECT_EQ(store.devices().size(), 8u);
-  EXPECT_EQ(store.blacklist().size(), 3u);
-  bool liar_listed = false;
-  for (const auto &e : store.blacklist()) liar_listed |= to_hex(e.pubkey) == liar_hex;
-  EXPECT_TRUE(liar_listed);
-  ASSERT_EQ(store.pending_txs().size(), 1u);
-  EXPECT_EQ(store.max_round_id(), std::max(chain.back().round_id, black[0].round_id));
+};
 
-  // A core started on the reopened store continues the chain: same tip, ids move forward, devices known.
-  Rig rig({}, &store);
-  EXPECT_EQ(rig.core.height(), chain.back().height);
-  EXPECT_EQ(rig.core.pending_count(), 1u);
-  EXPECT_EQ(rig.core.blacklisted_count(), 3u);
-  for (int i = 0; i < 8; ++i) rig.add();  // same names -> same keys as before
-  for (const Event &e : rig.sink.of("device_registered")) EXPECT_EQ(e.fields["new"], false);
-  rig.advance(rig.cfg.block_interval_ms);
-  const auto last = store.blocks(chain.size(), 1);
-  ASSERT_EQ(last.size(), 1u);
-  EXPECT_GT(last[0].round_id, chain.back().round_id);
-  EXPECT_GT(last[0].assignment_id, chain.back().assignment_id);
-  EXPECT_EQ(last[0].txs.at(0).payload, Bytes({'p', 'e', 'n', 'd', 'i', 'n', 'g', ' ', 'o', 'n', 'e'}));
-  EXPECT_TRUE(store.pending_txs().empty());
-}
+INSTANTIATE_TEST_SUITE_P(
+    Sqlite, LedgerContract,
+    ::testing::Values(LedgerStore{"File", [] { return std::unique_ptr<LedgerBackend>(new SqliteBackend); }}),
+    contract_name);
 
-TEST(SqliteLedger, DuplicateTxRefusedEvenAfterInclusion) {
-  TempDir dir;
-  SqliteLedger store(dir.file("l.sqlite"));
-  const Bytes p{'x'};
-  const Tx tx{sha256(p.data(), p.size()), p, std::nullopt, std::nullopt};
-  EXPECT_TRUE(store.add_pending_tx(tx));
-  EXPECT_FALSE(store.add_pending_tx(tx));
-  Block b = genesis_block();
-  store.append_block(b);
-  b.height = 1;
-  b.hash[0] ^= 1;
-  b.txs = {tx};
-  store.append_block(b);
-  EXPECT_TRUE(store.pending_txs().empty());
-  EXPECT_FALSE(store.add_pending_tx(tx));
-  EXPECT_EQ(store.blocks(1, 1).at(0).txs.size(), 1u);
-}
+TEST(LedgerJson, BlockFromJsonInvertsBlockToJson) {
+  Block b = child_block(genesis_block(), {text_tx("plain"), text_tx("signed"), text_tx("usage")}, 17, 23);
+  b.miner = key_of(8);
+  b.txs[1].signature = TxSignature{key_of(1), {}};
+  b.txs[1].signature->signature.fill(0xab);
+  b.attestations = {{key_of(2), 17, 1, {}}, {key_of(3), 17, 2, {}}};
+  b.attestations[1].signature.fill(0x5c);
+  b.vrf = VrfProof{4, {}, {}};
+  b.vrf->pi.fill(1);
+  b.vrf->beta.fill(2);
+  b.vrf_round = VrfRound{4, 1, {{key_of(5), {}, {}}, {key_of(6), {}, {}}}};
+  b.vrf_round->claims[1].pi.fill(3);
+  b.vrf_round->claims[1].beta.fill(4);
+  b.finalization = Finalization{IOTW_POLICY_THRESHOLD, 5, 3, IOTW_SELECTION_VRF, {}};
+  b.finalization->signature.fill(0xee);
+  const Block back = block_from_json(block_to_json(b));
+  EXPECT_EQ(block_to_json(back), block_to_json(b));
+  EXPECT_EQ(back.height, b.height);
+  EXPECT_EQ(back.header, b.header);
+  EXPECT_EQ(back.miner_signature, b.miner_signature);
+  EXPECT_EQ(back.txs[1].signature->signature, b.txs[1].signature->signature);
+  EXPECT_FALSE(back.txs[0].signature.has_value());
+  EXPECT_EQ(back.attestations[1].verdict, 2);
+  EXPECT_EQ(back.attestations[1].signature, b.attestations[1].signature);
+  ASSERT_TRUE(back.vrf && back.vrf_round && back.finalization);
+  EXPECT_EQ(back.vrf->suite, 4u);
+  EXPECT_EQ(back.vrf->beta, b.vrf->beta);
+  EXPECT_EQ(back.vrf_round->rank, 1u);
+  EXPECT_EQ(back.vrf_round->claims[1].pi, b.vrf_round->claims[1].pi);
+  EXPECT_EQ(back.finalization->policy, IOTW_POLICY_THRESHOLD);
+  EXPECT_EQ(back.finalization->selection, IOTW_SELECTION_VRF);
+  EXPECT_EQ(back.finalization->t, 3u);
+  EXPECT_EQ(back.finalization->signature, b.finalization->signature);
 
-TEST(SqliteLedger, FailedAppendLeavesNothingBehind) {
-  TempDir dir;
-  SqliteLedger store(dir.file("l.sqlite"));
-  store.append_block(genesis_block());
-  Block dup = genesis_block();  // same height: the insert fails, the transaction rolls back
-  const Bytes p{'y'};
-  dup.txs = {Tx{sha256(p.data(), p.size()), p, std::nullopt, std::nullopt}};
-  EXPECT_THROW(store.append_block(dup), LedgerError);
-  EXPECT_EQ(store.block_count(), 1u);
-  EXPECT_TRUE(store.pending_txs().empty());
-  EXPECT_TRUE(store.add_pending_tx(dup.txs[0]));
+  // A bare round (uniform fallback: no winning claim), no finalization, and the stores' usage_device.
+  b.vrf.reset();
+  b.finalization.reset();
+  nlohmann::json j = block_to_json(b);
+  j["transactions"][2]["usage_device"] = to_hex(key_of(9));
+  const Block bare = block_from_json(j);
+  EXPECT_FALSE(bare.vrf.has_value());
+  EXPECT_FALSE(bare.finalization.has_value());
+  ASSERT_TRUE(bare.vrf_round.has_value());
+  EXPECT_EQ(bare.vrf_round->claims.size(), 2u);
+  EXPECT_EQ(bare.txs[2].usage_device, key_of(9));
+
+  j.erase("header");
+  EXPECT_THROW(block_from_json(j), LedgerError);
+  j = block_to_json(b);
+  j["hash"] = "abc";
+  EXPECT_THROW(block_from_json(j), LedgerError);
 }
 
 TEST(SqliteLedger, UnopenablePathThrowsNamingIt) {

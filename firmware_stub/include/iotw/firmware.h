@@ -5,6 +5,12 @@
  *   not attached: Hello resent every IOTW_FW_HELLO_RETRY_MS (a late Welcome is still accepted).
  *   ATTACHED: Heartbeat every heartbeat_interval_ms; nothing received for IOTW_FW_LINK_TIMEOUT_BEATS x heartbeat_interval_ms, or
  *   Error code 1 from the node -> HELLO_SENT with a fresh Hello (re-attach, stats.reattaches).
+ *   Several trust nodes (port node_count > 1; docs/protocol.md §6 "Several trust nodes"): Error code 6 (not
+ *   assigning), the silence rule above, or IOTW_FW_FAILOVER_HELLOS Hellos in a row unanswered while not attached ->
+ *   failover: the next node (index + 1 mod node_count, port select_node), HELLO_SENT and a Hello there (held
+ *   Attestations and Results dropped; logged failover "from=I to=J reason=R", stats.failovers). Once every node in
+ *   turn was left without a Welcome in between, the Hello after an Error 6 failover waits for the Hello retry
+ *   period. One node: Error 6 while attached re-attaches to the same node; otherwise it is only logged.
  *   any state --panic (faults.reset_on_garbage only)--> OFF: the firmware stops; the host resets the chip.
  *   Assignment, WitnessRequest and VrfRoundSeed are answered only when ATTACHED (else counted in stats.dropped).
  *   An Assignment whose header's miner_pubkey is not this device's key gets no Result (logged
@@ -37,7 +43,7 @@
  *
  * Log events (port->log): boot, identity_created, identity_loaded, identity_corrupt, boot_count_corrupt,
  * usage_seq_corrupt, nvs_error, hello_sent, prove_sent, registered, assignment, result_sent, witness,
- * attestation_sent, usage_sent, vrf_claim_sent, vrf_error, node_error, reattach, dropped, decode_error,
+ * attestation_sent, usage_sent, vrf_claim_sent, vrf_error, node_error, reattach, failover, dropped, decode_error,
  * encode_error, send_error, checkpoint_loaded, checkpoint_corrupt, checkpoint_requested, checkpoint_adopted,
  * checkpoint_rejected, witness_unlinked, witness_bad_miner_signature, request_unauthenticated, assignment_foreign, witness_stale, attestation_replayed,
  * collusion_decided (Byzantine fault flags only), panic (faults.reset_on_garbage only).
@@ -154,6 +160,8 @@ typedef struct {
   uint32_t attestations_resent; /**< the last answered request asked again: its Attestation re-sent unchanged */
   uint32_t requests_unauthenticated; /**< node requests whose node_signature did not verify: not answered */
   uint32_t witness_bad_miner_signature; /**< WitnessRequests whose miner_signature did not verify: INVALID */
+  uint32_t failovers; /**< moves to the next trust node (several nodes only); re-attaches to the same node are in
+                           reattaches */
 } iotw_fw_stats;
 
 typedef struct {
@@ -202,6 +210,10 @@ typedef struct {
   uint64_t usage_seq_ram;    /**< faults.usage_seq_reset: the RAM-only usage seq */
   uint32_t heartbeat_ticks;  /**< faults.drop_heartbeats: heartbeat timer firings since attach */
   size_t rx_run;             /**< serial: wire bytes received since the last 0x00 */
+  /* Several trust nodes (port node_count > 1). */
+  uint8_t node_index;        /**< the trust node the link reaches now (0 at boot) */
+  uint8_t hellos_unanswered; /**< Hellos sent to this node since the last valid frame from it */
+  uint8_t failovers_unwelcomed; /**< failovers since the last Welcome (saturates at 255) */
   iotw_frame_decoder decoder;
   iotw_fw_stats stats;
 } iotw_fw;

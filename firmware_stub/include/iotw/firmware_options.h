@@ -17,6 +17,11 @@
  *  "Liveness"). A count, not ms. */
 #define IOTW_FW_LINK_TIMEOUT_BEATS 6u
 #endif
+#ifndef IOTW_FW_FAILOVER_HELLOS
+/** Several trust nodes (port node_count > 1): not attached and this many Hellos in a row to the current node got
+ *  no valid frame back -> move to the next node (a dead first node costs this x IOTW_FW_HELLO_RETRY_MS). A count. */
+#define IOTW_FW_FAILOVER_HELLOS 3u
+#endif
 #ifndef IOTW_FW_CHECKPOINT_RETRY_MS
 #define IOTW_FW_CHECKPOINT_RETRY_MS 1000u /**< at most one CheckpointRequest this often (light verification) */
 #endif

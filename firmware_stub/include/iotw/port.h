@@ -42,6 +42,14 @@ typedef struct iotw_port {
    *  the device cannot verify trust-node checkpoints, so light verification stays off; docs/protocol.md §6; nor a
    *  WitnessRequest's miner_signature, so it attests every request invalid). */
   int (*ed25519_verify)(void *ctx, const uint8_t pk[32], const uint8_t *msg, size_t len, const uint8_t sig[64]);
+  /** Trust nodes the device knows (a mesh, docs/protocol.md §6 "Several trust nodes"): 0 or 1 = one node (select_node
+   *  is then never called). Index 0 is the node link_send reaches at boot. */
+  uint8_t node_count;
+  /** Switch the link to trust node index (0 .. node_count - 1): from now on link_send goes to that node, and only
+   *  bytes from that node are fed to iotw_fw_on_rx. reason: "boot" (index 0 at every boot), "not_assigning"
+   *  (Error 6), "link_timeout" (silence) or "no_answer" (Hellos unanswered), for the port's log. Optional (NULL =
+   *  one node). */
+  void (*select_node)(void *ctx, uint8_t index, const char *reason);
 } iotw_port;
 
 #ifdef __cplusplus

@@ -139,9 +139,10 @@ static int host_nvs_set(void *c, const char *key, const uint8_t *data, size_t le
   return 0;
 }
 
-
-
-
+static void host_select_node(void *c, uint8_t index, const char *reason) {
+  iotw_host_port_ctx *ctx = c;
+  ctx->select_node(ctx->user, index, reason);
+}
 
 static void host_log(void *c, iotw_log_level level, const char *event, const char *detail) {
   iotw_host_port_ctx *ctx = c;
@@ -165,6 +166,10 @@ int iotw_host_port_init(iotw_port *port, iotw_host_port_ctx *ctx) {
   port->nvs_get = host_nvs_get;
   port->nvs_set = host_nvs_set;
   port->log = host_log;
+  if (ctx->node_count > 1u && ctx->select_node) { /* else one trust node: port node_count 0, no select_node */
+    port->node_count = ctx->node_count;
+    port->select_node = host_select_node;
+  }
   iotw_port_use_sodium_crypto(port);
   return 0;
 }

@@ -1,8 +1,9 @@
 /* ports/host: runs the firmware core on Linux. Crypto from libsodium (SHA-256 crypto_hash_sha256, Ed25519
  * crypto_sign_seed_keypair / crypto_sign_detached); randomness from the ports' seeded hash DRBG when ctx carries
  * a seed (a rig's devices: the seed derives from the rig seed and the device name), else from the OS
- * (randombytes_buf); time from CLOCK_MONOTONIC, NVS as one file per key in a directory. The link and the log are
- * callbacks, so the caller (the emulator) owns every socket and PTY. C11, no heap. */
+ * (randombytes_buf); time from CLOCK_MONOTONIC, NVS as one file per key in a directory. The link (one per trust node),
+ * the trust-node choice and the log are callbacks, so the caller (the emulator) owns every socket and PTY. C11, no
+ * heap. */
 #ifndef IOTW_HOST_PORT_H
 #define IOTW_HOST_PORT_H
 #include <stddef.h>
@@ -21,8 +22,14 @@ typedef struct {
   int (*send)(void *user, const uint8_t *bytes, size_t len);
   /** Log sink. NULL: lines "level event detail" go to stderr. */
   void (*log)(void *user, iotw_log_level level, const char *event, const char *detail);
-  void *user; /**< passed to send and log */
+  void *user; /**< passed to send, log and select_node */
   iotw_link_kind kind;
+  /** Several trust nodes (docs/protocol.md §6 "Several trust nodes (mesh failover)"): the caller owns one link per
+   *  node (a serial fd, a UDP peer) and send writes to the one select_node chose last (index 0 at every boot); bytes
+   *  the caller reads from the other links are not fed to the core. node_count 0 or 1, or select_node NULL: one
+   *  trust node (the port's node_count is then 0). reason as in iotw_port.select_node. */
+  uint8_t node_count;
+  void (*select_node)(void *user, uint8_t index, const char *reason);
   /** Non-zero: NVS lives in nvs_ram only and nvs_dir is never touched (the no_nvs mutant: a device whose flash
    *  writes never land). Values read back until iotw_host_port_nvs_ram_clear, which the host calls at every
    *  (re)boot. nvs_set fails (-1) for a key longer than 23 bytes, a value over 64 bytes or a ninth key. */

@@ -24,6 +24,7 @@ class MockLedger : public Ledger {
   MOCK_METHOD((std::map<Key, Reputation>), reputations, (), (override));
   MOCK_METHOD(void, add_bad, (const Key &device), (override));
   MOCK_METHOD(std::vector<Tx>, pending_txs, (), (override));
+  MOCK_METHOD(std::vector<Tx>, new_pending_txs, (), (override));
   MOCK_METHOD(void, upsert_device, (const DeviceRecord &d), (override));
   MOCK_METHOD(std::vector<DeviceRecord>, devices, (), (override));
   MOCK_METHOD(void, add_blacklist, (const BlacklistEntry &e), (override));
@@ -44,6 +45,7 @@ class MockLedger : public Ledger {
     ON_CALL(*this, reputations).WillByDefault([&fake] { return fake.reputations(); });
     ON_CALL(*this, add_bad).WillByDefault([&fake](const Key &k) { fake.add_bad(k); });
     ON_CALL(*this, pending_txs).WillByDefault([&fake] { return fake.pending_txs(); });
+    ON_CALL(*this, new_pending_txs).WillByDefault([&fake] { return fake.new_pending_txs(); });
     ON_CALL(*this, upsert_device).WillByDefault([&fake](const DeviceRecord &d) { fake.upsert_device(d); });
     ON_CALL(*this, devices).WillByDefault([&fake] { return fake.devices(); });
     ON_CALL(*this, add_blacklist).WillByDefault([&fake](const BlacklistEntry &e) { fake.add_blacklist(e); });

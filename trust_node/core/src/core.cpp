@@ -173,7 +173,25 @@ void TrustNodeCore::send_error(uint32_t link, uint32_t code, const char *text) {
   sink_.send(link, e);
 }
 
+void TrustNodeCore::set_assigning(bool on) {
+  if (on == assigning_) return;
+  assigning_ = on;
+  if (on) return;
+  cand_.reset();  // the block in flight is dropped: its txs are still pending in the store
+  for (auto &[k, d] : devices_) {
+    if (!d.link) continue;
+    send_error(*d.link, 6, "not assigning");
+    detach(d, "not_assigning");
+  }
+  for (auto &[link, s] : sessions_) s.challenge.reset();
+}
+
 void TrustNodeCore::on_message(uint32_t link, const iotw_v1_Envelope &env) {
+  if (!assigning_) {  // a standby or stale mesh node: the device should go to the next trust node of its list
+    if (env.which_body == iotw_v1_Envelope_error_tag) return;
+    ++counters_.not_assigning;
+    return send_error(link, 6, "not assigning");
+  }
   auto sit = sessions_.find(link);
   if (sit == sessions_.end()) sit = sessions_.emplace(link, Session{"link:" + std::to_string(link), {}, {}}).first;
   Session &s = sit->second;
@@ -505,7 +523,7 @@ std::vector<SubmitResult> TrustNodeCore::submit_batch(const std::vector<TxReques
     hashes += accepted == 1 ? "[\"" : ",\"";
     append_hex(hashes, txs[k].hash);
     hashes += '"';
-    pending_.push_back(std::move(txs[k]));
+    if (assigning_) pending_.push_back(std::move(txs[k]));  // a standby keeps none: the leader takes them from the store
   }
   if (accepted > 0)
     sink_.event_serialized("txs_accepted", "{\"count\":" + std::to_string(accepted) + ",\"hashes\":" + hashes + "]}");
@@ -625,8 +643,22 @@ void TrustNodeCore::replace_witness(Candidate &c, Slot &slot, const char *reason
 }
 
 void TrustNodeCore::maybe_start_block() {
-  if (cand_ || pending_.empty()) return;
+  if (cand_ || !assigning_) return;
   const uint64_t now = clock_.now_ms();
+  if (now >= next_absorb_ms_) {  // txs other trust nodes of a mesh stored (none with the SQLite store)
+    next_absorb_ms_ = now + std::max<uint64_t>(cfg_.block_interval_ms, 20);
+    std::vector<Tx> absorbed = ledger_.new_pending_txs();
+    if (!absorbed.empty()) {
+      std::set<Hash> have;
+      for (const Tx &t : pending_) have.insert(t.hash);
+      for (Tx &t : absorbed)
+        if (have.insert(t.hash).second) {
+          ++counters_.pending_absorbed;
+          pending_.push_back(std::move(t));
+        }
+    }
+  }
+  if (pending_.empty()) return;
   if (last_block_ms_ && now < *last_block_ms_ + cfg_.block_interval_ms) return;
   const size_t have = eligible({}).size();
   if (have < cfg_.witnesses + 1u) return stalled("not_enough_devices", cfg_.witnesses + 1u, have);

@@ -82,6 +82,86 @@ nlohmann::json block_to_json(const Block &b) {
   return out;
 }
 
+namespace {
+
+/** Field `name` of object j, or LedgerError naming it. */
+const nlohmann::json &field(const nlohmann::json &j, const char *name) {
+  const auto it = j.find(name);
+  if (it == j.end()) throw LedgerError(std::string("ledger: block JSON has no \"") + name + "\"");
+  return *it;
+}
+
+template <size_t N>
+std::array<uint8_t, N> hex_field(const nlohmann::json &j, const char *name) {
+  const nlohmann::json &v = field(j, name);
+  const auto bytes = v.is_string() ? from_hex<N>(v.get_ref<const std::string &>()) : std::nullopt;
+  if (!bytes)
+    throw LedgerError(std::string("ledger: block JSON field \"") + name + "\" is not " + std::to_string(N) +
+                      " bytes of hex");
+  return *bytes;
+}
+
+Bytes hex_bytes(const nlohmann::json &j, const char *name) {
+  const nlohmann::json &v = field(j, name);
+  const auto bytes = v.is_string() ? from_hex(v.get_ref<const std::string &>()) : std::nullopt;
+  if (!bytes) throw LedgerError(std::string("ledger: block JSON field \"") + name + "\" is not hex");
+  return *bytes;
+}
+
+template <class T>
+T number(const nlohmann::json &j, const char *name) {
+  const nlohmann::json &v = field(j, name);
+  if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0))
+    throw LedgerError(std::string("ledger: block JSON field \"") + name + "\" is not a non-negative integer");
+  return v.get<T>();
+}
+
+uint32_t suite_of(const nlohmann::json &v) { return field(v, "suite") == "ell2" ? 4u : 3u; }
+
+}  // namespace
+
+Block block_from_json(const nlohmann::json &j) {
+  if (!j.is_object()) throw LedgerError("ledger: block JSON is not an object");
+  Block b;
+  b.height = number<uint64_t>(j, "height");
+  b.hash = hex_field<32>(j, "hash");
+  b.header = hex_field<120>(j, "header");
+  b.miner = hex_field<32>(j, "miner");
+  b.assignment_id = number<uint64_t>(j, "assignment_id");
+  b.miner_signature = hex_bytes(j, "miner_signature");
+  b.round_id = number<uint64_t>(j, "round_id");
+  for (const nlohmann::json &t : field(j, "transactions")) {
+    Tx tx{hex_field<32>(t, "hash"), hex_bytes(t, "payload_hex"), std::nullopt, std::nullopt};
+    if (t.contains("signer")) tx.signature = TxSignature{hex_field<32>(t, "signer"), hex_field<64>(t, "signature")};
+    if (t.contains("usage_device")) tx.usage_device = hex_field<32>(t, "usage_device");
+    b.txs.push_back(std::move(tx));
+  }
+  for (const nlohmann::json &a : field(j, "attestations"))
+    b.attestations.push_back(Attestation{hex_field<32>(a, "witness"), number<uint64_t>(a, "round_id"),
+                                         static_cast<uint8_t>(field(a, "verdict") == "valid" ? 1 : 2),
+                                         hex_field<64>(a, "signature")});
+  if (const auto v = j.find("vrf"); v != j.end()) {
+    if (v->contains("pi")) b.vrf = VrfProof{suite_of(*v), hex_field<80>(*v, "pi"), hex_field<64>(*v, "beta")};
+    if (v->contains("claims")) {
+      VrfRound r{suite_of(*v), number<uint32_t>(*v, "rank"), {}};
+      for (const nlohmann::json &c : field(*v, "claims"))
+        r.claims.push_back(VrfClaim{hex_field<32>(c, "device"), hex_field<80>(c, "pi"), hex_field<64>(c, "beta")});
+      b.vrf_round = std::move(r);
+    }
+  }
+  if (const auto f = j.find("finalization"); f != j.end()) {
+    const nlohmann::json &sel = field(*f, "selection");
+    b.finalization = Finalization{
+        static_cast<uint8_t>(field(*f, "policy") == "threshold" ? IOTW_POLICY_THRESHOLD : IOTW_POLICY_STRICT),
+        number<uint32_t>(*f, "n"), number<uint32_t>(*f, "t"),
+        static_cast<uint8_t>(sel == "vrf"          ? IOTW_SELECTION_VRF
+                             : sel == "reputation" ? IOTW_SELECTION_REPUTATION
+                                                   : IOTW_SELECTION_UNIFORM),
+        hex_field<64>(*f, "signature")};
+  }
+  return b;
+}
+
 std::array<uint8_t, 130> finalize_message(const Block &b, const Finalization &f) {
   crypto_hash_sha256_state st;
   crypto_hash_sha256_init(&st);

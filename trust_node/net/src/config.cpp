@@ -104,15 +104,65 @@ NodeConfig parse_config(std::string_view text, const std::string &source, const 
   }
   const Checker c(source);
   c.only(root, "the top level",
-         {"node", "http", "udp", "tcp", "serial", "consensus", "rewards", "device_tags", "registration"});
+         {"node", "http", "udp", "tcp", "serial", "consensus", "rewards", "device_tags", "registration", "store",
+          "mesh"});
   NodeConfig cfg;
 
   const toml::table *node = c.table(root, "node");
   if (!node) c.fail(root.source(), "missing required table [node] (db, seed)");
   c.only(*node, "[node]", {"db", "seed", "events", "key"});
+  if (const toml::table *t = c.table(root, "store")) {
+    c.only(*t, "[store]", {"kind", "endpoints", "prefix", "timeout_ms"});
+    StoreConfig &st = cfg.store;
+    if (auto k = c.str(*t, "store", "kind")) {
+      if (*k != "sqlite" && *k != "etcd") c.fail(t->get("kind")->source(), "[store] kind must be \"sqlite\" or \"etcd\"");
+      st.kind = *k == "etcd" ? StoreConfig::Kind::etcd : StoreConfig::Kind::sqlite;
+    }
+    const bool etcd = st.kind == StoreConfig::Kind::etcd;
+    for (const char *k : {"endpoints", "prefix", "timeout_ms"})
+      if (!etcd && t->contains(k))
+        c.fail(t->get(k)->source(), fmt::format("[store] {} applies only to kind = \"etcd\"", k));
+    if (etcd) {
+      const toml::node *ep = t->get("endpoints");
+      if (!ep) c.fail(t->source(), "[store] kind = \"etcd\" needs endpoints = [\"HOST:PORT\", ...]");
+      const toml::array *arr = ep->as_array();
+      if (!arr || arr->empty() || arr->size() > 16)
+        c.fail(ep->source(), "[store] endpoints must be an array of 1..16 \"HOST:PORT\" strings");
+      for (const toml::node &e : *arr) {
+        const auto *sv = e.as_string();
+        const std::string v = sv ? sv->get() : std::string();
+        const size_t colon = v.rfind(':');
+        if (!sv || colon == std::string::npos || colon == 0 || colon + 1 == v.size() ||
+            v.find_first_not_of("0123456789", colon + 1) != std::string::npos || v.size() - colon - 1 > 5 ||
+            std::stoul(v.substr(colon + 1)) > 65535)
+          c.fail(e.source(), "[store] endpoints: each must be \"HOST:PORT\", got " + (sv ? "\"" + v + "\"" : "a non-string"));
+        st.endpoints.push_back(v);
+      }
+      if (auto v = c.str(*t, "store", "prefix")) st.prefix = *v;
+      if (auto v = c.uint(*t, "store", "timeout_ms", 50, 60000)) st.timeout_ms = *v;
+    }
+  }
+  if (const toml::table *t = c.table(root, "mesh")) {
+    c.only(*t, "[mesh]", {"node_id", "lease_ttl_s"});
+    if (cfg.store.kind != StoreConfig::Kind::etcd)
+      c.fail(t->source(), "[mesh] needs the shared ledger: [store] kind = \"etcd\"");
+    MeshConfig m;
+    const auto id = c.str(*t, "mesh", "node_id");
+    if (!id) c.fail(t->source(), "[mesh] needs node_id");
+    if (id->size() > 32 || id->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=
+                               std::string::npos)
+      c.fail(t->get("node_id")->source(), "[mesh] node_id must be 1..32 characters of A-Z a-z 0-9 _ . -");
+    m.node_id = *id;
+    if (auto v = c.uint(*t, "mesh", "lease_ttl_s", 1, 60)) m.lease_ttl_s = static_cast<uint32_t>(*v);
+    cfg.mesh = m;
+  }
+  const bool sqlite = cfg.store.kind == StoreConfig::Kind::sqlite;
   const auto db = c.str(*node, "node", "db");
-  if (!db) c.fail(node->source(), "missing required key 'db' in [node]");
-  cfg.db = Checker::resolve(*db, base_dir);
+  if (!db && sqlite) c.fail(node->source(), "missing required key 'db' in [node]");
+  if (db && !sqlite) c.fail(node->get("db")->source(), "[node] db is the SQLite file: not with [store] kind = \"etcd\"");
+  if (!sqlite && !node->contains("key"))
+    c.fail(node->source(), "[node] needs key (the node key file) with [store] kind = \"etcd\"");
+  if (db) cfg.db = Checker::resolve(*db, base_dir);
   const toml::node *seed = node->get("seed");
   if (!seed) c.fail(node->source(), "missing required key 'seed' in [node]");
   if (!seed->is_integer() || seed->as_integer()->get() < 0)

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <atomic>
+#include <condition_variable>
 #include <future>
 #include <mutex>
 #include <random>
@@ -26,6 +27,9 @@
 #include "iotw/trust_node/http_server.hpp"
 #include "iotw/trust_node/links.hpp"
 #include "iotw/trust_node/metrics.hpp"
+#include "iotw/trust_node/etcd_client.hpp"
+#include "iotw/trust_node/etcd_leadership.hpp"
+#include "iotw/trust_node/etcd_ledger.hpp"
 #include "iotw/trust_node/sqlite_ledger.hpp"
 #include "iotw/trust_node/tx_request.hpp"
 
@@ -202,15 +206,30 @@ std::optional<std::map<std::string_view, std::string_view>> query_params(std::st
 class Daemon final : public CoreSink, public LinkHost {
  public:
   explicit Daemon(const NodeConfig &cfg)
-      : cfg_(cfg), events_(cfg.events), flood_(events_), rng_(cfg.seed), ledger_(cfg.db),
-        core_(with_node_key(cfg), ledger_, clock_, rng_, *this), tick_(io_), flood_timer_(io_),
-        signals_(io_, SIGINT, SIGTERM), work_(asio::make_work_guard(io_)), admission_(cfg.admission),
-        pool_(std::max(2u, std::thread::hardware_concurrency())) {}
+      : cfg_(cfg), events_(cfg.events), flood_(events_), rng_(cfg.seed), consensus_(with_node_key(cfg)),
+        ledger_(open_ledger()), tick_(io_), flood_timer_(io_), mesh_timer_(io_), signals_(io_, SIGINT, SIGTERM),
+        work_(asio::make_work_guard(io_)), admission_(cfg.admission),
+        pool_(std::max(2u, std::thread::hardware_concurrency())) {
+    build_core();
+    if (cfg_.mesh) core_->set_assigning(false);  // a mesh node assigns only once it holds the leadership
+  }
+
+  ~Daemon() override { stop_mesh_agent(); }
 
   int run() {
-    events_.write("node_started", {{"seed", cfg_.seed}, {"height", core_.height()}, {"db", cfg_.db},
-                                   {"node_pubkey", to_hex(*core_.node_pubkey())}});
-    spdlog::info("started: db {}, height {}, seed {}, events {}", cfg_.db, core_.height(), cfg_.seed, cfg_.events);
+    nlohmann::json started{{"seed", cfg_.seed}, {"height", core_->height()}, {"db", cfg_.db},
+                           {"node_pubkey", to_hex(*core_->node_pubkey())}};
+    if (etcd_) started["store"] = {{"kind", "etcd"}, {"endpoints", cfg_.store.endpoints}, {"prefix", cfg_.store.prefix}};
+    if (cfg_.mesh) started["mesh"] = {{"node_id", cfg_.mesh->node_id}, {"lease_ttl_s", cfg_.mesh->lease_ttl_s}};
+    events_.write("node_started", started);
+    spdlog::info("started: {}, height {}, seed {}, events {}",
+                 etcd_ ? "etcd " + cfg_.store.prefix : "db " + cfg_.db, core_->height(), cfg_.seed, cfg_.events);
+    if (cfg_.mesh) {
+      write_event("mesh_role", {{"node_id", cfg_.mesh->node_id}, {"role", "standby"}, {"leader", ""},
+                                {"reason", "started"}, {"height", core_->height()}});
+      start_mesh_agent();
+      schedule_mesh_check();
+    }
     for (const SerialConfig &s : cfg_.serial) {
       spdlog::debug("serial link {} at {} baud", s.path, s.baud);
       serial_.push_back(std::make_unique<SerialLink>(io_, s, *this));
@@ -269,7 +288,7 @@ class Daemon final : public CoreSink, public LinkHost {
   void link_up(uint32_t id, const std::string &name, PayloadSender send) override {
     senders_[id] = std::move(send);
     names_[id] = name;
-    core_.link_opened(id, name);
+    core_->link_opened(id, name);
     write_event("link_opened", {{"link", name}});
   }
   void link_down(uint32_t id) override {
@@ -277,7 +296,7 @@ class Daemon final : public CoreSink, public LinkHost {
     if (it != names_.end()) admission_.forget(it->second);
     senders_.erase(id);
     names_.erase(id);
-    core_.link_closed(id);
+    core_->link_closed(id);
   }
   void payload(uint32_t id, const uint8_t *p, size_t n) override {
     iotw_v1_Envelope env;
@@ -286,8 +305,8 @@ class Daemon final : public CoreSink, public LinkHost {
       write_event("frame_error", {{"link", link_name(id)}, {"error", "decode"}});
       return;
     }
-    if (env.which_body == iotw_v1_Envelope_hello_tag && !admit_hello(id, env.body.hello)) return;
-    core_.on_message(id, env);
+    if (env.which_body == iotw_v1_Envelope_hello_tag && core_->assigning() && !admit_hello(id, env.body.hello)) return;
+    mesh_guard([&] { core_->on_message(id, env); });
   }
   void link_event(std::string_view kind, nlohmann::json fields) override {
     if (kind == "frame_error") ++frame_errors_;
@@ -310,8 +329,8 @@ class Daemon final : public CoreSink, public LinkHost {
     Key key{};
     std::memcpy(key.data(), h.pubkey, key.size());
     const std::string name = link_name(id);
-    const auto v = admission_.check(name, core_.knows_device(key), core_.device_count(),
-                                    core_.registrations_in_progress(), steady_ms());
+    const auto v = admission_.check(name, core_->knows_device(key), core_->device_count(),
+                                    core_->registrations_in_progress(), steady_ms());
     if (v == RegistrationAdmission::Verdict::admit) return true;
     ++registrations_refused_;
     write_event("registration_refused",
@@ -329,7 +348,7 @@ class Daemon final : public CoreSink, public LinkHost {
     tick_.expires_after(std::chrono::milliseconds(tick_ms));
     tick_.async_wait([this](boost::system::error_code ec) {
       if (ec || stopping_) return;
-      core_.tick();
+      mesh_guard([&] { core_->tick(); });
       schedule_tick();
     });
   }
@@ -352,6 +371,12 @@ class Daemon final : public CoreSink, public LinkHost {
     tick_.cancel();
     flood_timer_.cancel();
     signals_.cancel();
+    mesh_timer_.cancel();
+    {
+      std::lock_guard<std::mutex> lk(agent_mu_);  // the agent resigns the leadership and ends (joined in ~Daemon)
+      agent_stop_ = true;
+    }
+    agent_cv_.notify_all();
     for (auto &s : serial_) s->close();
     if (udp_) udp_->close();
     if (tcp_) tcp_->close();
@@ -393,7 +418,7 @@ class Daemon final : public CoreSink, public LinkHost {
     std::vector<SubmitResult> rs;
     try {
       EventWriter::Hold hold(events_);  // the group's events are flushed once, before any request is answered
-      rs = core_.submit_batch(all);
+      rs = core_->submit_batch(all);
     } catch (const std::exception &e) {  // nothing of the group was stored: every request learns it
       for (Intake &in : group) {
         ++http_rejected_;
@@ -503,22 +528,22 @@ class Daemon final : public CoreSink, public LinkHost {
     if (m == http::verb::post && path == "/v1/transactions/batch")
       return post_transactions(std::move(req.body()), respond, true);
     if (m == http::verb::get && path == "/v1/balances")
-      return json({{"unit", "IOTW base unit"}, {"balances", core_.balances_json()}});
-    if (m == http::verb::get && path == "/v1/blacklist") return json({{"blacklist", core_.blacklist_json()}});
-    if (m == http::verb::get && path == "/v1/devices") return json({{"devices", core_.devices_json()}});
+      return json({{"unit", "IOTW base unit"}, {"balances", core_->balances_json()}});
+    if (m == http::verb::get && path == "/v1/blacklist") return json({{"blacklist", core_->blacklist_json()}});
+    if (m == http::verb::get && path == "/v1/devices") return json({{"devices", core_->devices_json()}});
     if (m == http::verb::get && path == "/v1/health") return json(health_json());
     if (m == http::verb::get && path == "/metrics")
       return respond(200, metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
     if (m == http::verb::get && path == "/v1/blocks") return blocks(query, respond);
     if (m == http::verb::get && path == "/v1/tip") {  // the signed tip (docs/protocol.md §8): fetch it first
-      const auto tip = core_.signed_tip();
+      const auto tip = core_->signed_tip();
       if (!tip) return refuse(respond, 404, "no node key: the tip cannot be signed");
       return json(tip_to_json(*tip));
     }
     if (const auto dev = segment("/v1/balances/", ""); m == http::verb::get && dev) {
       const auto key = from_hex<32>(std::string(*dev));
       if (!key) return refuse(respond, 400, "device must be a 64-hex-digit public key");
-      return json({{"device", to_hex(*key)}, {"balance", core_.balance(*key)}});
+      return json({{"device", to_hex(*key)}, {"balance", core_->balance(*key)}});
     }
     if (const auto dev = segment("/v1/blacklist/", "/lift"); m == http::verb::post && dev) {
       const std::string &token = cfg_.http->operator_token;
@@ -526,7 +551,7 @@ class Daemon final : public CoreSink, public LinkHost {
         return refuse(respond, 401, "operator token required (Authorization: Bearer <[http] operator_token>)");
       const auto key = from_hex<32>(std::string(*dev));
       if (!key) return refuse(respond, 400, "device must be a 64-hex-digit public key");
-      if (!core_.lift_blacklist(*key)) return refuse(respond, 404, "device is not blacklisted");
+      if (!core_->lift_blacklist(*key)) return refuse(respond, 404, "device is not blacklisted");
       return json({{"device", to_hex(*key)}, {"lifted", true}});
     }
     refuse(respond, 404, "not found");
@@ -547,17 +572,29 @@ class Daemon final : public CoreSink, public LinkHost {
     if (!from || !limit) return refuse(respond, 400, "from and limit must be integers in 0..9223372036854775807");
     const uint64_t n = std::min<uint64_t>(*limit, 1000);
     nlohmann::json out = nlohmann::json::array();
-    for (const Block &b : ledger_.blocks(*from, n)) out.push_back(block_to_json(b));
+    for (const Block &b : ledger_->blocks(*from, n)) out.push_back(block_to_json(b));
     respond(200, dump({{"blocks", std::move(out)}}), "application/json");
   }
 
+  /** The tip height: the core's, or for a mesh standby (its core does not follow the chain) the store's, falling
+   *  back to the core's when etcd does not answer. */
+  uint64_t height() const {
+    if (!cfg_.mesh || role_ != "standby") return core_->height();  // stale: etcd may not answer
+    try {
+      const uint64_t n = ledger_->block_count();
+      return n ? n - 1 : 0;
+    } catch (const LedgerError &) {
+      return core_->height();
+    }
+  }
+
   nlohmann::json health_json() const {
-    const CoreCounters &c = core_.counters();
-    return nlohmann::json{{"status", "ok"},
-                          {"height", core_.height()},
-                          {"devices_attached", core_.attached_count()},
-                          {"devices_blacklisted", core_.blacklisted_count()},
-                          {"pending_txs", core_.pending_count()},
+    const CoreCounters &c = core_->counters();
+    nlohmann::json j{{"status", "ok"},
+                          {"height", height()},
+                          {"devices_attached", core_->attached_count()},
+                          {"devices_blacklisted", core_->blacklisted_count()},
+                          {"pending_txs", core_->pending_count()},
                           {"rounds", c.rounds},
                           {"attestations_rejected", c.attestations_rejected},
                           {"attestations_wrong_hash", c.attestations_wrong_hash},
@@ -574,22 +611,38 @@ class Daemon final : public CoreSink, public LinkHost {
                           {"vrf_claims_rejected", c.vrf_claims_rejected},
                           {"vrf_fallbacks", c.vrf_fallbacks},
                           {"checkpoints_sent", c.checkpoints_sent},
-                          {"node_pubkey", to_hex(*core_.node_pubkey())},
+                          {"node_pubkey", to_hex(*core_->node_pubkey())},
                           {"http_rejected", http_rejected_total()}};
+    if (cfg_.mesh) {
+      j["mesh"] = mesh_json();
+      j["not_assigning"] = c.not_assigning;
+      j["pending_absorbed"] = c.pending_absorbed;
+    }
+    return j;
   }
 
   uint64_t http_rejected_total() const { return http_rejected_.load() + (http_ ? http_->stats().rejected : 0); }
 
   std::string metrics_text() {
-    const CoreCounters &c = core_.counters();
+    const CoreCounters &c = core_->counters();
     Metrics m;
-    m.gauge("iotw_height", "Height of the chain tip.", core_.height());
-    m.gauge("iotw_devices_attached", "Devices attached now.", core_.attached_count());
-    m.gauge("iotw_devices_registered", "Devices in the registry.", core_.device_count());
-    m.gauge("iotw_devices_blacklisted", "Devices on the blacklist (not lifted).", core_.blacklisted_count());
-    m.gauge("iotw_pending_txs", "Transactions stored but not yet in a block.", core_.pending_count());
+    m.gauge("iotw_height", "Height of the chain tip.", height());
+    if (cfg_.mesh) {
+      m.gauge("iotw_mesh_assigning", "1 while this trust node assigns the mesh's jobs (holds the leadership).",
+              role_ == "assigning" ? 1 : 0);
+      m.counter("iotw_mesh_role_changes_total", "Mesh role changes (assigning, standby, stale) since start.",
+                role_changes_);
+      m.counter("iotw_mesh_not_assigning_total", "Device messages answered with Error 6 (not assigning).",
+                c.not_assigning);
+      m.counter("iotw_mesh_pending_absorbed_total", "Pending txs taken over from other trust nodes' intake.",
+                c.pending_absorbed);
+    }
+    m.gauge("iotw_devices_attached", "Devices attached now.", core_->attached_count());
+    m.gauge("iotw_devices_registered", "Devices in the registry.", core_->device_count());
+    m.gauge("iotw_devices_blacklisted", "Devices on the blacklist (not lifted).", core_->blacklisted_count());
+    m.gauge("iotw_pending_txs", "Transactions stored but not yet in a block.", core_->pending_count());
     m.gauge("iotw_registrations_in_progress", "Registrations open (Challenge sent, no Prove yet).",
-            core_.registrations_in_progress());
+            core_->registrations_in_progress());
     m.gauge("iotw_udp_peers", "UDP source addresses in the peer table now.", udp_ ? udp_->peers() : 0);
     const HttpServer::Stats hs = http_ ? http_->stats() : HttpServer::Stats{};
     m.gauge("iotw_http_connections", "HTTP connections open now.", hs.connections);
@@ -647,17 +700,177 @@ class Daemon final : public CoreSink, public LinkHost {
     return m.text();
   }
 
+  // ---- the store and the mesh (docs/trust-node.md "Mesh") ----
+
+  std::unique_ptr<Ledger> open_ledger() {
+    if (cfg_.store.kind == StoreConfig::Kind::sqlite) return std::make_unique<SqliteLedger>(cfg_.db);
+    etcd_ = std::make_unique<EtcdClient>(cfg_.store.endpoints, std::chrono::milliseconds(cfg_.store.timeout_ms));
+    auto l = std::make_unique<EtcdLedger>(*etcd_, cfg_.store.prefix);
+    etcd_ledger_ = l.get();
+    return l;
+  }
+
+  /** (Re)builds the core from the store: at start, and when this node takes over the job assignment (the core then
+   *  sees the tip, pending txs, devices, blacklist and balances the previous leader left). Two nodes of a mesh
+   *  starting on an empty store both try to write genesis: the loser's append fails on the tip compare and it
+   *  reads the winner's. */
+  void build_core() {
+    core_.reset();
+    for (int attempt = 0;; ++attempt) {
+      try {
+        core_ = std::make_unique<TrustNodeCore>(consensus_, *ledger_, clock_, rng_, *this);
+        break;
+      } catch (const LedgerConflict &) {
+        if (attempt >= 3) throw;
+      }
+    }
+    for (const auto &[id, name] : names_) core_->link_opened(id, name);
+  }
+
+  /** Runs f (core work) and, in a mesh, turns a storage failure into a step down instead of an exit: a fenced
+   *  append (another node holds the leadership, LedgerConflict) or an unreachable etcd (EtcdError) makes this
+   *  node's view stale; it stops assigning and lets the leadership agent decide again. */
+  template <class F>
+  void mesh_guard(F &&f) {
+    if (!cfg_.mesh) return f();
+    try {
+      f();
+    } catch (const LedgerError &e) {
+      step_down("stale", std::string("store: ") + e.what());
+    }
+  }
+
+  void set_role(const std::string &role, const std::string &leader, const std::string &reason) {
+    if (role == role_ && leader == leader_) return;
+    role_ = role;
+    leader_ = leader;
+    ++role_changes_;
+    spdlog::info("mesh: {} (leader {}, {})", role, leader.empty() ? "none" : leader, reason);
+    write_event("mesh_role", {{"node_id", cfg_.mesh->node_id}, {"role", role}, {"leader", leader},
+                              {"reason", reason}, {"height", core_->height()}});
+  }
+
+  void step_down(const std::string &role, const std::string &reason) {
+    core_->set_assigning(false);
+    set_role(role, role == "stale" ? std::string() : leader_, reason);
+  }
+
+  /** What the leadership agent saw (posted to the io thread). */
+  struct MeshView {
+    bool reached = false;  ///< etcd answered this step
+    EtcdLeadership::State state;
+    std::vector<EtcdCompare> fence;
+    std::string error;
+  };
+
+  void on_mesh_view(const MeshView &v) {
+    if (stopping_) return;
+    if (!v.reached) {
+      if (role_ == "assigning" && wall_ms() - last_confirmed_ms_ > mesh_stale_ms())
+        step_down("stale", "etcd unreachable: " + v.error);
+      else if (role_ == "standby")
+        set_role("stale", "", "etcd unreachable: " + v.error);
+      return;
+    }
+    last_confirmed_ms_ = v.state.confirmed_ms;
+    if (v.state.leader && role_ != "assigning") {  // take over: rebuild from what the store holds now
+      try {
+        etcd_ledger_->set_fence(v.fence);
+        build_core();
+        core_->set_assigning(true);
+        set_role("assigning", cfg_.mesh->node_id, "elected");
+      } catch (const LedgerError &e) {
+        etcd_ledger_->set_fence({});
+        if (core_) core_->set_assigning(false);
+        set_role("stale", "", std::string("takeover failed: ") + e.what());
+      }
+      return;
+    }
+    if (!v.state.leader && role_ == "assigning") return step_down("standby", "leadership lost to " + v.state.leader_id);
+    if (!v.state.leader) set_role("standby", v.state.leader_id, role_ == "stale" ? "etcd reached" : "observed");
+  }
+
+  /** A stale view: no etcd confirmation for half the lease (the lease itself lasts lease_ttl_s). */
+  uint64_t mesh_stale_ms() const { return uint64_t{cfg_.mesh->lease_ttl_s} * 1000 / 2; }
+
+  /** On the io thread, independent of the agent (which may be blocked in a request): an assigning node that etcd
+   *  has not confirmed for half the lease stops assigning before its lease can have expired. */
+  void schedule_mesh_check() {
+    mesh_timer_.expires_after(std::chrono::milliseconds(50));
+    mesh_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec || stopping_) return;
+      if (role_ == "assigning" && wall_ms() - last_confirmed_ms_ > mesh_stale_ms())
+        step_down("stale", "no etcd confirmation for half the lease");
+      schedule_mesh_check();
+    });
+  }
+
+  /** The leadership agent: its own thread and etcd client, one EtcdLeadership::step every lease_ttl_s / 3. */
+  void start_mesh_agent() {
+    const uint64_t ttl_ms = uint64_t{cfg_.mesh->lease_ttl_s} * 1000;
+    agent_ = std::thread([this, ttl_ms] {
+      EtcdClient client(cfg_.store.endpoints,
+                        std::chrono::milliseconds(std::min<uint64_t>(cfg_.store.timeout_ms, ttl_ms / 4)));
+      EtcdLeadership lead(client, cfg_.store.prefix + "leader", cfg_.mesh->node_id, cfg_.mesh->lease_ttl_s);
+      std::unique_lock<std::mutex> lk(agent_mu_);
+      while (!agent_stop_) {
+        lk.unlock();
+        MeshView v;
+        try {
+          v.state = lead.step(wall_ms());
+          v.fence = lead.fence();
+          v.reached = true;
+        } catch (const std::exception &e) {
+          v.error = e.what();
+        }
+        asio::post(io_, [this, v = std::move(v)] { on_mesh_view(v); });
+        lk.lock();
+        agent_cv_.wait_for(lk, std::chrono::milliseconds(ttl_ms / 3), [this] { return agent_stop_; });
+      }
+      lk.unlock();
+      try {
+        lead.resign();  // a clean stop hands the leadership over at once instead of after the lease
+      } catch (const std::exception &) {
+      }
+    });
+  }
+
+  void stop_mesh_agent() {
+    {
+      std::lock_guard<std::mutex> lk(agent_mu_);
+      agent_stop_ = true;
+    }
+    agent_cv_.notify_all();
+    if (agent_.joinable()) agent_.join();
+  }
+
+  nlohmann::json mesh_json() const {
+    return {{"node_id", cfg_.mesh->node_id}, {"role", role_}, {"leader", leader_}};
+  }
+
   static constexpr int tick_ms = 5;
   const NodeConfig &cfg_;
   EventWriter events_;
   FloodEvents flood_;
   SystemClock clock_;
   SeededRandom rng_;
-  SqliteLedger ledger_;
+  ConsensusConfig consensus_;
+  std::unique_ptr<EtcdClient> etcd_;  ///< [store] kind = "etcd" (io thread only)
+  EtcdLedger *etcd_ledger_ = nullptr; ///< ledger_ when it is the etcd store
+  std::unique_ptr<Ledger> ledger_;
   asio::io_context io_;
-  TrustNodeCore core_;
+  std::unique_ptr<TrustNodeCore> core_;
   asio::steady_timer tick_;
   asio::steady_timer flood_timer_;
+  asio::steady_timer mesh_timer_;
+  std::string role_ = "standby";  ///< mesh only: "assigning", "standby", "stale"
+  std::string leader_;
+  uint64_t last_confirmed_ms_ = 0;
+  uint64_t role_changes_ = 0;
+  std::thread agent_;
+  std::mutex agent_mu_;
+  std::condition_variable agent_cv_;
+  bool agent_stop_ = false;
   asio::signal_set signals_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   RegistrationAdmission admission_;

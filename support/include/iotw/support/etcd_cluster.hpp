@@ -34,7 +34,7 @@ class EtcdCluster {
   /// member's log tail) when a member exits or is not healthy within opt.start_timeout; started members are
   /// stopped then.
   EtcdCluster(std::filesystem::path dir, EtcdClusterOptions opt);
-  /// Stops every member still running (SIGTERM, a grace period, SIGKILL).
+  /// Stops every member still running, one at a time, last first (SIGTERM, a grace period, SIGKILL).
   ~EtcdCluster();
   EtcdCluster(const EtcdCluster&) = delete;
   EtcdCluster& operator=(const EtcdCluster&) = delete;

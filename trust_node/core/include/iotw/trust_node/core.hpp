@@ -133,6 +133,9 @@ struct CoreCounters {
   uint64_t duplicate_names = 0;         ///< a name already held by another attached key (refused)
   uint64_t boot_count_regressions = 0;  ///< a known key registered with a lower boot_count than before (flagged)
   uint64_t witnesses_silent = 0;        ///< witness deadlines missed (each costs the witness one bad point)
+  /** Mesh (docs/trust-node.md "Mesh"). */
+  uint64_t not_assigning = 0;    ///< device messages answered with Error 6 while this node does not assign jobs
+  uint64_t pending_absorbed = 0; ///< pending txs taken over from other nodes' intake (Ledger::new_pending_txs)
 };
 
 /** One transaction as submitted over HTTP (docs/trust-node.md): payload and an optional wallet signature
@@ -176,6 +179,13 @@ class TrustNodeCore {
   /** Operator: lift device's blacklist entry; false if it has none. Throws LedgerError. */
   bool lift_blacklist(const Key &device);
 
+  /** Mesh role (docs/trust-node.md "Mesh"). A node that does not assign jobs (a standby of a mesh, or one whose
+   *  etcd view is stale) starts no block, drops the block in flight (its txs stay pending in the store), detaches
+   *  every attached device (reason "not_assigning") after sending it Error 6, and answers every later device
+   *  message with Error 6 (not assigning), so devices move to the next trust node of their list (docs/protocol.md
+   *  §6 "Several trust nodes"). It still stores submitted txs. On by default: a node alone always assigns. */
+  void set_assigning(bool on);
+  bool assigning() const { return assigning_; }
   uint64_t height() const { return tip_.height; }
   /** The finalized tip signed with the node key at the clock's now (docs/protocol.md §8 "tip"); nullopt
    *  without a node key. */
@@ -353,6 +363,8 @@ class TrustNodeCore {
   uint64_t next_round_id_ = 1;
   std::optional<uint64_t> last_block_ms_;  ///< when the last block was finalized
   bool stalled_ = false;
+  bool assigning_ = true;
+  uint64_t next_absorb_ms_ = 0;  ///< next Ledger::new_pending_txs poll (at most one per block interval, >= 20 ms)
   CoreCounters counters_;
   std::optional<Key> node_pk_;
   std::array<uint8_t, 64> node_sk_{};

@@ -149,6 +149,13 @@ struct LedgerError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/** Thrown by a replicated store (EtcdLedger) when an append lost a race: another trust node appended at that
+ *  height first ("tip moved"), or this node no longer holds the mesh's leadership ("not the leader"). Nothing
+ *  was written; what() says which. */
+struct LedgerConflict : LedgerError {
+  using LedgerError::LedgerError;
+};
+
 /** Durable store behind the core. Every mutating call is durable when it returns; throws LedgerError. */
 class Ledger {
  public:
@@ -158,7 +165,8 @@ class Ledger {
   /** Blocks with height in [from, from + limit), ascending, with txs and attestations. */
   virtual std::vector<Block> blocks(uint64_t from, uint64_t limit) = 0;
   /** Append one block and its effects (balances, reputation) atomically; its txs leave the pending set
-   *  (inserted if not already stored). */
+   *  (inserted if not already stored). A replicated store throws LedgerConflict (nothing written) when b does
+   *  not extend its tip or its fence does not hold. */
   virtual void append_block(const Block &b, const BlockEffects &fx) = 0;
   void append_block(const Block &b) { append_block(b, {}); }
   /** Store pending txs in one durable transaction; element i is false (tx i not stored) when a tx with
@@ -177,6 +185,9 @@ class Ledger {
   virtual void add_bad(const Key &device) = 0;
   /** Pending txs in arrival order. */
   virtual std::vector<Tx> pending_txs() = 0;
+  /** Pending txs stored through other Ledger instances (other trust nodes of a mesh) since the last call (or
+   *  the last pending_txs()), in arrival order; the SQLite store has no other writers and returns none. */
+  virtual std::vector<Tx> new_pending_txs() { return {}; }
   /** Insert or update (name, model, boot_count; first_seen_ms is kept) a device. */
   virtual void upsert_device(const DeviceRecord &d) = 0;
   virtual std::vector<DeviceRecord> devices() = 0;
@@ -202,6 +213,11 @@ Block genesis_block();
 
 /** One ledger.jsonl line object for b (protocol.md §8). */
 nlohmann::json block_to_json(const Block &b);
+
+/** The Block of one ledger.jsonl block object (block_to_json's inverse: every field, vrf and finalization
+ *  included). A tx may also carry "usage_device" (hex), which stores keep beside the export format. Throws
+ *  LedgerError naming the field on a missing or malformed one. */
+Block block_from_json(const nlohmann::json &j);
 
 /** The FINALIZE message (130 bytes, iotw/ledger_signing.h) for b and its finalization record's policy, n, t and
  *  selection: hashes b's attestations in order and, under VRF selection, b.vrf_round. */

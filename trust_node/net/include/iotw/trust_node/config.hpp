@@ -60,8 +60,23 @@ struct SerialConfig {
   uint32_t baud = 115200;
 };
 
+/** [store]: where the ledger lives (docs/trust-node.md "Mesh"). */
+struct StoreConfig {
+  enum class Kind { sqlite, etcd };
+  Kind kind = Kind::sqlite;            ///< sqlite: the file [node] db; etcd: an etcd v3 cluster
+  std::vector<std::string> endpoints;  ///< etcd only: client endpoints "HOST:PORT", tried in order (1..16)
+  std::string prefix = "/iotw/ledger/";  ///< etcd only: every key of this ledger starts with it
+  uint64_t timeout_ms = 2000;          ///< etcd only: per request, 50..60000 ms
+};
+
+/** [mesh]: this node's place in a trust-node mesh on one etcd store (needs [store] kind = "etcd"). */
+struct MeshConfig {
+  std::string node_id;       ///< 1..32 characters of [A-Za-z0-9_.-]; unique in the mesh
+  uint32_t lease_ttl_s = 2;  ///< the leadership lease, 1..60 s: a dead leader is replaced within about this
+};
+
 struct NodeConfig {
-  std::string db;
+  std::string db;      ///< SQLite file ([store] kind = "sqlite"); may be empty with the etcd store
   uint64_t seed = 0;
   std::string events;  ///< empty = stdout
   std::string key;     ///< node key file (32-byte Ed25519 seed; created 0600 if absent); default "<db>.key"
@@ -73,6 +88,8 @@ struct NodeConfig {
   std::optional<ListenConfig> tcp;  ///< [tcp]: stream links, one per connection, serial framing
   std::vector<SerialConfig> serial;
   ConsensusConfig consensus;
+  StoreConfig store;
+  std::optional<MeshConfig> mesh;
 };
 
 /** Parse TOML text; source names the file in messages; relative paths are resolved against base_dir.
