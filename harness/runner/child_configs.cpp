@@ -124,7 +124,8 @@ void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std:
     config.insert("tcp", toml::table{{"listen", "127.0.0.1:" + std::to_string(tcp_port)},
                                      {"port_file", files.tcp_port_file().string()}});
   if (c.selection == "vrf") config["consensus"].as_table()->insert("vrf_suite", c.vrf_suite);
-  if (spec.mesh) {  // one ledger in etcd, reached through the harness's relays; the node's place in the mesh
+  if (spec.mesh) {  // one ledger in etcd (no SQLite file), reached through the harness's relays; the node's place
+    config["node"].as_table()->erase("db");
     toml::array endpoints;
     for (const std::string& e : etcd_endpoints) endpoints.push_back(e);
     config.insert("store", toml::table{{"kind", "etcd"}, {"endpoints", std::move(endpoints)},

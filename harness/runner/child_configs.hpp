@@ -93,7 +93,7 @@ std::string device_seed_hex(std::uint64_t seed, const std::string& device);
 /// serial-linked device (PTY devices, external serial and tcp devices) on its node-side PTY of this node's link
 /// (115200 baud), [consensus] from spec.trust_node. An external = "udp" device needs [udp] like an AT device.
 /// A [mesh] rig's node also gets [store] kind = "etcd", endpoints = `etcd_endpoints` (the node's relays, member order),
-/// prefix = "/iotw/<rig name>/", and [mesh] node_id = "tn-<node>", lease_ttl_s.
+/// prefix = "/iotw/<rig name>/", and [mesh] node_id = "tn-<node>", lease_ttl_s; its [node] has no db.
 /// Throws std::runtime_error when the file cannot be written or seed > INT64_MAX (TOML integers are i64).
 /// Devices with link = "at" get no [[serial]]; when there is one, [udp] listens on 127.0.0.1:udp_port (port file
 /// layout.udp_port_file()). When a device has at_transport = "tcp", [tcp] listens on 127.0.0.1:tcp_port (port file

@@ -212,6 +212,7 @@ TEST_F(ChildConfigs, MeshNodesGetTheirOwnFolderLinksAndTheEtcdStore) {
   const toml::table t = toml::parse_file(node.config().string());
   EXPECT_EQ(t["node"]["events"].value<std::string>(), (layout.dir / "tn-1" / "trust_node.events.jsonl").string());
   EXPECT_EQ(t["node"]["key"].value<std::string>(), layout.node_key().string()) << "one key for the whole mesh";
+  EXPECT_FALSE(t["node"].as_table()->contains("db")) << "the ledger is in etcd, not in a SQLite file";
   EXPECT_EQ(t["http"]["port_file"].value<std::string>(), (layout.dir / "tn-1" / "http.port").string());
   const toml::array* serial = t["serial"].as_array();
   ASSERT_NE(serial, nullptr);
