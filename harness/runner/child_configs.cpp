@@ -79,19 +79,25 @@ bool has_at_devices(const std::vector<WiredDevice>& devices) {
 }
 
 void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std::vector<WiredDevice>& devices,
-                             const RunLayout& layout, std::uint16_t udp_port, std::uint16_t tcp_port) {
+                             const RunLayout& layout, std::uint16_t udp_port, std::uint16_t tcp_port, int node,
+                             const std::vector<std::string>& etcd_endpoints) {
   if (seed > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
     throw std::runtime_error("seed " + std::to_string(seed) + " does not fit a TOML integer (max 2^63-1)");
+  const NodeLayout files = layout.node(spec, node);
+  std::filesystem::create_directories(files.dir);
   toml::array serial;
   for (const auto& d : devices)
-    if (d.device.serial_linked()) serial.push_back(toml::table{{"path", d.link.node_side}, {"baud", 115200}});
+    if (d.device.serial_linked()) {
+      const std::size_t i = std::min<std::size_t>(static_cast<std::size_t>(node), d.links.size() - 1);
+      serial.push_back(toml::table{{"path", d.links.at(i).node_side}, {"baud", 115200}});
+    }
   const TrustNodeSpec& c = spec.trust_node;
   toml::table config{
-      {"node", toml::table{{"db", layout.ledger_db().string()},
+      {"node", toml::table{{"db", files.ledger_db().string()},
                            {"seed", static_cast<std::int64_t>(seed)},
-                           {"events", layout.trust_node_events().string()},
+                           {"events", files.events().string()},
                            {"key", layout.node_key().string()}}},
-      {"http", toml::table{{"listen", "127.0.0.1:0"}, {"port_file", layout.http_port_file().string()}}},
+      {"http", toml::table{{"listen", "127.0.0.1:0"}, {"port_file", files.http_port_file().string()}}},
       {"serial", std::move(serial)},
       {"consensus", toml::table{{"witnesses", c.witnesses},
                                 {"block_interval_ms", c.block_interval_ms},
@@ -109,16 +115,24 @@ void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std:
   });
   if (has_at_devices(devices) || has_tap_devices(devices) || external_udp)
     config.insert("udp", toml::table{{"listen", (has_tap_devices(devices) ? "0.0.0.0:" : "127.0.0.1:") + std::to_string(udp_port)},
-                                     {"port_file", layout.udp_port_file().string()}});
+                                     {"port_file", files.udp_port_file().string()}});
   // AT modules with at_transport = "tcp" connect straight to [tcp] on loopback (serial framing, no fault proxy).
   const bool any_tcp = std::any_of(devices.begin(), devices.end(), [](const WiredDevice& d) {
     return d.device.link == "at" && d.device.at_transport == "tcp";
   });
   if (any_tcp)
     config.insert("tcp", toml::table{{"listen", "127.0.0.1:" + std::to_string(tcp_port)},
-                                     {"port_file", layout.tcp_port_file().string()}});
+                                     {"port_file", files.tcp_port_file().string()}});
   if (c.selection == "vrf") config["consensus"].as_table()->insert("vrf_suite", c.vrf_suite);
-  write_toml(layout.trust_node_config(), config);
+  if (spec.mesh) {  // one ledger in etcd (no SQLite file), reached through the harness's relays; the node's place
+    config["node"].as_table()->erase("db");
+    toml::array endpoints;
+    for (const std::string& e : etcd_endpoints) endpoints.push_back(e);
+    config.insert("store", toml::table{{"kind", "etcd"}, {"endpoints", std::move(endpoints)},
+                                       {"prefix", "/iotw/" + spec.name + "/"}});
+    config.insert("mesh", toml::table{{"node_id", spec.trust_node_name(node)}, {"lease_ttl_s", spec.mesh->lease_ttl_s}});
+  }
+  write_toml(files.config(), config);
 }
 
 void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& layout, std::uint16_t udp_port,
@@ -143,8 +157,12 @@ void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& 
       entry.insert("ip", d.tap_ip);
       entry.insert("mac", d.tap_mac);
       entry.insert("trust_node_udp", d.tap_trust_node_udp);
+    } else if (d.links.size() > 1) {  // a [mesh] rig: one link per trust node, in node order (failover)
+      toml::array links;
+      for (const LinkInfo& l : d.links) links.push_back(l.device_side);
+      entry.insert("links", std::move(links));
     } else {
-      entry.insert("link", d.link.device_side);
+      entry.insert("link", d.links.at(0).device_side);
     }
     if (!d.qemu_image.empty()) entry.insert("image", d.qemu_image);  // qemu-cortex-m3: the image QEMU runs
     if (!d.seed.empty()) entry.insert("seed", d.seed);  // the device's identity follows from it (docs/rig-format.md)

@@ -11,10 +11,12 @@
 
 namespace iotw::harness {
 
-/// A device and the link the fabric made for it.
+/// A device and the links the fabric made for it.
 struct WiredDevice {
   DeviceInstance device;
-  LinkInfo link;
+  /// A PTY device: one link per trust node, in node order (a rig without [mesh]: one); any other device: one entry
+  /// naming it (its node_side and device_side as the fabric or proxy has them, possibly empty).
+  std::vector<LinkInfo> links;
   std::string modbus_tcp;  ///< dps: "127.0.0.1:PORT" its Modbus TCP server listens on ("" = none)
   std::uint16_t udp_proxy_port = 0;  ///< link = "at": the harness's UDP fault proxy port the module sends to (0 = the node's)
   // link = "tap" (tap_network.hpp): the module's TAP interface in the run's namespace, its "A.B.C.D/P" and MAC, and
@@ -27,18 +29,41 @@ struct WiredDevice {
   std::string seed = {};
 };
 
-/// Fixed file names inside a run folder.
-struct RunLayout {
-  std::filesystem::path dir;  ///< the run folder (absolute)
-  std::filesystem::path trust_node_config() const { return dir / "trust_node.toml"; }
-  std::filesystem::path emu_config() const { return dir / "emu.toml"; }
+/// The files of one trust node: in the run folder itself for the one node of a rig without [mesh] (the layout as ever),
+/// in `<run>/tn-<i>/` for node i of a [mesh] rig.
+struct NodeLayout {
+  std::filesystem::path dir;  ///< the run folder, or <run>/tn-<i>
+  std::string name;           ///< RigSpec::trust_node_name: "trust_node" or "tn-<i>" (the process name, the node_id)
+  std::filesystem::path config() const { return dir / "trust_node.toml"; }
   std::filesystem::path ledger_db() const { return dir / "ledger.sqlite"; }
-  std::filesystem::path node_key() const { return dir / "node.key"; }  ///< the trust node's Ed25519 seed (32 bytes)
-  std::filesystem::path trust_node_events() const { return dir / "trust_node.events.jsonl"; }
-  std::filesystem::path emu_events() const { return dir / "emu.events.jsonl"; }
+  std::filesystem::path events() const { return dir / "trust_node.events.jsonl"; }
   std::filesystem::path http_port_file() const { return dir / "http.port"; }
   std::filesystem::path udp_port_file() const { return dir / "udp.port"; }
   std::filesystem::path tcp_port_file() const { return dir / "tcp.port"; }
+  std::filesystem::path stdout_log() const { return dir / "trust_node.stdout.log"; }
+  std::filesystem::path stderr_log() const { return dir / "trust_node.stderr.log"; }
+};
+
+/// Fixed file names inside a run folder.
+struct RunLayout {
+  std::filesystem::path dir;  ///< the run folder (absolute)
+  /// Trust node `i` of `spec` (its folder is not created here).
+  NodeLayout node(const RigSpec& spec, int i) const {
+    return {spec.mesh ? dir / spec.trust_node_name(i) : dir, spec.trust_node_name(i)};
+  }
+  /// The one node of a rig without [mesh] (node 0's files in the run folder).
+  NodeLayout single_node() const { return {dir, "trust_node"}; }
+  std::filesystem::path trust_node_config() const { return single_node().config(); }
+  std::filesystem::path emu_config() const { return dir / "emu.toml"; }
+  std::filesystem::path ledger_db() const { return single_node().ledger_db(); }
+  /// The trust nodes' Ed25519 seed (32 bytes); a [mesh] rig's nodes share it (one ledger authority).
+  std::filesystem::path node_key() const { return dir / "node.key"; }
+  std::filesystem::path trust_node_events() const { return single_node().events(); }
+  std::filesystem::path emu_events() const { return dir / "emu.events.jsonl"; }
+  std::filesystem::path http_port_file() const { return single_node().http_port_file(); }
+  std::filesystem::path udp_port_file() const { return single_node().udp_port_file(); }
+  std::filesystem::path tcp_port_file() const { return single_node().tcp_port_file(); }
+  std::filesystem::path etcd_dir() const { return dir / "etcd"; }  ///< a [mesh] rig's etcd members' data and logs
   std::filesystem::path nvs_dir(const std::string& device) const { return dir / "nvs" / device; }
   std::filesystem::path stdout_log(const std::string& child) const { return dir / (child + ".stdout.log"); }
   std::filesystem::path stderr_log(const std::string& child) const { return dir / (child + ".stderr.log"); }
@@ -63,19 +88,24 @@ std::string write_node_key(const RunLayout& layout, std::uint64_t seed);
 /// characters). The same rig seed gives the same devices; another device in the rig changes nothing here.
 std::string device_seed_hex(std::uint64_t seed, const std::string& device);
 
-/// Writes layout.trust_node_config(): [node] db/seed/events/key (key = layout.node_key()), [http] on 127.0.0.1:0 with the port file,
-/// one [[serial]] per serial-linked device (PTY devices, external serial and tcp devices) on its node-side PTY
+/// Writes trust node `node`'s config (layout.node(spec, node).config(), its folder created): [node] db/seed/events/key
+/// (key = layout.node_key(), shared by every node), [http] on 127.0.0.1:0 with the node's port file, one [[serial]] per
+/// serial-linked device (PTY devices, external serial and tcp devices) on its node-side PTY of this node's link
 /// (115200 baud), [consensus] from spec.trust_node. An external = "udp" device needs [udp] like an AT device.
+/// A [mesh] rig's node also gets [store] kind = "etcd", endpoints = `etcd_endpoints` (the node's relays, member order),
+/// prefix = "/iotw/<rig name>/", and [mesh] node_id = "tn-<node>", lease_ttl_s; its [node] has no db.
 /// Throws std::runtime_error when the file cannot be written or seed > INT64_MAX (TOML integers are i64).
 /// Devices with link = "at" get no [[serial]]; when there is one, [udp] listens on 127.0.0.1:udp_port (port file
 /// layout.udp_port_file()). When a device has at_transport = "tcp", [tcp] listens on 127.0.0.1:tcp_port (port file
 /// layout.tcp_port_file()).
 void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std::vector<WiredDevice>& devices,
-                             const RunLayout& layout, std::uint16_t udp_port = 0, std::uint16_t tcp_port = 0);
+                             const RunLayout& layout, std::uint16_t udp_port = 0, std::uint16_t tcp_port = 0,
+                             int node = 0, const std::vector<std::string>& etcd_endpoints = {});
 
 /// Writes layout.emu_config(): the events file and one [[device]] per emulated device (external ones are left out)
 /// (name, model, behaviour,
-/// link = device-side PTY, nvs_dir = layout.nvs_dir(name), created here). Throws std::runtime_error on I/O errors.
+/// link = device-side PTY, or links = [...] (every device-side PTY, in trust-node order) for a device with more than one
+/// link (a [mesh] rig), nvs_dir = layout.nvs_dir(name), created here). Throws std::runtime_error on I/O errors.
 /// Devices with link = "at" become mode = "at" entries with trust_node_udp = "127.0.0.1:<udp_port>" (no link), and
 /// the file gets [access_point] (kRigApSsid / kRigApPassword). A non-empty node_pubkey (hex, from write_node_key)
 /// becomes the top-level node_pubkey: every device's firmware does light verification against it.

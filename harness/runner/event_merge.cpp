@@ -23,12 +23,12 @@ nlohmann::ordered_json harness_event(const std::string& kind, nlohmann::ordered_
   return {{"time_ms", now.count()}, {"source", "harness"}, {"kind", kind}, {"fields", std::move(fields)}};
 }
 
-MergedEvents merge_events(const std::vector<std::filesystem::path>& files,
-                          const std::vector<nlohmann::ordered_json>& own, const std::filesystem::path& out) {
+MergedEvents merge_events(const std::vector<EventFile>& files, const std::vector<nlohmann::ordered_json>& own,
+                          const std::filesystem::path& out) {
   MergedEvents merged;
   std::vector<Line> lines;
-  for (const auto& file : files) {
-    std::ifstream in(file);
+  for (const EventFile& file : files) {
+    std::ifstream in(file.path);
     for (std::string text; std::getline(in, text);) {
       if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
       auto event = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -37,6 +37,10 @@ MergedEvents merge_events(const std::vector<std::filesystem::path>& files,
         continue;
       }
       const double t = event["time_ms"].get<double>();
+      if (!file.node.empty() && !event.contains("node")) {  // the node's id first, the line otherwise as written
+        event["node"] = file.node;
+        text = "{\"node\":" + nlohmann::json(file.node).dump() + "," + text.substr(text.find('{') + 1);
+      }
       lines.push_back({t, std::move(text), std::move(event)});
     }
   }
@@ -67,8 +71,9 @@ std::vector<nlohmann::json> JsonlTail::read() {
     const auto nl = chunk.find('\n', pos);
     const std::string line = chunk.substr(pos, nl - pos);
     pos = nl + 1;
-    if (line.find_first_not_of(" \t\r") != std::string::npos)
-      out.push_back(nlohmann::json::parse(line, nullptr, false));
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    out.push_back(nlohmann::json::parse(line, nullptr, false));
+    if (!node_.empty() && out.back().is_object() && !out.back().contains("node")) out.back()["node"] = node_;
   }
   return out;
 }

@@ -24,6 +24,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
@@ -42,6 +43,7 @@
 #include "iotw/harness/summary_table.hpp"
 #include "fault_policy.hpp"
 #include "iotw/harness/html_report.hpp"
+#include "iotw/support/etcd_cluster.hpp"
 #include "iotw/support/hex.hpp"
 #include "iotw/support/process.hpp"
 #include "iotw/support/seeded_random.hpp"
@@ -49,6 +51,7 @@
 #include "link_fabric.hpp"
 #include "tap_network.hpp"
 #include "rig_script.hpp"
+#include "tcp_relay.hpp"
 #include "trust_node_client.hpp"
 #include "udp_proxy.hpp"
 #include "qemu/qemu_model.hpp"  // emulators/: qemu-cortex-m3 (qemu-system-arm, the image)
@@ -70,7 +73,6 @@ constexpr auto kRequestInterval = 20ms;  // the drive loop takes harness.sock re
 constexpr auto kTxRateWindow = 5s;       // status tx_per_s: over the last 5 s
 constexpr double kSessionSlack_s = 30;  // write_rig: the deadline a session needs, past its last action's check
 constexpr int kSettlePolls = 10;  // after the devices stop: up to 10 health polls for the height to stay put
-constexpr const char* kNode = "trust_node";
 constexpr const char* kEmu = "emu";
 
 /// A problem with what the user asked for (exit kExitUsage); any other exception is kExitCouldNotRun.
@@ -133,6 +135,14 @@ std::string qemu_unavailable_for(const RigSpec& spec, const fs::path& bin_dir) {
   if (why.empty()) return {};
   return fmt::format("rig '{}' has {} {} device(s), but {}; nothing was started", spec.name, n,
                      iotw::emu::kQemuCortexM3Model, why);
+}
+
+/// Empty when the rig has no [mesh] or the etcd binary is there; else what is missing and the Debian package.
+std::string etcd_unavailable_for(const RigSpec& spec) {
+  if (!spec.mesh || !support::find_etcd_binary().empty()) return {};
+  return fmt::format("rig '{}' has [mesh] ({} trust nodes on {} etcd members), but the etcd binary is missing (not on "
+                     "PATH, no /usr/bin/etcd): install the Debian package etcd-server; nothing was started",
+                     spec.name, spec.mesh->trust_nodes, spec.mesh->etcd_members);
 }
 
 fs::path require_binary(const fs::path& bin_dir, const std::string& name) {
@@ -208,19 +218,26 @@ class RigRun final : public ScriptHost {
       : spec_(std::move(spec)), rig_text_(std::move(rig_text)), seed_(seed), layout_(std::move(layout)),
         node_exe_(std::move(node_exe)), emu_exe_(std::move(emu_exe)), context_(std::move(context)),
         log_level_(std::move(log_level)), hold_(hold), stop_(stop), out_(out), err_(err) {}
+  ~RigRun() override { stop_mesh(); }  // a run that broke off before finish(): the relay thread, the etcd members
 
   int run() {
     emit("rig_started", {{"rig", spec_.name}, {"seed", seed_}, {"target_blocks", spec_.target_blocks}});
     std::vector<WiredDevice> devices;
     try {
       std::vector<std::string> names;
-      for (const DeviceInstance& d : spec_.instances())
-        if (d.serial_linked()) names.push_back(d.name);  // the fabric's links, in its order (AT/TAP devices have none)
+      for (const DeviceInstance& d : spec_.instances())  // the fabric's links, in its order (AT/TAP devices have none)
+        if (d.serial_linked())
+          for (int k = 0; k < (d.is_external() ? 1 : spec_.trust_nodes()); ++k) names.push_back(link_name(d.name, k));
+      for (int i = 0; i < spec_.trust_nodes(); ++i) {
+        const NodeLayout files = layout_.node(spec_, i);
+        nodes_.push_back({i, files, nullptr, std::make_unique<JsonlTail>(files.events(), mesh_tag(i)), std::nullopt});
+      }
+      if (spec_.mesh) start_etcd();  // the store first, then the relays each node reaches it through
       capture_ = std::make_unique<LinkCapture>(layout_.dir / "links.pcapng", names);
       fabric_.set_tap([this](std::size_t link, Direction dir, const std::vector<std::uint8_t>& bytes) {
         capture_->on_bytes(link, dir, bytes);
       });
-      std::map<std::string, FaultPolicy*> policies;
+      std::map<std::string, std::vector<FaultPolicy*>> policies;
       std::map<std::string, UdpFaultPolicy*> udp_policies;
       bool any_at = false;
       for (const DeviceInstance& d : spec_.instances())  // UDP links: AT devices, external = "udp"
@@ -247,7 +264,7 @@ class RigRun final : public ScriptHost {
           udp_policies[d.name] = policy.get();
           capture_->add_udp_link(d.name);
           const std::uint16_t proxy = udp_relay_->add_link(d.name, std::move(policy), tap_plan.bridge_ip);
-          devices.push_back({d, LinkInfo{d.name, "", ""}, {}, 0});
+          devices.push_back({d, {LinkInfo{d.name, "", ""}}, {}, 0});
           WiredDevice& w = devices.back();
           w.tap = t->ifname;
           w.tap_ip = fmt::format("{}/{}", t->ip, tap_plan.prefix);
@@ -259,7 +276,7 @@ class RigRun final : public ScriptHost {
           continue;
         }
         if (d.link == "at" && d.at_transport == "tcp") {  // AT mode over TCP: no fault proxy, no capture
-          devices.push_back({d, LinkInfo{d.name, "", ""}, {}, 0});
+          devices.push_back({d, {LinkInfo{d.name, "", ""}}, {}, 0});
           emit("link_created", {{"device", d.name}, {"link", "at"}, {"at_transport", "tcp"},
                                 {"trust_node_tcp", fmt::format("127.0.0.1:{}", tcp_port)}});
           continue;
@@ -269,7 +286,7 @@ class RigRun final : public ScriptHost {
           udp_policies[d.name] = policy.get();
           capture_->add_udp_link(d.name);  // before add_link: the relay may tap its first datagram at once
           const std::uint16_t proxy = udp_relay_->add_link(d.name, std::move(policy));
-          devices.push_back({d, LinkInfo{d.name, "", ""}, {}, proxy});
+          devices.push_back({d, {LinkInfo{d.name, "", ""}}, {}, proxy});
           emit("link_created", {{"device", d.name}, {"link", "at"}, {"udp_proxy", fmt::format("127.0.0.1:{}", proxy)},
                                 {"trust_node_udp", fmt::format("127.0.0.1:{}", udp_port)}});
           continue;
@@ -281,33 +298,41 @@ class RigRun final : public ScriptHost {
           const DeviceSpec& at = d.external->port;
           const std::uint16_t proxy = udp_relay_->add_link(d.name, std::move(policy), at.host, at.port);
           const std::string listen = fmt::format("{}:{}", at.host, proxy);
-          devices.push_back({d, LinkInfo{d.name, "", "udp:" + listen}, {}, proxy});
+          devices.push_back({d, {LinkInfo{d.name, "", "udp:" + listen}}, {}, proxy});
           external_.push_back({d.name, *d.external, listen});
           emit("link_created", {{"device", d.name}, {"link", "external"}, {"external", d.external->text},
                                 {"udp_proxy", listen}, {"trust_node_udp", fmt::format("127.0.0.1:{}", udp_port)}});
           continue;
         }
-        auto policy = std::make_unique<FaultPolicy>(link_seed);
-        policies[d.name] = policy.get();
-        policies_.emplace_back(d.name, policy.get());
-        if (d.is_external()) {  // serial or tcp: the serial fault proxy between the node's PTY and the device's end
+        if (d.is_external()) {
+          auto policy = std::make_unique<FaultPolicy>(link_seed);
+          policies[d.name] = {policy.get()};
+          policies_.emplace_back(d.name, policy.get());  // serial or tcp: the serial fault proxy between the node's PTY and the device's end
           const LinkInfo l = d.external->port.kind == DeviceSpec::Kind::Tcp
                                  ? fabric_.add_tcp_link(d.name, d.external->port.host, d.external->port.port,
                                                         std::move(policy))
                                  : fabric_.add_external_link(d.name, open_external_port(*d.external, d.name),
                                                              d.external->port.path, std::move(policy));
-          devices.push_back({d, l, {}});
+          devices.push_back({d, {l}, {}});
           const std::string where = d.external->port.kind == DeviceSpec::Kind::Tcp ? l.device_side.substr(4) : l.device_side;
           external_.push_back({d.name, *d.external, where});
           emit("link_created", {{"device", d.name}, {"link", "external"}, {"external", d.external->text},
                                 {"node_side", l.node_side}, {"device_side", l.device_side}});
           continue;
         }
-        try {
-          devices.push_back({d, fabric_.add_link(d.name, std::move(policy)), {}});
-        } catch (const std::exception& e) {  // e.g. the host's PTYs ran out since `rig check`
-          throw std::runtime_error(fmt::format("cannot create the PTY link of device {} ({} PTY links made so far): {}",
-                                               d.name, policies_.size() - 1, e.what()));
+        devices.push_back({d, {}, {}});
+        for (int k = 0; k < spec_.trust_nodes(); ++k) {  // one PTY link per trust node, each its own fault proxy
+          const std::string name = link_name(d.name, k);
+          auto policy = std::make_unique<FaultPolicy>(
+              spec_.mesh ? SeededStream(component_seed(seed_, "link:" + name))() : link_seed);
+          policies[d.name].push_back(policy.get());
+          policies_.emplace_back(name, policy.get());
+          try {
+            devices.back().links.push_back(fabric_.add_link(name, std::move(policy)));
+          } catch (const std::exception& e) {  // e.g. the host's PTYs ran out since `rig check`
+            throw std::runtime_error(fmt::format("cannot create the PTY link of device {} ({} PTY links made so far): {}",
+                                                 name, policies_.size() - 1, e.what()));
+          }
         }
         // The harness reaches a dps device's supply over Modbus TCP: power-fault steps of the rig, or sent inline on
         // harness.sock (docs/console.md), so every dps device gets an endpoint.
@@ -317,13 +342,25 @@ class RigRun final : public ScriptHost {
         }
         if (iotw::emu::is_qemu_model(d.model))  // the image next to iotw-emu's build tree
           devices.back().qemu_image = iotw::emu::qemu_image_next_to(emu_exe_.parent_path()).string();
-        const LinkInfo& l = devices.back().link;
-        emit("link_created", {{"device", l.device}, {"node_side", l.node_side}, {"device_side", l.device_side}});
+        for (std::size_t k = 0; k < devices.back().links.size(); ++k) {
+          const LinkInfo& l = devices.back().links[k];
+          nlohmann::ordered_json fields{{"device", d.name}, {"node_side", l.node_side}, {"device_side", l.device_side}};
+          if (spec_.mesh) fields["node"] = spec_.trust_node_name(static_cast<int>(k));
+          emit("link_created", std::move(fields));
+        }
       }
       for (WiredDevice& w : devices)  // each device's seed from the rig seed and its name (docs/rig-format.md "Seed")
         if (!w.device.seed_from_os) w.seed = device_seed_hex(seed_, w.device.name);
       write_external_json();
-      write_trust_node_config(spec_, seed_, devices, layout_, udp_port, tcp_port);
+      for (const Node& n : nodes_) {
+        std::vector<std::string> endpoints;  // a mesh node reaches each etcd member through its own relay
+        if (spec_.mesh)
+          for (const auto& relay : relays_.at(n.index)) endpoints.push_back(relay->endpoint());
+        write_trust_node_config(spec_, seed_, devices, layout_, udp_port, tcp_port, n.index, endpoints);
+        if (spec_.mesh)
+          emit("mesh_node", {{"node", n.files.name}, {"relays", endpoints},
+                             {"http_port_file", n.files.http_port_file().string()}});
+      }
       node_pubkey_ = write_node_key(layout_, seed_);
       write_emu_config(devices, layout_, udp_port, node_pubkey_,  // devices verify checkpoints
                        static_cast<std::uint32_t>(spec_.trust_node.witnesses), tcp_port);
@@ -338,7 +375,7 @@ class RigRun final : public ScriptHost {
     }
     std::string reason;
     try {
-      start_child(kNode, node_exe_, layout_.trust_node_config());
+      for (const Node& n : nodes_) start_node(n.index, false);
       const auto all = spec_.instances();  // a rig of external devices only has no emulator pool to start
       if (std::any_of(all.begin(), all.end(), [](const DeviceInstance& d) { return !d.is_external(); }))
         start_child(kEmu, emu_exe_, layout_.emu_config());
@@ -367,7 +404,10 @@ class RigRun final : public ScriptHost {
 
   /// The children's new events: into the live list (harness.sock `events`) and held for the script.
   void pump_events() {
-    for (JsonlTail* tail : {&node_tail_, &emu_tail_})
+    std::vector<JsonlTail*> tails;
+    for (Node& n : nodes_) tails.push_back(n.tail.get());
+    tails.push_back(&emu_tail_);
+    for (JsonlTail* tail : tails)
       for (auto& e : tail->read()) {
         if (!e.is_discarded()) live_.append(e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         for_script_.push_back(std::move(e));
@@ -377,8 +417,9 @@ class RigRun final : public ScriptHost {
   // ScriptHost
   std::optional<Health> health() override { return last_health_; }
   std::optional<std::set<std::string>> attached_devices() override {
-    if (!client_ || script_->trust_node_down()) return std::nullopt;
-    auto names = client_->attached_devices();
+    TrustNodeClient* c = client();
+    if (!c) return std::nullopt;
+    auto names = c->attached_devices();
     if (!names) return std::nullopt;
     return std::set<std::string>(names->begin(), names->end());
   }
@@ -396,37 +437,79 @@ class RigRun final : public ScriptHost {
     emit("traffic_changed", {{"paused", paused}});
   }
   std::optional<double> score_so_far(const std::string& score) override {
-    if (!client_ || script_->trust_node_down()) return std::nullopt;
+    TrustNodeClient* c = client();
+    if (!c) return std::nullopt;
     std::vector<nlohmann::json> ledger;
     std::vector<std::string> lines;
     try {
-      lines = client_->export_blocks();
+      lines = c->export_blocks();
     } catch (const TrustNodeError&) {
       return std::nullopt;
     }
     for (const auto& b : lines) ledger.push_back(nlohmann::json::parse(b, nullptr, false));
-    const MergedEvents merged = merge_events({layout_.trust_node_events(), layout_.emu_events()}, events_, "/dev/null");
+    const MergedEvents merged = merge_events(event_files(), events_, "/dev/null");
     const LedgerVerdict verdict = verify_ledger_text(lines, ledger_verify_options());
     return score_value(score_run(spec_, merged.events, ledger_blocks(ledger), verdict), score);
   }
-  void kill_trust_node() override {
-    auto e = supervisor_.kill(kNode);
-    if (!e) throw std::runtime_error("the trust node is not running");
+  void kill_trust_node(int node) override {
+    Node& n = nodes_.at(node);
+    auto e = supervisor_.kill(n.files.name);
+    if (!e) throw std::runtime_error(n.files.name + " is not running");
     emit_exit(*e);
-    client_.reset();
+    n.client.reset();
+    n.health.reset();
     last_health_.reset();
   }
-  void restart_trust_node() override {
-    std::filesystem::remove(layout_.http_port_file());
-    start_child(kNode, node_exe_, layout_.trust_node_config(), /*append_logs=*/true);
-    const auto port = wait_for_port();
-    if (!port) throw std::runtime_error("interrupted while restarting the trust node");
-    client_ = std::make_unique<TrustNodeClient>(*port);
+  void restart_trust_node(int node) override {
+    Node& n = nodes_.at(node);
+    std::filesystem::remove(n.files.http_port_file());
+    start_node(node, /*append_logs=*/true);
+    const auto port = wait_for_port(node);
+    if (!port) throw std::runtime_error("interrupted while restarting " + n.files.name);
+    n.client = std::make_unique<TrustNodeClient>(*port);
   }
-  void pause_trust_node(bool paused) override {
-    if (!supervisor_.signal(kNode, paused ? SIGSTOP : SIGCONT)) throw std::runtime_error("the trust node is not running");
-    emit(paused ? "process_stopped" : "process_continued", {{"name", kNode}});
-    if (paused) last_health_.reset();
+  void pause_trust_node(int node, bool paused) override {
+    const std::string& name = nodes_.at(node).files.name;
+    if (!supervisor_.signal(name, paused ? SIGSTOP : SIGCONT)) throw std::runtime_error(name + " is not running");
+    emit(paused ? "process_stopped" : "process_continued", {{"name", name}});
+    if (paused) {
+      nodes_[node].health.reset();
+      last_health_.reset();
+    }
+  }
+  std::optional<int> assigning_node() override {
+    if (!spec_.mesh) return 0;
+    poll_nodes();
+    for (const Node& n : nodes_)
+      if (n.health && n.health->assigning()) return n.index;
+    return std::nullopt;
+  }
+  MeshState mesh_state() override {
+    MeshState m;
+    for (const Node& n : nodes_)
+      if (usable(n.index) && n.health && n.health->assigning()) {
+        ++m.assigning;
+        m.height = n.health->height;
+      }
+    return m;
+  }
+  void kill_etcd(int member) override {
+    const int pid = etcd().pid(member);
+    etcd().kill(member);
+    emit("process_exited", {{"name", etcd_name(member)}, {"pid", pid}, {"code", nullptr}});
+  }
+  void restart_etcd(int member) override {
+    etcd().restart(member);
+    emit("process_started", {{"name", etcd_name(member)}, {"pid", etcd().pid(member)}, {"code", nullptr}});
+  }
+  void pause_etcd(int member, bool paused) override {
+    if (paused) etcd().stop(member);
+    else etcd().resume(member);
+    emit(paused ? "process_stopped" : "process_continued", {{"name", etcd_name(member)}});
+  }
+  void cut_node_from_etcd(int node, bool cut) override {
+    if (relays_.empty()) throw std::runtime_error("the rig has no etcd relays");
+    for (const auto& relay : relays_.at(node)) cut ? relay->cut() : relay->restore();
   }
   void set_supply(const std::string& device, double vin, double ramp_v_per_s) override {
     auto it = modbus_.find(device);
@@ -493,8 +576,9 @@ class RigRun final : public ScriptHost {
   void check_external_attached(double elapsed_s) {
     bool pending = false;
     for (const External& e : external_) pending = pending || !e.attached;
-    if (!pending || !client_ || script_->trust_node_down()) return;
-    const auto names = client_->attached_devices();
+    TrustNodeClient* c = client();
+    if (!pending || !c) return;
+    const auto names = c->attached_devices();
     for (External& e : external_) {
       if (e.attached) continue;
       if (names && std::find(names->begin(), names->end(), e.name) != names->end()) {
@@ -515,6 +599,16 @@ class RigRun final : public ScriptHost {
   void emit_exit(const ProcessExit& e) { emit("process_exited", {{"name", e.name}, {"pid", e.pid}, {"code", e.code}}); }
 
   void start_child(const std::string& name, const fs::path& exe, const fs::path& config, bool append_logs = false) {
+    start_child(name, exe, config, layout_.stdout_log(name), layout_.stderr_log(name), append_logs);
+  }
+  /// Trust node `i` on its config, its logs in its folder.
+  void start_node(int i, bool append_logs) {
+    const NodeLayout& f = nodes_.at(i).files;
+    start_child(f.name, node_exe_, f.config(), f.stdout_log(), f.stderr_log(), append_logs);
+  }
+  void start_child(const std::string& name, const fs::path& exe, const fs::path& config, const fs::path& stdout_file,
+                   const fs::path& stderr_file, bool append_logs) {
+    stderr_of_[name] = stderr_file;
     const auto log = [&](const fs::path& p) {
       if (!append_logs) return p;
       int n = 2;
@@ -524,7 +618,7 @@ class RigRun final : public ScriptHost {
       return next;
     };
     const int pid = supervisor_.start(name, exe, {"--config", config.string(), "--log-level", log_level_},
-                                      {.stdout_file = log(layout_.stdout_log(name)), .stderr_file = log(layout_.stderr_log(name))});
+                                      {.stdout_file = log(stdout_file), .stderr_file = log(stderr_file)});
     emit("process_started", {{"name", name}, {"pid", pid}, {"code", nullptr}});
   }
 
@@ -532,32 +626,36 @@ class RigRun final : public ScriptHost {
   void check_children() {
     if (auto e = supervisor_.reap_exited()) {
       emit_exit(*e);
+      const fs::path log = stderr_of_.count(e->name) ? stderr_of_[e->name] : layout_.stderr_log(e->name);
       throw std::runtime_error(fmt::format("{} exited early with code {}; last lines of {}:\n{}", e->name, e->code,
-                                           layout_.stderr_log(e->name).string(),
-                                           tail(layout_.stderr_log(e->name))));
+                                           log.string(), tail(log)));
     }
   }
 
-  /// The trust node's HTTP port, or nullopt when interrupted first. Throws on timeout or a dead child.
-  std::optional<int> wait_for_port() {
+  /// Trust node `node`'s HTTP port, or nullopt when interrupted first. Throws on timeout or a dead child.
+  std::optional<int> wait_for_port(int node) {
+    const NodeLayout& f = nodes_.at(node).files;
     const auto deadline = Clock::now() + kPortTimeout;
     for (;;) {
       if (stop_) return std::nullopt;
       check_children();
-      if (auto port = read_port(layout_.http_port_file())) return port;
+      if (auto port = read_port(f.http_port_file())) return port;
       if (Clock::now() >= deadline)
-        throw std::runtime_error(fmt::format("the trust node wrote no HTTP port to {} within {} s; last lines of {}:\n{}",
-                                             layout_.http_port_file().string(), kPortTimeout.count(),
-                                             layout_.stderr_log(kNode).string(), tail(layout_.stderr_log(kNode))));
+        throw std::runtime_error(fmt::format("{} wrote no HTTP port to {} within {} s; last lines of {}:\n{}",
+                                             spec_.mesh ? f.name : std::string("the trust node"),
+                                             f.http_port_file().string(), kPortTimeout.count(),
+                                             f.stderr_log().string(), tail(f.stderr_log())));
       std::this_thread::sleep_for(50ms);
     }
   }
 
   /// Submits traffic and watches the height; returns the rig_finished reason.
   std::string drive() {
-    const auto port = wait_for_port();
-    if (!port) return "interrupted";
-    client_ = std::make_unique<TrustNodeClient>(*port);
+    for (Node& n : nodes_) {
+      const auto port = wait_for_port(n.index);
+      if (!port) return "interrupted";
+      n.client = std::make_unique<TrustNodeClient>(*port);
+    }
     const auto start = Clock::now();
     drive_start_ = start;
     const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(spec_.deadline_s));
@@ -588,7 +686,7 @@ class RigRun final : public ScriptHost {
       const bool down = script_->trust_node_down();
       if (now >= next_health) {
         next_health = now + kHealthInterval;
-        last_health_ = down || !client_ ? std::nullopt : client_->health();
+        last_health_ = down ? std::nullopt : poll_nodes();
         if (last_health_) last_ = *last_health_;
         check_external_attached(std::chrono::duration<double>(Clock::now() - start).count());
         script_->tick(std::chrono::duration<double>(Clock::now() - start).count());
@@ -600,9 +698,9 @@ class RigRun final : public ScriptHost {
       }
       pump_events();
       serve_requests();
-      if (!down && client_ && now >= next_lift) {  // Monte Carlo mode: the operator lifts every entry
-        next_lift = now + kLiftInterval;
-        client_->lift_blacklist();
+      if (TrustNodeClient* c = down ? nullptr : client(); c && now >= next_lift) {  // Monte Carlo: the operator lifts
+        next_lift = now + kLiftInterval;                                              // every entry
+        c->lift_blacklist();
       }
       if (now >= next_progress) {
         next_progress = now + kProgressInterval;
@@ -612,8 +710,8 @@ class RigRun final : public ScriptHost {
       // with a backlog.
       const double elapsed = std::chrono::duration<double>(now - tx_clock_).count();
       const auto due = tx_base_ + static_cast<std::uint64_t>(std::floor(elapsed * spec_.traffic.tx_per_s));
-      while (!down && client_ && !traffic_paused_ && tx_.submitted < due && Clock::now() < next_health) {
-        const auto r = client_->submit(tx_payload(seed_, tx_.submitted, spec_.traffic.payload_bytes));
+      while (!down && client() && !traffic_paused_ && tx_.submitted < due && Clock::now() < next_health) {
+        const auto r = submit(tx_payload(seed_, tx_.submitted, spec_.traffic.payload_bytes));
         if (r == SubmitResult::Accepted) acked_.push_back(tx_.submitted);
         tx_.add(r);
       }
@@ -864,16 +962,17 @@ class RigRun final : public ScriptHost {
 
   /// The ledger once the devices are stopped and the height no longer moves; nullopt if the node does not answer.
   std::optional<std::vector<std::string>> export_ledger() {
-    if (!client_) return std::nullopt;
-    auto prev = client_->health();
+    TrustNodeClient* c = client();
+    if (!c) return std::nullopt;
+    auto prev = c->health();
     for (int i = 0; prev && i < kSettlePolls; ++i) {
       std::this_thread::sleep_for(kHealthInterval);
-      const auto h = client_->health();
+      const auto h = c->health();
       if (!h || h->height == prev->height) break;
       prev = h;
     }
     try {
-      return client_->export_blocks();
+      return c->export_blocks();
     } catch (const TrustNodeError& e) {
       err_ << "error: cannot export the ledger: " << e.what() << '\n';
       return std::nullopt;
@@ -895,7 +994,7 @@ class RigRun final : public ScriptHost {
       const std::string payload = tx_payload(seed_, counter, spec_.traffic.payload_bytes);
       if (in_ledger.count(to_hex(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()))) {
         ++found;
-      } else if (client_->submit(payload) == SubmitResult::Duplicate) {
+      } else if (submit(payload) == SubmitResult::Duplicate) {
         ++pending;
       } else {
         ++lost;
@@ -919,12 +1018,13 @@ class RigRun final : public ScriptHost {
     // Devices first, so no block can finalize between the export and the node's stop.
     if (auto e = supervisor_.stop(kEmu, kStopGrace)) emit_exit(*e);
     const auto blocks = export_ledger();
-    if (blocks && client_) audit_transactions(*blocks);
-    if (!blocks && client_ && reason != "interrupted") {
+    if (blocks && client()) audit_transactions(*blocks);
+    if (!blocks && client() && reason != "interrupted") {
       reason = "error";
       if (error_.empty()) error_ = "the trust node did not answer the ledger export";
     }
     for (const ProcessExit& e : supervisor_.stop_all(kStopGrace)) emit_exit(e);
+    stop_mesh();
     fabric_.stop();
     if (udp_relay_) udp_relay_->stop();
     if (capture_ && !capture_->close()) spdlog::warn("cannot write {}", (layout_.dir / "links.pcapng").string());
@@ -950,7 +1050,7 @@ class RigRun final : public ScriptHost {
       if (!out.flush()) throw std::runtime_error("cannot write " + layout_.ledger().string());
     }
     const MergedEvents merged =
-        merge_events({layout_.trust_node_events(), layout_.emu_events()}, events_, layout_.events());
+        merge_events(event_files(), events_, layout_.events());
     if (merged.skipped > 0)
       spdlog::warn("skipped {} malformed line(s) in the children's event files", merged.skipped);
 
@@ -1023,18 +1123,20 @@ class RigRun final : public ScriptHost {
     std::vector<std::pair<std::string, std::string>> files;
     auto add = [&](const std::string& label, const fs::path& file) {
       std::error_code ec;
-      if (fs::is_regular_file(file, ec)) files.emplace_back(label, file.filename().string());
+      if (fs::is_regular_file(file, ec)) files.emplace_back(label, fs::relative(file, layout_.dir, ec).string());
     };
     add("ledger.jsonl", layout_.ledger());
     add("events.jsonl", layout_.events());
     add("links.pcapng", layout_.dir / "links.pcapng");
     add("report.json", layout_.dir / "report.json");
     add("junit.xml", layout_.dir / "junit.xml");
-    for (const char* child : {kNode, kEmu}) {
-      add(fmt::format("{} stdout", child), layout_.stdout_log(child));
-      add(fmt::format("{} stderr", child), layout_.stderr_log(child));
+    for (const Node& n : nodes_) {
+      add(fmt::format("{} stdout", n.files.name), n.files.stdout_log());
+      add(fmt::format("{} stderr", n.files.name), n.files.stderr_log());
     }
-    add("trust_node.toml", layout_.trust_node_config());
+    add(fmt::format("{} stdout", kEmu), layout_.stdout_log(kEmu));
+    add(fmt::format("{} stderr", kEmu), layout_.stderr_log(kEmu));
+    for (const Node& n : nodes_) add(fs::relative(n.files.config(), layout_.dir).string(), n.files.config());
     add("emu.toml", layout_.emu_config());
     return files;
   }
@@ -1071,7 +1173,101 @@ class RigRun final : public ScriptHost {
     throw std::logic_error("no link for " + device);
   }
 
-  std::unique_ptr<TrustNodeClient> client_;
+  // ---- the trust nodes (one, or a [mesh] rig's tn-0..tn-N-1) and a mesh's etcd cluster and relays ----
+
+  struct Node {
+    int index = 0;
+    NodeLayout files;
+    std::unique_ptr<TrustNodeClient> client;  // null while it is down (or before it answered)
+    std::unique_ptr<JsonlTail> tail;          // its events, tagged with its node id in a [mesh] rig
+    std::optional<Health> health;             // its last poll
+  };
+
+  /// A device's link name towards node `k`: the device's name, or "<device>@tn-<k>" in a [mesh] rig.
+  std::string link_name(const std::string& device, int k) const {
+    return spec_.mesh ? device + "@" + spec_.trust_node_name(k) : device;
+  }
+  /// The node id its events are tagged with: "tn-<i>" in a [mesh] rig, else none.
+  std::string mesh_tag(int i) const { return spec_.mesh ? spec_.trust_node_name(i) : std::string(); }
+  std::string etcd_name(int member) const { return "etcd-" + std::to_string(member); }
+  bool usable(int i) const { return nodes_[i].client && !(script_ && script_->node_down(i)); }
+  /// The node the harness asks (health, devices, the ledger): the assigning one when known, else the first usable one;
+  /// null when none is.
+  TrustNodeClient* client() {
+    if (preferred_ && usable(*preferred_)) return nodes_[*preferred_].client.get();
+    for (const Node& n : nodes_)
+      if (usable(n.index)) return n.client.get();
+    return nullptr;
+  }
+  /// Polls every usable node's health; remembers the assigning one as preferred. Returns the health the run shows:
+  /// the assigning node's, else the preferred or first node's that answered (a rig without [mesh]: its one node's).
+  std::optional<Health> poll_nodes() {
+    std::optional<Health> any;
+    for (Node& n : nodes_) {
+      n.health = usable(n.index) ? n.client->health() : std::nullopt;
+      if (n.health && n.health->assigning()) preferred_ = n.index;
+      if (n.health && (!any || (preferred_ && *preferred_ == n.index))) any = n.health;
+    }
+    if (preferred_ && nodes_[*preferred_].health) return nodes_[*preferred_].health;
+    return any;
+  }
+  /// POST a transaction to the preferred node, then each other usable node while the answer is neither 202, 409 nor
+  /// 400 (no answer, or a node that does not take transactions now); only a 202 acknowledges it.
+  SubmitResult submit(const std::string& payload) {
+    TrustNodeClient* first = client();
+    if (!first) return SubmitResult::Failed;
+    SubmitResult r = first->submit(payload);
+    for (const Node& n : nodes_) {
+      if (r != SubmitResult::Failed) break;
+      if (usable(n.index) && n.client.get() != first) r = n.client->submit(payload);
+    }
+    return r;
+  }
+  std::vector<EventFile> event_files() const {
+    std::vector<EventFile> files;
+    for (const Node& n : nodes_) files.emplace_back(n.files.events(), mesh_tag(n.index));
+    files.emplace_back(layout_.emu_events());
+    return files;
+  }
+  support::EtcdCluster& etcd() {
+    if (!etcd_) throw std::runtime_error("the rig has no etcd cluster");
+    return *etcd_;
+  }
+  /// A [mesh] rig's etcd members in <run>/etcd/, then one TCP relay per (node, member) on the relay thread.
+  void start_etcd() {
+    etcd_ = std::make_unique<support::EtcdCluster>(
+        layout_.etcd_dir(), support::EtcdClusterOptions{.members = spec_.mesh->etcd_members, .name_prefix = "etcd"});
+    for (int m = 0; m < etcd_->size(); ++m)
+      emit("process_started", {{"name", etcd_name(m)}, {"pid", etcd_->pid(m)}, {"code", nullptr}});
+    emit("etcd_started", {{"members", etcd_->client_endpoints()}, {"dir", layout_.etcd_dir().string()}});
+    relay_thread_ = std::thread([this] { relay_io_.run(); });
+    for (const Node& n : nodes_) {
+      relays_.emplace_back();
+      for (const std::string& endpoint : etcd_->client_endpoints())
+        relays_.back().push_back(std::make_unique<TcpRelay>(relay_io_, endpoint));
+    }
+  }
+  /// The relays stop, then the etcd members (after the trust nodes: stop_all ran).
+  void stop_mesh() {
+    relay_work_.reset();
+    relay_io_.stop();
+    if (relay_thread_.joinable()) relay_thread_.join();
+    relays_.clear();
+    if (etcd_) {
+      for (int m = 0; m < etcd_->size(); ++m)
+        if (etcd_->pid(m) > 0) emit("process_exited", {{"name", etcd_name(m)}, {"pid", etcd_->pid(m)}, {"code", nullptr}});
+      etcd_.reset();
+    }
+  }
+
+  std::vector<Node> nodes_;
+  std::optional<int> preferred_;  // the node last seen assigning
+  std::map<std::string, fs::path> stderr_of_;  // child name -> its stderr log (check_children's message)
+  std::unique_ptr<support::EtcdCluster> etcd_;  // a [mesh] rig's cluster
+  boost::asio::io_context relay_io_;            // the relays' thread; declared before relays_
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> relay_work_{relay_io_.get_executor()};
+  std::thread relay_thread_;
+  std::vector<std::vector<std::unique_ptr<TcpRelay>>> relays_;  // [node][member]
   std::unique_ptr<EmuControlClient> emu_control_;  // device faults (reboot, hang, clock_skew, ap_*), on first use
   std::vector<nlohmann::ordered_json> events_;
   TxCounts tx_;
@@ -1080,7 +1276,6 @@ class RigRun final : public ScriptHost {
   std::unique_ptr<RigScript> script_;
   std::optional<Health> last_health_;
   Clock::time_point drive_start_ = Clock::now();
-  JsonlTail node_tail_{layout_.trust_node_events()};
   JsonlTail emu_tail_{layout_.emu_events()};
   std::vector<nlohmann::json> for_script_;  // children's events read but not yet handed to the script
   EventLog live_;                           // every event, for harness.sock `events`
@@ -1185,6 +1380,10 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
     err << "skipped: " << why << " (--require-all makes this an error)\n";
     return not_started(RunEnd::Skipped, why, kExitPass);
   }
+  if (const std::string why = etcd_unavailable_for(spec); !why.empty()) {  // could not run: exit 3, junit <error>
+    err << "error: " << why << '\n';
+    return not_started(RunEnd::NotStarted, why, kExitCouldNotRun);
+  }
   fs::path node_exe, emu_exe;
   try {
     node_exe = require_binary(options.bin_dir, "iotw-trust-node");
@@ -1223,10 +1422,11 @@ int check_rig(const fs::path& rig_file, std::ostream& out, std::ostream& err, co
   try {
     const RigSpec spec = load_rig(rig_file);
     check_rig_resources(spec, host_resources());
-    if (const std::string why = qemu_unavailable_for(spec, bin_dir); !why.empty()) {
-      err << "error: " << why << '\n';
-      return kExitCouldNotRun;
-    }
+    for (const std::string& why : {qemu_unavailable_for(spec, bin_dir), etcd_unavailable_for(spec)})
+      if (!why.empty()) {
+        err << "error: " << why << '\n';
+        return kExitCouldNotRun;
+      }
     out << "ok: " << spec.name << ", " << spec.instances().size() << " devices\n";
     return kExitPass;
   } catch (const RigError& e) {

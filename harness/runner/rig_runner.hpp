@@ -1,7 +1,8 @@
 // `iotw rig run` / `iotw rig check`: one rig end to end across real process boundaries.
-// Loads the rig, wires a PTY link per device through the LinkFabric, writes the children's configs, spawns
-// iotw-trust-node and iotw-emu, drives transactions over HTTP until the target height or the deadline,
-// exports the ledger, stops everything, merges the event streams and judges the run (iotw_harness_core).
+// Loads the rig, wires a PTY link per device (and per trust node of a [mesh] rig) through the LinkFabric, starts a
+// [mesh] rig's etcd members and TCP relays, writes the children's configs, spawns iotw-trust-node (one, or one per
+// mesh node) and iotw-emu, drives transactions over HTTP until the target height or the deadline, exports the
+// ledger, stops everything, merges the event streams and judges the run (iotw_harness_core).
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -45,7 +46,8 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
 /// Validates a rig file: prints "ok: <name>, N devices" and returns kExitPass, or the RigError text to
 /// `err` and returns kExitUsage. A rig with qemu-cortex-m3 devices also needs qemu-system-arm in PATH and the image
 /// built next to bin_dir (<bin_dir>/../cross/cortex-m3/iotw_fw_lm3s6965.elf); else "error: <what is missing: the
-/// Debian package, or the image and the command that builds it>" and kExitCouldNotRun.
+/// Debian package, or the image and the command that builds it>" and kExitCouldNotRun; likewise a [mesh] rig without
+/// the etcd binary (Debian package etcd-server).
 int check_rig(const std::filesystem::path& rig_file, std::ostream& out, std::ostream& err,
               const std::filesystem::path& bin_dir);
 

@@ -33,7 +33,8 @@ SerialFaults combine_faults(const std::vector<const FaultSpec*>& active) {
         s.garbage_bytes = f->bytes;
         break;
       case FaultKind::Stall:
-      case FaultKind::Partition: s.stall = true; break;
+      case FaultKind::Partition:
+      case FaultKind::PartitionNode: s.stall = true; break;  // partition_node from = "devices": the node's links
       case FaultKind::BaudMismatch: s.baud_mismatch = true; break;
       case FaultKind::Delay:
         s.delay_ms = std::max(s.delay_ms, f->delay_ms);
@@ -65,7 +66,7 @@ UdpFaults combine_udp_faults(const std::vector<const FaultSpec*>& active) {
   return u;
 }
 
-RigScript::RigScript(const RigSpec& spec, std::map<std::string, FaultPolicy*> links, ScriptHost& host,
+RigScript::RigScript(const RigSpec& spec, std::map<std::string, std::vector<FaultPolicy*>> links, ScriptHost& host,
                      std::map<std::string, UdpFaultPolicy*> udp_links)
     : spec_(spec), links_(std::move(links)), udp_links_(std::move(udp_links)), host_(host) {
   for (const Step& s : spec_.steps) {
@@ -104,22 +105,40 @@ std::vector<std::string> RigScript::targets(const FaultSpec& f) const {
 }
 
 std::optional<std::uint64_t> RigScript::delivered(const std::string& device, Direction dir) const {
-  if (auto it = links_.find(device); it != links_.end()) return it->second->frames_delivered(dir);
+  if (auto it = links_.find(device); it != links_.end()) {  // a device talks to one node at a time: all its links
+    std::uint64_t n = 0;
+    for (const FaultPolicy* p : it->second) n += p->frames_delivered(dir);
+    return n;
+  }
   if (auto it = udp_links_.find(device); it != udp_links_.end()) return it->second->datagrams_delivered(dir);
   return std::nullopt;
 }
 
+// A link's faults: the link faults naming its device, and (serial links) a partition_node from = "devices" of its node.
 void RigScript::apply_link_faults() {
-  const auto active_on = [&](const std::string& name) {
+  const auto active_on = [&](const std::string& name, std::optional<int> node) {
     std::vector<const FaultSpec*> on;
     for (const Run* r : active_link_faults_) {
+      if (r->step->fault.def().mechanism == FaultMechanism::NodePartition) {
+        if (node && *node == r->node) on.push_back(&r->step->fault);
+        continue;
+      }
       const auto t = targets(r->step->fault);
       if (std::find(t.begin(), t.end(), name) != t.end()) on.push_back(&r->step->fault);
     }
     return on;
   };
-  for (const auto& [name, policy] : links_) policy->set(combine_faults(active_on(name)));
-  for (const auto& [name, policy] : udp_links_) policy->set(combine_udp_faults(active_on(name)));
+  for (const auto& [name, policies] : links_)
+    for (std::size_t node = 0; node < policies.size(); ++node)
+      policies[node]->set(combine_faults(active_on(name, static_cast<int>(node))));
+  for (const auto& [name, policy] : udp_links_) policy->set(combine_udp_faults(active_on(name, std::nullopt)));
+}
+
+int RigScript::resolve_node(const FaultSpec& f) {
+  if (!f.node.leader) return f.node.index;
+  const auto a = host_.assigning_node();
+  if (!a) throw std::runtime_error("no trust node says role \"assigning\" (node = \"leader\")");
+  return *a;
 }
 
 nlohmann::json RigScript::command(const Step& s, nlohmann::json request) {
@@ -186,18 +205,42 @@ void RigScript::start(Run& r, double now_s) {
   if (f.device_fault())
     for (const auto& d : targets(f)) devices.push_back(d);
   const FaultDef& def = f.def();
+  nlohmann::ordered_json started{{"step", s.label}, {"line", s.line}, {"fault", f.kind}, {"devices", devices}};
   try {
     switch (def.mechanism) {
       case FaultMechanism::Supply:
         for (const auto& d : targets(f)) host_.set_supply(d, f.vin, 0);
         break;
       case FaultMechanism::NodeKill:
-        node_down_ = true;
-        host_.kill_trust_node();
+        r.node = resolve_node(f);
+        started["node"] = spec_.trust_node_name(r.node);
+        down_nodes_.insert(r.node);
+        host_.kill_trust_node(r.node);
         break;
       case FaultMechanism::NodeStop:
-        node_down_ = true;
-        host_.pause_trust_node(true);
+        r.node = resolve_node(f);
+        started["node"] = spec_.trust_node_name(r.node);
+        down_nodes_.insert(r.node);
+        host_.pause_trust_node(r.node, true);
+        break;
+      case FaultMechanism::EtcdKill:
+        started["member"] = f.member;
+        host_.kill_etcd(f.member);
+        break;
+      case FaultMechanism::EtcdStop:
+        started["member"] = f.member;
+        host_.pause_etcd(f.member, true);
+        break;
+      case FaultMechanism::NodePartition:
+        r.node = resolve_node(f);
+        started["node"] = spec_.trust_node_name(r.node);
+        started["from"] = f.from_devices ? "devices" : "etcd";
+        if (f.from_devices) {
+          active_link_faults_.push_back(&r);
+          apply_link_faults();
+        } else {
+          host_.cut_node_from_etcd(r.node, true);
+        }
         break;
       case FaultMechanism::ControlChannel:  // over the emulator pool's control channel
         for (const auto& d : targets(f)) {
@@ -212,11 +255,12 @@ void RigScript::start(Run& r, double now_s) {
       apply_link_faults();
     }
   } catch (const std::exception& e) {
+    if (def.mechanism == FaultMechanism::NodeKill || def.mechanism == FaultMechanism::NodeStop) down_nodes_.erase(r.node);
     check(s, "recovery_checked", f.kind + " injected", false, e.what());
     r.state = State::Done;
     return;
   }
-  host_.emit("fault_started", {{"step", s.label}, {"line", s.line}, {"fault", f.kind}, {"devices", devices}});
+  host_.emit("fault_started", std::move(started));
 }
 
 void RigScript::end_fault(Run& r, double now_s) {
@@ -225,6 +269,7 @@ void RigScript::end_fault(Run& r, double now_s) {
   r.ended_s = now_s;
   r.state = State::Recovering;
   const FaultDef& def = f.def();
+  if (const auto h = host_.health()) r.height_at_end = h->height;  // the mesh check wants it to grow past this
   try {
     if (def.links) {
       std::erase(active_link_faults_, &r);
@@ -238,12 +283,22 @@ void RigScript::end_fault(Run& r, double now_s) {
         }
         break;
       case FaultMechanism::NodeKill:
-        host_.restart_trust_node();
-        node_down_ = false;
+        host_.restart_trust_node(r.node);
+        down_nodes_.erase(r.node);
         break;
       case FaultMechanism::NodeStop:
-        host_.pause_trust_node(false);
-        node_down_ = false;
+        host_.pause_trust_node(r.node, false);
+        down_nodes_.erase(r.node);
+        break;
+      case FaultMechanism::EtcdKill: host_.restart_etcd(f.member); break;
+      case FaultMechanism::EtcdStop: host_.pause_etcd(f.member, false); break;
+      case FaultMechanism::NodePartition:
+        if (f.from_devices) {
+          std::erase(active_link_faults_, &r);
+          apply_link_faults();
+        } else {
+          host_.cut_node_from_etcd(r.node, false);
+        }
         break;
       case FaultMechanism::ControlChannel:
       case FaultMechanism::LinkProxy:
@@ -255,7 +310,7 @@ void RigScript::end_fault(Run& r, double now_s) {
         break;
     }
   } catch (const std::exception& e) {
-    node_down_ = false;
+    if (def.mechanism == FaultMechanism::NodeKill || def.mechanism == FaultMechanism::NodeStop) down_nodes_.erase(r.node);
     check(s, "recovery_checked", f.kind + " recovered", false, std::string("could not end the fault: ") + e.what());
     r.state = State::Done;
     return;
@@ -289,6 +344,13 @@ void RigScript::recovery(Run& r, double now_s, bool final) {
     if (!check_of.not_registered.empty() && registrations_[d] <= r.registrations_at_end[d])
       missing.push_back(d + " " + std::string(check_of.not_registered));
     if (need_attach && (!attached || !attached->count(d))) missing.push_back(d + " (not attached)");
+  }
+  if (check_of.mesh && spec_.mesh) {  // one assigning node, and blocks finalize again
+    const ScriptHost::MeshState m = host_.mesh_state();
+    if (m.assigning != 1)
+      missing.push_back(fmt::format("the mesh ({} trust nodes say role \"assigning\", not 1)", m.assigning));
+    else if (m.height <= r.height_at_end)
+      missing.push_back(fmt::format("the height (still {}, {} when the fault ended)", m.height, r.height_at_end));
   }
   const double after = now_s - r.ended_s;
   if (missing.empty()) {

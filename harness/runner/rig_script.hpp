@@ -35,11 +35,31 @@ class ScriptHost {
   /// A score computed from everything so far (events + the ledger exported now); nullopt if unavailable.
   virtual std::optional<double> score_so_far(const std::string& score) = 0;
   virtual void emit(const std::string& kind, nlohmann::ordered_json fields) = 0;
-  /// Trust-node process faults. kill: SIGKILL and reap; restart: start it again on the same config and wait
-  /// for its HTTP port; pause/resume: SIGSTOP/SIGCONT. Throw std::runtime_error when impossible.
-  virtual void kill_trust_node() = 0;
-  virtual void restart_trust_node() = 0;
-  virtual void pause_trust_node(bool paused) = 0;
+  /// Trust-node process faults on node `node` (0..trust_nodes-1; a rig without [mesh] has node 0 only). kill: SIGKILL
+  /// and reap; restart: start it again on the same config and wait for its HTTP port; pause/resume: SIGSTOP/SIGCONT.
+  /// Throw std::runtime_error when impossible.
+  virtual void kill_trust_node(int node) = 0;
+  virtual void restart_trust_node(int node) = 0;
+  virtual void pause_trust_node(int node, bool paused) = 0;
+  /// The node whose GET /v1/health says role "assigning" now (`node = "leader"`); nullopt when none does. A rig
+  /// without [mesh]: its one node, 0.
+  virtual std::optional<int> assigning_node() { return 0; }
+  /// [mesh] rigs: how many trust nodes answer GET /v1/health with role "assigning" now, and the height the (last)
+  /// assigning one reports.
+  struct MeshState {
+    int assigning = 0;
+    std::uint64_t height = 0;
+  };
+  virtual MeshState mesh_state() { return {}; }
+  /// etcd member faults (FaultSpec::member) of a [mesh] rig: kill (SIGKILL, reaped), restart (on its data folder; waits
+  /// until it is healthy), pause/resume (SIGSTOP/SIGCONT). Throw std::runtime_error when impossible.
+  virtual void kill_etcd(int member) { throw std::runtime_error("no etcd member " + std::to_string(member)); }
+  virtual void restart_etcd(int member) { throw std::runtime_error("no etcd member " + std::to_string(member)); }
+  virtual void pause_etcd(int member, bool) { throw std::runtime_error("no etcd member " + std::to_string(member)); }
+  /// partition_node from = "etcd": cut (true) or restore (false) every TCP relay between trust node `node` and etcd.
+  virtual void cut_node_from_etcd(int node, bool) {
+    throw std::runtime_error("trust node " + std::to_string(node) + " has no etcd relays");
+  }
   /// Power faults: sets a dps device's input supply (V, and the ramp back in V/s). Throws std::runtime_error.
   virtual void set_supply(const std::string& device, double vin, double ramp_v_per_s) = 0;
   /// Device faults: one command to the emulator pool's control channel (docs/emulators.md "Control channel");
@@ -54,9 +74,11 @@ class ScriptHost {
 
 class RigScript {
  public:
-  /// `links`: each PTY device's serial fault proxy; `udp_links`: each UDP AT or TAP device's UDP fault proxy. A
-  /// device with neither (an AT module on a TCP link) takes no link faults; its recovery is judged by attachment.
-  RigScript(const RigSpec& spec, std::map<std::string, FaultPolicy*> links, ScriptHost& host,
+  /// `links`: each serial-linked device's serial fault proxies, one per trust node in node order (a rig without
+  /// [mesh]: one); `udp_links`: each UDP AT or TAP device's UDP fault proxy. A device with neither (an AT module on a
+  /// TCP link) takes no link faults; its recovery is judged by attachment. A device's serial link faults act on all
+  /// its links; partition_node from = "devices" stalls every device's link of that node.
+  RigScript(const RigSpec& spec, std::map<std::string, std::vector<FaultPolicy*>> links, ScriptHost& host,
             std::map<std::string, UdpFaultPolicy*> udp_links = {});
 
   /// Advances the script; `now_s` = seconds since the trust node first answered. Never throws: a failing
@@ -66,8 +88,10 @@ class RigScript {
   bool done() const;
   /// The run is ending: active faults are lifted, and steps or checks left undecided fail with `reason`.
   void finish(double now_s, const std::string& reason);
-  /// True while a trust-node fault holds the process down or stopped (the runner then skips HTTP calls).
-  bool trust_node_down() const { return node_down_; }
+  /// True while a trust-node fault holds node `node` down or stopped (the runner then skips its HTTP calls).
+  bool node_down(int node) const { return down_nodes_.count(node) > 0; }
+  /// True while every trust node of the rig is down or stopped.
+  bool trust_node_down() const { return static_cast<int>(down_nodes_.size()) >= spec_.trust_nodes(); }
 
   /// Appends a step while the rig runs (an inline step, docs/console.md) and starts it at once, whatever the
   /// rig's own steps are doing; returns its id for end(). `reply`, if given, gets a uart step's reply from
@@ -89,6 +113,8 @@ class RigScript {
     bool triggered = false;  // an event trigger matched since it was armed
     std::map<std::string, std::uint64_t> frames_at_end[2];
     std::map<std::string, int> registrations_at_end;  // power faults: device_registered seen per device
+    int node = 0;                  // node faults: the node resolved at the start (`node = "leader"`)
+    std::uint64_t height_at_end = 0;  // mesh check: the height must grow past it
     nlohmann::json reply;  // uart: the pool's reply
   };
   std::string check_name(const Step& s, const std::string& what) const;
@@ -99,6 +125,9 @@ class RigScript {
   void recovery(Run& r, double now_s, bool final);
   std::vector<std::string> targets(const FaultSpec& f) const;
   void apply_link_faults();
+  /// The node a node fault acts on: FaultSpec::node's index, or the host's assigning node for "leader" (throws
+  /// std::runtime_error when none is).
+  int resolve_node(const FaultSpec& f);
   /// An active fault without duration_s that does not end by itself (FaultDef::ends_by_itself).
   static bool open_ended(const Run& r);
   /// emu_command + an `emu_command` event {step, line, request, reply}.
@@ -108,13 +137,13 @@ class RigScript {
   std::optional<std::uint64_t> delivered(const std::string& device, Direction dir) const;
 
   const RigSpec& spec_;
-  std::map<std::string, FaultPolicy*> links_;
+  std::map<std::string, std::vector<FaultPolicy*>> links_;
   std::map<std::string, UdpFaultPolicy*> udp_links_;
   ScriptHost& host_;
   std::deque<Run> runs_;  // a deque: active_link_faults_ points into it while add() appends
   std::deque<Step> added_;  // steps appended by add(), referenced by their Run
   std::vector<const Run*> active_link_faults_;
-  bool node_down_ = false;
+  std::set<int> down_nodes_;  // nodes a trust-node fault holds down or stopped
   std::map<std::string, int> registrations_;  // device name -> device_registered events seen so far
 };
 

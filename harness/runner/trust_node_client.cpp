@@ -33,9 +33,13 @@ std::optional<Health> TrustNodeClient::health() {
   if (!res || res->status != 200) return std::nullopt;
   const auto j = nlohmann::json::parse(res->body, nullptr, false);
   try {
-    return Health{j.at("height").get<std::uint64_t>(), j.at("devices_attached").get<std::uint64_t>(),
-                  j.at("devices_blacklisted").get<std::uint64_t>(), j.at("pending_txs").get<std::uint64_t>(),
-                  j.at("rounds").get<std::uint64_t>()};
+    Health h{j.at("height").get<std::uint64_t>(), j.at("devices_attached").get<std::uint64_t>(),
+             j.at("devices_blacklisted").get<std::uint64_t>(), j.at("pending_txs").get<std::uint64_t>(),
+             j.at("rounds").get<std::uint64_t>()};
+    if (const auto m = j.find("mesh"); m != j.end() && m->is_object())
+      h.mesh = MeshRole{m->value("node_id", std::string()), m->at("role").get<std::string>(),
+                        m->contains("leader") && (*m)["leader"].is_string() ? (*m)["leader"].get<std::string>() : ""};
+    return h;
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;
   }

@@ -13,6 +13,13 @@ class Client;
 
 namespace iotw::harness {
 
+/// A mesh node's place: GET /v1/health's "mesh" object (docs/trust-node.md).
+struct MeshRole {
+  std::string node_id;  ///< e.g. "tn-1"
+  std::string role;     ///< "assigning" | "standby" | "stale"
+  std::string leader;   ///< the node_id it believes assigning ("" when none)
+};
+
 /// GET /v1/health.
 struct Health {
   std::uint64_t height = 0;
@@ -20,6 +27,8 @@ struct Health {
   std::uint64_t devices_blacklisted = 0;
   std::uint64_t pending_txs = 0;
   std::uint64_t rounds = 0;
+  std::optional<MeshRole> mesh;  ///< a node of a [mesh] rig; absent otherwise
+  bool assigning() const { return mesh && mesh->role == "assigning"; }
 };
 
 enum class SubmitResult { Accepted, Duplicate, Rejected, Failed };  ///< 202, 409, 400, anything else/no answer

@@ -23,11 +23,15 @@ const FaultParam kParams[] = {
     {"offset_ms", P::Integer, -86400000, 86400000, "ms", "ms, -86400000..86400000"},
     {"ppm", P::Number, -999999, 1000000, "ppm", "-999999..1000000"},
     {"rssi", P::Integer, -120, 0, "dBm", "dBm, -120..0"},
+    {"node", P::Node, 0, 6, "", "an index 0..trust_nodes-1 or \"leader\""},
+    {"member", P::Integer, 0, 6, "", "an index 0..etcd_members-1"},
+    {"from", P::Choice, 0, 0, "", "\"etcd\" or \"devices\""},
 };
 
 constexpr RecoveryCheck kTraffic{.traffic = true};
 constexpr RecoveryCheck kTrafficAttached{.traffic = true, .attached = true};
-constexpr RecoveryCheck kAttached{.attached = true};
+constexpr RecoveryCheck kNodeRecovered{.attached = true, .mesh = true};
+constexpr RecoveryCheck kMeshRecovered{.mesh = true};
 
 json reset_command(const FaultSpec& f, const std::string& d) { return {{"cmd", f.kind}, {"device", d}}; }
 json clock_skew_command(const FaultSpec& f, const std::string& d) {
@@ -66,10 +70,17 @@ const std::vector<FaultDef>& registry() {
        nullptr, "", kTraffic, nullptr, nullptr, "serial: chunks delivered later, in order"},
       {K::Partition, "partition", M::LinkProxy, kSerialLinks | kUdpLinks, T::Links, D::Required, "it must heal", {},
        {}, nullptr, "", kTrafficAttached, nullptr, nullptr, "serial or UDP: both directions cut, then healed"},
-      {K::TrustNodeKill, "trust_node_kill", M::NodeKill, 0, T::TrustNode, D::Instant, "", {}, {}, nullptr, "",
-       kAttached, nullptr, nullptr, "SIGKILL the trust node, start it again after duration_s"},
-      {K::TrustNodeStop, "trust_node_stop", M::NodeStop, 0, T::TrustNode, D::Required, "it must heal", {}, {},
-       nullptr, "", kAttached, nullptr, nullptr, "SIGSTOP the trust node, SIGCONT after duration_s"},
+      {K::TrustNodeKill, "trust_node_kill", M::NodeKill, 0, T::TrustNode, D::Instant, "", {"node"}, {}, nullptr, "",
+       kNodeRecovered, nullptr, nullptr, "SIGKILL a trust node, start it again after duration_s"},
+      {K::TrustNodeStop, "trust_node_stop", M::NodeStop, 0, T::TrustNode, D::Required, "it must heal", {"node"}, {},
+       nullptr, "", kNodeRecovered, nullptr, nullptr, "SIGSTOP a trust node, SIGCONT after duration_s"},
+      {K::EtcdKill, "etcd_kill", M::EtcdKill, 0, T::EtcdMember, D::Instant, "", {"member"}, {}, nullptr, "",
+       kMeshRecovered, nullptr, nullptr, "SIGKILL an etcd member, start it again after duration_s", false, true},
+      {K::EtcdStop, "etcd_stop", M::EtcdStop, 0, T::EtcdMember, D::Required, "it must heal", {"member"}, {}, nullptr,
+       "", kMeshRecovered, nullptr, nullptr, "SIGSTOP an etcd member, SIGCONT after duration_s", false, true},
+      {K::PartitionNode, "partition_node", M::NodePartition, 0, T::TrustNode, D::Required, "it must heal",
+       {"node", "from"}, {"from"}, nullptr, "", kNodeRecovered, nullptr, nullptr,
+       "cut a trust node from etcd or from every device, then heal", false, true},
       {K::Brownout, "brownout", M::Supply, 0, T::DpsDevices, D::Required, "it must heal", {"vin", "ramp_v_per_s"}, {},
        nullptr, "", {.attached = true, .not_registered = "(has not registered again since its supply came back)"},
        nullptr, nullptr, "dps supply drops to vin, then returns"},

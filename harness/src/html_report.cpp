@@ -166,9 +166,11 @@ std::string report_html(const RunReport& r, const std::vector<json>& events) {
       if (it != open_faults.end()) marks[it->second].until = t;
     } else if (kind == "blacklisted") {
       marks.push_back({t, "blacklisted", "#9b2c2c", "blacklisted " + str(f, "name")});
-    } else if ((kind == "process_started" || kind == "process_exited") && str(f, "name") == "trust_node") {
+    } else if ((kind == "process_started" || kind == "process_exited") &&
+               (str(f, "name") == "trust_node" || str(f, "name").rfind("tn-", 0) == 0)) {  // a [mesh] rig's nodes
+      const std::string who = str(f, "name") == "trust_node" ? "" : str(f, "name") + " ";
       marks.push_back({t, "trust node", kind == "process_started" ? "#38a169" : "#1a202c",
-                       kind + " pid " + str(f, "pid")});
+                       who + kind + " pid " + str(f, "pid")});
     }
   }
   const double span = std::max(1.0, static_cast<double>(t_end - t0.value_or(t_end)) / 1000.0);
@@ -265,6 +267,10 @@ std::string report_html(const RunReport& r, const std::vector<json>& events) {
                                               num(sc.liveness_ratio))
                                 : ""));
   score("acknowledged transactions lost", fmt::format("{}", sc.acked_tx_lost));
+  if (!sc.failovers_ms.empty())
+    score("failover", std::isfinite(sc.failover_ms)
+                          ? fmt::format("{} ms at most from a trust-node kill to the next block", num(sc.failover_ms))
+                          : std::string("no block finalized after a trust-node kill"));
   if (!r.rig.steps.empty()) score("recoveries failed", fmt::format("{}", sc.recoveries_failed));
   if (sc.collusion.rounds_with_colluder > 0)
     score("collusion", fmt::format("{} captured round(s), undetected-collusion rate {}", sc.collusion_captured_rounds,

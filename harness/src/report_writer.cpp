@@ -128,6 +128,8 @@ json report_json(const RunReport& r) {
     devices.push_back({{"name", d.name}, {"model", d.model}, {"behaviour", d.behaviour}});
     if (d.external) devices.back()["external"] = d.external->text;  // relayed, not emulated
   }
+  json failovers = json::array();  // per trust_node_kill: ms to the next block, null = none came
+  for (const auto& ms : s.failovers_ms) failovers.push_back(ms ? json(*ms) : json(nullptr));
   json criteria = json::array();
   for (const CriterionResult& c : r.evaluation.criteria)
     criteria.push_back({{"name", c.name}, {"threshold", c.threshold}, {"measured", c.measured}, {"pass", c.pass}});
@@ -171,6 +173,8 @@ json report_json(const RunReport& r) {
       {"liveness_ratio", s.liveness_ratio},
       {"false_blacklist_faulted", s.false_blacklist_faulted},
       {"acked_tx_lost", s.acked_tx_lost},
+      {"failover_ms", std::isfinite(s.failover_ms) ? json(s.failover_ms) : json(nullptr)},
+      {"failovers_ms", failovers},
       {"collusion_captured_rounds", s.collusion_captured_rounds},
       {"undetected_collusion_rate", s.undetected_collusion_rate},
       {"collusion", collusion_json(s.collusion)},

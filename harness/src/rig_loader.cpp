@@ -173,6 +173,39 @@ void read_trust_node(const Reader& r, const toml::table& root, TrustNodeSpec& n)
       static_cast<int>(r.integer(*t, w, "device_timeout_ms", 500, 600000, n.device_timeout_ms));
 }
 
+/// [mesh]: trust_nodes and etcd_members (both required, 1..7), lease_ttl_s (1..60, default 2).
+void read_mesh(const Reader& r, const toml::table& root, RigSpec& spec) {
+  const toml::table* t = r.table(root, "mesh");
+  if (!t) return;
+  const char* w = "[mesh]";
+  r.check_keys(*t, w, {"trust_nodes", "etcd_members", "lease_ttl_s"});
+  MeshSpec m;
+  m.line = static_cast<int>(t->source().begin.line);
+  for (std::string_view key : {"trust_nodes", "etcd_members"})
+    if (!t->contains(key))
+      r.fail(t->source(), fmt::format("missing required key '{}' in {} (an integer in 1..7)", key, w));
+  m.trust_nodes = static_cast<int>(r.integer(*t, w, "trust_nodes", 1, 7, m.trust_nodes));
+  m.etcd_members = static_cast<int>(r.integer(*t, w, "etcd_members", 1, 7, m.etcd_members));
+  m.lease_ttl_s = static_cast<int>(r.integer(*t, w, "lease_ttl_s", 1, 60, m.lease_ttl_s));
+  spec.mesh = m;
+}
+
+/// A [mesh] rig runs emulated PTY devices only: each device gets one PTY link per trust node and moves between them.
+void check_mesh_device(const Reader& r, const toml::table& t, const DeviceGroup& g, const RigSpec& spec) {
+  if (!spec.mesh) return;
+  const auto refuse = [&](std::string_view key, const std::string& what) {
+    const toml::node* n = t.get(key);
+    r.fail(n ? n->source() : t.source(),
+           fmt::format("{} in [[devices]]: a [mesh] rig (line {}) runs only emulated devices with link = \"pty\" (one "
+                       "PTY link per trust node; the device moves to the next node's link on failover)",
+                       what, spec.mesh->line));
+  };
+  if (g.external) refuse("external", fmt::format("external device '{}'", g.name_prefix));
+  if (g.link != "pty") refuse("link", fmt::format("link '{}'", g.link));
+  if (iotw::emu::is_qemu_model(g.model))
+    refuse("model", fmt::format("model '{}' (its UART0 is one PTY link)", g.model));
+}
+
 bool valid_prefix(const std::string& p) {
   return !p.empty() && p.size() <= 24 && std::all_of(p.begin(), p.end(), [](unsigned char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
@@ -287,6 +320,7 @@ void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
                                           "\"udp\" or \"tcp\")", k, w));
     }
     if (g.external) {
+      check_mesh_device(r, t, g, spec);
       auto [it, fresh] = prefix_line.emplace(g.name_prefix, g.line);
       if (!fresh)
         r.fail(t.get("name")->source(), fmt::format("name '{}' is already used by the [[devices]] group at line {}; "
@@ -355,6 +389,7 @@ void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
                                                          static_cast<std::uint32_t>(g.ram_budget_kib));
         !c.fits)
       r.fail(t.contains("ram_budget_kib") ? t.get("ram_budget_kib")->source() : t.source(), c.message);
+    check_mesh_device(r, t, g, spec);
     auto [it, fresh] = prefix_line.emplace(g.name_prefix, g.line);
     if (!fresh)
       r.fail(t.source(), fmt::format("name_prefix '{}' is already used by the [[devices]] group at line {}; "
@@ -495,14 +530,15 @@ Condition parse_condition(const Reader& r, const toml::node& v, std::string_view
 }
 
 void read_fault(const Reader& r, const toml::table& t, const std::string& w, const std::set<std::string>& devices,
-                const std::set<std::string>& powered, FaultSpec& f) {
+                const std::set<std::string>& powered, const RigSpec& spec, FaultSpec& f) {
   std::vector<std::string_view> kinds;
   for (const FaultDef& d : fault_registry()) kinds.push_back(d.name);
   f.kind = r.choice(t, w, "fault", kinds, "");
   const FaultDef& def = fault_def(f.kind);
   if (const toml::node* v = t.get("devices")) {
-    if (def.targets == FaultTargets::TrustNode)
-      r.fail(v->source(), fmt::format("'devices' in {}: fault '{}' acts on the trust node, not on devices", w, f.kind));
+    if (def.targets == FaultTargets::TrustNode || def.targets == FaultTargets::EtcdMember)
+      r.fail(v->source(), fmt::format("'devices' in {}: fault '{}' acts on {}, not on devices", w, f.kind,
+                                      def.targets == FaultTargets::TrustNode ? "a trust node" : "an etcd member"));
     if (!v->is_array() || v->as_array()->empty())
       r.fail(v->source(), fmt::format("'devices' in {} must be a non-empty array of device names", w));
     for (const toml::node& d : *v->as_array()) {
@@ -518,6 +554,9 @@ void read_fault(const Reader& r, const toml::table& t, const std::string& w, con
       f.devices.push_back(name);
     }
   }
+  if (def.mesh_only && !spec.mesh)
+    r.fail(t.get("fault")->source(), fmt::format("fault '{}' in {} needs a [mesh] rig (trust nodes on an etcd cluster; "
+                                                 "docs/rig-format.md \"Mesh\")", f.kind, w));
   if (def.targets == FaultTargets::DpsDevices && powered.empty())
     r.fail(t.source(), fmt::format("fault '{}' in {} needs at least one model = \"dps\" device", f.kind, w));
   if (def.targets == FaultTargets::DpsDevices && f.devices.empty()) f.devices.assign(powered.begin(), powered.end());
@@ -548,6 +587,20 @@ void read_fault(const Reader& r, const toml::table& t, const std::string& w, con
   f.offset_ms = static_cast<std::int64_t>(value("offset_ms", 0));
   f.ppm = value("ppm", 0);
   f.rssi = static_cast<int>(value("rssi", f.rssi));
+  if (const toml::node* n = t.get("node")) {  // an index of the rig's trust nodes, or "leader"
+    const int nodes = spec.trust_nodes();
+    if (n->is_string() && n->as_string()->get() == "leader") {
+      f.node.leader = true;
+    } else if (!n->is_integer()) {
+      r.fail(n->source(), fmt::format("'node' in {} must be an integer in 0..{} or \"leader\", got {}", w, nodes - 1,
+                                      n->is_string() ? "'" + n->as_string()->get() + "'" : std::string(type_name(*n))));
+    } else {
+      f.node.index = static_cast<int>(r.integer(t, w, "node", 0, nodes - 1, 0));
+    }
+  }
+  if (t.contains("member"))
+    f.member = static_cast<int>(r.integer(t, w, "member", 0, spec.mesh ? spec.mesh->etcd_members - 1 : 0, 0));
+  f.from_devices = r.choice(t, w, "from", {"etcd", "devices"}, "etcd") == "devices";
   if (const toml::node* d = t.get("duration_s"); d && def.duration == FaultDuration::Forbidden)
     r.fail(d->source(), fmt::format("'duration_s' in {}: fault '{}' has no duration (the device resets and must "
                                     "register again within recover_within_s)", w, f.kind));
@@ -658,7 +711,7 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
                                              "but does not run it: no control channel, no supply, no process); only "
                                              "link faults apply to it", probe->name, w, e.as_string()->get()));
           }
-      read_fault(r, t, w, devices, powered, s.fault);
+      read_fault(r, t, w, devices, powered, spec, s.fault);
       // TAP modules' UDP crosses the harness's UDP fault proxy on the bridge (UDP link faults, partition and stall
       // apply), but their lwIP processes have no control channel and no power supply (docs/rig-format.md "TAP links").
       const bool udp_link_fault = s.fault.link_fault() && (s.fault.def().links & kUdpLinks);
@@ -772,7 +825,7 @@ RigSpec parse_rig(std::string_view toml_text, const std::filesystem::path& file,
   } catch (const toml::parse_error& e) {
     r.fail(e.source(), std::string(e.description()));
   }
-  const Names top_level = {"rig", "trust_node", "devices", "traffic", "target", "pass", "steps", "tap"};
+  const Names top_level = {"rig", "trust_node", "devices", "traffic", "target", "pass", "steps", "tap", "mesh"};
   for (auto&& [k, v] : root) {
     (void)v;
     if (std::find(top_level.begin(), top_level.end(), k.str()) == top_level.end())
@@ -782,6 +835,7 @@ RigSpec parse_rig(std::string_view toml_text, const std::filesystem::path& file,
   spec.file = file;
   read_rig(r, root, spec);
   read_trust_node(r, root, spec.trust_node);
+  read_mesh(r, root, spec);
   read_devices(r, root, spec);
   read_traffic_target(r, root, spec);
   read_pass(r, root, spec);

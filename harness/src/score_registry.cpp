@@ -47,6 +47,8 @@ const ScoreDef kScores[] = {
      false, "IOTW base units paid for energy never measured"},
     {"acked_tx_lost", K::Count, [](const Scores& s) { return num(s.acked_tx_lost); }, false, true, false,
      "transactions answered 202 and lost"},
+    {"failover_ms", K::Number, [](const Scores& s) { return s.failover_ms; }, false, true, false,
+     "ms from a trust-node kill to the next finalized block (the largest)"},
     {"recoveries_failed", K::Count, [](const Scores& s) { return num(s.recoveries_failed); }, false, true, false,
      "fault recovery checks that failed"},
 };

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <stdexcept>
 
@@ -105,6 +106,7 @@ Scores score_run(const RigSpec& rig, const std::vector<json>& events, const std:
   std::vector<std::vector<std::pair<std::string, std::string>>> incoherent;  // (name, pubkey) per round
   std::set<std::uint64_t> byzantine_rounds;  // rounds with a byzantine device detected (incoherent or faulty)
   std::vector<std::uint64_t> incoherent_ids;  // round_id per entry of incoherent
+  std::vector<std::int64_t> kills;            // time_ms of each trust_node_kill's fault_started, in order
 
   for (const json& e : events) {
     auto kind_it = e.is_object() ? e.find("kind") : e.end();
@@ -159,6 +161,8 @@ Scores score_run(const RigSpec& rig, const std::vector<json>& events, const std:
       }
     } else if (kind == "block_finalized") {
       if (t) last_block_time = t;
+      for (std::size_t k = 0; t && k < kills.size(); ++k)  // the first block after each kill ends its failover
+        if (!s.failovers_ms[k] && *t >= kills[k]) s.failovers_ms[k] = *t - kills[k];
       if (t && !first_fault) {
         if (!first_block_time) first_block_time = t;
         last_prefix_block = t;
@@ -166,6 +170,10 @@ Scores score_run(const RigSpec& rig, const std::vector<json>& events, const std:
       }
     } else if (kind == "fault_started") {
       if (!first_fault) first_fault = t;
+      if (field_str(f, "fault") == "trust_node_kill" && t) {
+        kills.push_back(*t);
+        s.failovers_ms.emplace_back();
+      }
       auto d = f.find("devices");
       if (d != f.end() && d->is_array())
         for (const json& n : *d)
@@ -238,6 +246,8 @@ Scores score_run(const RigSpec& rig, const std::vector<json>& events, const std:
           static_cast<double>(after) * 60000.0 / static_cast<double>(*last_block_time - *first_fault);
     s.liveness_ratio = s.baseline_blocks_per_min > 0 ? s.faulted_blocks_per_min / s.baseline_blocks_per_min : 0;
   }
+  for (const auto& ms : s.failovers_ms)
+    s.failover_ms = std::max(s.failover_ms, ms ? static_cast<double>(*ms) : std::numeric_limits<double>::infinity());
   score_usage(events, ledger, s.usage);
   return s;
 }

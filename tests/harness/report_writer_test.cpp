@@ -147,7 +147,7 @@ TEST(ReportWriter, ReportJsonHasTheContractKeys) {
                       "incoherent_rounds_blacklisted", "false_blacklist", "byzantine_blacklisted",
                       "time_to_blacklist_ms", "liveness_blocks_per_min", "frame_errors", "malformed_events",
                       "ledger_errors", "event_counts", "run_dir", "baseline_blocks_per_min", "faulted_blocks_per_min", "liveness_ratio",
-                "false_blacklist_faulted", "acked_tx_lost", "collusion_captured_rounds", "undetected_collusion_rate", "collusion", "blacklist_reasons",
+                "false_blacklist_faulted", "acked_tx_lost", "failover_ms", "failovers_ms", "collusion_captured_rounds", "undetected_collusion_rate", "collusion", "blacklist_reasons",
                 "recoveries_failed", "step_checks", "usage", "reason", "started", "duration_s", "hostname",
                 "iotw_version", "command", "console_actions", "not_seeded"}));
   EXPECT_EQ(j["rig"], "r<&\"'>");

@@ -143,7 +143,7 @@ TEST(RigLoader, UnknownBehaviourAndLink) {
 
 TEST(RigLoader, UnknownTopLevelTable) {
   EXPECT_EQ(error_of(std::string(kMinimal) + "[faults]\nx = 1\n"),
-            "x.toml:7:2: unknown table 'faults'; allowed: rig, trust_node, devices, traffic, target, pass, steps, tap");
+            "x.toml:7:2: unknown table 'faults'; allowed: rig, trust_node, devices, traffic, target, pass, steps, tap, mesh");
 }
 
 TEST(RigLoader, WrongTypeSaysExpectedType) {
@@ -242,7 +242,8 @@ TEST(RigLoaderSteps, FaultRigsLoadWithTheirSteps) {
 TEST(RigLoaderSteps, ErrorsNameTheLineAndTheAllowedValues) {
   EXPECT_EQ(error_of(with_steps("[[steps]]\nat_s = 1\nfault = \"melt\"\n")),
             "x.toml:9:9: unknown fault 'melt' in [[steps]] #1; allowed: corrupt, bit_flip, drop_bytes, drop_frames, "
-            "garbage, stall, baud_mismatch, delay, partition, trust_node_kill, trust_node_stop, brownout, power_loss, udp_loss, udp_duplicate, udp_reorder, udp_delay, "
+            "garbage, stall, baud_mismatch, delay, partition, trust_node_kill, trust_node_stop, etcd_kill, etcd_stop, "
+            "partition_node, brownout, power_loss, udp_loss, udp_duplicate, udp_reorder, udp_delay, "
             "reboot, hang, clock_skew, ap_rssi, ap_down");
   EXPECT_NE(error_of(with_steps("[[steps]]\nfault = \"stall\"\ndevices = [\"esp-09\"]\n"))
                 .find("x.toml:9:12: unknown device 'esp-09' in [[steps]] #1; the rig's devices: esp-01"),
@@ -261,7 +262,7 @@ TEST(RigLoaderSteps, ErrorsNameTheLineAndTheAllowedValues) {
   EXPECT_NE(error_of(with_steps("[[steps]]\nfault = \"stall\"\ndelay_ms = 3\n")).find("'delay_ms' in [[steps]] #1 applies only to delay and udp_delay faults"),
             std::string::npos);
   EXPECT_NE(error_of(with_steps("[[steps]]\nfault = \"trust_node_kill\"\ndevices = [\"esp-01\"]\n"))
-                .find("acts on the trust node, not on devices"),
+                .find("acts on a trust node, not on devices"),
             std::string::npos);
   EXPECT_NE(error_of(with_steps("[[steps]]\nwhen_device = \"esp-01\"\nexpect = \"rounds >= 1\"\n"))
                 .find("'when_device' and 'reaches' go together"),

@@ -2,10 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include "iotw/harness/rig_loader.hpp"
+#include "iotw/harness/score_registry.hpp"
 
 using namespace iotw::harness;
 using json = nlohmann::json;
@@ -311,4 +313,28 @@ false_blacklist_max = 0
   EXPECT_EQ(s.blacklist_reason.at("rp-01"), "attestation_replay");
   EXPECT_EQ(s.blacklist_reason.at("wk-01"), "attestation_bad_signature");
   EXPECT_DOUBLE_EQ(s.coherence_rate, 1.0);
+}
+
+// failover_ms: from each trust_node_kill's fault_started to the next block_finalized; the largest counts, a kill
+// with no block after it is +infinity (fails any failover_ms_max), other faults start no failover.
+TEST(ScorerFaults, FailoverFromAKillToTheNextBlock) {
+  std::vector<json> e = {ev(0, "rig_started"), ev(500, "block_finalized"),
+                         ev(1000, "fault_started", {{"fault", "trust_node_kill"}, {"node", "tn-0"}}),
+                         ev(1200, "fault_started", {{"fault", "etcd_kill"}, {"member", 2}}),
+                         ev(3500, "block_finalized"), ev(3600, "block_finalized"),
+                         ev(5000, "fault_started", {{"fault", "trust_node_kill"}, {"node", "tn-1"}}),
+                         ev(5800, "block_finalized")};
+  Scores s = score_run(rig(), e, {}, {});
+  ASSERT_EQ(s.failovers_ms.size(), 2u);
+  EXPECT_EQ(s.failovers_ms[0], 2500);
+  EXPECT_EQ(s.failovers_ms[1], 800);
+  EXPECT_EQ(s.failover_ms, 2500.0);
+  EXPECT_EQ(score_value(s, "failover_ms"), 2500.0);
+  e.push_back(ev(7000, "fault_started", {{"fault", "trust_node_kill"}, {"node", "tn-2"}}));  // no block after it
+  s = score_run(rig(), e, {}, {});
+  ASSERT_EQ(s.failovers_ms.size(), 3u);
+  EXPECT_FALSE(s.failovers_ms[2]);
+  EXPECT_TRUE(std::isinf(s.failover_ms));
+  EXPECT_FALSE(holds(Criterion::Op::AtMost, s.failover_ms, 1e9));
+  EXPECT_EQ(score_run(rig(), {ev(0, "rig_started"), ev(500, "block_finalized")}, {}, {}).failover_ms, 0.0);
 }

@@ -17,8 +17,8 @@ class ChildConfigs : public ::testing::Test {
     std::filesystem::create_directories(layout.dir);
     spec.trust_node.witnesses = 4;
     spec.trust_node.block_interval_ms = 77;
-    devices = {{{"esp-01", "esp32", "pty", "honest"}, {"esp-01", "/dev/pts/10", "/dev/pts/11"}},
-               {{"bad-01", "esp8266", "pty", "invert_verdict"}, {"bad-01", "/dev/pts/12", "/dev/pts/13"}}};
+    devices = {{{"esp-01", "esp32", "pty", "honest"}, {{"esp-01", "/dev/pts/10", "/dev/pts/11"}}},
+               {{"bad-01", "esp8266", "pty", "invert_verdict"}, {{"bad-01", "/dev/pts/12", "/dev/pts/13"}}}};
   }
   void TearDown() override { std::filesystem::remove_all(layout.dir); }
 
@@ -92,7 +92,7 @@ TEST_F(ChildConfigs, EmuConfigListsEveryDeviceOnItsDeviceSideAndCreatesNvs) {
 }
 
 TEST_F(ChildConfigs, AtDevicesGetTheTrustNodesUdpPortInsteadOfASerialLink) {
-  devices.push_back({{"rtl-01", "rtl8710", "at", "honest"}, {"rtl-01", "", ""}});
+  devices.push_back({{"rtl-01", "rtl8710", "at", "honest"}, {{"rtl-01", "", ""}}});
   const std::uint16_t port = free_udp_port();
   ASSERT_GT(port, 0);
   write_trust_node_config(spec, 42, devices, layout, port);
@@ -121,7 +121,7 @@ TEST_F(ChildConfigs, AtDevicesGetTheTrustNodesUdpPortInsteadOfASerialLink) {
 TEST_F(ChildConfigs, TcpAtDevicesGetTheTrustNodesTcpPort) {
   DeviceInstance tcp{"tcp-01", "esp8266", "at", "honest"};
   tcp.at_transport = "tcp";
-  devices.push_back({tcp, {"tcp-01", "", ""}});
+  devices.push_back({tcp, {{"tcp-01", "", ""}}});
   write_trust_node_config(spec, 42, devices, layout, 40000, 40100);
   const toml::table t = toml::parse_file(layout.trust_node_config().string());
   EXPECT_EQ(t["tcp"]["listen"].value<std::string>(), "127.0.0.1:40100");
@@ -140,8 +140,8 @@ TEST_F(ChildConfigs, TcpAtDevicesGetTheTrustNodesTcpPort) {
 
 TEST_F(ChildConfigs, AtDeviceWithAUdpProxySendsToItsProxyPort) {
   devices.clear();
-  devices.push_back({{"at-01", "esp8266", "at", "honest"}, {"at-01", "", ""}, "", 40001});
-  devices.push_back({{"at-02", "esp8266", "at", "honest"}, {"at-02", "", ""}});
+  devices.push_back({{"at-01", "esp8266", "at", "honest"}, {{"at-01", "", ""}}, "", 40001});
+  devices.push_back({{"at-02", "esp8266", "at", "honest"}, {{"at-02", "", ""}}});
   write_emu_config(devices, layout, 40000);
   const toml::table t = toml::parse_file(layout.emu_config().string());
   const toml::array* list = t["device"].as_array();
@@ -164,7 +164,7 @@ TEST_F(ChildConfigs, DevicesGetTheirSeedFromTheRigSeedAndTheirNameAndTheQemuDevi
   EXPECT_NE(a, device_seed_hex(43, "qemu-m3-01"));
   EXPECT_NE(a, device_seed_hex(42, "qemu-m3-02"));
   devices[0].seed = device_seed_hex(42, "esp-01");  // bad-01 (devices[1]) stands for a seed = "os" device: no seed
-  devices.push_back({{"qemu-m3-01", "qemu-cortex-m3", "pty", "honest"}, {"qemu-m3-01", "/dev/pts/14", "/dev/pts/15"}});
+  devices.push_back({{"qemu-m3-01", "qemu-cortex-m3", "pty", "honest"}, {{"qemu-m3-01", "/dev/pts/14", "/dev/pts/15"}}});
   devices.back().qemu_image = "/b/cross/cortex-m3/iotw_fw_lm3s6965.elf";
   devices.back().seed = a;
   write_emu_config(devices, layout);
@@ -184,10 +184,73 @@ TEST_F(ChildConfigs, DevicesGetTheirSeedFromTheRigSeedAndTheirNameAndTheQemuDevi
 TEST_F(ChildConfigs, AllSlotsColludersLearnTheWitnessCountOutOfBand) {
   write_emu_config(devices, layout, 0, "", 4);  // no collude_all_slots device: no [collusion]
   EXPECT_FALSE(toml::parse_file(layout.emu_config().string()).contains("collusion"));
-  devices.push_back({{"coll-01", "esp32", "pty", "collude_all_slots"}, {"coll-01", "/dev/pts/14", "/dev/pts/15"}});
+  devices.push_back({{"coll-01", "esp32", "pty", "collude_all_slots"}, {{"coll-01", "/dev/pts/14", "/dev/pts/15"}}});
   write_emu_config(devices, layout, 0, "", 4);
   const toml::table t = toml::parse_file(layout.emu_config().string());
   EXPECT_EQ(t["collusion"]["witnesses"].value<int64_t>(), 4);
+}
+
+}  // namespace
+}  // namespace iotw::harness
+
+namespace iotw::harness {
+namespace {
+
+// A [mesh] rig (docs/rig-format.md "Mesh"): node i's config in <run>/tn-<i>/ on its own PTY of every device, the
+// etcd store through the endpoints given (its relays), its node_id and lease; the shared key; every device's links in
+// node order in emu.toml.
+TEST_F(ChildConfigs, MeshNodesGetTheirOwnFolderLinksAndTheEtcdStore) {
+  spec.name = "mesh_rig";
+  spec.mesh = MeshSpec{.trust_nodes = 2, .etcd_members = 3, .lease_ttl_s = 4, .line = 3};
+  devices[0].links = {{"esp-01@tn-0", "/dev/pts/10", "/dev/pts/11"}, {"esp-01@tn-1", "/dev/pts/20", "/dev/pts/21"}};
+  devices[1].links = {{"bad-01@tn-0", "/dev/pts/12", "/dev/pts/13"}, {"bad-01@tn-1", "/dev/pts/22", "/dev/pts/23"}};
+  const std::vector<std::string> relays{"127.0.0.1:4001", "127.0.0.1:4002", "127.0.0.1:4003"};
+  write_trust_node_config(spec, 42, devices, layout, 0, 0, 1, relays);
+  const NodeLayout node = layout.node(spec, 1);
+  EXPECT_EQ(node.dir, layout.dir / "tn-1");
+  EXPECT_EQ(node.name, "tn-1");
+  const toml::table t = toml::parse_file(node.config().string());
+  EXPECT_EQ(t["node"]["events"].value<std::string>(), (layout.dir / "tn-1" / "trust_node.events.jsonl").string());
+  EXPECT_EQ(t["node"]["key"].value<std::string>(), layout.node_key().string()) << "one key for the whole mesh";
+  EXPECT_FALSE(t["node"].as_table()->contains("db")) << "the ledger is in etcd, not in a SQLite file";
+  EXPECT_EQ(t["http"]["port_file"].value<std::string>(), (layout.dir / "tn-1" / "http.port").string());
+  const toml::array* serial = t["serial"].as_array();
+  ASSERT_NE(serial, nullptr);
+  ASSERT_EQ(serial->size(), 2u);
+  EXPECT_EQ((*serial)[0].as_table()->at("path").value<std::string>(), "/dev/pts/20") << "node 1's own PTYs";
+  EXPECT_EQ((*serial)[1].as_table()->at("path").value<std::string>(), "/dev/pts/22");
+  EXPECT_EQ(t["store"]["kind"].value<std::string>(), "etcd");
+  EXPECT_EQ(t["store"]["prefix"].value<std::string>(), "/iotw/mesh_rig/");
+  const toml::array* endpoints = t["store"]["endpoints"].as_array();
+  ASSERT_NE(endpoints, nullptr);
+  ASSERT_EQ(endpoints->size(), 3u);
+  EXPECT_EQ((*endpoints)[2].value<std::string>(), "127.0.0.1:4003");
+  EXPECT_EQ(t["mesh"]["node_id"].value<std::string>(), "tn-1");
+  EXPECT_EQ(t["mesh"]["lease_ttl_s"].value<std::int64_t>(), 4);
+  EXPECT_EQ(t.size(), 6u);  // node, http, serial, consensus, store, mesh
+
+  write_emu_config(devices, layout);
+  const toml::table e = toml::parse_file(layout.emu_config().string());
+  const toml::table& esp = *(*e["device"].as_array())[0].as_table();
+  EXPECT_FALSE(esp.contains("link"));
+  const toml::array* links = esp["links"].as_array();
+  ASSERT_NE(links, nullptr);
+  ASSERT_EQ(links->size(), 2u);
+  EXPECT_EQ((*links)[0].value<std::string>(), "/dev/pts/11");
+  EXPECT_EQ((*links)[1].value<std::string>(), "/dev/pts/21");
+}
+
+// Without [mesh] the one node keeps the run folder's layout and gets no [store] or [mesh].
+TEST_F(ChildConfigs, ASingleNodeKeepsTheRunFolderLayout) {
+  const NodeLayout node = layout.node(spec, 0);
+  EXPECT_EQ(node.dir, layout.dir);
+  EXPECT_EQ(node.name, "trust_node");
+  EXPECT_EQ(node.config(), layout.trust_node_config());
+  EXPECT_EQ(node.events(), layout.trust_node_events());
+  write_trust_node_config(spec, 42, devices, layout);
+  const toml::table t = toml::parse_file(layout.trust_node_config().string());
+  EXPECT_FALSE(t.contains("store"));
+  EXPECT_FALSE(t.contains("mesh"));
 }
 
 }  // namespace

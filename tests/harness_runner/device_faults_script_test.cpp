@@ -102,7 +102,7 @@ struct ControlHost : test::ScriptedHost {
 struct Links {
   FaultPolicy p1{1}, p2{2}, p3{3};
   UdpFaultPolicy u1{4}, u2{5};
-  std::map<std::string, FaultPolicy*> serial() { return {{"e-01", &p1}, {"e-02", &p2}, {"e-03", &p3}}; }
+  std::map<std::string, std::vector<FaultPolicy*>> serial() { return {{"e-01", {&p1}}, {"e-02", {&p2}}, {"e-03", {&p3}}}; }
   std::map<std::string, UdpFaultPolicy*> udp() { return {{"a-01", &u1}, {"a-02", &u2}}; }
 };
 

@@ -52,6 +52,30 @@ TEST_F(EventMerge, SortsByTimeKeepingFileOrderForTiesAndCopiesChildLinesVerbatim
   EXPECT_EQ(lines[0].rfind("{\"time_ms\":5,\"source\":\"harness\",\"kind\":\"start\"", 0), 0u);
 }
 
+// A [mesh] rig's nodes: each node's events carry its id ("node", first in the line), the emulator's none.
+TEST_F(EventMerge, TagsEachTrustNodesEventsWithItsNodeId) {
+  const auto tn0 = write("tn0.jsonl", "{\"time_ms\":10,\"source\":\"trust-node\",\"kind\":\"mesh_role\",\"fields\":{}}\n");
+  const auto tn1 = write("tn1.jsonl", "{\"time_ms\":20,\"source\":\"trust-node\",\"kind\":\"block_finalized\",\"fields\":{}}\n"
+                                      "{\"node\":\"own\",\"time_ms\":21,\"source\":\"trust-node\",\"kind\":\"x\",\"fields\":{}}\n");
+  const auto emu = write("emu.jsonl", "{\"time_ms\":15,\"source\":\"emu:esp-01\",\"kind\":\"state\",\"fields\":{}}\n");
+  const auto merged = merge_events({{tn0, "tn-0"}, {tn1, "tn-1"}, emu}, {}, dir / "events.jsonl");
+  ASSERT_EQ(merged.events.size(), 4u);
+  EXPECT_EQ(merged.events[0]["node"], "tn-0");
+  EXPECT_FALSE(merged.events[1].contains("node")) << "emulator events are not a node's";
+  EXPECT_EQ(merged.events[2]["node"], "tn-1");
+  EXPECT_EQ(merged.events[3]["node"], "own") << "a line naming its node keeps it";
+  const auto lines = out_lines();
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0], "{\"node\":\"tn-0\",\"time_ms\":10,\"source\":\"trust-node\",\"kind\":\"mesh_role\",\"fields\":{}}");
+  EXPECT_EQ(lines[1], "{\"time_ms\":15,\"source\":\"emu:esp-01\",\"kind\":\"state\",\"fields\":{}}");
+  // The live tail tags the same way.
+  JsonlTail tail(tn1, "tn-1");
+  const auto live = tail.read();
+  ASSERT_EQ(live.size(), 2u);
+  EXPECT_EQ(live[0]["node"], "tn-1");
+  EXPECT_EQ(live[1]["node"], "own");
+}
+
 TEST_F(EventMerge, MalformedLinesAreSkippedAndCounted) {
   const auto node = write("node.jsonl",
                           "not json\n"

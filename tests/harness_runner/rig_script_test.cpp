@@ -57,7 +57,7 @@ struct Fixture {
   RigSpec spec = parse_rig(kRig, "s.toml");
   FaultPolicy p1{1}, p2{2}, p3{3}, p4{4};
   Host host;
-  RigScript script{spec, {{"d-01", &p1}, {"d-02", &p2}, {"d-03", &p3}, {"d-04", &p4}}, host};
+  RigScript script{spec, {{"d-01", {&p1}}, {"d-02", {&p2}}, {"d-03", {&p3}}, {"d-04", {&p4}}}, host};
 };
 
 TEST(RigScript, PartitionThenExpectThenEventTriggeredWait) {
@@ -118,15 +118,15 @@ fault = "trust_node_kill"
                            "k.toml");
   FaultPolicy p1{1}, p2{2}, p3{3}, p4{4};
   Host host;
-  RigScript script{spec, {{"d-01", &p1}, {"d-02", &p2}, {"d-03", &p3}, {"d-04", &p4}}, host};
-  EXPECT_CALL(host, kill_trust_node()).Times(0);
+  RigScript script{spec, {{"d-01", {&p1}}, {"d-02", {&p2}}, {"d-03", {&p3}}, {"d-04", {&p4}}}, host};
+  EXPECT_CALL(host, kill_trust_node(0)).Times(0);
   script.tick(0.5);
   host.attached = {"d-01"};
   host.expect_checks({});  // 3 devices not attached yet, deadline not reached
   {
     InSequence kill_then_restart;  // duration 0: restarted in the same tick
-    EXPECT_CALL(host, kill_trust_node());
-    EXPECT_CALL(host, restart_trust_node());
+    EXPECT_CALL(host, kill_trust_node(0));
+    EXPECT_CALL(host, restart_trust_node(0));
   }
   script.tick(1);
   EXPECT_FALSE(script.trust_node_down());
@@ -161,9 +161,9 @@ recover_within_s = 3
                            "t.toml");
   FaultPolicy p1{1}, p2{2};
   Host host;
-  RigScript script{spec, {{"d-01", &p1}, {"d-02", &p2}}, host};
-  EXPECT_CALL(host, kill_trust_node());
-  EXPECT_CALL(host, restart_trust_node());
+  RigScript script{spec, {{"d-01", {&p1}}, {"d-02", {&p2}}}, host};
+  EXPECT_CALL(host, kill_trust_node(0));
+  EXPECT_CALL(host, restart_trust_node(0));
   host.attached = {"d-01", "d-02"};
   script.tick(1);
   host.expect_checks({});
@@ -200,7 +200,7 @@ recover_within_s = 4
   FaultPolicy p1{1}, p2{2}, p3{3}, p4{4};
   Host host;
   host.attached.insert("p-01");
-  RigScript script{spec, {{"d-01", &p1}, {"d-02", &p2}, {"d-03", &p3}, {"p-01", &p4}}, host};
+  RigScript script{spec, {{"d-01", {&p1}}, {"d-02", {&p2}}, {"d-03", {&p3}}, {"p-01", {&p4}}}, host};
   EXPECT_CALL(host, set_supply("p-01", 3.5, 0.0));  // default targets: every dps device, and only those
   script.tick(1);
   EXPECT_FALSE(p4.faults().stall) << "a power fault leaves the serial link alone";
@@ -235,7 +235,7 @@ recover_within_s = 2
                            "s.toml");
   FaultPolicy p1{1}, p2{2}, p3{3}, p4{4}, p5{5};
   Host host;
-  RigScript script{spec, {{"d-01", &p1}, {"d-02", &p2}, {"d-03", &p3}, {"d-04", &p4}, {"p-01", &p5}}, host};
+  RigScript script{spec, {{"d-01", {&p1}}, {"d-02", {&p2}}, {"d-03", {&p3}}, {"d-04", {&p4}}, {"p-01", {&p5}}}, host};
   EXPECT_CALL(host, set_supply("p-01", 0.0, 0.0));
   script.tick(0);
   host.expect_checks({CheckSaying(false, "p-01 (has not registered again since its supply came back)")});
@@ -319,7 +319,7 @@ ledger_valid = true
   RigSpec spec = parse_rig(rig, "s.toml");
   FaultPolicy p1{1}, p2{2}, p3{3}, p4{4};
   Host host;
-  RigScript script{spec, {{"d-01", &p1}, {"d-02", &p2}, {"d-03", &p3}, {"p-01", &p4}}, host};
+  RigScript script{spec, {{"d-01", {&p1}}, {"d-02", {&p2}}, {"d-03", {&p3}}, {"p-01", {&p4}}}, host};
   EXPECT_CALL(host, set_supply("p-01", 3.5, 0.0));
   const std::size_t id = script.add(parse_inline_step("fault brownout device=p-01 vin=3.5", rig, "s.toml").step, 1);
   script.tick(50);
@@ -328,6 +328,132 @@ ledger_valid = true
   host.expect_checks({});  // the run is stopped while it is active: supply back, no recovery check
   EXPECT_CALL(host, set_supply("p-01", 24.0, 0.0));
   script.finish(60, "stopped");
+}
+
+}  // namespace
+}  // namespace iotw::harness
+
+namespace iotw::harness {
+namespace {
+
+// [mesh] rigs (docs/faults.md "Trust-node mesh faults"): three nodes, three PTY links per device.
+const char* kMeshHead = R"([rig]
+name = "m"
+[mesh]
+trust_nodes = 3
+etcd_members = 3
+[trust_node]
+witnesses = 2
+[[devices]]
+name_prefix = "d"
+count = 4
+[pass]
+ledger_valid = true
+)";
+
+struct MeshFixture {
+  explicit MeshFixture(const std::string& steps) : spec(parse_rig(std::string(kMeshHead) + steps, "m.toml")) {}
+  RigSpec spec;
+  FaultPolicy p[4][3] = {{FaultPolicy{1}, FaultPolicy{2}, FaultPolicy{3}}, {FaultPolicy{4}, FaultPolicy{5}, FaultPolicy{6}},
+                         {FaultPolicy{7}, FaultPolicy{8}, FaultPolicy{9}}, {FaultPolicy{10}, FaultPolicy{11}, FaultPolicy{12}}};
+  Host host;
+  std::map<std::string, std::vector<FaultPolicy*>> links() {
+    std::map<std::string, std::vector<FaultPolicy*>> out;
+    for (int d = 0; d < 4; ++d) out["d-0" + std::to_string(d + 1)] = {&p[d][0], &p[d][1], &p[d][2]};
+    return out;
+  }
+};
+
+MATCHER_P2(Started, key, value, "a fault_started event with this field") {
+  return arg.contains(key) && arg[key] == value && !arg.contains("check");
+}
+
+// node = "leader": the node the host says is assigning at the start is killed and, at the end, started again (the
+// same node, though another is assigning by then); recovered once every device is attached, one node is assigning
+// and the height grew past the one at the end.
+TEST(RigScriptMesh, LeaderKillResolvesTheAssigningNodeOnceAndChecksTheMesh) {
+  MeshFixture f("[[steps]]\nat_s = 1\nfault = \"trust_node_kill\"\nnode = \"leader\"\nduration_s = 2\nrecover_within_s = 5\n");
+  RigScript script{f.spec, f.links(), f.host};
+  f.host.assigning = 2;
+  f.host.h->height = 10;
+  EXPECT_CALL(f.host, emit("fault_started", Started("node", "tn-2")));
+  EXPECT_CALL(f.host, kill_trust_node(2));
+  script.tick(1);
+  EXPECT_TRUE(script.node_down(2));
+  EXPECT_FALSE(script.node_down(0));
+  EXPECT_FALSE(script.trust_node_down()) << "two nodes still run";
+  f.host.assigning = 0;  // a standby took over: the killed node is still the one restarted
+  f.host.expect_checks({});
+  EXPECT_CALL(f.host, restart_trust_node(2));
+  f.host.mesh = {2, 12};  // two nodes claim the role: not recovered
+  f.host.h->height = 12;  // the height when the fault ends
+  script.tick(3);
+  EXPECT_FALSE(script.node_down(2));
+  f.host.mesh = {1, 12};  // one assigning node, but no block since the end
+  script.tick(3.5);
+  EXPECT_FALSE(script.done());
+  f.host.expect_checks({Check("step 1 (line 13): trust_node_kill recovered", true)});
+  f.host.mesh = {1, 13};
+  script.tick(4);
+  EXPECT_TRUE(script.done());
+}
+
+TEST(RigScriptMesh, LeaderKillWithoutAnAssigningNodeFailsTheStep) {
+  MeshFixture f("[[steps]]\nat_s = 1\nfault = \"trust_node_kill\"\nnode = \"leader\"\n");
+  RigScript script{f.spec, f.links(), f.host};
+  f.host.assigning = std::nullopt;
+  EXPECT_CALL(f.host, kill_trust_node(::testing::_)).Times(0);
+  f.host.expect_checks({CheckSaying(false, "no trust node says role \"assigning\"")});
+  script.tick(1);
+  EXPECT_TRUE(script.done());
+  EXPECT_FALSE(script.node_down(0));
+}
+
+TEST(RigScriptMesh, MeshCheckNamesWhatIsMissingAtTheDeadline) {
+  MeshFixture f("[[steps]]\nat_s = 1\nfault = \"etcd_stop\"\nmember = 1\nduration_s = 1\nrecover_within_s = 2\n");
+  RigScript script{f.spec, f.links(), f.host};
+  EXPECT_CALL(f.host, pause_etcd(1, true));
+  script.tick(1);
+  EXPECT_CALL(f.host, pause_etcd(1, false));
+  f.host.mesh = {0, 0};
+  script.tick(2);
+  f.host.expect_checks({CheckSaying(false, "the mesh (0 trust nodes say role \"assigning\", not 1)")});
+  script.tick(4.5);
+}
+
+TEST(RigScriptMesh, EtcdKillRestartsTheMember) {
+  MeshFixture f("[[steps]]\nat_s = 1\nfault = \"etcd_kill\"\nmember = 2\nduration_s = 1\n");
+  RigScript script{f.spec, f.links(), f.host};
+  EXPECT_CALL(f.host, emit("fault_started", Started("member", 2)));
+  EXPECT_CALL(f.host, kill_etcd(2));
+  script.tick(1);
+  f.host.mesh = {1, 1};  // the height grew past 0
+  f.host.expect_checks({CheckPassing(true)});
+  EXPECT_CALL(f.host, restart_etcd(2));
+  script.tick(2);
+  EXPECT_TRUE(script.done());
+}
+
+// from = "devices": every device's link of that node stalls (and only those); from = "etcd": the host cuts the
+// node's relays; both heal at the end.
+TEST(RigScriptMesh, PartitionNodeFromDevicesStallsThatNodesLinksOnly) {
+  MeshFixture f("[[steps]]\nat_s = 1\nfault = \"partition_node\"\nnode = 1\nfrom = \"devices\"\nduration_s = 2\n"
+                "[[steps]]\nat_s = 1\nfault = \"partition_node\"\nnode = 2\nfrom = \"etcd\"\nduration_s = 2\n"
+                "[[steps]]\nat_s = 1\nfault = \"corrupt\"\nrate = 0.5\ndevices = [\"d-03\"]\n");
+  RigScript script{f.spec, f.links(), f.host};
+  EXPECT_CALL(f.host, cut_node_from_etcd(2, true));
+  script.tick(1);
+  for (int d = 0; d < 4; ++d) {
+    EXPECT_FALSE(f.p[d][0].faults().stall) << d;
+    EXPECT_TRUE(f.p[d][1].faults().stall) << d;
+    EXPECT_FALSE(f.p[d][2].faults().stall) << d;
+  }
+  for (int n = 0; n < 3; ++n) EXPECT_EQ(f.p[2][n].faults().corrupt_rate, 0.5) << "a device's link fault: all its links";
+  EXPECT_EQ(f.p[1][1].faults().corrupt_rate, 0.0);
+  EXPECT_CALL(f.host, cut_node_from_etcd(2, false));
+  script.tick(3);
+  for (int d = 0; d < 4; ++d) EXPECT_FALSE(f.p[d][1].faults().stall) << d;
+  EXPECT_EQ(f.p[2][1].faults().corrupt_rate, 0.5) << "the open-ended corrupt step goes on";
 }
 
 }  // namespace

@@ -31,12 +31,16 @@ struct ScriptedHost : ::testing::NiceMock<mocks::MockScriptHost> {
   std::set<std::string> attached;
   std::vector<nlohmann::json> pending;  ///< events new_events() hands out next
   std::map<std::string, double> scores;
+  std::optional<int> assigning = 0;   ///< assigning_node()
+  ScriptHost::MeshState mesh{1, 0};   ///< mesh_state()
 
   explicit ScriptedHost(std::set<std::string> attached_devices) : attached(std::move(attached_devices)) {
     using ::testing::_;
     ON_CALL(*this, health()).WillByDefault([this] { return h; });
     ON_CALL(*this, attached_devices()).WillByDefault([this] { return std::optional(attached); });
     ON_CALL(*this, new_events()).WillByDefault([this] { return std::exchange(pending, {}); });
+    ON_CALL(*this, assigning_node()).WillByDefault([this] { return assigning; });
+    ON_CALL(*this, mesh_state()).WillByDefault([this] { return mesh; });
     ON_CALL(*this, score_so_far(_)).WillByDefault([this](const std::string& s) {
       auto it = scores.find(s);
       return it == scores.end() ? std::nullopt : std::optional<double>(it->second);

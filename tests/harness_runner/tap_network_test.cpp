@@ -60,7 +60,7 @@ TEST(TapNetwork, ConfigsCarryTheTapWiring) {
   const TapPlan plan = plan_tap_network(spec, 7);
   std::vector<WiredDevice> devices;
   for (const DeviceInstance& d : spec.instances()) {
-    devices.push_back({d, LinkInfo{d.name, "/dev/pts/90", "/dev/pts/91"}, {}});
+    devices.push_back({d, {LinkInfo{d.name, "/dev/pts/90", "/dev/pts/91"}}, {}});
     for (const TapAddress& t : plan.devices)
       if (t.device == d.name) {
         devices.back().tap = t.ifname;

@@ -20,8 +20,9 @@ namespace {
 class StubNode : public ::testing::Test {
  protected:
   void SetUp() override {
-    server.Get("/v1/health", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content(R"({"status":"ok","height":12,"devices_attached":4,"devices_blacklisted":1,"pending_txs":3,"rounds":13})",
+    server.Get("/v1/health", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(R"({"status":"ok","height":12,"devices_attached":4,"devices_blacklisted":1,"pending_txs":3,"rounds":13)" +
+                          mesh + "}",
                       "application/json");
     });
     server.Post("/v1/transactions", [this](const httplib::Request& req, httplib::Response& res) {
@@ -51,6 +52,7 @@ class StubNode : public ::testing::Test {
   }
   httplib::Server server;
   std::set<std::string> seen;
+  std::string mesh;  ///< appended to the health object (a mesh node's ,"mesh":{...})
   int chain_length = 2345;
   int tip_height = -1;  ///< GET /v1/tip answers 404 while negative
   int port = 0;
@@ -66,6 +68,26 @@ TEST_F(StubNode, ReadsHealth) {
   EXPECT_EQ(h->devices_blacklisted, 1u);
   EXPECT_EQ(h->pending_txs, 3u);
   EXPECT_EQ(h->rounds, 13u);
+  EXPECT_FALSE(h->mesh) << "a node without [mesh]";
+  EXPECT_FALSE(h->assigning());
+}
+
+TEST_F(StubNode, ReadsAMeshNodesRole) {
+  TrustNodeClient client(port);
+  mesh = R"(,"mesh":{"node_id":"tn-1","role":"assigning","leader":"tn-1"})";
+  auto h = client.health();
+  ASSERT_TRUE(h && h->mesh);
+  EXPECT_EQ(h->mesh->node_id, "tn-1");
+  EXPECT_EQ(h->mesh->role, "assigning");
+  EXPECT_EQ(h->mesh->leader, "tn-1");
+  EXPECT_TRUE(h->assigning());
+  mesh = R"(,"mesh":{"node_id":"tn-2","role":"standby","leader":null})";
+  h = client.health();
+  ASSERT_TRUE(h && h->mesh);
+  EXPECT_EQ(h->mesh->leader, "");
+  EXPECT_FALSE(h->assigning());
+  mesh = R"(,"mesh":{"node_id":"tn-2"})";  // no role: not the documented shape
+  EXPECT_FALSE(client.health());
 }
 
 TEST_F(StubNode, MapsSubmitStatuses) {

@@ -261,9 +261,9 @@ TEST(RigScriptUdp, UdpFaultsReachUdpLinksAndRecoverOnDatagrams) {
     std::vector<nlohmann::json> new_events() override { return {}; }
     std::optional<double> score_so_far(const std::string&) override { return std::nullopt; }
     void emit(const std::string& kind, nlohmann::ordered_json f) override { emitted.emplace_back(kind, std::move(f)); }
-    void kill_trust_node() override {}
-    void restart_trust_node() override {}
-    void pause_trust_node(bool) override {}
+    void kill_trust_node(int) override {}
+    void restart_trust_node(int) override {}
+    void pause_trust_node(int, bool) override {}
     void set_supply(const std::string&, double, double) override {}
     void pause_traffic(bool) override {}
   } host;
@@ -294,7 +294,7 @@ duration_s = 1
 )", "u.toml");
   FaultPolicy serial(9);
   UdpFaultPolicy u1(1), u2(2);
-  RigScript script(spec, {{"p-01", &serial}}, host, {{"at-01", &u1}, {"at-02", &u2}});
+  RigScript script(spec, {{"p-01", {&serial}}}, host, {{"at-01", &u1}, {"at-02", &u2}});
   script.tick(0);
   EXPECT_DOUBLE_EQ(u1.faults().loss_rate, 0.5);
   EXPECT_DOUBLE_EQ(u2.faults().loss_rate, 0.5);

@@ -19,7 +19,7 @@ struct FaultSpec;
 /// Every fault kind; FaultDef::name is its spelling in a rig file.
 enum class FaultKind {
   Corrupt, BitFlip, DropBytes, DropFrames, Garbage, Stall, BaudMismatch, Delay, Partition,
-  TrustNodeKill, TrustNodeStop, Brownout, PowerLoss,
+  TrustNodeKill, TrustNodeStop, EtcdKill, EtcdStop, PartitionNode, Brownout, PowerLoss,
   UdpLoss, UdpDuplicate, UdpReorder, UdpDelay,
   Reboot, Hang, ClockSkew, ApRssi, ApDown,
 };
@@ -27,8 +27,11 @@ enum class FaultKind {
 /// How the script starts and ends a fault (RigScript dispatches on this).
 enum class FaultMechanism {
   LinkProxy,       ///< the serial and/or UDP fault proxy of each target link (FaultDef::links), while active
-  NodeKill,        ///< SIGKILL the trust node; start it again at the end
-  NodeStop,        ///< SIGSTOP the trust node; SIGCONT at the end
+  NodeKill,        ///< SIGKILL a trust node (FaultSpec::node); start it again at the end
+  NodeStop,        ///< SIGSTOP a trust node; SIGCONT at the end
+  EtcdKill,        ///< SIGKILL an etcd member (FaultSpec::member); start it again at the end
+  EtcdStop,        ///< SIGSTOP an etcd member; SIGCONT at the end
+  NodePartition,   ///< cut a trust node from etcd (its TCP relays) or from the devices (its PTY links); heal at the end
   Supply,          ///< a dps device's input supply over Modbus TCP: `vin` at the start, nominal 24 V at the end
   ControlChannel,  ///< iotw-emu's control channel: FaultDef::start_command / end_command per target device
 };
@@ -39,7 +42,8 @@ enum LinkBit : unsigned { kSerialLinks = 1u, kUdpLinks = 2u };
 /// The devices a fault may name in `devices` (and takes by default).
 enum class FaultTargets {
   Links,         ///< the links of FaultDef::links: PTY and external serial/tcp (serial), AT/TAP/external udp (UDP)
-  TrustNode,     ///< none: the trust-node process (`devices` is an error)
+  TrustNode,     ///< none: a trust-node process or its connections (`devices` is an error)
+  EtcdMember,    ///< none: an etcd member of a [mesh] rig (`devices` is an error)
   DpsDevices,    ///< emulated model = "dps" devices (their supply); default all of them
   OwnChip,       ///< PTY devices whose firmware runs on its own emulated chip (not AT modules, TAP, external)
   AtModules,     ///< link = "at" modules on UDP (they join the rig's access point)
@@ -56,7 +60,10 @@ enum class FaultDuration {
 /// A fault parameter of a [[steps]] table (docs/faults.md). Common keys (devices, duration_s, recover_within_s)
 /// are not listed here.
 struct FaultParam {
-  enum class Type { Integer, Number, Choice };
+  enum class Type {
+    Integer, Number, Choice,
+    Node,  ///< a trust node: an integer index (lo..hi) or the string "leader" (NodeRef)
+  };
   std::string_view key;
   Type type;
   double lo = 0, hi = 0;         ///< inclusive range (Integer, Number)
@@ -68,6 +75,9 @@ struct FaultParam {
 struct RecoveryCheck {
   bool traffic = false;   ///< its link carried a frame (UDP: a datagram) each way since the end (proxied links)
   bool attached = false;  ///< it is attached in GET /v1/devices (trust-node faults: every device)
+  /// [mesh] rigs: exactly one trust node answers GET /v1/health with role "assigning", and the height grew since the
+  /// fault ended (blocks finalize again). Ignored on a rig without [mesh].
+  bool mesh = false;
   /// Non-empty: it registered again (device_registered) since the start (reset faults) or end (power faults);
   /// the text follows the device's name in the failure, e.g. "(has not registered again since its reboot)".
   std::string_view not_registered;
@@ -96,6 +106,8 @@ struct FaultDef {
   /// OwnChip faults: also taken by qemu-cortex-m3 devices (reboot: a QEMU machine reset over QMP; the machine has
   /// no watchdog to bite a hung firmware and no clock of its own to skew).
   bool on_qemu = false;
+  /// Only in a rig with [mesh] (etcd_kill, etcd_stop, partition_node); elsewhere a loader error.
+  bool mesh_only = false;
 
   /// Ends by itself (trust_node_kill's restart, reboot, hang): recover_within_s applies without duration_s.
   bool ends_by_itself() const { return duration == FaultDuration::Forbidden || duration == FaultDuration::Instant; }

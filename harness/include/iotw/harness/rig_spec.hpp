@@ -132,6 +132,16 @@ struct Condition {
   double value = 0;   ///< true/false are 1/0
 };
 
+/// Which trust node a node fault acts on (`node` of trust_node_kill, trust_node_stop, partition_node): an index
+/// 0..trust_nodes-1 into the rig's trust nodes, or "leader": the node whose GET /v1/health says role "assigning"
+/// when the step starts (a rig without [mesh]: its one node).
+struct NodeRef {
+  bool leader = false;
+  int index = 0;  ///< when !leader
+  /// "leader" or the index, as a rig file writes it.
+  std::string text() const { return leader ? "leader" : std::to_string(index); }
+};
+
 /// A fault a step injects (docs/faults.md). Serial faults act on the devices' PTY links through the fault
 /// proxy, udp_* faults on AT devices' UDP links through the UDP fault proxy; partition and stall cut both
 /// directions of either kind of link; trust_node_* act on the process.
@@ -153,6 +163,10 @@ struct FaultSpec {
   std::int64_t offset_ms = 0;        ///< clock_skew: the step the device's clock makes at the start, ms
   double ppm = 0;                    ///< clock_skew: the device's clock runs at (1 + ppm/1e6) x true rate
   int rssi = -45;                    ///< ap_rssi: the access point's RSSI the modules see, dBm
+  // Mesh faults (docs/faults.md "Trust-node mesh faults").
+  NodeRef node;                      ///< trust_node_kill, trust_node_stop, partition_node: the trust node (default 0)
+  int member = 0;                    ///< etcd_kill, etcd_stop: the etcd member, 0..etcd_members-1
+  bool from_devices = false;         ///< partition_node: from = "devices" (its PTY links) instead of "etcd" (its relays)
   /// The fault's registry entry (fault_registry.hpp); throws std::invalid_argument for an unknown kind.
   const FaultDef& def() const { return fault_def(kind); }
   bool power_fault() const { return def().mechanism == FaultMechanism::Supply; }
@@ -164,7 +178,9 @@ struct FaultSpec {
   bool reset_fault() const { return def().duration == FaultDuration::Forbidden; }
   /// A fault of the link fault proxies (serial and/or UDP).
   bool link_fault() const { return def().mechanism == FaultMechanism::LinkProxy; }
-  bool device_fault() const { return def().targets != FaultTargets::TrustNode; }
+  bool device_fault() const {
+    return def().targets != FaultTargets::TrustNode && def().targets != FaultTargets::EtcdMember;
+  }
   /// A fault of UDP links only.
   bool udp_fault() const { return link_fault() && def().links == kUdpLinks; }
   /// A fault of serial links only (the serial fault proxy).
@@ -206,6 +222,15 @@ struct TapNetSpec {
   int line = 0;                         ///< line of the [tap] table (0 = absent: defaults)
 };
 
+/// [mesh] (docs/rig-format.md "Mesh"): several trust nodes sharing one replicated ledger on an etcd cluster the
+/// harness starts; devices fail over between the nodes. Absent: one trust node on its SQLite ledger.
+struct MeshSpec {
+  int trust_nodes = 3;   ///< 1..7 trust nodes (tn-0, tn-1, ...), each with its own PTY link to every device
+  int etcd_members = 3;  ///< 1..7 etcd members on 127.0.0.1
+  int lease_ttl_s = 2;   ///< 1..60: the leadership lease of the assigning node, s (the daemon's [mesh] lease_ttl_s)
+  int line = 0;          ///< line of the [mesh] table
+};
+
 struct RigSpec {
   std::filesystem::path file;
   std::string name;
@@ -223,6 +248,13 @@ struct RigSpec {
   std::optional<double> baseline_blocks_per_min;  ///< [pass] baseline_blocks_per_min: liveness_ratio's denominator
   std::vector<Step> steps;            ///< [[steps]], in file order
   TapNetSpec tap;                     ///< [tap] (used only when a group has link = "tap")
+  std::optional<MeshSpec> mesh;       ///< [mesh]; absent = one trust node on SQLite
+
+  /// How many trust nodes the rig runs: [mesh] trust_nodes, else 1.
+  int trust_nodes() const { return mesh ? mesh->trust_nodes : 1; }
+  /// Trust node `i`'s name: its process name and, in a [mesh] rig, its node_id: "tn-<i>"; without [mesh]
+  /// "trust_node" (the one node).
+  std::string trust_node_name(int i) const { return mesh ? "tn-" + std::to_string(i) : "trust_node"; }
 
   /// Devices in file order, groups expanded: "<prefix>-NN", NN from 01 (at least two digits) per group.
   std::vector<DeviceInstance> instances() const;

@@ -52,6 +52,11 @@ struct Scores {
   /// The harness's tx_audit event: transactions answered 202 that are neither in the ledger nor known to
   /// the node (a resubmission was not a 409). 0 when there is no tx_audit event.
   std::uint64_t acked_tx_lost = 0;
+  /// Per trust_node_kill (its fault_started event), in order: ms from the kill to the next block_finalized event;
+  /// nullopt when no block finalized after it.
+  std::vector<std::optional<std::int64_t>> failovers_ms;
+  /// The largest of failovers_ms; +infinity when a kill was never followed by a block; 0 when nothing was killed.
+  double failover_ms = 0;
   /// Rounds whose witnesses were all byzantine (the group controlled the round: k = n).
   std::uint64_t collusion_captured_rounds = 0;
   /// Rounds the colluding group won (all witnesses colluders, unanimous false verdict, not detected) /
