@@ -99,5 +99,20 @@ TEST(RigMesh, FailoverKeepsOneLedgerGrowingAndLosesNothingAcknowledged) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(RigMesh, WithoutEtcdTheRigIsRefusedNamingThePackage) {
+  // A machine without etcd: a mount namespace of its own (unshare(1), util-linux) in which an empty tmpfs hides
+  // /usr/bin (and so /bin) and PATH names only that; iotw itself is run by its absolute path.
+  const auto dir = scratch_dir();
+  const std::string script = "mount -t tmpfs none /usr/bin && PATH=/usr/bin exec \"$0\" \"$@\"";
+  const IotwResult r = run_program("unshare", {"--mount", "--propagation", "private", "/bin/sh", "-c", script, IOTW_EXE,
+                                               "rig", "run", std::string(IOTW_RIGS_DIR) + "/mesh_failover.toml", "--out",
+                                               (dir / "run").string()},
+                                   dir);
+  ASSERT_NE(r.err.find("unshare: "), 0u) << r.err;  // unshare itself worked (the tests run as root, as TAP's do)
+  EXPECT_EQ(r.code, 3) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find("install the Debian package etcd-server"), std::string::npos) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find("nothing was started"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace iotw::test

@@ -1,5 +1,5 @@
 // A local etcd cluster of real `etcd` processes (Debian's etcd-server) on 127.0.0.1, for the trust-node mesh's
-// tests and the harness (docs/trust-node.md "Mesh: the etcd store"). Each member has its own data folder and
+// tests and the harness (docs/trust-node.md "Mesh", "The etcd store"). Each member has its own data folder and
 // log under the cluster's folder; ports are picked by the kernel. The members are children of this process
 // (ProcessSupervisor, process.hpp): they die with it. Not thread-safe: one thread starts, signals and stops them.
 #pragma once

@@ -1,6 +1,6 @@
 // A small client of etcd's v3 JSON gateway (etcd 3.4: POST /v3/kv/range, /v3/kv/put, /v3/kv/txn,
 // /v3/lease/grant, /v3/lease/keepalive, /v3/lease/revoke) over cpp-httplib: the trust-node mesh's ledger store
-// and leader election (docs/trust-node.md "Mesh: the etcd store"). Keys and values are bytes (sent base64);
+// and leader election (docs/trust-node.md "Mesh", "The etcd store"). Keys and values are bytes (sent base64);
 // revisions, lease IDs and TTLs are int64 (the gateway writes them as JSON strings).
 // Not thread-safe: one thread at a time uses an instance.
 #pragma once

@@ -2,7 +2,7 @@
 // created the key leads until its lease ends (revoked, or not kept alive for ttl seconds); the others see its
 // id. The daemon calls step() about every ttl/3 and writes ledger blocks fenced on the leadership (fence()),
 // so a node that lost it (a pause, a partition) cannot append after a successor took over
-// (docs/trust-node.md "Mesh: the etcd store"). Not thread-safe.
+// (docs/trust-node.md "Mesh", "The etcd store"). Not thread-safe.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -1,4 +1,4 @@
-// The trust-node mesh's Ledger on etcd (docs/trust-node.md "Mesh: the etcd store"): several trust nodes share one
+// The trust-node mesh's Ledger on etcd (docs/trust-node.md "Mesh", "The etcd store"): several trust nodes share one
 // replicated ledger; every write is one etcd txn, durable on a quorum of members when it returns. Same
 // semantics as SqliteLedger, plus: append_block extends only the stored tip and only under the fence (throws
 // LedgerConflict otherwise), duplicate txs are refused across all nodes, and new_pending_txs() reports the txs
