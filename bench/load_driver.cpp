@@ -286,6 +286,13 @@ int main(int argc, char **argv) {
   const uint64_t rss_idle_kib = proc_status_kib(pid, "VmRSS");
 
   std::atomic<uint64_t> submitted{0};
+  auto etcd_cpu = [&] {  // all members' CPU seconds (the etcd store's side of each write)
+    double sum = 0;
+    for (int i = 0; etcd && i < etcd->size(); ++i)
+      if (etcd->pid(i) > 0) sum += proc_cpu_s(std::to_string(etcd->pid(i)));
+    return sum;
+  };
+  const double etcd_cpu0 = etcd_cpu();
   const double node_cpu0 = proc_cpu_s(std::to_string(pid)), io_cpu0 = proc_cpu_s(std::to_string(pid) + "/task/" + std::to_string(pid));
   rusage ru0{};
   getrusage(RUSAGE_SELF, &ru0);
@@ -326,6 +333,7 @@ int main(int argc, char **argv) {
   // UDP), and this driver (all its threads: HTTP clients and the devices' UDP loop).
   const double node_cpu = proc_cpu_s(std::to_string(pid)) - node_cpu0;
   const double io_cpu = proc_cpu_s(std::to_string(pid) + "/task/" + std::to_string(pid)) - io_cpu0;
+  const double etcd_cpu_s = etcd_cpu() - etcd_cpu0;
   rusage ru1{};
   getrusage(RUSAGE_SELF, &ru1);
   auto tv = [](const timeval &t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
@@ -376,7 +384,9 @@ int main(int argc, char **argv) {
                               {"node_cpu_s", node_cpu},
                               {"node_io_thread_cpu_s", io_cpu},
                               {"driver_cpu_s", driver_cpu},
-                              {"node_cpu_us_per_tx", target ? node_cpu * 1e6 / static_cast<double>(target) : 0.0}}
+                              {"node_cpu_us_per_tx", target ? node_cpu * 1e6 / static_cast<double>(target) : 0.0},
+                              {"etcd_cpu_s", etcd_cpu_s},
+                              {"etcd_cpu_us_per_tx", target ? etcd_cpu_s * 1e6 / static_cast<double>(target) : 0.0}}
                    .dump(1)
             << "\n";
   if (keep) std::cerr << "load driver: node folder kept: " << dir.string() << "\n";
