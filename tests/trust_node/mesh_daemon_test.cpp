@@ -28,17 +28,17 @@ struct MeshFixture {
     etcd.reset();
     fs::remove_all(dir);
   }
-  std::string config(int i) const {
+  std::string config(int i, const std::string &consensus_extra = "") const {
     std::string eps;
     for (const std::string &e : etcd->client_endpoints()) eps += (eps.empty() ? "\"" : ", \"") + e + "\"";
     return "[node]\nseed = 7\nevents = \"events.jsonl\"\nkey = \"" + (dir / "node.key").string() +
            "\"\n[http]\nlisten = \"127.0.0.1:0\"\nport_file = \"http.port\"\n[udp]\nlisten = \"127.0.0.1:0\"\n"
            "port_file = \"udp.port\"\n[store]\nkind = \"etcd\"\nendpoints = [" + eps +
            "]\nprefix = \"/test/\"\n[mesh]\nnode_id = \"tn-" + std::to_string(i) +
-           "\"\nlease_ttl_s = 1\n[consensus]\nwitnesses = 3\nblock_interval_ms = 0\n";
+           "\"\nlease_ttl_s = 1\n[consensus]\nwitnesses = 3\nblock_interval_ms = 0\n" + consensus_extra;
   }
-  Node &start(int i) {
-    nodes.push_back(std::make_unique<Node>(config(i)));
+  Node &start(int i, const std::string &consensus_extra = "") {
+    nodes.push_back(std::make_unique<Node>(config(i, consensus_extra)));
     return *nodes.back();
   }
   fs::path dir;
@@ -191,6 +191,42 @@ TEST(MeshDaemon, StaleEtcdViewStopsAssigningInsteadOfForking) {
       << a.read("events.jsonl");
   const auto verdict = harness::verify_ledger(export_ledger_lines(a_http));
   EXPECT_TRUE(verdict.valid) << (verdict.errors.empty() ? "" : verdict.errors.front());
+}
+
+TEST(MeshDaemon, ALeaderCutOffFromItsDevicesHandsTheLeadershipOver) {
+  // The devices of the assigning node go silent (as when its links are cut): it detaches them after the device
+  // timeout and, with none attached for two device timeouts plus a lease, hands the leadership to the other node.
+  MeshFixture mesh;
+  const std::string fast = "device_timeout_ms = 1000\n";
+  Node &a = mesh.start(0, fast);
+  const int a_http = a.port("http.port"), a_udp = a.port("udp.port");
+  std::vector<std::unique_ptr<UdpDevice>> none;
+  ASSERT_TRUE(serve_until(none, [&] { return role_of(a_http) == "assigning"; })) << a.read("stderr.txt");
+  Node &b = mesh.start(1, fast);
+  const int b_http = b.port("http.port"), b_udp = b.port("udp.port");
+  ASSERT_TRUE(serve_until(none, [&] { return role_of(b_http) == "standby"; }));
+  std::vector<std::unique_ptr<UdpDevice>> devs;
+  for (uint32_t i = 1; i <= 4; ++i) {
+    devs.push_back(std::make_unique<UdpDevice>(i, a_udp));
+    devs.back()->send(devs.back()->dev.hello());
+  }
+  ASSERT_EQ(post_tx(a_http, "before the cut"), 202);
+  ASSERT_TRUE(serve_until(devs, [&] { auto h = health(a_http); return h && (*h)["height"] >= 1; }));
+
+  // Nothing from the devices any more: a keeps its lease (it reaches etcd) but has nobody to assign to.
+  ASSERT_TRUE(serve_until(none, [&] { return role_of(b_http) == "assigning"; })) << a.read("events.jsonl");
+  EXPECT_EQ(role_of(a_http), "standby");
+  EXPECT_NE(a.read("events.jsonl").find("leadership handed over"), std::string::npos);
+
+  // The devices reach b: blocks go on there.
+  std::vector<std::unique_ptr<UdpDevice>> moved;
+  for (uint32_t i = 1; i <= 4; ++i) {
+    moved.push_back(std::make_unique<UdpDevice>(i, b_udp));
+    moved.back()->send(moved.back()->dev.hello());
+  }
+  ASSERT_EQ(post_tx(b_http, "after the hand-over"), 202);
+  ASSERT_TRUE(serve_until(moved, [&] { auto h = health(b_http); return h && (*h)["height"] >= 2; }))
+      << b.read("events.jsonl");
 }
 
 }  // namespace

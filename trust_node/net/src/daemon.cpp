@@ -773,6 +773,7 @@ class Daemon final : public CoreSink, public LinkHost {
       return;
     }
     last_confirmed_ms_ = v.state.confirmed_ms;
+    if (v.state.leader && wall_ms() < handed_over_until_ms_) return;  // a view from before the hand-over
     if (v.state.leader && role_ != "assigning") {  // take over: rebuild from what the store holds now
       try {
         etcd_ledger_->set_fence(v.fence);
@@ -799,11 +800,32 @@ class Daemon final : public CoreSink, public LinkHost {
     mesh_timer_.expires_after(std::chrono::milliseconds(50));
     mesh_timer_.async_wait([this](boost::system::error_code ec) {
       if (ec || stopping_) return;
-      if (role_ == "assigning" && wall_ms() - last_confirmed_ms_ > mesh_stale_ms())
+      const uint64_t now = wall_ms();
+      if (role_ == "assigning" && now - last_confirmed_ms_ > mesh_stale_ms())
         step_down("stale", "no etcd confirmation for half the lease");
+      check_starved(now);
       schedule_mesh_check();
     });
   }
+
+  /** A leader that has had no device attached for starve_ms() (cut off from its devices, which went to other nodes
+   *  and were refused there with Error 6) hands the leadership over: it stops assigning and asks its agent to
+   *  resign and not to campaign for two leases, so another node, which the devices may reach, takes over. */
+  void check_starved(uint64_t now) {
+    if (role_ != "assigning" || core_->attached_count() > 0) {
+      starved_since_ms_ = 0;
+      return;
+    }
+    if (starved_since_ms_ == 0) starved_since_ms_ = now;
+    if (now - starved_since_ms_ < starve_ms()) return;
+    starved_since_ms_ = 0;
+    handed_over_until_ms_ = now + 2 * uint64_t{cfg_.mesh->lease_ttl_s} * 1000;
+    resign_requested_ = true;
+    agent_cv_.notify_all();
+    step_down("standby", "no device attached for " + std::to_string(starve_ms()) + " ms: leadership handed over");
+  }
+  /** Two device timeouts (a device's silence rule fires after 6 heartbeats = 1.2 device timeouts) plus a lease. */
+  uint64_t starve_ms() const { return 2 * cfg_.consensus.device_timeout_ms + uint64_t{cfg_.mesh->lease_ttl_s} * 1000; }
 
   /** The leadership agent: its own thread and etcd client, one EtcdLeadership::step every lease_ttl_s / 3. */
   void start_mesh_agent() {
@@ -813,11 +835,16 @@ class Daemon final : public CoreSink, public LinkHost {
                         std::chrono::milliseconds(std::min<uint64_t>(cfg_.store.timeout_ms, ttl_ms / 4)));
       EtcdLeadership lead(client, cfg_.store.prefix + "leader", cfg_.mesh->node_id, cfg_.mesh->lease_ttl_s);
       std::unique_lock<std::mutex> lk(agent_mu_);
+      uint64_t holdoff_until = 0;  // after handing the leadership over: no campaign for two leases
       while (!agent_stop_) {
         lk.unlock();
         MeshView v;
         try {
-          v.state = lead.step(wall_ms());
+          if (resign_requested_.exchange(false)) {
+            lead.resign();
+            holdoff_until = wall_ms() + 2 * ttl_ms;
+          }
+          v.state = lead.step(wall_ms(), wall_ms() >= holdoff_until);
           v.fence = lead.fence();
           v.reached = true;
         } catch (const std::exception &e) {
@@ -825,7 +852,8 @@ class Daemon final : public CoreSink, public LinkHost {
         }
         asio::post(io_, [this, v = std::move(v)] { on_mesh_view(v); });
         lk.lock();
-        agent_cv_.wait_for(lk, std::chrono::milliseconds(ttl_ms / 3), [this] { return agent_stop_; });
+        agent_cv_.wait_for(lk, std::chrono::milliseconds(ttl_ms / 3),
+                           [this] { return agent_stop_ || resign_requested_.load(); });
       }
       lk.unlock();
       try {
@@ -871,6 +899,9 @@ class Daemon final : public CoreSink, public LinkHost {
   std::mutex agent_mu_;
   std::condition_variable agent_cv_;
   bool agent_stop_ = false;
+  std::atomic<bool> resign_requested_{false};  ///< io thread -> agent: hand the leadership over
+  uint64_t starved_since_ms_ = 0;             ///< assigning with no device attached since (0 = not now)
+  uint64_t handed_over_until_ms_ = 0;         ///< leadership views are not acted on before this (the hand-over)
   asio::signal_set signals_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   RegistrationAdmission admission_;

@@ -10,12 +10,21 @@ EtcdLeadership::EtcdLeadership(EtcdClient &etcd, std::string key, std::string no
   if (ttl_s_ < 1) throw std::invalid_argument("etcd leadership: ttl below 1 s");
 }
 
-const EtcdLeadership::State &EtcdLeadership::step(uint64_t now_ms) {
+const EtcdLeadership::State &EtcdLeadership::step(uint64_t now_ms, bool campaign) {
   State next = state_;
   if (next.lease != 0 && etcd_.lease_keepalive(next.lease) == 0) next.lease = 0;  // expired: our key went with it
   if (next.lease == 0) {
     next.lease = etcd_.lease_grant(ttl_s_);
     state_.lease = next.lease;  // kept (and revoked by resign()) even if the rest of this step fails
+  }
+  if (!campaign) {  // only read who holds the key
+    const auto held = etcd_.get(key_);
+    next.leader_id = held ? held->value : std::string();
+    next.leader_create_revision = held ? held->create_revision : 0;
+    next.leader = held && held->value == node_id_ && held->lease == next.lease;
+    next.confirmed_ms = now_ms;
+    state_ = next;
+    return state_;
   }
   // Take the key if nobody holds it; read it either way.
   const EtcdTxnResult r = etcd_.txn({EtcdCompare::created_at(key_, 0)},

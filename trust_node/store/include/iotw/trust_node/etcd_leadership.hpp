@@ -29,9 +29,10 @@ class EtcdLeadership {
 
   /** One round at now_ms (any monotonic ms clock): grants a lease if there is none, keeps it alive (a lease
    *  found gone is replaced), and puts the key with this node's id and lease when it is absent (txn: create
-   *  revision 0). Returns the new state. Throws EtcdError when etcd does not answer: the state, confirmed_ms
+   *  revision 0; with campaign = false only reads who holds it: a node that just resigned lets another win).
+   *  Returns the new state. Throws EtcdError when etcd does not answer: the state, confirmed_ms
    *  included, stays as it was (the caller treats its view as stale once now - confirmed_ms > ttl/2). */
-  const State &step(uint64_t now_ms);
+  const State &step(uint64_t now_ms, bool campaign = true);
   /** Gives the leadership up (deletes the key if this node holds it) and revokes the lease. Throws EtcdError. */
   void resign();
   const State &state() const { return state_; }
