@@ -114,5 +114,44 @@ TEST(RigMesh, WithoutEtcdTheRigIsRefusedNamingThePackage) {
   EXPECT_NE((r.out + r.err).find("nothing was started"), std::string::npos);
 }
 
+TEST(RigMesh, PartitionsAndFreezesOfTheLeaderAndAnEtcdMemberEachEndInAnotherLeader) {
+  const auto dir = scratch_dir();
+  const auto run = dir / "run";
+  const IotwResult r = run_iotw({"rig", "run", std::string(IOTW_RIGS_DIR) + "/mesh_partition.toml", "--out",
+                                 run.string(), "--seed", "3"},
+                                dir);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  const json report = json::parse(slurp(run / "report.json"));
+  EXPECT_GE(report["blocks_finalized"].get<int>(), 40);
+  EXPECT_EQ(report["ledger_valid"], true);
+  EXPECT_EQ(report["acked_tx_lost"], 0);
+  EXPECT_EQ(report["blacklisted"].size(), 0u);
+  std::map<std::string, bool> checks;
+  for (const auto& c : report["step_checks"]) checks[c["name"]] = c["pass"];
+  EXPECT_EQ(checks, (std::map<std::string, bool>{
+                        {"cut the assigning node off from etcd (line 34): partition_node recovered", true},
+                        {"freeze the assigning node (line 43): trust_node_stop recovered", true},
+                        {"freeze an etcd member (line 51): etcd_stop recovered", true},
+                        {"cut the assigning node off from its devices (line 59): partition_node recovered", true}}));
+
+  // Each fault on the assigning node made another node assign: the partitioned one went stale (etcd) or handed the
+  // leadership over (devices); the frozen one lost its lease meanwhile.
+  std::string leader;
+  std::vector<std::string> leaders;  // each node that started assigning, in order
+  std::set<std::string> reasons;
+  for (const auto& line : lines_of(run / "events.jsonl")) {
+    const json e = json::parse(line);
+    if (e["kind"] != "mesh_role") continue;
+    const std::string role = e["fields"]["role"], node = e["fields"]["node_id"], why = e["fields"]["reason"];
+    if (role == "assigning") leaders.push_back(node);
+    if (role == "stale") reasons.insert(why.substr(0, why.find(':')));
+    if (why.find("leadership handed over") != std::string::npos) reasons.insert("handed over");
+  }
+  ASSERT_GE(leaders.size(), 4u) << "a first leader and one per fault on the leader";
+  for (size_t k = 1; k < leaders.size(); ++k) EXPECT_NE(leaders[k], leaders[k - 1]) << "leader " << k;
+  EXPECT_TRUE(reasons.count("store")) << "the node cut off from etcd saw its store fail";
+  EXPECT_TRUE(reasons.count("handed over")) << "the node cut off from its devices handed over";
+}
+
 }  // namespace
 }  // namespace iotw::test
