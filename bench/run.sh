@@ -169,6 +169,10 @@ def row(metric, value, peer, ratio, goal, verdict, bench):
     rows.append(dict(bench=bench, metric=metric, value=value, peer=peer, ratio=ratio, goal=goal, verdict=verdict))
 
 
+def info(metric, value, peer, ratio, bench):  # a row without a goal
+    row(metric, value, peer, ratio, "— (info)", "info", bench)
+
+
 def outputs(name):
     if os.path.exists(f"{out}/{name}.failed"):
         return None
@@ -196,10 +200,10 @@ def bench_tps():
         row(f"transactions/s finalized (hash-only, n = 3, {runs[0]['devices']} devices, batch {runs[0]['batch']}, "
             f"{runs[0]['clients']} clients; median of {len(runs)}: {each})", n(tps), "goal 1,000,000 tx/s",
             f"{tps / 1e6:.2f}", "≥ 1,000,000", "PASS" if tps >= 1e6 else "SHORT", "tps")
-        row("node CPU per finalized transaction", n(med(r["node_cpu_us_per_tx"] for r in runs), 1) + " µs", "—", "—",
-            "— (info)", "info", "tps")
-        row("devices detached during the runs", str(sum(r["device_detached_events"] for r in runs)), "—", "—",
-            "— (info)", "info", "tps")
+        info("node CPU per finalized transaction", n(med(r["node_cpu_us_per_tx"] for r in runs), 1) + " µs", "—", "—",
+            "tps")
+        info("devices detached during the runs", str(sum(r["device_detached_events"] for r in runs)), "—", "—",
+            "tps")
 
 def bench_sig():
     o = outputs("sig")
@@ -231,14 +235,14 @@ def bench_modbus():
             n(f["floor_req_per_s"]), f"pymodbus server {n(f['py_req_per_s'])}/s",
             f"{f['floor_req_per_s'] / f['py_req_per_s']:.2f}", "— (info: the ceiling of the ratio above)", "info",
             "modbus")
-        row("Modbus TCP: DPS emulator requests/s as a share of that ceiling", n(f["emu_req_per_s"]),
+        info("Modbus TCP: DPS emulator requests/s as a share of that ceiling", n(f["emu_req_per_s"]),
             f"zero-work server {n(f['floor_req_per_s'])}/s", f"{f['emu_req_per_s'] / f['floor_req_per_s']:.2f}",
-            "— (info)", "info", "modbus")
-        row("Modbus TCP: server CPU per request (emulator; ratio = pymodbus / emulator)",
+            "modbus")
+        info("Modbus TCP: server CPU per request (emulator; ratio = pymodbus / emulator)",
             n(f["emu_cpu_us_per_req"], 1) + " µs", f"pymodbus {n(f['py_cpu_us_per_req'], 1)} µs",
-            f"{f['cpu_ratio']:.2f}", "— (info)", "info", "modbus")
-        row("Modbus TCP: median round trip (ratio = pymodbus / emulator)", n(f["emu_p50_us"]) + " µs",
-            f"pymodbus {n(f['py_p50_us'])} µs", f"{f['p50_ratio']:.2f}", "— (info)", "info", "modbus")
+            f"{f['cpu_ratio']:.2f}", "modbus")
+        info("Modbus TCP: median round trip (ratio = pymodbus / emulator)", n(f["emu_p50_us"]) + " µs",
+            f"pymodbus {n(f['py_p50_us'])} µs", f"{f['p50_ratio']:.2f}", "modbus")
 
 def bench_proxy():
     o = outputs("proxy")
@@ -273,24 +277,24 @@ def bench_mesh():
     sq = [json.loads(t) for t in outputs("mesh-store0")]
     et = [json.loads(t) for t in outputs("mesh-store3")]
     a, b = med(r["tx_per_s"] for r in et), med(r["tx_per_s"] for r in sq)
-    row(f"transactions/s finalized on the etcd store, 3 members (n = 3, {et[0]['devices']} devices, batch "
+    info(f"transactions/s finalized on the etcd store, 3 members (n = 3, {et[0]['devices']} devices, batch "
         f"{et[0]['batch']}; median of {len(et)}: " + " / ".join(n(r["tx_per_s"]) for r in et) + ")", n(a),
-        f"SQLite store {n(b)} (same driver, alternating runs)", f"{a / b:.2f}", "— (info)", "info", "mesh")
+        f"SQLite store {n(b)} (same driver, alternating runs)", f"{a / b:.2f}", "mesh")
     la, lb = med(r["block_latency_ms_p50"] for r in et), med(r["block_latency_ms_p50"] for r in sq)
-    row("block latency p50 (assignment sent to block finalized) on the etcd store, 3 members", f"{la:.0f} ms",
-        f"SQLite store {lb:.0f} ms", f"{la / max(lb, 1):.2f}", "— (info)", "info", "mesh")
-    row("node CPU per finalized transaction on the etcd store", n(med(r["node_cpu_us_per_tx"] for r in et), 1) + " µs",
-        f"SQLite store {n(med(r['node_cpu_us_per_tx'] for r in sq), 1)} µs", "—", "— (info)", "info", "mesh")
-    row("etcd CPU per finalized transaction (all 3 members, same runs)", n(med(r["etcd_cpu_us_per_tx"] for r in et), 1)
-        + " µs", f"{n(med(r['etcd_cpu_s'] / r['seconds'] for r in et), 2)} cores busy", "—", "— (info)", "info", "mesh")
+    info("block latency p50 (assignment sent to block finalized) on the etcd store, 3 members", f"{la:.0f} ms",
+        f"SQLite store {lb:.0f} ms", f"{la / max(lb, 1):.2f}", "mesh")
+    info("node CPU per finalized transaction on the etcd store", n(med(r["node_cpu_us_per_tx"] for r in et), 1) + " µs",
+        f"SQLite store {n(med(r['node_cpu_us_per_tx'] for r in sq), 1)} µs", "—", "mesh")
+    info("etcd CPU per finalized transaction (all 3 members, same runs)", n(med(r["etcd_cpu_us_per_tx"] for r in et), 1)
+        + " µs", f"{n(med(r['etcd_cpu_s'] / r['seconds'] for r in et), 2)} cores busy", "—", "mesh")
     rep = f"{out}/mesh-failover.report.json"
     if not os.path.exists(rep):
         failed("mesh", "mesh failover time (rigs/mesh_failover.toml)")
     else:
         s = json.load(open(rep))
-        row("mesh failover: assigning trust node killed to the next finalized block (rigs/mesh_failover.toml, 3 nodes, "
+        info("mesh failover: assigning trust node killed to the next finalized block (rigs/mesh_failover.toml, 3 nodes, "
             "3 etcd members, lease 2 s)", f"{s.get('failover_ms', float('nan')):.0f} ms", "lease TTL 2,000 ms", "—",
-            "— (info)", "info", "mesh")
+            "mesh")
 
 def bench_firmware():
     o = outputs("firmware")
@@ -299,8 +303,8 @@ def bench_firmware():
     else:
         for op, v in json.loads(o[0]).items():
             if not op.startswith("calibration"):
-                row(f"firmware instructions per operation, Cortex-M3 under QEMU -icount: {op}", n(v["instructions"]),
-                    "—", "—", "— (info)", "info", "firmware")
+                info(f"firmware instructions per operation, Cortex-M3 under QEMU -icount: {op}", n(v["instructions"]),
+                    "—", "—", "firmware")
 
 def bench_devices():
     why = "not measured: no benchmark for it yet (issue 17, \"A hundred thousand devices on one trust node\")"

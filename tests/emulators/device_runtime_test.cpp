@@ -74,6 +74,19 @@ class DeviceRuntimeTest : public ::testing::Test {
     return r;
   }
 
+  // An Assignment (no node signature) of a version-1 header at height whose miner is pk.
+  static iotw_v1_Envelope assignment_for(const std::array<uint8_t, 32>& pk, uint64_t height, uint64_t assignment_id) {
+    iotw_block_header h{};
+    h.version = 1;
+    h.height = height;
+    memcpy(h.miner_pubkey, pk.data(), 32);
+    iotw_v1_Envelope a = iotw_v1_Envelope_init_zero;
+    a.which_body = iotw_v1_Envelope_assignment_tag;
+    a.body.assignment.assignment_id = assignment_id;
+    iotw_block_header_pack(&h, a.body.assignment.header);
+    return a;
+  }
+
   // Registers the device; returns its public key.
   std::array<uint8_t, 32> register_device(FakeTrustNode& node) {
     iotw_v1_Envelope m;
@@ -110,14 +123,7 @@ TEST_F(DeviceRuntimeTest, RegistersMinesAndWitnessesOverAPty) {
   FakeTrustNode node(master_);
   auto pk = register_device(node);
 
-  iotw_block_header h{};
-  h.version = 1;
-  h.height = 5;
-  memcpy(h.miner_pubkey, pk.data(), 32);
-  iotw_v1_Envelope a = iotw_v1_Envelope_init_zero;
-  a.which_body = iotw_v1_Envelope_assignment_tag;
-  a.body.assignment.assignment_id = 11;
-  iotw_block_header_pack(&h, a.body.assignment.header);
+  const iotw_v1_Envelope a = assignment_for(pk, 5, 11);
   node.send(a);
   iotw_v1_Envelope m;
   ASSERT_TRUE(node.expect(iotw_v1_Envelope_result_tag, m));
@@ -316,15 +322,7 @@ TEST_F(DeviceRuntimeTest, WithTwoLinksItRegistersOnTheSecondWhenTheFirstIsNotAss
     const auto pk = register_device(second);  // Hello, Challenge, Prove, Welcome on the second link
     ASSERT_TRUE(second.expect(iotw_v1_Envelope_heartbeat_tag, m));  // attached there
     // It works on the second node: an Assignment gets its Result there.
-    iotw_block_header h{};
-    h.version = 1;
-    h.height = 7;
-    memcpy(h.miner_pubkey, pk.data(), 32);
-    iotw_v1_Envelope a = iotw_v1_Envelope_init_zero;
-    a.which_body = iotw_v1_Envelope_assignment_tag;
-    a.body.assignment.assignment_id = 21;
-    iotw_block_header_pack(&h, a.body.assignment.header);
-    second.send(a);
+    second.send(assignment_for(pk, 7, 21));
     ASSERT_TRUE(second.expect(iotw_v1_Envelope_result_tag, m));
     EXPECT_EQ(m.body.result.assignment_id, 21u);
     EXPECT_FALSE(first.expect(iotw_v1_Envelope_heartbeat_tag, m, 300)) << "nothing goes to the first node any more";

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <tuple>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -110,15 +111,26 @@ TEST(EtcdLedger, TwoNodesAppendingAtOneHeightExactlyOneWins) {
   EXPECT_EQ(b.reputations().at(key_of(1)).good, 5u);
 }
 
+/** Two trust nodes on a 1-member cluster, each with its own client, leadership (TTL 2 s) and ledger. */
+struct TwoNodes {
+  Cluster c{1};
+  EtcdClient ca{c.endpoints()}, cb{c.endpoints()};
+  EtcdLeadership la{ca, kLeaderKey, "node-a", 2}, lb{cb, kLeaderKey, "node-b", 2};
+  EtcdLedger a{ca, kPrefix}, b{cb, kPrefix};
+  std::tuple<EtcdLeadership &, EtcdLeadership &, EtcdLedger &, EtcdLedger &> parts() { return {la, lb, a, b}; }
+  /** node-a wins the election, node-b sees it; a's ledger is fenced on a's term. */
+  void a_leads() {
+    ASSERT_TRUE(la.step(1).leader);
+    ASSERT_FALSE(lb.step(1).leader);
+    EXPECT_EQ(lb.state().leader_id, "node-a");
+    a.set_fence(la.fence());
+  }
+};
+
 TEST(EtcdLedger, AFencedAppendFailsOnceAnotherNodeLeads) {
-  Cluster c(1);
-  EtcdClient ca(c.endpoints()), cb(c.endpoints());
-  EtcdLeadership la(ca, kLeaderKey, "node-a", 2), lb(cb, kLeaderKey, "node-b", 2);
-  EtcdLedger a(ca, kPrefix), b(cb, kPrefix);
-  ASSERT_TRUE(la.step(1).leader);
-  ASSERT_FALSE(lb.step(1).leader);
-  EXPECT_EQ(lb.state().leader_id, "node-a");
-  a.set_fence(la.fence());
+  TwoNodes n;
+  auto [la, lb, a, b] = n.parts();
+  ASSERT_NO_FATAL_FAILURE(n.a_leads());
   const Block g = genesis_block();
   a.append_block(g);  // a leads: its fenced append goes through
 
@@ -161,13 +173,9 @@ TEST(EtcdLedger, AFencedAppendFailsOnceAnotherNodeLeads) {
 }
 
 TEST(EtcdLedger, RoundIdReservationsAreSharedAndFenced) {
-  Cluster c(1);
-  EtcdClient ca(c.endpoints()), cb(c.endpoints());
-  EtcdLeadership la(ca, kLeaderKey, "node-a", 2), lb(cb, kLeaderKey, "node-b", 2);
-  EtcdLedger a(ca, kPrefix), b(cb, kPrefix);
-  ASSERT_TRUE(la.step(1).leader);
-  ASSERT_FALSE(lb.step(1).leader);
-  a.set_fence(la.fence());
+  TwoNodes n;
+  auto [la, lb, a, b] = n.parts();
+  ASSERT_NO_FATAL_FAILURE(n.a_leads());
   b.set_fence(lb.fence());
   EXPECT_EQ(b.reserved_round_ids(), 0u);
   a.reserve_round_ids(1025);
