@@ -1,5 +1,6 @@
 // EtcdCluster with real etcd members (Debian's etcd-server): a 3-member cluster on loopback replicates a key,
 // survives one member killed, and takes it back after a restart.
+#include "iotw/support/base64.hpp"
 #include "iotw/support/etcd_cluster.hpp"
 
 #include <signal.h>
@@ -18,22 +19,12 @@ namespace iotw::support {
 namespace {
 using namespace std::chrono_literals;
 
-std::string b64(const std::string& s) {
-  std::string out(sodium_base64_encoded_len(s.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(s.data()), s.size(),
-                    sodium_base64_VARIANT_ORIGINAL);
-  out.resize(out.size() - 1);  // the terminating NUL
-  return out;
-}
+std::string b64(const std::string& s) { return to_base64(s); }
 
 std::string unb64(const std::string& s) {
-  std::string out(s.size(), '\0');
-  size_t len = 0;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), s.data(), s.size(), nullptr, &len,
-                        nullptr, sodium_base64_VARIANT_ORIGINAL) != 0)
-    throw std::runtime_error("bad base64");
-  out.resize(len);
-  return out;
+  auto out = from_base64(s);
+  if (!out) throw std::runtime_error("bad base64");
+  return *out;
 }
 
 /// POST to etcd's v3 JSON gateway at endpoint "127.0.0.1:PORT"; nullopt when it does not answer 200.

@@ -1,5 +1,7 @@
 #include "iotw/trust_node/etcd_client.hpp"
 
+#include "iotw/support/base64.hpp"
+
 #include <algorithm>
 #include <iterator>
 #include <stdexcept>
@@ -20,22 +22,12 @@ struct EtcdClient::Conn {
 
 namespace {
 
-std::string b64(std::string_view s) {
-  std::string out(sodium_base64_encoded_len(s.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char *>(s.data()), s.size(),
-                    sodium_base64_VARIANT_ORIGINAL);
-  out.resize(out.size() - 1);  // sodium writes a terminating NUL
-  return out;
-}
+std::string b64(std::string_view s) { return to_base64(s); }
 
 std::string unb64(const std::string &s) {
-  std::string out(s.size(), '\0');
-  size_t len = 0;
-  if (sodium_base642bin(reinterpret_cast<unsigned char *>(out.data()), out.size(), s.data(), s.size(), nullptr, &len,
-                        nullptr, sodium_base64_VARIANT_ORIGINAL) != 0)
-    throw EtcdError("etcd: malformed base64 in an answer");
-  out.resize(len);
-  return out;
+  auto out = from_base64(s);
+  if (!out) throw EtcdError("etcd: malformed base64 in an answer");
+  return std::move(*out);
 }
 
 /** An int64 field of a gateway answer: a JSON string (proto3 JSON), a number, or absent (= 0). */
