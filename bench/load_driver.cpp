@@ -150,8 +150,14 @@ void append_payload(std::string &out, uint64_t id) {
   iotw::append_hex(out, digest);
 }
 
-/** "accepted" of a batch answer, read without parsing its per-tx results (the node writes it first). */
-uint64_t accepted_of(const std::string &body) {
+/** "accepted" of a batch answer, read without parsing its per-tx results (the node writes it first): the JSON
+ *  key, or the binary answer's u32 at byte 8 (docs/trust-node.md "Binary batch"). */
+uint64_t accepted_of(const std::string &body, bool binary) {
+  if (binary) {
+    if (body.size() < 20 || body.compare(0, 4, "ITXR") != 0) return 0;
+    const auto *b = reinterpret_cast<const uint8_t *>(body.data());
+    return b[8] | b[9] << 8 | b[10] << 16 | static_cast<uint64_t>(b[11]) << 24;
+  }
   const size_t at = body.find("\"accepted\":");
   return at == std::string::npos ? 0 : std::strtoull(body.c_str() + at + 11, nullptr, 10);
 }
@@ -195,6 +201,9 @@ int main(int argc, char **argv) {
   app.add_option("--witnesses", witnesses, "n per witness round");
   app.add_option("--max-txs-per-block", max_txs, "[consensus] max_txs_per_block");
   app.add_option("--clients", in_flight, "concurrent HTTP clients");
+  std::string encoding = "binary";
+  app.add_option("--encoding", encoding, "batch body: binary (application/vnd.iotw.tx-batch) or json")
+      ->check(CLI::IsMember({"binary", "json"}));
   double attach_timeout = 60;
   bool keep = false;
   int etcd_members = 0;
@@ -304,18 +313,25 @@ int main(int argc, char **argv) {
       httplib::Client cl("127.0.0.1", http_port);
       cl.set_read_timeout(60, 0);
       std::string body;
+      const bool binary = encoding == "binary";
       for (uint64_t n = 0; std::chrono::steady_clock::now() < end; ++n) {
         body.clear();
         body.reserve(20 + batch * 80);
-        body += "{\"transactions\":[";
-        for (size_t i = 0; i < batch; ++i) {
-          body += i ? ",{\"payload\":\"" : "{\"payload\":\"";  // hash-only tx
-          append_payload(body, (static_cast<uint64_t>(c) << 48) | (n << 14) | i);  // unique: i < 16384
-          body += "\"}";
+        if (binary) {  // "ITXB", version 1, 3 zero bytes, u32 count; records: kind 0, u16 length 64, payload
+          body.append("ITXB\x01\0\0\0", 8);
+          for (int k = 0; k < 4; ++k) body += static_cast<char>((batch >> (8 * k)) & 0xff);
+        } else {
+          body += "{\"transactions\":[";
         }
-        body += "]}";
-        auto r = cl.Post("/v1/transactions/batch", body, "application/json");
-        if (r && r->status == 202) submitted += accepted_of(r->body);
+        for (size_t i = 0; i < batch; ++i) {
+          if (binary) body.append("\0\x40\0", 3);
+          else body += i ? ",{\"payload\":\"" : "{\"payload\":\"";  // hash-only tx
+          append_payload(body, (static_cast<uint64_t>(c) << 48) | (n << 14) | i);  // unique: i < 16384
+          if (!binary) body += "\"}";
+        }
+        if (!binary) body += "]}";
+        auto r = cl.Post("/v1/transactions/batch", body, binary ? "application/vnd.iotw.tx-batch" : "application/json");
+        if (r && r->status == 202) submitted += accepted_of(r->body, binary);
       }
     });
   for (auto &t : clients) t.join();
@@ -366,6 +382,7 @@ int main(int argc, char **argv) {
                               {"witnesses", witnesses},
                               {"batch", batch},
                               {"clients", in_flight},
+                              {"encoding", encoding},
                               {"seconds", elapsed},
                               {"txs_finalized", target},
                               {"tx_per_s", target / elapsed},

@@ -8,6 +8,8 @@ set -euo pipefail
 # xmllint (the junit.xml schema test), clang the fuzz targets. The cross build of the firmware (docs/firmware.md):
 # gcc-arm-none-eabi and gcc-xtensa-lx106 with picolibc, qemu-system-arm for the Cortex-M3 image in rigs, and
 # dpkg-dev for `apt-get source` of libsodium and nanopb, whose C sources are compiled for the targets.
+# libssl-dev: OpenSSL's libcrypto computes the trust node's SHA-256 (it uses the CPU's SHA extensions, libsodium does
+# not; bench/RESULTS.md "A million transactions a second").
 # etcd-server (the etcd binary: the replicated ledger of a trust-node mesh, docs/trust-node.md "Mesh"; the harness and the
 # tests start their own members in their own folders) and etcd-client (etcdctl, the tests read the store with it).
 PACKAGES=(
@@ -21,6 +23,7 @@ PACKAGES=(
   gcc-arm-none-eabi picolibc-arm-none-eabi gcc-xtensa-lx106 binutils-xtensa-lx106 picolibc-xtensa-lx106-elf
   qemu-system-arm dpkg-dev
   etcd-server etcd-client
+  libssl-dev
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,6 +1,6 @@
 // The throughput paths (bench/RESULTS.md) keep the guarantees of the slow ones: the in-memory duplicate set,
-// the batch parser's fast path (same language and results as the full JSON parser), the schema-3 store (txs
-// placed as seq ranges, mixed with row-by-row blocks, upgraded from schema 2), the hand-written batch answer
+// the batch parser's fast path (same language and results as the full JSON parser), the binary batch encoding,
+// the schema-5 store (txs in chunks, placed as seq ranges, mixed with row-placed blocks, upgraded from schema 2), the hand-written batch answer
 // (same bytes as nlohmann's dump) and group commit across concurrent HTTP requests.
 #include <httplib.h>
 #include <sqlite3.h>
@@ -187,6 +187,102 @@ TEST(SqliteLedger, RangeAndRowPlacedBlocksMixAndSurviveReopen) {
 
 int sql(sqlite3 *db, const std::string &q) { return sqlite3_exec(db, q.c_str(), nullptr, nullptr, nullptr); }
 
+/** A binary batch body (docs/trust-node.md "Binary batch") of the given records. */
+struct BinRecord {
+  std::string payload;
+  std::optional<TxSignature> sig;
+};
+std::string binary_batch(const std::vector<BinRecord> &rs) {
+  std::string b("ITXB\x01\0\0\0", 8);
+  for (int k = 0; k < 4; ++k) b += static_cast<char>((rs.size() >> (8 * k)) & 0xff);
+  for (const BinRecord &r : rs) {
+    b += static_cast<char>(r.sig ? 1 : 0);
+    b += static_cast<char>(r.payload.size() & 0xff);
+    b += static_cast<char>(r.payload.size() >> 8);
+    if (r.sig) {
+      b.append(reinterpret_cast<const char *>(r.sig->pubkey.data()), 32);
+      b.append(reinterpret_cast<const char *>(r.sig->signature.data()), 64);
+    }
+    b += r.payload;
+  }
+  return b;
+}
+
+TEST(TxIntake, BinaryBatchCarriesAnyBytesAndSignatures) {
+  TxSignature sig;
+  sig.pubkey.fill(7);
+  sig.signature.fill(9);
+  const std::string zeros("a\0b\xff", 4);
+  auto parsed = parse_tx_batch_binary(binary_batch({{"plain", {}}, {zeros, sig}, {std::string(4096, 'x'), {}}}));
+  ASSERT_TRUE(std::holds_alternative<std::vector<TxRequest>>(parsed)) << std::get<TxParseError>(parsed).message;
+  const auto &rs = std::get<std::vector<TxRequest>>(parsed);
+  ASSERT_EQ(rs.size(), 3u);
+  EXPECT_EQ(std::string(rs[0].payload.begin(), rs[0].payload.end()), "plain");
+  EXPECT_EQ(*rs[0].hash, hash_of("plain"));
+  EXPECT_FALSE(rs[0].signature);
+  EXPECT_EQ(std::string(rs[1].payload.begin(), rs[1].payload.end()), zeros);
+  EXPECT_EQ(*rs[1].hash, hash_of(zeros));
+  ASSERT_TRUE(rs[1].signature);
+  EXPECT_EQ(rs[1].signature->pubkey, sig.pubkey);
+  EXPECT_EQ(rs[1].signature->signature, sig.signature);
+  EXPECT_EQ(rs[2].payload.size(), 4096u);
+}
+
+TEST(TxIntake, BinaryBatchRefusesEachMalformedBodyNamingTheByte) {
+  const std::string good = binary_batch({{"ab", {}}, {"cd", {}}});
+  auto error_of = [](const std::string &body) {
+    auto r = parse_tx_batch_binary(body);
+    return std::holds_alternative<TxParseError>(r) ? std::get<TxParseError>(r).message : std::string("accepted");
+  };
+  ASSERT_EQ(error_of(good), "accepted");
+  std::string bad_kind = good, zero_len = good, long_len = good, version = good, reserved = good, magic = good;
+  bad_kind[12] = 2;
+  zero_len[13] = 0;
+  long_len[13] = 1, long_len[14] = 0x10;  // 4097
+  version[4] = 2;
+  reserved[6] = 1;
+  magic[0] = 'J';
+  std::string count0 = good, count_big = good;
+  count0[8] = 0;
+  count_big[8] = 0x11, count_big[9] = 0x27;  // 10001
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {good.substr(0, 7), "binary batch: header shorter than 12 bytes at byte 7"},
+      {magic, "binary batch: magic is not \"ITXB\" at byte 0"},
+      {version, "binary batch: version 2 is not 1 at byte 4"},
+      {reserved, "binary batch: reserved bytes are not zero at byte 5"},
+      {count0, "binary batch: count 0 is not 1..10000 at byte 8"},
+      {count_big, "binary batch: count 10001 is not 1..10000 at byte 8"},
+      {bad_kind, "binary batch: kind 2 is not 0 or 1 at byte 12 (record 0)"},
+      {zero_len, "binary batch: payload length 0 is not 1..4096 at byte 13 (record 0)"},
+      {long_len, "binary batch: payload length 4097 is not 1..4096 at byte 13 (record 0)"},
+      {good.substr(0, good.size() - 1), "binary batch: truncated record at byte 20 (record 1)"},
+      {good.substr(0, 18), "binary batch: truncated record header at byte 17 (record 1)"},
+      {good + "z", "binary batch: 1 trailing bytes at byte 22"},
+  };
+  for (const auto &[body, want] : cases) EXPECT_EQ(error_of(body), want);
+}
+
+TEST(SqliteLedger, LargeIntakeSpansSeveralChunksAndReadsBackInOrder) {
+  TempDir dir;
+  const std::string db = dir.file("chunks.sqlite");
+  std::vector<Tx> txs;
+  for (int i = 0; i < 600; ++i) txs.push_back(tx_of(std::to_string(i) + std::string(4000, 'p')));  // ~2.4 MB: 3 chunks
+  {
+    SqliteLedger store(db);
+    store.append_block(genesis_block());
+    const auto stored = store.add_pending_txs(txs);
+    EXPECT_EQ(std::count(stored.begin(), stored.end(), true), 600);
+    store.append_block(block_at(1, std::vector<Tx>(txs.begin(), txs.begin() + 450)));  // a range across chunks
+  }
+  SqliteLedger store(db);
+  EXPECT_EQ(store.blocks(1, 1).at(0).txs.size(), 450u);
+  EXPECT_EQ(payloads(store.blocks(1, 1).at(0).txs), payloads(std::vector<Tx>(txs.begin(), txs.begin() + 450)));
+  EXPECT_EQ(payloads(store.pending_txs()), payloads(std::vector<Tx>(txs.begin() + 450, txs.end())));
+  EXPECT_FALSE(store.add_pending_tx(txs[10]));   // finalized: still refused after the reopen
+  EXPECT_FALSE(store.add_pending_tx(txs[599]));  // pending: refused
+  EXPECT_TRUE(store.add_pending_tx(tx_of("new")));
+}
+
 TEST(SqliteLedger, SchemaTwoFileIsUpgradedInPlace) {
   TempDir dir;
   const std::string db = dir.file("old.sqlite");
@@ -252,13 +348,13 @@ TEST(SqliteLedger, SchemaTwoFileIsUpgradedInPlace) {
   sqlite3_stmt *st = nullptr;
   ASSERT_EQ(sqlite3_prepare_v2(h,
                                "SELECT (SELECT value FROM meta WHERE key = 'schema_version'), "
-                               "(SELECT COUNT(*) FROM sqlite_master WHERE name = 'sqlite_autoindex_transactions_1'), "
-                               "(SELECT MAX(seq) FROM transactions)",
+                               "(SELECT COUNT(*) FROM sqlite_master WHERE name = 'transactions'), "
+                               "(SELECT MAX(first_seq + count - 1) FROM tx_chunks)",
                                -1, &st, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  EXPECT_EQ(std::string(reinterpret_cast<const char *>(sqlite3_column_text(st, 0))), "4");  // schema 4 columns added
-  EXPECT_EQ(sqlite3_column_int64(st, 1), 0);  // the UNIQUE hash index is gone
+  EXPECT_EQ(std::string(reinterpret_cast<const char *>(sqlite3_column_text(st, 0))), "5");  // schema 4 columns added
+  EXPECT_EQ(sqlite3_column_int64(st, 1), 0);  // the per-row table (and its UNIQUE hash index) became tx_chunks
   EXPECT_EQ(sqlite3_column_int64(st, 2), 4);  // seqs kept; the new tx appended after them
   sqlite3_finalize(st);
   sqlite3_close(h);
@@ -349,6 +445,36 @@ TEST(TrustNodeHttp, BatchAnswerIsCanonicalJsonAndGroupCommitAnswersEachRequest) 
     in_events += e["fields"]["hashes"].size();
   }
   EXPECT_EQ(in_events, accepted.size() + 1);
+}
+
+TEST(TrustNodeHttp, BinaryBatchAnswersOneStatusBytePerRecordAndSharesTheStore) {
+  Node node(kNodeConfig);
+  const int port = node.port("http.port");
+  ASSERT_GT(port, 0);
+  httplib::Client http("127.0.0.1", port);
+  TxSignature forged;
+  forged.pubkey.fill(1);
+  forged.signature.fill(2);
+  auto res = http.Post("/v1/transactions/batch", binary_batch({{"b1", {}}, {"b1", {}}, {"b2", forged}}),
+                       "application/vnd.iotw.tx-batch");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 202);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "application/vnd.iotw.tx-batch");
+  // "ITXR", version 1, 3 zero bytes, accepted 1, rejected 2, count 3, then pending / duplicate / bad signature.
+  const std::string want("ITXR\x01\0\0\0\x01\0\0\0\x02\0\0\0\x03\0\0\0\x00\x01\x02", 23);
+  EXPECT_EQ(res->body, want);
+  // One store behind both encodings: the JSON form of b1 is a duplicate.
+  auto dup = http.Post("/v1/transactions", R"({"payload":"b1"})", "application/json");
+  ASSERT_TRUE(dup);
+  EXPECT_EQ(dup->status, 409);
+  // A malformed binary body: 400 with the byte named, nothing stored.
+  auto bad = http.Post("/v1/transactions/batch", std::string("ITXB\x01\0\0\0\x01\0\0\0\x00\x05\0ab", 17),
+                       "application/vnd.iotw.tx-batch");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(nlohmann::json::parse(bad->body)["error"], "binary batch: truncated record at byte 15 (record 0)");
+  const auto h = nlohmann::json::parse(http.Get("/v1/health")->body);
+  EXPECT_EQ(h["pending_txs"], 1);
 }
 
 }  // namespace

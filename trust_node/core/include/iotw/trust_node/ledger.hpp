@@ -214,7 +214,8 @@ class Ledger {
 // Hex: iotw::to_hex / iotw::from_hex (iotw/support/hex.hpp). Keys and signatures in HTTP paths and bodies
 // are accepted in either case (from_hex's default); everything the node writes is lower-case.
 
-/** SHA-256 of n bytes (libsodium). */
+/** SHA-256 of n bytes (FIPS 180-4) through OpenSSL's libcrypto, which uses the CPU's SHA extensions when present;
+ *  thread-safe (one reused context per thread). */
 Hash sha256(const uint8_t *p, size_t n);
 
 /** The genesis block (protocol.md §4). */

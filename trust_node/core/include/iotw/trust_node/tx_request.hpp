@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <cstdint>
 #include <variant>
 #include <vector>
 
@@ -48,5 +49,27 @@ std::variant<TxRequest, TxParseError> parse_tx_request(std::string_view body,
  *  error messages are the same (nesting deeper than max_depth and repeated keys are errors in both). */
 std::variant<std::vector<TxRequest>, TxParseError> parse_tx_batch(std::string_view body,
                                                                   size_t max_depth = default_max_json_depth);
+
+/** The binary batch encoding beside JSON (docs/trust-node.md "Binary batch"): the media type of a POST
+ *  /v1/transactions/batch body and of its 202 answer. Little-endian throughout. */
+inline constexpr std::string_view tx_batch_media_type = "application/vnd.iotw.tx-batch";
+/** Header of a binary batch request: "ITXB", version 1, 3 zero bytes, u32 count (1..max_batch_txs) = 12 bytes;
+ *  then count records, each u8 kind (0 = unsigned, 1 = signed), u16 payload length (1..4096), for kind 1 the
+ *  signer's pubkey (32 bytes) and signature over TX(hash) (64 bytes), then the payload (any bytes). */
+inline constexpr size_t tx_batch_header_len = 12;
+/** Header of the binary 202 answer: "ITXR", version 1, 3 zero bytes, u32 accepted, u32 rejected, u32 count =
+ *  20 bytes; then count status bytes in request order (TxBatchStatus). Hashes are not repeated: tx i's hash is
+ *  SHA-256 of its payload. */
+inline constexpr size_t tx_batch_reply_header_len = 20;
+enum class TxBatchStatus : uint8_t { pending = 0, duplicate = 1, bad_signature = 2 };
+
+/** Parses a binary batch body and fills TxRequest::hash. Errors (the whole batch is refused, nothing stored):
+ *  "binary batch: <what> at byte <offset> (record <i>)" for a bad header, kind, length, a truncated record or
+ *  trailing bytes; bodies above max_batch_body. Never reads outside body. */
+std::variant<std::vector<TxRequest>, TxParseError> parse_tx_batch_binary(std::string_view body);
+
+/** The binary 202 answer for rs (one result per record, in order). An `invalid` result is written as
+ *  bad_signature: after parse_tx_batch_binary the signature is the only check left that a record can fail. */
+std::string tx_batch_binary_reply(const std::vector<SubmitResult> &rs);
 
 }  // namespace iotw::tn

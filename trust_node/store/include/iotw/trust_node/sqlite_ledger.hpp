@@ -1,13 +1,15 @@
 // SQLite implementation of Ledger (WAL journal, synchronous=FULL: a call returns after the commit is durable).
-// Not thread-safe: one thread at a time uses an instance (the connection is opened NOMUTEX).
-// Throughput layout (schema 3, bench/RESULTS.md): transactions are appended in arrival order (rowid seq, no
-// index on the hash), duplicates are refused by an in-memory set of every stored tx hash (rebuilt from the
-// table on first use), and a block whose txs are the oldest pending ones records them as the seq range
-// [tx_first, tx_last] instead of updating every tx row. Other blocks place their txs row by row
-// (block_height, position), as schema 2 did for every block.
+// Not thread-safe: one thread at a time uses an instance (the connection is opened NOMUTEX). A file-backed
+// instance runs one thread of its own with a second connection that checkpoints the WAL (PASSIVE).
+// Throughput layout (schema 5, bench/RESULTS.md "A million transactions a second"): transactions get seqs in
+// arrival order and are stored as chunks, one tx_chunks row of records per intake commit (no row and no index
+// entry per tx); duplicates are refused by an in-memory set of every stored tx hash (rebuilt from the chunks on
+// first use); a block whose txs are the oldest pending ones records them as the seq range [tx_first, tx_last].
+// Other blocks place their txs one tx_placed row each (seq, block_height, position).
 #pragma once
 #include <deque>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -54,6 +56,7 @@ class SqliteLedger final : public Ledger {
 
  private:
   class Stmt;
+  class Checkpointer;
   void exec(const char *sql);
   /** Loads the tx-hash set and the pending queue on first use (not needed by readers such as --export-ledger). */
   void load_tx_state();
@@ -65,8 +68,21 @@ class SqliteLedger final : public Ledger {
   /** Runs f inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK and rethrow on failure). */
   template <class F>
   auto transaction(F f) -> decltype(f());
-  /** INSERTs tx (block_height/position NULL unless placed >= 0) and returns its seq. No duplicate check. */
+  /** Stores tx as a one-record chunk (placed in block height at position when height >= 0) and returns its
+   *  seq. No duplicate check. */
   int64_t insert_tx(const Tx &tx, int64_t height = -1, int64_t position = -1);
+  /** Appends txs as tx_chunks rows (a new row every kChunkBytes of records) with the next seqs; returns the first
+   *  seq and advances next_seq_ (the caller restores it when its transaction fails). */
+  int64_t append_chunks(const std::vector<const Tx *> &txs);
+  /** Calls f(seq, hash, Tx&&) for every stored tx with seq in [from, to], in seq order; the Tx is filled only when
+   *  full (else empty). Throws LedgerError on a corrupt chunk. */
+  template <class F>
+  void scan_chunks(int64_t from, int64_t to, bool full, F f);
+  /** seqs in (after, upto] that tx_placed puts in a block. */
+  std::set<int64_t> placed_after(int64_t after, int64_t upto);
+  bool has_table(const char *table);
+  /** Converts a schema 1..4 transactions table into tx_chunks / tx_placed (same seqs) and drops it. */
+  void convert_transactions_table();
   /** The prepared statement for sql (a string literal), compiled once and reused; returned reset and
    *  unbound. Only for statements that run to completion (writes, single-row reads), so none stays busy. */
   Stmt &cached(const char *sql);
@@ -75,7 +91,9 @@ class SqliteLedger final : public Ledger {
   bool tx_state_loaded_ = false;
   std::unique_ptr<TxHashSet> known_;  ///< every stored tx hash (pending and in blocks)
   std::deque<std::pair<int64_t, Hash>> pending_;  ///< (seq, hash) of pending txs, arrival (= seq) order
-  int64_t frontier_ = 0;  ///< highest tx_last of any range block: rows at or below it are not pending
+  int64_t frontier_ = 0;  ///< highest tx_last of any range block: seqs at or below it are not pending
+  int64_t next_seq_ = 1;  ///< seq of the next stored tx
+  std::unique_ptr<Checkpointer> checkpointer_;  ///< WAL checkpoints off the writer's thread (absent for :memory:)
 };
 
 }  // namespace iotw::tn
