@@ -98,8 +98,10 @@ class TxHashSet {
     n_ = old_n ? old_n * 2 : 1024;
     shift_ = 64 - std::countr_zero(n_);  // the top log2(size) bits of the product
     size_ = 0;
-    for (size_t i = 0; i < old_n; ++i)
+    for (size_t i = 0; i < old_n; ++i) {
+      if (i + 8 < old_n && !empty(old[i + 8])) prefetch(old[i + 8]);  // rehash: random writes, 8 ahead
       if (!empty(old[i])) insert(old[i]);
+    }
     release(old, old_n);
   }
   Hash *slots_ = nullptr;  ///< n_ slots (a power of two), Hash{} = empty
