@@ -281,6 +281,7 @@ SqliteLedger::SqliteLedger(const std::string &path) {
   }
   sqlite3_busy_timeout(db_, 5000);
   try {
+    exec("PRAGMA page_size=16384");  // takes effect only on a new, empty file (before WAL mode is set)
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=FULL");
     // A small page cache: schema 3 has no random-order tx index to keep in memory (txs are appended in seq
