@@ -211,6 +211,8 @@ void write_unstarted_junit(const RigSpec& spec, std::uint64_t seed, const fs::pa
 
 /// One run in progress; owns the fabric and the children.
 class RigRun final : public ScriptHost {
+  struct Pool;  // an emulator pool (below)
+
  public:
   RigRun(RigSpec spec, std::string rig_text, std::uint64_t seed, RunLayout layout, fs::path node_exe, fs::path emu_exe,
          RunContext context, std::string log_level, bool hold, const std::atomic<bool>& stop, std::ostream& out,

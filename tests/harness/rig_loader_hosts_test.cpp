@@ -39,9 +39,9 @@ TEST(RigLoaderHosts, TwoHostsRig) {
     far += d.host == "remote";
   }
   EXPECT_EQ(far, 3);
-  ASSERT_FALSE(rig.steps.empty());
-  EXPECT_EQ(rig.steps[0].fault.kind, "host_partition");
-  EXPECT_TRUE(rig.steps[0].fault.devices.empty());  // every far-host device, chosen at run time
+  ASSERT_GE(rig.steps.size(), 3u);
+  EXPECT_EQ(rig.steps[2].fault.kind, "host_partition");
+  EXPECT_TRUE(rig.steps[2].fault.devices.empty());  // every far-host device, chosen at run time
 }
 
 TEST(RigLoaderHosts, DefaultsAndWithoutHosts) {
