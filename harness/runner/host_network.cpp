@@ -42,7 +42,8 @@ HostNetwork::HostNetwork(const HostPlan& plan, const std::filesystem::path& comm
   const std::string &ns_tn = names_.at(tn.host), &ns_far = names_.at(far.host);
   for (const HostAddress& h : plan_.hosts) commands.push_back({"netns", "add", names_.at(h.host)});
   for (const HostAddress& h : plan_.hosts) commands.push_back({"-n", names_.at(h.host), "link", "set", "lo", "up"});
-  commands.push_back({"-n", ns_tn, "link", "add", tn.ifname, "type", "veth", "peer", "name", far.ifname, "netns", ns_far});
+  commands.push_back(
+      {"-n", ns_tn, "link", "add", tn.ifname, "type", "veth", "peer", "name", far.ifname, "netns", ns_far});
   for (const HostAddress& h : plan_.hosts) {
     const std::string& ns = names_.at(h.host);
     commands.push_back({"-n", ns, "addr", "add", fmt::format("{}/{}", h.ip, plan_.prefix), "dev", h.ifname});
@@ -50,7 +51,8 @@ HostNetwork::HostNetwork(const HostPlan& plan, const std::filesystem::path& comm
   }
   {
     std::ofstream out(commands_file, std::ios::trunc);
-    out << "# the host link of this run: " << tn.host << " (" << ns_tn << ") <-> " << far.host << " (" << ns_far << ")\n";
+    out << "# the host link of this run: " << tn.host << " (" << ns_tn << ") <-> " << far.host << " (" << ns_far
+        << ")\n";
     for (const auto& cmd : commands) {
       out << "ip";
       for (const auto& w : cmd) out << ' ' << w;
@@ -66,10 +68,12 @@ HostNetwork::HostNetwork(const HostPlan& plan, const std::filesystem::path& comm
         throw std::runtime_error(fmt::format("setting up the host link failed: `{}` ({}): {}", line, code, text));
       }
     home_fd_ = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (home_fd_ < 0) throw std::runtime_error(std::string("cannot open /proc/thread-self/ns/net: ") + std::strerror(errno));
+    if (home_fd_ < 0)
+      throw std::runtime_error(std::string("cannot open /proc/thread-self/ns/net: ") + std::strerror(errno));
     for (const auto& [host, ns] : names_) {
       const int fd = ::open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) throw std::runtime_error(fmt::format("cannot open network namespace {}: {}", ns, std::strerror(errno)));
+      if (fd < 0)
+        throw std::runtime_error(fmt::format("cannot open network namespace {}: {}", ns, std::strerror(errno)));
       fds_[host] = fd;
     }
     enter(tn.host);

@@ -405,7 +405,8 @@ class RigRun final : public ScriptHost {
       for (const Node& n : nodes_) start_node(n.index, false);
       const auto all = spec_.instances();  // a pool without emulated devices (external ones only) is not started
       for (const Pool& p : pools_) {
-        if (std::none_of(all.begin(), all.end(), [&](const DeviceInstance& d) { return !d.is_external() && d.host == p.files.host; }))
+        if (std::none_of(all.begin(), all.end(),
+                         [&](const DeviceInstance& d) { return !d.is_external() && d.host == p.files.host; }))
           continue;
         std::optional<HostNetwork::Visit> there;  // a [hosts] rig's far host: its pool starts in its namespace
         if (spec_.hosts && p.files.host != spec_.hosts->trust_node) there.emplace(*host_net_, p.files.host);
@@ -1425,44 +1426,33 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
     return code;
   };
 
+  // A capability the rig needs is missing: skipped (exit 0, junit <skipped>), or with --require-all an error (exit 3).
+  auto unavailable = [&](const std::string& message) {
+    if (options.require_all) {
+      err << "error: " << message << " (--require-all)\n";
+      return not_started(RunEnd::NotStarted, message + " (--require-all)", kExitCouldNotRun);
+    }
+    err << "skipped: " << message << " (--require-all makes this an error)\n";
+    return not_started(RunEnd::Skipped, message, kExitPass);
+  };
   const TapPlan tap_plan = plan_tap_network(spec, seed);
   if (!tap_plan.devices.empty())  // refused before anything is created or started
-    if (const auto why = tap_network_unavailable()) {
-      const std::string message = fmt::format(
+    if (const auto why = tap_network_unavailable())
+      return unavailable(fmt::format(
           "rig '{}' has {} link = \"tap\" device(s): the harness must create a network namespace with TAP "
           "interfaces, which needs CAP_NET_ADMIN and CAP_SYS_ADMIN, but {}. Run it as root (e.g. sudo) or with "
           "those capabilities; nothing was started",
-          spec.name, tap_plan.devices.size(), *why);
-      if (options.require_all) {
-        err << "error: " << message << " (--require-all)\n";
-        return not_started(RunEnd::NotStarted, message + " (--require-all)", kExitCouldNotRun);
-      }
-      err << "skipped: " << message << " (--require-all makes this an error)\n";
-      return not_started(RunEnd::Skipped, message, kExitPass);
-    }
+          spec.name, tap_plan.devices.size(), *why));
   const HostPlan host_plan = plan_hosts(spec);
   if (!host_plan.hosts.empty())  // likewise: the namespaces of a [hosts] rig
-    if (const auto why = netns_unavailable()) {
-      const std::string message = fmt::format(
-          "rig '{}' has [hosts] {} and {}: the harness must create a network namespace per host joined by a veth pair, "
-          "which needs CAP_NET_ADMIN and CAP_SYS_ADMIN, but {}. Run it as root (e.g. sudo) or with those "
+    if (const auto why = netns_unavailable())
+      return unavailable(fmt::format(
+          "rig '{}' has [hosts] {} and {}: the harness must create a network namespace per host joined by a veth "
+          "pair, which needs CAP_NET_ADMIN and CAP_SYS_ADMIN, but {}. Run it as root (e.g. sudo) or with those "
           "capabilities; nothing was started",
-          spec.name, host_plan.hosts[0].host, host_plan.hosts[1].host, *why);
-      if (options.require_all) {
-        err << "error: " << message << " (--require-all)\n";
-        return not_started(RunEnd::NotStarted, message + " (--require-all)", kExitCouldNotRun);
-      }
-      err << "skipped: " << message << " (--require-all makes this an error)\n";
-      return not_started(RunEnd::Skipped, message, kExitPass);
-    }
-  if (const std::string why = qemu_unavailable_for(spec, options.bin_dir); !why.empty()) {  // likewise: QEMU, image
-    if (options.require_all) {
-      err << "error: " << why << " (--require-all)\n";
-      return not_started(RunEnd::NotStarted, why + " (--require-all)", kExitCouldNotRun);
-    }
-    err << "skipped: " << why << " (--require-all makes this an error)\n";
-    return not_started(RunEnd::Skipped, why, kExitPass);
-  }
+          spec.name, host_plan.hosts[0].host, host_plan.hosts[1].host, *why));
+  if (const std::string why = qemu_unavailable_for(spec, options.bin_dir); !why.empty())  // likewise: QEMU, image
+    return unavailable(why);
   if (const std::string why = etcd_unavailable_for(spec); !why.empty()) {  // could not run: exit 3, junit <error>
     err << "error: " << why << '\n';
     return not_started(RunEnd::NotStarted, why, kExitCouldNotRun);
