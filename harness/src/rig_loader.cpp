@@ -264,6 +264,18 @@ void read_device_host(const Reader& r, const toml::table& t, DeviceGroup& g, con
                                     g.link == "at" ? ", at_transport '" + g.at_transport + "'" : std::string()));
 }
 
+/// A [hosts] rig runs inside network namespaces of its own: an external device on UDP or TCP would listen where
+/// nothing outside can reach it (an external serial device is a file, and fine).
+void check_hosts_external(const Reader& r, const RigSpec& spec) {
+  if (!spec.hosts) return;
+  for (const DeviceGroup& g : spec.devices)
+    if (g.external && g.external->port.kind != DeviceSpec::Kind::Serial)
+      r.fail_at(static_cast<std::uint32_t>(g.line), 1,
+                fmt::format("external = \"{}\" in [[devices]] does not combine with [hosts] (line {}): the harness "
+                            "would listen inside the trust node's host, a network namespace nothing outside reaches",
+                            g.external->text, spec.hosts->line));
+}
+
 /// A [mesh] rig runs emulated PTY devices only: each device gets one PTY link per trust node and moves between them.
 void check_mesh_device(const Reader& r, const toml::table& t, const DeviceGroup& g, const RigSpec& spec) {
   if (!spec.mesh) return;
@@ -921,6 +933,7 @@ RigSpec parse_rig(std::string_view toml_text, const std::filesystem::path& file,
   read_mesh(r, root, spec);
   read_hosts(r, root, spec);
   read_devices(r, root, spec);
+  check_hosts_external(r, spec);
   read_traffic_target(r, root, spec);
   read_pass(r, root, spec);
   read_steps(r, root, spec);

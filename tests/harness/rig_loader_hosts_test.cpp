@@ -89,6 +89,10 @@ TEST(RigLoaderHosts, Errors) {
             "x.toml:5:10: subnet '10.78.0.0/31' in [hosts]: prefix /31; allowed 8..30");
   EXPECT_EQ(error_of(hosts_rig("mtu = 1500\n")),
             "x.toml:5:1: unknown key 'mtu' in [hosts]; allowed: names, trust_node, latency_ms, jitter_ms, subnet");
+  EXPECT_EQ(error_of(hosts_rig("", "model = \"rtl8710\"\nlink = \"at\"\ncount = 3\nhost = \"remote\"\n",
+                               "[[devices]]\nexternal = \"udp\"\nname = \"ext\"\n")),
+            "x.toml:18:1: external = \"udp\" in [[devices]] does not combine with [hosts] (line 3): the harness would "
+            "listen inside the trust node's host, a network namespace nothing outside reaches");
   EXPECT_EQ(error_of(hosts_rig("", "model = \"esp32\"\nlink = \"tap\"\ncount = 3\n")),
             "x.toml:10:1: link \"tap\" in [[devices]] does not combine with [hosts] (line 3): TAP modules run in the TAP "
             "rig's own namespace");
