@@ -114,7 +114,8 @@ void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std:
     return d.device.is_external() && !d.device.serial_linked();
   });
   if (has_at_devices(devices) || has_tap_devices(devices) || external_udp)
-    config.insert("udp", toml::table{{"listen", (has_tap_devices(devices) ? "0.0.0.0:" : "127.0.0.1:") + std::to_string(udp_port)},
+    config.insert("udp", toml::table{{"listen", (has_tap_devices(devices) || spec.hosts ? "0.0.0.0:" : "127.0.0.1:") +
+                                                    std::to_string(udp_port)},
                                      {"port_file", files.udp_port_file().string()}});
   // AT modules with at_transport = "tcp" connect straight to [tcp] on loopback (serial framing, no fault proxy).
   const bool any_tcp = std::any_of(devices.begin(), devices.end(), [](const WiredDevice& d) {
@@ -136,9 +137,14 @@ void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std:
 }
 
 void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& layout, std::uint16_t udp_port,
-                      const std::string& node_pubkey, std::uint32_t collusion_witnesses, std::uint16_t tcp_port) {
+                      const std::string& node_pubkey, std::uint32_t collusion_witnesses, std::uint16_t tcp_port,
+                      const std::string& host) {
+  const PoolLayout files = layout.pool(host);
+  std::vector<WiredDevice> mine;  // the pool's devices: those of its host
+  for (const auto& d : devices)
+    if (d.device.host == host) mine.push_back(d);
   toml::array list;
-  for (const auto& d : devices) {
+  for (const auto& d : mine) {
     if (d.device.is_external()) continue;  // relayed by the harness, not run by the pool
     const auto nvs = layout.nvs_dir(d.device.name);
     std::filesystem::create_directories(nvs);
@@ -179,15 +185,15 @@ void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& 
     }
     list.push_back(std::move(entry));
   }
-  toml::table pool{{"events", layout.emu_events().string()}, {"device", std::move(list)}};
+  toml::table pool{{"events", files.events().string()}, {"device", std::move(list)}};
   if (!node_pubkey.empty()) pool.insert("node_pubkey", node_pubkey);
-  const bool all_slots_group = std::any_of(devices.begin(), devices.end(),
+  const bool all_slots_group = std::any_of(mine.begin(), mine.end(),
                                            [](const WiredDevice& d) { return d.device.behaviour == "collude_all_slots"; });
   if (all_slots_group && collusion_witnesses > 0)  // the group knows n out of band (docs/faults.md)
     pool.insert("collusion", toml::table{{"witnesses", static_cast<int64_t>(collusion_witnesses)}});
-  pool.insert("control", layout.emu_control().string());  // run-time device faults (reboot, hang, clock_skew, ap)
-  if (has_at_devices(devices)) pool.insert("access_point", toml::table{{"ssid", kRigApSsid}, {"password", kRigApPassword}});
-  write_toml(layout.emu_config(), pool);
+  pool.insert("control", files.control().string());  // run-time device faults (reboot, hang, clock_skew, ap)
+  if (has_at_devices(mine)) pool.insert("access_point", toml::table{{"ssid", kRigApSsid}, {"password", kRigApPassword}});
+  write_toml(files.config(), pool);
 }
 
 }  // namespace iotw::harness

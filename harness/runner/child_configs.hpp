@@ -6,6 +6,8 @@
 #include <functional>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "iotw/harness/rig_spec.hpp"
 #include "link_fabric.hpp"
 
@@ -44,6 +46,23 @@ struct NodeLayout {
   std::filesystem::path stderr_log() const { return dir / "trust_node.stderr.log"; }
 };
 
+/// The files of one emulator pool, in the run folder, named after the pool: the run's one pool "emu" (emu.toml,
+/// emu.events.jsonl, emu.sock), or in a [hosts] rig host H's pool "emu-H" (emu-H.toml, emu-H.events.jsonl, emu-H.sock).
+struct PoolLayout {
+  std::filesystem::path dir;  ///< the run folder
+  std::string name;           ///< "emu" or "emu-<host>": the process name too
+  std::string host;           ///< the [hosts] host whose devices it runs; "" without [hosts]
+  std::filesystem::path config() const { return dir / (name + ".toml"); }
+  std::filesystem::path events() const { return dir / (name + ".events.jsonl"); }
+  /// The control channel (a UNIX-domain socket; docs/emulators.md "Control channel"): `<name>.sock` in the run folder,
+  /// or, when that path is too long for a socket address (107 bytes), /tmp/iotw-<name>-<hash>.sock.
+  std::filesystem::path control() const {
+    const std::filesystem::path p = dir / (name + ".sock");
+    if (p.string().size() < 100) return p;
+    return std::filesystem::path("/tmp") / (fmt::format("iotw-{}-{}.sock", name, std::hash<std::string>{}(dir.string())));
+  }
+};
+
 /// Fixed file names inside a run folder.
 struct RunLayout {
   std::filesystem::path dir;  ///< the run folder (absolute)
@@ -54,12 +73,16 @@ struct RunLayout {
   /// The one node of a rig without [mesh] (node 0's files in the run folder).
   NodeLayout single_node() const { return {dir, "trust_node"}; }
   std::filesystem::path trust_node_config() const { return single_node().config(); }
-  std::filesystem::path emu_config() const { return dir / "emu.toml"; }
+  /// The emulator pool of `host` (a [hosts] rig's host name), or the run's one pool ("").
+  PoolLayout pool(const std::string& host = "") const {
+    return {dir, host.empty() ? "emu" : "emu-" + host, host};
+  }
+  std::filesystem::path emu_config() const { return pool().config(); }
   std::filesystem::path ledger_db() const { return single_node().ledger_db(); }
   /// The trust nodes' Ed25519 seed (32 bytes); a [mesh] rig's nodes share it (one ledger authority).
   std::filesystem::path node_key() const { return dir / "node.key"; }
   std::filesystem::path trust_node_events() const { return single_node().events(); }
-  std::filesystem::path emu_events() const { return dir / "emu.events.jsonl"; }
+  std::filesystem::path emu_events() const { return pool().events(); }
   std::filesystem::path http_port_file() const { return single_node().http_port_file(); }
   std::filesystem::path udp_port_file() const { return single_node().udp_port_file(); }
   std::filesystem::path tcp_port_file() const { return single_node().tcp_port_file(); }
@@ -69,13 +92,8 @@ struct RunLayout {
   std::filesystem::path stderr_log(const std::string& child) const { return dir / (child + ".stderr.log"); }
   std::filesystem::path ledger() const { return dir / "ledger.jsonl"; }
   std::filesystem::path events() const { return dir / "events.jsonl"; }
-  /// iotw-emu's control channel (a UNIX-domain socket; docs/emulators.md "Control channel"): `emu.sock` in the
-  /// run folder, or, when that path is too long for a socket address (107 bytes), /tmp/iotw-emu-<hash>.sock.
-  std::filesystem::path emu_control() const {
-    const std::filesystem::path p = dir / "emu.sock";
-    if (p.string().size() < 100) return p;
-    return std::filesystem::path("/tmp") / ("iotw-emu-" + std::to_string(std::hash<std::string>{}(dir.string())) + ".sock");
-  }
+  /// iotw-emu's control channel of the run's one pool (PoolLayout::control).
+  std::filesystem::path emu_control() const { return pool().control(); }
 };
 
 /// Writes layout.node_key(): the trust node's key file (32 raw bytes, mode 0600; docs/trust-node.md "Node key"),
@@ -95,14 +113,16 @@ std::string device_seed_hex(std::uint64_t seed, const std::string& device);
 /// A [mesh] rig's node also gets [store] kind = "etcd", endpoints = `etcd_endpoints` (the node's relays, member order),
 /// prefix = "/iotw/<rig name>/", and [mesh] node_id = "tn-<node>", lease_ttl_s; its [node] has no db.
 /// Throws std::runtime_error when the file cannot be written or seed > INT64_MAX (TOML integers are i64).
-/// Devices with link = "at" get no [[serial]]; when there is one, [udp] listens on 127.0.0.1:udp_port (port file
+/// Devices with link = "at" get no [[serial]]; when there is one, [udp] listens on 127.0.0.1:udp_port (0.0.0.0 in a
+/// TAP or [hosts] rig, whose namespaces are the run's own) (port file
 /// layout.udp_port_file()). When a device has at_transport = "tcp", [tcp] listens on 127.0.0.1:tcp_port (port file
 /// layout.tcp_port_file()).
 void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std::vector<WiredDevice>& devices,
                              const RunLayout& layout, std::uint16_t udp_port = 0, std::uint16_t tcp_port = 0,
                              int node = 0, const std::vector<std::string>& etcd_endpoints = {});
 
-/// Writes layout.emu_config(): the events file and one [[device]] per emulated device (external ones are left out)
+/// Writes layout.pool(host).config(): the events file and one [[device]] per emulated device whose
+/// DeviceInstance::host is `host` (external ones are left out)
 /// (name, model, behaviour,
 /// link = device-side PTY, or links = [...] (every device-side PTY, in trust-node order) for a device with more than one
 /// link (a [mesh] rig), nvs_dir = layout.nvs_dir(name), created here). Throws std::runtime_error on I/O errors.
@@ -115,7 +135,7 @@ void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std:
 /// AT devices with at_transport = "tcp" get trust_node_tcp = "127.0.0.1:<tcp_port>" (the node's [tcp], no proxy).
 void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& layout, std::uint16_t udp_port = 0,
                       const std::string& node_pubkey = "", std::uint32_t collusion_witnesses = 0,
-                      std::uint16_t tcp_port = 0);
+                      std::uint16_t tcp_port = 0, const std::string& host = "");
 
 /// The simulated access point the AT-mode devices of a rig join (docs/rig-format.md, link = "at").
 inline constexpr const char* kRigApSsid = "iotw-rig";

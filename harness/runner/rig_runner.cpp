@@ -49,6 +49,7 @@
 #include "iotw/support/seeded_random.hpp"
 #include "link_capture.hpp"
 #include "link_fabric.hpp"
+#include "host_network.hpp"
 #include "tap_network.hpp"
 #include "rig_script.hpp"
 #include "tcp_relay.hpp"
@@ -73,7 +74,6 @@ constexpr auto kRequestInterval = 20ms;  // the drive loop takes harness.sock re
 constexpr auto kTxRateWindow = 5s;       // status tx_per_s: over the last 5 s
 constexpr double kSessionSlack_s = 30;  // write_rig: the deadline a session needs, past its last action's check
 constexpr int kSettlePolls = 10;  // after the devices stop: up to 10 health polls for the height to stay put
-constexpr const char* kEmu = "emu";
 
 /// A problem with what the user asked for (exit kExitUsage); any other exception is kExitCouldNotRun.
 struct UsageError : std::runtime_error {
@@ -211,13 +211,21 @@ void write_unstarted_junit(const RigSpec& spec, std::uint64_t seed, const fs::pa
 
 /// One run in progress; owns the fabric and the children.
 class RigRun final : public ScriptHost {
+  struct Pool;  // an emulator pool (below)
+
  public:
   RigRun(RigSpec spec, std::string rig_text, std::uint64_t seed, RunLayout layout, fs::path node_exe, fs::path emu_exe,
          RunContext context, std::string log_level, bool hold, const std::atomic<bool>& stop, std::ostream& out,
-         std::ostream& err)
+         std::ostream& err, HostNetwork* host_net = nullptr)
       : spec_(std::move(spec)), rig_text_(std::move(rig_text)), seed_(seed), layout_(std::move(layout)),
         node_exe_(std::move(node_exe)), emu_exe_(std::move(emu_exe)), context_(std::move(context)),
-        log_level_(std::move(log_level)), hold_(hold), stop_(stop), out_(out), err_(err) {}
+        log_level_(std::move(log_level)), hold_(hold), stop_(stop), out_(out), err_(err), host_net_(host_net) {
+    // the emulator pools: one per [hosts] host, else the run's one pool
+    for (const std::string& host : spec_.hosts ? spec_.hosts->names : std::vector<std::string>{""}) {
+      const PoolLayout files = layout_.pool(host);
+      pools_.push_back({files, std::make_unique<JsonlTail>(files.events()), nullptr});
+    }
+  }
   ~RigRun() override { stop_mesh(); }  // a run that broke off before finish(): the relay thread, the etcd members
 
   int run() {
@@ -279,6 +287,23 @@ class RigRun final : public ScriptHost {
           devices.push_back({d, {LinkInfo{d.name, "", ""}}, {}, 0});
           emit("link_created", {{"device", d.name}, {"link", "at"}, {"at_transport", "tcp"},
                                 {"trust_node_tcp", fmt::format("127.0.0.1:{}", tcp_port)}});
+          continue;
+        }
+        if (d.link == "at" && far_host(d)) {  // [hosts]: its proxy endpoint on the far host, across the host link
+          const HostPlan plan = plan_hosts(spec_);
+          auto policy = std::make_unique<UdpFaultPolicy>(link_seed);
+          policy->set_link_delay(spec_.hosts->latency_ms, spec_.hosts->jitter_ms);  // the host link's delay
+          udp_policies[d.name] = policy.get();
+          capture_->add_udp_link(d.name);  // before add_link: the relay may tap its first datagram at once
+          std::uint16_t proxy = 0;
+          {
+            const HostNetwork::Visit there(*host_net_, d.host);  // both sockets in the far host's namespace
+            proxy = udp_relay_->add_link(d.name, std::move(policy), "127.0.0.1", 0, plan.trust_node().ip);
+          }
+          devices.push_back({d, {LinkInfo{d.name, "", ""}}, {}, proxy});
+          emit("link_created", {{"device", d.name}, {"link", "at"}, {"host", d.host},
+                                {"udp_proxy", fmt::format("127.0.0.1:{}", proxy)},
+                                {"trust_node_udp", fmt::format("{}:{}", plan.trust_node().ip, udp_port)}});
           continue;
         }
         if (d.link == "at") {  // AT mode: the module's UDP socket reaches the trust node through the UDP fault proxy
@@ -362,8 +387,10 @@ class RigRun final : public ScriptHost {
                              {"http_port_file", n.files.http_port_file().string()}});
       }
       node_pubkey_ = write_node_key(layout_, seed_);
-      write_emu_config(devices, layout_, udp_port, node_pubkey_,  // devices verify checkpoints
-                       static_cast<std::uint32_t>(spec_.trust_node.witnesses), tcp_port);
+      for (const Pool& p : pools_)  // devices verify checkpoints
+        write_emu_config(devices, layout_, udp_port, node_pubkey_,
+                         static_cast<std::uint32_t>(spec_.trust_node.witnesses), tcp_port, p.files.host);
+      if (spec_.hosts) emit_host_link();
       script_ = std::make_unique<RigScript>(spec_, std::move(policies), *this, std::move(udp_policies));
       control_ = std::make_unique<HarnessControl>(layout_.dir, live_, hello_json());
       control_->start();
@@ -376,9 +403,15 @@ class RigRun final : public ScriptHost {
     std::string reason;
     try {
       for (const Node& n : nodes_) start_node(n.index, false);
-      const auto all = spec_.instances();  // a rig of external devices only has no emulator pool to start
-      if (std::any_of(all.begin(), all.end(), [](const DeviceInstance& d) { return !d.is_external(); }))
-        start_child(kEmu, emu_exe_, layout_.emu_config());
+      const auto all = spec_.instances();  // a pool without emulated devices (external ones only) is not started
+      for (const Pool& p : pools_) {
+        if (std::none_of(all.begin(), all.end(),
+                         [&](const DeviceInstance& d) { return !d.is_external() && d.host == p.files.host; }))
+          continue;
+        std::optional<HostNetwork::Visit> there;  // a [hosts] rig's far host: its pool starts in its namespace
+        if (spec_.hosts && p.files.host != spec_.hosts->trust_node) there.emplace(*host_net_, p.files.host);
+        start_child(p.files.name, emu_exe_, p.files.config());
+      }
       reason = drive();
     } catch (const std::exception& e) {
       err_ << "error: " << e.what() << '\n';
@@ -406,7 +439,7 @@ class RigRun final : public ScriptHost {
   void pump_events() {
     std::vector<JsonlTail*> tails;
     for (Node& n : nodes_) tails.push_back(n.tail.get());
-    tails.push_back(&emu_tail_);
+    for (Pool& p : pools_) tails.push_back(p.tail.get());
     for (JsonlTail* tail : tails)
       for (auto& e : tail->read()) {
         if (!e.is_discarded()) live_.append(e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
@@ -450,6 +483,11 @@ class RigRun final : public ScriptHost {
     const MergedEvents merged = merge_events(event_files(), events_, "/dev/null");
     const LedgerVerdict verdict = verify_ledger_text(lines, ledger_verify_options());
     return score_value(score_run(spec_, merged.events, ledger_blocks(ledger), verdict), score);
+  }
+  void cut_host_link(bool cut) override {
+    if (!host_net_) throw std::runtime_error("the rig has no [hosts]");
+    host_net_->set_link_up(!cut);
+    emit("host_link_changed", {{"up", !cut}});
   }
   void kill_trust_node(int node) override {
     Node& n = nodes_.at(node);
@@ -517,8 +555,9 @@ class RigRun final : public ScriptHost {
     set_dps_supply(it->second, vin, ramp_v_per_s);
   }
   nlohmann::json emu_command(const nlohmann::json& request) override {
-    if (!emu_control_) emu_control_ = std::make_unique<EmuControlClient>(layout_.emu_control().string());
-    return emu_control_->command(request);
+    Pool& pool = pool_of(request.value("device", std::string()));
+    if (!pool.control) pool.control = std::make_unique<EmuControlClient>(pool.files.control().string());
+    return pool.control->command(request);
   }
   // ---- external devices (docs/rig-format.md "External devices") ----
 
@@ -620,6 +659,26 @@ class RigRun final : public ScriptHost {
     const int pid = supervisor_.start(name, exe, {"--config", config.string(), "--log-level", log_level_},
                                       {.stdout_file = log(stdout_file), .stderr_file = log(stderr_file)});
     emit("process_started", {{"name", name}, {"pid", pid}, {"code", nullptr}});
+  }
+
+  /// A [hosts] rig's device on the host without the trust node.
+  bool far_host(const DeviceInstance& d) const { return spec_.hosts && d.host != spec_.hosts->trust_node; }
+  /// The pool that runs `device` (the run's one pool without [hosts]; the first for an unknown name).
+  Pool& pool_of(const std::string& device) {
+    for (const DeviceInstance& d : spec_.instances())
+      if (d.name == device)
+        for (Pool& p : pools_)
+          if (p.files.host == d.host) return p;
+    return pools_.front();
+  }
+  /// The `host_link` event: each host's namespace and address, the link's delay.
+  void emit_host_link() {
+    nlohmann::ordered_json hosts = nlohmann::ordered_json::array();
+    for (const HostAddress& h : plan_hosts(spec_).hosts)
+      hosts.push_back({{"host", h.host}, {"netns", host_net_->netns(h.host)}, {"ip", h.ip}, {"interface", h.ifname},
+                       {"trust_node", h.host == spec_.hosts->trust_node}});
+    emit("host_link", {{"hosts", std::move(hosts)}, {"latency_ms", spec_.hosts->latency_ms},
+                       {"jitter_ms", spec_.hosts->jitter_ms}});
   }
 
   /// Throws when a child has exited on its own (it must run until we stop it).
@@ -1016,7 +1075,8 @@ class RigRun final : public ScriptHost {
       }
     }
     // Devices first, so no block can finalize between the export and the node's stop.
-    if (auto e = supervisor_.stop(kEmu, kStopGrace)) emit_exit(*e);
+    for (const Pool& p : pools_)
+      if (auto e = supervisor_.stop(p.files.name, kStopGrace)) emit_exit(*e);
     const auto blocks = export_ledger();
     if (blocks && client()) audit_transactions(*blocks);
     if (!blocks && client() && reason != "interrupted") {
@@ -1134,10 +1194,12 @@ class RigRun final : public ScriptHost {
       add(fmt::format("{} stdout", n.files.name), n.files.stdout_log());
       add(fmt::format("{} stderr", n.files.name), n.files.stderr_log());
     }
-    add(fmt::format("{} stdout", kEmu), layout_.stdout_log(kEmu));
-    add(fmt::format("{} stderr", kEmu), layout_.stderr_log(kEmu));
+    for (const Pool& p : pools_) {
+      add(fmt::format("{} stdout", p.files.name), layout_.stdout_log(p.files.name));
+      add(fmt::format("{} stderr", p.files.name), layout_.stderr_log(p.files.name));
+    }
     for (const Node& n : nodes_) add(fs::relative(n.files.config(), layout_.dir).string(), n.files.config());
-    add("emu.toml", layout_.emu_config());
+    for (const Pool& p : pools_) add(p.files.config().filename().string(), p.files.config());
     return files;
   }
 
@@ -1226,7 +1288,7 @@ class RigRun final : public ScriptHost {
   std::vector<EventFile> event_files() const {
     std::vector<EventFile> files;
     for (const Node& n : nodes_) files.emplace_back(n.files.events(), mesh_tag(n.index));
-    files.emplace_back(layout_.emu_events());
+    for (const Pool& p : pools_) files.emplace_back(p.files.events());
     return files;
   }
   support::EtcdCluster& etcd() {
@@ -1268,7 +1330,15 @@ class RigRun final : public ScriptHost {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> relay_work_{relay_io_.get_executor()};
   std::thread relay_thread_;
   std::vector<std::vector<std::unique_ptr<TcpRelay>>> relays_;  // [node][member]
-  std::unique_ptr<EmuControlClient> emu_control_;  // device faults (reboot, hang, clock_skew, ap_*), on first use
+  /// An emulator pool: its files, its events' tail, its control channel (device faults: reboot, hang, clock_skew,
+  /// ap_*; opened on first use).
+  struct Pool {
+    PoolLayout files;
+    std::unique_ptr<JsonlTail> tail;
+    std::unique_ptr<EmuControlClient> control;
+  };
+  std::vector<Pool> pools_;  // [hosts]: one per host, in [hosts] names order; else the one pool
+  HostNetwork* host_net_ = nullptr;  // [hosts]: the namespaces and their host link (run_rig owns it)
   std::vector<nlohmann::ordered_json> events_;
   TxCounts tx_;
   std::vector<std::uint64_t> acked_;  // tx counters answered 202
@@ -1276,7 +1346,6 @@ class RigRun final : public ScriptHost {
   std::unique_ptr<RigScript> script_;
   std::optional<Health> last_health_;
   Clock::time_point drive_start_ = Clock::now();
-  JsonlTail emu_tail_{layout_.emu_events()};
   std::vector<nlohmann::json> for_script_;  // children's events read but not yet handed to the script
   EventLog live_;                           // every event, for harness.sock `events`
   std::unique_ptr<HarnessControl> control_;  // harness.sock; declared after live_, which it reads
@@ -1357,29 +1426,33 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
     return code;
   };
 
+  // A capability the rig needs is missing: skipped (exit 0, junit <skipped>), or with --require-all an error (exit 3).
+  auto unavailable = [&](const std::string& message) {
+    if (options.require_all) {
+      err << "error: " << message << " (--require-all)\n";
+      return not_started(RunEnd::NotStarted, message + " (--require-all)", kExitCouldNotRun);
+    }
+    err << "skipped: " << message << " (--require-all makes this an error)\n";
+    return not_started(RunEnd::Skipped, message, kExitPass);
+  };
   const TapPlan tap_plan = plan_tap_network(spec, seed);
   if (!tap_plan.devices.empty())  // refused before anything is created or started
-    if (const auto why = tap_network_unavailable()) {
-      const std::string message = fmt::format(
+    if (const auto why = tap_network_unavailable())
+      return unavailable(fmt::format(
           "rig '{}' has {} link = \"tap\" device(s): the harness must create a network namespace with TAP "
           "interfaces, which needs CAP_NET_ADMIN and CAP_SYS_ADMIN, but {}. Run it as root (e.g. sudo) or with "
           "those capabilities; nothing was started",
-          spec.name, tap_plan.devices.size(), *why);
-      if (options.require_all) {
-        err << "error: " << message << " (--require-all)\n";
-        return not_started(RunEnd::NotStarted, message + " (--require-all)", kExitCouldNotRun);
-      }
-      err << "skipped: " << message << " (--require-all makes this an error)\n";
-      return not_started(RunEnd::Skipped, message, kExitPass);
-    }
-  if (const std::string why = qemu_unavailable_for(spec, options.bin_dir); !why.empty()) {  // likewise: QEMU, image
-    if (options.require_all) {
-      err << "error: " << why << " (--require-all)\n";
-      return not_started(RunEnd::NotStarted, why + " (--require-all)", kExitCouldNotRun);
-    }
-    err << "skipped: " << why << " (--require-all makes this an error)\n";
-    return not_started(RunEnd::Skipped, why, kExitPass);
-  }
+          spec.name, tap_plan.devices.size(), *why));
+  const HostPlan host_plan = plan_hosts(spec);
+  if (!host_plan.hosts.empty())  // likewise: the namespaces of a [hosts] rig
+    if (const auto why = netns_unavailable())
+      return unavailable(fmt::format(
+          "rig '{}' has [hosts] {} and {}: the harness must create a network namespace per host joined by a veth "
+          "pair, which needs CAP_NET_ADMIN and CAP_SYS_ADMIN, but {}. Run it as root (e.g. sudo) or with those "
+          "capabilities; nothing was started",
+          spec.name, host_plan.hosts[0].host, host_plan.hosts[1].host, *why));
+  if (const std::string why = qemu_unavailable_for(spec, options.bin_dir); !why.empty())  // likewise: QEMU, image
+    return unavailable(why);
   if (const std::string why = etcd_unavailable_for(spec); !why.empty()) {  // could not run: exit 3, junit <error>
     err << "error: " << why << '\n';
     return not_started(RunEnd::NotStarted, why, kExitCouldNotRun);
@@ -1396,7 +1469,18 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
                      spec.instances().size(), spec.target_blocks, spec.deadline_s, layout.dir.string())
       << std::endl;
   std::unique_ptr<TapNamespace> netns;  // outlives the run: deleted after its children have stopped
+  std::unique_ptr<HostNetwork> host_net;  // likewise
   try {
+    if (!host_plan.hosts.empty()) {
+      host_net = std::make_unique<HostNetwork>(host_plan, layout.dir / "host_link.ip");
+      out << fmt::format("hosts: {} in network namespace {} ({}/{}, the trust node), {} in {} ({}/{}); host link {} ms "
+                         "+ 0..{} ms each way",
+                         host_plan.trust_node().host, host_net->netns(host_plan.trust_node().host),
+                         host_plan.trust_node().ip, host_plan.prefix, host_plan.far().host,
+                         host_net->netns(host_plan.far().host), host_plan.far().ip, host_plan.prefix,
+                         spec.hosts->latency_ms, spec.hosts->jitter_ms)
+          << std::endl;
+    }
     if (!tap_plan.devices.empty()) {
       netns = std::make_unique<TapNamespace>(tap_plan, layout.dir / "tap_network.ip");
       out << fmt::format("network namespace {}: bridge {} {}/{}, {} TAP interface(s) (tap0..tap{})", netns->name(),
@@ -1411,7 +1495,7 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
   try {
     std::string rig_text = cli::read_file(options.rig_file);
     return RigRun(std::move(spec), std::move(rig_text), seed, std::move(layout), node_exe, emu_exe, std::move(context),
-                  options.log_level, options.hold, stop, out, err)
+                  options.log_level, options.hold, stop, out, err, host_net.get())
         .run();
   } catch (const std::exception& e) {
     return error_exit(e, err);

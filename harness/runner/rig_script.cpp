@@ -93,6 +93,11 @@ void RigScript::check(const Step& s, const std::string& kind, const std::string&
 std::vector<std::string> RigScript::targets(const FaultSpec& f) const {
   if (!f.devices.empty()) return f.devices;
   std::vector<std::string> all;
+  if (f.def().targets == FaultTargets::FarHost) {  // the devices of the host without the trust node
+    for (const DeviceInstance& d : spec_.instances())
+      if (spec_.hosts && d.host != spec_.hosts->trust_node) all.push_back(d.name);
+    return all;
+  }
   if (!f.link_fault()) {
     for (const DeviceInstance& d : spec_.instances()) all.push_back(d.name);
     return all;
@@ -248,6 +253,10 @@ void RigScript::start(Run& r, double now_s) {
           command(s, def.start_command(f, d));
         }
         break;
+      case FaultMechanism::HostLink:
+        started["hosts"] = spec_.hosts ? nlohmann::ordered_json(spec_.hosts->names) : nlohmann::ordered_json::array();
+        host_.cut_host_link(true);
+        break;
       case FaultMechanism::LinkProxy: break;
     }
     if (def.links) {  // link faults, and ap_rssi's datagram loss (rssi_loss_rate)
@@ -299,6 +308,11 @@ void RigScript::end_fault(Run& r, double now_s) {
         } else {
           host_.cut_node_from_etcd(r.node, false);
         }
+        break;
+      case FaultMechanism::HostLink:
+        host_.cut_host_link(false);
+        for (const auto& d : targets(f))
+          for (int dir = 0; dir < 2; ++dir) r.frames_at_end[dir][d] = delivered(d, static_cast<Direction>(dir)).value_or(0);
         break;
       case FaultMechanism::ControlChannel:
       case FaultMechanism::LinkProxy:

@@ -60,6 +60,9 @@ class ScriptHost {
   virtual void cut_node_from_etcd(int node, bool) {
     throw std::runtime_error("trust node " + std::to_string(node) + " has no etcd relays");
   }
+  /// host_partition ([hosts] rigs): both ends of the host link down (true) or up again (false). Throws
+  /// std::runtime_error when impossible.
+  virtual void cut_host_link(bool) { throw std::runtime_error("the rig has no host link ([hosts])"); }
   /// Power faults: sets a dps device's input supply (V, and the ramp back in V/s). Throws std::runtime_error.
   virtual void set_supply(const std::string& device, double vin, double ramp_v_per_s) = 0;
   /// Device faults: one command to the emulator pool's control channel (docs/emulators.md "Control channel");

@@ -29,7 +29,10 @@ std::uint64_t splitmix64(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
-/// Runs `ip args...`; returns its exit code and its stdout + stderr.
+std::atomic<int> g_namespaces{0};
+
+}  // namespace
+
 std::pair<int, std::string> run_ip(const std::vector<std::string>& args) {
   const std::string exe = ip_tool();
   if (exe.empty()) return {127, "the ip tool (iproute2) is not installed"};
@@ -43,9 +46,32 @@ std::pair<int, std::string> run_ip(const std::vector<std::string>& args) {
   return {r.code, r.output};
 }
 
-std::atomic<int> g_namespaces{0};
+std::string new_netns_name() {
+  for (;;) {  // a name of our own: iotw-<pid>-<n>
+    std::string name = fmt::format("iotw-{}-{}", ::getpid(), g_namespaces++);
+    struct stat st {};
+    if (::stat(("/run/netns/" + name).c_str(), &st) != 0) return name;
+  }
+}
 
-}  // namespace
+std::optional<std::string> netns_unavailable() {
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
+  std::vector<std::string> missing;
+  if (::syscall(SYS_capget, &hdr, data) != 0) {
+    missing.push_back(fmt::format("capget failed: {}", std::strerror(errno)));
+  } else {
+    for (auto [cap, name] : {std::pair{CAP_NET_ADMIN, "CAP_NET_ADMIN"}, {CAP_SYS_ADMIN, "CAP_SYS_ADMIN"}})
+      if (!(data[cap / 32].effective & (1u << (cap % 32)))) missing.push_back(name);
+  }
+  std::string caps;
+  for (const auto& m : missing) caps += (caps.empty() ? "" : " and ") + m;
+  std::string out = caps.empty() ? "" : "this process lacks " + caps;
+  if (ip_tool().empty())
+    out += std::string(out.empty() ? "" : "; ") + "the ip tool is missing (apt-get install iproute2, or scripts/setup.sh)";
+  if (out.empty()) return std::nullopt;
+  return out;
+}
 
 std::string ip_tool() {
   for (const char* p : {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"})
@@ -74,32 +100,15 @@ TapPlan plan_tap_network(const RigSpec& spec, std::uint64_t seed) {
 }
 
 std::optional<std::string> tap_network_unavailable() {
-  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
-  std::vector<std::string> missing;
-  if (::syscall(SYS_capget, &hdr, data) != 0) {
-    missing.push_back(fmt::format("capget failed: {}", std::strerror(errno)));
-  } else {
-    for (auto [cap, name] : {std::pair{CAP_NET_ADMIN, "CAP_NET_ADMIN"}, {CAP_SYS_ADMIN, "CAP_SYS_ADMIN"}})
-      if (!(data[cap / 32].effective & (1u << (cap % 32)))) missing.push_back(name);
-  }
-  std::string more;
-  if (::access("/dev/net/tun", F_OK) != 0) more += "; /dev/net/tun does not exist (modprobe tun)";
-  if (ip_tool().empty()) more += "; the ip tool is missing (apt-get install iproute2, or scripts/setup.sh)";
-  if (missing.empty() && more.empty()) return std::nullopt;
-  std::string caps;
-  for (const auto& m : missing) caps += (caps.empty() ? "" : " and ") + m;
-  if (!caps.empty()) caps = "this process lacks " + caps;
-  else more = more.substr(2);
-  return caps + more;
+  std::string out = netns_unavailable().value_or("");
+  if (::access("/dev/net/tun", F_OK) != 0)
+    out += std::string(out.empty() ? "" : "; ") + "/dev/net/tun does not exist (modprobe tun)";
+  if (out.empty()) return std::nullopt;
+  return out;
 }
 
 TapNamespace::TapNamespace(const TapPlan& plan, const std::filesystem::path& batch_file) {
-  for (;;) {  // a name of our own: iotw-<pid>-<n>
-    name_ = fmt::format("iotw-{}-{}", ::getpid(), g_namespaces++);
-    struct stat st {};
-    if (::stat(("/run/netns/" + name_).c_str(), &st) != 0) break;
-  }
+  name_ = new_netns_name();
   std::string batch = "link set lo up\n";
   batch += fmt::format("link add {} type bridge\n", plan.bridge);
   batch += fmt::format("addr add {}/{} dev {}\n", plan.bridge_ip, plan.prefix, plan.bridge);

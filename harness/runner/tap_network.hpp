@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "iotw/harness/rig_spec.hpp"
@@ -40,6 +41,16 @@ TapPlan plan_tap_network(const RigSpec& spec, std::uint64_t seed);
 /// Nothing when this process can create network namespaces and TAP interfaces (effective CAP_NET_ADMIN and
 /// CAP_SYS_ADMIN, /dev/net/tun, the `ip` tool of iproute2); else what is missing, as a sentence.
 std::optional<std::string> tap_network_unavailable();
+
+/// Nothing when this process can create and enter network namespaces (effective CAP_NET_ADMIN and CAP_SYS_ADMIN,
+/// the `ip` tool of iproute2); else what is missing, as a sentence.
+std::optional<std::string> netns_unavailable();
+
+/// A network namespace name of the harness's own, not in use: `iotw-<pid>-<n>`, n from 0 counting up in the process.
+std::string new_netns_name();
+
+/// Runs `ip args...` (ip_tool()); returns its exit code and its stdout + stderr (127 when ip cannot be started).
+std::pair<int, std::string> run_ip(const std::vector<std::string>& args);
 
 /// The `ip` tool (iproute2): the first of /usr/sbin/ip, /sbin/ip, /usr/bin/ip, /bin/ip that is executable; empty
 /// when none is.

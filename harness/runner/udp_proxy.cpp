@@ -25,6 +25,12 @@ void UdpFaultPolicy::set(const UdpFaults& faults) {
   faults_ = faults;
 }
 
+void UdpFaultPolicy::set_link_delay(int delay_ms, int jitter_ms) {
+  std::lock_guard lock(mutex_);
+  link_delay_ms_ = delay_ms;
+  link_jitter_ms_ = jitter_ms;
+}
+
 UdpFaults UdpFaultPolicy::faults() const {
   std::lock_guard lock(mutex_);
   return faults_;
@@ -58,7 +64,8 @@ std::vector<Delivery> UdpFaultPolicy::on_datagram(Direction dir, std::vector<std
   std::lock_guard lock(mutex_);
   const UdpFaults& f = faults_;
   std::vector<Delivery> out;
-  if (!f.any() && !held_[d]) {  // pass-through
+  const bool crosses_hosts = link_delay_ms_ > 0 || link_jitter_ms_ > 0;
+  if (!f.any() && !held_[d] && !crosses_hosts) {  // pass-through
     ++delivered_[d];
     out.push_back({std::move(datagram), std::chrono::milliseconds(0)});
     return out;
@@ -78,7 +85,9 @@ std::vector<Delivery> UdpFaultPolicy::on_datagram(Direction dir, std::vector<std
   }
   std::chrono::milliseconds delay(f.delay_ms);
   if (f.jitter_ms > 0) delay += std::chrono::milliseconds(rng_() % static_cast<std::uint64_t>(f.jitter_ms + 1));
-  counts_.delayed += delay.count() > 0 ? 1 : 0;
+  counts_.delayed += delay.count() > 0 ? 1 : 0;  // by a fault; the host link's own delay is not counted
+  delay += std::chrono::milliseconds(link_delay_ms_);
+  if (link_jitter_ms_ > 0) delay += std::chrono::milliseconds(rng_() % static_cast<std::uint64_t>(link_jitter_ms_ + 1));
   if (roll(f.duplicate_rate)) {
     ++counts_.duplicated;
     out.push_back({datagram, delay});
@@ -104,8 +113,10 @@ class UdpRelay::Link {
     const auto front_ip = asio::ip::make_address_v4(bind_ip, ec);
     if (ec) throw FabricError(fmt::format("UDP proxy for {}: '{}' is not an IPv4 address", device_, bind_ip));
     for (udp::socket* s : {&front_, &up_}) {
-      const udp::endpoint at(s == &front_ ? front_ip : asio::ip::make_address_v4("127.0.0.1"),
-                             s == &front_ ? bind_port : 0);
+      // the upstream socket: on loopback towards a node on this host, on any address towards another host
+      const auto up_ip = node.address().is_loopback() ? asio::ip::make_address_v4("127.0.0.1")
+                                                      : asio::ip::address_v4::any();
+      const udp::endpoint at(s == &front_ ? front_ip : up_ip, s == &front_ ? bind_port : 0);
       s->open(udp::v4(), ec);
       if (!ec) s->bind(at, ec);
       if (ec)
@@ -232,9 +243,12 @@ void UdpRelay::set_tap(Tap tap) {
 }
 
 std::uint16_t UdpRelay::add_link(const std::string& device, std::unique_ptr<UdpFaultPolicy> policy,
-                                 const std::string& bind_ip, std::uint16_t bind_port) {
+                                 const std::string& bind_ip, std::uint16_t bind_port, const std::string& node_ip) {
   std::lock_guard lock(mutex_);
-  const udp::endpoint node(asio::ip::make_address("127.0.0.1"), node_port_);
+  boost::system::error_code ec;
+  const auto node_addr = asio::ip::make_address_v4(node_ip, ec);
+  if (ec) throw FabricError(fmt::format("UDP proxy for {}: '{}' is not an IPv4 address", device, node_ip));
+  const udp::endpoint node(node_addr, node_port_);
   auto link = std::make_shared<Link>(io_, links_.size(), device, std::move(policy), node, tap_, bind_ip, bind_port);
   links_.push_back(link);
   asio::post(io_, [link] { link->start(); });

@@ -46,6 +46,10 @@ class UdpFaultPolicy {
   explicit UdpFaultPolicy(std::uint64_t seed) : rng_(seed) {}
 
   void set(const UdpFaults& faults);
+  /// A link that crosses a [hosts] rig's host link: every datagram, each direction, waits `delay_ms` (0..10000) plus
+  /// a uniform 0..`jitter_ms` (from the policy's seeded stream) before it is sent on, on top of any fault; not
+  /// counted in UdpFaultCounts::delayed. Default 0, 0 (no delay).
+  void set_link_delay(int delay_ms, int jitter_ms);
   UdpFaults faults() const;
   UdpFaultCounts counts() const;
   /// Datagrams passed on in direction `dir` (duplicates included): the recovery check compares two readings.
@@ -67,6 +71,7 @@ class UdpFaultPolicy {
   UdpFaultCounts counts_;
   std::mt19937_64 rng_;
   std::array<std::optional<std::vector<std::uint8_t>>, 2> held_;
+  int link_delay_ms_ = 0, link_jitter_ms_ = 0;
   std::atomic<std::uint64_t> delivered_[2] = {0, 0};
 };
 
@@ -103,11 +108,15 @@ class UdpRelay {
 
   /// Binds the device's proxy endpoint on `bind_ip`:`bind_port` (an IPv4 address: 127.0.0.1 for AT modules, the
   /// TAP bridge's address for TAP modules, an external device's `listen` address; port 0 = kernel-picked) and its
-  /// upstream socket on 127.0.0.1 (a kernel-picked port), and starts relaying through `policy` (owned by the relay;
-  /// the pointer stays valid until the relay is destroyed). Answers go back to the address the device last sent
-  /// from. Returns the proxy port. Throws FabricError when a socket cannot be bound (the message names the address).
+  /// upstream socket (a kernel-picked port; on 127.0.0.1, or on any address when `node_ip` is not a loopback
+  /// address), which sends to the trust node at `node_ip`:node_port (a [hosts] rig's far host: the node's address on
+  /// the host link), and starts relaying through `policy` (owned by the relay; the pointer stays valid until the
+  /// relay is destroyed). Both sockets are made in the calling thread's network namespace (a [hosts] rig's far host:
+  /// the harness visits it for the call). Answers go back to the address the device last sent from. Returns the
+  /// proxy port. Throws FabricError when a socket cannot be bound (the message names the address).
   std::uint16_t add_link(const std::string& device, std::unique_ptr<UdpFaultPolicy> policy,
-                         const std::string& bind_ip = "127.0.0.1", std::uint16_t bind_port = 0);
+                         const std::string& bind_ip = "127.0.0.1", std::uint16_t bind_port = 0,
+                         const std::string& node_ip = "127.0.0.1");
 
   std::vector<UdpLinkStats> stats() const;
   /// Stops relaying (pending deliveries are dropped) and joins the thread; idempotent.

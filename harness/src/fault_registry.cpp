@@ -108,6 +108,9 @@ const std::vector<FaultDef>& registry() {
        "", kTrafficAttached, ap_rssi_command, ap_rssi_end, "AT modules see the access point at rssi dBm (and lose datagrams)"},
       {K::ApDown, "ap_down", M::ControlChannel, 0, T::AtModules, D::Required, "the access point must come back", {},
        {}, nullptr, "", kTrafficAttached, ap_down_command, ap_down_end, "the access point disappears for AT modules"},
+      {K::HostPartition, "host_partition", M::HostLink, 0, T::FarHost, D::Required, "it must heal", {}, {}, nullptr,
+       "", kTrafficAttached, nullptr, nullptr, "the link between a [hosts] rig's two hosts goes down, then up",
+       false, false, true},
   };
   return defs;
 }

@@ -190,6 +190,92 @@ void read_mesh(const Reader& r, const toml::table& root, RigSpec& spec) {
   spec.mesh = m;
 }
 
+/// Checks "A.B.C.D/P": host bits zero, P in lo..hi; otherwise calls `fail` (which throws) with the reason.
+template <class Fail>
+void check_subnet(const std::string& text, std::string_view where, unsigned lo, unsigned hi, Fail fail) {
+  unsigned a = 0, b = 0, c = 0, d = 0, p = 0;
+  char tail = 0;
+  if (std::sscanf(text.c_str(), "%3u.%3u.%3u.%3u/%2u%c", &a, &b, &c, &d, &p, &tail) != 5 || a > 255 || b > 255 ||
+      c > 255 || d > 255)
+    return fail(fmt::format("subnet '{}' in {} must be an IPv4 network \"A.B.C.D/P\"", text, where));
+  if (p < lo || p > hi)
+    return fail(fmt::format("subnet '{}' in {}: prefix /{}; allowed {}..{}", text, where, p, lo, hi));
+  const std::uint32_t addr = a << 24 | b << 16 | c << 8 | d, host_mask = (std::uint32_t{1} << (32 - p)) - 1;
+  if (addr & host_mask)
+    fail(fmt::format("subnet '{}' in {} has host bits set; the network is {}.{}.{}.{}/{}", text, where,
+                     (addr & ~host_mask) >> 24, (addr & ~host_mask) >> 16 & 255, (addr & ~host_mask) >> 8 & 255,
+                     addr & ~host_mask & 255, p));
+}
+
+/// [hosts]: names (exactly two), trust_node (one of them, default the first), latency_ms, jitter_ms, subnet.
+void read_hosts(const Reader& r, const toml::table& root, RigSpec& spec) {
+  const toml::table* t = r.table(root, "hosts");
+  if (!t) return;
+  const char* w = "[hosts]";
+  r.check_keys(*t, w, {"names", "trust_node", "latency_ms", "jitter_ms", "subnet"});
+  HostsSpec h;
+  h.line = static_cast<int>(t->source().begin.line);
+  const toml::node* names = t->get("names");
+  if (!names) r.fail(t->source(), "missing required key 'names' in [hosts] (an array of two host names)");
+  const toml::array* list = names->as_array();
+  if (!list || list->size() != 2)
+    r.fail(names->source(), "'names' in [hosts] must be an array of exactly two host names (one veth pair joins them)");
+  for (const toml::node& n : *list) {
+    const std::string name = n.is_string() ? n.as_string()->get() : std::string();
+    if (name.empty() || name.size() > 12 || !std::all_of(name.begin(), name.end(), [](unsigned char c) {
+          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+        }))
+      r.fail(n.source(), "a host name in [hosts] must be 1..12 characters of a-z 0-9 -");
+    if (!h.names.empty() && h.names[0] == name) r.fail(n.source(), fmt::format("host '{}' in [hosts] is named twice", name));
+    h.names.push_back(name);
+  }
+  h.trust_node = r.string(*t, w, "trust_node", h.names[0]);
+  if (std::find(h.names.begin(), h.names.end(), h.trust_node) == h.names.end())
+    r.fail(t->get("trust_node")->source(), fmt::format("unknown host '{}' for 'trust_node' in [hosts]; the rig's hosts: "
+                                                       "{}", h.trust_node, fmt::join(h.names, ", ")));
+  h.latency_ms = static_cast<int>(r.integer(*t, w, "latency_ms", 0, 10000, 0));
+  h.jitter_ms = static_cast<int>(r.integer(*t, w, "jitter_ms", 0, 10000, 0));
+  h.subnet = r.string(*t, w, "subnet", h.subnet);
+  check_subnet(h.subnet, w, 8, 30, [&](const std::string& msg) { r.fail(t->get("subnet")->source(), msg); });
+  if (spec.mesh)
+    r.fail(t->source(), fmt::format("[hosts] and [mesh] (line {}) do not combine: a mesh's trust nodes run on one host",
+                                    spec.mesh->line));
+  spec.hosts = std::move(h);
+}
+
+/// A device group's `host` ([hosts] rigs): a host of [hosts]; off the trust node's host only link = "at" modules on
+/// UDP (their datagrams cross the host link).
+void read_device_host(const Reader& r, const toml::table& t, DeviceGroup& g, const RigSpec& spec) {
+  const toml::node* v = t.get("host");
+  if (!v) return;
+  const char* w = "[[devices]]";
+  if (!spec.hosts)
+    r.fail(v->source(), fmt::format("'host' in {} needs a [hosts] table naming the rig's hosts", w));
+  g.host = r.string(t, w, "host", "");
+  const auto& names = spec.hosts->names;
+  if (std::find(names.begin(), names.end(), g.host) == names.end())
+    r.fail(v->source(), fmt::format("unknown host '{}' in {}; the rig's hosts: {}", g.host, w, fmt::join(names, ", ")));
+  if (g.external)
+    r.fail(v->source(), fmt::format("'host' in {} does not apply to an external device (it is where it is)", w));
+  if (g.host != spec.hosts->trust_node && (g.link != "at" || g.at_transport != "udp"))
+    r.fail(v->source(), fmt::format("host '{}' in {} is not the trust node's host ('{}'): only link = \"at\" modules "
+                                    "on UDP reach the trust node across the host link (this group: link '{}'{})",
+                                    g.host, w, spec.hosts->trust_node, g.link,
+                                    g.link == "at" ? ", at_transport '" + g.at_transport + "'" : std::string()));
+}
+
+/// A [hosts] rig runs inside network namespaces of its own: an external device on UDP or TCP would listen where
+/// nothing outside can reach it (an external serial device is a file, and fine).
+void check_hosts_external(const Reader& r, const RigSpec& spec) {
+  if (!spec.hosts) return;
+  for (const DeviceGroup& g : spec.devices)
+    if (g.external && g.external->port.kind != DeviceSpec::Kind::Serial)
+      r.fail_at(static_cast<std::uint32_t>(g.line), 1,
+                fmt::format("external = \"{}\" in [[devices]] does not combine with [hosts] (line {}): the harness "
+                            "would listen inside the trust node's host, a network namespace nothing outside reaches",
+                            g.external->text, spec.hosts->line));
+}
+
 /// A [mesh] rig runs emulated PTY devices only: each device gets one PTY link per trust node and moves between them.
 void check_mesh_device(const Reader& r, const toml::table& t, const DeviceGroup& g, const RigSpec& spec) {
   if (!spec.mesh) return;
@@ -308,7 +394,8 @@ void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
     const toml::table& t = *el.as_table();
     const char* w = "[[devices]]";
     r.check_keys(t, w, {"name_prefix", "model", "link", "behaviour", "count", "usage_period_ms", "load_ohm", "power",
-                        "ram_budget_kib", "at_transport", "external", "name", "listen", "attach_timeout_s", "seed"});
+                        "ram_budget_kib", "at_transport", "external", "name", "listen", "attach_timeout_s", "seed",
+                        "host"});
     DeviceGroup g;
     g.line = static_cast<int>(t.source().begin.line);
     if (t.contains("external")) {
@@ -320,6 +407,7 @@ void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
                                           "\"udp\" or \"tcp\")", k, w));
     }
     if (g.external) {
+      read_device_host(r, t, g, spec);
       check_mesh_device(r, t, g, spec);
       auto [it, fresh] = prefix_line.emplace(g.name_prefix, g.line);
       if (!fresh)
@@ -390,6 +478,7 @@ void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
         !c.fits)
       r.fail(t.contains("ram_budget_kib") ? t.get("ram_budget_kib")->source() : t.source(), c.message);
     check_mesh_device(r, t, g, spec);
+    read_device_host(r, t, g, spec);
     auto [it, fresh] = prefix_line.emplace(g.name_prefix, g.line);
     if (!fresh)
       r.fail(t.source(), fmt::format("name_prefix '{}' is already used by the [[devices]] group at line {}; "
@@ -422,6 +511,12 @@ void read_tap(const Reader& r, const toml::table& root, RigSpec& spec) {
     spec.tap.subnet = r.string(*t, "[tap]", "subnet", spec.tap.subnet);
   }
   if (taps == 0) return;
+  if (spec.hosts)
+    for (const DeviceGroup& g : spec.devices)
+      if (g.link == "tap")
+        r.fail_at(static_cast<std::uint32_t>(g.line), 1, fmt::format("link \"tap\" in [[devices]] does not combine "
+                                                                      "with [hosts] (line {}): TAP modules run in the "
+                                                                      "TAP rig's own namespace", spec.hosts->line));
   const auto fail = [&](const std::string& msg) {
     if (t && t->contains("subnet")) r.fail(t->get("subnet")->source(), msg);
     for (const DeviceGroup& g : spec.devices)
@@ -429,17 +524,10 @@ void read_tap(const Reader& r, const toml::table& root, RigSpec& spec) {
     r.fail_at(1, 1, msg);
   };
   const std::string& text = spec.tap.subnet;
+  check_subnet(text, "[tap]", 8, 29, fail);
   unsigned a, b, c, d, p;
-  char tail = 0;
-  if (std::sscanf(text.c_str(), "%3u.%3u.%3u.%3u/%2u%c", &a, &b, &c, &d, &p, &tail) != 5 || a > 255 || b > 255 ||
-      c > 255 || d > 255)
-    fail(fmt::format("subnet '{}' in [tap] must be an IPv4 network \"A.B.C.D/P\"", text));
-  if (p < 8 || p > 29) fail(fmt::format("subnet '{}' in [tap]: prefix /{}; allowed 8..29", text, p));
-  const std::uint32_t addr = a << 24 | b << 16 | c << 8 | d, host_mask = (std::uint32_t{1} << (32 - p)) - 1;
-  if (addr & host_mask)
-    fail(fmt::format("subnet '{}' in [tap] has host bits set; the network is {}.{}.{}.{}/{}", text,
-                     (addr & ~host_mask) >> 24, (addr & ~host_mask) >> 16 & 255, (addr & ~host_mask) >> 8 & 255,
-                     addr & ~host_mask & 255, p));
+  std::sscanf(text.c_str(), "%u.%u.%u.%u/%u", &a, &b, &c, &d, &p);
+  const std::uint32_t host_mask = (std::uint32_t{1} << (32 - p)) - 1;
   const std::uint64_t hosts = host_mask - 1;  // minus network and broadcast
   if (taps + 1 > hosts)
     fail(fmt::format("subnet '{}' in [tap] has {} host addresses; the bridge and {} link = \"tap\" devices need {}",
@@ -536,9 +624,12 @@ void read_fault(const Reader& r, const toml::table& t, const std::string& w, con
   f.kind = r.choice(t, w, "fault", kinds, "");
   const FaultDef& def = fault_def(f.kind);
   if (const toml::node* v = t.get("devices")) {
-    if (def.targets == FaultTargets::TrustNode || def.targets == FaultTargets::EtcdMember)
+    if (def.targets == FaultTargets::TrustNode || def.targets == FaultTargets::EtcdMember ||
+        def.targets == FaultTargets::FarHost)
       r.fail(v->source(), fmt::format("'devices' in {}: fault '{}' acts on {}, not on devices", w, f.kind,
-                                      def.targets == FaultTargets::TrustNode ? "a trust node" : "an etcd member"));
+                                      def.targets == FaultTargets::TrustNode   ? "a trust node"
+                                      : def.targets == FaultTargets::FarHost ? "the host link (every device of the far host)"
+                                                                             : "an etcd member"));
     if (!v->is_array() || v->as_array()->empty())
       r.fail(v->source(), fmt::format("'devices' in {} must be a non-empty array of device names", w));
     for (const toml::node& d : *v->as_array()) {
@@ -554,6 +645,9 @@ void read_fault(const Reader& r, const toml::table& t, const std::string& w, con
       f.devices.push_back(name);
     }
   }
+  if (def.hosts_only && !spec.hosts)
+    r.fail(t.get("fault")->source(), fmt::format("fault '{}' in {} needs a [hosts] rig (devices on two hosts joined by "
+                                                 "a host link; docs/rig-format.md \"Hosts\")", f.kind, w));
   if (def.mesh_only && !spec.mesh)
     r.fail(t.get("fault")->source(), fmt::format("fault '{}' in {} needs a [mesh] rig (trust nodes on an etcd cluster; "
                                                  "docs/rig-format.md \"Mesh\")", f.kind, w));
@@ -825,7 +919,8 @@ RigSpec parse_rig(std::string_view toml_text, const std::filesystem::path& file,
   } catch (const toml::parse_error& e) {
     r.fail(e.source(), std::string(e.description()));
   }
-  const Names top_level = {"rig", "trust_node", "devices", "traffic", "target", "pass", "steps", "tap", "mesh"};
+  const Names top_level = {"rig", "trust_node", "devices", "traffic", "target", "pass", "steps", "tap", "mesh",
+                           "hosts"};
   for (auto&& [k, v] : root) {
     (void)v;
     if (std::find(top_level.begin(), top_level.end(), k.str()) == top_level.end())
@@ -836,7 +931,9 @@ RigSpec parse_rig(std::string_view toml_text, const std::filesystem::path& file,
   read_rig(r, root, spec);
   read_trust_node(r, root, spec.trust_node);
   read_mesh(r, root, spec);
+  read_hosts(r, root, spec);
   read_devices(r, root, spec);
+  check_hosts_external(r, spec);
   read_traffic_target(r, root, spec);
   read_pass(r, root, spec);
   read_steps(r, root, spec);

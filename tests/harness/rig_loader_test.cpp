@@ -143,7 +143,7 @@ TEST(RigLoader, UnknownBehaviourAndLink) {
 
 TEST(RigLoader, UnknownTopLevelTable) {
   EXPECT_EQ(error_of(std::string(kMinimal) + "[faults]\nx = 1\n"),
-            "x.toml:7:2: unknown table 'faults'; allowed: rig, trust_node, devices, traffic, target, pass, steps, tap, mesh");
+            "x.toml:7:2: unknown table 'faults'; allowed: rig, trust_node, devices, traffic, target, pass, steps, tap, mesh, hosts");
 }
 
 TEST(RigLoader, WrongTypeSaysExpectedType) {
@@ -244,7 +244,7 @@ TEST(RigLoaderSteps, ErrorsNameTheLineAndTheAllowedValues) {
             "x.toml:9:9: unknown fault 'melt' in [[steps]] #1; allowed: corrupt, bit_flip, drop_bytes, drop_frames, "
             "garbage, stall, baud_mismatch, delay, partition, trust_node_kill, trust_node_stop, etcd_kill, etcd_stop, "
             "partition_node, brownout, power_loss, udp_loss, udp_duplicate, udp_reorder, udp_delay, "
-            "reboot, hang, clock_skew, ap_rssi, ap_down");
+            "reboot, hang, clock_skew, ap_rssi, ap_down, host_partition");
   EXPECT_NE(error_of(with_steps("[[steps]]\nfault = \"stall\"\ndevices = [\"esp-09\"]\n"))
                 .find("x.toml:9:12: unknown device 'esp-09' in [[steps]] #1; the rig's devices: esp-01"),
             std::string::npos);

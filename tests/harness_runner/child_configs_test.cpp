@@ -5,6 +5,8 @@
 
 #include <toml++/toml.h>
 
+#include <tuple>
+
 namespace iotw::harness {
 namespace {
 
@@ -116,6 +118,34 @@ TEST_F(ChildConfigs, AtDevicesGetTheTrustNodesUdpPortInsteadOfASerialLink) {
   const toml::table t2 = toml::parse_file(layout.trust_node_config().string());
   EXPECT_FALSE(t2.contains("serial")) << "no empty serial array (the trust node wants tables)";
   EXPECT_TRUE(t2.contains("udp"));
+}
+
+// [hosts] rigs: one pool file per host with that host's devices only (emu-<host>.toml, its own events and control
+// socket); the trust node's [udp] listens on every address of its namespace (the far host sends across the link).
+TEST_F(ChildConfigs, HostsRigGetsOnePoolFilePerHostAndTheNodeListensBeyondLoopback) {
+  spec.hosts = HostsSpec{{"lab", "remote"}, "lab"};
+  DeviceInstance near{"near-01", "esp8266", "at", "honest"}, far{"far-01", "esp8266", "at", "honest"};
+  near.host = "lab";
+  far.host = "remote";
+  devices = {{near, {{"near-01", "", ""}}, {}, 40001}, {far, {{"far-01", "", ""}}, {}, 40002}};
+  write_trust_node_config(spec, 42, devices, layout, 40000);
+  const toml::table t = toml::parse_file(layout.trust_node_config().string());
+  EXPECT_EQ(t["udp"]["listen"].value<std::string>(), "0.0.0.0:40000");
+  for (const auto& [host, device, port] : {std::tuple{"lab", "near-01", 40001}, {"remote", "far-01", 40002}}) {
+    write_emu_config(devices, layout, 40000, "", 0, 0, host);
+    const PoolLayout pool = layout.pool(host);
+    EXPECT_EQ(pool.name, std::string("emu-") + host);
+    EXPECT_EQ(pool.config(), layout.dir / (std::string("emu-") + host + ".toml"));
+    const toml::table e = toml::parse_file(pool.config().string());
+    EXPECT_EQ(e["events"].value<std::string>(), pool.events().string());
+    EXPECT_EQ(e["control"].value<std::string>(), pool.control().string());
+    const toml::array* list = e["device"].as_array();
+    ASSERT_EQ(list->size(), 1u) << host;
+    EXPECT_EQ((*list)[0].as_table()->at("name").value<std::string>(), device);
+    // an AT module reaches loopback only: its fault proxy endpoint, on its own host's loopback
+    EXPECT_EQ((*list)[0].as_table()->at("trust_node_udp").value<std::string>(), "127.0.0.1:" + std::to_string(port));
+  }
+  EXPECT_FALSE(std::filesystem::exists(layout.emu_config())) << "no emu.toml in a [hosts] rig";
 }
 
 TEST_F(ChildConfigs, TcpAtDevicesGetTheTrustNodesTcpPort) {

@@ -458,3 +458,67 @@ TEST(RigScriptMesh, PartitionNodeFromDevicesStallsThatNodesLinksOnly) {
 
 }  // namespace
 }  // namespace iotw::harness
+
+namespace iotw::harness {
+namespace {
+
+// host_partition ([hosts] rigs): the script cuts the host link and brings it back (ScriptHost::cut_host_link), its
+// targets are the far host's devices only, and it has recovered once each of them is attached and its UDP link
+// carried a datagram each way since the link came back.
+TEST(RigScript, HostPartitionCutsTheHostLinkAndRecoversOnTheFarHostsDevices) {
+  const RigSpec spec = parse_rig(R"([rig]
+name = "h"
+[hosts]
+names = ["lab", "remote"]
+[trust_node]
+witnesses = 1
+[[devices]]
+name_prefix = "l"
+model = "esp8266"
+link = "at"
+count = 2
+[[devices]]
+name_prefix = "r"
+model = "esp8266"
+link = "at"
+count = 2
+host = "remote"
+[pass]
+ledger_valid = true
+[[steps]]
+name = "cut"
+fault = "host_partition"
+duration_s = 2
+recover_within_s = 5
+)",
+                                 "h.toml");
+  test::ScriptedHost host({"l-01", "l-02", "r-01", "r-02"});
+  UdpFaultPolicy l1{1}, l2{2}, r1{3}, r2{4};
+  RigScript script(spec, {}, host, {{"l-01", &l1}, {"l-02", &l2}, {"r-01", &r1}, {"r-02", &r2}});
+  {
+    InSequence order;
+    EXPECT_CALL(host, cut_host_link(true));
+    EXPECT_CALL(host, emit("fault_started", ::testing::Truly([](const nlohmann::ordered_json& f) {
+                             return f["devices"] == json({"r-01", "r-02"}) && f["hosts"] == json({"lab", "remote"});
+                           })));
+  }
+  script.tick(0);
+  ::testing::Mock::VerifyAndClearExpectations(&host);
+  host.expect_checks({});
+  EXPECT_FALSE(r1.faults().partition) << "the kernel cuts the link; the proxies stay as they are";
+  EXPECT_CALL(host, cut_host_link(false));
+  host.attached = {"l-01", "l-02"};  // the far host's devices were detached
+  script.tick(2.5);
+  ::testing::Mock::VerifyAndClearExpectations(&host);
+  host.expect_checks({});
+  script.tick(3);  // not attached, no datagram yet: undecided
+  host.attached = {"l-01", "l-02", "r-01", "r-02"};
+  for (UdpFaultPolicy* p : {&r1, &r2})
+    for (Direction dir : {Direction::DeviceToNode, Direction::NodeToDevice}) p->on_datagram(dir, {1, 2, 3});
+  host.expect_checks({Check("cut (line 20): host_partition recovered", true)});
+  script.tick(4);
+  EXPECT_TRUE(script.done());
+}
+
+}  // namespace
+}  // namespace iotw::harness

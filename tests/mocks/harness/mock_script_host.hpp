@@ -30,6 +30,7 @@ class MockScriptHost : public ScriptHost {
   MOCK_METHOD(void, restart_etcd, (int member), (override));
   MOCK_METHOD(void, pause_etcd, (int member, bool paused), (override));
   MOCK_METHOD(void, cut_node_from_etcd, (int node, bool cut), (override));
+  MOCK_METHOD(void, cut_host_link, (bool cut), (override));
   MOCK_METHOD(void, set_supply, (const std::string &device, double vin, double ramp_v_per_s), (override));
   MOCK_METHOD(nlohmann::json, emu_command, (const nlohmann::json &request), (override));
   MOCK_METHOD(void, pause_traffic, (bool paused), (override));

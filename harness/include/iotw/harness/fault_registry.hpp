@@ -21,7 +21,7 @@ enum class FaultKind {
   Corrupt, BitFlip, DropBytes, DropFrames, Garbage, Stall, BaudMismatch, Delay, Partition,
   TrustNodeKill, TrustNodeStop, EtcdKill, EtcdStop, PartitionNode, Brownout, PowerLoss,
   UdpLoss, UdpDuplicate, UdpReorder, UdpDelay,
-  Reboot, Hang, ClockSkew, ApRssi, ApDown,
+  Reboot, Hang, ClockSkew, ApRssi, ApDown, HostPartition,
 };
 
 /// How the script starts and ends a fault (RigScript dispatches on this).
@@ -34,6 +34,7 @@ enum class FaultMechanism {
   NodePartition,   ///< cut a trust node from etcd (its TCP relays) or from the devices (its PTY links); heal at the end
   Supply,          ///< a dps device's input supply over Modbus TCP: `vin` at the start, nominal 24 V at the end
   ControlChannel,  ///< iotw-emu's control channel: FaultDef::start_command / end_command per target device
+  HostLink,        ///< a [hosts] rig's host link (the veth pair between the hosts): both ends down; up at the end
 };
 
 /// The links a fault shapes while active (a bit set of LinkBit).
@@ -47,6 +48,7 @@ enum class FaultTargets {
   DpsDevices,    ///< emulated model = "dps" devices (their supply); default all of them
   OwnChip,       ///< PTY devices whose firmware runs on its own emulated chip (not AT modules, TAP, external)
   AtModules,     ///< link = "at" modules on UDP (they join the rig's access point)
+  FarHost,       ///< the devices of a [hosts] rig's host without the trust node (`devices` is an error)
 };
 
 /// duration_s.
@@ -108,6 +110,8 @@ struct FaultDef {
   bool on_qemu = false;
   /// Only in a rig with [mesh] (etcd_kill, etcd_stop, partition_node); elsewhere a loader error.
   bool mesh_only = false;
+  /// Only in a rig with [hosts] (host_partition); elsewhere a loader error.
+  bool hosts_only = false;
 
   /// Ends by itself (trust_node_kill's restart, reboot, hang): recover_within_s applies without duration_s.
   bool ends_by_itself() const { return duration == FaultDuration::Forbidden || duration == FaultDuration::Instant; }

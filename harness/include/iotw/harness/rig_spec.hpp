@@ -68,6 +68,9 @@ struct DeviceGroup {
   /// `seed = "os"`: the group's devices draw their randomness (identity) from the OS instead of their seed derived
   /// from the rig seed and the device name (docs/rig-format.md "Seed"); not for qemu-cortex-m3 or external devices.
   bool seed_from_os = false;
+  /// A [hosts] rig: the name of the host (network namespace) whose emulator pool runs the group; "" = the trust
+  /// node's host (and the only value without [hosts]).
+  std::string host = {};
 };
 
 /// One expanded device.
@@ -81,6 +84,7 @@ struct DeviceInstance {
   std::string at_transport = "udp";  ///< DeviceGroup::at_transport ("udp" | "tcp"; link = "at" only)
   std::optional<ExternalDevice> external;  ///< DeviceGroup::external (link = "external")
   bool seed_from_os = false;  ///< DeviceGroup::seed_from_os
+  std::string host = {};      ///< DeviceGroup::host, resolved: a [hosts] rig's host name, "" without [hosts]
   /// True for a device the harness relays but does not run (link = "external").
   bool is_external() const { return external.has_value(); }
   /// A link through the serial fault proxy: an emulated PTY device, an external serial or TCP device.
@@ -231,6 +235,20 @@ struct MeshSpec {
   int line = 0;          ///< line of the [mesh] table
 };
 
+/// [hosts] (docs/rig-format.md "Hosts"): the rig's devices on two hosts, each a network namespace of its own joined
+/// by a veth pair (the host link); the trust node runs on one of them, every host runs its own emulator pool.
+struct HostsSpec {
+  std::vector<std::string> names;    ///< exactly two host names, 1..12 characters of a-z 0-9 -
+  std::string trust_node;            ///< the host the trust node runs on (default: the first name)
+  int latency_ms = 0;                ///< the host link's one-way delay, each direction, ms (0..10000)
+  int jitter_ms = 0;                 ///< plus a uniform 0..jitter_ms per datagram, ms (0..10000)
+  std::string subnet = "10.78.0.0/24";  ///< the host link's network (prefix 8..30); its first host address is on the trust
+                                        ///< node's host, the second on the other
+  int line = 0;                      ///< line of the [hosts] table
+  /// The host that is not the trust node's.
+  const std::string& far_host() const { return names[0] == trust_node ? names[1] : names[0]; }
+};
+
 struct RigSpec {
   std::filesystem::path file;
   std::string name;
@@ -249,6 +267,7 @@ struct RigSpec {
   std::vector<Step> steps;            ///< [[steps]], in file order
   TapNetSpec tap;                     ///< [tap] (used only when a group has link = "tap")
   std::optional<MeshSpec> mesh;       ///< [mesh]; absent = one trust node on SQLite
+  std::optional<HostsSpec> hosts;     ///< [hosts]; absent = everything on this host (one emulator pool)
 
   /// How many trust nodes the rig runs: [mesh] trust_nodes, else 1.
   int trust_nodes() const { return mesh ? mesh->trust_nodes : 1; }
