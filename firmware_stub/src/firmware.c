@@ -297,6 +297,7 @@ static void on_welcome(iotw_fw *fw, const iotw_v1_Welcome *w) {
   fw->known_height = w->height;
   if (w->heartbeat_interval_ms) fw->heartbeat_interval_ms = w->heartbeat_interval_ms;
   fw->last_heartbeat_ms = now(fw);
+  fw->heartbeat_now = 1; /* the node gives no work before our first Heartbeat after this Welcome: send it now */
   char detail[64];
   snprintf(detail, sizeof detail, "height=%llu heartbeat_ms=%lu", (unsigned long long)w->height,
            (unsigned long)fw->heartbeat_interval_ms);
@@ -755,7 +756,8 @@ void iotw_fw_poll(iotw_fw *fw) {
       reattach(fw, "link_timeout");
     return;
   }
-  if (elapsed(t, fw->last_heartbeat_ms) >= fw->heartbeat_interval_ms) {
+  if (fw->heartbeat_now || elapsed(t, fw->last_heartbeat_ms) >= fw->heartbeat_interval_ms) {
+    fw->heartbeat_now = 0;
     if (fw->cfg.faults.drop_heartbeats && (fw->heartbeat_ticks++ & 1u)) { /* every other one never leaves */
       fw->last_heartbeat_ms = t;
       return;

@@ -428,27 +428,33 @@ TEST_F(FirmwareTest, WelcomeAttachesAndHeartbeatsAtTheGivenInterval) {
   attach(200);
   EXPECT_EQ(fw.known_height, 42u);
   EXPECT_TRUE(logged("registered"));
+  iotw_fw_poll(&fw);  // the first Heartbeat leaves at once on Welcome: the node gives work only after it (§6)
+  EXPECT_EQ(take_one(iotw_v1_Envelope_heartbeat_tag).body.heartbeat.seq, 1u);
+  iotw_fw_poll(&fw);  // same instant: no duplicate
+  EXPECT_TRUE(take_sent().empty());
   now += 199;
   iotw_fw_poll(&fw);
   EXPECT_TRUE(take_sent().empty());
   now += 1;
   iotw_fw_poll(&fw);
   iotw_v1_Envelope hb = take_one(iotw_v1_Envelope_heartbeat_tag);
-  EXPECT_EQ(hb.body.heartbeat.seq, 1u);
+  EXPECT_EQ(hb.body.heartbeat.seq, 2u);
   EXPECT_EQ(hb.body.heartbeat.uptime_ms, 200u);
   iotw_fw_poll(&fw);  // same instant: no duplicate
   EXPECT_TRUE(take_sent().empty());
   now += 200;
   iotw_fw_poll(&fw);
-  EXPECT_EQ(take_one(iotw_v1_Envelope_heartbeat_tag).body.heartbeat.seq, 2u);
-  EXPECT_EQ(fw.stats.heartbeats, 2u);
-  deliver(heartbeat_ack(2, 57));
+  EXPECT_EQ(take_one(iotw_v1_Envelope_heartbeat_tag).body.heartbeat.seq, 3u);
+  EXPECT_EQ(fw.stats.heartbeats, 3u);
+  deliver(heartbeat_ack(3, 57));
   EXPECT_EQ(fw.known_height, 57u);
   EXPECT_TRUE(take_sent().empty());
 }
 
 TEST_F(FirmwareTest, WelcomeWithoutIntervalUsesTheDefault) {
   attach(0);
+  iotw_fw_poll(&fw);
+  take_one(iotw_v1_Envelope_heartbeat_tag);  // the first one at once on Welcome
   now += IOTW_FW_HEARTBEAT_MS - 1;
   iotw_fw_poll(&fw);
   EXPECT_TRUE(take_sent().empty());

@@ -213,6 +213,7 @@ typedef struct {
   /* Several trust nodes (port node_count > 1). */
   uint8_t node_index;        /**< the trust node the link reaches now (0 at boot) */
   uint8_t hellos_unanswered; /**< Hellos sent to this node since the last valid frame from it */
+  uint8_t heartbeat_now;     /**< a Welcome came: the next poll sends the first Heartbeat at once (protocol.md §6 step 3) */
   uint8_t failovers_unwelcomed; /**< failovers since the last Welcome (saturates at 255) */
   iotw_frame_decoder decoder;
   iotw_fw_stats stats;
