@@ -20,7 +20,9 @@
 // module process that exited, qemu-system-arm or a qemu-cortex-m3 device's image missing). Human-readable logs go to stderr through spdlog.
 #include <fcntl.h>
 #include <pthread.h>
+#include <malloc.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -183,6 +185,19 @@ int run_soc_pty(const std::string& model, DeviceSpec spec, const std::string& no
   return 0;
 }
 
+/// A pool holds a descriptor or two per device (a UDP socket per AT appliance, a PTY per serial device): the soft
+/// RLIMIT_NOFILE (often 1,024) is raised to the hard limit before the devices start (logged at info); a hard limit
+/// still too low shows as the first device whose socket or PTY fails to open (exit 3).
+void raise_fd_limit(size_t devices) {
+  struct rlimit rl {};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  const rlim_t before = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  spdlog::info("descriptor limit (RLIMIT_NOFILE) raised from {} to {} for {} devices", static_cast<uint64_t>(before),
+               static_cast<uint64_t>(rl.rlim_cur), devices);
+}
+
 int run_pool(const std::string& config) {
   auto cfg = load_pool_config(config);
   EventLog log(cfg.events);
@@ -193,6 +208,10 @@ int run_pool(const std::string& config) {
   // process of its own (lwIP is process-global); a qemu-cortex-m3 device a qemu-system-arm child.
   const std::vector<std::unique_ptr<Device>> devices =
       make_devices(cfg, PoolContext{io, log, clock, cfg.access_point, self_exe(), config});
+  // Every device holds its own copy of its entry: the parsed list is not kept beside them (10,000 devices, issue 17).
+  const size_t device_count = cfg.devices.size();
+  std::vector<DeviceSpec>().swap(cfg.devices);
+  raise_fd_limit(device_count);
   std::vector<Device*> started;
   auto stop_started = [&] {
     for (auto it = started.rbegin(); it != started.rend(); ++it) (*it)->stop();
@@ -234,12 +253,13 @@ int run_pool(const std::string& config) {
     });
   };
   watch_exits();
-  log.emit("emu", "pool_started", {{"devices", cfg.devices.size()}});
+  ::malloc_trim(0);  // what parsing the pool file and starting the devices freed goes back to the OS
+  log.emit("emu", "pool_started", {{"devices", device_count}});
   std::map<std::string, int> per_kind;
   for (const auto& d : devices) per_kind[kind_name(d->kind())]++;
   std::string summary;
   for (const auto& [kind, n] : per_kind) summary += (summary.empty() ? "" : ", ") + std::to_string(n) + " " + kind;
-  spdlog::info("pool started: {} devices ({}){}", cfg.devices.size(), summary,
+  spdlog::info("pool started: {} devices ({}){}", device_count, summary,
                cfg.control.empty() ? "" : ", control channel " + cfg.control);
   run_until_signal(io, log, [&] {
     exit_watch.cancel();
