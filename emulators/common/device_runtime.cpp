@@ -6,6 +6,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "ipv4_endpoint.hpp"
 #include "serial_link.hpp"
 #include "firmware_host.hpp"
 
@@ -14,6 +15,13 @@ namespace iotw::emu {
 namespace {
 constexpr auto kPollPeriod = std::chrono::milliseconds(20);
 constexpr auto kReadRetry = std::chrono::milliseconds(50);
+
+/// The pool thread's receive buffer: a link reads into it only once readable and the firmware consumes the bytes at
+/// once, so one buffer serves every device of the pool (a datagram from the node is at most 516 bytes).
+std::array<uint8_t, 2048>& rx_buffer() {
+  thread_local std::array<uint8_t, 2048> buf;
+  return buf;
+}
 
 }  // namespace
 
@@ -42,7 +50,8 @@ DeviceRuntime::DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const
   port_ctx_.send = &DeviceRuntime::on_send;
   port_ctx_.log = &DeviceRuntime::on_log;
   port_ctx_.user = this;
-  port_ctx_.kind = IOTW_LINK_SERIAL;
+  // A UDP link carries one frame per datagram (payload + CRC-32); a serial link COBS frames.
+  port_ctx_.kind = spec_.trust_node_udp.empty() ? IOTW_LINK_SERIAL : IOTW_LINK_DATAGRAM;
   if (spec_.links.size() > 1) {  // a trust-node mesh: the firmware picks the link (docs/protocol.md §6)
     if (spec_.links.size() > 255) throw std::invalid_argument(spec_.name + ": at most 255 links");
     port_ctx_.node_count = static_cast<uint8_t>(spec_.links.size());
@@ -98,10 +107,13 @@ void DeviceRuntime::begin_boot() {
   cpu_free_us_ = now_us() + static_cast<uint64_t>(profile_.boot_ms) * 1000;
 }
 
-void DeviceRuntime::write_link(size_t node, const uint8_t* bytes, size_t len) {
-  if (node >= links_.size()) return;
+bool DeviceRuntime::write_link(size_t node, const uint8_t* bytes, size_t len) {
+  if (node >= links_.size()) return false;
+  Link& l = *links_[node];
   boost::system::error_code ec;
-  boost::asio::write(links_[node]->sd, boost::asio::buffer(bytes, len), ec);
+  if (l.datagram()) return l.udp.send(boost::asio::buffer(bytes, len), 0, ec) == len && !ec;
+  boost::asio::write(l.sd, boost::asio::buffer(bytes, len), ec);
+  return !ec;
 }
 
 void DeviceRuntime::release_held() {
@@ -188,7 +200,8 @@ void DeviceRuntime::start() {
   std::string banner;
   for (const auto& line : profile_.boot_banner) banner += line + "\n";
   nlohmann::json fields{{"text", banner}, {"model", profile_.model}, {"chip", profile_.chip}, {"cpu_mhz", profile_.cpu_mhz},
-                        {"boot_ms", profile_.boot_ms}, {"ed25519_sign_us", profile_.ed25519_sign_us()}, {"link", spec_.link}};
+                        {"boot_ms", profile_.boot_ms}, {"ed25519_sign_us", profile_.ed25519_sign_us()},
+                        {"link", spec_.trust_node_udp.empty() ? spec_.link : "udp:" + spec_.trust_node_udp}};
   if (spec_.links.size() > 1) fields["links"] = spec_.links;
   log_.emit(source_, "boot_banner", std::move(fields));
   links_.clear();
@@ -197,6 +210,17 @@ void DeviceRuntime::start() {
     const int fd = ::dup(spec_.link_fd);
     if (fd < 0) throw std::runtime_error(spec_.name + ": cannot use its UART: " + std::strerror(errno));
     links_.push_back(std::make_unique<Link>(io_, fd, spec_.link));
+  } else if (!spec_.trust_node_udp.empty()) {  // the module's Wi-Fi UDP socket, connected to the trust node
+    namespace ip = boost::asio::ip;
+    const auto [host, port] = parse_host_port(spec_.trust_node_udp);
+    ip::udp::socket s(io_);
+    boost::system::error_code ec;
+    const ip::address_v4 addr = ip::make_address_v4(host, ec);
+    if (!ec) s.open(ip::udp::v4(), ec);
+    if (!ec) s.connect(ip::udp::endpoint(addr, port), ec);  // an ephemeral local port; only the node is heard
+    if (ec)
+      throw std::runtime_error(spec_.name + ": cannot open its UDP socket to " + spec_.trust_node_udp + ": " + ec.message());
+    links_.push_back(std::make_unique<Link>(io_, std::move(s), "udp:" + spec_.trust_node_udp));
   } else {
     for (const std::string& path : spec_.links.empty() ? std::vector<std::string>{spec_.link} : spec_.links)
       links_.push_back(std::make_unique<Link>(io_, open_serial_link(path, spec_.baud), path));
@@ -247,6 +271,7 @@ void DeviceRuntime::stop() {
     boost::system::error_code ec;
     l->retry.cancel();
     l->sd.close(ec);
+    l->udp.close(ec);
   }
   links_.clear();
 }
@@ -254,11 +279,8 @@ void DeviceRuntime::stop() {
 int DeviceRuntime::on_send(void* user, const uint8_t* bytes, size_t len) {
   auto* self = static_cast<DeviceRuntime*>(user);
   if (self->node_ >= self->links_.size()) return -1;
-  if (self->held_.empty() && self->now_us() >= self->cpu_free_us_) {  // the CPU is idle: out at once
-    boost::system::error_code ec;
-    boost::asio::write(self->links_[self->node_]->sd, boost::asio::buffer(bytes, len), ec);
-    return ec ? -1 : 0;
-  }
+  if (self->held_.empty() && self->now_us() >= self->cpu_free_us_)  // the CPU is idle: out at once
+    return self->write_link(self->node_, bytes, len) ? 0 : -1;
   // Still booting or still computing (a signature): the frame leaves when the CPU is done, after those before it.
   const bool was_empty = self->held_.empty();
   self->held_.push_back({self->cpu_free_us_, self->node_, std::vector<uint8_t>(bytes, bytes + len)});
@@ -282,9 +304,15 @@ void DeviceRuntime::on_select_node(void* user, uint8_t index, const char* reason
 void DeviceRuntime::read_some(size_t i) {
   if (!running_ || i >= links_.size()) return;
   Link& l = *links_[i];
-  l.sd.async_read_some(boost::asio::buffer(l.rx), [this, i, &l](boost::system::error_code ec, size_t n) {
-    if (!running_) return;
-    if (ec) {  // EIO while the other end of the PTY is closed: wait and read again
+  auto on_readable = [this, i, &l](boost::system::error_code ec) {
+    if (ec == boost::asio::error::operation_aborted || !running_) return;
+    // Readable: the read returns at once (a datagram, or what the serial link holds; EIO while the PTY's other end
+    // is closed, ECONNREFUSED while nothing listens on the node's UDP port).
+    size_t n = 0;
+    if (!ec)
+      n = l.datagram() ? l.udp.receive(boost::asio::buffer(rx_buffer()), 0, ec)
+                       : l.sd.read_some(boost::asio::buffer(rx_buffer()), ec);
+    if (ec) {  // wait and read again
       l.retry.expires_after(kReadRetry);
       l.retry.async_wait([this, i](boost::system::error_code e) {
         if (!e) read_some(i);
@@ -293,13 +321,15 @@ void DeviceRuntime::read_some(size_t i) {
     }
     // An unpowered (or hung) firmware hears nothing; nor does it hear a trust node it is not talking to.
     if (powered_ && !hung_ && i == node_) {
-      iotw_fw_on_rx(&fw_, l.rx.data(), n);
+      iotw_fw_on_rx(&fw_, rx_buffer().data(), n);
       // The firmware panicked (behaviour reset_on_garbage): its panic handler restarts the chip, a software reset.
       if (state() == IOTW_FW_OFF) reset_to(profile_.sw_reset, profile_.sw_reset_banner, "panic");
     }
     note_state();
     read_some(i);
-  });
+  };
+  if (l.datagram()) l.udp.async_wait(boost::asio::ip::udp::socket::wait_read, std::move(on_readable));
+  else l.sd.async_wait(boost::asio::posix::stream_descriptor::wait_read, std::move(on_readable));
 }
 
 void DeviceRuntime::arm_poll() {
