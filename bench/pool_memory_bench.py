@@ -7,29 +7,36 @@ in a temporary folder), waits until all N are attached (the node's GET /v1/healt
 resident set (/proc/PID/status VmRSS, /proc/PID/smaps_rollup). The baseline is the same pool with one device, run
 the same way first. Prints one JSON object per line, one per N:
 
-  {"devices": N, "kind": "at-udp", "rss_kib": ..., "baseline_rss_kib": ..., "bytes_per_device": ...,
+  {"devices": N, "kind": "soc-udp", "rss_kib": ..., "baseline_rss_kib": ..., "bytes_per_device": ...,
    "attach_s": ..., "attached_min_during_hold": ..., "detached": ..., "blocks_during_hold": ..., ...}
 
 bytes_per_device = (RSS at N - RSS at 1) / (N - 1). detached counts the node's device_detached events after all N
 attached (must be 0).
 
-  bench/pool_memory_bench.py [--build DIR] [--devices 1000,5000,10000] [--hold 30] [--kind at-udp|pty]
-                             [--model esp8266] [--keep DIR]
+  bench/pool_memory_bench.py [--build DIR] [--devices 1000,5000,10000] [--hold 30] [--kind soc-udp|at-udp|pty]
+                             [--model esp8266] [--keep DIR] [--tx-per-s 50] [--nvs-on-disk] [--emu-events]
 
---kind at-udp: AT-mode appliances (mode = "at", trust_node_udp), each with its own UDP socket to the node's [udp]
-port; pty: SoC modules on PTY pairs (the node opens one [[serial]] per device; at most about 4,000 per kernel).
+--kind soc-udp (default): SoC modules over UDP (trust_node_udp, docs/emulators.md "SoC modules over UDP"), each with
+its own UDP socket to the node's [udp] port; at-udp: AT-mode appliances (mode = "at", trust_node_udp); pty: SoC
+modules on serial links, two PTY pairs per device joined by a relay thread of this script, the node opening one
+[[serial]] per device (the kernel's 4,096 PTYs allow about 2,000 such devices).
 Exit 0 when every run reached N attached devices; 1 otherwise (the failing step on stderr); 2 for bad arguments.
 """
 import argparse
 import json
 import os
+import pty
 import re
+import resource
+import selectors
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import tty
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -95,12 +102,59 @@ def count_events(path, name):
     return n
 
 
-def run_one(args, n, tmp):
+class PtyRelay:
+    """n links made of two PTY pairs each, joined by this process: the device opens one pair's slave, the node the
+    other's, and a thread copies bytes between the two masters (the harness's link fabric does the same with its
+    fault proxy). Four descriptors and two PTYs per device: the kernel's kernel.pty.max (4,096) caps it at ~2,000."""
+
+    def __init__(self, n):
+        need = 4 * n + 256
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < need:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(need, soft), hard), hard))
+        self.fds, self.links, self.peer = [], [], {}
+        for _ in range(n):
+            ends = []
+            for _ in range(2):
+                m, sl = pty.openpty()
+                tty.setraw(sl)
+                os.set_blocking(m, False)
+                self.fds += [m, sl]
+                ends.append((m, os.ttyname(sl)))
+            (m1, dev_path), (m2, node_path) = ends
+            self.peer[m1], self.peer[m2] = m2, m1
+            self.links.append((dev_path, node_path))
+        self.sel = selectors.DefaultSelector()
+        for m in self.peer:
+            self.sel.register(m, selectors.EVENT_READ)
+        self.stop = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop:
+            for key, _ in self.sel.select(0.2):
+                try:
+                    data = os.read(key.fd, 4096)
+                    os.write(self.peer[key.fd], data)
+                except (BlockingIOError, OSError):
+                    pass
+
+    def close(self):
+        self.stop = True
+        self.thread.join()
+        for fd in self.fds:
+            os.close(fd)
+
+
+def run_one(args, n, tmp, cleanup):
     bin_dir = os.path.join(args.build, "bin")
     work = os.path.join(tmp, f"n{n}")
     os.makedirs(work)
     node_cfg = os.path.join(work, "node.toml")
     node_events = os.path.join(work, "node.events.jsonl")
+    relay = PtyRelay(n) if args.kind == "pty" else None
+    serial = "".join(f'\n[[serial]]\npath = "{node_path}"\n' for _, node_path in relay.links) if relay else ""
     with open(node_cfg, "w") as f:
         f.write(f"""[node]
 db = "{work}/ledger.sqlite"
@@ -125,7 +179,7 @@ max_in_progress = 4096
 witnesses = 3
 block_interval_ms = 200
 device_timeout_ms = {args.device_timeout_ms}
-""")
+{serial}""")
     node_log = open(os.path.join(work, "node.stderr"), "w")
     node = subprocess.Popen([os.path.join(bin_dir, "iotw-trust-node"), "--config", node_cfg],
                             stdout=node_log, stderr=node_log)
@@ -133,14 +187,20 @@ device_timeout_ms = {args.device_timeout_ms}
     try:
         http_port = int(wait_file(f"{work}/http.port", node))
         udp_port = int(wait_file(f"{work}/udp.port", node))
+        # The devices' flash: every NVS write is a temp file, an fsync and a rename (ports/host). On a shared disk 10,000
+        # first boots (key, boot counter) take many minutes of fsyncs, so the flash lives on tmpfs unless --nvs-on-disk.
+        nvs_root = os.path.join(work, "nvs") if args.nvs_on_disk else tempfile.mkdtemp(prefix="iotw-poolmem-nvs.",
+                                                                                       dir="/dev/shm")
+        cleanup.append(nvs_root)
         pool = os.path.join(work, "pool.toml")
         with open(pool, "w") as f:
             f.write(f'events = "{work + "/emu.events.jsonl" if args.emu_events else "/dev/null"}"\n')
-            mode = 'mode = "at"\n' if args.kind == "at-udp" else ""
             for i in range(n):
-                f.write(f'\n[[device]]\nname = "d{i:05d}"\nmodel = "{args.model}"\n{mode}'
-                        f'trust_node_udp = "127.0.0.1:{udp_port}"\nnvs_dir = "{work}/nvs/d{i:05d}"\n'
-                        f'seed = "{i:064x}"\n')
+                link = {"at-udp": f'mode = "at"\ntrust_node_udp = "127.0.0.1:{udp_port}"',
+                        "soc-udp": f'trust_node_udp = "127.0.0.1:{udp_port}"',
+                        "pty": f'link = "{relay.links[i][0]}"' if relay else ""}[args.kind]
+                f.write(f'\n[[device]]\nname = "d{i:05d}"\nmodel = "{args.model}"\n{link}\n'
+                        f'nvs_dir = "{nvs_root}/d{i:05d}"\nseed = "{i:064x}"\n')
         emu_log = open(os.path.join(work, "emu.stderr"), "w")
         t0 = time.time()
         emu = subprocess.Popen([os.path.join(bin_dir, "iotw-emu"), "--config", pool], stdout=emu_log, stderr=emu_log)
@@ -190,6 +250,8 @@ device_timeout_ms = {args.device_timeout_ms}
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+        if relay:
+            relay.close()
 
 
 def cpu_s(pid):
@@ -203,7 +265,9 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--devices", default="1000,5000,10000")
     ap.add_argument("--hold", type=float, default=30)
-    ap.add_argument("--kind", choices=["soc-udp", "at-udp"], default="soc-udp")
+    ap.add_argument("--kind", choices=["soc-udp", "at-udp", "pty"], default="soc-udp")
+    ap.add_argument("--nvs-on-disk", action="store_true",
+                    help="the devices' NVS folders in the run folder (default: tmpfs, /dev/shm; fsyncs are free there)")
     ap.add_argument("--emu-events", action="store_true",
                     help="keep the pool's event stream in the run folder (default: /dev/null; 10,000 devices write GBs)")
     ap.add_argument("--model", default="esp8266")
@@ -216,12 +280,13 @@ def main():
     tmp = args.keep or tempfile.mkdtemp(prefix="iotw-poolmem.")
     os.makedirs(tmp, exist_ok=True)
     ok = True
+    cleanup = []
     try:
-        base = run_one(args, 1, tmp)
+        base = run_one(args, 1, tmp, cleanup)
         print(json.dumps(dict(base, baseline=True)), flush=True)
         for n in sizes:
             try:
-                r = run_one(args, n, tmp)
+                r = run_one(args, n, tmp, cleanup)
             except Exception as e:  # the step that broke, named
                 log(f"N = {n}: {e}")
                 ok = False
@@ -230,6 +295,8 @@ def main():
             r["bytes_per_device"] = round((r["rss_kib"] - base["rss_kib"]) * 1024 / (n - 1))
             print(json.dumps(r), flush=True)
     finally:
+        for d in cleanup:
+            shutil.rmtree(d, ignore_errors=True)
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     return 0 if ok else 1

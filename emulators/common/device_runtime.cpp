@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <cstring>
 #include <stdexcept>
 
@@ -23,6 +24,64 @@ std::array<uint8_t, 2048>& rx_buffer() {
   return buf;
 }
 
+/// The pool's poll ticker, one per io_context (an Asio service): every kPollPeriod it polls every device that joined
+/// it, in the order they joined. A device leaves by stop(); one leaving while the others are polled is skipped. The
+/// timer runs only while a device is joined, so io_context::run() returns once every device stopped.
+class PollService : public boost::asio::io_context::service {
+ public:
+  static boost::asio::io_context::id id;
+  explicit PollService(boost::asio::io_context& io) : boost::asio::io_context::service(io), timer_(io) {}
+
+  void add(std::function<void()>* poll) {
+    polls_.push_back(poll);
+    if (!armed_ && !polling_) arm();  // while polling, the round's end arms the next one
+  }
+  void remove(std::function<void()>* poll) {
+    for (auto& p : polls_)
+      if (p == poll) {
+        p = nullptr;
+        holes_++;
+      }
+    if (!polling_) compact();
+  }
+
+ private:
+  void shutdown() override {
+    polls_.clear();
+    holes_ = 0;
+  }
+  void compact() {
+    if (holes_ == 0) return;
+    std::erase(polls_, nullptr);
+    holes_ = 0;
+    if (polls_.empty()) {
+      timer_.cancel();
+      armed_ = false;
+    }
+  }
+  void arm() {
+    armed_ = true;
+    timer_.expires_after(kPollPeriod);
+    timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;  // cancelled: compact() or shutdown() already said so
+      armed_ = false;
+      polling_ = true;
+      for (size_t i = 0; i < polls_.size(); i++)  // a device joining meanwhile is appended and polled too
+        if (polls_[i]) (*polls_[i])();
+      polling_ = false;
+      compact();
+      if (!polls_.empty()) arm();
+    });
+  }
+
+  boost::asio::steady_timer timer_;
+  std::vector<std::function<void()>*> polls_;
+  size_t holes_ = 0;
+  bool armed_ = false, polling_ = false;
+};
+
+boost::asio::io_context::id PollService::id;
+
 }  // namespace
 
 DeviceRuntime::DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const ChipProfile& profile,
@@ -34,7 +93,6 @@ DeviceRuntime::DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const
       source_("emu:" + spec_.name),
       clock_(clock ? *clock : steady_),
       wdt_(clock_, profile_.wdt_timeout_ms),
-      poll_timer_(io),
       release_timer_(io) {
   cfg_.name = spec_.name.c_str();
   cfg_.model = profile_.model.c_str();
@@ -264,7 +322,7 @@ int64_t DeviceRuntime::report_usage(uint64_t energy_mwh, uint32_t on_seconds, ui
 void DeviceRuntime::stop() {
   running_ = false;
   powered_ = false;
-  poll_timer_.cancel();
+  disarm_poll();
   release_timer_.cancel();
   held_.clear();
   for (auto& l : links_) {
@@ -333,13 +391,19 @@ void DeviceRuntime::read_some(size_t i) {
 }
 
 void DeviceRuntime::arm_poll() {
-  poll_timer_.expires_after(kPollPeriod);
-  poll_timer_.async_wait([this](boost::system::error_code ec) {
-    if (ec || !running_) return;
+  if (poll_) return;
+  poll_ = [this] {
+    if (!running_) return;
     tick();
     note_state();
-    arm_poll();
-  });
+  };
+  boost::asio::use_service<PollService>(io_).add(&poll_);
+}
+
+void DeviceRuntime::disarm_poll() {
+  if (!poll_) return;
+  boost::asio::use_service<PollService>(io_).remove(&poll_);
+  poll_ = nullptr;
 }
 
 void DeviceRuntime::note_state() {
