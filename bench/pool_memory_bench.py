@@ -14,7 +14,7 @@ bytes_per_device = (RSS at N - RSS at 1) / (N - 1). detached counts the node's d
 attached (must be 0).
 
   bench/pool_memory_bench.py [--build DIR] [--devices 1000,5000,10000] [--hold 30] [--kind soc-udp|at-udp|pty]
-                             [--model esp8266] [--keep DIR] [--tx-per-s 50] [--nvs-on-disk] [--emu-events]
+                             [--model esp8266] [--keep DIR] [--tx-per-s 50] [--nvs-on-disk] [--ledger-on-disk] [--emu-events]
 
 --kind soc-udp (default): SoC modules over UDP (trust_node_udp, docs/emulators.md "SoC modules over UDP"), each with
 its own UDP socket to the node's [udp] port; at-udp: AT-mode appliances (mode = "at", trust_node_udp); pty: SoC
@@ -153,11 +153,17 @@ def run_one(args, n, tmp, cleanup):
     os.makedirs(work)
     node_cfg = os.path.join(work, "node.toml")
     node_events = os.path.join(work, "node.events.jsonl")
+    # The node's ledger: a registration or a block is a durable SQLite commit. On a shared disk those fsyncs stall the
+    # node's one io thread long enough for its UDP receive buffer to overflow under 10,000 devices' Hellos and
+    # heartbeats, so the ledger lives on tmpfs unless --ledger-on-disk (the emulator's memory is what is measured).
+    db_dir = work if args.ledger_on_disk else tempfile.mkdtemp(prefix="iotw-poolmem-db.", dir="/dev/shm")
+    if not args.ledger_on_disk:
+        cleanup.append(db_dir)
     relay = PtyRelay(n) if args.kind == "pty" else None
     serial = "".join(f'\n[[serial]]\npath = "{node_path}"\n' for _, node_path in relay.links) if relay else ""
     with open(node_cfg, "w") as f:
         f.write(f"""[node]
-db = "{work}/ledger.sqlite"
+db = "{db_dir}/ledger.sqlite"
 seed = 17
 events = "{node_events}"
 
@@ -195,6 +201,9 @@ device_timeout_ms = {args.device_timeout_ms}
         pool = os.path.join(work, "pool.toml")
         with open(pool, "w") as f:
             f.write(f'events = "{work + "/emu.events.jsonl" if args.emu_events else "/dev/null"}"\n')
+            # Devices power on spread over time (--spread-ms-per-device each): 10,000 first Hellos in one second keep
+            # the node's registration admission, which is O(open links) per Hello, from ever catching up.
+            f.write(f'start_spread_ms = {int(min(600000, n * args.spread_ms_per_device))}\n')
             for i in range(n):
                 link = {"at-udp": f'mode = "at"\ntrust_node_udp = "127.0.0.1:{udp_port}"',
                         "soc-udp": f'trust_node_udp = "127.0.0.1:{udp_port}"',
@@ -266,6 +275,10 @@ def main():
     ap.add_argument("--devices", default="1000,5000,10000")
     ap.add_argument("--hold", type=float, default=30)
     ap.add_argument("--kind", choices=["soc-udp", "at-udp", "pty"], default="soc-udp")
+    ap.add_argument("--spread-ms-per-device", type=float, default=5,
+                    help="the pool's start_spread_ms is N times this (default 5: 10,000 devices power on over 50 s)")
+    ap.add_argument("--ledger-on-disk", action="store_true",
+                    help="the trust node's SQLite ledger in the run folder (default: tmpfs, /dev/shm)")
     ap.add_argument("--nvs-on-disk", action="store_true",
                     help="the devices' NVS folders in the run folder (default: tmpfs, /dev/shm; fsyncs are free there)")
     ap.add_argument("--emu-events", action="store_true",

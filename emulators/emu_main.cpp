@@ -216,15 +216,45 @@ int run_pool(const std::string& config) {
   auto stop_started = [&] {
     for (auto it = started.rbegin(); it != started.rend(); ++it) (*it)->stop();
   };
+  // start_spread_ms: device i starts i × spread / N ms after the first; else all of them now.
+  const size_t at_once = cfg.start_spread_ms == 0 ? devices.size() : 1;
   try {
-    for (const auto& d : devices) {
-      started.push_back(d.get());
-      d->start();
+    for (size_t i = 0; i < at_once; i++) {
+      started.push_back(devices[i].get());
+      devices[i]->start();
     }
   } catch (...) {
     stop_started();  // the children already spawned do not outlive the refusal
     throw;
   }
+  int exit_code = 0;
+  boost::asio::steady_timer spread_timer(io);
+  const auto spread_t0 = std::chrono::steady_clock::now();
+  std::function<void()> start_spread = [&] {
+    const auto due = [&](size_t i) {
+      return spread_t0 + std::chrono::microseconds(uint64_t{cfg.start_spread_ms} * 1000 * i / devices.size());
+    };
+    for (size_t i = started.size(); i < devices.size(); i = started.size()) {
+      if (due(i) > std::chrono::steady_clock::now()) {
+        spread_timer.expires_at(due(i));
+        spread_timer.async_wait([&](boost::system::error_code ec) {
+          if (!ec) start_spread();
+        });
+        return;
+      }
+      try {
+        started.push_back(devices[i].get());
+        devices[i]->start();
+      } catch (const std::exception& e) {  // as at once: the pool stops (exit 3)
+        spdlog::error("device {} could not start: {}; stopping the pool", devices[i]->name(), e.what());
+        log.emit("emu:" + devices[i]->name(), "error", {{"what", e.what()}});
+        exit_code = iotw::kExitCouldNotRun;
+        ::kill(::getpid(), SIGTERM);
+        return;
+      }
+    }
+  };
+  if (at_once < devices.size()) start_spread();
   // The control channel (docs/emulators.md "Control channel"): run-time device faults from the harness.
   PoolControl control(log);
   for (const auto& d : devices) control.add(*d);
@@ -234,7 +264,6 @@ int run_pool(const std::string& config) {
     control_server->start();
     log.emit("emu", "control_listening", {{"path", cfg.control}});
   }
-  int exit_code = 0;
   // A device whose process ended by itself (a TAP module's child) ends the pool (exit 3).
   boost::asio::steady_timer exit_watch(io);
   std::function<void()> watch_exits = [&] {
@@ -263,6 +292,7 @@ int run_pool(const std::string& config) {
                cfg.control.empty() ? "" : ", control channel " + cfg.control);
   run_until_signal(io, log, [&] {
     exit_watch.cancel();
+    spread_timer.cancel();
     if (control_server) control_server->stop();
     stop_started();
   });

@@ -125,7 +125,7 @@ class DeviceRuntime {
   void skew_clock(int64_t offset_ms, double ppm);
   /// {device_ms, true_ms, drift_ms, ppm, uptime_ms}: uptime_ms is what the next Heartbeat carries.
   nlohmann::json clock_json() const;
-  /// One step of the chip's housekeeping: the watchdog, then (unless hung) the firmware's timers. The poll timer
+  /// One step of the chip's housekeeping: the watchdog, then (unless hung) the firmware's timers. The pool's poll ticker
   /// calls it every 20 ms; tests call it directly.
   void tick();
 

@@ -164,7 +164,8 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
   } catch (const toml::parse_error& e) {
     fail(file, e.source(), std::string(e.description()));
   }
-  check_keys(file, root, {"events", "node_pubkey", "access_point", "device", "control", "collusion"}, "the pool file");
+  check_keys(file, root, {"events", "node_pubkey", "access_point", "device", "control", "collusion", "start_spread_ms"},
+             "the pool file");
   uint32_t collusion_witnesses = 0;  // [collusion]: the colluding group's knowledge (collude_all_slots devices)
   uint64_t collusion_window_ms = 50;
   if (const toml::node* c = root.get("collusion")) {
@@ -177,6 +178,7 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
   PoolConfig cfg;
   cfg.events = get_string(file, root, "events", false, "");
   cfg.control = get_string(file, root, "control", false, "");
+  cfg.start_spread_ms = static_cast<uint32_t>(get_int(file, root, "start_spread_ms", 0, 600000, 0));
   if (const toml::node* pk = root.get("node_pubkey")) {
     const auto key = from_hex<32>(get_string(file, root, "node_pubkey", false, ""), HexCase::any);
     if (!key)

@@ -68,6 +68,12 @@ TEST(SocUdp, APoolEntryWithTrustNodeUdpIsASocModuleOnADatagramLink) {
   const std::string port0 = load_error(file, "[[device]]\nname = \"m1\"\nmodel = \"esp8266\"\n"
                                              "trust_node_udp = \"127.0.0.1:0\"\nnvs_dir = \"n\"\n");
   EXPECT_NE(port0.find("port must be 1..65535"), std::string::npos) << port0;
+  std::ofstream(file) << "start_spread_ms = 50000\n[[device]]\nname = \"m1\"\nmodel = \"esp32\"\n"
+                         "trust_node_udp = \"127.0.0.1:40123\"\nnvs_dir = \"n\"\n";
+  EXPECT_EQ(load_pool_config(file).start_spread_ms, 50000u);
+  const std::string spread = load_error(file, "start_spread_ms = 600001\n[[device]]\nname = \"m1\"\nmodel = \"esp32\"\n"
+                                              "trust_node_udp = \"127.0.0.1:40123\"\nnvs_dir = \"n\"\n");
+  EXPECT_NE(spread.find("pool.toml:1:"), std::string::npos) << spread;
   const std::string tcp = load_error(file, "[[device]]\nname = \"m1\"\nmodel = \"esp8266\"\n"
                                            "trust_node_tcp = \"127.0.0.1:5\"\nnvs_dir = \"n\"\n");
   EXPECT_NE(tcp.find("applies only to mode = \"at\""), std::string::npos) << tcp;
