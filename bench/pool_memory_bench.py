@@ -275,8 +275,8 @@ def main():
     ap.add_argument("--devices", default="1000,5000,10000")
     ap.add_argument("--hold", type=float, default=30)
     ap.add_argument("--kind", choices=["soc-udp", "at-udp", "pty"], default="soc-udp")
-    ap.add_argument("--spread-ms-per-device", type=float, default=5,
-                    help="the pool's start_spread_ms is N times this (default 5: 10,000 devices power on over 50 s)")
+    ap.add_argument("--spread-ms-per-device", type=float, default=15,
+                    help="the pool's start_spread_ms is N times this (default 15: 10,000 devices power on over 150 s)")
     ap.add_argument("--ledger-on-disk", action="store_true",
                     help="the trust node's SQLite ledger in the run folder (default: tmpfs, /dev/shm)")
     ap.add_argument("--nvs-on-disk", action="store_true",
@@ -285,7 +285,8 @@ def main():
                     help="keep the pool's event stream in the run folder (default: /dev/null; 10,000 devices write GBs)")
     ap.add_argument("--model", default="esp8266")
     ap.add_argument("--tx-per-s", type=int, default=50, help="transactions submitted per second while holding")
-    ap.add_argument("--device-timeout-ms", type=int, default=5000)
+    ap.add_argument("--device-timeout-ms", type=int, default=15000,
+                    help="the node's [consensus] device_timeout_ms (heartbeats every fifth of it; default 15000: every 3 s)")
     ap.add_argument("--attach-timeout", type=float, default=600)
     ap.add_argument("--keep", help="keep the run folders here (default: a temporary folder, removed)")
     args = ap.parse_args()
