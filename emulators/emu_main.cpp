@@ -204,6 +204,7 @@ int run_pool(const std::string& config) {
   if (!check_static_ram(cfg, log)) return iotw::kExitUsage;  // refused before serving: the config asks too much
   boost::asio::io_context io;
   SteadyClock clock;
+  raise_fd_limit(cfg.devices.size());  // before any device opens a descriptor
   // One list of devices (common/device.hpp), built by the one factory (device_factory.hpp). A TAP module is a child
   // process of its own (lwIP is process-global); a qemu-cortex-m3 device a qemu-system-arm child.
   const std::vector<std::unique_ptr<Device>> devices =
@@ -211,7 +212,6 @@ int run_pool(const std::string& config) {
   // Every device holds its own copy of its entry: the parsed list is not kept beside them (10,000 devices, issue 17).
   const size_t device_count = cfg.devices.size();
   std::vector<DeviceSpec>().swap(cfg.devices);
-  raise_fd_limit(device_count);
   std::vector<Device*> started;
   auto stop_started = [&] {
     for (auto it = started.rbegin(); it != started.rend(); ++it) (*it)->stop();
