@@ -247,7 +247,7 @@ int run_pool(const std::string& config) {
         devices[i]->start();
       } catch (const std::exception& e) {  // as at once: the pool stops (exit 3)
         spdlog::error("device {} could not start: {}; stopping the pool", devices[i]->name(), e.what());
-        log.emit("emu:" + devices[i]->name(), "error", {{"what", e.what()}});
+        log.emit("emu:" + devices[i]->name(), "device_start_failed", {{"what", e.what()}});
         exit_code = iotw::kExitCouldNotRun;
         ::kill(::getpid(), SIGTERM);
         return;
