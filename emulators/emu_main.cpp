@@ -20,7 +20,9 @@
 // module process that exited, qemu-system-arm or a qemu-cortex-m3 device's image missing). Human-readable logs go to stderr through spdlog.
 #include <fcntl.h>
 #include <pthread.h>
+#include <malloc.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -183,29 +185,76 @@ int run_soc_pty(const std::string& model, DeviceSpec spec, const std::string& no
   return 0;
 }
 
+/// A pool holds a descriptor or two per device (a UDP socket per AT appliance, a PTY per serial device): the soft
+/// RLIMIT_NOFILE (often 1,024) is raised to the hard limit before the devices start (logged at info); a hard limit
+/// still too low shows as the first device whose socket or PTY fails to open (exit 3).
+void raise_fd_limit(size_t devices) {
+  struct rlimit rl {};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  const rlim_t before = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  spdlog::info("descriptor limit (RLIMIT_NOFILE) raised from {} to {} for {} devices", static_cast<uint64_t>(before),
+               static_cast<uint64_t>(rl.rlim_cur), devices);
+}
+
 int run_pool(const std::string& config) {
   auto cfg = load_pool_config(config);
   EventLog log(cfg.events);
   if (!check_static_ram(cfg, log)) return iotw::kExitUsage;  // refused before serving: the config asks too much
   boost::asio::io_context io;
   SteadyClock clock;
+  raise_fd_limit(cfg.devices.size());  // before any device opens a descriptor
   // One list of devices (common/device.hpp), built by the one factory (device_factory.hpp). A TAP module is a child
   // process of its own (lwIP is process-global); a qemu-cortex-m3 device a qemu-system-arm child.
   const std::vector<std::unique_ptr<Device>> devices =
       make_devices(cfg, PoolContext{io, log, clock, cfg.access_point, self_exe(), config});
+  // Every device holds its own copy of its entry: the parsed list is not kept beside them (10,000 devices, issue 17).
+  const size_t device_count = cfg.devices.size();
+  std::vector<DeviceSpec>().swap(cfg.devices);
   std::vector<Device*> started;
   auto stop_started = [&] {
     for (auto it = started.rbegin(); it != started.rend(); ++it) (*it)->stop();
   };
+  // start_spread_ms: device i starts i × spread / N ms after the first; else all of them now.
+  const size_t at_once = cfg.start_spread_ms == 0 ? devices.size() : 1;
   try {
-    for (const auto& d : devices) {
-      started.push_back(d.get());
-      d->start();
+    for (size_t i = 0; i < at_once; i++) {
+      started.push_back(devices[i].get());
+      devices[i]->start();
     }
   } catch (...) {
     stop_started();  // the children already spawned do not outlive the refusal
     throw;
   }
+  int exit_code = 0;
+  boost::asio::steady_timer spread_timer(io);
+  const auto spread_t0 = std::chrono::steady_clock::now();
+  std::function<void()> start_spread = [&] {
+    const auto due = [&](size_t i) {
+      return spread_t0 + std::chrono::microseconds(uint64_t{cfg.start_spread_ms} * 1000 * i / devices.size());
+    };
+    for (size_t i = started.size(); i < devices.size(); i = started.size()) {
+      if (due(i) > std::chrono::steady_clock::now()) {
+        spread_timer.expires_at(due(i));
+        spread_timer.async_wait([&](boost::system::error_code ec) {
+          if (!ec) start_spread();
+        });
+        return;
+      }
+      try {
+        started.push_back(devices[i].get());
+        devices[i]->start();
+      } catch (const std::exception& e) {  // as at once: the pool stops (exit 3)
+        spdlog::error("device {} could not start: {}; stopping the pool", devices[i]->name(), e.what());
+        log.emit("emu:" + devices[i]->name(), "device_start_failed", {{"what", e.what()}});
+        exit_code = iotw::kExitCouldNotRun;
+        ::kill(::getpid(), SIGTERM);
+        return;
+      }
+    }
+  };
+  if (at_once < devices.size()) start_spread();
   // The control channel (docs/emulators.md "Control channel"): run-time device faults from the harness.
   PoolControl control(log);
   for (const auto& d : devices) control.add(*d);
@@ -215,7 +264,6 @@ int run_pool(const std::string& config) {
     control_server->start();
     log.emit("emu", "control_listening", {{"path", cfg.control}});
   }
-  int exit_code = 0;
   // A device whose process ended by itself (a TAP module's child) ends the pool (exit 3).
   boost::asio::steady_timer exit_watch(io);
   std::function<void()> watch_exits = [&] {
@@ -234,15 +282,17 @@ int run_pool(const std::string& config) {
     });
   };
   watch_exits();
-  log.emit("emu", "pool_started", {{"devices", cfg.devices.size()}});
+  ::malloc_trim(0);  // what parsing the pool file and starting the devices freed goes back to the OS
+  log.emit("emu", "pool_started", {{"devices", device_count}});
   std::map<std::string, int> per_kind;
   for (const auto& d : devices) per_kind[kind_name(d->kind())]++;
   std::string summary;
   for (const auto& [kind, n] : per_kind) summary += (summary.empty() ? "" : ", ") + std::to_string(n) + " " + kind;
-  spdlog::info("pool started: {} devices ({}){}", cfg.devices.size(), summary,
+  spdlog::info("pool started: {} devices ({}){}", device_count, summary,
                cfg.control.empty() ? "" : ", control channel " + cfg.control);
   run_until_signal(io, log, [&] {
     exit_watch.cancel();
+    spread_timer.cancel();
     if (control_server) control_server->stop();
     stop_started();
   });

@@ -3,9 +3,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <cstring>
 #include <stdexcept>
 
+#include "ipv4_endpoint.hpp"
 #include "serial_link.hpp"
 #include "firmware_host.hpp"
 
@@ -14,6 +16,71 @@ namespace iotw::emu {
 namespace {
 constexpr auto kPollPeriod = std::chrono::milliseconds(20);
 constexpr auto kReadRetry = std::chrono::milliseconds(50);
+
+/// The pool thread's receive buffer: a link reads into it only once readable and the firmware consumes the bytes at
+/// once, so one buffer serves every device of the pool (a datagram from the node is at most 516 bytes).
+std::array<uint8_t, 2048>& rx_buffer() {
+  thread_local std::array<uint8_t, 2048> buf;
+  return buf;
+}
+
+/// The pool's poll ticker, one per io_context (an Asio service): every kPollPeriod it polls every device that joined
+/// it, in the order they joined. A device leaves by stop(); one leaving while the others are polled is skipped. The
+/// timer runs only while a device is joined, so io_context::run() returns once every device stopped.
+class PollService : public boost::asio::io_context::service {
+ public:
+  static boost::asio::io_context::id id;
+  explicit PollService(boost::asio::io_context& io) : boost::asio::io_context::service(io), timer_(io) {}
+
+  void add(std::function<void()>* poll) {
+    polls_.push_back(poll);
+    if (!armed_ && !polling_) arm();  // while polling, the round's end arms the next one
+  }
+  void remove(std::function<void()>* poll) {
+    for (auto& p : polls_)
+      if (p == poll) {
+        p = nullptr;
+        holes_++;
+      }
+    if (!polling_) compact();
+  }
+
+ private:
+  void shutdown() override {
+    polls_.clear();
+    holes_ = 0;
+  }
+  void compact() {
+    if (holes_ == 0) return;
+    std::erase(polls_, nullptr);
+    holes_ = 0;
+    if (polls_.empty()) {
+      timer_.cancel();
+      armed_ = false;
+    }
+  }
+  void arm() {
+    armed_ = true;
+    timer_.expires_after(kPollPeriod);
+    timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;  // cancelled: compact() or shutdown() already said so
+      armed_ = false;
+      polling_ = true;
+      for (size_t i = 0; i < polls_.size(); i++)  // a device joining meanwhile is appended and polled too
+        if (polls_[i]) (*polls_[i])();
+      polling_ = false;
+      compact();
+      if (!polls_.empty()) arm();
+    });
+  }
+
+  boost::asio::steady_timer timer_;
+  std::vector<std::function<void()>*> polls_;
+  size_t holes_ = 0;
+  bool armed_ = false, polling_ = false;
+};
+
+boost::asio::io_context::id PollService::id;
 
 }  // namespace
 
@@ -26,7 +93,6 @@ DeviceRuntime::DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const
       source_("emu:" + spec_.name),
       clock_(clock ? *clock : steady_),
       wdt_(clock_, profile_.wdt_timeout_ms),
-      poll_timer_(io),
       release_timer_(io) {
   cfg_.name = spec_.name.c_str();
   cfg_.model = profile_.model.c_str();
@@ -42,7 +108,8 @@ DeviceRuntime::DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const
   port_ctx_.send = &DeviceRuntime::on_send;
   port_ctx_.log = &DeviceRuntime::on_log;
   port_ctx_.user = this;
-  port_ctx_.kind = IOTW_LINK_SERIAL;
+  // A UDP link carries one frame per datagram (payload + CRC-32); a serial link COBS frames.
+  port_ctx_.kind = spec_.trust_node_udp.empty() ? IOTW_LINK_SERIAL : IOTW_LINK_DATAGRAM;
   if (spec_.links.size() > 1) {  // a trust-node mesh: the firmware picks the link (docs/protocol.md §6)
     if (spec_.links.size() > 255) throw std::invalid_argument(spec_.name + ": at most 255 links");
     port_ctx_.node_count = static_cast<uint8_t>(spec_.links.size());
@@ -98,10 +165,13 @@ void DeviceRuntime::begin_boot() {
   cpu_free_us_ = now_us() + static_cast<uint64_t>(profile_.boot_ms) * 1000;
 }
 
-void DeviceRuntime::write_link(size_t node, const uint8_t* bytes, size_t len) {
-  if (node >= links_.size()) return;
+bool DeviceRuntime::write_link(size_t node, const uint8_t* bytes, size_t len) {
+  if (node >= links_.size()) return false;
+  Link& l = *links_[node];
   boost::system::error_code ec;
-  boost::asio::write(links_[node]->sd, boost::asio::buffer(bytes, len), ec);
+  if (l.datagram()) return l.udp.send(boost::asio::buffer(bytes, len), 0, ec) == len && !ec;
+  boost::asio::write(l.sd, boost::asio::buffer(bytes, len), ec);
+  return !ec;
 }
 
 void DeviceRuntime::release_held() {
@@ -188,7 +258,8 @@ void DeviceRuntime::start() {
   std::string banner;
   for (const auto& line : profile_.boot_banner) banner += line + "\n";
   nlohmann::json fields{{"text", banner}, {"model", profile_.model}, {"chip", profile_.chip}, {"cpu_mhz", profile_.cpu_mhz},
-                        {"boot_ms", profile_.boot_ms}, {"ed25519_sign_us", profile_.ed25519_sign_us()}, {"link", spec_.link}};
+                        {"boot_ms", profile_.boot_ms}, {"ed25519_sign_us", profile_.ed25519_sign_us()},
+                        {"link", spec_.trust_node_udp.empty() ? spec_.link : "udp:" + spec_.trust_node_udp}};
   if (spec_.links.size() > 1) fields["links"] = spec_.links;
   log_.emit(source_, "boot_banner", std::move(fields));
   links_.clear();
@@ -197,6 +268,17 @@ void DeviceRuntime::start() {
     const int fd = ::dup(spec_.link_fd);
     if (fd < 0) throw std::runtime_error(spec_.name + ": cannot use its UART: " + std::strerror(errno));
     links_.push_back(std::make_unique<Link>(io_, fd, spec_.link));
+  } else if (!spec_.trust_node_udp.empty()) {  // the module's Wi-Fi UDP socket, connected to the trust node
+    namespace ip = boost::asio::ip;
+    const auto [host, port] = parse_host_port(spec_.trust_node_udp);
+    ip::udp::socket s(io_);
+    boost::system::error_code ec;
+    const ip::address_v4 addr = ip::make_address_v4(host, ec);
+    if (!ec) s.open(ip::udp::v4(), ec);
+    if (!ec) s.connect(ip::udp::endpoint(addr, port), ec);  // an ephemeral local port; only the node is heard
+    if (ec)
+      throw std::runtime_error(spec_.name + ": cannot open its UDP socket to " + spec_.trust_node_udp + ": " + ec.message());
+    links_.push_back(std::make_unique<Link>(io_, std::move(s), "udp:" + spec_.trust_node_udp));
   } else {
     for (const std::string& path : spec_.links.empty() ? std::vector<std::string>{spec_.link} : spec_.links)
       links_.push_back(std::make_unique<Link>(io_, open_serial_link(path, spec_.baud), path));
@@ -240,13 +322,14 @@ int64_t DeviceRuntime::report_usage(uint64_t energy_mwh, uint32_t on_seconds, ui
 void DeviceRuntime::stop() {
   running_ = false;
   powered_ = false;
-  poll_timer_.cancel();
+  disarm_poll();
   release_timer_.cancel();
   held_.clear();
   for (auto& l : links_) {
     boost::system::error_code ec;
     l->retry.cancel();
     l->sd.close(ec);
+    l->udp.close(ec);
   }
   links_.clear();
 }
@@ -254,11 +337,8 @@ void DeviceRuntime::stop() {
 int DeviceRuntime::on_send(void* user, const uint8_t* bytes, size_t len) {
   auto* self = static_cast<DeviceRuntime*>(user);
   if (self->node_ >= self->links_.size()) return -1;
-  if (self->held_.empty() && self->now_us() >= self->cpu_free_us_) {  // the CPU is idle: out at once
-    boost::system::error_code ec;
-    boost::asio::write(self->links_[self->node_]->sd, boost::asio::buffer(bytes, len), ec);
-    return ec ? -1 : 0;
-  }
+  if (self->held_.empty() && self->now_us() >= self->cpu_free_us_)  // the CPU is idle: out at once
+    return self->write_link(self->node_, bytes, len) ? 0 : -1;
   // Still booting or still computing (a signature): the frame leaves when the CPU is done, after those before it.
   const bool was_empty = self->held_.empty();
   self->held_.push_back({self->cpu_free_us_, self->node_, std::vector<uint8_t>(bytes, bytes + len)});
@@ -282,9 +362,15 @@ void DeviceRuntime::on_select_node(void* user, uint8_t index, const char* reason
 void DeviceRuntime::read_some(size_t i) {
   if (!running_ || i >= links_.size()) return;
   Link& l = *links_[i];
-  l.sd.async_read_some(boost::asio::buffer(l.rx), [this, i, &l](boost::system::error_code ec, size_t n) {
-    if (!running_) return;
-    if (ec) {  // EIO while the other end of the PTY is closed: wait and read again
+  auto on_readable = [this, i, &l](boost::system::error_code ec) {
+    if (ec == boost::asio::error::operation_aborted || !running_) return;
+    // Readable: the read returns at once (a datagram, or what the serial link holds; EIO while the PTY's other end
+    // is closed, ECONNREFUSED while nothing listens on the node's UDP port).
+    size_t n = 0;
+    if (!ec)
+      n = l.datagram() ? l.udp.receive(boost::asio::buffer(rx_buffer()), 0, ec)
+                       : l.sd.read_some(boost::asio::buffer(rx_buffer()), ec);
+    if (ec) {  // wait and read again
       l.retry.expires_after(kReadRetry);
       l.retry.async_wait([this, i](boost::system::error_code e) {
         if (!e) read_some(i);
@@ -293,23 +379,31 @@ void DeviceRuntime::read_some(size_t i) {
     }
     // An unpowered (or hung) firmware hears nothing; nor does it hear a trust node it is not talking to.
     if (powered_ && !hung_ && i == node_) {
-      iotw_fw_on_rx(&fw_, l.rx.data(), n);
+      iotw_fw_on_rx(&fw_, rx_buffer().data(), n);
       // The firmware panicked (behaviour reset_on_garbage): its panic handler restarts the chip, a software reset.
       if (state() == IOTW_FW_OFF) reset_to(profile_.sw_reset, profile_.sw_reset_banner, "panic");
     }
     note_state();
     read_some(i);
-  });
+  };
+  if (l.datagram()) l.udp.async_wait(boost::asio::ip::udp::socket::wait_read, std::move(on_readable));
+  else l.sd.async_wait(boost::asio::posix::stream_descriptor::wait_read, std::move(on_readable));
 }
 
 void DeviceRuntime::arm_poll() {
-  poll_timer_.expires_after(kPollPeriod);
-  poll_timer_.async_wait([this](boost::system::error_code ec) {
-    if (ec || !running_) return;
+  if (poll_) return;
+  poll_ = [this] {
+    if (!running_) return;
     tick();
     note_state();
-    arm_poll();
-  });
+  };
+  boost::asio::use_service<PollService>(io_).add(&poll_);
+}
+
+void DeviceRuntime::disarm_poll() {
+  if (!poll_) return;
+  boost::asio::use_service<PollService>(io_).remove(&poll_);
+  poll_ = nullptr;
 }
 
 void DeviceRuntime::note_state() {

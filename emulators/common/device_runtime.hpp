@@ -1,9 +1,12 @@
-// Runs one firmware_stub core on a Boost.Asio loop: the device's UART is a serial link (PTY or tty),
-// its flash is an NVS directory (ports/host), its console goes to the event stream.
+// Runs one firmware_stub core on a Boost.Asio loop: the device's link is its UART on a serial link (PTY or tty),
+// or, for a SoC module given trust_node_udp, its Wi-Fi UDP socket (a host UDP socket connected to the trust node's
+// [udp] endpoint; one firmware frame per datagram); its flash is an NVS directory (ports/host), its console goes to
+// the event stream.
 #pragma once
 #include <array>
 #include <boost/asio.hpp>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -58,7 +61,9 @@ struct DeviceSpec {
   // AT mode (docs/emulators.md "AT mode"): an appliance MCU drives the module (model esp8266 | esp32 |
   // rtl8710 | rtl8195) over its UART; the module's UDP socket reaches the trust node.
   std::string mode = "soc";         ///< "soc" (firmware on the module, serial link) | "at"
-  std::string trust_node_udp;       ///< at: the trust node's UDP endpoint "127.x.y.z:PORT"; tap: "A.B.C.D:PORT"
+  /// at: the trust node's UDP endpoint "127.x.y.z:PORT"; tap, and a SoC module over UDP (esp8266/esp32 without
+  /// `link`: the module's Wi-Fi UDP socket, a host UDP socket here): "A.B.C.D:PORT"
+  std::string trust_node_udp;
   std::string trust_node_tcp;       ///< at, instead of trust_node_udp: the trust node's [tcp] endpoint "127.x.y.z:PORT"
   // SoC mode over TAP (docs/emulators.md "TAP mode"; esp_wifi/tap_module.hpp): lwIP on a Linux TAP interface.
   std::string tap;                  ///< the TAP interface name ("" = not a TAP module); then no `link`
@@ -85,6 +90,7 @@ class DeviceRuntime {
   /// time (default: a steady clock); the firmware and the watchdog read the device's own SkewedClock over it.
   DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const ChipProfile& profile, EventLog& log,
                 const Clock* clock = nullptr);
+  ~DeviceRuntime() { disarm_poll(); }
   DeviceRuntime(const DeviceRuntime&) = delete;
   DeviceRuntime& operator=(const DeviceRuntime&) = delete;
 
@@ -119,7 +125,7 @@ class DeviceRuntime {
   void skew_clock(int64_t offset_ms, double ppm);
   /// {device_ms, true_ms, drift_ms, ppm, uptime_ms}: uptime_ms is what the next Heartbeat carries.
   nlohmann::json clock_json() const;
-  /// One step of the chip's housekeeping: the watchdog, then (unless hung) the firmware's timers. The poll timer
+  /// One step of the chip's housekeeping: the watchdog, then (unless hung) the firmware's timers. The pool's poll ticker
   /// calls it every 20 ms; tests call it directly.
   void tick();
 
@@ -162,12 +168,17 @@ class DeviceRuntime {
   void begin_boot();
   /// Writes the held frames that are due; arms the release timer for the next one.
   void release_held();
-  /// Writes to the link of trust node `node` (a frame goes to the node it was sent to, also when it left late).
-  void write_link(size_t node, const uint8_t* bytes, size_t len);
+  /// Writes to the link of trust node `node` (a frame goes to the node it was sent to, also when it left late): a
+  /// serial link's bytes, or one datagram. False when the link refused it.
+  bool write_link(size_t node, const uint8_t* bytes, size_t len);
   void reset_to(uint32_t reason, const std::vector<std::string>& banner, const char* cause);
   /// Reads link i (0 .. links_.size() - 1); only the selected node's bytes reach the firmware.
   void read_some(size_t i);
+  /// Joins (or leaves) the pool's one poll ticker (PollService in device_runtime.cpp): every 20 ms it calls tick()
+  /// and note_state() of every running device of the io_context, so a pool of 10,000 devices arms one timer per
+  /// period instead of 10,000.
   void arm_poll();
+  void disarm_poll();
   void note_state();
 
   boost::asio::io_context& io_;
@@ -178,18 +189,22 @@ class DeviceRuntime {
   SteadyClock steady_;        ///< the default pool clock
   SkewedClock clock_;         ///< the device's own clock (firmware now_ms, watchdog)
   Watchdog wdt_;
-  /// The device's UART to one trust node.
+  /// The device's link to one trust node: its UART (a serial fd) or its UDP socket. No receive buffer of its own:
+  /// a read waits for readability, then reads into the pool thread's one buffer, which the firmware consumes at once.
   struct Link {
-    Link(boost::asio::io_context& io, int fd, std::string path) : sd(io, fd), retry(io), path(std::move(path)) {}
-    boost::asio::posix::stream_descriptor sd;
+    Link(boost::asio::io_context& io, int fd, std::string path) : sd(io, fd), udp(io), retry(io), path(std::move(path)) {}
+    Link(boost::asio::io_context& io, boost::asio::ip::udp::socket s, std::string path)
+        : sd(io), udp(std::move(s)), retry(io), path(std::move(path)) {}
+    bool datagram() const { return udp.is_open(); }
+    boost::asio::posix::stream_descriptor sd;  ///< serial (open unless datagram())
+    boost::asio::ip::udp::socket udp;          ///< datagram: connected to the trust node's [udp] endpoint
     boost::asio::steady_timer retry;  ///< read again after an error (EIO while the PTY's other end is closed)
-    std::array<uint8_t, 512> rx{};
-    std::string path;
+    std::string path;                 ///< the serial path, or "udp:A.B.C.D:PORT"
   };
-  std::vector<std::unique_ptr<Link>> links_;  ///< one per trust node (spec links), or the one `link`
+  std::vector<std::unique_ptr<Link>> links_;  ///< one per trust node (spec links), or the one `link` / UDP socket
   size_t node_ = 0;                           ///< the selected trust node (index into links_)
-  boost::asio::steady_timer poll_timer_;
   boost::asio::steady_timer release_timer_;
+  std::function<void()> poll_;  ///< what the pool's poll ticker calls every 20 ms; empty while not joined
   struct HeldFrame {
     uint64_t due_us;  ///< device-clock µs
     size_t node;      ///< the trust node it was sent to

@@ -1,5 +1,6 @@
 #include "pool_config.hpp"
 
+#include <algorithm>
 #include <set>
 #include <toml++/toml.h>
 
@@ -163,7 +164,8 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
   } catch (const toml::parse_error& e) {
     fail(file, e.source(), std::string(e.description()));
   }
-  check_keys(file, root, {"events", "node_pubkey", "access_point", "device", "control", "collusion"}, "the pool file");
+  check_keys(file, root, {"events", "node_pubkey", "access_point", "device", "control", "collusion", "start_spread_ms"},
+             "the pool file");
   uint32_t collusion_witnesses = 0;  // [collusion]: the colluding group's knowledge (collude_all_slots devices)
   uint64_t collusion_window_ms = 50;
   if (const toml::node* c = root.get("collusion")) {
@@ -176,6 +178,7 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
   PoolConfig cfg;
   cfg.events = get_string(file, root, "events", false, "");
   cfg.control = get_string(file, root, "control", false, "");
+  cfg.start_spread_ms = static_cast<uint32_t>(get_int(file, root, "start_spread_ms", 0, 600000, 0));
   if (const toml::node* pk = root.get("node_pubkey")) {
     const auto key = from_hex<32>(get_string(file, root, "node_pubkey", false, ""), HexCase::any);
     if (!key)
@@ -269,15 +272,33 @@ PoolConfig load_pool_config(const std::filesystem::path& file) {
     } else {
       for (const char* key : {"ip", "mac"})
         if (t->contains(key)) fail(file, t->get(key)->source(), std::string("'") + key + "' applies only to a TAP module (tap = \"...\")");
-      for (const char* key : {"trust_node_udp", "trust_node_tcp"})
-        if (t->contains(key)) fail(file, t->get(key)->source(), std::string("'") + key + "' applies only to mode = \"at\"");
-      read_links(file, *t, d);
+      if (t->contains("trust_node_tcp"))
+        fail(file, t->get("trust_node_tcp")->source(), "'trust_node_tcp' applies only to mode = \"at\"");
+      if (const toml::node* udp = t->get("trust_node_udp")) {  // a SoC module over UDP: its Wi-Fi socket, no UART
+        const auto& socs = serial_soc_models();
+        if (std::find(socs.begin(), socs.end(), d.model) == socs.end())
+          fail(file, udp->source(), "'trust_node_udp' applies to mode = \"at\", a TAP module, or a SoC module (model "
+                                    "esp8266 | esp32) reaching the trust node over UDP; not to model '" + d.model + "'");
+        for (const char* key : {"link", "links"})
+          if (t->contains(key))
+            fail(file, t->get(key)->source(), std::string("'") + key + "' and 'trust_node_udp' exclude each other (a SoC "
+                                              "module reaches its trust node over its serial link or over UDP)");
+        d.trust_node_udp = get_string(file, *t, "trust_node_udp", true, "");
+        try {
+          const auto [host, port] = parse_host_port(d.trust_node_udp);
+          if (port == 0) throw std::invalid_argument("port must be 1..65535");
+        } catch (const std::exception& e) {
+          fail(file, udp->source(), std::string("'trust_node_udp': ") + e.what());
+        }
+      } else {
+        read_links(file, *t, d);
+      }
     }
     d.nvs_dir = get_string(file, *t, "nvs_dir", true, "");
     d.behaviour = get_string(file, *t, "behaviour", false, "honest");
     if (t->contains("behaviour")) {
       check_one_of(file, *t, "behaviour", d.behaviour, device_behaviours());
-      const bool firmware = d.mode == "at" || !d.tap.empty() || !d.link.empty();
+      const bool firmware = d.mode == "at" || !d.tap.empty() || !d.link.empty() || !d.trust_node_udp.empty();
       if (const std::string why = behaviour_mismatch(d.behaviour, d.model, d.tap.empty() ? d.mode : "tap", firmware);
           !why.empty())
         fail(file, t->get("behaviour")->source(), why);

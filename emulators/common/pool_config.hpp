@@ -19,6 +19,9 @@ struct PoolConfig {
   AccessPoint access_point;         ///< [access_point]: the simulated AP every AT-mode module joins
   /// node_pubkey (64 hex, top level): the trust node's public key, copied into every device (light verification)
   std::optional<std::array<uint8_t, 32>> node_pubkey;
+  /// start_spread_ms (top level, 0..600000): the devices start evenly spread over this many ms, in the file's order
+  /// (a building's devices powering on over a minute rather than in one millisecond); 0 = all at once.
+  uint32_t start_spread_ms = 0;
 };
 
 /// Thrown by load_pool_config; what() is "FILE:LINE:COL: message" naming the allowed keys or values.

@@ -1,5 +1,6 @@
 #include "esp_wifi/at_appliance.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
@@ -12,7 +13,15 @@
 namespace iotw::emu {
 
 namespace {
-constexpr auto kStep = std::chrono::milliseconds(2);  // UART / engine / driver / firmware step
+constexpr uint64_t kStepNs = 2'000'000;       // UART / engine / driver / firmware step while anything is in flight
+constexpr uint64_t kIdleStepNs = 20'000'000;  // the longest gap between steps (the firmware's timers)
+
+/// The pool thread's receive buffer: a socket reads into it only once readable, and its bytes go to the engine at
+/// once, so one buffer serves every module of the pool (larger than any datagram the node sends).
+std::array<char, 2048>& rx_buffer() {
+  thread_local std::array<char, 2048> buf;
+  return buf;
+}
 
 AtModuleConfig module_config(const std::string& model, const AccessPoint& ap, const std::string& behaviour) {
   AtModuleConfig c;
@@ -24,19 +33,29 @@ AtModuleConfig module_config(const std::string& model, const AccessPoint& ap, co
 }  // namespace
 
 void UartWire::write(const uint8_t* bytes, size_t n, uint64_t now_ns) {
-  if (line_free_ns_ < now_ns) line_free_ns_ = now_ns;  // the line was idle
-  for (size_t i = 0; i < n; i++) {
-    line_free_ns_ += byte_ns_;
-    q_.emplace_back(bytes[i], line_free_ns_);
+  if (n == 0) return;
+  if (bursts_.empty() || line_free_ns_ < now_ns) {  // the line was idle: a new run starts one byte-time from now
+    if (line_free_ns_ < now_ns) line_free_ns_ = now_ns;
+    bursts_.push_back({line_free_ns_ + byte_ns_, {}});
   }
+  bursts_.back().bytes.append(reinterpret_cast<const char*>(bytes), n);
+  line_free_ns_ += n * byte_ns_;
 }
 
 std::string UartWire::take(uint64_t now_ns) {
   std::string out;
-  while (!q_.empty() && q_.front().second <= now_ns) {
-    out.push_back(static_cast<char>(q_.front().first));
-    q_.pop_front();
+  while (!bursts_.empty()) {
+    Burst& b = bursts_.front();
+    if (b.first_ns > now_ns) break;
+    const size_t due = std::min<uint64_t>(b.bytes.size(), (now_ns - b.first_ns) / byte_ns_ + 1);
+    if (due <= head_) break;
+    out.append(b.bytes, head_, due - head_);
+    head_ = due;
+    if (head_ < b.bytes.size()) break;
+    bursts_.erase(bursts_.begin());
+    head_ = 0;
   }
+  if (bursts_.empty()) std::vector<Burst>().swap(bursts_);  // an idle wire holds nothing
   return out;
 }
 
@@ -130,6 +149,7 @@ void AtAppliance::set_access_point(std::optional<int> rssi, std::optional<bool> 
   if (rssi) module_cfg_.ap.rssi = *rssi;
   if (up) module_cfg_.ap.up = *up;
   engine_->set_access_point(module_cfg_.ap, now_ns() / 1'000'000);
+  wake();
   log_.emit(source_, "ap_changed", {{"ssid", module_cfg_.ap.ssid}, {"rssi", module_cfg_.ap.rssi}, {"up", module_cfg_.ap.up}});
 }
 
@@ -137,6 +157,7 @@ void AtAppliance::stop() {
   running_ = false;
   while (!typed_.empty()) finish_typed(Typed{{}, false, spec_.name + " stopped"});
   timer_.cancel();
+  timer_due_ns_ = UINT64_MAX;
   for (auto& [id, s] : socks_) {
     boost::system::error_code ec;
     s->s.close(ec);
@@ -146,9 +167,28 @@ void AtAppliance::stop() {
 }
 
 void AtAppliance::arm() {
-  timer_.expires_after(kStep);
-  timer_.async_wait([this](boost::system::error_code ec) {
-    if (ec || !running_) return;
+  const uint64_t t = now_ns();
+  const bool driver_idle = (link_.step == IOTW_AT_READY || link_.step == IOTW_AT_WAIT) && link_.tx_count == 0;
+  if (!driver_idle || !to_module_.empty() || !to_mcu_.empty() || !typed_.empty()) return schedule(t + kStepNs);
+  uint64_t due = t + kIdleStepNs;
+  auto at_ms = [&](uint64_t ms) { due = std::min(due, std::max(t + kStepNs, ms * 1'000'000)); };
+  if (const auto d = engine_->next_deadline_ms()) at_ms(*d);
+  if (link_.step == IOTW_AT_WAIT) at_ms(link_.deadline_ms);
+  schedule(due);
+}
+
+void AtAppliance::wake() {
+  if (running_) schedule(now_ns() + kStepNs);
+}
+
+void AtAppliance::schedule(uint64_t due_ns) {
+  if (timer_due_ns_ <= due_ns) return;  // a step comes sooner already
+  timer_due_ns_ = due_ns;
+  const uint32_t gen = ++timer_gen_;
+  timer_.expires_at(std::chrono::steady_clock::time_point(std::chrono::nanoseconds(due_ns)));
+  timer_.async_wait([this, gen](boost::system::error_code ec) {
+    if (ec || !running_ || gen != timer_gen_) return;
+    timer_due_ns_ = UINT64_MAX;
     step();
     arm();
   });
@@ -202,6 +242,7 @@ void AtAppliance::type_uart(std::string text, std::function<void(const Typed&)> 
   line.done = std::move(done);
   line.queued_ms = now_ns() / 1'000'000;
   typed_.push_back(std::move(line));
+  wake();
 }
 
 void AtAppliance::finish_typed(Typed result) {
@@ -315,41 +356,48 @@ void AtAppliance::close_sock(int link) {
 }
 
 void AtAppliance::receive_tcp(int link, const std::shared_ptr<Sock>& sock) {
-  // At most 1024 bytes per read: each becomes one +IPD / [ATPR] chunk that fits the driver's buffer.
-  sock->t.async_read_some(boost::asio::buffer(sock->buf.data(), 1024),
-                          [this, link, sock](boost::system::error_code ec, size_t n) {
-                            if (ec == boost::asio::error::operation_aborted || !running_) return;
-                            auto it = socks_.find(link);
-                            if (it == socks_.end() || it->second != sock) return;  // closed meanwhile
-                            const uint64_t t = now_ns();
-                            if (ec) {  // the trust node closed the connection (or it broke)
-                              log_.emit(source_, "at_socket_closed", {{"link", link}, {"proto", "tcp"}, {"reason", ec == boost::asio::error::eof ? "eof" : ec.message()}});
-                              close_sock(link);
-                              engine_->on_remote_closed(link, t / 1'000'000);
-                            } else {
-                              engine_->on_receive(link, std::string_view(sock->buf.data(), n), host_, udp_port_, t / 1'000'000);
-                            }
-                            const std::string out = engine_->take_output();
-                            to_mcu_.write(reinterpret_cast<const uint8_t*>(out.data()), out.size(), t);
-                            if (!ec) receive_tcp(link, sock);
-                          });
+  sock->t.async_wait(boost::asio::ip::tcp::socket::wait_read, [this, link, sock](boost::system::error_code ec) {
+    if (ec == boost::asio::error::operation_aborted || !running_) return;
+    auto it = socks_.find(link);
+    if (it == socks_.end() || it->second != sock) return;  // closed meanwhile
+    // Readable: the read returns at once. At most 1024 bytes per read: each becomes one +IPD / [ATPR] chunk that
+    // fits the driver's buffer.
+    size_t n = 0;
+    if (!ec) n = sock->t.read_some(boost::asio::buffer(rx_buffer().data(), 1024), ec);
+    const uint64_t t = now_ns();
+    if (ec) {  // the trust node closed the connection (or it broke)
+      log_.emit(source_, "at_socket_closed", {{"link", link}, {"proto", "tcp"}, {"reason", ec == boost::asio::error::eof ? "eof" : ec.message()}});
+      close_sock(link);
+      engine_->on_remote_closed(link, t / 1'000'000);
+    } else {
+      engine_->on_receive(link, std::string_view(rx_buffer().data(), n), host_, udp_port_, t / 1'000'000);
+    }
+    const std::string out = engine_->take_output();
+    to_mcu_.write(reinterpret_cast<const uint8_t*>(out.data()), out.size(), t);
+    wake();
+    if (!ec) receive_tcp(link, sock);
+  });
 }
 
 void AtAppliance::receive(int link, const std::shared_ptr<Sock>& sock) {
-  sock->s.async_receive_from(boost::asio::buffer(sock->buf), sock->from,
-                             [this, link, sock](boost::system::error_code ec, size_t n) {
-                               if (ec == boost::asio::error::operation_aborted || !running_) return;
-                               auto it = socks_.find(link);
-                               if (it == socks_.end() || it->second != sock) return;  // closed meanwhile
-                               if (!ec) {
-                                 const uint64_t t = now_ns();
-                                 engine_->on_receive(link, std::string_view(sock->buf.data(), n),
-                                                     sock->from.address().to_string(), sock->from.port(), t / 1'000'000);
-                                 const std::string out = engine_->take_output();
-                                 to_mcu_.write(reinterpret_cast<const uint8_t*>(out.data()), out.size(), t);
-                               }
-                               receive(link, sock);
-                             });
+  sock->s.async_wait(boost::asio::ip::udp::socket::wait_read, [this, link, sock](boost::system::error_code ec) {
+    if (ec == boost::asio::error::operation_aborted || !running_) return;
+    auto it = socks_.find(link);
+    if (it == socks_.end() || it->second != sock) return;  // closed meanwhile
+    if (!ec) {  // readable: a datagram is queued, the read returns at once
+      boost::asio::ip::udp::endpoint from;
+      const size_t n = sock->s.receive_from(boost::asio::buffer(rx_buffer()), from, 0, ec);
+      if (!ec) {
+        const uint64_t t = now_ns();
+        engine_->on_receive(link, std::string_view(rx_buffer().data(), n), from.address().to_string(), from.port(),
+                            t / 1'000'000);
+        const std::string out = engine_->take_output();
+        to_mcu_.write(reinterpret_cast<const uint8_t*>(out.data()), out.size(), t);
+        wake();
+      }
+    }
+    receive(link, sock);
+  });
 }
 
 int AtAppliance::on_send(void* user, const uint8_t* bytes, size_t len) {

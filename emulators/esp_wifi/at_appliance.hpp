@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/device.hpp"
 #include "common/device_runtime.hpp"
@@ -28,21 +29,28 @@ extern "C" {
 namespace iotw::emu {
 
 /// One direction of a UART line in memory: bytes leave the sender at once and reach the receiver one
-/// byte-time (10 bits, 8N1) apart, in order.
+/// byte-time (10 bits, 8N1) apart, in order. Bytes written while the line is still busy follow the ones before
+/// them back to back, so the wire keeps runs ("bursts") of bytes with the arrival time of each run's first byte
+/// rather than a time per byte: an idle wire holds no heap memory (10,000 devices in one pool, issue 17).
 class UartWire {
  public:
   explicit UartWire(int baud) : byte_ns_(10'000'000'000ULL / static_cast<uint64_t>(baud)) {}
   void write(const uint8_t* bytes, size_t n, uint64_t now_ns);
   /// Bytes whose stop bit has passed by now_ns.
   std::string take(uint64_t now_ns);
-  bool empty() const { return q_.empty(); }
+  bool empty() const { return bursts_.empty(); }
   /// When the next byte arrives (only when !empty()).
-  uint64_t next_ns() const { return q_.front().second; }
+  uint64_t next_ns() const { return bursts_.front().first_ns + head_ * byte_ns_; }
 
  private:
+  struct Burst {
+    uint64_t first_ns;  ///< arrival of bytes[0]; bytes[i] arrives i byte-times later
+    std::string bytes;
+  };
   uint64_t byte_ns_;
-  uint64_t line_free_ns_ = 0;
-  std::deque<std::pair<uint8_t, uint64_t>> q_;
+  uint64_t line_free_ns_ = 0;  ///< when the last byte written so far has arrived
+  std::vector<Burst> bursts_;  ///< in order; released (capacity too) when the wire drains
+  size_t head_ = 0;            ///< bytes of bursts_.front() already taken
 };
 
 class AtAppliance : public Device {
@@ -101,13 +109,14 @@ class AtAppliance : public Device {
   std::string refusal_hint(const std::string& cmd) const override;
 
  private:
+  /// A socket of the module. No receive buffer of its own: it waits for readability and then reads
+  /// (non-blocking) into the pool thread's one receive buffer, which the bytes leave at once (into the engine).
   struct Sock {
     explicit Sock(boost::asio::io_context& io) : s(io), t(io) {}
     bool tcp = false;
     boost::asio::ip::udp::socket s;  ///< !tcp
     boost::asio::ip::tcp::socket t;  ///< tcp: connected to the trust node's [tcp] port
-    boost::asio::ip::udp::endpoint remote, from;
-    std::array<char, 2048> buf{};
+    boost::asio::ip::udp::endpoint remote;
   };
 
   static int on_send(void* user, const uint8_t* bytes, size_t len);
@@ -116,7 +125,14 @@ class AtAppliance : public Device {
   static void on_datagram(void* user, const uint8_t* bytes, size_t len);
   static void on_link_event(void* user, const char* event);
 
+  /// Schedules the next step: kStep (2 ms) while anything is in flight (UART bytes, an AT command, a typed
+  /// line), else at the next deadline of the engine or the driver, at most kIdleStep (20 ms: the firmware's own
+  /// timers, as the SoC runtime's poll) away.
   void arm();
+  /// Something arrived from outside a step (a datagram, a typed line, an AP change): step within kStep.
+  void wake();
+  /// Arms the step timer for due_ns (steady clock) unless it is already armed earlier.
+  void schedule(uint64_t due_ns);
   void step();
   void perform(const AtAction& a, uint64_t now_ms);
   void receive(int link, const std::shared_ptr<Sock>& sock);
@@ -142,6 +158,8 @@ class AtAppliance : public Device {
   UartWire to_module_, to_mcu_;
   std::map<int, std::shared_ptr<Sock>> socks_;
   boost::asio::steady_timer timer_;
+  uint64_t timer_due_ns_ = UINT64_MAX;  ///< when the armed step fires (UINT64_MAX: not armed)
+  uint32_t timer_gen_ = 0;              ///< a re-armed timer's earlier wait, already completing, is ignored
   iotw_at_link link_{};
   iotw_host_port_ctx port_ctx_{};
   iotw_port port_{};

@@ -22,6 +22,27 @@ extern "C" {
 using namespace iotw::emu;
 namespace ip = boost::asio::ip;
 
+// The in-memory UART: each byte arrives one byte-time (10 bits) after the one before it; bytes written while the line
+// is busy queue behind it; a byte is never released before its stop bit; the line idles in between.
+TEST(UartWire, BytesArriveOneByteTimeApartInOrderAndQueueBehindABusyLine) {
+  UartWire w(100'000);  // 10 bits per byte: 100,000 ns per byte
+  const auto bytes = [](const char* s) { return reinterpret_cast<const uint8_t*>(s); };
+  EXPECT_TRUE(w.empty());
+  w.write(bytes("abc"), 3, 1'000'000);            // a 1 ms, the line idle: 'a' at 1.1 ms, 'b' 1.2, 'c' 1.3
+  EXPECT_EQ(w.next_ns(), 1'100'000u);
+  EXPECT_EQ(w.take(1'099'999), "");
+  EXPECT_EQ(w.take(1'200'000), "ab");
+  EXPECT_EQ(w.next_ns(), 1'300'000u);
+  w.write(bytes("de"), 2, 1'250'000);              // the line is still busy with 'c': 'd' at 1.4, 'e' at 1.5
+  EXPECT_EQ(w.take(1'450'000), "cd");
+  EXPECT_EQ(w.take(1'500'000), "e");
+  EXPECT_TRUE(w.empty());
+  w.write(bytes("f"), 1, 3'000'000);               // idle again: one byte-time from now
+  EXPECT_EQ(w.take(3'099'999), "");
+  EXPECT_EQ(w.take(9'000'000), "f");
+  EXPECT_TRUE(w.empty());
+}
+
 TEST(AtAppliance, FirmwareAttachesThroughEachModuleFamilyOverARealUdpSocket) {
   ASSERT_GE(sodium_init(), 0);
   for (const char* model : {"esp8266", "rtl8710"}) {

@@ -171,8 +171,9 @@ TEST(PoolConfig, AtModeMistakesNameTheLine) {
   EXPECT_NE(error_of("a5", head + "model = \"rtl8195\"\nlink = \"/dev/pts/1\"\n").find("runs only in AT mode"),
             std::string::npos);
   EXPECT_NE(error_of("a6", head + "mode = \"tap\"\nmodel = \"esp32\"\n").find("allowed: soc, at"), std::string::npos);
+  // a SoC module reaches its trust node over its serial link or over UDP (soc_udp_test.cpp), not both
   EXPECT_NE(error_of("a7", head + "model = \"esp32\"\nlink = \"/dev/pts/1\"\ntrust_node_udp = \"127.0.0.1:5\"\n")
-                .find("applies only to mode = \"at\""),
+                .find("'link' and 'trust_node_udp' exclude each other"),
             std::string::npos);
   EXPECT_NE(error_of("a8", "[access_point]\nssid = \"x\"\npassword = \"short\"\n" + at +
                                "model = \"esp32\"\ntrust_node_udp = \"127.0.0.1:5\"\n")
