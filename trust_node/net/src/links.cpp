@@ -248,7 +248,12 @@ void UdpLink::handle(size_t n) {
   auto it = peers_.find(from_);
   if (it == peers_.end()) {
     const std::string name = "udp:" + from_.address().to_string() + ":" + std::to_string(from_.port());
-    if (peers_.size() >= limits_.max_peers) sweep();
+    // A full table is swept for idle peers at most every idle_ms / 64: a sweep visits every peer, and a flood
+    // of new sources must not buy one per datagram (with 100,000 peers that is the io thread's whole budget).
+    if (peers_.size() >= limits_.max_peers && now >= full_sweep_at_) {
+      sweep();
+      full_sweep_at_ = now + std::chrono::milliseconds(std::max<uint64_t>(limits_.peer_idle_ms / 64, 1));
+    }
     if (peers_.size() >= limits_.max_peers) {
       ++refused_;
       host_.link_event("udp_peer_refused", {{"link", name}, {"reason", "peer_table_full"}});

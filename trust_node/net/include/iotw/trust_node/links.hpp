@@ -72,7 +72,8 @@ class SerialLink {
 
 /** The [udp] socket; each remote endpoint that sends a CRC-valid datagram becomes its own link
  *  "udp:<ip>:<port>" (a peer). The peer table is bounded (UdpLimits): a peer that has sent nothing for
- *  idle_ms is pruned (link_down; counted, no event), swept every idle_ms / 4 and whenever the table is full;
+ *  idle_ms is pruned (link_down; counted, no event), swept every idle_ms / 4 and when a new source finds the
+ *  table full (at most every idle_ms / 64);
  *  while max_peers non-idle peers exist, datagrams from a new source are dropped and counted (a
  *  "udp_peer_refused" {link, reason "peer_table_full"} link event per datagram: the owner aggregates it). */
 class UdpLink {
@@ -109,6 +110,7 @@ class UdpLink {
   UdpLimits limits_;
   boost::asio::steady_timer sweep_;
   std::map<boost::asio::ip::udp::endpoint, Peer> peers_;
+  std::chrono::steady_clock::time_point full_sweep_at_{};  ///< next sweep a new source may trigger when full
   uint64_t pruned_ = 0, refused_ = 0;
 };
 
