@@ -99,7 +99,7 @@ TEST(TrustNodeConfig, HostileInputLimitsHaveDefaultsAndRanges) {
   EXPECT_EQ(d.admission.max_in_progress, 1024u);
   EXPECT_EQ(d.admission.per_source_per_s, 5u);
   EXPECT_EQ(d.admission.per_source_burst, 20u);
-  EXPECT_EQ(d.consensus.max_heartbeats_per_s, 20'000u);
+  EXPECT_EQ(d.consensus.max_heartbeats_per_s, 10'000u);
   const NodeConfig c = parse_config(
       "[node]\ndb = \"x\"\nseed = 1\n[http]\nlisten = \"127.0.0.1:0\"\nmax_connections = 8\nheader_timeout_ms = 300\n"
       "body_timeout_ms = 400\nmax_header_bytes = 2048\nmax_body_bytes = 65536\nmax_json_depth = 5\n"

@@ -105,11 +105,11 @@ struct ConsensusConfig {
   /** Heartbeats per second the node plans for from all attached devices together (docs/trust-node.md "Many
    *  devices"): a Welcome gives a longer interval than heartbeat_interval_ms() once the attached devices at that
    *  interval would send more, up to device_timeout_ms. 0 = always heartbeat_interval_ms(). */
-  uint32_t max_heartbeats_per_s = 20'000;
+  uint32_t max_heartbeats_per_s = 10'000;
   /** The base interval sent in Welcome: device_timeout_ms / 5 (docs/protocol.md §6 "Liveness"). */
   uint32_t heartbeat_interval_ms() const { return static_cast<uint32_t>(device_timeout_ms / heartbeats_per_timeout); }
   /** The interval a Welcome gives when `attached` devices (this one included) are attached: the base interval,
-   *  stretched to attached x 1000 / max_heartbeats_per_s ms, at most device_timeout_ms. */
+   *  stretched to attached x 1000 / max_heartbeats_per_s ms (rounded up), at most device_timeout_ms. */
   uint32_t heartbeat_interval_ms(size_t attached) const {
     const uint64_t base = heartbeat_interval_ms();
     if (max_heartbeats_per_s == 0) return static_cast<uint32_t>(base);

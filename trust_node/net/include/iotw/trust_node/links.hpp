@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio.hpp>
@@ -109,7 +110,12 @@ class UdpLink {
   std::array<uint8_t, IOTW_DATAGRAM_MAX + 1> buf_{};
   UdpLimits limits_;
   boost::asio::steady_timer sweep_;
-  std::map<boost::asio::ip::udp::endpoint, Peer> peers_;
+  /** Hash of a peer's address and port (a lookup per datagram: 100,000 peers in a std::map cost a sixth of the
+   *  io thread in endpoint compares, bench/RESULTS.md). */
+  struct EndpointHash {
+    size_t operator()(const boost::asio::ip::udp::endpoint &e) const;
+  };
+  std::unordered_map<boost::asio::ip::udp::endpoint, Peer, EndpointHash> peers_;
   std::chrono::steady_clock::time_point full_sweep_at_{};  ///< next sweep a new source may trigger when full
   uint64_t pruned_ = 0, refused_ = 0;
 };
