@@ -327,7 +327,7 @@ int main(int argc, char **argv) {
       ->check(CLI::Range(0, 7));
   app.add_flag("--keep", keep, "keep the node's folder (config, db, events.jsonl) and print its path");
   app.add_option("--attach-timeout", attach_timeout, "seconds to wait for every device to attach");
-  double hellos_per_s = 5000;
+  double hellos_per_s = 2000;
   app.add_option("--hellos-per-s", hellos_per_s, "devices' first Hellos per second (then each backs off alone)")
       ->check(CLI::PositiveNumber);
   uint32_t max_heartbeats = 10000;

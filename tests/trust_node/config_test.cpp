@@ -248,6 +248,9 @@ TEST(RegistrationAdmission, RateCapsAndKnownKeys) {
   EXPECT_EQ(a.check("udp:a", false, 0, 0, 1499), V::source_rate);
   EXPECT_EQ(a.check("udp:a", false, 0, 0, 1500), V::admit) << "2 per second: one token after 500 ms";
   EXPECT_EQ(a.check("udp:c", false, 0, 3, 1500), V::in_progress_cap);
+  EXPECT_EQ(a.check("udp:c", false, 0, 3, 1500, true), V::admit)
+      << "a source whose own registration is open (its Challenge or Prove lost) may start it again";
+  EXPECT_EQ(a.check("udp:f", false, 10, 3, 1500, true), V::admit) << "its open registration is counted already";
   EXPECT_EQ(a.check("udp:d", false, 8, 2, 1500), V::device_cap) << "registered + open registrations reach 10";
   EXPECT_EQ(a.check("udp:e", true, 10, 0, 1500), V::admit) << "a known key re-attaches past the device cap";
   EXPECT_EQ(a.sources(), 5u);

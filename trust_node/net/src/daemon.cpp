@@ -337,7 +337,7 @@ class Daemon final : public CoreSink, public LinkHost {
     std::memcpy(key.data(), h.pubkey, key.size());
     const std::string name = link_name(id);
     const auto v = admission_.check(name, core_->knows_device(key), core_->device_count(),
-                                    core_->registrations_in_progress(), steady_ms());
+                                    core_->registrations_in_progress(), steady_ms(), core_->registration_open(id));
     if (v == RegistrationAdmission::Verdict::admit) return true;
     ++registrations_refused_;
     write_event("registration_refused",

@@ -226,6 +226,11 @@ class TrustNodeCore {
   size_t device_count() const { return devices_.size(); }
   bool knows_device(const Key &key) const { return devices_.count(key) > 0; }
   size_t registrations_in_progress() const { return in_progress_; }
+  /** Link has a registration open (a Challenge sent, no Prove yet). */
+  bool registration_open(uint32_t link) const {
+    auto it = sessions_.find(link);
+    return it != sessions_.end() && it->second.challenge.has_value();
+  }
   /** Selection draws its candidates (miner, witnesses) from a uniform sample of this many eligible devices when
    *  more are eligible, so a round costs the same with 100 or 100,000 devices (docs/trust-node.md "Many
    *  devices"); at or below it, from all of them. Selection::vrf picks among all claimants. */
