@@ -114,7 +114,7 @@ class DevicePool {
     uint8_t pk[32], sk[64];
     bool attached = false;
     uint32_t heartbeat_ms = 1000;
-    uint32_t backoff_ms = 500;  ///< Hello resend delay, doubled up to 8 s until welcomed
+    uint32_t backoff_ms = 1000;  ///< Hello resend delay (half of it jitter), doubled up to 30 s until welcomed
     uint64_t hb_seq = 0;
     Clock::time_point next_send{};  ///< next Hello (not attached) or Heartbeat (attached)
   };
@@ -131,8 +131,10 @@ class DevicePool {
     std::snprintf(h.body.hello.name, sizeof h.body.hello.name, "bench-%04zu", i);
     send(i, h);
     ++hellos;
-    schedule(i, now + std::chrono::milliseconds(d.backoff_ms + i % 101));  // jitter: no synchronized retries
-    d.backoff_ms = std::min<uint32_t>(2 * d.backoff_ms, 8000);
+    // Jitter (half the backoff, drawn per retry) keeps retries from synchronizing; the backoff doubles up to 30 s,
+    // so 100,000 unadmitted devices retry at a few thousand Hellos a second, not tens of thousands.
+    schedule(i, now + std::chrono::milliseconds(d.backoff_ms / 2 + randombytes_uniform(d.backoff_ms / 2 + 1)));
+    d.backoff_ms = std::min<uint32_t>(2 * d.backoff_ms, 30000);
   }
   void heartbeat(size_t i, Clock::time_point now) {
     Device &d = devs_[i];
@@ -197,7 +199,7 @@ class DevicePool {
     if (len <= 0 || iotw_msg_decode(d, static_cast<size_t>(len), &in) != 0) return;
     if (in.which_body == iotw_v1_Envelope_welcome_tag) {
       dev.attached = true;
-      dev.backoff_ms = 500;
+      dev.backoff_ms = 1000;
       if (in.body.welcome.heartbeat_interval_ms > 0) dev.heartbeat_ms = in.body.welcome.heartbeat_interval_ms;
       // The first Heartbeat right away (docs/protocol.md §6 step 6: it confirms the attachment).
       return heartbeat(i, Clock::now());
@@ -207,6 +209,10 @@ class DevicePool {
       return schedule(i, Clock::now());
     }
     if (in.which_body == iotw_v1_Envelope_challenge_tag) {
+      // Admitted: if the Prove or the Welcome is lost, the next Hello goes out soon (not after a long backoff:
+      // the node holds a registration slot until then).
+      dev.backoff_ms = 1000;
+      schedule(i, Clock::now() + std::chrono::milliseconds(1000 + randombytes_uniform(500)));
       out.which_body = iotw_v1_Envelope_prove_tag;
       std::memcpy(out.body.prove.pubkey, dev.pk, 32);
       const size_t k = iotw_sigmsg_register(in.body.challenge.nonce, dev.pk, msg);
@@ -327,7 +333,7 @@ int main(int argc, char **argv) {
       ->check(CLI::Range(0, 7));
   app.add_flag("--keep", keep, "keep the node's folder (config, db, events.jsonl) and print its path");
   app.add_option("--attach-timeout", attach_timeout, "seconds to wait for every device to attach");
-  double hellos_per_s = 2000;
+  double hellos_per_s = 1000;
   app.add_option("--hellos-per-s", hellos_per_s, "devices' first Hellos per second (then each backs off alone)")
       ->check(CLI::PositiveNumber);
   uint32_t max_heartbeats = 10000;
@@ -404,6 +410,9 @@ int main(int argc, char **argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   const double attach_s = std::chrono::duration<double>(Clock::now() - attach_t0).count();
+  const uint64_t attached_at_ms = static_cast<uint64_t>(  // wall clock, like the events' time_ms
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
   const uint64_t rss_idle_kib = proc_status_kib(pid, "VmRSS");
   const double node_cpu_attach_s = proc_cpu_s(std::to_string(pid)) - node_cpu_attach0;
 
@@ -467,10 +476,13 @@ int main(int argc, char **argv) {
   std::map<uint64_t, uint64_t> assigned;  // height -> first assignment time
   std::vector<uint64_t> lat;
   std::set<std::string> miners, witnesses_seen;
-  uint64_t detached = 0;
+  uint64_t detached = 0, detached_after_attach = 0;  // the latter: once every device had attached
   std::ifstream ev(dir / "events.jsonl");
   for (std::string line; std::getline(ev, line);) {
-    if (line.find("\"device_detached\"") != std::string::npos) ++detached;
+    if (line.find("\"device_detached\"") != std::string::npos) {
+      ++detached;
+      detached_after_attach += nlohmann::json::parse(line)["time_ms"].get<uint64_t>() >= attached_at_ms;
+    }
     if (line.find("\"witness_requested\"") != std::string::npos)
       witnesses_seen.insert(nlohmann::json::parse(line)["fields"]["witness"].get<std::string>());
     if (line.find("\"assignment_sent\"") == std::string::npos && line.find("\"block_finalized\"") == std::string::npos)
@@ -498,6 +510,7 @@ int main(int argc, char **argv) {
                               {"attach_s", attach_s},
                               {"devices_attached_end", attached_end},
                               {"device_detached_events", detached},
+                              {"device_detached_after_attach", detached_after_attach},
                               {"node_cpu_attach_s", node_cpu_attach_s},
                               {"node_rss_kib_base", rss_base_kib},
                               {"node_bytes_per_device",
