@@ -332,8 +332,8 @@ def bench_devices():
             f"{gone} detached ({r['device_detached_events']} while attaching), {n(r['blocks'])} blocks; "
             f"attach {r['attach_s']:.0f} s; "
             f"node {r['node_rss_kib_end'] / 1024:.0f} MiB RSS, {n(r['node_bytes_per_device'])} B per device; "
-            f"node CPU {r['node_cpu_s'] / r['seconds']:.2f} cores", n(held), "goal 100,000", f"{held / 1e5:.2f}",
-            "≥ 100,000", "PASS" if held >= 100000 else "SHORT", "devices")
+            f"node CPU {r['node_cpu_s'] / r['seconds']:.2f} cores; value: devices held ≥ 60 s with none detached",
+            n(held), "goal 100,000", f"{held / 1e5:.2f}", "≥ 100,000", "PASS" if held >= 100000 else "SHORT", "devices")
     row("memory per emulated device in a real-time pool at 10,000 devices, beyond the process baseline", "—", "—",
         "—", "≤ 8 KiB", why, "devices")
 
