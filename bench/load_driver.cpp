@@ -2,12 +2,13 @@
 // real Ed25519 keys, submits hash-only transactions through POST /v1/transactions/batch for S seconds, and
 // prints finalized tx/s, blocks/s and p50/p99 block finalization latency (assignment_sent -> block_finalized
 // in the node's events). Example: iotw_load_driver --node build/bin/iotw-trust-node --seconds 10
-// Devices resend Hello until welcomed (a burst of 1,000 Hellos can overflow the node's UDP receive buffer)
+// Devices (class DevicePool: one socket, a loopback source address each) resend Hello with backoff until welcomed
 // and heartbeat at the Welcome's interval, so idle devices of a large pool stay attached.
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <queue>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -42,68 +44,187 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct Device {
-  int fd = -1;
-  uint8_t pk[32], sk[64];
-  char name[32] = {};
-  bool attached = false;
-  uint32_t heartbeat_ms = 1000;
-  uint64_t hb_seq = 0;
-  Clock::time_point next_send{};  ///< next Hello (not attached) or Heartbeat (attached)
-  void hello() {
+/** The driver's devices: one UDP socket for all of them, each device its own loopback source address
+ *  (127.1.0.0 + index, set per datagram with IP_PKTINFO; the node's answers are routed back by their
+ *  destination address), so the node sees N distinct UDP peers while the driver holds one descriptor
+ *  (RLIMIT_NOFILE here is 20,000 and cannot be raised; 127.0.0.0/8 is all local on Linux). Each device has its
+ *  own Ed25519 key, resends Hello with backoff until welcomed, heartbeats at its Welcome's interval and answers
+ *  Challenge, Assignment and WitnessRequest honestly. One thread; timers in a heap, so the cost is per
+ *  datagram, not per device per loop. */
+class DevicePool {
+ public:
+  static constexpr uint32_t base_addr = 0x7F010000;  // 127.1.0.0
+
+  DevicePool(size_t n, uint16_t node_port, double hellos_per_s) : devs_(n) {
+    fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    // Only loopback traffic reaches it (needs CAP_NET_RAW; without it the source check below still applies).
+    if (setsockopt(fd_, SOL_SOCKET, SO_BINDTODEVICE, "lo", 3) != 0) std::perror("load driver: SO_BINDTODEVICE lo");
+    const int on = 1, buf = 4 << 20;
+    setsockopt(fd_, IPPROTO_IP, IP_PKTINFO, &on, sizeof on);
+    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+    setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+    sockaddr_in any{};
+    any.sin_family = AF_INET;
+    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr *>(&any), sizeof any) != 0)
+      throw std::runtime_error(std::string("device socket: ") + std::strerror(errno));
+    node_.sin_family = AF_INET;
+    node_.sin_port = htons(node_port);
+    node_.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (Device &d : devs_) crypto_sign_keypair(d.pk, d.sk);
+    const auto t0 = Clock::now();
+    for (size_t i = 0; i < n; ++i) {
+      // First Hellos paced at hellos_per_s; then each device backs off on its own until welcomed.
+      schedule(i, t0 + std::chrono::microseconds(static_cast<int64_t>(1e6 * static_cast<double>(i) / hellos_per_s)));
+    }
+  }
+  ~DevicePool() { close(fd_); }
+
+  /** Receives what is queued, sends what is due; waits at most 5 ms. */
+  void step() {
+    const auto now0 = Clock::now();
+    int wait_ms = 5;
+    if (!due_.empty())
+      wait_ms = static_cast<int>(std::clamp<int64_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(due_.top().first - now0).count(), 0, 5));
+    pollfd p{fd_, POLLIN, 0};
+    poll(&p, 1, wait_ms);
+    for (int k = 0; k < 4096 && receive(); ++k) {
+    }
+    const auto now = Clock::now();
+    while (!due_.empty() && due_.top().first <= now) {
+      const auto [at, i] = due_.top();
+      due_.pop();
+      Device &d = devs_[i];
+      if (at != d.next_send) continue;  // rescheduled since
+      if (d.attached) heartbeat(i, now);
+      else hello(i, now);
+    }
+  }
+  size_t attached() const {
+    return static_cast<size_t>(std::count_if(devs_.begin(), devs_.end(), [](const Device &d) { return d.attached; }));
+  }
+  uint32_t max_heartbeat_ms() const {
+    uint32_t m = 0;
+    for (const Device &d : devs_) m = std::max(m, d.heartbeat_ms);
+    return m;
+  }
+  uint64_t heartbeats = 0, hellos = 0, results = 0, attestations = 0, sends_failed = 0;
+
+ private:
+  struct Device {
+    uint8_t pk[32], sk[64];
+    bool attached = false;
+    uint32_t heartbeat_ms = 1000;
+    uint32_t backoff_ms = 1000;  ///< Hello resend delay (half of it jitter), doubled up to 30 s until welcomed
+    uint64_t hb_seq = 0;
+    Clock::time_point next_send{};  ///< next Hello (not attached) or Heartbeat (attached)
+  };
+  void schedule(size_t i, Clock::time_point at) {
+    devs_[i].next_send = at;
+    due_.emplace(at, static_cast<uint32_t>(i));
+  }
+  void hello(size_t i, Clock::time_point now) {
+    Device &d = devs_[i];
     iotw_v1_Envelope h = iotw_v1_Envelope_init_zero;
     h.which_body = iotw_v1_Envelope_hello_tag;
-    std::memcpy(h.body.hello.pubkey, pk, 32);
+    std::memcpy(h.body.hello.pubkey, d.pk, 32);
     std::snprintf(h.body.hello.model, sizeof h.body.hello.model, "bench");
-    std::snprintf(h.body.hello.name, sizeof h.body.hello.name, "%s", name);
-    send(h);
-    next_send = Clock::now() + std::chrono::milliseconds(500);
+    std::snprintf(h.body.hello.name, sizeof h.body.hello.name, "bench-%04zu", i);
+    send(i, h);
+    ++hellos;
+    // Jitter (half the backoff, drawn per retry) keeps retries from synchronizing; the backoff doubles up to 30 s,
+    // so 100,000 unadmitted devices retry at a few thousand Hellos a second, not tens of thousands.
+    schedule(i, now + std::chrono::milliseconds(d.backoff_ms / 2 + randombytes_uniform(d.backoff_ms / 2 + 1)));
+    d.backoff_ms = std::min<uint32_t>(2 * d.backoff_ms, 30000);
   }
-  void heartbeat() {
+  void heartbeat(size_t i, Clock::time_point now) {
+    Device &d = devs_[i];
     iotw_v1_Envelope h = iotw_v1_Envelope_init_zero;
     h.which_body = iotw_v1_Envelope_heartbeat_tag;
-    h.body.heartbeat.seq = ++hb_seq;
-    send(h);
-    next_send = Clock::now() + std::chrono::milliseconds(heartbeat_ms);
+    h.body.heartbeat.seq = ++d.hb_seq;
+    send(i, h);
+    ++heartbeats;
+    schedule(i, now + std::chrono::milliseconds(d.heartbeat_ms));
   }
-  void due() {
-    if (Clock::now() < next_send) return;
-    if (attached) heartbeat();
-    else hello();
-  }
-  void send(const iotw_v1_Envelope &e) {
+  void send(size_t i, const iotw_v1_Envelope &e) {
     uint8_t p[IOTW_FRAME_MAX_PAYLOAD], d[IOTW_DATAGRAM_MAX];
     const size_t n = iotw_msg_encode(&e, p, sizeof p);
-    ::send(fd, d, iotw_datagram_encode(p, n, d, sizeof d), 0);
+    iovec iov{d, iotw_datagram_encode(p, n, d, sizeof d)};
+    alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(in_pktinfo))] = {};
+    msghdr m{};
+    m.msg_name = &node_;
+    m.msg_namelen = sizeof node_;
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = ctl;
+    m.msg_controllen = sizeof ctl;
+    cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
+    in_pktinfo pi{};
+    pi.ipi_spec_dst.s_addr = htonl(base_addr + static_cast<uint32_t>(i));  // this device's source address
+    std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
+    if (sendmsg(fd_, &m, 0) < 0) ++sends_failed;  // a full buffer is a lost datagram, as on a real network
   }
-  void on_readable() {
-    uint8_t d[IOTW_DATAGRAM_MAX + 1], msg[IOTW_SIG_MSG_MAX];
-    const ssize_t n = recv(fd, d, sizeof d, 0);
-    const long len = n > 0 ? iotw_datagram_check(d, static_cast<size_t>(n)) : -1;
+  /** One datagram, if any: dispatched to the device it was addressed to. */
+  bool receive() {
+    uint8_t d[IOTW_DATAGRAM_MAX + 1];
+    alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(in_pktinfo))];
+    sockaddr_in from{};
+    iovec iov{d, sizeof d};
+    msghdr m{};
+    m.msg_name = &from;
+    m.msg_namelen = sizeof from;
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = ctl;
+    m.msg_controllen = sizeof ctl;
+    const ssize_t n = recvmsg(fd_, &m, 0);
+    if (n < 0) return false;
+    if (from.sin_addr.s_addr != node_.sin_addr.s_addr || from.sin_port != node_.sin_port) return true;
+    for (cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+      if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+        in_pktinfo pi;
+        std::memcpy(&pi, CMSG_DATA(c), sizeof pi);
+        const uint32_t i = ntohl(pi.ipi_addr.s_addr) - base_addr;
+        if (i < devs_.size()) on_datagram(i, d, static_cast<size_t>(n));
+      }
+    return true;
+  }
+  void on_datagram(size_t i, const uint8_t *d, size_t n) {
+    Device &dev = devs_[i];
+    uint8_t msg[IOTW_SIG_MSG_MAX];
+    const long len = iotw_datagram_check(d, n);
     iotw_v1_Envelope in, out = iotw_v1_Envelope_init_zero;
     if (len <= 0 || iotw_msg_decode(d, static_cast<size_t>(len), &in) != 0) return;
     if (in.which_body == iotw_v1_Envelope_welcome_tag) {
-      attached = true;
-      if (in.body.welcome.heartbeat_interval_ms > 0) heartbeat_ms = in.body.welcome.heartbeat_interval_ms;
-      next_send = Clock::now() + std::chrono::milliseconds(heartbeat_ms);
-      return;
+      dev.attached = true;
+      dev.backoff_ms = 1000;
+      if (in.body.welcome.heartbeat_interval_ms > 0) dev.heartbeat_ms = in.body.welcome.heartbeat_interval_ms;
+      // The first Heartbeat right away (docs/protocol.md §6 step 6: it confirms the attachment).
+      return heartbeat(i, Clock::now());
     }
     if (in.which_body == iotw_v1_Envelope_error_tag && in.body.error.code == 1) {  // not registered: again
-      attached = false;
-      next_send = Clock::now();
-      return;
+      dev.attached = false;
+      return schedule(i, Clock::now());
     }
     if (in.which_body == iotw_v1_Envelope_challenge_tag) {
+      // Admitted: if the Prove or the Welcome is lost, the next Hello goes out soon (not after a long backoff:
+      // the node holds a registration slot until then).
+      dev.backoff_ms = 1000;
+      schedule(i, Clock::now() + std::chrono::milliseconds(1000 + randombytes_uniform(500)));
       out.which_body = iotw_v1_Envelope_prove_tag;
-      std::memcpy(out.body.prove.pubkey, pk, 32);
-      const size_t k = iotw_sigmsg_register(in.body.challenge.nonce, pk, msg);
-      crypto_sign_detached(out.body.prove.signature, nullptr, msg, k, sk);
+      std::memcpy(out.body.prove.pubkey, dev.pk, 32);
+      const size_t k = iotw_sigmsg_register(in.body.challenge.nonce, dev.pk, msg);
+      crypto_sign_detached(out.body.prove.signature, nullptr, msg, k, dev.sk);
     } else if (in.which_body == iotw_v1_Envelope_assignment_tag) {
       out.which_body = iotw_v1_Envelope_result_tag;
       out.body.result.assignment_id = in.body.assignment.assignment_id;
       crypto_hash_sha256(out.body.result.block_hash, in.body.assignment.header, 120);
       const size_t k = iotw_sigmsg_result(out.body.result.assignment_id, out.body.result.block_hash, msg);
-      crypto_sign_detached(out.body.result.signature, nullptr, msg, k, sk);
+      crypto_sign_detached(out.body.result.signature, nullptr, msg, k, dev.sk);
+      ++results;
     } else if (in.which_body == iotw_v1_Envelope_witness_request_tag) {
       const auto &r = in.body.witness_request;
       uint8_t h[32];
@@ -114,12 +235,20 @@ struct Device {
       std::memcpy(a.block_hash, r.block_hash, 32);
       a.verdict = std::memcmp(h, r.block_hash, 32) == 0 ? iotw_v1_Verdict_VERDICT_VALID : iotw_v1_Verdict_VERDICT_INVALID;
       const size_t k = iotw_sigmsg_attest(a.round_id, a.block_hash, static_cast<uint8_t>(a.verdict), msg);
-      crypto_sign_detached(a.signature, nullptr, msg, k, sk);
+      crypto_sign_detached(a.signature, nullptr, msg, k, dev.sk);
+      ++attestations;
     } else {
       return;
     }
-    send(out);
+    send(i, out);
   }
+
+  int fd_ = -1;
+  sockaddr_in node_{};
+  std::vector<Device> devs_;
+  std::priority_queue<std::pair<Clock::time_point, uint32_t>, std::vector<std::pair<Clock::time_point, uint32_t>>,
+                      std::greater<>>
+      due_;
 };
 
 int read_port(const fs::path &f) {
@@ -216,6 +345,13 @@ int main(int argc, char **argv) {
       ->check(CLI::Range(0, 7));
   app.add_flag("--keep", keep, "keep the node's folder (config, db, events.jsonl) and print its path");
   app.add_option("--attach-timeout", attach_timeout, "seconds to wait for every device to attach");
+  double hellos_per_s = 1000;
+  app.add_option("--hellos-per-s", hellos_per_s, "devices' first Hellos per second (then each backs off alone)")
+      ->check(CLI::PositiveNumber);
+  uint32_t max_heartbeats = 10000;
+  app.add_option("--max-heartbeats-per-s", max_heartbeats, "the node's [consensus] max_heartbeats_per_s");
+  uint64_t device_timeout_ms = 5000;
+  app.add_option("--device-timeout-ms", device_timeout_ms, "the node's [consensus] device_timeout_ms");
   CLI11_PARSE(app, argc, argv);
   if (sodium_init() < 0) return 1;
 
@@ -238,8 +374,13 @@ int main(int argc, char **argv) {
   std::ofstream(dir / "tn.toml") << store << "seed = 1\nevents = \"events.jsonl\"\n"
                                  << "[http]\nlisten = \"127.0.0.1:0\"\nport_file = \"http.port\"\n"
                                  << "[udp]\nlisten = \"127.0.0.1:0\"\nport_file = \"udp.port\"\n"
+                                 // room for every device (the defaults bound hostile sources: docs/trust-node.md)
+                                 << "max_peers = " << std::max<size_t>(devices + 1024, 4096) << "\n"
                                  << "[consensus]\nwitnesses = " << witnesses << "\nblock_interval_ms = 0\n"
-                                 << "max_txs_per_block = " << max_txs << "\n";
+                                 << "max_txs_per_block = " << max_txs << "\n"
+                                 << "max_heartbeats_per_s = " << max_heartbeats << "\n"
+                                 << "device_timeout_ms = " << device_timeout_ms << "\n"
+                                 << "[registration]\nmax_devices = " << std::max<size_t>(devices, 100'000) << "\n";
   // The node shares the driver's stdout, stderr and process group; stopped with SIGTERM (30 s grace, then SIGKILL).
   iotw::ProcessSupervisor children;
   int pid = 0;
@@ -252,33 +393,19 @@ int main(int argc, char **argv) {
   }
   const int http_port = read_port(dir / "http.port"), udp_port = read_port(dir / "udp.port");
 
-  std::vector<Device> devs(devices);
-  std::vector<pollfd> fds;
-  for (size_t i = 0; i < devs.size(); ++i) {
-    Device &d = devs[i];
-    std::snprintf(d.name, sizeof d.name, "bench-%04zu", i);
-    crypto_sign_keypair(d.pk, d.sk);
-    d.fd = socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(udp_port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(d.fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0) {
-      std::perror("load driver: udp connect");
-      return 1;
-    }
-    // First Hellos staggered over ~1 s (every 50th device waits 50 ms more); resent every 500 ms until welcomed.
-    d.next_send = Clock::now() + std::chrono::milliseconds(50 * (i / 50));
-    fds.push_back(pollfd{d.fd, POLLIN, 0});
+  const uint64_t rss_base_kib = proc_status_kib(pid, "VmRSS");  // before any device: the node's baseline
+  const double node_cpu_attach0 = proc_cpu_s(std::to_string(pid));
+  std::unique_ptr<DevicePool> pool;
+  try {
+    pool = std::make_unique<DevicePool>(devices, static_cast<uint16_t>(udp_port), hellos_per_s);
+  } catch (const std::exception &e) {
+    std::cerr << "load driver: " << e.what() << "\n";
+    children.stop_all(std::chrono::seconds(30));
+    return 1;
   }
   std::atomic<bool> stop{false};
   std::thread serve([&] {
-    while (!stop) {
-      poll(fds.data(), fds.size(), 5);
-      for (size_t k = 0; k < fds.size(); ++k)
-        if (fds[k].revents & POLLIN) devs[k].on_readable();
-      for (Device &d : devs) d.due();
-    }
+    while (!stop) pool->step();
   });
   httplib::Client http("127.0.0.1", http_port);
   auto health = [&] { return nlohmann::json::parse(http.Get("/v1/health")->body); };
@@ -295,7 +422,11 @@ int main(int argc, char **argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   const double attach_s = std::chrono::duration<double>(Clock::now() - attach_t0).count();
+  const uint64_t attached_at_ms = static_cast<uint64_t>(  // wall clock, like the events' time_ms
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
   const uint64_t rss_idle_kib = proc_status_kib(pid, "VmRSS");
+  const double node_cpu_attach_s = proc_cpu_s(std::to_string(pid)) - node_cpu_attach0;
 
   std::atomic<uint64_t> submitted{0};
   auto etcd_cpu = [&] {  // all members' CPU seconds (the etcd store's side of each write)
@@ -364,10 +495,13 @@ int main(int argc, char **argv) {
   std::map<uint64_t, uint64_t> assigned;  // height -> first assignment time
   std::vector<uint64_t> lat;
   std::set<std::string> miners, witnesses_seen;
-  uint64_t detached = 0;
+  uint64_t detached = 0, detached_after_attach = 0;  // the latter: once every device had attached
   std::ifstream ev(dir / "events.jsonl");
   for (std::string line; std::getline(ev, line);) {
-    if (line.find("\"device_detached\"") != std::string::npos) ++detached;
+    if (line.find("\"device_detached\"") != std::string::npos) {
+      ++detached;
+      detached_after_attach += nlohmann::json::parse(line)["time_ms"].get<uint64_t>() >= attached_at_ms;
+    }
     if (line.find("\"witness_requested\"") != std::string::npos)
       witnesses_seen.insert(nlohmann::json::parse(line)["fields"]["witness"].get<std::string>());
     if (line.find("\"assignment_sent\"") == std::string::npos && line.find("\"block_finalized\"") == std::string::npos)
@@ -413,6 +547,19 @@ int main(int argc, char **argv) {
                               {"attach_s", attach_s},
                               {"devices_attached_end", attached_end},
                               {"device_detached_events", detached},
+                              {"device_detached_after_attach", detached_after_attach},
+                              {"node_cpu_attach_s", node_cpu_attach_s},
+                              {"node_rss_kib_base", rss_base_kib},
+                              {"node_bytes_per_device",
+                               devices ? (static_cast<double>(rss_idle_kib) - static_cast<double>(rss_base_kib)) * 1024.0 /
+                                             static_cast<double>(devices)
+                                       : 0.0},
+                              {"heartbeat_ms_max", pool->max_heartbeat_ms()},
+                              {"driver_heartbeats", pool->heartbeats},
+                              {"driver_hellos", pool->hellos},
+                              {"driver_results", pool->results},
+                              {"driver_attestations", pool->attestations},
+                              {"driver_sends_failed", pool->sends_failed},
                               {"distinct_miners", miners.size()},
                               {"distinct_witnesses", witnesses_seen.size()},
                               {"node_rss_kib_attached_idle", rss_idle_kib},

@@ -65,7 +65,7 @@ TEST(TrustNodeConfig, UnknownKeyNamesFileLineAndAllowedKeys) {
   EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[consensus]\nwitnesses = 3\nwitness = 4\n"),
             "rig/tn.toml:6: unknown key 'witness' in [consensus]; allowed: witnesses, block_interval_ms, "
             "max_txs_per_block, assignment_timeout_ms, witness_timeout_ms, device_timeout_ms, policy, threshold, "
-            "selection, diversity, vrf_suite, claim_window_ms");
+            "selection, diversity, vrf_suite, claim_window_ms, max_heartbeats_per_s");
   EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[nodes]\n"),
             "rig/tn.toml:4: unknown key 'nodes' in the top level; allowed: node, http, udp, tcp, serial, consensus, rewards, "
             "device_tags, registration, store, mesh");
@@ -99,11 +99,13 @@ TEST(TrustNodeConfig, HostileInputLimitsHaveDefaultsAndRanges) {
   EXPECT_EQ(d.admission.max_in_progress, 1024u);
   EXPECT_EQ(d.admission.per_source_per_s, 5u);
   EXPECT_EQ(d.admission.per_source_burst, 20u);
+  EXPECT_EQ(d.consensus.max_heartbeats_per_s, 10'000u);
   const NodeConfig c = parse_config(
       "[node]\ndb = \"x\"\nseed = 1\n[http]\nlisten = \"127.0.0.1:0\"\nmax_connections = 8\nheader_timeout_ms = 300\n"
       "body_timeout_ms = 400\nmax_header_bytes = 2048\nmax_body_bytes = 65536\nmax_json_depth = 5\n"
       "[udp]\nlisten = \"127.0.0.1:0\"\nmax_peers = 10\npeer_idle_ms = 700\n"
-      "[registration]\nmax_devices = 3\nmax_in_progress = 2\nper_source_per_s = 1\nper_source_burst = 1\n",
+      "[registration]\nmax_devices = 3\nmax_in_progress = 2\nper_source_per_s = 1\nper_source_burst = 1\n"
+      "[consensus]\nmax_heartbeats_per_s = 0\n",
       "tn.toml", "");
   EXPECT_EQ(c.http_limits.max_connections, 8u);
   EXPECT_EQ(c.http_limits.header_timeout_ms, 300u);
@@ -117,6 +119,7 @@ TEST(TrustNodeConfig, HostileInputLimitsHaveDefaultsAndRanges) {
   EXPECT_EQ(c.admission.max_in_progress, 2u);
   EXPECT_EQ(c.admission.per_source_per_s, 1u);
   EXPECT_EQ(c.admission.per_source_burst, 1u);
+  EXPECT_EQ(c.consensus.max_heartbeats_per_s, 0u);
   EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[http]\nlisten = \"127.0.0.1:0\"\nmax_json_depth = 2\n"),
             "rig/tn.toml:6: [http] max_json_depth must be an integer in 3..1000");
   EXPECT_EQ(error_of("[node]\ndb = \"x\"\nseed = 1\n[http]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 99999999\n"),
@@ -245,11 +248,14 @@ TEST(RegistrationAdmission, RateCapsAndKnownKeys) {
   EXPECT_EQ(a.check("udp:a", false, 0, 0, 1499), V::source_rate);
   EXPECT_EQ(a.check("udp:a", false, 0, 0, 1500), V::admit) << "2 per second: one token after 500 ms";
   EXPECT_EQ(a.check("udp:c", false, 0, 3, 1500), V::in_progress_cap);
+  EXPECT_EQ(a.check("udp:c", false, 0, 3, 1500, true), V::admit)
+      << "a source whose own registration is open (its Challenge or Prove lost) may start it again";
+  EXPECT_EQ(a.check("udp:f", false, 10, 3, 1500, true), V::admit) << "its open registration is counted already";
   EXPECT_EQ(a.check("udp:d", false, 8, 2, 1500), V::device_cap) << "registered + open registrations reach 10";
   EXPECT_EQ(a.check("udp:e", true, 10, 0, 1500), V::admit) << "a known key re-attaches past the device cap";
-  EXPECT_EQ(a.sources(), 5u);
+  EXPECT_EQ(a.sources(), 6u);
   a.forget("udp:a");
-  EXPECT_EQ(a.sources(), 4u);
+  EXPECT_EQ(a.sources(), 5u);
   EXPECT_EQ(a.check("udp:a", false, 0, 0, 1500), V::admit) << "a new link starts with a full bucket";
 }
 

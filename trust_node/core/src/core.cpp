@@ -71,12 +71,16 @@ TrustNodeCore::TrustNodeCore(ConsensusConfig cfg, Ledger &ledger, Clock &clock, 
   }
 }
 
-void TrustNodeCore::link_opened(uint32_t link, std::string name) { sessions_[link] = Session{std::move(name), {}, {}}; }
+void TrustNodeCore::link_opened(uint32_t link, std::string name) {
+  if (auto it = sessions_.find(link); it != sessions_.end()) set_challenge(it->second, std::nullopt);
+  sessions_[link] = Session{std::move(name), {}, {}};
+}
 
 void TrustNodeCore::link_closed(uint32_t link) {
   auto it = sessions_.find(link);
   if (it == sessions_.end()) return;
   if (it->second.attached) detach(devices_.at(*it->second.attached), "link_closed");
+  set_challenge(it->second, std::nullopt);
   sessions_.erase(it);
 }
 
@@ -87,11 +91,10 @@ TrustNodeCore::StateSizes TrustNodeCore::state_sizes() const {
   for (const auto &[key, recent] : recent_attestations_) s.recent_attestations += recent.size();
   s.dropped = dropped_.size();
   s.per_key = std::max({usage_seq_.size(), balances_.size(), reputation_.size(), blacklist_.size()});
+  s.eligible = pool_.size();
+  s.silence_timers = silence_.size();
+  s.attached_names = attached_names_.size();
   return s;
-}
-
-size_t TrustNodeCore::attached_count() const {
-  return std::count_if(devices_.begin(), devices_.end(), [](const auto &kv) { return kv.second.link.has_value(); });
 }
 
 const std::string &TrustNodeCore::name_of(const Key &k) const { return devices_.at(k).rec.name; }
@@ -143,6 +146,7 @@ nlohmann::json TrustNodeCore::blacklist_json() const {
 bool TrustNodeCore::lift_blacklist(const Key &device) {
   if (!blacklist_.count(device) || !ledger_.lift_blacklist(device, clock_.now_ms())) return false;
   blacklist_.erase(device);
+  if (auto d = devices_.find(device); d != devices_.end()) update_pool(d->second);
   sink_.event("blacklist_lifted", {{"device", to_hex(device)}, {"name", devices_.count(device) ? name_of(device) : ""}});
   maybe_start_block();
   return true;
@@ -184,7 +188,7 @@ void TrustNodeCore::set_assigning(bool on) {
     send_error(*d.link, 6, "not assigning");
     detach(d, "not_assigning");
   }
-  for (auto &[link, s] : sessions_) s.challenge.reset();
+  for (auto &[link, s] : sessions_) set_challenge(s, std::nullopt);
 }
 
 void TrustNodeCore::on_message(uint32_t link, const iotw_v1_Envelope &env) {
@@ -260,7 +264,7 @@ void TrustNodeCore::on_hello(uint32_t link, Session &s, const iotw_v1_Hello &h) 
     const uint64_t r = rng_.next_u64();
     std::memcpy(nonce.data() + i, &r, 8);
   }
-  s.challenge.emplace(h, nonce);
+  set_challenge(s, std::make_pair(h, nonce));
   iotw_v1_Envelope e = envelope(iotw_v1_Envelope_challenge_tag);
   std::memcpy(e.body.challenge.nonce, nonce.data(), nonce.size());
   sink_.send(link, e);
@@ -283,37 +287,54 @@ void TrustNodeCore::on_prove(uint32_t link, Session &s, const iotw_v1_Prove &p) 
   if (reason) {
     ++counters_.registrations_rejected;
     sink_.event("registration_rejected", {{"link", s.name}, {"device", to_hex(key)}, {"reason", reason}});
-    s.challenge.reset();
+    set_challenge(s, std::nullopt);
     return send_error(link, code, reason);
   }
   const iotw_v1_Hello hello = s.challenge->first;
-  s.challenge.reset();
+  set_challenge(s, std::nullopt);
   if (refuse_identity(link, s, key, hello)) return;
   const uint64_t now = clock_.now_ms();
   const bool is_new = devices_.count(key) == 0;
   Device &d = devices_[key];
   if (is_new) d.rec = DeviceRecord{key, {}, {}, 0, now};
+  if (d.link) {  // attached already (on this link, or on one that is gone): attached again below, maybe renamed
+    if (auto old = sessions_.find(*d.link); old != sessions_.end() && *d.link != link) old->second.attached.reset();
+    release(d);
+  }
   d.rec.name = cstr(hello.name, sizeof hello.name);
   d.rec.model = cstr(hello.model, sizeof hello.model);
   d.rec.boot_count = hello.boot_count;
   d.tags = tags_for(d.rec);
-  ledger_.upsert_device(d.rec);
   if (s.attached && *s.attached != key) detach(devices_.at(*s.attached), "link_closed");
-  if (d.link && *d.link != link) sessions_.at(*d.link).attached.reset();
-  d.link = link;
-  d.confirmed = false;  // work waits for the device's first Heartbeat after this Welcome (§6 step 6)
-  d.last_seen_ms = now;
+  attach(d, link, now);  // work waits for the device's first Heartbeat after this Welcome (§6 step 6)
   s.attached = key;
-  iotw_v1_Envelope e = envelope(iotw_v1_Envelope_welcome_tag);
-  e.body.welcome.height = tip_.height;
-  e.body.welcome.heartbeat_interval_ms = cfg_.heartbeat_interval_ms();
-  sink_.send(link, e);
-  sink_.event("device_registered", {{"device", to_hex(key)},
-                                    {"name", d.rec.name},
-                                    {"model", d.rec.model},
-                                    {"link", s.name},
-                                    {"boot_count", d.rec.boot_count},
-                                    {"new", is_new}});
+  to_welcome_.push_back(ToWelcome{key, link, s.name, is_new});
+  if (!batched_registrations_) commit_registrations();
+}
+
+void TrustNodeCore::commit_registrations() {
+  if (to_welcome_.empty()) return;
+  std::vector<DeviceRecord> recs;
+  recs.reserve(to_welcome_.size());
+  for (const ToWelcome &w : to_welcome_) recs.push_back(devices_.at(w.key).rec);
+  ledger_.upsert_devices(recs);
+  const std::vector<ToWelcome> batch = std::move(to_welcome_);
+  to_welcome_.clear();
+  for (const ToWelcome &w : batch) {
+    const Device &d = devices_.at(w.key);
+    if (d.link == w.link) {  // not detached (or moved) since it proved
+      iotw_v1_Envelope e = envelope(iotw_v1_Envelope_welcome_tag);
+      e.body.welcome.height = tip_.height;
+      e.body.welcome.heartbeat_interval_ms = d.heartbeat_ms;
+      sink_.send(w.link, e);
+    }
+    sink_.event("device_registered", {{"device", to_hex(w.key)},
+                                      {"name", d.rec.name},
+                                      {"model", d.rec.model},
+                                      {"link", w.link_name},
+                                      {"boot_count", d.rec.boot_count},
+                                      {"new", w.is_new}});
+  }
 }
 
 // Identity integrity (docs/trust-node.md "Identity integrity"), checked once the key is proved: a key attached on
@@ -356,17 +377,23 @@ bool TrustNodeCore::refuse_identity(uint32_t link, Session &s, const Key &key, c
                                            {"boot_count", hello.boot_count}});
     }
   }
-  if (!name.empty())
-    for (const auto &[k, other] : devices_)
-      if (k != key && other.link && *other.link != link && other.rec.name == name) {
+  if (!name.empty()) {
+    const auto [from, to] = attached_names_.equal_range(name);
+    for (auto h = from; h != to; ++h) {
+      const Key k = h->second;
+      const Device &other = devices_.at(k);
+      if (k != key && other.link && *other.link != link) {
         ++counters_.duplicate_names;
         return refuse("duplicate_name", {{"holder", to_hex(k)}, {"holder_link", sessions_.at(*other.link).name}});
       }
+    }
+  }
   return false;
 }
 
 void TrustNodeCore::confirm(Device &d) {
   d.confirmed = true;
+  update_pool(d);
   // A device that re-attaches (reboot, brown-out) lost any witness request it had open: send it again.
   if (cand_ && cand_->mined)
     for (Slot &slot : cand_->slots)
@@ -378,14 +405,100 @@ void TrustNodeCore::detach(Device &d, const char *reason) {
   if (!d.link) return;
   auto it = sessions_.find(*d.link);
   if (it != sessions_.end() && it->second.attached == d.rec.pubkey) it->second.attached.reset();
-  d.link.reset();
+  release(d);
   sink_.event("device_detached", {{"device", to_hex(d.rec.pubkey)}, {"name", d.rec.name}, {"reason", reason}});
 }
 
-std::vector<Key> TrustNodeCore::eligible(const std::set<Key> &exclude) const {
+void TrustNodeCore::attach(Device &d, uint32_t link, uint64_t now) {
+  d.link = link;
+  ++attached_;
+  d.confirmed = false;
+  d.last_seen_ms = now;
+  d.heartbeat_ms = cfg_.heartbeat_interval_ms(attached_);
+  d.timeout_ms = std::max<uint64_t>(cfg_.device_timeout_ms, ConsensusConfig::heartbeats_per_timeout * d.heartbeat_ms);
+  if (!d.rec.name.empty()) attached_names_.emplace(d.rec.name, d.rec.pubkey);
+  const uint64_t due = now + d.timeout_ms;
+  if (!d.timer_queued || due < d.timer_at_ms) {  // a later entry of an earlier attachment becomes stale
+    silence_.push(SilenceTimer{due, d.rec.pubkey});
+    d.timer_queued = true;
+    d.timer_at_ms = due;
+  }
+  update_pool(d);
+}
+
+void TrustNodeCore::release(Device &d) {
+  if (!d.link) return;
+  d.link.reset();
+  --attached_;
+  const auto [from, to] = attached_names_.equal_range(d.rec.name);
+  for (auto h = from; h != to; ++h)
+    if (h->second == d.rec.pubkey) {
+      attached_names_.erase(h);
+      break;
+    }
+  update_pool(d);
+}
+
+void TrustNodeCore::update_pool(Device &d) {
+  const bool want = d.link && d.confirmed && !blacklist_.count(d.rec.pubkey);
+  if (want == (d.pool_slot != Device::no_slot)) return;
+  if (want) {
+    d.pool_slot = pool_.size();
+    pool_.push_back(d.rec.pubkey);
+    return;
+  }
+  const size_t i = d.pool_slot;
+  if (i + 1 != pool_.size()) {  // the last one moves into the gap
+    pool_[i] = pool_.back();
+    devices_.at(pool_[i]).pool_slot = i;
+  }
+  pool_.pop_back();
+  d.pool_slot = Device::no_slot;
+}
+
+void TrustNodeCore::set_challenge(Session &s, std::optional<std::pair<iotw_v1_Hello, Hash>> c) {
+  in_progress_ = in_progress_ - s.challenge.has_value() + c.has_value();
+  s.challenge = std::move(c);
+}
+
+void TrustNodeCore::expire_silent(uint64_t now) {
+  while (!silence_.empty() && silence_.top().at_ms <= now) {
+    const SilenceTimer t = silence_.top();
+    silence_.pop();
+    auto it = devices_.find(t.key);
+    if (it == devices_.end()) continue;
+    Device &d = it->second;
+    if (!d.timer_queued || d.timer_at_ms != t.at_ms) continue;  // stale: the device has a later entry
+    d.timer_queued = false;
+    if (!d.link) continue;
+    const uint64_t due = d.last_seen_ms + d.timeout_ms;
+    if (now >= due) {
+      detach(d, "timeout");
+      continue;
+    }
+    silence_.push(SilenceTimer{due, t.key});
+    d.timer_queued = true;
+    d.timer_at_ms = due;
+  }
+}
+
+std::vector<Key> TrustNodeCore::eligible(const std::set<Key> &exclude, bool sample) const {
   std::vector<Key> out;
-  for (const auto &[k, d] : devices_)
-    if (d.link && d.confirmed && !blacklist_.count(k) && !exclude.count(k)) out.push_back(k);
+  if (!sample || pool_.size() <= selection_sample) {
+    out.reserve(pool_.size());
+    for (const Key &k : pool_)
+      if (!exclude.count(k)) out.push_back(k);
+  } else {  // distinct positions drawn uniformly (every subset of a size equally likely); the try bound is
+            // generous: each draw hits a new, non-excluded device with probability > 1/2 here
+    std::set<size_t> taken;
+    out.reserve(selection_sample);
+    for (size_t tries = 0; out.size() < selection_sample && tries < 8 * selection_sample; ++tries) {
+      const size_t i = static_cast<size_t>(rng_.next_u64() % pool_.size());  // bias < pool / 2^64
+      if (!taken.insert(i).second || exclude.count(pool_[i])) continue;
+      out.push_back(pool_[i]);
+    }
+  }
+  std::sort(out.begin(), out.end());  // key order: picks depend only on the set and the random draws
   return out;
 }
 
@@ -579,8 +692,7 @@ void TrustNodeCore::on_usage(uint32_t link, const Device &d, const iotw_v1_Usage
 void TrustNodeCore::tick() {
   const uint64_t now = clock_.now_ms();
   flush_dropped(false);
-  for (auto &[k, d] : devices_)
-    if (d.link && now - d.last_seen_ms >= cfg_.device_timeout_ms) detach(d, "timeout");
+  expire_silent(now);
   if (cand_) {
     Candidate &c = *cand_;
     if (c.vrf_open) {
@@ -663,7 +775,7 @@ void TrustNodeCore::maybe_start_block() {
   }
   if (pending_.empty()) return;
   if (last_block_ms_ && now < *last_block_ms_ + cfg_.block_interval_ms) return;
-  const size_t have = eligible({}).size();
+  const size_t have = pool_.size();
   if (have < cfg_.witnesses + 1u) return stalled("not_enough_devices", cfg_.witnesses + 1u, have);
   stalled_ = false;
   Candidate &c = cand_.emplace(Candidate{});  // (clang: emplace() trips its NSDMI-in-nested-class check)
@@ -691,7 +803,7 @@ void TrustNodeCore::open_claims(Candidate &c) {
     const Sig sig = sign_node(msg, n);
     std::memcpy(e.body.vrf_round_seed.node_signature, sig.data(), sig.size());
   }
-  for (const Key &k : eligible({})) {
+  for (const Key &k : eligible({}, false)) {
     c.vrf_asked.insert(k);
     sink_.send(*devices_.at(k).link, e);
   }
@@ -779,10 +891,11 @@ Key TrustNodeCore::pick_vrf_miner(Candidate &c, const std::vector<Key> &pool) {
 }
 
 void TrustNodeCore::assign(Candidate &c) {
-  std::vector<Key> pool = eligible(c.failed_miners);
+  const bool all = cfg_.selection == Selection::vrf;  // the lowest valid claim wins, wherever it is in the pool
+  std::vector<Key> pool = eligible(c.failed_miners, !all);
   if (pool.empty()) {  // every eligible device failed this block: give them all another chance
     c.failed_miners.clear();
-    pool = eligible({});
+    pool = eligible({}, !all);
   }
   if (pool.empty()) {
     c.assignment_id = 0;  // retried on the next tick
@@ -1076,6 +1189,7 @@ void TrustNodeCore::blacklist(const Key &k, uint64_t round_id, const char *reaso
   BlacklistEntry e{k, round_id, reason, clock_.now_ms(), evidence.dump()};
   ledger_.add_blacklist(e);
   blacklist_[k] = std::move(e);
+  if (auto d = devices_.find(k); d != devices_.end()) update_pool(d->second);
   sink_.event("blacklisted", {{"device", to_hex(k)}, {"name", name_of(k)}, {"round_id", round_id}, {"reason", reason}});
 }
 

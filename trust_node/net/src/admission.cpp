@@ -5,7 +5,8 @@
 namespace iotw::tn {
 
 RegistrationAdmission::Verdict RegistrationAdmission::check(const std::string &source, bool known_key,
-                                                            size_t devices, size_t in_progress, uint64_t now_ms) {
+                                                            size_t devices, size_t in_progress, uint64_t now_ms,
+                                                            bool reopens) {
   auto [it, fresh] = buckets_.try_emplace(source, Bucket{static_cast<double>(cfg_.per_source_burst), now_ms});
   Bucket &b = it->second;
   if (!fresh && now_ms > b.at_ms) {
@@ -15,6 +16,7 @@ RegistrationAdmission::Verdict RegistrationAdmission::check(const std::string &s
   }
   if (b.tokens < 1.0) return Verdict::source_rate;
   b.tokens -= 1.0;
+  if (reopens) return Verdict::admit;
   if (!known_key && devices + in_progress >= cfg_.max_devices) return Verdict::device_cap;
   if (in_progress >= cfg_.max_in_progress) return Verdict::in_progress_cap;
   return Verdict::admit;

@@ -207,7 +207,8 @@ NodeConfig parse_config(std::string_view text, const std::string &source, const 
   if (const toml::table *t = c.table(root, "consensus")) {
     c.only(*t, "[consensus]",
            {"witnesses", "block_interval_ms", "max_txs_per_block", "assignment_timeout_ms", "witness_timeout_ms",
-            "device_timeout_ms", "policy", "threshold", "selection", "diversity", "vrf_suite", "claim_window_ms"});
+            "device_timeout_ms", "policy", "threshold", "selection", "diversity", "vrf_suite", "claim_window_ms",
+            "max_heartbeats_per_s"});
     ConsensusConfig &k = cfg.consensus;
     if (auto v = c.uint(*t, "consensus", "witnesses", 1, 64)) k.witnesses = static_cast<uint32_t>(*v);
     if (auto v = c.uint(*t, "consensus", "block_interval_ms", 0, kMaxMs)) k.block_interval_ms = *v;
@@ -217,6 +218,8 @@ NodeConfig parse_config(std::string_view text, const std::string &source, const 
     // device_timeout_ms = 5 heartbeat intervals (the interval goes out in Welcome): at least 500 ms, so the
     // interval is at least 100 ms (docs/protocol.md §6 "Liveness").
     if (auto v = c.uint(*t, "consensus", "device_timeout_ms", 500, kMaxMs)) k.device_timeout_ms = *v;
+    if (auto v = c.uint(*t, "consensus", "max_heartbeats_per_s", 0, 10'000'000))
+      k.max_heartbeats_per_s = static_cast<uint32_t>(*v);
     if (auto v = c.str(*t, "consensus", "policy")) {
       if (*v != "strict" && *v != "threshold")
         c.fail(t->get("policy")->source(), "[consensus] policy must be \"strict\" or \"threshold\"");

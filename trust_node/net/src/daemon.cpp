@@ -307,6 +307,13 @@ class Daemon final : public CoreSink, public LinkHost {
     }
     if (env.which_body == iotw_v1_Envelope_hello_tag && core_->assigning() && !admit_hello(id, env.body.hello)) return;
     mesh_guard([&] { core_->on_message(id, env); });
+    if (core_->registrations_to_commit() && !commit_posted_) {  // after the datagrams read with this one
+      commit_posted_ = true;
+      asio::post(io_, [this] {
+        commit_posted_ = false;
+        mesh_guard([&] { core_->commit_registrations(); });
+      });
+    }
   }
   void link_event(std::string_view kind, nlohmann::json fields) override {
     if (kind == "frame_error") ++frame_errors_;
@@ -330,7 +337,7 @@ class Daemon final : public CoreSink, public LinkHost {
     std::memcpy(key.data(), h.pubkey, key.size());
     const std::string name = link_name(id);
     const auto v = admission_.check(name, core_->knows_device(key), core_->device_count(),
-                                    core_->registrations_in_progress(), steady_ms());
+                                    core_->registrations_in_progress(), steady_ms(), core_->registration_open(id));
     if (v == RegistrationAdmission::Verdict::admit) return true;
     ++registrations_refused_;
     write_event("registration_refused",
@@ -729,6 +736,7 @@ class Daemon final : public CoreSink, public LinkHost {
     for (int attempt = 0;; ++attempt) {
       try {
         core_ = std::make_unique<TrustNodeCore>(consensus_, *ledger_, clock_, rng_, *this);
+        core_->set_batched_registrations(true);  // one store commit per burst of registrations
         break;
       } catch (const LedgerConflict &) {
         if (attempt >= 3) throw;
@@ -928,6 +936,7 @@ class Daemon final : public CoreSink, public LinkHost {
   std::vector<Intake> intake_;  ///< io thread only
   bool intake_posted_ = false;  ///< a commit_intake task is queued
   bool stopping_ = false;
+  bool commit_posted_ = false;  ///< a commit_registrations() is queued on io_
   asio::thread_pool pool_;  ///< parses and hashes transaction bodies (joined before io_ goes away)
 };
 

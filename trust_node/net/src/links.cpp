@@ -190,6 +190,14 @@ UdpLink::UdpLink(asio::io_context &io, const ListenConfig &cfg, const UdpLimits 
   // Room for a burst of many devices' datagrams (the kernel caps this at net.core.rmem_max).
   boost::system::error_code ignored;
   sock_.set_option(asio::socket_base::receive_buffer_size(4 << 20), ignored);
+  sock_.non_blocking(true);  // the drain below reads until EWOULDBLOCK (no FIONREAD ioctl per datagram)
+}
+
+size_t UdpLink::EndpointHash::operator()(const asio::ip::udp::endpoint &e) const {
+  size_t h = std::hash<uint16_t>()(e.port());
+  if (e.address().is_v4()) return h ^ std::hash<uint32_t>()(e.address().to_v4().to_uint()) * 0x9e3779b97f4a7c15ull;
+  for (uint8_t b : e.address().to_v6().to_bytes()) h = h * 131 + b;
+  return h;
 }
 
 void UdpLink::start() {
@@ -225,10 +233,9 @@ void UdpLink::receive() {
   sock_.async_receive_from(asio::buffer(buf_), from_, [this](boost::system::error_code ec, size_t n) {
     if (ec == asio::error::operation_aborted || !sock_.is_open()) return;
     if (!ec) handle(n);
-    // Drain what is already queued (FIONREAD > 0: a datagram is waiting, so receive_from cannot block).
+    // Drain what is already queued (the socket is non-blocking: would_block ends it).
     for (int i = 1; i < max_drain && sock_.is_open(); ++i) {
       boost::system::error_code e2;
-      if (sock_.available(e2) == 0 || e2) break;
       const size_t k = sock_.receive_from(asio::buffer(buf_), from_, 0, e2);
       if (e2) break;
       handle(k);
@@ -248,7 +255,12 @@ void UdpLink::handle(size_t n) {
   auto it = peers_.find(from_);
   if (it == peers_.end()) {
     const std::string name = "udp:" + from_.address().to_string() + ":" + std::to_string(from_.port());
-    if (peers_.size() >= limits_.max_peers) sweep();
+    // A full table is swept for idle peers at most every idle_ms / 64: a sweep visits every peer, and a flood
+    // of new sources must not buy one per datagram (with 100,000 peers that is the io thread's whole budget).
+    if (peers_.size() >= limits_.max_peers && now >= full_sweep_at_) {
+      sweep();
+      full_sweep_at_ = now + std::chrono::milliseconds(std::max<uint64_t>(limits_.peer_idle_ms / 64, 1));
+    }
     if (peers_.size() >= limits_.max_peers) {
       ++refused_;
       host_.link_event("udp_peer_refused", {{"link", name}, {"reason", "peer_table_full"}});

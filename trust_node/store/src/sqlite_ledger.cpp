@@ -788,6 +788,12 @@ void SqliteLedger::upsert_device(const DeviceRecord &d) {
       .step();
 }
 
+void SqliteLedger::upsert_devices(const std::vector<DeviceRecord> &ds) {
+  transaction([&] {
+    for (const DeviceRecord &d : ds) upsert_device(d);
+  });
+}
+
 std::vector<DeviceRecord> SqliteLedger::devices() {
   std::vector<DeviceRecord> out;
   Stmt s(db_, "SELECT pubkey, name, model, boot_count, first_seen_ms FROM devices ORDER BY pubkey");

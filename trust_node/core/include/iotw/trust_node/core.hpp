@@ -7,11 +7,14 @@
 #include <cstdint>
 #include <array>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
+#include <queue>
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -99,8 +102,20 @@ struct ConsensusConfig {
   std::optional<std::array<uint8_t, 32>> node_key_seed;
   /** Heartbeats a device may miss in a row before it is detached: device_timeout_ms = this x the interval. */
   static constexpr uint64_t heartbeats_per_timeout = 5;
-  /** Sent in Welcome: device_timeout_ms / 5 (docs/protocol.md §6 "Liveness"). */
+  /** Heartbeats per second the node plans for from all attached devices together (docs/trust-node.md "Many
+   *  devices"): a Welcome gives a longer interval than heartbeat_interval_ms() once the attached devices at that
+   *  interval would send more, up to device_timeout_ms. 0 = always heartbeat_interval_ms(). */
+  uint32_t max_heartbeats_per_s = 10'000;
+  /** The base interval sent in Welcome: device_timeout_ms / 5 (docs/protocol.md §6 "Liveness"). */
   uint32_t heartbeat_interval_ms() const { return static_cast<uint32_t>(device_timeout_ms / heartbeats_per_timeout); }
+  /** The interval a Welcome gives when `attached` devices (this one included) are attached: the base interval,
+   *  stretched to attached x 1000 / max_heartbeats_per_s ms (rounded up), at most device_timeout_ms. */
+  uint32_t heartbeat_interval_ms(size_t attached) const {
+    const uint64_t base = heartbeat_interval_ms();
+    if (max_heartbeats_per_s == 0) return static_cast<uint32_t>(base);
+    const uint64_t spread = (uint64_t{attached} * 1000 + max_heartbeats_per_s - 1) / max_heartbeats_per_s;
+    return static_cast<uint32_t>(std::max(base, std::min<uint64_t>(spread, device_timeout_ms)));
+  }
 };
 
 /** Counters of rejected input (exposed by GET /v1/health). */
@@ -179,6 +194,16 @@ class TrustNodeCore {
   /** Operator: lift device's blacklist entry; false if it has none. Throws LedgerError. */
   bool lift_blacklist(const Key &device);
 
+  /** Batched registrations (docs/trust-node.md "Many devices"): when on, a proved registration changes the
+   *  registry in memory at once but its durable write, its Welcome and its device_registered event wait for
+   *  commit_registrations(), so a burst of registrations costs one store commit (the daemon commits after each
+   *  batch of datagrams). Off (the default): each registration is committed before its Welcome is sent. */
+  void set_batched_registrations(bool on) { batched_registrations_ = on; }
+  bool registrations_to_commit() const { return !to_welcome_.empty(); }
+  /** Writes the registrations proved since the last call (one Ledger::upsert_devices), then sends each Welcome
+   *  (to devices still attached on the link they proved on) and emits device_registered. Throws LedgerError. */
+  void commit_registrations();
+
   /** Mesh role (docs/trust-node.md "Mesh"). A node that does not assign jobs (a standby of a mesh, or one whose
    *  etcd view is stale) starts no block, drops the block in flight (its txs stay pending in the store), detaches
    *  every attached device (reason "not_assigning") after sending it Error 6, and answers every later device
@@ -193,16 +218,23 @@ class TrustNodeCore {
   /** The node key's public half (Checkpoint signer), if a node key is configured. */
   std::optional<Key> node_pubkey() const { return node_pk_; }
   size_t pending_count() const { return pending_.size(); }
-  size_t attached_count() const;
+  /** Devices attached now (O(1): kept as devices attach and detach). */
+  size_t attached_count() const { return attached_; }
   size_t blacklisted_count() const { return blacklist_.size(); }
   /** Registration admission (net/admission.hpp): keys in the registry, whether key is one of them, and the
-   *  registrations open now (a Challenge sent on a link, no Prove yet; O(links)). */
+   *  registrations open now (a Challenge sent on a link, no Prove yet; O(1), asked for every Hello). */
   size_t device_count() const { return devices_.size(); }
   bool knows_device(const Key &key) const { return devices_.count(key) > 0; }
-  size_t registrations_in_progress() const {
-    return static_cast<size_t>(std::count_if(sessions_.begin(), sessions_.end(),
-                                             [](const auto &kv) { return kv.second.challenge.has_value(); }));
+  size_t registrations_in_progress() const { return in_progress_; }
+  /** Link has a registration open (a Challenge sent, no Prove yet). */
+  bool registration_open(uint32_t link) const {
+    auto it = sessions_.find(link);
+    return it != sessions_.end() && it->second.challenge.has_value();
   }
+  /** Selection draws its candidates (miner, witnesses) from a uniform sample of this many eligible devices when
+   *  more are eligible, so a round costs the same with 100 or 100,000 devices (docs/trust-node.md "Many
+   *  devices"); at or below it, from all of them. Selection::vrf picks among all claimants. */
+  static constexpr size_t selection_sample = 1024;
   const CoreCounters &counters() const { return counters_; }
   /** Signed verdicts kept per witness to recognise replays and equivocations (the newest ones). */
   static constexpr size_t recent_per_witness = 16;
@@ -216,6 +248,9 @@ class TrustNodeCore {
     size_t dropped = 0;              ///< (device, reason) pairs awaiting the next attestations_dropped event
     size_t per_key = 0;              ///< the largest of the per-device maps (usage seqs, balances, reputations,
                                      ///< blacklist): one entry per key
+    size_t eligible = 0;             ///< devices that may be given work (attached, confirmed, not blacklisted)
+    size_t silence_timers = 0;       ///< liveness deadlines queued: at most one per registered device
+    size_t attached_names = 0;       ///< names of attached devices (the duplicate-name index)
   };
   StateSizes state_sizes() const;
   /** GET /v1/devices body entries. */
@@ -244,6 +279,14 @@ class TrustNodeCore {
      *  (docs/trust-node.md "Faulty witnesses"). A rested device is still drawn when too few others are eligible. */
     uint32_t silent_streak = 0;
     uint64_t rest_until_round = 0;
+    /** Liveness (docs/protocol.md §6): the interval its Welcome gave, and the silence after which it is
+     *  detached (max(device_timeout_ms, 5 x the interval)). */
+    uint32_t heartbeat_ms = 0;
+    uint64_t timeout_ms = 0;
+    bool timer_queued = false;  ///< it has a current entry in silence_, due at timer_at_ms
+    uint64_t timer_at_ms = 0;
+    static constexpr size_t no_slot = SIZE_MAX;
+    size_t pool_slot = no_slot;  ///< its index in pool_ while eligible
   };
   struct Session {  ///< per link
     std::string name;
@@ -318,8 +361,20 @@ class TrustNodeCore {
   void send_error(uint32_t link, uint32_t code, const char *text);
   void detach(Device &d, const char *reason);
   void confirm(Device &d);  ///< first Heartbeat after Welcome: the device may be given work
+  /** d becomes attached on link at now (counts, the name index, its liveness deadline). */
+  void attach(Device &d, uint32_t link, uint64_t now);
+  /** d loses its link (counts, the name index, the pool); no event (detach() is the reason-giving one). */
+  void release(Device &d);
+  /** Puts d into pool_ or takes it out, as it is eligible or not (attached, confirmed, not blacklisted). */
+  void update_pool(Device &d);
+  /** Sets or clears a session's open registration, keeping in_progress_. */
+  void set_challenge(Session &s, std::optional<std::pair<iotw_v1_Hello, Hash>> c);
+  /** Detaches attached devices whose liveness deadline passed (each checked at its deadline, not every tick). */
+  void expire_silent(uint64_t now);
 
-  std::vector<Key> eligible(const std::set<Key> &exclude) const;
+  /** Eligible devices (pool_) not in exclude, in key order; more than selection_sample of them: a uniform sample
+   *  of selection_sample (sample = false: all of them, for Selection::vrf). */
+  std::vector<Key> eligible(const std::set<Key> &exclude, bool sample = true) const;
   Key pick(const std::vector<Key> &from);
   /** `pool` without the devices resting after silence, unless that leaves fewer than `need`: then `pool`. */
   std::vector<Key> rested(std::vector<Key> pool, size_t need) const;
@@ -360,6 +415,28 @@ class TrustNodeCore {
   std::map<Key, uint64_t> balances_;
   std::map<Key, Reputation> reputation_;
   std::map<uint32_t, Session> sessions_;
+  struct ToWelcome {  ///< a proved registration not yet committed
+    Key key;
+    uint32_t link;
+    std::string link_name;
+    bool is_new;
+  };
+  std::vector<ToWelcome> to_welcome_;
+  bool batched_registrations_ = false;
+  size_t attached_ = 0;     ///< devices with a link
+  size_t in_progress_ = 0;  ///< sessions with a challenge
+  /** Names of attached devices (non-empty ones) -> key: the duplicate-name check without a registry scan. */
+  std::unordered_multimap<std::string, Key> attached_names_;
+  /** Eligible devices in no particular order (Device::pool_slot is each one's index): O(1) add, remove, sample. */
+  std::vector<Key> pool_;
+  struct SilenceTimer {
+    uint64_t at_ms;
+    Key key;
+    bool operator>(const SilenceTimer &o) const { return at_ms > o.at_ms; }
+  };
+  /** Liveness deadlines, earliest first; an entry found early is pushed back at the device's current deadline, one
+   *  not at its device's timer_at_ms is stale (dropped when due). */
+  std::priority_queue<SilenceTimer, std::vector<SilenceTimer>, std::greater<>> silence_;
   std::optional<Candidate> cand_;
   uint64_t next_assignment_id_ = 1;
   uint64_t next_round_id_ = 1;

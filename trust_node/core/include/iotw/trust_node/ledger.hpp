@@ -190,6 +190,11 @@ class Ledger {
   virtual std::vector<Tx> new_pending_txs() { return {}; }
   /** Insert or update (name, model, boot_count; first_seen_ms is kept) a device. */
   virtual void upsert_device(const DeviceRecord &d) = 0;
+  /** upsert_device for each, in order; durable together where the store can (SQLite: one transaction, one
+   *  fsync for a burst of registrations). */
+  virtual void upsert_devices(const std::vector<DeviceRecord> &ds) {
+    for (const DeviceRecord &d : ds) upsert_device(d);
+  }
   virtual std::vector<DeviceRecord> devices() = 0;
   /** Insert or replace the entry of e.pubkey (a re-blacklisted device gets the new round and evidence). */
   virtual void add_blacklist(const BlacklistEntry &e) = 0;

@@ -20,8 +20,12 @@ class RegistrationAdmission {
    *  open (Challenge sent, no Prove yet). A key not registered is refused while devices + in_progress reach
    *  max_devices (each open registration may add a device); any Hello while in_progress reaches max_in_progress.
    *  Every Hello, admitted or not, takes a token from source's bucket
-   *  when it has one; a Hello finding the bucket empty is refused (source_rate). */
-  Verdict check(const std::string &source, bool known_key, size_t devices, size_t in_progress, uint64_t now_ms);
+   *  when it has one; a Hello finding the bucket empty is refused (source_rate). reopens: source has a registration
+   *  open already, which this Hello replaces (its Challenge or Prove was lost): neither cap applies, the open
+   *  registrations do not grow (without it, lost datagrams could hold max_in_progress registrations open for good
+   *  while their devices' retries are refused). */
+  Verdict check(const std::string &source, bool known_key, size_t devices, size_t in_progress, uint64_t now_ms,
+                bool reopens = false);
   /** The source's link went away: its bucket is dropped (the table holds only live links). */
   void forget(const std::string &source) { buckets_.erase(source); }
   size_t sources() const { return buckets_.size(); }

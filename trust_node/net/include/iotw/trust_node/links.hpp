@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio.hpp>
@@ -72,7 +73,8 @@ class SerialLink {
 
 /** The [udp] socket; each remote endpoint that sends a CRC-valid datagram becomes its own link
  *  "udp:<ip>:<port>" (a peer). The peer table is bounded (UdpLimits): a peer that has sent nothing for
- *  idle_ms is pruned (link_down; counted, no event), swept every idle_ms / 4 and whenever the table is full;
+ *  idle_ms is pruned (link_down; counted, no event), swept every idle_ms / 4 and when a new source finds the
+ *  table full (at most every idle_ms / 64);
  *  while max_peers non-idle peers exist, datagrams from a new source are dropped and counted (a
  *  "udp_peer_refused" {link, reason "peer_table_full"} link event per datagram: the owner aggregates it). */
 class UdpLink {
@@ -108,7 +110,13 @@ class UdpLink {
   std::array<uint8_t, IOTW_DATAGRAM_MAX + 1> buf_{};
   UdpLimits limits_;
   boost::asio::steady_timer sweep_;
-  std::map<boost::asio::ip::udp::endpoint, Peer> peers_;
+  /** Hash of a peer's address and port (a lookup per datagram: 100,000 peers in a std::map cost a sixth of the
+   *  io thread in endpoint compares, bench/RESULTS.md). */
+  struct EndpointHash {
+    size_t operator()(const boost::asio::ip::udp::endpoint &e) const;
+  };
+  std::unordered_map<boost::asio::ip::udp::endpoint, Peer, EndpointHash> peers_;
+  std::chrono::steady_clock::time_point full_sweep_at_{};  ///< next sweep a new source may trigger when full
   uint64_t pruned_ = 0, refused_ = 0;
 };
 

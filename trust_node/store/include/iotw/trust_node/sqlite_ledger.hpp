@@ -40,6 +40,7 @@ class SqliteLedger final : public Ledger {
   void add_bad(const Key &device) override;
   std::vector<Tx> pending_txs() override;
   void upsert_device(const DeviceRecord &d) override;
+  void upsert_devices(const std::vector<DeviceRecord> &ds) override;
   std::vector<DeviceRecord> devices() override;
   void add_blacklist(const BlacklistEntry &e) override;
   std::vector<BlacklistEntry> blacklist() override;
