@@ -6,30 +6,7 @@
 # capabilities (setpriv); as a non-root user it runs directly.
 # Usage: hosts_refusal_test.sh IOTW_EXE RIG_FILE
 set -euo pipefail
-WORK=$(mktemp -d /tmp/iotw-hosts-refusal.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
-chmod 777 "$WORK"
-# The unprivileged user may not reach the build or source tree: it runs copies of the binary and the rig.
-cp "$1" "$WORK/iotw" && chmod 755 "$WORK/iotw"
-cp "$2" "$WORK/two_hosts.toml" && chmod 644 "$WORK/two_hosts.toml"
-IOTW="$WORK/iotw"
-RIG="$WORK/two_hosts.toml"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-drop=()
-if [ "$(id -u)" -eq 0 ]; then
-  drop=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all)
-fi
-before=$(ip netns list 2>/dev/null | grep -c '^iotw-' || true)
-run() { # run NAME EXPECTED_EXIT ARGS...
-  local name=$1 expected=$2 code
-  shift 2
-  set +e
-  "${drop[@]}" "$IOTW" rig run "$RIG" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
-  code=$?
-  set -e
-  cat "$WORK/$name.out" "$WORK/$name.err"
-  [ "$code" -eq "$expected" ] || fail "$name: exit code $code, expected $expected"
-}
+source "$(dirname "$0")/unprivileged_rig.sh" "$1" "$2"  # WORK, IOTW, RIG, fail, run, NETNS_BEFORE
 run skip 0 --out "$WORK/run"
 grep -q "^skipped: rig 'two_hosts' has \[hosts\] lab and remote: the harness must create a network namespace per host" \
   "$WORK/skip.err" || fail "the message does not name the hosts"
@@ -46,5 +23,5 @@ grep -q "^error: rig 'two_hosts' has \[hosts\] lab and remote" "$WORK/required.e
 grep -q "<error message=\"rig 'two_hosts' has \[hosts\]" "$WORK/required/junit.xml" || fail "--require-all: no <error>"
 
 after=$(ip netns list 2>/dev/null | grep -c '^iotw-' || true)
-[ "$after" -le "$before" ] || fail "a network namespace was created"
+[ "$after" -le "$NETNS_BEFORE" ] || fail "a network namespace was created"
 echo "PASS: skipped with exit 0, an error with exit 3 under --require-all"

@@ -6,33 +6,7 @@
 # capabilities (setpriv); as a non-root user it runs directly.
 # Usage: tap_refusal_test.sh IOTW_EXE RIG_FILE
 set -euo pipefail
-IOTW=$1
-RIG=$2
-WORK=$(mktemp -d /tmp/iotw-tap-refusal.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
-chmod 777 "$WORK"
-# The unprivileged user may not reach the build or source tree (a fresh clone under a 0700 mktemp dir): it runs
-# copies of the binary and the rig from the work folder.
-cp "$IOTW" "$WORK/iotw" && chmod 755 "$WORK/iotw"
-cp "$RIG" "$WORK/esp_tap.toml" && chmod 644 "$WORK/esp_tap.toml"
-IOTW="$WORK/iotw"
-RIG="$WORK/esp_tap.toml"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-drop=()
-if [ "$(id -u)" -eq 0 ]; then
-  drop=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all)
-fi
-before=$(ip netns list 2>/dev/null | grep -c '^iotw-' || true)
-run() { # run NAME EXPECTED_EXIT ARGS...
-  local name=$1 expected=$2 code
-  shift 2
-  set +e
-  "${drop[@]}" "$IOTW" rig run "$RIG" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
-  code=$?
-  set -e
-  cat "$WORK/$name.out" "$WORK/$name.err"
-  [ "$code" -eq "$expected" ] || fail "$name: exit code $code, expected $expected"
-}
+source "$(dirname "$0")/unprivileged_rig.sh" "$1" "$2"  # WORK, IOTW, RIG, fail, run, NETNS_BEFORE
 run skip 0 --out "$WORK/run"
 grep -q "^skipped: rig 'esp_tap' has 6 link = \"tap\" device(s)" "$WORK/skip.err" || fail "the message does not name the TAP devices"
 grep -q "needs CAP_NET_ADMIN and CAP_SYS_ADMIN" "$WORK/skip.err" || fail "the message does not name the capabilities"
@@ -54,5 +28,5 @@ grep -q "<error message=\"rig 'esp_tap' has 6 link" "$WORK/required/junit.xml" |
 ! grep -q "<skipped message=\"rig" "$WORK/required/junit.xml" || fail "--require-all: the run is still skipped"
 
 after=$(ip netns list 2>/dev/null | grep -c '^iotw-' || true)
-[ "$after" -le "$before" ] || fail "a network namespace was created"
+[ "$after" -le "$NETNS_BEFORE" ] || fail "a network namespace was created"
 echo "PASS: skipped with exit 0, an error with exit 3 under --require-all"
