@@ -640,6 +640,8 @@ TEST_F(WitnessTest, ColludeAllSlotsHoldsTheAnswerUntilTheGroupDecides) {
   cfg.faults.collude_all_slots = 1;
   cfg.collusion = &coll;
   attach();
+  iotw_fw_poll(&fw);
+  take_one(iotw_v1_Envelope_heartbeat_tag);  // the first Heartbeat, at once on Welcome
   Bytes header = header_bytes(1, 10);
   deliver(witness(50, header, sha256(header)));
   EXPECT_TRUE(take_sent().empty());  // held: the group has not decided
