@@ -137,18 +137,19 @@ TEST(RigMesh, PartitionsAndFreezesOfTheLeaderAndAnEtcdMemberEachEndInAnotherLead
   // Each fault on the assigning node made another node assign: the partitioned one went stale (etcd) or handed the
   // leadership over (devices); the frozen one lost its lease meanwhile.
   std::string leader;
-  std::vector<std::string> leaders;  // each node that started assigning, in order
+  // Each change of the assigning node, in order. A node that assigns again right after itself (it went stale on a
+  // blip of its store, e.g. while an etcd member was frozen, and won the leadership back) is no change.
+  std::vector<std::string> leaders;
   std::set<std::string> reasons;
   for (const auto& line : lines_of(run / "events.jsonl")) {
     const json e = json::parse(line);
     if (e["kind"] != "mesh_role") continue;
     const std::string role = e["fields"]["role"], node = e["fields"]["node_id"], why = e["fields"]["reason"];
-    if (role == "assigning") leaders.push_back(node);
+    if (role == "assigning" && (leaders.empty() || leaders.back() != node)) leaders.push_back(node);
     if (role == "stale") reasons.insert(why.substr(0, why.find(':')));
     if (why.find("leadership handed over") != std::string::npos) reasons.insert("handed over");
   }
-  ASSERT_GE(leaders.size(), 4u) << "a first leader and one per fault on the leader";
-  for (size_t k = 1; k < leaders.size(); ++k) EXPECT_NE(leaders[k], leaders[k - 1]) << "leader " << k;
+  ASSERT_GE(leaders.size(), 4u) << "a first leader and another one after each of the three faults on the leader";
   EXPECT_TRUE(reasons.count("store")) << "the node cut off from etcd saw its store fail";
   EXPECT_TRUE(reasons.count("handed over")) << "the node cut off from its devices handed over";
 }
