@@ -146,18 +146,23 @@ class DevicePool {
     ++heartbeats;
     schedule(i, now + std::chrono::milliseconds(d.heartbeat_ms));
   }
+  /** One datagram's message header: peer address, one buffer, a control buffer for IP_PKTINFO (sendmsg/recvmsg). */
+  static msghdr header(sockaddr_in &peer, iovec &iov, char *ctl, size_t ctl_len) {
+    msghdr m{};
+    m.msg_name = &peer;
+    m.msg_namelen = sizeof peer;
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = ctl;
+    m.msg_controllen = ctl_len;
+    return m;
+  }
   void send(size_t i, const iotw_v1_Envelope &e) {
     uint8_t p[IOTW_FRAME_MAX_PAYLOAD], d[IOTW_DATAGRAM_MAX];
     const size_t n = iotw_msg_encode(&e, p, sizeof p);
     iovec iov{d, iotw_datagram_encode(p, n, d, sizeof d)};
     alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(in_pktinfo))] = {};
-    msghdr m{};
-    m.msg_name = &node_;
-    m.msg_namelen = sizeof node_;
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = ctl;
-    m.msg_controllen = sizeof ctl;
+    msghdr m = header(node_, iov, ctl, sizeof ctl);
     cmsghdr *c = CMSG_FIRSTHDR(&m);
     c->cmsg_level = IPPROTO_IP;
     c->cmsg_type = IP_PKTINFO;
@@ -173,13 +178,7 @@ class DevicePool {
     alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(in_pktinfo))];
     sockaddr_in from{};
     iovec iov{d, sizeof d};
-    msghdr m{};
-    m.msg_name = &from;
-    m.msg_namelen = sizeof from;
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = ctl;
-    m.msg_controllen = sizeof ctl;
+    msghdr m = header(from, iov, ctl, sizeof ctl);
     const ssize_t n = recvmsg(fd_, &m, 0);
     if (n < 0) return false;
     if (from.sin_addr.s_addr != node_.sin_addr.s_addr || from.sin_port != node_.sin_port) return true;
