@@ -98,11 +98,14 @@ std::vector<std::string> TrustNodeClient::export_blocks() {
     const auto page = nlohmann::ordered_json::parse(res->body, nullptr, false);
     if (!page.is_object() || !page.contains("blocks") || !page["blocks"].is_array())
       throw TrustNodeError("GET " + path + ": answer has no \"blocks\" array");
+    // A page may hold fewer than `limit` blocks before the tip (it is bounded by transactions too): the end
+    // is the tip's height or an empty page.
+    if (page["blocks"].empty()) return finish();
     for (const auto& b : page["blocks"]) {
       if (blocks.size() == end) return finish();
       blocks.push_back(b.dump());
     }
-    if (page["blocks"].size() < static_cast<std::size_t>(kPageLimit) || blocks.size() == end) return finish();
+    if (blocks.size() == end) return finish();
   }
 }
 

@@ -25,7 +25,8 @@
 #                 report.json once harness.sock is gone) and stays open until q
 #   attach_none   --attach on a folder with no live run: the message, exit 2
 # Waits poll the pane with a generous upper bound (a slow machine is not a failure); nothing is timed.
-set -euo pipefail  # (pipelines end in a grep that reads all its input: no SIGPIPE under pipefail)
+set -euo pipefail  # (no pipeline ends in `grep -q`: it quits at the first match, and a writer still writing gets
+                  # SIGPIPE or EPIPE, which pipefail turns into a failure; has_line and variables instead)
 CASE=$1 IOTW=$2 RIGS=$3 WORK=$4
 SMOKE_RUN=$(dirname "$WORK")/smoke_run  # made by the console_smoke_run fixture
 T="tmux -L iotw-console-$CASE-$$"
@@ -63,9 +64,18 @@ start_pane() {  # a 120x40 pane running a plain bash
   wait_for 'bash|\$ $|# $' 20
 }
 pane() { $T capture-pane -p -t c; }
+matches() {  # GREP-ARGS...: grep -q on all of stdin, read to its end first (a pipe's writer never sees it close)
+  local text; text=$(cat)
+  grep -q "$@" <<<"$text"
+}
+has_line() {  # FILE STRING...: some line of FILE holds every STRING (fixed strings; the whole file is read)
+  local file=$1; shift
+  awk -v want="$(printf '%s\n' "$@")" 'BEGIN { n = split(want, w, "\n") - 1 }
+    { for (i = 1; i <= n && index($0, w[i]); i++); if (i > n) found = 1 } END { exit !found }' "$file"
+}
 wait_for() {  # PATTERN [SECONDS]: until the pane matches (extended regex)
   local pattern=$1 limit=${2:-30} i=0
-  while ! pane | grep -Eq -- "$pattern"; do
+  while ! pane | matches -E -- "$pattern"; do
     i=$((i + 1))
     [ $i -gt $((limit * 10)) ] && fail "no '$pattern' on the screen after ${limit}s"
     sleep 0.1
@@ -73,7 +83,7 @@ wait_for() {  # PATTERN [SECONDS]: until the pane matches (extended regex)
 }
 wait_gone() {  # PATTERN [SECONDS]: until the pane no longer matches
   local pattern=$1 limit=${2:-30} i=0
-  while pane | grep -Eq -- "$pattern"; do
+  while pane | matches -E -- "$pattern"; do
     i=$((i + 1))
     [ $i -gt $((limit * 10)) ] && fail "'$pattern' still on the screen after ${limit}s"
     sleep 0.1
@@ -99,17 +109,17 @@ replay_seek)
   wait_for 'esp32-04'
   keys g; keys -l 10; keys Enter
   wait_for 'at height 10 \(event [0-9]+ of [0-9]+\)'
-  pane | grep -Eq 'height 10/20 ' || fail "status line does not show height 10 of the target 20"
-  pane | grep -Eq '^ .*ledger' || fail "no ledger pane"
-  pane | grep -Eq ' +10 [0-9a-f]{8} [a-z0-9-]+ ok' || fail "the ledger tail does not start at block 10"
-  pane | grep -Eq 'paused' || fail "seeking should pause the replay"
+  pane | matches -E 'height 10/20 ' || fail "status line does not show height 10 of the target 20"
+  pane | matches -E '^ .*ledger' || fail "no ledger pane"
+  pane | matches -E ' +10 [0-9a-f]{8} [a-z0-9-]+ ok' || fail "the ledger tail does not start at block 10"
+  pane | matches -E 'paused' || fail "seeking should pause the replay"
   # Colours: the title bar is blue; the same screen under NO_COLOR has no colour at all (only bold/reverse).
-  $T capture-pane -p -e -t c | grep -Eq $'\e\\[[0-9;]*3[0-7]m' || fail "no colour without NO_COLOR"
+  $T capture-pane -p -e -t c | matches -E $'\e\\[[0-9;]*3[0-7]m' || fail "no colour without NO_COLOR"
   # Resized to 80x24 (SIGWINCH / KEY_RESIZE): the header, the table and the status line are redrawn to fit.
   $T resize-window -t c -x 80 -y 24
-  for _ in $(seq 100); do [ "$(pane | wc -l)" -le 24 ] && pane | sed -n 24p | grep -q 'height 10/' && break; sleep 0.1; done
+  for _ in $(seq 100); do [ "$(pane | wc -l)" -le 24 ] && pane | sed -n 24p | matches 'height 10/' && break; sleep 0.1; done
   [ "$(pane | sed -n 2p | cut -c1-20)" = "DEVICE        MODEL " ] || fail "no table header on row 2 at 80x24"
-  pane | sed -n 24p | grep -q '^ seed 1 | height 10/20 ' || fail "no status line on row 24 at 80x24"
+  pane | sed -n 24p | matches '^ seed 1 | height 10/20 ' || fail "no status line on row 24 at 80x24"
   keys Z
   wait_for "unknown key 'Z'"
   keys F5
@@ -126,7 +136,7 @@ replay_seek)
   keys C-l
   run_line "NO_COLOR=1 $IOTW console --replay $SMOKE_RUN; echo console-exit=\$?"
   wait_for 'DEVICE +MODEL'
-  ! $T capture-pane -p -e -t c | grep -Eq $'\e\\[[0-9;]*3[0-7]m' || fail "colour under NO_COLOR"
+  ! $T capture-pane -p -e -t c | matches -E $'\e\\[[0-9;]*3[0-7]m' || fail "colour under NO_COLOR"
   keys q
   wait_for 'console-exit=0'
   ;;
@@ -183,7 +193,8 @@ live_reset)
   wait_for '^traffic resumed'
   keys w
   wait_for 'session written: .*session-1\.toml'
-  session=$(pane | grep -Eo 'session written: [^ ]+' | head -1 | sed 's/session written: //')
+  session=$(pane | awk 'match($0, /session written: [^ ]+/) && s == "" { s = substr($0, RSTART + 17, RLENGTH - 17) }
+                        END { print s }')
   [ -s "$session" ] || fail "no session rig at $session"
   grep -q 'esp8266-02' "$session" || fail "the session rig does not name esp8266-02"
   keys q
@@ -191,7 +202,7 @@ live_reset)
   keys s
   wait_for 'console-exit=0' 90
   # events.jsonl is merged when the run ends
-  grep '"kind":"console_action"' "$RUN/events.jsonl" | grep '"device":"esp8266-02"' >/dev/null || fail "no console_action for esp8266-02 in events.jsonl"
+  has_line "$RUN/events.jsonl" '"kind":"console_action"' '"device":"esp8266-02"' || fail "no console_action for esp8266-02 in events.jsonl"
   grep -q '"kind":"reset"' <(grep '"source":"emu:esp8266-02"' "$RUN/events.jsonl") || fail "no reset of esp8266-02 in events.jsonl"
   # Every key that changed the run is a console_action with its key (and device), listed in report.json and .html.
   python3 - "$RUN/report.json" <<'PY' || fail "report.json console_actions: see above"
@@ -208,10 +219,10 @@ PY
   grep -q 'fault corrupt device=esp8266-03 rate=0.02 for=10s' "$RUN/report.html" || fail "report.html does not list the c action"
   "$IOTW" rig check "$session" || fail "iotw rig check refuses the session rig"
   "$IOTW" rig run "$session" --seed 5 --out "$WORK/replayed_run" > "$WORK/replayed_run.log" 2>&1 || fail "the session rig failed: $(tail -5 "$WORK/replayed_run.log")"
-  grep '"source":"emu:esp8266-02"' "$WORK/replayed_run/events.jsonl" | grep '"kind":"reset"' >/dev/null || fail "the written rig did not reboot esp8266-02"
-  grep '"kind":"fault_started"' "$WORK/replayed_run/events.jsonl" | grep '"fault":"corrupt"' | grep -q '"esp8266-03"' ||
+  has_line "$WORK/replayed_run/events.jsonl" '"source":"emu:esp8266-02"' '"kind":"reset"' || fail "the written rig did not reboot esp8266-02"
+  has_line "$WORK/replayed_run/events.jsonl" '"kind":"fault_started"' '"fault":"corrupt"' '"esp8266-03"' ||
     fail "the written rig did not corrupt esp8266-03's link"
-  grep '"kind":"traffic_changed"' "$WORK/replayed_run/events.jsonl" | grep -q '"paused":true' || fail "the written rig did not pause the traffic"
+  has_line "$WORK/replayed_run/events.jsonl" '"kind":"traffic_changed"' '"paused":true' || fail "the written rig did not pause the traffic"
   ;;
 
 live_past_deadline)
@@ -234,7 +245,7 @@ live_past_deadline)
   grep -Eq '^deadline_s = [0-9]+  # raised by write_rig from 10: ' "$session" || fail "the deadline was not raised: $(grep deadline_s "$session")"
   "$IOTW" rig check "$session" || fail "iotw rig check refuses the session rig"
   "$IOTW" rig run "$session" --seed 5 --out "$WORK/replayed_run" > "$WORK/replayed_run.log" 2>&1 || fail "the session rig failed: $(tail -8 "$WORK/replayed_run.log")"
-  grep '"source":"emu:esp8266-02"' "$WORK/replayed_run/events.jsonl" | grep -q '"kind":"reset"' || fail "the written rig did not reboot esp8266-02"
+  has_line "$WORK/replayed_run/events.jsonl" '"source":"emu:esp8266-02"' '"kind":"reset"' || fail "the written rig did not reboot esp8266-02"
   ;;
 
 live_dps)
@@ -255,7 +266,8 @@ live_dps)
   wait_for 'done +pass fault power_loss device=dps-01' 60
   keys q; keys s
   wait_for '^console-exit=0' 90
-  grep '"source":"emu:dps-01"' "$RUN/events.jsonl" | grep -E '"kind":"(rail|supply)"' >/dev/null || fail "no rail/supply event of dps-01"
+  { has_line "$RUN/events.jsonl" '"source":"emu:dps-01"' '"kind":"rail"' ||
+    has_line "$RUN/events.jsonl" '"source":"emu:dps-01"' '"kind":"supply"'; } || fail "no rail/supply event of dps-01"
   ;;
 
 live_uart)
@@ -288,21 +300,29 @@ attach_two)
   $T send-keys -t c:second -l "$IOTW console --attach $RUN; echo second-exit=\$?"; $T send-keys -t c:second Enter
   run_line "$IOTW console --attach $RUN; echo console-exit=\$?"
   wait_for '\| holding \|' 60
-  for _ in $(seq 300); do second | grep -q '| holding |' && break; sleep 0.1; done
-  second | grep -q '| holding |' || fail "the second console does not show the held run"
+  for _ in $(seq 300); do second | matches '| holding |' && break; sleep 0.1; done
+  second | matches '| holding |' || fail "the second console does not show the held run"
   keys j; keys r
   wait_for 'action 1: fault reboot device=esp8266-02'
   wait_for '^esp8266-02 +esp8266 +pty +[a-z]+ +1 ' 30
-  for _ in $(seq 300); do second | grep -Eq '^esp8266-02 +esp8266 +pty +[a-z]+ +1 ' && break; sleep 0.1; done
-  second | grep -Eq '^esp8266-02 +esp8266 +pty +[a-z]+ +1 ' || fail "the second console does not see the reboot: $(second)"
-  second | grep -Eq 'active|recovering|done' || fail "the second console's fault pane does not list action 1"
+  for _ in $(seq 300); do second | matches -E '^esp8266-02 +esp8266 +pty +[a-z]+ +1 ' && break; sleep 0.1; done
+  second | matches -E '^esp8266-02 +esp8266 +pty +[a-z]+ +1 ' || fail "the second console does not see the reboot: $(second)"
+  second | matches -E 'active|recovering|done' || fail "the second console's fault pane does not list action 1"
   $T send-keys -t c:second q; $T send-keys -t c:second d
-  for _ in $(seq 100); do second | grep -q '^second-exit=0' && break; sleep 0.1; done
-  second | grep -q '^second-exit=0' || fail "the second console did not detach: $(second)"
-  echo '{"cmd": "status"}' | python3 -c '
+  for _ in $(seq 100); do second | matches '^second-exit=0' && break; sleep 0.1; done
+  second | matches '^second-exit=0' || fail "the second console did not detach: $(second)"
+  # The whole reply line into a variable, then matched: `python3 | grep -q` lost the race when grep quit at the
+  # first match and python's next write of a reply longer than its 8 KiB buffer hit the closed pipe (pipefail).
+  status=$(python3 -c '
 import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.stdin.buffer.read())
-print(s.recv(65536).decode())' "$RUN/harness.sock" | grep -q '"state":"holding"' || fail "the run did not keep going after the second console detached"
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"{\"cmd\": \"status\"}\n")
+reply = b""
+while not reply.endswith(b"\n"):
+    chunk = s.recv(65536)
+    if not chunk: break
+    reply += chunk
+print(reply.decode())' "$RUN/harness.sock") || fail "no status from harness.sock after the second console detached"
+  [[ $status == *'"state":"holding"'* ]] || fail "the run did not keep going after the second console detached: $status"
   keys q; keys s
   wait_for '^console-exit=0' 90
   wait
@@ -319,10 +339,10 @@ attach_ends)
   wait_for 'the run has ended \(harness.sock is gone\); q quits' 90
   wait_for '\| finished .*\| PASS'
   sleep 1
-  pane | grep -Eq 'DEVICE +MODEL' || fail "the screen did not stay open"
+  pane | matches -E 'DEVICE +MODEL' || fail "the screen did not stay open"
   keys q
   wait_for '^console-exit=0'
-  pane | grep -q "the run has ended: PASS; run folder $RUN" || fail "no verdict after the screen"
+  pane | matches "the run has ended: PASS; run folder $RUN" || fail "no verdict after the screen"
   wait
   ;;
 
@@ -354,7 +374,7 @@ attach_fake)
   wait_for 'quit: s stops the rig, d detaches'
   keys d
   wait_for '^console-exit=0'
-  pane | grep -q "detached; the run keeps going: iotw console --attach $FAKE" || fail "no detach message"
+  pane | matches "detached; the run keeps going: iotw console --attach $FAKE" || fail "no detach message"
   ! grep -q '"cmd": "stop"' "$FAKE/requests.jsonl" || fail "detaching sent a stop"
   ;;
 

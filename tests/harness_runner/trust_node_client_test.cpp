@@ -1,6 +1,7 @@
 // TrustNodeClient against a stub trust node speaking the docs/trust-node.md HTTP API.
 #include "trust_node_client.hpp"
 
+#include <algorithm>
 #include <httplib.h>
 
 #include <gtest/gtest.h>
@@ -34,7 +35,7 @@ class StubNode : public ::testing::Test {
       const int from = std::stoi(req.get_param_value("from"));
       const int limit = std::stoi(req.get_param_value("limit"));
       std::string body = R"({"blocks":[)";
-      for (int h = from; h < std::min(from + limit, chain_length); ++h)
+      for (int h = from; h < std::min({from + limit, from + page_blocks, chain_length}); ++h)
         body += (h > from ? "," : "") + std::string(R"({"height":)") + std::to_string(h) + R"(,"hash":"ab","tx_count":0})";
       res.set_content(body + "]}", "application/json");
     });
@@ -54,6 +55,7 @@ class StubNode : public ::testing::Test {
   std::set<std::string> seen;
   std::string mesh;  ///< appended to the health object (a mesh node's ,"mesh":{...})
   int chain_length = 2345;
+  int page_blocks = 1000;  ///< blocks per answer at most (a node bounds a page by its transactions too)
   int tip_height = -1;  ///< GET /v1/tip answers 404 while negative
   int port = 0;
   std::thread thread;
@@ -117,6 +119,14 @@ TEST_F(StubNode, ExportOfAnExactPageMultipleEnds) {
   chain_length = 1000;
   TrustNodeClient client(port);
   EXPECT_EQ(client.export_blocks().size(), 1000u);
+}
+
+TEST_F(StubNode, ExportGoesOnPastPagesShortenedByTheirTransactions) {
+  page_blocks = 7;  // big blocks: the node answers fewer blocks than asked before the tip (docs/trust-node.md)
+  TrustNodeClient client(port);
+  const auto blocks = client.export_blocks();
+  ASSERT_EQ(blocks.size(), 2345u);
+  EXPECT_EQ(blocks.back(), R"({"height":2344,"hash":"ab","tx_count":0})");
 }
 
 TEST(TrustNodeClientOffline, UnreachableNodeIsNoHealthAndExportThrows) {

@@ -84,6 +84,60 @@ TEST(LedgerJson, BlockFromJsonInvertsBlockToJson) {
   EXPECT_THROW(block_from_json(j), LedgerError);
 }
 
+/** A chain whose blocks hold `sizes[h]` txs each (hash = height and index). */
+std::unique_ptr<SqliteLedger> chain_of(const TempDir &dir, const std::vector<size_t> &sizes) {
+  auto ledger = std::make_unique<SqliteLedger>(dir.file("ledger.sqlite"));
+  ledger->append_block(genesis_block());
+  for (size_t h = 1; h < sizes.size(); ++h) {
+    Block b;
+    b.height = h;
+    for (size_t i = 0; i < sizes[h]; ++i) {
+      Tx t;
+      std::memcpy(t.hash.data(), &h, sizeof h);
+      std::memcpy(t.hash.data() + 8, &i, sizeof i);
+      t.payload.assign(t.hash.begin(), t.hash.end());
+      b.txs.push_back(std::move(t));
+    }
+    b.hash[0] = static_cast<uint8_t>(h);
+    ledger->append_block(b);
+  }
+  return ledger;
+}
+
+TEST(BlockPage, APageStopsBeforeTheBlockThatWouldTakeItPastItsTransactionBound) {
+  TempDir dir;
+  // Heights 1..6 of 8,000 txs: two fit in 20,000, the third would not.
+  auto ledger = chain_of(dir, {0, 8000, 8000, 8000, 8000, 8000, 8000, 3});
+  const auto page = block_page(*ledger, 1, 1000);
+  ASSERT_EQ(page.size(), 2u);
+  EXPECT_EQ(page[0].height, 1u);
+  EXPECT_EQ(page[1].height, 2u);
+  EXPECT_EQ(page[1].txs.size(), 8000u);
+  // Paging on from the next height reaches the tip with every block once.
+  uint64_t from = 0, blocks = 0;
+  for (;;) {
+    const auto p = block_page(*ledger, from, 1000);
+    if (p.empty()) break;
+    EXPECT_EQ(p.front().height, from);
+    for (const Block &b : p) EXPECT_LE(b.txs.size(), kPageMaxTxs);
+    from += p.size();
+    blocks += p.size();
+  }
+  EXPECT_EQ(blocks, 8u);
+  EXPECT_EQ(block_page(*ledger, 1, 1).size(), 1u);  // limit still applies
+  EXPECT_EQ(block_page(*ledger, 8, 1000).size(), 0u);  // past the tip: empty
+}
+
+TEST(BlockPage, ABlockLargerThanTheBoundIsAPageOfItsOwn) {
+  TempDir dir;
+  auto ledger = chain_of(dir, {0, 25000, 1, 1});
+  const auto first = block_page(*ledger, 1, 1000);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].txs.size(), 25000u);
+  EXPECT_EQ(block_page(*ledger, 2, 1000).size(), 2u);
+  EXPECT_EQ(block_page(*ledger, 0, 1000).size(), 1u);  // genesis, then the big block does not fit
+}
+
 TEST(SqliteLedger, UnopenablePathThrowsNamingIt) {
   try {
     SqliteLedger store("/nonexistent-dir/x/ledger.sqlite");

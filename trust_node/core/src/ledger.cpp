@@ -1,6 +1,7 @@
 #include "iotw/trust_node/ledger.hpp"
 
 #include <openssl/evp.h>
+#include <algorithm>
 #include <sodium.h>
 
 #include "iotw/block_header.h"
@@ -39,6 +40,23 @@ Block genesis_block() {
   iotw_block_header_pack(&h, b.header.data());
   b.hash = sha256(b.header.data(), b.header.size());
   return b;
+}
+
+std::vector<Block> block_page(Ledger &ledger, uint64_t from, uint64_t limit) {
+  constexpr uint64_t kStep = 4;  // blocks read at once: up to 4 x max_txs_per_block txs beyond the page
+  std::vector<Block> page;
+  uint64_t txs = 0;
+  while (page.size() < limit) {
+    const uint64_t want = std::min<uint64_t>(kStep, limit - page.size());
+    std::vector<Block> got = ledger.blocks(from + page.size(), want);
+    for (Block &b : got) {
+      if (!page.empty() && txs + b.txs.size() > kPageMaxTxs) return page;
+      txs += b.txs.size();
+      page.push_back(std::move(b));
+    }
+    if (got.size() < want) break;  // the tip
+  }
+  return page;
 }
 
 nlohmann::json block_to_json(const Block &b) {

@@ -229,6 +229,15 @@ Block genesis_block();
 /** One ledger.jsonl line object for b (protocol.md §8). */
 nlohmann::json block_to_json(const Block &b);
 
+/** Transactions a page of blocks holds at most, unless its first block alone holds more (docs/trust-node.md
+ *  `GET /v1/blocks`): a page's memory is bounded by this, not by its block count. */
+inline constexpr uint64_t kPageMaxTxs = 20000;
+
+/** Blocks from height `from` on, ascending: at most `limit`, and no further block once the page holds
+ *  kPageMaxTxs transactions (always the first block, whatever its size). Reads the ledger a few blocks at a
+ *  time, so at most the page plus 4 blocks are in memory. Throws what ledger.blocks throws. */
+std::vector<Block> block_page(Ledger &ledger, uint64_t from, uint64_t limit);
+
 /** The Block of one ledger.jsonl block object (block_to_json's inverse: every field, vrf and finalization
  *  included). A tx may also carry "usage_device" (hex), which stores keep beside the export format. Throws
  *  LedgerError naming the field on a missing or malformed one. */
