@@ -39,7 +39,8 @@ int HostLinkRelay::open_tap(const std::string& ifname) {
   if (::ioctl(fd, TUNSETIFF, &ifr) != 0) {
     const int err = errno;
     ::close(fd);
-    throw std::runtime_error(fmt::format("host link: cannot attach to TAP interface {}: {}", ifname, std::strerror(err)));
+    throw std::runtime_error(
+        fmt::format("host link: cannot attach to TAP interface {}: {}", ifname, std::strerror(err)));
   }
   return fd;
 }
@@ -77,7 +78,8 @@ HostLinkCounts HostLinkRelay::counts(Direction dir) const {
 void HostLinkRelay::stop() {
   if (thread_.joinable()) {
     const std::uint64_t one = 1;
-    if (::write(wake_, &one, sizeof one) < 0) spdlog::warn("host link: cannot wake the relay: {}", std::strerror(errno));
+    if (::write(wake_, &one, sizeof one) < 0)
+      spdlog::warn("host link: cannot wake the relay: {}", std::strerror(errno));
     thread_.join();
   }
   for (int* fd : {&taps_[0], &taps_[1], &timer_, &wake_})
@@ -115,7 +117,8 @@ bool HostLinkRelay::read_from(Direction dir) {
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return true;
     if (n <= 0) {  // the interface is gone (it is deleted with its namespace only after stop())
       spdlog::warn("host link: reading the {} host's TAP interface failed ({}); that direction stops",
-                   dir == Direction::NodeToDevice ? "trust node's" : "far", n < 0 ? std::strerror(errno) : "end of file");
+                   dir == Direction::NodeToDevice ? "trust node's" : "far",
+                   n < 0 ? std::strerror(errno) : "end of file");
       return false;
     }
     std::lock_guard lock(mutex_);

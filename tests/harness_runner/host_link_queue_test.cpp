@@ -78,7 +78,8 @@ TEST(HostLinkQueue, WithoutJitterFramesKeepTheirOrderAndLeaveExactlyAfterTheLate
 
 TEST(HostLinkQueue, JitterMayReorderFramesAsNetemDoes) {
   HostLinkQueue q({.latency_ms = 0, .jitter_ms = 10}, 5);
-  for (int i = 0; i < 100; ++i) q.push(Direction::NodeToDevice, frame(static_cast<std::uint8_t>(i)), t0 + microseconds(i));
+  for (int i = 0; i < 100; ++i)
+    q.push(Direction::NodeToDevice, frame(static_cast<std::uint8_t>(i)), t0 + microseconds(i));
   int overtaken = 0, last = -1;
   for (const auto& [id, at] : drain(q)) {
     overtaken += id < last ? 1 : 0;
@@ -89,7 +90,8 @@ TEST(HostLinkQueue, JitterMayReorderFramesAsNetemDoes) {
 
 TEST(HostLinkQueue, FullQueuesDropTheArrivingFrameAndCountIt) {
   HostLinkQueue q({.latency_ms = 5, .max_frames = 3, .max_bytes = 1000}, 2);
-  for (std::uint8_t i = 0; i < 3; ++i) EXPECT_EQ(q.push(Direction::NodeToDevice, frame(i), t0), HostLinkQueue::Taken::Queued);
+  for (std::uint8_t i = 0; i < 3; ++i)
+    EXPECT_EQ(q.push(Direction::NodeToDevice, frame(i), t0), HostLinkQueue::Taken::Queued);
   EXPECT_EQ(q.push(Direction::NodeToDevice, frame(3), t0), HostLinkQueue::Taken::Overflow) << "the frame cap";
   EXPECT_EQ(q.push(Direction::DeviceToNode, frame(4, 900), t0), HostLinkQueue::Taken::Queued) << "per direction";
   EXPECT_EQ(q.push(Direction::DeviceToNode, frame(5, 101), t0), HostLinkQueue::Taken::Overflow) << "the byte cap";
