@@ -154,6 +154,17 @@ void LinkCapture::on_datagram(std::size_t udp_link, Direction dir, const UdpFlow
   ++frames_;
 }
 
+std::uint32_t LinkCapture::add_ethernet_link(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  return writer_.add_interface(name, PcapngWriter::kLinktypeEthernet);
+}
+
+void LinkCapture::on_ethernet_frame(std::uint32_t interface, Direction dir, const std::vector<std::uint8_t>& frame) {
+  std::lock_guard lock(mutex_);
+  writer_.write_packet(interface, now_us(), dir, frame);
+  ++frames_;
+}
+
 std::uint64_t LinkCapture::frames() const {
   std::lock_guard lock(mutex_);
   return frames_;

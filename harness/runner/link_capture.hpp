@@ -6,6 +6,8 @@
 // UDP links (AT devices through the UDP fault proxy) get interfaces of link type LINKTYPE_IPV4 (228): each
 // datagram as it was relayed, inside an IPv4 + UDP header between 127.0.0.1 ports (the real ones), so any
 // tool decodes it as UDP; the payload is `payload || CRC-32 LE` (docs/protocol.md §2, no COBS).
+// A [hosts] rig's host link is one interface of link type LINKTYPE_ETHERNET (1): each Ethernet frame as the host
+// link's relay handed it on (outbound = from the trust node's host to the far host).
 // tools/wireshark/iotw.lua dissects both (USER0 by link type, UDP heuristically by the CRC-32 trailer).
 #pragma once
 #include <cstdint>
@@ -28,6 +30,7 @@ class PcapngWriter {
   explicit PcapngWriter(const std::filesystem::path& file);
   static constexpr std::uint16_t kLinktypeUser0 = 147;  ///< serial frames, direction byte first
   static constexpr std::uint16_t kLinktypeIpv4 = 228;   ///< raw IPv4 packets
+  static constexpr std::uint16_t kLinktypeEthernet = 1;  ///< Ethernet frames (no FCS)
   /// Adds an Interface Description Block (if_name = `name`); returns its interface id.
   std::uint32_t add_interface(const std::string& name, std::uint16_t linktype = kLinktypeUser0);
   /// Writes an Enhanced Packet Block; `unix_us` = capture time in µs since the Unix epoch.
@@ -60,6 +63,10 @@ class LinkCapture {
   void add_udp_link(const std::string& name);
   /// One relayed datagram of UDP link `udp_link`, sent along `flow`; an unknown `udp_link` is ignored.
   void on_datagram(std::size_t udp_link, Direction dir, const UdpFlow& flow, const std::vector<std::uint8_t>& datagram);
+  /// Adds an Ethernet interface (a [hosts] rig's host link) named `name`; returns its id for on_ethernet_frame.
+  std::uint32_t add_ethernet_link(const std::string& name);
+  /// One Ethernet frame on interface `interface` (from add_ethernet_link), as handed on in direction `dir`.
+  void on_ethernet_frame(std::uint32_t interface, Direction dir, const std::vector<std::uint8_t>& frame);
   /// Frames and datagrams written so far.
   std::uint64_t frames() const;
   /// Writes pending partial frames and flushes; returns false when a write failed.

@@ -226,7 +226,10 @@ class RigRun final : public ScriptHost {
       pools_.push_back({files, std::make_unique<JsonlTail>(files.events()), nullptr});
     }
   }
-  ~RigRun() override { stop_mesh(); }  // a run that broke off before finish(): the relay thread, the etcd members
+  ~RigRun() override {  // a run that broke off before finish(): the relay thread, the etcd members
+    if (host_net_) host_net_->set_tap(nullptr);  // the host link outlives capture_
+    stop_mesh();
+  }
 
   int run() {
     emit("rig_started", {{"rig", spec_.name}, {"seed", seed_}, {"target_blocks", spec_.target_blocks}});
@@ -242,6 +245,12 @@ class RigRun final : public ScriptHost {
       }
       if (spec_.mesh) start_etcd();  // the store first, then the relays each node reaches it through
       capture_ = std::make_unique<LinkCapture>(layout_.dir / "links.pcapng", names);
+      if (host_net_) {  // [hosts]: every Ethernet frame the host link hands on
+        const std::uint32_t host_link = capture_->add_ethernet_link("host-link");
+        host_net_->set_tap([this, host_link](Direction dir, const std::vector<std::uint8_t>& frame) {
+          capture_->on_ethernet_frame(host_link, dir, frame);
+        });
+      }
       fabric_.set_tap([this](std::size_t link, Direction dir, const std::vector<std::uint8_t>& bytes) {
         capture_->on_bytes(link, dir, bytes);
       });
@@ -291,8 +300,7 @@ class RigRun final : public ScriptHost {
         }
         if (d.link == "at" && far_host(d)) {  // [hosts]: its proxy endpoint on the far host, across the host link
           const HostPlan plan = plan_hosts(spec_);
-          auto policy = std::make_unique<UdpFaultPolicy>(link_seed);
-          policy->set_link_delay(spec_.hosts->latency_ms, spec_.hosts->jitter_ms);  // the host link's delay
+          auto policy = std::make_unique<UdpFaultPolicy>(link_seed);  // the host link's relay delays, not the proxy
           udp_policies[d.name] = policy.get();
           capture_->add_udp_link(d.name);  // before add_link: the relay may tap its first datagram at once
           std::uint16_t proxy = 0;
@@ -671,7 +679,7 @@ class RigRun final : public ScriptHost {
           if (p.files.host == d.host) return p;
     return pools_.front();
   }
-  /// The `host_link` event: each host's namespace and address, the link's delay.
+  /// The `host_link` event: each host's namespace, address and TAP interface, the link's delay.
   void emit_host_link() {
     nlohmann::ordered_json hosts = nlohmann::ordered_json::array();
     for (const HostAddress& h : plan_hosts(spec_).hosts)
@@ -1087,6 +1095,7 @@ class RigRun final : public ScriptHost {
     stop_mesh();
     fabric_.stop();
     if (udp_relay_) udp_relay_->stop();
+    if (host_net_) host_net_->set_tap(nullptr);  // the host link carries on until run_rig deletes it; not captured
     if (capture_ && !capture_->close()) spdlog::warn("cannot write {}", (layout_.dir / "links.pcapng").string());
     pump_events();  // the children's last events, for harness.sock `events`
     emit("tx_submitted", {{"count", tx_.submitted}, {"accepted", tx_.accepted}});
@@ -1175,7 +1184,26 @@ class RigRun final : public ScriptHost {
             {"skipped_event_lines", skipped_lines},
             {"control_errors", control_ ? control_->errors() : 0},
             {"captured_frames", capture_ ? capture_->frames() : 0},
-            {"links", links}};
+            {"links", links},
+            {"host_link", host_link_json()}};
+  }
+
+  /// report.json harness.host_link: a [hosts] rig's host link relay, per direction; null without [hosts].
+  nlohmann::ordered_json host_link_json() const {
+    if (!host_net_) return nullptr;
+    const auto side = [&](Direction dir) {
+      const HostLinkCounts c = host_net_->link_counts(dir);
+      return nlohmann::ordered_json{{"frames", c.frames},
+                                    {"bytes", c.bytes},
+                                    {"delivered_frames", c.delivered_frames},
+                                    {"overflow_frames", c.overflow_frames},
+                                    {"partitioned_frames", c.partitioned_frames},
+                                    {"failed_frames", c.failed_frames}};
+    };
+    return {{"latency_ms", spec_.hosts->latency_ms},
+            {"jitter_ms", spec_.hosts->jitter_ms},
+            {"trust_node_to_far", side(Direction::NodeToDevice)},
+            {"far_to_trust_node", side(Direction::DeviceToNode)}};
   }
 
   /// The run folder's files report.html links to, those that exist, as (label, file name).
@@ -1445,11 +1473,11 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
           spec.name, tap_plan.devices.size(), *why));
   const HostPlan host_plan = plan_hosts(spec);
   if (!host_plan.hosts.empty())  // likewise: the namespaces of a [hosts] rig
-    if (const auto why = netns_unavailable())
+    if (const auto why = tap_network_unavailable())
       return unavailable(fmt::format(
-          "rig '{}' has [hosts] {} and {}: the harness must create a network namespace per host joined by a veth "
-          "pair, which needs CAP_NET_ADMIN and CAP_SYS_ADMIN, but {}. Run it as root (e.g. sudo) or with those "
-          "capabilities; nothing was started",
+          "rig '{}' has [hosts] {} and {}: the harness must create a network namespace per host joined by a host "
+          "link of TAP interfaces, which needs CAP_NET_ADMIN and CAP_SYS_ADMIN, but {}. Run it as root (e.g. sudo) "
+          "or with those capabilities; nothing was started",
           spec.name, host_plan.hosts[0].host, host_plan.hosts[1].host, *why));
   if (const std::string why = qemu_unavailable_for(spec, options.bin_dir); !why.empty())  // likewise: QEMU, image
     return unavailable(why);
@@ -1472,7 +1500,7 @@ int run_rig(const RunOptions& options, const std::atomic<bool>& stop, std::ostre
   std::unique_ptr<HostNetwork> host_net;  // likewise
   try {
     if (!host_plan.hosts.empty()) {
-      host_net = std::make_unique<HostNetwork>(host_plan, layout.dir / "host_link.ip");
+      host_net = std::make_unique<HostNetwork>(host_plan, seed, layout.dir / "host_link.ip");
       out << fmt::format("hosts: {} in network namespace {} ({}/{}, the trust node), {} in {} ({}/{}); host link {} ms "
                          "+ 0..{} ms each way",
                          host_plan.trust_node().host, host_net->netns(host_plan.trust_node().host),

@@ -60,7 +60,7 @@ class ScriptHost {
   virtual void cut_node_from_etcd(int node, bool) {
     throw std::runtime_error("trust node " + std::to_string(node) + " has no etcd relays");
   }
-  /// host_partition ([hosts] rigs): both ends of the host link down (true) or up again (false). Throws
+  /// host_partition ([hosts] rigs): the host link cut, no frame crosses (true), or carrying frames again (false). Throws
   /// std::runtime_error when impossible.
   virtual void cut_host_link(bool) { throw std::runtime_error("the rig has no host link ([hosts])"); }
   /// Power faults: sets a dps device's input supply (V, and the ramp back in V/s). Throws std::runtime_error.

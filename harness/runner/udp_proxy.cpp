@@ -25,12 +25,6 @@ void UdpFaultPolicy::set(const UdpFaults& faults) {
   faults_ = faults;
 }
 
-void UdpFaultPolicy::set_link_delay(int delay_ms, int jitter_ms) {
-  std::lock_guard lock(mutex_);
-  link_delay_ms_ = delay_ms;
-  link_jitter_ms_ = jitter_ms;
-}
-
 UdpFaults UdpFaultPolicy::faults() const {
   std::lock_guard lock(mutex_);
   return faults_;
@@ -64,8 +58,7 @@ std::vector<Delivery> UdpFaultPolicy::on_datagram(Direction dir, std::vector<std
   std::lock_guard lock(mutex_);
   const UdpFaults& f = faults_;
   std::vector<Delivery> out;
-  const bool crosses_hosts = link_delay_ms_ > 0 || link_jitter_ms_ > 0;
-  if (!f.any() && !held_[d] && !crosses_hosts) {  // pass-through
+  if (!f.any() && !held_[d]) {  // pass-through
     ++delivered_[d];
     out.push_back({std::move(datagram), std::chrono::milliseconds(0)});
     return out;
@@ -85,9 +78,7 @@ std::vector<Delivery> UdpFaultPolicy::on_datagram(Direction dir, std::vector<std
   }
   std::chrono::milliseconds delay(f.delay_ms);
   if (f.jitter_ms > 0) delay += std::chrono::milliseconds(rng_() % static_cast<std::uint64_t>(f.jitter_ms + 1));
-  counts_.delayed += delay.count() > 0 ? 1 : 0;  // by a fault; the host link's own delay is not counted
-  delay += std::chrono::milliseconds(link_delay_ms_);
-  if (link_jitter_ms_ > 0) delay += std::chrono::milliseconds(rng_() % static_cast<std::uint64_t>(link_jitter_ms_ + 1));
+  counts_.delayed += delay.count() > 0 ? 1 : 0;
   if (roll(f.duplicate_rate)) {
     ++counts_.duplicated;
     out.push_back({datagram, delay});

@@ -46,10 +46,6 @@ class UdpFaultPolicy {
   explicit UdpFaultPolicy(std::uint64_t seed) : rng_(seed) {}
 
   void set(const UdpFaults& faults);
-  /// A link that crosses a [hosts] rig's host link: every datagram, each direction, waits `delay_ms` (0..10000) plus
-  /// a uniform 0..`jitter_ms` (from the policy's seeded stream) before it is sent on, on top of any fault; not
-  /// counted in UdpFaultCounts::delayed. Default 0, 0 (no delay).
-  void set_link_delay(int delay_ms, int jitter_ms);
   UdpFaults faults() const;
   UdpFaultCounts counts() const;
   /// Datagrams passed on in direction `dir` (duplicates included): the recovery check compares two readings.
@@ -71,7 +67,6 @@ class UdpFaultPolicy {
   UdpFaultCounts counts_;
   std::mt19937_64 rng_;
   std::array<std::optional<std::vector<std::uint8_t>>, 2> held_;
-  int link_delay_ms_ = 0, link_jitter_ms_ = 0;
   std::atomic<std::uint64_t> delivered_[2] = {0, 0};
 };
 

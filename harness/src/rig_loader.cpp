@@ -219,7 +219,7 @@ void read_hosts(const Reader& r, const toml::table& root, RigSpec& spec) {
   if (!names) r.fail(t->source(), "missing required key 'names' in [hosts] (an array of two host names)");
   const toml::array* list = names->as_array();
   if (!list || list->size() != 2)
-    r.fail(names->source(), "'names' in [hosts] must be an array of exactly two host names (one veth pair joins them)");
+    r.fail(names->source(), "'names' in [hosts] must be an array of exactly two host names (one host link joins them)");
   for (const toml::node& n : *list) {
     const std::string name = n.is_string() ? n.as_string()->get() : std::string();
     if (name.empty() || name.size() > 12 || !std::all_of(name.begin(), name.end(), [](unsigned char c) {

@@ -77,7 +77,7 @@ TEST(RigLoaderHosts, Errors) {
             "UDP reach the trust node across the host link (this group: link 'at', at_transport 'tcp')");
   // [hosts] itself
   EXPECT_EQ(error_of("[rig]\nname = \"h\"\n[hosts]\nnames = [\"a\"]\n[[devices]]\ncount = 5\n[pass]\nledger_valid = true\n"),
-            "x.toml:4:9: 'names' in [hosts] must be an array of exactly two host names (one veth pair joins them)");
+            "x.toml:4:9: 'names' in [hosts] must be an array of exactly two host names (one host link joins them)");
   EXPECT_EQ(error_of("[rig]\nname = \"h\"\n[hosts]\nnames = [\"a\", \"a\"]\n[[devices]]\ncount = 5\n[pass]\nledger_valid = true\n"),
             "x.toml:4:15: host 'a' in [hosts] is named twice");
   EXPECT_EQ(error_of("[rig]\nname = \"h\"\n[hosts]\nnames = [\"a\", \"B_2\"]\n[[devices]]\ncount = 5\n[pass]\nledger_valid = true\n"),

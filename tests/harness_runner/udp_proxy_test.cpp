@@ -126,40 +126,6 @@ TEST(UdpFaultPolicy, DelayAndJitterPerDatagram) {
   EXPECT_EQ(p.counts().delayed, 1010u);
 }
 
-// A link across a [hosts] rig's host link: every datagram waits the link's delay (+ seeded jitter), each way, on top of
-// any fault; the fault counters count only the faults.
-TEST(UdpFaultPolicy, HostLinkDelayAppliesToEveryDatagramAndAddsToFaults) {
-  UdpFaultPolicy p(8);
-  p.set_link_delay(40, 5);
-  std::set<long> seen;
-  for (int i = 0; i < 200; ++i)
-    for (Direction dir : {Direction::DeviceToNode, Direction::NodeToDevice}) {
-      const auto out = p.on_datagram(dir, dgram(i));
-      ASSERT_EQ(out.size(), 1u);
-      EXPECT_EQ(id_of(out[0].bytes), i);
-      EXPECT_GE(out[0].delay.count(), 40);
-      EXPECT_LE(out[0].delay.count(), 45);
-      seen.insert(out[0].delay.count());
-    }
-  EXPECT_EQ(seen.size(), 6u) << "jitter spreads over 0..5 ms";
-  EXPECT_EQ(p.counts().delayed, 0u) << "the link's own delay is not a fault";
-  p.set({.delay_ms = 100});
-  const auto out = p.on_datagram(Direction::NodeToDevice, dgram(7));
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_GE(out[0].delay.count(), 140);
-  EXPECT_LE(out[0].delay.count(), 145);
-  EXPECT_EQ(p.counts().delayed, 1u);
-  p.set({.partition = true});
-  EXPECT_TRUE(p.on_datagram(Direction::DeviceToNode, dgram(8)).empty()) << "a partition still drops";
-  // the same seed draws the same jitter
-  UdpFaultPolicy a(9), b(9);
-  a.set_link_delay(40, 5);
-  b.set_link_delay(40, 5);
-  for (int i = 0; i < 50; ++i)
-    EXPECT_EQ(a.on_datagram(Direction::DeviceToNode, dgram(i))[0].delay,
-              b.on_datagram(Direction::DeviceToNode, dgram(i))[0].delay);
-}
-
 TEST(UdpFaultPolicy, PartitionDropsEverythingBothWaysThenHeals) {
   UdpFaultPolicy p(6);
   p.set({.partition = true});

@@ -34,7 +34,7 @@ enum class FaultMechanism {
   NodePartition,   ///< cut a trust node from etcd (its TCP relays) or from the devices (its PTY links); heal at the end
   Supply,          ///< a dps device's input supply over Modbus TCP: `vin` at the start, nominal 24 V at the end
   ControlChannel,  ///< iotw-emu's control channel: FaultDef::start_command / end_command per target device
-  HostLink,        ///< a [hosts] rig's host link (the veth pair between the hosts): both ends down; up at the end
+  HostLink,        ///< a [hosts] rig's host link (the relay between the hosts' TAP interfaces): cut; carries again at the end
 };
 
 /// The links a fault shapes while active (a bit set of LinkBit).

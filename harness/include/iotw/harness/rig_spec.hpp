@@ -236,12 +236,13 @@ struct MeshSpec {
 };
 
 /// [hosts] (docs/rig-format.md "Hosts"): the rig's devices on two hosts, each a network namespace of its own joined
-/// by a veth pair (the host link); the trust node runs on one of them, every host runs its own emulator pool.
+/// by the host link (a TAP interface in each, the harness relaying frames between them); the trust node runs on one
+/// of them, every host runs its own emulator pool.
 struct HostsSpec {
   std::vector<std::string> names;    ///< exactly two host names, 1..12 characters of a-z 0-9 -
   std::string trust_node;            ///< the host the trust node runs on (default: the first name)
   int latency_ms = 0;                ///< the host link's one-way delay, each direction, ms (0..10000)
-  int jitter_ms = 0;                 ///< plus a uniform 0..jitter_ms per datagram, ms (0..10000)
+  int jitter_ms = 0;                 ///< plus a uniform 0..jitter_ms per frame, ms (0..10000)
   std::string subnet = "10.78.0.0/24";  ///< the host link's network (prefix 8..30); its first host address is on the trust
                                         ///< node's host, the second on the other
   int line = 0;                      ///< line of the [hosts] table
