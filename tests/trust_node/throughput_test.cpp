@@ -54,6 +54,36 @@ TEST(TxHashSet, AgreesWithStdSetUnderInsertAndErase) {
   }
 }
 
+TEST(TxHashSet, KeepsEveryHashAcrossDoublingsPreparedOnItsHelperThread) {
+  // 300,000 digests: the table doubles nine times, each time into a table its helper thread faulted in.
+  TxHashSet set;
+  std::vector<Hash> all;
+  for (int i = 0; i < 300000; ++i) all.push_back(hash_of("tx " + std::to_string(i)));
+  for (const Hash &h : all) ASSERT_TRUE(set.insert(h));
+  EXPECT_EQ(set.size(), all.size());
+  for (const Hash &h : all) ASSERT_FALSE(set.insert(h));  // every one is a duplicate now
+  for (size_t i = 0; i < all.size(); i += 3) set.erase(all[i]);
+  for (size_t i = 0; i < all.size(); ++i) ASSERT_EQ(set.contains(all[i]), i % 3 != 0);
+  EXPECT_FALSE(set.contains(hash_of("never inserted")));
+}
+
+TEST(TxHashSet, KeysFoldTheDigestSoAHashDifferingInAnyOneByteStaysApart) {
+  // The set keeps (w0 ^ w2, w1 ^ w3) of a digest: a hash that differs from a stored one in any single byte is a
+  // different key (two hand-made hashes that differ in the same bits of words 0 and 2 would not be: SHA-256 does
+  // not make such pairs short of a 128-bit search).
+  Hash base{};
+  base[0] = 1;
+  for (size_t byte = 0; byte < 32; ++byte) {
+    TxHashSet set;
+    ASSERT_TRUE(set.insert(base));
+    Hash h = base;
+    h[byte] ^= 0x80;
+    EXPECT_TRUE(set.insert(h)) << "byte " << byte;
+    EXPECT_TRUE(set.contains(base));
+    EXPECT_EQ(set.size(), 2u);
+  }
+}
+
 /** The batch parse result as comparable text: "error: ..." or one line per tx (payload hex, signer, hash ok). */
 std::string outcome(std::string_view body) {
   auto r = parse_tx_batch(body);

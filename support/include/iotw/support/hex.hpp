@@ -23,7 +23,8 @@ enum class HexCase {
 std::string to_hex(const std::uint8_t* p, std::size_t n);
 /// Lower-case hex of a byte sequence (std::array<uint8_t, N>, std::vector<uint8_t>, ...).
 std::string to_hex(std::span<const std::uint8_t> bytes);
-/// Appends the lower-case hex of `bytes` to `out` (2 * bytes.size() characters; no other allocation).
+/// Appends the lower-case hex of `bytes` to `out` (2 * bytes.size() characters; no other allocation). Not
+/// constant-time (a table lookup per nibble); to_hex is the same.
 void append_hex(std::string& out, std::span<const std::uint8_t> bytes);
 
 /// Decodes hex: an even number of digits, each 0-9 or a-f (or A-F when `letters` is HexCase::any), nothing
