@@ -1,5 +1,5 @@
-// The serial fault proxy (harness/runner LinkFabric + FaultPolicy with no fault active) against socat
-// bridging the same kind of PTY pairs (`socat pty,raw,echo=0 pty,raw,echo=0`), in one run. A device-side
+// The serial fault proxy (harness/runner LinkFabric + FaultPolicy with no fault active, in a process of its own)
+// against socat bridging the same kind of PTY pairs (`socat pty,raw,echo=0 pty,raw,echo=0`), in one run. A device-side
 // echo answers every message; the driver measures round trips of 64-byte COBS-sized frames (median, p99)
 // and messages/s (from the summed round trip times) with one message in flight. Both bridges are up for the
 // whole run and carry alternate messages (proxy, socat, socat, proxy, ...), so the shared host's changing load
@@ -17,7 +17,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -139,6 +141,34 @@ class Endpoint {
   double secs_ = 0;
 };
 
+/// The proxy's own process (`--serve-proxy FILE`), as in a rig, where the harness process relays between the
+/// trust node's and the pool's processes: a LinkFabric link through a FaultPolicy with no fault set; its two
+/// slave paths go to FILE (node side, device side, one a line); runs until a signal ends it.
+int serve_proxy(const std::string& file) {
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  sigaddset(&term, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &term, nullptr);  // the fabric's thread inherits the mask: sigwait below takes them
+  iotw::harness::LinkFabric fabric;
+  const auto link = fabric.add_link("bench", std::make_unique<iotw::harness::FaultPolicy>(1));
+  {
+    std::ofstream out(file + ".tmp");
+    out << link.node_side << "\n" << link.device_side << "\n";
+  }
+  std::filesystem::rename(file + ".tmp", file);
+  int sig = 0;
+  sigwait(&term, &sig);
+  return 0;
+}
+
+/// Waits up to 2 s for `path` to exist.
+bool wait_for(const std::filesystem::path& path) {
+  for (int i = 0; i < 200 && !std::filesystem::exists(path); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return std::filesystem::exists(path);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -152,40 +182,58 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1000));
   app.add_option("--socat", socat, "socat binary");
   int relay_cpu = -1, ends_cpu = -1;
-  app.add_option("--relay-cpu", relay_cpu, "run both relays (the fabric's thread, socat) on this CPU (default: any)")
+  app.add_option("--relay-cpu", relay_cpu, "run both relay processes (the proxy's, socat) on this CPU (default: any)")
       ->check(CLI::Range(0, CPU_SETSIZE - 1));
   app.add_option("--ends-cpu", ends_cpu, "run the driver and both echo threads on this CPU (default: any)")
       ->check(CLI::Range(0, CPU_SETSIZE - 1));
+  std::string serve;
+  app.add_option("--serve-proxy", serve, "internal: be the proxy's process, writing its slave paths to this file")
+      ->group("");
   CLI11_PARSE(app, argc, argv);
+  if (!serve.empty()) {
+    try {
+      return serve_proxy(serve);
+    } catch (const std::exception& ex) {
+      std::fprintf(stderr, "link_proxy_bench --serve-proxy: %s\n", ex.what());
+      return 2;
+    }
+  }
   if (n / rounds < 10) {
     std::fprintf(stderr, "link_proxy_bench: --messages must be at least 10 per round\n");
     return 2;
   }
   try {
-    pin_to(relay_cpu);  // the fabric's thread and socat inherit it
-    iotw::harness::LinkFabric fabric;
-    auto policy = std::make_unique<iotw::harness::FaultPolicy>(1);  // the proxy, no fault set
-    const auto link = fabric.add_link("bench", std::move(policy));
-
+    // Each bridge is a process of its own, as socat is and as the harness is in a rig: the driver and echo threads
+    // live in this process, so a proxy thread in it would switch between threads of one address space where socat
+    // switches between processes.
+    pin_to(relay_cpu);  // both relay processes inherit it
     const auto dir = std::filesystem::temp_directory_path() / ("iotw-bench-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
-    const auto a = (dir / "a").string(), b = (dir / "b").string();
+    const auto a = (dir / "a").string(), b = (dir / "b").string(), paths = (dir / "proxy-paths").string();
     iotw::ProcessSupervisor children;
+    children.start("proxy", "/proc/self/exe", {"--serve-proxy", paths},
+                   {.stdout_file = "/dev/null", .stderr_file = (dir / "proxy.err").string()});
     children.start("socat", socat, {"pty,raw,echo=0,link=" + a, "pty,raw,echo=0,link=" + b},
                    {.stdout_file = "/dev/null", .stderr_file = "/dev/null"});
-    for (int i = 0; i < 200 && !(std::filesystem::exists(a) && std::filesystem::exists(b)); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-
+    if (!wait_for(paths))
+      throw std::runtime_error("the proxy process wrote no slave paths (see " + dir.string() + "/proxy.err)");
+    if (!wait_for(a) || !wait_for(b)) throw std::runtime_error("socat made no PTYs");
+    std::string node_side, device_side;
+    {
+      std::ifstream in(paths);
+      std::getline(in, node_side);
+      std::getline(in, device_side);
+    }
     pin_to(ends_cpu);  // the driver (this thread) and the echo threads
     Result proxy, s;
     {
-      Endpoint p_end(link.node_side, link.device_side, size), s_end(a, b, size);
+      Endpoint p_end(node_side, device_side, size), s_end(a, b, size);
       p_end.warm(200);
       s_end.warm(200);
       // One message through each bridge in turn (which one goes first alternates), so both see the same moments
-      // of the shared host: its state changes within milliseconds (round trips of ~35 µs or ~8.5 µs steps above,
-      // by how many of the ~8 wakeups per round trip wait for a busy vCPU), and bridges measured one after the
-      // other gave ratios from 0.2 to 1.8 in single runs. Rounds only group the messages for the per-round medians.
+      // of the shared host: its state changes within milliseconds (a round trip's median moves from ~35 µs up in
+      // steps of ~8.5 µs as more of its ~8 wakeups wait for a busy vCPU), and bridges measured one after the other
+      // gave ratios from 0.2 to 1.8 in single runs. Rounds only group the messages for the per-round medians.
       const int per_round = n / rounds;
       for (int r = 0; r < rounds; ++r) {
         for (int i = 0; i < per_round; ++i) {
@@ -201,6 +249,7 @@ int main(int argc, char** argv) {
       s = s_end.result();
     }
     children.stop("socat", std::chrono::seconds(5));
+    children.stop("proxy", std::chrono::seconds(5));
     std::filesystem::remove_all(dir);
     const int measured = n / rounds * rounds;
     std::printf("| bridge | messages | msgs/s | RTT p50 µs | RTT p99 µs |\n|---|---|---|---|---|\n");
