@@ -1,12 +1,11 @@
-// The serial fault proxy (harness/runner LinkFabric + FaultPolicy with no fault active, in a process of its own)
-// against socat bridging the same kind of PTY pairs (`socat pty,raw,echo=0 pty,raw,echo=0`), in one run. A device-side
-// echo answers every message; the driver measures round trips of 64-byte COBS-sized frames (median, p99)
-// and messages/s (from the summed round trip times) with one message in flight. Both bridges are up for the
+// The serial fault proxy (harness/runner LinkFabric + FaultPolicy with no fault active, in a process of its
+// own) against socat bridging the same kind of PTY pairs (`socat pty,raw,echo=0 pty,raw,echo=0`), in one run. A
+// device-side echo answers every message; the driver measures round trips of 64-byte COBS-sized frames (median,
+// p99) and messages/s (from the summed round-trip times) with one message in flight. Both bridges are up for the
 // whole run and carry alternate messages (proxy, socat, socat, proxy, ...), so the shared host's changing load
-// falls on both alike.
-// Results: bench/RESULTS.md. Never a test.
+// falls on both alike. Results: bench/RESULTS.md. Never a test.
 //
-//   link_proxy_bench [--messages 20000] [--rounds 20] [--size 64]
+//   link_proxy_bench [--messages 20000] [--rounds 20] [--size 64] [--relay-cpu N] [--ends-cpu N]
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <sched.h>

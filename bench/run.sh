@@ -108,8 +108,8 @@ fi
 if wanted proxy; then
   if need iotw_link_proxy_bench iotw_link_proxy_bench; then
     # The gate's runs give both bridges the same CPUs (relays on the second, driver and echoes on the first); the
-    # runs where the scheduler places them (an info row) alternate with them (bench/RESULTS.md "Why the ratio was
-    # bimodal"). A single CPU: no pinning.
+    # runs where the scheduler places them (an info row) alternate with them (bench/RESULTS.md, "Serial fault proxy
+    # vs socat: why the ratio was bimodal"). A single CPU: no pinning.
     PIN=()
     [ "$(nproc)" -ge 2 ] && PIN=(--relay-cpu 1 --ends-cpu 0)
     for i in $(seq 1 $PROXY_RUNS); do
