@@ -32,6 +32,8 @@ using LinkTap = std::function<void(Direction, const std::vector<std::uint8_t>&)>
 
 // A read error on a master (EIO: no slave open, or a hangup) is retried after this long.
 constexpr auto kRetryAfter = 5ms;
+// Full-buffer reads of one direction in a row before the io thread turns to the other links.
+constexpr int kReadsPerTurn = 16;
 
 [[noreturn]] void fail(const std::string& what) {
   throw FabricError(what + ": " + std::strerror(errno));
@@ -86,7 +88,10 @@ class Pump {
       : dir_(dir), from_(from), to_(to), policy_(policy), tap_(std::move(tap)), idle_on_eof_(idle_on_eof),
         retry_(from.get_executor()), hold_(to.get_executor()) {}
 
-  void start() { read(); }
+  void start() {
+    ++epoch_;
+    drain();
+  }
   /// The receiver's descriptor was replaced (a new TCP connection): what was queued for the old one is dropped.
   void drop_queued() {
     queue_.clear();
@@ -97,22 +102,49 @@ class Pump {
   DirectionCounts counts() const { return counts_.load(); }
 
  private:
-  void read() {
-    from_.async_read_some(asio::buffer(buf_), [this](boost::system::error_code ec, std::size_t n) {
-      if (ec == asio::error::operation_aborted) return;
-      if (ec && idle_on_eof_) return;  // the connection ended: the next one restarts reading
-      if (ec) {
-        retry_.expires_after(kRetryAfter);
-        retry_.async_wait([this](boost::system::error_code wec) {
-          if (!wec) read();
-        });
-        return;
-      }
-      counts_.bytes += n;
+  // Reads what the sender has and forwards each read at once, here on the io thread: one read(), then one write()
+  // when nothing is queued before it (enqueue). A read shorter than the buffer took all the sender had (PTYs and
+  // sockets hand over everything buffered), so the descriptor is then watched again; asio re-arms it with an
+  // epoll_ctl that re-polls it, so bytes that arrived meanwhile are never missed. A full buffer is read again, at
+  // most kReadsPerTurn times in a row before the other links get a turn. A chunk costs epoll_wait, read, write and
+  // that epoll_ctl; async_read_some + async_write cost five calls (a speculative read that found nothing and a
+  // zero-timeout epoll_wait for the posted completions) and a trip through the handler queue (bench/RESULTS.md).
+  void drain() {
+    if (!from_.is_open()) return;
+    if (!from_.non_blocking()) {
+      boost::system::error_code ec;
+      from_.non_blocking(true, ec);
+    }
+    for (int turn = 0; turn < kReadsPerTurn; ++turn) {
+      const ssize_t n = ::read(from_.native_handle(), buf_.data(), buf_.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return watch();
+      if (n <= 0) return read_failed();  // 0: a TCP device's end; EIO: a PTY with no slave open (or hung up)
+      const auto got = static_cast<std::size_t>(n);
+      counts_.bytes += got;
       ++counts_.chunks;
       for (Delivery& d : policy_.on_chunk(dir_, std::vector<std::uint8_t>(buf_.begin(), buf_.begin() + n)))
         deliver(std::move(d));
-      read();
+      if (got < buf_.size()) return watch();
+    }
+    asio::post(from_.get_executor(), [this, epoch = epoch_] {
+      if (epoch == epoch_) drain();  // else a new connection restarted the pump meanwhile
+    });
+  }
+
+  void watch() {
+    from_.async_wait(asio::posix::descriptor_base::wait_read, [this](boost::system::error_code ec) {
+      if (ec == asio::error::operation_aborted) return;
+      if (ec) return read_failed();
+      drain();
+    });
+  }
+
+  void read_failed() {
+    if (idle_on_eof_) return;  // the connection ended: the next one restarts reading
+    retry_.expires_after(kRetryAfter);
+    retry_.async_wait([this](boost::system::error_code wec) {
+      if (!wec) drain();
     });
   }
 
@@ -140,6 +172,23 @@ class Pump {
   void enqueue(std::vector<std::uint8_t> bytes) {
     if (bytes.empty()) return;
     if (tap_) tap_(dir_, bytes);
+    if (queue_.empty() && to_.is_open()) {  // nothing ahead of it: written here and now, if the receiver takes it
+      if (!to_.non_blocking()) {
+        boost::system::error_code ec;
+        to_.non_blocking(true, ec);
+      }
+      ssize_t n;
+      do n = ::write(to_.native_handle(), bytes.data(), bytes.size());
+      while (n < 0 && errno == EINTR);
+      if (n == static_cast<ssize_t>(bytes.size())) {
+        counts_.delivered_bytes += bytes.size();
+        return;
+      }
+      if (n > 0) {  // the receiver took a part: the rest waits for it
+        counts_.delivered_bytes += static_cast<std::uint64_t>(n);
+        bytes.erase(bytes.begin(), bytes.begin() + n);
+      }
+    }
     queue_.push_back(std::move(bytes));
     if (queue_.size() == 1) write();
   }
@@ -172,6 +221,7 @@ class Pump {
   std::deque<std::pair<Clock::time_point, std::vector<std::uint8_t>>> held_;
   std::optional<asio::steady_timer> retry_write_;
   std::array<std::uint8_t, 4096> buf_{};
+  std::uint64_t epoch_ = 0;  // start() count: a read turn posted before a restart is not resumed
   std::deque<std::vector<std::uint8_t>> queue_;
   AtomicCounts counts_;
 };
