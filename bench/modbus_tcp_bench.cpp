@@ -19,11 +19,13 @@
 // with the r-th), so a change of the host's load during the run falls on all of them. Per round and server:
 // requests/s over the timed requests (after 200 warm-up requests per client), the median, p99 and p99.9 latency,
 // (pollers) the share of wall time spent in round trips over 10x the median (preemptions by other load), the
-// server process's CPU time per request (all its threads, /proc/PID/task/*/schedstat: waiting does not count)
-// and the client's (this process's driving threads). --emu-before adds a second emulator binary (e.g. an older
-// build); --floor (pollers only) adds a zero-work server, a forked process that answers with a canned reply: the
-// most any server can reach on this host for that load. The last line, "result ...", gives the medians over the
-// rounds as key=value pairs (bench/run.sh reads it; floor_req_per_s is 0 without --floor; pipeline=0 for pollers).
+// server process's CPU time per request (all its threads, /proc/PID/task/*/schedstat: waiting does not count),
+// the server's cores busy (its CPU seconds per wall second: below 1 on a shared host means it waited for a CPU
+// or for requests) and the client's CPU per request (this process's driving threads). --emu-before adds a
+// second emulator binary (e.g. an older build); --floor (pollers only) adds a zero-work server, a forked process
+// that answers with a canned reply: the most any server can reach on this host for that load. The last line,
+// "result ...", gives the medians over the rounds as key=value pairs (bench/run.sh reads it; floor_req_per_s is 0
+// without --floor; pipeline=0 for pollers).
 #include <CLI/CLI.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <fmt/format.h>
@@ -175,6 +177,7 @@ class ZeroWorkServer {
 struct Result {
   double req_per_s = 0, p50_us = 0, p99_us = 0, p999_us = 0, cpu_us_per_req = 0;
   double client_cpu_us_per_req = 0;  ///< CPU of this process's driving threads
+  double server_busy = 0;            ///< server CPU seconds per wall second over the timed requests (cores busy)
   double slow_share = 0;  ///< share of the timed wall time spent in round trips over 10 x the median (pollers)
   int errors = 0;
 };
@@ -238,6 +241,7 @@ Result drive(const Server& s, int requests, int count, int clients, std::vector<
   percentiles(all, r);
   r.req_per_s = requests / secs;
   r.client_cpu_us_per_req = ccpu * 1e6 / requests;
+  r.server_busy = cpu / secs;
   double slow = 0;
   for (double x : all)
     if (x > 10 * r.p50_us) slow += x;
@@ -411,6 +415,7 @@ Result drive_saturated(const Server& s, int requests, int clients, int pipeline,
   r.req_per_s = requests / secs;
   r.cpu_us_per_req = cpu * 1e6 / requests;
   r.client_cpu_us_per_req = ccpu * 1e6 / requests;
+  r.server_busy = cpu / secs;
   r.errors = errors;
   return r;
 }
@@ -485,8 +490,8 @@ int main(int argc, char** argv) {
     }
 
     std::printf("| round | server | clients | in flight per client | requests | req/s | p50 µs | p99 µs | p99.9 µs | "
-                "time in round trips > 10x p50 | server CPU µs/req | client CPU µs/req | errors |\n"
-                "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+                "time in round trips > 10x p50 | server CPU µs/req | server cores busy | client CPU µs/req | errors |\n"
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     std::vector<std::vector<Result>> results(servers.size());
     int errors = 0;
     for (int round = 1; round <= rounds; ++round) {
@@ -500,10 +505,10 @@ int main(int argc, char** argv) {
           r = drive(servers[i], requests, count, clients, &seen);
           if (seen != block) std::fprintf(stderr, "warning: %s served other register values\n", servers[i].name);
         }
-        std::printf("| %d | %s | %d | %d | %d | %.0f | %.0f | %.0f | %.0f | %s | %.1f | %.1f | %d |\n", round,
+        std::printf("| %d | %s | %d | %d | %d | %.0f | %.0f | %.0f | %.0f | %s | %.2f | %.2f | %.2f | %d |\n", round,
                     servers[i].name, clients, std::max(pipeline, 1), requests, r.req_per_s, r.p50_us, r.p99_us,
                     r.p999_us, pipeline > 0 ? "—" : fmt::format("{:.0f}%", 100 * r.slow_share).c_str(),
-                    r.cpu_us_per_req, r.client_cpu_us_per_req, r.errors);
+                    r.cpu_us_per_req, r.server_busy, r.client_cpu_us_per_req, r.errors);
         std::fflush(stdout);
         errors += r.errors;
         results[i].push_back(r);
@@ -539,9 +544,9 @@ int main(int argc, char** argv) {
     }
     std::printf("result clients=%d pipeline=%d requests=%d rounds=%d emu_req_per_s=%.0f py_req_per_s=%.0f req_per_s_ratio=%.3f "
                 "emu_p50_us=%.1f py_p50_us=%.1f p50_ratio=%.3f emu_p99_us=%.1f py_p99_us=%.1f emu_cpu_us_per_req=%.2f py_cpu_us_per_req=%.2f "
-                "cpu_ratio=%.3f floor_req_per_s=%.0f errors=%d\n",
+                "cpu_ratio=%.3f emu_busy=%.2f py_busy=%.2f floor_req_per_s=%.0f errors=%d\n",
                 clients, pipeline, requests, rounds, e_rps, p_rps, e_rps / p_rps, e_p50, p_p50, p_p50 / e_p50, e_p99, p_p99, e_cpu, p_cpu,
-                p_cpu / e_cpu, floor ? med(results[servers.size() - 2], &Result::req_per_s) : 0.0, errors);
+                p_cpu / e_cpu, med(er, &Result::server_busy), med(pr, &Result::server_busy), floor ? med(results[servers.size() - 2], &Result::req_per_s) : 0.0, errors);
     return errors ? 1 : 0;
   } catch (const std::exception& ex) {
     std::fprintf(stderr, "modbus_tcp_bench: %s\n", ex.what());
