@@ -6,8 +6,9 @@
 //     handler consumes whole messages from the front of input() and leaves a partial one there;
 //   - a partial message must complete within Limits::partial_timeout, and input may hold at most
 //     Limits::max_input bytes; otherwise the connection is closed;
-//   - output: send() queues bytes and writes them asynchronously; a client with more than Limits::max_output
-//     bytes queued (it does not read) is closed;
+//   - output: send() queues bytes and writes them asynchronously; what the handler sends while it handles one
+//     read (e.g. the replies to several pipelined requests) goes out in one write after it returns; a client
+//     with more than Limits::max_output bytes queued (it does not read) is closed;
 //   - at Limits::max_connections, a new connection closes the one idle the longest (no bytes either way);
 //   - accept errors for lack of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) back off 10 ms
 //     doubling to 1 s instead of retrying at once.
@@ -42,31 +43,26 @@ class StreamServer {
         : server_(server), sock_(std::move(s)), deadline_(sock_.get_executor()) {}
     /// Bytes received and not yet consumed by the handler.
     std::string& input() { return in_; }
-    /// Queue bytes for the client (no-op once closed). Closes the connection past Limits::max_output.
+    /// Queue bytes for the client (no-op once closed). Closes the connection past Limits::max_output. Inside the
+    /// handler the write starts when it returns (one write for all its replies), elsewhere at once.
     void send(std::string_view bytes) {
       if (!open_) return;
       out_.append(bytes);
       if (out_.size() - written_ > server_.limits_.max_output) {
         server_.output_overflows_++;
-        close();
+        shut(false);
         return;
       }
-      flush();
+      if (!in_handler_) flush();
     }
     /// Close once everything queued so far is written (e.g. after an error reply); reads stop now.
     void close_after_send() {
       closing_ = true;
       if (out_.empty()) close();
     }
-    void close() {
-      if (!open_) return;
-      const auto keep = this->shared_from_this();  // forget() drops the server's reference
-      open_ = false;
-      boost::system::error_code ec;
-      sock_.close(ec);
-      deadline_.cancel();
-      server_.forget(this);
-    }
+    /// Close now. Inside the handler, what it sent before (replies to earlier requests of the same read) is
+    /// written first as far as the socket takes it without waiting.
+    void close() { shut(true); }
     bool is_open() const { return open_; }
     /// While held (the handler answers the current message later), new input is buffered, not handed over.
     void hold() { held_ = true; }
@@ -74,13 +70,27 @@ class StreamServer {
     void release() {
       held_ = false;
       if (open_ && !closing_ && !in_.empty()) {
-        server_.on_data_(*this);
+        handle();
         after_data();
       }
     }
 
    private:
     friend class StreamServer;
+    void shut(bool deliver_queued) {
+      if (!open_) return;
+      if (deliver_queued && in_handler_ && !writing_ && written_ < out_.size()) {
+        boost::system::error_code ec;
+        sock_.non_blocking(true, ec);
+        if (!ec) sock_.write_some(boost::asio::buffer(out_.data() + written_, out_.size() - written_), ec);
+      }
+      const auto keep = this->shared_from_this();  // forget() drops the server's reference
+      open_ = false;
+      boost::system::error_code ec;
+      sock_.close(ec);
+      deadline_.cancel();
+      server_.forget(this);
+    }
     void start() { read(); }
     void read() {
       if (!open_ || closing_) return;
@@ -94,11 +104,19 @@ class StreamServer {
         self->last_active_ = std::chrono::steady_clock::now();
         self->in_.append(self->chunk_.data(), n);
         const std::size_t before = self->in_.size();
-        if (!self->held_) self->server_.on_data_(*self);
+        if (!self->held_) self->handle();
         if (self->in_.size() < before) self->partial_ = false;  // a message completed: the next one gets its own clock
         self->after_data();
         self->read();
       });
+    }
+    // The protocol's handler on the input; what it sends is written once it returns.
+    void handle() {
+      const bool outer = in_handler_;  // release() called from within the handler
+      in_handler_ = true;
+      server_.on_data_(*this);
+      in_handler_ = outer;
+      if (!outer) flush();
     }
     void after_data() {
       if (!open_ || closing_) return;
@@ -159,7 +177,7 @@ class StreamServer {
     std::string in_, out_;
     std::size_t written_ = 0;
     uint64_t deadline_generation_ = 0;
-    bool open_ = true, closing_ = false, writing_ = false, partial_ = false, held_ = false;
+    bool open_ = true, closing_ = false, writing_ = false, partial_ = false, held_ = false, in_handler_ = false;
     std::chrono::steady_clock::time_point last_active_ = std::chrono::steady_clock::now();
   };
 

@@ -80,11 +80,13 @@ std::string ModbusServer::listen_tcp(const std::string& host_port) {
   }
 }
 
-// Every complete MBAP frame at the front of the input is answered, in order; a partial one waits.
+// Every complete MBAP frame at the front of the input is answered, in order; a partial one waits. The replies
+// are queued on the connection, which writes those of one read together; the input is consumed once at the end.
 void ModbusServer::on_tcp_data(StreamServer<tcp>::Connection& c) {
   std::string& in = c.input();
-  while (in.size() >= kMbapHeader - 1) {
-    const auto* p = reinterpret_cast<const uint8_t*>(in.data());
+  std::size_t at = 0;
+  while (in.size() - at >= kMbapHeader - 1) {
+    const auto* p = reinterpret_cast<const uint8_t*>(in.data() + at);
     const uint16_t tid = be16(p), pid = be16(p + 2), len = be16(p + 4);
     if (len < 2 || len > kMaxMbapLength) {  // the stream cannot be re-framed: close it
       bad_frames_++;
@@ -93,27 +95,29 @@ void ModbusServer::on_tcp_data(StreamServer<tcp>::Connection& c) {
       return;
     }
     const std::size_t frame = 6 + std::size_t{len};
-    if (in.size() < frame) return;
+    if (in.size() - at < frame) break;
     if (pid != 0) {  // not Modbus: discarded without a reply (Implementation Guide 4.4.1.1)
       bad_frames_++;
       log_.emit(source_, "modbus_bad_frame", {{"transport", "tcp"}, {"reason", "protocol_id"}, {"protocol_id", pid}});
     } else {
-      const uint8_t unit = p[6];
-      const std::string pdu = answer(p + kMbapHeader, frame - kMbapHeader, "tcp");
-      std::string reply;
-      put16(reply, tid);
-      put16(reply, 0);
-      put16(reply, static_cast<uint16_t>(pdu.size() + 1));
-      reply.push_back(static_cast<char>(unit));
-      reply += pdu;
-      c.send(reply);
+      tcp_reply_.clear();
+      put16(tcp_reply_, tid);
+      put16(tcp_reply_, 0);
+      put16(tcp_reply_, 0);  // the length, once the PDU is known
+      tcp_reply_.push_back(static_cast<char>(p[6]));  // unit id
+      answer(p + kMbapHeader, frame - kMbapHeader, "tcp", tcp_reply_);
+      const auto length = static_cast<uint16_t>(tcp_reply_.size() - (kMbapHeader - 1));
+      tcp_reply_[4] = static_cast<char>(length >> 8);
+      tcp_reply_[5] = static_cast<char>(length & 0xFF);
+      c.send(tcp_reply_);
       if (!c.is_open()) return;
     }
-    in.erase(0, frame);
+    at += frame;
   }
+  in.erase(0, at);
 }
 
-std::string ModbusServer::answer(const uint8_t* pdu, std::size_t n, const char* transport) {
+void ModbusServer::answer(const uint8_t* pdu, std::size_t n, const char* transport, std::string& out) {
   requests_++;
   advance_();
   const uint8_t fc = pdu[0];
@@ -147,14 +151,13 @@ std::string ModbusServer::answer(const uint8_t* pdu, std::size_t n, const char* 
     default:  // every other code, and 0x80..0xFF (reserved for exception replies): illegal function
       ex = ModbusException::kIllegalFunction;
   }
-  std::string out;
   if (ex != ModbusException::kNone) {
     exceptions_++;
     log_.emit(source_, "modbus_exception",
               {{"transport", transport}, {"function", fc}, {"address", addr}, {"code", static_cast<int>(ex)}});
     out.push_back(static_cast<char>(fc | 0x80));
     out.push_back(static_cast<char>(ex));
-    return out;
+    return;
   }
   out.push_back(static_cast<char>(fc));
   if (fc == MODBUS_FC_READ_HOLDING_REGISTERS || fc == MODBUS_FC_READ_INPUT_REGISTERS) {
@@ -164,7 +167,7 @@ std::string ModbusServer::answer(const uint8_t* pdu, std::size_t n, const char* 
       const auto a = static_cast<uint16_t>(addr + i);
       put16(out, fc == MODBUS_FC_READ_HOLDING_REGISTERS ? map_.holding(a) : map_.input(a));
     }
-    return out;
+    return;
   }
   put16(out, addr);
   put16(out, fc == MODBUS_FC_WRITE_SINGLE_REGISTER ? values[0] : static_cast<uint16_t>(values.size()));
@@ -172,7 +175,6 @@ std::string ModbusServer::answer(const uint8_t* pdu, std::size_t n, const char* 
     map_.write(static_cast<uint16_t>(addr + i), values[i]);
     log_.emit(source_, "modbus_write", {{"transport", transport}, {"address", addr + i}, {"value", values[i]}});
   }
-  return out;
 }
 
 std::string ModbusServer::open_rtu_pty(int slave_id) {
@@ -268,10 +270,9 @@ void ModbusServer::on_rtu_silence() {
 void ModbusServer::rtu_request(const std::string& adu) {
   const auto slave = static_cast<uint8_t>(adu[0]);
   if (slave != 0 && slave != rtu_slave_id_) return;
-  const std::string pdu = answer(reinterpret_cast<const uint8_t*>(adu.data()) + 1, adu.size() - 3, "rtu");
-  if (slave == 0) return;
   std::string reply(1, static_cast<char>(slave));
-  reply += pdu;
+  answer(reinterpret_cast<const uint8_t*>(adu.data()) + 1, adu.size() - 3, "rtu", reply);
+  if (slave == 0) return;
   const uint16_t crc = crc16(reply.data(), reply.size());
   reply.push_back(static_cast<char>(crc & 0xFF));
   reply.push_back(static_cast<char>(crc >> 8));

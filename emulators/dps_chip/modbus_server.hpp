@@ -74,9 +74,9 @@ class ModbusServer {
   /// The TCP transport (connection counts and limit counters); null before listen_tcp.
   const StreamServer<boost::asio::ip::tcp>* transport() const { return tcp_.get(); }
 
-  /// One request PDU (function code + data, n >= 1 bytes) -> its response PDU (normal or exception).
+  /// One request PDU (function code + data, n >= 1 bytes): appends its response PDU (normal or exception) to out.
   /// Applies accepted writes. transport names the side for events ("tcp"/"rtu").
-  std::string answer(const uint8_t* pdu, std::size_t n, const char* transport);
+  void answer(const uint8_t* pdu, std::size_t n, const char* transport, std::string& out);
 
  private:
   using Desc = boost::asio::posix::stream_descriptor;
@@ -99,6 +99,7 @@ class ModbusServer {
   int rtu_slave_fd_ = -1;
   int rtu_slave_id_ = 1;
   std::array<uint8_t, 512> rtu_chunk_{};
+  std::string tcp_reply_;        // the MBAP reply being built (kept: no allocation per request)
   std::string rtu_in_;           // the frame being received
   std::optional<RtuDrop> rtu_discarding_;  // after a bad frame: bytes are dropped up to the next silence
   std::size_t rtu_discarded_bytes_ = 0;

@@ -190,6 +190,40 @@ TEST_F(ModbusHostile, AnImpossibleMbapLengthClosesTheConnection) {
   ::close(fd);
 }
 
+// Several requests in flight on one connection (MBAP transaction ids; the bench's saturated load): each is answered,
+// in order, with its own id, however many one read brings (their replies go out in one write).
+TEST_F(ModbusHostile, PipelinedRequestsAreAllAnsweredInOrder) {
+  const int fd = connect_tcp(endpoint_);
+  ASSERT_GE(fd, 0);
+  std::string burst;
+  for (int i = 0; i < 100; i++) burst += mbap(static_cast<uint16_t>(1000 + i), read_holding(0, 2));
+  ASSERT_TRUE(send_all(fd, burst));
+  for (int i = 0; i < 100; i++) {
+    const auto r = recv_reply(fd);
+    ASSERT_TRUE(r) << "no reply to the " << i << "th request";
+    EXPECT_EQ(r->tid, 1000 + i);
+    ASSERT_EQ(r->pdu.size(), 6u);
+    EXPECT_EQ(r->pdu[0], 3);
+  }
+  ::close(fd);
+}
+
+// The replies queued for the requests before an unframeable header in the same read are still written before
+// the connection closes.
+TEST_F(ModbusHostile, RequestsBeforeAnImpossibleLengthInTheSameWriteAreAnsweredBeforeTheClose) {
+  const int fd = connect_tcp(endpoint_);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd, mbap(1, read_holding(0, 2)) + mbap(2, read_holding(0, 2)) +
+                               mbap(3, read_holding(0, 2), 0, 0xFFFF)));
+  for (uint16_t tid : {1, 2}) {
+    const auto r = recv_reply(fd);
+    ASSERT_TRUE(r) << "no reply to transaction " << tid;
+    EXPECT_EQ(r->tid, tid);
+  }
+  EXPECT_TRUE(closed_by_peer(fd));
+  ::close(fd);
+}
+
 // Finding: a function code >= 0x80 got an exception whose code wrapped into a normal FC 3 reply.
 TEST_F(ModbusHostile, EveryUnsupportedFunctionCodeGetsIllegalFunctionAndNeverANormalReply) {
   const int fd = connect_tcp(endpoint_);
