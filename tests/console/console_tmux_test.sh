@@ -312,7 +312,7 @@ attach_two)
   for _ in $(seq 100); do second | matches '^second-exit=0' && break; sleep 0.1; done
   second | matches '^second-exit=0' || fail "the second console did not detach: $(second)"
   # The whole reply line into a variable, then matched: `python3 | grep -q` lost the race when grep quit at the
-  # first match and python's next write of a reply longer than its 8 KiB buffer hit the closed pipe (pipefail).
+  # first match before python (PYTHONUNBUFFERED=1: print is two writes) wrote the newline (EPIPE, pipefail).
   status=$(python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"{\"cmd\": \"status\"}\n")
