@@ -134,8 +134,8 @@ fields=$(tshark -X "lua_script:$LUA" -o "uat:protobuf_search_paths:\"$PROTO_DIR\
   -e udp.dstport -e iotw.crc_ok -e protobuf.message.name -e pbf.iotw.v1.Hello.name -e pbf.iotw.v1.Hello.model \
   2>"$WORK/tshark-fields.err" | sed 's/|iotw\.v1\.Envelope,iotw\.v1\./|/')
 ! grep -q Protobuf "$WORK/tshark-fields.err" || fail "the protobuf dissector did not load iotw.proto: $(cat "$WORK/tshark-fields.err")"
-echo "$fields" | head -8
-hello=$(echo "$fields" | grep '|Hello|' | head -1)
+head -8 <<<"$fields"  # (here-strings, not pipes: a grep -q or head that quits early must not fail a writer)
+hello=$(grep -m1 '|Hello|' <<<"$fields" || true)
 [ -n "$hello" ] || fail "no IOTW Hello decoded on tap0"
 IFS='|' read -r h_mac h_src h_dst h_sport h_dport h_crc h_msg h_name h_model <<<"$hello"
 [ "$h_mac" = "$ESP_MAC" ] || fail "Hello from MAC $h_mac, expected $ESP_MAC"
@@ -143,10 +143,10 @@ IFS='|' read -r h_mac h_src h_dst h_sport h_dport h_crc h_msg h_name h_model <<<
 [ "$h_crc" = 1 ] || [ "$h_crc" = True ] || fail "Hello CRC not valid ($h_crc)"
 [ "$h_name" = esp32-tap-01 ] && [ "$h_model" = esp32 ] || fail "Hello carries name '$h_name' model '$h_model'"
 for m in Challenge Welcome; do
-  echo "$fields" | grep -q "|10.91.0.1|10.91.0.2|$PORT|$h_sport|[^|]*|$m|" || fail "no $m from the trust node to the module's port $h_sport"
+  grep -q "|10.91.0.1|10.91.0.2|$PORT|$h_sport|[^|]*|$m|" <<<"$fields" || fail "no $m from the trust node to the module's port $h_sport"
 done
-echo "$fields" | grep -q "|Prove|" || fail "no Prove decoded"
-echo "$fields" | grep -q "|Heartbeat|" || fail "no Heartbeat decoded"
+grep -q "|Prove|" <<<"$fields" || fail "no Prove decoded"
+grep -q "|Heartbeat|" <<<"$fields" || fail "no Heartbeat decoded"
 
 # The modules stop with the pool.
 kill -TERM "$EMU_PID"
