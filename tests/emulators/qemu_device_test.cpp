@@ -16,6 +16,7 @@
 #include "device_runtime.hpp"
 #include "event_log.hpp"
 #include "pool_config.hpp"
+#include "pool_config_error.hpp"
 #include "pool_control.hpp"
 #include "qemu/qemu_device.hpp"
 #include "qemu/qemu_model.hpp"
@@ -36,14 +37,7 @@ fs::path fresh_dir(const std::string& name) {
 }
 
 std::string pool_error(const std::string& name, const std::string& text) {
-  const fs::path p = fresh_dir(name) / "pool.toml";
-  std::ofstream(p) << text;
-  try {
-    load_pool_config(p);
-  } catch (const PoolConfigError& e) {
-    return e.what();
-  }
-  return "";
+  return test::pool_config_error(fresh_dir(name) / "pool.toml", text);
 }
 
 const std::string kDevice = "[[device]]\nname = \"qm-01\"\nlink = \"/dev/pts/9\"\nnvs_dir = \"n\"\n";

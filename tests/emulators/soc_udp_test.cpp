@@ -14,6 +14,7 @@
 #include "device_factory.hpp"
 #include "esp_wifi/soc_module.hpp"
 #include "pool_config.hpp"
+#include "pool_config_error.hpp"
 
 extern "C" {
 #include "iotw/firmware.h"
@@ -35,13 +36,7 @@ std::filesystem::path temp_dir(const std::string& tag) {
 }
 
 std::string load_error(const std::filesystem::path& file, const std::string& text) {
-  std::ofstream(file) << text;
-  try {
-    load_pool_config(file);
-  } catch (const PoolConfigError& e) {
-    return e.what();
-  }
-  return "";
+  return test::pool_config_error(file, text);
 }
 
 }  // namespace
