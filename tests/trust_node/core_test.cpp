@@ -435,8 +435,39 @@ TEST(TrustNodeCore, SilentWitnessWithNoReplacementIsAskedAgainNotStuck) {
   const size_t blocks = rig.mem.chain.size();
   rig.advance(rig.cfg.witness_timeout_ms);
   EXPECT_FALSE(rig.sink.of("stalled").empty());
-  w.behaviour = Behaviour::honest;  // answers the repeated request
-  rig.advance(rig.cfg.witness_timeout_ms);
+  w.behaviour = Behaviour::honest;  // answers the repeated request, sent after twice the timeout
+  rig.advance(2 * rig.cfg.witness_timeout_ms);
+  EXPECT_EQ(rig.mem.chain.size(), blocks + 1);
+  EXPECT_TRUE(rig.mem.black.empty());
+}
+
+TEST(TrustNodeCore, SilentWitnessWithNoReplacementIsAskedAgainAfterADoublingWait) {
+  // Re-sending faster than a slow witness answers only queues requests on its link (rigs/link_noise.toml once
+  // stalled 30 s that way): the waits go T, 2T, 4T, 8T, 16T, then stay at 16T (docs/protocol.md "Deadlines").
+  ConsensusConfig cfg;
+  cfg.witness_timeout_ms = 100;
+  cfg.device_timeout_ms = 600'000;  // no heartbeats in this test
+  Rig rig(cfg);
+  for (int i = 0; i < 3; ++i) rig.add();
+  SimDevice &w = rig.add(Behaviour::silent_witness);
+  ASSERT_TRUE(submit_until(rig, [&] { return requested_as_witness(rig, w); }));
+  const auto requests = [&] {
+    return std::count_if(w.received.begin(), w.received.end(), [](const iotw_v1_Envelope &e) {
+      return e.which_body == iotw_v1_Envelope_witness_request_tag;
+    });
+  };
+  std::vector<uint64_t> at;  // the clock at each re-send (the first request went out during submit_until's steps)
+  for (long seen = requests(); at.size() < 6; rig.advance(1)) {
+    if (requests() == seen) continue;
+    seen = requests();
+    at.push_back(rig.clock.now);
+    EXPECT_EQ(w.received.back().body.witness_request.deadline_ms, 100u) << "the signed request is unchanged";
+  }
+  const std::vector<uint64_t> want{200, 400, 800, 1600, 1600};
+  for (size_t i = 1; i < at.size(); ++i) EXPECT_EQ(at[i] - at[i - 1], want[i - 1]) << "wait " << i;
+  w.behaviour = Behaviour::honest;  // a late answer to the same witness is still taken
+  const size_t blocks = rig.mem.chain.size();
+  rig.advance(1600);
   EXPECT_EQ(rig.mem.chain.size(), blocks + 1);
   EXPECT_TRUE(rig.mem.black.empty());
 }

@@ -735,12 +735,13 @@ void TrustNodeCore::replace_witness(Candidate &c, Slot &slot, const char *reason
   exclude.insert(c.miner);
   const std::vector<Key> fresh = rested(eligible(exclude), 1);
   if (fresh.empty()) {  // no one to replace it with: ask the silent witness again (it may have
-    stalled("no_fresh_witness", 1, 0);  // rebooted and lost the request) and wait another timeout
-    const Device &w = devices_.at(slot.witness);
+    stalled("no_fresh_witness", 1, 0);  // rebooted and lost the request) and wait twice as long as the last
+    slot.reasks = std::min(slot.reasks + 1, kMaxReaskShift);  // time (up to 16x the timeout): re-sending faster
+    const Device &w = devices_.at(slot.witness);              // than a slow witness answers only queues more work
     if (w.link && w.confirmed && !blacklist_.count(slot.witness))
       request_witness(c, slot);
     else
-      slot.deadline_ms = now + cfg_.witness_timeout_ms;
+      slot.deadline_ms = now + (cfg_.witness_timeout_ms << slot.reasks);
     return;
   }
   const Key old = slot.witness;
@@ -748,6 +749,7 @@ void TrustNodeCore::replace_witness(Candidate &c, Slot &slot, const char *reason
   for (const Slot &o : c.slots)
     if (&o != &slot) others.push_back(o.witness);
   slot.witness = pick_diverse(fresh, others);
+  slot.reasks = 0;
   c.round_members.insert(slot.witness);
   stalled_ = false;
   sink_.event("witness_replaced", {{"round_id", c.round_id},
@@ -977,7 +979,7 @@ bool TrustNodeCore::start_round(Candidate &c) {
   c.round_members.clear();
   c.slots.clear();
   for (const Key &k : pick_witnesses(rested(std::move(pool), cfg_.witnesses), cfg_.witnesses)) {
-    c.slots.push_back(Slot{k, 0, std::nullopt});
+    c.slots.push_back(Slot{k, 0, std::nullopt, 0});
     c.round_members.insert(k);
   }
   for (Slot &slot : c.slots) request_witness(c, slot);
@@ -985,7 +987,8 @@ bool TrustNodeCore::start_round(Candidate &c) {
 }
 
 void TrustNodeCore::request_witness(Candidate &c, Slot &slot) {
-  slot.deadline_ms = clock_.now_ms() + cfg_.witness_timeout_ms;
+  slot.deadline_ms = clock_.now_ms() + (cfg_.witness_timeout_ms << slot.reasks);  // the wire's deadline_ms stays
+  // witness_timeout_ms: it is signed, and blacklist evidence (request_evidence) repeats that request
   iotw_v1_Envelope e = envelope(iotw_v1_Envelope_witness_request_tag);
   e.body.witness_request.round_id = c.round_id;
   std::memcpy(e.body.witness_request.header, c.header.data(), c.header.size());

@@ -295,9 +295,14 @@ class TrustNodeCore {
   };
   struct Slot {  ///< one witness position of a round
     Key witness{};
-    uint64_t deadline_ms = 0;
+    uint64_t deadline_ms = 0;  ///< node clock, ms: when the witness counts as silent
     std::optional<Attestation> answer;
+    uint32_t reasks = 0;       ///< times this witness was asked again for lack of a replacement (0..kMaxReaskShift
+                               ///< counts toward the wait: witness_timeout_ms << reasks); 0 for a fresh witness
   };
+  /** The wait before a witness with no replacement is asked again doubles each time, up to witness_timeout_ms << 4
+   *  (docs/protocol.md step 5 "Deadlines"): a witness slower than the timeout is not buried under re-sends. */
+  static constexpr uint32_t kMaxReaskShift = 4;
   /** A verdict a device signed (verified), kept to recognise a replay or an equivocation. */
   struct SignedVerdict {
     uint64_t round_id = 0;
