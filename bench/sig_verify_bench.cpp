@@ -17,7 +17,8 @@ namespace {
 using namespace iotw::tn;
 
 struct Fixed final : Clock {
-  uint64_t now_ms() override { return 1'700'000'000'000; }
+  uint64_t now_ns() const override { return 1'700'000'000'000'000'000; }
+  void sleep_until_ns(uint64_t) const override {}
 };
 struct Rng final : Random {
   std::mt19937_64 g{1};

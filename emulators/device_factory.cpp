@@ -23,7 +23,7 @@ std::unique_ptr<Device> make_device(const DeviceSpec& spec, const PoolContext& p
   switch (device_kind(spec)) {
     case DeviceKind::qemu: return std::make_unique<QemuDevice>(pool.io, spec, pool.log);
     case DeviceKind::tap_module: return std::make_unique<TapModuleProcess>(spec, pool.exe, pool.config);
-    case DeviceKind::at_appliance: return std::make_unique<AtAppliance>(pool.io, spec, pool.access_point, pool.log);
+    case DeviceKind::at_appliance: return std::make_unique<AtAppliance>(pool.io, spec, pool.access_point, pool.log, pool.clock);
     case DeviceKind::dps: return std::make_unique<DpsDevice>(pool.io, spec, pool.log, pool.clock);
     case DeviceKind::bulb: return std::make_unique<SmartBulb>(pool.io, spec, pool.log, pool.clock);
     case DeviceKind::soc_module: return std::make_unique<SocModule>(pool.io, spec, pool.log);

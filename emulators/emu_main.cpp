@@ -203,7 +203,7 @@ int run_pool(const std::string& config) {
   EventLog log(cfg.events);
   if (!check_static_ram(cfg, log)) return iotw::kExitUsage;  // refused before serving: the config asks too much
   boost::asio::io_context io;
-  SteadyClock clock;
+  iotw::SteadyClock clock;
   raise_fd_limit(cfg.devices.size());  // before any device opens a descriptor
   // One list of devices (common/device.hpp), built by the one factory (device_factory.hpp). A TAP module is a child
   // process of its own (lwIP is process-global); a qemu-cortex-m3 device a qemu-system-arm child.
@@ -386,7 +386,8 @@ int main(int argc, char** argv) {
       at_cfg.wrong_terminator = behaviour_flags(spec.behaviour).at_wrong_terminator;
       EventLog log(events);
       boost::asio::io_context io;
-      AtPtyServer server(at_cfg, at_baud, !at_unpaced);
+      iotw::SteadyClock clock;
+      AtPtyServer server(at_cfg, at_baud, !at_unpaced, clock);
       std::cout << server.start() << std::endl;
       log.emit("emu:" + at_cfg.model, "at_started",
                {{"model", at_cfg.model}, {"baud", server.baud()}, {"paced", !at_unpaced}, {"ssid", at_cfg.ap.ssid}});
@@ -409,7 +410,7 @@ int main(int argc, char** argv) {
       }
       EventLog log(events);
       boost::asio::io_context io;
-      SteadyClock clock;
+      iotw::SteadyClock clock;
       std::function<void()> stop;
       std::optional<DpsDevice> d;
       std::optional<SmartBulb> b;

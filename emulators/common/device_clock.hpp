@@ -11,29 +11,35 @@ namespace iotw::emu {
 
 class SkewedClock final : public Clock {
  public:
-  /// base must outlive this clock. Starts with no skew: reads exactly base.now_ms().
-  explicit SkewedClock(const Clock& base) : base_(base), anchor_base_(base.now_ms()), anchor_dev_(anchor_base_) {}
+  /// base must outlive this clock. Starts with no skew: reads exactly base.now_ns().
+  explicit SkewedClock(const Clock& base) : base_(base), anchor_base_(base.now_ns()), anchor_dev_(anchor_base_) {}
 
-  /// device ms = the value at the last skew() + (base ms since then) * (1 + ppm / 1e6); never below 0.
-  uint64_t now_ms() const override {
-    const long double real = static_cast<long double>(base_.now_ms()) - static_cast<long double>(anchor_base_);
-    const long double dev = static_cast<long double>(anchor_dev_) + real * (1.0L + static_cast<long double>(ppm_) * 1e-6L);
+  /// device ns = the value at the last skew() + (base ns since then) * (1 + ppm / 1e6); never below 0.
+  uint64_t now_ns() const override {
+    const long double real = static_cast<long double>(base_.now_ns()) - static_cast<long double>(anchor_base_);
+    const long double dev = static_cast<long double>(anchor_dev_) + real * rate();
     return dev <= 0 ? 0 : static_cast<uint64_t>(dev);
+  }
+  /// Waits on the base clock until this clock shows t_ns (its rate taken into account).
+  void sleep_until_ns(uint64_t t_ns) const override {
+    const uint64_t now = now_ns();
+    if (t_ns <= now) return;
+    base_.sleep_until_ns(base_.now_ns() + static_cast<uint64_t>(static_cast<long double>(t_ns - now) / rate()) + 1);
   }
 
   /// From now on: the clock jumps by offset_ms (negative = backwards, clamped at 0) and then runs at
   /// (1 + ppm / 1e6) times the base rate. skew(0, 0) returns to the nominal rate and keeps the time the clock
   /// shows (a crystal's accumulated error does not vanish when its rate recovers). ppm must be > -1e6.
   void skew(int64_t offset_ms, double ppm) {
-    const int64_t now = static_cast<int64_t>(now_ms());
-    anchor_base_ = base_.now_ms();
-    anchor_dev_ = now + offset_ms < 0 ? 0 : static_cast<uint64_t>(now + offset_ms);
+    const int64_t now = static_cast<int64_t>(now_ns()), offset = offset_ms * 1'000'000;
+    anchor_base_ = base_.now_ns();
+    anchor_dev_ = now + offset < 0 ? 0 : static_cast<uint64_t>(now + offset);
     ppm_ = ppm;
   }
 
-  /// Removes every skew: reads base.now_ms() again (a step back or forward by -drift_ms()).
+  /// Removes every skew: reads base.now_ns() again (a step back or forward by -drift_ms()).
   void reset() {
-    anchor_base_ = base_.now_ms();
+    anchor_base_ = base_.now_ns();
     anchor_dev_ = anchor_base_;
     ppm_ = 0;
   }
@@ -44,9 +50,11 @@ class SkewedClock final : public Clock {
   const Clock& base() const { return base_; }
 
  private:
+  long double rate() const { return 1.0L + static_cast<long double>(ppm_) * 1e-6L; }
+
   const Clock& base_;
-  uint64_t anchor_base_;
-  uint64_t anchor_dev_;
+  uint64_t anchor_base_;  ///< base ns at the last skew() / reset()
+  uint64_t anchor_dev_;   ///< device ns at that moment
   double ppm_ = 0;
 };
 

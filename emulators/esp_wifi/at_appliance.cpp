@@ -59,8 +59,10 @@ std::string UartWire::take(uint64_t now_ns) {
   return out;
 }
 
-AtAppliance::AtAppliance(boost::asio::io_context& io, DeviceSpec spec, const AccessPoint& ap, EventLog& log)
+AtAppliance::AtAppliance(boost::asio::io_context& io, DeviceSpec spec, const AccessPoint& ap, EventLog& log,
+                         const Clock& clock)
     : io_(io),
+      clock_(clock),
       spec_(std::move(spec)),
       module_cfg_(module_config(spec_.model, ap, spec_.behaviour)),
       engine_(make_at_engine(module_cfg_)),
@@ -90,14 +92,14 @@ AtAppliance::AtAppliance(boost::asio::io_context& io, DeviceSpec spec, const Acc
   // UDP: one firmware frame per datagram (payload + CRC-32); TCP: a byte stream framed as a serial link
   port_ctx_.kind = tcp() ? IOTW_LINK_SERIAL : IOTW_LINK_DATAGRAM;
   if (iotw_host_port_init(&port_, &port_ctx_) != 0) throw std::runtime_error("libsodium init failed");
+  port_.now_ms = &AtAppliance::on_now_ms;  // the MCU's firmware reads time through the pool's Clock too
+}
+
+uint64_t AtAppliance::on_now_ms(void* ctx) {
+  return static_cast<AtAppliance*>(static_cast<iotw_host_port_ctx*>(ctx)->user)->clock_.now_ms();
 }
 
 AtAppliance::~AtAppliance() { stop(); }
-
-uint64_t AtAppliance::now_ns() const {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
-}
 
 void AtAppliance::start() {
   const uint64_t now_ms = now_ns() / 1'000'000;

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.hpp"
 #include "common/device.hpp"
 #include "common/device_runtime.hpp"
 #include "common/event_log.hpp"
@@ -57,8 +58,10 @@ class AtAppliance : public Device {
  public:
   /// spec.mode == "at", spec.model one of at_models(), spec.trust_node_udp "127.x.y.z:PORT" (UDP link) or
   /// spec.trust_node_tcp "127.x.y.z:PORT" (TCP link: AT+CIPSTART="TCP" / ATPC=0, serial framing).
-  /// Throws std::invalid_argument on a bad spec or behaviour.
-  AtAppliance(boost::asio::io_context& io, DeviceSpec spec, const AccessPoint& ap, EventLog& log);
+  /// Time (the engine's timers, the UART wire, the MCU's port) comes from `clock`, the pool's, which must outlive
+  /// the appliance. Throws std::invalid_argument on a bad spec or behaviour.
+  AtAppliance(boost::asio::io_context& io, DeviceSpec spec, const AccessPoint& ap, EventLog& log,
+              const Clock& clock);
   ~AtAppliance();
   AtAppliance(const AtAppliance&) = delete;
   AtAppliance& operator=(const AtAppliance&) = delete;
@@ -121,6 +124,7 @@ class AtAppliance : public Device {
 
   static int on_send(void* user, const uint8_t* bytes, size_t len);
   static void on_log(void* user, iotw_log_level level, const char* event, const char* detail);
+  static uint64_t on_now_ms(void* ctx);  ///< the MCU's port reads the pool's clock
   static int on_uart_write(void* user, const uint8_t* bytes, size_t len);
   static void on_datagram(void* user, const uint8_t* bytes, size_t len);
   static void on_link_event(void* user, const char* event);
@@ -142,11 +146,12 @@ class AtAppliance : public Device {
   /// The firmware panicked (behaviour reset_on_garbage): the MCU's panic handler restarts it, a software reset
   /// (RAM lost, NVS kept); the module and its socket stay up.
   void restart_after_panic();
-  uint64_t now_ns() const;
+  uint64_t now_ns() const { return clock_.now_ns(); }
   void pump_typed(uint64_t now_ms);
   void finish_typed(Typed result);
 
   boost::asio::io_context& io_;
+  const Clock& clock_;
   DeviceSpec spec_;
   AtModuleConfig module_cfg_;
   std::unique_ptr<AtEngine> engine_;

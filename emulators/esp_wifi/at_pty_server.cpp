@@ -32,11 +32,12 @@ sockaddr_in addr_of(const std::string& ip, uint16_t port) {
 
 }  // namespace
 
-AtPtyServer::AtPtyServer(AtModuleConfig config, int baud, bool paced)
+AtPtyServer::AtPtyServer(AtModuleConfig config, int baud, bool paced, const Clock& clock)
     : engine_(make_at_engine(config)),
       baud_(baud > 0 ? baud : engine_->default_baud()),
       paced_(paced),
-      pacer_(pclock_, baud_, paced_) {}
+      clock_(clock),
+      pacer_(clock_, baud_, paced_) {}
 
 AtPtyServer::~AtPtyServer() {
   stop();
@@ -46,11 +47,6 @@ AtPtyServer::~AtPtyServer() {
     if (fd >= 0) ::close(fd);
 }
 
-uint64_t AtPtyServer::now_ms() const {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
-}
-
 std::string AtPtyServer::start() {
   const PtyPair pty = open_pty_pair(baud_);
   master_ = pty.master;
@@ -58,7 +54,7 @@ std::string AtPtyServer::start() {
   const std::string name = pty.path;
   ::fcntl(master_, F_SETFL, ::fcntl(master_, F_GETFL) | O_NONBLOCK);
   if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) throw std::runtime_error("pipe2 failed");
-  engine_->power_on(now_ms());
+  engine_->power_on(clock_.now_ms());
   thread_ = std::thread([this] { loop(); });
   return name;
 }
@@ -160,10 +156,10 @@ void AtPtyServer::perform(const AtAction& a, uint64_t now) {
 void AtPtyServer::loop() {
   std::vector<char> buf(65536);
   while (!stop_) {
-    uint64_t now = now_ms();
+    uint64_t now = clock_.now_ms();
     engine_->tick(now);
     for (auto actions = engine_->take_actions(); !actions.empty(); actions = engine_->take_actions())
-      for (const auto& a : actions) perform(a, now_ms());
+      for (const auto& a : actions) perform(a, clock_.now_ms());
     flush_output();
 
     std::vector<pollfd> fds{{wake_[0], POLLIN, 0}, {master_, POLLIN, 0}};
@@ -174,12 +170,12 @@ void AtPtyServer::loop() {
     }
     int timeout = 200;
     if (auto d = engine_->next_deadline_ms()) {
-      now = now_ms();
+      now = clock_.now_ms();
       timeout = *d <= now ? 0 : static_cast<int>(std::min<uint64_t>(*d - now, 200));
     }
     if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR) break;
     if (fds[0].revents) break;
-    now = now_ms();
+    now = clock_.now_ms();
     if (fds[1].revents & POLLIN) {
       ssize_t n = ::read(master_, buf.data(), buf.size());
       if (n > 0) engine_->feed(std::string_view(buf.data(), static_cast<size_t>(n)), now);

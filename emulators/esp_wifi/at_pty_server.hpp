@@ -15,8 +15,9 @@ namespace iotw::emu {
 
 class AtPtyServer {
  public:
-  /// baud 0 = the module's default. paced = false disables UART pacing.
-  AtPtyServer(AtModuleConfig config, int baud, bool paced);
+  /// baud 0 = the module's default. paced = false disables UART pacing. The engine's timers and the pacer read
+  /// `clock`, which must outlive the server and be safe to read from its thread (SteadyClock).
+  AtPtyServer(AtModuleConfig config, int baud, bool paced, const Clock& clock);
   ~AtPtyServer();
   AtPtyServer(const AtPtyServer&) = delete;
   AtPtyServer& operator=(const AtPtyServer&) = delete;
@@ -38,12 +39,11 @@ class AtPtyServer {
   void perform(const AtAction& a, uint64_t now);
   void close_sock(int link);
   void flush_output();
-  uint64_t now_ms() const;
 
   std::unique_ptr<AtEngine> engine_;
   int baud_;
   bool paced_;
-  SteadyPacingClock pclock_;
+  const Clock& clock_;
   UartPacer pacer_;
   int master_ = -1, slave_ = -1;
   int wake_[2] = {-1, -1};

@@ -29,6 +29,7 @@ TEST(AtApplianceTcp, FirmwareAttachesOverARealTcpConnectionAndReconnects) {
     boost::asio::io_context io;
     ip::tcp::acceptor node(io, ip::tcp::endpoint(ip::make_address_v4("127.0.0.1"), 0));
     EventLog log((dir / "events.jsonl").string());
+    iotw::SteadyClock clock;
     DeviceSpec spec;
     spec.name = std::string("tcp-") + model;
     spec.model = model;
@@ -38,7 +39,7 @@ TEST(AtApplianceTcp, FirmwareAttachesOverARealTcpConnectionAndReconnects) {
     AccessPoint ap;
     ap.ssid = "lab";
     ap.password = "lab-pass-123";
-    AtAppliance app(io, spec, ap, log);
+    AtAppliance app(io, spec, ap, log, clock);
     ASSERT_TRUE(app.tcp());
     app.start();
 

@@ -52,6 +52,7 @@ TEST(AtAppliance, FirmwareAttachesThroughEachModuleFamilyOverARealUdpSocket) {
     boost::asio::io_context io;
     ip::udp::socket node(io, ip::udp::endpoint(ip::make_address_v4("127.0.0.1"), 0));
     EventLog log((dir / "events.jsonl").string());
+    iotw::SteadyClock clock;
     DeviceSpec spec;
     spec.name = std::string("app-") + model;
     spec.model = model;
@@ -62,7 +63,7 @@ TEST(AtAppliance, FirmwareAttachesThroughEachModuleFamilyOverARealUdpSocket) {
     AccessPoint ap;
     ap.ssid = "lab";
     ap.password = "lab-pass-123";
-    AtAppliance app(io, spec, ap, log);
+    AtAppliance app(io, spec, ap, log, clock);
     EXPECT_EQ(app.baud(), std::string(model) == "esp8266" ? 115200 : 38400);
     app.start();
 

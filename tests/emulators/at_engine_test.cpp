@@ -10,7 +10,7 @@
 #include "common/chip_profile.hpp"
 #include "esp_wifi/realtek_at_engine.hpp"
 #include "esp_wifi/uart_pacer.hpp"
-#include "mocks/emulators/mock_pacing_clock.hpp"
+#include "mocks/mock_clock.hpp"
 
 using namespace iotw::emu;
 
@@ -392,7 +392,7 @@ TEST(RealtekAt, ResetReprintsTheBanner) {
 // ---------------------------------------------------------------- UART pacing
 
 TEST(UartPacer, SpacesBytesOneByteTimeApart) {
-  ManualPacingClock clock;
+  iotw::ManualClock clock;
   UartPacer pacer(clock, 9600, true);
   EXPECT_EQ(pacer.byte_ns(), 1'041'666u);  // 10 bits at 9600 bit/s
   std::vector<uint64_t> at;
@@ -426,7 +426,7 @@ TEST(UartPacer, SpacesBytesOneByteTimeApart) {
 }
 
 TEST(UartPacer, SleepsUntilEachBytesSlotBeforeHandingItOver) {
-  ::testing::StrictMock<mocks::MockPacingClock> clock;
+  ::testing::StrictMock<iotw::mocks::MockClock> clock;
   ::testing::MockFunction<bool(std::string_view)> sink;
   UartPacer pacer(clock, 115200, true);
   const uint64_t t0 = 7'000'000, byte = pacer.byte_ns();  // 86'805 ns at 115200 bit/s
@@ -444,7 +444,7 @@ TEST(UartPacer, SleepsUntilEachBytesSlotBeforeHandingItOver) {
 }
 
 TEST(UartPacer, UnpacedWritesAllAtOnce) {
-  ::testing::StrictMock<mocks::MockPacingClock> clock;  // any read or sleep fails the test
+  ::testing::StrictMock<iotw::mocks::MockClock> clock;  // any read or sleep fails the test
   UartPacer pacer(clock, 115200, false);
   int calls = 0;
   pacer.write("hello", [&](std::string_view b) {

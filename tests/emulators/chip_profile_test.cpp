@@ -215,7 +215,7 @@ class ChipTimingTest : public ::testing::Test {
   }
 
   boost::asio::io_context io_;  // never run: only tick() releases frames
-  ManualClock clock_{50'000};
+  iotw::ManualClock clock_{50'000};
   int master_ = -1, slave_ = -1;
   std::string slave_path_;
   std::filesystem::path dir_;

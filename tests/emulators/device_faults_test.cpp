@@ -29,7 +29,7 @@ using namespace iotw::emu;
 using nlohmann::json;
 
 TEST(Watchdog, BitesExactlyAtItsTimeoutOnTheClockItIsGiven) {
-  ManualClock clock(1000);
+  iotw::ManualClock clock(1000);
   Watchdog wdt(clock, 5000);
   clock.advance(4999);
   EXPECT_FALSE(wdt.expired());
@@ -45,7 +45,7 @@ TEST(Watchdog, BitesExactlyAtItsTimeoutOnTheClockItIsGiven) {
 }
 
 TEST(SkewedClock, OffsetAndRateApplyFromTheSkewOnAndKeptWhenTheRateRecovers) {
-  ManualClock base(10'000);
+  iotw::ManualClock base(10'000);
   SkewedClock dev(base);
   EXPECT_EQ(dev.now_ms(), 10'000u);
   dev.skew(+1500, 100'000);  // +1.5 s now, then 10 % fast
@@ -62,6 +62,18 @@ TEST(SkewedClock, OffsetAndRateApplyFromTheSkewOnAndKeptWhenTheRateRecovers) {
   EXPECT_EQ(dev.now_ms(), 1000u);
   dev.reset();
   EXPECT_EQ(dev.now_ms(), base.now_ms());
+}
+
+TEST(SkewedClock, SleepingOnASkewedClockWaitsTheBaseTimeItsRateNeeds) {
+  iotw::ManualClock base(10'000);  // a ManualClock's sleep jumps it: the waits are exact and take no time
+  SkewedClock dev(base);
+  dev.skew(0, 1'000'000);  // twice the base rate
+  dev.sleep_until_ns(dev.now_ns() + 1'000'000'000);  // one device second = half a base second
+  EXPECT_EQ(base.now_ms(), 10'500u);
+  EXPECT_GE(dev.now_ns(), 11'000'000'000u);
+  const uint64_t before = base.now_ns();
+  dev.sleep_until_ns(dev.now_ns() - 1);  // already past: no wait
+  EXPECT_EQ(base.now_ns(), before);
 }
 
 class DeviceFaultsTest : public ::testing::Test {
@@ -110,7 +122,7 @@ class DeviceFaultsTest : public ::testing::Test {
   }
 
   boost::asio::io_context io_;
-  ManualClock clock_{50'000};
+  iotw::ManualClock clock_{50'000};
   int master_ = -1, slave_ = -1;
   std::string slave_path_;
   std::filesystem::path dir_;

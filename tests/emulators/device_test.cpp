@@ -72,7 +72,7 @@ class DeviceKinds : public ::testing::Test {
   }
 
   boost::asio::io_context io_;
-  ManualClock clock_{1000};
+  iotw::ManualClock clock_{1000};
   int master_ = -1, slave_ = -1;
   std::string pty_;
   std::filesystem::path dir_;

@@ -9,7 +9,7 @@ using Ex = ModbusException;
 
 class DpsRegisterMapTest : public ::testing::Test {
  protected:
-  ManualClock clock{0};
+  iotw::ManualClock clock{0};
   DpsChip chip{clock};
   DpsRegisterMap map{chip};
   void SetUp() override {

@@ -120,7 +120,7 @@ TEST(AtWrongTerminator, ReceivedPayloadBytesPassUntouched) {
 }
 
 TEST(ModbusOffByOne, RegisterZeroHoldsWhatRegisterOneShould) {
-  ManualClock clock{0};
+  iotw::ManualClock clock{0};
   DpsChip chip{clock};
   chip.set_voltage(12.0);
   chip.set_current(2.0);

@@ -22,7 +22,7 @@ std::vector<RailEvent::Kind> kinds(const std::vector<RailEvent>& v) {
 }  // namespace
 
 TEST(PowerRail, BootsWithPowerOnReasonWhenSupplyAppears) {
-  ManualClock clock(1000);
+  iotw::ManualClock clock(1000);
   PowerRail rail(clock);
   EXPECT_TRUE(rail.advance().empty());
   rail.set_input(24);
@@ -35,7 +35,7 @@ TEST(PowerRail, BootsWithPowerOnReasonWhenSupplyAppears) {
 }
 
 TEST(PowerRail, DipShorterThanHoldUpIsRiddenThrough) {
-  ManualClock clock;
+  iotw::ManualClock clock;
   PowerRail rail(clock, {6.0, 0.5, 2.0, 20});
   rail.set_input(24);
   rail.advance();
@@ -48,7 +48,7 @@ TEST(PowerRail, DipShorterThanHoldUpIsRiddenThrough) {
 }
 
 TEST(PowerRail, BrownoutLongerThanHoldUpResetsWithBrownoutReason) {
-  ManualClock clock;
+  iotw::ManualClock clock;
   PowerRail rail(clock, {6.0, 0.5, 2.0, 20});
   rail.set_input(24);
   rail.advance();
@@ -68,7 +68,7 @@ TEST(PowerRail, BrownoutLongerThanHoldUpResetsWithBrownoutReason) {
 }
 
 TEST(PowerRail, PowerLossThenRestoreIsAPowerOnBoot) {
-  ManualClock clock;
+  iotw::ManualClock clock;
   PowerRail rail(clock);
   rail.set_input(24);
   rail.advance();
@@ -83,7 +83,7 @@ TEST(PowerRail, PowerLossThenRestoreIsAPowerOnBoot) {
 }
 
 TEST(PowerRail, SlowRampBootsWhenItCrossesTheThresholdPlusHysteresis) {
-  ManualClock clock;
+  iotw::ManualClock clock;
   PowerRail rail(clock);
   rail.set_input(24, 1.0);  // 1 V/s from 0 V: 6.5 V after 6.5 s
   clock.advance(6499);
@@ -104,7 +104,7 @@ TEST(PowerRail, SlowRampBootsWhenItCrossesTheThresholdPlusHysteresis) {
 
 class DpsChipTest : public ::testing::Test {
  protected:
-  ManualClock clock{0};
+  iotw::ManualClock clock{0};
   DpsChip chip{clock};
   void SetUp() override {
     chip.set_input(24);

@@ -85,7 +85,7 @@ TEST(SocUdp, HundredsOfDevicesOfOnePoolAttachOverTheirOwnSockets) {
   boost::asio::io_context io;
   ip::udp::socket node(io, ip::udp::endpoint(ip::make_address_v4("127.0.0.1"), 0));
   EventLog log((dir / "events.jsonl").string());
-  SteadyClock clock;
+  iotw::SteadyClock clock;
   PoolContext pool{io, log, clock, AccessPoint{}, "", ""};
   std::vector<std::unique_ptr<Device>> devices;
   for (int i = 0; i < kDevices; i++) {

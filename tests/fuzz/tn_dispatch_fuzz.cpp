@@ -17,8 +17,9 @@ namespace {
 using namespace iotw::tn;
 
 struct FixedClock final : Clock {
-  uint64_t now = 1'700'000'000'000;
-  uint64_t now_ms() override { return now; }
+  uint64_t now = 1'700'000'000'000;  // ms
+  uint64_t now_ns() const override { return now * 1'000'000; }
+  void sleep_until_ns(uint64_t) const override {}
 };
 struct Rng final : Random {
   std::mt19937_64 gen{1};

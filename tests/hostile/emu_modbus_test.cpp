@@ -77,7 +77,7 @@ class ModbusHostile : public ::testing::Test {
   }
 
   std::filesystem::path log_path_;
-  ManualClock clock_{1000};
+  iotw::ManualClock clock_{1000};
   boost::asio::io_context io_;
   std::optional<EventLog> log_;
   std::optional<DpsChip> chip_;

@@ -187,7 +187,7 @@ class RtuHostile : public ::testing::Test {
 
   std::filesystem::path log_path_, sock_path_;
   boost::asio::io_context io_;
-  SteadyClock clock_;
+  iotw::SteadyClock clock_;
   std::optional<EventLog> log_;
   std::optional<DpsDevice> dps_a_, dps_b_;
   std::optional<PoolControl> control_;

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <memory>
 
-#include "mocks/trust_node/mock_clock.hpp"
+#include "mocks/mock_clock.hpp"
 #include "mocks/trust_node/mock_core_sink.hpp"
 #include "mocks/trust_node/mock_ledger.hpp"
 #include "mocks/trust_node/mock_random.hpp"
@@ -15,7 +15,7 @@
 namespace iotw::tn::test {
 namespace {
 
-using mocks::MockClock;
+using iotw::mocks::MockClock;
 using mocks::MockCoreSink;
 using mocks::MockLedger;
 using mocks::MockRandom;
@@ -47,7 +47,7 @@ class CoreWithMocks : public ::testing::Test {
  protected:
   void SetUp() override {
     ledger.delegate_to(mem);
-    ON_CALL(clock, now_ms()).WillByDefault(Return(kNow));
+    ON_CALL(clock, now_ns()).WillByDefault(Return(kNow * 1'000'000));
     ON_CALL(rng, next_u64()).WillByDefault(Return(7));
     EXPECT_CALL(sink, event(_, _)).Times(AnyNumber());  // events a test does not expect (e.g. "stalled") are free
   }
@@ -132,7 +132,7 @@ TEST_F(CoreWithMocks, LiftingABlacklistEntryStoresTheClockTime) {
   mem.devs[dev.pk] = DeviceRecord{dev.pk, "esp-09", "esp32", 1, 1};
   mem.black.push_back(BlacklistEntry{dev.pk, 4, "dissent", 2, "[]"});
   ASSERT_EQ(core().blacklisted_count(), 1u);  // loaded from the ledger
-  EXPECT_CALL(clock, now_ms()).WillRepeatedly(Return(kNow + 5));
+  EXPECT_CALL(clock, now_ns()).WillRepeatedly(Return((kNow + 5) * 1'000'000));
   EXPECT_CALL(ledger, lift_blacklist(dev.pk, kNow + 5));  // once: the second lift finds no entry
   EXPECT_CALL(sink, event(std::string_view("blacklist_lifted"), HasField("name", "esp-09")));
   EXPECT_TRUE(core().lift_blacklist(dev.pk));

@@ -108,9 +108,10 @@ class MemLedger final : public Ledger {
   std::map<Key, Reputation> rep;
 };
 
-struct ManualClock final : Clock {
-  uint64_t now = 1'700'000'000'000;
-  uint64_t now_ms() override { return now; }
+struct ManualClock final : Clock {  ///< Unix epoch ms the test sets by hand (`now`); a sleep jumps it
+  mutable uint64_t now = 1'700'000'000'000;
+  uint64_t now_ns() const override { return now * 1'000'000; }
+  void sleep_until_ns(uint64_t t_ns) const override { now = std::max(now, (t_ns + 999'999) / 1'000'000); }
 };
 
 struct SeededRandom final : Random {

@@ -44,10 +44,6 @@ uint64_t wall_ms() {
           .count());
 }
 
-struct SystemClock final : Clock {
-  uint64_t now_ms() override { return wall_ms(); }
-};
-
 struct SeededRandom final : Random {
   explicit SeededRandom(uint64_t seed) : gen(seed) {}
   uint64_t next_u64() override { return gen(); }

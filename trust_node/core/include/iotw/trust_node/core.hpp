@@ -20,16 +20,14 @@
 #include <nlohmann/json.hpp>
 
 #include "iotw.pb.h"
+#include "iotw/support/clock.hpp"
 #include "iotw/trust_node/ledger.hpp"
 
 namespace iotw::tn {
 
-/** Milliseconds; the daemon returns Unix epoch ms (block timestamps use it). */
-class Clock {
- public:
-  virtual ~Clock() = default;
-  virtual uint64_t now_ms() = 0;
-};
+/** Time is the one Clock of support/ (iotw/support/clock.hpp); the core reads now_ms(). The daemon gives it a
+ *  SystemClock: Unix epoch ms, which block timestamps carry. */
+using iotw::Clock;
 
 /** Source of uniform 64-bit values (the daemon: std::mt19937_64 seeded from the config seed). */
 class Random {
