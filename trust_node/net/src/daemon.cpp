@@ -32,6 +32,7 @@
 #include "iotw/trust_node/etcd_ledger.hpp"
 #include "iotw/trust_node/sqlite_ledger.hpp"
 #include "iotw/trust_node/tx_request.hpp"
+#include "iotw/support/seeded_random.hpp"
 
 namespace iotw::tn {
 namespace asio = boost::asio;
@@ -44,10 +45,12 @@ uint64_t wall_ms() {
           .count());
 }
 
+/** The selection generator and registration nonces: the rig's one randomness source (iotw/support/seeded_random.hpp),
+ *  the ChaCha20 stream of component_seed(seed, "trust_node:select"), 8 bytes LE per draw (docs/trust-node.md). */
 struct SeededRandom final : Random {
-  explicit SeededRandom(uint64_t seed) : gen(seed) {}
-  uint64_t next_u64() override { return gen(); }
-  std::mt19937_64 gen;
+  explicit SeededRandom(uint64_t seed) : stream(iotw::component_seed(seed, "trust_node:select")) {}
+  uint64_t next_u64() override { return stream(); }
+  iotw::SeededStream stream;
 };
 
 /** Write tmp + rename, so a reader never sees a partial port number. */
