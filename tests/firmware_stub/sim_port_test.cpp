@@ -22,12 +22,14 @@ struct SimDevice {
   std::vector<Bytes> sent;
 
   explicit SimDevice(uint64_t seed) {
+    uint8_t s[32] = {};  // a stand-in component seed: the u64 in its first 8 bytes
+    for (int i = 0; i < 8; ++i) s[i] = static_cast<uint8_t>(seed >> (8 * i));
     ctx.user = this;
     ctx.send = [](void *u, const uint8_t *b, size_t n) {
       static_cast<SimDevice *>(u)->sent.emplace_back(b, b + n);
       return 0;
     };
-    EXPECT_EQ(iotw_sim_port_init(&port, &ctx, seed), 0);
+    EXPECT_EQ(iotw_sim_port_init(&port, &ctx, s), 0);
   }
   int boot() { return iotw_fw_boot(&fw, &cfg, &port); }
 };

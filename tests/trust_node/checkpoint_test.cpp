@@ -112,7 +112,8 @@ struct FwDevice {
       static_cast<FwDevice *>(u)->sent.emplace_back(b, b + n);
       return 0;
     };
-    EXPECT_EQ(iotw_sim_port_init(&port, &ctx, 99), 0);
+    const uint8_t seed[32] = {99};  // a stand-in component seed
+    EXPECT_EQ(iotw_sim_port_init(&port, &ctx, seed), 0);
     cfg.node_pubkey = node.data();
     rig.core.link_opened(link, "test:fw");
     EXPECT_EQ(iotw_fw_boot(&fw, &cfg, &port), 0);

@@ -13,20 +13,8 @@ static int sim_send(void *c, const uint8_t *bytes, size_t len) {
 
 static uint64_t sim_now_ms(void *c) { return ((iotw_sim_port_ctx *)c)->now_ms; }
 
-/* SplitMix64 (Steele, Lea, Flood: "Fast splittable pseudorandom number generators", OOPSLA 2014). */
-static uint64_t splitmix64(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 static void sim_random(void *c, uint8_t *out, size_t len) {
-  iotw_sim_port_ctx *ctx = c;
-  for (size_t i = 0; i < len; i += 8) {
-    uint64_t r = splitmix64(&ctx->rng);
-    for (size_t j = 0; j < 8 && i + j < len; j++) out[i + j] = (uint8_t)(r >> (8 * j));
-  }
+  iotw_hash_drbg_fill(&((iotw_sim_port_ctx *)c)->drbg, out, len);
 }
 
 static iotw_sim_nvs_slot *find(iotw_sim_port_ctx *ctx, const char *key) {
@@ -58,19 +46,15 @@ static int sim_nvs_set(void *c, const char *key, const uint8_t *data, size_t len
   return 0;
 }
 
-
-
-
-
 static void sim_log(void *c, iotw_log_level level, const char *event, const char *detail) {
   iotw_sim_port_ctx *ctx = c;
   if (ctx->log) ctx->log(ctx->user, level, event, detail);
 }
 
-int iotw_sim_port_init(iotw_port *port, iotw_sim_port_ctx *ctx, uint64_t seed) {
+int iotw_sim_port_init(iotw_port *port, iotw_sim_port_ctx *ctx, const uint8_t seed[32]) {
   memset(port, 0, sizeof *port);
   if (sodium_init() < 0) return -1;
-  ctx->rng = seed;
+  iotw_hash_drbg_init(&ctx->drbg, seed, 0);
   port->ctx = ctx;
   port->link_kind = ctx->kind;
   port->link_send = sim_send;

@@ -1,6 +1,6 @@
 /* ports/sim: runs the firmware core under a simulator, deterministically (ARCHITECTURE.md principle 1).
- * Time is a virtual clock the simulator advances (ctx->now_ms); randomness is SplitMix64 seeded per
- * device; NVS is a fixed table in ctx, so it survives iotw_fw_boot "reboots" as long as ctx lives.
+ * Time is a virtual clock the simulator advances (ctx->now_ms); randomness is the ports' one seeded source, the
+ * hash DRBG of ports/sodium/sodium_crypto.h, from the device's 32-byte component seed (boot 0); NVS is a fixed table in ctx, so it survives iotw_fw_boot "reboots" as long as ctx lives.
  * SHA-256 and Ed25519 come from libsodium (both deterministic). Same seed + same inputs = same bytes.
  * C11, no heap. */
 #ifndef IOTW_SIM_PORT_H
@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "iotw/port.h"
+#include "sodium_crypto.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -24,7 +25,7 @@ typedef struct {
 
 typedef struct {
   uint64_t now_ms;   /**< virtual clock (ms); the simulator writes it, now_ms reads it */
-  uint64_t rng;      /**< SplitMix64 state; set by iotw_sim_port_init from the seed */
+  iotw_hash_drbg drbg; /**< the random source; set by iotw_sim_port_init from the seed */
   iotw_sim_nvs_slot nvs[IOTW_SIM_NVS_SLOTS];
   /** Transmit on the simulated link; returns 0, or < 0 if refused. NULL: every send fails with -1. */
   int (*send)(void *user, const uint8_t *bytes, size_t len);
@@ -34,11 +35,12 @@ typedef struct {
   iotw_link_kind kind;
 } iotw_sim_port_ctx;
 
-/** Fill port bound to ctx (which must outlive port). Seeds the generator with seed; leaves now_ms, nvs and
+/** Fill port bound to ctx (which must outlive port). Starts the DRBG at block 0 of (seed, boot 0): seed is the
+ *  device's component seed (support/seeded_random.hpp: from the rig seed and the device name); leaves now_ms, nvs and
  *  the callbacks as the caller set them (zero ctx first for a blank device). Calls sodium_init(); returns 0,
  *  or -1 if libsodium cannot be initialised. nvs_set fails (-1) when the table is full, the key is too long
  *  or the value exceeds IOTW_SIM_NVS_VALUE_MAX. */
-int iotw_sim_port_init(iotw_port *port, iotw_sim_port_ctx *ctx, uint64_t seed);
+int iotw_sim_port_init(iotw_port *port, iotw_sim_port_ctx *ctx, const uint8_t seed[32]);
 
 #ifdef __cplusplus
 }
