@@ -26,7 +26,7 @@ std::unique_ptr<Device> make_device(const DeviceSpec& spec, const PoolContext& p
     case DeviceKind::at_appliance: return std::make_unique<AtAppliance>(pool.io, spec, pool.access_point, pool.log, pool.clock);
     case DeviceKind::dps: return std::make_unique<DpsDevice>(pool.io, spec, pool.log, pool.clock);
     case DeviceKind::bulb: return std::make_unique<SmartBulb>(pool.io, spec, pool.log, pool.clock);
-    case DeviceKind::soc_module: return std::make_unique<SocModule>(pool.io, spec, pool.log);
+    case DeviceKind::soc_module: return std::make_unique<SocModule>(pool.io, spec, pool.log, &pool.clock);
   }
   throw std::logic_error("unknown device kind");
 }

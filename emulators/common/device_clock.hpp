@@ -24,7 +24,9 @@ class SkewedClock final : public Clock {
   void sleep_until_ns(uint64_t t_ns) const override {
     const uint64_t now = now_ns();
     if (t_ns <= now) return;
-    base_.sleep_until_ns(base_.now_ns() + static_cast<uint64_t>(static_cast<long double>(t_ns - now) / rate()) + 1);
+    const uint64_t base_now = base_.now_ns(), room = UINT64_MAX - base_now;  // saturate, never wrap
+    const long double wait = static_cast<long double>(t_ns - now) / rate() + 1;
+    base_.sleep_until_ns(wait >= static_cast<long double>(room) ? UINT64_MAX : base_now + static_cast<uint64_t>(wait));
   }
 
   /// From now on: the clock jumps by offset_ms (negative = backwards, clamped at 0) and then runs at

@@ -50,7 +50,7 @@ DpsDevice::DpsDevice(boost::asio::io_context& io, DeviceSpec spec, EventLog& log
   chip_.set_load_ohm(spec_.load_ohm);
   chip_.set_power_on_output(true);  // S-INI = 1: an appliance's supply comes up on
   map_.set_off_by_one(behaviour_flags(spec_.behaviour).modbus_off_by_one);  // the chip's own defect (Modbus layer)
-  if (!spec_.link.empty()) runtime_.emplace(io, spec_, powered_device_profile(spec_.model), log);
+  if (!spec_.link.empty()) runtime_.emplace(io, spec_, powered_device_profile(spec_.model), log, &clock_);
 }
 
 void DpsDevice::start() {

@@ -187,7 +187,8 @@ void AtAppliance::schedule(uint64_t due_ns) {
   if (timer_due_ns_ <= due_ns) return;  // a step comes sooner already
   timer_due_ns_ = due_ns;
   const uint32_t gen = ++timer_gen_;
-  timer_.expires_at(std::chrono::steady_clock::time_point(std::chrono::nanoseconds(due_ns)));
+  const uint64_t now = now_ns();  // the Asio timer runs in real time; due_ns is on the pool's clock
+  timer_.expires_after(std::chrono::nanoseconds(due_ns > now ? due_ns - now : 0));
   timer_.async_wait([this, gen](boost::system::error_code ec) {
     if (ec || !running_ || gen != timer_gen_) return;
     timer_due_ns_ = UINT64_MAX;

@@ -1,6 +1,6 @@
 // The trust-node core's calls to its four interfaces (Clock, Random, CoreSink, Ledger), checked with the
-// GoogleMock mocks of tests/mocks/trust_node/: what it draws, stores and sends, in which order, and what it
-// does not do when the store fails. The ledger mock delegates to the in-memory ledger (sim.hpp) by default.
+// GoogleMock mocks of tests/mocks/mock_clock.hpp and tests/mocks/trust_node/: what it draws, stores and sends, in
+// which order, and what it does not do when the store fails. The ledger mock delegates to the in-memory ledger (sim.hpp) by default.
 #include <gmock/gmock.h>
 
 #include <cstring>

@@ -472,6 +472,27 @@ TEST(TrustNodeCore, SilentWitnessWithNoReplacementIsAskedAgainAfterADoublingWait
   EXPECT_TRUE(rig.mem.black.empty());
 }
 
+TEST(TrustNodeCore, ADeviceThatBecomesEligibleDuringALongReaskWaitTakesTheSlotWithinTheTimeout) {
+  // The back-off delays re-sends only: a fresh device is looked for every witness_timeout_ms all along.
+  ConsensusConfig cfg;
+  cfg.witness_timeout_ms = 100;
+  cfg.device_timeout_ms = 600'000;
+  Rig rig(cfg);
+  for (int i = 0; i < 3; ++i) rig.add();
+  SimDevice &w = rig.add(Behaviour::silent_witness);
+  ASSERT_TRUE(submit_until(rig, [&] { return requested_as_witness(rig, w); }));
+  for (int i = 0; i < 100 + 200 + 400 + 10; ++i) rig.advance(1);  // re-asked 3 times: now waiting 800 ms
+  ASSERT_TRUE(rig.sink.of("witness_replaced").empty());
+  const size_t blocks = rig.mem.chain.size();
+  SimDevice &late = rig.add();  // attaches, eligible, never a member of this round
+  for (int i = 0; i < 100 && rig.sink.of("witness_replaced").empty(); ++i) rig.advance(1);
+  ASSERT_EQ(rig.sink.of("witness_replaced").size(), 1u) << "replaced within one timeout, not after the 800 ms wait";
+  EXPECT_EQ(rig.sink.of("witness_replaced")[0].fields["replacement"], late.hex());
+  EXPECT_EQ(rig.sink.of("witness_replaced")[0].fields["witness"], w.hex());
+  rig.advance(1);
+  EXPECT_EQ(rig.mem.chain.size(), blocks + 1) << "the newcomer answers and the round closes";
+}
+
 TEST(TrustNodeCore, ForgedAttestationIsDroppedNotBlacklistedAndTheRoundGoesOn) {
   // A signature that does not verify proves nothing about who sent it (docs/trust-node.md "Threat model"):
   // counted and dropped, unanswered; the slot times out like a silent one (a reputation cost, never a blacklist).

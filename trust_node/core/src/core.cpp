@@ -397,7 +397,10 @@ void TrustNodeCore::confirm(Device &d) {
   // A device that re-attaches (reboot, brown-out) lost any witness request it had open: send it again.
   if (cand_ && cand_->mined)
     for (Slot &slot : cand_->slots)
-      if (slot.witness == d.rec.pubkey && !slot.answer) request_witness(*cand_, slot);
+      if (slot.witness == d.rec.pubkey && !slot.answer) {
+        slot.reasks = 0;  // the reboot emptied its queue: it is asked as a fresh witness, with the plain timeout
+        request_witness(*cand_, slot);
+      }
   maybe_start_block();
 }
 
@@ -712,8 +715,13 @@ void TrustNodeCore::tick() {
       start_round(c);
     } else {
       for (Slot &slot : c.slots) {
-        if (slot.answer || now < slot.deadline_ms) continue;
-        replace_witness(c, slot, "silent");
+        if (slot.answer) continue;
+        if (now >= slot.deadline_ms) {
+          replace_witness(c, slot, "silent");
+        } else if (slot.reasks && now >= slot.recheck_ms) {  // a long wait for a re-asked witness: a device
+          slot.recheck_ms = now + cfg_.witness_timeout_ms;    // that became eligible meanwhile takes over at once
+          take_fresh_witness(c, slot, "silent");
+        }
       }
     }
   }
@@ -731,19 +739,26 @@ void TrustNodeCore::replace_witness(Candidate &c, Slot &slot, const char *reason
     d.silent_streak = std::min<uint32_t>(d.silent_streak + 1, 6);
     d.rest_until_round = next_round_id_ + (uint64_t{1} << d.silent_streak);
   }
+  if (take_fresh_witness(c, slot, reason)) return;
+  // No one to replace it with: ask the silent witness again (it may have rebooted and lost the request), and wait
+  // twice as long as the last time (up to 16x the timeout): re-sending faster than a slow witness answers only
+  // queues more work on its link. A witness that cannot be asked (detached, blacklisted) waits the plain timeout.
+  stalled("no_fresh_witness", 1, 0);
+  slot.recheck_ms = now + cfg_.witness_timeout_ms;
+  const Device &w = devices_.at(slot.witness);
+  if (w.link && w.confirmed && !blacklist_.count(slot.witness)) {
+    slot.reasks = std::min(slot.reasks + 1, kMaxReaskShift);
+    request_witness(c, slot);
+  } else {
+    slot.deadline_ms = now + cfg_.witness_timeout_ms;
+  }
+}
+
+bool TrustNodeCore::take_fresh_witness(Candidate &c, Slot &slot, const char *reason) {
   std::set<Key> exclude = c.round_members;
   exclude.insert(c.miner);
   const std::vector<Key> fresh = rested(eligible(exclude), 1);
-  if (fresh.empty()) {  // no one to replace it with: ask the silent witness again (it may have
-    stalled("no_fresh_witness", 1, 0);  // rebooted and lost the request) and wait twice as long as the last
-    slot.reasks = std::min(slot.reasks + 1, kMaxReaskShift);  // time (up to 16x the timeout): re-sending faster
-    const Device &w = devices_.at(slot.witness);              // than a slow witness answers only queues more work
-    if (w.link && w.confirmed && !blacklist_.count(slot.witness))
-      request_witness(c, slot);
-    else
-      slot.deadline_ms = now + (cfg_.witness_timeout_ms << slot.reasks);
-    return;
-  }
+  if (fresh.empty()) return false;
   const Key old = slot.witness;
   std::vector<Key> others;
   for (const Slot &o : c.slots)
@@ -757,6 +772,7 @@ void TrustNodeCore::replace_witness(Candidate &c, Slot &slot, const char *reason
                                    {"replacement", to_hex(slot.witness)},
                                    {"reason", reason}});
   request_witness(c, slot);
+  return true;
 }
 
 void TrustNodeCore::maybe_start_block() {
@@ -979,7 +995,7 @@ bool TrustNodeCore::start_round(Candidate &c) {
   c.round_members.clear();
   c.slots.clear();
   for (const Key &k : pick_witnesses(rested(std::move(pool), cfg_.witnesses), cfg_.witnesses)) {
-    c.slots.push_back(Slot{k, 0, std::nullopt, 0});
+    c.slots.push_back(Slot{k, 0, std::nullopt, 0, 0});
     c.round_members.insert(k);
   }
   for (Slot &slot : c.slots) request_witness(c, slot);

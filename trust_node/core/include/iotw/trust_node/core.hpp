@@ -29,7 +29,8 @@ namespace iotw::tn {
  *  SystemClock: Unix epoch ms, which block timestamps carry. */
 using iotw::Clock;
 
-/** Source of uniform 64-bit values (the daemon: std::mt19937_64 seeded from the config seed). */
+/** Source of uniform 64-bit values (the daemon: the ChaCha20 stream of component_seed(seed, "trust_node:select"),
+ *  support/include/iotw/support/seeded_random.hpp). */
 class Random {
  public:
   virtual ~Random() = default;
@@ -295,8 +296,10 @@ class TrustNodeCore {
     Key witness{};
     uint64_t deadline_ms = 0;  ///< node clock, ms: when the witness counts as silent
     std::optional<Attestation> answer;
-    uint32_t reasks = 0;       ///< times this witness was asked again for lack of a replacement (0..kMaxReaskShift
-                               ///< counts toward the wait: witness_timeout_ms << reasks); 0 for a fresh witness
+    uint32_t reasks = 0;       ///< times this witness was asked again for lack of a replacement, capped at
+                               ///< kMaxReaskShift: the wait is witness_timeout_ms << reasks; 0 for a fresh witness
+    uint64_t recheck_ms = 0;   ///< node clock, ms: while reasks > 0, when to look again for a fresh replacement
+                               ///< (every witness_timeout_ms, however long the re-asked witness's wait)
   };
   /** The wait before a witness with no replacement is asked again doubles each time, up to witness_timeout_ms << 4
    *  (docs/protocol.md step 5 "Deadlines"): a witness slower than the timeout is not buried under re-sends. */
@@ -403,6 +406,9 @@ class TrustNodeCore {
   Sig sign_node(const uint8_t *msg, size_t len) const;
   bool refuse_identity(uint32_t link, Session &s, const Key &key, const iotw_v1_Hello &hello);
   void replace_witness(Candidate &c, Slot &slot, const char *reason);
+  /** Gives the slot a fresh eligible device (not in the round, not the miner, rested) and asks it; false when there
+   *  is none (the slot is unchanged). */
+  bool take_fresh_witness(Candidate &c, Slot &slot, const char *reason);
   const std::string &name_of(const Key &k) const;
 
   ConsensusConfig cfg_;
