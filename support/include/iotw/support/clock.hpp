@@ -24,33 +24,22 @@ class Clock {
   std::uint64_t now_ms() const { return now_ns() / 1'000'000; }
 };
 
-/// std::chrono::steady_clock: real time, monotonic, arbitrary origin. Thread-safe.
-class SteadyClock final : public Clock {
+/// Real time from a std::chrono clock C: SteadyClock (steady_clock: monotonic, arbitrary origin) or SystemClock
+/// (system_clock: since the Unix epoch; it may step when the host's clock is set). Thread-safe.
+template <class C>
+class ChronoClock final : public Clock {
  public:
   std::uint64_t now_ns() const override {
     return static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-            .count());
+        std::chrono::duration_cast<std::chrono::nanoseconds>(C::now().time_since_epoch()).count());
   }
   void sleep_until_ns(std::uint64_t t_ns) const override {
-    std::this_thread::sleep_until(std::chrono::steady_clock::time_point(std::chrono::nanoseconds(t_ns)));
+    std::this_thread::sleep_until(
+        typename C::time_point(std::chrono::duration_cast<typename C::duration>(std::chrono::nanoseconds(t_ns))));
   }
 };
-
-/// std::chrono::system_clock: real time since the Unix epoch (it may step when the host's clock is set).
-/// Thread-safe.
-class SystemClock final : public Clock {
- public:
-  std::uint64_t now_ns() const override {
-    return static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count());
-  }
-  void sleep_until_ns(std::uint64_t t_ns) const override {
-    std::this_thread::sleep_until(std::chrono::system_clock::time_point(
-        std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(t_ns))));
-  }
-};
+using SteadyClock = ChronoClock<std::chrono::steady_clock>;
+using SystemClock = ChronoClock<std::chrono::system_clock>;
 
 /// A clock its owner moves by hand (tests, the simulator): it stands still until advanced, and a sleep_until_ns
 /// moves it forward to the time asked for (never back). Not thread-safe.
