@@ -68,17 +68,20 @@ class CollusionBoard {
 struct CollusionMember {
   std::string name;
   iotw_fw_collusion hook{};
+  CollusionBoard* board = nullptr;  ///< the group's board (set by join)
 
-  /// For behaviour "collude_all_slots": joins the pool's board (configured with witnesses, window_ms) and
-  /// points cfg.collusion at this member; any other behaviour leaves cfg alone.
+  /// For behaviour "collude_all_slots": joins `group` (the pool's one board by default; a simulated run has its
+  /// own), configured with witnesses, window_ms, and points cfg.collusion at this member; any other behaviour leaves
+  /// cfg alone.
   void join(const std::string& behaviour, const std::string& member, uint32_t witnesses, uint64_t window_ms,
-            iotw_fw_config& cfg) {
+            iotw_fw_config& cfg, CollusionBoard& group = CollusionBoard::instance()) {
     if (behaviour != "collude_all_slots") return;
     name = member;
-    CollusionBoard::instance().configure(witnesses, window_ms);
+    board = &group;
+    board->configure(witnesses, window_ms);
     hook.decide = [](void* ctx, uint64_t round_id, uint64_t now_ms) {
       auto* self = static_cast<CollusionMember*>(ctx);
-      return CollusionBoard::instance().decide(self->name, round_id, now_ms);
+      return self->board->decide(self->name, round_id, now_ms);
     };
     hook.ctx = this;
     cfg.collusion = &hook;

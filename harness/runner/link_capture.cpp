@@ -25,11 +25,6 @@ void option(std::vector<std::uint8_t>& v, std::uint16_t code, const std::vector<
   pad4(v);
 }
 
-std::uint64_t now_us() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
-}
 
 }  // namespace
 
@@ -85,14 +80,15 @@ void PcapngWriter::write_packet(std::uint32_t interface, std::uint64_t unix_us, 
 
 bool PcapngWriter::flush() { return static_cast<bool>(out_.flush()); }
 
-LinkCapture::LinkCapture(const std::filesystem::path& file, const std::vector<std::string>& link_names)
-    : writer_(file) {
+LinkCapture::LinkCapture(const std::filesystem::path& file, const std::vector<std::string>& link_names,
+                         const Clock* clock)
+    : writer_(file), clock_(clock ? *clock : system_clock_) {
   for (const auto& n : link_names) writer_.add_interface(n);
 }
 
 void LinkCapture::emit(std::size_t link, Direction dir, std::vector<std::uint8_t>& frame) {
   frame.insert(frame.begin(), dir == Direction::NodeToDevice ? 0 : 1);
-  writer_.write_packet(static_cast<std::uint32_t>(link), now_us(), dir, frame);
+  writer_.write_packet(static_cast<std::uint32_t>(link), clock_.now_ns() / 1000, dir, frame);
   ++frames_;
   frame.clear();
 }
@@ -150,7 +146,7 @@ void LinkCapture::on_datagram(std::size_t udp_link, Direction dir, const UdpFlow
                               const std::vector<std::uint8_t>& datagram) {
   std::lock_guard lock(mutex_);
   if (udp_link >= udp_interfaces_.size()) return;
-  writer_.write_packet(udp_interfaces_[udp_link], now_us(), dir, ipv4_udp_packet(flow, datagram, ip_id_++));
+  writer_.write_packet(udp_interfaces_[udp_link], clock_.now_ns() / 1000, dir, ipv4_udp_packet(flow, datagram, ip_id_++));
   ++frames_;
 }
 
@@ -161,7 +157,7 @@ std::uint32_t LinkCapture::add_ethernet_link(const std::string& name) {
 
 void LinkCapture::on_ethernet_frame(std::uint32_t interface, Direction dir, const std::vector<std::uint8_t>& frame) {
   std::lock_guard lock(mutex_);
-  writer_.write_packet(interface, now_us(), dir, frame);
+  writer_.write_packet(interface, clock_.now_ns() / 1000, dir, frame);
   ++frames_;
 }
 

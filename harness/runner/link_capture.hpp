@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "iotw/support/clock.hpp"
 #include "link_fabric.hpp"
 
 namespace iotw::harness {
@@ -56,8 +57,10 @@ std::vector<std::uint8_t> ipv4_udp_packet(const UdpFlow& flow, const std::vector
 /// close() are written as a last packet. Thread-safe.
 class LinkCapture {
  public:
-  /// Serial links `link_names` become interfaces 0..n-1 (LinkFabric link order).
-  LinkCapture(const std::filesystem::path& file, const std::vector<std::string>& link_names);
+  /// Serial links `link_names` become interfaces 0..n-1 (LinkFabric link order). Packets are stamped with `clock`
+  /// (default: the system clock; a simulated run's: its Scheduler), which must outlive the capture.
+  LinkCapture(const std::filesystem::path& file, const std::vector<std::string>& link_names,
+              const Clock* clock = nullptr);
   void on_bytes(std::size_t link, Direction dir, const std::vector<std::uint8_t>& bytes);
   /// Adds an interface for the next UDP link (UdpRelay add_link order: the first call is UDP link 0).
   void add_udp_link(const std::string& name);
@@ -80,6 +83,8 @@ class LinkCapture {
   std::uint64_t frames_ = 0;
   std::vector<std::uint32_t> udp_interfaces_;  // UDP link index -> interface id
   std::uint16_t ip_id_ = 0;
+  SystemClock system_clock_;
+  const Clock& clock_;
 };
 
 }  // namespace iotw::harness

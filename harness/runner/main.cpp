@@ -18,6 +18,7 @@
 #include "iotw/harness/score_registry.hpp"
 #include "iotw/harness/scorer.hpp"
 #include "rig_batch.hpp"
+#include "iotw/sim/sim_run.hpp"
 #include "rig_runner.hpp"
 #include "ledger_command.hpp"
 #include "vrf_command.hpp"
@@ -101,6 +102,23 @@ int main(int argc, char** argv) {
                 "A rig needing a capability this host lacks (TAP needs root, qemu-cortex-m3 devices need "
                 "qemu-system-arm and the built image) is an error, exit 3, instead of a skip (exit 0, junit <skipped>)");
 
+  std::string mode = "real";
+  run->add_option("--mode", mode,
+                  "real (default): the rig's processes, PTYs and sockets in real time; sim: the whole rig in one process "
+                  "in virtual time, byte-identical for a seed (docs/simulation.md; a rig that needs the OS is refused, "
+                  "exit 2)")
+      ->check(CLI::IsMember({"real", "sim"}));
+
+  std::filesystem::path replay_dir;
+  std::optional<std::filesystem::path> replay_out;
+  CLI::App* replay = rig->add_subcommand(
+      "replay",
+      "Run a sim run again from its folder (rig.toml, the seed and version in sim.json) and compare: prints the first "
+      "event that differs, if any, and whether events.jsonl, ledger.jsonl and links.pcapng are identical. Exit 0 "
+      "identical, 1 different, 2 not a sim run or another iotw version (docs/simulation.md)");
+  replay->add_option("RUN_DIR", replay_dir, "The folder of a `iotw rig run --mode sim` run")->required();
+  replay->add_option("--out,-o", replay_out, "Where the replay runs (created; must be empty). Default RUN_DIR/replay");
+
   std::filesystem::path check_file;
   CLI::App* check = rig->add_subcommand("check", "Validate a rig file only: prints \"ok: <name>, N devices\"");
   check->add_option("FILE", check_file, "Rig file (TOML)")->required();
@@ -123,10 +141,16 @@ int main(int argc, char** argv) {
   if (certify.parsed()) return certify.run(std::cout, std::cerr);
   if (console.parsed()) return console.run(std::filesystem::read_symlink("/proc/self/exe"), std::cout, std::cerr);
 
+  const std::string tool_version =
+      std::string(iotw::cli::version()) + " (git " + std::string(iotw::cli::git_revision()) + ")";
+  if (replay->parsed()) {
+    install_signal_handlers();
+    return iotw::sim::replay_run(replay_dir, replay_out, tool_version, g_stop, std::cout, std::cerr);
+  }
   if (*out_opt) run_opts.out_dir = out_dir;
   if (*seed_opt) run_opts.seed = seed;
   run_opts.log_level = common.log_level();
-  run_opts.tool_version = std::string(iotw::cli::version()) + " (git " + std::string(iotw::cli::git_revision()) + ")";
+  run_opts.tool_version = tool_version;
   run_opts.bin_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path();
   std::error_code ec;
   if (std::filesystem::is_directory(run_opts.rig_file, ec)) {
@@ -141,6 +165,7 @@ int main(int argc, char** argv) {
     batch.jobs = jobs;
     batch.require_all = run_opts.require_all;
     batch.log_level = common.log_level();
+    batch.sim = mode == "sim";
     if (*shard_opt) {
       const auto s = h::parse_shard(shard_text);
       if (!s) {
@@ -159,5 +184,13 @@ int main(int argc, char** argv) {
     return iotw::kExitUsage;
   }
   install_signal_handlers();
+  if (mode == "sim") {
+    if (run_opts.hold) {
+      std::cerr << "error: --hold needs a real-time run; --mode sim runs in virtual time\n";
+      return iotw::kExitUsage;
+    }
+    iotw::sim::SimOptions sim{run_opts.rig_file, run_opts.out_dir, run_opts.seed, run_opts.tool_version};
+    return iotw::sim::run_sim_rig(sim, g_stop, std::cout, std::cerr);
+  }
   return h::run_rig(run_opts, g_stop, std::cout, std::cerr);
 }

@@ -79,6 +79,7 @@ int spawn_rig(ProcessSupervisor& children, const BatchOptions& o, const RigOutco
   std::vector<std::string> args = {"rig", "run", r.rig_file.string(), "--out", r.run_dir.string()};
   if (o.seed) args.insert(args.end(), {"--seed", std::to_string(*o.seed)});
   if (o.require_all) args.push_back("--require-all");
+  if (o.sim) args.insert(args.end(), {"--mode", "sim"});
   args.insert(args.end(), {"--log-level", o.log_level});
   return children.start(r.stem, o.iotw_exe, args,
                         {.stdout_file = r.log, .stderr_file = r.log, .own_process_group = false, .parent_death_signal = 0});

@@ -36,6 +36,7 @@ struct BatchOptions {
   std::filesystem::path iotw_exe;       ///< the `iotw` binary the children run
   bool require_all = false;             ///< passed to every rig (--require-all): a missing capability is exit 3
   std::string log_level = "info";       ///< passed to every child (--log-level)
+  bool sim = false;                     ///< passed to every rig (--mode sim: docs/simulation.md)
 };
 
 /// One rig's result in the batch.

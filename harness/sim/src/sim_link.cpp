@@ -1,0 +1,50 @@
+#include "iotw/sim/sim_link.hpp"
+
+#include <algorithm>
+#include <memory>
+
+namespace iotw::sim {
+
+SimLink::SimLink(Scheduler& sched, std::string device, std::uint64_t seed, int baud, harness::LinkCapture* capture,
+                 std::size_t capture_link)
+    : sched_(sched), device_(std::move(device)), policy_(seed), baud_(std::max(baud, 1)), capture_(capture),
+      capture_link_(capture_link) {}
+
+void SimLink::send(Direction dir, std::vector<std::uint8_t> bytes) {
+  if (bytes.empty()) return;
+  Side& s = side_[static_cast<int>(dir)];
+  s.counts.bytes += bytes.size();
+  s.counts.chunks += 1;
+  const std::uint64_t now = sched_.now_ns();
+  const std::uint64_t line_ns = bytes.size() * 10ULL * 1'000'000'000ULL / static_cast<std::uint64_t>(baud_);
+  s.line_free_ns = std::max(s.line_free_ns, now) + line_ns;
+  for (harness::Delivery& d : policy_.on_chunk(dir, std::move(bytes))) {
+    const std::uint64_t delay = static_cast<std::uint64_t>(d.delay.count()) * 1'000'000ULL;
+    s.last_arrival_ns = std::max(s.last_arrival_ns, s.line_free_ns + delay);
+    auto shared = std::make_shared<std::vector<std::uint8_t>>(std::move(d.bytes));
+    sched_.at(s.last_arrival_ns, [this, dir, shared] {
+      Side& side = side_[static_cast<int>(dir)];
+      side.counts.delivered_bytes += shared->size();
+      if (capture_) capture_->on_bytes(capture_link_, dir, *shared);
+      if (const Receiver& r = receiver_[static_cast<int>(dir)]) r(shared->data(), shared->size());
+    });
+  }
+}
+
+nlohmann::ordered_json SimLink::stats_json() const {
+  const auto counts = [](const harness::DirectionCounts& c) {
+    return nlohmann::ordered_json{{"bytes", c.bytes}, {"chunks", c.chunks}, {"delivered_bytes", c.delivered_bytes}};
+  };
+  const harness::FaultCounts f = policy_.counts();
+  return {{"device", device_},
+          {"faults",
+           {{"corrupted_bytes", f.corrupted_bytes}, {"bit_flips", f.bit_flips}, {"dropped_bytes", f.dropped_bytes},
+            {"dropped_frames", f.dropped_frames}, {"garbage_bytes", f.garbage_bytes}, {"stalled_bytes", f.stalled_bytes},
+            {"baud_garbled_bytes", f.baud_garbled_bytes}, {"delayed_chunks", f.delayed_chunks}}},
+          {"node_side", "sim"},
+          {"device_side", "sim"},
+          {"node_to_device", counts(side_[static_cast<int>(Direction::NodeToDevice)].counts)},
+          {"device_to_node", counts(side_[static_cast<int>(Direction::DeviceToNode)].counts)}};
+}
+
+}  // namespace iotw::sim

@@ -1,0 +1,489 @@
+#include "iotw/sim/sim_run.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <sodium.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+
+#include "common/chip_profile.hpp"
+#include "device_behaviour.hpp"
+#include "event_merge.hpp"
+#include "iotw/cli/read_file.hpp"
+#include "iotw/exit_code.hpp"
+#include "iotw/harness/html_report.hpp"
+#include "iotw/harness/ledger_verifier.hpp"
+#include "iotw/harness/report_writer.hpp"
+#include "iotw/harness/rig_loader.hpp"
+#include "iotw/harness/scorer.hpp"
+#include "iotw/harness/summary_table.hpp"
+#include "iotw/sim/event_stream.hpp"
+#include "iotw/sim/scheduler.hpp"
+#include "iotw/sim/sim_device.hpp"
+#include "iotw/sim/sim_link.hpp"
+#include "iotw/sim/sim_trust_node.hpp"
+#include "iotw/support/hex.hpp"
+#include "iotw/support/seeded_random.hpp"
+#include "link_capture.hpp"
+#include "rig_script.hpp"
+#include "trust_node_client.hpp"
+
+namespace iotw::sim {
+namespace fs = std::filesystem;
+using namespace harness;
+
+namespace {
+
+constexpr std::uint64_t kMs = 1'000'000;             // ns
+constexpr std::uint64_t kPollNs = 20 * kMs;          // iotw-emu's poll period
+constexpr std::uint64_t kHealthNs = 200 * kMs;       // the runner's health poll and script tick
+constexpr std::uint64_t kLiftNs = 20 * kMs;          // Monte Carlo: the operator lifts the blacklist
+constexpr std::uint64_t kSliceNs = 100 * kMs;        // the stop flag is polled between slices
+constexpr int kBaud = 115200;                        // the PTY links' line rate (the trust node's [[serial]] baud)
+
+std::string line_of(int line) { return line > 0 ? fmt::format("line {}", line) : "the rig"; }
+
+tn::ConsensusConfig consensus_of(const RigSpec& spec, std::uint64_t seed) {
+  const TrustNodeSpec& t = spec.trust_node;
+  tn::ConsensusConfig c;
+  c.witnesses = static_cast<std::uint32_t>(t.witnesses);
+  c.block_interval_ms = static_cast<std::uint64_t>(t.block_interval_ms);
+  c.max_txs_per_block = static_cast<std::uint32_t>(t.max_txs_per_block);
+  c.assignment_timeout_ms = static_cast<std::uint64_t>(t.assignment_timeout_ms);
+  c.witness_timeout_ms = static_cast<std::uint64_t>(t.witness_timeout_ms);
+  c.device_timeout_ms = static_cast<std::uint64_t>(t.device_timeout_ms);
+  c.selection = t.selection == "reputation" ? tn::Selection::reputation
+                : t.selection == "vrf"      ? tn::Selection::vrf
+                                            : tn::Selection::uniform;
+  c.vrf_suite = t.vrf_suite == "ell2" ? tn::VrfSuite::ell2 : tn::VrfSuite::tai;
+  c.node_key_seed = component_seed(seed, "trust_node:key");  // write_node_key's key
+  return c;
+}
+
+/// The simulated rig: every part on one Scheduler; the RigScript's host.
+class SimRig final : public ScriptHost {
+ public:
+  SimRig(RigSpec spec, std::uint64_t seed, fs::path dir, std::ostream& out)
+      : spec_(std::move(spec)), seed_(seed), dir_(std::move(dir)), out_(out), events_(sched_),
+        node_(sched_, events_, consensus_of(spec_, seed_), seed_) {
+    events_.emit_harness("rig_started", {{"rig", spec_.name}, {"seed", seed_}, {"target_blocks", spec_.target_blocks}});
+    const Seed key = component_seed(seed_, "trust_node:key");
+    crypto_sign_seed_keypair(node_pk_.data(), node_sk_.data(), key.data());
+    const auto instances = spec_.instances();
+    std::vector<std::string> names;
+    for (const DeviceInstance& d : instances) names.push_back(d.name);
+    capture_ = std::make_unique<LinkCapture>(dir_ / "links.pcapng", names, &sched_);
+    std::map<std::string, std::vector<FaultPolicy*>> policies;
+    for (std::size_t i = 0; i < instances.size(); ++i) {
+      const DeviceInstance& d = instances[i];
+      const std::uint64_t link_seed = SeededStream(component_seed(seed_, "link:" + d.name))();
+      auto link = std::make_unique<SimLink>(sched_, d.name, link_seed, kBaud, capture_.get(), i);
+      SimLink* l = link.get();
+      const std::uint32_t id = node_.add_link("sim:" + d.name, [l](std::vector<std::uint8_t> b) {
+        l->send(Direction::NodeToDevice, std::move(b));
+      });
+      SimDeviceConfig cfg;
+      cfg.name = d.name;
+      cfg.behaviour = d.behaviour;
+      cfg.seed = component_seed(seed_, d.name);
+      cfg.node_pubkey = node_pk_;
+      cfg.collusion_witnesses = static_cast<std::uint32_t>(spec_.trust_node.witnesses);
+      auto dev = std::make_unique<SimDevice>(sched_, events_, std::move(cfg), emu::chip_profile(d.model), board_,
+                                             [l](std::vector<std::uint8_t> b) {
+                                               l->send(Direction::DeviceToNode, std::move(b));
+                                             });
+      SimDevice* dv = dev.get();
+      l->set_receiver(Direction::DeviceToNode,
+                      [this, id](const std::uint8_t* p, std::size_t n) { node_.on_bytes(id, p, n); });
+      l->set_receiver(Direction::NodeToDevice, [dv](const std::uint8_t* p, std::size_t n) { dv->on_rx(p, n); });
+      policies[d.name].push_back(&l->policy());
+      events_.emit_harness("link_created", {{"device", d.name}, {"node_side", "sim"}, {"device_side", "sim"}});
+      links_.push_back(std::move(link));
+      devices_.push_back(std::move(dev));
+    }
+    script_ = std::make_unique<RigScript>(spec_, std::move(policies), *this);
+  }
+  ~SimRig() override { sodium_memzero(node_sk_.data(), node_sk_.size()); }
+
+  /// Runs to the end; returns the reason ("target_reached", "deadline", "interrupted").
+  std::string drive(const std::atomic<bool>& stop) {
+    node_.start();
+    for (auto& d : devices_) d->start();
+    const std::uint64_t start = sched_.now_ns();
+    start_ns_ = start;
+    const std::uint64_t deadline = start + static_cast<std::uint64_t>(spec_.deadline_s * 1e9);
+    every(kPollNs, [this] {
+      for (auto& d : devices_) d->tick();
+    });
+    std::string reason;
+    every(kHealthNs, [this, &reason] {
+      script_->tick(now_s());
+      const auto h = health();
+      if (h && h->height >= static_cast<std::uint64_t>(spec_.target_blocks) && script_->done()) {
+        reason = "target_reached";
+        sched_.stop();
+      }
+    });
+    if (spec_.monte_carlo)
+      every(kLiftNs, [this] { node_.lift_blacklist(); });
+    if (spec_.traffic.tx_per_s > 0) schedule_tx(start);
+    while (reason.empty()) {
+      if (stop) return "interrupted";
+      const std::uint64_t until = std::min(sched_.now_ns() + kSliceNs, deadline);
+      sched_.run_until(until);
+      if (!reason.empty()) break;
+      if (sched_.now_ns() >= deadline) return "deadline";
+    }
+    return reason;
+  }
+
+  // ---- ScriptHost ----
+  std::optional<Health> health() override {
+    tn::TrustNodeCore* c = node_.answering() ? node_.core() : nullptr;
+    if (!c) return std::nullopt;
+    return Health{c->height(), c->attached_count(), c->blacklisted_count(), c->pending_count(), c->counters().rounds,
+                  std::nullopt};
+  }
+  std::optional<std::set<std::string>> attached_devices() override {
+    if (!node_.answering()) return std::nullopt;
+    return node_.attached_names();
+  }
+  std::vector<nlohmann::json> new_events() override { return events_.take_new(); }
+  std::optional<double> score_so_far(const std::string& score) override {
+    if (!node_.answering()) return std::nullopt;
+    const std::vector<std::string> lines = node_.export_lines();
+    std::vector<nlohmann::json> ledger;
+    for (const auto& b : lines) ledger.push_back(nlohmann::json::parse(b, nullptr, false));
+    const LedgerVerdict verdict = verify_ledger_text(lines, verify_options());
+    return score_value(score_run(spec_, events_.events(), ledger_blocks(ledger), verdict), score);
+  }
+  void emit(const std::string& kind, nlohmann::ordered_json fields) override {
+    events_.emit_harness(kind, std::move(fields));
+  }
+  void kill_trust_node(int) override {
+    node_.kill();
+    emit("trust_node_exit", {{"name", "trust_node"}, {"signal", "SIGKILL"}});
+  }
+  void restart_trust_node(int) override {
+    node_.restart();
+    emit("trust_node_started", {{"name", "trust_node"}});
+  }
+  void pause_trust_node(int, bool paused) override { node_.pause(paused); }
+  void set_supply(const std::string& device, double, double) override {
+    throw std::runtime_error("sim mode has no supply for '" + device + "'");
+  }
+  nlohmann::json emu_command(const nlohmann::json& request) override {
+    const std::string cmd = request.value("cmd", std::string()), name = request.value("device", std::string());
+    SimDevice& d = device(name);
+    if (cmd == "reboot") {
+      d.reboot();
+      return {{"ok", true}, {"clock", d.clock_json()}};
+    }
+    if (cmd == "hang") {
+      d.hang();
+      return {{"ok", true}, {"clock", d.clock_json()}};
+    }
+    if (cmd == "clock_skew") {
+      d.skew_clock(request.value("offset_ms", std::int64_t{0}), request.value("ppm", 0.0));
+      return {{"ok", true}, {"clock", d.clock_json()}};
+    }
+    throw std::runtime_error("sim mode does not take '" + cmd + "'");
+  }
+  void pause_traffic(bool paused) override {
+    if (paused == traffic_paused_) return;
+    traffic_paused_ = paused;
+    if (!paused) schedule_tx(sched_.now_ns());  // pace from now on, no burst for the paused time
+  }
+
+  /// Ends the run: the script's last checks, the ledger, the judgement and the reports.
+  int finish(const std::string& reason, std::chrono::steady_clock::time_point wall_start, RunContext context) {
+    script_->finish(reason == "interrupted" ? 0 : now_s(), reason);
+    const std::vector<std::string> lines = node_.export_lines();
+    audit(lines);
+    emit("tx_submitted", {{"count", tx_.submitted}, {"accepted", tx_.accepted}});
+    emit("rig_finished", {{"reason", reason}});
+    capture_->close();
+    events_.write(dir_ / "events.jsonl");
+    {
+      std::ofstream out(dir_ / "ledger.jsonl", std::ios::binary | std::ios::trunc);
+      for (const auto& l : lines) out << l << '\n';
+      if (!out.flush()) throw std::runtime_error("cannot write " + (dir_ / "ledger.jsonl").string());
+    }
+    std::vector<nlohmann::json> ledger;
+    for (const auto& b : lines) ledger.push_back(nlohmann::json::parse(b, nullptr, false));
+    const LedgerVerdict verdict = verify_ledger_text(lines, verify_options());
+    const Scores scores = score_run(spec_, events_.events(), ledger_blocks(ledger), verdict);
+    const Evaluation evaluation = evaluate(spec_, scores);
+    const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+    context.duration_s = wall_s;
+    RunOutcome outcome{RunEnd::Completed, reason, ""};
+    if (reason == "interrupted") {
+      outcome.end = RunEnd::Interrupted;
+      outcome.message = fmt::format("interrupted (SIGINT or SIGTERM) at {:.1f} simulated s; the criteria were not judged",
+                                    now_s());
+    }
+    RunReport report{spec_, seed_, scores, verdict, evaluation, dir_, context, outcome};
+    nlohmann::json json = report_json(report);
+    json["mode"] = "sim";
+    json["not_seeded"] = nlohmann::json::array();  // every input of a sim run comes from the seed
+    json["harness"] = harness_json();
+    write_file(dir_ / "report.json", json.dump(2) + "\n");
+    write_file(dir_ / "junit.xml", junit_xml(report));
+    report.context.files = {{"ledger.jsonl", "ledger.jsonl"}, {"events.jsonl", "events.jsonl"},
+                            {"links.pcapng", "links.pcapng"}, {"report.json", "report.json"},
+                            {"junit.xml", "junit.xml"}, {"rig.toml", "rig.toml"}, {"sim.json", "sim.json"}};
+    write_file(dir_ / "report.html", report_html(report, events_.events()));
+    nlohmann::ordered_json sim = read_sim_json();
+    sim["virtual_s"] = now_s();
+    sim["wall_s"] = wall_s;
+    sim["actions"] = sched_.actions_run();
+    sim["speed"] = wall_s > 0 ? now_s() / wall_s : 0.0;
+    write_file(dir_ / "sim.json", sim.dump(2) + "\n");
+    out_ << summary_table(report, reason);
+    out_ << fmt::format("simulated {:.1f} s in {:.2f} s of wall time ({:.0f}x), {} actions\n", now_s(), wall_s,
+                        wall_s > 0 ? now_s() / wall_s : 0.0, sched_.actions_run());
+    out_ << "run folder: " << dir_.string() << std::endl;
+    if (reason == "interrupted") return kExitInterrupted;
+    return evaluation.pass ? kExitPass : kExitFail;
+  }
+
+  static void write_file(const fs::path& file, const std::string& text) {
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out.flush()) throw std::runtime_error("cannot write " + file.string());
+  }
+
+ private:
+  double now_s() const { return static_cast<double>(sched_.now_ns() - start_ns_) / 1e9; }
+
+  void every(std::uint64_t period_ns, std::function<void()> action) {
+    auto shared = std::make_shared<std::function<void()>>();
+    *shared = [this, period_ns, action = std::move(action), weak = std::weak_ptr<std::function<void()>>(shared)] {
+      action();
+      if (auto self = weak.lock()) sched_.after(period_ns, [self] { (*self)(); });
+    };
+    timers_.push_back(shared);
+    sched_.after(period_ns, [shared] { (*shared)(); });
+  }
+
+  /// Transactions at tx_per_s from `from_ns`, as the real-time runner paces them (tx_payload: the same bytes).
+  void schedule_tx(std::uint64_t from_ns) {
+    const std::uint64_t gen = ++tx_generation_;
+    const std::uint64_t base = tx_.submitted;
+    const double period_ns = 1e9 / spec_.traffic.tx_per_s;
+    auto next = std::make_shared<std::function<void()>>();
+    *next = [this, gen, base, from_ns, period_ns, weak = std::weak_ptr<std::function<void()>>(next)] {
+      if (gen != tx_generation_ || traffic_paused_) return;
+      submit_one();
+      const auto at = from_ns + static_cast<std::uint64_t>(static_cast<double>(tx_.submitted - base + 1) * period_ns);
+      if (auto self = weak.lock()) sched_.at(at, [self] { (*self)(); });
+    };
+    timers_.push_back(next);
+    sched_.at(from_ns + static_cast<std::uint64_t>(period_ns), [next] { (*next)(); });
+  }
+
+  void submit_one() {
+    const std::string payload = tx_payload(seed_, tx_.submitted, spec_.traffic.payload_bytes);
+    const auto r = node_.submit(tn::Bytes(payload.begin(), payload.end()));
+    ++tx_.submitted;
+    if (!r) {
+      ++tx_.failed;
+    } else if (r->status == tn::SubmitResult::accepted) {
+      ++tx_.accepted;
+      acked_.push_back(tx_.submitted - 1);
+    } else if (r->status == tn::SubmitResult::duplicate) {
+      ++tx_.duplicate;
+    } else {
+      ++tx_.rejected;
+    }
+  }
+
+  /// Every acknowledged transaction must be in the ledger or still pending (the runner's tx_audit).
+  void audit(const std::vector<std::string>& lines) {
+    std::set<std::string> in_ledger;
+    for (const auto& b : lines) {
+      const auto j = nlohmann::json::parse(b, nullptr, false);
+      if (!j.is_object() || !j.contains("transactions") || !j["transactions"].is_array()) continue;
+      for (const auto& t : j["transactions"])
+        if (t.is_object() && t.contains("payload_hex") && t["payload_hex"].is_string())
+          in_ledger.insert(t["payload_hex"].get<std::string>());
+    }
+    std::uint64_t found = 0, pending = 0, lost = 0;
+    for (std::uint64_t counter : acked_) {
+      const std::string payload = tx_payload(seed_, counter, spec_.traffic.payload_bytes);
+      if (in_ledger.count(to_hex(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()))) {
+        ++found;
+      } else if (const auto r = node_.submit(tn::Bytes(payload.begin(), payload.end()));
+                 r && r->status == tn::SubmitResult::duplicate) {
+        ++pending;
+      } else {
+        ++lost;
+      }
+    }
+    emit("tx_audit", {{"acked", acked_.size()}, {"in_ledger", found}, {"pending", pending}, {"lost", lost}});
+  }
+
+  LedgerVerifyOptions verify_options() const {
+    LedgerVerifyOptions o;
+    o.node_key = node_pk_;
+    return o;
+  }
+
+  nlohmann::ordered_json harness_json() const {
+    auto links = nlohmann::ordered_json::array();
+    for (const auto& l : links_) links.push_back(l->stats_json());
+    return {{"tx", {{"submitted", tx_.submitted}, {"accepted", tx_.accepted}, {"duplicate", tx_.duplicate},
+                    {"rejected", tx_.rejected}, {"failed", tx_.failed}}},
+            {"skipped_event_lines", 0},
+            {"control_errors", 0},
+            {"captured_frames", capture_->frames()},
+            {"links", links},
+            {"host_link", nullptr}};
+  }
+
+  nlohmann::ordered_json read_sim_json() const {
+    std::ifstream in(dir_ / "sim.json");
+    auto j = nlohmann::ordered_json::parse(in, nullptr, false);
+    return j.is_object() ? j : nlohmann::ordered_json::object();
+  }
+
+  SimDevice& device(const std::string& name) {
+    for (auto& d : devices_)
+      if (d->name() == name) return *d;
+    throw std::runtime_error("no device '" + name + "'");
+  }
+
+  struct TxCounts {
+    std::uint64_t submitted = 0, accepted = 0, duplicate = 0, rejected = 0, failed = 0;
+  };
+
+  RigSpec spec_;
+  std::uint64_t seed_;
+  fs::path dir_;
+  std::ostream& out_;
+  Scheduler sched_;
+  EventStream events_;
+  std::array<std::uint8_t, 32> node_pk_{};
+  std::array<std::uint8_t, 64> node_sk_{};
+  emu::CollusionBoard board_;
+  SimTrustNode node_;
+  std::unique_ptr<LinkCapture> capture_;
+  std::vector<std::unique_ptr<SimLink>> links_;
+  std::vector<std::unique_ptr<SimDevice>> devices_;
+  std::unique_ptr<RigScript> script_;
+  std::vector<std::shared_ptr<std::function<void()>>> timers_;
+  std::uint64_t start_ns_ = Scheduler::kEpochNs;
+  TxCounts tx_;
+  std::vector<std::uint64_t> acked_;
+  bool traffic_paused_ = false;
+  std::uint64_t tx_generation_ = 0;
+};
+
+fs::path default_sim_dir(const std::string& rig, std::uint64_t seed) {
+  return fs::path("runs") / fmt::format("{}-sim-{}", rig, seed);
+}
+
+}  // namespace
+
+std::optional<std::string> sim_unsupported(const RigSpec& spec) {
+  if (spec.mesh)
+    return fmt::format("[mesh] ({}): a mesh's trust nodes share a ledger on real etcd members; sim mode runs one trust "
+                       "node and no etcd", line_of(spec.mesh->line));
+  if (spec.hosts)
+    return fmt::format("[hosts] ({}): two hosts are two network namespaces of the OS; sim mode has one process",
+                       line_of(spec.hosts->line));
+  for (const DeviceGroup& g : spec.devices) {
+    const std::string where = fmt::format("[[devices]] '{}' ({})", g.name_prefix, line_of(g.line));
+    if (g.external)
+      return where + ": an external device is a real device on a real port; sim mode cannot run it";
+    if (g.link == "tap")
+      return where + ": link = \"tap\" needs TAP interfaces in a network namespace of the OS; run it in real time";
+    if (g.model == "qemu-cortex-m3")
+      return where + ": model 'qemu-cortex-m3' runs in QEMU, a process of its own; run it in real time";
+    if (g.link != "pty")
+      return where + fmt::format(": link = \"{}\" is not simulated yet (sim mode runs PTY devices); run it in real time",
+                                 g.link);
+    if (g.model == "dps" || g.model == "bulb")
+      return where + fmt::format(": model '{}' (a powered device) is not simulated yet; run it in real time", g.model);
+    if (g.seed_from_os)
+      return where + ": seed = \"os\" draws identities from the OS; in sim mode everything comes from the rig seed";
+    const emu::DeviceBehaviour& b = emu::device_behaviour(g.behaviour);
+    if (b.layer != emu::BehaviourLayer::none && b.layer != emu::BehaviourLayer::firmware)
+      return where + fmt::format(": behaviour '{}' is not a firmware behaviour; sim mode runs the firmware's only",
+                                 g.behaviour);
+  }
+  for (const Step& s : spec.steps) {
+    const std::string where = fmt::format("[[steps]] '{}' ({})", s.label, line_of(s.line));
+    if (s.action == Step::Action::Uart) return where + ": uart steps type into an AT module; sim mode has none";
+    if (s.action != Step::Action::Fault) continue;
+    const FaultDef& d = s.fault.def();
+    const bool ok = (d.mechanism == FaultMechanism::LinkProxy && (d.links & kSerialLinks)) ||
+                    d.mechanism == FaultMechanism::NodeKill || d.mechanism == FaultMechanism::NodeStop ||
+                    (d.mechanism == FaultMechanism::ControlChannel && d.targets == FaultTargets::OwnChip);
+    if (!ok) return where + fmt::format(": fault '{}' is not simulated yet; run it in real time", s.fault.kind);
+  }
+  return std::nullopt;
+}
+
+int run_sim_rig(const SimOptions& options, const std::atomic<bool>& stop, std::ostream& out, std::ostream& err) {
+  RunContext context;
+  context.started = std::chrono::system_clock::now();
+  const auto wall_start = std::chrono::steady_clock::now();
+  RigSpec spec;
+  std::string rig_text;
+  try {
+    spec = load_rig(options.rig_file);
+    rig_text = cli::read_file(options.rig_file);
+  } catch (const RigError& e) {
+    err << e.what() << '\n';
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    err << "error: " << e.what() << '\n';
+    return kExitUsage;
+  }
+  if (const auto why = sim_unsupported(spec)) {
+    err << options.rig_file.string() << ": sim mode cannot run rig '" << spec.name << "': " << *why << '\n';
+    return kExitUsage;
+  }
+  const std::uint64_t seed = options.seed ? *options.seed : spec.seed ? *spec.seed : std::random_device{}();
+  out << "seed: " << seed << "\nmode: sim" << std::endl;
+  context.hostname = this_host_name();
+  context.tool_version = options.tool_version;
+  context.command = fmt::format("iotw rig run --mode sim {} --seed {}", options.rig_file.string(), seed);
+  const fs::path dir = fs::absolute(options.out_dir.value_or(default_sim_dir(spec.name, seed)));
+  try {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) throw std::runtime_error(fmt::format("cannot create run folder {}: {}", dir.string(), ec.message()));
+    if (!fs::is_empty(dir, ec) || ec) {
+      err << fmt::format("error: run folder {} is not empty (a previous run?); pick another --out\n", dir.string());
+      return kExitUsage;
+    }
+    SimRig::write_file(dir / "rig.toml", rig_text);
+    nlohmann::ordered_json sim{{"mode", "sim"}, {"seed", seed}, {"version", options.tool_version},
+                               {"rig", spec.name}, {"rig_file", "rig.toml"}};
+    SimRig::write_file(dir / "sim.json", sim.dump(2) + "\n");
+  } catch (const std::exception& e) {
+    err << "error: " << e.what() << '\n';
+    return kExitCouldNotRun;
+  }
+  out << fmt::format("rig {}: {} devices, target {} blocks, deadline {} simulated s, run folder {}", spec.name,
+                     spec.instances().size(), spec.target_blocks, spec.deadline_s, dir.string())
+      << std::endl;
+  try {
+    SimRig rig(spec, seed, dir, out);
+    const std::string reason = rig.drive(stop);
+    return rig.finish(reason, wall_start, context);
+  } catch (const std::exception& e) {
+    err << "error: " << e.what() << '\n';
+    return kExitCouldNotRun;
+  }
+}
+
+}  // namespace iotw::sim

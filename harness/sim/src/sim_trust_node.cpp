@@ -1,0 +1,169 @@
+#include "iotw/sim/sim_trust_node.hpp"
+
+#include <sodium.h>
+
+#include <stdexcept>
+
+#include "iotw/message_codec.h"
+#include "iotw/support/hex.hpp"
+
+namespace iotw::sim {
+
+struct SimTrustNode::Rng final : tn::Random {
+  explicit Rng(SeededStream& s) : stream(s) {}
+  std::uint64_t next_u64() override { return stream(); }
+  SeededStream& stream;
+};
+
+SimTrustNode::SimTrustNode(Scheduler& sched, EventStream& events, tn::ConsensusConfig cfg, std::uint64_t seed)
+    : sched_(sched),
+      events_(events),
+      cfg_(std::move(cfg)),
+      select_seed_(component_seed(seed, "trust_node:select")),
+      ledger_(":memory:") {}
+
+SimTrustNode::~SimTrustNode() = default;
+
+std::uint32_t SimTrustNode::add_link(std::string name, Send send) {
+  links_.push_back(Link{std::move(name), std::move(send), {}, {}});
+  iotw_frame_decoder_init(&links_.back().decoder);
+  return static_cast<std::uint32_t>(links_.size() - 1);
+}
+
+void SimTrustNode::start() {
+  // The daemon's start: its selection stream from the seed, a core that loads the ledger, every serial link opened.
+  stream_ = std::make_unique<SeededStream>(select_seed_);
+  rng_ = std::make_unique<Rng>(*stream_);
+  core_ = std::make_unique<tn::TrustNodeCore>(cfg_, ledger_, sched_, *rng_, *this);
+  paused_ = false;
+  for (std::uint32_t id = 0; id < links_.size(); ++id) {
+    iotw_frame_decoder_init(&links_[id].decoder);
+    links_[id].waiting.clear();
+    core_->link_opened(id, links_[id].name);
+    events_.emit("trust-node", "link_opened", {{"link", links_[id].name}});
+  }
+  ++generation_;
+  schedule_tick();
+}
+
+void SimTrustNode::schedule_tick() {
+  sched_.after(kTickNs, [this, gen = generation_] {
+    if (gen != generation_ || !core_) return;
+    if (!paused_) core_->tick();
+    schedule_tick();
+  });
+}
+
+void SimTrustNode::on_bytes(std::uint32_t link, const std::uint8_t* bytes, std::size_t len) {
+  if (!core_ || link >= links_.size()) return;  // down: the line has no reader
+  if (paused_) {
+    Link& l = links_[link];
+    for (std::size_t i = 0; i < len && l.waiting.size() < kLineBuffer; ++i) l.waiting.push_back(bytes[i]);
+    return;
+  }
+  read(link, bytes, len);
+}
+
+void SimTrustNode::read(std::uint32_t link, const std::uint8_t* bytes, std::size_t len) {
+  Link& l = links_[link];
+  for (std::size_t i = 0; i < len && core_; ++i) {
+    const std::uint8_t* p = nullptr;
+    std::size_t n = 0;
+    const char* error = nullptr;
+    switch (iotw_frame_decoder_push(&l.decoder, bytes[i], &p, &n)) {
+      case IOTW_FRAME_OK: {
+        iotw_v1_Envelope env;
+        if (iotw_msg_decode(p, n, &env) != 0) {
+          error = "decode";
+          break;
+        }
+        core_->on_message(link, env);
+        break;
+      }
+      case IOTW_FRAME_BAD_COBS: error = "bad_cobs"; break;
+      case IOTW_FRAME_BAD_CRC: error = "bad_crc"; break;
+      case IOTW_FRAME_OVERFLOW: error = "overflow"; break;
+      default: break;
+    }
+    if (error) {
+      ++frame_errors_;
+      events_.emit("trust-node", "frame_error", {{"link", l.name}, {"error", error}});
+    }
+  }
+}
+
+void SimTrustNode::kill() {
+  if (!core_) throw std::runtime_error("the trust node is not running");
+  core_.reset();
+  ++generation_;
+}
+
+void SimTrustNode::restart() {
+  if (core_) throw std::runtime_error("the trust node is already running");
+  start();
+}
+
+void SimTrustNode::pause(bool paused) {
+  if (!core_) throw std::runtime_error("the trust node is not running");
+  if (paused_ == paused) return;
+  paused_ = paused;
+  if (paused) return;
+  for (std::uint32_t id = 0; id < links_.size() && core_; ++id) {
+    std::vector<std::uint8_t> bytes(links_[id].waiting.begin(), links_[id].waiting.end());
+    links_[id].waiting.clear();
+    read(id, bytes.data(), bytes.size());
+  }
+}
+
+std::optional<tn::SubmitResult> SimTrustNode::submit(const tn::Bytes& payload) {
+  if (!answering()) return std::nullopt;
+  return core_->submit_tx(payload);
+}
+
+std::vector<std::string> SimTrustNode::export_lines() {
+  std::vector<std::string> lines;
+  std::uint64_t from = 0;
+  for (;;) {
+    const std::vector<tn::Block> page = tn::block_page(ledger_, from, 1000);
+    if (page.empty()) break;
+    for (const tn::Block& b : page) lines.push_back(tn::block_to_json(b).dump());
+    from += page.size();
+  }
+  if (core_)
+    if (const auto tip = core_->signed_tip()) lines.push_back(tn::tip_to_json(*tip).dump());
+  return lines;
+}
+
+std::set<std::string> SimTrustNode::attached_names() const {
+  std::set<std::string> names;
+  if (!core_) return names;
+  for (const auto& d : core_->devices_json())
+    if (d.value("attached", false)) names.insert(d.value("name", std::string()));
+  return names;
+}
+
+std::size_t SimTrustNode::lift_blacklist() {
+  if (!answering()) return 0;
+  std::size_t lifted = 0;
+  for (const auto& e : core_->blacklist_json()) {
+    const auto key = from_hex<32>(e.value("device", std::string()));
+    if (key && core_->lift_blacklist(*key)) ++lifted;
+  }
+  return lifted;
+}
+
+void SimTrustNode::send(std::uint32_t link, const iotw_v1_Envelope& env) {
+  if (link >= links_.size()) return;
+  std::uint8_t payload[IOTW_FRAME_MAX_PAYLOAD];
+  const std::size_t n = iotw_msg_encode(&env, payload, sizeof payload);
+  if (n == 0) return;
+  std::vector<std::uint8_t> wire(IOTW_FRAME_MAX_WIRE);
+  wire.resize(iotw_frame_encode(payload, n, wire.data(), wire.size()));
+  if (!wire.empty()) links_[link].send(std::move(wire));
+}
+
+void SimTrustNode::event(std::string_view kind, nlohmann::json fields) {
+  events_.emit("trust-node", kind, std::move(fields));
+}
+
+}  // namespace iotw::sim
