@@ -7,7 +7,7 @@ namespace iotw::sim {
 
 SimLink::SimLink(Scheduler& sched, std::string device, std::uint64_t seed, int baud, harness::LinkCapture* capture,
                  std::size_t capture_link)
-    : sched_(sched), device_(std::move(device)), policy_(seed), baud_(std::max(baud, 1)), capture_(capture),
+    : sched_(sched), device_(std::move(device)), policy_(seed), baud_(std::max(baud, 0)), capture_(capture),
       capture_link_(capture_link) {}
 
 void SimLink::send(Direction dir, std::vector<std::uint8_t> bytes) {
@@ -16,7 +16,8 @@ void SimLink::send(Direction dir, std::vector<std::uint8_t> bytes) {
   s.counts.bytes += bytes.size();
   s.counts.chunks += 1;
   const std::uint64_t now = sched_.now_ns();
-  const std::uint64_t line_ns = bytes.size() * 10ULL * 1'000'000'000ULL / static_cast<std::uint64_t>(baud_);
+  const std::uint64_t line_ns =
+      baud_ > 0 ? bytes.size() * 10ULL * 1'000'000'000ULL / static_cast<std::uint64_t>(baud_) : 0;
   s.line_free_ns = std::max(s.line_free_ns, now) + line_ns;
   for (harness::Delivery& d : policy_.on_chunk(dir, std::move(bytes))) {
     const std::uint64_t delay = static_cast<std::uint64_t>(d.delay.count()) * 1'000'000ULL;

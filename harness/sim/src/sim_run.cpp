@@ -45,7 +45,7 @@ constexpr std::uint64_t kPollNs = 20 * kMs;          // iotw-emu's poll period
 constexpr std::uint64_t kHealthNs = 200 * kMs;       // the runner's health poll and script tick
 constexpr std::uint64_t kLiftNs = 20 * kMs;          // Monte Carlo: the operator lifts the blacklist
 constexpr std::uint64_t kSliceNs = 100 * kMs;        // the stop flag is polled between slices
-constexpr int kBaud = 115200;                        // the PTY links' line rate (the trust node's [[serial]] baud)
+constexpr int kPtyBaud = 0;  // a PTY link has no line rate: the real-time rig's PTY pairs carry bytes at once
 
 std::string line_of(int line) { return line > 0 ? fmt::format("line {}", line) : "the rig"; }
 
@@ -83,7 +83,7 @@ class SimRig final : public ScriptHost {
     for (std::size_t i = 0; i < instances.size(); ++i) {
       const DeviceInstance& d = instances[i];
       const std::uint64_t link_seed = SeededStream(component_seed(seed_, "link:" + d.name))();
-      auto link = std::make_unique<SimLink>(sched_, d.name, link_seed, kBaud, capture_.get(), i);
+      auto link = std::make_unique<SimLink>(sched_, d.name, link_seed, kPtyBaud, capture_.get(), i);
       SimLink* l = link.get();
       const std::uint32_t id = node_.add_link("sim:" + d.name, [l](std::vector<std::uint8_t> b) {
         l->send(Direction::NodeToDevice, std::move(b));

@@ -1,5 +1,5 @@
 // A device's serial link in simulation mode (docs/simulation.md "Links"): the byte stream between the device's UART and
-// the trust node's, in memory, at the line's baud rate, through the same seeded serial fault proxy (FaultPolicy,
+// the trust node's, in memory, at the line's baud rate (none for a PTY), through the same seeded serial fault proxy (FaultPolicy,
 // docs/faults.md) a real-time rig puts between two PTYs, with every delivered byte captured to links.pcapng at its
 // virtual time. It is the sim kind of the harness's links: its statistics have the shape of report.json
 // harness.links entries.
@@ -24,7 +24,7 @@ class SimLink {
   /// Bytes arriving at one end.
   using Receiver = std::function<void(const std::uint8_t*, std::size_t)>;
   /// `seed`: the fault proxy's seed (the real-time rig's, from component_seed(rig seed, "link:<device>")). `baud`:
-  /// bits per second of the line (10 bits per byte: 8N1). `capture` (may be null) gets every delivered chunk as
+  /// bits per second of the line (10 bits per byte: 8N1); 0 = no line time (a PTY, which carries bytes at once). `capture` (may be null) gets every delivered chunk as
   /// interface `capture_link`. sched and capture must outlive the link.
   SimLink(Scheduler& sched, std::string device, std::uint64_t seed, int baud, harness::LinkCapture* capture,
           std::size_t capture_link);
