@@ -53,18 +53,45 @@ void SimDevice::start() {
   running_ = true;
   begin_boot();
   if (iotw_fw_boot(&fw_, &fw_cfg_, &port_) != 0) throw std::runtime_error(cfg_.name + ": NVS not writable");
+  powered_ = true;
   wdt_.feed();
   note_state();
 }
 
+void SimDevice::power_off() {
+  if (!powered_) return;
+  powered_ = false;
+  hung_ = false;  // a power cycle ends an endless loop
+  held_.clear();  // frames waiting for the CPU die with it
+  fw_ = iotw_fw{};
+  note_state();
+}
+
+void SimDevice::power_on(std::uint32_t reset_reason) {
+  fw_cfg_.reset_reason = reset_reason;
+  begin_boot();
+  if (iotw_fw_boot(&fw_, &fw_cfg_, &port_) != 0) throw std::runtime_error(cfg_.name + ": NVS not writable");
+  powered_ = true;
+  wdt_.feed();
+  emit("reset", {{"reset_reason", reset_reason}, {"boot_count", fw_.boot_count}});
+  note_state();
+}
+
+std::int64_t SimDevice::report_usage(std::uint64_t energy_mwh, std::uint32_t on_seconds, std::uint32_t period_s) {
+  if (!powered_) return 0;
+  const std::int64_t rc = iotw_fw_report_usage(&fw_, energy_mwh, on_seconds, period_s);
+  note_state();
+  return rc;
+}
+
 void SimDevice::on_rx(const std::uint8_t* bytes, std::size_t len) {
-  if (!running_ || hung_) return;
+  if (!running_ || !powered_ || hung_) return;
   iotw_fw_on_rx(&fw_, bytes, len);
   note_state();
 }
 
 void SimDevice::tick() {
-  if (!running_) return;
+  if (!running_ || !powered_) return;
   if (hung_) {
     if (wdt_.expired()) {
       emit("watchdog_reset", {{"watchdog", profile_.wdt_name}, {"starved_ms", wdt_.starved_ms()},
@@ -79,12 +106,12 @@ void SimDevice::tick() {
 }
 
 void SimDevice::reboot() {
-  if (!running_) throw std::runtime_error(cfg_.name + " is not running");
+  if (!running_ || !powered_) throw std::runtime_error(cfg_.name + " is not running");
   reset_to(profile_.sw_reset, profile_.sw_reset_banner, "software");
 }
 
 void SimDevice::hang() {
-  if (!running_) throw std::runtime_error(cfg_.name + " is not running");
+  if (!running_ || !powered_) throw std::runtime_error(cfg_.name + " is not running");
   if (hung_) return;
   hung_ = true;
   emit("hung", {{"watchdog", profile_.wdt_name}, {"watchdog_timeout_ms", profile_.wdt_timeout_ms},
@@ -104,7 +131,7 @@ void SimDevice::skew_clock(std::int64_t offset_ms, double ppm) {
 nlohmann::json SimDevice::clock_json() const {
   const std::uint64_t dev = clock_.now_ms();
   return {{"device_ms", dev}, {"true_ms", clock_.base().now_ms()}, {"drift_ms", clock_.drift_ms()},
-          {"ppm", clock_.ppm()}, {"uptime_ms", running_ && dev >= fw_.boot_ms ? dev - fw_.boot_ms : 0}};
+          {"ppm", clock_.ppm()}, {"uptime_ms", powered_ && dev >= fw_.boot_ms ? dev - fw_.boot_ms : 0}};
 }
 
 std::size_t SimDevice::memory_bytes() const {
@@ -132,6 +159,7 @@ void SimDevice::reset_to(std::uint32_t reason, const std::vector<std::string>& b
   fw_cfg_.reset_reason = reason;
   begin_boot();
   if (iotw_fw_boot(&fw_, &fw_cfg_, &port_) != 0) throw std::runtime_error(cfg_.name + ": NVS not writable");
+  powered_ = true;
   wdt_.feed();
   emit("reset", {{"reset_reason", reason}, {"boot_count", fw_.boot_count}, {"cause", cause}});
   note_state();

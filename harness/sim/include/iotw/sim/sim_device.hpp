@@ -59,6 +59,15 @@ class SimDevice {
   void reboot();
   void hang();
   void skew_clock(std::int64_t offset_ms, double ppm);
+  /// The supply failed (brown-out, power loss): the firmware stops, RAM and held frames are lost, received bytes are
+  /// dropped; NVS survives. No effect when off.
+  void power_off();
+  /// The supply is back: the firmware boots with reset_reason (IOTW_RESET_*), emits "reset" {reset_reason,
+  /// boot_count}. Throws std::runtime_error when NVS is not writable.
+  void power_on(std::uint32_t reset_reason);
+  bool powered() const { return powered_; }
+  /// iotw_fw_report_usage when powered (the seq used, 0 when not attached, < 0 on an error); 0 when off.
+  std::int64_t report_usage(std::uint64_t energy_mwh, std::uint32_t on_seconds, std::uint32_t period_s);
   /// {device_ms, true_ms, drift_ms, ppm, uptime_ms} (DeviceRuntime::clock_json).
   nlohmann::json clock_json() const;
 
@@ -113,7 +122,7 @@ class SimDevice {
   bool release_armed_ = false;
   std::uint64_t cpu_free_us_ = 0;
   iotw_fw_state reported_ = IOTW_FW_OFF;
-  bool running_ = false, hung_ = false;
+  bool running_ = false, hung_ = false, powered_ = false;
 };
 
 }  // namespace iotw::sim
