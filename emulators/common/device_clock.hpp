@@ -16,6 +16,7 @@ class SkewedClock final : public Clock {
 
   /// device ns = the value at the last skew() + (base ns since then) * (1 + ppm / 1e6); never below 0.
   uint64_t now_ns() const override {
+    if (ppm_ == 0 && anchor_dev_ == anchor_base_) return base_.now_ns();  // never skewed: the same value, no arithmetic
     const long double real = static_cast<long double>(base_.now_ns()) - static_cast<long double>(anchor_base_);
     const long double dev = static_cast<long double>(anchor_dev_) + real * rate();
     return dev <= 0 ? 0 : static_cast<uint64_t>(dev);

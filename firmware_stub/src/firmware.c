@@ -773,6 +773,15 @@ void iotw_fw_poll(iotw_fw *fw) {
 
 iotw_fw_state iotw_fw_get_state(const iotw_fw *fw) { return fw->state; }
 
+uint64_t iotw_fw_next_poll_ms(const iotw_fw *fw) {
+  if (fw->state == IOTW_FW_OFF) return UINT64_MAX;
+  if (fw->state != IOTW_FW_ATTACHED) return fw->last_tx_hello_ms + IOTW_FW_HELLO_RETRY_MS;
+  if (fw->held_valid || fw->slow_valid || fw->heartbeat_now) return 0;
+  const uint64_t timeout = fw->last_rx_ms + (uint64_t)IOTW_FW_LINK_TIMEOUT_BEATS * fw->heartbeat_interval_ms;
+  const uint64_t beat = fw->last_heartbeat_ms + fw->heartbeat_interval_ms;
+  return timeout < beat ? timeout : beat;
+}
+
 int64_t iotw_fw_report_usage(iotw_fw *fw, uint64_t energy_mwh, uint32_t on_seconds, uint32_t period_s) {
   if (fw->state != IOTW_FW_ATTACHED) return 0;
   const iotw_port *p = fw->port;

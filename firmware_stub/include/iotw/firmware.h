@@ -233,6 +233,12 @@ void iotw_fw_poll(iotw_fw *fw);
 
 iotw_fw_state iotw_fw_get_state(const iotw_fw *fw);
 
+/** The earliest port time (ms, the clock of port.now_ms) at which iotw_fw_poll has something to do: a Hello to
+ *  resend, a Heartbeat due (0 when one is due at once, after a Welcome), the link timeout, or 0 while an Attestation
+ *  (collude_all_slots) or a Result (slow_miner) is held and polls decide when it leaves. UINT64_MAX when OFF. A poll
+ *  before it changes nothing, so a host may poll only then (and again after each iotw_fw_on_rx, which can move it). */
+uint64_t iotw_fw_next_poll_ms(const iotw_fw *fw);
+
 /** Usage data (docs/protocol.md message 12): energy_mwh (milliwatt-hours) delivered and on_seconds the
  *  appliance was on during the last period_s seconds. Only when ATTACHED. Takes the next sequence number
  *  from NVS "usage.seq" (u64 LE, last seq used; absent = 0) and stores it BEFORE sending, so a reset can

@@ -51,11 +51,44 @@ void SimDevice::start() {
                        {"cpu_mhz", profile_.cpu_mhz}, {"boot_ms", profile_.boot_ms},
                        {"ed25519_sign_us", profile_.ed25519_sign_us()}, {"link", "sim:" + cfg_.name}});
   running_ = true;
+  poll_origin_ns_ = sched_.now_ns();
   begin_boot();
   if (iotw_fw_boot(&fw_, &fw_cfg_, &port_) != 0) throw std::runtime_error(cfg_.name + ": NVS not writable");
   powered_ = true;
   wdt_.feed();
   note_state();
+  schedule_poll();
+}
+
+void SimDevice::schedule_poll() {
+  if (!running_ || !powered_) return;
+  const std::uint64_t now = sched_.now_ns();
+  std::uint64_t due_ns = 0;  // hung or skewed: every tick
+  if (!hung_ && !skewed()) {
+    const std::uint64_t due_ms = iotw_fw_next_poll_ms(&fw_);
+    if (due_ms == UINT64_MAX) return;
+    due_ns = due_ms > UINT64_MAX / 1'000'000 ? UINT64_MAX : due_ms * 1'000'000;  // unskewed: device ms = run ms
+  }
+  const std::uint64_t next_after_now = (now - poll_origin_ns_) / kPollNs + 1;
+  const std::uint64_t at_due = due_ns <= poll_origin_ns_ ? 0 : (due_ns - poll_origin_ns_ + kPollNs - 1) / kPollNs;
+  const std::uint64_t k = std::max(next_after_now, at_due);
+  if (k > (UINT64_MAX - poll_origin_ns_) / kPollNs) return;  // never
+  const std::uint64_t at = poll_origin_ns_ + k * kPollNs;
+  if (at >= poll_at_ns_) return;  // an earlier tick is already scheduled: it reschedules
+  poll_at_ns_ = at;
+  sched_.at(at, [this, token = ++poll_token_] {
+    if (token != poll_token_) return;  // replaced by an earlier one
+    poll_at_ns_ = UINT64_MAX;
+    tick();
+    schedule_poll();
+  });
+}
+
+void SimDevice::feed_as_of_last_tick() {
+  if (hung_ || skewed()) return;  // ticked every period: the watchdog is as the last tick left it
+  const std::uint64_t now = sched_.now_ns();
+  const std::uint64_t last_tick = now - (now - poll_origin_ns_) % kPollNs;
+  wdt_.set_starved((now - last_tick) / 1'000'000);
 }
 
 void SimDevice::power_off() {
@@ -75,6 +108,7 @@ void SimDevice::power_on(std::uint32_t reset_reason) {
   wdt_.feed();
   emit("reset", {{"reset_reason", reset_reason}, {"boot_count", fw_.boot_count}});
   note_state();
+  schedule_poll();
 }
 
 std::int64_t SimDevice::report_usage(std::uint64_t energy_mwh, std::uint32_t on_seconds, std::uint32_t period_s) {
@@ -88,6 +122,7 @@ void SimDevice::on_rx(const std::uint8_t* bytes, std::size_t len) {
   if (!running_ || !powered_ || hung_) return;
   iotw_fw_on_rx(&fw_, bytes, len);
   note_state();
+  schedule_poll();
 }
 
 void SimDevice::tick() {
@@ -113,19 +148,23 @@ void SimDevice::reboot() {
 void SimDevice::hang() {
   if (!running_ || !powered_) throw std::runtime_error(cfg_.name + " is not running");
   if (hung_) return;
+  feed_as_of_last_tick();
   hung_ = true;
   emit("hung", {{"watchdog", profile_.wdt_name}, {"watchdog_timeout_ms", profile_.wdt_timeout_ms},
                 {"starved_ms", wdt_.starved_ms()}});
+  schedule_poll();  // every tick now: the watchdog's
 }
 
 void SimDevice::skew_clock(std::int64_t offset_ms, double ppm) {
   if (!running_) throw std::runtime_error(cfg_.name + " is not running");
+  feed_as_of_last_tick();
   const std::uint64_t starved = wdt_.starved_ms();
   clock_.skew(offset_ms, ppm);
   wdt_.set_starved(starved);
   nlohmann::json j = clock_json();
   j["offset_ms"] = offset_ms;
   emit("clock_skewed", std::move(j));
+  schedule_poll();
 }
 
 nlohmann::json SimDevice::clock_json() const {
@@ -163,6 +202,7 @@ void SimDevice::reset_to(std::uint32_t reason, const std::vector<std::string>& b
   wdt_.feed();
   emit("reset", {{"reset_reason", reason}, {"boot_count", fw_.boot_count}, {"cause", cause}});
   note_state();
+  schedule_poll();
 }
 
 void SimDevice::release_held() {
@@ -199,7 +239,8 @@ int SimDevice::on_send(void* user, const std::uint8_t* bytes, std::size_t len) {
 }
 
 void SimDevice::on_log(void* user, iotw_log_level level, const char* event, const char* detail) {
-  static_cast<SimDevice*>(user)->emit("log", {{"level", emu::level_name(level)}, {"event", event}, {"detail", detail}});
+  auto* self = static_cast<SimDevice*>(user);
+  self->events_.emit_log(self->source_, emu::level_name(level), event, detail);
 }
 
 std::uint64_t SimDevice::on_now_ms(void* ctx) { return self_of(ctx).clock_.now_ms(); }
@@ -226,7 +267,8 @@ void SimDevice::on_sign(void* ctx, const std::uint8_t sk[64], const std::uint8_t
 int SimDevice::on_verify(void* ctx, const std::uint8_t pk[32], const std::uint8_t* msg, std::size_t len,
                          const std::uint8_t sig[64]) {
   SimDevice& self = self_of(ctx);
-  const int rc = self.verify_(ctx, pk, msg, len, sig);
+  const int rc = self.cfg_.verify_memo ? self.cfg_.verify_memo->verify(self.verify_, ctx, pk, msg, len, sig)
+                                       : self.verify_(ctx, pk, msg, len, sig);
   self.charge_cpu(self.profile_.ed25519_verify_us());
   return rc;
 }

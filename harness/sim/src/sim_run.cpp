@@ -41,7 +41,6 @@ using namespace harness;
 namespace {
 
 constexpr std::uint64_t kMs = 1'000'000;             // ns
-constexpr std::uint64_t kPollNs = 20 * kMs;          // iotw-emu's poll period
 constexpr std::uint64_t kHealthNs = 200 * kMs;       // the runner's health poll and script tick
 constexpr std::uint64_t kLiftNs = 20 * kMs;          // Monte Carlo: the operator lifts the blacklist
 constexpr std::uint64_t kSliceNs = 100 * kMs;        // the stop flag is polled between slices
@@ -70,7 +69,7 @@ tn::ConsensusConfig consensus_of(const RigSpec& spec, std::uint64_t seed) {
 class SimRig final : public ScriptHost {
  public:
   SimRig(RigSpec spec, std::uint64_t seed, fs::path dir, std::ostream& out)
-      : spec_(std::move(spec)), seed_(seed), dir_(std::move(dir)), out_(out), events_(sched_),
+      : spec_(std::move(spec)), seed_(seed), dir_(std::move(dir)), out_(out), events_(sched_, dir_ / "events.jsonl"),
         node_(sched_, events_, consensus_of(spec_, seed_), seed_) {
     events_.emit_harness("rig_started", {{"rig", spec_.name}, {"seed", seed_}, {"target_blocks", spec_.target_blocks}});
     const Seed key = component_seed(seed_, "trust_node:key");
@@ -94,6 +93,7 @@ class SimRig final : public ScriptHost {
       cfg.seed = component_seed(seed_, d.name);
       cfg.node_pubkey = node_pk_;
       cfg.collusion_witnesses = static_cast<std::uint32_t>(spec_.trust_node.witnesses);
+      cfg.verify_memo = &verify_memo_;
       auto dev = std::make_unique<SimDevice>(sched_, events_, std::move(cfg), emu::chip_profile(d.model), board_,
                                              [l](std::vector<std::uint8_t> b) {
                                                l->send(Direction::DeviceToNode, std::move(b));
@@ -118,9 +118,6 @@ class SimRig final : public ScriptHost {
     const std::uint64_t start = sched_.now_ns();
     start_ns_ = start;
     const std::uint64_t deadline = start + static_cast<std::uint64_t>(spec_.deadline_s * 1e9);
-    every(kPollNs, [this] {
-      for (auto& d : devices_) d->tick();
-    });
     std::string reason;
     every(kHealthNs, [this, &reason] {
       script_->tick(now_s());
@@ -209,7 +206,7 @@ class SimRig final : public ScriptHost {
     emit("tx_submitted", {{"count", tx_.submitted}, {"accepted", tx_.accepted}});
     emit("rig_finished", {{"reason", reason}});
     capture_->close();
-    events_.write(dir_ / "events.jsonl");
+    events_.close();
     {
       std::ofstream out(dir_ / "ledger.jsonl", std::ios::binary | std::ios::trunc);
       for (const auto& l : lines) out << l << '\n';
@@ -372,6 +369,7 @@ class SimRig final : public ScriptHost {
   std::array<std::uint8_t, 32> node_pk_{};
   std::array<std::uint8_t, 64> node_sk_{};
   emu::CollusionBoard board_;
+  VerifyMemo verify_memo_;
   SimTrustNode node_;
   std::unique_ptr<LinkCapture> capture_;
   std::vector<std::unique_ptr<SimLink>> links_;

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,28 +17,37 @@ namespace iotw::sim {
 
 class EventStream {
  public:
-  /// Stamps every event with clock.now_ms() (a Scheduler: the simulated Unix epoch ms). clock must outlive this.
-  explicit EventStream(const Clock& clock) : clock_(clock) {}
+  /// Writes events.jsonl to `file` as events come (created or truncated), stamping each with clock.now_ms() (a
+  /// Scheduler: the simulated Unix epoch ms); an empty path writes nothing. clock must outlive this. Throws
+  /// std::runtime_error when the file cannot be created.
+  explicit EventStream(const Clock& clock, const std::filesystem::path& file = {});
 
   /// A trust-node or device event: the line is {"fields","kind","source","time_ms"} with keys sorted, the shape the
   /// trust node's and iotw-emu's event files have. source: "trust-node", "emu:<device>".
   void emit(std::string_view source, std::string_view kind, nlohmann::json fields = nlohmann::json::object());
+  /// A firmware log line of a device: the same bytes as emit(source, "log", {level, event, detail}), without building
+  /// the object. Log lines go to the file only: events() and take_new() leave them out (no judgement reads them).
+  void emit_log(std::string_view source, std::string_view level, std::string_view event, std::string_view detail);
   /// A harness event: {"time_ms","source":"harness","kind","fields"} in that order (event_merge.hpp harness_event).
   void emit_harness(std::string_view kind, nlohmann::ordered_json fields);
 
-  /// Every event so far, parsed, in order (what the scorer reads).
+  /// Every event so far but the log lines, parsed, in order (what the scorer, the script and report.html read).
   const std::vector<nlohmann::json>& events() const { return events_; }
-  /// The events since the last call (the rig script's ScriptHost::new_events).
+  /// Those of events() since the last call (the rig script's ScriptHost::new_events).
   std::vector<nlohmann::json> take_new();
-  /// Writes events.jsonl: one line per event, in order, each line's bytes as emitted. Throws std::runtime_error
-  /// when the file cannot be written.
-  void write(const std::filesystem::path& file) const;
+  /// Lines written (log lines included).
+  std::uint64_t lines() const { return lines_; }
+  /// Flushes the file. Throws std::runtime_error when a write failed.
+  void close();
 
  private:
+  void write(const std::string& line);
   const Clock& clock_;
+  std::filesystem::path path_;
+  std::ofstream out_;
   std::vector<nlohmann::json> events_;
-  std::vector<std::string> lines_;
   std::size_t taken_ = 0;
+  std::uint64_t lines_ = 0;
 };
 
 }  // namespace iotw::sim

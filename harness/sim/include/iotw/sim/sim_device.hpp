@@ -18,6 +18,7 @@
 #include "device_clock.hpp"
 #include "iotw/sim/event_stream.hpp"
 #include "iotw/sim/scheduler.hpp"
+#include "iotw/sim/verify_memo.hpp"
 #include "watchdog.hpp"
 
 extern "C" {
@@ -33,6 +34,8 @@ struct SimDeviceConfig {
   std::array<std::uint8_t, 32> seed{};  ///< the device's component seed: its identity and every random byte
   std::optional<std::array<std::uint8_t, 32>> node_pubkey;  ///< light verification on when set
   std::uint32_t collusion_witnesses = 0;  ///< "collude_all_slots": the node's witnesses per round
+  /// The run's shared Ed25519 verification results (verify_memo.hpp), or null: every verification computed.
+  VerifyMemo* verify_memo = nullptr;
 };
 
 class SimDevice {
@@ -46,11 +49,15 @@ class SimDevice {
   SimDevice(const SimDevice&) = delete;
   SimDevice& operator=(const SimDevice&) = delete;
 
-  /// Power on: boot banner, boot (the CPU busy for profile.boot_ms), Hello.
+  /// Power on: boot banner, boot (the CPU busy for profile.boot_ms), Hello. From then on the device polls itself:
+  /// tick() runs on the grid of kPollNs from this moment (iotw-emu's poll ticker), but only at the ticks where the
+  /// firmware has something to do (iotw_fw_next_poll_ms), or at every tick while it is hung or its clock is skewed; a
+  /// tick with nothing due changes nothing, so the outputs are those of a tick every 20 ms.
   void start();
+  static constexpr std::uint64_t kPollNs = 20'000'000;
   /// Bytes from the link (dropped while hung).
   void on_rx(const std::uint8_t* bytes, std::size_t len);
-  /// The chip's housekeeping, every 20 ms of the run (iotw-emu's poll period): the watchdog, then the firmware timers.
+  /// The chip's housekeeping (iotw-emu's poll): the watchdog, then the firmware timers.
   void tick();
 
   /// Device faults (docs/faults.md "Device faults"), as DeviceRuntime: software reset; hang (the watchdog resets the
@@ -95,6 +102,11 @@ class SimDevice {
   /// Writes the held frames that are due and schedules the next release.
   void release_held();
   void note_state();
+  /// Schedules the next tick: the first grid tick after now at or after the firmware's next poll time.
+  void schedule_poll();
+  /// Sets the watchdog as the last grid tick fed it (ticks with nothing due are skipped, and they feed it too).
+  void feed_as_of_last_tick();
+  bool skewed() const { return clock_.ppm() != 0 || clock_.drift_ms() != 0; }
   void emit(const char* kind, nlohmann::json fields) { events_.emit(source_, kind, std::move(fields)); }
 
   Scheduler& sched_;
@@ -120,6 +132,9 @@ class SimDevice {
   };
   std::deque<Held> held_;
   bool release_armed_ = false;
+  std::uint64_t poll_origin_ns_ = 0;           ///< the poll grid's origin: start()
+  std::uint64_t poll_at_ns_ = UINT64_MAX;      ///< the tick scheduled (UINT64_MAX: none)
+  std::uint64_t poll_token_ = 0;               ///< a scheduled tick whose token is not this one is stale
   std::uint64_t cpu_free_us_ = 0;
   iotw_fw_state reported_ = IOTW_FW_OFF;
   bool running_ = false, hung_ = false, powered_ = false;
