@@ -424,6 +424,33 @@ TEST_F(FirmwareTest, ChallengeIsAnsweredWithVerifyingProve) {
   EXPECT_FALSE(verifies(p.signature, msg, n, p.pubkey));
 }
 
+// iotw_fw_next_poll_ms: a poll before it changes nothing; at it, the firmware acts (sim mode polls only then).
+TEST_F(FirmwareTest, NextPollTimeIsWhenAPollFirstHasSomethingToDo) {
+  EXPECT_EQ(iotw_fw_next_poll_ms(&fw), UINT64_MAX);  // OFF
+  ASSERT_EQ(boot(), 0);
+  take_sent();
+  const uint64_t hello_due = iotw_fw_next_poll_ms(&fw);
+  EXPECT_EQ(hello_due, now + IOTW_FW_HELLO_RETRY_MS);
+  now = hello_due - 1;
+  iotw_fw_poll(&fw);
+  EXPECT_TRUE(take_sent().empty());  // before it: nothing
+  now = hello_due;
+  iotw_fw_poll(&fw);
+  take_one(iotw_v1_Envelope_hello_tag);  // at it: the Hello again
+  attach(200);
+  EXPECT_EQ(iotw_fw_next_poll_ms(&fw), 0u);  // after a Welcome the first Heartbeat is due at once
+  iotw_fw_poll(&fw);
+  take_one(iotw_v1_Envelope_heartbeat_tag);
+  const uint64_t beat_due = iotw_fw_next_poll_ms(&fw);
+  EXPECT_EQ(beat_due, now + 200);  // the heartbeat interval (before the link timeout of several beats)
+  now = beat_due - 1;
+  iotw_fw_poll(&fw);
+  EXPECT_TRUE(take_sent().empty());
+  now = beat_due;
+  iotw_fw_poll(&fw);
+  take_one(iotw_v1_Envelope_heartbeat_tag);
+}
+
 TEST_F(FirmwareTest, WelcomeAttachesAndHeartbeatsAtTheGivenInterval) {
   attach(200);
   EXPECT_EQ(fw.known_height, 42u);
