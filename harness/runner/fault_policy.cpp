@@ -51,7 +51,7 @@ std::vector<Delivery> FaultPolicy::on_chunk(Direction dir, std::vector<std::uint
       frame_start_[d] = false;
       dropping_frame_[d] = roll(f.drop_frame_rate);
       counts_.dropped_frames += dropping_frame_[d] ? 1 : 0;
-      corrupt_in_[d] = roll(f.corrupt_frame_rate) ? static_cast<int>(rng_() % 16) : -1;
+      corrupt_in_[d] = roll(f.corrupt_frame_rate) ? static_cast<int>(rng()() % 16) : -1;
     }
     const bool delimiter = b == 0;
     if (delimiter) frame_start_[d] = true;
@@ -67,10 +67,10 @@ std::vector<Delivery> FaultPolicy::on_chunk(Direction dir, std::vector<std::uint
       b = random_byte();
       ++counts_.baud_garbled_bytes;
     } else if ((!delimiter && corrupt_in_[d]-- == 0) || roll(f.corrupt_rate)) {
-      b = static_cast<std::uint8_t>(b ^ (1 + (rng_() % 255)));  // never the same byte
+      b = static_cast<std::uint8_t>(b ^ (1 + (rng()() % 255)));  // never the same byte
       ++counts_.corrupted_bytes;
     } else if (roll(f.bit_flip_rate)) {
-      b = static_cast<std::uint8_t>(b ^ (1u << (rng_() % 8)));
+      b = static_cast<std::uint8_t>(b ^ (1u << (rng()() % 8)));
       ++counts_.bit_flips;
     }
     bytes.push_back(b);
@@ -78,7 +78,7 @@ std::vector<Delivery> FaultPolicy::on_chunk(Direction dir, std::vector<std::uint
   for (std::uint8_t b : bytes) frames_[d] += b == 0 ? 1 : 0;
   if (bytes.empty()) return out;
   std::chrono::milliseconds delay(f.delay_ms);
-  if (f.jitter_ms > 0) delay += std::chrono::milliseconds(rng_() % static_cast<std::uint64_t>(f.jitter_ms + 1));
+  if (f.jitter_ms > 0) delay += std::chrono::milliseconds(rng()() % static_cast<std::uint64_t>(f.jitter_ms + 1));
   counts_.delayed_chunks += delay.count() > 0 ? 1 : 0;
   out.push_back({std::move(bytes), delay});
   return out;

@@ -4,6 +4,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <random>
 
@@ -37,7 +38,7 @@ struct FaultCounts {
 /// fabric's io thread. The same seed and the same chunk sequence give the same output.
 class FaultPolicy final : public LinkPolicy {
  public:
-  explicit FaultPolicy(std::uint64_t seed) : rng_(seed) {}
+  explicit FaultPolicy(std::uint64_t seed) : seed_(seed) {}
 
   /// Replaces the active faults (takes effect from the next chunk).
   void set(const SerialFaults& faults);
@@ -50,13 +51,20 @@ class FaultPolicy final : public LinkPolicy {
   std::vector<Delivery> on_chunk(Direction dir, std::vector<std::uint8_t> chunk) override;
 
  private:
-  bool roll(double p) { return p > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < p; }
-  std::uint8_t random_byte() { return static_cast<std::uint8_t>(rng_() & 0xFF); }
+  bool roll(double p) { return p > 0 && std::uniform_real_distribution<double>(0, 1)(rng()) < p; }
+  std::uint8_t random_byte() { return static_cast<std::uint8_t>(rng()() & 0xFF); }
+  /// The generator, made at its first draw (2.5 KiB of state that a link without a random fault never needs: a
+  /// simulated million links); the same stream as one made at construction.
+  std::mt19937_64& rng() {
+    if (!rng_) rng_ = std::make_unique<std::mt19937_64>(seed_);
+    return *rng_;
+  }
 
   mutable std::mutex mutex_;
   SerialFaults faults_;
   FaultCounts counts_;
-  std::mt19937_64 rng_;
+  std::uint64_t seed_;
+  std::unique_ptr<std::mt19937_64> rng_;
   bool dropping_frame_[2] = {false, false};  ///< per direction: inside a frame chosen for dropping
   bool frame_start_[2] = {true, true};       ///< per direction: the next byte starts a frame
   int corrupt_in_[2] = {-1, -1};             ///< per direction: bytes until the frame's chosen corruption

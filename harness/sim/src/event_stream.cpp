@@ -26,7 +26,7 @@ void EventStream::write(const std::string& line) {
 void EventStream::emit(std::string_view source, std::string_view kind, nlohmann::json fields) {
   nlohmann::json ev{{"time_ms", clock_.now_ms()}, {"source", source}, {"kind", kind}, {"fields", std::move(fields)}};
   write(ev.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-  events_.push_back(std::move(ev));
+  if (!keep_ || keep_(source, kind)) events_.push_back(std::move(ev));
 }
 
 void EventStream::emit_log(std::string_view source, std::string_view level, std::string_view event,

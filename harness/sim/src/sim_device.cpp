@@ -207,10 +207,9 @@ void SimDevice::reset_to(std::uint32_t reason, const std::vector<std::string>& b
 
 void SimDevice::release_held() {
   const std::uint64_t now = now_us();
-  while (!held_.empty() && held_.front().due_us <= now) {
-    send_(std::move(held_.front().bytes));
-    held_.pop_front();
-  }
+  std::size_t due = 0;
+  while (due < held_.size() && held_[due].due_us <= now) send_(std::move(held_[due++].bytes));
+  held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(due));
   if (held_.empty() || release_armed_) return;
   // Device µs are read as scheduler µs (a skewed clock is off by its ppm only); the release re-checks on the clock.
   release_armed_ = true;

@@ -5,6 +5,7 @@
 #include <sodium.h>
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -71,6 +72,14 @@ class SimRig final : public ScriptHost {
   SimRig(RigSpec spec, std::uint64_t seed, fs::path dir, std::ostream& out)
       : spec_(std::move(spec)), seed_(seed), dir_(std::move(dir)), out_(out), events_(sched_, dir_ / "events.jsonl"),
         node_(sched_, events_, consensus_of(spec_, seed_), seed_) {
+    // In memory for the judgement: the trust node's and the harness's events, and of the devices' only what the scorer
+    // reads (usage_report) and, when a step waits for one, their states; events.jsonl has them all.
+    const bool states = std::any_of(spec_.steps.begin(), spec_.steps.end(),
+                                    [](const Step& s) { return s.trigger == Step::Trigger::DeviceState; });
+    events_.set_retention([states](std::string_view source, std::string_view kind) {
+      if (source.substr(0, 4) != "emu:") return kind != "link_opened";
+      return kind == "usage_report" || (states && kind == "state");
+    });
     events_.emit_harness("rig_started", {{"rig", spec_.name}, {"seed", seed_}, {"target_blocks", spec_.target_blocks}});
     const Seed key = component_seed(seed_, "trust_node:key");
     crypto_sign_seed_keypair(node_pk_.data(), node_sk_.data(), key.data());

@@ -25,8 +25,7 @@ SimTrustNode::SimTrustNode(Scheduler& sched, EventStream& events, tn::ConsensusC
 SimTrustNode::~SimTrustNode() = default;
 
 std::uint32_t SimTrustNode::add_link(std::string name, Send send) {
-  links_.push_back(Link{std::move(name), std::move(send), {}, {}});
-  iotw_frame_decoder_init(&links_.back().decoder);
+  links_.push_back(Link{std::move(name), std::move(send), nullptr, {}});
   return static_cast<std::uint32_t>(links_.size() - 1);
 }
 
@@ -37,7 +36,7 @@ void SimTrustNode::start() {
   core_ = std::make_unique<tn::TrustNodeCore>(cfg_, ledger_, sched_, *rng_, *this);
   paused_ = false;
   for (std::uint32_t id = 0; id < links_.size(); ++id) {
-    iotw_frame_decoder_init(&links_[id].decoder);
+    links_[id].decoder.reset();
     links_[id].waiting.clear();
     core_->link_opened(id, links_[id].name);
     events_.emit("trust-node", "link_opened", {{"link", links_[id].name}});
@@ -66,11 +65,16 @@ void SimTrustNode::on_bytes(std::uint32_t link, const std::uint8_t* bytes, std::
 
 void SimTrustNode::read(std::uint32_t link, const std::uint8_t* bytes, std::size_t len) {
   Link& l = links_[link];
-  for (std::size_t i = 0; i < len && core_; ++i) {
+  if (len == 0) return;
+  if (!l.decoder) {
+    l.decoder = std::make_unique<iotw_frame_decoder>();
+    iotw_frame_decoder_init(l.decoder.get());
+  }
+  for (std::size_t i = 0; i < len && core_ && l.decoder; ++i) {
     const std::uint8_t* p = nullptr;
     std::size_t n = 0;
     const char* error = nullptr;
-    switch (iotw_frame_decoder_push(&l.decoder, bytes[i], &p, &n)) {
+    switch (iotw_frame_decoder_push(l.decoder.get(), bytes[i], &p, &n)) {
       case IOTW_FRAME_OK: {
         iotw_v1_Envelope env;
         if (iotw_msg_decode(p, n, &env) != 0) {
@@ -90,6 +94,8 @@ void SimTrustNode::read(std::uint32_t link, const std::uint8_t* bytes, std::size
       events_.emit("trust-node", "frame_error", {{"link", l.name}, {"error", error}});
     }
   }
+  // Between frames the decoder holds nothing a fresh one would not: drop it.
+  if (l.decoder && l.decoder->wire_len == 0 && !l.decoder->overflowed) l.decoder.reset();
 }
 
 void SimTrustNode::kill() {

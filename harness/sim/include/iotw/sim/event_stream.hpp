@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <string>
 #include <string_view>
@@ -31,7 +32,13 @@ class EventStream {
   /// A harness event: {"time_ms","source":"harness","kind","fields"} in that order (event_merge.hpp harness_event).
   void emit_harness(std::string_view kind, nlohmann::ordered_json fields);
 
-  /// Every event so far but the log lines, parsed, in order (what the scorer, the script and report.html read).
+  /// Which events stay in memory for events() and take_new() (every event goes to the file): keep(source, kind). By
+  /// default all but the log lines; a run keeps only the kinds its judgement reads (sim_run.cpp), so a million
+  /// devices' boot banners and states cost the file, not RAM.
+  using Keep = std::function<bool(std::string_view source, std::string_view kind)>;
+  void set_retention(Keep keep) { keep_ = std::move(keep); }
+
+  /// Every event so far that set_retention keeps (never the log lines), parsed, in order.
   const std::vector<nlohmann::json>& events() const { return events_; }
   /// Those of events() since the last call (the rig script's ScriptHost::new_events).
   std::vector<nlohmann::json> take_new();
@@ -45,6 +52,7 @@ class EventStream {
   const Clock& clock_;
   std::filesystem::path path_;
   std::ofstream out_;
+  Keep keep_;
   std::vector<nlohmann::json> events_;
   std::size_t taken_ = 0;
   std::uint64_t lines_ = 0;

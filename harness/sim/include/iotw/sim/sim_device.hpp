@@ -6,7 +6,6 @@
 #pragma once
 #include <array>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -130,7 +129,7 @@ class SimDevice {
     std::uint64_t due_us;
     std::vector<std::uint8_t> bytes;
   };
-  std::deque<Held> held_;
+  std::vector<Held> held_;  ///< in due order (a vector: most devices never hold one, and a deque allocates)
   bool release_armed_ = false;
   std::uint64_t poll_origin_ns_ = 0;           ///< the poll grid's origin: start()
   std::uint64_t poll_at_ns_ = UINT64_MAX;      ///< the tick scheduled (UINT64_MAX: none)

@@ -6,7 +6,6 @@
 #pragma once
 #include <array>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -69,8 +68,10 @@ class SimTrustNode final : public tn::CoreSink {
   struct Link {
     std::string name;
     Send send;
-    iotw_frame_decoder decoder{};
-    std::deque<std::uint8_t> waiting;  ///< bytes that arrived while paused
+    /// The frame decoder while a frame is partly received (1 KiB: made at a chunk's first byte, dropped when the
+    /// chunk ends between frames, as a chunk of whole frames does).
+    std::unique_ptr<iotw_frame_decoder> decoder;
+    std::vector<std::uint8_t> waiting;  ///< bytes that arrived while paused
   };
   void read(std::uint32_t link, const std::uint8_t* bytes, std::size_t len);
   void schedule_tick();
