@@ -19,6 +19,7 @@
 #include "common/device.hpp"
 #include "common/device_runtime.hpp"
 #include "common/event_log.hpp"
+#include "esp_wifi/at_appliance_step.hpp"
 #include "esp_wifi/at_engine.hpp"
 #include "esp_wifi/uart_wire.hpp"
 
@@ -105,10 +106,11 @@ class AtAppliance : public Device {
   static void on_datagram(void* user, const uint8_t* bytes, size_t len);
   static void on_link_event(void* user, const char* event);
 
-  /// Schedules the next step: kStep (2 ms) while anything is in flight (UART bytes, an AT command, a typed
-  /// line), else at the next deadline of the engine or the driver, at most kIdleStep (20 ms: the firmware's own
-  /// timers, as the SoC runtime's poll) away.
+  /// Schedules the next step: at_appliance_next_step_ns (kAtStepNs, 2 ms, while anything is in flight: UART bytes,
+  /// an AT command, a typed line; else the next deadline of the engine or the driver, at most kAtIdleStepNs, 20 ms:
+  /// the firmware's own timers, as the SoC runtime's poll).
   void arm();
+  AtApplianceParts parts() { return {*engine_, to_module_, to_mcu_, link_, fw_}; }
   /// Something arrived from outside a step (a datagram, a typed line, an AP change): step within kStep.
   void wake();
   /// Arms the step timer for due_ns (steady clock) unless it is already armed earlier.
