@@ -18,7 +18,6 @@
 #include "iotw/sim/scheduler.hpp"
 #include "iotw/sim/sim_at_appliance.hpp"
 #include "iotw/sim/sim_datagram_link.hpp"
-#include "iotw/sim/sim_link.hpp"
 #include "iotw/sim/sim_trust_node.hpp"
 #include "iotw/support/hex.hpp"
 #include "iotw/support/seeded_random.hpp"
@@ -29,8 +28,8 @@ namespace {
 using harness::Direction;
 constexpr std::uint64_t kMs = 1'000'000;
 
-/// One trust node and AT appliances, each on its own SimDatagramLink (or SimLink for "tcp"), with transactions at
-/// 20 per second: a small rig without the rig script.
+/// One trust node and AT appliances (wire_at_device: each on its own SimDatagramLink, or SimLink for "tcp"), with
+/// transactions at 20 per second: a small rig without the rig script.
 class AtRig {
  public:
   explicit AtRig(std::uint64_t seed) : seed_(seed), events_(sched_), node_(sched_, events_, consensus(), seed) {}
@@ -43,46 +42,14 @@ class AtRig {
     cfg.seed = component_seed(seed_, name);
     cfg.tcp = tcp;
     const std::uint64_t link_seed = SeededStream(component_seed(seed_, "link:" + name))();
-    if (tcp) {
-      cfg.node_port = 10002;
-      cfg.local_port = 60000;
-      auto link = std::make_unique<SimLink>(sched_, name, link_seed, 0, nullptr, 0);
-      SimLink* l = link.get();
-      const std::uint32_t id = node_.add_link("tcp:" + name, [l](std::vector<std::uint8_t> b) {
-        l->send(Direction::NodeToDevice, std::move(b));
-      });
-      auto a = std::make_unique<SimAtAppliance>(
-          sched_, events_, std::move(cfg), board_,
-          [l](std::vector<std::uint8_t> b) { l->send(Direction::DeviceToNode, std::move(b)); },
-          [this] { return node_.up(); });
-      SimAtAppliance* app = a.get();
-      l->set_receiver(Direction::DeviceToNode, [this, id](const std::uint8_t* p, std::size_t n) { node_.on_bytes(id, p, n); });
-      l->set_receiver(Direction::NodeToDevice, [app](const std::uint8_t* p, std::size_t n) { app->on_network(p, n); });
-      serial_.push_back(std::move(link));
-      apps_.push_back(std::move(a));
-      return *app;
-    }
-    auto link = std::make_unique<SimDatagramLink>(sched_, name, link_seed, udp_.size(), nullptr, 0);
-    SimDatagramLink* l = link.get();
-    cfg.node_port = l->proxy_port();
-    cfg.local_port = l->module_port();
-    const std::uint32_t id = node_.add_datagram_link(l->node_peer_name(), [l](std::vector<std::uint8_t> b) {
-      l->send(Direction::NodeToDevice, std::move(b));
-    });
-    auto a = std::make_unique<SimAtAppliance>(sched_, events_, std::move(cfg), board_, [l](std::vector<std::uint8_t> b) {
-      l->send(Direction::DeviceToNode, std::move(b));
-    });
-    SimAtAppliance* app = a.get();
-    l->set_receiver(Direction::DeviceToNode, [this, id](const std::uint8_t* p, std::size_t n) { node_.on_datagram(id, p, n); });
-    l->set_receiver(Direction::NodeToDevice, [app](const std::uint8_t* p, std::size_t n) { app->on_network(p, n); });
-    udp_.push_back(std::move(link));
-    apps_.push_back(std::move(a));
-    return *app;
+    devices_.push_back(
+        wire_at_device(sched_, events_, node_, board_, std::move(cfg), link_seed, devices_.size(), nullptr, 0, 10002));
+    return *devices_.back().appliance;
   }
 
   void start() {
     node_.start();
-    for (auto& a : apps_) a->start();
+    for (auto& d : devices_) d.appliance->start();
     traffic();
   }
   /// Runs `ms` of virtual time.
@@ -114,8 +81,8 @@ class AtRig {
 
   Scheduler& sched() { return sched_; }
   SimTrustNode& node() { return node_; }
-  SimDatagramLink& udp(std::size_t i) { return *udp_.at(i); }
-  SimAtAppliance& app(std::size_t i) { return *apps_.at(i); }
+  SimDatagramLink& udp(std::size_t i) { return *devices_.at(i).udp; }
+  SimAtAppliance& app(std::size_t i) { return *devices_.at(i).appliance; }
 
  private:
   static tn::ConsensusConfig consensus() {
@@ -140,9 +107,7 @@ class AtRig {
   EventStream events_;
   SimTrustNode node_;
   emu::CollusionBoard board_;
-  std::vector<std::unique_ptr<SimDatagramLink>> udp_;
-  std::vector<std::unique_ptr<SimLink>> serial_;
-  std::vector<std::unique_ptr<SimAtAppliance>> apps_;
+  std::vector<SimAtDevice> devices_;
   std::uint64_t tx_ = 0;
 };
 

@@ -11,8 +11,6 @@
 namespace iotw::sim {
 
 namespace {
-constexpr std::uint64_t kStepNs = 2'000'000;       // AtAppliance's step while anything is in flight
-constexpr std::uint64_t kIdleStepNs = 20'000'000;  // its longest gap between steps (the firmware's timers)
 constexpr std::size_t kTcpChunk = 1024;            // AtAppliance reads a TCP stream in chunks of at most this
 constexpr const char* kNodeHost = "127.0.0.1";
 
@@ -94,7 +92,7 @@ nlohmann::json SimAtAppliance::set_access_point(std::optional<int> rssi, std::op
   if (rssi) ap_.rssi = *rssi;
   if (up) ap_.up = *up;
   engine_->set_access_point(ap_, sched_.now_ms());
-  to_mcu();
+  emu::at_appliance_print(parts(), sched_.now_ns());
   wake();
   emit("ap_changed", {{"ssid", ap_.ssid}, {"rssi", ap_.rssi}, {"up", ap_.up}});
   return {{"rssi", ap_.rssi}, {"up", ap_.up}};
@@ -111,7 +109,7 @@ void SimAtAppliance::on_network(const std::uint8_t* bytes, std::size_t len) {
   const std::size_t chunk = cfg_.tcp ? kTcpChunk : len;
   for (std::size_t off = 0; off < len; off += chunk)
     engine_->on_receive(it->first, data.substr(off, chunk), kNodeHost, cfg_.node_port, ms);
-  to_mcu();
+  emu::at_appliance_print(parts(), sched_.now_ns());
   wake();
 }
 
@@ -127,23 +125,14 @@ void SimAtAppliance::peer_closed() {
     emit("at_socket_closed", {{"link", id}, {"proto", "tcp"}, {"reason", "eof"}});
     engine_->on_remote_closed(id, sched_.now_ms());
   }
-  to_mcu();
+  emu::at_appliance_print(parts(), sched_.now_ns());
   wake();
 }
 
-void SimAtAppliance::arm() {
-  const std::uint64_t t = sched_.now_ns();
-  const bool driver_idle = (link_.step == IOTW_AT_READY || link_.step == IOTW_AT_WAIT) && link_.tx_count == 0;
-  if (!driver_idle || !to_module_.empty() || !to_mcu_.empty()) return schedule(t + kStepNs);
-  std::uint64_t due = t + kIdleStepNs;
-  const auto at_ms = [&](std::uint64_t ms) { due = std::min(due, std::max(t + kStepNs, ms * 1'000'000)); };
-  if (const auto d = engine_->next_deadline_ms()) at_ms(*d);
-  if (link_.step == IOTW_AT_WAIT) at_ms(link_.deadline_ms);
-  schedule(due);
-}
+void SimAtAppliance::arm() { schedule(emu::at_appliance_next_step_ns(parts(), sched_.now_ns(), false)); }
 
 void SimAtAppliance::wake() {
-  if (running_) schedule(sched_.now_ns() + kStepNs);
+  if (running_) schedule(sched_.now_ns() + emu::kAtStepNs);
 }
 
 void SimAtAppliance::schedule(std::uint64_t due_ns) {
@@ -159,23 +148,7 @@ void SimAtAppliance::schedule(std::uint64_t due_ns) {
 }
 
 void SimAtAppliance::step() {
-  const std::uint64_t t = sched_.now_ns(), ms = t / 1'000'000;
-  const auto drain = [&] {
-    for (auto actions = engine_->take_actions(); !actions.empty(); actions = engine_->take_actions())
-      for (const auto& a : actions) perform(a, ms);
-    to_mcu();
-  };
-  engine_->tick(ms);
-  drain();
-  const std::string in = to_mcu_.take(t);  // module -> MCU
-  if (!in.empty()) iotw_at_link_rx(&link_, reinterpret_cast<const std::uint8_t*>(in.data()), in.size(), ms);
-  iotw_at_link_poll(&link_, ms);
-  iotw_fw_poll(&fw_);
-  const std::string cmd = to_module_.take(t);  // MCU -> module
-  if (!cmd.empty()) {
-    engine_->feed(cmd, ms);
-    drain();
-  }
+  emu::at_appliance_step(parts(), sched_.now_ns(), [this](const emu::AtAction& a, std::uint64_t ms) { perform(a, ms); });
   note_state();
 }
 
@@ -211,11 +184,6 @@ void SimAtAppliance::perform(const emu::AtAction& a, std::uint64_t now_ms) {
     }
     case emu::AtAction::Type::Close: socks_.erase(a.link); break;
   }
-}
-
-void SimAtAppliance::to_mcu() {
-  const std::string out = engine_->take_output();
-  to_mcu_.write(reinterpret_cast<const std::uint8_t*>(out.data()), out.size(), sched_.now_ns());
 }
 
 void SimAtAppliance::restart_after_panic() {
@@ -266,6 +234,43 @@ void SimAtAppliance::on_link_event(void* user, const char* event) {
   nlohmann::json fields{{"event", event}, {"model", self->cfg_.model}};
   if (std::strcmp(event, "link_up") == 0) fields[self->cfg_.tcp ? "trust_node_tcp" : "trust_node_udp"] = self->node_endpoint();
   self->emit("at_link", std::move(fields));
+}
+
+SimAtDevice wire_at_device(Scheduler& sched, EventStream& events, SimTrustNode& node, emu::CollusionBoard& board,
+                           SimAtApplianceConfig cfg, std::uint64_t link_seed, std::size_t index,
+                           harness::LinkCapture* capture, std::size_t capture_link, std::uint16_t tcp_port) {
+  using harness::Direction;
+  SimAtDevice d;
+  std::uint32_t id = 0;
+  if (cfg.tcp) {
+    cfg.node_port = tcp_port;
+    cfg.local_port = static_cast<std::uint16_t>(60000 + index % 5000);
+    d.tcp = std::make_unique<SimLink>(sched, cfg.name, link_seed, 0, nullptr, 0);
+    SimLink* l = d.tcp.get();
+    id = node.add_link("tcp:127.0.0.1:" + std::to_string(cfg.local_port),
+                       [l](std::vector<std::uint8_t> b) { l->send(Direction::NodeToDevice, std::move(b)); });
+    d.appliance = std::make_unique<SimAtAppliance>(
+        sched, events, std::move(cfg), board,
+        [l](std::vector<std::uint8_t> b) { l->send(Direction::DeviceToNode, std::move(b)); },
+        [&node] { return node.up(); });
+    SimAtAppliance* app = d.appliance.get();
+    l->set_receiver(Direction::DeviceToNode, [&node, id](const std::uint8_t* p, std::size_t n) { node.on_bytes(id, p, n); });
+    l->set_receiver(Direction::NodeToDevice, [app](const std::uint8_t* p, std::size_t n) { app->on_network(p, n); });
+    return d;
+  }
+  d.udp = std::make_unique<SimDatagramLink>(sched, cfg.name, link_seed, index, capture, capture_link);
+  SimDatagramLink* l = d.udp.get();
+  cfg.node_port = l->proxy_port();
+  cfg.local_port = l->module_port();
+  id = node.add_datagram_link(l->node_peer_name(),
+                              [l](std::vector<std::uint8_t> b) { l->send(Direction::NodeToDevice, std::move(b)); });
+  d.appliance = std::make_unique<SimAtAppliance>(
+      sched, events, std::move(cfg), board,
+      [l](std::vector<std::uint8_t> b) { l->send(Direction::DeviceToNode, std::move(b)); });
+  SimAtAppliance* app = d.appliance.get();
+  l->set_receiver(Direction::DeviceToNode, [&node, id](const std::uint8_t* p, std::size_t n) { node.on_datagram(id, p, n); });
+  l->set_receiver(Direction::NodeToDevice, [app](const std::uint8_t* p, std::size_t n) { app->on_network(p, n); });
+  return d;
 }
 
 }  // namespace iotw::sim

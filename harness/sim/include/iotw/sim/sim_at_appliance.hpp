@@ -6,8 +6,8 @@
 // firmware frame per datagram, payload || CRC-32), or, with at_transport = "tcp", a byte stream with serial framing
 // to its SimLink, which the trust node accepts while it is up and closes when it is killed. The access point is the
 // module's (ap_rssi / ap_down: set_access_point); ap_rssi's datagram loss is the UDP link's fault policy's, set by the
-// rig script. Steps run as AtAppliance's do: every 2 ms while anything is in flight, else at the next deadline of the
-// engine or the driver, at most 20 ms apart. Its events have the shapes and source ("emu:<name>") of AtAppliance's
+// rig script. Steps are AtAppliance's (emu::at_appliance_step): every 2 ms while anything is in flight, else at the
+// next deadline of the engine or the driver, at most 20 ms apart. Its events have the shapes and source ("emu:<name>") of AtAppliance's
 // (at_started, at_socket, at_socket_closed, at_link, log, state, reset, ap_changed, error; docs/events.md).
 // Nothing here reads an OS clock or OS randomness.
 #pragma once
@@ -23,10 +23,14 @@
 #include <nlohmann/json.hpp>
 
 #include "collusion_board.hpp"
+#include "esp_wifi/at_appliance_step.hpp"
 #include "esp_wifi/at_engine.hpp"
 #include "esp_wifi/uart_wire.hpp"
 #include "iotw/sim/event_stream.hpp"
 #include "iotw/sim/scheduler.hpp"
+#include "iotw/sim/sim_datagram_link.hpp"
+#include "iotw/sim/sim_link.hpp"
+#include "iotw/sim/sim_trust_node.hpp"
 
 extern "C" {
 #include "at_link.h"
@@ -105,15 +109,14 @@ class SimAtAppliance {
   static void on_datagram(void* user, const std::uint8_t* bytes, std::size_t len);
   static void on_link_event(void* user, const char* event);
 
-  /// AtAppliance::arm: the next step, kStep while anything is in flight, else at the next deadline (<= kIdleStep).
+  /// The next step: emu::at_appliance_next_step_ns, as AtAppliance's.
   void arm();
-  /// Something arrived from outside a step: step within kStep.
+  /// Something arrived from outside a step: step within emu::kAtStepNs.
   void wake();
   void schedule(std::uint64_t due_ns);
   void step();
   void perform(const emu::AtAction& a, std::uint64_t now_ms);
-  /// The engine's output since the last call onto the UART towards the MCU.
-  void to_mcu();
+  emu::AtApplianceParts parts() { return {*engine_, to_module_, to_mcu_, link_, fw_}; }
   bool radio_up() const { return ap_.up && ap_.rssi >= -95; }
   void restart_after_panic();
   void note_state();
@@ -142,5 +145,23 @@ class SimAtAppliance {
   iotw_fw_state reported_ = IOTW_FW_OFF;
   bool running_ = false;
 };
+
+/// A link = "at" device wired to the trust node: the appliance and its link, one of the two.
+struct SimAtDevice {
+  std::unique_ptr<SimDatagramLink> udp;  ///< UDP: its link through the UDP fault proxy (else null)
+  std::unique_ptr<SimLink> tcp;          ///< TCP: its connection (serial framing, no line time, no faults; else null)
+  std::unique_ptr<SimAtAppliance> appliance;
+};
+
+/// Makes a link = "at" device and wires it to `node` (before node.start()), as a real-time rig does: cfg.tcp false: a
+/// SimDatagramLink (`link_seed`, `index`, `capture` / `capture_link`) to a datagram link of the node named
+/// SimDatagramLink::node_peer_name(); the module sends to the link's proxy port from its module port. cfg.tcp true:
+/// a SimLink without capture (a real-time rig's TCP AT link has no fault proxy and is not captured) to a serial link
+/// of the node named "tcp:127.0.0.1:<60000 + index mod 5000>" (the module's port), connecting to `tcp_port`, accepted
+/// while node.up(); the caller calls appliance->peer_closed() when it kills the node. cfg.node_port and cfg.local_port
+/// are set here. Throws as SimAtAppliance's constructor. Every reference must outlive the device.
+SimAtDevice wire_at_device(Scheduler& sched, EventStream& events, SimTrustNode& node, emu::CollusionBoard& board,
+                           SimAtApplianceConfig cfg, std::uint64_t link_seed, std::size_t index,
+                           harness::LinkCapture* capture, std::size_t capture_link, std::uint16_t tcp_port);
 
 }  // namespace iotw::sim
