@@ -13,8 +13,6 @@
 namespace iotw::emu {
 
 namespace {
-constexpr uint64_t kStepNs = 2'000'000;       // UART / engine / driver / firmware step while anything is in flight
-constexpr uint64_t kIdleStepNs = 20'000'000;  // the longest gap between steps (the firmware's timers)
 
 /// The pool thread's receive buffer: a socket reads into it only once readable, and its bytes go to the engine at
 /// once, so one buffer serves every module of the pool (larger than any datagram the node sends).
@@ -31,33 +29,6 @@ AtModuleConfig module_config(const std::string& model, const AccessPoint& ap, co
   return c;
 }
 }  // namespace
-
-void UartWire::write(const uint8_t* bytes, size_t n, uint64_t now_ns) {
-  if (n == 0) return;
-  if (bursts_.empty() || line_free_ns_ < now_ns) {  // the line was idle: a new run starts one byte-time from now
-    if (line_free_ns_ < now_ns) line_free_ns_ = now_ns;
-    bursts_.push_back({line_free_ns_ + byte_ns_, {}});
-  }
-  bursts_.back().bytes.append(reinterpret_cast<const char*>(bytes), n);
-  line_free_ns_ += n * byte_ns_;
-}
-
-std::string UartWire::take(uint64_t now_ns) {
-  std::string out;
-  while (!bursts_.empty()) {
-    Burst& b = bursts_.front();
-    if (b.first_ns > now_ns) break;
-    const size_t due = std::min<uint64_t>(b.bytes.size(), (now_ns - b.first_ns) / byte_ns_ + 1);
-    if (due <= head_) break;
-    out.append(b.bytes, head_, due - head_);
-    head_ = due;
-    if (head_ < b.bytes.size()) break;
-    bursts_.erase(bursts_.begin());
-    head_ = 0;
-  }
-  if (bursts_.empty()) std::vector<Burst>().swap(bursts_);  // an idle wire holds nothing
-  return out;
-}
 
 AtAppliance::AtAppliance(boost::asio::io_context& io, DeviceSpec spec, const AccessPoint& ap, EventLog& log,
                          const Clock& clock)
@@ -168,19 +139,10 @@ void AtAppliance::stop() {
   socks_.clear();
 }
 
-void AtAppliance::arm() {
-  const uint64_t t = now_ns();
-  const bool driver_idle = (link_.step == IOTW_AT_READY || link_.step == IOTW_AT_WAIT) && link_.tx_count == 0;
-  if (!driver_idle || !to_module_.empty() || !to_mcu_.empty() || !typed_.empty()) return schedule(t + kStepNs);
-  uint64_t due = t + kIdleStepNs;
-  auto at_ms = [&](uint64_t ms) { due = std::min(due, std::max(t + kStepNs, ms * 1'000'000)); };
-  if (const auto d = engine_->next_deadline_ms()) at_ms(*d);
-  if (link_.step == IOTW_AT_WAIT) at_ms(link_.deadline_ms);
-  schedule(due);
-}
+void AtAppliance::arm() { schedule(at_appliance_next_step_ns(parts(), now_ns(), !typed_.empty())); }
 
 void AtAppliance::wake() {
-  if (running_) schedule(now_ns() + kStepNs);
+  if (running_) schedule(now_ns() + kAtStepNs);
 }
 
 void AtAppliance::schedule(uint64_t due_ns) {
@@ -198,27 +160,14 @@ void AtAppliance::schedule(uint64_t due_ns) {
 }
 
 void AtAppliance::step() {
-  uint64_t t = now_ns(), ms = t / 1'000'000;
-  auto drain = [&] {
-    for (auto actions = engine_->take_actions(); !actions.empty(); actions = engine_->take_actions())
-      for (const auto& a : actions) perform(a, ms);
-    const std::string out = engine_->take_output();
-    if (!typed_.empty() && typed_.front().sent) typed_.front().output += out;  // a typed line's answer
-    to_mcu_.write(reinterpret_cast<const uint8_t*>(out.data()), out.size(), t);
-  };
-  engine_->tick(ms);
-  drain();
-  const std::string in = to_mcu_.take(t);  // module -> MCU
-  if (!in.empty()) iotw_at_link_rx(&link_, reinterpret_cast<const uint8_t*>(in.data()), in.size(), ms);
-  iotw_at_link_poll(&link_, ms);
-  iotw_fw_poll(&fw_);
-  const std::string cmd = to_module_.take(t);  // MCU -> module
-  if (!cmd.empty()) {
-    engine_->feed(cmd, ms);
-    drain();
-  }
+  const uint64_t t = now_ns();
+  at_appliance_step(
+      parts(), t, [this](const AtAction& a, uint64_t ms) { perform(a, ms); },
+      [this](const std::string& out) {
+        if (!typed_.empty() && typed_.front().sent) typed_.front().output += out;  // a typed line's answer
+      });
   note_state();
-  pump_typed(ms);
+  pump_typed(t / 1'000'000);
 }
 
 namespace {

@@ -19,7 +19,9 @@
 #include "common/device.hpp"
 #include "common/device_runtime.hpp"
 #include "common/event_log.hpp"
+#include "esp_wifi/at_appliance_step.hpp"
 #include "esp_wifi/at_engine.hpp"
+#include "esp_wifi/uart_wire.hpp"
 
 extern "C" {
 #include "at_link.h"
@@ -28,31 +30,6 @@ extern "C" {
 }
 
 namespace iotw::emu {
-
-/// One direction of a UART line in memory: bytes leave the sender at once and reach the receiver one
-/// byte-time (10 bits, 8N1) apart, in order. Bytes written while the line is still busy follow the ones before
-/// them back to back, so the wire keeps runs ("bursts") of bytes with the arrival time of each run's first byte
-/// rather than a time per byte: an idle wire holds no heap memory (10,000 devices in one pool, issue 17).
-class UartWire {
- public:
-  explicit UartWire(int baud) : byte_ns_(10'000'000'000ULL / static_cast<uint64_t>(baud)) {}
-  void write(const uint8_t* bytes, size_t n, uint64_t now_ns);
-  /// Bytes whose stop bit has passed by now_ns.
-  std::string take(uint64_t now_ns);
-  bool empty() const { return bursts_.empty(); }
-  /// When the next byte arrives (only when !empty()).
-  uint64_t next_ns() const { return bursts_.front().first_ns + head_ * byte_ns_; }
-
- private:
-  struct Burst {
-    uint64_t first_ns;  ///< arrival of bytes[0]; bytes[i] arrives i byte-times later
-    std::string bytes;
-  };
-  uint64_t byte_ns_;
-  uint64_t line_free_ns_ = 0;  ///< when the last byte written so far has arrived
-  std::vector<Burst> bursts_;  ///< in order; released (capacity too) when the wire drains
-  size_t head_ = 0;            ///< bytes of bursts_.front() already taken
-};
 
 class AtAppliance : public Device {
  public:
@@ -129,10 +106,11 @@ class AtAppliance : public Device {
   static void on_datagram(void* user, const uint8_t* bytes, size_t len);
   static void on_link_event(void* user, const char* event);
 
-  /// Schedules the next step: kStep (2 ms) while anything is in flight (UART bytes, an AT command, a typed
-  /// line), else at the next deadline of the engine or the driver, at most kIdleStep (20 ms: the firmware's own
-  /// timers, as the SoC runtime's poll) away.
+  /// Schedules the next step: at_appliance_next_step_ns (kAtStepNs, 2 ms, while anything is in flight: UART bytes,
+  /// an AT command, a typed line; else the next deadline of the engine or the driver, at most kAtIdleStepNs, 20 ms:
+  /// the firmware's own timers, as the SoC runtime's poll).
   void arm();
+  AtApplianceParts parts() { return {*engine_, to_module_, to_mcu_, link_, fw_}; }
   /// Something arrived from outside a step (a datagram, a typed line, an AP change): step within kStep.
   void wake();
   /// Arms the step timer for due_ns (steady clock) unless it is already armed earlier.

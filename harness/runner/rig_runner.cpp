@@ -176,15 +176,6 @@ nlohmann::ordered_json fault_counts_json(const FaultCounts& c) {
           {"delayed_chunks", c.delayed_chunks}};
 }
 
-nlohmann::ordered_json udp_fault_counts_json(const UdpFaultCounts& c) {
-  return {{"lost_datagrams", c.lost}, {"duplicated_datagrams", c.duplicated}, {"reordered_datagrams", c.reordered},
-          {"delayed_datagrams", c.delayed}, {"partitioned_datagrams", c.partitioned}};
-}
-
-nlohmann::ordered_json udp_counts_json(const UdpDirectionCounts& c) {
-  return {{"datagrams", c.datagrams}, {"bytes", c.bytes}, {"delivered_datagrams", c.delivered_datagrams}};
-}
-
 /// `arg` as one word for a POSIX shell: unchanged when it holds only safe characters, else single-quoted.
 std::string shell_word(const std::string& arg) {
   const bool safe = !arg.empty() && std::all_of(arg.begin(), arg.end(), [](unsigned char c) {
@@ -1169,13 +1160,7 @@ class RigRun final : public ScriptHost {
                        {"node_to_device", counts_json(s.node_to_device)},
                        {"device_to_node", counts_json(s.device_to_node)}});
     if (udp_relay_)
-      for (const UdpLinkStats& s : udp_relay_->stats())
-        links.push_back({{"device", s.device},
-                         {"link", "udp"},
-                         {"faults", udp_fault_counts_json(s.faults)},
-                         {"udp_proxy", fmt::format("{}:{}", s.proxy_ip, s.proxy_port)},
-                         {"node_to_device", udp_counts_json(s.node_to_device)},
-                         {"device_to_node", udp_counts_json(s.device_to_node)}});
+      for (const UdpLinkStats& s : udp_relay_->stats()) links.push_back(udp_link_json(s));
     for (auto& l : links)  // an external device's link says so (docs/rig-format.md "External devices")
       for (const External& e : external_)
         if (l["device"] == e.name) l["external"] = e.spec.text;

@@ -92,6 +92,22 @@ std::vector<Delivery> UdpFaultPolicy::on_datagram(Direction dir, std::vector<std
   return out;
 }
 
+nlohmann::ordered_json udp_link_json(const UdpLinkStats& s) {
+  const auto counts = [](const UdpDirectionCounts& c) {
+    return nlohmann::ordered_json{{"datagrams", c.datagrams}, {"bytes", c.bytes},
+                                  {"delivered_datagrams", c.delivered_datagrams}};
+  };
+  const UdpFaultCounts& f = s.faults;
+  return {{"device", s.device},
+          {"link", "udp"},
+          {"faults", {{"lost_datagrams", f.lost}, {"duplicated_datagrams", f.duplicated},
+                      {"reordered_datagrams", f.reordered}, {"delayed_datagrams", f.delayed},
+                      {"partitioned_datagrams", f.partitioned}}},
+          {"udp_proxy", fmt::format("{}:{}", s.proxy_ip, s.proxy_port)},
+          {"node_to_device", counts(s.node_to_device)},
+          {"device_to_node", counts(s.device_to_node)}};
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 
 class UdpRelay::Link {

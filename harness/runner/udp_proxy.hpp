@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
@@ -84,6 +86,12 @@ struct UdpLinkStats {
   UdpDirectionCounts node_to_device, device_to_node;
   UdpFaultCounts faults;
 };
+
+/// One UDP link's entry of report.json harness.links: {"device", "link": "udp", "faults": {"lost_datagrams",
+/// "duplicated_datagrams", "reordered_datagrams", "delayed_datagrams", "partitioned_datagrams"}, "udp_proxy":
+/// "IP:PORT", "node_to_device", "device_to_node": {"datagrams", "bytes", "delivered_datagrams"}} (the real-time
+/// runner's UdpRelay links and sim mode's SimDatagramLink).
+nlohmann::ordered_json udp_link_json(const UdpLinkStats& s);
 
 /// The relay: one proxied UDP link per AT device, on its own Boost.Asio io_context thread.
 class UdpRelay {

@@ -138,10 +138,6 @@ TEST(SimCli, EveryRigPassesInSimModeOrIsRefusedWithItsReason) {
       {"mesh_failover", "[mesh] (line"},
       {"mesh_partition", "[mesh] (line"},
       // not simulated yet (docs/simulation.md "Not simulated yet")
-      {"esp_at", "link = \"at\" is not simulated yet"},
-      {"esp_at_tcp", "link = \"at\" is not simulated yet"},
-      {"ap_faults", "link = \"at\" is not simulated yet"},
-      {"udp_faults", "link = \"at\" is not simulated yet"},
       {"dps_brownout", "is not simulated yet"},
       {"dps_power_faults", "is not simulated yet"},
       {"usage_inflation", "is not simulated yet"},

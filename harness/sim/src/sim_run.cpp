@@ -26,11 +26,13 @@
 #include "iotw/harness/summary_table.hpp"
 #include "iotw/sim/event_stream.hpp"
 #include "iotw/sim/scheduler.hpp"
+#include "iotw/sim/sim_at_appliance.hpp"
 #include "iotw/sim/sim_device.hpp"
 #include "iotw/sim/sim_link.hpp"
 #include "iotw/sim/sim_trust_node.hpp"
 #include "iotw/support/hex.hpp"
 #include "iotw/support/seeded_random.hpp"
+#include "child_configs.hpp"
 #include "link_capture.hpp"
 #include "rig_script.hpp"
 #include "trust_node_client.hpp"
@@ -46,6 +48,8 @@ constexpr std::uint64_t kHealthNs = 200 * kMs;       // the runner's health poll
 constexpr std::uint64_t kLiftNs = 20 * kMs;          // Monte Carlo: the operator lifts the blacklist
 constexpr std::uint64_t kSliceNs = 100 * kMs;        // the stop flag is polled between slices
 constexpr int kPtyBaud = 0;  // a PTY link has no line rate: the real-time rig's PTY pairs carry bytes at once
+constexpr std::uint16_t kNodeUdpPort = 10001;  // the trust node's [udp] and [tcp] ports in events (made up, fixed)
+constexpr std::uint16_t kNodeTcpPort = 10002;
 
 std::string line_of(int line) { return line > 0 ? fmt::format("line {}", line) : "the rig"; }
 
@@ -84,13 +88,20 @@ class SimRig final : public ScriptHost {
     const Seed key = component_seed(seed_, "trust_node:key");
     crypto_sign_seed_keypair(node_pk_.data(), node_sk_.data(), key.data());
     const auto instances = spec_.instances();
-    std::vector<std::string> names;
-    for (const DeviceInstance& d : instances) names.push_back(d.name);
+    std::vector<std::string> names;  // the serial links' capture interfaces (a TCP AT link is not captured)
+    for (const DeviceInstance& d : instances)
+      if (d.link == "pty") names.push_back(d.name);
     capture_ = std::make_unique<LinkCapture>(dir_ / "links.pcapng", names, &sched_);
     std::map<std::string, std::vector<FaultPolicy*>> policies;
-    for (std::size_t i = 0; i < instances.size(); ++i) {
-      const DeviceInstance& d = instances[i];
+    std::map<std::string, UdpFaultPolicy*> udp_policies;
+    std::size_t serial_index = 0, udp_index = 0, at_index = 0;
+    for (const DeviceInstance& d : instances) {
       const std::uint64_t link_seed = SeededStream(component_seed(seed_, "link:" + d.name))();
+      if (d.link == "at") {
+        add_at_appliance(d, link_seed, at_index++, udp_index, udp_policies);
+        continue;
+      }
+      const std::size_t i = serial_index++;
       auto link = std::make_unique<SimLink>(sched_, d.name, link_seed, kPtyBaud, capture_.get(), i);
       SimLink* l = link.get();
       const std::uint32_t id = node_.add_link("sim:" + d.name, [l](std::vector<std::uint8_t> b) {
@@ -116,7 +127,7 @@ class SimRig final : public ScriptHost {
       links_.push_back(std::move(link));
       devices_.push_back(std::move(dev));
     }
-    script_ = std::make_unique<RigScript>(spec_, std::move(policies), *this);
+    script_ = std::make_unique<RigScript>(spec_, std::move(policies), *this, std::move(udp_policies));
   }
   ~SimRig() override { sodium_memzero(node_sk_.data(), node_sk_.size()); }
 
@@ -124,6 +135,7 @@ class SimRig final : public ScriptHost {
   std::string drive(const std::atomic<bool>& stop) {
     node_.start();
     for (auto& d : devices_) d->start();
+    for (auto& a : at_) a.appliance->start();
     const std::uint64_t start = sched_.now_ns();
     start_ns_ = start;
     const std::uint64_t deadline = start + static_cast<std::uint64_t>(spec_.deadline_s * 1e9);
@@ -174,6 +186,7 @@ class SimRig final : public ScriptHost {
   }
   void kill_trust_node(int) override {
     node_.kill();
+    for (auto& a : at_) a.appliance->peer_closed();  // its TCP connections close with the process
     emit("trust_node_exit", {{"name", "trust_node"}, {"signal", "SIGKILL"}});
   }
   void restart_trust_node(int) override {
@@ -186,6 +199,15 @@ class SimRig final : public ScriptHost {
   }
   nlohmann::json emu_command(const nlohmann::json& request) override {
     const std::string cmd = request.value("cmd", std::string()), name = request.value("device", std::string());
+    if (cmd == "ap") {  // the pool's control channel: {ok, rssi, up}
+      std::optional<int> rssi;
+      std::optional<bool> up;
+      if (request.contains("rssi")) rssi = request["rssi"].get<int>();
+      if (request.contains("up")) up = request["up"].get<bool>();
+      nlohmann::json reply = at_appliance(name).set_access_point(rssi, up);
+      reply["ok"] = true;
+      return reply;
+    }
     SimDevice& d = device(name);
     if (cmd == "reboot") {
       d.reboot();
@@ -344,6 +366,8 @@ class SimRig final : public ScriptHost {
   nlohmann::ordered_json harness_json() const {
     auto links = nlohmann::ordered_json::array();
     for (const auto& l : links_) links.push_back(l->stats_json());
+    for (const auto& a : at_)
+      if (a.udp) links.push_back(a.udp->stats_json());
     return {{"tx", {{"submitted", tx_.submitted}, {"accepted", tx_.accepted}, {"duplicate", tx_.duplicate},
                     {"rejected", tx_.rejected}, {"failed", tx_.failed}}},
             {"skipped_event_lines", 0},
@@ -362,7 +386,47 @@ class SimRig final : public ScriptHost {
   SimDevice& device(const std::string& name) {
     for (auto& d : devices_)
       if (d->name() == name) return *d;
+    for (auto& a : at_)
+      if (a.appliance->name() == name)
+        throw std::runtime_error("an AT-mode appliance's firmware runs on the appliance MCU, not on an emulated chip ('" +
+                                 name + "')");
     throw std::runtime_error("no device '" + name + "'");
+  }
+
+  SimAtAppliance& at_appliance(const std::string& name) {
+    for (auto& a : at_)
+      if (a.appliance->name() == name) return *a.appliance;
+    throw std::runtime_error("'ap' needs an AT-mode device (link = \"at\"); '" + name + "' is not one");
+  }
+
+  /// A link = "at" device: the appliance, and its UDP link through the fault proxy (captured) or, at_transport =
+  /// "tcp", its TCP connection to the node (serial framing, no fault proxy, not captured: as a real-time rig).
+  void add_at_appliance(const DeviceInstance& d, std::uint64_t link_seed, std::size_t at_index, std::size_t& udp_index,
+                        std::map<std::string, UdpFaultPolicy*>& udp_policies) {
+    SimAtApplianceConfig cfg;
+    cfg.name = d.name;
+    cfg.model = d.model;
+    cfg.behaviour = d.behaviour;
+    cfg.seed = component_seed(seed_, d.name);
+    cfg.node_pubkey = node_pk_;
+    cfg.collusion_witnesses = static_cast<std::uint32_t>(spec_.trust_node.witnesses);
+    cfg.ap.ssid = kRigApSsid;
+    cfg.ap.password = kRigApPassword;
+    cfg.tcp = d.at_transport == "tcp";
+    const bool tcp = cfg.tcp;
+    const std::size_t u = tcp ? 0 : udp_index++;
+    if (!tcp) capture_->add_udp_link(d.name);
+    SimAtDevice dev = wire_at_device(sched_, events_, node_, board_, std::move(cfg), link_seed, at_index, capture_.get(),
+                                     u, kNodeTcpPort);
+    if (tcp) {
+      events_.emit_harness("link_created", {{"device", d.name}, {"link", "at"}, {"at_transport", "tcp"},
+                                            {"trust_node_tcp", fmt::format("127.0.0.1:{}", kNodeTcpPort)}});
+    } else {
+      udp_policies[d.name] = &dev.udp->policy();
+      events_.emit_harness("link_created", {{"device", d.name}, {"link", "at"}, {"udp_proxy", dev.udp->proxy_endpoint()},
+                                            {"trust_node_udp", fmt::format("127.0.0.1:{}", kNodeUdpPort)}});
+    }
+    at_.push_back(std::move(dev));
   }
 
   struct TxCounts {
@@ -383,6 +447,7 @@ class SimRig final : public ScriptHost {
   std::unique_ptr<LinkCapture> capture_;
   std::vector<std::unique_ptr<SimLink>> links_;
   std::vector<std::unique_ptr<SimDevice>> devices_;
+  std::vector<SimAtDevice> at_;  ///< link = "at" devices
   std::unique_ptr<RigScript> script_;
   std::vector<std::shared_ptr<std::function<void()>>> timers_;
   std::uint64_t start_ns_ = Scheduler::kEpochNs;
@@ -413,24 +478,26 @@ std::optional<std::string> sim_unsupported(const RigSpec& spec) {
       return where + ": link = \"tap\" needs TAP interfaces in a network namespace of the OS; run it in real time";
     if (g.model == "qemu-cortex-m3")
       return where + ": model 'qemu-cortex-m3' runs in QEMU, a process of its own; run it in real time";
-    if (g.link != "pty")
-      return where + fmt::format(": link = \"{}\" is not simulated yet (sim mode runs PTY devices); run it in real time",
-                                 g.link);
+    if (g.link != "pty" && g.link != "at")
+      return where + fmt::format(": link = \"{}\" is not simulated yet (sim mode runs PTY and AT devices); run it in "
+                                 "real time", g.link);
     if (g.model == "dps" || g.model == "bulb")
       return where + fmt::format(": model '{}' (a powered device) is not simulated yet; run it in real time", g.model);
     if (g.seed_from_os)
       return where + ": seed = \"os\" draws identities from the OS; in sim mode everything comes from the rig seed";
     const emu::DeviceBehaviour& b = emu::device_behaviour(g.behaviour);
-    if (b.layer != emu::BehaviourLayer::none && b.layer != emu::BehaviourLayer::firmware)
-      return where + fmt::format(": behaviour '{}' is not a firmware behaviour; sim mode runs the firmware's only",
-                                 g.behaviour);
+    const bool at_layer = g.link == "at" && b.layer == emu::BehaviourLayer::at_module;
+    if (b.layer != emu::BehaviourLayer::none && b.layer != emu::BehaviourLayer::firmware && !at_layer)
+      return where + fmt::format(": behaviour '{}' is not a firmware (or, for AT devices, AT-module) behaviour; sim "
+                                 "mode runs those only", g.behaviour);
   }
   for (const Step& s : spec.steps) {
     const std::string where = fmt::format("[[steps]] '{}' ({})", s.label, line_of(s.line));
-    if (s.action == Step::Action::Uart) return where + ": uart steps type into an AT module; sim mode has none";
+    if (s.action == Step::Action::Uart) return where + ": uart steps are not simulated yet; run it in real time";
     if (s.action != Step::Action::Fault) continue;
     const FaultDef& d = s.fault.def();
-    const bool ok = (d.mechanism == FaultMechanism::LinkProxy && (d.links & kSerialLinks)) ||
+    const bool ok = (d.mechanism == FaultMechanism::LinkProxy && (d.links & (kSerialLinks | kUdpLinks))) ||
+                    (d.mechanism == FaultMechanism::ControlChannel && d.targets == FaultTargets::AtModules) ||
                     d.mechanism == FaultMechanism::NodeKill || d.mechanism == FaultMechanism::NodeStop ||
                     (d.mechanism == FaultMechanism::ControlChannel && d.targets == FaultTargets::OwnChip);
     if (!ok) return where + fmt::format(": fault '{}' is not simulated yet; run it in real time", s.fault.kind);

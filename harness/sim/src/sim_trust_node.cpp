@@ -25,7 +25,19 @@ SimTrustNode::SimTrustNode(Scheduler& sched, EventStream& events, tn::ConsensusC
 SimTrustNode::~SimTrustNode() = default;
 
 std::uint32_t SimTrustNode::add_link(std::string name, Send send) {
-  links_.push_back(Link{std::move(name), std::move(send), nullptr, {}});
+  Link l;
+  l.name = std::move(name);
+  l.send = std::move(send);
+  links_.push_back(std::move(l));
+  return static_cast<std::uint32_t>(links_.size() - 1);
+}
+
+std::uint32_t SimTrustNode::add_datagram_link(std::string name, Send send) {
+  Link l;
+  l.name = std::move(name);
+  l.send = std::move(send);
+  l.datagram = true;
+  links_.push_back(std::move(l));
   return static_cast<std::uint32_t>(links_.size() - 1);
 }
 
@@ -38,6 +50,10 @@ void SimTrustNode::start() {
   for (std::uint32_t id = 0; id < links_.size(); ++id) {
     links_[id].decoder.reset();
     links_[id].waiting.clear();
+    links_[id].waiting_datagrams.clear();
+    links_[id].waiting_bytes = 0;
+    links_[id].opened = false;
+    if (links_[id].datagram) continue;  // a UDP peer is opened by its first datagram
     core_->link_opened(id, links_[id].name);
     events_.emit("trust-node", "link_opened", {{"link", links_[id].name}});
   }
@@ -75,27 +91,51 @@ void SimTrustNode::read(std::uint32_t link, const std::uint8_t* bytes, std::size
     std::size_t n = 0;
     const char* error = nullptr;
     switch (iotw_frame_decoder_push(l.decoder.get(), bytes[i], &p, &n)) {
-      case IOTW_FRAME_OK: {
-        iotw_v1_Envelope env;
-        if (iotw_msg_decode(p, n, &env) != 0) {
-          error = "decode";
-          break;
-        }
-        core_->on_message(link, env);
-        break;
-      }
+      case IOTW_FRAME_OK: on_payload(link, p, n); break;
       case IOTW_FRAME_BAD_COBS: error = "bad_cobs"; break;
       case IOTW_FRAME_BAD_CRC: error = "bad_crc"; break;
       case IOTW_FRAME_OVERFLOW: error = "overflow"; break;
       default: break;
     }
-    if (error) {
-      ++frame_errors_;
-      events_.emit("trust-node", "frame_error", {{"link", l.name}, {"error", error}});
-    }
+    if (error) frame_error(l.name, error);
   }
   // Between frames the decoder holds nothing a fresh one would not: drop it.
   if (l.decoder && l.decoder->wire_len == 0 && !l.decoder->overflowed) l.decoder.reset();
+}
+
+void SimTrustNode::on_datagram(std::uint32_t link, const std::uint8_t* bytes, std::size_t len) {
+  if (!core_ || link >= links_.size() || !links_[link].datagram) return;  // down: the datagram is lost
+  if (paused_) {
+    Link& l = links_[link];
+    if (l.waiting_bytes + len > kLineBuffer) return;  // the socket's receive buffer is full
+    l.waiting_bytes += len;
+    l.waiting_datagrams.emplace_back(bytes, bytes + len);
+    return;
+  }
+  read_datagram(link, bytes, len);
+}
+
+void SimTrustNode::read_datagram(std::uint32_t link, const std::uint8_t* bytes, std::size_t len) {
+  Link& l = links_[link];
+  const long n = iotw_datagram_check(bytes, len);  // the daemon's UdpLink::handle
+  if (n < 0) return frame_error(l.name, len > IOTW_DATAGRAM_MAX ? "overflow" : "bad_crc");
+  if (!l.opened) {
+    l.opened = true;
+    core_->link_opened(link, l.name);
+    events_.emit("trust-node", "link_opened", {{"link", l.name}});
+  }
+  on_payload(link, bytes, static_cast<std::size_t>(n));
+}
+
+void SimTrustNode::on_payload(std::uint32_t link, const std::uint8_t* payload, std::size_t len) {
+  iotw_v1_Envelope env;
+  if (iotw_msg_decode(payload, len, &env) != 0) return frame_error(links_[link].name, "decode");
+  core_->on_message(link, env);
+}
+
+void SimTrustNode::frame_error(const std::string& link, const char* error) {
+  ++frame_errors_;
+  events_.emit("trust-node", "frame_error", {{"link", link}, {"error", error}});
 }
 
 void SimTrustNode::kill() {
@@ -118,6 +158,11 @@ void SimTrustNode::pause(bool paused) {
     std::vector<std::uint8_t> bytes(links_[id].waiting.begin(), links_[id].waiting.end());
     links_[id].waiting.clear();
     read(id, bytes.data(), bytes.size());
+    auto datagrams = std::move(links_[id].waiting_datagrams);
+    links_[id].waiting_datagrams.clear();
+    links_[id].waiting_bytes = 0;
+    for (const auto& d : datagrams)
+      if (core_) read_datagram(id, d.data(), d.size());
   }
 }
 
@@ -164,7 +209,8 @@ void SimTrustNode::send(std::uint32_t link, const iotw_v1_Envelope& env) {
   const std::size_t n = iotw_msg_encode(&env, payload, sizeof payload);
   if (n == 0) return;
   std::vector<std::uint8_t> wire(IOTW_FRAME_MAX_WIRE);
-  wire.resize(iotw_frame_encode(payload, n, wire.data(), wire.size()));
+  wire.resize(links_[link].datagram ? iotw_datagram_encode(payload, n, wire.data(), wire.size())
+                                    : iotw_frame_encode(payload, n, wire.data(), wire.size()));
   if (!wire.empty()) links_[link].send(std::move(wire));
 }
 

@@ -1,7 +1,7 @@
 // The trust node in simulation mode (docs/simulation.md "Trust node"): the same sans-IO consensus core
 // (trust_node/core) and the same SQLite ledger (trust_node/store, in memory) as iotw-trust-node, under the
 // scheduler's virtual time, with the daemon's serial framing on each device link (COBS + CRC-32, docs/protocol.md §2)
-// and its 5 ms tick. It can be killed (the core and its RAM are lost, the ledger's commits stay), restarted (a new core
+// (or, on a datagram link, the daemon's UDP framing: one datagram = payload || CRC-32) and its 5 ms tick. It can be killed (the core and its RAM are lost, the ledger's commits stay), restarted (a new core
 // loads the ledger, as the daemon does on start) and paused (SIGSTOP: bytes wait in the line until it resumes).
 #pragma once
 #include <array>
@@ -33,10 +33,19 @@ class SimTrustNode final : public tn::CoreSink {
   /// Returns its link id.
   using Send = std::function<void(std::vector<std::uint8_t>)>;
   std::uint32_t add_link(std::string name, Send send);
-  /// Starts the node (a new core on the ledger, every link opened, the tick).
+  /// A UDP peer of the node's [udp] port, before start(): `name` as the daemon names it ("udp:IP:PORT"), `send`
+  /// gets each datagram for the peer (payload || CRC-32 LE, iotw_datagram_encode). As in the daemon, the link is
+  /// opened (core link_opened, event "link_opened") by its first good datagram after each start. Returns its link id.
+  std::uint32_t add_datagram_link(std::string name, Send send);
+  /// Starts the node (a new core on the ledger, every serial link opened, the tick).
   void start();
-  /// Bytes from a device's line.
+  /// Bytes from a device's line (a link of add_link).
   void on_bytes(std::uint32_t link, const std::uint8_t* bytes, std::size_t len);
+  /// One datagram from a peer (a link of add_datagram_link), as the daemon's UdpLink reads it: a datagram that
+  /// fails iotw_datagram_check is event "frame_error" {link, error: "bad_crc" | "overflow"}; a payload that does
+  /// not decode, {error: "decode"}. Lost while the node is down; while paused, waits (up to 64 KiB per link, as a
+  /// socket's receive buffer; the rest is lost) and is read on resume.
+  void on_datagram(std::uint32_t link, const std::uint8_t* bytes, std::size_t len);
 
   /// SIGKILL: the core is gone, bytes to it are lost. Throws std::runtime_error when already down.
   void kill();
@@ -72,8 +81,16 @@ class SimTrustNode final : public tn::CoreSink {
     /// chunk ends between frames, as a chunk of whole frames does).
     std::unique_ptr<iotw_frame_decoder> decoder;
     std::vector<std::uint8_t> waiting;  ///< bytes that arrived while paused
+    bool datagram = false;             ///< a UDP peer (add_datagram_link)
+    bool opened = false;               ///< datagram links: link_opened since the last start
+    std::vector<std::vector<std::uint8_t>> waiting_datagrams;  ///< datagrams that arrived while paused
+    std::size_t waiting_bytes = 0;
   };
   void read(std::uint32_t link, const std::uint8_t* bytes, std::size_t len);
+  void read_datagram(std::uint32_t link, const std::uint8_t* bytes, std::size_t len);
+  /// One frame's payload: decoded and handed to the core, or frame_error "decode".
+  void on_payload(std::uint32_t link, const std::uint8_t* payload, std::size_t len);
+  void frame_error(const std::string& link, const char* error);
   void schedule_tick();
 
   Scheduler& sched_;
