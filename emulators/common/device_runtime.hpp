@@ -17,6 +17,7 @@
 #include "common/chip_profile.hpp"
 #include "collusion_board.hpp"
 #include "device_behaviour.hpp"
+#include "dps_chip/powered_chip.hpp"
 #include "event_log.hpp"
 #include "watchdog.hpp"
 
@@ -47,16 +48,12 @@ struct DeviceSpec {
   uint64_t collusion_window_ms = 50;
   int baud = 115200;                ///< UART rate; AT mode: the pacing rate (0 = the module's default)
   // dps / bulb only (docs/emulators.md):
-  int usage_period_ms = 10000;      ///< UsageReport period, ms
+  int usage_period_ms = kDefaultUsagePeriodMs;  ///< UsageReport period, ms
   std::string modbus_tcp;           ///< dps: serve Modbus TCP on "A.B.C.D:PORT" ("" = off)
-  double load_ohm = 10.0;           ///< dps: resistive load on the output, ohm
+  double load_ohm = kDefaultLoadOhm;  ///< dps: resistive load on the output, ohm
   std::string yeelight;             ///< bulb: Yeelight control on "A.B.C.D:PORT" ("" = off)
   std::string yeelight_discovery;   ///< bulb: discovery replies on UDP "A.B.C.D:PORT" ("" = off)
-  struct PowerStep {
-    uint64_t at_ms;                 ///< after the device started, ms
-    double vin;                     ///< input supply target, V
-    double ramp_v_per_s;            ///< 0 = step
-  };
+  using PowerStep = ::iotw::emu::PowerStep;  ///< powered_chip.hpp
   std::vector<PowerStep> power;     ///< scripted supply changes (brownout, loss, restore, slow ramp)
   // AT mode (docs/emulators.md "AT mode"): an appliance MCU drives the module (model esp8266 | esp32 |
   // rtl8710 | rtl8195) over its UART; the module's UDP socket reaches the trust node.

@@ -1,9 +1,9 @@
-// One DPS chip as a device: the DpsChip model on a real-time clock, its register map served over Modbus
-// (TCP and/or RTU on a PTY), and, when the spec names a link, the micro-mining firmware (DeviceRuntime)
-// powered from the chip's input rail: a brown-out or power loss stops it, the supply's return reboots it
-// with the matching reset reason (NVS kept). Metered output energy and on-time go to the trust node as
-// UsageReports every spec.usage_period_ms. Events (docs/events.md): "rail", "usage_report", "modbus_listening", plus
-// the runtime's and the Modbus server's. As a Device it takes the firmware's chip faults (reboot, hang, clock_skew,
+// One DPS chip as a device: the PoweredChip (powered_chip.hpp: DpsChip, register map, supply schedule, usage meter)
+// on a real-time clock and Asio timers, its register map served over Modbus (TCP and/or RTU on a PTY), and, when the
+// spec names a link, the micro-mining firmware (DeviceRuntime) powered from the chip's input rail: a brown-out or
+// power loss stops it, the supply's return reboots it with the matching reset reason (NVS kept). Metered output
+// energy and on-time go to the trust node as UsageReports every spec.usage_period_ms. Events (docs/events.md):
+// "supply", "rail", "usage_report" (PoweredChip's), "modbus_listening", plus the runtime's and the Modbus server's. As a Device it takes the firmware's chip faults (reboot, hang, clock_skew,
 // clock) when it runs the firmware; its supply is the chip's rail (the VIN register), not a bench supply.
 #pragma once
 #include <boost/asio.hpp>
@@ -18,19 +18,17 @@
 #include "dps_chip.hpp"
 #include "dps_register_map.hpp"
 #include "modbus_server.hpp"
+#include "powered_chip.hpp"
 
 namespace iotw::emu {
 
-/// The Wi-Fi module a DPS chip / bulb carries (its firmware, boot banner and reset codes): an ESP8266
-/// (model "dps") or an ESP32 (model "bulb") profile with the device's model name.
-const ChipProfile& powered_device_profile(const std::string& model);
-
 class DpsDevice : public Device {
  public:
-  static constexpr double kNominalInputV = 24.0;  ///< supply at start, V
+  static constexpr double kNominalInputV = PoweredChip::kNominalInputV;  ///< supply at start, V
 
   /// spec.link empty: no firmware (a bare chip for a Modbus tool). clock and log must outlive the device.
   DpsDevice(boost::asio::io_context& io, DeviceSpec spec, EventLog& log, const Clock& clock);
+  ~DpsDevice() override;
   DpsDevice(const DpsDevice&) = delete;
   DpsDevice& operator=(const DpsDevice&) = delete;
 
@@ -56,13 +54,13 @@ class DpsDevice : public Device {
   nlohmann::json clock_skew(int64_t offset_ms, double ppm) override;
   nlohmann::json clock() override;
 
-  DpsChip& chip() { return chip_; }
-  DpsRegisterMap& registers() { return map_; }
+  DpsChip& chip() { return core_.chip(); }
+  DpsRegisterMap& registers() { return core_.registers(); }
   ModbusServer& modbus() { return modbus_; }
   DeviceRuntime* firmware() { return runtime_ ? &*runtime_ : nullptr; }
   const std::string& name() const override { return spec_.name; }
   /// Called after every rail boot (after the firmware rebooted), e.g. the bulb's LED driver restart.
-  void set_on_boot(std::function<void()> f) { on_boot_ = std::move(f); }
+  void set_on_boot(std::function<void()> f) { core_.set_on_boot(std::move(f)); }
 
   /// Bring the model to now, reboot / stop the firmware on rail transitions, refresh the map's firmware
   /// status. Called by the tick timer and before every Modbus request.
@@ -75,7 +73,7 @@ class DpsDevice : public Device {
  private:
   void arm_tick();
   void arm_usage();
-  void report_usage();
+  struct RuntimeFirmware;  ///< the DeviceRuntime as the rail's RailFirmware
 
   boost::asio::io_context& io_;
   DeviceSpec spec_;
@@ -83,16 +81,12 @@ class DpsDevice : public Device {
   const Clock& clock_;
   std::string source_;
   std::string modbus_tcp_;
-  DpsChip chip_;
-  DpsRegisterMap map_;
+  PoweredChip core_;
   ModbusServer modbus_;
   std::optional<DeviceRuntime> runtime_;
+  std::unique_ptr<RuntimeFirmware> firmware_;
   boost::asio::steady_timer tick_timer_, usage_timer_;
-  uint64_t started_ms_ = 0;
-  size_t next_power_step_ = 0;
-  bool firmware_started_ = false, running_ = false;
-  std::function<void()> on_boot_;
-  uint64_t reported_mwh_ = 0, reported_on_s_ = 0, last_report_ms_ = 0;
+  bool running_ = false;
 };
 
 }  // namespace iotw::emu

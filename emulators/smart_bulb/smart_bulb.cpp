@@ -9,20 +9,9 @@ SmartBulb::SmartBulb(boost::asio::io_context& io, DeviceSpec spec, EventLog& log
       log_(log),
       dps_(io, spec, log, clock),
       bulb_(std::hash<std::string>{}(spec.name)),
-      server_(io, bulb_, log, "emu:" + spec.name, [this] { apply_load(); }) {
-  dps_.chip().set_voltage(kLedBusV);
-  dps_.chip().set_current(1.5);
-  dps_.set_on_boot([this] {
-    bulb_.power_cycle();
-    apply_load();
-  });
-  apply_load();
-}
-
-void SmartBulb::apply_load() {
-  const double w = bulb_.power_w();
-  if (w > 0) dps_.chip().set_load_ohm(kLedBusV * kLedBusV / w);
-  dps_.chip().set_output(w > 0);
+      load_(dps_.chip(), bulb_),
+      server_(io, bulb_, log, "emu:" + spec.name, [this] { load_.apply(); }) {
+  dps_.set_on_boot([this] { load_.power_cycle(); });
 }
 
 void SmartBulb::start() {

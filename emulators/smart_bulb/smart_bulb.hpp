@@ -1,12 +1,13 @@
 // A smart bulb = a Wi-Fi module (ESP32 profile, running the micro-mining firmware) + a DPS chip + an
-// LED driver (YeelightBulb). The LED driver is the DPS output's load: on -> output on at 12 V with a
-// resistance drawing YeelightBulb::power_w(); off -> output off. So energy and on-time, and the usage
+// LED driver (YeelightBulb). The LED driver is the DPS output's load (LedLoad, led_load.hpp): on -> output on at
+// 12 V with a resistance drawing YeelightBulb::power_w(); off -> output off. So energy and on-time, and the usage
 // reports, follow what Yeelight clients do. A rail boot (brown-out or power restored) restarts the LED
 // driver in its set_default state. As a Device it takes what its DPS chip takes (the firmware's chip faults).
 #pragma once
 #include <boost/asio.hpp>
 
 #include "dps_chip/dps_device.hpp"
+#include "led_load.hpp"
 #include "yeelight_bulb.hpp"
 #include "yeelight_server.hpp"
 
@@ -14,7 +15,7 @@ namespace iotw::emu {
 
 class SmartBulb : public Device {
  public:
-  static constexpr double kLedBusV = 12.0;  ///< DPS output voltage feeding the LED driver, V
+  static constexpr double kLedBusV = LedLoad::kLedBusV;  ///< DPS output voltage feeding the LED driver, V
 
   SmartBulb(boost::asio::io_context& io, DeviceSpec spec, EventLog& log, const Clock& clock);
   /// Starts the DPS device (and its Modbus TCP if spec.modbus_tcp is set) and, if spec.yeelight /
@@ -46,12 +47,11 @@ class SmartBulb : public Device {
   std::string refusal_hint(const std::string& cmd) const override;
 
  private:
-  void apply_load();
-
   DeviceSpec spec_;
   EventLog& log_;
   DpsDevice dps_;
   YeelightBulb bulb_;
+  LedLoad load_;
   YeelightServer server_;
   std::string yeelight_, discovery_;
 };

@@ -29,6 +29,7 @@
 #include "iotw/sim/sim_at_appliance.hpp"
 #include "iotw/sim/sim_device.hpp"
 #include "iotw/sim/sim_link.hpp"
+#include "iotw/sim/sim_powered_device.hpp"
 #include "iotw/sim/sim_trust_node.hpp"
 #include "iotw/support/hex.hpp"
 #include "iotw/support/seeded_random.hpp"
@@ -114,18 +115,25 @@ class SimRig final : public ScriptHost {
       cfg.node_pubkey = node_pk_;
       cfg.collusion_witnesses = static_cast<std::uint32_t>(spec_.trust_node.witnesses);
       cfg.verify_memo = &verify_memo_;
-      auto dev = std::make_unique<SimDevice>(sched_, events_, std::move(cfg), emu::chip_profile(d.model), board_,
-                                             [l](std::vector<std::uint8_t> b) {
-                                               l->send(Direction::DeviceToNode, std::move(b));
-                                             });
-      SimDevice* dv = dev.get();
+      SimDevice::Send to_link = [l](std::vector<std::uint8_t> b) { l->send(Direction::DeviceToNode, std::move(b)); };
+      SimLink::Receiver to_device;
+      if (d.model == "dps" || d.model == "bulb") {  // a DPS chip or bulb: the firmware on the chip's rail
+        auto dev = std::make_unique<SimPoweredDevice>(sched_, events_, SimPoweredConfig{std::move(cfg), d.model, d.powered},
+                                                      board_, std::move(to_link));
+        to_device = [dv = dev.get()](const std::uint8_t* p, std::size_t n) { dv->on_rx(p, n); };
+        powered_.push_back(std::move(dev));
+      } else {
+        auto dev = std::make_unique<SimDevice>(sched_, events_, std::move(cfg), emu::chip_profile(d.model), board_,
+                                               std::move(to_link));
+        to_device = [dv = dev.get()](const std::uint8_t* p, std::size_t n) { dv->on_rx(p, n); };
+        devices_.push_back(std::move(dev));
+      }
       l->set_receiver(Direction::DeviceToNode,
                       [this, id](const std::uint8_t* p, std::size_t n) { node_.on_bytes(id, p, n); });
-      l->set_receiver(Direction::NodeToDevice, [dv](const std::uint8_t* p, std::size_t n) { dv->on_rx(p, n); });
+      l->set_receiver(Direction::NodeToDevice, std::move(to_device));
       policies[d.name].push_back(&l->policy());
       events_.emit_harness("link_created", {{"device", d.name}, {"node_side", "sim"}, {"device_side", "sim"}});
       links_.push_back(std::move(link));
-      devices_.push_back(std::move(dev));
     }
     script_ = std::make_unique<RigScript>(spec_, std::move(policies), *this, std::move(udp_policies));
   }
@@ -136,6 +144,7 @@ class SimRig final : public ScriptHost {
     node_.start();
     for (auto& d : devices_) d->start();
     for (auto& a : at_) a.appliance->start();
+    for (auto& d : powered_) d->start();  // each steps its chip and firmware itself from here on
     const std::uint64_t start = sched_.now_ns();
     start_ns_ = start;
     const std::uint64_t deadline = start + static_cast<std::uint64_t>(spec_.deadline_s * 1e9);
@@ -194,8 +203,10 @@ class SimRig final : public ScriptHost {
     emit("trust_node_started", {{"name", "trust_node"}});
   }
   void pause_trust_node(int, bool paused) override { node_.pause(paused); }
-  void set_supply(const std::string& device, double, double) override {
-    throw std::runtime_error("sim mode has no supply for '" + device + "'");
+  void set_supply(const std::string& device, double vin, double ramp_v_per_s) override {
+    for (auto& d : powered_)
+      if (d->name() == device) return d->set_supply(vin, ramp_v_per_s);
+    throw std::runtime_error(device + " has no supply to set (not a dps or bulb device)");
   }
   nlohmann::json emu_command(const nlohmann::json& request) override {
     const std::string cmd = request.value("cmd", std::string()), name = request.value("device", std::string());
@@ -390,6 +401,8 @@ class SimRig final : public ScriptHost {
       if (a.appliance->name() == name)
         throw std::runtime_error("an AT-mode appliance's firmware runs on the appliance MCU, not on an emulated chip ('" +
                                  name + "')");
+    for (auto& d : powered_)
+      if (d->name() == name) return d->firmware();
     throw std::runtime_error("no device '" + name + "'");
   }
 
@@ -448,6 +461,7 @@ class SimRig final : public ScriptHost {
   std::vector<std::unique_ptr<SimLink>> links_;
   std::vector<std::unique_ptr<SimDevice>> devices_;
   std::vector<SimAtDevice> at_;  ///< link = "at" devices
+  std::vector<std::unique_ptr<SimPoweredDevice>> powered_;  ///< dps and bulb devices
   std::unique_ptr<RigScript> script_;
   std::vector<std::shared_ptr<std::function<void()>>> timers_;
   std::uint64_t start_ns_ = Scheduler::kEpochNs;
@@ -481,15 +495,14 @@ std::optional<std::string> sim_unsupported(const RigSpec& spec) {
     if (g.link != "pty" && g.link != "at")
       return where + fmt::format(": link = \"{}\" is not simulated yet (sim mode runs PTY and AT devices); run it in "
                                  "real time", g.link);
-    if (g.model == "dps" || g.model == "bulb")
-      return where + fmt::format(": model '{}' (a powered device) is not simulated yet; run it in real time", g.model);
     if (g.seed_from_os)
       return where + ": seed = \"os\" draws identities from the OS; in sim mode everything comes from the rig seed";
     const emu::DeviceBehaviour& b = emu::device_behaviour(g.behaviour);
     const bool at_layer = g.link == "at" && b.layer == emu::BehaviourLayer::at_module;
-    if (b.layer != emu::BehaviourLayer::none && b.layer != emu::BehaviourLayer::firmware && !at_layer)
-      return where + fmt::format(": behaviour '{}' is not a firmware (or, for AT devices, AT-module) behaviour; sim "
-                                 "mode runs those only", g.behaviour);
+    const bool chip_behaviour = b.layer == emu::BehaviourLayer::modbus && g.model == "dps";  // the register map's
+    if (b.layer != emu::BehaviourLayer::none && b.layer != emu::BehaviourLayer::firmware && !at_layer && !chip_behaviour)
+      return where + fmt::format(": behaviour '{}' is not one sim mode models (the firmware's; an AT module's; a DPS "
+                                 "chip's register map)", g.behaviour);
   }
   for (const Step& s : spec.steps) {
     const std::string where = fmt::format("[[steps]] '{}' ({})", s.label, line_of(s.line));
@@ -499,6 +512,7 @@ std::optional<std::string> sim_unsupported(const RigSpec& spec) {
     const bool ok = (d.mechanism == FaultMechanism::LinkProxy && (d.links & (kSerialLinks | kUdpLinks))) ||
                     (d.mechanism == FaultMechanism::ControlChannel && d.targets == FaultTargets::AtModules) ||
                     d.mechanism == FaultMechanism::NodeKill || d.mechanism == FaultMechanism::NodeStop ||
+                    d.mechanism == FaultMechanism::Supply ||
                     (d.mechanism == FaultMechanism::ControlChannel && d.targets == FaultTargets::OwnChip);
     if (!ok) return where + fmt::format(": fault '{}' is not simulated yet; run it in real time", s.fault.kind);
   }
