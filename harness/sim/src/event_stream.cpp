@@ -51,7 +51,7 @@ void EventStream::emit_harness(std::string_view kind, nlohmann::ordered_json fie
       {"time_ms", clock_.now_ms()}, {"source", "harness"}, {"kind", kind}, {"fields", std::move(fields)}};
   const std::string line = ev.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   write(line);
-  events_.push_back(nlohmann::json::parse(line));
+  if (!keep_ || keep_("harness", kind)) events_.push_back(nlohmann::json::parse(line));
 }
 
 std::vector<nlohmann::json> EventStream::take_new() {

@@ -52,6 +52,15 @@ constexpr int kPtyBaud = 0;  // a PTY link has no line rate: the real-time rig's
 constexpr std::uint16_t kNodeUdpPort = 10001;  // the trust node's [udp] and [tcp] ports in events (made up, fixed)
 constexpr std::uint16_t kNodeTcpPort = 10002;
 
+/// A size field of /proc/self/status ("VmRSS", "VmHWM") in KiB; 0 when unreadable. For the memory figures of
+/// sim.json only (bench/RESULTS.md "Simulation mode"): nothing in the run depends on it.
+std::uint64_t proc_status_kib(const std::string& field) {
+  std::ifstream in("/proc/self/status");
+  for (std::string l; std::getline(in, l);)
+    if (l.rfind(field + ":", 0) == 0) return std::strtoull(l.c_str() + field.size() + 1, nullptr, 10);
+  return 0;
+}
+
 std::string line_of(int line) { return line > 0 ? fmt::format("line {}", line) : "the rig"; }
 
 tn::ConsensusConfig consensus_of(const RigSpec& spec, std::uint64_t seed) {
@@ -82,7 +91,7 @@ class SimRig final : public ScriptHost {
     const bool states = std::any_of(spec_.steps.begin(), spec_.steps.end(),
                                     [](const Step& s) { return s.trigger == Step::Trigger::DeviceState; });
     events_.set_retention([states](std::string_view source, std::string_view kind) {
-      if (source.substr(0, 4) != "emu:") return kind != "link_opened";
+      if (source.substr(0, 4) != "emu:") return kind != "link_opened" && kind != "link_created";  // one per link
       return kind == "usage_report" || (states && kind == "state");
     });
     events_.emit_harness("rig_started", {{"rig", spec_.name}, {"seed", seed_}, {"target_blocks", spec_.target_blocks}});
@@ -161,12 +170,19 @@ class SimRig final : public ScriptHost {
       every(kLiftNs, [this] { node_.lift_blacklist(); });
     if (spec_.traffic.tx_per_s > 0) schedule_tx(start);
     while (reason.empty()) {
-      if (stop) return "interrupted";
+      if (stop) {
+        rss_kib_ = proc_status_kib("VmRSS");
+        return "interrupted";
+      }
       const std::uint64_t until = std::min(sched_.now_ns() + kSliceNs, deadline);
       sched_.run_until(until);
       if (!reason.empty()) break;
-      if (sched_.now_ns() >= deadline) return "deadline";
+      if (sched_.now_ns() >= deadline) {
+        reason = "deadline";
+        break;
+      }
     }
+    rss_kib_ = proc_status_kib("VmRSS");  // the simulated rig's memory, before the judgement's
     return reason;
   }
 
@@ -283,6 +299,9 @@ class SimRig final : public ScriptHost {
     sim["wall_s"] = wall_s;
     sim["actions"] = sched_.actions_run();
     sim["speed"] = wall_s > 0 ? now_s() / wall_s : 0.0;
+    sim["devices"] = spec_.instances().size();
+    sim["rss_kib"] = rss_kib_;                       // at the end of the simulated run (VmRSS)
+    sim["hwm_kib"] = proc_status_kib("VmHWM");       // the peak, the judgement included
     write_file(dir_ / "sim.json", sim.dump(2) + "\n");
     out_ << summary_table(report, reason);
     out_ << fmt::format("simulated {:.1f} s in {:.2f} s of wall time ({:.0f}x), {} actions\n", now_s(), wall_s,
@@ -469,6 +488,7 @@ class SimRig final : public ScriptHost {
   std::vector<std::uint64_t> acked_;
   bool traffic_paused_ = false;
   std::uint64_t tx_generation_ = 0;
+  std::uint64_t rss_kib_ = 0;
 };
 
 fs::path default_sim_dir(const std::string& rig, std::uint64_t seed) {
