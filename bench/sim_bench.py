@@ -115,7 +115,9 @@ def main():
             c = report["collusion"]
             print(json.dumps(dict(what="montecarlo", devices=a.devices, colluders=a.colluders, witnesses=a.witnesses,
                                   virtual_s=sim["virtual_s"], wall_s=sim["wall_s"], rss_kib=sim["rss_kib"],
-                                  collusion=c)))
+                                  collusion={k: c[k] for k in ("pool", "witnesses", "p", "rounds", "captured_rounds",
+                                                               "captured_rate", "captured_rate_ci", "model",
+                                                               "model_per_round_in_captured_ci", "won", "lost")})))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

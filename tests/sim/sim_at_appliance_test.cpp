@@ -15,7 +15,7 @@
 
 #include "collusion_board.hpp"
 #include "iotw/sim/event_stream.hpp"
-#include "iotw/sim/scheduler.hpp"
+#include "iotw/support/scheduler.hpp"
 #include "iotw/sim/sim_at_appliance.hpp"
 #include "iotw/sim/sim_datagram_link.hpp"
 #include "iotw/sim/sim_trust_node.hpp"

@@ -6,7 +6,7 @@
 
 #include "common/chip_profile.hpp"
 #include "iotw/sim/event_stream.hpp"
-#include "iotw/sim/scheduler.hpp"
+#include "iotw/support/scheduler.hpp"
 #include "iotw/sim/sim_device.hpp"
 #include "iotw/sim/sim_link.hpp"
 #include "iotw/sim/sim_trust_node.hpp"

@@ -48,7 +48,21 @@ Controller::Controller(std::vector<json> events, json report)
   identity.erase("pass");
   model_.apply_report(identity);
   playing_ = true;
+  load_player();
   message_ = fmt::format("replay: {} events; space play/pause, . step, +/- speed, g seek to a height", events_.size());
+}
+
+void Controller::load_player() {
+  const auto time_ns = [&](std::size_t i) {
+    const std::int64_t ms = events_[i].value("time_ms", std::int64_t{0});
+    return ms > 0 ? static_cast<std::uint64_t>(ms) * 1'000'000 : 0;
+  };
+  player_ = std::make_unique<Scheduler>(position_ < events_.size() ? time_ns(position_) : 0);
+  for (std::size_t i = position_; i < events_.size(); ++i)  // a time before the last one's runs after it, in order
+    player_->at(time_ns(i), [this, i] {
+      model_.apply_event(events_[i]);
+      position_ = i + 1;
+    });
 }
 
 const DeviceRow* Controller::selected_device() const {
@@ -107,10 +121,11 @@ bool Controller::tick(std::int64_t now_ms) {
     play_event_ms_ = position_ > 0 ? model_.last_event_ms() : events_[position_].value("time_ms", std::int64_t{0});
   }
   const auto due = play_event_ms_ + static_cast<std::int64_t>(static_cast<double>(now_ms - play_wall_ms_) * speed_);
-  std::size_t n = 0;
-  while (position_ + n < events_.size() && events_[position_ + n].value("time_ms", std::int64_t{0}) <= due) ++n;
-  if (n == 0) return false;
-  step_replay(n);
+  const std::size_t before = position_;
+  if (due > 0) player_->run_until(static_cast<std::uint64_t>(due) * 1'000'000);
+  if (position_ == before) return false;
+  now_ms_ = model_.last_event_ms();
+  finish_replay_if_done();
   return true;
 }
 
@@ -140,7 +155,8 @@ void Controller::track_partition(const json& e) {
 }
 
 void Controller::step_replay(std::size_t n) {
-  for (std::size_t i = 0; i < n && position_ < events_.size(); ++i) model_.apply_event(events_[position_++]);
+  for (std::size_t i = 0; i < n && player_->run_next(); ++i) {
+  }
   now_ms_ = model_.last_event_ms();
   finish_replay_if_done();
 }
@@ -157,11 +173,10 @@ bool Controller::seek_height(std::int64_t height) {
   identity.erase("pass");
   model_.apply_report(identity);
   position_ = 0;
+  load_player();
   bool reached = false;
-  while (position_ < events_.size()) {
-    const json& e = events_[position_];
-    model_.apply_event(e);
-    ++position_;
+  while (player_->run_next()) {
+    const json& e = events_[position_ - 1];
     if (e.value("kind", std::string{}) == "block_finalized" && e.contains("fields") &&
         e["fields"].value("height", std::int64_t{0}) >= height) {
       reached = true;

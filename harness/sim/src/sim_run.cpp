@@ -25,7 +25,7 @@
 #include "iotw/harness/scorer.hpp"
 #include "iotw/harness/summary_table.hpp"
 #include "iotw/sim/event_stream.hpp"
-#include "iotw/sim/scheduler.hpp"
+#include "iotw/support/scheduler.hpp"
 #include "iotw/sim/sim_at_appliance.hpp"
 #include "iotw/sim/sim_device.hpp"
 #include "iotw/sim/sim_link.hpp"

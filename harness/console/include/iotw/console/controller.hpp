@@ -6,11 +6,14 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "iotw/support/scheduler.hpp"
 
 #include "iotw/console/view_model.hpp"
 
@@ -71,6 +74,9 @@ class Controller {
   explicit Controller(Requester send);
   /// Replay: the run's events (events.jsonl, in order) and its report.json (null when missing).
   Controller(std::vector<nlohmann::json> events, nlohmann::json report);
+  /// Not movable: the replay's scheduled actions point at it.
+  Controller(Controller&&) = delete;
+  Controller& operator=(Controller&&) = delete;
 
   Mode mode() const { return mode_; }
   /// Live: the rig file the run was started from (hello's `rig_file`).
@@ -137,9 +143,12 @@ class Controller {
   LogView log_view_;
   std::string prompt_, input_, message_, prompt_kind_;
   std::map<std::string, int> partitions_;  // device -> open partition action (any console's, from the events)
-  // replay
+  // replay: the run's events as the actions of the one Scheduler (support/scheduler.hpp), each at its time_ms; playing
+  // runs it to the replayed time, `.` runs one action, a seek reloads it.
+  void load_player();
   std::vector<nlohmann::json> events_;
   nlohmann::json report_;
+  std::unique_ptr<Scheduler> player_;
   std::size_t position_ = 0;
   bool playing_ = false;
   double speed_ = 1.0;

@@ -27,7 +27,7 @@
 #include "esp_wifi/at_engine.hpp"
 #include "esp_wifi/uart_wire.hpp"
 #include "iotw/sim/event_stream.hpp"
-#include "iotw/sim/scheduler.hpp"
+#include "iotw/support/scheduler.hpp"
 #include "iotw/sim/sim_datagram_link.hpp"
 #include "iotw/sim/sim_link.hpp"
 #include "iotw/sim/sim_trust_node.hpp"

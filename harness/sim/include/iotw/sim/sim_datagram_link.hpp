@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "iotw/sim/scheduler.hpp"
+#include "iotw/support/scheduler.hpp"
 #include "link_capture.hpp"
 #include "udp_proxy.hpp"
 

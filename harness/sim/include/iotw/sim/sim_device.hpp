@@ -16,7 +16,7 @@
 #include "common/chip_profile.hpp"
 #include "device_clock.hpp"
 #include "iotw/sim/event_stream.hpp"
-#include "iotw/sim/scheduler.hpp"
+#include "iotw/support/scheduler.hpp"
 #include "iotw/sim/verify_memo.hpp"
 #include "watchdog.hpp"
 

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fault_policy.hpp"
-#include "iotw/sim/scheduler.hpp"
+#include "iotw/support/scheduler.hpp"
 #include "link_capture.hpp"
 
 namespace iotw::sim {

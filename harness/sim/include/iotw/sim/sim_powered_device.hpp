@@ -21,7 +21,7 @@
 #include "dps_chip/powered_chip.hpp"
 #include "iotw/harness/rig_spec.hpp"
 #include "iotw/sim/event_stream.hpp"
-#include "iotw/sim/scheduler.hpp"
+#include "iotw/support/scheduler.hpp"
 #include "iotw/sim/sim_device.hpp"
 
 namespace iotw::sim {

@@ -15,7 +15,7 @@
 
 #include "iotw/frame_codec.h"
 #include "iotw/sim/event_stream.hpp"
-#include "iotw/sim/scheduler.hpp"
+#include "iotw/support/scheduler.hpp"
 #include "iotw/support/seeded_random.hpp"
 #include "iotw/trust_node/core.hpp"
 #include "iotw/trust_node/sqlite_ledger.hpp"

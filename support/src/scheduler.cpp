@@ -1,8 +1,8 @@
-#include "iotw/sim/scheduler.hpp"
+#include "iotw/support/scheduler.hpp"
 
 #include <algorithm>
 
-namespace iotw::sim {
+namespace iotw {
 
 void Scheduler::sleep_until_ns(std::uint64_t t_ns) const { now_ns_ = std::max(now_ns_, t_ns); }
 
@@ -10,6 +10,16 @@ std::uint64_t Scheduler::at(std::uint64_t t_ns, Action action) {
   const std::uint64_t seq = seq_++;
   queue_.push(Entry{std::max(t_ns, now_ns_), seq, std::move(action)});
   return seq;
+}
+
+bool Scheduler::run_next() {
+  if (queue_.empty()) return false;
+  Entry e = std::move(const_cast<Entry&>(queue_.top()));
+  queue_.pop();
+  now_ns_ = e.t_ns;
+  ++run_;
+  e.action();
+  return true;
 }
 
 std::uint64_t Scheduler::run_until(std::uint64_t until_ns) {
@@ -28,4 +38,4 @@ std::uint64_t Scheduler::run_until(std::uint64_t until_ns) {
   return n;
 }
 
-}  // namespace iotw::sim
+}  // namespace iotw

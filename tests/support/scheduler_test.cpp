@@ -1,11 +1,11 @@
-// The simulation's one scheduler: order, ties, bounds, time.
+// The one scheduler (support/scheduler.hpp): order, ties, bounds, time.
 #include <gtest/gtest.h>
 
 #include <vector>
 
-#include "iotw/sim/scheduler.hpp"
+#include "iotw/support/scheduler.hpp"
 
-namespace iotw::sim {
+namespace iotw {
 namespace {
 
 TEST(Scheduler, RunsActionsInTimeOrderAndTiesInTheOrderTheyWereScheduled) {
@@ -82,4 +82,24 @@ TEST(Scheduler, AnActionThatThrowsStopsTheRunAndPropagates) {
 }
 
 }  // namespace
-}  // namespace iotw::sim
+}  // namespace iotw
+
+namespace iotw {
+namespace {
+
+TEST(Scheduler, RunNextTakesOneStepAndCanStartAtAnyTime) {
+  Scheduler s(5'000);
+  EXPECT_EQ(s.now_ns(), 5'000u);
+  std::vector<int> order;
+  s.at(7'000, [&] { order.push_back(1); });
+  s.at(6'000, [&] { order.push_back(0); });
+  EXPECT_TRUE(s.run_next());
+  EXPECT_EQ(order, (std::vector<int>{0}));
+  EXPECT_EQ(s.now_ns(), 6'000u);
+  EXPECT_TRUE(s.run_next());
+  EXPECT_EQ(s.now_ns(), 7'000u);
+  EXPECT_FALSE(s.run_next());
+}
+
+}  // namespace
+}  // namespace iotw

@@ -10,7 +10,7 @@
 
 #include "iotw/support/clock.hpp"
 
-namespace iotw::sim {
+namespace iotw {
 
 /// Virtual time (a Clock: now_ns() is the simulated Unix epoch time) and the action queue. Actions due at the same
 /// ns run in the order they were scheduled (FIFO). Not thread-safe: one thread schedules and runs.
@@ -21,9 +21,13 @@ class Scheduler final : public Clock {
   /// starts there, so its timestamps (events, blocks, pcapng) depend on nothing outside the run.
   static constexpr std::uint64_t kEpochNs = 1'767'225'600'000ULL * 1'000'000ULL;
 
+  /// Starts at start_ns (ns since the Unix epoch): kEpochNs for a simulated run, a recorded run's first event for a
+  /// replay.
+  explicit Scheduler(std::uint64_t start_ns = kEpochNs) : now_ns_(start_ns) {}
+
   /// Virtual time now, ns since the Unix epoch (kEpochNs at the start).
   std::uint64_t now_ns() const override { return now_ns_; }
-  /// Virtual ns since the start of the run.
+  /// Virtual ns since kEpochNs (a simulated run's start).
   std::uint64_t elapsed_ns() const { return now_ns_ - kEpochNs; }
   /// Nothing sleeps in a simulation: a component that calls this (a SkewedClock over the scheduler) moves time
   /// forward to t_ns, never back, without running the actions due before it. Used by no part of sim mode itself.
@@ -39,6 +43,8 @@ class Scheduler final : public Clock {
   /// until_ns (time then stands at until_ns). Returns the number of actions run. An action that throws stops the
   /// run and the exception propagates (time stands at that action's).
   std::uint64_t run_until(std::uint64_t until_ns);
+  /// Runs the next action alone (time moves to its time): one step. False when none is queued.
+  bool run_next();
   /// Makes run_until return after the current action.
   void stop() { stopped_ = true; }
   bool stopped() const { return stopped_; }
@@ -55,10 +61,10 @@ class Scheduler final : public Clock {
   struct Later {
     bool operator()(const Entry& a, const Entry& b) const { return a.t_ns != b.t_ns ? a.t_ns > b.t_ns : a.seq > b.seq; }
   };
-  mutable std::uint64_t now_ns_ = kEpochNs;
+  mutable std::uint64_t now_ns_;
   std::uint64_t seq_ = 0, run_ = 0;
   bool stopped_ = false;
   std::priority_queue<Entry, std::vector<Entry>, Later> queue_;
 };
 
-}  // namespace iotw::sim
+}  // namespace iotw
