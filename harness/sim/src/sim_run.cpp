@@ -48,6 +48,7 @@ constexpr std::uint64_t kMs = 1'000'000;             // ns
 constexpr std::uint64_t kHealthNs = 200 * kMs;       // the runner's health poll and script tick
 constexpr std::uint64_t kLiftNs = 20 * kMs;          // Monte Carlo: the operator lifts the blacklist
 constexpr std::uint64_t kSliceNs = 100 * kMs;        // the stop flag is polled between slices
+constexpr std::uint64_t kProgressNs = 60'000 * kMs;  // a progress line per simulated minute
 constexpr int kPtyBaud = 0;  // a PTY link has no line rate: the real-time rig's PTY pairs carry bytes at once
 constexpr std::uint16_t kNodeUdpPort = 10001;  // the trust node's [udp] and [tcp] ports in events (made up, fixed)
 constexpr std::uint16_t kNodeTcpPort = 10002;
@@ -168,6 +169,18 @@ class SimRig final : public ScriptHost {
     });
     if (spec_.monte_carlo)
       every(kLiftNs, [this] { node_.lift_blacklist(); });
+    // A line a minute of simulated time, as the real-time runner's progress lines (the wall time for people only).
+    const auto wall_start = std::chrono::steady_clock::now();
+    const std::size_t devices = spec_.instances().size();
+    every(kProgressNs, [this, wall_start, devices] {
+      const auto h = health();
+      out_ << fmt::format("[{:6.0f}s simulated, {:5.1f}s wall] height {}/{}  rounds {}  devices {}/{} attached  "
+                          "blacklisted {}  txs {}  actions {}",
+                          now_s(), std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count(),
+                          h ? h->height : 0, spec_.target_blocks, h ? h->rounds : 0, h ? h->devices_attached : 0,
+                          devices, h ? h->devices_blacklisted : 0, tx_.accepted, sched_.actions_run())
+           << std::endl;
+    });
     if (spec_.traffic.tx_per_s > 0) schedule_tx(start);
     while (reason.empty()) {
       if (stop) {
