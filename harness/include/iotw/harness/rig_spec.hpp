@@ -155,8 +155,8 @@ struct NodeRef {
   std::string text() const { return leader ? "leader" : std::to_string(index); }
 };
 
-/// A fault a step injects (docs/faults.md). Serial faults act on the devices' PTY links through the fault
-/// proxy, udp_* faults on AT devices' UDP links through the UDP fault proxy; partition and stall cut both
+/// A fault a step injects (docs/faults.md). Serial faults act on the devices' byte-stream links (PTY, AT over TCP,
+/// external serial/tcp) through the serial fault proxy, udp_* faults on datagram links through the UDP fault proxy; partition and stall cut both
 /// directions of either kind of link; trust_node_* act on the process.
 struct FaultSpec {
   std::string kind;                  ///< a FaultDef::name of fault_registry() (the rig file's `fault`)
