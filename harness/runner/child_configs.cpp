@@ -66,16 +66,20 @@ std::uint16_t free_udp_port() {
   return ntohs(a.sin_port);
 }
 
+const LinkKindInfo& link_of(const WiredDevice& d) { return link_kind_info(d.device.link_kind()); }
+
 bool has_tap_devices(const std::vector<WiredDevice>& devices) {
-  for (const auto& d : devices)
-    if (d.device.link == "tap") return true;
-  return false;
+  return std::any_of(devices.begin(), devices.end(), [](const WiredDevice& d) { return link_of(d).needs_root; });
 }
 
 bool has_at_devices(const std::vector<WiredDevice>& devices) {
-  for (const auto& d : devices)
-    if (d.device.link == "at") return true;
-  return false;
+  return std::any_of(devices.begin(), devices.end(), [](const WiredDevice& d) { return link_of(d).at_module; });
+}
+
+/// Some device's link ends at the trust node's `listener`.
+bool node_listens(const std::vector<WiredDevice>& devices, NodeListener listener) {
+  return std::any_of(devices.begin(), devices.end(),
+                     [&](const WiredDevice& d) { return link_of(d).node_listener == listener; });
 }
 
 void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std::vector<WiredDevice>& devices,
@@ -87,7 +91,7 @@ void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std:
   std::filesystem::create_directories(files.dir);
   toml::array serial;
   for (const auto& d : devices)
-    if (d.device.serial_linked()) {
+    if (link_of(d).node_listener == NodeListener::Serial) {
       const std::size_t i = std::min<std::size_t>(static_cast<std::size_t>(node), d.links.size() - 1);
       serial.push_back(toml::table{{"path", d.links.at(i).node_side}, {"baud", 115200}});
     }
@@ -110,18 +114,12 @@ void write_trust_node_config(const RigSpec& spec, std::uint64_t seed, const std:
   if (config["serial"].as_array()->empty()) config.erase("serial");  // only AT-mode devices: no serial links
   // AT-mode modules send the firmware's datagrams here (through the UDP fault proxy, on loopback); TAP modules
   // from the namespace's bridge, so then the node listens on every address of the run's own network namespace.
-  const bool external_udp = std::any_of(devices.begin(), devices.end(), [](const WiredDevice& d) {
-    return d.device.is_external() && !d.device.serial_linked();
-  });
-  if (has_at_devices(devices) || has_tap_devices(devices) || external_udp)
+  if (node_listens(devices, NodeListener::Udp))
     config.insert("udp", toml::table{{"listen", (has_tap_devices(devices) || spec.hosts ? "0.0.0.0:" : "127.0.0.1:") +
                                                     std::to_string(udp_port)},
                                      {"port_file", files.udp_port_file().string()}});
-  // AT modules with at_transport = "tcp" connect straight to [tcp] on loopback (serial framing, no fault proxy).
-  const bool any_tcp = std::any_of(devices.begin(), devices.end(), [](const WiredDevice& d) {
-    return d.device.link == "at" && d.device.at_transport == "tcp";
-  });
-  if (any_tcp)
+  // AT modules with at_transport = "tcp": the harness's relays connect to [tcp] on loopback (serial framing).
+  if (node_listens(devices, NodeListener::Tcp))
     config.insert("tcp", toml::table{{"listen", "127.0.0.1:" + std::to_string(tcp_port)},
                                      {"port_file", files.tcp_port_file().string()}});
   if (c.selection == "vrf") config["consensus"].as_table()->insert("vrf_suite", c.vrf_suite);
@@ -145,30 +143,43 @@ void write_emu_config(const std::vector<WiredDevice>& devices, const RunLayout& 
     if (d.device.host == host) mine.push_back(d);
   toml::array list;
   for (const auto& d : mine) {
-    if (d.device.is_external()) continue;  // relayed by the harness, not run by the pool
+    const LinkKindInfo& link = link_of(d);
+    if (!link.emulated) continue;  // relayed by the harness, not run by the pool
     const auto nvs = layout.nvs_dir(d.device.name);
     std::filesystem::create_directories(nvs);
     toml::table entry{{"name", d.device.name},
                       {"model", d.device.model},
                       {"nvs_dir", nvs.string()},
                       {"behaviour", d.device.behaviour}};
-    if (d.device.link == "at" && d.device.at_transport == "tcp") {
-      entry.insert("mode", "at");
-      entry.insert("trust_node_tcp", "127.0.0.1:" + std::to_string(tcp_port));
-    } else if (d.device.link == "at") {
-      entry.insert("mode", "at");
-      entry.insert("trust_node_udp", "127.0.0.1:" + std::to_string(d.udp_proxy_port ? d.udp_proxy_port : udp_port));
-    } else if (d.device.link == "tap") {  // SoC mode over TAP: its own lwIP process in iotw-emu
-      entry.insert("tap", d.tap);
-      entry.insert("ip", d.tap_ip);
-      entry.insert("mac", d.tap_mac);
-      entry.insert("trust_node_udp", d.tap_trust_node_udp);
-    } else if (d.links.size() > 1) {  // a [mesh] rig: one link per trust node, in node order (failover)
-      toml::array links;
-      for (const LinkInfo& l : d.links) links.push_back(l.device_side);
-      entry.insert("links", std::move(links));
-    } else {
-      entry.insert("link", d.links.at(0).device_side);
+    switch (link.emu_fragment) {
+      case EmuLinkFragment::AtTcp: {  // the harness's TCP relay ("tcp:127.0.0.1:PORT"), else the node's [tcp] port
+        const std::string relay = d.links.empty() ? "" : d.links.at(0).device_side;
+        entry.insert("mode", "at");
+        entry.insert("trust_node_tcp", relay.rfind("tcp:", 0) == 0 ? relay.substr(4)
+                                                                  : "127.0.0.1:" + std::to_string(tcp_port));
+        break;
+      }
+      case EmuLinkFragment::AtUdp:
+        entry.insert("mode", "at");
+        entry.insert("trust_node_udp", "127.0.0.1:" + std::to_string(d.udp_proxy_port ? d.udp_proxy_port : udp_port));
+        break;
+      case EmuLinkFragment::Tap:  // SoC mode over TAP: its own lwIP process in iotw-emu
+        entry.insert("tap", d.tap);
+        entry.insert("ip", d.tap_ip);
+        entry.insert("mac", d.tap_mac);
+        entry.insert("trust_node_udp", d.tap_trust_node_udp);
+        break;
+      case EmuLinkFragment::SerialLink:
+        if (d.links.size() > 1) {  // a [mesh] rig: one link per trust node, in node order (failover)
+          toml::array links;
+          for (const LinkInfo& l : d.links) links.push_back(l.device_side);
+          entry.insert("links", std::move(links));
+        } else {
+          entry.insert("link", d.links.at(0).device_side);
+        }
+        break;
+      case EmuLinkFragment::None:
+        break;
     }
     if (!d.qemu_image.empty()) entry.insert("image", d.qemu_image);  // qemu-cortex-m3: the image QEMU runs
     if (!d.seed.empty()) entry.insert("seed", d.seed);  // the device's identity follows from it (docs/rig-format.md)

@@ -83,18 +83,24 @@ bool PcapngWriter::flush() { return static_cast<bool>(out_.flush()); }
 LinkCapture::LinkCapture(const std::filesystem::path& file, const std::vector<std::string>& link_names,
                          const Clock* clock)
     : writer_(file), clock_(clock ? *clock : system_clock_) {
-  for (const auto& n : link_names) writer_.add_interface(n);
+  for (const auto& n : link_names) serial_interfaces_.push_back(writer_.add_interface(n));
+}
+
+void LinkCapture::add_serial_link(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  serial_interfaces_.push_back(writer_.add_interface(name));
 }
 
 void LinkCapture::emit(std::size_t link, Direction dir, std::vector<std::uint8_t>& frame) {
   frame.insert(frame.begin(), dir == Direction::NodeToDevice ? 0 : 1);
-  writer_.write_packet(static_cast<std::uint32_t>(link), clock_.now_ns() / 1000, dir, frame);
+  writer_.write_packet(serial_interfaces_[link], clock_.now_ns() / 1000, dir, frame);
   ++frames_;
   frame.clear();
 }
 
 void LinkCapture::on_bytes(std::size_t link, Direction dir, const std::vector<std::uint8_t>& bytes) {
   std::lock_guard lock(mutex_);
+  if (link >= serial_interfaces_.size()) return;
   auto& cur = partial_[{link, static_cast<int>(dir)}];
   for (std::uint8_t b : bytes) {
     cur.push_back(b);

@@ -3,6 +3,8 @@
 // Link type LINKTYPE_USER0 (147); each packet is 1 direction byte (0 = trust node -> device,
 // 1 = device -> trust node) followed by the frame as it crossed the link: COBS bytes and the 0x00 delimiter
 // (docs/protocol.md §2). The EPB flags carry the direction too (outbound = node -> device).
+// Serial links are the LinkFabric's: PTY links, AT modules' TCP connections relayed by the harness (the same byte
+// stream) and external serial/tcp devices.
 // UDP links (AT devices through the UDP fault proxy) get interfaces of link type LINKTYPE_IPV4 (228): each
 // datagram as it was relayed, inside an IPv4 + UDP header between 127.0.0.1 ports (the real ones), so any
 // tool decodes it as UDP; the payload is `payload || CRC-32 LE` (docs/protocol.md §2, no COBS).
@@ -57,10 +59,14 @@ std::vector<std::uint8_t> ipv4_udp_packet(const UdpFlow& flow, const std::vector
 /// close() are written as a last packet. Thread-safe.
 class LinkCapture {
  public:
-  /// Serial links `link_names` become interfaces 0..n-1 (LinkFabric link order). Packets are stamped with `clock`
-  /// (default: the system clock; a simulated run's: its Scheduler), which must outlive the capture.
-  LinkCapture(const std::filesystem::path& file, const std::vector<std::string>& link_names,
-              const Clock* clock = nullptr);
+  /// Serial links `link_names` become the first serial links (LinkFabric link order: the first name is link 0).
+  /// Packets are stamped with `clock` (default: the system clock; a simulated run's: its Scheduler), which must
+  /// outlive the capture.
+  explicit LinkCapture(const std::filesystem::path& file, const std::vector<std::string>& link_names = {},
+                       const Clock* clock = nullptr);
+  /// Adds a USER0 interface for the next serial link (LinkFabric add order, after those of the constructor).
+  void add_serial_link(const std::string& name);
+  /// Bytes of serial link `link` (LinkFabric index) as delivered in `dir`; an unknown `link` is ignored.
   void on_bytes(std::size_t link, Direction dir, const std::vector<std::uint8_t>& bytes);
   /// Adds an interface for the next UDP link (UdpRelay add_link order: the first call is UDP link 0).
   void add_udp_link(const std::string& name);
@@ -81,6 +87,7 @@ class LinkCapture {
   PcapngWriter writer_;
   std::map<std::pair<std::size_t, int>, std::vector<std::uint8_t>> partial_;
   std::uint64_t frames_ = 0;
+  std::vector<std::uint32_t> serial_interfaces_;  // serial (LinkFabric) link index -> interface id
   std::vector<std::uint32_t> udp_interfaces_;  // UDP link index -> interface id
   std::uint16_t ip_id_ = 0;
   SystemClock system_clock_;

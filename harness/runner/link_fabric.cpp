@@ -32,6 +32,8 @@ using LinkTap = std::function<void(Direction, const std::vector<std::uint8_t>&)>
 
 // A read error on a master (EIO: no slave open, or a hangup) is retried after this long.
 constexpr auto kRetryAfter = 5ms;
+// A TCP relay's connection attempt to a trust node that does not listen is repeated after this long.
+constexpr auto kUpstreamRetry = 50ms;
 // Full-buffer reads of one direction in a row before the io thread turns to the other links.
 constexpr int kReadsPerTurn = 16;
 
@@ -82,7 +84,8 @@ struct AtomicCounts {
 // One direction of a link: reads `from`, runs the policy, writes the deliveries to `to` in order.
 class Pump {
  public:
-  /// `idle_on_eof`: the sender is a connection (TCP) whose end is final: stop reading until restart().
+  /// `idle_on_eof`: the sender is a connection (TCP) whose end is final: stop reading until restart(), after calling
+  /// the on_end callback (if any).
   Pump(Direction dir, asio::posix::stream_descriptor& from, asio::posix::stream_descriptor& to, LinkPolicy& policy,
        LinkTap tap, bool idle_on_eof = false)
       : dir_(dir), from_(from), to_(to), policy_(policy), tap_(std::move(tap)), idle_on_eof_(idle_on_eof),
@@ -100,6 +103,8 @@ class Pump {
     if (retry_write_) retry_write_->cancel();
   }
   DirectionCounts counts() const { return counts_.load(); }
+  /// Called on the io thread when an idle_on_eof sender's connection ended (a relay then hangs up both ends).
+  void on_end(std::function<void()> f) { on_end_ = std::move(f); }
 
  private:
   // Reads what the sender has and forwards each read at once, here on the io thread: one read(), then one write()
@@ -141,7 +146,10 @@ class Pump {
   }
 
   void read_failed() {
-    if (idle_on_eof_) return;  // the connection ended: the next one restarts reading
+    if (idle_on_eof_) {  // the connection ended: the next one restarts reading
+      if (on_end_) on_end_();
+      return;
+    }
     retry_.expires_after(kRetryAfter);
     retry_.async_wait([this](boost::system::error_code wec) {
       if (!wec) drain();
@@ -170,7 +178,7 @@ class Pump {
   }
 
   void enqueue(std::vector<std::uint8_t> bytes) {
-    if (bytes.empty()) return;
+    if (bytes.empty() || !to_.is_open()) return;  // no connection to the receiver (TCP): dropped
     if (tap_) tap_(dir_, bytes);
     if (queue_.empty() && to_.is_open()) {  // nothing ahead of it: written here and now, if the receiver takes it
       if (!to_.non_blocking()) {
@@ -197,6 +205,7 @@ class Pump {
     if (queue_.empty()) return;  // dropped while a retry was pending
     asio::async_write(to_, asio::buffer(queue_.front()), [this](boost::system::error_code ec, std::size_t n) {
       if (ec == asio::error::operation_aborted) return;
+      if (ec && !to_.is_open()) return drop_queued();  // the receiver's connection was closed meanwhile
       if (ec) {  // the receiver's master is briefly unusable: try the same chunk again
         retry_write_.emplace(to_.get_executor(), kRetryAfter);
         retry_write_->async_wait([this](boost::system::error_code wec) {
@@ -216,6 +225,7 @@ class Pump {
   LinkPolicy& policy_;
   LinkTap tap_;
   bool idle_on_eof_ = false;
+  std::function<void()> on_end_;
   asio::steady_timer retry_;
   asio::steady_timer hold_;
   std::deque<std::pair<Clock::time_point, std::vector<std::uint8_t>>> held_;
@@ -234,34 +244,45 @@ std::vector<Delivery> PassThrough::on_chunk(Direction, std::vector<std::uint8_t>
   return out;
 }
 
-// A link: the trust node's PTY (node_) and the device's end, one of: the other PTY of a pair (an emulated device),
-// a descriptor the harness opened (an external device's serial port or PTY), or the current connection of a TCP
-// listener (an external tcp device; a new connection replaces the old one).
+// A link: the trust node's end (node_: a PTY, or a relay's TCP connection to the node's [tcp] port) and the device's
+// end, one of: the other PTY of a pair (an emulated device), a descriptor the harness opened (an external device's
+// serial port or PTY), or the current connection of a TCP listener (an external tcp device, an AT module on TCP; a
+// new connection replaces the old one).
 class LinkFabric::Link {
  public:
   /// An emulated device: a second PTY.
   Link(asio::io_context& io, std::string device, std::unique_ptr<LinkPolicy> policy, const LinkFabric::Tap& tap,
        std::size_t index)
-      : policy_(std::move(policy)), node_(io), dev_pty_(std::make_unique<Pty>(io)), dev_(std::move(dev_pty_->master)),
-        to_device_(Direction::NodeToDevice, node_.master, dev_, *policy_, bind_tap(tap, index)),
-        to_node_(Direction::DeviceToNode, dev_, node_.master, *policy_, bind_tap(tap, index)),
-        info_{std::move(device), node_.path, dev_pty_->path} {}
+      : policy_(std::move(policy)), node_pty_(std::make_unique<Pty>(io)), node_(std::move(node_pty_->master)),
+        dev_pty_(std::make_unique<Pty>(io)), dev_(std::move(dev_pty_->master)),
+        to_device_(Direction::NodeToDevice, node_, dev_, *policy_, bind_tap(tap, index)),
+        to_node_(Direction::DeviceToNode, dev_, node_, *policy_, bind_tap(tap, index)),
+        info_{std::move(device), node_pty_->path, dev_pty_->path} {}
 
   /// An external device on `fd` (owned from now on), described as `where`.
   Link(asio::io_context& io, std::string device, int fd, std::string where, std::unique_ptr<LinkPolicy> policy,
        const LinkFabric::Tap& tap, std::size_t index)
-      : policy_(std::move(policy)), node_(io), dev_(io, fd),
-        to_device_(Direction::NodeToDevice, node_.master, dev_, *policy_, bind_tap(tap, index)),
-        to_node_(Direction::DeviceToNode, dev_, node_.master, *policy_, bind_tap(tap, index)),
-        info_{std::move(device), node_.path, std::move(where)} {}
+      : policy_(std::move(policy)), node_pty_(std::make_unique<Pty>(io)), node_(std::move(node_pty_->master)),
+        dev_(io, fd), to_device_(Direction::NodeToDevice, node_, dev_, *policy_, bind_tap(tap, index)),
+        to_node_(Direction::DeviceToNode, dev_, node_, *policy_, bind_tap(tap, index)),
+        info_{std::move(device), node_pty_->path, std::move(where)} {}
 
-  /// An external device that connects to `listen` (TCP): no device end until the first connection.
+  /// A device that connects to `listen` (TCP): no device end until the first connection. With `upstream`, the node's
+  /// end is a TCP connection to it too, made for each device connection (a relay); else a PTY.
   Link(asio::io_context& io, std::string device, const asio::ip::tcp::endpoint& listen,
-       std::unique_ptr<LinkPolicy> policy, const LinkFabric::Tap& tap, std::size_t index)
-      : policy_(std::move(policy)), node_(io), dev_(io), acceptor_(std::in_place, io),
-        to_device_(Direction::NodeToDevice, node_.master, dev_, *policy_, bind_tap(tap, index)),
-        to_node_(Direction::DeviceToNode, dev_, node_.master, *policy_, bind_tap(tap, index), /*idle_on_eof=*/true),
-        info_{std::move(device), node_.path, ""} {
+       std::optional<asio::ip::tcp::endpoint> upstream, std::unique_ptr<LinkPolicy> policy, const LinkFabric::Tap& tap,
+       std::size_t index)
+      : policy_(std::move(policy)), node_pty_(upstream ? nullptr : std::make_unique<Pty>(io)),
+        node_(node_pty_ ? std::move(node_pty_->master) : asio::posix::stream_descriptor(io)), dev_(io),
+        acceptor_(std::in_place, io), upstream_(upstream),
+        to_device_(Direction::NodeToDevice, node_, dev_, *policy_, bind_tap(tap, index), /*idle_on_eof=*/upstream.has_value()),
+        to_node_(Direction::DeviceToNode, dev_, node_, *policy_, bind_tap(tap, index), /*idle_on_eof=*/true),
+        info_{std::move(device), node_pty_ ? node_pty_->path : "", ""} {
+    if (upstream_) {  // a relay: either connection's end ends both (the module reconnects, the node sees a new peer)
+      info_.node_side = fmt::format("tcp:{}:{}", upstream_->address().to_string(), upstream_->port());
+      to_device_.on_end([this] { hang_up(); });
+      to_node_.on_end([this] { hang_up(); });
+    }
     boost::system::error_code ec;
     acceptor_->open(listen.protocol(), ec);
     if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
@@ -280,7 +301,7 @@ class LinkFabric::Link {
   }
 
   void start() {
-    to_device_.start();
+    if (!upstream_) to_device_.start();  // a relay has no node connection before the first device connection
     if (acceptor_) return accept();
     to_node_.start();
   }
@@ -294,6 +315,13 @@ class LinkFabric::Link {
       if (!ec) {
         sock.set_option(asio::ip::tcp::no_delay(true), ec);
         boost::system::error_code ignored;
+        if (upstream_) {
+          hang_up();  // the module reconnected: the old pair ends
+          dev_.assign(sock.release(ignored));
+          to_node_.start();  // its bytes are dropped until the node's connection is up
+          connect_upstream(++connection_);
+          return accept();
+        }
         if (dev_.is_open()) dev_.close(ignored);  // the device reconnected (it reset): the old connection ends
         to_device_.drop_queued();
         dev_.assign(sock.release(ignored));
@@ -303,11 +331,44 @@ class LinkFabric::Link {
     });
   }
 
+  /// A relay: connects to the node for device connection `connection`; while the node does not listen (it was killed
+  /// and restarts), tries again every kUpstreamRetry as long as that device connection lasts.
+  void connect_upstream(std::uint64_t connection) {
+    if (connection != connection_ || !dev_.is_open()) return;  // the device left or reconnected meanwhile
+    boost::system::error_code ec;
+    asio::ip::tcp::socket up(acceptor_->get_executor());
+    up.connect(*upstream_, ec);  // loopback: at once, accepted or refused
+    if (ec) {
+      if (!upstream_retry_) upstream_retry_.emplace(acceptor_->get_executor());
+      upstream_retry_->expires_after(kUpstreamRetry);
+      upstream_retry_->async_wait([this, connection](boost::system::error_code wec) {
+        if (!wec) connect_upstream(connection);
+      });
+      return;
+    }
+    up.set_option(asio::ip::tcp::no_delay(true), ec);
+    node_.assign(up.release(ec));
+    to_device_.start();
+  }
+
+  /// A relay's connection ended on one side: the other side's is closed too; what was queued for either is dropped.
+  void hang_up() {
+    boost::system::error_code ignored;
+    if (dev_.is_open()) dev_.close(ignored);
+    if (node_.is_open()) node_.close(ignored);
+    to_device_.drop_queued();
+    to_node_.drop_queued();
+  }
+
   std::unique_ptr<LinkPolicy> policy_;
-  Pty node_;
+  std::unique_ptr<Pty> node_pty_;  // the trust node's PTY (its master moved into node_); null for a relay
+  asio::posix::stream_descriptor node_;
   std::unique_ptr<Pty> dev_pty_;  // an emulated device's PTY (its master moved into dev_)
   asio::posix::stream_descriptor dev_;
   std::optional<asio::ip::tcp::acceptor> acceptor_;
+  std::optional<asio::ip::tcp::endpoint> upstream_;  // a relay: the trust node's [tcp] endpoint
+  std::optional<asio::steady_timer> upstream_retry_;  // a relay: the next connect_upstream while the node is down
+  std::uint64_t connection_ = 0;                      // a relay: device connections accepted so far
   Pump to_device_, to_node_;
   LinkInfo info_;
 };
@@ -321,43 +382,53 @@ void LinkFabric::set_tap(Tap tap) {
   tap_ = std::move(tap);
 }
 
-LinkInfo LinkFabric::add_link(const std::string& device, std::unique_ptr<LinkPolicy> policy) {
+LinkInfo LinkFabric::start_link(const std::function<std::unique_ptr<Link>(std::size_t, const Tap&)>& make) {
   Link* raw = nullptr;
   {
     std::lock_guard lock(mutex_);
-    links_.push_back(std::make_unique<Link>(io_, device, std::move(policy), tap_, links_.size()));
+    links_.push_back(make(links_.size(), tap_));
     raw = links_.back().get();
   }
   asio::post(io_, [raw] { raw->start(); });
   return raw->info();
+}
+
+LinkInfo LinkFabric::add_link(const std::string& device, std::unique_ptr<LinkPolicy> policy) {
+  return start_link([&](std::size_t index, const Tap& tap) {
+    return std::make_unique<Link>(io_, device, std::move(policy), tap, index);
+  });
 }
 
 LinkInfo LinkFabric::add_external_link(const std::string& device, int fd, const std::string& where,
                                        std::unique_ptr<LinkPolicy> policy) {
-  Link* raw = nullptr;
-  {
-    std::lock_guard lock(mutex_);
-    links_.push_back(std::make_unique<Link>(io_, device, fd, where, std::move(policy), tap_, links_.size()));
-    raw = links_.back().get();
-  }
-  asio::post(io_, [raw] { raw->start(); });
-  return raw->info();
+  return start_link([&](std::size_t index, const Tap& tap) {
+    return std::make_unique<Link>(io_, device, fd, where, std::move(policy), tap, index);
+  });
 }
+
+namespace {
+asio::ip::tcp::endpoint tcp_endpoint(const std::string& device, const std::string& ip, std::uint16_t port) {
+  boost::system::error_code ec;
+  const auto addr = asio::ip::make_address_v4(ip, ec);
+  if (ec) throw FabricError(fmt::format("TCP endpoint for {}: '{}' is not an IPv4 address", device, ip));
+  return {addr, port};
+}
+}  // namespace
 
 LinkInfo LinkFabric::add_tcp_link(const std::string& device, const std::string& ip, std::uint16_t port,
                                   std::unique_ptr<LinkPolicy> policy) {
-  boost::system::error_code ec;
-  const auto addr = asio::ip::make_address_v4(ip, ec);
-  if (ec) throw FabricError(fmt::format("TCP listener for {}: '{}' is not an IPv4 address", device, ip));
-  Link* raw = nullptr;
-  {
-    std::lock_guard lock(mutex_);
-    links_.push_back(std::make_unique<Link>(io_, device, asio::ip::tcp::endpoint(addr, port), std::move(policy), tap_,
-                                            links_.size()));
-    raw = links_.back().get();
-  }
-  asio::post(io_, [raw] { raw->start(); });
-  return raw->info();
+  const auto listen = tcp_endpoint(device, ip, port);
+  return start_link([&](std::size_t index, const Tap& tap) {
+    return std::make_unique<Link>(io_, device, listen, std::nullopt, std::move(policy), tap, index);
+  });
+}
+
+LinkInfo LinkFabric::add_tcp_relay(const std::string& device, std::uint16_t node_port,
+                                   std::unique_ptr<LinkPolicy> policy) {
+  const auto listen = tcp_endpoint(device, "127.0.0.1", 0), node = tcp_endpoint(device, "127.0.0.1", node_port);
+  return start_link([&](std::size_t index, const Tap& tap) {
+    return std::make_unique<Link>(io_, device, listen, node, std::move(policy), tap, index);
+  });
 }
 
 std::vector<LinkStats> LinkFabric::stats() const {

@@ -1,5 +1,6 @@
 // Link fabric: one proxied serial link per device between the trust node and the emulator pool (or an external
-// device's serial port or TCP connection: add_external_link, add_tcp_link).
+// device's serial port or TCP connection: add_external_link, add_tcp_link; or an AT module's TCP connection relayed to
+// the trust node's [tcp] port: add_tcp_relay).
 // Per device the fabric opens two PTYs, A (trust-node side) and B (device side), keeps both masters and one slave
 // fd of each open (so a peer closing/reopening its slave never hangs the master up), and relays bytes
 // master A <-> master B on its own Boost.Asio io_context thread. Every chunk passes a LinkPolicy on the way:
@@ -63,7 +64,8 @@ struct DirectionCounts {
 /// A device's link: names and PTY slave paths handed to the two processes.
 struct LinkInfo {
   std::string device;       ///< device name, e.g. "esp-01"
-  std::string node_side;    ///< slave path of PTY A, e.g. "/dev/pts/5" (the trust node's [[serial]] path)
+  std::string node_side;    ///< slave path of PTY A, e.g. "/dev/pts/5" (the trust node's [[serial]] path); a TCP
+                            ///< relay: "tcp:127.0.0.1:PORT", the node's [tcp] port it connects to
   std::string device_side;  ///< slave path of PTY B (the device's link); an external device: its port's path, or
                             ///< "tcp:IP:PORT" where the harness listens for it
 };
@@ -110,6 +112,15 @@ class LinkFabric {
   LinkInfo add_tcp_link(const std::string& device, const std::string& ip, std::uint16_t port,
                         std::unique_ptr<LinkPolicy> policy);
 
+  /// An AT module's TCP link (serial framing, docs/protocol.md §2), relayed through the harness: listens on a free port
+  /// of 127.0.0.1 for the module and, for each connection it accepts, connects to the trust node's [tcp] port
+  /// `node_port` on 127.0.0.1 and relays the two through `policy`. Either connection's end closes the other (the node
+  /// sees a new peer each time the module reconnects). While the node does not listen (it was killed and restarts) the
+  /// module's connection is held and the relay tries the node again every 50 ms; the module's bytes are dropped
+  /// meanwhile. A new module connection replaces the previous pair. LinkInfo::node_side = "tcp:127.0.0.1:NODE_PORT",
+  /// device_side = "tcp:127.0.0.1:PORT" (where the module connects). Throws FabricError when it cannot listen.
+  LinkInfo add_tcp_relay(const std::string& device, std::uint16_t node_port, std::unique_ptr<LinkPolicy> policy);
+
   /// Counters of every link, in the order added. Thread-safe.
   std::vector<LinkStats> stats() const;
 
@@ -118,6 +129,8 @@ class LinkFabric {
 
  private:
   class Link;
+  /// Adds the link `make(index, tap)` builds (under the lock) and starts it on the relay thread.
+  LinkInfo start_link(const std::function<std::unique_ptr<Link>(std::size_t, const Tap&)>& make);
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   mutable std::mutex mutex_;

@@ -49,6 +49,7 @@
 #include "iotw/support/seeded_random.hpp"
 #include "link_capture.hpp"
 #include "link_fabric.hpp"
+#include "rig_link.hpp"
 #include "host_network.hpp"
 #include "tap_network.hpp"
 #include "rig_script.hpp"
@@ -152,10 +153,6 @@ fs::path require_binary(const fs::path& bin_dir, const std::string& name) {
   return exe;
 }
 
-nlohmann::ordered_json counts_json(const DirectionCounts& c) {
-  return {{"bytes", c.bytes}, {"chunks", c.chunks}, {"delivered_bytes", c.delivered_bytes}};
-}
-
 struct TxCounts {
   std::uint64_t submitted = 0, accepted = 0, duplicate = 0, rejected = 0, failed = 0;
   void add(SubmitResult r) {
@@ -168,13 +165,6 @@ struct TxCounts {
     }
   }
 };
-
-nlohmann::ordered_json fault_counts_json(const FaultCounts& c) {
-  return {{"corrupted_bytes", c.corrupted_bytes}, {"bit_flips", c.bit_flips}, {"dropped_bytes", c.dropped_bytes},
-          {"dropped_frames", c.dropped_frames}, {"garbage_bytes", c.garbage_bytes},
-          {"stalled_bytes", c.stalled_bytes}, {"baud_garbled_bytes", c.baud_garbled_bytes},
-          {"delayed_chunks", c.delayed_chunks}};
-}
 
 /// `arg` as one word for a POSIX shell: unchanged when it holds only safe characters, else single-quoted.
 std::string shell_word(const std::string& arg) {
@@ -226,16 +216,12 @@ class RigRun final : public ScriptHost {
     emit("rig_started", {{"rig", spec_.name}, {"seed", seed_}, {"target_blocks", spec_.target_blocks}});
     std::vector<WiredDevice> devices;
     try {
-      std::vector<std::string> names;
-      for (const DeviceInstance& d : spec_.instances())  // the fabric's links, in its order (AT/TAP devices have none)
-        if (d.serial_linked())
-          for (int k = 0; k < (d.is_external() ? 1 : spec_.trust_nodes()); ++k) names.push_back(link_name(d.name, k));
       for (int i = 0; i < spec_.trust_nodes(); ++i) {
         const NodeLayout files = layout_.node(spec_, i);
         nodes_.push_back({i, files, nullptr, std::make_unique<JsonlTail>(files.events(), mesh_tag(i)), std::nullopt});
       }
       if (spec_.mesh) start_etcd();  // the store first, then the relays each node reaches it through
-      capture_ = std::make_unique<LinkCapture>(layout_.dir / "links.pcapng", names);
+      capture_ = std::make_unique<LinkCapture>(layout_.dir / "links.pcapng");  // each link adds its interface
       if (host_net_) {  // [hosts]: every Ethernet frame the host link hands on
         const std::uint32_t host_link = capture_->add_ethernet_link("host-link");
         host_net_->set_tap([this, host_link](Direction dir, const std::vector<std::uint8_t>& frame) {
@@ -245,133 +231,43 @@ class RigRun final : public ScriptHost {
       fabric_.set_tap([this](std::size_t link, Direction dir, const std::vector<std::uint8_t>& bytes) {
         capture_->on_bytes(link, dir, bytes);
       });
-      std::map<std::string, std::vector<FaultPolicy*>> policies;
-      std::map<std::string, UdpFaultPolicy*> udp_policies;
-      bool any_at = false;
-      for (const DeviceInstance& d : spec_.instances())  // UDP links: AT devices, external = "udp"
-        any_at = any_at || d.link == "at" || (d.is_external() && !d.serial_linked());
-      const TapPlan tap_plan = plan_tap_network(spec_, seed_);  // link = "tap": run_rig made the namespace we are in
-      const std::uint16_t udp_port = any_at || !tap_plan.devices.empty() ? free_udp_port() : 0;  // the trust node's, fixed for the run
-      bool any_tcp = false;  // at_transport = "tcp": straight to the node's [tcp] port, fixed for the run
-      for (const DeviceInstance& d : spec_.instances()) any_tcp = any_tcp || (d.link == "at" && d.at_transport == "tcp");
-      const std::uint16_t tcp_port = any_tcp ? static_cast<std::uint16_t>(free_tcp_port()) : 0;
-      if (any_at || !tap_plan.devices.empty()) {
+      // The trust node's [udp] and [tcp] ports, fixed for the run (a restarted node listens where the links go).
+      const auto instances = spec_.instances();
+      const auto listens = [&](NodeListener l) {
+        return std::any_of(instances.begin(), instances.end(),
+                           [&](const DeviceInstance& d) { return link_kind_info(d.link_kind()).node_listener == l; });
+      };
+      const std::uint16_t udp_port = listens(NodeListener::Udp) ? free_udp_port() : 0;
+      const std::uint16_t tcp_port = listens(NodeListener::Tcp) ? static_cast<std::uint16_t>(free_tcp_port()) : 0;
+      if (udp_port) {
         udp_relay_ = std::make_unique<UdpRelay>(udp_port);
         udp_relay_->set_tap([this](std::size_t link, Direction dir, const UdpRelay::Flow& flow,
                                    const std::vector<std::uint8_t>& bytes) {
           capture_->on_datagram(link, dir, flow, bytes);
         });
       }
-      for (const DeviceInstance& d : spec_.instances()) {
-        // one fault-proxy stream per link, from the rig seed and the device's name (another device shifts nothing)
-        const std::uint64_t link_seed = SeededStream(component_seed(seed_, "link:" + d.name))();
-        if (d.link == "tap") {  // SoC mode over TAP: lwIP on its TAP interface, UDP to the fault proxy on the bridge
-          const auto t = std::find_if(tap_plan.devices.begin(), tap_plan.devices.end(),
-                                      [&](const TapAddress& a) { return a.device == d.name; });
-          auto policy = std::make_unique<UdpFaultPolicy>(link_seed);
-          udp_policies[d.name] = policy.get();
-          capture_->add_udp_link(d.name);
-          const std::uint16_t proxy = udp_relay_->add_link(d.name, std::move(policy), tap_plan.bridge_ip);
-          devices.push_back({d, {LinkInfo{d.name, "", ""}}, {}, 0});
-          WiredDevice& w = devices.back();
-          w.tap = t->ifname;
-          w.tap_ip = fmt::format("{}/{}", t->ip, tap_plan.prefix);
-          w.tap_mac = t->mac;
-          w.tap_trust_node_udp = fmt::format("{}:{}", tap_plan.bridge_ip, proxy);
-          emit("link_created", {{"device", d.name}, {"link", "tap"}, {"tap", w.tap}, {"ip", w.tap_ip}, {"mac", w.tap_mac},
-                                {"udp_proxy", w.tap_trust_node_udp},
-                                {"trust_node_udp", fmt::format("127.0.0.1:{}", udp_port)}});
-          continue;
-        }
-        if (d.link == "at" && d.at_transport == "tcp") {  // AT mode over TCP: no fault proxy, no capture
-          devices.push_back({d, {LinkInfo{d.name, "", ""}}, {}, 0});
-          emit("link_created", {{"device", d.name}, {"link", "at"}, {"at_transport", "tcp"},
-                                {"trust_node_tcp", fmt::format("127.0.0.1:{}", tcp_port)}});
-          continue;
-        }
-        if (d.link == "at" && far_host(d)) {  // [hosts]: its proxy endpoint on the far host, across the host link
-          const HostPlan plan = plan_hosts(spec_);
-          auto policy = std::make_unique<UdpFaultPolicy>(link_seed);  // the host link's relay delays, not the proxy
-          udp_policies[d.name] = policy.get();
-          capture_->add_udp_link(d.name);  // before add_link: the relay may tap its first datagram at once
-          std::uint16_t proxy = 0;
-          {
-            const HostNetwork::Visit there(*host_net_, d.host);  // both sockets in the far host's namespace
-            proxy = udp_relay_->add_link(d.name, std::move(policy), "127.0.0.1", 0, plan.trust_node().ip);
-          }
-          devices.push_back({d, {LinkInfo{d.name, "", ""}}, {}, proxy});
-          emit("link_created", {{"device", d.name}, {"link", "at"}, {"host", d.host},
-                                {"udp_proxy", fmt::format("127.0.0.1:{}", proxy)},
-                                {"trust_node_udp", fmt::format("{}:{}", plan.trust_node().ip, udp_port)}});
-          continue;
-        }
-        if (d.link == "at") {  // AT mode: the module's UDP socket reaches the trust node through the UDP fault proxy
-          auto policy = std::make_unique<UdpFaultPolicy>(link_seed);
-          udp_policies[d.name] = policy.get();
-          capture_->add_udp_link(d.name);  // before add_link: the relay may tap its first datagram at once
-          const std::uint16_t proxy = udp_relay_->add_link(d.name, std::move(policy));
-          devices.push_back({d, {LinkInfo{d.name, "", ""}}, {}, proxy});
-          emit("link_created", {{"device", d.name}, {"link", "at"}, {"udp_proxy", fmt::format("127.0.0.1:{}", proxy)},
-                                {"trust_node_udp", fmt::format("127.0.0.1:{}", udp_port)}});
-          continue;
-        }
-        if (d.is_external() && !d.serial_linked()) {  // external = "udp": its own endpoint of the UDP fault proxy
-          auto policy = std::make_unique<UdpFaultPolicy>(link_seed);
-          udp_policies[d.name] = policy.get();
-          capture_->add_udp_link(d.name);  // before add_link: the relay may tap its first datagram at once
-          const DeviceSpec& at = d.external->port;
-          const std::uint16_t proxy = udp_relay_->add_link(d.name, std::move(policy), at.host, at.port);
-          const std::string listen = fmt::format("{}:{}", at.host, proxy);
-          devices.push_back({d, {LinkInfo{d.name, "", "udp:" + listen}}, {}, proxy});
-          external_.push_back({d.name, *d.external, listen});
-          emit("link_created", {{"device", d.name}, {"link", "external"}, {"external", d.external->text},
-                                {"udp_proxy", listen}, {"trust_node_udp", fmt::format("127.0.0.1:{}", udp_port)}});
-          continue;
-        }
-        if (d.is_external()) {
-          auto policy = std::make_unique<FaultPolicy>(link_seed);
-          policies[d.name] = {policy.get()};
-          policies_.emplace_back(d.name, policy.get());  // serial or tcp: the serial fault proxy between the node's PTY and the device's end
-          const LinkInfo l = d.external->port.kind == DeviceSpec::Kind::Tcp
-                                 ? fabric_.add_tcp_link(d.name, d.external->port.host, d.external->port.port,
-                                                        std::move(policy))
-                                 : fabric_.add_external_link(d.name, open_external_port(*d.external, d.name),
-                                                             d.external->port.path, std::move(policy));
-          devices.push_back({d, {l}, {}});
-          const std::string where = d.external->port.kind == DeviceSpec::Kind::Tcp ? l.device_side.substr(4) : l.device_side;
-          external_.push_back({d.name, *d.external, where});
-          emit("link_created", {{"device", d.name}, {"link", "external"}, {"external", d.external->text},
-                                {"node_side", l.node_side}, {"device_side", l.device_side}});
-          continue;
-        }
+      const TapPlan tap_plan = plan_tap_network(spec_, seed_);  // link = "tap": run_rig made the namespace we are in
+      LinkPlant plant{spec_, seed_, fabric_, *capture_, udp_relay_.get(), udp_port, tcp_port, &tap_plan, host_net_,
+                      [this](const DeviceInstance& d) { return open_external_port(*d.external, d.name); }};
+      std::map<std::string, std::vector<FaultPolicy*>> policies;
+      std::map<std::string, UdpFaultPolicy*> udp_policies;
+      for (const DeviceInstance& d : instances) {  // one link per device, made by its kind (rig_link.hpp)
+        links_.push_back(make_rig_link(d, plant));
+        const RigLink& link = *links_.back();
+        if (auto p = link.serial_policies(); !p.empty()) policies[d.name] = std::move(p);
+        if (UdpFaultPolicy* p = link.udp_policy()) udp_policies[d.name] = p;
         devices.push_back({d, {}, {}});
-        for (int k = 0; k < spec_.trust_nodes(); ++k) {  // one PTY link per trust node, each its own fault proxy
-          const std::string name = link_name(d.name, k);
-          auto policy = std::make_unique<FaultPolicy>(
-              spec_.mesh ? SeededStream(component_seed(seed_, "link:" + name))() : link_seed);
-          policies[d.name].push_back(policy.get());
-          policies_.emplace_back(name, policy.get());
-          try {
-            devices.back().links.push_back(fabric_.add_link(name, std::move(policy)));
-          } catch (const std::exception& e) {  // e.g. the host's PTYs ran out since `rig check`
-            throw std::runtime_error(fmt::format("cannot create the PTY link of device {} ({} PTY links made so far): {}",
-                                                 name, policies_.size() - 1, e.what()));
-          }
-        }
+        link.wire(devices.back());
+        if (!link.info().emulated) external_.push_back({d.name, *d.external, link.external_address()});
         // The harness reaches a dps device's supply over Modbus TCP: power-fault steps of the rig, or sent inline on
-        // harness.sock (docs/console.md), so every dps device gets an endpoint.
-        if (d.model == "dps") {
+        // harness.sock (docs/console.md), so every emulated dps device gets an endpoint.
+        if (d.model == "dps" && link.info().emulated) {
           devices.back().modbus_tcp = fmt::format("127.0.0.1:{}", free_tcp_port());
           modbus_[d.name] = devices.back().modbus_tcp;
         }
         if (iotw::emu::is_qemu_model(d.model))  // the image next to iotw-emu's build tree
           devices.back().qemu_image = iotw::emu::qemu_image_next_to(emu_exe_.parent_path()).string();
-        for (std::size_t k = 0; k < devices.back().links.size(); ++k) {
-          const LinkInfo& l = devices.back().links[k];
-          nlohmann::ordered_json fields{{"device", d.name}, {"node_side", l.node_side}, {"device_side", l.device_side}};
-          if (spec_.mesh) fields["node"] = spec_.trust_node_name(static_cast<int>(k));
-          emit("link_created", std::move(fields));
-        }
+        for (nlohmann::ordered_json& fields : link.created_events()) emit("link_created", std::move(fields));
       }
       for (WiredDevice& w : devices)  // each device's seed from the rig seed and its name (docs/rig-format.md "Seed")
         if (!w.device.seed_from_os) w.seed = device_seed_hex(seed_, w.device.name);
@@ -806,7 +702,7 @@ class RigRun final : public ScriptHost {
     auto devices = nlohmann::json::array();
     for (const DeviceInstance& d : spec_.instances()) {
       nlohmann::json j{{"name", d.name}, {"model", d.model}, {"link", d.link}};
-      if (d.link == "at") j["at_transport"] = d.at_transport;
+      if (link_kind_info(d.link_kind()).at_module) j["at_transport"] = d.at_transport;
       if (d.external) {
         j["external"] = d.external->text;
         j["external_kind"] = d.external->kind_name();
@@ -1152,18 +1048,8 @@ class RigRun final : public ScriptHost {
 
   nlohmann::ordered_json harness_json(std::size_t skipped_lines) const {
     auto links = nlohmann::ordered_json::array();
-    for (const LinkStats& s : fabric_.stats())
-      links.push_back({{"device", s.info.device},
-                       {"faults", fault_counts_json(policy_of(s.info.device)->counts())},
-                       {"node_side", s.info.node_side},
-                       {"device_side", s.info.device_side},
-                       {"node_to_device", counts_json(s.node_to_device)},
-                       {"device_to_node", counts_json(s.device_to_node)}});
-    if (udp_relay_)
-      for (const UdpLinkStats& s : udp_relay_->stats()) links.push_back(udp_link_json(s));
-    for (auto& l : links)  // an external device's link says so (docs/rig-format.md "External devices")
-      for (const External& e : external_)
-        if (l["device"] == e.name) l["external"] = e.spec.text;
+    for (const auto& link : links_)
+      for (nlohmann::ordered_json& entry : link->stats_json()) links.push_back(std::move(entry));
     return {{"tx", {{"submitted", tx_.submitted}, {"accepted", tx_.accepted}, {"duplicate", tx_.duplicate},
                     {"rejected", tx_.rejected}, {"failed", tx_.failed}}},
             {"skipped_event_lines", skipped_lines},
@@ -1237,16 +1123,12 @@ class RigRun final : public ScriptHost {
   std::ostream& err_;
   std::unique_ptr<LinkCapture> capture_;  // declared before fabric_: the relay thread taps into it
   LinkFabric fabric_;
-  std::unique_ptr<UdpRelay> udp_relay_;  // AT devices' UDP links (null without AT devices)
+  std::unique_ptr<UdpRelay> udp_relay_;  // datagram links (null without them)
+  std::vector<std::unique_ptr<RigLink>> links_;  // one per device, in rig order (after the relays: they hold pointers)
   std::vector<External> external_;       // external devices, in rig order
   std::vector<certify::SerialDut> external_ports_;  // external serial ports as opened (the fabric holds a dup)
   std::map<std::string, std::string> modbus_;  // dps device -> its Modbus TCP endpoint (power faults)
   ProcessSupervisor supervisor_;  // declared after fabric_: children die before their PTYs close
-  FaultPolicy* policy_of(const std::string& device) const {
-    for (const auto& [name, p] : policies_)
-      if (name == device) return p;
-    throw std::logic_error("no link for " + device);
-  }
 
   // ---- the trust nodes (one, or a [mesh] rig's tn-0..tn-N-1) and a mesh's etcd cluster and relays ----
 
@@ -1258,10 +1140,7 @@ class RigRun final : public ScriptHost {
     std::optional<Health> health;             // its last poll
   };
 
-  /// A device's link name towards node `k`: the device's name, or "<device>@tn-<k>" in a [mesh] rig.
-  std::string link_name(const std::string& device, int k) const {
-    return spec_.mesh ? device + "@" + spec_.trust_node_name(k) : device;
-  }
+
   /// The node id its events are tagged with: "tn-<i>" in a [mesh] rig, else none.
   std::string mesh_tag(int i) const { return spec_.mesh ? spec_.trust_node_name(i) : std::string(); }
   std::string etcd_name(int member) const { return "etcd-" + std::to_string(member); }
@@ -1355,7 +1234,6 @@ class RigRun final : public ScriptHost {
   std::vector<nlohmann::ordered_json> events_;
   TxCounts tx_;
   std::vector<std::uint64_t> acked_;  // tx counters answered 202
-  std::vector<std::pair<std::string, FaultPolicy*>> policies_;  // owned by the fabric's links
   std::unique_ptr<RigScript> script_;
   std::optional<Health> last_health_;
   Clock::time_point drive_start_ = Clock::now();

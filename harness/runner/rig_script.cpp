@@ -89,7 +89,7 @@ void RigScript::check(const Step& s, const std::string& kind, const std::string&
 }
 
 // Default targets: serial faults every PTY link, udp_* faults every UDP link, partition and stall every proxied
-// link, anything else every device of the rig (a TCP AT link has no fault proxy but is still a device).
+// link, anything else every device of the rig.
 std::vector<std::string> RigScript::targets(const FaultSpec& f) const {
   if (!f.devices.empty()) return f.devices;
   std::vector<std::string> all;
@@ -344,8 +344,8 @@ void RigScript::recovery(Run& r, double now_s, bool final) {
   if (need_attach) attached = host_.attached_devices();
   const std::vector<std::string> who = targets(f);  // trust-node faults: every device
   for (const auto& d : who) {
-    // A device without a fault proxy (a TCP AT link, which takes no link faults) has no frame counts: only
-    // trust-node, power and control faults reach it, and those require it attached again (below).
+    // Every device's link has a fault proxy (a TCP AT link the serial one); a device without one in `links_` or
+    // `udp_links_` (a script made without it) has no frame counts and is judged by attachment alone (below).
     const bool proxied = links_.count(d) || udp_links_.count(d);
     if (need_traffic && proxied) {
       for (int dir = 0; dir < 2; ++dir)

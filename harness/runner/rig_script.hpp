@@ -77,9 +77,9 @@ class ScriptHost {
 
 class RigScript {
  public:
-  /// `links`: each serial-linked device's serial fault proxies, one per trust node in node order (a rig without
-  /// [mesh]: one); `udp_links`: each UDP AT or TAP device's UDP fault proxy. A device with neither (an AT module on a
-  /// TCP link) takes no link faults; its recovery is judged by attachment. A device's serial link faults act on all
+  /// `links`: each serial-linked device's serial fault proxies (PTY, AT over TCP, external serial/tcp), one per trust
+  /// node in node order (a rig without [mesh]: one); `udp_links`: each UDP AT, TAP or external udp device's UDP fault
+  /// proxy. A device with neither takes no link faults; its recovery is judged by attachment. A device's serial link faults act on all
   /// its links; partition_node from = "devices" stalls every device's link of that node.
   RigScript(const RigSpec& spec, std::map<std::string, std::vector<FaultPolicy*>> links, ScriptHost& host,
             std::map<std::string, UdpFaultPolicy*> udp_links = {});

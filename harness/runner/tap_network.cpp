@@ -89,7 +89,7 @@ TapPlan plan_tap_network(const RigSpec& spec, std::uint64_t seed) {
   const std::uint32_t s = static_cast<std::uint32_t>(splitmix64(seed) & 0xffffff);
   std::uint32_t k = 0;
   for (const DeviceInstance& dev : spec.instances()) {
-    if (dev.link != "tap") continue;
+    if (dev.link_kind() != LinkKind::Tap) continue;
     const char* oui = dev.model == "esp8266" ? "5c:cf:7f" : dev.model == "esp32" ? "24:0a:c4" : "00:e0:4c";
     const std::uint32_t low = (s + k) & 0xffffff;
     plan.devices.push_back({dev.name, fmt::format("tap{}", k), ipv4(network + 2 + k),

@@ -92,7 +92,7 @@ std::vector<Delivery> UdpFaultPolicy::on_datagram(Direction dir, std::vector<std
   return out;
 }
 
-nlohmann::ordered_json udp_link_json(const UdpLinkStats& s) {
+nlohmann::ordered_json udp_link_json(const UdpLinkStats& s, std::string_view kind) {
   const auto counts = [](const UdpDirectionCounts& c) {
     return nlohmann::ordered_json{{"datagrams", c.datagrams}, {"bytes", c.bytes},
                                   {"delivered_datagrams", c.delivered_datagrams}};
@@ -100,6 +100,7 @@ nlohmann::ordered_json udp_link_json(const UdpLinkStats& s) {
   const UdpFaultCounts& f = s.faults;
   return {{"device", s.device},
           {"link", "udp"},
+          {"kind", kind},
           {"faults", {{"lost_datagrams", f.lost}, {"duplicated_datagrams", f.duplicated},
                       {"reordered_datagrams", f.reordered}, {"delayed_datagrams", f.delayed},
                       {"partitioned_datagrams", f.partitioned}}},

@@ -13,6 +13,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -87,11 +88,12 @@ struct UdpLinkStats {
   UdpFaultCounts faults;
 };
 
-/// One UDP link's entry of report.json harness.links: {"device", "link": "udp", "faults": {"lost_datagrams",
+/// One UDP link's entry of report.json harness.links: {"device", "link": "udp", "kind" (LinkKindInfo::name: "at-udp",
+/// "tap", "external-udp"), "faults": {"lost_datagrams",
 /// "duplicated_datagrams", "reordered_datagrams", "delayed_datagrams", "partitioned_datagrams"}, "udp_proxy":
 /// "IP:PORT", "node_to_device", "device_to_node": {"datagrams", "bytes", "delivered_datagrams"}} (the real-time
 /// runner's UdpRelay links and sim mode's SimDatagramLink).
-nlohmann::ordered_json udp_link_json(const UdpLinkStats& s);
+nlohmann::ordered_json udp_link_json(const UdpLinkStats& s, std::string_view kind = "at-udp");
 
 /// The relay: one proxied UDP link per AT device, on its own Boost.Asio io_context thread.
 class UdpRelay {

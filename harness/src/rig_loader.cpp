@@ -257,11 +257,11 @@ void read_device_host(const Reader& r, const toml::table& t, DeviceGroup& g, con
     r.fail(v->source(), fmt::format("unknown host '{}' in {}; the rig's hosts: {}", g.host, w, fmt::join(names, ", ")));
   if (g.external)
     r.fail(v->source(), fmt::format("'host' in {} does not apply to an external device (it is where it is)", w));
-  if (g.host != spec.hosts->trust_node && (g.link != "at" || g.at_transport != "udp"))
+  if (g.host != spec.hosts->trust_node && g.link_kind() != LinkKind::AtUdp)
     r.fail(v->source(), fmt::format("host '{}' in {} is not the trust node's host ('{}'): only link = \"at\" modules "
                                     "on UDP reach the trust node across the host link (this group: link '{}'{})",
                                     g.host, w, spec.hosts->trust_node, g.link,
-                                    g.link == "at" ? ", at_transport '" + g.at_transport + "'" : std::string()));
+                                    link_kind_info(g.link_kind()).at_module ? ", at_transport '" + g.at_transport + "'" : std::string()));
 }
 
 /// A [hosts] rig runs inside network namespaces of its own: an external device on UDP or TCP would listen where
@@ -287,7 +287,7 @@ void check_mesh_device(const Reader& r, const toml::table& t, const DeviceGroup&
                        what, spec.mesh->line));
   };
   if (g.external) refuse("external", fmt::format("external device '{}'", g.name_prefix));
-  if (g.link != "pty") refuse("link", fmt::format("link '{}'", g.link));
+  if (g.link_kind() != LinkKind::Pty) refuse("link", fmt::format("link '{}'", g.link));
   if (iotw::emu::is_qemu_model(g.model))
     refuse("model", fmt::format("model '{}' (its UART0 is one PTY link)", g.model));
 }
@@ -465,7 +465,7 @@ void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
     // The firmware's static RAM against the chip's budget (emulators/common/ram_budget.hpp), as iotw-emu checks it
     // at start: refused here already, so `iotw rig check` says so. ram_budget_kib is a what-if knob.
     if (const toml::node* rb = t.get("ram_budget_kib")) {
-      if (g.link == "at")
+      if (link_kind_info(g.link_kind()).at_module)
         r.fail(rb->source(), fmt::format("'ram_budget_kib' in {} does not apply to link 'at' (the firmware runs on the "
                                          "appliance MCU, not on the module)", w));
       g.ram_budget_kib = static_cast<int>(r.integer(t, w, "ram_budget_kib", 1, 65536, 0));
@@ -473,7 +473,7 @@ void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
     if (const auto c = iotw::emu::is_qemu_model(g.model)
                            ? iotw::emu::RamCheck{}
                            : iotw::emu::check_ram_budget(fmt::format("{}-01", g.name_prefix), g.model,
-                                                         g.link == "at" ? "at" : "soc",
+                                                         link_kind_info(g.link_kind()).at_module ? "at" : "soc",
                                                          static_cast<std::uint32_t>(g.ram_budget_kib));
         !c.fits)
       r.fail(t.contains("ram_budget_kib") ? t.get("ram_budget_kib")->source() : t.source(), c.message);
@@ -502,7 +502,7 @@ void read_devices(const Reader& r, const toml::table& root, RigSpec& spec) {
 /// [tap] subnet: "A.B.C.D/P", host bits zero, P 8..29, room for the bridge and every link = "tap" device.
 void read_tap(const Reader& r, const toml::table& root, RigSpec& spec) {
   std::size_t taps = 0;
-  for (const DeviceInstance& d : spec.instances()) taps += d.link == "tap";
+  for (const DeviceInstance& d : spec.instances()) taps += d.link_kind() == LinkKind::Tap;
   const toml::table* t = r.table(root, "tap");
   if (t) {
     spec.tap.line = static_cast<int>(t->source().begin.line);
@@ -513,14 +513,14 @@ void read_tap(const Reader& r, const toml::table& root, RigSpec& spec) {
   if (taps == 0) return;
   if (spec.hosts)
     for (const DeviceGroup& g : spec.devices)
-      if (g.link == "tap")
+      if (g.link_kind() == LinkKind::Tap)
         r.fail_at(static_cast<std::uint32_t>(g.line), 1, fmt::format("link \"tap\" in [[devices]] does not combine "
                                                                       "with [hosts] (line {}): TAP modules run in the "
                                                                       "TAP rig's own namespace", spec.hosts->line));
   const auto fail = [&](const std::string& msg) {
     if (t && t->contains("subnet")) r.fail(t->get("subnet")->source(), msg);
     for (const DeviceGroup& g : spec.devices)
-      if (g.link == "tap") r.fail_at(static_cast<std::uint32_t>(g.line), 1, msg);
+      if (g.link_kind() == LinkKind::Tap) r.fail_at(static_cast<std::uint32_t>(g.line), 1, msg);
     r.fail_at(1, 1, msg);
   };
   const std::string& text = spec.tap.subnet;
@@ -718,17 +718,23 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
   const toml::node* v = root.get("steps");
   if (!v) return;
   if (!v->is_array_of_tables()) r.fail(v->source(), "'steps' must be an array of tables: one [[steps]] per step");
-  std::set<std::string> devices, powered, at_linked, tap_linked, tcp_linked, external, external_udp, qemu;
+  std::set<std::string> devices, powered, at_linked, tap_linked, external, qemu;
+  std::map<std::string, LinkKind> link_of;  // each device's kind of link (link_kind.hpp)
+  unsigned rig_links = 0;                   // the LinkBits of the rig's links: which link faults have a target
   for (const DeviceInstance& d : spec.instances()) {
+    const LinkKindInfo& link = link_kind_info(d.link_kind());
     devices.insert(d.name);
-    if (d.is_external()) external.insert(d.name);
-    if (d.is_external() && !d.serial_linked()) external_udp.insert(d.name);
-    if (d.model == "dps" && !d.is_external()) powered.insert(d.name);
-    if (d.link == "at") at_linked.insert(d.name);
-    if (d.link == "tap") tap_linked.insert(d.name);
-    if (d.link == "at" && d.at_transport == "tcp") tcp_linked.insert(d.name);
+    link_of[d.name] = link.kind;
+    rig_links |= link.fault_links();
+    if (!link.emulated) external.insert(d.name);
+    if (d.model == "dps" && link.emulated) powered.insert(d.name);
+    if (link.at_module) at_linked.insert(d.name);
+    if (link.kind == LinkKind::Tap) tap_linked.insert(d.name);
     if (iotw::emu::is_qemu_model(d.model)) qemu.insert(d.name);
   }
+  const auto link = [&](const std::string& d) -> const LinkKindInfo& { return link_kind_info(link_of.at(d)); };
+  // Access-point faults: AT modules whose link is UDP (ap_rssi is datagram loss on that link).
+  const auto joins_ap = [&](const std::string& d) { return link(d).at_module && link(d).proxy == LinkProxy::Datagram; };
   std::vector<std::string> scores;
   for (const ScoreDef& d : score_registry()) scores.emplace_back(d.name);
   const std::vector<std::string> live(kLiveValues.begin(), kLiveValues.end());
@@ -809,33 +815,29 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
       // TAP modules' UDP crosses the harness's UDP fault proxy on the bridge (UDP link faults, partition and stall
       // apply), but their lwIP processes have no control channel and no power supply (docs/rig-format.md "TAP links").
       const bool udp_link_fault = s.fault.link_fault() && (s.fault.def().links & kUdpLinks);
-      // at_transport = "tcp": the module connects straight to the node's [tcp] port; no fault proxy on that link.
-      for (const std::string& d : s.fault.devices)
-        if (tcp_linked.count(d) && (udp_link_fault || s.fault.serial_fault() || s.fault.ap_fault()))
-          r.fail(t.get("devices")->source(), fmt::format("fault '{}' in {}: '{}' has at_transport = \"tcp\" (a TCP "
-                                                         "link straight to the trust node, not through the fault "
-                                                         "proxy); link and access-point faults need at_transport = "
-                                                         "\"udp\"", s.fault.kind, w, d));
       for (const std::string& d : s.fault.devices)
         if (tap_linked.count(d) && !udp_link_fault)
           r.fail(t.get("devices")->source(), fmt::format("fault '{}' in {}: '{}' has link = \"tap\"; a TAP module "
                                                          "takes only UDP link faults (udp_loss, udp_duplicate, "
                                                          "udp_reorder, udp_delay, partition, stall)", s.fault.kind, w, d));
-      if (s.fault.serial_fault()) {  // the serial fault proxy sits on PTY links; an AT device's link is UDP
+      if (s.fault.serial_fault()) {  // the serial fault proxy: PTY, AT-over-TCP and external serial/tcp links
         for (const std::string& d : s.fault.devices)
-          if (at_linked.count(d) || external_udp.count(d))
+          if (!(link(d).fault_links() & kSerialLinks))
             r.fail(t.get("devices")->source(), fmt::format("serial link fault '{}' in {}: '{}' has {} (UDP, "
                                                            "no serial link; its faults are udp_loss, udp_duplicate, "
                                                            "udp_reorder, udp_delay, partition, stall)",
-                                                           s.fault.kind, w, d, external_udp.count(d) ?
-                                                           "external = \"udp\"" : "link = \"at\""));
-        if (s.fault.devices.empty() && at_linked.size() + tap_linked.size() + external_udp.size() == devices.size())
+                                                           s.fault.kind, w, d, link(d).rig_text));
+        if (s.fault.devices.empty() && !(rig_links & kSerialLinks))
           r.fail(t.source(), fmt::format("serial link fault '{}' in {}: every device has link = \"at\" (UDP, no PTY "
                                          "link for the serial fault proxy)", s.fault.kind, w));
       }
-      if (s.fault.control_fault()) {  // reboot/hang/clock_skew: firmware on its own chip; ap_*: AT modules
+      if (s.fault.control_fault()) {  // reboot/hang/clock_skew: firmware on its own chip; ap_*: AT modules on UDP
         const bool want_at = s.fault.ap_fault();
-        for (const std::string& d : s.fault.devices)
+        for (const std::string& d : s.fault.devices) {
+          if (want_at && link(d).at_module && !joins_ap(d))
+            r.fail(t.get("devices")->source(),
+                   fmt::format("fault '{}' in {}: '{}' has {} (the harness relays its TCP connection; access-point "
+                               "faults need at_transport = \"udp\")", s.fault.kind, w, d, link(d).rig_text));
           if (at_linked.count(d) != want_at)
             r.fail(t.get("devices")->source(),
                    want_at ? fmt::format("fault '{}' in {}: '{}' has a PTY link; access-point faults need link = \"at\" "
@@ -843,6 +845,7 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
                            : fmt::format("fault '{}' in {}: '{}' has link = \"at\" (the firmware runs on the appliance "
                                          "MCU, not on an emulated chip); reboot, hang and clock_skew need a PTY device",
                                          s.fault.kind, w, d));
+        }
         // A QEMU machine is reset over QMP; it has no watchdog to bite a hung firmware and no clock of its own to skew.
         const bool qemu_takes = s.fault.def().on_qemu;
         for (const std::string& d : s.fault.devices)
@@ -851,26 +854,25 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
                    fmt::format("fault '{}' in {}: '{}' is a {} device; it takes reboot and every serial link fault, "
                                "'{}' is not supported by {}", s.fault.kind, w, d, iotw::emu::kQemuCortexM3Model,
                                s.fault.kind, iotw::emu::kQemuCortexM3Model));
-        if (s.fault.devices.empty())
+        if (s.fault.devices.empty())  // AT modules on UDP, or PTY devices (not TAP, not external)
           for (const std::string& d : devices)
-            if (at_linked.count(d) == want_at && !tap_linked.count(d) && !tcp_linked.count(d) && !external.count(d) &&
-                (qemu_takes || !qemu.count(d)))
-              s.fault.devices.push_back(d);  // not TAP modules, not TCP-linked AT modules
+            if ((want_at ? joins_ap(d) : link_of.at(d) == LinkKind::Pty) && (qemu_takes || !qemu.count(d)))
+              s.fault.devices.push_back(d);
         if (s.fault.devices.empty())
           r.fail(t.source(), fmt::format("fault '{}' in {}: the rig has no {} device", s.fault.kind, w,
                                          want_at ? "link = \"at\"" : "PTY-linked"));
       }
-      if (s.fault.udp_fault()) {  // the UDP fault proxy sits on AT and TAP devices' links
+      if (s.fault.udp_fault()) {  // the UDP fault proxy sits on AT-over-UDP, TAP and external udp devices' links
         for (const std::string& d : s.fault.devices)
-          if (!at_linked.count(d) && !tap_linked.count(d) && !external_udp.count(d))
+          if (!(link(d).fault_links() & kUdpLinks))
             r.fail(t.get("devices")->source(),
-                   external.count(d) ? fmt::format("UDP link fault '{}' in {}: '{}' has a serial link (an external serial "
-                                                   "or tcp device; UDP faults need link = \"at\", \"tap\" or external "
-                                                   "= \"udp\")", s.fault.kind, w, d)
-                                     : fmt::format("UDP link fault '{}' in {}: '{}' has a PTY link (serial; UDP faults "
-                                                   "need link = \"at\" or \"tap\")", s.fault.kind, w, d));
-        if (s.fault.devices.empty() && at_linked.size() == tcp_linked.size() && tap_linked.empty() &&
-            external_udp.empty())  // TCP: no proxy
+                   link_of.at(d) == LinkKind::Pty
+                       ? fmt::format("UDP link fault '{}' in {}: '{}' has a PTY link (serial; UDP faults need "
+                                     "link = \"at\" or \"tap\")", s.fault.kind, w, d)
+                       : fmt::format("UDP link fault '{}' in {}: '{}' has a serial link ({}; UDP faults need link = "
+                                     "\"at\" on UDP, \"tap\" or external = \"udp\")", s.fault.kind, w, d,
+                                     link(d).rig_text));
+        if (s.fault.devices.empty() && !(rig_links & kUdpLinks))
           r.fail(t.source(), fmt::format("UDP link fault '{}' in {}: the rig has no link = \"at\" or \"tap\" device "
                                          "(UDP faults act on UDP links)", s.fault.kind, w));
       }

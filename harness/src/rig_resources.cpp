@@ -50,9 +50,12 @@ void check_rig_resources(const RigSpec& spec, const HostResources& host) {
   std::uint64_t kib = N::kKibBase;
   for (const DeviceGroup& g : spec.devices) {
     devices += g.count;
-    if (g.link == "pty") {
+    const LinkWiring wiring = link_kind_info(g.link_kind()).wiring;
+    if (wiring == LinkWiring::PtyPair) {
       ptys += N::kPtysPerPtyLink * g.count;
       fds += N::kFdsPerPtyLink * g.count;
+    } else if (wiring == LinkWiring::TcpRelay) {
+      fds += N::kFdsPerTcpRelay * g.count;
     } else {
       fds += N::kFdsPerUdpLink * g.count;
     }

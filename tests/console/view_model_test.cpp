@@ -73,6 +73,12 @@ TEST(ViewModel, ExternalDevicesShowTheirLinkKindAndTheCorruptKeyPicksTheirFault)
   EXPECT_EQ(m.device("indep")->link, "ext/udp");
   EXPECT_EQ(step_for_key('c', *m.device("partner")).step, "fault corrupt device=partner rate=0.02 for=10s");
   EXPECT_EQ(step_for_key('c', *m.device("indep")).step, "fault udp_loss device=indep rate=0.3 for=10s");
+  DeviceRow tcp_module{};  // an AT module over TCP: relayed through the serial fault proxy, like a PTY device
+  tcp_module.name = "m";
+  tcp_module.link = "at/tcp";
+  EXPECT_EQ(step_for_key('c', tcp_module).step, "fault corrupt device=m rate=0.02 for=10s");
+  tcp_module.link = "at/udp";
+  EXPECT_EQ(step_for_key('c', tcp_module).step, "fault udp_loss device=m rate=0.3 for=10s");
 }
 
 TEST(ViewModel, StateFollowsTheDeviceThroughRegistrationMiningAndWitnessing) {

@@ -436,7 +436,7 @@ TEST(RigLoaderVrf, SelectionAndVrfSuite) {
   EXPECT_NE(error_of(std::string(kMinimal) + "[trust_node]\nselection = 3\n").find("x.toml:8:13:"), std::string::npos);
 }
 
-TEST(RigLoaderAtTcp, AtTransportOnlyOnAtLinksAndTcpDevicesTakeNoLinkFaults) {
+TEST(RigLoaderAtTcp, AtTransportOnlyOnAtLinksAndTcpDevicesTakeSerialLinkFaults) {
   const std::string head = "[rig]\nname = \"t\"\n[pass]\nledger_valid = true\n[[devices]]\ncount = 5\n";
   // lines: 7 model, 8 link, 9 at_transport / name_prefix ...
   EXPECT_EQ(error_of(head + "model = \"rtl8710\"\nlink = \"at\"\nat_transport = \"tcp\"\n"), "");
@@ -448,12 +448,22 @@ TEST(RigLoaderAtTcp, AtTransportOnlyOnAtLinksAndTcpDevicesTakeNoLinkFaults) {
   const std::string rig = head + "model = \"esp8266\"\nlink = \"at\"\nat_transport = \"tcp\"\nname_prefix = \"tcp\"\n"
                                  "[[devices]]\nmodel = \"esp8266\"\nlink = \"at\"\nname_prefix = \"udp\"\n";
   // lines: 15 [[steps]], 16 fault, 17.. keys
-  for (const char* fault : {"fault = \"udp_loss\"\nrate = 0.1\n", "fault = \"partition\"\nduration_s = 2\n",
-                            "fault = \"stall\"\n", "fault = \"ap_down\"\nduration_s = 2\n", "fault = \"corrupt\"\nrate = 0.1\n"}) {
+  // A TCP link is relayed through the serial fault proxy: serial link faults, partition and stall apply; UDP and
+  // access-point faults do not.
+  for (const char* fault : {"fault = \"udp_loss\"\nrate = 0.1\n", "fault = \"ap_down\"\nduration_s = 2\n"}) {
     const std::string e = error_of(rig + "[[steps]]\n" + fault + "devices = [\"tcp-01\"]\n");
-    EXPECT_NE(e.find("has at_transport = \"tcp\""), std::string::npos) << fault << ": " << e;
-    EXPECT_EQ(e.rfind("x.toml:", 0), 0u) << e;
+    EXPECT_TRUE(e.find("'tcp-01' has a serial link (link = \"at\", at_transport = \"tcp\"") != std::string::npos ||
+                e.find("'tcp-01' has link = \"at\", at_transport = \"tcp\"") != std::string::npos)
+        << fault << ": " << e;
+    EXPECT_EQ(e.rfind("x.toml:18:11: ", 0), 0u) << e;
   }
+  for (const char* fault : {"fault = \"partition\"\nduration_s = 2\n", "fault = \"stall\"\n",
+                            "fault = \"corrupt\"\nrate = 0.1\n", "fault = \"drop_frames\"\nrate = 0.1\n",
+                            "fault = \"delay\"\ndelay_ms = 20\n"})
+    EXPECT_EQ(error_of(rig + "[[steps]]\n" + fault + "devices = [\"tcp-01\"]\n"), "") << fault;
+  // without devices, a serial fault takes the TCP devices (the only serial links)
+  const auto faulted = iotw::harness::parse_rig(rig + "[[steps]]\nfault = \"corrupt\"\nrate = 0.1\n", "x.toml");
+  EXPECT_TRUE(faulted.steps.at(0).fault.devices.empty()) << "the script takes every serial link";
   EXPECT_EQ(error_of(rig + "[[steps]]\nfault = \"udp_loss\"\nrate = 0.1\ndevices = [\"udp-01\"]\n"), "");
   EXPECT_EQ(error_of(rig + "[[steps]]\nfault = \"udp_loss\"\nrate = 0.1\n"), "");  // the UDP devices only
   EXPECT_NE(error_of(head + "model = \"esp8266\"\nlink = \"at\"\nat_transport = \"tcp\"\n[[steps]]\nfault = \"udp_loss\"\nrate = 0.1\n")

@@ -1,5 +1,6 @@
 // LinkFabric over real PTYs: what one side's slave writes arrives unchanged at the other side's slave.
 #include "link_fabric.hpp"
+#include "fault_policy.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -295,6 +296,89 @@ TEST(LinkFabricExternal, TcpLinkRelaysTheCurrentConnectionAndANewOneReplacesIt) 
   fabric.stop();
   ::close(first);
   ::close(second);
+}
+
+/// A TCP listener on 127.0.0.1 (`port` 0: a free one): the trust node's [tcp] port for the relay tests.
+int listen_tcp(std::uint16_t& port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  EXPECT_EQ(::listen(fd, 4), 0);
+  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
+int accept_one(int listener) {  // the next connection, or -1 after 10 s (a hang guard)
+  pollfd p{listener, POLLIN, 0};
+  if (::poll(&p, 1, 10000) <= 0) return -1;
+  return ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+}
+
+TEST(LinkFabricTcpRelay, RelaysTheModulesConnectionToTheNodeAndEitherEndClosesBoth) {
+  std::uint16_t port = 0;
+  const int listener = listen_tcp(port);
+  LinkFabric fabric;
+  const LinkInfo link = fabric.add_tcp_relay("at-01", port, std::make_unique<PassThrough>());
+  EXPECT_EQ(link.node_side, "tcp:127.0.0.1:" + std::to_string(port));
+  ASSERT_EQ(link.device_side.rfind("tcp:127.0.0.1:", 0), 0u) << link.device_side;
+
+  const int module = connect_to(link.device_side);
+  const int node = accept_one(listener);
+  ASSERT_GE(node, 0) << "the relay connects to the node for the module";
+  write_fd(module, {'a', 0x00});
+  EXPECT_EQ(read_fd(node, 2), (Bytes{'a', 0x00}));
+  write_fd(node, {'b', 0x00});
+  EXPECT_EQ(read_fd(module, 2), (Bytes{'b', 0x00}));
+  ::close(node);  // the node went away (killed): the module's connection ends too
+  EXPECT_EQ(read_fd(module, 1), Bytes{});
+  ::close(module);
+
+  const int again = connect_to(link.device_side);  // the module reconnects: a new peer for the node
+  const int node2 = accept_one(listener);
+  ASSERT_GE(node2, 0);
+  write_fd(again, {'c'});
+  EXPECT_EQ(read_fd(node2, 1), (Bytes{'c'}));
+  ::close(again);  // the module's end closes the node's connection
+  EXPECT_EQ(read_fd(node2, 1), Bytes{});
+  fabric.stop();
+  ::close(node2);
+  ::close(listener);
+}
+
+TEST(LinkFabricTcpRelay, HoldsTheModuleWhileTheNodeDoesNotListenAndConnectsOnceItDoes) {
+  std::uint16_t port = 0;
+  ::close(listen_tcp(port));  // a port nobody listens on (yet)
+  LinkFabric fabric;
+  auto policy = std::make_unique<FaultPolicy>(1);
+  FaultPolicy& faults = *policy;
+  const LinkInfo link = fabric.add_tcp_relay("at-01", port, std::move(policy));
+  const int module = connect_to(link.device_side);
+  write_fd(module, {'x', 0x00});  // while the node is down: dropped
+  const int listener = listen_tcp(port);  // the node is back on its port
+  const int node = accept_one(listener);
+  ASSERT_GE(node, 0) << "the relay kept trying the node for the held connection";
+  Bytes got;
+  for (int i = 0; i < 100 && (got.empty() || got.back() != 'y'); ++i) {  // 'x' may or may not have gone before
+    write_fd(module, {'y'});
+    const Bytes b = read_fd(node, 1);
+    got.insert(got.end(), b.begin(), b.end());
+  }
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(got.back(), 'y');
+  write_fd(node, {'z', 0x00});
+  EXPECT_EQ(read_fd(module, 2), (Bytes{'z', 0x00}));
+  EXPECT_GE(faults.frames_delivered(Direction::NodeToDevice), 1u) << "through the serial fault proxy";
+  fabric.stop();
+  ::close(module);
+  ::close(node);
+  ::close(listener);
 }
 
 TEST(LinkFabricExternal, TcpLinkOnAnAddressInUseThrowsNamingIt) {

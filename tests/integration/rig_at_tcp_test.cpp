@@ -1,11 +1,14 @@
 // rigs/esp_at_tcp.toml through the real binaries: appliance MCUs drive ESP8266 (AT+CIPSTART="TCP") and RTL8710
-// (ATPC=0) modules inside iotw-emu whose TCP connections reach the trust node's [tcp] port on 127.0.0.1, framed
-// as serial links; the devices register on "tcp:127.0.0.1:<port>" and finish 30 blocks with a valid ledger. The
-// rig kills the trust node after block 10: every connection closes, each driver reconnects and its device
-// registers again over a new TCP link.
+// (ATPC=0) modules inside iotw-emu whose TCP connections reach the trust node's [tcp] port on 127.0.0.1 through the
+// harness's TCP relay (the serial fault proxy, captured), framed as serial links; the devices register on
+// "tcp:127.0.0.1:<port>" and finish 30 blocks with a valid ledger. The rig kills the trust node after block 10: every
+// connection closes, each driver reconnects and its device registers again over a new TCP link.
+// A second rig puts serial link faults on TCP AT links: drop_frames and a partition, counted in report.json
+// harness.links, captured in links.pcapng, and recovered from.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -13,6 +16,7 @@
 #include "clean_rig_run.hpp"
 #include "iotw_process.hpp"
 #include "light_verification.hpp"
+#include "tshark_fields.hpp"
 
 namespace iotw::test {
 namespace {
@@ -31,6 +35,7 @@ TEST(RigAtTcp, AppliancesDrivingEsp8266AndRtl8710ModulesFinishTheirBlocksOverTcp
   bool crashed = false, recovered = false;
   std::set<std::string> tcp_sockets, link_up, active;
   std::string node_tcp;  // the trust node's [tcp] port (tcp_listening)
+  std::map<std::string, std::string> relay;  // device -> the harness's relay endpoint (link_created tcp_relay)
   std::vector<json> events;
   for (const std::string& line : lines_of(run / "events.jsonl")) {
     events.push_back(json::parse(line));
@@ -42,6 +47,9 @@ TEST(RigAtTcp, AppliancesDrivingEsp8266AndRtl8710ModulesFinishTheirBlocksOverTcp
       crashed = true;
     } else if (kind == "recovery_checked") {
       recovered = f["pass"].get<bool>();
+    } else if (kind == "link_created") {
+      relay[f["device"]] = f.value("tcp_relay", "");
+      EXPECT_EQ(f["trust_node_tcp"], f["node_side"].get<std::string>().substr(4)) << e.dump();
     } else if (kind == "tcp_listening") {
       node_tcp = "127.0.0.1:" + std::to_string(f["port"].get<int>());
     } else if (kind == "device_registered") {
@@ -50,7 +58,8 @@ TEST(RigAtTcp, AppliancesDrivingEsp8266AndRtl8710ModulesFinishTheirBlocksOverTcp
     } else if (kind == "at_started") {
       transport[emu_name] = f["transport"];
     } else if (kind == "at_socket" && f["proto"] == "tcp") {
-      EXPECT_EQ(f["remote"], node_tcp) << emu_name << ": the module connects straight to the node's [tcp] port";
+      EXPECT_EQ(f["remote"], relay[emu_name]) << emu_name << ": the module connects to its relay in the harness";
+      EXPECT_NE(f["remote"], node_tcp) << emu_name << ": not straight to the node's [tcp] port";
       tcp_sockets.insert(emu_name);
       tcp_opens[emu_name]++;
     } else if (kind == "at_link" && f["event"] == "link_up") {
@@ -88,7 +97,109 @@ TEST(RigAtTcp, AppliancesDrivingEsp8266AndRtl8710ModulesFinishTheirBlocksOverTcp
   const std::string node_config = slurp(run / "trust_node.toml");
   EXPECT_NE(node_config.find("[tcp]"), std::string::npos);
   const std::string emu_config = slurp(run / "emu.toml");
-  EXPECT_NE(emu_config.find("trust_node_tcp = '" + node_tcp + "'"), std::string::npos) << emu_config;
+  for (const std::string& d : devices)
+    EXPECT_NE(emu_config.find("trust_node_tcp = '" + relay[d] + "'"), std::string::npos) << d << ": " << emu_config;
+  // Each TCP link is a serial link of the harness: its counters in harness.links, its frames in links.pcapng.
+  std::set<std::string> counted;
+  for (const json& l : report["harness"]["links"]) {
+    EXPECT_EQ(l["kind"], "at-tcp") << l.dump();
+    EXPECT_EQ(l["node_side"], "tcp:" + node_tcp) << l.dump();
+    EXPECT_GT(l["device_to_node"]["delivered_bytes"].get<std::uint64_t>(), 0u) << l.dump();
+    counted.insert(l["device"].get<std::string>());
+  }
+  EXPECT_EQ(counted, devices);
+  std::set<std::string> hellos;
+  for (const auto& row : tshark_fields(run / "links.pcapng", {"frame.interface_name", "pbf.iotw.v1.Hello.name"}))
+    if (!row[1].empty()) hellos.insert(row[0] + "=" + row[1]);
+  for (const std::string& d : devices) EXPECT_TRUE(hellos.count(d + "=" + d)) << d << ": its Hello is captured";
+}
+
+/// A rig of TCP AT links with serial link faults: drop_frames on one module, a partition of another.
+std::string tcp_faults_rig() {
+  return R"([rig]
+name = "at_tcp_faults"
+deadline_s = 120
+[trust_node]
+witnesses = 2
+block_interval_ms = 50
+[[devices]]
+name_prefix = "esp8266-tcp"
+model = "esp8266"
+link = "at"
+at_transport = "tcp"
+count = 2
+[[devices]]
+name_prefix = "rtl8710-tcp"
+model = "rtl8710"
+link = "at"
+at_transport = "tcp"
+count = 2
+[traffic]
+tx_per_s = 20
+[target]
+blocks = 30
+[[steps]]
+name = "drop frames"
+after_block = 5
+fault = "drop_frames"
+rate = 0.3
+devices = ["esp8266-tcp-01"]
+duration_s = 2
+recover_within_s = 20
+[[steps]]
+name = "partition"
+fault = "partition"
+devices = ["rtl8710-tcp-02"]
+duration_s = 2
+recover_within_s = 20
+[pass]
+blocks_finalized_min = 30
+ledger_valid = true
+false_blacklist_max = 0
+recoveries_failed_max = 0
+)";
+}
+
+TEST(RigAtTcp, SerialLinkFaultsOnTcpLinksAreAppliedCountedCapturedAndRecoveredFrom) {
+  const auto dir = scratch_dir();
+  const auto run = dir / "run";
+  {
+    std::ofstream out(dir / "at_tcp_faults.toml");
+    out << tcp_faults_rig();
+  }
+  const IotwResult r = run_iotw({"rig", "run", (dir / "at_tcp_faults.toml").string(), "--out", run.string(), "--seed",
+                                 "12"}, dir);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  const json report = json::parse(slurp(run / "report.json"));
+  EXPECT_EQ(report["pass"], true);
+  EXPECT_EQ(report["ledger_valid"], true);
+  std::map<std::string, json> links;
+  for (const json& l : report["harness"]["links"]) links[l["device"]] = l;
+  ASSERT_EQ(links.size(), 4u) << report["harness"]["links"].dump();
+  EXPECT_GT(links["esp8266-tcp-01"]["faults"]["dropped_frames"].get<std::uint64_t>(), 0u) << links["esp8266-tcp-01"];
+  EXPECT_GT(links["rtl8710-tcp-02"]["faults"]["stalled_bytes"].get<std::uint64_t>(), 0u) << links["rtl8710-tcp-02"];
+  EXPECT_EQ(links["esp8266-tcp-02"]["faults"]["dropped_frames"], 0) << "a fault acts on the devices it names only";
+
+  std::map<std::string, bool> recovered;  // fault -> its recovery check passed
+  std::map<std::string, std::string> detail;
+  for (const std::string& line : lines_of(run / "events.jsonl")) {
+    const json e = json::parse(line);
+    if (e["kind"] == "recovery_checked") {
+      recovered[e["fields"]["check"]] = e["fields"]["pass"];
+      detail[e["fields"]["check"]] = e["fields"]["detail"];
+    }
+  }
+  ASSERT_EQ(recovered.size(), 2u);
+  for (const auto& [check, pass] : recovered) EXPECT_TRUE(pass) << check << ": " << detail[check];
+  for (const auto& [check, text] : detail)  // judged by frames delivered on the link, like a PTY link
+    EXPECT_NE(text.find("recovered"), std::string::npos) << check << ": " << text;
+
+  // Captured: the faulted modules' frames on their own interfaces, each way.
+  std::map<std::string, std::set<std::string>> directions;
+  for (const auto& row : tshark_fields(run / "links.pcapng", {"frame.interface_name", "iotw.direction"}))
+    directions[row[0]].insert(row[1]);
+  for (const char* d : {"esp8266-tcp-01", "rtl8710-tcp-02"})
+    EXPECT_EQ(directions[d], (std::set<std::string>{"0", "1"})) << d;
 }
 
 }  // namespace

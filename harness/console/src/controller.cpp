@@ -14,7 +14,9 @@ using nlohmann::json;
 
 KeyStep step_for_key(char key, const DeviceRow& d) {
   const std::string& n = d.name;
-  const bool udp = d.link.rfind("at", 0) == 0 || d.link == "tap" || d.link == "ext/udp";
+  // A datagram link (the UDP fault proxy): AT modules on UDP, TAP, external udp; an AT module over TCP ("at/tcp") is
+  // relayed through the serial fault proxy like a PTY link.
+  const bool udp = (d.link.rfind("at", 0) == 0 && d.link != "at/tcp") || d.link == "tap" || d.link == "ext/udp";
   switch (key) {
     case 'r': return {"fault reboot device=" + n, {}};
     case 'h': return {"fault hang device=" + n, {}};
@@ -24,7 +26,7 @@ KeyStep step_for_key(char key, const DeviceRow& d) {
     case 'o':
       if (!d.powered) return {{}, fmt::format("o: {} is not DPS-powered", n)};
       return {"fault power_loss device=" + n + " for=3s", {}};
-    case 'c':  // (an AT module over TCP has no link fault: the harness's validator answers why)
+    case 'c':
       return {udp ? "fault udp_loss device=" + n + " rate=0.3 for=10s" : "fault corrupt device=" + n + " rate=0.02 for=10s", {}};
     case 's': return {"fault stall device=" + n + " for=10s", {}};
     case 'x': return {"fault partition device=" + n, {}};

@@ -245,7 +245,7 @@ SimAtDevice wire_at_device(Scheduler& sched, EventStream& events, SimTrustNode& 
   if (cfg.tcp) {
     cfg.node_port = tcp_port;
     cfg.local_port = static_cast<std::uint16_t>(60000 + index % 5000);
-    d.tcp = std::make_unique<SimLink>(sched, cfg.name, link_seed, 0, nullptr, 0);
+    d.tcp = std::make_unique<SimLink>(sched, cfg.name, link_seed, 0, capture, capture_link, harness::LinkKind::AtTcp);
     SimLink* l = d.tcp.get();
     id = node.add_link("tcp:127.0.0.1:" + std::to_string(cfg.local_port),
                        [l](std::vector<std::uint8_t> b) { l->send(Direction::NodeToDevice, std::move(b)); });

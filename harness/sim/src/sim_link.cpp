@@ -1,13 +1,15 @@
 #include "iotw/sim/sim_link.hpp"
 
+#include "rig_link.hpp"
+
 #include <algorithm>
 #include <memory>
 
 namespace iotw::sim {
 
 SimLink::SimLink(Scheduler& sched, std::string device, std::uint64_t seed, int baud, harness::LinkCapture* capture,
-                 std::size_t capture_link)
-    : sched_(sched), device_(std::move(device)), policy_(seed), baud_(std::max(baud, 0)), capture_(capture),
+                 std::size_t capture_link, harness::LinkKind kind)
+    : sched_(sched), device_(std::move(device)), kind_(harness::link_kind_info(kind).name), policy_(seed), baud_(std::max(baud, 0)), capture_(capture),
       capture_link_(capture_link) {}
 
 void SimLink::send(Direction dir, std::vector<std::uint8_t> bytes) {
@@ -33,19 +35,9 @@ void SimLink::send(Direction dir, std::vector<std::uint8_t> bytes) {
 }
 
 nlohmann::ordered_json SimLink::stats_json() const {
-  const auto counts = [](const harness::DirectionCounts& c) {
-    return nlohmann::ordered_json{{"bytes", c.bytes}, {"chunks", c.chunks}, {"delivered_bytes", c.delivered_bytes}};
-  };
-  const harness::FaultCounts f = policy_.counts();
-  return {{"device", device_},
-          {"faults",
-           {{"corrupted_bytes", f.corrupted_bytes}, {"bit_flips", f.bit_flips}, {"dropped_bytes", f.dropped_bytes},
-            {"dropped_frames", f.dropped_frames}, {"garbage_bytes", f.garbage_bytes}, {"stalled_bytes", f.stalled_bytes},
-            {"baud_garbled_bytes", f.baud_garbled_bytes}, {"delayed_chunks", f.delayed_chunks}}},
-          {"node_side", "sim"},
-          {"device_side", "sim"},
-          {"node_to_device", counts(side_[static_cast<int>(Direction::NodeToDevice)].counts)},
-          {"device_to_node", counts(side_[static_cast<int>(Direction::DeviceToNode)].counts)}};
+  return harness::serial_link_json(device_, kind_, policy_.counts(), "sim", "sim",
+                                   side_[static_cast<int>(Direction::NodeToDevice)].counts,
+                                   side_[static_cast<int>(Direction::DeviceToNode)].counts);
 }
 
 }  // namespace iotw::sim

@@ -99,19 +99,18 @@ class SimRig final : public ScriptHost {
     const Seed key = component_seed(seed_, "trust_node:key");
     crypto_sign_seed_keypair(node_pk_.data(), node_sk_.data(), key.data());
     const auto instances = spec_.instances();
-    std::vector<std::string> names;  // the serial links' capture interfaces (a TCP AT link is not captured)
-    for (const DeviceInstance& d : instances)
-      if (d.link == "pty") names.push_back(d.name);
-    capture_ = std::make_unique<LinkCapture>(dir_ / "links.pcapng", names, &sched_);
+    // Every link is captured, in device order, as a real-time rig's (serial links: a USER0 interface; UDP: IPv4).
+    capture_ = std::make_unique<LinkCapture>(dir_ / "links.pcapng", std::vector<std::string>{}, &sched_);
     std::map<std::string, std::vector<FaultPolicy*>> policies;
     std::map<std::string, UdpFaultPolicy*> udp_policies;
     std::size_t serial_index = 0, udp_index = 0, at_index = 0;
     for (const DeviceInstance& d : instances) {
       const std::uint64_t link_seed = SeededStream(component_seed(seed_, "link:" + d.name))();
-      if (d.link == "at") {
-        add_at_appliance(d, link_seed, at_index++, udp_index, udp_policies);
+      if (link_kind_info(d.link_kind()).at_module) {
+        add_at_appliance(d, link_seed, at_index++, serial_index, udp_index, policies, udp_policies);
         continue;
       }
+      capture_->add_serial_link(d.name);
       const std::size_t i = serial_index++;
       auto link = std::make_unique<SimLink>(sched_, d.name, link_seed, kPtyBaud, capture_.get(), i);
       SimLink* l = link.get();
@@ -410,6 +409,8 @@ class SimRig final : public ScriptHost {
     auto links = nlohmann::ordered_json::array();
     for (const auto& l : links_) links.push_back(l->stats_json());
     for (const auto& a : at_)
+      if (a.tcp) links.push_back(a.tcp->stats_json());
+    for (const auto& a : at_)
       if (a.udp) links.push_back(a.udp->stats_json());
     return {{"tx", {{"submitted", tx_.submitted}, {"accepted", tx_.accepted}, {"duplicate", tx_.duplicate},
                     {"rejected", tx_.rejected}, {"failed", tx_.failed}}},
@@ -444,9 +445,11 @@ class SimRig final : public ScriptHost {
     throw std::runtime_error("'ap' needs an AT-mode device (link = \"at\"); '" + name + "' is not one");
   }
 
-  /// A link = "at" device: the appliance, and its UDP link through the fault proxy (captured) or, at_transport =
-  /// "tcp", its TCP connection to the node (serial framing, no fault proxy, not captured: as a real-time rig).
-  void add_at_appliance(const DeviceInstance& d, std::uint64_t link_seed, std::size_t at_index, std::size_t& udp_index,
+  /// A link = "at" device: the appliance, and its UDP link through the UDP fault proxy or, at_transport = "tcp", its
+  /// TCP connection to the node through the serial fault proxy (serial framing), each captured: as a real-time rig.
+  void add_at_appliance(const DeviceInstance& d, std::uint64_t link_seed, std::size_t at_index,
+                        std::size_t& serial_index, std::size_t& udp_index,
+                        std::map<std::string, std::vector<FaultPolicy*>>& policies,
                         std::map<std::string, UdpFaultPolicy*>& udp_policies) {
     SimAtApplianceConfig cfg;
     cfg.name = d.name;
@@ -457,13 +460,17 @@ class SimRig final : public ScriptHost {
     cfg.collusion_witnesses = static_cast<std::uint32_t>(spec_.trust_node.witnesses);
     cfg.ap.ssid = kRigApSsid;
     cfg.ap.password = kRigApPassword;
-    cfg.tcp = d.at_transport == "tcp";
+    cfg.tcp = d.link_kind() == LinkKind::AtTcp;
     const bool tcp = cfg.tcp;
-    const std::size_t u = tcp ? 0 : udp_index++;
-    if (!tcp) capture_->add_udp_link(d.name);
+    const std::size_t capture_link = tcp ? serial_index++ : udp_index++;
+    if (tcp)
+      capture_->add_serial_link(d.name);
+    else
+      capture_->add_udp_link(d.name);
     SimAtDevice dev = wire_at_device(sched_, events_, node_, board_, std::move(cfg), link_seed, at_index, capture_.get(),
-                                     u, kNodeTcpPort);
+                                     capture_link, kNodeTcpPort);
     if (tcp) {
+      policies[d.name].push_back(&dev.tcp->policy());
       events_.emit_harness("link_created", {{"device", d.name}, {"link", "at"}, {"at_transport", "tcp"},
                                             {"trust_node_tcp", fmt::format("127.0.0.1:{}", kNodeTcpPort)}});
     } else {
@@ -519,19 +526,18 @@ std::optional<std::string> sim_unsupported(const RigSpec& spec) {
                        line_of(spec.hosts->line));
   for (const DeviceGroup& g : spec.devices) {
     const std::string where = fmt::format("[[devices]] '{}' ({})", g.name_prefix, line_of(g.line));
-    if (g.external)
+    const LinkKindInfo& link = link_kind_info(g.link_kind());
+    if (!link.emulated)
       return where + ": an external device is a real device on a real port; sim mode cannot run it";
-    if (g.link == "tap")
-      return where + ": link = \"tap\" needs TAP interfaces in a network namespace of the OS; run it in real time";
+    if (link.needs_root)
+      return where + fmt::format(": {} needs TAP interfaces in a network namespace of the OS; run it in real time",
+                                 link.rig_text);
     if (g.model == "qemu-cortex-m3")
       return where + ": model 'qemu-cortex-m3' runs in QEMU, a process of its own; run it in real time";
-    if (g.link != "pty" && g.link != "at")
-      return where + fmt::format(": link = \"{}\" is not simulated yet (sim mode runs PTY and AT devices); run it in "
-                                 "real time", g.link);
     if (g.seed_from_os)
       return where + ": seed = \"os\" draws identities from the OS; in sim mode everything comes from the rig seed";
     const emu::DeviceBehaviour& b = emu::device_behaviour(g.behaviour);
-    const bool at_layer = g.link == "at" && b.layer == emu::BehaviourLayer::at_module;
+    const bool at_layer = link.at_module && b.layer == emu::BehaviourLayer::at_module;
     const bool chip_behaviour = b.layer == emu::BehaviourLayer::modbus && g.model == "dps";  // the register map's
     if (b.layer != emu::BehaviourLayer::none && b.layer != emu::BehaviourLayer::firmware && !at_layer && !chip_behaviour)
       return where + fmt::format(": behaviour '{}' is not one sim mode models (the firmware's; an AT module's; a DPS "

@@ -42,7 +42,8 @@ enum LinkBit : unsigned { kSerialLinks = 1u, kUdpLinks = 2u };
 
 /// The devices a fault may name in `devices` (and takes by default).
 enum class FaultTargets {
-  Links,         ///< the links of FaultDef::links: PTY and external serial/tcp (serial), AT/TAP/external udp (UDP)
+  Links,         ///< the links of FaultDef::links by link kind (link_kind.hpp): PTY, AT over TCP and external
+                 ///< serial/tcp (serial), AT over UDP, TAP and external udp (UDP)
   TrustNode,     ///< none: a trust-node process or its connections (`devices` is an error)
   EtcdMember,    ///< none: an etcd member of a [mesh] rig (`devices` is an error)
   DpsDevices,    ///< emulated model = "dps" devices (their supply); default all of them

@@ -23,6 +23,7 @@ struct DeviceNeeds {
   static constexpr std::int64_t kPtysPerPtyLink = 2;    ///< the harness's link fabric: device side, node side
   static constexpr std::int64_t kFdsPerPtyLink = 4;     ///< the harness holds both masters and both slaves
   static constexpr std::int64_t kFdsPerUdpLink = 2;     ///< the UDP fault proxy's two sockets
+  static constexpr std::int64_t kFdsPerTcpRelay = 3;    ///< an AT-over-TCP link: listener, module's and upstream connection
   static constexpr std::int64_t kFdsBase = 256;         ///< logs, sockets, the capture and the children's pipes
   static constexpr std::uint64_t kKibPerDevice = 256;   ///< emulator (~18 KiB measured) + harness link + node, KiB
   static constexpr std::uint64_t kKibBase = 262144;     ///< the three processes without devices, KiB

@@ -9,6 +9,7 @@
 
 #include "iotw/harness/device_spec.hpp"
 #include "iotw/harness/fault_registry.hpp"
+#include "iotw/harness/link_kind.hpp"
 
 namespace iotw::harness {
 
@@ -61,7 +62,7 @@ struct DeviceGroup {
   /// against (docs/emulators.md "Chip profiles"); 0 = the chip profile's. Not with link = "at".
   int ram_budget_kib = 0;
   /// link = "at" only: the module's link to the trust node, "udp" (through the UDP fault proxy) or "tcp" (a TCP
-  /// connection straight to the node's [tcp] port, serial framing; no link faults).
+  /// connection relayed by the harness to the node's [tcp] port, serial framing; the serial fault proxy).
   std::string at_transport = "udp";
   /// An external device (count 1, named `name` exactly; link = "external"); absent for emulated groups.
   std::optional<ExternalDevice> external;
@@ -71,6 +72,10 @@ struct DeviceGroup {
   /// A [hosts] rig: the name of the host (network namespace) whose emulator pool runs the group; "" = the trust
   /// node's host (and the only value without [hosts]).
   std::string host = {};
+  /// The group's kind of link, from `link`, `at_transport` and `external` (link_kind.hpp).
+  LinkKind link_kind() const {
+    return link_kind_of(link, at_transport, external ? external->port.kind : DeviceSpec::Kind::Serial);
+  }
 };
 
 /// One expanded device.
@@ -87,10 +92,14 @@ struct DeviceInstance {
   std::string host = {};      ///< DeviceGroup::host, resolved: a [hosts] rig's host name, "" without [hosts]
   /// True for a device the harness relays but does not run (link = "external").
   bool is_external() const { return external.has_value(); }
-  /// A link through the serial fault proxy: an emulated PTY device, an external serial or TCP device.
-  bool serial_linked() const {
-    return link == "pty" || (external && external->port.kind != DeviceSpec::Kind::Udp);
+  /// The device's kind of link, from `link`, `at_transport` and `external` (link_kind.hpp); code asks
+  /// link_kind_info(d.link_kind()) instead of comparing those strings.
+  LinkKind link_kind() const {
+    return link_kind_of(link, at_transport, external ? external->port.kind : DeviceSpec::Kind::Serial);
   }
+  /// A link through the serial fault proxy: an emulated PTY device, an AT module on TCP, an external serial or TCP
+  /// device.
+  bool serial_linked() const { return link_kind_info(link_kind()).proxy == LinkProxy::Serial; }
   bool byzantine() const { return behaviour != "honest"; }
 };
 
@@ -146,8 +155,8 @@ struct NodeRef {
   std::string text() const { return leader ? "leader" : std::to_string(index); }
 };
 
-/// A fault a step injects (docs/faults.md). Serial faults act on the devices' PTY links through the fault
-/// proxy, udp_* faults on AT devices' UDP links through the UDP fault proxy; partition and stall cut both
+/// A fault a step injects (docs/faults.md). Serial faults act on the devices' byte-stream links (PTY, AT over TCP,
+/// external serial/tcp) through the serial fault proxy, udp_* faults on datagram links through the UDP fault proxy; partition and stall cut both
 /// directions of either kind of link; trust_node_* act on the process.
 struct FaultSpec {
   std::string kind;                  ///< a FaultDef::name of fault_registry() (the rig file's `fault`)

@@ -149,14 +149,16 @@ class SimAtAppliance {
 /// A link = "at" device wired to the trust node: the appliance and its link, one of the two.
 struct SimAtDevice {
   std::unique_ptr<SimDatagramLink> udp;  ///< UDP: its link through the UDP fault proxy (else null)
-  std::unique_ptr<SimLink> tcp;          ///< TCP: its connection (serial framing, no line time, no faults; else null)
+  std::unique_ptr<SimLink> tcp;          ///< TCP: its connection (serial framing, no line time, the serial fault
+                                         ///< proxy; else null)
   std::unique_ptr<SimAtAppliance> appliance;
 };
 
 /// Makes a link = "at" device and wires it to `node` (before node.start()), as a real-time rig does: cfg.tcp false: a
 /// SimDatagramLink (`link_seed`, `index`, `capture` / `capture_link`) to a datagram link of the node named
 /// SimDatagramLink::node_peer_name(); the module sends to the link's proxy port from its module port. cfg.tcp true:
-/// a SimLink without capture (a real-time rig's TCP AT link has no fault proxy and is not captured) to a serial link
+/// a SimLink (its serial fault proxy; captured as serial link `capture_link` of `capture`, as a real-time rig's TCP AT
+/// link through the harness's relay) to a serial link
 /// of the node named "tcp:127.0.0.1:<60000 + index mod 5000>" (the module's port), connecting to `tcp_port`, accepted
 /// while node.up(); the caller calls appliance->peer_closed() when it kills the node. cfg.node_port and cfg.local_port
 /// are set here. Throws as SimAtAppliance's constructor. Every reference must outlive the device.

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fault_policy.hpp"
+#include "iotw/harness/link_kind.hpp"
 #include "iotw/support/scheduler.hpp"
 #include "link_capture.hpp"
 
@@ -26,8 +27,9 @@ class SimLink {
   /// `seed`: the fault proxy's seed (the real-time rig's, from component_seed(rig seed, "link:<device>")). `baud`:
   /// bits per second of the line (10 bits per byte: 8N1); 0 = no line time (a PTY, which carries bytes at once). `capture` (may be null) gets every delivered chunk as
   /// interface `capture_link`. sched and capture must outlive the link.
+  /// `kind`: the link kind it stands for (a PTY, or an AT module's TCP connection), as report.json names it.
   SimLink(Scheduler& sched, std::string device, std::uint64_t seed, int baud, harness::LinkCapture* capture,
-          std::size_t capture_link);
+          std::size_t capture_link, harness::LinkKind kind = harness::LinkKind::Pty);
   SimLink(const SimLink&) = delete;
   SimLink& operator=(const SimLink&) = delete;
 
@@ -39,8 +41,8 @@ class SimLink {
 
   harness::FaultPolicy& policy() { return policy_; }
   const std::string& device() const { return device_; }
-  /// {"device", "faults", "node_side": "sim", "device_side": "sim", "node_to_device", "device_to_node"}: the shape of a
-  /// real-time rig's report.json harness.links entry.
+  /// serial_link_json (rig_link.hpp) with node_side and device_side "sim": a real-time rig's report.json harness.links
+  /// entry.
   nlohmann::ordered_json stats_json() const;
 
  private:
@@ -51,6 +53,7 @@ class SimLink {
   };
   Scheduler& sched_;
   std::string device_;
+  std::string_view kind_;
   harness::FaultPolicy policy_;
   int baud_;
   harness::LinkCapture* capture_;
