@@ -94,13 +94,8 @@ DeviceRuntime::DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const
       chip_(profile, clock ? *clock : steady_, chip_config(spec_), host_port(), *this) {}
 
 FirmwareChipConfig DeviceRuntime::chip_config(const DeviceSpec& spec) {
-  FirmwareChipConfig c;
-  c.name = spec.name;
-  c.behaviour = spec.behaviour;
-  c.node_pubkey = spec.node_pubkey;
-  c.collusion_witnesses = spec.collusion_witnesses;
-  c.collusion_window_ms = spec.collusion_window_ms;
-  return c;
+  return {.name = spec.name, .behaviour = spec.behaviour, .node_pubkey = spec.node_pubkey,
+          .collusion_witnesses = spec.collusion_witnesses, .collusion_window_ms = spec.collusion_window_ms};
 }
 
 iotw_port DeviceRuntime::host_port() {

@@ -20,15 +20,9 @@ emu::FirmwareChipConfig SimDevice::chip_config(const SimDeviceConfig& cfg, emu::
   if (b.layer != emu::BehaviourLayer::none && b.layer != emu::BehaviourLayer::firmware)
     throw std::invalid_argument("behaviour '" + cfg.behaviour + "' is not a firmware behaviour; sim mode runs only "
                                 "the firmware's (docs/simulation.md)");
-  emu::FirmwareChipConfig c;
-  c.name = cfg.name;
-  c.behaviour = cfg.behaviour;
-  c.node_pubkey = cfg.node_pubkey;
-  c.collusion_witnesses = cfg.collusion_witnesses;
-  c.collusion_window_ms = 50;
-  c.collusion_board = &board;
-  c.restart_on_panic = false;  // as before the chip model was shared: a panicked firmware stays off in sim mode
-  return c;
+  return {.name = cfg.name, .behaviour = cfg.behaviour, .node_pubkey = cfg.node_pubkey,
+          .collusion_witnesses = cfg.collusion_witnesses, .collusion_window_ms = 50, .collusion_board = &board,
+          .restart_on_panic = false};  // as before the chip model was shared: a panicked firmware stays off in sim mode
 }
 
 iotw_port SimDevice::sim_port(const SimDeviceConfig& cfg) {
