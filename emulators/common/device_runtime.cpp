@@ -88,25 +88,21 @@ DeviceRuntime::DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const
                              EventLog& log, const Clock* clock)
     : io_(io),
       spec_(std::move(spec)),
-      profile_(profile),
       log_(log),
       source_("emu:" + spec_.name),
-      clock_(clock ? *clock : steady_),
-      wdt_(clock_, profile_.wdt_timeout_ms),
-      release_timer_(io) {
-  cfg_.name = spec_.name.c_str();
-  cfg_.model = profile_.model.c_str();
-  cfg_.fw_version = profile_.fw_version.c_str();
-  cfg_.reset_reason = profile_.power_on_reset;
-  if (spec_.node_pubkey) cfg_.node_pubkey = spec_.node_pubkey->data();  // spec_ outlives fw_
-  const BehaviourFlags flags = behaviour_flags(spec_.behaviour);
-  cfg_.faults = flags.fw;
-  collusion_.join(spec_.behaviour, spec_.name, spec_.collusion_witnesses, spec_.collusion_window_ms, cfg_);
+      release_timer_(io),
+      chip_(profile, clock ? *clock : steady_, chip_config(spec_), host_port(), *this) {}
+
+FirmwareChipConfig DeviceRuntime::chip_config(const DeviceSpec& spec) {
+  return {.name = spec.name, .behaviour = spec.behaviour, .node_pubkey = spec.node_pubkey,
+          .collusion_witnesses = spec.collusion_witnesses, .collusion_window_ms = spec.collusion_window_ms};
+}
+
+iotw_port DeviceRuntime::host_port() {
   set_nvs_dir(spec_.nvs_dir, port_ctx_);
   set_port_seed(spec_.seed, port_ctx_);  // the identity follows from the device's seed
-  port_ctx_.nvs_ram_only = flags.no_nvs ? 1 : 0;  // behaviour no_nvs: the host port's NVS, dropped in begin_boot()
-  port_ctx_.send = &DeviceRuntime::on_send;
-  port_ctx_.log = &DeviceRuntime::on_log;
+  // behaviour no_nvs: the host port's NVS in RAM only, dropped at every boot (ram_lost). Throws on an unknown one.
+  port_ctx_.nvs_ram_only = behaviour_flags(spec_.behaviour).no_nvs ? 1 : 0;
   port_ctx_.user = this;
   // A UDP link carries one frame per datagram (payload + CRC-32); a serial link COBS frames.
   port_ctx_.kind = spec_.trust_node_udp.empty() ? IOTW_LINK_SERIAL : IOTW_LINK_DATAGRAM;
@@ -115,54 +111,9 @@ DeviceRuntime::DeviceRuntime(boost::asio::io_context& io, DeviceSpec spec, const
     port_ctx_.node_count = static_cast<uint8_t>(spec_.links.size());
     port_ctx_.select_node = &DeviceRuntime::on_select_node;
   }
-  if (iotw_host_port_init(&port_, &port_ctx_) != 0) throw std::runtime_error("libsodium init failed");
-  port_.now_ms = &DeviceRuntime::on_now_ms;  // the firmware reads the device's own clock (clock_skew)
-  // The chip's crypto takes its CPU time (profile cycles / MHz): ports/host computes, the runtime charges.
-  host_sha256_ = port_.sha256;
-  host_keypair_ = port_.ed25519_seed_keypair;
-  host_sign_ = port_.ed25519_sign;
-  host_verify_ = port_.ed25519_verify;
-  port_.sha256 = &DeviceRuntime::on_sha256;
-  port_.ed25519_seed_keypair = &DeviceRuntime::on_ed25519_seed_keypair;
-  port_.ed25519_sign = &DeviceRuntime::on_ed25519_sign;
-  if (host_verify_) port_.ed25519_verify = &DeviceRuntime::on_ed25519_verify;
-}
-
-void DeviceRuntime::on_sha256(void* ctx, const uint8_t* in, size_t len, uint8_t out[32]) {
-  DeviceRuntime& self = self_of(ctx);
-  self.host_sha256_(ctx, in, len, out);
-  self.charge_cpu(self.profile_.sha256_us(len));
-}
-
-void DeviceRuntime::on_ed25519_seed_keypair(void* ctx, const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64]) {
-  DeviceRuntime& self = self_of(ctx);
-  self.host_keypair_(ctx, seed, pk, sk);
-  self.charge_cpu(self.profile_.ed25519_keypair_us());
-}
-
-void DeviceRuntime::on_ed25519_sign(void* ctx, const uint8_t sk[64], const uint8_t* msg, size_t len, uint8_t sig[64]) {
-  DeviceRuntime& self = self_of(ctx);
-  self.host_sign_(ctx, sk, msg, len, sig);
-  self.charge_cpu(self.profile_.ed25519_sign_us());
-}
-
-int DeviceRuntime::on_ed25519_verify(void* ctx, const uint8_t pk[32], const uint8_t* msg, size_t len,
-                                     const uint8_t sig[64]) {
-  DeviceRuntime& self = self_of(ctx);
-  const int rc = self.host_verify_(ctx, pk, msg, len, sig);
-  self.charge_cpu(self.profile_.ed25519_verify_us());
-  return rc;
-}
-
-void DeviceRuntime::charge_cpu(double us) {
-  const uint64_t now = now_us();
-  cpu_free_us_ = std::max(cpu_free_us_, now) + static_cast<uint64_t>(us + 0.5);
-}
-
-void DeviceRuntime::begin_boot() {
-  held_.clear();  // RAM (and the UART driver's queue) is gone
-  iotw_host_port_nvs_ram_clear(&port_ctx_);  // behaviour no_nvs: what the firmware "stored" was only in RAM
-  cpu_free_us_ = now_us() + static_cast<uint64_t>(profile_.boot_ms) * 1000;
+  iotw_port port{};
+  if (iotw_host_port_init(&port, &port_ctx_) != 0) throw std::runtime_error("libsodium init failed");
+  return port;  // the chip sends, logs and reads the time; the port's NVS, randomness and crypto
 }
 
 bool DeviceRuntime::write_link(size_t node, const uint8_t* bytes, size_t len) {
@@ -174,96 +125,36 @@ bool DeviceRuntime::write_link(size_t node, const uint8_t* bytes, size_t len) {
   return !ec;
 }
 
-void DeviceRuntime::release_held() {
-  const uint64_t now = now_us();
-  while (!held_.empty() && held_.front().due_us <= now) {
-    write_link(held_.front().node, held_.front().bytes.data(), held_.front().bytes.size());
-    held_.pop_front();
-  }
-  if (held_.empty() || !running_) return;
+void DeviceRuntime::wake_after(uint64_t us) {
+  if (!running_) return;
   // Between ticks: wake when the next frame is due (device µs read as pool µs; the tick re-checks on the clock).
-  release_timer_.expires_after(std::chrono::microseconds(held_.front().due_us - now));
+  release_timer_.expires_after(std::chrono::microseconds(us));
   release_timer_.async_wait([this](boost::system::error_code ec) {
-    if (!ec && running_) release_held();
+    if (!ec && running_) chip_.release_held();
   });
 }
 
-uint64_t DeviceRuntime::on_now_ms(void* ctx) {
-  return static_cast<DeviceRuntime*>(static_cast<iotw_host_port_ctx*>(ctx)->user)->clock_.now_ms();
-}
-
-void DeviceRuntime::reset_to(uint32_t reason, const std::vector<std::string>& banner, const char* cause) {
-  hung_ = false;
-  std::string text;
-  for (const auto& line : banner) text += line + "\n";
-  log_.emit(source_, "boot_banner", {{"text", text}, {"model", profile_.model}, {"cause", cause}});
-  volatile uint8_t* ram = reinterpret_cast<volatile uint8_t*>(&fw_);  // RAM (and the secret key) is gone
-  for (size_t i = 0; i < sizeof fw_; i++) ram[i] = 0;
-  cfg_.reset_reason = reason;
-  begin_boot();
-  if (iotw_fw_boot(&fw_, &cfg_, &port_) != 0) throw std::runtime_error(spec_.name + ": NVS not writable");
-  powered_ = true;
-  wdt_.feed();
-  log_.emit(source_, "reset", {{"reset_reason", reason}, {"boot_count", fw_.boot_count}, {"cause", cause}});
-  note_state();
-}
-
 void DeviceRuntime::reboot() {
-  if (!running_ || !powered_) throw std::runtime_error(spec_.name + " is not running (powered off?)");
-  reset_to(profile_.sw_reset, profile_.sw_reset_banner, "software");
+  if (!running_) throw std::runtime_error(spec_.name + " is not running (powered off?)");
+  chip_.reboot();
 }
 
 void DeviceRuntime::hang() {
-  if (!running_ || !powered_) throw std::runtime_error(spec_.name + " is not running (powered off?)");
-  if (hung_) return;
-  hung_ = true;
-  log_.emit(source_, "hung", {{"watchdog", profile_.wdt_name}, {"watchdog_timeout_ms", profile_.wdt_timeout_ms},
-                              {"starved_ms", wdt_.starved_ms()}});
-}
-
-void DeviceRuntime::skew_clock(int64_t offset_ms, double ppm) {
-  const uint64_t starved = wdt_.starved_ms();
-  clock_.skew(offset_ms, ppm);
-  wdt_.set_starved(starved);  // the step is not time the watchdog counted
-  nlohmann::json j = clock_json();
-  j["offset_ms"] = offset_ms;
-  log_.emit(source_, "clock_skewed", std::move(j));
-}
-
-nlohmann::json DeviceRuntime::clock_json() const {
-  const uint64_t dev = clock_.now_ms();
-  return {{"device_ms", dev}, {"true_ms", clock_.base().now_ms()}, {"drift_ms", clock_.drift_ms()},
-          {"ppm", clock_.ppm()},
-          {"uptime_ms", powered_ && dev >= fw_.boot_ms ? dev - fw_.boot_ms : 0}};
+  if (!running_) throw std::runtime_error(spec_.name + " is not running (powered off?)");
+  chip_.hang();
 }
 
 void DeviceRuntime::tick() {
-  if (!running_ || !powered_) return;
-  release_held();
-  if (hung_) {
-    if (wdt_.expired()) {
-      const uint64_t starved = wdt_.starved_ms();
-      log_.emit(source_, "watchdog_reset", {{"watchdog", profile_.wdt_name}, {"starved_ms", starved},
-                                            {"watchdog_timeout_ms", profile_.wdt_timeout_ms}});
-      reset_to(profile_.wdt_reset, profile_.wdt_reset_banner, "watchdog");
-    }
-    return;
-  }
-  iotw_fw_poll(&fw_);
-  wdt_.feed();
-  note_state();
+  if (!running_ || !chip_.powered()) return;
+  chip_.release_held();
+  chip_.tick();
 }
 
 void DeviceRuntime::start() {
-  std::string banner;
-  for (const auto& line : profile_.boot_banner) banner += line + "\n";
-  nlohmann::json fields{{"text", banner}, {"model", profile_.model}, {"chip", profile_.chip}, {"cpu_mhz", profile_.cpu_mhz},
-                        {"boot_ms", profile_.boot_ms}, {"ed25519_sign_us", profile_.ed25519_sign_us()},
-                        {"link", spec_.trust_node_udp.empty() ? spec_.link : "udp:" + spec_.trust_node_udp}};
-  if (spec_.links.size() > 1) fields["links"] = spec_.links;
-  log_.emit(source_, "boot_banner", std::move(fields));
+  nlohmann::json link{{"link", spec_.trust_node_udp.empty() ? spec_.link : "udp:" + spec_.trust_node_udp}};
+  if (spec_.links.size() > 1) link["links"] = spec_.links;
+  chip_.emit_boot_banner(std::move(link));
   links_.clear();
-  node_ = 0;
   if (spec_.link_fd >= 0) {
     const int fd = ::dup(spec_.link_fd);
     if (fd < 0) throw std::runtime_error(spec_.name + ": cannot use its UART: " + std::strerror(errno));
@@ -284,47 +175,16 @@ void DeviceRuntime::start() {
       links_.push_back(std::make_unique<Link>(io_, open_serial_link(path, spec_.baud), path));
   }
   running_ = true;
-  begin_boot();
-  if (iotw_fw_boot(&fw_, &cfg_, &port_) != 0) throw std::runtime_error(spec_.name + ": NVS not writable");
-  powered_ = true;
-  wdt_.feed();
-  note_state();
+  chip_.start();
   for (size_t i = 0; i < links_.size(); i++) read_some(i);
   arm_poll();
 }
 
-void DeviceRuntime::power_off() {
-  powered_ = false;
-  hung_ = false;  // a power cycle ends an endless loop
-  held_.clear();  // frames waiting for the CPU die with it
-  volatile uint8_t* ram = reinterpret_cast<volatile uint8_t*>(&fw_);  // RAM (and the secret key) is gone
-  for (size_t i = 0; i < sizeof fw_; i++) ram[i] = 0;
-  note_state();
-}
-
-void DeviceRuntime::power_on(uint32_t reset_reason) {
-  cfg_.reset_reason = reset_reason;
-  begin_boot();
-  if (iotw_fw_boot(&fw_, &cfg_, &port_) != 0) throw std::runtime_error(spec_.name + ": NVS not writable");
-  powered_ = true;
-  wdt_.feed();
-  log_.emit(source_, "reset", {{"reset_reason", reset_reason}, {"boot_count", fw_.boot_count}});
-  note_state();
-}
-
-int64_t DeviceRuntime::report_usage(uint64_t energy_mwh, uint32_t on_seconds, uint32_t period_s) {
-  if (!powered_) return 0;
-  const int64_t rc = iotw_fw_report_usage(&fw_, energy_mwh, on_seconds, period_s);
-  note_state();
-  return rc;
-}
-
 void DeviceRuntime::stop() {
   running_ = false;
-  powered_ = false;
+  chip_.stop();
   disarm_poll();
   release_timer_.cancel();
-  held_.clear();
   for (auto& l : links_) {
     boost::system::error_code ec;
     l->retry.cancel();
@@ -334,27 +194,9 @@ void DeviceRuntime::stop() {
   links_.clear();
 }
 
-int DeviceRuntime::on_send(void* user, const uint8_t* bytes, size_t len) {
-  auto* self = static_cast<DeviceRuntime*>(user);
-  if (self->node_ >= self->links_.size()) return -1;
-  if (self->held_.empty() && self->now_us() >= self->cpu_free_us_)  // the CPU is idle: out at once
-    return self->write_link(self->node_, bytes, len) ? 0 : -1;
-  // Still booting or still computing (a signature): the frame leaves when the CPU is done, after those before it.
-  const bool was_empty = self->held_.empty();
-  self->held_.push_back({self->cpu_free_us_, self->node_, std::vector<uint8_t>(bytes, bytes + len)});
-  if (was_empty) self->release_held();
-  return 0;
-}
-
-void DeviceRuntime::on_log(void* user, iotw_log_level level, const char* event, const char* detail) {
-  auto* self = static_cast<DeviceRuntime*>(user);
-  self->log_.emit(self->source_, "log", {{"level", level_name(level)}, {"event", event}, {"detail", detail}});
-}
-
 void DeviceRuntime::on_select_node(void* user, uint8_t index, const char* reason) {
   auto* self = static_cast<DeviceRuntime*>(user);
   if (index >= self->links_.size()) return;
-  self->node_ = index;
   self->log_.emit(self->source_, "node_selected",
                   {{"index", index}, {"link", self->links_[index]->path}, {"reason", reason}});
 }
@@ -378,12 +220,7 @@ void DeviceRuntime::read_some(size_t i) {
       return;
     }
     // An unpowered (or hung) firmware hears nothing; nor does it hear a trust node it is not talking to.
-    if (powered_ && !hung_ && i == node_) {
-      iotw_fw_on_rx(&fw_, rx_buffer().data(), n);
-      // The firmware panicked (behaviour reset_on_garbage): its panic handler restarts the chip, a software reset.
-      if (state() == IOTW_FW_OFF) reset_to(profile_.sw_reset, profile_.sw_reset_banner, "panic");
-    }
-    note_state();
+    if (i == chip_.node()) chip_.receive(rx_buffer().data(), n);
     read_some(i);
   };
   if (l.datagram()) l.udp.async_wait(boost::asio::ip::udp::socket::wait_read, std::move(on_readable));
@@ -392,11 +229,7 @@ void DeviceRuntime::read_some(size_t i) {
 
 void DeviceRuntime::arm_poll() {
   if (poll_) return;
-  poll_ = [this] {
-    if (!running_) return;
-    tick();
-    note_state();
-  };
+  poll_ = [this] { tick(); };
   boost::asio::use_service<PollService>(io_).add(&poll_);
 }
 
@@ -404,13 +237,6 @@ void DeviceRuntime::disarm_poll() {
   if (!poll_) return;
   boost::asio::use_service<PollService>(io_).remove(&poll_);
   poll_ = nullptr;
-}
-
-void DeviceRuntime::note_state() {
-  iotw_fw_state s = iotw_fw_get_state(&fw_);
-  if (s == reported_state_) return;
-  reported_state_ = s;
-  log_.emit(source_, "state", {{"state", state_name(s)}});
 }
 
 }  // namespace iotw::emu

@@ -5,7 +5,6 @@
 #pragma once
 #include <array>
 #include <boost/asio.hpp>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -13,13 +12,11 @@
 #include <string>
 
 #include "clock.hpp"
-#include "device_clock.hpp"
 #include "common/chip_profile.hpp"
-#include "collusion_board.hpp"
 #include "device_behaviour.hpp"
 #include "dps_chip/powered_chip.hpp"
 #include "event_log.hpp"
-#include "watchdog.hpp"
+#include "firmware_chip.hpp"
 
 extern "C" {
 #include "host_port.h"
@@ -80,7 +77,9 @@ struct DeviceSpec {
   std::string seed;
 };
 
-class DeviceRuntime {
+/// The firmware core on the device's chip (FirmwareChip: CPU time, clock, watchdog, faults, events) on a Boost.Asio loop:
+/// the runtime owns the links, reads them, polls the chip on the pool's ticker and wakes it when a held frame is due.
+class DeviceRuntime : private FirmwareChip::Owner {
  public:
   /// profile must outlive the runtime. Throws std::invalid_argument on an unknown behaviour. A firmware that panics
   /// (behaviour reset_on_garbage) is reset like reboot() (cause "panic"). clock: the pool's
@@ -99,93 +98,79 @@ class DeviceRuntime {
 
   /// The supply failed (brownout or power loss): the firmware stops and its RAM is lost (iotw_fw zeroed);
   /// the link stays open and received bytes are dropped.
-  void power_off();
+  void power_off() { chip_.power_off(); }
   /// The supply is back: the firmware boots again with reset_reason (IOTW_RESET_*); NVS (identity,
   /// boot.count, usage.seq) survived. Emits "reset" {reset_reason, boot_count}. Throws std::runtime_error
   /// if NVS is not writable.
-  void power_on(uint32_t reset_reason);
-  bool powered() const { return powered_; }
+  void power_on(uint32_t reset_reason) { chip_.power_on(reset_reason); }
+  bool powered() const { return chip_.powered(); }
   /// iotw_fw_report_usage when powered; 0 when off or not attached (nothing consumed).
-  int64_t report_usage(uint64_t energy_mwh, uint32_t on_seconds, uint32_t period_s);
+  int64_t report_usage(uint64_t energy_mwh, uint32_t on_seconds, uint32_t period_s) {
+    return chip_.report_usage(energy_mwh, on_seconds, period_s);
+  }
 
-  // Device faults driven over the pool's control channel (docs/faults.md "Device faults").
+  // Device faults driven over the pool's control channel (docs/faults.md "Device faults"); FirmwareChip's.
   /// Software reset (esp_restart): prints the chip's software-reset banner, RAM is lost, NVS kept, the firmware
   /// boots with profile.sw_reset. Emits "reset" {reset_reason, boot_count, cause: "software"}. Throws
-  /// std::runtime_error if NVS is not writable.
+  /// std::runtime_error when not running or if NVS is not writable.
   void reboot();
   /// The firmware stops being stepped (an endless loop): no poll, received bytes are lost. The watchdog bites
   /// after profile.wdt_timeout_ms on the device's clock and resets the chip with profile.wdt_reset ("reset"
-  /// {cause: "watchdog"}). Emits "hung" {watchdog, watchdog_timeout_ms}.
+  /// {cause: "watchdog"}). Emits "hung" {watchdog, watchdog_timeout_ms}. Throws std::runtime_error when not running.
   void hang();
-  bool hung() const { return hung_; }
+  bool hung() const { return chip_.hung(); }
   /// The device's clock: see SkewedClock::skew. Emits "clock_skewed" with clock_json().
-  void skew_clock(int64_t offset_ms, double ppm);
+  void skew_clock(int64_t offset_ms, double ppm) { chip_.skew_clock(offset_ms, ppm); }
   /// {device_ms, true_ms, drift_ms, ppm, uptime_ms}: uptime_ms is what the next Heartbeat carries.
-  nlohmann::json clock_json() const;
-  /// One step of the chip's housekeeping: the watchdog, then (unless hung) the firmware's timers. The pool's poll ticker
-  /// calls it every 20 ms; tests call it directly.
+  nlohmann::json clock_json() const { return chip_.clock_json(); }
+  /// One step of the chip's housekeeping: the held frames that are due, the watchdog, then (unless hung) the
+  /// firmware's timers. The pool's poll ticker calls it every 20 ms; tests call it directly.
   void tick();
 
-  const uint8_t* pubkey() const { return fw_.pk; }
-  uint32_t boot_count() const { return fw_.boot_count; }
-  uint32_t reset_reason() const { return powered_ ? fw_.cfg.reset_reason : 0; }
+  const uint8_t* pubkey() const { return chip_.pubkey(); }
+  uint32_t boot_count() const { return chip_.firmware().boot_count; }
+  uint32_t reset_reason() const { return chip_.reset_reason(); }
 
-  iotw_fw_state state() const { return iotw_fw_get_state(&fw_); }
+  iotw_fw_state state() const { return chip_.state(); }
   /// The trust node the firmware talks to: an index into spec.links (0 with one link).
-  size_t node_index() const { return node_; }
-  const iotw_fw_stats& stats() const { return fw_.stats; }
+  size_t node_index() const { return chip_.node(); }
+  const iotw_fw_stats& stats() const { return chip_.firmware().stats; }
   const std::string& name() const { return spec_.name; }
 
-  // The chip's CPU time (docs/emulators.md "Chip profiles"): after a (re)boot the firmware's output waits for the
-  // profile's boot_ms, and every SHA-256 / Ed25519 operation the firmware asks of its port keeps the CPU busy for the
-  // profile's time (cycles / MHz); a frame sent while the CPU is busy leaves when that work is done, in order. All
-  // of it on the device's clock (SkewedClock): tick() releases what is due, and a timer on the pool's loop does so
-  // between ticks.
+  // The chip's CPU time (docs/emulators.md "Chip profiles", FirmwareChip): tick() releases the held frames that are
+  // due, and a timer on the pool's loop does so between ticks.
   /// Frames the firmware sent that wait for the CPU (boot or crypto) to finish.
-  size_t frames_held() const { return held_.size(); }
+  size_t frames_held() const { return chip_.frames_held(); }
   /// Device-clock µs at which the CPU's pending work ends (<= now: idle).
-  uint64_t cpu_busy_until_us() const { return cpu_free_us_; }
+  uint64_t cpu_busy_until_us() const { return chip_.cpu_busy_until_us(); }
 
  private:
-  static int on_send(void* user, const uint8_t* bytes, size_t len);
-  static void on_log(void* user, iotw_log_level level, const char* event, const char* detail);
+  // FirmwareChip::Owner
+  bool write(size_t node, std::vector<uint8_t> bytes) override { return write_link(node, bytes.data(), bytes.size()); }
+  void wake_after(uint64_t us) override;
+  void emit(const char* kind, nlohmann::json fields) override { log_.emit(source_, kind, std::move(fields)); }
+  void ram_lost() override { iotw_host_port_nvs_ram_clear(&port_ctx_); }  // behaviour no_nvs: "stored" only in RAM
+
+  /// ports/host for the spec (NVS dir, seed, link kind, the mesh's select_node), bound to port_ctx_.
+  iotw_port host_port();
+  static FirmwareChipConfig chip_config(const DeviceSpec& spec);
   static void on_select_node(void* user, uint8_t index, const char* reason);
-  static uint64_t on_now_ms(void* ctx);
-  static void on_sha256(void* ctx, const uint8_t* in, size_t len, uint8_t out[32]);
-  static void on_ed25519_seed_keypair(void* ctx, const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64]);
-  static void on_ed25519_sign(void* ctx, const uint8_t sk[64], const uint8_t* msg, size_t len, uint8_t sig[64]);
-  static int on_ed25519_verify(void* ctx, const uint8_t pk[32], const uint8_t* msg, size_t len, const uint8_t sig[64]);
-  static DeviceRuntime& self_of(void* ctx) {
-    return *static_cast<DeviceRuntime*>(static_cast<iotw_host_port_ctx*>(ctx)->user);
-  }
-  uint64_t now_us() const { return clock_.now_ms() * 1000; }
-  /// The CPU works for us µs more (after whatever it is still busy with).
-  void charge_cpu(double us);
-  /// A (re)boot: RAM lost (held frames too), the CPU busy with the boot for profile.boot_ms.
-  void begin_boot();
-  /// Writes the held frames that are due; arms the release timer for the next one.
-  void release_held();
   /// Writes to the link of trust node `node` (a frame goes to the node it was sent to, also when it left late): a
   /// serial link's bytes, or one datagram. False when the link refused it.
   bool write_link(size_t node, const uint8_t* bytes, size_t len);
-  void reset_to(uint32_t reason, const std::vector<std::string>& banner, const char* cause);
   /// Reads link i (0 .. links_.size() - 1); only the selected node's bytes reach the firmware.
   void read_some(size_t i);
   /// Joins (or leaves) the pool's one poll ticker (PollService in device_runtime.cpp): every 20 ms it calls tick()
-  /// and note_state() of every running device of the io_context, so a pool of 10,000 devices arms one timer per
-  /// period instead of 10,000.
+  /// of every running device of the io_context, so a pool of 10,000 devices arms one timer per period instead of
+  /// 10,000.
   void arm_poll();
   void disarm_poll();
-  void note_state();
 
   boost::asio::io_context& io_;
   DeviceSpec spec_;
-  const ChipProfile& profile_;
   EventLog& log_;
   std::string source_;
   SteadyClock steady_;        ///< the default pool clock
-  SkewedClock clock_;         ///< the device's own clock (firmware now_ms, watchdog)
-  Watchdog wdt_;
   /// The device's link to one trust node: its UART (a serial fd) or its UDP socket. No receive buffer of its own:
   /// a read waits for readability, then reads into the pool thread's one buffer, which the firmware consumes at once.
   struct Link {
@@ -199,30 +184,11 @@ class DeviceRuntime {
     std::string path;                 ///< the serial path, or "udp:A.B.C.D:PORT"
   };
   std::vector<std::unique_ptr<Link>> links_;  ///< one per trust node (spec links), or the one `link` / UDP socket
-  size_t node_ = 0;                           ///< the selected trust node (index into links_)
   boost::asio::steady_timer release_timer_;
   std::function<void()> poll_;  ///< what the pool's poll ticker calls every 20 ms; empty while not joined
-  struct HeldFrame {
-    uint64_t due_us;  ///< device-clock µs
-    size_t node;      ///< the trust node it was sent to
-    std::vector<uint8_t> bytes;
-  };
-  std::deque<HeldFrame> held_;
-  uint64_t cpu_free_us_ = 0;
-  // ports/host's crypto, wrapped to charge the chip's CPU time
-  void (*host_sha256_)(void*, const uint8_t*, size_t, uint8_t*) = nullptr;
-  void (*host_keypair_)(void*, const uint8_t*, uint8_t*, uint8_t*) = nullptr;
-  void (*host_sign_)(void*, const uint8_t*, const uint8_t*, size_t, uint8_t*) = nullptr;
-  int (*host_verify_)(void*, const uint8_t*, const uint8_t*, size_t, const uint8_t*) = nullptr;
   iotw_host_port_ctx port_ctx_{};
-  iotw_port port_{};
-  iotw_fw_config cfg_{};
-  CollusionMember collusion_;  ///< behaviour "collude_all_slots": the group's out-of-band channel
-  iotw_fw fw_{};
-  iotw_fw_state reported_state_ = IOTW_FW_OFF;
+  FirmwareChip chip_;  ///< the firmware core on the chip (after port_ctx_, which its port uses)
   bool running_ = false;
-  bool powered_ = false;
-  bool hung_ = false;
 };
 
 }  // namespace iotw::emu

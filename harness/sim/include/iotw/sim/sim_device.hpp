@@ -1,8 +1,7 @@
 // A device in simulation mode (docs/simulation.md "Devices"): the firmware core (firmware_stub, ports/sim) on an
-// emulated chip under virtual time, with the chip profile's CPU time (emulators/common/chip_profile.hpp: boot, SHA-256
-// and Ed25519 cost their cycles / MHz, and a frame sent while the CPU is busy leaves when it is done), its behaviour
-// (device_behaviour.hpp), its own clock (SkewedClock: clock_skew) and its watchdog (hang), as DeviceRuntime models them
-// in real time. Its events have the shapes and source ("emu:<name>") of iotw-emu's.
+// emulated chip under virtual time: emulators/common/firmware_chip.hpp's FirmwareChip (the chip profile's CPU time,
+// its behaviour, its own clock: clock_skew, its watchdog: hang), the model DeviceRuntime runs in real time, stepped on
+// the Scheduler. Its events have the shapes and source ("emu:<name>") of iotw-emu's.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -14,11 +13,10 @@
 
 #include "collusion_board.hpp"
 #include "common/chip_profile.hpp"
-#include "device_clock.hpp"
+#include "firmware_chip.hpp"
 #include "iotw/sim/event_stream.hpp"
 #include "iotw/support/scheduler.hpp"
 #include "iotw/sim/verify_memo.hpp"
-#include "watchdog.hpp"
 
 extern "C" {
 #include "iotw/firmware.h"
@@ -37,7 +35,7 @@ struct SimDeviceConfig {
   VerifyMemo* verify_memo = nullptr;
 };
 
-class SimDevice {
+class SimDevice : private emu::FirmwareChip::Owner {
  public:
   /// Sends go to `send` (the device's link). board: the colluding group's board (one per run). Throws
   /// std::invalid_argument for an unknown behaviour or one sim mode cannot model (a host-layer one), std::runtime_error
@@ -57,7 +55,7 @@ class SimDevice {
   /// Bytes from the link (dropped while hung).
   void on_rx(const std::uint8_t* bytes, std::size_t len);
   /// The chip's housekeeping (iotw-emu's poll): the watchdog, then the firmware timers.
-  void tick();
+  void tick() { chip_.tick(); }
 
   /// Device faults (docs/faults.md "Device faults"), as DeviceRuntime: software reset; hang (the watchdog resets the
   /// chip after profile.wdt_timeout_ms of the device's clock); clock step and rate. Throw std::runtime_error when the
@@ -67,76 +65,63 @@ class SimDevice {
   void skew_clock(std::int64_t offset_ms, double ppm);
   /// The supply failed (brown-out, power loss): the firmware stops, RAM and held frames are lost, received bytes are
   /// dropped; NVS survives. No effect when off.
-  void power_off();
+  void power_off() { chip_.power_off(); }
   /// The supply is back: the firmware boots with reset_reason (IOTW_RESET_*), emits "reset" {reset_reason,
   /// boot_count}. Throws std::runtime_error when NVS is not writable.
-  void power_on(std::uint32_t reset_reason);
-  bool powered() const { return powered_; }
+  void power_on(std::uint32_t reset_reason) { chip_.power_on(reset_reason); }
+  bool powered() const { return chip_.powered(); }
   /// iotw_fw_report_usage when powered (the seq used, 0 when not attached, < 0 on an error); 0 when off.
-  std::int64_t report_usage(std::uint64_t energy_mwh, std::uint32_t on_seconds, std::uint32_t period_s);
+  std::int64_t report_usage(std::uint64_t energy_mwh, std::uint32_t on_seconds, std::uint32_t period_s) {
+    return chip_.report_usage(energy_mwh, on_seconds, period_s);
+  }
   /// {device_ms, true_ms, drift_ms, ppm, uptime_ms} (DeviceRuntime::clock_json).
-  nlohmann::json clock_json() const;
+  nlohmann::json clock_json() const { return chip_.clock_json(); }
 
-  const std::string& name() const { return cfg_.name; }
-  const std::uint8_t* pubkey() const { return fw_.pk; }
-  iotw_fw_state state() const { return iotw_fw_get_state(&fw_); }
-  bool hung() const { return hung_; }
+  const std::string& name() const { return chip_.name(); }
+  const std::uint8_t* pubkey() const { return chip_.pubkey(); }
+  iotw_fw_state state() const { return chip_.state(); }
+  bool hung() const { return chip_.hung(); }
   /// Approximate bytes this device's state takes (the firmware, the port and the held frames).
-  std::size_t memory_bytes() const;
+  std::size_t memory_bytes() const { return sizeof *this + chip_.held_bytes(); }
 
  private:
-  static int on_send(void* user, const std::uint8_t* bytes, std::size_t len);
-  static void on_log(void* user, iotw_log_level level, const char* event, const char* detail);
-  static std::uint64_t on_now_ms(void* ctx);
-  static void on_sha256(void* ctx, const std::uint8_t* in, std::size_t len, std::uint8_t out[32]);
-  static void on_keypair(void* ctx, const std::uint8_t seed[32], std::uint8_t pk[32], std::uint8_t sk[64]);
-  static void on_sign(void* ctx, const std::uint8_t sk[64], const std::uint8_t* msg, std::size_t len, std::uint8_t sig[64]);
-  static int on_verify(void* ctx, const std::uint8_t pk[32], const std::uint8_t* msg, std::size_t len,
-                       const std::uint8_t sig[64]);
-  static SimDevice& self_of(void* ctx) { return *static_cast<SimDevice*>(static_cast<iotw_sim_port_ctx*>(ctx)->user); }
-  std::uint64_t now_us() const { return clock_.now_ns() / 1000; }
-  void charge_cpu(double us);
-  void begin_boot();
-  void reset_to(std::uint32_t reason, const std::vector<std::string>& banner, const char* cause);
-  /// Writes the held frames that are due and schedules the next release.
-  void release_held();
-  void note_state();
+  // emu::FirmwareChip::Owner
+  bool write(std::size_t, std::vector<std::uint8_t> bytes) override {
+    send_(std::move(bytes));
+    return true;
+  }
+  void wake_after(std::uint64_t us) override;
+  void emit(const char* kind, nlohmann::json fields) override { events_.emit(source_, kind, std::move(fields)); }
+  void log(const char* level, const char* event, const char* detail) override {
+    events_.emit_log(source_, level, event, detail);
+  }
+  void booted() override { schedule_poll(); }
+
+  /// ports/sim from the device's seed; with a VerifyMemo, its Ed25519 verification goes through the memo.
+  iotw_port sim_port(const SimDeviceConfig& cfg);
+  /// The chip's configuration; std::invalid_argument for a behaviour sim mode does not run.
+  static emu::FirmwareChipConfig chip_config(const SimDeviceConfig& cfg, emu::CollusionBoard& board);
+  static int memo_verify(void* ctx, const std::uint8_t pk[32], const std::uint8_t* msg, std::size_t len,
+                         const std::uint8_t sig[64]);
   /// Schedules the next tick: the first grid tick after now at or after the firmware's next poll time.
   void schedule_poll();
   /// Sets the watchdog as the last grid tick fed it (ticks with nothing due are skipped, and they feed it too).
   void feed_as_of_last_tick();
-  bool skewed() const { return clock_.ppm() != 0 || clock_.drift_ms() != 0; }
-  void emit(const char* kind, nlohmann::json fields) { events_.emit(source_, kind, std::move(fields)); }
+  bool skewed() const { return chip_.clock().ppm() != 0 || chip_.clock().drift_ms() != 0; }
 
   Scheduler& sched_;
   EventStream& events_;
-  SimDeviceConfig cfg_;
-  const emu::ChipProfile& profile_;
   Send send_;
   std::string source_;
-  emu::SkewedClock clock_;
-  emu::Watchdog wdt_;
-  emu::CollusionMember collusion_;
-  iotw_sim_port_ctx ctx_{};
-  iotw_port port_{};
-  iotw_fw_config fw_cfg_{};
-  iotw_fw fw_{};
-  void (*sha256_)(void*, const std::uint8_t*, std::size_t, std::uint8_t*) = nullptr;
-  void (*keypair_)(void*, const std::uint8_t*, std::uint8_t*, std::uint8_t*) = nullptr;
-  void (*sign_)(void*, const std::uint8_t*, const std::uint8_t*, std::size_t, std::uint8_t*) = nullptr;
+  VerifyMemo* verify_memo_;
   int (*verify_)(void*, const std::uint8_t*, const std::uint8_t*, std::size_t, const std::uint8_t*) = nullptr;
-  struct Held {
-    std::uint64_t due_us;
-    std::vector<std::uint8_t> bytes;
-  };
-  std::vector<Held> held_;  ///< in due order (a vector: most devices never hold one, and a deque allocates)
+  iotw_sim_port_ctx ctx_{};
+  emu::FirmwareChip chip_;  ///< after ctx_, which its port uses
   bool release_armed_ = false;
   std::uint64_t poll_origin_ns_ = 0;           ///< the poll grid's origin: start()
   std::uint64_t poll_at_ns_ = UINT64_MAX;      ///< the tick scheduled (UINT64_MAX: none)
   std::uint64_t poll_token_ = 0;               ///< a scheduled tick whose token is not this one is stale
-  std::uint64_t cpu_free_us_ = 0;
-  iotw_fw_state reported_ = IOTW_FW_OFF;
-  bool running_ = false, hung_ = false, powered_ = false;
+  bool running_ = false;
 };
 
 }  // namespace iotw::sim
