@@ -21,8 +21,7 @@ FirmwareChip::FirmwareChip(const ChipProfile& profile, const Clock& clock, Firmw
       clock_(clock),
       wdt_(clock_, profile.wdt_timeout_ms),
       inner_(port),
-      port_(port),
-      restart_on_panic_(cfg.restart_on_panic) {
+      port_(port) {
   cfg_.name = name_.c_str();
   cfg_.model = profile_.model.c_str();
   cfg_.fw_version = profile_.fw_version.c_str();
@@ -138,7 +137,7 @@ bool FirmwareChip::receive(const uint8_t* bytes, std::size_t len) {
   if (!powered_ || hung_) return false;
   iotw_fw_on_rx(&fw_, bytes, len);
   // The firmware panicked (behaviour reset_on_garbage): its panic handler restarts the chip, a software reset.
-  if (restart_on_panic_ && state() == IOTW_FW_OFF) reset_to(profile_.sw_reset, profile_.sw_reset_banner, "panic");
+  if (state() == IOTW_FW_OFF) reset_to(profile_.sw_reset, profile_.sw_reset_banner, "panic");
   note_state();
   return true;
 }

@@ -42,9 +42,6 @@ struct FirmwareChipConfig {
   uint32_t collusion_witnesses = 0;
   uint64_t collusion_window_ms = 50;
   CollusionBoard* collusion_board = nullptr;
-  /// A firmware panic (behaviour reset_on_garbage: state OFF after received bytes) restarts the chip with its
-  /// software-reset code ("reset" {cause: "panic"}); false leaves the firmware off.
-  bool restart_on_panic = true;
 };
 
 class FirmwareChip {
@@ -172,7 +169,6 @@ class FirmwareChip {
   uint64_t cpu_free_us_ = 0;
   std::size_t node_ = 0;
   iotw_fw_state reported_ = IOTW_FW_OFF;
-  bool restart_on_panic_;
   bool powered_ = false, hung_ = false;
 };
 

@@ -21,8 +21,7 @@ emu::FirmwareChipConfig SimDevice::chip_config(const SimDeviceConfig& cfg, emu::
     throw std::invalid_argument("behaviour '" + cfg.behaviour + "' is not a firmware behaviour; sim mode runs only "
                                 "the firmware's (docs/simulation.md)");
   return {.name = cfg.name, .behaviour = cfg.behaviour, .node_pubkey = cfg.node_pubkey,
-          .collusion_witnesses = cfg.collusion_witnesses, .collusion_window_ms = 50, .collusion_board = &board,
-          .restart_on_panic = false};  // as before the chip model was shared: a panicked firmware stays off in sim mode
+          .collusion_witnesses = cfg.collusion_witnesses, .collusion_window_ms = 50, .collusion_board = &board};
 }
 
 iotw_port SimDevice::sim_port(const SimDeviceConfig& cfg) {
