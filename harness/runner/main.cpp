@@ -109,6 +109,10 @@ int main(int argc, char** argv) {
                   "exit 2)")
       ->check(CLI::IsMember({"real", "sim"}));
 
+  std::filesystem::path check_file;
+  CLI::App* check = rig->add_subcommand("check", "Validate a rig file only: prints \"ok: <name>, N devices\"");
+  check->add_option("FILE", check_file, "Rig file (TOML)")->required();
+
   std::filesystem::path replay_dir;
   std::optional<std::filesystem::path> replay_out;
   CLI::App* replay = rig->add_subcommand(
@@ -119,9 +123,6 @@ int main(int argc, char** argv) {
   replay->add_option("RUN_DIR", replay_dir, "The folder of a `iotw rig run --mode sim` run")->required();
   replay->add_option("--out,-o", replay_out, "Where the replay runs (created; must be empty). Default RUN_DIR/replay");
 
-  std::filesystem::path check_file;
-  CLI::App* check = rig->add_subcommand("check", "Validate a rig file only: prints \"ok: <name>, N devices\"");
-  check->add_option("FILE", check_file, "Rig file (TOML)")->required();
 
   run->add_flag("--hold", run_opts.hold,
                 "After the target (or deadline), keep the rig running (trust node, devices, traffic) until a stop "
