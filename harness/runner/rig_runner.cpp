@@ -935,27 +935,11 @@ class RigRun final : public ScriptHost {
 
   /// Every transaction answered 202 must be in the ledger or still known to the node (a resubmission is a 409).
   void audit_transactions(const std::vector<std::string>& blocks) {
-    std::set<std::string> in_ledger;
-    for (const auto& b : blocks) {
-      const auto j = nlohmann::json::parse(b, nullptr, false);
-      if (!j.is_object() || !j.contains("transactions") || !j["transactions"].is_array()) continue;
-      for (const auto& t : j["transactions"])
-        if (t.is_object() && t.contains("payload_hex") && t["payload_hex"].is_string())
-          in_ledger.insert(t["payload_hex"].get<std::string>());
-    }
-    std::uint64_t found = 0, pending = 0, lost = 0;
-    for (std::uint64_t counter : acked_) {
-      const std::string payload = tx_payload(seed_, counter, spec_.traffic.payload_bytes);
-      if (in_ledger.count(to_hex(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()))) {
-        ++found;
-      } else if (submit(payload) == SubmitResult::Duplicate) {
-        ++pending;
-      } else {
-        ++lost;
-      }
-    }
-    emit("tx_audit", {{"acked", acked_.size()}, {"in_ledger", found}, {"pending", pending}, {"lost", lost}});
+    const TxAudit a = harness::audit_transactions(blocks, acked_, seed_, spec_.traffic.payload_bytes,
+                                                  [&](const std::string& p) { return submit(p) == SubmitResult::Duplicate; });
+    emit("tx_audit", {{"acked", a.acked}, {"in_ledger", a.in_ledger}, {"pending", a.pending}, {"lost", a.lost}});
   }
+
 
   int finish(std::string reason) {
     if (control_) {
@@ -1195,7 +1179,7 @@ class RigRun final : public ScriptHost {
       emit("process_started", {{"name", etcd_name(m)}, {"pid", etcd_->pid(m)}, {"code", nullptr}});
     emit("etcd_started", {{"members", etcd_->client_endpoints()}, {"dir", layout_.etcd_dir().string()}});
     relay_thread_ = std::thread([this] { relay_io_.run(); });
-    for (const Node& n : nodes_) {
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {  // one relay per (node, member), in node order
       relays_.emplace_back();
       for (const std::string& endpoint : etcd_->client_endpoints())
         relays_.back().push_back(std::make_unique<TcpRelay>(relay_io_, endpoint));

@@ -1,6 +1,10 @@
 #include "trust_node_client.hpp"
 
+#include "iotw/support/hex.hpp"
+
 #include <httplib.h>
+
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -130,6 +134,30 @@ std::string tx_payload(std::uint64_t seed, std::uint64_t counter, int bytes) {
   out.reserve(static_cast<std::size_t>(bytes));
   while (out.size() < static_cast<std::size_t>(bytes)) out.push_back(kAlphabet[splitmix64(state) % 62]);
   return out;
+}
+
+TxAudit audit_transactions(const std::vector<std::string>& ledger, const std::vector<std::uint64_t>& acked,
+                           std::uint64_t seed, int payload_bytes, const std::function<bool(const std::string&)>& known) {
+  std::set<std::string> in_ledger;
+  for (const auto& b : ledger) {
+    const auto j = nlohmann::json::parse(b, nullptr, false);
+    if (!j.is_object() || !j.contains("transactions") || !j["transactions"].is_array()) continue;
+    for (const auto& t : j["transactions"])
+      if (t.is_object() && t.contains("payload_hex") && t["payload_hex"].is_string())
+        in_ledger.insert(t["payload_hex"].get<std::string>());
+  }
+  TxAudit a;
+  a.acked = acked.size();
+  for (std::uint64_t counter : acked) {
+    const std::string payload = tx_payload(seed, counter, payload_bytes);
+    if (in_ledger.count(to_hex(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size())))
+      ++a.in_ledger;
+    else if (known(payload))
+      ++a.pending;
+    else
+      ++a.lost;
+  }
+  return a;
 }
 
 }  // namespace iotw::harness

@@ -1,6 +1,7 @@
 // HTTP client of a running trust node (docs/trust-node.md, "HTTP API") and the harness's transaction payloads.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -69,5 +70,16 @@ class TrustNodeClient {
 /// Transaction payload number `counter` of a run: `bytes` (1..4096) printable ASCII characters drawn from a
 /// SplitMix64 stream keyed by (seed, counter); the same inputs always give the same text.
 std::string tx_payload(std::uint64_t seed, std::uint64_t counter, int bytes);
+
+/// The tx_audit event's counts (docs/events.md): of the transactions acknowledged with 202, those in the exported ledger,
+/// those the node still knows (a resubmission is a duplicate: pending), and the rest (lost).
+struct TxAudit {
+  std::uint64_t acked = 0, in_ledger = 0, pending = 0, lost = 0;
+};
+/// Audits the acknowledged transactions `acked` (tx_payload counters under `seed`, `payload_bytes` each) against the
+/// ledger.jsonl lines `ledger` (their transactions' payload_hex); `known(payload)` resubmits one not in the ledger and
+/// says whether the node answered it is a duplicate. The real-time runner and sim mode both use it.
+TxAudit audit_transactions(const std::vector<std::string>& ledger, const std::vector<std::uint64_t>& acked,
+                           std::uint64_t seed, int payload_bytes, const std::function<bool(const std::string&)>& known);
 
 }  // namespace iotw::harness

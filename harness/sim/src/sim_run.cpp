@@ -376,28 +376,13 @@ class SimRig final : public ScriptHost {
 
   /// Every acknowledged transaction must be in the ledger or still pending (the runner's tx_audit).
   void audit(const std::vector<std::string>& lines) {
-    std::set<std::string> in_ledger;
-    for (const auto& b : lines) {
-      const auto j = nlohmann::json::parse(b, nullptr, false);
-      if (!j.is_object() || !j.contains("transactions") || !j["transactions"].is_array()) continue;
-      for (const auto& t : j["transactions"])
-        if (t.is_object() && t.contains("payload_hex") && t["payload_hex"].is_string())
-          in_ledger.insert(t["payload_hex"].get<std::string>());
-    }
-    std::uint64_t found = 0, pending = 0, lost = 0;
-    for (std::uint64_t counter : acked_) {
-      const std::string payload = tx_payload(seed_, counter, spec_.traffic.payload_bytes);
-      if (in_ledger.count(to_hex(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()))) {
-        ++found;
-      } else if (const auto r = node_.submit(tn::Bytes(payload.begin(), payload.end()));
-                 r && r->status == tn::SubmitResult::duplicate) {
-        ++pending;
-      } else {
-        ++lost;
-      }
-    }
-    emit("tx_audit", {{"acked", acked_.size()}, {"in_ledger", found}, {"pending", pending}, {"lost", lost}});
+    const TxAudit a = audit_transactions(lines, acked_, seed_, spec_.traffic.payload_bytes, [&](const std::string& p) {
+      const auto r = node_.submit(tn::Bytes(p.begin(), p.end()));
+      return r && r->status == tn::SubmitResult::duplicate;
+    });
+    emit("tx_audit", {{"acked", a.acked}, {"in_ledger", a.in_ledger}, {"pending", a.pending}, {"lost", a.lost}});
   }
+
 
   LedgerVerifyOptions verify_options() const {
     LedgerVerifyOptions o;
