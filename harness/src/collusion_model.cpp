@@ -76,15 +76,28 @@ CollusionScores score_collusion(const RigSpec& rig, const std::vector<json>& eve
   std::map<std::uint64_t, std::string> miner_of;                  // height -> last assigned miner name
   std::map<std::uint64_t, std::set<std::string>> blacklisted_for;  // round_id -> names blacklisted for it
   std::map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> drawn_from;  // round_id -> (pool, colluders)
-  // The pool the node draws witnesses from now: registered, not blacklisted, not the miner of `height`.
+  // The pool the node draws witnesses from now: registered, not blacklisted, not the miner of `height`. Kept as two
+  // counts updated at each event (registered rig devices not blacklisted, and the group's among them), so a round
+  // costs the same with a million devices as with ten.
+  std::uint64_t eligible = 0, eligible_bad = 0;
+  const auto counts = [&](const std::string& d, bool in) {
+    if (!devices.count(d)) return;
+    const std::uint64_t bad = group.count(d);
+    if (in) {
+      ++eligible;
+      eligible_bad += bad;
+    } else {
+      --eligible;
+      eligible_bad -= bad;
+    }
+  };
   const auto pool_now = [&](std::uint64_t height) {
-    std::uint64_t pool = 0, bad = 0;
+    std::uint64_t pool = eligible, bad = eligible_bad;
     const auto miner = miner_of.find(height);
-    for (const std::string& d : registered) {
-      if (!devices.count(d) || blacklisted.count(d)) continue;
-      if (miner != miner_of.end() && miner->second == d) continue;
-      ++pool;
-      bad += group.count(d);
+    if (miner != miner_of.end() && registered.count(miner->second) && devices.count(miner->second) &&
+        !blacklisted.count(miner->second)) {
+      --pool;
+      bad -= group.count(miner->second);
     }
     return std::make_pair(pool, bad);
   };
@@ -96,14 +109,14 @@ CollusionScores score_collusion(const RigSpec& rig, const std::vector<json>& eve
     const json& f = *fit;
     const std::string name = str_of(f, "name");
     if (kind == "device_registered") {
-      if (!name.empty()) registered.insert(name);
+      if (!name.empty() && registered.insert(name).second && !blacklisted.count(name)) counts(name, true);
     } else if (kind == "device_detached") {
-      registered.erase(name);
+      if (registered.erase(name) && !blacklisted.count(name)) counts(name, false);
     } else if (kind == "blacklisted") {
-      if (!name.empty()) blacklisted.insert(name);
+      if (!name.empty() && blacklisted.insert(name).second && registered.count(name)) counts(name, false);
       blacklisted_for[u64_of(f, "round_id")].insert(name);
     } else if (kind == "blacklist_lifted") {
-      blacklisted.erase(name);
+      if (blacklisted.erase(name) && registered.count(name)) counts(name, true);
     } else if (kind == "assignment_sent") {
       miner_of[u64_of(f, "height")] = str_of(f, "miner_name");
     } else if (kind == "witness_requested") {  // the first request of a round: its witnesses were drawn now
