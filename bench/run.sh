@@ -450,47 +450,44 @@ def bench_devices():
             f"node CPU {r['node_cpu_s'] / r['seconds']:.2f} cores; value: devices held ≥ 60 s with none detached",
             n(held), "goal 100,000", f"{held / 1e5:.2f}", "≥ 100,000", "PASS" if held >= 100000 else "SHORT", "devices")
 
-def bench_sim():
-    o = outputs("sim-speed")
-    metric = "simulation mode: simulated seconds per wall second, 1,000 devices (bench/rigs/sim_1000.toml, crypto included)"
-    if o is None:
-        failed("sim", metric)
-    else:
-        r = json.loads(o[0])
-        share = "not measured (no perf)" if r["libsodium_share"] is None else f"{r['libsodium_share']:.2f}"
-        row(f"{metric}: {r['virtual_s']:.0f} s in {r['wall_s']:.2f} s, {n(r['blocks'])} blocks, {n(r['actions'])} "
-            f"actions; share of CPU samples in libsodium (Ed25519, SHA-256, BLAKE2b, ChaCha20): {share}",
-            n(r["speed"]), "goal 1,000", f"{r['speed'] / 1000:.2f}", "≥ 1,000", "PASS" if r["speed"] >= 1000 else "SHORT",
-            "sim")
-    o = outputs("sim-size")
-    metric = "simulation mode: memory per device beyond its keys and NVS image"
-    if o is None:
-        failed("sim", metric)
-    else:
-        r = json.loads(o[0])
-        big, base = r["runs"][str(r["devices"])], r["runs"][str(r["baseline"])]
-        per = r["beyond_keys_and_nvs"]
-        row(f"{metric} ({n(r['devices'])} devices mining and witnessing for {r['seconds']} simulated s: RSS "
-            f"{big['rss_kib'] / 1024:,.0f} MiB against {base['rss_kib'] / 1024:,.0f} MiB at {n(r['baseline'])}; "
-            f"{n(r['bytes_per_device'])} B per device, {r['keys_and_nvs']} B of it keys and NVS; {big['blocks']} blocks; "
-            f"wall {big['wall_s']:.0f} s)", f"{per / 1024:.2f} KiB", "limit 4 KiB", f"{per / 4096:.2f}", "≤ 4 KiB",
-            "PASS" if per <= 4096 and r["devices"] >= 1_000_000 else "SHORT", "sim")
-    o = outputs("sim-mc")
-    metric = "simulation mode: collusion Monte Carlo, captured-round rate against the model"
-    if o is None:
-        failed("sim", metric)
-    else:
-        r = json.loads(o[0])
-        c = r["collusion"]
-        lo, hi = c["captured_rate_ci"]["low"], c["captured_rate_ci"]["high"]
-        model = c["model"]["per_round_mean"]
-        inside = c["model_per_round_in_captured_ci"]
-        row(f"{metric} ({n(r['devices'])} devices, {n(r['colluders'])} colluding, n = {r['witnesses']}: "
-            f"{n(c['captured_rounds'])} of {n(c['rounds'])} rounds captured, rate {c['captured_rate']:.4f} (95 % CI "
-            f"{lo:.4f}..{hi:.4f}); model per round {model:.4f}, binomial p^n {c['model']['binomial']:.4f}; "
-            f"{r['virtual_s']:.0f} simulated s in {r['wall_s']:.0f} s)", "inside" if inside else "outside",
-            "the model", "—", "model inside the CI, ≥ 1,000,000 devices",
-            "PASS" if inside and r["devices"] >= 1_000_000 else "SHORT", "sim")
+def sim_speed_row(metric, r):
+    share = "not measured (no perf)" if r["libsodium_share"] is None else f"{r['libsodium_share']:.2f}"
+    row(f"{metric}: {r['virtual_s']:.0f} s in {r['wall_s']:.2f} s, {n(r['blocks'])} blocks, {n(r['actions'])} "
+        f"actions; share of CPU samples in libsodium (Ed25519, SHA-256, BLAKE2b, ChaCha20): {share}",
+        n(r["speed"]), "goal 1,000", f"{r['speed'] / 1000:.2f}", "≥ 1,000", "PASS" if r["speed"] >= 1000 else "SHORT",
+        "sim")
+
+def sim_size_row(metric, r):
+    big, base = r["runs"][str(r["devices"])], r["runs"][str(r["baseline"])]
+    per = r["beyond_keys_and_nvs"]
+    row(f"{metric} ({n(r['devices'])} devices mining and witnessing for {r['seconds']} simulated s: RSS "
+        f"{big['rss_kib'] / 1024:,.0f} MiB against {base['rss_kib'] / 1024:,.0f} MiB at {n(r['baseline'])}; "
+        f"{n(r['bytes_per_device'])} B per device, {r['keys_and_nvs']} B of it keys and NVS; {big['blocks']} blocks; "
+        f"wall {big['wall_s']:.0f} s)", f"{per / 1024:.2f} KiB", "limit 4 KiB", f"{per / 4096:.2f}", "≤ 4 KiB",
+        "PASS" if per <= 4096 and r["devices"] >= 1_000_000 else "SHORT", "sim")
+
+def sim_mc_row(metric, r):
+    c = r["collusion"]
+    lo, hi = c["captured_rate_ci"]["low"], c["captured_rate_ci"]["high"]
+    inside = c["model_per_round_in_captured_ci"]
+    row(f"{metric} ({n(r['devices'])} devices, {n(r['colluders'])} colluding, n = {r['witnesses']}: "
+        f"{n(c['captured_rounds'])} of {n(c['rounds'])} rounds captured, rate {c['captured_rate']:.4f} (95 % CI "
+        f"{lo:.4f}..{hi:.4f}); model per round {c['model']['per_round_mean']:.4f}, binomial p^n "
+        f"{c['model']['binomial']:.4f}; {r['virtual_s']:.0f} simulated s in {r['wall_s']:.0f} s)",
+        "inside" if inside else "outside", "the model", "—", "model inside the CI, ≥ 1,000,000 devices",
+        "PASS" if inside and r["devices"] >= 1_000_000 else "SHORT", "sim")
+
+def bench_sim():  # bench/sim_bench.py: one JSON line per run, one row each
+    for name, metric, make in [
+        ("sim-speed", "simulation mode: simulated seconds per wall second, 1,000 devices (bench/rigs/sim_1000.toml, "
+                      "crypto included)", sim_speed_row),
+        ("sim-size", "simulation mode: memory per device beyond its keys and NVS image", sim_size_row),
+        ("sim-mc", "simulation mode: collusion Monte Carlo, captured-round rate against the model", sim_mc_row)]:
+        o = outputs(name)
+        if o is None:
+            failed("sim", metric)
+        else:
+            make(metric, json.loads(o[0]))
 
 unreadable = []
 for name in ["tps", "sig", "modbus", "proxy", "smoke", "firmware", "mesh", "poolmem", "devices", "sim"]:
