@@ -24,15 +24,28 @@ FaultCounts FaultPolicy::counts() const {
 
 std::uint64_t FaultPolicy::frames_delivered(Direction dir) const { return frames_[static_cast<int>(dir)].load(); }
 
+void FaultPolicy::count_passed(int d, std::span<const std::uint8_t> chunk) {
+  std::uint64_t frames = 0;
+  for (std::uint8_t b : chunk) frames += b == 0 ? 1 : 0;
+  frames_[d] += frames;
+  frame_start_[d] = chunk.empty() ? frame_start_[d] : chunk.back() == 0;
+  dropping_frame_[d] = false;
+}
+
+bool FaultPolicy::pass(Direction dir, std::span<const std::uint8_t> chunk) {
+  std::lock_guard lock(mutex_);
+  if (faults_.any()) return false;
+  count_passed(static_cast<int>(dir), chunk);
+  return true;
+}
+
 std::vector<Delivery> FaultPolicy::on_chunk(Direction dir, std::vector<std::uint8_t> chunk) {
   const int d = static_cast<int>(dir);
   std::lock_guard lock(mutex_);
   const SerialFaults& f = faults_;
   std::vector<Delivery> out;
   if (!f.any()) {  // pass-through: the common case, no copy
-    for (std::uint8_t b : chunk) frames_[d] += b == 0 ? 1 : 0;
-    frame_start_[d] = chunk.empty() ? frame_start_[d] : chunk.back() == 0;
-    dropping_frame_[d] = false;
+    count_passed(d, chunk);
     out.push_back({std::move(chunk), std::chrono::milliseconds(0)});
     return out;
   }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <span>
 
 #include "link_fabric.hpp"
 
@@ -49,6 +50,10 @@ class FaultPolicy final : public LinkPolicy {
   std::uint64_t frames_delivered(Direction dir) const;
 
   std::vector<Delivery> on_chunk(Direction dir, std::vector<std::uint8_t> chunk) override;
+  /// The pass-through case of on_chunk without its allocations: when no fault is active, counts `chunk` as passed on
+  /// unchanged in `dir` and returns true (the caller delivers it as is, with no delay); when a fault is active,
+  /// changes nothing and returns false (the caller calls on_chunk). The same state afterwards as on_chunk.
+  bool pass(Direction dir, std::span<const std::uint8_t> chunk);
 
  private:
   bool roll(double p) { return p > 0 && std::uniform_real_distribution<double>(0, 1)(rng()) < p; }
@@ -60,6 +65,7 @@ class FaultPolicy final : public LinkPolicy {
     return *rng_;
   }
 
+  void count_passed(int dir, std::span<const std::uint8_t> chunk);
   mutable std::mutex mutex_;
   SerialFaults faults_;
   FaultCounts counts_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <stdexcept>
 
 namespace iotw::harness {
@@ -62,20 +63,30 @@ std::uint32_t PcapngWriter::add_interface(const std::string& name, std::uint16_t
 }
 
 void PcapngWriter::write_packet(std::uint32_t interface, std::uint64_t unix_us, Direction dir,
-                                const std::vector<std::uint8_t>& data) {
-  std::vector<std::uint8_t> b;
+                                std::span<const std::uint8_t> data, int prefix) {
+  // One Enhanced Packet Block: type, length, interface, timestamp (high, low), captured and original length, the
+  // packet padded to 4 bytes, the epb_flags option, end of options, length again.
+  const auto len = static_cast<std::uint32_t>(data.size() + (prefix >= 0 ? 1 : 0));
+  const std::uint32_t padded = (len + 3) & ~3u;
+  const std::uint32_t total = 12 + 20 + padded + 8 + 4;
+  std::vector<std::uint8_t>& b = packet_;
+  b.clear();
+  put32(b, 0x00000006);
+  put32(b, total);
   put32(b, interface);
   put32(b, static_cast<std::uint32_t>(unix_us >> 32));
   put32(b, static_cast<std::uint32_t>(unix_us));
-  put32(b, static_cast<std::uint32_t>(data.size()));
-  put32(b, static_cast<std::uint32_t>(data.size()));
+  put32(b, len);
+  put32(b, len);
+  if (prefix >= 0) b.push_back(static_cast<std::uint8_t>(prefix));
   b.insert(b.end(), data.begin(), data.end());
   pad4(b);
-  std::vector<std::uint8_t> flags;
-  put32(flags, dir == Direction::NodeToDevice ? 2u : 1u);  // epb_flags bits 0-1: 1 inbound, 2 outbound
-  option(b, 2, flags);
-  put32(b, 0);
-  block(0x00000006, b);
+  put16(b, 2);  // epb_flags
+  put16(b, 4);
+  put32(b, dir == Direction::NodeToDevice ? 2u : 1u);  // bits 0-1: 1 inbound, 2 outbound
+  put32(b, 0);  // opt_endofopt
+  put32(b, total);
+  out_.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
 }
 
 bool PcapngWriter::flush() { return static_cast<bool>(out_.flush()); }
@@ -84,27 +95,41 @@ LinkCapture::LinkCapture(const std::filesystem::path& file, const std::vector<st
                          const Clock* clock)
     : writer_(file), clock_(clock ? *clock : system_clock_) {
   for (const auto& n : link_names) serial_interfaces_.push_back(writer_.add_interface(n));
+  partial_.resize(serial_interfaces_.size() * 2);
 }
 
 void LinkCapture::add_serial_link(const std::string& name) {
   std::lock_guard lock(mutex_);
   serial_interfaces_.push_back(writer_.add_interface(name));
+  partial_.resize(serial_interfaces_.size() * 2);
 }
 
-void LinkCapture::emit(std::size_t link, Direction dir, std::vector<std::uint8_t>& frame) {
-  frame.insert(frame.begin(), dir == Direction::NodeToDevice ? 0 : 1);
-  writer_.write_packet(serial_interfaces_[link], clock_.now_ns() / 1000, dir, frame);
+void LinkCapture::emit(std::size_t link, Direction dir, std::span<const std::uint8_t> frame) {
+  writer_.write_packet(serial_interfaces_[link], clock_.now_ns() / 1000, dir, frame,
+                       dir == Direction::NodeToDevice ? 0 : 1);
   ++frames_;
-  frame.clear();
 }
 
 void LinkCapture::on_bytes(std::size_t link, Direction dir, const std::vector<std::uint8_t>& bytes) {
   std::lock_guard lock(mutex_);
   if (link >= serial_interfaces_.size()) return;
-  auto& cur = partial_[{link, static_cast<int>(dir)}];
-  for (std::uint8_t b : bytes) {
-    cur.push_back(b);
-    if (b == 0) emit(link, dir, cur);
+  std::vector<std::uint8_t>& cur = partial_[link * 2 + static_cast<std::size_t>(dir)];
+  const std::uint8_t* p = bytes.data();
+  const std::uint8_t* const end = p + bytes.size();
+  while (p != end) {
+    const auto* zero = static_cast<const std::uint8_t*>(std::memchr(p, 0, static_cast<std::size_t>(end - p)));
+    if (!zero) {
+      cur.insert(cur.end(), p, end);
+      return;
+    }
+    if (cur.empty()) {  // a whole frame in this chunk: written from it, not copied
+      emit(link, dir, {p, static_cast<std::size_t>(zero + 1 - p)});
+    } else {
+      cur.insert(cur.end(), p, zero + 1);
+      emit(link, dir, cur);
+      cur.clear();
+    }
+    p = zero + 1;
   }
 }
 
@@ -174,8 +199,11 @@ std::uint64_t LinkCapture::frames() const {
 
 bool LinkCapture::close() {
   std::lock_guard lock(mutex_);
-  for (auto& [key, cur] : partial_)
-    if (!cur.empty()) emit(key.first, static_cast<Direction>(key.second), cur);
+  for (std::size_t i = 0; i < partial_.size(); ++i)
+    if (!partial_[i].empty()) {
+      emit(i / 2, static_cast<Direction>(i % 2), partial_[i]);
+      partial_[i].clear();
+    }
   return writer_.flush();
 }
 

@@ -17,6 +17,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,14 +38,16 @@ class PcapngWriter {
   /// Adds an Interface Description Block (if_name = `name`); returns its interface id.
   std::uint32_t add_interface(const std::string& name, std::uint16_t linktype = kLinktypeUser0);
   /// Writes an Enhanced Packet Block; `unix_us` = capture time in µs since the Unix epoch.
-  void write_packet(std::uint32_t interface, std::uint64_t unix_us, Direction dir,
-                    const std::vector<std::uint8_t>& data);
+  /// `prefix` (when not negative) is one byte written before `data` in the packet (USER0's direction byte).
+  void write_packet(std::uint32_t interface, std::uint64_t unix_us, Direction dir, std::span<const std::uint8_t> data,
+                    int prefix = -1);
   /// Flushes; returns false when a write failed.
   bool flush();
 
  private:
   void block(std::uint32_t type, const std::vector<std::uint8_t>& body);
   std::ofstream out_;
+  std::vector<std::uint8_t> packet_;  ///< the block being written (reused: no allocation per packet)
   std::uint32_t interfaces_ = 0;
 };
 
@@ -82,10 +85,11 @@ class LinkCapture {
   bool close();
 
  private:
-  void emit(std::size_t link, Direction dir, std::vector<std::uint8_t>& frame);
+  void emit(std::size_t link, Direction dir, std::span<const std::uint8_t> frame);
   mutable std::mutex mutex_;
   PcapngWriter writer_;
-  std::map<std::pair<std::size_t, int>, std::vector<std::uint8_t>> partial_;
+  /// The unfinished frame of serial link l in direction d at [l * 2 + d] (an empty vector allocates nothing).
+  std::vector<std::vector<std::uint8_t>> partial_;
   std::uint64_t frames_ = 0;
   std::vector<std::uint32_t> serial_interfaces_;  // serial (LinkFabric) link index -> interface id
   std::vector<std::uint32_t> udp_interfaces_;  // UDP link index -> interface id

@@ -5,8 +5,39 @@
 namespace iotw::sim {
 
 namespace {
-std::string quoted(std::string_view s) {
-  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+/// Appends `s` as a JSON string, in the bytes nlohmann's dump(-1, ' ', false, replace) gives: printable ASCII as is,
+/// '"' and '\\' escaped, control characters as \b \t \n \f \r or \u00xx. A string with a byte >= 0x80 goes
+/// through nlohmann (its UTF-8 checks and U+FFFD replacement).
+void append_quoted(std::string& out, std::string_view s) {
+  for (const char c : s)
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      out += nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      return;
+    }
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && c != '"' && c != '\\') {
+      out += c;
+      continue;
+    }
+    out += '\\';
+    switch (c) {
+      case '"': out += '"'; break;
+      case '\\': out += '\\'; break;
+      case '\b': out += 'b'; break;
+      case '\t': out += 't'; break;
+      case '\n': out += 'n'; break;
+      case '\f': out += 'f'; break;
+      case '\r': out += 'r'; break;
+      default:
+        out += "u00";
+        out += kHex[u >> 4];
+        out += kHex[u & 15];
+    }
+  }
+  out += '"';
 }
 }  // namespace
 
@@ -24,22 +55,34 @@ void EventStream::write(const std::string& line) {
 }
 
 void EventStream::emit(std::string_view source, std::string_view kind, nlohmann::json fields) {
-  nlohmann::json ev{{"time_ms", clock_.now_ms()}, {"source", source}, {"kind", kind}, {"fields", std::move(fields)}};
-  write(ev.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-  if (!keep_ || keep_(source, kind)) events_.push_back(std::move(ev));
+  // The bytes of dumping {"time_ms","source","kind","fields"} (keys sorted), without building the wrapper object
+  // unless the event is kept for the judgement.
+  std::string line = "{\"fields\":";
+  line += fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  line += ",\"kind\":";
+  append_quoted(line, kind);
+  line += ",\"source\":";
+  append_quoted(line, source);
+  line += ",\"time_ms\":";
+  const std::uint64_t now_ms = clock_.now_ms();
+  line += std::to_string(now_ms);
+  line += '}';
+  write(line);
+  if (!keep_ || keep_(source, kind))
+    events_.push_back(nlohmann::json{{"time_ms", now_ms}, {"source", source}, {"kind", kind}, {"fields", std::move(fields)}});
 }
 
 void EventStream::emit_log(std::string_view source, std::string_view level, std::string_view event,
                            std::string_view detail) {
   // nlohmann's dump of the same object: keys sorted (fields{detail, event, level}, kind, source, time_ms), compact.
   std::string line = "{\"fields\":{\"detail\":";
-  line += quoted(detail);
+  append_quoted(line, detail);
   line += ",\"event\":";
-  line += quoted(event);
+  append_quoted(line, event);
   line += ",\"level\":";
-  line += quoted(level);
+  append_quoted(line, level);
   line += "},\"kind\":\"log\",\"source\":";
-  line += quoted(source);
+  append_quoted(line, source);
   line += ",\"time_ms\":";
   line += std::to_string(clock_.now_ms());
   line += '}';

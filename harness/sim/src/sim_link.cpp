@@ -3,7 +3,6 @@
 #include "rig_link.hpp"
 
 #include <algorithm>
-#include <memory>
 
 namespace iotw::sim {
 
@@ -21,17 +20,32 @@ void SimLink::send(Direction dir, std::vector<std::uint8_t> bytes) {
   const std::uint64_t line_ns =
       baud_ > 0 ? bytes.size() * 10ULL * 1'000'000'000ULL / static_cast<std::uint64_t>(baud_) : 0;
   s.line_free_ns = std::max(s.line_free_ns, now) + line_ns;
+  if (policy_.pass(dir, bytes)) {  // no fault active: the chunk as it is, no delay
+    s.last_arrival_ns = std::max(s.last_arrival_ns, s.line_free_ns);
+    return enqueue(dir, std::move(bytes), s.last_arrival_ns);
+  }
   for (harness::Delivery& d : policy_.on_chunk(dir, std::move(bytes))) {
     const std::uint64_t delay = static_cast<std::uint64_t>(d.delay.count()) * 1'000'000ULL;
     s.last_arrival_ns = std::max(s.last_arrival_ns, s.line_free_ns + delay);
-    auto shared = std::make_shared<std::vector<std::uint8_t>>(std::move(d.bytes));
-    sched_.at(s.last_arrival_ns, [this, dir, shared] {
-      Side& side = side_[static_cast<int>(dir)];
-      side.counts.delivered_bytes += shared->size();
-      if (capture_) capture_->on_bytes(capture_link_, dir, *shared);
-      if (const Receiver& r = receiver_[static_cast<int>(dir)]) r(shared->data(), shared->size());
-    });
+    enqueue(dir, std::move(d.bytes), s.last_arrival_ns);
   }
+}
+
+void SimLink::enqueue(Direction dir, std::vector<std::uint8_t> bytes, std::uint64_t at_ns) {
+  side_[static_cast<int>(dir)].in_flight.push_back(std::move(bytes));
+  sched_.at(at_ns, [this, dir] { deliver(dir); });
+}
+
+void SimLink::deliver(Direction dir) {
+  Side& side = side_[static_cast<int>(dir)];
+  const std::vector<std::uint8_t> bytes = std::move(side.in_flight[side.head]);
+  if (++side.head == side.in_flight.size()) {  // none left on the way: start the queue again
+    side.in_flight.clear();
+    side.head = 0;
+  }
+  side.counts.delivered_bytes += bytes.size();
+  if (capture_) capture_->on_bytes(capture_link_, dir, bytes);
+  if (const Receiver& r = receiver_[static_cast<int>(dir)]) r(bytes.data(), bytes.size());
 }
 
 nlohmann::ordered_json SimLink::stats_json() const {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <unordered_set>
 
 #include <sodium.h>
 
@@ -445,6 +446,7 @@ void TrustNodeCore::release(Device &d) {
 void TrustNodeCore::update_pool(Device &d) {
   const bool want = d.link && d.confirmed && !blacklist_.count(d.rec.pubkey);
   if (want == (d.pool_slot != Device::no_slot)) return;
+  sorted_pool_valid_ = false;
   if (want) {
     d.pool_slot = pool_.size();
     pool_.push_back(d.rec.pubkey);
@@ -488,18 +490,25 @@ void TrustNodeCore::expire_silent(uint64_t now) {
 std::vector<Key> TrustNodeCore::eligible(const std::set<Key> &exclude, bool sample) const {
   std::vector<Key> out;
   if (!sample || pool_.size() <= selection_sample) {
-    out.reserve(pool_.size());
-    for (const Key &k : pool_)
-      if (!exclude.count(k)) out.push_back(k);
-  } else {  // distinct positions drawn uniformly (every subset of a size equally likely); the try bound is
-            // generous: each draw hits a new, non-excluded device with probability > 1/2 here
-    std::set<size_t> taken;
-    out.reserve(selection_sample);
-    for (size_t tries = 0; out.size() < selection_sample && tries < 8 * selection_sample; ++tries) {
-      const size_t i = static_cast<size_t>(rng_.next_u64() % pool_.size());  // bias < pool / 2^64
-      if (!taken.insert(i).second || exclude.count(pool_[i])) continue;
-      out.push_back(pool_[i]);
+    if (!sorted_pool_valid_) {
+      sorted_pool_ = pool_;
+      std::sort(sorted_pool_.begin(), sorted_pool_.end());
+      sorted_pool_valid_ = true;
     }
+    out.reserve(sorted_pool_.size());
+    for (const Key &k : sorted_pool_)  // key order: picks depend only on the set and the random draws
+      if (!exclude.count(k)) out.push_back(k);
+    return out;
+  }
+  // Distinct positions drawn uniformly (every subset of a size equally likely); the try bound is generous: each draw
+  // hits a new, non-excluded device with probability > 1/2 here.
+  std::unordered_set<size_t> taken;
+  taken.reserve(2 * selection_sample);
+  out.reserve(selection_sample);
+  for (size_t tries = 0; out.size() < selection_sample && tries < 8 * selection_sample; ++tries) {
+    const size_t i = static_cast<size_t>(rng_.next_u64() % pool_.size());  // bias < pool / 2^64
+    if (!taken.insert(i).second || exclude.count(pool_[i])) continue;
+    out.push_back(pool_[i]);
   }
   std::sort(out.begin(), out.end());  // key order: picks depend only on the set and the random draws
   return out;
@@ -507,6 +516,7 @@ std::vector<Key> TrustNodeCore::eligible(const std::set<Key> &exclude, bool samp
 
 std::vector<Key> TrustNodeCore::rested(std::vector<Key> pool, size_t need) const {
   std::vector<Key> awake;
+  awake.reserve(pool.size());
   for (const Key &k : pool)
     if (devices_.at(k).rest_until_round <= next_round_id_) awake.push_back(k);
   return awake.size() >= need ? awake : pool;
@@ -538,14 +548,22 @@ Key TrustNodeCore::pick_weighted(const std::vector<Key> &from) {
 
 Key TrustNodeCore::pick_diverse(const std::vector<Key> &pool, const std::vector<Key> &chosen) {
   if (!cfg_.diversity) return cfg_.selection == Selection::reputation ? pick_weighted(pool) : pick(pool);
+  std::vector<const DeviceTags *> tags, chosen_tags;
+  tags.reserve(pool.size());
+  for (const Key &k : pool) tags.push_back(&devices_.at(k).tags);
+  for (const Key &k : chosen) chosen_tags.push_back(&devices_.at(k).tags);
+  return pool[pick_diverse_at(pool, tags, chosen_tags)];
+}
+
+size_t TrustNodeCore::pick_diverse_at(const std::vector<Key> &pool, const std::vector<const DeviceTags *> &tags,
+                                      const std::vector<const DeviceTags *> &chosen) {
   // Score = tags (manufacturer, model, location) whose known value no chosen witness shares; take the best.
-  auto score = [&](const Key &k) {
-    const DeviceTags &t = devices_.at(k).tags;
+  auto score = [&](const DeviceTags &t) {
     int n = 0;
     auto fresh = [&](const std::string DeviceTags::*f) {
       if ((t.*f).empty()) return false;
-      for (const Key &c : chosen)
-        if (devices_.at(c).tags.*f == t.*f) return false;
+      for (const DeviceTags *c : chosen)
+        if (c->*f == t.*f) return false;
       return true;
     };
     n += fresh(&DeviceTags::manufacturer);
@@ -554,22 +572,40 @@ Key TrustNodeCore::pick_diverse(const std::vector<Key> &pool, const std::vector<
     return n;
   };
   int best = -1;
-  std::vector<Key> top;
-  for (const Key &k : pool) {
-    const int sc = score(k);
+  std::vector<size_t> top;
+  for (size_t i = 0; i < pool.size(); ++i) {
+    const int sc = score(*tags[i]);
     if (sc > best) best = sc, top.clear();
-    if (sc == best) top.push_back(k);
+    if (sc == best) top.push_back(i);
   }
   // selection = "reputation": witnesses too are drawn by reputation weight, so a silent witness loses work.
-  return cfg_.selection == Selection::reputation ? pick_weighted(top) : pick(top);
+  if (cfg_.selection != Selection::reputation) return top[pick_index(top.size())];
+  std::vector<Key> keys;
+  keys.reserve(top.size());
+  for (size_t i : top) keys.push_back(pool[i]);
+  const Key k = pick_weighted(keys);
+  return top[static_cast<size_t>(std::find(keys.begin(), keys.end(), k) - keys.begin())];
 }
 
 std::vector<Key> TrustNodeCore::pick_witnesses(std::vector<Key> pool, size_t n) {
   std::vector<Key> chosen;
+  if (!cfg_.diversity) {
+    while (chosen.size() < n) {
+      const Key k = pick_diverse(pool, chosen);
+      pool.erase(std::find(pool.begin(), pool.end(), k));
+      chosen.push_back(k);
+    }
+    return chosen;
+  }
+  std::vector<const DeviceTags *> tags, chosen_tags;  // looked up once for the n picks
+  tags.reserve(pool.size());
+  for (const Key &k : pool) tags.push_back(&devices_.at(k).tags);
   while (chosen.size() < n) {
-    const Key k = pick_diverse(pool, chosen);
-    pool.erase(std::find(pool.begin(), pool.end(), k));
-    chosen.push_back(k);
+    const size_t i = pick_diverse_at(pool, tags, chosen_tags);
+    chosen.push_back(pool[i]);
+    chosen_tags.push_back(tags[i]);
+    pool.erase(pool.begin() + static_cast<std::ptrdiff_t>(i));
+    tags.erase(tags.begin() + static_cast<std::ptrdiff_t>(i));
   }
   return chosen;
 }
@@ -586,13 +622,15 @@ nlohmann::json TrustNodeCore::diversity_json(const std::vector<Key> &witnesses) 
   return {{"manufacturers", m.size()}, {"models", mo.size()}, {"locations", l.size()}, {"score", score}};
 }
 
-Key TrustNodeCore::pick(const std::vector<Key> &from) {
-  const uint64_t n = from.size();
+Key TrustNodeCore::pick(const std::vector<Key> &from) { return from[pick_index(from.size())]; }
+
+size_t TrustNodeCore::pick_index(size_t size) {
+  const uint64_t n = size;
   const uint64_t limit = UINT64_MAX - UINT64_MAX % n;  // reject the biased tail
   uint64_t r;
   do r = rng_.next_u64();
   while (r >= limit);
-  return from[r % n];
+  return static_cast<size_t>(r % n);
 }
 
 void TrustNodeCore::stalled(const char *reason, size_t needed, size_t eligible_now) {

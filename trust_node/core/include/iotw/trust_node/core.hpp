@@ -361,6 +361,10 @@ class TrustNodeCore {
   DeviceTags tags_for(const DeviceRecord &r) const;
   std::vector<Key> pick_witnesses(std::vector<Key> pool, size_t n);
   Key pick_diverse(const std::vector<Key> &pool, const std::vector<Key> &chosen);
+  /** pick_diverse over `pool` with each member's tags already looked up (`tags[i]` is pool[i]'s); returns the index
+   *  of the pick in pool. */
+  size_t pick_diverse_at(const std::vector<Key> &pool, const std::vector<const DeviceTags *> &tags,
+                         const std::vector<const DeviceTags *> &chosen);
   nlohmann::json diversity_json(const std::vector<Key> &witnesses) const;
   void add_bad(const Key &k);
   void blacklist(const Key &k, uint64_t round_id, const char *reason, const nlohmann::json &evidence);
@@ -382,6 +386,8 @@ class TrustNodeCore {
    *  of selection_sample (sample = false: all of them, for Selection::vrf). */
   std::vector<Key> eligible(const std::set<Key> &exclude, bool sample = true) const;
   Key pick(const std::vector<Key> &from);
+  /** A uniform index below `size` (> 0) from one or more draws of rng_ (the biased tail rejected). */
+  size_t pick_index(size_t size);
   /** `pool` without the devices resting after silence, unless that leaves fewer than `need`: then `pool`. */
   std::vector<Key> rested(std::vector<Key> pool, size_t need) const;
   Key pick_miner(const std::vector<Key> &from);
@@ -438,6 +444,10 @@ class TrustNodeCore {
   std::unordered_multimap<std::string, Key> attached_names_;
   /** Eligible devices in no particular order (Device::pool_slot is each one's index): O(1) add, remove, sample. */
   std::vector<Key> pool_;
+  /** pool_ in key order, made by eligible() when it needs all of it and pool_ changed since (cleared by
+   *  update_pool): a round sorts nothing while the pool stays the same. */
+  mutable std::vector<Key> sorted_pool_;
+  mutable bool sorted_pool_valid_ = false;
   struct SilenceTimer {
     uint64_t at_ms;
     Key key;
