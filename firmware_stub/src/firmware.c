@@ -717,14 +717,10 @@ void iotw_fw_on_rx(iotw_fw *fw, const uint8_t *data, size_t len) {
     const size_t run = fw->rx_run; /* wire bytes of the frame this delimiter ends */
     fw->rx_run = data[i] ? fw->rx_run + 1u : 0u;
     iotw_frame_status st = iotw_frame_decoder_push(&fw->decoder, data[i], &payload, &plen);
-    if (st == IOTW_FRAME_BAD_CRC && fw->cfg.faults.ignore_crc && run <= sizeof fw->decoder.wire) {
-      /* The CRC is never compared: COBS-decode again (the wire bytes are still in the decoder) and use the
-       * payload in front of the 4 CRC bytes. */
-      long dec = iotw_cobs_decode(fw->decoder.wire, run, fw->decoder.payload, sizeof fw->decoder.payload);
-      if (dec > 4) {
-        on_payload(fw, fw->decoder.payload, (size_t)dec - 4u);
-        continue;
-      }
+    if (st == IOTW_FRAME_BAD_CRC && fw->cfg.faults.ignore_crc && plen > 4) {
+      /* The CRC is never compared: the payload is the decoded bytes in front of the 4 CRC bytes. */
+      on_payload(fw, payload, plen - 4u);
+      continue;
     }
     if (st == IOTW_FRAME_OK) {
       on_payload(fw, payload, plen);

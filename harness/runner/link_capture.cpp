@@ -95,13 +95,11 @@ LinkCapture::LinkCapture(const std::filesystem::path& file, const std::vector<st
                          const Clock* clock)
     : writer_(file), clock_(clock ? *clock : system_clock_) {
   for (const auto& n : link_names) serial_interfaces_.push_back(writer_.add_interface(n));
-  partial_.resize(serial_interfaces_.size() * 2);
 }
 
 void LinkCapture::add_serial_link(const std::string& name) {
   std::lock_guard lock(mutex_);
   serial_interfaces_.push_back(writer_.add_interface(name));
-  partial_.resize(serial_interfaces_.size() * 2);
 }
 
 void LinkCapture::emit(std::size_t link, Direction dir, std::span<const std::uint8_t> frame) {
@@ -113,21 +111,24 @@ void LinkCapture::emit(std::size_t link, Direction dir, std::span<const std::uin
 void LinkCapture::on_bytes(std::size_t link, Direction dir, const std::vector<std::uint8_t>& bytes) {
   std::lock_guard lock(mutex_);
   if (link >= serial_interfaces_.size()) return;
-  std::vector<std::uint8_t>& cur = partial_[link * 2 + static_cast<std::size_t>(dir)];
+  const std::pair<std::size_t, int> key{link, static_cast<int>(dir)};
+  auto cur = partial_.find(key);
   const std::uint8_t* p = bytes.data();
   const std::uint8_t* const end = p + bytes.size();
   while (p != end) {
     const auto* zero = static_cast<const std::uint8_t*>(std::memchr(p, 0, static_cast<std::size_t>(end - p)));
     if (!zero) {
-      cur.insert(cur.end(), p, end);
+      if (cur == partial_.end()) cur = partial_.emplace(key, std::vector<std::uint8_t>()).first;
+      cur->second.insert(cur->second.end(), p, end);
       return;
     }
-    if (cur.empty()) {  // a whole frame in this chunk: written from it, not copied
+    if (cur == partial_.end()) {  // a whole frame in this chunk: written from it, not copied
       emit(link, dir, {p, static_cast<std::size_t>(zero + 1 - p)});
     } else {
-      cur.insert(cur.end(), p, zero + 1);
-      emit(link, dir, cur);
-      cur.clear();
+      cur->second.insert(cur->second.end(), p, zero + 1);
+      emit(link, dir, cur->second);
+      partial_.erase(cur);
+      cur = partial_.end();
     }
     p = zero + 1;
   }
@@ -199,11 +200,8 @@ std::uint64_t LinkCapture::frames() const {
 
 bool LinkCapture::close() {
   std::lock_guard lock(mutex_);
-  for (std::size_t i = 0; i < partial_.size(); ++i)
-    if (!partial_[i].empty()) {
-      emit(i / 2, static_cast<Direction>(i % 2), partial_[i]);
-      partial_[i].clear();
-    }
+  for (const auto& [key, cur] : partial_) emit(key.first, static_cast<Direction>(key.second), cur);
+  partial_.clear();
   return writer_.flush();
 }
 

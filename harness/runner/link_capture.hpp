@@ -88,8 +88,9 @@ class LinkCapture {
   void emit(std::size_t link, Direction dir, std::span<const std::uint8_t> frame);
   mutable std::mutex mutex_;
   PcapngWriter writer_;
-  /// The unfinished frame of serial link l in direction d at [l * 2 + d] (an empty vector allocates nothing).
-  std::vector<std::vector<std::uint8_t>> partial_;
+  /// The unfinished frames: (serial link, direction) -> its bytes so far; only links in the middle of a frame have
+  /// an entry (a simulated million links mostly carry whole frames per chunk).
+  std::map<std::pair<std::size_t, int>, std::vector<std::uint8_t>> partial_;
   std::uint64_t frames_ = 0;
   std::vector<std::uint32_t> serial_interfaces_;  // serial (LinkFabric) link index -> interface id
   std::vector<std::uint32_t> udp_interfaces_;  // UDP link index -> interface id

@@ -54,18 +54,20 @@ iotw_frame_status iotw_frame_decoder_push(iotw_frame_decoder *d, uint8_t byte, c
     d->empty++;
     return IOTW_FRAME_EMPTY;
   }
-  long dec = iotw_cobs_decode(d->wire, n, d->payload, sizeof d->payload);
+  /* In place: the decoder writes byte o only after reading byte o + 1 or later, so it never overwrites unread input. */
+  long dec = iotw_cobs_decode(d->wire, n, d->wire, IOTW_FRAME_MAX_PAYLOAD + 4u);
   if (dec < 0) {
     d->bad_cobs++;
     return IOTW_FRAME_BAD_COBS;
   }
-  long p = iotw_datagram_check(d->payload, (size_t)dec);
+  *payload = d->wire;
+  long p = iotw_datagram_check(d->wire, (size_t)dec);
   if (p < 0) {
     d->bad_crc++;
+    *len = (size_t)dec;
     return IOTW_FRAME_BAD_CRC;
   }
   d->frames_ok++;
-  *payload = d->payload;
   *len = (size_t)p;
   return IOTW_FRAME_OK;
 }

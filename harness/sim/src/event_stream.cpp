@@ -1,5 +1,6 @@
 #include "iotw/sim/event_stream.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace iotw::sim {
@@ -64,12 +65,10 @@ void EventStream::emit(std::string_view source, std::string_view kind, nlohmann:
   line += ",\"source\":";
   append_quoted(line, source);
   line += ",\"time_ms\":";
-  const std::uint64_t now_ms = clock_.now_ms();
-  line += std::to_string(now_ms);
+  line += std::to_string(clock_.now_ms());
   line += '}';
   write(line);
-  if (!keep_ || keep_(source, kind))
-    events_.push_back(nlohmann::json{{"time_ms", now_ms}, {"source", source}, {"kind", kind}, {"fields", std::move(fields)}});
+  if (!keep_ || keep_(source, kind)) keep(line);
 }
 
 void EventStream::emit_log(std::string_view source, std::string_view level, std::string_view event,
@@ -94,12 +93,36 @@ void EventStream::emit_harness(std::string_view kind, nlohmann::ordered_json fie
       {"time_ms", clock_.now_ms()}, {"source", "harness"}, {"kind", kind}, {"fields", std::move(fields)}};
   const std::string line = ev.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   write(line);
-  if (!keep_ || keep_("harness", kind)) events_.push_back(nlohmann::json::parse(line));
+  if (!keep_ || keep_("harness", kind)) keep(line);
+}
+
+void EventStream::keep(const std::string& line) {
+  if (blocks_.empty() || blocks_.back().size() + line.size() > blocks_.back().capacity()) {
+    blocks_.emplace_back();
+    blocks_.back().reserve(std::max(kBlock, line.size()));
+  }
+  std::string& b = blocks_.back();
+  kept_.push_back({static_cast<std::uint32_t>(blocks_.size() - 1), static_cast<std::uint32_t>(b.size()),
+                   static_cast<std::uint32_t>(line.size())});
+  b += line;
+}
+
+nlohmann::json EventStream::kept(std::size_t i) const {
+  const Kept& k = kept_[i];
+  const char* p = blocks_[k.block].data() + k.begin;
+  return nlohmann::json::parse(p, p + k.size);
+}
+
+std::vector<nlohmann::json> EventStream::events() const {
+  std::vector<nlohmann::json> out;
+  out.reserve(kept_.size());
+  for (std::size_t i = 0; i < kept_.size(); ++i) out.push_back(kept(i));
+  return out;
 }
 
 std::vector<nlohmann::json> EventStream::take_new() {
-  std::vector<nlohmann::json> out(events_.begin() + static_cast<std::ptrdiff_t>(taken_), events_.end());
-  taken_ = events_.size();
+  std::vector<nlohmann::json> out;
+  for (; taken_ < kept_.size(); ++taken_) out.push_back(kept(taken_));
   return out;
 }
 

@@ -285,7 +285,8 @@ class SimRig final : public ScriptHost {
     std::vector<nlohmann::json> ledger;
     for (const auto& b : lines) ledger.push_back(nlohmann::json::parse(b, nullptr, false));
     const LedgerVerdict verdict = verify_ledger_text(lines, verify_options());
-    const Scores scores = score_run(spec_, events_.events(), ledger_blocks(ledger), verdict);
+    const std::vector<nlohmann::json> events = events_.events();
+    const Scores scores = score_run(spec_, events, ledger_blocks(ledger), verdict);
     const Evaluation evaluation = evaluate(spec_, scores);
     const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     context.duration_s = wall_s;
@@ -305,7 +306,7 @@ class SimRig final : public ScriptHost {
     report.context.files = {{"ledger.jsonl", "ledger.jsonl"}, {"events.jsonl", "events.jsonl"},
                             {"links.pcapng", "links.pcapng"}, {"report.json", "report.json"},
                             {"junit.xml", "junit.xml"}, {"rig.toml", "rig.toml"}, {"sim.json", "sim.json"}};
-    write_file(dir_ / "report.html", report_html(report, events_.events()));
+    write_file(dir_ / "report.html", report_html(report, events));
     nlohmann::ordered_json sim = read_sim_json();
     sim["virtual_s"] = now_s();
     sim["wall_s"] = wall_s;

@@ -208,10 +208,10 @@ void SimTrustNode::send(std::uint32_t link, const iotw_v1_Envelope& env) {
   std::uint8_t payload[IOTW_FRAME_MAX_PAYLOAD];
   const std::size_t n = iotw_msg_encode(&env, payload, sizeof payload);
   if (n == 0) return;
-  std::vector<std::uint8_t> wire(IOTW_FRAME_MAX_WIRE);
-  wire.resize(links_[link].datagram ? iotw_datagram_encode(payload, n, wire.data(), wire.size())
-                                    : iotw_frame_encode(payload, n, wire.data(), wire.size()));
-  if (!wire.empty()) links_[link].send(std::move(wire));
+  std::uint8_t wire[IOTW_FRAME_MAX_WIRE];
+  const std::size_t len = links_[link].datagram ? iotw_datagram_encode(payload, n, wire, sizeof wire)
+                                                : iotw_frame_encode(payload, n, wire, sizeof wire);
+  if (len > 0) links_[link].send(std::vector<std::uint8_t>(wire, wire + len));  // its own size: frames wait in links
 }
 
 void SimTrustNode::event(std::string_view kind, nlohmann::json fields) {

@@ -17,7 +17,8 @@ size_t iotw_cobs_encode(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
 
 /** Decode len COBS bytes (no delimiter) into out (capacity cap).
  *  Returns decoded length >= 0, or -1 on a malformed input (a 0x00 byte, a code running past the end)
- *  or -2 if cap is too small. in and out may not overlap. */
+ *  or -2 if cap is too small. out may be in itself (decoding in place: every output byte is written at or before the
+ *  position of an input byte already read); other overlaps are not allowed. */
 long iotw_cobs_decode(const uint8_t *in, size_t len, uint8_t *out, size_t cap);
 
 #ifdef __cplusplus

@@ -40,19 +40,21 @@ typedef enum {
   IOTW_FRAME_OVERFLOW = -4  /**< more than IOTW_FRAME_MAX_WIRE bytes before a delimiter; dropped, counted */
 } iotw_frame_status;
 
-/** Streaming serial-frame decoder: resynchronises on every 0x00. */
+/** Streaming serial-frame decoder: resynchronises on every 0x00. One buffer: a finished frame is COBS-decoded in
+ *  place (COBS never decodes to more bytes than it read), so the decoder is IOTW_FRAME_MAX_WIRE bytes of RAM plus
+ *  its counters. */
 typedef struct {
   uint8_t wire[IOTW_FRAME_MAX_WIRE];
   size_t wire_len;
   int overflowed;
-  uint8_t payload[IOTW_FRAME_MAX_PAYLOAD + 4u];
   uint32_t frames_ok, empty, bad_cobs, bad_crc, overflows; /**< counters since init */
 } iotw_frame_decoder;
 
 void iotw_frame_decoder_init(iotw_frame_decoder *d);
 
 /** Push one received byte. On IOTW_FRAME_OK, *payload and *len give the frame's payload (CRC stripped),
- *  pointing into d. */
+ *  pointing into d. On IOTW_FRAME_BAD_CRC they give the decoded bytes that failed the check (payload and CRC
+ *  together, possibly fewer than 5), pointing into d. Both are valid until the next push. */
 iotw_frame_status iotw_frame_decoder_push(iotw_frame_decoder *d, uint8_t byte, const uint8_t **payload,
                                           size_t *len);
 

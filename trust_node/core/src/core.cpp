@@ -55,7 +55,7 @@ TrustNodeCore::TrustNodeCore(ConsensusConfig cfg, Ledger &ledger, Clock &clock, 
   for (Tx &t : ledger_.pending_txs()) pending_.push_back(std::move(t));
   for (DeviceRecord &d : ledger_.devices()) {
     Device &dev = devices_[d.pubkey];
-    dev.tags = tags_for(d);
+    dev.tags = intern(tags_for(d));
     dev.rec = std::move(d);
   }
   for (BlacklistEntry &e : ledger_.blacklist()) blacklist_[e.pubkey] = std::move(e);
@@ -110,9 +110,9 @@ nlohmann::json TrustNodeCore::devices_json() const {
                                  {"attached", d.link.has_value()},
                                  {"blacklisted", blacklist_.count(k) > 0},
                                  {"boot_count", d.rec.boot_count},
-                                 {"tags", {{"manufacturer", d.tags.manufacturer},
-                                           {"model", d.tags.model},
-                                           {"location", d.tags.location}}},
+                                 {"tags", {{"manufacturer", d.tags->manufacturer},
+                                           {"model", d.tags->model},
+                                           {"location", d.tags->location}}},
                                  {"balance", balance(k)},
                                  {"reputation", {{"good", reputation_.count(k) ? reputation_.at(k).good : 0},
                                                  {"bad", reputation_.count(k) ? reputation_.at(k).bad : 0}}}});
@@ -305,7 +305,7 @@ void TrustNodeCore::on_prove(uint32_t link, Session &s, const iotw_v1_Prove &p) 
   d.rec.name = cstr(hello.name, sizeof hello.name);
   d.rec.model = cstr(hello.model, sizeof hello.model);
   d.rec.boot_count = hello.boot_count;
-  d.tags = tags_for(d.rec);
+  d.tags = intern(tags_for(d.rec));
   if (s.attached && *s.attached != key) detach(devices_.at(*s.attached), "link_closed");
   attach(d, link, now);  // work waits for the device's first Heartbeat after this Welcome (§6 step 6)
   s.attached = key;
@@ -462,8 +462,8 @@ void TrustNodeCore::update_pool(Device &d) {
 }
 
 void TrustNodeCore::set_challenge(Session &s, std::optional<std::pair<iotw_v1_Hello, Hash>> c) {
-  in_progress_ = in_progress_ - s.challenge.has_value() + c.has_value();
-  s.challenge = std::move(c);
+  in_progress_ = in_progress_ - (s.challenge != nullptr) + c.has_value();
+  s.challenge = c ? std::make_unique<std::pair<iotw_v1_Hello, Hash>>(std::move(*c)) : nullptr;
 }
 
 void TrustNodeCore::expire_silent(uint64_t now) {
@@ -550,8 +550,8 @@ Key TrustNodeCore::pick_diverse(const std::vector<Key> &pool, const std::vector<
   if (!cfg_.diversity) return cfg_.selection == Selection::reputation ? pick_weighted(pool) : pick(pool);
   std::vector<const DeviceTags *> tags, chosen_tags;
   tags.reserve(pool.size());
-  for (const Key &k : pool) tags.push_back(&devices_.at(k).tags);
-  for (const Key &k : chosen) chosen_tags.push_back(&devices_.at(k).tags);
+  for (const Key &k : pool) tags.push_back(devices_.at(k).tags);
+  for (const Key &k : chosen) chosen_tags.push_back(devices_.at(k).tags);
   return pool[pick_diverse_at(pool, tags, chosen_tags)];
 }
 
@@ -599,7 +599,7 @@ std::vector<Key> TrustNodeCore::pick_witnesses(std::vector<Key> pool, size_t n) 
   }
   std::vector<const DeviceTags *> tags, chosen_tags;  // looked up once for the n picks
   tags.reserve(pool.size());
-  for (const Key &k : pool) tags.push_back(&devices_.at(k).tags);
+  for (const Key &k : pool) tags.push_back(devices_.at(k).tags);
   while (chosen.size() < n) {
     const size_t i = pick_diverse_at(pool, tags, chosen_tags);
     chosen.push_back(pool[i]);
@@ -613,7 +613,7 @@ std::vector<Key> TrustNodeCore::pick_witnesses(std::vector<Key> pool, size_t n) 
 nlohmann::json TrustNodeCore::diversity_json(const std::vector<Key> &witnesses) const {
   std::set<std::string> m, mo, l;
   for (const Key &k : witnesses) {
-    const DeviceTags &t = devices_.at(k).tags;
+    const DeviceTags &t = *devices_.at(k).tags;
     m.insert(t.manufacturer), mo.insert(t.model), l.insert(t.location);
   }
   const size_t n = witnesses.size();

@@ -38,8 +38,9 @@ class EventStream {
   using Keep = std::function<bool(std::string_view source, std::string_view kind)>;
   void set_retention(Keep keep) { keep_ = std::move(keep); }
 
-  /// Every event so far that set_retention keeps (never the log lines), parsed, in order.
-  const std::vector<nlohmann::json>& events() const { return events_; }
+  /// Every event so far that set_retention keeps (never the log lines), parsed now, in order. They are kept as their
+  /// lines (about a quarter of a parsed object's memory: a million devices' device_registered events).
+  std::vector<nlohmann::json> events() const;
   /// Those of events() since the last call (the rig script's ScriptHost::new_events).
   std::vector<nlohmann::json> take_new();
   /// Lines written (log lines included).
@@ -49,11 +50,20 @@ class EventStream {
 
  private:
   void write(const std::string& line);
+  void keep(const std::string& line);
+  nlohmann::json kept(std::size_t i) const;
   const Clock& clock_;
   std::filesystem::path path_;
   std::ofstream out_;
   Keep keep_;
-  std::vector<nlohmann::json> events_;
+  /// The kept lines, one after another in blocks of kBlock bytes (a longer line gets a block of its own): no
+  /// block is ever copied to grow, so the lines cost their bytes and not twice as many.
+  static constexpr std::size_t kBlock = 1 << 20;
+  struct Kept {
+    std::uint32_t block, begin, size;
+  };
+  std::vector<std::string> blocks_;
+  std::vector<Kept> kept_;
   std::size_t taken_ = 0;
   std::uint64_t lines_ = 0;
 };

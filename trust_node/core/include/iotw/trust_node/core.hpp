@@ -78,6 +78,7 @@ struct DeviceTagRule {
 /** A device's diversity tags (docs/trust-node.md "Device tags"); "" = unknown. */
 struct DeviceTags {
   std::string manufacturer, model, location;
+  auto operator<=>(const DeviceTags &) const = default;
 };
 
 /** [consensus] settings (docs/trust-node.md). Durations in ms. */
@@ -228,7 +229,7 @@ class TrustNodeCore {
   /** Link has a registration open (a Challenge sent, no Prove yet). */
   bool registration_open(uint32_t link) const {
     auto it = sessions_.find(link);
-    return it != sessions_.end() && it->second.challenge.has_value();
+    return it != sessions_.end() && it->second.challenge != nullptr;
   }
   /** Selection draws its candidates (miner, witnesses) from a uniform sample of this many eligible devices when
    *  more are eligible, so a round costs the same with 100 or 100,000 devices (docs/trust-node.md "Many
@@ -272,7 +273,7 @@ class TrustNodeCore {
      *  thinks it is detached. */
     bool confirmed = false;
     uint64_t last_seen_ms = 0;
-    DeviceTags tags;
+    const DeviceTags *tags = nullptr;  ///< interned in tag_sets_ (a few distinct sets for any number of devices)
     /** Witness deadlines missed in a row (reset by its next accepted attestation), and the first round id at
      *  which it is drawn as a witness again: after the k-th silence in a row it rests min(2^k, 64) rounds
      *  (docs/trust-node.md "Faulty witnesses"). A rested device is still drawn when too few others are eligible. */
@@ -290,7 +291,8 @@ class TrustNodeCore {
   struct Session {  ///< per link
     std::string name;
     std::optional<Key> attached;
-    std::optional<std::pair<iotw_v1_Hello, Hash>> challenge;  ///< Hello + nonce awaiting Prove
+    /// Hello + nonce awaiting Prove (on the heap: 144 bytes that a registered device's session does not need)
+    std::unique_ptr<std::pair<iotw_v1_Hello, Hash>> challenge;
   };
   struct Slot {  ///< one witness position of a round
     Key witness{};
@@ -444,6 +446,9 @@ class TrustNodeCore {
   std::unordered_multimap<std::string, Key> attached_names_;
   /** Eligible devices in no particular order (Device::pool_slot is each one's index): O(1) add, remove, sample. */
   std::vector<Key> pool_;
+  /** Every distinct DeviceTags a device has (Device::tags points here: the set's elements never move). */
+  std::set<DeviceTags> tag_sets_;
+  const DeviceTags *intern(DeviceTags t) { return &*tag_sets_.insert(std::move(t)).first; }
   /** pool_ in key order, made by eligible() when it needs all of it and pool_ changed since (cleared by
    *  update_pool): a round sorts nothing while the pool stays the same. */
   mutable std::vector<Key> sorted_pool_;
