@@ -19,9 +19,9 @@ struct FirmwareFootprint {
 };
 
 inline constexpr FirmwareFootprint kFirmwareFootprints[] = {
-    {"cortex-m3", "cross/cortex-m3/iotw_fw_lm3s6965.elf", "12.2.1", 108656, 4628, 12992},
-    {"cortex-m4", "cross/cortex-m4/iotw_fw_cortex_m4.elf", "12.2.1", 108656, 4628, 13496},
-    {"lx106", "cross/lx106/iotw_fw_esp8266.elf", "12.2.0", 143092, 15880, 9040},
+    {"cortex-m3", "cross/cortex-m3/iotw_fw_lm3s6965.elf", "12.2.1", 108624, 4116, 12992},
+    {"cortex-m4", "cross/cortex-m4/iotw_fw_cortex_m4.elf", "12.2.1", 108640, 4116, 13496},
+    {"lx106", "cross/lx106/iotw_fw_esp8266.elf", "12.2.0", 143068, 15368, 9024},
 };
 
 }  // namespace iotw::emu

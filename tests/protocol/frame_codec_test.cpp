@@ -3,6 +3,7 @@
 
 #include <vector>
 
+#include "iotw/cobs.h"
 #include "iotw/frame_codec.h"
 #include "test_hex.hpp"
 
@@ -91,4 +92,33 @@ TEST(FrameCodec, DatagramCarriesCrcAndRejectsDamage) {
   EXPECT_EQ(iotw_datagram_check(dgram, n), -2);
   EXPECT_EQ(iotw_datagram_check(dgram, 4), -1);
   EXPECT_EQ(iotw_datagram_check(dgram, IOTW_DATAGRAM_MAX + 1), -1);
+}
+
+// The decoder COBS-decodes in place, in its one buffer: a frame whose runs fill the buffer decodes correctly (output
+// never overtakes input), and a frame that fails its CRC hands out its decoded bytes (payload, then the 4 CRC bytes as
+// received), which the firmware's ignore_crc fault uses.
+TEST(FrameCodec, DecodesInPlaceAndHandsOutTheBytesOfABadCrcFrame) {
+  std::vector<uint8_t> payload(IOTW_FRAME_MAX_PAYLOAD);
+  for (size_t i = 0; i < payload.size(); i++) payload[i] = static_cast<uint8_t>(i % 3 == 0 ? 0 : i);  // many runs
+  iotw_frame_decoder d;
+  iotw_frame_decoder_init(&d);
+  EXPECT_EQ(sizeof d.wire, IOTW_FRAME_MAX_WIRE);
+  auto frames = feed(d, encode_frame(payload));
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0], payload);
+
+  auto bad = encode_frame({5, 6, 0, 7});
+  std::vector<uint8_t> raw(8);
+  ASSERT_EQ(iotw_datagram_encode(std::vector<uint8_t>{5, 6, 0, 7}.data(), 4, raw.data(), raw.size()), 8u);
+  raw[7] ^= 0x01;  // the CRC's last byte: the payload is intact
+  bad.assign(IOTW_FRAME_MAX_WIRE, 0);
+  bad.resize(iotw_cobs_encode(raw.data(), raw.size(), bad.data(), bad.size()));
+  bad.push_back(0);
+  const uint8_t* p = nullptr;
+  size_t len = 0;
+  iotw_frame_status st = IOTW_FRAME_NONE;
+  for (uint8_t b : bad) st = iotw_frame_decoder_push(&d, b, &p, &len);
+  ASSERT_EQ(st, IOTW_FRAME_BAD_CRC);
+  EXPECT_EQ(std::vector<uint8_t>(p, p + len), raw);
+  EXPECT_EQ(d.bad_crc, 1u);
 }
