@@ -9,17 +9,18 @@ bool SerialFaults::any() const {
 
 void FaultPolicy::set(const SerialFaults& faults) {
   std::lock_guard lock(mutex_);
-  faults_ = faults;
+  if (!active_) active_ = std::make_unique<Active>();
+  active_->faults = faults;
 }
 
 SerialFaults FaultPolicy::faults() const {
   std::lock_guard lock(mutex_);
-  return faults_;
+  return active_ ? active_->faults : SerialFaults{};
 }
 
 FaultCounts FaultPolicy::counts() const {
   std::lock_guard lock(mutex_);
-  return counts_;
+  return active_ ? active_->counts : FaultCounts{};
 }
 
 std::uint64_t FaultPolicy::frames_delivered(Direction dir) const { return frames_[static_cast<int>(dir)].load(); }
@@ -34,7 +35,7 @@ void FaultPolicy::count_passed(int d, std::span<const std::uint8_t> chunk) {
 
 bool FaultPolicy::pass(Direction dir, std::span<const std::uint8_t> chunk) {
   std::lock_guard lock(mutex_);
-  if (faults_.any()) return false;
+  if (active_ && active_->faults.any()) return false;
   count_passed(static_cast<int>(dir), chunk);
   return true;
 }
@@ -42,7 +43,8 @@ bool FaultPolicy::pass(Direction dir, std::span<const std::uint8_t> chunk) {
 std::vector<Delivery> FaultPolicy::on_chunk(Direction dir, std::vector<std::uint8_t> chunk) {
   const int d = static_cast<int>(dir);
   std::lock_guard lock(mutex_);
-  const SerialFaults& f = faults_;
+  static const SerialFaults kNone;
+  const SerialFaults& f = active_ ? active_->faults : kNone;
   std::vector<Delivery> out;
   if (!f.any()) {  // pass-through: the common case, no copy
     count_passed(d, chunk);
@@ -53,38 +55,38 @@ std::vector<Delivery> FaultPolicy::on_chunk(Direction dir, std::vector<std::uint
   bytes.reserve(chunk.size() + static_cast<std::size_t>(f.garbage_bytes));
   if (!f.stall && roll(f.garbage_rate)) {
     for (int i = 0; i < f.garbage_bytes; ++i) bytes.push_back(random_byte());
-    counts_.garbage_bytes += static_cast<std::uint64_t>(f.garbage_bytes);
+    active_->counts.garbage_bytes += static_cast<std::uint64_t>(f.garbage_bytes);
   }
   for (std::uint8_t b : chunk) {
     if (f.stall) {
-      ++counts_.stalled_bytes;
+      ++active_->counts.stalled_bytes;
       continue;
     }
     if (frame_start_[d]) {  // the frame decision is taken on its first byte, so nothing is buffered
       frame_start_[d] = false;
       dropping_frame_[d] = roll(f.drop_frame_rate);
-      counts_.dropped_frames += dropping_frame_[d] ? 1 : 0;
+      active_->counts.dropped_frames += dropping_frame_[d] ? 1 : 0;
       corrupt_in_[d] = roll(f.corrupt_frame_rate) ? static_cast<int>(rng()() % 16) : -1;
     }
     const bool delimiter = b == 0;
     if (delimiter) frame_start_[d] = true;
     if (dropping_frame_[d]) {
-      ++counts_.dropped_bytes;
+      ++active_->counts.dropped_bytes;
       continue;
     }
     if (roll(f.drop_byte_rate)) {
-      ++counts_.dropped_bytes;
+      ++active_->counts.dropped_bytes;
       continue;
     }
     if (f.baud_mismatch) {
       b = random_byte();
-      ++counts_.baud_garbled_bytes;
+      ++active_->counts.baud_garbled_bytes;
     } else if ((!delimiter && corrupt_in_[d]-- == 0) || roll(f.corrupt_rate)) {
       b = static_cast<std::uint8_t>(b ^ (1 + (rng()() % 255)));  // never the same byte
-      ++counts_.corrupted_bytes;
+      ++active_->counts.corrupted_bytes;
     } else if (roll(f.bit_flip_rate)) {
       b = static_cast<std::uint8_t>(b ^ (1u << (rng()() % 8)));
-      ++counts_.bit_flips;
+      ++active_->counts.bit_flips;
     }
     bytes.push_back(b);
   }
@@ -92,7 +94,7 @@ std::vector<Delivery> FaultPolicy::on_chunk(Direction dir, std::vector<std::uint
   if (bytes.empty()) return out;
   std::chrono::milliseconds delay(f.delay_ms);
   if (f.jitter_ms > 0) delay += std::chrono::milliseconds(rng()() % static_cast<std::uint64_t>(f.jitter_ms + 1));
-  counts_.delayed_chunks += delay.count() > 0 ? 1 : 0;
+  active_->counts.delayed_chunks += delay.count() > 0 ? 1 : 0;
   out.push_back({std::move(bytes), delay});
   return out;
 }

@@ -67,8 +67,13 @@ class FaultPolicy final : public LinkPolicy {
 
   void count_passed(int dir, std::span<const std::uint8_t> chunk);
   mutable std::mutex mutex_;
-  SerialFaults faults_;
-  FaultCounts counts_;
+  /// The faults and what they did, made at the first set() (128 bytes that a link no fault ever touches, such as most
+  /// of a simulated million, never needs): none made = no faults, zero counts.
+  struct Active {
+    SerialFaults faults;
+    FaultCounts counts;
+  };
+  std::unique_ptr<Active> active_;
   std::uint64_t seed_;
   std::unique_ptr<std::mt19937_64> rng_;
   bool dropping_frame_[2] = {false, false};  ///< per direction: inside a frame chosen for dropping

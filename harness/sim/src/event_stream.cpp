@@ -46,6 +46,7 @@ EventStream::EventStream(const Clock& clock, const std::filesystem::path& file) 
   if (path_.empty()) return;
   out_.open(path_, std::ios::binary | std::ios::trunc);
   if (!out_) throw std::runtime_error("cannot create " + path_.string());
+  to_file_ = true;
 }
 
 void EventStream::write(const std::string& line) {
@@ -53,6 +54,7 @@ void EventStream::write(const std::string& line) {
   if (!out_.is_open()) return;
   out_.write(line.data(), static_cast<std::streamsize>(line.size()));
   out_.put('\n');
+  written_ += line.size() + 1;
 }
 
 void EventStream::emit(std::string_view source, std::string_view kind, nlohmann::json fields) {
@@ -97,32 +99,50 @@ void EventStream::emit_harness(std::string_view kind, nlohmann::ordered_json fie
 }
 
 void EventStream::keep(const std::string& line) {
-  if (blocks_.empty() || blocks_.back().size() + line.size() > blocks_.back().capacity()) {
-    blocks_.emplace_back();
-    blocks_.back().reserve(std::max(kBlock, line.size()));
+  if (to_file_) {  // write() has just written it: it ends at written_, before its newline
+    kept_.push_back({written_ - line.size() - 1, static_cast<std::uint32_t>(line.size())});
+    return;
   }
-  std::string& b = blocks_.back();
-  kept_.push_back({static_cast<std::uint32_t>(blocks_.size() - 1), static_cast<std::uint32_t>(b.size()),
-                   static_cast<std::uint32_t>(line.size())});
-  b += line;
+  kept_.push_back({kept_text_.size(), static_cast<std::uint32_t>(line.size())});
+  kept_text_ += line;
 }
 
-nlohmann::json EventStream::kept(std::size_t i) const {
-  const Kept& k = kept_[i];
-  const char* p = blocks_[k.block].data() + k.begin;
-  return nlohmann::json::parse(p, p + k.size);
-}
-
-std::vector<nlohmann::json> EventStream::events() const {
+std::vector<nlohmann::json> EventStream::read_kept(std::size_t from, std::size_t to) const {
   std::vector<nlohmann::json> out;
-  out.reserve(kept_.size());
-  for (std::size_t i = 0; i < kept_.size(); ++i) out.push_back(kept(i));
+  out.reserve(to - from);
+  if (!to_file_) {
+    for (std::size_t i = from; i < to; ++i)
+      out.push_back(nlohmann::json::parse(kept_text_.data() + kept_[i].begin,
+                                          kept_text_.data() + kept_[i].begin + kept_[i].size));
+    return out;
+  }
+  // Read back in chunks of neighbouring kept lines (at most kChunk bytes, no gap over kGap), in file order.
+  constexpr std::uint64_t kChunk = 4 << 20, kGap = 64 << 10;
+  if (out_.is_open() && !out_.flush()) throw std::runtime_error("cannot write " + path_.string());
+  std::ifstream in(path_, std::ios::binary);
+  std::string buf;
+  for (std::size_t i = from; i < to;) {
+    const std::uint64_t begin = kept_[i].begin;
+    std::uint64_t end = begin + kept_[i].size;
+    std::size_t j = i + 1;
+    for (; j < to && kept_[j].begin - end <= kGap && kept_[j].begin + kept_[j].size - begin <= kChunk; ++j)
+      end = kept_[j].begin + kept_[j].size;
+    buf.resize(end - begin);
+    in.seekg(static_cast<std::streamoff>(begin));
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (!in) throw std::runtime_error("cannot read back " + path_.string());
+    for (; i < j; ++i)
+      out.push_back(nlohmann::json::parse(buf.data() + (kept_[i].begin - begin),
+                                          buf.data() + (kept_[i].begin - begin) + kept_[i].size));
+  }
   return out;
 }
 
+std::vector<nlohmann::json> EventStream::events() const { return read_kept(0, kept_.size()); }
+
 std::vector<nlohmann::json> EventStream::take_new() {
-  std::vector<nlohmann::json> out;
-  for (; taken_ < kept_.size(); ++taken_) out.push_back(kept(taken_));
+  std::vector<nlohmann::json> out = read_kept(taken_, kept_.size());
+  taken_ = kept_.size();
   return out;
 }
 

@@ -32,16 +32,22 @@ void SimLink::send(Direction dir, std::vector<std::uint8_t> bytes) {
 }
 
 void SimLink::enqueue(Direction dir, std::vector<std::uint8_t> bytes, std::uint64_t at_ns) {
-  side_[static_cast<int>(dir)].in_flight.push_back(std::move(bytes));
+  Side& side = side_[static_cast<int>(dir)];
+  if (side.next.empty()) side.next = std::move(bytes);
+  else side.more.push_back(std::move(bytes));
   sched_.at(at_ns, [this, dir] { deliver(dir); });
 }
 
 void SimLink::deliver(Direction dir) {
   Side& side = side_[static_cast<int>(dir)];
-  const std::vector<std::uint8_t> bytes = std::move(side.in_flight[side.head]);
-  if (++side.head == side.in_flight.size()) {  // none left on the way: start the queue again
-    side.in_flight.clear();
-    side.head = 0;
+  const std::vector<std::uint8_t> bytes = std::move(side.next);
+  side.next.clear();
+  if (side.head < side.more.size()) {
+    side.next = std::move(side.more[side.head]);
+    if (++side.head == side.more.size()) {  // the burst is over: its queue's memory goes
+      side.more = {};
+      side.head = 0;
+    }
   }
   side.counts.delivered_bytes += bytes.size();
   if (capture_) capture_->on_bytes(capture_link_, dir, bytes);

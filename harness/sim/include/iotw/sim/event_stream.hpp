@@ -38,8 +38,9 @@ class EventStream {
   using Keep = std::function<bool(std::string_view source, std::string_view kind)>;
   void set_retention(Keep keep) { keep_ = std::move(keep); }
 
-  /// Every event so far that set_retention keeps (never the log lines), parsed now, in order. They are kept as their
-  /// lines (about a quarter of a parsed object's memory: a million devices' device_registered events).
+  /// Every event so far that set_retention keeps (never the log lines), parsed now, in order. With a file, a kept
+  /// event costs 16 bytes of memory (where its line is) and is read back from the file; without one, its line is
+  /// kept. Throws std::runtime_error when the file cannot be read back.
   std::vector<nlohmann::json> events() const;
   /// Those of events() since the last call (the rig script's ScriptHost::new_events).
   std::vector<nlohmann::json> take_new();
@@ -51,19 +52,20 @@ class EventStream {
  private:
   void write(const std::string& line);
   void keep(const std::string& line);
-  nlohmann::json kept(std::size_t i) const;
+  /// Kept events [from, to), parsed.
+  std::vector<nlohmann::json> read_kept(std::size_t from, std::size_t to) const;
   const Clock& clock_;
   std::filesystem::path path_;
-  std::ofstream out_;
+  mutable std::ofstream out_;
+  std::uint64_t written_ = 0;  ///< bytes written to the file
+  bool to_file_ = false;       ///< a file was given: kept events are read back from it (also after close())
   Keep keep_;
-  /// The kept lines, one after another in blocks of kBlock bytes (a longer line gets a block of its own): no
-  /// block is ever copied to grow, so the lines cost their bytes and not twice as many.
-  static constexpr std::size_t kBlock = 1 << 20;
   struct Kept {
-    std::uint32_t block, begin, size;
+    std::uint64_t begin;  ///< the line's offset in the file (or in kept_text_ without a file)
+    std::uint32_t size;   ///< its bytes, without the newline
   };
-  std::vector<std::string> blocks_;
   std::vector<Kept> kept_;
+  std::string kept_text_;  ///< the kept lines when there is no file
   std::size_t taken_ = 0;
   std::uint64_t lines_ = 0;
 };

@@ -50,9 +50,12 @@ class SimLink {
     std::uint64_t line_free_ns = 0;  ///< when the line of this direction is free again
     std::uint64_t last_arrival_ns = 0;  ///< deliveries keep their order (the fabric's order)
     harness::DirectionCounts counts;
-    /// Chunks on their way, in arrival order from `head`: each has one scheduled delivery, and deliveries of one
-    /// direction run in this order (their times never decrease; the scheduler keeps FIFO order at equal times).
-    std::vector<std::vector<std::uint8_t>> in_flight;
+    /// Chunks on their way: `next` (empty: none; a chunk is never empty), then `more` from `head`. Each has one
+    /// scheduled delivery, and deliveries of one direction run in this order (their times never decrease; the
+    /// scheduler keeps FIFO order at equal times). Most links have at most one chunk on the way, so `more` holds no
+    /// memory between bursts.
+    std::vector<std::uint8_t> next;
+    std::vector<std::vector<std::uint8_t>> more;
     std::size_t head = 0;
   };
   void enqueue(Direction dir, std::vector<std::uint8_t> bytes, std::uint64_t at_ns);

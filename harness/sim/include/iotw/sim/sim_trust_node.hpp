@@ -32,6 +32,8 @@ class SimTrustNode final : public tn::CoreSink {
   /// A device link, before start(): `name` as in events ("sim:<device>"), `send` writes bytes to the device's line.
   /// Returns its link id.
   using Send = std::function<void(std::vector<std::uint8_t>)>;
+  /// Room for `n` links in all (the node's table is sized once, not grown by doubling: a million devices).
+  void reserve_links(std::size_t n) { links_.reserve(n); }
   std::uint32_t add_link(std::string name, Send send);
   /// A UDP peer of the node's [udp] port, before start(): `name` as the daemon names it ("udp:IP:PORT"), `send`
   /// gets each datagram for the peer (payload || CRC-32 LE, iotw_datagram_encode). As in the daemon, the link is
