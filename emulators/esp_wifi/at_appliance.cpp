@@ -42,7 +42,10 @@ AtAppliance::AtAppliance(boost::asio::io_context& io, DeviceSpec spec, const Acc
       source_("emu:" + spec_.name),
       to_module_(baud_),
       to_mcu_(baud_),
-      timer_(io) {
+      timer_(io),
+      typed_([this](const std::string& text, const Typed& result) {
+        log_.emit(source_, "uart_typed", TypedLines::event_fields(text, result));
+      }) {
   const auto [host, port] = parse_host_port(tcp() ? spec_.trust_node_tcp : spec_.trust_node_udp);
   if (!at_loopback_host(host, &host_) || port == 0)
     throw std::invalid_argument(spec_.name + (tcp() ? ": trust_node_tcp" : ": trust_node_udp") +
@@ -128,7 +131,7 @@ void AtAppliance::set_access_point(std::optional<int> rssi, std::optional<bool> 
 
 void AtAppliance::stop() {
   running_ = false;
-  while (!typed_.empty()) finish_typed(Typed{{}, false, spec_.name + " stopped"});
+  typed_.stop(spec_.name + " stopped");
   timer_.cancel();
   timer_due_ns_ = UINT64_MAX;
   for (auto& [id, s] : socks_) {
@@ -139,7 +142,7 @@ void AtAppliance::stop() {
   socks_.clear();
 }
 
-void AtAppliance::arm() { schedule(at_appliance_next_step_ns(parts(), now_ns(), !typed_.empty())); }
+void AtAppliance::arm() { schedule(at_appliance_next_step_ns(parts(), now_ns(), typed_.busy())); }
 
 void AtAppliance::wake() {
   if (running_) schedule(now_ns() + kAtStepNs);
@@ -163,79 +166,20 @@ void AtAppliance::step() {
   const uint64_t t = now_ns();
   at_appliance_step(
       parts(), t, [this](const AtAction& a, uint64_t ms) { perform(a, ms); },
-      [this](const std::string& out) {
-        if (!typed_.empty() && typed_.front().sent) typed_.front().output += out;  // a typed line's answer
-      });
+      [this](const std::string& out) { typed_.on_printed(out); });  // a typed line's answer
   note_state();
-  pump_typed(t / 1'000'000);
+  typed_.pump(t / 1'000'000, at_appliance_line_idle(parts()), [this](const std::string& text) {
+    to_module_.write(reinterpret_cast<const uint8_t*>(text.data()), text.size(), now_ns());
+  });
 }
-
-namespace {
-/// A final result line of ESP-AT or Realtek AT v2 in a typed line's answer.
-bool has_final_result(const std::string& out) {
-  for (const char* end : {"\r\nOK\r\n", "\r\nERROR\r\n", "\r\nFAIL\r\n", "SEND OK\r\n", "SEND FAIL\r\n", "] OK", "] ERROR",
-                          "\r\nERROR:"})
-    if (out.find(end) != std::string::npos) return true;
-  return out.rfind("OK\r\n", 0) == 0 || out.rfind("ERROR\r\n", 0) == 0;
-}
-}  // namespace
 
 void AtAppliance::type_uart(std::string text, std::function<void(const Typed&)> done) {
   if (!running_) {
     done(Typed{{}, false, spec_.name + " is not running"});
     return;
   }
-  if (typed_.size() >= kTypedQueue) {
-    done(Typed{{}, false, "too many typed lines waiting for " + spec_.name + " (at most " + std::to_string(kTypedQueue) + ")"});
-    return;
-  }
-  TypedLine line;
-  line.text = std::move(text);
-  line.done = std::move(done);
-  line.queued_ms = now_ns() / 1'000'000;
-  typed_.push_back(std::move(line));
+  typed_.type(std::move(text), std::move(done), now_ns() / 1'000'000, spec_.name);
   wake();
-}
-
-void AtAppliance::finish_typed(Typed result) {
-  TypedLine line = std::move(typed_.front());
-  typed_.pop_front();
-  nlohmann::json fields{{"data", line.text}};
-  if (result.error.empty()) {
-    fields["output"] = result.output;
-    fields["complete"] = result.complete;
-  } else {
-    fields["error"] = result.error;
-  }
-  log_.emit(source_, "uart_typed", std::move(fields));
-  line.done(result);
-}
-
-void AtAppliance::pump_typed(uint64_t now_ms) {
-  while (!typed_.empty()) {
-    TypedLine& line = typed_.front();
-    if (line.sent) {
-      if (has_final_result(line.output)) {
-        finish_typed(Typed{line.output, true, {}});
-        continue;
-      }
-      if (now_ms - line.sent_ms >= kTypeAnswerMs) finish_typed(Typed{line.output, false, {}});
-      return;
-    }
-    // The MCU's side of the line is idle: nothing in flight and its driver between commands (or waiting).
-    const bool idle = to_module_.empty() && (link_.step == IOTW_AT_READY || link_.step == IOTW_AT_WAIT) && link_.tx_count == 0;
-    if (idle) {
-      line.sent = true;
-      line.sent_ms = now_ms;
-      to_module_.write(reinterpret_cast<const uint8_t*>(line.text.data()), line.text.size(), now_ns());
-      return;
-    }
-    if (now_ms - line.queued_ms >= kTypeWaitMs) {
-      finish_typed(Typed{{}, false, "the appliance's AT driver kept the UART busy for " + std::to_string(kTypeWaitMs) + " ms"});
-      continue;
-    }
-    return;
-  }
 }
 
 void AtAppliance::perform(const AtAction& a, uint64_t now_ms) {

@@ -20,6 +20,7 @@
 #include "common/device_runtime.hpp"
 #include "common/event_log.hpp"
 #include "esp_wifi/at_appliance_step.hpp"
+#include "esp_wifi/typed_lines.hpp"
 #include "esp_wifi/at_engine.hpp"
 #include "esp_wifi/uart_wire.hpp"
 
@@ -74,8 +75,8 @@ class AtAppliance : public Device {
   /// `error` is set instead when the line could not be typed: the appliance's driver kept the UART busy for
   /// kTypeWaitMs, or the appliance is stopped.
   using Typed = UartTyped;
-  static constexpr uint64_t kTypeWaitMs = 2000;   ///< longest wait for the MCU's side of the UART to be idle
-  static constexpr uint64_t kTypeAnswerMs = 1000; ///< answer window after the line went out
+  static constexpr uint64_t kTypeWaitMs = TypedLines::kWaitMs;      ///< longest wait for the MCU's side to be idle
+  static constexpr uint64_t kTypeAnswerMs = TypedLines::kAnswerMs;  ///< answer window after the line went out
   /// Types `text` into the module's UART as a person on a serial terminal sharing the MCU's TX line would (the
   /// harness's `uart` step, the console's `u` key; docs/emulators.md "Control channel"): queued until the MCU's
   /// side is idle (no byte in flight, the AT driver between commands), then sent at the UART's baud rate.
@@ -125,8 +126,6 @@ class AtAppliance : public Device {
   /// (RAM lost, NVS kept); the module and its socket stay up.
   void restart_after_panic();
   uint64_t now_ns() const { return clock_.now_ns(); }
-  void pump_typed(uint64_t now_ms);
-  void finish_typed(Typed result);
 
   boost::asio::io_context& io_;
   const Clock& clock_;
@@ -151,15 +150,7 @@ class AtAppliance : public Device {
   iotw_fw fw_{};
   iotw_fw_state reported_state_ = IOTW_FW_OFF;
   bool running_ = false;
-  struct TypedLine {
-    std::string text;
-    std::function<void(const Typed&)> done;
-    uint64_t queued_ms = 0, sent_ms = 0;
-    bool sent = false;
-    std::string output;
-  };
-  std::deque<TypedLine> typed_;  ///< at most kTypedQueue; the front is typed (sent) or waiting for the line
-  static constexpr size_t kTypedQueue = 16;
+  TypedLines typed_;  ///< the `uart` requests' lines
 };
 
 }  // namespace iotw::emu

@@ -43,4 +43,8 @@ uint64_t at_appliance_next_step_ns(const AtApplianceParts& p, uint64_t t_ns, boo
   return due;
 }
 
+bool at_appliance_line_idle(const AtApplianceParts& p) {
+  return p.to_module.empty() && (p.link.step == IOTW_AT_READY || p.link.step == IOTW_AT_WAIT) && p.link.tx_count == 0;
+}
+
 }  // namespace iotw::emu

@@ -39,6 +39,10 @@ void at_appliance_step(const AtApplianceParts& p, uint64_t t_ns,
 /// The engine's output since the last call onto the UART towards the MCU, at t_ns.
 void at_appliance_print(const AtApplianceParts& p, uint64_t t_ns);
 
+/// The MCU's side of the UART is idle: no byte in flight towards the module and its AT driver between commands (ready
+/// or waiting), so a typed line (TypedLines) may go out.
+bool at_appliance_line_idle(const AtApplianceParts& p);
+
 /// When the next step is due: kAtStepNs from t_ns while anything is in flight (UART bytes, an AT command, or `busy`:
 /// the host's own work, e.g. a typed line), else at the next deadline of the engine or the driver, at most
 /// kAtIdleStepNs away (never sooner than kAtStepNs).

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -209,6 +210,37 @@ TEST(SimAtAppliance, ApDownStopsTrafficAndApBackRestoresIt) {
     ASSERT_TRUE(rig.run_until([&] { return rig.node().attached_names().count(a.name()) == 1; }, 20'000)) << a.name();
     EXPECT_GT(rig.udp(i).stats().device_to_node.datagrams, sent);
     EXPECT_EQ(rig.events("ap_changed", "emu:" + a.name()).size(), 2u);
+  }
+}
+
+// A line typed into the module's UART (a rig's uart step) goes out when the MCU's side is idle; the module's answer up
+// to its final result line comes back; the driver keeps its link; a uart_typed event records it.
+TEST(SimAtAppliance, TypedLineGetsTheModulesAnswerAndTheLinkStaysUp) {
+  for (std::size_t i : {0u, 2u}) {  // ESP-AT (AT+GMR) and Realtek AT v2 (ATSV)
+    AtRig rig(8);
+    add_four(rig);
+    rig.start();
+    ASSERT_TRUE(rig.run_until([&] { return rig.attached() == 4; }, 30'000));
+    SimAtAppliance& a = rig.app(i);
+    const bool esp = i == 0;
+    std::optional<emu::UartTyped> typed;
+    a.type_uart(esp ? "AT+GMR\r\n" : "ATSV\r\n", [&](const emu::UartTyped& t) { typed = t; });
+    ASSERT_TRUE(rig.run_until([&] { return typed.has_value(); }, 5'000)) << a.name() << ": no answer";
+    EXPECT_TRUE(typed->error.empty()) << typed->error;
+    EXPECT_TRUE(typed->complete) << typed->output;
+    if (esp) {
+      EXPECT_NE(typed->output.find("AT version:"), std::string::npos) << typed->output;
+      EXPECT_NE(typed->output.find("\r\nOK\r\n"), std::string::npos) << typed->output;
+    } else {
+      EXPECT_NE(typed->output.find("[ATSV] OK:v2.2.1"), std::string::npos) << typed->output;
+    }
+    const std::uint64_t h = rig.height();
+    ASSERT_TRUE(rig.run_until([&] { return rig.height() > h + 2; }, 20'000));
+    EXPECT_TRUE(a.link_up()) << a.name() << ": the driver kept its link";
+    const auto ev = rig.events("uart_typed", "emu:" + a.name());
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0]["fields"]["output"], typed->output);
+    EXPECT_EQ(ev[0]["fields"]["complete"], true);
   }
 }
 

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "iotw/exit_code.hpp"
@@ -85,6 +86,69 @@ name = "kill"
 fault = "trust_node_kill"
 )", "faults.toml");
   EXPECT_EQ(sim_unsupported(spec), std::nullopt);  // link, device and node faults are simulated
+}
+
+// A rig's uart steps in sim mode: the line goes into the module's UART, the module's answer is the emu_command event's
+// reply (as the pool's control channel answers it in real time), and the appliance keeps mining.
+TEST(SimRun, UartStepsTypeIntoTheModulesAndTheirAnswersAreInTheEvents) {
+  const fs::path rig_file = fresh_dir("uart-rig.toml");
+  {
+    std::ofstream f(rig_file);
+    f << R"([rig]
+name = "uart"
+deadline_s = 60
+[trust_node]
+witnesses = 2
+block_interval_ms = 50
+[[devices]]
+name_prefix = "esp8266-at"
+model = "esp8266"
+link = "at"
+count = 2
+[[devices]]
+name_prefix = "rtl8710-at"
+model = "rtl8710"
+link = "at"
+count = 2
+[traffic]
+tx_per_s = 20
+[target]
+blocks = 20
+[pass]
+ledger_valid = true
+false_blacklist_max = 0
+[[steps]]
+name = "gmr"
+after_block = 3
+uart = "AT+GMR"
+device = "esp8266-at-01"
+[[steps]]
+name = "atsv"
+uart = "ATSV"
+device = "rtl8710-at-02"
+)";
+  }
+  const fs::path dir = fresh_dir("uart");
+  std::ostringstream out, err;
+  std::atomic<bool> stop{false};
+  EXPECT_EQ(run_sim_rig({rig_file, dir, 4, "test"}, stop, out, err), kExitPass) << out.str() << err.str();
+  std::ifstream in(dir / "events.jsonl");
+  std::map<std::string, nlohmann::json> replies;
+  int typed = 0;
+  for (std::string line; std::getline(in, line);) {
+    const auto e = nlohmann::json::parse(line);
+    if (e["kind"] == "emu_command") replies[e["fields"]["step"].get<std::string>()] = e["fields"]["reply"];
+    typed += e["kind"] == "uart_typed";
+  }
+  ASSERT_EQ(replies.size(), 2u) << out.str();
+  EXPECT_EQ(replies["gmr"]["ok"], true);
+  EXPECT_EQ(replies["gmr"]["complete"], true);
+  EXPECT_NE(replies["gmr"]["output"].get<std::string>().find("AT version:"), std::string::npos) << replies["gmr"];
+  EXPECT_NE(replies["atsv"]["output"].get<std::string>().find("[ATSV] OK:v2.2.1"), std::string::npos)
+      << replies["atsv"];
+  EXPECT_EQ(typed, 2);
+  fs::remove_all(dir);
+  fs::remove(rig_file);
 }
 
 TEST(SimRun, AnInterruptedRunWritesItsReportAndSaysSo) {

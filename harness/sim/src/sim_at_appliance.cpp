@@ -35,7 +35,10 @@ SimAtAppliance::SimAtAppliance(Scheduler& sched, EventStream& events, SimAtAppli
       engine_(emu::make_at_engine(module_config(cfg_))),
       baud_(cfg_.baud > 0 ? cfg_.baud : engine_->default_baud()),
       to_module_(baud_),
-      to_mcu_(baud_) {
+      to_mcu_(baud_),
+      typed_([this](const std::string& text, const emu::UartTyped& result) {
+        emit("uart_typed", emu::TypedLines::event_fields(text, result));
+      }) {
   const emu::DeviceBehaviour& b = emu::device_behaviour(cfg_.behaviour);
   if (b.layer != emu::BehaviourLayer::none && b.layer != emu::BehaviourLayer::firmware &&
       b.layer != emu::BehaviourLayer::at_module)
@@ -129,7 +132,7 @@ void SimAtAppliance::peer_closed() {
   wake();
 }
 
-void SimAtAppliance::arm() { schedule(emu::at_appliance_next_step_ns(parts(), sched_.now_ns(), false)); }
+void SimAtAppliance::arm() { schedule(emu::at_appliance_next_step_ns(parts(), sched_.now_ns(), typed_.busy())); }
 
 void SimAtAppliance::wake() {
   if (running_) schedule(sched_.now_ns() + emu::kAtStepNs);
@@ -148,8 +151,22 @@ void SimAtAppliance::schedule(std::uint64_t due_ns) {
 }
 
 void SimAtAppliance::step() {
-  emu::at_appliance_step(parts(), sched_.now_ns(), [this](const emu::AtAction& a, std::uint64_t ms) { perform(a, ms); });
+  emu::at_appliance_step(
+      parts(), sched_.now_ns(), [this](const emu::AtAction& a, std::uint64_t ms) { perform(a, ms); },
+      [this](const std::string& out) { typed_.on_printed(out); });  // a typed line's answer
   note_state();
+  typed_.pump(sched_.now_ms(), emu::at_appliance_line_idle(parts()), [this](const std::string& text) {
+    to_module_.write(reinterpret_cast<const std::uint8_t*>(text.data()), text.size(), sched_.now_ns());
+  });
+}
+
+void SimAtAppliance::type_uart(std::string text, emu::TypedLines::Done done) {
+  if (!running_) {
+    done(emu::UartTyped{{}, false, cfg_.name + " is not running"});
+    return;
+  }
+  typed_.type(std::move(text), std::move(done), sched_.now_ms(), cfg_.name);
+  wake();
 }
 
 void SimAtAppliance::perform(const emu::AtAction& a, std::uint64_t now_ms) {

@@ -250,9 +250,20 @@ class SimRig final : public ScriptHost {
       std::optional<bool> up;
       if (request.contains("rssi")) rssi = request["rssi"].get<int>();
       if (request.contains("up")) up = request["up"].get<bool>();
-      nlohmann::json reply = at_appliance(name).set_access_point(rssi, up);
+      nlohmann::json reply = at_appliance(name, cmd).set_access_point(rssi, up);
       reply["ok"] = true;
       return reply;
+    }
+    if (cmd == "uart") {  // answered once the module has (as the pool's control channel): the rig runs on meanwhile
+      std::optional<emu::UartTyped> typed;
+      at_appliance(name, cmd).type_uart(request.value("data", std::string()),
+                                   [&typed](const emu::UartTyped& t) { typed = t; });
+      while (!typed && !sched_.stopped() && sched_.run_next()) {
+      }
+      // The pool's reply, and its refusal as EmuControlClient::command throws it.
+      if (!typed) throw std::runtime_error("uart " + name + ": the run ended before the module answered");
+      if (!typed->error.empty()) throw std::runtime_error("uart " + name + ": " + typed->error);
+      return {{"ok", true}, {"device", name}, {"output", typed->output}, {"complete", typed->complete}};
     }
     SimDevice& d = device(name);
     if (cmd == "reboot") {
@@ -432,10 +443,10 @@ class SimRig final : public ScriptHost {
     throw std::runtime_error("no device '" + name + "'");
   }
 
-  SimAtAppliance& at_appliance(const std::string& name) {
+  SimAtAppliance& at_appliance(const std::string& name, const std::string& cmd) {
     for (auto& a : at_)
       if (a.appliance->name() == name) return *a.appliance;
-    throw std::runtime_error("'ap' needs an AT-mode device (link = \"at\"); '" + name + "' is not one");
+    throw std::runtime_error("'" + cmd + "' needs an AT-mode device (link = \"at\"); '" + name + "' is not one");
   }
 
   /// A link = "at" device: the appliance, and its UDP link through the UDP fault proxy or, at_transport = "tcp", its
@@ -538,7 +549,6 @@ std::optional<std::string> sim_unsupported(const RigSpec& spec) {
   }
   for (const Step& s : spec.steps) {
     const std::string where = fmt::format("[[steps]] '{}' ({})", s.label, line_of(s.line));
-    if (s.action == Step::Action::Uart) return where + ": uart steps are not simulated yet; run it in real time";
     if (s.action != Step::Action::Fault) continue;
     const FaultDef& d = s.fault.def();
     const bool ok = (d.mechanism == FaultMechanism::LinkProxy && (d.links & (kSerialLinks | kUdpLinks))) ||

@@ -24,6 +24,7 @@
 
 #include "collusion_board.hpp"
 #include "esp_wifi/at_appliance_step.hpp"
+#include "esp_wifi/typed_lines.hpp"
 #include "esp_wifi/at_engine.hpp"
 #include "esp_wifi/uart_wire.hpp"
 #include "iotw/sim/event_stream.hpp"
@@ -82,6 +83,12 @@ class SimAtAppliance {
   /// power; the engine reacts as AtAppliance's does. Emits "ap_changed" {ssid, rssi, up}; returns {rssi, up} (the
   /// control channel's answer). Throws std::runtime_error when the appliance is not running.
   nlohmann::json set_access_point(std::optional<int> rssi, std::optional<bool> up);
+
+  /// The `uart` control request (a rig's uart step): types `text` into the module's UART on the MCU's side, as
+  /// AtAppliance::type_uart does (emu::TypedLines: queued until the MCU's side is idle, the module's answer until its
+  /// final result line or 1 s). `done` runs on the scheduler once the line has ended, or at once with {error} when the
+  /// appliance is not running or 16 lines already wait. Emits "uart_typed" {data, output, complete} or {data, error}.
+  void type_uart(std::string text, emu::TypedLines::Done done);
 
   const std::string& name() const { return cfg_.name; }
   const std::string& model() const { return cfg_.model; }
@@ -144,6 +151,7 @@ class SimAtAppliance {
   iotw_fw fw_{};
   iotw_fw_state reported_ = IOTW_FW_OFF;
   bool running_ = false;
+  emu::TypedLines typed_;  ///< the `uart` requests' lines
 };
 
 /// A link = "at" device wired to the trust node: the appliance and its link, one of the two.
