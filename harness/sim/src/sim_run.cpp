@@ -177,9 +177,10 @@ class SimRig final : public ScriptHost {
     const auto wall_start = std::chrono::steady_clock::now();
     const std::size_t devices = spec_.instances().size();
     every(kProgressNs, [this, wall_start, devices] {
-      // Freed heap pages go back to the OS once a simulated minute: the registration burst of many devices (a Welcome
-      // frame and its actions each, freed when delivered) would otherwise stay resident for the whole run.
-      malloc_trim(0);
+      // Freed heap pages go back to the OS once a simulated minute when they are many (64 MiB): the registration burst
+      // of many devices (a Welcome frame and its actions each, freed when delivered) would otherwise stay resident for
+      // the whole run. A small rig keeps its free pages (trimming them would only fault them back in).
+      if (mallinfo2().fordblks > (64u << 20)) malloc_trim(0);
       const auto h = health();
       out_ << fmt::format("[{:6.0f}s simulated, {:5.1f}s wall] height {}/{}  rounds {}  devices {}/{} attached  "
                           "blacklisted {}  txs {}  actions {}",
