@@ -56,7 +56,9 @@ class EventStream {
   std::vector<nlohmann::json> read_kept(std::size_t from, std::size_t to) const;
   const Clock& clock_;
   std::filesystem::path path_;
+  std::vector<char> file_buf_;  ///< out_'s buffer (before out_: it must outlive it)
   mutable std::ofstream out_;
+  std::string line_;            ///< the line being built by emit / emit_log
   std::uint64_t written_ = 0;  ///< bytes written to the file
   bool to_file_ = false;       ///< a file was given: kept events are read back from it (also after close())
   Keep keep_;
