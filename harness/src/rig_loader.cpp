@@ -886,6 +886,9 @@ void read_steps(const Reader& r, const toml::table& root, RigSpec& spec) {
         s.action = Step::Action::Uart;
         s.uart_data = r.string(t, w, "uart", "");
         if (s.uart_data.empty()) r.fail(t.get("uart")->source(), fmt::format("'uart' in {} must not be empty", w));
+        if (const std::size_t typed = s.uart_data.size() + (s.uart_data.ends_with('\n') ? 0 : 2); typed > 256)
+          r.fail(t.get("uart")->source(), fmt::format("'uart' in {} is {} bytes with its line end; the emulator "
+                                                      "pool's control channel takes at most 256", w, typed));
         if (!t.contains("device"))
           r.fail(t.source(), fmt::format("uart step {} needs 'device' (a link = \"at\" device)", w));
         s.uart_device = r.string(t, w, "device", "");

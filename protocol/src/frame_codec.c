@@ -54,7 +54,8 @@ iotw_frame_status iotw_frame_decoder_push(iotw_frame_decoder *d, uint8_t byte, c
     d->empty++;
     return IOTW_FRAME_EMPTY;
   }
-  /* In place: the decoder writes byte o only after reading byte o + 1 or later, so it never overwrites unread input. */
+  /* In place: every output position is at or behind the input byte last read (a block's code byte yields no output),
+   * so decoding never overwrites input it has not read yet. */
   long dec = iotw_cobs_decode(d->wire, n, d->wire, IOTW_FRAME_MAX_PAYLOAD + 4u);
   if (dec < 0) {
     d->bad_cobs++;

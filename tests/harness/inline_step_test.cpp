@@ -191,6 +191,11 @@ device = "esp8266-01"
   };
   EXPECT_EQ(error("uart = \"AT\"\n"), "t.toml:24:1: uart step [[steps]] #2 needs 'device' (a link = \"at\" device)");
   EXPECT_EQ(error("uart = \"\"\ndevice = \"esp8266-01\"\n"), "t.toml:25:8: 'uart' in [[steps]] #2 must not be empty");
+  // 254 bytes and the appended \r\n fill the control channel's 256; one more is refused at load.
+  EXPECT_EQ(error("uart = \"" + std::string(254, 'A') + "\"\ndevice = \"esp8266-01\"\n"), "");
+  EXPECT_EQ(error("uart = \"" + std::string(255, 'A') + "\"\ndevice = \"esp8266-01\"\n"),
+            "t.toml:25:8: 'uart' in [[steps]] #2 is 257 bytes with its line end; the emulator pool's control channel "
+            "takes at most 256");
   EXPECT_EQ(error("traffic = \"pause\"\ndevice = \"esp32-01\"\n"),
             "t.toml:26:10: 'device' in [[steps]] #2 applies only to a uart step (faults take 'devices', a list)");
   EXPECT_EQ(error("traffic = \"pause\"\nrate = 0.1\n"), "t.toml:26:8: 'rate' in [[steps]] #2 applies only to a fault step");

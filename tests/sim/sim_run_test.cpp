@@ -134,11 +134,12 @@ device = "rtl8710-at-02"
   EXPECT_EQ(run_sim_rig({rig_file, dir, 4, "test"}, stop, out, err), kExitPass) << out.str() << err.str();
   std::ifstream in(dir / "events.jsonl");
   std::map<std::string, nlohmann::json> replies;
-  int typed = 0;
+  int typed = 0, control = 0;
   for (std::string line; std::getline(in, line);) {
     const auto e = nlohmann::json::parse(line);
     if (e["kind"] == "emu_command") replies[e["fields"]["step"].get<std::string>()] = e["fields"]["reply"];
     typed += e["kind"] == "uart_typed";
+    control += e["kind"] == "control_command" && e["source"] == "emu" && e["fields"]["cmd"] == "uart";
   }
   ASSERT_EQ(replies.size(), 2u) << out.str();
   EXPECT_EQ(replies["gmr"]["ok"], true);
@@ -147,6 +148,7 @@ device = "rtl8710-at-02"
   EXPECT_NE(replies["atsv"]["output"].get<std::string>().find("[ATSV] OK:v2.2.1"), std::string::npos)
       << replies["atsv"];
   EXPECT_EQ(typed, 2);
+  EXPECT_EQ(control, 2);  // the pool's control_command, as in real time
   fs::remove_all(dir);
   fs::remove(rig_file);
 }

@@ -62,8 +62,7 @@ void EventStream::write(const std::string& line) {
 }
 
 void EventStream::emit(std::string_view source, std::string_view kind, nlohmann::json fields) {
-  // The bytes of dumping {"time_ms","source","kind","fields"} (keys sorted), without building the wrapper object
-  // unless the event is kept for the judgement.
+  // The bytes of dumping {"time_ms","source","kind","fields"} (keys sorted), without building the wrapper object.
   std::string& line = line_;  // reused: no allocation per line
   line = "{\"fields\":";
   line += fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -106,6 +105,7 @@ void EventStream::emit_harness(std::string_view kind, nlohmann::ordered_json fie
 
 void EventStream::keep(const std::string& line) {
   if (to_file_) {  // write() has just written it: it ends at written_, before its newline
+    if (!out_.is_open()) return;  // after close(): nothing is written, nothing is kept
     kept_.push_back({written_ - line.size() - 1, static_cast<std::uint32_t>(line.size())});
     return;
   }
@@ -126,7 +126,9 @@ std::vector<nlohmann::json> EventStream::read_kept(std::size_t from, std::size_t
   // Read back in chunks of neighbouring kept lines (at most kChunk bytes, no gap over kGap), in file order.
   constexpr std::uint64_t kChunk = 4 << 20, kGap = 64 << 10;
   if (out_.is_open() && !out_.flush()) throw std::runtime_error("cannot write " + path_.string());
-  std::ifstream in(path_, std::ios::binary);
+  if (!reader_.is_open()) reader_.open(path_, std::ios::binary);  // kept open: a rig script reads every tick
+  std::ifstream& in = reader_;
+  in.clear();
   std::string buf;
   for (std::size_t i = from; i < to;) {
     const std::uint64_t begin = kept_[i].begin;

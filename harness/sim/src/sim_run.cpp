@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 #include <malloc.h>
 
+#include <exception>
 #include <future>
 #include <sodium.h>
 
@@ -162,6 +163,8 @@ class SimRig final : public ScriptHost {
     const std::uint64_t start = sched_.now_ns();
     start_ns_ = start;
     const std::uint64_t deadline = start + static_cast<std::uint64_t>(spec_.deadline_s * 1e9);
+    deadline_ns_ = deadline;
+    stop_ = &stop;
     std::string reason;
     every(kHealthNs, [this, &reason] {
       script_->tick(now_s());
@@ -197,6 +200,7 @@ class SimRig final : public ScriptHost {
       }
       const std::uint64_t until = std::min(sched_.now_ns() + kSliceNs, deadline);
       sched_.run_until(until);
+      if (fatal_) std::rethrow_exception(fatal_);  // an action failed while a uart step waited (type_uart)
       if (!reason.empty()) break;
       if (sched_.now_ns() >= deadline) {
         reason = "deadline";
@@ -257,17 +261,7 @@ class SimRig final : public ScriptHost {
       reply["ok"] = true;
       return reply;
     }
-    if (cmd == "uart") {  // answered once the module has (as the pool's control channel): the rig runs on meanwhile
-      std::optional<emu::UartTyped> typed;
-      at_appliance(name, cmd).type_uart(request.value("data", std::string()),
-                                   [&typed](const emu::UartTyped& t) { typed = t; });
-      while (!typed && !sched_.stopped() && sched_.run_next()) {
-      }
-      // The pool's reply, and its refusal as EmuControlClient::command throws it.
-      if (!typed) throw std::runtime_error("uart " + name + ": the run ended before the module answered");
-      if (!typed->error.empty()) throw std::runtime_error("uart " + name + ": " + typed->error);
-      return {{"ok", true}, {"device", name}, {"output", typed->output}, {"complete", typed->complete}};
-    }
+    if (cmd == "uart") return type_uart(name, request.value("data", std::string()));
     SimDevice& d = device(name);
     if (cmd == "reboot") {
       d.reboot();
@@ -451,6 +445,32 @@ class SimRig final : public ScriptHost {
     throw std::runtime_error("no device '" + name + "'");
   }
 
+  /// The pool's `uart` request: the line is typed into the module (SimAtAppliance::type_uart) and answered once the
+  /// module has; the rig runs on meanwhile (this runs the scheduler, up to the run's deadline or an interrupt). The
+  /// reply is the pool's {ok, device, output, complete} (no request id: the sim has no control socket); a refusal
+  /// throws as EmuControlClient::command does ("uart <device>: <error>"). An action that throws while the module
+  /// answers ends the run (drive() rethrows it), not just this step.
+  nlohmann::json type_uart(const std::string& name, const std::string& data) {
+    SimAtAppliance& appliance = at_appliance(name, "uart");
+    if (data.empty() || data.size() > 256)  // the pool's control channel's limits
+      throw std::runtime_error("uart " + name + ": 'data' is " + std::to_string(data.size()) + " bytes; 1..256");
+    events_.emit("emu", "control_command", {{"cmd", "uart"}, {"device", name}, {"data", data}});
+    // Shared with the line's `done`: it outlives this call when the wait ends early (the line ends later on its own).
+    auto typed = std::make_shared<std::optional<emu::UartTyped>>();
+    appliance.type_uart(data, [typed](const emu::UartTyped& t) { *typed = t; });
+    try {
+      while (!*typed && !sched_.stopped() && !(stop_ && *stop_) && sched_.now_ns() < deadline_ns_ && sched_.run_next()) {
+      }
+    } catch (...) {
+      fatal_ = std::current_exception();
+      sched_.stop();
+      throw std::runtime_error("uart " + name + ": the run failed while the module answered");
+    }
+    if (!*typed) throw std::runtime_error("uart " + name + ": the run ended before the module answered");
+    if (!(*typed)->error.empty()) throw std::runtime_error("uart " + name + ": " + (*typed)->error);
+    return {{"ok", true}, {"device", name}, {"output", (*typed)->output}, {"complete", (*typed)->complete}};
+  }
+
   SimAtAppliance& at_appliance(const std::string& name, const std::string& cmd) {
     for (auto& a : at_)
       if (a.appliance->name() == name) return *a.appliance;
@@ -521,6 +541,9 @@ class SimRig final : public ScriptHost {
   bool traffic_paused_ = false;
   std::uint64_t tx_generation_ = 0;
   std::uint64_t rss_kib_ = 0;
+  std::uint64_t deadline_ns_ = UINT64_MAX;       ///< the run's deadline (drive)
+  const std::atomic<bool>* stop_ = nullptr;     ///< the interrupt flag (drive)
+  std::exception_ptr fatal_;                    ///< an action's failure caught by type_uart, rethrown by drive
 };
 
 fs::path default_sim_dir(const std::string& rig, std::uint64_t seed) {

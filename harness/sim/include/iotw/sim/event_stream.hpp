@@ -46,7 +46,7 @@ class EventStream {
   std::vector<nlohmann::json> take_new();
   /// Lines written (log lines included).
   std::uint64_t lines() const { return lines_; }
-  /// Flushes the file. Throws std::runtime_error when a write failed.
+  /// Flushes the file. Throws std::runtime_error when a write failed. Events emitted after close() are dropped.
   void close();
 
  private:
@@ -58,6 +58,7 @@ class EventStream {
   std::filesystem::path path_;
   std::vector<char> file_buf_;  ///< out_'s buffer (before out_: it must outlive it)
   mutable std::ofstream out_;
+  mutable std::ifstream reader_;  ///< reads kept lines back (opened at the first read)
   std::string line_;            ///< the line being built by emit / emit_log
   std::uint64_t written_ = 0;  ///< bytes written to the file
   bool to_file_ = false;       ///< a file was given: kept events are read back from it (also after close())
