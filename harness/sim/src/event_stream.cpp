@@ -61,38 +61,36 @@ void EventStream::write(const std::string& line) {
   written_ += line.size() + 1;
 }
 
+void EventStream::end_line(std::string_view kind, std::string_view source) {
+  line_ += ",\"kind\":";
+  append_quoted(line_, kind);
+  line_ += ",\"source\":";
+  append_quoted(line_, source);
+  line_ += ",\"time_ms\":";
+  line_ += std::to_string(clock_.now_ms());
+  line_ += '}';
+  write(line_);
+}
+
 void EventStream::emit(std::string_view source, std::string_view kind, nlohmann::json fields) {
   // The bytes of dumping {"time_ms","source","kind","fields"} (keys sorted), without building the wrapper object.
-  std::string& line = line_;  // reused: no allocation per line
-  line = "{\"fields\":";
-  line += fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  line += ",\"kind\":";
-  append_quoted(line, kind);
-  line += ",\"source\":";
-  append_quoted(line, source);
-  line += ",\"time_ms\":";
-  line += std::to_string(clock_.now_ms());
-  line += '}';
-  write(line);
-  if (!keep_ || keep_(source, kind)) keep(line);
+  line_ = "{\"fields\":";
+  line_ += fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  end_line(kind, source);
+  if (!keep_ || keep_(source, kind)) keep(line_);
 }
 
 void EventStream::emit_log(std::string_view source, std::string_view level, std::string_view event,
                            std::string_view detail) {
   // nlohmann's dump of the same object: keys sorted (fields{detail, event, level}, kind, source, time_ms), compact.
-  std::string& line = line_;  // reused: no allocation per line
-  line = "{\"fields\":{\"detail\":";
-  append_quoted(line, detail);
-  line += ",\"event\":";
-  append_quoted(line, event);
-  line += ",\"level\":";
-  append_quoted(line, level);
-  line += "},\"kind\":\"log\",\"source\":";
-  append_quoted(line, source);
-  line += ",\"time_ms\":";
-  line += std::to_string(clock_.now_ms());
-  line += '}';
-  write(line);
+  line_ = "{\"fields\":{\"detail\":";
+  append_quoted(line_, detail);
+  line_ += ",\"event\":";
+  append_quoted(line_, event);
+  line_ += ",\"level\":";
+  append_quoted(line_, level);
+  line_ += '}';
+  end_line("log", source);
 }
 
 void EventStream::emit_harness(std::string_view kind, nlohmann::ordered_json fields) {

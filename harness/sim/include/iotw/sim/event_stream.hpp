@@ -51,6 +51,8 @@ class EventStream {
 
  private:
   void write(const std::string& line);
+  /// Ends line_ (its fields object written) with ,"kind","source","time_ms" and writes it: keys in nlohmann's order.
+  void end_line(std::string_view kind, std::string_view source);
   void keep(const std::string& line);
   /// Kept events [from, to), parsed.
   std::vector<nlohmann::json> read_kept(std::size_t from, std::size_t to) const;
