@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "iotw/support/etcd_cluster.hpp"
+#include "iotw/trust_node/etcd_client.hpp"
 #include "iotw/trust_node/etcd_leadership.hpp"
 #include "iotw/trust_node/etcd_ledger.hpp"
 #include "ledger_contract.hpp"

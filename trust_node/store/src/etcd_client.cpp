@@ -185,14 +185,6 @@ EtcdRange EtcdClient::range(std::string_view key, std::string_view range_end, in
   return out;
 }
 
-EtcdRange EtcdClient::range_prefix(std::string_view prefix, int64_t min_create_revision) {
-  EtcdRange out = range(prefix, prefix_end(prefix), 0, min_create_revision);
-  std::stable_sort(out.kvs.begin(), out.kvs.end(), [](const EtcdKeyValue &a, const EtcdKeyValue &b) {
-    return a.create_revision < b.create_revision;
-  });
-  return out;
-}
-
 int64_t EtcdClient::put(std::string_view key, std::string_view value, int64_t lease) {
   json req{{"key", b64(key)}, {"value", b64(value)}};
   if (lease) req["lease"] = std::to_string(lease);
@@ -237,18 +229,6 @@ void EtcdClient::lease_revoke(int64_t id) {
   } catch (const EtcdError &e) {
     if (std::string_view(e.what()).find("lease not found") == std::string_view::npos) throw;
   }
-}
-
-std::string EtcdClient::prefix_end(std::string_view prefix) {
-  std::string end(prefix);
-  while (!end.empty()) {
-    if (static_cast<unsigned char>(end.back()) < 0xff) {
-      end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
-      return end;
-    }
-    end.pop_back();
-  }
-  return std::string(1, '\0');  // every key
 }
 
 }  // namespace iotw::tn

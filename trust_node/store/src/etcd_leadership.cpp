@@ -4,7 +4,7 @@
 
 namespace iotw::tn {
 
-EtcdLeadership::EtcdLeadership(EtcdClient &etcd, std::string key, std::string node_id, int64_t ttl_s)
+EtcdLeadership::EtcdLeadership(EtcdKv &etcd, std::string key, std::string node_id, int64_t ttl_s)
     : etcd_(etcd), key_(std::move(key)), node_id_(std::move(node_id)), ttl_s_(ttl_s) {
   if (node_id_.empty()) throw std::invalid_argument("etcd leadership: empty node id");
   if (ttl_s_ < 1) throw std::invalid_argument("etcd leadership: ttl below 1 s");

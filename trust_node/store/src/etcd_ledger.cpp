@@ -98,8 +98,10 @@ struct EtcdLedger::Tip {
   }
 };
 
-EtcdLedger::EtcdLedger(EtcdClient &etcd, std::string prefix) : etcd_(etcd), prefix_(std::move(prefix)) {
+EtcdLedger::EtcdLedger(EtcdKv &etcd, std::string prefix, std::string instance_id)
+    : etcd_(etcd), prefix_(std::move(prefix)), id_(std::move(instance_id)) {
   if (prefix_.empty()) throw std::invalid_argument("ledger: empty etcd key prefix");
+  if (!id_.empty()) return;
   if (sodium_init() < 0) throw LedgerError("ledger: libsodium initialisation failed");
   std::array<uint8_t, 16> id{};
   randombytes_buf(id.data(), id.size());
@@ -153,7 +155,7 @@ std::vector<Block> EtcdLedger::blocks(uint64_t from, uint64_t limit) {
   if (limit == 0) return out;
   const std::string first = block_key(from);
   const int64_t n = limit > static_cast<uint64_t>(INT64_MAX) ? 0 : static_cast<int64_t>(limit);  // 0 = all
-  for (const EtcdKeyValue &kv : etcd_.range(first, EtcdClient::prefix_end(key("block/")), n).kvs)
+  for (const EtcdKeyValue &kv : etcd_.range(first, EtcdKv::prefix_end(key("block/")), n).kvs)
     out.push_back(block_from_json(parse(kv.value, kv.key)));
   return out;
 }
@@ -340,7 +342,7 @@ bool EtcdLedger::add_usage_tx(const Tx &tx, const Key &device, uint64_t seq) {
 std::map<Key, uint64_t> EtcdLedger::usage_seqs() {
   std::map<Key, uint64_t> out;
   const std::string p = key("usage/");
-  for (const EtcdKeyValue &kv : etcd_.range(p, EtcdClient::prefix_end(p)).kvs)
+  for (const EtcdKeyValue &kv : etcd_.range(p, EtcdKv::prefix_end(p)).kvs)
     out[key_of_hex(std::string_view(kv.key).substr(p.size()), kv.key)] = decimal(kv.value, kv.key);
   return out;
 }
@@ -348,7 +350,7 @@ std::map<Key, uint64_t> EtcdLedger::usage_seqs() {
 std::map<Key, uint64_t> EtcdLedger::balances() {
   std::map<Key, uint64_t> out;
   const std::string p = key("balance/");
-  for (const EtcdKeyValue &kv : etcd_.range(p, EtcdClient::prefix_end(p)).kvs)
+  for (const EtcdKeyValue &kv : etcd_.range(p, EtcdKv::prefix_end(p)).kvs)
     out[key_of_hex(std::string_view(kv.key).substr(p.size()), kv.key)] = decimal(kv.value, kv.key);
   return out;
 }
@@ -356,7 +358,7 @@ std::map<Key, uint64_t> EtcdLedger::balances() {
 std::map<Key, Reputation> EtcdLedger::reputations() {
   std::map<Key, Reputation> out;
   const std::string p = key("rep/");
-  for (const EtcdKeyValue &kv : etcd_.range(p, EtcdClient::prefix_end(p)).kvs) {
+  for (const EtcdKeyValue &kv : etcd_.range(p, EtcdKv::prefix_end(p)).kvs) {
     const json j = parse(kv.value, kv.key);
     out[key_of_hex(std::string_view(kv.key).substr(p.size()), kv.key)] =
         Reputation{j.value("good", uint64_t{0}), j.value("bad", uint64_t{0})};
@@ -423,7 +425,7 @@ void EtcdLedger::upsert_device(const DeviceRecord &d) {
 std::vector<DeviceRecord> EtcdLedger::devices() {
   std::vector<DeviceRecord> out;
   const std::string p = key("device/");
-  for (const EtcdKeyValue &kv : etcd_.range(p, EtcdClient::prefix_end(p)).kvs) {
+  for (const EtcdKeyValue &kv : etcd_.range(p, EtcdKv::prefix_end(p)).kvs) {
     const json j = parse(kv.value, kv.key);
     out.push_back(DeviceRecord{key_of_hex(std::string_view(kv.key).substr(p.size()), kv.key),
                                j.value("name", ""), j.value("model", ""), j.value("boot_count", uint32_t{0}),
@@ -443,7 +445,7 @@ void EtcdLedger::add_blacklist(const BlacklistEntry &e) {
 std::vector<BlacklistEntry> EtcdLedger::blacklist() {
   std::vector<BlacklistEntry> out;
   const std::string p = key("blacklist/");
-  for (const EtcdKeyValue &kv : etcd_.range(p, EtcdClient::prefix_end(p)).kvs) {
+  for (const EtcdKeyValue &kv : etcd_.range(p, EtcdKv::prefix_end(p)).kvs) {
     const json j = parse(kv.value, kv.key);
     if (j.contains("lifted_ms")) continue;
     out.push_back(BlacklistEntry{key_of_hex(std::string_view(kv.key).substr(p.size()), kv.key),
@@ -468,7 +470,7 @@ uint64_t EtcdLedger::max_round_id() {
   const auto tip = Tip::of(etcd_.get(key("tip")));
   uint64_t m = tip ? tip->max_round_id : 0;
   const std::string p = key("blacklist/");
-  for (const EtcdKeyValue &kv : etcd_.range(p, EtcdClient::prefix_end(p)).kvs)
+  for (const EtcdKeyValue &kv : etcd_.range(p, EtcdKv::prefix_end(p)).kvs)
     m = std::max(m, parse(kv.value, kv.key).value("round_id", uint64_t{0}));
   return m;
 }

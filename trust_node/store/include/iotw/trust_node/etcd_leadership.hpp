@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "iotw/trust_node/etcd_client.hpp"
+#include "iotw/trust_node/etcd_kv.hpp"
 
 namespace iotw::tn {
 
@@ -25,7 +25,7 @@ class EtcdLeadership {
 
   /** key: the election key (e.g. "/iotw/leader"); node_id: this node's id, non-empty; ttl_s: the lease TTL in
    *  seconds (etcd's minimum is about 1 s on a local cluster). Makes no request. */
-  EtcdLeadership(EtcdClient &etcd, std::string key, std::string node_id, int64_t ttl_s);
+  EtcdLeadership(EtcdKv &etcd, std::string key, std::string node_id, int64_t ttl_s);
 
   /** One round at now_ms (any monotonic ms clock): grants a lease if there is none, keeps it alive (a lease
    *  found gone is replaced), and puts the key with this node's id and lease when it is absent (txn: create
@@ -42,7 +42,7 @@ class EtcdLeadership {
   int64_t ttl_s() const { return ttl_s_; }
 
  private:
-  EtcdClient &etcd_;
+  EtcdKv &etcd_;
   std::string key_, node_id_;
   int64_t ttl_s_;
   State state_;

@@ -2,7 +2,7 @@
 // replicated ledger; every write is one etcd txn, durable on a quorum of members when it returns. Same
 // semantics as SqliteLedger, plus: append_block extends only the stored tip and only under the fence (throws
 // LedgerConflict otherwise), duplicate txs are refused across all nodes, and new_pending_txs() reports the txs
-// other nodes stored. Not thread-safe: one thread at a time uses an instance (and its EtcdClient).
+// other nodes stored. Not thread-safe: one thread at a time uses an instance (and its EtcdKv).
 //
 // Keys, under the prefix P (e.g. "/iotw/ledger/"); hex is lower-case, JSON is UTF-8 text:
 //   P tip                       {"height", "hash", "max_round_id", "max_assignment_id"} of the last block
@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "iotw/trust_node/etcd_client.hpp"
+#include "iotw/trust_node/etcd_kv.hpp"
 #include "iotw/trust_node/ledger.hpp"
 #include "iotw/trust_node/tx_hash_set.hpp"
 
@@ -30,13 +30,15 @@ namespace iotw::tn {
 
 class EtcdLedger final : public Ledger {
  public:
-  /** A view of the ledger under key prefix (non-empty, e.g. "/iotw/ledger/") through etcd. Makes no request;
-   *  every method throws EtcdError (a LedgerError) when etcd does not answer. */
-  EtcdLedger(EtcdClient &etcd, std::string prefix);
+  /** A view of the ledger under key prefix (non-empty, e.g. "/iotw/ledger/") through etcd. instance_id: the
+   *  writer id recorded with what it stores; empty = 16 random bytes in hex (a simulation passes a seeded one).
+   *  Makes no request; every method throws EtcdError (a LedgerError) when etcd does not answer. Throws
+   *  std::invalid_argument for an empty prefix. */
+  EtcdLedger(EtcdKv &etcd, std::string prefix, std::string instance_id = {});
 
   /** Compares every append_block txn must also pass (EtcdLeadership::fence()); empty = none. */
   void set_fence(std::vector<EtcdCompare> fence) { fence_ = std::move(fence); }
-  /** This instance's random id (hex), recorded as the writer of what it stores. */
+  /** This instance's id (random hex unless given), recorded as the writer of what it stores. */
   const std::string &instance_id() const { return id_; }
 
   uint64_t block_count() override;
@@ -83,7 +85,7 @@ class EtcdLedger final : public Ledger {
   /** Pending txs of range r in arrival order, skipping those this instance wrote when others_only. */
   std::vector<Tx> pending_of(const EtcdRange &r, bool others_only) const;
 
-  EtcdClient &etcd_;
+  EtcdKv &etcd_;
   std::string prefix_;
   std::string id_;
   uint64_t calls_ = 0;                ///< numbers this instance's write calls (the "writer" record)

@@ -1,0 +1,3 @@
+#include "iotw/sim/sim_etcd.hpp"
+
+// Being written (see the header).
