@@ -29,6 +29,7 @@
 #include "iotw/trust_node/metrics.hpp"
 #include "iotw/trust_node/etcd_client.hpp"
 #include "iotw/trust_node/etcd_leadership.hpp"
+#include "iotw/trust_node/mesh_role.hpp"
 #include "iotw/trust_node/etcd_ledger.hpp"
 #include "iotw/trust_node/sqlite_ledger.hpp"
 #include "iotw/trust_node/tx_request.hpp"
@@ -202,7 +203,7 @@ std::optional<std::map<std::string_view, std::string_view>> query_params(std::st
   return out;
 }
 
-class Daemon final : public CoreSink, public LinkHost {
+class Daemon final : public CoreSink, public LinkHost, public MeshRole::Host {
  public:
   explicit Daemon(const NodeConfig &cfg)
       : cfg_(cfg), events_(cfg.events), flood_(events_), rng_(cfg.seed), consensus_(with_node_key(cfg)),
@@ -210,7 +211,11 @@ class Daemon final : public CoreSink, public LinkHost {
         work_(asio::make_work_guard(io_)), admission_(cfg.admission),
         pool_(std::max(2u, std::thread::hardware_concurrency())) {
     build_core();
-    if (cfg_.mesh) core_->set_assigning(false);  // a mesh node assigns only once it holds the leadership
+    if (cfg_.mesh) {  // a mesh node assigns only once it holds the leadership
+      core_->set_assigning(false);
+      mesh_ = std::make_unique<MeshRole>(cfg_.mesh->node_id, cfg_.mesh->lease_ttl_s, cfg_.consensus.device_timeout_ms,
+                                         *this);
+    }
   }
 
   ~Daemon() override { stop_mesh_agent(); }
@@ -598,7 +603,7 @@ class Daemon final : public CoreSink, public LinkHost {
   /** The tip height: the core's, or for a mesh standby (its core does not follow the chain) the store's, falling
    *  back to the core's when etcd does not answer. */
   uint64_t height() const {
-    if (!cfg_.mesh || role_ != "standby") return core_->height();  // stale: etcd may not answer
+    if (!cfg_.mesh || mesh_->role() != "standby") return core_->height();  // stale: etcd may not answer
     try {
       const uint64_t n = ledger_->block_count();
       return n ? n - 1 : 0;
@@ -648,9 +653,9 @@ class Daemon final : public CoreSink, public LinkHost {
     m.gauge("iotw_height", "Height of the chain tip.", height());
     if (cfg_.mesh) {
       m.gauge("iotw_mesh_assigning", "1 while this trust node assigns the mesh's jobs (holds the leadership).",
-              role_ == "assigning" ? 1 : 0);
+              mesh_->assigning() ? 1 : 0);
       m.counter("iotw_mesh_role_changes_total", "Mesh role changes (assigning, standby, stale) since start.",
-                role_changes_);
+                mesh_->changes());
       m.counter("iotw_mesh_not_assigning_total", "Device messages answered with Error 6 (not assigning).",
                 c.not_assigning);
       m.counter("iotw_mesh_pending_absorbed_total", "Pending txs taken over from other trust nodes' intake.",
@@ -756,130 +761,62 @@ class Daemon final : public CoreSink, public LinkHost {
     try {
       f();
     } catch (const LedgerError &e) {
-      step_down("stale", std::string("store: ") + e.what());
+      mesh_->on_store_error(e.what());
     }
   }
 
-  void set_role(const std::string &role, const std::string &leader, const std::string &reason) {
-    if (role == role_ && leader == leader_) return;
-    role_ = role;
-    leader_ = leader;
-    ++role_changes_;
+  // ---- MeshRole::Host (the io thread) ----
+  void take_over(const std::vector<EtcdCompare> &fence) override {
+    etcd_ledger_->set_fence(fence);
+    build_core();
+    core_->set_assigning(true);
+  }
+  void stand_down(bool clear_fence) override {
+    if (clear_fence) etcd_ledger_->set_fence({});
+    if (core_) core_->set_assigning(false);
+  }
+  std::size_t attached_count() override { return core_->attached_count(); }
+  void hand_over() override {
+    resign_requested_ = true;
+    agent_cv_.notify_all();
+  }
+  void role_changed(const std::string &role, const std::string &leader, const std::string &reason) override {
     spdlog::info("mesh: {} (leader {}, {})", role, leader.empty() ? "none" : leader, reason);
     write_event("mesh_role", {{"node_id", cfg_.mesh->node_id}, {"role", role}, {"leader", leader},
                               {"reason", reason}, {"height", core_->height()}});
   }
 
-  void step_down(const std::string &role, const std::string &reason) {
-    core_->set_assigning(false);
-    set_role(role, role == "stale" ? std::string() : leader_, reason);
-  }
-
-  /** What the leadership agent saw (posted to the io thread). */
-  struct MeshView {
-    bool reached = false;  ///< etcd answered this step
-    EtcdLeadership::State state;
-    std::vector<EtcdCompare> fence;
-    std::string error;
-  };
-
-  void on_mesh_view(const MeshView &v) {
-    if (stopping_) return;
-    if (!v.reached) {
-      if (role_ == "assigning" && wall_ms() - last_confirmed_ms_ > mesh_stale_ms())
-        step_down("stale", "etcd unreachable: " + v.error);
-      else if (role_ == "standby")
-        set_role("stale", "", "etcd unreachable: " + v.error);
-      return;
-    }
-    last_confirmed_ms_ = v.state.confirmed_ms;
-    if (v.state.leader && wall_ms() < handed_over_until_ms_) return;  // a view from before the hand-over
-    if (v.state.leader && role_ != "assigning") {  // take over: rebuild from what the store holds now
-      try {
-        etcd_ledger_->set_fence(v.fence);
-        build_core();
-        core_->set_assigning(true);
-        set_role("assigning", cfg_.mesh->node_id, "elected");
-      } catch (const LedgerError &e) {
-        etcd_ledger_->set_fence({});
-        if (core_) core_->set_assigning(false);
-        set_role("stale", "", std::string("takeover failed: ") + e.what());
-      }
-      return;
-    }
-    if (!v.state.leader && role_ == "assigning") return step_down("standby", "leadership lost to " + v.state.leader_id);
-    if (!v.state.leader) set_role("standby", v.state.leader_id, role_ == "stale" ? "etcd reached" : "observed");
-  }
-
-  /** A stale view: no etcd confirmation for half the lease (the lease itself lasts lease_ttl_s). */
-  uint64_t mesh_stale_ms() const { return uint64_t{cfg_.mesh->lease_ttl_s} * 1000 / 2; }
-
-  /** On the io thread, independent of the agent (which may be blocked in a request): an assigning node that etcd
-   *  has not confirmed for half the lease stops assigning before its lease can have expired. */
+  /** On the io thread, independent of the agent (which may be blocked in a request): MeshRole::check every 50 ms. */
   void schedule_mesh_check() {
     mesh_timer_.expires_after(std::chrono::milliseconds(50));
     mesh_timer_.async_wait([this](boost::system::error_code ec) {
       if (ec || stopping_) return;
-      const uint64_t now = wall_ms();
-      if (role_ == "assigning" && now - last_confirmed_ms_ > mesh_stale_ms())
-        step_down("stale", "no etcd confirmation for half the lease");
-      check_starved(now);
+      mesh_->check(wall_ms());
       schedule_mesh_check();
     });
   }
 
-  /** A leader that has had no device attached for starve_ms() (cut off from its devices, which went to other nodes
-   *  and were refused there with Error 6) hands the leadership over: it stops assigning and asks its agent to
-   *  resign and not to campaign for two leases, so another node, which the devices may reach, takes over. */
-  void check_starved(uint64_t now) {
-    if (role_ != "assigning" || core_->attached_count() > 0) {
-      starved_since_ms_ = 0;
-      return;
-    }
-    if (starved_since_ms_ == 0) starved_since_ms_ = now;
-    if (now - starved_since_ms_ < starve_ms()) return;
-    starved_since_ms_ = 0;
-    handed_over_until_ms_ = now + 2 * uint64_t{cfg_.mesh->lease_ttl_s} * 1000;
-    resign_requested_ = true;
-    agent_cv_.notify_all();
-    step_down("standby", "no device attached for " + std::to_string(starve_ms()) + " ms: leadership handed over");
-  }
-  /** Two device timeouts (a device's silence rule fires after 6 heartbeats = 1.2 device timeouts) plus a lease. */
-  uint64_t starve_ms() const { return 2 * cfg_.consensus.device_timeout_ms + uint64_t{cfg_.mesh->lease_ttl_s} * 1000; }
-
-  /** The leadership agent: its own thread and etcd client, one EtcdLeadership::step every lease_ttl_s / 3. */
+  /** The leadership agent: its own thread and etcd client, one MeshCampaign::step every lease_ttl_s / 3 (at once
+   *  when the role asks to hand over); each view goes to MeshRole::on_view on the io thread. */
   void start_mesh_agent() {
     const uint64_t ttl_ms = uint64_t{cfg_.mesh->lease_ttl_s} * 1000;
     agent_ = std::thread([this, ttl_ms] {
       EtcdClient client(cfg_.store.endpoints,
                         std::chrono::milliseconds(std::min<uint64_t>(cfg_.store.timeout_ms, ttl_ms / 4)));
-      EtcdLeadership lead(client, cfg_.store.prefix + "leader", cfg_.mesh->node_id, cfg_.mesh->lease_ttl_s);
+      MeshCampaign campaign(client, cfg_.store.prefix + "leader", cfg_.mesh->node_id, cfg_.mesh->lease_ttl_s);
       std::unique_lock<std::mutex> lk(agent_mu_);
-      uint64_t holdoff_until = 0;  // after handing the leadership over: no campaign for two leases
       while (!agent_stop_) {
         lk.unlock();
-        MeshView v;
-        try {
-          if (resign_requested_.exchange(false)) {
-            lead.resign();
-            holdoff_until = wall_ms() + 2 * ttl_ms;
-          }
-          v.state = lead.step(wall_ms(), wall_ms() >= holdoff_until);
-          v.fence = lead.fence();
-          v.reached = true;
-        } catch (const std::exception &e) {
-          v.error = e.what();
-        }
-        asio::post(io_, [this, v = std::move(v)] { on_mesh_view(v); });
+        MeshView v = campaign.step(wall_ms(), resign_requested_.exchange(false));
+        asio::post(io_, [this, v = std::move(v)] {
+          if (!stopping_) mesh_->on_view(v, wall_ms());
+        });
         lk.lock();
         agent_cv_.wait_for(lk, std::chrono::milliseconds(ttl_ms / 3),
                            [this] { return agent_stop_ || resign_requested_.load(); });
       }
       lk.unlock();
-      try {
-        lead.resign();  // a clean stop hands the leadership over at once instead of after the lease
-      } catch (const std::exception &) {
-      }
+      campaign.resign();  // a clean stop hands the leadership over at once instead of after the lease
     });
   }
 
@@ -893,7 +830,7 @@ class Daemon final : public CoreSink, public LinkHost {
   }
 
   nlohmann::json mesh_json() const {
-    return {{"node_id", cfg_.mesh->node_id}, {"role", role_}, {"leader", leader_}};
+    return {{"node_id", cfg_.mesh->node_id}, {"role", mesh_->role()}, {"leader", mesh_->leader()}};
   }
 
   static constexpr int tick_ms = 5;
@@ -911,17 +848,12 @@ class Daemon final : public CoreSink, public LinkHost {
   asio::steady_timer tick_;
   asio::steady_timer flood_timer_;
   asio::steady_timer mesh_timer_;
-  std::string role_ = "standby";  ///< mesh only: "assigning", "standby", "stale"
-  std::string leader_;
-  uint64_t last_confirmed_ms_ = 0;
-  uint64_t role_changes_ = 0;
+  std::unique_ptr<MeshRole> mesh_;  ///< [mesh] only: this node's role (io thread)
   std::thread agent_;
   std::mutex agent_mu_;
   std::condition_variable agent_cv_;
   bool agent_stop_ = false;
   std::atomic<bool> resign_requested_{false};  ///< io thread -> agent: hand the leadership over
-  uint64_t starved_since_ms_ = 0;             ///< assigning with no device attached since (0 = not now)
-  uint64_t handed_over_until_ms_ = 0;         ///< leadership views are not acted on before this (the hand-over)
   asio::signal_set signals_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   RegistrationAdmission admission_;
