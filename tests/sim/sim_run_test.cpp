@@ -6,6 +6,8 @@
 #include <map>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "iotw/exit_code.hpp"
 #include "iotw/harness/rig_loader.hpp"
 #include "iotw/sim/sim_run.hpp"
@@ -45,12 +47,103 @@ TEST(SimRun, SmokeRigPassesWithEveryOutputOfARealTimeRun) {
 TEST(SimRun, RefusesARigThatNeedsTheOsNamingTheKeyAndItsLine) {
   std::ostringstream out, err;
   std::atomic<bool> stop{false};
-  EXPECT_EQ(run_sim_rig({rig("mesh_failover.toml"), fresh_dir("mesh"), 1, "test"}, stop, out, err), kExitUsage);
-  EXPECT_NE(err.str().find("sim mode cannot run rig 'mesh_failover': [mesh] (line "), std::string::npos) << err.str();
-  EXPECT_FALSE(fs::exists(fresh_dir("mesh")));  // refused before any folder is made
+  EXPECT_EQ(run_sim_rig({rig("two_hosts.toml"), fresh_dir("hosts"), 1, "test"}, stop, out, err), kExitUsage);
+  EXPECT_NE(err.str().find("sim mode cannot run rig 'two_hosts': [hosts] (line "), std::string::npos) << err.str();
+  EXPECT_FALSE(fs::exists(fresh_dir("hosts")));  // refused before any folder is made
   std::ostringstream err2;
   EXPECT_EQ(run_sim_rig({rig("esp_tap.toml"), fresh_dir("tap"), 1, "test"}, stop, out, err2), kExitUsage);
   EXPECT_NE(err2.str().find("link = \"tap\" needs TAP interfaces"), std::string::npos) << err2.str();
+}
+
+/// The events of a run folder, parsed.
+std::vector<nlohmann::json> read_events(const fs::path& dir) {
+  std::vector<nlohmann::json> events;
+  std::ifstream in(dir / "events.jsonl");
+  for (std::string line; std::getline(in, line);) events.push_back(nlohmann::json::parse(line));
+  return events;
+}
+
+/// The mesh_role events of one node: (role, reason) in order.
+std::vector<std::pair<std::string, std::string>> roles_of(const std::vector<nlohmann::json>& events,
+                                                         const std::string& node) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& e : events)
+    if (e.value("kind", "") == "mesh_role" && e.value("node", "") == node)
+      out.emplace_back(e["fields"]["role"], e["fields"]["reason"]);
+  return out;
+}
+
+// rigs/mesh_failover.toml in virtual time: three trust nodes on one SimEtcd ledger; the assigning node is killed, its
+// lease runs out, another node is elected and the devices move to its link on Error 6 or silence; the killed node comes
+// back as standby; an etcd member is killed. One chain under the one node key, every acknowledged tx in it.
+TEST(SimRun, AMeshRigFailsOverToAnotherTrustNodeAndKeepsOneChain) {
+  const fs::path dir = fresh_dir("mesh-failover");
+  std::ostringstream out, err;
+  std::atomic<bool> stop{false};
+  ASSERT_EQ(run_sim_rig({rig("mesh_failover.toml"), dir, 1, "test"}, stop, out, err), kExitPass) << out.str() << err.str();
+  const auto events = read_events(dir);
+  // tn-0 is elected first (it starts first), is killed, and comes back as a standby of the node elected after it.
+  const auto tn0 = roles_of(events, "tn-0");
+  ASSERT_GE(tn0.size(), 3u);
+  EXPECT_EQ(tn0[1], (std::pair<std::string, std::string>{"assigning", "elected"}));
+  std::string successor;
+  std::uint64_t killed_ms = 0, elected_ms = 0;
+  for (const auto& e : events) {
+    if (e.value("kind", "") == "trust_node_exit") killed_ms = e["time_ms"];
+    if (killed_ms && !elected_ms && e.value("kind", "") == "mesh_role" && e["fields"]["role"] == "assigning") {
+      successor = e.value("node", "");
+      elected_ms = e["time_ms"];
+    }
+  }
+  ASSERT_FALSE(successor.empty());
+  EXPECT_NE(successor, "tn-0");
+  // Not before the dead leader's lease (2 s) can have run out since its last keepalive (every 2/3 s).
+  EXPECT_GE(elected_ms - killed_ms, 2000u - 667u);
+  EXPECT_LE(elected_ms - killed_ms, 2000u);
+  EXPECT_EQ(tn0.back(), (std::pair<std::string, std::string>{"standby", "observed"}));
+  // Devices moved to the successor's link (their firmware's node list, docs/protocol.md §6).
+  int moved = 0;
+  for (const auto& e : events)
+    if (e.value("kind", "") == "node_selected" && e["fields"]["reason"] != "boot") ++moved;
+  EXPECT_GE(moved, 6);
+  std::ifstream in(dir / "report.json");
+  const auto report = nlohmann::json::parse(in);
+  EXPECT_TRUE(report["ledger_valid"].get<bool>());
+  EXPECT_EQ(report["acked_tx_lost"].get<int>(), 0);
+  EXPECT_GT(report["failover_ms"].get<double>(), 0.0);
+  fs::remove_all(dir);
+}
+
+// rigs/mesh_partition.toml in virtual time: the leader cut off from etcd steps down on the store's error and another
+// node takes over; a frozen leader's lease runs out while it cannot notice and, resumed, it steps down ("stale") and
+// writes nothing; a leader cut off from its devices hands the leadership over. Every height once in the ledger.
+TEST(SimRun, AMeshLeaderCutOffOrFrozenNeverForksTheChain) {
+  const fs::path dir = fresh_dir("mesh-partition");
+  std::ostringstream out, err;
+  std::atomic<bool> stop{false};
+  ASSERT_EQ(run_sim_rig({rig("mesh_partition.toml"), dir, 1, "test"}, stop, out, err), kExitPass) << out.str() << err.str();
+  const auto events = read_events(dir);
+  std::map<std::string, int> reasons;  // why nodes stopped assigning
+  for (const auto& e : events)
+    if (e.value("kind", "") == "mesh_role" && e["fields"]["role"] != "assigning")
+      ++reasons[e["fields"]["reason"].get<std::string>().substr(0, 12)];
+  EXPECT_GE(reasons["store: etcd:"], 1);  // cut off from etcd: its next store write failed
+  EXPECT_GE(reasons["no etcd conf"], 1);  // frozen past half its lease
+  bool handed_over = false;
+  for (const auto& e : events)
+    if (e.value("kind", "") == "mesh_role" &&
+        e["fields"]["reason"].get<std::string>().find("leadership handed over") != std::string::npos)
+      handed_over = true;
+  EXPECT_TRUE(handed_over);
+  std::ifstream ledger(dir / "ledger.jsonl");
+  std::uint64_t expect = 0;
+  for (std::string line; std::getline(ledger, line);) {
+    const auto b = nlohmann::json::parse(line);
+    if (!b.contains("height") || b.contains("tip")) continue;
+    EXPECT_EQ(b["height"].get<std::uint64_t>(), expect++);
+  }
+  EXPECT_GE(expect, 41u);
+  fs::remove_all(dir);
 }
 
 TEST(SimRun, EveryFaultOfAPtyDeviceIsSimulated) {

@@ -72,9 +72,16 @@ void EventStream::end_line(std::string_view kind, std::string_view source) {
   write(line_);
 }
 
-void EventStream::emit(std::string_view source, std::string_view kind, nlohmann::json fields) {
-  // The bytes of dumping {"time_ms","source","kind","fields"} (keys sorted), without building the wrapper object.
-  line_ = "{\"fields\":";
+void EventStream::emit(std::string_view source, std::string_view kind, nlohmann::json fields, std::string_view node) {
+  // The bytes of dumping {"time_ms","source","kind","fields"} (keys sorted), without building the wrapper object;
+  // a mesh node's line starts with its "node" as the runner's merge inserts it (event_merge.cpp).
+  line_ = "{";
+  if (!node.empty()) {
+    line_ += "\"node\":";
+    append_quoted(line_, node);
+    line_ += ',';
+  }
+  line_ += "\"fields\":";
   line_ += fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   end_line(kind, source);
   if (!keep_ || keep_(source, kind)) keep(line_);

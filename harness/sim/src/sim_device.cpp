@@ -10,7 +10,8 @@ SimDevice::SimDevice(Scheduler& sched, EventStream& events, SimDeviceConfig cfg,
                      emu::CollusionBoard& board, Send send)
     : sched_(sched),
       events_(events),
-      send_(std::move(send)),
+      sends_{std::move(send)},
+      nodes_(cfg.nodes),
       source_("emu:" + cfg.name),
       verify_memo_(cfg.verify_memo),
       chip_(profile, sched, chip_config(cfg, board), sim_port(cfg), *this) {}
@@ -30,6 +31,10 @@ iotw_port SimDevice::sim_port(const SimDeviceConfig& cfg) {
   iotw_port port{};
   if (iotw_sim_port_init(&port, &ctx_, cfg.seed.data()) != 0) throw std::runtime_error("libsodium init failed");
   verify_ = port.ed25519_verify;
+  if (cfg.nodes > 1) {  // a mesh: the firmware moves between the nodes' links (docs/protocol.md §6)
+    port.node_count = static_cast<std::uint8_t>(cfg.nodes);
+    port.select_node = &SimDevice::on_select_node;
+  }
   if (verify_memo_ && verify_) port.ed25519_verify = &SimDevice::memo_verify;  // the chip still charges its CPU time
   return port;
 }
@@ -88,8 +93,16 @@ void SimDevice::wake_after(std::uint64_t us) {
   });
 }
 
-void SimDevice::on_rx(const std::uint8_t* bytes, std::size_t len) {
-  if (!running_) return;
+void SimDevice::on_select_node(void* ctx, std::uint8_t index, const char* reason) {
+  auto& self = *static_cast<SimDevice*>(static_cast<iotw_sim_port_ctx*>(ctx)->user);
+  if (index >= self.nodes_) return;
+  self.events_.emit(self.source_, "node_selected",
+                    {{"index", index}, {"link", "sim:" + self.chip_.name() + "@tn-" + std::to_string(index)},
+                     {"reason", reason}});
+}
+
+void SimDevice::on_rx(const std::uint8_t* bytes, std::size_t len, std::size_t node) {
+  if (!running_ || node != chip_.node()) return;
   if (chip_.receive(bytes, len)) schedule_poll();
 }
 

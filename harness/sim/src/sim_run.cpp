@@ -32,6 +32,7 @@
 #include "iotw/support/scheduler.hpp"
 #include "iotw/sim/sim_at_appliance.hpp"
 #include "iotw/sim/sim_device.hpp"
+#include "iotw/sim/sim_etcd.hpp"
 #include "iotw/sim/sim_link.hpp"
 #include "iotw/sim/sim_powered_device.hpp"
 #include "iotw/sim/sim_trust_node.hpp"
@@ -89,8 +90,16 @@ tn::ConsensusConfig consensus_of(const RigSpec& spec, std::uint64_t seed) {
 class SimRig final : public ScriptHost {
  public:
   SimRig(RigSpec spec, std::uint64_t seed, fs::path dir, std::ostream& out)
-      : spec_(std::move(spec)), seed_(seed), dir_(std::move(dir)), out_(out), events_(sched_, dir_ / "events.jsonl"),
-        node_(sched_, events_, consensus_of(spec_, seed_), seed_) {
+      : spec_(std::move(spec)), seed_(seed), dir_(std::move(dir)), out_(out), events_(sched_, dir_ / "events.jsonl") {
+    // The trust node, or a [mesh] rig's nodes tn-0..tn-N-1 on one SimEtcd cluster (the runner's EtcdCluster: 50 ms
+    // heartbeat, 500 ms election timeout).
+    if (spec_.mesh) etcd_ = std::make_unique<SimEtcd>(sched_, SimEtcd::Options{.members = spec_.mesh->etcd_members});
+    for (int i = 0; i < spec_.trust_nodes(); ++i) {
+      std::optional<SimMeshNode> mesh;
+      if (spec_.mesh)
+        mesh = SimMeshNode{spec_.trust_node_name(i), static_cast<std::uint64_t>(spec_.mesh->lease_ttl_s), etcd_.get()};
+      nodes_.push_back(std::make_unique<SimTrustNode>(sched_, events_, consensus_of(spec_, seed_), seed_, mesh));
+    }
     // In memory for the judgement: the trust node's and the harness's events, and of the devices' only what the scorer
     // reads (usage_report) and, when a step waits for one, their states; events.jsonl has them all.
     const bool states = std::any_of(spec_.steps.begin(), spec_.steps.end(),
@@ -108,7 +117,7 @@ class SimRig final : public ScriptHost {
     std::map<std::string, std::vector<FaultPolicy*>> policies;
     std::map<std::string, UdpFaultPolicy*> udp_policies;
     std::size_t serial_index = 0, udp_index = 0, at_index = 0;
-    node_.reserve_links(instances.size());
+    for (auto& n : nodes_) n->reserve_links(instances.size());
     links_.reserve(instances.size());
     for (const DeviceInstance& d : instances) {
       const std::uint64_t link_seed = SeededStream(component_seed(seed_, "link:" + d.name))();
@@ -116,13 +125,22 @@ class SimRig final : public ScriptHost {
         add_at_appliance(d, link_seed, at_index++, serial_index, udp_index, policies, udp_policies);
         continue;
       }
-      capture_->add_serial_link(d.name);
-      const std::size_t i = serial_index++;
-      auto link = std::make_unique<SimLink>(sched_, d.name, link_seed, kPtyBaud, capture_.get(), i);
-      SimLink* l = link.get();
-      const std::uint32_t id = node_.add_link("sim:" + d.name, [l](std::vector<std::uint8_t> b) {
-        l->send(Direction::NodeToDevice, std::move(b));
-      });
+      // One link per trust node ([mesh]: "<device>@tn-<k>", each with its own seeded stream, as the runner's PTY pairs).
+      std::vector<SimLink*> node_links;
+      std::vector<std::uint32_t> ids;
+      for (int k = 0; k < spec_.trust_nodes(); ++k) {
+        const std::string name = spec_.mesh ? d.name + "@" + spec_.trust_node_name(k) : d.name;
+        capture_->add_serial_link(name);
+        const std::uint64_t seed_k = spec_.mesh ? SeededStream(component_seed(seed_, "link:" + name))() : link_seed;
+        auto link = std::make_unique<SimLink>(sched_, name, seed_k, kPtyBaud, capture_.get(), serial_index++);
+        SimLink* l = link.get();
+        ids.push_back(nodes_[k]->add_link("sim:" + name, [l](std::vector<std::uint8_t> b) {
+          l->send(Direction::NodeToDevice, std::move(b));
+        }));
+        node_links.push_back(l);
+        links_.push_back(std::move(link));
+      }
+      SimLink* l = node_links[0];
       SimDeviceConfig cfg;
       cfg.name = d.name;
       cfg.behaviour = d.behaviour;
@@ -130,25 +148,36 @@ class SimRig final : public ScriptHost {
       cfg.node_pubkey = node_pk_;
       cfg.collusion_witnesses = static_cast<std::uint32_t>(spec_.trust_node.witnesses);
       cfg.verify_memo = &verify_memo_;
+      cfg.nodes = node_links.size();
       SimDevice::Send to_link = [l](std::vector<std::uint8_t> b) { l->send(Direction::DeviceToNode, std::move(b)); };
-      SimLink::Receiver to_device;
+      std::function<void(std::size_t, const std::uint8_t*, std::size_t)> to_device;
+      SimDevice* fw = nullptr;
       if (d.model == "dps" || d.model == "bulb") {  // a DPS chip or bulb: the firmware on the chip's rail
         auto dev = std::make_unique<SimPoweredDevice>(sched_, events_, SimPoweredConfig{std::move(cfg), d.model, d.powered},
                                                       board_, std::move(to_link));
-        to_device = [dv = dev.get()](const std::uint8_t* p, std::size_t n) { dv->on_rx(p, n); };
+        to_device = [dv = dev.get()](std::size_t k, const std::uint8_t* p, std::size_t n) { dv->on_rx(p, n, k); };
+        fw = &dev->firmware();
         powered_.push_back(std::move(dev));
       } else {
         auto dev = std::make_unique<SimDevice>(sched_, events_, std::move(cfg), emu::chip_profile(d.model), board_,
                                                std::move(to_link));
-        to_device = [dv = dev.get()](const std::uint8_t* p, std::size_t n) { dv->on_rx(p, n); };
+        to_device = [dv = dev.get()](std::size_t k, const std::uint8_t* p, std::size_t n) { dv->on_rx(p, n, k); };
+        fw = dev.get();
         devices_.push_back(std::move(dev));
       }
-      l->set_receiver(Direction::DeviceToNode,
-                      [this, id](const std::uint8_t* p, std::size_t n) { node_.on_bytes(id, p, n); });
-      l->set_receiver(Direction::NodeToDevice, std::move(to_device));
-      policies[d.name].push_back(&l->policy());
-      events_.emit_harness("link_created", {{"device", d.name}, {"node_side", "sim"}, {"device_side", "sim"}});
-      links_.push_back(std::move(link));
+      for (std::size_t k = 0; k < node_links.size(); ++k) {
+        SimLink* lk = node_links[k];
+        if (k > 0) fw->add_node_link([lk](std::vector<std::uint8_t> b) { lk->send(Direction::DeviceToNode, std::move(b)); });
+        lk->set_receiver(Direction::DeviceToNode, [n = nodes_[k].get(), id = ids[k]](const std::uint8_t* p, std::size_t len) {
+          n->on_bytes(id, p, len);
+        });
+        lk->set_receiver(Direction::NodeToDevice,
+                         [to_device, k](const std::uint8_t* p, std::size_t n) { to_device(k, p, n); });
+        policies[d.name].push_back(&lk->policy());
+        nlohmann::ordered_json created{{"device", d.name}, {"node_side", "sim"}, {"device_side", "sim"}};
+        if (spec_.mesh) created["node"] = spec_.trust_node_name(static_cast<int>(k));
+        events_.emit_harness("link_created", std::move(created));
+      }
     }
     script_ = std::make_unique<RigScript>(spec_, std::move(policies), *this, std::move(udp_policies));
   }
@@ -156,7 +185,7 @@ class SimRig final : public ScriptHost {
 
   /// Runs to the end; returns the reason ("target_reached", "deadline", "interrupted").
   std::string drive(const std::atomic<bool>& stop) {
-    node_.start();
+    for (auto& n : nodes_) n->start();
     for (auto& d : devices_) d->start();
     for (auto& a : at_) a.appliance->start();
     for (auto& d : powered_) d->start();  // each steps its chip and firmware itself from here on
@@ -175,7 +204,9 @@ class SimRig final : public ScriptHost {
       }
     });
     if (spec_.monte_carlo)
-      every(kLiftNs, [this] { node_.lift_blacklist(); });
+      every(kLiftNs, [this] {
+        if (SimTrustNode* n = client()) n->lift_blacklist();
+      });
     // A line a minute of simulated time, as the real-time runner's progress lines (the wall time for people only).
     const auto wall_start = std::chrono::steady_clock::now();
     const std::size_t devices = spec_.instances().size();
@@ -213,20 +244,27 @@ class SimRig final : public ScriptHost {
   }
 
   // ---- ScriptHost ----
+  /// The runner's poll_nodes: every answering node's health; the assigning one becomes the preferred node. Returns
+  /// the preferred node's health, else the first answering node's (a rig without [mesh]: its one node's).
   std::optional<Health> health() override {
-    tn::TrustNodeCore* c = node_.answering() ? node_.core() : nullptr;
-    if (!c) return std::nullopt;
-    return Health{c->height(), c->attached_count(), c->blacklisted_count(), c->pending_count(), c->counters().rounds,
-                  std::nullopt};
+    std::optional<Health> any;
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      const std::optional<Health> h = node_health(*nodes_[i]);
+      if (h && h->assigning()) preferred_ = i;
+      if (h && (!any || (preferred_ && *preferred_ == i))) any = h;
+    }
+    return any;
   }
   std::optional<std::set<std::string>> attached_devices() override {
-    if (!node_.answering()) return std::nullopt;
-    return node_.attached_names();
+    SimTrustNode* n = client();
+    if (!n) return std::nullopt;
+    return n->attached_names();
   }
   std::vector<nlohmann::json> new_events() override { return events_.take_new(); }
   std::optional<double> score_so_far(const std::string& score) override {
-    if (!node_.answering()) return std::nullopt;
-    const std::vector<std::string> lines = node_.export_lines();
+    SimTrustNode* n = client();
+    if (!n) return std::nullopt;
+    const std::vector<std::string> lines = n->export_lines();
     std::vector<nlohmann::json> ledger;
     for (const auto& b : lines) ledger.push_back(nlohmann::json::parse(b, nullptr, false));
     const LedgerVerdict verdict = verify_ledger_text(lines, verify_options());
@@ -235,16 +273,45 @@ class SimRig final : public ScriptHost {
   void emit(const std::string& kind, nlohmann::ordered_json fields) override {
     events_.emit_harness(kind, std::move(fields));
   }
-  void kill_trust_node(int) override {
-    node_.kill();
-    for (auto& a : at_) a.appliance->peer_closed();  // its TCP connections close with the process
-    emit("trust_node_exit", {{"name", "trust_node"}, {"signal", "SIGKILL"}});
+  void kill_trust_node(int i) override {
+    node(i).kill();
+    if (i == 0)
+      for (auto& a : at_) a.appliance->peer_closed();  // its TCP connections close with the process
+    emit("trust_node_exit", {{"name", spec_.trust_node_name(i)}, {"signal", "SIGKILL"}});
   }
-  void restart_trust_node(int) override {
-    node_.restart();
-    emit("trust_node_started", {{"name", "trust_node"}});
+  void restart_trust_node(int i) override {
+    node(i).restart();
+    emit("trust_node_started", {{"name", spec_.trust_node_name(i)}});
   }
-  void pause_trust_node(int, bool paused) override { node_.pause(paused); }
+  void pause_trust_node(int i, bool paused) override { node(i).pause(paused); }
+  std::optional<int> assigning_node() override {
+    if (!spec_.mesh) return 0;
+    for (std::size_t i = 0; i < nodes_.size(); ++i)
+      if (const auto h = node_health(*nodes_[i]); h && h->assigning()) return static_cast<int>(i);
+    return std::nullopt;
+  }
+  MeshState mesh_state() override {
+    MeshState m;
+    for (const auto& n : nodes_)
+      if (const auto h = node_health(*n); h && h->assigning()) {
+        ++m.assigning;
+        m.height = h->height;
+      }
+    return m;
+  }
+  void kill_etcd(int member) override {
+    mesh_etcd().kill(member);
+    emit("process_exited", {{"name", etcd_name(member)}, {"signal", "SIGKILL"}});
+  }
+  void restart_etcd(int member) override {
+    mesh_etcd().restart(member);
+    emit("process_started", {{"name", etcd_name(member)}});
+  }
+  void pause_etcd(int member, bool paused) override {
+    mesh_etcd().pause(member, paused);
+    emit(paused ? "process_stopped" : "process_continued", {{"name", etcd_name(member)}});
+  }
+  void cut_node_from_etcd(int i, bool cut) override { node(i).cut_from_etcd(cut); }
   void set_supply(const std::string& device, double vin, double ramp_v_per_s) override {
     for (auto& d : powered_)
       if (d->name() == device) return d->set_supply(vin, ramp_v_per_s);
@@ -286,7 +353,9 @@ class SimRig final : public ScriptHost {
   /// Ends the run: the script's last checks, the ledger, the judgement and the reports.
   int finish(const std::string& reason, std::chrono::steady_clock::time_point wall_start, RunContext context) {
     script_->finish(reason == "interrupted" ? 0 : now_s(), reason);
-    const std::vector<std::string> lines = node_.export_lines();
+    health();  // the node to export from: the assigning one, as the runner's last poll finds it
+    SimTrustNode* exporter = client();
+    const std::vector<std::string> lines = exporter ? exporter->export_lines() : std::vector<std::string>{};
     // The ledger's verification (a pure function of the lines: Ed25519 over every block) on the second core while
     // this one writes the files and reads the events back.
     auto verifying = std::async(std::launch::async, [&lines, options = verify_options()] {
@@ -353,6 +422,37 @@ class SimRig final : public ScriptHost {
  private:
   double now_s() const { return static_cast<double>(sched_.now_ns() - start_ns_) / 1e9; }
 
+  SimTrustNode& node(int i) {
+    if (i < 0 || static_cast<std::size_t>(i) >= nodes_.size()) throw std::runtime_error("no trust node " + std::to_string(i));
+    return *nodes_[static_cast<std::size_t>(i)];
+  }
+  SimEtcd& mesh_etcd() {
+    if (!etcd_) throw std::runtime_error("the rig has no etcd cluster");
+    return *etcd_;
+  }
+  std::string etcd_name(int member) const { return "etcd-" + std::to_string(member); }
+  /// The node the harness asks (devices, the ledger, transactions): the preferred one while it answers, else the
+  /// first answering one; null when none answers.
+  SimTrustNode* client() {
+    if (preferred_ && nodes_[*preferred_]->answering()) return nodes_[*preferred_].get();
+    for (auto& n : nodes_)
+      if (n->answering()) return n.get();
+    return nullptr;
+  }
+  /// GET /v1/health of one node: nullopt while it does not answer; a mesh node's carries its role, and a standby's
+  /// height is the store's (its core does not follow the chain), as the daemon's.
+  std::optional<Health> node_health(SimTrustNode& n) {
+    tn::TrustNodeCore* c = n.answering() ? n.core() : nullptr;
+    if (!c) return std::nullopt;
+    Health h{c->height(), c->attached_count(), c->blacklisted_count(), c->pending_count(), c->counters().rounds,
+             std::nullopt};
+    if (const tn::MeshRole* r = n.mesh_role()) {
+      h.mesh = harness::MeshRole{n.node_tag(), r->role(), r->leader()};
+      h.height = n.height();
+    }
+    return h;
+  }
+
   void every(std::uint64_t period_ns, std::function<void()> action) {
     auto shared = std::make_shared<std::function<void()>>();
     *shared = [this, period_ns, action = std::move(action), weak = std::weak_ptr<std::function<void()>>(shared)] {
@@ -379,9 +479,21 @@ class SimRig final : public ScriptHost {
     sched_.at(from_ns + static_cast<std::uint64_t>(period_ns), [next] { (*next)(); });
   }
 
+  /// The runner's submit: the preferred node, then each other answering node while there is no answer.
+  std::optional<tn::SubmitResult> submit(const std::string& payload) {
+    SimTrustNode* first = client();
+    if (!first) return std::nullopt;
+    auto r = first->submit(tn::Bytes(payload.begin(), payload.end()));
+    for (auto& n : nodes_) {
+      if (r) break;
+      if (n.get() != first && n->answering()) r = n->submit(tn::Bytes(payload.begin(), payload.end()));
+    }
+    return r;
+  }
+
   void submit_one() {
     const std::string payload = tx_payload(seed_, tx_.submitted, spec_.traffic.payload_bytes);
-    const auto r = node_.submit(tn::Bytes(payload.begin(), payload.end()));
+    const auto r = submit(payload);
     ++tx_.submitted;
     if (!r) {
       ++tx_.failed;
@@ -398,7 +510,7 @@ class SimRig final : public ScriptHost {
   /// Every acknowledged transaction must be in the ledger or still pending (the runner's tx_audit).
   void audit(const std::vector<std::string>& lines) {
     const TxAudit a = audit_transactions(lines, acked_, seed_, spec_.traffic.payload_bytes, [&](const std::string& p) {
-      const auto r = node_.submit(tn::Bytes(p.begin(), p.end()));
+      const auto r = submit(p);
       return r && r->status == tn::SubmitResult::duplicate;
     });
     emit("tx_audit", {{"acked", a.acked}, {"in_ledger", a.in_ledger}, {"pending", a.pending}, {"lost", a.lost}});
@@ -499,7 +611,7 @@ class SimRig final : public ScriptHost {
       capture_->add_serial_link(d.name);
     else
       capture_->add_udp_link(d.name);
-    SimAtDevice dev = wire_at_device(sched_, events_, node_, board_, std::move(cfg), link_seed, at_index, capture_.get(),
+    SimAtDevice dev = wire_at_device(sched_, events_, node(0), board_, std::move(cfg), link_seed, at_index, capture_.get(),
                                      capture_link, kNodeTcpPort);
     if (tcp) {
       policies[d.name].push_back(&dev.tcp->policy());
@@ -527,7 +639,9 @@ class SimRig final : public ScriptHost {
   std::array<std::uint8_t, 64> node_sk_{};
   emu::CollusionBoard board_;
   VerifyMemo verify_memo_;
-  SimTrustNode node_;
+  std::unique_ptr<SimEtcd> etcd_;                     ///< a [mesh] rig's cluster
+  std::vector<std::unique_ptr<SimTrustNode>> nodes_;  ///< the trust node, or a [mesh] rig's tn-0..tn-N-1
+  std::optional<std::size_t> preferred_;              ///< the node last seen assigning
   std::unique_ptr<LinkCapture> capture_;
   std::vector<std::unique_ptr<SimLink>> links_;
   std::vector<std::unique_ptr<SimDevice>> devices_;
@@ -553,9 +667,6 @@ fs::path default_sim_dir(const std::string& rig, std::uint64_t seed) {
 }  // namespace
 
 std::optional<std::string> sim_unsupported(const RigSpec& spec) {
-  if (spec.mesh)
-    return fmt::format("[mesh] ({}): a mesh's trust nodes share a ledger on real etcd members; sim mode runs one trust "
-                       "node and no etcd", line_of(spec.mesh->line));
   if (spec.hosts)
     return fmt::format("[hosts] ({}): two hosts are two network namespaces of the OS; sim mode has one process",
                        line_of(spec.hosts->line));
@@ -585,6 +696,8 @@ std::optional<std::string> sim_unsupported(const RigSpec& spec) {
     const bool ok = (d.mechanism == FaultMechanism::LinkProxy && (d.links & (kSerialLinks | kUdpLinks))) ||
                     (d.mechanism == FaultMechanism::ControlChannel && d.targets == FaultTargets::AtModules) ||
                     d.mechanism == FaultMechanism::NodeKill || d.mechanism == FaultMechanism::NodeStop ||
+                    d.mechanism == FaultMechanism::EtcdKill || d.mechanism == FaultMechanism::EtcdStop ||
+                    d.mechanism == FaultMechanism::NodePartition ||
                     d.mechanism == FaultMechanism::Supply ||
                     (d.mechanism == FaultMechanism::ControlChannel && d.targets == FaultTargets::OwnChip);
     if (!ok) return where + fmt::format(": fault '{}' is not simulated yet; run it in real time", s.fault.kind);

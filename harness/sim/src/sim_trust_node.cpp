@@ -4,6 +4,8 @@
 
 #include <stdexcept>
 
+#include <fmt/format.h>
+
 #include "iotw/message_codec.h"
 #include "iotw/support/hex.hpp"
 
@@ -15,12 +17,23 @@ struct SimTrustNode::Rng final : tn::Random {
   SeededStream& stream;
 };
 
-SimTrustNode::SimTrustNode(Scheduler& sched, EventStream& events, tn::ConsensusConfig cfg, std::uint64_t seed)
+SimTrustNode::SimTrustNode(Scheduler& sched, EventStream& events, tn::ConsensusConfig cfg, std::uint64_t seed,
+                           std::optional<SimMeshNode> mesh)
     : sched_(sched),
       events_(events),
       cfg_(std::move(cfg)),
-      select_seed_(component_seed(seed, "trust_node:select")),
-      ledger_(":memory:") {}
+      select_seed_(component_seed(seed, mesh ? mesh->node_id + ":select" : std::string("trust_node:select"))),
+      mesh_(std::move(mesh)) {
+  if (!mesh_) {
+    ledger_ = std::make_unique<tn::SqliteLedger>(":memory:");
+    return;
+  }
+  if (!mesh_->etcd) throw std::invalid_argument("a mesh node needs the mesh's SimEtcd");
+  tag_ = mesh_->node_id;
+  ledger_id_seed_ = component_seed(seed, mesh_->node_id + ":ledger");
+  store_client_ = mesh_->etcd->client();
+  agent_client_ = mesh_->etcd->client();
+}
 
 SimTrustNode::~SimTrustNode() = default;
 
@@ -45,8 +58,16 @@ void SimTrustNode::start() {
   // The daemon's start: its selection stream from the seed, a core that loads the ledger, every serial link opened.
   stream_ = std::make_unique<SeededStream>(select_seed_);
   rng_ = std::make_unique<Rng>(*stream_);
-  core_ = std::make_unique<tn::TrustNodeCore>(cfg_, ledger_, sched_, *rng_, *this);
+  if (mesh_) {  // a new process: a new store view, with its own writer id (the daemon's is random; here seeded)
+    SeededStream ids(ledger_id_seed_);
+    std::uint64_t id = 0;
+    for (std::uint64_t i = 0; i <= generation_; ++i) id = ids();
+    auto l = std::make_unique<tn::EtcdLedger>(*store_client_, mesh_->prefix, fmt::format("{:016x}", id));
+    etcd_ledger_ = l.get();
+    ledger_ = std::move(l);
+  }
   paused_ = false;
+  build_core();
   for (std::uint32_t id = 0; id < links_.size(); ++id) {
     links_[id].decoder.reset();
     links_[id].waiting.clear();
@@ -55,16 +76,117 @@ void SimTrustNode::start() {
     links_[id].opened = false;
     if (links_[id].datagram) continue;  // a UDP peer is opened by its first datagram
     core_->link_opened(id, links_[id].name);
-    events_.emit("trust-node", "link_opened", {{"link", links_[id].name}});
+    events_.emit("trust-node", "link_opened", {{"link", links_[id].name}}, tag_);
   }
   ++generation_;
   schedule_tick();
+  if (!mesh_) return;
+  role_ = std::make_unique<tn::MeshRole>(mesh_->node_id, mesh_->lease_ttl_s, cfg_.device_timeout_ms, *this);
+  campaign_ = std::make_unique<tn::MeshCampaign>(*agent_client_, mesh_->prefix + "leader", mesh_->node_id,
+                                                 static_cast<std::int64_t>(mesh_->lease_ttl_s));
+  resign_ = false;
+  events_.emit("trust-node", "mesh_role",
+               {{"node_id", mesh_->node_id}, {"role", "standby"}, {"leader", ""}, {"reason", "started"},
+                {"height", core_->height()}},
+               tag_);
+  schedule_agent(0);
+  schedule_mesh_check();
+}
+
+void SimTrustNode::build_core() {
+  core_.reset();
+  for (int attempt = 0;; ++attempt) {
+    try {
+      core_ = std::make_unique<tn::TrustNodeCore>(cfg_, *ledger_, sched_, *rng_, *this);
+      break;
+    } catch (const tn::LedgerConflict&) {  // two nodes writing genesis on an empty store: read the winner's
+      if (attempt >= 3) throw;
+    }
+  }
+  if (mesh_) core_->set_assigning(false);  // a mesh node assigns only once it holds the leadership
+}
+
+template <class F>
+void SimTrustNode::guarded(F&& f) {
+  if (!mesh_) return f();
+  try {
+    f();
+  } catch (const tn::LedgerError& e) {
+    if (role_) role_->on_store_error(e.what());
+  }
+}
+
+void SimTrustNode::schedule_agent(std::uint64_t delay_ns) {
+  sched_.after(delay_ns, [this, gen = generation_] {
+    if (gen != generation_ || !core_) return;
+    if (!paused_) {  // a frozen node's agent thread is frozen too
+      const bool resign = resign_;
+      resign_ = false;
+      const tn::MeshView v = campaign_->step(sched_.now_ms(), resign);
+      role_->on_view(v, sched_.now_ms());
+    }
+    schedule_agent(mesh_->lease_ttl_s * 1'000'000'000 / 3);
+  });
+}
+
+void SimTrustNode::schedule_mesh_check() {
+  sched_.after(kMeshCheckNs, [this, gen = generation_] {
+    if (gen != generation_ || !core_) return;
+    if (!paused_) role_->check(sched_.now_ms());
+    schedule_mesh_check();
+  });
+}
+
+void SimTrustNode::take_over(const std::vector<tn::EtcdCompare>& fence) {
+  etcd_ledger_->set_fence(fence);
+  build_core();
+  for (std::uint32_t id = 0; id < links_.size(); ++id)
+    if (!links_[id].datagram || links_[id].opened) core_->link_opened(id, links_[id].name);
+  core_->set_assigning(true);
+}
+
+void SimTrustNode::stand_down(bool clear_fence) {
+  if (clear_fence && etcd_ledger_) etcd_ledger_->set_fence({});
+  if (core_) core_->set_assigning(false);
+}
+
+void SimTrustNode::hand_over() {
+  resign_ = true;  // the agent wakes at once (the daemon's agent_cv_)
+  sched_.after(0, [this, gen = generation_] {
+    if (gen != generation_ || !core_ || paused_ || !resign_) return;
+    resign_ = false;
+    role_->on_view(campaign_->step(sched_.now_ms(), true), sched_.now_ms());
+  });
+}
+
+void SimTrustNode::role_changed(const std::string& role, const std::string& leader, const std::string& reason) {
+  events_.emit("trust-node", "mesh_role",
+               {{"node_id", mesh_->node_id}, {"role", role}, {"leader", leader}, {"reason", reason},
+                {"height", core_ ? core_->height() : 0}},
+               tag_);
+}
+
+void SimTrustNode::cut_from_etcd(bool cut) {
+  if (!mesh_) throw std::runtime_error("the trust node is not a mesh node: it has no etcd");
+  store_client_->set_cut(cut);
+  agent_client_->set_cut(cut);
+}
+
+std::uint64_t SimTrustNode::height() {
+  if (!core_) return 0;
+  if (!role_ || role_->role() != "standby") return core_->height();
+  try {
+    const std::uint64_t n = ledger_->block_count();
+    return n > 0 ? n - 1 : 0;
+  } catch (const tn::LedgerError&) {
+    return core_->height();
+  }
 }
 
 void SimTrustNode::schedule_tick() {
   sched_.after(kTickNs, [this, gen = generation_] {
     if (gen != generation_ || !core_) return;
-    if (!paused_) core_->tick();
+    if (!paused_) guarded([&] { core_->tick(); });
     schedule_tick();
   });
 }
@@ -122,7 +244,7 @@ void SimTrustNode::read_datagram(std::uint32_t link, const std::uint8_t* bytes, 
   if (!l.opened) {
     l.opened = true;
     core_->link_opened(link, l.name);
-    events_.emit("trust-node", "link_opened", {{"link", l.name}});
+    events_.emit("trust-node", "link_opened", {{"link", l.name}}, tag_);
   }
   on_payload(link, bytes, static_cast<std::size_t>(n));
 }
@@ -130,17 +252,21 @@ void SimTrustNode::read_datagram(std::uint32_t link, const std::uint8_t* bytes, 
 void SimTrustNode::on_payload(std::uint32_t link, const std::uint8_t* payload, std::size_t len) {
   iotw_v1_Envelope env;
   if (iotw_msg_decode(payload, len, &env) != 0) return frame_error(links_[link].name, "decode");
-  core_->on_message(link, env);
+  guarded([&] { core_->on_message(link, env); });
 }
 
 void SimTrustNode::frame_error(const std::string& link, const char* error) {
   ++frame_errors_;
-  events_.emit("trust-node", "frame_error", {{"link", link}, {"error", error}});
+  events_.emit("trust-node", "frame_error", {{"link", link}, {"error", error}}, tag_);
 }
 
 void SimTrustNode::kill() {
   if (!core_) throw std::runtime_error("the trust node is not running");
-  core_.reset();
+  core_.reset();  // SIGKILL: no resignation, the lease runs out
+  role_.reset();
+  campaign_.reset();
+  etcd_ledger_ = nullptr;
+  if (mesh_) ledger_.reset();
   ++generation_;
 }
 
@@ -168,14 +294,20 @@ void SimTrustNode::pause(bool paused) {
 
 std::optional<tn::SubmitResult> SimTrustNode::submit(const tn::Bytes& payload) {
   if (!answering()) return std::nullopt;
-  return core_->submit_tx(payload);
+  try {
+    return core_->submit_tx(payload);
+  } catch (const tn::LedgerError&) {  // a mesh node whose store does not answer: no 202 (the daemon's 503)
+    if (!mesh_) throw;
+    return std::nullopt;
+  }
 }
 
 std::vector<std::string> SimTrustNode::export_lines() {
   std::vector<std::string> lines;
+  if (!ledger_) return lines;  // a mesh node that is down has no store view
   std::uint64_t from = 0;
   for (;;) {
-    const std::vector<tn::Block> page = tn::block_page(ledger_, from, 1000);
+    const std::vector<tn::Block> page = tn::block_page(*ledger_, from, 1000);
     if (page.empty()) break;
     for (const tn::Block& b : page) lines.push_back(tn::block_to_json(b).dump());
     from += page.size();
@@ -215,7 +347,7 @@ void SimTrustNode::send(std::uint32_t link, const iotw_v1_Envelope& env) {
 }
 
 void SimTrustNode::event(std::string_view kind, nlohmann::json fields) {
-  events_.emit("trust-node", kind, std::move(fields));
+  events_.emit("trust-node", kind, std::move(fields), tag_);
 }
 
 }  // namespace iotw::sim

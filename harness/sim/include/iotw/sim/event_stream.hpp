@@ -24,8 +24,10 @@ class EventStream {
   explicit EventStream(const Clock& clock, const std::filesystem::path& file = {});
 
   /// A trust-node or device event: the line is {"fields","kind","source","time_ms"} with keys sorted, the shape the
-  /// trust node's and iotw-emu's event files have. source: "trust-node", "emu:<device>".
-  void emit(std::string_view source, std::string_view kind, nlohmann::json fields = nlohmann::json::object());
+  /// trust node's and iotw-emu's event files have. source: "trust-node", "emu:<device>". node: a [mesh] rig's trust node
+  /// id ("tn-<i>"), written first as "node" (the runner's merge tags each node's lines so); empty = none.
+  void emit(std::string_view source, std::string_view kind, nlohmann::json fields = nlohmann::json::object(),
+            std::string_view node = {});
   /// A firmware log line of a device: the same bytes as emit(source, "log", {level, event, detail}), without building
   /// the object. Log lines go to the file only: events() and take_new() leave them out (no judgement reads them).
   void emit_log(std::string_view source, std::string_view level, std::string_view event, std::string_view detail);

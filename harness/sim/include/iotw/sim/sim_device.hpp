@@ -33,6 +33,9 @@ struct SimDeviceConfig {
   std::uint32_t collusion_witnesses = 0;  ///< "collude_all_slots": the node's witnesses per round
   /// The run's shared Ed25519 verification results (verify_memo.hpp), or null: every verification computed.
   VerifyMemo* verify_memo = nullptr;
+  /// Trust nodes the device knows ([mesh] trust_nodes; docs/protocol.md §6 "Several trust nodes"): 1 = one node.
+  /// With more, the port's node_count and select_node are set and add_node_link gives each further node's link.
+  std::size_t nodes = 1;
 };
 
 class SimDevice : private emu::FirmwareChip::Owner {
@@ -52,8 +55,11 @@ class SimDevice : private emu::FirmwareChip::Owner {
   /// tick with nothing due changes nothing, so the outputs are those of a tick every 20 ms.
   void start();
   static constexpr std::uint64_t kPollNs = 20'000'000;
-  /// Bytes from the link (dropped while hung).
-  void on_rx(const std::uint8_t* bytes, std::size_t len);
+  /// The link to trust node `index` (1 .. nodes - 1; the constructor's `send` is node 0's), before start().
+  void add_node_link(Send send) { sends_.push_back(std::move(send)); }
+  /// Bytes from the link to trust node `node` (dropped while hung, and from a node the firmware has not selected:
+  /// the port feeds only the selected node's bytes, port.h select_node).
+  void on_rx(const std::uint8_t* bytes, std::size_t len, std::size_t node = 0);
   /// The chip's housekeeping (iotw-emu's poll): the watchdog, then the firmware timers.
   void tick() { chip_.tick(); }
 
@@ -86,8 +92,9 @@ class SimDevice : private emu::FirmwareChip::Owner {
 
  private:
   // emu::FirmwareChip::Owner
-  bool write(std::size_t, std::vector<std::uint8_t> bytes) override {
-    send_(std::move(bytes));
+  bool write(std::size_t node, std::vector<std::uint8_t> bytes) override {
+    if (node >= sends_.size()) return false;
+    sends_[node](std::move(bytes));
     return true;
   }
   void wake_after(std::uint64_t us) override;
@@ -101,6 +108,8 @@ class SimDevice : private emu::FirmwareChip::Owner {
   iotw_port sim_port(const SimDeviceConfig& cfg);
   /// The chip's configuration; std::invalid_argument for a behaviour sim mode does not run.
   static emu::FirmwareChipConfig chip_config(const SimDeviceConfig& cfg, emu::CollusionBoard& board);
+  /// port.select_node of a device that knows several trust nodes: event "node_selected" {index, link, reason}.
+  static void on_select_node(void* ctx, std::uint8_t index, const char* reason);
   static int memo_verify(void* ctx, const std::uint8_t pk[32], const std::uint8_t* msg, std::size_t len,
                          const std::uint8_t sig[64]);
   /// Schedules the next tick: the first grid tick after now at or after the firmware's next poll time.
@@ -111,7 +120,8 @@ class SimDevice : private emu::FirmwareChip::Owner {
 
   Scheduler& sched_;
   EventStream& events_;
-  Send send_;
+  std::vector<Send> sends_;  ///< the link to each trust node, in node order
+  std::size_t nodes_;
   std::string source_;
   VerifyMemo* verify_memo_;
   int (*verify_)(void*, const std::uint8_t*, const std::uint8_t*, std::size_t, const std::uint8_t*) = nullptr;

@@ -7,10 +7,15 @@
 // What is modelled of the cluster: members that are killed (SIGKILL: its data folder survives a restart), frozen
 // (SIGSTOP) and restarted or resumed; the cluster answers only while a majority of members runs and a Raft leader
 // is elected; when the leader member stops, the others elect another after `election_ms` (if they still have a
-// majority); a newly elected leader renews every lease to its full TTL (etcd does so on a leader change, so no lease
-// expires for the election's gap). A client can be cut off (partition_node from = "etcd"): its calls then fail.
+// majority); a newly elected leader renews every lease to its full TTL plus `election_ms` (etcd's lessor Promote on
+// a leader change extends each lease by TTL + election timeout), so no lease expires for the election's gap, nor
+// while the cluster has no leader. A client can be cut off (partition_node from = "etcd"): its calls then fail.
+// Requests etcd refuses are refused alike: an empty key ("key is not provided"), a txn with more than 16,384 ops in
+// a branch (EtcdCluster's --max-txn-ops) or putting one key twice or a key it also deletes ("duplicate key given in
+// txn request"), a lease TTL above 9,000,000,000 s ("too large lease TTL").
 // What is not: request latency (a call takes no virtual time), a client's retry timeout (an unavailable cluster
-// fails a call at once; the real client retries for its timeout), compaction, watches, authentication.
+// fails a call at once; the real client retries for its timeout), the lessor's 500 ms expiry check (a lease
+// expires exactly at its deadline), the request size limit, compaction, watches, authentication.
 //
 // Lease IDs are 1, 2, 3, ... in grant order; the first write of an empty store is revision 2 (etcd starts at 1).
 // Deterministic: the same calls at the same virtual times give the same answers. Not thread-safe.
@@ -20,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "iotw/support/clock.hpp"
@@ -100,6 +106,16 @@ class SimEtcd {
   /// After a member fault: keeps or loses the Raft leader, starts an election when a majority runs without one.
   void settle();
   int running() const;
+  /// The keys in [key, range_end) in key order (empty range_end = key alone, "\0" = to the end), created at or
+  /// after min_create_revision (0 = any), at most limit (0 = all).
+  std::vector<tn::EtcdKeyValue> select(std::string_view key, std::string_view range_end, std::int64_t limit,
+                                       std::int64_t min_create_revision) const;
+  /// Puts key = value at revision rev (creating it, or raising its version), attached to lease (0 = none).
+  void store(std::string_view key, std::string_view value, std::int64_t lease, std::int64_t rev);
+  /// Deletes the keys in [key, range_end) (as select()); true when there was one (the caller raises the revision).
+  bool erase(std::string_view key, std::string_view range_end);
+  /// Revokes lease id (revoke or expiry): deletes its keys (one new revision when there was one), forgets it.
+  void end_lease(std::int64_t id);
 
   const Clock& clock_;
   Options options_;

@@ -52,7 +52,7 @@ class SimPoweredDevice {
   /// then the firmware's housekeeping (SimDevice::tick); every usage_period_ms a usage report of the metered output.
   void start();
   /// Bytes from the link, to the firmware (dropped while it is unpowered).
-  void on_rx(const std::uint8_t* bytes, std::size_t len) { fw_.on_rx(bytes, len); }
+  void on_rx(const std::uint8_t* bytes, std::size_t len, std::size_t node = 0) { fw_.on_rx(bytes, len, node); }
   /// The harness's supply: VIN_RAMP then VIN written to the register map (the chip ticked before each, as before a
   /// Modbus request); vin in V (0..60), ramp_v_per_s in V/s (0..655.35, 0 = a step). The rail reacts from the next
   /// tick on. Throws harness::DpsSupplyError out of range.
