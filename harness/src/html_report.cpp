@@ -170,7 +170,7 @@ std::string report_html(const RunReport& r, const std::vector<json>& events) {
                (str(f, "name") == "trust_node" || str(f, "name").rfind("tn-", 0) == 0)) {  // a [mesh] rig's nodes
       const std::string who = str(f, "name") == "trust_node" ? "" : str(f, "name") + " ";
       marks.push_back({t, "trust node", kind == "process_started" ? "#38a169" : "#1a202c",
-                       who + kind + " pid " + str(f, "pid")});
+                       who + kind + (f.contains("pid") && !f["pid"].is_null() ? " pid " + str(f, "pid") : "")});
     }
   }
   const double span = std::max(1.0, static_cast<double>(t_end - t0.value_or(t_end)) / 1000.0);

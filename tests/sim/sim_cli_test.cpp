@@ -85,7 +85,7 @@ TEST(SimCli, ASimRunsFilesAreTheSameOnEveryMachineAndBuild) {
         "2725b3b9a9e0cbf53694e67ecbc554362873a5f78d2bcad84076b3a5caab903c",
         "b4e482b3d1077c2c266e54c5f7ddf95a69ebb8a90eddc618193c8cb6fbd37318"}},
       {"mesh_failover.toml",  // three trust nodes on one SimEtcd ledger: the failover in virtual time
-       {"673c34564b920a6be354b913a8994e5d1fd12e61ee6e38d10541218f9ce9f1cc",
+       {"aefd26e771a774fb057d086e3a2a36ce1db98eefe9c4f3e4c2c0b32d7bba981c",
         "a9f6fe97f3d954f4a2ec3219c13cacf81b8c305d7af415c82a1541f84d6bde8f",
         "79b30a87b4d097f83833fdcb061e9ce98938193a32b2398586944aab3294655e"}},
       {"byzantine_mix.toml",

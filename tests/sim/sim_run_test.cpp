@@ -89,7 +89,7 @@ TEST(SimRun, AMeshRigFailsOverToAnotherTrustNodeAndKeepsOneChain) {
   std::string successor;
   std::uint64_t killed_ms = 0, elected_ms = 0;
   for (const auto& e : events) {
-    if (e.value("kind", "") == "trust_node_exit") killed_ms = e["time_ms"];
+    if (e.value("kind", "") == "process_exited" && e["fields"]["name"] == "tn-0") killed_ms = e["time_ms"];
     if (killed_ms && !elected_ms && e.value("kind", "") == "mesh_role" && e["fields"]["role"] == "assigning") {
       successor = e.value("node", "");
       elected_ms = e["time_ms"];

@@ -277,13 +277,16 @@ class SimRig final : public ScriptHost {
     node(i).kill();
     if (i == 0)
       for (auto& a : at_) a.appliance->peer_closed();  // its TCP connections close with the process
-    emit("trust_node_exit", {{"name", spec_.trust_node_name(i)}, {"signal", "SIGKILL"}});
+    emit("process_exited", {{"name", spec_.trust_node_name(i)}, {"pid", nullptr}, {"code", nullptr}});
   }
   void restart_trust_node(int i) override {
     node(i).restart();
-    emit("trust_node_started", {{"name", spec_.trust_node_name(i)}});
+    emit("process_started", {{"name", spec_.trust_node_name(i)}, {"pid", nullptr}, {"code", nullptr}});
   }
-  void pause_trust_node(int i, bool paused) override { node(i).pause(paused); }
+  void pause_trust_node(int i, bool paused) override {
+    node(i).pause(paused);
+    emit(paused ? "process_stopped" : "process_continued", {{"name", spec_.trust_node_name(i)}});
+  }
   std::optional<int> assigning_node() override {
     if (!spec_.mesh) return 0;
     for (std::size_t i = 0; i < nodes_.size(); ++i)
@@ -301,11 +304,11 @@ class SimRig final : public ScriptHost {
   }
   void kill_etcd(int member) override {
     mesh_etcd().kill(member);
-    emit("process_exited", {{"name", etcd_name(member)}, {"signal", "SIGKILL"}});
+    emit("process_exited", {{"name", etcd_name(member)}, {"pid", nullptr}, {"code", nullptr}});
   }
   void restart_etcd(int member) override {
     mesh_etcd().restart(member);
-    emit("process_started", {{"name", etcd_name(member)}});
+    emit("process_started", {{"name", etcd_name(member)}, {"pid", nullptr}, {"code", nullptr}});
   }
   void pause_etcd(int member, bool paused) override {
     mesh_etcd().pause(member, paused);
