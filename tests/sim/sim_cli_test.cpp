@@ -85,9 +85,9 @@ TEST(SimCli, ASimRunsFilesAreTheSameOnEveryMachineAndBuild) {
         "2725b3b9a9e0cbf53694e67ecbc554362873a5f78d2bcad84076b3a5caab903c",
         "b4e482b3d1077c2c266e54c5f7ddf95a69ebb8a90eddc618193c8cb6fbd37318"}},
       {"mesh_failover.toml",  // three trust nodes on one SimEtcd ledger: the failover in virtual time
-       {"aefd26e771a774fb057d086e3a2a36ce1db98eefe9c4f3e4c2c0b32d7bba981c",
-        "a9f6fe97f3d954f4a2ec3219c13cacf81b8c305d7af415c82a1541f84d6bde8f",
-        "79b30a87b4d097f83833fdcb061e9ce98938193a32b2398586944aab3294655e"}},
+       {"193d1c6ecf5c0aa626c36adb3a816c3f9841753fa7f7659046063eefaea3f8c3",
+        "ec01e8eda3b3df00b48944b897fa633ac72bedadfb214196e724c95e43ad6c86",
+        "43422ddd2a7a6a0c6c6fa36bd839a9bdeae03ed04220f5991ef029c9a427086a"}},
       {"byzantine_mix.toml",
        {"c7db698d6505d5d031310022e637e8d831f8ad069626254940c5a1e151d5c07c",
         "41cdf9a1cd045c63dad77027178535d344401d009aff8921706bb188bab8c531",

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -144,6 +145,83 @@ TEST(SimRun, AMeshLeaderCutOffOrFrozenNeverForksTheChain) {
   }
   EXPECT_GE(expect, 41u);
   fs::remove_all(dir);
+}
+
+// The etcd member that leads the Raft group (member 0 at the start) is killed, then frozen: the members elect another
+// within the clients' timeouts, so no trust node sees the store go away (no "stale"), and blocks keep coming; DPS chips
+// and bulbs fail over between the nodes as the ESP modules do.
+TEST(SimRun, AMeshRidesThroughAnEtcdLeaderElection) {
+  const fs::path dir = fresh_dir("mesh-etcd-leader");
+  const fs::path file = fresh_dir("mesh-etcd-leader-rig.toml");
+  std::ofstream(file) << R"(
+[rig]
+name = "mesh_etcd_leader"
+deadline_s = 60
+[mesh]
+trust_nodes = 2
+etcd_members = 3
+[trust_node]
+witnesses = 2
+block_interval_ms = 100
+device_timeout_ms = 2000
+[[devices]]
+name_prefix = "dps"
+model = "dps"
+count = 2
+[[devices]]
+name_prefix = "bulb"
+model = "bulb"
+count = 2
+[[devices]]
+name_prefix = "esp"
+model = "esp8266"
+count = 2
+[target]
+blocks = 30
+[[steps]]
+name = "kill the assigning node"
+after_block = 5
+fault = "trust_node_kill"
+node = "leader"
+duration_s = 2
+recover_within_s = 15
+[[steps]]
+name = "kill etcd's leader"
+after_block = 12
+fault = "etcd_kill"
+member = 0
+duration_s = 2
+recover_within_s = 15
+[[steps]]
+name = "freeze etcd's next leader"
+after_block = 20
+fault = "etcd_stop"
+member = 1
+duration_s = 2
+recover_within_s = 15
+[pass]
+blocks_finalized_min = 30
+ledger_valid = true
+acked_tx_lost_max = 0
+recoveries_failed_max = 0
+)";
+  std::ostringstream out, err;
+  std::atomic<bool> stop{false};
+  ASSERT_EQ(run_sim_rig({file, dir, 4, "test"}, stop, out, err), kExitPass) << out.str() << err.str();
+  const auto events = read_events(dir);
+  int elected = 0;
+  std::set<std::string> moved;  // devices whose firmware changed node
+  for (const auto& e : events) {
+    if (e.value("kind", "") == "mesh_role") {
+      EXPECT_NE(e["fields"]["role"], "stale") << e.dump();
+      elected += e["fields"]["reason"] == "elected";
+    }
+    if (e.value("kind", "") == "node_selected" && e["fields"]["reason"] != "boot") moved.insert(e["source"]);
+  }
+  EXPECT_EQ(elected, 2);  // tn-0 at the start, tn-1 after tn-0's kill; none after the etcd faults
+  EXPECT_EQ(moved.size(), 6u);
+  fs::remove_all(dir);
+  fs::remove(file);
 }
 
 TEST(SimRun, EveryFaultOfAPtyDeviceIsSimulated) {

@@ -46,7 +46,13 @@ int SimDevice::memo_verify(void* ctx, const std::uint8_t pk[32], const std::uint
 }
 
 void SimDevice::start() {
-  chip_.emit_boot_banner({{"link", "sim:" + chip_.name()}});
+  nlohmann::json link{{"link", "sim:" + chip_.name()}};
+  if (nodes_ > 1) {  // a mesh: the first node's link, and every node's (as DeviceRuntime's `links`)
+    link["links"] = nlohmann::json::array();
+    for (std::size_t k = 0; k < nodes_; ++k) link["links"].push_back("sim:" + chip_.name() + "@tn-" + std::to_string(k));
+    link["link"] = link["links"][0];
+  }
+  chip_.emit_boot_banner(std::move(link));
   running_ = true;
   poll_origin_ns_ = sched_.now_ns();
   chip_.start();  // booted(): the first tick scheduled

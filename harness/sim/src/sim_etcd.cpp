@@ -66,7 +66,9 @@ SimEtcd::SimEtcd(const Clock& clock, Options options) : clock_(clock), options_(
 
 SimEtcd::~SimEtcd() = default;
 
-std::unique_ptr<SimEtcd::Client> SimEtcd::client() { return std::unique_ptr<Client>(new Client(*this)); }
+std::unique_ptr<SimEtcd::Client> SimEtcd::client(std::uint64_t timeout_ms) {
+  return std::unique_ptr<Client>(new Client(*this, timeout_ms));
+}
 
 int SimEtcd::running() const {
   return static_cast<int>(std::count(members_.begin(), members_.end(), MemberState::running));
@@ -74,14 +76,7 @@ int SimEtcd::running() const {
 
 void SimEtcd::advance() {
   const std::uint64_t now = clock_.now_ms();
-  if (!leader_ && elected_at_ms_ && *elected_at_ms_ <= now) {
-    // The election ended at *elected_at_ms_ (the members have not changed since settle() started it): the lowest
-    // running member leads, and its lessor's Promote gives every lease TTL + election timeout from then.
-    const std::uint64_t t = *elected_at_ms_;
-    elected_at_ms_.reset();
-    leader_ = static_cast<int>(std::find(members_.begin(), members_.end(), MemberState::running) - members_.begin());
-    for (auto& [id, l] : leases_) l.expires_ms = t + static_cast<std::uint64_t>(l.ttl_s) * 1000 + options_.election_ms;
-  }
+  if (!leader_ && elected_at_ms_ && *elected_at_ms_ <= now) elect();
   if (!leader_) return;  // no leader, no expiry: the leases due before it was lost went then (advance() ran)
   for (;;) {  // the leases due, earliest first (ties: lower id), as an eager lessor would have revoked them
     auto due = leases_.end();
@@ -93,8 +88,20 @@ void SimEtcd::advance() {
   }
 }
 
+void SimEtcd::elect() {
+  // The election ends at *elected_at_ms_ (the members have not changed since settle() started it): the lowest running
+  // member leads, and its lessor's Promote gives every lease TTL + election timeout from then.
+  const std::uint64_t t = *elected_at_ms_;
+  elected_at_ms_.reset();
+  leader_ = static_cast<int>(std::find(members_.begin(), members_.end(), MemberState::running) - members_.begin());
+  for (auto& [id, l] : leases_) l.expires_ms = t + static_cast<std::uint64_t>(l.ttl_s) * 1000 + options_.election_ms;
+}
+
 void SimEtcd::check(const Client& c, const char* call) {
   advance();
+  // The real client asks again every 50 ms while the members elect, until its timeout: a call made during an
+  // election that ends within the timeout is answered (now, not when the election ends).
+  if (!c.cut_ && !leader_ && elected_at_ms_ && *elected_at_ms_ <= clock_.now_ms() + c.timeout_ms_) elect();
   if (c.cut_) throw refused(call, "cut off from etcd");
   if (const int k = running(); k <= members() / 2)
     throw refused(call, "no quorum (" + std::to_string(k) + " of " + std::to_string(members()) + " members running)");
@@ -115,9 +122,8 @@ void SimEtcd::kill(int member) {
   if (member < 0 || member >= members()) throw std::invalid_argument("sim etcd: no member " + std::to_string(member));
   advance();
   MemberState& m = members_[static_cast<std::size_t>(member)];
-  if (m != MemberState::running)
-    throw std::runtime_error("sim etcd: kill of member " + std::to_string(member) + ", which is not running");
-  m = MemberState::killed;
+  if (m == MemberState::killed) return;  // SIGKILL of a reaped process: nothing happens
+  m = MemberState::killed;                // a frozen member dies too
   settle();
 }
 
@@ -135,10 +141,7 @@ void SimEtcd::pause(int member, bool paused) {
   if (member < 0 || member >= members()) throw std::invalid_argument("sim etcd: no member " + std::to_string(member));
   advance();
   MemberState& m = members_[static_cast<std::size_t>(member)];
-  const MemberState from = paused ? MemberState::running : MemberState::frozen;
-  if (m != from)
-    throw std::runtime_error("sim etcd: " + std::string(paused ? "pause" : "resume") + " of member " +
-                             std::to_string(member) + ", which is not " + (paused ? "running" : "frozen"));
+  if (m == MemberState::killed) return;  // SIGSTOP / SIGCONT of a dead member: nothing happens (EtcdCluster's)
   m = paused ? MemberState::frozen : MemberState::running;
   settle();
 }

@@ -97,7 +97,8 @@ class SimRig final : public ScriptHost {
     for (int i = 0; i < spec_.trust_nodes(); ++i) {
       std::optional<SimMeshNode> mesh;
       if (spec_.mesh)
-        mesh = SimMeshNode{spec_.trust_node_name(i), static_cast<std::uint64_t>(spec_.mesh->lease_ttl_s), etcd_.get()};
+        mesh = SimMeshNode{spec_.trust_node_name(i), static_cast<std::uint64_t>(spec_.mesh->lease_ttl_s), etcd_.get(),
+                           "/iotw/" + spec_.name + "/"};  // the runner's [store] prefix
       nodes_.push_back(std::make_unique<SimTrustNode>(sched_, events_, consensus_of(spec_, seed_), seed_, mesh));
     }
     // In memory for the judgement: the trust node's and the harness's events, and of the devices' only what the scorer
@@ -264,7 +265,12 @@ class SimRig final : public ScriptHost {
   std::optional<double> score_so_far(const std::string& score) override {
     SimTrustNode* n = client();
     if (!n) return std::nullopt;
-    const std::vector<std::string> lines = n->export_lines();
+    std::vector<std::string> lines;
+    try {
+      lines = n->export_lines();
+    } catch (const tn::LedgerError&) {  // a mesh node whose store does not answer: the runner's TrustNodeError
+      return std::nullopt;
+    }
     std::vector<nlohmann::json> ledger;
     for (const auto& b : lines) ledger.push_back(nlohmann::json::parse(b, nullptr, false));
     const LedgerVerdict verdict = verify_ledger_text(lines, verify_options());
@@ -356,9 +362,18 @@ class SimRig final : public ScriptHost {
   /// Ends the run: the script's last checks, the ledger, the judgement and the reports.
   int finish(const std::string& reason, std::chrono::steady_clock::time_point wall_start, RunContext context) {
     script_->finish(reason == "interrupted" ? 0 : now_s(), reason);
-    health();  // the node to export from: the assigning one, as the runner's last poll finds it
-    SimTrustNode* exporter = client();
-    const std::vector<std::string> lines = exporter ? exporter->export_lines() : std::vector<std::string>{};
+    // The ledger: from the one node (down or not: its in-memory ledger survives a kill), or a mesh's assigning node,
+    // as the runner's last poll finds it. A mesh node whose store does not answer exports nothing (the runner's
+    // failed GET): the judgement then finds no ledger.
+    health();
+    SimTrustNode* exporter = spec_.mesh ? client() : nodes_[0].get();
+    std::vector<std::string> lines;
+    try {
+      if (exporter) lines = exporter->export_lines();
+    } catch (const tn::LedgerError& e) {
+      if (!spec_.mesh) throw;
+      out_ << "the ledger export failed: " << e.what() << std::endl;
+    }
     // The ledger's verification (a pure function of the lines: Ed25519 over every block) on the second core while
     // this one writes the files and reads the events back.
     auto verifying = std::async(std::launch::async, [&lines, options = verify_options()] {

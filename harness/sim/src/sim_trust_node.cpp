@@ -22,7 +22,7 @@ SimTrustNode::SimTrustNode(Scheduler& sched, EventStream& events, tn::ConsensusC
     : sched_(sched),
       events_(events),
       cfg_(std::move(cfg)),
-      select_seed_(component_seed(seed, mesh ? mesh->node_id + ":select" : std::string("trust_node:select"))),
+      select_seed_(component_seed(seed, "trust_node:select")),  // a mesh's nodes too: the runner gives each the seed
       mesh_(std::move(mesh)) {
   if (!mesh_) {
     ledger_ = std::make_unique<tn::SqliteLedger>(":memory:");
@@ -31,8 +31,9 @@ SimTrustNode::SimTrustNode(Scheduler& sched, EventStream& events, tn::ConsensusC
   if (!mesh_->etcd) throw std::invalid_argument("a mesh node needs the mesh's SimEtcd");
   tag_ = mesh_->node_id;
   ledger_id_seed_ = component_seed(seed, mesh_->node_id + ":ledger");
-  store_client_ = mesh_->etcd->client();
-  agent_client_ = mesh_->etcd->client();
+  // The daemon's clients: the store's with [store] timeout_ms (2000 by default), the agent's with min(it, ttl / 4).
+  store_client_ = mesh_->etcd->client(2000);
+  agent_client_ = mesh_->etcd->client(std::min<std::uint64_t>(2000, mesh_->lease_ttl_s * 1000 / 4));
 }
 
 SimTrustNode::~SimTrustNode() = default;
@@ -68,6 +69,16 @@ void SimTrustNode::start() {
   }
   paused_ = false;
   build_core();
+  if (mesh_) {  // the daemon writes its role before it opens its links
+    role_ = std::make_unique<tn::MeshRole>(mesh_->node_id, mesh_->lease_ttl_s, cfg_.device_timeout_ms, *this);
+    campaign_ = std::make_unique<tn::MeshCampaign>(*agent_client_, mesh_->prefix + "leader", mesh_->node_id,
+                                                   static_cast<std::int64_t>(mesh_->lease_ttl_s), sched_);
+    resign_ = false;
+    events_.emit("trust-node", "mesh_role",
+                 {{"node_id", mesh_->node_id}, {"role", "standby"}, {"leader", ""}, {"reason", "started"},
+                  {"height", core_->height()}},
+                 tag_);
+  }
   for (std::uint32_t id = 0; id < links_.size(); ++id) {
     links_[id].decoder.reset();
     links_[id].waiting.clear();
@@ -81,29 +92,22 @@ void SimTrustNode::start() {
   ++generation_;
   schedule_tick();
   if (!mesh_) return;
-  role_ = std::make_unique<tn::MeshRole>(mesh_->node_id, mesh_->lease_ttl_s, cfg_.device_timeout_ms, *this);
-  campaign_ = std::make_unique<tn::MeshCampaign>(*agent_client_, mesh_->prefix + "leader", mesh_->node_id,
-                                                 static_cast<std::int64_t>(mesh_->lease_ttl_s));
-  resign_ = false;
-  events_.emit("trust-node", "mesh_role",
-               {{"node_id", mesh_->node_id}, {"role", "standby"}, {"leader", ""}, {"reason", "started"},
-                {"height", core_->height()}},
-               tag_);
   schedule_agent(0);
   schedule_mesh_check();
 }
 
 void SimTrustNode::build_core() {
-  core_.reset();
+  std::unique_ptr<tn::TrustNodeCore> core;  // the old core stays until the new one is built (a takeover may fail)
   for (int attempt = 0;; ++attempt) {
     try {
-      core_ = std::make_unique<tn::TrustNodeCore>(cfg_, *ledger_, sched_, *rng_, *this);
+      core = std::make_unique<tn::TrustNodeCore>(cfg_, *ledger_, sched_, *rng_, *this);
       break;
     } catch (const tn::LedgerConflict&) {  // two nodes writing genesis on an empty store: read the winner's
       if (attempt >= 3) throw;
     }
   }
-  if (mesh_) core_->set_assigning(false);  // a mesh node assigns only once it holds the leadership
+  if (mesh_) core->set_assigning(false);  // a mesh node assigns only once it holds the leadership
+  core_ = std::move(core);
 }
 
 template <class F>
@@ -117,14 +121,15 @@ void SimTrustNode::guarded(F&& f) {
 }
 
 void SimTrustNode::schedule_agent(std::uint64_t delay_ns) {
-  sched_.after(delay_ns, [this, gen = generation_] {
-    if (gen != generation_ || !core_) return;
-    if (!paused_) {  // a frozen node's agent thread is frozen too
-      const bool resign = resign_;
-      resign_ = false;
-      const tn::MeshView v = campaign_->step(sched_.now_ms(), resign);
-      role_->on_view(v, sched_.now_ms());
+  sched_.after(delay_ns, [this, gen = generation_, token = ++agent_token_] {
+    if (gen != generation_ || !core_ || token != agent_token_) return;  // an earlier life, or a rescheduled agent
+    if (paused_) {  // a frozen node's agent thread is frozen too: it steps at once when the node resumes
+      agent_missed_ = true;
+      return;
     }
+    const bool resign = resign_;
+    resign_ = false;
+    role_->on_view(campaign_->step(resign), sched_.now_ms());
     schedule_agent(mesh_->lease_ttl_s * 1'000'000'000 / 3);
   });
 }
@@ -151,12 +156,8 @@ void SimTrustNode::stand_down(bool clear_fence) {
 }
 
 void SimTrustNode::hand_over() {
-  resign_ = true;  // the agent wakes at once (the daemon's agent_cv_)
-  sched_.after(0, [this, gen = generation_] {
-    if (gen != generation_ || !core_ || paused_ || !resign_) return;
-    resign_ = false;
-    role_->on_view(campaign_->step(sched_.now_ms(), true), sched_.now_ms());
-  });
+  resign_ = true;
+  schedule_agent(0);  // the agent wakes at once (the daemon's agent_cv_) and waits lease_ttl_s / 3 from there
 }
 
 void SimTrustNode::role_changed(const std::string& role, const std::string& leader, const std::string& reason) {
@@ -263,6 +264,7 @@ void SimTrustNode::frame_error(const std::string& link, const char* error) {
 void SimTrustNode::kill() {
   if (!core_) throw std::runtime_error("the trust node is not running");
   core_.reset();  // SIGKILL: no resignation, the lease runs out
+  agent_missed_ = false;
   role_.reset();
   campaign_.reset();
   etcd_ledger_ = nullptr;
@@ -289,6 +291,15 @@ void SimTrustNode::pause(bool paused) {
     links_[id].waiting_bytes = 0;
     for (const auto& d : datagrams)
       if (core_) read_datagram(id, d.data(), d.size());
+  }
+  if (!mesh_ || !core_) return;
+  // SIGCONT: the daemon's overdue 50 ms check fires at once, and its agent steps at once if its wait ran out.
+  sched_.after(0, [this, gen = generation_] {
+    if (gen == generation_ && core_ && !paused_) role_->check(sched_.now_ms());
+  });
+  if (agent_missed_) {
+    agent_missed_ = false;
+    schedule_agent(0);
   }
 }
 
@@ -328,9 +339,13 @@ std::set<std::string> SimTrustNode::attached_names() const {
 std::size_t SimTrustNode::lift_blacklist() {
   if (!answering()) return 0;
   std::size_t lifted = 0;
-  for (const auto& e : core_->blacklist_json()) {
-    const auto key = from_hex<32>(e.value("device", std::string()));
-    if (key && core_->lift_blacklist(*key)) ++lifted;
+  try {
+    for (const auto& e : core_->blacklist_json()) {
+      const auto key = from_hex<32>(e.value("device", std::string()));
+      if (key && core_->lift_blacklist(*key)) ++lifted;
+    }
+  } catch (const tn::LedgerError&) {  // a mesh node whose store does not answer: the operator's request fails
+    if (!mesh_) throw;
   }
   return lifted;
 }

@@ -739,16 +739,17 @@ class Daemon final : public CoreSink, public LinkHost, public MeshRole::Host {
    *  starting on an empty store both try to write genesis: the loser's append fails on the tip compare and it
    *  reads the winner's. */
   void build_core() {
-    core_.reset();
+    std::unique_ptr<TrustNodeCore> core;  // the old core stays until the new one is built (a takeover may fail)
     for (int attempt = 0;; ++attempt) {
       try {
-        core_ = std::make_unique<TrustNodeCore>(consensus_, *ledger_, clock_, rng_, *this);
-        core_->set_batched_registrations(true);  // one store commit per burst of registrations
+        core = std::make_unique<TrustNodeCore>(consensus_, *ledger_, clock_, rng_, *this);
+        core->set_batched_registrations(true);  // one store commit per burst of registrations
         break;
       } catch (const LedgerConflict &) {
         if (attempt >= 3) throw;
       }
     }
+    core_ = std::move(core);
     for (const auto &[id, name] : names_) core_->link_opened(id, name);
   }
 
@@ -803,11 +804,12 @@ class Daemon final : public CoreSink, public LinkHost, public MeshRole::Host {
     agent_ = std::thread([this, ttl_ms] {
       EtcdClient client(cfg_.store.endpoints,
                         std::chrono::milliseconds(std::min<uint64_t>(cfg_.store.timeout_ms, ttl_ms / 4)));
-      MeshCampaign campaign(client, cfg_.store.prefix + "leader", cfg_.mesh->node_id, cfg_.mesh->lease_ttl_s);
+      SystemClock clock;  // wall_ms()'s
+      MeshCampaign campaign(client, cfg_.store.prefix + "leader", cfg_.mesh->node_id, cfg_.mesh->lease_ttl_s, clock);
       std::unique_lock<std::mutex> lk(agent_mu_);
       while (!agent_stop_) {
         lk.unlock();
-        MeshView v = campaign.step(wall_ms(), resign_requested_.exchange(false));
+        MeshView v = campaign.step(resign_requested_.exchange(false));
         asio::post(io_, [this, v = std::move(v)] {
           if (!stopping_) mesh_->on_view(v, wall_ms());
         });

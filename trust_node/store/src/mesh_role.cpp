@@ -4,13 +4,19 @@
 
 namespace iotw::tn {
 
-MeshView MeshCampaign::step(uint64_t now_ms, bool resign) {
+MeshView MeshCampaign::step(bool resign) {
   MeshView v;
+  if (resign) {
+    resign_pending_ = true;
+    holdoff_until_ms_ = clock_.now_ms() + 2 * ttl_ms_;  // no campaign meanwhile, even if the resignation fails
+  }
   try {
-    if (resign) {
+    if (resign_pending_) {
       lead_.resign();
-      holdoff_until_ms_ = now_ms + 2 * ttl_ms_;
+      resign_pending_ = false;
+      holdoff_until_ms_ = clock_.now_ms() + 2 * ttl_ms_;
     }
+    const uint64_t now_ms = clock_.now_ms();
     v.state = lead_.step(now_ms, now_ms >= holdoff_until_ms_);
     v.fence = lead_.fence();
     v.reached = true;

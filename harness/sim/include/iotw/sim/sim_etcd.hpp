@@ -13,8 +13,10 @@
 // Requests etcd refuses are refused alike: an empty key ("key is not provided"), a txn with more than 16,384 ops in
 // a branch (EtcdCluster's --max-txn-ops) or putting one key twice or a key it also deletes ("duplicate key given in
 // txn request"), a lease TTL above 9,000,000,000 s ("too large lease TTL").
-// What is not: request latency (a call takes no virtual time), a client's retry timeout (an unavailable cluster
-// fails a call at once; the real client retries for its timeout), the lessor's 500 ms expiry check (a lease
+// A client rides through an election that ends within its timeout, as EtcdClient asks again every 50 ms; the call is
+// answered at once, and the election counts as ended then. What is not modelled: request latency (a call takes no
+// virtual time), waiting out the timeout (a cluster without quorum, or a cut-off client, fails a call at once; the
+// real client fails after its timeout), the lessor's 500 ms expiry check (a lease
 // expires exactly at its deadline), the request size limit, compaction, watches, authentication.
 //
 // Lease IDs are 1, 2, 3, ... in grant order; the first write of an empty store is revision 2 (etcd starts at 1).
@@ -70,18 +72,20 @@ class SimEtcd {
 
    private:
     friend class SimEtcd;
-    explicit Client(SimEtcd& cluster) : cluster_(cluster) {}
+    Client(SimEtcd& cluster, std::uint64_t timeout_ms) : cluster_(cluster), timeout_ms_(timeout_ms) {}
     SimEtcd& cluster_;
+    std::uint64_t timeout_ms_;
     bool cut_ = false;
   };
 
-  /// A new client; it must not outlive this.
-  std::unique_ptr<Client> client();
+  /// A new client; it must not outlive this. timeout_ms: how long the real client would keep asking while the members
+  /// elect a leader (EtcdClient's timeout): a call made during an election that ends within it is answered.
+  std::unique_ptr<Client> client(std::uint64_t timeout_ms = 2000);
 
-  /// Member faults (ScriptHost::kill_etcd and friends). kill: the member stops (its data survives); restart: it runs
-  /// again; pause(true): frozen, pause(false): running again. Throw std::invalid_argument for an unknown member,
-  /// std::runtime_error when the member is not in the state the call needs (kill or pause of a stopped member,
-  /// restart of a running one, resume of one not frozen).
+  /// Member faults (ScriptHost::kill_etcd and friends), as EtcdCluster's signals act: kill: the member stops, frozen
+  /// or not (its data survives; a killed one stays killed); restart: it runs again; pause(true): frozen, pause(false):
+  /// running again (both nothing on a killed member). Throw std::invalid_argument for an unknown member,
+  /// std::runtime_error for a restart of a member that is not killed.
   void kill(int member);
   void restart(int member);
   void pause(int member, bool paused);
@@ -105,6 +109,9 @@ class SimEtcd {
   void check(const Client& c, const char* call);
   /// After a member fault: keeps or loses the Raft leader, starts an election when a majority runs without one.
   void settle();
+  /// Ends the running election: the lowest running member leads; every lease gets TTL + election_ms from the
+  /// election's end.
+  void elect();
   int running() const;
   /// The keys in [key, range_end) in key order (empty range_end = key alone, "\0" = to the end), created at or
   /// after min_create_revision (0 = any), at most limit (0 = all).

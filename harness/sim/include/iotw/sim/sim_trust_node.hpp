@@ -33,13 +33,13 @@ struct SimMeshNode {
   std::string node_id;              ///< "tn-<i>": its leadership id and its events' "node"
   std::uint64_t lease_ttl_s = 2;    ///< [mesh] lease_ttl_s
   SimEtcd* etcd = nullptr;          ///< the mesh's cluster (outlives the node)
-  std::string prefix = "/iotw/ledger/";  ///< the store's key prefix, as the runner configures it
+  std::string prefix = "/iotw/ledger/";  ///< the store's key prefix (the runner's: "/iotw/<rig name>/")
 };
 
 class SimTrustNode final : public tn::CoreSink, public tn::MeshRole::Host {
  public:
   /// cfg as the daemon's [consensus]; `seed`: the rig seed (the selection stream is component "trust_node:select", as the
-  /// daemon's; a mesh node's is "<node id>:select"). Without `mesh` the ledger is SQLite in memory, else the mesh's
+  /// daemon's; the runner gives a mesh's nodes the one seed). Without `mesh` the ledger is SQLite in memory, else the mesh's
   /// etcd store. Throws tn::LedgerError when the in-memory ledger cannot be made.
   SimTrustNode(Scheduler& sched, EventStream& events, tn::ConsensusConfig cfg, std::uint64_t seed,
                std::optional<SimMeshNode> mesh = std::nullopt);
@@ -148,6 +148,8 @@ class SimTrustNode final : public tn::CoreSink, public tn::MeshRole::Host {
   std::unique_ptr<tn::MeshRole> role_;
   std::unique_ptr<tn::MeshCampaign> campaign_;
   bool resign_ = false;  ///< the role asked the agent to hand over
+  std::uint64_t agent_token_ = 0;  ///< the agent's scheduled step (an earlier one is stale)
+  bool agent_missed_ = false;      ///< the agent's step came while the node was frozen
   std::unique_ptr<SeededStream> stream_;
   struct Rng;
   std::unique_ptr<Rng> rng_;

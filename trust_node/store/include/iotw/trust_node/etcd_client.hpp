@@ -31,7 +31,7 @@ class EtcdClient final : public EtcdKv {
   EtcdClient(const EtcdClient &) = delete;
   EtcdClient &operator=(const EtcdClient &) = delete;
 
-  // EtcdKv over the gateway: POST /v3/kv/range (read in pages of 1,000, all at the first page's revision),
+  // EtcdKv over the gateway: POST /v3/kv/range (read in pages of 500, all at the first page's revision),
   // /v3/kv/put, /v3/kv/txn, /v3/lease/grant, /v3/lease/keepalive, /v3/lease/revoke.
   std::optional<EtcdKeyValue> get(std::string_view key) override;
   EtcdRange range(std::string_view key, std::string_view range_end, int64_t limit = 0,

@@ -88,11 +88,11 @@ class EtcdKv {
 
   /** The value of key (linearizable read), nullopt when absent. */
   virtual std::optional<EtcdKeyValue> get(std::string_view key) = 0;
-  /** Keys in [key, range_end) in key order (empty range_end = key alone), created after min_create_revision
+  /** Keys in [key, range_end) in key order (empty range_end = key alone), created at or after min_create_revision
    *  (0 = any); at most limit (0 = all). One consistent view: every key as of one revision. */
   virtual EtcdRange range(std::string_view key, std::string_view range_end, int64_t limit = 0,
                           int64_t min_create_revision = 0) = 0;
-  /** Keys starting with prefix created after min_create_revision (0 = all), sorted by create revision (ties
+  /** Keys starting with prefix created at or after min_create_revision (0 = all), sorted by create revision (ties
    *  in key order): range() over prefix_end(prefix), stably sorted. */
   EtcdRange range_prefix(std::string_view prefix, int64_t min_create_revision = 0);
   /** Puts key = value (attached to lease unless 0); returns the new store revision. Throws EtcdError also when

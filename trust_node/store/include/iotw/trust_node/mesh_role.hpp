@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "iotw/support/clock.hpp"
 #include "iotw/trust_node/etcd_kv.hpp"
 #include "iotw/trust_node/etcd_leadership.hpp"
 
@@ -31,18 +32,22 @@ struct MeshView {
  *  leases, so another node, which the devices may reach, takes over). */
 class MeshCampaign {
  public:
-  /** etcd: the agent's own client; key: "<prefix>leader"; node_id non-empty; ttl_s: the lease TTL, s. */
-  MeshCampaign(EtcdKv &etcd, std::string key, std::string node_id, int64_t ttl_s)
-      : lead_(etcd, std::move(key), std::move(node_id), ttl_s), ttl_ms_(uint64_t(ttl_s) * 1000) {}
-  /** One step at now_ms: resigns first when `resign` (MeshRole::Host::hand_over asked), then EtcdLeadership::step
-   *  (campaigning unless within two leases of a resignation). Never throws: an etcd error is View::error. */
-  MeshView step(uint64_t now_ms, bool resign);
+  /** etcd: the agent's own client; key: "<prefix>leader"; node_id non-empty; ttl_s: the lease TTL, s; clock: the
+   *  ms the role's times are in (read after each request: a request may block). */
+  MeshCampaign(EtcdKv &etcd, std::string key, std::string node_id, int64_t ttl_s, const Clock &clock)
+      : lead_(etcd, std::move(key), std::move(node_id), ttl_s), ttl_ms_(uint64_t(ttl_s) * 1000), clock_(clock) {}
+  /** One step: resigns first when `resign` (MeshRole::Host::hand_over asked) or an earlier resignation failed (it is
+   *  tried again each step until etcd takes it), then EtcdLeadership::step, campaigning unless within two leases of
+   *  the hand-over. Never throws: an etcd error is View::error. */
+  MeshView step(bool resign);
   /** A clean stop: gives the leadership up at once (no wait for the lease). Never throws. */
   void resign() noexcept;
 
  private:
   EtcdLeadership lead_;
   uint64_t ttl_ms_;
+  const Clock &clock_;
+  bool resign_pending_ = false;   ///< a hand-over asked for and not yet done
   uint64_t holdoff_until_ms_ = 0;
 };
 
