@@ -1,5 +1,6 @@
 // The consensus core's mesh role (docs/trust-node.md "Mesh"): a node that does not assign jobs refuses devices
 // with Error 6 and starts no block; the assigning node takes over transactions other nodes stored.
+#include "iotw/ledger_signing.h"
 #include "sim.hpp"
 
 namespace iotw::tn::test {
@@ -99,6 +100,40 @@ TEST(MeshCore, ANodeTakingOverNeverReusesARoundIdItsPredecessorMayHaveUsed) {
   ASSERT_EQ(new_leader.core.height(), 2u);
   EXPECT_EQ(store.chain.at(2).round_id, 1025u);
   EXPECT_EQ(store.round_reserve, 1025u + 1024u);
+}
+
+// A standby's core does not follow the chain another node appends to the shared ledger; the tip it signs (GET /v1/tip,
+// the end of an export) is the store's last block, not the height it had when it stopped assigning.
+TEST(MeshCore, AStandbySignsTheStoresTipNotItsOwnStaleOne) {
+  ConsensusConfig cfg;
+  cfg.node_key_seed = std::array<uint8_t, 32>{7, 7, 7};
+  Rig standby(cfg);
+  for (int i = 0; i < 4; ++i) standby.add();
+  standby.submit("one");
+  standby.advance(cfg.block_interval_ms);
+  for (int i = 0; i < 100 && standby.core.height() < 1; ++i) standby.advance(10);
+  ASSERT_EQ(standby.core.height(), 1u);
+  standby.core.set_assigning(false);
+  standby.pump();
+
+  Rig leader(cfg, &standby.mem);  // the node that took over, on the same store
+  for (int i = 0; i < 4; ++i) leader.add();
+  for (int b = 0; b < 2; ++b) {
+    leader.submit("two" + std::to_string(b));
+    leader.advance(cfg.block_interval_ms);
+    for (int i = 0; i < 100 && leader.core.height() < 2u + b; ++i) leader.advance(10);
+  }
+  ASSERT_EQ(leader.core.height(), 3u);
+  ASSERT_EQ(standby.core.height(), 1u);  // its core stayed where it stopped
+
+  const auto tip = standby.core.signed_tip();
+  ASSERT_TRUE(tip);
+  EXPECT_EQ(tip->height, 3u);
+  EXPECT_EQ(tip->hash, standby.mem.chain.back().hash);
+  uint8_t msg[IOTW_TIP_SIZE];
+  iotw_sigmsg_tip(tip->height, tip->hash.data(), tip->time_ms, msg);
+  EXPECT_EQ(crypto_sign_verify_detached(tip->signature.data(), msg, sizeof msg, leader.core.node_pubkey()->data()), 0);
+  EXPECT_EQ(tip->node_key, *leader.core.node_pubkey());
 }
 
 }  // namespace

@@ -1374,7 +1374,11 @@ void TrustNodeCore::bind_finalization(const Candidate &c, Block &b) const {
 
 std::optional<SignedTip> TrustNodeCore::signed_tip() const {
   if (!node_pk_) return std::nullopt;
-  return sign_tip(tip_, clock_.now_ms(), *node_pk_, node_sk_);
+  if (assigning_) return sign_tip(tip_, clock_.now_ms(), *node_pk_, node_sk_);
+  // A mesh node that does not assign: its core does not follow the chain, the store's last block is the tip.
+  const uint64_t n = ledger_.block_count();
+  const std::vector<Block> last = n > 0 ? ledger_.blocks(n - 1, 1) : std::vector<Block>{};
+  return sign_tip(last.empty() ? tip_ : last.front(), clock_.now_ms(), *node_pk_, node_sk_);
 }
 
 }  // namespace iotw::tn

@@ -213,7 +213,8 @@ class TrustNodeCore {
   bool assigning() const { return assigning_; }
   uint64_t height() const { return tip_.height; }
   /** The finalized tip signed with the node key at the clock's now (docs/protocol.md §8 "tip"); nullopt
-   *  without a node key. */
+   *  without a node key. A node that does not assign (a mesh standby: its core does not follow the chain) signs the
+   *  ledger's last block, read from the store now; throws LedgerError when the store does not answer. */
   std::optional<SignedTip> signed_tip() const;
   /** The node key's public half (Checkpoint signer), if a node key is configured. */
   std::optional<Key> node_pubkey() const { return node_pk_; }
