@@ -64,6 +64,19 @@ std::vector<nlohmann::json> read_events(const fs::path& dir) {
   return events;
 }
 
+/// Runs `rig_file` in sim mode into `dir` with `seed` and returns its events; empty (and a failure with the run's output)
+/// when it does not pass.
+std::vector<nlohmann::json> events_of_passing_run(const fs::path& rig_file, const fs::path& dir, std::uint64_t seed) {
+  std::ostringstream out, err;
+  std::atomic<bool> stop{false};
+  const int code = run_sim_rig({rig_file, dir, seed, "test"}, stop, out, err);
+  if (code != kExitPass) {
+    ADD_FAILURE() << rig_file << " exited " << code << "\n" << out.str() << err.str();
+    return {};
+  }
+  return read_events(dir);
+}
+
 /// The mesh_role events of one node: (role, reason) in order.
 std::vector<std::pair<std::string, std::string>> roles_of(const std::vector<nlohmann::json>& events,
                                                          const std::string& node) {
@@ -79,10 +92,8 @@ std::vector<std::pair<std::string, std::string>> roles_of(const std::vector<nloh
 // back as standby; an etcd member is killed. One chain under the one node key, every acknowledged tx in it.
 TEST(SimRun, AMeshRigFailsOverToAnotherTrustNodeAndKeepsOneChain) {
   const fs::path dir = fresh_dir("mesh-failover");
-  std::ostringstream out, err;
-  std::atomic<bool> stop{false};
-  ASSERT_EQ(run_sim_rig({rig("mesh_failover.toml"), dir, 1, "test"}, stop, out, err), kExitPass) << out.str() << err.str();
-  const auto events = read_events(dir);
+  const auto events = events_of_passing_run(rig("mesh_failover.toml"), dir, 1);
+  ASSERT_FALSE(events.empty());
   // tn-0 is elected first (it starts first), is killed, and comes back as a standby of the node elected after it.
   const auto tn0 = roles_of(events, "tn-0");
   ASSERT_GE(tn0.size(), 3u);
@@ -120,10 +131,8 @@ TEST(SimRun, AMeshRigFailsOverToAnotherTrustNodeAndKeepsOneChain) {
 // writes nothing; a leader cut off from its devices hands the leadership over. Every height once in the ledger.
 TEST(SimRun, AMeshLeaderCutOffOrFrozenNeverForksTheChain) {
   const fs::path dir = fresh_dir("mesh-partition");
-  std::ostringstream out, err;
-  std::atomic<bool> stop{false};
-  ASSERT_EQ(run_sim_rig({rig("mesh_partition.toml"), dir, 1, "test"}, stop, out, err), kExitPass) << out.str() << err.str();
-  const auto events = read_events(dir);
+  const auto events = events_of_passing_run(rig("mesh_partition.toml"), dir, 1);
+  ASSERT_FALSE(events.empty());
   std::map<std::string, int> reasons;  // why nodes stopped assigning
   for (const auto& e : events)
     if (e.value("kind", "") == "mesh_role" && e["fields"]["role"] != "assigning")
@@ -205,10 +214,8 @@ ledger_valid = true
 acked_tx_lost_max = 0
 recoveries_failed_max = 0
 )";
-  std::ostringstream out, err;
-  std::atomic<bool> stop{false};
-  ASSERT_EQ(run_sim_rig({file, dir, 4, "test"}, stop, out, err), kExitPass) << out.str() << err.str();
-  const auto events = read_events(dir);
+  const auto events = events_of_passing_run(file, dir, 4);
+  ASSERT_FALSE(events.empty());
   int elected = 0;
   std::set<std::string> moved;  // devices whose firmware changed node
   for (const auto& e : events) {
